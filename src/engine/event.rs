@@ -1,0 +1,413 @@
+//! The engine's protocol: [`Command`]s in, [`Event`]s out. Both are serde types so the same engine
+//! serves the cockpit, `--headless`, tests and (later) a socket client.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Who is driving the run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Operator {
+    /// `$USER`.
+    pub user: String,
+    /// `$SSH_CLIENT`, when logged in over SSH.
+    pub ssh_client: Option<String>,
+    /// This machine's host name.
+    pub host: String,
+}
+
+impl Operator {
+    /// Reads the operator from the environment.
+    pub fn from_env() -> Self {
+        let user = std::env::var("USER")
+            .or_else(|_| std::env::var("LOGNAME"))
+            .unwrap_or_else(|_| "unknown".to_string());
+        let ssh_client = std::env::var("SSH_CLIENT").ok().filter(|s| !s.is_empty());
+        Operator {
+            user,
+            ssh_client,
+            host: hostname(),
+        }
+    }
+}
+
+fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most `buf.len()` bytes into the buffer we own.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return "unknown".to_string();
+    }
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+/// What the cockpit needs to know about one step, without the runbook.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepInfo {
+    /// Id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// `run`, `sql`, `wait` or `confirm`.
+    pub kind: String,
+    /// The command as shown (secrets masked).
+    pub command: String,
+    /// Operator notes.
+    pub notes: Option<String>,
+    /// Planned duration, ms.
+    pub expected_ms: Option<u64>,
+    /// Hard limit, ms.
+    pub timeout_ms: Option<u64>,
+    /// Point-of-no-return text.
+    pub point_of_no_return: Option<String>,
+    /// The rollback action as shown, if any.
+    pub rollback: Option<String>,
+}
+
+/// The run as a whole, sent first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    /// Runbook name.
+    pub name: String,
+    /// Runbook owner.
+    pub owner: Option<String>,
+    /// Runbook path.
+    pub runbook: String,
+    /// sha256 of the runbook.
+    pub sha256: String,
+    /// Journal path.
+    pub journal: String,
+    /// Window start.
+    pub window_start: Option<DateTime<Utc>>,
+    /// Window length.
+    pub window_minutes: Option<u32>,
+    /// Steps in order.
+    pub steps: Vec<StepInfo>,
+    /// Whether a `[lag]` section is configured.
+    pub lag_configured: bool,
+    /// Reconcile check names.
+    pub reconcile: Vec<String>,
+    /// Operator.
+    pub operator: Operator,
+    /// cutover version.
+    pub version: String,
+}
+
+/// Which stream a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stream {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+/// One line of a step's output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Line {
+    /// Stream.
+    pub stream: Stream,
+    /// Text (secrets masked).
+    pub text: String,
+}
+
+/// How one attempt of a step ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepOutcome {
+    /// Ran and every expectation held.
+    Passed,
+    /// Ran and an expectation failed (or it could not run).
+    Failed,
+    /// Hit its timeout; its process group was killed.
+    TimedOut,
+    /// The operator cancelled it.
+    Cancelled,
+}
+
+impl StepOutcome {
+    /// Whether the run may move on.
+    pub fn is_ok(self) -> bool {
+        matches!(self, StepOutcome::Passed)
+    }
+}
+
+/// One expectation and whether it held.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckResult {
+    /// `exit`, `stdout`, `stderr_empty`, `rows`, `value`, `confirm`, `wait`.
+    pub name: String,
+    /// Whether it held.
+    pub passed: bool,
+    /// What was seen.
+    pub detail: String,
+}
+
+/// Why the engine is waiting for an operator decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecisionKind {
+    /// The step failed: retry, skip with a reason, or abort.
+    Failed,
+    /// The step started in an earlier session and never finished: re-run, mark done, or abort.
+    Interrupted,
+}
+
+/// Something the operator did, as journaled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum OperatorAction {
+    /// Ran the next step.
+    Run,
+    /// Retried (or re-ran) a step.
+    Retry,
+    /// Skipped a failed step.
+    Skip {
+        /// Typed reason.
+        reason: String,
+    },
+    /// Marked an interrupted step as done.
+    MarkDone {
+        /// Typed reason.
+        reason: String,
+    },
+    /// Typed the confirmation word.
+    Confirm,
+    /// Cancelled the running step.
+    Cancel,
+    /// Ended the run.
+    Abort {
+        /// Why.
+        reason: Option<String>,
+    },
+    /// Accepted a runbook that changed since the journal started.
+    AcceptChangedRunbook {
+        /// sha256 in the journal.
+        old_sha256: String,
+        /// sha256 now.
+        new_sha256: String,
+    },
+}
+
+/// How the run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunOutcome {
+    /// Every step done.
+    Completed,
+    /// Rolled back.
+    RolledBack,
+    /// Aborted or failed.
+    Aborted,
+}
+
+impl RunOutcome {
+    /// Process exit code (DESIGN §1).
+    pub fn exit_code(self) -> i32 {
+        match self {
+            RunOutcome::Completed => 0,
+            RunOutcome::RolledBack => 3,
+            RunOutcome::Aborted => 4,
+        }
+    }
+}
+
+/// Severity of a notice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    /// For information.
+    Info,
+    /// Needs attention.
+    Warn,
+}
+
+/// Everything the engine reports. All text is already masked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// First event of every session.
+    RunStarted {
+        /// The plan.
+        run: RunInfo,
+    },
+    /// Journal only: the runbook text at start (DSN passwords masked).
+    RunbookText {
+        /// The text.
+        source: String,
+    },
+    /// This session continues an earlier journal.
+    Resumed {
+        /// Steps already done.
+        done: Vec<String>,
+        /// A step that started and never finished.
+        interrupted: Option<String>,
+        /// Steps that failed last time and run again.
+        failed_before: Vec<String>,
+    },
+    /// Restored state of one step from the journal (sent on resume, not journaled again).
+    StepRestored {
+        /// Index.
+        index: usize,
+        /// Restored state: `passed`, `skipped`, `marked_done`, `failed`, `interrupted`.
+        state: String,
+        /// Duration of the last attempt, ms.
+        duration_ms: Option<u64>,
+    },
+    /// Waiting for the operator to run step `next`.
+    Ready {
+        /// Index of the next step.
+        next: usize,
+    },
+    /// A step attempt started (journaled before anything runs).
+    StepStarted {
+        /// Index.
+        index: usize,
+        /// Id.
+        id: String,
+        /// 1-based attempt.
+        attempt: u32,
+        /// Wall-clock start.
+        at: DateTime<Utc>,
+        /// Command as shown.
+        command: String,
+    },
+    /// The step's process group is running.
+    Process {
+        /// Index.
+        index: usize,
+        /// Process (and group) id.
+        pid: u32,
+    },
+    /// Output lines (not journaled; the full output goes to the step's output file).
+    Output {
+        /// Index.
+        index: usize,
+        /// Lines in order.
+        lines: Vec<Line>,
+    },
+    /// A wait step polled.
+    WaitProgress {
+        /// Index.
+        index: usize,
+        /// Polls so far.
+        polls: u32,
+        /// Whether the condition held at the last poll.
+        holding: bool,
+        /// What the step is waiting for, and why.
+        message: String,
+    },
+    /// A confirm step waits for the word.
+    ConfirmRequested {
+        /// Index.
+        index: usize,
+        /// The word to type.
+        word: String,
+    },
+    /// The typed text was not the word.
+    ConfirmRejected {
+        /// Index.
+        index: usize,
+    },
+    /// A step attempt ended.
+    StepFinished {
+        /// Index.
+        index: usize,
+        /// Id.
+        id: String,
+        /// Attempt.
+        attempt: u32,
+        /// Outcome.
+        outcome: StepOutcome,
+        /// Actual duration, ms.
+        duration_ms: u64,
+        /// Planned duration, ms.
+        expected_ms: Option<u64>,
+        /// Exit code of a shell step.
+        exit_code: Option<i32>,
+        /// Expectations.
+        checks: Vec<CheckResult>,
+        /// Why it failed, in one line.
+        message: Option<String>,
+        /// Where the full output is.
+        output_file: Option<String>,
+    },
+    /// The engine waits for retry / skip / mark-done / abort.
+    DecisionNeeded {
+        /// Index.
+        index: usize,
+        /// Why.
+        kind: DecisionKind,
+        /// Explanation for the operator.
+        message: String,
+    },
+    /// The operator did something.
+    Operator {
+        /// Id of the step concerned.
+        step: Option<String>,
+        /// What.
+        #[serde(flatten)]
+        action: OperatorAction,
+        /// Who.
+        by: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// Something worth saying that is not a step event.
+    Notice {
+        /// Severity.
+        level: Level,
+        /// Text.
+        message: String,
+    },
+    /// The run ended (for this session).
+    RunFinished {
+        /// Outcome.
+        outcome: RunOutcome,
+        /// When.
+        at: DateTime<Utc>,
+    },
+}
+
+impl Event {
+    /// Whether the event goes to the journal (output lines and restored state do not).
+    pub fn journaled(&self) -> bool {
+        !matches!(
+            self,
+            Event::Output { .. } | Event::StepRestored { .. } | Event::Ready { .. }
+        )
+    }
+}
+
+/// What a front end asks the engine to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Command {
+    /// Run the next step.
+    RunNext,
+    /// Retry the failed step, or re-run the interrupted one.
+    Retry,
+    /// Skip the failed step, with a reason.
+    Skip {
+        /// Why.
+        reason: String,
+    },
+    /// Mark the interrupted step as done, with a reason.
+    MarkDone {
+        /// Why.
+        reason: String,
+    },
+    /// Answer a confirm step.
+    Confirm {
+        /// What the operator typed.
+        text: String,
+    },
+    /// Cancel the running step (kills its process group).
+    Cancel,
+    /// End the run here (a running step is cancelled first).
+    Abort {
+        /// Why.
+        reason: Option<String>,
+    },
+}

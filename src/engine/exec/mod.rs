@@ -1,0 +1,4 @@
+//! Executing step actions.
+
+pub mod expect;
+pub mod shell;

@@ -1,0 +1,122 @@
+//! Rebuilding a run's state from its journal, for `--resume`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+
+use super::event::{Event, OperatorAction};
+use super::journal::Record;
+
+/// How a step came to be done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Done {
+    /// It passed.
+    Passed,
+    /// The operator skipped it after a failure.
+    Skipped,
+    /// The operator marked an interrupted step done.
+    MarkedDone,
+}
+
+impl Done {
+    /// Name used in events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Done::Passed => "passed",
+            Done::Skipped => "skipped",
+            Done::MarkedDone => "marked_done",
+        }
+    }
+}
+
+/// A step that started and never finished.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interrupted {
+    /// Step id.
+    pub id: String,
+    /// When it started.
+    pub at: DateTime<Utc>,
+    /// Its process group, if it got that far.
+    pub pid: Option<u32>,
+}
+
+/// What the journal says about the run so far.
+#[derive(Debug, Clone, Default)]
+pub struct Restored {
+    /// Done steps.
+    pub done: BTreeMap<String, Done>,
+    /// Duration of the last finished attempt, per step.
+    pub durations: BTreeMap<String, u64>,
+    /// Steps whose last attempt failed with no decision after.
+    pub failed: BTreeSet<String>,
+    /// The step in flight when the journal ends.
+    pub interrupted: Option<Interrupted>,
+    /// Last attempt number per step.
+    pub attempts: BTreeMap<String, u32>,
+    /// sha256 of the runbook the journal last ran.
+    pub sha256: Option<String>,
+    /// Text of that runbook.
+    pub source: Option<String>,
+}
+
+/// Replays journal records.
+pub fn restore(records: &[Record]) -> Restored {
+    let mut r = Restored::default();
+    for rec in records {
+        match &rec.event {
+            Event::RunStarted { run } => r.sha256 = Some(run.sha256.clone()),
+            Event::RunbookText { source } => r.source = Some(source.clone()),
+            Event::StepStarted {
+                id, attempt, at, ..
+            } => {
+                r.attempts.insert(id.clone(), *attempt);
+                r.interrupted = Some(Interrupted {
+                    id: id.clone(),
+                    at: *at,
+                    pid: None,
+                });
+            }
+            Event::Process { pid, .. } => {
+                if let Some(i) = &mut r.interrupted {
+                    i.pid = Some(*pid);
+                }
+            }
+            Event::StepFinished {
+                id,
+                outcome,
+                duration_ms,
+                ..
+            } => {
+                r.interrupted = None;
+                r.durations.insert(id.clone(), *duration_ms);
+                if outcome.is_ok() {
+                    r.done.insert(id.clone(), Done::Passed);
+                    r.failed.remove(id);
+                } else {
+                    r.done.remove(id);
+                    r.failed.insert(id.clone());
+                }
+            }
+            Event::Operator {
+                step: Some(id),
+                action,
+                ..
+            } => {
+                let how = match action {
+                    OperatorAction::Skip { .. } => Some(Done::Skipped),
+                    OperatorAction::MarkDone { .. } => Some(Done::MarkedDone),
+                    _ => None,
+                };
+                if let Some(how) = how {
+                    r.done.insert(id.clone(), how);
+                    r.failed.remove(id);
+                    if r.interrupted.as_ref().is_some_and(|i| &i.id == id) {
+                        r.interrupted = None;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    r
+}

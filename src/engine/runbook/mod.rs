@@ -1,0 +1,386 @@
+//! The runbook: model, parsing and validation.
+
+pub mod diag;
+pub mod spec;
+pub mod template;
+pub mod units;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+pub use diag::{Diagnostic, Diagnostics};
+pub use spec::{LagMethod, ReconcileKind, TriggerAction};
+pub use template::Template;
+pub use units::{Dur, Threshold};
+
+/// Why a runbook could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("{path}: cannot read runbook: {source}")]
+    Io {
+        /// The path as given.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file is not a valid runbook.
+    #[error("{0}")]
+    Invalid(Diagnostics),
+}
+
+/// A validated runbook, ready to execute.
+#[derive(Debug, Clone)]
+pub struct Runbook {
+    /// Path as given on the command line.
+    pub path: String,
+    /// The file's text.
+    pub source: String,
+    /// sha256 of the file's bytes, hex.
+    pub sha256: String,
+    /// `[runbook] name`.
+    pub name: String,
+    /// `[runbook] owner`.
+    pub owner: Option<String>,
+    /// `[runbook] description`.
+    pub description: Option<String>,
+    /// The maintenance window.
+    pub window: Option<Window>,
+    /// `[vars]`, as text.
+    pub vars: BTreeMap<String, String>,
+    /// `[secrets]`: name to environment variable.
+    pub secrets: BTreeMap<String, String>,
+    /// `[connections]`.
+    pub connections: BTreeMap<String, Connection>,
+    /// `[lag]`.
+    pub lag: Option<LagConfig>,
+    /// `[[reconcile]]`.
+    pub reconcile: Vec<ReconcileCheck>,
+    /// `[[step]]`, in order.
+    pub steps: Vec<Step>,
+    /// `[[rollback_trigger]]`.
+    pub triggers: Vec<Trigger>,
+}
+
+/// The maintenance window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Window {
+    /// Start.
+    pub start: DateTime<Utc>,
+    /// Length.
+    pub minutes: u32,
+}
+
+impl Window {
+    /// When the window closes.
+    pub fn end(&self) -> DateTime<Utc> {
+        self.start + chrono::Duration::minutes(i64::from(self.minutes))
+    }
+}
+
+/// A named database connection.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    /// The DSN; may reference secrets.
+    pub dsn: Template,
+}
+
+/// `[lag]`, validated.
+#[derive(Debug, Clone)]
+pub struct LagConfig {
+    /// Method.
+    pub method: LagMethod,
+    /// Connection the probe runs on.
+    pub on: Option<String>,
+    /// Second connection.
+    pub target: Option<String>,
+    /// Logical slot.
+    pub slot: Option<String>,
+    /// Subscription name.
+    pub subscription: Option<String>,
+    /// Standby application_name.
+    pub application_name: Option<String>,
+    /// Heartbeat table.
+    pub table: Option<String>,
+    /// `sql` method query.
+    pub sql: Option<Template>,
+    /// `command` method command.
+    pub command: Option<Template>,
+    /// Warning threshold.
+    pub warn: Option<Threshold>,
+    /// Critical threshold.
+    pub critical: Option<Threshold>,
+    /// Poll interval.
+    pub interval: Duration,
+}
+
+/// `[[reconcile]]`, validated.
+#[derive(Debug, Clone)]
+pub struct ReconcileCheck {
+    /// Unique name.
+    pub name: String,
+    /// Kind.
+    pub kind: ReconcileKind,
+    /// Source connection.
+    pub source: String,
+    /// Target connection.
+    pub target: String,
+    /// Table.
+    pub table: Option<String>,
+    /// Target table.
+    pub target_table: Option<String>,
+    /// Key columns.
+    pub key: Vec<String>,
+    /// Only these columns.
+    pub columns: Option<Vec<String>>,
+    /// All but these columns.
+    pub exclude: Vec<String>,
+    /// Tolerated mismatching rows.
+    pub max_mismatch_rows: u64,
+    /// Tolerated mismatching rows, percent.
+    pub max_mismatch_pct: Option<f64>,
+    /// Re-check mismatches after lag drains.
+    pub recheck_after_lag: bool,
+    /// Query (kind = query).
+    pub sql: Option<Template>,
+    /// Target query.
+    pub target_sql: Option<Template>,
+    /// Schemas.
+    pub schemas: Vec<String>,
+    /// Sequences.
+    pub sequences: Vec<String>,
+    /// Tables.
+    pub tables: Vec<String>,
+    /// Partitions.
+    pub partitions: Option<u32>,
+}
+
+/// One checklist step, validated.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// Unique id.
+    pub id: String,
+    /// Title (defaults to the id).
+    pub title: String,
+    /// Notes for the operator.
+    pub notes: Option<String>,
+    /// What the step does.
+    pub action: Action,
+    /// Expected outcome.
+    pub expect: Expect,
+    /// Planned duration.
+    pub expected: Option<Duration>,
+    /// Hard limit.
+    pub timeout: Option<Duration>,
+    /// How to undo it.
+    pub rollback: Option<RollbackAction>,
+    /// Point-of-no-return text.
+    pub point_of_no_return: Option<String>,
+}
+
+/// The one action of a step.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// `run = "..."`.
+    Run(Template),
+    /// `sql = "..."` on a connection.
+    Sql {
+        /// Statement.
+        sql: Template,
+        /// Connection name.
+        on: String,
+    },
+    /// `wait = {...}`.
+    Wait(Wait),
+    /// `confirm = "WORD"`.
+    Confirm(String),
+}
+
+impl Action {
+    /// `run`, `sql`, `wait` or `confirm`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::Run(_) => "run",
+            Action::Sql { .. } => "sql",
+            Action::Wait(_) => "wait",
+            Action::Confirm(_) => "confirm",
+        }
+    }
+
+    /// What the operator sees as the command (secrets masked).
+    pub fn display(&self) -> String {
+        match self {
+            Action::Run(t) => t.display(),
+            Action::Sql { sql, on } => format!("[{on}] {}", sql.display()),
+            Action::Wait(w) => w.describe(),
+            Action::Confirm(word) => format!("type {word} to confirm"),
+        }
+    }
+}
+
+/// A polled condition.
+#[derive(Debug, Clone)]
+pub struct Wait {
+    /// The condition.
+    pub cond: WaitCond,
+    /// Poll interval.
+    pub every: Duration,
+    /// How long the condition must hold.
+    pub hold: Duration,
+}
+
+impl Wait {
+    /// A one-line description.
+    pub fn describe(&self) -> String {
+        let hold = if self.hold.is_zero() {
+            String::new()
+        } else {
+            format!(" for {}", units::format_duration(self.hold))
+        };
+        match &self.cond {
+            WaitCond::LagBelow(t) => format!("wait until lag < {t}{hold}"),
+            WaitCond::Reconcile(name) => format!("wait until reconcile {name} passes{hold}"),
+            WaitCond::Sql { sql, on } => {
+                format!("wait until [{on}] {} is true{hold}", sql.display())
+            }
+            WaitCond::Run(t) => format!(
+                "wait until `{}` exits 0 (every {}){hold}",
+                t.display(),
+                units::format_duration(self.every)
+            ),
+        }
+    }
+}
+
+/// What a wait step polls.
+#[derive(Debug, Clone)]
+pub enum WaitCond {
+    /// Lag below a threshold.
+    LagBelow(Threshold),
+    /// Reconcile checks pass (`all` or one name).
+    Reconcile(String),
+    /// A query returns true.
+    Sql {
+        /// Query.
+        sql: Template,
+        /// Connection.
+        on: String,
+    },
+    /// A command exits 0.
+    Run(Template),
+}
+
+/// What a step's outcome must be.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Expect {
+    /// Exit code for `run` (0 unless given).
+    pub exit: Option<i32>,
+    /// Regex over stdout.
+    pub stdout: Option<String>,
+    /// Stderr must be empty.
+    pub stderr_empty: bool,
+    /// Row count for `sql`.
+    pub rows: Option<u64>,
+    /// Scalar value for `sql`.
+    pub value: Option<String>,
+}
+
+/// How a step is undone.
+#[derive(Debug, Clone)]
+pub enum RollbackAction {
+    /// Shell command.
+    Run(Template),
+    /// SQL on a connection.
+    Sql {
+        /// Statement.
+        sql: Template,
+        /// Connection.
+        on: String,
+    },
+}
+
+/// `[[rollback_trigger]]`, validated.
+#[derive(Debug, Clone)]
+pub struct Trigger {
+    /// Name.
+    pub name: String,
+    /// Condition.
+    pub when: TriggerCond,
+    /// How long the condition must hold.
+    pub hold: Duration,
+    /// Action.
+    pub action: TriggerAction,
+    /// Countdown before an automatic rollback.
+    pub countdown: Option<Duration>,
+}
+
+/// What fires a trigger.
+#[derive(Debug, Clone)]
+pub enum TriggerCond {
+    /// Lag above a threshold.
+    LagAbove(Threshold),
+    /// Reconcile mismatching rows above.
+    MismatchRowsAbove(u64),
+    /// A step failed.
+    StepFailed(String),
+    /// Window time left below.
+    WindowLeftBelow(Duration),
+    /// A query returns true.
+    Sql {
+        /// Query.
+        sql: Template,
+        /// Connection.
+        on: String,
+    },
+}
+
+impl Runbook {
+    /// Reads and validates a runbook file; `overrides` as in [`Runbook::parse`].
+    pub fn load(path: &Path, overrides: &BTreeMap<String, String>) -> Result<Runbook, LoadError> {
+        let shown = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
+            path: shown.clone(),
+            source,
+        })?;
+        let source = String::from_utf8(bytes).map_err(|e| {
+            LoadError::Invalid(Diagnostics(vec![Diagnostic {
+                file: shown.clone(),
+                line: 1,
+                col: 1,
+                message: format!(
+                    "runbook is not valid UTF-8 (byte {})",
+                    e.utf8_error().valid_up_to()
+                ),
+                source_line: String::new(),
+                width: 1,
+            }]))
+        })?;
+        Self::parse(&shown, &source, overrides).map_err(LoadError::Invalid)
+    }
+
+    /// Parses and validates runbook text; `file` is used in error messages and
+    /// `overrides` (`--var key=value`) replace or add `[vars]`.
+    pub fn parse(
+        file: &str,
+        source: &str,
+        overrides: &BTreeMap<String, String>,
+    ) -> Result<Runbook, Diagnostics> {
+        validate::parse(file, source, overrides)
+    }
+
+    /// Index of the step with this id.
+    pub fn step_index(&self, id: &str) -> Option<usize> {
+        self.steps.iter().position(|s| s.id == id)
+    }
+}
+
+/// sha256 of text, as lowercase hex.
+pub fn sha256_hex(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}

@@ -1,0 +1,364 @@
+//! The runbook file exactly as written (serde types). `validate` turns it into a [`super::Runbook`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use toml::Spanned;
+
+use super::units::{Dur, Threshold};
+
+/// A string with its location in the file.
+pub type SStr = Spanned<String>;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSpec {
+    /// `[runbook]`
+    pub runbook: MetaSpec,
+    /// `[vars]`
+    #[serde(default)]
+    pub vars: BTreeMap<String, Spanned<VarValue>>,
+    /// `[secrets]`
+    #[serde(default)]
+    pub secrets: BTreeMap<String, Spanned<SecretSpec>>,
+    /// `[connections.NAME]`
+    #[serde(default)]
+    pub connections: BTreeMap<String, Spanned<ConnectionSpec>>,
+    /// `[lag]`
+    pub lag: Option<Spanned<LagSpec>>,
+    /// `[[reconcile]]`
+    #[serde(default)]
+    pub reconcile: Vec<Spanned<ReconcileSpec>>,
+    /// `[[step]]`
+    #[serde(default)]
+    pub step: Vec<Spanned<StepSpec>>,
+    /// `[[rollback_trigger]]`
+    #[serde(default)]
+    pub rollback_trigger: Vec<Spanned<TriggerSpec>>,
+}
+
+/// `[runbook]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetaSpec {
+    /// Shown in the header.
+    pub name: String,
+    /// Who owns the cutover.
+    pub owner: Option<String>,
+    /// Free text shown in reports.
+    pub description: Option<String>,
+    /// The maintenance window.
+    pub window: Option<Spanned<WindowSpec>>,
+}
+
+/// `window = { start = "...", minutes = 90 }`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowSpec {
+    /// RFC 3339 start time.
+    pub start: SStr,
+    /// Length in minutes.
+    pub minutes: u32,
+}
+
+/// A `[vars]` value: strings, integers, floats and booleans are all used as text.
+#[derive(Debug, Clone)]
+pub struct VarValue(pub String);
+
+impl<'de> Deserialize<'de> for VarValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = VarValue;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string, number or boolean")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<VarValue, E> {
+                Ok(VarValue(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<VarValue, E> {
+                Ok(VarValue(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<VarValue, E> {
+                Ok(VarValue(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<VarValue, E> {
+                Ok(VarValue(v.to_string()))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<VarValue, E> {
+                Ok(VarValue(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `NAME = { env = "VAR" }`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretSpec {
+    /// The environment variable holding the secret.
+    pub env: String,
+}
+
+/// `[connections.NAME]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionSpec {
+    /// libpq conninfo or `postgres://` URL.
+    pub dsn: SStr,
+}
+
+/// How lag is measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LagMethod {
+    /// `pg_stat_replication` / standby replay.
+    Streaming,
+    /// Replication slot / subscription.
+    Logical,
+    /// Timestamp written on the source, read on the target.
+    Heartbeat,
+    /// A user query returning a number.
+    Sql,
+    /// A user command printing a number.
+    Command,
+}
+
+/// `[lag]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LagSpec {
+    /// The method.
+    pub method: Spanned<LagMethod>,
+    /// Connection the probe runs on (the source / primary).
+    pub on: Option<SStr>,
+    /// Second connection (subscriber, standby or heartbeat reader).
+    pub target: Option<SStr>,
+    /// Logical replication slot name.
+    pub slot: Option<SStr>,
+    /// Subscription name on the target.
+    pub subscription: Option<SStr>,
+    /// Standby `application_name` for streaming.
+    pub application_name: Option<SStr>,
+    /// Heartbeat table (default `public.cutover_heartbeat`).
+    pub table: Option<SStr>,
+    /// Query for `method = "sql"`.
+    pub sql: Option<SStr>,
+    /// Command for `method = "command"`.
+    pub command: Option<SStr>,
+    /// Warning threshold.
+    pub warn: Option<Spanned<Threshold>>,
+    /// Critical threshold.
+    pub critical: Option<Spanned<Threshold>>,
+    /// Poll interval (default 1s).
+    pub interval: Option<Spanned<Dur>>,
+}
+
+/// What a reconcile check compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReconcileKind {
+    /// Row counts per key range.
+    Count,
+    /// Hashes per key range, bisected to rows.
+    Checksum,
+    /// A business query on both sides.
+    Query,
+    /// Sequence values.
+    Sequences,
+    /// Table structure.
+    Schema,
+}
+
+/// `key = "id"` or `key = ["tenant_id", "id"]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeySpec(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for KeySpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = KeySpec;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a column name or an array of column names")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<KeySpec, E> {
+                Ok(KeySpec(vec![v.to_string()]))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<KeySpec, A::Error> {
+                let mut cols = Vec::new();
+                while let Some(c) = seq.next_element::<String>()? {
+                    cols.push(c);
+                }
+                if cols.is_empty() {
+                    return Err(de::Error::custom("key must name at least one column"));
+                }
+                Ok(KeySpec(cols))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `[[reconcile]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconcileSpec {
+    /// Unique name.
+    pub name: SStr,
+    /// What to compare.
+    pub kind: ReconcileKind,
+    /// Source connection (default `source`).
+    pub source: Option<SStr>,
+    /// Target connection (default `target`).
+    pub target: Option<SStr>,
+    /// Table (schema-qualified or not).
+    pub table: Option<SStr>,
+    /// Table name on the target when it differs.
+    pub target_table: Option<SStr>,
+    /// Key column(s).
+    pub key: Option<Spanned<KeySpec>>,
+    /// Only these columns.
+    pub columns: Option<Spanned<Vec<String>>>,
+    /// All columns but these.
+    pub exclude: Option<Spanned<Vec<String>>>,
+    /// Mismatching rows tolerated.
+    pub max_mismatch_rows: Option<u64>,
+    /// Mismatching rows tolerated, in percent of rows.
+    pub max_mismatch_pct: Option<f64>,
+    /// `after_lag_drains` (default) or `never`.
+    pub recheck: Option<SStr>,
+    /// Query for `kind = "query"`.
+    pub sql: Option<SStr>,
+    /// Query on the target when it differs.
+    pub target_sql: Option<SStr>,
+    /// Schemas for `sequences` / `schema`.
+    pub schemas: Option<Vec<String>>,
+    /// Sequences for `sequences`.
+    pub sequences: Option<Vec<String>>,
+    /// Tables for `schema`.
+    pub tables: Option<Vec<String>>,
+    /// Number of key-range partitions (default chosen from the row count).
+    pub partitions: Option<Spanned<u32>>,
+}
+
+/// `expect = { ... }`
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectSpec {
+    /// Exit code (default 0).
+    pub exit: Option<i32>,
+    /// Regex that stdout must match.
+    pub stdout: Option<SStr>,
+    /// Stderr must be empty.
+    pub stderr_empty: Option<bool>,
+    /// Number of rows a SQL step returns.
+    pub rows: Option<u64>,
+    /// Single scalar a SQL step returns (as text).
+    pub value: Option<SStr>,
+}
+
+/// `wait = { ... }`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaitSpec {
+    /// Lag below this.
+    pub lag_below: Option<Spanned<Threshold>>,
+    /// `all` or a reconcile name.
+    pub reconcile: Option<SStr>,
+    /// A query that returns true.
+    pub sql: Option<SStr>,
+    /// Connection for `sql`.
+    pub on: Option<SStr>,
+    /// A command that exits 0.
+    pub run: Option<SStr>,
+    /// Poll interval (default 2s).
+    pub every: Option<Dur>,
+    /// The condition must hold this long.
+    #[serde(rename = "for")]
+    pub hold: Option<Dur>,
+}
+
+/// `[[step]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepSpec {
+    /// Unique id.
+    pub id: SStr,
+    /// Human title.
+    pub title: Option<SStr>,
+    /// Free text shown in the step detail.
+    pub notes: Option<String>,
+    /// Shell command.
+    pub run: Option<SStr>,
+    /// SQL statement.
+    pub sql: Option<SStr>,
+    /// Poll a condition.
+    pub wait: Option<Spanned<WaitSpec>>,
+    /// Word the operator must type.
+    pub confirm: Option<SStr>,
+    /// Connection for `sql` and `rollback_sql`.
+    pub on: Option<SStr>,
+    /// Expected outcome.
+    pub expect: Option<Spanned<ExpectSpec>>,
+    /// Planned duration.
+    pub expected: Option<Dur>,
+    /// Hard limit.
+    pub timeout: Option<Dur>,
+    /// Shell rollback.
+    pub rollback: Option<SStr>,
+    /// SQL rollback on `on`.
+    pub rollback_sql: Option<SStr>,
+    /// Text shown once this step has run: rolling back is no longer possible.
+    pub point_of_no_return: Option<SStr>,
+}
+
+/// `when = { ... }`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WhenSpec {
+    /// Lag above this...
+    pub lag_above: Option<Spanned<Threshold>>,
+    /// Reconcile mismatches above this.
+    pub mismatch_rows_above: Option<u64>,
+    /// A step failed.
+    pub step_failed: Option<SStr>,
+    /// Less than this left in the window.
+    pub window_left_below: Option<Spanned<Dur>>,
+    /// A query that returns true.
+    pub sql: Option<SStr>,
+    /// Connection for `sql`.
+    pub on: Option<SStr>,
+    /// ...for this long.
+    #[serde(rename = "for")]
+    pub hold: Option<Dur>,
+}
+
+/// What a trigger does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum TriggerAction {
+    /// Banner, bell, and propose the rollback plan.
+    #[default]
+    Alert,
+    /// Roll back after the countdown.
+    Rollback,
+}
+
+/// `[[rollback_trigger]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerSpec {
+    /// Unique name.
+    pub name: SStr,
+    /// Condition.
+    pub when: Spanned<WhenSpec>,
+    /// What to do.
+    pub action: Option<TriggerAction>,
+    /// Visible, cancellable delay before an automatic rollback.
+    pub countdown: Option<Spanned<Dur>>,
+}

@@ -1,0 +1,318 @@
+//! `--headless`: drives the engine with no operator, one line (or JSON object) per event.
+
+use std::io::Write;
+
+use tokio::sync::mpsc;
+
+use crate::engine::event::*;
+use crate::engine::runbook::units::format_duration;
+use crate::engine::{Engine, EngineError};
+
+/// How the headless driver answers the engine.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HeadlessOptions {
+    /// One JSON object per event instead of human lines.
+    pub json: bool,
+    /// Answer confirm steps with their word (rehearsals only).
+    pub assume_yes: bool,
+    /// Re-run a step that a crashed session left interrupted.
+    pub rerun_interrupted: bool,
+}
+
+/// Runs the engine to the end, printing every event to `out`.
+pub async fn drive(
+    engine: Engine,
+    opts: HeadlessOptions,
+    out: &mut (dyn Write + Send),
+) -> Result<RunOutcome, EngineError> {
+    let (cmd_tx, cmd_rx) = mpsc::channel(16);
+    let (ev_tx, mut ev_rx) = mpsc::channel(256);
+    let engine_task = tokio::spawn(engine.run(cmd_rx, ev_tx));
+    let mut printer = Printer::default();
+    while let Some(ev) = ev_rx.recv().await {
+        if opts.json {
+            if let Ok(line) = serde_json::to_string(&ev) {
+                let _ = writeln!(out, "{line}");
+            }
+        } else {
+            printer.print(&ev, out);
+        }
+        let reply = match &ev {
+            Event::Ready { .. } => Some(Command::RunNext),
+            Event::ConfirmRequested { index, word } => {
+                if opts.assume_yes {
+                    say(
+                        &opts,
+                        out,
+                        &format!("answering confirmation {word} (--assume-yes)"),
+                    );
+                    Some(Command::Confirm { text: word.clone() })
+                } else {
+                    let id = printer.id(*index);
+                    say(
+                        &opts,
+                        out,
+                        &format!(
+                            "step {id} needs the operator to type {word}; a headless run answers confirmations only with --assume-yes"
+                        ),
+                    );
+                    Some(Command::Abort {
+                        reason: Some(format!("headless: confirmation {word} not given")),
+                    })
+                }
+            }
+            Event::DecisionNeeded { kind, message, .. } => match kind {
+                DecisionKind::Interrupted if opts.rerun_interrupted => {
+                    say(
+                        &opts,
+                        out,
+                        "re-running the interrupted step (--rerun-interrupted)",
+                    );
+                    Some(Command::Retry)
+                }
+                DecisionKind::Interrupted => {
+                    say(
+                        &opts,
+                        out,
+                        &format!(
+                            "{message} A headless run stops here; pass --rerun-interrupted to re-run it, or resume in the cockpit to decide."
+                        ),
+                    );
+                    Some(Command::Abort {
+                        reason: Some("headless: interrupted step needs an operator".into()),
+                    })
+                }
+                DecisionKind::Failed => Some(Command::Abort {
+                    reason: Some("headless: a step failed and there is no operator".into()),
+                }),
+            },
+            _ => None,
+        };
+        if let Some(cmd) = reply {
+            let _ = cmd_tx.send(cmd).await;
+        }
+        let _ = out.flush();
+    }
+    match engine_task.await {
+        Ok(r) => r,
+        Err(e) => Err(EngineError::Journal(
+            crate::engine::journal::JournalError::Io {
+                path: "engine task".into(),
+                source: std::io::Error::other(e.to_string()),
+            },
+        )),
+    }
+}
+
+fn say(opts: &HeadlessOptions, out: &mut (dyn Write + Send), msg: &str) {
+    if opts.json {
+        let ev = Event::Notice {
+            level: Level::Info,
+            message: msg.to_string(),
+        };
+        if let Ok(line) = serde_json::to_string(&ev) {
+            let _ = writeln!(out, "{line}");
+        }
+    } else {
+        let _ = writeln!(out, "{}   {msg}", clock());
+    }
+}
+
+fn clock() -> String {
+    chrono::Local::now().format("%H:%M:%S").to_string()
+}
+
+fn ms(v: u64) -> String {
+    format_duration(std::time::Duration::from_millis(v))
+}
+
+/// Turns events into human lines.
+#[derive(Default)]
+struct Printer {
+    steps: Vec<StepInfo>,
+    passed: usize,
+}
+
+impl Printer {
+    fn id(&self, i: usize) -> String {
+        self.steps
+            .get(i)
+            .map_or_else(|| format!("#{}", i + 1), |s| s.id.clone())
+    }
+
+    fn pos(&self, i: usize) -> String {
+        format!("{}/{}", i + 1, self.steps.len())
+    }
+
+    fn print(&mut self, ev: &Event, out: &mut (dyn Write + Send)) {
+        let t = clock();
+        let line = match ev {
+            Event::RunStarted { run } => {
+                self.steps = run.steps.clone();
+                format!(
+                    "cutover {} · {} ({}, sha256 {:.12}) · journal {} · operator {}@{}",
+                    run.version,
+                    run.name,
+                    run.runbook,
+                    run.sha256,
+                    run.journal,
+                    run.operator.user,
+                    run.operator.host
+                )
+            }
+            Event::Resumed {
+                done,
+                interrupted,
+                failed_before,
+            } => {
+                let mut s = format!("{t} ↻ resumed: {} step(s) already done", done.len());
+                if !failed_before.is_empty() {
+                    s.push_str(&format!(", failed last time: {}", failed_before.join(", ")));
+                }
+                if let Some(i) = interrupted {
+                    s.push_str(&format!(", interrupted — outcome unknown: {i}"));
+                }
+                s
+            }
+            Event::StepStarted {
+                index,
+                attempt,
+                command,
+                ..
+            } => {
+                let s = &self.steps[*index];
+                let exp = s
+                    .expected_ms
+                    .map_or(String::new(), |e| format!("  (expected {})", ms(e)));
+                let again = if *attempt > 1 {
+                    format!(" [attempt {attempt}]")
+                } else {
+                    String::new()
+                };
+                format!(
+                    "{t} ▶ {} {}: {}{again}{exp}\n{t}   $ {command}",
+                    self.pos(*index),
+                    s.id,
+                    s.title
+                )
+            }
+            Event::Output { lines, .. } => {
+                for l in lines {
+                    let mark = if l.stream == Stream::Stderr {
+                        '!'
+                    } else {
+                        '│'
+                    };
+                    let _ = writeln!(out, "{t}   {mark} {}", l.text);
+                }
+                return;
+            }
+            Event::WaitProgress { index, message, .. } => {
+                format!("{t} … {} {}: {message}", self.pos(*index), self.id(*index))
+            }
+            Event::ConfirmRejected { index } => {
+                format!(
+                    "{t} ✘ {} {}: that is not the confirmation word",
+                    self.pos(*index),
+                    self.id(*index)
+                )
+            }
+            Event::StepFinished {
+                index,
+                outcome,
+                duration_ms,
+                expected_ms,
+                checks,
+                message,
+                output_file,
+                ..
+            } => {
+                let id = self.id(*index);
+                let took = match expected_ms {
+                    Some(e) => format!("{} / {}", ms(*duration_ms), ms(*e)),
+                    None => ms(*duration_ms),
+                };
+                if outcome.is_ok() {
+                    self.passed += 1;
+                    format!("{t} ✔ {} {id} passed in {took}", self.pos(*index))
+                } else {
+                    let mut s = format!(
+                        "{t} ✘ {} {id} {} after {took}: {}",
+                        self.pos(*index),
+                        match outcome {
+                            StepOutcome::TimedOut => "timed out",
+                            StepOutcome::Cancelled => "was cancelled",
+                            _ => "failed",
+                        },
+                        message.as_deref().unwrap_or("")
+                    );
+                    for c in checks.iter().filter(|c| !c.passed) {
+                        s.push_str(&format!("\n{t}   ✘ {}: {}", c.name, c.detail));
+                    }
+                    if let Some(f) = output_file {
+                        s.push_str(&format!("\n{t}   full output: {f}"));
+                    }
+                    s
+                }
+            }
+            Event::Operator {
+                step, action, by, ..
+            } => {
+                let what = match action {
+                    OperatorAction::Run | OperatorAction::Confirm | OperatorAction::Retry => return,
+                    OperatorAction::Skip { reason } => format!("skipped: {reason}"),
+                    OperatorAction::MarkDone { reason } => format!("marked done: {reason}"),
+                    OperatorAction::Cancel => "cancelled".to_string(),
+                    OperatorAction::Abort { reason } => {
+                        format!(
+                            "aborted{}",
+                            reason.as_ref().map_or(String::new(), |r| format!(": {r}"))
+                        )
+                    }
+                    OperatorAction::AcceptChangedRunbook {
+                        old_sha256,
+                        new_sha256,
+                    } => {
+                        format!(
+                            "accepted the changed runbook ({old_sha256:.12} → {new_sha256:.12})"
+                        )
+                    }
+                };
+                format!(
+                    "{t} ● {}{what} (by {by})",
+                    step.as_ref().map_or(String::new(), |s| format!("{s} "))
+                )
+            }
+            Event::Notice { level, message } => {
+                let mark = if *level == Level::Warn { "⚠" } else { "i" };
+                format!("{t} {mark} {message}")
+            }
+            Event::RunFinished { outcome, .. } => {
+                let what = match outcome {
+                    RunOutcome::Completed => "completed",
+                    RunOutcome::RolledBack => "rolled back",
+                    RunOutcome::Aborted => "aborted",
+                };
+                format!(
+                    "{t} ■ run {what} · {} step(s) passed this session · exit {}",
+                    self.passed,
+                    outcome.exit_code()
+                )
+            }
+            Event::StepRestored { index, state, .. } => {
+                format!(
+                    "{t}   {} {}: {}",
+                    self.pos(*index),
+                    self.id(*index),
+                    state.replace('_', " ")
+                )
+            }
+            Event::RunbookText { .. }
+            | Event::Ready { .. }
+            | Event::Process { .. }
+            | Event::ConfirmRequested { .. }
+            | Event::DecisionNeeded { .. } => return,
+        };
+        let _ = writeln!(out, "{line}");
+    }
+}

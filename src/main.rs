@@ -1,0 +1,151 @@
+//! The `cutover` binary.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Parser;
+use color_eyre::eyre::{Result, WrapErr, eyre};
+
+use cutover::cli::{Cli, Cmd, RunArgs};
+use cutover::engine::event::Operator;
+use cutover::engine::journal;
+use cutover::engine::runbook::{LoadError, Runbook};
+use cutover::engine::{Engine, EngineError, EngineOptions, JournalChoice};
+use cutover::headless::{self, HeadlessOptions};
+
+/// Exit code for usage errors and invalid runbooks.
+const EXIT_INVALID: u8 = 2;
+
+fn main() -> ExitCode {
+    if let Err(e) = color_eyre::install() {
+        eprintln!("cutover: {e}");
+    }
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Cmd::Check { files } => Ok(check(&files)),
+        Cmd::Run(args) => run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("cutover: {e:#}");
+            ExitCode::from(4)
+        }
+    }
+}
+
+fn check(files: &[PathBuf]) -> ExitCode {
+    let mut ok = true;
+    for f in files {
+        match Runbook::load(f, &BTreeMap::new()) {
+            Ok(rb) => println!("{}: ok ({} steps)", f.display(), rb.steps.len()),
+            Err(e) => {
+                ok = false;
+                eprintln!("{e}");
+            }
+        }
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_INVALID)
+    }
+}
+
+/// The runbook path recorded in a journal.
+fn runbook_of_journal(path: &Path) -> Result<PathBuf> {
+    let (records, _) = journal::read(path)?;
+    records
+        .iter()
+        .find_map(|r| match &r.event {
+            cutover::engine::Event::RunStarted { run } => Some(PathBuf::from(&run.runbook)),
+            _ => None,
+        })
+        .ok_or_else(|| eyre!("journal {} has no run_started record", path.display()))
+}
+
+fn run(args: RunArgs) -> Result<ExitCode> {
+    let runbook_path = match (&args.runbook, &args.resume) {
+        (Some(p), _) => p.clone(),
+        (None, Some(j)) => runbook_of_journal(j)?,
+        (None, None) => {
+            eprintln!("cutover: run needs a RUNBOOK (or --resume JOURNAL)");
+            return Ok(ExitCode::from(EXIT_INVALID));
+        }
+    };
+    let overrides: BTreeMap<String, String> = args.vars.iter().cloned().collect();
+    let rb = match Runbook::load(&runbook_path, &overrides) {
+        Ok(rb) => rb,
+        Err(e @ LoadError::Invalid(_)) | Err(e @ LoadError::Io { .. }) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::from(EXIT_INVALID));
+        }
+    };
+    if !args.headless {
+        eprintln!(
+            "cutover: the full-screen cockpit is not in this build yet; run with --headless (add --assume-yes to answer confirmations in a rehearsal)"
+        );
+        return Ok(ExitCode::from(EXIT_INVALID));
+    }
+    let journal = match &args.resume {
+        Some(j) => JournalChoice::Resume(j.clone()),
+        None => JournalChoice::New(
+            args.journal
+                .clone()
+                .unwrap_or_else(|| journal::default_path(&rb.name, chrono::Utc::now())),
+        ),
+    };
+    let log_path = args.log.clone().unwrap_or_else(|| match &journal {
+        JournalChoice::New(p) | JournalChoice::Resume(p) => p.with_extension("log"),
+    });
+    let engine = match Engine::prepare(
+        rb,
+        EngineOptions {
+            journal,
+            accept_changed_runbook: args.accept_changed_runbook,
+            operator: Operator::from_env(),
+        },
+    ) {
+        Ok(e) => e,
+        Err(e @ (EngineError::RunbookChanged { .. } | EngineError::Secret(_))) => {
+            eprintln!("cutover: {e}");
+            return Ok(ExitCode::from(EXIT_INVALID));
+        }
+        Err(e) => return Err(e).wrap_err("cannot start the run"),
+    };
+    init_log(&log_path);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let opts = HeadlessOptions {
+        json: args.json,
+        assume_yes: args.assume_yes,
+        rerun_interrupted: args.rerun_interrupted,
+    };
+    let outcome = rt.block_on(async {
+        let mut stdout = std::io::stdout();
+        headless::drive(engine, opts, &mut stdout).await
+    })?;
+    Ok(ExitCode::from(outcome.exit_code() as u8))
+}
+
+/// Diagnostics go to a file, never to the screen.
+fn init_log(path: &Path) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .mode(0o600)
+        .append(true)
+        .open(path);
+    if let Ok(file) = file {
+        let filter = tracing_subscriber::EnvFilter::try_from_env("CUTOVER_LOG")
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(false)
+            .with_writer(std::sync::Mutex::new(file))
+            .try_init();
+    }
+}
