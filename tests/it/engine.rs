@@ -1,0 +1,592 @@
+//! The engine through the real binary (`run --headless`) and through the library API.
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::support::*;
+
+const HEAD: &str = "[runbook]\nname = \"t\"\n";
+
+fn pid_file(dir: &std::path::Path, name: &str) -> i32 {
+    std::fs::read_to_string(dir.join(name))
+        .expect("pid file")
+        .trim()
+        .parse()
+        .expect("pid")
+}
+
+#[test]
+fn timeout_kills_the_whole_process_group() {
+    let d = tempfile::tempdir().unwrap();
+    let rb = runbook(
+        d.path(),
+        "rb.toml",
+        &format!(
+            "{HEAD}[[step]]\nid = \"hang\"\nrun = \"sleep 1000 & echo $! > bg.pid; sleep 1000\"\ntimeout = \"1s\"\n"
+        ),
+    );
+    let out = cutover(
+        d.path(),
+        &[
+            "run",
+            rb.to_str().unwrap(),
+            "--headless",
+            "--journal",
+            "j.jsonl",
+        ],
+        &[],
+    );
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(4), "{stdout}");
+    assert!(stdout.contains("timed out after 1s"), "{stdout}");
+    let bg = pid_file(d.path(), "bg.pid");
+    wait_for(
+        "the backgrounded sleep to die",
+        Duration::from_secs(10),
+        || !alive(bg),
+    );
+    let recs = journal(&d.path().join("j.jsonl"));
+    let fin = of_type(&recs, "step_finished");
+    assert_eq!(fin.len(), 1);
+    assert_eq!(fin[0]["outcome"], "timed_out");
+}
+
+#[test]
+fn a_passing_step_leaves_no_background_process() {
+    let d = tempfile::tempdir().unwrap();
+    let rb = runbook(
+        d.path(),
+        "rb.toml",
+        &format!(
+            "{HEAD}[[step]]\nid = \"bg\"\nrun = \"sleep 1000 >/dev/null 2>&1 & echo $! > bg.pid; echo started\"\n"
+        ),
+    );
+    let out = cutover(
+        d.path(),
+        &[
+            "run",
+            rb.to_str().unwrap(),
+            "--headless",
+            "--journal",
+            "j.jsonl",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let bg = pid_file(d.path(), "bg.pid");
+    wait_for(
+        "the background sleep to be terminated",
+        Duration::from_secs(10),
+        || !alive(bg),
+    );
+}
+
+#[test]
+fn secrets_never_reach_stdout_journal_output_files_or_log() {
+    let d = tempfile::tempdir().unwrap();
+    let secret = "s3cr3t-Value-xyz";
+    let rb = runbook(
+        d.path(),
+        "rb.toml",
+        r#"[runbook]
+name = "secrets"
+[secrets]
+TOKEN = { env = "CUTOVER_TEST_TOKEN" }
+[connections.source]
+dsn = "host=db password=${secrets.TOKEN} dbname=x"
+[connections.target]
+dsn = "postgres://migrator:literal-pw-123@db-new/orders"
+[[step]]
+id = "use-it"
+title = "token ${secrets.TOKEN}"
+run = "echo token=${secrets.TOKEN}; echo env=$CUTOVER_SECRET_TOKEN >&2; echo done"
+expect = { stdout = "done" }
+[[step]]
+id = "fail-with-it"
+run = "echo failing with ${secrets.TOKEN}; exit 3"
+"#,
+    );
+    for (journal_name, json) in [("human.jsonl", false), ("json.jsonl", true)] {
+        let mut args = vec![
+            "run",
+            rb.to_str().unwrap(),
+            "--headless",
+            "--journal",
+            journal_name,
+        ];
+        if json {
+            args.push("--json");
+        }
+        let out = cutover(d.path(), &args, &[("CUTOVER_TEST_TOKEN", secret)]);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(4), "{stdout}{stderr}");
+        assert!(
+            !stdout.contains(secret) && !stderr.contains(secret),
+            "{stdout}{stderr}"
+        );
+        assert!(!stdout.contains("literal-pw-123"), "{stdout}");
+        // The masked form is there: the lines were printed, not dropped.
+        assert!(stdout.contains("token=••••"), "{stdout}");
+        assert!(stdout.contains("env=••••"), "{stdout}");
+    }
+    let mut files = Vec::new();
+    let mut stack = vec![d.path().to_path_buf()];
+    while let Some(p) = stack.pop() {
+        for e in std::fs::read_dir(&p).unwrap().flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else if e.file_name() != "rb.toml" {
+                files.push(e.path());
+            }
+        }
+    }
+    assert!(
+        files
+            .iter()
+            .any(|f| f.extension().is_some_and(|e| e == "log"))
+    );
+    assert!(
+        files.len() >= 6,
+        "journals, logs and output files: {files:?}"
+    );
+    for f in &files {
+        let body = std::fs::read_to_string(f).unwrap();
+        assert!(!body.contains(secret), "{} holds the secret", f.display());
+        assert!(
+            !body.contains("literal-pw-123"),
+            "{} holds the DSN password",
+            f.display()
+        );
+    }
+    let recs = journal(&d.path().join("human.jsonl"));
+    let text_rec = of_type(&recs, "runbook_text");
+    assert!(
+        text_rec[0]["source"]
+            .as_str()
+            .unwrap()
+            .contains("migrator:••••@db-new")
+    );
+}
+
+#[test]
+fn journal_is_private_and_ordered() {
+    let d = tempfile::tempdir().unwrap();
+    let rb = runbook(
+        d.path(),
+        "rb.toml",
+        &format!("{HEAD}[[step]]\nid = \"a\"\nrun = \"echo hi\"\n"),
+    );
+    let out = cutover(
+        d.path(),
+        &[
+            "run",
+            rb.to_str().unwrap(),
+            "--headless",
+            "--journal",
+            "sub/j.jsonl",
+        ],
+        &[("USER", "alice"), ("SSH_CLIENT", "10.0.0.9 50000 22")],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let j = d.path().join("sub/j.jsonl");
+    assert_eq!(
+        std::fs::metadata(&j).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let recs = journal(&j);
+    let types: Vec<&str> = recs.iter().map(|r| r["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        types,
+        [
+            "run_started",
+            "runbook_text",
+            "operator",
+            "step_started",
+            "process",
+            "step_finished",
+            "run_finished"
+        ]
+    );
+    let run = &recs[0]["run"];
+    assert_eq!(run["operator"]["user"], "alice");
+    assert_eq!(run["operator"]["ssh_client"], "10.0.0.9 50000 22");
+    assert_eq!(run["sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(recs[5]["checks"][0]["name"], "exit");
+    assert_eq!(recs[6]["outcome"], "completed");
+}
+
+#[test]
+fn headless_needs_assume_yes_for_confirmations_and_stops_on_failure() {
+    let d = tempfile::tempdir().unwrap();
+    let rb = runbook(
+        d.path(),
+        "rb.toml",
+        &format!(
+            "{HEAD}[[step]]\nid = \"go\"\nconfirm = \"GO\"\n[[step]]\nid = \"bad\"\nrun = \"echo nope >&2; exit 1\"\n[[step]]\nid = \"never\"\nrun = \"touch never-ran\"\n"
+        ),
+    );
+    let rbs = rb.to_str().unwrap();
+    let out = cutover(
+        d.path(),
+        &["run", rbs, "--headless", "--journal", "a.jsonl"],
+        &[],
+    );
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(stdout.contains("needs the operator to type GO"), "{stdout}");
+    assert!(stdout.contains("--assume-yes"), "{stdout}");
+
+    let out = cutover(
+        d.path(),
+        &[
+            "run",
+            rbs,
+            "--headless",
+            "--assume-yes",
+            "--journal",
+            "b.jsonl",
+        ],
+        &[],
+    );
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(4), "{stdout}");
+    assert!(stdout.contains("bad failed"), "{stdout}");
+    assert!(stdout.contains("exit 1 (expected 0)"), "{stdout}");
+    assert!(
+        !d.path().join("never-ran").exists(),
+        "a failed step must not let the run move on"
+    );
+    let recs = journal(&d.path().join("b.jsonl"));
+    let fin = of_type(&recs, "step_finished");
+    assert_eq!(fin.last().unwrap()["outcome"], "failed");
+    let last = recs.last().unwrap();
+    assert_eq!(last["type"], "run_finished");
+    assert_eq!(last["outcome"], "aborted");
+}
+
+#[test]
+fn sigkill_mid_step_then_resume_reports_the_interrupted_step() {
+    let d = tempfile::tempdir().unwrap();
+    let rb = runbook(
+        d.path(),
+        "rb.toml",
+        &format!(
+            "{HEAD}[[step]]\nid = \"one\"\nrun = \"echo one >> ran.log\"\n\
+             [[step]]\nid = \"two\"\nrun = \"if [ -f second ]; then echo quick; else touch second; echo started > marker; sleep 60; fi\"\n\
+             [[step]]\nid = \"three\"\nrun = \"echo three >> ran.log\"\n"
+        ),
+    );
+    let rbs = rb.to_str().unwrap().to_string();
+    let mut child = Command::new(bin())
+        .current_dir(d.path())
+        .args(["run", &rbs, "--headless", "--journal", "j.jsonl"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let j = d.path().join("j.jsonl");
+    wait_for("step two to start", Duration::from_secs(20), || {
+        d.path().join("marker").exists()
+            && std::fs::read_to_string(&j)
+                .is_ok_and(|t| t.contains("\"type\":\"process\",\"index\":1"))
+    });
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let recs = journal(&j);
+    let pgid = of_type(&recs, "process").last().unwrap()["pid"]
+        .as_i64()
+        .unwrap() as i32;
+
+    // The step's process group outlived cutover; resume says so and stops (headless, no operator).
+    let out = cutover(
+        d.path(),
+        &["run", &rbs, "--headless", "--resume", "j.jsonl"],
+        &[],
+    );
+    let (stdout, stderr) = text(&out);
+    // SAFETY: cleaning up the orphaned process group of the killed run.
+    unsafe { libc::killpg(pgid, libc::SIGKILL) };
+    assert_eq!(out.status.code(), Some(4), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("interrupted — outcome unknown: two"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("STILL RUNNING"), "{stdout}");
+    assert!(stdout.contains("--rerun-interrupted"), "{stdout}");
+
+    // Re-running it completes the run; step one is not run again.
+    let out = cutover(
+        d.path(),
+        &[
+            "run",
+            "--headless",
+            "--resume",
+            "j.jsonl",
+            "--rerun-interrupted",
+        ],
+        &[],
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(d.path().join("ran.log")).unwrap(),
+        "one\nthree\n"
+    );
+    let recs = journal(&j);
+    let started: Vec<&str> = of_type(&recs, "step_started")
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(started, ["one", "two", "two", "three"]);
+    assert_eq!(of_type(&recs, "run_started").len(), 3, "one per session");
+}
+
+#[test]
+fn a_changed_runbook_is_refused_on_resume_unless_accepted() {
+    let d = tempfile::tempdir().unwrap();
+    let body = format!("{HEAD}[[step]]\nid = \"a\"\nrun = \"echo a\"\n");
+    let rb = runbook(d.path(), "rb.toml", &body);
+    let rbs = rb.to_str().unwrap().to_string();
+    let out = cutover(
+        d.path(),
+        &["run", &rbs, "--headless", "--journal", "j.jsonl"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0));
+
+    std::fs::write(
+        &rb,
+        format!("{body}[[step]]\nid = \"b\"\nrun = \"echo added-step\"\n"),
+    )
+    .unwrap();
+    let out = cutover(
+        d.path(),
+        &["run", &rbs, "--headless", "--resume", "j.jsonl"],
+        &[],
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(stderr.contains("changed since journal"), "{stderr}");
+    assert!(
+        stderr.contains("+id = \"b\""),
+        "the difference is shown: {stderr}"
+    );
+    assert!(stderr.contains("--accept-changed-runbook"), "{stderr}");
+    assert!(!stdout.contains("added-step"));
+
+    let out = cutover(
+        d.path(),
+        &[
+            "run",
+            &rbs,
+            "--headless",
+            "--resume",
+            "j.jsonl",
+            "--accept-changed-runbook",
+        ],
+        &[],
+    );
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("│ added-step"), "{stdout}");
+    let recs = journal(&d.path().join("j.jsonl"));
+    let acts = of_type(&recs, "operator");
+    assert!(acts.iter().any(|a| a["action"] == "accept_changed_runbook"));
+    let started: Vec<&str> = of_type(&recs, "step_started")
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(started, ["a", "b"], "step a is not run again");
+}
+
+mod library {
+    //! Driving the engine directly with commands, as the cockpit does.
+
+    use std::collections::BTreeMap;
+
+    use cutover::engine::event::{
+        Command, DecisionKind, Event, Level, Operator, RunOutcome, StepOutcome,
+    };
+    use cutover::engine::runbook::Runbook;
+    use cutover::engine::{Engine, EngineOptions, JournalChoice};
+    use tokio::sync::mpsc;
+
+    struct Session {
+        cmd: mpsc::Sender<Command>,
+        ev: mpsc::Receiver<Event>,
+        task: tokio::task::JoinHandle<Result<RunOutcome, cutover::engine::EngineError>>,
+        _dir: tempfile::TempDir,
+    }
+
+    fn start(steps: &str) -> Session {
+        let dir = tempfile::tempdir().unwrap();
+        let vars = BTreeMap::from([("dir".to_string(), dir.path().display().to_string())]);
+        let rb = Runbook::parse(
+            "t.toml",
+            &format!("[runbook]\nname = \"t\"\n{steps}"),
+            &vars,
+        )
+        .unwrap();
+        let engine = Engine::prepare(
+            rb,
+            EngineOptions {
+                journal: JournalChoice::New(dir.path().join("j.jsonl")),
+                accept_changed_runbook: false,
+                operator: Operator {
+                    user: "test".into(),
+                    ssh_client: None,
+                    host: "h".into(),
+                },
+            },
+        )
+        .unwrap();
+        let (cmd, cmd_rx) = mpsc::channel(8);
+        let (ev_tx, ev) = mpsc::channel(64);
+        let task = tokio::spawn(engine.run(cmd_rx, ev_tx));
+        Session {
+            cmd,
+            ev,
+            task,
+            _dir: dir,
+        }
+    }
+
+    impl Session {
+        /// Next event matching `f`, skipping others.
+        async fn until<T>(&mut self, mut f: impl FnMut(&Event) -> Option<T>) -> T {
+            loop {
+                let ev = tokio::time::timeout(std::time::Duration::from_secs(20), self.ev.recv())
+                    .await
+                    .expect("engine went quiet")
+                    .expect("engine ended");
+                if let Some(t) = f(&ev) {
+                    return t;
+                }
+            }
+        }
+        async fn send(&self, c: Command) {
+            self.cmd.send(c).await.unwrap();
+        }
+    }
+
+    fn finished(ev: &Event) -> Option<(String, StepOutcome, u32)> {
+        match ev {
+            Event::StepFinished {
+                id,
+                outcome,
+                attempt,
+                ..
+            } => Some((id.clone(), *outcome, *attempt)),
+            _ => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn failed_step_waits_for_retry_or_skip_with_a_reason() {
+        let mut s = start(
+            "[[step]]\nid = \"flaky\"\nrun = \"test -f ${vars.dir}/ok || { touch ${vars.dir}/ok; exit 1; }\"\n[[step]]\nid = \"bad\"\nrun = \"exit 2\"\n[[step]]\nid = \"last\"\nrun = \"true\"\n",
+        );
+        s.until(|e| matches!(e, Event::Ready { next: 0 }).then_some(()))
+            .await;
+        s.send(Command::RunNext).await;
+        let first = s.until(finished).await;
+        assert_eq!(first, ("flaky".to_string(), StepOutcome::Failed, 1));
+        s.until(|e| {
+            matches!(
+                e,
+                Event::DecisionNeeded {
+                    kind: DecisionKind::Failed,
+                    ..
+                }
+            )
+            .then_some(())
+        })
+        .await;
+        // Running the next step is refused while a step is failed.
+        s.send(Command::RunNext).await;
+        s.until(|e| {
+            matches!(
+                e,
+                Event::Notice {
+                    level: Level::Warn,
+                    ..
+                }
+            )
+            .then_some(())
+        })
+        .await;
+        s.send(Command::Retry).await;
+        let again = s.until(finished).await;
+        assert_eq!((again.1, again.2), (StepOutcome::Passed, 2));
+        s.until(|e| matches!(e, Event::Ready { next: 1 }).then_some(()))
+            .await;
+        s.send(Command::RunNext).await;
+        assert_eq!(s.until(finished).await.1, StepOutcome::Failed);
+        s.until(|e| matches!(e, Event::DecisionNeeded { .. }).then_some(()))
+            .await;
+        s.send(Command::Skip {
+            reason: "  ".into(),
+        })
+        .await;
+        let warn = s
+            .until(|e| match e {
+                Event::Notice { message, .. } => Some(message.clone()),
+                _ => None,
+            })
+            .await;
+        assert!(warn.contains("reason is required"), "{warn}");
+        s.send(Command::Skip {
+            reason: "known issue, ticket 42".into(),
+        })
+        .await;
+        s.until(|e| matches!(e, Event::Ready { next: 2 }).then_some(()))
+            .await;
+        s.send(Command::RunNext).await;
+        assert_eq!(s.until(finished).await.1, StepOutcome::Passed);
+        let outcome = s
+            .until(|e| match e {
+                Event::RunFinished { outcome, .. } => Some(*outcome),
+                _ => None,
+            })
+            .await;
+        assert_eq!(outcome, RunOutcome::Completed);
+        assert_eq!(s.task.await.unwrap().unwrap(), RunOutcome::Completed);
+    }
+
+    #[tokio::test]
+    async fn cancel_kills_a_running_step_and_confirm_needs_the_exact_word() {
+        let mut s = start(
+            "[[step]]\nid = \"long\"\nrun = \"sleep 600\"\n[[step]]\nid = \"go\"\nconfirm = \"GO\"\n",
+        );
+        s.until(|e| matches!(e, Event::Ready { next: 0 }).then_some(()))
+            .await;
+        s.send(Command::RunNext).await;
+        let pid = s
+            .until(|e| match e {
+                Event::Process { pid, .. } => Some(*pid as i32),
+                _ => None,
+            })
+            .await;
+        s.send(Command::Cancel).await;
+        assert_eq!(s.until(finished).await.1, StepOutcome::Cancelled);
+        assert!(!crate::support::alive(pid), "cancel kills the step");
+        s.until(|e| matches!(e, Event::DecisionNeeded { .. }).then_some(()))
+            .await;
+        s.send(Command::Skip {
+            reason: "not needed in this drill".into(),
+        })
+        .await;
+        s.until(|e| matches!(e, Event::Ready { next: 1 }).then_some(()))
+            .await;
+        s.send(Command::RunNext).await;
+        s.until(|e| matches!(e, Event::ConfirmRequested { .. }).then_some(()))
+            .await;
+        s.send(Command::Confirm { text: "go".into() }).await;
+        s.until(|e| matches!(e, Event::ConfirmRejected { .. }).then_some(()))
+            .await;
+        s.send(Command::Confirm { text: "GO".into() }).await;
+        assert_eq!(s.until(finished).await.1, StepOutcome::Passed);
+        assert_eq!(s.task.await.unwrap().unwrap(), RunOutcome::Completed);
+    }
+}
