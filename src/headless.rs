@@ -40,6 +40,9 @@ pub async fn drive(
         let reply = match &ev {
             Event::Ready { .. } => Some(Command::RunNext),
             Event::ConfirmRequested { index, word } => {
+                if let Some(text) = printer.ponr(*index, word) {
+                    say(&opts, out, &format!("point of no return: {text}"));
+                }
                 if opts.assume_yes {
                     say(
                         &opts,
@@ -84,6 +87,11 @@ pub async fn drive(
                 }
                 DecisionKind::Failed => Some(Command::Abort {
                     reason: Some("headless: a step failed and there is no operator".into()),
+                }),
+                DecisionKind::RollbackFailed => Some(Command::Abort {
+                    reason: Some(
+                        "headless: a rollback action failed and there is no operator".into(),
+                    ),
                 }),
             },
             _ => None,
@@ -138,6 +146,14 @@ impl Printer {
         self.steps
             .get(i)
             .map_or_else(|| format!("#{}", i + 1), |s| s.id.clone())
+    }
+
+    /// The point-of-no-return text when `word` is the confirmation for crossing it.
+    fn ponr(&self, i: usize, word: &str) -> Option<String> {
+        let s = self.steps.get(i)?;
+        (s.id == word)
+            .then(|| s.point_of_no_return.clone())
+            .flatten()
     }
 
     fn pos(&self, i: usize) -> String {
@@ -269,6 +285,10 @@ impl Printer {
                             reason.as_ref().map_or(String::new(), |r| format!(": {r}"))
                         )
                     }
+                    OperatorAction::Rollback => "confirmed the ROLLBACK".to_string(),
+                    OperatorAction::SkipRollback { reason } => {
+                        format!("rollback action skipped: {reason}")
+                    }
                     OperatorAction::AcceptChangedRunbook {
                         old_sha256,
                         new_sha256,
@@ -299,6 +319,65 @@ impl Printer {
                     outcome.exit_code()
                 )
             }
+            Event::RollbackStarted { plan } => {
+                let mut s = format!("{t} ↺ ROLLBACK: {} step(s) in the plan", plan.entries.len());
+                if let Some(p) = &plan.point_of_no_return {
+                    s.push_str(&format!(
+                        " (point of no return crossed at {}: steps up to it are not rolled back)",
+                        p.id
+                    ));
+                }
+                for e in &plan.entries {
+                    let what = e.action.as_deref().unwrap_or("— no rollback action");
+                    s.push_str(&format!("\n{t}   ↺ {} ({}): {what}", e.id, e.state));
+                }
+                s
+            }
+            Event::RollbackActionStarted {
+                index,
+                attempt,
+                command,
+                ..
+            } => {
+                let again = if *attempt > 1 {
+                    format!(" [attempt {attempt}]")
+                } else {
+                    String::new()
+                };
+                format!(
+                    "{t} ↺ rolling back {}{again}\n{t}   $ {command}",
+                    self.id(*index)
+                )
+            }
+            Event::RollbackActionFinished {
+                index,
+                outcome,
+                duration_ms,
+                message,
+                ..
+            } => {
+                if outcome.is_ok() {
+                    format!(
+                        "{t} ✔ rolled back {} in {}",
+                        self.id(*index),
+                        ms(*duration_ms)
+                    )
+                } else {
+                    format!(
+                        "{t} ✘ rollback of {} did not pass after {}: {}",
+                        self.id(*index),
+                        ms(*duration_ms),
+                        message.as_deref().unwrap_or("")
+                    )
+                }
+            }
+            Event::RollbackFinished { completed, .. } => {
+                if *completed {
+                    format!("{t} ↺ rollback completed")
+                } else {
+                    format!("{t} ✘ rollback NOT completed")
+                }
+            }
             Event::StepRestored { index, state, .. } => {
                 format!(
                     "{t}   {} {}: {}",
@@ -308,6 +387,7 @@ impl Printer {
                 )
             }
             Event::RunbookText { .. }
+            | Event::RollbackPlan { .. }
             | Event::Ready { .. }
             | Event::Process { .. }
             | Event::ConfirmRequested { .. }

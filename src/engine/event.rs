@@ -152,6 +152,8 @@ pub enum DecisionKind {
     Failed,
     /// The step started in an earlier session and never finished: re-run, mark done, or abort.
     Interrupted,
+    /// A rollback action failed: retry it, skip it with a reason, or abort the rollback.
+    RollbackFailed,
 }
 
 /// Something the operator did, as journaled.
@@ -180,6 +182,13 @@ pub enum OperatorAction {
     Abort {
         /// Why.
         reason: Option<String>,
+    },
+    /// Confirmed the rollback.
+    Rollback,
+    /// Skipped a failed rollback action.
+    SkipRollback {
+        /// Typed reason.
+        reason: String,
     },
     /// Accepted a runbook that changed since the journal started.
     AcceptChangedRunbook {
@@ -210,6 +219,53 @@ impl RunOutcome {
             RunOutcome::RolledBack => 3,
             RunOutcome::Aborted => 4,
         }
+    }
+}
+
+/// The word the operator types to execute a rollback plan.
+pub const ROLLBACK_WORD: &str = "ROLLBACK";
+
+/// One entry of the rollback plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RollbackEntry {
+    /// Step index.
+    pub index: usize,
+    /// Step id.
+    pub id: String,
+    /// Step title.
+    pub title: String,
+    /// What the step's state is: `passed`, `failed`, `skipped`, `marked_done`, `interrupted`.
+    pub state: String,
+    /// The rollback action as shown; `None` when the step has none.
+    pub action: Option<String>,
+}
+
+/// A point of no return that has been crossed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PonrCrossed {
+    /// Step index.
+    pub index: usize,
+    /// Step id.
+    pub id: String,
+    /// The runbook's text for it.
+    pub text: String,
+    /// When the step completed.
+    pub at: DateTime<Utc>,
+}
+
+/// The rollback plan: rollback actions of attempted steps, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RollbackPlan {
+    /// Entries in execution order (reverse step order).
+    pub entries: Vec<RollbackEntry>,
+    /// The last crossed point of no return; only steps after it are in `entries`.
+    pub point_of_no_return: Option<PonrCrossed>,
+}
+
+impl RollbackPlan {
+    /// Whether executing the plan would run anything.
+    pub fn has_actions(&self) -> bool {
+        self.entries.iter().any(|e| e.action.is_some())
     }
 }
 
@@ -361,6 +417,57 @@ pub enum Event {
         /// Text.
         message: String,
     },
+    /// The rollback plan, on request (`Command::RollbackPlan`) or when a trigger proposes it.
+    RollbackPlan {
+        /// The plan.
+        plan: RollbackPlan,
+    },
+    /// The operator confirmed the rollback; the plan runs now.
+    RollbackStarted {
+        /// The plan being executed.
+        plan: RollbackPlan,
+    },
+    /// A rollback action started.
+    RollbackActionStarted {
+        /// Step index.
+        index: usize,
+        /// Step id.
+        id: String,
+        /// 1-based attempt.
+        attempt: u32,
+        /// When.
+        at: DateTime<Utc>,
+        /// The action as shown.
+        command: String,
+    },
+    /// A rollback action ended.
+    RollbackActionFinished {
+        /// Step index.
+        index: usize,
+        /// Step id.
+        id: String,
+        /// Attempt.
+        attempt: u32,
+        /// Outcome.
+        outcome: StepOutcome,
+        /// Duration, ms.
+        duration_ms: u64,
+        /// Exit code of a shell action.
+        exit_code: Option<i32>,
+        /// Checks.
+        checks: Vec<CheckResult>,
+        /// Why it failed.
+        message: Option<String>,
+        /// Where the full output is.
+        output_file: Option<String>,
+    },
+    /// The rollback ended.
+    RollbackFinished {
+        /// Every action ran (or was skipped with a reason).
+        completed: bool,
+        /// When.
+        at: DateTime<Utc>,
+    },
     /// The run ended (for this session).
     RunFinished {
         /// Outcome.
@@ -375,7 +482,10 @@ impl Event {
     pub fn journaled(&self) -> bool {
         !matches!(
             self,
-            Event::Output { .. } | Event::StepRestored { .. } | Event::Ready { .. }
+            Event::Output { .. }
+                | Event::StepRestored { .. }
+                | Event::Ready { .. }
+                | Event::RollbackPlan { .. }
         )
     }
 }
@@ -409,5 +519,13 @@ pub enum Command {
     Abort {
         /// Why.
         reason: Option<String>,
+    },
+    /// Send the current rollback plan (`Event::RollbackPlan`).
+    RollbackPlan,
+    /// Execute the rollback plan; `confirmation` must be [`ROLLBACK_WORD`]. A running step is
+    /// cancelled first.
+    Rollback {
+        /// What the operator typed.
+        confirmation: String,
     },
 }

@@ -57,6 +57,14 @@ pub struct Restored {
     pub sha256: Option<String>,
     /// Text of that runbook.
     pub source: Option<String>,
+    /// When each done step last passed.
+    pub finished_at: BTreeMap<String, DateTime<Utc>>,
+    /// Steps whose rollback action passed or was skipped.
+    pub rolled_back: BTreeSet<String>,
+    /// A rollback started and did not finish.
+    pub rollback_in_progress: bool,
+    /// When a completed rollback finished (such a run cannot be resumed).
+    pub rolled_back_at: Option<DateTime<Utc>>,
 }
 
 /// Replays journal records.
@@ -90,12 +98,30 @@ pub fn restore(records: &[Record]) -> Restored {
                 r.interrupted = None;
                 r.durations.insert(id.clone(), *duration_ms);
                 if outcome.is_ok() {
+                    r.finished_at.insert(id.clone(), rec.ts);
                     r.done.insert(id.clone(), Done::Passed);
                     r.failed.remove(id);
                 } else {
                     r.done.remove(id);
                     r.failed.insert(id.clone());
                 }
+            }
+            Event::RollbackStarted { .. } => r.rollback_in_progress = true,
+            Event::RollbackActionFinished { id, outcome, .. } if outcome.is_ok() => {
+                r.rolled_back.insert(id.clone());
+            }
+            Event::RollbackFinished { completed, .. } => {
+                r.rollback_in_progress = false;
+                if *completed {
+                    r.rolled_back_at = Some(rec.ts);
+                }
+            }
+            Event::Operator {
+                step: Some(id),
+                action: OperatorAction::SkipRollback { .. },
+                ..
+            } => {
+                r.rolled_back.insert(id.clone());
             }
             Event::Operator {
                 step: Some(id),

@@ -24,7 +24,7 @@ fn engine_and_probes_never_import_terminal_crates() {
         rust_files(&root.join(sub), &mut files);
     }
     assert!(
-        files.iter().any(|f| f.ends_with("runner.rs")),
+        files.iter().any(|f| f.ends_with("journal.rs")),
         "the scan must see the engine sources"
     );
     let mut offenders = Vec::new();

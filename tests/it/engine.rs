@@ -403,84 +403,9 @@ fn a_changed_runbook_is_refused_on_resume_unless_accepted() {
 mod library {
     //! Driving the engine directly with commands, as the cockpit does.
 
-    use std::collections::BTreeMap;
+    use cutover::engine::event::{Command, DecisionKind, Event, Level, RunOutcome, StepOutcome};
 
-    use cutover::engine::event::{
-        Command, DecisionKind, Event, Level, Operator, RunOutcome, StepOutcome,
-    };
-    use cutover::engine::runbook::Runbook;
-    use cutover::engine::{Engine, EngineOptions, JournalChoice};
-    use tokio::sync::mpsc;
-
-    struct Session {
-        cmd: mpsc::Sender<Command>,
-        ev: mpsc::Receiver<Event>,
-        task: tokio::task::JoinHandle<Result<RunOutcome, cutover::engine::EngineError>>,
-        _dir: tempfile::TempDir,
-    }
-
-    fn start(steps: &str) -> Session {
-        let dir = tempfile::tempdir().unwrap();
-        let vars = BTreeMap::from([("dir".to_string(), dir.path().display().to_string())]);
-        let rb = Runbook::parse(
-            "t.toml",
-            &format!("[runbook]\nname = \"t\"\n{steps}"),
-            &vars,
-        )
-        .unwrap();
-        let engine = Engine::prepare(
-            rb,
-            EngineOptions {
-                journal: JournalChoice::New(dir.path().join("j.jsonl")),
-                accept_changed_runbook: false,
-                operator: Operator {
-                    user: "test".into(),
-                    ssh_client: None,
-                    host: "h".into(),
-                },
-            },
-        )
-        .unwrap();
-        let (cmd, cmd_rx) = mpsc::channel(8);
-        let (ev_tx, ev) = mpsc::channel(64);
-        let task = tokio::spawn(engine.run(cmd_rx, ev_tx));
-        Session {
-            cmd,
-            ev,
-            task,
-            _dir: dir,
-        }
-    }
-
-    impl Session {
-        /// Next event matching `f`, skipping others.
-        async fn until<T>(&mut self, mut f: impl FnMut(&Event) -> Option<T>) -> T {
-            loop {
-                let ev = tokio::time::timeout(std::time::Duration::from_secs(20), self.ev.recv())
-                    .await
-                    .expect("engine went quiet")
-                    .expect("engine ended");
-                if let Some(t) = f(&ev) {
-                    return t;
-                }
-            }
-        }
-        async fn send(&self, c: Command) {
-            self.cmd.send(c).await.unwrap();
-        }
-    }
-
-    fn finished(ev: &Event) -> Option<(String, StepOutcome, u32)> {
-        match ev {
-            Event::StepFinished {
-                id,
-                outcome,
-                attempt,
-                ..
-            } => Some((id.clone(), *outcome, *attempt)),
-            _ => None,
-        }
-    }
+    use crate::support::session::{finished, start};
 
     #[tokio::test]
     async fn failed_step_waits_for_retry_or_skip_with_a_reason() {

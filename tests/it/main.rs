@@ -2,4 +2,5 @@
 
 mod architecture;
 mod engine;
+mod rollback;
 mod support;

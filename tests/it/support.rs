@@ -72,3 +72,78 @@ pub fn journal(path: &Path) -> Vec<serde_json::Value> {
 pub fn of_type<'a>(recs: &'a [serde_json::Value], ty: &str) -> Vec<&'a serde_json::Value> {
     recs.iter().filter(|r| r["type"] == ty).collect()
 }
+
+/// Driving the engine in-process, as the cockpit does.
+pub mod session {
+    use std::collections::BTreeMap;
+
+    use cutover::engine::event::{Command, Event, Operator, RunOutcome, StepOutcome};
+    use cutover::engine::runbook::Runbook;
+    use cutover::engine::{Engine, EngineOptions, JournalChoice};
+    use tokio::sync::mpsc;
+
+    pub struct Session {
+        pub cmd: mpsc::Sender<Command>,
+        pub ev: mpsc::Receiver<Event>,
+        pub task: tokio::task::JoinHandle<Result<RunOutcome, cutover::engine::EngineError>>,
+        pub dir: tempfile::TempDir,
+    }
+
+    pub fn start(steps: &str) -> Session {
+        let dir = tempfile::tempdir().unwrap();
+        let vars = BTreeMap::from([("dir".to_string(), dir.path().display().to_string())]);
+        let rb = Runbook::parse(
+            "t.toml",
+            &format!("[runbook]\nname = \"t\"\n{steps}"),
+            &vars,
+        )
+        .unwrap();
+        let engine = Engine::prepare(
+            rb,
+            EngineOptions {
+                journal: JournalChoice::New(dir.path().join("j.jsonl")),
+                accept_changed_runbook: false,
+                operator: Operator {
+                    user: "test".into(),
+                    ssh_client: None,
+                    host: "h".into(),
+                },
+            },
+        )
+        .unwrap();
+        let (cmd, cmd_rx) = mpsc::channel(8);
+        let (ev_tx, ev) = mpsc::channel(64);
+        let task = tokio::spawn(engine.run(cmd_rx, ev_tx));
+        Session { cmd, ev, task, dir }
+    }
+
+    impl Session {
+        /// Next event matching `f`, skipping others.
+        pub async fn until<T>(&mut self, mut f: impl FnMut(&Event) -> Option<T>) -> T {
+            loop {
+                let ev = tokio::time::timeout(std::time::Duration::from_secs(20), self.ev.recv())
+                    .await
+                    .expect("engine went quiet")
+                    .expect("engine ended");
+                if let Some(t) = f(&ev) {
+                    return t;
+                }
+            }
+        }
+        pub async fn send(&self, c: Command) {
+            self.cmd.send(c).await.unwrap();
+        }
+    }
+
+    pub fn finished(ev: &Event) -> Option<(String, StepOutcome, u32)> {
+        match ev {
+            Event::StepFinished {
+                id,
+                outcome,
+                attempt,
+                ..
+            } => Some((id.clone(), *outcome, *attempt)),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,362 @@
+//! The step loop: waiting for the operator, running steps in order, and decision points.
+
+use chrono::Utc;
+
+use super::*;
+use crate::engine::exec::shell;
+
+/// What the operator decided at a decision point.
+pub(super) enum Decision {
+    Retry,
+    Done,
+    Abort,
+    Rollback,
+}
+
+/// How running one step until it settles ended.
+enum Settled {
+    Done,
+    Abort,
+    Rollback,
+}
+
+impl Runner<'_> {
+    pub(super) async fn operator_action(
+        &mut self,
+        step: Option<&str>,
+        action: OperatorAction,
+    ) -> Result<(), EngineError> {
+        self.io
+            .emit(Event::Operator {
+                step: step.map(str::to_string),
+                action,
+                by: self.operator.user.clone(),
+                at: Utc::now(),
+            })
+            .await
+    }
+
+    pub(super) async fn notice(
+        &mut self,
+        level: Level,
+        message: impl Into<String>,
+    ) -> Result<(), EngineError> {
+        self.io
+            .emit(Event::Notice {
+                level,
+                message: message.into(),
+            })
+            .await
+    }
+
+    /// Handles the commands that are valid everywhere (the rollback plan, a mistyped rollback
+    /// confirmation); returns the command when the caller must act on it.
+    pub(super) async fn screen(&mut self, cmd: Command) -> Result<Option<Command>, EngineError> {
+        match cmd {
+            Command::RollbackPlan => {
+                let plan = self.plan();
+                self.io.emit(Event::RollbackPlan { plan }).await?;
+                Ok(None)
+            }
+            Command::Rollback { .. } if self.rolling_back => {
+                self.notice(Level::Warn, "a rollback is already running")
+                    .await?;
+                Ok(None)
+            }
+            Command::Rollback { confirmation } if confirmation.trim() != ROLLBACK_WORD => {
+                self.notice(
+                    Level::Warn,
+                    format!("rollback not started: type {ROLLBACK_WORD} to confirm it"),
+                )
+                .await?;
+                Ok(None)
+            }
+            Command::Rollback { .. } if !self.plan().has_actions() => {
+                let why = match self.plan().point_of_no_return {
+                    Some(p) => format!(
+                        "the point of no return was crossed at step {} ({}): {}",
+                        p.id,
+                        p.at.format("%H:%M:%S UTC"),
+                        p.text
+                    ),
+                    None => "no completed step has a rollback action".to_string(),
+                };
+                self.notice(Level::Warn, format!("nothing to roll back: {why}"))
+                    .await?;
+                Ok(None)
+            }
+            other => Ok(Some(other)),
+        }
+    }
+
+    /// Receives the next command a caller must act on; a closed channel means the front end
+    /// is gone: abort.
+    pub(super) async fn command(&mut self) -> Result<Command, EngineError> {
+        loop {
+            let cmd = self.cmds.recv().await.unwrap_or(Command::Abort {
+                reason: Some("front end closed".into()),
+            });
+            if let Some(c) = self.screen(cmd).await? {
+                return Ok(c);
+            }
+        }
+    }
+
+    pub(super) async fn drive(
+        &mut self,
+        restored: Option<Restored>,
+    ) -> Result<RunOutcome, EngineError> {
+        if let Some(r) = &restored {
+            match self.restore(r).await? {
+                Some(Settled::Abort) => return Ok(RunOutcome::Aborted),
+                Some(Settled::Rollback) => return self.rollback_or_continue().await,
+                Some(Settled::Done) | None => {}
+            }
+        }
+        loop {
+            let Some(next) = self
+                .states
+                .iter()
+                .position(|s| !matches!(s, State::Done(_)))
+            else {
+                return Ok(RunOutcome::Completed);
+            };
+            self.io.emit(Event::Ready { next }).await?;
+            match self.command().await? {
+                Command::RunNext => {
+                    let id = self.rb.steps[next].id.clone();
+                    self.operator_action(Some(&id), OperatorAction::Run).await?;
+                    if self.rb.steps[next].point_of_no_return.is_some() {
+                        match self.confirm_ponr(next).await? {
+                            None => {}
+                            Some(Stop::Cancel) => continue,
+                            Some(Stop::Abort(reason)) => {
+                                self.operator_action(Some(&id), OperatorAction::Abort { reason })
+                                    .await?;
+                                return Ok(RunOutcome::Aborted);
+                            }
+                            Some(Stop::Rollback) => return self.rollback_or_continue().await,
+                        }
+                    }
+                    match self.run_until_settled(next).await? {
+                        Settled::Done => {}
+                        Settled::Abort => return Ok(RunOutcome::Aborted),
+                        Settled::Rollback => return self.rollback_or_continue().await,
+                    }
+                }
+                Command::Abort { reason } => {
+                    self.operator_action(None, OperatorAction::Abort { reason })
+                        .await?;
+                    return Ok(RunOutcome::Aborted);
+                }
+                Command::Rollback { .. } => return self.rollback_or_continue().await,
+                other => {
+                    self.notice(
+                        Level::Warn,
+                        format!(
+                            "{} does nothing now: no step is running or failed",
+                            cmd_name(&other)
+                        ),
+                    )
+                    .await?;
+                }
+            }
+        }
+    }
+
+    /// Executes the rollback; the screen already checked there is something to roll back.
+    async fn rollback_or_continue(&mut self) -> Result<RunOutcome, EngineError> {
+        self.operator_action(None, OperatorAction::Rollback).await?;
+        self.rollback().await
+    }
+
+    /// Replays the journal's state to the front end and settles an interrupted step.
+    async fn restore(&mut self, r: &Restored) -> Result<Option<Settled>, EngineError> {
+        let done: Vec<String> = self
+            .rb
+            .steps
+            .iter()
+            .filter(|s| r.done.contains_key(&s.id))
+            .map(|s| s.id.clone())
+            .collect();
+        self.io
+            .emit(Event::Resumed {
+                done,
+                interrupted: r.interrupted.as_ref().map(|i| i.id.clone()),
+                failed_before: r.failed.iter().cloned().collect(),
+            })
+            .await?;
+        for (i, s) in self.rb.steps.iter().enumerate() {
+            let state = match self.states[i] {
+                State::Done(d) => d.as_str(),
+                State::Failed => "failed",
+                State::Pending if r.interrupted.as_ref().is_some_and(|x| x.id == s.id) => {
+                    "interrupted"
+                }
+                State::Pending => continue,
+            };
+            if matches!(self.states[i], State::Done(_)) && s.point_of_no_return.is_some() {
+                let at = r.finished_at.get(&s.id).copied().unwrap_or_else(Utc::now);
+                self.ponr = Some((i, at));
+            }
+            self.io
+                .emit(Event::StepRestored {
+                    index: i,
+                    state: state.to_string(),
+                    duration_ms: r.durations.get(&s.id).copied(),
+                })
+                .await?;
+        }
+        let Some(int) = &r.interrupted else {
+            return Ok(None);
+        };
+        let Some(index) = self.rb.step_index(&int.id) else {
+            return Ok(None);
+        };
+        let still = match int.pid {
+            Some(pid) if shell::group_alive(pid as i32) => {
+                format!("; its process group {pid} is STILL RUNNING")
+            }
+            Some(pid) => format!("; its process group {pid} is no longer running"),
+            None => String::new(),
+        };
+        let message = format!(
+            "step {} started at {} and never finished — outcome unknown{still}. Re-run it, mark it done with a reason, or abort.",
+            int.id,
+            int.at.format("%H:%M:%S UTC")
+        );
+        Ok(Some(
+            match self
+                .decide(index, DecisionKind::Interrupted, message)
+                .await?
+            {
+                Decision::Abort => Settled::Abort,
+                Decision::Rollback => Settled::Rollback,
+                Decision::Done => {
+                    self.states[index] = State::Done(Done::MarkedDone);
+                    Settled::Done
+                }
+                Decision::Retry => self.run_until_settled(index).await?,
+            },
+        ))
+    }
+
+    /// Runs step `index` until it passes or the operator skips it, aborts or rolls back.
+    async fn run_until_settled(&mut self, index: usize) -> Result<Settled, EngineError> {
+        loop {
+            self.attempts[index] += 1;
+            let outcome = self.attempt(index, self.attempts[index]).await?;
+            match outcome {
+                Ok(true) => {
+                    self.states[index] = State::Done(Done::Passed);
+                    if self.rb.steps[index].point_of_no_return.is_some() {
+                        self.ponr = Some((index, Utc::now()));
+                    }
+                    return Ok(Settled::Done);
+                }
+                Err(Stop::Abort(reason)) => {
+                    self.states[index] = State::Failed;
+                    self.operator_action(
+                        Some(&self.rb.steps[index].id),
+                        OperatorAction::Abort { reason },
+                    )
+                    .await?;
+                    return Ok(Settled::Abort);
+                }
+                Err(Stop::Rollback) => {
+                    self.states[index] = State::Failed;
+                    return Ok(Settled::Rollback);
+                }
+                Ok(false) | Err(Stop::Cancel) => {
+                    self.states[index] = State::Failed;
+                    let msg = format!(
+                        "step {} did not pass: retry it, skip it with a reason, roll back, or abort",
+                        self.rb.steps[index].id
+                    );
+                    match self.decide(index, DecisionKind::Failed, msg).await? {
+                        Decision::Retry => continue,
+                        Decision::Done => {
+                            self.states[index] = State::Done(Done::Skipped);
+                            return Ok(Settled::Done);
+                        }
+                        Decision::Abort => return Ok(Settled::Abort),
+                        Decision::Rollback => return Ok(Settled::Rollback),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits for retry / skip / mark-done / rollback / abort at a decision point.
+    pub(super) async fn decide(
+        &mut self,
+        index: usize,
+        kind: DecisionKind,
+        message: String,
+    ) -> Result<Decision, EngineError> {
+        let id = self.rb.steps[index].id.clone();
+        self.io
+            .emit(Event::DecisionNeeded {
+                index,
+                kind,
+                message,
+            })
+            .await?;
+        let in_rollback = kind == DecisionKind::RollbackFailed;
+        loop {
+            match self.command().await? {
+                Command::Retry => {
+                    self.operator_action(Some(&id), OperatorAction::Retry)
+                        .await?;
+                    return Ok(Decision::Retry);
+                }
+                Command::Skip { reason } | Command::MarkDone { reason }
+                    if reason.trim().is_empty() =>
+                {
+                    self.notice(
+                        Level::Warn,
+                        "a reason is required to skip or mark a step done",
+                    )
+                    .await?;
+                }
+                Command::Skip { reason } => {
+                    let reason = self.masker.mask(&reason).into_owned();
+                    let action = if in_rollback {
+                        OperatorAction::SkipRollback { reason }
+                    } else {
+                        OperatorAction::Skip { reason }
+                    };
+                    self.operator_action(Some(&id), action).await?;
+                    return Ok(Decision::Done);
+                }
+                Command::MarkDone { reason } if kind == DecisionKind::Interrupted => {
+                    let reason = self.masker.mask(&reason).into_owned();
+                    self.operator_action(Some(&id), OperatorAction::MarkDone { reason })
+                        .await?;
+                    return Ok(Decision::Done);
+                }
+                Command::Abort { reason } => {
+                    self.operator_action(Some(&id), OperatorAction::Abort { reason })
+                        .await?;
+                    return Ok(Decision::Abort);
+                }
+                Command::Rollback { .. } if !in_rollback => return Ok(Decision::Rollback),
+                other => {
+                    let options = match kind {
+                        DecisionKind::Failed => "retry, skip, roll back or abort",
+                        DecisionKind::Interrupted => "re-run, mark done, roll back or abort",
+                        DecisionKind::RollbackFailed => "retry, skip or abort the rollback",
+                    };
+                    self.notice(
+                        Level::Warn,
+                        format!(
+                            "{} does nothing now: step {id} needs {options}",
+                            cmd_name(&other)
+                        ),
+                    )
+                    .await?;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,338 @@
+//! Executing one attempt of each kind of step: shell, confirm, wait.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::time::Instant;
+
+use super::exec::ShellRun;
+use super::*;
+use crate::engine::exec::expect::OutputWatch;
+use crate::engine::exec::shell::ShellSpec;
+use crate::engine::runbook::Template;
+use crate::engine::runbook::units::format_duration;
+
+impl Runner<'_> {
+    /// One attempt: Ok(passed) or Err(stop) when stopped by the operator.
+    pub(super) async fn attempt(
+        &mut self,
+        index: usize,
+        attempt: u32,
+    ) -> Result<Result<bool, Stop>, EngineError> {
+        let step = &self.rb.steps[index];
+        let started = Instant::now();
+        self.io
+            .emit(Event::StepStarted {
+                index,
+                id: step.id.clone(),
+                attempt,
+                at: Utc::now(),
+                command: self.masker.mask(&step.action.display()).into_owned(),
+            })
+            .await?;
+        let result = match (&step.action, unsupported(&step.action)) {
+            (_, Some(why)) => Ok(Ok(Attempt::failed(format!(
+                "{why} (PostgreSQL support is in progress)"
+            )))),
+            (Action::Run(t), None) => self.shell_step(index, attempt, t).await,
+            (Action::Confirm(word), None) => self.confirm_step(index, word).await,
+            (Action::Wait(w), None) => match &w.cond {
+                WaitCond::Run(t) => self.wait_run_step(index, attempt, t, w.every, w.hold).await,
+                _ => Ok(Ok(Attempt::failed("unsupported wait".into()))),
+            },
+            (Action::Sql { .. }, None) => Ok(Ok(Attempt::failed("unsupported step".into()))),
+        };
+        let (att, stop) = match result? {
+            Ok(a) => (a, None),
+            Err((a, stop)) => (a, Some(stop)),
+        };
+        let passed = att.outcome.is_ok();
+        self.io
+            .emit(Event::StepFinished {
+                index,
+                id: step.id.clone(),
+                attempt,
+                outcome: att.outcome,
+                duration_ms: started.elapsed().as_millis() as u64,
+                expected_ms: step.expected.map(|d| d.as_millis() as u64),
+                exit_code: att.exit_code,
+                checks: att.checks,
+                message: att.message,
+                output_file: att.output_file,
+            })
+            .await?;
+        Ok(match stop {
+            Some(s) => Err(s),
+            None => Ok(passed),
+        })
+    }
+
+    /// The environment of a step's processes.
+    pub(super) fn env(&self, step_id: &str) -> Vec<(String, String)> {
+        let mut env = vec![
+            ("CUTOVER_STEP_ID".to_string(), step_id.to_string()),
+            ("CUTOVER_RUNBOOK".to_string(), self.rb.path.clone()),
+        ];
+        for (k, v) in &self.rb.vars {
+            env.push((format!("CUTOVER_VAR_{}", env_name(k)), v.clone()));
+        }
+        for (k, v) in self.secrets {
+            env.push((format!("CUTOVER_SECRET_{}", env_name(k)), v.clone()));
+        }
+        env
+    }
+
+    /// Runs a shell command as step `index` (forward or rollback) and checks `expect`.
+    pub(super) async fn shell_attempt(
+        &mut self,
+        index: usize,
+        t: &Template,
+        expect: &crate::engine::runbook::Expect,
+        file: PathBuf,
+    ) -> AttemptResult {
+        let step = &self.rb.steps[index];
+        let spec = ShellSpec {
+            command: t.render(self.secrets),
+            env: self.env(&step.id),
+            timeout: step.timeout,
+        };
+        let mut watch = OutputWatch::new(expect);
+        let run = self.exec(index, &spec, &mut watch, &file).await?;
+        let output_file = Some(file.display().to_string());
+        Ok(match run {
+            ShellRun::Failed(e) => Ok(Attempt {
+                output_file,
+                ..Attempt::failed(format!("could not start sh: {e}"))
+            }),
+            ShellRun::Exited(exit, stop) => {
+                let checks = watch.checks(expect, exit.code, exit.signal);
+                let (outcome, message) = classify(&exit, &checks, step.timeout);
+                let a = Attempt {
+                    outcome,
+                    exit_code: exit.code,
+                    checks,
+                    message,
+                    output_file,
+                };
+                match stop {
+                    Some(s) => Err((a, s)),
+                    None => Ok(a),
+                }
+            }
+        })
+    }
+
+    async fn shell_step(&mut self, index: usize, attempt: u32, t: &Template) -> AttemptResult {
+        let file = self.output_path(index, &attempt.to_string());
+        let expect = self.rb.steps[index].expect.clone();
+        self.shell_attempt(index, t, &expect, file).await
+    }
+
+    /// Waits until the operator types `word` (Ok), or stops the wait (Err).
+    pub(super) async fn typed_word(
+        &mut self,
+        index: usize,
+        word: &str,
+    ) -> Result<Result<(), Stop>, EngineError> {
+        let id = self.rb.steps[index].id.clone();
+        self.io
+            .emit(Event::ConfirmRequested {
+                index,
+                word: word.to_string(),
+            })
+            .await?;
+        loop {
+            match self.command().await? {
+                Command::Confirm { text } if text.trim() == word => {
+                    self.operator_action(Some(&id), OperatorAction::Confirm)
+                        .await?;
+                    return Ok(Ok(()));
+                }
+                Command::Confirm { .. } => {
+                    self.io.emit(Event::ConfirmRejected { index }).await?;
+                }
+                Command::Cancel => {
+                    self.operator_action(Some(&id), OperatorAction::Cancel)
+                        .await?;
+                    return Ok(Err(Stop::Cancel));
+                }
+                Command::Abort { reason } => return Ok(Err(Stop::Abort(reason))),
+                Command::Rollback { .. } => return Ok(Err(Stop::Rollback)),
+                other => {
+                    self.notice(
+                        Level::Warn,
+                        format!(
+                            "{} does nothing now: step {id} waits for the word {word}",
+                            cmd_name(&other)
+                        ),
+                    )
+                    .await?;
+                }
+            }
+        }
+    }
+
+    /// A point-of-no-return step runs only after its id is typed; `None` means go ahead.
+    pub(super) async fn confirm_ponr(&mut self, index: usize) -> Result<Option<Stop>, EngineError> {
+        let id = self.rb.steps[index].id.clone();
+        Ok(self.typed_word(index, &id).await?.err())
+    }
+
+    async fn confirm_step(&mut self, index: usize, word: &str) -> AttemptResult {
+        let attempt = |outcome, detail: String, passed| Attempt {
+            outcome,
+            exit_code: None,
+            checks: vec![CheckResult {
+                name: "confirm".into(),
+                passed,
+                detail,
+            }],
+            message: None,
+            output_file: None,
+        };
+        Ok(match self.typed_word(index, word).await? {
+            Ok(()) => Ok(attempt(StepOutcome::Passed, format!("typed {word}"), true)),
+            Err(stop) => Err((
+                attempt(StepOutcome::Cancelled, "not confirmed".into(), false),
+                stop,
+            )),
+        })
+    }
+
+    async fn wait_run_step(
+        &mut self,
+        index: usize,
+        attempt: u32,
+        t: &Template,
+        every: Duration,
+        hold: Duration,
+    ) -> AttemptResult {
+        let step = &self.rb.steps[index];
+        let started = Instant::now();
+        let deadline = step.timeout.map(|d| started + d);
+        let file = self.output_path(index, &attempt.to_string());
+        let output_file = Some(file.display().to_string());
+        let mut polls = 0u32;
+        let mut holding_since: Option<Instant> = None;
+        let mut last_code = None;
+        let result = |outcome, code, detail: String, passed, message| Attempt {
+            outcome,
+            exit_code: code,
+            checks: vec![CheckResult {
+                name: "wait".into(),
+                passed,
+                detail,
+            }],
+            message,
+            output_file: output_file.clone(),
+        };
+        loop {
+            let now = Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
+                let msg = format!(
+                    "timed out after {polls} polls (last exit {})",
+                    last_code.map_or("none".into(), |c: i32| c.to_string())
+                );
+                return Ok(Ok(result(
+                    StepOutcome::TimedOut,
+                    last_code,
+                    msg.clone(),
+                    false,
+                    Some(msg),
+                )));
+            }
+            let spec = ShellSpec {
+                command: t.render(self.secrets),
+                env: self.env(&step.id),
+                timeout: deadline.map(|d| d.saturating_duration_since(now)),
+            };
+            let mut watch = OutputWatch::new(&step.expect);
+            let run = self.exec(index, &spec, &mut watch, &file).await?;
+            polls += 1;
+            let (code, stop) = match run {
+                ShellRun::Failed(e) => {
+                    let msg = format!("could not start sh: {e}");
+                    return Ok(Ok(result(
+                        StepOutcome::Failed,
+                        None,
+                        msg.clone(),
+                        false,
+                        Some(msg),
+                    )));
+                }
+                ShellRun::Exited(exit, stop) => (exit.code, stop),
+            };
+            if let Some(s) = stop {
+                let detail = format!("stopped after {polls} polls");
+                return Ok(Err((
+                    result(StepOutcome::Cancelled, code, detail, false, None),
+                    s,
+                )));
+            }
+            last_code = code;
+            let now = Instant::now();
+            let holding = code == Some(0);
+            if holding {
+                let since = *holding_since.get_or_insert(now);
+                if now.duration_since(since) >= hold {
+                    let detail = format!("condition met after {polls} polls");
+                    return Ok(Ok(result(StepOutcome::Passed, code, detail, true, None)));
+                }
+            } else {
+                holding_since = None;
+            }
+            let message = match (holding, holding_since) {
+                (true, Some(since)) => format!(
+                    "poll {polls}: exit 0, holding {} of {}",
+                    format_duration(now.duration_since(since)),
+                    format_duration(hold)
+                ),
+                _ => format!(
+                    "poll {polls}: exit {}; next poll in {}",
+                    code.map_or("none".into(), |c| c.to_string()),
+                    format_duration(every)
+                ),
+            };
+            self.io
+                .emit(Event::WaitProgress {
+                    index,
+                    polls,
+                    holding,
+                    message,
+                })
+                .await?;
+            // Sleep until the next poll, answering commands meanwhile.
+            let wake = deadline.map_or(now + every, |d| d.min(now + every));
+            loop {
+                let cmd = tokio::select! {
+                    () = tokio::time::sleep_until(wake) => break,
+                    cmd = self.cmds.recv() => cmd.unwrap_or(Command::Abort { reason: Some("front end closed".into()) }),
+                };
+                let stop = match self.screen(cmd).await? {
+                    None => continue,
+                    Some(Command::Cancel) => {
+                        self.operator_action(Some(&step.id), OperatorAction::Cancel)
+                            .await?;
+                        Stop::Cancel
+                    }
+                    Some(Command::Abort { reason }) => Stop::Abort(reason),
+                    Some(Command::Rollback { .. }) => Stop::Rollback,
+                    Some(other) => {
+                        let msg = format!(
+                            "{} does nothing now: step {} is waiting",
+                            cmd_name(&other),
+                            step.id
+                        );
+                        self.notice(Level::Warn, msg).await?;
+                        continue;
+                    }
+                };
+                let detail = format!("stopped after {polls} polls");
+                return Ok(Err((
+                    result(StepOutcome::Cancelled, code, detail, false, None),
+                    stop,
+                )));
+            }
+        }
+    }
+}
