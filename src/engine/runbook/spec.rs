@@ -195,7 +195,9 @@ impl<'de> Deserialize<'de> for KeySpec {
                     cols.push(c);
                 }
                 if cols.is_empty() {
-                    return Err(de::Error::custom("key must name at least one column"));
+                    return Err(de::Error::custom(
+                        "key must name at least one column, e.g. key = \"id\" or key = [\"tenant_id\", \"id\"]",
+                    ));
                 }
                 Ok(KeySpec(cols))
             }

@@ -1,6 +1,6 @@
 //! Turns the parsed [`FileSpec`] into a [`Runbook`], collecting every located error.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::ops::Range;
 use std::time::Duration;
 
@@ -33,6 +33,14 @@ impl Ctx<'_> {
             .find('\n')
             .map_or(span.end, |i| (span.start + i).min(span.end));
         span.start..end
+    }
+
+    /// 1-based line of a byte offset.
+    fn line_of(&self, offset: usize) -> usize {
+        self.source[..offset.min(self.source.len())]
+            .matches('\n')
+            .count()
+            + 1
     }
 
     /// A scalar value as written in the file, without quotes.
@@ -341,10 +349,14 @@ fn lag_config(
                     a.kind_name()
                 ),
             ),
-            (a, b) if threshold_value(a) >= threshold_value(b) => cx.err(
-                c.span(),
-                format!("critical ({b}) must be above warn ({a}): swap them or raise critical"),
-            ),
+            (a, b) if threshold_value(a) >= threshold_value(b) => {
+                let msg = format!(
+                    "critical ({}) must be above warn ({}): swap them or raise critical",
+                    cx.written(c.span()),
+                    cx.written(w.span())
+                );
+                cx.err(c.span(), msg);
+            }
             _ => {}
         }
     }
@@ -413,7 +425,7 @@ fn reconcile_checks(
     specs: &[Spanned<ReconcileSpec>],
     conns: &BTreeMap<String, Connection>,
 ) -> Vec<ReconcileCheck> {
-    let mut names = BTreeSet::new();
+    let mut names: BTreeMap<String, usize> = BTreeMap::new();
     let mut out = Vec::new();
     for r in specs {
         let s = r.get_ref();
@@ -424,8 +436,14 @@ fn reconcile_checks(
                 s.name.span(),
                 "`all` is reserved (wait = { reconcile = \"all\" }); pick another name",
             );
-        } else if !names.insert(name.clone()) {
-            cx.err(s.name.span(), format!("duplicate reconcile name `{name}`"));
+        } else if let Some(first) = names.get(&name) {
+            let msg = format!(
+                "duplicate reconcile name `{name}` (first used on line {}): names must be unique because waits and reports refer to them",
+                cx.line_of(*first)
+            );
+            cx.err(s.name.span(), msg);
+        } else {
+            names.insert(name.clone(), s.name.span().start);
         }
         let source = s
             .source
@@ -706,7 +724,7 @@ fn step(
         );
     }
     if let Some(first) = ids.get(&id) {
-        let first_line = cx.source[..first.start].matches('\n').count() + 1;
+        let first_line = cx.line_of(first.start);
         cx.err(
             s.id.span(),
             format!("duplicate step id `{id}` (first used on line {first_line})"),
@@ -1064,16 +1082,19 @@ fn triggers(
     lag: &Option<LagConfig>,
     ids: &BTreeMap<String, Range<usize>>,
 ) -> Vec<Trigger> {
-    let mut names = BTreeSet::new();
+    let mut names: BTreeMap<String, usize> = BTreeMap::new();
     let mut out = Vec::new();
     for t in specs {
         let s = t.get_ref();
         let name = s.name.get_ref().clone();
-        if !names.insert(name.clone()) {
-            cx.err(
-                s.name.span(),
-                format!("duplicate rollback_trigger name `{name}`"),
+        if let Some(first) = names.get(&name) {
+            let msg = format!(
+                "duplicate rollback_trigger name `{name}` (first used on line {}): names must be unique because the banner and the journal show them",
+                cx.line_of(*first)
             );
+            cx.err(s.name.span(), msg);
+        } else {
+            names.insert(name.clone(), s.name.span().start);
         }
         let w = s.when.get_ref();
         let head = cx.head(s.when.span());
@@ -1126,7 +1147,7 @@ fn triggers(
                 cx.err(
                     step.span(),
                     format!(
-                        "step_failed names unknown step `{}`{} (known: {})",
+                        "step_failed names unknown step `{}`{}; known steps: {}",
                         step.get_ref(),
                         super::diag::did_you_mean(step.get_ref(), &known),
                         known.join(", ")
@@ -1171,4 +1192,43 @@ fn triggers(
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use test_case::test_case;
+
+    fn ctx(source: &str) -> Ctx<'_> {
+        Ctx {
+            file: "f.toml",
+            source,
+            errors: Vec::new(),
+            vars: BTreeMap::new(),
+            secrets: Vec::new(),
+        }
+    }
+
+    #[test_case("on = \"x\"", "\"x\"", "on = \"x\""; "plain key")]
+    #[test_case("{ a = 1, on  =  \"x\" }", "\"x\"", "on  =  \"x\""; "inside an inline table")]
+    #[test_case("[\"x\"]", "\"x\"", "\"x\""; "no key before the value")]
+    fn entry_spans_key_and_value(source: &str, value: &str, want: &str) {
+        let start = source.rfind(value).unwrap();
+        let span = ctx(source).entry(start..start + value.len());
+        assert_eq!(&source[span], want);
+    }
+
+    #[test_case("[runbook]\nname='x'\n[[step]]\nid='a'\nrun='true'\nexpected='1m'\ntimeout='30s'\n",
+        "expected (1m) is longer than timeout (30s)"; "expected over timeout")]
+    #[test_case("[runbook]\nname='x'\n[[step]]\nid='a'\nwait={run='true', on='db'}\n",
+        "this wait has no sql"; "wait on without sql")]
+    #[test_case("[runbook]\nname='x'\n[[step]]\nid='a'\nrun='true'\n[[rollback_trigger]]\nname='t'\nwhen={step_failed='a', on='db'}\n",
+        "this trigger has no sql"; "trigger on without sql")]
+    #[test_case("[runbook]\nname='x'\n[connections.source]\ndsn='a'\n[connections.target]\ndsn='b'\n[[reconcile]]\nname='s'\nkind='sequences'\nschemas=['public']\nkey='id'\n[[step]]\nid='a'\nrun='true'\n",
+        "`key` does not apply to kind = \"sequences\""; "reconcile key for sequences")]
+    fn semantic_mistakes_are_caught(source: &str, want: &str) {
+        let err = parse("f.toml", source, &BTreeMap::new()).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains(want), "{text}");
+    }
 }
