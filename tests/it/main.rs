@@ -1,6 +1,7 @@
 //! The integration test binary (one binary keeps link time down on small machines).
 
 mod architecture;
+mod corpus;
 mod engine;
 mod rollback;
 mod support;

@@ -90,9 +90,202 @@ impl fmt::Display for Diagnostics {
 
 impl std::error::Error for Diagnostics {}
 
+/// Rewrites a message from the TOML parser or serde into words an operator can act on.
+///
+/// `text` is the source text the span points into; `syntax` says whether the file is not TOML at
+/// all (as opposed to TOML that does not fit the runbook format).
+pub fn toml_message(raw: &str, text: &str, syntax: bool) -> String {
+    let msg = raw.trim().replace('\n', " ");
+    if syntax {
+        if msg.starts_with("duplicate key") {
+            let key = text.trim().trim_matches('"');
+            return if key.is_empty() {
+                "duplicate key: this table already sets it; keep only one".to_string()
+            } else {
+                format!("duplicate key `{key}`: this table already sets it; keep only one")
+            };
+        }
+        return format!("TOML syntax error: {msg}");
+    }
+    if let Some(rest) = msg.strip_prefix("unknown field ") {
+        let (got, allowed) = split_expected(rest);
+        return format!(
+            "unknown key `{got}`{}; allowed here: {}",
+            did_you_mean(&got, &allowed),
+            allowed.join(", ")
+        );
+    }
+    if let Some(rest) = msg.strip_prefix("unknown variant ") {
+        let (got, allowed) = split_expected(rest);
+        let quoted: Vec<String> = allowed.iter().map(|a| format!("\"{a}\"")).collect();
+        return format!(
+            "unknown value \"{got}\"{}; write one of {}",
+            did_you_mean(&got, &allowed),
+            quoted.join(", ")
+        );
+    }
+    if let Some(rest) = msg.strip_prefix("missing field ") {
+        let key = rest.trim_matches('`');
+        if key == "runbook" {
+            return "the file has no [runbook] table: start it with `[runbook]` and `name = \"...\"`"
+                .to_string();
+        }
+        return format!(
+            "missing required key `{key}`: add `{key} = {}`",
+            example(key)
+        );
+    }
+    for prefix in ["invalid type: ", "invalid value: "] {
+        if let Some(rest) = msg.strip_prefix(prefix)
+            && let Some((found, expected)) = rest.rsplit_once(", expected ")
+        {
+            return wrong_type(found, expected, text);
+        }
+    }
+    msg
+}
+
+/// `` `x`, expected one of `a`, `b` `` into `x` and `[a, b]`.
+fn split_expected(rest: &str) -> (String, Vec<String>) {
+    let (got, expected) = rest.split_once(", expected ").unwrap_or((rest, ""));
+    let allowed = expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect();
+    (got.trim_matches('`').to_string(), allowed)
+}
+
+/// ` (did you mean `x`?)` when one allowed word is close to what was written.
+pub fn did_you_mean<S: AsRef<str>>(got: &str, allowed: &[S]) -> String {
+    let got = got.to_lowercase();
+    allowed
+        .iter()
+        .map(AsRef::as_ref)
+        .map(|a| {
+            let prefix = a.len() >= 3
+                && got.len() >= 2
+                && (got.starts_with(a) || a.starts_with(got.as_str()));
+            let d = if prefix { 1 } else { edit_distance(&got, a) };
+            (d, a)
+        })
+        .filter(|(d, a)| *d <= 2.max(a.len() / 3))
+        .min_by_key(|(d, _)| *d)
+        .map_or_else(String::new, |(_, a)| format!(" (did you mean `{a}`?)"))
+}
+
+/// Levenshtein distance over characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// An example value for a required key.
+fn example(key: &str) -> &'static str {
+    match key {
+        "name" => "\"...\"",
+        "id" => "\"freeze-writes\"",
+        "kind" => "\"checksum\"",
+        "when" => "{ step_failed = \"freeze-writes\" }",
+        "env" => "\"CUTOVER_SOURCE_PASSWORD\"",
+        "dsn" => "\"host=db-new dbname=orders\"",
+        "method" => "\"logical\"",
+        "start" => "\"2026-12-05T02:00:00Z\"",
+        "minutes" => "90",
+        _ => "...",
+    }
+}
+
+/// What serde calls a Rust type, in the words of the runbook format.
+fn expected_words(expected: &str) -> &str {
+    match expected {
+        "u8" | "u16" | "u32" | "u64" | "usize" => "a whole number, 0 or more",
+        "i8" | "i16" | "i32" | "i64" | "isize" => "a whole number",
+        "f32" | "f64" => "a number",
+        "a boolean" => "true or false",
+        "a sequence" => "an array such as [\"a\", \"b\"]",
+        "struct SecretSpec" => {
+            "`{ env = \"ENV_VAR\" }` naming the environment variable that holds the secret (never the secret itself)"
+        }
+        "struct WindowSpec" => "`{ start = \"2026-12-05T02:00:00Z\", minutes = 90 }`",
+        "struct ExpectSpec" => "an inline table such as `{ exit = 0 }`",
+        "struct WaitSpec" => "an inline table such as `{ run = \"...\", every = \"2s\" }`",
+        "struct WhenSpec" => "an inline table such as `{ lag_above = \"256MB\", for = \"60s\" }`",
+        "struct ConnectionSpec" => "a table with `dsn = \"...\"`",
+        "struct MetaSpec" => "a table with `name = \"...\"`",
+        e if e.starts_with("struct ") => "a table",
+        e => e,
+    }
+}
+
+/// `invalid type: string "90", expected u32` in runbook words, with the fix when it is obvious.
+fn wrong_type(found: &str, expected: &str, text: &str) -> String {
+    let want = expected_words(expected);
+    let numeric = want.contains("number");
+    let looks_like_datetime = text
+        .trim()
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_digit())
+        && text.contains('-');
+    let found_words = if found == "map" && looks_like_datetime {
+        "a TOML date-time".to_string()
+    } else if found == "map" {
+        "a table".to_string()
+    } else if found == "sequence" {
+        "an array".to_string()
+    } else {
+        found.replace('`', "")
+    };
+    let hint = if found.starts_with("string") && numeric {
+        let inner = text.trim().trim_matches(|c| c == '"' || c == '\'');
+        format!(": write {inner} without quotes")
+    } else if want == "a string" && !found.starts_with("string") && found != "sequence" {
+        format!(": put it in quotes, \"{}\"", text.trim())
+    } else {
+        String::new()
+    };
+    format!("wrong type: expected {want}, found {found_words}{hint}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test_case::test_case("unknown field `timout`, expected one of `id`, `timeout`", "", false,
+        "unknown key `timout` (did you mean `timeout`?); allowed here: id, timeout"; "unknown key")]
+    #[test_case::test_case("unknown variant `hash`, expected `count` or `checksum`", "", false,
+        "unknown value \"hash\"; write one of \"count\", \"checksum\""; "unknown variant")]
+    #[test_case::test_case("missing field `id`", "", false,
+        "missing required key `id`: add `id = \"freeze-writes\"`"; "missing key")]
+    #[test_case::test_case("invalid type: string \"90\", expected u32", "\"90\"", false,
+        "wrong type: expected a whole number, 0 or more, found string \"90\": write 90 without quotes"; "quoted number")]
+    #[test_case::test_case("invalid type: map, expected a string", "2026-12-05T02:00:00Z", false,
+        "wrong type: expected a string, found a TOML date-time: put it in quotes, \"2026-12-05T02:00:00Z\""; "datetime")]
+    #[test_case::test_case("duplicate key", "run", true,
+        "duplicate key `run`: this table already sets it; keep only one"; "duplicate key")]
+    #[test_case::test_case("invalid basic string, expected `\"`", "", true,
+        "TOML syntax error: invalid basic string, expected `\"`"; "syntax")]
+    fn toml_messages_read_well(raw: &str, text: &str, syntax: bool, want: &str) {
+        assert_eq!(toml_message(raw, text, syntax), want);
+    }
+
+    #[test]
+    fn edit_distance_counts_edits() {
+        assert_eq!(edit_distance("timout", "timeout"), 1);
+        assert_eq!(edit_distance("abc", "abc"), 0);
+        assert_eq!(edit_distance("", "ab"), 2);
+    }
 
     #[test]
     fn locates_line_and_column() {

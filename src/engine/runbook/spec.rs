@@ -61,7 +61,7 @@ pub struct WindowSpec {
     /// RFC 3339 start time.
     pub start: SStr,
     /// Length in minutes.
-    pub minutes: u32,
+    pub minutes: Spanned<u32>,
 }
 
 /// A `[vars]` value: strings, integers, floats and booleans are all used as text.
@@ -101,7 +101,7 @@ impl<'de> Deserialize<'de> for VarValue {
 #[serde(deny_unknown_fields)]
 pub struct SecretSpec {
     /// The environment variable holding the secret.
-    pub env: String,
+    pub env: SStr,
 }
 
 /// `[connections.NAME]`
@@ -195,7 +195,9 @@ impl<'de> Deserialize<'de> for KeySpec {
                     cols.push(c);
                 }
                 if cols.is_empty() {
-                    return Err(de::Error::custom("key must name at least one column"));
+                    return Err(de::Error::custom(
+                        "key must name at least one column, e.g. key = \"id\" or key = [\"tenant_id\", \"id\"]",
+                    ));
                 }
                 Ok(KeySpec(cols))
             }
@@ -227,9 +229,9 @@ pub struct ReconcileSpec {
     /// All columns but these.
     pub exclude: Option<Spanned<Vec<String>>>,
     /// Mismatching rows tolerated.
-    pub max_mismatch_rows: Option<u64>,
+    pub max_mismatch_rows: Option<Spanned<u64>>,
     /// Mismatching rows tolerated, in percent of rows.
-    pub max_mismatch_pct: Option<f64>,
+    pub max_mismatch_pct: Option<Spanned<f64>>,
     /// `after_lag_drains` (default) or `never`.
     pub recheck: Option<SStr>,
     /// Query for `kind = "query"`.
@@ -237,11 +239,11 @@ pub struct ReconcileSpec {
     /// Query on the target when it differs.
     pub target_sql: Option<SStr>,
     /// Schemas for `sequences` / `schema`.
-    pub schemas: Option<Vec<String>>,
+    pub schemas: Option<Spanned<Vec<String>>>,
     /// Sequences for `sequences`.
-    pub sequences: Option<Vec<String>>,
+    pub sequences: Option<Spanned<Vec<String>>>,
     /// Tables for `schema`.
-    pub tables: Option<Vec<String>>,
+    pub tables: Option<Spanned<Vec<String>>>,
     /// Number of key-range partitions (default chosen from the row count).
     pub partitions: Option<Spanned<u32>>,
 }
@@ -251,13 +253,13 @@ pub struct ReconcileSpec {
 #[serde(deny_unknown_fields)]
 pub struct ExpectSpec {
     /// Exit code (default 0).
-    pub exit: Option<i32>,
+    pub exit: Option<Spanned<i32>>,
     /// Regex that stdout must match.
     pub stdout: Option<SStr>,
     /// Stderr must be empty.
-    pub stderr_empty: Option<bool>,
+    pub stderr_empty: Option<Spanned<bool>>,
     /// Number of rows a SQL step returns.
-    pub rows: Option<u64>,
+    pub rows: Option<Spanned<u64>>,
     /// Single scalar a SQL step returns (as text).
     pub value: Option<SStr>,
 }
@@ -277,7 +279,7 @@ pub struct WaitSpec {
     /// A command that exits 0.
     pub run: Option<SStr>,
     /// Poll interval (default 2s).
-    pub every: Option<Dur>,
+    pub every: Option<Spanned<Dur>>,
     /// The condition must hold this long.
     #[serde(rename = "for")]
     pub hold: Option<Dur>,
@@ -306,9 +308,9 @@ pub struct StepSpec {
     /// Expected outcome.
     pub expect: Option<Spanned<ExpectSpec>>,
     /// Planned duration.
-    pub expected: Option<Dur>,
+    pub expected: Option<Spanned<Dur>>,
     /// Hard limit.
-    pub timeout: Option<Dur>,
+    pub timeout: Option<Spanned<Dur>>,
     /// Shell rollback.
     pub rollback: Option<SStr>,
     /// SQL rollback on `on`.

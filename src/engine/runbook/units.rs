@@ -58,8 +58,26 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
                 ));
             }
             other => {
+                let word = other.trim();
+                let unit = match word.to_ascii_lowercase().as_str() {
+                    "hour" | "hours" | "hr" | "hrs" => Some("h"),
+                    "minute" | "minutes" | "mins" => Some("m"),
+                    "second" | "seconds" | "sec" | "secs" => Some("s"),
+                    "millisecond" | "milliseconds" | "msec" | "msecs" => Some("ms"),
+                    "" => Some(""),
+                    _ => None,
+                };
+                let hint = match unit {
+                    Some(u) if !u.is_empty() => format!("; write \"{number}{u}\""),
+                    _ => String::new(),
+                };
+                let what = if word.is_empty() {
+                    "a space is not allowed inside a duration".to_string()
+                } else {
+                    format!("unknown unit {word:?}")
+                };
                 return Err(format!(
-                    "invalid duration {s:?}: unknown unit {other:?} (units: ms, s, m, h)"
+                    "invalid duration {s:?}: {what}{hint} (units: ms, s, m, h, combined like \"1h30m\")"
                 ));
             }
         };
@@ -250,7 +268,7 @@ impl<'de> Deserialize<'de> for Threshold {
                         .map(|d| Threshold::Time(Dur(d)))
                         .map_err(|_| {
                             E::custom(format!(
-                                "invalid threshold {v:?}: expected a size (\"16MB\") or a time (\"5s\")"
+                                "invalid threshold {v:?}: write a size such as \"16MB\" (units B, kB, MB, GB, TB) or a time such as \"5s\" (units ms, s, m, h)"
                             ))
                         })
                 }
@@ -301,6 +319,15 @@ mod tests {
     #[test_case(""; "empty")]
     fn bad_durations_fail(s: &str) {
         assert!(parse_duration(s).is_err());
+    }
+
+    #[test_case("2 minutes", "write \"2m\""; "spelled-out minutes")]
+    #[test_case("30 secs", "write \"30s\""; "spelled-out seconds")]
+    #[test_case("3 weeks", "unknown unit \"weeks\""; "unknown unit")]
+    #[test_case("30s2m", "largest to smallest"; "order")]
+    fn bad_durations_say_what_to_write(s: &str, want: &str) {
+        let e = parse_duration(s).unwrap_err();
+        assert!(e.contains(want), "{e}");
     }
 
     #[test_case("16MB", 16 << 20)]

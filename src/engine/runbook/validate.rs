@@ -1,6 +1,6 @@
 //! Turns the parsed [`FileSpec`] into a [`Runbook`], collecting every located error.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::ops::Range;
 use std::time::Duration;
 
@@ -33,6 +33,40 @@ impl Ctx<'_> {
             .find('\n')
             .map_or(span.end, |i| (span.start + i).min(span.end));
         span.start..end
+    }
+
+    /// 1-based line of a byte offset.
+    fn line_of(&self, offset: usize) -> usize {
+        self.source[..offset.min(self.source.len())]
+            .matches('\n')
+            .count()
+            + 1
+    }
+
+    /// A scalar value as written in the file, without quotes.
+    fn written(&self, span: Range<usize>) -> &str {
+        self.source
+            .get(span)
+            .unwrap_or("")
+            .trim_matches(|c| c == '"' || c == '\'')
+    }
+
+    /// `key = value` from the key to the end of the value (the value alone when no key is found
+    /// before it on the same line): for errors where the key itself is the mistake.
+    fn entry(&self, value: Range<usize>) -> Range<usize> {
+        let start = value.start.min(self.source.len());
+        let before = &self.source[..start];
+        let Some(eq) = before.trim_end_matches([' ', '\t']).strip_suffix('=') else {
+            return value;
+        };
+        let key_end = eq.trim_end_matches([' ', '\t']).len();
+        let key_start = before[..key_end]
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '"')))
+            .map_or(0, |i| i + 1);
+        if key_start == key_end {
+            return value;
+        }
+        key_start..value.end
     }
 
     /// Parses a template, reporting an unresolved reference at its exact place.
@@ -94,14 +128,17 @@ pub(super) fn parse(
     source: &str,
     overrides: &BTreeMap<String, String>,
 ) -> Result<Runbook, Diagnostics> {
-    let spec: FileSpec = match toml::from_str(source) {
-        Ok(s) => s,
-        Err(e) => {
-            let span = e.span().unwrap_or(0..0);
-            let msg = e.message().trim().replace('\n', " ");
-            return Err(Diagnostics(vec![Diagnostic::at(file, source, span, msg)]));
-        }
+    // Parse as plain TOML first so that syntax errors are told apart from format errors.
+    let toml_error = |e: toml::de::Error, syntax: bool| {
+        let span = e.span().unwrap_or(0..0);
+        let text = source.get(span.clone()).unwrap_or("");
+        let msg = diag::toml_message(e.message(), text, syntax);
+        Diagnostics(vec![Diagnostic::at(file, source, span, msg)])
     };
+    if let Err(e) = source.parse::<toml::Table>() {
+        return Err(toml_error(e, true));
+    }
+    let spec: FileSpec = toml::from_str(source).map_err(|e| toml_error(e, false))?;
     let mut vars: BTreeMap<String, String> = spec
         .vars
         .iter()
@@ -118,19 +155,22 @@ pub(super) fn parse(
 
     let window = spec.runbook.window.as_ref().and_then(|w| {
         let ws = w.get_ref();
-        if ws.minutes == 0 {
-            cx.err(cx.head(w.span()), "window minutes must be at least 1");
+        if *ws.minutes.get_ref() == 0 {
+            cx.err(
+                ws.minutes.span(),
+                "window minutes must be at least 1: give the length of the maintenance window, e.g. minutes = 90",
+            );
         }
         match DateTime::parse_from_rfc3339(ws.start.get_ref()) {
             Ok(t) => Some(Window {
                 start: t.with_timezone(&Utc),
-                minutes: ws.minutes,
+                minutes: *ws.minutes.get_ref(),
             }),
-            Err(e) => {
+            Err(_) => {
                 cx.err(
                     ws.start.span(),
                     format!(
-                        "window start {:?} is not an RFC 3339 time ({e}); write e.g. \"2026-12-05T02:00:00Z\"",
+                        "window start {:?} is not a date and time with a time zone (RFC 3339); write e.g. \"2026-12-05T02:00:00Z\" (UTC) or \"2026-12-05T03:00:00+01:00\"",
                         ws.start.get_ref()
                     ),
                 );
@@ -141,11 +181,14 @@ pub(super) fn parse(
 
     let mut secrets = BTreeMap::new();
     for (name, s) in &spec.secrets {
-        let env = s.get_ref().env.trim();
+        let env_spec = &s.get_ref().env;
+        let env = env_spec.get_ref().trim();
         if env.is_empty() {
             cx.err(
-                cx.head(s.span()),
-                format!("secret `{name}` needs a non-empty env"),
+                env_spec.span(),
+                format!(
+                    "secret `{name}` needs the name of the environment variable that holds it, e.g. env = \"CUTOVER_{name}\""
+                ),
             );
         }
         secrets.insert(name.clone(), env.to_string());
@@ -155,7 +198,12 @@ pub(super) fn parse(
     for (name, c) in &spec.connections {
         let dsn = &c.get_ref().dsn;
         if dsn.get_ref().trim().is_empty() {
-            cx.err(dsn.span(), format!("connection `{name}` has an empty dsn"));
+            cx.err(
+                dsn.span(),
+                format!(
+                    "connection `{name}` has an empty dsn: write a libpq conninfo (\"host=db-new dbname=orders user=migrator\") or a URL (\"postgres://migrator@db-new/orders\")"
+                ),
+            );
         }
         let dsn = cx.template(dsn);
         connections.insert(name.clone(), Connection { dsn });
@@ -204,6 +252,21 @@ pub(super) fn parse(
     })
 }
 
+/// The useful part of a regex error: what is wrong, without the pattern echo.
+fn regex_message(err: &regex::Error) -> String {
+    let text = err.to_string();
+    let what = text
+        .lines()
+        .last()
+        .unwrap_or("")
+        .trim()
+        .trim_start_matches("error: ")
+        .to_string();
+    format!(
+        "expect.stdout is not a valid regex: {what} (to match a literal `(`, `[`, `.` or `*`, escape it: `\\\\(` in a \"string\", `\\(` in a 'literal string')"
+    )
+}
+
 fn valid_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 64
@@ -224,19 +287,42 @@ fn lag_config(
     for c in [&s.on, &s.target].into_iter().flatten() {
         cx.connection(c, conns, "[lag]");
     }
-    let need = |cx: &mut Ctx<'_>, v: &Option<SStr>, key: &str| {
+    let need = |cx: &mut Ctx<'_>, v: &Option<SStr>, key: &str, what: &str| {
         if v.is_none() {
             cx.err(
                 s.method.span(),
-                format!("lag method `{method:?}` needs `{key}`").to_lowercase(),
+                format!(
+                    "lag method \"{}\" needs `{key}`: {what}",
+                    format!("{method:?}").to_lowercase()
+                ),
             );
         }
     };
     match method {
-        LagMethod::Logical => need(cx, &s.slot, "slot"),
-        LagMethod::Heartbeat => need(cx, &s.target, "target"),
-        LagMethod::Sql => need(cx, &s.sql, "sql"),
-        LagMethod::Command => need(cx, &s.command, "command"),
+        LagMethod::Logical => need(
+            cx,
+            &s.slot,
+            "slot",
+            "the replication slot on the source, e.g. slot = \"orders_sub\"",
+        ),
+        LagMethod::Heartbeat => need(
+            cx,
+            &s.target,
+            "target",
+            "the connection that reads the heartbeat, e.g. target = \"target\"",
+        ),
+        LagMethod::Sql => need(
+            cx,
+            &s.sql,
+            "sql",
+            "a query returning the lag as one number, e.g. sql = \"select ...\"",
+        ),
+        LagMethod::Command => need(
+            cx,
+            &s.command,
+            "command",
+            "a command printing the lag as one number, e.g. command = \"./lag.sh\"",
+        ),
         LagMethod::Streaming => {}
     }
     let needs_conn = !matches!(method, LagMethod::Command);
@@ -264,7 +350,12 @@ fn lag_config(
                 ),
             ),
             (a, b) if threshold_value(a) >= threshold_value(b) => {
-                cx.err(c.span(), format!("critical ({b}) must be above warn ({a})"))
+                let msg = format!(
+                    "critical ({}) must be above warn ({}): swap them or raise critical",
+                    cx.written(c.span()),
+                    cx.written(w.span())
+                );
+                cx.err(c.span(), msg);
             }
             _ => {}
         }
@@ -272,7 +363,10 @@ fn lag_config(
     let interval = s.interval.as_ref().map_or(Duration::from_secs(1), |i| {
         let d = i.get_ref().get();
         if d < Duration::from_millis(100) {
-            cx.err(i.span(), "lag interval must be at least 100ms");
+            cx.err(
+                i.span(),
+                "lag interval must be at least 100ms (probing faster only loads the server)",
+            );
         }
         d
     });
@@ -313,11 +407,13 @@ fn threshold_fits(method: LagMethod, t: &Threshold) -> Option<String> {
     };
     (!ok).then(|| {
         let want = match method {
-            LagMethod::Heartbeat => "a time such as \"5s\"",
-            _ => "a size such as \"16MB\" or a time such as \"5s\"",
+            LagMethod::Heartbeat => "measures time: write a time such as \"5s\"",
+            _ => {
+                "measures bytes or time: write a size such as \"16MB\" or a time such as \"5s\" (plain numbers are for sql and command lag)"
+            }
         };
         format!(
-            "{} does not fit lag method `{}`: expected {want}",
+            "{} does not fit lag method \"{}\", which {want}",
             t.kind_name(),
             format!("{method:?}").to_lowercase()
         )
@@ -329,7 +425,7 @@ fn reconcile_checks(
     specs: &[Spanned<ReconcileSpec>],
     conns: &BTreeMap<String, Connection>,
 ) -> Vec<ReconcileCheck> {
-    let mut names = BTreeSet::new();
+    let mut names: BTreeMap<String, usize> = BTreeMap::new();
     let mut out = Vec::new();
     for r in specs {
         let s = r.get_ref();
@@ -340,8 +436,14 @@ fn reconcile_checks(
                 s.name.span(),
                 "`all` is reserved (wait = { reconcile = \"all\" }); pick another name",
             );
-        } else if !names.insert(name.clone()) {
-            cx.err(s.name.span(), format!("duplicate reconcile name `{name}`"));
+        } else if let Some(first) = names.get(&name) {
+            let msg = format!(
+                "duplicate reconcile name `{name}` (first used on line {}): names must be unique because waits and reports refer to them",
+                cx.line_of(*first)
+            );
+            cx.err(s.name.span(), msg);
+        } else {
+            names.insert(name.clone(), s.name.span().start);
         }
         let source = s
             .source
@@ -378,7 +480,9 @@ fn reconcile_checks(
                 if s.key.is_none() {
                     cx.err(
                         head.clone(),
-                        format!("reconcile `{name}` (kind = \"{kind_name}\") needs `key`"),
+                        format!(
+                            "reconcile `{name}` (kind = \"{kind_name}\") needs `key`: the primary key column(s), e.g. key = \"id\" or key = [\"tenant_id\", \"id\"]"
+                        ),
                     );
                 }
             }
@@ -406,15 +510,87 @@ fn reconcile_checks(
                 }
             }
         }
-        if let (Some(_), Some(ex)) = (&s.columns, &s.exclude) {
-            cx.err(ex.span(), "use either `columns` or `exclude`, not both");
+        // Keys that only make sense for other kinds are mistakes, not silently ignored.
+        let table_kind = matches!(s.kind, ReconcileKind::Count | ReconcileKind::Checksum);
+        let unused: [(&str, Option<Range<usize>>, bool); 11] = [
+            ("table", s.table.as_ref().map(|x| x.span()), table_kind),
+            (
+                "target_table",
+                s.target_table.as_ref().map(|x| x.span()),
+                table_kind,
+            ),
+            ("key", s.key.as_ref().map(|x| x.span()), table_kind),
+            (
+                "columns",
+                s.columns.as_ref().map(|x| x.span()),
+                s.kind == ReconcileKind::Checksum,
+            ),
+            (
+                "exclude",
+                s.exclude.as_ref().map(|x| x.span()),
+                s.kind == ReconcileKind::Checksum,
+            ),
+            (
+                "partitions",
+                s.partitions.as_ref().map(|x| x.span()),
+                table_kind,
+            ),
+            (
+                "sql",
+                s.sql.as_ref().map(|x| x.span()),
+                s.kind == ReconcileKind::Query,
+            ),
+            (
+                "target_sql",
+                s.target_sql.as_ref().map(|x| x.span()),
+                s.kind == ReconcileKind::Query,
+            ),
+            (
+                "schemas",
+                s.schemas.as_ref().map(|x| x.span()),
+                matches!(s.kind, ReconcileKind::Sequences | ReconcileKind::Schema),
+            ),
+            (
+                "sequences",
+                s.sequences.as_ref().map(|x| x.span()),
+                s.kind == ReconcileKind::Sequences,
+            ),
+            (
+                "tables",
+                s.tables.as_ref().map(|x| x.span()),
+                s.kind == ReconcileKind::Schema,
+            ),
+        ];
+        for (key, span, applies) in unused {
+            if let Some(span) = span
+                && !applies
+            {
+                let entry = cx.entry(span);
+                cx.err(
+                    entry,
+                    format!(
+                        "reconcile `{name}`: `{key}` does not apply to kind = \"{kind_name}\" ({}); remove it or change kind",
+                        kind_keys(s.kind)
+                    ),
+                );
+            }
         }
-        if let Some(p) = s.max_mismatch_pct
-            && !(0.0..=100.0).contains(&p)
+        if let (Some(_), Some(ex)) = (&s.columns, &s.exclude) {
+            let entry = cx.entry(ex.span());
+            cx.err(
+                entry,
+                "use either `columns` (compare only these) or `exclude` (compare all but these), not both",
+            );
+        }
+        if let Some(p) = &s.max_mismatch_pct
+            && !(0.0..=100.0).contains(p.get_ref())
         {
             cx.err(
-                head.clone(),
-                format!("max_mismatch_pct must be between 0 and 100, not {p}"),
+                p.span(),
+                format!(
+                    "max_mismatch_pct is a percentage of rows: it must be between 0 and 100, not {}",
+                    p.get_ref()
+                ),
             );
         }
         let recheck_after_lag = match s.recheck.as_ref().map(|r| r.get_ref().as_str()) {
@@ -452,18 +628,35 @@ fn reconcile_checks(
                 .exclude
                 .as_ref()
                 .map_or_else(Vec::new, |c| c.get_ref().clone()),
-            max_mismatch_rows: s.max_mismatch_rows.unwrap_or(0),
-            max_mismatch_pct: s.max_mismatch_pct,
+            max_mismatch_rows: s.max_mismatch_rows.as_ref().map_or(0, |n| *n.get_ref()),
+            max_mismatch_pct: s.max_mismatch_pct.as_ref().map(|p| *p.get_ref()),
             recheck_after_lag,
             sql,
             target_sql,
-            schemas: s.schemas.clone().unwrap_or_default(),
-            sequences: s.sequences.clone().unwrap_or_default(),
-            tables: s.tables.clone().unwrap_or_default(),
+            schemas: list(&s.schemas),
+            sequences: list(&s.sequences),
+            tables: list(&s.tables),
             partitions: s.partitions.as_ref().map(|p| *p.get_ref()),
         });
     }
     out
+}
+
+/// The keys a reconcile kind reads, for error messages.
+fn kind_keys(kind: ReconcileKind) -> &'static str {
+    match kind {
+        ReconcileKind::Count => "it uses table, target_table, key and partitions",
+        ReconcileKind::Checksum => {
+            "it uses table, target_table, key, columns or exclude, and partitions"
+        }
+        ReconcileKind::Query => "it uses sql and target_sql",
+        ReconcileKind::Sequences => "it uses schemas and sequences",
+        ReconcileKind::Schema => "it uses schemas and tables",
+    }
+}
+
+fn list(v: &Option<Spanned<Vec<String>>>) -> Vec<String> {
+    v.as_ref().map_or_else(Vec::new, |x| x.get_ref().clone())
 }
 
 /// Resolves the connection of a SQL action: explicit `on`, else the only connection.
@@ -484,7 +677,11 @@ fn sql_connection(
             let why = if conns.is_empty() {
                 "no [connections.NAME] is defined".to_string()
             } else {
-                format!("there are {} connections", conns.len())
+                format!(
+                    "there are {} connections: {}",
+                    conns.len(),
+                    conns.keys().cloned().collect::<Vec<_>>().join(", ")
+                )
             };
             cx.err(at, format!("{what} needs `on = \"CONNECTION\"` ({why})"));
             String::new()
@@ -503,13 +700,31 @@ fn step(
     let s = sp.get_ref();
     let id = s.id.get_ref().clone();
     if !valid_id(&id) {
+        let suggestion: String = id
+            .trim()
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        let hint = if valid_id(&suggestion) {
+            format!(", e.g. {suggestion:?}")
+        } else {
+            ", e.g. \"freeze-writes\"".to_string()
+        };
         cx.err(
             s.id.span(),
-            format!("step id {id:?} must be 1-64 characters of letters, digits, `-`, `_` or `.`"),
+            format!(
+                "step id {id:?} must be 1-64 characters of letters, digits, `-`, `_` or `.` (it is typed on the command line and kept in the journal){hint}"
+            ),
         );
     }
     if let Some(first) = ids.get(&id) {
-        let first_line = cx.source[..first.start].matches('\n').count() + 1;
+        let first_line = cx.line_of(first.start);
         cx.err(
             s.id.span(),
             format!("duplicate step id `{id}` (first used on line {first_line})"),
@@ -535,9 +750,9 @@ fn step(
         1 => {}
         _ => {
             let second = match given[1] {
-                "sql" => s.sql.as_ref().map(|x| x.span()),
-                "wait" => s.wait.as_ref().map(|x| cx.head(x.span())),
-                "confirm" => s.confirm.as_ref().map(|x| x.span()),
+                "sql" => s.sql.as_ref().map(|x| cx.entry(x.span())),
+                "wait" => s.wait.as_ref().map(|x| cx.entry(cx.head(x.span()))),
+                "confirm" => s.confirm.as_ref().map(|x| cx.entry(x.span())),
                 _ => None,
             };
             cx.err(
@@ -557,7 +772,10 @@ fn step(
     let step_what = format!("step `{id}`");
     let action = if let Some(r) = &s.run {
         if r.get_ref().trim().is_empty() {
-            cx.err(r.span(), format!("step `{id}`: run is empty"));
+            cx.err(
+                r.span(),
+                format!("step `{id}`: run is empty: give the shell command to run"),
+            );
         }
         Action::Run(cx.template(r))
     } else if let Some(q) = &s.sql {
@@ -587,61 +805,92 @@ fn step(
         let span = cx.head(e.span());
         let is_run = matches!(action, Action::Run(_));
         let is_sql = matches!(action, Action::Sql { .. });
+        let run_keys = [
+            ("exit", es.exit.as_ref().map(|x| x.span())),
+            ("stdout", es.stdout.as_ref().map(|x| x.span())),
+            ("stderr_empty", es.stderr_empty.as_ref().map(|x| x.span())),
+        ];
+        let sql_keys = [
+            ("rows", es.rows.as_ref().map(|x| x.span())),
+            ("value", es.value.as_ref().map(|x| x.span())),
+        ];
         if !is_run && !is_sql {
             cx.err(
                 span.clone(),
-                format!("step `{id}`: expect applies only to run and sql steps"),
+                format!(
+                    "step `{id}`: expect applies only to run and sql steps; a {} step has its own condition: remove expect",
+                    action.kind()
+                ),
             );
         }
-        if is_sql && (es.exit.is_some() || es.stdout.is_some() || es.stderr_empty.is_some()) {
-            cx.err(span.clone(), format!("step `{id}`: exit, stdout and stderr_empty apply to run steps; a sql step expects rows or value"));
+        if is_sql && let Some((key, Some(at))) = run_keys.iter().find(|(_, at)| at.is_some()) {
+            let entry = cx.entry(at.clone());
+            cx.err(
+                entry,
+                format!(
+                    "step `{id}`: expect.{key} applies to run steps; a sql step expects `rows = N` or `value = \"...\"`"
+                ),
+            );
         }
-        if is_run && (es.rows.is_some() || es.value.is_some()) {
-            cx.err(span.clone(), format!("step `{id}`: rows and value apply to sql steps; a run step expects exit, stdout or stderr_empty"));
+        if is_run && let Some((key, Some(at))) = sql_keys.iter().find(|(_, at)| at.is_some()) {
+            let entry = cx.entry(at.clone());
+            cx.err(
+                entry,
+                format!(
+                    "step `{id}`: expect.{key} applies to sql steps; a run step expects `exit = N`, `stdout = \"regex\"` or `stderr_empty = true`"
+                ),
+            );
         }
         if let Some(re) = &es.stdout
             && let Err(err) = regex::Regex::new(re.get_ref())
         {
-            let first = err
-                .to_string()
-                .lines()
-                .last()
-                .unwrap_or("")
-                .trim()
-                .to_string();
-            cx.err(
-                re.span(),
-                format!("expect.stdout is not a valid regex: {first}"),
-            );
+            cx.err(re.span(), regex_message(&err));
         }
         expect = Expect {
-            exit: es.exit,
+            exit: es.exit.as_ref().map(|x| *x.get_ref()),
             stdout: es.stdout.as_ref().map(|x| x.get_ref().clone()),
-            stderr_empty: es.stderr_empty.unwrap_or(false),
-            rows: es.rows,
+            stderr_empty: es.stderr_empty.as_ref().is_some_and(|x| *x.get_ref()),
+            rows: es.rows.as_ref().map(|x| *x.get_ref()),
             value: es.value.as_ref().map(|x| x.get_ref().clone()),
         };
     }
-    if let Some(t) = s.timeout
-        && t.get().is_zero()
+    if let Some(t) = &s.timeout
+        && t.get_ref().get().is_zero()
     {
         cx.err(
-            at.clone(),
-            format!("step `{id}`: timeout must be more than 0s"),
+            t.span(),
+            format!("step `{id}`: timeout must be more than 0s (leave it out for no limit)"),
+        );
+    }
+    if let (Some(e), Some(t)) = (&s.expected, &s.timeout)
+        && e.get_ref().get() > t.get_ref().get()
+        && !t.get_ref().get().is_zero()
+    {
+        cx.err(
+            e.span(),
+            format!(
+                "step `{id}`: expected ({}) is longer than timeout ({}): the step would be killed before its planned time; raise timeout or lower expected",
+                cx.written(e.span()),
+                cx.written(t.span())
+            ),
         );
     }
     if s.on.is_some() && s.sql.is_none() && s.rollback_sql.is_none() && s.wait.is_none() {
         if let Some(on) = &s.on {
+            let entry = cx.entry(on.span());
             cx.err(
-                on.span(),
-                format!("step `{id}`: `on` applies to sql and rollback_sql"),
+                entry,
+                format!(
+                    "step `{id}`: `on` names the connection for sql, rollback_sql or a wait's sql, and this step has none: remove it"
+                ),
             );
         }
     }
     let rollback = match (&s.rollback, &s.rollback_sql) {
         (Some(_), Some(rs)) => {
+            let entry = cx.entry(rs.span());
             cx.err(
-                rs.span(),
+                entry,
                 format!("step `{id}`: give rollback or rollback_sql, not both"),
             );
             None
@@ -677,8 +926,8 @@ fn step(
         notes: s.notes.clone(),
         action,
         expect,
-        expected: s.expected.map(|d| d.get()),
-        timeout: s.timeout.map(|d| d.get()),
+        expected: s.expected.as_ref().map(|d| d.get_ref().get()),
+        timeout: s.timeout.as_ref().map(|d| d.get_ref().get()),
         rollback,
         point_of_no_return,
     })
@@ -695,26 +944,49 @@ fn wait(
 ) -> Wait {
     let s = w.get_ref();
     let head = cx.head(w.span());
-    let count = [
-        s.lag_below.is_some(),
-        s.reconcile.is_some(),
-        s.sql.is_some(),
-        s.run.is_some(),
+    let given: Vec<&str> = [
+        ("lag_below", s.lag_below.is_some()),
+        ("reconcile", s.reconcile.is_some()),
+        ("sql", s.sql.is_some()),
+        ("run", s.run.is_some()),
     ]
-    .iter()
-    .filter(|b| **b)
-    .count();
-    if count != 1 {
+    .into_iter()
+    .filter_map(|(k, on)| on.then_some(k))
+    .collect();
+    if given.is_empty() {
         cx.err(
             head.clone(),
             format!(
-                "step `{id}`: wait needs exactly one of lag_below, reconcile, sql or run (found {count})"
+                "step `{id}`: wait has no condition: give one of lag_below = \"1MB\", reconcile = \"all\", sql = \"select ...\" or run = \"cmd\""
+            ),
+        );
+    } else if given.len() > 1 {
+        cx.err(
+            head.clone(),
+            format!(
+                "step `{id}`: wait has {} conditions ({}): give exactly one (use two wait steps to wait for both)",
+                given.len(),
+                given.join(", ")
+            ),
+        );
+    }
+    if let Some(on) = &s.on
+        && s.sql.is_none()
+    {
+        let entry = cx.entry(on.span());
+        cx.err(
+            entry,
+            format!(
+                "step `{id}`: `on` in a wait names the connection for its sql; this wait has no sql: remove it"
             ),
         );
     }
     let cond = if let Some(t) = &s.lag_below {
         match lag {
-            None => cx.err(t.span(), "wait lag_below needs a [lag] section"),
+            None => cx.err(
+                t.span(),
+                "wait lag_below needs a [lag] section saying how lag is measured (method, on, thresholds)",
+            ),
             Some(l) => {
                 if let Some(msg) = threshold_fits(l.method, t.get_ref()) {
                     cx.err(t.span(), msg);
@@ -723,10 +995,15 @@ fn wait(
                 if let Some(r) = reference
                     && !r.same_kind(t.get_ref())
                 {
+                    let example = match r {
+                        Threshold::Bytes(_) => "\"1MB\"",
+                        Threshold::Time(_) => "\"5s\"",
+                        Threshold::Number(_) => "100",
+                    };
                     cx.err(
                         t.span(),
                         format!(
-                            "lag_below is {} but [lag] thresholds are {}",
+                            "lag_below is {} but [lag] warn/critical are {}: write it the same way, e.g. lag_below = {example}",
                             t.get_ref().kind_name(),
                             r.kind_name()
                         ),
@@ -777,11 +1054,18 @@ fn wait(
     } else {
         WaitCond::Run(Template::default())
     };
-    let every = s.every.map_or(Duration::from_secs(2), |d| d.get());
-    if every < Duration::from_millis(100) {
+    let every = s
+        .every
+        .as_ref()
+        .map_or(Duration::from_secs(2), |d| d.get_ref().get());
+    if let Some(e) = &s.every
+        && every < Duration::from_millis(100)
+    {
         cx.err(
-            head,
-            format!("step `{id}`: wait every must be at least 100ms"),
+            e.span(),
+            format!(
+                "step `{id}`: wait every must be at least 100ms (polling faster only loads the server)"
+            ),
         );
     }
     Wait {
@@ -798,40 +1082,56 @@ fn triggers(
     lag: &Option<LagConfig>,
     ids: &BTreeMap<String, Range<usize>>,
 ) -> Vec<Trigger> {
-    let mut names = BTreeSet::new();
+    let mut names: BTreeMap<String, usize> = BTreeMap::new();
     let mut out = Vec::new();
     for t in specs {
         let s = t.get_ref();
         let name = s.name.get_ref().clone();
-        if !names.insert(name.clone()) {
-            cx.err(
-                s.name.span(),
-                format!("duplicate rollback_trigger name `{name}`"),
+        if let Some(first) = names.get(&name) {
+            let msg = format!(
+                "duplicate rollback_trigger name `{name}` (first used on line {}): names must be unique because the banner and the journal show them",
+                cx.line_of(*first)
             );
+            cx.err(s.name.span(), msg);
+        } else {
+            names.insert(name.clone(), s.name.span().start);
         }
         let w = s.when.get_ref();
         let head = cx.head(s.when.span());
-        let count = [
-            w.lag_above.is_some(),
-            w.mismatch_rows_above.is_some(),
-            w.step_failed.is_some(),
-            w.window_left_below.is_some(),
-            w.sql.is_some(),
+        let given: Vec<&str> = [
+            ("lag_above", w.lag_above.is_some()),
+            ("mismatch_rows_above", w.mismatch_rows_above.is_some()),
+            ("step_failed", w.step_failed.is_some()),
+            ("window_left_below", w.window_left_below.is_some()),
+            ("sql", w.sql.is_some()),
         ]
-        .iter()
-        .filter(|b| **b)
-        .count();
-        if count != 1 {
+        .into_iter()
+        .filter_map(|(k, on)| on.then_some(k))
+        .collect();
+        if given.len() != 1 {
             cx.err(
                 head.clone(),
                 format!(
-                    "trigger `{name}`: when needs exactly one of lag_above, mismatch_rows_above, step_failed, window_left_below or sql (found {count})"
+                    "trigger `{name}`: when needs exactly one of lag_above, mismatch_rows_above, step_failed, window_left_below or sql (found {}); use one [[rollback_trigger]] per condition",
+                    if given.is_empty() { "none".to_string() } else { given.join(", ") }
                 ),
+            );
+        }
+        if let Some(on) = &w.on
+            && w.sql.is_none()
+        {
+            let entry = cx.entry(on.span());
+            cx.err(
+                entry,
+                format!("trigger `{name}`: `on` names the connection for its sql; this trigger has no sql: remove it"),
             );
         }
         let cond = if let Some(th) = &w.lag_above {
             match lag {
-                None => cx.err(th.span(), "lag_above needs a [lag] section"),
+                None => cx.err(
+                    th.span(),
+                    "lag_above needs a [lag] section saying how lag is measured (method, on, thresholds)",
+                ),
                 Some(l) => {
                     if let Some(msg) = threshold_fits(l.method, th.get_ref()) {
                         cx.err(th.span(), msg);
@@ -843,9 +1143,15 @@ fn triggers(
             TriggerCond::MismatchRowsAbove(n)
         } else if let Some(step) = &w.step_failed {
             if !ids.contains_key(step.get_ref()) {
+                let known: Vec<&str> = ids.keys().map(String::as_str).collect();
                 cx.err(
                     step.span(),
-                    format!("step_failed names unknown step `{}`", step.get_ref()),
+                    format!(
+                        "step_failed names unknown step `{}`{}; known steps: {}",
+                        step.get_ref(),
+                        super::diag::did_you_mean(step.get_ref(), &known),
+                        known.join(", ")
+                    ),
                 );
             }
             TriggerCond::StepFailed(step.get_ref().clone())
@@ -872,7 +1178,9 @@ fn triggers(
         {
             cx.err(
                 c.span(),
-                format!("trigger `{name}`: countdown applies only to action = \"rollback\""),
+                format!(
+                    "trigger `{name}`: countdown applies only to action = \"rollback\" (the default action only alerts): add action = \"rollback\" or remove countdown"
+                ),
             );
         }
         out.push(Trigger {
@@ -884,4 +1192,43 @@ fn triggers(
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use test_case::test_case;
+
+    fn ctx(source: &str) -> Ctx<'_> {
+        Ctx {
+            file: "f.toml",
+            source,
+            errors: Vec::new(),
+            vars: BTreeMap::new(),
+            secrets: Vec::new(),
+        }
+    }
+
+    #[test_case("on = \"x\"", "\"x\"", "on = \"x\""; "plain key")]
+    #[test_case("{ a = 1, on  =  \"x\" }", "\"x\"", "on  =  \"x\""; "inside an inline table")]
+    #[test_case("[\"x\"]", "\"x\"", "\"x\""; "no key before the value")]
+    fn entry_spans_key_and_value(source: &str, value: &str, want: &str) {
+        let start = source.rfind(value).unwrap();
+        let span = ctx(source).entry(start..start + value.len());
+        assert_eq!(&source[span], want);
+    }
+
+    #[test_case("[runbook]\nname='x'\n[[step]]\nid='a'\nrun='true'\nexpected='1m'\ntimeout='30s'\n",
+        "expected (1m) is longer than timeout (30s)"; "expected over timeout")]
+    #[test_case("[runbook]\nname='x'\n[[step]]\nid='a'\nwait={run='true', on='db'}\n",
+        "this wait has no sql"; "wait on without sql")]
+    #[test_case("[runbook]\nname='x'\n[[step]]\nid='a'\nrun='true'\n[[rollback_trigger]]\nname='t'\nwhen={step_failed='a', on='db'}\n",
+        "this trigger has no sql"; "trigger on without sql")]
+    #[test_case("[runbook]\nname='x'\n[connections.source]\ndsn='a'\n[connections.target]\ndsn='b'\n[[reconcile]]\nname='s'\nkind='sequences'\nschemas=['public']\nkey='id'\n[[step]]\nid='a'\nrun='true'\n",
+        "`key` does not apply to kind = \"sequences\""; "reconcile key for sequences")]
+    fn semantic_mistakes_are_caught(source: &str, want: &str) {
+        let err = parse("f.toml", source, &BTreeMap::new()).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains(want), "{text}");
+    }
 }
