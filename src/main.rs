@@ -39,7 +39,12 @@ fn check(files: &[PathBuf]) -> ExitCode {
     let mut ok = true;
     for f in files {
         match Runbook::load(f, &BTreeMap::new()) {
-            Ok(rb) => println!("{}: ok ({} steps)", f.display(), rb.steps.len()),
+            Ok(rb) => println!(
+                "{}: ok ({} step{})",
+                f.display(),
+                rb.steps.len(),
+                if rb.steps.len() == 1 { "" } else { "s" }
+            ),
             Err(e) => {
                 ok = false;
                 eprintln!("{e}");
