@@ -29,6 +29,8 @@ pub async fn drive(
     let (ev_tx, mut ev_rx) = mpsc::channel(256);
     let engine_task = tokio::spawn(engine.run(cmd_rx, ev_tx));
     let mut printer = Printer::default();
+    // A trigger's automatic rollback is on its way: a failed step must not abort the run first.
+    let mut rollback_pending = false;
     while let Some(ev) = ev_rx.recv().await {
         if opts.json {
             if let Ok(line) = serde_json::to_string(&ev) {
@@ -64,6 +66,29 @@ pub async fn drive(
                     })
                 }
             }
+            Event::TriggerFired {
+                countdown_ms: Some(_),
+                ..
+            } => {
+                rollback_pending = true;
+                None
+            }
+            Event::TriggerFired {
+                name,
+                action: TriggerAction::Alert,
+                ..
+            } => {
+                say(
+                    &opts,
+                    out,
+                    &format!(
+                        "trigger {name} fired and a headless run has no operator to review it: stopping"
+                    ),
+                );
+                Some(Command::Abort {
+                    reason: Some(format!("headless: trigger {name} fired")),
+                })
+            }
             Event::DecisionNeeded { kind, message, .. } => match kind {
                 DecisionKind::Interrupted if opts.rerun_interrupted => {
                     say(
@@ -84,6 +109,10 @@ pub async fn drive(
                     Some(Command::Abort {
                         reason: Some("headless: interrupted step needs an operator".into()),
                     })
+                }
+                DecisionKind::Failed if rollback_pending => {
+                    say(&opts, out, "waiting for the trigger's automatic rollback");
+                    None
                 }
                 DecisionKind::Failed => Some(Command::Abort {
                     reason: Some("headless: a step failed and there is no operator".into()),
@@ -289,6 +318,9 @@ impl Printer {
                     OperatorAction::SkipRollback { reason } => {
                         format!("rollback action skipped: {reason}")
                     }
+                    OperatorAction::CancelCountdown { trigger } => {
+                        format!("cancelled the rollback countdown of {trigger}")
+                    }
                     OperatorAction::AcceptChangedRunbook {
                         old_sha256,
                         new_sha256,
@@ -319,8 +351,11 @@ impl Printer {
                     outcome.exit_code()
                 )
             }
-            Event::RollbackStarted { plan } => {
-                let mut s = format!("{t} ↺ ROLLBACK: {} step(s) in the plan", plan.entries.len());
+            Event::RollbackStarted { plan, by } => {
+                let mut s = format!(
+                    "{t} ↺ ROLLBACK started by {by}: {} step(s) in the plan",
+                    plan.entries.len()
+                );
                 if let Some(p) = &plan.point_of_no_return {
                     s.push_str(&format!(
                         " (point of no return crossed at {}: steps up to it are not rolled back)",
@@ -377,6 +412,21 @@ impl Printer {
                 } else {
                     format!("{t} ✘ rollback NOT completed")
                 }
+            }
+            Event::TriggerFired {
+                name,
+                message,
+                countdown_ms,
+                ..
+            } => {
+                let then = match countdown_ms {
+                    Some(ms_left) => format!("automatic rollback in {}", ms(*ms_left)),
+                    None => "review the rollback plan".to_string(),
+                };
+                format!("{t} ⚠ TRIGGER {name}: {message} — {then}")
+            }
+            Event::CountdownCancelled { name, by } => {
+                format!("{t} ● rollback countdown of trigger {name} cancelled by {by}")
             }
             Event::StepRestored { index, state, .. } => {
                 format!(

@@ -4,6 +4,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use super::runbook::TriggerAction;
+
 /// Who is driving the run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Operator {
@@ -189,6 +191,11 @@ pub enum OperatorAction {
     SkipRollback {
         /// Typed reason.
         reason: String,
+    },
+    /// Cancelled a trigger's automatic-rollback countdown.
+    CancelCountdown {
+        /// The trigger.
+        trigger: String,
     },
     /// Accepted a runbook that changed since the journal started.
     AcceptChangedRunbook {
@@ -422,10 +429,32 @@ pub enum Event {
         /// The plan.
         plan: RollbackPlan,
     },
-    /// The operator confirmed the rollback; the plan runs now.
+    /// The operator confirmed the rollback (or a trigger's countdown expired); the plan runs now.
     RollbackStarted {
         /// The plan being executed.
         plan: RollbackPlan,
+        /// Who started it: the operator's user name, or `trigger <name>`.
+        by: String,
+    },
+    /// A rollback trigger's condition was met.
+    TriggerFired {
+        /// Trigger name.
+        name: String,
+        /// What was seen.
+        message: String,
+        /// What happens now.
+        action: TriggerAction,
+        /// For `action = "rollback"`: the rollback starts after this many ms unless cancelled.
+        countdown_ms: Option<u64>,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// An automatic-rollback countdown was cancelled.
+    CountdownCancelled {
+        /// Trigger name.
+        name: String,
+        /// Who cancelled it.
+        by: String,
     },
     /// A rollback action started.
     RollbackActionStarted {
@@ -522,6 +551,8 @@ pub enum Command {
     },
     /// Send the current rollback plan (`Event::RollbackPlan`).
     RollbackPlan,
+    /// Cancel a trigger's automatic-rollback countdown.
+    CancelCountdown,
     /// Execute the rollback plan; `confirmation` must be [`ROLLBACK_WORD`]. A running step is
     /// cancelled first.
     Rollback {

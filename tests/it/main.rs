@@ -5,3 +5,4 @@ mod corpus;
 mod engine;
 mod rollback;
 mod support;
+mod triggers;

@@ -112,7 +112,7 @@ async fn plan_is_reverse_order_of_attempted_steps_and_needs_the_typed_word() {
     .await;
     let started = s
         .until(|e| match e {
-            Event::RollbackStarted { plan } => Some(plan.clone()),
+            Event::RollbackStarted { plan, .. } => Some(plan.clone()),
             _ => None,
         })
         .await;

@@ -53,6 +53,10 @@ impl Runner<'_> {
     /// confirmation); returns the command when the caller must act on it.
     pub(super) async fn screen(&mut self, cmd: Command) -> Result<Option<Command>, EngineError> {
         match cmd {
+            Command::CancelCountdown => {
+                self.cancel_countdown().await?;
+                Ok(None)
+            }
             Command::RollbackPlan => {
                 let plan = self.plan();
                 self.io.emit(Event::RollbackPlan { plan }).await?;
@@ -93,10 +97,9 @@ impl Runner<'_> {
     /// is gone: abort.
     pub(super) async fn command(&mut self) -> Result<Command, EngineError> {
         loop {
-            let cmd = self.cmds.recv().await.unwrap_or(Command::Abort {
-                reason: Some("front end closed".into()),
-            });
-            if let Some(c) = self.screen(cmd).await? {
+            if let Some(cmd) = self.inbound().await?
+                && let Some(c) = self.screen(cmd).await?
+            {
                 return Ok(c);
             }
         }
@@ -166,8 +169,22 @@ impl Runner<'_> {
 
     /// Executes the rollback; the screen already checked there is something to roll back.
     async fn rollback_or_continue(&mut self) -> Result<RunOutcome, EngineError> {
-        self.operator_action(None, OperatorAction::Rollback).await?;
-        self.rollback().await
+        self.countdown = None;
+        let by = match self.auto_rollback.take() {
+            Some(name) => {
+                self.notice(
+                    Level::Warn,
+                    format!("trigger {name}: countdown expired, rolling back automatically"),
+                )
+                .await?;
+                format!("trigger {name}")
+            }
+            None => {
+                self.operator_action(None, OperatorAction::Rollback).await?;
+                self.operator.user.clone()
+            }
+        };
+        self.rollback(by).await
     }
 
     /// Replays the journal's state to the front end and settles an interrupted step.

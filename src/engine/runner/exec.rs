@@ -7,6 +7,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 
 use tokio::sync::{oneshot, watch};
 
+use super::triggers::Inbound;
 use super::*;
 use crate::engine::exec::expect::OutputWatch;
 use crate::engine::exec::shell::{self, ShellSpec};
@@ -53,10 +54,17 @@ impl Runner<'_> {
         while exit.is_none() || lines_open {
             tokio::select! {
                 biased;
-                cmd = self.cmds.recv(), if stop.is_none() && exit.is_none() => {
-                    let cmd = cmd.unwrap_or(Command::Abort { reason: Some("front end closed".into()) });
+                inbound = self.recv(), if stop.is_none() && exit.is_none() => {
+                    let cmd = match inbound {
+                        Inbound::Cmd(c) => Some(c),
+                        Inbound::Tick => self.on_tick().await?,
+                    };
                     let id = self.rb.steps[index].id.clone();
-                    match self.screen(cmd).await? {
+                    let screened = match cmd {
+                        Some(c) => self.screen(c).await?,
+                        None => None,
+                    };
+                    match screened {
                         None => {}
                         Some(Command::Cancel) => {
                             self.operator_action(Some(&id), OperatorAction::Cancel).await?;

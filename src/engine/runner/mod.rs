@@ -9,6 +9,7 @@ mod drive;
 mod exec;
 mod rollback;
 mod steps;
+mod triggers;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -269,6 +270,14 @@ impl Engine {
             ),
             rolling_back: false,
             ponr: None,
+            tick: {
+                let mut t = tokio::time::interval(Duration::from_secs(1));
+                t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                t
+            },
+            trigger_state: vec![triggers::TriggerState::default(); self.rb.triggers.len()],
+            countdown: None,
+            auto_rollback: None,
         };
         runner.io.emit(Event::RunStarted { run: info }).await?;
         runner.io.emit(Event::RunbookText { source: text }).await?;
@@ -283,6 +292,20 @@ impl Engine {
             let message = format!(
                 "this build cannot execute SQL, lag or reconcile steps yet; these steps will fail: {}",
                 unsupported.join(", ")
+            );
+            runner.notice(Level::Warn, message).await?;
+        }
+        let blind: Vec<&str> = runner
+            .rb
+            .triggers
+            .iter()
+            .filter(|t| !triggers::evaluated(&t.when))
+            .map(|t| t.name.as_str())
+            .collect();
+        if !blind.is_empty() {
+            let message = format!(
+                "this build cannot evaluate lag, mismatch or SQL rollback triggers yet; not watching: {}",
+                blind.join(", ")
             );
             runner.notice(Level::Warn, message).await?;
         }
@@ -391,6 +414,14 @@ struct Runner<'a> {
     rolling_back: bool,
     /// The last point of no return crossed: step index and when.
     ponr: Option<(usize, DateTime<Utc>)>,
+    /// The engine clock: triggers are checked on each tick.
+    tick: tokio::time::Interval,
+    /// Per-trigger state.
+    trigger_state: Vec<triggers::TriggerState>,
+    /// A running automatic-rollback countdown: trigger index and deadline.
+    countdown: Option<(usize, tokio::time::Instant)>,
+    /// The trigger whose countdown started the current rollback.
+    auto_rollback: Option<String>,
 }
 
 fn classify(
@@ -428,6 +459,7 @@ fn cmd_name(c: &Command) -> &'static str {
         Command::Abort { .. } => "abort",
         Command::RollbackPlan => "rollback plan",
         Command::Rollback { .. } => "rollback",
+        Command::CancelCountdown => "cancel countdown",
     }
 }
 

@@ -53,11 +53,14 @@ impl Runner<'_> {
     }
 
     /// Executes the plan; a failing action asks retry / skip with a reason / abort.
-    pub(super) async fn rollback(&mut self) -> Result<RunOutcome, EngineError> {
+    pub(super) async fn rollback(&mut self, by: String) -> Result<RunOutcome, EngineError> {
         self.rolling_back = true;
         let plan = self.plan();
         self.io
-            .emit(Event::RollbackStarted { plan: plan.clone() })
+            .emit(Event::RollbackStarted {
+                plan: plan.clone(),
+                by,
+            })
             .await?;
         for entry in &plan.entries {
             let Some(action) = self.rb.steps[entry.index].rollback.clone() else {

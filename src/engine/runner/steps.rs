@@ -6,6 +6,7 @@ use chrono::Utc;
 use tokio::time::Instant;
 
 use super::exec::ShellRun;
+use super::triggers::Inbound;
 use super::*;
 use crate::engine::exec::expect::OutputWatch;
 use crate::engine::exec::shell::ShellSpec;
@@ -61,6 +62,9 @@ impl Runner<'_> {
                 output_file: att.output_file,
             })
             .await?;
+        if !passed {
+            self.on_step_failed(index).await?;
+        }
         Ok(match stop {
             Some(s) => Err(s),
             None => Ok(passed),
@@ -304,11 +308,19 @@ impl Runner<'_> {
             // Sleep until the next poll, answering commands meanwhile.
             let wake = deadline.map_or(now + every, |d| d.min(now + every));
             loop {
-                let cmd = tokio::select! {
+                let inbound = tokio::select! {
                     () = tokio::time::sleep_until(wake) => break,
-                    cmd = self.cmds.recv() => cmd.unwrap_or(Command::Abort { reason: Some("front end closed".into()) }),
+                    inbound = self.recv() => inbound,
                 };
-                let stop = match self.screen(cmd).await? {
+                let cmd = match inbound {
+                    Inbound::Cmd(c) => Some(c),
+                    Inbound::Tick => self.on_tick().await?,
+                };
+                let screened = match cmd {
+                    Some(c) => self.screen(c).await?,
+                    None => None,
+                };
+                let stop = match screened {
                     None => continue,
                     Some(Command::Cancel) => {
                         self.operator_action(Some(&step.id), OperatorAction::Cancel)

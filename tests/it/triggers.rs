@@ -1,0 +1,171 @@
+//! Rollback triggers: step failures and the closing window, alert and automatic rollback.
+
+use std::time::Duration;
+
+use cutover::engine::event::{Command, Event, RunOutcome, TriggerAction};
+
+use crate::support::session::{finished, start};
+use crate::support::*;
+
+#[test]
+fn headless_automatic_rollback_after_a_step_failed_trigger_exits_3() {
+    let d = tempfile::tempdir().unwrap();
+    let rb = runbook(
+        d.path(),
+        "rb.toml",
+        r#"[runbook]
+name = "auto"
+[[step]]
+id = "stop-app"
+run = "echo stopped >> log"
+rollback = "echo started-again >> log"
+[[step]]
+id = "migrate"
+run = "echo migrating >> log; exit 1"
+[[step]]
+id = "never"
+run = "echo never >> log"
+[[rollback_trigger]]
+name = "migration failed"
+when = { step_failed = "migrate" }
+action = "rollback"
+countdown = "1s"
+"#,
+    );
+    let out = cutover(
+        d.path(),
+        &[
+            "run",
+            rb.to_str().unwrap(),
+            "--headless",
+            "--journal",
+            "j.jsonl",
+        ],
+        &[],
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("TRIGGER migration failed: step migrate failed — automatic rollback in 1s"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("rollback completed"), "{stdout}");
+    assert_eq!(
+        std::fs::read_to_string(d.path().join("log")).unwrap(),
+        "stopped\nmigrating\nstarted-again\n"
+    );
+    let recs = journal(&d.path().join("j.jsonl"));
+    assert_eq!(
+        of_type(&recs, "trigger_fired")[0]["name"],
+        "migration failed"
+    );
+    assert_eq!(
+        of_type(&recs, "rollback_started")[0]["by"],
+        "trigger migration failed"
+    );
+    assert_eq!(recs.last().unwrap()["outcome"], "rolled_back");
+}
+
+#[test]
+fn headless_alert_trigger_stops_the_run_with_exit_4() {
+    let d = tempfile::tempdir().unwrap();
+    let rb = runbook(
+        d.path(),
+        "rb.toml",
+        r#"[runbook]
+name = "late"
+window = { start = "2020-01-01T00:00:00Z", minutes = 60 }
+[[step]]
+id = "slow"
+run = "sleep 30"
+[[rollback_trigger]]
+name = "window closing"
+when = { window_left_below = "15m" }
+"#,
+    );
+    let out = cutover(
+        d.path(),
+        &[
+            "run",
+            rb.to_str().unwrap(),
+            "--headless",
+            "--journal",
+            "j.jsonl",
+        ],
+        &[],
+    );
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(4), "{stdout}");
+    assert!(
+        stdout.contains("TRIGGER window closing: the maintenance window has closed"),
+        "{stdout}"
+    );
+    let recs = journal(&d.path().join("j.jsonl"));
+    assert_eq!(of_type(&recs, "trigger_fired").len(), 1);
+    let fin = of_type(&recs, "step_finished");
+    assert_eq!(
+        fin[0]["outcome"], "cancelled",
+        "the running step was stopped"
+    );
+}
+
+#[tokio::test]
+async fn a_countdown_can_be_cancelled_and_nothing_is_rolled_back() {
+    let mut s = start(
+        r#"
+[[step]]
+id = "a"
+run = "true"
+rollback = "echo undo >> ${vars.dir}/log"
+[[step]]
+id = "b"
+run = "exit 1"
+[[rollback_trigger]]
+name = "b failed"
+when = { step_failed = "b" }
+action = "rollback"
+countdown = "1s"
+"#,
+    );
+    for next in 0..2 {
+        s.until(|e| matches!(e, Event::Ready { next: n } if *n == next).then_some(()))
+            .await;
+        s.send(Command::RunNext).await;
+        s.until(finished).await;
+    }
+    let (action, countdown) = s
+        .until(|e| match e {
+            Event::TriggerFired {
+                action,
+                countdown_ms,
+                ..
+            } => Some((*action, *countdown_ms)),
+            _ => None,
+        })
+        .await;
+    assert_eq!((action, countdown), (TriggerAction::Rollback, Some(1000)));
+    s.send(Command::CancelCountdown).await;
+    s.until(|e| matches!(e, Event::CountdownCancelled { .. }).then_some(()))
+        .await;
+    // Past the countdown, the step still waits for the operator.
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    s.send(Command::Skip {
+        reason: "fixed by hand".into(),
+    })
+    .await;
+    let outcome = s
+        .until(|e| match e {
+            Event::RunFinished { outcome, .. } => Some(*outcome),
+            Event::RollbackStarted { .. } => panic!("cancelled countdown rolled back"),
+            _ => None,
+        })
+        .await;
+    assert_eq!(outcome, RunOutcome::Completed);
+    assert!(!s.dir.path().join("log").exists());
+    let recs = journal(&s.dir.path().join("j.jsonl"));
+    assert!(
+        of_type(&recs, "operator")
+            .iter()
+            .any(|r| r["action"] == "cancel_countdown")
+    );
+}
