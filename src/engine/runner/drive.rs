@@ -224,6 +224,13 @@ impl Runner<'_> {
                 })
                 .await?;
         }
+        if r.rollback_in_progress {
+            let message = format!(
+                "a rollback was in progress when the last session ended ({} action(s) done); review the plan and confirm {ROLLBACK_WORD} to continue it",
+                r.rolled_back.len()
+            );
+            self.notice(Level::Warn, message).await?;
+        }
         let Some(int) = &r.interrupted else {
             return Ok(None);
         };
