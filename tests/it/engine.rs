@@ -19,22 +19,11 @@ fn pid_file(dir: &std::path::Path, name: &str) -> i32 {
 #[test]
 fn timeout_kills_the_whole_process_group() {
     let d = tempfile::tempdir().unwrap();
-    let rb = runbook(
+    let out = headless(
         d.path(),
-        "rb.toml",
         &format!(
             "{HEAD}[[step]]\nid = \"hang\"\nrun = \"sleep 1000 & echo $! > bg.pid; sleep 1000\"\ntimeout = \"1s\"\n"
         ),
-    );
-    let out = cutover(
-        d.path(),
-        &[
-            "run",
-            rb.to_str().unwrap(),
-            "--headless",
-            "--journal",
-            "j.jsonl",
-        ],
         &[],
     );
     let (stdout, _) = text(&out);
@@ -55,22 +44,11 @@ fn timeout_kills_the_whole_process_group() {
 #[test]
 fn a_passing_step_leaves_no_background_process() {
     let d = tempfile::tempdir().unwrap();
-    let rb = runbook(
+    let out = headless(
         d.path(),
-        "rb.toml",
         &format!(
             "{HEAD}[[step]]\nid = \"bg\"\nrun = \"sleep 1000 >/dev/null 2>&1 & echo $! > bg.pid; echo started\"\n"
         ),
-    );
-    let out = cutover(
-        d.path(),
-        &[
-            "run",
-            rb.to_str().unwrap(),
-            "--headless",
-            "--journal",
-            "j.jsonl",
-        ],
         &[],
     );
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
@@ -469,12 +447,7 @@ mod library {
             .await;
         s.send(Command::RunNext).await;
         assert_eq!(s.until(finished).await.1, StepOutcome::Passed);
-        let outcome = s
-            .until(|e| match e {
-                Event::RunFinished { outcome, .. } => Some(*outcome),
-                _ => None,
-            })
-            .await;
+        let outcome = s.outcome().await;
         assert_eq!(outcome, RunOutcome::Completed);
         assert_eq!(s.task.await.unwrap().unwrap(), RunOutcome::Completed);
     }

@@ -117,12 +117,7 @@ async fn plan_is_reverse_order_of_attempted_steps_and_needs_the_typed_word() {
         })
         .await;
     assert_eq!(started, p);
-    let outcome = s
-        .until(|e| match e {
-            Event::RunFinished { outcome, .. } => Some(*outcome),
-            _ => None,
-        })
-        .await;
+    let outcome = s.outcome().await;
     assert_eq!(outcome, RunOutcome::RolledBack);
     assert_eq!(outcome.exit_code(), 3);
     let log = std::fs::read_to_string(s.dir.path().join("log")).unwrap();
@@ -182,12 +177,7 @@ run = "true"
         reason: "undo by hand, see ticket 9".into(),
     })
     .await;
-    let outcome = s
-        .until(|e| match e {
-            Event::RunFinished { outcome, .. } => Some(*outcome),
-            _ => None,
-        })
-        .await;
+    let outcome = s.outcome().await;
     assert_eq!(outcome, RunOutcome::RolledBack);
     assert_eq!(
         std::fs::read_to_string(s.dir.path().join("log")).unwrap(),
@@ -269,12 +259,7 @@ rollback = "echo undo-after >> ${vars.dir}/log"
     s.send(Command::RunNext).await;
     assert_eq!(s.until(finished).await.1, StepOutcome::Passed);
     // The run completes; a plan now holds only the step after the point of no return.
-    let outcome = s
-        .until(|e| match e {
-            Event::RunFinished { outcome, .. } => Some(*outcome),
-            _ => None,
-        })
-        .await;
+    let outcome = s.outcome().await;
     assert_eq!(outcome, RunOutcome::Completed);
     assert_eq!(
         std::fs::read_to_string(s.dir.path().join("log")).unwrap(),

@@ -43,6 +43,13 @@ pub fn alive(pid: i32) -> bool {
     }
 }
 
+/// Writes `text` as `dir/rb.toml` and runs it headless with journal `dir/j.jsonl`.
+pub fn headless(dir: &Path, text: &str, env: &[(&str, &str)]) -> Output {
+    let rb = runbook(dir, "rb.toml", text);
+    let rb = rb.to_str().expect("utf-8 path");
+    cutover(dir, &["run", rb, "--headless", "--journal", "j.jsonl"], env)
+}
+
 /// Writes a runbook into `dir` and returns its path.
 pub fn runbook(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
@@ -129,6 +136,14 @@ pub mod session {
                     return t;
                 }
             }
+        }
+        /// The run's outcome (waits for `RunFinished`).
+        pub async fn outcome(&mut self) -> RunOutcome {
+            self.until(|e| match e {
+                Event::RunFinished { outcome, .. } => Some(*outcome),
+                _ => None,
+            })
+            .await
         }
         pub async fn send(&self, c: Command) {
             self.cmd.send(c).await.unwrap();

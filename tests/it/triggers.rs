@@ -10,9 +10,8 @@ use crate::support::*;
 #[test]
 fn headless_automatic_rollback_after_a_step_failed_trigger_exits_3() {
     let d = tempfile::tempdir().unwrap();
-    let rb = runbook(
+    let out = headless(
         d.path(),
-        "rb.toml",
         r#"[runbook]
 name = "auto"
 [[step]]
@@ -31,16 +30,6 @@ when = { step_failed = "migrate" }
 action = "rollback"
 countdown = "1s"
 "#,
-    );
-    let out = cutover(
-        d.path(),
-        &[
-            "run",
-            rb.to_str().unwrap(),
-            "--headless",
-            "--journal",
-            "j.jsonl",
-        ],
         &[],
     );
     let (stdout, stderr) = text(&out);
@@ -69,9 +58,8 @@ countdown = "1s"
 #[test]
 fn headless_alert_trigger_stops_the_run_with_exit_4() {
     let d = tempfile::tempdir().unwrap();
-    let rb = runbook(
+    let out = headless(
         d.path(),
-        "rb.toml",
         r#"[runbook]
 name = "late"
 window = { start = "2020-01-01T00:00:00Z", minutes = 60 }
@@ -82,16 +70,6 @@ run = "sleep 30"
 name = "window closing"
 when = { window_left_below = "15m" }
 "#,
-    );
-    let out = cutover(
-        d.path(),
-        &[
-            "run",
-            rb.to_str().unwrap(),
-            "--headless",
-            "--journal",
-            "j.jsonl",
-        ],
         &[],
     );
     let (stdout, _) = text(&out);
