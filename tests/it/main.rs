@@ -3,6 +3,7 @@
 mod architecture;
 mod corpus;
 mod engine;
+mod pg;
 mod rollback;
 mod support;
 mod triggers;

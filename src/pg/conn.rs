@@ -1,0 +1,753 @@
+//! Connection settings (`[connections.NAME]`) and connecting with them.
+//!
+//! A DSN is a libpq conninfo string (`host=db dbname=orders`) or a `postgres://` URL. What it
+//! leaves out comes from the standard environment variables, as with `psql`:
+//!
+//! | setting            | DSN key            | environment         | default                          |
+//! |--------------------|--------------------|---------------------|----------------------------------|
+//! | host               | `host`, `hostaddr` | `PGHOST`, `PGHOSTADDR` | `/var/run/postgresql`, `/tmp`, else `localhost` |
+//! | port               | `port`             | `PGPORT`            | 5432                             |
+//! | user               | `user`             | `PGUSER`            | the OS user                      |
+//! | database           | `dbname`           | `PGDATABASE`        | the user name                    |
+//! | password           | `password`         | `PGPASSWORD`        | `passfile` / `PGPASSFILE` / `~/.pgpass` |
+//! | TLS                | `sslmode`, `sslrootcert`, `sslcert`, `sslkey` | `PGSSLMODE`, `PGSSLROOTCERT`, `PGSSLCERT`, `PGSSLKEY` | `prefer` |
+//! | connect timeout    | `connect_timeout`  | `PGCONNECT_TIMEOUT` | 10 s                             |
+//! | application name   | `application_name` | `PGAPPNAME`         | `fallback_application_name`, else `cutover` |
+//! | server options     | `options`          | `PGOPTIONS`         | —                                |
+//!
+//! Passwords never appear in messages: DSNs are shown through [`Masker`], and connection
+//! errors name the connection, the endpoint and what failed ([`FailureKind`]).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio_postgres::{CancelToken, Client, Config};
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+use crate::engine::runbook::{Connection, Template};
+use crate::engine::secrets::Masker;
+use crate::pg::conninfo;
+use crate::pg::pgpass::{self, PgpassKey};
+use crate::pg::tls::{SslMode, TlsSettings};
+
+/// The connect timeout when neither the DSN nor `PGCONNECT_TIMEOUT` sets one.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The `application_name` when neither the DSN nor `PGAPPNAME` sets one.
+pub const DEFAULT_APPLICATION_NAME: &str = "cutover";
+
+/// Where the password came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PasswordSource {
+    /// No password (trust, peer, certificate authentication...).
+    None,
+    /// The DSN.
+    Dsn,
+    /// `PGPASSWORD`.
+    Env,
+    /// A password file.
+    Passfile(PathBuf),
+}
+
+/// A DSN that cannot be used.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("connection `{connection}`: {message} (dsn: {shown})")]
+pub struct ConnError {
+    /// Connection name.
+    pub connection: String,
+    /// What is wrong.
+    pub message: String,
+    /// The DSN, masked.
+    pub shown: String,
+}
+
+/// What went wrong while connecting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// The host name does not resolve.
+    Dns,
+    /// Nothing listens there (connection refused, no socket file).
+    Refused,
+    /// No answer in time.
+    Timeout,
+    /// The server rejected the credentials, or wanted a password we do not have.
+    Auth,
+    /// TLS could not be set up or the certificate was rejected.
+    Tls,
+    /// The server answered but refused the session (no such database, too many connections,
+    /// starting up...).
+    Server,
+    /// Anything else.
+    Other,
+}
+
+impl FailureKind {
+    /// A short phrase for messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            FailureKind::Dns => "cannot resolve the host name",
+            FailureKind::Refused => {
+                "connection refused (is the server running and listening there?)"
+            }
+            FailureKind::Timeout => "timed out",
+            FailureKind::Auth => "authentication failed",
+            FailureKind::Tls => "TLS failed",
+            FailureKind::Server => "the server refused the session",
+            FailureKind::Other => "cannot connect",
+        }
+    }
+}
+
+/// A failed connection attempt; never contains the password.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("connection `{connection}` ({endpoint}): {}: {detail}", kind.describe())]
+pub struct ConnectError {
+    /// Connection name.
+    pub connection: String,
+    /// `host:port dbname=... user=...`.
+    pub endpoint: String,
+    /// What failed.
+    pub kind: FailureKind,
+    /// The driver's or server's explanation (masked).
+    pub detail: String,
+}
+
+/// Resolved settings of one named connection.
+#[derive(Debug, Clone)]
+pub struct ConnSettings {
+    name: String,
+    config: Config,
+    tls: TlsSettings,
+    shown: String,
+    password_source: PasswordSource,
+    notes: Vec<String>,
+    masker: Masker,
+}
+
+impl ConnSettings {
+    /// Parses `dsn` for connection `name`, with defaults from the process environment.
+    pub fn parse(name: &str, dsn: &str) -> Result<ConnSettings, ConnError> {
+        Self::parse_with_env(name, dsn, &|k| std::env::var(k).ok())
+    }
+
+    /// Parses a runbook connection, filling in `secrets`; the shown DSN masks them.
+    pub fn from_template(
+        name: &str,
+        dsn: &Template,
+        secrets: &BTreeMap<String, String>,
+    ) -> Result<ConnSettings, ConnError> {
+        let mut s = Self::parse(name, &dsn.render(secrets))?;
+        s.shown = Masker::default().mask(&dsn.display()).into_owned();
+        Ok(s)
+    }
+
+    /// [`ConnSettings::parse`] with the environment given as a lookup function.
+    pub fn parse_with_env(
+        name: &str,
+        dsn: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<ConnSettings, ConnError> {
+        let shown = Masker::default().mask(dsn).into_owned();
+        let err = |message: String| ConnError {
+            connection: name.to_string(),
+            message,
+            shown: shown.clone(),
+        };
+        let split = conninfo::split(dsn).map_err(&err)?;
+        let mut config: Config = split
+            .rest
+            .parse()
+            .map_err(|e: tokio_postgres::Error| err(driver_message(&e)))?;
+        let mut notes = Vec::new();
+        let env_nonempty = |k: &str| env(k).filter(|v| !v.is_empty());
+
+        if config.get_hosts().is_empty() && config.get_hostaddrs().is_empty() {
+            match env_nonempty("PGHOST") {
+                Some(h) => {
+                    for h in h.split(',') {
+                        config.host(h);
+                    }
+                }
+                None => {
+                    config.host(default_host());
+                }
+            }
+            if let Some(a) = env_nonempty("PGHOSTADDR") {
+                for a in a.split(',') {
+                    let ip = a
+                        .parse()
+                        .map_err(|_| err(format!("invalid PGHOSTADDR {a:?}")))?;
+                    config.hostaddr(ip);
+                }
+            }
+        }
+        if config.get_ports().is_empty() {
+            if let Some(p) = env_nonempty("PGPORT") {
+                for p in p.split(',') {
+                    let port = p
+                        .trim()
+                        .parse()
+                        .map_err(|_| err(format!("invalid PGPORT {p:?}")))?;
+                    config.port(port);
+                }
+            }
+        }
+        if config.get_user().is_none() {
+            if let Some(u) = env_nonempty("PGUSER").or_else(crate::pg::process::current_user_name) {
+                config.user(u);
+            }
+        }
+        if config.get_dbname().is_none() {
+            if let Some(d) = env_nonempty("PGDATABASE") {
+                config.dbname(d);
+            }
+        }
+        if config.get_options().is_none() {
+            if let Some(o) = env_nonempty("PGOPTIONS") {
+                config.options(o);
+            }
+        }
+        if config.get_application_name().is_none() {
+            let app = env_nonempty("PGAPPNAME")
+                .or_else(|| split.get("fallback_application_name").map(str::to_string))
+                .unwrap_or_else(|| DEFAULT_APPLICATION_NAME.to_string());
+            config.application_name(app);
+        }
+        if config.get_connect_timeout().is_none() {
+            let t = match env_nonempty("PGCONNECT_TIMEOUT") {
+                Some(v) => match v.trim().parse::<u64>() {
+                    Ok(0) => DEFAULT_CONNECT_TIMEOUT,
+                    // libpq rounds anything below 2 s up to 2 s.
+                    Ok(n) => Duration::from_secs(n.max(2)),
+                    Err(_) => return Err(err(format!("invalid PGCONNECT_TIMEOUT {v:?}"))),
+                },
+                None => DEFAULT_CONNECT_TIMEOUT,
+            };
+            config.connect_timeout(t);
+        }
+        if split.get("gssencmode") == Some("require") {
+            return Err(err(
+                "gssencmode=require is not supported (cutover has no GSSAPI encryption); use sslmode instead".into(),
+            ));
+        }
+
+        let mode = match split
+            .get("sslmode")
+            .map(str::to_string)
+            .or_else(|| env_nonempty("PGSSLMODE"))
+        {
+            Some(m) => SslMode::parse(&m).map_err(&err)?,
+            None => SslMode::Prefer,
+        };
+        config.ssl_mode(mode.driver_mode());
+        let home = env_nonempty("HOME").map(PathBuf::from);
+        let rootcert = split
+            .get("sslrootcert")
+            .map(str::to_string)
+            .or_else(|| env_nonempty("PGSSLROOTCERT"));
+        let cert = split
+            .get("sslcert")
+            .map(str::to_string)
+            .or_else(|| env_nonempty("PGSSLCERT"));
+        let key = split
+            .get("sslkey")
+            .map(str::to_string)
+            .or_else(|| env_nonempty("PGSSLKEY"));
+        let tls = TlsSettings::resolve(
+            mode,
+            rootcert.as_deref(),
+            cert.as_deref(),
+            key.as_deref(),
+            home.as_deref(),
+        );
+
+        let mut password_source = PasswordSource::None;
+        if config.get_password().is_some() {
+            password_source = PasswordSource::Dsn;
+        } else if let Some(pw) = env("PGPASSWORD").filter(|p| !p.is_empty()) {
+            config.password(pw);
+            password_source = PasswordSource::Env;
+        } else if let Some(path) = pgpass::path(split.get("passfile"), env) {
+            let host = first_host(&config);
+            let port = config.get_ports().first().copied().unwrap_or(5432);
+            let user = config.get_user().unwrap_or_default().to_string();
+            let db = config.get_dbname().unwrap_or(&user).to_string();
+            let key = PgpassKey {
+                host: &host,
+                port,
+                database: &db,
+                user: &user,
+            };
+            match pgpass::lookup_file(&path, key) {
+                Ok(Some(pw)) => {
+                    config.password(pw);
+                    password_source = PasswordSource::Passfile(path);
+                }
+                Ok(None) => {}
+                Err(why) => {
+                    tracing::warn!(connection = name, "{why}");
+                    notes.push(why.to_string());
+                }
+            }
+        }
+        let masker = match config.get_password() {
+            Some(pw) => Masker::new([String::from_utf8_lossy(pw).into_owned()]),
+            None => Masker::default(),
+        };
+        Ok(ConnSettings {
+            name: name.to_string(),
+            config,
+            tls,
+            shown,
+            password_source,
+            notes,
+            masker,
+        })
+    }
+
+    /// The connection's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The driver configuration (with the password: do not print it).
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The TLS settings.
+    pub fn tls(&self) -> &TlsSettings {
+        &self.tls
+    }
+
+    /// The DSN as written, password and secrets masked.
+    pub fn display(&self) -> &str {
+        &self.shown
+    }
+
+    /// Where the password came from.
+    pub fn password_source(&self) -> &PasswordSource {
+        &self.password_source
+    }
+
+    /// Warnings found while resolving (e.g. a password file ignored for its permissions).
+    pub fn notes(&self) -> &[String] {
+        &self.notes
+    }
+
+    /// Masks this connection's password (and DSN passwords) in `text`.
+    pub fn mask(&self, text: &str) -> String {
+        self.masker.mask(text).into_owned()
+    }
+
+    /// `host:port dbname=... user=...` for messages (no password).
+    pub fn endpoint(&self) -> String {
+        let hosts = self.hosts();
+        let ports = self.config.get_ports();
+        let list: Vec<String> = hosts
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
+                if h.starts_with('/') {
+                    format!("{h}/.s.PGSQL.{port}")
+                } else {
+                    format!("{h}:{port}")
+                }
+            })
+            .collect();
+        format!(
+            "{} dbname={} user={}",
+            list.join(","),
+            self.config
+                .get_dbname()
+                .or(self.config.get_user())
+                .unwrap_or("?"),
+            self.config.get_user().unwrap_or("?")
+        )
+    }
+
+    fn hosts(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .config
+            .get_hosts()
+            .iter()
+            .map(|h| match h {
+                tokio_postgres::config::Host::Tcp(s) => s.clone(),
+                tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
+            })
+            .collect();
+        if v.is_empty() {
+            v = self
+                .config
+                .get_hostaddrs()
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+        }
+        v
+    }
+
+    /// The connect timeout (per host).
+    pub fn connect_timeout(&self) -> Duration {
+        self.config
+            .get_connect_timeout()
+            .copied()
+            .unwrap_or(DEFAULT_CONNECT_TIMEOUT)
+    }
+
+    /// The same settings with another connect timeout.
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> ConnSettings {
+        self.config.connect_timeout(timeout);
+        self
+    }
+
+    /// The same settings with another `application_name`.
+    pub fn with_application_name(mut self, name: &str) -> ConnSettings {
+        self.config.application_name(name);
+        self
+    }
+
+    fn tls_connector(&self) -> Result<MakeRustlsConnect, String> {
+        self.tls.client_config().map(MakeRustlsConnect::new)
+    }
+
+    /// Connects; the connection is driven by a spawned task that ends when the client is
+    /// dropped or the server goes away.
+    pub async fn connect(&self) -> Result<Client, ConnectError> {
+        let tls = self
+            .tls_connector()
+            .map_err(|m| self.failure(FailureKind::Tls, m))?;
+        let hosts = self.hosts().len().max(1) as u32;
+        let overall = self.connect_timeout() * hosts + Duration::from_secs(1);
+        match tokio::time::timeout(overall, self.config.connect(tls)).await {
+            Err(_) => Err(self.failure(
+                FailureKind::Timeout,
+                format!("no answer within {}s", overall.as_secs()),
+            )),
+            Ok(Err(e)) => {
+                let (kind, detail) = classify(&e);
+                Err(self.failure(kind, detail))
+            }
+            Ok(Ok((client, conn))) => {
+                let name = self.name.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(connection = %name, "connection ended: {e}");
+                    }
+                });
+                Ok(client)
+            }
+        }
+    }
+
+    /// Asks the server to cancel the query running on the session `token` belongs to
+    /// (`client.cancel_token()`), over a new connection with the same TLS settings.
+    pub async fn cancel(&self, token: &CancelToken) -> Result<(), ConnectError> {
+        let tls = self
+            .tls_connector()
+            .map_err(|m| self.failure(FailureKind::Tls, m))?;
+        let timeout = self.connect_timeout() + Duration::from_secs(1);
+        match tokio::time::timeout(timeout, token.cancel_query(tls)).await {
+            Err(_) => Err(self.failure(FailureKind::Timeout, "cancel request not answered".into())),
+            Ok(Err(e)) => {
+                let (kind, detail) = classify(&e);
+                Err(self.failure(kind, format!("cancel request: {detail}")))
+            }
+            Ok(Ok(())) => Ok(()),
+        }
+    }
+
+    /// A [`ConnectError`] for this connection.
+    pub fn failure(&self, kind: FailureKind, detail: String) -> ConnectError {
+        let mut detail = self.mask(&detail);
+        if kind == FailureKind::Auth && !self.notes.is_empty() {
+            detail = format!("{detail} (note: {})", self.notes.join("; "));
+        }
+        ConnectError {
+            connection: self.name.clone(),
+            endpoint: self.endpoint(),
+            kind,
+            detail,
+        }
+    }
+}
+
+/// Resolves every `[connections]` entry of a runbook.
+pub fn resolve_all(
+    connections: &BTreeMap<String, Connection>,
+    secrets: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, ConnSettings>, ConnError> {
+    connections
+        .iter()
+        .map(|(name, c)| {
+            Ok((
+                name.clone(),
+                ConnSettings::from_template(name, &c.dsn, secrets)?,
+            ))
+        })
+        .collect()
+}
+
+/// libpq's default: the Debian socket directory, else `/tmp`, else TCP to localhost.
+fn default_host() -> String {
+    for d in ["/var/run/postgresql", "/tmp"] {
+        if Path::new(d).is_dir() {
+            return d.to_string();
+        }
+    }
+    "localhost".to_string()
+}
+
+fn first_host(config: &Config) -> String {
+    match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+        Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
+        None => config
+            .get_hostaddrs()
+            .first()
+            .map_or_else(|| "localhost".to_string(), ToString::to_string),
+    }
+}
+
+/// The driver error with its causes, e.g. `invalid connection string: invalid value for option `port``.
+fn driver_message(e: &tokio_postgres::Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        let text = s.to_string();
+        if !msg.contains(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
+        src = s.source();
+    }
+    msg
+}
+
+/// What kind of failure a driver error is, and its explanation.
+pub fn classify(e: &tokio_postgres::Error) -> (FailureKind, String) {
+    if let Some(db) = e.as_db_error() {
+        let code = db.code().code();
+        let kind = if code.starts_with("28") {
+            FailureKind::Auth
+        } else {
+            FailureKind::Server
+        };
+        return (kind, format!("{} (SQLSTATE {code})", db.message()));
+    }
+    let msg = driver_message(e);
+    let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(s) = src {
+        if s.downcast_ref::<rustls::Error>().is_some() {
+            return (FailureKind::Tls, msg);
+        }
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            if io
+                .get_ref()
+                .is_some_and(|inner| inner.is::<rustls::Error>())
+            {
+                return (FailureKind::Tls, msg);
+            }
+            let kind = match io.kind() {
+                std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound => {
+                    Some(FailureKind::Refused)
+                }
+                std::io::ErrorKind::TimedOut => Some(FailureKind::Timeout),
+                _ if is_dns(&io.to_string()) => Some(FailureKind::Dns),
+                _ => None,
+            };
+            if let Some(k) = kind {
+                return (k, msg);
+            }
+        }
+        src = s.source();
+    }
+    if msg.starts_with("error performing TLS handshake") {
+        return (FailureKind::Tls, msg);
+    }
+    if msg.contains("password missing") {
+        return (
+            FailureKind::Auth,
+            "the server asked for a password and none was given (set password= in the DSN, PGPASSWORD, or a ~/.pgpass entry)".into(),
+        );
+    }
+    if msg.starts_with("authentication error") {
+        return (FailureKind::Auth, msg);
+    }
+    if is_dns(&msg) {
+        return (FailureKind::Dns, msg);
+    }
+    (FailureKind::Other, msg)
+}
+
+fn is_dns(text: &str) -> bool {
+    [
+        "lookup address",
+        "Name or service not known",
+        "Temporary failure in name resolution",
+        "No address associated",
+        "nodename nor servname",
+        "could not resolve any addresses",
+    ]
+    .iter()
+    .any(|p| text.contains(p))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+        let m: BTreeMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k: &str| m.get(k).cloned()
+    }
+
+    #[test]
+    fn conninfo_and_url_parse_to_the_same_settings() {
+        let e = env(&[]);
+        let a = ConnSettings::parse_with_env(
+            "src",
+            "host=db-old port=5433 dbname=orders user=migrator password=s3cret sslmode=require",
+            &e,
+        )
+        .unwrap();
+        let b = ConnSettings::parse_with_env(
+            "src",
+            "postgres://migrator:s3cret@db-old:5433/orders?sslmode=require",
+            &e,
+        )
+        .unwrap();
+        for s in [&a, &b] {
+            assert_eq!(s.endpoint(), "db-old:5433 dbname=orders user=migrator");
+            assert_eq!(s.config().get_password(), Some(&b"s3cret"[..]));
+            assert_eq!(s.tls().mode, SslMode::Require);
+            assert_eq!(s.config().get_application_name(), Some("cutover"));
+            assert_eq!(s.connect_timeout(), DEFAULT_CONNECT_TIMEOUT);
+            assert_eq!(s.password_source(), &PasswordSource::Dsn);
+            assert!(!s.display().contains("s3cret"), "{}", s.display());
+        }
+        assert_eq!(
+            a.display(),
+            "host=db-old port=5433 dbname=orders user=migrator password=•••• sslmode=require"
+        );
+        assert_eq!(
+            b.display(),
+            "postgres://migrator:••••@db-old:5433/orders?sslmode=require"
+        );
+    }
+
+    #[test]
+    fn environment_fills_what_the_dsn_leaves_out() {
+        let e = env(&[
+            ("PGHOST", "envhost"),
+            ("PGPORT", "6000"),
+            ("PGUSER", "envuser"),
+            ("PGDATABASE", "envdb"),
+            ("PGPASSWORD", "envpw"),
+            ("PGSSLMODE", "verify-full"),
+            ("PGSSLROOTCERT", "system"),
+            ("PGCONNECT_TIMEOUT", "3"),
+            ("PGAPPNAME", "envapp"),
+        ]);
+        let s = ConnSettings::parse_with_env("t", "", &e).unwrap();
+        assert_eq!(s.endpoint(), "envhost:6000 dbname=envdb user=envuser");
+        assert_eq!(s.config().get_password(), Some(&b"envpw"[..]));
+        assert_eq!(s.password_source(), &PasswordSource::Env);
+        assert_eq!(s.tls().mode, SslMode::VerifyFull);
+        assert_eq!(s.connect_timeout(), Duration::from_secs(3));
+        assert_eq!(s.config().get_application_name(), Some("envapp"));
+        // The DSN wins over the environment.
+        let s = ConnSettings::parse_with_env(
+            "t",
+            "host=dsnhost user=dsnuser dbname=dsndb sslmode=disable connect_timeout=7 application_name=mine",
+            &e,
+        )
+        .unwrap();
+        assert_eq!(s.endpoint(), "dsnhost:6000 dbname=dsndb user=dsnuser");
+        assert_eq!(s.tls().mode, SslMode::Disable);
+        assert_eq!(s.connect_timeout(), Duration::from_secs(7));
+        assert_eq!(s.config().get_application_name(), Some("mine"));
+        // fallback_application_name only applies when nothing else names the application.
+        let s = ConnSettings::parse_with_env("t", "host=h fallback_application_name=fb", &env(&[]))
+            .unwrap();
+        assert_eq!(s.config().get_application_name(), Some("fb"));
+    }
+
+    #[test]
+    fn pgpass_supplies_the_password() {
+        use std::os::unix::fs::PermissionsExt;
+        let t = tempfile::tempdir().unwrap();
+        let f = t.path().join("pgpass");
+        std::fs::write(&f, "db:5432:orders:migrator:frompass\n").unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let path = f.display().to_string();
+        let e = env(&[("PGPASSFILE", path.as_str())]);
+        let s =
+            ConnSettings::parse_with_env("t", "host=db dbname=orders user=migrator", &e).unwrap();
+        assert_eq!(s.config().get_password(), Some(&b"frompass"[..]));
+        assert_eq!(s.password_source(), &PasswordSource::Passfile(f.clone()));
+        // passfile= in the DSN wins; a world-readable file is ignored with a note.
+        let g = t.path().join("open");
+        std::fs::write(&g, "*:*:*:*:nope\n").unwrap();
+        std::fs::set_permissions(&g, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let dsn = format!(
+            "host=db dbname=orders user=migrator passfile={}",
+            g.display()
+        );
+        let s = ConnSettings::parse_with_env("t", &dsn, &e).unwrap();
+        assert_eq!(s.config().get_password(), None);
+        assert!(s.notes()[0].contains("0600"), "{:?}", s.notes());
+        let err = s.failure(FailureKind::Auth, "password authentication failed".into());
+        assert!(err.to_string().contains("0600"), "{err}");
+    }
+
+    #[test]
+    fn bad_dsns_are_explained_without_the_password() {
+        let e = env(&[]);
+        let err = ConnSettings::parse_with_env("src", "host=db password=hunter2 port=x", &e)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("connection `src`:"), "{err}");
+        assert!(err.contains("port"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+        let err = ConnSettings::parse_with_env("src", "host=db sslmode=verify_full", &e)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("invalid sslmode"), "{err}");
+        let err = ConnSettings::parse_with_env("src", "postgres://u:hunter2@db/x?bogus=1", &e)
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("hunter2"), "{err}");
+        assert!(err.contains("bogus"), "{err}");
+    }
+
+    #[test]
+    fn failures_mask_the_password() {
+        let s = ConnSettings::parse_with_env("src", "host=db password=hunter2", &env(&[])).unwrap();
+        let e = s.failure(FailureKind::Other, "echo hunter2 back".into());
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        assert!(
+            e.to_string().starts_with("connection `src` (db:5432"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn from_template_shows_secrets_masked() {
+        let t = Template::parse(
+            "host=db user=u password=${secrets.PW}",
+            &BTreeMap::new(),
+            &["PW".to_string()],
+        )
+        .unwrap();
+        let secrets = BTreeMap::from([("PW".to_string(), "hunter2".to_string())]);
+        let s = ConnSettings::from_template("src", &t, &secrets).unwrap();
+        assert_eq!(s.config().get_password(), Some(&b"hunter2"[..]));
+        assert!(!s.display().contains("hunter2"));
+    }
+}

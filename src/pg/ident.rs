@@ -1,0 +1,79 @@
+//! Quoting identifiers and literals for the few statements that cannot take parameters
+//! (DDL such as `CREATE TABLE` / `CREATE SUBSCRIPTION`). Values in queries go through
+//! parameters, never through these.
+
+/// `name` as a quoted identifier: `orders` → `"orders"`, `a"b` → `"a""b"`.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// A possibly schema-qualified name, each part quoted: `public.orders` → `"public"."orders"`.
+///
+/// Parts already written in double quotes are kept as written (`"My Schema".t`), so a dot
+/// inside quotes does not split.
+pub fn quote_qualified(name: &str) -> String {
+    split_qualified(name)
+        .iter()
+        .map(|p| quote_ident(p))
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// Splits `schema.table` at dots outside double quotes and unquotes each part
+/// (`"a""b"` → `a"b`). Unquoted parts are kept as written (no case folding).
+pub fn split_qualified(name: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut cur = String::new();
+    let mut chars = name.trim().chars().peekable();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            '.' if !quoted => parts.push(std::mem::take(&mut cur)),
+            c => cur.push(c),
+        }
+    }
+    parts.push(cur);
+    parts
+}
+
+/// `value` as a SQL string literal: `it's` → `'it''s'` (standard_conforming_strings is on
+/// in every supported PostgreSQL version; backslashes are ordinary characters).
+pub fn quote_literal(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
+/// `value` as a libpq conninfo value: `a b` → `'a b'`, with `\` and `'` escaped.
+pub fn conninfo_value(value: &str) -> String {
+    if !value.is_empty()
+        && value
+            .chars()
+            .all(|c| !c.is_whitespace() && c != '\'' && c != '\\')
+    {
+        return value.to_string();
+    }
+    format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_identifiers_and_literals() {
+        assert_eq!(quote_ident("orders"), "\"orders\"");
+        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+        assert_eq!(quote_qualified("public.orders"), "\"public\".\"orders\"");
+        assert_eq!(quote_qualified("orders"), "\"orders\"");
+        assert_eq!(quote_qualified("\"My.Schema\".t"), "\"My.Schema\".\"t\"");
+        assert_eq!(quote_qualified("\"a\"\"b\".c"), "\"a\"\"b\".\"c\"");
+        assert_eq!(quote_literal("it's"), "'it''s'");
+        assert_eq!(conninfo_value("abc"), "abc");
+        assert_eq!(conninfo_value("a b'c\\"), "'a b\\'c\\\\'");
+        assert_eq!(conninfo_value(""), "''");
+    }
+}
