@@ -1,0 +1,151 @@
+//! The event loop: a biased `select!` that takes input first (keys answer while a step floods
+//! output), then engine events (many per wake), then the 1 Hz clock. A frame is drawn only when
+//! something changed: at once after a key, at most every [`FRAME`] for engine events.
+//! Generic over the input stream and the screen, so tests feed scripted keys.
+
+use std::io;
+use std::time::Duration;
+
+use chrono::Utc;
+use crossterm::event::Event as TermEvent;
+use futures::{Stream, StreamExt};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, MissedTickBehavior};
+
+use crate::app::{App, Effect, Msg};
+use crate::engine::event::{Command, Event, Level};
+
+/// Shortest time between frames drawn for engine events.
+pub const FRAME: Duration = Duration::from_millis(33);
+/// Engine events handled per wake before input is looked at again.
+pub const DRAIN: usize = 256;
+/// How long to wait for the engine to wind down after a shutdown signal.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Where frames go.
+pub trait Screen {
+    /// Draws `app`.
+    fn draw(&mut self, app: &App) -> io::Result<()>;
+    /// Rings the bell.
+    fn bell(&mut self) -> io::Result<()>;
+    /// Called once after the first frame.
+    fn after_first_frame(&mut self) {}
+}
+
+/// The engine's side of the loop.
+pub struct EngineLink {
+    /// Commands to the engine.
+    pub commands: mpsc::Sender<Command>,
+    /// Events from the engine.
+    pub events: mpsc::Receiver<Event>,
+}
+
+/// Runs until the app asks to quit (or input ends, or a shutdown signal's grace runs out).
+pub async fn run<S, I>(
+    app: &mut App,
+    screen: &mut S,
+    mut input: I,
+    mut link: EngineLink,
+    mut shutdown: mpsc::Receiver<String>,
+) -> io::Result<()>
+where
+    S: Screen,
+    I: Stream<Item = io::Result<TermEvent>> + Unpin,
+{
+    let mut tick = tokio::time::interval_at(
+        Instant::now() + Duration::from_secs(1),
+        Duration::from_secs(1),
+    );
+    tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    screen.draw(app)?;
+    screen.after_first_frame();
+    let mut last_frame = Instant::now();
+    let mut dirty = false;
+    let mut engine_open = true;
+    let mut input_open = true;
+    let mut signals_open = true;
+    let mut deadline: Option<Instant> = None;
+    loop {
+        let mut urgent = false;
+        let mut effects = Vec::new();
+        let frame_due = last_frame + FRAME;
+        let hard_stop = deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        tokio::select! {
+            biased;
+            ev = input.next(), if input_open => match ev {
+                Some(Ok(TermEvent::Key(k))) => {
+                    effects = app.update(Msg::Key(k));
+                    urgent = true;
+                }
+                Some(Ok(TermEvent::Resize(c, r))) => {
+                    effects = app.update(Msg::Resize(c, r));
+                    urgent = true;
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e),
+                None => {
+                    // No more input (the terminal went away): end the run as on SIGHUP.
+                    input_open = false;
+                    effects = app.update(Msg::Shutdown("end of terminal input".into()));
+                    deadline.get_or_insert(Instant::now() + SHUTDOWN_GRACE);
+                }
+            },
+            why = shutdown.recv(), if signals_open => match why {
+                Some(why) => {
+                    effects = app.update(Msg::Shutdown(why));
+                    deadline.get_or_insert(Instant::now() + SHUTDOWN_GRACE);
+                    urgent = true;
+                }
+                None => signals_open = false,
+            },
+            ev = link.events.recv(), if engine_open => match ev {
+                Some(ev) => {
+                    effects = app.update(Msg::Engine(ev));
+                    for _ in 0..DRAIN {
+                        match link.events.try_recv() {
+                            Ok(ev) => effects.extend(app.update(Msg::Engine(ev))),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                None => {
+                    engine_open = false;
+                    effects = app.update(Msg::EngineGone);
+                }
+            },
+            _ = tick.tick() => {
+                effects = app.update(Msg::Tick(Utc::now()));
+            }
+            () = tokio::time::sleep_until(frame_due), if dirty => {}
+            () = tokio::time::sleep_until(hard_stop), if deadline.is_some() => return Ok(()),
+        }
+        let mut quit = false;
+        for e in effects {
+            match e {
+                Effect::Redraw => dirty = true,
+                Effect::Bell => {
+                    let _ = screen.bell();
+                }
+                Effect::Quit => quit = true,
+                Effect::Send(cmd) => {
+                    if link.commands.try_send(cmd).is_err() {
+                        dirty = true;
+                        app.status = Some(crate::app::Status {
+                            level: Level::Warn,
+                            text: "the engine is not taking commands; press the key again".into(),
+                            until: None,
+                        });
+                    }
+                }
+            }
+        }
+        if quit {
+            return Ok(());
+        }
+        if dirty && (urgent || Instant::now() >= last_frame + FRAME) {
+            screen.draw(app)?;
+            last_frame = Instant::now();
+            dirty = false;
+        }
+    }
+}
