@@ -7,7 +7,7 @@ use super::output::OutputView;
 use super::panels::ReconcilePanel;
 use super::step::{StepStatus, StepView};
 use super::{App, Effect, Phase};
-use crate::engine::event::{DecisionKind, Event, Level, OperatorAction, RunOutcome};
+use crate::engine::event::{Event, Level, OperatorAction, RunOutcome};
 
 impl App {
     pub(super) fn on_event(&mut self, ev: Event) -> Vec<Effect> {
@@ -186,11 +186,7 @@ impl App {
                     message: message.clone(),
                 };
                 self.select(index);
-                let keys = match kind {
-                    DecisionKind::Failed => "r retry · s skip (with a reason) · a abort",
-                    DecisionKind::Interrupted => "r re-run · d mark done (with a reason) · a abort",
-                };
-                self.say(Level::Warn, format!("{message} — {keys}"));
+                self.say(Level::Warn, message);
                 vec![Effect::Redraw, Effect::Bell]
             }
             Event::Operator { step, action, .. } => {

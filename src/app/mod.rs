@@ -10,7 +10,7 @@ pub mod panels;
 pub mod plan;
 pub mod step;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use chrono::{DateTime, Utc};
 use crossterm::event::KeyEvent;

@@ -53,7 +53,11 @@ impl App {
             let exp = s.info.expected_ms.map(|e| e as i64);
             match (&s.status, exp) {
                 (StepStatus::Pending | StepStatus::Interrupted, Some(e)) => left_ms += e,
-                (StepStatus::Failed(_), Some(e)) => left_ms += e,
+                (StepStatus::Failed(_), Some(e)) => {
+                    // The failed attempt's time is lost; the step's plan is still ahead.
+                    left_ms += e;
+                    behind_ms += s.duration_ms.map_or(0, |a| a as i64);
+                }
                 (StepStatus::Running, Some(e)) => {
                     let a = s.actual_ms(now).unwrap_or(0) as i64;
                     left_ms += (e - a).max(0);

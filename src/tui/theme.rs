@@ -327,7 +327,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            e.starts_with("mine.toml:2:21: unknown colour \"rouge\""),
+            e.starts_with("mine.toml:2:22: unknown colour \"rouge\""),
             "{e}"
         );
     }

@@ -109,7 +109,7 @@ mod tests {
     fn bytes_and_sparkline() {
         assert_eq!(bytes(512), "512 B");
         assert_eq!(bytes(2 * 1024 * 1024 + 100 * 1024), "2.1 MB");
-        assert_eq!(sparkline(&[0, 7, 14], 10), "▁▄█");
+        assert_eq!(sparkline(&[0, 7, 14], 10), "▁▅█");
         assert_eq!(sparkline(&[1, 2, 3, 4], 2), "▆█");
     }
 }

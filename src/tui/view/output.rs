@@ -7,7 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
 use super::steps::{status_style, timing};
-use super::text::{clean, clock, fit, ms};
+use super::text::{clean, clock, fit, ms, wrap};
 use crate::app::step::StepStatus;
 use crate::app::{App, Phase};
 use crate::engine::event::Stream;
@@ -112,7 +112,19 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
             t.muted,
         )));
     }
-    for c in s.checks.iter().filter(|c| !c.passed).take(2) {
+    if let Phase::Deciding { index, message, .. } = &app.phase
+        && *index == app.selected
+    {
+        for l in wrap(message, cols).into_iter().take(4) {
+            head.push(Line::from(Span::styled(l, t.status_warn)));
+        }
+    }
+    for c in s
+        .checks
+        .iter()
+        .filter(|c| !c.passed && s.message.as_deref() != Some(c.detail.as_str()))
+        .take(2)
+    {
         head.push(Line::from(Span::styled(
             fit(&format!("✘ {}: {}", c.name, c.detail), cols),
             t.step_failed,

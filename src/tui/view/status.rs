@@ -13,12 +13,12 @@ use crate::tui::theme::Theme;
 /// The keys that do something in the current phase.
 pub fn hints(app: &App) -> Vec<(&'static str, &'static str)> {
     let tail: &[(&str, &str)] = &[
+        ("?", "help"),
+        ("q", "quit"),
         ("j/k", "select"),
         ("PgUp/PgDn", "scroll"),
         ("f", "follow"),
         ("R", "rollback"),
-        ("?", "help"),
-        ("q", "quit"),
     ];
     let mut v: Vec<(&str, &str)> = match &app.phase {
         Phase::Ready { .. } => vec![("enter", "run next")],
