@@ -90,19 +90,20 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         None
     } else {
         use std::io::IsTerminal;
+        let theme = match Theme::resolve(args.theme.as_deref(), no_color_env()) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("{e}");
+                return Ok(ExitCode::from(EXIT_INVALID));
+            }
+        };
         if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
             eprintln!(
                 "cutover: the cockpit needs a terminal; for CI or scripts run with --headless (add --assume-yes to answer confirmations in a rehearsal)"
             );
             return Ok(ExitCode::from(EXIT_INVALID));
         }
-        match Theme::resolve(args.theme.as_deref(), no_color_env()) {
-            Ok(t) => Some(t),
-            Err(e) => {
-                eprintln!("{e}");
-                return Ok(ExitCode::from(EXIT_INVALID));
-            }
-        }
+        Some(theme)
     };
     let journal = match &args.resume {
         Some(j) => JournalChoice::Resume(j.clone()),
