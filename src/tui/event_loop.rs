@@ -149,3 +149,132 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The real loop and the real engine, fed scripted keys; frames go to a `TestBackend`.
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex};
+
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    use futures::channel::mpsc as fmpsc;
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    use super::*;
+    use crate::engine::event::Operator;
+    use crate::engine::runbook::Runbook;
+    use crate::engine::{Engine, EngineOptions, JournalChoice};
+    use crate::tui::theme::Theme;
+
+    struct Shot {
+        term: Terminal<TestBackend>,
+        theme: Theme,
+        last: Arc<Mutex<String>>,
+        frames: Arc<Mutex<usize>>,
+    }
+
+    impl Screen for Shot {
+        fn draw(&mut self, app: &App) -> io::Result<()> {
+            let theme = &self.theme;
+            self.term
+                .draw(|f| crate::tui::view::render(f, app, theme))
+                .map_err(io::Error::other)?;
+            *self.last.lock().unwrap() = self.term.backend().to_string();
+            *self.frames.lock().unwrap() += 1;
+            Ok(())
+        }
+        fn bell(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn key(c: KeyCode) -> io::Result<TermEvent> {
+        Ok(TermEvent::Key(KeyEvent::new(c, KeyModifiers::NONE)))
+    }
+
+    async fn wait_for(last: &Arc<Mutex<String>>, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if last.lock().unwrap().contains(text) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {text:?} on screen:\n{}",
+                last.lock().unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await; // poll interval
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn scripted_keys_drive_a_real_engine_and_answer_during_a_flood() {
+        let dir = tempfile::tempdir().unwrap();
+        let rb_path = dir.path().join("rb.toml");
+        std::fs::write(
+            &rb_path,
+            "[runbook]\nname = \"loop\"\n\n[[step]]\nid = \"flood\"\ntitle = \"Flood\"\nrun = \"seq 300000\"\n\n[[step]]\nid = \"last\"\ntitle = \"Last\"\nrun = \"echo bye\"\n",
+        )
+        .unwrap();
+        let rb = Runbook::load(&rb_path, &BTreeMap::new()).unwrap();
+        let engine = Engine::prepare(
+            rb,
+            EngineOptions {
+                journal: JournalChoice::New(dir.path().join("j.jsonl")),
+                accept_changed_runbook: false,
+                operator: Operator::from_env(),
+            },
+        )
+        .unwrap();
+        let (cmd_tx, cmd_rx) = mpsc::channel(64);
+        let (ev_tx, ev_rx) = mpsc::channel(1024);
+        let engine_task = tokio::spawn(engine.run(cmd_rx, ev_tx));
+        let (keys, input) = fmpsc::unbounded::<io::Result<TermEvent>>();
+        let (_sig_tx, sig_rx) = mpsc::channel(1);
+        let last = Arc::new(Mutex::new(String::new()));
+        let frames = Arc::new(Mutex::new(0));
+        let mut screen = Shot {
+            term: Terminal::new(TestBackend::new(80, 24)).unwrap(),
+            theme: Theme::builtin("mono").unwrap(),
+            last: last.clone(),
+            frames: frames.clone(),
+        };
+        let ui = tokio::spawn(async move {
+            let mut app = App::new(Utc::now(), (80, 24));
+            run(
+                &mut app,
+                &mut screen,
+                input,
+                EngineLink {
+                    commands: cmd_tx,
+                    events: ev_rx,
+                },
+                sig_rx,
+            )
+            .await
+            .map(|()| app)
+        });
+        wait_for(&last, "ready: enter runs step 1 flood").await;
+        keys.unbounded_send(key(KeyCode::Enter)).unwrap();
+        wait_for(&last, "▶ 1 flood").await;
+        // Mid-flood, a key still gets its frame.
+        keys.unbounded_send(key(KeyCode::Char('?'))).unwrap();
+        wait_for(&last, "KEYS").await;
+        keys.unbounded_send(key(KeyCode::Esc)).unwrap();
+        wait_for(&last, "✔ 1 flood").await;
+        wait_for(&last, "300000").await;
+        keys.unbounded_send(key(KeyCode::Enter)).unwrap();
+        wait_for(&last, "run completed").await;
+        keys.unbounded_send(key(KeyCode::Char('q'))).unwrap();
+        let app = ui.await.unwrap().unwrap();
+        assert_eq!(
+            engine_task.await.unwrap().unwrap(),
+            crate::engine::event::RunOutcome::Completed
+        );
+        let flood = &app.steps[0];
+        assert_eq!(flood.output.len(), crate::app::output::OUTPUT_CAP);
+        assert_eq!(flood.output.dropped(), 300_000 - 10_000);
+        assert!(*frames.lock().unwrap() > 0);
+    }
+}
