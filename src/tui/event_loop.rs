@@ -1,6 +1,7 @@
 //! The event loop: a biased `select!` that takes input first (keys answer while a step floods
 //! output), then engine events (many per wake), then the 1 Hz clock. A frame is drawn only when
-//! something changed: at once after a key, at most every [`FRAME`] for engine events.
+//! something changed: at once after a key or a change of state, at most every [`FRAME`] while
+//! output streams in.
 //! Generic over the input stream and the screen, so tests feed scripted keys.
 
 use std::io;
@@ -100,10 +101,16 @@ where
             },
             ev = link.events.recv(), if engine_open => match ev {
                 Some(ev) => {
+                    // Output floods are throttled to one frame per FRAME; a change of state
+                    // (a step started, finished, needs a decision) is drawn at once.
+                    urgent = !matches!(ev, Event::Output { .. } | Event::WaitProgress { .. });
                     effects = app.update(Msg::Engine(ev));
                     for _ in 0..DRAIN {
                         match link.events.try_recv() {
-                            Ok(ev) => effects.extend(app.update(Msg::Engine(ev))),
+                            Ok(ev) => {
+                                urgent |= !matches!(ev, Event::Output { .. } | Event::WaitProgress { .. });
+                                effects.extend(app.update(Msg::Engine(ev)));
+                            }
                             Err(_) => break,
                         }
                     }
