@@ -5,7 +5,9 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod app;
 pub mod cli;
 pub mod engine;
 pub mod headless;
 pub mod pg;
+pub mod tui;

@@ -9,10 +9,13 @@ use color_eyre::eyre::{Result, WrapErr, eyre};
 
 use cutover::cli::{Cli, Cmd, RunArgs};
 use cutover::engine::event::Operator;
+use cutover::engine::event::RunOutcome;
 use cutover::engine::journal;
 use cutover::engine::runbook::{LoadError, Runbook};
 use cutover::engine::{Engine, EngineError, EngineOptions, JournalChoice};
 use cutover::headless::{self, HeadlessOptions};
+use cutover::tui::Ending;
+use cutover::tui::theme::{Theme, no_color_env};
 
 /// Exit code for usage errors and invalid runbooks.
 const EXIT_INVALID: u8 = 2;
@@ -87,12 +90,26 @@ fn run(args: RunArgs) -> Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_INVALID));
         }
     };
-    if !args.headless {
-        eprintln!(
-            "cutover: the full-screen cockpit is not in this build yet; run with --headless (add --assume-yes to answer confirmations in a rehearsal)"
-        );
-        return Ok(ExitCode::from(EXIT_INVALID));
-    }
+    // Everything that can go wrong before the terminal is taken over is reported plainly.
+    let theme = if args.headless {
+        None
+    } else {
+        use std::io::IsTerminal;
+        let theme = match Theme::resolve(args.theme.as_deref(), no_color_env()) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("{e}");
+                return Ok(ExitCode::from(EXIT_INVALID));
+            }
+        };
+        if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+            eprintln!(
+                "cutover: the cockpit needs a terminal; for CI or scripts run with --headless (add --assume-yes to answer confirmations in a rehearsal)"
+            );
+            return Ok(ExitCode::from(EXIT_INVALID));
+        }
+        Some(theme)
+    };
     let journal = match &args.resume {
         Some(j) => JournalChoice::Resume(j.clone()),
         None => JournalChoice::New(
@@ -124,6 +141,10 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         .worker_threads(2)
         .enable_all()
         .build()?;
+    if let Some(theme) = theme {
+        let ending = rt.block_on(cutover::tui::run(engine, theme))?;
+        return Ok(ExitCode::from(cockpit_exit(&ending)));
+    }
     let opts = HeadlessOptions {
         json: args.json,
         assume_yes: args.assume_yes,
@@ -134,6 +155,34 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         headless::drive(engine, opts, &mut stdout).await
     })?;
     Ok(ExitCode::from(outcome.exit_code() as u8))
+}
+
+/// Says how the cockpit session ended, on the ordinary screen, and picks the exit code.
+fn cockpit_exit(ending: &Ending) -> u8 {
+    let j = &ending.journal;
+    match ending.outcome {
+        Some(RunOutcome::Completed) => {
+            println!("cutover: run completed · journal {j}");
+        }
+        Some(o) => {
+            let what = if o == RunOutcome::RolledBack {
+                "rolled back"
+            } else {
+                "ended before completion"
+            };
+            println!(
+                "cutover: run {what} · journal {j}\ncutover: resume with: cutover run --resume {j}"
+            );
+        }
+        None => {
+            println!(
+                "cutover: the engine did not finish in time · journal {j}\ncutover: resume with: cutover run --resume {j}"
+            );
+        }
+    }
+    ending
+        .outcome
+        .map_or(4, |o| u8::try_from(o.exit_code()).unwrap_or(4))
 }
 
 /// Diagnostics go to a file, never to the screen.

@@ -4,6 +4,7 @@ mod architecture;
 mod corpus;
 mod engine;
 mod pg;
+mod pty;
 mod rollback;
 mod support;
 mod triggers;

@@ -1,0 +1,369 @@
+//! Cockpit benchmarks (figures, not pass/fail): `cargo bench --bench tui`.
+//!
+//! Drives the release binary in a pseudo-terminal (portable-pty + vt100) and prints:
+//! - start to first frame (process spawn → first frame on the alternate screen, and → plan shown);
+//! - key-to-frame latency while a step floods `seq 1000000` (press `?`, wait for the help
+//!   overlay; press esc, wait for it to go), peak RSS (VmHWM) of the cockpit;
+//! - the flood step's wall time against `seq 1000000 > /dev/null` in the same run (from the
+//!   journal), and the same flood under `--headless --json > /dev/null` for comparison;
+//! - CPU of the idle cockpit while a `sleep` step runs.
+//!
+//! Targets (issue 4): latency < 100 ms, RSS < 100 MB, flood ≤ 1.5x baseline, idle CPU < 1 %,
+//! first frame < 50 ms.
+
+use std::io::{Read, Write};
+use std::num::NonZeroU16;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use portable_pty::{Child, CommandBuilder, MasterPty, PtySize, native_pty_system};
+
+const BIN: &str = env!("CARGO_BIN_EXE_cutover");
+const IDLE_SECS: u64 = 10;
+
+struct Pty {
+    parser: Arc<Mutex<vt100::Parser>>,
+    writer: Box<dyn Write + Send>,
+    _master: Box<dyn MasterPty + Send>,
+    child: Box<dyn Child + Send + Sync>,
+}
+
+impl Pty {
+    fn spawn(args: &[&str]) -> (Pty, Instant) {
+        let pair = native_pty_system()
+            .openpty(PtySize {
+                rows: 24,
+                cols: 80,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .expect("openpty");
+        let mut cmd = CommandBuilder::new(BIN);
+        cmd.args(args);
+        cmd.env("TERM", "xterm-256color");
+        cmd.env_remove("NO_COLOR");
+        let parser = Arc::new(Mutex::new(vt100::Parser::new(
+            NonZeroU16::new(24).expect("24"),
+            NonZeroU16::new(80).expect("80"),
+            0,
+        )));
+        let mut reader = pair.master.try_clone_reader().expect("reader");
+        let p = parser.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 64 * 1024];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                p.lock().expect("lock").process(&buf[..n]);
+            }
+        });
+        let t0 = Instant::now();
+        let child = pair.slave.spawn_command(cmd).expect("spawn");
+        drop(pair.slave);
+        let writer = pair.master.take_writer().expect("writer");
+        (
+            Pty {
+                parser,
+                writer,
+                _master: pair.master,
+                child,
+            },
+            t0,
+        )
+    }
+
+    fn until(&self, pred: impl Fn(&vt100::Screen) -> bool) -> Instant {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            if pred(self.parser.lock().expect("lock").screen()) {
+                return Instant::now();
+            }
+            assert!(Instant::now() < deadline, "timed out:\n{}", self.contents());
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+
+    fn contains(&self, text: &str) -> Instant {
+        self.until(|s| s.contents().contains(text))
+    }
+
+    fn contents(&self) -> String {
+        self.parser.lock().expect("lock").screen().contents()
+    }
+
+    fn send(&mut self, s: &str) -> Instant {
+        self.writer.write_all(s.as_bytes()).expect("write");
+        self.writer.flush().expect("flush");
+        Instant::now()
+    }
+
+    fn pid(&self) -> i32 {
+        self.child.process_id().expect("pid") as i32
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn stats(mut v: Vec<f64>) -> String {
+    v.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
+    let n = v.len();
+    if n == 0 {
+        return "no samples".into();
+    }
+    format!(
+        "n={n} median {:.1} ms · p90 {:.1} ms · max {:.1} ms",
+        v[n / 2],
+        v[(n * 9 / 10).min(n - 1)],
+        v[n - 1]
+    )
+}
+
+fn proc_status_kb(pid: i32, key: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// utime + stime of a process and its reaped children, in clock ticks.
+fn cpu_ticks(pid: i32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let Some(close) = stat.rfind(')') else {
+        return 0;
+    };
+    let f: Vec<&str> = stat[close + 2..].split(' ').collect();
+    // After "pid (comm) ": state=0 ... utime=11 stime=12.
+    f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+}
+
+fn durations(journal: &Path) -> Vec<(String, u64)> {
+    std::fs::read_to_string(journal)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["type"] == "step_finished")
+        .map(|v| {
+            (
+                v["id"].as_str().unwrap_or("").to_string(),
+                v["duration_ms"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
+fn write_runbook(dir: &Path) -> std::path::PathBuf {
+    let p = dir.join("bench.toml");
+    std::fs::write(
+        &p,
+        format!(
+            r#"[runbook]
+name = "bench"
+
+[[step]]
+id = "baseline"
+title = "seq to /dev/null"
+run = "seq 1000000 > /dev/null"
+
+[[step]]
+id = "flood"
+title = "seq to the cockpit"
+run = "seq 1000000"
+
+[[step]]
+id = "flood-quiet"
+title = "seq to the cockpit, no keys pressed"
+run = "seq 1000000"
+
+[[step]]
+id = "nap"
+title = "idle"
+run = "sleep {}"
+"#,
+            IDLE_SECS + 5
+        ),
+    )
+    .expect("write runbook");
+    p
+}
+
+fn first_frame(dir: &Path, rb: &Path) {
+    let mut to_frame = Vec::new();
+    let mut to_plan = Vec::new();
+    for i in 0..10 {
+        let j = dir.join(format!("start{i}.jsonl"));
+        let (mut t, t0) = Pty::spawn(&[
+            "run",
+            rb.to_str().expect("utf8"),
+            "--journal",
+            j.to_str().expect("utf8"),
+        ]);
+        let frame = t.until(|s| {
+            let c = s.contents();
+            s.alternate_screen() && (c.contains("cutover") || c.contains("STEPS"))
+        });
+        let plan = t.contains("ready: enter runs step 1");
+        to_frame.push(ms(frame - t0));
+        to_plan.push(ms(plan - t0));
+        t.send("q");
+        let _ = t.child.wait();
+    }
+    println!("start → first frame:        {}", stats(to_frame));
+    println!("start → plan on screen:     {}", stats(to_plan));
+}
+
+fn flood_and_idle(dir: &Path, rb: &Path) {
+    let j = dir.join("flood.jsonl");
+    let (mut t, _) = Pty::spawn(&[
+        "run",
+        rb.to_str().expect("utf8"),
+        "--journal",
+        j.to_str().expect("utf8"),
+    ]);
+    let pid = t.pid();
+    t.contains("ready: enter runs step 1 baseline");
+    t.send("\r");
+    t.contains("✔ 1 baseline");
+    t.contains("ready: enter runs step 2 flood");
+    t.send("\r");
+    t.contains("▶ 2 flood");
+    let mut lat = Vec::new();
+    loop {
+        if t.contents().contains("✔ 2 flood") {
+            break;
+        }
+        let sent = t.send("?");
+        let shown = t.contains("KEYS");
+        lat.push(ms(shown - sent));
+        let sent = t.send("\x1b");
+        let gone = t.until(|s| !s.contents().contains("KEYS"));
+        lat.push(ms(gone - sent));
+    }
+    t.contains("ready: enter runs step 3 flood-quiet");
+    t.send("\r");
+    t.contains("✔ 3 flood-quiet");
+    t.contains("ready: enter runs step 4 nap");
+    let hwm_kb = proc_status_kb(pid, "VmHWM:");
+    println!("key → frame during flood:   {}", stats(lat));
+    println!(
+        "peak RSS (VmHWM):           {:.1} MB",
+        hwm_kb as f64 / 1024.0
+    );
+    // Idle: the nap step runs; only the 1 Hz clock redraws.
+    t.send("\r");
+    t.contains("▶ 4 nap");
+    let c0 = cpu_ticks(pid);
+    let w0 = Instant::now();
+    std::thread::sleep(Duration::from_secs(IDLE_SECS)); // the measurement window itself
+    let c1 = cpu_ticks(pid);
+    let secs = w0.elapsed().as_secs_f64();
+    let hz = 100.0; // USER_HZ on Linux
+    println!(
+        "idle CPU (sleep step):      {:.2} % of one core over {secs:.1}s",
+        (c1 - c0) as f64 / hz / secs * 100.0
+    );
+    t.send("q");
+    t.contains("Quitting cancels it");
+    t.send("y");
+    let _ = t.child.wait();
+    let d = durations(&j);
+    let get = |id: &str| d.iter().find(|(i, _)| i == id).map_or(0, |(_, v)| *v);
+    let (base, flood, quiet) = (get("baseline"), get("flood"), get("flood-quiet"));
+    println!(
+        "flood step wall time:       {flood} ms with keys hammered, {quiet} ms without, vs {base} ms for seq > /dev/null ({:.1}x / {:.1}x)",
+        flood as f64 / base.max(1) as f64,
+        quiet as f64 / base.max(1) as f64
+    );
+}
+
+fn headless_flood(dir: &Path) {
+    let rb = dir.join("headless.toml");
+    std::fs::write(
+        &rb,
+        "[runbook]\nname = \"h\"\n\n[[step]]\nid = \"baseline\"\ntitle = \"b\"\nrun = \"seq 1000000 > /dev/null\"\n\n[[step]]\nid = \"flood\"\ntitle = \"f\"\nrun = \"seq 1000000\"\n",
+    )
+    .expect("write");
+    let j = dir.join("headless.jsonl");
+    let status = std::process::Command::new(BIN)
+        .args([
+            "run",
+            rb.to_str().expect("utf8"),
+            "--headless",
+            "--json",
+            "--journal",
+            j.to_str().expect("utf8"),
+        ])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("headless");
+    assert!(status.success());
+    let d = durations(&j);
+    let get = |id: &str| d.iter().find(|(i, _)| i == id).map_or(0, |(_, v)| *v);
+    println!(
+        "same flood, --headless --json > /dev/null: {} ms vs {} ms baseline",
+        get("flood"),
+        get("baseline")
+    );
+}
+
+/// The engine alone, its events dropped as fast as they come: the floor for any front end.
+fn null_front_end(dir: &Path) {
+    use cutover::engine::event::Operator;
+    use cutover::engine::runbook::Runbook;
+    use cutover::engine::{Engine, EngineOptions, JournalChoice};
+    let rb_path = dir.join("headless.toml");
+    let rb = Runbook::load(&rb_path, &Default::default()).expect("runbook");
+    let j = dir.join("null.jsonl");
+    let engine = Engine::prepare(
+        rb,
+        EngineOptions {
+            journal: JournalChoice::New(j.clone()),
+            accept_changed_runbook: false,
+            operator: Operator::from_env(),
+        },
+    )
+    .expect("prepare");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let (cmd_tx, cmd_rx) = tokio::sync::mpsc::channel(16);
+        let (ev_tx, mut ev_rx) = tokio::sync::mpsc::channel(1024);
+        let task = tokio::spawn(engine.run(cmd_rx, ev_tx));
+        while let Some(ev) = ev_rx.recv().await {
+            if let cutover::engine::Event::Ready { .. } = ev {
+                let _ = cmd_tx.send(cutover::engine::Command::RunNext).await;
+            }
+        }
+        let _ = task.await;
+    });
+    let d = durations(&j);
+    let get = |id: &str| d.iter().find(|(i, _)| i == id).map_or(0, |(_, v)| *v);
+    println!(
+        "same flood, engine with a null front end: {} ms vs {} ms baseline",
+        get("flood"),
+        get("baseline")
+    );
+}
+
+fn main() {
+    // `cargo bench` passes --bench; `cargo test --benches` runs this too: only measure on bench.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rb = write_runbook(dir.path());
+    println!("cutover cockpit benchmarks ({BIN})");
+    first_frame(dir.path(), &rb);
+    flood_and_idle(dir.path(), &rb);
+    headless_flood(dir.path());
+    null_front_end(dir.path());
+}

@@ -1,0 +1,138 @@
+//! The full-screen cockpit: owns the terminal and runs the event loop between the keyboard,
+//! the engine and the [`App`](crate::app::App) state machine. Drawing lives in [`view`].
+
+pub mod event_loop;
+pub mod terminal;
+pub mod theme;
+pub mod view;
+
+use std::io::{self, Write};
+use std::time::Duration;
+
+use chrono::Utc;
+use crossterm::event::EventStream;
+use crossterm::terminal::{BeginSynchronizedUpdate, EndSynchronizedUpdate};
+use tokio::sync::mpsc;
+
+use crate::app::App;
+use crate::engine::event::RunOutcome;
+use crate::engine::{Engine, EngineError};
+use event_loop::{EngineLink, Screen};
+use terminal::TerminalGuard;
+use theme::Theme;
+
+/// Environment switch for the panic test: `after-first-frame` panics once the first frame is up.
+pub const DEBUG_PANIC_ENV: &str = "CUTOVER_DEBUG_PANIC";
+
+/// Why the cockpit stopped abnormally.
+#[derive(Debug, thiserror::Error)]
+pub enum TuiError {
+    /// The terminal failed.
+    #[error("terminal: {0}")]
+    Terminal(#[from] io::Error),
+    /// The engine failed.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The engine task died.
+    #[error("the engine task failed: {0}")]
+    EngineTask(String),
+}
+
+/// How the cockpit session ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ending {
+    /// The run's outcome (None: the engine had not finished when the cockpit left).
+    pub outcome: Option<RunOutcome>,
+    /// Journal path.
+    pub journal: String,
+}
+
+struct TermScreen<'a> {
+    guard: &'a mut TerminalGuard,
+    theme: &'a Theme,
+    panic_after_first_frame: bool,
+}
+
+impl Screen for TermScreen<'_> {
+    fn draw(&mut self, app: &App) -> io::Result<()> {
+        let theme = self.theme;
+        crossterm::queue!(self.guard.terminal.backend_mut(), BeginSynchronizedUpdate)?;
+        self.guard.terminal.draw(|f| view::render(f, app, theme))?;
+        crossterm::queue!(self.guard.terminal.backend_mut(), EndSynchronizedUpdate)?;
+        self.guard.terminal.backend_mut().flush()
+    }
+
+    fn bell(&mut self) -> io::Result<()> {
+        let out = self.guard.terminal.backend_mut();
+        out.write_all(b"\x07")?;
+        out.flush()
+    }
+
+    fn after_first_frame(&mut self) {
+        if self.panic_after_first_frame {
+            panic!("{DEBUG_PANIC_ENV}=after-first-frame: forced panic for testing");
+        }
+    }
+}
+
+/// Runs `engine` under the cockpit until the operator leaves. The terminal is restored
+/// before this returns (or panics).
+pub async fn run(engine: Engine, theme: Theme) -> Result<Ending, TuiError> {
+    let journal = engine.journal_path().display().to_string();
+    let (cmd_tx, cmd_rx) = mpsc::channel(64);
+    let (ev_tx, ev_rx) = mpsc::channel(1024);
+    let (sig_tx, sig_rx) = mpsc::channel(4);
+    let mut guard = TerminalGuard::enter()?;
+    let size = guard.terminal.size()?;
+    let engine_task = tokio::spawn(engine.run(cmd_rx, ev_tx));
+    spawn_signal_forwarder(sig_tx)?;
+    let mut app = App::new(Utc::now(), (size.width, size.height));
+    let panic_after_first_frame =
+        std::env::var(DEBUG_PANIC_ENV).is_ok_and(|v| v == "after-first-frame");
+    let result = {
+        let mut screen = TermScreen {
+            guard: &mut guard,
+            theme: &theme,
+            panic_after_first_frame,
+        };
+        event_loop::run(
+            &mut app,
+            &mut screen,
+            EventStream::new(),
+            EngineLink {
+                commands: cmd_tx,
+                events: ev_rx,
+            },
+            sig_rx,
+        )
+        .await
+    };
+    drop(guard);
+    // The command channel is closed now: an engine still running aborts (cancelling its step).
+    let outcome = match tokio::time::timeout(Duration::from_secs(15), engine_task).await {
+        Ok(Ok(Ok(o))) => Some(o),
+        Ok(Ok(Err(e))) => return Err(e.into()),
+        Ok(Err(e)) => return Err(TuiError::EngineTask(e.to_string())),
+        Err(_) => None,
+    };
+    result?;
+    Ok(Ending { outcome, journal })
+}
+
+fn spawn_signal_forwarder(tx: mpsc::Sender<String>) -> io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    tokio::spawn(async move {
+        loop {
+            let name = tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = hup.recv() => "SIGHUP",
+            };
+            if tx.send(name.to_string()).await.is_err() {
+                break;
+            }
+        }
+    });
+    Ok(())
+}

@@ -1,0 +1,108 @@
+//! Header: runbook name, window, elapsed, time left, plan ETA, behind/ahead of plan.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use super::text::{clock, fit, hhmm, ms, width};
+use crate::app::App;
+use crate::app::plan::Urgency;
+use crate::tui::theme::Theme;
+
+/// One header segment; lower `rank` is dropped first when the line is too narrow.
+struct Seg {
+    text: String,
+    style: Style,
+    rank: u8,
+}
+
+/// Draws the header line.
+pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
+    let Some(run) = &app.run else {
+        let p = Paragraph::new(fit(" cutover — starting…", area.width as usize)).style(t.muted);
+        f.render_widget(p, area);
+        return;
+    };
+    let p = app.plan();
+    let window_style = match p.urgency {
+        Urgency::Calm => t.header,
+        Urgency::Warn => t.header_warn,
+        Urgency::Critical => t.header_critical,
+    };
+    let mut segs: Vec<Seg> = Vec::new();
+    if let Some((start, end)) = p.window {
+        segs.push(Seg {
+            text: format!("window {}–{} UTC", hhmm(start), hhmm(end)),
+            style: t.header,
+            rank: 3,
+        });
+    }
+    let elapsed = if p.elapsed_ms >= 0 {
+        format!("elapsed {}", clock(p.elapsed_ms as u64))
+    } else {
+        format!("opens in {}", clock((-p.elapsed_ms) as u64))
+    };
+    segs.push(Seg {
+        text: elapsed,
+        style: t.header,
+        rank: 4,
+    });
+    if let Some(rem) = p.remaining_ms {
+        let text = if rem >= 0 {
+            format!("left {}", clock(rem as u64))
+        } else {
+            format!("OVER by {}", clock((-rem) as u64))
+        };
+        segs.push(Seg {
+            text,
+            style: window_style,
+            rank: 6,
+        });
+    }
+    segs.push(Seg {
+        text: format!("plan ETA {}", hhmm(p.eta)),
+        style: window_style,
+        rank: 5,
+    });
+    if p.behind_ms >= 1000 {
+        segs.push(Seg {
+            text: format!("+{} behind", ms(p.behind_ms as u64)),
+            style: t.header_behind,
+            rank: 7,
+        });
+    } else if p.behind_ms <= -1000 {
+        segs.push(Seg {
+            text: format!("{} ahead", ms((-p.behind_ms) as u64)),
+            style: t.muted,
+            rank: 2,
+        });
+    }
+    let cols = area.width as usize;
+    let sep = " ─ ";
+    let name_min = 14.min(width(&run.name));
+    let total = |segs: &[Seg]| -> usize {
+        segs.iter()
+            .map(|s| width(&s.text) + width(sep))
+            .sum::<usize>()
+            + 1
+    };
+    while !segs.is_empty() && total(&segs) + name_min > cols {
+        if let Some(i) = segs
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, s)| s.rank)
+            .map(|(i, _)| i)
+        {
+            segs.remove(i);
+        }
+    }
+    let name = fit(&run.name, cols.saturating_sub(total(&segs)));
+    let mut spans = vec![Span::raw(" "), Span::styled(name, t.header_name)];
+    for s in segs {
+        spans.push(Span::styled(sep, t.border));
+        spans.push(Span::styled(s.text, s.style));
+    }
+    f.render_widget(Paragraph::new(Line::from(spans)).style(t.header), area);
+}

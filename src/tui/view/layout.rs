@@ -1,0 +1,96 @@
+//! The screen. At 80x24 (the smallest supported size):
+//!
+//! ```text
+//!  demo: orders service cutover… ─ elapsed 0:41 ─ plan ETA 03:12 ─ +4s behind
+//! ┌ STEPS 2/8 ─────────────────────┐┌ LAG ────────────────────────────────────────┐
+//! │✔ 1 preflight          28ms / 2s││no lag source configured                     │
+//! │✔ 2 prepare            11ms / 1s│└─────────────────────────────────────────────┘
+//! │▶ 3 freeze-writes      0:03 / 5s│┌ RECONCILE ──────────────────────────────────┐
+//! │  4 drain                 — / 2s││no checks configured                         │
+//! │  5 copy-data             — / 4s│└─────────────────────────────────────────────┘
+//! │  6 go-no-go               — / —│┌ 3 freeze-writes · run · follow ─────────────┐
+//! │⚑ 7 switch                — / 3s││$ echo maintenance > /tmp/cutover-demo/state …│
+//! │  8 verify                — / 2s││▶ running 0:03 / 5s · pid 4242               │
+//! │                                ││orders-api: writes frozen                    │
+//! │                                ││                                             │
+//! └────────────────────────────────┘└─────────────────────────────────────────────┘
+//!  running step 3 freeze-writes
+//!  x cancel step · j/k select · PgUp/PgDn scroll · f follow · R rollback · ? help
+//! ```
+//!
+//! Header (1 row) · body: steps on the left, lag / reconcile / step output on the right ·
+//! status bar (2 rows). Pop-ups (help, confirm, reason, yes/no) are centred over the body.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+
+use super::{header, help, lag, output, prompt, reconcile, status, steps};
+use crate::app::App;
+use crate::app::modal::Modal;
+use crate::tui::theme::Theme;
+
+/// Where each pane goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Areas {
+    /// Header line.
+    pub header: Rect,
+    /// Steps list.
+    pub steps: Rect,
+    /// Lag pane.
+    pub lag: Rect,
+    /// Reconcile pane.
+    pub reconcile: Rect,
+    /// Detail and output of the selected step.
+    pub output: Rect,
+    /// Status rows.
+    pub status: Rect,
+}
+
+/// Splits the screen.
+pub fn areas(area: Rect, app: &App) -> Areas {
+    let [header, body, status] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(0),
+        Constraint::Length(2),
+    ])
+    .areas(area);
+    let steps_w = (area.width * 2 / 5).clamp(24.min(area.width), 48);
+    let [steps, right] =
+        Layout::horizontal([Constraint::Length(steps_w), Constraint::Min(0)]).areas(body);
+    let tall = area.height >= 34;
+    let lag_h = if tall { 4 } else { 3 };
+    let checks = app.reconcile.checks.len().max(1) as u16;
+    let rec_h = if tall { (checks + 2).min(7) } else { 3 };
+    let [lag, reconcile, output] = Layout::vertical([
+        Constraint::Length(lag_h),
+        Constraint::Length(rec_h),
+        Constraint::Min(0),
+    ])
+    .areas(right);
+    Areas {
+        header,
+        steps,
+        lag,
+        reconcile,
+        output,
+        status,
+    }
+}
+
+/// Draws a whole frame.
+pub fn render(f: &mut Frame, app: &App, t: &Theme) {
+    let area = f.area();
+    let a = areas(area, app);
+    f.render_widget(ratatui::widgets::Block::default().style(t.text), area);
+    header::render(f, a.header, app, t);
+    steps::render(f, a.steps, app, t);
+    lag::render(f, a.lag, app, t);
+    reconcile::render(f, a.reconcile, app, t);
+    output::render(f, a.output, app, t);
+    status::render(f, a.status, app, t);
+    match &app.modal {
+        Some(Modal::Help) => help::render(f, area, app, t),
+        Some(_) => prompt::render(f, area, app, t),
+        None => {}
+    }
+}
