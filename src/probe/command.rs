@@ -73,3 +73,39 @@ impl CommandProbe {
         Ok(Reading::of(self.unit, n))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn budget() -> Budget {
+        Budget::for_interval(Duration::from_secs(2))
+    }
+
+    #[tokio::test]
+    async fn last_stdout_line_is_the_value() {
+        let mut p = CommandProbe::new(
+            "echo noise >&2; echo 1; printf '%s\\n' \"$LAG\" ''".into(),
+            vec![("LAG".into(), "12.5".into())],
+            LagUnit::Seconds,
+        );
+        let r = p.read(budget()).await.unwrap();
+        assert_eq!(r.seconds, Some(12.5));
+    }
+
+    #[tokio::test]
+    async fn failures_say_what_went_wrong() {
+        let cases = [
+            ("echo oops >&2; exit 3", "exited with 3: oops"),
+            ("echo twelve", "printed \"twelve\", which is not a number"),
+            ("true", "printed nothing"),
+            ("sleep 10", "did not finish within 1.5s"),
+        ];
+        for (cmd, want) in cases {
+            let mut p = CommandProbe::new(cmd.into(), Vec::new(), LagUnit::Number);
+            let e = p.read(budget()).await.unwrap_err();
+            assert!(e.contains(want), "{cmd}: {e}");
+        }
+    }
+}

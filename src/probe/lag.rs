@@ -366,3 +366,86 @@ mod tests {
         assert_eq!(b.connect, Duration::from_secs(2));
     }
 }
+
+#[cfg(test)]
+mod spawn_tests {
+    use super::*;
+    use crate::engine::runbook::Template;
+
+    fn config(method: LagMethod) -> LagConfig {
+        LagConfig {
+            method,
+            on: Some("source".into()),
+            target: None,
+            slot: None,
+            subscription: None,
+            application_name: None,
+            table: None,
+            sql: None,
+            command: None,
+            warn: None,
+            critical: None,
+            interval: Duration::from_millis(100),
+        }
+    }
+
+    fn spec(config: LagConfig) -> ProbeSpec {
+        ProbeSpec {
+            config,
+            connections: BTreeMap::new(),
+            secrets: BTreeMap::from([("N".to_string(), "7".to_string())]),
+            env: Vec::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn unknown_connections_and_missing_keys_are_refused() {
+        let e = LagProbe::spawn(spec(config(LagMethod::Streaming))).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "[lag] uses connection `source`, which is not in [connections]"
+        );
+        let e = LagProbe::spawn(spec(config(LagMethod::Command))).unwrap_err();
+        assert_eq!(e.to_string(), "[lag] method `command` needs `command`");
+    }
+
+    #[tokio::test]
+    async fn a_command_probe_publishes_samples_and_goes_stale_on_failure() {
+        let t = tempfile::tempdir().unwrap();
+        let flag = t.path().join("fail");
+        let mut cfg = config(LagMethod::Command);
+        let cmd = format!(
+            "if [ -e '{}' ]; then exit 1; fi; echo ${{secrets.N}}",
+            flag.display()
+        );
+        cfg.command = Some(Template::parse(&cmd, &BTreeMap::new(), &["N".to_string()]).unwrap());
+        let probe = LagProbe::spawn(spec(cfg)).unwrap();
+        assert_eq!(
+            probe.describe(),
+            format!("command `{}`", cmd.replace("${secrets.N}", "••••"))
+        );
+        let mut rx = probe.subscribe();
+        let until = |rx: &mut watch::Receiver<LagSample>, f: fn(&LagSample) -> bool| {
+            let mut rx = rx.clone();
+            async move {
+                tokio::time::timeout(Duration::from_secs(10), rx.wait_for(f))
+                    .await
+                    .expect("condition reached")
+                    .expect("probe alive")
+                    .clone()
+            }
+        };
+        let s = until(&mut rx, |s| s.is_fresh()).await;
+        assert_eq!(s.number, Some(7.0));
+        std::fs::write(&flag, "").unwrap();
+        let s = until(&mut rx, |s| s.is_stale()).await;
+        assert_eq!(s.number, Some(7.0), "the last value is kept");
+        assert!(
+            s.error.as_deref().unwrap().contains("exited with 1"),
+            "{s:?}"
+        );
+        std::fs::remove_file(&flag).unwrap();
+        let s = until(&mut rx, |s| s.is_fresh()).await;
+        assert!(s.error.is_none());
+    }
+}

@@ -499,6 +499,29 @@ async fn streaming_lag_follows_replay_pause_and_ignores_an_idle_primary() {
     })
     .await;
     assert!(got.error.unwrap().contains("NULL"));
+
+    // A server that hangs instead of going away (SIGSTOP): the statement timeout makes the
+    // sample stale within two intervals; SIGCONT and it recovers.
+    let mut rx = from_primary.subscribe();
+    wait_sample("primary fresh again", &mut rx, long, |x| x.is_fresh()).await;
+    let frozen = processes_under(primary.root());
+    for pid in &frozen {
+        cutover::pg::process::signal(*pid, libc::SIGSTOP);
+    }
+    let hung = tokio::time::timeout(2 * interval, rx.wait_for(|x| x.is_stale()))
+        .await
+        .map(|r| r.map(|x| x.clone()));
+    for pid in &frozen {
+        cutover::pg::process::signal(*pid, libc::SIGCONT);
+    }
+    let hung = hung
+        .expect("stale within two intervals of the server hanging")
+        .unwrap();
+    assert!(
+        hung.error.as_deref().unwrap().contains("no answer within"),
+        "{hung:?}"
+    );
+    wait_sample("recovers after SIGCONT", &mut rx, long, |x| x.is_fresh()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -656,4 +679,21 @@ async fn logical_and_heartbeat_lag_follow_the_subscription_and_survive_a_source_
     let back = wait_sample("logical recovers", &mut l, long, |x| x.is_fresh()).await;
     assert!(back.error.is_none() && back.stale_since.is_none());
     wait_sample("heartbeat recovers", &mut h, long, |x| x.is_fresh()).await;
+}
+
+#[test]
+fn probes_and_pg_have_no_terminal_code() {
+    for dir in ["src/probe", "src/pg"] {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let path = e.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            for banned in ["ratatui::", "crossterm::", "use ratatui", "use crossterm"] {
+                assert!(
+                    !text.contains(banned),
+                    "{} mentions {banned}",
+                    path.display()
+                );
+            }
+        }
+    }
 }
