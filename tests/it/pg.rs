@@ -697,3 +697,165 @@ fn probes_and_pg_have_no_terminal_code() {
         }
     }
 }
+
+/// Runs openssl with `args` in `dir`.
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA, a server certificate for IP 127.0.0.1 signed by it, and an unrelated CA.
+fn make_certs(dir: &std::path::Path) {
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    for ca in ["ca", "other"] {
+        let (key, crt, subj) = (
+            format!("{ca}.key"),
+            format!("{ca}.crt"),
+            format!("/CN={ca}"),
+        );
+        let mut a = vec![
+            "req", "-x509", "-days", "2", "-subj", &subj, "-keyout", &key, "-out", &crt,
+        ];
+        a.extend(ec);
+        openssl(dir, &a);
+    }
+    let mut a = vec![
+        "req",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    ];
+    a.extend(ec);
+    openssl(dir, &a);
+    std::fs::write(dir.join("ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "ext",
+            "-out",
+            "server.crt",
+        ],
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_sslmodes_against_a_server_with_a_certificate() {
+    let c = Cluster::create(&bin(), ClusterOptions::named("tls"))
+        .await
+        .unwrap();
+    let certs = tempfile::tempdir().unwrap();
+    make_certs(certs.path());
+    // The server's copies live in the cluster directory, owned by the server user.
+    let pg = cutover::pg::process::run_as().unwrap();
+    for f in ["server.crt", "server.key"] {
+        let dst = c.root().join(f);
+        std::fs::copy(certs.path().join(f), &dst).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o600)).unwrap();
+        cutover::pg::process::chown(&dst, pg).unwrap();
+    }
+    let crt = c.root().join("server.crt").display().to_string();
+    let key = c.root().join("server.key").display().to_string();
+    for stmt in [
+        format!("alter system set ssl_cert_file = '{crt}'"),
+        format!("alter system set ssl_key_file = '{key}'"),
+        "alter system set ssl = on".to_string(),
+        "select pg_reload_conf()".to_string(),
+    ] {
+        c.execute(&stmt).await.unwrap();
+    }
+    let port = c.port();
+    let ca = certs.path().join("ca.crt").display().to_string();
+    let other = certs.path().join("other.crt").display().to_string();
+    let dsn = |host: &str, extra: &str| {
+        format!("host={host} port={port} user=postgres dbname=postgres {extra}")
+    };
+    let connect = |dsn: String| async move {
+        ConnSettings::parse_with_env("tls", &dsn, &no_env)
+            .unwrap()
+            .connect()
+            .await
+    };
+    let uses_tls = |client: tokio_postgres::Client| async move {
+        client
+            .query_one(
+                "select ssl from pg_stat_ssl where pid = pg_backend_pid()",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get::<_, bool>(0)
+    };
+
+    // require: encrypted, certificate not checked (the reload may take a moment to apply).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let client = loop {
+        match connect(dsn("127.0.0.1", "sslmode=require")).await {
+            Ok(c) => break c,
+            Err(e) => {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "TLS never came up: {e}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    assert!(uses_tls(client).await);
+    // prefer takes TLS when offered; disable does not.
+    assert!(uses_tls(connect(dsn("127.0.0.1", "")).await.unwrap()).await);
+    assert!(!uses_tls(connect(dsn("127.0.0.1", "sslmode=disable")).await.unwrap()).await);
+
+    // verify-full: chain and name (the certificate is for IP 127.0.0.1).
+    let full = format!("sslmode=verify-full sslrootcert={ca}");
+    assert!(uses_tls(connect(dsn("127.0.0.1", &full)).await.unwrap()).await);
+    let e = connect(dsn("localhost", &full)).await.unwrap_err();
+    assert_eq!(e.kind, FailureKind::Tls, "{e}");
+    // verify-ca: chain only, so the other name is fine.
+    let ca_only = format!("sslmode=verify-ca sslrootcert={ca}");
+    assert!(uses_tls(connect(dsn("localhost", &ca_only)).await.unwrap()).await);
+    // A CA that did not sign the server certificate.
+    let e = connect(dsn(
+        "127.0.0.1",
+        &format!("sslmode=verify-ca sslrootcert={other}"),
+    ))
+    .await
+    .unwrap_err();
+    assert_eq!(e.kind, FailureKind::Tls, "{e}");
+    assert!(e.detail.to_lowercase().contains("certificate"), "{e}");
+    // verify-full with no root certificates at all explains the options.
+    let e = connect(dsn("127.0.0.1", "sslmode=verify-full"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, FailureKind::Tls, "{e}");
+    assert!(e.detail.contains("sslrootcert=system"), "{e}");
+}
