@@ -10,4 +10,5 @@ pub mod cli;
 pub mod engine;
 pub mod headless;
 pub mod pg;
+pub mod probe;
 pub mod tui;

@@ -119,7 +119,7 @@ impl PgBin {
         let mut path_hit = None;
         for d in &path_dirs {
             if missing(d).is_none() {
-                path_hit = Some(PgBin::at(d));
+                path_hit = Some(PgBin::at(real_dir(d)));
                 break;
             }
         }
@@ -179,6 +179,17 @@ impl PgBin {
 fn parse_major(version_line: &str) -> Option<u32> {
     let v = version_line.split(')').nth(1)?.split_whitespace().next()?;
     v.split(['.', 'b', 'r', 'd']).next()?.parse().ok()
+}
+
+/// Where `dir/initdb` really lives: `PATH` often holds symlinks (`/usr/local/bin/initdb ->
+/// /usr/lib/postgresql/15/bin/initdb`), and the companions (`pg_basebackup`, `pgbench`) are
+/// only in the real directory.
+fn real_dir(dir: &Path) -> PathBuf {
+    std::fs::canonicalize(dir.join("initdb"))
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .filter(|real| missing(real).is_none())
+        .unwrap_or_else(|| dir.to_path_buf())
 }
 
 /// Which required program is missing from `dir`, if any.
@@ -291,6 +302,28 @@ mod tests {
         assert!(msg.contains("17/bin: no initdb, postgres"), "{msg}");
         assert!(msg.contains("srcbuild: no such directory"), "{msg}");
         assert!(msg.contains("apt-get install -y postgresql"), "{msg}");
+    }
+
+    #[test]
+    fn symlinks_on_path_lead_to_the_real_directory() {
+        let t = tempfile::tempdir().unwrap();
+        let real = t.path().join("pg/15/bin");
+        fake_bindir(&real, &[&REQUIRED[..], &["pg_basebackup"]].concat());
+        let links = t.path().join("links");
+        std::fs::create_dir(&links).unwrap();
+        for p in REQUIRED {
+            std::os::unix::fs::symlink(real.join(p), links.join(p)).unwrap();
+        }
+        let found = PgBin::find_in(
+            None,
+            None,
+            Some(links.clone().into_os_string()),
+            &t.path().join("none"),
+            &t.path().join("none"),
+        )
+        .unwrap();
+        assert_eq!(found.dir(), std::fs::canonicalize(&real).unwrap());
+        assert!(found.has("pg_basebackup"));
     }
 
     #[test]
