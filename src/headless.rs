@@ -428,6 +428,12 @@ impl Printer {
             Event::CountdownCancelled { name, by } => {
                 format!("{t} ● rollback countdown of trigger {name} cancelled by {by}")
             }
+            Event::LagSample { sample, keep } => {
+                if !*keep {
+                    return;
+                }
+                format!("{t} ≈ lag {}", sample.summary())
+            }
             Event::StepRestored { index, state, .. } => {
                 format!(
                     "{t}   {} {}: {}",

@@ -16,11 +16,12 @@ impl App {
             Event::RunStarted { run } => {
                 self.steps = run.steps.iter().cloned().map(StepView::new).collect();
                 self.lag.configured = run.lag_configured;
+                self.lag.info = run.lag.clone();
                 self.reconcile = ReconcilePanel::from_names(&run.reconcile);
                 self.session_start = Some(self.now);
                 self.selected = 0;
                 self.view = OutputView::default();
-                self.run = Some(run);
+                self.run = Some(*run);
                 redraw
             }
             Event::RunbookText { .. } => vec![],
@@ -316,6 +317,23 @@ impl App {
                     Level::Info,
                     format!("automatic rollback of trigger {name} cancelled by {by}"),
                 );
+                redraw
+            }
+            Event::LagSample { sample, .. } => {
+                match (&sample.stale_since, sample.at) {
+                    (Some(since), _) => {
+                        let err = sample.error.clone().unwrap_or_else(|| "no answer".into());
+                        self.lag.failed(*since, err);
+                    }
+                    (None, Some(at)) => self.lag.push(super::panels::LagReading {
+                        at,
+                        bytes: sample.bytes,
+                        seconds: sample.seconds,
+                        number: sample.number,
+                        detail: sample.detail.clone(),
+                    }),
+                    (None, None) => return vec![],
+                }
                 redraw
             }
             Event::RunFinished { outcome, .. } => {

@@ -5,6 +5,9 @@ use std::collections::VecDeque;
 
 use chrono::{DateTime, Utc};
 
+use crate::engine::event::LagInfo;
+use crate::probe::LagUnit;
+
 /// Samples kept for the lag sparkline.
 pub const LAG_HISTORY: usize = 600;
 
@@ -17,6 +20,21 @@ pub struct LagReading {
     pub bytes: Option<u64>,
     /// Lag in seconds, when the method gives time.
     pub seconds: Option<f64>,
+    /// A unitless value (`sql`/`command` probes).
+    pub number: Option<f64>,
+    /// The probe's context (slot state, standby, ...).
+    pub detail: Option<String>,
+}
+
+impl LagReading {
+    /// The value in `unit`.
+    pub fn value(&self, unit: LagUnit) -> Option<f64> {
+        match unit {
+            LagUnit::Bytes => self.bytes.map(|b| b as f64),
+            LagUnit::Seconds => self.seconds,
+            LagUnit::Number => self.number,
+        }
+    }
 }
 
 /// What the lag pane shows.
@@ -28,6 +46,19 @@ pub struct LagPanel {
     pub history: VecDeque<LagReading>,
     /// The probe's last error and since when readings are stale.
     pub stale: Option<(DateTime<Utc>, String)>,
+    /// What the probe measures and its thresholds.
+    pub info: Option<LagInfo>,
+}
+
+/// How the lag compares with the thresholds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LagLevel {
+    /// Below warn.
+    Ok,
+    /// At or above warn.
+    Warn,
+    /// At or above critical.
+    Critical,
 }
 
 impl LagPanel {
@@ -49,6 +80,55 @@ impl LagPanel {
     /// The newest reading.
     pub fn latest(&self) -> Option<&LagReading> {
         self.history.back()
+    }
+
+    /// The unit thresholds are compared in (bytes unless the probe says otherwise).
+    pub fn unit(&self) -> LagUnit {
+        self.info.as_ref().map_or(LagUnit::Bytes, |i| i.unit)
+    }
+
+    /// The newest value in the probe's unit.
+    pub fn value(&self) -> Option<f64> {
+        self.latest().and_then(|r| r.value(self.unit()))
+    }
+
+    /// Level of the newest value against warn/critical.
+    pub fn level(&self) -> LagLevel {
+        let (Some(v), Some(info)) = (self.value(), &self.info) else {
+            return LagLevel::Ok;
+        };
+        if info.critical.is_some_and(|c| v >= c) {
+            LagLevel::Critical
+        } else if info.warn.is_some_and(|w| v >= w) {
+            LagLevel::Warn
+        } else {
+            LagLevel::Ok
+        }
+    }
+
+    /// Change per second over the last `window` seconds of readings (negative: catching up).
+    pub fn rate(&self, window: i64) -> Option<f64> {
+        let unit = self.unit();
+        let last = self.history.back()?;
+        let now_v = last.value(unit)?;
+        let first = self
+            .history
+            .iter()
+            .find(|r| (last.at - r.at).num_seconds() <= window && r.value(unit).is_some())?;
+        let dt = (last.at - first.at).num_milliseconds() as f64 / 1000.0;
+        if dt < 1.0 {
+            return None;
+        }
+        Some((now_v - first.value(unit)?) / dt)
+    }
+
+    /// Seconds until the lag reaches zero at the current catch-up rate.
+    pub fn eta_to_zero(&self) -> Option<f64> {
+        let v = self.value()?;
+        match self.rate(15)? {
+            r if r < 0.0 && v > 0.0 => Some(v / -r),
+            _ => None,
+        }
     }
 }
 

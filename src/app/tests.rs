@@ -47,6 +47,7 @@ pub(crate) fn run_info() -> RunInfo {
             switch,
         ],
         lag_configured: false,
+        lag: None,
         reconcile: vec![],
         operator: Operator {
             user: "dba".into(),
@@ -89,7 +90,12 @@ pub(crate) fn ev(app: &mut App, e: Event) -> Vec<Effect> {
 
 pub(crate) fn ready_app(next: usize) -> App {
     let mut app = App::new(t0(), (80, 24));
-    ev(&mut app, Event::RunStarted { run: run_info() });
+    ev(
+        &mut app,
+        Event::RunStarted {
+            run: Box::new(run_info()),
+        },
+    );
     ev(&mut app, Event::Ready { next });
     app
 }
@@ -685,7 +691,12 @@ fn shutdown_aborts_once_and_leaves_when_the_run_ends() {
 #[test]
 fn resume_restores_states_and_says_so() {
     let mut app = App::new(t0(), (80, 24));
-    ev(&mut app, Event::RunStarted { run: run_info() });
+    ev(
+        &mut app,
+        Event::RunStarted {
+            run: Box::new(run_info()),
+        },
+    );
     ev(
         &mut app,
         Event::Resumed {

@@ -66,6 +66,21 @@ pub struct StepInfo {
     pub rollback: Option<String>,
 }
 
+/// What the lag pane needs to know about the probe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LagInfo {
+    /// e.g. `logical slot orders_sub on source`.
+    pub description: String,
+    /// The unit thresholds are compared in.
+    pub unit: crate::probe::LagUnit,
+    /// Warning threshold, in `unit` (bytes or seconds or a number).
+    pub warn: Option<f64>,
+    /// Critical threshold, in `unit`.
+    pub critical: Option<f64>,
+    /// Poll interval, ms.
+    pub interval_ms: u64,
+}
+
 /// The run as a whole, sent first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunInfo {
@@ -87,6 +102,9 @@ pub struct RunInfo {
     pub steps: Vec<StepInfo>,
     /// Whether a `[lag]` section is configured.
     pub lag_configured: bool,
+    /// What the lag probe measures, when one runs.
+    #[serde(default)]
+    pub lag: Option<LagInfo>,
     /// Reconcile check names.
     pub reconcile: Vec<String>,
     /// Operator.
@@ -293,7 +311,7 @@ pub enum Event {
     /// First event of every session.
     RunStarted {
         /// The plan.
-        run: RunInfo,
+        run: Box<RunInfo>,
     },
     /// Journal only: the runbook text at start (DSN passwords masked).
     RunbookText {
@@ -497,6 +515,14 @@ pub enum Event {
         /// When.
         at: DateTime<Utc>,
     },
+    /// The latest lag reading (sent every engine tick while it changes; journaled when
+    /// `keep`, i.e. downsampled).
+    LagSample {
+        /// The sample.
+        sample: crate::probe::LagSample,
+        /// Whether this one goes to the journal.
+        keep: bool,
+    },
     /// The run ended (for this session).
     RunFinished {
         /// Outcome.
@@ -509,6 +535,9 @@ pub enum Event {
 impl Event {
     /// Whether the event goes to the journal (output lines and restored state do not).
     pub fn journaled(&self) -> bool {
+        if let Event::LagSample { keep, .. } = self {
+            return *keep;
+        }
         !matches!(
             self,
             Event::Output { .. }

@@ -6,5 +6,6 @@ mod engine;
 mod pg;
 mod pty;
 mod rollback;
+mod sql;
 mod support;
 mod triggers;

@@ -7,7 +7,9 @@
 
 mod drive;
 mod exec;
+mod lag;
 mod rollback;
+mod sql;
 mod steps;
 mod triggers;
 
@@ -70,6 +72,12 @@ pub enum EngineError {
         /// The shown difference.
         diff: String,
     },
+    /// A `[connections]` DSN cannot be used.
+    #[error(transparent)]
+    Connection(#[from] crate::pg::ConnError),
+    /// The `[lag]` probe cannot start.
+    #[error(transparent)]
+    Probe(#[from] crate::probe::ProbeError),
     /// The journal's run was rolled back; it cannot be resumed.
     #[error(
         "the run in journal {journal} was rolled back at {at}; start a new run (without --resume) to try the cutover again"
@@ -126,6 +134,7 @@ type AttemptResult = Result<Result<Attempt, (Attempt, Stop)>, EngineError>;
 pub struct Engine {
     rb: Runbook,
     secrets: BTreeMap<String, String>,
+    conns: BTreeMap<String, crate::pg::ConnSettings>,
     masker: Masker,
     journal: Journal,
     operator: Operator,
@@ -140,6 +149,7 @@ impl Engine {
     pub fn prepare(rb: Runbook, opts: EngineOptions) -> Result<Engine, EngineError> {
         let secrets = secrets::read_secrets(&rb.secrets)?;
         let masker = Masker::new(secrets.values().cloned());
+        let conns = crate::pg::conn::resolve_all(&rb.connections, &secrets)?;
         let n = rb.steps.len();
         let mut states = vec![State::Pending; n];
         let mut attempts = vec![0; n];
@@ -181,6 +191,7 @@ impl Engine {
         Ok(Engine {
             rb,
             secrets,
+            conns,
             masker,
             journal,
             operator: opts.operator,
@@ -227,6 +238,21 @@ impl Engine {
                 })
                 .collect(),
             lag_configured: self.rb.lag.is_some(),
+            lag: self.rb.lag.as_ref().map(|l| {
+                let unit = crate::probe::LagUnit::for_method(l.method, &[l.warn, l.critical]);
+                let value = |t: &super::runbook::Threshold| match t {
+                    super::runbook::Threshold::Bytes(b) => *b as f64,
+                    super::runbook::Threshold::Time(d) => d.get().as_secs_f64(),
+                    super::runbook::Threshold::Number(n) => *n,
+                };
+                LagInfo {
+                    description: lag_description(l),
+                    unit,
+                    warn: l.warn.as_ref().map(value),
+                    critical: l.critical.as_ref().map(value),
+                    interval_ms: l.interval.as_millis() as u64,
+                }
+            }),
             reconcile: self.rb.reconcile.iter().map(|r| r.name.clone()).collect(),
             operator: self.operator.clone(),
             version: env!("CARGO_PKG_VERSION").to_string(),
@@ -244,6 +270,17 @@ impl Engine {
         let text = self.masker.mask(&self.rb.source).into_owned();
         let n = self.rb.steps.len();
         let restored = self.restored.take();
+        let lag = match &self.rb.lag {
+            Some(config) => Some(lag::LagState::new(crate::probe::LagProbe::spawn(
+                crate::probe::ProbeSpec {
+                    config: config.clone(),
+                    connections: self.conns.clone(),
+                    secrets: self.secrets.clone(),
+                    env: steps::base_env(&self.rb, &self.secrets),
+                },
+            )?)),
+            None => None,
+        };
         let mut runner = Runner {
             rb: &self.rb,
             secrets: &self.secrets,
@@ -275,11 +312,34 @@ impl Engine {
                 t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 t
             },
-            trigger_state: vec![triggers::TriggerState::default(); self.rb.triggers.len()],
+            trigger_state: self
+                .rb
+                .triggers
+                .iter()
+                .map(|t| triggers::TriggerState {
+                    sql: match &t.when {
+                        super::runbook::TriggerCond::Sql { sql, on } => {
+                            self.conns.get(on).map(|c| {
+                                triggers::SqlWatch::spawn(c.clone(), sql.render(&self.secrets))
+                            })
+                        }
+                        _ => None,
+                    },
+                    ..Default::default()
+                })
+                .collect(),
+            conns: &self.conns,
+            clients: BTreeMap::new(),
+            lag,
             countdown: None,
             auto_rollback: None,
         };
-        runner.io.emit(Event::RunStarted { run: info }).await?;
+        runner
+            .io
+            .emit(Event::RunStarted {
+                run: Box::new(info),
+            })
+            .await?;
         runner.io.emit(Event::RunbookText { source: text }).await?;
         let unsupported: Vec<&str> = runner
             .rb
@@ -290,7 +350,7 @@ impl Engine {
             .collect();
         if !unsupported.is_empty() {
             let message = format!(
-                "this build cannot execute SQL, lag or reconcile steps yet; these steps will fail: {}",
+                "this build cannot execute reconcile waits yet; these steps will fail: {}",
                 unsupported.join(", ")
             );
             runner.notice(Level::Warn, message).await?;
@@ -304,7 +364,7 @@ impl Engine {
             .collect();
         if !blind.is_empty() {
             let message = format!(
-                "this build cannot evaluate lag, mismatch or SQL rollback triggers yet; not watching: {}",
+                "this build cannot evaluate mismatch rollback triggers yet; not watching: {}",
                 blind.join(", ")
             );
             runner.notice(Level::Warn, message).await?;
@@ -368,14 +428,24 @@ fn rollback_display(r: &RollbackAction) -> String {
 /// A step the engine cannot execute yet, with the reason.
 fn unsupported(a: &Action) -> Option<&'static str> {
     match a {
-        Action::Sql { .. } => Some("SQL steps are not executed by this build yet"),
         Action::Wait(w) => match w.cond {
-            WaitCond::LagBelow(_) => Some("lag waits are not executed by this build yet"),
             WaitCond::Reconcile(_) => Some("reconcile waits are not executed by this build yet"),
-            WaitCond::Sql { .. } => Some("SQL waits are not executed by this build yet"),
-            WaitCond::Run(_) => None,
+            _ => None,
         },
         _ => None,
+    }
+}
+
+/// What the lag probe measures, in words.
+fn lag_description(l: &super::runbook::LagConfig) -> String {
+    use super::runbook::LagMethod;
+    let on = l.on.as_deref().unwrap_or("source");
+    match l.method {
+        LagMethod::Logical => format!("logical slot {} on {on}", l.slot.as_deref().unwrap_or("?")),
+        LagMethod::Streaming => format!("streaming from {on}"),
+        LagMethod::Heartbeat => format!("heartbeat {on} → {}", l.target.as_deref().unwrap_or("?")),
+        LagMethod::Sql => format!("query on {on}"),
+        LagMethod::Command => "command".to_string(),
     }
 }
 
@@ -422,6 +492,12 @@ struct Runner<'a> {
     countdown: Option<(usize, tokio::time::Instant)>,
     /// The trigger whose countdown started the current rollback.
     auto_rollback: Option<String>,
+    /// Resolved `[connections]`.
+    conns: &'a BTreeMap<String, crate::pg::ConnSettings>,
+    /// Open sessions for SQL steps, by connection name.
+    clients: BTreeMap<String, std::sync::Arc<tokio_postgres::Client>>,
+    /// The lag probe, when `[lag]` is configured.
+    lag: Option<lag::LagState>,
 }
 
 fn classify(

@@ -86,9 +86,9 @@ impl Runner<'_> {
                         self.shell_attempt(index, t, &Expect::default(), file)
                             .await?
                     }
-                    RollbackAction::Sql { .. } => Ok(Attempt::failed(
-                        "SQL rollback actions are not executed by this build yet (PostgreSQL support is in progress)".into(),
-                    )),
+                    RollbackAction::Sql { sql, on } => {
+                        self.sql_attempt(index, sql, on, &Expect::default()).await?
+                    }
                 };
                 let (att, stop) = match result {
                     Ok(a) => (a, None),

@@ -6,7 +6,6 @@ use chrono::Utc;
 use tokio::time::Instant;
 
 use super::exec::ShellRun;
-use super::triggers::Inbound;
 use super::*;
 use crate::engine::exec::expect::OutputWatch;
 use crate::engine::exec::shell::ShellSpec;
@@ -33,15 +32,22 @@ impl Runner<'_> {
             .await?;
         let result = match (&step.action, unsupported(&step.action)) {
             (_, Some(why)) => Ok(Ok(Attempt::failed(format!(
-                "{why} (PostgreSQL support is in progress)"
+                "{why} (reconciliation is in progress)"
             )))),
             (Action::Run(t), None) => self.shell_step(index, attempt, t).await,
             (Action::Confirm(word), None) => self.confirm_step(index, word).await,
+            (Action::Sql { sql, on }, None) => {
+                let expect = step.expect.clone();
+                self.sql_attempt(index, sql, on, &expect).await
+            }
             (Action::Wait(w), None) => match &w.cond {
                 WaitCond::Run(t) => self.wait_run_step(index, attempt, t, w.every, w.hold).await,
-                _ => Ok(Ok(Attempt::failed("unsupported wait".into()))),
+                WaitCond::LagBelow(limit) => self.wait_lag_step(index, *limit, w.hold).await,
+                WaitCond::Sql { sql, on } => {
+                    self.wait_sql_step(index, sql, on, w.every, w.hold).await
+                }
+                WaitCond::Reconcile(_) => Ok(Ok(Attempt::failed("unsupported wait".into()))),
             },
-            (Action::Sql { .. }, None) => Ok(Ok(Attempt::failed("unsupported step".into()))),
         };
         let (att, stop) = match result? {
             Ok(a) => (a, None),
@@ -73,16 +79,8 @@ impl Runner<'_> {
 
     /// The environment of a step's processes.
     pub(super) fn env(&self, step_id: &str) -> Vec<(String, String)> {
-        let mut env = vec![
-            ("CUTOVER_STEP_ID".to_string(), step_id.to_string()),
-            ("CUTOVER_RUNBOOK".to_string(), self.rb.path.clone()),
-        ];
-        for (k, v) in &self.rb.vars {
-            env.push((format!("CUTOVER_VAR_{}", env_name(k)), v.clone()));
-        }
-        for (k, v) in self.secrets {
-            env.push((format!("CUTOVER_SECRET_{}", env_name(k)), v.clone()));
-        }
+        let mut env = vec![("CUTOVER_STEP_ID".to_string(), step_id.to_string())];
+        env.extend(base_env(self.rb, self.secrets));
         env
     }
 
@@ -307,38 +305,7 @@ impl Runner<'_> {
                 .await?;
             // Sleep until the next poll, answering commands meanwhile.
             let wake = deadline.map_or(now + every, |d| d.min(now + every));
-            loop {
-                let inbound = tokio::select! {
-                    () = tokio::time::sleep_until(wake) => break,
-                    inbound = self.recv() => inbound,
-                };
-                let cmd = match inbound {
-                    Inbound::Cmd(c) => Some(c),
-                    Inbound::Tick => self.on_tick().await?,
-                };
-                let screened = match cmd {
-                    Some(c) => self.screen(c).await?,
-                    None => None,
-                };
-                let stop = match screened {
-                    None => continue,
-                    Some(Command::Cancel) => {
-                        self.operator_action(Some(&step.id), OperatorAction::Cancel)
-                            .await?;
-                        Stop::Cancel
-                    }
-                    Some(Command::Abort { reason }) => Stop::Abort(reason),
-                    Some(Command::Rollback { .. }) => Stop::Rollback,
-                    Some(other) => {
-                        let msg = format!(
-                            "{} does nothing now: step {} is waiting",
-                            cmd_name(&other),
-                            step.id
-                        );
-                        self.notice(Level::Warn, msg).await?;
-                        continue;
-                    }
-                };
+            if let Some(stop) = self.idle_until(Some(wake), index).await? {
                 let detail = format!("stopped after {polls} polls");
                 return Ok(Err((
                     result(StepOutcome::Cancelled, code, detail, false, None),
@@ -347,4 +314,16 @@ impl Runner<'_> {
             }
         }
     }
+}
+
+/// Environment every process started for the runbook gets: the runbook path, vars and secrets.
+pub(super) fn base_env(rb: &Runbook, secrets: &BTreeMap<String, String>) -> Vec<(String, String)> {
+    let mut env = vec![("CUTOVER_RUNBOOK".to_string(), rb.path.clone())];
+    for (k, v) in &rb.vars {
+        env.push((format!("CUTOVER_VAR_{}", env_name(k)), v.clone()));
+    }
+    for (k, v) in secrets {
+        env.push((format!("CUTOVER_SECRET_{}", env_name(k)), v.clone()));
+    }
+    env
 }

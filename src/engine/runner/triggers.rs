@@ -19,19 +19,76 @@ pub(super) enum Inbound {
     Tick,
 }
 
+/// How often a `sql` trigger's query runs.
+pub const SQL_TRIGGER_EVERY: Duration = Duration::from_secs(5);
+
 /// Per-trigger runtime state.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub(super) struct TriggerState {
     /// Fired and not re-armed yet.
     pub fired: bool,
+    /// Since when the condition has held (for `for = ...`).
+    pub holding_since: Option<Instant>,
+    /// The latest answer of a `sql` trigger's background query.
+    pub sql: Option<SqlWatch>,
+}
+
+/// A `sql` trigger's query, polled on its own task so the engine never waits on it.
+#[derive(Debug)]
+pub(super) struct SqlWatch {
+    rx: tokio::sync::watch::Receiver<Option<Result<bool, String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for SqlWatch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl SqlWatch {
+    /// Starts polling `sql` on `conn` every [`SQL_TRIGGER_EVERY`].
+    pub(super) fn spawn(conn: crate::pg::ConnSettings, sql: String) -> SqlWatch {
+        let (tx, rx) = tokio::sync::watch::channel(None);
+        let task = tokio::spawn(async move {
+            let mut client: Option<tokio_postgres::Client> = None;
+            loop {
+                if client.as_ref().is_none_or(|c| c.is_closed()) {
+                    client = conn.connect().await.ok();
+                }
+                let answer = match &client {
+                    None => Err(format!("cannot connect to {}", conn.name())),
+                    Some(c) => {
+                        match tokio::time::timeout(SQL_TRIGGER_EVERY, c.simple_query(&sql)).await {
+                            Err(_) => Err("no answer".to_string()),
+                            Ok(Err(e)) => Err(crate::pg::conn::classify(&e).1),
+                            Ok(Ok(msgs)) => Ok(msgs.iter().any(|m| {
+                                matches!(
+                                    m,
+                                    tokio_postgres::SimpleQueryMessage::Row(r)
+                                        if r.get(0).is_some_and(|v| matches!(v, "t" | "true" | "1"))
+                                )
+                            })),
+                        }
+                    }
+                };
+                if tx.send(Some(answer)).is_err() {
+                    return;
+                }
+                tokio::time::sleep(SQL_TRIGGER_EVERY).await;
+            }
+        });
+        SqlWatch { rx, task }
+    }
+
+    fn latest(&self) -> Option<Result<bool, String>> {
+        self.rx.borrow().clone()
+    }
 }
 
 /// Triggers whose condition this build can evaluate.
 pub(super) fn evaluated(c: &TriggerCond) -> bool {
-    matches!(
-        c,
-        TriggerCond::StepFailed(_) | TriggerCond::WindowLeftBelow(_)
-    )
+    !matches!(c, TriggerCond::MismatchRowsAbove(_))
 }
 
 impl Runner<'_> {
@@ -54,6 +111,54 @@ impl Runner<'_> {
         }
     }
 
+    /// Waits until `wake` (or the next engine tick when `None`), answering the operator
+    /// meanwhile; `Some(stop)` when the operator stopped the step `index`.
+    pub(super) async fn idle_until(
+        &mut self,
+        wake: Option<Instant>,
+        index: usize,
+    ) -> Result<Option<Stop>, EngineError> {
+        loop {
+            let sleep = async {
+                match wake {
+                    Some(w) => tokio::time::sleep_until(w).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let inbound = tokio::select! {
+                () = sleep => return Ok(None),
+                inbound = self.recv() => inbound,
+            };
+            let cmd = match inbound {
+                Inbound::Cmd(c) => Some(c),
+                Inbound::Tick => match self.on_tick().await? {
+                    Some(c) => Some(c),
+                    None if wake.is_none() => return Ok(None),
+                    None => None,
+                },
+            };
+            let Some(cmd) = cmd else { continue };
+            let id = self.rb.steps[index].id.clone();
+            match self.screen(cmd).await? {
+                None => {}
+                Some(Command::Cancel) => {
+                    self.operator_action(Some(&id), OperatorAction::Cancel)
+                        .await?;
+                    return Ok(Some(Stop::Cancel));
+                }
+                Some(Command::Abort { reason }) => return Ok(Some(Stop::Abort(reason))),
+                Some(Command::Rollback { .. }) => return Ok(Some(Stop::Rollback)),
+                Some(other) => {
+                    let msg = format!(
+                        "{} does nothing now: step {id} is waiting",
+                        cmd_name(&other)
+                    );
+                    self.notice(Level::Warn, msg).await?;
+                }
+            }
+        }
+    }
+
     /// Checks the time-based triggers; returns a rollback command when a countdown expired.
     pub(super) async fn on_tick(&mut self) -> Result<Option<Command>, EngineError> {
         if let Some((t, deadline)) = self.countdown
@@ -65,6 +170,8 @@ impl Runner<'_> {
                 confirmation: ROLLBACK_WORD.to_string(),
             }));
         }
+        self.publish_lag().await?;
+        self.check_lag_and_sql_triggers().await?;
         let Some(window) = self.rb.window else {
             return Ok(None);
         };
@@ -87,6 +194,59 @@ impl Runner<'_> {
             }
         }
         Ok(None)
+    }
+
+    /// `lag_above` (fresh samples only) and `sql` triggers, with their `for` durations.
+    async fn check_lag_and_sql_triggers(&mut self) -> Result<(), EngineError> {
+        let sample = self.lag_sample();
+        let now = Instant::now();
+        for t in 0..self.rb.triggers.len() {
+            let trig = &self.rb.triggers[t];
+            let (met, what) = match &trig.when {
+                TriggerCond::LagAbove(limit) => {
+                    match sample.as_ref().and_then(|s| s.below(limit)) {
+                        Some(below) => (
+                            Some(!below),
+                            format!(
+                                "lag {} above {limit}",
+                                sample.as_ref().map_or(String::new(), |s| s.summary())
+                            ),
+                        ),
+                        // Stale or no reading: never counts as met (fail closed), resets `for`.
+                        None => (Some(false), String::new()),
+                    }
+                }
+                TriggerCond::Sql { .. } => {
+                    match self.trigger_state[t]
+                        .sql
+                        .as_ref()
+                        .and_then(SqlWatch::latest)
+                    {
+                        Some(Ok(v)) => (Some(v), "its query returned true".to_string()),
+                        Some(Err(_)) | None => (Some(false), String::new()),
+                    }
+                }
+                _ => (None, String::new()),
+            };
+            let Some(met) = met else { continue };
+            let hold = trig.hold;
+            let state = &mut self.trigger_state[t];
+            if !met {
+                state.holding_since = None;
+                state.fired = false;
+                continue;
+            }
+            let since = *state.holding_since.get_or_insert(now);
+            if !state.fired && now.duration_since(since) >= hold {
+                let held = if hold.is_zero() {
+                    String::new()
+                } else {
+                    format!(" for {}", format_duration(hold))
+                };
+                self.fire(t, format!("{what}{held}")).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Fires `step_failed` triggers for step `index`.

@@ -58,7 +58,14 @@ pub fn areas(area: Rect, app: &App) -> Areas {
     let [steps, right] =
         Layout::horizontal([Constraint::Length(steps_w), Constraint::Min(0)]).areas(body);
     let tall = area.height >= 34;
-    let lag_h = if tall { 4 } else { 3 };
+    // A configured probe gets a second row (thresholds, rate, ETA); a tall screen one more.
+    let lag_h = match (app.lag.configured, tall, area.height >= 24) {
+        (false, true, _) => 4,
+        (false, false, _) => 3,
+        (true, true, _) => 5,
+        (true, false, true) => 4,
+        (true, false, false) => 3,
+    };
     let checks = app.reconcile.checks.len().max(1) as u16;
     let rec_h = if tall { (checks + 2).min(7) } else { 3 };
     let [lag, reconcile, output] = Layout::vertical([

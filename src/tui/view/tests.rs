@@ -45,7 +45,7 @@ fn ev(app: &mut App, e: Event) {
 
 fn with_run(run: RunInfo, at_minutes: i64) -> App {
     let mut app = App::new(t0() + Duration::minutes(at_minutes), (80, 24));
-    ev(&mut app, Event::RunStarted { run });
+    ev(&mut app, Event::RunStarted { run: Box::new(run) });
     app
 }
 
@@ -397,4 +397,60 @@ fn trigger_banner_with_countdown() {
     );
     tick(&mut app, 3);
     snap("trigger_countdown", &app);
+}
+
+fn with_lag_readings(stale: bool) -> App {
+    let mut run = run_info();
+    run.lag_configured = true;
+    run.lag = Some(LagInfo {
+        description: "logical slot orders_sub on source".into(),
+        unit: crate::probe::LagUnit::Bytes,
+        warn: Some(16.0 * 1024.0 * 1024.0),
+        critical: Some(256.0 * 1024.0 * 1024.0),
+        interval_ms: 1000,
+    });
+    let mut app = with_run(run, 1);
+    ev(&mut app, Event::Ready { next: 0 });
+    // 30 MB draining at 2 MB/s over 10 s: above warn, catching up.
+    for i in 0..=10u64 {
+        let sample = crate::probe::LagSample {
+            seq: i + 1,
+            at: Some(app.now + Duration::seconds(i as i64)),
+            checked_at: Some(app.now + Duration::seconds(i as i64)),
+            bytes: Some((30 - 2 * i) * 1024 * 1024),
+            detail: Some("slot active".into()),
+            ..Default::default()
+        };
+        ev(
+            &mut app,
+            Event::LagSample {
+                sample,
+                keep: false,
+            },
+        );
+    }
+    if stale {
+        let sample = crate::probe::LagSample {
+            seq: 12,
+            at: Some(app.now + Duration::seconds(10)),
+            checked_at: Some(app.now + Duration::seconds(12)),
+            bytes: Some(10 * 1024 * 1024),
+            stale_since: Some(app.now + Duration::seconds(11)),
+            error: Some("connection refused".into()),
+            ..Default::default()
+        };
+        ev(&mut app, Event::LagSample { sample, keep: true });
+    }
+    tick(&mut app, 12);
+    app
+}
+
+#[test]
+fn lag_pane_with_readings() {
+    snap("lag_readings", &with_lag_readings(false));
+}
+
+#[test]
+fn lag_pane_stale_says_so_first() {
+    snap("lag_stale", &with_lag_readings(true));
 }

@@ -1,0 +1,194 @@
+//! SQL steps, SQL waits, rollback_sql and lag gates, through the real binary against real
+//! clusters from the harness.
+
+use std::time::Duration;
+
+use cutover::pg::{Cluster, ClusterOptions, Pair, PgBin};
+
+use crate::support::*;
+
+fn bin() -> PgBin {
+    PgBin::find(None).expect("PostgreSQL server binaries")
+}
+
+/// Runs the binary off the async runtime's threads.
+async fn headless_async(dir: std::path::PathBuf, text: String) -> std::process::Output {
+    tokio::task::spawn_blocking(move || headless(&dir, &text, &[]))
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_steps_check_expectations_and_a_timeout_cancels_the_query_on_the_server() {
+    let db = Cluster::create(&bin(), ClusterOptions::named("sqlsteps"))
+        .await
+        .unwrap();
+    db.execute(
+        "create table t (id int primary key, name text); insert into t values (1, 'a'), (2, NULL)",
+    )
+    .await
+    .unwrap();
+    let d = tempfile::tempdir().unwrap();
+    let conn = format!("[connections.db]\ndsn = \"{}\"\n", db.dsn());
+    let ok = format!(
+        r#"[runbook]
+name = "sql ok"
+{conn}
+[[step]]
+id = "count"
+sql = "select id, name from t order by id"
+on = "db"
+expect = {{ rows = 2 }}
+[[step]]
+id = "scalar"
+sql = "select name from t where id = 1"
+on = "db"
+expect = {{ value = "a" }}
+[[step]]
+id = "update"
+sql = "update t set name = 'b' where id = 2"
+on = "db"
+expect = {{ rows = 1 }}
+rollback_sql = "update t set name = NULL where id = 2"
+[[step]]
+id = "ready"
+wait = {{ sql = "select count(*) = 2 from t where name is not null", on = "db", every = "200ms" }}
+timeout = "10s"
+"#
+    );
+    let out = headless_async(d.path().to_path_buf(), ok).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("id │ name"), "result table shown: {stdout}");
+    assert!(stdout.contains("2  │ NULL"), "NULL shown: {stdout}");
+    let recs = journal(&d.path().join("j.jsonl"));
+    let fin = of_type(&recs, "step_finished");
+    assert_eq!(fin.len(), 4);
+    assert_eq!(fin[0]["checks"][0]["detail"], "2 row(s) (expected 2)");
+    assert_eq!(
+        fin[1]["checks"][0]["detail"],
+        "value \"a\" (expected \"a\")"
+    );
+
+    let d = tempfile::tempdir().unwrap();
+    let bad = format!(
+        r#"[runbook]
+name = "sql bad"
+{conn}
+[[step]]
+id = "scalar"
+sql = "select name from t where id = 1"
+on = "db"
+expect = {{ value = "zzz" }}
+"#
+    );
+    let out = headless_async(d.path().to_path_buf(), bad).await;
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(4), "{stdout}");
+    assert!(
+        stdout.contains("value \"a\" (expected \"zzz\")"),
+        "{stdout}"
+    );
+
+    let d = tempfile::tempdir().unwrap();
+    let slow = format!(
+        r#"[runbook]
+name = "sql slow"
+{conn}
+[[step]]
+id = "sleepy"
+sql = "select pg_sleep(60) /* cutover-timeout-test */"
+on = "db"
+timeout = "1s"
+"#
+    );
+    let out = headless_async(d.path().to_path_buf(), slow).await;
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(4), "{stdout}");
+    assert!(stdout.contains("cancelled on the server"), "{stdout}");
+    // The server is no longer running it.
+    let client = db.connect().await.unwrap();
+    let mut still = true;
+    for _ in 0..100 {
+        let rows = client
+            .query(
+                "select count(*) from pg_stat_activity where query like '%cutover-timeout-test%' and state = 'active' and pid <> pg_backend_pid()",
+                &[],
+            )
+            .await
+            .unwrap();
+        let n: i64 = rows[0].get(0);
+        if n == 0 {
+            still = false;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!still, "pg_sleep(60) still active on the server");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lag_gate_passes_on_fresh_samples_and_samples_are_journaled() {
+    let pg = bin();
+    let (source, target) = tokio::join!(
+        Cluster::create(&pg, ClusterOptions::named("lagsrc")),
+        Cluster::create(&pg, ClusterOptions::named("lagtgt")),
+    );
+    let (source, target) = (source.unwrap(), target.unwrap());
+    let ddl = "create table items (id bigserial primary key, payload text)";
+    source.execute(ddl).await.unwrap();
+    target.execute(ddl).await.unwrap();
+    let pair = Pair::logical(source, target, &["items"]).await.unwrap();
+    pair.wait_synced(Duration::from_secs(30)).await.unwrap();
+    let d = tempfile::tempdir().unwrap();
+    let rb = format!(
+        r#"[runbook]
+name = "lag gate"
+[connections.source]
+dsn = "{src}"
+[connections.target]
+dsn = "{tgt}"
+[lag]
+method = "logical"
+on = "source"
+target = "target"
+slot = "{slot}"
+warn = "16MB"
+critical = "256MB"
+interval = "500ms"
+[[step]]
+id = "write"
+sql = "insert into items (payload) select repeat('x', 100) from generate_series(1, 1000)"
+on = "source"
+expect = {{ rows = 1000 }}
+[[step]]
+id = "drain"
+wait = {{ lag_below = "64kB", for = "2s" }}
+timeout = "60s"
+[[step]]
+id = "arrived"
+wait = {{ sql = "select count(*) = 1000 from items", on = "target", every = "200ms" }}
+timeout = "30s"
+"#,
+        src = pair.source.dsn(),
+        tgt = pair.target.dsn(),
+        slot = pair.slot()
+    );
+    let out = headless_async(d.path().to_path_buf(), rb).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let recs = journal(&d.path().join("j.jsonl"));
+    let samples = of_type(&recs, "lag_sample");
+    assert!(!samples.is_empty(), "lag samples are journaled");
+    assert!(samples[0]["sample"]["bytes"].is_u64(), "{}", samples[0]);
+    let waits = of_type(&recs, "step_finished");
+    assert_eq!(waits[1]["outcome"], "passed");
+    assert!(
+        waits[1]["checks"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("below 64.0 kB for 2s"),
+        "{}",
+        waits[1]
+    );
+}
