@@ -9,3 +9,4 @@ pub mod cli;
 pub mod engine;
 pub mod headless;
 pub mod pg;
+pub mod reconcile;
