@@ -48,7 +48,7 @@ pub use result::{
 
 /// Receives progress updates; called from the task running the check, so keep it cheap
 /// (e.g. `watch::Sender::send_replace` or `mpsc::UnboundedSender::send`).
-pub type ProgressFn = dyn Fn(&Progress) + Send + Sync;
+pub type ProgressFn<'a> = dyn Fn(&Progress) + Send + Sync + 'a;
 
 /// A progress callback that drops every update.
 pub fn no_progress(_: &Progress) {}
@@ -134,7 +134,7 @@ pub(crate) struct Cx<'a> {
     pub source: &'a Client,
     pub target: &'a Client,
     pub opts: &'a Options,
-    pub progress: &'a ProgressFn,
+    pub progress: &'a ProgressFn<'a>,
     pub started: Instant,
 }
 
@@ -172,7 +172,7 @@ pub async fn run_check(
     source: &Client,
     target: &Client,
     opts: &Options,
-    progress: &ProgressFn,
+    progress: &ProgressFn<'_>,
 ) -> ReconcileResult {
     let cx = Cx {
         check,
@@ -200,7 +200,7 @@ pub async fn run_check_with(
     source: &ConnSettings,
     target: &ConnSettings,
     opts: &Options,
-    progress: &ProgressFn,
+    progress: &ProgressFn<'_>,
 ) -> ReconcileResult {
     match connect_pair(source, target).await {
         Ok((s, t)) => run_check(check, &s, &t, opts, progress).await,
@@ -234,7 +234,7 @@ pub async fn recheck(
     target: &Client,
     opts: &Options,
     previous: &ReconcileResult,
-    progress: &ProgressFn,
+    progress: &ProgressFn<'_>,
 ) -> ReconcileResult {
     if previous.status == Status::Error || previous.mismatches.iter().all(|m| m.transient) {
         return previous.clone();

@@ -119,9 +119,11 @@ pub async fn plan(
             rows.div_ceil(u64::from(n.max(1))).max(1)
         }
     };
-    boundaries(client, "source", sql, &Range::all(), step)
-        .await
-        .map(ranges_from_bounds)
+    let mut bounds = boundaries(client, "source", sql, &Range::all(), step).await?;
+    if let Some(n) = requested {
+        bounds.truncate(usize::try_from(n.max(1) - 1).unwrap_or(usize::MAX));
+    }
+    Ok(ranges_from_bounds(bounds))
 }
 
 async fn count_rows(client: &Client, sql: &TableSql) -> Result<u64, ReconcileError> {

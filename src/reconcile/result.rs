@@ -18,7 +18,7 @@ pub enum Status {
 }
 
 /// How a row (or object) differs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MismatchClass {
     /// Present on the source, absent on the target.
