@@ -11,4 +11,5 @@ pub mod engine;
 pub mod headless;
 pub mod pg;
 pub mod probe;
+pub mod reconcile;
 pub mod tui;

@@ -5,6 +5,7 @@ mod corpus;
 mod engine;
 mod pg;
 mod pty;
+mod reconcile;
 mod rollback;
 mod sql;
 mod support;

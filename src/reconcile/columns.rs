@@ -1,0 +1,389 @@
+//! Catalog lookup of a table's columns and types on each side, the choice of compared columns
+//! (`columns` / `exclude`) in a canonical order, and the per-column expressions that make the
+//! text of equal values equal on both sides (type normalisation).
+
+use tokio_postgres::Client;
+
+use super::ReconcileError;
+use crate::pg::ident::{quote_ident, split_qualified};
+
+/// One column as the catalog describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    /// Name.
+    pub name: String,
+    /// `format_type(atttypid, atttypmod)`, e.g. `character varying(20)`.
+    pub type_display: String,
+    /// The type's schema.
+    pub type_schema: String,
+    /// The type's internal name (`int4`, `bpchar`, `_text`).
+    pub type_name: String,
+    /// Whether the column has a collation (text-like types).
+    pub collatable: bool,
+    /// `NOT NULL`.
+    pub not_null: bool,
+}
+
+impl Column {
+    /// The type as a qualified, quoted name without modifiers (`"pg_catalog"."int4"`), for
+    /// casting parameters.
+    pub fn type_sql(&self) -> String {
+        format!(
+            "{}.{}",
+            quote_ident(&self.type_schema),
+            quote_ident(&self.type_name)
+        )
+    }
+}
+
+/// A table (or view) resolved on one side.
+#[derive(Debug, Clone)]
+pub struct TableInfo {
+    /// Its schema.
+    pub schema: String,
+    /// Its name.
+    pub name: String,
+    /// `pg_class.oid`.
+    pub oid: u32,
+    /// `pg_class.reltuples` (negative or 0 when never analysed).
+    pub reltuples: f64,
+    /// Columns in `attnum` order.
+    pub columns: Vec<Column>,
+}
+
+impl TableInfo {
+    /// `"schema"."name"`.
+    pub fn qualified(&self) -> String {
+        format!("{}.{}", quote_ident(&self.schema), quote_ident(&self.name))
+    }
+
+    /// `schema.name` for messages.
+    pub fn display(&self) -> String {
+        format!("{}.{}", self.schema, self.name)
+    }
+
+    /// The column called `name`.
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+}
+
+/// Resolves `table` (`name`, `schema.name`, quoted parts allowed; unqualified names through
+/// the session's search path) and reads its columns. `Ok(None)`: no such table.
+pub async fn lookup(
+    client: &Client,
+    side: &str,
+    table: &str,
+) -> Result<Option<TableInfo>, ReconcileError> {
+    let parts = split_qualified(table);
+    let (schema, name) = match parts.as_slice() {
+        [n] => (None, n.clone()),
+        [s, n] => (Some(s.clone()), n.clone()),
+        [_db, s, n] => (Some(s.clone()), n.clone()),
+        _ => {
+            return Err(ReconcileError::Other(format!(
+                "cannot read table name {table:?}"
+            )));
+        }
+    };
+    let row = client
+        .query_opt(
+            "select c.oid, n.nspname::text, c.relname::text, c.reltuples::float8 \
+             from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace \
+             where c.relkind in ('r','p','v','m','f') and c.relname = $2 \
+               and case when $1::text is null then pg_catalog.pg_table_is_visible(c.oid) \
+                        else n.nspname = $1::text end",
+            &[&schema, &name],
+        )
+        .await
+        .map_err(ReconcileError::sql(side, "look up the table"))?;
+    let Some(row) = row else { return Ok(None) };
+    let oid: u32 = row.get(0);
+    let columns = client
+        .query(
+            "select a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod), \
+                    tn.nspname::text, t.typname::text, a.attcollation <> 0, a.attnotnull \
+             from pg_catalog.pg_attribute a \
+             join pg_catalog.pg_type t on t.oid = a.atttypid \
+             join pg_catalog.pg_namespace tn on tn.oid = t.typnamespace \
+             where a.attrelid = $1 and a.attnum > 0 and not a.attisdropped \
+             order by a.attnum",
+            &[&oid],
+        )
+        .await
+        .map_err(ReconcileError::sql(side, "read the table's columns"))?
+        .iter()
+        .map(|r| Column {
+            name: r.get(0),
+            type_display: r.get(1),
+            type_schema: r.get(2),
+            type_name: r.get(3),
+            collatable: r.get(4),
+            not_null: r.get(5),
+        })
+        .collect();
+    Ok(Some(TableInfo {
+        schema: row.get(1),
+        name: row.get(2),
+        oid,
+        reltuples: row.get(3),
+        columns,
+    }))
+}
+
+/// A compared column and the expression that renders it the same way on both sides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Compared {
+    /// Column name.
+    pub name: String,
+    /// SQL expression (identical on both sides), e.g. `"amount"` or `"doc"::pg_catalog.jsonb`.
+    pub expr: String,
+}
+
+/// A key column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyColumn {
+    /// Column name.
+    pub name: String,
+    /// `"k"`.
+    pub ident: String,
+    /// The ordering expression: `"k" COLLATE "C"` for text-like keys so that both sides
+    /// order (and split into ranges) alike whatever their collations, else `"k"`.
+    pub order_expr: String,
+    /// The source's type, for casting text parameters (`"pg_catalog"."int4"`).
+    pub type_sql: String,
+    /// `int2`/`int4`/`int8`.
+    pub integer: bool,
+}
+
+/// The compared columns and the key of a check, the same on both sides.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Key columns.
+    pub key: Vec<KeyColumn>,
+    /// Compared columns, canonical order: `columns = [...]` as written, else the source's
+    /// column order minus `exclude`.
+    pub columns: Vec<Compared>,
+    /// Normalisations applied and columns left out.
+    pub notes: Vec<String>,
+}
+
+/// Chooses the compared columns and key and how each is rendered.
+pub fn plan(
+    source: &TableInfo,
+    target: &TableInfo,
+    key: &[String],
+    columns: Option<&[String]>,
+    exclude: &[String],
+    versions: (u32, u32),
+) -> Result<Plan, ReconcileError> {
+    let mut notes = Vec::new();
+    let mut key_cols = Vec::new();
+    for k in key {
+        let (Some(s), Some(_)) = (source.column(k), target.column(k)) else {
+            return Err(ReconcileError::Other(format!(
+                "key column {k:?} is not in {} on {}",
+                if source.column(k).is_none() {
+                    source.display()
+                } else {
+                    target.display()
+                },
+                if source.column(k).is_none() {
+                    "the source"
+                } else {
+                    "the target"
+                }
+            )));
+        };
+        let ident = quote_ident(k);
+        key_cols.push(KeyColumn {
+            name: k.clone(),
+            order_expr: if s.collatable {
+                format!("{ident} COLLATE \"C\"")
+            } else {
+                ident.clone()
+            },
+            ident,
+            type_sql: s.type_sql(),
+            integer: s.type_schema == "pg_catalog"
+                && matches!(s.type_name.as_str(), "int2" | "int4" | "int8"),
+        });
+    }
+    for e in exclude {
+        if source.column(e).is_none() && target.column(e).is_none() {
+            return Err(ReconcileError::Other(format!(
+                "exclude names column {e:?}, which is on neither side"
+            )));
+        }
+    }
+    let names: Vec<String> = match columns {
+        Some(list) => list.to_vec(),
+        None => source
+            .columns
+            .iter()
+            .map(|c| c.name.clone())
+            .filter(|n| !exclude.contains(n))
+            .collect(),
+    };
+    let mut out = Vec::new();
+    for n in &names {
+        let (s, t) = match (source.column(n), target.column(n)) {
+            (Some(s), Some(t)) => (s, t),
+            (s, _) => {
+                let side = if s.is_none() { "source" } else { "target" };
+                return Err(ReconcileError::Other(format!(
+                    "column {n:?} is not on the {side}: exclude it (exclude = [\"{n}\"]) \
+                     and compare structure with kind = \"schema\""
+                )));
+            }
+        };
+        let (expr, note) = normalise(s, t, versions);
+        if let Some(note) = note {
+            notes.push(note);
+        }
+        out.push(Compared {
+            name: n.clone(),
+            expr,
+        });
+    }
+    if columns.is_none() {
+        let only_target: Vec<&str> = target
+            .columns
+            .iter()
+            .filter(|c| source.column(&c.name).is_none() && !exclude.contains(&c.name))
+            .map(|c| c.name.as_str())
+            .collect();
+        if !only_target.is_empty() {
+            notes.push(format!(
+                "columns only on the target, not compared: {}",
+                only_target.join(", ")
+            ));
+        }
+    }
+    if out.is_empty() {
+        return Err(ReconcileError::Other("no columns left to compare".into()));
+    }
+    Ok(Plan {
+        key: key_cols,
+        columns: out,
+        notes,
+    })
+}
+
+/// The expression for one column (the same on both sides) and a note when it is not the
+/// plain column.
+fn normalise(s: &Column, t: &Column, (sv, tv): (u32, u32)) -> (String, Option<String>) {
+    let ident = quote_ident(&s.name);
+    let is = |c: &Column, n: &str| c.type_schema == "pg_catalog" && c.type_name == n;
+    if is(s, "money") || is(t, "money") {
+        // money's text depends on lc_monetary; its numeric value does not.
+        return (format!("{ident}::pg_catalog.numeric"), None);
+    }
+    if s.type_display == t.type_display {
+        return (ident, None);
+    }
+    let note = |how: &str| {
+        Some(format!(
+            "column {}: {} on the source, {} on the target; compared {how}",
+            s.name, s.type_display, t.type_display
+        ))
+    };
+    if is(s, "bpchar") != is(t, "bpchar") {
+        return (
+            format!("{ident}::pg_catalog.text"),
+            note("as text (trailing blanks of char(n) ignored)"),
+        );
+    }
+    if (is(s, "json") && is(t, "jsonb")) || (is(s, "jsonb") && is(t, "json")) {
+        return (format!("{ident}::pg_catalog.jsonb"), note("as jsonb"));
+    }
+    if is(s, "numeric") && is(t, "numeric") && sv >= 130_000 && tv >= 130_000 {
+        return (
+            format!("pg_catalog.trim_scale({ident})"),
+            note("with trailing zeros trimmed (trim_scale)"),
+        );
+    }
+    (ident, note("by their text"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn col(name: &str, ty: &str, display: &str, collatable: bool) -> Column {
+        Column {
+            name: name.into(),
+            type_display: display.into(),
+            type_schema: "pg_catalog".into(),
+            type_name: ty.into(),
+            collatable,
+            not_null: false,
+        }
+    }
+
+    fn table(cols: Vec<Column>) -> TableInfo {
+        TableInfo {
+            schema: "public".into(),
+            name: "t".into(),
+            oid: 1,
+            reltuples: 0.0,
+            columns: cols,
+        }
+    }
+
+    #[test]
+    fn chooses_columns_in_canonical_order_and_normalises_types() {
+        let s = table(vec![
+            col("id", "int4", "integer", false),
+            col("code", "bpchar", "character(5)", true),
+            col("doc", "json", "json", false),
+            col(
+                "updated_at",
+                "timestamptz",
+                "timestamp with time zone",
+                false,
+            ),
+            col("name", "text", "text", true),
+        ]);
+        let t = table(vec![
+            col("name", "text", "text", true),
+            col("id", "int8", "bigint", false),
+            col("code", "varchar", "character varying(5)", true),
+            col("doc", "jsonb", "jsonb", false),
+            col("extra", "int4", "integer", false),
+            col(
+                "updated_at",
+                "timestamptz",
+                "timestamp with time zone",
+                false,
+            ),
+        ]);
+        let p = plan(
+            &s,
+            &t,
+            &["name".into(), "id".into()],
+            None,
+            &["updated_at".into()],
+            (150_000, 160_000),
+        )
+        .unwrap();
+        let exprs: Vec<&str> = p.columns.iter().map(|c| c.expr.as_str()).collect();
+        assert_eq!(
+            exprs,
+            [
+                "\"id\"",
+                "\"code\"::pg_catalog.text",
+                "\"doc\"::pg_catalog.jsonb",
+                "\"name\""
+            ]
+        );
+        assert_eq!(p.key[0].order_expr, "\"name\" COLLATE \"C\"");
+        assert_eq!(p.key[1].order_expr, "\"id\"");
+        assert!(p.key[1].integer && !p.key[0].integer);
+        assert!(p.notes.iter().any(|n| n.contains("extra")));
+        let err = plan(&s, &t, &["nope".into()], None, &[], (150_000, 150_000)).unwrap_err();
+        assert!(err.to_string().contains("nope"));
+        let err = plan(&t, &s, &["id".into()], None, &[], (150_000, 150_000)).unwrap_err();
+        assert!(err.to_string().contains("extra"), "{err}");
+    }
+}

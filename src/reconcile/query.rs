@@ -1,0 +1,306 @@
+//! `kind = "query"`: the business query (`sql`, or `target_sql` on the target) on both sides,
+//! each in a pinned repeatable-read snapshot (the session's search path is kept), results
+//! read as text and compared as **multisets**: row order is ignored, because two servers may
+//! order ties, hash aggregates or unordered queries differently and still hold the same data;
+//! an `ORDER BY` only makes the listing readable. Duplicate rows count. Rows only on the
+//! source are `missing_on_target`, rows only on the target `extra_on_target`; when exactly one
+//! missing and one extra row share the first column's value (e.g. the day of a "revenue by
+//! day" query), they are shown as one `different` row with the differing columns.
+
+use std::collections::HashMap;
+
+use futures::TryStreamExt;
+use tokio_postgres::{Client, SimpleQueryMessage};
+
+use super::bisect::compare_keys;
+use super::settings::{self, Pinning};
+use super::{ColumnDiff, Cx, Mismatch, MismatchClass, Phase, ReconcileError, ReconcileResult};
+
+type Row = Vec<Option<String>>;
+
+/// A result set: column names and each distinct row with its multiplicity.
+struct ResultSet {
+    columns: Vec<String>,
+    rows: HashMap<Row, u64>,
+    total: u64,
+}
+
+/// Runs the check.
+pub(crate) async fn run(cx: &Cx<'_>, res: &mut ReconcileResult) -> Result<(), ReconcileError> {
+    cx.report(res, Phase::Comparing);
+    let sql = cx
+        .check
+        .sql
+        .as_ref()
+        .ok_or_else(|| ReconcileError::Other("the check has no sql".into()))?;
+    let source_sql = sql.render(&cx.opts.secrets);
+    let target_sql = cx
+        .check
+        .target_sql
+        .as_ref()
+        .unwrap_or(sql)
+        .render(&cx.opts.secrets);
+    let (sv, tv) = futures::try_join!(
+        settings::server_version(cx.source, "source"),
+        settings::server_version(cx.target, "target")
+    )?;
+    res.source_version = Some(sv);
+    res.target_version = Some(tv);
+    let pin = Pinning {
+        extra_float_digits: settings::extra_float_digits(sv, tv),
+        catalog_search_path: false,
+        statement_timeout_ms: cx.statement_timeout_ms(),
+    };
+    let limit = cx.opts.query_max_rows;
+    let (a, b) = futures::try_join!(
+        read(cx.source, "source", &source_sql, &pin, limit),
+        read(cx.target, "target", &target_sql, &pin, limit)
+    )?;
+    res.partitions_total = 1;
+    res.partitions_done = 1;
+    res.source_rows = a.total;
+    res.target_rows = b.total;
+    if a.columns.len() != b.columns.len() {
+        return Err(ReconcileError::Other(format!(
+            "the source query returns {} columns ({}), the target's {} ({})",
+            a.columns.len(),
+            a.columns.join(", "),
+            b.columns.len(),
+            b.columns.join(", ")
+        )));
+    }
+    if a.columns != b.columns {
+        res.notes.push(format!(
+            "column names differ: source ({}), target ({}); compared by position",
+            a.columns.join(", "),
+            b.columns.join(", ")
+        ));
+    }
+    res.columns = a.columns.clone();
+    res.key_columns = a.columns.first().cloned().into_iter().collect();
+    let (found, total) = compare(&a, &b);
+    res.mismatch_total = total;
+    res.mismatches = found.into_iter().take(cx.opts.max_listed).collect();
+    Ok(())
+}
+
+async fn read(
+    client: &Client,
+    side: &str,
+    sql: &str,
+    pin: &Pinning,
+    limit: usize,
+) -> Result<ResultSet, ReconcileError> {
+    settings::begin(client, side, pin).await?;
+    let r = read_in_snapshot(client, side, sql, limit).await;
+    settings::end(client).await;
+    r
+}
+
+async fn read_in_snapshot(
+    client: &Client,
+    side: &str,
+    sql: &str,
+    limit: usize,
+) -> Result<ResultSet, ReconcileError> {
+    let stream = client
+        .simple_query_raw(sql)
+        .await
+        .map_err(ReconcileError::sql(side, "run the query"))?;
+    let mut stream = std::pin::pin!(stream);
+    let mut set = ResultSet {
+        columns: Vec::new(),
+        rows: HashMap::new(),
+        total: 0,
+    };
+    while let Some(msg) = stream
+        .try_next()
+        .await
+        .map_err(ReconcileError::sql(side, "run the query"))?
+    {
+        match msg {
+            SimpleQueryMessage::RowDescription(cols) => {
+                set.columns = cols.iter().map(|c| c.name().to_string()).collect();
+            }
+            SimpleQueryMessage::Row(row) => {
+                if set.columns.is_empty() {
+                    set.columns = row.columns().iter().map(|c| c.name().to_string()).collect();
+                }
+                let values: Row = (0..row.len())
+                    .map(|i| row.get(i).map(str::to_string))
+                    .collect();
+                set.total += 1;
+                if set.total as usize > limit {
+                    return Err(ReconcileError::Other(format!(
+                        "{side}: the query returns more than {limit} rows; compare tables with kind = \"checksum\""
+                    )));
+                }
+                *set.rows.entry(values).or_default() += 1;
+            }
+            _ => {}
+        }
+    }
+    Ok(set)
+}
+
+fn show(v: &Option<String>) -> String {
+    match v {
+        None => "NULL".into(),
+        Some(s) if s.is_empty() => "''".into(),
+        Some(s) => s.clone(),
+    }
+}
+
+fn whole_row(class: MismatchClass, columns: &[String], row: &Row, times: u64) -> Mismatch {
+    let cols = columns
+        .iter()
+        .zip(row)
+        .map(|(c, v)| ColumnDiff {
+            column: c.clone(),
+            source: if class == MismatchClass::MissingOnTarget {
+                v.clone()
+            } else {
+                None
+            },
+            target: if class == MismatchClass::ExtraOnTarget {
+                v.clone()
+            } else {
+                None
+            },
+        })
+        .collect();
+    let text = row.iter().map(show).collect::<Vec<_>>().join(", ");
+    let times = if times > 1 {
+        format!(" (×{times})")
+    } else {
+        String::new()
+    };
+    Mismatch {
+        key: vec![row.first().map(show).unwrap_or_default()],
+        class,
+        columns: cols,
+        detail: format!("{}: ({text}){times}", class.label()),
+        transient: false,
+    }
+}
+
+/// The row-level differences and the number of differing rows (a paired row counts once).
+fn compare(a: &ResultSet, b: &ResultSet) -> (Vec<Mismatch>, u64) {
+    let mut missing: Vec<(&Row, u64)> = Vec::new();
+    let mut extra: Vec<(&Row, u64)> = Vec::new();
+    for (row, n) in &a.rows {
+        let m = b.rows.get(row).copied().unwrap_or(0);
+        if *n > m {
+            missing.push((row, n - m));
+        }
+    }
+    for (row, n) in &b.rows {
+        let m = a.rows.get(row).copied().unwrap_or(0);
+        if *n > m {
+            extra.push((row, n - m));
+        }
+    }
+    let first = |r: &Row| r.first().cloned().flatten();
+    let mut out = Vec::new();
+    let mut total = 0u64;
+    let columns = &a.columns;
+    let count_first = |v: &[(&Row, u64)], key: &Option<String>| {
+        v.iter()
+            .filter(|(r, _)| &first(r) == key)
+            .map(|(_, n)| n)
+            .sum::<u64>()
+    };
+    let mut paired_extra = std::collections::HashSet::new();
+    for (row, n) in &missing {
+        let key = first(row);
+        if columns.len() > 1
+            && *n == 1
+            && count_first(&missing, &key) == 1
+            && count_first(&extra, &key) == 1
+        {
+            if let Some((other, _)) = extra.iter().find(|(r, _)| first(r) == key) {
+                paired_extra.insert(*other);
+                let diffs: Vec<ColumnDiff> = columns
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| row.get(*i) != other.get(*i))
+                    .map(|(i, c)| ColumnDiff {
+                        column: c.clone(),
+                        source: row.get(i).cloned().flatten(),
+                        target: other.get(i).cloned().flatten(),
+                    })
+                    .collect();
+                let detail = diffs
+                    .iter()
+                    .map(|d| format!("{}: {} → {}", d.column, show(&d.source), show(&d.target)))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                out.push(Mismatch {
+                    key: vec![show(&key)],
+                    class: MismatchClass::Different,
+                    columns: diffs,
+                    detail,
+                    transient: false,
+                });
+                total += 1;
+                continue;
+            }
+        }
+        out.push(whole_row(MismatchClass::MissingOnTarget, columns, row, *n));
+        total += n;
+    }
+    for (row, n) in &extra {
+        if !paired_extra.contains(row) {
+            out.push(whole_row(MismatchClass::ExtraOnTarget, columns, row, *n));
+            total += n;
+        }
+    }
+    out.sort_by(|x, y| compare_keys(&x.key, &y.key).then(x.detail.cmp(&y.detail)));
+    (out, total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(rows: &[&[Option<&str>]]) -> ResultSet {
+        let mut s = ResultSet {
+            columns: vec!["day".into(), "total".into()],
+            rows: HashMap::new(),
+            total: 0,
+        };
+        for r in rows {
+            let r: Row = r.iter().map(|v| v.map(str::to_string)).collect();
+            *s.rows.entry(r).or_default() += 1;
+            s.total += 1;
+        }
+        s
+    }
+
+    #[test]
+    fn compares_as_multisets_and_pairs_by_first_column() {
+        let a = set(&[
+            &[Some("d1"), Some("10")],
+            &[Some("d2"), Some("20")],
+            &[Some("d3"), Some("30")],
+            &[Some("d3"), Some("30")],
+        ]);
+        let b = set(&[
+            &[Some("d3"), Some("30")],
+            &[Some("d2"), Some("21")],
+            &[Some("d1"), Some("10")],
+            &[Some("d4"), None],
+        ]);
+        let (m, total) = compare(&a, &b);
+        assert_eq!(total, 3);
+        assert_eq!(m.len(), 3);
+        assert_eq!(m[0].class, MismatchClass::Different);
+        assert_eq!(m[0].detail, "total: 20 → 21");
+        assert_eq!(m[1].class, MismatchClass::MissingOnTarget);
+        assert_eq!(m[1].key, ["d3"]);
+        assert_eq!(m[2].class, MismatchClass::ExtraOnTarget);
+        assert_eq!(m[2].detail, "extra on target: (d4, NULL)");
+        let (none, zero) = compare(&a, &a);
+        assert!(none.is_empty() && zero == 0);
+    }
+}

@@ -1,0 +1,183 @@
+//! `kind = "sequences"`: every sequence of the listed schemas (and the listed sequences) on the
+//! source, compared by the value the next `nextval()` would return: the target must be at or
+//! ahead of the source (at or below for descending sequences). Logical replication does not
+//! carry sequences, so this is the classic forgotten cutover step.
+
+use tokio_postgres::Client;
+
+use super::{
+    ColumnDiff, Cx, Mismatch, MismatchClass, Phase, ReconcileError, ReconcileResult,
+    SequenceCompare,
+};
+use crate::pg::ident::{quote_ident, split_qualified};
+
+/// A sequence found on one side.
+#[derive(Debug, Clone)]
+struct Seq {
+    schema: String,
+    name: String,
+    increment: i64,
+}
+
+impl Seq {
+    fn display(&self) -> String {
+        format!("{}.{}", self.schema, self.name)
+    }
+}
+
+const SELECT: &str = "SELECT n.nspname::text, c.relname::text, s.seqincrement \
+     FROM pg_catalog.pg_class c \
+     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+     JOIN pg_catalog.pg_sequence s ON s.seqrelid = c.oid \
+     WHERE c.relkind = 'S'";
+
+async fn list(
+    client: &Client,
+    side: &str,
+    schemas: &[String],
+    names: &[String],
+) -> Result<Vec<Seq>, ReconcileError> {
+    let to_seq = |r: &tokio_postgres::Row| Seq {
+        schema: r.get(0),
+        name: r.get(1),
+        increment: r.get(2),
+    };
+    let mut out: Vec<Seq> = Vec::new();
+    if !schemas.is_empty() {
+        let q = format!("{SELECT} AND n.nspname = ANY($1::text[]) ORDER BY 1, 2");
+        let rows = client
+            .query(&q, &[&schemas])
+            .await
+            .map_err(ReconcileError::sql(side, "list sequences"))?;
+        out.extend(rows.iter().map(to_seq));
+    }
+    for name in names {
+        let parts = split_qualified(name);
+        let (schema, rel) = match parts.as_slice() {
+            [n] => (None, n.clone()),
+            [s, n] => (Some(s.clone()), n.clone()),
+            _ => {
+                return Err(ReconcileError::Other(format!(
+                    "cannot read sequence name {name:?}"
+                )));
+            }
+        };
+        let q = format!(
+            "{SELECT} AND c.relname = $2 AND CASE WHEN $1::text IS NULL \
+             THEN pg_catalog.pg_table_is_visible(c.oid) ELSE n.nspname = $1::text END"
+        );
+        let row = client
+            .query_opt(&q, &[&schema, &rel])
+            .await
+            .map_err(ReconcileError::sql(side, "look up a sequence"))?;
+        match row {
+            Some(r) => {
+                let s = to_seq(&r);
+                if !out.iter().any(|o| o.schema == s.schema && o.name == s.name) {
+                    out.push(s);
+                }
+            }
+            None if side == "source" => {
+                return Err(ReconcileError::Other(format!("source: no sequence {name}")));
+            }
+            None => {}
+        }
+    }
+    Ok(out)
+}
+
+/// The value the next `nextval()` returns.
+async fn next_value(client: &Client, side: &str, s: &Seq) -> Result<i64, ReconcileError> {
+    let q = format!(
+        "SELECT last_value, is_called FROM {}.{}",
+        quote_ident(&s.schema),
+        quote_ident(&s.name)
+    );
+    let row = client
+        .query_one(&q, &[])
+        .await
+        .map_err(ReconcileError::sql(
+            side,
+            &format!("read sequence {}", s.display()),
+        ))?;
+    let (last, called): (i64, bool) = (row.get(0), row.get(1));
+    Ok(if called {
+        last.saturating_add(s.increment)
+    } else {
+        last
+    })
+}
+
+/// Runs the check.
+pub(crate) async fn run(cx: &Cx<'_>, res: &mut ReconcileResult) -> Result<(), ReconcileError> {
+    cx.report(res, Phase::Comparing);
+    let c = cx.check;
+    let (src, tgt) = futures::try_join!(
+        list(cx.source, "source", &c.schemas, &c.sequences),
+        list(cx.target, "target", &c.schemas, &c.sequences)
+    )?;
+    res.key_columns = vec!["sequence".into()];
+    res.columns = vec!["next_value".into()];
+    res.partitions_total = u32::try_from(src.len()).unwrap_or(u32::MAX);
+    res.source_rows = src.len() as u64;
+    res.target_rows = tgt.len() as u64;
+    for s in &src {
+        let t = tgt
+            .iter()
+            .find(|t| t.schema == s.schema && t.name == s.name);
+        let sv = next_value(cx.source, "source", s).await?;
+        let tv = match t {
+            Some(t) => Some(next_value(cx.target, "target", t).await?),
+            None => None,
+        };
+        let ok = match tv {
+            None => false,
+            Some(tv) if s.increment < 0 => tv <= sv,
+            Some(tv) => tv >= sv,
+        };
+        res.sequences.push(SequenceCompare {
+            name: s.display(),
+            source_next: Some(sv),
+            target_next: tv,
+            ok,
+        });
+        if !ok {
+            res.mismatch_total += 1;
+            res.mismatches.push(Mismatch {
+                key: vec![s.display()],
+                class: if tv.is_none() {
+                    MismatchClass::MissingOnTarget
+                } else {
+                    MismatchClass::Different
+                },
+                columns: vec![ColumnDiff {
+                    column: "next_value".into(),
+                    source: Some(sv.to_string()),
+                    target: tv.map(|v| v.to_string()),
+                }],
+                detail: match tv {
+                    None => format!("sequence {} missing on target", s.display()),
+                    Some(tv) => format!(
+                        "sequence {}: target would hand out {tv}, source {sv} (target behind)",
+                        s.display()
+                    ),
+                },
+                transient: false,
+            });
+        }
+        res.partitions_done += 1;
+        cx.report(res, Phase::Comparing);
+    }
+    let only_target: Vec<String> = tgt
+        .iter()
+        .filter(|t| !src.iter().any(|s| s.schema == t.schema && s.name == t.name))
+        .map(Seq::display)
+        .collect();
+    if !only_target.is_empty() {
+        res.notes.push(format!(
+            "sequences only on the target: {}",
+            only_target.join(", ")
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,282 @@
+//! The SQL of a table check, built from quoted identifiers only: key-range predicates with
+//! row-value comparisons, the partition checksum, the partition count, the row fetch for
+//! drilling down, the keyed lookup for rechecks. Every value (range bounds, keys) is a text
+//! parameter cast to the key column's type on the server.
+
+use super::columns::{Compared, KeyColumn};
+use super::partition::Range;
+
+/// SQL builder for one side of a table check.
+#[derive(Debug, Clone)]
+pub struct TableSql {
+    /// `"schema"."table"` on this side.
+    pub relation: String,
+    /// Key columns.
+    pub key: Vec<KeyColumn>,
+    /// `row(e1, e2, ...)::text`.
+    pub row_text: String,
+}
+
+/// Which bounds a range has (each combination is one prepared statement).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Bounds {
+    /// Has a lower (exclusive) bound.
+    pub lo: bool,
+    /// Has an upper (inclusive) bound.
+    pub hi: bool,
+}
+
+impl Bounds {
+    /// The four combinations.
+    pub const ALL: [Bounds; 4] = [
+        Bounds {
+            lo: false,
+            hi: false,
+        },
+        Bounds {
+            lo: true,
+            hi: false,
+        },
+        Bounds {
+            lo: false,
+            hi: true,
+        },
+        Bounds { lo: true, hi: true },
+    ];
+
+    /// Index into [`Bounds::ALL`].
+    pub fn index(self) -> usize {
+        usize::from(self.lo) + 2 * usize::from(self.hi)
+    }
+
+    /// The bounds of `r`.
+    pub fn of(r: &Range) -> Bounds {
+        Bounds {
+            lo: r.lo.is_some(),
+            hi: r.hi.is_some(),
+        }
+    }
+}
+
+impl TableSql {
+    /// Builds the SQL pieces for `relation` with these key and compared columns.
+    pub fn new(relation: String, key: &[KeyColumn], columns: &[Compared]) -> TableSql {
+        let exprs: Vec<&str> = columns.iter().map(|c| c.expr.as_str()).collect();
+        TableSql {
+            relation,
+            key: key.to_vec(),
+            row_text: format!("ROW({})::pg_catalog.text", exprs.join(", ")),
+        }
+    }
+
+    fn tuple(items: Vec<String>) -> String {
+        if items.len() == 1 {
+            items.into_iter().next().unwrap_or_default()
+        } else {
+            format!("({})", items.join(", "))
+        }
+    }
+
+    /// `(k1 COLLATE "C", k2)`.
+    fn order_tuple(&self) -> String {
+        Self::tuple(self.key.iter().map(|k| k.order_expr.clone()).collect())
+    }
+
+    /// `($n::text::T1, $n+1::text::T2)`.
+    fn param_tuple(&self, first: usize) -> String {
+        Self::tuple(
+            self.key
+                .iter()
+                .enumerate()
+                .map(|(i, k)| format!("${}::pg_catalog.text::{}", first + i, k.type_sql))
+                .collect(),
+        )
+    }
+
+    /// `ORDER BY` list of the key.
+    pub fn order_by(&self) -> String {
+        self.key
+            .iter()
+            .map(|k| k.order_expr.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Key columns as text: `"k1"::text, "k2"::text`.
+    pub fn key_text(&self) -> String {
+        self.key
+            .iter()
+            .map(|k| format!("{}::pg_catalog.text", k.ident))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The `WHERE` condition of a range with these bounds (parameters: the lower bound's key
+    /// values, then the upper's). Rows whose key has a NULL are never in a range.
+    pub fn range_predicate(&self, b: Bounds) -> String {
+        let mut conds: Vec<String> = self
+            .key
+            .iter()
+            .map(|k| format!("{} IS NOT NULL", k.ident))
+            .collect();
+        let n = self.key.len();
+        if b.lo {
+            conds.push(format!("{} > {}", self.order_tuple(), self.param_tuple(1)));
+        }
+        if b.hi {
+            let first = if b.lo { n + 1 } else { 1 };
+            conds.push(format!(
+                "{} <= {}",
+                self.order_tuple(),
+                self.param_tuple(first)
+            ));
+        }
+        conds.join(" AND ")
+    }
+
+    /// Row count and sha256 of the key-ordered row texts of a range.
+    pub fn checksum(&self, b: Bounds) -> String {
+        format!(
+            "SELECT pg_catalog.count(*), \
+             pg_catalog.sha256(pg_catalog.convert_to(pg_catalog.string_agg(o.r, E'\\n'), 'UTF8')) \
+             FROM (SELECT {} AS r FROM {} WHERE {} ORDER BY {}) o",
+            self.row_text,
+            self.relation,
+            self.range_predicate(b),
+            self.order_by()
+        )
+    }
+
+    /// Row count of a range.
+    pub fn count(&self, b: Bounds) -> String {
+        format!(
+            "SELECT pg_catalog.count(*) FROM {} WHERE {}",
+            self.relation,
+            self.range_predicate(b)
+        )
+    }
+
+    /// `(key text..., row text)` of every row of a range (unordered).
+    pub fn fetch(&self, b: Bounds) -> String {
+        format!(
+            "SELECT {}, {} FROM {} WHERE {}",
+            self.key_text(),
+            self.row_text,
+            self.relation,
+            self.range_predicate(b)
+        )
+    }
+
+    /// Row text of one key (parameters: the key values).
+    pub fn lookup(&self) -> String {
+        let cols = Self::tuple(self.key.iter().map(|k| k.ident.clone()).collect());
+        format!(
+            "SELECT {} FROM {} WHERE {} = {}",
+            self.row_text,
+            self.relation,
+            cols,
+            self.param_tuple(1)
+        )
+    }
+
+    /// Key values (as text) of every `step`-th row of a range in key order: boundaries that
+    /// split it into ranges of `step` rows. Parameters: the range's bounds, then `step`.
+    pub fn boundaries(&self, b: Bounds) -> String {
+        let step_param = self.key.len() * (usize::from(b.lo) + usize::from(b.hi)) + 1;
+        let idents: Vec<&str> = self.key.iter().map(|k| k.ident.as_str()).collect();
+        let outer: Vec<String> = (0..self.key.len())
+            .map(|i| format!("s.k{i}::pg_catalog.text"))
+            .collect();
+        let inner: Vec<String> = idents
+            .iter()
+            .enumerate()
+            .map(|(i, id)| format!("{id} AS k{i}"))
+            .collect();
+        format!(
+            "SELECT {} FROM (SELECT {}, pg_catalog.row_number() OVER (ORDER BY {}) AS rn \
+             FROM {} WHERE {}) s WHERE s.rn % ${step_param}::pg_catalog.int8 = 0 ORDER BY s.rn",
+            outer.join(", "),
+            inner.join(", "),
+            self.order_by(),
+            self.relation,
+            self.range_predicate(b)
+        )
+    }
+
+    /// `min` and `max` of a single integer key, as text.
+    pub fn min_max(&self) -> String {
+        let k = self.key.first().map_or("", |k| k.ident.as_str());
+        format!(
+            "SELECT pg_catalog.min({k})::pg_catalog.text, pg_catalog.max({k})::pg_catalog.text FROM {}",
+            self.relation
+        )
+    }
+}
+
+/// The parameters of a range: lower bound values, then upper bound values.
+pub fn range_params(r: &Range) -> Vec<&str> {
+    r.lo.iter()
+        .chain(r.hi.iter())
+        .flat_map(|v| v.iter().map(String::as_str))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(name: &str, text: bool) -> KeyColumn {
+        KeyColumn {
+            name: name.into(),
+            ident: format!("\"{name}\""),
+            order_expr: if text {
+                format!("\"{name}\" COLLATE \"C\"")
+            } else {
+                format!("\"{name}\"")
+            },
+            type_sql: if text {
+                "\"pg_catalog\".\"text\"".into()
+            } else {
+                "\"pg_catalog\".\"int4\"".into()
+            },
+            integer: !text,
+        }
+    }
+
+    #[test]
+    fn builds_row_value_range_predicates() {
+        let cols = vec![Compared {
+            name: "v".into(),
+            expr: "\"v\"".into(),
+        }];
+        let s = TableSql::new(
+            "\"s\".\"t\"".into(),
+            &[key("a", true), key("b", false)],
+            &cols,
+        );
+        assert_eq!(
+            s.range_predicate(Bounds { lo: true, hi: true }),
+            "\"a\" IS NOT NULL AND \"b\" IS NOT NULL AND (\"a\" COLLATE \"C\", \"b\") > ($1::pg_catalog.text::\"pg_catalog\".\"text\", $2::pg_catalog.text::\"pg_catalog\".\"int4\") AND (\"a\" COLLATE \"C\", \"b\") <= ($3::pg_catalog.text::\"pg_catalog\".\"text\", $4::pg_catalog.text::\"pg_catalog\".\"int4\")"
+        );
+        let one = TableSql::new("\"t\"".into(), &[key("id", false)], &cols);
+        assert_eq!(
+            one.range_predicate(Bounds {
+                lo: false,
+                hi: true
+            }),
+            "\"id\" IS NOT NULL AND \"id\" <= $1::pg_catalog.text::\"pg_catalog\".\"int4\""
+        );
+        assert!(one.checksum(Bounds::ALL[0]).contains("ORDER BY \"id\""));
+        assert!(
+            one.boundaries(Bounds { lo: true, hi: true })
+                .contains("$3::pg_catalog.int8")
+        );
+        assert_eq!(
+            range_params(&Range {
+                lo: Some(vec!["1".into()]),
+                hi: Some(vec!["9".into()])
+            }),
+            ["1", "9"]
+        );
+    }
+}

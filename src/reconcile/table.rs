@@ -1,0 +1,193 @@
+//! Setting up a table check (`count`, `checksum`): server versions, both tables resolved,
+//! columns and key chosen, SQL built per side, and the two pinned snapshots.
+
+use futures::{StreamExt, TryStreamExt, stream};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Statement};
+
+use super::columns::{self, Plan};
+use super::partition::Range;
+use super::settings::{self, Pinning};
+use super::sql::{Bounds, TableSql, range_params};
+use super::{Cx, ReconcileError, ReconcileResult};
+
+/// One side of a table check.
+pub struct Side<'a> {
+    /// `source` or `target`.
+    pub label: &'static str,
+    /// Its connection.
+    pub client: &'a Client,
+    /// Its SQL.
+    pub sql: TableSql,
+}
+
+/// Count and digest of one range on one side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartHash {
+    /// Rows.
+    pub count: i64,
+    /// sha256 of the row texts (`None` for count-only passes and empty ranges).
+    pub digest: Option<Vec<u8>>,
+}
+
+/// Prepared statements for the four bound combinations (indexed by [`Bounds::index`]).
+pub type Prepared = Vec<Statement>;
+
+/// Which per-range statement to prepare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RangeQuery {
+    /// Count and digest.
+    Checksum,
+    /// Count only.
+    Count,
+}
+
+impl Side<'_> {
+    /// Prepares the per-range statements.
+    pub async fn prepare(&self, q: RangeQuery) -> Result<Prepared, ReconcileError> {
+        let texts: Vec<String> = Bounds::ALL
+            .iter()
+            .map(|b| match q {
+                RangeQuery::Checksum => self.sql.checksum(*b),
+                RangeQuery::Count => self.sql.count(*b),
+            })
+            .collect();
+        futures::future::try_join_all(texts.iter().map(|t| self.client.prepare(t)))
+            .await
+            .map_err(ReconcileError::sql(self.label, "prepare the range query"))
+    }
+
+    /// Runs a prepared range statement.
+    pub async fn range(&self, stmts: &Prepared, r: &Range) -> Result<PartHash, ReconcileError> {
+        let values = range_params(r);
+        let params: Vec<&(dyn ToSql + Sync)> =
+            values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+        let stmt = &stmts[Bounds::of(r).index()];
+        let row = self
+            .client
+            .query_one(stmt, &params)
+            .await
+            .map_err(ReconcileError::sql(self.label, "compare a key range"))?;
+        Ok(PartHash {
+            count: row.get(0),
+            digest: if row.len() > 1 { row.get(1) } else { None },
+        })
+    }
+}
+
+/// Both sides of a table check.
+pub struct Table<'a> {
+    /// Source side.
+    pub source: Side<'a>,
+    /// Target side.
+    pub target: Side<'a>,
+    /// The source's `reltuples`.
+    pub reltuples: f64,
+    /// Compared columns and key.
+    pub plan: Plan,
+    /// Session pinning.
+    pub pinning: Pinning,
+}
+
+/// Reads both catalogs and builds the check's SQL; fills the result's columns, key, notes
+/// and versions.
+pub(crate) async fn setup<'a>(
+    cx: &Cx<'a>,
+    res: &mut ReconcileResult,
+) -> Result<Table<'a>, ReconcileError> {
+    let check = cx.check;
+    let (sv, tv) = futures::try_join!(
+        settings::server_version(cx.source, "source"),
+        settings::server_version(cx.target, "target")
+    )?;
+    res.source_version = Some(sv);
+    res.target_version = Some(tv);
+    let table = check
+        .table
+        .as_deref()
+        .ok_or_else(|| ReconcileError::Other("the check has no table".into()))?;
+    let target_table = check.target_table.as_deref().unwrap_or(table);
+    let (s, t) = futures::try_join!(
+        columns::lookup(cx.source, "source", table),
+        columns::lookup(cx.target, "target", target_table)
+    )?;
+    let s = s.ok_or_else(|| ReconcileError::Other(format!("source: no table {table}")))?;
+    let t = t.ok_or_else(|| ReconcileError::Other(format!("target: no table {target_table}")))?;
+    let plan = columns::plan(
+        &s,
+        &t,
+        &check.key,
+        check.columns.as_deref(),
+        &check.exclude,
+        (sv, tv),
+    )?;
+    res.key_columns = plan.key.iter().map(|k| k.name.clone()).collect();
+    res.columns = plan.columns.iter().map(|c| c.name.clone()).collect();
+    res.notes.extend(plan.notes.iter().cloned());
+    Ok(Table {
+        source: Side {
+            label: "source",
+            client: cx.source,
+            sql: TableSql::new(s.qualified(), &plan.key, &plan.columns),
+        },
+        target: Side {
+            label: "target",
+            client: cx.target,
+            sql: TableSql::new(t.qualified(), &plan.key, &plan.columns),
+        },
+        reltuples: s.reltuples,
+        plan,
+        pinning: Pinning {
+            extra_float_digits: settings::extra_float_digits(sv, tv),
+            catalog_search_path: true,
+            statement_timeout_ms: cx.statement_timeout_ms(),
+        },
+    })
+}
+
+impl Table<'_> {
+    /// Opens the pinned snapshot on both sides.
+    pub async fn begin(&self) -> Result<(), ReconcileError> {
+        let r = futures::try_join!(
+            settings::begin(self.source.client, "source", &self.pinning),
+            settings::begin(self.target.client, "target", &self.pinning)
+        );
+        if r.is_err() {
+            self.end().await;
+        }
+        r.map(drop)
+    }
+
+    /// Ends both snapshots.
+    pub async fn end(&self) {
+        futures::join!(
+            settings::end(self.source.client),
+            settings::end(self.target.client)
+        );
+    }
+
+    /// Runs the range statement on both sides for every range (both servers at once, `depth`
+    /// statements in flight per connection); `each` sees every finished pair in order.
+    pub async fn compare_ranges(
+        &self,
+        stmts: (&Prepared, &Prepared),
+        ranges: &[Range],
+        depth: usize,
+        each: &mut (dyn FnMut(usize, &PartHash, &PartHash) + Send),
+    ) -> Result<Vec<(PartHash, PartHash)>, ReconcileError> {
+        let depth = depth.max(1);
+        let src = stream::iter(0..ranges.len())
+            .map(|i| self.source.range(stmts.0, &ranges[i]))
+            .buffered(depth);
+        let tgt = stream::iter(0..ranges.len())
+            .map(|i| self.target.range(stmts.1, &ranges[i]))
+            .buffered(depth);
+        let mut zipped = src.zip(tgt).map(|(a, b)| Ok::<_, ReconcileError>((a?, b?)));
+        let mut out = Vec::with_capacity(ranges.len());
+        while let Some((a, b)) = zipped.try_next().await? {
+            each(out.len(), &a, &b);
+            out.push((a, b));
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,620 @@
+//! Reconciliation against a real source/target pair of throwaway clusters. The two clusters
+//! are created once for the whole file; every test uses its own database on both.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, OnceLock};
+
+use cutover::engine::runbook::{ReconcileCheck, ReconcileKind, Template};
+use cutover::pg::{Cluster, ClusterOptions, PgBin};
+use cutover::reconcile::{
+    self, ColumnDiff, Mismatch, MismatchClass, Options, Progress, ReconcileResult, Status,
+};
+use tokio_postgres::Client;
+
+fn clusters() -> &'static (Cluster, Cluster) {
+    static PAIR: OnceLock<(Cluster, Cluster)> = OnceLock::new();
+    PAIR.get_or_init(|| {
+        std::thread::spawn(|| {
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            rt.block_on(async {
+                let bin = PgBin::find(None).expect("PostgreSQL server binaries");
+                let (s, t) = tokio::join!(
+                    Cluster::create(&bin, ClusterOptions::named("recon-source")),
+                    Cluster::create(&bin, ClusterOptions::named("recon-target"))
+                );
+                (s.unwrap(), t.unwrap())
+            })
+        })
+        .join()
+        .unwrap()
+    })
+}
+
+/// A fresh database `db` on both clusters; runs `setup` on both, then `target_only` on the
+/// target. Returns (source, target) clients.
+async fn pair(db: &str, setup: &str, target_only: &str) -> (Client, Client) {
+    let (s, t) = clusters();
+    for c in [s, t] {
+        c.execute(&format!("CREATE DATABASE \"{db}\""))
+            .await
+            .unwrap();
+    }
+    let sc = s.connect_db(db).await.unwrap();
+    let tc = t.connect_db(db).await.unwrap();
+    sc.batch_execute(setup).await.unwrap();
+    tc.batch_execute(setup).await.unwrap();
+    if !target_only.is_empty() {
+        tc.batch_execute(target_only).await.unwrap();
+    }
+    (sc, tc)
+}
+
+fn check(kind: ReconcileKind, table: &str, key: &[&str]) -> ReconcileCheck {
+    ReconcileCheck {
+        name: format!("{table}-check"),
+        kind,
+        source: "source".into(),
+        target: "target".into(),
+        table: Some(table.into()),
+        target_table: None,
+        key: key.iter().map(|k| k.to_string()).collect(),
+        columns: None,
+        exclude: Vec::new(),
+        max_mismatch_rows: 0,
+        max_mismatch_pct: None,
+        recheck_after_lag: true,
+        sql: None,
+        target_sql: None,
+        schemas: Vec::new(),
+        sequences: Vec::new(),
+        tables: Vec::new(),
+        partitions: None,
+    }
+}
+
+fn small_parts() -> Options {
+    Options {
+        rows_per_partition: 300,
+        ..Options::default()
+    }
+}
+
+async fn run(c: &ReconcileCheck, s: &Client, t: &Client, opts: &Options) -> ReconcileResult {
+    let seen: Mutex<Vec<Progress>> = Mutex::new(Vec::new());
+    let progress = |p: &Progress| seen.lock().unwrap().push(p.clone());
+    let r = reconcile::run_check(c, s, t, opts, &progress).await;
+    let seen = seen.into_inner().unwrap();
+    let last = seen.last().expect("progress updates");
+    assert_eq!(last.partitions_done, r.partitions_done);
+    assert_eq!(last.partitions_total, r.partitions_total);
+    r
+}
+
+fn keys(r: &ReconcileResult) -> Vec<(String, MismatchClass)> {
+    r.mismatches
+        .iter()
+        .map(|m| (m.key.join("|"), m.class))
+        .collect()
+}
+
+fn find<'a>(r: &'a ReconcileResult, key: &str) -> &'a Mismatch {
+    r.mismatches
+        .iter()
+        .find(|m| m.key.join("|") == key)
+        .unwrap_or_else(|| panic!("no mismatch {key} in {:#?}", r.mismatches))
+}
+
+fn diff(col: &str, s: Option<&str>, t: Option<&str>) -> ColumnDiff {
+    ColumnDiff {
+        column: col.into(),
+        source: s.map(str::to_string),
+        target: t.map(str::to_string),
+    }
+}
+
+const TYPED: &str = "
+SET TimeZone = 'America/New_York';
+CREATE TABLE public.acc (
+  id int PRIMARY KEY, name text NOT NULL, note text, amount numeric(12,2),
+  at timestamptz, data bytea, f float8, doc jsonb);
+INSERT INTO public.acc
+SELECT g, 'name ' || g, CASE WHEN g % 7 = 0 THEN NULL ELSE 'n' || g END, g * 1.25,
+       timestamptz '2024-01-01 00:00:00+00' + g * interval '1 minute',
+       decode(lpad(to_hex(g), 8, '0'), 'hex'), g / 3.0, jsonb_build_object('g', g)
+FROM generate_series(1, 2000) g;
+UPDATE public.acc SET name = 'é' WHERE id = 70;
+UPDATE public.acc SET note = NULL WHERE id = 30;
+ANALYZE public.acc;";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checksum_identical_tables_pass() {
+    let (s, t) = pair("same", TYPED, "").await;
+    let c = check(ReconcileKind::Checksum, "acc", &["id"]);
+    s.batch_execute("SET TimeZone = 'America/New_York'")
+        .await
+        .unwrap();
+    let r = run(&c, &s, &t, &small_parts()).await;
+    assert_eq!(r.status, Status::Pass, "{r:#?}");
+    assert_eq!(r.source_rows, 2000);
+    assert_eq!(r.target_rows, 2000);
+    assert!(r.partitions_total > 3, "{}", r.partitions_total);
+    assert_eq!(r.partitions_done, r.partitions_total);
+    assert_eq!(r.mismatch_total, 0);
+    assert_eq!(
+        r.columns,
+        ["id", "name", "note", "amount", "at", "data", "f", "doc"]
+    );
+    // The session settings of the caller are left alone (SET LOCAL in our transactions).
+    let tz: String = s.query_one("show TimeZone", &[]).await.unwrap().get(0);
+    assert_eq!(tz, "America/New_York");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checksum_reports_exactly_the_injected_differences() {
+    let (s, t) = pair(
+        "diffs",
+        TYPED,
+        "UPDATE acc SET amount = amount + 1 WHERE id = 10;
+         DELETE FROM acc WHERE id = 20;
+         UPDATE acc SET note = '' WHERE id = 30;
+         UPDATE acc SET amount = 40.01 WHERE id = 40;
+         UPDATE acc SET at = at + interval '1 microsecond' WHERE id = 50;
+         UPDATE acc SET data = '\\x00000001'::bytea WHERE id = 60;
+         UPDATE acc SET name = 'e' || chr(769) WHERE id = 70;
+         INSERT INTO acc (id, name) VALUES (2001, 'late');
+         INSERT INTO acc (id, name) VALUES (-5, 'early');",
+    )
+    .await;
+    let c = check(ReconcileKind::Checksum, "public.acc", &["id"]);
+    let expected = vec![
+        ("-5".to_string(), MismatchClass::ExtraOnTarget),
+        ("10".into(), MismatchClass::Different),
+        ("20".into(), MismatchClass::MissingOnTarget),
+        ("30".into(), MismatchClass::Different),
+        ("40".into(), MismatchClass::Different),
+        ("50".into(), MismatchClass::Different),
+        ("60".into(), MismatchClass::Different),
+        ("70".into(), MismatchClass::Different),
+        ("2001".into(), MismatchClass::ExtraOnTarget),
+    ];
+    // Direct fetch of mismatching partitions, then with splitting before fetching.
+    for drill_max_rows in [50_000, 40] {
+        let opts = Options {
+            drill_max_rows,
+            ..small_parts()
+        };
+        let r = run(&c, &s, &t, &opts).await;
+        assert_eq!(r.status, Status::Fail);
+        assert_eq!(keys(&r), expected, "drill_max_rows {drill_max_rows}");
+        assert_eq!(r.mismatch_total, 9);
+        assert_eq!(r.verdict.as_ref().unwrap().mismatch_rows, 9);
+        assert_eq!(
+            find(&r, "10").columns,
+            [diff("amount", Some("12.50"), Some("13.50"))]
+        );
+        assert_eq!(find(&r, "30").columns, [diff("note", None, Some(""))]);
+        assert_eq!(
+            find(&r, "40").columns,
+            [diff("amount", Some("50.00"), Some("40.01"))]
+        );
+        assert_eq!(
+            find(&r, "50").columns,
+            [diff(
+                "at",
+                Some("2024-01-01 00:50:00+00"),
+                Some("2024-01-01 00:50:00.000001+00")
+            )]
+        );
+        assert_eq!(
+            find(&r, "60").columns,
+            [diff("data", Some("\\x0000003c"), Some("\\x00000001"))]
+        );
+        assert_eq!(
+            find(&r, "70").columns,
+            [diff("name", Some("é"), Some("e\u{301}"))]
+        );
+        let missing = find(&r, "20");
+        assert_eq!(missing.columns[1], diff("name", Some("name 20"), None));
+        assert_eq!(
+            find(&r, "2001").columns[1],
+            diff("name", None, Some("late"))
+        );
+    }
+    // Thresholds.
+    let mut tolerant = c.clone();
+    tolerant.max_mismatch_rows = 9;
+    assert_eq!(
+        run(&tolerant, &s, &t, &small_parts()).await.status,
+        Status::Pass
+    );
+    tolerant.max_mismatch_rows = 0;
+    tolerant.max_mismatch_pct = Some(0.5);
+    assert_eq!(
+        run(&tolerant, &s, &t, &small_parts()).await.status,
+        Status::Pass
+    );
+    tolerant.max_mismatch_pct = Some(0.4);
+    assert_eq!(
+        run(&tolerant, &s, &t, &small_parts()).await.status,
+        Status::Fail
+    );
+    // Excluding the columns that differ leaves only the missing/extra rows.
+    let mut narrow = c.clone();
+    narrow.exclude = ["amount", "note", "at", "data", "name"]
+        .map(String::from)
+        .to_vec();
+    let r = run(&narrow, &s, &t, &small_parts()).await;
+    assert_eq!(
+        keys(&r),
+        [
+            ("-5".to_string(), MismatchClass::ExtraOnTarget),
+            ("20".into(), MismatchClass::MissingOnTarget),
+            ("2001".into(), MismatchClass::ExtraOnTarget)
+        ]
+    );
+
+    // Recheck after the target caught up on some keys: those are transient.
+    let first = run(&c, &s, &t, &small_parts()).await;
+    t.batch_execute(
+        "UPDATE acc SET amount = 12.50 WHERE id = 10;
+         INSERT INTO acc SELECT 20, 'name 20', 'n20', 25.00,
+           timestamptz '2024-01-01 00:20:00+00', '\\x00000014'::bytea, 20 / 3.0, '{\"g\": 20}';
+         DELETE FROM acc WHERE id = 2001;",
+    )
+    .await
+    .unwrap();
+    let opts = small_parts();
+    let again = reconcile::recheck(&c, &s, &t, &opts, &first, &reconcile::no_progress).await;
+    assert!(again.rechecked);
+    let transient: Vec<String> = again.transient().map(|m| m.key.join("|")).collect();
+    assert_eq!(transient, ["10", "20", "2001"]);
+    assert_eq!(again.verdict.as_ref().unwrap().mismatch_rows, 6);
+    assert_eq!(again.status, Status::Fail);
+    t.batch_execute(
+        "DELETE FROM acc WHERE id IN (-5);
+         UPDATE acc t SET note = NULL WHERE id = 30;
+         UPDATE acc SET amount = 50.00 WHERE id = 40;
+         UPDATE acc SET at = at - interval '1 microsecond' WHERE id = 50;
+         UPDATE acc SET data = '\\x0000003c'::bytea WHERE id = 60;
+         UPDATE acc SET name = 'é' WHERE id = 70;",
+    )
+    .await
+    .unwrap();
+    let fixed = reconcile::recheck(&c, &s, &t, &opts, &again, &reconcile::no_progress).await;
+    assert_eq!(fixed.status, Status::Pass, "{fixed:#?}");
+    assert_eq!(fixed.transient().count(), 9);
+    assert_eq!(run(&c, &s, &t, &opts).await.status, Status::Pass);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_and_single_row_tables() {
+    let (s, t) = pair(
+        "tiny",
+        "CREATE TABLE e (id bigint PRIMARY KEY, v text);
+         CREATE TABLE one (id bigint PRIMARY KEY, v text);
+         INSERT INTO one VALUES (42, 'x');
+         CREATE TABLE gone (id bigint PRIMARY KEY, v text);
+         INSERT INTO gone VALUES (7, NULL);",
+        "DELETE FROM gone;",
+    )
+    .await;
+    for table in ["e", "one"] {
+        let r = run(
+            &check(ReconcileKind::Checksum, table, &["id"]),
+            &s,
+            &t,
+            &Options::default(),
+        )
+        .await;
+        assert_eq!(r.status, Status::Pass, "{table}: {r:#?}");
+        assert_eq!(r.partitions_total, 1);
+    }
+    let r = run(
+        &check(ReconcileKind::Checksum, "gone", &["id"]),
+        &s,
+        &t,
+        &Options::default(),
+    )
+    .await;
+    assert_eq!(
+        keys(&r),
+        [("7".to_string(), MismatchClass::MissingOnTarget)]
+    );
+    assert_eq!(
+        r.mismatches[0].columns,
+        [diff("id", Some("7"), None), diff("v", None, None)]
+    );
+    let r = run(
+        &check(ReconcileKind::Count, "gone", &["id"]),
+        &s,
+        &t,
+        &Options::default(),
+    )
+    .await;
+    assert_eq!(r.status, Status::Fail);
+    assert_eq!(r.mismatch_total, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn composite_and_text_keys_with_different_collations() {
+    let (s, t) = clusters();
+    // The target's tenant column (and so its primary key index) uses an ICU collation when the
+    // server has ICU: its order differs from "C" for mixed case and accents.
+    let tc = t.connect().await.unwrap();
+    let icu: bool = tc
+        .query_one(
+            "select exists (select 1 from pg_collation where collname = 'und-x-icu')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let coll = if icu { "COLLATE \"und-x-icu\"" } else { "" };
+    let make = |c: &str| {
+        format!(
+            "CREATE TABLE ct (tenant text {c}, id int, v text, PRIMARY KEY (tenant, id));
+             INSERT INTO ct SELECT t, g, t || g FROM unnest(array['a','B','c','Z','é','E','ä','b b','']) t,
+                 generate_series(1, 120) g;
+             ANALYZE ct;"
+        )
+    };
+    for (c, setup) in [(s, make("")), (t, make(coll))] {
+        c.execute("CREATE DATABASE ckeys").await.unwrap();
+        c.connect_db("ckeys")
+            .await
+            .unwrap()
+            .batch_execute(&setup)
+            .await
+            .unwrap();
+    }
+    let sc = s.connect_db("ckeys").await.unwrap();
+    let tc = t.connect_db("ckeys").await.unwrap();
+    let c = check(ReconcileKind::Checksum, "ct", &["tenant", "id"]);
+    let mut opts = small_parts();
+    opts.rows_per_partition = 100;
+    let r = run(&c, &sc, &tc, &opts).await;
+    assert_eq!(r.status, Status::Pass, "{r:#?}");
+    assert!(r.partitions_total >= 10);
+    tc.batch_execute(
+        "UPDATE ct SET v = 'changed' WHERE tenant = 'Z' AND id = 3;
+         DELETE FROM ct WHERE tenant = 'a' AND id = 1;
+         DELETE FROM ct WHERE tenant = '' AND id = 120;
+         INSERT INTO ct VALUES ('ä', 500, 'new');",
+    )
+    .await
+    .unwrap();
+    for opts in [
+        opts.clone(),
+        Options {
+            drill_max_rows: 30,
+            ..opts.clone()
+        },
+    ] {
+        let r = run(&c, &sc, &tc, &opts).await;
+        let mut got = keys(&r);
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                ("a|1".to_string(), MismatchClass::MissingOnTarget),
+                ("|120".into(), MismatchClass::MissingOnTarget),
+                ("Z|3".into(), MismatchClass::Different),
+                ("ä|500".into(), MismatchClass::ExtraOnTarget),
+            ]
+            .into_iter()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect::<Vec<_>>()
+        );
+        assert_eq!(
+            find(&r, "Z|3").columns,
+            [diff("v", Some("Z3"), Some("changed"))]
+        );
+    }
+    let mut explicit = c.clone();
+    explicit.partitions = Some(4);
+    let r = run(&explicit, &sc, &tc, &Options::default()).await;
+    assert_eq!(r.partitions_total, 4);
+    assert_eq!(r.mismatch_total, 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn count_kind_counts_per_partition() {
+    let (s, t) = pair(
+        "counts",
+        "CREATE TABLE c (id int PRIMARY KEY, v int);
+         INSERT INTO c SELECT g, g FROM generate_series(1, 1000) g; ANALYZE c;",
+        "DELETE FROM c WHERE id IN (5, 6, 300); INSERT INTO c VALUES (5000, 1);
+         UPDATE c SET v = 0 WHERE id = 10;",
+    )
+    .await;
+    let r = run(
+        &check(ReconcileKind::Count, "c", &["id"]),
+        &s,
+        &t,
+        &small_parts(),
+    )
+    .await;
+    assert_eq!(r.status, Status::Fail);
+    assert_eq!(r.partitions_total, 4);
+    assert_eq!(r.source_rows, 1000);
+    assert_eq!(r.target_rows, 998);
+    assert_eq!(r.mismatch_total, 4);
+    let classes: Vec<MismatchClass> = r.mismatches.iter().map(|m| m.class).collect();
+    assert_eq!(
+        classes,
+        [
+            MismatchClass::MissingOnTarget,
+            MismatchClass::MissingOnTarget,
+            MismatchClass::ExtraOnTarget
+        ]
+    );
+    assert_eq!(
+        r.mismatches[0].columns,
+        [diff("count", Some("250"), Some("248"))]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_kind_shows_the_differing_rows() {
+    let (s, t) = pair(
+        "query",
+        "CREATE TABLE orders (id int PRIMARY KEY, day date, total numeric);
+         INSERT INTO orders SELECT g, date '2024-01-01' + g % 5, g FROM generate_series(1, 100) g;",
+        "UPDATE orders SET total = total + 1 WHERE id = 7;
+         INSERT INTO orders VALUES (101, date '2024-02-01', 3);",
+    )
+    .await;
+    let mut c = check(ReconcileKind::Query, "orders", &[]);
+    c.table = None;
+    c.sql = Some(
+        Template::parse(
+            "select day, sum(total) as revenue from orders group by 1 order by 1",
+            &BTreeMap::new(),
+            &[],
+        )
+        .unwrap(),
+    );
+    let r = run(&c, &s, &t, &Options::default()).await;
+    assert_eq!(r.status, Status::Fail);
+    assert_eq!(r.source_rows, 5);
+    assert_eq!(r.target_rows, 6);
+    assert_eq!(
+        keys(&r),
+        [
+            ("2024-01-03".to_string(), MismatchClass::Different),
+            ("2024-02-01".into(), MismatchClass::ExtraOnTarget)
+        ]
+    );
+    assert_eq!(
+        r.mismatches[0].columns,
+        [diff("revenue", Some("990"), Some("991"))]
+    );
+    // target_sql: a different query with the same result passes, whatever its row order.
+    c.sql = Some(
+        Template::parse(
+            "select day, sum(total) from orders where id <= 100 group by 1 order by 1 desc",
+            &BTreeMap::new(),
+            &[],
+        )
+        .unwrap(),
+    );
+    c.target_sql = Some(Template::parse("select day, sum(total) - case when day = date '2024-01-03' then 1 else 0 end from orders where id <= 100 group by 1", &BTreeMap::new(), &[]).unwrap());
+    let r = run(&c, &s, &t, &Options::default()).await;
+    assert_eq!(r.status, Status::Pass, "{r:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sequences_target_must_be_at_or_ahead() {
+    let (s, t) = pair(
+        "seqs",
+        "CREATE SCHEMA app; CREATE SEQUENCE app.orders_id_seq; CREATE SEQUENCE app.down INCREMENT -1;
+         CREATE SEQUENCE public.other;",
+        "",
+    )
+    .await;
+    s.batch_execute("SELECT setval('app.orders_id_seq', 500); SELECT nextval('app.down');")
+        .await
+        .unwrap();
+    t.batch_execute("SELECT setval('app.orders_id_seq', 20); CREATE SEQUENCE app.only_here;")
+        .await
+        .unwrap();
+    let mut c = check(ReconcileKind::Sequences, "x", &[]);
+    c.table = None;
+    c.schemas = vec!["app".into()];
+    let r = run(&c, &s, &t, &Options::default()).await;
+    assert_eq!(r.status, Status::Fail);
+    assert_eq!(r.sequences.len(), 2);
+    let seq = r
+        .sequences
+        .iter()
+        .find(|q| q.name == "app.orders_id_seq")
+        .unwrap();
+    assert_eq!(
+        (seq.source_next, seq.target_next, seq.ok),
+        (Some(501), Some(21), false)
+    );
+    let down = r.sequences.iter().find(|q| q.name == "app.down").unwrap();
+    assert_eq!(
+        (down.source_next, down.target_next, down.ok),
+        (Some(-2), Some(-1), false)
+    );
+    assert_eq!(keys(&r).len(), 2);
+    // The target (re)set ahead: pass.
+    t.batch_execute("SELECT setval('app.orders_id_seq', 500); SELECT setval('app.down', -5);")
+        .await
+        .unwrap();
+    let r = run(&c, &s, &t, &Options::default()).await;
+    assert_eq!(r.status, Status::Pass, "{r:#?}");
+    assert!(r.sequences.iter().all(|q| q.ok));
+    assert!(r.notes.iter().any(|n| n.contains("app.only_here")));
+    // A listed sequence missing on the target.
+    c.schemas.clear();
+    c.sequences = vec!["other".into()];
+    t.batch_execute("DROP SEQUENCE public.other").await.unwrap();
+    let r = run(&c, &s, &t, &Options::default()).await;
+    assert_eq!(
+        keys(&r),
+        [("public.other".to_string(), MismatchClass::MissingOnTarget)]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_kind_names_every_difference() {
+    let (s, t) = pair(
+        "shape",
+        "CREATE TABLE items (id int PRIMARY KEY, sku text NOT NULL UNIQUE, qty int DEFAULT 0);
+         CREATE INDEX items_qty_idx ON items (qty);
+         CREATE TABLE same (id int PRIMARY KEY);",
+        "DROP INDEX items_qty_idx;
+         ALTER TABLE items ALTER COLUMN qty TYPE bigint;
+         ALTER TABLE items ALTER COLUMN sku DROP NOT NULL;",
+    )
+    .await;
+    let mut c = check(ReconcileKind::Schema, "x", &[]);
+    c.table = None;
+    c.schemas = vec!["public".into()];
+    let r = run(&c, &s, &t, &Options::default()).await;
+    assert_eq!(r.status, Status::Fail);
+    let details: Vec<&str> = r.mismatches.iter().map(|m| m.detail.as_str()).collect();
+    assert_eq!(
+        details,
+        [
+            "public.items: column qty type: integer → bigint",
+            "public.items: column sku nullable: NOT NULL → NULL",
+            "public.items: index items_qty_idx missing on target",
+        ],
+        "{r:#?}"
+    );
+    c.schemas.clear();
+    c.tables = vec!["same".into()];
+    assert_eq!(
+        run(&c, &s, &t, &Options::default()).await.status,
+        Status::Pass
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_that_cannot_run_errors_and_never_passes() {
+    let (s, t) = pair(
+        "errs",
+        "CREATE TABLE only_src (id int PRIMARY KEY);",
+        "DROP TABLE only_src;",
+    )
+    .await;
+    let mut c = check(ReconcileKind::Checksum, "only_src", &["id"]);
+    c.max_mismatch_rows = u64::MAX;
+    let r = run(&c, &s, &t, &Options::default()).await;
+    assert_eq!(r.status, Status::Error);
+    assert!(
+        r.error
+            .as_deref()
+            .unwrap()
+            .contains("target: no table only_src"),
+        "{r:?}"
+    );
+    assert!(!r.passed());
+    let json = serde_json::to_string(&r).unwrap();
+    let back: ReconcileResult = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, r);
+}
