@@ -434,6 +434,24 @@ impl Printer {
                 }
                 format!("{t} ≈ lag {}", sample.summary())
             }
+            Event::ReconcileProgress { .. } => return,
+            Event::ReconcileResult { result, restored } => {
+                let mut s = format!(
+                    "{t} ≡ reconcile {}{}",
+                    crate::reconcile::summary(result),
+                    if *restored { " (from the journal)" } else { "" }
+                );
+                for m in result.mismatches.iter().take(10) {
+                    s.push_str(&format!(
+                        "\n{t}   {}",
+                        crate::reconcile::describe(m, &result.key_columns)
+                    ));
+                }
+                if result.mismatches.len() > 10 {
+                    s.push_str(&format!("\n{t}   … {} more", result.mismatches.len() - 10));
+                }
+                s
+            }
             Event::StepRestored { index, state, .. } => {
                 format!(
                     "{t}   {} {}: {}",

@@ -4,7 +4,7 @@ use tui_input::Input;
 
 use super::modal::Modal;
 use super::output::OutputView;
-use super::panels::ReconcilePanel;
+use super::panels::{CheckState, ReconcilePanel};
 use super::step::{StepStatus, StepView};
 use super::{App, Effect, Phase};
 use crate::engine::event::{Event, Level, OperatorAction, RunOutcome};
@@ -317,6 +317,32 @@ impl App {
                     Level::Info,
                     format!("automatic rollback of trigger {name} cancelled by {by}"),
                 );
+                redraw
+            }
+            Event::ReconcileProgress { progress } => {
+                self.reconcile.set(
+                    &progress.name,
+                    CheckState::Running {
+                        done: progress.partitions_done,
+                        total: progress.partitions_total,
+                    },
+                );
+                redraw
+            }
+            Event::ReconcileResult { result, .. } => {
+                let state = match result.status {
+                    crate::reconcile::Status::Pass => CheckState::Equal {
+                        rows: result.rows_compared,
+                    },
+                    crate::reconcile::Status::Fail => CheckState::Different {
+                        rows: result.mismatch_rows(),
+                    },
+                    crate::reconcile::Status::Error => {
+                        CheckState::Error(result.error.clone().unwrap_or_else(|| "failed".into()))
+                    }
+                };
+                self.reconcile.set(&result.name, state);
+                self.reconcile.results.insert(result.name.clone(), *result);
                 redraw
             }
             Event::LagSample { sample, .. } => {

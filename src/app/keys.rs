@@ -59,8 +59,21 @@ impl App {
             },
             KeyCode::Char('R') => self.open_rollback(),
             KeyCode::Char('n') if self.countdown_active() => self.send(Command::CancelCountdown),
-            KeyCode::Char('c') => {
-                self.refuse("c (reconcile now) is not available yet in this build")
+            KeyCode::Char('c') => match &self.phase {
+                _ if self.reconcile.checks.is_empty() => {
+                    self.refuse("no [[reconcile]] checks in this runbook")
+                }
+                Phase::Finished(_) | Phase::EngineGone | Phase::Starting => {
+                    self.refuse("the run is not active")
+                }
+                _ => self.send(Command::Reconcile { name: None }),
+            },
+            KeyCode::Char('v') => {
+                if self.reconcile.checks.is_empty() {
+                    return self.refuse("no [[reconcile]] checks in this runbook");
+                }
+                self.show_reconcile = !self.show_reconcile;
+                redraw
             }
             KeyCode::Char('j') | KeyCode::Down => {
                 self.select((self.selected + 1).min(self.steps.len().saturating_sub(1)));

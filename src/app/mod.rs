@@ -140,6 +140,8 @@ pub struct App {
     pub trigger: Option<TriggerBanner>,
     /// A rollback is executing.
     pub rolling_back: bool,
+    /// The output pane shows the reconcile results and differing keys instead (`v`).
+    pub show_reconcile: bool,
 }
 
 /// A fired rollback trigger, shown so it cannot be missed.
@@ -172,6 +174,7 @@ impl App {
             quitting: false,
             trigger: None,
             rolling_back: false,
+            show_reconcile: false,
         }
     }
 

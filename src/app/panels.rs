@@ -172,6 +172,8 @@ pub struct ReconcileCheck {
 pub struct ReconcilePanel {
     /// Configured checks, in runbook order.
     pub checks: Vec<ReconcileCheck>,
+    /// The latest result of each check, for the drill-down (`v`).
+    pub results: std::collections::BTreeMap<String, crate::reconcile::ReconcileResult>,
 }
 
 impl ReconcilePanel {
@@ -185,6 +187,7 @@ impl ReconcilePanel {
                     state: CheckState::NotRun,
                 })
                 .collect(),
+            results: std::collections::BTreeMap::new(),
         }
     }
 

@@ -553,18 +553,34 @@ fn quit_after_the_run_leaves_at_once() {
 }
 
 #[test]
-fn reserved_keys_say_not_available_yet() {
+fn reconcile_keys_need_checks_in_the_runbook() {
     let mut app = deciding(DecisionKind::Failed);
-    let fx = app.update(ch('c'));
-    assert!(sent(&fx).is_empty());
-    let s = app.status.as_ref().unwrap();
-    assert!(s.text.contains("not available yet"), "{}", s.text);
+    for c in ['c', 'v'] {
+        let fx = app.update(ch(c));
+        assert!(sent(&fx).is_empty());
+        let s = app.status.as_ref().unwrap();
+        assert!(s.text.contains("no [[reconcile]] checks"), "{}", s.text);
+    }
+    let mut run = run_info();
+    run.reconcile = vec!["orders".into()];
+    let mut app = App::new(t0(), (80, 24));
+    ev(&mut app, Event::RunStarted { run: Box::new(run) });
+    ev(&mut app, Event::Ready { next: 0 });
+    assert_eq!(
+        sent(&app.update(ch('c'))),
+        [Command::Reconcile { name: None }]
+    );
+    app.update(ch('v'));
+    assert!(app.show_reconcile);
+    app.update(ch('v'));
+    assert!(!app.show_reconcile);
 }
 
 #[test]
 fn transient_status_expires_on_tick() {
     let mut app = ready_app(0);
-    app.update(ch('c'));
+    app.update(ch('R'));
+    app.update(key(KeyCode::Esc));
     assert!(app.status.is_some());
     app.update(Msg::Tick(t0() + chrono::Duration::seconds(2)));
     assert!(app.status.is_some());

@@ -523,6 +523,18 @@ pub enum Event {
         /// Whether this one goes to the journal.
         keep: bool,
     },
+    /// A reconcile check's progress (not journaled).
+    ReconcileProgress {
+        /// Where the check is.
+        progress: crate::reconcile::Progress,
+    },
+    /// A reconcile check finished (journaled), or its last result restored on resume.
+    ReconcileResult {
+        /// The result.
+        result: Box<crate::reconcile::ReconcileResult>,
+        /// Restored from the journal rather than run in this session.
+        restored: bool,
+    },
     /// The run ended (for this session).
     RunFinished {
         /// Outcome.
@@ -538,9 +550,13 @@ impl Event {
         if let Event::LagSample { keep, .. } = self {
             return *keep;
         }
+        if let Event::ReconcileResult { restored, .. } = self {
+            return !*restored;
+        }
         !matches!(
             self,
             Event::Output { .. }
+                | Event::ReconcileProgress { .. }
                 | Event::StepRestored { .. }
                 | Event::Ready { .. }
                 | Event::RollbackPlan { .. }
@@ -577,6 +593,11 @@ pub enum Command {
     Abort {
         /// Why.
         reason: Option<String>,
+    },
+    /// Run reconcile checks now: one by name, or all (`None`).
+    Reconcile {
+        /// A check's name; `None` for all.
+        name: Option<String>,
     },
     /// Send the current rollback plan (`Event::RollbackPlan`).
     RollbackPlan,

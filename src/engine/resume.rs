@@ -65,6 +65,8 @@ pub struct Restored {
     pub rollback_in_progress: bool,
     /// When a completed rollback finished (such a run cannot be resumed).
     pub rolled_back_at: Option<DateTime<Utc>>,
+    /// The latest result of each reconcile check.
+    pub reconcile: BTreeMap<String, crate::reconcile::ReconcileResult>,
 }
 
 /// Replays journal records.
@@ -107,6 +109,9 @@ pub fn restore(records: &[Record]) -> Restored {
                 }
             }
             Event::RollbackStarted { .. } => r.rollback_in_progress = true,
+            Event::ReconcileResult { result, .. } => {
+                r.reconcile.insert(result.name.clone(), (**result).clone());
+            }
             Event::RollbackActionFinished { id, outcome, .. } if outcome.is_ok() => {
                 r.rolled_back.insert(id.clone());
             }

@@ -43,7 +43,7 @@ use crate::pg::{ConnSettings, ConnectError};
 
 pub use result::{
     ColumnDiff, Mismatch, MismatchClass, Phase, Progress, ReconcileResult, SequenceCompare, Status,
-    Verdict,
+    Verdict, describe, summary,
 };
 
 /// Receives progress updates; called from the task running the check, so keep it cheap

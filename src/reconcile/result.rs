@@ -254,6 +254,80 @@ pub struct Progress {
     pub elapsed_ms: u64,
 }
 
+/// One line: `orders: ✔ 200000 rows equal (16 parts, 1.2s)` or `orders: ✘ 3 rows differ (max 0)`.
+pub fn summary(r: &ReconcileResult) -> String {
+    let secs = r.elapsed_ms as f64 / 1000.0;
+    match (&r.status, &r.error) {
+        (Status::Error, e) => format!(
+            "{}: ✘ error: {}",
+            r.name,
+            e.as_deref().unwrap_or("the check could not be done")
+        ),
+        (Status::Pass, _) => {
+            let transient = r.transient().count();
+            let mut s = format!(
+                "{}: ✔ {} rows equal ({} parts, {secs:.1}s)",
+                r.name, r.rows_compared, r.partitions_total
+            );
+            if let Some(v) = &r.verdict
+                && v.mismatch_rows > 0
+            {
+                s.push_str(&format!(
+                    ", {} differ within the threshold",
+                    v.mismatch_rows
+                ));
+            }
+            if transient > 0 {
+                s.push_str(&format!(", {transient} transient (gone on re-check)"));
+            }
+            s
+        }
+        (Status::Fail, _) => {
+            let max = r.verdict.as_ref().map_or(0, |v| v.max_mismatch_rows);
+            let transient = r.transient().count();
+            let mut s = format!(
+                "{}: ✘ {}{} rows differ (max {max}) of {} ({secs:.1}s)",
+                r.name,
+                r.mismatch_rows(),
+                if r.mismatch_total_is_lower_bound {
+                    "+"
+                } else {
+                    ""
+                },
+                r.rows_compared
+            );
+            if transient > 0 {
+                s.push_str(&format!(", {transient} more were transient"));
+            }
+            s
+        }
+    }
+}
+
+/// One mismatch for humans: `different  aid=7  abalance: 10 → 12`.
+pub fn describe(m: &Mismatch, key_columns: &[String]) -> String {
+    let key = if key_columns.len() == m.key.len() && !key_columns.is_empty() {
+        key_columns
+            .iter()
+            .zip(&m.key)
+            .map(|(c, v)| format!("{c}={v}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    } else {
+        m.key.join(",")
+    };
+    format!(
+        "{:<17} {key}  {}{}",
+        m.class.label(),
+        m.detail,
+        if m.transient {
+            "  (transient: gone on re-check)"
+        } else {
+            ""
+        }
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,7 @@
 mod architecture;
 mod corpus;
 mod engine;
+mod gate;
 mod pg;
 mod pty;
 mod reconcile;

@@ -57,6 +57,22 @@ impl Runner<'_> {
                 self.cancel_countdown().await?;
                 Ok(None)
             }
+            Command::Reconcile { name } => {
+                if self.rb.reconcile.is_empty() {
+                    self.notice(Level::Warn, "no [[reconcile]] checks in this runbook")
+                        .await?;
+                    return Ok(None);
+                }
+                let names = self.check_names(name.as_deref());
+                let started = self.start_checks(&names);
+                let msg = if started.is_empty() {
+                    "those checks are already running".to_string()
+                } else {
+                    format!("reconciling now: {}", started.join(", "))
+                };
+                self.notice(Level::Info, msg).await?;
+                Ok(None)
+            }
             Command::RollbackPlan => {
                 let plan = self.plan();
                 self.io.emit(Event::RollbackPlan { plan }).await?;
@@ -223,6 +239,19 @@ impl Runner<'_> {
                     duration_ms: r.durations.get(&s.id).copied(),
                 })
                 .await?;
+        }
+        for result in r.reconcile.values() {
+            if self.rb.reconcile.iter().any(|c| c.name == result.name) {
+                self.recon
+                    .results
+                    .insert(result.name.clone(), (None, result.clone()));
+                self.io
+                    .emit(Event::ReconcileResult {
+                        result: Box::new(result.clone()),
+                        restored: true,
+                    })
+                    .await?;
+            }
         }
         if r.rollback_in_progress {
             let message = format!(

@@ -37,6 +37,11 @@ impl LagState {
     pub(super) fn latest(&self) -> LagSample {
         self.rx.borrow().clone()
     }
+
+    /// A receiver of samples, for tasks that wait on the lag.
+    pub(super) fn receiver(&self) -> watch::Receiver<LagSample> {
+        self.rx.clone()
+    }
 }
 
 impl Runner<'_> {

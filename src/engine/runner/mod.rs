@@ -8,6 +8,7 @@
 mod drive;
 mod exec;
 mod lag;
+mod reconcile;
 mod rollback;
 mod sql;
 mod steps;
@@ -331,6 +332,7 @@ impl Engine {
             conns: &self.conns,
             clients: BTreeMap::new(),
             lag,
+            recon: reconcile::Reconciler::new(),
             countdown: None,
             auto_rollback: None,
         };
@@ -341,34 +343,6 @@ impl Engine {
             })
             .await?;
         runner.io.emit(Event::RunbookText { source: text }).await?;
-        let unsupported: Vec<&str> = runner
-            .rb
-            .steps
-            .iter()
-            .filter(|s| unsupported(&s.action).is_some())
-            .map(|s| s.id.as_str())
-            .collect();
-        if !unsupported.is_empty() {
-            let message = format!(
-                "this build cannot execute reconcile waits yet; these steps will fail: {}",
-                unsupported.join(", ")
-            );
-            runner.notice(Level::Warn, message).await?;
-        }
-        let blind: Vec<&str> = runner
-            .rb
-            .triggers
-            .iter()
-            .filter(|t| !triggers::evaluated(&t.when))
-            .map(|t| t.name.as_str())
-            .collect();
-        if !blind.is_empty() {
-            let message = format!(
-                "this build cannot evaluate mismatch rollback triggers yet; not watching: {}",
-                blind.join(", ")
-            );
-            runner.notice(Level::Warn, message).await?;
-        }
         if let Some((old, new)) = self.accepted_change.take() {
             runner
                 .operator_action(
@@ -422,17 +396,6 @@ fn rollback_display(r: &RollbackAction) -> String {
     match r {
         RollbackAction::Run(t) => t.display(),
         RollbackAction::Sql { sql, on } => format!("[{on}] {}", sql.display()),
-    }
-}
-
-/// A step the engine cannot execute yet, with the reason.
-fn unsupported(a: &Action) -> Option<&'static str> {
-    match a {
-        Action::Wait(w) => match w.cond {
-            WaitCond::Reconcile(_) => Some("reconcile waits are not executed by this build yet"),
-            _ => None,
-        },
-        _ => None,
     }
 }
 
@@ -498,6 +461,8 @@ struct Runner<'a> {
     clients: BTreeMap<String, std::sync::Arc<tokio_postgres::Client>>,
     /// The lag probe, when `[lag]` is configured.
     lag: Option<lag::LagState>,
+    /// Reconcile checks running and their latest results.
+    recon: reconcile::Reconciler,
 }
 
 fn classify(
@@ -536,6 +501,7 @@ fn cmd_name(c: &Command) -> &'static str {
         Command::RollbackPlan => "rollback plan",
         Command::Rollback { .. } => "rollback",
         Command::CancelCountdown => "cancel countdown",
+        Command::Reconcile { .. } => "reconcile",
     }
 }
 

@@ -30,23 +30,20 @@ impl Runner<'_> {
                 command: self.masker.mask(&step.action.display()).into_owned(),
             })
             .await?;
-        let result = match (&step.action, unsupported(&step.action)) {
-            (_, Some(why)) => Ok(Ok(Attempt::failed(format!(
-                "{why} (reconciliation is in progress)"
-            )))),
-            (Action::Run(t), None) => self.shell_step(index, attempt, t).await,
-            (Action::Confirm(word), None) => self.confirm_step(index, word).await,
-            (Action::Sql { sql, on }, None) => {
+        let result = match &step.action {
+            Action::Run(t) => self.shell_step(index, attempt, t).await,
+            Action::Confirm(word) => self.confirm_step(index, word).await,
+            Action::Sql { sql, on } => {
                 let expect = step.expect.clone();
                 self.sql_attempt(index, sql, on, &expect).await
             }
-            (Action::Wait(w), None) => match &w.cond {
+            Action::Wait(w) => match &w.cond {
                 WaitCond::Run(t) => self.wait_run_step(index, attempt, t, w.every, w.hold).await,
                 WaitCond::LagBelow(limit) => self.wait_lag_step(index, *limit, w.hold).await,
                 WaitCond::Sql { sql, on } => {
                     self.wait_sql_step(index, sql, on, w.every, w.hold).await
                 }
-                WaitCond::Reconcile(_) => Ok(Ok(Attempt::failed("unsupported wait".into()))),
+                WaitCond::Reconcile(which) => self.wait_reconcile_step(index, which, w.every).await,
             },
         };
         let (att, stop) = match result? {

@@ -86,11 +86,6 @@ impl SqlWatch {
     }
 }
 
-/// Triggers whose condition this build can evaluate.
-pub(super) fn evaluated(c: &TriggerCond) -> bool {
-    !matches!(c, TriggerCond::MismatchRowsAbove(_))
-}
-
 impl Runner<'_> {
     /// Next operator command or clock tick (cancel-safe).
     pub(super) async fn recv(&mut self) -> Inbound {
@@ -171,6 +166,7 @@ impl Runner<'_> {
             }));
         }
         self.publish_lag().await?;
+        self.publish_reconcile().await?;
         self.check_lag_and_sql_triggers().await?;
         let Some(window) = self.rb.window else {
             return Ok(None);
@@ -244,6 +240,22 @@ impl Runner<'_> {
                     format!(" for {}", format_duration(hold))
                 };
                 self.fire(t, format!("{what}{held}")).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `mismatch_rows_above`: the latest results of all checks, added up.
+    pub(super) async fn check_mismatch_triggers(&mut self) -> Result<(), EngineError> {
+        let rows = self.mismatch_rows();
+        for t in 0..self.rb.triggers.len() {
+            if let TriggerCond::MismatchRowsAbove(n) = self.rb.triggers[t].when {
+                if rows > n && !self.trigger_state[t].fired {
+                    self.fire(t, format!("{rows} mismatching row(s) (above {n})"))
+                        .await?;
+                } else if rows <= n {
+                    self.trigger_state[t].fired = false;
+                }
             }
         }
         Ok(())

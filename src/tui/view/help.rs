@@ -23,7 +23,10 @@ pub const KEYS: &[(&str, &str)] = &[
     ("f", "follow the newest output on/off"),
     ("R", "rollback plan; type ROLLBACK to execute it"),
     ("n", "stop a trigger's automatic rollback countdown"),
-    ("c", "reconcile now (not available yet)"),
+    (
+        "c v",
+        "reconcile now · show the differing keys (v again: output)",
+    ),
     ("esc", "clear the status line · close a pop-up"),
     ("?", "this help"),
     ("q ctrl-c", "quit; asks first while a step runs"),

@@ -24,7 +24,7 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 
-use super::{header, help, lag, output, prompt, reconcile, status, steps};
+use super::{header, help, lag, output, prompt, reconcile, reconcile_detail, status, steps};
 use crate::app::App;
 use crate::app::modal::Modal;
 use crate::tui::theme::Theme;
@@ -93,7 +93,11 @@ pub fn render(f: &mut Frame, app: &App, t: &Theme) {
     steps::render(f, a.steps, app, t);
     lag::render(f, a.lag, app, t);
     reconcile::render(f, a.reconcile, app, t);
-    output::render(f, a.output, app, t);
+    if app.show_reconcile {
+        reconcile_detail::render(f, a.output, app, t);
+    } else {
+        output::render(f, a.output, app, t);
+    }
     status::render(f, a.status, app, t);
     match &app.modal {
         Some(Modal::Help) => help::render(f, area, app, t),

@@ -8,6 +8,7 @@ pub mod layout;
 pub mod output;
 pub mod prompt;
 pub mod reconcile;
+pub mod reconcile_detail;
 pub mod status;
 pub mod steps;
 #[cfg(test)]

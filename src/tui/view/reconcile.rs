@@ -34,6 +34,19 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
             .max()
             .unwrap_or(0)
             .min(cols / 2);
+        if checks.len() > rows {
+            // Too small for one line each: a summary first, then as many checks as fit.
+            let count = |f: fn(&CheckState) -> bool| checks.iter().filter(|c| f(&c.state)).count();
+            let bad = count(|s| matches!(s, CheckState::Different { .. } | CheckState::Error(_)));
+            let ok = count(|s| matches!(s, CheckState::Equal { .. }));
+            let run = count(|s| matches!(s, CheckState::Running { .. }));
+            let text = format!(
+                "{} checks: {bad} ✘ · {ok} ✔ · {run} running · v details",
+                checks.len()
+            );
+            let style = if bad > 0 { t.reconcile_diff } else { t.text };
+            lines.push(Line::from(Span::styled(fit(&text, cols), style)));
+        }
         let shown = if checks.len() > rows {
             rows.saturating_sub(1)
         } else {
@@ -43,11 +56,24 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
             let (text, style) = match &c.state {
                 CheckState::NotRun => ("not run yet".to_string(), t.muted),
                 CheckState::Running { done, total } => {
-                    (format!("{done}/{total} parts"), t.step_running)
+                    let bar_w = 10usize;
+                    let filled = if *total == 0 {
+                        0
+                    } else {
+                        (*done as usize * bar_w / *total as usize).min(bar_w)
+                    };
+                    (
+                        format!(
+                            "{}{} {done}/{total} parts",
+                            "█".repeat(filled),
+                            "░".repeat(bar_w - filled)
+                        ),
+                        t.step_running,
+                    )
                 }
                 CheckState::Equal { rows } => (format!("✔ {rows} rows equal"), t.reconcile_ok),
                 CheckState::Different { rows } => {
-                    (format!("✘ {rows} rows differ"), t.reconcile_diff)
+                    (format!("✘ {rows} rows differ · v"), t.reconcile_diff)
                 }
                 CheckState::Error(e) => (format!("✘ error: {e}"), t.reconcile_diff),
             };
@@ -56,12 +82,6 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
                 Span::raw("  "),
                 Span::styled(fit(&text, cols.saturating_sub(name_w + 2)), style),
             ]));
-        }
-        if checks.len() > shown {
-            lines.push(Line::from(Span::styled(
-                fit(&format!("… {} more", checks.len() - shown), cols),
-                t.muted,
-            )));
         }
     }
     f.render_widget(Paragraph::new(lines), inner);

@@ -1,0 +1,275 @@
+//! Reconciliation inside the engine: checks run on their own tasks (so the cockpit stays live),
+//! progress reaches the front end on every tick, results are journaled, a failing check is
+//! re-checked after the lag drains when the runbook asks for it, and `wait = { reconcile }`
+//! gates only on results of runs that started after the gate did (fail closed).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use super::*;
+use crate::probe::LagSample;
+use crate::reconcile::{self, Options, Progress, ReconcileResult};
+
+/// Lag counts as drained for a re-check below this many bytes (or seconds, for time lag).
+const DRAINED_BYTES: u64 = 1024 * 1024;
+/// Seconds of lag that count as drained.
+const DRAINED_SECS: f64 = 1.0;
+/// How long a failing check waits for the lag to drain before its re-check.
+const DRAIN_WAIT: Duration = Duration::from_secs(60);
+/// Without a lag probe, the re-check waits this long.
+const RECHECK_DELAY: Duration = Duration::from_secs(5);
+
+/// What a check task reports.
+pub(super) enum ReconMsg {
+    Progress(Progress),
+    Done(String, Box<ReconcileResult>),
+}
+
+/// Checks running and results known.
+pub(super) struct Reconciler {
+    tx: mpsc::UnboundedSender<ReconMsg>,
+    rx: mpsc::UnboundedReceiver<ReconMsg>,
+    /// Running checks and when each run started.
+    pub(super) running: BTreeMap<String, Instant>,
+    /// Latest result per check and when its run started (`None`: restored from the journal).
+    pub(super) results: BTreeMap<String, (Option<Instant>, ReconcileResult)>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Reconciler {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl Reconciler {
+    pub(super) fn new() -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        Reconciler {
+            tx,
+            rx,
+            running: BTreeMap::new(),
+            results: BTreeMap::new(),
+            tasks: Vec::new(),
+        }
+    }
+}
+
+/// Whether a fresh sample shows the lag drained.
+fn drained(s: &LagSample) -> bool {
+    s.is_fresh()
+        && match (s.bytes, s.seconds) {
+            (Some(b), _) => b <= DRAINED_BYTES,
+            (None, Some(sec)) => sec <= DRAINED_SECS,
+            _ => s.number.is_some_and(|n| n <= 0.0),
+        }
+}
+
+impl Runner<'_> {
+    /// Starts the named checks (all of them for `None`) that are not running already.
+    pub(super) fn start_checks(&mut self, names: &[String]) -> Vec<String> {
+        let mut started = Vec::new();
+        for name in names {
+            if self.recon.running.contains_key(name) {
+                continue;
+            }
+            let Some(check) = self.rb.reconcile.iter().find(|c| &c.name == name).cloned() else {
+                continue;
+            };
+            let (Some(source), Some(target)) = (
+                self.conns.get(&check.source).cloned(),
+                self.conns.get(&check.target).cloned(),
+            ) else {
+                continue;
+            };
+            let tx = self.recon.tx.clone();
+            let lag: Option<watch::Receiver<LagSample>> =
+                self.lag.as_ref().map(lag::LagState::receiver);
+            let opts = Options {
+                secrets: self.secrets.clone(),
+                ..Options::default()
+            };
+            let task_name = name.clone();
+            let task = tokio::spawn(async move {
+                let progress_tx = tx.clone();
+                let progress = move |p: &Progress| {
+                    let _ = progress_tx.send(ReconMsg::Progress(p.clone()));
+                };
+                let mut result =
+                    reconcile::run_check_with(&check, &source, &target, &opts, &progress).await;
+                if !result.passed() && result.error.is_none() && check.recheck_after_lag {
+                    // A mismatch may be in flight: wait for the lag to drain, then re-compare.
+                    match lag {
+                        Some(mut rx) => {
+                            let deadline = Instant::now() + DRAIN_WAIT;
+                            while !drained(&rx.borrow()) && Instant::now() < deadline {
+                                let _ = tokio::time::timeout_at(deadline, rx.changed()).await;
+                            }
+                        }
+                        None => tokio::time::sleep(RECHECK_DELAY).await,
+                    }
+                    if let Ok((s, t)) = reconcile::connect_pair(&source, &target).await {
+                        result =
+                            reconcile::recheck(&check, &s, &t, &opts, &result, &progress).await;
+                    }
+                }
+                let _ = tx.send(ReconMsg::Done(task_name, Box::new(result)));
+            });
+            self.recon.tasks.retain(|t| !t.is_finished());
+            self.recon.tasks.push(task);
+            self.recon.running.insert(name.clone(), Instant::now());
+            started.push(name.clone());
+        }
+        started
+    }
+
+    /// Names a gate or `c` means: `all` or one check.
+    pub(super) fn check_names(&self, which: Option<&str>) -> Vec<String> {
+        match which {
+            None | Some("all") => self.rb.reconcile.iter().map(|c| c.name.clone()).collect(),
+            Some(n) => vec![n.to_string()],
+        }
+    }
+
+    /// Drains the check tasks' messages: progress to the front end, results journaled.
+    pub(super) async fn publish_reconcile(&mut self) -> Result<(), EngineError> {
+        while let Ok(msg) = self.recon.rx.try_recv() {
+            match msg {
+                ReconMsg::Progress(progress) => {
+                    self.io.emit(Event::ReconcileProgress { progress }).await?;
+                }
+                ReconMsg::Done(name, result) => {
+                    let started = self.recon.running.remove(&name);
+                    self.recon
+                        .results
+                        .insert(name, (started, (*result).clone()));
+                    self.io
+                        .emit(Event::ReconcileResult {
+                            result,
+                            restored: false,
+                        })
+                        .await?;
+                    self.check_mismatch_triggers().await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Mismatching rows over all checks' latest results.
+    pub(super) fn mismatch_rows(&self) -> u64 {
+        self.recon
+            .results
+            .values()
+            .map(|(_, r)| r.mismatch_rows())
+            .sum()
+    }
+
+    /// `wait = { reconcile = ... }`: runs the checks, and passes only when every one of them
+    /// passes in a run that started after the gate did; otherwise re-runs them every `every`.
+    pub(super) async fn wait_reconcile_step(
+        &mut self,
+        index: usize,
+        which: &str,
+        every: Duration,
+    ) -> AttemptResult {
+        let names = self.check_names(Some(which));
+        let gate_start = Instant::now();
+        let deadline = self.rb.steps[index].timeout.map(|d| gate_start + d);
+        let every = every.max(Duration::from_secs(5));
+        let mut rounds = 0u32;
+        let mut next_start = gate_start;
+        let result = |outcome, detail: String, passed, message| Attempt {
+            outcome,
+            exit_code: None,
+            checks: vec![CheckResult {
+                name: "reconcile".into(),
+                passed,
+                detail,
+            }],
+            message,
+            output_file: None,
+        };
+        loop {
+            let now = Instant::now();
+            // Start a run of every check whose latest run started before this round.
+            if now >= next_start {
+                let stale: Vec<String> = names
+                    .iter()
+                    .filter(|n| !self.recon.running.contains_key(*n))
+                    .filter(|n| {
+                        self.recon
+                            .results
+                            .get(*n)
+                            .and_then(|(s, _)| *s)
+                            .is_none_or(|s| s < next_start)
+                    })
+                    .cloned()
+                    .collect();
+                self.start_checks(&stale);
+            }
+            let fresh: Vec<&ReconcileResult> = names
+                .iter()
+                .filter_map(|n| self.recon.results.get(n))
+                .filter(|(s, _)| s.is_some_and(|s| s >= next_start))
+                .map(|(_, r)| r)
+                .collect();
+            let all_in = fresh.len() == names.len()
+                && !names.iter().any(|n| self.recon.running.contains_key(n));
+            if all_in {
+                rounds += 1;
+                let failing: Vec<String> = fresh
+                    .iter()
+                    .filter(|r| !r.passed())
+                    .map(|r| match &r.error {
+                        Some(e) => format!("{}: error: {e}", r.name),
+                        None => format!(
+                            "{}: {} row(s) differ{}",
+                            r.name,
+                            r.mismatch_rows(),
+                            if r.mismatch_total_is_lower_bound {
+                                " or more"
+                            } else {
+                                ""
+                            }
+                        ),
+                    })
+                    .collect();
+                if failing.is_empty() {
+                    let detail = format!("{} check(s) passed", names.len());
+                    return Ok(Ok(result(StepOutcome::Passed, detail, true, None)));
+                }
+                let msg = format!(
+                    "blocked: {}; checking again in {}",
+                    failing.join("; "),
+                    crate::engine::runbook::units::format_duration(every)
+                );
+                self.io
+                    .emit(Event::WaitProgress {
+                        index,
+                        polls: rounds,
+                        holding: false,
+                        message: msg,
+                    })
+                    .await?;
+                next_start = Instant::now() + every;
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                let m = format!("timed out after {rounds} round(s) of checks");
+                return Ok(Ok(result(StepOutcome::TimedOut, m.clone(), false, Some(m))));
+            }
+            if let Some(stop) = self.idle_until(None, index).await? {
+                let detail = format!("stopped after {rounds} round(s)");
+                return Ok(Err((
+                    result(StepOutcome::Cancelled, detail, false, None),
+                    stop,
+                )));
+            }
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! The reconcile gate and the mismatch trigger, through the real binary on a real pair.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use cutover::pg::{Cluster, ClusterOptions, PgBin};
+
+use crate::support::*;
+
+fn runbook_text(src: &str, tgt: &str, extra: &str) -> String {
+    format!(
+        r#"[runbook]
+name = "gate"
+[connections.source]
+dsn = "{src}"
+[connections.target]
+dsn = "{tgt}"
+[[reconcile]]
+name = "items"
+kind = "checksum"
+table = "public.items"
+key = "id"
+recheck = "never"
+[[step]]
+id = "gate"
+wait = {{ reconcile = "all" }}
+timeout = "90s"
+[[step]]
+id = "after"
+run = "echo past the gate"
+{extra}"#
+    )
+}
+
+async fn pair() -> (Cluster, Cluster) {
+    let pg = PgBin::find(None).expect("PostgreSQL server binaries");
+    let (s, t) = tokio::join!(
+        Cluster::create(&pg, ClusterOptions::named("gatesrc")),
+        Cluster::create(&pg, ClusterOptions::named("gatetgt")),
+    );
+    let (s, t) = (s.unwrap(), t.unwrap());
+    let ddl = "create table items (id int primary key, v text);
+               insert into items select g, 'v' || g from generate_series(1, 500) g;";
+    s.execute(ddl).await.unwrap();
+    t.execute(ddl).await.unwrap();
+    t.execute("update items set v = 'corrupt' where id = 42")
+        .await
+        .unwrap();
+    (s, t)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconcile_gate_blocks_on_a_mismatch_and_proceeds_when_it_is_fixed() {
+    let (source, target) = pair().await;
+    let d = tempfile::tempdir().unwrap();
+    let rb = runbook(
+        d.path(),
+        "rb.toml",
+        &runbook_text(&source.dsn(), &target.dsn(), ""),
+    );
+    let mut child = Command::new(bin())
+        .current_dir(d.path())
+        .args([
+            "run",
+            rb.to_str().unwrap(),
+            "--headless",
+            "--journal",
+            "j.jsonl",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let j = d.path().join("j.jsonl");
+    let blocked = tokio::task::spawn_blocking({
+        let j = j.clone();
+        move || {
+            wait_for(
+                "the gate to report the mismatch",
+                Duration::from_secs(60),
+                || std::fs::read_to_string(&j).is_ok_and(|t| t.contains("\"status\":\"fail\"")),
+            )
+        }
+    });
+    blocked.await.unwrap();
+    let recs = journal(&j);
+    assert!(
+        !of_type(&recs, "step_started")
+            .iter()
+            .any(|r| r["id"] == "after"),
+        "the step after the gate must not start"
+    );
+    let res = of_type(&recs, "reconcile_result");
+    let m = &res[0]["result"]["mismatches"][0];
+    assert_eq!(m["key"][0], "42");
+    assert_eq!(m["class"], "different");
+    assert_eq!(m["columns"][0]["source"], "v42");
+    assert_eq!(m["columns"][0]["target"], "corrupt");
+    // Still blocked: the step has not finished.
+    assert!(of_type(&recs, "step_finished").is_empty());
+
+    target
+        .execute("update items set v = 'v42' where id = 42")
+        .await
+        .unwrap();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("items: ✘ 1 rows differ"), "{stdout}");
+    assert!(stdout.contains("items: ✔ 500 rows equal"), "{stdout}");
+    assert!(stdout.contains("│ past the gate"), "{stdout}");
+    let recs = journal(&j);
+    let fin = of_type(&recs, "step_finished");
+    assert_eq!(fin[0]["outcome"], "passed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mismatch_trigger_fires_and_results_survive_a_resume() {
+    let (source, target) = pair().await;
+    let d = tempfile::tempdir().unwrap();
+    let extra = "[[rollback_trigger]]\nname = \"data drift\"\nwhen = { mismatch_rows_above = 0 }\n";
+    let text_rb = runbook_text(&source.dsn(), &target.dsn(), extra);
+    let dir = d.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || headless(&dir, &text_rb, &[]))
+        .await
+        .unwrap();
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(4), "{stdout}");
+    assert!(
+        stdout.contains("TRIGGER data drift: 1 mismatching row(s) (above 0)"),
+        "{stdout}"
+    );
+
+    // The result is restored from the journal on resume (and not journaled again).
+    let dir = d.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        cutover(
+            &dir,
+            &["run", "--resume", "j.jsonl", "--headless", "--json"],
+            &[],
+        )
+    })
+    .await
+    .unwrap();
+    let (stdout, _) = text(&out);
+    let restored: Vec<serde_json::Value> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["type"] == "reconcile_result" && v["restored"] == true)
+        .collect();
+    assert_eq!(restored.len(), 1, "{stdout}");
+    assert_eq!(restored[0]["result"]["name"], "items");
+}
