@@ -118,7 +118,7 @@ impl Default for Options {
         Options {
             max_listed: 1000,
             rows_per_partition: 10_000,
-            drill_max_rows: 50_000,
+            drill_max_rows: 2_000,
             pipeline_depth: 4,
             drill_parallel: 2,
             statement_timeout: None,

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Reconciliation benchmark: cutover vs reladiff vs a plain md5 scan, same run, same data.
+#
+#   benches/reconcile.sh [ROUNDS]        (default 3 rounds after one warm-up of each)
+#
+# Creates a source/target pair with the test harness (examples/reconcile_bench.rs), loads
+# `pgbench -i -s 10` (1,000,000 pgbench_accounts rows) into both, injects 10 differences on
+# the target (4 abalance updates, 3 filler updates, 3 deletes, in 10 different 10k-key
+# ranges), installs reladiff from PyPI into a virtualenv, then times side by side:
+#   (a) cutover: one checksum check reporting the exact keys
+#       (target/release/examples/reconcile_bench run ...)
+#   (b) reladiff 'reladiff[postgresql]' on the same two databases
+#   (c) the floor: `select sum(('x'||substr(md5(t::text),1,16))::bit(64)::bigint)` over each
+#       table, both scans at the same time (one psql per side)
+# Wall times include process start and connecting; peak client RSS from /usr/bin/time -v.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROUNDS=${1:-3}
+PGBIN=${PGBIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
+PSQL=("$PGBIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -U postgres -d postgres)
+
+echo "== building the bench helper (release)"
+cargo build --release --example reconcile_bench -q
+BENCH=target/release/examples/reconcile_bench
+
+WORK=$(mktemp -d /tmp/cutover-bench-XXXXXX)
+chmod 755 "$WORK"
+AS=()
+if [ "$(id -u)" = 0 ]; then AS=(runuser -u postgres --); fi
+SOURCE_ROOT="" TARGET_ROOT=""
+cleanup() {
+  for r in "$SOURCE_ROOT" "$TARGET_ROOT"; do
+    [ -n "$r" ] && "${AS[@]}" "$PGBIN/pg_ctl" -D "$r/data" -m immediate -s stop >/dev/null 2>&1 || true
+  done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+echo "== creating the source/target pair"
+eval "$("$BENCH" pair "$WORK" shared_buffers=256MB max_wal_size=2GB)"
+SRC="host=127.0.0.1 port=$SOURCE_PORT user=postgres dbname=postgres"
+TGT="host=127.0.0.1 port=$TARGET_PORT user=postgres dbname=postgres"
+
+echo "== pgbench -i -s 10 on both"
+"$PGBIN/pgbench" -i -s 10 -q -h 127.0.0.1 -p "$SOURCE_PORT" -U postgres postgres 2>&1 | tail -1 &
+"$PGBIN/pgbench" -i -s 10 -q -h 127.0.0.1 -p "$TARGET_PORT" -U postgres postgres 2>&1 | tail -1 &
+wait
+"${PSQL[@]}" -p "$TARGET_PORT" -c "
+  update pgbench_accounts set abalance = abalance + 1 where aid in (12345, 150000, 299999, 420001);
+  update pgbench_accounts set filler = 'changed' where aid in (555555, 600000, 777777);
+  delete from pgbench_accounts where aid in (812345, 900001, 999999);"
+for p in "$SOURCE_PORT" "$TARGET_PORT"; do
+  "${PSQL[@]}" -p "$p" -c "vacuum (analyze, freeze) pgbench_accounts" &
+done
+wait
+EXPECTED="12345 150000 299999 420001 555555 600000 777777 812345 900001 999999"
+
+echo "== installing reladiff from PyPI into a virtualenv"
+python3 -m venv "$WORK/venv"
+"$WORK/venv/bin/pip" install -q --disable-pip-version-check 'reladiff[postgresql]'
+echo "   $("$WORK/venv/bin/pip" show reladiff 2>/dev/null | grep -i '^version' || true)"
+
+# measure NAME CMD... : runs CMD, stdout to $WORK/NAME.out; sets WALL (s) and RSS (MiB)
+measure() {
+  local name=$1; shift
+  local t0 t1
+  t0=$(date +%s.%N)
+  /usr/bin/time -v -o "$WORK/$name.time" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" || true
+  t1=$(date +%s.%N)
+  WALL=$(echo "$t1 - $t0" | bc -l)
+  RSS=$(awk -F': ' '/Maximum resident set size/ {printf "%.1f", $2/1024}' "$WORK/$name.time")
+}
+
+run_cutover() { measure cutover "$BENCH" run "$SRC" "$TGT" pgbench_accounts aid; }
+run_reladiff() {
+  measure reladiff "$WORK/venv/bin/reladiff" \
+    "postgresql://postgres@127.0.0.1:$SOURCE_PORT/postgres" pgbench_accounts \
+    "postgresql://postgres@127.0.0.1:$TARGET_PORT/postgres" pgbench_accounts \
+    -k aid -c abalance -c bid -c filler
+}
+FLOOR_SQL="select sum(('x'||substr(md5(t::text),1,16))::bit(64)::bigint) from pgbench_accounts t"
+run_floor() {
+  measure floor bash -c "'$PGBIN/psql' -X -At -h 127.0.0.1 -U postgres -d postgres -p $SOURCE_PORT -c \"$FLOOR_SQL\" &
+                         '$PGBIN/psql' -X -At -h 127.0.0.1 -U postgres -d postgres -p $TARGET_PORT -c \"$FLOOR_SQL\" &
+                         wait"
+}
+
+check_outputs() {
+  local got
+  got=$(grep -oE 'aid = [0-9]+' "$WORK/cutover.out" | awk '{print $3}' | sort -n | tr '\n' ' ' | sed 's/ $//')
+  if [ "$got" != "$EXPECTED" ]; then
+    echo "!! cutover reported [$got], expected [$EXPECTED]"; cat "$WORK/cutover.out" "$WORK/cutover.err"; exit 1
+  fi
+  REL_LINES=$(grep -cE '^[-+] ' "$WORK/reladiff.out" || true)
+}
+
+echo "== warm-up"
+run_cutover; run_reladiff; run_floor; check_outputs
+echo "--- cutover output (warm-up run):"
+cat "$WORK/cutover.out"
+echo "--- reladiff: $REL_LINES diff lines (expected 17: 7 updates x 2 + 3 deletes)"
+echo "--- floor sums: $(tr '\n' ' ' <"$WORK/floor.out")"
+
+declare -a C R F CR RR FR
+printf '\n%-6s | %-22s | %-22s | %-22s | %-9s | %-9s\n' round "cutover s (RSS MiB)" "reladiff s (RSS MiB)" "floor s (RSS MiB)" "rel/cut" "cut/floor"
+for i in $(seq 1 "$ROUNDS"); do
+  run_cutover; C[i]=$WALL; CR[i]=$RSS
+  run_reladiff; R[i]=$WALL; RR[i]=$RSS
+  run_floor; F[i]=$WALL; FR[i]=$RSS
+  check_outputs
+  printf '%-6s | %8.2f (%6s)      | %8.2f (%6s)      | %8.2f (%6s)      | %7.2fx  | %7.2fx\n' \
+    "$i" "${C[i]}" "${CR[i]}" "${R[i]}" "${RR[i]}" "${F[i]}" "${FR[i]}" \
+    "$(echo "${R[i]} / ${C[i]}" | bc -l)" "$(echo "${C[i]} / ${F[i]}" | bc -l)"
+done
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+MC=$(median "${C[@]}"); MR=$(median "${R[@]}"); MF=$(median "${F[@]}")
+printf '%-6s | %8.2f                | %8.2f                | %8.2f                | %7.2fx  | %7.2fx\n' \
+  median "$MC" "$MR" "$MF" "$(echo "$MR / $MC" | bc -l)" "$(echo "$MC / $MF" | bc -l)"
+echo
+echo "targets: reladiff/cutover >= 3x, cutover/floor <= 1.5x"

@@ -1,0 +1,147 @@
+//! Benchmark helper for `benches/reconcile.sh` (not part of the product CLI).
+//!
+//! * `reconcile_bench pair DIR [KEY=VALUE...]`: creates a source and a target cluster with
+//!   the test harness under DIR (extra `postgresql.conf` settings allowed), leaves them
+//!   running and prints shell assignments `SOURCE_PORT=… SOURCE_ROOT=… TARGET_PORT=…
+//!   TARGET_ROOT=…` (stop them with `pg_ctl -D ROOT/data stop`).
+//! * `reconcile_bench run SOURCE_DSN TARGET_DSN TABLE KEY[,KEY…] [KIND] [PARTITIONS]`: runs
+//!   one reconcile check (kind `checksum` by default) and prints the verdict and every
+//!   mismatching key; with `RECONCILE_JSON=1` the whole result as JSON.
+
+use std::process::ExitCode;
+
+use cutover::engine::runbook::{ReconcileCheck, ReconcileKind};
+use cutover::pg::{Cluster, ClusterOptions, ConnSettings, PgBin};
+use cutover::reconcile::{self, Options, Status};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let r = match args.first().map(String::as_str) {
+        Some("pair") if args.len() >= 2 => pair(&args[1], &args[2..]).await,
+        Some("run") if args.len() >= 5 => run(&args[1..]).await,
+        _ => Err("usage: reconcile_bench pair DIR [K=V...] | run SRC_DSN TGT_DSN TABLE KEY [KIND] [PARTITIONS]".into()),
+    };
+    match r {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("reconcile_bench: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn pair(dir: &str, settings: &[String]) -> Result<ExitCode, String> {
+    let bin = PgBin::find(None).map_err(|e| e.to_string())?;
+    let opts = |name: &str| {
+        let mut o = ClusterOptions::named(name);
+        o.parent_dir = Some(dir.into());
+        for kv in settings {
+            if let Some((k, v)) = kv.split_once('=') {
+                o = o.setting(k, v);
+            }
+        }
+        o
+    };
+    let (s, t) = tokio::join!(
+        Cluster::create(&bin, opts("bench-source")),
+        Cluster::create(&bin, opts("bench-target"))
+    );
+    let (s, t) = (s.map_err(|e| e.to_string())?, t.map_err(|e| e.to_string())?);
+    let (sp, tp) = (s.port(), t.port());
+    let (sr, tr) = (s.keep(), t.keep());
+    println!(
+        "SOURCE_PORT={sp} SOURCE_ROOT={} TARGET_PORT={tp} TARGET_ROOT={}",
+        sr.display(),
+        tr.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run(a: &[String]) -> Result<ExitCode, String> {
+    let kind = match a.get(4).map(String::as_str) {
+        None | Some("checksum") => ReconcileKind::Checksum,
+        Some("count") => ReconcileKind::Count,
+        Some(k) => return Err(format!("unknown kind {k}")),
+    };
+    let check = ReconcileCheck {
+        name: "bench".into(),
+        kind,
+        source: "source".into(),
+        target: "target".into(),
+        table: Some(a[2].clone()),
+        target_table: None,
+        key: a[3].split(',').map(str::to_string).collect(),
+        columns: None,
+        exclude: Vec::new(),
+        max_mismatch_rows: 0,
+        max_mismatch_pct: None,
+        recheck_after_lag: false,
+        sql: None,
+        target_sql: None,
+        schemas: Vec::new(),
+        sequences: Vec::new(),
+        tables: Vec::new(),
+        partitions: a.get(5).and_then(|p| p.parse().ok()),
+    };
+    let s = ConnSettings::parse("source", &a[0]).map_err(|e| e.to_string())?;
+    let t = ConnSettings::parse("target", &a[1]).map_err(|e| e.to_string())?;
+    let started = std::time::Instant::now();
+    // Milliseconds at which each phase was first seen.
+    let phases = std::sync::Mutex::new(Vec::<(reconcile::Phase, u64)>::new());
+    let progress = |p: &reconcile::Progress| {
+        if let Ok(mut v) = phases.lock()
+            && v.last().is_none_or(|(ph, _)| *ph != p.phase)
+        {
+            v.push((p.phase, p.elapsed_ms));
+        }
+    };
+    let mut opts = Options::default();
+    if let Some(n) = std::env::var("RECONCILE_DRILL_MAX_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        opts.drill_max_rows = n;
+    }
+    let r = reconcile::run_check_with(&check, &s, &t, &opts, &progress).await;
+    let phases = phases.into_inner().unwrap_or_default();
+    let wall = started.elapsed();
+    if std::env::var_os("RECONCILE_JSON").is_some() {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&r).map_err(|e| e.to_string())?
+        );
+    } else {
+        println!(
+            "cutover: {:?}: {} rows compared, {}/{} partitions, {} mismatching rows, check {} ms, with connect {} ms",
+            r.status,
+            r.rows_compared,
+            r.partitions_done,
+            r.partitions_total,
+            r.mismatch_total,
+            r.elapsed_ms,
+            wall.as_millis()
+        );
+        let shown: Vec<String> = phases
+            .iter()
+            .map(|(p, ms)| format!("{p:?} from {ms} ms"))
+            .collect();
+        println!("  phases: {}", shown.join(", "));
+        if let Some(e) = &r.error {
+            println!("  error: {e}");
+        }
+        for m in &r.mismatches {
+            println!(
+                "  {} = {}: {}",
+                r.key_columns.join(","),
+                m.key.join(","),
+                m.detail
+            );
+        }
+    }
+    Ok(match r.status {
+        Status::Pass => ExitCode::SUCCESS,
+        Status::Fail => ExitCode::from(1),
+        Status::Error => ExitCode::from(3),
+    })
+}
