@@ -3,12 +3,12 @@
 #
 #   benches/reconcile.sh [ROUNDS]        (default 3 rounds after one warm-up of each)
 #
-# Creates a source/target pair with the test harness (examples/reconcile_bench.rs), loads
+# Creates a source/target pair with the test harness (benches/reconcile_bench.rs), loads
 # `pgbench -i -s 10` (1,000,000 pgbench_accounts rows) into both, injects 10 differences on
 # the target (4 abalance updates, 3 filler updates, 3 deletes, in 10 different 10k-key
 # ranges), installs reladiff from PyPI into a virtualenv, then times side by side:
 #   (a) cutover: one checksum check reporting the exact keys
-#       (target/release/examples/reconcile_bench run ...)
+#       (the reconcile_bench bench binary run ...)
 #   (b) reladiff 'reladiff[postgresql]' on the same two databases
 #   (c) the floor: `select sum(('x'||substr(md5(t::text),1,16))::bit(64)::bigint)` over each
 #       table, both scans at the same time (one psql per side)
@@ -21,8 +21,12 @@ PGBIN=${PGBIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1
 PSQL=("$PGBIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -U postgres -d postgres)
 
 echo "== building the bench helper (release)"
-cargo build --release --example reconcile_bench -q
-BENCH=target/release/examples/reconcile_bench
+BENCH=$(cargo bench --bench reconcile_bench --no-run --message-format=json 2>/dev/null \
+  | python3 -c 'import json,sys
+for l in sys.stdin:
+    m = json.loads(l)
+    if m.get("executable") and m.get("target", {}).get("name") == "reconcile_bench":
+        print(m["executable"])')
 
 WORK=$(mktemp -d /tmp/cutover-bench-XXXXXX)
 chmod 755 "$WORK"

@@ -58,7 +58,7 @@ async fn reconcile_gate_blocks_on_a_mismatch_and_proceeds_when_it_is_fixed() {
         "rb.toml",
         &runbook_text(&source.dsn(), &target.dsn(), ""),
     );
-    let mut child = Command::new(bin())
+    let child = Command::new(bin())
         .current_dir(d.path())
         .args([
             "run",

@@ -16,7 +16,11 @@ use cutover::reconcile::{self, Options, Status};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // `cargo bench` passes `--bench`; the subcommands are ours.
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let r = match args.first().map(String::as_str) {
         Some("pair") if args.len() >= 2 => pair(&args[1], &args[2..]).await,
         Some("run") if args.len() >= 5 => run(&args[1..]).await,
