@@ -454,3 +454,74 @@ fn lag_pane_with_readings() {
 fn lag_pane_stale_says_so_first() {
     snap("lag_stale", &with_lag_readings(true));
 }
+
+fn with_reconcile_results() -> App {
+    use crate::reconcile::{ColumnDiff, Mismatch, MismatchClass, ReconcileResult, Status, Verdict};
+    let mut run = run_info();
+    run.reconcile = vec!["orders".into(), "revenue by day".into(), "sequences".into()];
+    let mut app = with_run(run, 1);
+    ev(&mut app, Event::Ready { next: 0 });
+    let mut r = ReconcileResult::new("orders", crate::engine::runbook::ReconcileKind::Checksum);
+    r.status = Status::Fail;
+    r.rows_compared = 200_000;
+    r.partitions_done = 20;
+    r.partitions_total = 20;
+    r.elapsed_ms = 1_250;
+    r.key_columns = vec!["id".into()];
+    r.mismatches = vec![
+        Mismatch {
+            key: vec!["42".into()],
+            class: MismatchClass::Different,
+            columns: vec![ColumnDiff {
+                column: "total".into(),
+                source: Some("10.00".into()),
+                target: Some("12.00".into()),
+            }],
+            detail: "total: 10.00 → 12.00".into(),
+            transient: false,
+        },
+        Mismatch {
+            key: vec!["77".into()],
+            class: MismatchClass::MissingOnTarget,
+            columns: vec![],
+            detail: "missing on target".into(),
+            transient: false,
+        },
+    ];
+    r.mismatch_total = 2;
+    r.verdict = Some(Verdict::compute(2, 200_000, 0, None));
+    ev(
+        &mut app,
+        Event::ReconcileResult {
+            result: Box::new(r),
+            restored: false,
+        },
+    );
+    ev(
+        &mut app,
+        Event::ReconcileProgress {
+            progress: crate::reconcile::Progress {
+                name: "revenue by day".into(),
+                phase: crate::reconcile::Phase::Comparing,
+                partitions_done: 12,
+                partitions_total: 16,
+                rows_compared: 1000,
+                mismatches: 0,
+                elapsed_ms: 300,
+            },
+        },
+    );
+    app
+}
+
+#[test]
+fn reconcile_pane_with_results() {
+    snap("reconcile_results", &with_reconcile_results());
+}
+
+#[test]
+fn reconcile_detail_shows_the_differing_keys() {
+    let mut app = with_reconcile_results();
+    key(&mut app, KeyCode::Char('v'));
+    snap("reconcile_detail", &app);
+}
