@@ -291,7 +291,11 @@ fn keep_leaves_the_clusters_running_and_says_how_to_connect_and_stop() {
     assert_eq!(stops.len(), 3, "{stderr}");
     for s in &stops {
         let o = Command::new("sh").arg("-c").arg(s).output().unwrap();
-        assert!(o.status.success(), "{s}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "{s}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
     }
     wait_for("the kept clusters to stop", Duration::from_secs(30), || {
         processes_under(p.tmp.path()).is_empty()
@@ -439,6 +443,68 @@ fn fault_step_fail_rolls_back() {
     assert!(
         stdout.contains("drill fault: sequence sync broken on purpose"),
         "{stdout}"
+    );
+    p.assert_clean();
+}
+
+/// Runs `cutover drill ARGS` in a pseudo-terminal; collects everything it writes until it exits.
+fn in_pty(p: &Place, args: &[&str], env: &[(&str, &str)]) -> (Option<u32>, String) {
+    use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+    use std::io::Read;
+    let pair = native_pty_system()
+        .openpty(PtySize {
+            rows: 40,
+            cols: 120,
+            pixel_width: 0,
+            pixel_height: 0,
+        })
+        .unwrap();
+    let mut cmd = CommandBuilder::new(bin());
+    cmd.arg("drill");
+    cmd.args(args);
+    cmd.cwd(p.cwd.path());
+    cmd.env("TERM", "xterm-256color");
+    cmd.env("TMPDIR", p.tmp.path());
+    cmd.env("RUST_BACKTRACE", "0");
+    cmd.env_remove("NO_COLOR");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = pair.slave.spawn_command(cmd).unwrap();
+    drop(pair.slave);
+    let mut reader = pair.master.try_clone_reader().unwrap();
+    let collector = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        let mut buf = [0u8; 64 * 1024];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            all.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&all).into_owned()
+    });
+    let status = child.wait().unwrap();
+    drop(pair.master);
+    let out = collector.join().unwrap();
+    (Some(status.exit_code()), out)
+}
+
+#[test]
+fn a_crash_of_the_cockpit_still_removes_the_clusters() {
+    let p = Place::new();
+    let (code, out) = in_pty(
+        &p,
+        &["--rows", "1000"],
+        &[("CUTOVER_DEBUG_PANIC", "after-first-frame")],
+    );
+    // The cockpit was up when it crashed.
+    assert!(out.contains("opening the cockpit"), "{out}");
+    assert!(out.contains("STEPS"), "{out}");
+    assert_eq!(code, Some(101), "{out}");
+    assert!(
+        out.contains("the cockpit crashed; the drill's clusters and load were cleaned up"),
+        "{out}"
     );
     p.assert_clean();
 }
