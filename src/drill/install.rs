@@ -26,12 +26,14 @@ pub const CLIENTS: [&str; 2] = ["pgbench", "psql"];
 #[derive(Debug, thiserror::Error)]
 pub enum BinariesError {
     /// Not found, and not installed (declined, impossible or failed).
-    #[error("{not_found}\n{advice}")]
+    #[error("{}{advice}", if *listed { String::new() } else { format!("{not_found}\n") })]
     Missing {
         /// Where we looked.
         not_found: BinDirNotFound,
         /// What to do about it (the exact install command when there is one).
         advice: String,
+        /// The places searched were already shown (before asking to install).
+        listed: bool,
     },
     /// The server is there but a client program the drill needs is not.
     #[error(
@@ -105,14 +107,25 @@ pub fn find_or_install(
     let bin = match search(explicit) {
         Ok(b) => b,
         Err(not_found) => {
-            let _ = writeln!(err, "cutover drill: {not_found}");
             let Some(plan) = install_plan() else {
                 return Err(BinariesError::Missing {
+                    listed: false,
                     not_found,
                     advice: "cutover cannot install PostgreSQL on this system (no apt-get, or not root and no sudo): install the server package with your package manager, then run the drill again".into(),
                 });
             };
             let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+            if !assume_yes && !interactive {
+                return Err(BinariesError::Missing {
+                    listed: false,
+                    not_found,
+                    advice: format!(
+                        "no terminal to ask on, and no --assume-yes: install them with\n  {}\nor run the drill again with --assume-yes to let it do that",
+                        plan.shown
+                    ),
+                });
+            }
+            let _ = writeln!(err, "cutover drill: {not_found}");
             let yes = if assume_yes {
                 let _ = writeln!(
                     err,
@@ -120,25 +133,19 @@ pub fn find_or_install(
                     plan.shown
                 );
                 true
-            } else if interactive {
-                ask(&plan, err)
             } else {
-                return Err(BinariesError::Missing {
-                    not_found,
-                    advice: format!(
-                        "no terminal to ask on, and no --assume-yes: install them with\n  {}\nor run the drill again with --assume-yes to let it do that",
-                        plan.shown
-                    ),
-                });
+                ask(&plan, err)
             };
             if !yes {
                 return Err(BinariesError::Missing {
+                    listed: true,
                     not_found,
                     advice: format!("not installed; to install them yourself:\n  {}", plan.shown),
                 });
             }
             if let Err(why) = install(&plan, err) {
                 return Err(BinariesError::Missing {
+                    listed: true,
                     not_found,
                     advice: format!("`{}` failed: {why}", plan.shown),
                 });
@@ -147,6 +154,7 @@ pub fn find_or_install(
                 Ok(b) => b,
                 Err(not_found) => {
                     return Err(BinariesError::Missing {
+                        listed: false,
                         not_found,
                         advice: format!(
                             "`{}` ran but the server binaries are still not found",

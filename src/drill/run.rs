@@ -26,13 +26,47 @@ pub const EXIT_FAILED: u8 = 4;
 pub const EXIT_SIGINT: u8 = 130;
 /// Exit code after SIGTERM.
 pub const EXIT_SIGTERM: u8 = 143;
+/// Exit code after SIGHUP (the SSH session went away).
+pub const EXIT_SIGHUP: u8 = 129;
+
+/// The signals the drill stops on (the cockpit handles SIGTERM and SIGHUP itself).
+struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
+        Ok(Signals {
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    /// The next of SIGINT, SIGTERM, SIGHUP: its description and exit code.
+    async fn any(&mut self) -> (&'static str, u8) {
+        tokio::select! {
+            _ = self.int.recv() => ("interrupted (SIGINT)", EXIT_SIGINT),
+            _ = self.term.recv() => ("terminated (SIGTERM)", EXIT_SIGTERM),
+            _ = self.hup.recv() => ("hung up (SIGHUP)", EXIT_SIGHUP),
+        }
+    }
+}
 
 /// Prints a drill message on stderr (never inside the cockpit: only before and after it).
+/// Never panics: after a SIGHUP the terminal may be gone, and cleanup must still happen.
 fn say(start: Instant, msg: &str) {
-    eprintln!(
-        "cutover drill [{:>5.1}s] {msg}",
+    err(&format!(
+        "cutover drill [{:>5.1}s] {msg}\n",
         start.elapsed().as_secs_f64()
-    );
+    ));
+}
+
+/// Writes to stderr, ignoring failure (unlike `eprintln!`, which panics).
+fn err(text: &str) {
+    let _ = std::io::stderr().write_all(text.as_bytes());
 }
 
 /// Runs `cutover drill`; returns the exit code. `init_log` sets up the diagnostics log file.
@@ -45,13 +79,13 @@ pub fn main(args: DrillArgs, init_log: fn(&Path)) -> u8 {
         let theme = match Theme::resolve(args.theme.as_deref(), no_color_env()) {
             Ok(t) => t,
             Err(e) => {
-                eprintln!("{e}");
+                err(&format!("{e}\n"));
                 return EXIT_USAGE;
             }
         };
         if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
-            eprintln!(
-                "cutover drill: the cockpit needs a terminal; for CI or scripts run with --headless --assume-yes"
+            err(
+                "cutover drill: the cockpit needs a terminal; for CI or scripts run with --headless --assume-yes\n",
             );
             return EXIT_USAGE;
         }
@@ -64,7 +98,7 @@ pub fn main(args: DrillArgs, init_log: fn(&Path)) -> u8 {
     ) {
         Ok(b) => b,
         Err(e) => {
-            eprintln!("cutover drill: {e}");
+            err(&format!("cutover drill: {e}\n"));
             return EXIT_USAGE;
         }
     };
@@ -73,7 +107,10 @@ pub fn main(args: DrillArgs, init_log: fn(&Path)) -> u8 {
             .join(chrono::Local::now().format("%Y%m%d-%H%M%S").to_string())
     });
     if let Err(e) = std::fs::create_dir_all(&dir) {
-        eprintln!("cutover drill: cannot create {}: {e}", dir.display());
+        err(&format!(
+            "cutover drill: cannot create {}: {e}\n",
+            dir.display()
+        ));
         return EXIT_USAGE;
     }
     let runbook_path = match &args.runbook {
@@ -81,7 +118,10 @@ pub fn main(args: DrillArgs, init_log: fn(&Path)) -> u8 {
         None => {
             let p = dir.join("drill.toml");
             if let Err(e) = std::fs::write(&p, super::RUNBOOK) {
-                eprintln!("cutover drill: cannot write {}: {e}", p.display());
+                err(&format!(
+                    "cutover drill: cannot write {}: {e}\n",
+                    p.display()
+                ));
                 return EXIT_USAGE;
             }
             p
@@ -98,7 +138,7 @@ pub fn main(args: DrillArgs, init_log: fn(&Path)) -> u8 {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("cutover drill: cannot start the runtime: {e}");
+            err(&format!("cutover drill: cannot start the runtime: {e}\n"));
             return EXIT_FAILED;
         }
     };
@@ -157,13 +197,12 @@ enum Ended {
 }
 
 async fn drill(ctx: &Ctx<'_>) -> u8 {
-    let (mut int, mut term) = match (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) {
-        (Ok(i), Ok(t)) => (i, t),
-        _ => {
-            eprintln!("cutover drill: cannot install signal handlers");
+    let mut signals = match Signals::install() {
+        Ok(s) => s,
+        Err(e) => {
+            err(&format!(
+                "cutover drill: cannot install signal handlers: {e}\n"
+            ));
             return EXIT_FAILED;
         }
     };
@@ -178,13 +217,9 @@ async fn drill(ctx: &Ctx<'_>) -> u8 {
     let setup = Drill::setup(&ctx.bin, &opts, &mut progress);
     let drill = tokio::select! {
         r = setup => r,
-        _ = int.recv() => {
-            say(start, "interrupted (SIGINT) during set-up; everything was removed");
-            return EXIT_SIGINT;
-        }
-        _ = term.recv() => {
-            say(start, "terminated (SIGTERM) during set-up; everything was removed");
-            return EXIT_SIGTERM;
+        (what, code) = signals.any() => {
+            say(start, &format!("{what} during set-up; everything was removed"));
+            return code;
         }
     };
     let drill = match drill {
@@ -194,7 +229,7 @@ async fn drill(ctx: &Ctx<'_>) -> u8 {
             return EXIT_FAILED;
         }
     };
-    let ended = run_phase(ctx, &drill, &mut int, &mut term).await;
+    let ended = run_phase(ctx, &drill, &mut signals).await;
     let starts = drill.load_starts();
     let code = match ended {
         Ended::Outcome(Some(o)) => {
@@ -222,7 +257,7 @@ async fn drill(ctx: &Ctx<'_>) -> u8 {
             EXIT_FAILED
         }
         Ended::Invalid(msg) => {
-            eprintln!("{msg}");
+            err(&format!("{msg}\n"));
             EXIT_USAGE
         }
     };
@@ -231,7 +266,7 @@ async fn drill(ctx: &Ctx<'_>) -> u8 {
     }
     if args.keep {
         let kept = drill.keep();
-        eprint!("{}", kept.instructions());
+        err(&kept.instructions());
     } else {
         drop(drill);
         say(start, "clusters stopped and removed, load stopped");
@@ -240,12 +275,7 @@ async fn drill(ctx: &Ctx<'_>) -> u8 {
     code
 }
 
-async fn run_phase(
-    ctx: &Ctx<'_>,
-    drill: &Drill,
-    int: &mut tokio::signal::unix::Signal,
-    term: &mut tokio::signal::unix::Signal,
-) -> Ended {
+async fn run_phase(ctx: &Ctx<'_>, drill: &Drill, signals: &mut Signals) -> Ended {
     let args = ctx.args;
     let mut vars = match drill.vars().await {
         Ok(v) => v,
@@ -300,13 +330,14 @@ async fn run_phase(
         Some(theme) => {
             say(ctx.start, "opening the cockpit");
             // SIGTERM and SIGHUP are the cockpit's own (it ends the run and restores the
-            // terminal); a SIGINT from outside (raw mode turns Ctrl-C into a key) stops it here.
+            // terminal, then the drill cleans up); a SIGINT from outside (raw mode turns
+            // Ctrl-C into a key) stops it here.
             tokio::select! {
                 r = crate::tui::run(engine, theme.clone()) => match r {
                     Ok(ending) => Ended::Outcome(ending.outcome),
                     Err(e) => Ended::Failed(format!("the cockpit failed: {e}")),
                 },
-                _ = int.recv() => Ended::Signal("interrupted (SIGINT)", EXIT_SIGINT),
+                _ = signals.int.recv() => Ended::Signal("interrupted (SIGINT)", EXIT_SIGINT),
             }
         }
         None => {
@@ -322,8 +353,7 @@ async fn run_phase(
                     Ok(o) => Ended::Outcome(Some(o)),
                     Err(e) => Ended::Failed(format!("the run failed: {e}")),
                 },
-                _ = int.recv() => Ended::Signal("interrupted (SIGINT)", EXIT_SIGINT),
-                _ = term.recv() => Ended::Signal("terminated (SIGTERM)", EXIT_SIGTERM),
+                (what, code) = signals.any() => Ended::Signal(what, code),
             }
         }
     };
