@@ -508,3 +508,64 @@ fn a_crash_of_the_cockpit_still_removes_the_clusters() {
     );
     p.assert_clean();
 }
+
+/// The fault injectors strike after the step they follow, on the right cluster (shell steps
+/// stand in for the drill runbook's SQL steps, keeping the step ids the injectors follow).
+#[test]
+fn fault_injectors_break_replication_and_the_target() {
+    for (fault, steps) in [
+        (
+            "lag",
+            r#"
+[[step]]
+id = "watch-lag"
+run = "true"
+[[step]]
+id = "lag-grows"
+wait = { run = "test \"$(${vars.psql} \"${vars.source_dsn}\" -XAtc \"select pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn) > 48 * 1024 * 1024 from pg_replication_slots where slot_name = '${vars.subscription}'\")\" = t", every = "200ms" }
+timeout = "60s"
+[[step]]
+id = "subscription-disabled"
+run = "${vars.psql} \"${vars.target_dsn}\" -XAtc \"select subenabled from pg_subscription\""
+expect = { stdout = "^f$" }
+"#,
+        ),
+        (
+            "mismatch",
+            r#"
+[[step]]
+id = "app-gone"
+run = "true"
+[[step]]
+id = "target-corrupted"
+wait = { run = "test \"$(${vars.psql} \"${vars.target_dsn}\" -XAtc 'select rtrim(filler) from pgbench_accounts where aid = 0')\" = 'drill fault: extra on target'", every = "200ms" }
+timeout = "60s"
+[[step]]
+id = "source-intact"
+run = "${vars.psql} \"${vars.source_dsn}\" -XAtc 'select count(*) from pgbench_accounts where aid = 0'"
+expect = { stdout = "^0$" }
+"#,
+        ),
+    ] {
+        let p = Place::new();
+        let rb = p.runbook(&format!("[runbook]\nname = \"fault\"\n{VARS}{steps}"));
+        let out = p.drill(&[
+            "--headless",
+            "--rows",
+            "2000",
+            "--fault",
+            fault,
+            "--runbook",
+            &rb,
+            "--journal",
+            "j.jsonl",
+        ]);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "--fault {fault}:\n{stdout}\n{stderr}"
+        );
+        p.assert_clean();
+    }
+}
