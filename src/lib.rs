@@ -7,6 +7,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod drill;
 pub mod engine;
 pub mod headless;
 pub mod pg;

@@ -28,6 +28,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Cmd::Check { files } => Ok(check(&files)),
         Cmd::Run(args) => run(args),
+        Cmd::Drill(args) => Ok(ExitCode::from(cutover::drill::run::main(args, init_log))),
     };
     match result {
         Ok(code) => code,

@@ -145,6 +145,57 @@ impl Cluster {
         Ok(c)
     }
 
+    /// Creates and starts two clusters from one `initdb`: the second gets a copy of the first's
+    /// fresh data directory (cheaper than a second `initdb` on a small machine). Both share a
+    /// system identifier, so they suit logical replication, not streaming.
+    pub async fn create_twins(
+        bin: &PgBin,
+        first: ClusterOptions,
+        second: ClusterOptions,
+    ) -> Result<(Cluster, Cluster), ClusterError> {
+        let mut a = Cluster::empty(bin, &first)?;
+        let mut args: Vec<OsString> = vec!["-D".into(), a.data_dir().into_os_string()];
+        for x in [
+            "-U",
+            SUPERUSER,
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--locale=C",
+            "--no-sync",
+        ] {
+            args.push(x.into());
+        }
+        a.tool("initdb", &args, None).await?;
+        let mut b = Cluster::empty(bin, &second)?;
+        // `cp -a` as the server user keeps owners and modes (initdb wants 0700 data dirs).
+        let mut cp = tokio::process::Command::new("cp");
+        cp.arg("-a")
+            .arg(a.data_dir())
+            .arg(b.data_dir())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        if let Some(u) = b.run_as {
+            cp.uid(u.uid).gid(u.gid);
+        }
+        let out = cp
+            .output()
+            .await
+            .map_err(io_err("cannot run cp to copy the fresh data directory"))?;
+        if !out.status.success() {
+            return Err(ClusterError::Tool {
+                tool: "cp -a (data directory)".into(),
+                status: out.status.to_string(),
+                output: String::from_utf8_lossy(&out.stderr).trim_end().to_string(),
+            });
+        }
+        a.write_config()?;
+        b.write_config()?;
+        tokio::try_join!(a.start(), b.start())?;
+        Ok((a, b))
+    }
+
     /// Creates a streaming standby of `primary` with `pg_basebackup -R`, starts it and waits
     /// until it streams (it appears in the primary's `pg_stat_replication` under `opts.name`).
     pub async fn standby_of(

@@ -2,6 +2,7 @@
 
 mod architecture;
 mod corpus;
+mod drill;
 mod engine;
 mod gate;
 mod pg;
