@@ -331,7 +331,7 @@ fn missing_binaries_say_where_they_looked_and_the_install_command() {
 
 /// The real drill runbook, end to end.
 #[test]
-#[ignore = "needs SQL steps (lead)"]
+
 fn drill_runs_the_cutover_end_to_end_headless() {
     let p = Place::new();
     let j = p.journal().display().to_string();
@@ -360,7 +360,6 @@ fn drill_runs_the_cutover_end_to_end_headless() {
 
 /// `--fault lag`: the lag trigger fires and its automatic rollback restores the source.
 #[test]
-#[ignore = "needs SQL steps and lag triggers (lead)"]
 fn fault_lag_fires_the_trigger_and_rolls_back_to_the_source() {
     let p = Place::new();
     let j = p.journal().display().to_string();
@@ -394,7 +393,6 @@ fn fault_lag_fires_the_trigger_and_rolls_back_to_the_source() {
 
 /// `--fault mismatch`: the reconcile gate does not let the run reach go/no-go.
 #[test]
-#[ignore = "needs SQL steps and reconcile (lead, reconcile helper)"]
 fn fault_mismatch_blocks_at_the_reconcile_gate() {
     let p = Place::new();
     let j = p.journal().display().to_string();
@@ -424,7 +422,6 @@ fn fault_mismatch_blocks_at_the_reconcile_gate() {
 
 /// `--fault step-fail`: the sequence sync fails and the trigger rolls the run back.
 #[test]
-#[ignore = "needs SQL steps (lead): the steps before it are SQL"]
 fn fault_step_fail_rolls_back() {
     let p = Place::new();
     let j = p.journal().display().to_string();
