@@ -12,9 +12,9 @@ use super::*;
 use crate::engine::exec::expect::OutputWatch;
 use crate::engine::exec::shell::{self, Chunk, ShellSpec};
 
-/// Lines gathered into one `Output` event, at most (a single chunk may bring more): few
-/// events for a flood, while a line printed alone still goes out at once.
-const OUTPUT_BATCH: usize = 8192;
+/// Lines in one `Output` event, at most: with the front end's bounded event channel, this
+/// bounds the output held in flight when the front end falls behind.
+const OUTPUT_BATCH: usize = 512;
 /// Read chunks (up to 64 KiB each) waiting between the pipes and the runner: the bound on
 /// output held in memory while the front end catches up.
 const CHUNKS_IN_FLIGHT: usize = 8;
@@ -99,8 +99,8 @@ impl Runner<'_> {
                     match first {
                         None => lines_open = false,
                         Some(first) => {
-                            // Everything already read goes out together, up to OUTPUT_BATCH
-                            // lines per event: a lone line at once, a flood in few events.
+                            // Everything already read goes out at once (a lone line without
+                            // delay), in events of at most OUTPUT_BATCH lines.
                             let mut lines = self.take_chunk(first, watch, &mut out);
                             while lines.len() < OUTPUT_BATCH {
                                 match chunk_rx.try_recv() {
@@ -111,7 +111,19 @@ impl Runner<'_> {
                                     Err(_) => break,
                                 }
                             }
-                            self.io.emit(Event::Output { index, lines }).await?;
+                            if lines.len() <= OUTPUT_BATCH {
+                                self.io.emit(Event::Output { index, lines }).await?;
+                            } else {
+                                let mut rest = lines.into_iter();
+                                loop {
+                                    let lines: Vec<Line> =
+                                        rest.by_ref().take(OUTPUT_BATCH).collect();
+                                    if lines.is_empty() {
+                                        break;
+                                    }
+                                    self.io.emit(Event::Output { index, lines }).await?;
+                                }
+                            }
                         }
                     }
                 }
@@ -203,5 +215,26 @@ impl OutputFile {
                 }
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn output_file_holds_each_line_with_stderr_marked() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("out").join("01-x.log");
+        let mut f = OutputFile::open(&path);
+        f.write(Stream::Stdout, "one\n\ntwo\n");
+        f.write(Stream::Stderr, "oops\n\n");
+        f.write(Stream::Stdout, "three\n");
+        f.finish();
+        let body = std::fs::read_to_string(&path).expect("read");
+        assert_eq!(body, "one\n\ntwo\n[stderr] oops\n[stderr] \nthree\n");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 }
