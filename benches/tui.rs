@@ -8,6 +8,9 @@
 //!   journal), and the same flood under `--headless --json > /dev/null` for comparison;
 //! - CPU of the idle cockpit while a `sleep` step runs.
 //!
+//! `CUTOVER_BENCH_BEFORE=/path/to/an/older/cutover` also runs the pty and headless parts against
+//! that binary first, so before/after figures come from the same run on the same machine.
+//!
 //! Targets (issue 4): latency < 100 ms, RSS < 100 MB, flood ≤ 1.5x baseline, idle CPU < 1 %,
 //! first frame < 50 ms.
 
@@ -30,7 +33,7 @@ struct Pty {
 }
 
 impl Pty {
-    fn spawn(args: &[&str]) -> (Pty, Instant) {
+    fn spawn(bin: &str, args: &[&str]) -> (Pty, Instant) {
         let pair = native_pty_system()
             .openpty(PtySize {
                 rows: 24,
@@ -39,7 +42,7 @@ impl Pty {
                 pixel_height: 0,
             })
             .expect("openpty");
-        let mut cmd = CommandBuilder::new(BIN);
+        let mut cmd = CommandBuilder::new(bin);
         cmd.args(args);
         cmd.env("TERM", "xterm-256color");
         cmd.env_remove("NO_COLOR");
@@ -193,17 +196,21 @@ run = "sleep {}"
     p
 }
 
-fn first_frame(dir: &Path, rb: &Path) {
+fn first_frame(bin: &str, dir: &Path, rb: &Path) {
     let mut to_frame = Vec::new();
     let mut to_plan = Vec::new();
     for i in 0..10 {
         let j = dir.join(format!("start{i}.jsonl"));
-        let (mut t, t0) = Pty::spawn(&[
-            "run",
-            rb.to_str().expect("utf8"),
-            "--journal",
-            j.to_str().expect("utf8"),
-        ]);
+        let _ = std::fs::remove_file(&j);
+        let (mut t, t0) = Pty::spawn(
+            bin,
+            &[
+                "run",
+                rb.to_str().expect("utf8"),
+                "--journal",
+                j.to_str().expect("utf8"),
+            ],
+        );
         let frame = t.until(|s| {
             let c = s.contents();
             s.alternate_screen() && (c.contains("cutover") || c.contains("STEPS"))
@@ -218,14 +225,18 @@ fn first_frame(dir: &Path, rb: &Path) {
     println!("start → plan on screen:     {}", stats(to_plan));
 }
 
-fn flood_and_idle(dir: &Path, rb: &Path) {
+fn flood_and_idle(bin: &str, dir: &Path, rb: &Path) {
     let j = dir.join("flood.jsonl");
-    let (mut t, _) = Pty::spawn(&[
-        "run",
-        rb.to_str().expect("utf8"),
-        "--journal",
-        j.to_str().expect("utf8"),
-    ]);
+    let _ = std::fs::remove_file(&j);
+    let (mut t, _) = Pty::spawn(
+        bin,
+        &[
+            "run",
+            rb.to_str().expect("utf8"),
+            "--journal",
+            j.to_str().expect("utf8"),
+        ],
+    );
     let pid = t.pid();
     t.contains("ready: enter runs step 1 baseline");
     t.send("\r");
@@ -282,7 +293,7 @@ fn flood_and_idle(dir: &Path, rb: &Path) {
     );
 }
 
-fn headless_flood(dir: &Path) {
+fn headless_flood(bin: &str, dir: &Path) {
     let rb = dir.join("headless.toml");
     std::fs::write(
         &rb,
@@ -290,7 +301,8 @@ fn headless_flood(dir: &Path) {
     )
     .expect("write");
     let j = dir.join("headless.jsonl");
-    let status = std::process::Command::new(BIN)
+    let _ = std::fs::remove_file(&j);
+    let status = std::process::Command::new(bin)
         .args([
             "run",
             rb.to_str().expect("utf8"),
@@ -361,9 +373,16 @@ fn main() {
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let rb = write_runbook(dir.path());
+    if let Ok(before) = std::env::var("CUTOVER_BENCH_BEFORE") {
+        println!("--- before: {before}");
+        first_frame(&before, dir.path(), &rb);
+        flood_and_idle(&before, dir.path(), &rb);
+        headless_flood(&before, dir.path());
+        println!("--- this build:");
+    }
     println!("cutover cockpit benchmarks ({BIN})");
-    first_frame(dir.path(), &rb);
-    flood_and_idle(dir.path(), &rb);
-    headless_flood(dir.path());
+    first_frame(BIN, dir.path(), &rb);
+    flood_and_idle(BIN, dir.path(), &rb);
+    headless_flood(BIN, dir.path());
     null_front_end(dir.path());
 }

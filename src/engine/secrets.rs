@@ -3,7 +3,10 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder};
 use regex::Regex;
+
+use crate::engine::event::Line;
 
 /// What a secret (or a DSN password) is replaced with.
 pub const MASK: &str = "••••";
@@ -35,12 +38,23 @@ pub fn read_secrets(
         .collect()
 }
 
+/// Words without which neither DSN-password regex can match (ASCII case-insensitively). The one
+/// non-ASCII character that Unicode case folding equates with one of their letters is `ſ`
+/// (U+017F, for `s`), which starts with the byte 0xC5. A text that holds no secret value, no
+/// 0xC5 byte and none of these words cannot be changed by masking: see the `prefilter_*` tests.
+const PREFILTER_WORDS: [&[u8]; 2] = [b"password", b"postgres"];
+
 /// Replaces secret values and DSN passwords with [`MASK`].
 #[derive(Debug, Clone)]
 pub struct Masker {
     values: Vec<String>,
     conninfo_pw: Regex,
     url_pw: Regex,
+    /// Finds the secret values (SIMD, one pass over a whole batch of lines); `None` when
+    /// there are none.
+    secret_finder: Option<AhoCorasick>,
+    /// The secret finder could not be built: every text takes the slow path.
+    no_prefilter: bool,
 }
 
 impl Default for Masker {
@@ -64,8 +78,22 @@ impl Masker {
         // Longest first, so a secret that contains another is masked whole.
         values.sort_by_key(|v| std::cmp::Reverse(v.len()));
         values.dedup();
+        let built = if values.is_empty() {
+            Ok(None)
+        } else {
+            AhoCorasickBuilder::new().build(&values).map(Some)
+        };
+        let (secret_finder, no_prefilter) = match built {
+            Ok(f) => (f, false),
+            Err(e) => {
+                tracing::warn!("masking without a prefilter: {e}");
+                (None, true)
+            }
+        };
         Masker {
             values,
+            secret_finder,
+            no_prefilter,
             // `password=secret` or `password='se cret'` in a libpq conninfo string.
             conninfo_pw: Regex::new(r"(?i)\b(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s']+)")
                 .expect("static regex"),
@@ -75,8 +103,61 @@ impl Masker {
         }
     }
 
+    /// Whether masking could change `text` (false means it certainly cannot).
+    fn may_change(&self, text: &str) -> bool {
+        if self.no_prefilter
+            || self
+                .secret_finder
+                .as_ref()
+                .is_some_and(|f| f.is_match(text))
+        {
+            return true;
+        }
+        let b = text.as_bytes();
+        memchr::memchr3_iter(b'p', b'P', 0xC5, b).any(|i| {
+            b[i] == 0xC5
+                || PREFILTER_WORDS.iter().any(|w| {
+                    b.get(i..i + w.len())
+                        .is_some_and(|s| s.eq_ignore_ascii_case(w))
+                })
+        })
+    }
+
     /// Masks secret values and anything that looks like a DSN password.
     pub fn mask<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        if !self.may_change(text) {
+            return Cow::Borrowed(text);
+        }
+        self.mask_all(text)
+    }
+
+    /// Masks a batch of lines, each on its own (exactly as [`Masker::mask`] on every line, so
+    /// nothing spans lines). `joined` is the same lines, each followed by `\n`: one scan of it
+    /// clears the common batch that holds nothing to mask. Returns whether anything changed; if
+    /// so, `joined` is rebuilt from the masked lines.
+    pub fn mask_lines(&self, lines: &mut [Line], joined: &mut String) -> bool {
+        if !self.may_change(joined) {
+            return false;
+        }
+        let mut changed = false;
+        for line in lines.iter_mut() {
+            if let Cow::Owned(m) = self.mask(&line.text) {
+                line.text = m;
+                changed = true;
+            }
+        }
+        if changed {
+            joined.clear();
+            for line in lines.iter() {
+                joined.push_str(&line.text);
+                joined.push('\n');
+            }
+        }
+        changed
+    }
+
+    /// [`Masker::mask`] without the prefilter.
+    fn mask_all<'a>(&self, text: &'a str) -> Cow<'a, str> {
         let mut out: Cow<'a, str> = Cow::Borrowed(text);
         for v in &self.values {
             if out.contains(v.as_str()) {
@@ -129,5 +210,99 @@ mod tests {
             "postgres://migrator:••••@db-new/orders"
         );
         assert_eq!(m.mask("nothing here"), "nothing here");
+    }
+
+    fn lines(texts: &[&str]) -> (Vec<Line>, String) {
+        let lines: Vec<Line> = texts
+            .iter()
+            .map(|t| Line {
+                stream: crate::engine::event::Stream::Stdout,
+                text: (*t).to_string(),
+            })
+            .collect();
+        let joined = texts.iter().map(|t| format!("{t}\n")).collect();
+        (lines, joined)
+    }
+
+    #[test]
+    fn mask_lines_masks_each_line_like_mask() {
+        let m = Masker::new(["hunter2"]);
+        let texts = [
+            "1",
+            "token hunter2 here",
+            "host=db PASSWORD = abc dbname=x",
+            "postgresql://u:pw@h/db",
+            "plain",
+        ];
+        let (mut l, mut joined) = lines(&texts);
+        assert!(m.mask_lines(&mut l, &mut joined));
+        let want: Vec<String> = texts.iter().map(|t| m.mask(t).into_owned()).collect();
+        let got: Vec<&str> = l.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(got, want);
+        assert_eq!(
+            got,
+            [
+                "1",
+                "token •••• here",
+                "host=db PASSWORD = •••• dbname=x",
+                "postgresql://u:••••@h/db",
+                "plain"
+            ]
+        );
+        assert_eq!(joined, format!("{}\n", want.join("\n")));
+        assert!(!joined.contains("hunter2") && !joined.contains("abc") && !joined.contains(":pw@"));
+    }
+
+    #[test]
+    fn mask_lines_leaves_a_clean_batch_alone() {
+        let m = Masker::new(["hunter2"]);
+        let (mut l, mut joined) = lines(&["1", "2", "hunter", "pass word", "postgre", "é ő P"]);
+        let before = (l.clone(), joined.clone());
+        assert!(!m.mask_lines(&mut l, &mut joined));
+        assert_eq!((l, joined), before);
+    }
+
+    #[test]
+    fn masking_is_per_line_so_nothing_spans_a_line_boundary() {
+        // A secret cut by a line break is two lines, each masked on its own: the batch scan
+        // (over the joined text) must not change what per-line masking does.
+        let m = Masker::new(["hunter2"]);
+        let (mut l, mut joined) = lines(&["hun", "ter2", "password", "=x"]);
+        assert!(!m.mask_lines(&mut l, &mut joined));
+        assert_eq!(joined, "hun\nter2\npassword\n=x\n");
+    }
+
+    #[test]
+    fn prefilter_catches_case_and_unicode_variants() {
+        let m = Masker::new(["Hunter2"]);
+        for text in [
+            "conn: PassWord=abc",
+            "postgres://u:p@h",
+            "POSTGRESQL://u:p@h",
+            // `(?i)` folds `ſ` (U+017F) to `s`: the regex masks it, so the prefilter must see it.
+            "pa\u{17f}sword=abc",
+            "po\u{17f}tgres://u:p@h",
+            "x Hunter2 y",
+        ] {
+            assert!(m.may_change(text), "{text}");
+            assert_eq!(m.mask(text), m.mask_all(text), "{text}");
+        }
+        assert_eq!(m.mask("pa\u{17f}sword=abc"), "pa\u{17f}sword=••••");
+        assert!(!m.may_change("1234567 hunter2 Hunter pass postgre p"));
+        assert_eq!(m.mask("1234567 hunter2"), "1234567 hunter2");
+    }
+
+    #[test]
+    fn prefilter_words_cover_every_case_fold_of_their_letters() {
+        // The prefilter is exact only if, among all characters, the ones `(?i)` equates with a
+        // letter of "password" / "postgres" are ASCII or `ſ`. Check every character.
+        let re = Regex::new("(?i)^[passwordpostgres]$").expect("regex");
+        let mut odd = Vec::new();
+        for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
+            if !c.is_ascii() && re.is_match(c.encode_utf8(&mut [0; 4])) {
+                odd.push(c);
+            }
+        }
+        assert_eq!(odd, ['\u{17f}']);
     }
 }

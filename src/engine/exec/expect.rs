@@ -2,7 +2,7 @@
 
 use regex::Regex;
 
-use crate::engine::event::CheckResult;
+use crate::engine::event::{CheckResult, Stream};
 use crate::engine::runbook::Expect;
 
 /// Stdout kept for multi-line regex matching; past this, lines are matched one by one.
@@ -29,6 +29,27 @@ impl OutputWatch {
             stdout_overflow: false,
             stderr_bytes: 0,
             stderr_first: None,
+        }
+    }
+
+    /// Lines of one stream, each followed by `\n` (the same as calling [`OutputWatch::stdout`]
+    /// or [`OutputWatch::stderr`] on each line, only cheaper).
+    pub fn lines(&mut self, stream: Stream, joined: &str) {
+        match stream {
+            Stream::Stdout => {
+                if self.regex.is_some() {
+                    joined.split_terminator('\n').for_each(|l| self.stdout(l));
+                }
+            }
+            Stream::Stderr => {
+                self.stderr_bytes += joined.len() as u64;
+                if self.stderr_first.is_none() {
+                    if let Some(first) = joined.split_terminator('\n').next() {
+                        self.stderr(first);
+                        self.stderr_bytes -= first.len() as u64 + 1;
+                    }
+                }
+            }
         }
     }
 
@@ -131,5 +152,28 @@ mod tests {
         assert_eq!(c.len(), 2);
         assert!(!c[0].passed && c[0].detail == "exit 1 (expected 0)");
         assert!(!c[1].passed && c[1].detail.contains("oops"));
+    }
+
+    #[test]
+    fn lines_is_the_same_as_line_by_line() {
+        let e = Expect {
+            stdout: Some("^b$".into()),
+            stderr_empty: true,
+            ..Expect::default()
+        };
+        let (mut one, mut all) = (OutputWatch::new(&e), OutputWatch::new(&e));
+        for l in ["a", "b", ""] {
+            one.stdout(l);
+        }
+        for l in ["oops", "", "again"] {
+            one.stderr(l);
+        }
+        all.lines(Stream::Stdout, "a\nb\n\n");
+        all.lines(Stream::Stderr, "oops\n\n");
+        all.lines(Stream::Stderr, "again\n");
+        assert_eq!(format!("{one:?}"), format!("{all:?}"));
+        assert_eq!(one.checks(&e, Some(0), None), all.checks(&e, Some(0), None));
+        assert!(all.checks(&e, Some(0), None)[1].passed);
+        assert!(!all.checks(&e, Some(0), None)[2].passed);
     }
 }

@@ -4,11 +4,11 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 use tokio::sync::{mpsc, watch};
 
-use crate::engine::event::Stream;
+use crate::engine::event::{Line, Stream};
 
 /// How long a group gets between SIGTERM and SIGKILL.
 pub const KILL_GRACE: Duration = Duration::from_secs(2);
@@ -99,11 +99,31 @@ pub fn pid_alive(pid: i32) -> bool {
     pid > 1 && unsafe { libc::kill(pid, 0) } == 0
 }
 
-/// Runs `spec`, sending output lines on `lines`, and the pid on `pid_tx` once spawned.
-/// `cancel` flipping to true kills the group.
+/// Runs `spec`, sending output lines one by one on `lines`, and the pid on `pid_tx` once
+/// spawned. `cancel` flipping to true kills the group.
 pub async fn run(
     spec: &ShellSpec,
     lines: mpsc::Sender<(Stream, String)>,
+    pid_tx: Option<tokio::sync::oneshot::Sender<u32>>,
+    cancel: watch::Receiver<bool>,
+) -> std::io::Result<ShellExit> {
+    run_with(spec, PerLine(lines), pid_tx, cancel).await
+}
+
+/// Runs `spec` like [`run`], sending output in [`Chunk`]s (all the complete lines of one read)
+/// on `chunks`: for output floods.
+pub async fn run_chunked(
+    spec: &ShellSpec,
+    chunks: mpsc::Sender<Chunk>,
+    pid_tx: Option<tokio::sync::oneshot::Sender<u32>>,
+    cancel: watch::Receiver<bool>,
+) -> std::io::Result<ShellExit> {
+    run_with(spec, chunks, pid_tx, cancel).await
+}
+
+async fn run_with<S: Sink>(
+    spec: &ShellSpec,
+    lines: S,
     pid_tx: Option<tokio::sync::oneshot::Sender<u32>>,
     mut cancel: watch::Receiver<bool>,
 ) -> std::io::Result<ShellExit> {
@@ -188,45 +208,308 @@ async fn wait_true(rx: &mut watch::Receiver<bool>) {
     }
 }
 
-/// Reads `r` line by line (lossy UTF-8, lines capped at [`MAX_LINE`]) into `tx`.
-async fn pump<R: AsyncRead + Unpin>(r: R, stream: Stream, tx: mpsc::Sender<(Stream, String)>) {
-    let mut reader = BufReader::with_capacity(64 * 1024, r);
-    let mut buf: Vec<u8> = Vec::with_capacity(256);
-    loop {
-        let (consumed, done_line) = {
-            let avail = match reader.fill_buf().await {
-                Ok(a) => a,
-                Err(_) => break,
-            };
-            if avail.is_empty() {
-                break;
+/// Complete output lines of one stream, as read in one go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chunk {
+    /// The lines, in order.
+    pub lines: Vec<Line>,
+    /// The same lines, each followed by `\n`.
+    pub joined: String,
+}
+
+/// Where [`pump`] delivers lines.
+trait Sink: Clone + Send + 'static {
+    /// Delivers a chunk; false when nobody listens any more.
+    fn deliver(&self, chunk: Chunk) -> impl Future<Output = bool> + Send;
+}
+
+impl Sink for mpsc::Sender<Chunk> {
+    async fn deliver(&self, chunk: Chunk) -> bool {
+        self.send(chunk).await.is_ok()
+    }
+}
+
+/// One message per line.
+#[derive(Clone)]
+struct PerLine(mpsc::Sender<(Stream, String)>);
+
+impl Sink for PerLine {
+    async fn deliver(&self, chunk: Chunk) -> bool {
+        for l in chunk.lines {
+            if self.0.send((l.stream, l.text)).await.is_err() {
+                return false;
             }
-            match avail.iter().position(|b| *b == b'\n') {
+        }
+        true
+    }
+}
+
+/// Bytes read from a pipe at a time.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Splits a byte stream into lines: lossy UTF-8, `\r\n` endings stripped, lines longer than
+/// [`MAX_LINE`] cut into pieces of at most [`MAX_LINE`] bytes (at a character boundary when
+/// there is one near).
+#[derive(Debug)]
+struct Splitter {
+    stream: Stream,
+    /// The unfinished last line (never more than [`MAX_LINE`] bytes between calls).
+    partial: Vec<u8>,
+}
+
+impl Splitter {
+    fn new(stream: Stream) -> Self {
+        Splitter {
+            stream,
+            partial: Vec::new(),
+        }
+    }
+
+    /// The complete lines of `partial + bytes`; the rest is kept for the next call.
+    fn feed(&mut self, bytes: &[u8]) -> Chunk {
+        let mut chunk = Chunk {
+            lines: Vec::new(),
+            joined: String::with_capacity(bytes.len() + self.partial.len()),
+        };
+        let mut rest = bytes;
+        if !self.partial.is_empty() {
+            match memchr::memchr(b'\n', rest) {
                 Some(i) => {
-                    buf.extend_from_slice(&avail[..i]);
-                    (i + 1, true)
+                    let mut line = std::mem::take(&mut self.partial);
+                    line.extend_from_slice(&rest[..i]);
+                    self.line(&mut chunk, &line, true);
+                    rest = &rest[i + 1..];
                 }
                 None => {
-                    buf.extend_from_slice(avail);
-                    (avail.len(), false)
+                    self.partial.extend_from_slice(rest);
+                    rest = &[];
                 }
             }
-        };
-        reader.consume(consumed);
-        if done_line || buf.len() >= MAX_LINE {
-            if buf.last() == Some(&b'\r') {
-                buf.pop();
+        }
+        if let Some(last) = memchr::memrchr(b'\n', rest) {
+            self.complete(&mut chunk, &rest[..last]);
+            rest = &rest[last + 1..];
+        }
+        self.partial.extend_from_slice(rest);
+        if self.partial.len() > MAX_LINE {
+            let long = std::mem::take(&mut self.partial);
+            let mut at = 0;
+            while long.len() - at > MAX_LINE {
+                let cut = at + char_cut(&long[at..at + MAX_LINE + 1]);
+                self.line(&mut chunk, &long[at..cut], false);
+                at = cut;
             }
-            let text = String::from_utf8_lossy(&buf).into_owned();
-            buf.clear();
-            if tx.send((stream, text)).await.is_err() {
+            self.partial.extend_from_slice(&long[at..]);
+        }
+        chunk
+    }
+
+    /// Adds `complete`: lines separated by `\n` (the last one's `\n` cut off).
+    fn complete(&self, chunk: &mut Chunk, complete: &[u8]) {
+        // The common case in one go: valid UTF-8, no `\r`, no over-long line.
+        let mut count = 1;
+        let mut long = false;
+        let mut from = 0;
+        for i in memchr::memchr_iter(b'\n', complete).chain([complete.len()]) {
+            long |= i - from > MAX_LINE;
+            count += 1;
+            from = i + 1;
+        }
+        if !long && memchr::memchr(b'\r', complete).is_none() {
+            if let Ok(text) = std::str::from_utf8(complete) {
+                chunk.joined.push_str(text);
+                chunk.joined.push('\n');
+                chunk.lines.reserve(count);
+                let mut from = 0;
+                for i in memchr::memchr_iter(b'\n', complete).chain([complete.len()]) {
+                    chunk.lines.push(Line {
+                        stream: self.stream,
+                        text: text[from..i].to_owned(),
+                    });
+                    from = i + 1;
+                }
                 return;
             }
         }
+        let mut from = 0;
+        for i in memchr::memchr_iter(b'\n', complete).chain([complete.len()]) {
+            self.line(chunk, &complete[from..i], true);
+            from = i + 1;
+        }
     }
-    if !buf.is_empty() {
-        let _ = tx
-            .send((stream, String::from_utf8_lossy(&buf).into_owned()))
-            .await;
+
+    /// What is left at the end of the stream.
+    fn finish(&mut self) -> Chunk {
+        let mut chunk = Chunk {
+            lines: Vec::new(),
+            joined: String::new(),
+        };
+        if !self.partial.is_empty() {
+            let last = std::mem::take(&mut self.partial);
+            self.line(&mut chunk, &last, false);
+        }
+        chunk
+    }
+
+    /// Adds one line (or, when longer than [`MAX_LINE`], its pieces).
+    fn line(&self, chunk: &mut Chunk, mut bytes: &[u8], ended: bool) {
+        if ended && bytes.last() == Some(&b'\r') {
+            bytes = &bytes[..bytes.len() - 1];
+        }
+        while bytes.len() > MAX_LINE {
+            let cut = char_cut(&bytes[..MAX_LINE + 1]);
+            self.push(chunk, &bytes[..cut]);
+            bytes = &bytes[cut..];
+        }
+        self.push(chunk, bytes);
+    }
+
+    fn push(&self, chunk: &mut Chunk, bytes: &[u8]) {
+        let text = String::from_utf8_lossy(bytes);
+        chunk.joined.push_str(&text);
+        chunk.joined.push('\n');
+        chunk.lines.push(Line {
+            stream: self.stream,
+            text: text.into_owned(),
+        });
+    }
+}
+
+/// Where to cut `head` (one byte longer than the longest piece) so the piece is at most
+/// `head.len() - 1` bytes and, when possible, ends at a UTF-8 character boundary.
+fn char_cut(head: &[u8]) -> usize {
+    let max = head.len() - 1;
+    (max.saturating_sub(3)..=max)
+        .rev()
+        .find(|&i| i > 0 && (head[i] & 0xC0) != 0x80)
+        .unwrap_or(max)
+}
+
+/// Reads `r` in large chunks and sends its lines (see [`Splitter`]) to `sink`.
+async fn pump<R: AsyncRead + Unpin, S: Sink>(mut r: R, stream: Stream, sink: S) {
+    let mut buf = vec![0u8; READ_CHUNK];
+    let mut split = Splitter::new(stream);
+    loop {
+        let n = match r.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let chunk = split.feed(&buf[..n]);
+        if !chunk.lines.is_empty() && !sink.deliver(chunk).await {
+            return;
+        }
+    }
+    let chunk = split.finish();
+    if !chunk.lines.is_empty() {
+        let _ = sink.deliver(chunk).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(c: &Chunk) -> Vec<&str> {
+        c.lines.iter().map(|l| l.text.as_str()).collect()
+    }
+
+    /// Feeds `input` in pieces of `step` bytes; returns every line and checks `joined`.
+    fn split(input: &[u8], step: usize) -> Vec<String> {
+        let mut s = Splitter::new(Stream::Stdout);
+        let mut out = Vec::new();
+        let chunks = input
+            .chunks(step)
+            .map(|b| s.feed(b))
+            .collect::<Vec<_>>()
+            .into_iter()
+            .chain([s.finish()]);
+        for c in chunks {
+            let want: String = c.lines.iter().map(|l| format!("{}\n", l.text)).collect();
+            assert_eq!(c.joined, want);
+            out.extend(texts(&c).into_iter().map(String::from));
+        }
+        out
+    }
+
+    #[test]
+    fn lines_are_the_same_whatever_the_read_sizes() {
+        let input = b"one\r\ntwo\n\nthree\xff\xfe\nlast-no-newline";
+        let want = ["one", "two", "", "three\u{fffd}\u{fffd}", "last-no-newline"];
+        for step in [1, 2, 3, 5, 7, 64, 1024] {
+            assert_eq!(split(input, step), want, "read size {step}");
+        }
+        // Clean input takes the one-pass path; the result is the same as line by line.
+        let input = "a\nbé\n\nc d\n\nend".as_bytes();
+        let want = ["a", "bé", "", "c d", "", "end"];
+        for step in [1, 2, 3, 64] {
+            assert_eq!(split(input, step), want, "read size {step}");
+        }
+    }
+
+    #[test]
+    fn long_lines_are_cut_at_max_line_on_a_char_boundary() {
+        let mut input = vec![b'a'; MAX_LINE - 1];
+        input.extend_from_slice("é".as_bytes()); // straddles the MAX_LINE boundary
+        input.extend_from_slice(&vec![b'b'; MAX_LINE + 5]);
+        input.push(b'\n');
+        input.extend_from_slice(&vec![b'c'; MAX_LINE]);
+        input.push(b'\n');
+        for step in [4096, 100_000] {
+            let got = split(&input, step);
+            assert!(got.iter().all(|l| l.len() <= MAX_LINE), "read size {step}");
+            assert!(
+                got.iter().all(|l| !l.contains('\u{fffd}')),
+                "read size {step}"
+            );
+            assert_eq!(
+                got.concat(),
+                String::from_utf8_lossy(&input).replace('\n', "")
+            );
+            assert_eq!(
+                got.last().map(String::len),
+                Some(MAX_LINE),
+                "read size {step}"
+            );
+            assert_eq!(got[0].len(), MAX_LINE - 1);
+        }
+    }
+
+    #[test]
+    fn partial_line_memory_stays_bounded() {
+        let mut s = Splitter::new(Stream::Stderr);
+        for _ in 0..100 {
+            let c = s.feed(&[b'x'; 10_000]);
+            assert!(s.partial.len() <= MAX_LINE);
+            assert!(c.lines.iter().all(|l| l.stream == Stream::Stderr));
+        }
+    }
+
+    #[tokio::test]
+    async fn chunked_run_keeps_order_per_stream() {
+        let spec = ShellSpec {
+            command: "seq 20000; seq 3 >&2; printf tail".into(),
+            env: vec![],
+            timeout: None,
+        };
+        let (tx, mut rx) = mpsc::channel::<Chunk>(2);
+        let (_c, cancel) = watch::channel(false);
+        let collect = async {
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            while let Some(c) = rx.recv().await {
+                for l in c.lines {
+                    match l.stream {
+                        Stream::Stdout => out.push(l.text),
+                        Stream::Stderr => err.push(l.text),
+                    }
+                }
+            }
+            (out, err)
+        };
+        let (exit, (out, err)) = tokio::join!(run_chunked(&spec, tx, None, cancel), collect);
+        assert_eq!(exit.expect("ran").code, Some(0));
+        let mut want: Vec<String> = (1..=20000).map(|i| i.to_string()).collect();
+        want.push("tail".into());
+        assert_eq!(out, want);
+        assert_eq!(err, ["1", "2", "3"]);
     }
 }

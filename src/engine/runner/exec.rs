@@ -10,10 +10,14 @@ use tokio::sync::{oneshot, watch};
 use super::triggers::Inbound;
 use super::*;
 use crate::engine::exec::expect::OutputWatch;
-use crate::engine::exec::shell::{self, ShellSpec};
+use crate::engine::exec::shell::{self, Chunk, ShellSpec};
 
-/// Lines sent to the front end in one `Output` event, at most.
+/// Lines in one `Output` event, at most: with the front end's bounded event channel, this
+/// bounds the output held in flight when the front end falls behind.
 const OUTPUT_BATCH: usize = 512;
+/// Read chunks (up to 64 KiB each) waiting between the pipes and the runner: the bound on
+/// output held in memory while the front end catches up.
+const CHUNKS_IN_FLIGHT: usize = 8;
 
 /// How one shell execution ended.
 pub(super) enum ShellRun {
@@ -41,15 +45,14 @@ impl Runner<'_> {
         file: &Path,
     ) -> Result<ShellRun, EngineError> {
         let mut out = OutputFile::open(file);
-        let (line_tx, mut line_rx) = mpsc::channel::<(Stream, String)>(4096);
+        let (chunk_tx, mut chunk_rx) = mpsc::channel::<Chunk>(CHUNKS_IN_FLIGHT);
         let (cancel_tx, cancel_rx) = watch::channel(false);
         let (pid_tx, pid_rx) = oneshot::channel();
         let mut pid_rx = Some(pid_rx);
-        let fut = shell::run(spec, line_tx, Some(pid_tx), cancel_rx);
+        let fut = shell::run_chunked(spec, chunk_tx, Some(pid_tx), cancel_rx);
         tokio::pin!(fut);
         let mut stop: Option<Stop> = None;
         let mut exit: Option<std::io::Result<ShellExit>> = None;
-        let mut batch: Vec<Line> = Vec::new();
         let mut lines_open = true;
         while exit.is_none() || lines_open {
             tokio::select! {
@@ -92,26 +95,35 @@ impl Runner<'_> {
                         self.io.emit(Event::Process { index, pid }).await?;
                     }
                 }
-                first = line_rx.recv(), if lines_open => {
+                first = chunk_rx.recv(), if lines_open => {
                     match first {
                         None => lines_open = false,
                         Some(first) => {
-                            let mut next = Some(first);
-                            while let Some((stream, text)) = next.take() {
-                                let text = self.masker.mask(&text).into_owned();
-                                match stream {
-                                    Stream::Stdout => watch.stdout(&text),
-                                    Stream::Stderr => watch.stderr(&text),
+                            // Everything already read goes out at once (a lone line without
+                            // delay), in events of at most OUTPUT_BATCH lines.
+                            let mut lines = self.take_chunk(first, watch, &mut out);
+                            while lines.len() < OUTPUT_BATCH {
+                                match chunk_rx.try_recv() {
+                                    Ok(c) => {
+                                        let more = self.take_chunk(c, watch, &mut out);
+                                        lines.extend(more);
+                                    }
+                                    Err(_) => break,
                                 }
-                                out.write(stream, &text);
-                                batch.push(Line { stream, text });
-                                if batch.len() >= OUTPUT_BATCH {
-                                    break;
-                                }
-                                next = line_rx.try_recv().ok();
                             }
-                            let lines = std::mem::take(&mut batch);
-                            self.io.emit(Event::Output { index, lines }).await?;
+                            if lines.len() <= OUTPUT_BATCH {
+                                self.io.emit(Event::Output { index, lines }).await?;
+                            } else {
+                                let mut rest = lines.into_iter();
+                                loop {
+                                    let lines: Vec<Line> =
+                                        rest.by_ref().take(OUTPUT_BATCH).collect();
+                                    if lines.is_empty() {
+                                        break;
+                                    }
+                                    self.io.emit(Event::Output { index, lines }).await?;
+                                }
+                            }
                         }
                     }
                 }
@@ -124,6 +136,23 @@ impl Runner<'_> {
             Some(Err(e)) => ShellRun::Failed(e.to_string()),
             None => ShellRun::Failed("no exit status".into()),
         })
+    }
+}
+
+impl Runner<'_> {
+    /// Masks a chunk, feeds the `expect` watch and the output file, and returns its lines.
+    fn take_chunk(
+        &self,
+        mut chunk: Chunk,
+        watch: &mut OutputWatch,
+        out: &mut OutputFile,
+    ) -> Vec<Line> {
+        self.masker.mask_lines(&mut chunk.lines, &mut chunk.joined);
+        if let Some(first) = chunk.lines.first() {
+            watch.lines(first.stream, &chunk.joined);
+            out.write(first.stream, &chunk.joined);
+        }
+        chunk.lines
     }
 }
 
@@ -156,11 +185,14 @@ impl OutputFile {
         OutputFile { w }
     }
 
-    fn write(&mut self, stream: Stream, text: &str) {
+    /// Writes `joined` (lines, each followed by `\n`); stderr lines get a `[stderr] ` prefix.
+    fn write(&mut self, stream: Stream, joined: &str) {
         if let Some(w) = &mut self.w {
             let r = match stream {
-                Stream::Stdout => writeln!(w, "{text}"),
-                Stream::Stderr => writeln!(w, "[stderr] {text}"),
+                Stream::Stdout => w.write_all(joined.as_bytes()),
+                Stream::Stderr => joined
+                    .split_terminator('\n')
+                    .try_for_each(|l| writeln!(w, "[stderr] {l}")),
             };
             if r.is_err() {
                 self.w = None;
@@ -168,10 +200,41 @@ impl OutputFile {
         }
     }
 
+    /// Flushes the file (complete for any reader from here on) and syncs it to disk in the
+    /// background: the fsync of a big output file (100+ ms for a few MB) must not hold up the
+    /// step. The journal, not this file, is the durable record of what happened.
     fn finish(&mut self) {
         if let Some(mut w) = self.w.take() {
-            let _ = w.flush();
-            let _ = w.get_ref().sync_data();
+            if w.flush().is_err() {
+                return;
+            }
+            let (file, _) = w.into_parts();
+            tokio::task::spawn_blocking(move || {
+                if let Err(e) = file.sync_data() {
+                    tracing::warn!("cannot sync a step output file: {e}");
+                }
+            });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn output_file_holds_each_line_with_stderr_marked() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("out").join("01-x.log");
+        let mut f = OutputFile::open(&path);
+        f.write(Stream::Stdout, "one\n\ntwo\n");
+        f.write(Stream::Stderr, "oops\n\n");
+        f.write(Stream::Stdout, "three\n");
+        f.finish();
+        let body = std::fs::read_to_string(&path).expect("read");
+        assert_eq!(body, "one\n\ntwo\n[stderr] oops\n[stderr] \nthree\n");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 }
