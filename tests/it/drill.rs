@@ -370,11 +370,46 @@ fn fault_lag_fires_the_trigger_and_rolls_back_to_the_source() {
         "20000",
         "--fault",
         "lag",
+        "--keep",
         "--journal",
         &j,
     ]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(3), "{stdout}\n{stderr}");
+    // The source is primary again: the app may log in there and not on the target, and
+    // replication runs again.
+    let ask = |side: &str, sql: &str| -> String {
+        let line = stderr
+            .lines()
+            .find(|l| l.trim_start().starts_with(side) && l.contains("psql -h 127.0.0.1 -p "))
+            .unwrap_or_else(|| panic!("no {side} connect line: {stderr}"));
+        let argv: Vec<&str> = line.split_whitespace().skip(1).collect();
+        let q = Command::new(argv[0])
+            .args(&argv[1..])
+            .args(["-XAtc", sql])
+            .output()
+            .unwrap();
+        assert!(q.status.success(), "{}", String::from_utf8_lossy(&q.stderr));
+        String::from_utf8_lossy(&q.stdout).trim().to_string()
+    };
+    let login = "select rolcanlogin from pg_roles where rolname = 'drill_app'";
+    let (on_source, on_target) = (ask("source", login), ask("target", login));
+    let sub = ask("target", "select bool_and(subenabled) from pg_subscription");
+    let stops: Vec<String> = stderr
+        .lines()
+        .filter(|l| l.contains(" stop -m fast") || l.trim_start().starts_with("rm -rf "))
+        .map(|l| l.trim().to_string())
+        .collect();
+    for s in &stops {
+        Command::new("sh").arg("-c").arg(s).output().unwrap();
+    }
+    wait_for("the kept clusters to stop", Duration::from_secs(30), || {
+        processes_under(p.tmp.path()).is_empty()
+    });
+    assert_eq!(
+        (on_source.as_str(), on_target.as_str(), sub.as_str()),
+        ("t", "f", "t")
+    );
     let recs = journal(&p.journal());
     let fired = of_type(&recs, "trigger_fired");
     assert!(
