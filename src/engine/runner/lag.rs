@@ -85,16 +85,8 @@ impl Runner<'_> {
         let deadline = step.timeout.map(|d| Instant::now() + d);
         let mut holding_since: Option<Instant> = None;
         let mut polls = 0u32;
-        let result = |outcome, detail: String, passed, message| Attempt {
-            outcome,
-            exit_code: None,
-            checks: vec![CheckResult {
-                name: "wait".into(),
-                passed,
-                detail,
-            }],
-            message,
-            output_file: None,
+        let result = |outcome, detail: String, passed, message| {
+            Attempt::checked("wait", outcome, detail, passed, message)
         };
         loop {
             let now = Instant::now();

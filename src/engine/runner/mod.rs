@@ -117,6 +117,27 @@ struct Attempt {
 }
 
 impl Attempt {
+    /// An attempt judged by one check (waits and gates).
+    fn checked(
+        name: &str,
+        outcome: StepOutcome,
+        detail: String,
+        passed: bool,
+        message: Option<String>,
+    ) -> Attempt {
+        Attempt {
+            outcome,
+            exit_code: None,
+            checks: vec![CheckResult {
+                name: name.to_string(),
+                passed,
+                detail,
+            }],
+            message,
+            output_file: None,
+        }
+    }
+
     fn failed(message: String) -> Attempt {
         Attempt {
             outcome: StepOutcome::Failed,

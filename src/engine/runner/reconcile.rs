@@ -184,16 +184,8 @@ impl Runner<'_> {
         let every = every.max(Duration::from_secs(5));
         let mut rounds = 0u32;
         let mut next_start = gate_start;
-        let result = |outcome, detail: String, passed, message| Attempt {
-            outcome,
-            exit_code: None,
-            checks: vec![CheckResult {
-                name: "reconcile".into(),
-                passed,
-                detail,
-            }],
-            message,
-            output_file: None,
+        let result = |outcome, detail: String, passed, message| {
+            Attempt::checked("reconcile", outcome, detail, passed, message)
         };
         loop {
             let now = Instant::now();

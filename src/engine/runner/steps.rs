@@ -215,15 +215,9 @@ impl Runner<'_> {
         let mut holding_since: Option<Instant> = None;
         let mut last_code = None;
         let result = |outcome, code, detail: String, passed, message| Attempt {
-            outcome,
             exit_code: code,
-            checks: vec![CheckResult {
-                name: "wait".into(),
-                passed,
-                detail,
-            }],
-            message,
             output_file: output_file.clone(),
+            ..Attempt::checked("wait", outcome, detail, passed, message)
         };
         loop {
             let now = Instant::now();
