@@ -26,15 +26,7 @@ async fn pass(
     t: &table::Table<'_>,
     res: &mut ReconcileResult,
 ) -> Result<(), ReconcileError> {
-    let ranges = partition::plan(
-        t.source.client,
-        &t.source.sql,
-        t.reltuples,
-        cx.check.partitions,
-        cx.opts.rows_per_partition,
-    )
-    .await?;
-    res.partitions_total = u32::try_from(ranges.len()).unwrap_or(u32::MAX);
+    let ranges = partition::plan_for(cx, t, res).await?;
     cx.report(res, Phase::Comparing);
     let (ss, ts) = futures::try_join!(
         t.source.prepare(RangeQuery::Checksum),

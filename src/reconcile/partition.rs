@@ -68,6 +68,25 @@ pub fn integer_bounds(min: i128, max: i128, n: u64) -> Vec<i128> {
     out
 }
 
+/// Plans the key ranges of a table check from the source's key distribution and records how
+/// many there are in the result.
+pub(crate) async fn plan_for(
+    cx: &super::Cx<'_>,
+    t: &super::table::Table<'_>,
+    res: &mut super::ReconcileResult,
+) -> Result<Vec<Range>, ReconcileError> {
+    let ranges = plan(
+        t.source.client,
+        &t.source.sql,
+        t.reltuples,
+        cx.check.partitions,
+        cx.opts.rows_per_partition,
+    )
+    .await?;
+    res.partitions_total = u32::try_from(ranges.len()).unwrap_or(u32::MAX);
+    Ok(ranges)
+}
+
 /// Plans the partitions of a table from the source: `requested` partitions, or one per
 /// `rows_per_partition` rows.
 pub async fn plan(
