@@ -11,6 +11,13 @@ use crate::engine::event::{Command, DecisionKind, Level, ROLLBACK_WORD, Rollback
 /// Reason sent with the abort when the operator quits the cockpit.
 pub const QUIT_REASON: &str = "operator quit the cockpit";
 
+/// Applies an editing key to a text box; whether the text (or cursor) changed.
+fn edit(input: &mut Input, k: KeyEvent) -> bool {
+    to_input_request(&TermEvent::Key(k))
+        .and_then(|r| input.handle(r))
+        .is_some()
+}
+
 fn is_ctrl_c(k: &KeyEvent) -> bool {
     k.modifiers.contains(KeyModifiers::CONTROL) && matches!(k.code, KeyCode::Char('c' | 'C'))
 }
@@ -298,9 +305,7 @@ impl App {
                 vec![Effect::Redraw, Effect::Bell]
             }
             _ => {
-                let changed = to_input_request(&TermEvent::Key(k))
-                    .and_then(|r| input.handle(r))
-                    .is_some();
+                let changed = edit(&mut input, k);
                 self.modal = Some(Modal::Rollback {
                     plan,
                     input,
@@ -374,9 +379,7 @@ impl App {
                     }
                 }
                 _ => {
-                    let changed = to_input_request(&TermEvent::Key(k))
-                        .and_then(|r| input.handle(r))
-                        .is_some();
+                    let changed = edit(&mut input, k);
                     self.modal = Some(Modal::Confirm {
                         index,
                         word,
@@ -415,9 +418,7 @@ impl App {
                     })
                 }
                 _ => {
-                    if let Some(r) = to_input_request(&TermEvent::Key(k)) {
-                        input.handle(r);
-                    }
+                    edit(&mut input, k);
                     self.modal = Some(Modal::Reason {
                         index,
                         purpose,

@@ -50,6 +50,21 @@ impl Place {
         self.command(args).output().expect("run cutover drill")
     }
 
+    /// The drill runbook end to end, headless, 20000 rows, journal `j.jsonl`, plus `extra`.
+    fn full_drill(&self, extra: &[&str]) -> Output {
+        let j = self.journal().display().to_string();
+        let mut args = vec![
+            "--headless",
+            "--assume-yes",
+            "--rows",
+            "20000",
+            "--journal",
+            &j,
+        ];
+        args.extend_from_slice(extra);
+        self.drill(&args)
+    }
+
     fn runbook(&self, text: &str) -> String {
         let p = self.cwd.path().join("rb.toml");
         std::fs::write(&p, text).unwrap();
@@ -334,15 +349,7 @@ fn missing_binaries_say_where_they_looked_and_the_install_command() {
 
 fn drill_runs_the_cutover_end_to_end_headless() {
     let p = Place::new();
-    let j = p.journal().display().to_string();
-    let out = p.drill(&[
-        "--headless",
-        "--assume-yes",
-        "--rows",
-        "20000",
-        "--journal",
-        &j,
-    ]);
+    let out = p.full_drill(&[]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
     let recs = journal(&p.journal());
@@ -362,18 +369,7 @@ fn drill_runs_the_cutover_end_to_end_headless() {
 #[test]
 fn fault_lag_fires_the_trigger_and_rolls_back_to_the_source() {
     let p = Place::new();
-    let j = p.journal().display().to_string();
-    let out = p.drill(&[
-        "--headless",
-        "--assume-yes",
-        "--rows",
-        "20000",
-        "--fault",
-        "lag",
-        "--keep",
-        "--journal",
-        &j,
-    ]);
+    let out = p.full_drill(&["--fault", "lag", "--keep"]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(3), "{stdout}\n{stderr}");
     // The source is primary again: the app may log in there and not on the target, and
@@ -430,17 +426,7 @@ fn fault_lag_fires_the_trigger_and_rolls_back_to_the_source() {
 #[test]
 fn fault_mismatch_blocks_at_the_reconcile_gate() {
     let p = Place::new();
-    let j = p.journal().display().to_string();
-    let out = p.drill(&[
-        "--headless",
-        "--assume-yes",
-        "--rows",
-        "20000",
-        "--fault",
-        "mismatch",
-        "--journal",
-        &j,
-    ]);
+    let out = p.full_drill(&["--fault", "mismatch"]);
     let (stdout, stderr) = text(&out);
     assert_ne!(out.status.code(), Some(0), "{stdout}\n{stderr}");
     let recs = journal(&p.journal());
@@ -459,17 +445,7 @@ fn fault_mismatch_blocks_at_the_reconcile_gate() {
 #[test]
 fn fault_step_fail_rolls_back() {
     let p = Place::new();
-    let j = p.journal().display().to_string();
-    let out = p.drill(&[
-        "--headless",
-        "--assume-yes",
-        "--rows",
-        "20000",
-        "--fault",
-        "step-fail",
-        "--journal",
-        &j,
-    ]);
+    let out = p.full_drill(&["--fault", "step-fail"]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(3), "{stdout}\n{stderr}");
     assert!(
