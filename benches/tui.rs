@@ -3,9 +3,11 @@
 //! Drives the release binary in a pseudo-terminal (portable-pty + vt100) and prints:
 //! - start to first frame (process spawn → first frame on the alternate screen, and → plan shown);
 //! - key-to-frame latency while a step floods `seq 1000000` (press `?`, wait for the help
-//!   overlay; press esc, wait for it to go), peak RSS (VmHWM) of the cockpit;
+//!   overlay; press esc, wait for it to go; a key every 2 ms after the last frame), peak RSS (VmHWM) of the cockpit;
 //! - the flood step's wall time against `seq 1000000 > /dev/null` in the same run (from the
-//!   journal), and the same flood under `--headless --json > /dev/null` for comparison;
+//!   journal): rounds of baseline, flood with keys pressed, flood without keys; the median of
+//!   the per-round ratios; the same flood under `--headless --json > /dev/null` and under the
+//!   engine with a null front end for comparison;
 //! - CPU of the idle cockpit while a `sleep` step runs.
 //!
 //! `CUTOVER_BENCH_BEFORE=/path/to/an/older/cutover` also runs the pty and headless parts against
@@ -92,6 +94,11 @@ impl Pty {
         self.until(|s| s.contents().contains(text))
     }
 
+    /// Waits for the steps list to show step `n` `id` with `glyph`.
+    fn row(&self, glyph: &str, n: usize, id: &str) -> Instant {
+        self.until(|s| has_row(&s.contents(), glyph, n, id))
+    }
+
     fn contents(&self) -> String {
         self.parser.lock().expect("lock").screen().contents()
     }
@@ -105,6 +112,14 @@ impl Pty {
     fn pid(&self) -> i32 {
         self.child.process_id().expect("pid") as i32
     }
+}
+
+/// Whether a screen row shows step `n` `id` with `glyph` (numbers are padded to line up).
+fn has_row(screen: &str, glyph: &str, n: usize, id: &str) -> bool {
+    let want = format!(" {n} {id} ");
+    screen
+        .lines()
+        .any(|l| l.contains(glyph) && l.contains(&want))
 }
 
 fn ms(d: Duration) -> f64 {
@@ -161,38 +176,46 @@ fn durations(journal: &Path) -> Vec<(String, u64)> {
         .collect()
 }
 
+/// Flood rounds: `seq > /dev/null`, then the flood with keys pressed, then the flood with no
+/// keys; ratios are taken within a round (side by side) and the median over rounds is reported.
+const ROUNDS: usize = 11;
+/// Pause between key presses during a keyed flood (after each frame arrives): ~300 keys/s, far
+/// faster than anyone types, without the benchmark's own polling crowding out the step.
+const KEY_PAUSE: Duration = Duration::from_millis(2);
+
 fn write_runbook(dir: &Path) -> std::path::PathBuf {
     let p = dir.join("bench.toml");
-    std::fs::write(
-        &p,
-        format!(
-            r#"[runbook]
-name = "bench"
-
+    let mut rb = String::from("[runbook]\nname = \"bench\"\n");
+    for i in 1..=ROUNDS {
+        rb.push_str(&format!(
+            r#"
 [[step]]
-id = "baseline"
+id = "base-{i}"
 title = "seq to /dev/null"
 run = "seq 1000000 > /dev/null"
 
 [[step]]
-id = "flood"
-title = "seq to the cockpit"
+id = "keys-{i}"
+title = "seq to the cockpit, keys pressed"
 run = "seq 1000000"
 
 [[step]]
-id = "flood-quiet"
+id = "quiet-{i}"
 title = "seq to the cockpit, no keys pressed"
 run = "seq 1000000"
-
+"#
+        ));
+    }
+    rb.push_str(&format!(
+        r#"
 [[step]]
 id = "nap"
 title = "idle"
 run = "sleep {}"
 "#,
-            IDLE_SECS + 5
-        ),
-    )
-    .expect("write runbook");
+        IDLE_SECS + 5
+    ));
+    std::fs::write(&p, rb).expect("write runbook");
     p
 }
 
@@ -238,28 +261,33 @@ fn flood_and_idle(bin: &str, dir: &Path, rb: &Path) {
         ],
     );
     let pid = t.pid();
-    t.contains("ready: enter runs step 1 baseline");
-    t.send("\r");
-    t.contains("✔ 1 baseline");
-    t.contains("ready: enter runs step 2 flood");
-    t.send("\r");
-    t.contains("▶ 2 flood");
     let mut lat = Vec::new();
-    loop {
-        if t.contents().contains("✔ 2 flood") {
-            break;
+    for i in 1..=ROUNDS {
+        let n = 3 * i - 2;
+        for (n, id) in [(n, format!("base-{i}")), (n + 2, format!("quiet-{i}"))] {
+            if id.starts_with("quiet") {
+                let keys = format!("keys-{i}");
+                t.contains(&format!("ready: enter runs step {} {keys}", n - 1));
+                t.send("\r");
+                t.row("▶", n - 1, &keys);
+                while !has_row(&t.contents(), "✔", n - 1, &keys) {
+                    let sent = t.send("?");
+                    let shown = t.contains("KEYS");
+                    lat.push(ms(shown - sent));
+                    std::thread::sleep(KEY_PAUSE);
+                    let sent = t.send("\x1b");
+                    let gone = t.until(|s| !s.contents().contains("KEYS"));
+                    lat.push(ms(gone - sent));
+                    std::thread::sleep(KEY_PAUSE);
+                }
+            }
+            t.contains(&format!("ready: enter runs step {n} {id}"));
+            t.send("\r");
+            t.row("✔", n, &id);
         }
-        let sent = t.send("?");
-        let shown = t.contains("KEYS");
-        lat.push(ms(shown - sent));
-        let sent = t.send("\x1b");
-        let gone = t.until(|s| !s.contents().contains("KEYS"));
-        lat.push(ms(gone - sent));
     }
-    t.contains("ready: enter runs step 3 flood-quiet");
-    t.send("\r");
-    t.contains("✔ 3 flood-quiet");
-    t.contains("ready: enter runs step 4 nap");
+    let nap = 3 * ROUNDS + 1;
+    t.contains(&format!("ready: enter runs step {nap} nap"));
     let hwm_kb = proc_status_kb(pid, "VmHWM:");
     println!("key → frame during flood:   {}", stats(lat));
     println!(
@@ -268,7 +296,7 @@ fn flood_and_idle(bin: &str, dir: &Path, rb: &Path) {
     );
     // Idle: the nap step runs; only the 1 Hz clock redraws.
     t.send("\r");
-    t.contains("▶ 4 nap");
+    t.row("▶", nap, "nap");
     let c0 = cpu_ticks(pid);
     let w0 = Instant::now();
     std::thread::sleep(Duration::from_secs(IDLE_SECS)); // the measurement window itself
@@ -285,12 +313,31 @@ fn flood_and_idle(bin: &str, dir: &Path, rb: &Path) {
     let _ = t.child.wait();
     let d = durations(&j);
     let get = |id: &str| d.iter().find(|(i, _)| i == id).map_or(0, |(_, v)| *v);
-    let (base, flood, quiet) = (get("baseline"), get("flood"), get("flood-quiet"));
-    println!(
-        "flood step wall time:       {flood} ms with keys hammered, {quiet} ms without, vs {base} ms for seq > /dev/null ({:.1}x / {:.1}x)",
-        flood as f64 / base.max(1) as f64,
-        quiet as f64 / base.max(1) as f64
-    );
+    for kind in ["keys", "quiet"] {
+        let rounds: Vec<(u64, u64)> = (1..=ROUNDS)
+            .map(|i| (get(&format!("base-{i}")), get(&format!("{kind}-{i}"))))
+            .collect();
+        let mut ratios: Vec<f64> = rounds
+            .iter()
+            .map(|&(b, f)| f as f64 / b.max(1) as f64)
+            .collect();
+        let each = rounds
+            .iter()
+            .zip(&ratios)
+            .map(|((b, f), r)| format!("{f}/{b} {r:.2}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        ratios.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
+        let label = if kind == "keys" {
+            "flood ÷ baseline, keys:   "
+        } else {
+            "flood ÷ baseline, no keys:"
+        };
+        println!(
+            "{label} median {:.2}x over {ROUNDS} rounds (flood/baseline ms: {each})",
+            ratios[ratios.len() / 2]
+        );
+    }
 }
 
 fn headless_flood(bin: &str, dir: &Path) {
@@ -346,21 +393,27 @@ fn null_front_end(dir: &Path) {
         .enable_all()
         .build()
         .expect("runtime");
-    rt.block_on(async {
+    let events = rt.block_on(async {
         let (cmd_tx, cmd_rx) = tokio::sync::mpsc::channel(16);
         let (ev_tx, mut ev_rx) = tokio::sync::mpsc::channel(1024);
         let task = tokio::spawn(engine.run(cmd_rx, ev_tx));
+        let mut events = 0usize;
         while let Some(ev) = ev_rx.recv().await {
-            if let cutover::engine::Event::Ready { .. } = ev {
-                let _ = cmd_tx.send(cutover::engine::Command::RunNext).await;
+            match ev {
+                cutover::engine::Event::Ready { .. } => {
+                    let _ = cmd_tx.send(cutover::engine::Command::RunNext).await;
+                }
+                cutover::engine::Event::Output { .. } => events += 1,
+                _ => {}
             }
         }
         let _ = task.await;
+        events
     });
     let d = durations(&j);
     let get = |id: &str| d.iter().find(|(i, _)| i == id).map_or(0, |(_, v)| *v);
     println!(
-        "same flood, engine with a null front end: {} ms vs {} ms baseline",
+        "same flood, engine with a null front end: {} ms vs {} ms baseline ({events} output events)",
         get("flood"),
         get("baseline")
     );

@@ -1,5 +1,6 @@
 //! `--headless`: drives the engine with no operator, one line (or JSON object) per event.
 
+use std::fmt::Write as _;
 use std::io::Write;
 
 use tokio::sync::mpsc;
@@ -241,15 +242,17 @@ impl Printer {
                     s.title
                 )
             }
-            Event::Output { lines, .. } => {
-                for l in lines {
-                    let mark = if l.stream == Stream::Stderr {
-                        '!'
-                    } else {
-                        '│'
-                    };
-                    let _ = writeln!(out, "{t}   {mark} {}", l.text);
+            Event::Output { stream, text, .. } => {
+                let mark = if *stream == Stream::Stderr {
+                    '!'
+                } else {
+                    '│'
+                };
+                let mut block = String::with_capacity(text.len() * 2);
+                for l in text.split_terminator('\n') {
+                    let _ = writeln!(block, "{t}   {mark} {l}");
                 }
+                let _ = out.write_all(block.as_bytes());
                 return;
             }
             Event::WaitProgress { index, message, .. } => {

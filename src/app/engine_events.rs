@@ -99,12 +99,15 @@ impl App {
                 }
                 vec![]
             }
-            Event::Output { index, lines } => {
-                let n = lines.len();
+            Event::Output {
+                index,
+                stream,
+                text,
+            } => {
                 let Some(s) = self.steps.get_mut(index) else {
                     return vec![];
                 };
-                s.output.extend(lines);
+                let n = s.output.push(stream, text);
                 if index == self.selected {
                     self.view.on_lines(n);
                     redraw

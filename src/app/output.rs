@@ -1,16 +1,79 @@
 //! A step's output as the cockpit keeps it: the tail only, bounded, with a scroll position.
+//!
+//! Output arrives in blocks (all the lines of one read); a block is kept as one string with
+//! the offsets of its lines, so an output flood costs one allocation per block, not per line.
 
+use std::cell::OnceCell;
 use std::collections::VecDeque;
 
-use crate::engine::event::{Line, Stream};
+use crate::engine::event::Stream;
 
 /// Lines kept per step; older lines are dropped (the full output is in the step's output file).
 pub const OUTPUT_CAP: usize = 10_000;
 
+/// Lines of one stream, as they arrived together.
+#[derive(Debug, Clone)]
+struct Block {
+    stream: Stream,
+    /// The lines, each followed by `\n`.
+    text: String,
+    /// How many lines.
+    lines: usize,
+    /// Where each line starts in `text`: worked out the first time a line of the block is
+    /// shown (most blocks of a flood are dropped unseen).
+    starts: OnceCell<Vec<u32>>,
+}
+
+impl Block {
+    /// A block of `text` (lines separated by `\n`; a missing last `\n` is added).
+    fn new(stream: Stream, mut text: String) -> Self {
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        // Offsets are u32: cut a (never seen) block over 4 GiB short rather than wrap.
+        if text.len() > u32::MAX as usize {
+            let mut cut = u32::MAX as usize - 1;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            text.truncate(cut);
+            text.push('\n');
+        }
+        // memchr's count is vectorised: no work per line.
+        let lines = memchr::memchr_iter(b'\n', text.as_bytes()).count();
+        Block {
+            stream,
+            text,
+            lines,
+            starts: OnceCell::new(),
+        }
+    }
+
+    /// Line `i`, without its `\n`.
+    fn line(&self, i: usize) -> &str {
+        let starts = self.starts.get_or_init(|| {
+            let mut starts = Vec::with_capacity(self.lines);
+            starts.push(0);
+            let last = self.text.len() - 1;
+            starts.extend(
+                memchr::memchr_iter(b'\n', &self.text.as_bytes()[..last]).map(|i| (i + 1) as u32),
+            );
+            starts
+        });
+        let from = starts[i] as usize;
+        let to = starts.get(i + 1).map_or(self.text.len(), |&s| s as usize) - 1;
+        &self.text[from..to]
+    }
+}
+
 /// The kept tail of one step's output.
 #[derive(Debug, Clone)]
 pub struct OutputBuffer {
-    lines: VecDeque<Line>,
+    blocks: VecDeque<Block>,
+    /// Lines of the first block that are already dropped.
+    head: usize,
+    /// Lines kept.
+    len: usize,
     cap: usize,
     dropped: u64,
 }
@@ -25,39 +88,56 @@ impl OutputBuffer {
     /// A buffer keeping at most `cap` lines (at least 1).
     pub fn with_cap(cap: usize) -> Self {
         OutputBuffer {
-            lines: VecDeque::new(),
+            blocks: VecDeque::new(),
+            head: 0,
+            len: 0,
             cap: cap.max(1),
             dropped: 0,
         }
     }
 
-    /// Appends lines, dropping the oldest beyond the cap.
-    pub fn extend(&mut self, lines: impl IntoIterator<Item = Line>) {
-        for l in lines {
-            if self.lines.len() == self.cap {
-                self.lines.pop_front();
-                self.dropped += 1;
-            }
-            self.lines.push_back(l);
+    /// Appends lines of one stream (`text` split at `\n`; an empty text adds nothing),
+    /// dropping the oldest beyond the cap. Returns the number of lines added.
+    pub fn push(&mut self, stream: Stream, text: String) -> usize {
+        if text.is_empty() {
+            return 0;
         }
+        let block = Block::new(stream, text);
+        let added = block.lines;
+        self.len += added;
+        self.blocks.push_back(block);
+        while self.len > self.cap {
+            let Some(front) = self.blocks.front() else {
+                break;
+            };
+            let excess = self.len - self.cap;
+            let left = front.lines - self.head;
+            let gone = excess.min(left);
+            self.len -= gone;
+            self.dropped += gone as u64;
+            if gone == left {
+                self.blocks.pop_front();
+                self.head = 0;
+            } else {
+                self.head += gone;
+            }
+        }
+        added
     }
 
     /// Appends one marker line (e.g. between attempts).
     pub fn marker(&mut self, text: impl Into<String>) {
-        self.extend([Line {
-            stream: Stream::Stdout,
-            text: text.into(),
-        }]);
+        self.push(Stream::Stdout, text.into());
     }
 
     /// Lines kept.
     pub fn len(&self) -> usize {
-        self.lines.len()
+        self.len
     }
 
     /// Whether nothing is kept.
     pub fn is_empty(&self) -> bool {
-        self.lines.is_empty()
+        self.len == 0
     }
 
     /// Lines dropped from the front so far.
@@ -65,16 +145,34 @@ impl OutputBuffer {
         self.dropped
     }
 
-    /// The `height` lines visible when scrolled `scroll` lines up from the bottom.
-    pub fn window(&self, height: usize, scroll: usize) -> impl Iterator<Item = &Line> {
-        let end = self.lines.len().saturating_sub(scroll);
+    /// The `height` lines visible when scrolled `scroll` lines up from the bottom, oldest first.
+    pub fn window(&self, height: usize, scroll: usize) -> impl Iterator<Item = (Stream, &str)> {
+        let end = self.len.saturating_sub(scroll);
         let start = end.saturating_sub(height);
-        self.lines.range(start..end)
+        // Find the block holding line `start` from the back: the view is usually at the tail.
+        let mut before = self.len;
+        let mut at = self.blocks.len();
+        while at > 0 && before > start {
+            at -= 1;
+            let kept = self.blocks[at].lines - if at == 0 { self.head } else { 0 };
+            before -= kept;
+        }
+        let mut line = start - before + if at == 0 { self.head } else { 0 };
+        let mut block = at;
+        (start..end).map_while(move |_| {
+            while self.blocks.get(block)?.lines <= line {
+                block += 1;
+                line = 0;
+            }
+            let b = &self.blocks[block];
+            line += 1;
+            Some((b.stream, b.line(line - 1)))
+        })
     }
 
     /// The largest useful scroll offset for a view `height` lines tall.
     pub fn max_scroll(&self, height: usize) -> usize {
-        self.lines.len().saturating_sub(height)
+        self.len.saturating_sub(height)
     }
 }
 
@@ -141,32 +239,97 @@ impl OutputView {
 mod tests {
     use super::*;
 
-    fn line(i: usize) -> Line {
-        Line {
-            stream: Stream::Stdout,
-            text: i.to_string(),
-        }
+    fn lines(range: std::ops::RangeInclusive<usize>) -> String {
+        range.map(|i| format!("{i}\n")).collect()
+    }
+
+    fn texts(b: &OutputBuffer, height: usize, scroll: usize) -> Vec<String> {
+        b.window(height, scroll)
+            .map(|(_, l)| l.to_string())
+            .collect()
     }
 
     #[test]
     fn keeps_the_tail_and_counts_dropped() {
         let mut b = OutputBuffer::with_cap(3);
-        b.extend((1..=5).map(line));
+        assert_eq!(b.push(Stream::Stdout, lines(1..=5)), 5);
         assert_eq!(b.len(), 3);
         assert_eq!(b.dropped(), 2);
-        let v: Vec<_> = b.window(10, 0).map(|l| l.text.clone()).collect();
-        assert_eq!(v, ["3", "4", "5"]);
+        assert_eq!(texts(&b, 10, 0), ["3", "4", "5"]);
+        // Dropping reaches into the next block, then whole blocks go.
+        b.push(Stream::Stderr, lines(6..=7));
+        assert_eq!(texts(&b, 10, 0), ["5", "6", "7"]);
+        b.push(Stream::Stdout, lines(8..=20));
+        assert_eq!(texts(&b, 10, 0), ["18", "19", "20"]);
+        assert_eq!((b.len(), b.dropped()), (3, 17));
+        assert_eq!(b.blocks.len(), 1);
     }
 
     #[test]
-    fn window_scrolls_from_the_bottom() {
+    fn window_scrolls_from_the_bottom_across_blocks() {
         let mut b = OutputBuffer::with_cap(100);
-        b.extend((1..=10).map(line));
-        let v: Vec<_> = b.window(3, 2).map(|l| l.text.clone()).collect();
-        assert_eq!(v, ["6", "7", "8"]);
+        b.push(Stream::Stdout, lines(1..=4));
+        b.push(Stream::Stderr, lines(5..=5));
+        b.push(Stream::Stdout, lines(6..=10));
+        assert_eq!(texts(&b, 3, 2), ["6", "7", "8"]);
         assert_eq!(b.max_scroll(3), 7);
-        let v: Vec<_> = b.window(3, 7).map(|l| l.text.clone()).collect();
-        assert_eq!(v, ["1", "2", "3"]);
+        assert_eq!(texts(&b, 3, 7), ["1", "2", "3"]);
+        assert_eq!(texts(&b, 3, 5), ["3", "4", "5"]);
+        assert_eq!(texts(&b, 20, 0).len(), 10);
+        assert_eq!(texts(&b, 0, 0), Vec::<String>::new());
+        let streams: Vec<Stream> = b.window(3, 4).map(|(s, _)| s).collect();
+        assert_eq!(streams, [Stream::Stdout, Stream::Stderr, Stream::Stdout]);
+    }
+
+    #[test]
+    fn window_matches_a_plain_line_list_for_every_position() {
+        // Blocks of uneven sizes, a cap that cuts into blocks, empty lines, a text without its
+        // last newline: every window equals the same slice of a plain list of lines.
+        let mut b = OutputBuffer::with_cap(25);
+        let mut all: Vec<String> = Vec::new();
+        let mut n = 0;
+        for size in [1, 7, 3, 12, 1, 9, 4] {
+            let block: Vec<String> = (0..size)
+                .map(|i| {
+                    n += 1;
+                    if i == 1 {
+                        String::new()
+                    } else {
+                        format!("l{n}")
+                    }
+                })
+                .collect();
+            let mut text = block.join("\n");
+            if size != 3 {
+                text.push('\n');
+            }
+            b.push(Stream::Stdout, text);
+            all.extend(block);
+        }
+        let kept = &all[all.len() - 25..];
+        assert_eq!(b.len(), 25);
+        assert_eq!(b.dropped(), (all.len() - 25) as u64);
+        for height in [0, 1, 5, 25, 40] {
+            for scroll in 0..=26 {
+                let end = 25usize.saturating_sub(scroll);
+                let want = &kept[end.saturating_sub(height)..end];
+                assert_eq!(
+                    texts(&b, height, scroll),
+                    want,
+                    "height {height}, scroll {scroll}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn markers_and_empty_texts() {
+        let mut b = OutputBuffer::with_cap(10);
+        assert_eq!(b.push(Stream::Stdout, String::new()), 0);
+        assert!(b.is_empty());
+        b.marker("── attempt 2 ──");
+        b.push(Stream::Stdout, "\n".into());
+        assert_eq!(texts(&b, 5, 0), ["── attempt 2 ──", ""]);
     }
 
     #[test]

@@ -172,12 +172,8 @@ pub(crate) fn confirming() -> App {
 pub(crate) fn output(index: usize, range: std::ops::RangeInclusive<usize>) -> Event {
     Event::Output {
         index,
-        lines: range
-            .map(|i| Line {
-                stream: Stream::Stdout,
-                text: i.to_string(),
-            })
-            .collect(),
+        stream: Stream::Stdout,
+        text: range.map(|i| format!("{i}\n")).collect(),
     }
 }
 
@@ -233,7 +229,7 @@ fn step_started_selects_it_and_a_retry_marks_the_output() {
     let last: Vec<_> = app.steps[0]
         .output
         .window(10, 0)
-        .map(|l| l.text.clone())
+        .map(|(_, l)| l.to_string())
         .collect();
     assert_eq!(last, ["1", "2", "3", "── attempt 2 ──"]);
 }

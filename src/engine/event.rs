@@ -123,15 +123,6 @@ pub enum Stream {
     Stderr,
 }
 
-/// One line of a step's output.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Line {
-    /// Stream.
-    pub stream: Stream,
-    /// Text (secrets masked).
-    pub text: String,
-}
-
 /// How one attempt of a step ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -361,12 +352,15 @@ pub enum Event {
         /// Process (and group) id.
         pid: u32,
     },
-    /// Output lines (not journaled; the full output goes to the step's output file).
+    /// Output lines of one stream, as read in one go (not journaled; the full output goes to
+    /// the step's output file).
     Output {
         /// Index.
         index: usize,
-        /// Lines in order.
-        lines: Vec<Line>,
+        /// Which stream the lines came from.
+        stream: Stream,
+        /// Complete lines, each followed by `\n`, secrets masked.
+        text: String,
     },
     /// A wait step polled.
     WaitProgress {

@@ -78,6 +78,9 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> JournalError + '_ {
 pub struct Journal {
     path: PathBuf,
     file: File,
+    /// A new journal's directory, synced with the first record (so its entry is durable before
+    /// anything is reported, and creating the journal never waits for the disk).
+    dir_to_sync: Option<PathBuf>,
 }
 
 impl Journal {
@@ -107,14 +110,14 @@ impl Journal {
         let j = Journal {
             path: path.to_path_buf(),
             file,
+            dir_to_sync: Some(
+                path.parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."))
+                    .to_path_buf(),
+            ),
         };
         j.lock()?;
-        // Make the new directory entry durable too.
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
-            && let Ok(d) = File::open(dir)
-        {
-            let _ = d.sync_all();
-        }
         Ok(j)
     }
 
@@ -127,6 +130,7 @@ impl Journal {
         let j = Journal {
             path: path.to_path_buf(),
             file,
+            dir_to_sync: None,
         };
         j.lock()?;
         Ok(j)
@@ -148,7 +152,8 @@ impl Journal {
         &self.path
     }
 
-    /// Appends one record and fsyncs it.
+    /// Appends one record and fsyncs it (the first record of a new journal also syncs its
+    /// directory).
     pub fn append(&mut self, event: &Event) -> Result<(), JournalError> {
         let rec = Record {
             ts: Utc::now(),
@@ -163,6 +168,12 @@ impl Journal {
             .write_all(line.as_bytes())
             .map_err(io(&self.path))?;
         self.file.sync_data().map_err(io(&self.path))?;
+        // The new file's directory entry, once: a crash must not lose the whole journal.
+        if let Some(dir) = self.dir_to_sync.take()
+            && let Ok(d) = File::open(&dir)
+        {
+            let _ = d.sync_all();
+        }
         Ok(())
     }
 

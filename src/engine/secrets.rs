@@ -6,8 +6,6 @@ use std::collections::BTreeMap;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder};
 use regex::Regex;
 
-use crate::engine::event::Line;
-
 /// What a secret (or a DSN password) is replaced with.
 pub const MASK: &str = "••••";
 
@@ -131,27 +129,27 @@ impl Masker {
         self.mask_all(text)
     }
 
-    /// Masks a batch of lines, each on its own (exactly as [`Masker::mask`] on every line, so
-    /// nothing spans lines). `joined` is the same lines, each followed by `\n`: one scan of it
-    /// clears the common batch that holds nothing to mask. Returns whether anything changed; if
-    /// so, `joined` is rebuilt from the masked lines.
-    pub fn mask_lines(&self, lines: &mut [Line], joined: &mut String) -> bool {
-        if !self.may_change(joined) {
+    /// Masks lines (`text` split at `\n`), each on its own: exactly as [`Masker::mask`] on
+    /// every line, so nothing spans lines. One scan of the whole text clears the common batch
+    /// that holds nothing to mask. Returns whether anything changed.
+    pub fn mask_lines(&self, text: &mut String) -> bool {
+        if !self.may_change(text) {
             return false;
         }
+        let mut out = String::with_capacity(text.len());
         let mut changed = false;
-        for line in lines.iter_mut() {
-            if let Cow::Owned(m) = self.mask(&line.text) {
-                line.text = m;
-                changed = true;
-            }
+        for piece in text.split_inclusive('\n') {
+            let (line, end) = match piece.strip_suffix('\n') {
+                Some(line) => (line, "\n"),
+                None => (piece, ""),
+            };
+            let masked = self.mask(line);
+            changed |= matches!(masked, Cow::Owned(_));
+            out.push_str(&masked);
+            out.push_str(end);
         }
         if changed {
-            joined.clear();
-            for line in lines.iter() {
-                joined.push_str(&line.text);
-                joined.push('\n');
-            }
+            *text = out;
         }
         changed
     }
@@ -212,16 +210,8 @@ mod tests {
         assert_eq!(m.mask("nothing here"), "nothing here");
     }
 
-    fn lines(texts: &[&str]) -> (Vec<Line>, String) {
-        let lines: Vec<Line> = texts
-            .iter()
-            .map(|t| Line {
-                stream: crate::engine::event::Stream::Stdout,
-                text: (*t).to_string(),
-            })
-            .collect();
-        let joined = texts.iter().map(|t| format!("{t}\n")).collect();
-        (lines, joined)
+    fn joined(texts: &[&str]) -> String {
+        texts.iter().map(|t| format!("{t}\n")).collect()
     }
 
     #[test]
@@ -234,10 +224,10 @@ mod tests {
             "postgresql://u:pw@h/db",
             "plain",
         ];
-        let (mut l, mut joined) = lines(&texts);
-        assert!(m.mask_lines(&mut l, &mut joined));
+        let mut text = joined(&texts);
+        assert!(m.mask_lines(&mut text));
         let want: Vec<String> = texts.iter().map(|t| m.mask(t).into_owned()).collect();
-        let got: Vec<&str> = l.iter().map(|l| l.text.as_str()).collect();
+        let got: Vec<&str> = text.split_terminator('\n').collect();
         assert_eq!(got, want);
         assert_eq!(
             got,
@@ -249,17 +239,21 @@ mod tests {
                 "plain"
             ]
         );
-        assert_eq!(joined, format!("{}\n", want.join("\n")));
-        assert!(!joined.contains("hunter2") && !joined.contains("abc") && !joined.contains(":pw@"));
+        assert_eq!(text, format!("{}\n", want.join("\n")));
+        assert!(!text.contains("hunter2") && !text.contains("abc") && !text.contains(":pw@"));
     }
 
     #[test]
     fn mask_lines_leaves_a_clean_batch_alone() {
         let m = Masker::new(["hunter2"]);
-        let (mut l, mut joined) = lines(&["1", "2", "hunter", "pass word", "postgre", "é ő P"]);
-        let before = (l.clone(), joined.clone());
-        assert!(!m.mask_lines(&mut l, &mut joined));
-        assert_eq!((l, joined), before);
+        let mut text = joined(&["1", "2", "hunter", "pass word", "postgre", "é ő P"]);
+        let before = text.clone();
+        assert!(!m.mask_lines(&mut text));
+        assert_eq!(text, before);
+        // A last line without `\n` is masked too, and stays without one.
+        let mut text = "ok\npassword=abc".to_string();
+        assert!(m.mask_lines(&mut text));
+        assert_eq!(text, "ok\npassword=••••");
     }
 
     #[test]
@@ -267,9 +261,9 @@ mod tests {
         // A secret cut by a line break is two lines, each masked on its own: the batch scan
         // (over the joined text) must not change what per-line masking does.
         let m = Masker::new(["hunter2"]);
-        let (mut l, mut joined) = lines(&["hun", "ter2", "password", "=x"]);
-        assert!(!m.mask_lines(&mut l, &mut joined));
-        assert_eq!(joined, "hun\nter2\npassword\n=x\n");
+        let mut text = joined(&["hun", "ter2", "password", "=x"]);
+        assert!(!m.mask_lines(&mut text));
+        assert_eq!(text, "hun\nter2\npassword\n=x\n");
     }
 
     #[test]

@@ -80,7 +80,8 @@ impl Screen for TermScreen<'_> {
 pub async fn run(engine: Engine, theme: Theme) -> Result<Ending, TuiError> {
     let journal = engine.journal_path().display().to_string();
     let (cmd_tx, cmd_rx) = mpsc::channel(64);
-    let (ev_tx, ev_rx) = mpsc::channel(1024);
+    // Output events carry up to ~80 KiB each: 256 of them bound what waits for a stalled screen.
+    let (ev_tx, ev_rx) = mpsc::channel(256);
     let (sig_tx, sig_rx) = mpsc::channel(4);
     let mut guard = TerminalGuard::enter()?;
     let size = guard.terminal.size()?;

@@ -8,7 +8,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 use tokio::sync::{mpsc, watch};
 
-use crate::engine::event::{Line, Stream};
+use crate::engine::event::Stream;
 
 /// How long a group gets between SIGTERM and SIGKILL.
 pub const KILL_GRACE: Duration = Duration::from_secs(2);
@@ -144,6 +144,12 @@ async fn run_with<S: Sink>(
     if let Some(tx) = pid_tx {
         let _ = tx.send(pid);
     }
+    if let Some(o) = &child.stdout {
+        grow_pipe(o);
+    }
+    if let Some(e) = &child.stderr {
+        grow_pipe(e);
+    }
     let out = child
         .stdout
         .take()
@@ -211,10 +217,18 @@ async fn wait_true(rx: &mut watch::Receiver<bool>) {
 /// Complete output lines of one stream, as read in one go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Chunk {
-    /// The lines, in order.
-    pub lines: Vec<Line>,
-    /// The same lines, each followed by `\n`.
-    pub joined: String,
+    /// The stream the lines came from.
+    pub stream: Stream,
+    /// The lines, each followed by `\n` (lossy UTF-8, `\r\n` endings stripped, none longer
+    /// than [`MAX_LINE`] bytes).
+    pub text: String,
+}
+
+impl Chunk {
+    /// The lines, without their `\n`.
+    pub fn lines(&self) -> std::str::SplitTerminator<'_, char> {
+        self.text.split_terminator('\n')
+    }
 }
 
 /// Where [`pump`] delivers lines.
@@ -235,12 +249,26 @@ struct PerLine(mpsc::Sender<(Stream, String)>);
 
 impl Sink for PerLine {
     async fn deliver(&self, chunk: Chunk) -> bool {
-        for l in chunk.lines {
-            if self.0.send((l.stream, l.text)).await.is_err() {
+        for l in chunk.lines() {
+            if self.0.send((chunk.stream, l.to_owned())).await.is_err() {
                 return false;
             }
         }
         true
+    }
+}
+
+/// Pipe capacity asked for: a step that floods output runs ahead of the reader instead of
+/// stopping every 64 KiB (the default) to wait for it. 1 MiB is the default
+/// `/proc/sys/fs/pipe-max-size`, so any user gets it unless their pipe quota is used up.
+const PIPE_SIZE: i32 = 1024 * 1024;
+
+/// Asks for a [`PIPE_SIZE`] pipe; when refused the pipe keeps its size, which only costs speed.
+fn grow_pipe(pipe: &impl std::os::fd::AsRawFd) {
+    // SAFETY: F_SETPIPE_SZ on a pipe descriptor we own only changes its capacity; an error
+    // (EPERM over quota, EBUSY when shrinking) leaves the pipe as it was.
+    unsafe {
+        libc::fcntl(pipe.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_SIZE);
     }
 }
 
@@ -249,7 +277,8 @@ const READ_CHUNK: usize = 64 * 1024;
 
 /// Splits a byte stream into lines: lossy UTF-8, `\r\n` endings stripped, lines longer than
 /// [`MAX_LINE`] cut into pieces of at most [`MAX_LINE`] bytes (at a character boundary when
-/// there is one near).
+/// there is one near). Clean output (valid UTF-8, no `\r`, no over-long line) is copied in one
+/// go, with no work per line: output floods cost little more than the copy.
 #[derive(Debug)]
 struct Splitter {
     stream: Stream,
@@ -265,19 +294,23 @@ impl Splitter {
         }
     }
 
+    fn chunk(&self, capacity: usize) -> Chunk {
+        Chunk {
+            stream: self.stream,
+            text: String::with_capacity(capacity),
+        }
+    }
+
     /// The complete lines of `partial + bytes`; the rest is kept for the next call.
     fn feed(&mut self, bytes: &[u8]) -> Chunk {
-        let mut chunk = Chunk {
-            lines: Vec::new(),
-            joined: String::with_capacity(bytes.len() + self.partial.len()),
-        };
+        let mut chunk = self.chunk(bytes.len() + self.partial.len());
         let mut rest = bytes;
         if !self.partial.is_empty() {
             match memchr::memchr(b'\n', rest) {
                 Some(i) => {
                     let mut line = std::mem::take(&mut self.partial);
                     line.extend_from_slice(&rest[..i]);
-                    self.line(&mut chunk, &line, true);
+                    self.line(&mut chunk.text, &line, true);
                     rest = &rest[i + 1..];
                 }
                 None => {
@@ -287,7 +320,7 @@ impl Splitter {
             }
         }
         if let Some(last) = memchr::memrchr(b'\n', rest) {
-            self.complete(&mut chunk, &rest[..last]);
+            self.complete(&mut chunk.text, &rest[..=last]);
             rest = &rest[last + 1..];
         }
         self.partial.extend_from_slice(rest);
@@ -296,7 +329,7 @@ impl Splitter {
             let mut at = 0;
             while long.len() - at > MAX_LINE {
                 let cut = at + char_cut(&long[at..at + MAX_LINE + 1]);
-                self.line(&mut chunk, &long[at..cut], false);
+                self.line(&mut chunk.text, &long[at..cut], false);
                 at = cut;
             }
             self.partial.extend_from_slice(&long[at..]);
@@ -304,75 +337,56 @@ impl Splitter {
         chunk
     }
 
-    /// Adds `complete`: lines separated by `\n` (the last one's `\n` cut off).
-    fn complete(&self, chunk: &mut Chunk, complete: &[u8]) {
-        // The common case in one go: valid UTF-8, no `\r`, no over-long line.
-        let mut count = 1;
-        let mut long = false;
-        let mut from = 0;
-        for i in memchr::memchr_iter(b'\n', complete).chain([complete.len()]) {
-            long |= i - from > MAX_LINE;
-            count += 1;
-            from = i + 1;
-        }
-        if !long && memchr::memchr(b'\r', complete).is_none() {
-            if let Ok(text) = std::str::from_utf8(complete) {
-                chunk.joined.push_str(text);
-                chunk.joined.push('\n');
-                chunk.lines.reserve(count);
-                let mut from = 0;
-                for i in memchr::memchr_iter(b'\n', complete).chain([complete.len()]) {
-                    chunk.lines.push(Line {
-                        stream: self.stream,
-                        text: text[from..i].to_owned(),
-                    });
-                    from = i + 1;
-                }
+    /// Adds `complete`: lines, each followed by `\n`.
+    fn complete(&self, text: &mut String, complete: &[u8]) {
+        if !has_long_line(complete) && memchr::memchr(b'\r', complete).is_none() {
+            if let Ok(clean) = std::str::from_utf8(complete) {
+                text.push_str(clean);
                 return;
             }
         }
-        let mut from = 0;
-        for i in memchr::memchr_iter(b'\n', complete).chain([complete.len()]) {
-            self.line(chunk, &complete[from..i], true);
-            from = i + 1;
+        for line in complete[..complete.len() - 1].split(|&b| b == b'\n') {
+            self.line(text, line, true);
         }
     }
 
     /// What is left at the end of the stream.
     fn finish(&mut self) -> Chunk {
-        let mut chunk = Chunk {
-            lines: Vec::new(),
-            joined: String::new(),
-        };
+        let mut chunk = self.chunk(self.partial.len() + 1);
         if !self.partial.is_empty() {
             let last = std::mem::take(&mut self.partial);
-            self.line(&mut chunk, &last, false);
+            self.line(&mut chunk.text, &last, false);
         }
         chunk
     }
 
     /// Adds one line (or, when longer than [`MAX_LINE`], its pieces).
-    fn line(&self, chunk: &mut Chunk, mut bytes: &[u8], ended: bool) {
+    fn line(&self, text: &mut String, mut bytes: &[u8], ended: bool) {
         if ended && bytes.last() == Some(&b'\r') {
             bytes = &bytes[..bytes.len() - 1];
         }
         while bytes.len() > MAX_LINE {
             let cut = char_cut(&bytes[..MAX_LINE + 1]);
-            self.push(chunk, &bytes[..cut]);
+            push_line(text, &bytes[..cut]);
             bytes = &bytes[cut..];
         }
-        self.push(chunk, bytes);
+        push_line(text, bytes);
     }
+}
 
-    fn push(&self, chunk: &mut Chunk, bytes: &[u8]) {
-        let text = String::from_utf8_lossy(bytes);
-        chunk.joined.push_str(&text);
-        chunk.joined.push('\n');
-        chunk.lines.push(Line {
-            stream: self.stream,
-            text: text.into_owned(),
-        });
-    }
+fn push_line(text: &mut String, bytes: &[u8]) {
+    text.push_str(&String::from_utf8_lossy(bytes));
+    text.push('\n');
+}
+
+/// Whether `lines` (ending with `\n`) may hold a line longer than [`MAX_LINE`] bytes. Such a
+/// line holds more than `2 * (MAX_LINE / 2)` bytes without a `\n`, so it covers a whole aligned
+/// block of `MAX_LINE / 2` bytes; when every block has a `\n` (found within a few bytes in
+/// ordinary output), no line is too long. False positives only cost the slow path.
+fn has_long_line(lines: &[u8]) -> bool {
+    lines
+        .chunks(MAX_LINE / 2)
+        .any(|block| memchr::memchr(b'\n', block).is_none())
 }
 
 /// Where to cut `head` (one byte longer than the longest piece) so the piece is at most
@@ -395,12 +409,12 @@ async fn pump<R: AsyncRead + Unpin, S: Sink>(mut r: R, stream: Stream, sink: S) 
             Ok(n) => n,
         };
         let chunk = split.feed(&buf[..n]);
-        if !chunk.lines.is_empty() && !sink.deliver(chunk).await {
+        if !chunk.text.is_empty() && !sink.deliver(chunk).await {
             return;
         }
     }
     let chunk = split.finish();
-    if !chunk.lines.is_empty() {
+    if !chunk.text.is_empty() {
         let _ = sink.deliver(chunk).await;
     }
 }
@@ -409,11 +423,7 @@ async fn pump<R: AsyncRead + Unpin, S: Sink>(mut r: R, stream: Stream, sink: S) 
 mod tests {
     use super::*;
 
-    fn texts(c: &Chunk) -> Vec<&str> {
-        c.lines.iter().map(|l| l.text.as_str()).collect()
-    }
-
-    /// Feeds `input` in pieces of `step` bytes; returns every line and checks `joined`.
+    /// Feeds `input` in pieces of `step` bytes; returns every line.
     fn split(input: &[u8], step: usize) -> Vec<String> {
         let mut s = Splitter::new(Stream::Stdout);
         let mut out = Vec::new();
@@ -424,9 +434,8 @@ mod tests {
             .into_iter()
             .chain([s.finish()]);
         for c in chunks {
-            let want: String = c.lines.iter().map(|l| format!("{}\n", l.text)).collect();
-            assert_eq!(c.joined, want);
-            out.extend(texts(&c).into_iter().map(String::from));
+            assert!(c.text.is_empty() || c.text.ends_with('\n'));
+            out.extend(c.lines().map(String::from));
         }
         out
     }
@@ -444,6 +453,28 @@ mod tests {
         for step in [1, 2, 3, 64] {
             assert_eq!(split(input, step), want, "read size {step}");
         }
+    }
+
+    #[test]
+    fn the_long_line_check_never_misses_one() {
+        // Every placement of one line around the limit among short lines.
+        for before in [0, 1, 7, MAX_LINE / 2 - 1, MAX_LINE / 2, MAX_LINE / 2 + 3] {
+            for len in [MAX_LINE - 1, MAX_LINE, MAX_LINE + 1, MAX_LINE + 2] {
+                let mut input = vec![b'x'; before];
+                input.push(b'\n');
+                input.extend(std::iter::repeat_n(b'y', len));
+                input.extend_from_slice(b"\nshort\n");
+                let longest = input
+                    .split(|&b| b == b'\n')
+                    .map(<[u8]>::len)
+                    .max()
+                    .unwrap_or(0);
+                if longest > MAX_LINE {
+                    assert!(has_long_line(&input), "before {before}, len {len}");
+                }
+            }
+        }
+        assert!(!has_long_line("1\n2\n3\n".repeat(20_000).as_bytes()));
     }
 
     #[test]
@@ -480,7 +511,7 @@ mod tests {
         for _ in 0..100 {
             let c = s.feed(&[b'x'; 10_000]);
             assert!(s.partial.len() <= MAX_LINE);
-            assert!(c.lines.iter().all(|l| l.stream == Stream::Stderr));
+            assert_eq!(c.stream, Stream::Stderr);
         }
     }
 
@@ -496,12 +527,11 @@ mod tests {
         let collect = async {
             let (mut out, mut err) = (Vec::new(), Vec::new());
             while let Some(c) = rx.recv().await {
-                for l in c.lines {
-                    match l.stream {
-                        Stream::Stdout => out.push(l.text),
-                        Stream::Stderr => err.push(l.text),
-                    }
-                }
+                let to = match c.stream {
+                    Stream::Stdout => &mut out,
+                    Stream::Stderr => &mut err,
+                };
+                to.extend(c.lines().map(String::from));
             }
             (out, err)
         };

@@ -12,9 +12,10 @@ use super::*;
 use crate::engine::exec::expect::OutputWatch;
 use crate::engine::exec::shell::{self, Chunk, ShellSpec};
 
-/// Lines in one `Output` event, at most: with the front end's bounded event channel, this
-/// bounds the output held in flight when the front end falls behind.
-const OUTPUT_BATCH: usize = 512;
+/// Bytes of output merged into one `Output` event (a single read can make it a little longer):
+/// with the front end's bounded event channel, this bounds the output held in flight when the
+/// front end falls behind.
+const OUTPUT_BYTES: usize = 64 * 1024;
 /// Read chunks (up to 64 KiB each) waiting between the pipes and the runner: the bound on
 /// output held in memory while the front end catches up.
 const CHUNKS_IN_FLIGHT: usize = 8;
@@ -100,30 +101,21 @@ impl Runner<'_> {
                         None => lines_open = false,
                         Some(first) => {
                             // Everything already read goes out at once (a lone line without
-                            // delay), in events of at most OUTPUT_BATCH lines.
-                            let mut lines = self.take_chunk(first, watch, &mut out);
-                            while lines.len() < OUTPUT_BATCH {
-                                match chunk_rx.try_recv() {
-                                    Ok(c) => {
-                                        let more = self.take_chunk(c, watch, &mut out);
-                                        lines.extend(more);
-                                    }
-                                    Err(_) => break,
+                            // delay), in events of about OUTPUT_BYTES at most, one stream each.
+                            let mut batch = self.take_chunk(first, watch, &mut out);
+                            for _ in 0..CHUNKS_IN_FLIGHT {
+                                let Ok(next) = chunk_rx.try_recv() else { break };
+                                let next = self.take_chunk(next, watch, &mut out);
+                                if next.stream == batch.stream
+                                    && batch.text.len() + next.text.len() <= OUTPUT_BYTES
+                                {
+                                    batch.text.push_str(&next.text);
+                                } else {
+                                    let full = std::mem::replace(&mut batch, next);
+                                    self.emit_output(index, full).await?;
                                 }
                             }
-                            if lines.len() <= OUTPUT_BATCH {
-                                self.io.emit(Event::Output { index, lines }).await?;
-                            } else {
-                                let mut rest = lines.into_iter();
-                                loop {
-                                    let lines: Vec<Line> =
-                                        rest.by_ref().take(OUTPUT_BATCH).collect();
-                                    if lines.is_empty() {
-                                        break;
-                                    }
-                                    self.io.emit(Event::Output { index, lines }).await?;
-                                }
-                            }
+                            self.emit_output(index, batch).await?;
                         }
                     }
                 }
@@ -140,19 +132,24 @@ impl Runner<'_> {
 }
 
 impl Runner<'_> {
-    /// Masks a chunk, feeds the `expect` watch and the output file, and returns its lines.
-    fn take_chunk(
-        &self,
-        mut chunk: Chunk,
-        watch: &mut OutputWatch,
-        out: &mut OutputFile,
-    ) -> Vec<Line> {
-        self.masker.mask_lines(&mut chunk.lines, &mut chunk.joined);
-        if let Some(first) = chunk.lines.first() {
-            watch.lines(first.stream, &chunk.joined);
-            out.write(first.stream, &chunk.joined);
-        }
-        chunk.lines
+    /// Masks a chunk and feeds it to the `expect` watch and the output file.
+    fn take_chunk(&self, mut chunk: Chunk, watch: &mut OutputWatch, out: &mut OutputFile) -> Chunk {
+        self.masker.mask_lines(&mut chunk.text);
+        watch.lines(chunk.stream, &chunk.text);
+        out.write(chunk.stream, &chunk.text);
+        chunk
+    }
+
+    /// Sends a chunk's lines to the front end.
+    async fn emit_output(&mut self, index: usize, chunk: Chunk) -> Result<(), EngineError> {
+        let Chunk { stream, text } = chunk;
+        self.io
+            .emit(Event::Output {
+                index,
+                stream,
+                text,
+            })
+            .await
     }
 }
 

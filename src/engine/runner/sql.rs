@@ -280,15 +280,15 @@ impl Runner<'_> {
         match result {
             Err(e) => Ok(Ok(Attempt::failed(format!("{on}: {e}")))),
             Ok(res) => {
-                let lines = res
-                    .table()
-                    .into_iter()
-                    .map(|text| Line {
+                let mut text: String = res.table().into_iter().map(|l| l + "\n").collect();
+                self.masker.mask_lines(&mut text);
+                self.io
+                    .emit(Event::Output {
+                        index,
                         stream: Stream::Stdout,
-                        text: self.masker.mask(&text).into_owned(),
+                        text,
                     })
-                    .collect();
-                self.io.emit(Event::Output { index, lines }).await?;
+                    .await?;
                 let checks = sql_checks(&res, expect);
                 let failed = checks.iter().find(|c| !c.passed).map(|c| c.detail.clone());
                 Ok(Ok(Attempt {

@@ -160,13 +160,13 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
     let take = room.min(out_rows);
     let skip_extra = out_rows - take;
     let window: Vec<_> = s.output.window(out_rows, scroll).collect();
-    for l in window.into_iter().skip(skip_extra) {
-        let style = match l.stream {
-            Stream::Stdout if l.text.starts_with("── attempt ") => t.output_marker,
+    for (stream, text) in window.into_iter().skip(skip_extra) {
+        let style = match stream {
+            Stream::Stdout if text.starts_with("── attempt ") => t.output_marker,
             Stream::Stdout => t.output,
             Stream::Stderr => t.output_stderr,
         };
-        lines.push(Line::from(Span::styled(fit(&clean(&l.text), cols), style)));
+        lines.push(Line::from(Span::styled(fit(&clean(text), cols), style)));
     }
     if s.output.is_empty() && s.status == StepStatus::Running && rows > lines.len() {
         let since = s.actual_ms(app.now).map_or(String::new(), clock);

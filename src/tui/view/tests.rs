@@ -84,12 +84,8 @@ fn pass(app: &mut App, index: usize, ms: u64) {
 fn lines(index: usize, n: usize, stream: Stream, prefix: &str) -> Event {
     Event::Output {
         index,
-        lines: (1..=n)
-            .map(|i| Line {
-                stream,
-                text: format!("{prefix} {i}"),
-            })
-            .collect(),
+        stream,
+        text: (1..=n).map(|i| format!("{prefix} {i}\n")).collect(),
     }
 }
 
@@ -277,10 +273,8 @@ fn narrow_truncation() {
         &mut app,
         Event::Output {
             index: 1,
-            lines: vec![Line {
-                stream: Stream::Stdout,
-                text: "COPY 1048576 rows into public.orders_and_invoices_archive_partition_2026_12 \u{1b}[32mdone\u{1b}[0m\ttook 61.2s".into(),
-            }],
+            stream: Stream::Stdout,
+            text: "COPY 1048576 rows into public.orders_and_invoices_archive_partition_2026_12 \u{1b}[32mdone\u{1b}[0m\ttook 61.2s\n".into(),
         },
     );
     ev(
