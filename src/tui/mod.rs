@@ -90,6 +90,7 @@ pub async fn run(engine: Engine, theme: Theme) -> Result<Ending, TuiError> {
     let mut app = App::new(Utc::now(), (size.width, size.height));
     let panic_after_first_frame =
         std::env::var(DEBUG_PANIC_ENV).is_ok_and(|v| v == "after-first-frame");
+    let (input, input_task) = forwarded_input();
     let result = {
         let mut screen = TermScreen {
             guard: &mut guard,
@@ -99,7 +100,7 @@ pub async fn run(engine: Engine, theme: Theme) -> Result<Ending, TuiError> {
         event_loop::run(
             &mut app,
             &mut screen,
-            EventStream::new(),
+            input,
             EngineLink {
                 commands: cmd_tx,
                 events: ev_rx,
@@ -108,6 +109,9 @@ pub async fn run(engine: Engine, theme: Theme) -> Result<Ending, TuiError> {
         )
         .await
     };
+    // Stop reading the terminal before it is restored.
+    input_task.abort();
+    let _ = input_task.await;
     drop(guard);
     // The command channel is closed now: an engine still running aborts (cancelling its step).
     let outcome = match tokio::time::timeout(Duration::from_secs(15), engine_task).await {
@@ -118,6 +122,28 @@ pub async fn run(engine: Engine, theme: Theme) -> Result<Ending, TuiError> {
     };
     result?;
     Ok(Ending { outcome, journal })
+}
+
+/// Terminal input through a channel: a task reads crossterm's event stream and forwards each
+/// event. The event loop polls its input first on every wake; a channel answers "nothing yet"
+/// for free, while polling crossterm's stream directly costs a lock and system calls each time,
+/// which adds up while output floods in.
+fn forwarded_input() -> (
+    futures::channel::mpsc::Receiver<io::Result<crossterm::event::Event>>,
+    tokio::task::JoinHandle<()>,
+) {
+    use futures::{SinkExt, StreamExt};
+    let (mut tx, rx) = futures::channel::mpsc::channel(64);
+    let task = tokio::spawn(async move {
+        let mut events = EventStream::new();
+        while let Some(ev) = events.next().await {
+            let end = ev.is_err();
+            if tx.send(ev).await.is_err() || end {
+                return;
+            }
+        }
+    });
+    (rx, task)
 }
 
 fn spawn_signal_forwarder(tx: mpsc::Sender<String>) -> io::Result<()> {
