@@ -3,7 +3,8 @@
 //! Drives the release binary in a pseudo-terminal (portable-pty + vt100) and prints:
 //! - start to first frame (process spawn → first frame on the alternate screen, and → plan shown);
 //! - key-to-frame latency while a step floods `seq 1000000` (press `?`, wait for the help
-//!   overlay; press esc, wait for it to go; a key every 2 ms after the last frame), peak RSS (VmHWM) of the cockpit;
+//!   overlay; press esc, wait for it to go; a key 5 ms after the last frame) and while
+//!   `seq 10000000` floods (keys back to back); peak RSS (VmHWM) of the cockpit after both;
 //! - the flood step's wall time against `seq 1000000 > /dev/null` in the same run (from the
 //!   journal): rounds of baseline, flood with keys pressed, flood without keys; the median of
 //!   the per-round ratios; the same flood under `--headless --json > /dev/null` and under the
@@ -19,7 +20,7 @@
 use std::io::{Read, Write};
 use std::num::NonZeroU16;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use portable_pty::{Child, CommandBuilder, MasterPty, PtySize, native_pty_system};
@@ -27,8 +28,11 @@ use portable_pty::{Child, CommandBuilder, MasterPty, PtySize, native_pty_system}
 const BIN: &str = env!("CARGO_BIN_EXE_cutover");
 const IDLE_SECS: u64 = 10;
 
+/// The screen as parsed so far, and a signal for each piece of output parsed.
+type Shared = Arc<(Mutex<vt100::Parser>, Condvar)>;
+
 struct Pty {
-    parser: Arc<Mutex<vt100::Parser>>,
+    parser: Shared,
     writer: Box<dyn Write + Send>,
     _master: Box<dyn MasterPty + Send>,
     child: Box<dyn Child + Send + Sync>,
@@ -48,11 +52,14 @@ impl Pty {
         cmd.args(args);
         cmd.env("TERM", "xterm-256color");
         cmd.env_remove("NO_COLOR");
-        let parser = Arc::new(Mutex::new(vt100::Parser::new(
-            NonZeroU16::new(24).expect("24"),
-            NonZeroU16::new(80).expect("80"),
-            0,
-        )));
+        let parser: Shared = Arc::new((
+            Mutex::new(vt100::Parser::new(
+                NonZeroU16::new(24).expect("24"),
+                NonZeroU16::new(80).expect("80"),
+                0,
+            )),
+            Condvar::new(),
+        ));
         let mut reader = pair.master.try_clone_reader().expect("reader");
         let p = parser.clone();
         std::thread::spawn(move || {
@@ -61,7 +68,8 @@ impl Pty {
                 if n == 0 {
                     break;
                 }
-                p.lock().expect("lock").process(&buf[..n]);
+                p.0.lock().expect("lock").process(&buf[..n]);
+                p.1.notify_all();
             }
         });
         let t0 = Instant::now();
@@ -79,14 +87,22 @@ impl Pty {
         )
     }
 
+    /// Waits until the screen satisfies `pred`, checking each time output is parsed (no
+    /// polling: the benchmark stays off the CPU it measures).
     fn until(&self, pred: impl Fn(&vt100::Screen) -> bool) -> Instant {
         let deadline = Instant::now() + Duration::from_secs(120);
+        let (lock, parsed) = &*self.parser;
+        let mut p = lock.lock().expect("lock");
         loop {
-            if pred(self.parser.lock().expect("lock").screen()) {
+            if pred(p.screen()) {
                 return Instant::now();
             }
-            assert!(Instant::now() < deadline, "timed out:\n{}", self.contents());
-            std::thread::sleep(Duration::from_micros(200));
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "timed out:\n{}", p.screen().contents());
+            p = parsed
+                .wait_timeout(p, left.min(Duration::from_millis(100)))
+                .expect("lock")
+                .0;
         }
     }
 
@@ -100,7 +116,7 @@ impl Pty {
     }
 
     fn contents(&self) -> String {
-        self.parser.lock().expect("lock").screen().contents()
+        self.parser.0.lock().expect("lock").screen().contents()
     }
 
     fn send(&mut self, s: &str) -> Instant {
@@ -114,12 +130,15 @@ impl Pty {
     }
 }
 
-/// Whether a screen row shows step `n` `id` with `glyph` (numbers are padded to line up).
+/// Whether the steps list (the left pane: a row up to its second `│`) shows step `n` `id`
+/// with `glyph` (numbers are padded to line up).
 fn has_row(screen: &str, glyph: &str, n: usize, id: &str) -> bool {
     let want = format!(" {n} {id} ");
-    screen
-        .lines()
-        .any(|l| l.contains(glyph) && l.contains(&want))
+    screen.lines().any(|l| {
+        let end = l.match_indices('│').nth(1).map_or(l.len(), |(i, _)| i);
+        let list = &l[..end];
+        list.contains(glyph) && list.contains(&want)
+    })
 }
 
 fn ms(d: Duration) -> f64 {
@@ -179,9 +198,12 @@ fn durations(journal: &Path) -> Vec<(String, u64)> {
 /// Flood rounds: `seq > /dev/null`, then the flood with keys pressed, then the flood with no
 /// keys; ratios are taken within a round (side by side) and the median over rounds is reported.
 const ROUNDS: usize = 11;
-/// Pause between key presses during a keyed flood (after each frame arrives): ~300 keys/s, far
+/// Pause between key presses during a keyed flood (after each frame arrives): ~170 keys/s, far
 /// faster than anyone types, without the benchmark's own polling crowding out the step.
-const KEY_PAUSE: Duration = Duration::from_millis(2);
+const KEY_PAUSE: Duration = Duration::from_millis(5);
+/// A longer flood (69 MB) with keys pressed back to back: many latency samples, and peak RSS
+/// after far more output than the cockpit keeps.
+const BIG: u64 = 10_000_000;
 
 fn write_runbook(dir: &Path) -> std::path::PathBuf {
     let p = dir.join("bench.toml");
@@ -208,6 +230,16 @@ run = "seq 1000000"
     }
     rb.push_str(&format!(
         r#"
+[[step]]
+id = "big-base"
+title = "ten times the flood to /dev/null"
+run = "seq {BIG} > /dev/null"
+
+[[step]]
+id = "big"
+title = "ten times the flood to the cockpit, keys pressed back to back"
+run = "seq {BIG}"
+
 [[step]]
 id = "nap"
 title = "idle"
@@ -286,10 +318,29 @@ fn flood_and_idle(bin: &str, dir: &Path, rb: &Path) {
             t.row("✔", n, &id);
         }
     }
-    let nap = 3 * ROUNDS + 1;
+    let big = 3 * ROUNDS + 2;
+    t.contains(&format!("ready: enter runs step {} big-base", big - 1));
+    t.send("\r");
+    t.contains(&format!("ready: enter runs step {big} big"));
+    t.send("\r");
+    t.row("▶", big, "big");
+    let mut big_lat = Vec::new();
+    while !has_row(&t.contents(), "✔", big, "big") {
+        let sent = t.send("?");
+        let shown = t.contains("KEYS");
+        big_lat.push(ms(shown - sent));
+        let sent = t.send("\x1b");
+        let gone = t.until(|s| !s.contents().contains("KEYS"));
+        big_lat.push(ms(gone - sent));
+    }
+    let nap = big + 1;
     t.contains(&format!("ready: enter runs step {nap} nap"));
     let hwm_kb = proc_status_kb(pid, "VmHWM:");
-    println!("key → frame during flood:   {}", stats(lat));
+    println!("key → frame, seq 1000000:   {}", stats(lat));
+    println!(
+        "key → frame, seq {BIG}:  {} (keys back to back)",
+        stats(big_lat)
+    );
     println!(
         "peak RSS (VmHWM):           {:.1} MB",
         hwm_kb as f64 / 1024.0
@@ -338,6 +389,11 @@ fn flood_and_idle(bin: &str, dir: &Path, rb: &Path) {
             ratios[ratios.len() / 2]
         );
     }
+    let (bb, b) = (get("big-base"), get("big"));
+    println!(
+        "seq {BIG}, keys back to back: {b} ms vs {bb} ms to /dev/null ({:.2}x)",
+        b as f64 / bb.max(1) as f64
+    );
 }
 
 fn headless_flood(bin: &str, dir: &Path) {
