@@ -125,6 +125,18 @@ impl Pty {
         Instant::now()
     }
 
+    /// Presses `?` and waits for the help overlay, then esc and waits for it to go, `pause`
+    /// after each frame; returns both key-to-frame latencies in ms.
+    fn help_round_trip(&mut self, pause: Duration) -> [f64; 2] {
+        let sent = self.send("?");
+        let shown = self.contains("KEYS");
+        std::thread::sleep(pause);
+        let sent_esc = self.send("\x1b");
+        let gone = self.until(|s| !s.contents().contains("KEYS"));
+        std::thread::sleep(pause);
+        [ms(shown - sent), ms(gone - sent_esc)]
+    }
+
     fn pid(&self) -> i32 {
         self.child.process_id().expect("pid") as i32
     }
@@ -198,8 +210,8 @@ fn durations(journal: &Path) -> Vec<(String, u64)> {
 /// Flood rounds: `seq > /dev/null`, then the flood with keys pressed, then the flood with no
 /// keys; ratios are taken within a round (side by side) and the median over rounds is reported.
 const ROUNDS: usize = 11;
-/// Pause between key presses during a keyed flood (after each frame arrives): ~170 keys/s, far
-/// faster than anyone types, without the benchmark's own polling crowding out the step.
+/// Pause after each frame during a keyed flood: about 150 keys/s, far faster than anyone types
+/// or a key repeats.
 const KEY_PAUSE: Duration = Duration::from_millis(5);
 /// A longer flood (69 MB) with keys pressed back to back: many latency samples, and peak RSS
 /// after far more output than the cockpit keeps.
@@ -303,14 +315,7 @@ fn flood_and_idle(bin: &str, dir: &Path, rb: &Path) {
                 t.send("\r");
                 t.row("▶", n - 1, &keys);
                 while !has_row(&t.contents(), "✔", n - 1, &keys) {
-                    let sent = t.send("?");
-                    let shown = t.contains("KEYS");
-                    lat.push(ms(shown - sent));
-                    std::thread::sleep(KEY_PAUSE);
-                    let sent = t.send("\x1b");
-                    let gone = t.until(|s| !s.contents().contains("KEYS"));
-                    lat.push(ms(gone - sent));
-                    std::thread::sleep(KEY_PAUSE);
+                    lat.extend(t.help_round_trip(KEY_PAUSE));
                 }
             }
             t.contains(&format!("ready: enter runs step {n} {id}"));
@@ -326,12 +331,7 @@ fn flood_and_idle(bin: &str, dir: &Path, rb: &Path) {
     t.row("▶", big, "big");
     let mut big_lat = Vec::new();
     while !has_row(&t.contents(), "✔", big, "big") {
-        let sent = t.send("?");
-        let shown = t.contains("KEYS");
-        big_lat.push(ms(shown - sent));
-        let sent = t.send("\x1b");
-        let gone = t.until(|s| !s.contents().contains("KEYS"));
-        big_lat.push(ms(gone - sent));
+        big_lat.extend(t.help_round_trip(Duration::ZERO));
     }
     let nap = big + 1;
     t.contains(&format!("ready: enter runs step {nap} nap"));

@@ -21,22 +21,13 @@ struct Block {
     lines: usize,
     /// Where each line starts in `text`: worked out the first time a line of the block is
     /// shown (most blocks of a flood are dropped unseen).
-    starts: OnceCell<Vec<u32>>,
+    starts: OnceCell<Vec<usize>>,
 }
 
 impl Block {
     /// A block of `text` (lines separated by `\n`; a missing last `\n` is added).
     fn new(stream: Stream, mut text: String) -> Self {
         if !text.ends_with('\n') {
-            text.push('\n');
-        }
-        // Offsets are u32: cut a (never seen) block over 4 GiB short rather than wrap.
-        if text.len() > u32::MAX as usize {
-            let mut cut = u32::MAX as usize - 1;
-            while !text.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            text.truncate(cut);
             text.push('\n');
         }
         // memchr's count is vectorised: no work per line.
@@ -55,13 +46,11 @@ impl Block {
             let mut starts = Vec::with_capacity(self.lines);
             starts.push(0);
             let last = self.text.len() - 1;
-            starts.extend(
-                memchr::memchr_iter(b'\n', &self.text.as_bytes()[..last]).map(|i| (i + 1) as u32),
-            );
+            starts.extend(memchr::memchr_iter(b'\n', &self.text.as_bytes()[..last]).map(|i| i + 1));
             starts
         });
-        let from = starts[i] as usize;
-        let to = starts.get(i + 1).map_or(self.text.len(), |&s| s as usize) - 1;
+        let from = starts[i];
+        let to = starts.get(i + 1).copied().unwrap_or(self.text.len()) - 1;
         &self.text[from..to]
     }
 }
