@@ -30,6 +30,12 @@ fn nz(v: u16) -> NonZeroU16 {
 }
 
 impl Pty {
+    /// Runs `cutover run RUNBOOK --journal JOURNAL` with `env` in an 80x24 terminal.
+    fn run(rb: &Path, journal: &Path, env: &[(&str, &str)]) -> Pty {
+        let (rb, journal) = (rb.to_str().unwrap(), journal.to_str().unwrap());
+        Pty::spawn(&["run", rb, "--journal", journal], env, 80, 24)
+    }
+
     /// Runs `cutover ARGS...` under the wrapper shell in a `cols` x `rows` terminal.
     fn spawn(args: &[&str], env: &[(&str, &str)], cols: u16, rows: u16) -> Pty {
         let pair = native_pty_system()
@@ -192,17 +198,7 @@ expected = "30s"
 fn demo_runbook_runs_by_keys_and_quits_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let journal = dir.path().join("demo.jsonl");
-    let mut t = Pty::spawn(
-        &[
-            "run",
-            "runbooks/demo.toml",
-            "--journal",
-            journal.to_str().unwrap(),
-        ],
-        &[],
-        80,
-        24,
-    );
+    let mut t = Pty::run(Path::new("runbooks/demo.toml"), &journal, &[]);
     t.wait_for("ready: enter runs step 1 preflight");
     assert!(t.parser.lock().unwrap().screen().alternate_screen());
     for (n, id, plan) in [
@@ -255,17 +251,7 @@ fn quit_while_running_asks_then_cancels_and_says_how_to_resume() {
     let dir = tempfile::tempdir().unwrap();
     let rb = small_runbook(dir.path());
     let journal = dir.path().join("j.jsonl");
-    let mut t = Pty::spawn(
-        &[
-            "run",
-            rb.to_str().unwrap(),
-            "--journal",
-            journal.to_str().unwrap(),
-        ],
-        &[],
-        80,
-        24,
-    );
+    let mut t = Pty::run(&rb, &journal, &[]);
     t.wait_for("ready: enter runs step 1 hello");
     t.send("\r");
     t.wait_for("✔ 1 hello");
@@ -296,20 +282,14 @@ fn forced_panic_restores_the_terminal() {
     let dir = tempfile::tempdir().unwrap();
     let rb = small_runbook(dir.path());
     let journal = dir.path().join("j.jsonl");
-    let mut t = Pty::spawn(
-        &[
-            "run",
-            rb.to_str().unwrap(),
-            "--journal",
-            journal.to_str().unwrap(),
-        ],
+    let mut t = Pty::run(
+        &rb,
+        &journal,
         &[
             ("CUTOVER_DEBUG_PANIC", "after-first-frame"),
             ("RUST_BACKTRACE", "0"),
             ("RUST_LIB_BACKTRACE", "0"),
         ],
-        80,
-        24,
     );
     t.assert_restored(101);
     assert!(
@@ -324,17 +304,7 @@ fn sigterm_cancels_the_step_and_restores_the_terminal() {
     let dir = tempfile::tempdir().unwrap();
     let rb = small_runbook(dir.path());
     let journal = dir.path().join("j.jsonl");
-    let mut t = Pty::spawn(
-        &[
-            "run",
-            rb.to_str().unwrap(),
-            "--journal",
-            journal.to_str().unwrap(),
-        ],
-        &[],
-        80,
-        24,
-    );
+    let mut t = Pty::run(&rb, &journal, &[]);
     t.wait_for("ready: enter runs step 1 hello");
     t.send("\r");
     t.wait_for("✔ 1 hello");
@@ -355,17 +325,7 @@ fn resize_redraws_at_the_new_size() {
     let dir = tempfile::tempdir().unwrap();
     let rb = small_runbook(dir.path());
     let journal = dir.path().join("j.jsonl");
-    let mut t = Pty::spawn(
-        &[
-            "run",
-            rb.to_str().unwrap(),
-            "--journal",
-            journal.to_str().unwrap(),
-        ],
-        &[],
-        80,
-        24,
-    );
+    let mut t = Pty::run(&rb, &journal, &[]);
     t.wait_for("ready: enter runs step 1 hello");
     assert!(
         !t.screen().contains("R rollback"),
@@ -456,17 +416,7 @@ run = "sleep 30"
     )
     .unwrap();
     let journal = dir.path().join("j.jsonl");
-    let mut t = Pty::spawn(
-        &[
-            "run",
-            rb.to_str().unwrap(),
-            "--journal",
-            journal.to_str().unwrap(),
-        ],
-        &[],
-        80,
-        24,
-    );
+    let mut t = Pty::run(&rb, &journal, &[]);
     t.wait_for("ready: enter runs step 1 one");
     t.send("\r");
     t.wait_for("✔ 1 one");
