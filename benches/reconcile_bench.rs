@@ -10,9 +10,11 @@
 
 use std::process::ExitCode;
 
-use cutover::engine::runbook::{ReconcileCheck, ReconcileKind};
-use cutover::pg::{Cluster, ClusterOptions, ConnSettings, PgBin};
-use cutover::reconcile::{self, Options, Status};
+use cutover_drill::harness::{Cluster, ClusterOptions, PgBin};
+use cutover_model::reconcile::{self as model, Status};
+use cutover_model::runbook::{ReconcileCheck, ReconcileKind};
+use cutover_pg::ConnSettings;
+use cutover_reconcile::{self as reconcile, Options};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
@@ -92,8 +94,8 @@ async fn run(a: &[String]) -> Result<ExitCode, String> {
     let t = ConnSettings::parse("target", &a[1]).map_err(|e| e.to_string())?;
     let started = std::time::Instant::now();
     // Milliseconds at which each phase was first seen.
-    let phases = std::sync::Mutex::new(Vec::<(reconcile::Phase, u64)>::new());
-    let progress = |p: &reconcile::Progress| {
+    let phases = std::sync::Mutex::new(Vec::<(model::Phase, u64)>::new());
+    let progress = |p: &model::Progress| {
         if let Ok(mut v) = phases.lock()
             && v.last().is_none_or(|(ph, _)| *ph != p.phase)
         {

@@ -429,9 +429,9 @@ fn headless_flood(bin: &str, dir: &Path) {
 
 /// The engine alone, its events dropped as fast as they come: the floor for any front end.
 fn null_front_end(dir: &Path) {
-    use cutover::engine::event::Operator;
-    use cutover::engine::runbook::Runbook;
-    use cutover::engine::{Engine, EngineOptions, JournalChoice};
+    use cutover_engine::{Engine, EngineOptions, JournalChoice};
+    use cutover_model::protocol::Operator;
+    use cutover_model::runbook::Runbook;
     let rb_path = dir.join("headless.toml");
     let rb = Runbook::load(&rb_path, &Default::default()).expect("runbook");
     let j = dir.join("null.jsonl");
@@ -456,10 +456,10 @@ fn null_front_end(dir: &Path) {
         let mut events = 0usize;
         while let Some(ev) = ev_rx.recv().await {
             match ev {
-                cutover::engine::Event::Ready { .. } => {
-                    let _ = cmd_tx.send(cutover::engine::Command::RunNext).await;
+                cutover_model::protocol::Event::Ready { .. } => {
+                    let _ = cmd_tx.send(cutover_model::protocol::Command::RunNext).await;
                 }
-                cutover::engine::Event::Output { .. } => events += 1,
+                cutover_model::protocol::Event::Output { .. } => events += 1,
                 _ => {}
             }
         }

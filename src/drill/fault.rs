@@ -15,7 +15,17 @@ use std::time::Duration;
 
 use tokio_postgres::NoTls;
 
-use crate::cli::Fault;
+/// A fault `cutover drill --fault` injects mid-drill, to rehearse the rollback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Disable the subscription (and flood the WAL) after the first lag gate: the lag trigger
+    /// fires.
+    Lag,
+    /// Corrupt rows on the target once writes are frozen: the reconcile gate blocks.
+    Mismatch,
+    /// Make the sequence-sync step fail.
+    StepFail,
+}
 
 /// The var the runbook reads for `--fault step-fail`, and the step it breaks.
 pub const BREAK_STEP_VAR: (&str, &str) = ("break_step", "sync-sequences");
@@ -41,7 +51,7 @@ pub fn plan(fault: Fault, subscription: &str) -> Option<(&'static str, Vec<(bool
         Fault::Lag => Some((
             "watch-lag",
             vec![
-                (true, format!("alter subscription {} disable", crate::pg::ident::quote_ident(subscription))),
+                (true, format!("alter subscription {} disable", cutover_pg::ident::quote_ident(subscription))),
                 (
                     false,
                     "select count(pg_logical_emit_message(false, 'cutover-drill-fault', repeat('x', 1048576))) from generate_series(1, 64)".into(),
@@ -130,7 +140,7 @@ mod tests {
 
     #[test]
     fn every_fault_names_a_step_of_the_drill_runbook() {
-        let rb = crate::engine::runbook::Runbook::parse(
+        let rb = cutover_model::runbook::Runbook::parse(
             "drill.toml",
             super::super::RUNBOOK,
             &Default::default(),

@@ -11,8 +11,8 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::pg::bindir::{DEBIAN_ROOT, SOURCE_BUILD_DIR};
-use crate::pg::{BinDirNotFound, PgBin};
+use crate::harness::bindir::{DEBIAN_ROOT, SOURCE_BUILD_DIR};
+use crate::harness::{BinDirNotFound, PgBin};
 
 /// Environment variable moving the packages root (`/usr/lib/postgresql`).
 pub const PACKAGES_ENV: &str = "CUTOVER_PG_PACKAGES";
@@ -76,13 +76,13 @@ pub fn install_plan() -> Option<InstallPlan> {
     let apt = which("apt-get")?;
     let apt = apt.display().to_string();
     let mut argv = Vec::new();
-    if !crate::pg::process::is_root() {
+    if !crate::harness::process::is_root() {
         let sudo = which("sudo")?;
         argv.push(sudo.display().to_string());
         argv.push("-n".into());
     }
     argv.extend([apt, "install".into(), "-y".into(), "postgresql".into()]);
-    let shown = if crate::pg::process::is_root() {
+    let shown = if crate::harness::process::is_root() {
         "apt-get install -y postgresql".to_string()
     } else {
         "sudo -n apt-get install -y postgresql".to_string()
@@ -237,7 +237,7 @@ mod tests {
         if let Some(p) = install_plan() {
             assert!(p.shown.ends_with("apt-get install -y postgresql"), "{p:?}");
             assert_eq!(p.argv.last().map(String::as_str), Some("postgresql"));
-            if crate::pg::process::is_root() {
+            if crate::harness::process::is_root() {
                 assert!(!p.shown.contains("sudo"));
             } else {
                 assert_eq!(p.argv.get(1).map(String::as_str), Some("-n"));

@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use crate::pg::cluster::{Cluster, ClusterError, ClusterOptions};
-use crate::pg::{Pair, PgBin};
+use crate::harness::cluster::{Cluster, ClusterError, ClusterOptions};
+use crate::harness::{Pair, PgBin};
 
 /// The database replicated in the drill (same name on both sides).
 pub const DATABASE: &str = "drill";
@@ -110,7 +110,7 @@ async fn pgbench_init(c: &Cluster, scale: u64, steps: &str) -> Result<(), Cluste
     let mut cmd = tokio::process::Command::new(c.bin().tool("pgbench"));
     cmd.args(["-i", "-I", steps, "-q", "-s", &scale.to_string()])
         .args(["-h", "127.0.0.1", "-p", &c.port().to_string(), "-U"])
-        .arg(crate::pg::cluster::SUPERUSER)
+        .arg(crate::harness::cluster::SUPERUSER)
         .arg(DATABASE)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

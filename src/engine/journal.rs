@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::event::Event;
+use cutover_model::protocol::Event;
 
 /// One journal line.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -251,7 +251,7 @@ pub fn default_path(runbook_name: &str, now: DateTime<Utc>) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::event::{Level, RunOutcome};
+    use cutover_model::protocol::{Level, RunOutcome};
     use std::os::unix::fs::PermissionsExt;
 
     #[test]

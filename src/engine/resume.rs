@@ -4,8 +4,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 
-use super::event::{Event, OperatorAction};
 use super::journal::Record;
+use cutover_model::protocol::{Event, OperatorAction};
 
 /// How a step came to be done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,7 +66,7 @@ pub struct Restored {
     /// When a completed rollback finished (such a run cannot be resumed).
     pub rolled_back_at: Option<DateTime<Utc>>,
     /// The latest result of each reconcile check.
-    pub reconcile: BTreeMap<String, crate::reconcile::ReconcileResult>,
+    pub reconcile: BTreeMap<String, cutover_model::reconcile::ReconcileResult>,
 }
 
 /// Replays journal records.

@@ -25,11 +25,11 @@ use std::time::Duration;
 use tokio_postgres::{CancelToken, Client, Config};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use crate::engine::runbook::{Connection, Template};
-use crate::engine::secrets::Masker;
-use crate::pg::conninfo;
-use crate::pg::pgpass::{self, PgpassKey};
-use crate::pg::tls::{SslMode, TlsSettings};
+use crate::conninfo;
+use crate::pgpass::{self, PgpassKey};
+use crate::tls::{SslMode, TlsSettings};
+use cutover_model::runbook::{Connection, Template};
+use cutover_model::secrets::Masker;
 
 /// The connect timeout when neither the DSN nor `PGCONNECT_TIMEOUT` sets one.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -194,7 +194,8 @@ impl ConnSettings {
             }
         }
         if config.get_user().is_none() {
-            if let Some(u) = env_nonempty("PGUSER").or_else(crate::pg::process::current_user_name) {
+            if let Some(u) = env_nonempty("PGUSER").or_else(cutover_model::host::current_user_name)
+            {
                 config.user(u);
             }
         }

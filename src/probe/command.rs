@@ -1,16 +1,16 @@
 //! `method = "command"`: a shell command whose last non-empty line of stdout is the lag.
 //!
 //! It runs like a shell step (`sh -c`, own process group, stdin null; see
-//! [`crate::engine::exec::shell`]) with the interval as its timeout. A non-zero exit, a
+//! [`cutover_shell`]) with the interval as its timeout. A non-zero exit, a
 //! timeout or output that is not a number is an error (the sample goes stale).
 
 use tokio::sync::{mpsc, watch};
 
-use crate::engine::event::Stream;
-use crate::engine::exec::shell::{self, ShellSpec};
-use crate::probe::lag::Budget;
-use crate::probe::number::parse_number;
-use crate::probe::sample::{LagUnit, Reading};
+use crate::number::parse_number;
+use crate::poller::Budget;
+use cutover_model::lag::{LagUnit, Reading};
+use cutover_model::protocol::Stream;
+use cutover_shell::{self as shell, ShellSpec};
 
 /// The command probe.
 #[derive(Debug)]

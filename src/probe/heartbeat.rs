@@ -25,10 +25,10 @@ use std::collections::VecDeque;
 
 use chrono::{DateTime, Utc};
 
-use crate::pg::ident::quote_qualified;
-use crate::probe::lag::Budget;
-use crate::probe::sample::Reading;
-use crate::probe::session::Session;
+use crate::poller::Budget;
+use crate::session::Session;
+use cutover_model::lag::Reading;
+use cutover_pg::ident::quote_qualified;
 
 /// The default heartbeat table.
 pub const DEFAULT_TABLE: &str = "public.cutover_heartbeat";
@@ -177,12 +177,12 @@ fn secs(d: chrono::TimeDelta) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pg::ConnSettings;
+    use cutover_pg::ConnSettings;
     use std::sync::Arc;
 
     fn hb() -> Heartbeat {
         let s = ConnSettings::parse("x", "host=127.0.0.1").unwrap();
-        let c = Arc::new(crate::probe::session::Counters::default());
+        let c = Arc::new(crate::session::Counters::default());
         Heartbeat::new(Session::new(s.clone(), c.clone()), Session::new(s, c), None)
     }
 

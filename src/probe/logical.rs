@@ -9,10 +9,10 @@
 //!   apply worker runs, and how long ago it last heard from the source. This goes into the
 //!   detail; the target being unreachable does not make the source's bytes stale.
 
-use crate::engine::runbook::units::format_bytes;
-use crate::probe::lag::Budget;
-use crate::probe::sample::Reading;
-use crate::probe::session::Session;
+use crate::poller::Budget;
+use crate::session::Session;
+use cutover_model::lag::Reading;
+use cutover_model::runbook::units::format_bytes;
 
 const SLOT_SQL: &str = "
 select greatest(pg_wal_lsn_diff(

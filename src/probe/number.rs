@@ -1,7 +1,5 @@
 //! Reading one number from a query result or a command's output.
 
-use crate::probe::sample::{LagUnit, Reading};
-
 /// Parses `text` (trimmed) as a finite number.
 pub fn parse_number(text: &str) -> Result<f64, String> {
     let t = text.trim();
@@ -14,29 +12,10 @@ pub fn parse_number(text: &str) -> Result<f64, String> {
     }
 }
 
-impl Reading {
-    /// A reading of `value` in `unit` (negative bytes count as 0).
-    pub fn of(unit: LagUnit, value: f64) -> Reading {
-        match unit {
-            LagUnit::Bytes => Reading {
-                bytes: Some(value.max(0.0).round() as u64),
-                ..Reading::default()
-            },
-            LagUnit::Seconds => Reading {
-                seconds: Some(value),
-                ..Reading::default()
-            },
-            LagUnit::Number => Reading {
-                number: Some(value),
-                ..Reading::default()
-            },
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cutover_model::lag::{LagUnit, Reading};
 
     #[test]
     fn numbers_parse_and_garbage_is_named() {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Row};
 
-use crate::pg::ConnSettings;
+use cutover_pg::ConnSettings;
 
 /// Statements and connections a probe has sent, for measuring its overhead.
 #[derive(Debug, Default)]
@@ -201,7 +201,7 @@ impl Session {
                 t
             }
             None => {
-                let (_, detail) = crate::pg::conn::classify(e);
+                let (_, detail) = cutover_pg::conn::classify(e);
                 detail
             }
         };

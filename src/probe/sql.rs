@@ -3,10 +3,10 @@
 //! The query runs with the simple query protocol, so any numeric type works (it comes back as
 //! text and is parsed as a number). Its unit is that of the `[lag]` thresholds.
 
-use crate::probe::lag::Budget;
-use crate::probe::number::parse_number;
-use crate::probe::sample::{LagUnit, Reading};
-use crate::probe::session::Session;
+use crate::number::parse_number;
+use crate::poller::Budget;
+use crate::session::Session;
+use cutover_model::lag::{LagUnit, Reading};
 
 /// The user-query probe.
 #[derive(Debug)]

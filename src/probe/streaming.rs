@@ -13,10 +13,10 @@
 //! With `on` = primary and `target` = standby, bytes come from the primary and seconds from
 //! the standby.
 
-use crate::engine::runbook::units::format_bytes;
-use crate::probe::lag::Budget;
-use crate::probe::sample::Reading;
-use crate::probe::session::Session;
+use crate::poller::Budget;
+use crate::session::Session;
+use cutover_model::lag::Reading;
+use cutover_model::runbook::units::format_bytes;
 
 /// Rows of physical walsenders, furthest behind first.
 const PRIMARY_SQL: &str = "

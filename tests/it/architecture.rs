@@ -1,48 +1,139 @@
-//! The engine and probes know nothing of the terminal (DESIGN §6).
+//! The crates depend on each other one way only (DESIGN §6, ARCHITECTURE.md), read from
+//! `cargo metadata`: what each crate pulls in, directly or through others, when built for use
+//! (dev-dependencies of tests do not count).
 
-use std::path::Path;
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Command;
 
-fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in rd.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            rust_files(&p, out);
-        } else if p.extension().is_some_and(|x| x == "rs") {
-            out.push(p);
-        }
-    }
-}
-
-#[test]
-fn engine_and_probes_never_import_terminal_crates() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut files = Vec::new();
-    for sub in ["engine", "probe"] {
-        rust_files(&root.join(sub), &mut files);
-    }
+/// Crate name → the crates it depends on to build (normal and build dependencies).
+fn dependency_graph() -> BTreeMap<String, BTreeSet<String>> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    // This machine's platform only: every package it needs is on disk already (offline).
+    let rustc = Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .expect("run rustc -vV");
+    let host = String::from_utf8_lossy(&rustc.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
+        .expect("rustc -vV names the host");
+    let out = Command::new(cargo)
+        .args(["metadata", "--format-version", "1", "--offline"])
+        .args(["--filter-platform", &host, "--manifest-path"])
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
+        .output()
+        .expect("run cargo metadata");
     assert!(
-        files.iter().any(|f| f.ends_with("journal.rs")),
-        "the scan must see the engine sources"
+        out.status.success(),
+        "cargo metadata failed: {}",
+        String::from_utf8_lossy(&out.stderr)
     );
-    let mut offenders = Vec::new();
-    for f in &files {
-        let text = std::fs::read_to_string(f).expect("read source");
-        for (n, line) in text.lines().enumerate() {
-            let code = line.split("//").next().unwrap_or("");
-            if ["ratatui", "crossterm", "tui_input"]
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).expect("metadata JSON");
+    let name_of: BTreeMap<String, String> = meta["packages"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .map(|p| {
+            (
+                p["id"].as_str().expect("id").to_string(),
+                p["name"].as_str().expect("name").to_string(),
+            )
+        })
+        .collect();
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for node in meta["resolve"]["nodes"].as_array().expect("resolve nodes") {
+        let from = name_of[node["id"].as_str().expect("node id")].clone();
+        let deps = graph.entry(from).or_default();
+        for dep in node["deps"].as_array().expect("deps") {
+            let used = dep["dep_kinds"]
+                .as_array()
+                .expect("dep_kinds")
                 .iter()
-                .any(|c| code.contains(c))
-            {
-                offenders.push(format!("{}:{}: {}", f.display(), n + 1, line.trim()));
+                .any(|k| k["kind"].is_null() || k["kind"] == "build");
+            if used {
+                deps.insert(name_of[dep["pkg"].as_str().expect("pkg")].clone());
             }
         }
     }
-    assert!(
-        offenders.is_empty(),
-        "terminal code in the engine:\n{}",
-        offenders.join("\n")
+    graph
+}
+
+/// Everything `krate` depends on, directly or not.
+fn closure(graph: &BTreeMap<String, BTreeSet<String>>, krate: &str) -> BTreeSet<String> {
+    let mut seen = BTreeSet::new();
+    let mut todo = vec![krate.to_string()];
+    while let Some(k) = todo.pop() {
+        for d in graph.get(&k).into_iter().flatten() {
+            if seen.insert(d.clone()) {
+                todo.push(d.clone());
+            }
+        }
+    }
+    seen
+}
+
+#[test]
+fn dependencies_run_one_way() {
+    let graph = dependency_graph();
+    let terminal = ["ratatui", "crossterm", "tui-input", "cutover-cockpit"];
+    let database = ["tokio-postgres", "postgres-protocol", "cutover-pg"];
+    let mut offences = Vec::new();
+    for krate in [
+        "cutover-model",
+        "cutover-pg",
+        "cutover-shell",
+        "cutover-probe",
+        "cutover-reconcile",
+        "cutover-engine",
+        "cutover-drill",
+    ] {
+        assert!(graph.contains_key(krate), "{krate} is not in the workspace");
+        let deps = closure(&graph, krate);
+        offences.extend(
+            terminal
+                .iter()
+                .filter(|t| deps.contains(**t))
+                .map(|t| format!("{krate} depends on {t}")),
+        );
+    }
+    let model = closure(&graph, "cutover-model");
+    offences.extend(
+        database
+            .iter()
+            .filter(|d| model.contains(**d))
+            .map(|d| format!("cutover-model depends on {d}")),
     );
+    // The cockpit knows the engine only through the model's protocol.
+    let cockpit = closure(&graph, "cutover-cockpit");
+    offences.extend(
+        [
+            "cutover-engine",
+            "cutover-pg",
+            "cutover-probe",
+            "cutover-reconcile",
+            "tokio-postgres",
+        ]
+        .iter()
+        .filter(|d| cockpit.contains(**d))
+        .map(|d| format!("cutover-cockpit depends on {d}")),
+    );
+    // The crates below the engine do not know it.
+    for krate in [
+        "cutover-pg",
+        "cutover-shell",
+        "cutover-probe",
+        "cutover-reconcile",
+    ] {
+        if closure(&graph, krate).contains("cutover-engine") {
+            offences.push(format!("{krate} depends on cutover-engine"));
+        }
+    }
+    assert!(
+        offences.is_empty(),
+        "forbidden edges:\n{}",
+        offences.join("\n")
+    );
+    // The check sees real edges: the binary pulls in every crate.
+    let binary = closure(&graph, "cutover");
+    assert!(binary.contains("cutover-engine") && binary.contains("crossterm"));
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use cutover::engine::runbook::{LoadError, Runbook};
+use cutover_model::runbook::{LoadError, Runbook};
 
 /// The repository root (tests run with the package directory as working directory,
 /// but paths are made relative to it explicitly so snapshots never hold absolute paths).
@@ -60,7 +60,7 @@ fn every_valid_runbook_loads() {
 
 #[test]
 fn valid_corpus_covers_the_format() {
-    use cutover::engine::runbook::{
+    use cutover_model::runbook::{
         Action, LagMethod, ReconcileKind, RollbackAction, TriggerCond, WaitCond,
     };
     let rbs: Vec<Runbook> = tomls("tests/fixtures/runbooks/valid")

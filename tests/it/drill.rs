@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use cutover::pg::process::processes_under;
+use cutover_drill::harness::process::processes_under;
 
 use crate::support::{bin, journal, of_type, text, wait_for};
 
@@ -354,9 +354,9 @@ fn drill_runs_the_cutover_end_to_end_headless() {
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
     let recs = journal(&p.journal());
     assert!(!of_type(&recs, "lag_sample").is_empty(), "no lag samples");
-    let rb = cutover::engine::runbook::Runbook::parse(
+    let rb = cutover_model::runbook::Runbook::parse(
         "drill.toml",
-        cutover::drill::RUNBOOK,
+        cutover_drill::RUNBOOK,
         &Default::default(),
     )
     .unwrap();

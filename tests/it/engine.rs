@@ -381,7 +381,7 @@ fn a_changed_runbook_is_refused_on_resume_unless_accepted() {
 mod library {
     //! Driving the engine directly with commands, as the cockpit does.
 
-    use cutover::engine::event::{Command, DecisionKind, Event, Level, RunOutcome, StepOutcome};
+    use cutover_model::protocol::{Command, DecisionKind, Event, Level, RunOutcome, StepOutcome};
 
     use crate::support::session::{finished, start};
 

@@ -4,9 +4,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use cutover::pg::cluster::free_port;
-use cutover::pg::process::processes_under;
-use cutover::pg::{Cluster, ClusterOptions, ConnSettings, FailureKind, PgBin};
+use cutover_drill::harness::cluster::free_port;
+use cutover_drill::harness::process::processes_under;
+use cutover_drill::harness::{Cluster, ClusterOptions, PgBin};
+use cutover_pg::{ConnSettings, FailureKind};
 
 fn bin() -> PgBin {
     PgBin::find(None).expect("PostgreSQL server binaries")
@@ -42,10 +43,10 @@ async fn harness_runs_servers_as_postgres_and_cleans_up_on_drop() {
     let root = c.root().to_path_buf();
     let pm = c.postmaster_pid().expect("postmaster.pid");
     assert!(processes_under(&root).contains(&pm));
-    if cutover::pg::process::is_root() {
+    if cutover_drill::harness::process::is_root() {
         let status = std::fs::read_to_string(format!("/proc/{pm}/status")).unwrap();
         let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
-        let pg = cutover::pg::process::lookup_user("postgres").unwrap();
+        let pg = cutover_drill::harness::process::lookup_user("postgres").unwrap();
         assert!(
             uid_line.split_whitespace().nth(1) == Some(pg.uid.to_string().as_str()),
             "postmaster runs as {uid_line}"
@@ -262,9 +263,10 @@ async fn connections_connect_and_classify_failures() {
 
 use std::collections::BTreeMap;
 
-use cutover::engine::runbook::{LagConfig, LagMethod, Template, Threshold};
-use cutover::pg::Pair;
-use cutover::probe::{LagProbe, LagSample, ProbeSpec};
+use cutover_drill::harness::Pair;
+use cutover_model::lag::LagSample;
+use cutover_model::runbook::{LagConfig, LagMethod, Template, Threshold};
+use cutover_probe::{LagProbe, ProbeSpec};
 use tokio::sync::watch;
 
 fn lag_config(method: LagMethod, interval: Duration) -> LagConfig {
@@ -506,13 +508,13 @@ async fn streaming_lag_follows_replay_pause_and_ignores_an_idle_primary() {
     wait_sample("primary fresh again", &mut rx, long, |x| x.is_fresh()).await;
     let frozen = processes_under(primary.root());
     for pid in &frozen {
-        cutover::pg::process::signal(*pid, libc::SIGSTOP);
+        cutover_drill::harness::process::signal(*pid, libc::SIGSTOP);
     }
     let hung = tokio::time::timeout(2 * interval, rx.wait_for(|x| x.is_stale()))
         .await
         .map(|r| r.map(|x| x.clone()));
     for pid in &frozen {
-        cutover::pg::process::signal(*pid, libc::SIGCONT);
+        cutover_drill::harness::process::signal(*pid, libc::SIGCONT);
     }
     let hung = hung
         .expect("stale within two intervals of the server hanging")
@@ -775,13 +777,13 @@ async fn tls_sslmodes_against_a_server_with_a_certificate() {
     let certs = tempfile::tempdir().unwrap();
     make_certs(certs.path());
     // The server's copies live in the cluster directory, owned by the server user.
-    let pg = cutover::pg::process::run_as().unwrap();
+    let pg = cutover_drill::harness::process::run_as().unwrap();
     for f in ["server.crt", "server.key"] {
         let dst = c.root().join(f);
         std::fs::copy(certs.path().join(f), &dst).unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o600)).unwrap();
-        cutover::pg::process::chown(&dst, pg).unwrap();
+        cutover_drill::harness::process::chown(&dst, pg).unwrap();
     }
     let crt = c.root().join("server.crt").display().to_string();
     let key = c.root().join("server.key").display().to_string();

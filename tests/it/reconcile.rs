@@ -4,11 +4,12 @@
 use std::collections::BTreeMap;
 use std::sync::{Mutex, OnceLock};
 
-use cutover::engine::runbook::{ReconcileCheck, ReconcileKind, Template};
-use cutover::pg::{Cluster, ClusterOptions, PgBin};
-use cutover::reconcile::{
-    self, ColumnDiff, Mismatch, MismatchClass, Options, Progress, ReconcileResult, Status,
+use cutover_drill::harness::{Cluster, ClusterOptions, PgBin};
+use cutover_model::reconcile::{
+    ColumnDiff, Mismatch, MismatchClass, Progress, ReconcileResult, Status,
 };
+use cutover_model::runbook::{ReconcileCheck, ReconcileKind, Template};
+use cutover_reconcile::{self as reconcile, Options};
 use tokio_postgres::Client;
 
 fn clusters() -> &'static (Cluster, Cluster) {

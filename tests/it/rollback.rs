@@ -1,6 +1,6 @@
 //! The rollback plan and its execution, through the engine's command protocol.
 
-use cutover::engine::event::{
+use cutover_model::protocol::{
     Command, DecisionKind, Event, ROLLBACK_WORD, RollbackPlan, RunOutcome, StepOutcome,
 };
 

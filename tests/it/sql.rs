@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use cutover::pg::{Cluster, ClusterOptions, Pair, PgBin};
+use cutover_drill::harness::{Cluster, ClusterOptions, Pair, PgBin};
 
 use crate::support::*;
 

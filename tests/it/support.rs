@@ -84,15 +84,15 @@ pub fn of_type<'a>(recs: &'a [serde_json::Value], ty: &str) -> Vec<&'a serde_jso
 pub mod session {
     use std::collections::BTreeMap;
 
-    use cutover::engine::event::{Command, Event, Operator, RunOutcome, StepOutcome};
-    use cutover::engine::runbook::Runbook;
-    use cutover::engine::{Engine, EngineOptions, JournalChoice};
+    use cutover_engine::{Engine, EngineOptions, JournalChoice};
+    use cutover_model::protocol::{Command, Event, Operator, RunOutcome, StepOutcome};
+    use cutover_model::runbook::Runbook;
     use tokio::sync::mpsc;
 
     pub struct Session {
         pub cmd: mpsc::Sender<Command>,
         pub ev: mpsc::Receiver<Event>,
-        pub task: tokio::task::JoinHandle<Result<RunOutcome, cutover::engine::EngineError>>,
+        pub task: tokio::task::JoinHandle<Result<RunOutcome, cutover_engine::EngineError>>,
         pub dir: tempfile::TempDir,
     }
 

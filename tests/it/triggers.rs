@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use cutover::engine::event::{Command, Event, RunOutcome, TriggerAction};
+use cutover_model::protocol::{Command, Event, RunOutcome, TriggerAction};
 
 use crate::support::session::{finished, start};
 use crate::support::*;

@@ -3,7 +3,7 @@
 use chrono::Utc;
 
 use super::*;
-use crate::engine::exec::shell;
+use cutover_shell as shell;
 
 /// What the operator decided at a decision point.
 pub(super) enum Decision {

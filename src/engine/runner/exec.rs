@@ -9,8 +9,8 @@ use tokio::sync::{oneshot, watch};
 
 use super::triggers::Inbound;
 use super::*;
-use crate::engine::exec::expect::OutputWatch;
-use crate::engine::exec::shell::{self, Chunk, ShellSpec};
+use crate::expect::OutputWatch;
+use cutover_shell::{self as shell, Chunk, ShellSpec};
 
 /// Bytes of output merged into one `Output` event (a single read can make it a little longer):
 /// with the front end's bounded event channel, this bounds the output held in flight when the

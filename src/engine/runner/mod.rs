@@ -7,7 +7,7 @@
 
 mod drive;
 mod exec;
-mod lag;
+mod lag_watch;
 mod reconcile;
 mod rollback;
 mod sql;
@@ -21,12 +21,12 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
-use super::event::*;
-use super::exec::shell::ShellExit;
-use super::journal::{self, Journal, JournalError};
-use super::resume::{self, Done, Restored};
-use super::runbook::{Action, RollbackAction, Runbook, WaitCond};
-use super::secrets::{self, Masker, MissingSecret};
+use crate::journal::{self, Journal, JournalError};
+use crate::resume::{self, Done, Restored};
+use cutover_model::protocol::*;
+use cutover_model::runbook::{Action, RollbackAction, Runbook, WaitCond};
+use cutover_model::secrets::{self, Masker, MissingSecret};
+use cutover_shell::ShellExit;
 
 /// Where the journal goes.
 #[derive(Debug, Clone)]
@@ -75,10 +75,10 @@ pub enum EngineError {
     },
     /// A `[connections]` DSN cannot be used.
     #[error(transparent)]
-    Connection(#[from] crate::pg::ConnError),
+    Connection(#[from] cutover_pg::ConnError),
     /// The `[lag]` probe cannot start.
     #[error(transparent)]
-    Probe(#[from] crate::probe::ProbeError),
+    Probe(#[from] cutover_probe::ProbeError),
     /// The journal's run was rolled back; it cannot be resumed.
     #[error(
         "the run in journal {journal} was rolled back at {at}; start a new run (without --resume) to try the cutover again"
@@ -156,7 +156,7 @@ type AttemptResult = Result<Result<Attempt, (Attempt, Stop)>, EngineError>;
 pub struct Engine {
     rb: Runbook,
     secrets: BTreeMap<String, String>,
-    conns: BTreeMap<String, crate::pg::ConnSettings>,
+    conns: BTreeMap<String, cutover_pg::ConnSettings>,
     masker: Masker,
     journal: Journal,
     operator: Operator,
@@ -171,7 +171,7 @@ impl Engine {
     pub fn prepare(rb: Runbook, opts: EngineOptions) -> Result<Engine, EngineError> {
         let secrets = secrets::read_secrets(&rb.secrets)?;
         let masker = Masker::new(secrets.values().cloned());
-        let conns = crate::pg::conn::resolve_all(&rb.connections, &secrets)?;
+        let conns = cutover_pg::conn::resolve_all(&rb.connections, &secrets)?;
         let n = rb.steps.len();
         let mut states = vec![State::Pending; n];
         let mut attempts = vec![0; n];
@@ -261,11 +261,11 @@ impl Engine {
                 .collect(),
             lag_configured: self.rb.lag.is_some(),
             lag: self.rb.lag.as_ref().map(|l| {
-                let unit = crate::probe::LagUnit::for_method(l.method, &[l.warn, l.critical]);
-                let value = |t: &super::runbook::Threshold| match t {
-                    super::runbook::Threshold::Bytes(b) => *b as f64,
-                    super::runbook::Threshold::Time(d) => d.get().as_secs_f64(),
-                    super::runbook::Threshold::Number(n) => *n,
+                let unit = cutover_model::lag::LagUnit::for_method(l.method, &[l.warn, l.critical]);
+                let value = |t: &cutover_model::runbook::Threshold| match t {
+                    cutover_model::runbook::Threshold::Bytes(b) => *b as f64,
+                    cutover_model::runbook::Threshold::Time(d) => d.get().as_secs_f64(),
+                    cutover_model::runbook::Threshold::Number(n) => *n,
                 };
                 LagInfo {
                     description: lag_description(l),
@@ -293,8 +293,8 @@ impl Engine {
         let n = self.rb.steps.len();
         let restored = self.restored.take();
         let lag = match &self.rb.lag {
-            Some(config) => Some(lag::LagState::new(crate::probe::LagProbe::spawn(
-                crate::probe::ProbeSpec {
+            Some(config) => Some(lag_watch::LagState::new(cutover_probe::LagProbe::spawn(
+                cutover_probe::ProbeSpec {
                     config: config.clone(),
                     connections: self.conns.clone(),
                     secrets: self.secrets.clone(),
@@ -340,7 +340,7 @@ impl Engine {
                 .iter()
                 .map(|t| triggers::TriggerState {
                     sql: match &t.when {
-                        super::runbook::TriggerCond::Sql { sql, on } => {
+                        cutover_model::runbook::TriggerCond::Sql { sql, on } => {
                             self.conns.get(on).map(|c| {
                                 triggers::SqlWatch::spawn(c.clone(), sql.render(&self.secrets))
                             })
@@ -421,8 +421,8 @@ fn rollback_display(r: &RollbackAction) -> String {
 }
 
 /// What the lag probe measures, in words.
-fn lag_description(l: &super::runbook::LagConfig) -> String {
-    use super::runbook::LagMethod;
+fn lag_description(l: &cutover_model::runbook::LagConfig) -> String {
+    use cutover_model::runbook::LagMethod;
     let on = l.on.as_deref().unwrap_or("source");
     match l.method {
         LagMethod::Logical => format!("logical slot {} on {on}", l.slot.as_deref().unwrap_or("?")),
@@ -477,11 +477,11 @@ struct Runner<'a> {
     /// The trigger whose countdown started the current rollback.
     auto_rollback: Option<String>,
     /// Resolved `[connections]`.
-    conns: &'a BTreeMap<String, crate::pg::ConnSettings>,
+    conns: &'a BTreeMap<String, cutover_pg::ConnSettings>,
     /// Open sessions for SQL steps, by connection name.
     clients: BTreeMap<String, std::sync::Arc<tokio_postgres::Client>>,
     /// The lag probe, when `[lag]` is configured.
-    lag: Option<lag::LagState>,
+    lag: Option<lag_watch::LagState>,
     /// Reconcile checks running and their latest results.
     recon: reconcile::Reconciler,
 }
@@ -492,7 +492,10 @@ fn classify(
     timeout: Option<Duration>,
 ) -> (StepOutcome, Option<String>) {
     if exit.timed_out {
-        let t = timeout.map_or(String::new(), super::runbook::units::format_duration);
+        let t = timeout.map_or(
+            String::new(),
+            cutover_model::runbook::units::format_duration,
+        );
         return (
             StepOutcome::TimedOut,
             Some(format!("timed out after {t}; its process group was killed")),

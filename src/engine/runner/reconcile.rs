@@ -10,8 +10,9 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::*;
-use crate::probe::LagSample;
-use crate::reconcile::{self, Options, Progress, ReconcileResult};
+use cutover_model::lag::LagSample;
+use cutover_model::reconcile::{Progress, ReconcileResult};
+use cutover_reconcile::Options;
 
 /// Lag counts as drained for a re-check below this many bytes (or seconds, for time lag).
 const DRAINED_BYTES: u64 = 1024 * 1024;
@@ -89,7 +90,7 @@ impl Runner<'_> {
             };
             let tx = self.recon.tx.clone();
             let lag: Option<watch::Receiver<LagSample>> =
-                self.lag.as_ref().map(lag::LagState::receiver);
+                self.lag.as_ref().map(lag_watch::LagState::receiver);
             let opts = Options {
                 secrets: self.secrets.clone(),
                 ..Options::default()
@@ -101,7 +102,8 @@ impl Runner<'_> {
                     let _ = progress_tx.send(ReconMsg::Progress(p.clone()));
                 };
                 let mut result =
-                    reconcile::run_check_with(&check, &source, &target, &opts, &progress).await;
+                    cutover_reconcile::run_check_with(&check, &source, &target, &opts, &progress)
+                        .await;
                 if !result.passed() && result.error.is_none() && check.recheck_after_lag {
                     // A mismatch may be in flight: wait for the lag to drain, then re-compare.
                     match lag {
@@ -113,9 +115,10 @@ impl Runner<'_> {
                         }
                         None => tokio::time::sleep(RECHECK_DELAY).await,
                     }
-                    if let Ok((s, t)) = reconcile::connect_pair(&source, &target).await {
+                    if let Ok((s, t)) = cutover_reconcile::connect_pair(&source, &target).await {
                         result =
-                            reconcile::recheck(&check, &s, &t, &opts, &result, &progress).await;
+                            cutover_reconcile::recheck(&check, &s, &t, &opts, &result, &progress)
+                                .await;
                     }
                 }
                 let _ = tx.send(ReconMsg::Done(task_name, Box::new(result)));
@@ -239,7 +242,7 @@ impl Runner<'_> {
                 let msg = format!(
                     "blocked: {}; checking again in {}",
                     failing.join("; "),
-                    crate::engine::runbook::units::format_duration(every)
+                    cutover_model::runbook::units::format_duration(every)
                 );
                 self.io
                     .emit(Event::WaitProgress {

@@ -6,7 +6,7 @@ use tokio::time::Instant;
 
 use super::drive::Decision;
 use super::*;
-use crate::engine::runbook::Expect;
+use cutover_model::runbook::Expect;
 
 impl Runner<'_> {
     /// The plan as it stands now.

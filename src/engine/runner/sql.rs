@@ -9,7 +9,7 @@ use tokio_postgres::{Client, SimpleQueryMessage};
 
 use super::triggers::Inbound;
 use super::*;
-use crate::engine::runbook::{Expect, Template};
+use cutover_model::runbook::{Expect, Template};
 
 /// Rows shown in the output pane for one result, at most.
 const SHOWN_ROWS: usize = 50;
@@ -199,7 +199,7 @@ impl Runner<'_> {
             let inbound = tokio::select! {
                 r = &mut fut => {
                     let r = r.map(SqlResult::from_messages).map_err(|e| {
-                        let (_, detail) = crate::pg::conn::classify(&e);
+                        let (_, detail) = cutover_pg::conn::classify(&e);
                         self.masker.mask(&detail).into_owned()
                     });
                     break QueryEnd::Done(r);
@@ -257,7 +257,7 @@ impl Runner<'_> {
             QueryEnd::TimedOut => {
                 let t = timeout.map_or(
                     String::new(),
-                    crate::engine::runbook::units::format_duration,
+                    cutover_model::runbook::units::format_duration,
                 );
                 let a = Attempt {
                     outcome: StepOutcome::TimedOut,
@@ -359,8 +359,8 @@ impl Runner<'_> {
                     }
                     format!(
                         "poll {polls}: true, holding {} of {}",
-                        crate::engine::runbook::units::format_duration(held),
-                        crate::engine::runbook::units::format_duration(hold)
+                        cutover_model::runbook::units::format_duration(held),
+                        cutover_model::runbook::units::format_duration(hold)
                     )
                 }
                 Ok(false) => {

@@ -7,10 +7,10 @@ use tokio::time::Instant;
 
 use super::exec::ShellRun;
 use super::*;
-use crate::engine::exec::expect::OutputWatch;
-use crate::engine::exec::shell::ShellSpec;
-use crate::engine::runbook::Template;
-use crate::engine::runbook::units::format_duration;
+use crate::expect::OutputWatch;
+use cutover_model::runbook::Template;
+use cutover_model::runbook::units::format_duration;
+use cutover_shell::ShellSpec;
 
 impl Runner<'_> {
     /// One attempt: Ok(passed) or Err(stop) when stopped by the operator.
@@ -86,7 +86,7 @@ impl Runner<'_> {
         &mut self,
         index: usize,
         t: &Template,
-        expect: &crate::engine::runbook::Expect,
+        expect: &cutover_model::runbook::Expect,
         file: PathBuf,
     ) -> AttemptResult {
         let step = &self.rb.steps[index];

@@ -7,8 +7,8 @@ use chrono::Utc;
 use tokio::time::Instant;
 
 use super::*;
-use crate::engine::runbook::units::format_duration;
-use crate::engine::runbook::{TriggerAction, TriggerCond};
+use cutover_model::runbook::units::format_duration;
+use cutover_model::runbook::{TriggerAction, TriggerCond};
 
 /// Countdown for `action = "rollback"` when the runbook gives none: never instant.
 pub const DEFAULT_COUNTDOWN: Duration = Duration::from_secs(30);
@@ -48,7 +48,7 @@ impl Drop for SqlWatch {
 
 impl SqlWatch {
     /// Starts polling `sql` on `conn` every [`SQL_TRIGGER_EVERY`].
-    pub(super) fn spawn(conn: crate::pg::ConnSettings, sql: String) -> SqlWatch {
+    pub(super) fn spawn(conn: cutover_pg::ConnSettings, sql: String) -> SqlWatch {
         let (tx, rx) = tokio::sync::watch::channel(None);
         let task = tokio::spawn(async move {
             let mut client: Option<tokio_postgres::Client> = None;
@@ -61,7 +61,7 @@ impl SqlWatch {
                     Some(c) => {
                         match tokio::time::timeout(SQL_TRIGGER_EVERY, c.simple_query(&sql)).await {
                             Err(_) => Err("no answer".to_string()),
-                            Ok(Err(e)) => Err(crate::pg::conn::classify(&e).1),
+                            Ok(Err(e)) => Err(cutover_pg::conn::classify(&e).1),
                             Ok(Ok(msgs)) => Ok(msgs.iter().any(|m| {
                                 matches!(
                                     m,

@@ -1,0 +1,302 @@
+//! The cockpit's state machine: [`App::update`] takes a [`Msg`] (a key, a tick, a resize, an
+//! engine [`Event`]) and returns [`Effect`]s (commands for the engine, redraw, quit, bell).
+//! Pure: no terminal, no clock, no I/O, so every key path is a unit test.
+
+mod engine_events;
+mod keys;
+pub mod modal;
+pub mod output;
+pub mod panels;
+pub mod plan;
+#[cfg(test)]
+mod rollback_tests;
+pub mod step;
+#[cfg(test)]
+pub(crate) mod tests;
+
+use chrono::{DateTime, Utc};
+use crossterm::event::KeyEvent;
+
+use cutover_model::protocol::{Command, DecisionKind, Event, Level, RunInfo, RunOutcome};
+use modal::Modal;
+use output::OutputView;
+use panels::{LagPanel, ReconcilePanel};
+use step::StepView;
+
+/// Something that happened. (Engine events are moved once, straight into the state: no box.)
+#[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)]
+pub enum Msg {
+    /// A key press.
+    Key(KeyEvent),
+    /// The 1 Hz clock, with the wall-clock time.
+    Tick(DateTime<Utc>),
+    /// The terminal is now `cols` x `rows`.
+    Resize(u16, u16),
+    /// An engine event.
+    Engine(Event),
+    /// The engine's event channel closed.
+    EngineGone,
+    /// The process was told to stop (SIGTERM, SIGHUP): end the run and leave.
+    Shutdown(String),
+}
+
+/// Something the event loop must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Send this command to the engine.
+    Send(Command),
+    /// The screen changed: draw a frame.
+    Redraw,
+    /// Leave the cockpit.
+    Quit,
+    /// Ring the terminal bell.
+    Bell,
+}
+
+/// Where the run is, as far as the operator's keys are concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    /// No engine event yet.
+    Starting,
+    /// A command was sent; waiting for the engine to act on it.
+    Busy,
+    /// The engine waits for `enter` to run step `next`.
+    Ready {
+        /// Next step.
+        next: usize,
+    },
+    /// Step `index` runs.
+    Running {
+        /// Step.
+        index: usize,
+    },
+    /// Confirm step `index` waits for the word.
+    Confirming {
+        /// Step.
+        index: usize,
+        /// Word.
+        word: String,
+    },
+    /// Step `index` needs a decision.
+    Deciding {
+        /// Step.
+        index: usize,
+        /// Failed or interrupted.
+        kind: DecisionKind,
+        /// Explanation.
+        message: String,
+    },
+    /// The run ended.
+    Finished(RunOutcome),
+    /// The engine stopped without finishing the run.
+    EngineGone,
+}
+
+/// The status line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    /// Severity.
+    pub level: Level,
+    /// Text.
+    pub text: String,
+    /// A transient message (a refused key) disappears at this time; others stay until replaced.
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// How long a transient status message (a refused key) stays up, seconds.
+pub const TRANSIENT_SECS: i64 = 5;
+
+/// The whole cockpit state.
+#[derive(Debug, Clone)]
+pub struct App {
+    /// Wall clock as of the last tick.
+    pub now: DateTime<Utc>,
+    /// When this session's run started (first event).
+    pub session_start: Option<DateTime<Utc>>,
+    /// The plan.
+    pub run: Option<RunInfo>,
+    /// Steps.
+    pub steps: Vec<StepView>,
+    /// Selected step (its detail and output are shown).
+    pub selected: usize,
+    /// Output scroll state for the selected step.
+    pub view: OutputView,
+    /// Where the run is.
+    pub phase: Phase,
+    /// Open pop-up.
+    pub modal: Option<Modal>,
+    /// Status line.
+    pub status: Option<Status>,
+    /// Lag pane.
+    pub lag: LagPanel,
+    /// Reconcile pane.
+    pub reconcile: ReconcilePanel,
+    /// Terminal size (cols, rows).
+    pub size: (u16, u16),
+    /// The operator asked to quit; leave when the run has finished.
+    pub quitting: bool,
+    /// The last rollback trigger that fired, shown as a banner until the run ends.
+    pub trigger: Option<TriggerBanner>,
+    /// A rollback is executing.
+    pub rolling_back: bool,
+    /// The output pane shows the reconcile results and differing keys instead (`v`).
+    pub show_reconcile: bool,
+}
+
+/// A fired rollback trigger, shown so it cannot be missed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TriggerBanner {
+    /// Trigger name.
+    pub name: String,
+    /// What was seen.
+    pub message: String,
+    /// When an automatic rollback starts, unless cancelled.
+    pub rollback_at: Option<DateTime<Utc>>,
+}
+
+impl App {
+    /// A cockpit with nothing loaded yet.
+    pub fn new(now: DateTime<Utc>, size: (u16, u16)) -> Self {
+        App {
+            now,
+            session_start: None,
+            run: None,
+            steps: Vec::new(),
+            selected: 0,
+            view: OutputView::default(),
+            phase: Phase::Starting,
+            modal: None,
+            status: None,
+            lag: LagPanel::default(),
+            reconcile: ReconcilePanel::default(),
+            size,
+            quitting: false,
+            trigger: None,
+            rolling_back: false,
+            show_reconcile: false,
+        }
+    }
+
+    /// Handles one message.
+    pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
+        match msg {
+            Msg::Key(k) => self.on_key(k),
+            Msg::Tick(now) => {
+                self.now = now;
+                if self
+                    .status
+                    .as_ref()
+                    .is_some_and(|s| s.until.is_some_and(|u| now >= u))
+                {
+                    self.status = None;
+                }
+                vec![Effect::Redraw]
+            }
+            Msg::Resize(c, r) => {
+                self.size = (c, r);
+                vec![Effect::Redraw]
+            }
+            Msg::Engine(ev) => self.on_event(ev),
+            Msg::EngineGone => self.on_engine_gone(),
+            Msg::Shutdown(why) => self.on_shutdown(why),
+        }
+    }
+
+    /// The step currently running or waiting for its word/decision, if any.
+    pub fn active_step(&self) -> Option<usize> {
+        match &self.phase {
+            Phase::Running { index }
+            | Phase::Confirming { index, .. }
+            | Phase::Deciding { index, .. } => Some(*index),
+            Phase::Ready { next } => Some(*next),
+            _ => None,
+        }
+    }
+
+    /// Whether a trigger's automatic-rollback countdown is running.
+    pub fn countdown_active(&self) -> bool {
+        !self.rolling_back
+            && self
+                .trigger
+                .as_ref()
+                .is_some_and(|t| t.rollback_at.is_some())
+    }
+
+    /// The journal path, once known.
+    pub fn journal(&self) -> &str {
+        self.run.as_ref().map_or("JOURNAL", |r| r.journal.as_str())
+    }
+
+    /// Rows of output visible in the output pane (for paging).
+    pub fn page(&self) -> usize {
+        (self.size.1 as usize).saturating_sub(14).max(1)
+    }
+
+    fn say(&mut self, level: Level, text: impl Into<String>) {
+        self.status = Some(Status {
+            level,
+            text: text.into(),
+            until: None,
+        });
+    }
+
+    fn say_briefly(&mut self, level: Level, text: impl Into<String>) {
+        self.status = Some(Status {
+            level,
+            text: text.into(),
+            until: Some(self.now + chrono::Duration::seconds(TRANSIENT_SECS)),
+        });
+    }
+
+    fn step_id(&self, index: usize) -> String {
+        self.steps
+            .get(index)
+            .map_or_else(|| format!("#{}", index + 1), |s| s.info.id.clone())
+    }
+
+    fn select(&mut self, index: usize) {
+        if index < self.steps.len() && index != self.selected {
+            self.selected = index;
+            self.view = OutputView::default();
+        }
+    }
+
+    fn on_shutdown(&mut self, why: String) -> Vec<Effect> {
+        if matches!(self.phase, Phase::Finished(_) | Phase::EngineGone) {
+            return vec![Effect::Quit];
+        }
+        self.modal = None;
+        let already = self.quitting;
+        self.quitting = true;
+        self.say(
+            Level::Warn,
+            format!("{why}: ending the run (a running step is cancelled)…"),
+        );
+        if already {
+            return vec![Effect::Redraw];
+        }
+        vec![
+            Effect::Send(Command::Abort {
+                reason: Some(format!("cutover received {why}")),
+            }),
+            Effect::Redraw,
+        ]
+    }
+
+    fn on_engine_gone(&mut self) -> Vec<Effect> {
+        if !matches!(self.phase, Phase::Finished(_)) {
+            self.phase = Phase::EngineGone;
+            let j = self.journal().to_string();
+            self.say(
+                Level::Warn,
+                format!("the engine stopped (see the log); resume with cutover run --resume {j}"),
+            );
+        }
+        if self.quitting {
+            vec![Effect::Quit]
+        } else {
+            vec![Effect::Redraw]
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! `App::update` for the rollback plan, the point of no return, and trigger banners.
+
+use super::modal::Modal;
+use super::step::StepStatus;
+use super::tests::*;
+use super::*;
+use cutover_model::protocol::*;
+
+fn plan(entries: &[(usize, &str, Option<&str>)], ponr: Option<PonrCrossed>) -> RollbackPlan {
+    RollbackPlan {
+        entries: entries
+            .iter()
+            .map(|(i, id, action)| RollbackEntry {
+                index: *i,
+                id: (*id).into(),
+                title: format!("{id} title"),
+                state: "passed".into(),
+                action: action.map(str::to_string),
+            })
+            .collect(),
+        point_of_no_return: ponr,
+    }
+}
+
+fn open_plan(app: &mut App, p: RollbackPlan) {
+    let fx = app.update(ch('R'));
+    assert_eq!(sent(&fx), [Command::RollbackPlan]);
+    assert!(matches!(
+        app.modal,
+        Some(Modal::Rollback { plan: None, .. })
+    ));
+    ev(app, Event::RollbackPlan { plan: p });
+}
+
+#[test]
+fn r_opens_the_plan_and_nothing_runs_without_the_typed_word() {
+    let mut app = deciding(DecisionKind::Failed);
+    open_plan(
+        &mut app,
+        plan(
+            &[(1, "copy", Some("./undo-copy.sh")), (0, "preflight", None)],
+            None,
+        ),
+    );
+    assert!(
+        matches!(&app.modal, Some(Modal::Rollback { plan: Some(p), .. }) if p.entries.len() == 2)
+    );
+    // Enter with nothing typed, or the wrong word: nothing is sent.
+    assert!(sent(&app.update(key(crossterm::event::KeyCode::Enter))).is_empty());
+    assert!(matches!(
+        app.modal,
+        Some(Modal::Rollback { rejected: true, .. })
+    ));
+    assert!(sent(&typed(&mut app, "rollback")).is_empty());
+    assert!(sent(&app.update(key(crossterm::event::KeyCode::Enter))).is_empty());
+    // Letters are text inside the box: R, q, n do not act as keys.
+    assert!(sent(&typed(&mut app, "qRn")).is_empty());
+    assert!(app.modal.is_some());
+    for _ in 0..3 {
+        app.update(key(crossterm::event::KeyCode::Backspace));
+    }
+    typed(&mut app, "ROLLBACK");
+    let fx = app.update(key(crossterm::event::KeyCode::Enter));
+    assert_eq!(
+        sent(&fx),
+        [Command::Rollback {
+            confirmation: ROLLBACK_WORD.into()
+        }]
+    );
+}
+
+#[test]
+fn esc_cancels_the_plan_and_leaves_everything_as_it_was() {
+    let mut app = deciding(DecisionKind::Failed);
+    let phase = app.phase.clone();
+    open_plan(&mut app, plan(&[(1, "copy", Some("./undo.sh"))], None));
+    typed(&mut app, "ROLL");
+    let fx = app.update(key(crossterm::event::KeyCode::Esc));
+    assert!(sent(&fx).is_empty());
+    assert!(app.modal.is_none());
+    assert_eq!(app.phase, phase);
+    // The decision keys still work afterwards.
+    assert_eq!(sent(&app.update(ch('r'))), [Command::Retry]);
+}
+
+#[test]
+fn past_the_point_of_no_return_the_plan_shows_the_text_and_enter_only_closes() {
+    let mut app = ready_app(3);
+    let ponr = PonrCrossed {
+        index: 3,
+        id: "switch".into(),
+        text: "clients moved; roll forward".into(),
+        at: t0(),
+    };
+    open_plan(&mut app, plan(&[], Some(ponr)));
+    assert!(sent(&typed(&mut app, "ROLLBACK")).is_empty());
+    let fx = app.update(key(crossterm::event::KeyCode::Enter));
+    assert!(
+        sent(&fx).is_empty(),
+        "nothing to execute: enter just closes"
+    );
+    assert!(app.modal.is_none());
+}
+
+#[test]
+fn rollback_progress_marks_steps_and_a_failed_action_offers_retry_skip_abort() {
+    let mut app = deciding(DecisionKind::Failed);
+    let p = plan(
+        &[
+            (1, "copy", Some("./undo.sh")),
+            (0, "preflight", Some("true")),
+        ],
+        None,
+    );
+    ev(
+        &mut app,
+        Event::RollbackStarted {
+            plan: p,
+            by: "dba".into(),
+        },
+    );
+    assert!(app.rolling_back);
+    ev(
+        &mut app,
+        Event::RollbackActionStarted {
+            index: 1,
+            id: "copy".into(),
+            attempt: 1,
+            at: t0(),
+            command: "./undo.sh".into(),
+        },
+    );
+    assert_eq!(app.steps[1].status, StepStatus::RollingBack);
+    assert_eq!(app.selected, 1);
+    assert!(matches!(app.phase, Phase::Running { index: 1 }));
+    ev(
+        &mut app,
+        Event::RollbackActionFinished {
+            index: 1,
+            id: "copy".into(),
+            attempt: 1,
+            outcome: StepOutcome::Failed,
+            duration_ms: 10,
+            exit_code: Some(1),
+            checks: vec![],
+            message: Some("exit 1 (expected 0)".into()),
+            output_file: None,
+        },
+    );
+    assert_eq!(app.steps[1].status, StepStatus::RollbackFailed);
+    ev(
+        &mut app,
+        Event::DecisionNeeded {
+            index: 1,
+            kind: DecisionKind::RollbackFailed,
+            message: "rollback of step copy did not pass".into(),
+        },
+    );
+    // R is refused while rolling back.
+    assert!(sent(&app.update(ch('R'))).is_empty());
+    // s asks for a reason; an empty one is refused.
+    app.update(ch('s'));
+    assert!(matches!(
+        app.modal,
+        Some(Modal::Reason {
+            purpose: modal::ReasonFor::SkipRollback,
+            ..
+        })
+    ));
+    assert!(sent(&app.update(key(crossterm::event::KeyCode::Enter))).is_empty());
+    typed(&mut app, "undo by hand");
+    let fx = app.update(key(crossterm::event::KeyCode::Enter));
+    assert_eq!(
+        sent(&fx),
+        [Command::Skip {
+            reason: "undo by hand".into()
+        }]
+    );
+}
+
+#[test]
+fn a_trigger_banner_rings_and_n_cancels_the_countdown() {
+    let mut app = ready_app(1);
+    let fx = ev(
+        &mut app,
+        Event::TriggerFired {
+            name: "lag runaway".into(),
+            message: "300 MB for 61s".into(),
+            action: TriggerAction::Rollback,
+            countdown_ms: Some(30_000),
+            at: t0(),
+        },
+    );
+    assert!(fx.contains(&Effect::Bell));
+    assert!(app.countdown_active());
+    let fx = app.update(ch('n'));
+    assert_eq!(sent(&fx), [Command::CancelCountdown]);
+    ev(
+        &mut app,
+        Event::CountdownCancelled {
+            name: "lag runaway".into(),
+            by: "dba".into(),
+        },
+    );
+    assert!(!app.countdown_active());
+    assert!(
+        app.trigger.is_some(),
+        "the banner stays after the countdown is cancelled"
+    );
+    // Without a countdown, n is not a command.
+    assert!(sent(&app.update(ch('n'))).is_empty());
+}

@@ -1,0 +1,134 @@
+//! What the cockpit knows about one step.
+
+use chrono::{DateTime, Utc};
+
+use super::output::OutputBuffer;
+use cutover_model::protocol::{CheckResult, StepInfo, StepOutcome};
+
+/// A step's state as shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepStatus {
+    /// Not run yet.
+    Pending,
+    /// Running now (or waiting for its confirmation word).
+    Running,
+    /// Passed.
+    Passed,
+    /// The last attempt did not pass.
+    Failed(StepOutcome),
+    /// Skipped by the operator after a failure.
+    Skipped,
+    /// An interrupted step the operator marked done.
+    MarkedDone,
+    /// Started in an earlier session and never finished: outcome unknown.
+    Interrupted,
+    /// Its rollback action is running.
+    RollingBack,
+    /// Rolled back (its rollback action passed, or was skipped with a reason).
+    RolledBack,
+    /// Its rollback action did not pass.
+    RollbackFailed,
+}
+
+impl StepStatus {
+    /// The glyph in the steps list.
+    pub fn glyph(&self) -> &'static str {
+        match self {
+            StepStatus::Pending => " ",
+            StepStatus::Running => "▶",
+            StepStatus::Passed => "✔",
+            StepStatus::Failed(_) => "✘",
+            StepStatus::Skipped => "↷",
+            StepStatus::MarkedDone => "☑",
+            StepStatus::Interrupted => "?",
+            StepStatus::RollingBack => "↺",
+            StepStatus::RolledBack => "↶",
+            StepStatus::RollbackFailed => "✘",
+        }
+    }
+
+    /// In words.
+    pub fn word(&self) -> &'static str {
+        match self {
+            StepStatus::Pending => "pending",
+            StepStatus::Running => "running",
+            StepStatus::Passed => "passed",
+            StepStatus::Failed(StepOutcome::TimedOut) => "timed out",
+            StepStatus::Failed(StepOutcome::Cancelled) => "cancelled",
+            StepStatus::Failed(_) => "failed",
+            StepStatus::Skipped => "skipped",
+            StepStatus::MarkedDone => "marked done",
+            StepStatus::Interrupted => "interrupted — outcome unknown",
+            StepStatus::RollingBack => "rolling back",
+            StepStatus::RolledBack => "rolled back",
+            StepStatus::RollbackFailed => "rollback failed",
+        }
+    }
+
+    /// Whether the run may move past this step.
+    pub fn is_done(&self) -> bool {
+        matches!(
+            self,
+            StepStatus::Passed | StepStatus::Skipped | StepStatus::MarkedDone
+        )
+    }
+}
+
+/// One step: the plan, plus what happened to it.
+#[derive(Debug, Clone)]
+pub struct StepView {
+    /// The plan (masked).
+    pub info: StepInfo,
+    /// State.
+    pub status: StepStatus,
+    /// Attempts so far (this session and restored).
+    pub attempt: u32,
+    /// Start of the current/last attempt.
+    pub started_at: Option<DateTime<Utc>>,
+    /// Duration of the last finished attempt, ms.
+    pub duration_ms: Option<u64>,
+    /// Expectations of the last finished attempt.
+    pub checks: Vec<CheckResult>,
+    /// Why the last attempt failed, or the operator's reason for skipping it.
+    pub message: Option<String>,
+    /// Latest wait-step poll.
+    pub wait: Option<String>,
+    /// Process group of the running attempt.
+    pub pid: Option<u32>,
+    /// Where the full output of the last attempt is.
+    pub output_file: Option<String>,
+    /// The kept tail of the output.
+    pub output: OutputBuffer,
+}
+
+impl StepView {
+    /// A pending step.
+    pub fn new(info: StepInfo) -> Self {
+        StepView {
+            info,
+            status: StepStatus::Pending,
+            attempt: 0,
+            started_at: None,
+            duration_ms: None,
+            checks: Vec::new(),
+            message: None,
+            wait: None,
+            pid: None,
+            output_file: None,
+            output: OutputBuffer::default(),
+        }
+    }
+
+    /// Elapsed time of the running attempt at `now`, or the last attempt's duration, ms.
+    pub fn actual_ms(&self, now: DateTime<Utc>) -> Option<u64> {
+        match (&self.status, self.started_at) {
+            (StepStatus::Running, Some(at)) => Some((now - at).num_milliseconds().max(0) as u64),
+            _ => self.duration_ms,
+        }
+    }
+
+    /// Whether it ran (or is running) past its planned duration at `now`.
+    pub fn over_plan(&self, now: DateTime<Utc>) -> bool {
+        matches!((self.actual_ms(now), self.info.expected_ms), (Some(a), Some(e)) if a > e)
+    }
+}

@@ -1,0 +1,803 @@
+//! `App::update`: every key path, and the rule that nothing is sent without what the operator
+//! had to type.
+
+use chrono::{DateTime, TimeZone, Utc};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+use super::modal::{Ask, Modal, ReasonFor};
+use super::step::StepStatus;
+use super::*;
+use cutover_model::protocol::*;
+
+pub(crate) fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 12, 5, 2, 0, 0).unwrap()
+}
+
+pub(crate) fn step(id: &str, kind: &str, command: &str, expected_ms: Option<u64>) -> StepInfo {
+    StepInfo {
+        id: id.into(),
+        title: format!("{id} title"),
+        kind: kind.into(),
+        command: command.into(),
+        notes: None,
+        expected_ms,
+        timeout_ms: None,
+        point_of_no_return: None,
+        rollback: None,
+    }
+}
+
+pub(crate) fn run_info() -> RunInfo {
+    let mut go = step("go-no-go", "confirm", "type GO to confirm", None);
+    go.notes = Some("Ask the app owner first.".into());
+    let mut switch = step("switch", "run", "./switch.sh", Some(3_000));
+    switch.point_of_no_return = Some("clients moved; roll forward".into());
+    RunInfo {
+        name: "orders: pg13 -> pg16".into(),
+        owner: Some("dba".into()),
+        runbook: "rb.toml".into(),
+        sha256: "ab".repeat(32),
+        journal: "/j/run.jsonl".into(),
+        window_start: Some(t0()),
+        window_minutes: Some(90),
+        steps: vec![
+            step("preflight", "run", "df -P /", Some(2_000)),
+            step("copy", "run", "seq 100", Some(4_000)),
+            go,
+            switch,
+        ],
+        lag_configured: false,
+        lag: None,
+        reconcile: vec![],
+        operator: Operator {
+            user: "dba".into(),
+            ssh_client: None,
+            host: "h".into(),
+        },
+        version: "0.1.0".into(),
+    }
+}
+
+pub(crate) fn key(code: KeyCode) -> Msg {
+    Msg::Key(KeyEvent::new(code, KeyModifiers::NONE))
+}
+
+pub(crate) fn ch(c: char) -> Msg {
+    key(KeyCode::Char(c))
+}
+
+pub(crate) fn ctrl_c() -> Msg {
+    Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL))
+}
+
+pub(crate) fn typed(app: &mut App, s: &str) -> Vec<Effect> {
+    s.chars().flat_map(|c| app.update(ch(c))).collect()
+}
+
+pub(crate) fn sent(effects: &[Effect]) -> Vec<Command> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Send(c) => Some(c.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+pub(crate) fn ev(app: &mut App, e: Event) -> Vec<Effect> {
+    app.update(Msg::Engine(e))
+}
+
+pub(crate) fn ready_app(next: usize) -> App {
+    let mut app = App::new(t0(), (80, 24));
+    ev(
+        &mut app,
+        Event::RunStarted {
+            run: Box::new(run_info()),
+        },
+    );
+    ev(&mut app, Event::Ready { next });
+    app
+}
+
+pub(crate) fn started(app: &mut App, index: usize, attempt: u32) {
+    ev(
+        app,
+        Event::StepStarted {
+            index,
+            id: app.steps[index].info.id.clone(),
+            attempt,
+            at: app.now,
+            command: app.steps[index].info.command.clone(),
+        },
+    );
+}
+
+pub(crate) fn finished(app: &mut App, index: usize, outcome: StepOutcome, duration_ms: u64) {
+    ev(
+        app,
+        Event::StepFinished {
+            index,
+            id: app.steps[index].info.id.clone(),
+            attempt: 1,
+            outcome,
+            duration_ms,
+            expected_ms: app.steps[index].info.expected_ms,
+            exit_code: Some(if outcome.is_ok() { 0 } else { 1 }),
+            checks: vec![CheckResult {
+                name: "exit".into(),
+                passed: outcome.is_ok(),
+                detail: if outcome.is_ok() {
+                    "exit 0".into()
+                } else {
+                    "exit 1 (expected 0)".into()
+                },
+            }],
+            message: (!outcome.is_ok()).then(|| "exit 1 (expected 0)".into()),
+            output_file: Some("/j/out/02-copy.1.log".into()),
+        },
+    );
+}
+
+pub(crate) fn deciding(kind: DecisionKind) -> App {
+    let mut app = ready_app(1);
+    app.update(key(KeyCode::Enter));
+    started(&mut app, 1, 1);
+    finished(&mut app, 1, StepOutcome::Failed, 1_200);
+    ev(
+        &mut app,
+        Event::DecisionNeeded {
+            index: 1,
+            kind,
+            message: "step copy did not pass".into(),
+        },
+    );
+    app
+}
+
+pub(crate) fn confirming() -> App {
+    let mut app = ready_app(2);
+    app.update(key(KeyCode::Enter));
+    started(&mut app, 2, 1);
+    ev(
+        &mut app,
+        Event::ConfirmRequested {
+            index: 2,
+            word: "GO".into(),
+        },
+    );
+    app
+}
+
+pub(crate) fn output(index: usize, range: std::ops::RangeInclusive<usize>) -> Event {
+    Event::Output {
+        index,
+        stream: Stream::Stdout,
+        text: range.map(|i| format!("{i}\n")).collect(),
+    }
+}
+
+#[test]
+fn run_started_loads_the_plan_and_empty_panes() {
+    let app = ready_app(0);
+    assert_eq!(app.steps.len(), 4);
+    assert!(app.steps.iter().all(|s| s.status == StepStatus::Pending));
+    assert!(!app.lag.configured);
+    assert!(app.reconcile.checks.is_empty());
+    assert_eq!(app.phase, Phase::Ready { next: 0 });
+    assert_eq!(app.selected, 0);
+}
+
+#[test]
+fn enter_runs_the_next_step_once() {
+    let mut app = ready_app(0);
+    assert_eq!(sent(&app.update(key(KeyCode::Enter))), [Command::RunNext]);
+    assert_eq!(app.phase, Phase::Busy);
+    assert!(sent(&app.update(key(KeyCode::Enter))).is_empty());
+}
+
+#[test]
+fn enter_runs_next_even_when_another_step_is_selected() {
+    let mut app = ready_app(1);
+    app.update(key(KeyCode::Up));
+    assert_eq!(app.selected, 0);
+    assert_eq!(sent(&app.update(key(KeyCode::Enter))), [Command::RunNext]);
+    assert_eq!(app.selected, 1, "selection jumps to the step that runs");
+}
+
+#[test]
+fn enter_while_running_sends_nothing() {
+    let mut app = ready_app(0);
+    app.update(key(KeyCode::Enter));
+    started(&mut app, 0, 1);
+    let fx = app.update(key(KeyCode::Enter));
+    assert!(sent(&fx).is_empty());
+    assert!(app.status.as_ref().unwrap().text.contains("is running"));
+}
+
+#[test]
+fn step_started_selects_it_and_a_retry_marks_the_output() {
+    let mut app = ready_app(0);
+    app.update(key(KeyCode::Down));
+    app.update(key(KeyCode::Down));
+    assert_eq!(app.selected, 2);
+    started(&mut app, 0, 1);
+    assert_eq!(app.selected, 0);
+    assert_eq!(app.steps[0].status, StepStatus::Running);
+    ev(&mut app, output(0, 1..=3));
+    started(&mut app, 0, 2);
+    let last: Vec<_> = app.steps[0]
+        .output
+        .window(10, 0)
+        .map(|(_, l)| l.to_string())
+        .collect();
+    assert_eq!(last, ["1", "2", "3", "── attempt 2 ──"]);
+}
+
+#[test]
+fn confirm_needs_the_exact_word() {
+    let mut app = confirming();
+    assert!(matches!(app.modal, Some(Modal::Confirm { .. })));
+    assert_eq!(
+        app.phase,
+        Phase::Confirming {
+            index: 2,
+            word: "GO".into()
+        }
+    );
+    // Enter on nothing, a wrong word, the word in lower case: nothing is sent.
+    let mut fx = app.update(key(KeyCode::Enter));
+    fx.extend(typed(&mut app, "NO"));
+    fx.extend(app.update(key(KeyCode::Enter)));
+    fx.extend(typed(&mut app, "go"));
+    fx.extend(app.update(key(KeyCode::Enter)));
+    fx.extend(typed(&mut app, "GOO"));
+    fx.extend(app.update(key(KeyCode::Enter)));
+    assert!(sent(&fx).is_empty(), "{fx:?}");
+    assert!(fx.contains(&Effect::Bell));
+    assert!(matches!(
+        app.modal,
+        Some(Modal::Confirm { rejected: true, .. })
+    ));
+    // Backspace edits through tui-input.
+    typed(&mut app, "GX");
+    app.update(key(KeyCode::Backspace));
+    typed(&mut app, "O");
+    let fx = app.update(key(KeyCode::Enter));
+    assert_eq!(sent(&fx), [Command::Confirm { text: "GO".into() }]);
+    assert!(app.modal.is_none());
+}
+
+#[test]
+fn confirm_keys_are_text_not_commands() {
+    let mut app = confirming();
+    // q, r, s, x typed into the confirmation box are letters, not quit/retry/skip/cancel.
+    let fx = typed(&mut app, "qrsx?");
+    assert!(sent(&fx).is_empty());
+    assert!(!fx.contains(&Effect::Quit));
+    match &app.modal {
+        Some(Modal::Confirm { input, .. }) => assert_eq!(input.value(), "qrsx?"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn confirm_esc_hides_and_enter_reopens_without_sending() {
+    let mut app = confirming();
+    typed(&mut app, "GO");
+    let fx = app.update(key(KeyCode::Esc));
+    assert!(sent(&fx).is_empty());
+    assert!(app.modal.is_none());
+    let fx = app.update(key(KeyCode::Enter));
+    assert!(sent(&fx).is_empty(), "reopening sends nothing");
+    match &app.modal {
+        Some(Modal::Confirm { input, .. }) => assert_eq!(input.value(), ""),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn engine_rejection_is_shown() {
+    let mut app = confirming();
+    ev(&mut app, Event::ConfirmRejected { index: 2 });
+    assert!(matches!(
+        app.modal,
+        Some(Modal::Confirm { rejected: true, .. })
+    ));
+    assert!(
+        app.status
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("not the confirmation word")
+    );
+}
+
+#[test]
+fn retry_only_at_a_decision() {
+    let mut app = ready_app(0);
+    assert!(sent(&app.update(ch('r'))).is_empty());
+    let mut app = deciding(DecisionKind::Failed);
+    assert_eq!(app.steps[1].status, StepStatus::Failed(StepOutcome::Failed));
+    assert_eq!(sent(&app.update(ch('r'))), [Command::Retry]);
+    assert!(sent(&app.update(ch('r'))).is_empty(), "no double retry");
+}
+
+#[test]
+fn skip_needs_a_typed_reason() {
+    let mut app = deciding(DecisionKind::Failed);
+    let fx = app.update(ch('s'));
+    assert!(sent(&fx).is_empty());
+    assert!(matches!(
+        app.modal,
+        Some(Modal::Reason {
+            purpose: ReasonFor::Skip,
+            ..
+        })
+    ));
+    let mut fx = app.update(key(KeyCode::Enter));
+    fx.extend(typed(&mut app, "   "));
+    fx.extend(app.update(key(KeyCode::Enter)));
+    assert!(sent(&fx).is_empty(), "empty reasons are refused: {fx:?}");
+    assert!(matches!(app.modal, Some(Modal::Reason { empty: true, .. })));
+    typed(&mut app, "copied by hand, verified counts");
+    let fx = app.update(key(KeyCode::Enter));
+    assert_eq!(
+        sent(&fx),
+        [Command::Skip {
+            reason: "copied by hand, verified counts".into()
+        }]
+    );
+    assert!(app.modal.is_none());
+    ev(
+        &mut app,
+        Event::Operator {
+            step: Some("copy".into()),
+            action: OperatorAction::Skip {
+                reason: "copied by hand".into(),
+            },
+            by: "dba".into(),
+            at: t0(),
+        },
+    );
+    assert_eq!(app.steps[1].status, StepStatus::Skipped);
+}
+
+#[test]
+fn skip_esc_sends_nothing() {
+    let mut app = deciding(DecisionKind::Failed);
+    app.update(ch('s'));
+    typed(&mut app, "because");
+    let fx = app.update(key(KeyCode::Esc));
+    assert!(sent(&fx).is_empty());
+    assert!(app.modal.is_none());
+    assert!(matches!(app.phase, Phase::Deciding { .. }));
+}
+
+#[test]
+fn skip_and_mark_done_only_where_they_apply() {
+    let mut app = ready_app(0);
+    assert!(sent(&app.update(ch('s'))).is_empty());
+    assert!(app.modal.is_none());
+    let mut app = deciding(DecisionKind::Failed);
+    app.update(ch('d'));
+    assert!(app.modal.is_none(), "d is for interrupted steps");
+    let mut app = deciding(DecisionKind::Interrupted);
+    app.update(ch('s'));
+    assert!(app.modal.is_none(), "s is for failed steps");
+}
+
+#[test]
+fn interrupted_step_rerun_or_mark_done_with_reason() {
+    let mut app = deciding(DecisionKind::Interrupted);
+    assert_eq!(sent(&app.update(ch('r'))), [Command::Retry]);
+
+    let mut app = deciding(DecisionKind::Interrupted);
+    app.update(ch('d'));
+    assert!(sent(&app.update(key(KeyCode::Enter))).is_empty());
+    typed(&mut app, "ran it by hand");
+    assert_eq!(
+        sent(&app.update(key(KeyCode::Enter))),
+        [Command::MarkDone {
+            reason: "ran it by hand".into()
+        }]
+    );
+}
+
+#[test]
+fn abort_at_a_decision_asks_first() {
+    let mut app = deciding(DecisionKind::Interrupted);
+    let fx = app.update(ch('a'));
+    assert!(sent(&fx).is_empty());
+    assert!(matches!(
+        app.modal,
+        Some(Modal::Ask(Ask::Abort { index: 1 }))
+    ));
+    assert!(sent(&app.update(ch('n'))).is_empty());
+    assert!(app.modal.is_none());
+    app.update(ch('a'));
+    let fx = app.update(ch('y'));
+    assert!(matches!(
+        sent(&fx).as_slice(),
+        [Command::Abort { reason: Some(_) }]
+    ));
+    // a outside a decision does nothing.
+    let mut app = ready_app(0);
+    assert!(sent(&app.update(ch('a'))).is_empty());
+    assert!(app.modal.is_none());
+}
+
+#[test]
+fn cancel_running_step_asks_first() {
+    let mut app = ready_app(0);
+    assert!(sent(&app.update(ch('x'))).is_empty());
+    app.update(key(KeyCode::Enter));
+    started(&mut app, 0, 1);
+    assert!(sent(&app.update(ch('x'))).is_empty());
+    assert!(matches!(
+        app.modal,
+        Some(Modal::Ask(Ask::Cancel { index: 0 }))
+    ));
+    assert!(sent(&app.update(key(KeyCode::Esc))).is_empty());
+    app.update(ch('x'));
+    assert_eq!(sent(&app.update(ch('y'))), [Command::Cancel]);
+}
+
+#[test]
+fn cancel_question_is_void_once_the_step_finished() {
+    let mut app = ready_app(0);
+    app.update(key(KeyCode::Enter));
+    started(&mut app, 0, 1);
+    app.update(ch('x'));
+    finished(&mut app, 0, StepOutcome::Passed, 10);
+    assert!(app.modal.is_none(), "the question closes with the step");
+    assert!(sent(&app.update(ch('y'))).is_empty());
+}
+
+#[test]
+fn quit_when_idle_ends_the_run_then_leaves() {
+    let mut app = ready_app(0);
+    let fx = app.update(ch('q'));
+    assert_eq!(
+        sent(&fx),
+        [Command::Abort {
+            reason: Some(keys::QUIT_REASON.into())
+        }]
+    );
+    assert!(!fx.contains(&Effect::Quit), "waits for the engine");
+    assert!(sent(&app.update(ch('q'))).is_empty(), "only once");
+    let fx = ev(
+        &mut app,
+        Event::RunFinished {
+            outcome: RunOutcome::Aborted,
+            at: t0(),
+        },
+    );
+    assert!(fx.contains(&Effect::Quit));
+}
+
+#[test]
+fn quit_while_running_asks_and_says_what_happens() {
+    let mut app = ready_app(1);
+    app.update(key(KeyCode::Enter));
+    started(&mut app, 1, 1);
+    let fx = app.update(ch('q'));
+    assert!(sent(&fx).is_empty());
+    assert!(!fx.contains(&Effect::Quit));
+    assert!(matches!(
+        app.modal,
+        Some(Modal::Ask(Ask::QuitRunning { index: 1 }))
+    ));
+    // n keeps running.
+    assert!(sent(&app.update(ch('n'))).is_empty());
+    assert!(app.modal.is_none());
+    assert!(!app.quitting);
+    // q, y: abort (the engine cancels the step), then leave when the run has finished.
+    app.update(ch('q'));
+    let fx = app.update(ch('y'));
+    match sent(&fx).as_slice() {
+        [Command::Abort { reason: Some(r) }] => assert!(r.contains("copy"), "{r}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(app.quitting);
+    finished(&mut app, 1, StepOutcome::Cancelled, 500);
+    let fx = ev(
+        &mut app,
+        Event::RunFinished {
+            outcome: RunOutcome::Aborted,
+            at: t0(),
+        },
+    );
+    assert!(fx.contains(&Effect::Quit));
+}
+
+#[test]
+fn ctrl_c_is_q_and_twice_confirms() {
+    let mut app = ready_app(0);
+    app.update(key(KeyCode::Enter));
+    started(&mut app, 0, 1);
+    assert!(sent(&app.update(ctrl_c())).is_empty());
+    assert!(matches!(
+        app.modal,
+        Some(Modal::Ask(Ask::QuitRunning { .. }))
+    ));
+    assert!(matches!(
+        sent(&app.update(ctrl_c())).as_slice(),
+        [Command::Abort { .. }]
+    ));
+    // Ctrl-C inside a text box quits too (it is not typed).
+    let mut app = confirming();
+    let fx = app.update(ctrl_c());
+    assert!(matches!(sent(&fx).as_slice(), [Command::Abort { .. }]));
+}
+
+#[test]
+fn quit_after_the_run_leaves_at_once() {
+    let mut app = ready_app(0);
+    ev(
+        &mut app,
+        Event::RunFinished {
+            outcome: RunOutcome::Completed,
+            at: t0(),
+        },
+    );
+    let fx = app.update(ch('q'));
+    assert_eq!(fx, [Effect::Quit]);
+    let mut app = ready_app(0);
+    app.update(Msg::EngineGone);
+    assert_eq!(app.update(ctrl_c()), [Effect::Quit]);
+}
+
+#[test]
+fn reconcile_keys_need_checks_in_the_runbook() {
+    let mut app = deciding(DecisionKind::Failed);
+    for c in ['c', 'v'] {
+        let fx = app.update(ch(c));
+        assert!(sent(&fx).is_empty());
+        let s = app.status.as_ref().unwrap();
+        assert!(s.text.contains("no [[reconcile]] checks"), "{}", s.text);
+    }
+    let mut run = run_info();
+    run.reconcile = vec!["orders".into()];
+    let mut app = App::new(t0(), (80, 24));
+    ev(&mut app, Event::RunStarted { run: Box::new(run) });
+    ev(&mut app, Event::Ready { next: 0 });
+    assert_eq!(
+        sent(&app.update(ch('c'))),
+        [Command::Reconcile { name: None }]
+    );
+    app.update(ch('v'));
+    assert!(app.show_reconcile);
+    app.update(ch('v'));
+    assert!(!app.show_reconcile);
+}
+
+#[test]
+fn transient_status_expires_on_tick() {
+    let mut app = ready_app(0);
+    app.update(ch('R'));
+    app.update(key(KeyCode::Esc));
+    assert!(app.status.is_some());
+    app.update(Msg::Tick(t0() + chrono::Duration::seconds(2)));
+    assert!(app.status.is_some());
+    app.update(Msg::Tick(t0() + chrono::Duration::seconds(6)));
+    assert!(app.status.is_none());
+    // Engine notices stay.
+    ev(
+        &mut app,
+        Event::Notice {
+            level: Level::Warn,
+            message: "careful".into(),
+        },
+    );
+    app.update(Msg::Tick(t0() + chrono::Duration::seconds(60)));
+    assert_eq!(app.status.as_ref().unwrap().text, "careful");
+}
+
+#[test]
+fn selection_moves_within_bounds() {
+    let mut app = ready_app(0);
+    app.update(key(KeyCode::Up));
+    assert_eq!(app.selected, 0);
+    for _ in 0..10 {
+        app.update(ch('j'));
+    }
+    assert_eq!(app.selected, 3);
+    app.update(ch('k'));
+    assert_eq!(app.selected, 2);
+    app.update(key(KeyCode::Down));
+    assert_eq!(app.selected, 3);
+}
+
+#[test]
+fn output_is_bounded_and_scrolls() {
+    let mut app = ready_app(1);
+    app.update(key(KeyCode::Enter));
+    started(&mut app, 1, 1);
+    ev(&mut app, output(1, 1..=12_000));
+    let s = &app.steps[1];
+    assert_eq!(s.output.len(), output::OUTPUT_CAP);
+    assert_eq!(s.output.dropped(), 2_000);
+    assert!(app.view.follow);
+    let page = app.page();
+    app.update(key(KeyCode::PageUp));
+    assert!(!app.view.follow);
+    assert_eq!(app.view.scroll, page);
+    // New lines do not move a scrolled view.
+    ev(&mut app, output(1, 12_001..=12_010));
+    assert_eq!(app.view.scroll, page + 10);
+    app.update(key(KeyCode::PageDown));
+    assert_eq!(app.view.scroll, 10);
+    app.update(ch('g'));
+    assert_eq!(app.view.scroll, app.steps[1].output.max_scroll(page));
+    app.update(ch('G'));
+    assert_eq!((app.view.scroll, app.view.follow), (0, true));
+    app.update(ch('f'));
+    assert!(!app.view.follow);
+    app.update(ch('f'));
+    assert!(app.view.follow);
+}
+
+#[test]
+fn output_of_another_step_does_not_redraw() {
+    let mut app = ready_app(1);
+    app.update(key(KeyCode::Enter));
+    started(&mut app, 1, 1);
+    app.update(key(KeyCode::Up));
+    let fx = ev(&mut app, output(1, 1..=5));
+    assert!(fx.is_empty());
+    assert_eq!(app.steps[1].output.len(), 5);
+    app.update(key(KeyCode::Down));
+    assert!(!ev(&mut app, output(1, 6..=6)).is_empty());
+}
+
+#[test]
+fn help_takes_keys_until_closed() {
+    let mut app = deciding(DecisionKind::Failed);
+    app.update(ch('?'));
+    assert!(matches!(app.modal, Some(Modal::Help)));
+    assert!(
+        sent(&app.update(ch('r'))).is_empty(),
+        "keys do not leak through help"
+    );
+    assert!(matches!(app.modal, Some(Modal::Help)));
+    app.update(key(KeyCode::Esc));
+    assert!(app.modal.is_none());
+    app.update(ch('?'));
+    app.update(ch('?'));
+    assert!(app.modal.is_none());
+    app.update(ch('?'));
+    app.update(ch('q'));
+    assert!(app.modal.is_none(), "q closes help, it does not quit");
+}
+
+#[test]
+fn key_releases_are_ignored() {
+    let mut app = ready_app(0);
+    let mut k = KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE);
+    k.kind = KeyEventKind::Release;
+    assert!(app.update(Msg::Key(k)).is_empty());
+}
+
+#[test]
+fn shutdown_aborts_once_and_leaves_when_the_run_ends() {
+    let mut app = ready_app(0);
+    app.update(key(KeyCode::Enter));
+    started(&mut app, 0, 1);
+    let fx = app.update(Msg::Shutdown("SIGTERM".into()));
+    match sent(&fx).as_slice() {
+        [Command::Abort { reason: Some(r) }] => assert!(r.contains("SIGTERM")),
+        other => panic!("{other:?}"),
+    }
+    assert!(sent(&app.update(Msg::Shutdown("SIGHUP".into()))).is_empty());
+    let fx = ev(
+        &mut app,
+        Event::RunFinished {
+            outcome: RunOutcome::Aborted,
+            at: t0(),
+        },
+    );
+    assert!(fx.contains(&Effect::Quit));
+}
+
+#[test]
+fn resume_restores_states_and_says_so() {
+    let mut app = App::new(t0(), (80, 24));
+    ev(
+        &mut app,
+        Event::RunStarted {
+            run: Box::new(run_info()),
+        },
+    );
+    ev(
+        &mut app,
+        Event::Resumed {
+            done: vec!["preflight".into()],
+            interrupted: Some("copy".into()),
+            failed_before: vec![],
+        },
+    );
+    ev(
+        &mut app,
+        Event::StepRestored {
+            index: 0,
+            state: "passed".into(),
+            duration_ms: Some(900),
+        },
+    );
+    ev(
+        &mut app,
+        Event::StepRestored {
+            index: 1,
+            state: "interrupted".into(),
+            duration_ms: None,
+        },
+    );
+    assert_eq!(app.steps[0].status, StepStatus::Passed);
+    assert_eq!(app.steps[0].duration_ms, Some(900));
+    assert_eq!(app.steps[1].status, StepStatus::Interrupted);
+    assert!(
+        app.status
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("copy was interrupted")
+    );
+    let fx = ev(
+        &mut app,
+        Event::DecisionNeeded {
+            index: 1,
+            kind: DecisionKind::Interrupted,
+            message: "outcome unknown".into(),
+        },
+    );
+    assert!(fx.contains(&Effect::Bell));
+    assert_eq!(app.status.as_ref().unwrap().text, "outcome unknown");
+    assert!(matches!(
+        app.phase,
+        Phase::Deciding {
+            index: 1,
+            kind: DecisionKind::Interrupted,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn running_time_counts_with_the_clock() {
+    let mut app = ready_app(0);
+    started(&mut app, 0, 1);
+    app.update(Msg::Tick(t0() + chrono::Duration::seconds(3)));
+    assert_eq!(app.steps[0].actual_ms(app.now), Some(3_000));
+    assert!(app.steps[0].over_plan(app.now));
+    finished(&mut app, 0, StepOutcome::Passed, 1_500);
+    assert_eq!(app.steps[0].actual_ms(app.now), Some(1_500));
+}
+
+#[test]
+fn plan_figures_track_window_and_overrun() {
+    let mut app = ready_app(0);
+    app.update(Msg::Tick(t0() + chrono::Duration::minutes(10)));
+    started(&mut app, 0, 1);
+    finished(&mut app, 0, StepOutcome::Passed, 5_000);
+    let p = app.plan();
+    assert_eq!(p.elapsed_ms, 10 * 60 * 1000);
+    assert_eq!(p.remaining_ms, Some(80 * 60 * 1000));
+    assert_eq!(p.behind_ms, 3_000, "5s against a 2s plan");
+    // Left: copy 4s + switch 3s (the confirm step has no planned time).
+    assert_eq!(p.eta, app.now + chrono::Duration::seconds(7));
+    assert_eq!(p.urgency, plan::Urgency::Calm);
+    app.update(Msg::Tick(t0() + chrono::Duration::minutes(80)));
+    assert_eq!(app.plan().urgency, plan::Urgency::Warn);
+    app.update(Msg::Tick(t0() + chrono::Duration::minutes(91)));
+    assert_eq!(app.plan().urgency, plan::Urgency::Critical);
+}
+
+#[test]
+fn a_failed_attempt_counts_as_lost_time() {
+    let app = deciding(DecisionKind::Failed);
+    let p = app.plan();
+    assert_eq!(p.behind_ms, 1_200, "the failed 1.2s attempt is lost");
+    // Still ahead: preflight (2s, not run in this fixture), copy again (4s), switch (3s).
+    assert_eq!(p.eta, app.now + chrono::Duration::seconds(9));
+}

@@ -1,0 +1,17 @@
+//! `cutover-cockpit`: the full-screen cockpit.
+//!
+//! * [`app`]: the UI state machine. [`app::App::update`] takes a [`app::Msg`] (an operator
+//!   action, a tick, a resize, an engine event) and returns [`app::Effect`]s; pure — no
+//!   terminal, no clock, no I/O — so every key path is a unit test.
+//! * [`tui`]: owns the terminal (raw mode and the alternate screen, restored on every way
+//!   out), runs the event loop between the keyboard, the engine and the app, and draws one
+//!   pane per file ([`tui::view`]) in a theme ([`tui::theme`]).
+//!
+//! The cockpit knows the engine only through the protocol of `cutover-model`: it sends
+//! [`Command`](cutover_model::protocol::Command)s and receives
+//! [`Event`](cutover_model::protocol::Event)s over channels.
+#![forbid(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
+pub mod app;
+pub mod tui;

@@ -1,0 +1,287 @@
+//! The event loop: a biased `select!` that takes input first (keys answer while a step floods
+//! output), then engine events (many per wake), then the 1 Hz clock. A frame is drawn only when
+//! something changed: at once after a key or a change of state, at most every [`FRAME`] while
+//! output streams in.
+//! Generic over the input stream and the screen, so tests feed scripted keys.
+
+use std::io;
+use std::time::Duration;
+
+use chrono::Utc;
+use crossterm::event::Event as TermEvent;
+use futures::{Stream, StreamExt};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, MissedTickBehavior};
+
+use crate::app::{App, Effect, Msg};
+use cutover_model::protocol::{Command, Event, Level};
+
+/// Shortest time between frames drawn for engine events.
+pub const FRAME: Duration = Duration::from_millis(33);
+/// Engine events handled per wake before input is looked at again.
+pub const DRAIN: usize = 256;
+/// How long to wait for the engine to wind down after a shutdown signal.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Where frames go.
+pub trait Screen {
+    /// Draws `app`.
+    fn draw(&mut self, app: &App) -> io::Result<()>;
+    /// Rings the bell.
+    fn bell(&mut self) -> io::Result<()>;
+    /// Called once after the first frame.
+    fn after_first_frame(&mut self) {}
+}
+
+/// The engine's side of the loop.
+pub struct EngineLink {
+    /// Commands to the engine.
+    pub commands: mpsc::Sender<Command>,
+    /// Events from the engine.
+    pub events: mpsc::Receiver<Event>,
+}
+
+/// Runs until the app asks to quit (or input ends, or a shutdown signal's grace runs out).
+pub async fn run<S, I>(
+    app: &mut App,
+    screen: &mut S,
+    mut input: I,
+    mut link: EngineLink,
+    mut shutdown: mpsc::Receiver<String>,
+) -> io::Result<()>
+where
+    S: Screen,
+    I: Stream<Item = io::Result<TermEvent>> + Unpin,
+{
+    let mut tick = tokio::time::interval_at(
+        Instant::now() + Duration::from_secs(1),
+        Duration::from_secs(1),
+    );
+    tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    screen.draw(app)?;
+    screen.after_first_frame();
+    let mut last_frame = Instant::now();
+    let mut dirty = false;
+    let mut engine_open = true;
+    let mut input_open = true;
+    let mut signals_open = true;
+    let mut deadline: Option<Instant> = None;
+    loop {
+        let mut urgent = false;
+        let mut effects = Vec::new();
+        let frame_due = last_frame + FRAME;
+        let hard_stop = deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        tokio::select! {
+            biased;
+            ev = input.next(), if input_open => match ev {
+                Some(Ok(TermEvent::Key(k))) => {
+                    effects = app.update(Msg::Key(k));
+                    urgent = true;
+                }
+                Some(Ok(TermEvent::Resize(c, r))) => {
+                    effects = app.update(Msg::Resize(c, r));
+                    urgent = true;
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e),
+                None => {
+                    // No more input (the terminal went away): end the run as on SIGHUP.
+                    input_open = false;
+                    effects = app.update(Msg::Shutdown("end of terminal input".into()));
+                    deadline.get_or_insert(Instant::now() + SHUTDOWN_GRACE);
+                }
+            },
+            why = shutdown.recv(), if signals_open => match why {
+                Some(why) => {
+                    effects = app.update(Msg::Shutdown(why));
+                    deadline.get_or_insert(Instant::now() + SHUTDOWN_GRACE);
+                    urgent = true;
+                }
+                None => signals_open = false,
+            },
+            ev = link.events.recv(), if engine_open => match ev {
+                Some(ev) => {
+                    // Output floods are throttled to one frame per FRAME; a change of state
+                    // (a step started, finished, needs a decision) is drawn at once.
+                    urgent = !matches!(ev, Event::Output { .. } | Event::WaitProgress { .. });
+                    effects = app.update(Msg::Engine(ev));
+                    for _ in 0..DRAIN {
+                        match link.events.try_recv() {
+                            Ok(ev) => {
+                                urgent |= !matches!(ev, Event::Output { .. } | Event::WaitProgress { .. });
+                                effects.extend(app.update(Msg::Engine(ev)));
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                }
+                None => {
+                    engine_open = false;
+                    effects = app.update(Msg::EngineGone);
+                }
+            },
+            _ = tick.tick() => {
+                effects = app.update(Msg::Tick(Utc::now()));
+            }
+            () = tokio::time::sleep_until(frame_due), if dirty => {}
+            () = tokio::time::sleep_until(hard_stop), if deadline.is_some() => return Ok(()),
+        }
+        let mut quit = false;
+        for e in effects {
+            match e {
+                Effect::Redraw => dirty = true,
+                Effect::Bell => {
+                    let _ = screen.bell();
+                }
+                Effect::Quit => quit = true,
+                Effect::Send(cmd) => {
+                    if link.commands.try_send(cmd).is_err() {
+                        dirty = true;
+                        app.status = Some(crate::app::Status {
+                            level: Level::Warn,
+                            text: "the engine is not taking commands; press the key again".into(),
+                            until: None,
+                        });
+                    }
+                }
+            }
+        }
+        if quit {
+            return Ok(());
+        }
+        if dirty && (urgent || Instant::now() >= last_frame + FRAME) {
+            screen.draw(app)?;
+            last_frame = Instant::now();
+            dirty = false;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The real loop and the real engine, fed scripted keys; frames go to a `TestBackend`.
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex};
+
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    use futures::channel::mpsc as fmpsc;
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    use super::*;
+    use crate::tui::theme::Theme;
+    use cutover_engine::{Engine, EngineOptions, JournalChoice};
+    use cutover_model::protocol::Operator;
+    use cutover_model::runbook::Runbook;
+
+    struct Shot {
+        term: Terminal<TestBackend>,
+        theme: Theme,
+        last: Arc<Mutex<String>>,
+        frames: Arc<Mutex<usize>>,
+    }
+
+    impl Screen for Shot {
+        fn draw(&mut self, app: &App) -> io::Result<()> {
+            let theme = &self.theme;
+            self.term
+                .draw(|f| crate::tui::view::render(f, app, theme))
+                .map_err(io::Error::other)?;
+            *self.last.lock().unwrap() = self.term.backend().to_string();
+            *self.frames.lock().unwrap() += 1;
+            Ok(())
+        }
+        fn bell(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn key(c: KeyCode) -> io::Result<TermEvent> {
+        Ok(TermEvent::Key(KeyEvent::new(c, KeyModifiers::NONE)))
+    }
+
+    async fn wait_for(last: &Arc<Mutex<String>>, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if last.lock().unwrap().contains(text) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {text:?} on screen:\n{}",
+                last.lock().unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await; // poll interval
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn scripted_keys_drive_a_real_engine_and_answer_during_a_flood() {
+        let dir = tempfile::tempdir().unwrap();
+        let rb_path = dir.path().join("rb.toml");
+        std::fs::write(
+            &rb_path,
+            "[runbook]\nname = \"loop\"\n\n[[step]]\nid = \"flood\"\ntitle = \"Flood\"\nrun = \"seq 300000\"\n\n[[step]]\nid = \"last\"\ntitle = \"Last\"\nrun = \"echo bye\"\n",
+        )
+        .unwrap();
+        let rb = Runbook::load(&rb_path, &BTreeMap::new()).unwrap();
+        let engine = Engine::prepare(
+            rb,
+            EngineOptions {
+                journal: JournalChoice::New(dir.path().join("j.jsonl")),
+                accept_changed_runbook: false,
+                operator: Operator::from_env(),
+            },
+        )
+        .unwrap();
+        let (cmd_tx, cmd_rx) = mpsc::channel(64);
+        let (ev_tx, ev_rx) = mpsc::channel(1024);
+        let engine_task = tokio::spawn(engine.run(cmd_rx, ev_tx));
+        let (keys, input) = fmpsc::unbounded::<io::Result<TermEvent>>();
+        let (_sig_tx, sig_rx) = mpsc::channel(1);
+        let last = Arc::new(Mutex::new(String::new()));
+        let frames = Arc::new(Mutex::new(0));
+        let mut screen = Shot {
+            term: Terminal::new(TestBackend::new(80, 24)).unwrap(),
+            theme: Theme::builtin("mono").unwrap(),
+            last: last.clone(),
+            frames: frames.clone(),
+        };
+        let ui = tokio::spawn(async move {
+            let mut app = App::new(Utc::now(), (80, 24));
+            run(
+                &mut app,
+                &mut screen,
+                input,
+                EngineLink {
+                    commands: cmd_tx,
+                    events: ev_rx,
+                },
+                sig_rx,
+            )
+            .await
+            .map(|()| app)
+        });
+        wait_for(&last, "ready: enter runs step 1 flood").await;
+        keys.unbounded_send(key(KeyCode::Enter)).unwrap();
+        wait_for(&last, "▶ 1 flood").await;
+        // Mid-flood, a key still gets its frame.
+        keys.unbounded_send(key(KeyCode::Char('?'))).unwrap();
+        wait_for(&last, "KEYS").await;
+        keys.unbounded_send(key(KeyCode::Esc)).unwrap();
+        wait_for(&last, "✔ 1 flood").await;
+        wait_for(&last, "300000").await;
+        keys.unbounded_send(key(KeyCode::Enter)).unwrap();
+        wait_for(&last, "run completed").await;
+        keys.unbounded_send(key(KeyCode::Char('q'))).unwrap();
+        let app = ui.await.unwrap().unwrap();
+        assert_eq!(
+            engine_task.await.unwrap().unwrap(),
+            cutover_model::protocol::RunOutcome::Completed
+        );
+        let flood = &app.steps[0];
+        assert_eq!(flood.output.len(), crate::app::output::OUTPUT_CAP);
+        assert_eq!(flood.output.dropped(), 300_000 - 10_000);
+        assert!(*frames.lock().unwrap() > 0);
+    }
+}

@@ -1,0 +1,118 @@
+//! The full-screen cockpit: owns the terminal and runs the event loop between the keyboard,
+//! the engine and the [`App`](crate::app::App) state machine. Drawing lives in [`view`].
+
+pub mod event_loop;
+pub mod terminal;
+pub mod theme;
+pub mod view;
+
+use std::io::{self, Write};
+
+use chrono::Utc;
+use crossterm::event::EventStream;
+use crossterm::terminal::{BeginSynchronizedUpdate, EndSynchronizedUpdate};
+use tokio::sync::mpsc;
+
+use crate::app::App;
+pub use event_loop::EngineLink;
+use event_loop::Screen;
+use terminal::TerminalGuard;
+use theme::Theme;
+
+/// Environment switch for the panic test: `after-first-frame` panics once the first frame is up.
+pub const DEBUG_PANIC_ENV: &str = "CUTOVER_DEBUG_PANIC";
+
+struct TermScreen<'a> {
+    guard: &'a mut TerminalGuard,
+    theme: &'a Theme,
+    panic_after_first_frame: bool,
+}
+
+impl Screen for TermScreen<'_> {
+    fn draw(&mut self, app: &App) -> io::Result<()> {
+        let theme = self.theme;
+        crossterm::queue!(self.guard.terminal.backend_mut(), BeginSynchronizedUpdate)?;
+        self.guard.terminal.draw(|f| view::render(f, app, theme))?;
+        crossterm::queue!(self.guard.terminal.backend_mut(), EndSynchronizedUpdate)?;
+        self.guard.terminal.backend_mut().flush()
+    }
+
+    fn bell(&mut self) -> io::Result<()> {
+        let out = self.guard.terminal.backend_mut();
+        out.write_all(b"\x07")?;
+        out.flush()
+    }
+
+    fn after_first_frame(&mut self) {
+        if self.panic_after_first_frame {
+            panic!("{DEBUG_PANIC_ENV}=after-first-frame: forced panic for testing");
+        }
+    }
+}
+
+/// Runs the cockpit on the engine at the other end of `link` until the operator leaves (or
+/// the engine's events end and the operator quits). The terminal is restored before this
+/// returns (or panics). Dropping `link` on return tells the engine its front end is gone.
+pub async fn run(link: EngineLink, theme: Theme) -> io::Result<()> {
+    let (sig_tx, sig_rx) = mpsc::channel(4);
+    let mut guard = TerminalGuard::enter()?;
+    let size = guard.terminal.size()?;
+    spawn_signal_forwarder(sig_tx)?;
+    let mut app = App::new(Utc::now(), (size.width, size.height));
+    let panic_after_first_frame =
+        std::env::var(DEBUG_PANIC_ENV).is_ok_and(|v| v == "after-first-frame");
+    let (input, input_task) = forwarded_input();
+    let result = {
+        let mut screen = TermScreen {
+            guard: &mut guard,
+            theme: &theme,
+            panic_after_first_frame,
+        };
+        event_loop::run(&mut app, &mut screen, input, link, sig_rx).await
+    };
+    // Stop reading the terminal before it is restored.
+    input_task.abort();
+    let _ = input_task.await;
+    drop(guard);
+    result
+}
+
+/// Terminal input through a channel: a task reads crossterm's event stream and forwards each
+/// event. The event loop polls its input first on every wake; a channel answers "nothing yet"
+/// for free, while polling crossterm's stream directly costs a lock and system calls each time,
+/// which adds up while output floods in.
+fn forwarded_input() -> (
+    futures::channel::mpsc::Receiver<io::Result<crossterm::event::Event>>,
+    tokio::task::JoinHandle<()>,
+) {
+    use futures::{SinkExt, StreamExt};
+    let (mut tx, rx) = futures::channel::mpsc::channel(64);
+    let task = tokio::spawn(async move {
+        let mut events = EventStream::new();
+        while let Some(ev) = events.next().await {
+            let end = ev.is_err();
+            if tx.send(ev).await.is_err() || end {
+                return;
+            }
+        }
+    });
+    (rx, task)
+}
+
+fn spawn_signal_forwarder(tx: mpsc::Sender<String>) -> io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    tokio::spawn(async move {
+        loop {
+            let name = tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = hup.recv() => "SIGHUP",
+            };
+            if tx.send(name.to_string()).await.is_err() {
+                break;
+            }
+        }
+    });
+    Ok(())
+}

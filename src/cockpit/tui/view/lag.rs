@@ -1,0 +1,169 @@
+//! Lag pane: the current value, a sparkline of recent readings, staleness. Shows what is not
+//! configured rather than a number it does not have.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph};
+
+use super::text::{fit, hhmmss, ms, width};
+use crate::app::App;
+use crate::app::panels::LagLevel;
+use crate::tui::theme::Theme;
+use cutover_model::lag::LagUnit;
+
+const SPARK: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+
+/// Bytes in the largest fitting unit.
+pub fn bytes(b: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// A sparkline of `values`, at most `width` cells, newest on the right.
+pub fn sparkline(values: &[u64], width: usize) -> String {
+    let tail = &values[values.len().saturating_sub(width)..];
+    let max = tail.iter().copied().max().unwrap_or(0).max(1);
+    tail.iter()
+        .map(|v| SPARK[((*v as f64 / max as f64) * 7.0).round() as usize])
+        .collect()
+}
+
+/// A value in the probe's unit, for display.
+pub fn show(v: f64, unit: LagUnit) -> String {
+    match unit {
+        LagUnit::Bytes => bytes(v.max(0.0) as u64),
+        LagUnit::Seconds if v < 10.0 => format!("{v:.1}s"),
+        LagUnit::Seconds => ms((v * 1000.0) as u64),
+        LagUnit::Number => format!("{v}"),
+    }
+}
+
+/// Draws the lag pane: value, trend and rate, ETA to zero, sparkline, thresholds, staleness.
+pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
+    let lag = &app.lag;
+    let title = match &lag.info {
+        Some(i) => format!(" LAG  {} ", i.description),
+        None => " LAG ".to_string(),
+    };
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(t.border)
+        .title(Span::styled(
+            fit(&title, area.width.saturating_sub(2) as usize),
+            t.title,
+        ));
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let cols = inner.width as usize;
+    let unit = lag.unit();
+    let mut lines: Vec<Line> = Vec::new();
+    if !lag.configured {
+        lines.push(Line::from(Span::styled(
+            fit("no lag source configured", cols),
+            t.muted,
+        )));
+    } else if let Some(v) = lag.value() {
+        let style = if lag.stale.is_some() {
+            t.lag_critical
+        } else {
+            match lag.level() {
+                LagLevel::Ok => t.lag_ok,
+                LagLevel::Warn => t.lag_warn,
+                LagLevel::Critical => t.lag_critical,
+            }
+        };
+        let rate = lag.rate(15);
+        let arrow = match rate {
+            Some(r) if r < 0.0 => " ↓",
+            Some(r) if r > 0.0 => " ↑",
+            Some(_) => " →",
+            None => "",
+        };
+        let value = format!("{}{arrow}", show(v, unit));
+        let vals: Vec<u64> = lag
+            .history
+            .iter()
+            .filter_map(|r| r.value(unit))
+            .map(|v| (v.max(0.0) * 1000.0) as u64)
+            .collect();
+        let spark = sparkline(&vals, cols.saturating_sub(width(&value) + 2).min(40));
+        lines.push(Line::from(vec![
+            Span::styled(spark, t.muted),
+            Span::raw("  "),
+            Span::styled(value, style),
+        ]));
+        let mut facts: Vec<String> = Vec::new();
+        if let Some(i) = &lag.info {
+            if let Some(w) = i.warn {
+                facts.push(format!("warn {}", show(w, unit)));
+            }
+            if let Some(c) = i.critical {
+                facts.push(format!("critical {}", show(c, unit)));
+            }
+        }
+        match (rate, lag.eta_to_zero()) {
+            (Some(r), Some(eta)) => facts.push(format!(
+                "catching up {}/s · zero in {}",
+                show(-r, unit),
+                ms((eta * 1000.0) as u64)
+            )),
+            (Some(r), None) if r > 0.0 => facts.push(format!("growing {}/s", show(r, unit))),
+            _ => {}
+        }
+        if let Some(d) = lag.latest().and_then(|r| r.detail.clone()) {
+            facts.push(d);
+        }
+        lines.push(Line::from(Span::styled(
+            fit(&facts.join(" · "), cols),
+            t.muted,
+        )));
+        if let Some((since, err)) = &lag.stale {
+            // The number above is the last known one: say so first.
+            lines.insert(
+                0,
+                Line::from(Span::styled(
+                    fit(&format!("STALE since {} UTC: {err}", hhmmss(*since)), cols),
+                    t.lag_critical,
+                )),
+            );
+        }
+    } else if let Some((since, err)) = &lag.stale {
+        lines.push(Line::from(Span::styled(
+            fit(
+                &format!("no reading since {} UTC: {err}", hhmmss(*since)),
+                cols,
+            ),
+            t.lag_critical,
+        )));
+    } else {
+        lines.push(Line::from(Span::styled(
+            fit("waiting for the first reading…", cols),
+            t.muted,
+        )));
+    }
+    f.render_widget(Paragraph::new(lines), inner);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_and_sparkline() {
+        assert_eq!(bytes(512), "512 B");
+        assert_eq!(bytes(2 * 1024 * 1024 + 100 * 1024), "2.1 MB");
+        assert_eq!(sparkline(&[0, 7, 14], 10), "▁▅█");
+        assert_eq!(sparkline(&[1, 2, 3, 4], 2), "▆█");
+    }
+}

@@ -1,0 +1,286 @@
+//! Pop-ups that take typed input or a yes/no: confirmation word, skip / mark-done reason,
+//! quit / cancel / abort questions.
+
+use ratatui::Frame;
+use ratatui::layout::{Position, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph};
+use tui_input::Input;
+
+use super::help::centered;
+use super::text::{fit, wrap};
+use crate::app::App;
+use crate::app::modal::{Ask, Modal, ReasonFor};
+use crate::tui::theme::Theme;
+use cutover_model::protocol::{ROLLBACK_WORD, RollbackPlan};
+
+struct Spec<'a> {
+    title: String,
+    body: Vec<(String, Style)>,
+    input: Option<&'a Input>,
+    footer: String,
+}
+
+fn step(app: &App, i: usize) -> String {
+    app.steps.get(i).map_or(format!("#{}", i + 1), |s| {
+        format!("{} {}", i + 1, s.info.id)
+    })
+}
+
+/// Draws the open pop-up (other than help).
+pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
+    let Some(modal) = &app.modal else { return };
+    let spec = match modal {
+        Modal::Help => return,
+        Modal::Confirm {
+            index,
+            word,
+            input,
+            rejected,
+        } => {
+            let s = app.steps.get(*index);
+            // A point-of-no-return step asks for its own id before it runs.
+            let ponr = s
+                .filter(|s| &s.info.id == word)
+                .and_then(|s| s.info.point_of_no_return.clone());
+            let mut body = vec![(s.map_or(String::new(), |s| s.info.title.clone()), t.modal)];
+            if let Some(n) = s.and_then(|s| s.info.notes.clone()) {
+                body.push((n, t.muted));
+            }
+            if let Some(text) = &ponr {
+                body.push((format!("⚑ After this step: {text}"), t.point_of_no_return));
+                body.push((
+                    "Once it has run, the rollback plan stops here.".into(),
+                    t.modal,
+                ));
+                body.push((format!("Type {word} and press enter to run it."), t.modal));
+            } else {
+                body.push((format!("Type {word} and press enter to go on."), t.modal));
+            }
+            if *rejected {
+                body.push((
+                    format!("That is not {word}: nothing was sent."),
+                    t.input_rejected,
+                ));
+            }
+            let what = if ponr.is_some() {
+                "POINT OF NO RETURN"
+            } else {
+                "CONFIRM"
+            };
+            Spec {
+                title: format!(" {what} {} ", step(app, *index)),
+                body,
+                input: Some(input),
+                footer: " enter confirm · esc hide ".into(),
+            }
+        }
+        Modal::Reason {
+            index,
+            purpose,
+            input,
+            empty,
+        } => {
+            let (title, ask) = match purpose {
+                ReasonFor::Skip => (
+                    "SKIP",
+                    "The step did not pass. Why may the run go on without it? The reason is journaled.",
+                ),
+                ReasonFor::SkipRollback => (
+                    "SKIP ROLLBACK OF",
+                    "The rollback action did not pass. Why may the rollback go on without it (what will you do by hand)? The reason is journaled.",
+                ),
+                ReasonFor::MarkDone => (
+                    "MARK DONE",
+                    "Nobody knows how this step ended. Why do you consider it done? The reason is journaled.",
+                ),
+            };
+            let mut body = vec![(ask.to_string(), t.modal)];
+            if *empty {
+                body.push(("A reason is required.".into(), t.input_rejected));
+            }
+            Spec {
+                title: format!(" {title} {} ", step(app, *index)),
+                body,
+                input: Some(input),
+                footer: " enter send · esc back ".into(),
+            }
+        }
+        Modal::Rollback {
+            plan,
+            input,
+            rejected,
+        } => rollback_spec(plan.as_ref(), input, *rejected, t),
+        Modal::Ask(ask) => {
+            let j = app.journal();
+            let (title, text) = match ask {
+                Ask::QuitRunning { index } => (
+                    "QUIT?",
+                    format!(
+                        "Step {} is running. Quitting cancels it: its process group is killed, and the run ends here. Resume later with: cutover run --resume {j}",
+                        step(app, *index)
+                    ),
+                ),
+                Ask::Cancel { index } => (
+                    "CANCEL STEP?",
+                    format!(
+                        "Cancel step {}? Its process group is killed; then retry it, skip it, or abort.",
+                        step(app, *index)
+                    ),
+                ),
+                Ask::Abort { index } => (
+                    "ABORT RUN?",
+                    format!(
+                        "End the run at step {}? The journal keeps everything; resume later with: cutover run --resume {j}",
+                        step(app, *index)
+                    ),
+                ),
+            };
+            Spec {
+                title: format!(" {title} "),
+                body: vec![(text, t.modal)],
+                input: None,
+                footer: " y yes · n no ".into(),
+            }
+        }
+    };
+    draw(f, area, t, spec);
+}
+
+/// The rollback plan pop-up: every action in execution order, the point of no return, and the
+/// typed confirmation.
+fn rollback_spec<'a>(
+    plan: Option<&RollbackPlan>,
+    input: &'a Input,
+    rejected: bool,
+    t: &Theme,
+) -> Spec<'a> {
+    let Some(plan) = plan else {
+        return Spec {
+            title: " ROLLBACK PLAN ".into(),
+            body: vec![("asking the engine for the plan…".into(), t.muted)],
+            input: None,
+            footer: " esc close ".into(),
+        };
+    };
+    let mut body = Vec::new();
+    if let Some(p) = &plan.point_of_no_return {
+        body.push((
+            format!(
+                "⚑ Point of no return crossed at {} (step {} {}): {}",
+                p.at.format("%H:%M:%S UTC"),
+                p.index + 1,
+                p.id,
+                p.text
+            ),
+            t.point_of_no_return,
+        ));
+        body.push((
+            "Steps up to it cannot be rolled back from here.".into(),
+            t.modal,
+        ));
+    }
+    if plan.entries.is_empty() {
+        body.push(("Nothing to roll back.".into(), t.modal));
+    } else {
+        body.push(("In this order:".into(), t.modal));
+    }
+    for e in &plan.entries {
+        let (what, style) = match &e.action {
+            Some(a) => (a.clone(), t.modal),
+            None => ("— no rollback action: undo by hand".into(), t.muted),
+        };
+        body.push((
+            format!("↺ {} {} ({}): {what}", e.index + 1, e.id, e.state),
+            style,
+        ));
+    }
+    if !plan.has_actions() {
+        return Spec {
+            title: " ROLLBACK PLAN ".into(),
+            body,
+            input: None,
+            footer: " enter/esc close ".into(),
+        };
+    }
+    body.push((
+        format!("Type {ROLLBACK_WORD} and press enter to execute the plan."),
+        t.modal,
+    ));
+    if rejected {
+        body.push((
+            format!("That is not {ROLLBACK_WORD}: nothing was sent."),
+            t.input_rejected,
+        ));
+    }
+    Spec {
+        title: " ROLLBACK PLAN ".into(),
+        body,
+        input: Some(input),
+        footer: " enter execute · esc cancel ".into(),
+    }
+}
+
+fn draw(f: &mut Frame, area: Rect, t: &Theme, spec: Spec) {
+    let w = area.width.saturating_sub(4).clamp(20, 72);
+    let text_w = w.saturating_sub(4) as usize;
+    let mut lines: Vec<Line> = Vec::new();
+    for (text, style) in &spec.body {
+        for l in wrap(text, text_w) {
+            lines.push(Line::from(Span::styled(l, *style)));
+        }
+    }
+    let input_row = spec.input.map(|_| {
+        lines.push(Line::raw(""));
+        lines.len()
+    });
+    if spec.input.is_some() {
+        lines.push(Line::raw(""));
+    }
+    let max_body = area.height.saturating_sub(2) as usize;
+    if lines.len() > max_body {
+        // Keep the input row visible: drop body lines from the top.
+        let cut = lines.len() - max_body;
+        lines.drain(0..cut.min(input_row.unwrap_or(lines.len()).saturating_sub(1)));
+        lines.truncate(max_body);
+    }
+    let input_row = input_row.map(|r| r.min(lines.len().saturating_sub(1)));
+    let h = lines.len() as u16 + 2;
+    let r = centered(area, w, h);
+    // Clear a few columns either side too, so pane text never peeks through beside the border.
+    let x = r.x.saturating_sub(3).max(area.x);
+    let right = (r.x + r.width + 3).min(area.x + area.width);
+    let margin = Rect {
+        x,
+        width: right - x,
+        ..r
+    };
+    f.render_widget(Clear, margin);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(t.modal_border)
+        .title(Span::styled(fit(&spec.title, text_w), t.title))
+        .title_bottom(Span::styled(fit(&spec.footer, text_w), t.muted));
+    let inner = block.inner(r).inner(ratatui::layout::Margin {
+        horizontal: 1,
+        vertical: 0,
+    });
+    f.render_widget(block, r);
+    if let (Some(input), Some(row)) = (spec.input, input_row) {
+        let field_w = text_w.saturating_sub(2).max(1);
+        let scroll = input.visual_scroll(field_w);
+        let shown: String = input.value().chars().skip(scroll).take(field_w).collect();
+        let pad = field_w.saturating_sub(shown.chars().count());
+        lines[row] = Line::from(vec![
+            Span::styled("> ", t.key),
+            Span::styled(format!("{shown}{}", " ".repeat(pad)), t.input),
+        ]);
+        let cx = inner.x + 2 + (input.visual_cursor().saturating_sub(scroll)) as u16;
+        let cy = inner.y + row as u16;
+        if cy < inner.y + inner.height {
+            f.set_cursor_position(Position::new(cx.min(inner.x + inner.width), cy));
+        }
+    }
+    f.render_widget(Paragraph::new(lines), inner);
+}

@@ -1,0 +1,101 @@
+//! `v`: the output pane shows every check's latest result and the differing keys, with both
+//! sides' values, instead of the selected step's output.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph};
+
+use super::text::fit;
+use crate::app::App;
+use crate::tui::theme::Theme;
+use cutover_model::reconcile::{Status, describe, summary};
+
+/// Draws the reconcile drill-down in `area`.
+pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(t.border)
+        .title(Span::styled(
+            fit(
+                " RECONCILE DETAIL · v back to output · c run checks now ",
+                area.width.saturating_sub(2) as usize,
+            ),
+            t.title,
+        ));
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let cols = inner.width as usize;
+    let mut lines: Vec<Line> = Vec::new();
+    for c in &app.reconcile.checks {
+        match app.reconcile.results.get(&c.name) {
+            None => lines.push(Line::from(Span::styled(
+                fit(
+                    &format!("{}: not run yet in this session (c runs it)", c.name),
+                    cols,
+                ),
+                t.muted,
+            ))),
+            Some(r) => {
+                let style = match r.status {
+                    Status::Pass => t.reconcile_ok,
+                    _ => t.reconcile_diff,
+                };
+                lines.push(Line::from(Span::styled(fit(&summary(r), cols), style)));
+                for m in &r.mismatches {
+                    let style = if m.transient { t.muted } else { t.text };
+                    lines.push(Line::from(Span::styled(
+                        fit(&format!("  {}", describe(m, &r.key_columns)), cols),
+                        style,
+                    )));
+                    for d in m.columns.iter().take(8) {
+                        let v = |x: &Option<String>| x.clone().unwrap_or_else(|| "NULL".into());
+                        lines.push(Line::from(Span::styled(
+                            fit(
+                                &format!(
+                                    "      {}: source {} · target {}",
+                                    d.column,
+                                    v(&d.source),
+                                    v(&d.target)
+                                ),
+                                cols,
+                            ),
+                            t.muted,
+                        )));
+                    }
+                }
+                if r.mismatch_total > r.mismatches.len() as u64 {
+                    lines.push(Line::from(Span::styled(
+                        fit(
+                            &format!(
+                                "  … {} more not listed",
+                                r.mismatch_total - r.mismatches.len() as u64
+                            ),
+                            cols,
+                        ),
+                        t.muted,
+                    )));
+                }
+                for n in &r.notes {
+                    lines.push(Line::from(Span::styled(
+                        fit(&format!("  note: {n}"), cols),
+                        t.muted,
+                    )));
+                }
+            }
+        }
+    }
+    let rows = inner.height as usize;
+    if lines.len() > rows {
+        let hidden = lines.len() + 1 - rows;
+        lines.truncate(rows.saturating_sub(1));
+        lines.push(Line::from(Span::styled(
+            fit(
+                &format!("… {hidden} more line(s): the journal has every result"),
+                cols,
+            ),
+            t.muted,
+        )));
+    }
+    f.render_widget(Paragraph::new(lines), inner);
+}

@@ -1,0 +1,122 @@
+//! Status bar: the latest message (or what the run waits for), then the keys that work now.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use super::text::{fit, width};
+use crate::app::{App, Phase};
+use crate::tui::theme::Theme;
+use cutover_model::protocol::{DecisionKind, Level};
+
+/// The keys that do something in the current phase.
+pub fn hints(app: &App) -> Vec<(&'static str, &'static str)> {
+    let tail: &[(&str, &str)] = &[
+        ("?", "help"),
+        ("q", "quit"),
+        ("j/k", "select"),
+        ("PgUp/PgDn", "scroll"),
+        ("f", "follow"),
+        ("R", "rollback"),
+    ];
+    let mut v: Vec<(&str, &str)> = match &app.phase {
+        Phase::Ready { .. } => vec![("enter", "run next")],
+        Phase::Running { .. } => vec![("x", "cancel step")],
+        Phase::Confirming { .. } => vec![("enter", "type the word"), ("x", "cancel")],
+        Phase::Deciding {
+            kind: DecisionKind::Failed,
+            ..
+        } => vec![("r", "retry"), ("s", "skip"), ("a", "abort")],
+        Phase::Deciding {
+            kind: DecisionKind::Interrupted,
+            ..
+        } => vec![("r", "re-run"), ("d", "mark done"), ("a", "abort")],
+        Phase::Deciding {
+            kind: DecisionKind::RollbackFailed,
+            ..
+        } => vec![("r", "retry"), ("s", "skip"), ("a", "abort rollback")],
+        _ => vec![],
+    };
+    if app.countdown_active() {
+        v.insert(0, ("n", "stop auto-rollback"));
+    }
+    v.extend_from_slice(tail);
+    v
+}
+
+fn default_line(app: &App) -> (String, Level) {
+    let id = |i: usize| {
+        app.steps
+            .get(i)
+            .map_or(String::new(), |s| format!("{} {}", i + 1, s.info.id))
+    };
+    match &app.phase {
+        Phase::Starting => ("starting the engine…".into(), Level::Info),
+        Phase::Busy => ("…".into(), Level::Info),
+        Phase::Ready { next } => {
+            let title = app.steps.get(*next).map_or("", |s| s.info.title.as_str());
+            (
+                format!("ready: enter runs step {} — {title}", id(*next)),
+                Level::Info,
+            )
+        }
+        Phase::Running { index } => (format!("running step {}", id(*index)), Level::Info),
+        Phase::Confirming { index, word } => (
+            format!("step {} waits for you to type {word} (enter)", id(*index)),
+            Level::Warn,
+        ),
+        Phase::Deciding { message, .. } => (message.clone(), Level::Warn),
+        Phase::Finished(_) => ("the run is over · q quits".into(), Level::Info),
+        Phase::EngineGone => ("the engine stopped · q quits".into(), Level::Warn),
+    }
+}
+
+/// Draws the two status rows.
+pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
+    let cols = area.width as usize;
+    let (text, level) = match &app.status {
+        Some(s) => (s.text.clone(), s.level),
+        None => default_line(app),
+    };
+    let mut style = if level == Level::Warn {
+        t.status_warn
+    } else {
+        t.status_info
+    };
+    // A fired trigger owns the message row until the run ends: it cannot be missed.
+    let text = match (&app.trigger, &app.phase) {
+        (Some(tr), phase) if !matches!(phase, Phase::Finished(_)) => {
+            style = t.header_critical;
+            let then = match tr.rollback_at {
+                Some(at) if !app.rolling_back => {
+                    let left = (at - app.now).num_seconds().max(0);
+                    format!("automatic ROLLBACK in {left}s — n stops it · R reviews the plan")
+                }
+                _ if app.rolling_back => "rolling back".to_string(),
+                _ => "press R to review the rollback plan".to_string(),
+            };
+            format!("⚠ TRIGGER {}: {} — {then}", tr.name, tr.message)
+        }
+        _ => text,
+    };
+    let mut lines = vec![Line::from(Span::styled(
+        fit(&format!(" {text}"), cols),
+        style,
+    ))];
+    let mut spans = vec![Span::raw(" ")];
+    let mut used = 1;
+    for (i, (k, d)) in hints(app).into_iter().enumerate() {
+        let sep = if i == 0 { "" } else { " · " };
+        let w = width(sep) + width(k) + 1 + width(d);
+        if used + w > cols {
+            break;
+        }
+        used += w;
+        spans.push(Span::styled(sep, t.muted));
+        spans.push(Span::styled(k, t.key));
+        spans.push(Span::styled(format!(" {d}"), t.muted));
+    }
+    lines.push(Line::from(spans));
+    f.render_widget(Paragraph::new(lines), area);
+}

@@ -1,0 +1,523 @@
+//! Render snapshots (ratatui `TestBackend` + insta) at 80x24 and 120x40.
+//! Snapshots live in `snapshots/` beside this file; CI fails on a missing or changed one.
+
+use chrono::Duration;
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+use crate::app::tests::{run_info, step, t0};
+use crate::app::{App, Msg};
+use crate::tui::theme::Theme;
+use cutover_model::protocol::*;
+
+const SIZES: [(u16, u16); 2] = [(80, 24), (120, 40)];
+
+fn draw(app: &App, w: u16, h: u16) -> String {
+    let mut app = app.clone();
+    app.size = (w, h);
+    let theme = Theme::builtin("default").unwrap();
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| super::render(f, &app, &theme)).unwrap();
+    t.backend().to_string()
+}
+
+fn snap(name: &str, app: &App) {
+    for (w, h) in SIZES {
+        let screen = draw(app, w, h);
+        insta::assert_snapshot!(format!("{name}_{w}x{h}"), screen);
+    }
+}
+
+fn key(app: &mut App, code: KeyCode) {
+    app.update(Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+}
+
+fn typed(app: &mut App, s: &str) {
+    for c in s.chars() {
+        key(app, KeyCode::Char(c));
+    }
+}
+
+fn ev(app: &mut App, e: Event) {
+    app.update(Msg::Engine(e));
+}
+
+fn with_run(run: RunInfo, at_minutes: i64) -> App {
+    let mut app = App::new(t0() + Duration::minutes(at_minutes), (80, 24));
+    ev(&mut app, Event::RunStarted { run: Box::new(run) });
+    app
+}
+
+fn start(app: &mut App, index: usize, attempt: u32) {
+    ev(
+        app,
+        Event::StepStarted {
+            index,
+            id: app.steps[index].info.id.clone(),
+            attempt,
+            at: app.now,
+            command: app.steps[index].info.command.clone(),
+        },
+    );
+    ev(app, Event::Process { index, pid: 4242 });
+}
+
+fn pass(app: &mut App, index: usize, ms: u64) {
+    ev(
+        app,
+        Event::StepFinished {
+            index,
+            id: app.steps[index].info.id.clone(),
+            attempt: 1,
+            outcome: StepOutcome::Passed,
+            duration_ms: ms,
+            expected_ms: app.steps[index].info.expected_ms,
+            exit_code: Some(0),
+            checks: vec![],
+            message: None,
+            output_file: None,
+        },
+    );
+}
+
+fn lines(index: usize, n: usize, stream: Stream, prefix: &str) -> Event {
+    Event::Output {
+        index,
+        stream,
+        text: (1..=n).map(|i| format!("{prefix} {i}\n")).collect(),
+    }
+}
+
+fn tick(app: &mut App, secs: i64) {
+    let now = app.now + Duration::seconds(secs);
+    app.update(Msg::Tick(now));
+}
+
+fn idle() -> App {
+    let mut app = with_run(run_info(), 5);
+    ev(&mut app, Event::Ready { next: 0 });
+    app
+}
+
+fn running() -> App {
+    let mut app = idle();
+    key(&mut app, KeyCode::Enter);
+    start(&mut app, 0, 1);
+    pass(&mut app, 0, 1_800);
+    ev(&mut app, Event::Ready { next: 1 });
+    key(&mut app, KeyCode::Enter);
+    start(&mut app, 1, 1);
+    ev(&mut app, lines(1, 40, Stream::Stdout, "copied batch"));
+    ev(&mut app, lines(1, 2, Stream::Stderr, "warning: slow batch"));
+    tick(&mut app, 7);
+    app
+}
+
+fn failed() -> App {
+    let mut app = running();
+    ev(
+        &mut app,
+        Event::StepFinished {
+            index: 1,
+            id: "copy".into(),
+            attempt: 1,
+            outcome: StepOutcome::Failed,
+            duration_ms: 7_400,
+            expected_ms: Some(4_000),
+            exit_code: Some(3),
+            checks: vec![CheckResult {
+                name: "exit".into(),
+                passed: false,
+                detail: "exit 3 (expected 0)".into(),
+            }],
+            message: Some("exit 3 (expected 0)".into()),
+            output_file: Some("/j/run.out/02-copy.1.log".into()),
+        },
+    );
+    ev(
+        &mut app,
+        Event::DecisionNeeded {
+            index: 1,
+            kind: DecisionKind::Failed,
+            message: "step copy did not pass: retry it, skip it with a reason, or abort".into(),
+        },
+    );
+    app
+}
+
+fn confirm() -> App {
+    let mut app = running();
+    pass(&mut app, 1, 3_900);
+    ev(&mut app, Event::Ready { next: 2 });
+    key(&mut app, KeyCode::Enter);
+    start(&mut app, 2, 1);
+    ev(
+        &mut app,
+        Event::ConfirmRequested {
+            index: 2,
+            word: "GO".into(),
+        },
+    );
+    typed(&mut app, "G");
+    app
+}
+
+#[test]
+fn idle_screen() {
+    snap("idle", &idle());
+}
+
+#[test]
+fn running_with_output() {
+    snap("running", &running());
+}
+
+#[test]
+fn failed_step_with_retry_skip_keys() {
+    snap("failed", &failed());
+}
+
+#[test]
+fn failed_step_skip_reason_prompt() {
+    let mut app = failed();
+    key(&mut app, KeyCode::Char('s'));
+    typed(&mut app, "batch re-copied by hand");
+    snap("skip_reason", &app);
+}
+
+#[test]
+fn confirm_step() {
+    snap("confirm", &confirm());
+}
+
+#[test]
+fn confirm_step_after_a_wrong_word() {
+    let mut app = confirm();
+    typed(&mut app, "X");
+    key(&mut app, KeyCode::Enter);
+    snap("confirm_rejected", &app);
+}
+
+#[test]
+fn help_overlay() {
+    let mut app = running();
+    key(&mut app, KeyCode::Char('?'));
+    snap("help", &app);
+}
+
+#[test]
+fn quit_question_while_running() {
+    let mut app = running();
+    key(&mut app, KeyCode::Char('q'));
+    snap("quit_running", &app);
+}
+
+#[test]
+fn resumed_interrupted_step() {
+    let mut app = with_run(run_info(), 20);
+    ev(
+        &mut app,
+        Event::Resumed {
+            done: vec!["preflight".into()],
+            interrupted: Some("copy".into()),
+            failed_before: vec![],
+        },
+    );
+    ev(
+        &mut app,
+        Event::StepRestored {
+            index: 0,
+            state: "passed".into(),
+            duration_ms: Some(1_200),
+        },
+    );
+    ev(
+        &mut app,
+        Event::StepRestored {
+            index: 1,
+            state: "interrupted".into(),
+            duration_ms: None,
+        },
+    );
+    ev(
+        &mut app,
+        Event::DecisionNeeded {
+            index: 1,
+            kind: DecisionKind::Interrupted,
+            message: "step copy started at 02:14:03 UTC and never finished — outcome unknown; its process group 4242 is no longer running. Re-run it, mark it done with a reason, or abort.".into(),
+        },
+    );
+    snap("resumed_interrupted", &app);
+}
+
+#[test]
+fn narrow_truncation() {
+    let mut run = run_info();
+    run.name = "orders-and-invoices: pg13 on db-old-primary.example.internal -> pg16 on db-new-primary.example.internal logical cutover".into();
+    run.steps[1] = step(
+        "copy-the-final-delta-of-the-orders-and-invoices-tables",
+        "run",
+        "pg_dump --data-only --table=orders --table=invoices postgres://migrator:••••@db-old-primary.example.internal/orders | psql postgres://migrator:••••@db-new-primary.example.internal/orders",
+        Some(5_400_000),
+    );
+    let mut app = with_run(run, 85);
+    ev(&mut app, Event::Ready { next: 0 });
+    key(&mut app, KeyCode::Enter);
+    start(&mut app, 0, 1);
+    pass(&mut app, 0, 900_000);
+    ev(&mut app, Event::Ready { next: 1 });
+    key(&mut app, KeyCode::Enter);
+    start(&mut app, 1, 1);
+    ev(
+        &mut app,
+        Event::Output {
+            index: 1,
+            stream: Stream::Stdout,
+            text: "COPY 1048576 rows into public.orders_and_invoices_archive_partition_2026_12 \u{1b}[32mdone\u{1b}[0m\ttook 61.2s\n".into(),
+        },
+    );
+    ev(
+        &mut app,
+        Event::Notice {
+            level: Level::Warn,
+            message: "this build cannot execute SQL, lag or reconcile steps yet; these steps will fail: switch-the-application-connection-strings, verify".into(),
+        },
+    );
+    tick(&mut app, 65);
+    snap("narrow", &app);
+    let screen = draw(&app, 50, 16);
+    insta::assert_snapshot!("narrow_50x16", screen);
+}
+
+#[test]
+fn lag_and_reconcile_configured_without_readings() {
+    let mut run = run_info();
+    run.lag_configured = true;
+    run.reconcile = vec!["orders".into(), "revenue by day".into(), "sequences".into()];
+    let mut app = with_run(run, 1);
+    ev(&mut app, Event::Ready { next: 0 });
+    snap("panes_configured", &app);
+}
+
+#[test]
+fn every_frame_fits_and_nothing_overlaps_at_80x24() {
+    // Every line of every scenario is exactly 80 columns: no pane spills into another.
+    for app in [idle(), running(), failed(), confirm()] {
+        let screen = draw(&app, 80, 24);
+        let rows: Vec<&str> = screen.lines().collect();
+        assert_eq!(rows.len(), 24);
+        for r in rows {
+            // TestBackend quotes each row.
+            let inner = r.trim_start_matches('"').trim_end_matches('"');
+            assert_eq!(unicode_width::UnicodeWidthStr::width(inner), 80, "{inner}");
+        }
+    }
+}
+
+fn rollback_plan_open() -> App {
+    let mut app = failed();
+    let mut info = app.steps[0].info.clone();
+    info.rollback = Some("rm -rf /tmp/cutover-demo".into());
+    app.steps[0].info = info;
+    key(&mut app, KeyCode::Char('R'));
+    ev(
+        &mut app,
+        Event::RollbackPlan {
+            plan: RollbackPlan {
+                entries: vec![
+                    RollbackEntry {
+                        index: 1,
+                        id: "copy".into(),
+                        title: "copy title".into(),
+                        state: "failed".into(),
+                        action: Some("./undo-copy.sh --from-batch 1".into()),
+                    },
+                    RollbackEntry {
+                        index: 0,
+                        id: "preflight".into(),
+                        title: "preflight title".into(),
+                        state: "passed".into(),
+                        action: None,
+                    },
+                ],
+                point_of_no_return: None,
+            },
+        },
+    );
+    typed(&mut app, "ROLL");
+    app
+}
+
+#[test]
+fn rollback_plan_modal() {
+    snap("rollback_plan", &rollback_plan_open());
+}
+
+#[test]
+fn rollback_plan_past_the_point_of_no_return() {
+    let mut app = failed();
+    key(&mut app, KeyCode::Char('R'));
+    ev(
+        &mut app,
+        Event::RollbackPlan {
+            plan: RollbackPlan {
+                entries: vec![],
+                point_of_no_return: Some(PonrCrossed {
+                    index: 3,
+                    id: "switch".into(),
+                    text: "clients moved; roll forward (playbook §7)".into(),
+                    at: t0() + Duration::minutes(3),
+                }),
+            },
+        },
+    );
+    snap("rollback_ponr", &app);
+}
+
+#[test]
+fn trigger_banner_with_countdown() {
+    let mut app = running();
+    let now = app.now;
+    ev(
+        &mut app,
+        Event::TriggerFired {
+            name: "lag runaway".into(),
+            message: "300 MB for 61s".into(),
+            action: TriggerAction::Rollback,
+            countdown_ms: Some(30_000),
+            at: now,
+        },
+    );
+    tick(&mut app, 3);
+    snap("trigger_countdown", &app);
+}
+
+fn with_lag_readings(stale: bool) -> App {
+    let mut run = run_info();
+    run.lag_configured = true;
+    run.lag = Some(LagInfo {
+        description: "logical slot orders_sub on source".into(),
+        unit: cutover_model::lag::LagUnit::Bytes,
+        warn: Some(16.0 * 1024.0 * 1024.0),
+        critical: Some(256.0 * 1024.0 * 1024.0),
+        interval_ms: 1000,
+    });
+    let mut app = with_run(run, 1);
+    ev(&mut app, Event::Ready { next: 0 });
+    // 30 MB draining at 2 MB/s over 10 s: above warn, catching up.
+    for i in 0..=10u64 {
+        let sample = cutover_model::lag::LagSample {
+            seq: i + 1,
+            at: Some(app.now + Duration::seconds(i as i64)),
+            checked_at: Some(app.now + Duration::seconds(i as i64)),
+            bytes: Some((30 - 2 * i) * 1024 * 1024),
+            detail: Some("slot active".into()),
+            ..Default::default()
+        };
+        ev(
+            &mut app,
+            Event::LagSample {
+                sample,
+                keep: false,
+            },
+        );
+    }
+    if stale {
+        let sample = cutover_model::lag::LagSample {
+            seq: 12,
+            at: Some(app.now + Duration::seconds(10)),
+            checked_at: Some(app.now + Duration::seconds(12)),
+            bytes: Some(10 * 1024 * 1024),
+            stale_since: Some(app.now + Duration::seconds(11)),
+            error: Some("connection refused".into()),
+            ..Default::default()
+        };
+        ev(&mut app, Event::LagSample { sample, keep: true });
+    }
+    tick(&mut app, 12);
+    app
+}
+
+#[test]
+fn lag_pane_with_readings() {
+    snap("lag_readings", &with_lag_readings(false));
+}
+
+#[test]
+fn lag_pane_stale_says_so_first() {
+    snap("lag_stale", &with_lag_readings(true));
+}
+
+fn with_reconcile_results() -> App {
+    use cutover_model::reconcile::{
+        ColumnDiff, Mismatch, MismatchClass, ReconcileResult, Status, Verdict,
+    };
+    let mut run = run_info();
+    run.reconcile = vec!["orders".into(), "revenue by day".into(), "sequences".into()];
+    let mut app = with_run(run, 1);
+    ev(&mut app, Event::Ready { next: 0 });
+    let mut r = ReconcileResult::new("orders", cutover_model::runbook::ReconcileKind::Checksum);
+    r.status = Status::Fail;
+    r.rows_compared = 200_000;
+    r.partitions_done = 20;
+    r.partitions_total = 20;
+    r.elapsed_ms = 1_250;
+    r.key_columns = vec!["id".into()];
+    r.mismatches = vec![
+        Mismatch {
+            key: vec!["42".into()],
+            class: MismatchClass::Different,
+            columns: vec![ColumnDiff {
+                column: "total".into(),
+                source: Some("10.00".into()),
+                target: Some("12.00".into()),
+            }],
+            detail: "total: 10.00 → 12.00".into(),
+            transient: false,
+        },
+        Mismatch {
+            key: vec!["77".into()],
+            class: MismatchClass::MissingOnTarget,
+            columns: vec![],
+            detail: "missing on target".into(),
+            transient: false,
+        },
+    ];
+    r.mismatch_total = 2;
+    r.verdict = Some(Verdict::compute(2, 200_000, 0, None));
+    ev(
+        &mut app,
+        Event::ReconcileResult {
+            result: Box::new(r),
+            restored: false,
+        },
+    );
+    ev(
+        &mut app,
+        Event::ReconcileProgress {
+            progress: cutover_model::reconcile::Progress {
+                name: "revenue by day".into(),
+                phase: cutover_model::reconcile::Phase::Comparing,
+                partitions_done: 12,
+                partitions_total: 16,
+                rows_compared: 1000,
+                mismatches: 0,
+                elapsed_ms: 300,
+            },
+        },
+    );
+    app
+}
+
+#[test]
+fn reconcile_pane_with_results() {
+    snap("reconcile_results", &with_reconcile_results());
+}
+
+#[test]
+fn reconcile_detail_shows_the_differing_keys() {
+    let mut app = with_reconcile_results();
+    key(&mut app, KeyCode::Char('v'));
+    snap("reconcile_detail", &app);
+}

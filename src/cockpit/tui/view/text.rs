@@ -1,0 +1,190 @@
+//! Text fitting: truncate with an ellipsis, wrap, format durations and clock times.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+
+use cutover_model::runbook::units::format_duration;
+
+/// Display width of `s`.
+pub fn width(s: &str) -> usize {
+    UnicodeWidthStr::width(s)
+}
+
+/// `s` cut to `max` columns, ending in `…` when cut.
+pub fn fit(s: &str, max: usize) -> String {
+    if width(s) <= max {
+        return s.to_string();
+    }
+    if max == 0 {
+        return String::new();
+    }
+    let mut out = String::new();
+    let mut w = 0;
+    for c in s.chars() {
+        let cw = UnicodeWidthChar::width(c).unwrap_or(0);
+        if w + cw > max - 1 {
+            break;
+        }
+        w += cw;
+        out.push(c);
+    }
+    out.push('…');
+    out
+}
+
+/// Output text made safe for a cell grid: ANSI escape sequences removed, tabs expanded,
+/// other control characters shown as `�`.
+pub fn clean(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(|c| c.is_control()) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut it = s.chars().peekable();
+    let mut col = 0usize;
+    while let Some(c) = it.next() {
+        match c {
+            '\u{1b}' => {
+                // CSI: ESC [ params final-byte; OSC: ESC ] ... BEL or ESC \; others: ESC + one char.
+                match it.next() {
+                    Some('[') => {
+                        for n in it.by_ref() {
+                            if ('@'..='~').contains(&n) {
+                                break;
+                            }
+                        }
+                    }
+                    Some(']') => {
+                        while let Some(n) = it.next() {
+                            if n == '\u{7}' {
+                                break;
+                            }
+                            if n == '\u{1b}' {
+                                it.next();
+                                break;
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            '\t' => {
+                let n = 8 - col % 8;
+                out.push_str(&" ".repeat(n));
+                col += n;
+            }
+            '\r' => {}
+            c if c.is_control() => {
+                out.push('�');
+                col += 1;
+            }
+            c => {
+                out.push(c);
+                col += UnicodeWidthChar::width(c).unwrap_or(0);
+            }
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// `s` padded with spaces (or cut) to exactly `w` columns.
+pub fn pad(s: &str, w: usize) -> String {
+    let s = fit(s, w);
+    let n = w.saturating_sub(width(&s));
+    format!("{s}{}", " ".repeat(n))
+}
+
+/// Word-wraps `s` to `max` columns; words longer than a line are broken.
+pub fn wrap(s: &str, max: usize) -> Vec<String> {
+    let max = max.max(1);
+    let mut lines = Vec::new();
+    for para in s.split('\n') {
+        let mut cur = String::new();
+        for word in para.split(' ') {
+            let sep = usize::from(!cur.is_empty());
+            if width(&cur) + sep + width(word) <= max {
+                if sep == 1 {
+                    cur.push(' ');
+                }
+                cur.push_str(word);
+                continue;
+            }
+            if !cur.is_empty() {
+                lines.push(std::mem::take(&mut cur));
+            }
+            let mut w = 0;
+            for c in word.chars() {
+                let cw = UnicodeWidthChar::width(c).unwrap_or(0);
+                if w + cw > max {
+                    lines.push(std::mem::take(&mut cur));
+                    w = 0;
+                }
+                cur.push(c);
+                w += cw;
+            }
+        }
+        lines.push(cur);
+    }
+    lines
+}
+
+/// A duration in ms, as the runbook writes durations (`28s`, `1m02`, `340ms`).
+pub fn ms(v: u64) -> String {
+    format_duration(Duration::from_millis(v))
+}
+
+/// A live clock duration: `0:14`, `12:03`, `1:02:03`.
+pub fn clock(ms: u64) -> String {
+    let s = ms / 1000;
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, (s % 3600) / 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
+    }
+}
+
+/// Wall-clock time of day, UTC.
+pub fn hhmm(t: DateTime<Utc>) -> String {
+    t.format("%H:%M").to_string()
+}
+
+/// Wall-clock time with seconds, UTC.
+pub fn hhmmss(t: DateTime<Utc>) -> String {
+    t.format("%H:%M:%S").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fit_truncates_with_an_ellipsis() {
+        assert_eq!(fit("freeze-writes", 20), "freeze-writes");
+        assert_eq!(fit("freeze-writes", 6), "freez…");
+        assert_eq!(fit("freeze", 0), "");
+        assert_eq!(fit("✔✔✔", 2), "✔…");
+        assert_eq!(pad("ab", 4), "ab  ");
+    }
+
+    #[test]
+    fn wrap_breaks_words_and_long_tokens() {
+        assert_eq!(wrap("one two three", 7), ["one two", "three"]);
+        assert_eq!(wrap("/a/very/long/path", 6), ["/a/ver", "y/long", "/path"]);
+        assert_eq!(wrap("a\nb", 5), ["a", "b"]);
+    }
+
+    #[test]
+    fn clean_strips_escapes_and_controls() {
+        assert_eq!(clean("plain"), "plain");
+        assert_eq!(clean("\u{1b}[31mred\u{1b}[0m"), "red");
+        assert_eq!(clean("a\tb"), "a       b");
+        assert_eq!(clean("\u{1b}]0;title\u{7}x\u{8}"), "x�");
+    }
+
+    #[test]
+    fn clock_formats() {
+        assert_eq!(clock(14_000), "0:14");
+        assert_eq!(clock(3_723_000), "1:02:03");
+    }
+}

@@ -1,0 +1,140 @@
+//! Command-line interface (DESIGN §1).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// A terminal cockpit for database-migration cutover day.
+#[derive(Debug, Parser)]
+#[command(name = "cutover", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Run a runbook (the cockpit, or --headless).
+    Run(RunArgs),
+    /// Validate runbooks; errors as file:line:col with the line quoted. Exit 0 valid, 2 invalid.
+    Check {
+        /// Runbook files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// The built-in rehearsal: a disposable source/target PostgreSQL pair with logical
+    /// replication and a write load, cut over by `runbooks/drill.toml`. Exit code as `run`.
+    Drill(DrillArgs),
+}
+
+/// `cutover run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The runbook (optional with --resume: the journal's runbook is used).
+    pub runbook: Option<PathBuf>,
+    /// No TUI: one line per event on stdout.
+    #[arg(long)]
+    pub headless: bool,
+    /// With --headless: one JSON object per event.
+    #[arg(long, requires = "headless")]
+    pub json: bool,
+    /// Journal file (default ./cutover-journal/<time>-<runbook>.jsonl).
+    #[arg(long, value_name = "PATH", conflicts_with = "resume")]
+    pub journal: Option<PathBuf>,
+    /// Continue the run recorded in this journal.
+    #[arg(long, value_name = "JOURNAL")]
+    pub resume: Option<PathBuf>,
+    /// On --resume: accept a runbook that changed since the journal started.
+    #[arg(long, requires = "resume")]
+    pub accept_changed_runbook: bool,
+    /// On --resume --headless: re-run a step that was interrupted.
+    #[arg(long, requires = "resume")]
+    pub rerun_interrupted: bool,
+    /// Answer confirm steps with their word (headless rehearsals only; never the default).
+    #[arg(long)]
+    pub assume_yes: bool,
+    /// Override or add a [vars] entry.
+    #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_var)]
+    pub vars: Vec<(String, String)>,
+    /// Theme name or file.
+    #[arg(long, value_name = "NAME|PATH")]
+    pub theme: Option<String>,
+    /// Diagnostics log file (default: next to the journal, `<journal>.log`).
+    #[arg(long, value_name = "PATH")]
+    pub log: Option<PathBuf>,
+}
+
+/// A fault `cutover drill --fault` injects mid-drill, to rehearse the rollback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FaultArg {
+    /// Disable the subscription (and flood the WAL) after the first lag gate: the lag trigger fires.
+    Lag,
+    /// Corrupt rows on the target once writes are frozen: the reconcile gate blocks.
+    Mismatch,
+    /// Make the sequence-sync step fail.
+    StepFail,
+}
+
+/// `cutover drill`.
+#[derive(Debug, Args)]
+pub struct DrillArgs {
+    /// Rows in pgbench_accounts on the source.
+    #[arg(long, value_name = "N", default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub rows: u64,
+    /// Write load against the source, in transactions per second (pgbench -R).
+    #[arg(long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub tps: u32,
+    /// No TUI: one line per event on stdout (as `run --headless`).
+    #[arg(long)]
+    pub headless: bool,
+    /// With --headless: one JSON object per event.
+    #[arg(long, requires = "headless")]
+    pub json: bool,
+    /// Answer confirmations in a headless drill, and yes to installing PostgreSQL when it is missing.
+    #[arg(long)]
+    pub assume_yes: bool,
+    /// Inject a fault mid-drill to rehearse the rollback.
+    #[arg(long, value_enum)]
+    pub fault: Option<FaultArg>,
+    /// Leave the clusters running afterwards and print how to connect and how to stop them.
+    #[arg(long)]
+    pub keep: bool,
+    /// Directory of the PostgreSQL server binaries (else PG_BINDIR, PATH, /usr/lib/postgresql/*/bin, /usr/local/pgsql/bin).
+    #[arg(long, value_name = "DIR")]
+    pub pg_bindir: Option<PathBuf>,
+    /// Where the drill keeps its journal, diagnostics log, load log and runbook copy
+    /// (default ./cutover-drill/<time>).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Journal file (default <dir>/journal.jsonl).
+    #[arg(long, value_name = "PATH")]
+    pub journal: Option<PathBuf>,
+    /// Run this runbook instead of the built-in runbooks/drill.toml (it gets the same vars).
+    #[arg(long, value_name = "PATH")]
+    pub runbook: Option<PathBuf>,
+    /// Override or add a [vars] entry (after the drill's own).
+    #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_var)]
+    pub vars: Vec<(String, String)>,
+    /// Theme name or file.
+    #[arg(long, value_name = "NAME|PATH")]
+    pub theme: Option<String>,
+}
+
+fn parse_var(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got {s:?}")),
+    }
+}
+
+impl From<FaultArg> for cutover_drill::fault::Fault {
+    fn from(f: FaultArg) -> Self {
+        match f {
+            FaultArg::Lag => Self::Lag,
+            FaultArg::Mismatch => Self::Mismatch,
+            FaultArg::StepFail => Self::StepFail,
+        }
+    }
+}

@@ -1,0 +1,385 @@
+//! `cutover drill` from start to end: binaries, the drill's world, the run (cockpit or
+//! headless), faults, signals, and cleanup.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use tokio::signal::unix::{SignalKind, signal};
+
+use cutover_cockpit::tui::theme::{Theme, no_color_env};
+use cutover_drill::fault::{self, Fault, FaultTarget};
+use cutover_drill::{Drill, DrillOptions, install};
+use cutover_engine::{Engine, EngineOptions, JournalChoice};
+use cutover_model::protocol::{Operator, RunOutcome};
+use cutover_model::runbook::{LoadError, Runbook};
+
+use crate::cli::DrillArgs;
+use crate::headless::{self, HeadlessOptions};
+
+/// Exit code for usage errors, invalid runbooks and missing binaries.
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code when the run failed or was aborted (as `run`), or the drill could not be built.
+pub const EXIT_FAILED: u8 = 4;
+/// Exit code after SIGINT.
+pub const EXIT_SIGINT: u8 = 130;
+/// Exit code after SIGTERM.
+pub const EXIT_SIGTERM: u8 = 143;
+/// Exit code after SIGHUP (the SSH session went away).
+pub const EXIT_SIGHUP: u8 = 129;
+
+/// The signals the drill stops on (the cockpit handles SIGTERM and SIGHUP itself).
+struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
+        Ok(Signals {
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    /// The next of SIGINT, SIGTERM, SIGHUP: its description and exit code.
+    async fn any(&mut self) -> (&'static str, u8) {
+        tokio::select! {
+            _ = self.int.recv() => ("interrupted (SIGINT)", EXIT_SIGINT),
+            _ = self.term.recv() => ("terminated (SIGTERM)", EXIT_SIGTERM),
+            _ = self.hup.recv() => ("hung up (SIGHUP)", EXIT_SIGHUP),
+        }
+    }
+}
+
+/// Prints a drill message on stderr (never inside the cockpit: only before and after it).
+/// Never panics: after a SIGHUP the terminal may be gone, and cleanup must still happen.
+fn say(start: Instant, msg: &str) {
+    err(&format!(
+        "cutover drill [{:>5.1}s] {msg}\n",
+        start.elapsed().as_secs_f64()
+    ));
+}
+
+/// Writes to stderr, ignoring failure (unlike `eprintln!`, which panics).
+fn err(text: &str) {
+    let _ = std::io::stderr().write_all(text.as_bytes());
+}
+
+/// Runs `cutover drill`; returns the exit code. `init_log` sets up the diagnostics log file.
+pub fn main(args: DrillArgs, init_log: fn(&Path)) -> u8 {
+    let start = Instant::now();
+    // Everything that can be refused is refused before anything is created.
+    let theme = if args.headless {
+        None
+    } else {
+        let theme = match Theme::resolve(args.theme.as_deref(), no_color_env()) {
+            Ok(t) => t,
+            Err(e) => {
+                err(&format!("{e}\n"));
+                return EXIT_USAGE;
+            }
+        };
+        if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+            err(
+                "cutover drill: the cockpit needs a terminal; for CI or scripts run with --headless --assume-yes\n",
+            );
+            return EXIT_USAGE;
+        }
+        Some(theme)
+    };
+    let bin = match install::find_or_install(
+        args.pg_bindir.as_deref(),
+        args.assume_yes,
+        &mut std::io::stderr(),
+    ) {
+        Ok(b) => b,
+        Err(e) => {
+            err(&format!("cutover drill: {e}\n"));
+            return EXIT_USAGE;
+        }
+    };
+    let dir = args.dir.clone().unwrap_or_else(|| {
+        PathBuf::from("cutover-drill")
+            .join(chrono::Local::now().format("%Y%m%d-%H%M%S").to_string())
+    });
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        err(&format!(
+            "cutover drill: cannot create {}: {e}\n",
+            dir.display()
+        ));
+        return EXIT_USAGE;
+    }
+    let runbook_path = match &args.runbook {
+        Some(p) => p.clone(),
+        None => {
+            let p = dir.join("drill.toml");
+            if let Err(e) = std::fs::write(&p, cutover_drill::RUNBOOK) {
+                err(&format!(
+                    "cutover drill: cannot write {}: {e}\n",
+                    p.display()
+                ));
+                return EXIT_USAGE;
+            }
+            p
+        }
+    };
+    let journal = args
+        .journal
+        .clone()
+        .unwrap_or_else(|| dir.join("journal.jsonl"));
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            err(&format!("cutover drill: cannot start the runtime: {e}\n"));
+            return EXIT_FAILED;
+        }
+    };
+    say(
+        start,
+        &format!(
+            "PostgreSQL {} from {} · work dir {}",
+            bin.major_version().map_or("?".into(), |v| v.to_string()),
+            bin.dir().display(),
+            dir.display()
+        ),
+    );
+    let ctx = Ctx {
+        args: &args,
+        start,
+        bin,
+        dir,
+        runbook_path,
+        journal,
+        theme,
+        init_log,
+    };
+    // A panic in the cockpit unwinds through here: the drill (clusters, load, runtime dir) is
+    // dropped on the way.
+    let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.block_on(drill(&ctx))));
+    rt.shutdown_timeout(std::time::Duration::from_secs(2));
+    match code {
+        Ok(code) => code,
+        Err(_) => {
+            say(
+                start,
+                "the cockpit crashed; the drill's clusters and load were cleaned up",
+            );
+            101
+        }
+    }
+}
+
+struct Ctx<'a> {
+    args: &'a DrillArgs,
+    start: Instant,
+    bin: cutover_drill::harness::PgBin,
+    dir: PathBuf,
+    runbook_path: PathBuf,
+    journal: PathBuf,
+    theme: Option<Theme>,
+    init_log: fn(&Path),
+}
+
+/// How the drill's run phase ended.
+enum Ended {
+    Outcome(Option<RunOutcome>),
+    Signal(&'static str, u8),
+    Failed(String),
+    Invalid(String),
+}
+
+async fn drill(ctx: &Ctx<'_>) -> u8 {
+    let mut signals = match Signals::install() {
+        Ok(s) => s,
+        Err(e) => {
+            err(&format!(
+                "cutover drill: cannot install signal handlers: {e}\n"
+            ));
+            return EXIT_FAILED;
+        }
+    };
+    let args = ctx.args;
+    let opts = DrillOptions {
+        rows: args.rows,
+        tps: args.tps,
+        log_dir: ctx.dir.clone(),
+    };
+    let start = ctx.start;
+    let mut progress = move |m: &str| say(start, m);
+    let setup = Drill::setup(&ctx.bin, &opts, &mut progress);
+    let drill = tokio::select! {
+        r = setup => r,
+        (what, code) = signals.any() => {
+            say(start, &format!("{what} during set-up; everything was removed"));
+            return code;
+        }
+    };
+    let drill = match drill {
+        Ok(d) => d,
+        Err(e) => {
+            say(start, &format!("set-up failed: {}", chain(&e)));
+            return EXIT_FAILED;
+        }
+    };
+    let ended = run_phase(ctx, &drill, &mut signals).await;
+    let starts = drill.load_starts();
+    let code = match ended {
+        Ended::Outcome(Some(o)) => {
+            let what = match o {
+                RunOutcome::Completed => "completed",
+                RunOutcome::RolledBack => "rolled back",
+                RunOutcome::Aborted => "ended before completion",
+            };
+            say(
+                start,
+                &format!("run {what} (the app's load was started {starts} time(s))"),
+            );
+            u8::try_from(o.exit_code()).unwrap_or(EXIT_FAILED)
+        }
+        Ended::Outcome(None) => {
+            say(start, "the engine did not finish in time");
+            EXIT_FAILED
+        }
+        Ended::Signal(name, code) => {
+            say(start, &format!("{name}: stopping the drill"));
+            code
+        }
+        Ended::Failed(msg) => {
+            say(start, &msg);
+            EXIT_FAILED
+        }
+        Ended::Invalid(msg) => {
+            err(&format!("{msg}\n"));
+            EXIT_USAGE
+        }
+    };
+    if ctx.journal.exists() {
+        say(start, &format!("journal {}", ctx.journal.display()));
+    }
+    if args.keep {
+        let kept = drill.keep();
+        err(&kept.instructions());
+    } else {
+        drop(drill);
+        say(start, "clusters stopped and removed, load stopped");
+    }
+    let _ = std::io::stderr().flush();
+    code
+}
+
+async fn run_phase(ctx: &Ctx<'_>, drill: &Drill, signals: &mut Signals) -> Ended {
+    let args = ctx.args;
+    let mut vars = match drill.vars().await {
+        Ok(v) => v,
+        Err(e) => {
+            return Ended::Failed(format!("cannot read the drill's settings: {}", chain(&e)));
+        }
+    };
+    if args.fault.map(Fault::from) == Some(Fault::StepFail) {
+        let (k, v) = fault::BREAK_STEP_VAR;
+        vars.insert(k.to_string(), v.to_string());
+    }
+    let overrides: BTreeMap<String, String> =
+        vars.into_iter().chain(args.vars.iter().cloned()).collect();
+    let rb = match Runbook::load(&ctx.runbook_path, &overrides) {
+        Ok(rb) => rb,
+        Err(e @ (LoadError::Invalid(_) | LoadError::Io { .. })) => {
+            return Ended::Invalid(e.to_string());
+        }
+    };
+    let engine = match Engine::prepare(
+        rb,
+        EngineOptions {
+            journal: JournalChoice::New(ctx.journal.clone()),
+            accept_changed_runbook: false,
+            operator: Operator::from_env(),
+        },
+    ) {
+        Ok(e) => e,
+        Err(e) => return Ended::Failed(format!("cannot start the run: {e}")),
+    };
+    (ctx.init_log)(&ctx.journal.with_extension("log"));
+    let injector = match (args.fault.map(Fault::from), drill.pair()) {
+        (Some(f), Some(pair)) => {
+            say(
+                ctx.start,
+                &format!("fault {f:?} will be injected mid-drill"),
+            );
+            Some(fault::spawn(
+                f,
+                FaultTarget {
+                    source_dsn: cutover_drill::setup::dsn(
+                        &pair.source,
+                        cutover_drill::harness::cluster::SUPERUSER,
+                    ),
+                    target_dsn: cutover_drill::setup::dsn(
+                        &pair.target,
+                        cutover_drill::harness::cluster::SUPERUSER,
+                    ),
+                    subscription: pair.subscription.clone(),
+                    journal: ctx.journal.clone(),
+                    log: ctx.dir.join("load.log"),
+                },
+            ))
+        }
+        _ => None,
+    };
+    let ended = match &ctx.theme {
+        Some(theme) => {
+            say(ctx.start, "opening the cockpit");
+            // SIGTERM and SIGHUP are the cockpit's own (it ends the run and restores the
+            // terminal, then the drill cleans up); a SIGINT from outside (raw mode turns
+            // Ctrl-C into a key) stops it here.
+            tokio::select! {
+                r = crate::cockpit::run(engine, theme.clone()) => match r {
+                    Ok(ending) => Ended::Outcome(ending.outcome),
+                    Err(e) => Ended::Failed(format!("the cockpit failed: {e}")),
+                },
+                _ = signals.int.recv() => Ended::Signal("interrupted (SIGINT)", EXIT_SIGINT),
+            }
+        }
+        None => {
+            say(ctx.start, "running the drill runbook headless");
+            let opts = HeadlessOptions {
+                json: args.json,
+                assume_yes: args.assume_yes,
+                rerun_interrupted: false,
+            };
+            let mut stdout = std::io::stdout();
+            tokio::select! {
+                r = headless::drive(engine, opts, &mut stdout) => match r {
+                    Ok(o) => Ended::Outcome(Some(o)),
+                    Err(e) => Ended::Failed(format!("the run failed: {e}")),
+                },
+                (what, code) = signals.any() => Ended::Signal(what, code),
+            }
+        }
+    };
+    if let Some(i) = injector {
+        i.abort();
+    }
+    ended
+}
+
+/// An error with its causes (`db error: ERROR: ...`).
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let t = c.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        cur = c.source();
+    }
+    s
+}

@@ -1,0 +1,212 @@
+//! The `cutover` binary: the command line, the headless printer, and the wiring of the
+//! engine to a front end. (Every folder beside this one under `src/` is a library crate; see
+//! ARCHITECTURE.md.)
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Parser;
+use color_eyre::eyre::{Result, WrapErr, eyre};
+
+mod cli;
+mod cockpit;
+mod drill;
+mod headless;
+
+use cli::{Cli, Cmd, RunArgs};
+use cockpit::Ending;
+use cutover_cockpit::tui::theme::{Theme, no_color_env};
+use cutover_engine::journal;
+use cutover_engine::{Engine, EngineError, EngineOptions, JournalChoice};
+use cutover_model::protocol::{Event, Operator, RunOutcome};
+use cutover_model::runbook::{LoadError, Runbook};
+use headless::HeadlessOptions;
+
+/// Exit code for usage errors and invalid runbooks.
+const EXIT_INVALID: u8 = 2;
+
+fn main() -> ExitCode {
+    if let Err(e) = color_eyre::install() {
+        eprintln!("cutover: {e}");
+    }
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Cmd::Check { files } => Ok(check(&files)),
+        Cmd::Run(args) => run(args),
+        Cmd::Drill(args) => Ok(ExitCode::from(drill::main(args, init_log))),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("cutover: {e:#}");
+            ExitCode::from(4)
+        }
+    }
+}
+
+fn check(files: &[PathBuf]) -> ExitCode {
+    let mut ok = true;
+    for f in files {
+        match Runbook::load(f, &BTreeMap::new()) {
+            Ok(rb) => println!(
+                "{}: ok ({} step{})",
+                f.display(),
+                rb.steps.len(),
+                if rb.steps.len() == 1 { "" } else { "s" }
+            ),
+            Err(e) => {
+                ok = false;
+                eprintln!("{e}");
+            }
+        }
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_INVALID)
+    }
+}
+
+/// The runbook path recorded in a journal.
+fn runbook_of_journal(path: &Path) -> Result<PathBuf> {
+    let (records, _) = journal::read(path)?;
+    records
+        .iter()
+        .find_map(|r| match &r.event {
+            Event::RunStarted { run } => Some(PathBuf::from(&run.runbook)),
+            _ => None,
+        })
+        .ok_or_else(|| eyre!("journal {} has no run_started record", path.display()))
+}
+
+fn run(args: RunArgs) -> Result<ExitCode> {
+    let runbook_path = match (&args.runbook, &args.resume) {
+        (Some(p), _) => p.clone(),
+        (None, Some(j)) => runbook_of_journal(j)?,
+        (None, None) => {
+            eprintln!("cutover: run needs a RUNBOOK (or --resume JOURNAL)");
+            return Ok(ExitCode::from(EXIT_INVALID));
+        }
+    };
+    let overrides: BTreeMap<String, String> = args.vars.iter().cloned().collect();
+    let rb = match Runbook::load(&runbook_path, &overrides) {
+        Ok(rb) => rb,
+        Err(e @ LoadError::Invalid(_)) | Err(e @ LoadError::Io { .. }) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::from(EXIT_INVALID));
+        }
+    };
+    // Everything that can go wrong before the terminal is taken over is reported plainly.
+    let theme = if args.headless {
+        None
+    } else {
+        use std::io::IsTerminal;
+        let theme = match Theme::resolve(args.theme.as_deref(), no_color_env()) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("{e}");
+                return Ok(ExitCode::from(EXIT_INVALID));
+            }
+        };
+        if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+            eprintln!(
+                "cutover: the cockpit needs a terminal; for CI or scripts run with --headless (add --assume-yes to answer confirmations in a rehearsal)"
+            );
+            return Ok(ExitCode::from(EXIT_INVALID));
+        }
+        Some(theme)
+    };
+    let journal = match &args.resume {
+        Some(j) => JournalChoice::Resume(j.clone()),
+        None => JournalChoice::New(
+            args.journal
+                .clone()
+                .unwrap_or_else(|| journal::default_path(&rb.name, chrono::Utc::now())),
+        ),
+    };
+    let log_path = args.log.clone().unwrap_or_else(|| match &journal {
+        JournalChoice::New(p) | JournalChoice::Resume(p) => p.with_extension("log"),
+    });
+    let engine = match Engine::prepare(
+        rb,
+        EngineOptions {
+            journal,
+            accept_changed_runbook: args.accept_changed_runbook,
+            operator: Operator::from_env(),
+        },
+    ) {
+        Ok(e) => e,
+        Err(e @ (EngineError::RunbookChanged { .. } | EngineError::Secret(_))) => {
+            eprintln!("cutover: {e}");
+            return Ok(ExitCode::from(EXIT_INVALID));
+        }
+        Err(e) => return Err(e).wrap_err("cannot start the run"),
+    };
+    init_log(&log_path);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    if let Some(theme) = theme {
+        let ending = rt.block_on(cockpit::run(engine, theme))?;
+        return Ok(ExitCode::from(cockpit_exit(&ending)));
+    }
+    let opts = HeadlessOptions {
+        json: args.json,
+        assume_yes: args.assume_yes,
+        rerun_interrupted: args.rerun_interrupted,
+    };
+    let outcome = rt.block_on(async {
+        let mut stdout = std::io::stdout();
+        headless::drive(engine, opts, &mut stdout).await
+    })?;
+    Ok(ExitCode::from(outcome.exit_code() as u8))
+}
+
+/// Says how the cockpit session ended, on the ordinary screen, and picks the exit code.
+fn cockpit_exit(ending: &Ending) -> u8 {
+    let j = &ending.journal;
+    match ending.outcome {
+        Some(RunOutcome::Completed) => {
+            println!("cutover: run completed · journal {j}");
+        }
+        Some(o) => {
+            let what = if o == RunOutcome::RolledBack {
+                "rolled back"
+            } else {
+                "ended before completion"
+            };
+            println!(
+                "cutover: run {what} · journal {j}\ncutover: resume with: cutover run --resume {j}"
+            );
+        }
+        None => {
+            println!(
+                "cutover: the engine did not finish in time · journal {j}\ncutover: resume with: cutover run --resume {j}"
+            );
+        }
+    }
+    ending
+        .outcome
+        .map_or(4, |o| u8::try_from(o.exit_code()).unwrap_or(4))
+}
+
+/// Diagnostics go to a file, never to the screen.
+fn init_log(path: &Path) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .mode(0o600)
+        .append(true)
+        .open(path);
+    if let Ok(file) = file {
+        let filter = tracing_subscriber::EnvFilter::try_from_env("CUTOVER_LOG")
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(false)
+            .with_writer(std::sync::Mutex::new(file))
+            .try_init();
+    }
+}

@@ -1,0 +1,151 @@
+//! Operating-system chores of the cluster harness: dropping root privileges to the `postgres`
+//! user, handing directories over to it, finding and killing the server processes of a cluster.
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+/// The user the server programs run as when this process is root (PostgreSQL refuses to run as root).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunAs {
+    /// User id of `postgres`.
+    pub uid: u32,
+    /// Primary group id of `postgres`.
+    pub gid: u32,
+}
+
+/// The account name PostgreSQL runs under when we are root.
+pub const SERVER_USER: &str = "postgres";
+
+/// Whether this process runs as root.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// `Ok(None)` when not root (programs run as ourselves), `Ok(Some(..))` with the `postgres`
+/// user when root, `Err(..)` when root and there is no such user.
+pub fn run_as() -> Result<Option<RunAs>, String> {
+    if !is_root() {
+        return Ok(None);
+    }
+    lookup_user(SERVER_USER).map(Some).ok_or_else(|| {
+        format!(
+            "running as root, and PostgreSQL refuses to run as root, but there is no `{SERVER_USER}` user to run it as: create one (useradd --system {SERVER_USER}) or run cutover as an ordinary user"
+        )
+    })
+}
+
+/// Looks a user up by name.
+pub fn lookup_user(name: &str) -> Option<RunAs> {
+    let cname = CString::new(name).ok()?;
+    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    // SAFETY: passwd is plain old data; getpwnam_r fills it and points its strings into `buf`,
+    // which outlives every use below.
+    unsafe {
+        let mut pwd: libc::passwd = std::mem::zeroed();
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        let rc = libc::getpwnam_r(
+            cname.as_ptr(),
+            &mut pwd,
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut result,
+        );
+        if rc != 0 || result.is_null() {
+            return None;
+        }
+        Some(RunAs {
+            uid: pwd.pw_uid,
+            gid: pwd.pw_gid,
+        })
+    }
+}
+
+pub use cutover_model::host::current_user_name;
+
+/// Gives `path` to `who` (no-op when `who` is `None`).
+pub fn chown(path: &Path, who: Option<RunAs>) -> std::io::Result<()> {
+    let Some(who) = who else { return Ok(()) };
+    std::os::unix::fs::chown(path, Some(who.uid), Some(who.gid))
+}
+
+/// Pids of processes whose working directory or command line lies under `root`.
+///
+/// PostgreSQL's postmaster and every backend `chdir` into the data directory, so this finds a
+/// cluster's processes even after they have rewritten their command lines.
+pub fn processes_under(root: &Path) -> Vec<i32> {
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let root_bytes = root.as_os_str().as_bytes();
+    let mut pids = Vec::new();
+    for e in rd.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let cwd: Option<PathBuf> = std::fs::read_link(e.path().join("cwd")).ok();
+        let in_cwd = cwd.is_some_and(|c| c.starts_with(root));
+        let in_cmd = !in_cwd
+            && std::fs::read(e.path().join("cmdline")).is_ok_and(|c| {
+                c.split(|b| *b == 0).any(|arg| {
+                    arg.starts_with(root_bytes)
+                        && Path::new(std::ffi::OsStr::from_bytes(arg)).starts_with(root)
+                })
+            });
+        if in_cwd || in_cmd {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// The postmaster pid recorded in `data/postmaster.pid`, if the file exists.
+pub fn postmaster_pid(data: &Path) -> Option<i32> {
+    let text = std::fs::read_to_string(data.join("postmaster.pid")).ok()?;
+    text.lines().next()?.trim().parse().ok()
+}
+
+/// Whether process `pid` exists (signal 0).
+pub fn signal_zero(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks for existence and permission.
+    pid > 1 && unsafe { libc::kill(pid, 0) } == 0
+}
+
+/// Sends `sig` to `pid` (ignoring "no such process").
+pub fn signal(pid: i32, sig: i32) {
+    if pid > 1 {
+        // SAFETY: kill only sends a signal.
+        unsafe {
+            libc::kill(pid, sig);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_a_process_by_its_working_directory() {
+        let t = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .current_dir(t.path())
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        let found = processes_under(t.path());
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(found.contains(&pid), "{found:?} lacks {pid}");
+        assert!(!processes_under(t.path()).contains(&pid));
+    }
+
+    #[test]
+    fn root_user_exists() {
+        assert_eq!(lookup_user("root").map(|u| u.uid), Some(0));
+        assert!(lookup_user("no-such-user-cutover").is_none());
+        assert!(current_user_name().is_some());
+    }
+}

@@ -1,4 +1,0 @@
-//! Executing step actions.
-
-pub mod expect;
-pub mod shell;

@@ -1,0 +1,21 @@
+//! `cutover-engine`: runs a runbook, step by step, with no terminal code.
+//!
+//! [`Engine::prepare`] reads the secrets, resolves the connections and opens (or resumes) the
+//! journal; [`Engine::run`] then walks the steps, driven by
+//! [`Command`](cutover_model::protocol::Command)s and reporting
+//! [`Event`](cutover_model::protocol::Event)s, each journaled and fsynced ([`journal`]) before
+//! it is reported. The same engine serves the cockpit, `--headless` and the tests.
+//!
+//! * [`runner`]: the step loop, decisions, shell/SQL/wait/confirm steps, lag gates,
+//!   reconciliation, triggers and the rollback;
+//! * [`journal`] and [`resume`]: the JSON Lines record of a run, and rebuilding its state;
+//! * [`expect`]: a step's `expect = {...}` checked against its output.
+#![forbid(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
+pub mod expect;
+pub mod journal;
+pub mod resume;
+pub mod runner;
+
+pub use runner::{Engine, EngineError, EngineOptions, JournalChoice};

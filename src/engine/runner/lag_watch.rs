@@ -1,0 +1,151 @@
+//! Lag inside the engine: the probe's samples go to the front end every tick and to the
+//! journal (downsampled), `wait = { lag_below = ... }` gates on fresh samples only, and
+//! `lag_above` triggers count how long the lag has stayed above their threshold.
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::*;
+use cutover_model::lag::LagSample;
+use cutover_model::runbook::Threshold;
+use cutover_model::runbook::units::format_duration;
+use cutover_probe::LagProbe;
+
+/// A lag sample is journaled at least this often (and on every change of freshness).
+const JOURNAL_EVERY: Duration = Duration::from_secs(10);
+
+/// The running probe and what the engine remembers of it.
+pub(super) struct LagState {
+    /// Keeps the probe's task alive.
+    _probe: LagProbe,
+    rx: watch::Receiver<LagSample>,
+    last_journaled: Option<(Instant, bool)>,
+}
+
+impl LagState {
+    pub(super) fn new(probe: LagProbe) -> LagState {
+        let rx = probe.subscribe();
+        LagState {
+            _probe: probe,
+            rx,
+            last_journaled: None,
+        }
+    }
+
+    /// The latest sample.
+    pub(super) fn latest(&self) -> LagSample {
+        self.rx.borrow().clone()
+    }
+
+    /// A receiver of samples, for tasks that wait on the lag.
+    pub(super) fn receiver(&self) -> watch::Receiver<LagSample> {
+        self.rx.clone()
+    }
+}
+
+impl Runner<'_> {
+    /// Sends the newest lag sample if it changed (journaling it now and then).
+    pub(super) async fn publish_lag(&mut self) -> Result<(), EngineError> {
+        let Some(lag) = &mut self.lag else {
+            return Ok(());
+        };
+        if !lag.rx.has_changed().unwrap_or(false) {
+            return Ok(());
+        }
+        let sample = lag.rx.borrow_and_update().clone();
+        if sample.seq == 0 {
+            return Ok(());
+        }
+        let fresh = sample.is_fresh();
+        let keep = match lag.last_journaled {
+            None => true,
+            Some((at, was_fresh)) => was_fresh != fresh || at.elapsed() >= JOURNAL_EVERY,
+        };
+        if keep {
+            lag.last_journaled = Some((Instant::now(), fresh));
+        }
+        self.io.emit(Event::LagSample { sample, keep }).await
+    }
+
+    /// The latest sample, when a probe runs.
+    pub(super) fn lag_sample(&self) -> Option<LagSample> {
+        self.lag.as_ref().map(LagState::latest)
+    }
+
+    /// `wait = { lag_below = ..., for = ... }`: passes once fresh samples have stayed below the
+    /// threshold for `hold`; a stale or missing sample resets the timer (fail closed).
+    pub(super) async fn wait_lag_step(
+        &mut self,
+        index: usize,
+        limit: Threshold,
+        hold: Duration,
+    ) -> AttemptResult {
+        let step = &self.rb.steps[index];
+        let deadline = step.timeout.map(|d| Instant::now() + d);
+        let mut holding_since: Option<Instant> = None;
+        let mut polls = 0u32;
+        let result = |outcome, detail: String, passed, message| {
+            Attempt::checked("wait", outcome, detail, passed, message)
+        };
+        loop {
+            let now = Instant::now();
+            let sample = self.lag_sample().unwrap_or_default();
+            let state = sample.below(&limit);
+            let msg = match state {
+                Some(true) => {
+                    let since = *holding_since.get_or_insert(now);
+                    let held = now.duration_since(since);
+                    if held >= hold {
+                        let detail = format!(
+                            "lag {} below {limit} for {}",
+                            sample.summary(),
+                            format_duration(hold)
+                        );
+                        return Ok(Ok(result(StepOutcome::Passed, detail, true, None)));
+                    }
+                    format!(
+                        "lag {} < {limit}: holding {} of {}",
+                        sample.summary(),
+                        format_duration(held),
+                        format_duration(hold)
+                    )
+                }
+                Some(false) => {
+                    holding_since = None;
+                    format!("lag {} is not below {limit} yet", sample.summary())
+                }
+                None => {
+                    holding_since = None;
+                    if sample.is_stale() {
+                        format!("not counting: the lag probe is {}", sample.summary())
+                    } else {
+                        "waiting for the first lag reading".to_string()
+                    }
+                }
+            };
+            if deadline.is_some_and(|d| now >= d) {
+                let m = format!("timed out: {msg}");
+                return Ok(Ok(result(StepOutcome::TimedOut, m.clone(), false, Some(m))));
+            }
+            polls += 1;
+            self.io
+                .emit(Event::WaitProgress {
+                    index,
+                    polls,
+                    holding: holding_since.is_some(),
+                    message: msg,
+                })
+                .await?;
+            // Re-evaluate on every engine tick (the probe publishes once per interval).
+            if let Some(stop) = self.idle_until(None, index).await? {
+                let detail = format!("stopped after {polls} checks");
+                return Ok(Err((
+                    result(StepOutcome::Cancelled, detail, false, None),
+                    stop,
+                )));
+            }
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! `cutover-model`: the vocabulary every other cutover crate speaks.
+//!
+//! * [`runbook`]: the TOML runbook — parsed, validated (every error located at
+//!   `file:line:col`), with its units ([`runbook::Dur`], [`runbook::Threshold`]) and
+//!   `${...}` templates;
+//! * [`protocol`]: what a front end and the engine say to each other — [`protocol::Command`]s
+//!   in, [`protocol::Event`]s out — serde types that travel over channels, the journal, and
+//!   (one day) a socket;
+//! * [`lag`] and [`reconcile`]: the values those events carry (lag samples, reconcile results
+//!   and progress);
+//! * [`secrets`]: reading `[secrets]` from the environment and masking them everywhere text
+//!   leaves cutover.
+//!
+//! No database, no terminal: this crate depends on neither.
+//!
+//! ```
+//! use cutover_model::runbook::Runbook;
+//! let rb = Runbook::parse(
+//!     "rb.toml",
+//!     "[runbook]\nname = \"demo\"\n\n[[step]]\nid = \"hello\"\ntitle = \"Say hello\"\nrun = \"echo hello\"\n",
+//!     &Default::default(),
+//! )
+//! .expect("a valid runbook");
+//! assert_eq!(rb.steps[0].id, "hello");
+//! ```
+#![forbid(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
+pub mod host;
+pub mod lag;
+pub mod protocol;
+pub mod reconcile;
+pub mod runbook;
+pub mod secrets;

@@ -1,0 +1,345 @@
+//! What a reconcile check reports: the result (journaled, shown in the reconcile pane) and the
+//! progress updates sent while it runs. All serde types.
+
+use serde::{Deserialize, Serialize};
+
+use crate::runbook::ReconcileKind;
+
+/// Outcome of a check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Compared, and the mismatches are within the thresholds.
+    Pass,
+    /// Compared, and the mismatches exceed the thresholds.
+    Fail,
+    /// The comparison could not be done (connection, SQL, missing table...). Never passes.
+    Error,
+}
+
+/// How a row (or object) differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MismatchClass {
+    /// Present on the source, absent on the target.
+    MissingOnTarget,
+    /// Present on the target, absent on the source.
+    ExtraOnTarget,
+    /// Present on both sides with different values.
+    Different,
+}
+
+impl MismatchClass {
+    /// `missing on target` / `extra on target` / `different`.
+    pub fn label(self) -> &'static str {
+        match self {
+            MismatchClass::MissingOnTarget => "missing on target",
+            MismatchClass::ExtraOnTarget => "extra on target",
+            MismatchClass::Different => "different",
+        }
+    }
+}
+
+/// One column (or attribute) and its value on each side; `None` is SQL NULL, or "absent" when
+/// the whole row is missing on that side (see [`Mismatch::class`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ColumnDiff {
+    /// Column (or attribute, e.g. `type`, `last_value`).
+    pub column: String,
+    /// Source value as text.
+    pub source: Option<String>,
+    /// Target value as text.
+    pub target: Option<String>,
+}
+
+/// One differing row (checksum, query), partition (count), sequence or schema object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mismatch {
+    /// The key values as text, in the order of [`ReconcileResult::key_columns`]. For
+    /// `count`: the key range; for `sequences`: the sequence; for `schema`: table and object.
+    pub key: Vec<String>,
+    /// How it differs.
+    pub class: MismatchClass,
+    /// For `different`: only the differing columns, with both values. For missing/extra rows:
+    /// every compared column, with the side that lacks the row as `None`.
+    pub columns: Vec<ColumnDiff>,
+    /// One line for humans, e.g. `column amount: 10.00 → 12.00` or `index x missing on target`.
+    pub detail: String,
+    /// Set by [`super::recheck`]: the keys matched when re-compared (a difference that was in
+    /// flight). Transient mismatches do not count against the thresholds.
+    #[serde(default)]
+    pub transient: bool,
+}
+
+/// Threshold verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// Mismatching rows counted against the thresholds (transient ones excluded).
+    pub mismatch_rows: u64,
+    /// `mismatch_rows` in percent of the larger side's row count.
+    pub mismatch_pct: f64,
+    /// `max_mismatch_rows` of the check.
+    pub max_mismatch_rows: u64,
+    /// `max_mismatch_pct` of the check.
+    pub max_mismatch_pct: Option<f64>,
+    /// Whether the mismatches are tolerated: `mismatch_rows <= max_mismatch_rows`, or
+    /// `mismatch_pct <= max_mismatch_pct` when that is set.
+    pub within: bool,
+}
+
+impl Verdict {
+    /// Computes the verdict for `mismatch_rows` out of `rows`.
+    pub fn compute(
+        mismatch_rows: u64,
+        rows: u64,
+        max_mismatch_rows: u64,
+        max_mismatch_pct: Option<f64>,
+    ) -> Verdict {
+        let pct = if rows == 0 {
+            if mismatch_rows == 0 { 0.0 } else { 100.0 }
+        } else {
+            mismatch_rows as f64 * 100.0 / rows as f64
+        };
+        let within =
+            mismatch_rows <= max_mismatch_rows || max_mismatch_pct.is_some_and(|m| pct <= m);
+        Verdict {
+            mismatch_rows,
+            mismatch_pct: pct,
+            max_mismatch_rows,
+            max_mismatch_pct,
+            within,
+        }
+    }
+}
+
+/// A sequence compared by `kind = "sequences"` (every one is listed, passing or not).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SequenceCompare {
+    /// `schema.name`.
+    pub name: String,
+    /// The value the next `nextval()` returns on the source.
+    pub source_next: Option<i64>,
+    /// The same on the target (`None`: the sequence does not exist there).
+    pub target_next: Option<i64>,
+    /// Whether the target is at or ahead of the source (behind for descending sequences).
+    pub ok: bool,
+}
+
+/// What a finished check reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReconcileResult {
+    /// The check's name.
+    pub name: String,
+    /// Its kind.
+    pub kind: ReconcileKind,
+    /// Pass, fail or error.
+    pub status: Status,
+    /// The error, when `status` is `error`.
+    pub error: Option<String>,
+    /// Rows (or objects) read on the source.
+    pub source_rows: u64,
+    /// Rows (or objects) read on the target.
+    pub target_rows: u64,
+    /// Rows compared: the larger of the two.
+    pub rows_compared: u64,
+    /// Partitions (key ranges) compared so far.
+    pub partitions_done: u32,
+    /// Partitions planned.
+    pub partitions_total: u32,
+    /// Wall time of the check, milliseconds.
+    pub elapsed_ms: u64,
+    /// Names of the key columns (what [`Mismatch::key`] holds).
+    pub key_columns: Vec<String>,
+    /// Columns compared, in the canonical order.
+    pub columns: Vec<String>,
+    /// The mismatches, at most [`super::Options::max_listed`] of them.
+    pub mismatches: Vec<Mismatch>,
+    /// Mismatches found, listed or not, transient ones included.
+    pub mismatch_total: u64,
+    /// `mismatch_total` is a lower bound: drilling stopped once the verdict could only be fail.
+    pub mismatch_total_is_lower_bound: bool,
+    /// The threshold verdict (`None` when the check errored).
+    pub verdict: Option<Verdict>,
+    /// `kind = "sequences"`: every sequence.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sequences: Vec<SequenceCompare>,
+    /// Whether [`super::recheck`] produced this result.
+    #[serde(default)]
+    pub rechecked: bool,
+    /// Things worth knowing (columns only on the target, normalisations applied...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// `server_version_num` of the source.
+    pub source_version: Option<u32>,
+    /// `server_version_num` of the target.
+    pub target_version: Option<u32>,
+}
+
+impl ReconcileResult {
+    /// An empty result for a check that is about to run.
+    pub fn new(name: &str, kind: ReconcileKind) -> ReconcileResult {
+        ReconcileResult {
+            name: name.to_string(),
+            kind,
+            status: Status::Error,
+            error: None,
+            source_rows: 0,
+            target_rows: 0,
+            rows_compared: 0,
+            partitions_done: 0,
+            partitions_total: 0,
+            elapsed_ms: 0,
+            key_columns: Vec::new(),
+            columns: Vec::new(),
+            mismatches: Vec::new(),
+            mismatch_total: 0,
+            mismatch_total_is_lower_bound: false,
+            verdict: None,
+            sequences: Vec::new(),
+            rechecked: false,
+            notes: Vec::new(),
+            source_version: None,
+            target_version: None,
+        }
+    }
+
+    /// Whether the check passed (an errored check never does).
+    pub fn passed(&self) -> bool {
+        self.status == Status::Pass
+    }
+
+    /// Mismatching rows that count against the thresholds (0 when errored).
+    pub fn mismatch_rows(&self) -> u64 {
+        self.verdict.as_ref().map_or(0, |v| v.mismatch_rows)
+    }
+
+    /// Listed mismatches that were found to be transient by a recheck.
+    pub fn transient(&self) -> impl Iterator<Item = &Mismatch> {
+        self.mismatches.iter().filter(|m| m.transient)
+    }
+}
+
+/// Phase of a running check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Reading the catalogs and planning key ranges.
+    Planning,
+    /// Counting or hashing partitions on both sides.
+    Comparing,
+    /// Fetching the rows of mismatching partitions.
+    DrillingDown,
+    /// Re-comparing the mismatching keys.
+    Rechecking,
+    /// Finished.
+    Done,
+}
+
+/// A progress update ("12/16 parts").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    /// The check's name.
+    pub name: String,
+    /// Phase.
+    pub phase: Phase,
+    /// Partitions compared on both sides.
+    pub partitions_done: u32,
+    /// Partitions planned.
+    pub partitions_total: u32,
+    /// Rows compared so far.
+    pub rows_compared: u64,
+    /// Mismatches found so far (partitions for the comparing phase, rows after drilling).
+    pub mismatches: u64,
+    /// Milliseconds since the check started.
+    pub elapsed_ms: u64,
+}
+
+/// One line: `orders: ✔ 200000 rows equal (16 parts, 1.2s)` or `orders: ✘ 3 rows differ (max 0)`.
+pub fn summary(r: &ReconcileResult) -> String {
+    let secs = r.elapsed_ms as f64 / 1000.0;
+    match (&r.status, &r.error) {
+        (Status::Error, e) => format!(
+            "{}: ✘ error: {}",
+            r.name,
+            e.as_deref().unwrap_or("the check could not be done")
+        ),
+        (Status::Pass, _) => {
+            let transient = r.transient().count();
+            let mut s = format!(
+                "{}: ✔ {} rows equal ({} parts, {secs:.1}s)",
+                r.name, r.rows_compared, r.partitions_total
+            );
+            if let Some(v) = &r.verdict
+                && v.mismatch_rows > 0
+            {
+                s.push_str(&format!(
+                    ", {} differ within the threshold",
+                    v.mismatch_rows
+                ));
+            }
+            if transient > 0 {
+                s.push_str(&format!(", {transient} transient (gone on re-check)"));
+            }
+            s
+        }
+        (Status::Fail, _) => {
+            let max = r.verdict.as_ref().map_or(0, |v| v.max_mismatch_rows);
+            let transient = r.transient().count();
+            let mut s = format!(
+                "{}: ✘ {}{} rows differ (max {max}) of {} ({secs:.1}s)",
+                r.name,
+                r.mismatch_rows(),
+                if r.mismatch_total_is_lower_bound {
+                    "+"
+                } else {
+                    ""
+                },
+                r.rows_compared
+            );
+            if transient > 0 {
+                s.push_str(&format!(", {transient} more were transient"));
+            }
+            s
+        }
+    }
+}
+
+/// One mismatch for humans: `different  aid=7  abalance: 10 → 12`.
+pub fn describe(m: &Mismatch, key_columns: &[String]) -> String {
+    let key = if key_columns.len() == m.key.len() && !key_columns.is_empty() {
+        key_columns
+            .iter()
+            .zip(&m.key)
+            .map(|(c, v)| format!("{c}={v}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    } else {
+        m.key.join(",")
+    };
+    format!(
+        "{:<17} {key}  {}{}",
+        m.class.label(),
+        m.detail,
+        if m.transient {
+            "  (transient: gone on re-check)"
+        } else {
+            ""
+        }
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdict_tolerates_either_threshold_and_handles_empty_tables() {
+        assert!(Verdict::compute(0, 0, 0, None).within);
+        assert!(!Verdict::compute(1, 0, 0, None).within);
+        assert!(!Verdict::compute(1, 1000, 0, None).within);
+        assert!(Verdict::compute(1, 1000, 1, None).within);
+        assert!(Verdict::compute(1, 1000, 0, Some(0.1)).within);
+        assert!(!Verdict::compute(2, 1000, 0, Some(0.1)).within);
+        assert!((Verdict::compute(2, 1000, 0, None).mismatch_pct - 0.2).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,20 @@
+//! `cutover-pg`: connecting to the runbook's PostgreSQL servers.
+//!
+//! A `[connections.NAME]` DSN (libpq conninfo or `postgres://` URL) is resolved once into
+//! [`ConnSettings`] — `PG*` environment variables, `~/.pgpass`, `sslmode` and the other TLS
+//! settings honoured as libpq does ([`conninfo`], [`pgpass`], [`tls`]) — and connected with
+//! [`ConnSettings::connect`], which classifies failures ([`FailureKind`]) and never shows a
+//! password. [`ident`] quotes identifiers and literals: no user value is pasted into SQL.
+//!
+//! Production code only: the disposable clusters of the drill and the tests live in
+//! `cutover-drill`.
+#![forbid(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
+pub mod conn;
+pub mod conninfo;
+pub mod ident;
+pub mod pgpass;
+pub mod tls;
+
+pub use conn::{ConnError, ConnSettings, ConnectError, FailureKind};
