@@ -460,7 +460,7 @@ impl Printer {
                     "{t}   {} {}: {}",
                     self.pos(*index),
                     self.id(*index),
-                    state.replace('_', " ")
+                    state.as_str().replace('_', " ")
                 )
             }
             Event::RunbookText { .. }

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 
 use super::journal::Record;
-use cutover_model::protocol::{Event, OperatorAction};
+use cutover_model::protocol::{Event, OperatorAction, StepState};
 
 /// How a step came to be done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,12 +19,12 @@ pub enum Done {
 }
 
 impl Done {
-    /// Name used in events.
-    pub fn as_str(self) -> &'static str {
+    /// The step state this is.
+    pub fn state(self) -> StepState {
         match self {
-            Done::Passed => "passed",
-            Done::Skipped => "skipped",
-            Done::MarkedDone => "marked_done",
+            Done::Passed => StepState::Passed,
+            Done::Skipped => StepState::Skipped,
+            Done::MarkedDone => StepState::MarkedDone,
         }
     }
 }

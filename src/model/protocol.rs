@@ -39,8 +39,8 @@ pub struct StepInfo {
     pub id: String,
     /// Title.
     pub title: String,
-    /// `run`, `sql`, `wait` or `confirm`.
-    pub kind: String,
+    /// What the step does.
+    pub kind: StepKind,
     /// The command as shown (secrets masked).
     pub command: String,
     /// Operator notes.
@@ -53,6 +53,74 @@ pub struct StepInfo {
     pub point_of_no_return: Option<String>,
     /// The rollback action as shown, if any.
     pub rollback: Option<String>,
+}
+
+/// What a step does: its one action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepKind {
+    /// A shell command (`run = "..."`).
+    Run,
+    /// SQL on a named connection (`sql = "..."`).
+    Sql,
+    /// A condition polled until it holds (`wait = {...}`).
+    Wait,
+    /// A word the operator types (`confirm = "GO"`).
+    Confirm,
+}
+
+impl StepKind {
+    /// The runbook key of the action: `run`, `sql`, `wait` or `confirm`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepKind::Run => "run",
+            StepKind::Sql => "sql",
+            StepKind::Wait => "wait",
+            StepKind::Confirm => "confirm",
+        }
+    }
+}
+
+impl std::fmt::Display for StepKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where an attempted step stands, as restored from a journal or listed in a rollback plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepState {
+    /// Its last attempt passed.
+    Passed,
+    /// It failed and the operator skipped it with a reason.
+    Skipped,
+    /// It was interrupted and the operator marked it done with a reason.
+    MarkedDone,
+    /// Its last attempt failed and nothing was decided yet.
+    Failed,
+    /// It started and never finished: the outcome is unknown.
+    Interrupted,
+}
+
+impl StepState {
+    /// The name used in events and the journal: `passed`, `skipped`, `marked_done`,
+    /// `failed`, `interrupted`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepState::Passed => "passed",
+            StepState::Skipped => "skipped",
+            StepState::MarkedDone => "marked_done",
+            StepState::Failed => "failed",
+            StepState::Interrupted => "interrupted",
+        }
+    }
+}
+
+impl std::fmt::Display for StepState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// What the lag pane needs to know about the probe.
@@ -239,8 +307,8 @@ pub struct RollbackEntry {
     pub id: String,
     /// Step title.
     pub title: String,
-    /// What the step's state is: `passed`, `failed`, `skipped`, `marked_done`, `interrupted`.
-    pub state: String,
+    /// Where the step stands.
+    pub state: StepState,
     /// The rollback action as shown; `None` when the step has none.
     pub action: Option<String>,
 }
@@ -311,8 +379,8 @@ pub enum Event {
     StepRestored {
         /// Index.
         index: usize,
-        /// Restored state: `passed`, `skipped`, `marked_done`, `failed`, `interrupted`.
-        state: String,
+        /// Restored state.
+        state: StepState,
         /// Duration of the last attempt, ms.
         duration_ms: Option<u64>,
     },

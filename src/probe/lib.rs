@@ -20,4 +20,4 @@ pub mod session;
 pub mod sql;
 pub mod streaming;
 
-pub use poller::{LagProbe, ProbeError, ProbeSpec, ProbeStats};
+pub use poller::{LagProbe, ProbeError, ProbeSpec, ProbeStats, lag_info};

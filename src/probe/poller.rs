@@ -26,7 +26,8 @@ use crate::session::{Counters, Session};
 use crate::sql::SqlProbe;
 use crate::streaming::Streaming;
 use cutover_model::lag::{LagSample, LagUnit, Reading};
-use cutover_model::runbook::{LagConfig, LagMethod};
+use cutover_model::protocol::LagInfo;
+use cutover_model::runbook::{LagConfig, LagMethod, Threshold};
 use cutover_pg::ConnSettings;
 
 /// Longest wait between reconnection attempts (unless the interval is longer).
@@ -90,6 +91,52 @@ pub struct ProbeStats {
     pub connects: u64,
 }
 
+/// What the lag pane shows about the probe of `cfg`: what is measured (`logical slot
+/// orders_sub on source`), the unit its thresholds compare in, and the thresholds. Both front
+/// ends take these from here, so they never disagree.
+pub fn lag_info(cfg: &LagConfig) -> LagInfo {
+    let unit = LagUnit::for_method(cfg.method, &[cfg.warn, cfg.critical]);
+    let value = |t: &Threshold| match t {
+        Threshold::Bytes(b) => *b as f64,
+        Threshold::Time(d) => d.get().as_secs_f64(),
+        Threshold::Number(n) => *n,
+    };
+    LagInfo {
+        description: describe(cfg),
+        unit,
+        warn: cfg.warn.as_ref().map(value),
+        critical: cfg.critical.as_ref().map(value),
+        interval_ms: cfg.interval.as_millis() as u64,
+    }
+}
+
+/// What the probe of `cfg` measures, in words.
+fn describe(cfg: &LagConfig) -> String {
+    let on = cfg.on.as_deref().unwrap_or("source");
+    let target = cfg.target.as_deref().unwrap_or("?");
+    match cfg.method {
+        LagMethod::Streaming => match &cfg.target {
+            Some(t) => format!("streaming {on} → {t}"),
+            None => format!("streaming on {on}"),
+        },
+        LagMethod::Logical => {
+            format!(
+                "logical slot {} on {on}",
+                cfg.slot.as_deref().unwrap_or("?")
+            )
+        }
+        LagMethod::Heartbeat => {
+            let table = cfg.table.as_deref().unwrap_or(heartbeat::DEFAULT_TABLE);
+            format!("heartbeat {table} {on} → {target}")
+        }
+        LagMethod::Sql => format!("query on {on}"),
+        LagMethod::Command => match &cfg.command {
+            Some(c) => format!("command `{}`", c.display()),
+            None => "command".to_string(),
+        },
+    }
+}
+
 /// A running probe. Dropping it stops the task.
 #[derive(Debug)]
 pub struct LagProbe {
@@ -107,7 +154,8 @@ impl LagProbe {
         let counters = Arc::new(Counters::default());
         let cfg = &spec.config;
         let unit = LagUnit::for_method(cfg.method, &[cfg.warn, cfg.critical]);
-        let (method, description) = build(&spec, unit, &counters)?;
+        let method = build(&spec, unit, &counters)?;
+        let description = describe(cfg);
         let (tx, rx) = watch::channel(LagSample::default());
         let interval = cfg.interval;
         let task = tokio::spawn(run(method, interval, tx));
@@ -194,11 +242,7 @@ impl Method {
     }
 }
 
-fn build(
-    spec: &ProbeSpec,
-    unit: LagUnit,
-    counters: &Arc<Counters>,
-) -> Result<(Method, String), ProbeError> {
+fn build(spec: &ProbeSpec, unit: LagUnit, counters: &Arc<Counters>) -> Result<Method, ProbeError> {
     let cfg = &spec.config;
     let method_name = format!("{:?}", cfg.method).to_lowercase();
     let missing = |key| ProbeError::Missing {
@@ -214,32 +258,19 @@ fn build(
     let on_name = cfg.on.clone().unwrap_or_else(|| "source".to_string());
     let target = cfg.target.as_deref().map(session).transpose()?;
     Ok(match cfg.method {
-        LagMethod::Streaming => {
-            let d = match &cfg.target {
-                Some(t) => format!("streaming {on_name} → {t}"),
-                None => format!("streaming on {on_name}"),
-            };
-            (
-                Method::Streaming(Streaming::new(
-                    session(&on_name)?,
-                    target,
-                    cfg.application_name.clone(),
-                )),
-                d,
-            )
-        }
+        LagMethod::Streaming => Method::Streaming(Streaming::new(
+            session(&on_name)?,
+            target,
+            cfg.application_name.clone(),
+        )),
         LagMethod::Logical => {
             let slot = cfg.slot.clone().ok_or_else(|| missing("slot"))?;
-            let d = format!("logical slot {slot} on {on_name}");
-            (
-                Method::Logical(Logical::new(
-                    session(&on_name)?,
-                    target,
-                    slot,
-                    cfg.subscription.clone(),
-                )),
-                d,
-            )
+            Method::Logical(Logical::new(
+                session(&on_name)?,
+                target,
+                slot,
+                cfg.subscription.clone(),
+            ))
         }
         LagMethod::Heartbeat => {
             let t = target.ok_or_else(|| missing("target"))?;
@@ -247,36 +278,23 @@ fn build(
                 .table
                 .clone()
                 .unwrap_or_else(|| heartbeat::DEFAULT_TABLE.to_string());
-            let d = format!(
-                "heartbeat {table} {on_name} → {}",
-                cfg.target.as_deref().unwrap_or_default()
-            );
-            (
-                Method::Heartbeat(Heartbeat::new(session(&on_name)?, t, Some(table))),
-                d,
-            )
+            Method::Heartbeat(Heartbeat::new(session(&on_name)?, t, Some(table)))
         }
         LagMethod::Sql => {
             let sql = cfg.sql.as_ref().ok_or_else(|| missing("sql"))?;
-            (
-                Method::Sql(SqlProbe::new(
-                    session(&on_name)?,
-                    sql.render(&spec.secrets),
-                    unit,
-                )),
-                format!("query on {on_name}"),
-            )
+            Method::Sql(SqlProbe::new(
+                session(&on_name)?,
+                sql.render(&spec.secrets),
+                unit,
+            ))
         }
         LagMethod::Command => {
             let cmd = cfg.command.as_ref().ok_or_else(|| missing("command"))?;
-            (
-                Method::Command(CommandProbe::new(
-                    cmd.render(&spec.secrets),
-                    spec.env.clone(),
-                    unit,
-                )),
-                format!("command `{}`", cmd.display()),
-            )
+            Method::Command(CommandProbe::new(
+                cmd.render(&spec.secrets),
+                spec.env.clone(),
+                unit,
+            ))
         }
     })
 }

@@ -7,7 +7,7 @@ use super::output::OutputView;
 use super::panels::{CheckState, ReconcilePanel};
 use super::step::{StepStatus, StepView};
 use super::{App, Effect, Phase};
-use cutover_model::protocol::{Event, Level, OperatorAction, RunOutcome};
+use cutover_model::protocol::{Event, Level, OperatorAction, RunOutcome, StepOutcome, StepState};
 
 impl App {
     pub(super) fn on_event(&mut self, ev: Event) -> Vec<Effect> {
@@ -46,12 +46,12 @@ impl App {
                 duration_ms,
             } => {
                 if let Some(s) = self.steps.get_mut(index) {
-                    s.status = match state.as_str() {
-                        "passed" => StepStatus::Passed,
-                        "skipped" => StepStatus::Skipped,
-                        "marked_done" => StepStatus::MarkedDone,
-                        "interrupted" => StepStatus::Interrupted,
-                        _ => StepStatus::Failed(cutover_model::protocol::StepOutcome::Failed),
+                    s.status = match state {
+                        StepState::Passed => StepStatus::Passed,
+                        StepState::Skipped => StepStatus::Skipped,
+                        StepState::MarkedDone => StepStatus::MarkedDone,
+                        StepState::Interrupted => StepStatus::Interrupted,
+                        StepState::Failed => StepStatus::Failed(StepOutcome::Failed),
                     };
                     s.duration_ms = duration_ms;
                 }

@@ -14,7 +14,7 @@ fn plan(entries: &[(usize, &str, Option<&str>)], ponr: Option<PonrCrossed>) -> R
                 index: *i,
                 id: (*id).into(),
                 title: format!("{id} title"),
-                state: "passed".into(),
+                state: StepState::Passed,
                 action: action.map(str::to_string),
             })
             .collect(),

@@ -13,11 +13,11 @@ pub(crate) fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 12, 5, 2, 0, 0).unwrap()
 }
 
-pub(crate) fn step(id: &str, kind: &str, command: &str, expected_ms: Option<u64>) -> StepInfo {
+pub(crate) fn step(id: &str, kind: StepKind, command: &str, expected_ms: Option<u64>) -> StepInfo {
     StepInfo {
         id: id.into(),
         title: format!("{id} title"),
-        kind: kind.into(),
+        kind,
         command: command.into(),
         notes: None,
         expected_ms,
@@ -28,9 +28,9 @@ pub(crate) fn step(id: &str, kind: &str, command: &str, expected_ms: Option<u64>
 }
 
 pub(crate) fn run_info() -> RunInfo {
-    let mut go = step("go-no-go", "confirm", "type GO to confirm", None);
+    let mut go = step("go-no-go", StepKind::Confirm, "type GO to confirm", None);
     go.notes = Some("Ask the app owner first.".into());
-    let mut switch = step("switch", "run", "./switch.sh", Some(3_000));
+    let mut switch = step("switch", StepKind::Run, "./switch.sh", Some(3_000));
     switch.point_of_no_return = Some("clients moved; roll forward".into());
     RunInfo {
         name: "orders: pg13 -> pg16".into(),
@@ -41,8 +41,8 @@ pub(crate) fn run_info() -> RunInfo {
         window_start: Some(t0()),
         window_minutes: Some(90),
         steps: vec![
-            step("preflight", "run", "df -P /", Some(2_000)),
-            step("copy", "run", "seq 100", Some(4_000)),
+            step("preflight", StepKind::Run, "df -P /", Some(2_000)),
+            step("copy", StepKind::Run, "seq 100", Some(4_000)),
             go,
             switch,
         ],
@@ -721,7 +721,7 @@ fn resume_restores_states_and_says_so() {
         &mut app,
         Event::StepRestored {
             index: 0,
-            state: "passed".into(),
+            state: StepState::Passed,
             duration_ms: Some(900),
         },
     );
@@ -729,7 +729,7 @@ fn resume_restores_states_and_says_so() {
         &mut app,
         Event::StepRestored {
             index: 1,
-            state: "interrupted".into(),
+            state: StepState::Interrupted,
             duration_ms: None,
         },
     );

@@ -221,10 +221,10 @@ impl Runner<'_> {
             .await?;
         for (i, s) in self.rb.steps.iter().enumerate() {
             let state = match self.states[i] {
-                State::Done(d) => d.as_str(),
-                State::Failed => "failed",
+                State::Done(d) => d.state(),
+                State::Failed => StepState::Failed,
                 State::Pending if r.interrupted.as_ref().is_some_and(|x| x.id == s.id) => {
-                    "interrupted"
+                    StepState::Interrupted
                 }
                 State::Pending => continue,
             };
@@ -235,7 +235,7 @@ impl Runner<'_> {
             self.io
                 .emit(Event::StepRestored {
                     index: i,
-                    state: state.to_string(),
+                    state,
                     duration_ms: r.durations.get(&s.id).copied(),
                 })
                 .await?;

@@ -247,7 +247,7 @@ impl Engine {
                 .map(|s| StepInfo {
                     id: s.id.clone(),
                     title: s.title.clone(),
-                    kind: s.action.kind().to_string(),
+                    kind: s.action.kind(),
                     command: m.mask(&s.action.display()).into_owned(),
                     notes: s.notes.clone(),
                     expected_ms: s.expected.map(|d| d.as_millis() as u64),
@@ -260,21 +260,7 @@ impl Engine {
                 })
                 .collect(),
             lag_configured: self.rb.lag.is_some(),
-            lag: self.rb.lag.as_ref().map(|l| {
-                let unit = cutover_model::lag::LagUnit::for_method(l.method, &[l.warn, l.critical]);
-                let value = |t: &cutover_model::runbook::Threshold| match t {
-                    cutover_model::runbook::Threshold::Bytes(b) => *b as f64,
-                    cutover_model::runbook::Threshold::Time(d) => d.get().as_secs_f64(),
-                    cutover_model::runbook::Threshold::Number(n) => *n,
-                };
-                LagInfo {
-                    description: lag_description(l),
-                    unit,
-                    warn: l.warn.as_ref().map(value),
-                    critical: l.critical.as_ref().map(value),
-                    interval_ms: l.interval.as_millis() as u64,
-                }
-            }),
+            lag: self.rb.lag.as_ref().map(cutover_probe::lag_info),
             reconcile: self.rb.reconcile.iter().map(|r| r.name.clone()).collect(),
             operator: self.operator.clone(),
             version: env!("CARGO_PKG_VERSION").to_string(),
@@ -417,19 +403,6 @@ fn rollback_display(r: &RollbackAction) -> String {
     match r {
         RollbackAction::Run(t) => t.display(),
         RollbackAction::Sql { sql, on } => format!("[{on}] {}", sql.display()),
-    }
-}
-
-/// What the lag probe measures, in words.
-fn lag_description(l: &cutover_model::runbook::LagConfig) -> String {
-    use cutover_model::runbook::LagMethod;
-    let on = l.on.as_deref().unwrap_or("source");
-    match l.method {
-        LagMethod::Logical => format!("logical slot {} on {on}", l.slot.as_deref().unwrap_or("?")),
-        LagMethod::Streaming => format!("streaming from {on}"),
-        LagMethod::Heartbeat => format!("heartbeat {on} → {}", l.target.as_deref().unwrap_or("?")),
-        LagMethod::Sql => format!("query on {on}"),
-        LagMethod::Command => "command".to_string(),
     }
 }
 

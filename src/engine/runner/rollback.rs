@@ -18,9 +18,9 @@ impl Runner<'_> {
                 continue;
             }
             let state = match self.states[i] {
-                State::Done(d) => d.as_str(),
-                State::Failed => "failed",
-                State::Pending if self.attempts[i] > 0 => "interrupted",
+                State::Done(d) => d.state(),
+                State::Failed => StepState::Failed,
+                State::Pending if self.attempts[i] > 0 => StepState::Interrupted,
                 State::Pending => continue,
             };
             let undoable = matches!(s.action, Action::Run(_) | Action::Sql { .. });
@@ -31,7 +31,7 @@ impl Runner<'_> {
                 index: i,
                 id: s.id.clone(),
                 title: s.title.clone(),
-                state: state.to_string(),
+                state,
                 action: s
                     .rollback
                     .as_ref()

@@ -204,12 +204,13 @@ pub enum Action {
 
 impl Action {
     /// `run`, `sql`, `wait` or `confirm`.
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> crate::protocol::StepKind {
+        use crate::protocol::StepKind;
         match self {
-            Action::Run(_) => "run",
-            Action::Sql { .. } => "sql",
-            Action::Wait(_) => "wait",
-            Action::Confirm(_) => "confirm",
+            Action::Run(_) => StepKind::Run,
+            Action::Sql { .. } => StepKind::Sql,
+            Action::Wait(_) => StepKind::Wait,
+            Action::Confirm(_) => StepKind::Confirm,
         }
     }
 

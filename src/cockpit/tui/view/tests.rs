@@ -228,7 +228,7 @@ fn resumed_interrupted_step() {
         &mut app,
         Event::StepRestored {
             index: 0,
-            state: "passed".into(),
+            state: StepState::Passed,
             duration_ms: Some(1_200),
         },
     );
@@ -236,7 +236,7 @@ fn resumed_interrupted_step() {
         &mut app,
         Event::StepRestored {
             index: 1,
-            state: "interrupted".into(),
+            state: StepState::Interrupted,
             duration_ms: None,
         },
     );
@@ -257,7 +257,7 @@ fn narrow_truncation() {
     run.name = "orders-and-invoices: pg13 on db-old-primary.example.internal -> pg16 on db-new-primary.example.internal logical cutover".into();
     run.steps[1] = step(
         "copy-the-final-delta-of-the-orders-and-invoices-tables",
-        "run",
+        StepKind::Run,
         "pg_dump --data-only --table=orders --table=invoices postgres://migrator:••••@db-old-primary.example.internal/orders | psql postgres://migrator:••••@db-new-primary.example.internal/orders",
         Some(5_400_000),
     );
@@ -330,14 +330,14 @@ fn rollback_plan_open() -> App {
                         index: 1,
                         id: "copy".into(),
                         title: "copy title".into(),
-                        state: "failed".into(),
+                        state: StepState::Failed,
                         action: Some("./undo-copy.sh --from-batch 1".into()),
                     },
                     RollbackEntry {
                         index: 0,
                         id: "preflight".into(),
                         title: "preflight title".into(),
-                        state: "passed".into(),
+                        state: StepState::Passed,
                         action: None,
                     },
                 ],
