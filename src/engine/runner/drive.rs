@@ -2,7 +2,13 @@
 
 use chrono::Utc;
 
-use super::*;
+use super::mailbox::cmd_name;
+use super::step_book::State;
+use super::{EngineError, Runner, Stop};
+use crate::resume::{Done, Restored};
+use cutover_model::protocol::{
+    Command, DecisionKind, Event, Level, OperatorAction, ROLLBACK_WORD, RunOutcome, StepState,
+};
 use cutover_shell as shell;
 
 /// What the operator decided at a decision point.
@@ -21,106 +27,6 @@ enum Settled {
 }
 
 impl Runner<'_> {
-    pub(super) async fn operator_action(
-        &mut self,
-        step: Option<&str>,
-        action: OperatorAction,
-    ) -> Result<(), EngineError> {
-        self.io
-            .emit(Event::Operator {
-                step: step.map(str::to_string),
-                action,
-                by: self.operator.user.clone(),
-                at: Utc::now(),
-            })
-            .await
-    }
-
-    pub(super) async fn notice(
-        &mut self,
-        level: Level,
-        message: impl Into<String>,
-    ) -> Result<(), EngineError> {
-        self.io
-            .emit(Event::Notice {
-                level,
-                message: message.into(),
-            })
-            .await
-    }
-
-    /// Handles the commands that are valid everywhere (the rollback plan, a mistyped rollback
-    /// confirmation); returns the command when the caller must act on it.
-    pub(super) async fn screen(&mut self, cmd: Command) -> Result<Option<Command>, EngineError> {
-        match cmd {
-            Command::CancelCountdown => {
-                self.cancel_countdown().await?;
-                Ok(None)
-            }
-            Command::Reconcile { name } => {
-                if self.rb.reconcile.is_empty() {
-                    self.notice(Level::Warn, "no [[reconcile]] checks in this runbook")
-                        .await?;
-                    return Ok(None);
-                }
-                let names = self.check_names(name.as_deref());
-                let started = self.start_checks(&names);
-                let msg = if started.is_empty() {
-                    "those checks are already running".to_string()
-                } else {
-                    format!("reconciling now: {}", started.join(", "))
-                };
-                self.notice(Level::Info, msg).await?;
-                Ok(None)
-            }
-            Command::RollbackPlan => {
-                let plan = self.plan();
-                self.io.emit(Event::RollbackPlan { plan }).await?;
-                Ok(None)
-            }
-            Command::Rollback { .. } if self.rolling_back => {
-                self.notice(Level::Warn, "a rollback is already running")
-                    .await?;
-                Ok(None)
-            }
-            Command::Rollback { confirmation } if confirmation.trim() != ROLLBACK_WORD => {
-                self.notice(
-                    Level::Warn,
-                    format!("rollback not started: type {ROLLBACK_WORD} to confirm it"),
-                )
-                .await?;
-                Ok(None)
-            }
-            Command::Rollback { .. } if !self.plan().has_actions() => {
-                let why = match self.plan().point_of_no_return {
-                    Some(p) => format!(
-                        "the point of no return was crossed at step {} ({}): {}",
-                        p.id,
-                        p.at.format("%H:%M:%S UTC"),
-                        p.text
-                    ),
-                    None => "no completed step has a rollback action".to_string(),
-                };
-                self.notice(Level::Warn, format!("nothing to roll back: {why}"))
-                    .await?;
-                Ok(None)
-            }
-            other => Ok(Some(other)),
-        }
-    }
-
-    /// Receives the next command a caller must act on; a closed channel means the front end
-    /// is gone: abort.
-    pub(super) async fn command(&mut self) -> Result<Command, EngineError> {
-        loop {
-            if let Some(cmd) = self.inbound().await?
-                && let Some(c) = self.screen(cmd).await?
-            {
-                return Ok(c);
-            }
-        }
-    }
-
     pub(super) async fn drive(
         &mut self,
         restored: Option<Restored>,
@@ -133,11 +39,7 @@ impl Runner<'_> {
             }
         }
         loop {
-            let Some(next) = self
-                .states
-                .iter()
-                .position(|s| !matches!(s, State::Done(_)))
-            else {
+            let Some(next) = self.steps.next_pending() else {
                 return Ok(RunOutcome::Completed);
             };
             self.io.emit(Event::Ready { next }).await?;
@@ -185,8 +87,8 @@ impl Runner<'_> {
 
     /// Executes the rollback; the screen already checked there is something to roll back.
     async fn rollback_or_continue(&mut self) -> Result<RunOutcome, EngineError> {
-        self.countdown = None;
-        let by = match self.auto_rollback.take() {
+        self.triggers.stop_countdown();
+        let by = match self.triggers.take_auto_rollback() {
             Some(name) => {
                 self.notice(
                     Level::Warn,
@@ -220,7 +122,7 @@ impl Runner<'_> {
             })
             .await?;
         for (i, s) in self.rb.steps.iter().enumerate() {
-            let state = match self.states[i] {
+            let state = match self.steps.state(i) {
                 State::Done(d) => d.state(),
                 State::Failed => StepState::Failed,
                 State::Pending if r.interrupted.as_ref().is_some_and(|x| x.id == s.id) => {
@@ -228,9 +130,13 @@ impl Runner<'_> {
                 }
                 State::Pending => continue,
             };
-            if matches!(self.states[i], State::Done(_)) && s.point_of_no_return.is_some() {
+            if matches!(
+                state,
+                StepState::Passed | StepState::Skipped | StepState::MarkedDone
+            ) && s.point_of_no_return.is_some()
+            {
                 let at = r.finished_at.get(&s.id).copied().unwrap_or_else(Utc::now);
-                self.ponr = Some((i, at));
+                self.steps.cross_point_of_no_return(i, at);
             }
             self.io
                 .emit(Event::StepRestored {
@@ -242,9 +148,7 @@ impl Runner<'_> {
         }
         for result in r.reconcile.values() {
             if self.rb.reconcile.iter().any(|c| c.name == result.name) {
-                self.recon
-                    .results
-                    .insert(result.name.clone(), (None, result.clone()));
+                self.recon.restore(result.clone());
                 self.io
                     .emit(Event::ReconcileResult {
                         result: Box::new(result.clone()),
@@ -286,7 +190,7 @@ impl Runner<'_> {
                 Decision::Abort => Settled::Abort,
                 Decision::Rollback => Settled::Rollback,
                 Decision::Done => {
-                    self.states[index] = State::Done(Done::MarkedDone);
+                    self.steps.set(index, State::Done(Done::MarkedDone));
                     Settled::Done
                 }
                 Decision::Retry => self.run_until_settled(index).await?,
@@ -297,18 +201,18 @@ impl Runner<'_> {
     /// Runs step `index` until it passes or the operator skips it, aborts or rolls back.
     async fn run_until_settled(&mut self, index: usize) -> Result<Settled, EngineError> {
         loop {
-            self.attempts[index] += 1;
-            let outcome = self.attempt(index, self.attempts[index]).await?;
+            let n = self.steps.next_attempt(index);
+            let outcome = self.attempt(index, n).await?;
             match outcome {
                 Ok(true) => {
-                    self.states[index] = State::Done(Done::Passed);
+                    self.steps.set(index, State::Done(Done::Passed));
                     if self.rb.steps[index].point_of_no_return.is_some() {
-                        self.ponr = Some((index, Utc::now()));
+                        self.steps.cross_point_of_no_return(index, Utc::now());
                     }
                     return Ok(Settled::Done);
                 }
                 Err(Stop::Abort(reason)) => {
-                    self.states[index] = State::Failed;
+                    self.steps.set(index, State::Failed);
                     self.operator_action(
                         Some(&self.rb.steps[index].id),
                         OperatorAction::Abort { reason },
@@ -317,11 +221,11 @@ impl Runner<'_> {
                     return Ok(Settled::Abort);
                 }
                 Err(Stop::Rollback) => {
-                    self.states[index] = State::Failed;
+                    self.steps.set(index, State::Failed);
                     return Ok(Settled::Rollback);
                 }
                 Ok(false) | Err(Stop::Cancel) => {
-                    self.states[index] = State::Failed;
+                    self.steps.set(index, State::Failed);
                     let msg = format!(
                         "step {} did not pass: retry it, skip it with a reason, roll back, or abort",
                         self.rb.steps[index].id
@@ -329,7 +233,7 @@ impl Runner<'_> {
                     match self.decide(index, DecisionKind::Failed, msg).await? {
                         Decision::Retry => continue,
                         Decision::Done => {
-                            self.states[index] = State::Done(Done::Skipped);
+                            self.steps.set(index, State::Done(Done::Skipped));
                             return Ok(Settled::Done);
                         }
                         Decision::Abort => return Ok(Settled::Abort),

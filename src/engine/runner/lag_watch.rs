@@ -7,8 +7,9 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::*;
+use super::{Attempt, AttemptResult, EngineError, Runner};
 use cutover_model::lag::LagSample;
+use cutover_model::protocol::{Event, StepOutcome};
 use cutover_model::runbook::Threshold;
 use cutover_model::runbook::units::format_duration;
 use cutover_probe::LagProbe;
@@ -17,17 +18,17 @@ use cutover_probe::LagProbe;
 const JOURNAL_EVERY: Duration = Duration::from_secs(10);
 
 /// The running probe and what the engine remembers of it.
-pub(super) struct LagState {
+pub(super) struct LagWatch {
     /// Keeps the probe's task alive.
     _probe: LagProbe,
     rx: watch::Receiver<LagSample>,
     last_journaled: Option<(Instant, bool)>,
 }
 
-impl LagState {
-    pub(super) fn new(probe: LagProbe) -> LagState {
+impl LagWatch {
+    pub(super) fn new(probe: LagProbe) -> LagWatch {
         let rx = probe.subscribe();
-        LagState {
+        LagWatch {
             _probe: probe,
             rx,
             last_journaled: None,
@@ -43,35 +44,41 @@ impl LagState {
     pub(super) fn receiver(&self) -> watch::Receiver<LagSample> {
         self.rx.clone()
     }
+
+    /// The probe's newest sample when it changed since the last call, and whether it goes
+    /// to the journal (at least every [`JOURNAL_EVERY`], and on every change of freshness).
+    fn take_new(&mut self) -> Option<(LagSample, bool)> {
+        if !self.rx.has_changed().unwrap_or(false) {
+            return None;
+        }
+        let sample = self.rx.borrow_and_update().clone();
+        if sample.seq == 0 {
+            return None;
+        }
+        let fresh = sample.is_fresh();
+        let keep = match self.last_journaled {
+            None => true,
+            Some((at, was_fresh)) => was_fresh != fresh || at.elapsed() >= JOURNAL_EVERY,
+        };
+        if keep {
+            self.last_journaled = Some((Instant::now(), fresh));
+        }
+        Some((sample, keep))
+    }
 }
 
 impl Runner<'_> {
     /// Sends the newest lag sample if it changed (journaling it now and then).
     pub(super) async fn publish_lag(&mut self) -> Result<(), EngineError> {
-        let Some(lag) = &mut self.lag else {
-            return Ok(());
-        };
-        if !lag.rx.has_changed().unwrap_or(false) {
-            return Ok(());
+        match self.lag.as_mut().and_then(LagWatch::take_new) {
+            Some((sample, keep)) => self.io.emit(Event::LagSample { sample, keep }).await,
+            None => Ok(()),
         }
-        let sample = lag.rx.borrow_and_update().clone();
-        if sample.seq == 0 {
-            return Ok(());
-        }
-        let fresh = sample.is_fresh();
-        let keep = match lag.last_journaled {
-            None => true,
-            Some((at, was_fresh)) => was_fresh != fresh || at.elapsed() >= JOURNAL_EVERY,
-        };
-        if keep {
-            lag.last_journaled = Some((Instant::now(), fresh));
-        }
-        self.io.emit(Event::LagSample { sample, keep }).await
     }
 
     /// The latest sample, when a probe runs.
     pub(super) fn lag_sample(&self) -> Option<LagSample> {
-        self.lag.as_ref().map(LagState::latest)
+        self.lag.as_ref().map(LagWatch::latest)
     }
 
     /// `wait = { lag_below = ..., for = ... }`: passes once fresh samples have stayed below the

@@ -5,23 +5,69 @@ use chrono::Utc;
 use tokio::time::Instant;
 
 use super::drive::Decision;
-use super::*;
-use cutover_model::runbook::Expect;
+use super::{EngineError, Runner, Stop};
+use cutover_model::protocol::{
+    DecisionKind, Event, OperatorAction, PonrCrossed, RollbackEntry, RollbackPlan, RunOutcome,
+};
+use cutover_model::runbook::{Action, Expect, RollbackAction};
+
+/// The rollback's progress: which steps' rollback actions ran (or were skipped with a
+/// reason), how often each was attempted, and whether a rollback is executing.
+#[derive(Debug, Clone, Default)]
+pub(super) struct RollbackBook {
+    attempts: Vec<u32>,
+    done: Vec<bool>,
+    running: bool,
+}
+
+impl RollbackBook {
+    /// One entry per step; `done` tells which steps a journal shows rolled back already.
+    pub(super) fn new(done: impl IntoIterator<Item = bool>) -> Self {
+        let done: Vec<bool> = done.into_iter().collect();
+        RollbackBook {
+            attempts: vec![0; done.len()],
+            done,
+            running: false,
+        }
+    }
+
+    /// Whether a rollback is executing.
+    pub(super) fn running(&self) -> bool {
+        self.running
+    }
+
+    /// Whether step `i`'s rollback action ran (or was skipped).
+    fn is_done(&self, i: usize) -> bool {
+        self.done[i]
+    }
+
+    /// Counts a new attempt of step `i`'s rollback action and returns its number (1-based).
+    fn next_attempt(&mut self, i: usize) -> u32 {
+        self.attempts[i] += 1;
+        self.attempts[i]
+    }
+}
+
+/// A rollback action as shown (before masking).
+pub(super) fn rollback_display(r: &RollbackAction) -> String {
+    match r {
+        RollbackAction::Run(t) => t.display(),
+        RollbackAction::Sql { sql, on } => format!("[{on}] {}", sql.display()),
+    }
+}
 
 impl Runner<'_> {
     /// The plan as it stands now.
     pub(super) fn plan(&self) -> RollbackPlan {
-        let ponr_index = self.ponr.map(|(i, _)| i);
+        let ponr = self.steps.point_of_no_return();
+        let ponr_index = ponr.map(|(i, _)| i);
         let mut entries = Vec::new();
         for (i, s) in self.rb.steps.iter().enumerate().rev() {
-            if ponr_index.is_some_and(|p| i <= p) || self.rolled_back[i] {
+            if ponr_index.is_some_and(|p| i <= p) || self.rollback.is_done(i) {
                 continue;
             }
-            let state = match self.states[i] {
-                State::Done(d) => d.state(),
-                State::Failed => StepState::Failed,
-                State::Pending if self.attempts[i] > 0 => StepState::Interrupted,
-                State::Pending => continue,
+            let Some(state) = self.steps.attempted_state(i) else {
+                continue;
             };
             let undoable = matches!(s.action, Action::Run(_) | Action::Sql { .. });
             if s.rollback.is_none() && !undoable {
@@ -40,7 +86,7 @@ impl Runner<'_> {
         }
         RollbackPlan {
             entries,
-            point_of_no_return: self.ponr.map(|(i, at)| PonrCrossed {
+            point_of_no_return: ponr.map(|(i, at)| PonrCrossed {
                 index: i,
                 id: self.rb.steps[i].id.clone(),
                 text: self.rb.steps[i]
@@ -54,7 +100,7 @@ impl Runner<'_> {
 
     /// Executes the plan; a failing action asks retry / skip with a reason / abort.
     pub(super) async fn rollback(&mut self, by: String) -> Result<RunOutcome, EngineError> {
-        self.rolling_back = true;
+        self.rollback.running = true;
         let plan = self.plan();
         self.io
             .emit(Event::RollbackStarted {
@@ -68,8 +114,7 @@ impl Runner<'_> {
             };
             let index = entry.index;
             loop {
-                self.rollback_attempts[index] += 1;
-                let attempt = self.rollback_attempts[index];
+                let attempt = self.rollback.next_attempt(index);
                 let started = Instant::now();
                 self.io
                     .emit(Event::RollbackActionStarted {
@@ -114,7 +159,7 @@ impl Runner<'_> {
                     return self.rollback_finished(false).await;
                 }
                 if passed {
-                    self.rolled_back[index] = true;
+                    self.rollback.done[index] = true;
                     break;
                 }
                 let msg = format!(
@@ -127,7 +172,7 @@ impl Runner<'_> {
                 {
                     Decision::Retry | Decision::Rollback => continue,
                     Decision::Done => {
-                        self.rolled_back[index] = true;
+                        self.rollback.done[index] = true;
                         break;
                     }
                     Decision::Abort => return self.rollback_finished(false).await,
@@ -138,7 +183,7 @@ impl Runner<'_> {
     }
 
     async fn rollback_finished(&mut self, completed: bool) -> Result<RunOutcome, EngineError> {
-        self.rolling_back = false;
+        self.rollback.running = false;
         self.io
             .emit(Event::RollbackFinished {
                 completed,

@@ -1,41 +1,97 @@
 //! Rollback triggers: conditions checked on every engine tick and at step failures; an alert
 //! (banner, bell, "press R") or an automatic rollback after a visible, cancellable countdown.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::Utc;
 use tokio::time::Instant;
 
-use super::*;
+use super::{EngineError, Runner};
+use cutover_model::protocol::{Command, Event, Level, OperatorAction, ROLLBACK_WORD};
 use cutover_model::runbook::units::format_duration;
-use cutover_model::runbook::{TriggerAction, TriggerCond};
+use cutover_model::runbook::{Trigger, TriggerAction, TriggerCond};
+use cutover_pg::ConnSettings;
 
 /// Countdown for `action = "rollback"` when the runbook gives none: never instant.
 pub const DEFAULT_COUNTDOWN: Duration = Duration::from_secs(30);
 
-/// What the engine's wait points receive: an operator command or a clock tick.
-pub(super) enum Inbound {
-    Cmd(Command),
-    Tick,
-}
-
 /// How often a `sql` trigger's query runs.
 pub const SQL_TRIGGER_EVERY: Duration = Duration::from_secs(5);
 
-/// Per-trigger runtime state.
+/// The triggers' runtime state: which fired, how long each condition has held, a running
+/// automatic-rollback countdown, and which trigger started the current rollback.
 #[derive(Debug, Default)]
-pub(super) struct TriggerState {
+pub(super) struct Triggers {
+    state: Vec<TriggerState>,
+    /// A running automatic-rollback countdown: trigger index and deadline.
+    countdown: Option<(usize, Instant)>,
+    /// The trigger whose countdown started the current rollback.
+    auto_rollback: Option<String>,
+}
+
+impl Triggers {
+    /// State for `triggers`; `sql` triggers start polling their query now.
+    pub(super) fn new(
+        triggers: &[Trigger],
+        conns: &BTreeMap<String, ConnSettings>,
+        secrets: &BTreeMap<String, String>,
+    ) -> Self {
+        let state = triggers
+            .iter()
+            .map(|t| TriggerState {
+                sql: match &t.when {
+                    TriggerCond::Sql { sql, on } => conns
+                        .get(on)
+                        .map(|c| SqlWatch::spawn(c.clone(), sql.render(secrets))),
+                    _ => None,
+                },
+                ..Default::default()
+            })
+            .collect();
+        Triggers {
+            state,
+            countdown: None,
+            auto_rollback: None,
+        }
+    }
+
+    /// Stops a running countdown (a rollback is starting anyway).
+    pub(super) fn stop_countdown(&mut self) {
+        self.countdown = None;
+    }
+
+    /// The trigger whose expired countdown started the rollback, if one did (once).
+    pub(super) fn take_auto_rollback(&mut self) -> Option<String> {
+        self.auto_rollback.take()
+    }
+
+    /// The trigger whose countdown has run out by `now`: it owns the rollback from here.
+    fn expired(&mut self, now: Instant, triggers: &[Trigger]) -> Option<usize> {
+        let (t, deadline) = self.countdown?;
+        if now < deadline {
+            return None;
+        }
+        self.countdown = None;
+        self.auto_rollback = Some(triggers[t].name.clone());
+        Some(t)
+    }
+}
+
+/// One trigger's runtime state.
+#[derive(Debug, Default)]
+struct TriggerState {
     /// Fired and not re-armed yet.
-    pub fired: bool,
+    fired: bool,
     /// Since when the condition has held (for `for = ...`).
-    pub holding_since: Option<Instant>,
+    holding_since: Option<Instant>,
     /// The latest answer of a `sql` trigger's background query.
-    pub sql: Option<SqlWatch>,
+    sql: Option<SqlWatch>,
 }
 
 /// A `sql` trigger's query, polled on its own task so the engine never waits on it.
 #[derive(Debug)]
-pub(super) struct SqlWatch {
+struct SqlWatch {
     rx: tokio::sync::watch::Receiver<Option<Result<bool, String>>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -48,7 +104,7 @@ impl Drop for SqlWatch {
 
 impl SqlWatch {
     /// Starts polling `sql` on `conn` every [`SQL_TRIGGER_EVERY`].
-    pub(super) fn spawn(conn: cutover_pg::ConnSettings, sql: String) -> SqlWatch {
+    fn spawn(conn: ConnSettings, sql: String) -> SqlWatch {
         let (tx, rx) = tokio::sync::watch::channel(None);
         let task = tokio::spawn(async move {
             let mut client: Option<tokio_postgres::Client> = None;
@@ -87,80 +143,13 @@ impl SqlWatch {
 }
 
 impl Runner<'_> {
-    /// Next operator command or clock tick (cancel-safe).
-    pub(super) async fn recv(&mut self) -> Inbound {
-        tokio::select! {
-            biased;
-            c = self.cmds.recv() => Inbound::Cmd(c.unwrap_or(Command::Abort {
-                reason: Some("front end closed".into()),
-            })),
-            _ = self.tick.tick() => Inbound::Tick,
-        }
-    }
-
-    /// Next command, with ticks turned into trigger checks; `None` when nothing is to be done.
-    pub(super) async fn inbound(&mut self) -> Result<Option<Command>, EngineError> {
-        match self.recv().await {
-            Inbound::Cmd(c) => Ok(Some(c)),
-            Inbound::Tick => self.on_tick().await,
-        }
-    }
-
-    /// Waits until `wake` (or the next engine tick when `None`), answering the operator
-    /// meanwhile; `Some(stop)` when the operator stopped the step `index`.
-    pub(super) async fn idle_until(
-        &mut self,
-        wake: Option<Instant>,
-        index: usize,
-    ) -> Result<Option<Stop>, EngineError> {
-        loop {
-            let sleep = async {
-                match wake {
-                    Some(w) => tokio::time::sleep_until(w).await,
-                    None => std::future::pending().await,
-                }
-            };
-            let inbound = tokio::select! {
-                () = sleep => return Ok(None),
-                inbound = self.recv() => inbound,
-            };
-            let cmd = match inbound {
-                Inbound::Cmd(c) => Some(c),
-                Inbound::Tick => match self.on_tick().await? {
-                    Some(c) => Some(c),
-                    None if wake.is_none() => return Ok(None),
-                    None => None,
-                },
-            };
-            let Some(cmd) = cmd else { continue };
-            let id = self.rb.steps[index].id.clone();
-            match self.screen(cmd).await? {
-                None => {}
-                Some(Command::Cancel) => {
-                    self.operator_action(Some(&id), OperatorAction::Cancel)
-                        .await?;
-                    return Ok(Some(Stop::Cancel));
-                }
-                Some(Command::Abort { reason }) => return Ok(Some(Stop::Abort(reason))),
-                Some(Command::Rollback { .. }) => return Ok(Some(Stop::Rollback)),
-                Some(other) => {
-                    let msg = format!(
-                        "{} does nothing now: step {id} is waiting",
-                        cmd_name(&other)
-                    );
-                    self.notice(Level::Warn, msg).await?;
-                }
-            }
-        }
-    }
-
     /// Checks the time-based triggers; returns a rollback command when a countdown expired.
     pub(super) async fn on_tick(&mut self) -> Result<Option<Command>, EngineError> {
-        if let Some((t, deadline)) = self.countdown
-            && Instant::now() >= deadline
+        if self
+            .triggers
+            .expired(Instant::now(), &self.rb.triggers)
+            .is_some()
         {
-            self.countdown = None;
-            self.auto_rollback = Some(self.rb.triggers[t].name.clone());
             return Ok(Some(Command::Rollback {
                 confirmation: ROLLBACK_WORD.to_string(),
             }));
@@ -175,7 +164,7 @@ impl Runner<'_> {
         for t in 0..self.rb.triggers.len() {
             if let TriggerCond::WindowLeftBelow(d) = self.rb.triggers[t].when {
                 let below = left.to_std().map_or(true, |l| l < d);
-                if below && !self.trigger_state[t].fired {
+                if below && !self.triggers.state[t].fired {
                     let msg = if left.num_seconds() <= 0 {
                         "the maintenance window has closed".to_string()
                     } else {
@@ -213,7 +202,7 @@ impl Runner<'_> {
                     }
                 }
                 TriggerCond::Sql { .. } => {
-                    match self.trigger_state[t]
+                    match self.triggers.state[t]
                         .sql
                         .as_ref()
                         .and_then(SqlWatch::latest)
@@ -226,7 +215,7 @@ impl Runner<'_> {
             };
             let Some(met) = met else { continue };
             let hold = trig.hold;
-            let state = &mut self.trigger_state[t];
+            let state = &mut self.triggers.state[t];
             if !met {
                 state.holding_since = None;
                 state.fired = false;
@@ -250,11 +239,11 @@ impl Runner<'_> {
         let rows = self.mismatch_rows();
         for t in 0..self.rb.triggers.len() {
             if let TriggerCond::MismatchRowsAbove(n) = self.rb.triggers[t].when {
-                if rows > n && !self.trigger_state[t].fired {
+                if rows > n && !self.triggers.state[t].fired {
                     self.fire(t, format!("{rows} mismatching row(s) (above {n})"))
                         .await?;
                 } else if rows <= n {
-                    self.trigger_state[t].fired = false;
+                    self.triggers.state[t].fired = false;
                 }
             }
         }
@@ -273,18 +262,18 @@ impl Runner<'_> {
     }
 
     async fn fire(&mut self, t: usize, message: String) -> Result<(), EngineError> {
-        self.trigger_state[t].fired = true;
+        self.triggers.state[t].fired = true;
         let trig = &self.rb.triggers[t];
         let countdown = match trig.action {
-            TriggerAction::Rollback if !self.rolling_back => {
+            TriggerAction::Rollback if !self.rollback.running() => {
                 Some(trig.countdown.unwrap_or(DEFAULT_COUNTDOWN))
             }
             _ => None,
         };
         if let Some(c) = countdown
-            && self.countdown.is_none()
+            && self.triggers.countdown.is_none()
         {
-            self.countdown = Some((t, Instant::now() + c));
+            self.triggers.countdown = Some((t, Instant::now() + c));
         }
         self.io
             .emit(Event::TriggerFired {
@@ -299,7 +288,7 @@ impl Runner<'_> {
 
     /// `Command::CancelCountdown`.
     pub(super) async fn cancel_countdown(&mut self) -> Result<(), EngineError> {
-        match self.countdown.take() {
+        match self.triggers.countdown.take() {
             Some((t, _)) => {
                 let name = self.rb.triggers[t].name.clone();
                 self.operator_action(

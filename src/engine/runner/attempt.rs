@@ -1,15 +1,19 @@
 //! Executing one attempt of each kind of step: shell, confirm, wait.
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::Utc;
 use tokio::time::Instant;
 
-use super::exec::ShellRun;
-use super::*;
+use super::mailbox::cmd_name;
+use super::shell_step::ShellRun;
+use super::{Attempt, AttemptResult, EngineError, Runner, Stop, classify};
 use crate::expect::OutputWatch;
-use cutover_model::runbook::Template;
+use cutover_model::protocol::{CheckResult, Command, Event, Level, OperatorAction, StepOutcome};
 use cutover_model::runbook::units::format_duration;
+use cutover_model::runbook::{Action, Expect, Runbook, Template, WaitCond};
 use cutover_shell::ShellSpec;
 
 impl Runner<'_> {
@@ -86,7 +90,7 @@ impl Runner<'_> {
         &mut self,
         index: usize,
         t: &Template,
-        expect: &cutover_model::runbook::Expect,
+        expect: &Expect,
         file: PathBuf,
     ) -> AttemptResult {
         let step = &self.rb.steps[index];
@@ -317,4 +321,17 @@ pub(super) fn base_env(rb: &Runbook, secrets: &BTreeMap<String, String>) -> Vec<
         env.push((format!("CUTOVER_SECRET_{}", env_name(k)), v.clone()));
     }
     env
+}
+
+/// `SOME-name` → `SOME_NAME`: a var or secret name as an environment variable suffix.
+fn env_name(k: &str) -> String {
+    k.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }

@@ -4,13 +4,14 @@
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
 
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
-use super::triggers::Inbound;
-use super::*;
+use super::{EngineError, Runner, Stop};
 use crate::expect::OutputWatch;
-use cutover_shell::{self as shell, Chunk, ShellSpec};
+use cutover_model::protocol::{Event, Stream};
+use cutover_shell::{self as shell, Chunk, ShellExit, ShellSpec};
 
 /// Bytes of output merged into one `Output` event (a single read can make it a little longer):
 /// with the front end's bounded event channel, this bounds the output held in flight when the
@@ -58,29 +59,12 @@ impl Runner<'_> {
         while exit.is_none() || lines_open {
             tokio::select! {
                 biased;
-                inbound = self.recv(), if stop.is_none() && exit.is_none() => {
-                    let cmd = match inbound {
-                        Inbound::Cmd(c) => Some(c),
-                        Inbound::Tick => self.on_tick().await?,
-                    };
-                    let id = self.rb.steps[index].id.clone();
-                    let screened = match cmd {
-                        Some(c) => self.screen(c).await?,
-                        None => None,
-                    };
-                    match screened {
-                        None => {}
-                        Some(Command::Cancel) => {
-                            self.operator_action(Some(&id), OperatorAction::Cancel).await?;
-                            stop = Some(Stop::Cancel);
-                        }
-                        Some(Command::Abort { reason }) => stop = Some(Stop::Abort(reason)),
-                        Some(Command::Rollback { .. }) => stop = Some(Stop::Rollback),
-                        Some(other) => {
-                            let msg = format!("{} does nothing now: step {id} is running (cancel it first)", cmd_name(&other));
-                            self.notice(Level::Warn, msg).await?;
-                        }
-                    }
+                inbound = self.mailbox.recv(), if stop.is_none() && exit.is_none() => {
+                    let busy = format!(
+                        "step {} is running (cancel it first)",
+                        self.rb.steps[index].id
+                    );
+                    stop = self.while_busy(inbound, index, &busy).await?;
                     if stop.is_some() {
                         let _ = cancel_tx.send(true);
                     }

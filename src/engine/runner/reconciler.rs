@@ -9,8 +9,9 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use super::*;
+use super::{Attempt, AttemptResult, EngineError, Runner};
 use cutover_model::lag::LagSample;
+use cutover_model::protocol::{Event, StepOutcome};
 use cutover_model::reconcile::{Progress, ReconcileResult};
 use cutover_reconcile::Options;
 
@@ -24,7 +25,7 @@ const DRAIN_WAIT: Duration = Duration::from_secs(60);
 const RECHECK_DELAY: Duration = Duration::from_secs(5);
 
 /// What a check task reports.
-pub(super) enum ReconMsg {
+enum ReconMsg {
     Progress(Progress),
     Done(String, Box<ReconcileResult>),
 }
@@ -34,9 +35,9 @@ pub(super) struct Reconciler {
     tx: mpsc::UnboundedSender<ReconMsg>,
     rx: mpsc::UnboundedReceiver<ReconMsg>,
     /// Running checks and when each run started.
-    pub(super) running: BTreeMap<String, Instant>,
+    running: BTreeMap<String, Instant>,
     /// Latest result per check and when its run started (`None`: restored from the journal).
-    pub(super) results: BTreeMap<String, (Option<Instant>, ReconcileResult)>,
+    results: BTreeMap<String, (Option<Instant>, ReconcileResult)>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -49,6 +50,7 @@ impl Drop for Reconciler {
 }
 
 impl Reconciler {
+    /// No checks running, no results yet.
     pub(super) fn new() -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         Reconciler {
@@ -58,6 +60,12 @@ impl Reconciler {
             results: BTreeMap::new(),
             tasks: Vec::new(),
         }
+    }
+
+    /// Takes a check's result from the journal of an earlier session (it counts for no gate:
+    /// gates only pass on runs that started after they did).
+    pub(super) fn restore(&mut self, result: ReconcileResult) {
+        self.results.insert(result.name.clone(), (None, result));
     }
 }
 
@@ -90,7 +98,7 @@ impl Runner<'_> {
             };
             let tx = self.recon.tx.clone();
             let lag: Option<watch::Receiver<LagSample>> =
-                self.lag.as_ref().map(lag_watch::LagState::receiver);
+                self.lag.as_ref().map(super::lag_watch::LagWatch::receiver);
             let opts = Options {
                 secrets: self.secrets.clone(),
                 ..Options::default()

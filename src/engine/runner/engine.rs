@@ -1,0 +1,310 @@
+//! Preparing a run ([`Engine::prepare`]: secrets, connections, journal, resumed state) and
+//! running it ([`Engine::run`]: hands the parts to a [`Runner`] and drives it to the end).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::Utc;
+use tokio::sync::mpsc;
+
+use super::io::Io;
+use super::lag_watch::LagWatch;
+use super::mailbox::Mailbox;
+use super::reconciler::Reconciler;
+use super::rollback::{RollbackBook, rollback_display};
+use super::sql_step::SqlSessions;
+use super::step_book::{State, StepBook};
+use super::triggers::Triggers;
+use super::{Runner, attempt};
+use crate::journal::{self, Journal, JournalError};
+use crate::resume::{self, Restored};
+use cutover_model::protocol::{
+    Command, Event, Operator, OperatorAction, RunInfo, RunOutcome, StepInfo,
+};
+use cutover_model::runbook::Runbook;
+use cutover_model::secrets::{self, Masker, MissingSecret};
+use cutover_pg::ConnSettings;
+
+/// Where the journal goes.
+#[derive(Debug, Clone)]
+pub enum JournalChoice {
+    /// A new journal at this path.
+    New(PathBuf),
+    /// Continue this journal.
+    Resume(PathBuf),
+}
+
+/// How to start the engine.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Journal.
+    pub journal: JournalChoice,
+    /// Continue even though the runbook changed since the journal started.
+    pub accept_changed_runbook: bool,
+    /// Who is running it.
+    pub operator: Operator,
+}
+
+/// Why the engine could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// A secret is missing from the environment.
+    #[error(transparent)]
+    Secret(#[from] MissingSecret),
+    /// The journal failed; nothing more can be recorded, so the run stops.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// The runbook differs from the one the journal ran.
+    #[error(
+        "{runbook} changed since journal {journal} was started (sha256 {old:.12}… → {new:.12}…):\n{diff}\nRe-run with --accept-changed-runbook to continue with the changed runbook."
+    )]
+    RunbookChanged {
+        /// Runbook path.
+        runbook: String,
+        /// Journal path.
+        journal: String,
+        /// The journal's sha256 of the runbook.
+        old: String,
+        /// The runbook's sha256 now.
+        new: String,
+        /// The difference, as a unified diff of the masked texts.
+        diff: String,
+    },
+    /// A `[connections]` DSN cannot be used.
+    #[error(transparent)]
+    Connection(#[from] cutover_pg::ConnError),
+    /// The `[lag]` probe cannot start.
+    #[error(transparent)]
+    Probe(#[from] cutover_probe::ProbeError),
+    /// The journal's run was rolled back; it cannot be resumed.
+    #[error(
+        "the run in journal {journal} was rolled back at {at}; start a new run (without --resume) to try the cutover again"
+    )]
+    RolledBack {
+        /// Journal path.
+        journal: String,
+        /// When the rollback finished.
+        at: String,
+    },
+}
+
+/// A prepared run: everything checked and opened, nothing run yet.
+pub struct Engine {
+    rb: Runbook,
+    secrets: BTreeMap<String, String>,
+    conns: BTreeMap<String, ConnSettings>,
+    masker: Masker,
+    journal: Journal,
+    operator: Operator,
+    steps: StepBook,
+    restored: Option<Restored>,
+    accepted_change: Option<(String, String)>,
+}
+
+impl Engine {
+    /// Reads secrets, opens (or resumes) the journal, and restores state. Nothing runs yet.
+    pub fn prepare(rb: Runbook, opts: EngineOptions) -> Result<Engine, EngineError> {
+        let secrets = secrets::read_secrets(&rb.secrets)?;
+        let masker = Masker::new(secrets.values().cloned());
+        let conns = cutover_pg::conn::resolve_all(&rb.connections, &secrets)?;
+        let mut steps = StepBook::new(rb.steps.len());
+        let (journal, restored, accepted_change) = match &opts.journal {
+            JournalChoice::New(p) => (Journal::create(p)?, None, None),
+            JournalChoice::Resume(p) => {
+                let (r, accepted) = restore(&rb, &masker, p, opts.accept_changed_runbook)?;
+                for (i, s) in rb.steps.iter().enumerate() {
+                    let state = match r.done.get(&s.id) {
+                        Some(d) => State::Done(*d),
+                        None if r.failed.contains(&s.id) => State::Failed,
+                        None => State::Pending,
+                    };
+                    steps.restore(i, state, r.attempts.get(&s.id).copied().unwrap_or(0));
+                }
+                (Journal::open_append(p)?, Some(r), accepted)
+            }
+        };
+        Ok(Engine {
+            rb,
+            secrets,
+            conns,
+            masker,
+            journal,
+            operator: opts.operator,
+            steps,
+            restored,
+            accepted_change,
+        })
+    }
+
+    /// The journal's path.
+    pub fn journal_path(&self) -> &Path {
+        self.journal.path()
+    }
+
+    /// The plan as the front end sees it.
+    pub fn run_info(&self) -> RunInfo {
+        let m = &self.masker;
+        RunInfo {
+            name: self.rb.name.clone(),
+            owner: self.rb.owner.clone(),
+            runbook: self.rb.path.clone(),
+            sha256: self.rb.sha256.clone(),
+            journal: self.journal.path().display().to_string(),
+            window_start: self.rb.window.map(|w| w.start),
+            window_minutes: self.rb.window.map(|w| w.minutes),
+            steps: self
+                .rb
+                .steps
+                .iter()
+                .map(|s| StepInfo {
+                    id: s.id.clone(),
+                    title: s.title.clone(),
+                    kind: s.action.kind(),
+                    command: m.mask(&s.action.display()).into_owned(),
+                    notes: s.notes.clone(),
+                    expected_ms: s.expected.map(|d| d.as_millis() as u64),
+                    timeout_ms: s.timeout.map(|d| d.as_millis() as u64),
+                    point_of_no_return: s.point_of_no_return.clone(),
+                    rollback: s
+                        .rollback
+                        .as_ref()
+                        .map(|r| m.mask(&rollback_display(r)).into_owned()),
+                })
+                .collect(),
+            lag_configured: self.rb.lag.is_some(),
+            lag: self.rb.lag.as_ref().map(cutover_probe::lag_info),
+            reconcile: self.rb.reconcile.iter().map(|r| r.name.clone()).collect(),
+            operator: self.operator.clone(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+
+    /// Runs until the run completes, is rolled back, or is aborted.
+    pub async fn run(
+        mut self,
+        mut cmds: mpsc::Receiver<Command>,
+        events: mpsc::Sender<Event>,
+    ) -> Result<RunOutcome, EngineError> {
+        let info = self.run_info();
+        let text = self.masker.mask(&self.rb.source).into_owned();
+        let restored = self.restored.take();
+        let lag = match &self.rb.lag {
+            Some(config) => Some(LagWatch::new(cutover_probe::LagProbe::spawn(
+                cutover_probe::ProbeSpec {
+                    config: config.clone(),
+                    connections: self.conns.clone(),
+                    secrets: self.secrets.clone(),
+                    env: attempt::base_env(&self.rb, &self.secrets),
+                },
+            )?)),
+            None => None,
+        };
+        let rolled_back = |id: &str| {
+            restored
+                .as_ref()
+                .is_some_and(|r| r.rolled_back.contains(id))
+        };
+        let mut runner = Runner {
+            rb: &self.rb,
+            secrets: &self.secrets,
+            masker: &self.masker,
+            operator: &self.operator,
+            conns: &self.conns,
+            output_dir: journal::output_dir_for(self.journal.path()),
+            io: Io::new(&mut self.journal, &events),
+            mailbox: Mailbox::new(&mut cmds),
+            steps: std::mem::replace(&mut self.steps, StepBook::new(0)),
+            rollback: RollbackBook::new(self.rb.steps.iter().map(|s| rolled_back(&s.id))),
+            triggers: Triggers::new(&self.rb.triggers, &self.conns, &self.secrets),
+            sessions: SqlSessions::default(),
+            lag,
+            recon: Reconciler::new(),
+        };
+        runner
+            .io
+            .emit(Event::RunStarted {
+                run: Box::new(info),
+            })
+            .await?;
+        runner.io.emit(Event::RunbookText { source: text }).await?;
+        if let Some((old, new)) = self.accepted_change.take() {
+            runner
+                .operator_action(
+                    None,
+                    OperatorAction::AcceptChangedRunbook {
+                        old_sha256: old,
+                        new_sha256: new,
+                    },
+                )
+                .await?;
+        }
+        let outcome = runner.drive(restored).await?;
+        runner
+            .io
+            .emit(Event::RunFinished {
+                outcome,
+                at: Utc::now(),
+            })
+            .await?;
+        Ok(outcome)
+    }
+}
+
+/// Reads journal `p` for a resume: refuses a rolled-back run and (unless `accept_changed`) a
+/// changed runbook. Returns the restored state and, when a change was accepted, the old and
+/// new sha256.
+fn restore(
+    rb: &Runbook,
+    masker: &Masker,
+    p: &Path,
+    accept_changed: bool,
+) -> Result<(Restored, Option<(String, String)>), EngineError> {
+    let (records, _torn) = journal::read(p)?;
+    let r = resume::restore(&records);
+    let Some(old) = r.sha256.clone() else {
+        return Err(JournalError::Empty {
+            path: p.display().to_string(),
+        }
+        .into());
+    };
+    if let Some(at) = r.rolled_back_at {
+        return Err(EngineError::RolledBack {
+            journal: p.display().to_string(),
+            at: at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        });
+    }
+    if old == rb.sha256 {
+        return Ok((r, None));
+    }
+    if !accept_changed {
+        return Err(changed(rb, masker, p, &r, old));
+    }
+    let new = rb.sha256.clone();
+    Ok((r, Some((old, new))))
+}
+
+/// The refusal of a changed runbook, with the difference shown.
+fn changed(
+    rb: &Runbook,
+    masker: &Masker,
+    journal: &Path,
+    r: &Restored,
+    old: String,
+) -> EngineError {
+    let now = masker.mask(&rb.source).into_owned();
+    let diff = match &r.source {
+        Some(before) => similar::TextDiff::from_lines(before.as_str(), now.as_str())
+            .unified_diff()
+            .context_radius(1)
+            .header("journal", "now")
+            .to_string(),
+        None => "(the journal holds no copy of the earlier runbook)\n".into(),
+    };
+    EngineError::RunbookChanged {
+        runbook: rb.path.clone(),
+        journal: journal.display().to_string(),
+        old,
+        new: rb.sha256.clone(),
+        diff,
+    }
+}

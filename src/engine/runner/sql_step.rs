@@ -1,0 +1,261 @@
+//! SQL on named connections: `sql` steps, `wait = { sql = ... }`, `rollback_sql`. Results are
+//! shown as a small table; a timeout or an operator stop cancels the query on the server.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tokio_postgres::Client;
+
+use super::sql_result::{SqlResult, sql_checks};
+use super::{Attempt, AttemptResult, EngineError, Runner, Stop};
+use cutover_model::protocol::{Event, StepOutcome, Stream};
+use cutover_model::runbook::{Expect, Template};
+use cutover_pg::ConnSettings;
+
+/// How a query ended.
+pub(super) enum QueryEnd {
+    Done(Result<SqlResult, String>),
+    TimedOut,
+    Stopped(Stop),
+}
+
+/// Open sessions for SQL steps, by connection name: one per connection, reopened when the
+/// server closed it.
+#[derive(Default)]
+pub(super) struct SqlSessions {
+    clients: BTreeMap<String, Arc<Client>>,
+}
+
+impl SqlSessions {
+    /// A client for connection `name`, connecting (again) when needed.
+    async fn client(
+        &mut self,
+        name: &str,
+        conns: &BTreeMap<String, ConnSettings>,
+    ) -> Result<Arc<Client>, String> {
+        if self.clients.get(name).is_some_and(|c| c.is_closed()) {
+            self.clients.remove(name);
+        }
+        if let Some(c) = self.clients.get(name) {
+            return Ok(c.clone());
+        }
+        let settings = conns
+            .get(name)
+            .ok_or_else(|| format!("no connection named `{name}`"))?;
+        let client = Arc::new(settings.connect().await.map_err(|e| e.to_string())?);
+        self.clients.insert(name.to_string(), client.clone());
+        Ok(client)
+    }
+}
+
+impl Runner<'_> {
+    /// Runs `sql` on `on`. For a step's own query (`step` given), the operator is answered
+    /// meanwhile and may stop it; a timeout or a stop cancels the query on the server.
+    pub(super) async fn query(
+        &mut self,
+        on: &str,
+        sql: &str,
+        timeout: Option<Duration>,
+        step: Option<usize>,
+    ) -> Result<QueryEnd, EngineError> {
+        let client = match self.sessions.client(on, self.conns).await {
+            Ok(c) => c,
+            Err(e) => return Ok(QueryEnd::Done(Err(self.masker.mask(&e).into_owned()))),
+        };
+        let token = client.cancel_token();
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let fut = client.simple_query(sql);
+        tokio::pin!(fut);
+        let end = loop {
+            let sleep = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let inbound = tokio::select! {
+                r = &mut fut => {
+                    let r = r.map(SqlResult::from_messages).map_err(|e| {
+                        let (_, detail) = cutover_pg::conn::classify(&e);
+                        self.masker.mask(&detail).into_owned()
+                    });
+                    break QueryEnd::Done(r);
+                }
+                () = sleep => break QueryEnd::TimedOut,
+                inbound = self.mailbox.recv(), if step.is_some() => inbound,
+            };
+            if let Some(index) = step {
+                let busy = format!("a query is running on {on} (cancel it first)");
+                if let Some(stop) = self.while_busy(inbound, index, &busy).await? {
+                    break QueryEnd::Stopped(stop);
+                }
+            }
+        };
+        if !matches!(end, QueryEnd::Done(_)) {
+            // Cancel on the server, then let the client see the query end.
+            if let Some(settings) = self.conns.get(on)
+                && let Err(e) = settings.cancel(&token).await
+            {
+                tracing::warn!("cancel request on {on} failed: {e}");
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(5), &mut fut).await;
+        }
+        Ok(end)
+    }
+
+    /// A `sql` step (or a `rollback_sql` action when `expect` is the default).
+    pub(super) async fn sql_attempt(
+        &mut self,
+        index: usize,
+        sql: &Template,
+        on: &str,
+        expect: &Expect,
+    ) -> AttemptResult {
+        let timeout = self.rb.steps[index].timeout;
+        let text = sql.render(self.secrets);
+        let end = self.query(on, &text, timeout, Some(index)).await?;
+        let result = match end {
+            QueryEnd::Done(r) => r,
+            QueryEnd::TimedOut => {
+                let t = timeout.map_or(
+                    String::new(),
+                    cutover_model::runbook::units::format_duration,
+                );
+                let a = Attempt {
+                    outcome: StepOutcome::TimedOut,
+                    ..Attempt::failed(format!(
+                        "timed out after {t}; the query was cancelled on the server"
+                    ))
+                };
+                return Ok(Ok(a));
+            }
+            QueryEnd::Stopped(s) => {
+                let a = Attempt {
+                    outcome: StepOutcome::Cancelled,
+                    ..Attempt::failed(
+                        "stopped by the operator; the query was cancelled on the server".into(),
+                    )
+                };
+                return Ok(Err((a, s)));
+            }
+        };
+        match result {
+            Err(e) => Ok(Ok(Attempt::failed(format!("{on}: {e}")))),
+            Ok(res) => {
+                let mut text: String = res.table().into_iter().map(|l| l + "\n").collect();
+                self.masker.mask_lines(&mut text);
+                self.io
+                    .emit(Event::Output {
+                        index,
+                        stream: Stream::Stdout,
+                        text,
+                    })
+                    .await?;
+                let checks = sql_checks(&res, expect);
+                let failed = checks.iter().find(|c| !c.passed).map(|c| c.detail.clone());
+                Ok(Ok(Attempt {
+                    outcome: if failed.is_none() {
+                        StepOutcome::Passed
+                    } else {
+                        StepOutcome::Failed
+                    },
+                    exit_code: None,
+                    checks,
+                    message: failed,
+                    output_file: None,
+                }))
+            }
+        }
+    }
+
+    /// One poll of `wait = { sql = ... }`: Ok(true) when the query returns true.
+    pub(super) async fn sql_condition(
+        &mut self,
+        on: &str,
+        sql: &Template,
+        timeout: Duration,
+    ) -> Result<Result<bool, String>, EngineError> {
+        let text = sql.render(self.secrets);
+        Ok(match self.query(on, &text, Some(timeout), None).await? {
+            QueryEnd::Done(Ok(r)) => Ok(r.is_true()),
+            QueryEnd::Done(Err(e)) => Err(e),
+            QueryEnd::TimedOut => Err(format!("no answer within {}s", timeout.as_secs())),
+            QueryEnd::Stopped(_) => Err("stopped".into()),
+        })
+    }
+}
+
+impl Runner<'_> {
+    /// `wait = { sql = ..., on = ..., every = ..., for = ... }`: polls until the query returns
+    /// true (continuously for `hold`); errors count as "not yet" and are shown.
+    pub(super) async fn wait_sql_step(
+        &mut self,
+        index: usize,
+        sql: &Template,
+        on: &str,
+        every: Duration,
+        hold: Duration,
+    ) -> AttemptResult {
+        let deadline = self.rb.steps[index].timeout.map(|d| Instant::now() + d);
+        let mut polls = 0u32;
+        let mut holding_since: Option<Instant> = None;
+        let result = |outcome, detail: String, passed, message| {
+            Attempt::checked("wait", outcome, detail, passed, message)
+        };
+        loop {
+            let now = Instant::now();
+            let per_poll = deadline.map_or(every.max(Duration::from_secs(5)), |d| {
+                d.saturating_duration_since(now)
+                    .max(Duration::from_millis(100))
+            });
+            let seen = self.sql_condition(on, sql, per_poll).await?;
+            polls += 1;
+            let now = Instant::now();
+            let msg = match &seen {
+                Ok(true) => {
+                    let since = *holding_since.get_or_insert(now);
+                    let held = now.duration_since(since);
+                    if held >= hold {
+                        let detail = format!("query returned true after {polls} polls");
+                        return Ok(Ok(result(StepOutcome::Passed, detail, true, None)));
+                    }
+                    format!(
+                        "poll {polls}: true, holding {} of {}",
+                        cutover_model::runbook::units::format_duration(held),
+                        cutover_model::runbook::units::format_duration(hold)
+                    )
+                }
+                Ok(false) => {
+                    holding_since = None;
+                    format!("poll {polls}: not true yet")
+                }
+                Err(e) => {
+                    holding_since = None;
+                    format!("poll {polls}: {e}")
+                }
+            };
+            if deadline.is_some_and(|d| now >= d) {
+                let m = format!("timed out after {polls} polls ({msg})");
+                return Ok(Ok(result(StepOutcome::TimedOut, m.clone(), false, Some(m))));
+            }
+            self.io
+                .emit(Event::WaitProgress {
+                    index,
+                    polls,
+                    holding: holding_since.is_some(),
+                    message: msg,
+                })
+                .await?;
+            let wake = deadline.map_or(now + every, |d| d.min(now + every));
+            if let Some(stop) = self.idle_until(Some(wake), index).await? {
+                let detail = format!("stopped after {polls} polls");
+                return Ok(Err((
+                    result(StepOutcome::Cancelled, detail, false, None),
+                    stop,
+                )));
+            }
+        }
+    }
+}
