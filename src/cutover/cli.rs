@@ -1,4 +1,4 @@
-//! Command-line interface (DESIGN §1).
+//! The command line: subcommands and flags, as README.md documents them.
 
 use std::path::PathBuf;
 
@@ -8,19 +8,19 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "cutover", version, about, long_about = None)]
 pub struct Cli {
-    /// What to do.
+    /// The subcommand to run.
     #[command(subcommand)]
     pub command: Cmd,
 }
 
-/// Subcommands.
+/// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
     /// Run a runbook (the cockpit, or --headless).
     Run(RunArgs),
     /// Validate runbooks; errors as file:line:col with the line quoted. Exit 0 valid, 2 invalid.
     Check {
-        /// Runbook files.
+        /// The runbook files to validate.
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
@@ -40,7 +40,7 @@ pub struct RunArgs {
     /// With --headless: one JSON object per event.
     #[arg(long, requires = "headless")]
     pub json: bool,
-    /// Journal file (default ./cutover-journal/<time>-<runbook>.jsonl).
+    /// Journal file (default `./cutover-journal/<time>-<runbook>.jsonl`).
     #[arg(long, value_name = "PATH", conflicts_with = "resume")]
     pub journal: Option<PathBuf>,
     /// Continue the run recorded in this journal.
@@ -55,7 +55,7 @@ pub struct RunArgs {
     /// Answer confirm steps with their word (headless rehearsals only; never the default).
     #[arg(long)]
     pub assume_yes: bool,
-    /// Override or add a [vars] entry.
+    /// Override or add a `[vars]` entry.
     #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_var)]
     pub vars: Vec<(String, String)>,
     /// Theme name or file.
@@ -105,16 +105,16 @@ pub struct DrillArgs {
     #[arg(long, value_name = "DIR")]
     pub pg_bindir: Option<PathBuf>,
     /// Where the drill keeps its journal, diagnostics log, load log and runbook copy
-    /// (default ./cutover-drill/<time>).
+    /// (default `./cutover-drill/<time>`).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
-    /// Journal file (default <dir>/journal.jsonl).
+    /// Journal file (default `<dir>/journal.jsonl`).
     #[arg(long, value_name = "PATH")]
     pub journal: Option<PathBuf>,
     /// Run this runbook instead of the built-in runbooks/drill.toml (it gets the same vars).
     #[arg(long, value_name = "PATH")]
     pub runbook: Option<PathBuf>,
-    /// Override or add a [vars] entry (after the drill's own).
+    /// Override or add a `[vars]` entry (after the drill's own).
     #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_var)]
     pub vars: Vec<(String, String)>,
     /// Theme name or file.

@@ -32,7 +32,7 @@ pub enum CockpitError {
 pub struct Ending {
     /// The run's outcome (None: the engine had not finished when the cockpit left).
     pub outcome: Option<RunOutcome>,
-    /// Journal path.
+    /// The journal's path, for the resume hint.
     pub journal: String,
 }
 

@@ -16,7 +16,7 @@ use cutover_model::protocol::Event;
 pub struct Record {
     /// When it was written.
     pub ts: DateTime<Utc>,
-    /// The event.
+    /// The event, flattened into the record (its `type` tag and fields).
     #[serde(flatten)]
     pub event: Event,
 }
@@ -27,19 +27,19 @@ pub enum JournalError {
     /// I/O on the journal file.
     #[error("journal {path}: {source}")]
     Io {
-        /// File.
+        /// The journal file.
         path: String,
-        /// OS error.
+        /// What the operating system said.
         source: std::io::Error,
     },
     /// A line that is not a journal record.
     #[error("journal {path}:{line}: not a journal record: {message}")]
     Corrupt {
-        /// File.
+        /// The journal file.
         path: String,
         /// 1-based line.
         line: usize,
-        /// Parser message.
+        /// What the JSON parser said.
         message: String,
     },
     /// Another cutover holds the journal.
@@ -47,7 +47,7 @@ pub enum JournalError {
         "journal {path} is in use by another cutover process (use `cutover attach` to join it)"
     )]
     Locked {
-        /// File.
+        /// The journal file.
         path: String,
     },
     /// The file exists and this is not a resume.
@@ -55,13 +55,13 @@ pub enum JournalError {
         "journal {path} already exists: resume it with --resume {path}, or choose another --journal"
     )]
     Exists {
-        /// File.
+        /// The journal file.
         path: String,
     },
     /// The file is empty or has no run start.
     #[error("journal {path} has no run_started record")]
     Empty {
-        /// File.
+        /// The journal file.
         path: String,
     },
 }

@@ -6,16 +6,16 @@
 //! [`Event`](cutover_model::protocol::Event)s, each journaled and fsynced ([`journal`]) before
 //! it is reported. The same engine serves the cockpit, `--headless` and the tests.
 //!
-//! * [`runner`]: the step loop, decisions, shell/SQL/wait/confirm steps, lag gates,
-//!   reconciliation, triggers and the rollback;
-//! * [`journal`] and [`resume`]: the JSON Lines record of a run, and rebuilding its state;
-//! * [`expect`]: a step's `expect = {...}` checked against its output.
+//! * `runner/`: the step loop, decisions, shell/SQL/wait/confirm steps, lag gates,
+//!   reconciliation, triggers and the rollback (its `mod.rs` maps the parts);
+//! * [`journal`]: the JSON Lines record of a run; `resume.rs` rebuilds a run's state from it;
+//! * `expect.rs`: a step's `expect = {...}` checked against its output.
 #![forbid(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
-pub mod expect;
+mod expect;
 pub mod journal;
-pub mod resume;
-pub mod runner;
+mod resume;
+mod runner;
 
 pub use runner::{Engine, EngineError, EngineOptions, JournalChoice};

@@ -15,7 +15,7 @@ pub enum Done {
     /// The operator skipped it after a failure.
     Skipped,
     /// The operator marked an interrupted step done.
-    MarkedDone,
+    Marked,
 }
 
 impl Done {
@@ -24,7 +24,7 @@ impl Done {
         match self {
             Done::Passed => StepState::Passed,
             Done::Skipped => StepState::Skipped,
-            Done::MarkedDone => StepState::MarkedDone,
+            Done::Marked => StepState::MarkedDone,
         }
     }
 }
@@ -32,7 +32,7 @@ impl Done {
 /// A step that started and never finished.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Interrupted {
-    /// Step id.
+    /// The step's id.
     pub id: String,
     /// When it started.
     pub at: DateTime<Utc>,
@@ -43,7 +43,7 @@ pub struct Interrupted {
 /// What the journal says about the run so far.
 #[derive(Debug, Clone, Default)]
 pub struct Restored {
-    /// Done steps.
+    /// How each done step came to be done, by step id.
     pub done: BTreeMap<String, Done>,
     /// Duration of the last finished attempt, per step.
     pub durations: BTreeMap<String, u64>,
@@ -135,7 +135,7 @@ pub fn restore(records: &[Record]) -> Restored {
             } => {
                 let how = match action {
                     OperatorAction::Skip { .. } => Some(Done::Skipped),
-                    OperatorAction::MarkDone { .. } => Some(Done::MarkedDone),
+                    OperatorAction::MarkDone { .. } => Some(Done::Marked),
                     _ => None,
                 };
                 if let Some(how) = how {

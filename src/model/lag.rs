@@ -10,9 +10,9 @@ use crate::runbook::{LagMethod, Threshold};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LagUnit {
-    /// Bytes of WAL.
+    /// Bytes of WAL not yet replayed (or confirmed) on the other side.
     Bytes,
-    /// Seconds.
+    /// Seconds of delay (replay lag, heartbeat age).
     Seconds,
     /// A plain number (user `sql`/`command` probes without a unit).
     Number,

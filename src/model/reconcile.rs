@@ -65,7 +65,7 @@ pub struct Mismatch {
     pub columns: Vec<ColumnDiff>,
     /// One line for humans, e.g. `column amount: 10.00 → 12.00` or `index x missing on target`.
     pub detail: String,
-    /// Set by [`super::recheck`]: the keys matched when re-compared (a difference that was in
+    /// Set by the re-check after the lag drains: the keys matched when re-compared (a difference that was in
     /// flight). Transient mismatches do not count against the thresholds.
     #[serde(default)]
     pub transient: bool,
@@ -130,7 +130,7 @@ pub struct SequenceCompare {
 pub struct ReconcileResult {
     /// The check's name.
     pub name: String,
-    /// Its kind.
+    /// The check's `kind`.
     pub kind: ReconcileKind,
     /// Pass, fail or error.
     pub status: Status,
@@ -152,7 +152,7 @@ pub struct ReconcileResult {
     pub key_columns: Vec<String>,
     /// Columns compared, in the canonical order.
     pub columns: Vec<String>,
-    /// The mismatches, at most [`super::Options::max_listed`] of them.
+    /// The mismatches, at most the check's listing limit (`Options::max_listed` of cutover-reconcile) of them.
     pub mismatches: Vec<Mismatch>,
     /// Mismatches found, listed or not, transient ones included.
     pub mismatch_total: u64,
@@ -163,7 +163,7 @@ pub struct ReconcileResult {
     /// `kind = "sequences"`: every sequence.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sequences: Vec<SequenceCompare>,
-    /// Whether [`super::recheck`] produced this result.
+    /// Whether the re-check after the lag drains produced this result.
     #[serde(default)]
     pub rechecked: bool,
     /// Things worth knowing (columns only on the target, normalisations applied...).
@@ -240,7 +240,7 @@ pub enum Phase {
 pub struct Progress {
     /// The check's name.
     pub name: String,
-    /// Phase.
+    /// What the check is doing now.
     pub phase: Phase,
     /// Partitions compared on both sides.
     pub partitions_done: u32,

@@ -179,7 +179,7 @@ impl Masker {
         out
     }
 
-    /// Masks in place.
+    /// Masks `s` in place (see [`Masker::mask`]).
     pub fn mask_string(&self, s: &mut String) {
         if let Cow::Owned(m) = self.mask(s) {
             *s = m;

@@ -75,9 +75,9 @@ pub enum ProbeError {
     /// A key the method needs is missing.
     #[error("[lag] method `{method}` needs `{key}`")]
     Missing {
-        /// The method.
+        /// The `method` that needs the key.
         method: String,
-        /// The key.
+        /// The missing key.
         key: &'static str,
     },
 }

@@ -10,7 +10,7 @@ use cutover_pg::ident::{quote_ident, split_qualified};
 /// One column as the catalog describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Column {
-    /// Name.
+    /// The column's name.
     pub name: String,
     /// `format_type(atttypid, atttypmod)`, e.g. `character varying(20)`.
     pub type_display: String,
@@ -134,7 +134,7 @@ pub async fn lookup(
 /// A compared column and the expression that renders it the same way on both sides.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Compared {
-    /// Column name.
+    /// The column's name.
     pub name: String,
     /// SQL expression (identical on both sides), e.g. `"amount"` or `"doc"::pg_catalog.jsonb`.
     pub expr: String,
@@ -143,7 +143,7 @@ pub struct Compared {
 /// A key column.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyColumn {
-    /// Column name.
+    /// The column's name.
     pub name: String,
     /// `"k"`.
     pub ident: String,
@@ -159,7 +159,7 @@ pub struct KeyColumn {
 /// The compared columns and the key of a check, the same on both sides.
 #[derive(Debug, Clone)]
 pub struct Plan {
-    /// Key columns.
+    /// The key columns, in key order.
     pub key: Vec<KeyColumn>,
     /// Compared columns, canonical order: `columns = [...]` as written, else the source's
     /// column order minus `exclude`.

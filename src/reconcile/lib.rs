@@ -1,4 +1,4 @@
-//! `cutover-reconcile`: does the target hold the same data as the source? (DESIGN §5)
+//! `cutover-reconcile`: does the target hold the same data as the source?
 //!
 //! One [`ReconcileCheck`] of the runbook is run with [`run_check`] on two connected clients
 //! (or [`run_check_with`] on connection settings) and yields a [`ReconcileResult`]:
@@ -7,9 +7,9 @@
 //! * `checksum`: per partition, `sha256` of the key-ordered `ROW(cols)::text` lines, computed by
 //!   both servers at once (one connection per side, statements pipelined), each side in one
 //!   `REPEATABLE READ READ ONLY` snapshot with the text-output settings pinned
-//!   ([`settings`]); mismatching partitions are split further while large and then drilled
-//!   down to the exact keys ([`bisect`]);
-//! * `query`: a business query on both sides, result sets compared as multisets ([`query`]);
+//!   (`settings.rs`); mismatching partitions are split further while large and then drilled
+//!   down to the exact keys (`bisect.rs`);
+//! * `query`: a business query on both sides, result sets compared as multisets (`query.rs`);
 //! * `sequences`: the target's sequences must be at or ahead of the source's;
 //! * `schema`: columns, types, nullability, defaults, constraints, indexes, triggers.
 //!
@@ -21,18 +21,18 @@
 #![forbid(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
-pub mod bisect;
-pub mod checksum;
-pub mod columns;
-pub mod count;
-pub mod partition;
-pub mod query;
-pub mod rowtext;
-pub mod schema;
-pub mod sequences;
-pub mod settings;
-pub mod sql;
-pub mod table;
+mod bisect;
+mod checksum;
+mod columns;
+mod count;
+mod partition;
+mod query;
+mod rowtext;
+mod schema;
+mod sequences;
+mod settings;
+mod sql;
+mod table;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

@@ -11,7 +11,7 @@ use super::partition::Range;
 pub struct TableSql {
     /// `"schema"."table"` on this side.
     pub relation: String,
-    /// Key columns.
+    /// The key columns, in key order.
     pub key: Vec<KeyColumn>,
     /// `row(e1, e2, ...)::text`.
     pub row_text: String,

@@ -15,16 +15,16 @@ use super::{Cx, ReconcileError, ReconcileResult};
 pub struct Side<'a> {
     /// `source` or `target`.
     pub label: &'static str,
-    /// Its connection.
+    /// The side's connection, inside its snapshot.
     pub client: &'a Client,
-    /// Its SQL.
+    /// The statements for this side's table and columns.
     pub sql: TableSql,
 }
 
 /// Count and digest of one range on one side.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartHash {
-    /// Rows.
+    /// How many rows the side has in the range.
     pub count: i64,
     /// sha256 of the row texts (`None` for count-only passes and empty ranges).
     pub digest: Option<Vec<u8>>,

@@ -1,4 +1,4 @@
-//! The crates depend on each other one way only (DESIGN §6, ARCHITECTURE.md), read from
+//! The crates depend on each other one way only (ARCHITECTURE.md), read from
 //! `cargo metadata`: what each crate pulls in, directly or through others, when built for use
 //! (dev-dependencies of tests do not count).
 

@@ -190,7 +190,7 @@ impl Runner<'_> {
                 Decision::Abort => Settled::Abort,
                 Decision::Rollback => Settled::Rollback,
                 Decision::Done => {
-                    self.steps.set(index, State::Done(Done::MarkedDone));
+                    self.steps.set(index, State::Done(Done::Marked));
                     Settled::Done
                 }
                 Decision::Retry => self.run_until_settled(index).await?,

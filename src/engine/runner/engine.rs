@@ -37,7 +37,7 @@ pub enum JournalChoice {
 /// How to start the engine.
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
-    /// Journal.
+    /// A new journal, or the journal of the run to resume.
     pub journal: JournalChoice,
     /// Continue even though the runbook changed since the journal started.
     pub accept_changed_runbook: bool,
@@ -59,9 +59,9 @@ pub enum EngineError {
         "{runbook} changed since journal {journal} was started (sha256 {old:.12}… → {new:.12}…):\n{diff}\nRe-run with --accept-changed-runbook to continue with the changed runbook."
     )]
     RunbookChanged {
-        /// Runbook path.
+        /// The runbook's path.
         runbook: String,
-        /// Journal path.
+        /// The journal's path.
         journal: String,
         /// The journal's sha256 of the runbook.
         old: String,
@@ -81,7 +81,7 @@ pub enum EngineError {
         "the run in journal {journal} was rolled back at {at}; start a new run (without --resume) to try the cutover again"
     )]
     RolledBack {
-        /// Journal path.
+        /// The journal's path.
         journal: String,
         /// When the rollback finished.
         at: String,

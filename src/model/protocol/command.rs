@@ -1,0 +1,53 @@
+//! What a front end asks the engine to do.
+
+use serde::{Deserialize, Serialize};
+
+/// The word the operator types to execute a rollback plan.
+pub const ROLLBACK_WORD: &str = "ROLLBACK";
+
+/// What a front end asks the engine to do. The engine refuses (with a notice) whatever does
+/// not fit where the run is: it never guesses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Command {
+    /// Run the next step.
+    RunNext,
+    /// Retry the failed step, or re-run the interrupted one.
+    Retry,
+    /// Skip the failed step (or a failed rollback action).
+    Skip {
+        /// Why, as typed; required (an empty reason is refused).
+        reason: String,
+    },
+    /// Mark the interrupted step as done.
+    MarkDone {
+        /// Why, as typed; required.
+        reason: String,
+    },
+    /// Answer a confirm step (or a point of no return, whose word is the step's id).
+    Confirm {
+        /// What the operator typed; it must be the word exactly.
+        text: String,
+    },
+    /// Cancel the running step (kills its process group, or cancels its query).
+    Cancel,
+    /// End the run here (a running step is cancelled first).
+    Abort {
+        /// Why, for the journal.
+        reason: Option<String>,
+    },
+    /// Run reconcile checks now: one by name, or all.
+    Reconcile {
+        /// A check's name; `None` for all of them.
+        name: Option<String>,
+    },
+    /// Send the current rollback plan (answered with `Event::RollbackPlan`).
+    RollbackPlan,
+    /// Cancel a trigger's automatic-rollback countdown.
+    CancelCountdown,
+    /// Execute the rollback plan. A running step is cancelled first.
+    Rollback {
+        /// What the operator typed; it must be [`ROLLBACK_WORD`].
+        confirmation: String,
+    },
+}

@@ -1,0 +1,137 @@
+//! What a front end learns at the start of a session: the run, its steps, its lag probe, and
+//! who is driving it.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::lag::LagUnit;
+
+/// Who is driving the run: recorded with every operator action, attach and sign-off.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Operator {
+    /// The login name: `$USER`, else `$LOGNAME`, else `unknown`.
+    pub user: String,
+    /// `$SSH_CLIENT` (`address port port`) when logged in over SSH: where the operator is.
+    pub ssh_client: Option<String>,
+    /// The host name of the machine cutover runs on.
+    pub host: String,
+}
+
+impl Operator {
+    /// Reads the operator from this process's environment.
+    pub fn from_env() -> Self {
+        let user = std::env::var("USER")
+            .or_else(|_| std::env::var("LOGNAME"))
+            .unwrap_or_else(|_| "unknown".to_string());
+        let ssh_client = std::env::var("SSH_CLIENT").ok().filter(|s| !s.is_empty());
+        Operator {
+            user,
+            ssh_client,
+            host: crate::host::host_name(),
+        }
+    }
+}
+
+/// One step as a front end shows it, without the runbook.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepInfo {
+    /// The runbook's `id`, unique in the runbook (`freeze-writes`).
+    pub id: String,
+    /// The one-line title shown next to the id.
+    pub title: String,
+    /// What the step does.
+    pub kind: StepKind,
+    /// The command, SQL, condition or word, as shown (secrets masked).
+    pub command: String,
+    /// The runbook's `notes` for the operator, if any.
+    pub notes: Option<String>,
+    /// The planned duration (`expected`), ms: the plan ETA adds these up.
+    pub expected_ms: Option<u64>,
+    /// The hard limit (`timeout`), ms: the step fails when it runs longer.
+    pub timeout_ms: Option<u64>,
+    /// The runbook's `point_of_no_return` text: once this step completes, the rollback stops
+    /// before it.
+    pub point_of_no_return: Option<String>,
+    /// The step's rollback action as shown (masked), if it has one.
+    pub rollback: Option<String>,
+}
+
+/// What a step does: its one action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepKind {
+    /// A shell command (`run = "..."`).
+    Run,
+    /// SQL on a named connection (`sql = "..."`).
+    Sql,
+    /// A condition polled until it holds (`wait = {...}`).
+    Wait,
+    /// A word the operator types (`confirm = "GO"`).
+    Confirm,
+}
+
+impl StepKind {
+    /// The runbook key of the action: `run`, `sql`, `wait` or `confirm`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepKind::Run => "run",
+            StepKind::Sql => "sql",
+            StepKind::Wait => "wait",
+            StepKind::Confirm => "confirm",
+        }
+    }
+}
+
+impl std::fmt::Display for StepKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the lag pane shows about the probe (computed by the probe crate, so every front end
+/// says the same).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LagInfo {
+    /// What is measured, for the pane title: `logical slot orders_sub on source`.
+    pub description: String,
+    /// The unit the thresholds compare in.
+    pub unit: LagUnit,
+    /// The `warn` threshold, in `unit` (bytes, seconds, or a plain number).
+    pub warn: Option<f64>,
+    /// The `critical` threshold, in `unit`.
+    pub critical: Option<f64>,
+    /// How often the probe polls, ms.
+    pub interval_ms: u64,
+}
+
+/// The run as a whole: the first event of every session.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    /// The runbook's `name`.
+    pub name: String,
+    /// The runbook's `owner`, if given.
+    pub owner: Option<String>,
+    /// The runbook's path, as given on the command line.
+    pub runbook: String,
+    /// The sha256 of the runbook file: a resume refuses a changed runbook unless accepted.
+    pub sha256: String,
+    /// The journal's path.
+    pub journal: String,
+    /// When the maintenance window opens, if the runbook sets one.
+    pub window_start: Option<DateTime<Utc>>,
+    /// How long the maintenance window lasts, minutes.
+    pub window_minutes: Option<u32>,
+    /// The steps, in the order they run.
+    pub steps: Vec<StepInfo>,
+    /// Whether the runbook has a `[lag]` section.
+    pub lag_configured: bool,
+    /// What the lag probe measures, when one runs.
+    #[serde(default)]
+    pub lag: Option<LagInfo>,
+    /// The names of the `[[reconcile]]` checks, in runbook order.
+    pub reconcile: Vec<String>,
+    /// Who started this session.
+    pub operator: Operator,
+    /// The cutover version that wrote this.
+    pub version: String,
+}

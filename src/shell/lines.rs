@@ -1,0 +1,310 @@
+//! Turning a pipe's bytes into lines: read in large chunks, split once, sent as [`Chunk`]s.
+
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::sync::mpsc;
+
+use cutover_model::protocol::Stream;
+
+use crate::MAX_LINE;
+
+/// Complete output lines of one stream, as read in one go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chunk {
+    /// The stream the lines came from.
+    pub stream: Stream,
+    /// The lines, each followed by `\n` (lossy UTF-8, `\r\n` endings stripped, none longer
+    /// than [`MAX_LINE`] bytes).
+    pub text: String,
+}
+
+impl Chunk {
+    /// The lines, without their `\n`.
+    pub fn lines(&self) -> std::str::SplitTerminator<'_, char> {
+        self.text.split_terminator('\n')
+    }
+}
+
+/// Where [`pump`] delivers lines.
+pub(crate) trait Sink: Clone + Send + 'static {
+    /// Delivers a chunk; false when nobody listens any more.
+    fn deliver(&self, chunk: Chunk) -> impl Future<Output = bool> + Send;
+}
+
+impl Sink for mpsc::Sender<Chunk> {
+    async fn deliver(&self, chunk: Chunk) -> bool {
+        self.send(chunk).await.is_ok()
+    }
+}
+
+/// One message per line.
+#[derive(Clone)]
+pub(crate) struct PerLine(pub(crate) mpsc::Sender<(Stream, String)>);
+
+impl Sink for PerLine {
+    async fn deliver(&self, chunk: Chunk) -> bool {
+        for l in chunk.lines() {
+            if self.0.send((chunk.stream, l.to_owned())).await.is_err() {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// Pipe capacity asked for: a step that floods output runs ahead of the reader instead of
+/// stopping every 64 KiB (the default) to wait for it. 1 MiB is the default
+/// `/proc/sys/fs/pipe-max-size`, so any user gets it unless their pipe quota is used up.
+const PIPE_SIZE: i32 = 1024 * 1024;
+
+/// Asks for a [`PIPE_SIZE`] pipe; when refused the pipe keeps its size, which only costs speed.
+pub(crate) fn grow_pipe(pipe: &impl std::os::fd::AsRawFd) {
+    // SAFETY: F_SETPIPE_SZ on a pipe descriptor we own only changes its capacity; an error
+    // (EPERM over quota, EBUSY when shrinking) leaves the pipe as it was.
+    unsafe {
+        libc::fcntl(pipe.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_SIZE);
+    }
+}
+
+/// Bytes read from a pipe at a time.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Splits a byte stream into lines: lossy UTF-8, `\r\n` endings stripped, lines longer than
+/// [`MAX_LINE`] cut into pieces of at most [`MAX_LINE`] bytes (at a character boundary when
+/// there is one near). Clean output (valid UTF-8, no `\r`, no over-long line) is copied in one
+/// go, with no work per line: output floods cost little more than the copy.
+#[derive(Debug)]
+struct Splitter {
+    stream: Stream,
+    /// The unfinished last line (never more than [`MAX_LINE`] bytes between calls).
+    partial: Vec<u8>,
+}
+
+impl Splitter {
+    fn new(stream: Stream) -> Self {
+        Splitter {
+            stream,
+            partial: Vec::new(),
+        }
+    }
+
+    fn chunk(&self, capacity: usize) -> Chunk {
+        Chunk {
+            stream: self.stream,
+            text: String::with_capacity(capacity),
+        }
+    }
+
+    /// The complete lines of `partial + bytes`; the rest is kept for the next call.
+    fn feed(&mut self, bytes: &[u8]) -> Chunk {
+        let mut chunk = self.chunk(bytes.len() + self.partial.len());
+        let mut rest = bytes;
+        if !self.partial.is_empty() {
+            match memchr::memchr(b'\n', rest) {
+                Some(i) => {
+                    let mut line = std::mem::take(&mut self.partial);
+                    line.extend_from_slice(&rest[..i]);
+                    self.line(&mut chunk.text, &line, true);
+                    rest = &rest[i + 1..];
+                }
+                None => {
+                    self.partial.extend_from_slice(rest);
+                    rest = &[];
+                }
+            }
+        }
+        if let Some(last) = memchr::memrchr(b'\n', rest) {
+            self.complete(&mut chunk.text, &rest[..=last]);
+            rest = &rest[last + 1..];
+        }
+        self.partial.extend_from_slice(rest);
+        if self.partial.len() > MAX_LINE {
+            let long = std::mem::take(&mut self.partial);
+            let mut at = 0;
+            while long.len() - at > MAX_LINE {
+                let cut = at + char_cut(&long[at..at + MAX_LINE + 1]);
+                self.line(&mut chunk.text, &long[at..cut], false);
+                at = cut;
+            }
+            self.partial.extend_from_slice(&long[at..]);
+        }
+        chunk
+    }
+
+    /// Adds `complete`: lines, each followed by `\n`.
+    fn complete(&self, text: &mut String, complete: &[u8]) {
+        if !has_long_line(complete) && memchr::memchr(b'\r', complete).is_none() {
+            if let Ok(clean) = std::str::from_utf8(complete) {
+                text.push_str(clean);
+                return;
+            }
+        }
+        for line in complete[..complete.len() - 1].split(|&b| b == b'\n') {
+            self.line(text, line, true);
+        }
+    }
+
+    /// What is left at the end of the stream.
+    fn finish(&mut self) -> Chunk {
+        let mut chunk = self.chunk(self.partial.len() + 1);
+        if !self.partial.is_empty() {
+            let last = std::mem::take(&mut self.partial);
+            self.line(&mut chunk.text, &last, false);
+        }
+        chunk
+    }
+
+    /// Adds one line (or, when longer than [`MAX_LINE`], its pieces).
+    fn line(&self, text: &mut String, mut bytes: &[u8], ended: bool) {
+        if ended && bytes.last() == Some(&b'\r') {
+            bytes = &bytes[..bytes.len() - 1];
+        }
+        while bytes.len() > MAX_LINE {
+            let cut = char_cut(&bytes[..MAX_LINE + 1]);
+            push_line(text, &bytes[..cut]);
+            bytes = &bytes[cut..];
+        }
+        push_line(text, bytes);
+    }
+}
+
+fn push_line(text: &mut String, bytes: &[u8]) {
+    text.push_str(&String::from_utf8_lossy(bytes));
+    text.push('\n');
+}
+
+/// Whether `lines` (ending with `\n`) may hold a line longer than [`MAX_LINE`] bytes. Such a
+/// line holds more than `2 * (MAX_LINE / 2)` bytes without a `\n`, so it covers a whole aligned
+/// block of `MAX_LINE / 2` bytes; when every block has a `\n` (found within a few bytes in
+/// ordinary output), no line is too long. False positives only cost the slow path.
+fn has_long_line(lines: &[u8]) -> bool {
+    lines
+        .chunks(MAX_LINE / 2)
+        .any(|block| memchr::memchr(b'\n', block).is_none())
+}
+
+/// Where to cut `head` (one byte longer than the longest piece) so the piece is at most
+/// `head.len() - 1` bytes and, when possible, ends at a UTF-8 character boundary.
+fn char_cut(head: &[u8]) -> usize {
+    let max = head.len() - 1;
+    (max.saturating_sub(3)..=max)
+        .rev()
+        .find(|&i| i > 0 && (head[i] & 0xC0) != 0x80)
+        .unwrap_or(max)
+}
+
+/// Reads `r` in large chunks and sends its lines (see [`Splitter`]) to `sink`.
+pub(crate) async fn pump<R: AsyncRead + Unpin, S: Sink>(mut r: R, stream: Stream, sink: S) {
+    let mut buf = vec![0u8; READ_CHUNK];
+    let mut split = Splitter::new(stream);
+    loop {
+        let n = match r.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let chunk = split.feed(&buf[..n]);
+        if !chunk.text.is_empty() && !sink.deliver(chunk).await {
+            return;
+        }
+    }
+    let chunk = split.finish();
+    if !chunk.text.is_empty() {
+        let _ = sink.deliver(chunk).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds `input` in pieces of `step` bytes; returns every line.
+    fn split(input: &[u8], step: usize) -> Vec<String> {
+        let mut s = Splitter::new(Stream::Stdout);
+        let mut out = Vec::new();
+        let chunks = input
+            .chunks(step)
+            .map(|b| s.feed(b))
+            .collect::<Vec<_>>()
+            .into_iter()
+            .chain([s.finish()]);
+        for c in chunks {
+            assert!(c.text.is_empty() || c.text.ends_with('\n'));
+            out.extend(c.lines().map(String::from));
+        }
+        out
+    }
+
+    #[test]
+    fn lines_are_the_same_whatever_the_read_sizes() {
+        let input = b"one\r\ntwo\n\nthree\xff\xfe\nlast-no-newline";
+        let want = ["one", "two", "", "three\u{fffd}\u{fffd}", "last-no-newline"];
+        for step in [1, 2, 3, 5, 7, 64, 1024] {
+            assert_eq!(split(input, step), want, "read size {step}");
+        }
+        // Clean input takes the one-pass path; the result is the same as line by line.
+        let input = "a\nbé\n\nc d\n\nend".as_bytes();
+        let want = ["a", "bé", "", "c d", "", "end"];
+        for step in [1, 2, 3, 64] {
+            assert_eq!(split(input, step), want, "read size {step}");
+        }
+    }
+
+    #[test]
+    fn the_long_line_check_never_misses_one() {
+        // Every placement of one line around the limit among short lines.
+        for before in [0, 1, 7, MAX_LINE / 2 - 1, MAX_LINE / 2, MAX_LINE / 2 + 3] {
+            for len in [MAX_LINE - 1, MAX_LINE, MAX_LINE + 1, MAX_LINE + 2] {
+                let mut input = vec![b'x'; before];
+                input.push(b'\n');
+                input.extend(std::iter::repeat_n(b'y', len));
+                input.extend_from_slice(b"\nshort\n");
+                let longest = input
+                    .split(|&b| b == b'\n')
+                    .map(<[u8]>::len)
+                    .max()
+                    .unwrap_or(0);
+                if longest > MAX_LINE {
+                    assert!(has_long_line(&input), "before {before}, len {len}");
+                }
+            }
+        }
+        assert!(!has_long_line("1\n2\n3\n".repeat(20_000).as_bytes()));
+    }
+
+    #[test]
+    fn long_lines_are_cut_at_max_line_on_a_char_boundary() {
+        let mut input = vec![b'a'; MAX_LINE - 1];
+        input.extend_from_slice("é".as_bytes()); // straddles the MAX_LINE boundary
+        input.extend_from_slice(&vec![b'b'; MAX_LINE + 5]);
+        input.push(b'\n');
+        input.extend_from_slice(&vec![b'c'; MAX_LINE]);
+        input.push(b'\n');
+        for step in [4096, 100_000] {
+            let got = split(&input, step);
+            assert!(got.iter().all(|l| l.len() <= MAX_LINE), "read size {step}");
+            assert!(
+                got.iter().all(|l| !l.contains('\u{fffd}')),
+                "read size {step}"
+            );
+            assert_eq!(
+                got.concat(),
+                String::from_utf8_lossy(&input).replace('\n', "")
+            );
+            assert_eq!(
+                got.last().map(String::len),
+                Some(MAX_LINE),
+                "read size {step}"
+            );
+            assert_eq!(got[0].len(), MAX_LINE - 1);
+        }
+    }
+
+    #[test]
+    fn partial_line_memory_stays_bounded() {
+        let mut s = Splitter::new(Stream::Stderr);
+        for _ in 0..100 {
+            let c = s.feed(&[b'x'; 10_000]);
+            assert!(s.partial.len() <= MAX_LINE);
+            assert_eq!(c.stream, Stream::Stderr);
+        }
+    }
+}
