@@ -70,8 +70,8 @@ fn check(files: &[PathBuf]) -> ExitCode {
 
 /// The runbook path recorded in a journal.
 fn runbook_of_journal(path: &Path) -> Result<PathBuf> {
-    let (records, _) = journal::read(path)?;
-    records
+    journal::read(path)?
+        .records
         .iter()
         .find_map(|r| match &r.event {
             Event::RunStarted { run } => Some(PathBuf::from(&run.runbook)),

@@ -1,7 +1,13 @@
-//! The journal: JSON Lines, mode 0600, each record fsynced before the event it records is reported.
+//! The journal: JSON Lines, mode 0600, each record fsynced before the event it records is
+//! reported.
+//!
+//! A crash (or a full disk) can leave the last record cut off. Reading treats the bytes after
+//! the last newline as a torn tail: not a record, never an error. Resuming sets the tail aside
+//! in a side file (`<journal>.torn-<UTC time>`) and cuts the journal back to its last complete
+//! record before appending, so a torn write never becomes corruption in the middle of the file.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -32,14 +38,14 @@ pub enum JournalError {
         /// What the operating system said.
         source: std::io::Error,
     },
-    /// A line that is not a journal record.
+    /// A complete line that is not a journal record.
     #[error("journal {path}:{line}: not a journal record: {message}")]
     Corrupt {
         /// The journal file.
         path: String,
-        /// 1-based line.
+        /// The line (1-based).
         line: usize,
-        /// What the JSON parser said.
+        /// What the parser said.
         message: String,
     },
     /// Another cutover holds the journal.
@@ -64,6 +70,12 @@ pub enum JournalError {
         /// The journal file.
         path: String,
     },
+    /// The path is not a regular file (a symbolic link, a FIFO, a directory…).
+    #[error("journal {path} is not a regular file; refusing to use it")]
+    NotAFile {
+        /// The journal file.
+        path: String,
+    },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> JournalError + '_ {
@@ -71,6 +83,25 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> JournalError + '_ {
         path: path.display().to_string(),
         source,
     }
+}
+
+/// Bytes of a journal that were not a complete record: a write cut off by a crash or a full
+/// disk (or, in journals written by older versions, such bytes followed by later records).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TornTail {
+    /// How many bytes were set aside.
+    pub bytes: usize,
+    /// Where they were kept (only when a resume repaired the journal).
+    pub kept_in: Option<PathBuf>,
+}
+
+/// What a journal holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Contents {
+    /// Every complete record, in order.
+    pub records: Vec<Record>,
+    /// Bytes that were not a complete record, if any.
+    pub torn: Option<TornTail>,
 }
 
 /// An open journal, locked for this process.
@@ -84,7 +115,8 @@ pub struct Journal {
 }
 
 impl Journal {
-    /// Creates a new journal (refuses an existing file); parent directories are created 0700.
+    /// Creates a new journal (refuses an existing file or a symbolic link); parent directories
+    /// are created 0700.
     pub fn create(path: &Path) -> Result<Journal, JournalError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::DirBuilder::new()
@@ -97,6 +129,7 @@ impl Journal {
             .append(true)
             .create_new(true)
             .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(path)
             .map_err(|e| {
                 if e.kind() == std::io::ErrorKind::AlreadyExists {
@@ -121,19 +154,37 @@ impl Journal {
         Ok(j)
     }
 
-    /// Opens an existing journal for appending (resume).
-    pub fn open_append(path: &Path) -> Result<Journal, JournalError> {
+    /// Opens an existing journal to continue it (resume): locks it, reads it, and sets a torn
+    /// tail aside (in `<journal>.torn-<UTC time>`, mode 0600) so the next record starts on a
+    /// clean line.
+    pub fn open_append(path: &Path) -> Result<(Journal, Contents), JournalError> {
         let file = OpenOptions::new()
-            .append(true)
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
             .open(path)
-            .map_err(io(path))?;
-        let j = Journal {
+            .map_err(|e| not_a_file(path, e))?;
+        let mut j = Journal {
             path: path.to_path_buf(),
             file,
             dir_to_sync: None,
         };
         j.lock()?;
-        Ok(j)
+        regular(&j.file, path)?;
+        let mut bytes = Vec::new();
+        j.file.read_to_end(&mut bytes).map_err(io(path))?;
+        let mut contents = parse(path, &bytes)?;
+        let end = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        if end < bytes.len() {
+            let kept = set_aside(path, &bytes[end..])?;
+            j.file.set_len(end as u64).map_err(io(path))?;
+            j.file.sync_all().map_err(io(path))?;
+            if let Some(t) = &mut contents.torn {
+                t.kept_in = Some(kept);
+            }
+        }
+        j.file.seek(SeekFrom::End(0)).map_err(io(path))?;
+        Ok((j, contents))
     }
 
     fn lock(&self) -> Result<(), JournalError> {
@@ -153,7 +204,8 @@ impl Journal {
     }
 
     /// Appends one record and fsyncs it (the first record of a new journal also syncs its
-    /// directory).
+    /// directory). The record is written with one `write` of the whole line, so a crash leaves
+    /// at most a torn last line, which reading and resuming handle.
     pub fn append(&mut self, event: &Event) -> Result<(), JournalError> {
         let rec = Record {
             ts: Utc::now(),
@@ -191,33 +243,112 @@ pub fn output_dir_for(journal: &Path) -> PathBuf {
     journal.with_file_name(format!("{stem}.output"))
 }
 
-/// Reads every record. A torn last line (a crash mid-write) is ignored and reported as `true`.
-pub fn read(path: &Path) -> Result<(Vec<Record>, bool), JournalError> {
-    let file = File::open(path).map_err(io(path))?;
-    let lines: Vec<String> = BufReader::new(file)
-        .lines()
-        .collect::<Result<_, _>>()
-        .map_err(io(path))?;
-    let mut out = Vec::with_capacity(lines.len());
-    let mut torn = false;
-    let last = lines.len();
-    for (i, l) in lines.iter().enumerate() {
-        if l.trim().is_empty() {
+/// Reads every record (for reports and for finding a journal's runbook); a torn tail is
+/// reported, not an error, and the file is left as it is. Refuses anything but a regular file
+/// (a FIFO would hang the reader).
+pub fn read(path: &Path) -> Result<Contents, JournalError> {
+    let mut file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| not_a_file(path, e))?;
+    regular(&file, path)?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).map_err(io(path))?;
+    parse(path, &bytes)
+}
+
+/// The records of a journal's bytes. Only complete lines (ending in `\n`) are records; the
+/// bytes after the last newline are a torn tail. A complete line that is not a record is
+/// corruption, except for one shape older versions could leave: a torn record followed, on the
+/// same line, by the records a resume appended after it; the torn prefix is then counted as
+/// torn and the record after it kept.
+fn parse(path: &Path, bytes: &[u8]) -> Result<Contents, JournalError> {
+    let end = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    let mut records = Vec::new();
+    let mut torn = 0usize;
+    for (i, line) in bytes[..end].split(|b| *b == b'\n').enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        match serde_json::from_str::<Record>(l) {
-            Ok(r) => out.push(r),
-            Err(_) if i + 1 == last => torn = true,
-            Err(e) => {
-                return Err(JournalError::Corrupt {
-                    path: path.display().to_string(),
-                    line: i + 1,
-                    message: e.to_string(),
-                });
-            }
+        match serde_json::from_slice::<Record>(line) {
+            Ok(r) => records.push(r),
+            Err(e) => match after_torn_prefix(line) {
+                Some((skipped, r)) => {
+                    torn += skipped;
+                    records.push(r);
+                }
+                None => {
+                    return Err(JournalError::Corrupt {
+                        path: path.display().to_string(),
+                        line: i + 1,
+                        message: e.to_string(),
+                    });
+                }
+            },
         }
     }
-    Ok((out, torn))
+    torn += bytes.len() - end;
+    Ok(Contents {
+        records,
+        torn: (torn > 0).then_some(TornTail {
+            bytes: torn,
+            kept_in: None,
+        }),
+    })
+}
+
+/// A line that starts with a torn record and goes on with a complete one: the number of bytes
+/// before the complete record, and the record.
+fn after_torn_prefix(line: &[u8]) -> Option<(usize, Record)> {
+    const START: &[u8] = b"{\"ts\":\"";
+    let at = line.windows(START.len()).skip(1).position(|w| w == START)? + 1;
+    let r = serde_json::from_slice::<Record>(&line[at..]).ok()?;
+    Some((at, r))
+}
+
+/// Keeps a torn tail in `<journal>.torn-<UTC time>` (0600, synced).
+fn set_aside(path: &Path, tail: &[u8]) -> Result<PathBuf, JournalError> {
+    let name = format!(
+        "{}.torn-{}",
+        path.file_name()
+            .map_or_else(|| "journal".into(), |n| n.to_string_lossy().into_owned()),
+        Utc::now().format("%Y%m%dT%H%M%S%.3fZ")
+    );
+    let side = path.with_file_name(name);
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&side)
+        .map_err(io(&side))?;
+    f.write_all(tail).map_err(io(&side))?;
+    f.sync_all().map_err(io(&side))?;
+    Ok(side)
+}
+
+/// Maps an open error: a symbolic link (`ELOOP` under `O_NOFOLLOW`) is not a journal.
+fn not_a_file(path: &Path, e: std::io::Error) -> JournalError {
+    if e.raw_os_error() == Some(libc::ELOOP) {
+        JournalError::NotAFile {
+            path: path.display().to_string(),
+        }
+    } else {
+        io(path)(e)
+    }
+}
+
+/// Refuses an open file that is not a regular file.
+fn regular(file: &File, path: &Path) -> Result<(), JournalError> {
+    let meta = file.metadata().map_err(io(path))?;
+    if meta.is_file() {
+        Ok(())
+    } else {
+        Err(JournalError::NotAFile {
+            path: path.display().to_string(),
+        })
+    }
 }
 
 /// Default journal path: `./cutover-journal/<UTC timestamp>-<runbook slug>.jsonl`.
@@ -254,6 +385,9 @@ mod tests {
     use cutover_model::protocol::{Level, RunOutcome};
     use std::os::unix::fs::PermissionsExt;
 
+    const GOOD: &str =
+        r#"{"ts":"2026-01-01T00:00:00Z","type":"notice","level":"info","message":"a"}"#;
+
     #[test]
     fn journal_is_private_and_round_trips() {
         let dir = tempfile::tempdir().unwrap();
@@ -271,10 +405,10 @@ mod tests {
         .unwrap();
         let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
-        let (recs, torn) = read(&p).unwrap();
-        assert!(!torn);
-        assert_eq!(recs.len(), 2);
-        assert_eq!(recs[0].event, ev);
+        let c = read(&p).unwrap();
+        assert_eq!(c.torn, None);
+        assert_eq!(c.records.len(), 2);
+        assert_eq!(c.records[0].event, ev);
         assert!(matches!(
             Journal::open_append(&p),
             Err(JournalError::Locked { .. })
@@ -289,15 +423,86 @@ mod tests {
     fn torn_last_line_is_tolerated_but_corruption_is_not() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("x.jsonl");
-        let good = r#"{"ts":"2026-01-01T00:00:00Z","type":"notice","level":"info","message":"a"}"#;
-        std::fs::write(&p, format!("{good}\n{{\"ts\":\"2026")).unwrap();
-        let (recs, torn) = read(&p).unwrap();
-        assert_eq!((recs.len(), torn), (1, true));
-        std::fs::write(&p, format!("garbage\n{good}\n")).unwrap();
+        let tail = "{\"ts\":\"2026";
+        std::fs::write(&p, format!("{GOOD}\n{tail}")).unwrap();
+        let c = read(&p).unwrap();
+        assert_eq!(c.records.len(), 1);
+        assert_eq!(c.torn.map(|t| t.bytes), Some(tail.len()));
+        std::fs::write(&p, format!("garbage\n{GOOD}\n")).unwrap();
         assert!(matches!(
             read(&p),
             Err(JournalError::Corrupt { line: 1, .. })
         ));
+    }
+
+    #[test]
+    fn a_tear_inside_a_multibyte_character_is_only_a_torn_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.jsonl");
+        let next = GOOD.replace("\"a\"", "\"• and …\"");
+        let cut = next.find('•').unwrap() + 1; // inside the three bytes of `•`
+        let mut bytes = format!("{GOOD}\n").into_bytes();
+        bytes.extend_from_slice(&next.as_bytes()[..cut]);
+        std::fs::write(&p, &bytes).unwrap();
+        let c = read(&p).unwrap();
+        assert_eq!(c.records.len(), 1);
+        assert_eq!(c.torn.map(|t| t.bytes), Some(cut));
+    }
+
+    #[test]
+    fn resuming_sets_the_torn_tail_aside_and_appends_on_a_clean_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.jsonl");
+        let tail = "{\"ts\":\"2026-01-01T00:00:01Z\",\"type\":\"no";
+        std::fs::write(&p, format!("{GOOD}\n{tail}")).unwrap();
+        let (mut j, c) = Journal::open_append(&p).unwrap();
+        let kept = c.torn.as_ref().and_then(|t| t.kept_in.clone()).unwrap();
+        assert_eq!(std::fs::read_to_string(&kept).unwrap(), tail);
+        let mode = std::fs::metadata(&kept).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        j.append(&Event::Notice {
+            level: Level::Info,
+            message: "after".into(),
+        })
+        .unwrap();
+        drop(j);
+        // A second resume reads every record and finds nothing torn.
+        let (_j, c) = Journal::open_append(&p).unwrap();
+        assert_eq!(c.records.len(), 2);
+        assert_eq!(c.torn, None);
+    }
+
+    #[test]
+    fn a_journal_damaged_by_an_old_resume_is_read_past_the_torn_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.jsonl");
+        let torn = "{\"ts\":\"20";
+        std::fs::write(&p, format!("{GOOD}\n{torn}{GOOD}\n{GOOD}\n")).unwrap();
+        let c = read(&p).unwrap();
+        assert_eq!(c.records.len(), 3);
+        assert_eq!(c.torn.map(|t| t.bytes), Some(torn.len()));
+    }
+
+    #[test]
+    fn links_and_fifos_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.jsonl");
+        std::fs::write(&real, format!("{GOOD}\n")).unwrap();
+        let link = dir.path().join("link.jsonl");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        assert!(matches!(
+            Journal::open_append(&link),
+            Err(JournalError::NotAFile { .. })
+        ));
+        assert!(matches!(
+            Journal::create(&dir.path().join("link.jsonl")),
+            Err(JournalError::Exists { .. })
+        ));
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo on a path we own.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        assert!(matches!(read(&fifo), Err(JournalError::NotAFile { .. })));
     }
 
     #[test]

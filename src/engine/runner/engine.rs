@@ -16,10 +16,10 @@ use super::sql_step::SqlSessions;
 use super::step_book::{State, StepBook};
 use super::triggers::Triggers;
 use super::{Runner, attempt};
-use crate::journal::{self, Journal, JournalError};
+use crate::journal::{self, Journal, JournalError, TornTail};
 use crate::resume::{self, Restored};
 use cutover_model::protocol::{
-    Command, Event, Operator, OperatorAction, RunInfo, RunOutcome, StepInfo,
+    Command, Event, Level, Operator, OperatorAction, RunInfo, RunOutcome, StepInfo,
 };
 use cutover_model::runbook::Runbook;
 use cutover_model::secrets::{self, Masker, MissingSecret};
@@ -99,6 +99,8 @@ pub struct Engine {
     steps: StepBook,
     restored: Option<Restored>,
     accepted_change: Option<(String, String)>,
+    /// What a resume found cut off at the end of the journal, and set aside.
+    torn: Option<TornTail>,
 }
 
 impl Engine {
@@ -108,10 +110,19 @@ impl Engine {
         let masker = Masker::new(secrets.values().cloned());
         let conns = cutover_pg::conn::resolve_all(&rb.connections, &secrets)?;
         let mut steps = StepBook::new(rb.steps.len());
+        let mut torn = None;
         let (journal, restored, accepted_change) = match &opts.journal {
             JournalChoice::New(p) => (Journal::create(p)?, None, None),
             JournalChoice::Resume(p) => {
-                let (r, accepted) = restore(&rb, &masker, p, opts.accept_changed_runbook)?;
+                let (journal, contents) = Journal::open_append(p)?;
+                torn = contents.torn;
+                let (r, accepted) = restore(
+                    &rb,
+                    &masker,
+                    p,
+                    &contents.records,
+                    opts.accept_changed_runbook,
+                )?;
                 for (i, s) in rb.steps.iter().enumerate() {
                     let state = match r.done.get(&s.id) {
                         Some(d) => State::Done(*d),
@@ -120,7 +131,7 @@ impl Engine {
                     };
                     steps.restore(i, state, r.attempts.get(&s.id).copied().unwrap_or(0));
                 }
-                (Journal::open_append(p)?, Some(r), accepted)
+                (journal, Some(r), accepted)
             }
         };
         Ok(Engine {
@@ -133,6 +144,7 @@ impl Engine {
             steps,
             restored,
             accepted_change,
+            torn,
         })
     }
 
@@ -227,6 +239,16 @@ impl Engine {
             })
             .await?;
         runner.io.emit(Event::RunbookText { source: text }).await?;
+        if let Some(t) = self.torn.take() {
+            let kept = t.kept_in.map_or(String::new(), |k| {
+                format!("; its bytes are kept in {}", k.display())
+            });
+            let message = format!(
+                "the journal's last record was cut off ({} bytes: a crash or a full disk){kept}; the run continues after the last complete record",
+                t.bytes
+            );
+            runner.notice(Level::Warn, message).await?;
+        }
         if let Some((old, new)) = self.accepted_change.take() {
             runner
                 .operator_action(
@@ -250,17 +272,17 @@ impl Engine {
     }
 }
 
-/// Reads journal `p` for a resume: refuses a rolled-back run and (unless `accept_changed`) a
+/// Rebuilds the run of journal `p` from its records: refuses a rolled-back run and (unless `accept_changed`) a
 /// changed runbook. Returns the restored state and, when a change was accepted, the old and
 /// new sha256.
 fn restore(
     rb: &Runbook,
     masker: &Masker,
     p: &Path,
+    records: &[journal::Record],
     accept_changed: bool,
 ) -> Result<(Restored, Option<(String, String)>), EngineError> {
-    let (records, _torn) = journal::read(p)?;
-    let r = resume::restore(&records);
+    let r = resume::restore(records);
     let Some(old) = r.sha256.clone() else {
         return Err(JournalError::Empty {
             path: p.display().to_string(),
