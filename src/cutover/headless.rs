@@ -7,7 +7,7 @@ use tokio::sync::mpsc;
 
 use cutover_engine::{Engine, EngineError};
 use cutover_model::protocol::*;
-use cutover_model::runbook::units::format_duration;
+use cutover_model::{narrate, reconcile};
 
 /// How the headless driver answers the engine.
 #[derive(Debug, Clone, Copy, Default)]
@@ -160,11 +160,8 @@ fn clock() -> String {
     chrono::Local::now().format("%H:%M:%S").to_string()
 }
 
-fn ms(v: u64) -> String {
-    format_duration(std::time::Duration::from_millis(v))
-}
-
-/// Turns events into human lines.
+/// Turns events into human lines: the words come from [`narrate`], the clock, glyphs and step
+/// positions from here.
 #[derive(Default)]
 struct Printer {
     steps: Vec<StepInfo>,
@@ -190,9 +187,52 @@ impl Printer {
         format!("{}/{}", i + 1, self.steps.len())
     }
 
+    /// Writes what `ev` says, if anything: one line (or a few) per event.
     fn print(&mut self, ev: &Event, out: &mut (dyn Write + Send)) {
         let t = clock();
-        let line = match ev {
+        let text = match ev {
+            Event::Output { stream, text, .. } => {
+                let _ = out.write_all(output_block(&t, *stream, text).as_bytes());
+                return;
+            }
+            Event::RunStarted { .. }
+            | Event::Resumed { .. }
+            | Event::StepRestored { .. }
+            | Event::RunFinished { .. } => self.run_line(ev, &t),
+            Event::StepStarted { .. }
+            | Event::WaitProgress { .. }
+            | Event::ConfirmRejected { .. }
+            | Event::StepFinished { .. } => self.step_line(ev, &t),
+            Event::Operator {
+                step, action, by, ..
+            } => narrate::operator(step.as_deref(), action, by).map(|s| format!("{t} ● {s}")),
+            Event::Notice { level, message } => {
+                let mark = if *level == Level::Warn { "⚠" } else { "i" };
+                Some(format!("{t} {mark} {message}"))
+            }
+            Event::RollbackStarted { .. }
+            | Event::RollbackActionStarted { .. }
+            | Event::RollbackActionFinished { .. }
+            | Event::RollbackFinished { .. }
+            | Event::TriggerFired { .. }
+            | Event::CountdownCancelled { .. } => self.rollback_line(ev, &t),
+            Event::LagSample { .. } | Event::ReconcileResult { .. } => probe_line(ev, &t),
+            Event::RunbookText { .. }
+            | Event::RollbackPlan { .. }
+            | Event::Ready { .. }
+            | Event::Process { .. }
+            | Event::ConfirmRequested { .. }
+            | Event::DecisionNeeded { .. }
+            | Event::ReconcileProgress { .. } => None,
+        };
+        if let Some(text) = text {
+            let _ = writeln!(out, "{text}");
+        }
+    }
+
+    /// The run as a whole: its start, a resume, restored steps, its end.
+    fn run_line(&mut self, ev: &Event, t: &str) -> Option<String> {
+        Some(match ev {
             Event::RunStarted { run } => {
                 self.steps = run.steps.clone();
                 format!(
@@ -211,60 +251,54 @@ impl Printer {
                 interrupted,
                 failed_before,
             } => {
-                let mut s = format!("{t} ↻ resumed: {} step(s) already done", done.len());
-                if !failed_before.is_empty() {
-                    s.push_str(&format!(", failed last time: {}", failed_before.join(", ")));
-                }
-                if let Some(i) = interrupted {
-                    s.push_str(&format!(", interrupted — outcome unknown: {i}"));
-                }
-                s
+                let s = narrate::resumed(done.len(), interrupted.as_deref(), failed_before);
+                format!("{t} ↻ {s}")
             }
+            Event::StepRestored { index, state, .. } => format!(
+                "{t}   {} {}: {}",
+                self.pos(*index),
+                self.id(*index),
+                narrate::state_word(*state)
+            ),
+            Event::RunFinished { outcome, .. } => format!(
+                "{t} ■ {} · {} · exit {}",
+                narrate::run_finished(*outcome),
+                narrate::passed_this_session(self.passed),
+                outcome.exit_code()
+            ),
+            _ => return None,
+        })
+    }
+
+    /// One step's attempt: its start, a wait step's polls, a wrong confirmation, its end.
+    fn step_line(&mut self, ev: &Event, t: &str) -> Option<String> {
+        Some(match ev {
             Event::StepStarted {
                 index,
                 attempt,
                 command,
                 ..
             } => {
-                let s = &self.steps[*index];
-                let exp = s
-                    .expected_ms
-                    .map_or(String::new(), |e| format!("  (expected {})", ms(e)));
-                let again = if *attempt > 1 {
-                    format!(" [attempt {attempt}]")
-                } else {
-                    String::new()
-                };
+                let s = self.steps.get(*index)?;
+                let exp = s.expected_ms.map_or(String::new(), |e| {
+                    format!("  (expected {})", narrate::duration(e))
+                });
                 format!(
-                    "{t} ▶ {} {}: {}{again}{exp}\n{t}   $ {command}",
+                    "{t} ▶ {} {}: {}{}{exp}\n{t}   $ {command}",
                     self.pos(*index),
                     s.id,
-                    s.title
+                    s.title,
+                    again(*attempt)
                 )
-            }
-            Event::Output { stream, text, .. } => {
-                let mark = if *stream == Stream::Stderr {
-                    '!'
-                } else {
-                    '│'
-                };
-                let mut block = String::with_capacity(text.len() * 2);
-                for l in text.split_terminator('\n') {
-                    let _ = writeln!(block, "{t}   {mark} {l}");
-                }
-                let _ = out.write_all(block.as_bytes());
-                return;
             }
             Event::WaitProgress { index, message, .. } => {
                 format!("{t} … {} {}: {message}", self.pos(*index), self.id(*index))
             }
-            Event::ConfirmRejected { index } => {
-                format!(
-                    "{t} ✘ {} {}: that is not the confirmation word",
-                    self.pos(*index),
-                    self.id(*index)
-                )
-            }
+            Event::ConfirmRejected { index } => format!(
+                "{t} ✘ {} {}",
+                self.pos(*index),
+                narrate::confirm_rejected(&self.id(*index))
+            ),
             Event::StepFinished {
                 index,
                 outcome,
@@ -275,118 +309,39 @@ impl Printer {
                 output_file,
                 ..
             } => {
-                let id = self.id(*index);
-                let took = match expected_ms {
-                    Some(e) => format!("{} / {}", ms(*duration_ms), ms(*e)),
-                    None => ms(*duration_ms),
-                };
+                let said = narrate::step_finished(
+                    &self.id(*index),
+                    *outcome,
+                    *duration_ms,
+                    *expected_ms,
+                    message.as_deref(),
+                );
                 if outcome.is_ok() {
                     self.passed += 1;
-                    format!("{t} ✔ {} {id} passed in {took}", self.pos(*index))
+                    format!("{t} ✔ {} {said}", self.pos(*index))
                 } else {
-                    let mut s = format!(
-                        "{t} ✘ {} {id} {} after {took}: {}",
-                        self.pos(*index),
-                        match outcome {
-                            StepOutcome::TimedOut => "timed out",
-                            StepOutcome::Cancelled => "was cancelled",
-                            _ => "failed",
-                        },
-                        message.as_deref().unwrap_or("")
-                    );
-                    for c in checks.iter().filter(|c| !c.passed) {
-                        s.push_str(&format!("\n{t}   ✘ {}: {}", c.name, c.detail));
-                    }
-                    if let Some(f) = output_file {
-                        s.push_str(&format!("\n{t}   full output: {f}"));
-                    }
-                    s
+                    let s = format!("{t} ✘ {} {said}", self.pos(*index));
+                    s + &failure_details(t, checks, output_file.as_deref())
                 }
             }
-            Event::Operator {
-                step, action, by, ..
-            } => {
-                let what = match action {
-                    OperatorAction::Run | OperatorAction::Confirm | OperatorAction::Retry => return,
-                    OperatorAction::Skip { reason } => format!("skipped: {reason}"),
-                    OperatorAction::MarkDone { reason } => format!("marked done: {reason}"),
-                    OperatorAction::Cancel => "cancelled".to_string(),
-                    OperatorAction::Abort { reason } => {
-                        format!(
-                            "aborted{}",
-                            reason.as_ref().map_or(String::new(), |r| format!(": {r}"))
-                        )
-                    }
-                    OperatorAction::Rollback => "confirmed the ROLLBACK".to_string(),
-                    OperatorAction::SkipRollback { reason } => {
-                        format!("rollback action skipped: {reason}")
-                    }
-                    OperatorAction::CancelCountdown { trigger } => {
-                        format!("cancelled the rollback countdown of {trigger}")
-                    }
-                    OperatorAction::AcceptChangedRunbook {
-                        old_sha256,
-                        new_sha256,
-                    } => {
-                        format!(
-                            "accepted the changed runbook ({old_sha256:.12} → {new_sha256:.12})"
-                        )
-                    }
-                };
-                format!(
-                    "{t} ● {}{what} (by {by})",
-                    step.as_ref().map_or(String::new(), |s| format!("{s} "))
-                )
-            }
-            Event::Notice { level, message } => {
-                let mark = if *level == Level::Warn { "⚠" } else { "i" };
-                format!("{t} {mark} {message}")
-            }
-            Event::RunFinished { outcome, .. } => {
-                let what = match outcome {
-                    RunOutcome::Completed => "completed",
-                    RunOutcome::RolledBack => "rolled back",
-                    RunOutcome::Aborted => "aborted",
-                };
-                format!(
-                    "{t} ■ run {what} · {} step(s) passed this session · exit {}",
-                    self.passed,
-                    outcome.exit_code()
-                )
-            }
-            Event::RollbackStarted { plan, by } => {
-                let mut s = format!(
-                    "{t} ↺ ROLLBACK started by {by}: {} step(s) in the plan",
-                    plan.entries.len()
-                );
-                if let Some(p) = &plan.point_of_no_return {
-                    s.push_str(&format!(
-                        " (point of no return crossed at {}: steps up to it are not rolled back)",
-                        p.id
-                    ));
-                }
-                for e in &plan.entries {
-                    let what = e.action.as_deref().unwrap_or("— no rollback action");
-                    s.push_str(&format!("\n{t}   ↺ {} ({}): {what}", e.id, e.state));
-                }
-                s
-            }
+            _ => return None,
+        })
+    }
+
+    /// The rollback and the triggers that start it.
+    fn rollback_line(&self, ev: &Event, t: &str) -> Option<String> {
+        Some(match ev {
+            Event::RollbackStarted { plan, by } => rollback_started_lines(t, plan, by),
             Event::RollbackActionStarted {
                 index,
                 attempt,
                 command,
                 ..
-            } => {
-                let again = if *attempt > 1 {
-                    format!(" [attempt {attempt}]")
-                } else {
-                    String::new()
-                };
-                format!(
-                    "{t} ↺ rolling back {}{again}\n{t}   $ {command}",
-                    self.id(*index)
-                )
-            }
+            } => format!(
+                "{t} ↺ {}{}\n{t}   $ {command}",
+                narrate::rollback_action_started(&self.id(*index)),
+                again(*attempt)
+            ),
             Event::RollbackActionFinished {
                 index,
                 outcome,
@@ -394,82 +349,102 @@ impl Printer {
                 message,
                 ..
             } => {
-                if outcome.is_ok() {
-                    format!(
-                        "{t} ✔ rolled back {} in {}",
-                        self.id(*index),
-                        ms(*duration_ms)
-                    )
-                } else {
-                    format!(
-                        "{t} ✘ rollback of {} did not pass after {}: {}",
-                        self.id(*index),
-                        ms(*duration_ms),
-                        message.as_deref().unwrap_or("")
-                    )
-                }
+                let mark = if outcome.is_ok() { '✔' } else { '✘' };
+                let said = narrate::rollback_action_finished(
+                    &self.id(*index),
+                    *outcome,
+                    *duration_ms,
+                    message.as_deref(),
+                );
+                format!("{t} {mark} {said}")
             }
             Event::RollbackFinished { completed, .. } => {
-                if *completed {
-                    format!("{t} ↺ rollback completed")
-                } else {
-                    format!("{t} ✘ rollback NOT completed")
-                }
+                let mark = if *completed { '↺' } else { '✘' };
+                format!("{t} {mark} {}", narrate::rollback_finished(*completed))
             }
             Event::TriggerFired {
                 name,
                 message,
                 countdown_ms,
                 ..
-            } => {
-                let then = match countdown_ms {
-                    Some(ms_left) => format!("automatic rollback in {}", ms(*ms_left)),
-                    None => "review the rollback plan".to_string(),
-                };
-                format!("{t} ⚠ TRIGGER {name}: {message} — {then}")
-            }
+            } => format!(
+                "{t} ⚠ {}",
+                narrate::trigger_fired(name, message, *countdown_ms)
+            ),
             Event::CountdownCancelled { name, by } => {
-                format!("{t} ● rollback countdown of trigger {name} cancelled by {by}")
+                format!("{t} ● {}", narrate::countdown_cancelled(name, by))
             }
-            Event::LagSample { sample, keep } => {
-                if !*keep {
-                    return;
-                }
-                format!("{t} ≈ lag {}", sample.summary())
+            _ => return None,
+        })
+    }
+}
+
+/// ` [attempt 2]` after a retried step or rollback action; nothing for a first attempt.
+fn again(attempt: u32) -> String {
+    if attempt > 1 {
+        format!(" [attempt {attempt}]")
+    } else {
+        String::new()
+    }
+}
+
+/// Under a failed step: the checks that did not hold, and where the whole output is.
+fn failure_details(t: &str, checks: &[CheckResult], output_file: Option<&str>) -> String {
+    let mut s = String::new();
+    for c in checks.iter().filter(|c| !c.passed) {
+        s.push_str(&format!("\n{t}   ✘ {}: {}", c.name, c.detail));
+    }
+    if let Some(f) = output_file {
+        s.push_str(&format!("\n{t}   {}", narrate::full_output(f)));
+    }
+    s
+}
+
+/// The rollback starts: who started it, where a point of no return stops it, and the plan.
+fn rollback_started_lines(t: &str, plan: &RollbackPlan, by: &str) -> String {
+    let mut s = format!("{t} ↺ {}", narrate::rollback_started(plan, by));
+    if let Some(p) = &plan.point_of_no_return {
+        s.push_str(&format!(" ({})", narrate::ponr_crossed(p)));
+    }
+    for e in &plan.entries {
+        s.push_str(&format!("\n{t}   ↺ {}", narrate::rollback_entry(e)));
+    }
+    s
+}
+
+/// A step's output lines, each under the clock and marked by its stream.
+fn output_block(t: &str, stream: Stream, text: &str) -> String {
+    let mark = if stream == Stream::Stderr { '!' } else { '│' };
+    let mut block = String::with_capacity(text.len() * 2);
+    for l in text.split_terminator('\n') {
+        let _ = writeln!(block, "{t}   {mark} {l}");
+    }
+    block
+}
+
+/// What the probes found: a kept lag sample, a reconcile result with its first mismatches.
+fn probe_line(ev: &Event, t: &str) -> Option<String> {
+    match ev {
+        Event::LagSample { sample, keep } => {
+            keep.then(|| format!("{t} ≈ lag {}", sample.summary()))
+        }
+        Event::ReconcileResult { result, restored } => {
+            let mut s = format!(
+                "{t} ≡ reconcile {}{}",
+                reconcile::summary(result),
+                if *restored { " (from the journal)" } else { "" }
+            );
+            for m in result.mismatches.iter().take(10) {
+                s.push_str(&format!(
+                    "\n{t}   {}",
+                    reconcile::describe(m, &result.key_columns)
+                ));
             }
-            Event::ReconcileProgress { .. } => return,
-            Event::ReconcileResult { result, restored } => {
-                let mut s = format!(
-                    "{t} ≡ reconcile {}{}",
-                    cutover_model::reconcile::summary(result),
-                    if *restored { " (from the journal)" } else { "" }
-                );
-                for m in result.mismatches.iter().take(10) {
-                    s.push_str(&format!(
-                        "\n{t}   {}",
-                        cutover_model::reconcile::describe(m, &result.key_columns)
-                    ));
-                }
-                if result.mismatches.len() > 10 {
-                    s.push_str(&format!("\n{t}   … {} more", result.mismatches.len() - 10));
-                }
-                s
+            if result.mismatches.len() > 10 {
+                s.push_str(&format!("\n{t}   … {} more", result.mismatches.len() - 10));
             }
-            Event::StepRestored { index, state, .. } => {
-                format!(
-                    "{t}   {} {}: {}",
-                    self.pos(*index),
-                    self.id(*index),
-                    state.as_str().replace('_', " ")
-                )
-            }
-            Event::RunbookText { .. }
-            | Event::RollbackPlan { .. }
-            | Event::Ready { .. }
-            | Event::Process { .. }
-            | Event::ConfirmRequested { .. }
-            | Event::DecisionNeeded { .. } => return,
-        };
-        let _ = writeln!(out, "{line}");
+            Some(s)
+        }
+        _ => None,
     }
 }

@@ -28,6 +28,7 @@
 
 pub mod host;
 pub mod lag;
+pub mod narrate;
 pub mod protocol;
 pub mod reconcile;
 pub mod runbook;

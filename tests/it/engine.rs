@@ -287,7 +287,7 @@ fn sigkill_mid_step_then_resume_reports_the_interrupted_step() {
     unsafe { libc::killpg(pgid, libc::SIGKILL) };
     assert_eq!(out.status.code(), Some(4), "{stdout}{stderr}");
     assert!(
-        stdout.contains("interrupted — outcome unknown: two"),
+        stdout.contains("two was interrupted — outcome unknown"),
         "{stdout}"
     );
     assert!(stdout.contains("STILL RUNNING"), "{stdout}");

@@ -8,9 +8,12 @@ pub mod modal;
 pub mod output;
 pub mod panels;
 pub mod plan;
+mod probe_events;
+mod rollback_events;
 #[cfg(test)]
 mod rollback_tests;
 pub mod step;
+mod step_events;
 #[cfg(test)]
 pub(crate) mod tests;
 

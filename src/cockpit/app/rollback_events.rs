@@ -1,0 +1,107 @@
+//! Rollback events into cockpit state: the plan, its execution action by action, and the
+//! triggers that propose or start it.
+
+use super::modal::Modal;
+use super::output::OutputView;
+use super::step::StepStatus;
+use super::{App, Effect, Phase, TriggerBanner};
+use cutover_model::narrate;
+use cutover_model::protocol::{Event, Level, RollbackPlan};
+
+impl App {
+    /// The rollback plan, and its execution action by action.
+    pub(super) fn on_rollback_event(&mut self, ev: Event) -> Vec<Effect> {
+        match ev {
+            Event::RollbackPlan { plan } => {
+                let Some(Modal::Rollback { plan: p, .. }) = &mut self.modal else {
+                    return vec![];
+                };
+                *p = Some(plan);
+            }
+            Event::RollbackStarted { plan, by } => {
+                self.on_rollback_started(&plan, &by);
+                return vec![Effect::Redraw, Effect::Bell];
+            }
+            Event::RollbackActionStarted { index, attempt, .. } => {
+                if let Some(s) = self.steps.get_mut(index) {
+                    s.output
+                        .marker(format!("── rollback, attempt {attempt} ──"));
+                    s.status = StepStatus::RollingBack;
+                    s.message = None;
+                }
+                self.phase = Phase::Running { index };
+                self.select(index);
+                self.view = OutputView::default();
+            }
+            Event::RollbackActionFinished {
+                index,
+                outcome,
+                message,
+                ..
+            } => {
+                if let Some(s) = self.steps.get_mut(index) {
+                    s.status = if outcome.is_ok() {
+                        StepStatus::RolledBack
+                    } else {
+                        StepStatus::RollbackFailed
+                    };
+                    s.message = message;
+                }
+                self.phase = Phase::Busy;
+            }
+            Event::RollbackFinished { completed, .. } => {
+                self.rolling_back = false;
+                self.say(Level::Warn, narrate::rollback_finished(completed));
+            }
+            // on_event routes only the events above here.
+            _ => return vec![],
+        }
+        vec![Effect::Redraw]
+    }
+
+    /// The rollback runs now: the pop-ups about it close and a countdown is over.
+    fn on_rollback_started(&mut self, plan: &RollbackPlan, by: &str) {
+        self.rolling_back = true;
+        if matches!(
+            self.modal,
+            Some(Modal::Rollback { .. } | Modal::Confirm { .. })
+        ) {
+            self.modal = None;
+        }
+        if let Some(t) = &mut self.trigger {
+            t.rollback_at = None;
+        }
+        self.say(Level::Warn, narrate::rollback_started(plan, by));
+        self.phase = Phase::Busy;
+    }
+
+    /// A trigger fired (the banner, with its countdown), or its countdown was cancelled.
+    pub(super) fn on_trigger_event(&mut self, ev: Event) -> Vec<Effect> {
+        match ev {
+            Event::TriggerFired {
+                name,
+                message,
+                countdown_ms,
+                ..
+            } => {
+                let rollback_at =
+                    countdown_ms.map(|ms| self.now + chrono::Duration::milliseconds(ms as i64));
+                self.trigger = Some(TriggerBanner {
+                    name,
+                    message,
+                    rollback_at,
+                });
+                vec![Effect::Redraw, Effect::Bell]
+            }
+            Event::CountdownCancelled { name, by } => {
+                if let Some(t) = &mut self.trigger {
+                    t.rollback_at = None;
+                }
+                self.say(Level::Info, narrate::countdown_cancelled(&name, &by));
+                vec![Effect::Redraw]
+            }
+            // on_event routes only the events above here.
+            _ => vec![],
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! Step events into cockpit state: a step's attempt (start, process, output, wait polls, end)
+//! and the points where the engine waits for the operator (a confirmation word, a decision),
+//! with what the operator did about them.
+
+use chrono::{DateTime, Utc};
+use tui_input::Input;
+
+use super::modal::{Ask, Modal};
+use super::output::OutputView;
+use super::step::{StepStatus, StepView};
+use super::{App, Effect, Phase};
+use cutover_model::narrate;
+use cutover_model::protocol::{CheckResult, Event, Level, OperatorAction, StepOutcome};
+
+impl App {
+    /// One step's attempt: its start, its process, its output, a wait step's polls, its end.
+    pub(super) fn on_step_event(&mut self, ev: Event) -> Vec<Effect> {
+        match ev {
+            Event::StepStarted {
+                index,
+                attempt,
+                at,
+                command,
+                ..
+            } => self.on_step_started(index, attempt, at, command),
+            Event::Process { index, pid } => {
+                if let Some(s) = self.steps.get_mut(index) {
+                    s.pid = Some(pid);
+                }
+                return vec![];
+            }
+            Event::Output {
+                index,
+                stream,
+                text,
+            } => {
+                let Some(s) = self.steps.get_mut(index) else {
+                    return vec![];
+                };
+                let n = s.output.push(stream, text);
+                if index != self.selected {
+                    return vec![];
+                }
+                self.view.on_lines(n);
+            }
+            Event::WaitProgress { index, message, .. } => {
+                if let Some(s) = self.steps.get_mut(index) {
+                    s.wait = Some(message);
+                }
+            }
+            Event::StepFinished {
+                index,
+                outcome,
+                duration_ms,
+                checks,
+                message,
+                output_file,
+                ..
+            } => {
+                let end = Attempt {
+                    outcome,
+                    duration_ms,
+                    checks,
+                    message,
+                    output_file,
+                };
+                self.on_step_finished(index, end);
+            }
+            // on_event routes only the events above here.
+            _ => return vec![],
+        }
+        vec![Effect::Redraw]
+    }
+
+    /// A step attempt started: it runs, selected, with its output from the top.
+    fn on_step_started(&mut self, index: usize, attempt: u32, at: DateTime<Utc>, command: String) {
+        if let Some(s) = self.steps.get_mut(index) {
+            begin_attempt(s, attempt, at, command);
+        }
+        if at > self.now {
+            self.now = at;
+        }
+        self.phase = Phase::Running { index };
+        self.select(index);
+        self.view = OutputView::default();
+    }
+
+    /// A step attempt ended: record it, and close the pop-ups that were about it.
+    fn on_step_finished(&mut self, index: usize, end: Attempt) {
+        if let Some(s) = self.steps.get_mut(index) {
+            s.status = if end.outcome.is_ok() {
+                StepStatus::Passed
+            } else {
+                StepStatus::Failed(end.outcome)
+            };
+            s.duration_ms = Some(end.duration_ms);
+            s.checks = end.checks;
+            s.message = end.message;
+            s.output_file = end.output_file;
+            s.pid = None;
+        }
+        if matches!(&self.modal, Some(Modal::Confirm { index: i, .. }) if *i == index)
+            || matches!(&self.modal, Some(Modal::Ask(Ask::Cancel { .. })))
+        {
+            self.modal = None;
+        }
+        self.phase = Phase::Busy;
+    }
+
+    /// The engine waits for the operator (a confirmation word, a decision), or tells what the
+    /// operator did, or has something to say.
+    pub(super) fn on_decision_event(&mut self, ev: Event) -> Vec<Effect> {
+        match ev {
+            Event::ConfirmRequested { index, word } => {
+                self.phase = Phase::Confirming {
+                    index,
+                    word: word.clone(),
+                };
+                if !matches!(self.modal, Some(Modal::Ask(_))) {
+                    self.modal = Some(Modal::Confirm {
+                        index,
+                        word,
+                        input: Input::default(),
+                        rejected: false,
+                    });
+                }
+                vec![Effect::Redraw, Effect::Bell]
+            }
+            Event::ConfirmRejected { index } => {
+                if let Some(Modal::Confirm { rejected, .. }) = &mut self.modal {
+                    *rejected = true;
+                }
+                let said = narrate::confirm_rejected(&self.step_id(index));
+                self.say(Level::Warn, said);
+                vec![Effect::Redraw]
+            }
+            Event::DecisionNeeded {
+                index,
+                kind,
+                message,
+            } => {
+                self.phase = Phase::Deciding {
+                    index,
+                    kind,
+                    message: message.clone(),
+                };
+                self.select(index);
+                self.say(Level::Warn, message);
+                vec![Effect::Redraw, Effect::Bell]
+            }
+            Event::Operator {
+                step, action, by, ..
+            } => {
+                self.on_operator(step.as_deref(), &action, &by);
+                vec![Effect::Redraw]
+            }
+            Event::Notice { level, message } => {
+                self.say(level, message);
+                vec![Effect::Redraw]
+            }
+            // on_event routes only the events above here.
+            _ => vec![],
+        }
+    }
+
+    /// What the operator did: a skipped, marked-done or rollback-skipped step shows why; a
+    /// cancel is said on the status line.
+    fn on_operator(&mut self, step: Option<&str>, action: &OperatorAction, by: &str) {
+        let status = match action {
+            OperatorAction::SkipRollback { .. } => StepStatus::RolledBack,
+            OperatorAction::Skip { .. } => StepStatus::Skipped,
+            OperatorAction::MarkDone { .. } => StepStatus::MarkedDone,
+            OperatorAction::Cancel => {
+                if let Some(said) = narrate::operator(step, action, by) {
+                    self.say(Level::Warn, said);
+                }
+                return;
+            }
+            _ => return,
+        };
+        let index = step.and_then(|id| self.steps.iter().position(|s| s.info.id == id));
+        if let Some(s) = index.and_then(|i| self.steps.get_mut(i)) {
+            s.status = status;
+            s.message = narrate::operator_action(action);
+        }
+    }
+}
+
+/// A step's new attempt: a marker in its output after an earlier one, and nothing left of
+/// the last attempt's end.
+fn begin_attempt(s: &mut StepView, attempt: u32, at: DateTime<Utc>, command: String) {
+    if attempt > 1 || !s.output.is_empty() {
+        s.output.marker(format!("── attempt {attempt} ──"));
+    }
+    s.status = StepStatus::Running;
+    s.attempt = attempt;
+    s.started_at = Some(at);
+    s.info.command = command;
+    s.checks.clear();
+    s.message = None;
+    s.wait = None;
+    s.pid = None;
+}
+
+/// How a step attempt ended, as `Event::StepFinished` tells it.
+struct Attempt {
+    outcome: StepOutcome,
+    duration_ms: u64,
+    checks: Vec<CheckResult>,
+    message: Option<String>,
+    output_file: Option<String>,
+}

@@ -1,0 +1,500 @@
+//! One wording for what happened: the phrases every front end uses to tell the operator about
+//! [`Event`](crate::protocol::Event)s, so the cockpit's status line and `--headless`'s lines
+//! say the same thing the same way.
+//!
+//! Each function phrases one event, or one part of an event, as plain text: no clock, no
+//! glyph, no step position and no colour — those belong to the front end's layout (the
+//! headless `HH:MM:SS ✔ 1/3 ` prefix, the cockpit's status bar). Plurals are written `step(s)`.
+//!
+//! ```
+//! use cutover_model::narrate;
+//! use cutover_model::protocol::StepOutcome;
+//! assert_eq!(
+//!     narrate::step_finished("copy", StepOutcome::TimedOut, 1_000, None, Some("killed")),
+//!     "copy timed out after 1s: killed"
+//! );
+//! ```
+
+use std::time::Duration;
+
+use crate::protocol::{
+    OperatorAction, PonrCrossed, RollbackEntry, RollbackPlan, RunOutcome, StepOutcome, StepState,
+};
+use crate::runbook::units::format_duration;
+
+/// A duration given in milliseconds, written the way the runbook writes durations: `850ms`,
+/// `4s`, `1m02`, `1h05m`.
+pub fn duration(ms: u64) -> String {
+    format_duration(Duration::from_millis(ms))
+}
+
+/// How long a step took, against its plan when it has one: `28s / 30s`, or `28s`.
+pub fn took(duration_ms: u64, expected_ms: Option<u64>) -> String {
+    match expected_ms {
+        Some(e) => format!("{} / {}", duration(duration_ms), duration(e)),
+        None => duration(duration_ms),
+    }
+}
+
+/// A resumed session: `resumed: 2 step(s) already done; failed last time: a, b; copy was
+/// interrupted — outcome unknown` (the last two parts only when they apply).
+pub fn resumed(done: usize, interrupted: Option<&str>, failed_before: &[String]) -> String {
+    let mut s = format!("resumed: {done} step(s) already done");
+    if !failed_before.is_empty() {
+        s.push_str(&format!("; failed last time: {}", failed_before.join(", ")));
+    }
+    if let Some(i) = interrupted {
+        s.push_str(&format!("; {i} was interrupted — outcome unknown"));
+    }
+    s
+}
+
+/// A restored step state in words: `passed`, `skipped`, `marked done`, `failed`,
+/// `interrupted` (the journal's `marked_done` without its underscore).
+pub fn state_word(state: StepState) -> &'static str {
+    match state {
+        StepState::MarkedDone => "marked done",
+        other => other.as_str(),
+    }
+}
+
+/// The typed text was not the confirm step's word: `go-no-go: that is not the confirmation
+/// word`.
+pub fn confirm_rejected(id: &str) -> String {
+    format!("{id}: that is not the confirmation word")
+}
+
+/// How a step attempt ended, as the verb of a sentence about the step: `passed`, `failed`,
+/// `timed out`, `was cancelled`.
+pub fn outcome_word(outcome: StepOutcome) -> &'static str {
+    match outcome {
+        StepOutcome::Passed => "passed",
+        StepOutcome::Failed => "failed",
+        StepOutcome::TimedOut => "timed out",
+        StepOutcome::Cancelled => "was cancelled",
+    }
+}
+
+/// A finished step attempt: `copy passed in 28s / 30s`, or `copy timed out after 1s: why`
+/// (the message as the engine gave it; empty when it gave none).
+pub fn step_finished(
+    id: &str,
+    outcome: StepOutcome,
+    duration_ms: u64,
+    expected_ms: Option<u64>,
+    message: Option<&str>,
+) -> String {
+    let took = took(duration_ms, expected_ms);
+    if outcome.is_ok() {
+        format!("{id} passed in {took}")
+    } else {
+        let word = outcome_word(outcome);
+        format!("{id} {word} after {took}: {}", message.unwrap_or(""))
+    }
+}
+
+/// Where a step's whole output was written: `full output: /j/run.out/02-copy.1.log`.
+pub fn full_output(path: &str) -> String {
+    format!("full output: {path}")
+}
+
+/// What the operator did, without who or to which step: `skipped: copied by hand`,
+/// `confirmed the ROLLBACK`... `None` for the actions that need no words of their own (run,
+/// retry, confirm: the step's own events tell what follows).
+pub fn operator_action(action: &OperatorAction) -> Option<String> {
+    Some(match action {
+        OperatorAction::Run | OperatorAction::Confirm | OperatorAction::Retry => return None,
+        OperatorAction::Skip { reason } => format!("skipped: {reason}"),
+        OperatorAction::MarkDone { reason } => format!("marked done: {reason}"),
+        OperatorAction::Cancel => "cancelled — its process group is being killed".to_string(),
+        OperatorAction::Abort { reason } => match reason {
+            Some(r) => format!("aborted: {r}"),
+            None => "aborted".to_string(),
+        },
+        OperatorAction::Rollback => "confirmed the ROLLBACK".to_string(),
+        OperatorAction::SkipRollback { reason } => format!("rollback action skipped: {reason}"),
+        OperatorAction::CancelCountdown { trigger } => {
+            format!("cancelled the rollback countdown of {trigger}")
+        }
+        OperatorAction::AcceptChangedRunbook {
+            old_sha256,
+            new_sha256,
+        } => format!("accepted the changed runbook ({old_sha256:.12} → {new_sha256:.12})"),
+    })
+}
+
+/// An operator action in full: `copy skipped: copied by hand (by dba)`; without a step,
+/// `aborted (by dba)`. `None` where [`operator_action`] has no words.
+pub fn operator(step: Option<&str>, action: &OperatorAction, by: &str) -> Option<String> {
+    let what = operator_action(action)?;
+    Some(match step {
+        Some(s) => format!("{s} {what} (by {by})"),
+        None => format!("{what} (by {by})"),
+    })
+}
+
+/// The rollback plan starts running: `ROLLBACK started by dba: 3 step(s) in the plan`.
+pub fn rollback_started(plan: &RollbackPlan, by: &str) -> String {
+    format!(
+        "ROLLBACK started by {by}: {} step(s) in the plan",
+        plan.entries.len()
+    )
+}
+
+/// Why a rollback plan stops early: `point of no return crossed at switch: steps up to it are
+/// not rolled back`.
+pub fn ponr_crossed(ponr: &PonrCrossed) -> String {
+    format!(
+        "point of no return crossed at {}: steps up to it are not rolled back",
+        ponr.id
+    )
+}
+
+/// One entry of a rollback plan: `copy (passed): psql -c 'drop table x'`, or `copy (passed):
+/// — no rollback action`.
+pub fn rollback_entry(entry: &RollbackEntry) -> String {
+    let what = entry.action.as_deref().unwrap_or("— no rollback action");
+    format!("{} ({}): {what}", entry.id, entry.state)
+}
+
+/// A rollback action starts: `rolling back copy`.
+pub fn rollback_action_started(id: &str) -> String {
+    format!("rolling back {id}")
+}
+
+/// A rollback action ended: `rolled back copy in 2s`, or `rollback of copy did not pass after
+/// 2s: why`.
+pub fn rollback_action_finished(
+    id: &str,
+    outcome: StepOutcome,
+    duration_ms: u64,
+    message: Option<&str>,
+) -> String {
+    let took = duration(duration_ms);
+    if outcome.is_ok() {
+        format!("rolled back {id} in {took}")
+    } else {
+        format!(
+            "rollback of {id} did not pass after {took}: {}",
+            message.unwrap_or("")
+        )
+    }
+}
+
+/// The rollback ended: `rollback completed`, or `rollback NOT completed: see the journal`.
+pub fn rollback_finished(completed: bool) -> &'static str {
+    if completed {
+        "rollback completed"
+    } else {
+        "rollback NOT completed: see the journal"
+    }
+}
+
+/// A trigger's condition was met, what it saw: `TRIGGER lag runaway: 300 MB for 61s`.
+pub fn trigger(name: &str, message: &str) -> String {
+    format!("TRIGGER {name}: {message}")
+}
+
+/// A trigger fired, and what happens now: `TRIGGER lag runaway: 300 MB for 61s — automatic
+/// rollback in 30s`, or `… — review the rollback plan` for a trigger that only alerts.
+pub fn trigger_fired(name: &str, message: &str, countdown_ms: Option<u64>) -> String {
+    let then = match countdown_ms {
+        Some(ms) => format!("automatic rollback in {}", duration(ms)),
+        None => "review the rollback plan".to_string(),
+    };
+    format!("{} — {then}", trigger(name, message))
+}
+
+/// A trigger's automatic rollback will not happen: `automatic rollback of trigger lag runaway
+/// cancelled by dba`.
+pub fn countdown_cancelled(name: &str, by: &str) -> String {
+    format!("automatic rollback of trigger {name} cancelled by {by}")
+}
+
+/// How the run ended: `run completed`, `run rolled back`, `run aborted`.
+pub fn run_finished(outcome: RunOutcome) -> &'static str {
+    match outcome {
+        RunOutcome::Completed => "run completed",
+        RunOutcome::RolledBack => "run rolled back",
+        RunOutcome::Aborted => "run aborted",
+    }
+}
+
+/// The steps that passed in this session: `3 step(s) passed this session`.
+pub fn passed_this_session(passed: usize) -> String {
+    format!("{passed} step(s) passed this session")
+}
+
+/// How to pick an ended run up again: `resume with cutover run --resume run.jsonl`.
+pub fn resume_hint(journal: &str) -> String {
+    format!("resume with cutover run --resume {journal}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+
+    fn entry(id: &str, state: StepState, action: Option<&str>) -> RollbackEntry {
+        RollbackEntry {
+            index: 0,
+            id: id.into(),
+            title: format!("the {id} step"),
+            state,
+            action: action.map(str::to_string),
+        }
+    }
+
+    fn plan(entries: Vec<RollbackEntry>) -> RollbackPlan {
+        RollbackPlan {
+            entries,
+            point_of_no_return: None,
+        }
+    }
+
+    #[test]
+    fn durations_are_written_like_the_runbook_writes_them() {
+        assert_eq!(duration(850), "850ms");
+        assert_eq!(duration(0), "0s");
+        assert_eq!(duration(4_000), "4s");
+        assert_eq!(duration(62_000), "1m02");
+        assert_eq!(took(28_000, Some(30_000)), "28s / 30s");
+        assert_eq!(took(28_000, None), "28s");
+    }
+
+    #[test]
+    fn resumed_says_what_applies() {
+        assert_eq!(resumed(0, None, &[]), "resumed: 0 step(s) already done");
+        assert_eq!(resumed(1, None, &[]), "resumed: 1 step(s) already done");
+        assert_eq!(
+            resumed(2, Some("copy"), &[]),
+            "resumed: 2 step(s) already done; copy was interrupted — outcome unknown"
+        );
+        assert_eq!(
+            resumed(2, Some("copy"), &["a".into(), "b".into()]),
+            "resumed: 2 step(s) already done; failed last time: a, b; \
+             copy was interrupted — outcome unknown"
+        );
+        assert_eq!(
+            resumed(3, None, &["a".into()]),
+            "resumed: 3 step(s) already done; failed last time: a"
+        );
+    }
+
+    #[test]
+    fn states_in_words() {
+        assert_eq!(state_word(StepState::Passed), "passed");
+        assert_eq!(state_word(StepState::Skipped), "skipped");
+        assert_eq!(state_word(StepState::MarkedDone), "marked done");
+        assert_eq!(state_word(StepState::Failed), "failed");
+        assert_eq!(state_word(StepState::Interrupted), "interrupted");
+    }
+
+    #[test]
+    fn confirm_rejected_names_the_step() {
+        assert_eq!(
+            confirm_rejected("go-no-go"),
+            "go-no-go: that is not the confirmation word"
+        );
+    }
+
+    #[test]
+    fn outcomes_as_verbs() {
+        assert_eq!(outcome_word(StepOutcome::Passed), "passed");
+        assert_eq!(outcome_word(StepOutcome::Failed), "failed");
+        assert_eq!(outcome_word(StepOutcome::TimedOut), "timed out");
+        assert_eq!(outcome_word(StepOutcome::Cancelled), "was cancelled");
+    }
+
+    #[test]
+    fn finished_steps() {
+        assert_eq!(
+            step_finished("copy", StepOutcome::Passed, 28_000, Some(30_000), None),
+            "copy passed in 28s / 30s"
+        );
+        assert_eq!(
+            step_finished("copy", StepOutcome::Passed, 850, None, Some("ignored")),
+            "copy passed in 850ms"
+        );
+        assert_eq!(
+            step_finished("bad", StepOutcome::Failed, 1_000, None, Some("exit 1")),
+            "bad failed after 1s: exit 1"
+        );
+        assert_eq!(
+            step_finished("nap", StepOutcome::TimedOut, 1_000, Some(2_000), None),
+            "nap timed out after 1s / 2s: "
+        );
+        assert_eq!(
+            step_finished("nap", StepOutcome::Cancelled, 3_000, None, Some("stopped")),
+            "nap was cancelled after 3s: stopped"
+        );
+        assert_eq!(
+            full_output("/j/run.out/02-copy.1.log"),
+            "full output: /j/run.out/02-copy.1.log"
+        );
+    }
+
+    #[test]
+    fn operator_actions() {
+        let words = |a: OperatorAction| operator_action(&a);
+        assert_eq!(words(OperatorAction::Run), None);
+        assert_eq!(words(OperatorAction::Retry), None);
+        assert_eq!(words(OperatorAction::Confirm), None);
+        assert_eq!(
+            words(OperatorAction::Skip {
+                reason: "copied by hand".into()
+            })
+            .as_deref(),
+            Some("skipped: copied by hand")
+        );
+        assert_eq!(
+            words(OperatorAction::MarkDone {
+                reason: "it ran".into()
+            })
+            .as_deref(),
+            Some("marked done: it ran")
+        );
+        assert_eq!(
+            words(OperatorAction::Cancel).as_deref(),
+            Some("cancelled — its process group is being killed")
+        );
+        assert_eq!(
+            words(OperatorAction::Abort { reason: None }).as_deref(),
+            Some("aborted")
+        );
+        assert_eq!(
+            words(OperatorAction::Abort {
+                reason: Some("window closed".into())
+            })
+            .as_deref(),
+            Some("aborted: window closed")
+        );
+        assert_eq!(
+            words(OperatorAction::Rollback).as_deref(),
+            Some("confirmed the ROLLBACK")
+        );
+        assert_eq!(
+            words(OperatorAction::SkipRollback {
+                reason: "undone by hand".into()
+            })
+            .as_deref(),
+            Some("rollback action skipped: undone by hand")
+        );
+        assert_eq!(
+            words(OperatorAction::CancelCountdown {
+                trigger: "lag runaway".into()
+            })
+            .as_deref(),
+            Some("cancelled the rollback countdown of lag runaway")
+        );
+        assert_eq!(
+            words(OperatorAction::AcceptChangedRunbook {
+                old_sha256: "0123456789abcdef".into(),
+                new_sha256: "fedcba9876543210".into(),
+            })
+            .as_deref(),
+            Some("accepted the changed runbook (0123456789ab → fedcba987654)")
+        );
+    }
+
+    #[test]
+    fn operator_lines_say_who() {
+        let skip = OperatorAction::Skip {
+            reason: "copied by hand".into(),
+        };
+        assert_eq!(
+            operator(Some("copy"), &skip, "dba").as_deref(),
+            Some("copy skipped: copied by hand (by dba)")
+        );
+        assert_eq!(
+            operator(None, &OperatorAction::Abort { reason: None }, "dba").as_deref(),
+            Some("aborted (by dba)")
+        );
+        assert_eq!(operator(Some("copy"), &OperatorAction::Run, "dba"), None);
+    }
+
+    #[test]
+    fn rollback_phrases() {
+        let p = plan(vec![
+            entry("copy", StepState::Passed, Some("echo undo")),
+            entry("preflight", StepState::MarkedDone, None),
+        ]);
+        assert_eq!(
+            rollback_started(&p, "dba"),
+            "ROLLBACK started by dba: 2 step(s) in the plan"
+        );
+        assert_eq!(
+            rollback_started(&plan(vec![]), "trigger lag runaway"),
+            "ROLLBACK started by trigger lag runaway: 0 step(s) in the plan"
+        );
+        assert_eq!(rollback_entry(&p.entries[0]), "copy (passed): echo undo");
+        assert_eq!(
+            rollback_entry(&p.entries[1]),
+            "preflight (marked_done): — no rollback action"
+        );
+        let ponr = PonrCrossed {
+            index: 3,
+            id: "switch".into(),
+            text: "roll forward".into(),
+            at: Utc
+                .with_ymd_and_hms(2025, 1, 1, 2, 0, 0)
+                .single()
+                .expect("a time"),
+        };
+        assert_eq!(
+            ponr_crossed(&ponr),
+            "point of no return crossed at switch: steps up to it are not rolled back"
+        );
+        assert_eq!(rollback_action_started("copy"), "rolling back copy");
+        assert_eq!(
+            rollback_action_finished("copy", StepOutcome::Passed, 2_000, Some("ignored")),
+            "rolled back copy in 2s"
+        );
+        assert_eq!(
+            rollback_action_finished("copy", StepOutcome::Failed, 2_000, Some("exit 1")),
+            "rollback of copy did not pass after 2s: exit 1"
+        );
+        assert_eq!(
+            rollback_action_finished("copy", StepOutcome::TimedOut, 2_000, None),
+            "rollback of copy did not pass after 2s: "
+        );
+        assert_eq!(rollback_finished(true), "rollback completed");
+        assert_eq!(
+            rollback_finished(false),
+            "rollback NOT completed: see the journal"
+        );
+    }
+
+    #[test]
+    fn trigger_phrases() {
+        assert_eq!(
+            trigger("lag runaway", "300 MB for 61s"),
+            "TRIGGER lag runaway: 300 MB for 61s"
+        );
+        assert_eq!(
+            trigger_fired("migration failed", "step migrate failed", Some(1_000)),
+            "TRIGGER migration failed: step migrate failed — automatic rollback in 1s"
+        );
+        assert_eq!(
+            trigger_fired("window closing", "the window has closed", None),
+            "TRIGGER window closing: the window has closed — review the rollback plan"
+        );
+        assert_eq!(
+            countdown_cancelled("lag runaway", "dba"),
+            "automatic rollback of trigger lag runaway cancelled by dba"
+        );
+    }
+
+    #[test]
+    fn run_end_phrases() {
+        assert_eq!(run_finished(RunOutcome::Completed), "run completed");
+        assert_eq!(run_finished(RunOutcome::RolledBack), "run rolled back");
+        assert_eq!(run_finished(RunOutcome::Aborted), "run aborted");
+        assert_eq!(passed_this_session(0), "0 step(s) passed this session");
+        assert_eq!(passed_this_session(1), "1 step(s) passed this session");
+        assert_eq!(
+            resume_hint("run.jsonl"),
+            "resume with cutover run --resume run.jsonl"
+        );
+    }
+}
