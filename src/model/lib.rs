@@ -8,8 +8,10 @@
 //!   (one day) a socket;
 //! * [`lag`] and [`reconcile`]: the values those events carry (lag samples, reconcile results
 //!   and progress);
+//! * [`narrate`]: one wording for events, shared by the cockpit and `--headless`;
 //! * [`secrets`]: reading `[secrets]` from the environment and masking them everywhere text
-//!   leaves cutover.
+//!   leaves cutover;
+//! * [`host`]: this machine's name and this process's user, for the operator record.
 //!
 //! No database, no terminal: this crate depends on neither.
 //!
