@@ -52,6 +52,10 @@ pub struct RunArgs {
     /// On --resume --headless: re-run a step that was interrupted.
     #[arg(long, requires = "resume")]
     pub rerun_interrupted: bool,
+    /// With --rerun-interrupted: when the interrupted attempt's process group is still running,
+    /// stop it first (SIGTERM, then SIGKILL) instead of refusing.
+    #[arg(long, requires = "rerun_interrupted")]
+    pub kill_interrupted: bool,
     /// Answer confirm steps with their word (headless rehearsals only; never the default).
     #[arg(long)]
     pub assume_yes: bool,

@@ -352,6 +352,7 @@ async fn run_phase(ctx: &Ctx<'_>, drill: &Drill, signals: &mut Signals) -> Ended
                 json: args.json,
                 assume_yes: args.assume_yes,
                 rerun_interrupted: false,
+                kill_interrupted: false,
             };
             let mut stdout = std::io::stdout();
             tokio::select! {

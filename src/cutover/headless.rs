@@ -16,8 +16,82 @@ pub struct HeadlessOptions {
     pub json: bool,
     /// Answer confirm steps with their word (rehearsals only).
     pub assume_yes: bool,
-    /// Re-run a step that a crashed session left interrupted.
+    /// Re-run a step (or rollback action) that a crashed session left interrupted.
     pub rerun_interrupted: bool,
+    /// With `rerun_interrupted`: first stop the interrupted attempt's process group when it is
+    /// still running.
+    pub kill_interrupted: bool,
+}
+
+/// What a headless run (no operator) answers at a decision point.
+fn decide(
+    opts: &HeadlessOptions,
+    out: &mut (dyn Write + Send),
+    kind: DecisionKind,
+    message: &str,
+    still_running: Option<u32>,
+    rollback_pending: bool,
+) -> Option<Command> {
+    let abort = |why: &str| {
+        Some(Command::Abort {
+            reason: Some(format!("headless: {why}")),
+        })
+    };
+    match kind {
+        DecisionKind::Interrupted | DecisionKind::RollbackInterrupted if opts.rerun_interrupted => {
+            match still_running {
+                Some(pid) if opts.kill_interrupted => {
+                    say(
+                        opts,
+                        out,
+                        &format!(
+                            "stopping process group {pid}, left running by the earlier session (--kill-interrupted)"
+                        ),
+                    );
+                    Some(Command::StopInterrupted)
+                }
+                Some(pid) => {
+                    say(
+                        opts,
+                        out,
+                        &format!(
+                            "{message} Its process group {pid} is still running: re-running it now would do its work twice. Wait for it to end, or pass --kill-interrupted to stop it first."
+                        ),
+                    );
+                    abort("the interrupted attempt is still running")
+                }
+                None => {
+                    let what = if kind == DecisionKind::Interrupted {
+                        "step"
+                    } else {
+                        "rollback action"
+                    };
+                    say(
+                        opts,
+                        out,
+                        &format!("re-running the interrupted {what} (--rerun-interrupted)"),
+                    );
+                    Some(Command::Retry)
+                }
+            }
+        }
+        DecisionKind::Interrupted | DecisionKind::RollbackInterrupted => {
+            say(
+                opts,
+                out,
+                &format!(
+                    "{message} A headless run stops here; pass --rerun-interrupted to re-run it, or resume in the cockpit to decide."
+                ),
+            );
+            abort("interrupted step needs an operator")
+        }
+        DecisionKind::Failed if rollback_pending => {
+            say(opts, out, "waiting for the trigger's automatic rollback");
+            None
+        }
+        DecisionKind::Failed => abort("a step failed and there is no operator"),
+        DecisionKind::RollbackFailed => abort("a rollback action failed and there is no operator"),
+    }
 }
 
 /// Runs the engine to the end, printing every event to `out`.
@@ -90,40 +164,12 @@ pub async fn drive(
                     reason: Some(format!("headless: trigger {name} fired")),
                 })
             }
-            Event::DecisionNeeded { kind, message, .. } => match kind {
-                DecisionKind::Interrupted if opts.rerun_interrupted => {
-                    say(
-                        &opts,
-                        out,
-                        "re-running the interrupted step (--rerun-interrupted)",
-                    );
-                    Some(Command::Retry)
-                }
-                DecisionKind::Interrupted => {
-                    say(
-                        &opts,
-                        out,
-                        &format!(
-                            "{message} A headless run stops here; pass --rerun-interrupted to re-run it, or resume in the cockpit to decide."
-                        ),
-                    );
-                    Some(Command::Abort {
-                        reason: Some("headless: interrupted step needs an operator".into()),
-                    })
-                }
-                DecisionKind::Failed if rollback_pending => {
-                    say(&opts, out, "waiting for the trigger's automatic rollback");
-                    None
-                }
-                DecisionKind::Failed => Some(Command::Abort {
-                    reason: Some("headless: a step failed and there is no operator".into()),
-                }),
-                DecisionKind::RollbackFailed => Some(Command::Abort {
-                    reason: Some(
-                        "headless: a rollback action failed and there is no operator".into(),
-                    ),
-                }),
-            },
+            Event::DecisionNeeded {
+                kind,
+                message,
+                still_running,
+                ..
+            } => decide(&opts, out, *kind, message, *still_running, rollback_pending),
             _ => None,
         };
         if let Some(cmd) = reply {

@@ -137,7 +137,11 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         },
     ) {
         Ok(e) => e,
-        Err(e @ (EngineError::RunbookChanged { .. } | EngineError::Secret(_))) => {
+        Err(
+            e @ (EngineError::RunbookChanged { .. }
+            | EngineError::Secret(_)
+            | EngineError::RolledBack { .. }),
+        ) => {
             eprintln!("cutover: {e}");
             return Ok(ExitCode::from(EXIT_INVALID));
         }
@@ -156,6 +160,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         json: args.json,
         assume_yes: args.assume_yes,
         rerun_interrupted: args.rerun_interrupted,
+        kill_interrupted: args.kill_interrupted,
     };
     let outcome = rt.block_on(async {
         let mut stdout = std::io::stdout();

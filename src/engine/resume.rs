@@ -61,8 +61,13 @@ pub struct Restored {
     pub finished_at: BTreeMap<String, DateTime<Utc>>,
     /// Steps whose rollback action passed or was skipped.
     pub rolled_back: BTreeSet<String>,
-    /// A rollback started and did not finish.
-    pub rollback_in_progress: bool,
+    /// A rollback started and has not completed (an aborted rollback counts: once a rollback
+    /// started, the run can only continue it).
+    pub rollback_started: bool,
+    /// A rollback action that started and never finished.
+    pub rollback_interrupted: Option<Interrupted>,
+    /// Last attempt number of each step's rollback action.
+    pub rollback_attempts: BTreeMap<String, u32>,
     /// When a completed rollback finished (such a run cannot be resumed).
     pub rolled_back_at: Option<DateTime<Utc>>,
     /// The latest result of each reconcile check.
@@ -87,7 +92,8 @@ pub fn restore(records: &[Record]) -> Restored {
                 });
             }
             Event::Process { pid, .. } => {
-                if let Some(i) = &mut r.interrupted {
+                // The process of whatever runs now: a rollback action, or a step.
+                if let Some(i) = r.rollback_interrupted.as_mut().or(r.interrupted.as_mut()) {
                     i.pid = Some(*pid);
                 }
             }
@@ -108,19 +114,29 @@ pub fn restore(records: &[Record]) -> Restored {
                     r.failed.insert(id.clone());
                 }
             }
-            Event::RollbackStarted { .. } => r.rollback_in_progress = true,
+            Event::RollbackStarted { .. } => r.rollback_started = true,
+            Event::RollbackActionStarted {
+                id, attempt, at, ..
+            } => {
+                r.rollback_attempts.insert(id.clone(), *attempt);
+                r.rollback_interrupted = Some(Interrupted {
+                    id: id.clone(),
+                    at: *at,
+                    pid: None,
+                });
+            }
             Event::ReconcileResult { result, .. } => {
                 r.reconcile.insert(result.name.clone(), (**result).clone());
             }
-            Event::RollbackActionFinished { id, outcome, .. } if outcome.is_ok() => {
-                r.rolled_back.insert(id.clone());
-            }
-            Event::RollbackFinished { completed, .. } => {
-                r.rollback_in_progress = false;
-                if *completed {
-                    r.rolled_back_at = Some(rec.ts);
+            Event::RollbackActionFinished { id, outcome, .. } => {
+                r.rollback_interrupted = None;
+                if outcome.is_ok() {
+                    r.rolled_back.insert(id.clone());
                 }
             }
+            Event::RollbackFinished {
+                completed: true, ..
+            } => r.rolled_back_at = Some(rec.ts),
             Event::Operator {
                 step: Some(id),
                 action: OperatorAction::SkipRollback { .. },

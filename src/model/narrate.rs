@@ -116,6 +116,9 @@ pub fn operator_action(action: &OperatorAction) -> Option<String> {
         OperatorAction::CancelCountdown { trigger } => {
             format!("cancelled the rollback countdown of {trigger}")
         }
+        OperatorAction::StopInterrupted { pid } => {
+            format!("stopped process group {pid}, left running by the earlier session")
+        }
         OperatorAction::AcceptChangedRunbook {
             old_sha256,
             new_sha256,

@@ -19,7 +19,7 @@ use cutover_model::protocol::Stream;
 mod group;
 mod lines;
 
-pub use group::{GroupGuard, group_alive, pid_alive, signal_group};
+pub use group::{GroupGuard, environ_holds, group_alive, group_members, pid_alive, signal_group};
 pub use lines::Chunk;
 
 use lines::{PerLine, Sink, grow_pipe, pump};
@@ -135,6 +135,7 @@ async fn run_with<S: Sink>(
             _ = wait_true(&mut cancel) => { exit.cancelled = true; None }
         }
     };
+    let stopped = status.is_none();
     let status = match status {
         Some(s) => s,
         None => {
@@ -142,11 +143,14 @@ async fn run_with<S: Sink>(
             child.wait().await?
         }
     };
-    // The leader is gone: whatever it left in its group goes too, so pipes close and nothing lingers.
-    if guard.alive() {
-        guard.terminate(KILL_GRACE).await;
-    } else {
+    // The leader is gone: whatever it left in its group goes too, so pipes close and nothing
+    // lingers. A group that was stopped already had its grace: what is left is killed at once.
+    if !guard.alive() {
         guard.disarm();
+    } else if stopped {
+        guard.kill();
+    } else {
+        guard.terminate(KILL_GRACE).await;
     }
     for h in [out, err].into_iter().flatten() {
         let _ = h.await;

@@ -44,7 +44,7 @@ impl App {
             KeyCode::Char('r') => self.retry(),
             KeyCode::Char('s') => match &self.phase {
                 Phase::Deciding {
-                    kind: DecisionKind::RollbackFailed,
+                    kind: DecisionKind::RollbackFailed | DecisionKind::RollbackInterrupted,
                     ..
                 } => self.open_reason(ReasonFor::SkipRollback),
                 _ => self.open_reason(ReasonFor::Skip),
@@ -187,6 +187,9 @@ impl App {
                 DecisionKind::RollbackFailed => {
                     "the rollback action did not pass: r retry · s skip (with a reason) · a abort the rollback"
                 }
+                DecisionKind::RollbackInterrupted => {
+                    "rollback action outcome unknown: r re-run · s skip (with a reason) · a abort the rollback"
+                }
             }),
             Phase::Running { index } => {
                 let id = self.step_id(index);
@@ -229,7 +232,7 @@ impl App {
             | (
                 Phase::Deciding {
                     index,
-                    kind: DecisionKind::RollbackFailed,
+                    kind: DecisionKind::RollbackFailed | DecisionKind::RollbackInterrupted,
                     ..
                 },
                 ReasonFor::SkipRollback,

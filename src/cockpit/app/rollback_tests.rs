@@ -154,6 +154,7 @@ fn rollback_progress_marks_steps_and_a_failed_action_offers_retry_skip_abort() {
             index: 1,
             kind: DecisionKind::RollbackFailed,
             message: "rollback of step copy did not pass".into(),
+            still_running: None,
         },
     );
     // R is refused while rolling back.

@@ -138,6 +138,7 @@ impl App {
                 index,
                 kind,
                 message,
+                ..
             } => {
                 self.phase = Phase::Deciding {
                     index,

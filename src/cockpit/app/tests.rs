@@ -150,6 +150,7 @@ pub(crate) fn deciding(kind: DecisionKind) -> App {
             index: 1,
             kind,
             message: "step copy did not pass".into(),
+            still_running: None,
         },
     );
     app
@@ -749,6 +750,7 @@ fn resume_restores_states_and_says_so() {
             index: 1,
             kind: DecisionKind::Interrupted,
             message: "outcome unknown".into(),
+            still_running: None,
         },
     );
     assert!(fx.contains(&Effect::Bell));

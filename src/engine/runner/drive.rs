@@ -6,9 +6,7 @@ use super::mailbox::cmd_name;
 use super::step_book::State;
 use super::{EngineError, Runner, Stop};
 use crate::resume::{Done, Restored};
-use cutover_model::protocol::{
-    Command, DecisionKind, Event, Level, OperatorAction, ROLLBACK_WORD, RunOutcome, StepState,
-};
+use cutover_model::protocol::{Command, DecisionKind, Event, Level, OperatorAction, RunOutcome};
 use cutover_shell as shell;
 
 /// What the operator decided at a decision point.
@@ -20,7 +18,7 @@ pub(super) enum Decision {
 }
 
 /// How running one step until it settles ended.
-enum Settled {
+pub(super) enum Settled {
     Done,
     Abort,
     Rollback,
@@ -32,7 +30,12 @@ impl Runner<'_> {
         restored: Option<Restored>,
     ) -> Result<RunOutcome, EngineError> {
         if let Some(r) = &restored {
-            match self.restore(r).await? {
+            self.replay(r).await?;
+            if r.rollback_started {
+                // Once a rollback started, the run can only continue it (or end).
+                return self.continue_rollback(r).await;
+            }
+            match self.settle_interrupted(r).await? {
                 Some(Settled::Abort) => return Ok(RunOutcome::Aborted),
                 Some(Settled::Rollback) => return self.rollback_or_continue().await,
                 Some(Settled::Done) | None => {}
@@ -102,104 +105,11 @@ impl Runner<'_> {
                 self.operator.user.clone()
             }
         };
-        self.rollback(by).await
-    }
-
-    /// Replays the journal's state to the front end and settles an interrupted step.
-    async fn restore(&mut self, r: &Restored) -> Result<Option<Settled>, EngineError> {
-        let done: Vec<String> = self
-            .rb
-            .steps
-            .iter()
-            .filter(|s| r.done.contains_key(&s.id))
-            .map(|s| s.id.clone())
-            .collect();
-        self.io
-            .emit(Event::Resumed {
-                done,
-                interrupted: r.interrupted.as_ref().map(|i| i.id.clone()),
-                failed_before: r.failed.iter().cloned().collect(),
-            })
-            .await?;
-        for (i, s) in self.rb.steps.iter().enumerate() {
-            let state = match self.steps.state(i) {
-                State::Done(d) => d.state(),
-                State::Failed => StepState::Failed,
-                State::Pending if r.interrupted.as_ref().is_some_and(|x| x.id == s.id) => {
-                    StepState::Interrupted
-                }
-                State::Pending => continue,
-            };
-            if matches!(
-                state,
-                StepState::Passed | StepState::Skipped | StepState::MarkedDone
-            ) && s.point_of_no_return.is_some()
-            {
-                let at = r.finished_at.get(&s.id).copied().unwrap_or_else(Utc::now);
-                self.steps.cross_point_of_no_return(i, at);
-            }
-            self.io
-                .emit(Event::StepRestored {
-                    index: i,
-                    state,
-                    duration_ms: r.durations.get(&s.id).copied(),
-                })
-                .await?;
-        }
-        for result in r.reconcile.values() {
-            if self.rb.reconcile.iter().any(|c| c.name == result.name) {
-                self.recon.restore(result.clone());
-                self.io
-                    .emit(Event::ReconcileResult {
-                        result: Box::new(result.clone()),
-                        restored: true,
-                    })
-                    .await?;
-            }
-        }
-        if r.rollback_in_progress {
-            let message = format!(
-                "a rollback was in progress when the last session ended ({} action(s) done); review the plan and confirm {ROLLBACK_WORD} to continue it",
-                r.rolled_back.len()
-            );
-            self.notice(Level::Warn, message).await?;
-        }
-        let Some(int) = &r.interrupted else {
-            return Ok(None);
-        };
-        let Some(index) = self.rb.step_index(&int.id) else {
-            return Ok(None);
-        };
-        let still = match int.pid {
-            Some(pid) if shell::group_alive(pid as i32) => {
-                format!("; its process group {pid} is STILL RUNNING")
-            }
-            Some(pid) => format!("; its process group {pid} is no longer running"),
-            None => String::new(),
-        };
-        let message = format!(
-            "step {} started at {} and never finished — outcome unknown{still}. Re-run it, mark it done with a reason, or abort.",
-            int.id,
-            int.at.format("%H:%M:%S UTC")
-        );
-        Ok(Some(
-            match self
-                .decide(index, DecisionKind::Interrupted, message)
-                .await?
-            {
-                Decision::Abort => Settled::Abort,
-                Decision::Rollback => Settled::Rollback,
-                Decision::Done => {
-                    self.steps.set(index, State::Done(Done::Marked));
-                    Settled::Done
-                }
-                Decision::Retry => self.run_until_settled(index).await?,
-            },
-        ))
+        self.rollback(by, None).await
     }
 
     /// Runs step `index` until it passes or the operator skips it, aborts or rolls back.
-    async fn run_until_settled(&mut self, index: usize) -> Result<Settled, EngineError> {
+    pub(super) async fn run_until_settled(&mut self, index: usize) -> Result<Settled, EngineError> {
         loop {
             let n = self.steps.next_attempt(index);
             let outcome = self.attempt(index, n).await?;
@@ -230,7 +140,7 @@ impl Runner<'_> {
                         "step {} did not pass: retry it, skip it with a reason, roll back, or abort",
                         self.rb.steps[index].id
                     );
-                    match self.decide(index, DecisionKind::Failed, msg).await? {
+                    match self.decide(index, DecisionKind::Failed, msg, None).await? {
                         Decision::Retry => continue,
                         Decision::Done => {
                             self.steps.set(index, State::Done(Done::Skipped));
@@ -244,28 +154,51 @@ impl Runner<'_> {
         }
     }
 
-    /// Waits for retry / skip / mark-done / rollback / abort at a decision point.
+    /// Waits for retry / skip / mark-done / rollback / abort at a decision point. `old_group`
+    /// is an interrupted attempt's process group from the earlier session: while it runs, a
+    /// re-run is refused (it would do the work twice) until it ends or the operator stops it.
     pub(super) async fn decide(
         &mut self,
         index: usize,
         kind: DecisionKind,
         message: String,
+        old_group: Option<u32>,
     ) -> Result<Decision, EngineError> {
         let id = self.rb.steps[index].id.clone();
+        let running = |g: Option<u32>| g.filter(|pid| shell::group_alive(*pid as i32));
         self.io
             .emit(Event::DecisionNeeded {
                 index,
                 kind,
-                message,
+                message: message.clone(),
+                still_running: running(old_group),
             })
             .await?;
-        let in_rollback = kind == DecisionKind::RollbackFailed;
         loop {
             match self.command().await? {
                 Command::Retry => {
+                    if let Some(pid) = running(old_group) {
+                        let msg = format!(
+                            "step {id}'s process group {pid} from the earlier session is still running: a re-run now would do its work twice. Wait for it to end, or stop it first"
+                        );
+                        self.notice(Level::Warn, msg).await?;
+                        continue;
+                    }
                     self.operator_action(Some(&id), OperatorAction::Retry)
                         .await?;
                     return Ok(Decision::Retry);
+                }
+                Command::StopInterrupted => {
+                    if self.stop_old_group(&id, running(old_group)).await? {
+                        self.io
+                            .emit(Event::DecisionNeeded {
+                                index,
+                                kind,
+                                message: message.clone(),
+                                still_running: running(old_group),
+                            })
+                            .await?;
+                    }
                 }
                 Command::Skip { reason } | Command::MarkDone { reason }
                     if reason.trim().is_empty() =>
@@ -278,7 +211,7 @@ impl Runner<'_> {
                 }
                 Command::Skip { reason } => {
                     let reason = self.masker.mask(&reason).into_owned();
-                    let action = if in_rollback {
+                    let action = if kind.in_rollback() {
                         OperatorAction::SkipRollback { reason }
                     } else {
                         OperatorAction::Skip { reason }
@@ -297,12 +230,15 @@ impl Runner<'_> {
                         .await?;
                     return Ok(Decision::Abort);
                 }
-                Command::Rollback { .. } if !in_rollback => return Ok(Decision::Rollback),
+                Command::Rollback { .. } if !kind.in_rollback() => return Ok(Decision::Rollback),
                 other => {
                     let options = match kind {
                         DecisionKind::Failed => "retry, skip, roll back or abort",
                         DecisionKind::Interrupted => "re-run, mark done, roll back or abort",
                         DecisionKind::RollbackFailed => "retry, skip or abort the rollback",
+                        DecisionKind::RollbackInterrupted => {
+                            "re-run, skip (undone by hand) or abort the rollback"
+                        }
                     };
                     self.notice(
                         Level::Warn,
@@ -315,5 +251,38 @@ impl Runner<'_> {
                 }
             }
         }
+    }
+
+    /// Stops process group `pid` left running by an earlier session's attempt of step `id`
+    /// (SIGTERM, then SIGKILL after the grace). Only a group that carries the step's marker
+    /// in its environment is signalled: a group id reused by some other program is left alone.
+    /// Returns whether it acted.
+    async fn stop_old_group(&mut self, id: &str, pid: Option<u32>) -> Result<bool, EngineError> {
+        let Some(pid) = pid else {
+            self.notice(
+                Level::Warn,
+                "no process group of an earlier attempt is running",
+            )
+            .await?;
+            return Ok(false);
+        };
+        let marker = format!("CUTOVER_STEP_ID={id}");
+        let members = shell::group_members(pid as i32).unwrap_or_default();
+        let ours = members
+            .iter()
+            .any(|m| shell::environ_holds(*m, &marker) != Some(false));
+        if !members.is_empty() && !ours {
+            let msg = format!(
+                "process group {pid} is running but none of its processes carries {marker}: it may not be this step's. Check it by hand (ps -g {pid}) before re-running"
+            );
+            self.notice(Level::Warn, msg).await?;
+            return Ok(false);
+        }
+        self.operator_action(Some(id), OperatorAction::StopInterrupted { pid })
+            .await?;
+        shell::GroupGuard::new(pid as i32)
+            .terminate(shell::KILL_GRACE)
+            .await;
+        Ok(true)
     }
 }

@@ -211,10 +211,13 @@ impl Engine {
             )?)),
             None => None,
         };
-        let rolled_back = |id: &str| {
-            restored
-                .as_ref()
-                .is_some_and(|r| r.rolled_back.contains(id))
+        let rolled_back = |id: &String| {
+            restored.as_ref().map_or((false, 0), |r| {
+                (
+                    r.rolled_back.contains(id),
+                    r.rollback_attempts.get(id).copied().unwrap_or(0),
+                )
+            })
         };
         let mut runner = Runner {
             rb: &self.rb,

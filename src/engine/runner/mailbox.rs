@@ -53,6 +53,7 @@ pub(super) fn cmd_name(c: &Command) -> &'static str {
         Command::MarkDone { .. } => "mark done",
         Command::Confirm { .. } => "confirm",
         Command::Cancel => "cancel",
+        Command::StopInterrupted => "stop the earlier attempt",
         Command::Abort { .. } => "abort",
         Command::RollbackPlan => "rollback plan",
         Command::Rollback { .. } => "rollback",

@@ -26,6 +26,7 @@ mod io;
 mod lag_watch;
 mod mailbox;
 mod reconciler;
+mod resumed;
 mod rollback;
 mod shell_step;
 mod sql_result;

@@ -6,6 +6,7 @@ use tokio::time::Instant;
 
 use super::drive::Decision;
 use super::{EngineError, Runner, Stop};
+use crate::resume::Interrupted;
 use cutover_model::protocol::{
     DecisionKind, Event, OperatorAction, PonrCrossed, RollbackEntry, RollbackPlan, RunOutcome,
 };
@@ -21,11 +22,12 @@ pub(super) struct RollbackBook {
 }
 
 impl RollbackBook {
-    /// One entry per step; `done` tells which steps a journal shows rolled back already.
-    pub(super) fn new(done: impl IntoIterator<Item = bool>) -> Self {
-        let done: Vec<bool> = done.into_iter().collect();
+    /// One entry per step: whether a journal shows it rolled back already, and how many
+    /// attempts its rollback action had (so a resumed rollback never reuses an output file).
+    pub(super) fn new(steps: impl IntoIterator<Item = (bool, u32)>) -> Self {
+        let (done, attempts) = steps.into_iter().unzip();
         RollbackBook {
-            attempts: vec![0; done.len()],
+            attempts,
             done,
             running: false,
         }
@@ -98,8 +100,14 @@ impl Runner<'_> {
         }
     }
 
-    /// Executes the plan; a failing action asks retry / skip with a reason / abort.
-    pub(super) async fn rollback(&mut self, by: String) -> Result<RunOutcome, EngineError> {
+    /// Executes the plan; a failing action asks retry / skip with a reason / abort. When a
+    /// resumed rollback had an action interrupted (`interrupted`), that action's outcome is
+    /// unknown: the operator decides on it before anything runs.
+    pub(super) async fn rollback(
+        &mut self,
+        by: String,
+        interrupted: Option<(usize, Interrupted)>,
+    ) -> Result<RunOutcome, EngineError> {
         self.rollback.running = true;
         let plan = self.plan();
         self.io
@@ -113,73 +121,96 @@ impl Runner<'_> {
                 continue;
             };
             let index = entry.index;
-            loop {
-                let attempt = self.rollback.next_attempt(index);
-                let started = Instant::now();
-                self.io
-                    .emit(Event::RollbackActionStarted {
-                        index,
-                        id: entry.id.clone(),
-                        attempt,
-                        at: Utc::now(),
-                        command: entry.action.clone().unwrap_or_default(),
-                    })
-                    .await?;
-                let result = match &action {
-                    RollbackAction::Run(t) => {
-                        let file = self.output_path(index, &format!("rollback.{attempt}"));
-                        self.shell_attempt(index, t, &Expect::default(), file)
-                            .await?
-                    }
-                    RollbackAction::Sql { sql, on } => {
-                        self.sql_attempt(index, sql, on, &Expect::default()).await?
-                    }
-                };
-                let (att, stop) = match result {
-                    Ok(a) => (a, None),
-                    Err((a, s)) => (a, Some(s)),
-                };
-                let passed = att.outcome.is_ok() && stop.is_none();
-                self.io
-                    .emit(Event::RollbackActionFinished {
-                        index,
-                        id: entry.id.clone(),
-                        attempt,
-                        outcome: att.outcome,
-                        duration_ms: started.elapsed().as_millis() as u64,
-                        exit_code: att.exit_code,
-                        checks: att.checks,
-                        message: att.message,
-                        output_file: att.output_file,
-                    })
-                    .await?;
-                if let Some(Stop::Abort(reason)) = stop {
-                    self.operator_action(Some(&entry.id), OperatorAction::Abort { reason })
-                        .await?;
-                    return self.rollback_finished(false).await;
-                }
-                if passed {
-                    self.rollback.done[index] = true;
-                    break;
-                }
-                let msg = format!(
-                    "rollback of step {} did not pass: retry it, skip it with a reason, or abort the rollback",
-                    entry.id
-                );
-                match self
-                    .decide(index, DecisionKind::RollbackFailed, msg)
-                    .await?
-                {
-                    Decision::Retry | Decision::Rollback => continue,
+            if let Some((_, int)) = interrupted.as_ref().filter(|(i, _)| *i == index) {
+                match self.settle_interrupted_rollback(index, int).await? {
+                    Decision::Retry | Decision::Rollback => {}
                     Decision::Done => {
                         self.rollback.done[index] = true;
-                        break;
+                        continue;
                     }
                     Decision::Abort => return self.rollback_finished(false).await,
                 }
             }
+            if !self.undo(entry, &action).await? {
+                return self.rollback_finished(false).await;
+            }
         }
         self.rollback_finished(true).await
+    }
+
+    /// Runs one step's rollback action until it passes or the operator skips it; false when
+    /// the operator aborted the rollback.
+    async fn undo(
+        &mut self,
+        entry: &RollbackEntry,
+        action: &RollbackAction,
+    ) -> Result<bool, EngineError> {
+        let index = entry.index;
+        loop {
+            let attempt = self.rollback.next_attempt(index);
+            let started = Instant::now();
+            self.io
+                .emit(Event::RollbackActionStarted {
+                    index,
+                    id: entry.id.clone(),
+                    attempt,
+                    at: Utc::now(),
+                    command: entry.action.clone().unwrap_or_default(),
+                })
+                .await?;
+            let result = match action {
+                RollbackAction::Run(t) => {
+                    let file = self.output_path(index, &format!("rollback.{attempt}"));
+                    self.shell_attempt(index, t, &Expect::default(), file)
+                        .await?
+                }
+                RollbackAction::Sql { sql, on } => {
+                    self.sql_attempt(index, sql, on, &Expect::default()).await?
+                }
+            };
+            let (att, stop) = match result {
+                Ok(a) => (a, None),
+                Err((a, s)) => (a, Some(s)),
+            };
+            let passed = att.outcome.is_ok() && stop.is_none();
+            self.io
+                .emit(Event::RollbackActionFinished {
+                    index,
+                    id: entry.id.clone(),
+                    attempt,
+                    outcome: att.outcome,
+                    duration_ms: started.elapsed().as_millis() as u64,
+                    exit_code: att.exit_code,
+                    checks: att.checks,
+                    message: att.message,
+                    output_file: att.output_file,
+                })
+                .await?;
+            if let Some(Stop::Abort(reason)) = stop {
+                self.operator_action(Some(&entry.id), OperatorAction::Abort { reason })
+                    .await?;
+                return Ok(false);
+            }
+            if passed {
+                self.rollback.done[index] = true;
+                return Ok(true);
+            }
+            let msg = format!(
+                "rollback of step {} did not pass: retry it, skip it with a reason, or abort the rollback",
+                entry.id
+            );
+            match self
+                .decide(index, DecisionKind::RollbackFailed, msg, None)
+                .await?
+            {
+                Decision::Retry | Decision::Rollback => continue,
+                Decision::Done => {
+                    self.rollback.done[index] = true;
+                    return Ok(true);
+                }
+                Decision::Abort => return Ok(false),
+            }
+        }
     }
 
     async fn rollback_finished(&mut self, completed: bool) -> Result<RunOutcome, EngineError> {

@@ -31,6 +31,10 @@ pub enum Command {
     },
     /// Cancel the running step (kills its process group, or cancels its query).
     Cancel,
+    /// At an interrupted step (or rollback action) whose process group from the earlier
+    /// session is still running: stop that group (SIGTERM, then SIGKILL), so a re-run cannot
+    /// do its work twice.
+    StopInterrupted,
     /// End the run here (a running step is cancelled first).
     Abort {
         /// Why, for the journal.

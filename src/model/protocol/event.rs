@@ -140,6 +140,11 @@ pub enum Event {
         kind: DecisionKind,
         /// The explanation shown to the operator.
         message: String,
+        /// For an interrupted attempt: its process group from the earlier session, while it is
+        /// still running. A re-run is refused until it ends or is stopped
+        /// (`Command::StopInterrupted`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        still_running: Option<u32>,
     },
     /// The operator did something.
     Operator {

@@ -92,6 +92,27 @@ pub enum DecisionKind {
     Interrupted,
     /// A rollback action failed: retry it, skip it with a reason, or abort the rollback.
     RollbackFailed,
+    /// A rollback action started in an earlier session and never finished (outcome unknown):
+    /// re-run it, skip it with a reason (when it was undone by hand), or abort the rollback.
+    RollbackInterrupted,
+}
+
+impl DecisionKind {
+    /// Whether the decision is about a rollback action (skip means "skip this undo").
+    pub fn in_rollback(self) -> bool {
+        matches!(
+            self,
+            DecisionKind::RollbackFailed | DecisionKind::RollbackInterrupted
+        )
+    }
+
+    /// Whether the decision is about an attempt whose outcome is unknown.
+    pub fn interrupted(self) -> bool {
+        matches!(
+            self,
+            DecisionKind::Interrupted | DecisionKind::RollbackInterrupted
+        )
+    }
 }
 
 /// Something the operator did, as journaled.
@@ -132,6 +153,11 @@ pub enum OperatorAction {
     CancelCountdown {
         /// The trigger's name.
         trigger: String,
+    },
+    /// Stopped the process group of an interrupted attempt that was still running.
+    StopInterrupted {
+        /// The process group (the id of its leader).
+        pid: u32,
     },
     /// Accepted a runbook that changed since the journal started.
     AcceptChangedRunbook {

@@ -33,7 +33,7 @@ pub fn hints(app: &App) -> Vec<(&'static str, &'static str)> {
             ..
         } => vec![("r", "re-run"), ("d", "mark done"), ("a", "abort")],
         Phase::Deciding {
-            kind: DecisionKind::RollbackFailed,
+            kind: DecisionKind::RollbackFailed | DecisionKind::RollbackInterrupted,
             ..
         } => vec![("r", "retry"), ("s", "skip"), ("a", "abort rollback")],
         _ => vec![],

@@ -141,6 +141,7 @@ fn failed() -> App {
             index: 1,
             kind: DecisionKind::Failed,
             message: "step copy did not pass: retry it, skip it with a reason, or abort".into(),
+            still_running: None,
         },
     );
     app
@@ -246,6 +247,7 @@ fn resumed_interrupted_step() {
             index: 1,
             kind: DecisionKind::Interrupted,
             message: "step copy started at 02:14:03 UTC and never finished — outcome unknown; its process group 4242 is no longer running. Re-run it, mark it done with a reason, or abort.".into(),
+            still_running: None,
         },
     );
     snap("resumed_interrupted", &app);

@@ -1,0 +1,152 @@
+//! Picking a run up where its journal left it: the state replayed to the front end, a step
+//! that never finished settled by the operator, and a rollback that was in progress
+//! continued (a run whose rollback started never goes forward again).
+
+use chrono::Utc;
+
+use super::drive::{Decision, Settled};
+use super::step_book::State;
+use super::{EngineError, Runner};
+use crate::resume::{Done, Interrupted, Restored};
+use cutover_model::protocol::{DecisionKind, Event, Level, RunOutcome, StepState};
+use cutover_shell as shell;
+
+impl Runner<'_> {
+    /// Tells the front end what the journal says: what is done, what failed, what was
+    /// interrupted, the last reconcile results.
+    pub(super) async fn replay(&mut self, r: &Restored) -> Result<(), EngineError> {
+        let done: Vec<String> = self
+            .rb
+            .steps
+            .iter()
+            .filter(|s| r.done.contains_key(&s.id))
+            .map(|s| s.id.clone())
+            .collect();
+        self.io
+            .emit(Event::Resumed {
+                done,
+                interrupted: r.interrupted.as_ref().map(|i| i.id.clone()),
+                failed_before: r.failed.iter().cloned().collect(),
+            })
+            .await?;
+        for (i, s) in self.rb.steps.iter().enumerate() {
+            let state = match self.steps.state(i) {
+                State::Done(d) => d.state(),
+                State::Failed => StepState::Failed,
+                State::Pending if r.interrupted.as_ref().is_some_and(|x| x.id == s.id) => {
+                    StepState::Interrupted
+                }
+                State::Pending => continue,
+            };
+            if matches!(
+                state,
+                StepState::Passed | StepState::Skipped | StepState::MarkedDone
+            ) && s.point_of_no_return.is_some()
+            {
+                let at = r.finished_at.get(&s.id).copied().unwrap_or_else(Utc::now);
+                self.steps.cross_point_of_no_return(i, at);
+            }
+            self.io
+                .emit(Event::StepRestored {
+                    index: i,
+                    state,
+                    duration_ms: r.durations.get(&s.id).copied(),
+                })
+                .await?;
+        }
+        for result in r.reconcile.values() {
+            if self.rb.reconcile.iter().any(|c| c.name == result.name) {
+                self.recon.restore(result.clone());
+                self.io
+                    .emit(Event::ReconcileResult {
+                        result: Box::new(result.clone()),
+                        restored: true,
+                    })
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A step that started and never finished: the operator re-runs it, marks it done, rolls
+    /// back or aborts. `None` when no step was interrupted.
+    pub(super) async fn settle_interrupted(
+        &mut self,
+        r: &Restored,
+    ) -> Result<Option<Settled>, EngineError> {
+        let Some(int) = &r.interrupted else {
+            return Ok(None);
+        };
+        let Some(index) = self.rb.step_index(&int.id) else {
+            return Ok(None);
+        };
+        let message = format!(
+            "step {} started at {} and never finished — outcome unknown{}. Re-run it, mark it done with a reason, or abort.",
+            int.id,
+            int.at.format("%H:%M:%S UTC"),
+            group_state(int)
+        );
+        Ok(Some(
+            match self
+                .decide(index, DecisionKind::Interrupted, message, int.pid)
+                .await?
+            {
+                Decision::Abort => Settled::Abort,
+                Decision::Rollback => Settled::Rollback,
+                Decision::Done => {
+                    self.steps.set(index, State::Done(Done::Marked));
+                    Settled::Done
+                }
+                Decision::Retry => self.run_until_settled(index).await?,
+            },
+        ))
+    }
+
+    /// Continues the rollback that was in progress when the last session ended: the actions
+    /// not done yet, newest step first, starting with a decision on the action that was
+    /// interrupted (its outcome is unknown). Ends rolled back (exit 3) or aborted (exit 4).
+    pub(super) async fn continue_rollback(
+        &mut self,
+        r: &Restored,
+    ) -> Result<RunOutcome, EngineError> {
+        let message = format!(
+            "a rollback was in progress when the last session ended ({} action(s) done): it continues, and the run cannot go forward any more",
+            r.rolled_back.len()
+        );
+        self.notice(Level::Warn, message).await?;
+        let interrupted = r
+            .rollback_interrupted
+            .as_ref()
+            .and_then(|int| self.rb.step_index(&int.id).map(|i| (i, int.clone())));
+        let by = self.operator.user.clone();
+        self.rollback(by, interrupted).await
+    }
+
+    /// Asks the operator about a rollback action interrupted by the end of the last session;
+    /// `Retry` runs it again.
+    pub(super) async fn settle_interrupted_rollback(
+        &mut self,
+        index: usize,
+        int: &Interrupted,
+    ) -> Result<Decision, EngineError> {
+        let message = format!(
+            "the rollback of step {} started at {} and never finished — outcome unknown{}. Re-run it, skip it with a reason (if it was undone by hand), or abort the rollback.",
+            int.id,
+            int.at.format("%H:%M:%S UTC"),
+            group_state(int)
+        );
+        self.decide(index, DecisionKind::RollbackInterrupted, message, int.pid)
+            .await
+    }
+}
+
+/// What became of an interrupted attempt's process group, for the decision's message.
+fn group_state(int: &Interrupted) -> String {
+    match int.pid {
+        Some(pid) if shell::group_alive(pid as i32) => {
+            format!("; its process group {pid} is STILL RUNNING")
+        }
+        Some(pid) => format!("; its process group {pid} is no longer running"),
+        None => String::new(),
+    }
+}

@@ -1,0 +1,261 @@
+//! The safety net under attack: SIGKILL at the worst moments, torn journals, steps that
+//! outlive their cutover. Each test performs the attack on the real binary and checks that
+//! nothing is lost or done twice.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::support::*;
+
+const HEAD: &str = "[runbook]\nname = \"crash\"\n\n";
+
+/// Starts `cutover run RUNBOOK --headless --journal j.jsonl` in `dir` (output discarded).
+fn spawn_headless(dir: &std::path::Path, rb: &str) -> Child {
+    Command::new(bin())
+        .current_dir(dir)
+        .args(["run", rb, "--headless", "--journal", "j.jsonl"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn cutover")
+}
+
+/// The process group of the last `process` record: the step (or rollback action) that was
+/// running when cutover died.
+fn last_group(journal_path: &std::path::Path) -> i32 {
+    let recs = journal(journal_path);
+    of_type(&recs, "process").last().expect("a process record")["pid"]
+        .as_i64()
+        .expect("pid") as i32
+}
+
+/// Kills whatever is left of a group a killed cutover orphaned.
+fn reap_group(pgid: i32) {
+    // SAFETY: killpg only sends a signal, to the orphaned group this test created.
+    unsafe { libc::killpg(pgid, libc::SIGKILL) };
+}
+
+#[test]
+fn resume_after_a_crash_during_the_rollback_only_continues_the_rollback() {
+    let d = tempfile::tempdir().unwrap();
+    let rb = runbook(
+        d.path(),
+        "rb.toml",
+        &format!(
+            "{HEAD}[[step]]\nid = \"s1\"\nrun = \"echo s1 >> did.log\"\nrollback = \"echo undo-s1 >> did.log\"\n\n\
+             [[step]]\nid = \"s2\"\nrun = \"echo s2 >> did.log\"\n\
+             rollback = \"if [ -f again ]; then echo undo-s2 >> did.log; else touch again; echo started > undoing; sleep 60; fi\"\n\n\
+             [[step]]\nid = \"s3\"\nrun = \"if [ -f s3-once ]; then echo s3 >> did.log; else touch s3-once; exit 1; fi\"\n\
+             rollback = \"echo undo-s3 >> did.log\"\n\n\
+             [[rollback_trigger]]\nname = \"s3 failed\"\nwhen = {{ step_failed = \"s3\" }}\naction = \"rollback\"\ncountdown = \"1s\"\n"
+        ),
+    );
+    let rbs = rb.to_str().unwrap().to_string();
+    let j = d.path().join("j.jsonl");
+    let mut child = spawn_headless(d.path(), &rbs);
+    wait_for("the rollback of s2 to run", Duration::from_secs(30), || {
+        d.path().join("undoing").exists()
+            && std::fs::read_to_string(&j).is_ok_and(|t| {
+                t.lines()
+                    .last()
+                    .is_some_and(|l| l.contains("\"type\":\"process\""))
+            })
+    });
+    child.kill().unwrap(); // SIGKILL in the middle of s2's rollback
+    child.wait().unwrap();
+    let orphan = last_group(&j);
+    let before = journal(&j).len();
+    let did = || std::fs::read_to_string(d.path().join("did.log")).unwrap();
+    assert_eq!(did(), "s1\ns2\nundo-s3\n");
+
+    // Headless, no operator: the interrupted rollback action needs a decision; nothing runs.
+    let out = cutover(d.path(), &["run", "--headless", "--resume", "j.jsonl"], &[]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(4), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("the rollback of step s2 started at")
+            && stdout.contains("never finished — outcome unknown"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("cannot go forward"), "{stdout}");
+
+    // Re-running it while its old process group still runs would undo twice: refused.
+    let out = cutover(
+        d.path(),
+        &[
+            "run",
+            "--headless",
+            "--resume",
+            "j.jsonl",
+            "--rerun-interrupted",
+        ],
+        &[],
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(4), "{stdout}{stderr}");
+    assert!(stdout.contains("still running"), "{stdout}");
+
+    // Stopping it first, then continuing: undo-s2 again, then undo-s1; s3 never runs again.
+    let out = cutover(
+        d.path(),
+        &[
+            "run",
+            "--headless",
+            "--resume",
+            "j.jsonl",
+            "--rerun-interrupted",
+            "--kill-interrupted",
+        ],
+        &[],
+    );
+    let (stdout, stderr) = text(&out);
+    let survived = cutover_shell::group_alive(orphan);
+    reap_group(orphan);
+    assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
+    assert!(!survived, "the old rollback action was stopped");
+    assert_eq!(did(), "s1\ns2\nundo-s3\nundo-s2\nundo-s1\n");
+    let recs = journal(&j);
+    let after = &recs[before..];
+    assert!(
+        after.iter().all(|r| r["type"] != "step_started"),
+        "no step ran forward after the crash"
+    );
+    let undone: Vec<&str> = of_type(after, "rollback_action_started")
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(undone, ["s2", "s1"]);
+    let stopped = of_type(after, "operator")
+        .into_iter()
+        .filter(|r| r["action"] == "stop_interrupted")
+        .count();
+    assert_eq!(stopped, 1);
+    assert_eq!(recs.last().unwrap()["outcome"], "rolled_back");
+
+    // A rolled-back run is over.
+    let out = cutover(d.path(), &["run", "--headless", "--resume", "j.jsonl"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn a_torn_journal_tail_is_set_aside_and_every_later_resume_works() {
+    let d = tempfile::tempdir().unwrap();
+    let rb = runbook(
+        d.path(),
+        "rb.toml",
+        &format!(
+            "{HEAD}[[step]]\nid = \"one\"\nrun = \"echo one\"\n\n[[step]]\nid = \"two\"\nrun = \"test -f ok\"\n"
+        ),
+    );
+    let rbs = rb.to_str().unwrap().to_string();
+    let j = d.path().join("j.jsonl");
+    let out = cutover(
+        d.path(),
+        &["run", &rbs, "--headless", "--journal", "j.jsonl"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(4));
+    // A write cut off inside a multi-byte character (`•`), as a crash or ENOSPC leaves it.
+    let torn =
+        "{\"ts\":\"2026-11-28T00:00:00Z\",\"type\":\"notice\",\"level\":\"info\",\"message\":\"a •";
+    let torn = &torn.as_bytes()[..torn.len() - 2];
+    let tear = |j: &std::path::Path| {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().append(true).open(j).unwrap();
+        f.write_all(torn).unwrap();
+    };
+    tear(&j);
+    for round in 0..2 {
+        if round == 1 {
+            tear(&j);
+            std::fs::write(d.path().join("ok"), "").unwrap();
+        }
+        let out = cutover(d.path(), &["run", "--headless", "--resume", "j.jsonl"], &[]);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(
+            out.status.code(),
+            Some(if round == 0 { 4 } else { 0 }),
+            "round {round}: {stdout}{stderr}"
+        );
+        assert!(stdout.contains("was cut off"), "round {round}: {stdout}");
+        // Every line is a whole record again.
+        let body = std::fs::read(&j).unwrap();
+        assert!(body.ends_with(b"\n"));
+        for line in body.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            serde_json::from_slice::<serde_json::Value>(line).expect("a whole JSON record");
+        }
+    }
+    let kept: Vec<_> = std::fs::read_dir(d.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("j.jsonl.torn-"))
+        .collect();
+    assert_eq!(kept.len(), 2, "each torn tail kept in a side file");
+    for k in kept {
+        assert_eq!(std::fs::read(k.path()).unwrap(), torn);
+    }
+}
+
+#[test]
+fn rerun_interrupted_never_runs_a_step_twice_while_its_old_group_lives() {
+    let d = tempfile::tempdir().unwrap();
+    let rb = runbook(
+        d.path(),
+        "rb.toml",
+        &format!(
+            "{HEAD}[[step]]\nid = \"work\"\nrun = \"echo started > marker; sleep 5; echo did >> count.log\"\n"
+        ),
+    );
+    let rbs = rb.to_str().unwrap().to_string();
+    let j = d.path().join("j.jsonl");
+    let mut child = spawn_headless(d.path(), &rbs);
+    wait_for("the step to start", Duration::from_secs(20), || {
+        d.path().join("marker").exists()
+            && std::fs::read_to_string(&j).is_ok_and(|t| t.contains("\"type\":\"process\""))
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let orphan = last_group(&j);
+
+    let out = cutover(
+        d.path(),
+        &[
+            "run",
+            "--headless",
+            "--resume",
+            "j.jsonl",
+            "--rerun-interrupted",
+        ],
+        &[],
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(4), "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!("process group {orphan} is still running")),
+        "{stdout}"
+    );
+    assert!(!d.path().join("count.log").exists(), "nothing ran twice");
+
+    let out = cutover(
+        d.path(),
+        &[
+            "run",
+            "--headless",
+            "--resume",
+            "j.jsonl",
+            "--rerun-interrupted",
+            "--kill-interrupted",
+        ],
+        &[],
+    );
+    let (stdout, stderr) = text(&out);
+    let survived = cutover_shell::group_alive(orphan);
+    reap_group(orphan);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(!survived, "the old attempt's group was stopped");
+    // The old attempt was stopped before it wrote; the re-run wrote once.
+    assert_eq!(
+        std::fs::read_to_string(d.path().join("count.log")).unwrap(),
+        "did\n"
+    );
+}
