@@ -488,3 +488,48 @@ mod library {
         assert_eq!(s.task.await.unwrap().unwrap(), RunOutcome::Completed);
     }
 }
+
+#[test]
+fn a_step_ignoring_sigterm_is_killed_one_grace_after_its_timeout() {
+    let d = tempfile::tempdir().unwrap();
+    let out = headless(
+        d.path(),
+        &format!(
+            "{HEAD}[[step]]\nid = \"stubborn\"\nrun = \"trap '' TERM; sleep 30 & wait; sleep 30\"\ntimeout = \"1s\"\n"
+        ),
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(4), "{:?}", text(&out));
+    let recs = journal(&d.path().join("j.jsonl"));
+    let fin = of_type(&recs, "step_finished");
+    assert_eq!(fin[0]["outcome"], "timed_out");
+    // Timeout, SIGTERM ignored, SIGKILL after one grace (2 s): not a second grace waiting on
+    // zombies. Generous slack for a loaded machine; a second grace would need 5 s.
+    let took = fin[0]["duration_ms"].as_u64().unwrap();
+    assert!(took < 4_500, "the step ended {took} ms after it started");
+}
+
+#[test]
+fn the_documented_daemon_idiom_survives_the_end_of_its_step() {
+    // README: start a daemon from a step with `setsid sh -c 'cmd &'` in the foreground, so it
+    // has left the step's process group before the step ends.
+    let d = tempfile::tempdir().unwrap();
+    let steps: String = (0..10)
+        .map(|i| {
+            format!(
+                "[[step]]\nid = \"daemon-{i}\"\nrun = \"setsid sh -c 'sleep 300 >/dev/null 2>&1 </dev/null & echo $! > d{i}.pid'\"\n\n"
+            )
+        })
+        .collect();
+    let out = headless(d.path(), &format!("{HEAD}{steps}"), &[]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let pids: Vec<i32> = (0..10)
+        .map(|i| pid_file(d.path(), &format!("d{i}.pid")))
+        .collect();
+    let survivors = pids.iter().filter(|p| alive(**p)).count();
+    for p in &pids {
+        // SAFETY: killing the daemons this test started.
+        unsafe { libc::kill(*p, libc::SIGKILL) };
+    }
+    assert_eq!(survivors, 10, "every daemon outlived its step");
+}
