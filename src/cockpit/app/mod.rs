@@ -1,8 +1,11 @@
-//! The cockpit's state machine: [`App::update`] takes a [`Msg`] (a key, a tick, a resize, an
-//! engine [`Event`]) and returns [`Effect`]s (commands for the engine, redraw, quit, bell).
-//! Pure: no terminal, no clock, no I/O, so every key path is a unit test.
+//! The cockpit's state machine: [`App::update`] takes a [`Msg`] (an operator [`Action`], a
+//! tick, a resize, an engine [`Event`]) and returns [`Effect`]s (commands for the engine,
+//! redraw, quit, bell). Pure: no terminal, no clock, no I/O, so every key path is a unit test.
+//! Which key means which action is the key table's business ([`keymap`]).
 
+pub mod action;
 mod engine_events;
+pub mod keymap;
 mod keys;
 pub mod modal;
 pub mod output;
@@ -15,8 +18,8 @@ pub mod step;
 pub(crate) mod tests;
 
 use chrono::{DateTime, Utc};
-use crossterm::event::KeyEvent;
 
+pub use action::{Action, KeyContext};
 use cutover_model::protocol::{Command, DecisionKind, Event, Level, RunInfo, RunOutcome};
 use modal::Modal;
 use output::OutputView;
@@ -27,8 +30,8 @@ use step::StepView;
 #[derive(Debug, Clone)]
 #[allow(clippy::large_enum_variant)]
 pub enum Msg {
-    /// A key press.
-    Key(KeyEvent),
+    /// The operator asked for something (a key, translated through the key table).
+    Action(Action),
     /// The 1 Hz clock, with the wall-clock time.
     Tick(DateTime<Utc>),
     /// The terminal is now `cols` x `rows`.
@@ -181,7 +184,7 @@ impl App {
     /// Handles one message.
     pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
         match msg {
-            Msg::Key(k) => self.on_key(k),
+            Msg::Action(a) => self.on_action(a),
             Msg::Tick(now) => {
                 self.now = now;
                 if self

@@ -1,7 +1,7 @@
 //! The event loop: a biased `select!` that takes input first (keys answer while a step floods
 //! output), then engine events (many per wake), then the 1 Hz clock. A frame is drawn only when
 //! something changed: at once after a key or a change of state, at most every [`FRAME`] while
-//! output streams in.
+//! output streams in. Keys reach the app as actions ([`keys`]).
 //! Generic over the input stream and the screen, so tests feed scripted keys.
 
 use std::io;
@@ -13,6 +13,7 @@ use futures::{Stream, StreamExt};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 
+use super::keys;
 use crate::app::{App, Effect, Msg};
 use cutover_model::protocol::{Command, Event, Level};
 
@@ -75,7 +76,9 @@ where
             biased;
             ev = input.next(), if input_open => match ev {
                 Some(Ok(TermEvent::Key(k))) => {
-                    effects = app.update(Msg::Key(k));
+                    if let Some(action) = keys::action(&k, app.key_context()) {
+                        effects = app.update(Msg::Action(action));
+                    }
                     urgent = true;
                 }
                 Some(Ok(TermEvent::Resize(c, r))) => {

@@ -1,7 +1,9 @@
 //! The full-screen cockpit: owns the terminal and runs the event loop between the keyboard,
-//! the engine and the [`App`](crate::app::App) state machine. Drawing lives in [`view`].
+//! the engine and the [`App`](crate::app::App) state machine. Key presses become actions in
+//! [`keys`]; drawing lives in [`view`].
 
 pub mod event_loop;
+pub mod keys;
 pub mod terminal;
 pub mod theme;
 pub mod view;

@@ -2,11 +2,11 @@
 //! Snapshots live in `snapshots/` beside this file; CI fails on a missing or changed one.
 
 use chrono::Duration;
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
-use crate::app::tests::{run_info, step, t0};
+use crate::app::keymap::Key;
+use crate::app::tests::{ch, press, run_info, step, t0, typed};
 use crate::app::{App, Msg};
 use crate::tui::theme::Theme;
 use cutover_model::protocol::*;
@@ -26,16 +26,6 @@ fn snap(name: &str, app: &App) {
     for (w, h) in SIZES {
         let screen = draw(app, w, h);
         insta::assert_snapshot!(format!("{name}_{w}x{h}"), screen);
-    }
-}
-
-fn key(app: &mut App, code: KeyCode) {
-    app.update(Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)));
-}
-
-fn typed(app: &mut App, s: &str) {
-    for c in s.chars() {
-        key(app, KeyCode::Char(c));
     }
 }
 
@@ -102,11 +92,11 @@ fn idle() -> App {
 
 fn running() -> App {
     let mut app = idle();
-    key(&mut app, KeyCode::Enter);
+    press(&mut app, Key::Enter);
     start(&mut app, 0, 1);
     pass(&mut app, 0, 1_800);
     ev(&mut app, Event::Ready { next: 1 });
-    key(&mut app, KeyCode::Enter);
+    press(&mut app, Key::Enter);
     start(&mut app, 1, 1);
     ev(&mut app, lines(1, 40, Stream::Stdout, "copied batch"));
     ev(&mut app, lines(1, 2, Stream::Stderr, "warning: slow batch"));
@@ -150,7 +140,7 @@ fn confirm() -> App {
     let mut app = running();
     pass(&mut app, 1, 3_900);
     ev(&mut app, Event::Ready { next: 2 });
-    key(&mut app, KeyCode::Enter);
+    press(&mut app, Key::Enter);
     start(&mut app, 2, 1);
     ev(
         &mut app,
@@ -181,7 +171,7 @@ fn failed_step_with_retry_skip_keys() {
 #[test]
 fn failed_step_skip_reason_prompt() {
     let mut app = failed();
-    key(&mut app, KeyCode::Char('s'));
+    press(&mut app, ch('s'));
     typed(&mut app, "batch re-copied by hand");
     snap("skip_reason", &app);
 }
@@ -195,21 +185,21 @@ fn confirm_step() {
 fn confirm_step_after_a_wrong_word() {
     let mut app = confirm();
     typed(&mut app, "X");
-    key(&mut app, KeyCode::Enter);
+    press(&mut app, Key::Enter);
     snap("confirm_rejected", &app);
 }
 
 #[test]
 fn help_overlay() {
     let mut app = running();
-    key(&mut app, KeyCode::Char('?'));
+    press(&mut app, ch('?'));
     snap("help", &app);
 }
 
 #[test]
 fn quit_question_while_running() {
     let mut app = running();
-    key(&mut app, KeyCode::Char('q'));
+    press(&mut app, ch('q'));
     snap("quit_running", &app);
 }
 
@@ -263,11 +253,11 @@ fn narrow_truncation() {
     );
     let mut app = with_run(run, 85);
     ev(&mut app, Event::Ready { next: 0 });
-    key(&mut app, KeyCode::Enter);
+    press(&mut app, Key::Enter);
     start(&mut app, 0, 1);
     pass(&mut app, 0, 900_000);
     ev(&mut app, Event::Ready { next: 1 });
-    key(&mut app, KeyCode::Enter);
+    press(&mut app, Key::Enter);
     start(&mut app, 1, 1);
     ev(
         &mut app,
@@ -320,7 +310,7 @@ fn rollback_plan_open() -> App {
     let mut info = app.steps[0].info.clone();
     info.rollback = Some("rm -rf /tmp/cutover-demo".into());
     app.steps[0].info = info;
-    key(&mut app, KeyCode::Char('R'));
+    press(&mut app, ch('R'));
     ev(
         &mut app,
         Event::RollbackPlan {
@@ -357,7 +347,7 @@ fn rollback_plan_modal() {
 #[test]
 fn rollback_plan_past_the_point_of_no_return() {
     let mut app = failed();
-    key(&mut app, KeyCode::Char('R'));
+    press(&mut app, ch('R'));
     ev(
         &mut app,
         Event::RollbackPlan {
@@ -518,6 +508,6 @@ fn reconcile_pane_with_results() {
 #[test]
 fn reconcile_detail_shows_the_differing_keys() {
     let mut app = with_reconcile_results();
-    key(&mut app, KeyCode::Char('v'));
+    press(&mut app, ch('v'));
     snap("reconcile_detail", &app);
 }
