@@ -1,5 +1,7 @@
 //! The key table: every key, the [`Action`] it triggers and what it does, written once
-//! ([`KEYMAP`]). Key handling looks keys up here ([`action`]).
+//! ([`KEYMAP`]). Key handling looks keys up here ([`action`]); the help overlay
+//! ([`help_rows`]), the key bar ([`bar_keys`]) and the README's key section ([`markdown`]) are
+//! rendered from it.
 
 mod table;
 #[cfg(test)]
@@ -122,4 +124,77 @@ pub fn action(key: Key, ctx: KeyContext) -> Option<Action> {
         .flat_map(|e| e.keys)
         .find(|b| b.key == key && b.action.applies_in(ctx))
         .map(|b| b.action)
+}
+
+/// The entry that binds `action`.
+fn entry_of(action: Action) -> Option<&'static KeyEntry> {
+    KEYMAP
+        .iter()
+        .find(|e| e.keys.iter().any(|b| b.action == action))
+}
+
+/// The names of `entry`'s keys that `pick` accepts, in order.
+fn key_names(entry: &KeyEntry, pick: impl Fn(Named) -> bool) -> Vec<String> {
+    entry
+        .keys
+        .iter()
+        .filter(|b| pick(b.named))
+        .map(|b| b.key.to_string())
+        .collect()
+}
+
+/// Whether a key so named appears in the help overlay (and so in the README).
+fn in_help(named: Named) -> bool {
+    matches!(named, Named::Everywhere | Named::NotInBar)
+}
+
+/// The keys the key bar names for `action`: those of its entry named everywhere, joined by `/`
+/// (`j/k`, `PgUp/PgDn`). Empty for an action no key triggers.
+pub fn bar_keys(action: Action) -> String {
+    entry_of(action).map_or_else(String::new, |e| {
+        key_names(e, |n| n == Named::Everywhere).join("/")
+    })
+}
+
+/// The help overlay's rows: the keys as the overlay names them, and what they do.
+pub fn help_rows() -> Vec<(String, String)> {
+    let mut rows: Vec<(String, String)> = Vec::new();
+    for e in KEYMAP {
+        let keys = key_names(e, in_help).join(" ");
+        match (e.help, rows.last_mut()) {
+            (HelpLine::Row(text), _) | (HelpLine::SameRow(text), None) => {
+                rows.push((keys, text.to_string()));
+            }
+            (HelpLine::SameRow(text), Some((k, t))) => {
+                k.push(' ');
+                k.push_str(&keys);
+                t.push_str(" · ");
+                t.push_str(text);
+            }
+            (HelpLine::Hidden, _) => {}
+        }
+    }
+    rows
+}
+
+/// The README's key table (markdown, one row per entry, each line ending in a newline).
+pub fn markdown() -> String {
+    let code = |names: Vec<String>| {
+        names
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let mut md = String::from("| key | what it does |\n|---|---|\n");
+    for e in KEYMAP {
+        let Some(text) = e.readme else { continue };
+        let mut keys = code(key_names(e, in_help));
+        let more = code(key_names(e, |n| n == Named::ReadmeOnly));
+        if !more.is_empty() {
+            keys = format!("{keys} ({more})");
+        }
+        md.push_str(&format!("| {keys} | {text} |\n"));
+    }
+    md
 }

@@ -1,5 +1,6 @@
 //! The table itself, in the order the help and the README list it. Change a key here and the
-//! key handling follows.
+//! key handling, the help overlay, the key bar and (with `CUTOVER_UPDATE_README=1 cargo test
+//! -p cutover-cockpit readme`) the README follow.
 
 use super::{Binding, HelpLine, Key, KeyEntry, Named};
 use crate::app::action::Action;
