@@ -36,6 +36,12 @@ pub enum Msg {
     Tick(DateTime<Utc>),
     /// The terminal is now `cols` x `rows`.
     Resize(u16, u16),
+    /// A frame was drawn; its layout gave the output pane `output_rows` rows of output (the
+    /// page that `PgUp`/`PgDn` scroll).
+    Layout {
+        /// Rows of output visible in the output pane.
+        output_rows: usize,
+    },
     /// An engine event.
     Engine(Event),
     /// The engine's event channel closed.
@@ -137,6 +143,8 @@ pub struct App {
     pub reconcile: ReconcilePanel,
     /// Terminal size (cols, rows).
     pub size: (u16, u16),
+    /// Rows of output the output pane showed in the last frame drawn (0 before the first).
+    pub output_rows: usize,
     /// The operator asked to quit; leave when the run has finished.
     pub quitting: bool,
     /// The last rollback trigger that fired, shown as a banner until the run ends.
@@ -174,6 +182,7 @@ impl App {
             lag: LagPanel::default(),
             reconcile: ReconcilePanel::default(),
             size,
+            output_rows: 0,
             quitting: false,
             trigger: None,
             rolling_back: false,
@@ -199,6 +208,10 @@ impl App {
             Msg::Resize(c, r) => {
                 self.size = (c, r);
                 vec![Effect::Redraw]
+            }
+            Msg::Layout { output_rows } => {
+                self.output_rows = output_rows;
+                vec![]
             }
             Msg::Engine(ev) => self.on_event(ev),
             Msg::EngineGone => self.on_engine_gone(),
@@ -231,9 +244,10 @@ impl App {
         self.run.as_ref().map_or("JOURNAL", |r| r.journal.as_str())
     }
 
-    /// Rows of output visible in the output pane (for paging).
+    /// Rows of output visible in the output pane, as the last frame laid it out: the page
+    /// that `PgUp`/`PgDn` scroll (at least 1).
     pub fn page(&self) -> usize {
-        (self.size.1 as usize).saturating_sub(14).max(1)
+        self.output_rows.max(1)
     }
 
     fn say(&mut self, level: Level, text: impl Into<String>) {

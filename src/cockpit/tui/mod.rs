@@ -31,12 +31,16 @@ struct TermScreen<'a> {
 }
 
 impl Screen for TermScreen<'_> {
-    fn draw(&mut self, app: &App) -> io::Result<()> {
+    fn draw(&mut self, app: &App) -> io::Result<view::layout::Drawn> {
         let theme = self.theme;
+        let mut drawn = view::layout::Drawn::default();
         crossterm::queue!(self.guard.terminal.backend_mut(), BeginSynchronizedUpdate)?;
-        self.guard.terminal.draw(|f| view::render(f, app, theme))?;
+        self.guard
+            .terminal
+            .draw(|f| drawn = view::render(f, app, theme))?;
         crossterm::queue!(self.guard.terminal.backend_mut(), EndSynchronizedUpdate)?;
-        self.guard.terminal.backend_mut().flush()
+        self.guard.terminal.backend_mut().flush()?;
+        Ok(drawn)
     }
 
     fn bell(&mut self) -> io::Result<()> {

@@ -1,10 +1,12 @@
-//! Render snapshots (ratatui `TestBackend` + insta) at 80x24 and 120x40.
+//! Render snapshots (ratatui `TestBackend` + insta) at 80x24 and 120x40, and what a frame
+//! reports back to the app (the output rows `PgUp`/`PgDn` page by).
 //! Snapshots live in `snapshots/` beside this file; CI fails on a missing or changed one.
 
 use chrono::Duration;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
+use super::layout::Drawn;
 use crate::app::keymap::Key;
 use crate::app::tests::{ch, press, run_info, step, t0, typed};
 use crate::app::{App, Msg};
@@ -14,12 +16,18 @@ use cutover_model::protocol::*;
 const SIZES: [(u16, u16); 2] = [(80, 24), (120, 40)];
 
 fn draw(app: &App, w: u16, h: u16) -> String {
+    draw_reporting(app, w, h).0
+}
+
+/// The screen, and what the frame reported back.
+fn draw_reporting(app: &App, w: u16, h: u16) -> (String, Drawn) {
     let mut app = app.clone();
     app.size = (w, h);
     let theme = Theme::builtin("default").unwrap();
     let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
-    t.draw(|f| super::render(f, &app, &theme)).unwrap();
-    t.backend().to_string()
+    let mut drawn = Drawn::default();
+    t.draw(|f| drawn = super::render(f, &app, &theme)).unwrap();
+    (t.backend().to_string(), drawn)
 }
 
 fn snap(name: &str, app: &App) {
@@ -510,4 +518,60 @@ fn reconcile_detail_shows_the_differing_keys() {
     let mut app = with_reconcile_results();
     press(&mut app, ch('v'));
     snap("reconcile_detail", &app);
+}
+
+/// The numbers of the `line N` output lines on `screen`, top to bottom.
+fn shown_lines(screen: &str) -> Vec<usize> {
+    screen
+        .lines()
+        .filter_map(|row| {
+            let at = row.find("line ")? + "line ".len();
+            let digits: String = row[at..].chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().ok()
+        })
+        .collect()
+}
+
+#[test]
+fn paging_moves_by_the_visible_output_rows() {
+    for (w, h) in SIZES {
+        let mut app = running();
+        app.size = (w, h);
+        ev(&mut app, lines(1, 500, Stream::Stdout, "line"));
+        // What the event loop does after each frame.
+        let (screen, drawn) = draw_reporting(&app, w, h);
+        let rows = drawn.output_rows.expect("the output pane shows a step");
+        app.update(Msg::Layout { output_rows: rows });
+        let newest = shown_lines(&screen);
+        assert_eq!(
+            newest.len(),
+            rows,
+            "{w}x{h}: the pane shows what it reports"
+        );
+        assert_eq!(newest.last(), Some(&500));
+
+        press(&mut app, Key::PageUp);
+        assert_eq!(app.view.scroll, rows, "{w}x{h}");
+        let (screen, drawn) = draw_reporting(&app, w, h);
+        assert_eq!(drawn.output_rows, Some(rows));
+        let older = shown_lines(&screen);
+        assert_eq!(older.len(), rows, "{w}x{h}");
+        assert_eq!(
+            older.last().map(|l| l + 1),
+            newest.first().copied(),
+            "{w}x{h}: one page up shows the lines just above, none skipped or repeated"
+        );
+
+        press(&mut app, Key::PageDown);
+        assert_eq!(app.view.scroll, 0, "{w}x{h}");
+        assert_eq!(shown_lines(&draw(&app, w, h)), newest, "{w}x{h}");
+    }
+}
+
+#[test]
+fn the_reconcile_view_reports_no_output_rows() {
+    let mut app = with_reconcile_results();
+    assert!(draw_reporting(&app, 80, 24).1.output_rows.is_some());
+    press(&mut app, ch('v'));
+    assert_eq!(draw_reporting(&app, 80, 24).1.output_rows, None);
 }
