@@ -1,9 +1,9 @@
-//! Keys into commands. No command leaves here without what the operator had to type.
+//! What the operator's keys do, as [`Action`]s: commands for the engine, pop-ups, scrolling.
+//! No command leaves here without what the operator had to type.
 
-use crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
-use tui_input::Input;
-use tui_input::backend::crossterm::to_input_request;
+use tui_input::{Input, InputRequest};
 
+use super::action::{Action, KeyContext};
 use super::modal::{Ask, Modal, ReasonFor};
 use super::{App, Effect, Phase};
 use cutover_model::protocol::{Command, DecisionKind, Level, ROLLBACK_WORD, RollbackPlan};
@@ -11,62 +11,69 @@ use cutover_model::protocol::{Command, DecisionKind, Level, ROLLBACK_WORD, Rollb
 /// Reason sent with the abort when the operator quits the cockpit.
 pub const QUIT_REASON: &str = "operator quit the cockpit";
 
-/// Applies an editing key to a text box; whether the text (or cursor) changed.
-fn edit(input: &mut Input, k: KeyEvent) -> bool {
-    to_input_request(&TermEvent::Key(k))
-        .and_then(|r| input.handle(r))
-        .is_some()
-}
-
-fn is_ctrl_c(k: &KeyEvent) -> bool {
-    k.modifiers.contains(KeyModifiers::CONTROL) && matches!(k.code, KeyCode::Char('c' | 'C'))
+/// Applies a text action to a text box; whether the text (or cursor) changed. Other actions
+/// change nothing.
+fn edit(input: &mut Input, action: Action) -> bool {
+    let req = match action {
+        Action::Type(c) => InputRequest::InsertChar(c),
+        Action::Edit(req) => req,
+        _ => return false,
+    };
+    input.handle(req).is_some()
 }
 
 impl App {
-    pub(super) fn on_key(&mut self, k: KeyEvent) -> Vec<Effect> {
-        if k.kind == KeyEventKind::Release {
-            return vec![];
+    /// What the keyboard talks to now, which decides what a key means.
+    pub fn key_context(&self) -> KeyContext {
+        match &self.modal {
+            Some(Modal::Confirm { .. } | Modal::Reason { .. } | Modal::Rollback { .. }) => {
+                KeyContext::Text
+            }
+            Some(Modal::Ask(_)) => KeyContext::Question,
+            Some(Modal::Help) | None => KeyContext::Commands,
         }
+    }
+
+    pub(super) fn on_action(&mut self, a: Action) -> Vec<Effect> {
         if let Some(modal) = self.modal.take() {
-            return self.modal_key(modal, k);
-        }
-        if is_ctrl_c(&k) {
-            return self.quit();
+            return self.modal_action(modal, a);
         }
         let redraw = vec![Effect::Redraw];
-        match k.code {
-            KeyCode::Char('q') => self.quit(),
-            KeyCode::Char('?') => {
+        match a {
+            Action::Quit | Action::Interrupt => self.quit(),
+            Action::Help => {
                 self.modal = Some(Modal::Help);
                 redraw
             }
-            KeyCode::Enter => self.enter(),
-            KeyCode::Char('r') => self.retry(),
-            KeyCode::Char('s') => match &self.phase {
+            Action::Enter => self.enter(),
+            Action::Retry => self.retry(),
+            Action::Skip => match &self.phase {
                 Phase::Deciding {
                     kind: DecisionKind::RollbackFailed | DecisionKind::RollbackInterrupted,
                     ..
                 } => self.open_reason(ReasonFor::SkipRollback),
                 _ => self.open_reason(ReasonFor::Skip),
             },
-            KeyCode::Char('d') => self.open_reason(ReasonFor::MarkDone),
-            KeyCode::Char('a') => match &self.phase {
+            Action::MarkDone => self.open_reason(ReasonFor::MarkDone),
+            Action::Abort => match &self.phase {
                 Phase::Deciding { index, .. } => {
                     self.modal = Some(Modal::Ask(Ask::Abort { index: *index }));
                     redraw
                 }
                 _ => self.refuse("a aborts only at a decision; q quits (and ends the run)"),
             },
-            KeyCode::Char('x') => match &self.phase {
+            Action::CancelStep => match &self.phase {
                 Phase::Running { index } | Phase::Confirming { index, .. } => {
                     self.modal = Some(Modal::Ask(Ask::Cancel { index: *index }));
                     redraw
                 }
                 _ => self.refuse("no step is running: nothing to cancel"),
             },
-            KeyCode::Char('R') => self.open_rollback(),
-            KeyCode::Char('n') if self.countdown_active() => self.send(Command::CancelCountdown),
-            KeyCode::Char('c') => match &self.phase {
+            Action::Rollback => self.open_rollback(),
+            Action::CancelCountdown if self.countdown_active() => {
+                self.send(Command::CancelCountdown)
+            }
+            Action::Reconcile => match &self.phase {
                 _ if self.reconcile.checks.is_empty() => {
                     self.refuse("no [[reconcile]] checks in this runbook")
                 }
@@ -75,40 +82,40 @@ impl App {
                 }
                 _ => self.send(Command::Reconcile { name: None }),
             },
-            KeyCode::Char('v') => {
+            Action::ToggleReconcileView => {
                 if self.reconcile.checks.is_empty() {
                     return self.refuse("no [[reconcile]] checks in this runbook");
                 }
                 self.show_reconcile = !self.show_reconcile;
                 redraw
             }
-            KeyCode::Char('j') | KeyCode::Down => {
+            Action::SelectNext => {
                 self.select((self.selected + 1).min(self.steps.len().saturating_sub(1)));
                 redraw
             }
-            KeyCode::Char('k') | KeyCode::Up => {
+            Action::SelectPrev => {
                 self.select(self.selected.saturating_sub(1));
                 redraw
             }
-            KeyCode::PageUp => {
+            Action::PageUp => {
                 let max = self.max_scroll();
                 self.view.up(self.page(), max);
                 redraw
             }
-            KeyCode::PageDown => {
+            Action::PageDown => {
                 self.view.down(self.page());
                 redraw
             }
-            KeyCode::Char('g') | KeyCode::Home => {
+            Action::Top => {
                 let max = self.max_scroll();
                 self.view.top(max);
                 redraw
             }
-            KeyCode::Char('G') | KeyCode::End => {
+            Action::Bottom => {
                 self.view.bottom();
                 redraw
             }
-            KeyCode::Char('f') => {
+            Action::ToggleFollow => {
                 self.view.toggle_follow();
                 let s = if self.view.follow {
                     "follow on: the output sticks to the newest line"
@@ -118,11 +125,15 @@ impl App {
                 self.say_briefly(Level::Info, s);
                 redraw
             }
-            KeyCode::Esc => {
+            Action::Escape => {
                 self.status = None;
                 redraw
             }
-            _ => vec![],
+            Action::CancelCountdown
+            | Action::Yes
+            | Action::No
+            | Action::Type(_)
+            | Action::Edit(_) => vec![],
         }
     }
 
@@ -141,7 +152,7 @@ impl App {
         vec![Effect::Send(cmd), Effect::Redraw]
     }
 
-    /// `q` / Ctrl-C.
+    /// `q` / `ctrl-c`.
     fn quit(&mut self) -> Vec<Effect> {
         match self.phase.clone() {
             Phase::Finished(_) | Phase::EngineGone => vec![Effect::Quit],
@@ -272,21 +283,21 @@ impl App {
         }
     }
 
-    /// A key while the rollback plan is open.
-    fn rollback_key(
+    /// An action while the rollback plan is open.
+    fn rollback_action(
         &mut self,
         plan: Option<RollbackPlan>,
         mut input: Input,
         rejected: bool,
-        k: KeyEvent,
+        a: Action,
     ) -> Vec<Effect> {
-        match k.code {
-            _ if is_ctrl_c(&k) => self.quit(),
-            KeyCode::Esc => {
+        match a {
+            Action::Interrupt => self.quit(),
+            Action::Escape => {
                 self.say_briefly(Level::Info, "rollback plan closed: nothing was sent");
                 vec![Effect::Redraw]
             }
-            KeyCode::Enter => {
+            Action::Enter => {
                 let typed = input.value().trim().to_string();
                 let runnable = plan.as_ref().is_some_and(RollbackPlan::has_actions);
                 if !runnable {
@@ -307,8 +318,8 @@ impl App {
                 });
                 vec![Effect::Redraw, Effect::Bell]
             }
-            _ => {
-                let changed = edit(&mut input, k);
+            Action::Type(_) | Action::Edit(_) => {
+                let changed = edit(&mut input, a);
                 self.modal = Some(Modal::Rollback {
                     plan,
                     input,
@@ -316,32 +327,38 @@ impl App {
                 });
                 vec![Effect::Redraw]
             }
+            _ => {
+                self.modal = Some(Modal::Rollback {
+                    plan,
+                    input,
+                    rejected,
+                });
+                vec![]
+            }
         }
     }
 
-    /// A key while a pop-up is open; the pop-up was taken out of `self.modal`.
-    fn modal_key(&mut self, modal: Modal, k: KeyEvent) -> Vec<Effect> {
+    /// An action while a pop-up is open; the pop-up was taken out of `self.modal`.
+    fn modal_action(&mut self, modal: Modal, a: Action) -> Vec<Effect> {
         let redraw = vec![Effect::Redraw];
         match modal {
             Modal::Rollback {
                 plan,
                 input,
                 rejected,
-            } => self.rollback_key(plan, input, rejected, k),
-            Modal::Help => match k.code {
-                _ if is_ctrl_c(&k) => self.quit(),
-                KeyCode::Esc | KeyCode::Char('?' | 'q') | KeyCode::Enter => redraw,
+            } => self.rollback_action(plan, input, rejected, a),
+            Modal::Help => match a {
+                Action::Interrupt => self.quit(),
+                Action::Escape | Action::Help | Action::Quit | Action::Enter => redraw,
                 _ => {
                     self.modal = Some(Modal::Help);
                     vec![]
                 }
             },
-            Modal::Ask(ask) => match k.code {
-                KeyCode::Char('y' | 'Y') => self.answer_yes(ask),
-                _ if is_ctrl_c(&k) && matches!(ask, Ask::QuitRunning { .. }) => {
-                    self.answer_yes(ask)
-                }
-                KeyCode::Char('n' | 'N') | KeyCode::Esc => redraw,
+            Modal::Ask(ask) => match a {
+                Action::Yes => self.answer_yes(ask),
+                Action::Interrupt if matches!(ask, Ask::QuitRunning { .. }) => self.answer_yes(ask),
+                Action::No | Action::Escape => redraw,
                 _ => {
                     self.modal = Some(Modal::Ask(ask));
                     vec![]
@@ -352,9 +369,9 @@ impl App {
                 word,
                 mut input,
                 rejected,
-            } => match k.code {
-                _ if is_ctrl_c(&k) => self.quit(),
-                KeyCode::Esc => {
+            } => match a {
+                Action::Interrupt => self.quit(),
+                Action::Escape => {
                     self.say(
                         Level::Info,
                         format!(
@@ -364,7 +381,7 @@ impl App {
                     );
                     redraw
                 }
-                KeyCode::Enter => {
+                Action::Enter => {
                     let typed = input.value().trim().to_string();
                     if typed == word && matches!(self.phase, Phase::Confirming { .. }) {
                         self.phase = Phase::Busy;
@@ -381,8 +398,8 @@ impl App {
                         vec![Effect::Redraw, Effect::Bell]
                     }
                 }
-                _ => {
-                    let changed = edit(&mut input, k);
+                Action::Type(_) | Action::Edit(_) => {
+                    let changed = edit(&mut input, a);
                     self.modal = Some(Modal::Confirm {
                         index,
                         word,
@@ -391,16 +408,25 @@ impl App {
                     });
                     redraw
                 }
+                _ => {
+                    self.modal = Some(Modal::Confirm {
+                        index,
+                        word,
+                        input,
+                        rejected,
+                    });
+                    vec![]
+                }
             },
             Modal::Reason {
                 index,
                 purpose,
                 mut input,
                 empty,
-            } => match k.code {
-                _ if is_ctrl_c(&k) => self.quit(),
-                KeyCode::Esc => redraw,
-                KeyCode::Enter => {
+            } => match a {
+                Action::Interrupt => self.quit(),
+                Action::Escape => redraw,
+                Action::Enter => {
                     let reason = input.value().trim().to_string();
                     let still =
                         matches!(self.phase, Phase::Deciding { index: i, .. } if i == index);
@@ -420,8 +446,8 @@ impl App {
                         ReasonFor::MarkDone => Command::MarkDone { reason },
                     })
                 }
-                _ => {
-                    edit(&mut input, k);
+                Action::Type(_) | Action::Edit(_) => {
+                    edit(&mut input, a);
                     self.modal = Some(Modal::Reason {
                         index,
                         purpose,
@@ -429,6 +455,15 @@ impl App {
                         empty,
                     });
                     redraw
+                }
+                _ => {
+                    self.modal = Some(Modal::Reason {
+                        index,
+                        purpose,
+                        input,
+                        empty,
+                    });
+                    vec![]
                 }
             },
         }

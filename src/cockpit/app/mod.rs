@@ -1,8 +1,11 @@
-//! The cockpit's state machine: [`App::update`] takes a [`Msg`] (a key, a tick, a resize, an
-//! engine [`Event`]) and returns [`Effect`]s (commands for the engine, redraw, quit, bell).
-//! Pure: no terminal, no clock, no I/O, so every key path is a unit test.
+//! The cockpit's state machine: [`App::update`] takes a [`Msg`] (an operator [`Action`], a
+//! tick, a resize, an engine [`Event`]) and returns [`Effect`]s (commands for the engine,
+//! redraw, quit, bell). Pure: no terminal, no clock, no I/O, so every key path is a unit test.
+//! Which key means which action is the key table's business ([`keymap`]).
 
+pub mod action;
 mod engine_events;
+pub mod keymap;
 mod keys;
 pub mod modal;
 pub mod output;
@@ -18,8 +21,8 @@ mod step_events;
 pub(crate) mod tests;
 
 use chrono::{DateTime, Utc};
-use crossterm::event::KeyEvent;
 
+pub use action::{Action, KeyContext};
 use cutover_model::protocol::{Command, DecisionKind, Event, Level, RunInfo, RunOutcome};
 use modal::Modal;
 use output::OutputView;
@@ -30,12 +33,18 @@ use step::StepView;
 #[derive(Debug, Clone)]
 #[allow(clippy::large_enum_variant)]
 pub enum Msg {
-    /// A key press.
-    Key(KeyEvent),
+    /// The operator asked for something (a key, translated through the key table).
+    Action(Action),
     /// The 1 Hz clock, with the wall-clock time.
     Tick(DateTime<Utc>),
     /// The terminal is now `cols` x `rows`.
     Resize(u16, u16),
+    /// A frame was drawn; its layout gave the output pane `output_rows` rows of output (the
+    /// page that `PgUp`/`PgDn` scroll).
+    Layout {
+        /// Rows of output visible in the output pane.
+        output_rows: usize,
+    },
     /// An engine event.
     Engine(Event),
     /// The engine's event channel closed.
@@ -137,6 +146,8 @@ pub struct App {
     pub reconcile: ReconcilePanel,
     /// Terminal size (cols, rows).
     pub size: (u16, u16),
+    /// Rows of output the output pane showed in the last frame drawn (0 before the first).
+    pub output_rows: usize,
     /// The operator asked to quit; leave when the run has finished.
     pub quitting: bool,
     /// The last rollback trigger that fired, shown as a banner until the run ends.
@@ -174,6 +185,7 @@ impl App {
             lag: LagPanel::default(),
             reconcile: ReconcilePanel::default(),
             size,
+            output_rows: 0,
             quitting: false,
             trigger: None,
             rolling_back: false,
@@ -184,7 +196,7 @@ impl App {
     /// Handles one message.
     pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
         match msg {
-            Msg::Key(k) => self.on_key(k),
+            Msg::Action(a) => self.on_action(a),
             Msg::Tick(now) => {
                 self.now = now;
                 if self
@@ -199,6 +211,10 @@ impl App {
             Msg::Resize(c, r) => {
                 self.size = (c, r);
                 vec![Effect::Redraw]
+            }
+            Msg::Layout { output_rows } => {
+                self.output_rows = output_rows;
+                vec![]
             }
             Msg::Engine(ev) => self.on_event(ev),
             Msg::EngineGone => self.on_engine_gone(),
@@ -231,9 +247,10 @@ impl App {
         self.run.as_ref().map_or("JOURNAL", |r| r.journal.as_str())
     }
 
-    /// Rows of output visible in the output pane (for paging).
+    /// Rows of output visible in the output pane, as the last frame laid it out: the page
+    /// that `PgUp`/`PgDn` scroll (at least 1).
     pub fn page(&self) -> usize {
-        (self.size.1 as usize).saturating_sub(14).max(1)
+        self.output_rows.max(1)
     }
 
     fn say(&mut self, level: Level, text: impl Into<String>) {

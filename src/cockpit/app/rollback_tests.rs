@@ -1,5 +1,8 @@
 //! `App::update` for the rollback plan, the point of no return, and trigger banners.
 
+use tui_input::InputRequest;
+
+use super::keymap::Key;
 use super::modal::Modal;
 use super::step::StepStatus;
 use super::tests::*;
@@ -23,7 +26,7 @@ fn plan(entries: &[(usize, &str, Option<&str>)], ponr: Option<PonrCrossed>) -> R
 }
 
 fn open_plan(app: &mut App, p: RollbackPlan) {
-    let fx = app.update(ch('R'));
+    let fx = press(app, ch('R'));
     assert_eq!(sent(&fx), [Command::RollbackPlan]);
     assert!(matches!(
         app.modal,
@@ -46,21 +49,21 @@ fn r_opens_the_plan_and_nothing_runs_without_the_typed_word() {
         matches!(&app.modal, Some(Modal::Rollback { plan: Some(p), .. }) if p.entries.len() == 2)
     );
     // Enter with nothing typed, or the wrong word: nothing is sent.
-    assert!(sent(&app.update(key(crossterm::event::KeyCode::Enter))).is_empty());
+    assert!(sent(&press(&mut app, Key::Enter)).is_empty());
     assert!(matches!(
         app.modal,
         Some(Modal::Rollback { rejected: true, .. })
     ));
     assert!(sent(&typed(&mut app, "rollback")).is_empty());
-    assert!(sent(&app.update(key(crossterm::event::KeyCode::Enter))).is_empty());
+    assert!(sent(&press(&mut app, Key::Enter)).is_empty());
     // Letters are text inside the box: R, q, n do not act as keys.
     assert!(sent(&typed(&mut app, "qRn")).is_empty());
     assert!(app.modal.is_some());
     for _ in 0..3 {
-        app.update(key(crossterm::event::KeyCode::Backspace));
+        edit(&mut app, InputRequest::DeletePrevChar);
     }
     typed(&mut app, "ROLLBACK");
-    let fx = app.update(key(crossterm::event::KeyCode::Enter));
+    let fx = press(&mut app, Key::Enter);
     assert_eq!(
         sent(&fx),
         [Command::Rollback {
@@ -75,12 +78,12 @@ fn esc_cancels_the_plan_and_leaves_everything_as_it_was() {
     let phase = app.phase.clone();
     open_plan(&mut app, plan(&[(1, "copy", Some("./undo.sh"))], None));
     typed(&mut app, "ROLL");
-    let fx = app.update(key(crossterm::event::KeyCode::Esc));
+    let fx = press(&mut app, Key::Esc);
     assert!(sent(&fx).is_empty());
     assert!(app.modal.is_none());
     assert_eq!(app.phase, phase);
     // The decision keys still work afterwards.
-    assert_eq!(sent(&app.update(ch('r'))), [Command::Retry]);
+    assert_eq!(sent(&press(&mut app, ch('r'))), [Command::Retry]);
 }
 
 #[test]
@@ -94,7 +97,7 @@ fn past_the_point_of_no_return_the_plan_shows_the_text_and_enter_only_closes() {
     };
     open_plan(&mut app, plan(&[], Some(ponr)));
     assert!(sent(&typed(&mut app, "ROLLBACK")).is_empty());
-    let fx = app.update(key(crossterm::event::KeyCode::Enter));
+    let fx = press(&mut app, Key::Enter);
     assert!(
         sent(&fx).is_empty(),
         "nothing to execute: enter just closes"
@@ -158,9 +161,9 @@ fn rollback_progress_marks_steps_and_a_failed_action_offers_retry_skip_abort() {
         },
     );
     // R is refused while rolling back.
-    assert!(sent(&app.update(ch('R'))).is_empty());
+    assert!(sent(&press(&mut app, ch('R'))).is_empty());
     // s asks for a reason; an empty one is refused.
-    app.update(ch('s'));
+    press(&mut app, ch('s'));
     assert!(matches!(
         app.modal,
         Some(Modal::Reason {
@@ -168,9 +171,9 @@ fn rollback_progress_marks_steps_and_a_failed_action_offers_retry_skip_abort() {
             ..
         })
     ));
-    assert!(sent(&app.update(key(crossterm::event::KeyCode::Enter))).is_empty());
+    assert!(sent(&press(&mut app, Key::Enter)).is_empty());
     typed(&mut app, "undo by hand");
-    let fx = app.update(key(crossterm::event::KeyCode::Enter));
+    let fx = press(&mut app, Key::Enter);
     assert_eq!(
         sent(&fx),
         [Command::Skip {
@@ -194,7 +197,7 @@ fn a_trigger_banner_rings_and_n_cancels_the_countdown() {
     );
     assert!(fx.contains(&Effect::Bell));
     assert!(app.countdown_active());
-    let fx = app.update(ch('n'));
+    let fx = press(&mut app, ch('n'));
     assert_eq!(sent(&fx), [Command::CancelCountdown]);
     ev(
         &mut app,
@@ -209,5 +212,5 @@ fn a_trigger_banner_rings_and_n_cancels_the_countdown() {
         "the banner stays after the countdown is cancelled"
     );
     // Without a countdown, n is not a command.
-    assert!(sent(&app.update(ch('n'))).is_empty());
+    assert!(sent(&press(&mut app, ch('n'))).is_empty());
 }

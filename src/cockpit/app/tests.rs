@@ -2,8 +2,9 @@
 //! had to type.
 
 use chrono::{DateTime, TimeZone, Utc};
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use tui_input::InputRequest;
 
+use super::keymap::{self, Key};
 use super::modal::{Ask, Modal, ReasonFor};
 use super::step::StepStatus;
 use super::*;
@@ -58,20 +59,37 @@ pub(crate) fn run_info() -> RunInfo {
     }
 }
 
-pub(crate) fn key(code: KeyCode) -> Msg {
-    Msg::Key(KeyEvent::new(code, KeyModifiers::NONE))
+/// Presses `key`: the key table says what it means where the keyboard is now.
+pub(crate) fn press(app: &mut App, key: Key) -> Vec<Effect> {
+    match keymap::action(key, app.key_context()) {
+        Some(a) => app.update(Msg::Action(a)),
+        None => vec![],
+    }
 }
 
-pub(crate) fn ch(c: char) -> Msg {
-    key(KeyCode::Char(c))
+pub(crate) fn ch(c: char) -> Key {
+    Key::Char(c)
 }
 
-pub(crate) fn ctrl_c() -> Msg {
-    Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL))
-}
-
+/// Types `s` key by key: what the key table binds where the keyboard is, else (in a text box)
+/// the letter itself, as the terminal layer does.
 pub(crate) fn typed(app: &mut App, s: &str) -> Vec<Effect> {
-    s.chars().flat_map(|c| app.update(ch(c))).collect()
+    s.chars()
+        .flat_map(|c| {
+            let ctx = app.key_context();
+            match keymap::action(ch(c), ctx)
+                .or_else(|| (ctx == KeyContext::Text).then_some(Action::Type(c)))
+            {
+                Some(a) => app.update(Msg::Action(a)),
+                None => vec![],
+            }
+        })
+        .collect()
+}
+
+/// Edits the open text box the way a key tui-input knows would.
+pub(crate) fn edit(app: &mut App, req: InputRequest) -> Vec<Effect> {
+    app.update(Msg::Action(Action::Edit(req)))
 }
 
 pub(crate) fn sent(effects: &[Effect]) -> Vec<Command> {
@@ -141,7 +159,7 @@ pub(crate) fn finished(app: &mut App, index: usize, outcome: StepOutcome, durati
 
 pub(crate) fn deciding(kind: DecisionKind) -> App {
     let mut app = ready_app(1);
-    app.update(key(KeyCode::Enter));
+    press(&mut app, Key::Enter);
     started(&mut app, 1, 1);
     finished(&mut app, 1, StepOutcome::Failed, 1_200);
     ev(
@@ -158,7 +176,7 @@ pub(crate) fn deciding(kind: DecisionKind) -> App {
 
 pub(crate) fn confirming() -> App {
     let mut app = ready_app(2);
-    app.update(key(KeyCode::Enter));
+    press(&mut app, Key::Enter);
     started(&mut app, 2, 1);
     ev(
         &mut app,
@@ -192,26 +210,26 @@ fn run_started_loads_the_plan_and_empty_panes() {
 #[test]
 fn enter_runs_the_next_step_once() {
     let mut app = ready_app(0);
-    assert_eq!(sent(&app.update(key(KeyCode::Enter))), [Command::RunNext]);
+    assert_eq!(sent(&press(&mut app, Key::Enter)), [Command::RunNext]);
     assert_eq!(app.phase, Phase::Busy);
-    assert!(sent(&app.update(key(KeyCode::Enter))).is_empty());
+    assert!(sent(&press(&mut app, Key::Enter)).is_empty());
 }
 
 #[test]
 fn enter_runs_next_even_when_another_step_is_selected() {
     let mut app = ready_app(1);
-    app.update(key(KeyCode::Up));
+    press(&mut app, Key::Up);
     assert_eq!(app.selected, 0);
-    assert_eq!(sent(&app.update(key(KeyCode::Enter))), [Command::RunNext]);
+    assert_eq!(sent(&press(&mut app, Key::Enter)), [Command::RunNext]);
     assert_eq!(app.selected, 1, "selection jumps to the step that runs");
 }
 
 #[test]
 fn enter_while_running_sends_nothing() {
     let mut app = ready_app(0);
-    app.update(key(KeyCode::Enter));
+    press(&mut app, Key::Enter);
     started(&mut app, 0, 1);
-    let fx = app.update(key(KeyCode::Enter));
+    let fx = press(&mut app, Key::Enter);
     assert!(sent(&fx).is_empty());
     assert!(app.status.as_ref().unwrap().text.contains("is running"));
 }
@@ -219,8 +237,8 @@ fn enter_while_running_sends_nothing() {
 #[test]
 fn step_started_selects_it_and_a_retry_marks_the_output() {
     let mut app = ready_app(0);
-    app.update(key(KeyCode::Down));
-    app.update(key(KeyCode::Down));
+    press(&mut app, Key::Down);
+    press(&mut app, Key::Down);
     assert_eq!(app.selected, 2);
     started(&mut app, 0, 1);
     assert_eq!(app.selected, 0);
@@ -247,13 +265,13 @@ fn confirm_needs_the_exact_word() {
         }
     );
     // Enter on nothing, a wrong word, the word in lower case: nothing is sent.
-    let mut fx = app.update(key(KeyCode::Enter));
+    let mut fx = press(&mut app, Key::Enter);
     fx.extend(typed(&mut app, "NO"));
-    fx.extend(app.update(key(KeyCode::Enter)));
+    fx.extend(press(&mut app, Key::Enter));
     fx.extend(typed(&mut app, "go"));
-    fx.extend(app.update(key(KeyCode::Enter)));
+    fx.extend(press(&mut app, Key::Enter));
     fx.extend(typed(&mut app, "GOO"));
-    fx.extend(app.update(key(KeyCode::Enter)));
+    fx.extend(press(&mut app, Key::Enter));
     assert!(sent(&fx).is_empty(), "{fx:?}");
     assert!(fx.contains(&Effect::Bell));
     assert!(matches!(
@@ -262,9 +280,9 @@ fn confirm_needs_the_exact_word() {
     ));
     // Backspace edits through tui-input.
     typed(&mut app, "GX");
-    app.update(key(KeyCode::Backspace));
+    edit(&mut app, InputRequest::DeletePrevChar);
     typed(&mut app, "O");
-    let fx = app.update(key(KeyCode::Enter));
+    let fx = press(&mut app, Key::Enter);
     assert_eq!(sent(&fx), [Command::Confirm { text: "GO".into() }]);
     assert!(app.modal.is_none());
 }
@@ -286,10 +304,10 @@ fn confirm_keys_are_text_not_commands() {
 fn confirm_esc_hides_and_enter_reopens_without_sending() {
     let mut app = confirming();
     typed(&mut app, "GO");
-    let fx = app.update(key(KeyCode::Esc));
+    let fx = press(&mut app, Key::Esc);
     assert!(sent(&fx).is_empty());
     assert!(app.modal.is_none());
-    let fx = app.update(key(KeyCode::Enter));
+    let fx = press(&mut app, Key::Enter);
     assert!(sent(&fx).is_empty(), "reopening sends nothing");
     match &app.modal {
         Some(Modal::Confirm { input, .. }) => assert_eq!(input.value(), ""),
@@ -317,17 +335,20 @@ fn engine_rejection_is_shown() {
 #[test]
 fn retry_only_at_a_decision() {
     let mut app = ready_app(0);
-    assert!(sent(&app.update(ch('r'))).is_empty());
+    assert!(sent(&press(&mut app, ch('r'))).is_empty());
     let mut app = deciding(DecisionKind::Failed);
     assert_eq!(app.steps[1].status, StepStatus::Failed(StepOutcome::Failed));
-    assert_eq!(sent(&app.update(ch('r'))), [Command::Retry]);
-    assert!(sent(&app.update(ch('r'))).is_empty(), "no double retry");
+    assert_eq!(sent(&press(&mut app, ch('r'))), [Command::Retry]);
+    assert!(
+        sent(&press(&mut app, ch('r'))).is_empty(),
+        "no double retry"
+    );
 }
 
 #[test]
 fn skip_needs_a_typed_reason() {
     let mut app = deciding(DecisionKind::Failed);
-    let fx = app.update(ch('s'));
+    let fx = press(&mut app, ch('s'));
     assert!(sent(&fx).is_empty());
     assert!(matches!(
         app.modal,
@@ -336,13 +357,13 @@ fn skip_needs_a_typed_reason() {
             ..
         })
     ));
-    let mut fx = app.update(key(KeyCode::Enter));
+    let mut fx = press(&mut app, Key::Enter);
     fx.extend(typed(&mut app, "   "));
-    fx.extend(app.update(key(KeyCode::Enter)));
+    fx.extend(press(&mut app, Key::Enter));
     assert!(sent(&fx).is_empty(), "empty reasons are refused: {fx:?}");
     assert!(matches!(app.modal, Some(Modal::Reason { empty: true, .. })));
     typed(&mut app, "copied by hand, verified counts");
-    let fx = app.update(key(KeyCode::Enter));
+    let fx = press(&mut app, Key::Enter);
     assert_eq!(
         sent(&fx),
         [Command::Skip {
@@ -367,9 +388,9 @@ fn skip_needs_a_typed_reason() {
 #[test]
 fn skip_esc_sends_nothing() {
     let mut app = deciding(DecisionKind::Failed);
-    app.update(ch('s'));
+    press(&mut app, ch('s'));
     typed(&mut app, "because");
-    let fx = app.update(key(KeyCode::Esc));
+    let fx = press(&mut app, Key::Esc);
     assert!(sent(&fx).is_empty());
     assert!(app.modal.is_none());
     assert!(matches!(app.phase, Phase::Deciding { .. }));
@@ -378,27 +399,27 @@ fn skip_esc_sends_nothing() {
 #[test]
 fn skip_and_mark_done_only_where_they_apply() {
     let mut app = ready_app(0);
-    assert!(sent(&app.update(ch('s'))).is_empty());
+    assert!(sent(&press(&mut app, ch('s'))).is_empty());
     assert!(app.modal.is_none());
     let mut app = deciding(DecisionKind::Failed);
-    app.update(ch('d'));
+    press(&mut app, ch('d'));
     assert!(app.modal.is_none(), "d is for interrupted steps");
     let mut app = deciding(DecisionKind::Interrupted);
-    app.update(ch('s'));
+    press(&mut app, ch('s'));
     assert!(app.modal.is_none(), "s is for failed steps");
 }
 
 #[test]
 fn interrupted_step_rerun_or_mark_done_with_reason() {
     let mut app = deciding(DecisionKind::Interrupted);
-    assert_eq!(sent(&app.update(ch('r'))), [Command::Retry]);
+    assert_eq!(sent(&press(&mut app, ch('r'))), [Command::Retry]);
 
     let mut app = deciding(DecisionKind::Interrupted);
-    app.update(ch('d'));
-    assert!(sent(&app.update(key(KeyCode::Enter))).is_empty());
+    press(&mut app, ch('d'));
+    assert!(sent(&press(&mut app, Key::Enter)).is_empty());
     typed(&mut app, "ran it by hand");
     assert_eq!(
-        sent(&app.update(key(KeyCode::Enter))),
+        sent(&press(&mut app, Key::Enter)),
         [Command::MarkDone {
             reason: "ran it by hand".into()
         }]
@@ -408,57 +429,57 @@ fn interrupted_step_rerun_or_mark_done_with_reason() {
 #[test]
 fn abort_at_a_decision_asks_first() {
     let mut app = deciding(DecisionKind::Interrupted);
-    let fx = app.update(ch('a'));
+    let fx = press(&mut app, ch('a'));
     assert!(sent(&fx).is_empty());
     assert!(matches!(
         app.modal,
         Some(Modal::Ask(Ask::Abort { index: 1 }))
     ));
-    assert!(sent(&app.update(ch('n'))).is_empty());
+    assert!(sent(&press(&mut app, ch('n'))).is_empty());
     assert!(app.modal.is_none());
-    app.update(ch('a'));
-    let fx = app.update(ch('y'));
+    press(&mut app, ch('a'));
+    let fx = press(&mut app, ch('y'));
     assert!(matches!(
         sent(&fx).as_slice(),
         [Command::Abort { reason: Some(_) }]
     ));
     // a outside a decision does nothing.
     let mut app = ready_app(0);
-    assert!(sent(&app.update(ch('a'))).is_empty());
+    assert!(sent(&press(&mut app, ch('a'))).is_empty());
     assert!(app.modal.is_none());
 }
 
 #[test]
 fn cancel_running_step_asks_first() {
     let mut app = ready_app(0);
-    assert!(sent(&app.update(ch('x'))).is_empty());
-    app.update(key(KeyCode::Enter));
+    assert!(sent(&press(&mut app, ch('x'))).is_empty());
+    press(&mut app, Key::Enter);
     started(&mut app, 0, 1);
-    assert!(sent(&app.update(ch('x'))).is_empty());
+    assert!(sent(&press(&mut app, ch('x'))).is_empty());
     assert!(matches!(
         app.modal,
         Some(Modal::Ask(Ask::Cancel { index: 0 }))
     ));
-    assert!(sent(&app.update(key(KeyCode::Esc))).is_empty());
-    app.update(ch('x'));
-    assert_eq!(sent(&app.update(ch('y'))), [Command::Cancel]);
+    assert!(sent(&press(&mut app, Key::Esc)).is_empty());
+    press(&mut app, ch('x'));
+    assert_eq!(sent(&press(&mut app, ch('y'))), [Command::Cancel]);
 }
 
 #[test]
 fn cancel_question_is_void_once_the_step_finished() {
     let mut app = ready_app(0);
-    app.update(key(KeyCode::Enter));
+    press(&mut app, Key::Enter);
     started(&mut app, 0, 1);
-    app.update(ch('x'));
+    press(&mut app, ch('x'));
     finished(&mut app, 0, StepOutcome::Passed, 10);
     assert!(app.modal.is_none(), "the question closes with the step");
-    assert!(sent(&app.update(ch('y'))).is_empty());
+    assert!(sent(&press(&mut app, ch('y'))).is_empty());
 }
 
 #[test]
 fn quit_when_idle_ends_the_run_then_leaves() {
     let mut app = ready_app(0);
-    let fx = app.update(ch('q'));
+    let fx = press(&mut app, ch('q'));
     assert_eq!(
         sent(&fx),
         [Command::Abort {
@@ -466,7 +487,7 @@ fn quit_when_idle_ends_the_run_then_leaves() {
         }]
     );
     assert!(!fx.contains(&Effect::Quit), "waits for the engine");
-    assert!(sent(&app.update(ch('q'))).is_empty(), "only once");
+    assert!(sent(&press(&mut app, ch('q'))).is_empty(), "only once");
     let fx = ev(
         &mut app,
         Event::RunFinished {
@@ -480,9 +501,9 @@ fn quit_when_idle_ends_the_run_then_leaves() {
 #[test]
 fn quit_while_running_asks_and_says_what_happens() {
     let mut app = ready_app(1);
-    app.update(key(KeyCode::Enter));
+    press(&mut app, Key::Enter);
     started(&mut app, 1, 1);
-    let fx = app.update(ch('q'));
+    let fx = press(&mut app, ch('q'));
     assert!(sent(&fx).is_empty());
     assert!(!fx.contains(&Effect::Quit));
     assert!(matches!(
@@ -490,12 +511,12 @@ fn quit_while_running_asks_and_says_what_happens() {
         Some(Modal::Ask(Ask::QuitRunning { index: 1 }))
     ));
     // n keeps running.
-    assert!(sent(&app.update(ch('n'))).is_empty());
+    assert!(sent(&press(&mut app, ch('n'))).is_empty());
     assert!(app.modal.is_none());
     assert!(!app.quitting);
     // q, y: abort (the engine cancels the step), then leave when the run has finished.
-    app.update(ch('q'));
-    let fx = app.update(ch('y'));
+    press(&mut app, ch('q'));
+    let fx = press(&mut app, ch('y'));
     match sent(&fx).as_slice() {
         [Command::Abort { reason: Some(r) }] => assert!(r.contains("copy"), "{r}"),
         other => panic!("{other:?}"),
@@ -515,20 +536,20 @@ fn quit_while_running_asks_and_says_what_happens() {
 #[test]
 fn ctrl_c_is_q_and_twice_confirms() {
     let mut app = ready_app(0);
-    app.update(key(KeyCode::Enter));
+    press(&mut app, Key::Enter);
     started(&mut app, 0, 1);
-    assert!(sent(&app.update(ctrl_c())).is_empty());
+    assert!(sent(&press(&mut app, Key::CtrlC)).is_empty());
     assert!(matches!(
         app.modal,
         Some(Modal::Ask(Ask::QuitRunning { .. }))
     ));
     assert!(matches!(
-        sent(&app.update(ctrl_c())).as_slice(),
+        sent(&press(&mut app, Key::CtrlC)).as_slice(),
         [Command::Abort { .. }]
     ));
     // Ctrl-C inside a text box quits too (it is not typed).
     let mut app = confirming();
-    let fx = app.update(ctrl_c());
+    let fx = press(&mut app, Key::CtrlC);
     assert!(matches!(sent(&fx).as_slice(), [Command::Abort { .. }]));
 }
 
@@ -542,18 +563,18 @@ fn quit_after_the_run_leaves_at_once() {
             at: t0(),
         },
     );
-    let fx = app.update(ch('q'));
+    let fx = press(&mut app, ch('q'));
     assert_eq!(fx, [Effect::Quit]);
     let mut app = ready_app(0);
     app.update(Msg::EngineGone);
-    assert_eq!(app.update(ctrl_c()), [Effect::Quit]);
+    assert_eq!(press(&mut app, Key::CtrlC), [Effect::Quit]);
 }
 
 #[test]
 fn reconcile_keys_need_checks_in_the_runbook() {
     let mut app = deciding(DecisionKind::Failed);
     for c in ['c', 'v'] {
-        let fx = app.update(ch(c));
+        let fx = press(&mut app, ch(c));
         assert!(sent(&fx).is_empty());
         let s = app.status.as_ref().unwrap();
         assert!(s.text.contains("no [[reconcile]] checks"), "{}", s.text);
@@ -564,20 +585,20 @@ fn reconcile_keys_need_checks_in_the_runbook() {
     ev(&mut app, Event::RunStarted { run: Box::new(run) });
     ev(&mut app, Event::Ready { next: 0 });
     assert_eq!(
-        sent(&app.update(ch('c'))),
+        sent(&press(&mut app, ch('c'))),
         [Command::Reconcile { name: None }]
     );
-    app.update(ch('v'));
+    press(&mut app, ch('v'));
     assert!(app.show_reconcile);
-    app.update(ch('v'));
+    press(&mut app, ch('v'));
     assert!(!app.show_reconcile);
 }
 
 #[test]
 fn transient_status_expires_on_tick() {
     let mut app = ready_app(0);
-    app.update(ch('R'));
-    app.update(key(KeyCode::Esc));
+    press(&mut app, ch('R'));
+    press(&mut app, Key::Esc);
     assert!(app.status.is_some());
     app.update(Msg::Tick(t0() + chrono::Duration::seconds(2)));
     assert!(app.status.is_some());
@@ -598,22 +619,22 @@ fn transient_status_expires_on_tick() {
 #[test]
 fn selection_moves_within_bounds() {
     let mut app = ready_app(0);
-    app.update(key(KeyCode::Up));
+    press(&mut app, Key::Up);
     assert_eq!(app.selected, 0);
     for _ in 0..10 {
-        app.update(ch('j'));
+        press(&mut app, ch('j'));
     }
     assert_eq!(app.selected, 3);
-    app.update(ch('k'));
+    press(&mut app, ch('k'));
     assert_eq!(app.selected, 2);
-    app.update(key(KeyCode::Down));
+    press(&mut app, Key::Down);
     assert_eq!(app.selected, 3);
 }
 
 #[test]
 fn output_is_bounded_and_scrolls() {
     let mut app = ready_app(1);
-    app.update(key(KeyCode::Enter));
+    press(&mut app, Key::Enter);
     started(&mut app, 1, 1);
     ev(&mut app, output(1, 1..=12_000));
     let s = &app.steps[1];
@@ -621,69 +642,61 @@ fn output_is_bounded_and_scrolls() {
     assert_eq!(s.output.dropped(), 2_000);
     assert!(app.view.follow);
     let page = app.page();
-    app.update(key(KeyCode::PageUp));
+    press(&mut app, Key::PageUp);
     assert!(!app.view.follow);
     assert_eq!(app.view.scroll, page);
     // New lines do not move a scrolled view.
     ev(&mut app, output(1, 12_001..=12_010));
     assert_eq!(app.view.scroll, page + 10);
-    app.update(key(KeyCode::PageDown));
+    press(&mut app, Key::PageDown);
     assert_eq!(app.view.scroll, 10);
-    app.update(ch('g'));
+    press(&mut app, ch('g'));
     assert_eq!(app.view.scroll, app.steps[1].output.max_scroll(page));
-    app.update(ch('G'));
+    press(&mut app, ch('G'));
     assert_eq!((app.view.scroll, app.view.follow), (0, true));
-    app.update(ch('f'));
+    press(&mut app, ch('f'));
     assert!(!app.view.follow);
-    app.update(ch('f'));
+    press(&mut app, ch('f'));
     assert!(app.view.follow);
 }
 
 #[test]
 fn output_of_another_step_does_not_redraw() {
     let mut app = ready_app(1);
-    app.update(key(KeyCode::Enter));
+    press(&mut app, Key::Enter);
     started(&mut app, 1, 1);
-    app.update(key(KeyCode::Up));
+    press(&mut app, Key::Up);
     let fx = ev(&mut app, output(1, 1..=5));
     assert!(fx.is_empty());
     assert_eq!(app.steps[1].output.len(), 5);
-    app.update(key(KeyCode::Down));
+    press(&mut app, Key::Down);
     assert!(!ev(&mut app, output(1, 6..=6)).is_empty());
 }
 
 #[test]
 fn help_takes_keys_until_closed() {
     let mut app = deciding(DecisionKind::Failed);
-    app.update(ch('?'));
+    press(&mut app, ch('?'));
     assert!(matches!(app.modal, Some(Modal::Help)));
     assert!(
-        sent(&app.update(ch('r'))).is_empty(),
+        sent(&press(&mut app, ch('r'))).is_empty(),
         "keys do not leak through help"
     );
     assert!(matches!(app.modal, Some(Modal::Help)));
-    app.update(key(KeyCode::Esc));
+    press(&mut app, Key::Esc);
     assert!(app.modal.is_none());
-    app.update(ch('?'));
-    app.update(ch('?'));
+    press(&mut app, ch('?'));
+    press(&mut app, ch('?'));
     assert!(app.modal.is_none());
-    app.update(ch('?'));
-    app.update(ch('q'));
+    press(&mut app, ch('?'));
+    press(&mut app, ch('q'));
     assert!(app.modal.is_none(), "q closes help, it does not quit");
-}
-
-#[test]
-fn key_releases_are_ignored() {
-    let mut app = ready_app(0);
-    let mut k = KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE);
-    k.kind = KeyEventKind::Release;
-    assert!(app.update(Msg::Key(k)).is_empty());
 }
 
 #[test]
 fn shutdown_aborts_once_and_leaves_when_the_run_ends() {
     let mut app = ready_app(0);
-    app.update(key(KeyCode::Enter));
+    press(&mut app, Key::Enter);
     started(&mut app, 0, 1);
     let fx = app.update(Msg::Shutdown("SIGTERM".into()));
     match sent(&fx).as_slice() {

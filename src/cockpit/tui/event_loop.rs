@@ -1,7 +1,8 @@
 //! The event loop: a biased `select!` that takes input first (keys answer while a step floods
 //! output), then engine events (many per wake), then the 1 Hz clock. A frame is drawn only when
 //! something changed: at once after a key or a change of state, at most every [`FRAME`] while
-//! output streams in.
+//! output streams in. Keys reach the app as actions ([`keys`]); what each frame's layout gave
+//! the output pane goes back to it ([`Msg::Layout`]), so paging moves by what the screen shows.
 //! Generic over the input stream and the screen, so tests feed scripted keys.
 
 use std::io;
@@ -13,6 +14,8 @@ use futures::{Stream, StreamExt};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 
+use super::keys;
+use super::view::layout::Drawn;
 use crate::app::{App, Effect, Msg};
 use cutover_model::protocol::{Command, Event, Level};
 
@@ -25,8 +28,8 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Where frames go.
 pub trait Screen {
-    /// Draws `app`.
-    fn draw(&mut self, app: &App) -> io::Result<()>;
+    /// Draws `app`, and says what the frame's layout gave the output pane.
+    fn draw(&mut self, app: &App) -> io::Result<Drawn>;
     /// Rings the bell.
     fn bell(&mut self) -> io::Result<()>;
     /// Called once after the first frame.
@@ -58,7 +61,7 @@ where
         Duration::from_secs(1),
     );
     tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
-    screen.draw(app)?;
+    draw(app, screen)?;
     screen.after_first_frame();
     let mut last_frame = Instant::now();
     let mut dirty = false;
@@ -75,7 +78,9 @@ where
             biased;
             ev = input.next(), if input_open => match ev {
                 Some(Ok(TermEvent::Key(k))) => {
-                    effects = app.update(Msg::Key(k));
+                    if let Some(action) = keys::action(&k, app.key_context()) {
+                        effects = app.update(Msg::Action(action));
+                    }
                     urgent = true;
                 }
                 Some(Ok(TermEvent::Resize(c, r))) => {
@@ -150,11 +155,20 @@ where
             return Ok(());
         }
         if dirty && (urgent || Instant::now() >= last_frame + FRAME) {
-            screen.draw(app)?;
+            draw(app, screen)?;
             last_frame = Instant::now();
             dirty = false;
         }
     }
+}
+
+/// Draws a frame and tells the app what its layout gave the output pane.
+fn draw<S: Screen>(app: &mut App, screen: &mut S) -> io::Result<()> {
+    let drawn = screen.draw(app)?;
+    if let Some(output_rows) = drawn.output_rows {
+        app.update(Msg::Layout { output_rows });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -182,14 +196,15 @@ mod tests {
     }
 
     impl Screen for Shot {
-        fn draw(&mut self, app: &App) -> io::Result<()> {
+        fn draw(&mut self, app: &App) -> io::Result<Drawn> {
             let theme = &self.theme;
+            let mut drawn = Drawn::default();
             self.term
-                .draw(|f| crate::tui::view::render(f, app, theme))
+                .draw(|f| drawn = crate::tui::view::render(f, app, theme))
                 .map_err(io::Error::other)?;
             *self.last.lock().unwrap() = self.term.backend().to_string();
             *self.frames.lock().unwrap() += 1;
-            Ok(())
+            Ok(drawn)
         }
         fn bell(&mut self) -> io::Result<()> {
             Ok(())
@@ -283,5 +298,9 @@ mod tests {
         assert_eq!(flood.output.len(), crate::app::output::OUTPUT_CAP);
         assert_eq!(flood.output.dropped(), 300_000 - 10_000);
         assert!(*frames.lock().unwrap() > 0);
+        assert!(
+            app.output_rows > 0,
+            "each frame tells the app the output pane's rows"
+        );
     }
 }

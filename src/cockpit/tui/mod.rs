@@ -1,7 +1,9 @@
 //! The full-screen cockpit: owns the terminal and runs the event loop between the keyboard,
-//! the engine and the [`App`](crate::app::App) state machine. Drawing lives in [`view`].
+//! the engine and the [`App`](crate::app::App) state machine. Key presses become actions in
+//! [`keys`]; drawing lives in [`view`].
 
 pub mod event_loop;
+pub mod keys;
 pub mod terminal;
 pub mod theme;
 pub mod view;
@@ -29,12 +31,16 @@ struct TermScreen<'a> {
 }
 
 impl Screen for TermScreen<'_> {
-    fn draw(&mut self, app: &App) -> io::Result<()> {
+    fn draw(&mut self, app: &App) -> io::Result<view::layout::Drawn> {
         let theme = self.theme;
+        let mut drawn = view::layout::Drawn::default();
         crossterm::queue!(self.guard.terminal.backend_mut(), BeginSynchronizedUpdate)?;
-        self.guard.terminal.draw(|f| view::render(f, app, theme))?;
+        self.guard
+            .terminal
+            .draw(|f| drawn = view::render(f, app, theme))?;
         crossterm::queue!(self.guard.terminal.backend_mut(), EndSynchronizedUpdate)?;
-        self.guard.terminal.backend_mut().flush()
+        self.guard.terminal.backend_mut().flush()?;
+        Ok(drawn)
     }
 
     fn bell(&mut self) -> io::Result<()> {

@@ -1,4 +1,4 @@
-//! `?`: the key map.
+//! `?`: the key map, rendered from the key table ([`keymap`]).
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -7,30 +7,8 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
 use super::text::{fit, pad};
 use crate::app::App;
+use crate::app::keymap;
 use crate::tui::theme::Theme;
-
-/// Every key, with what it does.
-pub const KEYS: &[(&str, &str)] = &[
-    ("enter", "run the next step · type a confirmation word"),
-    ("r", "retry a failed step · re-run an interrupted one"),
-    ("s", "skip a failed step (typed reason, journaled)"),
-    ("d", "mark an interrupted step done (typed reason)"),
-    ("a", "abort the run at a failed/interrupted step"),
-    ("x", "cancel the running step (kills its process group)"),
-    ("j k ↑ ↓", "select a step: its command and output"),
-    ("PgUp PgDn", "scroll the output a page"),
-    ("g G", "oldest kept line · newest line (follow on)"),
-    ("f", "follow the newest output on/off"),
-    ("R", "rollback plan; type ROLLBACK to execute it"),
-    ("n", "stop a trigger's automatic rollback countdown"),
-    (
-        "c v",
-        "reconcile now · show the differing keys (v again: output)",
-    ),
-    ("esc", "clear the status line · close a pop-up"),
-    ("?", "this help"),
-    ("q ctrl-c", "quit; asks first while a step runs"),
-];
 
 /// A centred rectangle of at most `w` x `h` inside `area`.
 pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
@@ -46,7 +24,8 @@ pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
 
 /// Draws the help overlay.
 pub fn render(f: &mut Frame, area: Rect, _app: &App, t: &Theme) {
-    let r = centered(area, 64, KEYS.len() as u16 + 3);
+    let keys = keymap::help_rows();
+    let r = centered(area, 64, keys.len() as u16 + 3);
     f.render_widget(Clear, r);
     let block = Block::default()
         .borders(Borders::ALL)
@@ -57,7 +36,7 @@ pub fn render(f: &mut Frame, area: Rect, _app: &App, t: &Theme) {
     f.render_widget(block, r);
     let cols = inner.width as usize;
     let key_w = 11.min(cols / 3);
-    let mut lines: Vec<Line> = KEYS
+    let mut lines: Vec<Line> = keys
         .iter()
         .map(|(k, d)| {
             Line::from(vec![

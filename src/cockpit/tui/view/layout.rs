@@ -46,6 +46,14 @@ pub struct Areas {
     pub status: Rect,
 }
 
+/// What a drawn frame tells the app back: the layout facts its keys depend on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Drawn {
+    /// Rows the output pane gave to the selected step's output (the page `PgUp`/`PgDn`
+    /// scroll); `None` when the pane showed no output (no step yet, or the reconcile view).
+    pub output_rows: Option<usize>,
+}
+
 /// Splits the screen.
 pub fn areas(area: Rect, app: &App) -> Areas {
     let [header, body, status] = Layout::vertical([
@@ -84,8 +92,8 @@ pub fn areas(area: Rect, app: &App) -> Areas {
     }
 }
 
-/// Draws a whole frame.
-pub fn render(f: &mut Frame, app: &App, t: &Theme) {
+/// Draws a whole frame and reports what its layout gave the output.
+pub fn render(f: &mut Frame, app: &App, t: &Theme) -> Drawn {
     let area = f.area();
     let a = areas(area, app);
     f.render_widget(ratatui::widgets::Block::default().style(t.text), area);
@@ -93,15 +101,17 @@ pub fn render(f: &mut Frame, app: &App, t: &Theme) {
     steps::render(f, a.steps, app, t);
     lag::render(f, a.lag, app, t);
     reconcile::render(f, a.reconcile, app, t);
-    if app.show_reconcile {
+    let output_rows = if app.show_reconcile {
         reconcile_detail::render(f, a.output, app, t);
+        None
     } else {
-        output::render(f, a.output, app, t);
-    }
+        output::render(f, a.output, app, t)
+    };
     status::render(f, a.status, app, t);
     match &app.modal {
         Some(Modal::Help) => help::render(f, area, app, t),
         Some(_) => prompt::render(f, area, app, t),
         None => {}
     }
+    Drawn { output_rows }
 }

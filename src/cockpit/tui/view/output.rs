@@ -13,8 +13,9 @@ use crate::app::{App, Phase};
 use crate::tui::theme::Theme;
 use cutover_model::protocol::Stream;
 
-/// Draws the detail/output pane for the selected step.
-pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
+/// Draws the detail/output pane for the selected step; returns how many rows it gave to the
+/// output (below the detail), or `None` when there is no step to show.
+pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) -> Option<usize> {
     let cols = area.width.saturating_sub(2) as usize;
     let Some(s) = app.steps.get(app.selected) else {
         let block = Block::default()
@@ -22,7 +23,7 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
             .border_style(t.border)
             .title(Span::styled(" OUTPUT ", t.title));
         f.render_widget(block, area);
-        return;
+        return None;
     };
     let mut title = format!(" {} {} · {}", app.selected + 1, s.info.id, s.info.kind);
     if s.attempt > 1 {
@@ -44,7 +45,7 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
     f.render_widget(block, area);
     let rows = inner.height as usize;
     if rows == 0 || cols == 0 {
-        return;
+        return Some(0);
     }
 
     let mut head: Vec<Line> = Vec::new();
@@ -176,4 +177,5 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
         )));
     }
     f.render_widget(Paragraph::new(lines), inner);
+    Some(out_rows)
 }

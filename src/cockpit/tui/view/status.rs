@@ -1,4 +1,5 @@
-//! Status bar: the latest message (or what the run waits for), then the keys that work now.
+//! Status bar: the latest message (or what the run waits for), then the keys that work now,
+//! named from the key table ([`keymap`]).
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -6,43 +7,62 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::text::{fit, width};
-use crate::app::{App, Phase};
+use crate::app::keymap;
+use crate::app::{Action, App, Phase};
 use crate::tui::theme::Theme;
 use cutover_model::protocol::{DecisionKind, Level};
 
-/// The keys that do something in the current phase.
-pub fn hints(app: &App) -> Vec<(&'static str, &'static str)> {
-    let tail: &[(&str, &str)] = &[
-        ("?", "help"),
-        ("q", "quit"),
-        ("j/k", "select"),
-        ("PgUp/PgDn", "scroll"),
-        ("f", "follow"),
-        ("R", "rollback"),
+/// The actions that do something in the current phase, with what each does now; the keys
+/// for them come from the key table.
+pub fn hints(app: &App) -> Vec<(String, &'static str)> {
+    let tail: &[(Action, &str)] = &[
+        (Action::Help, "help"),
+        (Action::Quit, "quit"),
+        (Action::SelectNext, "select"),
+        (Action::PageDown, "scroll"),
+        (Action::ToggleFollow, "follow"),
+        (Action::Rollback, "rollback"),
     ];
-    let mut v: Vec<(&str, &str)> = match &app.phase {
-        Phase::Ready { .. } => vec![("enter", "run next")],
-        Phase::Running { .. } => vec![("x", "cancel step")],
-        Phase::Confirming { .. } => vec![("enter", "type the word"), ("x", "cancel")],
+    let mut v: Vec<(Action, &str)> = match &app.phase {
+        Phase::Ready { .. } => vec![(Action::Enter, "run next")],
+        Phase::Running { .. } => vec![(Action::CancelStep, "cancel step")],
+        Phase::Confirming { .. } => vec![
+            (Action::Enter, "type the word"),
+            (Action::CancelStep, "cancel"),
+        ],
         Phase::Deciding {
             kind: DecisionKind::Failed,
             ..
-        } => vec![("r", "retry"), ("s", "skip"), ("a", "abort")],
+        } => vec![
+            (Action::Retry, "retry"),
+            (Action::Skip, "skip"),
+            (Action::Abort, "abort"),
+        ],
         Phase::Deciding {
             kind: DecisionKind::Interrupted,
             ..
-        } => vec![("r", "re-run"), ("d", "mark done"), ("a", "abort")],
+        } => vec![
+            (Action::Retry, "re-run"),
+            (Action::MarkDone, "mark done"),
+            (Action::Abort, "abort"),
+        ],
         Phase::Deciding {
             kind: DecisionKind::RollbackFailed | DecisionKind::RollbackInterrupted,
             ..
-        } => vec![("r", "retry"), ("s", "skip"), ("a", "abort rollback")],
+        } => vec![
+            (Action::Retry, "retry"),
+            (Action::Skip, "skip"),
+            (Action::Abort, "abort rollback"),
+        ],
         _ => vec![],
     };
     if app.countdown_active() {
-        v.insert(0, ("n", "stop auto-rollback"));
+        v.insert(0, (Action::CancelCountdown, "stop auto-rollback"));
     }
     v.extend_from_slice(tail);
-    v
+    v.into_iter()
+        .map(|(a, does)| (keymap::bar_keys(a), does))
+        .collect()
 }
 
 fn default_line(app: &App) -> (String, Level) {
@@ -108,7 +128,7 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
     let mut used = 1;
     for (i, (k, d)) in hints(app).into_iter().enumerate() {
         let sep = if i == 0 { "" } else { " · " };
-        let w = width(sep) + width(k) + 1 + width(d);
+        let w = width(sep) + width(&k) + 1 + width(d);
         if used + w > cols {
             break;
         }

@@ -1,12 +1,14 @@
-//! Render snapshots (ratatui `TestBackend` + insta) at 80x24 and 120x40.
+//! Render snapshots (ratatui `TestBackend` + insta) at 80x24 and 120x40, and what a frame
+//! reports back to the app (the output rows `PgUp`/`PgDn` page by).
 //! Snapshots live in `snapshots/` beside this file; CI fails on a missing or changed one.
 
 use chrono::Duration;
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
-use crate::app::tests::{run_info, step, t0};
+use super::layout::Drawn;
+use crate::app::keymap::Key;
+use crate::app::tests::{ch, press, run_info, step, t0, typed};
 use crate::app::{App, Msg};
 use crate::tui::theme::Theme;
 use cutover_model::protocol::*;
@@ -14,28 +16,24 @@ use cutover_model::protocol::*;
 const SIZES: [(u16, u16); 2] = [(80, 24), (120, 40)];
 
 fn draw(app: &App, w: u16, h: u16) -> String {
+    draw_reporting(app, w, h).0
+}
+
+/// The screen, and what the frame reported back.
+fn draw_reporting(app: &App, w: u16, h: u16) -> (String, Drawn) {
     let mut app = app.clone();
     app.size = (w, h);
     let theme = Theme::builtin("default").unwrap();
     let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
-    t.draw(|f| super::render(f, &app, &theme)).unwrap();
-    t.backend().to_string()
+    let mut drawn = Drawn::default();
+    t.draw(|f| drawn = super::render(f, &app, &theme)).unwrap();
+    (t.backend().to_string(), drawn)
 }
 
 fn snap(name: &str, app: &App) {
     for (w, h) in SIZES {
         let screen = draw(app, w, h);
         insta::assert_snapshot!(format!("{name}_{w}x{h}"), screen);
-    }
-}
-
-fn key(app: &mut App, code: KeyCode) {
-    app.update(Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)));
-}
-
-fn typed(app: &mut App, s: &str) {
-    for c in s.chars() {
-        key(app, KeyCode::Char(c));
     }
 }
 
@@ -102,11 +100,11 @@ fn idle() -> App {
 
 fn running() -> App {
     let mut app = idle();
-    key(&mut app, KeyCode::Enter);
+    press(&mut app, Key::Enter);
     start(&mut app, 0, 1);
     pass(&mut app, 0, 1_800);
     ev(&mut app, Event::Ready { next: 1 });
-    key(&mut app, KeyCode::Enter);
+    press(&mut app, Key::Enter);
     start(&mut app, 1, 1);
     ev(&mut app, lines(1, 40, Stream::Stdout, "copied batch"));
     ev(&mut app, lines(1, 2, Stream::Stderr, "warning: slow batch"));
@@ -151,7 +149,7 @@ fn confirm() -> App {
     let mut app = running();
     pass(&mut app, 1, 3_900);
     ev(&mut app, Event::Ready { next: 2 });
-    key(&mut app, KeyCode::Enter);
+    press(&mut app, Key::Enter);
     start(&mut app, 2, 1);
     ev(
         &mut app,
@@ -182,7 +180,7 @@ fn failed_step_with_retry_skip_keys() {
 #[test]
 fn failed_step_skip_reason_prompt() {
     let mut app = failed();
-    key(&mut app, KeyCode::Char('s'));
+    press(&mut app, ch('s'));
     typed(&mut app, "batch re-copied by hand");
     snap("skip_reason", &app);
 }
@@ -196,21 +194,21 @@ fn confirm_step() {
 fn confirm_step_after_a_wrong_word() {
     let mut app = confirm();
     typed(&mut app, "X");
-    key(&mut app, KeyCode::Enter);
+    press(&mut app, Key::Enter);
     snap("confirm_rejected", &app);
 }
 
 #[test]
 fn help_overlay() {
     let mut app = running();
-    key(&mut app, KeyCode::Char('?'));
+    press(&mut app, ch('?'));
     snap("help", &app);
 }
 
 #[test]
 fn quit_question_while_running() {
     let mut app = running();
-    key(&mut app, KeyCode::Char('q'));
+    press(&mut app, ch('q'));
     snap("quit_running", &app);
 }
 
@@ -265,11 +263,11 @@ fn narrow_truncation() {
     );
     let mut app = with_run(run, 85);
     ev(&mut app, Event::Ready { next: 0 });
-    key(&mut app, KeyCode::Enter);
+    press(&mut app, Key::Enter);
     start(&mut app, 0, 1);
     pass(&mut app, 0, 900_000);
     ev(&mut app, Event::Ready { next: 1 });
-    key(&mut app, KeyCode::Enter);
+    press(&mut app, Key::Enter);
     start(&mut app, 1, 1);
     ev(
         &mut app,
@@ -322,7 +320,7 @@ fn rollback_plan_open() -> App {
     let mut info = app.steps[0].info.clone();
     info.rollback = Some("rm -rf /tmp/cutover-demo".into());
     app.steps[0].info = info;
-    key(&mut app, KeyCode::Char('R'));
+    press(&mut app, ch('R'));
     ev(
         &mut app,
         Event::RollbackPlan {
@@ -359,7 +357,7 @@ fn rollback_plan_modal() {
 #[test]
 fn rollback_plan_past_the_point_of_no_return() {
     let mut app = failed();
-    key(&mut app, KeyCode::Char('R'));
+    press(&mut app, ch('R'));
     ev(
         &mut app,
         Event::RollbackPlan {
@@ -520,6 +518,62 @@ fn reconcile_pane_with_results() {
 #[test]
 fn reconcile_detail_shows_the_differing_keys() {
     let mut app = with_reconcile_results();
-    key(&mut app, KeyCode::Char('v'));
+    press(&mut app, ch('v'));
     snap("reconcile_detail", &app);
+}
+
+/// The numbers of the `line N` output lines on `screen`, top to bottom.
+fn shown_lines(screen: &str) -> Vec<usize> {
+    screen
+        .lines()
+        .filter_map(|row| {
+            let at = row.find("line ")? + "line ".len();
+            let digits: String = row[at..].chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().ok()
+        })
+        .collect()
+}
+
+#[test]
+fn paging_moves_by_the_visible_output_rows() {
+    for (w, h) in SIZES {
+        let mut app = running();
+        app.size = (w, h);
+        ev(&mut app, lines(1, 500, Stream::Stdout, "line"));
+        // What the event loop does after each frame.
+        let (screen, drawn) = draw_reporting(&app, w, h);
+        let rows = drawn.output_rows.expect("the output pane shows a step");
+        app.update(Msg::Layout { output_rows: rows });
+        let newest = shown_lines(&screen);
+        assert_eq!(
+            newest.len(),
+            rows,
+            "{w}x{h}: the pane shows what it reports"
+        );
+        assert_eq!(newest.last(), Some(&500));
+
+        press(&mut app, Key::PageUp);
+        assert_eq!(app.view.scroll, rows, "{w}x{h}");
+        let (screen, drawn) = draw_reporting(&app, w, h);
+        assert_eq!(drawn.output_rows, Some(rows));
+        let older = shown_lines(&screen);
+        assert_eq!(older.len(), rows, "{w}x{h}");
+        assert_eq!(
+            older.last().map(|l| l + 1),
+            newest.first().copied(),
+            "{w}x{h}: one page up shows the lines just above, none skipped or repeated"
+        );
+
+        press(&mut app, Key::PageDown);
+        assert_eq!(app.view.scroll, 0, "{w}x{h}");
+        assert_eq!(shown_lines(&draw(&app, w, h)), newest, "{w}x{h}");
+    }
+}
+
+#[test]
+fn the_reconcile_view_reports_no_output_rows() {
+    let mut app = with_reconcile_results();
+    assert!(draw_reporting(&app, 80, 24).1.output_rows.is_some());
+    press(&mut app, ch('v'));
+    assert_eq!(draw_reporting(&app, 80, 24).1.output_rows, None);
 }

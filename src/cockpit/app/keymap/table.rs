@@ -1,0 +1,130 @@
+//! The table itself, in the order the help and the README list it. Change a key here and the
+//! key handling, the help overlay, the key bar and (with `CUTOVER_UPDATE_README=1 cargo test
+//! -p cutover-cockpit readme`) the README follow.
+
+use super::{Binding, HelpLine, Key, KeyEntry, Named};
+use crate::app::action::Action;
+
+/// Every key the cockpit answers to.
+pub static KEYMAP: &[KeyEntry] = &[
+    KeyEntry {
+        keys: &[Binding::new(Key::Enter, Action::Enter)],
+        help: HelpLine::Row("run the next step · type a confirmation word"),
+        readme: Some(
+            "run the next step (steps run in order); on a confirm step, open the box to type the word",
+        ),
+    },
+    KeyEntry {
+        keys: &[Binding::new(Key::Char('r'), Action::Retry)],
+        help: HelpLine::Row("retry a failed step · re-run an interrupted one"),
+        readme: Some("retry a failed step · re-run an interrupted one (on `--resume`)"),
+    },
+    KeyEntry {
+        keys: &[Binding::new(Key::Char('s'), Action::Skip)],
+        help: HelpLine::Row("skip a failed step (typed reason, journaled)"),
+        readme: Some("skip a failed step: type a reason (required, journaled)"),
+    },
+    KeyEntry {
+        keys: &[Binding::new(Key::Char('d'), Action::MarkDone)],
+        help: HelpLine::Row("mark an interrupted step done (typed reason)"),
+        readme: Some("mark an interrupted step done: type a reason (required, journaled)"),
+    },
+    KeyEntry {
+        keys: &[Binding::new(Key::Char('a'), Action::Abort)],
+        help: HelpLine::Row("abort the run at a failed/interrupted step"),
+        readme: Some("abort the run at a failed or interrupted step (asks `y`/`n`)"),
+    },
+    KeyEntry {
+        keys: &[Binding::new(Key::Char('x'), Action::CancelStep)],
+        help: HelpLine::Row("cancel the running step (kills its process group)"),
+        readme: Some("cancel the running step: its process group is killed (asks `y`/`n`)"),
+    },
+    KeyEntry {
+        keys: &[
+            Binding::new(Key::Char('j'), Action::SelectNext),
+            Binding::new(Key::Char('k'), Action::SelectPrev),
+            Binding::new(Key::Up, Action::SelectPrev).named(Named::NotInBar),
+            Binding::new(Key::Down, Action::SelectNext).named(Named::NotInBar),
+        ],
+        help: HelpLine::Row("select a step: its command and output"),
+        readme: Some("select a step: its command, state and output"),
+    },
+    KeyEntry {
+        keys: &[
+            Binding::new(Key::PageUp, Action::PageUp),
+            Binding::new(Key::PageDown, Action::PageDown),
+        ],
+        help: HelpLine::Row("scroll the output a page"),
+        readme: Some("scroll the output a page"),
+    },
+    KeyEntry {
+        keys: &[
+            Binding::new(Key::Char('g'), Action::Top),
+            Binding::new(Key::Char('G'), Action::Bottom),
+            Binding::new(Key::Home, Action::Top).named(Named::ReadmeOnly),
+            Binding::new(Key::End, Action::Bottom).named(Named::ReadmeOnly),
+        ],
+        help: HelpLine::Row("oldest kept line · newest line (follow on)"),
+        readme: Some("oldest kept line · newest line (follow back on)"),
+    },
+    KeyEntry {
+        keys: &[Binding::new(Key::Char('f'), Action::ToggleFollow)],
+        help: HelpLine::Row("follow the newest output on/off"),
+        readme: Some("follow the newest output on/off"),
+    },
+    KeyEntry {
+        keys: &[Binding::new(Key::Char('R'), Action::Rollback)],
+        help: HelpLine::Row("rollback plan; type ROLLBACK to execute it"),
+        readme: Some(
+            "the rollback plan; type `ROLLBACK` and enter to execute it, `esc` to close it with nothing sent",
+        ),
+    },
+    KeyEntry {
+        keys: &[Binding::new(Key::Char('n'), Action::CancelCountdown)],
+        help: HelpLine::Row("stop a trigger's automatic rollback countdown"),
+        readme: Some("stop a trigger's automatic-rollback countdown (shown in the banner)"),
+    },
+    KeyEntry {
+        keys: &[Binding::new(Key::Char('c'), Action::Reconcile)],
+        help: HelpLine::Row("reconcile now"),
+        readme: Some("run every reconcile check now (in the background; the cockpit stays live)"),
+    },
+    KeyEntry {
+        keys: &[Binding::new(Key::Char('v'), Action::ToggleReconcileView)],
+        help: HelpLine::SameRow("show the differing keys (v again: output)"),
+        readme: Some(
+            "show the reconcile results and the differing keys (both sides' values) in place of the output; `v` again goes back",
+        ),
+    },
+    KeyEntry {
+        keys: &[Binding::new(Key::Esc, Action::Escape)],
+        help: HelpLine::Row("clear the status line · close a pop-up"),
+        readme: Some("clear the status line · close a pop-up"),
+    },
+    KeyEntry {
+        keys: &[Binding::new(Key::Char('?'), Action::Help)],
+        help: HelpLine::Row("this help"),
+        readme: Some("the key map"),
+    },
+    KeyEntry {
+        keys: &[
+            Binding::new(Key::Char('q'), Action::Quit),
+            Binding::new(Key::CtrlC, Action::Interrupt).named(Named::NotInBar),
+        ],
+        help: HelpLine::Row("quit; asks first while a step runs"),
+        readme: Some(
+            "quit. While a step runs it asks first and says what happens: the step is cancelled (its process group killed) and the run ends; resume it later with `cutover run --resume JOURNAL`. A second `ctrl-c` answers yes.",
+        ),
+    },
+    // The answers to a yes/no question; the question names them.
+    KeyEntry {
+        keys: &[
+            Binding::new(Key::Char('y'), Action::Yes).named(Named::Nowhere),
+            Binding::new(Key::Char('Y'), Action::Yes).named(Named::Nowhere),
+            Binding::new(Key::Char('n'), Action::No).named(Named::Nowhere),
+            Binding::new(Key::Char('N'), Action::No).named(Named::Nowhere),
+        ],
+        help: HelpLine::Hidden,
+        readme: None,
+    },
+];

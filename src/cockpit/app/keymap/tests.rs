@@ -1,0 +1,163 @@
+//! The key table: no key means two things in one place, every action has a key, and the README's
+//! key section is the table's.
+
+use std::path::PathBuf;
+
+use super::*;
+use crate::app::action::KeyContext;
+
+const CONTEXTS: [KeyContext; 3] = [KeyContext::Commands, KeyContext::Question, KeyContext::Text];
+
+/// Rewrites the README's key section from the table instead of failing.
+const UPDATE_ENV: &str = "CUTOVER_UPDATE_README";
+const BEGIN: &str = "<!-- keys:begin";
+const END: &str = "<!-- keys:end -->";
+
+#[test]
+fn no_key_is_bound_twice_in_one_context() {
+    let bindings: Vec<&Binding> = KEYMAP.iter().flat_map(|e| e.keys).collect();
+    for ctx in CONTEXTS {
+        for (i, a) in bindings.iter().enumerate() {
+            for b in &bindings[i + 1..] {
+                assert!(
+                    !(a.key == b.key && a.action.applies_in(ctx) && b.action.applies_in(ctx)),
+                    "{} is bound to {:?} and {:?} in {ctx:?}",
+                    a.key,
+                    a.action,
+                    b.action
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn every_action_has_a_key() {
+    use Action::*;
+    for a in [
+        Enter,
+        Retry,
+        Skip,
+        MarkDone,
+        Abort,
+        CancelStep,
+        Rollback,
+        CancelCountdown,
+        Reconcile,
+        ToggleReconcileView,
+        SelectNext,
+        SelectPrev,
+        PageUp,
+        PageDown,
+        Top,
+        Bottom,
+        ToggleFollow,
+        Help,
+        Escape,
+        Quit,
+        Interrupt,
+        Yes,
+        No,
+    ] {
+        assert!(
+            KEYMAP.iter().flat_map(|e| e.keys).any(|b| b.action == a),
+            "no key for {a:?}"
+        );
+    }
+}
+
+#[test]
+fn lookups_follow_the_context() {
+    assert_eq!(
+        action(Key::Char('n'), KeyContext::Commands),
+        Some(Action::CancelCountdown)
+    );
+    assert_eq!(
+        action(Key::Char('n'), KeyContext::Question),
+        Some(Action::No)
+    );
+    assert_eq!(action(Key::Char('q'), KeyContext::Text), None, "q is text");
+    assert_eq!(
+        action(Key::CtrlC, KeyContext::Text),
+        Some(Action::Interrupt)
+    );
+    assert_eq!(action(Key::Home, KeyContext::Commands), Some(Action::Top));
+}
+
+#[test]
+fn the_bar_and_the_help_name_keys_as_before() {
+    assert_eq!(bar_keys(Action::SelectNext), "j/k");
+    assert_eq!(bar_keys(Action::PageDown), "PgUp/PgDn");
+    assert_eq!(bar_keys(Action::Quit), "q");
+    assert_eq!(bar_keys(Action::Enter), "enter");
+    let rows = help_rows();
+    let keys: Vec<&str> = rows.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "enter",
+            "r",
+            "s",
+            "d",
+            "a",
+            "x",
+            "j k ↑ ↓",
+            "PgUp PgDn",
+            "g G",
+            "f",
+            "R",
+            "n",
+            "c v",
+            "esc",
+            "?",
+            "q ctrl-c"
+        ]
+    );
+    assert_eq!(
+        rows[12].1,
+        "reconcile now · show the differing keys (v again: output)"
+    );
+}
+
+fn readme_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../README.md")
+}
+
+/// The README up to the line after the begin marker, the key section, and the rest from the end
+/// marker on.
+fn split(readme: &str) -> (&str, &str, &str) {
+    let begin = readme
+        .find(BEGIN)
+        .unwrap_or_else(|| panic!("README.md has no {BEGIN} … --> marker"));
+    let table = begin
+        + readme[begin..]
+            .find('\n')
+            .expect("a line break after the begin marker")
+        + 1;
+    let end = table
+        + readme[table..]
+            .find(END)
+            .unwrap_or_else(|| panic!("README.md has no {END} marker after {BEGIN}"));
+    (&readme[..table], &readme[table..end], &readme[end..])
+}
+
+#[test]
+fn readme_key_section_is_generated_from_the_table() {
+    let path = readme_path();
+    let readme = std::fs::read_to_string(&path).expect("read README.md");
+    let (before, table, after) = split(&readme);
+    // A blank line either side keeps the markers out of the table.
+    let generated = format!("\n{}\n", markdown());
+    if table == generated {
+        return;
+    }
+    if std::env::var_os(UPDATE_ENV).is_some_and(|v| v == "1") {
+        std::fs::write(&path, format!("{before}{generated}{after}")).expect("write README.md");
+        return;
+    }
+    panic!(
+        "README.md's key section differs from the key table (src/cockpit/app/keymap/table.rs).\n\
+         Regenerate it with: {UPDATE_ENV}=1 cargo test -p cutover-cockpit readme\n\
+         --- README.md\n{table}--- generated\n{generated}"
+    );
+}
