@@ -24,6 +24,9 @@ pub enum Action {
     Rollback,
     /// Stop a fired trigger's automatic-rollback countdown.
     CancelCountdown,
+    /// Stop the process group an interrupted attempt left running in the earlier session
+    /// (asks first), so it can be re-run without doing its work twice.
+    StopInterrupted,
     /// Run every reconcile check now.
     Reconcile,
     /// Show the reconcile results in place of the output, or the output again.

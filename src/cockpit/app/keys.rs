@@ -62,6 +62,20 @@ impl App {
                 }
                 _ => self.refuse("a aborts only at a decision; q quits (and ends the run)"),
             },
+            Action::StopInterrupted => match &self.phase {
+                Phase::Deciding {
+                    index,
+                    still_running: Some(pid),
+                    ..
+                } => {
+                    self.modal = Some(Modal::Ask(Ask::StopInterrupted {
+                        index: *index,
+                        pid: *pid,
+                    }));
+                    redraw
+                }
+                _ => self.refuse("K stops an interrupted attempt that is still running; none is"),
+            },
             Action::CancelStep => match &self.phase {
                 Phase::Running { index } | Phase::Confirming { index, .. } => {
                     self.modal = Some(Modal::Ask(Ask::Cancel { index: *index }));
@@ -213,6 +227,12 @@ impl App {
 
     fn retry(&mut self) -> Vec<Effect> {
         match self.phase {
+            Phase::Deciding {
+                still_running: Some(pid),
+                ..
+            } => self.refuse(&format!(
+                "its process group {pid} from the earlier session is still running: a re-run would do the work twice; wait for it, or K to stop it"
+            )),
             Phase::Deciding { .. } => {
                 self.phase = Phase::Busy;
                 self.status = None;
@@ -492,6 +512,13 @@ impl App {
                     return vec![Effect::Redraw];
                 }
                 self.send(Command::Cancel)
+            }
+            Ask::StopInterrupted { index, .. } => {
+                if !matches!(self.phase, Phase::Deciding { index: i, still_running: Some(_), .. } if i == index)
+                {
+                    return vec![Effect::Redraw];
+                }
+                self.send(Command::StopInterrupted)
             }
             Ask::Abort { index } => {
                 if !matches!(self.phase, Phase::Deciding { index: i, .. } if i == index) {

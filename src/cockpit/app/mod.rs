@@ -98,6 +98,9 @@ pub enum Phase {
         kind: DecisionKind,
         /// Explanation.
         message: String,
+        /// The interrupted attempt's process group from the earlier session, while it still
+        /// runs: a re-run waits until it ends or is stopped (`K`).
+        still_running: Option<u32>,
     },
     /// The run ended.
     Finished(RunOutcome),

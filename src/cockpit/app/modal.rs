@@ -33,6 +33,13 @@ pub enum Ask {
         /// The step waiting for a decision.
         index: usize,
     },
+    /// Stop the process group an interrupted attempt of step `index` left running.
+    StopInterrupted {
+        /// The step waiting for a decision.
+        index: usize,
+        /// The process group.
+        pid: u32,
+    },
 }
 
 /// The open pop-up.

@@ -138,12 +138,13 @@ impl App {
                 index,
                 kind,
                 message,
-                ..
+                still_running,
             } => {
                 self.phase = Phase::Deciding {
                     index,
                     kind,
                     message: message.clone(),
+                    still_running,
                 };
                 self.select(index);
                 self.say(Level::Warn, message);

@@ -816,3 +816,49 @@ fn a_failed_attempt_counts_as_lost_time() {
     // Still ahead: preflight (2s, not run in this fixture), copy again (4s), switch (3s).
     assert_eq!(p.eta, app.now + chrono::Duration::seconds(9));
 }
+
+#[test]
+fn an_interrupted_attempt_still_running_is_stopped_before_a_rerun() {
+    let mut app = ready_app(0);
+    ev(
+        &mut app,
+        Event::DecisionNeeded {
+            index: 1,
+            kind: DecisionKind::Interrupted,
+            message: "outcome unknown; its process group 4242 is STILL RUNNING".into(),
+            still_running: Some(4242),
+        },
+    );
+    // A re-run would do the work twice: refused on the spot, nothing sent.
+    let fx = press(&mut app, ch('r'));
+    assert!(sent(&fx).is_empty());
+    assert!(fx.contains(&Effect::Bell));
+    assert!(app.status.as_ref().unwrap().text.contains("K to stop it"));
+    // K asks first; n sends nothing; y stops the old group.
+    press(&mut app, ch('K'));
+    assert!(matches!(
+        app.modal,
+        Some(Modal::Ask(Ask::StopInterrupted {
+            index: 1,
+            pid: 4242
+        }))
+    ));
+    assert!(sent(&press(&mut app, ch('n'))).is_empty());
+    press(&mut app, ch('K'));
+    assert_eq!(sent(&press(&mut app, ch('y'))), [Command::StopInterrupted]);
+    // Once the engine says the group is gone, r re-runs.
+    ev(
+        &mut app,
+        Event::DecisionNeeded {
+            index: 1,
+            kind: DecisionKind::Interrupted,
+            message: "outcome unknown".into(),
+            still_running: None,
+        },
+    );
+    assert_eq!(sent(&press(&mut app, ch('r'))), [Command::Retry]);
+    // Without a group running, K refuses.
+    let mut app = deciding(DecisionKind::Interrupted);
+    let fx = press(&mut app, ch('K'));
+    assert!(sent(&fx).is_empty() && app.modal.is_none());
+}

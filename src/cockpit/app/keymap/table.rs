@@ -35,6 +35,13 @@ pub static KEYMAP: &[KeyEntry] = &[
         readme: Some("abort the run at a failed or interrupted step (asks `y`/`n`)"),
     },
     KeyEntry {
+        keys: &[Binding::new(Key::Char('K'), Action::StopInterrupted)],
+        help: HelpLine::Row("stop an interrupted attempt still running"),
+        readme: Some(
+            "stop the process group an interrupted attempt left running in the earlier session (asks `y`/`n`), so it can be re-run without doing its work twice",
+        ),
+    },
+    KeyEntry {
         keys: &[Binding::new(Key::Char('x'), Action::CancelStep)],
         help: HelpLine::Row("cancel the running step (kills its process group)"),
         readme: Some("cancel the running step: its process group is killed (asks `y`/`n`)"),
@@ -64,12 +71,12 @@ pub static KEYMAP: &[KeyEntry] = &[
             Binding::new(Key::Home, Action::Top).named(Named::ReadmeOnly),
             Binding::new(Key::End, Action::Bottom).named(Named::ReadmeOnly),
         ],
-        help: HelpLine::Row("oldest kept line · newest line (follow on)"),
+        help: HelpLine::Row("oldest kept line · newest line"),
         readme: Some("oldest kept line · newest line (follow back on)"),
     },
     KeyEntry {
         keys: &[Binding::new(Key::Char('f'), Action::ToggleFollow)],
-        help: HelpLine::Row("follow the newest output on/off"),
+        help: HelpLine::SameRow("follow it on/off"),
         readme: Some("follow the newest output on/off"),
     },
     KeyEntry {

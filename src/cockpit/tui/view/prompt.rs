@@ -129,6 +129,13 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
                         step(app, *index)
                     ),
                 ),
+                Ask::StopInterrupted { index, pid } => (
+                    "STOP THE EARLIER ATTEMPT?",
+                    format!(
+                        "Step {} left process group {pid} running when the last session ended. Stop it (SIGTERM, then SIGKILL)? Then re-run the step, or mark it done.",
+                        step(app, *index)
+                    ),
+                ),
                 Ask::Abort { index } => (
                     "ABORT RUN?",
                     format!(

@@ -56,6 +56,13 @@ pub fn hints(app: &App) -> Vec<(String, &'static str)> {
         ],
         _ => vec![],
     };
+    if let Phase::Deciding {
+        still_running: Some(_),
+        ..
+    } = &app.phase
+    {
+        v.insert(0, (Action::StopInterrupted, "stop old attempt"));
+    }
     if app.countdown_active() {
         v.insert(0, (Action::CancelCountdown, "stop auto-rollback"));
     }
