@@ -230,10 +230,12 @@ fn demo_runbook_runs_by_keys_and_quits_cleanly() {
     t.wait_for("That is not GO: nothing was sent.");
     t.send("GO\r");
     t.wait_for("✔ 6 go-no-go");
+    t.wait_for("ready: enter runs step 7 switch");
     t.send("\r");
     t.wait_for("POINT OF NO RETURN 7 switch");
     t.send("switch\r");
     t.wait_for("✔ 7 switch");
+    t.wait_for("ready: enter runs step 8 verify");
     t.send("\r");
     t.wait_for("run completed");
     t.send("q");
@@ -308,6 +310,7 @@ fn sigterm_cancels_the_step_and_restores_the_terminal() {
     t.wait_for("ready: enter runs step 1 hello");
     t.send("\r");
     t.wait_for("✔ 1 hello");
+    t.wait_for("ready: enter runs step 2 nap");
     t.send("\r");
     t.wait_for("▶ 2 nap");
     t.wait_for("pid ");
@@ -420,6 +423,7 @@ run = "sleep 30"
     t.wait_for("ready: enter runs step 1 one");
     t.send("\r");
     t.wait_for("✔ 1 one");
+    t.wait_for("ready: enter runs step 2 two");
     t.send("\r");
     t.wait_for("✔ 2 two");
     t.send("R");
