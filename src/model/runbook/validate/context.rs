@@ -4,24 +4,99 @@
 use std::collections::BTreeMap;
 use std::ops::Range;
 
+use toml::Spanned;
+
 use crate::runbook::Connection;
-use crate::runbook::diag::Diagnostic;
+use crate::runbook::diag::{Diagnostic, Diagnostics};
 use crate::runbook::spec::SStr;
 use crate::runbook::template::Template;
 
 /// Collects diagnostics against one source text.
 pub(super) struct Ctx<'a> {
-    pub(super) file: &'a str,
-    pub(super) source: &'a str,
-    pub(super) errors: Vec<Diagnostic>,
-    pub(super) vars: BTreeMap<String, String>,
-    pub(super) secrets: Vec<String>,
+    file: &'a str,
+    source: &'a str,
+    errors: Vec<Diagnostic>,
+    /// `[vars]` with the `--var` overrides: what `${vars.NAME}` may name.
+    vars: BTreeMap<String, String>,
+    /// `[secrets]` names: what `${secrets.NAME}` may name.
+    secrets: Vec<String>,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    /// A context for `source` (shown as `file`) whose templates may use `vars` and `secrets`.
+    pub(super) fn new(
+        file: &'a str,
+        source: &'a str,
+        vars: BTreeMap<String, String>,
+        secrets: Vec<String>,
+    ) -> Self {
+        Ctx {
+            file,
+            source,
+            errors: Vec::new(),
+            vars,
+            secrets,
+        }
+    }
+
+    /// The variables when nothing was reported, else every error in file order.
+    pub(super) fn finish(mut self) -> Result<BTreeMap<String, String>, Diagnostics> {
+        if self.errors.is_empty() {
+            return Ok(self.vars);
+        }
+        self.errors.sort_by_key(|d| (d.line, d.col));
+        Err(Diagnostics(self.errors))
+    }
+
+    /// Reports `msg` at `span`.
     pub(super) fn err(&mut self, span: Range<usize>, msg: impl Into<String>) {
         self.errors
             .push(Diagnostic::at(self.file, self.source, span, msg));
+    }
+
+    /// Reports `msg` at the whole `key = value` whose value is at `value`: for a key that
+    /// should not be there.
+    pub(super) fn err_entry(&mut self, value: Range<usize>, msg: impl Into<String>) {
+        let entry = self.entry(value);
+        self.err(entry, msg);
+    }
+
+    /// Reports `msg` at the whole `key = value` of a key that is written (its value at
+    /// `value`) but that nothing reads (`read` is false).
+    pub(super) fn unread(
+        &mut self,
+        value: Option<Range<usize>>,
+        read: bool,
+        msg: impl FnOnce() -> String,
+    ) {
+        if let Some(value) = value
+            && !read
+        {
+            self.err_entry(value, msg());
+        }
+    }
+
+    /// Reports `msg` at `s` when it is empty or only white space.
+    pub(super) fn not_blank(&mut self, s: &SStr, msg: impl FnOnce() -> String) {
+        if s.get_ref().trim().is_empty() {
+            self.err(s.span(), msg());
+        }
+    }
+
+    /// Whether `name` was used before in this section (recorded in `seen`, name to offset):
+    /// the line of its first use if so; else records it and answers `None`.
+    pub(super) fn used_before(
+        &self,
+        seen: &mut BTreeMap<String, usize>,
+        name: &SStr,
+    ) -> Option<usize> {
+        match seen.get(name.get_ref()) {
+            Some(first) => Some(self.line_of(*first)),
+            None => {
+                seen.insert(name.get_ref().clone(), name.span().start);
+                None
+            }
+        }
     }
 
     /// Span of a table given as `Spanned`, narrowed to its first line (the header or `{`).
@@ -41,7 +116,7 @@ impl Ctx<'_> {
     }
 
     /// A scalar value as written in the file, without quotes.
-    pub(super) fn written(&self, span: Range<usize>) -> &str {
+    pub(super) fn written(&self, span: Range<usize>) -> &'a str {
         self.source
             .get(span)
             .unwrap_or("")
@@ -94,10 +169,12 @@ impl Ctx<'_> {
         }
     }
 
+    /// [`Ctx::template`] for an optional key.
     pub(super) fn opt_template(&mut self, s: &Option<SStr>) -> Option<Template> {
         s.as_ref().map(|s| self.template(s))
     }
 
+    /// Reports `name` unless it is one of `conns`; `what` says who names it.
     pub(super) fn connection(
         &mut self,
         name: &SStr,
@@ -108,10 +185,7 @@ impl Ctx<'_> {
             let known = if conns.is_empty() {
                 "no [connections.NAME] section is defined".to_string()
             } else {
-                format!(
-                    "known: {}",
-                    conns.keys().cloned().collect::<Vec<_>>().join(", ")
-                )
+                format!("known: {}", names(conns))
             };
             self.err(
                 name.span(),
@@ -122,37 +196,70 @@ impl Ctx<'_> {
             );
         }
     }
-}
 
-/// Resolves the connection of a SQL action: explicit `on`, else the only connection.
-pub(super) fn sql_connection(
-    cx: &mut Ctx<'_>,
-    on: Option<&SStr>,
-    conns: &BTreeMap<String, Connection>,
-    at: Range<usize>,
-    what: &str,
-) -> String {
-    match on {
-        Some(c) => {
-            cx.connection(c, conns, what);
-            c.get_ref().clone()
-        }
-        None if conns.len() == 1 => conns.keys().next().cloned().unwrap_or_default(),
-        None => {
-            let why = if conns.is_empty() {
-                "no [connections.NAME] is defined".to_string()
-            } else {
-                format!(
-                    "there are {} connections: {}",
-                    conns.len(),
-                    conns.keys().cloned().collect::<Vec<_>>().join(", ")
-                )
-            };
-            cx.err(at, format!("{what} needs `on = \"CONNECTION\"` ({why})"));
-            String::new()
+    /// The connection a SQL action runs on: its `on` (checked), else the only connection;
+    /// `at` is where to report that `on` is needed, `what` names the action.
+    pub(super) fn sql_connection(
+        &mut self,
+        on: Option<&SStr>,
+        conns: &BTreeMap<String, Connection>,
+        at: Range<usize>,
+        what: &str,
+    ) -> String {
+        match on {
+            Some(c) => {
+                self.connection(c, conns, what);
+                c.get_ref().clone()
+            }
+            None if conns.len() == 1 => conns.keys().next().cloned().unwrap_or_default(),
+            None => {
+                let why = if conns.is_empty() {
+                    "no [connections.NAME] is defined".to_string()
+                } else {
+                    format!("there are {} connections: {}", conns.len(), names(conns))
+                };
+                self.err(at, format!("{what} needs `on = \"CONNECTION\"` ({why})"));
+                String::new()
+            }
         }
     }
 }
+
+/// The connection names, comma-separated.
+fn names(conns: &BTreeMap<String, Connection>) -> String {
+    conns.keys().cloned().collect::<Vec<_>>().join(", ")
+}
+
+/// Where an optional key's value is written, if it is.
+pub(super) fn span_of<T>(v: &Option<Spanned<T>>) -> Option<Range<usize>> {
+    v.as_ref().map(Spanned::span)
+}
+
+/// An optional key's value, without its place.
+pub(super) fn value_of<T: Clone>(v: &Option<Spanned<T>>) -> Option<T> {
+    v.as_ref().map(|x| x.get_ref().clone())
+}
+
+/// `", "`-separated, or `none`.
+pub(super) fn list_or_none(items: &[&str]) -> String {
+    if items.is_empty() {
+        "none".to_string()
+    } else {
+        items.join(", ")
+    }
+}
+
+/// Which of the optional keys named are written in `spec`, in the order named:
+/// `written!(step; run, sql)` is `["sql"]` for a step with only `sql`.
+macro_rules! written {
+    ($spec:expr; $($key:ident),+ $(,)?) => {
+        [$((stringify!($key), $spec.$key.is_some())),+]
+            .into_iter()
+            .filter_map(|(key, given)| given.then_some(key))
+            .collect::<Vec<&'static str>>()
+    };
+}
+pub(super) use written;
 
 #[cfg(test)]
 mod tests {
@@ -160,13 +267,7 @@ mod tests {
     use test_case::test_case;
 
     fn ctx(source: &str) -> Ctx<'_> {
-        Ctx {
-            file: "f.toml",
-            source,
-            errors: Vec::new(),
-            vars: BTreeMap::new(),
-            secrets: Vec::new(),
-        }
+        Ctx::new("f.toml", source, BTreeMap::new(), Vec::new())
     }
 
     #[test_case("on = \"x\"", "\"x\"", "on = \"x\""; "plain key")]

@@ -1,9 +1,13 @@
 //! Turns the parsed [`FileSpec`] into a [`Runbook`], collecting every located error.
 //!
-//! One file per part of the runbook, in the order [`parse`] validates them: [`lag`],
-//! [`reconcile`], [`steps`] (with [`wait`]) and [`triggers`]; [`context`] holds what they share.
+//! One file per part of the runbook, in the order [`parse`] validates them: [`header`]
+//! (`[runbook]`), [`definitions`] (`[vars]`, `[secrets]`, `[connections]`), [`lag`],
+//! [`reconcile`], [`steps`] (with [`wait`]) and [`triggers`]. [`context`] holds what they
+//! share: the collected errors and how to place them.
 
 mod context;
+mod definitions;
+mod header;
 mod lag;
 mod reconcile;
 mod steps;
@@ -11,14 +15,22 @@ mod triggers;
 mod wait;
 
 use std::collections::BTreeMap;
-use std::ops::Range;
-
-use chrono::{DateTime, Utc};
 
 use self::context::Ctx;
 use super::diag::{self, Diagnostic, Diagnostics};
 use super::spec::FileSpec;
-use super::{Connection, Runbook, Window, sha256_hex};
+use super::{Connection, LagConfig, ReconcileCheck, Runbook, sha256_hex};
+
+/// What steps and triggers may refer to, validated before them.
+#[derive(Clone, Copy)]
+struct Defined<'a> {
+    /// `[connections]`.
+    connections: &'a BTreeMap<String, Connection>,
+    /// `[lag]`.
+    lag: Option<&'a LagConfig>,
+    /// `[[reconcile]]`.
+    reconcile: &'a [ReconcileCheck],
+}
 
 /// Parses and validates.
 pub(super) fn parse(
@@ -26,7 +38,54 @@ pub(super) fn parse(
     source: &str,
     overrides: &BTreeMap<String, String>,
 ) -> Result<Runbook, Diagnostics> {
-    // Parse as plain TOML first so that syntax errors are told apart from format errors.
+    let spec = read(file, source)?;
+    let mut cx = Ctx::new(
+        file,
+        source,
+        definitions::vars(&spec.vars, overrides),
+        spec.secrets.keys().cloned().collect(),
+    );
+    let window = spec
+        .runbook
+        .window
+        .as_ref()
+        .and_then(|w| header::window(&mut cx, w));
+    let secrets = definitions::secrets(&mut cx, &spec.secrets);
+    let connections = definitions::connections(&mut cx, &spec.connections);
+    let lag = spec
+        .lag
+        .as_ref()
+        .map(|l| lag::lag_config(&mut cx, l, &connections));
+    let reconcile = reconcile::checks(&mut cx, &spec.reconcile, &connections);
+    let defined = Defined {
+        connections: &connections,
+        lag: lag.as_ref(),
+        reconcile: &reconcile,
+    };
+    let (steps, step_ids) = steps::steps(&mut cx, &spec.step, defined);
+    let triggers = triggers::triggers(&mut cx, &spec.rollback_trigger, defined, &step_ids);
+    let vars = cx.finish()?;
+    Ok(Runbook {
+        path: file.to_string(),
+        source: source.to_string(),
+        sha256: sha256_hex(source),
+        name: spec.runbook.name,
+        owner: spec.runbook.owner,
+        description: spec.runbook.description,
+        window,
+        vars,
+        secrets,
+        connections,
+        lag,
+        reconcile,
+        steps,
+        triggers,
+    })
+}
+
+/// Reads the TOML into the file's types. Plain TOML is parsed first so that syntax errors
+/// are told apart from format errors (an unknown key, a missing `name`...).
+fn read(file: &str, source: &str) -> Result<FileSpec, Diagnostics> {
     let toml_error = |e: toml::de::Error, syntax: bool| {
         let span = e.span().unwrap_or(0..0);
         let text = source.get(span.clone()).unwrap_or("");
@@ -36,118 +95,7 @@ pub(super) fn parse(
     if let Err(e) = source.parse::<toml::Table>() {
         return Err(toml_error(e, true));
     }
-    let spec: FileSpec = toml::from_str(source).map_err(|e| toml_error(e, false))?;
-    let mut vars: BTreeMap<String, String> = spec
-        .vars
-        .iter()
-        .map(|(k, v)| (k.clone(), v.get_ref().0.clone()))
-        .collect();
-    vars.extend(overrides.iter().map(|(k, v)| (k.clone(), v.clone())));
-    let mut cx = Ctx {
-        file,
-        source,
-        errors: Vec::new(),
-        vars,
-        secrets: spec.secrets.keys().cloned().collect(),
-    };
-
-    let window = spec.runbook.window.as_ref().and_then(|w| {
-        let ws = w.get_ref();
-        if *ws.minutes.get_ref() == 0 {
-            cx.err(
-                ws.minutes.span(),
-                "window minutes must be at least 1: give the length of the maintenance window, e.g. minutes = 90",
-            );
-        }
-        match DateTime::parse_from_rfc3339(ws.start.get_ref()) {
-            Ok(t) => Some(Window {
-                start: t.with_timezone(&Utc),
-                minutes: *ws.minutes.get_ref(),
-            }),
-            Err(_) => {
-                cx.err(
-                    ws.start.span(),
-                    format!(
-                        "window start {:?} is not a date and time with a time zone (RFC 3339); write e.g. \"2026-12-05T02:00:00Z\" (UTC) or \"2026-12-05T03:00:00+01:00\"",
-                        ws.start.get_ref()
-                    ),
-                );
-                None
-            }
-        }
-    });
-
-    let mut secrets = BTreeMap::new();
-    for (name, s) in &spec.secrets {
-        let env_spec = &s.get_ref().env;
-        let env = env_spec.get_ref().trim();
-        if env.is_empty() {
-            cx.err(
-                env_spec.span(),
-                format!(
-                    "secret `{name}` needs the name of the environment variable that holds it, e.g. env = \"CUTOVER_{name}\""
-                ),
-            );
-        }
-        secrets.insert(name.clone(), env.to_string());
-    }
-
-    let mut connections = BTreeMap::new();
-    for (name, c) in &spec.connections {
-        let dsn = &c.get_ref().dsn;
-        if dsn.get_ref().trim().is_empty() {
-            cx.err(
-                dsn.span(),
-                format!(
-                    "connection `{name}` has an empty dsn: write a libpq conninfo (\"host=db-new dbname=orders user=migrator\") or a URL (\"postgres://migrator@db-new/orders\")"
-                ),
-            );
-        }
-        let dsn = cx.template(dsn);
-        connections.insert(name.clone(), Connection { dsn });
-    }
-
-    let lag = spec
-        .lag
-        .as_ref()
-        .map(|l| lag::lag_config(&mut cx, l, &connections));
-    let reconcile = reconcile::reconcile_checks(&mut cx, &spec.reconcile, &connections);
-
-    if spec.step.is_empty() {
-        cx.err(
-            0..0,
-            "the runbook has no steps: add at least one [[step]] with id and one of run, sql, wait or confirm",
-        );
-    }
-    let mut ids: BTreeMap<String, Range<usize>> = BTreeMap::new();
-    let mut steps = Vec::new();
-    for s in &spec.step {
-        if let Some(step) = steps::step(&mut cx, s, &connections, &lag, &reconcile, &mut ids) {
-            steps.push(step);
-        }
-    }
-    let triggers = triggers::triggers(&mut cx, &spec.rollback_trigger, &connections, &lag, &ids);
-
-    if !cx.errors.is_empty() {
-        cx.errors.sort_by_key(|d| (d.line, d.col));
-        return Err(Diagnostics(cx.errors));
-    }
-    Ok(Runbook {
-        path: file.to_string(),
-        source: source.to_string(),
-        sha256: sha256_hex(source),
-        name: spec.runbook.name,
-        owner: spec.runbook.owner,
-        description: spec.runbook.description,
-        window,
-        vars: cx.vars,
-        secrets,
-        connections,
-        lag,
-        reconcile,
-        steps,
-        triggers,
-    })
+    toml::from_str(source).map_err(|e| toml_error(e, false))
 }
 
 #[cfg(test)]

@@ -5,234 +5,201 @@ use std::ops::Range;
 
 use toml::Spanned;
 
-use super::context::Ctx;
-use crate::runbook::spec::{ReconcileKind, ReconcileSpec};
+use super::context::{Ctx, span_of, value_of};
+use crate::runbook::spec::{ReconcileKind, ReconcileSpec, SStr};
 use crate::runbook::{Connection, ReconcileCheck};
 
-pub(super) fn reconcile_checks(
+/// `[[reconcile]]` in order, checked against the connections.
+pub(super) fn checks(
     cx: &mut Ctx<'_>,
     specs: &[Spanned<ReconcileSpec>],
     conns: &BTreeMap<String, Connection>,
 ) -> Vec<ReconcileCheck> {
-    let mut names: BTreeMap<String, usize> = BTreeMap::new();
-    let mut out = Vec::new();
-    for r in specs {
-        let s = r.get_ref();
-        let head = cx.head(r.span());
-        let name = s.name.get_ref().clone();
-        if name == "all" {
-            cx.err(
-                s.name.span(),
-                "`all` is reserved (wait = { reconcile = \"all\" }); pick another name",
-            );
-        } else if let Some(first) = names.get(&name) {
-            let msg = format!(
-                "duplicate reconcile name `{name}` (first used on line {}): names must be unique because waits and reports refer to them",
-                cx.line_of(*first)
-            );
-            cx.err(s.name.span(), msg);
-        } else {
-            names.insert(name.clone(), s.name.span().start);
+    let mut names = BTreeMap::new();
+    specs
+        .iter()
+        .map(|r| check(cx, r, conns, &mut names))
+        .collect()
+}
+
+/// One check; `names` are the check names seen so far.
+fn check(
+    cx: &mut Ctx<'_>,
+    r: &Spanned<ReconcileSpec>,
+    conns: &BTreeMap<String, Connection>,
+    names: &mut BTreeMap<String, usize>,
+) -> ReconcileCheck {
+    let s = r.get_ref();
+    let head = cx.head(r.span());
+    let name = s.name.get_ref().clone();
+    unique_name(cx, s, names);
+    let source = side(cx, &name, s.source.as_ref(), "source", &head, conns);
+    let target = side(cx, &name, s.target.as_ref(), "target", &head, conns);
+    required_keys(cx, s, &head);
+    stray_keys(cx, s);
+    limits(cx, s);
+    let recheck_after_lag = recheck_after_lag(cx, s, &head);
+    let sql = cx.opt_template(&s.sql);
+    let target_sql = cx.opt_template(&s.target_sql);
+    ReconcileCheck {
+        name,
+        kind: s.kind,
+        source,
+        target,
+        table: value_of(&s.table),
+        target_table: value_of(&s.target_table),
+        key: s
+            .key
+            .as_ref()
+            .map_or_else(Vec::new, |k| k.get_ref().0.clone()),
+        columns: value_of(&s.columns),
+        exclude: value_of(&s.exclude).unwrap_or_default(),
+        max_mismatch_rows: value_of(&s.max_mismatch_rows).unwrap_or(0),
+        max_mismatch_pct: value_of(&s.max_mismatch_pct),
+        recheck_after_lag,
+        sql,
+        target_sql,
+        schemas: value_of(&s.schemas).unwrap_or_default(),
+        sequences: value_of(&s.sequences).unwrap_or_default(),
+        tables: value_of(&s.tables).unwrap_or_default(),
+        partitions: value_of(&s.partitions),
+    }
+}
+
+/// Reports the reserved name `all` and a name an earlier check has.
+fn unique_name(cx: &mut Ctx<'_>, s: &ReconcileSpec, names: &mut BTreeMap<String, usize>) {
+    let name = s.name.get_ref();
+    if name == "all" {
+        cx.err(
+            s.name.span(),
+            "`all` is reserved (wait = { reconcile = \"all\" }); pick another name",
+        );
+    } else if let Some(first_line) = cx.used_before(names, &s.name) {
+        cx.err(
+            s.name.span(),
+            format!(
+                "duplicate reconcile name `{name}` (first used on line {first_line}): names must be unique because waits and reports refer to them"
+            ),
+        );
+    }
+}
+
+/// The connection of one side of check `name` (`what` is `source` or `target`): the one
+/// `given`, which must exist, else the one named like the side, which must then be defined;
+/// `head` is where the check starts.
+fn side(
+    cx: &mut Ctx<'_>,
+    name: &str,
+    given: Option<&SStr>,
+    what: &str,
+    head: &Range<usize>,
+    conns: &BTreeMap<String, Connection>,
+) -> String {
+    match given {
+        Some(c) => {
+            cx.connection(c, conns, &format!("reconcile `{name}` {what}"));
+            c.get_ref().clone()
         }
-        let source = s
-            .source
-            .as_ref()
-            .map_or("source".to_string(), |c| c.get_ref().clone());
-        let target = s
-            .target
-            .as_ref()
-            .map_or("target".to_string(), |c| c.get_ref().clone());
-        for (given, default, what) in [
-            (&s.source, &source, "source"),
-            (&s.target, &target, "target"),
-        ] {
-            match given {
-                Some(c) => cx.connection(c, conns, &format!("reconcile `{name}` {what}")),
-                None if !conns.contains_key(default) => cx.err(
+        None => {
+            if !conns.contains_key(what) {
+                cx.err(
                     head.clone(),
                     format!(
-                        "reconcile `{name}` needs a {what} connection: define [connections.{default}] or set `{what} = \"NAME\"`"
-                    ),
-                ),
-                None => {}
-            }
-        }
-        let kind_name = format!("{:?}", s.kind).to_lowercase();
-        match s.kind {
-            ReconcileKind::Count | ReconcileKind::Checksum => {
-                if s.table.is_none() {
-                    cx.err(
-                        head.clone(),
-                        format!("reconcile `{name}` (kind = \"{kind_name}\") needs `table`"),
-                    );
-                }
-                if s.key.is_none() {
-                    cx.err(
-                        head.clone(),
-                        format!(
-                            "reconcile `{name}` (kind = \"{kind_name}\") needs `key`: the primary key column(s), e.g. key = \"id\" or key = [\"tenant_id\", \"id\"]"
-                        ),
-                    );
-                }
-            }
-            ReconcileKind::Query => {
-                if s.sql.is_none() {
-                    cx.err(
-                        head.clone(),
-                        format!("reconcile `{name}` (kind = \"query\") needs `sql`"),
-                    );
-                }
-            }
-            ReconcileKind::Sequences => {
-                if s.schemas.is_none() && s.sequences.is_none() {
-                    cx.err(head.clone(), format!("reconcile `{name}` (kind = \"sequences\") needs `schemas` or `sequences`"));
-                }
-            }
-            ReconcileKind::Schema => {
-                if s.schemas.is_none() && s.tables.is_none() {
-                    cx.err(
-                        head.clone(),
-                        format!(
-                            "reconcile `{name}` (kind = \"schema\") needs `tables` or `schemas`"
-                        ),
-                    );
-                }
-            }
-        }
-        // Keys that only make sense for other kinds are mistakes, not silently ignored.
-        let table_kind = matches!(s.kind, ReconcileKind::Count | ReconcileKind::Checksum);
-        let unused: [(&str, Option<Range<usize>>, bool); 11] = [
-            ("table", s.table.as_ref().map(|x| x.span()), table_kind),
-            (
-                "target_table",
-                s.target_table.as_ref().map(|x| x.span()),
-                table_kind,
-            ),
-            ("key", s.key.as_ref().map(|x| x.span()), table_kind),
-            (
-                "columns",
-                s.columns.as_ref().map(|x| x.span()),
-                s.kind == ReconcileKind::Checksum,
-            ),
-            (
-                "exclude",
-                s.exclude.as_ref().map(|x| x.span()),
-                s.kind == ReconcileKind::Checksum,
-            ),
-            (
-                "partitions",
-                s.partitions.as_ref().map(|x| x.span()),
-                table_kind,
-            ),
-            (
-                "sql",
-                s.sql.as_ref().map(|x| x.span()),
-                s.kind == ReconcileKind::Query,
-            ),
-            (
-                "target_sql",
-                s.target_sql.as_ref().map(|x| x.span()),
-                s.kind == ReconcileKind::Query,
-            ),
-            (
-                "schemas",
-                s.schemas.as_ref().map(|x| x.span()),
-                matches!(s.kind, ReconcileKind::Sequences | ReconcileKind::Schema),
-            ),
-            (
-                "sequences",
-                s.sequences.as_ref().map(|x| x.span()),
-                s.kind == ReconcileKind::Sequences,
-            ),
-            (
-                "tables",
-                s.tables.as_ref().map(|x| x.span()),
-                s.kind == ReconcileKind::Schema,
-            ),
-        ];
-        for (key, span, applies) in unused {
-            if let Some(span) = span
-                && !applies
-            {
-                let entry = cx.entry(span);
-                cx.err(
-                    entry,
-                    format!(
-                        "reconcile `{name}`: `{key}` does not apply to kind = \"{kind_name}\" ({}); remove it or change kind",
-                        kind_keys(s.kind)
+                        "reconcile `{name}` needs a {what} connection: define [connections.{what}] or set `{what} = \"NAME\"`"
                     ),
                 );
             }
+            what.to_string()
         }
-        if let (Some(_), Some(ex)) = (&s.columns, &s.exclude) {
-            let entry = cx.entry(ex.span());
-            cx.err(
-                entry,
-                "use either `columns` (compare only these) or `exclude` (compare all but these), not both",
+    }
+}
+
+/// The kind written as in the file (`"count"`...).
+fn kind_name(kind: ReconcileKind) -> String {
+    format!("{kind:?}").to_lowercase()
+}
+
+/// Reports the keys the kind cannot do without (the table of a count...); `head` is where the
+/// check starts.
+fn required_keys(cx: &mut Ctx<'_>, s: &ReconcileSpec, head: &Range<usize>) {
+    let name = s.name.get_ref();
+    let kind = kind_name(s.kind);
+    let mut need = |missing: bool, msg: String| {
+        if missing {
+            cx.err(head.clone(), msg);
+        }
+    };
+    match s.kind {
+        ReconcileKind::Count | ReconcileKind::Checksum => {
+            need(
+                s.table.is_none(),
+                format!("reconcile `{name}` (kind = \"{kind}\") needs `table`"),
             );
-        }
-        if let Some(p) = &s.max_mismatch_pct
-            && !(0.0..=100.0).contains(p.get_ref())
-        {
-            cx.err(
-                p.span(),
+            need(
+                s.key.is_none(),
                 format!(
-                    "max_mismatch_pct is a percentage of rows: it must be between 0 and 100, not {}",
-                    p.get_ref()
+                    "reconcile `{name}` (kind = \"{kind}\") needs `key`: the primary key column(s), e.g. key = \"id\" or key = [\"tenant_id\", \"id\"]"
                 ),
             );
         }
-        let recheck_after_lag = match s.recheck.as_ref().map(|r| r.get_ref().as_str()) {
-            None | Some("after_lag_drains") => true,
-            Some("never") => false,
-            Some(other) => {
-                let span = s.recheck.as_ref().map_or(head.clone(), |r| r.span());
-                cx.err(
-                    span,
-                    format!("recheck must be \"after_lag_drains\" or \"never\", not {other:?}"),
-                );
-                true
-            }
-        };
-        if let Some(p) = &s.partitions
-            && *p.get_ref() == 0
-        {
-            cx.err(p.span(), "partitions must be at least 1");
-        }
-        let sql = cx.opt_template(&s.sql);
-        let target_sql = cx.opt_template(&s.target_sql);
-        out.push(ReconcileCheck {
-            name,
-            kind: s.kind,
-            source,
-            target,
-            table: s.table.as_ref().map(|t| t.get_ref().clone()),
-            target_table: s.target_table.as_ref().map(|t| t.get_ref().clone()),
-            key: s
-                .key
-                .as_ref()
-                .map_or_else(Vec::new, |k| k.get_ref().0.clone()),
-            columns: s.columns.as_ref().map(|c| c.get_ref().clone()),
-            exclude: s
-                .exclude
-                .as_ref()
-                .map_or_else(Vec::new, |c| c.get_ref().clone()),
-            max_mismatch_rows: s.max_mismatch_rows.as_ref().map_or(0, |n| *n.get_ref()),
-            max_mismatch_pct: s.max_mismatch_pct.as_ref().map(|p| *p.get_ref()),
-            recheck_after_lag,
-            sql,
-            target_sql,
-            schemas: list(&s.schemas),
-            sequences: list(&s.sequences),
-            tables: list(&s.tables),
-            partitions: s.partitions.as_ref().map(|p| *p.get_ref()),
+        ReconcileKind::Query => need(
+            s.sql.is_none(),
+            format!("reconcile `{name}` (kind = \"query\") needs `sql`"),
+        ),
+        ReconcileKind::Sequences => need(
+            s.schemas.is_none() && s.sequences.is_none(),
+            format!("reconcile `{name}` (kind = \"sequences\") needs `schemas` or `sequences`"),
+        ),
+        ReconcileKind::Schema => need(
+            s.schemas.is_none() && s.tables.is_none(),
+            format!("reconcile `{name}` (kind = \"schema\") needs `tables` or `schemas`"),
+        ),
+    }
+}
+
+/// Reports keys that only other kinds read (mistakes, not silently ignored), and `columns`
+/// given with `exclude`.
+fn stray_keys(cx: &mut Ctx<'_>, s: &ReconcileSpec) {
+    use ReconcileKind::{Checksum, Count, Query, Schema, Sequences};
+    let kind = s.kind;
+    let table_kind = matches!(kind, Count | Checksum);
+    let keys = [
+        ("table", span_of(&s.table), table_kind),
+        ("target_table", span_of(&s.target_table), table_kind),
+        ("key", span_of(&s.key), table_kind),
+        ("columns", span_of(&s.columns), kind == Checksum),
+        ("exclude", span_of(&s.exclude), kind == Checksum),
+        ("partitions", span_of(&s.partitions), table_kind),
+        ("sql", span_of(&s.sql), kind == Query),
+        ("target_sql", span_of(&s.target_sql), kind == Query),
+        (
+            "schemas",
+            span_of(&s.schemas),
+            matches!(kind, Sequences | Schema),
+        ),
+        ("sequences", span_of(&s.sequences), kind == Sequences),
+        ("tables", span_of(&s.tables), kind == Schema),
+    ];
+    for (key, span, applies) in keys {
+        cx.unread(span, applies, || {
+            format!(
+                "reconcile `{}`: `{key}` does not apply to kind = \"{}\" ({}); remove it or change kind",
+                s.name.get_ref(),
+                kind_name(kind),
+                kind_keys(kind)
+            )
         });
     }
-    out
+    if let (Some(_), Some(ex)) = (&s.columns, &s.exclude) {
+        cx.err_entry(
+            ex.span(),
+            "use either `columns` (compare only these) or `exclude` (compare all but these), not both",
+        );
+    }
 }
 
 /// The keys a reconcile kind reads, for error messages.
-pub(super) fn kind_keys(kind: ReconcileKind) -> &'static str {
+fn kind_keys(kind: ReconcileKind) -> &'static str {
     match kind {
         ReconcileKind::Count => "it uses table, target_table, key and partitions",
         ReconcileKind::Checksum => {
@@ -244,6 +211,38 @@ pub(super) fn kind_keys(kind: ReconcileKind) -> &'static str {
     }
 }
 
-pub(super) fn list(v: &Option<Spanned<Vec<String>>>) -> Vec<String> {
-    v.as_ref().map_or_else(Vec::new, |x| x.get_ref().clone())
+/// Reports a tolerated mismatch percentage outside 0-100, and zero partitions.
+fn limits(cx: &mut Ctx<'_>, s: &ReconcileSpec) {
+    if let Some(p) = &s.max_mismatch_pct
+        && !(0.0..=100.0).contains(p.get_ref())
+    {
+        cx.err(
+            p.span(),
+            format!(
+                "max_mismatch_pct is a percentage of rows: it must be between 0 and 100, not {}",
+                p.get_ref()
+            ),
+        );
+    }
+    if let Some(p) = &s.partitions
+        && *p.get_ref() == 0
+    {
+        cx.err(p.span(), "partitions must be at least 1");
+    }
+}
+
+/// `recheck`: `after_lag_drains` (the default, `true`) or `never`.
+fn recheck_after_lag(cx: &mut Ctx<'_>, s: &ReconcileSpec, head: &Range<usize>) -> bool {
+    match s.recheck.as_ref().map(|r| r.get_ref().as_str()) {
+        None | Some("after_lag_drains") => true,
+        Some("never") => false,
+        Some(other) => {
+            let span = s.recheck.as_ref().map_or(head.clone(), |r| r.span());
+            cx.err(
+                span,
+                format!("recheck must be \"after_lag_drains\" or \"never\", not {other:?}"),
+            );
+            true
+        }
+    }
 }

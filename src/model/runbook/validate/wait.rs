@@ -1,47 +1,55 @@
 //! `wait = { ... }`: the condition a wait step polls.
 
-use std::collections::BTreeMap;
+use std::ops::Range;
 use std::time::Duration;
 
 use toml::Spanned;
 
-use super::context::{Ctx, sql_connection};
-use super::lag::threshold_fits;
-use crate::runbook::spec::{StepSpec, WaitSpec};
+use super::Defined;
+use super::context::{Ctx, list_or_none, span_of, written};
+use super::lag::measured;
+use crate::runbook::spec::{SStr, WaitSpec};
 use crate::runbook::template::Template;
 use crate::runbook::units::Threshold;
-use crate::runbook::{Connection, LagConfig, ReconcileCheck, Wait, WaitCond};
+use crate::runbook::{ReconcileCheck, Wait, WaitCond};
 
+/// The wait of step `id`; `step_on` is the step's `on`, the default for the wait's sql.
 pub(super) fn wait(
     cx: &mut Ctx<'_>,
     w: &Spanned<WaitSpec>,
-    step: &StepSpec,
-    conns: &BTreeMap<String, Connection>,
-    lag: &Option<LagConfig>,
-    reconcile: &[ReconcileCheck],
+    step_on: Option<&SStr>,
+    defined: Defined<'_>,
     id: &str,
 ) -> Wait {
     let s = w.get_ref();
     let head = cx.head(w.span());
-    let given: Vec<&str> = [
-        ("lag_below", s.lag_below.is_some()),
-        ("reconcile", s.reconcile.is_some()),
-        ("sql", s.sql.is_some()),
-        ("run", s.run.is_some()),
-    ]
-    .into_iter()
-    .filter_map(|(k, on)| on.then_some(k))
-    .collect();
+    one_condition(cx, s, head, id);
+    cx.unread(span_of(&s.on), s.sql.is_some(), || {
+        format!(
+            "step `{id}`: `on` in a wait names the connection for its sql; this wait has no sql: remove it"
+        )
+    });
+    let cond = condition(cx, s, step_on, defined, id);
+    Wait {
+        cond,
+        every: every(cx, s, id),
+        hold: s.hold.map_or(Duration::ZERO, |d| d.get()),
+    }
+}
+
+/// Reports a wait with no condition or with more than one; `head` is where the wait starts.
+fn one_condition(cx: &mut Ctx<'_>, s: &WaitSpec, head: Range<usize>, id: &str) {
+    let given = written!(s; lag_below, reconcile, sql, run);
     if given.is_empty() {
         cx.err(
-            head.clone(),
+            head,
             format!(
                 "step `{id}`: wait has no condition: give one of lag_below = \"1MB\", reconcile = \"all\", sql = \"select ...\" or run = \"cmd\""
             ),
         );
     } else if given.len() > 1 {
         cx.err(
-            head.clone(),
+            head,
             format!(
                 "step `{id}`: wait has {} conditions ({}): give exactly one (use two wait steps to wait for both)",
                 given.len(),
@@ -49,78 +57,27 @@ pub(super) fn wait(
             ),
         );
     }
-    if let Some(on) = &s.on
-        && s.sql.is_none()
-    {
-        let entry = cx.entry(on.span());
-        cx.err(
-            entry,
-            format!(
-                "step `{id}`: `on` in a wait names the connection for its sql; this wait has no sql: remove it"
-            ),
-        );
-    }
-    let cond = if let Some(t) = &s.lag_below {
-        match lag {
-            None => cx.err(
-                t.span(),
-                "wait lag_below needs a [lag] section saying how lag is measured (method, on, thresholds)",
-            ),
-            Some(l) => {
-                if let Some(msg) = threshold_fits(l.method, t.get_ref()) {
-                    cx.err(t.span(), msg);
-                }
-                let reference = l.warn.or(l.critical);
-                if let Some(r) = reference
-                    && !r.same_kind(t.get_ref())
-                {
-                    let example = match r {
-                        Threshold::Bytes(_) => "\"1MB\"",
-                        Threshold::Time(_) => "\"5s\"",
-                        Threshold::Number(_) => "100",
-                    };
-                    cx.err(
-                        t.span(),
-                        format!(
-                            "lag_below is {} but [lag] warn/critical are {}: write it the same way, e.g. lag_below = {example}",
-                            t.get_ref().kind_name(),
-                            r.kind_name()
-                        ),
-                    );
-                }
-            }
-        }
+}
+
+/// The first condition the wait gives, checked. A wait with none (see [`one_condition`])
+/// gets an empty command so that the rest of it is still checked.
+fn condition(
+    cx: &mut Ctx<'_>,
+    s: &WaitSpec,
+    step_on: Option<&SStr>,
+    defined: Defined<'_>,
+    id: &str,
+) -> WaitCond {
+    if let Some(t) = &s.lag_below {
+        lag_below(cx, t, defined);
         WaitCond::LagBelow(*t.get_ref())
     } else if let Some(r) = &s.reconcile {
-        let name = r.get_ref();
-        if name == "all" {
-            if reconcile.is_empty() {
-                cx.err(
-                    r.span(),
-                    "wait reconcile = \"all\" but the runbook has no [[reconcile]] checks",
-                );
-            }
-        } else if !reconcile.iter().any(|c| &c.name == name) {
-            let known: Vec<&str> = reconcile.iter().map(|c| c.name.as_str()).collect();
-            cx.err(
-                r.span(),
-                format!(
-                    "wait names unknown reconcile check `{name}` (known: {})",
-                    if known.is_empty() {
-                        "none".to_string()
-                    } else {
-                        known.join(", ")
-                    }
-                ),
-            );
-        }
-        WaitCond::Reconcile(name.clone())
+        reconcile(cx, r, defined.reconcile);
+        WaitCond::Reconcile(r.get_ref().clone())
     } else if let Some(q) = &s.sql {
-        let on_spec = s.on.as_ref().or(step.on.as_ref());
-        let on = sql_connection(
-            cx,
-            on_spec,
-            conns,
+        let on = cx.sql_connection(
+            s.on.as_ref().or(step_on),
+            defined.connections,
             q.span(),
             &format!("step `{id}` wait sql"),
         );
@@ -132,7 +89,57 @@ pub(super) fn wait(
         WaitCond::Run(cx.template(r))
     } else {
         WaitCond::Run(Template::default())
+    }
+}
+
+/// `lag_below`: lag must be measured, and the threshold written like `[lag]`'s.
+fn lag_below(cx: &mut Ctx<'_>, t: &Spanned<Threshold>, defined: Defined<'_>) {
+    let Some(lag) = measured(cx, defined.lag, t, "wait lag_below") else {
+        return;
     };
+    if let Some(r) = lag.warn.or(lag.critical)
+        && !r.same_kind(t.get_ref())
+    {
+        let example = match r {
+            Threshold::Bytes(_) => "\"1MB\"",
+            Threshold::Time(_) => "\"5s\"",
+            Threshold::Number(_) => "100",
+        };
+        cx.err(
+            t.span(),
+            format!(
+                "lag_below is {} but [lag] warn/critical are {}: write it the same way, e.g. lag_below = {example}",
+                t.get_ref().kind_name(),
+                r.kind_name()
+            ),
+        );
+    }
+}
+
+/// `reconcile = "all"` or the name of a check; `all` needs at least one check.
+fn reconcile(cx: &mut Ctx<'_>, r: &SStr, checks: &[ReconcileCheck]) {
+    let name = r.get_ref();
+    if name == "all" {
+        if checks.is_empty() {
+            cx.err(
+                r.span(),
+                "wait reconcile = \"all\" but the runbook has no [[reconcile]] checks",
+            );
+        }
+    } else if !checks.iter().any(|c| &c.name == name) {
+        let known: Vec<&str> = checks.iter().map(|c| c.name.as_str()).collect();
+        cx.err(
+            r.span(),
+            format!(
+                "wait names unknown reconcile check `{name}` (known: {})",
+                list_or_none(&known)
+            ),
+        );
+    }
+}
+
+/// How often to poll (default 2s, at least 100ms).
+fn every(cx: &mut Ctx<'_>, s: &WaitSpec, id: &str) -> Duration {
     let every = s
         .every
         .as_ref()
@@ -147,9 +154,5 @@ pub(super) fn wait(
             ),
         );
     }
-    Wait {
-        cond,
-        every,
-        hold: s.hold.map_or(Duration::ZERO, |d| d.get()),
-    }
+    every
 }
