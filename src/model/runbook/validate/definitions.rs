@@ -6,14 +6,15 @@ use toml::Spanned;
 
 use super::context::Ctx;
 use crate::runbook::Connection;
-use crate::runbook::spec::{ConnectionSpec, SecretSpec, VarValue};
+use crate::runbook::spec::FileSpec;
 
 /// `[vars]` as text, with `overrides` (`--var`) replacing or adding values.
 pub(super) fn vars(
-    spec: &BTreeMap<String, Spanned<VarValue>>,
+    spec: &FileSpec,
     overrides: &BTreeMap<String, String>,
 ) -> BTreeMap<String, String> {
     let mut vars: BTreeMap<String, String> = spec
+        .vars
         .iter()
         .map(|(k, v)| (k.clone(), v.get_ref().0.clone()))
         .collect();
@@ -22,11 +23,8 @@ pub(super) fn vars(
 }
 
 /// `[secrets]`: each name to the environment variable that holds it.
-pub(super) fn secrets(
-    cx: &mut Ctx<'_>,
-    spec: &BTreeMap<String, Spanned<SecretSpec>>,
-) -> BTreeMap<String, String> {
-    each(cx, spec, |cx, name, s| {
+pub(super) fn secrets(cx: &mut Ctx<'_>, spec: &FileSpec) -> BTreeMap<String, String> {
+    each(cx, &spec.secrets, |cx, name, s| {
         cx.not_blank(&s.env, || {
             format!(
                 "secret `{name}` needs the name of the environment variable that holds it, e.g. env = \"CUTOVER_{name}\""
@@ -37,11 +35,8 @@ pub(super) fn secrets(
 }
 
 /// `[connections]`, their DSNs as templates (they may use secrets).
-pub(super) fn connections(
-    cx: &mut Ctx<'_>,
-    spec: &BTreeMap<String, Spanned<ConnectionSpec>>,
-) -> BTreeMap<String, Connection> {
-    each(cx, spec, |cx, name, c| {
+pub(super) fn connections(cx: &mut Ctx<'_>, spec: &FileSpec) -> BTreeMap<String, Connection> {
+    each(cx, &spec.connections, |cx, name, c| {
         cx.not_blank(&c.dsn, || {
             format!(
                 "connection `{name}` has an empty dsn: write a libpq conninfo (\"host=db-new dbname=orders user=migrator\") or a URL (\"postgres://migrator@db-new/orders\")"

@@ -42,7 +42,7 @@ pub(super) fn parse(
     let mut cx = Ctx::new(
         file,
         source,
-        definitions::vars(&spec.vars, overrides),
+        definitions::vars(&spec, overrides),
         spec.secrets.keys().cloned().collect(),
     );
     let window = spec
@@ -50,8 +50,8 @@ pub(super) fn parse(
         .window
         .as_ref()
         .and_then(|w| header::window(&mut cx, w));
-    let secrets = definitions::secrets(&mut cx, &spec.secrets);
-    let connections = definitions::connections(&mut cx, &spec.connections);
+    let secrets = definitions::secrets(&mut cx, &spec);
+    let connections = definitions::connections(&mut cx, &spec);
     let lag = spec
         .lag
         .as_ref()
