@@ -108,7 +108,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// 1-based line of a byte offset.
-    pub(super) fn line_of(&self, offset: usize) -> usize {
+    fn line_of(&self, offset: usize) -> usize {
         self.source[..offset.min(self.source.len())]
             .matches('\n')
             .count()

@@ -116,7 +116,8 @@ fn id_hint(id: &str) -> String {
     }
 }
 
-/// Reports a step with no action or with more than one (at the second, when it has a place).
+/// Reports a step with no action (at its id) or with more than one (at the second action's
+/// `key = value`).
 fn one_action(cx: &mut Ctx<'_>, s: &StepSpec, id: &str) {
     let given = written!(s; run, sql, wait, confirm);
     match given.len() {
