@@ -25,7 +25,8 @@ use std::time::Duration;
 use tokio_postgres::{CancelToken, Client, Config};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use crate::conninfo;
+use crate::conninfo::{self, Split};
+use crate::env::{Env, env_defaults};
 use crate::pgpass::{self, PgpassKey};
 use crate::tls::{SslMode, TlsSettings};
 use cutover_model::runbook::{Connection, Template};
@@ -154,156 +155,21 @@ impl ConnSettings {
             message,
             shown: shown.clone(),
         };
-        let split = conninfo::split(dsn).map_err(&err)?;
-        let mut config: Config = split
-            .rest
-            .parse()
-            .map_err(|e: tokio_postgres::Error| err(driver_message(&e)))?;
-        let mut notes = Vec::new();
-        let env_nonempty = |k: &str| env(k).filter(|v| !v.is_empty());
-
-        if config.get_hosts().is_empty() && config.get_hostaddrs().is_empty() {
-            match env_nonempty("PGHOST") {
-                Some(h) => {
-                    for h in h.split(',') {
-                        config.host(h);
-                    }
-                }
-                None => {
-                    config.host(default_host());
-                }
-            }
-            if let Some(a) = env_nonempty("PGHOSTADDR") {
-                for a in a.split(',') {
-                    let ip = a
-                        .parse()
-                        .map_err(|_| err(format!("invalid PGHOSTADDR {a:?}")))?;
-                    config.hostaddr(ip);
-                }
-            }
-        }
-        if config.get_ports().is_empty() {
-            if let Some(p) = env_nonempty("PGPORT") {
-                for p in p.split(',') {
-                    let port = p
-                        .trim()
-                        .parse()
-                        .map_err(|_| err(format!("invalid PGPORT {p:?}")))?;
-                    config.port(port);
-                }
-            }
-        }
-        if config.get_user().is_none() {
-            if let Some(u) = env_nonempty("PGUSER").or_else(cutover_model::host::current_user_name)
-            {
-                config.user(u);
-            }
-        }
-        if config.get_dbname().is_none() {
-            if let Some(d) = env_nonempty("PGDATABASE") {
-                config.dbname(d);
-            }
-        }
-        if config.get_options().is_none() {
-            if let Some(o) = env_nonempty("PGOPTIONS") {
-                config.options(o);
-            }
-        }
-        if config.get_application_name().is_none() {
-            let app = env_nonempty("PGAPPNAME")
-                .or_else(|| split.get("fallback_application_name").map(str::to_string))
-                .unwrap_or_else(|| DEFAULT_APPLICATION_NAME.to_string());
-            config.application_name(app);
-        }
-        if config.get_connect_timeout().is_none() {
-            let t = match env_nonempty("PGCONNECT_TIMEOUT") {
-                Some(v) => match v.trim().parse::<u64>() {
-                    Ok(0) => DEFAULT_CONNECT_TIMEOUT,
-                    // libpq rounds anything below 2 s up to 2 s.
-                    Ok(n) => Duration::from_secs(n.max(2)),
-                    Err(_) => return Err(err(format!("invalid PGCONNECT_TIMEOUT {v:?}"))),
-                },
-                None => DEFAULT_CONNECT_TIMEOUT,
-            };
-            config.connect_timeout(t);
-        }
-        if split.get("gssencmode") == Some("require") {
-            return Err(err(
-                "gssencmode=require is not supported (cutover has no GSSAPI encryption); use sslmode instead".into(),
-            ));
-        }
-
-        let mode = match split
-            .get("sslmode")
-            .map(str::to_string)
-            .or_else(|| env_nonempty("PGSSLMODE"))
-        {
-            Some(m) => SslMode::parse(&m).map_err(&err)?,
-            None => SslMode::Prefer,
-        };
-        config.ssl_mode(mode.driver_mode());
-        let home = env_nonempty("HOME").map(PathBuf::from);
-        let rootcert = split
-            .get("sslrootcert")
-            .map(str::to_string)
-            .or_else(|| env_nonempty("PGSSLROOTCERT"));
-        let cert = split
-            .get("sslcert")
-            .map(str::to_string)
-            .or_else(|| env_nonempty("PGSSLCERT"));
-        let key = split
-            .get("sslkey")
-            .map(str::to_string)
-            .or_else(|| env_nonempty("PGSSLKEY"));
-        let tls = TlsSettings::resolve(
-            mode,
-            rootcert.as_deref(),
-            cert.as_deref(),
-            key.as_deref(),
-            home.as_deref(),
-        );
-
-        let mut password_source = PasswordSource::None;
-        if config.get_password().is_some() {
-            password_source = PasswordSource::Dsn;
-        } else if let Some(pw) = env("PGPASSWORD").filter(|p| !p.is_empty()) {
-            config.password(pw);
-            password_source = PasswordSource::Env;
-        } else if let Some(path) = pgpass::path(split.get("passfile"), env) {
-            let host = first_host(&config);
-            let port = config.get_ports().first().copied().unwrap_or(5432);
-            let user = config.get_user().unwrap_or_default().to_string();
-            let db = config.get_dbname().unwrap_or(&user).to_string();
-            let key = PgpassKey {
-                host: &host,
-                port,
-                database: &db,
-                user: &user,
-            };
-            match pgpass::lookup_file(&path, key) {
-                Ok(Some(pw)) => {
-                    config.password(pw);
-                    password_source = PasswordSource::Passfile(path);
-                }
-                Ok(None) => {}
-                Err(why) => {
-                    tracing::warn!(connection = name, "{why}");
-                    notes.push(why.to_string());
-                }
-            }
-        }
-        let masker = match config.get_password() {
-            Some(pw) => Masker::new([String::from_utf8_lossy(pw).into_owned()]),
-            None => Masker::default(),
-        };
+        let env = Env(env);
+        let (split, mut config) = read_dsn(dsn).map_err(&err)?;
+        env_defaults(&mut config, &split, &env).map_err(&err)?;
+        no_gssapi_encryption(&split).map_err(&err)?;
+        let tls = tls_settings(&split, &env).map_err(&err)?;
+        config.ssl_mode(tls.mode.driver_mode());
+        let (password_source, note) = password(&mut config, &split, &env, name);
         Ok(ConnSettings {
             name: name.to_string(),
+            masker: password_masker(&config),
             config,
             tls,
             shown,
             password_source,
-            notes,
-            masker,
+            notes: note.into_iter().collect(),
         })
     }
 
@@ -491,16 +357,100 @@ pub fn resolve_all(
         .collect()
 }
 
-/// libpq's default: the Debian socket directory, else `/tmp`, else TCP to localhost.
-fn default_host() -> String {
-    for d in ["/var/run/postgresql", "/tmp"] {
-        if Path::new(d).is_dir() {
-            return d.to_string();
-        }
-    }
-    "localhost".to_string()
+/// Our options taken out of the DSN, and the driver's configuration from the rest.
+fn read_dsn(dsn: &str) -> Result<(Split, Config), String> {
+    let split = conninfo::split(dsn)?;
+    let config = split
+        .rest
+        .parse()
+        .map_err(|e: tokio_postgres::Error| driver_message(&e))?;
+    Ok((split, config))
 }
 
+/// Refuses `gssencmode=require`: there is no GSSAPI encryption here.
+fn no_gssapi_encryption(split: &Split) -> Result<(), String> {
+    if split.get("gssencmode") == Some("require") {
+        return Err(
+            "gssencmode=require is not supported (cutover has no GSSAPI encryption); use sslmode instead".into(),
+        );
+    }
+    Ok(())
+}
+
+/// `sslmode` (default `prefer`), `sslrootcert`, `sslcert` and `sslkey`, each from the DSN,
+/// else its `PGSSL*` variable; [`TlsSettings::resolve`] looks in `~/.postgresql/` for the
+/// files neither names.
+fn tls_settings(split: &Split, env: &Env<'_>) -> Result<TlsSettings, String> {
+    let option = |key: &str, var: &str| split.get(key).map(str::to_string).or_else(|| env.get(var));
+    let mode = match option("sslmode", "PGSSLMODE") {
+        Some(m) => SslMode::parse(&m)?,
+        None => SslMode::Prefer,
+    };
+    let home = env.get("HOME").map(PathBuf::from);
+    Ok(TlsSettings::resolve(
+        mode,
+        option("sslrootcert", "PGSSLROOTCERT").as_deref(),
+        option("sslcert", "PGSSLCERT").as_deref(),
+        option("sslkey", "PGSSLKEY").as_deref(),
+        home.as_deref(),
+    ))
+}
+
+/// Puts the password into `config` and says where it came from: the DSN, else `PGPASSWORD`,
+/// else the password file (`passfile`, `PGPASSFILE` or `~/.pgpass`). A password file that
+/// cannot be used is logged and returned as a note, not an error: the server may not ask.
+fn password(
+    config: &mut Config,
+    split: &Split,
+    env: &Env<'_>,
+    name: &str,
+) -> (PasswordSource, Option<String>) {
+    if config.get_password().is_some() {
+        return (PasswordSource::Dsn, None);
+    }
+    if let Some(pw) = env.get("PGPASSWORD") {
+        config.password(pw);
+        return (PasswordSource::Env, None);
+    }
+    let Some(path) = pgpass::path(split.get("passfile"), env.0) else {
+        return (PasswordSource::None, None);
+    };
+    match lookup_pgpass(config, &path) {
+        Ok(Some(pw)) => {
+            config.password(pw);
+            (PasswordSource::Passfile(path), None)
+        }
+        Ok(None) => (PasswordSource::None, None),
+        Err(why) => {
+            tracing::warn!(connection = name, "{why}");
+            (PasswordSource::None, Some(why.to_string()))
+        }
+    }
+}
+
+/// Looks up the first host, with the port, database (else the user name) and user, in the
+/// password file at `path`.
+fn lookup_pgpass(config: &Config, path: &Path) -> Result<Option<String>, pgpass::Ignored> {
+    let host = first_host(config);
+    let user = config.get_user().unwrap_or_default();
+    let key = PgpassKey {
+        host: &host,
+        port: config.get_ports().first().copied().unwrap_or(5432),
+        database: config.get_dbname().unwrap_or(user),
+        user,
+    };
+    pgpass::lookup_file(path, key)
+}
+
+/// Masks the password `config` holds, if any.
+fn password_masker(config: &Config) -> Masker {
+    match config.get_password() {
+        Some(pw) => Masker::new([String::from_utf8_lossy(pw).into_owned()]),
+        None => Masker::default(),
+    }
+}
+
+/// The first host (a socket directory as its path), else the first address, else `localhost`.
 fn first_host(config: &Config) -> String {
     match config.get_hosts().first() {
         Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),

@@ -13,6 +13,7 @@
 
 pub mod conn;
 pub mod conninfo;
+mod env;
 pub mod ident;
 pub mod pgpass;
 pub mod tls;

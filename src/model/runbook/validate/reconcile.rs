@@ -1,0 +1,248 @@
+//! `[[reconcile]]`: the data comparisons between source and target.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use toml::Spanned;
+
+use super::context::{Ctx, span_of, value_of};
+use crate::runbook::spec::{ReconcileKind, ReconcileSpec, SStr};
+use crate::runbook::{Connection, ReconcileCheck};
+
+/// `[[reconcile]]` in order, checked against the connections.
+pub(super) fn checks(
+    cx: &mut Ctx<'_>,
+    specs: &[Spanned<ReconcileSpec>],
+    conns: &BTreeMap<String, Connection>,
+) -> Vec<ReconcileCheck> {
+    let mut names = BTreeMap::new();
+    specs
+        .iter()
+        .map(|r| check(cx, r, conns, &mut names))
+        .collect()
+}
+
+/// One check; `names` are the check names seen so far.
+fn check(
+    cx: &mut Ctx<'_>,
+    r: &Spanned<ReconcileSpec>,
+    conns: &BTreeMap<String, Connection>,
+    names: &mut BTreeMap<String, usize>,
+) -> ReconcileCheck {
+    let s = r.get_ref();
+    let head = cx.head(r.span());
+    let name = s.name.get_ref().clone();
+    unique_name(cx, s, names);
+    let source = side(cx, &name, s.source.as_ref(), "source", &head, conns);
+    let target = side(cx, &name, s.target.as_ref(), "target", &head, conns);
+    required_keys(cx, s, &head);
+    stray_keys(cx, s);
+    limits(cx, s);
+    let recheck_after_lag = recheck_after_lag(cx, s, &head);
+    let sql = cx.opt_template(&s.sql);
+    let target_sql = cx.opt_template(&s.target_sql);
+    ReconcileCheck {
+        name,
+        kind: s.kind,
+        source,
+        target,
+        table: value_of(&s.table),
+        target_table: value_of(&s.target_table),
+        key: s
+            .key
+            .as_ref()
+            .map_or_else(Vec::new, |k| k.get_ref().0.clone()),
+        columns: value_of(&s.columns),
+        exclude: value_of(&s.exclude).unwrap_or_default(),
+        max_mismatch_rows: value_of(&s.max_mismatch_rows).unwrap_or(0),
+        max_mismatch_pct: value_of(&s.max_mismatch_pct),
+        recheck_after_lag,
+        sql,
+        target_sql,
+        schemas: value_of(&s.schemas).unwrap_or_default(),
+        sequences: value_of(&s.sequences).unwrap_or_default(),
+        tables: value_of(&s.tables).unwrap_or_default(),
+        partitions: value_of(&s.partitions),
+    }
+}
+
+/// Reports the reserved name `all` and a name an earlier check has.
+fn unique_name(cx: &mut Ctx<'_>, s: &ReconcileSpec, names: &mut BTreeMap<String, usize>) {
+    let name = s.name.get_ref();
+    if name == "all" {
+        cx.err(
+            s.name.span(),
+            "`all` is reserved (wait = { reconcile = \"all\" }); pick another name",
+        );
+    } else if let Some(first_line) = cx.used_before(names, &s.name) {
+        cx.err(
+            s.name.span(),
+            format!(
+                "duplicate reconcile name `{name}` (first used on line {first_line}): names must be unique because waits and reports refer to them"
+            ),
+        );
+    }
+}
+
+/// The connection of one side of check `name` (`what` is `source` or `target`): the one
+/// `given`, which must exist, else the one named like the side, which must then be defined;
+/// `head` is where the check starts.
+fn side(
+    cx: &mut Ctx<'_>,
+    name: &str,
+    given: Option<&SStr>,
+    what: &str,
+    head: &Range<usize>,
+    conns: &BTreeMap<String, Connection>,
+) -> String {
+    match given {
+        Some(c) => {
+            cx.connection(c, conns, &format!("reconcile `{name}` {what}"));
+            c.get_ref().clone()
+        }
+        None => {
+            if !conns.contains_key(what) {
+                cx.err(
+                    head.clone(),
+                    format!(
+                        "reconcile `{name}` needs a {what} connection: define [connections.{what}] or set `{what} = \"NAME\"`"
+                    ),
+                );
+            }
+            what.to_string()
+        }
+    }
+}
+
+/// The kind written as in the file (`"count"`...).
+fn kind_name(kind: ReconcileKind) -> String {
+    format!("{kind:?}").to_lowercase()
+}
+
+/// Reports the keys the kind cannot do without (the table of a count...); `head` is where the
+/// check starts.
+fn required_keys(cx: &mut Ctx<'_>, s: &ReconcileSpec, head: &Range<usize>) {
+    let name = s.name.get_ref();
+    let kind = kind_name(s.kind);
+    let mut need = |missing: bool, msg: String| {
+        if missing {
+            cx.err(head.clone(), msg);
+        }
+    };
+    match s.kind {
+        ReconcileKind::Count | ReconcileKind::Checksum => {
+            need(
+                s.table.is_none(),
+                format!("reconcile `{name}` (kind = \"{kind}\") needs `table`"),
+            );
+            need(
+                s.key.is_none(),
+                format!(
+                    "reconcile `{name}` (kind = \"{kind}\") needs `key`: the primary key column(s), e.g. key = \"id\" or key = [\"tenant_id\", \"id\"]"
+                ),
+            );
+        }
+        ReconcileKind::Query => need(
+            s.sql.is_none(),
+            format!("reconcile `{name}` (kind = \"query\") needs `sql`"),
+        ),
+        ReconcileKind::Sequences => need(
+            s.schemas.is_none() && s.sequences.is_none(),
+            format!("reconcile `{name}` (kind = \"sequences\") needs `schemas` or `sequences`"),
+        ),
+        ReconcileKind::Schema => need(
+            s.schemas.is_none() && s.tables.is_none(),
+            format!("reconcile `{name}` (kind = \"schema\") needs `tables` or `schemas`"),
+        ),
+    }
+}
+
+/// Reports keys that only other kinds read (mistakes, not silently ignored), and `columns`
+/// given with `exclude`.
+fn stray_keys(cx: &mut Ctx<'_>, s: &ReconcileSpec) {
+    use ReconcileKind::{Checksum, Count, Query, Schema, Sequences};
+    let kind = s.kind;
+    let table_kind = matches!(kind, Count | Checksum);
+    let keys = [
+        ("table", span_of(&s.table), table_kind),
+        ("target_table", span_of(&s.target_table), table_kind),
+        ("key", span_of(&s.key), table_kind),
+        ("columns", span_of(&s.columns), kind == Checksum),
+        ("exclude", span_of(&s.exclude), kind == Checksum),
+        ("partitions", span_of(&s.partitions), table_kind),
+        ("sql", span_of(&s.sql), kind == Query),
+        ("target_sql", span_of(&s.target_sql), kind == Query),
+        (
+            "schemas",
+            span_of(&s.schemas),
+            matches!(kind, Sequences | Schema),
+        ),
+        ("sequences", span_of(&s.sequences), kind == Sequences),
+        ("tables", span_of(&s.tables), kind == Schema),
+    ];
+    for (key, span, applies) in keys {
+        cx.unread(span, applies, || {
+            format!(
+                "reconcile `{}`: `{key}` does not apply to kind = \"{}\" ({}); remove it or change kind",
+                s.name.get_ref(),
+                kind_name(kind),
+                kind_keys(kind)
+            )
+        });
+    }
+    if let (Some(_), Some(ex)) = (&s.columns, &s.exclude) {
+        cx.err_entry(
+            ex.span(),
+            "use either `columns` (compare only these) or `exclude` (compare all but these), not both",
+        );
+    }
+}
+
+/// The keys a reconcile kind reads, for error messages.
+fn kind_keys(kind: ReconcileKind) -> &'static str {
+    match kind {
+        ReconcileKind::Count => "it uses table, target_table, key and partitions",
+        ReconcileKind::Checksum => {
+            "it uses table, target_table, key, columns or exclude, and partitions"
+        }
+        ReconcileKind::Query => "it uses sql and target_sql",
+        ReconcileKind::Sequences => "it uses schemas and sequences",
+        ReconcileKind::Schema => "it uses schemas and tables",
+    }
+}
+
+/// Reports a tolerated mismatch percentage outside 0-100, and zero partitions.
+fn limits(cx: &mut Ctx<'_>, s: &ReconcileSpec) {
+    if let Some(p) = &s.max_mismatch_pct
+        && !(0.0..=100.0).contains(p.get_ref())
+    {
+        cx.err(
+            p.span(),
+            format!(
+                "max_mismatch_pct is a percentage of rows: it must be between 0 and 100, not {}",
+                p.get_ref()
+            ),
+        );
+    }
+    if let Some(p) = &s.partitions
+        && *p.get_ref() == 0
+    {
+        cx.err(p.span(), "partitions must be at least 1");
+    }
+}
+
+/// `recheck`: `after_lag_drains` (the default, `true`) or `never`.
+fn recheck_after_lag(cx: &mut Ctx<'_>, s: &ReconcileSpec, head: &Range<usize>) -> bool {
+    match s.recheck.as_ref().map(|r| r.get_ref().as_str()) {
+        None | Some("after_lag_drains") => true,
+        Some("never") => false,
+        Some(other) => {
+            let span = s.recheck.as_ref().map_or(head.clone(), |r| r.span());
+            cx.err(
+                span,
+                format!("recheck must be \"after_lag_drains\" or \"never\", not {other:?}"),
+            );
+            true
+        }
+    }
+}

@@ -1,0 +1,356 @@
+//! `[[step]]`: the checklist, one action per step, with its expectations, timing and rollback.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use toml::Spanned;
+
+use super::Defined;
+use super::context::{Ctx, span_of, value_of, written};
+use super::wait::wait;
+use crate::runbook::spec::{ExpectSpec, SStr, StepSpec};
+use crate::runbook::{Action, Connection, Expect, RollbackAction, Step};
+
+/// `[[step]]` in order, and every step id with the offset of its first use (triggers name
+/// steps).
+pub(super) fn steps(
+    cx: &mut Ctx<'_>,
+    specs: &[Spanned<StepSpec>],
+    defined: Defined<'_>,
+) -> (Vec<Step>, BTreeMap<String, usize>) {
+    if specs.is_empty() {
+        cx.err(
+            0..0,
+            "the runbook has no steps: add at least one [[step]] with id and one of run, sql, wait or confirm",
+        );
+    }
+    let mut ids = BTreeMap::new();
+    let steps = specs
+        .iter()
+        .map(|s| step(cx, s.get_ref(), defined, &mut ids))
+        .collect();
+    (steps, ids)
+}
+
+/// One step; `ids` are the step ids seen so far.
+fn step(
+    cx: &mut Ctx<'_>,
+    s: &StepSpec,
+    defined: Defined<'_>,
+    ids: &mut BTreeMap<String, usize>,
+) -> Step {
+    let id = s.id.get_ref().clone();
+    check_id(cx, &s.id, ids);
+    one_action(cx, s, &id);
+    let title = s
+        .title
+        .as_ref()
+        .map_or_else(|| id.clone(), |t| cx.template(t).display());
+    let action = action(cx, s, defined, &id);
+    let expect = s
+        .expect
+        .as_ref()
+        .map_or_else(Expect::default, |e| expect(cx, e, &action, &id));
+    timing(cx, s, &id);
+    stray_on(cx, s, &id);
+    let rollback = rollback(cx, s, defined.connections, &id);
+    let point_of_no_return = s
+        .point_of_no_return
+        .as_ref()
+        .map(|p| point_of_no_return(cx, p));
+    Step {
+        id,
+        title,
+        notes: s.notes.clone(),
+        action,
+        expect,
+        expected: s.expected.as_ref().map(|d| d.get_ref().get()),
+        timeout: s.timeout.as_ref().map(|d| d.get_ref().get()),
+        rollback,
+        point_of_no_return,
+    }
+}
+
+/// Whether `c` may stand in a step id.
+fn id_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
+}
+
+/// 1-64 letters, digits, `-`, `_` or `.`, not starting with `.`.
+fn valid_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.chars().all(id_char) && !id.starts_with('.')
+}
+
+/// Reports an id that is not [`valid_id`], or that an earlier step already has.
+fn check_id(cx: &mut Ctx<'_>, id: &SStr, ids: &mut BTreeMap<String, usize>) {
+    let text = id.get_ref();
+    if !valid_id(text) {
+        cx.err(
+            id.span(),
+            format!(
+                "step id {text:?} must be 1-64 characters of letters, digits, `-`, `_` or `.` (it is typed on the command line and kept in the journal){}",
+                id_hint(text)
+            ),
+        );
+    }
+    if let Some(first_line) = cx.used_before(ids, id) {
+        cx.err(
+            id.span(),
+            format!("duplicate step id `{text}` (first used on line {first_line})"),
+        );
+    }
+}
+
+/// `, e.g. "..."` for an invalid id: the id with its other characters made `-` when that is
+/// valid, else a made-up example.
+fn id_hint(id: &str) -> String {
+    let suggestion: String = id
+        .trim()
+        .chars()
+        .map(|c| if id_char(c) { c } else { '-' })
+        .collect();
+    if valid_id(&suggestion) {
+        format!(", e.g. {suggestion:?}")
+    } else {
+        ", e.g. \"freeze-writes\"".to_string()
+    }
+}
+
+/// Reports a step with no action (at its id) or with more than one (at the second action's
+/// `key = value`).
+fn one_action(cx: &mut Ctx<'_>, s: &StepSpec, id: &str) {
+    let given = written!(s; run, sql, wait, confirm);
+    match given.len() {
+        0 => cx.err(
+            s.id.span(),
+            format!("step `{id}` has no action: give exactly one of run, sql, wait or confirm"),
+        ),
+        1 => {}
+        _ => {
+            let second = match given[1] {
+                "sql" => s.sql.as_ref().map(|x| cx.entry(x.span())),
+                "wait" => s.wait.as_ref().map(|x| cx.entry(cx.head(x.span()))),
+                "confirm" => s.confirm.as_ref().map(|x| cx.entry(x.span())),
+                _ => None,
+            };
+            cx.err(
+                second.unwrap_or(s.id.span()),
+                format!(
+                    "step `{id}` has {} actions ({}): give exactly one of run, sql, wait or confirm",
+                    given.len(),
+                    given.join(", ")
+                ),
+            );
+        }
+    }
+}
+
+/// The step's action: the first of run, sql, wait and confirm it has. A step with none (see
+/// [`one_action`]) gets an empty confirm so that the rest of it is still checked.
+fn action(cx: &mut Ctx<'_>, s: &StepSpec, defined: Defined<'_>, id: &str) -> Action {
+    if let Some(r) = &s.run {
+        run_action(cx, r, id)
+    } else if let Some(q) = &s.sql {
+        sql_action(cx, q, s.on.as_ref(), defined.connections, id)
+    } else if let Some(w) = &s.wait {
+        Action::Wait(wait(cx, w, s.on.as_ref(), defined, id))
+    } else if let Some(c) = &s.confirm {
+        confirm_action(cx, c)
+    } else {
+        Action::Confirm(String::new())
+    }
+}
+
+/// `run = "..."`: a shell command, not blank.
+fn run_action(cx: &mut Ctx<'_>, r: &SStr, id: &str) -> Action {
+    cx.not_blank(r, || {
+        format!("step `{id}`: run is empty: give the shell command to run")
+    });
+    Action::Run(cx.template(r))
+}
+
+/// `sql = "..."` on the step's `on` (or the only connection).
+fn sql_action(
+    cx: &mut Ctx<'_>,
+    q: &SStr,
+    on: Option<&SStr>,
+    conns: &BTreeMap<String, Connection>,
+    id: &str,
+) -> Action {
+    let on = cx.sql_connection(on, conns, q.span(), &format!("step `{id}`"));
+    Action::Sql {
+        sql: cx.template(q),
+        on,
+    }
+}
+
+/// `confirm = "WORD"`: one word for the operator to type.
+fn confirm_action(cx: &mut Ctx<'_>, c: &SStr) -> Action {
+    let word = c.get_ref().trim().to_string();
+    if word.is_empty() || word.contains(char::is_whitespace) {
+        cx.err(
+            c.span(),
+            "confirm must be a single word to type, e.g. \"GO\"",
+        );
+    }
+    Action::Confirm(word)
+}
+
+/// `expect = { ... }`: its keys must suit the action, and `stdout` must be a regex.
+fn expect(cx: &mut Ctx<'_>, e: &Spanned<ExpectSpec>, action: &Action, id: &str) -> Expect {
+    let es = e.get_ref();
+    let head = cx.head(e.span());
+    expect_fits_action(cx, es, head, action, id);
+    if let Some(re) = &es.stdout
+        && let Err(err) = regex::Regex::new(re.get_ref())
+    {
+        cx.err(re.span(), regex_message(&err));
+    }
+    Expect {
+        exit: value_of(&es.exit),
+        stdout: value_of(&es.stdout),
+        stderr_empty: es.stderr_empty.as_ref().is_some_and(|x| *x.get_ref()),
+        rows: value_of(&es.rows),
+        value: value_of(&es.value),
+    }
+}
+
+/// Reports an expect on a step with its own condition (wait, confirm), and the first key a
+/// run or sql step does not read; `head` is where the expect table starts.
+fn expect_fits_action(
+    cx: &mut Ctx<'_>,
+    es: &ExpectSpec,
+    head: Range<usize>,
+    action: &Action,
+    id: &str,
+) {
+    let run_keys = [
+        ("exit", span_of(&es.exit)),
+        ("stdout", span_of(&es.stdout)),
+        ("stderr_empty", span_of(&es.stderr_empty)),
+    ];
+    let sql_keys = [("rows", span_of(&es.rows)), ("value", span_of(&es.value))];
+    let first = |keys: &[(&'static str, Option<Range<usize>>)]| {
+        keys.iter()
+            .find_map(|(key, at)| at.clone().map(|at| (*key, at)))
+    };
+    match action {
+        Action::Run(_) => {
+            if let Some((key, at)) = first(&sql_keys) {
+                cx.err_entry(
+                    at,
+                    format!(
+                        "step `{id}`: expect.{key} applies to sql steps; a run step expects `exit = N`, `stdout = \"regex\"` or `stderr_empty = true`"
+                    ),
+                );
+            }
+        }
+        Action::Sql { .. } => {
+            if let Some((key, at)) = first(&run_keys) {
+                cx.err_entry(
+                    at,
+                    format!(
+                        "step `{id}`: expect.{key} applies to run steps; a sql step expects `rows = N` or `value = \"...\"`"
+                    ),
+                );
+            }
+        }
+        Action::Wait(_) | Action::Confirm(_) => cx.err(
+            head,
+            format!(
+                "step `{id}`: expect applies only to run and sql steps; a {} step has its own condition: remove expect",
+                action.kind()
+            ),
+        ),
+    }
+}
+
+/// The useful part of a regex error: what is wrong, without the pattern echo.
+fn regex_message(err: &regex::Error) -> String {
+    let text = err.to_string();
+    let what = text
+        .lines()
+        .last()
+        .unwrap_or("")
+        .trim()
+        .trim_start_matches("error: ")
+        .to_string();
+    format!(
+        "expect.stdout is not a valid regex: {what} (to match a literal `(`, `[`, `.` or `*`, escape it: `\\\\(` in a \"string\", `\\(` in a 'literal string')"
+    )
+}
+
+/// Reports a zero timeout, and a planned duration (`expected`) the timeout would cut short.
+fn timing(cx: &mut Ctx<'_>, s: &StepSpec, id: &str) {
+    if let Some(t) = &s.timeout
+        && t.get_ref().get().is_zero()
+    {
+        cx.err(
+            t.span(),
+            format!("step `{id}`: timeout must be more than 0s (leave it out for no limit)"),
+        );
+    }
+    if let (Some(e), Some(t)) = (&s.expected, &s.timeout)
+        && e.get_ref().get() > t.get_ref().get()
+        && !t.get_ref().get().is_zero()
+    {
+        let (expected, timeout) = (cx.written(e.span()), cx.written(t.span()));
+        cx.err(
+            e.span(),
+            format!(
+                "step `{id}`: expected ({expected}) is longer than timeout ({timeout}): the step would be killed before its planned time; raise timeout or lower expected"
+            ),
+        );
+    }
+}
+
+/// Reports `on` on a step that runs nothing on a connection.
+fn stray_on(cx: &mut Ctx<'_>, s: &StepSpec, id: &str) {
+    let read = s.sql.is_some() || s.rollback_sql.is_some() || s.wait.is_some();
+    cx.unread(span_of(&s.on), read, || {
+        format!(
+            "step `{id}`: `on` names the connection for sql, rollback_sql or a wait's sql, and this step has none: remove it"
+        )
+    });
+}
+
+/// How the step is undone: `rollback` (a command) or `rollback_sql` (on the step's `on`),
+/// not both.
+fn rollback(
+    cx: &mut Ctx<'_>,
+    s: &StepSpec,
+    conns: &BTreeMap<String, Connection>,
+    id: &str,
+) -> Option<RollbackAction> {
+    match (&s.rollback, &s.rollback_sql) {
+        (Some(_), Some(rs)) => {
+            cx.err_entry(
+                rs.span(),
+                format!("step `{id}`: give rollback or rollback_sql, not both"),
+            );
+            None
+        }
+        (Some(r), None) => Some(RollbackAction::Run(cx.template(r))),
+        (None, Some(rs)) => {
+            let on = cx.sql_connection(
+                s.on.as_ref(),
+                conns,
+                rs.span(),
+                &format!("step `{id}` rollback_sql"),
+            );
+            Some(RollbackAction::Sql {
+                sql: cx.template(rs),
+                on,
+            })
+        }
+        (None, None) => None,
+    }
+}
+
+/// `point_of_no_return = "..."`: the text must say something.
+fn point_of_no_return(cx: &mut Ctx<'_>, p: &SStr) -> String {
+    cx.not_blank(p, || {
+        "point_of_no_return needs a text saying what to do instead of rolling back".to_string()
+    });
+    p.get_ref().clone()
+}
