@@ -43,11 +43,11 @@ impl OutputWatch {
             }
             Stream::Stderr => {
                 self.stderr_bytes += joined.len() as u64;
-                if self.stderr_first.is_none() {
-                    if let Some(first) = joined.split_terminator('\n').next() {
-                        self.stderr(first);
-                        self.stderr_bytes -= first.len() as u64 + 1;
-                    }
+                if self.stderr_first.is_none()
+                    && let Some(first) = joined.split_terminator('\n').next()
+                {
+                    self.stderr(first);
+                    self.stderr_bytes -= first.len() as u64 + 1;
                 }
             }
         }

@@ -217,34 +217,33 @@ fn compare(a: &ResultSet, b: &ResultSet) -> (Vec<Mismatch>, u64) {
             && *n == 1
             && count_first(&missing, &key) == 1
             && count_first(&extra, &key) == 1
+            && let Some((other, _)) = extra.iter().find(|(r, _)| first(r) == key)
         {
-            if let Some((other, _)) = extra.iter().find(|(r, _)| first(r) == key) {
-                paired_extra.insert(*other);
-                let diffs: Vec<ColumnDiff> = columns
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| row.get(*i) != other.get(*i))
-                    .map(|(i, c)| ColumnDiff {
-                        column: c.clone(),
-                        source: row.get(i).cloned().flatten(),
-                        target: other.get(i).cloned().flatten(),
-                    })
-                    .collect();
-                let detail = diffs
-                    .iter()
-                    .map(|d| format!("{}: {} → {}", d.column, show(&d.source), show(&d.target)))
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                out.push(Mismatch {
-                    key: vec![show(&key)],
-                    class: MismatchClass::Different,
-                    columns: diffs,
-                    detail,
-                    transient: false,
-                });
-                total += 1;
-                continue;
-            }
+            paired_extra.insert(*other);
+            let diffs: Vec<ColumnDiff> = columns
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| row.get(*i) != other.get(*i))
+                .map(|(i, c)| ColumnDiff {
+                    column: c.clone(),
+                    source: row.get(i).cloned().flatten(),
+                    target: other.get(i).cloned().flatten(),
+                })
+                .collect();
+            let detail = diffs
+                .iter()
+                .map(|d| format!("{}: {} → {}", d.column, show(&d.source), show(&d.target)))
+                .collect::<Vec<_>>()
+                .join("; ");
+            out.push(Mismatch {
+                key: vec![show(&key)],
+                class: MismatchClass::Different,
+                columns: diffs,
+                detail,
+                transient: false,
+            });
+            total += 1;
+            continue;
         }
         out.push(whole_row(MismatchClass::MissingOnTarget, columns, row, *n));
         total += n;

@@ -132,11 +132,12 @@ impl Splitter {
 
     /// Adds `complete`: lines, each followed by `\n`.
     fn complete(&self, text: &mut String, complete: &[u8]) {
-        if !has_long_line(complete) && memchr::memchr(b'\r', complete).is_none() {
-            if let Ok(clean) = std::str::from_utf8(complete) {
-                text.push_str(clean);
-                return;
-            }
+        if !has_long_line(complete)
+            && memchr::memchr(b'\r', complete).is_none()
+            && let Ok(clean) = std::str::from_utf8(complete)
+        {
+            text.push_str(clean);
+            return;
         }
         for line in complete[..complete.len() - 1].split(|&b| b == b'\n') {
             self.line(text, line, true);

@@ -2,32 +2,9 @@
 //! outlive their cutover. Each test performs the attack on the real binary and checks that
 //! nothing is lost or done twice.
 
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
 use crate::support::*;
 
 const HEAD: &str = "[runbook]\nname = \"crash\"\n\n";
-
-/// Starts `cutover run RUNBOOK --headless --journal j.jsonl` in `dir` (output discarded).
-fn spawn_headless(dir: &std::path::Path, rb: &str) -> Child {
-    Command::new(bin())
-        .current_dir(dir)
-        .args(["run", rb, "--headless", "--journal", "j.jsonl"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn cutover")
-}
-
-/// The process group of the last `process` record: the step (or rollback action) that was
-/// running when cutover died.
-fn last_group(journal_path: &std::path::Path) -> i32 {
-    let recs = journal(journal_path);
-    of_type(&recs, "process").last().expect("a process record")["pid"]
-        .as_i64()
-        .expect("pid") as i32
-}
 
 /// Kills whatever is left of a group a killed cutover orphaned.
 fn reap_group(pgid: i32) {
@@ -50,68 +27,38 @@ fn resume_after_a_crash_during_the_rollback_only_continues_the_rollback() {
              [[rollback_trigger]]\nname = \"s3 failed\"\nwhen = {{ step_failed = \"s3\" }}\naction = \"rollback\"\ncountdown = \"1s\"\n"
         ),
     );
-    let rbs = rb.to_str().unwrap().to_string();
     let j = d.path().join("j.jsonl");
-    let mut child = spawn_headless(d.path(), &rbs);
-    wait_for("the rollback of s2 to run", Duration::from_secs(30), || {
+    // SIGKILL in the middle of s2's rollback.
+    let orphan = kill_headless_when(d.path(), &rb, "the rollback of s2 to run", |t| {
         d.path().join("undoing").exists()
-            && std::fs::read_to_string(&j).is_ok_and(|t| {
-                t.lines()
-                    .last()
-                    .is_some_and(|l| l.contains("\"type\":\"process\""))
-            })
+            && t.lines()
+                .last()
+                .is_some_and(|l| l.contains("\"type\":\"process\""))
     });
-    child.kill().unwrap(); // SIGKILL in the middle of s2's rollback
-    child.wait().unwrap();
-    let orphan = last_group(&j);
     let before = journal(&j).len();
     let did = || std::fs::read_to_string(d.path().join("did.log")).unwrap();
     assert_eq!(did(), "s1\ns2\nundo-s3\n");
 
     // Headless, no operator: the interrupted rollback action needs a decision; nothing runs.
-    let out = cutover(d.path(), &["run", "--headless", "--resume", "j.jsonl"], &[]);
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(4), "{stdout}{stderr}");
+    let (code, out) = resume(d.path(), &[]);
+    assert_eq!(code, Some(4), "{out}");
     assert!(
-        stdout.contains("the rollback of step s2 started at")
-            && stdout.contains("never finished — outcome unknown"),
-        "{stdout}"
+        out.contains("the rollback of step s2 started at")
+            && out.contains("never finished — outcome unknown"),
+        "{out}"
     );
-    assert!(stdout.contains("cannot go forward"), "{stdout}");
+    assert!(out.contains("cannot go forward"), "{out}");
 
     // Re-running it while its old process group still runs would undo twice: refused.
-    let out = cutover(
-        d.path(),
-        &[
-            "run",
-            "--headless",
-            "--resume",
-            "j.jsonl",
-            "--rerun-interrupted",
-        ],
-        &[],
-    );
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(4), "{stdout}{stderr}");
-    assert!(stdout.contains("still running"), "{stdout}");
+    let (code, out) = resume(d.path(), &["--rerun-interrupted"]);
+    assert_eq!(code, Some(4), "{out}");
+    assert!(out.contains("still running"), "{out}");
 
     // Stopping it first, then continuing: undo-s2 again, then undo-s1; s3 never runs again.
-    let out = cutover(
-        d.path(),
-        &[
-            "run",
-            "--headless",
-            "--resume",
-            "j.jsonl",
-            "--rerun-interrupted",
-            "--kill-interrupted",
-        ],
-        &[],
-    );
-    let (stdout, stderr) = text(&out);
+    let (code, out) = resume(d.path(), &["--rerun-interrupted", "--kill-interrupted"]);
     let survived = cutover_shell::group_alive(orphan);
     reap_group(orphan);
-    assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
+    assert_eq!(code, Some(3), "{out}");
     assert!(!survived, "the old rollback action was stopped");
     assert_eq!(did(), "s1\ns2\nundo-s3\nundo-s2\nundo-s1\n");
     let recs = journal(&j);
@@ -133,8 +80,7 @@ fn resume_after_a_crash_during_the_rollback_only_continues_the_rollback() {
     assert_eq!(recs.last().unwrap()["outcome"], "rolled_back");
 
     // A rolled-back run is over.
-    let out = cutover(d.path(), &["run", "--headless", "--resume", "j.jsonl"], &[]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(resume(d.path(), &[]).0, Some(2));
 }
 
 #[test]
@@ -170,14 +116,10 @@ fn a_torn_journal_tail_is_set_aside_and_every_later_resume_works() {
             tear(&j);
             std::fs::write(d.path().join("ok"), "").unwrap();
         }
-        let out = cutover(d.path(), &["run", "--headless", "--resume", "j.jsonl"], &[]);
-        let (stdout, stderr) = text(&out);
-        assert_eq!(
-            out.status.code(),
-            Some(if round == 0 { 4 } else { 0 }),
-            "round {round}: {stdout}{stderr}"
-        );
-        assert!(stdout.contains("was cut off"), "round {round}: {stdout}");
+        let (code, out) = resume(d.path(), &[]);
+        let want = if round == 0 { 4 } else { 0 };
+        assert_eq!(code, Some(want), "round {round}: {out}");
+        assert!(out.contains("was cut off"), "round {round}: {out}");
         // Every line is a whole record again.
         let body = std::fs::read(&j).unwrap();
         assert!(body.ends_with(b"\n"));
@@ -206,52 +148,22 @@ fn rerun_interrupted_never_runs_a_step_twice_while_its_old_group_lives() {
             "{HEAD}[[step]]\nid = \"work\"\nrun = \"echo started > marker; sleep 5; echo did >> count.log\"\n"
         ),
     );
-    let rbs = rb.to_str().unwrap().to_string();
-    let j = d.path().join("j.jsonl");
-    let mut child = spawn_headless(d.path(), &rbs);
-    wait_for("the step to start", Duration::from_secs(20), || {
-        d.path().join("marker").exists()
-            && std::fs::read_to_string(&j).is_ok_and(|t| t.contains("\"type\":\"process\""))
+    let orphan = kill_headless_when(d.path(), &rb, "the step to start", |t| {
+        d.path().join("marker").exists() && t.contains("\"type\":\"process\"")
     });
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let orphan = last_group(&j);
 
-    let out = cutover(
-        d.path(),
-        &[
-            "run",
-            "--headless",
-            "--resume",
-            "j.jsonl",
-            "--rerun-interrupted",
-        ],
-        &[],
-    );
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(4), "{stdout}{stderr}");
+    let (code, out) = resume(d.path(), &["--rerun-interrupted"]);
+    assert_eq!(code, Some(4), "{out}");
     assert!(
-        stdout.contains(&format!("process group {orphan} is still running")),
-        "{stdout}"
+        out.contains(&format!("process group {orphan} is still running")),
+        "{out}"
     );
     assert!(!d.path().join("count.log").exists(), "nothing ran twice");
 
-    let out = cutover(
-        d.path(),
-        &[
-            "run",
-            "--headless",
-            "--resume",
-            "j.jsonl",
-            "--rerun-interrupted",
-            "--kill-interrupted",
-        ],
-        &[],
-    );
-    let (stdout, stderr) = text(&out);
+    let (code, out) = resume(d.path(), &["--rerun-interrupted", "--kill-interrupted"]);
     let survived = cutover_shell::group_alive(orphan);
     reap_group(orphan);
-    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert_eq!(code, Some(0), "{out}");
     assert!(!survived, "the old attempt's group was stopped");
     // The old attempt was stopped before it wrote; the re-run wrote once.
     assert_eq!(

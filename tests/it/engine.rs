@@ -1,7 +1,7 @@
 //! The engine through the real binary (`run --headless`) and through the library API.
 
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Command, Stdio};
+
 use std::time::Duration;
 
 use crate::support::*;
@@ -255,63 +255,30 @@ fn sigkill_mid_step_then_resume_reports_the_interrupted_step() {
              [[step]]\nid = \"three\"\nrun = \"echo three >> ran.log\"\n"
         ),
     );
-    let rbs = rb.to_str().unwrap().to_string();
-    let mut child = Command::new(bin())
-        .current_dir(d.path())
-        .args(["run", &rbs, "--headless", "--journal", "j.jsonl"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let j = d.path().join("j.jsonl");
-    wait_for("step two to start", Duration::from_secs(20), || {
-        d.path().join("marker").exists()
-            && std::fs::read_to_string(&j)
-                .is_ok_and(|t| t.contains("\"type\":\"process\",\"index\":1"))
+    let pgid = kill_headless_when(d.path(), &rb, "step two to start", |t| {
+        d.path().join("marker").exists() && t.contains("\"type\":\"process\",\"index\":1")
     });
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-    let recs = journal(&j);
-    let pgid = of_type(&recs, "process").last().unwrap()["pid"]
-        .as_i64()
-        .unwrap() as i32;
 
     // The step's process group outlived cutover; resume says so and stops (headless, no operator).
-    let out = cutover(
-        d.path(),
-        &["run", &rbs, "--headless", "--resume", "j.jsonl"],
-        &[],
-    );
-    let (stdout, stderr) = text(&out);
+    let (code, out) = resume(d.path(), &[]);
     // SAFETY: cleaning up the orphaned process group of the killed run.
     unsafe { libc::killpg(pgid, libc::SIGKILL) };
-    assert_eq!(out.status.code(), Some(4), "{stdout}{stderr}");
+    assert_eq!(code, Some(4), "{out}");
     assert!(
-        stdout.contains("two was interrupted — outcome unknown"),
-        "{stdout}"
+        out.contains("two was interrupted — outcome unknown"),
+        "{out}"
     );
-    assert!(stdout.contains("STILL RUNNING"), "{stdout}");
-    assert!(stdout.contains("--rerun-interrupted"), "{stdout}");
+    assert!(out.contains("STILL RUNNING"), "{out}");
+    assert!(out.contains("--rerun-interrupted"), "{out}");
 
     // Re-running it completes the run; step one is not run again.
-    let out = cutover(
-        d.path(),
-        &[
-            "run",
-            "--headless",
-            "--resume",
-            "j.jsonl",
-            "--rerun-interrupted",
-        ],
-        &[],
-    );
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let (code, out) = resume(d.path(), &["--rerun-interrupted"]);
+    assert_eq!(code, Some(0), "{out}");
     assert_eq!(
         std::fs::read_to_string(d.path().join("ran.log")).unwrap(),
         "one\nthree\n"
     );
-    let recs = journal(&j);
+    let recs = journal(&d.path().join("j.jsonl"));
     let started: Vec<&str> = of_type(&recs, "step_started")
         .iter()
         .map(|r| r["id"].as_str().unwrap())

@@ -50,6 +50,47 @@ pub fn headless(dir: &Path, text: &str, env: &[(&str, &str)]) -> Output {
     cutover(dir, &["run", rb, "--headless", "--journal", "j.jsonl"], env)
 }
 
+/// `cutover run --headless --resume j.jsonl EXTRA...` in `dir`: the exit code, and stdout
+/// followed by stderr (for assertion messages).
+pub fn resume(dir: &Path, extra: &[&str]) -> (Option<i32>, String) {
+    let mut args = vec!["run", "--headless", "--resume", "j.jsonl"];
+    args.extend_from_slice(extra);
+    let out = cutover(dir, &args, &[]);
+    let (stdout, stderr) = text(&out);
+    (out.status.code(), format!("{stdout}{stderr}"))
+}
+
+/// Runs `cutover run RUNBOOK --headless --journal j.jsonl` in `dir` and SIGKILLs it once
+/// `ready` holds (given the journal's text, the last line of which is whatever was journaled
+/// last). Returns the process group of the last `process` record: the step or rollback
+/// action that was running, which the killed cutover leaves behind.
+pub fn kill_headless_when(
+    dir: &Path,
+    runbook: &Path,
+    what: &str,
+    ready: impl Fn(&str) -> bool,
+) -> i32 {
+    let mut child = Command::new(bin())
+        .current_dir(dir)
+        .args(["run"])
+        .arg(runbook)
+        .args(["--headless", "--journal", "j.jsonl"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn cutover");
+    let j = dir.join("j.jsonl");
+    wait_for(what, Duration::from_secs(30), || {
+        std::fs::read_to_string(&j).is_ok_and(|t| ready(&t))
+    });
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reap");
+    let recs = journal(&j);
+    of_type(&recs, "process").last().expect("a process record")["pid"]
+        .as_i64()
+        .expect("pid") as i32
+}
+
 /// Writes a runbook into `dir` and returns its path.
 pub fn runbook(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);

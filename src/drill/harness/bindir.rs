@@ -95,10 +95,10 @@ impl PgBin {
                 None
             }
         };
-        if let Some(d) = explicit {
-            if let Some(b) = try_dir("--pg-bindir", d, &mut looked) {
-                return Ok(b);
-            }
+        if let Some(d) = explicit
+            && let Some(b) = try_dir("--pg-bindir", d, &mut looked)
+        {
+            return Ok(b);
         }
         match pg_bindir.filter(|v| !v.is_empty()) {
             Some(d) => {

@@ -585,10 +585,11 @@ impl Cluster {
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         loop {
             let mut left = process::processes_under(&self.root);
-            if let Some(pm) = process::postmaster_pid(&data) {
-                if process::signal_zero(pm) && !left.contains(&pm) {
-                    left.push(pm);
-                }
+            if let Some(pm) = process::postmaster_pid(&data)
+                && process::signal_zero(pm)
+                && !left.contains(&pm)
+            {
+                left.push(pm);
             }
             left.retain(|p| *p != std::process::id() as i32);
             if left.is_empty() || std::time::Instant::now() > deadline {

@@ -290,17 +290,12 @@ impl Runner<'_> {
                     format_duration(every)
                 ),
             };
-            self.io
-                .emit(Event::WaitProgress {
-                    index,
-                    polls,
-                    holding,
-                    message,
-                })
-                .await?;
             // Sleep until the next poll, answering commands meanwhile.
             let wake = deadline.map_or(now + every, |d| d.min(now + every));
-            if let Some(stop) = self.idle_until(Some(wake), index).await? {
+            if let Some(stop) = self
+                .wait_round(index, polls, holding, message, Some(wake))
+                .await?
+            {
                 let detail = format!("stopped after {polls} polls");
                 return Ok(Err((
                     result(StepOutcome::Cancelled, code, detail, false, None),

@@ -166,13 +166,7 @@ impl Runner<'_> {
     ) -> Result<Decision, EngineError> {
         let id = self.rb.steps[index].id.clone();
         let running = |g: Option<u32>| g.filter(|pid| shell::group_alive(*pid as i32));
-        self.io
-            .emit(Event::DecisionNeeded {
-                index,
-                kind,
-                message: message.clone(),
-                still_running: running(old_group),
-            })
+        self.decision_needed(index, kind, &message, running(old_group))
             .await?;
         loop {
             match self.command().await? {
@@ -190,13 +184,7 @@ impl Runner<'_> {
                 }
                 Command::StopInterrupted => {
                     if self.stop_old_group(&id, running(old_group)).await? {
-                        self.io
-                            .emit(Event::DecisionNeeded {
-                                index,
-                                kind,
-                                message: message.clone(),
-                                still_running: running(old_group),
-                            })
+                        self.decision_needed(index, kind, &message, running(old_group))
                             .await?;
                     }
                 }
@@ -251,6 +239,24 @@ impl Runner<'_> {
                 }
             }
         }
+    }
+
+    /// Tells the front end that step `index` waits for a decision.
+    async fn decision_needed(
+        &mut self,
+        index: usize,
+        kind: DecisionKind,
+        message: &str,
+        still_running: Option<u32>,
+    ) -> Result<(), EngineError> {
+        self.io
+            .emit(Event::DecisionNeeded {
+                index,
+                kind,
+                message: message.to_string(),
+                still_running,
+            })
+            .await
     }
 
     /// Stops process group `pid` left running by an earlier session's attempt of step `id`

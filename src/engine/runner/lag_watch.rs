@@ -137,16 +137,9 @@ impl Runner<'_> {
                 return Ok(Ok(result(StepOutcome::TimedOut, m.clone(), false, Some(m))));
             }
             polls += 1;
-            self.io
-                .emit(Event::WaitProgress {
-                    index,
-                    polls,
-                    holding: holding_since.is_some(),
-                    message: msg,
-                })
-                .await?;
             // Re-evaluate on every engine tick (the probe publishes once per interval).
-            if let Some(stop) = self.idle_until(None, index).await? {
+            let holding = holding_since.is_some();
+            if let Some(stop) = self.wait_round(index, polls, holding, msg, None).await? {
                 let detail = format!("stopped after {polls} checks");
                 return Ok(Err((
                     result(StepOutcome::Cancelled, detail, false, None),

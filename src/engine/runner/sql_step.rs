@@ -240,16 +240,12 @@ impl Runner<'_> {
                 let m = format!("timed out after {polls} polls ({msg})");
                 return Ok(Ok(result(StepOutcome::TimedOut, m.clone(), false, Some(m))));
             }
-            self.io
-                .emit(Event::WaitProgress {
-                    index,
-                    polls,
-                    holding: holding_since.is_some(),
-                    message: msg,
-                })
-                .await?;
             let wake = deadline.map_or(now + every, |d| d.min(now + every));
-            if let Some(stop) = self.idle_until(Some(wake), index).await? {
+            let holding = holding_since.is_some();
+            if let Some(stop) = self
+                .wait_round(index, polls, holding, msg, Some(wake))
+                .await?
+            {
                 let detail = format!("stopped after {polls} polls");
                 return Ok(Err((
                     result(StepOutcome::Cancelled, detail, false, None),

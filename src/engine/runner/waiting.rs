@@ -122,6 +122,28 @@ impl Runner<'_> {
         }
     }
 
+    /// One round of a wait step: says what it waits for, then idles until `wake` (or the next
+    /// engine tick when `None`) answering the operator; `Some(stop)` when the operator stopped
+    /// the step.
+    pub(super) async fn wait_round(
+        &mut self,
+        index: usize,
+        polls: u32,
+        holding: bool,
+        message: String,
+        wake: Option<Instant>,
+    ) -> Result<Option<Stop>, EngineError> {
+        self.io
+            .emit(Event::WaitProgress {
+                index,
+                polls,
+                holding,
+                message,
+            })
+            .await?;
+        self.idle_until(wake, index).await
+    }
+
     /// Waits until `wake` (or the next engine tick when `None`), answering the operator
     /// meanwhile; `Some(stop)` when the operator stopped the step `index`.
     pub(super) async fn idle_until(
