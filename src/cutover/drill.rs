@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use tokio::signal::unix::{SignalKind, signal};
@@ -69,8 +69,8 @@ fn err(text: &str) {
     let _ = std::io::stderr().write_all(text.as_bytes());
 }
 
-/// Runs `cutover drill`; returns the exit code. `init_log` sets up the diagnostics log file.
-pub fn main(args: DrillArgs, init_log: fn(&Path)) -> u8 {
+/// Runs `cutover drill`; returns the exit code.
+pub fn main(args: DrillArgs) -> u8 {
     let start = Instant::now();
     // Everything that can be refused is refused before anything is created.
     let theme = if args.headless {
@@ -159,7 +159,6 @@ pub fn main(args: DrillArgs, init_log: fn(&Path)) -> u8 {
         runbook_path,
         journal,
         theme,
-        init_log,
     };
     // A panic in the cockpit unwinds through here: the drill (clusters, load, runtime dir) is
     // dropped on the way.
@@ -185,7 +184,6 @@ struct Ctx<'a> {
     runbook_path: PathBuf,
     journal: PathBuf,
     theme: Option<Theme>,
-    init_log: fn(&Path),
 }
 
 /// How the drill's run phase ended.
@@ -306,7 +304,10 @@ async fn run_phase(ctx: &Ctx<'_>, drill: &Drill, signals: &mut Signals) -> Ended
         Ok(e) => e,
         Err(e) => return Ended::Failed(format!("cannot start the run: {e}")),
     };
-    (ctx.init_log)(&ctx.journal.with_extension("log"));
+    let log_path = crate::log::default_path(&ctx.journal);
+    if let Some(why) = crate::log::init(&log_path, engine.masker()) {
+        say(ctx.start, &why);
+    }
     let injector = match (args.fault.map(Fault::from), drill.pair()) {
         (Some(f), Some(pair)) => {
             say(

@@ -3,6 +3,8 @@
 use std::fmt::Write as _;
 use std::io::Write;
 
+use cutover_model::text::plain;
+
 use tokio::sync::mpsc;
 
 use cutover_engine::{Engine, EngineError};
@@ -198,7 +200,7 @@ fn say(opts: &HeadlessOptions, out: &mut (dyn Write + Send), msg: &str) {
             let _ = writeln!(out, "{line}");
         }
     } else {
-        let _ = writeln!(out, "{}   {msg}", clock());
+        let _ = writeln!(out, "{}   {}", clock(), plain(msg));
     }
 }
 
@@ -238,7 +240,7 @@ impl Printer {
         let t = clock();
         let text = match ev {
             Event::Output { stream, text, .. } => {
-                let _ = out.write_all(output_block(&t, *stream, text).as_bytes());
+                let _ = out.write_all(output_block(&t, *stream, &plain(text)).as_bytes());
                 return;
             }
             Event::RunStarted { .. }
@@ -272,7 +274,9 @@ impl Printer {
             | Event::ReconcileProgress { .. } => None,
         };
         if let Some(text) = text {
-            let _ = writeln!(out, "{text}");
+            // Titles, commands, messages and reasons come from the runbook, the operator and
+            // the servers: none of their bytes may reach the terminal as a control sequence.
+            let _ = writeln!(out, "{}", plain(&text));
         }
     }
 

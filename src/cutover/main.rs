@@ -13,6 +13,8 @@ mod cli;
 mod cockpit;
 mod drill;
 mod headless;
+mod log;
+mod say;
 
 use cli::{Cli, Cmd, RunArgs};
 use cockpit::Ending;
@@ -28,18 +30,18 @@ const EXIT_INVALID: u8 = 2;
 
 fn main() -> ExitCode {
     if let Err(e) = color_eyre::install() {
-        eprintln!("cutover: {e}");
+        say::err(&format!("cutover: {e}"));
     }
     let cli = Cli::parse();
     let result = match cli.command {
         Cmd::Check { files } => Ok(check(&files)),
         Cmd::Run(args) => run(args),
-        Cmd::Drill(args) => Ok(ExitCode::from(drill::main(args, init_log))),
+        Cmd::Drill(args) => Ok(ExitCode::from(drill::main(args))),
     };
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("cutover: {e:#}");
+            say::err(&format!("cutover: {e:#}"));
             ExitCode::from(4)
         }
     }
@@ -49,15 +51,24 @@ fn check(files: &[PathBuf]) -> ExitCode {
     let mut ok = true;
     for f in files {
         match Runbook::load(f, &BTreeMap::new()) {
-            Ok(rb) => println!(
-                "{}: ok ({} step{})",
-                f.display(),
-                rb.steps.len(),
-                if rb.steps.len() == 1 { "" } else { "s" }
-            ),
+            Ok(rb) => {
+                let n = rb.steps.len();
+                let line = format!(
+                    "{}: ok ({n} step{})",
+                    f.display(),
+                    if n == 1 { "" } else { "s" }
+                );
+                if !say::out(&line) {
+                    say::err("cutover: cannot write the result to stdout");
+                    return ExitCode::from(EXIT_INVALID);
+                }
+                for note in &rb.notes {
+                    say::err(&format!("note: {note}"));
+                }
+            }
             Err(e) => {
                 ok = false;
-                eprintln!("{e}");
+                say::err(&e.to_string());
             }
         }
     }
@@ -85,7 +96,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         (Some(p), _) => p.clone(),
         (None, Some(j)) => runbook_of_journal(j)?,
         (None, None) => {
-            eprintln!("cutover: run needs a RUNBOOK (or --resume JOURNAL)");
+            say::err("cutover: run needs a RUNBOOK (or --resume JOURNAL)");
             return Ok(ExitCode::from(EXIT_INVALID));
         }
     };
@@ -93,7 +104,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     let rb = match Runbook::load(&runbook_path, &overrides) {
         Ok(rb) => rb,
         Err(e @ LoadError::Invalid(_)) | Err(e @ LoadError::Io { .. }) => {
-            eprintln!("{e}");
+            say::err(&e.to_string());
             return Ok(ExitCode::from(EXIT_INVALID));
         }
     };
@@ -105,13 +116,13 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         let theme = match Theme::resolve(args.theme.as_deref(), no_color_env()) {
             Ok(t) => t,
             Err(e) => {
-                eprintln!("{e}");
+                say::err(&e.to_string());
                 return Ok(ExitCode::from(EXIT_INVALID));
             }
         };
         if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
-            eprintln!(
-                "cutover: the cockpit needs a terminal; for CI or scripts run with --headless (add --assume-yes to answer confirmations in a rehearsal)"
+            say::err(
+                "cutover: the cockpit needs a terminal; for CI or scripts run with --headless (add --assume-yes to answer confirmations in a rehearsal)",
             );
             return Ok(ExitCode::from(EXIT_INVALID));
         }
@@ -125,9 +136,17 @@ fn run(args: RunArgs) -> Result<ExitCode> {
                 .unwrap_or_else(|| journal::default_path(&rb.name, chrono::Utc::now())),
         ),
     };
-    let log_path = args.log.clone().unwrap_or_else(|| match &journal {
-        JournalChoice::New(p) | JournalChoice::Resume(p) => p.with_extension("log"),
-    });
+    let journal_path = match &journal {
+        JournalChoice::New(p) | JournalChoice::Resume(p) => p.clone(),
+    };
+    let log_path = args
+        .log
+        .clone()
+        .unwrap_or_else(|| log::default_path(&journal_path));
+    if let Err(e) = log::check_apart(&log_path, &journal_path) {
+        say::err(&format!("cutover: {e}"));
+        return Ok(ExitCode::from(EXIT_INVALID));
+    }
     let engine = match Engine::prepare(
         rb,
         EngineOptions {
@@ -142,12 +161,14 @@ fn run(args: RunArgs) -> Result<ExitCode> {
             | EngineError::Secret(_)
             | EngineError::RolledBack { .. }),
         ) => {
-            eprintln!("cutover: {e}");
+            say::err(&format!("cutover: {e}"));
             return Ok(ExitCode::from(EXIT_INVALID));
         }
         Err(e) => return Err(e).wrap_err("cannot start the run"),
     };
-    init_log(&log_path);
+    if let Some(why) = log::init(&log_path, engine.masker()) {
+        say::err(&format!("cutover: {why}"));
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -174,7 +195,7 @@ fn cockpit_exit(ending: &Ending) -> u8 {
     let j = &ending.journal;
     match ending.outcome {
         Some(RunOutcome::Completed) => {
-            println!("cutover: run completed · journal {j}");
+            say::out(&format!("cutover: run completed · journal {j}"));
         }
         Some(o) => {
             let what = if o == RunOutcome::RolledBack {
@@ -182,36 +203,17 @@ fn cockpit_exit(ending: &Ending) -> u8 {
             } else {
                 "ended before completion"
             };
-            println!(
+            say::out(&format!(
                 "cutover: run {what} · journal {j}\ncutover: resume with: cutover run --resume {j}"
-            );
+            ));
         }
         None => {
-            println!(
+            say::out(&format!(
                 "cutover: the engine did not finish in time · journal {j}\ncutover: resume with: cutover run --resume {j}"
-            );
+            ));
         }
     }
     ending
         .outcome
         .map_or(4, |o| u8::try_from(o.exit_code()).unwrap_or(4))
-}
-
-/// Diagnostics go to a file, never to the screen.
-fn init_log(path: &Path) {
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .mode(0o600)
-        .append(true)
-        .open(path);
-    if let Ok(file) = file {
-        let filter = tracing_subscriber::EnvFilter::try_from_env("CUTOVER_LOG")
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_ansi(false)
-            .with_writer(std::sync::Mutex::new(file))
-            .try_init();
-    }
 }

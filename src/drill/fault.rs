@@ -51,7 +51,7 @@ pub fn plan(fault: Fault, subscription: &str) -> Option<(&'static str, Vec<(bool
         Fault::Lag => Some((
             "watch-lag",
             vec![
-                (true, format!("alter subscription {} disable", cutover_pg::ident::quote_ident(subscription))),
+                (true, format!("alter subscription {} disable", cutover_model::ident::quote_ident(subscription))),
                 (
                     false,
                     "select count(pg_logical_emit_message(false, 'cutover-drill-fault', repeat('x', 1048576))) from generate_series(1, 64)".into(),

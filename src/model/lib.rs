@@ -11,7 +11,10 @@
 //! * [`narrate`]: one wording for events, shared by the cockpit and `--headless`;
 //! * [`secrets`]: reading `[secrets]` from the environment and masking them everywhere text
 //!   leaves cutover;
-//! * [`host`]: this machine's name and this process's user, for the operator record.
+//! * [`ident`]: quoting SQL identifiers and literals;
+//! * [`host`]: this machine's name and this process's user, for the operator record;
+//! * [`text`]: text from outside made plain (no terminal escape sequences) before it is shown,
+//!   journaled or masked.
 //!
 //! No database, no terminal: this crate depends on neither.
 //!
@@ -29,9 +32,11 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod host;
+pub mod ident;
 pub mod lag;
 pub mod narrate;
 pub mod protocol;
 pub mod reconcile;
 pub mod runbook;
 pub mod secrets;
+pub mod text;

@@ -61,8 +61,36 @@ impl Default for Masker {
     }
 }
 
+/// Lines of a multi-line secret shorter than this are not masked on their own (each line is
+/// masked wherever it appears, since output is masked line by line; a very short line would
+/// mask common words everywhere).
+pub const MIN_SECRET_LINE: usize = 6;
+
+/// What to look for to mask `value`: the value itself, the value without a trailing newline,
+/// and, for a multi-line value, each of its lines of [`MIN_SECRET_LINE`] bytes or more
+/// (output is masked line by line, so the whole value never appears on one line).
+fn forms(value: String) -> Vec<String> {
+    let mut out = Vec::new();
+    let trimmed = value.trim_end_matches(['\r', '\n']);
+    if trimmed.contains('\n') {
+        out.extend(
+            trimmed
+                .split('\n')
+                .map(|l| l.trim_end_matches('\r'))
+                .filter(|l| l.len() >= MIN_SECRET_LINE)
+                .map(str::to_string),
+        );
+    }
+    if trimmed.len() != value.len() && !trimmed.is_empty() {
+        out.push(trimmed.to_string());
+    }
+    out.push(value);
+    out
+}
+
 impl Masker {
-    /// A masker for these secret values (empty values are ignored).
+    /// A masker for these secret values (empty values are ignored; see [`forms`] for what is
+    /// masked of multi-line values and values ending in a newline).
     pub fn new<I, S>(values: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -72,6 +100,7 @@ impl Masker {
             .into_iter()
             .map(Into::into)
             .filter(|v| !v.is_empty())
+            .flat_map(forms)
             .collect();
         // Longest first, so a secret that contains another is masked whole.
         values.sort_by_key(|v| std::cmp::Reverse(v.len()));
@@ -92,13 +121,24 @@ impl Masker {
             values,
             secret_finder,
             no_prefilter,
-            // `password=secret` or `password='se cret'` in a libpq conninfo string.
-            conninfo_pw: Regex::new(r"(?i)\b(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s']+)")
-                .expect("static regex"),
-            // `postgres://user:secret@host` in a URL.
-            url_pw: Regex::new(r"(?i)\b(postgres(?:ql)?://[^:/@\s]*:)([^@\s]*)(@)")
+            // `password=secret`, `password='se cret'` (even without its closing quote),
+            // `password=se\ cret` (libpq's backslash escapes) in a conninfo string, and
+            // `PGPASSWORD=secret` in an environment dump.
+            conninfo_pw: Regex::new(
+                r"(?i)\b((?:pg)?password\s*=\s*)('(?:[^'\\]|\\.)*'?|(?:\\.|[^\s'\\])+)",
+            )
+            .expect("static regex"),
+            // `postgres://user:secret@host` in a URL, up to the last `@` (a password may hold
+            // one).
+            url_pw: Regex::new(r"(?i)\b(postgres(?:ql)?://[^:/@\s]*:)(\S*)(@)")
                 .expect("static regex"),
         }
+    }
+
+    /// The strings masked wherever they appear (secret values, their lines, connection
+    /// passwords), longest first.
+    pub fn values(&self) -> &[String] {
+        &self.values
     }
 
     /// Whether masking could change `text` (false means it certainly cannot).
@@ -163,9 +203,17 @@ impl Masker {
             }
         }
         if self.conninfo_pw.is_match(&out) {
+            // A runbook reference (`password=${secrets.PW}`) is not a password: it stays.
             out = Cow::Owned(
                 self.conninfo_pw
-                    .replace_all(&out, format!("${{1}}{MASK}"))
+                    .replace_all(&out, |c: &regex::Captures<'_>| {
+                        let value = &c[2];
+                        if value.starts_with("${") && value.trim_end_matches('"').ends_with('}') {
+                            c[0].to_string()
+                        } else {
+                            format!("{}{MASK}", &c[1])
+                        }
+                    })
                     .into_owned(),
             );
         }
@@ -264,6 +312,46 @@ mod tests {
         let mut text = joined(&["hun", "ter2", "password", "=x"]);
         assert!(!m.mask_lines(&mut text));
         assert_eq!(text, "hun\nter2\npassword\n=x\n");
+    }
+
+    #[test]
+    fn dsn_passwords_in_every_shape_libpq_accepts_are_masked() {
+        let m = Masker::default();
+        for (text, want) in [
+            // libpq backslash escapes in an unquoted value.
+            (
+                "host=db password=Esc\\ aped dbname=x",
+                "host=db password=•••• dbname=x",
+            ),
+            // An unterminated quote: everything after it is the value.
+            ("host=db password='abc def", "host=db password=••••"),
+            (
+                "host=db password='it\\'s' dbname=x",
+                "host=db password=•••• dbname=x",
+            ),
+            // `@` inside a URL password.
+            ("postgres://u:p@ss@db/orders", "postgres://u:••••@db/orders"),
+            ("PGPASSWORD=hunter2 psql", "PGPASSWORD=•••• psql"),
+            // A runbook reference is not a password.
+            ("password=${secrets.PW} x", "password=${secrets.PW} x"),
+        ] {
+            assert_eq!(m.mask(text), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn multi_line_secrets_and_a_trailing_newline_are_masked() {
+        let pem = "-----BEGIN KEY-----\nMIIEvQIBADANBgkqhkiG9w0\nab\n-----END KEY-----\n";
+        let m = Masker::new([pem, "hunter2\n"]);
+        let mut out = format!("x {pem}y hunter2 z\n");
+        m.mask_lines(&mut out);
+        assert!(!out.contains("MIIEvQIBADANBgkqhkiG9w0"), "{out}");
+        assert!(
+            !out.contains("BEGIN KEY") && !out.contains("hunter2"),
+            "{out}"
+        );
+        // A line too short to mask on its own stays (the rest of the secret does not).
+        assert!(out.contains("\nab\n"), "{out}");
     }
 
     #[test]

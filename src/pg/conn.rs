@@ -50,6 +50,10 @@ pub enum PasswordSource {
     Passfile(PathBuf),
 }
 
+/// What stands for a DSN that could not be parsed (and so not masked) in messages.
+pub const NOT_SHOWN: &str =
+    "not shown: it could not be parsed, so its password could not be masked";
+
 /// A DSN that cannot be used.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("connection `{connection}`: {message} (dsn: {shown})")]
@@ -149,14 +153,19 @@ impl ConnSettings {
         dsn: &str,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<ConnSettings, ConnError> {
-        let shown = Masker::default().mask(dsn).into_owned();
+        let parsed = read_dsn(dsn);
+        // A DSN that does not parse cannot have its password found, so it is not shown at all.
+        let shown = match &parsed {
+            Ok(_) => Masker::default().mask(dsn).into_owned(),
+            Err(_) => NOT_SHOWN.to_string(),
+        };
         let err = |message: String| ConnError {
             connection: name.to_string(),
             message,
             shown: shown.clone(),
         };
         let env = Env(env);
-        let (split, mut config) = read_dsn(dsn).map_err(&err)?;
+        let (split, mut config) = parsed.map_err(&err)?;
         env_defaults(&mut config, &split, &env).map_err(&err)?;
         no_gssapi_encryption(&split).map_err(&err)?;
         let tls = tls_settings(&split, &env).map_err(&err)?;
@@ -686,6 +695,16 @@ mod tests {
             e.to_string().starts_with("connection `src` (db:5432"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn an_unparseable_dsn_is_never_shown() {
+        let e =
+            ConnSettings::parse_with_env("src", "host=db password='hunter2 dbname=x", &|_| None)
+                .expect_err("unterminated quote");
+        let shown = e.to_string();
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains(NOT_SHOWN), "{shown}");
     }
 
     #[test]

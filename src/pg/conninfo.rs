@@ -177,7 +177,7 @@ fn split_conninfo(dsn: &str) -> Result<Split, String> {
         if OURS.contains(&k.as_str()) {
             out.ours.push((k, v));
         } else {
-            kept.push(format!("{k}={}", crate::ident::conninfo_value(&v)));
+            kept.push(format!("{k}={}", cutover_model::ident::conninfo_value(&v)));
         }
     }
     out.rest = kept.join(" ");

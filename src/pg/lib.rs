@@ -4,7 +4,7 @@
 //! [`ConnSettings`] — `PG*` environment variables, `~/.pgpass`, `sslmode` and the other TLS
 //! settings honoured as libpq does ([`conninfo`], [`pgpass`], [`tls`]) — and connected with
 //! [`ConnSettings::connect`], which classifies failures ([`FailureKind`]) and never shows a
-//! password. [`ident`] quotes identifiers and literals: no user value is pasted into SQL.
+//! password. Identifiers and literals are quoted with `cutover_model::ident`: no user value is pasted into SQL.
 //!
 //! Production code only: the disposable clusters of the drill and the tests live in
 //! `cutover-drill`.
@@ -14,7 +14,6 @@
 pub mod conn;
 pub mod conninfo;
 mod env;
-pub mod ident;
 pub mod pgpass;
 pub mod tls;
 

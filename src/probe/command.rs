@@ -32,6 +32,7 @@ impl CommandProbe {
             command: self.command.clone(),
             env: self.env.clone(),
             timeout: Some(b.query),
+            keep_whole: vec![],
         };
         let (tx, mut rx) = mpsc::channel::<(Stream, String)>(64);
         let (_cancel_tx, cancel_rx) = watch::channel(false);

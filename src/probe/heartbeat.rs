@@ -27,8 +27,8 @@ use chrono::{DateTime, Utc};
 
 use crate::poller::Budget;
 use crate::session::Session;
+use cutover_model::ident::quote_qualified;
 use cutover_model::lag::Reading;
-use cutover_pg::ident::quote_qualified;
 
 /// The default heartbeat table.
 pub const DEFAULT_TABLE: &str = "public.cutover_heartbeat";

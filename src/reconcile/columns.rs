@@ -5,7 +5,7 @@
 use tokio_postgres::Client;
 
 use super::ReconcileError;
-use cutover_pg::ident::{quote_ident, split_qualified};
+use cutover_model::ident::{quote_ident, split_qualified};
 
 /// One column as the catalog describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]

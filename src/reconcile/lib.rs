@@ -16,7 +16,7 @@
 //! Progress goes to a callback ([`ProgressFn`]). [`recheck`] re-compares the listed
 //! mismatches (after lag drains) and marks those that now match as transient.
 //!
-//! No user value is ever pasted into SQL: identifiers are quoted with [`cutover_pg::ident`],
+//! No user value is ever pasted into SQL: identifiers are quoted with [`cutover_model::ident`],
 //! range bounds and keys travel as text parameters cast on the server.
 #![forbid(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]

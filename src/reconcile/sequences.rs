@@ -9,7 +9,7 @@ use super::{
     ColumnDiff, Cx, Mismatch, MismatchClass, Phase, ReconcileError, ReconcileResult,
     SequenceCompare,
 };
-use cutover_pg::ident::{quote_ident, split_qualified};
+use cutover_model::ident::{quote_ident, split_qualified};
 
 /// A sequence found on one side.
 #[derive(Debug, Clone)]

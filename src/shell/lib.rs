@@ -38,6 +38,9 @@ pub struct ShellSpec {
     pub env: Vec<(String, String)>,
     /// The hard limit: the whole group is killed when it passes.
     pub timeout: Option<Duration>,
+    /// Strings a long output line is never cut inside (the secrets, so that masking, which
+    /// works line by line, sees each of them whole).
+    pub keep_whole: Vec<String>,
 }
 
 /// How the process ended.
@@ -104,14 +107,22 @@ async fn run_with<S: Sink>(
     if let Some(e) = &child.stderr {
         grow_pipe(e);
     }
-    let out = child
-        .stdout
-        .take()
-        .map(|s| tokio::spawn(pump(s, Stream::Stdout, lines.clone())));
-    let err = child
-        .stderr
-        .take()
-        .map(|s| tokio::spawn(pump(s, Stream::Stderr, lines)));
+    let out = child.stdout.take().map(|s| {
+        tokio::spawn(pump_owned(
+            s,
+            Stream::Stdout,
+            spec.keep_whole.clone(),
+            lines.clone(),
+        ))
+    });
+    let err = child.stderr.take().map(|s| {
+        tokio::spawn(pump_owned(
+            s,
+            Stream::Stderr,
+            spec.keep_whole.clone(),
+            lines,
+        ))
+    });
 
     let sleep = async {
         match spec.timeout {
@@ -161,6 +172,16 @@ async fn run_with<S: Sink>(
     Ok(exit)
 }
 
+/// [`pump`] on a task of its own, owning what it keeps whole.
+async fn pump_owned<R: tokio::io::AsyncRead + Unpin, S: Sink>(
+    r: R,
+    stream: Stream,
+    keep: Vec<String>,
+    sink: S,
+) {
+    pump(r, stream, &keep, sink).await;
+}
+
 async fn wait_true(rx: &mut watch::Receiver<bool>) {
     loop {
         if *rx.borrow() {
@@ -182,6 +203,7 @@ mod tests {
             command: "seq 20000; seq 3 >&2; printf tail".into(),
             env: vec![],
             timeout: None,
+            keep_whole: vec![],
         };
         let (tx, mut rx) = mpsc::channel::<Chunk>(2);
         let (_c, cancel) = watch::channel(false);

@@ -72,19 +72,62 @@ const READ_CHUNK: usize = 64 * 1024;
 /// [`MAX_LINE`] cut into pieces of at most [`MAX_LINE`] bytes (at a character boundary when
 /// there is one near). Clean output (valid UTF-8, no `\r`, no over-long line) is copied in one
 /// go, with no work per line: output floods cost little more than the copy.
+///
+/// A long line is never cut inside one of the `keep` strings (the secrets): masking works line
+/// by line, so a secret cut in two would show as two harmless-looking halves. To see a secret
+/// that straddles a cut, the unfinished line is held until `hold` (the longest secret's length)
+/// more bytes have arrived.
 #[derive(Debug)]
 struct Splitter {
     stream: Stream,
-    /// The unfinished last line (never more than [`MAX_LINE`] bytes between calls).
+    /// The unfinished last line (never more than [`MAX_LINE`] + `hold` bytes between calls).
     partial: Vec<u8>,
+    /// Strings a cut must not go through.
+    keep: Vec<Vec<u8>>,
+    /// Bytes of look-ahead a cut needs to see a straddling `keep` string.
+    hold: usize,
 }
 
 impl Splitter {
-    fn new(stream: Stream) -> Self {
+    fn new(stream: Stream, keep: &[String]) -> Self {
+        // A string as long as a piece cannot be kept whole anyway.
+        let keep: Vec<Vec<u8>> = keep
+            .iter()
+            .filter(|k| !k.is_empty() && k.len() <= MAX_LINE / 2)
+            .map(|k| k.as_bytes().to_vec())
+            .collect();
+        let hold = keep.iter().map(Vec::len).max().unwrap_or(0);
         Splitter {
             stream,
             partial: Vec::new(),
+            keep,
+            hold,
         }
+    }
+
+    /// Where to end the next piece of `bytes` (a long line's rest): at most [`MAX_LINE`]
+    /// bytes, at a character boundary when there is one near, and never inside a `keep`
+    /// string that the bytes show whole.
+    fn cut(&self, bytes: &[u8]) -> usize {
+        let mut cut = char_cut(&bytes[..MAX_LINE + 1]);
+        for _ in 0..8 {
+            let straddling = self
+                .keep
+                .iter()
+                .filter_map(|k| {
+                    let from = (cut + 1).saturating_sub(k.len());
+                    let to = (cut + k.len() - 1).min(bytes.len());
+                    memchr::memmem::find_iter(&bytes[from..to], k)
+                        .map(|i| from + i)
+                        .find(|&start| start < cut && start + k.len() > cut)
+                })
+                .min();
+            match straddling {
+                Some(start) if start > 0 => cut = start,
+                _ => break,
+            }
+        }
+        cut
     }
 
     fn chunk(&self, capacity: usize) -> Chunk {
@@ -117,12 +160,12 @@ impl Splitter {
             rest = &rest[last + 1..];
         }
         self.partial.extend_from_slice(rest);
-        if self.partial.len() > MAX_LINE {
+        if self.partial.len() > MAX_LINE + self.hold {
             let long = std::mem::take(&mut self.partial);
             let mut at = 0;
-            while long.len() - at > MAX_LINE {
-                let cut = at + char_cut(&long[at..at + MAX_LINE + 1]);
-                self.line(&mut chunk.text, &long[at..cut], false);
+            while long.len() - at > MAX_LINE + self.hold {
+                let cut = at + self.cut(&long[at..]);
+                push_line(&mut chunk.text, &long[at..cut]);
                 at = cut;
             }
             self.partial.extend_from_slice(&long[at..]);
@@ -160,7 +203,7 @@ impl Splitter {
             bytes = &bytes[..bytes.len() - 1];
         }
         while bytes.len() > MAX_LINE {
-            let cut = char_cut(&bytes[..MAX_LINE + 1]);
+            let cut = self.cut(bytes);
             push_line(text, &bytes[..cut]);
             bytes = &bytes[cut..];
         }
@@ -194,9 +237,14 @@ fn char_cut(head: &[u8]) -> usize {
 }
 
 /// Reads `r` in large chunks and sends its lines (see [`Splitter`]) to `sink`.
-pub(crate) async fn pump<R: AsyncRead + Unpin, S: Sink>(mut r: R, stream: Stream, sink: S) {
+pub(crate) async fn pump<R: AsyncRead + Unpin, S: Sink>(
+    mut r: R,
+    stream: Stream,
+    keep: &[String],
+    sink: S,
+) {
     let mut buf = vec![0u8; READ_CHUNK];
-    let mut split = Splitter::new(stream);
+    let mut split = Splitter::new(stream, keep);
     loop {
         let n = match r.read(&mut buf).await {
             Ok(0) | Err(_) => break,
@@ -219,7 +267,7 @@ mod tests {
 
     /// Feeds `input` in pieces of `step` bytes; returns every line.
     fn split(input: &[u8], step: usize) -> Vec<String> {
-        let mut s = Splitter::new(Stream::Stdout);
+        let mut s = Splitter::new(Stream::Stdout, &[]);
         let mut out = Vec::new();
         let chunks = input
             .chunks(step)
@@ -300,8 +348,37 @@ mod tests {
     }
 
     #[test]
+    fn a_long_line_is_never_cut_inside_a_secret() {
+        let secret = "s3cr3t-token-value";
+        for offset in [MAX_LINE - 3, MAX_LINE - 1, MAX_LINE - secret.len() + 1] {
+            let mut input = vec![b'x'; offset];
+            input.extend_from_slice(secret.as_bytes());
+            input.extend(std::iter::repeat_n(b'y', MAX_LINE + 10));
+            input.push(b'\n');
+            for step in [1000, 100_000] {
+                let mut s = Splitter::new(Stream::Stdout, &[secret.to_string()]);
+                let mut chunks: Vec<Chunk> = input.chunks(step).map(|b| s.feed(b)).collect();
+                chunks.push(s.finish());
+                let lines: Vec<String> = chunks
+                    .iter()
+                    .flat_map(|c| c.lines().map(String::from))
+                    .collect();
+                assert!(
+                    lines.iter().any(|l| l.contains(secret)),
+                    "offset {offset}, read size {step}: the secret was cut"
+                );
+                assert!(lines.iter().all(|l| l.len() <= MAX_LINE));
+                assert_eq!(
+                    lines.concat(),
+                    String::from_utf8_lossy(&input[..input.len() - 1])
+                );
+            }
+        }
+    }
+
+    #[test]
     fn partial_line_memory_stays_bounded() {
-        let mut s = Splitter::new(Stream::Stderr);
+        let mut s = Splitter::new(Stream::Stderr, &[]);
         for _ in 0..100 {
             let c = s.feed(&[b'x'; 10_000]);
             assert!(s.partial.len() <= MAX_LINE);

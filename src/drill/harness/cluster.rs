@@ -20,7 +20,7 @@ use tokio_postgres::NoTls;
 
 use crate::harness::bindir::{BinDirNotFound, PgBin};
 use crate::harness::process::{self, RunAs};
-use cutover_pg::ident::quote_literal;
+use cutover_model::ident::quote_literal;
 
 /// Prefix of every cluster directory (`cutover-pg-XXXXXX`).
 pub const DIR_PREFIX: &str = "cutover-pg-";
@@ -484,7 +484,7 @@ impl Cluster {
         format!(
             "host=127.0.0.1 port={} user={SUPERUSER} dbname={}",
             self.port,
-            cutover_pg::ident::conninfo_value(db)
+            cutover_model::ident::conninfo_value(db)
         )
     }
 
@@ -492,7 +492,7 @@ impl Cluster {
     pub fn socket_dsn(&self) -> String {
         format!(
             "host={} port={} user={SUPERUSER} dbname=postgres",
-            cutover_pg::ident::conninfo_value(&self.socket_dir().display().to_string()),
+            cutover_model::ident::conninfo_value(&self.socket_dir().display().to_string()),
             self.port
         )
     }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::harness::cluster::{Cluster, ClusterError, poll_until};
-use cutover_pg::ident::{quote_ident, quote_literal, quote_qualified};
+use cutover_model::ident::{quote_ident, quote_literal, quote_qualified};
 
 /// Publication name used by [`Pair::logical`].
 pub const PUBLICATION: &str = "cutover_pub";

@@ -98,6 +98,7 @@ impl Runner<'_> {
             command: t.render(self.secrets),
             env: self.env(&step.id),
             timeout: step.timeout,
+            keep_whole: self.masker.values().to_vec(),
         };
         let mut watch = OutputWatch::new(expect);
         let run = self.exec(index, &spec, &mut watch, &file).await?;
@@ -242,6 +243,7 @@ impl Runner<'_> {
                 command: t.render(self.secrets),
                 env: self.env(&step.id),
                 timeout: deadline.map(|d| d.saturating_duration_since(now)),
+                keep_whole: self.masker.values().to_vec(),
             };
             let mut watch = OutputWatch::new(&step.expect);
             let run = self.exec(index, &spec, &mut watch, &file).await?;

@@ -107,8 +107,14 @@ impl Engine {
     /// Reads secrets, opens (or resumes) the journal, and restores state. Nothing runs yet.
     pub fn prepare(rb: Runbook, opts: EngineOptions) -> Result<Engine, EngineError> {
         let secrets = secrets::read_secrets(&rb.secrets)?;
-        let masker = Masker::new(secrets.values().cloned());
         let conns = cutover_pg::conn::resolve_all(&rb.connections, &secrets)?;
+        // Every password a connection uses is a secret too, wherever it came from (a literal in
+        // the DSN, PGPASSWORD, ~/.pgpass): it is masked wherever its value appears.
+        let passwords = conns
+            .values()
+            .filter_map(|c| c.config().get_password())
+            .map(|p| String::from_utf8_lossy(p).into_owned());
+        let masker = Masker::new(secrets.values().cloned().chain(passwords));
         let mut steps = StepBook::new(rb.steps.len());
         let mut torn = None;
         let (journal, restored, accepted_change) = match &opts.journal {
@@ -146,6 +152,12 @@ impl Engine {
             accepted_change,
             torn,
         })
+    }
+
+    /// The masker of this run: its secrets and every password its connections use. For
+    /// whatever else writes text about the run (the diagnostics log).
+    pub fn masker(&self) -> Masker {
+        self.masker.clone()
     }
 
     /// The journal's path.
@@ -226,7 +238,7 @@ impl Engine {
             operator: &self.operator,
             conns: &self.conns,
             output_dir: journal::output_dir_for(self.journal.path()),
-            io: Io::new(&mut self.journal, &events),
+            io: Io::new(&mut self.journal, &events, &self.masker),
             mailbox: Mailbox::new(&mut cmds),
             steps: std::mem::replace(&mut self.steps, StepBook::new(0)),
             rollback: RollbackBook::new(self.rb.steps.iter().map(|s| rolled_back(&s.id))),

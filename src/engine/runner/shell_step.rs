@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::{EngineError, Runner, Stop};
 use crate::expect::OutputWatch;
-use cutover_model::protocol::{Event, Stream};
+use cutover_model::protocol::{Event, Level, Stream};
 use cutover_shell::{self as shell, Chunk, ShellExit, ShellSpec};
 
 /// Bytes of output merged into one `Output` event (a single read can make it a little longer):
@@ -100,6 +100,7 @@ impl Runner<'_> {
                                 }
                             }
                             self.emit_output(index, batch).await?;
+                            self.report_output_error(&mut out).await?;
                         }
                     }
                 }
@@ -107,6 +108,7 @@ impl Runner<'_> {
             }
         }
         out.finish();
+        self.report_output_error(&mut out).await?;
         Ok(match exit {
             Some(Ok(e)) => ShellRun::Exited(e, stop),
             Some(Err(e)) => ShellRun::Failed(e.to_string()),
@@ -116,12 +118,26 @@ impl Runner<'_> {
 }
 
 impl Runner<'_> {
-    /// Masks a chunk and feeds it to the `expect` watch and the output file.
+    /// Makes a chunk plain (no terminal escape sequences: a secret with colour codes inside is
+    /// masked as the secret it shows as), masks it, and feeds it to the `expect` watch and the
+    /// output file.
     fn take_chunk(&self, mut chunk: Chunk, watch: &mut OutputWatch, out: &mut OutputFile) -> Chunk {
+        if let std::borrow::Cow::Owned(plain) = cutover_model::text::plain(&chunk.text) {
+            chunk.text = plain;
+        }
         self.masker.mask_lines(&mut chunk.text);
         watch.lines(chunk.stream, &chunk.text);
         out.write(chunk.stream, &chunk.text);
         chunk
+    }
+
+    /// Says (on screen and in the journal) that the output file could not be written, the
+    /// first time it happens: the run goes on, and the output is still shown.
+    async fn report_output_error(&mut self, out: &mut OutputFile) -> Result<(), EngineError> {
+        if let Some(e) = out.take_error() {
+            self.notice(Level::Warn, e).await?;
+        }
+        Ok(())
     }
 
     /// Sends a chunk's lines to the front end.
@@ -137,33 +153,59 @@ impl Runner<'_> {
     }
 }
 
-/// The full output of one step attempt, on disk (0600), masked.
+/// The full output of one step attempt, on disk (0600), masked. A file that cannot be
+/// opened or written is reported once (`take_error`), never silently cut short.
 struct OutputFile {
+    path: PathBuf,
     w: Option<BufWriter<File>>,
+    /// What went wrong, until it is reported.
+    error: Option<String>,
 }
 
 impl OutputFile {
+    /// Opens `path` for a new attempt's output: its directory is created 0700; whatever is at
+    /// the path already (an older file, a symbolic link planted there) is removed, and the
+    /// file is created anew, 0600, without following links.
     fn open(path: &Path) -> Self {
-        let w = (|| {
+        let opened = (|| -> std::io::Result<File> {
             if let Some(dir) = path.parent() {
                 std::fs::DirBuilder::new()
                     .recursive(true)
                     .mode(0o700)
-                    .create(dir)
-                    .ok()?;
+                    .create(dir)?;
+                if std::fs::symlink_metadata(dir)?.file_type().is_symlink() {
+                    return Err(std::io::Error::other(
+                        "its directory is a symbolic link; refusing to write through it",
+                    ));
+                }
+            }
+            match std::fs::remove_file(path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
             }
             std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
+                .write(true)
+                .create_new(true)
                 .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW)
                 .open(path)
-                .ok()
-                .map(|f| BufWriter::with_capacity(64 * 1024, f))
         })();
-        if w.is_none() {
-            tracing::warn!(path = %path.display(), "cannot open step output file");
+        let (w, error) = match opened {
+            Ok(f) => (Some(BufWriter::with_capacity(64 * 1024, f)), None),
+            Err(e) => (None, Some(Self::message(path, "cannot create", &e))),
+        };
+        OutputFile {
+            path: path.to_path_buf(),
+            w,
+            error,
         }
-        OutputFile { w }
+    }
+
+    fn message(path: &Path, what: &str, e: &std::io::Error) -> String {
+        format!(
+            "{what} the output file {}: {e}; from here on this step's output is only on screen",
+            path.display()
+        )
     }
 
     /// Writes `joined` (lines, each followed by `\n`); stderr lines get a `[stderr] ` prefix.
@@ -175,10 +217,16 @@ impl OutputFile {
                     .split_terminator('\n')
                     .try_for_each(|l| writeln!(w, "[stderr] {l}")),
             };
-            if r.is_err() {
+            if let Err(e) = r {
                 self.w = None;
+                self.error = Some(Self::message(&self.path, "cannot write", &e));
             }
         }
+    }
+
+    /// An error not reported yet.
+    fn take_error(&mut self) -> Option<String> {
+        self.error.take()
     }
 
     /// Flushes the file (complete for any reader from here on) and syncs it to disk in the
@@ -186,7 +234,8 @@ impl OutputFile {
     /// step. The journal, not this file, is the durable record of what happened.
     fn finish(&mut self) {
         if let Some(mut w) = self.w.take() {
-            if w.flush().is_err() {
+            if let Err(e) = w.flush() {
+                self.error = Some(Self::message(&self.path, "cannot write", &e));
                 return;
             }
             let (file, _) = w.into_parts();
@@ -212,10 +261,38 @@ mod tests {
         f.write(Stream::Stderr, "oops\n\n");
         f.write(Stream::Stdout, "three\n");
         f.finish();
+        assert_eq!(f.take_error(), None);
         let body = std::fs::read_to_string(&path).expect("read");
         assert_eq!(body, "one\n\ntwo\n[stderr] oops\n[stderr] \nthree\n");
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+    }
+}
+
+#[cfg(test)]
+mod safe_open_tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[tokio::test]
+    async fn a_planted_link_or_old_file_is_replaced_not_followed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "keep me").expect("write");
+        std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).expect("mkdir");
+        let link = out.join("01-x.1.log");
+        std::os::unix::fs::symlink(&victim, &link).expect("symlink");
+        let mut f = OutputFile::open(&link);
+        f.write(Stream::Stdout, "new\n");
+        f.finish();
+        assert_eq!(f.take_error(), None);
+        assert_eq!(std::fs::read_to_string(&victim).expect("read"), "keep me");
+        let meta = std::fs::symlink_metadata(&link).expect("meta");
+        assert!(meta.is_file(), "the link was replaced by a file");
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        assert_eq!(std::fs::read_to_string(&link).expect("read"), "new\n");
     }
 }

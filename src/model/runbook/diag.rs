@@ -30,9 +30,12 @@ impl Diagnostic {
             .map_or(source.len(), |i| start + i);
         let line = source[..start].matches('\n').count() + 1;
         let col = source[line_start..start].chars().count() + 1;
-        let source_line = source[line_start..line_end]
-            .trim_end_matches('\r')
-            .to_string();
+        // The quoted line is shown on a terminal and may hold a DSN password: it is made
+        // plain and masked (the caret still points at the column counted in the file).
+        let raw = source[line_start..line_end].trim_end_matches('\r');
+        let source_line = crate::secrets::Masker::default()
+            .mask(&crate::text::plain(raw))
+            .into_owned();
         let end = span.end.clamp(start, line_end);
         let width = source[start..end].chars().count().max(1);
         Diagnostic {

@@ -1,6 +1,7 @@
 //! The runbook: model, parsing and validation.
 
 pub mod diag;
+pub mod dsn;
 pub mod spec;
 pub mod template;
 pub mod units;
@@ -44,6 +45,8 @@ pub struct Runbook {
     pub source: String,
     /// sha256 of the file's bytes, hex.
     pub sha256: String,
+    /// What `cutover check` points out without refusing the runbook (a `:raw` SQL reference).
+    pub notes: Vec<Diagnostic>,
     /// `[runbook] name`.
     pub name: String,
     /// `[runbook] owner`.
@@ -345,7 +348,7 @@ impl Runbook {
     /// Reads and validates a runbook file; `overrides` as in [`Runbook::parse`].
     pub fn load(path: &Path, overrides: &BTreeMap<String, String>) -> Result<Runbook, LoadError> {
         let shown = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
+        let bytes = read_regular(path).map_err(|source| LoadError::Io {
             path: shown.clone(),
             source,
         })?;
@@ -379,6 +382,36 @@ impl Runbook {
     pub fn step_index(&self, id: &str) -> Option<usize> {
         self.steps.iter().position(|s| s.id == id)
     }
+}
+
+/// The largest runbook read: a runbook is a page of TOML, not data.
+pub const MAX_RUNBOOK_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Reads a runbook file: only a regular file (a FIFO or a device would hang or never end),
+/// opened without blocking, at most [`MAX_RUNBOOK_BYTES`].
+fn read_regular(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other(
+            "not a regular file (a runbook is read from a file, not a pipe or a device)",
+        ));
+    }
+    if meta.len() > MAX_RUNBOOK_BYTES {
+        return Err(std::io::Error::other(format!(
+            "{} bytes: larger than any runbook ({} MiB at most)",
+            meta.len(),
+            MAX_RUNBOOK_BYTES / (1024 * 1024)
+        )));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_RUNBOOK_BYTES + 1).read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// sha256 of text, as lowercase hex.

@@ -1,20 +1,69 @@
 //! `${vars.x}` / `${secrets.x}` interpolation, rendered twice: once to execute, once to show.
+//!
+//! In SQL (`sql`, `rollback_sql`, SQL waits and triggers, `[lag] sql`, `query` checks) a
+//! reference never becomes SQL syntax: it goes in as a quoted literal (`'it''s'`, or
+//! `E'…'` when the value holds a backslash), as a quoted identifier with `:ident`
+//! (`${vars.table:ident}` → `"public"."orders"`), or, only when the runbook says so with
+//! `:raw`, as the text itself (which `cutover check` points out). A reference written inside a
+//! quoted string, a quoted identifier or a comment is refused: the value would be quoted
+//! again, or not at all.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::ident::{quote_qualified, sql_literal};
 use crate::secrets::MASK;
+
+/// The most a string may grow to once its `${vars...}` are filled in: a runbook string is a
+/// command or a statement, and a reference repeated thousands of times over a large value
+/// would exhaust memory before anything runs.
+pub const MAX_EXPANDED: usize = 1024 * 1024;
+
+/// What a reference's value becomes in the text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Form {
+    /// The value as it is (shell commands, DSNs, titles).
+    Text,
+    /// A SQL string literal.
+    Literal,
+    /// A SQL identifier, schema-qualified when the value has a dot.
+    Ident,
+    /// The value pasted into SQL as it is (`:raw`).
+    Raw,
+}
+
+impl Form {
+    fn apply(self, value: &str) -> String {
+        match self {
+            Form::Text | Form::Raw => value.to_string(),
+            Form::Literal => sql_literal(value),
+            Form::Ident => quote_qualified(value),
+        }
+    }
+}
 
 /// One piece of a string written in a runbook.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Segment {
     /// Text taken as written.
     Literal(String),
-    /// `${vars.NAME}`, already resolved at load time.
-    Var(String, String),
-    /// `${secrets.NAME}`, resolved at run time and never shown.
-    Secret(String),
+    /// `${vars.NAME}`, resolved at load time: its name, its value, and what it becomes.
+    Var(String, String, Form),
+    /// `${secrets.NAME}`, resolved at run time and never shown, and what it becomes.
+    Secret(String, Form),
+}
+
+/// The language a string is written in, which decides what a reference becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Lang {
+    /// Plain text: a shell command, a DSN, a title. References are pasted as they are.
+    #[default]
+    Text,
+    /// SQL: references are quoted (see the module documentation).
+    Sql,
 }
 
 /// A runbook string after parsing its `${...}` references.
@@ -22,6 +71,9 @@ pub enum Segment {
 pub struct Template {
     /// The pieces in order.
     pub segments: Vec<Segment>,
+    /// What the string is written in.
+    #[serde(default)]
+    pub lang: Lang,
 }
 
 /// A reference that could not be parsed or resolved; `offset` is the byte offset within the string.
@@ -36,92 +88,26 @@ pub struct TemplateError {
 }
 
 impl Template {
-    /// Parses `s`, resolving vars from `vars` and checking that secrets are declared.
-    ///
-    /// `$${` is an escape for a literal `${` (useful in shell commands).
+    /// Parses `s` as plain text, resolving vars from `vars` and checking that secrets are
+    /// declared. `$${` is an escape for a literal `${` (useful in shell commands).
     pub fn parse(
         s: &str,
         vars: &BTreeMap<String, String>,
         secrets: &[String],
     ) -> Result<Template, TemplateError> {
-        let mut segments = Vec::new();
-        let mut lit = String::new();
-        let mut i = 0;
-        let bytes = s.as_bytes();
-        while i < s.len() {
-            if s[i..].starts_with("$${") {
-                lit.push_str("${");
-                i += 3;
-                continue;
-            }
-            if s[i..].starts_with("${") {
-                let Some(close) = s[i..].find('}') else {
-                    return Err(TemplateError {
-                        offset: i,
-                        len: s.len() - i,
-                        message: "unclosed `${`: write `${vars.NAME}` or `${secrets.NAME}` (`$${` for a literal `${`)".into(),
-                    });
-                };
-                let inner = &s[i + 2..i + close];
-                let len = close + 1;
-                let (ns, name) = inner.split_once('.').unwrap_or(("", inner));
-                match ns {
-                    "vars" => match vars.get(name) {
-                        Some(v) => {
-                            if !lit.is_empty() {
-                                segments.push(Segment::Literal(std::mem::take(&mut lit)));
-                            }
-                            segments.push(Segment::Var(name.to_string(), v.clone()));
-                        }
-                        None => {
-                            return Err(TemplateError {
-                                offset: i,
-                                len,
-                                message: format!(
-                                    "`${{{inner}}}` does not resolve: no `{name}` in [vars]{}",
-                                    known(vars.keys())
-                                ),
-                            });
-                        }
-                    },
-                    "secrets" => {
-                        if secrets.iter().any(|k| k == name) {
-                            if !lit.is_empty() {
-                                segments.push(Segment::Literal(std::mem::take(&mut lit)));
-                            }
-                            segments.push(Segment::Secret(name.to_string()));
-                        } else {
-                            return Err(TemplateError {
-                                offset: i,
-                                len,
-                                message: format!(
-                                    "`${{{inner}}}` does not resolve: no `{name}` in [secrets]{}",
-                                    known(secrets.iter())
-                                ),
-                            });
-                        }
-                    }
-                    _ => {
-                        return Err(TemplateError {
-                            offset: i,
-                            len,
-                            message: format!(
-                                "`${{{inner}}}` is not a runbook reference: use `${{vars.NAME}}` or `${{secrets.NAME}}` (write `$${{` for a literal `${{`, e.g. a shell variable)"
-                            ),
-                        });
-                    }
-                }
-                i += len;
-                continue;
-            }
-            let ch_len = utf8_len(bytes[i]);
-            lit.push_str(&s[i..i + ch_len]);
-            i += ch_len;
-        }
-        if !lit.is_empty() {
-            segments.push(Segment::Literal(lit));
-        }
-        Ok(Template { segments })
+        parse(s, vars, secrets, Lang::Text)
+    }
+
+    /// Parses `s` as SQL: like [`Template::parse`], and each reference becomes a literal, an
+    /// identifier (`:ident`) or raw text (`:raw`), never SQL syntax by accident.
+    pub fn parse_sql(
+        s: &str,
+        vars: &BTreeMap<String, String>,
+        secrets: &[String],
+    ) -> Result<Template, TemplateError> {
+        let t = parse(s, vars, secrets, Lang::Sql)?;
+        sql_context::check(s)?;
+        Ok(t)
     }
 
     /// The string to execute, with secret values filled in from `secrets`.
@@ -129,8 +115,11 @@ impl Template {
         self.segments
             .iter()
             .map(|s| match s {
-                Segment::Literal(t) | Segment::Var(_, t) => t.as_str(),
-                Segment::Secret(name) => secrets.get(name).map_or("", String::as_str),
+                Segment::Literal(t) => t.clone(),
+                Segment::Var(_, v, form) => form.apply(v),
+                Segment::Secret(name, form) => {
+                    form.apply(secrets.get(name).map_or("", String::as_str))
+                }
             })
             .collect()
     }
@@ -140,8 +129,10 @@ impl Template {
         self.segments
             .iter()
             .map(|s| match s {
-                Segment::Literal(t) | Segment::Var(_, t) => t.as_str(),
-                Segment::Secret(_) => MASK,
+                Segment::Literal(t) => t.clone(),
+                Segment::Var(_, v, form) => form.apply(v),
+                Segment::Secret(_, Form::Literal) => format!("'{MASK}'"),
+                Segment::Secret(..) => MASK.to_string(),
             })
             .collect()
     }
@@ -150,7 +141,234 @@ impl Template {
     pub fn has_secrets(&self) -> bool {
         self.segments
             .iter()
-            .any(|s| matches!(s, Segment::Secret(_)))
+            .any(|s| matches!(s, Segment::Secret(..)))
+    }
+
+    /// Whether the string pastes a value into SQL as it is (`:raw`), which `check` points out.
+    pub fn has_raw(&self) -> bool {
+        self.segments.iter().any(|s| {
+            matches!(
+                s,
+                Segment::Var(_, _, Form::Raw) | Segment::Secret(_, Form::Raw)
+            )
+        })
+    }
+}
+
+fn parse(
+    s: &str,
+    vars: &BTreeMap<String, String>,
+    secrets: &[String],
+    lang: Lang,
+) -> Result<Template, TemplateError> {
+    let mut segments = Vec::new();
+    let mut lit = String::new();
+    let mut expanded = 0usize;
+    let mut i = 0;
+    let bytes = s.as_bytes();
+    while i < s.len() {
+        if s[i..].starts_with("$${") {
+            lit.push_str("${");
+            i += 3;
+            continue;
+        }
+        if !s[i..].starts_with("${") {
+            let ch_len = utf8_len(bytes[i]);
+            lit.push_str(&s[i..i + ch_len]);
+            expanded += ch_len;
+            i += ch_len;
+            continue;
+        }
+        let Some(close) = s[i..].find('}') else {
+            return Err(TemplateError {
+                offset: i,
+                len: s.len() - i,
+                message: "unclosed `${`: write `${vars.NAME}` or `${secrets.NAME}` (`$${` for a literal `${`)".into(),
+            });
+        };
+        let len = close + 1;
+        let at = |message: String| TemplateError {
+            offset: i,
+            len,
+            message,
+        };
+        let inner = &s[i + 2..i + close];
+        let (reference, form) = form_of(inner, lang).map_err(at)?;
+        let (ns, name) = reference.split_once('.').unwrap_or(("", reference));
+        let segment = match ns {
+            "vars" => match vars.get(name) {
+                Some(v) => {
+                    expanded += v.len();
+                    Segment::Var(name.to_string(), v.clone(), form)
+                }
+                None => {
+                    return Err(at(format!(
+                        "`${{{inner}}}` does not resolve: no `{name}` in [vars]{}",
+                        known(vars.keys())
+                    )));
+                }
+            },
+            "secrets" if secrets.iter().any(|k| k == name) => {
+                Segment::Secret(name.to_string(), form)
+            }
+            "secrets" => {
+                return Err(at(format!(
+                    "`${{{inner}}}` does not resolve: no `{name}` in [secrets]{}",
+                    known(secrets.iter())
+                )));
+            }
+            _ => {
+                return Err(at(format!(
+                    "`${{{inner}}}` is not a runbook reference: use `${{vars.NAME}}` or `${{secrets.NAME}}` (write `$${{` for a literal `${{`, e.g. a shell variable)"
+                )));
+            }
+        };
+        if expanded > MAX_EXPANDED {
+            return Err(at(format!(
+                "this string grows past {} KiB once its references are filled in: a runbook string is one command or statement (put bulk data in a file the step reads)",
+                MAX_EXPANDED / 1024
+            )));
+        }
+        if !lit.is_empty() {
+            segments.push(Segment::Literal(std::mem::take(&mut lit)));
+        }
+        segments.push(segment);
+        i += len;
+    }
+    if !lit.is_empty() {
+        segments.push(Segment::Literal(lit));
+    }
+    Ok(Template { segments, lang })
+}
+
+/// Splits `vars.x:ident` into the reference and what it becomes in `lang`.
+fn form_of(inner: &str, lang: Lang) -> Result<(&str, Form), String> {
+    let (reference, suffix) = match inner.rsplit_once(':') {
+        Some((r, f)) => (r, Some(f)),
+        None => (inner, None),
+    };
+    match (lang, suffix) {
+        (Lang::Text, None) => Ok((reference, Form::Text)),
+        (Lang::Text, Some(f)) => Err(format!(
+            "`:{f}` is for references in SQL; here `${{{reference}}}` is pasted as it is"
+        )),
+        (Lang::Sql, None) => Ok((reference, Form::Literal)),
+        (Lang::Sql, Some("ident")) => Ok((reference, Form::Ident)),
+        (Lang::Sql, Some("raw")) => Ok((reference, Form::Raw)),
+        (Lang::Sql, Some(f)) => Err(format!(
+            "`:{f}` is not a way to use a value in SQL: `${{{reference}}}` is a quoted literal, `${{{reference}:ident}}` a quoted identifier, `${{{reference}:raw}}` the text itself"
+        )),
+    }
+}
+
+/// Where a reference sits in SQL text: outside quotes and comments only.
+mod sql_context {
+    use super::TemplateError;
+
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    enum State {
+        Code,
+        Quoted,
+        Ident,
+        Dollar(String),
+        LineComment,
+        BlockComment(u32),
+    }
+
+    /// Refuses a `${...}` inside a string literal, a dollar-quoted string, a quoted
+    /// identifier or a comment of the SQL text `s`.
+    pub(super) fn check(s: &str) -> Result<(), TemplateError> {
+        let b = s.as_bytes();
+        let mut state = State::Code;
+        let mut i = 0;
+        while i < b.len() {
+            if b[i..].starts_with(b"$${") {
+                i += 3;
+                continue;
+            }
+            if b[i..].starts_with(b"${") {
+                let len = s[i..].find('}').map_or(s.len() - i, |c| c + 1);
+                let place = match &state {
+                    State::Code => {
+                        i += len;
+                        continue;
+                    }
+                    State::Quoted | State::Dollar(_) => "a quoted string",
+                    State::Ident => "a quoted identifier",
+                    State::LineComment | State::BlockComment(_) => "a comment",
+                };
+                let reference = &s[i..i + len];
+                return Err(TemplateError {
+                    offset: i,
+                    len,
+                    message: format!(
+                        "{reference} is inside {place}: in SQL a reference is quoted by cutover (a value becomes a literal, `:ident` an identifier), so write it without quotes around it, e.g. note = {reference}"
+                    ),
+                });
+            }
+            let (next, step) = advance(&state, &b[i..], s, i);
+            state = next;
+            i += step;
+        }
+        Ok(())
+    }
+
+    /// The state after the text at `rest`, and how many bytes were consumed.
+    fn advance(state: &State, rest: &[u8], s: &str, at: usize) -> (State, usize) {
+        let c = rest[0];
+        match state {
+            State::Code => match c {
+                b'\'' => (State::Quoted, 1),
+                b'"' => (State::Ident, 1),
+                b'-' if rest.get(1) == Some(&b'-') => (State::LineComment, 2),
+                b'/' if rest.get(1) == Some(&b'*') => (State::BlockComment(1), 2),
+                b'$' => match dollar_tag(&s[at..]) {
+                    Some(tag) => {
+                        let n = tag.len();
+                        (State::Dollar(tag), n)
+                    }
+                    None => (State::Code, 1),
+                },
+                _ => (State::Code, 1),
+            },
+            State::Quoted => match c {
+                b'\'' if rest.get(1) == Some(&b'\'') => (State::Quoted, 2),
+                b'\\' => (State::Quoted, 2.min(rest.len())),
+                b'\'' => (State::Code, 1),
+                _ => (State::Quoted, 1),
+            },
+            State::Ident => match c {
+                b'"' if rest.get(1) == Some(&b'"') => (State::Ident, 2),
+                b'"' => (State::Code, 1),
+                _ => (State::Ident, 1),
+            },
+            State::Dollar(tag) if rest.starts_with(tag.as_bytes()) => (State::Code, tag.len()),
+            State::Dollar(tag) => (State::Dollar(tag.clone()), 1),
+            State::LineComment if c == b'\n' => (State::Code, 1),
+            State::LineComment => (State::LineComment, 1),
+            State::BlockComment(depth) => {
+                if rest.starts_with(b"*/") {
+                    match depth {
+                        1 => (State::Code, 2),
+                        d => (State::BlockComment(d - 1), 2),
+                    }
+                } else if rest.starts_with(b"/*") {
+                    (State::BlockComment(depth + 1), 2)
+                } else {
+                    (State::BlockComment(*depth), 1)
+                }
+            }
+        }
+    }
+
+    /// `$tag$` (or `$$`) at the start of `s`, when it opens a dollar-quoted string.
+    fn dollar_tag(s: &str) -> Option<String> {
+        let rest = &s[1..];
+        let end = rest.find('$')?;
+        let tag = &rest[..end];
+        let ok = tag.chars().all(|c| c.is_alphanumeric() || c == '_')
+            && !tag.starts_with(|c: char| c.is_ascii_digit());
+        ok.then(|| format!("${tag}$"))
     }
 }
 
@@ -177,7 +395,15 @@ mod tests {
     use super::*;
 
     fn vars() -> BTreeMap<String, String> {
-        BTreeMap::from([("host".to_string(), "app01".to_string())])
+        BTreeMap::from([
+            ("host".to_string(), "app01".to_string()),
+            (
+                "customer".to_string(),
+                "'; drop table victim; --".to_string(),
+            ),
+            ("table".to_string(), "public.orders".to_string()),
+            ("n".to_string(), "100000".to_string()),
+        ])
     }
 
     #[test]
@@ -191,6 +417,71 @@ mod tests {
         let s = BTreeMap::from([("PW".to_string(), "hunter2".to_string())]);
         assert_eq!(t.render(&s), "ssh app01 pw=hunter2 héllo ${HOME}");
         assert_eq!(t.display(), "ssh app01 pw=•••• héllo ${HOME}");
+    }
+
+    #[test]
+    fn in_sql_a_value_is_a_literal_and_never_syntax() {
+        let t = Template::parse_sql(
+            "select * from ${vars.table:ident} where note = ${vars.customer} limit ${vars.n} -- x",
+            &vars(),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            t.render(&BTreeMap::new()),
+            "select * from \"public\".\"orders\" where note = '''; drop table victim; --' limit '100000' -- x"
+        );
+        let raw = Template::parse_sql("select ${vars.n:raw}", &vars(), &[]).unwrap();
+        assert_eq!(raw.render(&BTreeMap::new()), "select 100000");
+        assert!(raw.has_raw() && !t.has_raw());
+        let secret = Template::parse_sql("select ${secrets.PW}", &vars(), &["PW".into()]).unwrap();
+        let s = BTreeMap::from([("PW".to_string(), "it's".to_string())]);
+        assert_eq!(secret.render(&s), "select 'it''s'");
+        assert_eq!(secret.display(), "select '••••'");
+    }
+
+    #[test]
+    fn a_reference_inside_quotes_or_comments_is_refused_and_located() {
+        for (sql, place) in [
+            (
+                "select 1 where note = '${vars.customer}'",
+                "a quoted string",
+            ),
+            ("select \"${vars.table}\"", "a quoted identifier"),
+            ("select $q$ ${vars.n} $q$", "a quoted string"),
+            ("select 1 -- ${vars.n}\n", "a comment"),
+            ("select /* a /* ${vars.n} */ */ 1", "a comment"),
+        ] {
+            let e = Template::parse_sql(sql, &vars(), &[]).unwrap_err();
+            assert!(e.message.contains(place), "{sql}: {}", e.message);
+            assert_eq!(&sql[e.offset..e.offset + 2], "${", "{sql}");
+        }
+        // Quotes closed again, escaped quotes and `$$` bodies that end are fine.
+        for sql in [
+            "select 'it''s', ${vars.n}",
+            "select $$ a $$, ${vars.n}",
+            "select \"a\"\"b\", ${vars.n}",
+            "select 1 -- c\n, ${vars.n}",
+        ] {
+            Template::parse_sql(sql, &vars(), &[]).unwrap();
+        }
+    }
+
+    #[test]
+    fn forms_are_for_sql_only_and_named() {
+        let e = Template::parse("echo ${vars.host:ident}", &vars(), &[]).unwrap_err();
+        assert!(e.message.contains("for references in SQL"), "{}", e.message);
+        let e = Template::parse_sql("select ${vars.n:int}", &vars(), &[]).unwrap_err();
+        assert!(e.message.contains(":ident"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_string_that_would_explode_is_refused_at_the_reference() {
+        let big = BTreeMap::from([("x".to_string(), "y".repeat(100 * 1024))]);
+        let s = "${vars.x}".repeat(20_000);
+        let e = Template::parse(&s, &big, &[]).unwrap_err();
+        assert!(e.message.contains("KiB"), "{}", e.message);
+        assert_eq!(e.offset, 10 * 9, "the eleventh reference crosses 1 MiB");
     }
 
     #[test]

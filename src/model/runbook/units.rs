@@ -87,10 +87,20 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             ));
         }
         last_unit_rank = rank;
-        total += Duration::from_secs_f64(number * secs);
+        let part = number * secs;
+        if !part.is_finite() || part + total.as_secs_f64() > MAX_DURATION.as_secs_f64() {
+            return Err(format!(
+                "invalid duration {s:?}: longer than any cutover could last (at most {} days)",
+                MAX_DURATION.as_secs() / 86_400
+            ));
+        }
+        total += Duration::from_secs_f64(part);
     }
     Ok(total)
 }
+
+/// The longest duration a runbook may write: a year.
+pub const MAX_DURATION: Duration = Duration::from_secs(366 * 86_400);
 
 /// Formats a duration the way the cockpit shows it: `45s`, `1m02`, `1h05m`.
 pub fn format_duration(d: Duration) -> String {
@@ -336,6 +346,20 @@ mod tests {
     #[test_case("1GB", 1 << 30)]
     fn sizes_parse(s: &str, b: u64) {
         assert_eq!(parse_size(s).unwrap(), b);
+    }
+
+    #[test]
+    fn huge_durations_are_refused_not_a_panic() {
+        for s in [
+            "5124095576030431h",
+            "99999999999999999999s",
+            "9000h",
+            "8784h1m",
+        ] {
+            let e = parse_duration(s).expect_err(s);
+            assert!(e.contains("longer than"), "{s}: {e}");
+        }
+        assert!(parse_duration("8000h").is_ok());
     }
 
     #[test]

@@ -9,13 +9,15 @@ use toml::Spanned;
 use crate::runbook::Connection;
 use crate::runbook::diag::{Diagnostic, Diagnostics};
 use crate::runbook::spec::SStr;
-use crate::runbook::template::Template;
+use crate::runbook::template::{Lang, Template};
 
 /// Collects diagnostics against one source text.
 pub(super) struct Ctx<'a> {
     file: &'a str,
     source: &'a str,
     errors: Vec<Diagnostic>,
+    /// What `check` points out without refusing the runbook.
+    notes: Vec<Diagnostic>,
     /// `[vars]` with the `--var` overrides: what `${vars.NAME}` may name.
     vars: BTreeMap<String, String>,
     /// `[secrets]` names: what `${secrets.NAME}` may name.
@@ -34,15 +36,19 @@ impl<'a> Ctx<'a> {
             file,
             source,
             errors: Vec::new(),
+            notes: Vec::new(),
             vars,
             secrets,
         }
     }
 
-    /// The variables when nothing was reported, else every error in file order.
-    pub(super) fn finish(mut self) -> Result<BTreeMap<String, String>, Diagnostics> {
+    /// The variables and the notes when no error was reported, else every error in file
+    /// order.
+    pub(super) fn finish(
+        mut self,
+    ) -> Result<(BTreeMap<String, String>, Vec<Diagnostic>), Diagnostics> {
         if self.errors.is_empty() {
-            return Ok(self.vars);
+            return Ok((self.vars, self.notes));
         }
         self.errors.sort_by_key(|d| (d.line, d.col));
         Err(Diagnostics(self.errors))
@@ -143,7 +149,31 @@ impl<'a> Ctx<'a> {
 
     /// Parses a template, reporting an unresolved reference at its exact place.
     pub(super) fn template(&mut self, s: &SStr) -> Template {
-        match Template::parse(s.get_ref(), &self.vars, &self.secrets) {
+        self.template_in(s, Lang::Text)
+    }
+
+    /// `s` as a SQL template: references become quoted literals or identifiers; a `:raw` one
+    /// is pointed out as a note.
+    pub(super) fn sql_template(&mut self, s: &SStr) -> Template {
+        let t = self.template_in(s, Lang::Sql);
+        if t.has_raw() {
+            self.notes.push(Diagnostic::at(
+                self.file,
+                self.source,
+                s.span(),
+                "a `:raw` reference pastes its value into SQL as it is: make sure no one but the runbook's author can set it",
+            ));
+        }
+        t
+    }
+
+    /// `s` as a template in `lang`, its errors reported.
+    fn template_in(&mut self, s: &SStr, lang: Lang) -> Template {
+        let parsed = match lang {
+            Lang::Text => Template::parse(s.get_ref(), &self.vars, &self.secrets),
+            Lang::Sql => Template::parse_sql(s.get_ref(), &self.vars, &self.secrets),
+        };
+        match parsed {
             Ok(t) => t,
             Err(e) => {
                 let span = s.span();
@@ -172,6 +202,11 @@ impl<'a> Ctx<'a> {
     /// [`Ctx::template`] for an optional key.
     pub(super) fn opt_template(&mut self, s: &Option<SStr>) -> Option<Template> {
         s.as_ref().map(|s| self.template(s))
+    }
+
+    /// [`Ctx::sql_template`] of an optional string.
+    pub(super) fn opt_sql_template(&mut self, s: &Option<SStr>) -> Option<Template> {
+        s.as_ref().map(|s| self.sql_template(s))
     }
 
     /// Reports `name` unless it is one of `conns`; `what` says who names it.

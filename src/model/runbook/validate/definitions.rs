@@ -42,9 +42,14 @@ pub(super) fn connections(cx: &mut Ctx<'_>, spec: &FileSpec) -> BTreeMap<String,
                 "connection `{name}` has an empty dsn: write a libpq conninfo (\"host=db-new dbname=orders user=migrator\") or a URL (\"postgres://migrator@db-new/orders\")"
             )
         });
-        Connection {
-            dsn: cx.template(&c.dsn),
+        let dsn = cx.template(&c.dsn);
+        // The DSN as it will be used (vars filled in; a secret stands as one word).
+        if !dsn.segments.is_empty()
+            && let Some(why) = crate::runbook::dsn::syntax_error(&dsn.display())
+        {
+            cx.err(c.dsn.span(), format!("connection `{name}`: {why}"));
         }
+        Connection { dsn }
     })
 }
 

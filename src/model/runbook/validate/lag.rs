@@ -30,7 +30,7 @@ pub(super) fn lag_config(
             "[lag] needs `on = \"CONNECTION\"` (there is no connection named `source` to default to)",
         );
     }
-    let sql = cx.opt_template(&s.sql);
+    let sql = cx.opt_sql_template(&s.sql);
     let command = cx.opt_template(&s.command);
     thresholds(cx, s);
     LagConfig {

@@ -64,11 +64,12 @@ pub(super) fn parse(
     };
     let (steps, step_ids) = steps::steps(&mut cx, &spec.step, defined);
     let triggers = triggers::triggers(&mut cx, &spec.rollback_trigger, defined, &step_ids);
-    let vars = cx.finish()?;
+    let (vars, notes) = cx.finish()?;
     Ok(Runbook {
         path: file.to_string(),
         source: source.to_string(),
         sha256: sha256_hex(source),
+        notes,
         name: spec.runbook.name,
         owner: spec.runbook.owner,
         description: spec.runbook.description,

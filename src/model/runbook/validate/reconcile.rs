@@ -39,8 +39,8 @@ fn check(
     stray_keys(cx, s);
     limits(cx, s);
     let recheck_after_lag = recheck_after_lag(cx, s, &head);
-    let sql = cx.opt_template(&s.sql);
-    let target_sql = cx.opt_template(&s.target_sql);
+    let sql = cx.opt_sql_template(&s.sql);
+    let target_sql = cx.opt_sql_template(&s.target_sql);
     ReconcileCheck {
         name,
         kind: s.kind,

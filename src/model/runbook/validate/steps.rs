@@ -179,7 +179,7 @@ fn sql_action(
 ) -> Action {
     let on = cx.sql_connection(on, conns, q.span(), &format!("step `{id}`"));
     Action::Sql {
-        sql: cx.template(q),
+        sql: cx.sql_template(q),
         on,
     }
 }
@@ -339,7 +339,7 @@ fn rollback(
                 &format!("step `{id}` rollback_sql"),
             );
             Some(RollbackAction::Sql {
-                sql: cx.template(rs),
+                sql: cx.sql_template(rs),
                 on,
             })
         }

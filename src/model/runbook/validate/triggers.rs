@@ -114,7 +114,7 @@ fn condition(
             &format!("trigger `{name}` sql"),
         );
         TriggerCond::Sql {
-            sql: cx.template(q),
+            sql: cx.sql_template(q),
             on,
         }
     } else {

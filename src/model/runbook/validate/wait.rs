@@ -82,7 +82,7 @@ fn condition(
             &format!("step `{id}` wait sql"),
         );
         WaitCond::Sql {
-            sql: cx.template(q),
+            sql: cx.sql_template(q),
             on,
         }
     } else if let Some(r) = &s.run {

@@ -47,6 +47,17 @@ pub fn quote_literal(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
 }
 
+/// `value` as a SQL string literal that means the same whatever the server's
+/// `standard_conforming_strings`: `it's` → `'it''s'`, and a value with a backslash in the
+/// escape-string form, `a\b` → `E'a\\b'`. For values that come from outside (`--var`).
+pub fn sql_literal(value: &str) -> String {
+    if value.contains('\\') {
+        format!("E'{}'", value.replace('\\', "\\\\").replace('\'', "''"))
+    } else {
+        quote_literal(value)
+    }
+}
+
 /// `value` as a libpq conninfo value: `a b` → `'a b'`, with `\` and `'` escaped.
 pub fn conninfo_value(value: &str) -> String {
     if !value.is_empty()
@@ -62,6 +73,16 @@ pub fn conninfo_value(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sql_literals_are_safe_whatever_the_string_settings() {
+        assert_eq!(sql_literal("plain"), "'plain'");
+        assert_eq!(
+            sql_literal("'; drop table victim; --"),
+            "'''; drop table victim; --'"
+        );
+        assert_eq!(sql_literal(r"a\'b"), r"E'a\\''b'");
+    }
 
     #[test]
     fn quotes_identifiers_and_literals() {
