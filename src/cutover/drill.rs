@@ -45,6 +45,25 @@ impl Signals {
         })
     }
 
+    /// The description and exit code of a signal named by the headless driver.
+    fn code(name: &str) -> Option<(&'static str, u8)> {
+        match name {
+            "SIGINT" => Some(("interrupted (SIGINT)", EXIT_SIGINT)),
+            "SIGTERM" => Some(("terminated (SIGTERM)", EXIT_SIGTERM)),
+            "SIGHUP" => Some(("hung up (SIGHUP)", EXIT_SIGHUP)),
+            _ => None,
+        }
+    }
+
+    /// The next of SIGINT, SIGTERM, SIGHUP, by name.
+    async fn any_name(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.int.recv() => "SIGINT",
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.hup.recv() => "SIGHUP",
+        }
+    }
+
     /// The next of SIGINT, SIGTERM, SIGHUP: its description and exit code.
     async fn any(&mut self) -> (&'static str, u8) {
         tokio::select! {
@@ -336,15 +355,11 @@ async fn run_phase(ctx: &Ctx<'_>, drill: &Drill, signals: &mut Signals) -> Ended
     let ended = match &ctx.theme {
         Some(theme) => {
             say(ctx.start, "opening the cockpit");
-            // SIGTERM and SIGHUP are the cockpit's own (it ends the run and restores the
-            // terminal, then the drill cleans up); a SIGINT from outside (raw mode turns
-            // Ctrl-C into a key) stops it here.
-            tokio::select! {
-                r = crate::cockpit::run(engine, theme.clone()) => match r {
-                    Ok(ending) => Ended::Outcome(ending.outcome),
-                    Err(e) => Ended::Failed(format!("the cockpit failed: {e}")),
-                },
-                _ = signals.int.recv() => Ended::Signal("interrupted (SIGINT)", EXIT_SIGINT),
+            // Signals are the cockpit's own (it ends the run, journals it and restores the
+            // terminal); then the drill cleans up.
+            match crate::cockpit::run(engine, theme.clone()).await {
+                Ok(ending) => Ended::Outcome(ending.outcome),
+                Err(e) => Ended::Failed(format!("the cockpit failed: {e}")),
             }
         }
         None => {
@@ -355,13 +370,30 @@ async fn run_phase(ctx: &Ctx<'_>, drill: &Drill, signals: &mut Signals) -> Ended
                 rerun_interrupted: false,
                 kill_interrupted: false,
             };
+            // The run ends on a signal as an abort (the step cancelled and journaled), then
+            // the drill cleans up and exits with the signal's code.
+            let (tx, stop) = tokio::sync::mpsc::channel(4);
+            let forward = async {
+                loop {
+                    let name = signals.any_name().await;
+                    if tx.send(name).await.is_err() {
+                        return;
+                    }
+                }
+            };
             let mut stdout = std::io::stdout();
-            tokio::select! {
-                r = headless::drive(engine, opts, &mut stdout) => match r {
-                    Ok(o) => Ended::Outcome(Some(o)),
-                    Err(e) => Ended::Failed(format!("the run failed: {e}")),
+            let drive = headless::drive(engine, opts, &mut stdout, stop);
+            tokio::pin!(drive);
+            let r = tokio::select! {
+                r = &mut drive => r,
+                () = forward => return Ended::Failed("the signal handlers stopped".into()),
+            };
+            match r {
+                Ok(e) => match e.signal.and_then(Signals::code) {
+                    Some((what, code)) => Ended::Signal(what, code),
+                    None => Ended::Outcome(Some(e.outcome)),
                 },
-                (what, code) = signals.any() => Ended::Signal(what, code),
+                Err(e) => Ended::Failed(format!("the run failed: {e}")),
             }
         }
     };

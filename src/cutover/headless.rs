@@ -96,19 +96,84 @@ fn decide(
     }
 }
 
-/// Runs the engine to the end, printing every event to `out`.
+/// How a headless run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ended {
+    /// The run's outcome.
+    pub outcome: RunOutcome,
+    /// The signal that ended it early, if one did.
+    pub signal: Option<&'static str>,
+}
+
+/// The signals that end a headless run (the step is cancelled and journaled first), sent by
+/// name on the returned channel.
+pub fn stop_signals() -> std::io::Result<mpsc::Receiver<&'static str>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut quit = signal(SignalKind::quit())?;
+    let (tx, rx) = mpsc::channel(4);
+    tokio::spawn(async move {
+        loop {
+            let name = tokio::select! {
+                _ = int.recv() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+                _ = hup.recv() => "SIGHUP",
+                _ = quit.recv() => "SIGQUIT",
+            };
+            if tx.send(name).await.is_err() {
+                return;
+            }
+        }
+    });
+    Ok(rx)
+}
+
+/// Runs the engine to the end, printing every event to `out`. A name arriving on `stop` (a
+/// signal) ends the run as an abort: the running step's process group is killed and the
+/// journal records it before this returns.
 pub async fn drive(
     engine: Engine,
     opts: HeadlessOptions,
     out: &mut (dyn Write + Send),
-) -> Result<RunOutcome, EngineError> {
+    mut stop: mpsc::Receiver<&'static str>,
+) -> Result<Ended, EngineError> {
     let (cmd_tx, cmd_rx) = mpsc::channel(16);
     let (ev_tx, mut ev_rx) = mpsc::channel(256);
     let engine_task = tokio::spawn(engine.run(cmd_rx, ev_tx));
     let mut printer = Printer::default();
     // A trigger's automatic rollback is on its way: a failed step must not abort the run first.
     let mut rollback_pending = false;
-    while let Some(ev) = ev_rx.recv().await {
+    let mut signal: Option<&'static str> = None;
+    let mut listening = true;
+    loop {
+        let ev = tokio::select! {
+            ev = ev_rx.recv() => match ev {
+                Some(ev) => ev,
+                None => break,
+            },
+            name = stop.recv(), if listening => {
+                match name {
+                    Some(name) if signal.is_none() => {
+                        signal = Some(name);
+                        say(
+                            &opts,
+                            out,
+                            &format!("{name}: ending the run (a running step is cancelled and journaled)"),
+                        );
+                        let _ = cmd_tx
+                            .send(Command::Abort {
+                                reason: Some(format!("cutover received {name}")),
+                            })
+                            .await;
+                    }
+                    Some(_) => {}
+                    None => listening = false,
+                }
+                continue;
+            }
+        };
         if opts.json {
             if let Ok(line) = serde_json::to_string(&ev) {
                 let _ = writeln!(out, "{line}");
@@ -117,6 +182,8 @@ pub async fn drive(
             printer.print(&ev, out);
         }
         let reply = match &ev {
+            // Once a signal ended the run, nothing more is asked of the engine.
+            _ if signal.is_some() => None,
             Event::Ready { .. } => Some(Command::RunNext),
             Event::ConfirmRequested { index, word } => {
                 if let Some(text) = printer.ponr(*index, word) {
@@ -180,7 +247,7 @@ pub async fn drive(
         let _ = out.flush();
     }
     match engine_task.await {
-        Ok(r) => r,
+        Ok(r) => r.map(|outcome| Ended { outcome, signal }),
         Err(e) => Err(EngineError::Journal(
             cutover_engine::journal::JournalError::Io {
                 path: "engine task".into(),

@@ -183,11 +183,14 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         rerun_interrupted: args.rerun_interrupted,
         kill_interrupted: args.kill_interrupted,
     };
-    let outcome = rt.block_on(async {
+    let ended = rt.block_on(async {
+        let stop = headless::stop_signals()?;
         let mut stdout = std::io::stdout();
-        headless::drive(engine, opts, &mut stdout).await
+        headless::drive(engine, opts, &mut stdout, stop)
+            .await
+            .map_err(color_eyre::eyre::Report::from)
     })?;
-    Ok(ExitCode::from(outcome.exit_code() as u8))
+    Ok(ExitCode::from(ended.outcome.exit_code() as u8))
 }
 
 /// Says how the cockpit session ended, on the ordinary screen, and picks the exit code.

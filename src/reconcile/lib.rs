@@ -29,6 +29,7 @@ mod partition;
 mod query;
 mod rowtext;
 mod schema;
+mod selection;
 mod sequences;
 mod settings;
 mod sql;

@@ -186,6 +186,7 @@ pub(crate) async fn run(cx: &Cx<'_>, res: &mut ReconcileResult) -> Result<(), Re
     let c = cx.check;
     let mut names: Vec<String> = c.tables.clone();
     if !c.schemas.is_empty() {
+        crate::selection::schemas_exist(cx.source, "source", &c.schemas).await?;
         let (a, b) = futures::try_join!(
             tables_of(cx.source, "source", &c.schemas),
             tables_of(cx.target, "target", &c.schemas)
@@ -195,6 +196,12 @@ pub(crate) async fn run(cx: &Cx<'_>, res: &mut ReconcileResult) -> Result<(), Re
                 names.push(n);
             }
         }
+    }
+    if names.is_empty() {
+        return Err(ReconcileError::Other(format!(
+            "no table to compare: {} select none",
+            crate::selection::describe(&c.schemas, &c.tables, "tables")
+        )));
     }
     res.key_columns = vec!["table".into(), "object".into()];
     res.columns = vec![

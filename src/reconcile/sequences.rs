@@ -44,6 +44,9 @@ async fn list(
     };
     let mut out: Vec<Seq> = Vec::new();
     if !schemas.is_empty() {
+        if side == "source" {
+            crate::selection::schemas_exist(client, side, schemas).await?;
+        }
         let q = format!("{SELECT} AND n.nspname = ANY($1::text[]) ORDER BY 1, 2");
         let rows = client
             .query(&q, &[&schemas])
@@ -116,6 +119,13 @@ pub(crate) async fn run(cx: &Cx<'_>, res: &mut ReconcileResult) -> Result<(), Re
         list(cx.source, "source", &c.schemas, &c.sequences),
         list(cx.target, "target", &c.schemas, &c.sequences)
     )?;
+    if src.is_empty() {
+        // A gate over nothing must not pass: say what selected nothing.
+        return Err(ReconcileError::Other(format!(
+            "no sequence to compare: {} select none on the source",
+            crate::selection::describe(&c.schemas, &c.sequences, "sequences")
+        )));
+    }
     res.key_columns = vec!["sequence".into()];
     res.columns = vec!["next_value".into()];
     res.partitions_total = u32::try_from(src.len()).unwrap_or(u32::MAX);

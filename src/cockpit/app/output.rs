@@ -11,6 +11,11 @@ use cutover_model::protocol::Stream;
 /// Lines kept per step; older lines are dropped (the full output is in the step's output file).
 pub const OUTPUT_CAP: usize = 10_000;
 
+/// Bytes of output kept for all steps together: lines can be 16 KiB long, so the line cap
+/// alone would let a few noisy steps hold gigabytes. Past this, the oldest output of other
+/// steps goes first (it stays in their output files).
+pub const OUTPUT_MEMORY_CAP: usize = 64 * 1024 * 1024;
+
 /// Lines of one stream, as they arrived together.
 #[derive(Debug, Clone)]
 struct Block {
@@ -63,6 +68,8 @@ pub struct OutputBuffer {
     head: usize,
     /// Lines kept.
     len: usize,
+    /// Bytes held by the kept blocks.
+    bytes: usize,
     cap: usize,
     dropped: u64,
 }
@@ -80,9 +87,32 @@ impl OutputBuffer {
             blocks: VecDeque::new(),
             head: 0,
             len: 0,
+            bytes: 0,
             cap: cap.max(1),
             dropped: 0,
         }
+    }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Drops the oldest block (memory is short); returns the bytes freed, 0 when there is at
+    /// most one block left (the newest lines always stay).
+    pub fn shed_oldest(&mut self) -> usize {
+        if self.blocks.len() < 2 {
+            return 0;
+        }
+        let Some(front) = self.blocks.pop_front() else {
+            return 0;
+        };
+        let gone = front.lines - self.head;
+        self.len -= gone;
+        self.dropped += gone as u64;
+        self.head = 0;
+        self.bytes -= front.text.len();
+        front.text.len()
     }
 
     /// Appends lines of one stream (`text` split at `\n`; an empty text adds nothing),
@@ -94,6 +124,7 @@ impl OutputBuffer {
         let block = Block::new(stream, text);
         let added = block.lines;
         self.len += added;
+        self.bytes += block.text.len();
         self.blocks.push_back(block);
         while self.len > self.cap {
             let Some(front) = self.blocks.front() else {
@@ -105,7 +136,9 @@ impl OutputBuffer {
             self.len -= gone;
             self.dropped += gone as u64;
             if gone == left {
-                self.blocks.pop_front();
+                if let Some(b) = self.blocks.pop_front() {
+                    self.bytes -= b.text.len();
+                }
                 self.head = 0;
             } else {
                 self.head += gone;

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use tui_input::Input;
 
 use super::modal::{Ask, Modal};
+use super::output::OUTPUT_MEMORY_CAP;
 use super::output::OutputView;
 use super::step::{StepStatus, StepView};
 use super::{App, Effect, Phase};
@@ -38,6 +39,7 @@ impl App {
                     return vec![];
                 };
                 let n = s.output.push(stream, text);
+                self.keep_output_memory_bounded(index);
                 if index != self.selected {
                     return vec![];
                 }
@@ -211,4 +213,27 @@ struct Attempt {
     checks: Vec<CheckResult>,
     message: Option<String>,
     output_file: Option<String>,
+}
+
+impl App {
+    /// Keeps all steps' output under [`OUTPUT_MEMORY_CAP`] bytes together: the oldest blocks of
+    /// the other steps go first, in step order, then the oldest of step `busy` itself (its
+    /// newest block always stays). What goes is still in the steps' output files.
+    fn keep_output_memory_bounded(&mut self, busy: usize) {
+        let mut total: usize = self.steps.iter().map(|s| s.output.bytes()).sum();
+        let order = (0..self.steps.len())
+            .filter(|&i| i != busy)
+            .chain(std::iter::once(busy));
+        for i in order {
+            while total > OUTPUT_MEMORY_CAP {
+                match self.steps[i].output.shed_oldest() {
+                    0 => break,
+                    freed => total -= freed,
+                }
+            }
+            if total <= OUTPUT_MEMORY_CAP {
+                return;
+            }
+        }
+    }
 }

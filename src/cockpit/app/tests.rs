@@ -862,3 +862,40 @@ fn an_interrupted_attempt_still_running_is_stopped_before_a_rerun() {
     let fx = press(&mut app, ch('K'));
     assert!(sent(&fx).is_empty() && app.modal.is_none());
 }
+
+#[test]
+fn all_steps_together_keep_at_most_the_memory_cap_of_output() {
+    use super::output::OUTPUT_MEMORY_CAP;
+    let mut info = run_info();
+    info.steps = (0..6)
+        .map(|i| step(&format!("noisy-{i}"), StepKind::Run, "yes", None))
+        .collect();
+    let mut app = App::new(t0(), (80, 24));
+    ev(
+        &mut app,
+        Event::RunStarted {
+            run: Box::new(info),
+        },
+    );
+    // Six steps of long-line output, 24 MiB each: 144 MiB without a global cap.
+    let line = "x".repeat(16 * 1024 - 1) + "\n";
+    let block = line.repeat(64);
+    for i in 0..6 {
+        for _ in 0..24 {
+            ev(
+                &mut app,
+                Event::Output {
+                    index: i,
+                    stream: Stream::Stdout,
+                    text: block.clone(),
+                },
+            );
+        }
+    }
+    let total: usize = app.steps.iter().map(|s| s.output.bytes()).sum();
+    assert!(total <= OUTPUT_MEMORY_CAP, "{total} bytes kept");
+    // The newest step keeps its newest output; older steps gave theirs up first.
+    assert!(app.steps[5].output.bytes() >= 20 * block.len());
+    assert!(app.steps[0].output.bytes() <= block.len());
+    assert!(app.steps[0].output.dropped() > 0);
+}

@@ -34,6 +34,10 @@ pub trait Screen {
     fn bell(&mut self) -> io::Result<()>;
     /// Called once after the first frame.
     fn after_first_frame(&mut self) {}
+    /// Job control (SIGTSTP): give the terminal back, stop until continued, take it again.
+    fn suspend(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The engine's side of the loop.
@@ -61,6 +65,8 @@ where
         Duration::from_secs(1),
     );
     tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    // False once the terminal fails: no more frames, the run is ended as on SIGHUP.
+    let mut drawing = true;
     draw(app, screen)?;
     screen.after_first_frame();
     let mut last_frame = Instant::now();
@@ -88,7 +94,11 @@ where
                     urgent = true;
                 }
                 Some(Ok(_)) => {}
-                Some(Err(e)) => return Err(e),
+                Some(Err(_)) => {
+                    // The terminal went away mid-read: end the run as on SIGHUP.
+                    input_open = false;
+                    terminal_gone(app, &mut effects, &mut deadline, &mut drawing);
+                }
                 None => {
                     // No more input (the terminal went away): end the run as on SIGHUP.
                     input_open = false;
@@ -97,6 +107,13 @@ where
                 }
             },
             why = shutdown.recv(), if signals_open => match why {
+                Some(why) if why == SUSPEND => {
+                    if screen.suspend().is_err() {
+                        terminal_gone(app, &mut effects, &mut deadline, &mut drawing);
+                    }
+                    dirty = true;
+                    urgent = true;
+                }
                 Some(why) => {
                     effects = app.update(Msg::Shutdown(why));
                     deadline.get_or_insert(Instant::now() + SHUTDOWN_GRACE);
@@ -154,12 +171,42 @@ where
         if quit {
             return Ok(());
         }
-        if dirty && (urgent || Instant::now() >= last_frame + FRAME) {
-            draw(app, screen)?;
+        if drawing && dirty && (urgent || Instant::now() >= last_frame + FRAME) {
+            if draw(app, screen).is_err() {
+                let mut more = Vec::new();
+                terminal_gone(app, &mut more, &mut deadline, &mut drawing);
+                if more.contains(&Effect::Quit) {
+                    return Ok(());
+                }
+                for e in more {
+                    if let Effect::Send(cmd) = e {
+                        let _ = link.commands.try_send(cmd);
+                    }
+                }
+            }
             last_frame = Instant::now();
             dirty = false;
         }
     }
+}
+
+/// What the signal forwarder sends for SIGTSTP: suspend, not shut down.
+pub const SUSPEND: &str = "SIGTSTP";
+
+/// The terminal failed (the SSH session is gone): no more drawing, and the run ends as on
+/// SIGHUP; nothing panics and the engine still finishes its journal.
+fn terminal_gone(
+    app: &mut App,
+    effects: &mut Vec<Effect>,
+    deadline: &mut Option<Instant>,
+    drawing: &mut bool,
+) {
+    if !*drawing {
+        return;
+    }
+    *drawing = false;
+    effects.extend(app.update(Msg::Shutdown("the terminal is gone".into())));
+    deadline.get_or_insert(Instant::now() + SHUTDOWN_GRACE);
 }
 
 /// Draws a frame and tells the app what its layout gave the output pane.

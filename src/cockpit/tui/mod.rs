@@ -54,6 +54,10 @@ impl Screen for TermScreen<'_> {
             panic!("{DEBUG_PANIC_ENV}=after-first-frame: forced panic for testing");
         }
     }
+
+    fn suspend(&mut self) -> io::Result<()> {
+        self.guard.suspend()
+    }
 }
 
 /// Runs the cockpit on the engine at the other end of `link` until the operator leaves (or
@@ -105,15 +109,31 @@ fn forwarded_input() -> (
     (rx, task)
 }
 
+/// Takes over every signal whose default would kill the cockpit with the terminal in raw mode
+/// on the alternate screen: SIGTERM, SIGHUP, SIGINT (from outside: raw mode turns ctrl-c into
+/// a key) and SIGQUIT end the run the orderly way; SIGTSTP suspends (the terminal is given
+/// back, and taken again on `fg`); SIGUSR1, SIGUSR2 and SIGALRM are ignored.
 fn spawn_signal_forwarder(tx: mpsc::Sender<String>) -> io::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;
     let mut hup = signal(SignalKind::hangup())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut quit = signal(SignalKind::quit())?;
+    let mut tstp = signal(SignalKind::from_raw(libc::SIGTSTP))?;
+    let mut usr1 = signal(SignalKind::user_defined1())?;
+    let mut usr2 = signal(SignalKind::user_defined2())?;
+    let mut alrm = signal(SignalKind::alarm())?;
     tokio::spawn(async move {
         loop {
             let name = tokio::select! {
                 _ = term.recv() => "SIGTERM",
                 _ = hup.recv() => "SIGHUP",
+                _ = int.recv() => "SIGINT",
+                _ = quit.recv() => "SIGQUIT",
+                _ = tstp.recv() => event_loop::SUSPEND,
+                _ = usr1.recv() => continue,
+                _ = usr2.recv() => continue,
+                _ = alrm.recv() => continue,
             };
             if tx.send(name.to_string()).await.is_err() {
                 break;

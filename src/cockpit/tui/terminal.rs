@@ -16,8 +16,10 @@ use ratatui::backend::CrosstermBackend;
 
 /// The terminal, in raw mode on the alternate screen while this lives.
 pub struct TerminalGuard {
-    /// The ratatui terminal.
-    pub terminal: Terminal<CrosstermBackend<Stdout>>,
+    /// The ratatui terminal. Never dropped: ratatui's drop shows the cursor and, when that
+    /// fails (the SSH session is gone: EIO), `eprintln!`s, which panics on a dead stderr.
+    /// [`restore`] does that work here, ignoring errors; the few bytes are left to the exit.
+    pub terminal: std::mem::ManuallyDrop<Terminal<CrosstermBackend<Stdout>>>,
 }
 
 static HOOK: Once = Once::new();
@@ -52,12 +54,30 @@ impl TerminalGuard {
             return Err(e);
         }
         match Terminal::new(CrosstermBackend::new(out)) {
-            Ok(terminal) => Ok(TerminalGuard { terminal }),
+            Ok(terminal) => Ok(TerminalGuard {
+                terminal: std::mem::ManuallyDrop::new(terminal),
+            }),
             Err(e) => {
                 restore();
                 Err(e)
             }
         }
+    }
+}
+
+impl TerminalGuard {
+    /// Gives the terminal back to the shell (job control stops the process: SIGTSTP), stops,
+    /// and takes it again once continued, ready for a full redraw.
+    pub fn suspend(&mut self) -> io::Result<()> {
+        restore();
+        // SAFETY: raise only sends a signal to this process; SIGSTOP cannot be caught, so the
+        // process stops here until a SIGCONT (`fg`).
+        unsafe {
+            libc::raise(libc::SIGSTOP);
+        }
+        enable_raw_mode()?;
+        execute!(io::stdout(), EnterAlternateScreen, Hide)?;
+        self.terminal.clear()
     }
 }
 
