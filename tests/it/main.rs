@@ -1,6 +1,7 @@
 //! The integration test binary (one binary keeps link time down on small machines).
 
 mod architecture;
+mod attacks;
 mod corpus;
 mod crash;
 mod drill;
