@@ -261,6 +261,13 @@ pub(crate) fn give_reason(app: &mut App, reason: &str) -> Vec<Command> {
     submit(app, reason)
 }
 
+/// Presses `key`, which only opens a pop-up (a question, a reason box): nothing is sent.
+/// The pop-up.
+fn opens(app: &mut App, key: Key) -> Option<Modal> {
+    assert!(sent(&press(app, key)).is_empty(), "{key:?} sent a command");
+    app.modal.clone()
+}
+
 /// What the open confirmation box holds.
 fn confirm_input(app: &App) -> String {
     match &app.modal {
@@ -422,10 +429,8 @@ fn retry_only_at_a_decision() {
 #[test]
 fn skip_needs_a_typed_reason() {
     let mut app = deciding(DecisionKind::Failed);
-    let fx = press(&mut app, ch('s'));
-    assert!(sent(&fx).is_empty());
     assert!(matches!(
-        app.modal,
+        opens(&mut app, ch('s')),
         Some(Modal::Reason {
             purpose: ReasonFor::Skip,
             ..
@@ -499,10 +504,8 @@ fn interrupted_step_rerun_or_mark_done_with_reason() {
 #[test]
 fn abort_at_a_decision_asks_first() {
     let mut app = deciding(DecisionKind::Interrupted);
-    let fx = press(&mut app, ch('a'));
-    assert!(sent(&fx).is_empty());
     assert!(matches!(
-        app.modal,
+        opens(&mut app, ch('a')),
         Some(Modal::Ask(Ask::Abort { index: 1 }))
     ));
     assert!(sent(&press(&mut app, ch('n'))).is_empty());
@@ -525,9 +528,8 @@ fn cancel_running_step_asks_first() {
     assert!(sent(&press(&mut app, ch('x'))).is_empty());
     press(&mut app, Key::Enter);
     started(&mut app, 0, 1);
-    assert!(sent(&press(&mut app, ch('x'))).is_empty());
     assert!(matches!(
-        app.modal,
+        opens(&mut app, ch('x')),
         Some(Modal::Ask(Ask::Cancel { index: 0 }))
     ));
     assert!(sent(&press(&mut app, Key::Esc)).is_empty());
@@ -590,9 +592,8 @@ fn quit_while_running_asks_and_says_what_happens() {
 #[test]
 fn ctrl_c_is_q_and_twice_confirms() {
     let mut app = running_app(0);
-    assert!(sent(&press(&mut app, Key::CtrlC)).is_empty());
     assert!(matches!(
-        app.modal,
+        opens(&mut app, Key::CtrlC),
         Some(Modal::Ask(Ask::QuitRunning { .. }))
     ));
     assert!(matches!(
