@@ -74,9 +74,10 @@ impl Place {
         self.drill(&args)
     }
 
-    fn runbook(&self, text: &str) -> String {
+    /// Writes the runbook `name` (the drill's vars, then `steps`) as `rb.toml`; its path.
+    fn runbook(&self, name: &str, steps: &str) -> String {
         let p = self.cwd.path().join("rb.toml");
-        std::fs::write(&p, text).unwrap();
+        std::fs::write(&p, format!("[runbook]\nname = \"{name}\"\n{VARS}{steps}")).unwrap();
         p.display().to_string()
     }
 
@@ -204,7 +205,7 @@ fn passed_steps(recs: &[serde_json::Value]) -> Vec<String> {
 #[test]
 fn drill_plumbing_moves_the_app_to_the_target_and_cleans_up() {
     let p = Place::new();
-    let rb = p.runbook(&format!("[runbook]\nname = \"plumbing\"\n{VARS}{PLUMBING}"));
+    let rb = p.runbook("plumbing", PLUMBING);
     let j = p.journal().display().to_string();
     let out = p.drill(&[
         "--headless",
@@ -257,9 +258,10 @@ fn drill_plumbing_moves_the_app_to_the_target_and_cleans_up() {
 #[test]
 fn sigint_stops_the_drill_and_leaves_nothing_behind() {
     let p = Place::new();
-    let rb = p.runbook(&format!(
-        "[runbook]\nname = \"waits\"\n{VARS}\n[[step]]\nid = \"forever\"\nwait = {{ run = \"false\", every = \"200ms\" }}\n"
-    ));
+    let rb = p.runbook(
+        "waits",
+        "\n[[step]]\nid = \"forever\"\nwait = { run = \"false\", every = \"200ms\" }\n",
+    );
     let child = p.spawn(&[
         "--headless",
         "--rows",
@@ -294,9 +296,7 @@ fn sigint_during_setup_leaves_nothing_behind() {
 #[test]
 fn keep_leaves_the_clusters_running_and_says_how_to_connect_and_stop() {
     let p = Place::new();
-    let rb = p.runbook(&format!(
-        "[runbook]\nname = \"kept\"\n{VARS}\n[[step]]\nid = \"noop\"\nrun = \"true\"\n"
-    ));
+    let rb = p.runbook("kept", "\n[[step]]\nid = \"noop\"\nrun = \"true\"\n");
     let out = p.drill(&[
         "--headless",
         "--rows",
@@ -549,7 +549,7 @@ expect = { stdout = "^0$" }
         ),
     ] {
         let p = Place::new();
-        let rb = p.runbook(&format!("[runbook]\nname = \"fault\"\n{VARS}{steps}"));
+        let rb = p.runbook("fault", steps);
         let out = p.drill(&[
             "--headless",
             "--rows",
