@@ -39,6 +39,15 @@ struct Pty {
 }
 
 impl Pty {
+    /// `BIN run RUNBOOK --journal JOURNAL`.
+    fn run(bin: &str, runbook: &Path, journal: &Path) -> (Pty, Instant) {
+        let (rb, j) = (
+            runbook.to_str().expect("utf8"),
+            journal.to_str().expect("utf8"),
+        );
+        Pty::spawn(bin, &["run", rb, "--journal", j])
+    }
+
     fn spawn(bin: &str, args: &[&str]) -> (Pty, Instant) {
         let pair = native_pty_system()
             .openpty(PtySize {
@@ -192,8 +201,9 @@ fn cpu_ticks(pid: i32) -> u64 {
         + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
 }
 
-fn durations(journal: &Path) -> Vec<(String, u64)> {
-    std::fs::read_to_string(journal)
+/// The journal's step durations: how long step `id` took, in ms (0 if it did not finish).
+fn durations(journal: &Path) -> impl Fn(&str) -> u64 {
+    let d: Vec<(String, u64)> = std::fs::read_to_string(journal)
         .unwrap_or_default()
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
@@ -204,7 +214,8 @@ fn durations(journal: &Path) -> Vec<(String, u64)> {
                 v["duration_ms"].as_u64().unwrap_or(0),
             )
         })
-        .collect()
+        .collect();
+    move |id| d.iter().find(|(i, _)| i == id).map_or(0, |(_, v)| *v)
 }
 
 /// Flood rounds: `seq > /dev/null`, then the flood with keys pressed, then the flood with no
@@ -269,15 +280,7 @@ fn first_frame(bin: &str, dir: &Path, rb: &Path) {
     for i in 0..10 {
         let j = dir.join(format!("start{i}.jsonl"));
         let _ = std::fs::remove_file(&j);
-        let (mut t, t0) = Pty::spawn(
-            bin,
-            &[
-                "run",
-                rb.to_str().expect("utf8"),
-                "--journal",
-                j.to_str().expect("utf8"),
-            ],
-        );
+        let (mut t, t0) = Pty::run(bin, rb, &j);
         let frame = t.until(|s| {
             let c = s.contents();
             s.alternate_screen() && (c.contains("cutover") || c.contains("STEPS"))
@@ -295,15 +298,7 @@ fn first_frame(bin: &str, dir: &Path, rb: &Path) {
 fn flood_and_idle(bin: &str, dir: &Path, rb: &Path) {
     let j = dir.join("flood.jsonl");
     let _ = std::fs::remove_file(&j);
-    let (mut t, _) = Pty::spawn(
-        bin,
-        &[
-            "run",
-            rb.to_str().expect("utf8"),
-            "--journal",
-            j.to_str().expect("utf8"),
-        ],
-    );
+    let (mut t, _) = Pty::run(bin, rb, &j);
     let pid = t.pid();
     let mut lat = Vec::new();
     for i in 1..=ROUNDS {
@@ -362,8 +357,7 @@ fn flood_and_idle(bin: &str, dir: &Path, rb: &Path) {
     t.contains("Quitting cancels it");
     t.send("y");
     let _ = t.child.wait();
-    let d = durations(&j);
-    let get = |id: &str| d.iter().find(|(i, _)| i == id).map_or(0, |(_, v)| *v);
+    let get = durations(&j);
     for kind in ["keys", "quiet"] {
         let rounds: Vec<(u64, u64)> = (1..=ROUNDS)
             .map(|i| (get(&format!("base-{i}")), get(&format!("{kind}-{i}"))))
@@ -418,8 +412,7 @@ fn headless_flood(bin: &str, dir: &Path) {
         .status()
         .expect("headless");
     assert!(status.success());
-    let d = durations(&j);
-    let get = |id: &str| d.iter().find(|(i, _)| i == id).map_or(0, |(_, v)| *v);
+    let get = durations(&j);
     println!(
         "same flood, --headless --json > /dev/null: {} ms vs {} ms baseline",
         get("flood"),
@@ -466,8 +459,7 @@ fn null_front_end(dir: &Path) {
         let _ = task.await;
         events
     });
-    let d = durations(&j);
-    let get = |id: &str| d.iter().find(|(i, _)| i == id).map_or(0, |(_, v)| *v);
+    let get = durations(&j);
     println!(
         "same flood, engine with a null front end: {} ms vs {} ms baseline ({events} output events)",
         get("flood"),

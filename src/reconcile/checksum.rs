@@ -7,48 +7,40 @@ use futures::{StreamExt, TryStreamExt, stream};
 use tokio_postgres::types::ToSql;
 
 use super::bisect;
-use super::partition;
+use super::partition::Range;
 use super::table::{self, RangeQuery, Side};
 use super::{Cx, Mismatch, Phase, ReconcileError, ReconcileResult};
 
 /// Runs the check.
 pub(crate) async fn run(cx: &Cx<'_>, res: &mut ReconcileResult) -> Result<(), ReconcileError> {
-    cx.report(res, Phase::Planning);
-    let t = table::setup(cx, res).await?;
-    t.begin().await?;
-    let r = pass(cx, &t, res).await;
+    let (t, ranges) = table::open(cx, res).await?;
+    let r = compare_and_drill(cx, &t, &ranges, res).await;
     t.end().await;
     r
 }
 
-async fn pass(
+/// Compares the ranges, then drills the mismatching ones down to keys.
+async fn compare_and_drill(
     cx: &Cx<'_>,
     t: &table::Table<'_>,
+    ranges: &[Range],
     res: &mut ReconcileResult,
 ) -> Result<(), ReconcileError> {
-    let ranges = partition::plan_for(cx, t, res).await?;
-    cx.report(res, Phase::Comparing);
-    let (ss, ts) = futures::try_join!(
-        t.source.prepare(RangeQuery::Checksum),
-        t.target.prepare(RangeQuery::Checksum)
-    )?;
     let mut bad = Vec::new();
-    t.compare_ranges(
-        (&ss, &ts),
-        &ranges,
-        cx.opts.pipeline_depth,
-        &mut |i, a, b| {
-            res.partitions_done += 1;
-            res.source_rows += u64::try_from(a.count).unwrap_or(0);
-            res.target_rows += u64::try_from(b.count).unwrap_or(0);
-            if a != b {
-                bad.push((ranges[i].clone(), a.count, b.count));
-                res.mismatch_total += 1;
-            }
-            cx.report(res, Phase::Comparing);
-        },
-    )
-    .await?;
+    let (ss, ts) = t
+        .range_pass(
+            cx,
+            res,
+            RangeQuery::Checksum,
+            ranges,
+            &mut |res, i, a, b| {
+                if a != b {
+                    bad.push((ranges[i].clone(), a.count, b.count));
+                    res.mismatch_total += 1;
+                }
+            },
+        )
+        .await?;
     // From here on mismatch_total counts rows, not partitions.
     res.mismatch_total = 0;
     bisect::drill_all(cx, t, (&ss, &ts), bad, res).await

@@ -333,16 +333,18 @@ mod tests {
 
     #[test]
     fn chooses_columns_in_canonical_order_and_normalises_types() {
+        // The same on both sides, and excluded.
+        let updated_at = col(
+            "updated_at",
+            "timestamptz",
+            "timestamp with time zone",
+            false,
+        );
         let s = table(vec![
             col("id", "int4", "integer", false),
             col("code", "bpchar", "character(5)", true),
             col("doc", "json", "json", false),
-            col(
-                "updated_at",
-                "timestamptz",
-                "timestamp with time zone",
-                false,
-            ),
+            updated_at.clone(),
             col("name", "text", "text", true),
         ]);
         let t = table(vec![
@@ -351,12 +353,7 @@ mod tests {
             col("code", "varchar", "character varying(5)", true),
             col("doc", "jsonb", "jsonb", false),
             col("extra", "int4", "integer", false),
-            col(
-                "updated_at",
-                "timestamptz",
-                "timestamp with time zone",
-                false,
-            ),
+            updated_at,
         ]);
         let p = plan(
             &s,

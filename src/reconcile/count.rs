@@ -2,41 +2,16 @@
 //! counts differ is one mismatch (key: the range); the rows counted against the thresholds
 //! are the differences of the counts.
 
-use super::partition;
 use super::table::{self, RangeQuery};
-use super::{ColumnDiff, Cx, Mismatch, MismatchClass, Phase, ReconcileError, ReconcileResult};
+use super::{ColumnDiff, Cx, Mismatch, MismatchClass, ReconcileError, ReconcileResult};
 
 /// Runs the check.
 pub(crate) async fn run(cx: &Cx<'_>, res: &mut ReconcileResult) -> Result<(), ReconcileError> {
-    cx.report(res, Phase::Planning);
-    let t = table::setup(cx, res).await?;
-    t.begin().await?;
-    let r = pass(cx, &t, res).await;
-    t.end().await;
-    r
-}
-
-async fn pass(
-    cx: &Cx<'_>,
-    t: &table::Table<'_>,
-    res: &mut ReconcileResult,
-) -> Result<(), ReconcileError> {
-    let ranges = partition::plan_for(cx, t, res).await?;
+    let (t, ranges) = table::open(cx, res).await?;
     res.key_columns = vec!["range".into()];
-    cx.report(res, Phase::Comparing);
-    let (ss, ts) = futures::try_join!(
-        t.source.prepare(RangeQuery::Count),
-        t.target.prepare(RangeQuery::Count)
-    )?;
     let max_listed = cx.opts.max_listed;
-    t.compare_ranges(
-        (&ss, &ts),
-        &ranges,
-        cx.opts.pipeline_depth,
-        &mut |i, a, b| {
-            res.partitions_done += 1;
-            res.source_rows += u64::try_from(a.count).unwrap_or(0);
-            res.target_rows += u64::try_from(b.count).unwrap_or(0);
+    let r = t
+        .range_pass(cx, res, RangeQuery::Count, &ranges, &mut |res, i, a, b| {
             if a.count != b.count {
                 res.mismatch_total += (a.count - b.count).unsigned_abs();
                 if res.mismatches.len() < max_listed {
@@ -61,9 +36,8 @@ async fn pass(
                     });
                 }
             }
-            cx.report(res, Phase::Comparing);
-        },
-    )
-    .await?;
-    Ok(())
+        })
+        .await;
+    t.end().await;
+    r.map(drop)
 }

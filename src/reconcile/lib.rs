@@ -140,7 +140,25 @@ pub(crate) struct Cx<'a> {
     pub started: Instant,
 }
 
-impl Cx<'_> {
+impl<'a> Cx<'a> {
+    /// The context of one check run on `source` and `target`; its clock starts now.
+    fn new(
+        check: &'a ReconcileCheck,
+        source: &'a Client,
+        target: &'a Client,
+        opts: &'a Options,
+        progress: &'a ProgressFn<'a>,
+    ) -> Self {
+        Cx {
+            check,
+            source,
+            target,
+            opts,
+            progress,
+            started: Instant::now(),
+        }
+    }
+
     pub fn elapsed_ms(&self) -> u64 {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
@@ -163,6 +181,20 @@ impl Cx<'_> {
             .statement_timeout
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
     }
+
+    /// Reads both servers' `server_version_num` (concurrently) and records them in `res`.
+    pub async fn server_versions(
+        &self,
+        res: &mut ReconcileResult,
+    ) -> Result<(u32, u32), ReconcileError> {
+        let (sv, tv) = futures::try_join!(
+            settings::server_version(self.source, "source"),
+            settings::server_version(self.target, "target")
+        )?;
+        res.source_version = Some(sv);
+        res.target_version = Some(tv);
+        Ok((sv, tv))
+    }
 }
 
 /// Runs one check on two connected clients. Never fails: problems become
@@ -176,14 +208,7 @@ pub async fn run_check(
     opts: &Options,
     progress: &ProgressFn<'_>,
 ) -> ReconcileResult {
-    let cx = Cx {
-        check,
-        source,
-        target,
-        opts,
-        progress,
-        started: Instant::now(),
-    };
+    let cx = Cx::new(check, source, target, opts, progress);
     let mut res = ReconcileResult::new(&check.name, check.kind);
     let r = match check.kind {
         ReconcileKind::Checksum => checksum::run(&cx, &mut res).await,
@@ -242,14 +267,7 @@ pub async fn recheck(
         return previous.clone();
     }
     if check.kind == ReconcileKind::Checksum {
-        let cx = Cx {
-            check,
-            source,
-            target,
-            opts,
-            progress,
-            started: Instant::now(),
-        };
+        let cx = Cx::new(check, source, target, opts, progress);
         let mut res = previous.clone();
         res.rechecked = true;
         let r = checksum::recheck(&cx, previous, &mut res).await;

@@ -40,12 +40,7 @@ pub(crate) async fn run(cx: &Cx<'_>, res: &mut ReconcileResult) -> Result<(), Re
         .as_ref()
         .unwrap_or(sql)
         .render(&cx.opts.secrets);
-    let (sv, tv) = futures::try_join!(
-        settings::server_version(cx.source, "source"),
-        settings::server_version(cx.target, "target")
-    )?;
-    res.source_version = Some(sv);
-    res.target_version = Some(tv);
+    let (sv, tv) = cx.server_versions(res).await?;
     let pin = Pinning {
         extra_float_digits: settings::extra_float_digits(sv, tv),
         catalog_search_path: false,

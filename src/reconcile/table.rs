@@ -6,10 +6,10 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Statement};
 
 use super::columns::{self, Plan};
-use super::partition::Range;
+use super::partition::{self, Range};
 use super::settings::{self, Pinning};
 use super::sql::{Bounds, TableSql, range_params};
-use super::{Cx, ReconcileError, ReconcileResult};
+use super::{Cx, Phase, ReconcileError, ReconcileResult};
 
 /// One side of a table check.
 pub struct Side<'a> {
@@ -89,6 +89,25 @@ pub struct Table<'a> {
     pub pinning: Pinning,
 }
 
+/// Opens a table check: sets it up ([`setup`]), opens the pinned snapshots and plans the
+/// key-range partitions inside them. The caller ends the snapshots ([`Table::end`]); if
+/// planning fails they are ended here.
+pub(crate) async fn open<'a>(
+    cx: &Cx<'a>,
+    res: &mut ReconcileResult,
+) -> Result<(Table<'a>, Vec<Range>), ReconcileError> {
+    cx.report(res, Phase::Planning);
+    let t = setup(cx, res).await?;
+    t.begin().await?;
+    match partition::plan_for(cx, &t, res).await {
+        Ok(ranges) => Ok((t, ranges)),
+        Err(e) => {
+            t.end().await;
+            Err(e)
+        }
+    }
+}
+
 /// Reads both catalogs and builds the check's SQL; fills the result's columns, key, notes
 /// and versions.
 pub(crate) async fn setup<'a>(
@@ -96,12 +115,7 @@ pub(crate) async fn setup<'a>(
     res: &mut ReconcileResult,
 ) -> Result<Table<'a>, ReconcileError> {
     let check = cx.check;
-    let (sv, tv) = futures::try_join!(
-        settings::server_version(cx.source, "source"),
-        settings::server_version(cx.target, "target")
-    )?;
-    res.source_version = Some(sv);
-    res.target_version = Some(tv);
+    let (sv, tv) = cx.server_versions(res).await?;
     let table = check
         .table
         .as_deref()
@@ -164,6 +178,35 @@ impl Table<'_> {
             settings::end(self.source.client),
             settings::end(self.target.client)
         );
+    }
+
+    /// Prepares `q` on both sides and runs it for every range ([`Table::compare_ranges`]),
+    /// counting partitions and rows into `res` and reporting progress after each pair, which
+    /// `each` sees first. Returns the prepared statements (to drill down with).
+    pub(crate) async fn range_pass(
+        &self,
+        cx: &Cx<'_>,
+        res: &mut ReconcileResult,
+        q: RangeQuery,
+        ranges: &[Range],
+        each: &mut (dyn FnMut(&mut ReconcileResult, usize, &PartHash, &PartHash) + Send),
+    ) -> Result<(Prepared, Prepared), ReconcileError> {
+        cx.report(res, Phase::Comparing);
+        let (ss, ts) = futures::try_join!(self.source.prepare(q), self.target.prepare(q))?;
+        self.compare_ranges(
+            (&ss, &ts),
+            ranges,
+            cx.opts.pipeline_depth,
+            &mut |i, a, b| {
+                res.partitions_done += 1;
+                res.source_rows += u64::try_from(a.count).unwrap_or(0);
+                res.target_rows += u64::try_from(b.count).unwrap_or(0);
+                each(res, i, a, b);
+                cx.report(res, Phase::Comparing);
+            },
+        )
+        .await?;
+        Ok((ss, ts))
     }
 
     /// Runs the range statement on both sides for every range (both servers at once, `depth`

@@ -5,6 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 
+use crate::support::run_ok;
+
 /// Crate name → the crates it depends on to build (normal and build dependencies).
 fn dependency_graph() -> BTreeMap<String, BTreeSet<String>> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -17,16 +19,11 @@ fn dependency_graph() -> BTreeMap<String, BTreeSet<String>> {
         .lines()
         .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
         .expect("rustc -vV names the host");
-    let out = Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--offline"])
-        .args(["--filter-platform", &host, "--manifest-path"])
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
-        .output()
-        .expect("run cargo metadata");
-    assert!(
-        out.status.success(),
-        "cargo metadata failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = run_ok(
+        Command::new(cargo)
+            .args(["metadata", "--format-version", "1", "--offline"])
+            .args(["--filter-platform", &host, "--manifest-path"])
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")),
     );
     let meta: serde_json::Value = serde_json::from_slice(&out.stdout).expect("metadata JSON");
     let name_of: BTreeMap<String, String> = meta["packages"]
@@ -56,6 +53,20 @@ fn dependency_graph() -> BTreeMap<String, BTreeSet<String>> {
         }
     }
     graph
+}
+
+/// "KRATE depends on X" for each X of `banned` that `krate` depends on, directly or not.
+fn forbidden(
+    graph: &BTreeMap<String, BTreeSet<String>>,
+    krate: &str,
+    banned: &[&str],
+) -> Vec<String> {
+    let deps = closure(graph, krate);
+    banned
+        .iter()
+        .filter(|b| deps.contains(**b))
+        .map(|b| format!("{krate} depends on {b}"))
+        .collect()
 }
 
 /// Everything `krate` depends on, directly or not.
@@ -88,35 +99,21 @@ fn dependencies_run_one_way() {
         "cutover-drill",
     ] {
         assert!(graph.contains_key(krate), "{krate} is not in the workspace");
-        let deps = closure(&graph, krate);
-        offences.extend(
-            terminal
-                .iter()
-                .filter(|t| deps.contains(**t))
-                .map(|t| format!("{krate} depends on {t}")),
-        );
+        offences.extend(forbidden(&graph, krate, &terminal));
     }
-    let model = closure(&graph, "cutover-model");
-    offences.extend(
-        database
-            .iter()
-            .filter(|d| model.contains(**d))
-            .map(|d| format!("cutover-model depends on {d}")),
-    );
+    offences.extend(forbidden(&graph, "cutover-model", &database));
     // The cockpit knows the engine only through the model's protocol.
-    let cockpit = closure(&graph, "cutover-cockpit");
-    offences.extend(
-        [
+    offences.extend(forbidden(
+        &graph,
+        "cutover-cockpit",
+        &[
             "cutover-engine",
             "cutover-pg",
             "cutover-probe",
             "cutover-reconcile",
             "tokio-postgres",
-        ]
-        .iter()
-        .filter(|d| cockpit.contains(**d))
-        .map(|d| format!("cutover-cockpit depends on {d}")),
-    );
+        ],
+    ));
     // The crates below the engine do not know it.
     for krate in [
         "cutover-pg",
@@ -124,9 +121,7 @@ fn dependencies_run_one_way() {
         "cutover-probe",
         "cutover-reconcile",
     ] {
-        if closure(&graph, krate).contains("cutover-engine") {
-            offences.push(format!("{krate} depends on cutover-engine"));
-        }
+        offences.extend(forbidden(&graph, krate, &["cutover-engine"]));
     }
     assert!(
         offences.is_empty(),

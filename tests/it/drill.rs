@@ -4,12 +4,12 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use cutover_drill::harness::process::processes_under;
 
-use crate::support::{bin, journal, of_type, text, wait_for};
+use crate::support::{bin, exited, journal, of_type, run_ok, text, wait_for};
 
 /// A test's working directory (journal, drill dir) and the drill's TMPDIR.
 struct Place {
@@ -50,6 +50,15 @@ impl Place {
         self.command(args).output().expect("run cutover drill")
     }
 
+    /// Starts `cutover drill ARGS`, its stderr piped.
+    fn spawn(&self, args: &[&str]) -> Child {
+        self.command(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
     /// The drill runbook end to end, headless, 20000 rows, journal `j.jsonl`, plus `extra`.
     fn full_drill(&self, extra: &[&str]) -> Output {
         let j = self.journal().display().to_string();
@@ -65,14 +74,22 @@ impl Place {
         self.drill(&args)
     }
 
-    fn runbook(&self, text: &str) -> String {
+    /// Writes the runbook `name` (the drill's vars, then `steps`) as `rb.toml`; its path.
+    fn runbook(&self, name: &str, steps: &str) -> String {
         let p = self.cwd.path().join("rb.toml");
-        std::fs::write(&p, text).unwrap();
+        std::fs::write(&p, format!("[runbook]\nname = \"{name}\"\n{VARS}{steps}")).unwrap();
         p.display().to_string()
     }
 
     fn journal(&self) -> PathBuf {
         self.cwd.path().join("j.jsonl")
+    }
+
+    /// Waits until no process runs under the drill's TMPDIR.
+    fn wait_stopped(&self) {
+        wait_for("the kept clusters to stop", Duration::from_secs(30), || {
+            processes_under(self.tmp.path()).is_empty()
+        });
     }
 
     /// No process under the drill's TMPDIR, and nothing in it.
@@ -139,6 +156,44 @@ wait = { run = "test $(${vars.psql} \"${vars.target_dsn}\" -XAtc \"select count(
 timeout = "60s"
 "#;
 
+/// Sends SIGINT to the drill and waits for it; asserts that it exits with 130 and returns
+/// its stderr.
+fn interrupt(child: Child) -> String {
+    let pid = i32::try_from(child.id()).unwrap();
+    // SAFETY: kill only sends a signal.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let out = child.wait_with_output().unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    stderr
+}
+
+/// Runs the psql command of one of the drill's `psql -h 127.0.0.1 -p …` lines (what follows
+/// the label) with `-XAtc SQL`; asserts that it succeeds and returns its output, trimmed.
+fn psql(line: &str, sql: &str) -> String {
+    let argv: Vec<&str> = line.split_whitespace().skip(1).collect();
+    let q = Command::new(argv[0])
+        .args(&argv[1..])
+        .args(["-XAtc", sql])
+        .output()
+        .unwrap();
+    assert!(
+        q.status.success(),
+        "{line}: {}",
+        String::from_utf8_lossy(&q.stderr)
+    );
+    String::from_utf8_lossy(&q.stdout).trim().to_string()
+}
+
+/// The commands the drill printed to stop its kept clusters and remove them.
+fn stop_commands(stderr: &str) -> Vec<String> {
+    stderr
+        .lines()
+        .filter(|l| l.contains(" stop -m fast") || l.trim_start().starts_with("rm -rf "))
+        .map(|l| l.trim().to_string())
+        .collect()
+}
+
 fn passed_steps(recs: &[serde_json::Value]) -> Vec<String> {
     of_type(recs, "step_finished")
         .iter()
@@ -150,7 +205,7 @@ fn passed_steps(recs: &[serde_json::Value]) -> Vec<String> {
 #[test]
 fn drill_plumbing_moves_the_app_to_the_target_and_cleans_up() {
     let p = Place::new();
-    let rb = p.runbook(&format!("[runbook]\nname = \"plumbing\"\n{VARS}{PLUMBING}"));
+    let rb = p.runbook("plumbing", PLUMBING);
     let j = p.journal().display().to_string();
     let out = p.drill(&[
         "--headless",
@@ -164,8 +219,7 @@ fn drill_plumbing_moves_the_app_to_the_target_and_cleans_up() {
         "--journal",
         &j,
     ]);
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let (_, stderr) = exited(&out, 0);
     let recs = journal(&p.journal());
     assert_eq!(
         passed_steps(&recs),
@@ -204,35 +258,26 @@ fn drill_plumbing_moves_the_app_to_the_target_and_cleans_up() {
 #[test]
 fn sigint_stops_the_drill_and_leaves_nothing_behind() {
     let p = Place::new();
-    let rb = p.runbook(&format!(
-        "[runbook]\nname = \"waits\"\n{VARS}\n[[step]]\nid = \"forever\"\nwait = {{ run = \"false\", every = \"200ms\" }}\n"
-    ));
-    let child = p
-        .command(&[
-            "--headless",
-            "--rows",
-            "2000",
-            "--runbook",
-            &rb,
-            "--journal",
-            "j.jsonl",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let rb = p.runbook(
+        "waits",
+        "\n[[step]]\nid = \"forever\"\nwait = { run = \"false\", every = \"200ms\" }\n",
+    );
+    let child = p.spawn(&[
+        "--headless",
+        "--rows",
+        "2000",
+        "--runbook",
+        &rb,
+        "--journal",
+        "j.jsonl",
+    ]);
     // Running: the step has started, so the clusters and the load are up.
     let j = p.journal();
     wait_for("the drill's step to start", Duration::from_secs(90), || {
         std::fs::read_to_string(&j).is_ok_and(|t| t.contains("\"step_started\""))
     });
     assert!(!processes_under(p.tmp.path()).is_empty(), "no cluster runs");
-    let pid = i32::try_from(child.id()).unwrap();
-    // SAFETY: kill only sends a signal.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
-    let out = child.wait_with_output().unwrap();
-    let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    let stderr = interrupt(child);
     assert!(stderr.contains("interrupted (SIGINT)"), "{stderr}");
     p.assert_clean();
 }
@@ -240,30 +285,18 @@ fn sigint_stops_the_drill_and_leaves_nothing_behind() {
 #[test]
 fn sigint_during_setup_leaves_nothing_behind() {
     let p = Place::new();
-    let child = p
-        .command(&["--headless", "--rows", "2000"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = p.spawn(&["--headless", "--rows", "2000"]);
     wait_for("a cluster directory", Duration::from_secs(60), || {
         std::fs::read_dir(p.tmp.path()).is_ok_and(|mut d| d.next().is_some())
     });
-    let pid = i32::try_from(child.id()).unwrap();
-    // SAFETY: kill only sends a signal.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
-    let out = child.wait_with_output().unwrap();
-    let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    interrupt(child);
     p.assert_clean();
 }
 
 #[test]
 fn keep_leaves_the_clusters_running_and_says_how_to_connect_and_stop() {
     let p = Place::new();
-    let rb = p.runbook(&format!(
-        "[runbook]\nname = \"kept\"\n{VARS}\n[[step]]\nid = \"noop\"\nrun = \"true\"\n"
-    ));
+    let rb = p.runbook("kept", "\n[[step]]\nid = \"noop\"\nrun = \"true\"\n");
     let out = p.drill(&[
         "--headless",
         "--rows",
@@ -274,8 +307,7 @@ fn keep_leaves_the_clusters_running_and_says_how_to_connect_and_stop() {
         "--journal",
         "j.jsonl",
     ]);
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let (_, stderr) = exited(&out, 0);
     assert!(stderr.contains("still running (--keep)"), "{stderr}");
     // Connect exactly as told: the psql lines name host and port.
     let connects: Vec<&str> = stderr
@@ -284,37 +316,16 @@ fn keep_leaves_the_clusters_running_and_says_how_to_connect_and_stop() {
         .collect();
     assert_eq!(connects.len(), 2, "{stderr}");
     for line in &connects {
-        let argv: Vec<&str> = line.split_whitespace().skip(1).collect();
-        let q = Command::new(argv[0])
-            .args(&argv[1..])
-            .args(["-XAtc", "select count(*) from pgbench_accounts"])
-            .output()
-            .unwrap();
-        assert!(
-            q.status.success(),
-            "{line}: {}",
-            String::from_utf8_lossy(&q.stderr)
-        );
+        psql(line, "select count(*) from pgbench_accounts");
     }
     assert!(!processes_under(p.tmp.path()).is_empty());
     // Stop them exactly as told.
-    let stops: Vec<String> = stderr
-        .lines()
-        .filter(|l| l.contains(" stop -m fast") || l.trim_start().starts_with("rm -rf "))
-        .map(|l| l.trim().to_string())
-        .collect();
+    let stops = stop_commands(&stderr);
     assert_eq!(stops.len(), 3, "{stderr}");
     for s in &stops {
-        let o = Command::new("sh").arg("-c").arg(s).output().unwrap();
-        assert!(
-            o.status.success(),
-            "{s}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        run_ok(Command::new("sh").arg("-c").arg(s));
     }
-    wait_for("the kept clusters to stop", Duration::from_secs(30), || {
-        processes_under(p.tmp.path()).is_empty()
-    });
+    p.wait_stopped();
     p.assert_clean();
 }
 
@@ -331,8 +342,7 @@ fn missing_binaries_say_where_they_looked_and_the_install_command() {
         .env("CUTOVER_PG_SOURCE_BUILD", &e)
         .output()
         .unwrap();
-    let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let (_, stderr) = exited(&out, 2);
     assert!(stderr.contains("not found; looked in"), "{stderr}");
     assert!(
         stderr.contains(&format!("PG_BINDIR {e}: no initdb")),
@@ -350,8 +360,7 @@ fn missing_binaries_say_where_they_looked_and_the_install_command() {
 fn drill_runs_the_cutover_end_to_end_headless() {
     let p = Place::new();
     let out = p.full_drill(&[]);
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    exited(&out, 0);
     let recs = journal(&p.journal());
     assert!(!of_type(&recs, "lag_sample").is_empty(), "no lag samples");
     let rb = cutover_model::runbook::Runbook::parse(
@@ -370,8 +379,7 @@ fn drill_runs_the_cutover_end_to_end_headless() {
 fn fault_lag_fires_the_trigger_and_rolls_back_to_the_source() {
     let p = Place::new();
     let out = p.full_drill(&["--fault", "lag", "--keep"]);
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(3), "{stdout}\n{stderr}");
+    let (_, stderr) = exited(&out, 3);
     // The source is primary again: the app may log in there and not on the target, and
     // replication runs again.
     let ask = |side: &str, sql: &str| -> String {
@@ -379,29 +387,15 @@ fn fault_lag_fires_the_trigger_and_rolls_back_to_the_source() {
             .lines()
             .find(|l| l.trim_start().starts_with(side) && l.contains("psql -h 127.0.0.1 -p "))
             .unwrap_or_else(|| panic!("no {side} connect line: {stderr}"));
-        let argv: Vec<&str> = line.split_whitespace().skip(1).collect();
-        let q = Command::new(argv[0])
-            .args(&argv[1..])
-            .args(["-XAtc", sql])
-            .output()
-            .unwrap();
-        assert!(q.status.success(), "{}", String::from_utf8_lossy(&q.stderr));
-        String::from_utf8_lossy(&q.stdout).trim().to_string()
+        psql(line, sql)
     };
     let login = "select rolcanlogin from pg_roles where rolname = 'drill_app'";
     let (on_source, on_target) = (ask("source", login), ask("target", login));
     let sub = ask("target", "select bool_and(subenabled) from pg_subscription");
-    let stops: Vec<String> = stderr
-        .lines()
-        .filter(|l| l.contains(" stop -m fast") || l.trim_start().starts_with("rm -rf "))
-        .map(|l| l.trim().to_string())
-        .collect();
-    for s in &stops {
+    for s in &stop_commands(&stderr) {
         Command::new("sh").arg("-c").arg(s).output().unwrap();
     }
-    wait_for("the kept clusters to stop", Duration::from_secs(30), || {
-        processes_under(p.tmp.path()).is_empty()
-    });
+    p.wait_stopped();
     assert_eq!(
         (on_source.as_str(), on_target.as_str(), sub.as_str()),
         ("t", "f", "t")
@@ -446,8 +440,7 @@ fn fault_mismatch_blocks_at_the_reconcile_gate() {
 fn fault_step_fail_rolls_back() {
     let p = Place::new();
     let out = p.full_drill(&["--fault", "step-fail"]);
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(3), "{stdout}\n{stderr}");
+    let (stdout, _) = exited(&out, 3);
     assert!(
         stdout.contains("drill fault: sequence sync broken on purpose"),
         "{stdout}"
@@ -556,7 +549,7 @@ expect = { stdout = "^0$" }
         ),
     ] {
         let p = Place::new();
-        let rb = p.runbook(&format!("[runbook]\nname = \"fault\"\n{VARS}{steps}"));
+        let rb = p.runbook("fault", steps);
         let out = p.drill(&[
             "--headless",
             "--rows",

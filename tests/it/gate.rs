@@ -1,6 +1,6 @@
 //! The reconcile gate and the mismatch trigger, through the real binary on a real pair.
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use cutover_drill::harness::{Cluster, ClusterOptions, PgBin};
@@ -8,14 +8,11 @@ use cutover_drill::harness::{Cluster, ClusterOptions, PgBin};
 use crate::support::*;
 
 fn runbook_text(src: &str, tgt: &str, extra: &str) -> String {
+    let connections = connections(src, tgt);
     format!(
         r#"[runbook]
 name = "gate"
-[connections.source]
-dsn = "{src}"
-[connections.target]
-dsn = "{tgt}"
-[[reconcile]]
+{connections}[[reconcile]]
 name = "items"
 kind = "checksum"
 table = "public.items"
@@ -58,15 +55,7 @@ async fn reconcile_gate_blocks_on_a_mismatch_and_proceeds_when_it_is_fixed() {
         "rb.toml",
         &runbook_text(&source.dsn(), &target.dsn(), ""),
     );
-    let child = Command::new(bin())
-        .current_dir(d.path())
-        .args([
-            "run",
-            rb.to_str().unwrap(),
-            "--headless",
-            "--journal",
-            "j.jsonl",
-        ])
+    let child = headless_command(d.path(), &rb)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -106,8 +95,7 @@ async fn reconcile_gate_blocks_on_a_mismatch_and_proceeds_when_it_is_fixed() {
     let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
         .await
         .unwrap();
-    let (stdout, _) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let (stdout, _) = exited(&out, 0);
     assert!(stdout.contains("items: ✘ 1 rows differ"), "{stdout}");
     assert!(stdout.contains("items: ✔ 500 rows equal"), "{stdout}");
     assert!(stdout.contains("│ past the gate"), "{stdout}");
@@ -126,8 +114,7 @@ async fn mismatch_trigger_fires_and_results_survive_a_resume() {
     let out = tokio::task::spawn_blocking(move || headless(&dir, &text_rb, &[]))
         .await
         .unwrap();
-    let (stdout, _) = text(&out);
-    assert_eq!(out.status.code(), Some(4), "{stdout}");
+    let (stdout, _) = exited(&out, 4);
     assert!(
         stdout.contains("TRIGGER data drift: 1 mismatching row(s) (above 0)"),
         "{stdout}"

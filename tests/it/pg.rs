@@ -7,7 +7,9 @@ use std::time::Duration;
 use cutover_drill::harness::cluster::free_port;
 use cutover_drill::harness::process::processes_under;
 use cutover_drill::harness::{Cluster, ClusterOptions, PgBin};
-use cutover_pg::{ConnSettings, FailureKind};
+use cutover_pg::{ConnSettings, ConnectError, FailureKind};
+
+use crate::support::run_ok;
 
 fn bin() -> PgBin {
     PgBin::find(None).expect("PostgreSQL server binaries")
@@ -15,6 +17,22 @@ fn bin() -> PgBin {
 
 fn no_env(_: &str) -> Option<String> {
     None
+}
+
+/// Connects as connection `name` to `dsn` (nothing from the environment), expecting a
+/// failure of `kind`; returns the error.
+async fn connect_fails(name: &str, dsn: &str, kind: FailureKind) -> ConnectError {
+    let e = connect_as(name, dsn).await.unwrap_err();
+    assert_eq!(e.kind, kind, "{e}");
+    e
+}
+
+/// Connects as connection `name` to `dsn`, with nothing from the environment.
+async fn connect_as(name: &str, dsn: &str) -> Result<tokio_postgres::Client, ConnectError> {
+    ConnSettings::parse_with_env(name, dsn, &no_env)
+        .unwrap()
+        .connect()
+        .await
 }
 
 /// Waits until nothing runs under `root` and `root` is gone.
@@ -140,8 +158,7 @@ async fn connections_connect_and_classify_failures() {
         .unwrap();
 
     // Trust: connects, and says who it is.
-    let s = ConnSettings::parse_with_env("src", &c.dsn(), &no_env).unwrap();
-    let client = s.connect().await.unwrap();
+    let client = connect_as("src", &c.dsn()).await.unwrap();
     let app: String = client
         .query_one("select current_setting('application_name')", &[])
         .await
@@ -189,47 +206,22 @@ async fn connections_connect_and_classify_failures() {
     let dsn = format!("host=127.0.0.1 port={port} user=app dbname=postgres");
     let s = ConnSettings::parse_with_env("src", &dsn, &env).unwrap();
     s.connect().await.expect("password from the password file");
-    let e = ConnSettings::parse_with_env("src", &dsn, &no_env)
-        .unwrap()
-        .connect()
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind, FailureKind::Auth, "{e}");
+    let e = connect_fails("src", &dsn, FailureKind::Auth).await;
     assert!(e.detail.contains("~/.pgpass"), "{e}");
 
     // TLS required by us, not offered by the server.
-    let e = ConnSettings::parse_with_env("src", &format!("{} sslmode=require", c.dsn()), &no_env)
-        .unwrap()
-        .connect()
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind, FailureKind::Tls, "{e}");
+    let dsn = format!("{} sslmode=require", c.dsn());
+    connect_fails("src", &dsn, FailureKind::Tls).await;
 
     // A database that does not exist: the server answers and refuses.
-    let e = ConnSettings::parse_with_env(
-        "src",
-        &format!("host=127.0.0.1 port={port} user=postgres dbname=nope"),
-        &no_env,
-    )
-    .unwrap()
-    .connect()
-    .await
-    .unwrap_err();
-    assert_eq!(e.kind, FailureKind::Server, "{e}");
+    let dsn = format!("host=127.0.0.1 port={port} user=postgres dbname=nope");
+    let e = connect_fails("src", &dsn, FailureKind::Server).await;
     assert!(e.detail.contains("3D000"), "{e}");
 
     // Nothing listening.
     let free = free_port().unwrap();
-    let e = ConnSettings::parse_with_env(
-        "tgt",
-        &format!("host=127.0.0.1 port={free} user=postgres password=sekrit"),
-        &no_env,
-    )
-    .unwrap()
-    .connect()
-    .await
-    .unwrap_err();
-    assert_eq!(e.kind, FailureKind::Refused, "{e}");
+    let dsn = format!("host=127.0.0.1 port={free} user=postgres password=sekrit");
+    let e = connect_fails("tgt", &dsn, FailureKind::Refused).await;
     assert!(
         e.to_string()
             .contains(&format!("connection `tgt` (127.0.0.1:{free}")),
@@ -238,23 +230,11 @@ async fn connections_connect_and_classify_failures() {
     assert!(!e.to_string().contains("sekrit"), "{e}");
 
     // A name that does not resolve.
-    let e = ConnSettings::parse_with_env(
-        "tgt",
-        "host=no-such-host.invalid user=postgres connect_timeout=3",
-        &no_env,
-    )
-    .unwrap()
-    .connect()
-    .await
-    .unwrap_err();
-    assert_eq!(e.kind, FailureKind::Dns, "{e}");
+    let dsn = "host=no-such-host.invalid user=postgres connect_timeout=3";
+    connect_fails("tgt", dsn, FailureKind::Dns).await;
 
     // Over the unix socket too.
-    ConnSettings::parse_with_env("sock", &c.socket_dsn(), &no_env)
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    connect_as("sock", &c.socket_dsn()).await.unwrap();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -702,15 +682,10 @@ fn probes_and_pg_have_no_terminal_code() {
 
 /// Runs openssl with `args` in `dir`.
 fn openssl(dir: &std::path::Path, args: &[&str]) {
-    let out = std::process::Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir),
     );
 }
 
@@ -801,12 +776,7 @@ async fn tls_sslmodes_against_a_server_with_a_certificate() {
     let dsn = |host: &str, extra: &str| {
         format!("host={host} port={port} user=postgres dbname=postgres {extra}")
     };
-    let connect = |dsn: String| async move {
-        ConnSettings::parse_with_env("tls", &dsn, &no_env)
-            .unwrap()
-            .connect()
-            .await
-    };
+    let connect = |dsn: String| async move { connect_as("tls", &dsn).await };
     let uses_tls = |client: tokio_postgres::Client| async move {
         client
             .query_one(
@@ -840,24 +810,19 @@ async fn tls_sslmodes_against_a_server_with_a_certificate() {
     // verify-full: chain and name (the certificate is for IP 127.0.0.1).
     let full = format!("sslmode=verify-full sslrootcert={ca}");
     assert!(uses_tls(connect(dsn("127.0.0.1", &full)).await.unwrap()).await);
-    let e = connect(dsn("localhost", &full)).await.unwrap_err();
-    assert_eq!(e.kind, FailureKind::Tls, "{e}");
+    connect_fails("tls", &dsn("localhost", &full), FailureKind::Tls).await;
     // verify-ca: chain only, so the other name is fine.
     let ca_only = format!("sslmode=verify-ca sslrootcert={ca}");
     assert!(uses_tls(connect(dsn("localhost", &ca_only)).await.unwrap()).await);
     // A CA that did not sign the server certificate.
-    let e = connect(dsn(
+    let wrong_ca = dsn(
         "127.0.0.1",
         &format!("sslmode=verify-ca sslrootcert={other}"),
-    ))
-    .await
-    .unwrap_err();
-    assert_eq!(e.kind, FailureKind::Tls, "{e}");
+    );
+    let e = connect_fails("tls", &wrong_ca, FailureKind::Tls).await;
     assert!(e.detail.to_lowercase().contains("certificate"), "{e}");
     // verify-full with no root certificates at all explains the options.
-    let e = connect(dsn("127.0.0.1", "sslmode=verify-full"))
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind, FailureKind::Tls, "{e}");
+    let no_roots = dsn("127.0.0.1", "sslmode=verify-full");
+    let e = connect_fails("tls", &no_roots, FailureKind::Tls).await;
     assert!(e.detail.contains("sslrootcert=system"), "{e}");
 }

@@ -110,6 +110,14 @@ impl Pty {
         self.writer.flush().unwrap();
     }
 
+    /// Waits until the cockpit is ready to run step `n` `id`, presses enter and waits for
+    /// the step to show `glyph` (▶ running, ✔ passed).
+    fn enter_step(&mut self, n: usize, id: &str, glyph: &str) {
+        self.wait_for(&format!("ready: enter runs step {n} {id}"));
+        self.send("\r");
+        self.wait_for(&format!("{glyph} {n} {id}"));
+    }
+
     fn resize(&mut self, cols: u16, rows: u16) {
         self.parser.lock().unwrap().set_size(nz(rows), nz(cols));
         self.master
@@ -194,6 +202,16 @@ expected = "30s"
     p
 }
 
+/// The small runbook in the cockpit, in a new directory: the directory, the journal, the
+/// terminal.
+fn small_run(env: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf, Pty) {
+    let dir = tempfile::tempdir().unwrap();
+    let rb = small_runbook(dir.path());
+    let journal = dir.path().join("j.jsonl");
+    let t = Pty::run(&rb, &journal, env);
+    (dir, journal, t)
+}
+
 #[test]
 fn demo_runbook_runs_by_keys_and_quits_cleanly() {
     let dir = tempfile::tempdir().unwrap();
@@ -250,16 +268,10 @@ fn demo_runbook_runs_by_keys_and_quits_cleanly() {
 
 #[test]
 fn quit_while_running_asks_then_cancels_and_says_how_to_resume() {
-    let dir = tempfile::tempdir().unwrap();
-    let rb = small_runbook(dir.path());
-    let journal = dir.path().join("j.jsonl");
-    let mut t = Pty::run(&rb, &journal, &[]);
-    t.wait_for("ready: enter runs step 1 hello");
-    t.send("\r");
-    t.wait_for("✔ 1 hello");
+    let (_dir, journal, mut t) = small_run(&[]);
+    t.enter_step(1, "hello", "✔");
     t.wait_for("hello-from-step");
-    t.send("\r");
-    t.wait_for("▶ 2 nap");
+    t.enter_step(2, "nap", "▶");
     t.send("q");
     t.wait_for("Quitting cancels it");
     t.send("n");
@@ -281,18 +293,11 @@ fn quit_while_running_asks_then_cancels_and_says_how_to_resume() {
 
 #[test]
 fn forced_panic_restores_the_terminal() {
-    let dir = tempfile::tempdir().unwrap();
-    let rb = small_runbook(dir.path());
-    let journal = dir.path().join("j.jsonl");
-    let mut t = Pty::run(
-        &rb,
-        &journal,
-        &[
-            ("CUTOVER_DEBUG_PANIC", "after-first-frame"),
-            ("RUST_BACKTRACE", "0"),
-            ("RUST_LIB_BACKTRACE", "0"),
-        ],
-    );
+    let (_dir, _, mut t) = small_run(&[
+        ("CUTOVER_DEBUG_PANIC", "after-first-frame"),
+        ("RUST_BACKTRACE", "0"),
+        ("RUST_LIB_BACKTRACE", "0"),
+    ]);
     t.assert_restored(101);
     assert!(
         t.screen().contains("forced panic"),
@@ -303,16 +308,9 @@ fn forced_panic_restores_the_terminal() {
 
 #[test]
 fn sigterm_cancels_the_step_and_restores_the_terminal() {
-    let dir = tempfile::tempdir().unwrap();
-    let rb = small_runbook(dir.path());
-    let journal = dir.path().join("j.jsonl");
-    let mut t = Pty::run(&rb, &journal, &[]);
-    t.wait_for("ready: enter runs step 1 hello");
-    t.send("\r");
-    t.wait_for("✔ 1 hello");
-    t.wait_for("ready: enter runs step 2 nap");
-    t.send("\r");
-    t.wait_for("▶ 2 nap");
+    let (_dir, journal, mut t) = small_run(&[]);
+    t.enter_step(1, "hello", "✔");
+    t.enter_step(2, "nap", "▶");
     t.wait_for("pid ");
     let pid = t.cutover_pid();
     // SAFETY: sending a signal to a process we started.
@@ -325,10 +323,7 @@ fn sigterm_cancels_the_step_and_restores_the_terminal() {
 
 #[test]
 fn resize_redraws_at_the_new_size() {
-    let dir = tempfile::tempdir().unwrap();
-    let rb = small_runbook(dir.path());
-    let journal = dir.path().join("j.jsonl");
-    let mut t = Pty::run(&rb, &journal, &[]);
+    let (_dir, _, mut t) = small_run(&[]);
     t.wait_for("ready: enter runs step 1 hello");
     assert!(
         !t.screen().contains("R rollback"),
@@ -420,12 +415,8 @@ run = "sleep 30"
     .unwrap();
     let journal = dir.path().join("j.jsonl");
     let mut t = Pty::run(&rb, &journal, &[]);
-    t.wait_for("ready: enter runs step 1 one");
-    t.send("\r");
-    t.wait_for("✔ 1 one");
-    t.wait_for("ready: enter runs step 2 two");
-    t.send("\r");
-    t.wait_for("✔ 2 two");
+    t.enter_step(1, "one", "✔");
+    t.enter_step(2, "two", "✔");
     t.send("R");
     t.wait_for("ROLLBACK PLAN");
     t.wait_for("2 two (passed): echo undo-two");

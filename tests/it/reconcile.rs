@@ -73,6 +73,18 @@ fn check(kind: ReconcileKind, table: &str, key: &[&str]) -> ReconcileCheck {
     }
 }
 
+/// A check of `kind` named after `name` that reads no table (`query`, `sequences`, `schema`).
+fn without_table(kind: ReconcileKind, name: &str) -> ReconcileCheck {
+    let mut c = check(kind, name, &[]);
+    c.table = None;
+    c
+}
+
+/// `text` as a template without variables.
+fn sql(text: &str) -> Template {
+    Template::parse(text, &BTreeMap::new(), &[]).unwrap()
+}
+
 fn small_parts() -> Options {
     Options {
         rows_per_partition: 300,
@@ -89,6 +101,17 @@ async fn run(c: &ReconcileCheck, s: &Client, t: &Client, opts: &Options) -> Reco
     assert_eq!(last.partitions_done, r.partitions_done);
     assert_eq!(last.partitions_total, r.partitions_total);
     r
+}
+
+/// Runs a check of `kind` on `table`, keyed by `id`.
+async fn run_on(
+    kind: ReconcileKind,
+    table: &str,
+    s: &Client,
+    t: &Client,
+    opts: &Options,
+) -> ReconcileResult {
+    run(&check(kind, table, &["id"]), s, t, opts).await
 }
 
 fn keys(r: &ReconcileResult) -> Vec<(String, MismatchClass)> {
@@ -300,23 +323,11 @@ async fn empty_and_single_row_tables() {
     )
     .await;
     for table in ["e", "one"] {
-        let r = run(
-            &check(ReconcileKind::Checksum, table, &["id"]),
-            &s,
-            &t,
-            &Options::default(),
-        )
-        .await;
+        let r = run_on(ReconcileKind::Checksum, table, &s, &t, &Options::default()).await;
         assert_eq!(r.status, Status::Pass, "{table}: {r:#?}");
         assert_eq!(r.partitions_total, 1);
     }
-    let r = run(
-        &check(ReconcileKind::Checksum, "gone", &["id"]),
-        &s,
-        &t,
-        &Options::default(),
-    )
-    .await;
+    let r = run_on(ReconcileKind::Checksum, "gone", &s, &t, &Options::default()).await;
     assert_eq!(
         keys(&r),
         [("7".to_string(), MismatchClass::MissingOnTarget)]
@@ -325,13 +336,7 @@ async fn empty_and_single_row_tables() {
         r.mismatches[0].columns,
         [diff("id", Some("7"), None), diff("v", None, None)]
     );
-    let r = run(
-        &check(ReconcileKind::Count, "gone", &["id"]),
-        &s,
-        &t,
-        &Options::default(),
-    )
-    .await;
+    let r = run_on(ReconcileKind::Count, "gone", &s, &t, &Options::default()).await;
     assert_eq!(r.status, Status::Fail);
     assert_eq!(r.mismatch_total, 1);
 }
@@ -429,13 +434,7 @@ async fn count_kind_counts_per_partition() {
          UPDATE c SET v = 0 WHERE id = 10;",
     )
     .await;
-    let r = run(
-        &check(ReconcileKind::Count, "c", &["id"]),
-        &s,
-        &t,
-        &small_parts(),
-    )
-    .await;
+    let r = run_on(ReconcileKind::Count, "c", &s, &t, &small_parts()).await;
     assert_eq!(r.status, Status::Fail);
     assert_eq!(r.partitions_total, 4);
     assert_eq!(r.source_rows, 1000);
@@ -466,16 +465,10 @@ async fn query_kind_shows_the_differing_rows() {
          INSERT INTO orders VALUES (101, date '2024-02-01', 3);",
     )
     .await;
-    let mut c = check(ReconcileKind::Query, "orders", &[]);
-    c.table = None;
-    c.sql = Some(
-        Template::parse(
-            "select day, sum(total) as revenue from orders group by 1 order by 1",
-            &BTreeMap::new(),
-            &[],
-        )
-        .unwrap(),
-    );
+    let mut c = without_table(ReconcileKind::Query, "orders");
+    c.sql = Some(sql(
+        "select day, sum(total) as revenue from orders group by 1 order by 1",
+    ));
     let r = run(&c, &s, &t, &Options::default()).await;
     assert_eq!(r.status, Status::Fail);
     assert_eq!(r.source_rows, 5);
@@ -492,15 +485,12 @@ async fn query_kind_shows_the_differing_rows() {
         [diff("revenue", Some("990"), Some("991"))]
     );
     // target_sql: a different query with the same result passes, whatever its row order.
-    c.sql = Some(
-        Template::parse(
-            "select day, sum(total) from orders where id <= 100 group by 1 order by 1 desc",
-            &BTreeMap::new(),
-            &[],
-        )
-        .unwrap(),
-    );
-    c.target_sql = Some(Template::parse("select day, sum(total) - case when day = date '2024-01-03' then 1 else 0 end from orders where id <= 100 group by 1", &BTreeMap::new(), &[]).unwrap());
+    c.sql = Some(sql(
+        "select day, sum(total) from orders where id <= 100 group by 1 order by 1 desc",
+    ));
+    c.target_sql = Some(sql(
+        "select day, sum(total) - case when day = date '2024-01-03' then 1 else 0 end from orders where id <= 100 group by 1",
+    ));
     let r = run(&c, &s, &t, &Options::default()).await;
     assert_eq!(r.status, Status::Pass, "{r:#?}");
 }
@@ -511,17 +501,13 @@ async fn sequences_target_must_be_at_or_ahead() {
         "seqs",
         "CREATE SCHEMA app; CREATE SEQUENCE app.orders_id_seq; CREATE SEQUENCE app.down INCREMENT -1;
          CREATE SEQUENCE public.other;",
-        "",
+        "SELECT setval('app.orders_id_seq', 20); CREATE SEQUENCE app.only_here;",
     )
     .await;
     s.batch_execute("SELECT setval('app.orders_id_seq', 500); SELECT nextval('app.down');")
         .await
         .unwrap();
-    t.batch_execute("SELECT setval('app.orders_id_seq', 20); CREATE SEQUENCE app.only_here;")
-        .await
-        .unwrap();
-    let mut c = check(ReconcileKind::Sequences, "x", &[]);
-    c.table = None;
+    let mut c = without_table(ReconcileKind::Sequences, "x");
     c.schemas = vec!["app".into()];
     let r = run(&c, &s, &t, &Options::default()).await;
     assert_eq!(r.status, Status::Fail);
@@ -572,8 +558,7 @@ async fn schema_kind_names_every_difference() {
          ALTER TABLE items ALTER COLUMN sku DROP NOT NULL;",
     )
     .await;
-    let mut c = check(ReconcileKind::Schema, "x", &[]);
-    c.table = None;
+    let mut c = without_table(ReconcileKind::Schema, "x");
     c.schemas = vec!["public".into()];
     let r = run(&c, &s, &t, &Options::default()).await;
     assert_eq!(r.status, Status::Fail);

@@ -7,13 +7,6 @@ use cutover_model::protocol::{
 use crate::support::session::{Session, finished, start};
 use crate::support::{journal, of_type};
 
-async fn run_next(s: &mut Session, next: usize) -> StepOutcome {
-    s.until(|e| matches!(e, Event::Ready { next: n } if *n == next).then_some(()))
-        .await;
-    s.send(Command::RunNext).await;
-    s.until(finished).await.1
-}
-
 async fn plan(s: &mut Session) -> RollbackPlan {
     s.send(Command::RollbackPlan).await;
     s.until(|e| match e {
@@ -21,6 +14,14 @@ async fn plan(s: &mut Session) -> RollbackPlan {
         _ => None,
     })
     .await
+}
+
+/// Asks for the rollback, with the typed word.
+async fn roll_back(s: &mut Session) {
+    s.send(Command::Rollback {
+        confirmation: ROLLBACK_WORD.into(),
+    })
+    .await;
 }
 
 async fn warning(s: &mut Session) -> String {
@@ -59,18 +60,17 @@ rollback = "echo undo-never >> ${vars.dir}/log"
 #[tokio::test]
 async fn plan_is_reverse_order_of_attempted_steps_and_needs_the_typed_word() {
     let mut s = start(STEPS);
-    assert_eq!(run_next(&mut s, 0).await, StepOutcome::Passed);
-    assert_eq!(run_next(&mut s, 1).await, StepOutcome::Passed);
-    s.until(|e| matches!(e, Event::Ready { next: 2 }).then_some(()))
-        .await;
+    assert_eq!(s.run_next(0).await, StepOutcome::Passed);
+    assert_eq!(s.run_next(1).await, StepOutcome::Passed);
+    s.ready(2).await;
     s.send(Command::RunNext).await;
-    s.until(|e| matches!(e, Event::ConfirmRequested { .. }).then_some(()))
+    s.seen(|e| matches!(e, Event::ConfirmRequested { .. }))
         .await;
     s.send(Command::Confirm { text: "GO".into() }).await;
     assert_eq!(s.until(finished).await.1, StepOutcome::Passed);
-    assert_eq!(run_next(&mut s, 3).await, StepOutcome::Passed);
-    assert_eq!(run_next(&mut s, 4).await, StepOutcome::Failed);
-    s.until(|e| {
+    assert_eq!(s.run_next(3).await, StepOutcome::Passed);
+    assert_eq!(s.run_next(4).await, StepOutcome::Failed);
+    s.seen(|e| {
         matches!(
             e,
             Event::DecisionNeeded {
@@ -78,7 +78,6 @@ async fn plan_is_reverse_order_of_attempted_steps_and_needs_the_typed_word() {
                 ..
             }
         )
-        .then_some(())
     })
     .await;
 
@@ -106,10 +105,7 @@ async fn plan_is_reverse_order_of_attempted_steps_and_needs_the_typed_word() {
     })
     .await;
     assert!(warning(&mut s).await.contains("type ROLLBACK"));
-    s.send(Command::Rollback {
-        confirmation: ROLLBACK_WORD.into(),
-    })
-    .await;
+    roll_back(&mut s).await;
     let started = s
         .until(|e| match e {
             Event::RollbackStarted { plan, .. } => Some(plan.clone()),
@@ -153,14 +149,10 @@ id = "pending"
 run = "true"
 "#,
     );
-    assert_eq!(run_next(&mut s, 0).await, StepOutcome::Passed);
-    assert_eq!(run_next(&mut s, 1).await, StepOutcome::Passed);
-    s.until(|e| matches!(e, Event::Ready { .. }).then_some(()))
-        .await;
-    s.send(Command::Rollback {
-        confirmation: ROLLBACK_WORD.into(),
-    })
-    .await;
+    assert_eq!(s.run_next(0).await, StepOutcome::Passed);
+    assert_eq!(s.run_next(1).await, StepOutcome::Passed);
+    s.seen(|e| matches!(e, Event::Ready { .. })).await;
+    roll_back(&mut s).await;
     let (id, kind) = s
         .until(|e| match e {
             Event::DecisionNeeded { index, kind, .. } => Some((*index, *kind)),
@@ -171,8 +163,7 @@ run = "true"
     // Nothing else was rolled back yet: the plan stops at the failure.
     assert!(!s.dir.path().join("log").exists());
     s.send(Command::Retry).await;
-    s.until(|e| matches!(e, Event::DecisionNeeded { .. }).then_some(()))
-        .await;
+    s.seen(|e| matches!(e, Event::DecisionNeeded { .. })).await;
     s.send(Command::Skip {
         reason: "undo by hand, see ticket 9".into(),
     })
@@ -215,9 +206,8 @@ run = "true"
 rollback = "echo undo-after >> ${vars.dir}/log"
 "#,
     );
-    assert_eq!(run_next(&mut s, 0).await, StepOutcome::Passed);
-    s.until(|e| matches!(e, Event::Ready { next: 1 }).then_some(()))
-        .await;
+    assert_eq!(s.run_next(0).await, StepOutcome::Passed);
+    s.ready(1).await;
     s.send(Command::RunNext).await;
     let word = s
         .until(|e| match e {
@@ -227,8 +217,7 @@ rollback = "echo undo-after >> ${vars.dir}/log"
         .await;
     assert_eq!(word, "switch-dns");
     s.send(Command::Confirm { text: "yes".into() }).await;
-    s.until(|e| matches!(e, Event::ConfirmRejected { .. }).then_some(()))
-        .await;
+    s.seen(|e| matches!(e, Event::ConfirmRejected { .. })).await;
     assert!(
         !s.dir.path().join("log").exists(),
         "nothing runs before the id is typed"
@@ -239,17 +228,13 @@ rollback = "echo undo-after >> ${vars.dir}/log"
     .await;
     assert_eq!(s.until(finished).await.1, StepOutcome::Passed);
 
-    s.until(|e| matches!(e, Event::Ready { next: 2 }).then_some(()))
-        .await;
+    s.ready(2).await;
     let p = plan(&mut s).await;
     assert!(p.entries.is_empty());
     let ponr = p.point_of_no_return.expect("crossed");
     assert_eq!(ponr.id, "switch-dns");
     assert!(ponr.text.contains("roll forward"));
-    s.send(Command::Rollback {
-        confirmation: ROLLBACK_WORD.into(),
-    })
-    .await;
+    roll_back(&mut s).await;
     let w = warning(&mut s).await;
     assert!(
         w.contains("nothing to roll back") && w.contains("switch-dns"),

@@ -11,11 +11,18 @@ fn bin() -> PgBin {
     PgBin::find(None).expect("PostgreSQL server binaries")
 }
 
-/// Runs the binary off the async runtime's threads.
-async fn headless_async(dir: std::path::PathBuf, text: String) -> std::process::Output {
-    tokio::task::spawn_blocking(move || headless(&dir, &text, &[]))
+/// Runs the runbook `name` (its connections and steps in `body`) headless in a new
+/// directory, off the async runtime's threads; asserts that it exits with `code`. Returns the
+/// directory (with the journal) and stdout.
+async fn run_runbook(name: &str, body: String, code: i32) -> (tempfile::TempDir, String) {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().to_path_buf();
+    let text = format!("[runbook]\nname = \"{name}\"\n{body}");
+    let out = tokio::task::spawn_blocking(move || headless(&dir, &text, &[]))
         .await
-        .unwrap()
+        .unwrap();
+    let (stdout, _) = exited(&out, code);
+    (d, stdout)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -28,12 +35,9 @@ async fn sql_steps_check_expectations_and_a_timeout_cancels_the_query_on_the_ser
     )
     .await
     .unwrap();
-    let d = tempfile::tempdir().unwrap();
     let conn = format!("[connections.db]\ndsn = \"{}\"\n", db.dsn());
     let ok = format!(
-        r#"[runbook]
-name = "sql ok"
-{conn}
+        r#"{conn}
 [[step]]
 id = "count"
 sql = "select id, name from t order by id"
@@ -56,9 +60,7 @@ wait = {{ sql = "select count(*) = 2 from t where name is not null", on = "db", 
 timeout = "10s"
 "#
     );
-    let out = headless_async(d.path().to_path_buf(), ok).await;
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let (d, stdout) = run_runbook("sql ok", ok, 0).await;
     assert!(stdout.contains("id │ name"), "result table shown: {stdout}");
     assert!(stdout.contains("2  │ NULL"), "NULL shown: {stdout}");
     let recs = journal(&d.path().join("j.jsonl"));
@@ -70,11 +72,8 @@ timeout = "10s"
         "value \"a\" (expected \"a\")"
     );
 
-    let d = tempfile::tempdir().unwrap();
     let bad = format!(
-        r#"[runbook]
-name = "sql bad"
-{conn}
+        r#"{conn}
 [[step]]
 id = "scalar"
 sql = "select name from t where id = 1"
@@ -82,19 +81,14 @@ on = "db"
 expect = {{ value = "zzz" }}
 "#
     );
-    let out = headless_async(d.path().to_path_buf(), bad).await;
-    let (stdout, _) = text(&out);
-    assert_eq!(out.status.code(), Some(4), "{stdout}");
+    let (_, stdout) = run_runbook("sql bad", bad, 4).await;
     assert!(
         stdout.contains("value \"a\" (expected \"zzz\")"),
         "{stdout}"
     );
 
-    let d = tempfile::tempdir().unwrap();
     let slow = format!(
-        r#"[runbook]
-name = "sql slow"
-{conn}
+        r#"{conn}
 [[step]]
 id = "sleepy"
 sql = "select pg_sleep(60) /* cutover-timeout-test */"
@@ -102,9 +96,7 @@ on = "db"
 timeout = "1s"
 "#
     );
-    let out = headless_async(d.path().to_path_buf(), slow).await;
-    let (stdout, _) = text(&out);
-    assert_eq!(out.status.code(), Some(4), "{stdout}");
+    let (_, stdout) = run_runbook("sql slow", slow, 4).await;
     assert!(stdout.contains("cancelled on the server"), "{stdout}");
     // The server is no longer running it.
     let client = db.connect().await.unwrap();
@@ -140,15 +132,8 @@ async fn lag_gate_passes_on_fresh_samples_and_samples_are_journaled() {
     target.execute(ddl).await.unwrap();
     let pair = Pair::logical(source, target, &["items"]).await.unwrap();
     pair.wait_synced(Duration::from_secs(30)).await.unwrap();
-    let d = tempfile::tempdir().unwrap();
     let rb = format!(
-        r#"[runbook]
-name = "lag gate"
-[connections.source]
-dsn = "{src}"
-[connections.target]
-dsn = "{tgt}"
-[lag]
+        r#"{connections}[lag]
 method = "logical"
 on = "source"
 target = "target"
@@ -170,13 +155,10 @@ id = "arrived"
 wait = {{ sql = "select count(*) = 1000 from items", on = "target", every = "200ms" }}
 timeout = "30s"
 "#,
-        src = pair.source.dsn(),
-        tgt = pair.target.dsn(),
+        connections = connections(&pair.source.dsn(), &pair.target.dsn()),
         slot = pair.slot()
     );
-    let out = headless_async(d.path().to_path_buf(), rb).await;
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let (d, _) = run_runbook("lag gate", rb, 0).await;
     let recs = journal(&d.path().join("j.jsonl"));
     let samples = of_type(&recs, "lag_sample");
     assert!(!samples.is_empty(), "lag samples are journaled");

@@ -203,3 +203,61 @@ pub mod session {
         }
     }
 }
+
+/// Asserts that `out` exited with `code`, showing its stdout and stderr if not; returns both.
+pub fn exited(out: &Output, code: i32) -> (String, String) {
+    let (stdout, stderr) = text(out);
+    assert_eq!(out.status.code(), Some(code), "{stdout}\n{stderr}");
+    (stdout, stderr)
+}
+
+/// Runs `cmd` and asserts that it succeeded, showing the command and its stderr if not.
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// `cutover run RUNBOOK --headless --journal j.jsonl` in `dir`, ready to be spawned.
+pub fn headless_command(dir: &Path, runbook: &Path) -> Command {
+    let mut c = Command::new(bin());
+    c.current_dir(dir)
+        .arg("run")
+        .arg(runbook)
+        .args(["--headless", "--journal", "j.jsonl"]);
+    c
+}
+
+/// A runbook's `source` and `target` connections.
+pub fn connections(source_dsn: &str, target_dsn: &str) -> String {
+    format!(
+        "[connections.source]\ndsn = \"{source_dsn}\"\n[connections.target]\ndsn = \"{target_dsn}\"\n"
+    )
+}
+
+impl session::Session {
+    /// Waits for an event `is` holds for, skipping others.
+    pub async fn seen(&mut self, is: impl Fn(&cutover_model::protocol::Event) -> bool) {
+        self.until(|e| is(e).then_some(())).await
+    }
+
+    /// Waits until the engine is ready to run step `next`.
+    pub async fn ready(&mut self, next: usize) {
+        use cutover_model::protocol::Event;
+        self.seen(|e| matches!(e, Event::Ready { next: n } if *n == next))
+            .await
+    }
+
+    /// Runs step `next` once the engine is ready for it; returns its outcome.
+    pub async fn run_next(&mut self, next: usize) -> cutover_model::protocol::StepOutcome {
+        self.ready(next).await;
+        self.send(cutover_model::protocol::Command::RunNext).await;
+        self.until(session::finished).await.1
+    }
+}

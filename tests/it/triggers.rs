@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use cutover_model::protocol::{Command, Event, RunOutcome, TriggerAction};
 
-use crate::support::session::{finished, start};
+use crate::support::session::start;
 use crate::support::*;
 
 #[test]
@@ -106,10 +106,7 @@ countdown = "1s"
 "#,
     );
     for next in 0..2 {
-        s.until(|e| matches!(e, Event::Ready { next: n } if *n == next).then_some(()))
-            .await;
-        s.send(Command::RunNext).await;
-        s.until(finished).await;
+        s.run_next(next).await;
     }
     let (action, countdown) = s
         .until(|e| match e {
@@ -123,7 +120,7 @@ countdown = "1s"
         .await;
     assert_eq!((action, countdown), (TriggerAction::Rollback, Some(1000)));
     s.send(Command::CancelCountdown).await;
-    s.until(|e| matches!(e, Event::CountdownCancelled { .. }).then_some(()))
+    s.seen(|e| matches!(e, Event::CountdownCancelled { .. }))
         .await;
     // Past the countdown, the step still waits for the operator.
     tokio::time::sleep(Duration::from_millis(2000)).await;

@@ -62,10 +62,8 @@ fn r_opens_the_plan_and_nothing_runs_without_the_typed_word() {
     for _ in 0..3 {
         edit(&mut app, InputRequest::DeletePrevChar);
     }
-    typed(&mut app, "ROLLBACK");
-    let fx = press(&mut app, Key::Enter);
     assert_eq!(
-        sent(&fx),
+        submit(&mut app, "ROLLBACK"),
         [Command::Rollback {
             confirmation: ROLLBACK_WORD.into()
         }]
@@ -153,12 +151,11 @@ fn rollback_progress_marks_steps_and_a_failed_action_offers_retry_skip_abort() {
     assert_eq!(app.steps[1].status, StepStatus::RollbackFailed);
     ev(
         &mut app,
-        Event::DecisionNeeded {
-            index: 1,
-            kind: DecisionKind::RollbackFailed,
-            message: "rollback of step copy did not pass".into(),
-            still_running: None,
-        },
+        copy_needs_decision(
+            DecisionKind::RollbackFailed,
+            "rollback of step copy did not pass",
+            None,
+        ),
     );
     // R is refused while rolling back.
     assert!(sent(&press(&mut app, ch('R'))).is_empty());
@@ -171,11 +168,8 @@ fn rollback_progress_marks_steps_and_a_failed_action_offers_retry_skip_abort() {
             ..
         })
     ));
-    assert!(sent(&press(&mut app, Key::Enter)).is_empty());
-    typed(&mut app, "undo by hand");
-    let fx = press(&mut app, Key::Enter);
     assert_eq!(
-        sent(&fx),
+        give_reason(&mut app, "undo by hand"),
         [Command::Skip {
             reason: "undo by hand".into()
         }]
@@ -185,16 +179,7 @@ fn rollback_progress_marks_steps_and_a_failed_action_offers_retry_skip_abort() {
 #[test]
 fn a_trigger_banner_rings_and_n_cancels_the_countdown() {
     let mut app = ready_app(1);
-    let fx = ev(
-        &mut app,
-        Event::TriggerFired {
-            name: "lag runaway".into(),
-            message: "300 MB for 61s".into(),
-            action: TriggerAction::Rollback,
-            countdown_ms: Some(30_000),
-            at: t0(),
-        },
-    );
+    let fx = ev(&mut app, lag_runaway(t0()));
     assert!(fx.contains(&Effect::Bell));
     assert!(app.countdown_active());
     let fx = press(&mut app, ch('n'));

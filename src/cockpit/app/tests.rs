@@ -118,6 +118,14 @@ pub(crate) fn ready_app(next: usize) -> App {
     app
 }
 
+/// Step `index` running, its first attempt started by enter.
+pub(crate) fn running_app(index: usize) -> App {
+    let mut app = ready_app(index);
+    press(&mut app, Key::Enter);
+    started(&mut app, index, 1);
+    app
+}
+
 pub(crate) fn started(app: &mut App, index: usize, attempt: u32) {
     ev(
         app,
@@ -158,26 +166,17 @@ pub(crate) fn finished(app: &mut App, index: usize, outcome: StepOutcome, durati
 }
 
 pub(crate) fn deciding(kind: DecisionKind) -> App {
-    let mut app = ready_app(1);
-    press(&mut app, Key::Enter);
-    started(&mut app, 1, 1);
+    let mut app = running_app(1);
     finished(&mut app, 1, StepOutcome::Failed, 1_200);
     ev(
         &mut app,
-        Event::DecisionNeeded {
-            index: 1,
-            kind,
-            message: "step copy did not pass".into(),
-            still_running: None,
-        },
+        copy_needs_decision(kind, "step copy did not pass", None),
     );
     app
 }
 
 pub(crate) fn confirming() -> App {
-    let mut app = ready_app(2);
-    press(&mut app, Key::Enter);
-    started(&mut app, 2, 1);
+    let mut app = running_app(2);
     ev(
         &mut app,
         Event::ConfirmRequested {
@@ -186,6 +185,95 @@ pub(crate) fn confirming() -> App {
         },
     );
     app
+}
+
+/// The engine needs a decision about step 1 (copy).
+pub(crate) fn copy_needs_decision(
+    kind: DecisionKind,
+    message: &str,
+    still_running: Option<u32>,
+) -> Event {
+    Event::DecisionNeeded {
+        index: 1,
+        kind,
+        message: message.into(),
+        still_running,
+    }
+}
+
+/// A resumed run: preflight passed earlier (in `preflight_ms`), copy was interrupted.
+pub(crate) fn resume_with_copy_interrupted(app: &mut App, preflight_ms: u64) {
+    ev(
+        app,
+        Event::Resumed {
+            done: vec!["preflight".into()],
+            interrupted: Some("copy".into()),
+            failed_before: vec![],
+        },
+    );
+    ev(
+        app,
+        Event::StepRestored {
+            index: 0,
+            state: StepState::Passed,
+            duration_ms: Some(preflight_ms),
+        },
+    );
+    ev(
+        app,
+        Event::StepRestored {
+            index: 1,
+            state: StepState::Interrupted,
+            duration_ms: None,
+        },
+    );
+}
+
+/// The lag trigger fires at `at` with a 30 s countdown to an automatic rollback.
+pub(crate) fn lag_runaway(at: DateTime<Utc>) -> Event {
+    Event::TriggerFired {
+        name: "lag runaway".into(),
+        message: "300 MB for 61s".into(),
+        action: TriggerAction::Rollback,
+        countdown_ms: Some(30_000),
+        at,
+    }
+}
+
+/// The run ends with `outcome`.
+pub(crate) fn run_finished(app: &mut App, outcome: RunOutcome) -> Vec<Effect> {
+    ev(app, Event::RunFinished { outcome, at: t0() })
+}
+
+/// Types `text` into the open box and presses enter: what that sent.
+pub(crate) fn submit(app: &mut App, text: &str) -> Vec<Command> {
+    typed(app, text);
+    sent(&press(app, Key::Enter))
+}
+
+/// In an open reason box: enter with nothing typed sends nothing; then `reason` and enter.
+/// What that sent.
+pub(crate) fn give_reason(app: &mut App, reason: &str) -> Vec<Command> {
+    assert!(
+        sent(&press(app, Key::Enter)).is_empty(),
+        "an empty reason is refused"
+    );
+    submit(app, reason)
+}
+
+/// Presses `key`, which only opens a pop-up (a question, a reason box): nothing is sent.
+/// The pop-up.
+fn opens(app: &mut App, key: Key) -> Option<Modal> {
+    assert!(sent(&press(app, key)).is_empty(), "{key:?} sent a command");
+    app.modal.clone()
+}
+
+/// What the open confirmation box holds.
+fn confirm_input(app: &App) -> String {
+    match &app.modal {
+        Some(Modal::Confirm { input, .. }) => input.value().to_string(),
+        other => panic!("{other:?}"),
+    }
 }
 
 pub(crate) fn output(index: usize, range: std::ops::RangeInclusive<usize>) -> Event {
@@ -226,9 +314,7 @@ fn enter_runs_next_even_when_another_step_is_selected() {
 
 #[test]
 fn enter_while_running_sends_nothing() {
-    let mut app = ready_app(0);
-    press(&mut app, Key::Enter);
-    started(&mut app, 0, 1);
+    let mut app = running_app(0);
     let fx = press(&mut app, Key::Enter);
     assert!(sent(&fx).is_empty());
     assert!(app.status.as_ref().unwrap().text.contains("is running"));
@@ -281,9 +367,10 @@ fn confirm_needs_the_exact_word() {
     // Backspace edits through tui-input.
     typed(&mut app, "GX");
     edit(&mut app, InputRequest::DeletePrevChar);
-    typed(&mut app, "O");
-    let fx = press(&mut app, Key::Enter);
-    assert_eq!(sent(&fx), [Command::Confirm { text: "GO".into() }]);
+    assert_eq!(
+        submit(&mut app, "O"),
+        [Command::Confirm { text: "GO".into() }]
+    );
     assert!(app.modal.is_none());
 }
 
@@ -294,10 +381,7 @@ fn confirm_keys_are_text_not_commands() {
     let fx = typed(&mut app, "qrsx?");
     assert!(sent(&fx).is_empty());
     assert!(!fx.contains(&Effect::Quit));
-    match &app.modal {
-        Some(Modal::Confirm { input, .. }) => assert_eq!(input.value(), "qrsx?"),
-        other => panic!("{other:?}"),
-    }
+    assert_eq!(confirm_input(&app), "qrsx?");
 }
 
 #[test]
@@ -309,10 +393,7 @@ fn confirm_esc_hides_and_enter_reopens_without_sending() {
     assert!(app.modal.is_none());
     let fx = press(&mut app, Key::Enter);
     assert!(sent(&fx).is_empty(), "reopening sends nothing");
-    match &app.modal {
-        Some(Modal::Confirm { input, .. }) => assert_eq!(input.value(), ""),
-        other => panic!("{other:?}"),
-    }
+    assert_eq!(confirm_input(&app), "");
 }
 
 #[test]
@@ -348,10 +429,8 @@ fn retry_only_at_a_decision() {
 #[test]
 fn skip_needs_a_typed_reason() {
     let mut app = deciding(DecisionKind::Failed);
-    let fx = press(&mut app, ch('s'));
-    assert!(sent(&fx).is_empty());
     assert!(matches!(
-        app.modal,
+        opens(&mut app, ch('s')),
         Some(Modal::Reason {
             purpose: ReasonFor::Skip,
             ..
@@ -362,10 +441,8 @@ fn skip_needs_a_typed_reason() {
     fx.extend(press(&mut app, Key::Enter));
     assert!(sent(&fx).is_empty(), "empty reasons are refused: {fx:?}");
     assert!(matches!(app.modal, Some(Modal::Reason { empty: true, .. })));
-    typed(&mut app, "copied by hand, verified counts");
-    let fx = press(&mut app, Key::Enter);
     assert_eq!(
-        sent(&fx),
+        submit(&mut app, "copied by hand, verified counts"),
         [Command::Skip {
             reason: "copied by hand, verified counts".into()
         }]
@@ -416,10 +493,8 @@ fn interrupted_step_rerun_or_mark_done_with_reason() {
 
     let mut app = deciding(DecisionKind::Interrupted);
     press(&mut app, ch('d'));
-    assert!(sent(&press(&mut app, Key::Enter)).is_empty());
-    typed(&mut app, "ran it by hand");
     assert_eq!(
-        sent(&press(&mut app, Key::Enter)),
+        give_reason(&mut app, "ran it by hand"),
         [Command::MarkDone {
             reason: "ran it by hand".into()
         }]
@@ -429,10 +504,8 @@ fn interrupted_step_rerun_or_mark_done_with_reason() {
 #[test]
 fn abort_at_a_decision_asks_first() {
     let mut app = deciding(DecisionKind::Interrupted);
-    let fx = press(&mut app, ch('a'));
-    assert!(sent(&fx).is_empty());
     assert!(matches!(
-        app.modal,
+        opens(&mut app, ch('a')),
         Some(Modal::Ask(Ask::Abort { index: 1 }))
     ));
     assert!(sent(&press(&mut app, ch('n'))).is_empty());
@@ -455,9 +528,8 @@ fn cancel_running_step_asks_first() {
     assert!(sent(&press(&mut app, ch('x'))).is_empty());
     press(&mut app, Key::Enter);
     started(&mut app, 0, 1);
-    assert!(sent(&press(&mut app, ch('x'))).is_empty());
     assert!(matches!(
-        app.modal,
+        opens(&mut app, ch('x')),
         Some(Modal::Ask(Ask::Cancel { index: 0 }))
     ));
     assert!(sent(&press(&mut app, Key::Esc)).is_empty());
@@ -467,9 +539,7 @@ fn cancel_running_step_asks_first() {
 
 #[test]
 fn cancel_question_is_void_once_the_step_finished() {
-    let mut app = ready_app(0);
-    press(&mut app, Key::Enter);
-    started(&mut app, 0, 1);
+    let mut app = running_app(0);
     press(&mut app, ch('x'));
     finished(&mut app, 0, StepOutcome::Passed, 10);
     assert!(app.modal.is_none(), "the question closes with the step");
@@ -488,21 +558,13 @@ fn quit_when_idle_ends_the_run_then_leaves() {
     );
     assert!(!fx.contains(&Effect::Quit), "waits for the engine");
     assert!(sent(&press(&mut app, ch('q'))).is_empty(), "only once");
-    let fx = ev(
-        &mut app,
-        Event::RunFinished {
-            outcome: RunOutcome::Aborted,
-            at: t0(),
-        },
-    );
+    let fx = run_finished(&mut app, RunOutcome::Aborted);
     assert!(fx.contains(&Effect::Quit));
 }
 
 #[test]
 fn quit_while_running_asks_and_says_what_happens() {
-    let mut app = ready_app(1);
-    press(&mut app, Key::Enter);
-    started(&mut app, 1, 1);
+    let mut app = running_app(1);
     let fx = press(&mut app, ch('q'));
     assert!(sent(&fx).is_empty());
     assert!(!fx.contains(&Effect::Quit));
@@ -523,24 +585,15 @@ fn quit_while_running_asks_and_says_what_happens() {
     }
     assert!(app.quitting);
     finished(&mut app, 1, StepOutcome::Cancelled, 500);
-    let fx = ev(
-        &mut app,
-        Event::RunFinished {
-            outcome: RunOutcome::Aborted,
-            at: t0(),
-        },
-    );
+    let fx = run_finished(&mut app, RunOutcome::Aborted);
     assert!(fx.contains(&Effect::Quit));
 }
 
 #[test]
 fn ctrl_c_is_q_and_twice_confirms() {
-    let mut app = ready_app(0);
-    press(&mut app, Key::Enter);
-    started(&mut app, 0, 1);
-    assert!(sent(&press(&mut app, Key::CtrlC)).is_empty());
+    let mut app = running_app(0);
     assert!(matches!(
-        app.modal,
+        opens(&mut app, Key::CtrlC),
         Some(Modal::Ask(Ask::QuitRunning { .. }))
     ));
     assert!(matches!(
@@ -556,13 +609,7 @@ fn ctrl_c_is_q_and_twice_confirms() {
 #[test]
 fn quit_after_the_run_leaves_at_once() {
     let mut app = ready_app(0);
-    ev(
-        &mut app,
-        Event::RunFinished {
-            outcome: RunOutcome::Completed,
-            at: t0(),
-        },
-    );
+    run_finished(&mut app, RunOutcome::Completed);
     let fx = press(&mut app, ch('q'));
     assert_eq!(fx, [Effect::Quit]);
     let mut app = ready_app(0);
@@ -633,9 +680,7 @@ fn selection_moves_within_bounds() {
 
 #[test]
 fn output_is_bounded_and_scrolls() {
-    let mut app = ready_app(1);
-    press(&mut app, Key::Enter);
-    started(&mut app, 1, 1);
+    let mut app = running_app(1);
     ev(&mut app, output(1, 1..=12_000));
     let s = &app.steps[1];
     assert_eq!(s.output.len(), output::OUTPUT_CAP);
@@ -662,9 +707,7 @@ fn output_is_bounded_and_scrolls() {
 
 #[test]
 fn output_of_another_step_does_not_redraw() {
-    let mut app = ready_app(1);
-    press(&mut app, Key::Enter);
-    started(&mut app, 1, 1);
+    let mut app = running_app(1);
     press(&mut app, Key::Up);
     let fx = ev(&mut app, output(1, 1..=5));
     assert!(fx.is_empty());
@@ -695,22 +738,14 @@ fn help_takes_keys_until_closed() {
 
 #[test]
 fn shutdown_aborts_once_and_leaves_when_the_run_ends() {
-    let mut app = ready_app(0);
-    press(&mut app, Key::Enter);
-    started(&mut app, 0, 1);
+    let mut app = running_app(0);
     let fx = app.update(Msg::Shutdown("SIGTERM".into()));
     match sent(&fx).as_slice() {
         [Command::Abort { reason: Some(r) }] => assert!(r.contains("SIGTERM")),
         other => panic!("{other:?}"),
     }
     assert!(sent(&app.update(Msg::Shutdown("SIGHUP".into()))).is_empty());
-    let fx = ev(
-        &mut app,
-        Event::RunFinished {
-            outcome: RunOutcome::Aborted,
-            at: t0(),
-        },
-    );
+    let fx = run_finished(&mut app, RunOutcome::Aborted);
     assert!(fx.contains(&Effect::Quit));
 }
 
@@ -723,30 +758,7 @@ fn resume_restores_states_and_says_so() {
             run: Box::new(run_info()),
         },
     );
-    ev(
-        &mut app,
-        Event::Resumed {
-            done: vec!["preflight".into()],
-            interrupted: Some("copy".into()),
-            failed_before: vec![],
-        },
-    );
-    ev(
-        &mut app,
-        Event::StepRestored {
-            index: 0,
-            state: StepState::Passed,
-            duration_ms: Some(900),
-        },
-    );
-    ev(
-        &mut app,
-        Event::StepRestored {
-            index: 1,
-            state: StepState::Interrupted,
-            duration_ms: None,
-        },
-    );
+    resume_with_copy_interrupted(&mut app, 900);
     assert_eq!(app.steps[0].status, StepStatus::Passed);
     assert_eq!(app.steps[0].duration_ms, Some(900));
     assert_eq!(app.steps[1].status, StepStatus::Interrupted);
@@ -759,12 +771,7 @@ fn resume_restores_states_and_says_so() {
     );
     let fx = ev(
         &mut app,
-        Event::DecisionNeeded {
-            index: 1,
-            kind: DecisionKind::Interrupted,
-            message: "outcome unknown".into(),
-            still_running: None,
-        },
+        copy_needs_decision(DecisionKind::Interrupted, "outcome unknown", None),
     );
     assert!(fx.contains(&Effect::Bell));
     assert_eq!(app.status.as_ref().unwrap().text, "outcome unknown");
@@ -822,12 +829,11 @@ fn an_interrupted_attempt_still_running_is_stopped_before_a_rerun() {
     let mut app = ready_app(0);
     ev(
         &mut app,
-        Event::DecisionNeeded {
-            index: 1,
-            kind: DecisionKind::Interrupted,
-            message: "outcome unknown; its process group 4242 is STILL RUNNING".into(),
-            still_running: Some(4242),
-        },
+        copy_needs_decision(
+            DecisionKind::Interrupted,
+            "outcome unknown; its process group 4242 is STILL RUNNING",
+            Some(4242),
+        ),
     );
     // A re-run would do the work twice: refused on the spot, nothing sent.
     let fx = press(&mut app, ch('r'));
@@ -849,12 +855,7 @@ fn an_interrupted_attempt_still_running_is_stopped_before_a_rerun() {
     // Once the engine says the group is gone, r re-runs.
     ev(
         &mut app,
-        Event::DecisionNeeded {
-            index: 1,
-            kind: DecisionKind::Interrupted,
-            message: "outcome unknown".into(),
-            still_running: None,
-        },
+        copy_needs_decision(DecisionKind::Interrupted, "outcome unknown", None),
     );
     assert_eq!(sent(&press(&mut app, ch('r'))), [Command::Retry]);
     // Without a group running, K refuses.

@@ -6,9 +6,12 @@ use std::path::Path;
 use std::str::FromStr;
 
 use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::Span;
+use ratatui::widgets::{Block, Borders};
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::view::text::fit;
 use cutover_model::runbook::{Diagnostic, Diagnostics};
 
 /// Built-in themes: name and TOML text.
@@ -225,6 +228,18 @@ impl Theme {
         Ok(t)
     }
 
+    /// A pane's frame in this theme: a border all round, and `title` cut to fit a pane
+    /// `width` columns wide.
+    pub fn pane(&self, title: &str, width: u16) -> Block<'static> {
+        Block::default()
+            .borders(Borders::ALL)
+            .border_style(self.border)
+            .title(Span::styled(
+                fit(title, width.saturating_sub(2) as usize),
+                self.title,
+            ))
+    }
+
     /// What `--theme` and `NO_COLOR` select: an explicit choice wins, else `mono` under
     /// `NO_COLOR`, else `default`.
     pub fn resolve(choice: Option<&str>, no_color: bool) -> Result<Theme, ThemeError> {
@@ -320,12 +335,14 @@ mod tests {
         );
     }
 
+    /// Why theme text `src` named `file` does not load.
+    fn error_in(file: &str, src: &str) -> String {
+        Theme::from_source(file, src).unwrap_err().to_string()
+    }
+
     #[test]
     fn bad_colour_is_located() {
-        let src = "# mine\nstep_failed = { fg = \"rouge\" }\n";
-        let e = Theme::from_source("mine.toml", src)
-            .unwrap_err()
-            .to_string();
+        let e = error_in("mine.toml", "# mine\nstep_failed = { fg = \"rouge\" }\n");
         assert!(
             e.starts_with("mine.toml:2:22: unknown colour \"rouge\""),
             "{e}"
@@ -334,10 +351,10 @@ mod tests {
 
     #[test]
     fn unknown_role_is_located() {
-        let src = "text = { fg = \"red\" }\nstep_exploded = { fg = \"red\" }\n";
-        let e = Theme::from_source("mine.toml", src)
-            .unwrap_err()
-            .to_string();
+        let e = error_in(
+            "mine.toml",
+            "text = { fg = \"red\" }\nstep_exploded = { fg = \"red\" }\n",
+        );
         assert!(
             e.starts_with("mine.toml:2:1: unknown field `step_exploded`"),
             "{e}"
@@ -346,13 +363,9 @@ mod tests {
 
     #[test]
     fn unknown_attribute_and_syntax_errors_are_located() {
-        let e = Theme::from_source("a.toml", "text = { fg = \"red\", blink = true }\n")
-            .unwrap_err()
-            .to_string();
+        let e = error_in("a.toml", "text = { fg = \"red\", blink = true }\n");
         assert!(e.starts_with("a.toml:1:22: unknown field `blink`"), "{e}");
-        let e = Theme::from_source("b.toml", "\ntext = { fg = \n")
-            .unwrap_err()
-            .to_string();
+        let e = error_in("b.toml", "\ntext = { fg = \n");
         assert!(e.starts_with("b.toml:2:"), "{e}");
     }
 }

@@ -127,19 +127,7 @@ impl Cluster {
     /// Creates (`initdb`) and starts a new cluster.
     pub async fn create(bin: &PgBin, opts: ClusterOptions) -> Result<Cluster, ClusterError> {
         let mut c = Cluster::empty(bin, &opts)?;
-        let data = c.data_dir();
-        let mut args: Vec<OsString> = vec!["-D".into(), data.into_os_string()];
-        for a in [
-            "-U",
-            SUPERUSER,
-            "--auth=trust",
-            "--encoding=UTF8",
-            "--locale=C",
-            "--no-sync",
-        ] {
-            args.push(a.into());
-        }
-        c.tool("initdb", &args, None).await?;
+        c.initdb().await?;
         c.write_config()?;
         c.start().await?;
         Ok(c)
@@ -154,18 +142,7 @@ impl Cluster {
         second: ClusterOptions,
     ) -> Result<(Cluster, Cluster), ClusterError> {
         let mut a = Cluster::empty(bin, &first)?;
-        let mut args: Vec<OsString> = vec!["-D".into(), a.data_dir().into_os_string()];
-        for x in [
-            "-U",
-            SUPERUSER,
-            "--auth=trust",
-            "--encoding=UTF8",
-            "--locale=C",
-            "--no-sync",
-        ] {
-            args.push(x.into());
-        }
-        a.tool("initdb", &args, None).await?;
+        a.initdb().await?;
         let mut b = Cluster::empty(bin, &second)?;
         // `cp -a` as the server user keeps owners and modes (initdb wants 0700 data dirs).
         let mut cp = tokio::process::Command::new("cp");
@@ -275,6 +252,22 @@ impl Cluster {
         c.watchdog = Some(spawn_watchdog(&c.root, &c.data_dir())?);
         c.port = free_port()?;
         Ok(c)
+    }
+
+    /// A fresh data directory (`initdb --no-sync`): the superuser trusted, UTF-8, locale C.
+    async fn initdb(&self) -> Result<(), ClusterError> {
+        let mut args: Vec<OsString> = vec!["-D".into(), self.data_dir().into_os_string()];
+        for a in [
+            "-U",
+            SUPERUSER,
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--locale=C",
+            "--no-sync",
+        ] {
+            args.push(a.into());
+        }
+        self.tool("initdb", &args, None).await.map(drop)
     }
 
     /// Appends the harness settings to `postgresql.conf`.

@@ -4,7 +4,7 @@
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph};
+use ratatui::widgets::Paragraph;
 
 use super::text::{fit, hhmmss, ms, width};
 use crate::app::App;
@@ -56,13 +56,7 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
         Some(i) => format!(" LAG  {} ", i.description),
         None => " LAG ".to_string(),
     };
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(t.border)
-        .title(Span::styled(
-            fit(&title, area.width.saturating_sub(2) as usize),
-            t.title,
-        ));
+    let block = t.pane(&title, area.width);
     let inner = block.inner(area);
     f.render_widget(block, area);
     let cols = inner.width as usize;

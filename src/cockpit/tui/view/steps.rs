@@ -5,7 +5,7 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph};
+use ratatui::widgets::Paragraph;
 
 use super::text::{clock, fit, ms, pad, width};
 use crate::app::App;
@@ -43,13 +43,7 @@ pub fn timing(s: &StepView, app: &App) -> String {
 pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
     let done = app.steps.iter().filter(|s| s.status.is_done()).count();
     let title = format!(" STEPS {done}/{} ", app.steps.len());
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(t.border)
-        .title(Span::styled(
-            fit(&title, area.width.saturating_sub(2) as usize),
-            t.title,
-        ));
+    let block = t.pane(&title, area.width);
     let inner = block.inner(area);
     f.render_widget(block, area);
     let rows = inner.height as usize;

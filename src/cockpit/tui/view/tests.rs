@@ -8,7 +8,10 @@ use ratatui::backend::TestBackend;
 
 use super::layout::Drawn;
 use crate::app::keymap::Key;
-use crate::app::tests::{ch, press, run_info, step, t0, typed};
+use crate::app::tests::{
+    ch, copy_needs_decision, finished, lag_runaway, press, resume_with_copy_interrupted, run_info,
+    started, step, t0, typed,
+};
 use crate::app::{App, Msg};
 use crate::tui::theme::Theme;
 use cutover_model::protocol::*;
@@ -47,36 +50,15 @@ fn with_run(run: RunInfo, at_minutes: i64) -> App {
     app
 }
 
+/// Step `index` started, its process group 4242.
 fn start(app: &mut App, index: usize, attempt: u32) {
-    ev(
-        app,
-        Event::StepStarted {
-            index,
-            id: app.steps[index].info.id.clone(),
-            attempt,
-            at: app.now,
-            command: app.steps[index].info.command.clone(),
-        },
-    );
+    started(app, index, attempt);
     ev(app, Event::Process { index, pid: 4242 });
 }
 
+/// Step `index` passed in `ms`.
 fn pass(app: &mut App, index: usize, ms: u64) {
-    ev(
-        app,
-        Event::StepFinished {
-            index,
-            id: app.steps[index].info.id.clone(),
-            attempt: 1,
-            outcome: StepOutcome::Passed,
-            duration_ms: ms,
-            expected_ms: app.steps[index].info.expected_ms,
-            exit_code: Some(0),
-            checks: vec![],
-            message: None,
-            output_file: None,
-        },
-    );
+    finished(app, index, StepOutcome::Passed, ms);
 }
 
 fn lines(index: usize, n: usize, stream: Stream, prefix: &str) -> Event {
@@ -135,12 +117,11 @@ fn failed() -> App {
     );
     ev(
         &mut app,
-        Event::DecisionNeeded {
-            index: 1,
-            kind: DecisionKind::Failed,
-            message: "step copy did not pass: retry it, skip it with a reason, or abort".into(),
-            still_running: None,
-        },
+        copy_needs_decision(
+            DecisionKind::Failed,
+            "step copy did not pass: retry it, skip it with a reason, or abort",
+            None,
+        ),
     );
     app
 }
@@ -215,38 +196,14 @@ fn quit_question_while_running() {
 #[test]
 fn resumed_interrupted_step() {
     let mut app = with_run(run_info(), 20);
+    resume_with_copy_interrupted(&mut app, 1_200);
     ev(
         &mut app,
-        Event::Resumed {
-            done: vec!["preflight".into()],
-            interrupted: Some("copy".into()),
-            failed_before: vec![],
-        },
-    );
-    ev(
-        &mut app,
-        Event::StepRestored {
-            index: 0,
-            state: StepState::Passed,
-            duration_ms: Some(1_200),
-        },
-    );
-    ev(
-        &mut app,
-        Event::StepRestored {
-            index: 1,
-            state: StepState::Interrupted,
-            duration_ms: None,
-        },
-    );
-    ev(
-        &mut app,
-        Event::DecisionNeeded {
-            index: 1,
-            kind: DecisionKind::Interrupted,
-            message: "step copy started at 02:14:03 UTC and never finished — outcome unknown; its process group 4242 is no longer running. Re-run it, mark it done with a reason, or abort.".into(),
-            still_running: None,
-        },
+        copy_needs_decision(
+            DecisionKind::Interrupted,
+            "step copy started at 02:14:03 UTC and never finished — outcome unknown; its process group 4242 is no longer running. Re-run it, mark it done with a reason, or abort.",
+            None,
+        ),
     );
     snap("resumed_interrupted", &app);
 }
@@ -379,16 +336,7 @@ fn rollback_plan_past_the_point_of_no_return() {
 fn trigger_banner_with_countdown() {
     let mut app = running();
     let now = app.now;
-    ev(
-        &mut app,
-        Event::TriggerFired {
-            name: "lag runaway".into(),
-            message: "300 MB for 61s".into(),
-            action: TriggerAction::Rollback,
-            countdown_ms: Some(30_000),
-            at: now,
-        },
-    );
+    ev(&mut app, lag_runaway(now));
     tick(&mut app, 3);
     snap("trigger_countdown", &app);
 }
