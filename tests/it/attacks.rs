@@ -270,22 +270,8 @@ printf 'nl: %s' "$CUTOVER_SECRET_NL"
 #[test]
 fn the_journal_and_the_diagnostics_log_never_share_a_file() {
     let d = tempfile::tempdir().unwrap();
-    let rb = runbook(
-        d.path(),
-        "rb.toml",
-        &format!("{HEAD}[[step]]\nid = \"a\"\nrun = \"echo hi\"\n"),
-    );
-    let out = cutover(
-        d.path(),
-        &[
-            "run",
-            rb.to_str().unwrap(),
-            "--headless",
-            "--journal",
-            "x.log",
-        ],
-        &[("CUTOVER_LOG", "debug")],
-    );
+    let body = format!("{HEAD}[[step]]\nid = \"a\"\nrun = \"echo hi\"\n");
+    let out = headless_at(d.path(), &body, "x.log", &[], &[("CUTOVER_LOG", "debug")]);
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
     for line in std::fs::read_to_string(d.path().join("x.log"))
         .unwrap()
@@ -297,19 +283,7 @@ fn the_journal_and_the_diagnostics_log_never_share_a_file() {
         d.path().join("x.log.log").exists(),
         "the log went beside it"
     );
-    let out = cutover(
-        d.path(),
-        &[
-            "run",
-            rb.to_str().unwrap(),
-            "--headless",
-            "--journal",
-            "y.jsonl",
-            "--log",
-            "y.jsonl",
-        ],
-        &[],
-    );
+    let out = headless_at(d.path(), &body, "y.jsonl", &["--log", "y.jsonl"], &[]);
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -348,18 +322,11 @@ fn a_value_never_becomes_sql() {
          [[step]]\nid = \"still-there\"\nsql = \"select note from victim where id = 1\"\non = \"db\"\nexpect = {{ value = \"safe\" }}\n",
         db.dsn()
     );
-    let rb = runbook(d.path(), "rb.toml", &body);
-    let out = cutover(
+    let out = headless_at(
         d.path(),
-        &[
-            "run",
-            rb.to_str().unwrap(),
-            "--headless",
-            "--journal",
-            "j.jsonl",
-            "--var",
-            "customer='; drop table victim; --",
-        ],
+        &body,
+        "j.jsonl",
+        &["--var", "customer='; drop table victim; --"],
         &[],
     );
     let (stdout, stderr) = text(&out);
@@ -496,20 +463,9 @@ fn output_and_log_files_never_follow_a_planted_link_and_are_private() {
     std::fs::create_dir(d.path().join("j.output")).unwrap();
     std::os::unix::fs::symlink(&victim, d.path().join("j.output/01-a.1.log")).unwrap();
     std::os::unix::fs::symlink(&victim, d.path().join("j.log")).unwrap();
-    let rb = runbook(
+    let out = headless(
         d.path(),
-        "rb.toml",
         &format!("{HEAD}[[step]]\nid = \"a\"\nrun = \"echo overwrite\"\n"),
-    );
-    let out = cutover(
-        d.path(),
-        &[
-            "run",
-            rb.to_str().unwrap(),
-            "--headless",
-            "--journal",
-            "j.jsonl",
-        ],
         &[],
     );
     let (stdout, stderr) = text(&out);

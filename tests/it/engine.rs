@@ -150,20 +150,11 @@ run = "echo failing with ${secrets.TOKEN}; exit 3"
 #[test]
 fn journal_is_private_and_ordered() {
     let d = tempfile::tempdir().unwrap();
-    let rb = runbook(
+    let out = headless_at(
         d.path(),
-        "rb.toml",
         &format!("{HEAD}[[step]]\nid = \"a\"\nrun = \"echo hi\"\n"),
-    );
-    let out = cutover(
-        d.path(),
-        &[
-            "run",
-            rb.to_str().unwrap(),
-            "--headless",
-            "--journal",
-            "sub/j.jsonl",
-        ],
+        "sub/j.jsonl",
+        &[],
         &[("USER", "alice"), ("SSH_CLIENT", "10.0.0.9 50000 22")],
     );
     assert_eq!(out.status.code(), Some(0));

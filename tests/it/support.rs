@@ -45,9 +45,23 @@ pub fn alive(pid: i32) -> bool {
 
 /// Writes `text` as `dir/rb.toml` and runs it headless with journal `dir/j.jsonl`.
 pub fn headless(dir: &Path, text: &str, env: &[(&str, &str)]) -> Output {
+    headless_at(dir, text, "j.jsonl", &[], env)
+}
+
+/// Writes `text` as `dir/rb.toml` and runs it headless with journal `journal` (relative to
+/// `dir`) and `extra` arguments.
+pub fn headless_at(
+    dir: &Path,
+    text: &str,
+    journal: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Output {
     let rb = runbook(dir, "rb.toml", text);
     let rb = rb.to_str().expect("utf-8 path");
-    cutover(dir, &["run", rb, "--headless", "--journal", "j.jsonl"], env)
+    let mut args = vec!["run", rb, "--headless", "--journal", journal];
+    args.extend_from_slice(extra);
+    cutover(dir, &args, env)
 }
 
 /// `cutover run --headless --resume j.jsonl EXTRA...` in `dir`: the exit code, and stdout

@@ -41,6 +41,7 @@ fn every_action_has_a_key() {
         MarkDone,
         Abort,
         CancelStep,
+        StopInterrupted,
         Rollback,
         CancelCountdown,
         Reconcile,
