@@ -434,3 +434,144 @@ run = "sleep 30"
     let j = std::fs::read_to_string(&journal).unwrap();
     assert!(j.contains(r#""type":"rollback_finished""#));
 }
+
+#[test]
+fn outside_signals_end_the_run_or_are_ignored_never_killing_the_cockpit() {
+    for (sig, name) in [(libc::SIGINT, "SIGINT"), (libc::SIGQUIT, "SIGQUIT")] {
+        let (_dir, journal, mut t) = small_run(&[]);
+        t.enter_step(1, "hello", "✔");
+        t.enter_step(2, "nap", "▶");
+        t.wait_for("pid ");
+        let pid = t.cutover_pid();
+        // Signals that would kill it by default are ignored while it runs...
+        for ignored in [libc::SIGUSR1, libc::SIGUSR2, libc::SIGALRM] {
+            // SAFETY: sending a signal to a process we started.
+            assert_eq!(unsafe { libc::kill(pid, ignored) }, 0);
+        }
+        t.send("?");
+        t.wait_for("KEYS");
+        t.send("\x1b");
+        // ...and an interrupt from outside ends the run the orderly way.
+        // SAFETY: as above.
+        assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
+        t.assert_restored(4);
+        let j = std::fs::read_to_string(&journal).unwrap();
+        assert!(j.contains(&format!("cutover received {name}")), "{j}");
+        assert!(j.contains(r#""outcome":"cancelled""#), "{j}");
+    }
+}
+
+#[test]
+fn sigtstp_gives_the_terminal_back_and_fg_takes_it_again() {
+    let (_dir, _, mut t) = small_run(&[]);
+    t.wait_for("ready: enter runs step 1 hello");
+    let pid = t.cutover_pid();
+    // SAFETY: sending a signal to a process we started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTSTP) }, 0);
+    t.wait_until("the normal screen while stopped", |s| {
+        !s.alternate_screen() && !s.hide_cursor()
+    });
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
+    t.wait_until("the cockpit redrawn after fg", |s| {
+        s.alternate_screen() && s.contents().contains("STEPS")
+    });
+    // Keys work again after fg.
+    t.enter_step(1, "hello", "✔");
+    t.send("q");
+    t.assert_restored(4);
+}
+
+#[test]
+fn a_vanished_terminal_never_panics_and_the_journal_is_finished() {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let rb = small_runbook(dir.path());
+    let journal = dir.path().join("j.jsonl");
+    // A bare pseudo-terminal whose master side only this test holds, so closing it is the
+    // terminal vanishing (as when an SSH session drops).
+    let (mut master, mut slave) = (-1, -1);
+    let size = libc::winsize {
+        ws_row: 24,
+        ws_col: 80,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: openpty fills in two descriptors we then own.
+    let rc = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            &size,
+        )
+    };
+    assert_eq!(rc, 0, "openpty");
+    // SAFETY: fcntl on a descriptor we own: the master must not leak into the child, or the
+    // terminal would stay open after this test drops it.
+    unsafe { libc::fcntl(master, libc::F_SETFD, libc::FD_CLOEXEC) };
+    // SAFETY: both descriptors were just opened for us.
+    let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.args([
+        "run",
+        rb.to_str().unwrap(),
+        "--journal",
+        journal.to_str().unwrap(),
+    ])
+    .env("TERM", "xterm-256color")
+    .stdin(std::process::Stdio::from(slave.try_clone().unwrap()))
+    .stdout(std::process::Stdio::from(slave.try_clone().unwrap()))
+    .stderr(std::process::Stdio::from(slave));
+    // SAFETY: setsid and the TIOCSCTTY ioctl are async-signal-safe; they make the pty this
+    // child's controlling terminal, as a login does.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::setsid();
+            libc::ioctl(0, libc::TIOCSCTTY, 0);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut term = std::fs::File::from(master);
+    let mut parser = vt100::Parser::new(nz(24), nz(80), 0);
+    let read_until = |parser: &mut vt100::Parser, term: &mut std::fs::File, text: &str| {
+        let start = Instant::now();
+        let mut buf = [0u8; 65536];
+        while !parser.screen().contents().contains(text) {
+            assert!(
+                start.elapsed() < DEADLINE,
+                "no {text:?}:\n{}",
+                parser.screen().contents()
+            );
+            let n = term.read(&mut buf).unwrap();
+            parser.process(&buf[..n]);
+        }
+    };
+    read_until(&mut parser, &mut term, "ready: enter runs step 1 hello");
+    term.write_all(b"\r").unwrap();
+    read_until(&mut parser, &mut term, "ready: enter runs step 2 nap");
+    term.write_all(b"\r").unwrap();
+    read_until(&mut parser, &mut term, "pid ");
+    drop(term); // the terminal vanishes under the running cockpit
+    drop(cmd); // (it holds copies of the slave side)
+    let status = child.wait().unwrap();
+    // Before, the cockpit panicked on the dead terminal ("Failed to show the cursor: EIO",
+    // exit 134) before the engine had journaled the end of the run.
+    assert!(
+        !matches!(status.code(), Some(101 | 134)) && status.code().is_some(),
+        "{status:?}"
+    );
+    let recs = crate::support::journal(&journal);
+    let last = recs.last().unwrap();
+    assert_eq!(
+        last["type"], "run_finished",
+        "the journal was finished: {last}"
+    );
+    assert!(
+        recs.iter().any(|r| r["outcome"] == "cancelled"),
+        "the running step's end is journaled"
+    );
+}

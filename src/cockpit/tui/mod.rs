@@ -100,6 +100,13 @@ fn forwarded_input() -> (
     let task = tokio::spawn(async move {
         let mut events = EventStream::new();
         while let Some(ev) = events.next().await {
+            // A read interrupted by a signal (a stop and continue) is not the end of input.
+            if ev
+                .as_ref()
+                .is_err_and(|e| e.kind() == io::ErrorKind::Interrupted)
+            {
+                continue;
+            }
             let end = ev.is_err();
             if tx.send(ev).await.is_err() || end {
                 return;

@@ -76,8 +76,18 @@ impl TerminalGuard {
             libc::raise(libc::SIGSTOP);
         }
         enable_raw_mode()?;
-        execute!(io::stdout(), EnterAlternateScreen, Hide)?;
-        self.terminal.clear()
+        execute!(
+            io::stdout(),
+            EnterAlternateScreen,
+            Hide,
+            crossterm::terminal::Clear(crossterm::terminal::ClearType::All)
+        )?;
+        // The screen is blank now: make the next frame draw every cell (ratatui's own clear
+        // asks the terminal for the cursor position, an answer the input task would eat).
+        self.terminal.current_buffer_mut().reset();
+        self.terminal.swap_buffers();
+        self.terminal.current_buffer_mut().reset();
+        Ok(())
     }
 }
 
