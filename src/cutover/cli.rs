@@ -27,6 +27,37 @@ pub enum Cmd {
     /// The built-in rehearsal: a disposable source/target PostgreSQL pair with logical
     /// replication and a write load, cut over by `runbooks/drill.toml`. Exit code as `run`.
     Drill(DrillArgs),
+    /// The cockpit on a run that goes on without a terminal (after a detach or a dropped SSH
+    /// session). No ID: the only live run.
+    Attach {
+        /// The run's id (as `cutover ls` lists it; a unique prefix will do).
+        id: Option<String>,
+        /// Take the controls from the terminal that has them without asking.
+        #[arg(long)]
+        take_over: bool,
+        /// Theme name or file.
+        #[arg(long, value_name = "NAME|PATH")]
+        theme: Option<String>,
+    },
+    /// The same screen as `attach`, read-only; `--json`: the events as JSON Lines.
+    Watch {
+        /// The run's id (as `cutover ls` lists it; a unique prefix will do).
+        id: Option<String>,
+        /// Stream the events as JSON Lines (the run so far, then live) until the run ends.
+        #[arg(long)]
+        json: bool,
+        /// Watch a run of another user who shared it with a group (`--share-group`).
+        #[arg(long, value_name = "USER")]
+        owner: Option<String>,
+        /// Theme name or file.
+        #[arg(long, value_name = "NAME|PATH")]
+        theme: Option<String>,
+    },
+    /// The live runs of this user, and the dead ones with their resume command.
+    Ls,
+    /// Internal: the detached engine process that `run` and `drill` start.
+    #[command(name = "serve-engine", hide = true)]
+    ServeEngine,
 }
 
 /// `cutover run`.
@@ -68,10 +99,15 @@ pub struct RunArgs {
     /// Diagnostics log file (default: next to the journal, `<journal>.log`).
     #[arg(long, value_name = "PATH")]
     pub log: Option<PathBuf>,
+    /// Let members of this unix group watch the run (`cutover watch --owner YOU ID`).
+    #[arg(long, value_name = "GROUP")]
+    pub share_group: Option<String>,
 }
 
 /// A fault `cutover drill --fault` injects mid-drill, to rehearse the rollback.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
 pub enum FaultArg {
     /// Disable the subscription (and flood the WAL) after the first lag gate: the lag trigger fires.
     Lag,
@@ -124,6 +160,9 @@ pub struct DrillArgs {
     /// Theme name or file.
     #[arg(long, value_name = "NAME|PATH")]
     pub theme: Option<String>,
+    /// Let members of this unix group watch the drill (`cutover watch --owner YOU ID`).
+    #[arg(long, value_name = "GROUP", conflicts_with = "headless")]
+    pub share_group: Option<String>,
 }
 
 fn parse_var(s: &str) -> Result<(String, String), String> {

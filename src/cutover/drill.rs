@@ -1,7 +1,8 @@
-//! `cutover drill` from start to end: binaries, the drill's world, the run (cockpit or
-//! headless), faults, signals, and cleanup.
+//! `cutover drill` from start to end: binaries, the drill's world, the run, faults, signals,
+//! and cleanup. Headless, all of it happens in this process; in the cockpit, the drill's
+//! world and engine live in the detached engine process (see `serve.rs`), so a dropped SSH
+//! session keeps the clusters, and this terminal attaches to it.
 
-use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -9,13 +10,11 @@ use std::time::Instant;
 use tokio::signal::unix::{SignalKind, signal};
 
 use cutover_cockpit::tui::theme::{Theme, no_color_env};
-use cutover_drill::fault::{self, Fault, FaultTarget};
 use cutover_drill::{Drill, DrillOptions, install};
-use cutover_engine::{Engine, EngineOptions, JournalChoice};
 use cutover_model::protocol::{Operator, RunOutcome};
-use cutover_model::runbook::{LoadError, Runbook};
 
 use crate::cli::DrillArgs;
+use crate::drill_plan::{DrillPlan, NotArmed, chain};
 use crate::headless::{self, HeadlessOptions};
 
 /// Exit code for usage errors, invalid runbooks and missing binaries.
@@ -150,6 +149,56 @@ pub fn main(args: DrillArgs) -> u8 {
         .journal
         .clone()
         .unwrap_or_else(|| dir.join("journal.jsonl"));
+    let plan = DrillPlan {
+        rows: args.rows,
+        tps: args.tps,
+        dir: dir.clone(),
+        runbook: runbook_path,
+        journal,
+        fault: args.fault,
+        vars: args.vars.clone(),
+        keep: args.keep,
+        bindir: bin.dir().to_path_buf(),
+        share_group: args.share_group.clone(),
+        operator: Operator::from_env(),
+    };
+    say(
+        start,
+        &format!(
+            "PostgreSQL {} from {} · work dir {}",
+            bin.major_version().map_or("?".into(), |v| v.to_string()),
+            bin.dir().display(),
+            dir.display()
+        ),
+    );
+    match theme {
+        Some(theme) => cockpit(start, &plan, theme),
+        None => headless_drill(start, &args, &plan, bin),
+    }
+}
+
+/// The drill in the cockpit: the detached engine process builds the drill's world and runs
+/// it; this terminal attaches.
+fn cockpit(start: Instant, plan: &DrillPlan, theme: Theme) -> u8 {
+    let spec = crate::serve::EngineSpec::Drill(plan.clone());
+    let ready = match crate::serve::start(&spec, &plan.log(), |m| say(start, m)) {
+        Ok(r) => r,
+        Err((message, code)) => {
+            say(start, &message);
+            return code;
+        }
+    };
+    say(start, "opening the cockpit");
+    crate::attach::cockpit(&ready.socket, &ready.id, false, theme, &ready.farewell)
+}
+
+/// The headless drill, all in this process.
+fn headless_drill(
+    start: Instant,
+    args: &DrillArgs,
+    plan: &DrillPlan,
+    bin: cutover_drill::harness::PgBin,
+) -> u8 {
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -161,26 +210,14 @@ pub fn main(args: DrillArgs) -> u8 {
             return EXIT_FAILED;
         }
     };
-    say(
-        start,
-        &format!(
-            "PostgreSQL {} from {} · work dir {}",
-            bin.major_version().map_or("?".into(), |v| v.to_string()),
-            bin.dir().display(),
-            dir.display()
-        ),
-    );
     let ctx = Ctx {
-        args: &args,
+        args,
+        plan,
         start,
         bin,
-        dir,
-        runbook_path,
-        journal,
-        theme,
     };
-    // A panic in the cockpit unwinds through here: the drill (clusters, load, runtime dir) is
-    // dropped on the way.
+    // A panic unwinds through here: the drill (clusters, load, runtime dir) is dropped on the
+    // way.
     let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.block_on(drill(&ctx))));
     rt.shutdown_timeout(std::time::Duration::from_secs(2));
     match code {
@@ -188,7 +225,7 @@ pub fn main(args: DrillArgs) -> u8 {
         Err(_) => {
             say(
                 start,
-                "the cockpit crashed; the drill's clusters and load were cleaned up",
+                "the drill crashed; its clusters and load were cleaned up",
             );
             101
         }
@@ -197,12 +234,9 @@ pub fn main(args: DrillArgs) -> u8 {
 
 struct Ctx<'a> {
     args: &'a DrillArgs,
+    plan: &'a DrillPlan,
     start: Instant,
     bin: cutover_drill::harness::PgBin,
-    dir: PathBuf,
-    runbook_path: PathBuf,
-    journal: PathBuf,
-    theme: Option<Theme>,
 }
 
 /// How the drill's run phase ended.
@@ -227,7 +261,7 @@ async fn drill(ctx: &Ctx<'_>) -> u8 {
     let opts = DrillOptions {
         rows: args.rows,
         tps: args.tps,
-        log_dir: ctx.dir.clone(),
+        log_dir: ctx.plan.dir.clone(),
     };
     let start = ctx.start;
     let mut progress = move |m: &str| say(start, m);
@@ -278,8 +312,8 @@ async fn drill(ctx: &Ctx<'_>) -> u8 {
             EXIT_USAGE
         }
     };
-    if ctx.journal.exists() {
-        say(start, &format!("journal {}", ctx.journal.display()));
+    if ctx.plan.journal.exists() {
+        say(start, &format!("journal {}", ctx.plan.journal.display()));
     }
     if args.keep {
         let kept = drill.keep();
@@ -294,126 +328,45 @@ async fn drill(ctx: &Ctx<'_>) -> u8 {
 
 async fn run_phase(ctx: &Ctx<'_>, drill: &Drill, signals: &mut Signals) -> Ended {
     let args = ctx.args;
-    let mut vars = match drill.vars().await {
-        Ok(v) => v,
-        Err(e) => {
-            return Ended::Failed(format!("cannot read the drill's settings: {}", chain(&e)));
-        }
+    let start = ctx.start;
+    let armed = match ctx.plan.arm(drill, &mut |m| say(start, m)).await {
+        Ok(a) => a,
+        Err(NotArmed::Invalid(m)) => return Ended::Invalid(m),
+        Err(NotArmed::Failed(m)) => return Ended::Failed(m),
     };
-    if args.fault.map(Fault::from) == Some(Fault::StepFail) {
-        let (k, v) = fault::BREAK_STEP_VAR;
-        vars.insert(k.to_string(), v.to_string());
-    }
-    let overrides: BTreeMap<String, String> =
-        vars.into_iter().chain(args.vars.iter().cloned()).collect();
-    let rb = match Runbook::load(&ctx.runbook_path, &overrides) {
-        Ok(rb) => rb,
-        Err(e @ (LoadError::Invalid(_) | LoadError::Io { .. })) => {
-            return Ended::Invalid(e.to_string());
-        }
+    say(ctx.start, "running the drill runbook headless");
+    let opts = HeadlessOptions {
+        json: args.json,
+        assume_yes: args.assume_yes,
+        rerun_interrupted: false,
+        kill_interrupted: false,
     };
-    let engine = match Engine::prepare(
-        rb,
-        EngineOptions {
-            journal: JournalChoice::New(ctx.journal.clone()),
-            accept_changed_runbook: false,
-            operator: Operator::from_env(),
-        },
-    ) {
-        Ok(e) => e,
-        Err(e) => return Ended::Failed(format!("cannot start the run: {e}")),
-    };
-    let log_path = crate::log::default_path(&ctx.journal);
-    if let Some(why) = crate::log::init(&log_path, engine.masker()) {
-        say(ctx.start, &why);
-    }
-    let injector = match (args.fault.map(Fault::from), drill.pair()) {
-        (Some(f), Some(pair)) => {
-            say(
-                ctx.start,
-                &format!("fault {f:?} will be injected mid-drill"),
-            );
-            Some(fault::spawn(
-                f,
-                FaultTarget {
-                    source_dsn: cutover_drill::setup::dsn(
-                        &pair.source,
-                        cutover_drill::harness::cluster::SUPERUSER,
-                    ),
-                    target_dsn: cutover_drill::setup::dsn(
-                        &pair.target,
-                        cutover_drill::harness::cluster::SUPERUSER,
-                    ),
-                    subscription: pair.subscription.clone(),
-                    journal: ctx.journal.clone(),
-                    log: ctx.dir.join("load.log"),
-                },
-            ))
-        }
-        _ => None,
-    };
-    let ended = match &ctx.theme {
-        Some(theme) => {
-            say(ctx.start, "opening the cockpit");
-            // Signals are the cockpit's own (it ends the run, journals it and restores the
-            // terminal); then the drill cleans up.
-            match crate::cockpit::run(engine, theme.clone()).await {
-                Ok(ending) => Ended::Outcome(ending.outcome),
-                Err(e) => Ended::Failed(format!("the cockpit failed: {e}")),
-            }
-        }
-        None => {
-            say(ctx.start, "running the drill runbook headless");
-            let opts = HeadlessOptions {
-                json: args.json,
-                assume_yes: args.assume_yes,
-                rerun_interrupted: false,
-                kill_interrupted: false,
-            };
-            // The run ends on a signal as an abort (the step cancelled and journaled), then
-            // the drill cleans up and exits with the signal's code.
-            let (tx, stop) = tokio::sync::mpsc::channel(4);
-            let forward = async {
-                loop {
-                    let name = signals.any_name().await;
-                    if tx.send(name).await.is_err() {
-                        return;
-                    }
-                }
-            };
-            let mut stdout = std::io::stdout();
-            let drive = headless::drive(engine, opts, &mut stdout, stop);
-            tokio::pin!(drive);
-            let r = tokio::select! {
-                r = &mut drive => r,
-                () = forward => return Ended::Failed("the signal handlers stopped".into()),
-            };
-            match r {
-                Ok(e) => match e.signal.and_then(Signals::code) {
-                    Some((what, code)) => Ended::Signal(what, code),
-                    None => Ended::Outcome(Some(e.outcome)),
-                },
-                Err(e) => Ended::Failed(format!("the run failed: {e}")),
+    // The run ends on a signal as an abort (the step cancelled and journaled), then the drill
+    // cleans up and exits with the signal's code.
+    let (tx, stop) = tokio::sync::mpsc::channel(4);
+    let forward = async {
+        loop {
+            let name = signals.any_name().await;
+            if tx.send(name).await.is_err() {
+                return;
             }
         }
     };
-    if let Some(i) = injector {
+    let mut stdout = std::io::stdout();
+    let drive = headless::drive(armed.engine, opts, &mut stdout, stop);
+    tokio::pin!(drive);
+    let r = tokio::select! {
+        r = &mut drive => r,
+        () = forward => return Ended::Failed("the signal handlers stopped".into()),
+    };
+    if let Some(i) = armed.injector {
         i.abort();
     }
-    ended
-}
-
-/// An error with its causes (`db error: ERROR: ...`).
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let t = c.to_string();
-        if !s.contains(&t) {
-            s.push_str(": ");
-            s.push_str(&t);
-        }
-        cur = c.source();
+    match r {
+        Ok(e) => match e.signal.and_then(Signals::code) {
+            Some((what, code)) => Ended::Signal(what, code),
+            None => Ended::Outcome(Some(e.outcome)),
+        },
+        Err(e) => Ended::Failed(format!("the run failed: {e}")),
     }
-    s
 }

@@ -321,6 +321,16 @@ impl Printer {
             Event::Operator {
                 step, action, by, ..
             } => narrate::operator(step.as_deref(), action, by).map(|s| format!("{t} ● {s}")),
+            Event::Client {
+                change,
+                role,
+                who,
+                from,
+                ..
+            } => Some(format!(
+                "{t} ● {}",
+                narrate::client(*change, *role, who, from.as_ref())
+            )),
             Event::Notice { level, message } => {
                 let mark = if *level == Level::Warn { "⚠" } else { "i" };
                 Some(format!("{t} {mark} {message}"))

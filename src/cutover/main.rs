@@ -9,19 +9,21 @@ use std::process::ExitCode;
 use clap::Parser;
 use color_eyre::eyre::{Result, WrapErr, eyre};
 
+mod attach;
 mod cli;
-mod cockpit;
 mod drill;
+mod drill_plan;
 mod headless;
 mod log;
 mod say;
+mod serve;
+mod serve_drill;
 
 use cli::{Cli, Cmd, RunArgs};
-use cockpit::Ending;
 use cutover_cockpit::tui::theme::{Theme, no_color_env};
 use cutover_engine::journal;
 use cutover_engine::{Engine, EngineError, EngineOptions, JournalChoice};
-use cutover_model::protocol::{Event, Operator, RunOutcome};
+use cutover_model::protocol::{Event, Operator};
 use cutover_model::runbook::{LoadError, Runbook};
 use headless::HeadlessOptions;
 
@@ -29,6 +31,10 @@ use headless::HeadlessOptions;
 const EXIT_INVALID: u8 = 2;
 
 fn main() -> ExitCode {
+    // The detached engine forks off first, while this process has one thread.
+    if std::env::args().nth(1).as_deref() == Some("serve-engine") {
+        return ExitCode::from(serve::main());
+    }
     if let Err(e) = color_eyre::install() {
         say::err(&format!("cutover: {e}"));
     }
@@ -37,6 +43,19 @@ fn main() -> ExitCode {
         Cmd::Check { files } => Ok(check(&files)),
         Cmd::Run(args) => run(args),
         Cmd::Drill(args) => Ok(ExitCode::from(drill::main(args))),
+        Cmd::Attach {
+            id,
+            take_over,
+            theme,
+        } => Ok(ExitCode::from(attach::attach(id, take_over, theme))),
+        Cmd::Watch {
+            id,
+            json,
+            owner,
+            theme,
+        } => Ok(ExitCode::from(attach::watch(id, json, owner, theme))),
+        Cmd::Ls => Ok(ExitCode::from(attach::ls())),
+        Cmd::ServeEngine => Ok(ExitCode::from(serve::main())),
     };
     match result {
         Ok(code) => code,
@@ -147,6 +166,28 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         say::err(&format!("cutover: {e}"));
         return Ok(ExitCode::from(EXIT_INVALID));
     }
+    if let Some(theme) = theme {
+        // The cockpit: the run belongs to a detached engine; this terminal attaches to it.
+        let spec = serve::EngineSpec::Run(serve::RunSpec {
+            runbook: runbook_path,
+            overrides,
+            journal: journal_path.clone(),
+            resume: args.resume.is_some(),
+            accept_changed: args.accept_changed_runbook,
+            log: log_path.clone(),
+            share_group: args.share_group.clone(),
+            operator: Operator::from_env(),
+        });
+        let ready = match serve::start(&spec, &log_path, say::err) {
+            Ok(r) => r,
+            Err((message, code)) => {
+                say::err(&message);
+                return Ok(ExitCode::from(code));
+            }
+        };
+        let code = attach::cockpit(&ready.socket, &ready.id, false, theme, &ready.farewell);
+        return Ok(ExitCode::from(code));
+    }
     let engine = match Engine::prepare(
         rb,
         EngineOptions {
@@ -173,10 +214,6 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    if let Some(theme) = theme {
-        let ending = rt.block_on(cockpit::run(engine, theme))?;
-        return Ok(ExitCode::from(cockpit_exit(&ending)));
-    }
     let opts = HeadlessOptions {
         json: args.json,
         assume_yes: args.assume_yes,
@@ -191,32 +228,4 @@ fn run(args: RunArgs) -> Result<ExitCode> {
             .map_err(color_eyre::eyre::Report::from)
     })?;
     Ok(ExitCode::from(ended.outcome.exit_code() as u8))
-}
-
-/// Says how the cockpit session ended, on the ordinary screen, and picks the exit code.
-fn cockpit_exit(ending: &Ending) -> u8 {
-    let j = &ending.journal;
-    match ending.outcome {
-        Some(RunOutcome::Completed) => {
-            say::out(&format!("cutover: run completed · journal {j}"));
-        }
-        Some(o) => {
-            let what = if o == RunOutcome::RolledBack {
-                "rolled back"
-            } else {
-                "ended before completion"
-            };
-            say::out(&format!(
-                "cutover: run {what} · journal {j}\ncutover: resume with: cutover run --resume {j}"
-            ));
-        }
-        None => {
-            say::out(&format!(
-                "cutover: the engine did not finish in time · journal {j}\ncutover: resume with: cutover run --resume {j}"
-            ));
-        }
-    }
-    ending
-        .outcome
-        .map_or(4, |o| u8::try_from(o.exit_code()).unwrap_or(4))
 }

@@ -230,28 +230,36 @@ impl Drill {
         Ok(v)
     }
 
-    /// Stops the load and leaves the clusters running; returns what the operator needs to
-    /// reach and stop them.
-    pub fn keep(mut self) -> Kept {
-        if let Some(mut l) = self.load.take() {
-            l.stop();
-        }
-        let mut clusters = Vec::new();
-        if let Some(pair) = self.pair.take() {
-            let Pair { source, target, .. } = pair;
-            for c in [source, target] {
-                let entry = (c.name().to_string(), c.port(), c.data_dir());
-                c.keep();
-                clusters.push(entry);
-            }
-        }
-        self.kept = true;
+    /// What `--keep` would leave behind (nothing is changed): for saying it in advance.
+    pub fn kept_preview(&self) -> Kept {
+        let clusters = self.pair.as_ref().map_or_else(Vec::new, |p| {
+            [&p.source, &p.target]
+                .into_iter()
+                .map(|c| (c.name().to_string(), c.port(), c.data_dir()))
+                .collect()
+        });
         Kept {
             clusters,
             runtime: self.runtime.clone(),
             psql: self.bin.tool("psql"),
             pg_ctl: self.bin.tool("pg_ctl"),
         }
+    }
+
+    /// Stops the load and leaves the clusters running; returns what the operator needs to
+    /// reach and stop them.
+    pub fn keep(mut self) -> Kept {
+        let kept = self.kept_preview();
+        if let Some(mut l) = self.load.take() {
+            l.stop();
+        }
+        if let Some(pair) = self.pair.take() {
+            let Pair { source, target, .. } = pair;
+            source.keep();
+            target.keep();
+        }
+        self.kept = true;
+        kept
     }
 }
 

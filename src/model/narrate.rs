@@ -233,6 +233,41 @@ pub fn resume_hint(journal: &str) -> String {
     format!("resume with cutover run --resume {journal}")
 }
 
+/// A terminal of a detached run came, went, or took control: `alice@db-admin (ssh from
+/// 10.0.0.5) attached, in control`.
+pub fn client(
+    change: crate::protocol::ClientChange,
+    role: crate::protocol::ClientRole,
+    who: &crate::protocol::Operator,
+    from: Option<&crate::protocol::Operator>,
+) -> String {
+    use crate::protocol::{ClientChange, ClientRole};
+    let role = match role {
+        ClientRole::Control => "in control",
+        ClientRole::Watch => "watching",
+    };
+    match change {
+        ClientChange::Attached => format!("{} attached, {role}", operator_at(who)),
+        ClientChange::Detached => format!("{} detached ({role} before)", operator_at(who)),
+        ClientChange::TookOver => match from {
+            Some(f) => format!("{} took control from {}", operator_at(who), operator_at(f)),
+            None => format!("{} took control", operator_at(who)),
+        },
+    }
+}
+
+/// Who and from where: `alice@db-admin (ssh from 10.0.0.5)`.
+pub fn operator_at(o: &crate::protocol::Operator) -> String {
+    match o
+        .ssh_client
+        .as_deref()
+        .and_then(|s| s.split_whitespace().next())
+    {
+        Some(addr) => format!("{}@{} (ssh from {addr})", o.user, o.host),
+        None => format!("{}@{}", o.user, o.host),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -498,6 +533,38 @@ mod tests {
         assert_eq!(
             resume_hint("run.jsonl"),
             "resume with cutover run --resume run.jsonl"
+        );
+    }
+
+    #[test]
+    fn terminals_are_named_with_where_they_come_from() {
+        use crate::protocol::{ClientChange, ClientRole, Operator};
+        let alice = Operator {
+            user: "alice".into(),
+            ssh_client: Some("10.0.0.5 51000 22".into()),
+            host: "db-admin".into(),
+        };
+        let bob = Operator {
+            user: "bob".into(),
+            ssh_client: None,
+            host: "db-admin".into(),
+        };
+        assert_eq!(
+            client(ClientChange::Attached, ClientRole::Control, &alice, None),
+            "alice@db-admin (ssh from 10.0.0.5) attached, in control"
+        );
+        assert_eq!(
+            client(ClientChange::Detached, ClientRole::Watch, &bob, None),
+            "bob@db-admin detached (watching before)"
+        );
+        assert_eq!(
+            client(
+                ClientChange::TookOver,
+                ClientRole::Control,
+                &bob,
+                Some(&alice)
+            ),
+            "bob@db-admin took control from alice@db-admin (ssh from 10.0.0.5)"
         );
     }
 }

@@ -491,22 +491,49 @@ fn in_pty(p: &Place, args: &[&str], env: &[(&str, &str)]) -> (Option<u32>, Strin
     (Some(status.exit_code()), out)
 }
 
+/// In the cockpit the drill lives in its detached engine: a crash of the cockpit (as a lost
+/// terminal) leaves the clusters to the run, and when the run ends — here the engine is told
+/// to stop — the clusters, the load and the runtime directory go with it.
 #[test]
-fn a_crash_of_the_cockpit_still_removes_the_clusters() {
+fn a_cockpit_drill_outlives_its_terminal_and_cleans_up_when_its_engine_ends() {
     let p = Place::new();
+    let runs = crate::term::Runs::new();
     let (code, out) = in_pty(
         &p,
         &["--rows", "1000"],
-        &[("CUTOVER_DEBUG_PANIC", "after-first-frame")],
+        &[("CUTOVER_DEBUG_PANIC", "after-first-frame"), runs.env()],
     );
-    // The cockpit was up when it crashed.
+    // The set-up was reported by the foreground, then the cockpit was up when it crashed.
+    assert!(
+        out.contains("creating the source and target clusters"),
+        "{out}"
+    );
     assert!(out.contains("opening the cockpit"), "{out}");
     assert!(out.contains("STEPS"), "{out}");
     assert_eq!(code, Some(101), "{out}");
     assert!(
-        out.contains("the cockpit crashed; the drill's clusters and load were cleaned up"),
+        out.contains("the cockpit crashed; the run goes on without it"),
         "{out}"
     );
+    // The drill is still there, in its engine.
+    let engine = runs.engine_pid();
+    assert!(
+        !processes_under(p.tmp.path()).is_empty(),
+        "the clusters live as long as the drill's engine"
+    );
+    // SAFETY: stopping the engine this test started.
+    assert_eq!(unsafe { libc::kill(engine, libc::SIGTERM) }, 0);
+    wait_for("the engine to exit", Duration::from_secs(60), || {
+        !crate::support::alive(engine)
+    });
+    let work = std::fs::read_dir(p.cwd.path().join("cutover-drill"))
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let recs = journal(&work.join("journal.jsonl"));
+    assert_eq!(recs.last().unwrap()["type"], "run_finished", "{recs:?}");
     p.assert_clean();
 }
 

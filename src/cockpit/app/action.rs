@@ -54,6 +54,11 @@ pub enum Action {
     /// `ctrl-c`: quit from anywhere, even from a text box; answers yes to "quit while a step
     /// runs?".
     Interrupt,
+    /// Leave a detached run to itself: the terminal goes, the run goes on (an answer to
+    /// "leave how?").
+    Detach,
+    /// End the run before leaving (an answer to "leave how?").
+    EndRun,
     /// Yes to the open question.
     Yes,
     /// No to the open question.
@@ -80,7 +85,9 @@ impl Action {
     pub fn applies_in(self, ctx: KeyContext) -> bool {
         match self {
             Action::Enter | Action::Escape | Action::Interrupt => true,
-            Action::Yes | Action::No => ctx == KeyContext::Question,
+            Action::Yes | Action::No | Action::Detach | Action::EndRun => {
+                ctx == KeyContext::Question
+            }
             Action::Type(_) | Action::Edit(_) => ctx == KeyContext::Text,
             _ => ctx == KeyContext::Commands,
         }

@@ -16,6 +16,19 @@ impl App {
         match ev {
             Event::RunStarted { run } => self.on_run_started(*run),
             Event::RunbookText { .. } => vec![],
+            Event::Client {
+                change,
+                role,
+                who,
+                from,
+                terminal,
+            } => {
+                if terminal.is_some() && terminal == self.terminal {
+                    // This terminal's own attach or takeover: the screen already says so.
+                    return vec![Effect::Redraw];
+                }
+                self.on_client(change, role, &who, from.as_ref())
+            }
             Event::Resumed { .. } | Event::StepRestored { .. } | Event::Ready { .. } => {
                 self.on_resume_event(ev)
             }
@@ -50,7 +63,7 @@ impl App {
         self.lag.configured = run.lag_configured;
         self.lag.info = run.lag.clone();
         self.reconcile = ReconcilePanel::from_names(&run.reconcile);
-        self.session_start = Some(self.now);
+        self.session_start = Some(run.started_at.unwrap_or(self.now));
         self.selected = 0;
         self.view = OutputView::default();
         self.run = Some(run);

@@ -6,7 +6,9 @@ use tui_input::{Input, InputRequest};
 use super::action::{Action, KeyContext};
 use super::modal::{Ask, Modal, ReasonFor};
 use super::{App, Effect, Phase};
-use cutover_model::protocol::{Command, DecisionKind, Level, ROLLBACK_WORD, RollbackPlan};
+use cutover_model::protocol::{
+    ClientRole, Command, DecisionKind, Level, ROLLBACK_WORD, RollbackPlan,
+};
 
 /// Reason sent with the abort when the operator quits the cockpit.
 pub const QUIT_REASON: &str = "operator quit the cockpit";
@@ -35,6 +37,9 @@ impl App {
     }
 
     pub(super) fn on_action(&mut self, a: Action) -> Vec<Effect> {
+        if self.role == ClientRole::Watch && Self::sends_command(a) && self.modal.is_none() {
+            return self.refuse(super::attached::READ_ONLY);
+        }
         if let Some(modal) = self.modal.take() {
             return self.modal_action(modal, a);
         }
@@ -144,6 +149,8 @@ impl App {
                 redraw
             }
             Action::CancelCountdown
+            | Action::Detach
+            | Action::EndRun
             | Action::Yes
             | Action::No
             | Action::Type(_)
@@ -168,6 +175,15 @@ impl App {
 
     /// `q` / `ctrl-c`.
     fn quit(&mut self) -> Vec<Effect> {
+        if self.detachable {
+            return self.leave();
+        }
+        self.end_run()
+    }
+
+    /// Ends the run (the running step is cancelled first, after asking) and leaves when it
+    /// has ended.
+    fn end_run(&mut self) -> Vec<Effect> {
         match self.phase.clone() {
             Phase::Finished(_) | Phase::EngineGone => vec![Effect::Quit],
             Phase::Running { index } => {
@@ -375,6 +391,21 @@ impl App {
                     vec![]
                 }
             },
+            Modal::Ask(Ask::Leave) => match a {
+                Action::Detach => vec![Effect::Detach],
+                // The question said what ending does to a running step: no second question.
+                Action::EndRun => match self.phase {
+                    Phase::Running { index } => self.answer_yes(Ask::QuitRunning { index }),
+                    _ => self.end_run(),
+                },
+                // A second ctrl-c leaves the run to itself: the safe way out.
+                Action::Interrupt => vec![Effect::Detach],
+                Action::No | Action::Escape => redraw,
+                _ => {
+                    self.modal = Some(Modal::Ask(Ask::Leave));
+                    vec![]
+                }
+            },
             Modal::Ask(ask) => match a {
                 Action::Yes => self.answer_yes(ask),
                 Action::Interrupt if matches!(ask, Ask::QuitRunning { .. }) => self.answer_yes(ask),
@@ -491,10 +522,11 @@ impl App {
 
     fn answer_yes(&mut self, ask: Ask) -> Vec<Effect> {
         match ask {
+            Ask::Leave => vec![Effect::Redraw],
             Ask::QuitRunning { index } => {
                 if !matches!(self.phase, Phase::Running { index: i } if i == index) {
-                    // The step finished while the question was open: quit the ordinary way.
-                    return self.quit();
+                    // The step finished while the question was open: end the ordinary way.
+                    return self.end_run();
                 }
                 self.quitting = true;
                 let id = self.step_id(index);

@@ -4,6 +4,7 @@
 //! Which key means which action is the key table's business ([`keymap`]).
 
 pub mod action;
+mod attached;
 mod engine_events;
 pub mod keymap;
 mod keys;
@@ -23,7 +24,9 @@ pub(crate) mod tests;
 use chrono::{DateTime, Utc};
 
 pub use action::{Action, KeyContext};
-use cutover_model::protocol::{Command, DecisionKind, Event, Level, RunInfo, RunOutcome};
+use cutover_model::protocol::{
+    ClientRole, Command, DecisionKind, Event, Level, Operator, RunInfo, RunOutcome,
+};
 use modal::Modal;
 use output::OutputView;
 use panels::{LagPanel, ReconcilePanel};
@@ -49,8 +52,20 @@ pub enum Msg {
     Engine(Event),
     /// The engine's event channel closed.
     EngineGone,
-    /// The process was told to stop (SIGTERM, SIGHUP): end the run and leave.
+    /// The process was told to stop (SIGTERM, SIGHUP), or its terminal is gone: a detached
+    /// run is left to itself (detach); a run of this process ends first.
     Shutdown(String),
+    /// The run so far, from a detached engine: replaces what the cockpit shows.
+    Snapshot(Vec<Event>),
+    /// This terminal's role changed (another terminal took control of the run).
+    Role {
+        /// The new role.
+        role: ClientRole,
+        /// Who took control.
+        by: Option<Operator>,
+    },
+    /// Something the run's host says (a refused command, a resynchronisation).
+    Note(String),
 }
 
 /// Something the event loop must do.
@@ -62,6 +77,8 @@ pub enum Effect {
     Redraw,
     /// Leave the cockpit.
     Quit,
+    /// Leave the cockpit and the run to itself (a detached run goes on).
+    Detach,
     /// Ring the terminal bell.
     Bell,
 }
@@ -122,6 +139,15 @@ pub struct Status {
 /// How long a transient status message (a refused key) stays up, seconds.
 pub const TRANSIENT_SECS: i64 = 5;
 
+/// Where a terminal sits at a detached run: its role and its number there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seat {
+    /// What it may do.
+    pub role: ClientRole,
+    /// Its number in the engine session (as the journal's client records have it).
+    pub terminal: u64,
+}
+
 /// The whole cockpit state.
 #[derive(Debug, Clone)]
 pub struct App {
@@ -159,6 +185,15 @@ pub struct App {
     pub rolling_back: bool,
     /// The output pane shows the reconcile results and differing keys instead (`v`).
     pub show_reconcile: bool,
+    /// What this terminal may do: a watcher sends nothing.
+    pub role: ClientRole,
+    /// The run belongs to a detached engine: leaving may leave it running.
+    pub detachable: bool,
+    /// This terminal lost the controls and has not yet seen the takeover journaled (whose
+    /// line must not cover the "this terminal now watches" warning).
+    pub demoted: bool,
+    /// This terminal's number in the detached engine's session (its own attach is not news).
+    pub terminal: Option<u64>,
 }
 
 /// A fired rollback trigger, shown so it cannot be missed.
@@ -193,6 +228,20 @@ impl App {
             trigger: None,
             rolling_back: false,
             show_reconcile: false,
+            role: ClientRole::Control,
+            detachable: false,
+            demoted: false,
+            terminal: None,
+        }
+    }
+
+    /// A cockpit on a detached run, in `seat`.
+    pub fn attached(now: DateTime<Utc>, size: (u16, u16), seat: Seat) -> Self {
+        App {
+            role: seat.role,
+            terminal: Some(seat.terminal),
+            detachable: true,
+            ..App::new(now, size)
         }
     }
 
@@ -222,6 +271,12 @@ impl App {
             Msg::Engine(ev) => self.on_event(ev),
             Msg::EngineGone => self.on_engine_gone(),
             Msg::Shutdown(why) => self.on_shutdown(why),
+            Msg::Snapshot(events) => self.on_snapshot(events),
+            Msg::Role { role, by } => self.on_role(role, by),
+            Msg::Note(text) => {
+                self.say(Level::Warn, text);
+                vec![Effect::Redraw]
+            }
         }
     }
 
@@ -243,6 +298,13 @@ impl App {
                 .trigger
                 .as_ref()
                 .is_some_and(|t| t.rollback_at.is_some())
+    }
+
+    /// The run's id for `cutover attach`: its journal's file name without the extension.
+    pub fn run_id(&self) -> String {
+        std::path::Path::new(self.journal())
+            .file_stem()
+            .map_or_else(|| "ID".into(), |s| s.to_string_lossy().into_owned())
     }
 
     /// The journal path, once known.
@@ -288,6 +350,11 @@ impl App {
     fn on_shutdown(&mut self, why: String) -> Vec<Effect> {
         if matches!(self.phase, Phase::Finished(_) | Phase::EngineGone) {
             return vec![Effect::Quit];
+        }
+        if self.detachable {
+            // Losing the terminal only detaches: the run goes on as if the operator looked
+            // away, and `cutover attach` comes back to it.
+            return vec![Effect::Detach];
         }
         self.modal = None;
         let already = self.quitting;

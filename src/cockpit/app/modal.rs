@@ -33,6 +33,8 @@ pub enum Ask {
         /// The step waiting for a decision.
         index: usize,
     },
+    /// Leave a detached run: detach (it goes on), end it, or stay.
+    Leave,
     /// Stop the process group an interrupted attempt of step `index` left running.
     StopInterrupted {
         /// The step waiting for a decision.

@@ -82,10 +82,12 @@ impl App {
                 name,
                 message,
                 countdown_ms,
+                at,
                 ..
             } => {
+                // Counted from when it fired: a terminal that attaches later sees what is left.
                 let rollback_at =
-                    countdown_ms.map(|ms| self.now + chrono::Duration::milliseconds(ms as i64));
+                    countdown_ms.map(|ms| at + chrono::Duration::milliseconds(ms as i64));
                 self.trigger = Some(TriggerBanner {
                     name,
                     message,

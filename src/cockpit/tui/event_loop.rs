@@ -17,7 +17,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use super::keys;
 use super::view::layout::Drawn;
 use crate::app::{App, Effect, Msg};
-use cutover_model::protocol::{Command, Event, Level};
+use cutover_model::protocol::{Command, Event, Incoming, Level};
 
 /// Shortest time between frames drawn for engine events.
 pub const FRAME: Duration = Duration::from_millis(33);
@@ -44,8 +44,54 @@ pub trait Screen {
 pub struct EngineLink {
     /// Commands to the engine.
     pub commands: mpsc::Sender<Command>,
-    /// Events from the engine.
-    pub events: mpsc::Receiver<Event>,
+    /// Events from the engine (and, from a detached engine, its snapshots and notes).
+    pub events: mpsc::Receiver<Incoming>,
+}
+
+impl EngineLink {
+    /// A link to an engine in this process: its events are passed on as they come.
+    pub fn local(commands: mpsc::Sender<Command>, mut events: mpsc::Receiver<Event>) -> Self {
+        let (tx, rx) = mpsc::channel(256);
+        tokio::spawn(async move {
+            while let Some(ev) = events.recv().await {
+                if tx.send(Incoming::Event(ev)).await.is_err() {
+                    return;
+                }
+            }
+        });
+        EngineLink {
+            commands,
+            events: rx,
+        }
+    }
+}
+
+/// How the operator left the cockpit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leave {
+    /// The cockpit is done (the run ended, or the operator ended it, or only watched).
+    Quit,
+    /// The operator (or a lost terminal) left a detached run to itself: it goes on.
+    Detach,
+}
+
+/// Whether an incoming message changes what the operator must see at once (output and wait
+/// progress can wait for the next frame).
+fn urgent(inc: &Incoming) -> bool {
+    !matches!(
+        inc,
+        Incoming::Event(Event::Output { .. } | Event::WaitProgress { .. })
+    )
+}
+
+/// An incoming message as a message for the app.
+fn msg(inc: Incoming) -> Msg {
+    match inc {
+        Incoming::Event(ev) => Msg::Engine(ev),
+        Incoming::Snapshot(events) => Msg::Snapshot(events),
+        Incoming::Role { role, by } => Msg::Role { role, by },
+        Incoming::Note(text) => Msg::Note(text),
+    }
 }
 
 /// Runs until the app asks to quit (or input ends, or a shutdown signal's grace runs out).
@@ -55,7 +101,7 @@ pub async fn run<S, I>(
     mut input: I,
     mut link: EngineLink,
     mut shutdown: mpsc::Receiver<String>,
-) -> io::Result<()>
+) -> io::Result<Leave>
 where
     S: Screen,
     I: Stream<Item = io::Result<TermEvent>> + Unpin,
@@ -125,13 +171,13 @@ where
                 Some(ev) => {
                     // Output floods are throttled to one frame per FRAME; a change of state
                     // (a step started, finished, needs a decision) is drawn at once.
-                    urgent = !matches!(ev, Event::Output { .. } | Event::WaitProgress { .. });
-                    effects = app.update(Msg::Engine(ev));
+                    urgent = self::urgent(&ev);
+                    effects = app.update(msg(ev));
                     for _ in 0..DRAIN {
                         match link.events.try_recv() {
                             Ok(ev) => {
-                                urgent |= !matches!(ev, Event::Output { .. } | Event::WaitProgress { .. });
-                                effects.extend(app.update(Msg::Engine(ev)));
+                                urgent |= self::urgent(&ev);
+                                effects.extend(app.update(msg(ev)));
                             }
                             Err(_) => break,
                         }
@@ -146,16 +192,17 @@ where
                 effects = app.update(Msg::Tick(Utc::now()));
             }
             () = tokio::time::sleep_until(frame_due), if dirty => {}
-            () = tokio::time::sleep_until(hard_stop), if deadline.is_some() => return Ok(()),
+            () = tokio::time::sleep_until(hard_stop), if deadline.is_some() => return Ok(Leave::Quit),
         }
-        let mut quit = false;
+        let mut quit = None;
         for e in effects {
             match e {
                 Effect::Redraw => dirty = true,
                 Effect::Bell => {
                     let _ = screen.bell();
                 }
-                Effect::Quit => quit = true,
+                Effect::Quit => quit = Some(Leave::Quit),
+                Effect::Detach => quit = Some(Leave::Detach),
                 Effect::Send(cmd) => {
                     if link.commands.try_send(cmd).is_err() {
                         dirty = true;
@@ -168,15 +215,18 @@ where
                 }
             }
         }
-        if quit {
-            return Ok(());
+        if let Some(leave) = quit {
+            return Ok(leave);
         }
         if drawing && dirty && (urgent || Instant::now() >= last_frame + FRAME) {
             if draw(app, screen).is_err() {
                 let mut more = Vec::new();
                 terminal_gone(app, &mut more, &mut deadline, &mut drawing);
                 if more.contains(&Effect::Quit) {
-                    return Ok(());
+                    return Ok(Leave::Quit);
+                }
+                if more.contains(&Effect::Detach) {
+                    return Ok(Leave::Detach);
                 }
                 for e in more {
                     if let Effect::Send(cmd) = e {
@@ -315,14 +365,11 @@ mod tests {
                 &mut app,
                 &mut screen,
                 input,
-                EngineLink {
-                    commands: cmd_tx,
-                    events: ev_rx,
-                },
+                EngineLink::local(cmd_tx, ev_rx),
                 sig_rx,
             )
             .await
-            .map(|()| app)
+            .map(|leave| (leave, app))
         });
         wait_for(&last, "ready: enter runs step 1 flood").await;
         keys.unbounded_send(key(KeyCode::Enter)).unwrap();
@@ -336,7 +383,8 @@ mod tests {
         keys.unbounded_send(key(KeyCode::Enter)).unwrap();
         wait_for(&last, "run completed").await;
         keys.unbounded_send(key(KeyCode::Char('q'))).unwrap();
-        let app = ui.await.unwrap().unwrap();
+        let (leave, app) = ui.await.unwrap().unwrap();
+        assert_eq!(leave, Leave::Quit);
         assert_eq!(
             engine_task.await.unwrap().unwrap(),
             cutover_model::protocol::RunOutcome::Completed

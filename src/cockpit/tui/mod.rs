@@ -16,8 +16,8 @@ use crossterm::terminal::{BeginSynchronizedUpdate, EndSynchronizedUpdate};
 use tokio::sync::mpsc;
 
 use crate::app::App;
-pub use event_loop::EngineLink;
 use event_loop::Screen;
+pub use event_loop::{EngineLink, Leave};
 use terminal::TerminalGuard;
 use theme::Theme;
 
@@ -63,12 +63,20 @@ impl Screen for TermScreen<'_> {
 /// Runs the cockpit on the engine at the other end of `link` until the operator leaves (or
 /// the engine's events end and the operator quits). The terminal is restored before this
 /// returns (or panics). Dropping `link` on return tells the engine its front end is gone.
-pub async fn run(link: EngineLink, theme: Theme) -> io::Result<()> {
+/// `attached` is the role on a detached engine (`None`: the engine runs in this process).
+pub async fn run(
+    link: EngineLink,
+    theme: Theme,
+    attached: Option<crate::app::Seat>,
+) -> io::Result<Left> {
     let (sig_tx, sig_rx) = mpsc::channel(4);
     let mut guard = TerminalGuard::enter()?;
     let size = guard.terminal.size()?;
     spawn_signal_forwarder(sig_tx)?;
-    let mut app = App::new(Utc::now(), (size.width, size.height));
+    let mut app = match attached {
+        Some(seat) => App::attached(Utc::now(), (size.width, size.height), seat),
+        None => App::new(Utc::now(), (size.width, size.height)),
+    };
     let panic_after_first_frame =
         std::env::var(DEBUG_PANIC_ENV).is_ok_and(|v| v == "after-first-frame");
     let (input, input_task) = forwarded_input();
@@ -84,7 +92,29 @@ pub async fn run(link: EngineLink, theme: Theme) -> io::Result<()> {
     input_task.abort();
     let _ = input_task.await;
     drop(guard);
-    result
+    let leave = result?;
+    Ok(Left {
+        leave,
+        outcome: match app.phase {
+            crate::app::Phase::Finished(o) => Some(o),
+            _ => None,
+        },
+        run_id: app.run_id(),
+        journal: app.journal().to_string(),
+    })
+}
+
+/// How a cockpit session ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Left {
+    /// How the operator left.
+    pub leave: Leave,
+    /// The run's outcome, when it had ended.
+    pub outcome: Option<cutover_model::protocol::RunOutcome>,
+    /// The run's id (for `cutover attach`).
+    pub run_id: String,
+    /// The journal's path.
+    pub journal: String,
 }
 
 /// Terminal input through a channel: a task reads crossterm's event stream and forwards each

@@ -101,6 +101,8 @@ pub struct Engine {
     accepted_change: Option<(String, String)>,
     /// What a resume found cut off at the end of the journal, and set aside.
     torn: Option<TornTail>,
+    /// When this session was prepared.
+    started_at: chrono::DateTime<chrono::Utc>,
 }
 
 impl Engine {
@@ -151,6 +153,7 @@ impl Engine {
             restored,
             accepted_change,
             torn,
+            started_at: chrono::Utc::now(),
         })
     }
 
@@ -199,14 +202,27 @@ impl Engine {
             lag: self.rb.lag.as_ref().map(cutover_probe::lag_info),
             reconcile: self.rb.reconcile.iter().map(|r| r.name.clone()).collect(),
             operator: self.operator.clone(),
+            started_at: Some(self.started_at),
             version: env!("CARGO_PKG_VERSION").to_string(),
         }
     }
 
     /// Runs until the run completes, is rolled back, or is aborted.
     pub async fn run(
+        self,
+        cmds: mpsc::Receiver<Command>,
+        events: mpsc::Sender<Event>,
+    ) -> Result<RunOutcome, EngineError> {
+        self.run_hosted(cmds, None, events).await
+    }
+
+    /// [`Engine::run`] for a host that serves several terminals (a detached run): besides
+    /// commands, it sends `facts` to journal (a terminal attached, left, took control), which
+    /// also tell the engine who is at the controls now.
+    pub async fn run_hosted(
         mut self,
         mut cmds: mpsc::Receiver<Command>,
+        facts: Option<mpsc::Receiver<Event>>,
         events: mpsc::Sender<Event>,
     ) -> Result<RunOutcome, EngineError> {
         let info = self.run_info();
@@ -235,11 +251,11 @@ impl Engine {
             rb: &self.rb,
             secrets: &self.secrets,
             masker: &self.masker,
-            operator: &self.operator,
+            operator: self.operator.clone(),
             conns: &self.conns,
             output_dir: journal::output_dir_for(self.journal.path()),
             io: Io::new(&mut self.journal, &events, &self.masker),
-            mailbox: Mailbox::new(&mut cmds),
+            mailbox: Mailbox::new(&mut cmds, facts),
             steps: std::mem::replace(&mut self.steps, StepBook::new(0)),
             rollback: RollbackBook::new(self.rb.steps.iter().map(|s| rolled_back(&s.id))),
             triggers: Triggers::new(&self.rb.triggers, &self.conns, &self.secrets),

@@ -110,7 +110,8 @@ struct Runner<'a> {
     rb: &'a Runbook,
     secrets: &'a BTreeMap<String, String>,
     masker: &'a Masker,
-    operator: &'a Operator,
+    /// Who drives the run now: the session's operator, or whoever attached in control since.
+    operator: Operator,
     /// Resolved `[connections]`.
     conns: &'a BTreeMap<String, ConnSettings>,
     /// Where the steps' full output files go.

@@ -6,7 +6,9 @@ use tokio::time::Instant;
 
 use super::mailbox::{Inbound, cmd_name};
 use super::{EngineError, Runner, Stop};
-use cutover_model::protocol::{Command, Event, Level, OperatorAction, ROLLBACK_WORD};
+use cutover_model::protocol::{
+    ClientChange, ClientRole, Command, Event, Level, OperatorAction, ROLLBACK_WORD,
+};
 
 impl Runner<'_> {
     /// Handles the commands that are valid everywhere (the rollback plan, a mistyped rollback
@@ -85,6 +87,10 @@ impl Runner<'_> {
     pub(super) async fn inbound(&mut self) -> Result<Option<Command>, EngineError> {
         match self.mailbox.recv().await {
             Inbound::Cmd(c) => Ok(Some(c)),
+            Inbound::Fact(ev) => {
+                self.on_fact(ev).await?;
+                Ok(None)
+            }
             Inbound::Tick => self.on_tick().await,
         }
     }
@@ -101,6 +107,10 @@ impl Runner<'_> {
     ) -> Result<Option<Stop>, EngineError> {
         let cmd = match inbound {
             Inbound::Cmd(c) => Some(c),
+            Inbound::Fact(ev) => {
+                self.on_fact(ev).await?;
+                None
+            }
             Inbound::Tick => self.on_tick().await?,
         };
         let Some(cmd) = cmd else { return Ok(None) };
@@ -120,6 +130,21 @@ impl Runner<'_> {
                 Ok(None)
             }
         }
+    }
+
+    /// Journals a fact from the host; a terminal taking control makes its operator the one
+    /// operator actions are journaled by.
+    async fn on_fact(&mut self, ev: Event) -> Result<(), EngineError> {
+        if let Event::Client {
+            change: ClientChange::Attached | ClientChange::TookOver,
+            role: ClientRole::Control,
+            who,
+            ..
+        } = &ev
+        {
+            self.operator = who.clone();
+        }
+        self.io.emit(ev).await
     }
 
     /// One round of a wait step: says what it waits for, then idles until `wake` (or the next

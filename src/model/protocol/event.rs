@@ -4,9 +4,31 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    CheckResult, DecisionKind, OperatorAction, RollbackPlan, RunInfo, RunOutcome, StepOutcome,
-    StepState, Stream, TriggerAction,
+    CheckResult, DecisionKind, Operator, OperatorAction, RollbackPlan, RunInfo, RunOutcome,
+    StepOutcome, StepState, Stream, TriggerAction,
 };
+
+/// What happened to a terminal of a detached run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientChange {
+    /// It attached (`cutover attach`, `cutover watch`, or the terminal that started the run).
+    Attached,
+    /// It left: the operator detached, or the terminal (the SSH session) went away.
+    Detached,
+    /// It took control from the terminal that had it (which now only watches).
+    TookOver,
+}
+
+/// What a terminal of a detached run may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientRole {
+    /// It drives the run: its keys send commands. One terminal at a time.
+    Control,
+    /// It shows the run and sends nothing (`cutover watch`).
+    Watch,
+}
 
 /// Severity of a notice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -257,6 +279,22 @@ pub enum Event {
         result: Box<crate::reconcile::ReconcileResult>,
         /// Restored from the journal rather than run in this session.
         restored: bool,
+    },
+    /// A terminal attached to the run, left it, or took control of it (journaled: who was
+    /// at the controls, from where, and when).
+    Client {
+        /// What happened.
+        change: ClientChange,
+        /// What the terminal may do now.
+        role: ClientRole,
+        /// Who is at that terminal.
+        who: Operator,
+        /// For a takeover: who had control before.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from: Option<Operator>,
+        /// The terminal's number in this engine session (as its welcome said).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        terminal: Option<u64>,
     },
     /// The run ended (for this session).
     RunFinished {

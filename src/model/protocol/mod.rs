@@ -14,13 +14,15 @@
 
 pub mod command;
 pub mod event;
+pub mod front;
 pub mod rollback;
 pub mod run;
 pub mod step;
 
 pub use crate::runbook::TriggerAction;
 pub use command::{Command, ROLLBACK_WORD};
-pub use event::{Event, Level};
+pub use event::{ClientChange, ClientRole, Event, Level};
+pub use front::Incoming;
 pub use rollback::{PonrCrossed, RollbackEntry, RollbackPlan};
 pub use run::{LagInfo, Operator, RunInfo, StepInfo, StepKind};
 pub use step::{

@@ -22,7 +22,10 @@ impl Operator {
     pub fn from_env() -> Self {
         let user = std::env::var("USER")
             .or_else(|_| std::env::var("LOGNAME"))
-            .unwrap_or_else(|_| "unknown".to_string());
+            .ok()
+            .filter(|u| !u.is_empty())
+            .or_else(crate::host::current_user_name)
+            .unwrap_or_else(|| "unknown".to_string());
         let ssh_client = std::env::var("SSH_CLIENT").ok().filter(|s| !s.is_empty());
         Operator {
             user,
@@ -132,6 +135,9 @@ pub struct RunInfo {
     pub reconcile: Vec<String>,
     /// Who started this session.
     pub operator: Operator,
+    /// When this session's engine started (a terminal that attaches later counts from here).
+    #[serde(default)]
+    pub started_at: Option<DateTime<Utc>>,
     /// The cutover version that wrote this.
     pub version: String,
 }

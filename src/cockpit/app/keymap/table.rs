@@ -118,10 +118,19 @@ pub static KEYMAP: &[KeyEntry] = &[
             Binding::new(Key::Char('q'), Action::Quit),
             Binding::new(Key::CtrlC, Action::Interrupt).named(Named::NotInBar),
         ],
-        help: HelpLine::Row("quit; asks first while a step runs"),
+        help: HelpLine::Row("leave: detach (the run goes on) or end the run"),
         readme: Some(
-            "quit. While a step runs it asks first and says what happens: the step is cancelled (its process group killed) and the run ends; resume it later with `cutover run --resume JOURNAL`. A second `ctrl-c` answers yes.",
+            "leave. It asks: `d` detach (the run goes on without this terminal; `cutover attach` comes back to it), `e` end the run (a running step is cancelled, its process group killed; resume later with `cutover run --resume JOURNAL`), `esc` stay. A second `ctrl-c` detaches. A watcher (`cutover watch`) just leaves.",
         ),
+    },
+    // The answers to "leave how?"; the question names them.
+    KeyEntry {
+        keys: &[
+            Binding::new(Key::Char('d'), Action::Detach).named(Named::Nowhere),
+            Binding::new(Key::Char('e'), Action::EndRun).named(Named::Nowhere),
+        ],
+        help: HelpLine::Hidden,
+        readme: None,
     },
     // The answers to a yes/no question; the question names them.
     KeyEntry {

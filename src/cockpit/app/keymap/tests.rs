@@ -57,6 +57,8 @@ fn every_action_has_a_key() {
         Escape,
         Quit,
         Interrupt,
+        Detach,
+        EndRun,
         Yes,
         No,
     ] {

@@ -10,8 +10,8 @@ use tui_input::Input;
 
 use super::help::centered;
 use super::text::{fit, wrap};
-use crate::app::App;
 use crate::app::modal::{Ask, Modal, ReasonFor};
+use crate::app::{App, Phase};
 use crate::tui::theme::Theme;
 use cutover_model::protocol::{ROLLBACK_WORD, RollbackPlan};
 
@@ -112,6 +112,24 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
             input,
             rejected,
         } => rollback_spec(plan.as_ref(), input, *rejected, t),
+        Modal::Ask(Ask::Leave) => {
+            let what = match &app.phase {
+                Phase::Running { index } => format!(
+                    "Step {} is running. Detach: it runs to its end and the run waits for you; end the run: it is cancelled (its process group killed).",
+                    step(app, *index)
+                ),
+                _ => "Detach: the run waits for you as it is; end the run: it stops here (resume later from its journal).".to_string(),
+            };
+            Spec {
+                title: " LEAVE? ".into(),
+                body: vec![(
+                    format!("{what} Come back with: cutover attach {}", app.run_id()),
+                    t.modal,
+                )],
+                input: None,
+                footer: " d detach · e end the run · esc stay ".into(),
+            }
+        }
         Modal::Ask(ask) => {
             let j = app.journal();
             let (title, text) = match ask {
@@ -136,6 +154,7 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
                         step(app, *index)
                     ),
                 ),
+                Ask::Leave => ("LEAVE?", String::new()),
                 Ask::Abort { index } => (
                     "ABORT RUN?",
                     format!(

@@ -10,7 +10,7 @@ use super::text::{fit, width};
 use crate::app::keymap;
 use crate::app::{Action, App, Phase};
 use crate::tui::theme::Theme;
-use cutover_model::protocol::{DecisionKind, Level};
+use cutover_model::protocol::{ClientRole, DecisionKind, Level};
 
 /// The actions that do something in the current phase, with what each does now; the keys
 /// for them come from the key table.
@@ -67,6 +67,10 @@ pub fn hints(app: &App) -> Vec<(String, &'static str)> {
         v.insert(0, (Action::CancelCountdown, "stop auto-rollback"));
     }
     v.extend_from_slice(tail);
+    if app.role == ClientRole::Watch {
+        // A watcher is shown only the keys that do something here.
+        v.retain(|(a, _)| !App::sends_command(*a));
+    }
     v.into_iter()
         .map(|(a, does)| (keymap::bar_keys(a), does))
         .collect()
@@ -83,12 +87,21 @@ fn default_line(app: &App) -> (String, Level) {
         Phase::Busy => ("…".into(), Level::Info),
         Phase::Ready { next } => {
             let title = app.steps.get(*next).map_or("", |s| s.info.title.as_str());
+            let who = if app.role == ClientRole::Watch {
+                "the terminal in control runs"
+            } else {
+                "enter runs"
+            };
             (
-                format!("ready: enter runs step {} — {title}", id(*next)),
+                format!("ready: {who} step {} — {title}", id(*next)),
                 Level::Info,
             )
         }
         Phase::Running { index } => (format!("running step {}", id(*index)), Level::Info),
+        Phase::Confirming { index, word } if app.role == ClientRole::Watch => (
+            format!("step {} waits for the operator to type {word}", id(*index)),
+            Level::Warn,
+        ),
         Phase::Confirming { index, word } => (
             format!("step {} waits for you to type {word} (enter)", id(*index)),
             Level::Warn,
@@ -133,6 +146,11 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
     ))];
     let mut spans = vec![Span::raw(" ")];
     let mut used = 1;
+    if app.role == ClientRole::Watch {
+        let chip = "WATCHING (read-only) · ";
+        spans.push(Span::styled(chip, t.status_warn));
+        used += width(chip);
+    }
     for (i, (k, d)) in hints(app).into_iter().enumerate() {
         let sep = if i == 0 { "" } else { " · " };
         let w = width(sep) + width(&k) + 1 + width(d);

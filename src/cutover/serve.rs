@@ -1,0 +1,381 @@
+//! The detached engine: `cutover run` and `cutover drill` (in the cockpit) start the run in a
+//! process of its own — its own session, no controlling terminal, stdio to the run's log —
+//! that listens on a unix socket; the cockpit in this terminal then attaches to it. Losing
+//! the terminal only detaches.
+//!
+//! The foreground passes the run's description on the engine's stdin and reads its status
+//! lines (progress, then ready or failed) from its stdout, which the engine closes once it
+//! listens.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde::{Deserialize, Serialize};
+
+use cutover_engine::{Engine, EngineError, EngineOptions, JournalChoice};
+use cutover_model::protocol::Operator;
+use cutover_model::runbook::{LoadError, Runbook};
+use cutover_socket::rundir::{self, RunMeta};
+use cutover_socket::server::{self, ServeOptions, SharedGroup};
+
+/// What a detached engine is to run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EngineSpec {
+    /// `cutover run RUNBOOK`.
+    Run(RunSpec),
+    /// `cutover drill` in the cockpit.
+    Drill(crate::drill_plan::DrillPlan),
+}
+
+/// `cutover serve-engine`: forks off the detached engine and serves the run its foreground
+/// described on stdin.
+pub fn main() -> u8 {
+    let Some(spec) = detach_and_read_spec() else {
+        return 4;
+    };
+    match serde_json::from_slice::<EngineSpec>(&spec) {
+        Ok(EngineSpec::Run(run)) => serve_run(run),
+        Ok(EngineSpec::Drill(plan)) => crate::serve_drill::serve_drill(plan),
+        Err(e) => {
+            StatusPipe.say(&Status::Failed {
+                message: format!("the engine process could not read its run: {e}"),
+                code: 4,
+            });
+            4
+        }
+    }
+}
+
+/// What the detached engine of `cutover run` runs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunSpec {
+    /// The runbook.
+    pub runbook: PathBuf,
+    /// `--var` overrides.
+    pub overrides: BTreeMap<String, String>,
+    /// The journal: a new one at this path, or this one resumed.
+    pub journal: PathBuf,
+    /// Whether `journal` is resumed.
+    pub resume: bool,
+    /// `--accept-changed-runbook`.
+    pub accept_changed: bool,
+    /// The diagnostics log.
+    pub log: PathBuf,
+    /// `--share-group`.
+    pub share_group: Option<String>,
+    /// Who started it.
+    pub operator: Operator,
+}
+
+/// A status line from the engine to the foreground.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Status {
+    /// Something worth saying while it starts (the drill's set-up).
+    Progress {
+        /// The text.
+        message: String,
+    },
+    /// The engine listens.
+    Ready {
+        /// The run's socket.
+        socket: PathBuf,
+        /// The run's id.
+        id: String,
+        /// Lines to print when the foreground leaves (the drill's `--keep` instructions).
+        #[serde(default)]
+        farewell: Vec<String>,
+    },
+    /// The run could not start.
+    Failed {
+        /// Why, for the operator.
+        message: String,
+        /// The exit code (2 usage/invalid, 4 failure).
+        code: u8,
+    },
+}
+
+/// The engine is ready to attach to.
+#[derive(Debug, Clone)]
+pub struct Ready {
+    /// Its socket.
+    pub socket: PathBuf,
+    /// The run's id.
+    pub id: String,
+    /// Lines for the foreground to print when it leaves.
+    pub farewell: Vec<String>,
+}
+
+/// Starts a detached engine for `spec` (a serialisable description of the run), printing its
+/// progress with `progress`; returns when it listens, or how it failed (message, exit code).
+pub fn start<S: Serialize>(
+    spec: &S,
+    log: &Path,
+    mut progress: impl FnMut(&str),
+) -> Result<Ready, (String, u8)> {
+    let fail = |m: String| (m, 4u8);
+    let exe =
+        std::env::current_exe().map_err(|e| fail(format!("cannot find this program: {e}")))?;
+    let log_file = open_log(log).map_err(|e| fail(format!("{}: {e}", log.display())))?;
+    let mut child = Command::new(exe)
+        .arg("serve-engine")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log_file))
+        .spawn()
+        .map_err(|e| fail(format!("cannot start the engine process: {e}")))?;
+    let body = serde_json::to_vec(spec).map_err(|e| fail(e.to_string()))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(&body);
+    }
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| fail("the engine process has no status pipe".into()))?;
+    // The process started is the one that forks the engine off and exits at once.
+    let _ = child.wait();
+    for line in BufReader::new(stdout).lines() {
+        let Ok(line) = line else { break };
+        match serde_json::from_str::<Status>(&line) {
+            Ok(Status::Progress { message }) => progress(&message),
+            Ok(Status::Ready {
+                socket,
+                id,
+                farewell,
+            }) => {
+                return Ok(Ready {
+                    socket,
+                    id,
+                    farewell,
+                });
+            }
+            Ok(Status::Failed { message, code }) => return Err((message, code)),
+            Err(_) => progress(&line),
+        }
+    }
+    Err(fail(format!(
+        "the engine process ended before it was ready; see {}",
+        log.display()
+    )))
+}
+
+/// Opens the log for the engine's stderr: appended, 0600, not through a link.
+fn open_log(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+}
+
+/// The status pipe to the foreground: closed (made /dev/null) once the engine is ready.
+pub struct StatusPipe;
+
+impl StatusPipe {
+    /// Says one status line.
+    pub fn say(&self, status: &Status) {
+        if let Ok(line) = serde_json::to_string(status) {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+        }
+    }
+
+    /// Says the engine listens on `listening`, then closes the pipe.
+    pub fn ready(self, listening: &server::Listening, farewell: Vec<String>) {
+        self.say(&Status::Ready {
+            socket: listening.socket.clone(),
+            id: listening.id().to_string(),
+            farewell,
+        });
+        self.close();
+    }
+
+    /// The foreground has what it needs: stdout now goes nowhere (the foreground sees the
+    /// pipe close).
+    pub fn close(self) {
+        if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+            use std::os::fd::AsRawFd;
+            // SAFETY: dup2 onto our own stdout; both descriptors are valid.
+            unsafe {
+                libc::dup2(null.as_raw_fd(), 1);
+            }
+        }
+    }
+}
+
+/// `cutover serve-engine`: detaches (a fork whose parent exits at once, then a session of its
+/// own), reads what to run from stdin, and serves it. Must run before any thread starts.
+pub fn detach_and_read_spec() -> Option<Vec<u8>> {
+    // SAFETY: called first thing in main, while the process has a single thread; the child
+    // continues with a copy of it, the parent only exits.
+    match unsafe { libc::fork() } {
+        -1 => return None,
+        0 => {}
+        _ => std::process::exit(0),
+    }
+    // SAFETY: setsid in the child of a fork, which is not a process group leader.
+    unsafe {
+        libc::setsid();
+    }
+    let mut spec = Vec::new();
+    std::io::stdin().read_to_end(&mut spec).ok()?;
+    if let Ok(null) = std::fs::File::open("/dev/null") {
+        use std::os::fd::AsRawFd;
+        // SAFETY: dup2 onto our own stdin.
+        unsafe {
+            libc::dup2(null.as_raw_fd(), 0);
+        }
+    }
+    Some(spec)
+}
+
+/// The engine process of `cutover run`: loads and prepares the run (saying why not, if it
+/// cannot), listens, says ready, and serves until the run is over and seen.
+pub fn serve_run(spec: RunSpec) -> u8 {
+    let pipe = StatusPipe;
+    let rb = match Runbook::load(&spec.runbook, &spec.overrides) {
+        Ok(rb) => rb,
+        Err(e @ (LoadError::Invalid(_) | LoadError::Io { .. })) => {
+            pipe.say(&Status::Failed {
+                message: e.to_string(),
+                code: 2,
+            });
+            return 2;
+        }
+    };
+    let journal = if spec.resume {
+        JournalChoice::Resume(spec.journal.clone())
+    } else {
+        JournalChoice::New(spec.journal.clone())
+    };
+    let engine = match Engine::prepare(
+        rb,
+        EngineOptions {
+            journal,
+            accept_changed_runbook: spec.accept_changed,
+            operator: spec.operator.clone(),
+        },
+    ) {
+        Ok(e) => e,
+        Err(e) => {
+            let code = match e {
+                EngineError::RunbookChanged { .. }
+                | EngineError::Secret(_)
+                | EngineError::RolledBack { .. } => 2,
+                _ => 4,
+            };
+            pipe.say(&Status::Failed {
+                message: format!("cutover: {e}"),
+                code,
+            });
+            return code;
+        }
+    };
+    if let Some(why) = crate::log::init(&spec.log, engine.masker()) {
+        tracing::warn!("{why}");
+    }
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            pipe.say(&Status::Failed {
+                message: format!("cannot start the runtime: {e}"),
+                code: 4,
+            });
+            return 4;
+        }
+    };
+    let journal = engine.journal_path().to_path_buf();
+    let name = engine.run_info().name;
+    rt.block_on(async move {
+        let listening = match listen(&journal, &name, spec.share_group.as_deref()) {
+            Ok(l) => l,
+            Err(message) => {
+                pipe.say(&Status::Failed { message, code: 4 });
+                return 4;
+            }
+        };
+        pipe.ready(&listening, Vec::new());
+        match listening.serve(engine).await {
+            Ok(o) => u8::try_from(o.exit_code()).unwrap_or(4),
+            Err(e) => {
+                tracing::error!("the run's engine failed: {e}");
+                4
+            }
+        }
+    })
+}
+
+/// A runtime for the engine process.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+}
+
+/// Binds the run's socket in this user's run directory, under an id from the journal's name.
+pub fn listen(
+    journal: &Path,
+    runbook: &str,
+    share_group: Option<&str>,
+) -> Result<server::Listening, String> {
+    let dir = rundir::prepare().map_err(|e| e.to_string())?;
+    let stem = journal
+        .file_stem()
+        .map_or_else(|| "run".into(), |s| s.to_string_lossy().into_owned());
+    let journal = std::path::absolute(journal).unwrap_or_else(|_| journal.to_path_buf());
+    let shared = match share_group {
+        Some(name) => Some(SharedGroup {
+            name: name.to_string(),
+            gid: group_id(name).ok_or_else(|| format!("--share-group: no group {name}"))?,
+        }),
+        None => None,
+    };
+    let meta = RunMeta {
+        id: rundir::free_id(&dir, &stem),
+        pid: std::process::id(),
+        pid_start: rundir::start_time(std::process::id()),
+        journal: journal.display().to_string(),
+        runbook: runbook.to_string(),
+        started_at: chrono::Utc::now(),
+    };
+    server::listen(ServeOptions {
+        dir,
+        meta,
+        shared,
+        linger: server::LINGER,
+    })
+    .map_err(|e| e.to_string())
+}
+
+/// The id of group `name`.
+pub fn group_id(name: &str) -> Option<u32> {
+    let c = std::ffi::CString::new(name).ok()?;
+    // SAFETY: getgrnam returns a pointer into static storage, read at once; single use here.
+    let g = unsafe { libc::getgrnam(c.as_ptr()) };
+    if g.is_null() {
+        return None;
+    }
+    // SAFETY: g is non-null and points to a valid group entry.
+    Some(unsafe { (*g).gr_gid })
+}
+
+/// The id of user `name`.
+pub fn user_id(name: &str) -> Option<u32> {
+    let c = std::ffi::CString::new(name).ok()?;
+    // SAFETY: getpwnam returns a pointer into static storage, read at once.
+    let p = unsafe { libc::getpwnam(c.as_ptr()) };
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: p is non-null and points to a valid passwd entry.
+    Some(unsafe { (*p).pw_uid })
+}

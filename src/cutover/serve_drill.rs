@@ -1,0 +1,117 @@
+//! The detached engine process of a cockpit drill: it builds the drill's world (telling the
+//! foreground its progress), runs the drill's runbook behind the socket, and cleans up when
+//! the run is over and seen — so the clusters live exactly as long as the drill's engine.
+
+use cutover_drill::harness::PgBin;
+use cutover_drill::{Drill, DrillOptions};
+
+use crate::drill_plan::{DrillPlan, NotArmed, chain};
+use crate::serve::{Status, StatusPipe};
+
+/// Serves the drill `plan`; returns the run's exit code.
+pub fn serve_drill(plan: DrillPlan) -> u8 {
+    let pipe = StatusPipe;
+    let rt = match crate::serve::runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            pipe.say(&Status::Failed {
+                message: format!("cannot start the runtime: {e}"),
+                code: 4,
+            });
+            return 4;
+        }
+    };
+    let code = rt.block_on(drill(&plan));
+    rt.shutdown_timeout(std::time::Duration::from_secs(2));
+    code
+}
+
+fn fail(message: String, code: u8) -> u8 {
+    StatusPipe.say(&Status::Failed { message, code });
+    code
+}
+
+async fn drill(plan: &DrillPlan) -> u8 {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int), Ok(_hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        // Handled, so ignored: no terminal to lose.
+        signal(SignalKind::hangup()),
+    ) else {
+        return fail("cannot install signal handlers".into(), 4);
+    };
+    let bin = PgBin::at(&plan.bindir);
+    let opts = DrillOptions {
+        rows: plan.rows,
+        tps: plan.tps,
+        log_dir: plan.dir.clone(),
+    };
+    let mut progress = |m: &str| {
+        StatusPipe.say(&Status::Progress {
+            message: m.to_string(),
+        });
+    };
+    let setup = Drill::setup(&bin, &opts, &mut progress);
+    let drill = tokio::select! {
+        r = setup => r,
+        _ = term.recv() => return fail("terminated during set-up; everything was removed".into(), 143),
+        _ = int.recv() => return fail("interrupted during set-up; everything was removed".into(), 130),
+    };
+    let drill = match drill {
+        Ok(d) => d,
+        Err(e) => return fail(format!("set-up failed: {}", chain(&e)), 4),
+    };
+    let armed = match plan.arm(&drill, &mut progress).await {
+        Ok(a) => a,
+        Err(NotArmed::Invalid(m)) => return fail(m, 2),
+        Err(NotArmed::Failed(m)) => return fail(m, 4),
+    };
+    let name = armed.engine.run_info().name;
+    let listening = match crate::serve::listen(&plan.journal, &name, plan.share_group.as_deref()) {
+        Ok(l) => l,
+        Err(m) => return fail(m, 4),
+    };
+    let mut farewell = vec![format!("cutover drill: journal {}", plan.journal.display())];
+    if plan.keep {
+        farewell.extend(
+            drill
+                .kept_preview()
+                .instructions()
+                .lines()
+                .map(str::to_string),
+        );
+    } else {
+        farewell.push(
+            "cutover drill: the clusters and the load are stopped and removed as the drill's engine exits"
+                .into(),
+        );
+    }
+    StatusPipe.ready(&listening, farewell);
+    drop((term, int));
+    let served = listening.serve(armed.engine).await;
+    if let Some(i) = armed.injector {
+        i.abort();
+    }
+    let code = match served {
+        Ok(o) => {
+            tracing::info!(
+                "drill run ended ({o:?}); the app's load was started {} time(s)",
+                drill.load_starts()
+            );
+            u8::try_from(o.exit_code()).unwrap_or(4)
+        }
+        Err(e) => {
+            tracing::error!("the drill's engine failed: {e}");
+            4
+        }
+    };
+    if plan.keep {
+        let kept = drill.keep();
+        tracing::info!("{}", kept.instructions());
+    } else {
+        drop(drill);
+        tracing::info!("clusters stopped and removed, load stopped");
+    }
+    code
+}

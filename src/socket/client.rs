@@ -1,0 +1,185 @@
+//! A terminal's side of a detached run: connect, say hello, and bridge the connection to
+//! channels a front end reads and writes.
+
+use std::path::Path;
+use std::time::Duration;
+
+use tokio::io::BufReader;
+use tokio::net::UnixStream;
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::mpsc;
+
+use crate::wire::{self, ClientMsg, RunStatus, ServerMsg, Want};
+use cutover_model::protocol::{ClientRole, Command, Incoming, Operator};
+
+/// How long connecting and the handshake may take.
+const HANDSHAKE_WITHIN: Duration = Duration::from_secs(10);
+
+/// Why a terminal could not join a run.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Nothing listens there (the engine is gone), or the socket cannot be reached.
+    #[error("cannot reach the run at {path}: {source}")]
+    Connect {
+        /// The socket's path.
+        path: String,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+    /// The engine refused the connection.
+    #[error("{reason}")]
+    Refused {
+        /// Why.
+        reason: String,
+        /// Who has the controls, when that is why.
+        controller: Option<Operator>,
+    },
+    /// The engine did not answer as it should.
+    #[error("the run's engine did not answer: {0}")]
+    Protocol(String),
+}
+
+/// A connection after the handshake.
+pub struct Joined {
+    /// The run's id.
+    pub run: String,
+    /// What this terminal may do.
+    pub role: ClientRole,
+    /// This terminal's number in the engine session.
+    pub terminal: u64,
+    read: BufReader<OwnedReadHalf>,
+    write: OwnedWriteHalf,
+}
+
+async fn connect(path: &Path) -> Result<UnixStream, ClientError> {
+    UnixStream::connect(path)
+        .await
+        .map_err(|source| ClientError::Connect {
+            path: path.display().to_string(),
+            source,
+        })
+}
+
+/// Connects to the run at `path` and says hello.
+pub async fn join(path: &Path, want: Want, who: Operator) -> Result<Joined, ClientError> {
+    let stream = tokio::time::timeout(HANDSHAKE_WITHIN, connect(path))
+        .await
+        .map_err(|_| ClientError::Protocol("no connection within 10 s".into()))??;
+    let (read, mut write) = stream.into_split();
+    let mut read = BufReader::new(read);
+    let hello = ClientMsg::Hello {
+        version: wire::VERSION,
+        want,
+        who,
+    };
+    // A refusal may already be on its way when the hello cannot be written: read it.
+    let wrote = wire::write(&mut write, &hello).await;
+    let first = tokio::time::timeout(
+        HANDSHAKE_WITHIN,
+        wire::read::<_, ServerMsg>(&mut read, wire::MAX_SERVER_LINE),
+    )
+    .await
+    .map_err(|_| ClientError::Protocol("no answer within 10 s".into()))?;
+    let first = match (first, wrote) {
+        (Ok(Some(msg)), _) => Some(msg),
+        (_, Err(e)) => return Err(ClientError::Protocol(e.to_string())),
+        (Ok(None), Ok(())) => None,
+        (Err(e), Ok(())) => return Err(ClientError::Protocol(e.to_string())),
+    };
+    match first {
+        Some(ServerMsg::Welcome {
+            run,
+            role,
+            terminal,
+            ..
+        }) => Ok(Joined {
+            run,
+            role,
+            terminal,
+            read,
+            write,
+        }),
+        Some(ServerMsg::Refused { reason, controller }) => {
+            Err(ClientError::Refused { reason, controller })
+        }
+        Some(other) => Err(ClientError::Protocol(format!("unexpected {other:?}"))),
+        None => Err(ClientError::Protocol(
+            "the connection closed (this user may not attach to the run)".into(),
+        )),
+    }
+}
+
+/// The status line of the run at `path`.
+pub async fn status(path: &Path, who: Operator) -> Result<RunStatus, ClientError> {
+    let stream = tokio::time::timeout(Duration::from_secs(2), connect(path))
+        .await
+        .map_err(|_| ClientError::Protocol("no connection within 2 s".into()))??;
+    let (read, mut write) = stream.into_split();
+    let mut read = BufReader::new(read);
+    let hello = ClientMsg::Hello {
+        version: wire::VERSION,
+        want: Want::Status,
+        who,
+    };
+    wire::write(&mut write, &hello)
+        .await
+        .map_err(|e| ClientError::Protocol(e.to_string()))?;
+    let answer = tokio::time::timeout(
+        Duration::from_secs(2),
+        wire::read::<_, ServerMsg>(&mut read, wire::MAX_SERVER_LINE),
+    )
+    .await
+    .map_err(|_| ClientError::Protocol("no status within 2 s".into()))?
+    .map_err(|e| ClientError::Protocol(e.to_string()))?;
+    match answer {
+        Some(ServerMsg::Status { status }) => Ok(status),
+        Some(ServerMsg::Refused { reason, controller }) => {
+            Err(ClientError::Refused { reason, controller })
+        }
+        other => Err(ClientError::Protocol(format!("unexpected {other:?}"))),
+    }
+}
+
+impl Joined {
+    /// Bridges the connection to channels: commands in, [`Incoming`] out. The incoming
+    /// channel closes when the connection does.
+    pub fn bridge(self) -> (mpsc::Sender<Command>, mpsc::Receiver<Incoming>) {
+        let (cmd_tx, mut cmd_rx) = mpsc::channel::<Command>(64);
+        let (in_tx, in_rx) = mpsc::channel::<Incoming>(256);
+        let Joined {
+            mut read,
+            mut write,
+            ..
+        } = self;
+        tokio::spawn(async move {
+            while let Some(command) = cmd_rx.recv().await {
+                if wire::write(&mut write, &ClientMsg::Command { command })
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        });
+        tokio::spawn(async move {
+            while let Ok(Some(msg)) =
+                wire::read::<_, ServerMsg>(&mut read, wire::MAX_SERVER_LINE).await
+            {
+                let incoming = match msg {
+                    ServerMsg::Snapshot { events } => Incoming::Snapshot(events),
+                    ServerMsg::Event { event } => Incoming::Event(event),
+                    ServerMsg::Role { role, by } => Incoming::Role { role, by },
+                    ServerMsg::Resync { reason } => Incoming::Note(reason),
+                    ServerMsg::ReadOnly { what } => Incoming::Note(what),
+                    ServerMsg::Welcome { .. }
+                    | ServerMsg::Refused { .. }
+                    | ServerMsg::Status { .. } => continue,
+                };
+                if in_tx.send(incoming).await.is_err() {
+                    return;
+                }
+            }
+        });
+        (cmd_tx, in_rx)
+    }
+}

@@ -1,0 +1,26 @@
+//! `cutover-socket`: a run that belongs to a background engine process, and the terminals that
+//! come and go around it (DESIGN: the detached engine).
+//!
+//! * [`rundir`]: where runs listen — `$XDG_RUNTIME_DIR/cutover/` (else `/tmp/cutover-$UID/`),
+//!   directory 0700, one socket (0600) and one description file per run — and the listing
+//!   behind `cutover ls`;
+//! * [`wire`]: the protocol, JSON Lines of [`wire::ClientMsg`] and [`wire::ServerMsg`] around
+//!   the engine's own `Command`s and `Event`s, after a versioned handshake;
+//! * [`history`]: what a terminal that attaches mid-run is sent first: the run so far, kept
+//!   bounded (the newest output, the last half hour of lag) so the screen can be drawn at once;
+//! * [`server`]: the engine behind the socket — every connection's peer uid checked, one
+//!   controlling terminal, any number of watchers, each with its own bounded queue (a terminal
+//!   that falls behind gets a fresh snapshot, and never slows the engine);
+//! * [`client`]: connecting, the handshake, and a channel bridge for a front end.
+//!
+//! No terminal code lives here.
+#![forbid(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
+pub mod client;
+pub mod history;
+pub mod rundir;
+pub mod server;
+mod session;
+pub mod status;
+pub mod wire;

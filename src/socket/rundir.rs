@@ -1,0 +1,299 @@
+//! Where detached runs listen, and the list of them (`cutover ls`).
+//!
+//! One directory per user: `$XDG_RUNTIME_DIR/cutover/` when set, else `/tmp/cutover-$UID/`;
+//! mode 0700 and owned by the user (anything else is refused). A run `ID` (its journal's file
+//! name without the extension) has `ID.sock` (0600) and `ID.json`, its description, which
+//! stays when the engine dies so `cutover ls` can say how to resume it. A run may also be
+//! shared with one unix group for watching: `/tmp/cutover-$UID-shared/ID.sock` (directory
+//! 0710 and socket 0660, both of that group).
+
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Why the run directory cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum RunDirError {
+    /// The directory or a file in it could not be created, read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: String,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+    /// The directory exists but is not private to this user.
+    #[error(
+        "{path} is not a private directory of this user (owner uid {owner}, mode {mode:o}): refusing to put a run's socket there"
+    )]
+    Unsafe {
+        /// The path.
+        path: String,
+        /// Its owner.
+        owner: u32,
+        /// Its permission bits.
+        mode: u32,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RunDirError + '_ {
+    move |source| RunDirError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// This process's effective uid.
+pub fn euid() -> u32 {
+    // SAFETY: geteuid has no failure mode and touches no memory.
+    unsafe { libc::geteuid() }
+}
+
+/// The directory of this user's runs (not created).
+pub fn runs_dir() -> PathBuf {
+    match std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
+        Some(d) => PathBuf::from(d).join("cutover"),
+        None => PathBuf::from(format!("/tmp/cutover-{}", euid())),
+    }
+}
+
+/// The directory a user shares runs with a group in (not created).
+pub fn shared_dir(uid: u32) -> PathBuf {
+    PathBuf::from(format!("/tmp/cutover-{uid}-shared"))
+}
+
+/// Creates (or checks) this user's run directory: a directory owned by the user, mode 0700.
+pub fn prepare() -> Result<PathBuf, RunDirError> {
+    let dir = runs_dir();
+    private_dir(&dir, 0o700, None)?;
+    Ok(dir)
+}
+
+/// Creates (or checks) the directory shared with group `gid`: owned by the user, group
+/// `gid`, mode 0710 (members may reach a socket by name, not list the directory).
+pub fn prepare_shared(gid: u32) -> Result<PathBuf, RunDirError> {
+    let dir = shared_dir(euid());
+    private_dir(&dir, 0o710, Some(gid))?;
+    Ok(dir)
+}
+
+fn private_dir(dir: &Path, mode: u32, gid: Option<u32>) -> Result<(), RunDirError> {
+    match std::fs::DirBuilder::new().mode(mode).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => {
+            // `$XDG_RUNTIME_DIR` itself may need creating by us only in odd setups.
+            if let Some(parent) = dir.parent() {
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(parent)
+                    .map_err(io(parent))?;
+                std::fs::DirBuilder::new()
+                    .mode(mode)
+                    .create(dir)
+                    .map_err(io(dir))?;
+            } else {
+                return Err(io(dir)(e));
+            }
+        }
+    }
+    if let Some(g) = gid {
+        std::os::unix::fs::chown(dir, None, Some(g)).map_err(io(dir))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode)).map_err(io(dir))?;
+    }
+    let meta = std::fs::symlink_metadata(dir).map_err(io(dir))?;
+    let bits = meta.mode() & 0o777;
+    if !meta.is_dir() || meta.uid() != euid() || bits != mode {
+        return Err(RunDirError::Unsafe {
+            path: dir.display().to_string(),
+            owner: meta.uid(),
+            mode: bits,
+        });
+    }
+    Ok(())
+}
+
+/// A run's socket in `dir`.
+pub fn socket_path(dir: &Path, id: &str) -> PathBuf {
+    dir.join(format!("{id}.sock"))
+}
+
+/// A run's description file in `dir`.
+pub fn meta_path(dir: &Path, id: &str) -> PathBuf {
+    dir.join(format!("{id}.json"))
+}
+
+/// What a run directory says about a run, written by its engine at start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunMeta {
+    /// The run's id.
+    pub id: String,
+    /// The engine's process id.
+    pub pid: u32,
+    /// When that process started (clock ticks since boot, from `/proc/PID/stat`): tells the
+    /// engine from a process that reused its pid.
+    #[serde(default)]
+    pub pid_start: Option<u64>,
+    /// The journal's absolute path.
+    pub journal: String,
+    /// The runbook's name.
+    pub runbook: String,
+    /// When the engine started.
+    pub started_at: DateTime<Utc>,
+}
+
+/// Writes `meta` as `ID.json` (0600, replacing an older one at once).
+pub fn write_meta(dir: &Path, meta: &RunMeta) -> Result<(), RunDirError> {
+    let path = meta_path(dir, &meta.id);
+    let tmp = dir.join(format!(".{}.json.tmp", meta.id));
+    let body = serde_json::to_vec_pretty(meta).map_err(|e| io(&path)(std::io::Error::other(e)))?;
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&tmp)
+        .map_err(io(&tmp))?;
+    std::io::Write::write_all(&mut f, &body).map_err(io(&tmp))?;
+    std::fs::rename(&tmp, &path).map_err(io(&path))
+}
+
+/// Every run description in `dir`.
+pub fn read_metas(dir: &Path) -> Vec<RunMeta> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<RunMeta> = rd
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+        .filter_map(|e| std::fs::read(e.path()).ok())
+        .filter_map(|b| serde_json::from_slice(&b).ok())
+        .collect();
+    out.sort_by_key(|m: &RunMeta| m.started_at);
+    out
+}
+
+/// Removes a run's socket and description (its engine ended normally).
+pub fn remove(dir: &Path, id: &str) {
+    let _ = std::fs::remove_file(socket_path(dir, id));
+    let _ = std::fs::remove_file(meta_path(dir, id));
+}
+
+/// The fields of `/proc/PID/stat` after the command name (state first).
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    Some(rest.split_whitespace().map(str::to_string).collect())
+}
+
+/// When process `pid` started, in clock ticks since boot.
+pub fn start_time(pid: u32) -> Option<u64> {
+    // Field 22 of stat; the 20th after the command name.
+    stat_fields(pid)?.get(19)?.parse().ok()
+}
+
+/// Whether process `pid` is alive and not a zombie.
+pub fn pid_alive(pid: u32) -> bool {
+    stat_fields(pid)
+        .and_then(|f| f.first().cloned())
+        .is_some_and(|s| s != "Z" && s != "X")
+}
+
+/// Whether the engine `meta` describes is alive (its pid alive, and not reused since).
+pub fn engine_alive(meta: &RunMeta) -> bool {
+    pid_alive(meta.pid)
+        && meta
+            .pid_start
+            .is_none_or(|t| start_time(meta.pid) == Some(t))
+}
+
+/// The id a new run may take in `dir`: `stem`, unless a live run holds it, then `stem-2`,
+/// `stem-3`... (a dead run's leftovers under the name are cleared).
+pub fn free_id(dir: &Path, stem: &str) -> String {
+    for n in 1.. {
+        let id = if n == 1 {
+            stem.to_string()
+        } else {
+            format!("{stem}-{n}")
+        };
+        let taken = std::fs::read(meta_path(dir, &id))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<RunMeta>(&b).ok())
+            .is_some_and(|m| engine_alive(&m));
+        if !taken {
+            let _ = std::fs::remove_file(socket_path(dir, &id));
+            return id;
+        }
+    }
+    stem.to_string()
+}
+
+/// The run ids of `dir` that a front end may mean: all of them, or the ones starting with
+/// `prefix`.
+pub fn matching<'a>(metas: &'a [RunMeta], prefix: Option<&str>) -> Vec<&'a RunMeta> {
+    metas
+        .iter()
+        .filter(|m| prefix.is_none_or(|p| m.id == p || m.id.starts_with(p)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_run_directory_is_private_and_a_loose_one_is_refused() {
+        let base = tempfile::tempdir().unwrap();
+        let dir = base.path().join("cutover");
+        private_dir(&dir, 0o700, None).unwrap();
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(matches!(
+            private_dir(&dir, 0o700, None),
+            Err(RunDirError::Unsafe { mode: 0o755, .. })
+        ));
+    }
+
+    #[test]
+    fn descriptions_round_trip_and_ids_stay_free_of_live_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = RunMeta {
+            id: "run".into(),
+            pid: std::process::id(),
+            pid_start: start_time(std::process::id()),
+            journal: "/j/run.jsonl".into(),
+            runbook: "orders".into(),
+            started_at: Utc::now(),
+        };
+        write_meta(dir.path(), &meta).unwrap();
+        assert_eq!(read_metas(dir.path()), vec![meta.clone()]);
+        let mode = std::fs::metadata(meta_path(dir.path(), "run"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        // This process is alive: the id is taken.
+        assert_eq!(free_id(dir.path(), "run"), "run-2");
+        // A dead engine's id is free again; so is one whose pid another process took since.
+        let reused = RunMeta {
+            pid_start: meta.pid_start.map(|t| t + 1),
+            ..meta.clone()
+        };
+        write_meta(dir.path(), &reused).unwrap();
+        assert_eq!(free_id(dir.path(), "run"), "run");
+        write_meta(
+            dir.path(),
+            &RunMeta {
+                pid: 999_999_999,
+                ..meta
+            },
+        )
+        .unwrap();
+        assert_eq!(free_id(dir.path(), "run"), "run");
+    }
+}

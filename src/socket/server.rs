@@ -1,0 +1,416 @@
+//! The engine behind a unix socket: the run goes on whatever its terminals do.
+//!
+//! One task runs the engine; one (the hub) takes every event it emits, keeps it in the
+//! [`History`] and broadcasts it. Each connection is a session of its own: its peer's uid is
+//! checked (the run's owner and root; on the shared socket, members of the shared group, to
+//! watch only), it gets the history as a snapshot and then the live events through its own
+//! bounded queue. A terminal that falls behind (a stalled SSH session, a stopped process) is
+//! sent a fresh snapshot when it reads again: it never slows the engine or the journal.
+//!
+//! One terminal has the controls; its commands reach the engine. A new `attach` may take them
+//! over (the old terminal is told, and watches). Every attach, detach and takeover is journaled
+//! through the engine. When a terminal leaves, nothing else happens: the engine finishes a
+//! running step and waits, as it would with the operator looking away. When the run has ended,
+//! the engine stays until a controlling terminal has seen the end (or [`LINGER`] passes with
+//! none attached).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::net::UnixListener;
+use tokio::sync::{broadcast, mpsc};
+
+use crate::history::History;
+use crate::rundir::{self, RunMeta};
+use crate::session::session;
+use crate::status::StatusFold;
+use crate::wire::RunStatus;
+use cutover_engine::{Engine, EngineError};
+use cutover_model::protocol::{ClientChange, ClientRole, Command, Event, Operator, RunOutcome};
+
+/// How long a finished run waits for a controlling terminal to come and see its end.
+pub const LINGER: Duration = Duration::from_secs(600);
+
+/// Live events queued per terminal before it counts as fallen behind.
+pub const QUEUE: usize = 1024;
+
+/// How long a new connection has to say hello.
+pub(crate) const HELLO_WITHIN: Duration = Duration::from_secs(5);
+
+/// A group the run is shared with, for watching.
+#[derive(Debug, Clone)]
+pub struct SharedGroup {
+    /// The group's name.
+    pub name: String,
+    /// The group's id.
+    pub gid: u32,
+}
+
+/// How to serve a run.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// The run directory (already prepared).
+    pub dir: PathBuf,
+    /// The run's description (its id names the socket).
+    pub meta: RunMeta,
+    /// A group that may watch, through a second socket.
+    pub shared: Option<SharedGroup>,
+    /// How long a finished run waits for a controlling terminal.
+    pub linger: Duration,
+}
+
+/// Why the run could not be served.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The socket could not be set up.
+    #[error("socket {path}: {source}")]
+    Socket {
+        /// Its path.
+        path: String,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+    /// The run directory failed.
+    #[error(transparent)]
+    RunDir(#[from] rundir::RunDirError),
+    /// The engine failed.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The engine's task died.
+    #[error("the engine task failed: {0}")]
+    Task(String),
+}
+
+/// The terminal that has the controls.
+pub(crate) struct Controller {
+    pub(crate) session: u64,
+    pub(crate) who: Operator,
+    /// Tells its session it lost the controls, and to whom.
+    pub(crate) demote: mpsc::Sender<Operator>,
+}
+
+/// What every session shares.
+pub(crate) struct Shared {
+    pub(crate) id: String,
+    pub(crate) journal: String,
+    pub(crate) history: Mutex<History>,
+    pub(crate) status: Mutex<StatusFold>,
+    pub(crate) events: broadcast::Sender<Arc<Event>>,
+    pub(crate) commands: mpsc::Sender<Command>,
+    pub(crate) facts: mpsc::Sender<Event>,
+    pub(crate) controller: Mutex<Option<Controller>>,
+    pub(crate) clients: AtomicUsize,
+    pub(crate) next_session: AtomicU64,
+    /// A controlling terminal has been sent the end of the run.
+    pub(crate) end_seen: AtomicBool,
+    pub(crate) owner: u32,
+}
+
+impl Shared {
+    pub(crate) fn controller_id(&self) -> Option<u64> {
+        self.controller
+            .lock()
+            .ok()
+            .and_then(|c| c.as_ref().map(|c| c.session))
+    }
+
+    fn controller_who(&self) -> Option<Operator> {
+        self.controller
+            .lock()
+            .ok()
+            .and_then(|c| c.as_ref().map(|c| c.who.clone()))
+    }
+
+    /// The run so far, and a queue of what comes after it (no event lost or doubled between).
+    pub(crate) fn subscribe(&self) -> (Vec<Event>, broadcast::Receiver<Arc<Event>>) {
+        match self.history.lock() {
+            Ok(h) => (h.snapshot(), self.events.subscribe()),
+            Err(_) => (Vec::new(), self.events.subscribe()),
+        }
+    }
+
+    pub(crate) fn status(&self) -> RunStatus {
+        let (runbook, state) = match self.status.lock() {
+            Ok(s) => (s.runbook().to_string(), s.describe(chrono::Utc::now())),
+            Err(_) => (String::new(), "unknown".into()),
+        };
+        RunStatus {
+            id: self.id.clone(),
+            runbook,
+            state,
+            clients: self.clients.load(Ordering::Relaxed),
+            controller: self.controller_who(),
+            pid: std::process::id(),
+            journal: self.journal.clone(),
+        }
+    }
+
+    pub(crate) async fn journal(
+        &self,
+        change: ClientChange,
+        role: ClientRole,
+        who: &Operator,
+        from: Option<Operator>,
+        terminal: u64,
+    ) {
+        let _ = self
+            .facts
+            .send(Event::Client {
+                change,
+                role,
+                who: who.clone(),
+                from,
+                terminal: Some(terminal),
+            })
+            .await;
+    }
+}
+
+/// A bound socket, before the run starts on it.
+pub struct Listening {
+    listener: UnixListener,
+    shared_listener: Option<(UnixListener, u32)>,
+    /// The socket's path.
+    pub socket: PathBuf,
+    opts: ServeOptions,
+}
+
+/// Binds the run's socket (0600; and the shared one, 0660 of the group, when asked) and
+/// writes its description. The caller says "ready" once this returns.
+pub fn listen(opts: ServeOptions) -> Result<Listening, ServeError> {
+    let socket = rundir::socket_path(&opts.dir, &opts.meta.id);
+    let _ = std::fs::remove_file(&socket);
+    let listener = bind(&socket, 0o600, None)?;
+    let shared_listener = match &opts.shared {
+        Some(g) => {
+            let dir = rundir::prepare_shared(g.gid)?;
+            let path = rundir::socket_path(&dir, &opts.meta.id);
+            let _ = std::fs::remove_file(&path);
+            Some((bind(&path, 0o660, Some(g.gid))?, g.gid))
+        }
+        None => None,
+    };
+    rundir::write_meta(&opts.dir, &opts.meta)?;
+    Ok(Listening {
+        listener,
+        shared_listener,
+        socket,
+        opts,
+    })
+}
+
+fn bind(path: &Path, mode: u32, gid: Option<u32>) -> Result<UnixListener, ServeError> {
+    use std::os::unix::fs::PermissionsExt;
+    let err = |source| ServeError::Socket {
+        path: path.display().to_string(),
+        source,
+    };
+    let listener = UnixListener::bind(path).map_err(err)?;
+    if let Some(g) = gid {
+        std::os::unix::fs::chown(path, None, Some(g)).map_err(err)?;
+    }
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(err)?;
+    Ok(listener)
+}
+
+impl Listening {
+    /// The run's id (its socket's name).
+    pub fn id(&self) -> &str {
+        &self.opts.meta.id
+    }
+
+    /// Runs `engine` and serves it until the run has ended and its end was seen (or nobody
+    /// came for [`ServeOptions::linger`]). SIGTERM and SIGINT end the run (the running step is
+    /// cancelled and journaled); SIGHUP is ignored (there is no terminal to lose).
+    pub async fn serve(self, engine: Engine) -> Result<RunOutcome, ServeError> {
+        let Listening {
+            listener,
+            shared_listener,
+            opts,
+            ..
+        } = self;
+        let (cmd_tx, cmd_rx) = mpsc::channel(64);
+        let (fact_tx, fact_rx) = mpsc::channel(64);
+        let (ev_tx, mut ev_rx) = mpsc::channel::<Event>(256);
+        let (events, _) = broadcast::channel(QUEUE);
+        let shared = Arc::new(Shared {
+            id: opts.meta.id.clone(),
+            journal: opts.meta.journal.clone(),
+            history: Mutex::new(History::new()),
+            status: Mutex::new(StatusFold::default()),
+            events,
+            commands: cmd_tx,
+            facts: fact_tx,
+            controller: Mutex::new(None),
+            clients: AtomicUsize::new(0),
+            next_session: AtomicU64::new(1),
+            end_seen: AtomicBool::new(false),
+            owner: rundir::euid(),
+        });
+        let mut engine_task = tokio::spawn(engine.run_hosted(cmd_rx, Some(fact_rx), ev_tx));
+        let hub = {
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                while let Some(ev) = ev_rx.recv().await {
+                    let ev = Arc::new(ev);
+                    if let Ok(mut s) = shared.status.lock() {
+                        s.apply(&ev);
+                    }
+                    if let Ok(mut h) = shared.history.lock() {
+                        h.push(ev.clone());
+                        // Sent under the history's lock: a session subscribing now gets each
+                        // event exactly once, in its snapshot or live.
+                        let _ = shared.events.send(ev);
+                    }
+                }
+            })
+        };
+        let accept = {
+            let shared = shared.clone();
+            tokio::spawn(accept_loop(listener, shared, false))
+        };
+        let accept_shared = shared_listener.map(|(l, gid)| {
+            let shared = shared.clone();
+            tokio::spawn(accept_loop_group(l, shared, gid))
+        });
+        let mut signals = Signals::install();
+        let mut stop_soon = false;
+        let outcome = loop {
+            tokio::select! {
+                r = &mut engine_task => break r,
+                name = signals.next() => {
+                    stop_soon = true;
+                    let _ = shared.commands.send(Command::Abort {
+                        reason: Some(format!("the engine received {name}")),
+                    }).await;
+                }
+            }
+        };
+        let _ = hub.await;
+        // The run is over: wait until a controlling terminal has seen that (and left), or
+        // nobody came for `linger`.
+        let mut unattended = Duration::ZERO;
+        let step = Duration::from_millis(200);
+        while !stop_soon {
+            let controlled = shared.controller_id().is_some();
+            if !controlled && (shared.end_seen.load(Ordering::Relaxed) || unattended >= opts.linger)
+            {
+                break;
+            }
+            unattended = if controlled {
+                Duration::ZERO
+            } else {
+                unattended + step
+            };
+            tokio::select! {
+                () = tokio::time::sleep(step) => {}
+                _ = signals.next() => stop_soon = true,
+            }
+        }
+        accept.abort();
+        if let Some(a) = accept_shared {
+            a.abort();
+        }
+        rundir::remove(&opts.dir, &opts.meta.id);
+        if let Some(g) = &opts.shared {
+            let _ = std::fs::remove_file(rundir::socket_path(
+                &rundir::shared_dir(rundir::euid()),
+                &opts.meta.id,
+            ));
+            let _ = g;
+        }
+        match outcome {
+            Ok(r) => Ok(r?),
+            Err(e) => Err(ServeError::Task(e.to_string())),
+        }
+    }
+}
+
+/// The engine process's own signals.
+struct Signals {
+    term: Option<tokio::signal::unix::Signal>,
+    int: Option<tokio::signal::unix::Signal>,
+    _hup: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn install() -> Self {
+        use tokio::signal::unix::{SignalKind, signal};
+        Signals {
+            term: signal(SignalKind::terminate()).ok(),
+            int: signal(SignalKind::interrupt()).ok(),
+            // Handled (and so ignored): a stray SIGHUP must not kill the run.
+            _hup: signal(SignalKind::hangup()).ok(),
+        }
+    }
+
+    /// The next ending signal, by name.
+    async fn next(&mut self) -> &'static str {
+        let term = async {
+            match self.term.as_mut() {
+                Some(s) => s.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        let int = async {
+            match self.int.as_mut() {
+                Some(s) => s.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = term => "SIGTERM",
+            _ = int => "SIGINT",
+        }
+    }
+}
+
+async fn accept_loop(listener: UnixListener, shared: Arc<Shared>, watch_only: bool) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let allowed = match stream.peer_cred() {
+                Ok(c) => c.uid() == shared.owner || c.uid() == 0,
+                Err(_) => false,
+            };
+            session(stream, shared, allowed, watch_only).await;
+        });
+    }
+}
+
+async fn accept_loop_group(listener: UnixListener, shared: Arc<Shared>, gid: u32) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let allowed = match stream.peer_cred() {
+                Ok(c) => {
+                    c.uid() == shared.owner
+                        || c.uid() == 0
+                        || c.gid() == gid
+                        || c.pid().is_some_and(|p| in_group(p, gid))
+                }
+                Err(_) => false,
+            };
+            session(stream, shared, allowed, true).await;
+        });
+    }
+}
+
+/// Whether process `pid` has `gid` among its supplementary groups.
+fn in_group(pid: i32, gid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Groups:").map(str::to_string))
+        })
+        .is_some_and(|g| g.split_whitespace().any(|x| x.parse() == Ok(gid)))
+}

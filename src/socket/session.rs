@@ -1,0 +1,296 @@
+//! One terminal's connection to the run, from hello to goodbye: the peer checked, the
+//! protocol version agreed, the role claimed (the controls, taken over if asked, or watching),
+//! the run so far sent, then live events out and commands in until either side goes.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use tokio::io::{AsyncBufRead, AsyncWrite, BufReader};
+use tokio::net::UnixStream;
+use tokio::sync::{broadcast, mpsc};
+
+use crate::server::{Controller, HELLO_WITHIN, Shared};
+use crate::wire::{self, ClientMsg, ServerMsg, Want};
+use cutover_model::protocol::{ClientChange, ClientRole, Event, Operator};
+
+/// Refuses the terminal with `reason` (and who has the controls, when that is why).
+async fn refuse<W: AsyncWrite + Unpin>(write: &mut W, reason: &str, controller: Option<Operator>) {
+    let msg = ServerMsg::Refused {
+        reason: reason.to_string(),
+        controller,
+    };
+    let _ = wire::write(write, &msg).await;
+}
+
+/// One terminal's connection. `allowed`: its peer passed the uid check; `watch_only`: it
+/// came through the socket shared with a group.
+pub(crate) async fn session(
+    stream: UnixStream,
+    shared: Arc<Shared>,
+    allowed: bool,
+    watch_only: bool,
+) {
+    let peer_uid = stream.peer_cred().ok().map(|c| c.uid());
+    let (read, mut write) = stream.into_split();
+    let mut read = BufReader::new(read);
+    let hello = tokio::time::timeout(
+        HELLO_WITHIN,
+        wire::read::<_, ClientMsg>(&mut read, wire::MAX_CLIENT_LINE),
+    )
+    .await;
+    // Refused after its hello was read, so the refusal is what the client reads (not a
+    // broken pipe); nothing it said is acted on.
+    if !allowed {
+        refuse(
+            &mut write,
+            "only the run's owner (and root) may attach to it",
+            None,
+        )
+        .await;
+        return;
+    }
+    let Ok(Ok(Some(ClientMsg::Hello { version, want, who }))) = hello else {
+        return;
+    };
+    if version != wire::VERSION {
+        let reason = format!(
+            "this run's engine speaks protocol {} and this cutover {version}: attach with the cutover binary that started the run",
+            wire::VERSION
+        );
+        refuse(&mut write, &reason, None).await;
+        return;
+    }
+    // The journal names the user the kernel vouches for, not the one the client claims.
+    let who = match peer_uid.and_then(cutover_model::host::user_name) {
+        Some(user) => Operator { user, ..who },
+        None => who,
+    };
+    let me = shared.next_session.fetch_add(1, Ordering::Relaxed);
+    let (demote_tx, demote_rx) = mpsc::channel::<Operator>(1);
+    let role = match want {
+        Want::Status => {
+            let status = ServerMsg::Status {
+                status: shared.status(),
+            };
+            let _ = wire::write(&mut write, &status).await;
+            return;
+        }
+        Want::Watch => ClientRole::Watch,
+        Want::Control { .. } if watch_only => {
+            refuse(&mut write, "this socket is shared for watching only", None).await;
+            return;
+        }
+        Want::Control { take_over } => {
+            match claim_controls(&shared, me, &who, take_over, demote_tx).await {
+                Ok(()) => ClientRole::Control,
+                Err(Some(holder)) => {
+                    refuse(
+                        &mut write,
+                        "another terminal has the controls",
+                        Some(holder),
+                    )
+                    .await;
+                    return;
+                }
+                Err(None) => return,
+            }
+        }
+    };
+    if role == ClientRole::Watch {
+        shared
+            .journal(ClientChange::Attached, ClientRole::Watch, &who, None, me)
+            .await;
+    }
+    shared.clients.fetch_add(1, Ordering::Relaxed);
+    let mut link = Link {
+        shared: &shared,
+        me,
+        role,
+    };
+    link.pump(&mut read, &mut write, demote_rx).await;
+    shared.clients.fetch_sub(1, Ordering::Relaxed);
+    let was_controller = match shared.controller.lock() {
+        Ok(mut c) if c.as_ref().is_some_and(|c| c.session == me) => {
+            *c = None;
+            true
+        }
+        _ => false,
+    };
+    let role = if was_controller {
+        ClientRole::Control
+    } else {
+        ClientRole::Watch
+    };
+    shared
+        .journal(ClientChange::Detached, role, &who, None, me)
+        .await;
+}
+
+/// Takes the controls for session `me`: free ones, or (with `take_over`) another terminal's,
+/// which is told and journaled. `Err(Some(holder))`: someone has them and `take_over` was
+/// not asked; `Err(None)`: the state is poisoned.
+async fn claim_controls(
+    shared: &Shared,
+    me: u64,
+    who: &Operator,
+    take_over: bool,
+    demote: mpsc::Sender<Operator>,
+) -> Result<(), Option<Operator>> {
+    // Decided under the lock, acted on after it.
+    let previous = {
+        let mut c = shared.controller.lock().map_err(|_| None)?;
+        if let Some(cur) = c.as_ref()
+            && !take_over
+        {
+            return Err(Some(cur.who.clone()));
+        }
+        c.replace(Controller {
+            session: me,
+            who: who.clone(),
+            demote,
+        })
+    };
+    match previous {
+        Some(p) => {
+            let _ = p.demote.try_send(who.clone());
+            shared
+                .journal(
+                    ClientChange::TookOver,
+                    ClientRole::Control,
+                    who,
+                    Some(p.who),
+                    me,
+                )
+                .await;
+        }
+        None => {
+            shared
+                .journal(ClientChange::Attached, ClientRole::Control, who, None, me)
+                .await;
+        }
+    }
+    Ok(())
+}
+
+/// A terminal past its handshake.
+struct Link<'a> {
+    shared: &'a Shared,
+    me: u64,
+    role: ClientRole,
+}
+
+impl Link<'_> {
+    /// Welcome and snapshot, then live events out and commands in, until either side goes.
+    async fn pump<R, W>(
+        &mut self,
+        read: &mut R,
+        write: &mut W,
+        mut demote: mpsc::Receiver<Operator>,
+    ) where
+        R: AsyncBufRead + Unpin,
+        W: AsyncWrite + Unpin,
+    {
+        let welcome = ServerMsg::Welcome {
+            version: wire::VERSION,
+            run: self.shared.id.clone(),
+            role: self.role,
+            terminal: self.me,
+        };
+        let (snapshot, mut live) = self.shared.subscribe();
+        if wire::write(write, &welcome).await.is_err() || !self.snapshot(write, snapshot).await {
+            return;
+        }
+        let mut live_open = true;
+        loop {
+            let go_on = tokio::select! {
+                ev = live.recv(), if live_open => match ev {
+                    Ok(ev) => self.event(write, &ev).await,
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        let (snapshot, again) = self.shared.subscribe();
+                        live = again;
+                        self.resync(write, n, snapshot).await
+                    }
+                    Err(broadcast::error::RecvError::Closed) => {
+                        live_open = false;
+                        true
+                    }
+                },
+                by = demote.recv() => match by {
+                    Some(by) => {
+                        self.role = ClientRole::Watch;
+                        let msg = ServerMsg::Role { role: self.role, by: Some(by) };
+                        wire::write(write, &msg).await.is_ok()
+                    }
+                    None => true,
+                },
+                msg = wire::read::<_, ClientMsg>(read, wire::MAX_CLIENT_LINE) => match msg {
+                    Ok(Some(ClientMsg::Command { command })) => self.command(write, command).await,
+                    Ok(Some(ClientMsg::Hello { .. })) => true,
+                    Ok(None) | Err(_) => false,
+                },
+            };
+            if !go_on {
+                return;
+            }
+        }
+    }
+
+    /// Sends one live event; a controlling terminal that is sent the end has seen it.
+    async fn event<W: AsyncWrite + Unpin>(&self, write: &mut W, ev: &Event) -> bool {
+        if self.role == ClientRole::Control && matches!(ev, Event::RunFinished { .. }) {
+            self.shared.end_seen.store(true, Ordering::Relaxed);
+        }
+        let msg = ServerMsg::Event { event: ev.clone() };
+        wire::write(write, &msg).await.is_ok()
+    }
+
+    /// The terminal fell `n` events behind: it is told, and sent the run as it stands.
+    async fn resync<W: AsyncWrite + Unpin>(
+        &self,
+        write: &mut W,
+        n: u64,
+        snapshot: Vec<Event>,
+    ) -> bool {
+        let msg = ServerMsg::Resync {
+            reason: format!("this terminal fell behind ({n} events): here is the run as it stands"),
+        };
+        wire::write(write, &msg).await.is_ok() && self.snapshot(write, snapshot).await
+    }
+
+    /// Sends a snapshot; a controlling terminal that gets the run's end in it has seen the end.
+    async fn snapshot<W: AsyncWrite + Unpin>(&self, write: &mut W, events: Vec<Event>) -> bool {
+        if self.role == ClientRole::Control
+            && events
+                .iter()
+                .any(|e| matches!(e, Event::RunFinished { .. }))
+        {
+            self.shared.end_seen.store(true, Ordering::Relaxed);
+        }
+        wire::write(write, &ServerMsg::Snapshot { events })
+            .await
+            .is_ok()
+    }
+
+    /// A command from the terminal: to the engine when it has the controls, else refused.
+    async fn command<W: AsyncWrite + Unpin>(
+        &self,
+        write: &mut W,
+        command: cutover_model::protocol::Command,
+    ) -> bool {
+        let in_control =
+            self.role == ClientRole::Control && self.shared.controller_id() == Some(self.me);
+        if !in_control {
+            let msg = ServerMsg::ReadOnly {
+                what: "watch is read-only: nothing was sent".into(),
+            };
+            return wire::write(write, &msg).await.is_ok();
+        }
+        if self.shared.commands.send(command).await.is_err() {
+            let msg = ServerMsg::ReadOnly {
+                what: "the run is over: nothing more is carried out".into(),
+            };
+            let _ = wire::write(write, &msg).await;
+        }
+        true
+    }
+}

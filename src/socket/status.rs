@@ -1,0 +1,125 @@
+//! Where a run stands, in one line, folded from its events: what `cutover ls` shows.
+
+use chrono::{DateTime, Utc};
+
+use cutover_model::protocol::{DecisionKind, Event, RunOutcome};
+
+/// What the run is doing, as the events say.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+enum Doing {
+    /// Nothing yet.
+    #[default]
+    Starting,
+    /// Waiting for the operator to run step `next`.
+    Ready(usize),
+    /// Step `index` runs since `since`.
+    Running(usize, DateTime<Utc>),
+    /// Step `index` waits for a decision.
+    Deciding(usize, DecisionKind),
+    /// Step `index` waits for its word.
+    Confirming(usize),
+    /// The rollback runs.
+    RollingBack,
+    /// The run ended.
+    Finished(RunOutcome),
+}
+
+/// A run's state, folded from its events.
+#[derive(Debug, Clone, Default)]
+pub struct StatusFold {
+    runbook: String,
+    steps: Vec<String>,
+    doing: Doing,
+    /// A running automatic-rollback countdown: trigger and deadline.
+    countdown: Option<(String, DateTime<Utc>)>,
+}
+
+impl StatusFold {
+    /// Takes one event.
+    pub fn apply(&mut self, ev: &Event) {
+        match ev {
+            Event::RunStarted { run } => {
+                self.runbook = run.name.clone();
+                self.steps = run.steps.iter().map(|s| s.id.clone()).collect();
+            }
+            Event::Ready { next } => self.doing = Doing::Ready(*next),
+            Event::StepStarted { index, at, .. } => self.doing = Doing::Running(*index, *at),
+            Event::DecisionNeeded { index, kind, .. } => {
+                self.doing = Doing::Deciding(*index, *kind);
+            }
+            Event::ConfirmRequested { index, .. } => self.doing = Doing::Confirming(*index),
+            Event::RollbackStarted { .. } => {
+                self.doing = Doing::RollingBack;
+                self.countdown = None;
+            }
+            Event::TriggerFired {
+                name,
+                countdown_ms: Some(ms),
+                at,
+                ..
+            } => {
+                self.countdown = Some((
+                    name.clone(),
+                    *at + chrono::Duration::milliseconds(*ms as i64),
+                ));
+            }
+            Event::CountdownCancelled { .. } => self.countdown = None,
+            Event::RunFinished { outcome, .. } => {
+                self.doing = Doing::Finished(*outcome);
+                self.countdown = None;
+            }
+            _ => {}
+        }
+    }
+
+    /// The runbook's name.
+    pub fn runbook(&self) -> &str {
+        &self.runbook
+    }
+
+    fn step(&self, i: usize) -> String {
+        self.steps
+            .get(i)
+            .map_or_else(|| format!("#{}", i + 1), |id| format!("{} {id}", i + 1))
+    }
+
+    /// Where the run stands at `now`, in words.
+    pub fn describe(&self, now: DateTime<Utc>) -> String {
+        if let Some((name, at)) = &self.countdown {
+            let left = (*at - now).num_seconds().max(0);
+            return format!("ROLLBACK in {left}s (trigger {name})");
+        }
+        match &self.doing {
+            Doing::Starting => "starting".into(),
+            Doing::Ready(next) => format!("waiting to run {}", self.step(*next)),
+            Doing::Running(i, since) => {
+                let secs = (now - *since).num_seconds().max(0);
+                format!("running {} ({}:{:02})", self.step(*i), secs / 60, secs % 60)
+            }
+            Doing::Deciding(i, kind) => {
+                let what = match kind {
+                    DecisionKind::Failed => "failed",
+                    DecisionKind::Interrupted => "interrupted",
+                    DecisionKind::RollbackFailed => "rollback action failed",
+                    DecisionKind::RollbackInterrupted => "rollback action interrupted",
+                };
+                format!("waiting for a decision: {} {what}", self.step(*i))
+            }
+            Doing::Confirming(i) => format!("waiting for the word of {}", self.step(*i)),
+            Doing::RollingBack => "rolling back".into(),
+            Doing::Finished(o) => {
+                let what = match o {
+                    RunOutcome::Completed => "completed",
+                    RunOutcome::RolledBack => "rolled back",
+                    RunOutcome::Aborted => "aborted",
+                };
+                format!("finished: {what}")
+            }
+        }
+    }
+
+    /// Whether the run has ended.
+    pub fn finished(&self) -> bool {
+        matches!(self.doing, Doing::Finished(_))
+    }
+}

@@ -1,0 +1,244 @@
+//! The protocol between a detached engine and its terminals: one JSON object per line.
+//!
+//! A terminal opens with [`ClientMsg::Hello`] (protocol version, what it wants, who it is);
+//! the engine answers [`ServerMsg::Welcome`] and a [`ServerMsg::Snapshot`] of the run so far,
+//! then streams [`ServerMsg::Event`]s — or [`ServerMsg::Refused`] and closes.
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
+
+use cutover_model::protocol::{ClientRole, Command, Event, Operator};
+
+/// The protocol version; both ends must speak the same (they are the same binary).
+pub const VERSION: u32 = 1;
+
+/// The longest line a client may send (a command is small).
+pub const MAX_CLIENT_LINE: usize = 1024 * 1024;
+
+/// The longest line a server may send (a snapshot of a long run).
+pub const MAX_SERVER_LINE: usize = 512 * 1024 * 1024;
+
+/// What a terminal asks for when it connects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "want", rename_all = "snake_case")]
+pub enum Want {
+    /// The controls. Refused while another terminal has them, unless `take_over`.
+    Control {
+        /// Take control from the terminal that has it (which then only watches).
+        take_over: bool,
+    },
+    /// Only watch.
+    Watch,
+    /// One status line for `cutover ls`, then the connection closes.
+    Status,
+}
+
+/// From a terminal to the engine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMsg {
+    /// The first line of every connection.
+    Hello {
+        /// [`VERSION`] of the terminal's binary.
+        version: u32,
+        /// What it asks for.
+        #[serde(flatten)]
+        want: Want,
+        /// Who is at the terminal (`$USER`, `$SSH_CLIENT`, host).
+        who: Operator,
+    },
+    /// A command for the engine (only the controlling terminal's are carried out).
+    Command {
+        /// The command.
+        command: Command,
+    },
+}
+
+/// How a live run stands, for `cutover ls`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunStatus {
+    /// The run's id (its journal's file name without the extension).
+    pub id: String,
+    /// The runbook's name.
+    pub runbook: String,
+    /// Where the run is, in words: `running 2 nap (0:05)`, `waiting: step copy failed`,
+    /// `rollback countdown`, `finished: completed`.
+    pub state: String,
+    /// Terminals attached now.
+    pub clients: usize,
+    /// Who has the controls, if anyone.
+    pub controller: Option<Operator>,
+    /// The engine's process id.
+    pub pid: u32,
+    /// The journal's path.
+    pub journal: String,
+}
+
+/// From the engine to a terminal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMsg {
+    /// The connection is accepted, with this role.
+    Welcome {
+        /// The engine's [`VERSION`].
+        version: u32,
+        /// The run's id.
+        run: String,
+        /// What this terminal may do.
+        role: ClientRole,
+        /// This terminal's number in the engine session (the journal's `terminal`).
+        #[serde(default)]
+        terminal: u64,
+    },
+    /// The connection is refused (and closes).
+    Refused {
+        /// Why, for the operator.
+        reason: String,
+        /// Who has the controls, when that is why.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        controller: Option<Operator>,
+    },
+    /// The run so far, to build the screen from (in order; replaces whatever the terminal had).
+    Snapshot {
+        /// The events.
+        events: Vec<Event>,
+    },
+    /// One event, live.
+    Event {
+        /// The event.
+        event: Event,
+    },
+    /// This terminal fell behind: a new snapshot follows; what it showed is replaced.
+    Resync {
+        /// Why, for the operator.
+        reason: String,
+    },
+    /// This terminal's role changed: another terminal took control.
+    Role {
+        /// The new role.
+        role: ClientRole,
+        /// Who took control.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<Operator>,
+    },
+    /// A command from a terminal without the controls was not carried out.
+    ReadOnly {
+        /// What was refused, in words.
+        what: String,
+    },
+    /// The answer to [`Want::Status`].
+    Status {
+        /// The run's status.
+        status: RunStatus,
+    },
+}
+
+/// Why a line could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    /// The connection failed.
+    #[error("connection: {0}")]
+    Io(#[from] std::io::Error),
+    /// A line longer than allowed.
+    #[error("a message longer than {0} bytes")]
+    TooLong(usize),
+    /// A line that is not a message.
+    #[error("not a message: {0}")]
+    Bad(String),
+}
+
+/// Writes `msg` as one line.
+pub async fn write<W: AsyncWrite + Unpin, M: Serialize>(w: &mut W, msg: &M) -> std::io::Result<()> {
+    let mut line = serde_json::to_vec(msg).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    w.write_all(&line).await?;
+    w.flush().await
+}
+
+/// Reads one message of at most `max` bytes; `None` at the end of the stream.
+pub async fn read<R: AsyncBufRead + Unpin, M: for<'de> Deserialize<'de>>(
+    r: &mut R,
+    max: usize,
+) -> Result<Option<M>, WireError> {
+    let mut line = Vec::new();
+    loop {
+        let buf = r.fill_buf().await?;
+        if buf.is_empty() {
+            if line.is_empty() {
+                return Ok(None);
+            }
+            break;
+        }
+        match buf.iter().position(|b| *b == b'\n') {
+            Some(i) => {
+                line.extend_from_slice(&buf[..i]);
+                r.consume(i + 1);
+                break;
+            }
+            None => {
+                let n = buf.len();
+                line.extend_from_slice(buf);
+                r.consume(n);
+            }
+        }
+        if line.len() > max {
+            return Err(WireError::TooLong(max));
+        }
+    }
+    if line.len() > max {
+        return Err(WireError::TooLong(max));
+    }
+    serde_json::from_slice(&line)
+        .map(Some)
+        .map_err(|e| WireError::Bad(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn messages_round_trip_one_per_line() {
+        let who = Operator {
+            user: "alice".into(),
+            ssh_client: Some("10.0.0.5 5000 22".into()),
+            host: "db-admin".into(),
+        };
+        let hello = ClientMsg::Hello {
+            version: VERSION,
+            want: Want::Control { take_over: true },
+            who,
+        };
+        let mut buf = Vec::new();
+        write(&mut buf, &hello).await.unwrap();
+        write(
+            &mut buf,
+            &ClientMsg::Command {
+                command: Command::RunNext,
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(buf.iter().filter(|b| **b == b'\n').count(), 2);
+        let mut r = tokio::io::BufReader::new(&buf[..]);
+        let a: Option<ClientMsg> = read(&mut r, MAX_CLIENT_LINE).await.unwrap();
+        assert_eq!(a, Some(hello));
+        let b: Option<ClientMsg> = read(&mut r, MAX_CLIENT_LINE).await.unwrap();
+        assert_eq!(
+            b,
+            Some(ClientMsg::Command {
+                command: Command::RunNext
+            })
+        );
+        let c: Option<ClientMsg> = read(&mut r, MAX_CLIENT_LINE).await.unwrap();
+        assert_eq!(c, None);
+    }
+
+    #[tokio::test]
+    async fn an_overlong_line_is_refused() {
+        let line = [b'x'; 100];
+        let mut r = tokio::io::BufReader::new(&line[..]);
+        let e = read::<_, ClientMsg>(&mut r, 10).await.unwrap_err();
+        assert!(matches!(e, WireError::TooLong(10)));
+    }
+}

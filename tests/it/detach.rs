@@ -1,0 +1,352 @@
+//! The run belongs to its engine, not to a terminal (DESIGN §8): a dropped terminal only
+//! detaches, `cutover ls` lists the run, `cutover attach` picks it up where it is, `cutover
+//! watch` shows it read-only, a second attach takes the controls over, a killed engine is
+//! listed as dead with its resume command, and another user is refused by the socket.
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::pty::small_run;
+use crate::support::{journal, wait_for};
+use crate::term::{BIN, DEADLINE, Pty, RawTerm, Runs};
+
+/// A runbook whose first step prints a tick a second for 8 s.
+fn nap_runbook(dir: &Path) -> PathBuf {
+    let p = dir.join("nap.toml");
+    std::fs::write(
+        &p,
+        r#"[runbook]
+name = "detach test"
+
+[[step]]
+id = "nap"
+title = "Eight ticks"
+run = "for i in 1 2 3 4 5 6 7 8; do echo tick-$i; sleep 1; done"
+expected = "8s"
+
+[[step]]
+id = "after"
+title = "After the nap"
+run = "echo after-the-nap"
+"#,
+    )
+    .unwrap();
+    p
+}
+
+fn client_records(recs: &[serde_json::Value], change: &str) -> Vec<serde_json::Value> {
+    recs.iter()
+        .filter(|r| r["type"] == "client" && r["change"] == change)
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn a_closed_terminal_leaves_the_step_running_and_attach_picks_the_run_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let rb = nap_runbook(dir.path());
+    let j = dir.path().join("j.jsonl");
+    let runs = Runs::new();
+    let mut term = RawTerm::spawn(
+        &[
+            "run",
+            rb.to_str().unwrap(),
+            "--journal",
+            j.to_str().unwrap(),
+        ],
+        &[runs.env()],
+    );
+    term.read_until("ready: enter runs step 1 nap");
+    term.send(b"\r");
+    term.read_until("tick-1");
+    // The pty closes under the cockpit (SIGHUP, as when the SSH session drops).
+    let status = term.vanish();
+    assert!(status.code().is_some(), "{status:?}");
+    let (code, ls, err) = runs.cutover(&["ls"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(ls.contains("running 1 nap"), "{ls}");
+    assert!(ls.contains(j.to_str().unwrap()), "{ls}");
+    // The step runs to its end in the engine.
+    wait_for("the step to pass", Duration::from_secs(30), || {
+        journal(&j)
+            .iter()
+            .any(|r| r["type"] == "step_finished" && r["outcome"] == "passed")
+    });
+    let (_, ls, _) = runs.cutover(&["ls"]);
+    assert!(ls.contains("waiting to run 2 after"), "{ls}");
+    // The operator comes back: the cockpit draws the run as it stands, and goes on.
+    let mut t = Pty::spawn(&["attach"], &[runs.env()], 80, 24);
+    t.wait_for("✔ 1 nap");
+    t.wait_for("tick-8");
+    t.enter_step(2, "after", "✔");
+    t.wait_for("run completed");
+    t.send("q");
+    t.assert_restored(0);
+    assert!(
+        t.screen().contains("cutover: run completed"),
+        "{}",
+        t.screen()
+    );
+    let recs = journal(&j);
+    let detached = client_records(&recs, "detached");
+    assert!(
+        detached
+            .iter()
+            .any(|r| r["role"] == "control" && r["who"]["user"].is_string()),
+        "{detached:?}"
+    );
+    assert_eq!(client_records(&recs, "attached").len(), 2, "{recs:?}");
+    assert_eq!(recs.last().unwrap()["type"], "run_finished");
+    // The engine left once the end was seen; the run directory is clean.
+    wait_for("the engine to exit", DEADLINE, || runs.engines().is_empty());
+}
+
+#[test]
+fn watch_draws_the_same_screen_and_sends_nothing() {
+    let (_dir, j, mut a) = small_run(&[]);
+    a.wait_for("ready: enter runs step 1 hello");
+    let runs_env = a.runs().env();
+    let runs_env = (runs_env.0, runs_env.1.to_string());
+    let env = [(runs_env.0, runs_env.1.as_str())];
+    let mut w = Pty::spawn(&["watch"], &env, 80, 24);
+    w.wait_for("ready: the terminal in control runs step 1 hello");
+    w.wait_for("WATCHING (read-only)");
+    // The same panes, row for row (the header's clock and the status rows aside).
+    let middle = |s: &str| s.lines().skip(1).take(20).collect::<Vec<_>>().join("\n");
+    assert_eq!(middle(&a.screen()), middle(&w.screen()));
+    wait_for("the watcher's attach journaled", DEADLINE, || {
+        journal(&j)
+            .iter()
+            .any(|r| r["type"] == "client" && r["role"] == "watch")
+    });
+    let before = std::fs::read(&j).unwrap();
+    for key in ["\r", "R", "s"] {
+        w.send(key);
+        w.wait_for("watch is read-only: nothing was sent");
+        w.send("\x1b");
+        w.wait_until("the message cleared", |s| {
+            !s.contents().contains("watch is read-only")
+        });
+    }
+    // Whatever the watcher might have sent would be journaled before the controller's run.
+    a.enter_step(1, "hello", "✔");
+    let after = std::fs::read(&j).unwrap();
+    assert!(after.starts_with(&before), "the journal only grew");
+    let added: Vec<serde_json::Value> = String::from_utf8_lossy(&after[before.len()..])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(added[0]["type"], "operator", "{added:?}");
+    assert_eq!(added[0]["action"], "run", "{added:?}");
+    assert_eq!(added[0]["step"], "hello", "{added:?}");
+    w.wait_for("✔ 1 hello");
+    w.send("q");
+    w.assert_restored(0);
+}
+
+#[test]
+fn watch_json_streams_the_run_as_json_lines_and_ends_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let rb = crate::support::runbook(
+        dir.path(),
+        "rb.toml",
+        "[runbook]\nname = \"json watch\"\n\n[[step]]\nid = \"one\"\nrun = \"echo one\"\n\n[[step]]\nid = \"two\"\nrun = \"echo two\"\n",
+    );
+    let j = dir.path().join("j.jsonl");
+    let mut a = Pty::run(&rb, &j, &[]);
+    a.wait_for("ready: enter runs step 1 one");
+    let mut watch = std::process::Command::new(BIN)
+        .args(["watch", "--json"])
+        .env("XDG_RUNTIME_DIR", a.runs().path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = watch.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        std::io::BufReader::new(stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(&l.unwrap()).unwrap())
+            .collect::<Vec<_>>()
+    });
+    wait_for("the watcher's attach journaled", DEADLINE, || {
+        journal(&j)
+            .iter()
+            .any(|r| r["type"] == "client" && r["role"] == "watch")
+    });
+    a.enter_step(1, "one", "✔");
+    a.enter_step(2, "two", "✔");
+    a.wait_for("run completed");
+    let status = watch.wait().unwrap();
+    let events = reader.join().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(events[0]["type"], "run_started", "{events:?}");
+    let finished: Vec<_> = events
+        .iter()
+        .filter(|e| e["type"] == "step_finished")
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(finished, ["one", "two"]);
+    assert_eq!(events.last().unwrap()["type"], "run_finished");
+    a.send("q");
+    a.assert_restored(0);
+}
+
+#[test]
+fn a_second_attach_takes_the_controls_and_the_first_is_told() {
+    let (_dir, j, mut a) = small_run(&[]);
+    a.wait_for("ready: enter runs step 1 hello");
+    let runs_env = a.runs().env();
+    let runs_env = (runs_env.0, runs_env.1.to_string());
+    let env = [
+        (runs_env.0, runs_env.1.as_str()),
+        ("SSH_CLIENT", "192.0.2.7 50000 22"),
+    ];
+    let mut b = Pty::spawn(&["attach"], &env, 80, 24);
+    b.wait_for("Take them over");
+    b.send("y\r");
+    b.wait_for("ready: enter runs step 1 hello");
+    a.wait_for("took control: this terminal now watches");
+    a.wait_for("ssh from 192.0.2.7");
+    // The old controller only watches now.
+    a.send("\r");
+    a.wait_for("watch is read-only: nothing was sent");
+    b.enter_step(1, "hello", "✔");
+    a.wait_for("✔ 1 hello");
+    let recs = journal(&j);
+    let took = client_records(&recs, "took_over");
+    assert_eq!(took.len(), 1, "{recs:?}");
+    assert_eq!(took[0]["who"]["ssh_client"], "192.0.2.7 50000 22");
+    assert!(took[0]["from"]["user"].is_string(), "{took:?}");
+    assert_eq!(
+        client_records(&recs, "attached")
+            .iter()
+            .filter(|r| r["role"] == "control")
+            .count(),
+        1,
+        "the first attach"
+    );
+    // The run's operator is now the one who took over.
+    let run = recs
+        .iter()
+        .find(|r| r["type"] == "operator" && r["action"] == "run")
+        .unwrap();
+    assert_eq!(run["by"], took[0]["who"]["user"]);
+    b.send("q");
+    b.wait_for("LEAVE?");
+    b.send("d");
+    b.assert_restored(0);
+    a.send("q");
+    a.assert_restored(0);
+}
+
+#[test]
+fn a_killed_engine_is_listed_dead_with_its_resume_command_and_resume_works() {
+    let (dir, j, mut t) = small_run(&[]);
+    t.enter_step(1, "hello", "✔");
+    t.enter_step(2, "nap", "▶");
+    t.wait_for("pid ");
+    let engine = t.runs().engine_pid();
+    // SAFETY: killing the engine this test started.
+    assert_eq!(unsafe { libc::kill(engine, libc::SIGKILL) }, 0);
+    t.wait_for("the engine stopped");
+    t.send("q");
+    t.assert_restored(4);
+    assert!(
+        t.screen().contains("resume with: cutover run --resume"),
+        "{}",
+        t.screen()
+    );
+    let (code, ls, _) = t.runs().cutover(&["ls"]);
+    assert_eq!(code, Some(0));
+    assert!(ls.contains("dead"), "{ls}");
+    assert!(
+        ls.contains(&format!(
+            "resume with: cutover run --resume {}",
+            j.display()
+        )),
+        "{ls}"
+    );
+    assert!(
+        !t.runs().run_dir().join("j.sock").exists(),
+        "the stale socket was removed"
+    );
+    // The step the engine ran was orphaned with it; resume finds it interrupted.
+    let group = journal(&j)
+        .iter()
+        .rev()
+        .find(|r| r["type"] == "process")
+        .and_then(|r| r["pid"].as_i64())
+        .unwrap() as i32;
+    let out = crate::support::cutover(
+        dir.path(),
+        &["run", "--headless", "--resume", j.to_str().unwrap()],
+        &[],
+    );
+    let (stdout, stderr) = crate::support::text(&out);
+    // SAFETY: stopping the orphaned step's process group.
+    unsafe { libc::kill(-group, libc::SIGKILL) };
+    assert_eq!(out.status.code(), Some(4), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("never finished — outcome unknown"),
+        "{stdout}{stderr}"
+    );
+}
+
+/// Another uid is refused: by the directory's and socket's modes, and — should those be
+/// loosened — by the engine's peer check.
+#[test]
+fn another_user_is_refused_by_the_socket() {
+    use std::os::unix::fs::PermissionsExt;
+    let (_dir, _j, mut t) = small_run(&[]);
+    t.wait_for("ready: enter runs step 1 hello");
+    let runs = t.runs();
+    let dir = runs.run_dir();
+    let socket = dir.join("j.sock");
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&socket), 0o600);
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("not root: the other-user half of this test needs runuser");
+        return;
+    }
+    // A copy of the binary that user `nobody` may run.
+    let bin_dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(bin_dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = bin_dir.path().join("cutover");
+    std::fs::copy(BIN, &bin).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let as_nobody = || {
+        let out = std::process::Command::new("runuser")
+            .args(["-u", "nobody", "--"])
+            .arg(&bin)
+            .args(["watch", "--json", socket.to_str().unwrap()])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = as_nobody();
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("ermission denied"), "{err}");
+    // Loosen every mode on the way: the engine itself still refuses.
+    for p in [runs.path(), dir.as_path()] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o711)).unwrap();
+    }
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let (code, err) = as_nobody();
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("only the run's owner (and root) may attach to it"),
+        "{err}"
+    );
+    t.send("q");
+    t.wait_for("LEAVE?");
+    t.send("e");
+    t.assert_restored(4);
+}
