@@ -17,206 +17,18 @@
 //! Targets (issue 4): latency < 100 ms, RSS < 100 MB, flood ≤ 1.5x baseline, idle CPU < 1 %,
 //! first frame < 50 ms.
 
-use std::io::{Read, Write};
-use std::num::NonZeroU16;
+mod common;
+
 use std::path::Path;
-use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use portable_pty::{Child, CommandBuilder, MasterPty, PtySize, native_pty_system};
+use common::{
+    Pty, cpu_ticks, durations, end_run, engine_pids, has_row, ms, private_runs, proc_status_kb,
+    stats, stop_engines,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_cutover");
 const IDLE_SECS: u64 = 10;
-
-/// The screen as parsed so far, and a signal for each piece of output parsed.
-type Shared = Arc<(Mutex<vt100::Parser>, Condvar)>;
-
-struct Pty {
-    parser: Shared,
-    writer: Box<dyn Write + Send>,
-    _master: Box<dyn MasterPty + Send>,
-    child: Box<dyn Child + Send + Sync>,
-}
-
-impl Pty {
-    /// `BIN run RUNBOOK --journal JOURNAL`.
-    fn run(bin: &str, runbook: &Path, journal: &Path) -> (Pty, Instant) {
-        let (rb, j) = (
-            runbook.to_str().expect("utf8"),
-            journal.to_str().expect("utf8"),
-        );
-        Pty::spawn(bin, &["run", rb, "--journal", j])
-    }
-
-    fn spawn(bin: &str, args: &[&str]) -> (Pty, Instant) {
-        let pair = native_pty_system()
-            .openpty(PtySize {
-                rows: 24,
-                cols: 80,
-                pixel_width: 0,
-                pixel_height: 0,
-            })
-            .expect("openpty");
-        let mut cmd = CommandBuilder::new(bin);
-        cmd.args(args);
-        cmd.env("TERM", "xterm-256color");
-        cmd.env_remove("NO_COLOR");
-        let parser: Shared = Arc::new((
-            Mutex::new(vt100::Parser::new(
-                NonZeroU16::new(24).expect("24"),
-                NonZeroU16::new(80).expect("80"),
-                0,
-            )),
-            Condvar::new(),
-        ));
-        let mut reader = pair.master.try_clone_reader().expect("reader");
-        let p = parser.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 64 * 1024];
-            while let Ok(n) = reader.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                p.0.lock().expect("lock").process(&buf[..n]);
-                p.1.notify_all();
-            }
-        });
-        let t0 = Instant::now();
-        let child = pair.slave.spawn_command(cmd).expect("spawn");
-        drop(pair.slave);
-        let writer = pair.master.take_writer().expect("writer");
-        (
-            Pty {
-                parser,
-                writer,
-                _master: pair.master,
-                child,
-            },
-            t0,
-        )
-    }
-
-    /// Waits until the screen satisfies `pred`, checking each time output is parsed (no
-    /// polling: the benchmark stays off the CPU it measures).
-    fn until(&self, pred: impl Fn(&vt100::Screen) -> bool) -> Instant {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        let (lock, parsed) = &*self.parser;
-        let mut p = lock.lock().expect("lock");
-        loop {
-            if pred(p.screen()) {
-                return Instant::now();
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            assert!(!left.is_zero(), "timed out:\n{}", p.screen().contents());
-            p = parsed
-                .wait_timeout(p, left.min(Duration::from_millis(100)))
-                .expect("lock")
-                .0;
-        }
-    }
-
-    fn contains(&self, text: &str) -> Instant {
-        self.until(|s| s.contents().contains(text))
-    }
-
-    /// Waits for the steps list to show step `n` `id` with `glyph`.
-    fn row(&self, glyph: &str, n: usize, id: &str) -> Instant {
-        self.until(|s| has_row(&s.contents(), glyph, n, id))
-    }
-
-    fn contents(&self) -> String {
-        self.parser.0.lock().expect("lock").screen().contents()
-    }
-
-    fn send(&mut self, s: &str) -> Instant {
-        self.writer.write_all(s.as_bytes()).expect("write");
-        self.writer.flush().expect("flush");
-        Instant::now()
-    }
-
-    /// Presses `?` and waits for the help overlay, then esc and waits for it to go, `pause`
-    /// after each frame; returns both key-to-frame latencies in ms.
-    fn help_round_trip(&mut self, pause: Duration) -> [f64; 2] {
-        let sent = self.send("?");
-        let shown = self.contains("KEYS");
-        std::thread::sleep(pause);
-        let sent_esc = self.send("\x1b");
-        let gone = self.until(|s| !s.contents().contains("KEYS"));
-        std::thread::sleep(pause);
-        [ms(shown - sent), ms(gone - sent_esc)]
-    }
-
-    fn pid(&self) -> i32 {
-        self.child.process_id().expect("pid") as i32
-    }
-}
-
-/// Whether the steps list (the left pane: a row up to its second `│`) shows step `n` `id`
-/// with `glyph` (numbers are padded to line up).
-fn has_row(screen: &str, glyph: &str, n: usize, id: &str) -> bool {
-    let want = format!(" {n} {id} ");
-    screen.lines().any(|l| {
-        let end = l.match_indices('│').nth(1).map_or(l.len(), |(i, _)| i);
-        let list = &l[..end];
-        list.contains(glyph) && list.contains(&want)
-    })
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn stats(mut v: Vec<f64>) -> String {
-    v.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
-    let n = v.len();
-    if n == 0 {
-        return "no samples".into();
-    }
-    format!(
-        "n={n} median {:.1} ms · p90 {:.1} ms · max {:.1} ms",
-        v[n / 2],
-        v[(n * 9 / 10).min(n - 1)],
-        v[n - 1]
-    )
-}
-
-fn proc_status_kb(pid: i32, key: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with(key))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        .unwrap_or(0)
-}
-
-/// utime + stime of a process and its reaped children, in clock ticks.
-fn cpu_ticks(pid: i32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let Some(close) = stat.rfind(')') else {
-        return 0;
-    };
-    let f: Vec<&str> = stat[close + 2..].split(' ').collect();
-    // After "pid (comm) ": state=0 ... utime=11 stime=12.
-    f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
-        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
-}
-
-/// The journal's step durations: how long step `id` took, in ms (0 if it did not finish).
-fn durations(journal: &Path) -> impl Fn(&str) -> u64 {
-    let d: Vec<(String, u64)> = std::fs::read_to_string(journal)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["type"] == "step_finished")
-        .map(|v| {
-            (
-                v["id"].as_str().unwrap_or("").to_string(),
-                v["duration_ms"].as_u64().unwrap_or(0),
-            )
-        })
-        .collect();
-    move |id| d.iter().find(|(i, _)| i == id).map_or(0, |(_, v)| *v)
-}
 
 /// Flood rounds: `seq > /dev/null`, then the flood with keys pressed, then the flood with no
 /// keys; ratios are taken within a round (side by side) and the median over rounds is reported.
@@ -288,14 +100,14 @@ fn first_frame(bin: &str, dir: &Path, rb: &Path) {
         let plan = t.contains("ready: enter runs step 1");
         to_frame.push(ms(frame - t0));
         to_plan.push(ms(plan - t0));
-        t.send("q");
-        let _ = t.child.wait();
+        // Leave, ending the run (the engine exits once this terminal has seen the end).
+        end_run(&mut t);
     }
     println!("start → first frame:        {}", stats(to_frame));
     println!("start → plan on screen:     {}", stats(to_plan));
 }
 
-fn flood_and_idle(bin: &str, dir: &Path, rb: &Path) {
+fn flood_and_idle(bin: &str, dir: &Path, rb: &Path, runs: &Path) {
     let j = dir.join("flood.jsonl");
     let _ = std::fs::remove_file(&j);
     let (mut t, _) = Pty::run(bin, rb, &j);
@@ -337,7 +149,7 @@ fn flood_and_idle(bin: &str, dir: &Path, rb: &Path) {
         stats(big_lat)
     );
     println!(
-        "peak RSS (VmHWM):           {:.1} MB",
+        "cockpit peak RSS (VmHWM):   {:.1} MB",
         hwm_kb as f64 / 1024.0
     );
     // Idle: the nap step runs; only the 1 Hz clock redraws.
@@ -353,10 +165,14 @@ fn flood_and_idle(bin: &str, dir: &Path, rb: &Path) {
         "idle CPU (sleep step):      {:.2} % of one core over {secs:.1}s",
         (c1 - c0) as f64 / hz / secs * 100.0
     );
-    t.send("q");
-    t.contains("Quitting cancels it");
-    t.send("y");
-    let _ = t.child.wait();
+    let engine_hwm_kb = engine_pids(runs)
+        .first()
+        .map_or(0, |&p| proc_status_kb(p, "VmHWM:"));
+    println!(
+        "engine peak RSS (VmHWM):    {:.1} MB",
+        engine_hwm_kb as f64 / 1024.0
+    );
+    end_run(&mut t);
     let get = durations(&j);
     for kind in ["keys", "quiet"] {
         let rounds: Vec<(u64, u64)> = (1..=ROUNDS)
@@ -472,18 +288,20 @@ fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
+    let runs = private_runs();
     let dir = tempfile::tempdir().expect("tempdir");
     let rb = write_runbook(dir.path());
     if let Ok(before) = std::env::var("CUTOVER_BENCH_BEFORE") {
         println!("--- before: {before}");
         first_frame(&before, dir.path(), &rb);
-        flood_and_idle(&before, dir.path(), &rb);
+        flood_and_idle(&before, dir.path(), &rb, runs.path());
         headless_flood(&before, dir.path());
         println!("--- this build:");
     }
     println!("cutover cockpit benchmarks ({BIN})");
     first_frame(BIN, dir.path(), &rb);
-    flood_and_idle(BIN, dir.path(), &rb);
+    flood_and_idle(BIN, dir.path(), &rb, runs.path());
     headless_flood(BIN, dir.path());
     null_front_end(dir.path());
+    stop_engines(runs.path());
 }

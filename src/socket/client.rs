@@ -162,14 +162,28 @@ impl Joined {
             }
         });
         tokio::spawn(async move {
+            // Why a resynchronisation came, said after the snapshot it announces (which
+            // replaces the screen, status line included).
+            let mut resync: Option<String> = None;
             while let Ok(Some(msg)) =
                 wire::read::<_, ServerMsg>(&mut read, wire::MAX_SERVER_LINE).await
             {
                 let incoming = match msg {
-                    ServerMsg::Snapshot { events } => Incoming::Snapshot(events),
+                    ServerMsg::Snapshot { events } => {
+                        if in_tx.send(Incoming::Snapshot(events)).await.is_err() {
+                            return;
+                        }
+                        match resync.take() {
+                            Some(reason) => Incoming::Note(reason),
+                            None => continue,
+                        }
+                    }
                     ServerMsg::Event { event } => Incoming::Event(event),
                     ServerMsg::Role { role, by } => Incoming::Role { role, by },
-                    ServerMsg::Resync { reason } => Incoming::Note(reason),
+                    ServerMsg::Resync { reason } => {
+                        resync = Some(reason);
+                        continue;
+                    }
                     ServerMsg::ReadOnly { what } => Incoming::Note(what),
                     ServerMsg::Welcome { .. }
                     | ServerMsg::Refused { .. }

@@ -96,6 +96,7 @@ fn dependencies_run_one_way() {
         "cutover-probe",
         "cutover-reconcile",
         "cutover-engine",
+        "cutover-socket",
         "cutover-drill",
     ] {
         assert!(graph.contains_key(krate), "{krate} is not in the workspace");
@@ -108,12 +109,15 @@ fn dependencies_run_one_way() {
         "cutover-cockpit",
         &[
             "cutover-engine",
+            "cutover-socket",
             "cutover-pg",
             "cutover-probe",
             "cutover-reconcile",
             "tokio-postgres",
         ],
     ));
+    // The engine does not know it is served over a socket.
+    offences.extend(forbidden(&graph, "cutover-engine", &["cutover-socket"]));
     // The crates below the engine do not know it.
     for krate in [
         "cutover-pg",

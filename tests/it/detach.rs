@@ -5,6 +5,7 @@
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::pty::small_run;
@@ -156,11 +157,11 @@ fn watch_json_streams_the_run_as_json_lines_and_ends_with_it() {
     let j = dir.path().join("j.jsonl");
     let mut a = Pty::run(&rb, &j, &[]);
     a.wait_for("ready: enter runs step 1 one");
-    let mut watch = std::process::Command::new(BIN)
+    let mut watch = Command::new(BIN)
         .args(["watch", "--json"])
         .env("XDG_RUNTIME_DIR", a.runs().path())
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     let stdout = watch.stdout.take().unwrap();
@@ -319,11 +320,11 @@ fn another_user_is_refused_by_the_socket() {
     std::fs::copy(BIN, &bin).unwrap();
     std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
     let as_nobody = || {
-        let out = std::process::Command::new("runuser")
+        let out = Command::new("runuser")
             .args(["-u", "nobody", "--"])
             .arg(&bin)
             .args(["watch", "--json", socket.to_str().unwrap()])
-            .stdin(std::process::Stdio::null())
+            .stdin(Stdio::null())
             .output()
             .unwrap();
         (
@@ -349,4 +350,79 @@ fn another_user_is_refused_by_the_socket() {
     t.wait_for("LEAVE?");
     t.send("e");
     t.assert_restored(4);
+}
+
+/// `--share-group`: members of the group may watch through a second socket (directory 0710,
+/// socket 0660, both of the group); others cannot reach it.
+#[test]
+fn a_run_shared_with_a_group_can_be_watched_by_its_members_only() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("not root: sharing with another user's group needs runuser");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let rb = crate::pty::small_runbook(dir.path());
+    let id = format!("shared-{}", std::process::id());
+    let j = dir.path().join(format!("{id}.jsonl"));
+    let mut t = Pty::spawn(
+        &[
+            "run",
+            rb.to_str().unwrap(),
+            "--journal",
+            j.to_str().unwrap(),
+            "--share-group",
+            "nogroup",
+        ],
+        &[],
+        80,
+        24,
+    );
+    t.wait_for("ready: enter runs step 1 hello");
+    let shared = PathBuf::from("/tmp/cutover-0-shared");
+    let socket = shared.join(format!("{id}.sock"));
+    let nogroup = std::fs::metadata(&shared).unwrap().gid();
+    let meta = |p: &Path| {
+        let m = std::fs::metadata(p).unwrap();
+        (m.permissions().mode() & 0o777, m.gid())
+    };
+    assert_eq!(meta(&shared), (0o710, nogroup));
+    assert_eq!(meta(&socket), (0o660, nogroup));
+    let bin_dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(bin_dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = bin_dir.path().join("cutover");
+    std::fs::copy(BIN, &bin).unwrap();
+    let watch_as = |user: &str| {
+        let mut child = Command::new("runuser")
+            .args(["-u", user, "--"])
+            .arg(&bin)
+            .args(["watch", "--json", "--owner", "root", &id])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let first = std::io::BufReader::new(child.stdout.take().unwrap())
+            .lines()
+            .next()
+            .and_then(Result::ok);
+        let _ = child.kill();
+        let out = child.wait_with_output().unwrap();
+        (first, String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    // A member of the group (nobody's group is nogroup) watches.
+    let (first, err) = watch_as("nobody");
+    let first: serde_json::Value =
+        serde_json::from_str(&first.unwrap_or_default()).unwrap_or_else(|e| panic!("{e}: {err}"));
+    assert_eq!(first["type"], "run_started");
+    // Someone else cannot even reach the socket.
+    let (first, err) = watch_as("daemon");
+    assert!(first.is_none());
+    assert!(err.contains("ermission denied"), "{err}");
+    t.send("q");
+    t.wait_for("LEAVE?");
+    t.send("e");
+    t.assert_restored(4);
+    wait_for("the shared socket removed", DEADLINE, || !socket.exists());
 }

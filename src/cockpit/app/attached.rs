@@ -29,6 +29,8 @@ impl App {
             output_rows: self.output_rows,
             role: self.role,
             detachable: self.detachable,
+            terminal: self.terminal,
+            demoted: self.demoted,
             ..App::new(self.now, self.size)
         };
         let status = self.status.take();
@@ -36,6 +38,10 @@ impl App {
         for ev in events {
             self.latest_time(&ev);
             self.on_event(ev);
+        }
+        // What the replay said in passing (old attaches and detaches) is history, not news.
+        if self.status.as_ref().is_some_and(|s| s.until.is_some()) {
+            self.status = None;
         }
         if self.status.is_none() {
             self.status = status;

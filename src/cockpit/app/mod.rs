@@ -5,6 +5,8 @@
 
 pub mod action;
 mod attached;
+#[cfg(test)]
+mod attached_tests;
 mod engine_events;
 pub mod keymap;
 mod keys;

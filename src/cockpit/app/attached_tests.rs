@@ -1,0 +1,207 @@
+//! A cockpit attached to a detached run: leaving asks detach or end, a watcher sends nothing,
+//! a snapshot rebuilds the screen the run shows, a takeover is said and kept, and this
+//! terminal's own attach is not news.
+
+use super::keymap::Key;
+use super::modal::{Ask, Modal};
+use super::tests::{ch, ev, press, run_info, sent, t0};
+use super::*;
+use cutover_model::protocol::*;
+
+fn operator(user: &str, ssh: Option<&str>) -> Operator {
+    Operator {
+        user: user.into(),
+        ssh_client: ssh.map(str::to_string),
+        host: "db-admin".into(),
+    }
+}
+
+fn attached(role: ClientRole) -> App {
+    App::attached(t0(), (80, 24), Seat { role, terminal: 7 })
+}
+
+/// The run so far, as the engine sends it: started, step 0 passed with output, ready for 1.
+fn history() -> Vec<Event> {
+    let at = t0() - chrono::Duration::minutes(20);
+    vec![
+        Event::RunStarted {
+            run: Box::new(RunInfo {
+                started_at: Some(at),
+                ..run_info()
+            }),
+        },
+        Event::StepStarted {
+            index: 0,
+            id: "preflight".into(),
+            attempt: 1,
+            at,
+            command: "df -P /".into(),
+        },
+        Event::Output {
+            index: 0,
+            stream: Stream::Stdout,
+            text: "line one\nline two\n".into(),
+        },
+        Event::StepFinished {
+            index: 0,
+            id: "preflight".into(),
+            attempt: 1,
+            outcome: StepOutcome::Passed,
+            duration_ms: 1_500,
+            expected_ms: Some(2_000),
+            exit_code: Some(0),
+            checks: vec![],
+            message: None,
+            output_file: None,
+        },
+        Event::Ready { next: 1 },
+    ]
+}
+
+#[test]
+fn a_snapshot_draws_the_run_as_it_stands() {
+    let mut app = attached(ClientRole::Control);
+    app.update(Msg::Snapshot(history()));
+    assert_eq!(app.phase, Phase::Ready { next: 1 });
+    assert_eq!(app.steps[0].status, super::step::StepStatus::Passed);
+    assert_eq!(
+        app.session_start,
+        Some(t0() - chrono::Duration::minutes(20))
+    );
+    let lines = app.steps[0].output.len();
+    assert!(lines >= 2, "the output is kept");
+    // A resynchronisation replaces what was shown; nothing is doubled.
+    app.update(Msg::Snapshot(history()));
+    assert_eq!(app.steps.len(), run_info().steps.len());
+    assert_eq!(app.steps[0].output.len(), lines);
+}
+
+#[test]
+fn q_asks_detach_or_end_and_d_detaches_sending_nothing() {
+    let mut app = attached(ClientRole::Control);
+    app.update(Msg::Snapshot(history()));
+    assert!(sent(&press(&mut app, ch('q'))).is_empty());
+    assert!(matches!(app.modal, Some(Modal::Ask(Ask::Leave))));
+    let fx = press(&mut app, ch('d'));
+    assert!(fx.contains(&Effect::Detach), "{fx:?}");
+    assert!(sent(&fx).is_empty());
+}
+
+#[test]
+fn a_second_ctrl_c_detaches_and_esc_stays() {
+    let mut app = attached(ClientRole::Control);
+    app.update(Msg::Snapshot(history()));
+    press(&mut app, Key::CtrlC);
+    press(&mut app, Key::Esc);
+    assert!(app.modal.is_none());
+    press(&mut app, Key::CtrlC);
+    let fx = press(&mut app, Key::CtrlC);
+    assert!(fx.contains(&Effect::Detach), "{fx:?}");
+}
+
+#[test]
+fn e_while_a_step_runs_cancels_it_without_a_second_question() {
+    let mut app = attached(ClientRole::Control);
+    app.update(Msg::Snapshot(history()));
+    press(&mut app, Key::Enter);
+    super::tests::started(&mut app, 1, 1);
+    press(&mut app, ch('q'));
+    let fx = press(&mut app, ch('e'));
+    match sent(&fx).as_slice() {
+        [Command::Abort { reason: Some(r) }] => assert!(r.contains("copy"), "{r}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_watcher_sends_nothing_and_is_told_so() {
+    let mut app = attached(ClientRole::Watch);
+    app.update(Msg::Snapshot(history()));
+    for key in [
+        Key::Enter,
+        ch('R'),
+        ch('s'),
+        ch('r'),
+        ch('a'),
+        ch('c'),
+        ch('x'),
+    ] {
+        let fx = press(&mut app, key);
+        assert!(sent(&fx).is_empty(), "{key:?} sent {fx:?}");
+    }
+    assert_eq!(
+        app.status.as_ref().map(|s| s.text.as_str()),
+        Some(super::attached::READ_ONLY)
+    );
+    // Leaving does not ask: the run is not the watcher's to end.
+    let fx = press(&mut app, ch('q'));
+    assert!(fx.contains(&Effect::Detach), "{fx:?}");
+}
+
+#[test]
+fn losing_the_controls_is_said_and_stays_said() {
+    let mut app = attached(ClientRole::Control);
+    app.update(Msg::Snapshot(history()));
+    let bob = operator("bob", Some("192.0.2.7 50000 22"));
+    app.update(Msg::Role {
+        role: ClientRole::Watch,
+        by: Some(bob.clone()),
+    });
+    assert_eq!(app.role, ClientRole::Watch);
+    let said =
+        "bob@db-admin (ssh from 192.0.2.7) took control: this terminal now watches (read-only)";
+    assert_eq!(app.status.as_ref().map(|s| s.text.as_str()), Some(said));
+    // The journaled takeover that follows does not cover it.
+    ev(
+        &mut app,
+        Event::Client {
+            change: ClientChange::TookOver,
+            role: ClientRole::Control,
+            who: bob,
+            from: Some(operator("alice", None)),
+            terminal: Some(8),
+        },
+    );
+    assert_eq!(app.status.as_ref().map(|s| s.text.as_str()), Some(said));
+    assert!(sent(&press(&mut app, Key::Enter)).is_empty());
+}
+
+#[test]
+fn this_terminals_own_attach_is_not_news_but_others_are() {
+    let mut app = attached(ClientRole::Control);
+    app.update(Msg::Snapshot(history()));
+    let before = app.status.clone();
+    let attach = |terminal| Event::Client {
+        change: ClientChange::Attached,
+        role: ClientRole::Watch,
+        who: operator("carol", None),
+        from: None,
+        terminal: Some(terminal),
+    };
+    ev(&mut app, attach(7));
+    assert_eq!(app.status, before);
+    ev(&mut app, attach(9));
+    assert_eq!(
+        app.status.as_ref().map(|s| s.text.as_str()),
+        Some("carol@db-admin attached, watching")
+    );
+}
+
+#[test]
+fn a_countdown_seen_late_counts_from_when_the_trigger_fired() {
+    let mut app = attached(ClientRole::Control);
+    let mut evs = history();
+    evs.push(Event::TriggerFired {
+        name: "lag runaway".into(),
+        message: "lag above 256 MB for 1m".into(),
+        action: TriggerAction::Rollback,
+        countdown_ms: Some(30_000),
+        at: t0() - chrono::Duration::seconds(20),
+    });
+    app.update(Msg::Snapshot(evs));
+    let banner = app.trigger.as_ref().expect("the banner");
+    assert_eq!(
+        banner.rollback_at,
+        Some(t0() + chrono::Duration::seconds(10))
+    );
+}
