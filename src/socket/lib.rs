@@ -21,6 +21,8 @@ pub mod client;
 pub mod history;
 pub mod rundir;
 pub mod server;
+#[cfg(test)]
+mod server_tests;
 mod session;
 pub mod status;
 pub mod wire;

@@ -426,3 +426,42 @@ fn a_run_shared_with_a_group_can_be_watched_by_its_members_only() {
     t.assert_restored(4);
     wait_for("the shared socket removed", DEADLINE, || !socket.exists());
 }
+
+/// `attach` with no ID picks the only live run; with several it lists them and exits 2.
+#[test]
+fn attach_without_an_id_lists_the_runs_when_there_are_several() {
+    let dir = tempfile::tempdir().unwrap();
+    let rb = crate::pty::small_runbook(dir.path());
+    let runs = Runs::new();
+    let env = [runs.env()];
+    for name in ["first", "second"] {
+        let j = dir.path().join(format!("{name}.jsonl"));
+        let mut t = Pty::run(&rb, &j, &env);
+        t.wait_for("ready: enter runs step 1 hello");
+        t.send("q");
+        t.wait_for("LEAVE?");
+        t.send("d");
+        t.assert_restored(0);
+        assert!(
+            t.screen()
+                .contains(&format!("come back with: cutover attach {name}")),
+            "{}",
+            t.screen()
+        );
+    }
+    let (code, _, err) = runs.cutover(&["attach"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("several live runs; name one"), "{err}");
+    assert!(err.contains("first") && err.contains("second"), "{err}");
+    let (code, ls, _) = runs.cutover(&["ls"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(ls.matches("waiting to run 1 hello").count(), 2, "{ls}");
+    // A unique prefix names one.
+    let mut t = Pty::spawn(&["attach", "sec"], &env, 80, 24);
+    t.wait_for("ready: enter runs step 1 hello");
+    t.send("q");
+    t.wait_for("LEAVE?");
+    t.send("e");
+    t.assert_restored(4);
+    assert!(t.screen().contains("second.jsonl"), "{}", t.screen());
+}

@@ -1,0 +1,138 @@
+//! The server in one process with a real engine on a real runbook behind a real socket: a
+//! finished run waits for its operator to come back and see the end, and leaves on its own
+//! once nobody came for its linger time.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+
+use crate::client;
+use crate::rundir::{self, RunMeta};
+use crate::server::{self, ServeError, ServeOptions};
+use crate::wire::Want;
+use cutover_engine::{Engine, EngineOptions, JournalChoice};
+use cutover_model::protocol::{Command, Event, Incoming, Operator, RunOutcome};
+use cutover_model::runbook::Runbook;
+
+/// Long enough to say "never" in these tests (which otherwise wait for a run to end).
+const NEVER: Duration = Duration::from_secs(60);
+
+fn operator() -> Operator {
+    Operator {
+        user: "test".into(),
+        ssh_client: None,
+        host: "h".into(),
+    }
+}
+
+/// One half-second step behind a socket in `dir`; the server runs on its own task.
+fn served(
+    dir: &Path,
+    linger: Duration,
+) -> (
+    std::path::PathBuf,
+    JoinHandle<Result<RunOutcome, ServeError>>,
+) {
+    let rb_path = dir.join("rb.toml");
+    std::fs::write(
+        &rb_path,
+        "[runbook]\nname = \"served\"\n\n[[step]]\nid = \"nap\"\nrun = \"sleep 0.5\"\n",
+    )
+    .unwrap();
+    let rb = Runbook::load(&rb_path, &BTreeMap::new()).unwrap();
+    let engine = Engine::prepare(
+        rb,
+        EngineOptions {
+            journal: JournalChoice::New(dir.join("j.jsonl")),
+            accept_changed_runbook: false,
+            operator: operator(),
+        },
+    )
+    .unwrap();
+    let runs = dir.join("runs");
+    std::fs::create_dir(&runs).unwrap();
+    std::fs::set_permissions(&runs, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let listening = server::listen(ServeOptions {
+        dir: runs,
+        meta: RunMeta {
+            id: "j".into(),
+            pid: std::process::id(),
+            pid_start: rundir::start_time(std::process::id()),
+            journal: dir.join("j.jsonl").display().to_string(),
+            runbook: "served".into(),
+            started_at: chrono::Utc::now(),
+        },
+        shared: None,
+        linger,
+    })
+    .unwrap();
+    let socket = listening.socket.clone();
+    (socket, tokio::spawn(listening.serve(engine)))
+}
+
+/// Takes the controls, runs the step and leaves at once, before the run ends.
+async fn run_and_leave(socket: &Path) {
+    let joined = client::join(socket, Want::Control { take_over: false }, operator())
+        .await
+        .unwrap();
+    let (commands, _events) = joined.bridge();
+    commands.send(Command::RunNext).await.unwrap();
+    // Dropping the channels closes the connection.
+}
+
+fn finished(journal: &Path) -> bool {
+    std::fs::read_to_string(journal).is_ok_and(|j| j.contains(r#""type":"run_finished""#))
+}
+
+#[tokio::test]
+async fn an_operator_who_comes_back_finds_the_outcome_and_then_the_engine_leaves() {
+    let dir = tempfile::tempdir().unwrap();
+    let (socket, serving) = served(dir.path(), NEVER);
+    run_and_leave(&socket).await;
+    let journal = dir.path().join("j.jsonl");
+    while !finished(&journal) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Nobody in control saw the end: the engine is still there.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!serving.is_finished());
+    let joined = client::join(&socket, Want::Control { take_over: false }, operator())
+        .await
+        .unwrap();
+    let (_commands, mut events) = joined.bridge();
+    match events.recv().await {
+        Some(Incoming::Snapshot(evs)) => assert!(
+            evs.iter().any(|e| matches!(
+                e,
+                Event::RunFinished {
+                    outcome: RunOutcome::Completed,
+                    ..
+                }
+            )),
+            "{evs:?}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    drop(events);
+    drop(_commands);
+    let outcome = tokio::time::timeout(NEVER, serving).await.unwrap().unwrap();
+    assert_eq!(outcome.unwrap(), RunOutcome::Completed);
+    assert!(!socket.exists(), "the socket is removed");
+}
+
+#[tokio::test]
+async fn a_finished_run_nobody_comes_back_to_leaves_after_its_linger() {
+    let dir = tempfile::tempdir().unwrap();
+    let (socket, serving) = served(dir.path(), Duration::from_secs(1));
+    run_and_leave(&socket).await;
+    let outcome = tokio::time::timeout(NEVER, serving).await.unwrap().unwrap();
+    assert_eq!(outcome.unwrap(), RunOutcome::Completed);
+    assert!(finished(&dir.path().join("j.jsonl")));
+    assert!(!socket.exists(), "the socket is removed");
+    assert!(
+        rundir::read_metas(&dir.path().join("runs")).is_empty(),
+        "so is its description"
+    );
+}
