@@ -249,6 +249,7 @@ fn null_front_end(dir: &Path) {
         EngineOptions {
             journal: JournalChoice::New(j.clone()),
             accept_changed_runbook: false,
+            accept_changed_vars: false,
             operator: Operator::from_env(),
         },
     )

@@ -80,6 +80,10 @@ pub struct RunArgs {
     /// On --resume: accept a runbook that changed since the journal started.
     #[arg(long, requires = "resume")]
     pub accept_changed_runbook: bool,
+    /// On --resume: accept a --var that changes a var the run had (the run keeps its own vars
+    /// otherwise).
+    #[arg(long, requires = "resume")]
+    pub accept_changed_vars: bool,
     /// On --resume --headless: re-run a step that was interrupted.
     #[arg(long, requires = "resume")]
     pub rerun_interrupted: bool,

@@ -89,6 +89,7 @@ impl DrillPlan {
             EngineOptions {
                 journal: JournalChoice::New(self.journal.clone()),
                 accept_changed_runbook: false,
+                accept_changed_vars: false,
                 operator: self.operator.clone(),
             },
         )

@@ -110,6 +110,44 @@ fn runbook_of_journal(path: &Path) -> Result<PathBuf> {
         .ok_or_else(|| eyre!("journal {} has no run_started record", path.display()))
 }
 
+/// The vars a resumed run starts from: the ones its journal's latest session ran with, then
+/// `given` (`--var`) on top. A value the journal keeps masked (it held a password) must be
+/// given again.
+fn resume_vars(
+    journal: &Path,
+    given: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, String> {
+    let read = journal::read(journal).map_err(|e| e.to_string())?;
+    let mut vars = read
+        .records
+        .iter()
+        .rev()
+        .find_map(|r| match &r.event {
+            Event::RunStarted { run } if !run.vars.is_empty() => Some(run.vars.clone()),
+            _ => None,
+        })
+        .unwrap_or_default();
+    for (k, v) in given {
+        vars.insert(k.clone(), v.clone());
+    }
+    let masked: Vec<&String> = vars
+        .iter()
+        .filter(|(_, v)| v.contains(cutover_model::secrets::MASK))
+        .map(|(k, _)| k)
+        .collect();
+    if !masked.is_empty() {
+        let list = masked
+            .iter()
+            .map(|k| format!("--var {k}=…"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        return Err(format!(
+            "cutover: the journal keeps these vars masked (they held a password): give them again: {list}"
+        ));
+    }
+    Ok(vars)
+}
+
 fn run(args: RunArgs) -> Result<ExitCode> {
     let runbook_path = match (&args.runbook, &args.resume) {
         (Some(p), _) => p.clone(),
@@ -119,7 +157,19 @@ fn run(args: RunArgs) -> Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_INVALID));
         }
     };
-    let overrides: BTreeMap<String, String> = args.vars.iter().cloned().collect();
+    let given: BTreeMap<String, String> = args.vars.iter().cloned().collect();
+    // A resumed run keeps the vars it ran with (its hosts and DSNs); a --var changes one only
+    // when accepted (the engine compares).
+    let overrides = match &args.resume {
+        Some(j) => match resume_vars(j, &given) {
+            Ok(v) => v,
+            Err(message) => {
+                say::err(&message);
+                return Ok(ExitCode::from(EXIT_INVALID));
+            }
+        },
+        None => given,
+    };
     let rb = match Runbook::load(&runbook_path, &overrides) {
         Ok(rb) => rb,
         Err(e @ LoadError::Invalid(_)) | Err(e @ LoadError::Io { .. }) => {
@@ -174,6 +224,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
             journal: journal_path.clone(),
             resume: args.resume.is_some(),
             accept_changed: args.accept_changed_runbook,
+            accept_changed_vars: args.accept_changed_vars,
             log: log_path.clone(),
             share_group: args.share_group.clone(),
             operator: Operator::from_env(),
@@ -193,12 +244,14 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         EngineOptions {
             journal,
             accept_changed_runbook: args.accept_changed_runbook,
+            accept_changed_vars: args.accept_changed_vars,
             operator: Operator::from_env(),
         },
     ) {
         Ok(e) => e,
         Err(
             e @ (EngineError::RunbookChanged { .. }
+            | EngineError::VarsChanged { .. }
             | EngineError::Secret(_)
             | EngineError::RolledBack { .. }),
         ) => {

@@ -62,6 +62,9 @@ pub struct RunSpec {
     pub resume: bool,
     /// `--accept-changed-runbook`.
     pub accept_changed: bool,
+    /// `--accept-changed-vars`.
+    #[serde(default)]
+    pub accept_changed_vars: bool,
     /// The diagnostics log.
     pub log: PathBuf,
     /// `--share-group`.
@@ -261,6 +264,7 @@ pub fn serve_run(spec: RunSpec) -> u8 {
         EngineOptions {
             journal,
             accept_changed_runbook: spec.accept_changed,
+            accept_changed_vars: spec.accept_changed_vars,
             operator: spec.operator.clone(),
         },
     ) {
@@ -268,6 +272,7 @@ pub fn serve_run(spec: RunSpec) -> u8 {
         Err(e) => {
             let code = match e {
                 EngineError::RunbookChanged { .. }
+                | EngineError::VarsChanged { .. }
                 | EngineError::Secret(_)
                 | EngineError::RolledBack { .. } => 2,
                 _ => 4,

@@ -72,6 +72,8 @@ pub struct Restored {
     pub rolled_back_at: Option<DateTime<Utc>>,
     /// The latest result of each reconcile check.
     pub reconcile: BTreeMap<String, cutover_model::reconcile::ReconcileResult>,
+    /// The vars of the latest session that journaled them (masked).
+    pub vars: Option<BTreeMap<String, String>>,
 }
 
 /// Replays journal records.
@@ -79,7 +81,12 @@ pub fn restore(records: &[Record]) -> Restored {
     let mut r = Restored::default();
     for rec in records {
         match &rec.event {
-            Event::RunStarted { run } => r.sha256 = Some(run.sha256.clone()),
+            Event::RunStarted { run } => {
+                r.sha256 = Some(run.sha256.clone());
+                if !run.vars.is_empty() {
+                    r.vars = Some(run.vars.clone());
+                }
+            }
             Event::RunbookText { source } => r.source = Some(source.clone()),
             Event::StepStarted {
                 id, attempt, at, ..

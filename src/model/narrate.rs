@@ -123,6 +123,9 @@ pub fn operator_action(action: &OperatorAction) -> Option<String> {
             old_sha256,
             new_sha256,
         } => format!("accepted the changed runbook ({old_sha256:.12} → {new_sha256:.12})"),
+        OperatorAction::AcceptChangedVars { changes } => {
+            format!("accepted changed vars: {}", changes.join("; "))
+        }
     })
 }
 

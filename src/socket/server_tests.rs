@@ -47,6 +47,7 @@ fn served(
         EngineOptions {
             journal: JournalChoice::New(dir.join("j.jsonl")),
             accept_changed_runbook: false,
+            accept_changed_vars: false,
             operator: operator(),
         },
     )

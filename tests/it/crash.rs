@@ -171,3 +171,146 @@ fn rerun_interrupted_never_runs_a_step_twice_while_its_old_group_lives() {
         "did\n"
     );
 }
+
+/// A run started with `--var` and killed keeps its vars on resume (they are journaled): it
+/// does not silently fall back to the runbook's defaults. A `--var` that changes one is
+/// refused with the difference shown, unless accepted (journaled).
+#[test]
+fn resume_after_sigkill_keeps_the_vars_the_run_started_with() {
+    let rb_text = format!(
+        "{HEAD}[vars]\nhost = \"runbook-default\"\n\n\
+         [[step]]\nid = \"first\"\nrun = \"echo first ${{vars.host}} >> hosts.log\"\n\n\
+         [[step]]\nid = \"hold\"\nrun = \"if [ -f held ]; then :; else touch held; sleep 60; fi\"\n\n\
+         [[step]]\nid = \"last\"\nrun = \"echo last ${{vars.host}} >> hosts.log\"\n"
+    );
+    let start_and_kill = |d: &std::path::Path| {
+        let rb = runbook(d, "rb.toml", &rb_text);
+        let mut child = std::process::Command::new(bin())
+            .current_dir(d)
+            .arg("run")
+            .arg(&rb)
+            .args([
+                "--headless",
+                "--journal",
+                "j.jsonl",
+                "--var",
+                "host=db-new.internal",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let j = d.join("j.jsonl");
+        wait_for(
+            "the hold step to run",
+            std::time::Duration::from_secs(30),
+            || {
+                d.join("held").exists()
+                    && std::fs::read_to_string(&j).is_ok_and(|t| {
+                        t.lines()
+                            .last()
+                            .is_some_and(|l| l.contains("\"type\":\"process\""))
+                    })
+            },
+        );
+        child.kill().unwrap();
+        child.wait().unwrap();
+        of_type(&journal(&j), "process").last().unwrap()["pid"]
+            .as_i64()
+            .unwrap() as i32
+    };
+    let hosts = |d: &std::path::Path| std::fs::read_to_string(d.join("hosts.log")).unwrap();
+
+    // Resumed without --var: the run's own value.
+    let d = tempfile::tempdir().unwrap();
+    let orphan = start_and_kill(d.path());
+    let (code, out) = resume(d.path(), &["--rerun-interrupted", "--kill-interrupted"]);
+    reap_group(orphan);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(
+        hosts(d.path()),
+        "first db-new.internal\nlast db-new.internal\n"
+    );
+
+    // Resumed with a --var that changes it: refused, the difference shown, nothing run.
+    let d = tempfile::tempdir().unwrap();
+    let orphan = start_and_kill(d.path());
+    let (code, out) = resume(
+        d.path(),
+        &[
+            "--var",
+            "host=db-old.internal",
+            "--rerun-interrupted",
+            "--kill-interrupted",
+        ],
+    );
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains(r#"host: "db-new.internal" → "db-old.internal""#),
+        "{out}"
+    );
+    assert!(out.contains("--accept-changed-vars"), "{out}");
+    assert_eq!(hosts(d.path()), "first db-new.internal\n");
+    // Accepted: it runs with the new value, and the acceptance is journaled.
+    let (code, out) = resume(
+        d.path(),
+        &[
+            "--var",
+            "host=db-old.internal",
+            "--accept-changed-vars",
+            "--rerun-interrupted",
+            "--kill-interrupted",
+        ],
+    );
+    reap_group(orphan);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(
+        hosts(d.path()),
+        "first db-new.internal\nlast db-old.internal\n"
+    );
+    let recs = journal(&d.path().join("j.jsonl"));
+    let accepted = recs
+        .iter()
+        .find(|r| r["action"] == "accept_changed_vars")
+        .expect("the acceptance is journaled");
+    assert_eq!(
+        accepted["changes"][0],
+        r#"host: "db-new.internal" → "db-old.internal""#
+    );
+}
+
+/// A var that held a password is journaled masked, so a resume cannot restore it: it must be
+/// given again (and the journal never holds it).
+#[test]
+fn a_var_holding_a_password_must_be_given_again_on_resume() {
+    let d = tempfile::tempdir().unwrap();
+    let dsn = "postgres://app:hunter2-secret@db.internal/orders";
+    let rb = runbook(
+        d.path(),
+        "rb.toml",
+        &format!("{HEAD}[vars]\ndsn = \"\"\n\n[[step]]\nid = \"fails\"\nrun = \"exit 1\"\n"),
+    );
+    let out = cutover(
+        d.path(),
+        &[
+            "run",
+            rb.to_str().unwrap(),
+            "--headless",
+            "--journal",
+            "j.jsonl",
+            "--var",
+            &format!("dsn={dsn}"),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(4));
+    let j = std::fs::read_to_string(d.path().join("j.jsonl")).unwrap();
+    assert!(!j.contains("hunter2-secret"));
+    let (code, out) = resume(d.path(), &[]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("give them again: --var dsn=…"), "{out}");
+    // Given again, the run goes on (the step fails again: a decision, exit 4).
+    let (code, out) = resume(d.path(), &["--var", &format!("dsn={dsn}")]);
+    assert_eq!(code, Some(4), "{out}");
+    assert!(!out.contains("differ"), "{out}");
+}

@@ -165,6 +165,7 @@ pub mod session {
             EngineOptions {
                 journal: JournalChoice::New(dir.path().join("j.jsonl")),
                 accept_changed_runbook: false,
+                accept_changed_vars: false,
                 operator: Operator {
                     user: "test".into(),
                     ssh_client: None,

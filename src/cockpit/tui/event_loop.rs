@@ -342,6 +342,7 @@ mod tests {
             EngineOptions {
                 journal: JournalChoice::New(dir.path().join("j.jsonl")),
                 accept_changed_runbook: false,
+                accept_changed_vars: false,
                 operator: Operator::from_env(),
             },
         )

@@ -41,6 +41,8 @@ pub struct EngineOptions {
     pub journal: JournalChoice,
     /// Continue even though the runbook changed since the journal started.
     pub accept_changed_runbook: bool,
+    /// Continue even though the vars differ from the ones the run had (a `--var` on resume).
+    pub accept_changed_vars: bool,
     /// Who is running it.
     pub operator: Operator,
 }
@@ -69,6 +71,17 @@ pub enum EngineError {
         new: String,
         /// The difference, as a unified diff of the masked texts.
         diff: String,
+    },
+    /// The vars differ from the ones the run had.
+    #[error(
+        "the vars differ from the ones journal {journal} ran with:\n{}\nRe-run with --accept-changed-vars to continue with the new values, or without those --var to keep the run's own.",
+        changes.iter().map(|c| format!("  {c}")).collect::<Vec<_>>().join("\n")
+    )]
+    VarsChanged {
+        /// The journal's path.
+        journal: String,
+        /// `name: old → new` for each var that differs (masked).
+        changes: Vec<String>,
     },
     /// A `[connections]` DSN cannot be used.
     #[error(transparent)]
@@ -99,6 +112,8 @@ pub struct Engine {
     steps: StepBook,
     restored: Option<Restored>,
     accepted_change: Option<(String, String)>,
+    /// Vars that differ from the journal's, accepted (`name: old → new`).
+    accepted_vars: Option<Vec<String>>,
     /// What a resume found cut off at the end of the journal, and set aside.
     torn: Option<TornTail>,
     /// When this session was prepared.
@@ -119,6 +134,7 @@ impl Engine {
         let masker = Masker::new(secrets.values().cloned().chain(passwords));
         let mut steps = StepBook::new(rb.steps.len());
         let mut torn = None;
+        let mut accepted_vars = None;
         let (journal, restored, accepted_change) = match &opts.journal {
             JournalChoice::New(p) => (Journal::create(p)?, None, None),
             JournalChoice::Resume(p) => {
@@ -131,6 +147,16 @@ impl Engine {
                     &contents.records,
                     opts.accept_changed_runbook,
                 )?;
+                let changes = changed_vars(&rb, &masker, &r);
+                if !changes.is_empty() {
+                    if !opts.accept_changed_vars {
+                        return Err(EngineError::VarsChanged {
+                            journal: p.display().to_string(),
+                            changes,
+                        });
+                    }
+                    accepted_vars = Some(changes);
+                }
                 for (i, s) in rb.steps.iter().enumerate() {
                     let state = match r.done.get(&s.id) {
                         Some(d) => State::Done(*d),
@@ -152,6 +178,7 @@ impl Engine {
             steps,
             restored,
             accepted_change,
+            accepted_vars,
             torn,
             started_at: chrono::Utc::now(),
         })
@@ -202,6 +229,7 @@ impl Engine {
             lag: self.rb.lag.as_ref().map(cutover_probe::lag_info),
             reconcile: self.rb.reconcile.iter().map(|r| r.name.clone()).collect(),
             operator: self.operator.clone(),
+            vars: masked_vars(&self.rb, m),
             started_at: Some(self.started_at),
             version: env!("CARGO_PKG_VERSION").to_string(),
         }
@@ -291,6 +319,11 @@ impl Engine {
                 )
                 .await?;
         }
+        if let Some(changes) = self.accepted_vars.take() {
+            runner
+                .operator_action(None, OperatorAction::AcceptChangedVars { changes })
+                .await?;
+        }
         let outcome = runner.drive(restored).await?;
         runner
             .io
@@ -334,6 +367,33 @@ fn restore(
     }
     let new = rb.sha256.clone();
     Ok((r, Some((old, new))))
+}
+
+/// The runbook's vars as the journal shows them: masked.
+fn masked_vars(rb: &Runbook, m: &Masker) -> BTreeMap<String, String> {
+    rb.vars
+        .iter()
+        .map(|(k, v)| (k.clone(), m.mask(v).into_owned()))
+        .collect()
+}
+
+/// `name: old → new` for each var that differs from the latest session's in the journal
+/// (none when the journal predates journaled vars).
+fn changed_vars(rb: &Runbook, m: &Masker, r: &Restored) -> Vec<String> {
+    let Some(before) = &r.vars else {
+        return Vec::new();
+    };
+    let now = masked_vars(rb, m);
+    let keys: std::collections::BTreeSet<&String> = before.keys().chain(now.keys()).collect();
+    keys.into_iter()
+        .filter_map(|k| match (before.get(k), now.get(k)) {
+            (Some(a), Some(b)) if a == b => None,
+            (Some(a), Some(b)) => Some(format!("{k}: {a:?} → {b:?}")),
+            (Some(a), None) => Some(format!("{k}: {a:?} → (gone)")),
+            (None, Some(b)) => Some(format!("{k}: (none) → {b:?}")),
+            (None, None) => None,
+        })
+        .collect()
 }
 
 /// The refusal of a changed runbook, with the difference shown.

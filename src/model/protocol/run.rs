@@ -135,6 +135,10 @@ pub struct RunInfo {
     pub reconcile: Vec<String>,
     /// Who started this session.
     pub operator: Operator,
+    /// The run's vars as this session resolved them (the runbook's `[vars]` with `--var`
+    /// applied; secrets and passwords masked): a resume runs with the same ones.
+    #[serde(default)]
+    pub vars: std::collections::BTreeMap<String, String>,
     /// When this session's engine started (a terminal that attaches later counts from here).
     #[serde(default)]
     pub started_at: Option<DateTime<Utc>>,

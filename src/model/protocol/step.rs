@@ -166,6 +166,11 @@ pub enum OperatorAction {
         /// The runbook's sha256 now.
         new_sha256: String,
     },
+    /// Accepted vars (`--var`) that differ from the ones the run had.
+    AcceptChangedVars {
+        /// `name: old → new` for each, masked.
+        changes: Vec<String>,
+    },
 }
 
 /// How the run ended.
