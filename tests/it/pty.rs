@@ -139,16 +139,17 @@ fn forced_panic_restores_the_terminal() {
 fn resize_redraws_at_the_new_size() {
     let (_dir, _, mut t) = small_run(&[]);
     t.wait_for("ready: enter runs step 1 hello");
+    assert!(t.screen().contains("R rollback"), "R is kept at 80 columns");
     assert!(
-        !t.screen().contains("R rollback"),
+        !t.screen().contains("f follow"),
         "no room for it at 80 columns"
     );
     t.resize(120, 30);
-    t.wait_for("R rollback");
+    t.wait_for("f follow");
     t.resize(60, 18);
     t.wait_until("narrow frame", |s| {
         let c = s.contents();
-        c.contains("STEPS") && !c.contains("R rollback")
+        c.contains("STEPS") && !c.contains("f follow")
     });
     t.send("q");
     t.wait_for("LEAVE?");

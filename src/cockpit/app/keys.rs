@@ -4,6 +4,7 @@
 use tui_input::{Input, InputRequest};
 
 use super::action::{Action, KeyContext};
+use super::keymap::{self, Key};
 use super::modal::{Ask, Modal, ReasonFor};
 use super::{App, Effect, Phase};
 use cutover_model::protocol::{
@@ -36,9 +37,29 @@ impl App {
         }
     }
 
+    /// What `key` asks for here: the key table's answer where the keyboard is now, except
+    /// that while an automatic rollback counts down, `n` stops it whatever is open (the
+    /// banner's promise): in a question it also answers no, in a text box it is not typed.
+    pub fn key_action(&self, key: Key) -> Option<Action> {
+        if self.countdown_active() && matches!(key, Key::Char('n' | 'N')) {
+            return Some(Action::CancelCountdown);
+        }
+        keymap::action(key, self.key_context())
+    }
+
     pub(super) fn on_action(&mut self, a: Action) -> Vec<Effect> {
         if self.role == ClientRole::Watch && Self::sends_command(a) && self.modal.is_none() {
             return self.refuse(super::attached::READ_ONLY);
+        }
+        if a == Action::CancelCountdown && self.countdown_active() && self.modal.is_some() {
+            if self.role == ClientRole::Watch {
+                return self.refuse(super::attached::READ_ONLY);
+            }
+            // A question is answered no; a text box or the rollback plan stays open.
+            if matches!(self.modal, Some(Modal::Ask(_))) {
+                self.modal = None;
+            }
+            return self.send(Command::CancelCountdown);
         }
         if let Some(modal) = self.modal.take() {
             return self.modal_action(modal, a);

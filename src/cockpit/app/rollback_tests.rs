@@ -199,3 +199,39 @@ fn a_trigger_banner_rings_and_n_cancels_the_countdown() {
     // Without a countdown, n is not a command.
     assert!(sent(&press(&mut app, ch('n'))).is_empty());
 }
+
+/// The banner promises "n stops it": it does whatever is open. In the rollback plan it stops the
+/// countdown and leaves the plan open; in a question it answers no; in a text box it is not
+/// typed.
+#[test]
+fn n_stops_the_countdown_whatever_is_open() {
+    // The rollback plan, half typed.
+    let mut app = deciding(DecisionKind::Failed);
+    ev(&mut app, lag_runaway(t0()));
+    open_plan(&mut app, plan(&[(0, "preflight", Some("undo"))], None));
+    typed(&mut app, "ROLL");
+    let fx = press(&mut app, ch('n'));
+    assert_eq!(sent(&fx), [Command::CancelCountdown]);
+    assert!(
+        matches!(app.modal, Some(Modal::Rollback { .. })),
+        "the plan stays open"
+    );
+    // A question (abort?): n answers no, and stops the countdown.
+    let mut app = deciding(DecisionKind::Failed);
+    ev(&mut app, lag_runaway(t0()));
+    press(&mut app, ch('a'));
+    assert!(matches!(app.modal, Some(Modal::Ask(_))));
+    let fx = press(&mut app, ch('n'));
+    assert_eq!(sent(&fx), [Command::CancelCountdown]);
+    assert!(app.modal.is_none());
+    // A reason box: n is not typed; the countdown stops; the box stays.
+    let mut app = deciding(DecisionKind::Failed);
+    ev(&mut app, lag_runaway(t0()));
+    press(&mut app, ch('s'));
+    let fx = typed(&mut app, "done");
+    assert_eq!(sent(&fx), [Command::CancelCountdown]);
+    match &app.modal {
+        Some(Modal::Reason { input, .. }) => assert_eq!(input.value(), "doe"),
+        other => panic!("{other:?}"),
+    }
+}

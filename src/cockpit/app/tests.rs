@@ -63,7 +63,7 @@ pub(crate) fn run_info() -> RunInfo {
 
 /// Presses `key`: the key table says what it means where the keyboard is now.
 pub(crate) fn press(app: &mut App, key: Key) -> Vec<Effect> {
-    match keymap::action(key, app.key_context()) {
+    match app.key_action(key) {
         Some(a) => app.update(Msg::Action(a)),
         None => vec![],
     }
@@ -79,7 +79,8 @@ pub(crate) fn typed(app: &mut App, s: &str) -> Vec<Effect> {
     s.chars()
         .flat_map(|c| {
             let ctx = app.key_context();
-            match keymap::action(ch(c), ctx)
+            match app
+                .key_action(ch(c))
                 .or_else(|| (ctx == KeyContext::Text).then_some(Action::Type(c)))
             {
                 Some(a) => app.update(Msg::Action(a)),

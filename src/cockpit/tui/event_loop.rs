@@ -130,7 +130,7 @@ where
             biased;
             ev = input.next(), if input_open => match ev {
                 Some(Ok(TermEvent::Key(k))) => {
-                    if let Some(action) = keys::action(&k, app.key_context()) {
+                    if let Some(action) = keys::action_for(&k, app) {
                         effects = app.update(Msg::Action(action));
                     }
                     urgent = true;

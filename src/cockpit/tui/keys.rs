@@ -8,7 +8,7 @@ use crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyEventKind, KeyM
 use tui_input::backend::crossterm::to_input_request;
 
 use crate::app::keymap::{self, Key};
-use crate::app::{Action, KeyContext};
+use crate::app::{Action, App, KeyContext};
 
 /// The key table's name for a key press, if the table can name it. Modifiers are ignored
 /// (`R` arrives with shift), except that control and `c` is `ctrl-c`.
@@ -30,6 +30,18 @@ pub fn key_of(ev: &KeyEvent) -> Option<Key> {
     })
 }
 
+/// What a key press asks for of `app` ([`App::key_action`]); `None` for a release or a key
+/// that means nothing there.
+pub fn action_for(ev: &KeyEvent, app: &App) -> Option<Action> {
+    if ev.kind == KeyEventKind::Release {
+        return None;
+    }
+    if let Some(a) = key_of(ev).and_then(|k| app.key_action(k)) {
+        return Some(a);
+    }
+    text_edit(ev, app.key_context())
+}
+
 /// What a key press asks for in `ctx`; `None` for a release or a key that means nothing there.
 pub fn action(ev: &KeyEvent, ctx: KeyContext) -> Option<Action> {
     if ev.kind == KeyEventKind::Release {
@@ -38,6 +50,11 @@ pub fn action(ev: &KeyEvent, ctx: KeyContext) -> Option<Action> {
     if let Some(a) = key_of(ev).and_then(|k| keymap::action(k, ctx)) {
         return Some(a);
     }
+    text_edit(ev, ctx)
+}
+
+/// Inside a text box, a key the table does not bind edits the text.
+fn text_edit(ev: &KeyEvent, ctx: KeyContext) -> Option<Action> {
     match ctx {
         KeyContext::Text => to_input_request(&TermEvent::Key(*ev)).map(Action::from),
         KeyContext::Commands | KeyContext::Question => None,

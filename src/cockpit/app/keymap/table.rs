@@ -89,7 +89,9 @@ pub static KEYMAP: &[KeyEntry] = &[
     KeyEntry {
         keys: &[Binding::new(Key::Char('n'), Action::CancelCountdown)],
         help: HelpLine::Row("stop a trigger's automatic rollback countdown"),
-        readme: Some("stop a trigger's automatic-rollback countdown (shown in the banner)"),
+        readme: Some(
+            "stop a trigger's automatic-rollback countdown (shown in the banner); while one counts down, `n` stops it whatever is open: it answers no to a question and is not typed into a text box",
+        ),
     },
     KeyEntry {
         keys: &[Binding::new(Key::Char('c'), Action::Reconcile)],

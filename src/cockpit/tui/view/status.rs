@@ -15,13 +15,14 @@ use cutover_model::protocol::{ClientRole, DecisionKind, Level};
 /// The actions that do something in the current phase, with what each does now; the keys
 /// for them come from the key table.
 pub fn hints(app: &App) -> Vec<(String, &'static str)> {
+    // The rollback first: at 80 columns the bar is cut from the right.
     let tail: &[(Action, &str)] = &[
+        (Action::Rollback, "rollback"),
         (Action::Help, "help"),
         (Action::Quit, "quit"),
         (Action::SelectNext, "select"),
         (Action::PageDown, "scroll"),
         (Action::ToggleFollow, "follow"),
-        (Action::Rollback, "rollback"),
     ];
     let mut v: Vec<(Action, &str)> = match &app.phase {
         Phase::Ready { .. } => vec![(Action::Enter, "run next")],
@@ -124,19 +125,20 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
     } else {
         t.status_info
     };
-    // A fired trigger owns the message row until the run ends: it cannot be missed.
+    // A fired trigger owns the message row until the run ends: it cannot be missed. What
+    // happens next comes first, so 80 columns never cut the countdown's seconds.
     let text = match (&app.trigger, &app.phase) {
         (Some(tr), phase) if !matches!(phase, Phase::Finished(_)) => {
             style = t.header_critical;
-            let then = match tr.rollback_at {
-                Some(at) if !app.rolling_back => {
+            let why = format!("trigger {}: {}", tr.name, tr.message);
+            match tr.rollback_at {
+                _ if app.rolling_back => format!("⚠ ROLLING BACK — {why}"),
+                Some(at) => {
                     let left = (at - app.now).num_seconds().max(0);
-                    format!("automatic ROLLBACK in {left}s — n stops it · R reviews the plan")
+                    format!("⚠ ROLLBACK in {left}s — n stops it · {why} · R reviews the plan")
                 }
-                _ if app.rolling_back => "rolling back".to_string(),
-                _ => "press R to review the rollback plan".to_string(),
-            };
-            format!("⚠ TRIGGER {}: {} — {then}", tr.name, tr.message)
+                None => format!("⚠ {why} — R reviews the rollback plan"),
+            }
         }
         _ => text,
     };

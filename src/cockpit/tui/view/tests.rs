@@ -339,6 +339,14 @@ fn trigger_banner_with_countdown() {
     ev(&mut app, lag_runaway(now));
     tick(&mut app, 3);
     snap("trigger_countdown", &app);
+    // At 80x24 the seconds and how to stop them come first, and the key bar keeps R.
+    let screen = draw(&app, 80, 24);
+    let rows: Vec<&str> = screen.lines().collect();
+    assert!(
+        rows[rows.len() - 2].contains("ROLLBACK in 27s — n stops it"),
+        "{screen}"
+    );
+    assert!(rows[rows.len() - 1].contains("R rollback"), "{screen}");
 }
 
 fn with_lag_readings(stale: bool) -> App {
