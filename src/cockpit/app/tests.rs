@@ -4,7 +4,7 @@
 use chrono::{DateTime, TimeZone, Utc};
 use tui_input::InputRequest;
 
-use super::keymap::{self, Key};
+use super::keymap::Key;
 use super::modal::{Ask, Modal, ReasonFor};
 use super::step::StepStatus;
 use super::*;
