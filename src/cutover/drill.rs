@@ -291,7 +291,10 @@ async fn drill(ctx: &Ctx<'_>) -> u8 {
             };
             say(
                 start,
-                &format!("run {what} (the app's load was started {starts} time(s))"),
+                &format!(
+                    "run {what} (the app's load was started {})",
+                    cutover_model::narrate::count(starts, "time")
+                ),
             );
             u8::try_from(o.exit_code()).unwrap_or(EXIT_FAILED)
         }

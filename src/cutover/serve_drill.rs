@@ -96,8 +96,8 @@ async fn drill(plan: &DrillPlan) -> u8 {
     let code = match served {
         Ok(o) => {
             tracing::info!(
-                "drill run ended ({o:?}); the app's load was started {} time(s)",
-                drill.load_starts()
+                "drill run ended ({o:?}); the app's load was started {}",
+                cutover_model::narrate::count(drill.load_starts(), "time")
             );
             u8::try_from(o.exit_code()).unwrap_or(4)
         }

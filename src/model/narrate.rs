@@ -4,7 +4,7 @@
 //!
 //! Each function phrases one event, or one part of an event, as plain text: no clock, no
 //! glyph, no step position and no colour — those belong to the front end's layout (the
-//! headless `HH:MM:SS ✔ 1/3 ` prefix, the cockpit's status bar). Plurals are written `step(s)`.
+//! headless `HH:MM:SS ✔ 1/3 ` prefix, the cockpit's status bar). Counts agree with their noun ([`count`]).
 //!
 //! ```
 //! use cutover_model::narrate;
@@ -39,7 +39,7 @@ pub fn took(duration_ms: u64, expected_ms: Option<u64>) -> String {
 /// A resumed session: `resumed: 2 step(s) already done; failed last time: a, b; copy was
 /// interrupted — outcome unknown` (the last two parts only when they apply).
 pub fn resumed(done: usize, interrupted: Option<&str>, failed_before: &[String]) -> String {
-    let mut s = format!("resumed: {done} step(s) already done");
+    let mut s = format!("resumed: {} already done", count(done as u64, "step"));
     if !failed_before.is_empty() {
         s.push_str(&format!("; failed last time: {}", failed_before.join(", ")));
     }
@@ -142,8 +142,8 @@ pub fn operator(step: Option<&str>, action: &OperatorAction, by: &str) -> Option
 /// The rollback plan starts running: `ROLLBACK started by dba: 3 step(s) in the plan`.
 pub fn rollback_started(plan: &RollbackPlan, by: &str) -> String {
     format!(
-        "ROLLBACK started by {by}: {} step(s) in the plan",
-        plan.entries.len()
+        "ROLLBACK started by {by}: {} in the plan",
+        count(plan.entries.len() as u64, "step")
     )
 }
 
@@ -228,7 +228,17 @@ pub fn run_finished(outcome: RunOutcome) -> &'static str {
 
 /// The steps that passed in this session: `3 step(s) passed this session`.
 pub fn passed_this_session(passed: usize) -> String {
-    format!("{passed} step(s) passed this session")
+    format!("{} passed this session", count(passed as u64, "step"))
+}
+
+/// `n` and the noun, singular or plural: `1 row`, `2 rows`, `0 steps`.
+pub fn count(n: impl Into<u64>, noun: &str) -> String {
+    let n = n.into();
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }
 
 /// How to pick an ended run up again: `resume with cutover run --resume run.jsonl`.
@@ -305,20 +315,20 @@ mod tests {
 
     #[test]
     fn resumed_says_what_applies() {
-        assert_eq!(resumed(0, None, &[]), "resumed: 0 step(s) already done");
-        assert_eq!(resumed(1, None, &[]), "resumed: 1 step(s) already done");
+        assert_eq!(resumed(0, None, &[]), "resumed: 0 steps already done");
+        assert_eq!(resumed(1, None, &[]), "resumed: 1 step already done");
         assert_eq!(
             resumed(2, Some("copy"), &[]),
-            "resumed: 2 step(s) already done; copy was interrupted — outcome unknown"
+            "resumed: 2 steps already done; copy was interrupted — outcome unknown"
         );
         assert_eq!(
             resumed(2, Some("copy"), &["a".into(), "b".into()]),
-            "resumed: 2 step(s) already done; failed last time: a, b; \
+            "resumed: 2 steps already done; failed last time: a, b; \
              copy was interrupted — outcome unknown"
         );
         assert_eq!(
             resumed(3, None, &["a".into()]),
-            "resumed: 3 step(s) already done; failed last time: a"
+            "resumed: 3 steps already done; failed last time: a"
         );
     }
 
@@ -462,11 +472,11 @@ mod tests {
         ]);
         assert_eq!(
             rollback_started(&p, "dba"),
-            "ROLLBACK started by dba: 2 step(s) in the plan"
+            "ROLLBACK started by dba: 2 steps in the plan"
         );
         assert_eq!(
             rollback_started(&plan(vec![]), "trigger lag runaway"),
-            "ROLLBACK started by trigger lag runaway: 0 step(s) in the plan"
+            "ROLLBACK started by trigger lag runaway: 0 steps in the plan"
         );
         assert_eq!(rollback_entry(&p.entries[0]), "copy (passed): echo undo");
         assert_eq!(
@@ -531,8 +541,8 @@ mod tests {
         assert_eq!(run_finished(RunOutcome::Completed), "run completed");
         assert_eq!(run_finished(RunOutcome::RolledBack), "run rolled back");
         assert_eq!(run_finished(RunOutcome::Aborted), "run aborted");
-        assert_eq!(passed_this_session(0), "0 step(s) passed this session");
-        assert_eq!(passed_this_session(1), "1 step(s) passed this session");
+        assert_eq!(passed_this_session(0), "0 steps passed this session");
+        assert_eq!(passed_this_session(1), "1 step passed this session");
         assert_eq!(
             resume_hint("run.jsonl"),
             "resume with cutover run --resume run.jsonl"

@@ -116,7 +116,7 @@ async fn mismatch_trigger_fires_and_results_survive_a_resume() {
         .unwrap();
     let (stdout, _) = exited(&out, 4);
     assert!(
-        stdout.contains("TRIGGER data drift: 1 mismatching row(s) (above 0)"),
+        stdout.contains("TRIGGER data drift: 1 mismatching row (above 0)"),
         "{stdout}"
     );
 

@@ -66,7 +66,7 @@ timeout = "10s"
     let recs = journal(&d.path().join("j.jsonl"));
     let fin = of_type(&recs, "step_finished");
     assert_eq!(fin.len(), 4);
-    assert_eq!(fin[0]["checks"][0]["detail"], "2 row(s) (expected 2)");
+    assert_eq!(fin[0]["checks"][0]["detail"], "2 rows (expected 2)");
     assert_eq!(
         fin[1]["checks"][0]["detail"],
         "value \"a\" (expected \"a\")"

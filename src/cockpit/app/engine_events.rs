@@ -3,6 +3,8 @@
 //! triggers (`rollback_events`), lag and reconcile (`probe_events`). What the status line
 //! says comes from [`cutover_model::narrate`]: the same words `--headless` prints.
 
+use chrono::{DateTime, Utc};
+
 use super::modal::Modal;
 use super::output::OutputView;
 use super::panels::ReconcilePanel;
@@ -53,7 +55,7 @@ impl App {
             Event::ReconcileProgress { .. }
             | Event::ReconcileResult { .. }
             | Event::LagSample { .. } => self.on_probe_event(ev),
-            Event::RunFinished { outcome, .. } => self.on_run_finished(outcome),
+            Event::RunFinished { outcome, at } => self.on_run_finished(outcome, at),
         }
     }
 
@@ -112,8 +114,9 @@ impl App {
     }
 
     /// The run ended: say how, and leave if the operator asked to.
-    fn on_run_finished(&mut self, outcome: RunOutcome) -> Vec<Effect> {
+    fn on_run_finished(&mut self, outcome: RunOutcome, at: DateTime<Utc>) -> Vec<Effect> {
         self.phase = Phase::Finished(outcome);
+        self.ended_at = Some(at);
         if matches!(
             self.modal,
             Some(Modal::Confirm { .. } | Modal::Reason { .. })

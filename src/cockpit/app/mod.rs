@@ -22,6 +22,8 @@ pub mod step;
 mod step_events;
 #[cfg(test)]
 pub(crate) mod tests;
+#[cfg(test)]
+mod truth_tests;
 
 use chrono::{DateTime, Utc};
 
@@ -196,6 +198,8 @@ pub struct App {
     pub demoted: bool,
     /// This terminal's number in the detached engine's session (its own attach is not news).
     pub terminal: Option<u64>,
+    /// When the run ended (or its engine went away): the clocks stop there.
+    pub ended_at: Option<DateTime<Utc>>,
 }
 
 /// A fired rollback trigger, shown so it cannot be missed.
@@ -234,6 +238,7 @@ impl App {
             detachable: false,
             demoted: false,
             terminal: None,
+            ended_at: None,
         }
     }
 
@@ -376,8 +381,29 @@ impl App {
         ]
     }
 
+    /// The time the screen's clocks show: now while the run goes on, its end after.
+    pub fn clock(&self) -> DateTime<Utc> {
+        self.ended_at.unwrap_or(self.now)
+    }
+
     fn on_engine_gone(&mut self) -> Vec<Effect> {
         if !matches!(self.phase, Phase::Finished(_)) {
+            self.ended_at.get_or_insert(self.now);
+            // A step the engine was running when it went: nobody knows how it ended.
+            if let Some(i) = self.active_step()
+                && let Some(s) = self.steps.get_mut(i)
+                && matches!(
+                    s.status,
+                    step::StepStatus::Running | step::StepStatus::RollingBack
+                )
+            {
+                s.duration_ms = s.actual_ms(self.now);
+                s.status = step::StepStatus::Interrupted;
+                s.message = Some(
+                    "the engine stopped while it ran — outcome unknown (see the log; a resume asks what to do)"
+                        .into(),
+                );
+            }
             self.phase = Phase::EngineGone;
             let j = self.journal().to_string();
             self.say(

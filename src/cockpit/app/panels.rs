@@ -106,7 +106,8 @@ impl LagPanel {
         }
     }
 
-    /// Change per second over the last `window` seconds of readings (negative: catching up).
+    /// Change per second over the last `window` seconds of readings (negative: catching up);
+    /// none for a value that has not moved.
     pub fn rate(&self, window: i64) -> Option<f64> {
         let unit = self.unit();
         let last = self.history.back()?;
@@ -116,10 +117,11 @@ impl LagPanel {
             .iter()
             .find(|r| (last.at - r.at).num_seconds() <= window && r.value(unit).is_some())?;
         let dt = (last.at - first.at).num_milliseconds() as f64 / 1000.0;
-        if dt < 1.0 {
+        let moved = now_v - first.value(unit)?;
+        if dt < 1.0 || moved == 0.0 {
             return None;
         }
-        Some((now_v - first.value(unit)?) / dt)
+        Some(moved / dt)
     }
 
     /// Seconds until the lag reaches zero at the current catch-up rate.

@@ -36,7 +36,7 @@ pub struct PlanFigures {
 impl App {
     /// The header's figures now.
     pub fn plan(&self) -> PlanFigures {
-        let now = self.now;
+        let now = self.clock();
         let window = self.run.as_ref().and_then(|r| {
             let start = r.window_start?;
             let minutes = r.window_minutes?;

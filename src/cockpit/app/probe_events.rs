@@ -47,6 +47,20 @@ impl App {
         };
         self.reconcile.set(&result.name, state);
         self.reconcile.results.insert(result.name.clone(), result);
+        // "reconciling now: …" is over once nothing runs: the pane has the results.
+        let running = self
+            .reconcile
+            .checks
+            .iter()
+            .any(|c| matches!(c.state, CheckState::Running { .. }));
+        if !running
+            && self
+                .status
+                .as_ref()
+                .is_some_and(|s| s.text.starts_with("reconciling now"))
+        {
+            self.status = None;
+        }
     }
 
     /// A lag reading, or the probe failing; false when the sample has neither (nothing to

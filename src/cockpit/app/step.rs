@@ -24,8 +24,10 @@ pub enum StepStatus {
     Interrupted,
     /// Its rollback action is running.
     RollingBack,
-    /// Rolled back (its rollback action passed, or was skipped with a reason).
+    /// Rolled back: its rollback action passed.
     RolledBack,
+    /// Its rollback action was skipped (with a reason): it still needs undoing by hand.
+    RollbackSkipped,
     /// Its rollback action did not pass.
     RollbackFailed,
 }
@@ -43,6 +45,7 @@ impl StepStatus {
             StepStatus::Interrupted => "?",
             StepStatus::RollingBack => "↺",
             StepStatus::RolledBack => "↶",
+            StepStatus::RollbackSkipped => "⊘",
             StepStatus::RollbackFailed => "✘",
         }
     }
@@ -61,6 +64,7 @@ impl StepStatus {
             StepStatus::Interrupted => "interrupted — outcome unknown",
             StepStatus::RollingBack => "rolling back",
             StepStatus::RolledBack => "rolled back",
+            StepStatus::RollbackSkipped => "rollback skipped — undo by hand",
             StepStatus::RollbackFailed => "rollback failed",
         }
     }

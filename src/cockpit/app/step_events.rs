@@ -171,7 +171,7 @@ impl App {
     /// cancel is said on the status line.
     fn on_operator(&mut self, step: Option<&str>, action: &OperatorAction, by: &str) {
         let status = match action {
-            OperatorAction::SkipRollback { .. } => StepStatus::RolledBack,
+            OperatorAction::SkipRollback { .. } => StepStatus::RollbackSkipped,
             OperatorAction::Skip { .. } => StepStatus::Skipped,
             OperatorAction::MarkDone { .. } => StepStatus::MarkedDone,
             OperatorAction::Cancel => {

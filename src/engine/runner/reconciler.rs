@@ -11,6 +11,7 @@ use tokio::time::Instant;
 
 use super::{Attempt, AttemptResult, EngineError, Runner};
 use cutover_model::lag::LagSample;
+use cutover_model::narrate;
 use cutover_model::protocol::{Event, StepOutcome};
 use cutover_model::reconcile::{Progress, ReconcileResult};
 use cutover_reconcile::Options;
@@ -181,6 +182,22 @@ impl Runner<'_> {
             .sum()
     }
 
+    /// Which checks the mismatching rows are in: `: accounts 2, orders 1` (empty when none).
+    pub(super) fn mismatch_breakdown(&self) -> String {
+        let parts: Vec<String> = self
+            .recon
+            .results
+            .values()
+            .filter(|(_, r)| r.mismatch_rows() > 0)
+            .map(|(_, r)| format!("{} {}", r.name, r.mismatch_rows()))
+            .collect();
+        if parts.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", parts.join(", "))
+        }
+    }
+
     /// `wait = { reconcile = ... }`: runs the checks, and passes only when every one of them
     /// passes in a run that started after the gate did; otherwise re-runs them every `every`.
     pub(super) async fn wait_reconcile_step(
@@ -232,9 +249,9 @@ impl Runner<'_> {
                     .map(|r| match &r.error {
                         Some(e) => format!("{}: error: {e}", r.name),
                         None => format!(
-                            "{}: {} row(s) differ{}",
+                            "{}: {} differ{}",
                             r.name,
-                            r.mismatch_rows(),
+                            narrate::count(r.mismatch_rows(), "row"),
                             if r.mismatch_total_is_lower_bound {
                                 " or more"
                             } else {
@@ -244,7 +261,7 @@ impl Runner<'_> {
                     })
                     .collect();
                 if failing.is_empty() {
-                    let detail = format!("{} check(s) passed", names.len());
+                    let detail = format!("{} passed", narrate::count(names.len() as u64, "check"));
                     return Ok(Ok(result(StepOutcome::Passed, detail, true, None)));
                 }
                 let msg = format!(
@@ -263,11 +280,14 @@ impl Runner<'_> {
                 next_start = Instant::now() + every;
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
-                let m = format!("timed out after {rounds} round(s) of checks");
+                let m = format!(
+                    "timed out after {} of checks",
+                    narrate::count(rounds, "round")
+                );
                 return Ok(Ok(result(StepOutcome::TimedOut, m.clone(), false, Some(m))));
             }
             if let Some(stop) = self.idle_until(None, index).await? {
-                let detail = format!("stopped after {rounds} round(s)");
+                let detail = format!("stopped after {}", narrate::count(rounds, "round"));
                 return Ok(Err((
                     result(StepOutcome::Cancelled, detail, false, None),
                     stop,

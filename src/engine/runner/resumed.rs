@@ -110,8 +110,8 @@ impl Runner<'_> {
         r: &Restored,
     ) -> Result<RunOutcome, EngineError> {
         let message = format!(
-            "a rollback was in progress when the last session ended ({} action(s) done): it continues, and the run cannot go forward any more",
-            r.rolled_back.len()
+            "a rollback was in progress when the last session ended ({} done): it continues, and the run cannot go forward any more",
+            cutover_model::narrate::count(r.rolled_back.len() as u64, "action")
         );
         self.notice(Level::Warn, message).await?;
         let interrupted = r

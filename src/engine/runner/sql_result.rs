@@ -3,6 +3,7 @@
 
 use tokio_postgres::SimpleQueryMessage;
 
+use cutover_model::narrate;
 use cutover_model::protocol::CheckResult;
 use cutover_model::runbook::Expect;
 
@@ -83,7 +84,10 @@ impl SqlResult {
     /// The result as table lines.
     pub(super) fn table(&self) -> Vec<String> {
         if self.columns.is_empty() {
-            return vec![format!("({} row(s) affected)", self.affected.unwrap_or(0))];
+            return vec![format!(
+                "({} affected)",
+                narrate::count(self.affected.unwrap_or(0), "row")
+            )];
         }
         let cell = |v: &Option<String>| -> String {
             let s = v.as_deref().unwrap_or("NULL");
@@ -132,7 +136,10 @@ impl SqlResult {
         out.extend(shown.iter().map(|r| line(r)));
         let n = self.rows.len();
         if n > SHOWN_ROWS {
-            out.push(format!("… {} more row(s)", n - SHOWN_ROWS));
+            out.push(format!(
+                "… {}",
+                narrate::count((n - SHOWN_ROWS) as u64, "more row")
+            ));
         }
         out.push(format!("({n} row{})", if n == 1 { "" } else { "s" }));
         out
@@ -147,7 +154,7 @@ pub(super) fn sql_checks(res: &SqlResult, expect: &Expect) -> Vec<CheckResult> {
         out.push(CheckResult {
             name: "rows".into(),
             passed: got == want,
-            detail: format!("{got} row(s) (expected {want})"),
+            detail: format!("{} (expected {want})", narrate::count(got, "row")),
         });
     }
     if let Some(want) = &expect.value {
@@ -157,9 +164,9 @@ pub(super) fn sql_checks(res: &SqlResult, expect: &Expect) -> Vec<CheckResult> {
             None => (
                 false,
                 format!(
-                    "expected one value {want:?}, got {} row(s) of {} column(s)",
-                    res.rows.len(),
-                    res.columns.len()
+                    "expected one value {want:?}, got {} of {}",
+                    narrate::count(res.rows.len() as u64, "row"),
+                    narrate::count(res.columns.len() as u64, "column")
                 ),
             ),
         };
@@ -173,7 +180,7 @@ pub(super) fn sql_checks(res: &SqlResult, expect: &Expect) -> Vec<CheckResult> {
         out.push(CheckResult {
             name: "sql".into(),
             passed: true,
-            detail: format!("{} row(s)", res.count()),
+            detail: narrate::count(res.count(), "row"),
         });
     }
     out
@@ -214,10 +221,7 @@ mod tests {
             ..Expect::default()
         };
         let c = sql_checks(&r, &e);
-        assert!(
-            !c[0].passed && c[0].detail.contains("got 2 row(s)"),
-            "{c:?}"
-        );
+        assert!(!c[0].passed && c[0].detail.contains("got 2 rows"), "{c:?}");
         let one = result(&["v"], &[&[Some("t")]]);
         assert!(one.is_true());
         assert!(!result(&["v"], &[&[None]]).is_true());

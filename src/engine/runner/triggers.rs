@@ -8,6 +8,7 @@ use chrono::Utc;
 use tokio::time::Instant;
 
 use super::{EngineError, Runner};
+use cutover_model::narrate;
 use cutover_model::protocol::{Command, Event, Level, OperatorAction, ROLLBACK_WORD};
 use cutover_model::runbook::units::format_duration;
 use cutover_model::runbook::{Trigger, TriggerAction, TriggerCond};
@@ -240,8 +241,12 @@ impl Runner<'_> {
         for t in 0..self.rb.triggers.len() {
             if let TriggerCond::MismatchRowsAbove(n) = self.rb.triggers[t].when {
                 if rows > n && !self.triggers.state[t].fired {
-                    self.fire(t, format!("{rows} mismatching row(s) (above {n})"))
-                        .await?;
+                    let what = format!(
+                        "{} (above {n}){}",
+                        narrate::count(rows, "mismatching row"),
+                        self.mismatch_breakdown()
+                    );
+                    self.fire(t, what).await?;
                 } else if rows <= n {
                     self.triggers.state[t].fired = false;
                 }

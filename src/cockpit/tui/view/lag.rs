@@ -30,10 +30,11 @@ pub fn bytes(b: u64) -> String {
     }
 }
 
-/// A sparkline of `values`, at most `width` cells, newest on the right.
-pub fn sparkline(values: &[u64], width: usize) -> String {
+/// A sparkline of `values`, at most `width` cells, newest on the right, scaled to the largest
+/// of them or `floor` (the warn threshold: 40 B is not a full bar next to an 8 MB warn).
+pub fn sparkline(values: &[u64], width: usize, floor: u64) -> String {
     let tail = &values[values.len().saturating_sub(width)..];
-    let max = tail.iter().copied().max().unwrap_or(0).max(1);
+    let max = tail.iter().copied().max().unwrap_or(0).max(floor).max(1);
     tail.iter()
         .map(|v| SPARK[((*v as f64 / max as f64) * 7.0).round() as usize])
         .collect()
@@ -77,12 +78,13 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
                 LagLevel::Critical => t.lag_critical,
             }
         };
-        let rate = lag.rate(15);
+        // After the run, the last reading stays, marked; no trend is claimed.
+        let over = app.ended_at.is_some();
+        let rate = if over { None } else { lag.rate(15) };
         let arrow = match rate {
             Some(r) if r < 0.0 => " ↓",
             Some(r) if r > 0.0 => " ↑",
-            Some(_) => " →",
-            None => "",
+            _ => "",
         };
         let value = format!("{}{arrow}", show(v, unit));
         let vals: Vec<u64> = lag
@@ -91,20 +93,27 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
             .filter_map(|r| r.value(unit))
             .map(|v| (v.max(0.0) * 1000.0) as u64)
             .collect();
-        let spark = sparkline(&vals, cols.saturating_sub(width(&value) + 2).min(40));
+        let floor = lag
+            .info
+            .as_ref()
+            .and_then(|i| i.warn)
+            .map_or(0, |w| (w.max(0.0) * 1000.0) as u64);
+        let spark = sparkline(&vals, cols.saturating_sub(width(&value) + 2).min(40), floor);
         lines.push(Line::from(vec![
             Span::styled(spark, t.muted),
             Span::raw("  "),
             Span::styled(value, style),
         ]));
         let mut facts: Vec<String> = Vec::new();
-        if let Some(i) = &lag.info {
-            if let Some(w) = i.warn {
-                facts.push(format!("warn {}", show(w, unit)));
-            }
-            if let Some(c) = i.critical {
-                facts.push(format!("critical {}", show(c, unit)));
-            }
+        if over && let Some(last) = lag.latest() {
+            facts.push(format!(
+                "probe stopped · last reading {} UTC",
+                hhmmss(last.at)
+            ));
+        }
+        // The cause (subscription disabled, slot inactive, an error) before the thresholds.
+        if let Some(d) = lag.latest().and_then(|r| r.detail.clone()) {
+            facts.push(d);
         }
         match (rate, lag.eta_to_zero()) {
             (Some(r), Some(eta)) => facts.push(format!(
@@ -115,8 +124,13 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
             (Some(r), None) if r > 0.0 => facts.push(format!("growing {}/s", show(r, unit))),
             _ => {}
         }
-        if let Some(d) = lag.latest().and_then(|r| r.detail.clone()) {
-            facts.push(d);
+        if let Some(i) = &lag.info {
+            if let Some(w) = i.warn {
+                facts.push(format!("warn {}", show(w, unit)));
+            }
+            if let Some(c) = i.critical {
+                facts.push(format!("critical {}", show(c, unit)));
+            }
         }
         lines.push(Line::from(Span::styled(
             fit(&facts.join(" · "), cols),
@@ -157,7 +171,10 @@ mod tests {
     fn bytes_and_sparkline() {
         assert_eq!(bytes(512), "512 B");
         assert_eq!(bytes(2 * 1024 * 1024 + 100 * 1024), "2.1 MB");
-        assert_eq!(sparkline(&[0, 7, 14], 10), "▁▅█");
-        assert_eq!(sparkline(&[1, 2, 3, 4], 2), "▆█");
+        assert_eq!(sparkline(&[0, 7, 14], 10, 0), "▁▅█");
+        assert_eq!(sparkline(&[1, 2, 3, 4], 2, 0), "▆█");
+        // Scaled to the warn threshold when every value is below it.
+        assert_eq!(sparkline(&[40, 40], 10, 8 * 1024 * 1024), "▁▁");
+        assert_eq!(sparkline(&[4, 8], 10, 8), "▅█");
     }
 }

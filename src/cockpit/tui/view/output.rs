@@ -170,7 +170,7 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) -> Option<usize> 
         lines.push(Line::from(Span::styled(fit(&clean(text), cols), style)));
     }
     if s.output.is_empty() && s.status == StepStatus::Running && rows > lines.len() {
-        let since = s.actual_ms(app.now).map_or(String::new(), clock);
+        let since = s.actual_ms(app.clock()).map_or(String::new(), clock);
         lines.push(Line::from(Span::styled(
             format!("(no output yet {since})"),
             t.muted,

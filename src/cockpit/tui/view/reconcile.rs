@@ -9,13 +9,22 @@ use super::text::{fit, pad};
 use crate::app::App;
 use crate::app::panels::CheckState;
 use crate::tui::theme::Theme;
+use cutover_model::narrate::count;
 
 /// Draws the reconcile pane.
 pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(t.border)
-        .title(Span::styled(" RECONCILE ", t.title));
+        .title(Span::styled(
+            // After the run the results stay, marked: nothing runs any more.
+            if app.ended_at.is_some() {
+                " RECONCILE · stopped with the run "
+            } else {
+                " RECONCILE "
+            },
+            t.title,
+        ));
     let inner = block.inner(area);
     f.render_widget(block, area);
     let cols = inner.width as usize;
@@ -64,17 +73,21 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
                     };
                     (
                         format!(
-                            "{}{} {done}/{total} parts",
+                            "{}{} {done}/{}",
                             "█".repeat(filled),
-                            "░".repeat(bar_w - filled)
+                            "░".repeat(bar_w - filled),
+                            count(*total, "part")
                         ),
                         t.step_running,
                     )
                 }
-                CheckState::Equal { rows } => (format!("✔ {rows} rows equal"), t.reconcile_ok),
-                CheckState::Different { rows } => {
-                    (format!("✘ {rows} rows differ · v"), t.reconcile_diff)
+                CheckState::Equal { rows } => {
+                    (format!("✔ {} equal", count(*rows, "row")), t.reconcile_ok)
                 }
+                CheckState::Different { rows } => (
+                    format!("✘ {} differ · v", count(*rows, "row")),
+                    t.reconcile_diff,
+                ),
                 CheckState::Error(e) => (format!("✘ error: {e}"), t.reconcile_diff),
             };
             lines.push(Line::from(vec![

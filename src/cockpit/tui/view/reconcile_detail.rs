@@ -91,7 +91,10 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
         lines.truncate(rows.saturating_sub(1));
         lines.push(Line::from(Span::styled(
             fit(
-                &format!("… {hidden} more line(s): the journal has every result"),
+                &format!(
+                    "… {}: the journal has every result",
+                    cutover_model::narrate::count(hidden as u64, "more line")
+                ),
                 cols,
             ),
             t.muted,

@@ -23,6 +23,7 @@ pub fn status_style(s: &StepStatus, t: &Theme) -> Style {
         StepStatus::Interrupted => t.step_interrupted,
         StepStatus::RollingBack => t.step_running,
         StepStatus::RolledBack => t.step_skipped,
+        StepStatus::RollbackSkipped => t.step_interrupted,
         StepStatus::RollbackFailed => t.step_failed,
     }
 }
@@ -30,7 +31,7 @@ pub fn status_style(s: &StepStatus, t: &Theme) -> Style {
 /// `actual / planned` as shown in the list.
 pub fn timing(s: &StepView, app: &App) -> String {
     let planned = s.info.expected_ms.map_or("—".to_string(), ms);
-    let actual = match (&s.status, s.actual_ms(app.now)) {
+    let actual = match (&s.status, s.actual_ms(app.clock())) {
         (StepStatus::Running, Some(a)) => clock(a),
         (StepStatus::Pending, _) => "—".to_string(),
         (_, Some(a)) => ms(a),
@@ -77,7 +78,7 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
                 status_style(&s.status, t)
             };
             let time = timing(s, app);
-            let time_style = if s.over_plan(app.now) {
+            let time_style = if s.over_plan(app.clock()) {
                 t.over_plan
             } else if s.status == StepStatus::Pending {
                 t.muted
