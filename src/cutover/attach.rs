@@ -13,6 +13,8 @@ use cutover_socket::rundir::{self, RunMeta};
 use cutover_socket::wire::Want;
 
 use crate::say;
+use crate::serve::Leaving;
+use cutover_model::summary::{self, RunSummary};
 
 /// Usage errors (no such run, several runs, no terminal).
 const EXIT_USAGE: u8 = 2;
@@ -20,14 +22,18 @@ const EXIT_USAGE: u8 = 2;
 /// The socket of the live run `id` (or the only live run); lists the choices when it is not
 /// clear which run is meant.
 /// An ID with a `/` in it is the socket's path (root attaching to another user's run).
-fn live_socket(id: Option<&str>) -> Result<(PathBuf, String), u8> {
+fn live_socket(id: Option<&str>) -> Result<(PathBuf, String, Leaving), u8> {
     if let Some(path) = id.filter(|i| i.contains('/')) {
         let path = PathBuf::from(path);
         let id = path.file_stem().map_or_else(
             || path.display().to_string(),
             |s| s.to_string_lossy().into_owned(),
         );
-        return Ok((path, id));
+        let leaving = Leaving {
+            farewell: Vec::new(),
+            resumable: true,
+        };
+        return Ok((path, id, leaving));
     }
     let dir = rundir::runs_dir();
     let metas = rundir::read_metas(&dir);
@@ -36,7 +42,14 @@ fn live_socket(id: Option<&str>) -> Result<(PathBuf, String), u8> {
         .filter(|m| rundir::engine_alive(m))
         .collect();
     match live.as_slice() {
-        [one] => Ok((rundir::socket_path(&dir, &one.id), one.id.clone())),
+        [one] => Ok((
+            rundir::socket_path(&dir, &one.id),
+            one.id.clone(),
+            Leaving {
+                farewell: Vec::new(),
+                resumable: one.resumable,
+            },
+        )),
         [] => {
             match id {
                 Some(id) => say::err(&format!("cutover: no live run {id} (see cutover ls)")),
@@ -76,7 +89,7 @@ fn needs_terminal(what: &str) -> Result<(), u8> {
 
 /// `cutover attach [ID]`.
 pub fn attach(id: Option<String>, take_over: bool, theme_name: Option<String>) -> u8 {
-    let (socket, id) = match live_socket(id.as_deref()) {
+    let (socket, id, leaving) = match live_socket(id.as_deref()) {
         Ok(s) => s,
         Err(code) => return code,
     };
@@ -85,7 +98,7 @@ pub fn attach(id: Option<String>, take_over: bool, theme_name: Option<String>) -
             Ok(t) => t,
             Err(code) => return code,
         };
-    cockpit(&socket, &id, take_over, theme, &[])
+    cockpit(&socket, &id, take_over, theme, &leaving)
 }
 
 /// The cockpit in control of the run at `socket` (asking before taking the controls from
@@ -95,7 +108,7 @@ pub fn cockpit(
     id: &str,
     take_over: bool,
     theme: Theme,
-    farewell: &[String],
+    leaving: &Leaving,
 ) -> u8 {
     let rt = match crate::serve::runtime() {
         Ok(rt) => rt,
@@ -160,10 +173,11 @@ pub fn cockpit(
             0
         }
         Ok(l) => {
-            for line in farewell {
+            let code = ended(l.outcome, &l.journal, leaving.resumable);
+            for line in &leaving.farewell {
                 say::err(line);
             }
-            ended(l.outcome, &l.journal)
+            code
         }
         Err(e) => {
             say::err(&format!(
@@ -174,28 +188,45 @@ pub fn cockpit(
     }
 }
 
-/// What the cockpit says when the operator leaves an ended run (or an engine that went away),
-/// and the exit code.
-fn ended(outcome: Option<RunOutcome>, journal: &str) -> u8 {
-    match outcome {
-        Some(RunOutcome::Completed) => {
-            say::out(&format!("cutover: run completed · journal {journal}"));
-        }
-        Some(RunOutcome::RolledBack) => {
-            say::out(&format!("cutover: run rolled back · journal {journal}"));
-        }
-        Some(RunOutcome::Aborted) => {
-            say::out(&format!(
-                "cutover: run ended before completion · journal {journal}\ncutover: resume with: cutover run --resume {journal}"
-            ));
-        }
-        None => {
-            say::out(&format!(
-                "cutover: the run's engine is gone · journal {journal}\ncutover: resume with: cutover run --resume {journal}"
-            ));
+/// What the cockpit says when the operator leaves an ended run (or an engine that went away):
+/// the run's summary from its journal, the outcome, how to resume when that is possible; and
+/// the exit code.
+fn ended(outcome: Option<RunOutcome>, journal: &str, resumable: bool) -> u8 {
+    let summary = read_summary(journal);
+    if let Some(s) = &summary {
+        for line in summary::text::lines(s) {
+            say::out(&line);
         }
     }
+    let what = match outcome {
+        Some(RunOutcome::Completed) => "run completed",
+        Some(RunOutcome::RolledBack) => "run rolled back",
+        Some(RunOutcome::Aborted) => "run ended before completion",
+        None => "the run's engine is gone",
+    };
+    say::out(&format!("cutover: {what} · journal {journal}"));
+    let can_resume = resumable
+        && match &summary {
+            Some(s) => summary::text::resume_hint(s).is_some(),
+            None => !matches!(
+                outcome,
+                Some(RunOutcome::Completed | RunOutcome::RolledBack)
+            ),
+        };
+    if can_resume {
+        say::out(&format!(
+            "cutover: resume with: cutover run --resume {journal}"
+        ));
+    }
     outcome.map_or(4, |o| u8::try_from(o.exit_code()).unwrap_or(4))
+}
+
+/// The run in `journal`, summarised (none when it cannot be read).
+pub fn read_summary(journal: &str) -> Option<RunSummary> {
+    let read = cutover_engine::journal::read(std::path::Path::new(journal)).ok()?;
+    Some(RunSummary::fold(
+        read.records.iter().map(|r| (Some(r.ts), &r.event)),
+    ))
 }
 
 /// Asks on the terminal whether to take the controls from `holder`.
@@ -236,7 +267,7 @@ pub fn watch(
             (rundir::socket_path(&rundir::shared_dir(uid), &id), id)
         }
         None => match live_socket(id.as_deref()) {
-            Ok(found) => found,
+            Ok((socket, id, _)) => (socket, id),
             Err(code) => return code,
         },
     };
@@ -273,7 +304,7 @@ pub fn watch(
             0
         }
         Ok(Ok(l)) => {
-            let _ = ended(l.outcome, &l.journal);
+            let _ = ended(l.outcome, &l.journal, true);
             0
         }
         Ok(Err(e)) => {

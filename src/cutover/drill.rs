@@ -189,7 +189,7 @@ fn cockpit(start: Instant, plan: &DrillPlan, theme: Theme) -> u8 {
         }
     };
     say(start, "opening the cockpit");
-    crate::attach::cockpit(&ready.socket, &ready.id, false, theme, &ready.farewell)
+    crate::attach::cockpit(&ready.socket, &ready.id, false, theme, &ready.leaving)
 }
 
 /// The headless drill, all in this process.

@@ -236,7 +236,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
                 return Ok(ExitCode::from(code));
             }
         };
-        let code = attach::cockpit(&ready.socket, &ready.id, false, theme, &ready.farewell);
+        let code = attach::cockpit(&ready.socket, &ready.id, false, theme, &ready.leaving);
         return Ok(ExitCode::from(code));
     }
     let engine = match Engine::prepare(

@@ -91,6 +91,9 @@ pub enum Status {
         /// Lines to print when the foreground leaves (the drill's `--keep` instructions).
         #[serde(default)]
         farewell: Vec<String>,
+        /// Whether the run can be resumed should it end early.
+        #[serde(default = "yes")]
+        resumable: bool,
     },
     /// The run could not start.
     Failed {
@@ -101,6 +104,10 @@ pub enum Status {
     },
 }
 
+fn yes() -> bool {
+    true
+}
+
 /// The engine is ready to attach to.
 #[derive(Debug, Clone)]
 pub struct Ready {
@@ -108,8 +115,17 @@ pub struct Ready {
     pub socket: PathBuf,
     /// The run's id.
     pub id: String,
-    /// Lines for the foreground to print when it leaves.
+    /// What the foreground says when it leaves an ended run.
+    pub leaving: Leaving,
+}
+
+/// What a terminal says when it leaves an ended run, beyond the run's summary.
+#[derive(Debug, Clone, Default)]
+pub struct Leaving {
+    /// Extra lines (the drill's `--keep` instructions).
     pub farewell: Vec<String>,
+    /// Whether "resume with" is worth saying (not for a drill whose clusters are gone).
+    pub resumable: bool,
 }
 
 /// Starts a detached engine for `spec` (a serialisable description of the run), printing its
@@ -148,11 +164,15 @@ pub fn start<S: Serialize>(
                 socket,
                 id,
                 farewell,
+                resumable,
             }) => {
                 return Ok(Ready {
                     socket,
                     id,
-                    farewell,
+                    leaving: Leaving {
+                        farewell,
+                        resumable,
+                    },
                 });
             }
             Ok(Status::Failed { message, code }) => return Err((message, code)),
@@ -192,11 +212,12 @@ impl StatusPipe {
     }
 
     /// Says the engine listens on `listening`, then closes the pipe.
-    pub fn ready(self, listening: &server::Listening, farewell: Vec<String>) {
+    pub fn ready(self, listening: &server::Listening, leaving: Leaving) {
         self.say(&Status::Ready {
             socket: listening.socket.clone(),
             id: listening.id().to_string(),
-            farewell,
+            farewell: leaving.farewell,
+            resumable: leaving.resumable,
         });
         self.close();
     }
@@ -300,14 +321,20 @@ pub fn serve_run(spec: RunSpec) -> u8 {
     let journal = engine.journal_path().to_path_buf();
     let name = engine.run_info().name;
     rt.block_on(async move {
-        let listening = match listen(&journal, &name, spec.share_group.as_deref()) {
+        let listening = match listen(&journal, &name, spec.share_group.as_deref(), true) {
             Ok(l) => l,
             Err(message) => {
                 pipe.say(&Status::Failed { message, code: 4 });
                 return 4;
             }
         };
-        pipe.ready(&listening, Vec::new());
+        pipe.ready(
+            &listening,
+            Leaving {
+                farewell: Vec::new(),
+                resumable: true,
+            },
+        );
         match listening.serve(engine).await {
             Ok(o) => u8::try_from(o.exit_code()).unwrap_or(4),
             Err(e) => {
@@ -331,6 +358,7 @@ pub fn listen(
     journal: &Path,
     runbook: &str,
     share_group: Option<&str>,
+    resumable: bool,
 ) -> Result<server::Listening, String> {
     let dir = rundir::prepare().map_err(|e| e.to_string())?;
     let stem = journal
@@ -351,6 +379,7 @@ pub fn listen(
         journal: journal.display().to_string(),
         runbook: runbook.to_string(),
         started_at: chrono::Utc::now(),
+        resumable,
     };
     server::listen(ServeOptions {
         dir,

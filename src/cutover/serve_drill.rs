@@ -68,10 +68,11 @@ async fn drill(plan: &DrillPlan) -> u8 {
         Err(NotArmed::Failed(m)) => return fail(m, 4),
     };
     let name = armed.engine.run_info().name;
-    let listening = match crate::serve::listen(&plan.journal, &name, plan.share_group.as_deref()) {
-        Ok(l) => l,
-        Err(m) => return fail(m, 4),
-    };
+    let listening =
+        match crate::serve::listen(&plan.journal, &name, plan.share_group.as_deref(), plan.keep) {
+            Ok(l) => l,
+            Err(m) => return fail(m, 4),
+        };
     let mut farewell = vec![format!("cutover drill: journal {}", plan.journal.display())];
     if plan.keep {
         farewell.extend(
@@ -87,7 +88,13 @@ async fn drill(plan: &DrillPlan) -> u8 {
                 .into(),
         );
     }
-    StatusPipe.ready(&listening, farewell);
+    StatusPipe.ready(
+        &listening,
+        crate::serve::Leaving {
+            farewell,
+            resumable: plan.keep,
+        },
+    );
     drop((term, int));
     let served = listening.serve(armed.engine).await;
     if let Some(i) = armed.injector {

@@ -39,4 +39,5 @@ pub mod protocol;
 pub mod reconcile;
 pub mod runbook;
 pub mod secrets;
+pub mod summary;
 pub mod text;

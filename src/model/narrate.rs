@@ -22,10 +22,21 @@ use crate::protocol::{
 };
 use crate::runbook::units::format_duration;
 
-/// A duration given in milliseconds, written the way the runbook writes durations: `850ms`,
-/// `4s`, `1m02`, `1h05m`.
+/// A duration given in milliseconds, as precise as it is worth: `0ms`, `4ms`, `1.5s`, `12s`,
+/// `1m05`, `1h02m` (never `0s` next to `4ms`).
 pub fn duration(ms: u64) -> String {
-    format_duration(Duration::from_millis(ms))
+    match ms {
+        0..1_000 => format!("{ms}ms"),
+        1_000..10_000 => {
+            let tenths = (ms + 50) / 100;
+            if tenths.is_multiple_of(10) {
+                format!("{}s", tenths / 10)
+            } else {
+                format!("{}.{}s", tenths / 10, tenths % 10)
+            }
+        }
+        _ => format_duration(Duration::from_millis(ms)),
+    }
 }
 
 /// How long a step took, against its plan when it has one: `28s / 30s`, or `28s`.
@@ -579,5 +590,19 @@ mod tests {
             ),
             "bob@db-admin took control from alice@db-admin (ssh from 10.0.0.5)"
         );
+    }
+
+    #[test]
+    fn durations_are_as_precise_as_they_are_worth() {
+        assert_eq!(duration(0), "0ms");
+        assert_eq!(duration(4), "4ms");
+        assert_eq!(duration(999), "999ms");
+        assert_eq!(duration(1_000), "1s");
+        assert_eq!(duration(1_500), "1.5s");
+        assert_eq!(duration(9_960), "10s");
+        assert_eq!(duration(12_400), "12s");
+        assert_eq!(duration(65_000), "1m05");
+        assert_eq!(count(1u64, "row"), "1 row");
+        assert_eq!(count(0u64, "row"), "0 rows");
     }
 }

@@ -143,6 +143,14 @@ pub struct RunMeta {
     pub runbook: String,
     /// When the engine started.
     pub started_at: DateTime<Utc>,
+    /// Whether the run can be resumed from its journal should it end early (not a drill whose
+    /// clusters go with its engine).
+    #[serde(default = "resumable_default")]
+    pub resumable: bool,
+}
+
+fn resumable_default() -> bool {
+    true
 }
 
 /// Writes `meta` as `ID.json` (0600, replacing an older one at once).
@@ -269,6 +277,7 @@ mod tests {
             journal: "/j/run.jsonl".into(),
             runbook: "orders".into(),
             started_at: Utc::now(),
+            resumable: true,
         };
         write_meta(dir.path(), &meta).unwrap();
         assert_eq!(read_metas(dir.path()), vec![meta.clone()]);

@@ -64,6 +64,7 @@ fn served(
             journal: dir.join("j.jsonl").display().to_string(),
             runbook: "served".into(),
             started_at: chrono::Utc::now(),
+            resumable: true,
         },
         shared: None,
         linger,

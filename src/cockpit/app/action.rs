@@ -31,6 +31,8 @@ pub enum Action {
     Reconcile,
     /// Show the reconcile results in place of the output, or the output again.
     ToggleReconcileView,
+    /// Show the run's summary in place of the output (once the run is over), or the output.
+    ToggleSummary,
     /// Select the step below.
     SelectNext,
     /// Select the step above.

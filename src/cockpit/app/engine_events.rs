@@ -15,6 +15,7 @@ use cutover_model::protocol::{Event, Level, RunInfo, RunOutcome, StepOutcome, St
 
 impl App {
     pub(super) fn on_event(&mut self, ev: Event) -> Vec<Effect> {
+        self.summary.apply(None, &ev);
         match ev {
             Event::RunStarted { run } => self.on_run_started(*run),
             Event::RunbookText { .. } => vec![],
@@ -117,6 +118,7 @@ impl App {
     fn on_run_finished(&mut self, outcome: RunOutcome, at: DateTime<Utc>) -> Vec<Effect> {
         self.phase = Phase::Finished(outcome);
         self.ended_at = Some(at);
+        self.show_summary = true;
         if matches!(
             self.modal,
             Some(Modal::Confirm { .. } | Modal::Reason { .. })

@@ -122,6 +122,14 @@ impl App {
                 }
                 _ => self.send(Command::Reconcile { name: None }),
             },
+            Action::ToggleSummary => {
+                if !matches!(self.phase, Phase::Finished(_) | Phase::EngineGone) {
+                    return self.refuse("the summary comes when the run is over");
+                }
+                self.show_summary = !self.show_summary;
+                self.show_reconcile = false;
+                redraw
+            }
             Action::ToggleReconcileView => {
                 if self.reconcile.checks.is_empty() {
                     return self.refuse("no [[reconcile]] checks in this runbook");
@@ -130,11 +138,30 @@ impl App {
                 redraw
             }
             Action::SelectNext => {
+                self.show_summary = false;
                 self.select((self.selected + 1).min(self.steps.len().saturating_sub(1)));
                 redraw
             }
             Action::SelectPrev => {
+                self.show_summary = false;
                 self.select(self.selected.saturating_sub(1));
+                redraw
+            }
+            // The summary scrolls from its top; the output from its newest line.
+            Action::PageUp | Action::Top if self.show_summary => {
+                self.summary_scroll = if a == Action::Top {
+                    0
+                } else {
+                    self.summary_scroll.saturating_sub(self.page())
+                };
+                redraw
+            }
+            Action::PageDown | Action::Bottom if self.show_summary => {
+                self.summary_scroll = if a == Action::Bottom {
+                    usize::MAX
+                } else {
+                    self.summary_scroll.saturating_add(self.page())
+                };
                 redraw
             }
             Action::PageUp => {

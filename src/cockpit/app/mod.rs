@@ -200,6 +200,12 @@ pub struct App {
     pub terminal: Option<u64>,
     /// When the run ended (or its engine went away): the clocks stop there.
     pub ended_at: Option<DateTime<Utc>>,
+    /// The run so far, folded for the end-of-run summary.
+    pub summary: cutover_model::summary::RunSummary,
+    /// The summary is shown in place of the output.
+    pub show_summary: bool,
+    /// Lines of the summary scrolled past (the view keeps it within the summary).
+    pub summary_scroll: usize,
 }
 
 /// A fired rollback trigger, shown so it cannot be missed.
@@ -239,6 +245,9 @@ impl App {
             demoted: false,
             terminal: None,
             ended_at: None,
+            summary: Default::default(),
+            show_summary: false,
+            summary_scroll: 0,
         }
     }
 
@@ -389,6 +398,7 @@ impl App {
     fn on_engine_gone(&mut self) -> Vec<Effect> {
         if !matches!(self.phase, Phase::Finished(_)) {
             self.ended_at.get_or_insert(self.now);
+            self.show_summary = true;
             // A step the engine was running when it went: nobody knows how it ended.
             if let Some(i) = self.active_step()
                 && let Some(s) = self.steps.get_mut(i)

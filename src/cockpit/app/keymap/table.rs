@@ -100,9 +100,16 @@ pub static KEYMAP: &[KeyEntry] = &[
     },
     KeyEntry {
         keys: &[Binding::new(Key::Char('v'), Action::ToggleReconcileView)],
-        help: HelpLine::SameRow("show the differing keys (v again: output)"),
+        help: HelpLine::SameRow("show the differing keys"),
         readme: Some(
             "show the reconcile results and the differing keys (both sides' values) in place of the output; `v` again goes back",
+        ),
+    },
+    KeyEntry {
+        keys: &[Binding::new(Key::Char('S'), Action::ToggleSummary)],
+        help: HelpLine::Row("the run's summary, once it is over"),
+        readme: Some(
+            "once the run is over: its summary (each step's state, time against plan and attempts, the decisions with their reasons, triggers, the rollback, what is left to undo by hand) in place of the output, shown at the end by itself; `S` again or `j`/`k` go back",
         ),
     },
     KeyEntry {

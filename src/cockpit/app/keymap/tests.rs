@@ -111,15 +111,13 @@ fn the_bar_and_the_help_name_keys_as_before() {
             "R",
             "n",
             "c v",
+            "S",
             "esc",
             "?",
             "q ctrl-c"
         ]
     );
-    assert_eq!(
-        rows[12].1,
-        "reconcile now · show the differing keys (v again: output)"
-    );
+    assert_eq!(rows[12].1, "reconcile now · show the differing keys");
 }
 
 fn readme_path() -> PathBuf {

@@ -24,7 +24,9 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 
-use super::{header, help, lag, output, prompt, reconcile, reconcile_detail, status, steps};
+use super::{
+    header, help, lag, output, prompt, reconcile, reconcile_detail, status, steps, summary,
+};
 use crate::app::App;
 use crate::app::modal::Modal;
 use crate::tui::theme::Theme;
@@ -101,7 +103,10 @@ pub fn render(f: &mut Frame, app: &App, t: &Theme) -> Drawn {
     steps::render(f, a.steps, app, t);
     lag::render(f, a.lag, app, t);
     reconcile::render(f, a.reconcile, app, t);
-    let output_rows = if app.show_reconcile {
+    let output_rows = if app.show_summary {
+        summary::render(f, a.output, app, t);
+        None
+    } else if app.show_reconcile {
         reconcile_detail::render(f, a.output, app, t);
         None
     } else {

@@ -11,6 +11,7 @@ pub mod reconcile;
 pub mod reconcile_detail;
 pub mod status;
 pub mod steps;
+pub mod summary;
 #[cfg(test)]
 mod tests;
 pub mod text;

@@ -67,7 +67,18 @@ pub fn hints(app: &App) -> Vec<(String, &'static str)> {
     if app.countdown_active() {
         v.insert(0, (Action::CancelCountdown, "stop auto-rollback"));
     }
-    v.extend_from_slice(tail);
+    if matches!(app.phase, Phase::Finished(_) | Phase::EngineGone) {
+        // Nothing is carried out any more: what is left is reading.
+        v = vec![
+            (Action::ToggleSummary, "summary"),
+            (Action::Quit, "quit"),
+            (Action::SelectNext, "select"),
+            (Action::PageDown, "scroll"),
+            (Action::Help, "help"),
+        ];
+    } else {
+        v.extend_from_slice(tail);
+    }
     if app.role == ClientRole::Watch {
         // A watcher is shown only the keys that do something here.
         v.retain(|(a, _)| !App::sends_command(*a));

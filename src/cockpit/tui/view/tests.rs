@@ -533,3 +533,50 @@ fn the_reconcile_view_reports_no_output_rows() {
     press(&mut app, ch('v'));
     assert_eq!(draw_reporting(&app, 80, 24).1.output_rows, None);
 }
+
+/// The run is over: the summary takes the output's place, with the skip reason in it; `S` and
+/// `j`/`k` go back to a step's output.
+#[test]
+fn a_finished_run_shows_its_summary() {
+    let mut app = failed();
+    let at = app.now;
+    ev(
+        &mut app,
+        Event::Operator {
+            step: Some("copy".into()),
+            action: OperatorAction::Skip {
+                reason: "batch re-copied by hand".into(),
+            },
+            by: "dba".into(),
+            at,
+        },
+    );
+    ev(
+        &mut app,
+        Event::RunFinished {
+            outcome: RunOutcome::Aborted,
+            at,
+        },
+    );
+    assert!(app.show_summary);
+    snap("summary", &app);
+    let screen = draw(&app, 80, 24);
+    assert!(screen.contains("SUMMARY"), "{screen}");
+    // The typed reason wraps rather than being cut off.
+    assert!(
+        screen.contains("skipped: “batch") && screen.contains("re-copied by hand”"),
+        "{screen}"
+    );
+    // The rest is a page away.
+    press(&mut app, Key::PageDown);
+    let screen = draw(&app, 80, 24);
+    assert!(
+        screen.contains("resume with cutover run --resume"),
+        "{screen}"
+    );
+    press(&mut app, ch('S'));
+    assert!(!app.show_summary);
+    press(&mut app, ch('S'));
+    press(&mut app, ch('k'));
+    assert!(!app.show_summary, "selecting a step shows its output");
+}

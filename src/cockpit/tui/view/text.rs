@@ -1,11 +1,7 @@
 //! Text fitting: truncate with an ellipsis, wrap, format durations and clock times.
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
-
-use cutover_model::runbook::units::format_duration;
 
 /// Display width of `s`.
 pub fn width(s: &str) -> usize {
@@ -31,6 +27,45 @@ pub fn fit(s: &str, max: usize) -> String {
         out.push(c);
     }
     out.push('…');
+    out
+}
+
+/// `s` broken into lines of at most `max` cells, at spaces where it can; lines after the
+/// first are indented by `indent` cells (nothing is cut off).
+pub fn wrap_indented(s: &str, max: usize, indent: usize) -> Vec<String> {
+    if width(s) <= max || max <= indent + 1 {
+        return vec![fit(s, max)];
+    }
+    let mut out = Vec::new();
+    let mut line = String::new();
+    let mut w = 0;
+    let pad = " ".repeat(indent);
+    for word in s.split_inclusive(' ') {
+        let ww = width(word);
+        if w + ww > max && w > indent {
+            out.push(line.trim_end().to_string());
+            line = pad.clone();
+            w = indent;
+        }
+        if w + ww <= max {
+            line.push_str(word);
+            w += ww;
+        } else {
+            // A word longer than a line: cut it where the line ends.
+            for c in word.chars() {
+                let cw = UnicodeWidthChar::width(c).unwrap_or(0);
+                if w + cw > max {
+                    out.push(std::mem::replace(&mut line, pad.clone()));
+                    w = indent;
+                }
+                line.push(c);
+                w += cw;
+            }
+        }
+    }
+    if !line.trim().is_empty() {
+        out.push(line.trim_end().to_string());
+    }
     out
 }
 
@@ -131,7 +166,7 @@ pub fn wrap(s: &str, max: usize) -> Vec<String> {
 
 /// A duration in ms, as the runbook writes durations (`28s`, `1m02`, `340ms`).
 pub fn ms(v: u64) -> String {
-    format_duration(Duration::from_millis(v))
+    cutover_model::narrate::duration(v)
 }
 
 /// A live clock duration: `0:14`, `12:03`, `1:02:03`.
@@ -157,6 +192,19 @@ pub fn hhmmss(t: DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wrap_indented_breaks_at_spaces_and_keeps_everything() {
+        assert_eq!(wrap_indented("short", 10, 2), ["short"]);
+        assert_eq!(
+            wrap_indented("skipped: batch re-copied by hand", 16, 4),
+            ["skipped: batch", "    re-copied", "    by hand"]
+        );
+        let long = "x".repeat(25);
+        let lines = wrap_indented(&long, 10, 2);
+        assert_eq!(lines.concat().replace(' ', ""), long);
+        assert!(lines.iter().all(|l| width(l) <= 10), "{lines:?}");
+    }
 
     #[test]
     fn fit_truncates_with_an_ellipsis() {

@@ -1,0 +1,514 @@
+//! A run folded into what the team needs after it (DESIGN §9): the outcome, each step with its
+//! state, times and attempts, the operators' decisions with their typed reasons, the triggers
+//! that fired, the rollback action by action, and what is left to undo by hand.
+//!
+//! [`RunSummary::fold`] takes the run's events in order — a journal's records, or the events a
+//! cockpit saw — so the cockpit's end-of-run summary, the text printed after leaving it, and
+//! `cutover report` all read the same facts. [`text`] renders it as plain lines.
+
+pub mod text;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::narrate;
+use crate::protocol::{
+    ClientChange, ClientRole, Event, Operator, OperatorAction, RunInfo, RunOutcome, StepKind,
+    StepOutcome, StepState, TriggerAction,
+};
+
+/// Where a step ended up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ended {
+    /// Never started.
+    NotRun,
+    /// Started and not finished when the record ends (or its engine stopped): outcome unknown.
+    Interrupted,
+    /// Passed.
+    Passed,
+    /// Failed (the last attempt), with nothing decided after.
+    Failed,
+    /// Hit its timeout.
+    TimedOut,
+    /// Cancelled by the operator (or by the run ending under it).
+    Cancelled,
+    /// Failed, then skipped with a reason.
+    Skipped,
+    /// Interrupted, then marked done with a reason.
+    MarkedDone,
+}
+
+impl Ended {
+    /// The glyph the cockpit shows for it.
+    pub fn glyph(self) -> &'static str {
+        match self {
+            Ended::NotRun => " ",
+            Ended::Interrupted => "?",
+            Ended::Passed => "✔",
+            Ended::Failed | Ended::TimedOut | Ended::Cancelled => "✘",
+            Ended::Skipped => "↷",
+            Ended::MarkedDone => "☑",
+        }
+    }
+
+    /// In words.
+    pub fn word(self) -> &'static str {
+        match self {
+            Ended::NotRun => "not run",
+            Ended::Interrupted => "interrupted — outcome unknown",
+            Ended::Passed => "passed",
+            Ended::Failed => "failed",
+            Ended::TimedOut => "timed out",
+            Ended::Cancelled => "cancelled",
+            Ended::Skipped => "skipped",
+            Ended::MarkedDone => "marked done",
+        }
+    }
+
+    /// Whether the step's work was (or may have been) done, so a rollback concerns it.
+    pub fn did_work(self) -> bool {
+        matches!(
+            self,
+            Ended::Passed
+                | Ended::MarkedDone
+                | Ended::Interrupted
+                | Ended::Failed
+                | Ended::TimedOut
+                | Ended::Cancelled
+        )
+    }
+}
+
+/// What became of a step's rollback action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Undo {
+    /// It started and did not finish (when the record ends).
+    Running,
+    /// It passed.
+    Passed,
+    /// It did not pass.
+    Failed {
+        /// Why.
+        message: Option<String>,
+    },
+    /// The operator skipped it.
+    Skipped {
+        /// The typed reason.
+        reason: String,
+    },
+}
+
+/// One step of the run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepSummary {
+    /// Position in the runbook (0-based).
+    pub index: usize,
+    /// The step's id.
+    pub id: String,
+    /// Its title.
+    pub title: String,
+    /// What it does.
+    pub kind: StepKind,
+    /// Planned duration, ms.
+    pub expected_ms: Option<u64>,
+    /// The point of no return's text, when the step is one.
+    pub point_of_no_return: Option<String>,
+    /// Whether it has a rollback action.
+    pub has_rollback: bool,
+    /// Where it ended up.
+    pub ended: Ended,
+    /// Attempts made (over every session).
+    pub attempts: u32,
+    /// The last finished attempt's duration, ms.
+    pub actual_ms: Option<u64>,
+    /// Every finished attempt's duration added up, ms.
+    pub total_ms: u64,
+    /// When its first attempt started.
+    pub first_started: Option<DateTime<Utc>>,
+    /// When its last attempt ended.
+    pub last_ended: Option<DateTime<Utc>>,
+    /// Why the last attempt did not pass, or the operator's reason (skip, mark done).
+    pub message: Option<String>,
+    /// Where the full output of the last attempt is.
+    pub output_file: Option<String>,
+    /// Its rollback action, once the rollback reached it.
+    pub undo: Option<Undo>,
+}
+
+impl StepSummary {
+    /// A step not run yet.
+    pub fn new(index: usize, info: &crate::protocol::StepInfo) -> Self {
+        StepSummary {
+            index,
+            id: info.id.clone(),
+            title: info.title.clone(),
+            kind: info.kind,
+            expected_ms: info.expected_ms,
+            point_of_no_return: info.point_of_no_return.clone(),
+            has_rollback: info.rollback.is_some(),
+            ended: Ended::NotRun,
+            attempts: 0,
+            actual_ms: None,
+            total_ms: 0,
+            first_started: None,
+            last_ended: None,
+            message: None,
+            output_file: None,
+            undo: None,
+        }
+    }
+}
+
+/// Something the operator decided, with who and the typed reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who (the user name the engine journaled).
+    pub by: String,
+    /// The step it concerned.
+    pub step: Option<String>,
+    /// The action.
+    pub action: OperatorAction,
+}
+
+impl Decision {
+    /// In words: `copy skipped: copied by hand (by dba)`.
+    pub fn words(&self) -> Option<String> {
+        narrate::operator(self.step.as_deref(), &self.action, &self.by)
+    }
+}
+
+/// A trigger that fired.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fired {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The trigger's name.
+    pub name: String,
+    /// What was seen.
+    pub message: String,
+    /// Alert, or automatic rollback.
+    pub action: TriggerAction,
+    /// Whether its countdown was cancelled.
+    pub cancelled_by: Option<String>,
+}
+
+/// The rollback, when one ran.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RollbackSummary {
+    /// Who started it: a user, or `trigger NAME`.
+    pub by: String,
+    /// Whether every action ran or was skipped (`None`: not finished when the record ends).
+    pub completed: Option<bool>,
+}
+
+/// A terminal that came, went or took control (of a detached run).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientNote {
+    /// When (the journal's time; none from a live stream).
+    pub at: Option<DateTime<Utc>>,
+    /// What happened.
+    pub change: ClientChange,
+    /// Its role.
+    pub role: ClientRole,
+    /// Who.
+    pub who: Operator,
+}
+
+/// A whole run, as far as its events go.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    /// The runbook's name.
+    pub name: String,
+    /// The runbook's path.
+    pub runbook: String,
+    /// The runbook's sha256 (of the latest session).
+    pub sha256: String,
+    /// The journal's path.
+    pub journal: String,
+    /// Each session: who started it and when.
+    pub sessions: Vec<(Operator, Option<DateTime<Utc>>)>,
+    /// The maintenance window: start and minutes.
+    pub window: Option<(DateTime<Utc>, u32)>,
+    /// When the first session started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When the run ended.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// How it ended (`None`: the record ends before the run did).
+    pub outcome: Option<RunOutcome>,
+    /// The steps, in runbook order.
+    pub steps: Vec<StepSummary>,
+    /// The operators' decisions, in order.
+    pub decisions: Vec<Decision>,
+    /// Triggers fired, in order.
+    pub triggers: Vec<Fired>,
+    /// The rollback, if one started.
+    pub rollback: Option<RollbackSummary>,
+    /// Terminals that came and went.
+    pub clients: Vec<ClientNote>,
+}
+
+impl RunSummary {
+    /// Folds a run's events, in order, each with its time when known (a journal's `ts`).
+    pub fn fold<'a>(events: impl IntoIterator<Item = (Option<DateTime<Utc>>, &'a Event)>) -> Self {
+        let mut s = RunSummary::default();
+        for (ts, ev) in events {
+            s.apply(ts, ev);
+        }
+        s
+    }
+
+    /// Takes one more event.
+    pub fn apply(&mut self, ts: Option<DateTime<Utc>>, ev: &Event) {
+        match ev {
+            Event::RunStarted { run } => self.on_run_started(run, ts),
+            Event::StepRestored {
+                index,
+                state,
+                duration_ms,
+            } => {
+                if let Some(s) = self.steps.get_mut(*index) {
+                    s.ended = match state {
+                        StepState::Passed => Ended::Passed,
+                        StepState::Skipped => Ended::Skipped,
+                        StepState::MarkedDone => Ended::MarkedDone,
+                        StepState::Failed => Ended::Failed,
+                        StepState::Interrupted => Ended::Interrupted,
+                    };
+                    if s.actual_ms.is_none() {
+                        s.actual_ms = *duration_ms;
+                    }
+                }
+            }
+            Event::StepStarted {
+                index, attempt, at, ..
+            } => {
+                if let Some(s) = self.steps.get_mut(*index) {
+                    s.attempts = s.attempts.max(*attempt);
+                    s.first_started.get_or_insert(*at);
+                    s.ended = Ended::Interrupted;
+                    s.message = None;
+                }
+            }
+            Event::StepFinished {
+                index,
+                outcome,
+                duration_ms,
+                message,
+                output_file,
+                ..
+            } => {
+                if let Some(s) = self.steps.get_mut(*index) {
+                    s.ended = match outcome {
+                        StepOutcome::Passed => Ended::Passed,
+                        StepOutcome::Failed => Ended::Failed,
+                        StepOutcome::TimedOut => Ended::TimedOut,
+                        StepOutcome::Cancelled => Ended::Cancelled,
+                    };
+                    s.actual_ms = Some(*duration_ms);
+                    s.total_ms += duration_ms;
+                    if ts.is_some() {
+                        s.last_ended = ts;
+                    }
+                    s.message = message.clone();
+                    if output_file.is_some() {
+                        s.output_file = output_file.clone();
+                    }
+                }
+            }
+            Event::Operator {
+                step,
+                action,
+                by,
+                at,
+            } => self.on_operator(step.as_deref(), action, by, *at),
+            Event::TriggerFired {
+                name,
+                message,
+                action,
+                at,
+                ..
+            } => self.triggers.push(Fired {
+                at: *at,
+                name: name.clone(),
+                message: message.clone(),
+                action: *action,
+                cancelled_by: None,
+            }),
+            Event::CountdownCancelled { name, by } => {
+                if let Some(f) = self.triggers.iter_mut().rev().find(|f| &f.name == name) {
+                    f.cancelled_by = Some(by.clone());
+                }
+            }
+            Event::RollbackStarted { by, .. } => {
+                self.rollback = Some(RollbackSummary {
+                    by: by.clone(),
+                    completed: None,
+                });
+            }
+            Event::RollbackActionStarted { index, .. } => {
+                if let Some(s) = self.steps.get_mut(*index) {
+                    s.undo = Some(Undo::Running);
+                }
+            }
+            Event::RollbackActionFinished {
+                index,
+                outcome,
+                message,
+                ..
+            } => {
+                if let Some(s) = self.steps.get_mut(*index) {
+                    s.undo = Some(if outcome.is_ok() {
+                        Undo::Passed
+                    } else {
+                        Undo::Failed {
+                            message: message.clone(),
+                        }
+                    });
+                }
+            }
+            Event::RollbackFinished { completed, .. } => {
+                let r = self.rollback.get_or_insert_with(|| RollbackSummary {
+                    by: String::new(),
+                    completed: None,
+                });
+                r.completed = Some(*completed);
+            }
+            Event::RunFinished { outcome, at } => {
+                self.outcome = Some(*outcome);
+                self.ended_at = Some(*at);
+            }
+            Event::Client {
+                change, role, who, ..
+            } => self.clients.push(ClientNote {
+                at: ts,
+                change: *change,
+                role: *role,
+                who: who.clone(),
+            }),
+            _ => {}
+        }
+    }
+
+    fn on_run_started(&mut self, run: &RunInfo, ts: Option<DateTime<Utc>>) {
+        let at = run.started_at.or(ts);
+        self.sessions.push((run.operator.clone(), at));
+        if self.started_at.is_none() {
+            self.started_at = at;
+        }
+        self.name = run.name.clone();
+        self.runbook = run.runbook.clone();
+        self.sha256 = run.sha256.clone();
+        self.journal = run.journal.clone();
+        self.window = run.window_start.zip(run.window_minutes);
+        // A new session of the same run (a resume) keeps what happened; a changed runbook's
+        // steps are matched by id.
+        let before = std::mem::take(&mut self.steps);
+        self.steps = run
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(index, info)| {
+                let mut s = before
+                    .iter()
+                    .find(|s| s.id == info.id)
+                    .cloned()
+                    .unwrap_or_else(|| StepSummary::new(index, info));
+                s.index = index;
+                s.title = info.title.clone();
+                s.kind = info.kind;
+                s.expected_ms = info.expected_ms;
+                s.point_of_no_return = info.point_of_no_return.clone();
+                s.has_rollback = info.rollback.is_some();
+                s
+            })
+            .collect();
+        // An earlier session's run did not finish; this one goes on.
+        self.outcome = None;
+        self.ended_at = None;
+    }
+
+    fn on_operator(
+        &mut self,
+        step: Option<&str>,
+        action: &OperatorAction,
+        by: &str,
+        at: DateTime<Utc>,
+    ) {
+        let target = step.and_then(|id| self.steps.iter_mut().find(|s| s.id == id));
+        if let Some(s) = target {
+            match action {
+                OperatorAction::Skip { reason } => {
+                    s.ended = Ended::Skipped;
+                    s.message = Some(reason.clone());
+                }
+                OperatorAction::MarkDone { reason } => {
+                    s.ended = Ended::MarkedDone;
+                    s.message = Some(reason.clone());
+                }
+                OperatorAction::SkipRollback { reason } => {
+                    s.undo = Some(Undo::Skipped {
+                        reason: reason.clone(),
+                    });
+                }
+                _ => {}
+            }
+        }
+        // Running the next step is routine; everything else is a decision worth listing.
+        if !matches!(action, OperatorAction::Run | OperatorAction::Confirm) {
+            self.decisions.push(Decision {
+                at,
+                by: by.to_string(),
+                step: step.map(str::to_string),
+                action: action.clone(),
+            });
+        }
+    }
+
+    /// Steps whose work stands although the run was rolled back: a rollback action skipped or
+    /// failed, or none at all for a step that did its work. Empty when no rollback started.
+    pub fn undo_by_hand(&self) -> Vec<(&StepSummary, String)> {
+        if self.rollback.is_none() {
+            return Vec::new();
+        }
+        self.steps
+            .iter()
+            .filter_map(|s| {
+                let why = match &s.undo {
+                    Some(Undo::Skipped { reason }) => format!("rollback skipped: {reason}"),
+                    Some(Undo::Failed { message }) => format!(
+                        "rollback failed{}",
+                        message
+                            .as_deref()
+                            .map_or(String::new(), |m| format!(": {m}"))
+                    ),
+                    Some(Undo::Running) => "rollback interrupted — outcome unknown".into(),
+                    Some(Undo::Passed) => return None,
+                    None if s.ended.did_work() && !s.has_rollback => "no rollback action".into(),
+                    None => return None,
+                };
+                Some((s, why))
+            })
+            .collect()
+    }
+
+    /// Planned time of every step, ms.
+    pub fn planned_ms(&self) -> u64 {
+        self.steps.iter().filter_map(|s| s.expected_ms).sum()
+    }
+
+    /// From the first start to the end (or the last thing known), ms.
+    pub fn elapsed_ms(&self) -> Option<u64> {
+        let start = self.started_at?;
+        let end = self
+            .ended_at
+            .or_else(|| self.steps.iter().filter_map(|s| s.last_ended).max())?;
+        Some((end - start).num_milliseconds().max(0) as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,274 @@
+use chrono::{TimeZone, Utc};
+
+use super::*;
+use crate::protocol::{RollbackPlan, StepInfo};
+
+fn t(s: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 12, 5, 2, 0, 0).unwrap() + chrono::Duration::seconds(s)
+}
+
+fn step(id: &str, expected_ms: Option<u64>, rollback: Option<&str>) -> StepInfo {
+    StepInfo {
+        id: id.into(),
+        title: format!("{id} title"),
+        kind: StepKind::Run,
+        command: "true".into(),
+        notes: None,
+        expected_ms,
+        timeout_ms: None,
+        point_of_no_return: None,
+        rollback: rollback.map(str::to_string),
+    }
+}
+
+fn run() -> RunInfo {
+    RunInfo {
+        name: "orders".into(),
+        owner: None,
+        runbook: "rb.toml".into(),
+        sha256: "ab".repeat(32),
+        journal: "/j/run.jsonl".into(),
+        window_start: None,
+        window_minutes: None,
+        steps: vec![
+            step("preflight", Some(2_000), None),
+            step("copy", Some(4_000), Some("./undo-copy")),
+            step("tune", None, Some("./undo-tune")),
+            step("switch", Some(3_000), Some("./undo-switch")),
+        ],
+        lag_configured: false,
+        lag: None,
+        reconcile: vec![],
+        operator: Operator {
+            user: "dba".into(),
+            ssh_client: None,
+            host: "h".into(),
+        },
+        vars: Default::default(),
+        started_at: Some(t(0)),
+        version: "0".into(),
+    }
+}
+
+fn started(index: usize, id: &str, attempt: u32, at: i64) -> Event {
+    Event::StepStarted {
+        index,
+        id: id.into(),
+        attempt,
+        at: t(at),
+        command: "true".into(),
+    }
+}
+
+fn finished(index: usize, id: &str, outcome: StepOutcome, ms: u64) -> Event {
+    Event::StepFinished {
+        index,
+        id: id.into(),
+        attempt: 1,
+        outcome,
+        duration_ms: ms,
+        expected_ms: None,
+        exit_code: Some(0),
+        checks: vec![],
+        message: (!outcome.is_ok()).then(|| "exit 1 (expected 0)".into()),
+        output_file: Some(format!("/j/run.output/0{}-{id}.1.log", index + 1)),
+    }
+}
+
+fn operator(step: &str, action: OperatorAction, at: i64) -> Event {
+    Event::Operator {
+        step: Some(step.into()),
+        action,
+        by: "dba".into(),
+        at: t(at),
+    }
+}
+
+/// preflight passes; copy fails, is retried and passes; tune fails and is skipped; a trigger
+/// rolls back: copy's action passes, preflight has none.
+fn rolled_back_run() -> Vec<Event> {
+    vec![
+        Event::RunStarted {
+            run: Box::new(run()),
+        },
+        started(0, "preflight", 1, 1),
+        finished(0, "preflight", StepOutcome::Passed, 1_500),
+        started(1, "copy", 1, 3),
+        finished(1, "copy", StepOutcome::Failed, 900),
+        operator("copy", OperatorAction::Retry, 5),
+        started(1, "copy", 2, 5),
+        finished(1, "copy", StepOutcome::Passed, 3_100),
+        started(2, "tune", 1, 9),
+        finished(2, "tune", StepOutcome::Failed, 200),
+        operator(
+            "tune",
+            OperatorAction::Skip {
+                reason: "tuned by hand, ticket OPS-7".into(),
+            },
+            10,
+        ),
+        Event::TriggerFired {
+            name: "lag runaway".into(),
+            message: "300 MB for 61s".into(),
+            action: TriggerAction::Rollback,
+            countdown_ms: Some(30_000),
+            at: t(20),
+        },
+        Event::RollbackStarted {
+            plan: RollbackPlan {
+                entries: vec![],
+                point_of_no_return: None,
+            },
+            by: "trigger lag runaway".into(),
+        },
+        Event::RollbackActionStarted {
+            index: 1,
+            id: "copy".into(),
+            attempt: 1,
+            at: t(51),
+            command: "./undo-copy".into(),
+        },
+        Event::RollbackActionFinished {
+            index: 1,
+            id: "copy".into(),
+            attempt: 1,
+            outcome: StepOutcome::Passed,
+            duration_ms: 40,
+            exit_code: Some(0),
+            checks: vec![],
+            message: None,
+            output_file: None,
+        },
+        Event::RollbackFinished {
+            completed: true,
+            at: t(52),
+        },
+        Event::RunFinished {
+            outcome: RunOutcome::RolledBack,
+            at: t(52),
+        },
+    ]
+}
+
+#[test]
+fn a_rolled_back_run_folds_into_steps_decisions_triggers_and_what_to_undo_by_hand() {
+    let evs = rolled_back_run();
+    let s = RunSummary::fold(evs.iter().map(|e| (None, e)));
+    assert_eq!(s.outcome, Some(RunOutcome::RolledBack));
+    assert_eq!(s.elapsed_ms(), Some(52_000));
+    assert_eq!(s.planned_ms(), 9_000);
+    let copy = &s.steps[1];
+    assert_eq!(
+        (copy.ended, copy.attempts, copy.actual_ms, copy.total_ms),
+        (Ended::Passed, 2, Some(3_100), 4_000)
+    );
+    assert_eq!(copy.undo, Some(Undo::Passed));
+    let tune = &s.steps[2];
+    assert_eq!(tune.ended, Ended::Skipped);
+    assert_eq!(tune.message.as_deref(), Some("tuned by hand, ticket OPS-7"));
+    assert_eq!(s.steps[3].ended, Ended::NotRun);
+    // Retry and skip are decisions; running a step is not.
+    assert_eq!(s.decisions.len(), 2);
+    assert_eq!(s.triggers.len(), 1);
+    // preflight did its work and has no rollback action; copy was undone; switch never ran.
+    let by_hand: Vec<(&str, String)> = s
+        .undo_by_hand()
+        .into_iter()
+        .map(|(st, why)| (st.id.as_str(), why))
+        .collect();
+    assert_eq!(by_hand, [("preflight", "no rollback action".to_string())]);
+    let text = text::lines(&s).join("\n");
+    for want in [
+        "RUN ROLLED BACK · orders · started 02:00:00 UTC · took 52s (plan 9s)",
+        "  ✔ 1 preflight   1.5s / 2s  passed\n",
+        "  ✔ 2 copy        3.1s / 4s  passed · 2 attempts\n",
+        "  ↷ 3 tune       200ms / —   skipped: “tuned by hand, ticket OPS-7”\n",
+        "    4 switch         — / 3s  not run\n",
+        "02:00:10 tune skipped: tuned by hand, ticket OPS-7 (by dba)",
+        "02:00:20 lag runaway: 300 MB for 61s → automatic rollback",
+        "ROLLBACK started by trigger lag runaway · completed",
+        "2 copy  rolled back",
+        "UNDO BY HAND",
+        "1 preflight  no rollback action",
+        "journal /j/run.jsonl",
+        "output  /j/run.output/",
+    ] {
+        assert!(text.contains(want), "{want:?} missing from:\n{text}");
+    }
+    assert_eq!(
+        text::resume_hint(&s),
+        None,
+        "a rolled-back run cannot be resumed"
+    );
+}
+
+#[test]
+fn a_skipped_rollback_action_is_left_to_undo_by_hand_with_its_reason() {
+    let mut evs = rolled_back_run();
+    let at = evs.len() - 3;
+    evs[at] = Event::RollbackActionFinished {
+        index: 1,
+        id: "copy".into(),
+        attempt: 1,
+        outcome: StepOutcome::Failed,
+        duration_ms: 40,
+        exit_code: Some(1),
+        checks: vec![],
+        message: Some("exit 1".into()),
+        output_file: None,
+    };
+    evs.insert(
+        at + 1,
+        operator(
+            "copy",
+            OperatorAction::SkipRollback {
+                reason: "table dropped by hand".into(),
+            },
+            53,
+        ),
+    );
+    let s = RunSummary::fold(evs.iter().map(|e| (None, e)));
+    let text = text::lines(&s).join("\n");
+    assert!(
+        text.contains("2 copy  skipped: “table dropped by hand”"),
+        "{text}"
+    );
+    assert!(
+        text.contains("2 copy  rollback skipped: table dropped by hand"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_resumed_run_keeps_the_first_session_and_an_unfinished_one_says_how_to_resume() {
+    let evs = rolled_back_run();
+    // The first session ends after copy's first attempt started (a crash).
+    let first: Vec<&Event> = evs.iter().take(4).collect();
+    let mut second_run = run();
+    second_run.started_at = Some(t(100));
+    let resumed = Event::RunStarted {
+        run: Box::new(second_run),
+    };
+    let restored = Event::StepRestored {
+        index: 0,
+        state: StepState::Passed,
+        duration_ms: Some(1_500),
+    };
+    let s = RunSummary::fold(
+        first
+            .into_iter()
+            .chain([&resumed, &restored])
+            .map(|e| (None, e)),
+    );
+    assert_eq!(s.sessions.len(), 2);
+    assert_eq!(s.started_at, Some(t(0)));
+    assert_eq!(s.steps[0].ended, Ended::Passed);
+    assert_eq!(s.steps[1].ended, Ended::Interrupted);
+    assert_eq!(s.outcome, None);
+    let text = text::lines(&s).join("\n");
+    assert!(text.contains("? 2 copy"), "{text}");
+    assert_eq!(
+        text::resume_hint(&s).as_deref(),
+        Some("resume with cutover run --resume /j/run.jsonl")
+    );
+}

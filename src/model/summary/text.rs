@@ -1,0 +1,157 @@
+//! A [`RunSummary`] as plain lines: what the cockpit shows when the run is over and prints on
+//! the normal terminal after leaving it.
+
+use super::{Ended, RunSummary, Undo};
+use crate::narrate::{self, count, duration};
+use crate::protocol::{RunOutcome, TriggerAction};
+
+fn hhmmss(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%H:%M:%S").to_string()
+}
+
+/// The outcome in words.
+pub fn outcome(o: Option<RunOutcome>) -> &'static str {
+    match o {
+        Some(RunOutcome::Completed) => "completed",
+        Some(RunOutcome::RolledBack) => "rolled back",
+        Some(RunOutcome::Aborted) => "ended before completion",
+        None => "not finished (the record ends here)",
+    }
+}
+
+/// The summary, one line each, no colour: outcome and times, the steps, the decisions, the
+/// triggers, the rollback, what is left to undo by hand, and where the journal is.
+pub fn lines(s: &RunSummary) -> Vec<String> {
+    let mut out = Vec::new();
+    let times = match (s.started_at, s.elapsed_ms()) {
+        (Some(start), Some(took)) => format!(
+            " · started {} UTC · took {} (plan {})",
+            hhmmss(start),
+            duration(took),
+            duration(s.planned_ms())
+        ),
+        _ => String::new(),
+    };
+    out.push(format!(
+        "RUN {} · {}{times}",
+        outcome(s.outcome).to_uppercase(),
+        s.name
+    ));
+    out.push("STEPS".into());
+    let id_w = s
+        .steps
+        .iter()
+        .map(|st| st.id.chars().count() + 1 + (st.index + 1).to_string().len())
+        .max()
+        .unwrap_or(0);
+    let times: Vec<(String, String)> = s
+        .steps
+        .iter()
+        .map(|st| {
+            (
+                st.actual_ms.map_or("—".into(), duration),
+                st.expected_ms.map_or("—".into(), duration),
+            )
+        })
+        .collect();
+    let actual_w = times.iter().map(|t| t.0.chars().count()).max().unwrap_or(0);
+    let planned_w = times.iter().map(|t| t.1.chars().count()).max().unwrap_or(0);
+    for (st, (actual, planned)) in s.steps.iter().zip(&times) {
+        let name = format!("{} {}", st.index + 1, st.id);
+        let mut line = format!(
+            "  {} {name:<id_w$}  {actual:>actual_w$} / {planned:<planned_w$}  {}",
+            st.ended.glyph(),
+            st.ended.word()
+        );
+        if st.attempts > 1 {
+            line.push_str(&format!(" · {}", count(st.attempts, "attempt")));
+        }
+        if let Some(m) = &st.message {
+            let m = m.lines().next().unwrap_or_default();
+            match st.ended {
+                Ended::Skipped | Ended::MarkedDone => line.push_str(&format!(": “{m}”")),
+                _ => line.push_str(&format!(": {m}")),
+            }
+        }
+        out.push(line);
+    }
+    if !s.decisions.is_empty() {
+        out.push("DECISIONS".into());
+        for d in &s.decisions {
+            if let Some(w) = d.words() {
+                out.push(format!("  {} {w}", hhmmss(d.at)));
+            }
+        }
+    }
+    if !s.triggers.is_empty() {
+        out.push("TRIGGERS".into());
+        for f in &s.triggers {
+            let then = match (f.action, &f.cancelled_by) {
+                (TriggerAction::Alert, _) => "alert".to_string(),
+                (TriggerAction::Rollback, Some(by)) => {
+                    format!("rollback countdown stopped by {by}")
+                }
+                (TriggerAction::Rollback, None) => "automatic rollback".to_string(),
+            };
+            out.push(format!(
+                "  {} {}: {} → {then}",
+                hhmmss(f.at),
+                f.name,
+                f.message
+            ));
+        }
+    }
+    if let Some(r) = &s.rollback {
+        let state = match r.completed {
+            Some(true) => "completed",
+            Some(false) => "not completed",
+            None => "not finished",
+        };
+        out.push(format!("ROLLBACK started by {} · {state}", r.by));
+        for st in s.steps.iter().rev() {
+            let Some(u) = &st.undo else { continue };
+            let what = match u {
+                Undo::Running => "interrupted — outcome unknown".to_string(),
+                Undo::Passed => "rolled back".to_string(),
+                Undo::Failed { message } => format!(
+                    "failed{}",
+                    message
+                        .as_deref()
+                        .map_or(String::new(), |m| format!(": {m}"))
+                ),
+                Undo::Skipped { reason } => format!("skipped: “{reason}”"),
+            };
+            out.push(format!("  {} {}  {what}", st.index + 1, st.id));
+        }
+        let by_hand = s.undo_by_hand();
+        if !by_hand.is_empty() {
+            out.push("UNDO BY HAND".into());
+            for (st, why) in by_hand {
+                out.push(format!("  {} {}  {why}", st.index + 1, st.id));
+            }
+        }
+    }
+    if !s.journal.is_empty() {
+        out.push(format!("journal {}", s.journal));
+        if let Some(dir) = s.steps.iter().find_map(|st| st.output_file.as_deref()) {
+            let dir = std::path::Path::new(dir)
+                .parent()
+                .map_or_else(|| dir.to_string(), |p| p.display().to_string());
+            out.push(format!("output  {dir}/"));
+        }
+    }
+    out
+}
+
+/// How to go on with the run, when it can be resumed: it did not complete and was not rolled
+/// back (a rollback that was stopped half-way resumes as the rest of the rollback).
+pub fn resume_hint(s: &RunSummary) -> Option<String> {
+    let done = matches!(
+        s.outcome,
+        Some(RunOutcome::Completed | RunOutcome::RolledBack)
+    ) || s
+        .rollback
+        .as_ref()
+        .is_some_and(|r| r.completed == Some(true));
+    (!done && !s.journal.is_empty()).then(|| narrate::resume_hint(&s.journal))
+}
