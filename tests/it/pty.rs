@@ -367,3 +367,44 @@ fn a_vanished_terminal_never_panics_and_only_detaches() {
     let (_, ls, _) = runs.cutover(&["ls"]);
     assert!(ls.contains("running 2 nap"), "{ls}");
 }
+
+/// Leaving a finished run prints its summary on the normal terminal, the skip reason in it.
+#[test]
+fn leaving_a_finished_run_prints_its_summary_with_the_skip_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let rb = crate::support::runbook(
+        dir.path(),
+        "rb.toml",
+        "[runbook]\nname = \"summary\"\n\n[[step]]\nid = \"flaky\"\nrun = \"exit 1\"\n\n[[step]]\nid = \"after\"\nrun = \"echo after\"\n",
+    );
+    let journal = dir.path().join("j.jsonl");
+    let mut t = Pty::spawn(
+        &[
+            "run",
+            rb.to_str().unwrap(),
+            "--journal",
+            journal.to_str().unwrap(),
+        ],
+        &[],
+        100,
+        30,
+    );
+    t.enter_step(1, "flaky", "✘");
+    t.send("s");
+    t.wait_for("SKIP");
+    t.send("copied by hand\r");
+    t.enter_step(2, "after", "✔");
+    t.wait_for("SUMMARY");
+    t.send("q");
+    t.assert_restored(0);
+    let screen = t.screen();
+    for want in [
+        "RUN COMPLETED · summary",
+        "↷ 1 flaky",
+        "skipped: “copied by hand”",
+        "✔ 2 after",
+        "cutover: run completed",
+    ] {
+        assert!(screen.contains(want), "{want:?} missing:\n{screen}");
+    }
+}
