@@ -317,7 +317,7 @@ mod tests {
     #[test]
     fn durations_are_written_like_the_runbook_writes_them() {
         assert_eq!(duration(850), "850ms");
-        assert_eq!(duration(0), "0s");
+        assert_eq!(duration(0), "0ms");
         assert_eq!(duration(4_000), "4s");
         assert_eq!(duration(62_000), "1m02");
         assert_eq!(took(28_000, Some(30_000)), "28s / 30s");

@@ -266,3 +266,26 @@ fn check_accepts_all_valid_files_with_exit_0() {
         );
     }
 }
+
+/// `cutover check` reports every mistake of a file in one pass: an unknown key, a bad duration
+/// and an unresolved `${vars.x}` are all located, and the exit code is 2.
+#[test]
+fn check_reports_every_mistake_in_one_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let rb = crate::support::runbook(
+        dir.path(),
+        "three.toml",
+        "[runbook]\nname = \"three mistakes\"\ncolour = \"blue\"\n\n[[step]]\nid = \"one\"\nrun = \"echo ${vars.nope}\"\ntimeout = \"ten minutes\"\n",
+    );
+    let out = crate::support::cutover(dir.path(), &["check", rb.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let at = |line_col: &str| format!("{}:{line_col}: ", rb.display());
+    for want in [
+        format!("{}unknown key `colour`", at("3:1")),
+        format!("{}`${{vars.nope}}` does not resolve", at("7:13")),
+        format!("{}invalid duration \"ten minutes\"", at("8:11")),
+    ] {
+        assert!(err.contains(&want), "{want:?} missing:\n{err}");
+    }
+}

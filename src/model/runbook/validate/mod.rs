@@ -38,7 +38,7 @@ pub(super) fn parse(
     source: &str,
     overrides: &BTreeMap<String, String>,
 ) -> Result<Runbook, Diagnostics> {
-    let spec = read(file, source)?;
+    let (spec, early) = read(file, source)?;
     let mut cx = Ctx::new(
         file,
         source,
@@ -64,7 +64,15 @@ pub(super) fn parse(
     };
     let (steps, step_ids) = steps::steps(&mut cx, &spec.step, defined);
     let triggers = triggers::triggers(&mut cx, &spec.rollback_trigger, defined, &step_ids);
-    let (vars, notes) = cx.finish()?;
+    let (vars, notes) = match (cx.finish(), early.found.is_empty()) {
+        (Ok(done), true) => done,
+        (Ok(_), false) => return Err(Diagnostics(early.found)),
+        (Err(Diagnostics(later)), _) => {
+            let mut all = early.consequences_dropped(source, later);
+            all.sort_by_key(|d| (d.line, d.col));
+            return Err(Diagnostics(all));
+        }
+    };
     Ok(Runbook {
         path: file.to_string(),
         source: source.to_string(),
@@ -86,35 +94,133 @@ pub(super) fn parse(
 
 /// Reads the TOML into the file's types. Plain TOML is parsed first so that syntax errors
 /// are told apart from format errors (an unknown key, a missing `name`...).
-fn read(file: &str, source: &str) -> Result<FileSpec, Diagnostics> {
-    let toml_error = |e: toml::de::Error, syntax: bool| {
+///
+/// Every format error is reported, not only the first: the key (or `key = value`) an error
+/// points at is taken out and the file read again, until it reads (then the semantic checks
+/// add theirs) or an error cannot be taken out (a missing key). A syntax error stops the file.
+/// Returns the file's types and the format errors found on the way.
+fn read(file: &str, source: &str) -> Result<(FileSpec, Early), Diagnostics> {
+    use serde::Deserialize;
+    let diagnostic = |e: &toml::de::Error, syntax: bool| {
         let span = e.span().unwrap_or(0..0);
         let text = source.get(span.clone()).unwrap_or("");
         let msg = diag::toml_message(e.message(), text, syntax);
-        Diagnostics(vec![Diagnostic::at(file, source, span, msg)])
+        Diagnostic::at(file, source, span, msg)
     };
     if let Err(e) = source.parse::<toml::Table>() {
-        return Err(toml_error(e, true));
+        return Err(Diagnostics(vec![diagnostic(&e, true)]));
     }
-    toml::from_str(source).map_err(|e| toml_error(e, false))
+    let mut table =
+        toml::de::DeTable::parse(source).map_err(|e| Diagnostics(vec![diagnostic(&e, true)]))?;
+    let mut found = Vec::new();
+    let mut removed: Vec<(String, usize)> = Vec::new();
+    for _ in 0..MAX_FORMAT_ERRORS {
+        let e = match FileSpec::deserialize(toml::de::Deserializer::from(table.clone())) {
+            Ok(spec) => return Ok((spec, Early { found, removed })),
+            Err(e) => e,
+        };
+        // A key taken out for being wrong is not also reported missing.
+        let missing = e
+            .message()
+            .strip_prefix("missing field `")
+            .and_then(|r| r.split('`').next());
+        let d = diagnostic(&e, false);
+        if found.last() == Some(&d) {
+            // Nothing was taken out the last time: stop rather than repeat it.
+            break;
+        }
+        if !missing.is_some_and(|m| removed.iter().any(|(r, _)| r == m)) {
+            found.push(d);
+        }
+        let taken = match (missing, e.span()) {
+            (None, Some(span)) => take_out(table.get_mut(), span.start).map(|k| (k, span.start)),
+            _ => None,
+        };
+        match taken {
+            Some(key) => removed.push(key),
+            None => break,
+        }
+    }
+    found.sort_by_key(|d| (d.line, d.col));
+    Err(Diagnostics(found))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use test_case::test_case;
+/// The format errors found while reading, and the keys taken out for them (with where).
+struct Early {
+    found: Vec<Diagnostic>,
+    removed: Vec<(String, usize)>,
+}
 
-    #[test_case("[runbook]\nname='x'\n[[step]]\nid='a'\nrun='true'\nexpected='1m'\ntimeout='30s'\n",
-        "expected (1m) is longer than timeout (30s)"; "expected over timeout")]
-    #[test_case("[runbook]\nname='x'\n[[step]]\nid='a'\nwait={run='true', on='db'}\n",
-        "this wait has no sql"; "wait on without sql")]
-    #[test_case("[runbook]\nname='x'\n[[step]]\nid='a'\nrun='true'\n[[rollback_trigger]]\nname='t'\nwhen={step_failed='a', on='db'}\n",
-        "this trigger has no sql"; "trigger on without sql")]
-    #[test_case("[runbook]\nname='x'\n[connections.source]\ndsn='a'\n[connections.target]\ndsn='b'\n[[reconcile]]\nname='s'\nkind='sequences'\nschemas=['public']\nkey='id'\n[[step]]\nid='a'\nrun='true'\n",
-        "`key` does not apply to kind = \"sequences\""; "reconcile key for sequences")]
-    fn semantic_mistakes_are_caught(source: &str, want: &str) {
-        let err = parse("f.toml", source, &BTreeMap::new()).unwrap_err();
-        let text = err.to_string();
-        assert!(text.contains(want), "{text}");
+impl Early {
+    /// These errors and the semantic ones in `later`, less those that only follow from a key
+    /// taken out (`needs \`key\`` about the section it was taken from).
+    fn consequences_dropped(self, source: &str, later: Vec<Diagnostic>) -> Vec<Diagnostic> {
+        let line_of = |at: usize| source[..at.min(source.len())].matches('\n').count() + 1;
+        let headers: Vec<usize> = source
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| l.trim_start().starts_with('['))
+            .map(|(i, _)| i + 1)
+            .collect();
+        let section = |line: usize| headers.iter().rev().find(|h| **h <= line).copied();
+        let follows = |d: &Diagnostic| {
+            self.removed.iter().any(|(key, at)| {
+                d.message.contains(&format!("`{key}`")) && section(d.line) == section(line_of(*at))
+            })
+        };
+        let mut all = self.found;
+        all.extend(later.into_iter().filter(|d| !follows(d)));
+        all
     }
+}
+
+/// Format errors reported from one file at most.
+const MAX_FORMAT_ERRORS: usize = 50;
+
+/// Takes out of `table` the `key = value` an error at byte `at` points at: the one whose key
+/// is there, else the innermost whose value holds it; returns the key's name. (A table's own
+/// span may be only its header, so every table is searched.)
+fn take_out(table: &mut toml::de::DeTable<'_>, at: usize) -> Option<String> {
+    let on_key = |key: &toml::Spanned<toml::de::DeString<'_>>,
+                  _: &toml::Spanned<toml::de::DeValue<'_>>| {
+        key.span().contains(&at)
+    };
+    let in_value =
+        |_: &toml::Spanned<toml::de::DeString<'_>>,
+         value: &toml::Spanned<toml::de::DeValue<'_>>| { value.span().contains(&at) };
+    take_where(table, &on_key).or_else(|| take_where(table, &in_value))
+}
+
+/// Takes out the innermost entry of `table` (searching nested tables first) that `pick`
+/// chooses; returns its key.
+fn take_where(
+    table: &mut toml::de::DeTable<'_>,
+    pick: &dyn Fn(
+        &toml::Spanned<toml::de::DeString<'_>>,
+        &toml::Spanned<toml::de::DeValue<'_>>,
+    ) -> bool,
+) -> Option<String> {
+    let mut here: Option<String> = None;
+    for (key, value) in table.iter_mut() {
+        let chosen = pick(key, value);
+        let inner = match value.get_mut() {
+            toml::de::DeValue::Table(t) => take_where(t, pick),
+            toml::de::DeValue::Array(items) => {
+                items.iter_mut().find_map(|item| match item.get_mut() {
+                    toml::de::DeValue::Table(t) => take_where(t, pick),
+                    _ => None,
+                })
+            }
+            _ => None,
+        };
+        if inner.is_some() {
+            return inner;
+        }
+        if here.is_none() && chosen {
+            here = Some(key.get_ref().to_string());
+        }
+    }
+    let key = here?;
+    table.remove(key.as_str());
+    Some(key)
 }
