@@ -217,6 +217,31 @@ impl ConnSettings {
         self.masker.mask(text).into_owned()
     }
 
+    /// `host:port/dbname`, for showing where the run is connected (no password, no user).
+    pub fn target(&self) -> String {
+        let ports = self.config.get_ports();
+        let hosts: Vec<String> = self
+            .hosts()
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
+                format!("{h}:{port}")
+            })
+            .collect();
+        let hosts = if hosts.is_empty() {
+            "localhost:5432".to_string()
+        } else {
+            hosts.join(",")
+        };
+        let db = self
+            .config
+            .get_dbname()
+            .or(self.config.get_user())
+            .unwrap_or("?");
+        format!("{hosts}/{db}")
+    }
+
     /// `host:port dbname=... user=...` for messages (no password).
     pub fn endpoint(&self) -> String {
         let hosts = self.hosts();
@@ -565,6 +590,28 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         move |k: &str| m.get(k).cloned()
+    }
+
+    #[test]
+    fn target_names_host_port_and_database_never_the_password() {
+        let e = env(&[]);
+        let s = ConnSettings::parse_with_env(
+            "src",
+            "postgres://migrator:s3cret@db-old:5433/orders",
+            &e,
+        )
+        .unwrap();
+        assert_eq!(s.target(), "db-old:5433/orders");
+        let multi = ConnSettings::parse_with_env(
+            "src",
+            "host=a,b port=5433,5434 dbname=x user=u password=pw",
+            &e,
+        )
+        .unwrap();
+        assert_eq!(multi.target(), "a:5433,b:5434/x");
+        let sock =
+            ConnSettings::parse_with_env("src", "host=/run/postgresql user=postgres", &e).unwrap();
+        assert_eq!(sock.target(), "/run/postgresql:5432/postgres");
     }
 
     #[test]

@@ -107,6 +107,10 @@ pub fn lag_info(cfg: &LagConfig) -> LagInfo {
         warn: cfg.warn.as_ref().map(value),
         critical: cfg.critical.as_ref().map(value),
         interval_ms: cfg.interval.as_millis() as u64,
+        on: match cfg.method {
+            LagMethod::Command => None,
+            _ => Some(cfg.on.clone().unwrap_or_else(|| "source".into())),
+        },
     }
 }
 

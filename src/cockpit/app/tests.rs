@@ -55,6 +55,7 @@ pub(crate) fn run_info() -> RunInfo {
             ssh_client: None,
             host: "h".into(),
         },
+        connections: Default::default(),
         vars: Default::default(),
         started_at: None,
         version: "0.1.0".into(),

@@ -229,6 +229,11 @@ impl Engine {
             lag: self.rb.lag.as_ref().map(cutover_probe::lag_info),
             reconcile: self.rb.reconcile.iter().map(|r| r.name.clone()).collect(),
             operator: self.operator.clone(),
+            connections: self
+                .conns
+                .iter()
+                .map(|(name, c)| (name.clone(), c.target()))
+                .collect(),
             vars: masked_vars(&self.rb, m),
             started_at: Some(self.started_at),
             version: env!("CARGO_PKG_VERSION").to_string(),

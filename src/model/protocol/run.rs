@@ -105,6 +105,9 @@ pub struct LagInfo {
     pub critical: Option<f64>,
     /// How often the probe polls, ms.
     pub interval_ms: u64,
+    /// The connection the probe reads (`on`), when it reads one.
+    #[serde(default)]
+    pub on: Option<String>,
 }
 
 /// The run as a whole: the first event of every session.
@@ -135,6 +138,9 @@ pub struct RunInfo {
     pub reconcile: Vec<String>,
     /// Who started this session.
     pub operator: Operator,
+    /// Where each `[connections]` entry points: name → `host:port/dbname` (no password).
+    #[serde(default)]
+    pub connections: std::collections::BTreeMap<String, String>,
     /// The run's vars as this session resolved them (the runbook's `[vars]` with `--var`
     /// applied; secrets and passwords masked): a resume runs with the same ones.
     #[serde(default)]

@@ -44,6 +44,7 @@ fn run() -> RunInfo {
             ssh_client: None,
             host: "h".into(),
         },
+        connections: Default::default(),
         vars: Default::default(),
         started_at: Some(t(0)),
         version: "0".into(),

@@ -79,6 +79,21 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
             rank: 2,
         });
     }
+    // Where the run is connected: a wrong target is visible at a glance (first to go when
+    // the line is narrow; the lag pane's title names the probed one).
+    if !run.connections.is_empty() {
+        let text = run
+            .connections
+            .iter()
+            .map(|(name, target)| format!("{name} {target}"))
+            .collect::<Vec<_>>()
+            .join(" · ");
+        segs.push(Seg {
+            text,
+            style: t.muted,
+            rank: 1,
+        });
+    }
     let cols = area.width as usize;
     let sep = " ─ ";
     let name_min = 14.min(width(&run.name));

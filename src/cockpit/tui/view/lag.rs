@@ -53,8 +53,21 @@ pub fn show(v: f64, unit: LagUnit) -> String {
 /// Draws the lag pane: value, trend and rate, ETA to zero, sparkline, thresholds, staleness.
 pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
     let lag = &app.lag;
+    // The probed server first: at 80 columns the title is cut from the right.
     let title = match &lag.info {
-        Some(i) => format!(" LAG  {} ", i.description),
+        Some(i) => {
+            let target =
+                i.on.as_ref()
+                    .and_then(|on| {
+                        app.run
+                            .as_ref()?
+                            .connections
+                            .get(on)
+                            .map(|t| format!("{on} {t} · "))
+                    })
+                    .unwrap_or_default();
+            format!(" LAG  {target}{} ", i.description)
+        }
         None => " LAG ".to_string(),
     };
     let block = t.pane(&title, area.width);

@@ -358,7 +358,14 @@ fn with_lag_readings(stale: bool) -> App {
         warn: Some(16.0 * 1024.0 * 1024.0),
         critical: Some(256.0 * 1024.0 * 1024.0),
         interval_ms: 1000,
+        on: Some("source".into()),
     });
+    run.connections = [
+        ("source".to_string(), "db-old:5432/orders".to_string()),
+        ("target".to_string(), "db-new:5432/orders".to_string()),
+    ]
+    .into_iter()
+    .collect();
     let mut app = with_run(run, 1);
     ev(&mut app, Event::Ready { next: 0 });
     // 30 MB draining at 2 MB/s over 10 s: above warn, catching up.
@@ -579,4 +586,24 @@ fn a_finished_run_shows_its_summary() {
     press(&mut app, ch('S'));
     press(&mut app, ch('k'));
     assert!(!app.show_summary, "selecting a step shows its output");
+}
+
+#[test]
+fn the_header_names_where_the_run_is_connected_when_it_fits() {
+    let app = with_lag_readings(false);
+    let wide = draw(&app, 200, 40);
+    let header = wide.lines().next().unwrap_or_default();
+    assert!(
+        header.contains("source db-old:5432/orders · target db-new:5432/orders"),
+        "{header}"
+    );
+    // At 80 columns the header keeps the clocks; the lag pane names the probed server.
+    let narrow = draw(&app, 80, 24);
+    let first_two: Vec<&str> = narrow.lines().take(2).collect();
+    assert!(!first_two[0].contains("db-old"), "{}", first_two[0]);
+    assert!(
+        first_two[1].contains("LAG  source db-old:5432/orders"),
+        "{}",
+        first_two[1]
+    );
 }
