@@ -163,6 +163,7 @@ mod tests {
             index,
             stream: Stream::Stdout,
             text: "line\n".repeat(lines),
+            at: None,
         })
     }
 

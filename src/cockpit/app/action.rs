@@ -47,6 +47,17 @@ pub enum Action {
     Bottom,
     /// Follow the newest output, or stop following it.
     ToggleFollow,
+    /// `/`: search the selected step's output.
+    Search,
+    /// The next match of the search towards older lines (`n` while a search is on and no
+    /// countdown runs; `n` stops a countdown first).
+    SearchNext,
+    /// The next match towards newer lines.
+    SearchPrev,
+    /// The detail pane full screen, everything in it unabridged, or back.
+    Zoom,
+    /// Show each output line's arrival time, or not.
+    ToggleTimes,
     /// Open (or close) the key map.
     Help,
     /// `esc`: clear the status line, close a pop-up.

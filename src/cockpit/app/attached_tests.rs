@@ -41,6 +41,7 @@ fn history() -> Vec<Event> {
             index: 0,
             stream: Stream::Stdout,
             text: "line one\nline two\n".into(),
+            at: None,
         },
         Event::StepFinished {
             index: 0,

@@ -16,7 +16,7 @@ pub const QUIT_REASON: &str = "operator quit the cockpit";
 
 /// Applies a text action to a text box; whether the text (or cursor) changed. Other actions
 /// change nothing.
-fn edit(input: &mut Input, action: Action) -> bool {
+pub(super) fn edit(input: &mut Input, action: Action) -> bool {
     let req = match action {
         Action::Type(c) => InputRequest::InsertChar(c),
         Action::Edit(req) => req,
@@ -29,9 +29,12 @@ impl App {
     /// What the keyboard talks to now, which decides what a key means.
     pub fn key_context(&self) -> KeyContext {
         match &self.modal {
-            Some(Modal::Confirm { .. } | Modal::Reason { .. } | Modal::Rollback { .. }) => {
-                KeyContext::Text
-            }
+            Some(
+                Modal::Confirm { .. }
+                | Modal::Reason { .. }
+                | Modal::Rollback { .. }
+                | Modal::Search { .. },
+            ) => KeyContext::Text,
             Some(Modal::Ask(_)) => KeyContext::Question,
             Some(Modal::Help) | None => KeyContext::Commands,
         }
@@ -43,6 +46,14 @@ impl App {
     pub fn key_action(&self, key: Key) -> Option<Action> {
         if self.countdown_active() && matches!(key, Key::Char('n' | 'N')) {
             return Some(Action::CancelCountdown);
+        }
+        // With no countdown to stop, `n` goes on with the search.
+        if key == Key::Char('n')
+            && self.search.is_some()
+            && self.key_context() == KeyContext::Commands
+            && self.modal.is_none()
+        {
+            return Some(Action::SearchNext);
         }
         keymap::action(key, self.key_context())
     }
@@ -194,8 +205,14 @@ impl App {
             }
             Action::Escape => {
                 self.status = None;
+                self.search = None;
                 redraw
             }
+            Action::Search => self.open_search(),
+            Action::SearchNext => self.search_step(true),
+            Action::SearchPrev => self.search_step(false),
+            Action::Zoom => self.toggle_zoom(),
+            Action::ToggleTimes => self.toggle_times(),
             Action::CancelCountdown
             | Action::Detach
             | Action::EndRun
@@ -212,7 +229,7 @@ impl App {
             .map_or(0, |s| s.output.max_scroll(self.page()))
     }
 
-    fn refuse(&mut self, why: &str) -> Vec<Effect> {
+    pub(super) fn refuse(&mut self, why: &str) -> Vec<Effect> {
         self.say_briefly(Level::Warn, why);
         vec![Effect::Redraw, Effect::Bell]
     }
@@ -222,7 +239,7 @@ impl App {
     }
 
     /// `q` / `ctrl-c`.
-    fn quit(&mut self) -> Vec<Effect> {
+    pub(super) fn quit(&mut self) -> Vec<Effect> {
         if self.detachable {
             return self.leave();
         }
@@ -431,6 +448,7 @@ impl App {
                 input,
                 rejected,
             } => self.rollback_action(plan, input, rejected, a),
+            Modal::Search { input } => self.search_box(input, a),
             Modal::Help => match a {
                 Action::Interrupt => self.quit(),
                 Action::Escape | Action::Help | Action::Quit | Action::Enter => redraw,

@@ -15,6 +15,9 @@ pub mod output;
 pub mod panels;
 pub mod plan;
 mod probe_events;
+pub mod reading;
+#[cfg(test)]
+mod reading_tests;
 mod rollback_events;
 #[cfg(test)]
 mod rollback_tests;
@@ -206,6 +209,12 @@ pub struct App {
     pub show_summary: bool,
     /// Lines of the summary scrolled past (the view keeps it within the summary).
     pub summary_scroll: usize,
+    /// The search in the selected step's output (`/`), if any.
+    pub search: Option<reading::Search>,
+    /// The detail pane has the whole screen (`z`).
+    pub zoom: bool,
+    /// Output lines show their arrival time (`t`).
+    pub times: bool,
 }
 
 /// A fired rollback trigger, shown so it cannot be missed.
@@ -248,6 +257,9 @@ impl App {
             summary: Default::default(),
             show_summary: false,
             summary_scroll: 0,
+            search: None,
+            zoom: false,
+            times: false,
         }
     }
 
@@ -360,6 +372,9 @@ impl App {
         if index < self.steps.len() && index != self.selected {
             self.selected = index;
             self.view = OutputView::default();
+            if let Some(search) = &mut self.search {
+                search.current = None;
+            }
         }
     }
 

@@ -73,6 +73,11 @@ pub enum Modal {
     },
     /// A yes/no question.
     Ask(Ask),
+    /// The search box (`/`): what to look for in the selected step's output.
+    Search {
+        /// What has been typed.
+        input: Input,
+    },
     /// The rollback plan; executing it needs the typed word `ROLLBACK`.
     Rollback {
         /// The plan, once the engine has sent it.

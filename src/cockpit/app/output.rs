@@ -6,6 +6,7 @@
 use std::cell::OnceCell;
 use std::collections::VecDeque;
 
+use chrono::{DateTime, Utc};
 use cutover_model::protocol::Stream;
 
 /// Lines kept per step; older lines are dropped (the full output is in the step's output file).
@@ -20,6 +21,8 @@ pub const OUTPUT_MEMORY_CAP: usize = 64 * 1024 * 1024;
 #[derive(Debug, Clone)]
 struct Block {
     stream: Stream,
+    /// When the engine read it (`None` from an engine that does not say).
+    at: Option<DateTime<Utc>>,
     /// The lines, each followed by `\n`.
     text: String,
     /// How many lines.
@@ -31,7 +34,7 @@ struct Block {
 
 impl Block {
     /// A block of `text` (lines separated by `\n`; a missing last `\n` is added).
-    fn new(stream: Stream, mut text: String) -> Self {
+    fn new(stream: Stream, mut text: String, at: Option<DateTime<Utc>>) -> Self {
         if !text.ends_with('\n') {
             text.push('\n');
         }
@@ -39,6 +42,7 @@ impl Block {
         let lines = memchr::memchr_iter(b'\n', text.as_bytes()).count();
         Block {
             stream,
+            at,
             text,
             lines,
             starts: OnceCell::new(),
@@ -58,6 +62,33 @@ impl Block {
         let to = starts.get(i + 1).copied().unwrap_or(self.text.len()) - 1;
         &self.text[from..to]
     }
+}
+
+/// Whether a line holds `needle`: case is ignored unless the needle has a capital letter
+/// (as in `less`).
+pub fn matcher(needle: &str) -> impl Fn(&str) -> bool + '_ {
+    let exact = needle.chars().any(char::is_uppercase);
+    let lower = needle.to_lowercase();
+    move |line: &str| {
+        if exact {
+            line.contains(needle)
+        } else {
+            line.to_lowercase().contains(&lower)
+        }
+    }
+}
+
+/// One kept line as the screen shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shown<'a> {
+    /// Its number, counted from the step's first line (dropped lines included).
+    pub number: u64,
+    /// Which stream it came from.
+    pub stream: Stream,
+    /// The text, without its `\n`.
+    pub text: &'a str,
+    /// When it arrived, when the engine said.
+    pub at: Option<DateTime<Utc>>,
 }
 
 /// The kept tail of one step's output.
@@ -118,10 +149,15 @@ impl OutputBuffer {
     /// Appends lines of one stream (`text` split at `\n`; an empty text adds nothing),
     /// dropping the oldest beyond the cap. Returns the number of lines added.
     pub fn push(&mut self, stream: Stream, text: String) -> usize {
+        self.push_at(stream, text, None)
+    }
+
+    /// [`push`](Self::push) for lines read at `at`.
+    pub fn push_at(&mut self, stream: Stream, text: String, at: Option<DateTime<Utc>>) -> usize {
         if text.is_empty() {
             return 0;
         }
-        let block = Block::new(stream, text);
+        let block = Block::new(stream, text, at);
         let added = block.lines;
         self.len += added;
         self.bytes += block.text.len();
@@ -147,9 +183,9 @@ impl OutputBuffer {
         added
     }
 
-    /// Appends one marker line (e.g. between attempts).
-    pub fn marker(&mut self, text: impl Into<String>) {
-        self.push(Stream::Stdout, text.into());
+    /// Appends one marker line (e.g. between attempts), shown at `at`.
+    pub fn marker(&mut self, text: impl Into<String>, at: DateTime<Utc>) {
+        self.push_at(Stream::Stdout, text.into(), Some(at));
     }
 
     /// Lines kept.
@@ -169,8 +205,18 @@ impl OutputBuffer {
 
     /// The `height` lines visible when scrolled `scroll` lines up from the bottom, oldest first.
     pub fn window(&self, height: usize, scroll: usize) -> impl Iterator<Item = (Stream, &str)> {
+        self.shown(height, scroll).map(|l| (l.stream, l.text))
+    }
+
+    /// [`window`](Self::window) with each line's number and arrival time.
+    pub fn shown(&self, height: usize, scroll: usize) -> impl Iterator<Item = Shown<'_>> {
         let end = self.len.saturating_sub(scroll);
         let start = end.saturating_sub(height);
+        self.range(start, end)
+    }
+
+    /// Kept lines `start..end` (0 = the oldest kept).
+    fn range(&self, start: usize, end: usize) -> impl Iterator<Item = Shown<'_>> {
         // Find the block holding line `start` from the back: the view is usually at the tail.
         let mut before = self.len;
         let mut at = self.blocks.len();
@@ -181,15 +227,66 @@ impl OutputBuffer {
         }
         let mut line = start - before + if at == 0 { self.head } else { 0 };
         let mut block = at;
-        (start..end).map_while(move |_| {
+        let dropped = self.dropped;
+        (start..end).map_while(move |i| {
             while self.blocks.get(block)?.lines <= line {
                 block += 1;
                 line = 0;
             }
             let b = &self.blocks[block];
             line += 1;
-            Some((b.stream, b.line(line - 1)))
+            Some(Shown {
+                number: dropped + i as u64,
+                stream: b.stream,
+                text: b.line(line - 1),
+                at: b.at,
+            })
         })
+    }
+
+    /// The kept line numbered `number` (counted from the step's first line), if still kept.
+    pub fn position(&self, number: u64) -> Option<usize> {
+        let i = number.checked_sub(self.dropped)?;
+        (i < self.len as u64).then_some(i as usize)
+    }
+
+    /// The number of the nearest line holding `needle` strictly before (`older`) or after line
+    /// `from`, or from the newest (older) / oldest end when `from` is `None`. Case is ignored
+    /// unless the needle has a capital letter (as in `less`).
+    pub fn find(&self, needle: &str, from: Option<u64>, older: bool) -> Option<u64> {
+        if needle.is_empty() {
+            return None;
+        }
+        let holds = matcher(needle);
+        let hit = |l: &Shown<'_>| holds(l.text);
+        // A line already dropped from the front: count from the oldest kept one.
+        let from = from.map(|n| self.position(n).unwrap_or(0));
+        if older {
+            let end = from.unwrap_or(self.len);
+            self.range(0, end).filter(hit).last().map(|l| l.number)
+        } else {
+            let start = from.map_or(0, |f| f + 1);
+            self.range(start.min(self.len), self.len)
+                .find(|l| hit(l))
+                .map(|l| l.number)
+        }
+    }
+
+    /// How many kept lines hold `needle`, and how many of those come after line `number`
+    /// (the same matching as [`find`](Self::find)).
+    pub fn count(&self, needle: &str, number: u64) -> (usize, usize) {
+        let holds = matcher(needle);
+        let mut total = 0;
+        let mut after = 0;
+        for l in self.range(0, self.len) {
+            if holds(l.text) {
+                total += 1;
+                if l.number > number {
+                    after += 1;
+                }
+            }
+        }
+        (total, after)
     }
 
     /// The largest useful scroll offset for a view `height` lines tall.
@@ -349,7 +446,7 @@ mod tests {
         let mut b = OutputBuffer::with_cap(10);
         assert_eq!(b.push(Stream::Stdout, String::new()), 0);
         assert!(b.is_empty());
-        b.marker("── attempt 2 ──");
+        b.marker("── attempt 2 ──", chrono::Utc::now());
         b.push(Stream::Stdout, "\n".into());
         assert_eq!(texts(&b, 5, 0), ["── attempt 2 ──", ""]);
     }

@@ -22,10 +22,12 @@ impl App {
                 self.on_rollback_started(&plan, &by);
                 return vec![Effect::Redraw, Effect::Bell];
             }
-            Event::RollbackActionStarted { index, attempt, .. } => {
+            Event::RollbackActionStarted {
+                index, attempt, at, ..
+            } => {
                 if let Some(s) = self.steps.get_mut(index) {
                     s.output
-                        .marker(format!("── rollback, attempt {attempt} ──"));
+                        .marker(format!("── rollback, attempt {attempt} ──"), at);
                     s.status = StepStatus::RollingBack;
                     s.message = None;
                 }

@@ -34,11 +34,12 @@ impl App {
                 index,
                 stream,
                 text,
+                at,
             } => {
                 let Some(s) = self.steps.get_mut(index) else {
                     return vec![];
                 };
-                let n = s.output.push(stream, text);
+                let n = s.output.push_at(stream, text, at.or(Some(self.now)));
                 self.keep_output_memory_bounded(index);
                 if index != self.selected {
                     return vec![];
@@ -194,7 +195,7 @@ impl App {
 /// the last attempt's end.
 fn begin_attempt(s: &mut StepView, attempt: u32, at: DateTime<Utc>, command: String) {
     if attempt > 1 || !s.output.is_empty() {
-        s.output.marker(format!("── attempt {attempt} ──"));
+        s.output.marker(format!("── attempt {attempt} ──"), at);
     }
     s.status = StepStatus::Running;
     s.attempt = attempt;

@@ -285,6 +285,7 @@ pub(crate) fn output(index: usize, range: std::ops::RangeInclusive<usize>) -> Ev
         index,
         stream: Stream::Stdout,
         text: range.map(|i| format!("{i}\n")).collect(),
+        at: None,
     }
 }
 
@@ -893,6 +894,7 @@ fn all_steps_together_keep_at_most_the_memory_cap_of_output() {
                     index: i,
                     stream: Stream::Stdout,
                     text: block.clone(),
+                    at: None,
                 },
             );
         }

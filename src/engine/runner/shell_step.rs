@@ -148,6 +148,7 @@ impl Runner<'_> {
                 index,
                 stream,
                 text,
+                at: Some(chrono::Utc::now()),
             })
             .await
     }

@@ -151,6 +151,7 @@ impl Runner<'_> {
                         index,
                         stream: Stream::Stdout,
                         text,
+                        at: Some(chrono::Utc::now()),
                     })
                     .await?;
                 let checks = sql_checks(&res, expect);

@@ -107,6 +107,9 @@ pub enum Event {
         stream: Stream,
         /// Complete lines, each followed by `\n`, secrets masked.
         text: String,
+        /// When they were read (absent from older engines).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at: Option<DateTime<Utc>>,
     },
     /// A wait step polled.
     WaitProgress {

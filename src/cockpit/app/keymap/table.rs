@@ -80,6 +80,28 @@ pub static KEYMAP: &[KeyEntry] = &[
         readme: Some("follow the newest output on/off"),
     },
     KeyEntry {
+        keys: &[
+            Binding::new(Key::Char('/'), Action::Search),
+            Binding::new(Key::Char('N'), Action::SearchPrev).named(Named::Nowhere),
+        ],
+        help: HelpLine::Row("search the output · n older match, N newer"),
+        readme: Some(
+            "search the selected step's kept output (case ignored unless the text has a capital); enter shows the newest match, then `n` the next older one and `N` the next newer one; `esc` ends the search (while a countdown runs, `n` stops it first)",
+        ),
+    },
+    KeyEntry {
+        keys: &[Binding::new(Key::Char('z'), Action::Zoom)],
+        help: HelpLine::Row("zoom the step pane"),
+        readme: Some(
+            "zoom: the selected step's pane takes the whole screen and shows everything in it unabridged (the whole command or SQL, every check, the lag in full, the output file path); `z` again goes back",
+        ),
+    },
+    KeyEntry {
+        keys: &[Binding::new(Key::Char('t'), Action::ToggleTimes)],
+        help: HelpLine::SameRow("output times on/off"),
+        readme: Some("each output line's arrival time (UTC) on/off"),
+    },
+    KeyEntry {
         keys: &[Binding::new(Key::Char('R'), Action::Rollback)],
         help: HelpLine::Row("rollback plan; type ROLLBACK to execute it"),
         readme: Some(

@@ -46,6 +46,10 @@ fn every_action_has_a_key() {
         CancelCountdown,
         Reconcile,
         ToggleReconcileView,
+        Search,
+        SearchPrev,
+        Zoom,
+        ToggleTimes,
         SelectNext,
         SelectPrev,
         PageUp,
@@ -108,6 +112,8 @@ fn the_bar_and_the_help_name_keys_as_before() {
             "j k ↑ ↓",
             "PgUp PgDn",
             "g G f",
+            "/",
+            "z t",
             "R",
             "n",
             "c v",
@@ -117,7 +123,8 @@ fn the_bar_and_the_help_name_keys_as_before() {
             "q ctrl-c"
         ]
     );
-    assert_eq!(rows[12].1, "reconcile now · show the differing keys");
+    assert_eq!(rows[14].1, "reconcile now · show the differing keys");
+    assert_eq!(rows[11].1, "zoom the step pane · output times on/off");
 }
 
 fn readme_path() -> PathBuf {

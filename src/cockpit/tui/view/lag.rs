@@ -6,7 +6,7 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::text::{fit, hhmmss, ms, width};
+use super::text::{fit, hhmmss, ms, width, wrap};
 use crate::app::App;
 use crate::app::panels::LagLevel;
 use crate::tui::theme::Theme;
@@ -48,6 +48,44 @@ pub fn show(v: f64, unit: LagUnit) -> String {
         LagUnit::Seconds => ms((v * 1000.0) as u64),
         LagUnit::Number => format!("{v}"),
     }
+}
+
+/// What is known about the lag besides its value, most important first: whether the probe
+/// stopped, the cause (subscription disabled, slot inactive, an error), the rate and ETA, the
+/// thresholds.
+pub fn facts(app: &App) -> Vec<String> {
+    let lag = &app.lag;
+    let unit = lag.unit();
+    let over = app.ended_at.is_some();
+    let rate = if over { None } else { lag.rate(15) };
+    let mut facts: Vec<String> = Vec::new();
+    if over && let Some(last) = lag.latest() {
+        facts.push(format!(
+            "probe stopped · last reading {} UTC",
+            hhmmss(last.at)
+        ));
+    }
+    if let Some(d) = lag.latest().and_then(|r| r.detail.clone()) {
+        facts.push(d);
+    }
+    match (rate, lag.eta_to_zero()) {
+        (Some(r), Some(eta)) => facts.push(format!(
+            "catching up {}/s · zero in {}",
+            show(-r, unit),
+            ms((eta * 1000.0) as u64)
+        )),
+        (Some(r), None) if r > 0.0 => facts.push(format!("growing {}/s", show(r, unit))),
+        _ => {}
+    }
+    if let Some(i) = &lag.info {
+        if let Some(w) = i.warn {
+            facts.push(format!("warn {}", show(w, unit)));
+        }
+        if let Some(c) = i.critical {
+            facts.push(format!("critical {}", show(c, unit)));
+        }
+    }
+    facts
 }
 
 /// Draws the lag pane: value, trend and rate, ETA to zero, sparkline, thresholds, staleness.
@@ -117,38 +155,19 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
             Span::raw("  "),
             Span::styled(value, style),
         ]));
-        let mut facts: Vec<String> = Vec::new();
-        if over && let Some(last) = lag.latest() {
-            facts.push(format!(
-                "probe stopped · last reading {} UTC",
-                hhmmss(last.at)
-            ));
-        }
-        // The cause (subscription disabled, slot inactive, an error) before the thresholds.
-        if let Some(d) = lag.latest().and_then(|r| r.detail.clone()) {
-            facts.push(d);
-        }
-        match (rate, lag.eta_to_zero()) {
-            (Some(r), Some(eta)) => facts.push(format!(
-                "catching up {}/s · zero in {}",
-                show(-r, unit),
-                ms((eta * 1000.0) as u64)
-            )),
-            (Some(r), None) if r > 0.0 => facts.push(format!("growing {}/s", show(r, unit))),
-            _ => {}
-        }
-        if let Some(i) = &lag.info {
-            if let Some(w) = i.warn {
-                facts.push(format!("warn {}", show(w, unit)));
-            }
-            if let Some(c) = i.critical {
-                facts.push(format!("critical {}", show(c, unit)));
+        // The facts wrap over the rows left, the most important first; `z` shows them all.
+        let stale_row = usize::from(lag.stale.is_some());
+        let rows_left = (inner.height as usize).saturating_sub(1 + stale_row).max(1);
+        let mut rows = wrap(&facts(app).join(" · "), cols);
+        if rows.len() > rows_left {
+            rows.truncate(rows_left);
+            if let Some(last) = rows.last_mut() {
+                *last = fit(&format!("{last} …"), cols);
             }
         }
-        lines.push(Line::from(Span::styled(
-            fit(&facts.join(" · "), cols),
-            t.muted,
-        )));
+        for r in rows {
+            lines.push(Line::from(Span::styled(r, t.muted)));
+        }
         if let Some((since, err)) = &lag.stale {
             // The number above is the last known one: say so first.
             lines.insert(

@@ -84,6 +84,18 @@ pub fn areas(area: Rect, app: &App) -> Areas {
         Constraint::Min(0),
     ])
     .areas(right);
+    if app.zoom {
+        // The step pane takes the whole body; the others are not drawn.
+        let none = Rect::new(body.x, body.y, 0, 0);
+        return Areas {
+            header,
+            steps: none,
+            lag: none,
+            reconcile: none,
+            output: body,
+            status,
+        };
+    }
     Areas {
         header,
         steps,
@@ -100,9 +112,11 @@ pub fn render(f: &mut Frame, app: &App, t: &Theme) -> Drawn {
     let a = areas(area, app);
     f.render_widget(ratatui::widgets::Block::default().style(t.text), area);
     header::render(f, a.header, app, t);
-    steps::render(f, a.steps, app, t);
-    lag::render(f, a.lag, app, t);
-    reconcile::render(f, a.reconcile, app, t);
+    if !app.zoom {
+        steps::render(f, a.steps, app, t);
+        lag::render(f, a.lag, app, t);
+        reconcile::render(f, a.reconcile, app, t);
+    }
     let output_rows = if app.show_summary {
         summary::render(f, a.output, app, t);
         None

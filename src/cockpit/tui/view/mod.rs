@@ -1,6 +1,7 @@
 //! Rendering: one file per pane, all drawing from `&App` and a [`Theme`](super::theme::Theme).
 //! `layout.rs` opens with a sketch of the screen.
 
+pub mod detail;
 pub mod header;
 pub mod help;
 pub mod lag;

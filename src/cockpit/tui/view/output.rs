@@ -1,15 +1,19 @@
-//! Step detail and output: the command (masked), state, checks, then the kept tail of
-//! stdout/stderr, scrollable, following the newest line unless scrolled.
+//! The step pane: the selected step's head ([`detail`](super::detail)), then the kept tail of
+//! its stdout/stderr, scrollable, following the newest line unless scrolled. Search matches
+//! are marked, and each line can show its arrival time.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
-use super::steps::{status_style, timing};
-use super::text::{clean, clock, fit, ms, wrap};
+use super::detail;
+use super::lag;
+use super::text::{clean, clock, fit, hhmmss, width};
+use crate::app::App;
+use crate::app::output::{Shown, matcher};
 use crate::app::step::StepStatus;
-use crate::app::{App, Phase};
 use crate::tui::theme::Theme;
 use cutover_model::protocol::Stream;
 
@@ -28,6 +32,12 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) -> Option<usize> 
     let mut title = format!(" {} {} · {}", app.selected + 1, s.info.id, s.info.kind);
     if s.attempt > 1 {
         title.push_str(&format!(" · attempt {}", s.attempt));
+    }
+    if app.zoom {
+        title.push_str(" · zoomed");
+    }
+    if let Some(search) = &app.search {
+        title.push_str(&format!(" · /{}", search.needle));
     }
     if !s.output.is_empty() {
         if app.view.follow {
@@ -48,100 +58,38 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) -> Option<usize> 
         return Some(0);
     }
 
-    let mut head: Vec<Line> = Vec::new();
-    head.push(Line::from(vec![
-        Span::styled("$ ", t.muted),
-        Span::styled(
-            fit(&s.info.command, cols.saturating_sub(2)),
-            t.output_marker,
-        ),
-    ]));
-    let state = match &s.status {
-        StepStatus::Running => match &app.phase {
-            Phase::Confirming { word, .. } => format!("waiting for the operator to type {word}"),
-            _ => match &s.wait {
-                Some(w) => format!("… {w}"),
-                None => format!(
-                    "▶ running {}{}",
-                    timing(s, app),
-                    s.pid.map_or(String::new(), |p| format!(" · pid {p}"))
-                ),
-            },
-        },
-        StepStatus::Pending => match s.info.expected_ms {
-            Some(e) => format!("not run yet · planned {}", ms(e)),
-            None => "not run yet".to_string(),
-        },
-        st @ StepStatus::Failed(_) => format!(
-            "✘ {} after {}{}",
-            st.word(),
-            s.duration_ms.map_or("—".into(), ms),
-            s.message
-                .as_ref()
-                .map_or(String::new(), |m| format!(": {m}"))
-        ),
-        st => {
-            let mut x = format!("{} {}", st.glyph(), st.word());
-            if s.duration_ms.is_some() {
-                x.push_str(&format!(" in {}", timing(s, app)));
-            }
-            if let Some(m) = &s.message
-                && matches!(st, StepStatus::Skipped | StepStatus::MarkedDone)
-            {
-                x = format!("{} {m}", st.glyph());
-            }
-            x
+    let mut head = detail::head(s, app, cols, app.zoom, t);
+    if app.zoom && app.lag.configured {
+        // The lag in full: its cause is cut off in the narrow lag pane.
+        let mut facts = lag::facts(app);
+        if let Some((since, err)) = &app.lag.stale {
+            facts.insert(0, format!("STALE since {} UTC: {err}", hhmmss(*since)));
         }
+        if !facts.is_empty() {
+            for l in super::text::wrap(&format!("lag: {}", facts.join(" · ")), cols) {
+                head.push(Line::from(Span::styled(l, t.muted)));
+            }
+        }
+    }
+    // Beside the other panes at least half the pane (and 3 rows) is left for output; zoomed,
+    // the head may take all but 3 rows (all of them when there is no output).
+    let keep_for_output = match (app.zoom, s.output.is_empty()) {
+        (true, true) => 0,
+        (true, false) => 3,
+        (false, _) => (rows / 2).max(3),
     };
-    head.push(Line::from(Span::styled(
-        fit(&state, cols),
-        status_style(&s.status, t),
-    )));
-    if let Some(p) = &s.info.point_of_no_return
-        && matches!(s.status, StepStatus::Pending | StepStatus::Running)
-    {
-        head.push(Line::from(Span::styled(
-            fit(&format!("⚑ point of no return: {p}"), cols),
-            t.point_of_no_return,
-        )));
-    }
-    if let Some(n) = &s.info.notes
-        && matches!(s.status, StepStatus::Pending | StepStatus::Running)
-    {
-        head.push(Line::from(Span::styled(
-            fit(&format!("note: {n}"), cols),
-            t.muted,
-        )));
-    }
-    if let Phase::Deciding { index, message, .. } = &app.phase
-        && *index == app.selected
-    {
-        for l in wrap(message, cols).into_iter().take(4) {
-            head.push(Line::from(Span::styled(l, t.status_warn)));
+    let head_max = rows.saturating_sub(keep_for_output).max(1);
+    if head.len() > head_max {
+        head.truncate(head_max);
+        let more = if app.zoom {
+            "… (more than this terminal shows)"
+        } else {
+            "… (z shows the rest)"
+        };
+        if let Some(last) = head.last_mut() {
+            *last = Line::from(Span::styled(fit(more, cols), t.muted));
         }
     }
-    for c in s
-        .checks
-        .iter()
-        .filter(|c| !c.passed && s.message.as_deref() != Some(c.detail.as_str()))
-        .take(2)
-    {
-        head.push(Line::from(Span::styled(
-            fit(&format!("✘ {}: {}", c.name, c.detail), cols),
-            t.step_failed,
-        )));
-    }
-    if matches!(s.status, StepStatus::Failed(_))
-        && let Some(file) = &s.output_file
-    {
-        head.push(Line::from(Span::styled(
-            fit(&format!("full output: {file}"), cols),
-            t.muted,
-        )));
-    }
-    // Leave at least half the pane (and 3 rows) for output.
-    let head_max = rows.saturating_sub((rows / 2).max(3)).max(1);
-    head.truncate(head_max);
     let out_rows = rows - head.len();
     let scroll = app.view.scroll.min(s.output.max_scroll(out_rows));
     let mut lines = head;
@@ -160,14 +108,9 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) -> Option<usize> 
     let room = rows.saturating_sub(lines.len());
     let take = room.min(out_rows);
     let skip_extra = out_rows - take;
-    let window: Vec<_> = s.output.window(out_rows, scroll).collect();
-    for (stream, text) in window.into_iter().skip(skip_extra) {
-        let style = match stream {
-            Stream::Stdout if text.starts_with("── attempt ") => t.output_marker,
-            Stream::Stdout => t.output,
-            Stream::Stderr => t.output_stderr,
-        };
-        lines.push(Line::from(Span::styled(fit(&clean(text), cols), style)));
+    let window: Vec<Shown<'_>> = s.output.shown(out_rows, scroll).collect();
+    for l in window.into_iter().skip(skip_extra) {
+        lines.push(output_line(&l, app, cols, t));
     }
     if s.output.is_empty() && s.status == StepStatus::Running && rows > lines.len() {
         let since = s.actual_ms(app.clock()).map_or(String::new(), clock);
@@ -178,4 +121,93 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) -> Option<usize> 
     }
     f.render_widget(Paragraph::new(lines), inner);
     Some(out_rows)
+}
+
+/// One output line: its time when shown, its text with search matches marked.
+fn output_line<'a>(l: &Shown<'_>, app: &App, cols: usize, t: &Theme) -> Line<'a> {
+    let style = match l.stream {
+        Stream::Stdout if l.text.starts_with("── ") => t.output_marker,
+        Stream::Stdout => t.output,
+        Stream::Stderr => t.output_stderr,
+    };
+    let mut spans = Vec::new();
+    let mut room = cols;
+    if app.times {
+        let stamp =
+            l.at.map_or("--:--:-- ".to_string(), |at| format!("{} ", hhmmss(at)));
+        room = room.saturating_sub(width(&stamp));
+        spans.push(Span::styled(stamp, t.muted));
+    }
+    let text = fit(&clean(l.text), room);
+    match &app.search {
+        Some(search) if matcher(&search.needle)(&text) => {
+            let current = search.current == Some(l.number);
+            let hit = if current {
+                t.selected.add_modifier(ratatui::style::Modifier::BOLD)
+            } else {
+                t.selected
+            };
+            spans.extend(marked(&text, &search.needle, style, hit));
+        }
+        _ => spans.push(Span::styled(text, style)),
+    }
+    Line::from(spans)
+}
+
+/// `text` in `style` with each occurrence of `needle` in `hit` (case ignored unless the needle
+/// has a capital, as the search does).
+fn marked<'a>(text: &str, needle: &str, style: Style, hit: Style) -> Vec<Span<'a>> {
+    let exact = needle.chars().any(char::is_uppercase);
+    let hay = if exact {
+        text.to_string()
+    } else {
+        text.to_lowercase()
+    };
+    let pat = if exact {
+        needle.to_string()
+    } else {
+        needle.to_lowercase()
+    };
+    // Lower-casing can change byte lengths (rare): then the whole line is marked.
+    if hay.len() != text.len() || pat.is_empty() {
+        return vec![Span::styled(text.to_string(), hit)];
+    }
+    let mut spans = Vec::new();
+    let mut at = 0;
+    for (i, _) in hay.match_indices(&pat) {
+        if i < at || !text.is_char_boundary(i) || !text.is_char_boundary(i + pat.len()) {
+            continue;
+        }
+        if i > at {
+            spans.push(Span::styled(text[at..i].to_string(), style));
+        }
+        spans.push(Span::styled(text[i..i + pat.len()].to_string(), hit));
+        at = i + pat.len();
+    }
+    if at < text.len() {
+        spans.push(Span::styled(text[at..].to_string(), style));
+    }
+    spans
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marked_splits_at_each_match_ignoring_case() {
+        let (s, h) = (Style::default(), Style::default().bold());
+        let spans = marked("Error: disk error", "error", s, h);
+        let parts: Vec<(&str, bool)> = spans
+            .iter()
+            .map(|sp| (sp.content.as_ref(), sp.style == h))
+            .collect();
+        assert_eq!(
+            parts,
+            vec![("Error", true), (": disk ", false), ("error", true)]
+        );
+        // A capital makes it exact.
+        let spans = marked("Error: disk error", "Error", s, h);
+        assert_eq!(spans.len(), 2);
+    }
 }

@@ -32,7 +32,8 @@ fn step(app: &App, i: usize) -> String {
 pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
     let Some(modal) = &app.modal else { return };
     let spec = match modal {
-        Modal::Help => return,
+        // The search box is drawn in the status rows.
+        Modal::Help | Modal::Search { .. } => return,
         Modal::Confirm {
             index,
             word,

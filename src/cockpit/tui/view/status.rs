@@ -2,12 +2,13 @@
 //! named from the key table ([`keymap`]).
 
 use ratatui::Frame;
-use ratatui::layout::Rect;
+use ratatui::layout::{Position, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::text::{fit, width};
 use crate::app::keymap;
+use crate::app::modal::Modal;
 use crate::app::{Action, App, Phase};
 use crate::tui::theme::Theme;
 use cutover_model::protocol::{ClientRole, DecisionKind, Level};
@@ -157,6 +158,30 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
         fit(&format!(" {text}"), cols),
         style,
     ))];
+    if let Some(Modal::Search { input }) = &app.modal {
+        // The search box takes the key bar's row, as in `less`.
+        lines[0] = Line::from(Span::styled(
+            fit(
+                " search the output: enter shows the newest match · esc cancels",
+                cols,
+            ),
+            t.status_info,
+        ));
+        let room = cols.saturating_sub(3).max(1);
+        let scroll = input.visual_scroll(room);
+        let shown: String = input.value().chars().skip(scroll).take(room).collect();
+        lines.push(Line::from(vec![
+            Span::styled(" /", t.key),
+            Span::styled(shown, t.input),
+        ]));
+        f.render_widget(Paragraph::new(lines), area);
+        let cx = area.x + 2 + input.visual_cursor().saturating_sub(scroll) as u16;
+        f.set_cursor_position(Position::new(
+            cx.min(area.x + area.width.saturating_sub(1)),
+            area.y + 1,
+        ));
+        return;
+    }
     let mut spans = vec![Span::raw(" ")];
     let mut used = 1;
     if app.role == ClientRole::Watch {

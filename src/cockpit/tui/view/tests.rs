@@ -66,6 +66,7 @@ fn lines(index: usize, n: usize, stream: Stream, prefix: &str) -> Event {
         index,
         stream,
         text: (1..=n).map(|i| format!("{prefix} {i}\n")).collect(),
+        at: None,
     }
 }
 
@@ -232,6 +233,7 @@ fn narrow_truncation() {
             index: 1,
             stream: Stream::Stdout,
             text: "COPY 1048576 rows into public.orders_and_invoices_archive_partition_2026_12 \u{1b}[32mdone\u{1b}[0m\ttook 61.2s\n".into(),
+            at: None,
         },
     );
     ev(

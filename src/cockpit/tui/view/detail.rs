@@ -1,0 +1,206 @@
+//! The head of the step pane: the command (masked), the state, the point of no return, the
+//! notes, the decision asked for, failed checks and the output file. Abridged to fit beside
+//! the other panes; unabridged when zoomed (`z`): nothing important is ever only cut off.
+
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+
+use super::steps::{status_style, timing};
+use super::text::{fit, ms, wrap, wrap_indented};
+use crate::app::step::{StepStatus, StepView};
+use crate::app::{App, Phase};
+use crate::tui::theme::Theme;
+
+/// Lines of `text`, each wrapped to `cols` (all of them when `full`, else the first cut to
+/// one row).
+fn lines_of(text: &str, cols: usize, full: bool, style: Style) -> Vec<Line<'static>> {
+    if full {
+        wrap(text, cols)
+            .into_iter()
+            .map(|l| Line::from(Span::styled(l, style)))
+            .collect()
+    } else {
+        vec![Line::from(Span::styled(fit(text, cols), style))]
+    }
+}
+
+/// The step's state in words.
+fn state(s: &StepView, app: &App) -> String {
+    match &s.status {
+        StepStatus::Running => match &app.phase {
+            Phase::Confirming { word, .. } => format!("waiting for the operator to type {word}"),
+            _ => match &s.wait {
+                Some(w) => format!("… {w}"),
+                None => format!(
+                    "▶ running {}{}",
+                    timing(s, app),
+                    s.pid.map_or(String::new(), |p| format!(" · pid {p}"))
+                ),
+            },
+        },
+        StepStatus::Pending => match s.info.expected_ms {
+            Some(e) => format!("not run yet · planned {}", ms(e)),
+            None => "not run yet".to_string(),
+        },
+        st @ StepStatus::Failed(_) => format!(
+            "✘ {} after {}{}",
+            st.word(),
+            s.duration_ms.map_or("—".into(), ms),
+            s.message
+                .as_ref()
+                .map_or(String::new(), |m| format!(": {m}"))
+        ),
+        st => {
+            let mut x = format!("{} {}", st.glyph(), st.word());
+            if s.duration_ms.is_some() {
+                x.push_str(&format!(" in {}", timing(s, app)));
+            }
+            if let Some(m) = &s.message {
+                if matches!(st, StepStatus::Skipped | StepStatus::MarkedDone) {
+                    x = format!("{} {m}", st.glyph());
+                } else if !matches!(st, StepStatus::Passed) {
+                    x.push_str(&format!(": {m}"));
+                }
+            }
+            x
+        }
+    }
+}
+
+/// The command: `$ ` and its first line, with how many more there are; every line when
+/// `full`.
+fn command(s: &StepView, cols: usize, full: bool, t: &Theme) -> Vec<Line<'static>> {
+    let text = s.info.command.trim_end_matches('\n');
+    let mut rows = text.lines();
+    let first = rows.next().unwrap_or("");
+    let more = rows.clone().count();
+    let room = cols.saturating_sub(2);
+    if !full {
+        let mut v = vec![Line::from(vec![
+            Span::styled("$ ", t.muted),
+            Span::styled(fit(first, room), t.output_marker),
+        ])];
+        if more > 0 {
+            v.push(Line::from(Span::styled(
+                fit(&format!("  … {more} more lines · z shows them all"), cols),
+                t.muted,
+            )));
+        }
+        return v;
+    }
+    let mut v = Vec::new();
+    for (i, row) in text.lines().enumerate() {
+        for (j, part) in wrap_indented(row, room, 2).into_iter().enumerate() {
+            let lead = if i == 0 && j == 0 { "$ " } else { "  " };
+            v.push(Line::from(vec![
+                Span::styled(lead, t.muted),
+                Span::styled(part, t.output_marker),
+            ]));
+        }
+    }
+    v
+}
+
+/// The head lines for step `s`, `cols` wide; unabridged when `full`.
+pub fn head(s: &StepView, app: &App, cols: usize, full: bool, t: &Theme) -> Vec<Line<'static>> {
+    let mut head = command(s, cols, full, t);
+    head.extend(lines_of(
+        &state(s, app),
+        cols,
+        full,
+        status_style(&s.status, t),
+    ));
+    let upcoming = matches!(s.status, StepStatus::Pending | StepStatus::Running);
+    if let Some(p) = &s.info.point_of_no_return
+        && (upcoming || full)
+    {
+        head.extend(lines_of(
+            &format!("⚑ point of no return: {p}"),
+            cols,
+            full,
+            t.point_of_no_return,
+        ));
+    }
+    if let Some(n) = &s.info.notes
+        && (upcoming || full)
+    {
+        head.extend(lines_of(&format!("note: {n}"), cols, full, t.muted));
+    }
+    if let Phase::Deciding { index, message, .. } = &app.phase
+        && *index == app.selected
+    {
+        let rows = wrap(message, cols);
+        let keep = if full { rows.len() } else { 4 };
+        for l in rows.into_iter().take(keep) {
+            head.push(Line::from(Span::styled(l, t.status_warn)));
+        }
+    }
+    let failed = s
+        .checks
+        .iter()
+        .filter(|c| !c.passed && s.message.as_deref() != Some(c.detail.as_str()));
+    for c in failed.take(if full { usize::MAX } else { 2 }) {
+        let rows = wrap(&format!("✘ {}: {}", c.name, c.detail), cols);
+        let keep = if full { rows.len() } else { 2 };
+        let cut = rows.len() > keep;
+        for (i, l) in rows.into_iter().take(keep).enumerate() {
+            let l = if cut && i + 1 == keep {
+                // Cut: `z` shows the rest.
+                let mut short = fit(&format!("{l}…"), cols.saturating_sub(4));
+                if !short.ends_with('…') {
+                    short.push('…');
+                }
+                format!("{short} (z)")
+            } else {
+                l
+            };
+            head.push(Line::from(Span::styled(l, t.step_failed)));
+        }
+    }
+    if let Some(file) = &s.output_file
+        && (full || matches!(s.status, StepStatus::Failed(_)))
+    {
+        let text = format!("full output: {file}");
+        if full {
+            head.extend(lines_of(&text, cols, true, t.muted));
+        } else {
+            // The file's name is the end of the path: keep it.
+            head.push(Line::from(Span::styled(fit_start(&text, cols), t.muted)));
+        }
+    }
+    head
+}
+
+/// `s` cut to `max` columns from the left (`…` first), keeping its end.
+fn fit_start(s: &str, max: usize) -> String {
+    use super::text::width;
+    if width(s) <= max {
+        return s.to_string();
+    }
+    let mut out: Vec<char> = Vec::new();
+    let mut w = 1;
+    for c in s.chars().rev() {
+        let cw = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+        if w + cw > max {
+            break;
+        }
+        out.push(c);
+        w += cw;
+    }
+    out.push('…');
+    out.into_iter().rev().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fit_start;
+
+    #[test]
+    fn fit_start_keeps_the_end() {
+        assert_eq!(fit_start("abc", 5), "abc");
+        assert_eq!(
+            fit_start("full output: /long/path/01-a.1.log", 12),
+            "…/01-a.1.log"
+        );
+    }
+}
