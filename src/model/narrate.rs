@@ -109,6 +109,15 @@ pub fn full_output(path: &str) -> String {
     format!("full output: {path}")
 }
 
+/// Why a step that was running when the operator ended the run shows as cancelled: it did
+/// not fail, the run was ended under it (`reason`: what the operator gave, e.g. quitting).
+pub fn ended_under_step(reason: Option<&str>) -> String {
+    match reason {
+        Some(r) => format!("the operator ended the run ({r}); its process group was killed"),
+        None => "the operator ended the run; its process group was killed".to_string(),
+    }
+}
+
 /// What the operator did, without who or to which step: `skipped: copied by hand`,
 /// `confirmed the ROLLBACK`... `None` for the actions that need no words of their own (run,
 /// retry, confirm: the step's own events tell what follows).

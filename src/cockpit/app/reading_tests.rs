@@ -257,3 +257,26 @@ fn zoom_shows_the_lag_cause_the_narrow_pane_cuts() {
     );
     assert!(zoomed.contains("orders_pkey"), "{zoomed}");
 }
+
+#[test]
+fn a_step_being_rolled_back_shows_its_undo_action() {
+    let mut run = run_info();
+    run.steps[1].rollback = Some("./undo-copy.sh --from-batch 1".into());
+    let mut app = App::new(t0(), (80, 24));
+    ev(&mut app, Event::RunStarted { run: Box::new(run) });
+    ev(
+        &mut app,
+        Event::RollbackActionStarted {
+            index: 1,
+            id: "copy".into(),
+            attempt: 1,
+            at: t0(),
+            command: "./undo-copy.sh --from-batch 1".into(),
+        },
+    );
+    let screen = draw(&app, 80, 24);
+    assert!(
+        screen.contains("↺ undo: ./undo-copy.sh --from-batch 1"),
+        "{screen}"
+    );
+}

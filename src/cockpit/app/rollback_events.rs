@@ -53,7 +53,20 @@ impl App {
             }
             Event::RollbackFinished { completed, .. } => {
                 self.rolling_back = false;
-                self.say(Level::Warn, narrate::rollback_finished(completed));
+                let mut said = narrate::rollback_finished(completed).to_string();
+                let by_hand: Vec<String> = self
+                    .summary
+                    .undo_by_hand()
+                    .iter()
+                    .map(|(s, _)| s.id.clone())
+                    .collect();
+                if !by_hand.is_empty() {
+                    said.push_str(&format!(
+                        " · undo by hand: {} (the summary says why)",
+                        by_hand.join(", ")
+                    ));
+                }
+                self.say(Level::Warn, said);
             }
             // on_event routes only the events above here.
             _ => return vec![],

@@ -235,3 +235,77 @@ fn n_stops_the_countdown_whatever_is_open() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn the_done_count_never_goes_backwards_when_a_rollback_undoes_steps() {
+    let mut app = deciding(DecisionKind::Failed);
+    // preflight passed (as it would have before copy).
+    finished(&mut app, 0, StepOutcome::Passed, 100);
+    assert_eq!(app.progress(), (1, 4, 0));
+    ev(
+        &mut app,
+        Event::RollbackStarted {
+            plan: plan(&[(0, "preflight", Some("true"))], None),
+            by: "dba".into(),
+        },
+    );
+    ev(
+        &mut app,
+        Event::RollbackActionStarted {
+            index: 0,
+            id: "preflight".into(),
+            attempt: 1,
+            at: t0(),
+            command: "true".into(),
+        },
+    );
+    assert_eq!(app.progress(), (1, 4, 0));
+    ev(
+        &mut app,
+        Event::RollbackActionFinished {
+            index: 0,
+            id: "preflight".into(),
+            attempt: 1,
+            outcome: StepOutcome::Passed,
+            duration_ms: 10,
+            exit_code: Some(0),
+            checks: vec![],
+            message: None,
+            output_file: None,
+        },
+    );
+    assert_eq!(app.steps[0].status, StepStatus::RolledBack);
+    assert_eq!(app.progress(), (1, 4, 1), "done stays; undone counts up");
+}
+
+#[test]
+fn after_a_rollback_the_status_names_the_steps_to_undo_by_hand() {
+    let mut app = deciding(DecisionKind::Failed);
+    ev(
+        &mut app,
+        Event::RollbackStarted {
+            plan: plan(&[(1, "copy", Some("./undo.sh"))], None),
+            by: "dba".into(),
+        },
+    );
+    ev(
+        &mut app,
+        Event::Operator {
+            step: Some("copy".into()),
+            action: OperatorAction::SkipRollback {
+                reason: "undo script missing".into(),
+            },
+            by: "dba".into(),
+            at: t0(),
+        },
+    );
+    ev(
+        &mut app,
+        Event::RollbackFinished {
+            completed: true,
+            at: t0(),
+        },
+    );
+    let status = &app.status.as_ref().unwrap().text;
+    assert!(status.contains("undo by hand: copy"), "{status}");
+}

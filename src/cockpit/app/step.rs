@@ -136,3 +136,24 @@ impl StepView {
         matches!((self.actual_ms(now), self.info.expected_ms), (Some(a), Some(e)) if a > e)
     }
 }
+
+impl super::App {
+    /// Steps done (passed, skipped, marked done) of all, and how many of those a rollback has
+    /// undone. The count never goes backwards: a rollback undoes work, it does not un-run it.
+    pub fn progress(&self) -> (usize, usize, usize) {
+        use cutover_model::summary::{Ended, Undo};
+        let done = self
+            .summary
+            .steps
+            .iter()
+            .filter(|s| matches!(s.ended, Ended::Passed | Ended::Skipped | Ended::MarkedDone))
+            .count();
+        let undone = self
+            .summary
+            .steps
+            .iter()
+            .filter(|s| s.undo == Some(Undo::Passed))
+            .count();
+        (done, self.steps.len(), undone)
+    }
+}

@@ -181,6 +181,16 @@ impl App {
                 }
                 return;
             }
+            // A step cancelled because the run was ended (quitting) says so.
+            OperatorAction::Abort { reason } => {
+                let index = step.and_then(|id| self.steps.iter().position(|s| s.info.id == id));
+                if let Some(s) = index.and_then(|i| self.steps.get_mut(i))
+                    && s.status == StepStatus::Failed(StepOutcome::Cancelled)
+                {
+                    s.message = Some(narrate::ended_under_step(reason.as_deref()));
+                }
+                return;
+            }
             _ => return,
         };
         let index = step.and_then(|id| self.steps.iter().position(|s| s.info.id == id));

@@ -134,3 +134,41 @@ fn reconciling_now_goes_when_the_checks_are_done() {
     );
     assert!(app.status.is_none(), "{:?}", app.status);
 }
+
+#[test]
+fn a_step_cancelled_by_quitting_says_the_run_was_ended_under_it() {
+    let mut app = running_app(1);
+    press(&mut app, ch('q'));
+    let fx = press(&mut app, ch('y'));
+    let reason = sent(&fx)
+        .iter()
+        .find_map(|c| match c {
+            Command::Abort { reason: Some(r) } => Some(r.clone()),
+            _ => None,
+        })
+        .expect("an abort with the reason");
+    assert!(reason.starts_with(keys::QUIT_REASON), "{reason}");
+    // What the engine answers: the step cancelled, then the abort that caused it.
+    finished(&mut app, 1, StepOutcome::Cancelled, 3_000);
+    ev(
+        &mut app,
+        Event::Operator {
+            step: Some("copy".into()),
+            action: OperatorAction::Abort {
+                reason: Some(reason.clone()),
+            },
+            by: "dba".into(),
+            at: t0(),
+        },
+    );
+    let s = &app.steps[1];
+    assert_eq!(s.status, StepStatus::Failed(StepOutcome::Cancelled));
+    let m = s.message.as_deref().unwrap_or("");
+    assert!(
+        m.contains("the operator ended the run") && m.contains(&reason),
+        "{m}"
+    );
+    // The summary says the same.
+    let sum = &app.summary.steps[1];
+    assert_eq!(sum.message.as_deref(), Some(m));
+}

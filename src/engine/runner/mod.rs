@@ -31,6 +31,7 @@ mod rollback;
 mod shell_step;
 mod sql_result;
 mod sql_step;
+mod sql_words;
 mod step_book;
 mod triggers;
 mod waiting;

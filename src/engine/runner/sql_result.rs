@@ -19,6 +19,8 @@ pub(super) struct SqlResult {
     rows: Vec<Vec<Option<String>>>,
     /// Rows affected by the last command, when it returned no rows.
     affected: Option<u64>,
+    /// The last statement's command (`CREATE TABLE`), when known.
+    command: Option<String>,
 }
 
 impl SqlResult {
@@ -53,6 +55,12 @@ impl SqlResult {
         last
     }
 
+    /// The result of running `sql`: its last statement names the command.
+    pub(super) fn with_command(mut self, sql: &str) -> SqlResult {
+        self.command = super::sql_words::last_command(sql);
+        self
+    }
+
     /// Rows returned, or rows affected by a command that returns none.
     pub(super) fn count(&self) -> u64 {
         if self.columns.is_empty() {
@@ -84,10 +92,14 @@ impl SqlResult {
     /// The result as table lines.
     pub(super) fn table(&self) -> Vec<String> {
         if self.columns.is_empty() {
-            return vec![format!(
-                "({} affected)",
-                narrate::count(self.affected.unwrap_or(0), "row")
-            )];
+            // DDL and the like report no count: say what was done instead of "0 rows".
+            return vec![match &self.command {
+                Some(c) if !super::sql_words::counts_rows(c) => format!("({c} done)"),
+                _ => format!(
+                    "({} affected)",
+                    narrate::count(self.affected.unwrap_or(0), "row")
+                ),
+            }];
         }
         let cell = |v: &Option<String>| -> String {
             let s = v.as_deref().unwrap_or("NULL");
@@ -198,7 +210,24 @@ mod tests {
                 .map(|r| r.iter().map(|v| v.map(str::to_string)).collect())
                 .collect(),
             affected: None,
+            command: None,
         }
+    }
+
+    #[test]
+    fn a_command_without_a_count_says_what_it_did() {
+        let ddl = SqlResult {
+            affected: Some(0),
+            ..SqlResult::default()
+        }
+        .with_command("create table t (a int)");
+        assert_eq!(ddl.table(), ["(CREATE TABLE done)"]);
+        let none = SqlResult {
+            affected: Some(0),
+            ..SqlResult::default()
+        }
+        .with_command("update t set a = 1 where false");
+        assert_eq!(none.table(), ["(0 rows affected)"]);
     }
 
     #[test]

@@ -77,7 +77,9 @@ impl Runner<'_> {
             };
             let inbound = tokio::select! {
                 r = &mut fut => {
-                    let r = r.map(SqlResult::from_messages).map_err(|e| {
+                    let r = r
+                        .map(|m| SqlResult::from_messages(m).with_command(sql))
+                        .map_err(|e| {
                         let (_, detail) = cutover_pg::conn::classify(&e);
                         self.masker.mask(&detail).into_owned()
                     });

@@ -454,6 +454,9 @@ impl RunSummary {
                         reason: reason.clone(),
                     });
                 }
+                OperatorAction::Abort { reason } if s.ended == Ended::Cancelled => {
+                    s.message = Some(crate::narrate::ended_under_step(reason.as_deref()));
+                }
                 _ => {}
             }
         }

@@ -24,12 +24,18 @@ pub fn outcome(o: Option<RunOutcome>) -> &'static str {
 pub fn lines(s: &RunSummary) -> Vec<String> {
     let mut out = Vec::new();
     let times = match (s.started_at, s.elapsed_ms()) {
-        (Some(start), Some(took)) => format!(
-            " · started {} UTC · took {} (plan {})",
-            hhmmss(start),
-            duration(took),
-            duration(s.planned_ms())
-        ),
+        (Some(start), Some(took)) => {
+            // No step has an `expected` duration: there is no plan to compare with.
+            let plan = match s.planned_ms() {
+                0 => String::new(),
+                p => format!(" (plan {})", duration(p)),
+            };
+            format!(
+                " · started {} UTC · took {}{plan}",
+                hhmmss(start),
+                duration(took)
+            )
+        }
         _ => String::new(),
     };
     out.push(format!(

@@ -110,6 +110,18 @@ pub fn head(s: &StepView, app: &App, cols: usize, full: bool, t: &Theme) -> Vec<
         full,
         status_style(&s.status, t),
     ));
+    // In the rollback, its undo action is what ran (or is to run by hand).
+    if let Some(undo) = &s.info.rollback
+        && matches!(
+            s.status,
+            StepStatus::RollingBack
+                | StepStatus::RolledBack
+                | StepStatus::RollbackFailed
+                | StepStatus::RollbackSkipped
+        )
+    {
+        head.extend(lines_of(&format!("↺ undo: {undo}"), cols, full, t.muted));
+    }
     let upcoming = matches!(s.status, StepStatus::Pending | StepStatus::Running);
     if let Some(p) = &s.info.point_of_no_return
         && (upcoming || full)

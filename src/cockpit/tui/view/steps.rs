@@ -42,8 +42,12 @@ pub fn timing(s: &StepView, app: &App) -> String {
 
 /// Draws the steps pane.
 pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
-    let done = app.steps.iter().filter(|s| s.status.is_done()).count();
-    let title = format!(" STEPS {done}/{} ", app.steps.len());
+    let (done, all, undone) = app.progress();
+    let title = if undone > 0 {
+        format!(" STEPS {done}/{all} · {undone} undone ")
+    } else {
+        format!(" STEPS {done}/{all} ")
+    };
     let block = t.pane(&title, area.width);
     let inner = block.inner(area);
     f.render_widget(block, area);
