@@ -69,6 +69,10 @@ pub struct Mismatch {
     /// flight). Transient mismatches do not count against the thresholds.
     #[serde(default)]
     pub transient: bool,
+    /// Found by comparing rows by their content, not by a key (rows whose key has a NULL):
+    /// a re-check cannot re-read it by key, so it stands until the check runs again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub by_content: bool,
 }
 
 /// Threshold verdict.

@@ -267,6 +267,7 @@ pub fn classify(
         columns: diffs,
         detail,
         transient: false,
+        by_content: false,
     })
 }
 

@@ -43,7 +43,8 @@ async fn compare_and_drill(
         .await?;
     // From here on mismatch_total counts rows, not partitions.
     res.mismatch_total = 0;
-    bisect::drill_all(cx, t, (&ss, &ts), bad, res).await
+    bisect::drill_all(cx, t, (&ss, &ts), bad, res).await?;
+    super::integrity::null_keys(cx, t, res, true).await
 }
 
 /// Re-reads the listed, not yet transient mismatches by key on both sides (one new snapshot
@@ -106,7 +107,8 @@ async fn recheck_keys(
             let m = &previous.mismatches[i];
             let (ls, lt, columns) = (&ls, &lt, &columns);
             async move {
-                if m.transient {
+                // Rows found by content (a NULL key) cannot be re-read by key: they stand.
+                if m.transient || m.by_content {
                     return Ok(m.clone());
                 }
                 let (a, b) =

@@ -33,11 +33,16 @@ pub(crate) async fn run(cx: &Cx<'_>, res: &mut ReconcileResult) -> Result<(), Re
                             target: Some(b.count.to_string()),
                         }],
                         transient: false,
+                        by_content: false,
                     });
                 }
             }
         })
         .await;
+    let r = match r {
+        Ok(_) => super::integrity::null_keys(cx, &t, res, false).await,
+        Err(e) => Err(e),
+    };
     t.end().await;
-    r.map(drop)
+    r
 }

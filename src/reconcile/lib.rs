@@ -25,6 +25,7 @@ mod bisect;
 mod checksum;
 mod columns;
 mod count;
+mod integrity;
 mod partition;
 mod query;
 mod rowtext;

@@ -176,6 +176,7 @@ fn whole_row(class: MismatchClass, columns: &[String], row: &Row, times: u64) ->
         columns: cols,
         detail: format!("{}: ({text}){times}", class.label()),
         transient: false,
+        by_content: false,
     }
 }
 
@@ -236,6 +237,7 @@ fn compare(a: &ResultSet, b: &ResultSet) -> (Vec<Mismatch>, u64) {
                 columns: diffs,
                 detail,
                 transient: false,
+                by_content: false,
             });
             total += 1;
             continue;

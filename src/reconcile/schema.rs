@@ -141,6 +141,7 @@ fn compare(table: &str, s: &Shape, t: &Shape) -> Vec<Mismatch> {
                         })
                         .collect(),
                     transient: false,
+                    by_content: false,
                 });
             }
             (Some(a), Some(b)) if a != b => {
@@ -172,6 +173,7 @@ fn compare(table: &str, s: &Shape, t: &Shape) -> Vec<Mismatch> {
                     columns: diffs,
                     detail: format!("{table}: {detail}"),
                     transient: false,
+                    by_content: false,
                 });
             }
             _ => {}
@@ -257,6 +259,7 @@ fn table_alone(name: &str, display: &str, class: MismatchClass) -> Mismatch {
         columns: Vec::new(),
         detail: format!("table {display} {}", class.label()),
         transient: false,
+        by_content: false,
     }
 }
 

@@ -173,6 +173,7 @@ pub(crate) async fn run(cx: &Cx<'_>, res: &mut ReconcileResult) -> Result<(), Re
                     ),
                 },
                 transient: false,
+                by_content: false,
             });
         }
         res.partitions_done += 1;

@@ -203,6 +203,62 @@ impl TableSql {
         )
     }
 
+    /// Rows no key range holds: a key column is NULL.
+    fn null_key_predicate(&self) -> String {
+        self.key
+            .iter()
+            .map(|k| format!("{} IS NULL", k.ident))
+            .collect::<Vec<_>>()
+            .join(" OR ")
+    }
+
+    /// Count and sha256 of the rows whose key has a NULL, ordered by their text (so equal
+    /// multisets of rows give equal digests, duplicates included).
+    pub fn null_key_checksum(&self) -> String {
+        format!(
+            "SELECT pg_catalog.count(*), \
+             pg_catalog.sha256(pg_catalog.convert_to(pg_catalog.string_agg(o.r, E'\\n' ORDER BY o.r COLLATE \"C\"), 'UTF8')) \
+             FROM (SELECT {} AS r FROM {} WHERE {}) o",
+            self.row_text,
+            self.relation,
+            self.null_key_predicate()
+        )
+    }
+
+    /// Count of the rows whose key has a NULL.
+    pub fn null_key_count(&self) -> String {
+        format!(
+            "SELECT pg_catalog.count(*) FROM {} WHERE {}",
+            self.relation,
+            self.null_key_predicate()
+        )
+    }
+
+    /// The row texts of the rows whose key has a NULL, at most `$1` of them.
+    pub fn null_key_rows(&self) -> String {
+        format!(
+            "SELECT o.r FROM (SELECT {} AS r FROM {} WHERE {}) o \
+             ORDER BY o.r COLLATE \"C\" LIMIT $1::pg_catalog.int8",
+            self.row_text,
+            self.relation,
+            self.null_key_predicate()
+        )
+    }
+
+    /// One key value (as text) held by more than one row, with how many, if there is one.
+    pub fn duplicate_key(&self) -> String {
+        let idents: Vec<&str> = self.key.iter().map(|k| k.ident.as_str()).collect();
+        let not_null: Vec<String> = idents.iter().map(|i| format!("{i} IS NOT NULL")).collect();
+        format!(
+            "SELECT ROW({})::pg_catalog.text, pg_catalog.count(*) FROM {} WHERE {} \
+             GROUP BY {} HAVING pg_catalog.count(*) > 1 LIMIT 1",
+            idents.join(", "),
+            self.relation,
+            not_null.join(" AND "),
+            idents.join(", ")
+        )
+    }
+
     /// `min` and `max` of a single integer key, as text.
     pub fn min_max(&self) -> String {
         let k = self.key.first().map_or("", |k| k.ident.as_str());
@@ -212,6 +268,16 @@ impl TableSql {
         )
     }
 }
+
+/// Whether a valid unique index without predicate or expressions (a primary key, a unique
+/// constraint) covers only key columns, which makes the key unique among rows without NULLs.
+/// Parameters: the relation (quoted, as text), the key column names.
+pub const UNIQUE_INDEX_ON_KEY: &str = "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_index i \
+     WHERE i.indrelid = $1::pg_catalog.text::pg_catalog.regclass AND i.indisunique AND i.indisvalid \
+     AND i.indpred IS NULL AND i.indexprs IS NULL \
+     AND (SELECT pg_catalog.array_agg(a.attname::pg_catalog.text) FROM pg_catalog.unnest(i.indkey) AS k(n) \
+          JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n) \
+         OPERATOR(pg_catalog.<@) $2::pg_catalog.text[])";
 
 /// The parameters of a range: lower bound values, then upper bound values.
 pub fn range_params(r: &Range) -> Vec<&str> {

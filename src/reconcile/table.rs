@@ -99,7 +99,11 @@ pub(crate) async fn open<'a>(
     cx.report(res, Phase::Planning);
     let t = setup(cx, res).await?;
     t.begin().await?;
-    match partition::plan_for(cx, &t, res).await {
+    let planned = match super::integrity::key_is_unique(&t).await {
+        Ok(()) => partition::plan_for(cx, &t, res).await,
+        Err(e) => Err(e),
+    };
+    match planned {
         Ok(ranges) => Ok((t, ranges)),
         Err(e) => {
             t.end().await;

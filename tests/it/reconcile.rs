@@ -604,3 +604,72 @@ async fn a_check_that_cannot_run_errors_and_never_passes() {
     let back: ReconcileResult = serde_json::from_str(&json).unwrap();
     assert_eq!(back, r);
 }
+
+/// A keyless table checked by all its columns: the target holds one exact duplicate and one
+/// row with a NULL in a key column. Both were invisible (a silent pass); the duplicate now
+/// stops the check (a key that is not unique), and NULL-key rows are compared by content.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_duplicate_row_or_a_null_key_never_passes_silently() {
+    let (s, t) = pair(
+        "keyless",
+        "CREATE TABLE k (a int, b text);
+         INSERT INTO k SELECT g, 'row ' || g FROM generate_series(1, 1000) g;
+         CREATE TABLE nk (a int, b text);
+         INSERT INTO nk SELECT g, 'row ' || g FROM generate_series(1, 1000) g;
+         INSERT INTO nk VALUES (NULL, 'x'), (NULL, NULL);
+         CREATE TABLE same (a int, b text);
+         INSERT INTO same VALUES (1, 'a'), (NULL, 'n'), (NULL, 'n');",
+        "INSERT INTO k SELECT * FROM k WHERE a = 500;
+         INSERT INTO nk VALUES (NULL, 'x'), (NULL, 'y, \"quoted\"');",
+    )
+    .await;
+    for kind in [ReconcileKind::Checksum, ReconcileKind::Count] {
+        let r = run(&check(kind, "k", &["a", "b"]), &s, &t, &small_parts()).await;
+        assert_eq!(r.status, Status::Error, "{kind:?}: {r:#?}");
+        let e = r.error.as_deref().unwrap_or("");
+        assert!(
+            e.contains("not unique on the target") && e.contains("(500,\"row 500\")"),
+            "{e}"
+        );
+        assert!(!r.passed());
+    }
+    // NULL-key rows: (NULL,'x') once on the source, twice on the target; (NULL,'y, "quoted"')
+    // only on the target; (NULL,NULL) on both.
+    let r = run(&check(ReconcileKind::Checksum, "nk", &["a"]), &s, &t, &small_parts()).await;
+    assert_eq!(r.status, Status::Fail, "{r:#?}");
+    assert_eq!(r.mismatch_total, 2, "{r:#?}");
+    assert_eq!((r.source_rows, r.target_rows), (1002, 1004));
+    assert!(r.mismatches.iter().all(|m| m.by_content
+        && m.class == MismatchClass::ExtraOnTarget
+        && m.key == ["NULL"]));
+    let mut shown: Vec<Option<String>> = r
+        .mismatches
+        .iter()
+        .map(|m| m.columns[1].target.clone())
+        .collect();
+    shown.sort();
+    assert_eq!(
+        shown,
+        [Some("x".to_string()), Some("y, \"quoted\"".to_string())]
+    );
+    // A recheck cannot re-read them by key: they stand.
+    let again = reconcile::recheck(
+        &check(ReconcileKind::Checksum, "nk", &["a"]),
+        &s,
+        &t,
+        &small_parts(),
+        &r,
+        &reconcile::no_progress,
+    )
+    .await;
+    assert!(!again.passed(), "{again:#?}");
+    let r = run(&check(ReconcileKind::Count, "nk", &["a"]), &s, &t, &small_parts()).await;
+    assert_eq!(r.status, Status::Fail);
+    assert_eq!(r.mismatch_total, 2);
+    // Equal multisets of NULL-key rows (duplicates included) pass, counted in the totals.
+    for kind in [ReconcileKind::Checksum, ReconcileKind::Count] {
+        let r = run(&check(kind, "same", &["a"]), &s, &t, &small_parts()).await;
+        assert_eq!(r.status, Status::Pass, "{kind:?}: {r:#?}");
+        assert_eq!((r.source_rows, r.target_rows), (3, 3));
+    }
+}

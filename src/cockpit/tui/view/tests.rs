@@ -440,6 +440,7 @@ fn with_reconcile_results() -> App {
             }],
             detail: "total: 10.00 → 12.00".into(),
             transient: false,
+            by_content: false,
         },
         Mismatch {
             key: vec!["77".into()],
@@ -447,6 +448,7 @@ fn with_reconcile_results() -> App {
             columns: vec![],
             detail: "missing on target".into(),
             transient: false,
+            by_content: false,
         },
     ];
     r.mismatch_total = 2;

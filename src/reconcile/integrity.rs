@@ -1,0 +1,187 @@
+//! What a key-range comparison cannot see by itself, checked in the same snapshots: whether
+//! the key is unique on each side (a duplicate would hide behind its twin), and the rows whose
+//! key has a NULL (no key range holds them), compared by content as a multiset.
+
+use std::collections::BTreeMap;
+
+use tokio_postgres::types::ToSql;
+
+use super::bisect;
+use super::sql::UNIQUE_INDEX_ON_KEY;
+use super::table::{Side, Table};
+use super::{Cx, MismatchClass, ReconcileError, ReconcileResult};
+
+/// Rows with a NULL key fetched per side to list the differing ones, at most.
+const NULL_KEY_ROWS: i64 = 10_000;
+
+/// The key shown for rows whose key has a NULL (a count check lists them as one mismatch).
+pub const NULL_KEY: &str = "(key has NULL)";
+
+/// Fails unless the key is unique among the rows without NULLs on both sides: by the
+/// catalog (a unique index on key columns only), else by looking for a duplicate.
+pub(crate) async fn key_is_unique(t: &Table<'_>) -> Result<(), ReconcileError> {
+    let names: Vec<String> = t.plan.key.iter().map(|k| k.name.clone()).collect();
+    let (a, b) = futures::try_join!(unique_on(&t.source, &names), unique_on(&t.target, &names))?;
+    for (side, dup) in [("source", a), ("target", b)] {
+        if let Some((key, n)) = dup {
+            return Err(ReconcileError::Other(format!(
+                "the key ({}) is not unique on the {side}: {key} is held by {n} rows, so rows \
+                 could hide behind their twins; give a unique key (e.g. the primary key)",
+                names.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A duplicated key value of `side` and how many rows hold it, if any.
+async fn unique_on(
+    side: &Side<'_>,
+    names: &[String],
+) -> Result<Option<(String, i64)>, ReconcileError> {
+    let relation = side.sql.relation.clone();
+    let proven: bool = side
+        .client
+        .query_one(UNIQUE_INDEX_ON_KEY, &[&relation, &names])
+        .await
+        .map_err(ReconcileError::sql(
+            side.label,
+            "read the table's unique indexes",
+        ))?
+        .get(0);
+    if proven {
+        return Ok(None);
+    }
+    let row = side
+        .client
+        .query_opt(&side.sql.duplicate_key(), &[])
+        .await
+        .map_err(ReconcileError::sql(
+            side.label,
+            "check that the key is unique",
+        ))?;
+    Ok(row.map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1))))
+}
+
+/// Compares the rows whose key has a NULL: their counts (`digest` false, for `count`), or
+/// their contents as multisets (`checksum`), listing the rows present on one side only.
+pub(crate) async fn null_keys(
+    cx: &Cx<'_>,
+    t: &Table<'_>,
+    res: &mut ReconcileResult,
+    digest: bool,
+) -> Result<(), ReconcileError> {
+    let q = |s: &Side<'_>| {
+        if digest {
+            s.sql.null_key_checksum()
+        } else {
+            s.sql.null_key_count()
+        }
+    };
+    let (qs, qt) = (q(&t.source), q(&t.target));
+    let (a, b) = futures::try_join!(
+        t.source.client.query_one(&qs, &[]),
+        t.target.client.query_one(&qt, &[])
+    )
+    .map_err(ReconcileError::sql(
+        "source/target",
+        "compare the rows with a NULL key",
+    ))?;
+    let (na, nb): (i64, i64) = (a.get(0), b.get(0));
+    res.source_rows += u64::try_from(na).unwrap_or(0);
+    res.target_rows += u64::try_from(nb).unwrap_or(0);
+    let same =
+        na == nb && (!digest || a.get::<_, Option<Vec<u8>>>(1) == b.get::<_, Option<Vec<u8>>>(1));
+    if same {
+        return Ok(());
+    }
+    if !digest {
+        res.mismatch_total += (na - nb).unsigned_abs();
+        res.mismatches.push(super::Mismatch {
+            key: vec![NULL_KEY.into()],
+            class: if na > nb {
+                MismatchClass::MissingOnTarget
+            } else {
+                MismatchClass::ExtraOnTarget
+            },
+            columns: vec![super::ColumnDiff {
+                column: "count".into(),
+                source: Some(na.to_string()),
+                target: Some(nb.to_string()),
+            }],
+            detail: format!("rows whose key has a NULL: {na} on the source, {nb} on the target"),
+            transient: false,
+            by_content: true,
+        });
+        return Ok(());
+    }
+    let (ra, rb) = futures::try_join!(rows(&t.source), rows(&t.target))?;
+    let mut surplus: BTreeMap<String, i64> = BTreeMap::new();
+    for r in ra {
+        *surplus.entry(r).or_default() += 1;
+    }
+    for r in rb {
+        *surplus.entry(r).or_default() -= 1;
+    }
+    let columns: Vec<String> = t.plan.columns.iter().map(|c| c.name.clone()).collect();
+    let key_at: Vec<Option<usize>> = t
+        .plan
+        .key
+        .iter()
+        .map(|k| columns.iter().position(|c| *c == k.name))
+        .collect();
+    let mut differing = 0u64;
+    for (row, n) in surplus.into_iter().filter(|(_, n)| *n != 0) {
+        differing += n.unsigned_abs();
+        let fields = super::rowtext::parse(&row).unwrap_or_default();
+        let key: Vec<String> = key_at
+            .iter()
+            .map(|i| {
+                i.and_then(|i| fields.get(i).cloned().flatten())
+                    .unwrap_or_else(|| "NULL".into())
+            })
+            .collect();
+        let (s, tg) = if n > 0 {
+            (Some(row), None)
+        } else {
+            (None, Some(row))
+        };
+        for _ in 0..n.unsigned_abs() {
+            if res.mismatches.len() >= cx.opts.max_listed {
+                break;
+            }
+            if let Some(mut m) = bisect::classify(key.clone(), s.clone(), tg.clone(), &columns) {
+                m.by_content = true;
+                m.detail = format!("key has NULL · {}", m.detail);
+                res.mismatches.push(m);
+            }
+        }
+    }
+    // Rows past the fetch limit were not compared one by one: count at least the difference.
+    let fetched_all = na <= NULL_KEY_ROWS && nb <= NULL_KEY_ROWS;
+    if !fetched_all {
+        differing = differing.max((na - nb).unsigned_abs()).max(1);
+        res.notes.push(format!(
+            "{na} source and {nb} target rows have a NULL in the key; the first {NULL_KEY_ROWS} \
+             of each were compared row by row"
+        ));
+    }
+    res.mismatch_total += differing;
+    Ok(())
+}
+
+/// The row texts of `side`'s rows whose key has a NULL (the first [`NULL_KEY_ROWS`]).
+async fn rows(side: &Side<'_>) -> Result<Vec<String>, ReconcileError> {
+    let limit: &(dyn ToSql + Sync) = &NULL_KEY_ROWS;
+    Ok(side
+        .client
+        .query(&side.sql.null_key_rows(), &[limit])
+        .await
+        .map_err(ReconcileError::sql(
+            side.label,
+            "read the rows with a NULL key",
+        ))?
+        .iter()
+        .map(|r| r.get::<_, String>(0))
+        .collect())
+}
