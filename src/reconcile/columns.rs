@@ -289,9 +289,20 @@ fn normalise(s: &Column, t: &Column, (sv, tv): (u32, u32)) -> (String, Option<St
         ))
     };
     if is(s, "bpchar") != is(t, "bpchar") {
+        // char(n) drops its padding when cast to text; the other side's trailing blanks must
+        // go too, or `ab` and `ab   ` differ although char(n) cannot tell them apart.
         return (
-            format!("{ident}::pg_catalog.text"),
-            note("as text (trailing blanks of char(n) ignored)"),
+            format!("pg_catalog.rtrim({ident}::pg_catalog.text, ' ')"),
+            note("as text with trailing blanks ignored on both sides (char(n) semantics)"),
+        );
+    }
+    let float = |c: &Column| is(c, "float4") || is(c, "float8");
+    if float(s) && float(t) && (is(s, "float4") || is(t, "float4")) {
+        // real widened to double precision (or narrowed): compare at real's precision, where
+        // both sides hold the same value (16777216 is 1.6777216e+07 as real text).
+        return (
+            format!("{ident}::pg_catalog.float4"),
+            note("as real (the narrower type's precision)"),
         );
     }
     if (is(s, "json") && is(t, "jsonb")) || (is(s, "jsonb") && is(t, "json")) {
@@ -369,7 +380,7 @@ mod tests {
             exprs,
             [
                 "\"id\"",
-                "\"code\"::pg_catalog.text",
+                "pg_catalog.rtrim(\"code\"::pg_catalog.text, ' ')",
                 "\"doc\"::pg_catalog.jsonb",
                 "\"name\""
             ]

@@ -635,13 +635,21 @@ async fn a_duplicate_row_or_a_null_key_never_passes_silently() {
     }
     // NULL-key rows: (NULL,'x') once on the source, twice on the target; (NULL,'y, "quoted"')
     // only on the target; (NULL,NULL) on both.
-    let r = run(&check(ReconcileKind::Checksum, "nk", &["a"]), &s, &t, &small_parts()).await;
+    let r = run(
+        &check(ReconcileKind::Checksum, "nk", &["a"]),
+        &s,
+        &t,
+        &small_parts(),
+    )
+    .await;
     assert_eq!(r.status, Status::Fail, "{r:#?}");
     assert_eq!(r.mismatch_total, 2, "{r:#?}");
     assert_eq!((r.source_rows, r.target_rows), (1002, 1004));
-    assert!(r.mismatches.iter().all(|m| m.by_content
-        && m.class == MismatchClass::ExtraOnTarget
-        && m.key == ["NULL"]));
+    assert!(
+        r.mismatches
+            .iter()
+            .all(|m| m.by_content && m.class == MismatchClass::ExtraOnTarget && m.key == ["NULL"])
+    );
     let mut shown: Vec<Option<String>> = r
         .mismatches
         .iter()
@@ -663,7 +671,13 @@ async fn a_duplicate_row_or_a_null_key_never_passes_silently() {
     )
     .await;
     assert!(!again.passed(), "{again:#?}");
-    let r = run(&check(ReconcileKind::Count, "nk", &["a"]), &s, &t, &small_parts()).await;
+    let r = run(
+        &check(ReconcileKind::Count, "nk", &["a"]),
+        &s,
+        &t,
+        &small_parts(),
+    )
+    .await;
     assert_eq!(r.status, Status::Fail);
     assert_eq!(r.mismatch_total, 2);
     // Equal multisets of NULL-key rows (duplicates included) pass, counted in the totals.
@@ -672,4 +686,34 @@ async fn a_duplicate_row_or_a_null_key_never_passes_silently() {
         assert_eq!(r.status, Status::Pass, "{kind:?}: {r:#?}");
         assert_eq!((r.source_rows, r.target_rows), (3, 3));
     }
+}
+
+/// char(n) migrated to varchar(n) keeps its padding as text; real widened to double precision
+/// prints differently: the same values, no mismatch. A real difference still shows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn padded_char_and_widened_real_are_the_same_values() {
+    let (s, t) = pair(
+        "widened",
+        "CREATE TABLE w (id int PRIMARY KEY, c char(5), r real);
+         INSERT INTO w VALUES (1, 'ab', 16777216), (2, 'abcde', 0.1), (3, 'xy', 1.5), (4, NULL, NULL);",
+        "DROP TABLE w;
+         CREATE TABLE w (id int PRIMARY KEY, c varchar(5), r double precision);
+         INSERT INTO w VALUES (1, 'ab   ', 16777216), (2, 'abcde', 0.1), (3, 'xz', 1.5), (4, NULL, NULL);",
+    )
+    .await;
+    let r = run_on(ReconcileKind::Checksum, "w", &s, &t, &Options::default()).await;
+    assert_eq!(
+        keys(&r),
+        [("3".to_string(), MismatchClass::Different)],
+        "{r:#?}"
+    );
+    assert_eq!(find(&r, "3").columns, [diff("c", Some("xy"), Some("xz"))]);
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| n.contains("trailing blanks ignored on both sides"))
+            && r.notes.iter().any(|n| n.contains("as real")),
+        "{:?}",
+        r.notes
+    );
 }
