@@ -22,7 +22,7 @@ mod serve_drill;
 use cli::{Cli, Cmd, RunArgs};
 use cutover_cockpit::tui::theme::{Theme, no_color_env};
 use cutover_engine::journal;
-use cutover_engine::{Engine, EngineError, EngineOptions, JournalChoice};
+use cutover_engine::{Engine, EngineOptions, JournalChoice};
 use cutover_model::protocol::{Event, Operator};
 use cutover_model::runbook::{LoadError, Runbook};
 use headless::HeadlessOptions;
@@ -249,12 +249,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         },
     ) {
         Ok(e) => e,
-        Err(
-            e @ (EngineError::RunbookChanged { .. }
-            | EngineError::VarsChanged { .. }
-            | EngineError::Secret(_)
-            | EngineError::RolledBack { .. }),
-        ) => {
+        Err(e) if e.is_refusal() => {
             say::err(&format!("cutover: {e}"));
             return Ok(ExitCode::from(EXIT_INVALID));
         }

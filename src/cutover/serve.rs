@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 
 use serde::{Deserialize, Serialize};
 
-use cutover_engine::{Engine, EngineError, EngineOptions, JournalChoice};
+use cutover_engine::{Engine, EngineOptions, JournalChoice};
 use cutover_model::protocol::Operator;
 use cutover_model::runbook::{LoadError, Runbook};
 use cutover_socket::rundir::{self, RunMeta};
@@ -291,13 +291,7 @@ pub fn serve_run(spec: RunSpec) -> u8 {
     ) {
         Ok(e) => e,
         Err(e) => {
-            let code = match e {
-                EngineError::RunbookChanged { .. }
-                | EngineError::VarsChanged { .. }
-                | EngineError::Secret(_)
-                | EngineError::RolledBack { .. } => 2,
-                _ => 4,
-            };
+            let code = if e.is_refusal() { 2 } else { 4 };
             pipe.say(&Status::Failed {
                 message: format!("cutover: {e}"),
                 code,

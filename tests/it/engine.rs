@@ -183,6 +183,18 @@ fn journal_is_private_and_ordered() {
     assert_eq!(run["sha256"].as_str().unwrap().len(), 64);
     assert_eq!(recs[5]["checks"][0]["name"], "exit");
     assert_eq!(recs[6]["outcome"], "completed");
+    // The same journal again is refused as a usage error, and the journal is untouched.
+    let before = std::fs::read(&j).unwrap();
+    let again = headless_at(
+        d.path(),
+        &format!("{HEAD}[[step]]\nid = \"a\"\nrun = \"echo hi\"\n"),
+        "sub/j.jsonl",
+        &[],
+        &[],
+    );
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+    assert_eq!(std::fs::read(&j).unwrap(), before);
 }
 
 #[test]

@@ -101,6 +101,21 @@ pub enum EngineError {
     },
 }
 
+impl EngineError {
+    /// Whether the run could not start because of how it was asked for (a changed runbook or
+    /// vars, a missing secret, a rolled-back or existing or busy journal): exit code 2, not 4.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            EngineError::RunbookChanged { .. }
+                | EngineError::VarsChanged { .. }
+                | EngineError::Secret(_)
+                | EngineError::RolledBack { .. }
+                | EngineError::Journal(JournalError::Exists { .. } | JournalError::Locked { .. })
+        )
+    }
+}
+
 /// A prepared run: everything checked and opened, nothing run yet.
 pub struct Engine {
     rb: Runbook,

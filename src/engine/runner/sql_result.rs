@@ -12,6 +12,15 @@ const SHOWN_ROWS: usize = 50;
 /// Widest column shown, in characters.
 const CELL: usize = 40;
 
+/// Whether a value PostgreSQL printed means true (`t`, `true`, `on`, `yes`, `1`, any case):
+/// the one rule of SQL waits and SQL triggers.
+pub(super) fn truthy(v: &str) -> bool {
+    matches!(
+        v.to_ascii_lowercase().as_str(),
+        "t" | "true" | "on" | "yes" | "1"
+    )
+}
+
 /// The last result set of a statement list.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(super) struct SqlResult {
@@ -81,12 +90,7 @@ impl SqlResult {
             .first()
             .and_then(|r| r.first())
             .and_then(|v| v.as_deref())
-            .is_some_and(|v| {
-                matches!(
-                    v.to_ascii_lowercase().as_str(),
-                    "t" | "true" | "on" | "yes" | "1"
-                )
-            })
+            .is_some_and(truthy)
     }
 
     /// The result as table lines.

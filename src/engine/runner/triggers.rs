@@ -119,13 +119,15 @@ impl SqlWatch {
                         match tokio::time::timeout(SQL_TRIGGER_EVERY, c.simple_query(&sql)).await {
                             Err(_) => Err("no answer".to_string()),
                             Ok(Err(e)) => Err(cutover_pg::conn::classify(&e).1),
-                            Ok(Ok(msgs)) => Ok(msgs.iter().any(|m| {
-                                matches!(
-                                    m,
-                                    tokio_postgres::SimpleQueryMessage::Row(r)
-                                        if r.get(0).is_some_and(|v| matches!(v, "t" | "true" | "1"))
-                                )
-                            })),
+                            // The first row's first value, as a SQL wait reads it.
+                            Ok(Ok(msgs)) => Ok(msgs
+                                .iter()
+                                .find_map(|m| match m {
+                                    tokio_postgres::SimpleQueryMessage::Row(r) => Some(r),
+                                    _ => None,
+                                })
+                                .and_then(|r| r.get(0))
+                                .is_some_and(super::sql_result::truthy)),
                         }
                     }
                 };

@@ -240,7 +240,7 @@ fn narrow_truncation() {
         &mut app,
         Event::Notice {
             level: Level::Warn,
-            message: "this build cannot execute SQL, lag or reconcile steps yet; these steps will fail: switch-the-application-connection-strings, verify".into(),
+            message: "lag probe on source: connection refused by db-old-primary.example.internal:5432; the lag pane shows the last reading as stale until it answers".into(),
         },
     );
     tick(&mut app, 65);

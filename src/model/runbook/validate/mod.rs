@@ -30,6 +30,8 @@ struct Defined<'a> {
     lag: Option<&'a LagConfig>,
     /// `[[reconcile]]`.
     reconcile: &'a [ReconcileCheck],
+    /// `[runbook] window` is set.
+    window: bool,
 }
 
 /// Parses and validates.
@@ -61,6 +63,7 @@ pub(super) fn parse(
         connections: &connections,
         lag: lag.as_ref(),
         reconcile: &reconcile,
+        window: spec.runbook.window.is_some(),
     };
     let (steps, step_ids) = steps::steps(&mut cx, &spec.step, defined);
     let triggers = triggers::triggers(&mut cx, &spec.rollback_trigger, defined, &step_ids);

@@ -53,7 +53,35 @@ fn trigger(
         )
     });
     let when = condition(cx, w, defined, step_ids, &name);
+    // A condition that can never hold would watch nothing while looking armed.
+    if w.window_left_below.is_some() && !defined.window {
+        cx.err(
+            s.when.span(),
+            format!(
+                "trigger `{name}`: window_left_below needs `[runbook] window = {{ start = \"…\", minutes = N }}`; without a window it can never fire"
+            ),
+        );
+    }
+    if w.mismatch_rows_above.is_some() && defined.reconcile.is_empty() {
+        cx.err(
+            s.when.span(),
+            format!(
+                "trigger `{name}`: mismatch_rows_above counts the [[reconcile]] checks' mismatches; this runbook has none, so it can never fire"
+            ),
+        );
+    }
     let action = s.action.unwrap_or_default();
+    if let Some(c) = &s.countdown
+        && action == TriggerAction::Rollback
+        && c.get_ref().get() < Duration::from_secs(1)
+    {
+        cx.err(
+            c.span(),
+            format!(
+                "trigger `{name}`: countdown must be at least 1s: an automatic rollback is never instant, the operator must be able to stop it"
+            ),
+        );
+    }
     if let Some(c) = &s.countdown
         && action != TriggerAction::Rollback
     {
