@@ -270,8 +270,10 @@ pub fn summary(r: &ReconcileResult) -> String {
         (Status::Pass, _) => {
             let transient = r.transient().count();
             let mut s = format!(
-                "{}: ✔ {} rows equal ({} parts, {secs:.1}s)",
-                r.name, r.rows_compared, r.partitions_total
+                "{}: ✔ {} equal ({}, {secs:.1}s)",
+                r.name,
+                crate::narrate::count(r.rows_compared, "row"),
+                crate::narrate::count(r.partitions_total, "part")
             );
             if let Some(v) = &r.verdict
                 && v.mismatch_rows > 0
@@ -289,16 +291,20 @@ pub fn summary(r: &ReconcileResult) -> String {
         (Status::Fail, _) => {
             let max = r.verdict.as_ref().map_or(0, |v| v.max_mismatch_rows);
             let transient = r.transient().count();
+            let n = r.mismatch_rows();
+            let plus = if r.mismatch_total_is_lower_bound {
+                "+"
+            } else {
+                ""
+            };
+            let what = if n == 1 && plus.is_empty() {
+                "row differs"
+            } else {
+                "rows differ"
+            };
             let mut s = format!(
-                "{}: ✘ {}{} rows differ (max {max}) of {} ({secs:.1}s)",
-                r.name,
-                r.mismatch_rows(),
-                if r.mismatch_total_is_lower_bound {
-                    "+"
-                } else {
-                    ""
-                },
-                r.rows_compared
+                "{}: ✘ {n}{plus} {what} (max {max}) of {} ({secs:.1}s)",
+                r.name, r.rows_compared
             );
             if transient > 0 {
                 s.push_str(&format!(", {transient} more were transient"));

@@ -96,7 +96,7 @@ async fn reconcile_gate_blocks_on_a_mismatch_and_proceeds_when_it_is_fixed() {
         .await
         .unwrap();
     let (stdout, _) = exited(&out, 0);
-    assert!(stdout.contains("items: ✘ 1 rows differ"), "{stdout}");
+    assert!(stdout.contains("items: ✘ 1 row differs"), "{stdout}");
     assert!(stdout.contains("items: ✔ 500 rows equal"), "{stdout}");
     assert!(stdout.contains("│ past the gate"), "{stdout}");
     let recs = journal(&j);
@@ -139,4 +139,36 @@ async fn mismatch_trigger_fires_and_results_survive_a_resume() {
         .collect();
     assert_eq!(restored.len(), 1, "{stdout}");
     assert_eq!(restored[0]["result"]["name"], "items");
+}
+
+/// A gate on a list of checks waits for those only: a sequences check that is expected to
+/// fail until the sequences are synced does not block it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gate_on_a_list_of_checks_waits_for_those_only() {
+    let (source, target) = pair().await;
+    target
+        .execute("update items set v = 'v42' where id = 42")
+        .await
+        .unwrap();
+    source
+        .execute("create sequence s; select setval('s', 100);")
+        .await
+        .unwrap();
+    target.execute("create sequence s;").await.unwrap();
+    let d = tempfile::tempdir().unwrap();
+    let text = runbook_text(&source.dsn(), &target.dsn(), "").replace(
+        r#"wait = { reconcile = "all" }"#,
+        r#"wait = { reconcile = ["items"] }"#,
+    ) + "[[reconcile]]\nname = \"seqs\"\nkind = \"sequences\"\nschemas = [\"public\"]\n";
+    let rb = runbook(d.path(), "rb.toml", &text);
+    let out = tokio::task::spawn_blocking({
+        let dir = d.path().to_path_buf();
+        move || headless_command(&dir, &rb).output().unwrap()
+    })
+    .await
+    .unwrap();
+    let (stdout, _) = exited(&out, 0);
+    assert!(stdout.contains("items: ✔ 500 rows equal"), "{stdout}");
+    assert!(stdout.contains("│ past the gate"), "{stdout}");
+    assert!(!stdout.contains("seqs: ✔"), "{stdout}");
 }

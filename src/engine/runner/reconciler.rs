@@ -203,10 +203,14 @@ impl Runner<'_> {
     pub(super) async fn wait_reconcile_step(
         &mut self,
         index: usize,
-        which: &str,
+        which: &[String],
         every: Duration,
     ) -> AttemptResult {
-        let names = self.check_names(Some(which));
+        let names = if which.iter().any(|n| n == "all") {
+            self.check_names(None)
+        } else {
+            which.to_vec()
+        };
         let gate_start = Instant::now();
         let deadline = self.rb.steps[index].timeout.map(|d| gate_start + d);
         let every = every.max(Duration::from_secs(5));

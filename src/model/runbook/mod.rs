@@ -249,7 +249,9 @@ impl Wait {
         };
         match &self.cond {
             WaitCond::LagBelow(t) => format!("wait until lag < {t}{hold}"),
-            WaitCond::Reconcile(name) => format!("wait until reconcile {name} passes{hold}"),
+            WaitCond::Reconcile(names) => {
+                format!("wait until reconcile {} passes{hold}", names.join(", "))
+            }
             WaitCond::Sql { sql, on } => {
                 format!("wait until [{on}] {} is true{hold}", sql.display())
             }
@@ -267,8 +269,8 @@ impl Wait {
 pub enum WaitCond {
     /// Lag below a threshold.
     LagBelow(Threshold),
-    /// Reconcile checks pass (`all` or one name).
-    Reconcile(String),
+    /// Reconcile checks pass: the named ones (`["all"]`: every check).
+    Reconcile(Vec<String>),
     /// A query returns true.
     Sql {
         /// Query.

@@ -206,6 +206,38 @@ impl<'de> Deserialize<'de> for KeySpec {
     }
 }
 
+/// `reconcile = "orders"` or `reconcile = ["orders", "invoices"]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameList(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for NameList {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = NameList;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a check name, \"all\", or an array of check names")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<NameList, E> {
+                Ok(NameList(vec![v.to_string()]))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<NameList, A::Error> {
+                let mut names = Vec::new();
+                while let Some(c) = seq.next_element::<String>()? {
+                    names.push(c);
+                }
+                if names.is_empty() {
+                    return Err(de::Error::custom(
+                        "the list names no check: give at least one name, e.g. reconcile = [\"orders\", \"invoices\"], or \"all\"",
+                    ));
+                }
+                Ok(NameList(names))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 /// `[[reconcile]]`
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -270,8 +302,8 @@ pub struct ExpectSpec {
 pub struct WaitSpec {
     /// Lag below this.
     pub lag_below: Option<Spanned<Threshold>>,
-    /// `all` or a reconcile name.
-    pub reconcile: Option<SStr>,
+    /// `all`, a reconcile name, or a list of names.
+    pub reconcile: Option<Spanned<NameList>>,
     /// A query that returns true.
     pub sql: Option<SStr>,
     /// Connection for `sql`.

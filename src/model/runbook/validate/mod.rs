@@ -166,9 +166,18 @@ impl Early {
             .map(|(i, _)| i + 1)
             .collect();
         let section = |line: usize| headers.iter().rev().find(|h| **h <= line).copied();
+        let col_of = |at: usize| {
+            let at = at.min(source.len());
+            at - source[..at].rfind('\n').map_or(0, |i| i + 1) + 1
+        };
+        // A consequence names the removed key in its section, or is about the value that
+        // held it (the same line, starting at or before it: `wait = { reconcile = [] }` has
+        // no condition left once `reconcile` is out).
         let follows = |d: &Diagnostic| {
             self.removed.iter().any(|(key, at)| {
-                d.message.contains(&format!("`{key}`")) && section(d.line) == section(line_of(*at))
+                (d.message.contains(&format!("`{key}`"))
+                    && section(d.line) == section(line_of(*at)))
+                    || (d.line == line_of(*at) && d.col <= col_of(*at))
             })
         };
         let mut all = self.found;

@@ -8,7 +8,7 @@ use toml::Spanned;
 use super::Defined;
 use super::context::{Ctx, list_or_none, span_of, written};
 use super::lag::measured;
-use crate::runbook::spec::{SStr, WaitSpec};
+use crate::runbook::spec::{NameList, SStr, WaitSpec};
 use crate::runbook::template::Template;
 use crate::runbook::units::Threshold;
 use crate::runbook::{ReconcileCheck, Wait, WaitCond};
@@ -73,7 +73,7 @@ fn condition(
         WaitCond::LagBelow(*t.get_ref())
     } else if let Some(r) = &s.reconcile {
         reconcile(cx, r, defined.reconcile);
-        WaitCond::Reconcile(r.get_ref().clone())
+        WaitCond::Reconcile(r.get_ref().0.clone())
     } else if let Some(q) = &s.sql {
         let on = cx.sql_connection(
             s.on.as_ref().or(step_on),
@@ -116,25 +116,34 @@ fn lag_below(cx: &mut Ctx<'_>, t: &Spanned<Threshold>, defined: Defined<'_>) {
     }
 }
 
-/// `reconcile = "all"` or the name of a check; `all` needs at least one check.
-fn reconcile(cx: &mut Ctx<'_>, r: &SStr, checks: &[ReconcileCheck]) {
-    let name = r.get_ref();
-    if name == "all" {
-        if checks.is_empty() {
+/// `reconcile = "all"`, the name of a check or a list of names; `all` needs at least one
+/// check and stands alone.
+fn reconcile(cx: &mut Ctx<'_>, r: &Spanned<NameList>, checks: &[ReconcileCheck]) {
+    let names = &r.get_ref().0;
+    if names.iter().any(|n| n == "all") {
+        if names.len() > 1 {
+            cx.err(
+                r.span(),
+                "wait reconcile: \"all\" already means every check; give \"all\" alone or a list of names",
+            );
+        } else if checks.is_empty() {
             cx.err(
                 r.span(),
                 "wait reconcile = \"all\" but the runbook has no [[reconcile]] checks",
             );
         }
-    } else if !checks.iter().any(|c| &c.name == name) {
-        let known: Vec<&str> = checks.iter().map(|c| c.name.as_str()).collect();
-        cx.err(
-            r.span(),
-            format!(
-                "wait names unknown reconcile check `{name}` (known: {})",
-                list_or_none(&known)
-            ),
-        );
+    }
+    let known: Vec<&str> = checks.iter().map(|c| c.name.as_str()).collect();
+    for name in names.iter().filter(|n| *n != "all") {
+        if !known.contains(&name.as_str()) {
+            cx.err(
+                r.span(),
+                format!(
+                    "wait names unknown reconcile check `{name}` (known: {})",
+                    list_or_none(&known)
+                ),
+            );
+        }
     }
 }
 
