@@ -40,6 +40,9 @@ pub(super) struct Reconciler {
     /// Latest result per check and when its run started (`None`: restored from the journal).
     results: BTreeMap<String, (Option<Instant>, ReconcileResult)>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Rung by a check task after each message, so a gate acts on it at once (not at the
+    /// next tick).
+    nudge: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl Drop for Reconciler {
@@ -60,6 +63,7 @@ impl Reconciler {
             running: BTreeMap::new(),
             results: BTreeMap::new(),
             tasks: Vec::new(),
+            nudge: std::sync::Arc::new(tokio::sync::Notify::new()),
         }
     }
 
@@ -98,6 +102,7 @@ impl Runner<'_> {
                 continue;
             };
             let tx = self.recon.tx.clone();
+            let nudge = self.recon.nudge.clone();
             let lag: Option<watch::Receiver<LagSample>> =
                 self.lag.as_ref().map(super::lag_watch::LagWatch::receiver);
             let opts = Options {
@@ -107,8 +112,10 @@ impl Runner<'_> {
             let task_name = name.clone();
             let task = tokio::spawn(async move {
                 let progress_tx = tx.clone();
+                let progress_nudge = nudge.clone();
                 let progress = move |p: &Progress| {
                     let _ = progress_tx.send(ReconMsg::Progress(p.clone()));
+                    progress_nudge.notify_one();
                 };
                 let mut result =
                     cutover_reconcile::run_check_with(&check, &source, &target, &opts, &progress)
@@ -131,6 +138,7 @@ impl Runner<'_> {
                     }
                 }
                 let _ = tx.send(ReconMsg::Done(task_name, Box::new(result)));
+                nudge.notify_one();
             });
             self.recon.tasks.retain(|t| !t.is_finished());
             self.recon.tasks.push(task);
@@ -220,6 +228,8 @@ impl Runner<'_> {
             Attempt::checked("reconcile", outcome, detail, passed, message)
         };
         loop {
+            // What the checks reported since the last look (results, progress).
+            self.publish_reconcile().await?;
             let now = Instant::now();
             // Start a run of every check whose latest run started before this round.
             if now >= next_start {
@@ -290,7 +300,8 @@ impl Runner<'_> {
                 );
                 return Ok(Ok(result(StepOutcome::TimedOut, m.clone(), false, Some(m))));
             }
-            if let Some(stop) = self.idle_until(None, index).await? {
+            let nudge = self.recon.nudge.clone();
+            if let Some(stop) = self.idle_until(None, index, Some(&nudge)).await? {
                 let detail = format!("stopped after {}", narrate::count(rounds, "round"));
                 return Ok(Err((
                     result(StepOutcome::Cancelled, detail, false, None),

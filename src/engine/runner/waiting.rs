@@ -166,7 +166,7 @@ impl Runner<'_> {
                 message,
             })
             .await?;
-        self.idle_until(wake, index).await
+        self.idle_until(wake, index, None).await
     }
 
     /// Waits until `wake` (or the next engine tick when `None`), answering the operator
@@ -175,6 +175,7 @@ impl Runner<'_> {
         &mut self,
         wake: Option<Instant>,
         index: usize,
+        nudge: Option<&tokio::sync::Notify>,
     ) -> Result<Option<Stop>, EngineError> {
         loop {
             let sleep = async {
@@ -183,8 +184,15 @@ impl Runner<'_> {
                     None => std::future::pending().await,
                 }
             };
+            let nudged = async {
+                match nudge {
+                    Some(n) => n.notified().await,
+                    None => std::future::pending().await,
+                }
+            };
             let inbound = tokio::select! {
                 () = sleep => return Ok(None),
+                () = nudged => return Ok(None),
                 inbound = self.mailbox.recv() => inbound,
             };
             let tick = matches!(inbound, Inbound::Tick);
