@@ -7,6 +7,9 @@ use super::{ColumnDiff, Cx, Mismatch, MismatchClass, ReconcileError, ReconcileRe
 
 /// Runs the check.
 pub(crate) async fn run(cx: &Cx<'_>, res: &mut ReconcileResult) -> Result<(), ReconcileError> {
+    if cx.check.key.is_empty() {
+        return whole_table(cx, res).await;
+    }
     let (t, ranges) = table::open(cx, res).await?;
     res.key_columns = vec!["range".into()];
     let max_listed = cx.opts.max_listed;
@@ -45,4 +48,64 @@ pub(crate) async fn run(cx: &Cx<'_>, res: &mut ReconcileResult) -> Result<(), Re
     };
     t.end().await;
     r
+}
+
+/// Without a key: one `count(*)` per side, both at once.
+async fn whole_table(cx: &Cx<'_>, res: &mut ReconcileResult) -> Result<(), ReconcileError> {
+    cx.report(res, super::Phase::Comparing);
+    let table = cx
+        .check
+        .table
+        .as_deref()
+        .ok_or_else(|| ReconcileError::Other("the check has no table".into()))?;
+    let target_table = cx.check.target_table.as_deref().unwrap_or(table);
+    let (s, t) = futures::try_join!(
+        super::columns::lookup(cx.source, "source", table),
+        super::columns::lookup(cx.target, "target", target_table)
+    )?;
+    let s = s.ok_or_else(|| ReconcileError::Other(format!("source: no table {table}")))?;
+    let t = t.ok_or_else(|| ReconcileError::Other(format!("target: no table {target_table}")))?;
+    let count = |q: &str| format!("SELECT pg_catalog.count(*) FROM {q}");
+    let (qs, qt) = (count(&s.qualified()), count(&t.qualified()));
+    let (a, b) = futures::try_join!(
+        async {
+            cx.source
+                .query_one(&qs, &[])
+                .await
+                .map_err(ReconcileError::sql("source", "count the rows"))
+        },
+        async {
+            cx.target
+                .query_one(&qt, &[])
+                .await
+                .map_err(ReconcileError::sql("target", "count the rows"))
+        }
+    )?;
+    let (a, b): (i64, i64) = (a.get(0), b.get(0));
+    res.key_columns = vec!["table".into()];
+    res.partitions_total = 1;
+    res.partitions_done = 1;
+    res.source_rows = u64::try_from(a).unwrap_or(0);
+    res.target_rows = u64::try_from(b).unwrap_or(0);
+    if a != b {
+        res.mismatch_total = (a - b).unsigned_abs();
+        res.mismatches.push(Mismatch {
+            detail: format!("{a} rows on the source, {b} on the target"),
+            key: vec![s.display()],
+            class: if a > b {
+                MismatchClass::MissingOnTarget
+            } else {
+                MismatchClass::ExtraOnTarget
+            },
+            columns: vec![ColumnDiff {
+                column: "count".into(),
+                source: Some(a.to_string()),
+                target: Some(b.to_string()),
+            }],
+            transient: false,
+            by_content: false,
+        });
+    }
+    cx.report(res, super::Phase::Comparing);
+    Ok(())
 }

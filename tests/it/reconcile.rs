@@ -717,3 +717,40 @@ async fn padded_char_and_widened_real_are_the_same_values() {
         r.notes
     );
 }
+
+/// `count` without a key is one plain `count(*)` per side.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn count_without_a_key_counts_the_whole_table() {
+    let (s, t) = pair(
+        "nokey",
+        "CREATE TABLE heap (v text);
+         INSERT INTO heap SELECT 'v' FROM generate_series(1, 250);",
+        "INSERT INTO heap VALUES ('extra'), ('extra');",
+    )
+    .await;
+    let r = run(
+        &check(ReconcileKind::Count, "heap", &[]),
+        &s,
+        &t,
+        &Options::default(),
+    )
+    .await;
+    assert_eq!(r.status, Status::Fail, "{r:#?}");
+    assert_eq!(
+        (r.source_rows, r.target_rows, r.mismatch_total),
+        (250, 252, 2)
+    );
+    assert_eq!(r.mismatches[0].class, MismatchClass::ExtraOnTarget);
+    t.batch_execute("DELETE FROM heap WHERE v = 'extra'")
+        .await
+        .unwrap();
+    let r = run(
+        &check(ReconcileKind::Count, "heap", &[]),
+        &s,
+        &t,
+        &Options::default(),
+    )
+    .await;
+    assert_eq!(r.status, Status::Pass, "{r:#?}");
+    assert_eq!(r.rows_compared, 250);
+}
