@@ -89,6 +89,7 @@ async fn run(a: &[String]) -> Result<ExitCode, String> {
         sequences: Vec::new(),
         tables: Vec::new(),
         partitions: a.get(5).and_then(|p| p.parse().ok()),
+        tolerance: None,
     };
     let s = ConnSettings::parse("source", &a[0]).map_err(|e| e.to_string())?;
     let t = ConnSettings::parse("target", &a[1]).map_err(|e| e.to_string())?;

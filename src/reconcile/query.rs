@@ -15,6 +15,7 @@ use tokio_postgres::{Client, SimpleQueryMessage};
 use super::bisect::compare_keys;
 use super::settings::{self, Pinning};
 use super::{ColumnDiff, Cx, Mismatch, MismatchClass, Phase, ReconcileError, ReconcileResult};
+use cutover_model::runbook::Tolerance;
 
 type Row = Vec<Option<String>>;
 
@@ -73,7 +74,16 @@ pub(crate) async fn run(cx: &Cx<'_>, res: &mut ReconcileResult) -> Result<(), Re
     }
     res.columns = a.columns.clone();
     res.key_columns = a.columns.first().cloned().into_iter().collect();
-    let (found, total) = compare(&a, &b);
+    let (found, total, tolerated) = compare(&a, &b, cx.check.tolerance.as_ref());
+    if tolerated > 0
+        && let Some(t) = &cx.check.tolerance
+    {
+        res.notes.push(format!(
+            "{} equal within the tolerance ({}) on their numeric columns",
+            cutover_model::narrate::count(tolerated, "row"),
+            t.describe()
+        ));
+    }
     res.mismatch_total = total;
     res.mismatches = found.into_iter().take(cx.opts.max_listed).collect();
     Ok(())
@@ -180,8 +190,49 @@ fn whole_row(class: MismatchClass, columns: &[String], row: &Row, times: u64) ->
     }
 }
 
-/// The row-level differences and the number of differing rows (a paired row counts once).
-fn compare(a: &ResultSet, b: &ResultSet) -> (Vec<Mismatch>, u64) {
+/// Whether two rows are equal with numbers compared within `t`: every column the same text,
+/// or both numbers within the tolerance.
+fn within(a: &Row, b: &Row, t: &Tolerance) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| match (x, y) {
+            _ if x == y => true,
+            (Some(x), Some(y)) => match (x.parse::<f64>(), y.parse::<f64>()) {
+                (Ok(x), Ok(y)) => t.allows(x, y),
+                _ => false,
+            },
+            _ => false,
+        })
+}
+
+/// Pairs rows only on one side with rows only on the other that are equal within `t`;
+/// returns how many rows were paired (they are equal, not mismatches).
+fn pair_within(missing: &mut [(&Row, u64)], extra: &mut [(&Row, u64)], t: &Tolerance) -> u64 {
+    // Pairing is quadratic: beyond this the rows stay mismatches (a tolerance is for a few
+    // aggregates, not for whole tables).
+    const MAX_PAIRS: usize = 1_000_000;
+    if missing.len().saturating_mul(extra.len()) > MAX_PAIRS {
+        return 0;
+    }
+    let mut paired = 0;
+    for (row, n) in missing.iter_mut() {
+        for (other, m) in extra.iter_mut() {
+            if *n == 0 {
+                break;
+            }
+            if *m > 0 && within(row, other, t) {
+                let k = (*n).min(*m);
+                *n -= k;
+                *m -= k;
+                paired += k;
+            }
+        }
+    }
+    paired
+}
+
+/// The row-level differences, the number of differing rows (a paired row counts once) and
+/// the number of rows equal only within the tolerance.
+fn compare(a: &ResultSet, b: &ResultSet, t: Option<&Tolerance>) -> (Vec<Mismatch>, u64, u64) {
     let mut missing: Vec<(&Row, u64)> = Vec::new();
     let mut extra: Vec<(&Row, u64)> = Vec::new();
     for (row, n) in &a.rows {
@@ -196,6 +247,9 @@ fn compare(a: &ResultSet, b: &ResultSet) -> (Vec<Mismatch>, u64) {
             extra.push((row, n - m));
         }
     }
+    let tolerated = t.map_or(0, |t| pair_within(&mut missing, &mut extra, t));
+    missing.retain(|(_, n)| *n > 0);
+    extra.retain(|(_, n)| *n > 0);
     let first = |r: &Row| r.first().cloned().flatten();
     let mut out = Vec::new();
     let mut total = 0u64;
@@ -252,7 +306,7 @@ fn compare(a: &ResultSet, b: &ResultSet) -> (Vec<Mismatch>, u64) {
         }
     }
     out.sort_by(|x, y| compare_keys(&x.key, &y.key).then(x.detail.cmp(&y.detail)));
-    (out, total)
+    (out, total, tolerated)
 }
 
 #[cfg(test)]
@@ -287,7 +341,7 @@ mod tests {
             &[Some("d1"), Some("10")],
             &[Some("d4"), None],
         ]);
-        let (m, total) = compare(&a, &b);
+        let (m, total, _) = compare(&a, &b, None);
         assert_eq!(total, 3);
         assert_eq!(m.len(), 3);
         assert_eq!(m[0].class, MismatchClass::Different);
@@ -296,7 +350,32 @@ mod tests {
         assert_eq!(m[1].key, ["d3"]);
         assert_eq!(m[2].class, MismatchClass::ExtraOnTarget);
         assert_eq!(m[2].detail, "extra on target: (d4, NULL)");
-        let (none, zero) = compare(&a, &a);
+        let (none, zero, _) = compare(&a, &a, None);
         assert!(none.is_empty() && zero == 0);
+    }
+
+    #[test]
+    fn a_tolerance_pairs_numbers_that_differ_by_summation_order_only() {
+        // PostgreSQL 15 and 18 summing the same floats in a different order.
+        let a = set(&[
+            &[Some("all"), Some("1234567.636296")],
+            &[Some("x"), Some("1")],
+        ]);
+        let b = set(&[
+            &[Some("all"), Some("1234567.636287")],
+            &[Some("x"), Some("2")],
+        ]);
+        let t = Tolerance {
+            absolute: None,
+            relative: Some(1e-9),
+        };
+        let (m, total, tolerated) = compare(&a, &b, Some(&t));
+        assert_eq!((total, tolerated), (1, 1));
+        assert_eq!(m[0].key, ["x"]);
+        // Without it, both differ; text that is not a number never matches by tolerance.
+        assert_eq!(compare(&a, &b, None).1, 2);
+        let c = set(&[&[Some("all"), Some("abc")]]);
+        let d = set(&[&[Some("all"), Some("abd")]]);
+        assert_eq!(compare(&c, &d, Some(&t)).2, 0);
     }
 }

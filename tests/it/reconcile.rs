@@ -70,6 +70,7 @@ fn check(kind: ReconcileKind, table: &str, key: &[&str]) -> ReconcileCheck {
         sequences: Vec::new(),
         tables: Vec::new(),
         partitions: None,
+        tolerance: None,
     }
 }
 
@@ -753,4 +754,39 @@ async fn count_without_a_key_counts_the_whole_table() {
     .await;
     assert_eq!(r.status, Status::Pass, "{r:#?}");
     assert_eq!(r.rows_compared, 250);
+}
+
+/// A float aggregate that differs in its last digits (summation order differs across
+/// versions): equal within a relative tolerance, a real difference still fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_tolerance_accepts_float_noise_and_nothing_more() {
+    let (s, t) = pair(
+        "tolerance",
+        "CREATE TABLE f (id int PRIMARY KEY, x float8);
+         INSERT INTO f SELECT g, g / 7.0 FROM generate_series(1, 1000) g;",
+        "UPDATE f SET x = x + 1e-10 WHERE id = 500;",
+    )
+    .await;
+    let mut c = without_table(ReconcileKind::Query, "sum");
+    c.sql = Some(sql("SELECT 'all' AS k, sum(x) AS total FROM f"));
+    let r = run(&c, &s, &t, &Options::default()).await;
+    assert_eq!(r.status, Status::Fail, "without a tolerance: {r:#?}");
+    c.tolerance = Some(cutover_model::runbook::Tolerance {
+        absolute: None,
+        relative: Some(1e-9),
+    });
+    let r = run(&c, &s, &t, &Options::default()).await;
+    assert_eq!(r.status, Status::Pass, "{r:#?}");
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| n.contains("within the tolerance (relative 0.000000001)")),
+        "{:?}",
+        r.notes
+    );
+    t.batch_execute("UPDATE f SET x = x + 1 WHERE id = 1")
+        .await
+        .unwrap();
+    let r = run(&c, &s, &t, &Options::default()).await;
+    assert_eq!(r.status, Status::Fail, "a real difference: {r:#?}");
 }

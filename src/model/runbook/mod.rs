@@ -162,6 +162,39 @@ pub struct ReconcileCheck {
     pub tables: Vec<String>,
     /// Partitions.
     pub partitions: Option<u32>,
+    /// How far numbers in a `query` result may differ and still be equal.
+    pub tolerance: Option<Tolerance>,
+}
+
+/// How far two numbers may differ and still be equal: within `absolute`, or within
+/// `relative` of the larger magnitude (either suffices).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Tolerance {
+    /// Largest absolute difference.
+    pub absolute: Option<f64>,
+    /// Largest difference relative to the larger of the two magnitudes.
+    pub relative: Option<f64>,
+}
+
+impl Tolerance {
+    /// Whether `a` and `b` are equal within the tolerance.
+    pub fn allows(&self, a: f64, b: f64) -> bool {
+        let d = (a - b).abs();
+        self.absolute.is_some_and(|t| d <= t)
+            || self.relative.is_some_and(|t| d <= t * a.abs().max(b.abs()))
+    }
+
+    /// In words, for notes: `absolute 0.01`, `relative 1e-9`.
+    pub fn describe(&self) -> String {
+        let mut v = Vec::new();
+        if let Some(a) = self.absolute {
+            v.push(format!("absolute {a}"));
+        }
+        if let Some(r) = self.relative {
+            v.push(format!("relative {r}"));
+        }
+        v.join(" or ")
+    }
 }
 
 /// One checklist step, validated.

@@ -278,6 +278,18 @@ pub struct ReconcileSpec {
     pub tables: Option<Spanned<Vec<String>>>,
     /// Number of key-range partitions (default chosen from the row count).
     pub partitions: Option<Spanned<u32>>,
+    /// How far numbers may differ and still be equal (`query`).
+    pub tolerance: Option<Spanned<ToleranceSpec>>,
+}
+
+/// `tolerance = { absolute = 0.01 }` or `{ relative = 1e-9 }` (or both: either suffices).
+#[derive(Debug, Deserialize, Clone, Copy)]
+#[serde(deny_unknown_fields)]
+pub struct ToleranceSpec {
+    /// Equal when `|a - b| <= absolute`.
+    pub absolute: Option<f64>,
+    /// Equal when `|a - b| <= relative * max(|a|, |b|)`.
+    pub relative: Option<f64>,
 }
 
 /// `expect = { ... }`

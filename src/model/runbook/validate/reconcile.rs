@@ -63,7 +63,35 @@ fn check(
         sequences: value_of(&s.sequences).unwrap_or_default(),
         tables: value_of(&s.tables).unwrap_or_default(),
         partitions: value_of(&s.partitions),
+        tolerance: tolerance(cx, s),
     }
+}
+
+/// `tolerance`: at least one bound, neither negative nor NaN.
+fn tolerance(cx: &mut Ctx<'_>, s: &ReconcileSpec) -> Option<crate::runbook::Tolerance> {
+    let t = s.tolerance.as_ref()?;
+    let spec = *t.get_ref();
+    let name = s.name.get_ref();
+    if spec.absolute.is_none() && spec.relative.is_none() {
+        cx.err(
+            t.span(),
+            format!(
+                "reconcile `{name}`: tolerance needs `absolute` or `relative`, e.g. tolerance = {{ absolute = 0.01 }} or {{ relative = 1e-9 }}"
+            ),
+        );
+    }
+    for (key, v) in [("absolute", spec.absolute), ("relative", spec.relative)] {
+        if v.is_some_and(|v| v.is_nan() || v < 0.0) {
+            cx.err(
+                t.span(),
+                format!("reconcile `{name}`: tolerance {key} must be a number at least 0"),
+            );
+        }
+    }
+    Some(crate::runbook::Tolerance {
+        absolute: spec.absolute,
+        relative: spec.relative,
+    })
 }
 
 /// Reports the reserved name `all` and a name an earlier check has.
@@ -180,6 +208,7 @@ fn stray_keys(cx: &mut Ctx<'_>, s: &ReconcileSpec) {
         ),
         ("sequences", span_of(&s.sequences), kind == Sequences),
         ("tables", span_of(&s.tables), kind == Schema),
+        ("tolerance", span_of(&s.tolerance), kind == Query),
     ];
     for (key, span, applies) in keys {
         cx.unread(span, applies, || {
@@ -206,7 +235,7 @@ fn kind_keys(kind: ReconcileKind) -> &'static str {
         ReconcileKind::Checksum => {
             "it uses table, target_table, key, columns or exclude, and partitions"
         }
-        ReconcileKind::Query => "it uses sql and target_sql",
+        ReconcileKind::Query => "it uses sql, target_sql and tolerance",
         ReconcileKind::Sequences => "it uses schemas and sequences",
         ReconcileKind::Schema => "it uses schemas and tables",
     }
