@@ -39,5 +39,6 @@ pub mod protocol;
 pub mod reconcile;
 pub mod runbook;
 pub mod secrets;
+pub mod shown;
 pub mod summary;
 pub mod text;

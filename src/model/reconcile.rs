@@ -316,15 +316,16 @@ pub fn summary(r: &ReconcileResult) -> String {
 
 /// One mismatch for humans: `different  aid=7  abalance: 10 → 12`.
 pub fn describe(m: &Mismatch, key_columns: &[String]) -> String {
+    // Key values shown so that a comma or an empty string inside one reads unambiguously.
     let key = if key_columns.len() == m.key.len() && !key_columns.is_empty() {
         key_columns
             .iter()
             .zip(&m.key)
-            .map(|(c, v)| format!("{c}={v}"))
+            .map(|(c, v)| format!("{c}={}", crate::shown::value(Some(v))))
             .collect::<Vec<_>>()
             .join(",")
     } else {
-        m.key.join(",")
+        crate::shown::key(&m.key)
     };
     format!(
         "{:<17} {key}  {}{}",

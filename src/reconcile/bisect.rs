@@ -15,6 +15,7 @@ use super::table::{Prepared, Side, Table};
 use super::{
     ColumnDiff, Cx, Mismatch, MismatchClass, Phase, ReconcileError, ReconcileResult, Verdict,
 };
+use cutover_model::shown;
 
 /// Pieces a large mismatching range is split into.
 const SPLIT: u64 = 16;
@@ -185,14 +186,6 @@ pub fn compare_keys(a: &[String], b: &[String]) -> std::cmp::Ordering {
     a.len().cmp(&b.len())
 }
 
-fn show(v: &Option<String>) -> String {
-    match v {
-        None => "NULL".into(),
-        Some(s) if s.is_empty() => "''".into(),
-        Some(s) => s.clone(),
-    }
-}
-
 /// The mismatch for one key given both sides' row texts (`None`: no row), or `None` when
 /// they agree.
 pub fn classify(
@@ -211,6 +204,8 @@ pub fn classify(
     let parse = |r: &Option<String>| r.as_deref().and_then(rowtext::parse);
     let (ps, pt) = (parse(&s), parse(&t));
     let mut diffs = Vec::new();
+    // What the detail line says of each difference, from the whole values.
+    let mut said: Vec<String> = Vec::new();
     match class {
         MismatchClass::Different => {
             if let (Some(ps), Some(pt)) = (&ps, &pt)
@@ -219,19 +214,25 @@ pub fn classify(
             {
                 for (i, c) in columns.iter().enumerate() {
                     if ps[i] != pt[i] {
+                        let (x, y) = shown::pair(ps[i].as_deref(), pt[i].as_deref());
+                        said.push(format!("{c}: {x} → {y}"));
+                        let (source, target) = shown::kept(ps[i].clone(), pt[i].clone());
                         diffs.push(ColumnDiff {
                             column: c.clone(),
-                            source: ps[i].clone(),
-                            target: pt[i].clone(),
+                            source,
+                            target,
                         });
                     }
                 }
             }
             if diffs.is_empty() {
+                let (x, y) = shown::pair(s.as_deref(), t.as_deref());
+                said.push(format!("(row): {x} → {y}"));
+                let (source, target) = shown::kept(s.clone(), t.clone());
                 diffs.push(ColumnDiff {
                     column: "(row)".into(),
-                    source: s.clone(),
-                    target: t.clone(),
+                    source,
+                    target,
                 });
             }
         }
@@ -239,6 +240,7 @@ pub fn classify(
             let present = ps.or(pt).unwrap_or_default();
             for (i, c) in columns.iter().enumerate() {
                 let v = present.get(i).cloned().flatten();
+                let v = shown::kept(v, None).0;
                 let (source, target) = if class == MismatchClass::MissingOnTarget {
                     (v, None)
                 } else {
@@ -253,13 +255,19 @@ pub fn classify(
         }
     }
     let detail = match class {
-        MismatchClass::Different => diffs
-            .iter()
-            .map(|d| format!("{}: {} → {}", d.column, show(&d.source), show(&d.target)))
-            .collect::<Vec<_>>()
-            .join("; "),
-        MismatchClass::MissingOnTarget => format!("missing on target: {}", s.unwrap_or_default()),
-        MismatchClass::ExtraOnTarget => format!("extra on target: {}", t.unwrap_or_default()),
+        MismatchClass::Different => said.join("; "),
+        MismatchClass::MissingOnTarget => {
+            format!(
+                "missing on target: {}",
+                shown::row(s.as_deref().unwrap_or(""))
+            )
+        }
+        MismatchClass::ExtraOnTarget => {
+            format!(
+                "extra on target: {}",
+                shown::row(t.as_deref().unwrap_or(""))
+            )
+        }
     };
     Some(Mismatch {
         key,

@@ -16,6 +16,7 @@ use super::bisect::compare_keys;
 use super::settings::{self, Pinning};
 use super::{ColumnDiff, Cx, Mismatch, MismatchClass, Phase, ReconcileError, ReconcileResult};
 use cutover_model::runbook::Tolerance;
+use cutover_model::shown;
 
 type Row = Vec<Option<String>>;
 
@@ -163,18 +164,22 @@ fn whole_row(class: MismatchClass, columns: &[String], row: &Row, times: u64) ->
         .map(|(c, v)| ColumnDiff {
             column: c.clone(),
             source: if class == MismatchClass::MissingOnTarget {
-                v.clone()
+                shown::kept(v.clone(), None).0
             } else {
                 None
             },
             target: if class == MismatchClass::ExtraOnTarget {
-                v.clone()
+                shown::kept(v.clone(), None).0
             } else {
                 None
             },
         })
         .collect();
-    let text = row.iter().map(show).collect::<Vec<_>>().join(", ");
+    let text = row
+        .iter()
+        .map(|v| shown::value(v.as_deref()))
+        .collect::<Vec<_>>()
+        .join(", ");
     let times = if times > 1 {
         format!(" (×{times})")
     } else {
@@ -270,21 +275,26 @@ fn compare(a: &ResultSet, b: &ResultSet, t: Option<&Tolerance>) -> (Vec<Mismatch
             && let Some((other, _)) = extra.iter().find(|(r, _)| first(r) == key)
         {
             paired_extra.insert(*other);
-            let diffs: Vec<ColumnDiff> = columns
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| row.get(*i) != other.get(*i))
-                .map(|(i, c)| ColumnDiff {
+            let mut diffs = Vec::new();
+            let mut said = Vec::new();
+            for (i, c) in columns.iter().enumerate() {
+                let (a, b) = (
+                    row.get(i).cloned().flatten(),
+                    other.get(i).cloned().flatten(),
+                );
+                if a == b {
+                    continue;
+                }
+                let (x, y) = shown::pair(a.as_deref(), b.as_deref());
+                said.push(format!("{c}: {x} → {y}"));
+                let (source, target) = shown::kept(a, b);
+                diffs.push(ColumnDiff {
                     column: c.clone(),
-                    source: row.get(i).cloned().flatten(),
-                    target: other.get(i).cloned().flatten(),
-                })
-                .collect();
-            let detail = diffs
-                .iter()
-                .map(|d| format!("{}: {} → {}", d.column, show(&d.source), show(&d.target)))
-                .collect::<Vec<_>>()
-                .join("; ");
+                    source,
+                    target,
+                });
+            }
+            let detail = said.join("; ");
             out.push(Mismatch {
                 key: vec![show(&key)],
                 class: MismatchClass::Different,

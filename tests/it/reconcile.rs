@@ -790,3 +790,46 @@ async fn a_query_tolerance_accepts_float_noise_and_nothing_more() {
     let r = run(&c, &s, &t, &Options::default()).await;
     assert_eq!(r.status, Status::Fail, "a real difference: {r:#?}");
 }
+
+/// Differences a person could misread: a 1 MB value changed in the middle, a tab, a
+/// combining accent, a trailing blank. Each is shown escaped and bounded, never raw or whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn differences_are_shown_escaped_and_bounded() {
+    let (s, t) = pair(
+        "shown",
+        "CREATE TABLE v (id int PRIMARY KEY, x text);
+         INSERT INTO v VALUES (1, repeat('x', 1000000)), (2, E'a\\tb'), (3, U&'\\00E9'), (4, 'ab');",
+        "UPDATE v SET x = overlay(x placing 'Y' from 524289 for 1) WHERE id = 1;
+         UPDATE v SET x = 'a b' WHERE id = 2;
+         UPDATE v SET x = U&'e\\0301' WHERE id = 3;
+         UPDATE v SET x = 'ab ' WHERE id = 4;",
+    )
+    .await;
+    let r = run_on(ReconcileKind::Checksum, "v", &s, &t, &Options::default()).await;
+    assert_eq!(
+        r.mismatch_total,
+        4,
+        "{:#?}",
+        r.mismatches.iter().map(|m| &m.detail).collect::<Vec<_>>()
+    );
+    let detail = |k: &str| find(&r, k).detail.clone();
+    let huge = detail("1");
+    assert!(huge.len() < 400, "{} bytes", huge.len());
+    assert!(
+        huge.contains("first difference at character 524289, of 1000000"),
+        "{huge}"
+    );
+    let kept = &find(&r, "1").columns[0];
+    assert!(
+        kept.source.as_ref().unwrap().len() < 400 && kept.target.as_ref().unwrap().contains('Y')
+    );
+    assert!(detail("2").contains("a\\tb → a b"), "{}", detail("2"));
+    assert!(detail("3").contains("é → e\\u{301}"), "{}", detail("3"));
+    assert!(detail("4").contains("ab → 'ab '"), "{}", detail("4"));
+    let json = serde_json::to_string(&r).unwrap();
+    assert!(
+        json.len() < 20_000,
+        "the result stays small: {} bytes",
+        json.len()
+    );
+}

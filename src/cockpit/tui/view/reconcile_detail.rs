@@ -10,6 +10,7 @@ use super::text::fit;
 use crate::app::App;
 use crate::tui::theme::Theme;
 use cutover_model::reconcile::{Status, describe, summary};
+use cutover_model::shown;
 
 /// Draws the reconcile drill-down in `area`.
 pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
@@ -49,15 +50,12 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
                         style,
                     )));
                     for d in m.columns.iter().take(8) {
-                        let v = |x: &Option<String>| x.clone().unwrap_or_else(|| "NULL".into());
+                        // Escaped, quoted where blanks or commas would hide, long ones cut
+                        // around their first difference.
+                        let (a, b) = shown::pair(d.source.as_deref(), d.target.as_deref());
                         lines.push(Line::from(Span::styled(
                             fit(
-                                &format!(
-                                    "      {}: source {} · target {}",
-                                    d.column,
-                                    v(&d.source),
-                                    v(&d.target)
-                                ),
+                                &format!("      {}: source {a} · target {b}", d.column),
                                 cols,
                             ),
                             t.muted,
