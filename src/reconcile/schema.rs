@@ -38,9 +38,13 @@ async fn shape(client: &Client, side: &str, oid: u32) -> Result<Shape, Reconcile
     for r in client
         .query(
             "SELECT a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod), \
-                    a.attnotnull, pg_catalog.pg_get_expr(d.adbin, d.adrelid) \
+                    a.attnotnull, pg_catalog.pg_get_expr(d.adbin, d.adrelid), \
+                    CASE WHEN a.attcollation = 0 THEN NULL \
+                         ELSE cn.nspname::text || '.' || co.collname::text END \
              FROM pg_catalog.pg_attribute a \
              LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
+             LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation \
+             LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace \
              WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped",
             &[&oid],
         )
@@ -57,6 +61,7 @@ async fn shape(client: &Client, side: &str, oid: u32) -> Result<Shape, Reconcile
                     Some(if notnull { "NOT NULL" } else { "NULL" }.to_string()),
                 ),
                 ("default", r.get(3)),
+                ("collation", r.get(4)),
             ]),
         );
     }
@@ -89,6 +94,30 @@ async fn shape(client: &Client, side: &str, oid: u32) -> Result<Shape, Reconcile
         out.insert(
             format!("index {}", r.get::<_, String>(0)),
             BTreeMap::from([("definition", r.get(1))]),
+        );
+    }
+    // The indexes of each partition (a partitioned table's own index list does not show an
+    // index that exists on one partition only).
+    for r in client
+        .query(
+            "SELECT pc.relname::text, ic.relname::text, pg_catalog.pg_get_indexdef(i.indexrelid) \
+             FROM pg_catalog.pg_partition_tree($1::pg_catalog.oid::pg_catalog.regclass) p \
+             JOIN pg_catalog.pg_class pc ON pc.oid = p.relid \
+             JOIN pg_catalog.pg_index i ON i.indrelid = p.relid \
+             JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid \
+             WHERE p.relid <> $1::pg_catalog.oid::pg_catalog.regclass",
+            &[&oid],
+        )
+        .await
+        .map_err(err("read the partitions' indexes"))?
+    {
+        out.insert(
+            format!(
+                "partition {} index {}",
+                r.get::<_, String>(0),
+                r.get::<_, String>(1)
+            ),
+            BTreeMap::from([("definition", r.get(2))]),
         );
     }
     for r in client
@@ -213,6 +242,14 @@ pub(crate) async fn run(cx: &Cx<'_>, res: &mut ReconcileResult) -> Result<(), Re
         "definition".into(),
     ];
     res.partitions_total = u32::try_from(names.len()).unwrap_or(u32::MAX);
+    let (sv, tv) = cx.server_versions(res).await?;
+    let (a, b) = futures::try_join!(
+        database_locale(cx.source, "source", sv),
+        database_locale(cx.target, "target", tv)
+    )?;
+    let found = compare("(database)", &a, &b);
+    res.mismatch_total += found.len() as u64;
+    res.mismatches.extend(found);
     for name in &names {
         let (s, t) = futures::try_join!(
             columns::lookup(cx.source, "source", name),
@@ -250,6 +287,45 @@ pub(crate) async fn run(cx: &Cx<'_>, res: &mut ReconcileResult) -> Result<(), Re
         cx.report(res, Phase::Comparing);
     }
     Ok(())
+}
+
+/// The database's default collation and character classification, and (PostgreSQL 15 on)
+/// the locale provider and its locale: text sorts and compares by these.
+async fn database_locale(
+    client: &Client,
+    side: &str,
+    version: u32,
+) -> Result<Shape, ReconcileError> {
+    let provider = if version >= 150_000 {
+        "CASE d.datlocprovider WHEN 'c' THEN 'libc' WHEN 'i' THEN 'icu' WHEN 'b' THEN 'builtin' \
+         ELSE d.datlocprovider::text END"
+    } else {
+        "'libc'"
+    };
+    let locale = match version {
+        170_000.. => "d.datlocale::text",
+        150_000.. => "d.daticulocale::text",
+        _ => "NULL::text",
+    };
+    let row = client
+        .query_one(
+            &format!(
+                "SELECT d.datcollate::text, d.datctype::text, {provider}, {locale} \
+                 FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database()"
+            ),
+            &[],
+        )
+        .await
+        .map_err(ReconcileError::sql(side, "read the database's collation"))?;
+    Ok(Shape::from([(
+        "default collation".to_string(),
+        BTreeMap::from([
+            ("collate", row.get(0)),
+            ("ctype", row.get(1)),
+            ("provider", row.get(2)),
+            ("locale", row.get(3)),
+        ]),
+    )]))
 }
 
 fn table_alone(name: &str, display: &str, class: MismatchClass) -> Mismatch {

@@ -833,3 +833,52 @@ async fn differences_are_shown_escaped_and_bounded() {
         json.len()
     );
 }
+
+/// What the schema check used to miss: a column's collation, an index on one partition only,
+/// and the database's default collation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_kind_sees_collations_and_partition_indexes() {
+    let (s, t) = clusters();
+    s.execute("CREATE DATABASE \"locale\"").await.unwrap();
+    t.execute(
+        "CREATE DATABASE \"locale\" TEMPLATE template0 LC_COLLATE 'C.utf8' LC_CTYPE 'C.utf8'",
+    )
+    .await
+    .unwrap();
+    let sc = s.connect_db("locale").await.unwrap();
+    let tc = t.connect_db("locale").await.unwrap();
+    let ddl = "CREATE TABLE p (id int, at date, note text) PARTITION BY RANGE (at);
+               CREATE TABLE p_2025 PARTITION OF p FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+               CREATE TABLE p_2026 PARTITION OF p FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');";
+    sc.batch_execute(ddl).await.unwrap();
+    tc.batch_execute(ddl).await.unwrap();
+    tc.batch_execute(
+        "CREATE INDEX p_2026_note_idx ON p_2026 (note);
+         ALTER TABLE p ALTER COLUMN note TYPE text COLLATE \"POSIX\";",
+    )
+    .await
+    .unwrap();
+    let mut c = without_table(ReconcileKind::Schema, "x");
+    c.schemas = vec!["public".into()];
+    let r = run(&c, &sc, &tc, &Options::default()).await;
+    assert_eq!(r.status, Status::Fail);
+    let details: Vec<&str> = r.mismatches.iter().map(|m| m.detail.as_str()).collect();
+    assert!(
+        details
+            .iter()
+            .any(|d| d.contains("(database): default collation collate: C → C.utf8")),
+        "{details:#?}"
+    );
+    assert!(
+        details
+            .iter()
+            .any(|d| d.contains("column note collation: pg_catalog.default → pg_catalog.POSIX")),
+        "{details:#?}"
+    );
+    assert!(
+        details
+            .iter()
+            .any(|d| d.contains("partition p_2026 index p_2026_note_idx extra on target")),
+        "{details:#?}"
+    );
+}
