@@ -79,7 +79,9 @@ fn drill<'a>(
 ) -> BoxFuture<'a, Result<Vec<Mismatch>, ReconcileError>> {
     async move {
         let larger = source_rows.max(target_rows).unsigned_abs();
-        if larger > cx.opts.drill_max_rows && depth < MAX_DEPTH {
+        // Fetched rows come here whole: wide rows are fetched fewer at a time.
+        let max_rows = t.rows_within_bytes(cx.opts.drill_max_rows);
+        if larger > max_rows && depth < MAX_DEPTH {
             let side = if source_rows >= target_rows {
                 &t.source
             } else {

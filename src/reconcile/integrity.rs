@@ -115,7 +115,9 @@ pub(crate) async fn null_keys(
         });
         return Ok(());
     }
-    let (ra, rb) = futures::try_join!(rows(&t.source), rows(&t.target))?;
+    // Wide rows are fetched fewer at a time (they come here whole).
+    let limit = i64::try_from(t.rows_within_bytes(NULL_KEY_ROWS as u64)).unwrap_or(NULL_KEY_ROWS);
+    let (ra, rb) = futures::try_join!(rows(&t.source, limit), rows(&t.target, limit))?;
     let mut surplus: BTreeMap<String, i64> = BTreeMap::new();
     for r in ra {
         *surplus.entry(r).or_default() += 1;
@@ -158,11 +160,11 @@ pub(crate) async fn null_keys(
         }
     }
     // Rows past the fetch limit were not compared one by one: count at least the difference.
-    let fetched_all = na <= NULL_KEY_ROWS && nb <= NULL_KEY_ROWS;
+    let fetched_all = na <= limit && nb <= limit;
     if !fetched_all {
         differing = differing.max((na - nb).unsigned_abs()).max(1);
         res.notes.push(format!(
-            "{na} source and {nb} target rows have a NULL in the key; the first {NULL_KEY_ROWS} \
+            "{na} source and {nb} target rows have a NULL in the key; the first {limit} \
              of each were compared row by row"
         ));
     }
@@ -170,9 +172,9 @@ pub(crate) async fn null_keys(
     Ok(())
 }
 
-/// The row texts of `side`'s rows whose key has a NULL (the first [`NULL_KEY_ROWS`]).
-async fn rows(side: &Side<'_>) -> Result<Vec<String>, ReconcileError> {
-    let limit: &(dyn ToSql + Sync) = &NULL_KEY_ROWS;
+/// The row texts of `side`'s rows whose key has a NULL (the first `limit`).
+async fn rows(side: &Side<'_>, limit: i64) -> Result<Vec<String>, ReconcileError> {
+    let limit: &(dyn ToSql + Sync) = &limit;
     Ok(side
         .client
         .query(&side.sql.null_key_rows(), &[limit])

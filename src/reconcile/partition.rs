@@ -75,16 +75,36 @@ pub(crate) async fn plan_for(
     t: &super::table::Table<'_>,
     res: &mut super::ReconcileResult,
 ) -> Result<Vec<Range>, ReconcileError> {
+    // Wide rows make fewer rows per range: a range's text must fit in server memory.
+    let per = t.rows_within_bytes(cx.opts.rows_per_partition);
     let ranges = plan(
         t.source.client,
         &t.source.sql,
         t.reltuples,
         cx.check.partitions,
-        cx.opts.rows_per_partition,
+        per,
     )
     .await?;
+    if per < cx.opts.rows_per_partition && cx.check.partitions.is_none() {
+        res.notes.push(format!(
+            "rows average {} of text: {per} rows per range (at most {} MB each)",
+            bytes_text(t.row_bytes),
+            super::table::MAX_RANGE_BYTES / (1024 * 1024)
+        ));
+    }
     res.partitions_total = u32::try_from(ranges.len()).unwrap_or(u32::MAX);
     Ok(ranges)
+}
+
+/// `n` bytes for a note: `1.0 MB`, `340 B`.
+fn bytes_text(n: u64) -> String {
+    if n >= 1024 * 1024 {
+        format!("{:.1} MB", n as f64 / (1024.0 * 1024.0))
+    } else if n >= 1024 {
+        format!("{:.1} kB", n as f64 / 1024.0)
+    } else {
+        format!("{n} B")
+    }
 }
 
 /// Plans the partitions of a table from the source: `requested` partitions, or one per

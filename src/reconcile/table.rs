@@ -87,6 +87,26 @@ pub struct Table<'a> {
     pub plan: Plan,
     /// Session pinning.
     pub pinning: Pinning,
+    /// Average bytes of a compared row's text on the source (a sample), 0 when unknown:
+    /// ranges and drill-downs are sized by it as well as by rows.
+    pub row_bytes: u64,
+}
+
+/// Bytes of row text one range statement (or one drill-down fetch) handles at most: a
+/// server builds the range's text in memory (at most 1 GB), the drill-down brings it here.
+pub const MAX_RANGE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Rows sampled from the source to learn how wide a row is.
+const WIDTH_SAMPLE: i64 = 50;
+
+impl Table<'_> {
+    /// At most `rows` rows, and no more than [`MAX_RANGE_BYTES`] of them.
+    pub fn rows_within_bytes(&self, rows: u64) -> u64 {
+        match MAX_RANGE_BYTES.checked_div(self.row_bytes) {
+            Some(fit) => rows.min(fit.max(1)),
+            None => rows,
+        }
+    }
 }
 
 /// Opens a table check: sets it up ([`setup`]), opens the pinned snapshots and plans the
@@ -97,8 +117,15 @@ pub(crate) async fn open<'a>(
     res: &mut ReconcileResult,
 ) -> Result<(Table<'a>, Vec<Range>), ReconcileError> {
     cx.report(res, Phase::Planning);
-    let t = setup(cx, res).await?;
+    let mut t = setup(cx, res).await?;
     t.begin().await?;
+    match row_width(&t).await {
+        Ok(bytes) => t.row_bytes = bytes,
+        Err(e) => {
+            t.end().await;
+            return Err(e);
+        }
+    }
     let planned = match super::integrity::key_is_unique(&t).await {
         Ok(()) => partition::plan_for(cx, &t, res).await,
         Err(e) => Err(e),
@@ -110,6 +137,24 @@ pub(crate) async fn open<'a>(
             Err(e)
         }
     }
+}
+
+/// The average length of a compared row's text over a sample of the source's rows.
+async fn row_width(t: &Table<'_>) -> Result<u64, ReconcileError> {
+    let q = format!(
+        "SELECT pg_catalog.avg(pg_catalog.octet_length(s.r))::pg_catalog.int8 \
+         FROM (SELECT {} AS r FROM {} LIMIT $1::pg_catalog.int8) s",
+        t.source.sql.row_text, t.source.sql.relation
+    );
+    let row = t
+        .source
+        .client
+        .query_one(&q, &[&WIDTH_SAMPLE])
+        .await
+        .map_err(ReconcileError::sql("source", "sample the row width"))?;
+    Ok(row
+        .get::<_, Option<i64>>(0)
+        .map_or(0, |b| u64::try_from(b).unwrap_or(0)))
 }
 
 /// Reads both catalogs and builds the check's SQL; fills the result's columns, key, notes
@@ -155,6 +200,7 @@ pub(crate) async fn setup<'a>(
         },
         reltuples: s.reltuples,
         plan,
+        row_bytes: 0,
         pinning: Pinning {
             extra_float_digits: settings::extra_float_digits(sv, tv),
             catalog_search_path: true,
