@@ -6,7 +6,7 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph};
+use ratatui::widgets::Paragraph;
 
 use super::detail;
 use super::lag;
@@ -22,10 +22,7 @@ use cutover_model::protocol::Stream;
 pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) -> Option<usize> {
     let cols = area.width.saturating_sub(2) as usize;
     let Some(s) = app.steps.get(app.selected) else {
-        let block = Block::default()
-            .borders(Borders::ALL)
-            .border_style(t.border)
-            .title(Span::styled(" OUTPUT ", t.title));
+        let block = t.pane(" OUTPUT ", area.width);
         f.render_widget(block, area);
         return None;
     };
@@ -47,10 +44,7 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) -> Option<usize> 
         }
     }
     title.push(' ');
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(t.border)
-        .title(Span::styled(fit(&title, cols), t.title));
+    let block = t.pane(&title, area.width);
     let inner = block.inner(area);
     f.render_widget(block, area);
     let rows = inner.height as usize;

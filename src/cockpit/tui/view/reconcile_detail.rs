@@ -4,7 +4,7 @@
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph};
+use ratatui::widgets::Paragraph;
 
 use super::text::fit;
 use crate::app::App;
@@ -14,16 +14,7 @@ use cutover_model::shown;
 
 /// Draws the reconcile drill-down in `area`.
 pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(t.border)
-        .title(Span::styled(
-            fit(
-                " RECONCILE DETAIL · v back to output · c run checks now ",
-                area.width.saturating_sub(2) as usize,
-            ),
-            t.title,
-        ));
+    let block = t.pane(" RECONCILE DETAIL · v back to output · c run checks now ", area.width);
     let inner = block.inner(area);
     f.render_widget(block, area);
     let cols = inner.width as usize;

@@ -4,25 +4,16 @@
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph};
+use ratatui::widgets::Paragraph;
 
-use super::text::{fit, wrap_indented};
+use super::text::wrap_indented;
 use crate::app::App;
 use crate::tui::theme::Theme;
 use cutover_model::summary::text;
 
 /// Draws the summary in `area`.
 pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(t.border)
-        .title(Span::styled(
-            fit(
-                " SUMMARY · PgUp/PgDn scroll · S: a step's output ",
-                area.width.saturating_sub(2) as usize,
-            ),
-            t.title,
-        ));
+    let block = t.pane(" SUMMARY · PgUp/PgDn scroll · S: a step's output ", area.width);
     let inner = block.inner(area);
     f.render_widget(block, area);
     let cols = inner.width as usize;
