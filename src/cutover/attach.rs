@@ -110,12 +110,9 @@ pub fn cockpit(
     theme: Theme,
     leaving: &Leaving,
 ) -> u8 {
-    let rt = match crate::serve::runtime() {
+    let rt = match crate::serve::client_runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            say::err(&format!("cutover: {e}"));
-            return 4;
-        }
+        Err(code) => return code,
     };
     let who = Operator::from_env();
     let joined = rt.block_on(async {
@@ -279,12 +276,9 @@ pub fn watch(
         Ok(t) => t,
         Err(code) => return code,
     };
-    let rt = match crate::serve::runtime() {
+    let rt = match crate::serve::client_runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            say::err(&format!("cutover: {e}"));
-            return 4;
-        }
+        Err(code) => return code,
     };
     let left = rt.block_on(async {
         let joined = client::join(&socket, Want::Watch, Operator::from_env()).await?;
@@ -321,12 +315,9 @@ pub fn watch(
 /// `cutover watch --json`: the run so far and then its live events, one JSON object per line,
 /// until the run ends.
 fn watch_json(socket: &std::path::Path) -> u8 {
-    let rt = match crate::serve::runtime() {
+    let rt = match crate::serve::client_runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            say::err(&format!("cutover: {e}"));
-            return 4;
-        }
+        Err(code) => return code,
     };
     let result = rt.block_on(async {
         let joined = client::join(socket, Want::Watch, Operator::from_env()).await?;
@@ -369,12 +360,9 @@ pub fn ls() -> u8 {
         say::out("no runs (a detached run is listed here while its engine lives)");
         return 0;
     }
-    let rt = match crate::serve::runtime() {
+    let rt = match crate::serve::client_runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            say::err(&format!("cutover: {e}"));
-            return 4;
-        }
+        Err(code) => return code,
     };
     let who = Operator::from_env();
     say::out(&format!(

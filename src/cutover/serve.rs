@@ -302,15 +302,9 @@ pub fn serve_run(spec: RunSpec) -> u8 {
     if let Some(why) = crate::log::init(&spec.log, engine.masker()) {
         tracing::warn!("{why}");
     }
-    let rt = match runtime() {
+    let rt = match engine_runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            pipe.say(&Status::Failed {
-                message: format!("cannot start the runtime: {e}"),
-                code: 4,
-            });
-            return 4;
-        }
+        Err(code) => return code,
     };
     let journal = engine.journal_path().to_path_buf();
     let name = engine.run_info().name;
@@ -345,6 +339,27 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .worker_threads(2)
         .enable_all()
         .build()
+}
+
+/// The engine process's runtime; when there is none, the failure is said on the status pipe
+/// and the exit code (4) returned.
+pub fn engine_runtime() -> Result<tokio::runtime::Runtime, u8> {
+    runtime().map_err(|e| {
+        StatusPipe.say(&Status::Failed {
+            message: format!("cannot start the runtime: {e}"),
+            code: 4,
+        });
+        4
+    })
+}
+
+/// A terminal command's runtime; when there is none, the failure is printed and the exit
+/// code (4) returned.
+pub fn client_runtime() -> Result<tokio::runtime::Runtime, u8> {
+    runtime().map_err(|e| {
+        crate::say::err(&format!("cutover: {e}"));
+        4
+    })
 }
 
 /// Binds the run's socket in this user's run directory, under an id from the journal's name.

@@ -10,16 +10,9 @@ use crate::serve::{Status, StatusPipe};
 
 /// Serves the drill `plan`; returns the run's exit code.
 pub fn serve_drill(plan: DrillPlan) -> u8 {
-    let pipe = StatusPipe;
-    let rt = match crate::serve::runtime() {
+    let rt = match crate::serve::engine_runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            pipe.say(&Status::Failed {
-                message: format!("cannot start the runtime: {e}"),
-                code: 4,
-            });
-            return 4;
-        }
+        Err(code) => return code,
     };
     let code = rt.block_on(drill(&plan));
     rt.shutdown_timeout(std::time::Duration::from_secs(2));

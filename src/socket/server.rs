@@ -269,11 +269,11 @@ impl Listening {
         };
         let accept = {
             let shared = shared.clone();
-            tokio::spawn(accept_loop(listener, shared, false))
+            tokio::spawn(accept_loop(listener, shared, None))
         };
         let accept_shared = shared_listener.map(|(l, gid)| {
             let shared = shared.clone();
-            tokio::spawn(accept_loop_group(l, shared, gid))
+            tokio::spawn(accept_loop(l, shared, Some(gid)))
         });
         let mut signals = Signals::install();
         let mut stop_soon = false;
@@ -367,23 +367,9 @@ impl Signals {
     }
 }
 
-async fn accept_loop(listener: UnixListener, shared: Arc<Shared>, watch_only: bool) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            let allowed = match stream.peer_cred() {
-                Ok(c) => c.uid() == shared.owner || c.uid() == 0,
-                Err(_) => false,
-            };
-            session(stream, shared, allowed, watch_only).await;
-        });
-    }
-}
-
-async fn accept_loop_group(listener: UnixListener, shared: Arc<Shared>, gid: u32) {
+/// Accepts terminals on `listener`: the run's owner and root, and with `group` the members
+/// of that group too, who may only watch.
+async fn accept_loop(listener: UnixListener, shared: Arc<Shared>, group: Option<u32>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
@@ -394,12 +380,13 @@ async fn accept_loop_group(listener: UnixListener, shared: Arc<Shared>, gid: u32
                 Ok(c) => {
                     c.uid() == shared.owner
                         || c.uid() == 0
-                        || c.gid() == gid
-                        || c.pid().is_some_and(|p| in_group(p, gid))
+                        || group.is_some_and(|gid| {
+                            c.gid() == gid || c.pid().is_some_and(|p| in_group(p, gid))
+                        })
                 }
                 Err(_) => false,
             };
-            session(stream, shared, allowed, true).await;
+            session(stream, shared, allowed, group.is_some()).await;
         });
     }
 }

@@ -14,7 +14,10 @@ use cutover_model::shown;
 
 /// Draws the reconcile drill-down in `area`.
 pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
-    let block = t.pane(" RECONCILE DETAIL · v back to output · c run checks now ", area.width);
+    let block = t.pane(
+        " RECONCILE DETAIL · v back to output · c run checks now ",
+        area.width,
+    );
     let inner = block.inner(area);
     f.render_widget(block, area);
     let cols = inner.width as usize;

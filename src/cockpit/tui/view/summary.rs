@@ -13,7 +13,10 @@ use cutover_model::summary::text;
 
 /// Draws the summary in `area`.
 pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
-    let block = t.pane(" SUMMARY · PgUp/PgDn scroll · S: a step's output ", area.width);
+    let block = t.pane(
+        " SUMMARY · PgUp/PgDn scroll · S: a step's output ",
+        area.width,
+    );
     let inner = block.inner(area);
     f.render_widget(block, area);
     let cols = inner.width as usize;
