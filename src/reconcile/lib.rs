@@ -26,6 +26,7 @@ mod checksum;
 mod columns;
 mod count;
 mod integrity;
+mod multiset;
 mod partition;
 mod query;
 mod rowtext;
@@ -212,6 +213,7 @@ pub async fn run_check(
     let cx = Cx::new(check, source, target, opts, progress);
     let mut res = ReconcileResult::new(&check.name, check.kind);
     let r = match check.kind {
+        ReconcileKind::Checksum if check.key.is_empty() => multiset::run(&cx, &mut res).await,
         ReconcileKind::Checksum => checksum::run(&cx, &mut res).await,
         ReconcileKind::Count => count::run(&cx, &mut res).await,
         ReconcileKind::Query => query::run(&cx, &mut res).await,
@@ -267,7 +269,8 @@ pub async fn recheck(
     if previous.status == Status::Error || previous.mismatches.iter().all(|m| m.transient) {
         return previous.clone();
     }
-    if check.kind == ReconcileKind::Checksum {
+    // A keyed checksum re-reads its keys; a keyless one (a multiset) runs again in full.
+    if check.kind == ReconcileKind::Checksum && !check.key.is_empty() {
         let cx = Cx::new(check, source, target, opts, progress);
         let mut res = previous.clone();
         res.rechecked = true;

@@ -140,7 +140,7 @@ pub(crate) async fn open<'a>(
 }
 
 /// The average length of a compared row's text over a sample of the source's rows.
-async fn row_width(t: &Table<'_>) -> Result<u64, ReconcileError> {
+pub(crate) async fn row_width(t: &Table<'_>) -> Result<u64, ReconcileError> {
     let q = format!(
         "SELECT pg_catalog.avg(pg_catalog.octet_length(s.r))::pg_catalog.int8 \
          FROM (SELECT {} AS r FROM {} LIMIT $1::pg_catalog.int8) s",

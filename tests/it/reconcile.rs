@@ -912,3 +912,51 @@ async fn wide_rows_make_smaller_ranges_and_differences_are_still_found() {
             .contains("first difference at character 100000")
     );
 }
+
+/// A table without a key is compared as a multiset: the issue's case (source 1,000 rows; the
+/// target one exact duplicate more and one row with a NULL) is 2 rows differing, each listed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keyless_checksum_compares_the_table_as_a_multiset() {
+    let (s, t) = pair(
+        "multiset",
+        "CREATE TABLE m (a int, b text);
+         INSERT INTO m SELECT g, 'row ' || g FROM generate_series(1, 1000) g;
+         CREATE TABLE same (a int, b text);
+         INSERT INTO same VALUES (1, 'x'), (1, 'x'), (NULL, NULL);",
+        "INSERT INTO m VALUES (500, 'row 500'), (NULL, 'orphan');",
+    )
+    .await;
+    let r = run(
+        &check(ReconcileKind::Checksum, "m", &[]),
+        &s,
+        &t,
+        &small_parts(),
+    )
+    .await;
+    assert_eq!(r.status, Status::Fail, "{r:#?}");
+    assert_eq!(
+        (r.source_rows, r.target_rows, r.mismatch_total),
+        (1000, 1002, 2)
+    );
+    let mut listed: Vec<(String, MismatchClass)> = keys(&r);
+    listed.sort();
+    assert_eq!(
+        listed,
+        [
+            ("(,orphan)".to_string(), MismatchClass::ExtraOnTarget),
+            (
+                "(500,\"row 500\")".to_string(),
+                MismatchClass::ExtraOnTarget
+            ),
+        ]
+    );
+    let r = run(
+        &check(ReconcileKind::Checksum, "same", &[]),
+        &s,
+        &t,
+        &small_parts(),
+    )
+    .await;
+    assert_eq!(r.status, Status::Pass, "{r:#?}");
+    assert_eq!(r.rows_compared, 3);
+}

@@ -163,13 +163,7 @@ fn required_keys(cx: &mut Ctx<'_>, s: &ReconcileSpec, head: &Range<usize>) {
                 s.table.is_none(),
                 format!("reconcile `{name}` (kind = \"{kind}\") needs `table`"),
             );
-            // A count without a key is one count(*) per side; a checksum needs the key.
-            need(
-                s.key.is_none() && s.kind == ReconcileKind::Checksum,
-                format!(
-                    "reconcile `{name}` (kind = \"{kind}\") needs `key`: the primary key column(s), e.g. key = \"id\" or key = [\"tenant_id\", \"id\"]"
-                ),
-            );
+            // Without a key: a count is one count(*) per side, a checksum a multiset compare.
         }
         ReconcileKind::Query => need(
             s.sql.is_none(),
