@@ -55,6 +55,19 @@ pub enum Cmd {
     },
     /// The live runs of this user, and the dead ones with their resume command.
     Ls,
+    /// The report of a run from its journal: Markdown on stdout, or `-o FILE.html` (one
+    /// self-contained file), or `--json`. Exit 0 written, 2 a journal that cannot be read.
+    Report {
+        /// The run's journal.
+        #[arg(required = true)]
+        journals: Vec<PathBuf>,
+        /// Write to this file instead of stdout (`.html`: the HTML report).
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// The same facts as JSON, for machines.
+        #[arg(long)]
+        json: bool,
+    },
     /// Internal: the detached engine process that `run` and `drill` start.
     #[command(name = "serve-engine", hide = true)]
     ServeEngine,

@@ -15,6 +15,7 @@ mod drill;
 mod drill_plan;
 mod headless;
 mod log;
+mod report;
 mod say;
 mod serve;
 mod serve_drill;
@@ -55,6 +56,15 @@ fn main() -> ExitCode {
             theme,
         } => Ok(ExitCode::from(attach::watch(id, json, owner, theme))),
         Cmd::Ls => Ok(ExitCode::from(attach::ls())),
+        Cmd::Report {
+            journals,
+            out,
+            json,
+        } => Ok(ExitCode::from(report::main(
+            &journals,
+            out.as_deref(),
+            json,
+        ))),
         Cmd::ServeEngine => Ok(ExitCode::from(serve::main())),
     };
     match result {

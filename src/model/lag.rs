@@ -71,6 +71,18 @@ impl Reading {
     }
 }
 
+/// A lag value in its unit, for people: `16.0 MB`, `2.5s`, `1m30s`, `42`.
+pub fn show(value: f64, unit: LagUnit) -> String {
+    match unit {
+        LagUnit::Bytes => crate::runbook::units::format_bytes(value.max(0.0).round() as u64),
+        LagUnit::Seconds if value < 10.0 => format!("{value:.1}s"),
+        LagUnit::Seconds => crate::runbook::units::format_duration(
+            std::time::Duration::from_secs_f64(value.max(0.0)),
+        ),
+        LagUnit::Number => format!("{value}"),
+    }
+}
+
 /// The latest state of a lag probe. A failing probe keeps its last values (so the pane can
 /// show what it last knew) but sets `stale_since` and `error`, and such a sample is never
 /// [`fresh`](LagSample::is_fresh).

@@ -11,6 +11,7 @@ mod gate;
 mod pg;
 mod pty;
 mod reconcile;
+mod report;
 mod rollback;
 mod sql;
 mod support;

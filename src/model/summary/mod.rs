@@ -6,6 +6,7 @@
 //! cockpit saw — so the cockpit's end-of-run summary, the text printed after leaving it, and
 //! `cutover report` all read the same facts. [`text`] renders it as plain lines.
 
+pub mod probes;
 pub mod text;
 
 use chrono::{DateTime, Utc};
@@ -249,6 +250,12 @@ pub struct RunSummary {
     pub rollback: Option<RollbackSummary>,
     /// Terminals that came and went.
     pub clients: Vec<ClientNote>,
+    /// The lag over the run (the kept samples).
+    #[serde(default)]
+    pub lag: probes::LagSeries,
+    /// Each reconcile check's rounds and latest result.
+    #[serde(default)]
+    pub reconcile: probes::ReconcileRounds,
 }
 
 impl RunSummary {
@@ -381,6 +388,11 @@ impl RunSummary {
                 self.outcome = Some(*outcome);
                 self.ended_at = Some(*at);
             }
+            Event::LagSample { sample, keep: true } => self.lag.push(sample),
+            Event::ReconcileResult {
+                result,
+                restored: false,
+            } => probes::push_result(&mut self.reconcile, result),
             Event::Client {
                 change, role, who, ..
             } => self.clients.push(ClientNote {
@@ -404,6 +416,9 @@ impl RunSummary {
         self.sha256 = run.sha256.clone();
         self.journal = run.journal.clone();
         self.window = run.window_start.zip(run.window_minutes);
+        if run.lag.is_some() {
+            self.lag.info = run.lag.clone();
+        }
         // A new session of the same run (a resume) keeps what happened; a changed runbook's
         // steps are matched by id.
         let before = std::mem::take(&mut self.steps);

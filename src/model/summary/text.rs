@@ -92,42 +92,24 @@ pub fn lines(s: &RunSummary) -> Vec<String> {
     if !s.triggers.is_empty() {
         out.push("TRIGGERS".into());
         for f in &s.triggers {
-            let then = match (f.action, &f.cancelled_by) {
-                (TriggerAction::Alert, _) => "alert".to_string(),
-                (TriggerAction::Rollback, Some(by)) => {
-                    format!("rollback countdown stopped by {by}")
-                }
-                (TriggerAction::Rollback, None) => "automatic rollback".to_string(),
-            };
             out.push(format!(
-                "  {} {}: {} → {then}",
+                "  {} {}: {} → {}",
                 hhmmss(f.at),
                 f.name,
-                f.message
+                f.message,
+                trigger_then(f)
             ));
         }
     }
     if let Some(r) = &s.rollback {
-        let state = match r.completed {
-            Some(true) => "completed",
-            Some(false) => "not completed",
-            None => "not finished",
-        };
-        out.push(format!("ROLLBACK started by {} · {state}", r.by));
+        out.push(format!(
+            "ROLLBACK started by {} · {}",
+            r.by,
+            rollback_state(r.completed)
+        ));
         for st in s.steps.iter().rev() {
             let Some(u) = &st.undo else { continue };
-            let what = match u {
-                Undo::Running => "interrupted — outcome unknown".to_string(),
-                Undo::Passed => "rolled back".to_string(),
-                Undo::Failed { message } => format!(
-                    "failed{}",
-                    message
-                        .as_deref()
-                        .map_or(String::new(), |m| format!(": {m}"))
-                ),
-                Undo::Skipped { reason } => format!("skipped: “{reason}”"),
-            };
-            out.push(format!("  {} {}  {what}", st.index + 1, st.id));
+            out.push(format!("  {} {}  {}", st.index + 1, st.id, undo_words(u)));
         }
         let by_hand = s.undo_by_hand();
         if !by_hand.is_empty() {
@@ -160,4 +142,37 @@ pub fn resume_hint(s: &RunSummary) -> Option<String> {
         .as_ref()
         .is_some_and(|r| r.completed == Some(true));
     (!done && !s.journal.is_empty()).then(|| narrate::resume_hint(&s.journal))
+}
+
+/// What a trigger led to: an alert, the automatic rollback, or its countdown stopped by whom.
+pub fn trigger_then(f: &super::Fired) -> String {
+    match (f.action, &f.cancelled_by) {
+        (TriggerAction::Alert, _) => "alert".to_string(),
+        (TriggerAction::Rollback, Some(by)) => format!("rollback countdown stopped by {by}"),
+        (TriggerAction::Rollback, None) => "automatic rollback".to_string(),
+    }
+}
+
+/// What became of a step's rollback action, in words.
+pub fn undo_words(u: &Undo) -> String {
+    match u {
+        Undo::Running => "interrupted — outcome unknown".to_string(),
+        Undo::Passed => "rolled back".to_string(),
+        Undo::Failed { message } => format!(
+            "failed{}",
+            message
+                .as_deref()
+                .map_or(String::new(), |m| format!(": {m}"))
+        ),
+        Undo::Skipped { reason } => format!("skipped: “{reason}”"),
+    }
+}
+
+/// Whether the rollback finished: `completed`, `not completed`, `not finished`.
+pub fn rollback_state(completed: Option<bool>) -> &'static str {
+    match completed {
+        Some(true) => "completed",
+        Some(false) => "not completed",
+        None => "not finished",
+    }
 }

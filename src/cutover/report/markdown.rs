@@ -1,0 +1,352 @@
+//! The report as Markdown: readable as plain text in a terminal, rendered by any Markdown
+//! viewer (tables, a text timeline, a post-mortem skeleton to fill in).
+
+use std::fmt::Write;
+
+use super::facts::{Report, clock, delta_text, ms, when};
+use super::svg::timeline_rows;
+use cutover_model::narrate;
+use cutover_model::reconcile::{describe, summary as check_line};
+use cutover_model::summary::text::{rollback_state, trigger_then, undo_words};
+
+/// A table cell: one line, pipes escaped.
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace(['\n', '\r'], " ")
+}
+
+/// Renders the report.
+pub fn render(r: &Report) -> String {
+    let s = &r.summary;
+    let mut o = String::new();
+    let _ = writeln!(o, "# {} — run report\n", cell(&s.name));
+    if r.incomplete {
+        let _ = writeln!(
+            o,
+            "> **Incomplete record**: the journal ends before the run did (a crash, a lost \
+             engine or a cut-off file){}. Everything below is what it holds.\n",
+            r.torn_bytes.map_or(String::new(), |b| format!(
+                "; a torn last record of {b} bytes is left out"
+            ))
+        );
+    }
+    let _ = writeln!(o, "| | |\n|---|---|");
+    let _ = writeln!(o, "| Outcome | **{}** |", cell(&r.outcome()));
+    let _ = writeln!(
+        o,
+        "| Runbook | `{}` · sha256 `{}` |",
+        cell(&s.runbook),
+        s.sha256.get(..16).unwrap_or(&s.sha256)
+    );
+    let _ = writeln!(o, "| Journal | `{}` |", cell(&s.journal));
+    for (who, at) in &s.sessions {
+        let _ = writeln!(
+            o,
+            "| Session | {} · started {} |",
+            cell(&narrate::operator_at(who)),
+            when(*at)
+        );
+    }
+    if let Some((start, minutes)) = s.window {
+        let _ = writeln!(o, "| Window | {} for {minutes} min |", when(Some(start)));
+    }
+    let _ = writeln!(o, "| Started | {} |", when(s.started_at));
+    let _ = writeln!(o, "| Ended | {} |", when(s.ended_at));
+    let _ = writeln!(
+        o,
+        "| Took | {} against a plan of {} |\n",
+        ms(r.elapsed_ms),
+        ms((r.planned_ms > 0).then_some(r.planned_ms))
+    );
+
+    let _ = writeln!(o, "## Timeline\n");
+    let _ = writeln!(
+        o,
+        "Planned `·` and actual `█` per step, from the run's start (each row is one step).\n"
+    );
+    let _ = writeln!(o, "```text");
+    for row in timeline_rows(r, 48) {
+        let _ = writeln!(o, "{row}");
+    }
+    let _ = writeln!(o, "```\n");
+
+    let _ = writeln!(o, "## Steps\n");
+    let _ = writeln!(
+        o,
+        "| # | Step | State | Attempts | Actual | Planned | Delta | Detail | Output |\n|---|---|---|---|---|---|---|---|---|"
+    );
+    for st in &s.steps {
+        let mut detail = st.message.clone().unwrap_or_default();
+        if let Some(p) = &st.point_of_no_return {
+            detail = if detail.is_empty() {
+                format!("⚑ point of no return: {p}")
+            } else {
+                format!("⚑ point of no return: {p} · {detail}")
+            };
+        }
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} {} | {} | {} | {} | {} | {} | {} |",
+            st.index + 1,
+            cell(&st.id),
+            st.ended.glyph(),
+            st.ended.word(),
+            st.attempts,
+            ms(st.actual_ms),
+            ms(st.expected_ms),
+            delta_text(st),
+            cell(detail.trim()),
+            st.output_file
+                .as_deref()
+                .map_or(String::new(), |f| format!("`{}`", cell(f)))
+        );
+    }
+    o.push('\n');
+
+    if !s.decisions.is_empty() {
+        let _ = writeln!(o, "## Decisions\n\n| Time | Who | What |\n|---|---|---|");
+        for d in &s.decisions {
+            if let Some(w) = d.words() {
+                let _ = writeln!(o, "| {} | {} | {} |", clock(d.at), cell(&d.by), cell(&w));
+            }
+        }
+        o.push('\n');
+    }
+    if !s.triggers.is_empty() {
+        let _ = writeln!(
+            o,
+            "## Triggers\n\n| Time | Trigger | Condition | Then |\n|---|---|---|---|"
+        );
+        for f in &s.triggers {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} |",
+                clock(f.at),
+                cell(&f.name),
+                cell(&f.message),
+                cell(&trigger_then(f))
+            );
+        }
+        o.push('\n');
+    }
+    if let Some(rb) = &s.rollback {
+        let _ = writeln!(
+            o,
+            "## Rollback\n\nStarted by {} · {}.\n\n| # | Step | Undo |\n|---|---|---|",
+            cell(&rb.by),
+            rollback_state(rb.completed)
+        );
+        for st in s.steps.iter().rev() {
+            if let Some(u) = &st.undo {
+                let _ = writeln!(
+                    o,
+                    "| {} | {} | {} |",
+                    st.index + 1,
+                    cell(&st.id),
+                    cell(&undo_words(u))
+                );
+            }
+        }
+        let by_hand = s.undo_by_hand();
+        if !by_hand.is_empty() {
+            let _ = writeln!(o, "\n**Undo by hand:**\n");
+            for (st, why) in by_hand {
+                let _ = writeln!(o, "- {} {}: {}", st.index + 1, cell(&st.id), cell(&why));
+            }
+        }
+        o.push('\n');
+    }
+    lag(&mut o, r);
+    reconcile(&mut o, r);
+    postmortem(&mut o, r);
+    o
+}
+
+fn lag(o: &mut String, r: &Report) {
+    let l = &r.summary.lag;
+    let Some(info) = &l.info else { return };
+    let show = |v: f64| cutover_model::lag::show(v, info.unit);
+    let _ = writeln!(o, "## Lag\n\n{}.\n", cell(&info.description));
+    match (l.peak(), l.points.last()) {
+        (Some(peak), Some(last)) => {
+            let _ = writeln!(
+                o,
+                "- {} readings kept; peak **{}** at {}; last {} at {}.",
+                l.points.len(),
+                show(peak.value),
+                clock(peak.at),
+                show(last.value),
+                clock(last.at)
+            );
+        }
+        _ => {
+            let _ = writeln!(o, "- No reading was kept.");
+        }
+    }
+    let thresholds: Vec<String> = [("warn", info.warn), ("critical", info.critical)]
+        .iter()
+        .filter_map(|(n, v)| v.map(|v| format!("{n} {}", show(v))))
+        .collect();
+    if !thresholds.is_empty() {
+        let over = info
+            .warn
+            .map_or(0, |w| l.points.iter().filter(|p| p.value > w).count());
+        let _ = writeln!(
+            o,
+            "- Thresholds: {}; {over} of the kept readings above warn.",
+            thresholds.join(", ")
+        );
+    }
+    for (from, to) in &l.stale {
+        let _ = writeln!(
+            o,
+            "- Probe failing from {}{}.",
+            clock(*from),
+            to.map_or(" to the end of the record".to_string(), |t| format!(
+                " to {}",
+                clock(t)
+            ))
+        );
+    }
+    o.push('\n');
+}
+
+fn reconcile(o: &mut String, r: &Report) {
+    let checks = &r.summary.reconcile;
+    if checks.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "## Reconciliation\n\n| Check | Rounds | Passed | Last result |\n|---|---|---|---|"
+    );
+    for (name, c) in checks {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} |",
+            cell(name),
+            c.rounds,
+            c.passed,
+            cell(&check_line(&c.latest))
+        );
+    }
+    for c in checks.values() {
+        let res = &c.latest;
+        if res.mismatches.is_empty() && res.notes.is_empty() {
+            continue;
+        }
+        let _ = writeln!(o, "\n### {}\n", cell(&res.name));
+        if let Some(v) = &res.verdict {
+            let _ = writeln!(
+                o,
+                "Mismatching rows {} (max {}{}): {}.\n",
+                v.mismatch_rows,
+                v.max_mismatch_rows,
+                v.max_mismatch_pct
+                    .map_or(String::new(), |p| format!(", or {p}%")),
+                if v.within {
+                    "within the threshold"
+                } else {
+                    "over the threshold"
+                }
+            );
+        }
+        for m in res.mismatches.iter().take(20) {
+            let _ = writeln!(o, "- `{}`", describe(m, &res.key_columns).replace('`', "'"));
+        }
+        if res.mismatch_total > 20 {
+            let _ = writeln!(o, "- … {} more", res.mismatch_total - 20);
+        }
+        for n in &res.notes {
+            let _ = writeln!(o, "- note: {}", cell(n));
+        }
+    }
+    o.push('\n');
+}
+
+fn postmortem(o: &mut String, r: &Report) {
+    let s = &r.summary;
+    let _ = writeln!(o, "## Post-mortem (to complete)\n\n### What happened\n");
+    let _ = writeln!(
+        o,
+        "The run {} ({}), {} against a plan of {}.",
+        cutover_model::summary::text::outcome(s.outcome),
+        r.exit_code.map_or(
+            "no exit code: the record is incomplete".into(),
+            |c| format!("exit {c}")
+        ),
+        ms(r.elapsed_ms),
+        ms((r.planned_ms > 0).then_some(r.planned_ms))
+    );
+    for st in r.troubled() {
+        let _ = writeln!(
+            o,
+            "- Step {} {} {}{}.",
+            st.index + 1,
+            st.id,
+            st.ended.word(),
+            st.message
+                .as_deref()
+                .map_or(String::new(), |m| format!(": {}", cell(m)))
+        );
+    }
+    let _ = writeln!(o, "\n### Detection\n");
+    if s.triggers.is_empty() && r.troubled().is_empty() {
+        let _ = writeln!(o, "Nothing fired; no step failed.");
+    }
+    for f in &s.triggers {
+        let _ = writeln!(
+            o,
+            "- {} trigger {}: {}.",
+            clock(f.at),
+            f.name,
+            cell(&f.message)
+        );
+    }
+    for c in s.reconcile.values().filter(|c| !c.latest.passed()) {
+        let _ = writeln!(
+            o,
+            "- Reconcile {}: {}.",
+            c.latest.name,
+            cell(&check_line(&c.latest))
+        );
+    }
+    let _ = writeln!(o, "\n### Impact\n");
+    match (r.elapsed_ms, r.planned_ms) {
+        (Some(e), p) if p > 0 && e > p => {
+            let _ = writeln!(o, "- {} over the plan.", narrate::duration(e - p));
+        }
+        _ => {}
+    }
+    for st in r.over_plan() {
+        let _ = writeln!(
+            o,
+            "- {} took {} against {} planned ({}).",
+            st.id,
+            ms(st.actual_ms),
+            ms(st.expected_ms),
+            delta_text(st)
+        );
+    }
+    for (st, why) in s.undo_by_hand() {
+        let _ = writeln!(o, "- {} is left to undo by hand: {}.", st.id, cell(&why));
+    }
+    let _ = writeln!(o, "\n### Action items\n");
+    for st in r.troubled() {
+        let _ = writeln!(
+            o,
+            "- [ ] Find out why {} {} and fix it before the next rehearsal.",
+            st.id,
+            st.ended.word()
+        );
+    }
+    for st in r.over_plan() {
+        let _ = writeln!(
+            o,
+            "- [ ] Re-plan {} (`expected` {} → measured {}).",
+            st.id,
+            ms(st.expected_ms),
+            ms(st.actual_ms)
+        );
+    }
+    let _ = writeln!(o, "- [ ] ");
+}

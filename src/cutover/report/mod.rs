@@ -1,0 +1,116 @@
+//! `cutover report JOURNAL`: what the team needs the morning after, from the journal alone —
+//! Markdown on stdout, a self-contained HTML file (`-o x.html`) or JSON (`--json`). The facts
+//! come from [`RunSummary`], the fold the cockpit's end screen also reads; this module only
+//! renders them. A journal cut off by a crash still reports, marked incomplete.
+
+mod compare;
+mod facts;
+mod html;
+mod markdown;
+mod svg;
+
+use std::path::Path;
+
+use cutover_model::summary::RunSummary;
+
+pub use facts::Report;
+
+/// Reads `journal` into a report.
+pub fn load(journal: &Path) -> Result<Report, String> {
+    let read = cutover_engine::journal::read(journal)
+        .map_err(|e| format!("cannot read the journal: {e}"))?;
+    if read.records.is_empty() {
+        return Err(format!("{}: no records: not a journal", journal.display()));
+    }
+    let summary = RunSummary::fold(read.records.iter().map(|r| (Some(r.ts), &r.event)));
+    Ok(Report::new(summary, read.torn.map(|t| t.bytes)))
+}
+
+/// Runs `cutover report`; returns the exit code (0 written, 2 a journal that cannot be read,
+/// 4 the output cannot be written).
+pub fn main(journals: &[std::path::PathBuf], out: Option<&Path>, json: bool) -> u8 {
+    let mut reports = Vec::new();
+    for j in journals {
+        match load(j) {
+            Ok(r) => reports.push(r),
+            Err(e) => {
+                crate::say::err(&format!("cutover report: {e}"));
+                return 2;
+            }
+        }
+    }
+    if reports.is_empty() {
+        return 2;
+    }
+    let html_out = out.is_some_and(|p| p.extension().is_some_and(|e| e == "html" || e == "htm"));
+    let rendered = if reports.len() > 1 {
+        let c = compare::Comparison::new(reports);
+        if json {
+            serde_json::to_string_pretty(&c).map(|t| t + "\n")
+        } else if html_out {
+            Ok(html::page(
+                &compare::render(&c),
+                "rehearsal comparison",
+                None,
+            ))
+        } else {
+            Ok(compare::render(&c))
+        }
+    } else {
+        let r = &reports[0];
+        if json {
+            serde_json::to_string_pretty(r).map(|t| t + "\n")
+        } else if html_out {
+            Ok(html::render(r))
+        } else {
+            Ok(markdown::render(r))
+        }
+    };
+    let text = match rendered {
+        Ok(t) => t,
+        Err(e) => {
+            crate::say::err(&format!("cutover report: {e}"));
+            return 4;
+        }
+    };
+    match out {
+        Some(path) => match write_private(path, &text) {
+            Ok(()) => {
+                crate::say::err(&format!("cutover report: wrote {}", path.display()));
+                0
+            }
+            Err(e) => {
+                crate::say::err(&format!(
+                    "cutover report: cannot write {}: {e}",
+                    path.display()
+                ));
+                4
+            }
+        },
+        None => {
+            use std::io::Write;
+            match std::io::stdout().write_all(text.as_bytes()) {
+                Ok(()) => 0,
+                Err(_) => 4,
+            }
+        }
+    }
+}
+
+/// Writes `text` to `path` (mode 0600, replacing a file, never following a link).
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(std::io::Error::other("it is a symbolic link"));
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()
+}

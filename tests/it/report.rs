@@ -1,0 +1,255 @@
+//! `cutover report` on the journals of real runs of the binary: completed, failed, rolled
+//! back, resumed after SIGKILL, and cut off mid-record; Markdown, JSON and one self-contained
+//! HTML file; secrets never in any of them.
+
+use std::path::Path;
+
+use crate::support::*;
+
+const SECRET: &str = "R3port-S3cret-Value";
+
+fn head(name: &str) -> String {
+    format!("[runbook]\nname = \"{name}\"\n\n[secrets]\nTOKEN = {{ env = \"T_TOKEN\" }}\n\n")
+}
+
+/// `cutover report ARGS...` in `dir`: exit code, stdout, stderr.
+fn report(dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let mut all = vec!["report"];
+    all.extend_from_slice(args);
+    let out = cutover(dir, &all, &[]);
+    let (o, e) = text(&out);
+    (out.status.code(), o, e)
+}
+
+/// Every tag the renderer opens is closed in order (void `meta`, declarations and `/>` aside).
+fn well_formed(html: &str) -> Result<(), String> {
+    let mut stack: Vec<String> = Vec::new();
+    let mut rest = html;
+    while let Some(i) = rest.find('<') {
+        let tag_end = rest[i..].find('>').ok_or("an unclosed tag")? + i;
+        let tag = &rest[i + 1..tag_end];
+        rest = &rest[tag_end + 1..];
+        if tag.starts_with('!') || tag.ends_with('/') || tag.starts_with("meta") {
+            continue;
+        }
+        let name: String = tag
+            .trim_start_matches('/')
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect();
+        if let Some(closing) = tag.strip_prefix('/') {
+            let closing: String = closing
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric())
+                .collect();
+            match stack.pop() {
+                Some(open) if open == closing => {}
+                other => return Err(format!("</{closing}> closes {other:?}")),
+            }
+        } else if name == "style" {
+            // CSS holds no tags: skip to its end.
+            let end = rest.find("</style>").ok_or("unclosed style")?;
+            rest = &rest[end + "</style>".len()..];
+        } else {
+            stack.push(name);
+        }
+    }
+    if stack.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("left open: {stack:?}"))
+    }
+}
+
+/// The three formats of `journal` in `dir`; each checked for the secret and the HTML for
+/// being self-contained and well formed.
+fn all_formats(dir: &Path, journal: &str) -> (String, serde_json::Value, String) {
+    let (code, md, err) = report(dir, &[journal]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, json, err) = report(dir, &[journal, "--json"]);
+    assert_eq!(code, Some(0), "{err}");
+    let json: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    let (code, _, err) = report(dir, &[journal, "-o", "r.html"]);
+    assert_eq!(code, Some(0), "{err}");
+    let html = std::fs::read_to_string(dir.join("r.html")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(dir.join("r.html"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    for bad in [
+        "http:", "https:", "<script", "<link", "src=", "url(", "@import",
+    ] {
+        assert!(!html.contains(bad), "the HTML refers outside itself: {bad}");
+    }
+    well_formed(&html).unwrap_or_else(|e| panic!("{e}\n{html}"));
+    for text in [&md, &json.to_string(), &html] {
+        assert!(!text.contains(SECRET), "the secret leaked");
+    }
+    (md, json, html)
+}
+
+#[test]
+fn a_completed_run_reports_every_step_against_its_plan() {
+    let d = tempfile::tempdir().unwrap();
+    let body = format!(
+        "{}[[step]]\nid = \"prepare\"\nrun = \"echo token $CUTOVER_SECRET_TOKEN\"\nexpected = \"2s\"\n\n\
+         [[step]]\nid = \"copy\"\nrun = \"sleep 0.3\"\nexpected = \"100ms\"\n\n\
+         [[step]]\nid = \"switch\"\nrun = \"true\"\nexpected = \"1s\"\npoint_of_no_return = \"clients moved\"\n",
+        head("report me")
+    );
+    let out = headless_at(
+        d.path(),
+        &body,
+        "j.jsonl",
+        &["--assume-yes"],
+        &[("T_TOKEN", SECRET)],
+    );
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let (md, json, html) = all_formats(d.path(), "j.jsonl");
+    assert!(md.contains("# report me — run report"), "{md}");
+    assert!(md.contains("**completed · exit 0**"), "{md}");
+    for id in ["prepare", "copy", "switch"] {
+        assert!(md.contains(&format!("| {id} | ✔ passed |")), "{id}: {md}");
+        assert!(
+            html.contains(&format!("{id}</text>")),
+            "{id} in the timeline"
+        );
+    }
+    assert!(md.contains("point of no return: clients moved"), "{md}");
+    // copy ran over its 100ms plan by more than half: an action item.
+    assert!(md.contains("- [ ] Re-plan copy"), "{md}");
+    assert_eq!(json["exit_code"], 0);
+    assert_eq!(json["incomplete"], false);
+    assert_eq!(json["summary"]["steps"].as_array().unwrap().len(), 3);
+    assert!(
+        html.contains("<svg class=\"chart\""),
+        "the timeline is drawn"
+    );
+}
+
+#[test]
+fn a_failed_and_a_rolled_back_run_say_what_happened_and_what_to_do() {
+    let d = tempfile::tempdir().unwrap();
+    let body = format!(
+        "{}[[step]]\nid = \"a\"\nrun = \"true\"\nrollback = \"echo undo a\"\n\n\
+         [[step]]\nid = \"b\"\nrun = \"echo broken >&2; exit 3\"\n",
+        head("failing")
+    );
+    let out = headless_at(d.path(), &body, "j.jsonl", &[], &[("T_TOKEN", SECRET)]);
+    assert_eq!(out.status.code(), Some(4));
+    let (md, json, _) = all_formats(d.path(), "j.jsonl");
+    assert!(md.contains("ended before completion · exit 4"), "{md}");
+    assert!(md.contains("| b | ✘ failed |"), "{md}");
+    assert!(md.contains("- [ ] Find out why b failed"), "{md}");
+    assert_eq!(json["exit_code"], 4);
+
+    let d = tempfile::tempdir().unwrap();
+    let body = format!(
+        "{body}\n[[rollback_trigger]]\nname = \"b broke\"\nwhen = {{ step_failed = \"b\" }}\naction = \"rollback\"\ncountdown = \"1s\"\n"
+    );
+    let out = headless_at(d.path(), &body, "j.jsonl", &[], &[("T_TOKEN", SECRET)]);
+    assert_eq!(out.status.code(), Some(3), "{:?}", text(&out));
+    let (md, json, _) = all_formats(d.path(), "j.jsonl");
+    assert!(md.contains("rolled back · exit 3"), "{md}");
+    assert!(
+        md.contains("## Triggers") && md.contains("| b broke |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("## Rollback") && md.contains("| a | rolled back |"),
+        "{md}"
+    );
+    assert_eq!(json["summary"]["rollback"]["completed"], true);
+}
+
+#[test]
+fn a_resumed_and_a_cut_off_journal_still_report() {
+    let d = tempfile::tempdir().unwrap();
+    // No secret here: the killed run and its resume read no environment of the test's.
+    let body = "[runbook]\nname = \"resumed\"\n\n[[step]]\nid = \"a\"\nrun = \"true\"\n\n\
+                [[step]]\nid = \"slow\"\nrun = \"if [ -f started ]; then true; else touch started; sleep 30; fi\"\n";
+    let rb = runbook(d.path(), "rb.toml", body);
+    let group = kill_headless_when(d.path(), &rb, "the slow step to start", |t| {
+        t.contains("\"id\":\"slow\"") && t.contains("\"type\":\"process\"")
+    });
+    // SAFETY: kill only signals the process group the killed cutover left behind.
+    unsafe { libc::kill(-group, libc::SIGKILL) };
+    // The record as the crash left it: the run never finished.
+    let (md, json, _) = all_formats(d.path(), "j.jsonl");
+    assert!(md.contains("**Incomplete record**"), "{md}");
+    assert!(
+        md.contains("| slow | ? interrupted — outcome unknown |"),
+        "{md}"
+    );
+    assert_eq!(json["incomplete"], true);
+    assert!(json["exit_code"].is_null());
+    // Resumed: the interrupted step run again; two sessions in the report.
+    let (code, said) = resume(d.path(), &["--rerun-interrupted"]);
+    assert!(code.is_some(), "{said}");
+    // A journal cut in the middle of its last record (a full disk, power loss).
+    let j = d.path().join("j.jsonl");
+    let bytes = std::fs::read(&j).unwrap();
+    let cut = bytes.len() - 20;
+    std::fs::write(d.path().join("cut.jsonl"), &bytes[..cut]).unwrap();
+    let (md, json, _) = all_formats(d.path(), "cut.jsonl");
+    assert!(md.contains("torn last record of"), "{md}");
+    assert_eq!(json["incomplete"], true);
+    assert_eq!(md.matches("| Session |").count(), 2, "{md}");
+    // Not a journal at all: a clear error, exit 2.
+    std::fs::write(d.path().join("x.jsonl"), "hello\n").unwrap();
+    let (code, _, err) = report(d.path(), &["x.jsonl"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("x.jsonl"), "{err}");
+}
+
+#[test]
+fn two_rehearsals_line_up_step_by_step() {
+    let d = tempfile::tempdir().unwrap();
+    let first = format!(
+        "{}[[step]]\nid = \"prepare\"\nrun = \"true\"\nexpected = \"1s\"\n\n\
+         [[step]]\nid = \"copy\"\nrun = \"sleep 0.2\"\nexpected = \"50ms\"\n",
+        head("rehearsal")
+    );
+    let out = headless_at(d.path(), &first, "one.jsonl", &[], &[("T_TOKEN", SECRET)]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    // The second rehearsal's runbook gained a step.
+    let second = format!("{first}\n[[step]]\nid = \"verify\"\nrun = \"true\"\nexpected = \"1s\"\n");
+    let out = headless_at(d.path(), &second, "two.jsonl", &[], &[("T_TOKEN", SECRET)]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let (code, md, err) = report(d.path(), &["one.jsonl", "two.jsonl"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(md.contains("# rehearsal — rehearsal comparison"), "{md}");
+    assert!(md.contains("The runbook changed between the runs"), "{md}");
+    for id in ["prepare", "copy", "verify"] {
+        assert!(md.contains(&format!("| {id} |")), "{id}: {md}");
+    }
+    assert!(
+        md.contains("| verify | 1s | (not in this runbook) |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("drifted most in the last run: **copy**"),
+        "{md}"
+    );
+    let (code, json, _) = report(d.path(), &["one.jsonl", "two.jsonl", "--json"]);
+    assert_eq!(code, Some(0));
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let copy = json["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "copy")
+        .unwrap();
+    assert!(copy["actual_ms"][0].as_u64().unwrap() >= 200);
+    assert!(copy["actual_ms"][1].as_u64().unwrap() >= 200);
+    let (code, _, _) = report(d.path(), &["one.jsonl", "two.jsonl", "-o", "cmp.html"]);
+    assert_eq!(code, Some(0));
+    let html = std::fs::read_to_string(d.path().join("cmp.html")).unwrap();
+    well_formed(&html).unwrap();
+    assert!(!html.contains(SECRET));
+}
