@@ -104,6 +104,7 @@ pub fn page(md: &str, what: &str, r: Option<&Report>) -> String {
     let mut body = String::new();
     let mut lines = md.lines().peekable();
     let mut list = false;
+    let mut lag_pending = false;
     while let Some(line) = lines.next() {
         if list && !line.starts_with("- ") {
             body.push_str("</ul>\n");
@@ -112,18 +113,19 @@ pub fn page(md: &str, what: &str, r: Option<&Report>) -> String {
         if let Some(h) = line.strip_prefix("### ") {
             body.push_str(&format!("<h3>{}</h3>\n", inline(&esc(h))));
         } else if let Some(h) = line.strip_prefix("## ") {
-            body.push_str(&format!("<h2>{}</h2>\n", inline(&esc(h))));
-            if h == "Lag"
-                && let Some(r) = r
-            {
+            // The lag chart closes the Lag section, after its facts.
+            if lag_pending && let Some(r) = r {
                 body.push_str(&lag_chart(r));
             }
+            lag_pending = h == "Lag";
+            body.push_str(&format!("<h2>{}</h2>\n", inline(&esc(h))));
         } else if let Some(h) = line.strip_prefix("# ") {
             body.push_str(&format!("<h1>{}</h1>\n", inline(&esc(h))));
         } else if let Some(q) = line.strip_prefix("> ") {
             body.push_str(&format!("<blockquote>{}</blockquote>\n", inline(&esc(q))));
         } else if line.starts_with("```") {
-            // The one code block is the text timeline: drawn as SVG instead.
+            // The one code block is the text timeline: drawn as SVG instead (dashed: planned,
+            // filled: actual, coloured by the step's state).
             for l in lines.by_ref() {
                 if l.starts_with("```") {
                     break;
@@ -173,6 +175,9 @@ pub fn page(md: &str, what: &str, r: Option<&Report>) -> String {
     }
     if list {
         body.push_str("</ul>\n");
+    }
+    if lag_pending && let Some(r) = r {
+        body.push_str(&lag_chart(r));
     }
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\

@@ -61,7 +61,7 @@ pub fn render(r: &Report) -> String {
     let _ = writeln!(o, "## Timeline\n");
     let _ = writeln!(
         o,
-        "Planned `·` and actual `█` per step, from the run's start (each row is one step).\n"
+        "Planned (`·`; dashed in HTML) and actual (`█`; filled, coloured by state) per step, from the run's start.\n"
     );
     let _ = writeln!(o, "```text");
     for row in timeline_rows(r, 48) {
@@ -311,11 +311,18 @@ fn postmortem(o: &mut String, r: &Report) {
         );
     }
     let _ = writeln!(o, "\n### Impact\n");
-    match (r.elapsed_ms, r.planned_ms) {
-        (Some(e), p) if p > 0 && e > p => {
-            let _ = writeln!(o, "- {} over the plan.", narrate::duration(e - p));
-        }
-        _ => {}
+    let over = match (r.elapsed_ms, r.planned_ms) {
+        (Some(e), p) if p > 0 && e > p => Some(e - p),
+        _ => None,
+    };
+    if let Some(d) = over {
+        let _ = writeln!(o, "- {} over the plan.", narrate::duration(d));
+    }
+    if over.is_none() && r.over_plan().is_empty() && s.undo_by_hand().is_empty() {
+        let _ = writeln!(
+            o,
+            "None recorded: within the plan, nothing left to undo by hand."
+        );
     }
     for st in r.over_plan() {
         let _ = writeln!(
