@@ -55,6 +55,21 @@ pub enum Cmd {
     },
     /// The live runs of this user, and the dead ones with their resume command.
     Ls,
+    /// Proposes each step's `expected` from rehearsal journals (the median of the passed
+    /// attempts, or `--p 90`); `--write` sets them in the runbook, keeping its comments.
+    Calibrate {
+        /// The runbook to calibrate.
+        runbook: PathBuf,
+        /// The rehearsals' journals.
+        #[arg(required = true)]
+        journals: Vec<PathBuf>,
+        /// The percentile to propose (50: the median).
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u8).range(1..=100))]
+        p: u8,
+        /// Write the proposed durations into the runbook (it is validated after).
+        #[arg(long)]
+        write: bool,
+    },
     /// The report of a run from its journal: Markdown on stdout, or `-o FILE.html` (one
     /// self-contained file), or `--json`. Exit 0 written, 2 a journal that cannot be read.
     Report {

@@ -10,6 +10,7 @@ use clap::Parser;
 use color_eyre::eyre::{Result, WrapErr, eyre};
 
 mod attach;
+mod calibrate;
 mod cli;
 mod drill;
 mod drill_plan;
@@ -56,6 +57,14 @@ fn main() -> ExitCode {
             theme,
         } => Ok(ExitCode::from(attach::watch(id, json, owner, theme))),
         Cmd::Ls => Ok(ExitCode::from(attach::ls())),
+        Cmd::Calibrate {
+            runbook,
+            journals,
+            p,
+            write,
+        } => Ok(ExitCode::from(calibrate::main(
+            &runbook, &journals, p, write,
+        ))),
         Cmd::Report {
             journals,
             out,

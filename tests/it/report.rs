@@ -253,3 +253,53 @@ fn two_rehearsals_line_up_step_by_step() {
     well_formed(&html).unwrap();
     assert!(!html.contains(SECRET));
 }
+
+#[test]
+fn calibrate_proposes_from_rehearsals_and_writes_keeping_comments() {
+    let d = tempfile::tempdir().unwrap();
+    let rb_text = "# Orders cutover: the plan.\n[runbook]\nname = \"calibrate me\"\n\n\
+                # Copying takes a while.\n[[step]]\nid = \"copy\"\nrun = \"sleep 0.25\"\n\
+                expected = \"50ms\"   # a guess, before the first rehearsal\ntimeout = \"1m\"\n\n\
+                [[step]]\nid = \"check\"\nrun = \"true\"\n";
+    for j in ["r1.jsonl", "r2.jsonl"] {
+        let out = headless_at(d.path(), rb_text, j, &[], &[]);
+        assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    }
+    // headless_at wrote the runbook as rb.toml.
+    let (code, shown, err) = calibrate(d.path(), &["rb.toml", "r1.jsonl", "r2.jsonl"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(shown.contains("copy") && shown.contains("300ms"), "{shown}");
+    assert!(shown.contains("--write sets them"), "{shown}");
+    let before = std::fs::read_to_string(d.path().join("rb.toml")).unwrap();
+    assert!(
+        before.contains("expected = \"50ms\""),
+        "nothing written without --write"
+    );
+    let (code, shown, err) = calibrate(
+        d.path(),
+        &["rb.toml", "r1.jsonl", "r2.jsonl", "--write", "--p", "90"],
+    );
+    assert_eq!(code, Some(0), "{shown}{err}");
+    let after = std::fs::read_to_string(d.path().join("rb.toml")).unwrap();
+    assert!(
+        after.contains("expected = \"300ms\"   # a guess, before the first rehearsal"),
+        "{after}"
+    );
+    assert!(
+        after.contains("# Orders cutover: the plan.") && after.contains("# Copying takes a while.")
+    );
+    assert!(
+        after.contains("id = \"check\"\nrun = \"true\"\nexpected = \"100ms\""),
+        "{after}"
+    );
+    let out = cutover(d.path(), &["check", "rb.toml"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+}
+
+fn calibrate(dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let mut all = vec!["calibrate"];
+    all.extend_from_slice(args);
+    let out = cutover(dir, &all, &[]);
+    let (o, e) = text(&out);
+    (out.status.code(), o, e)
+}
