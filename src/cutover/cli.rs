@@ -122,6 +122,9 @@ pub struct RunArgs {
     /// Answer confirm steps with their word (headless rehearsals only; never the default).
     #[arg(long)]
     pub assume_yes: bool,
+    /// With --headless: sign off an approve step's ROLE as NAME (`--assume-yes` never does).
+    #[arg(long = "approve", value_name = "ROLE=NAME", value_parser = parse_var)]
+    pub approvals: Vec<(String, String)>,
     /// Override or add a `[vars]` entry.
     #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_var)]
     pub vars: Vec<(String, String)>,

@@ -343,6 +343,7 @@ async fn run_phase(ctx: &Ctx<'_>, drill: &Drill, signals: &mut Signals) -> Ended
         assume_yes: args.assume_yes,
         rerun_interrupted: false,
         kill_interrupted: false,
+        approvals: Vec::new(),
     };
     // The run ends on a signal as an abort (the step cancelled and journaled), then the drill
     // cleans up and exits with the signal's code.

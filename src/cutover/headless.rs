@@ -12,7 +12,7 @@ use cutover_model::protocol::*;
 use cutover_model::{narrate, reconcile};
 
 /// How the headless driver answers the engine.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct HeadlessOptions {
     /// One JSON object per event instead of human lines.
     pub json: bool,
@@ -23,6 +23,9 @@ pub struct HeadlessOptions {
     /// With `rerun_interrupted`: first stop the interrupted attempt's process group when it is
     /// still running.
     pub kill_interrupted: bool,
+    /// Sign-offs given on the command line (`--approve ROLE=NAME`): `--assume-yes` never
+    /// approves.
+    pub approvals: Vec<(String, String)>,
 }
 
 /// What a headless run (no operator) answers at a decision point.
@@ -210,6 +213,44 @@ pub async fn drive(
                     })
                 }
             }
+            Event::ApprovalRequested {
+                index,
+                roles,
+                approved,
+            } => {
+                let open = roles
+                    .iter()
+                    .find(|r| !approved.iter().any(|(a, _)| a == *r));
+                let given = open.and_then(|r| opts.approvals.iter().find(|(a, _)| a == r));
+                match (open, given) {
+                    (Some(role), Some((_, name))) => {
+                        say(
+                            &opts,
+                            out,
+                            &format!("signing off as {role}: {name} (--approve)"),
+                        );
+                        Some(Command::Approve {
+                            role: role.clone(),
+                            name: name.clone(),
+                            by: None,
+                        })
+                    }
+                    (open, _) => {
+                        let role = open.map_or("", String::as_str);
+                        let id = printer.id(*index);
+                        say(
+                            &opts,
+                            out,
+                            &format!(
+                                "step {id} needs a sign-off by {role}; a headless run signs off only with --approve {role}=NAME (--assume-yes never does)"
+                            ),
+                        );
+                        Some(Command::Abort {
+                            reason: Some(format!("headless: no sign-off by {role}")),
+                        })
+                    }
+                }
+            }
             Event::TriggerFired {
                 countdown_ms: Some(_),
                 ..
@@ -347,6 +388,7 @@ impl Printer {
             | Event::Ready { .. }
             | Event::Process { .. }
             | Event::ConfirmRequested { .. }
+            | Event::ApprovalRequested { .. }
             | Event::DecisionNeeded { .. }
             | Event::ReconcileProgress { .. } => None,
         };

@@ -284,6 +284,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     let opts = HeadlessOptions {
         json: args.json,
         assume_yes: args.assume_yes,
+        approvals: args.approvals.clone(),
         rerun_interrupted: args.rerun_interrupted,
         kill_interrupted: args.kill_interrupted,
     };

@@ -132,6 +132,9 @@ pub fn operator_action(action: &OperatorAction) -> Option<String> {
             None => "aborted".to_string(),
         },
         OperatorAction::Rollback => "confirmed the ROLLBACK".to_string(),
+        OperatorAction::Approve { role, name, from } => {
+            format!("signed off as {role}: {name} (from {from})")
+        }
         OperatorAction::SkipRollback { reason } => format!("rollback action skipped: {reason}"),
         OperatorAction::CancelCountdown { trigger } => {
             format!("cancelled the rollback countdown of {trigger}")

@@ -106,6 +106,7 @@ pub(crate) async fn session(
         shared: &shared,
         me,
         role,
+        who: who.clone(),
     };
     link.pump(&mut read, &mut write, demote_rx).await;
     shared.clients.fetch_sub(1, Ordering::Relaxed);
@@ -177,6 +178,8 @@ struct Link<'a> {
     shared: &'a Shared,
     me: u64,
     role: ClientRole,
+    /// Who is at this terminal (the user as the kernel says): a sign-off is theirs.
+    who: Operator,
 }
 
 impl Link<'_> {
@@ -271,15 +274,21 @@ impl Link<'_> {
             .is_ok()
     }
 
-    /// A command from the terminal: to the engine when it has the controls, else refused.
+    /// A command from the terminal: to the engine when it has the controls, else refused —
+    /// except a sign-off, which any terminal may send, stamped with who is at it.
     async fn command<W: AsyncWrite + Unpin>(
         &self,
         write: &mut W,
-        command: cutover_model::protocol::Command,
+        mut command: cutover_model::protocol::Command,
     ) -> bool {
+        use cutover_model::protocol::Command;
         let in_control =
             self.role == ClientRole::Control && self.shared.controller_id() == Some(self.me);
-        if !in_control {
+        let sign_off = matches!(command, Command::Approve { .. });
+        if let Command::Approve { by, .. } = &mut command {
+            *by = Some(self.who.clone());
+        }
+        if !in_control && !sign_off {
             let msg = ServerMsg::ReadOnly {
                 what: "watch is read-only: nothing was sent".into(),
             };

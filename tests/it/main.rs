@@ -13,6 +13,7 @@ mod pty;
 mod reconcile;
 mod report;
 mod rollback;
+mod signoff;
 mod sql;
 mod support;
 mod term;

@@ -47,6 +47,8 @@ pub enum Action {
     Bottom,
     /// Follow the newest output, or stop following it.
     ToggleFollow,
+    /// `A`: sign off a role of the approve step that waits (any terminal may).
+    Approve,
     /// `/`: search the selected step's output.
     Search,
     /// The next match of the search towards older lines (`n` while a search is on and no

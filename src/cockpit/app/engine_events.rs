@@ -41,6 +41,7 @@ impl App {
             | Event::WaitProgress { .. }
             | Event::StepFinished { .. } => self.on_step_event(ev),
             Event::ConfirmRequested { .. }
+            | Event::ApprovalRequested { .. }
             | Event::ConfirmRejected { .. }
             | Event::DecisionNeeded { .. }
             | Event::Operator { .. }

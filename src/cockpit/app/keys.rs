@@ -33,7 +33,8 @@ impl App {
                 Modal::Confirm { .. }
                 | Modal::Reason { .. }
                 | Modal::Rollback { .. }
-                | Modal::Search { .. },
+                | Modal::Search { .. }
+                | Modal::Approve { .. },
             ) => KeyContext::Text,
             Some(Modal::Ask(_)) => KeyContext::Question,
             Some(Modal::Help) | None => KeyContext::Commands,
@@ -209,6 +210,7 @@ impl App {
                 redraw
             }
             Action::Search => self.open_search(),
+            Action::Approve => self.open_approve(),
             Action::SearchNext => self.search_step(true),
             Action::SearchPrev => self.search_step(false),
             Action::Zoom => self.toggle_zoom(),
@@ -234,7 +236,7 @@ impl App {
         vec![Effect::Redraw, Effect::Bell]
     }
 
-    fn send(&mut self, cmd: Command) -> Vec<Effect> {
+    pub(super) fn send(&mut self, cmd: Command) -> Vec<Effect> {
         vec![Effect::Send(cmd), Effect::Redraw]
     }
 
@@ -283,6 +285,7 @@ impl App {
                 });
                 vec![Effect::Redraw]
             }
+            Phase::Approving { .. } => self.open_approve(),
             Phase::Deciding { kind, .. } => self.refuse(match kind {
                 DecisionKind::Failed => {
                     "the step did not pass: r retry · s skip (with a reason) · a abort"
@@ -449,6 +452,7 @@ impl App {
                 rejected,
             } => self.rollback_action(plan, input, rejected, a),
             Modal::Search { input } => self.search_box(input, a),
+            Modal::Approve { index, input, .. } => self.approve_box(index, input, a),
             Modal::Help => match a {
                 Action::Interrupt => self.quit(),
                 Action::Escape | Action::Help | Action::Quit | Action::Enter => redraw,

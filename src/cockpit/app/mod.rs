@@ -4,6 +4,9 @@
 //! Which key means which action is the key table's business ([`keymap`]).
 
 pub mod action;
+mod approve;
+#[cfg(test)]
+mod approve_tests;
 mod attached;
 #[cfg(test)]
 mod attached_tests;
@@ -113,6 +116,15 @@ pub enum Phase {
         index: usize,
         /// Word.
         word: String,
+    },
+    /// Approve step `index` waits for sign-offs.
+    Approving {
+        /// Step.
+        index: usize,
+        /// Every role it needs.
+        roles: Vec<String>,
+        /// Roles signed off so far, with the names typed.
+        approved: Vec<(String, String)>,
     },
     /// Step `index` needs a decision.
     Deciding {
@@ -313,6 +325,7 @@ impl App {
         match &self.phase {
             Phase::Running { index }
             | Phase::Confirming { index, .. }
+            | Phase::Approving { index, .. }
             | Phase::Deciding { index, .. } => Some(*index),
             Phase::Ready { next } => Some(*next),
             _ => None,

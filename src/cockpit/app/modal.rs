@@ -73,6 +73,15 @@ pub enum Modal {
     },
     /// A yes/no question.
     Ask(Ask),
+    /// A sign-off (`A`): the person types their name (after the role, when several are open).
+    Approve {
+        /// Step index.
+        index: usize,
+        /// What has been typed.
+        input: Input,
+        /// Why the last enter was refused.
+        rejected: Option<String>,
+    },
     /// The search box (`/`): what to look for in the selected step's output.
     Search {
         /// What has been typed.

@@ -114,6 +114,28 @@ impl App {
     /// operator did, or has something to say.
     pub(super) fn on_decision_event(&mut self, ev: Event) -> Vec<Effect> {
         match ev {
+            Event::ApprovalRequested {
+                index,
+                roles,
+                approved,
+            } => {
+                let first = !matches!(self.phase, Phase::Approving { index: i, .. } if i == index);
+                self.phase = Phase::Approving {
+                    index,
+                    roles,
+                    approved,
+                };
+                if matches!(self.modal, Some(Modal::Approve { .. })) {
+                    // The sign-off was taken: the box closes.
+                    self.modal = None;
+                }
+                self.select(index);
+                if first {
+                    vec![Effect::Redraw, Effect::Bell]
+                } else {
+                    vec![Effect::Redraw]
+                }
+            }
             Event::ConfirmRequested { index, word } => {
                 self.phase = Phase::Confirming {
                     index,

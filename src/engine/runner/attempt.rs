@@ -37,6 +37,7 @@ impl Runner<'_> {
         let result = match &step.action {
             Action::Run(t) => self.shell_step(index, attempt, t).await,
             Action::Confirm(word) => self.confirm_step(index, word).await,
+            Action::Approve(roles) => self.approve_step(index, roles).await,
             Action::Sql { sql, on } => {
                 let expect = step.expect.clone();
                 self.sql_attempt(index, sql, on, &expect).await

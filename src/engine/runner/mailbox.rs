@@ -73,6 +73,7 @@ pub(super) fn cmd_name(c: &Command) -> &'static str {
         Command::Skip { .. } => "skip",
         Command::MarkDone { .. } => "mark done",
         Command::Confirm { .. } => "confirm",
+        Command::Approve { .. } => "sign-off",
         Command::Cancel => "cancel",
         Command::StopInterrupted => "stop the earlier attempt",
         Command::Abort { .. } => "abort",

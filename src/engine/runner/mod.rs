@@ -19,6 +19,7 @@
 //! The step loop and the decision points are in `drive.rs`; one attempt of each kind of step
 //! in `attempt.rs`; a shell command with its streamed output in `shell_step.rs`.
 
+mod approve;
 mod attempt;
 mod drive;
 mod engine;

@@ -29,6 +29,18 @@ pub enum Command {
         /// What the operator typed; it must be the word exactly.
         text: String,
     },
+    /// Sign off step's role `role` as `name` (the one command a read-only `watch` terminal
+    /// may send).
+    Approve {
+        /// The role approved for.
+        role: String,
+        /// The name the person typed.
+        name: String,
+        /// Who sent it, as the socket knows them (set by the server for a terminal of a
+        /// detached run; `None`: the run's own operator).
+        #[serde(default)]
+        by: Option<super::Operator>,
+    },
     /// Cancel the running step (kills its process group, or cancels its query).
     Cancel,
     /// At an interrupted step (or rollback action) whose process group from the earlier

@@ -134,6 +134,15 @@ pub enum Event {
         /// The step's position (0-based).
         index: usize,
     },
+    /// An approve step waits for its sign-offs (sent again after each one).
+    ApprovalRequested {
+        /// The step's position (0-based).
+        index: usize,
+        /// Every role the step needs.
+        roles: Vec<String>,
+        /// The roles signed off so far, with the name typed for each.
+        approved: Vec<(String, String)>,
+    },
     /// A step attempt ended.
     StepFinished {
         /// The step's position (0-based).

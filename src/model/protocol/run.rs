@@ -71,6 +71,8 @@ pub enum StepKind {
     Wait,
     /// A word the operator types (`confirm = "GO"`).
     Confirm,
+    /// Sign-offs: each role approved by a person typing their name (`approve = [...]`).
+    Approve,
 }
 
 impl StepKind {
@@ -81,6 +83,7 @@ impl StepKind {
             StepKind::Sql => "sql",
             StepKind::Wait => "wait",
             StepKind::Confirm => "confirm",
+            StepKind::Approve => "approve",
         }
     }
 }

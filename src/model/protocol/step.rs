@@ -135,6 +135,15 @@ pub enum OperatorAction {
     },
     /// Typed a confirm step's word (or a point of no return's id).
     Confirm,
+    /// Signed off a role of an approve step.
+    Approve {
+        /// The role.
+        role: String,
+        /// The name the person typed.
+        name: String,
+        /// Where they were (`SSH_CLIENT`, else the host).
+        from: String,
+    },
     /// Cancelled the running step.
     Cancel,
     /// Ended the run.

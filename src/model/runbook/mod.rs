@@ -236,6 +236,8 @@ pub enum Action {
     Wait(Wait),
     /// `confirm = "WORD"`.
     Confirm(String),
+    /// `approve = ["role", ...]`: each role signed off by a person typing their name.
+    Approve(Vec<String>),
 }
 
 impl Action {
@@ -247,6 +249,7 @@ impl Action {
             Action::Sql { .. } => StepKind::Sql,
             Action::Wait(_) => StepKind::Wait,
             Action::Confirm(_) => StepKind::Confirm,
+            Action::Approve(_) => StepKind::Approve,
         }
     }
 
@@ -257,6 +260,7 @@ impl Action {
             Action::Sql { sql, on } => format!("[{on}] {}", sql.display()),
             Action::Wait(w) => w.describe(),
             Action::Confirm(word) => format!("type {word} to confirm"),
+            Action::Approve(roles) => format!("sign-off by {}", roles.join(", ")),
         }
     }
 }

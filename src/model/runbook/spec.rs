@@ -347,6 +347,8 @@ pub struct StepSpec {
     pub wait: Option<Spanned<WaitSpec>>,
     /// Word the operator must type.
     pub confirm: Option<SStr>,
+    /// Roles that must each approve, by a person typing their name (a sign-off).
+    pub approve: Option<Spanned<Vec<String>>>,
     /// Connection for `sql` and `rollback_sql`.
     pub on: Option<SStr>,
     /// Expected outcome.

@@ -9,9 +9,16 @@ use crate::app::action::Action;
 pub static KEYMAP: &[KeyEntry] = &[
     KeyEntry {
         keys: &[Binding::new(Key::Enter, Action::Enter)],
-        help: HelpLine::Row("run the next step · type a confirmation word"),
+        help: HelpLine::Row("run the next step · type the word"),
         readme: Some(
             "run the next step (steps run in order); on a confirm step, open the box to type the word",
+        ),
+    },
+    KeyEntry {
+        keys: &[Binding::new(Key::Char('A'), Action::Approve)],
+        help: HelpLine::SameRow("sign off"),
+        readme: Some(
+            "sign off a role of the approve step that waits: type your name (after the role, when several roles are open); any terminal may, a `watch` one too, and each sign-off is journaled with who and from where",
         ),
     },
     KeyEntry {

@@ -48,6 +48,7 @@ fn every_action_has_a_key() {
         ToggleReconcileView,
         Search,
         SearchPrev,
+        Approve,
         Zoom,
         ToggleTimes,
         SelectNext,
@@ -102,7 +103,7 @@ fn the_bar_and_the_help_name_keys_as_before() {
     assert_eq!(
         keys,
         [
-            "enter",
+            "enter A",
             "r",
             "s",
             "d",

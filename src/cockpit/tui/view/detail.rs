@@ -29,6 +29,26 @@ fn state(s: &StepView, app: &App) -> String {
     match &s.status {
         StepStatus::Running => match &app.phase {
             Phase::Confirming { word, .. } => format!("waiting for the operator to type {word}"),
+            Phase::Approving {
+                roles, approved, ..
+            } => {
+                let done: Vec<String> =
+                    approved.iter().map(|(r, n)| format!("{r} ✔ {n}")).collect();
+                let open: Vec<&String> = roles
+                    .iter()
+                    .filter(|r| !approved.iter().any(|(a, _)| a == *r))
+                    .collect();
+                let open: Vec<&str> = open.iter().map(|r| r.as_str()).collect();
+                format!(
+                    "waiting for sign-off by {}{}",
+                    open.join(", "),
+                    if done.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" · signed: {}", done.join(", "))
+                    }
+                )
+            }
             _ => match &s.wait {
                 Some(w) => format!("… {w}"),
                 None => format!(

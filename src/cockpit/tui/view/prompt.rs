@@ -77,6 +77,33 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
                 footer: " enter confirm · esc hide ".into(),
             }
         }
+        Modal::Approve {
+            index,
+            input,
+            rejected,
+        } => {
+            let pending = app.pending_roles();
+            let ask = match pending.as_slice() {
+                [only] => format!(
+                    "Sign off as {only}: type your name. It is journaled with who you are and where from."
+                ),
+                _ => format!(
+                    "Type the role you sign off as, then your name (e.g. {} Jane Doe). Open: {}. It is journaled with who you are and where from.",
+                    pending.first().map_or("role", String::as_str),
+                    pending.join(", ")
+                ),
+            };
+            let mut body = vec![(ask, t.modal)];
+            if let Some(why) = rejected {
+                body.push((why.clone(), t.input_rejected));
+            }
+            Spec {
+                title: format!(" SIGN OFF {} ", step(app, *index)),
+                body,
+                input: Some(input),
+                footer: " enter sign off · esc back ".into(),
+            }
+        }
         Modal::Reason {
             index,
             purpose,

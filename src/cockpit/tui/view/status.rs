@@ -27,6 +27,7 @@ pub fn hints(app: &App) -> Vec<(String, &'static str)> {
     ];
     let mut v: Vec<(Action, &str)> = match &app.phase {
         Phase::Ready { .. } => vec![(Action::Enter, "run next")],
+        Phase::Approving { .. } => vec![(Action::Approve, "sign off")],
         Phase::Running { .. } => vec![(Action::CancelStep, "cancel step")],
         Phase::Confirming { .. } => vec![
             (Action::Enter, "type the word"),
@@ -117,6 +118,14 @@ fn default_line(app: &App) -> (String, Level) {
         ),
         Phase::Confirming { index, word } => (
             format!("step {} waits for you to type {word} (enter)", id(*index)),
+            Level::Warn,
+        ),
+        Phase::Approving { index, .. } => (
+            format!(
+                "step {} waits for sign-off by {} (A signs off)",
+                id(*index),
+                app.pending_roles().join(", ")
+            ),
             Level::Warn,
         ),
         Phase::Deciding { message, .. } => (message.clone(), Level::Warn),

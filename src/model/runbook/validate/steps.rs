@@ -119,11 +119,13 @@ fn id_hint(id: &str) -> String {
 /// Reports a step with no action (at its id) or with more than one (at the second action's
 /// `key = value`).
 fn one_action(cx: &mut Ctx<'_>, s: &StepSpec, id: &str) {
-    let given = written!(s; run, sql, wait, confirm);
+    let given = written!(s; run, sql, wait, confirm, approve);
     match given.len() {
         0 => cx.err(
             s.id.span(),
-            format!("step `{id}` has no action: give exactly one of run, sql, wait or confirm"),
+            format!(
+                "step `{id}` has no action: give exactly one of run, sql, wait, confirm or approve"
+            ),
         ),
         1 => {}
         _ => {
@@ -131,12 +133,13 @@ fn one_action(cx: &mut Ctx<'_>, s: &StepSpec, id: &str) {
                 "sql" => s.sql.as_ref().map(|x| cx.entry(x.span())),
                 "wait" => s.wait.as_ref().map(|x| cx.entry(cx.head(x.span()))),
                 "confirm" => s.confirm.as_ref().map(|x| cx.entry(x.span())),
+                "approve" => s.approve.as_ref().map(|x| cx.entry(x.span())),
                 _ => None,
             };
             cx.err(
                 second.unwrap_or(s.id.span()),
                 format!(
-                    "step `{id}` has {} actions ({}): give exactly one of run, sql, wait or confirm",
+                    "step `{id}` has {} actions ({}): give exactly one of run, sql, wait, confirm or approve",
                     given.len(),
                     given.join(", ")
                 ),
@@ -156,6 +159,8 @@ fn action(cx: &mut Ctx<'_>, s: &StepSpec, defined: Defined<'_>, id: &str) -> Act
         Action::Wait(wait(cx, w, s.on.as_ref(), defined, id))
     } else if let Some(c) = &s.confirm {
         confirm_action(cx, c)
+    } else if let Some(a) = &s.approve {
+        approve_action(cx, a, id)
     } else {
         Action::Confirm(String::new())
     }
@@ -194,6 +199,31 @@ fn confirm_action(cx: &mut Ctx<'_>, c: &SStr) -> Action {
         );
     }
     Action::Confirm(word)
+}
+
+/// `approve = ["role", ...]`: at least one role, each a single word, none twice.
+fn approve_action(cx: &mut Ctx<'_>, a: &Spanned<Vec<String>>, id: &str) -> Action {
+    let roles: Vec<String> = a.get_ref().iter().map(|r| r.trim().to_string()).collect();
+    if roles.is_empty() {
+        cx.err(
+            a.span(),
+            format!("step `{id}`: approve names no role: give the roles that sign off, e.g. approve = [\"dba-lead\", \"orders-owner\"]"),
+        );
+    }
+    for (i, r) in roles.iter().enumerate() {
+        if r.is_empty() || r.contains(char::is_whitespace) {
+            cx.err(
+                a.span(),
+                format!("step `{id}`: approve role {r:?} must be one word, e.g. \"dba-lead\""),
+            );
+        } else if roles[..i].contains(r) {
+            cx.err(
+                a.span(),
+                format!("step `{id}`: approve names role `{r}` twice"),
+            );
+        }
+    }
+    Action::Approve(roles)
 }
 
 /// `expect = { ... }`: its keys must suit the action, and `stdout` must be a regex.
@@ -255,7 +285,7 @@ fn expect_fits_action(
                 );
             }
         }
-        Action::Wait(_) | Action::Confirm(_) => cx.err(
+        Action::Wait(_) | Action::Confirm(_) | Action::Approve(_) => cx.err(
             head,
             format!(
                 "step `{id}`: expect applies only to run and sql steps; a {} step has its own condition: remove expect",
