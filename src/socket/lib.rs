@@ -24,5 +24,7 @@ pub mod server;
 #[cfg(test)]
 mod server_tests;
 mod session;
+#[cfg(test)]
+mod signoff_tests;
 pub mod status;
 pub mod wire;
