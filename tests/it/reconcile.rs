@@ -1090,3 +1090,56 @@ async fn a_cross_version_pair_with_different_settings_is_compared_right() {
         [diff("txt", Some("tëxt 100"), Some("tampered"))]
     );
 }
+
+/// `sync_sequences` sets every target sequence of the schemas to the source's value plus the
+/// margin (a never-used one is left alone); the sequences check passes after it. A schema with
+/// no sequence fails the step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_sequences_copies_values_with_a_margin() {
+    let (s, t) = pair(
+        "syncseq",
+        "CREATE SEQUENCE orders_id_seq; CREATE SEQUENCE fresh_seq; CREATE SCHEMA empty;",
+        "",
+    )
+    .await;
+    s.batch_execute("SELECT setval('orders_id_seq', 4242)")
+        .await
+        .unwrap();
+    let (sc, tc) = clusters();
+    let dir = tempfile::tempdir().unwrap();
+    let body = format!(
+        "[runbook]\nname = \"sync\"\n\n{}\n[[reconcile]]\nname = \"seqs\"\nkind = \"sequences\"\nschemas = [\"public\"]\n\n\
+         [[step]]\nid = \"sync\"\nsync_sequences = {{ schemas = [\"public\"], margin = 1000 }}\n\n\
+         [[step]]\nid = \"check\"\nwait = {{ reconcile = \"seqs\" }}\ntimeout = \"30s\"\n",
+        crate::support::connections(&sc.dsn_db("syncseq"), &tc.dsn_db("syncseq"))
+    );
+    let out = crate::support::headless(dir.path(), &body, &[]);
+    let (stdout, stderr) = crate::support::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("public.orders_id_seq: 4242 on source → 5242 on target"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("public.fresh_seq: never used on source: left as it is"),
+        "{stdout}"
+    );
+    let v: i64 = t
+        .query_one("SELECT last_value FROM orders_id_seq", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(v, 5242);
+    let body = body.replace(
+        "schemas = [\"public\"], margin",
+        "schemas = [\"empty\"], margin",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = crate::support::headless(dir.path(), &body, &[]);
+    let (stdout, _) = crate::support::text(&out);
+    assert_eq!(out.status.code(), Some(4), "{stdout}");
+    assert!(
+        stdout.contains("no sequence in empty on source"),
+        "{stdout}"
+    );
+}

@@ -38,6 +38,15 @@ impl Runner<'_> {
             Action::Run(t) => self.shell_step(index, attempt, t).await,
             Action::Confirm(word) => self.confirm_step(index, word).await,
             Action::Approve(roles) => self.approve_step(index, roles).await,
+            Action::SyncSequences {
+                from,
+                to,
+                schemas,
+                margin,
+            } => {
+                self.sync_sequences_step(index, from, to, schemas, *margin)
+                    .await
+            }
             Action::Sql { sql, on } => {
                 let expect = step.expect.clone();
                 self.sql_attempt(index, sql, on, &expect).await

@@ -34,6 +34,7 @@ mod sql_result;
 mod sql_step;
 mod sql_words;
 mod step_book;
+mod sync_step;
 mod triggers;
 mod waiting;
 

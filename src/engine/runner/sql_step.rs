@@ -30,7 +30,7 @@ pub(super) struct SqlSessions {
 
 impl SqlSessions {
     /// A client for connection `name`, connecting (again) when needed.
-    async fn client(
+    pub(super) async fn client(
         &mut self,
         name: &str,
         conns: &BTreeMap<String, ConnSettings>,

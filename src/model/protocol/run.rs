@@ -73,6 +73,8 @@ pub enum StepKind {
     Confirm,
     /// Sign-offs: each role approved by a person typing their name (`approve = [...]`).
     Approve,
+    /// Target sequences set from the source's (`sync_sequences = {...}`).
+    SyncSequences,
 }
 
 impl StepKind {
@@ -84,6 +86,7 @@ impl StepKind {
             StepKind::Wait => "wait",
             StepKind::Confirm => "confirm",
             StepKind::Approve => "approve",
+            StepKind::SyncSequences => "sync_sequences",
         }
     }
 }

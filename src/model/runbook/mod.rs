@@ -238,6 +238,18 @@ pub enum Action {
     Confirm(String),
     /// `approve = ["role", ...]`: each role signed off by a person typing their name.
     Approve(Vec<String>),
+    /// `sync_sequences = {...}`: every sequence of `schemas` on `to` set to its value on
+    /// `from` plus `margin`.
+    SyncSequences {
+        /// Connection read.
+        from: String,
+        /// Connection written.
+        to: String,
+        /// Schemas.
+        schemas: Vec<String>,
+        /// Added to each value.
+        margin: i64,
+    },
 }
 
 impl Action {
@@ -250,6 +262,7 @@ impl Action {
             Action::Wait(_) => StepKind::Wait,
             Action::Confirm(_) => StepKind::Confirm,
             Action::Approve(_) => StepKind::Approve,
+            Action::SyncSequences { .. } => StepKind::SyncSequences,
         }
     }
 
@@ -261,6 +274,15 @@ impl Action {
             Action::Wait(w) => w.describe(),
             Action::Confirm(word) => format!("type {word} to confirm"),
             Action::Approve(roles) => format!("sign-off by {}", roles.join(", ")),
+            Action::SyncSequences {
+                from,
+                to,
+                schemas,
+                margin,
+            } => format!(
+                "sequences of {} from {from} to {to}, plus {margin}",
+                schemas.join(", ")
+            ),
         }
     }
 }

@@ -292,6 +292,20 @@ pub struct ToleranceSpec {
     pub relative: Option<f64>,
 }
 
+/// `sync_sequences = { from = "source", to = "target", schemas = ["public"], margin = 1000 }`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncSpec {
+    /// Connection read (default `source`).
+    pub from: Option<SStr>,
+    /// Connection written (default `target`).
+    pub to: Option<SStr>,
+    /// Schemas whose sequences are copied.
+    pub schemas: Spanned<Vec<String>>,
+    /// Added to each source value (default 0).
+    pub margin: Option<Spanned<i64>>,
+}
+
 /// `expect = { ... }`
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -349,6 +363,8 @@ pub struct StepSpec {
     pub confirm: Option<SStr>,
     /// Roles that must each approve, by a person typing their name (a sign-off).
     pub approve: Option<Spanned<Vec<String>>>,
+    /// Set every target sequence to the source's value plus a margin.
+    pub sync_sequences: Option<Spanned<SyncSpec>>,
     /// Connection for `sql` and `rollback_sql`.
     pub on: Option<SStr>,
     /// Expected outcome.

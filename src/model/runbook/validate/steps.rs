@@ -119,12 +119,12 @@ fn id_hint(id: &str) -> String {
 /// Reports a step with no action (at its id) or with more than one (at the second action's
 /// `key = value`).
 fn one_action(cx: &mut Ctx<'_>, s: &StepSpec, id: &str) {
-    let given = written!(s; run, sql, wait, confirm, approve);
+    let given = written!(s; run, sql, wait, confirm, approve, sync_sequences);
     match given.len() {
         0 => cx.err(
             s.id.span(),
             format!(
-                "step `{id}` has no action: give exactly one of run, sql, wait, confirm or approve"
+                "step `{id}` has no action: give exactly one of run, sql, wait, confirm, approve or sync_sequences"
             ),
         ),
         1 => {}
@@ -134,12 +134,13 @@ fn one_action(cx: &mut Ctx<'_>, s: &StepSpec, id: &str) {
                 "wait" => s.wait.as_ref().map(|x| cx.entry(cx.head(x.span()))),
                 "confirm" => s.confirm.as_ref().map(|x| cx.entry(x.span())),
                 "approve" => s.approve.as_ref().map(|x| cx.entry(x.span())),
+                "sync_sequences" => s.sync_sequences.as_ref().map(|x| cx.entry(cx.head(x.span()))),
                 _ => None,
             };
             cx.err(
                 second.unwrap_or(s.id.span()),
                 format!(
-                    "step `{id}` has {} actions ({}): give exactly one of run, sql, wait, confirm or approve",
+                    "step `{id}` has {} actions ({}): give exactly one of run, sql, wait, confirm, approve or sync_sequences",
                     given.len(),
                     given.join(", ")
                 ),
@@ -161,6 +162,8 @@ fn action(cx: &mut Ctx<'_>, s: &StepSpec, defined: Defined<'_>, id: &str) -> Act
         confirm_action(cx, c)
     } else if let Some(a) = &s.approve {
         approve_action(cx, a, id)
+    } else if let Some(sync) = &s.sync_sequences {
+        sync_action(cx, sync, defined.connections, id)
     } else {
         Action::Confirm(String::new())
     }
@@ -226,6 +229,64 @@ fn approve_action(cx: &mut Ctx<'_>, a: &Spanned<Vec<String>>, id: &str) -> Actio
     Action::Approve(roles)
 }
 
+/// `sync_sequences = {...}`: two known, different connections and at least one schema.
+fn sync_action(
+    cx: &mut Ctx<'_>,
+    spec: &Spanned<crate::runbook::spec::SyncSpec>,
+    conns: &BTreeMap<String, Connection>,
+    id: &str,
+) -> Action {
+    let s = spec.get_ref();
+    let mut side = |v: &Option<SStr>, default: &str, what: &str| -> String {
+        let name = v
+            .as_ref()
+            .map_or(default, |v| v.get_ref().as_str())
+            .to_string();
+        if !conns.contains_key(&name) {
+            let at = v.as_ref().map_or(spec.span(), |v| v.span());
+            let known: Vec<&str> = conns.keys().map(String::as_str).collect();
+            cx.err(
+                at,
+                format!(
+                    "step `{id}`: sync_sequences {what} names connection `{name}`, which [connections] does not define (known: {})",
+                    if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                ),
+            );
+        }
+        name
+    };
+    let from = side(&s.from, "source", "from");
+    let to = side(&s.to, "target", "to");
+    if from == to {
+        cx.err(spec.span(), format!("step `{id}`: sync_sequences copies from one connection to another: `from` and `to` are both `{from}`"));
+    }
+    if s.schemas.get_ref().is_empty() {
+        cx.err(
+            s.schemas.span(),
+            format!(
+                "step `{id}`: sync_sequences needs at least one schema, e.g. schemas = [\"public\"]"
+            ),
+        );
+    }
+    let margin = s.margin.as_ref().map_or(0, |m| *m.get_ref());
+    if margin < 0
+        && let Some(m) = &s.margin
+    {
+        cx.err(
+            m.span(),
+            format!(
+                "step `{id}`: sync_sequences margin must be at least 0 (it is added to each source value)"
+            ),
+        );
+    }
+    Action::SyncSequences {
+        from,
+        to,
+        schemas: s.schemas.get_ref().clone(),
+        margin,
+    }
+}
+
 /// `expect = { ... }`: its keys must suit the action, and `stdout` must be a regex.
 fn expect(cx: &mut Ctx<'_>, e: &Spanned<ExpectSpec>, action: &Action, id: &str) -> Expect {
     let es = e.get_ref();
@@ -285,7 +346,10 @@ fn expect_fits_action(
                 );
             }
         }
-        Action::Wait(_) | Action::Confirm(_) | Action::Approve(_) => cx.err(
+        Action::Wait(_)
+        | Action::Confirm(_)
+        | Action::Approve(_)
+        | Action::SyncSequences { .. } => cx.err(
             head,
             format!(
                 "step `{id}`: expect applies only to run and sql steps; a {} step has its own condition: remove expect",
