@@ -322,6 +322,9 @@ fn clock() -> String {
 struct Printer {
     steps: Vec<StepInfo>,
     passed: usize,
+    /// Each reconcile check's differences as last printed: a gate's rounds print them again
+    /// only when they changed.
+    shown_differences: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 impl Printer {
@@ -382,7 +385,17 @@ impl Printer {
             | Event::RollbackFinished { .. }
             | Event::TriggerFired { .. }
             | Event::CountdownCancelled { .. } => self.rollback_line(ev, &t),
-            Event::LagSample { .. } | Event::ReconcileResult { .. } => probe_line(ev, &t),
+            Event::ReconcileResult { result, restored } => {
+                let lines: Vec<String> = result
+                    .mismatches
+                    .iter()
+                    .map(|m| reconcile::describe(m, &result.key_columns))
+                    .collect();
+                let same = self.shown_differences.get(&result.name) == Some(&lines);
+                self.shown_differences.insert(result.name.clone(), lines);
+                reconcile_line(result, *restored, same, &t)
+            }
+            Event::LagSample { .. } => probe_line(ev, &t),
             Event::RunbookText { .. }
             | Event::RollbackPlan { .. }
             | Event::Ready { .. }
@@ -591,29 +604,41 @@ fn output_block(t: &str, stream: Stream, text: &str) -> String {
     block
 }
 
-/// What the probes found: a kept lag sample, a reconcile result with its first mismatches.
+/// What the lag probe found: a kept sample.
 fn probe_line(ev: &Event, t: &str) -> Option<String> {
     match ev {
         Event::LagSample { sample, keep } => {
             keep.then(|| format!("{t} ≈ lag {}", sample.summary()))
         }
-        Event::ReconcileResult { result, restored } => {
-            let mut s = format!(
-                "{t} ≡ reconcile {}{}",
-                reconcile::summary(result),
-                if *restored { " (from the journal)" } else { "" }
-            );
-            for m in result.mismatches.iter().take(10) {
-                s.push_str(&format!(
-                    "\n{t}   {}",
-                    reconcile::describe(m, &result.key_columns)
-                ));
-            }
-            if result.mismatches.len() > 10 {
-                s.push_str(&format!("\n{t}   … {} more", result.mismatches.len() - 10));
-            }
-            Some(s)
-        }
         _ => None,
     }
+}
+
+/// A reconcile result: its line, then its first differences — unless they are the same as the
+/// last time this check was printed (a gate's rounds), which is said in a word.
+fn reconcile_line(
+    result: &cutover_model::reconcile::ReconcileResult,
+    restored: bool,
+    same: bool,
+    t: &str,
+) -> Option<String> {
+    let mut s = format!(
+        "{t} ≡ reconcile {}{}",
+        reconcile::summary(result),
+        if restored { " (from the journal)" } else { "" }
+    );
+    if same && !result.mismatches.is_empty() {
+        s.push_str(" · the same differences as before");
+        return Some(s);
+    }
+    for m in result.mismatches.iter().take(10) {
+        s.push_str(&format!(
+            "\n{t}   {}",
+            reconcile::describe(m, &result.key_columns)
+        ));
+    }
+    if result.mismatches.len() > 10 {
+        s.push_str(&format!("\n{t}   … {} more", result.mismatches.len() - 10));
+    }
+    Some(s)
 }
