@@ -12,13 +12,18 @@ fn head(name: &str) -> String {
     format!("[runbook]\nname = \"{name}\"\n\n[secrets]\nTOKEN = {{ env = \"T_TOKEN\" }}\n\n")
 }
 
-/// `cutover report ARGS...` in `dir`: exit code, stdout, stderr.
-fn report(dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
-    let mut all = vec!["report"];
+/// `cutover SUB ARGS...` in `dir`: exit code, stdout, stderr.
+fn subcommand(dir: &Path, sub: &str, args: &[&str]) -> (Option<i32>, String, String) {
+    let mut all = vec![sub];
     all.extend_from_slice(args);
     let out = cutover(dir, &all, &[]);
     let (o, e) = text(&out);
     (out.status.code(), o, e)
+}
+
+/// `cutover report ARGS...` in `dir`.
+fn report(dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    subcommand(dir, "report", args)
 }
 
 /// Every tag the renderer opens is closed in order (void `meta`, declarations and `/>` aside).
@@ -297,11 +302,7 @@ fn calibrate_proposes_from_rehearsals_and_writes_keeping_comments() {
 }
 
 fn calibrate(dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
-    let mut all = vec!["calibrate"];
-    all.extend_from_slice(args);
-    let out = cutover(dir, &all, &[]);
-    let (o, e) = text(&out);
-    (out.status.code(), o, e)
+    subcommand(dir, "calibrate", args)
 }
 
 /// A run with a failed step the operator skipped (in the cockpit, in a real terminal): the

@@ -61,6 +61,23 @@ impl Runner<'_> {
             .await
     }
 
+    /// Shows `lines` (each ending in `\n`) as step `index`'s output, masked.
+    pub(super) async fn show_lines(
+        &mut self,
+        index: usize,
+        mut lines: String,
+    ) -> Result<(), EngineError> {
+        self.masker.mask_lines(&mut lines);
+        self.io
+            .emit(Event::Output {
+                index,
+                stream: cutover_model::protocol::Stream::Stdout,
+                text: lines,
+                at: Some(chrono::Utc::now()),
+            })
+            .await
+    }
+
     /// Reports something worth saying that is not a step event.
     pub(super) async fn notice(
         &mut self,

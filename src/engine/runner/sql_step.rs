@@ -10,7 +10,7 @@ use tokio_postgres::Client;
 
 use super::sql_result::{SqlResult, sql_checks};
 use super::{Attempt, AttemptResult, EngineError, Runner, Stop};
-use cutover_model::protocol::{Event, StepOutcome, Stream};
+use cutover_model::protocol::StepOutcome;
 use cutover_model::runbook::{Expect, Template};
 use cutover_pg::ConnSettings;
 
@@ -146,16 +146,8 @@ impl Runner<'_> {
         match result {
             Err(e) => Ok(Ok(Attempt::failed(format!("{on}: {e}")))),
             Ok(res) => {
-                let mut text: String = res.table().into_iter().map(|l| l + "\n").collect();
-                self.masker.mask_lines(&mut text);
-                self.io
-                    .emit(Event::Output {
-                        index,
-                        stream: Stream::Stdout,
-                        text,
-                        at: Some(chrono::Utc::now()),
-                    })
-                    .await?;
+                let text: String = res.table().into_iter().map(|l| l + "\n").collect();
+                self.show_lines(index, text).await?;
                 let checks = sql_checks(&res, expect);
                 let failed = checks.iter().find(|c| !c.passed).map(|c| c.detail.clone());
                 Ok(Ok(Attempt {

@@ -5,7 +5,7 @@
 
 use super::{Attempt, AttemptResult, Runner};
 use cutover_model::narrate;
-use cutover_model::protocol::{CheckResult, Event, StepOutcome, Stream};
+use cutover_model::protocol::{CheckResult, StepOutcome};
 
 impl Runner<'_> {
     /// Copies the sequence values of `schemas` from `from` to `to`.
@@ -96,15 +96,7 @@ impl Runner<'_> {
                 }
             }
         }
-        let text = self.masker.mask(&lines).into_owned();
-        self.io
-            .emit(Event::Output {
-                index,
-                stream: Stream::Stdout,
-                text,
-                at: Some(chrono::Utc::now()),
-            })
-            .await?;
+        self.show_lines(index, lines).await?;
         let mut detail = format!(
             "{} set on {to} (source + {margin})",
             narrate::count(set, "sequence")
