@@ -27,6 +27,10 @@ fn operator() -> Operator {
     }
 }
 
+/// One half-second step.
+const SERVED: &str =
+    "[runbook]\nname = \"served\"\n\n[[step]]\nid = \"nap\"\nrun = \"sleep 0.5\"\n";
+
 /// One half-second step behind a socket in `dir`; the server runs on its own task.
 fn served(
     dir: &Path,
@@ -36,11 +40,7 @@ fn served(
     JoinHandle<Result<RunOutcome, ServeError>>,
 ) {
     let rb_path = dir.join("rb.toml");
-    std::fs::write(
-        &rb_path,
-        "[runbook]\nname = \"served\"\n\n[[step]]\nid = \"nap\"\nrun = \"sleep 0.5\"\n",
-    )
-    .unwrap();
+    std::fs::write(&rb_path, SERVED).unwrap();
     let rb = Runbook::load(&rb_path, &BTreeMap::new()).unwrap();
     let engine = Engine::prepare(
         rb,

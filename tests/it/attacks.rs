@@ -35,23 +35,13 @@ fn all_files(dir: &std::path::Path) -> String {
 #[test]
 fn headless_signals_cancel_the_step_and_journal_it() {
     for (sig, name) in [(libc::SIGTERM, "SIGTERM"), (libc::SIGINT, "SIGINT")] {
-        let d = tempfile::tempdir().unwrap();
-        let rb = runbook(
-            d.path(),
+        let (d, rb) = temp_runbook(
             "rb.toml",
             &format!(
                 "{HEAD}[[step]]\nid = \"long\"\nrun = \"sleep 60 & echo $! > bg.pid; echo started > marker; wait\"\n"
             ),
         );
-        let child = Command::new(bin())
-            .current_dir(d.path())
-            .arg("run")
-            .arg(&rb)
-            .args(["--headless", "--journal", "j.jsonl"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let child = spawn_headless(d.path(), &rb, Stdio::piped());
         let j = d.path().join("j.jsonl");
         wait_for("the step to run", Duration::from_secs(20), || {
             d.path().join("bg.pid").exists()
@@ -85,15 +75,10 @@ fn headless_signals_cancel_the_step_and_journal_it() {
 
 #[test]
 fn headless_output_never_carries_control_sequences() {
-    let d = tempfile::tempdir().unwrap();
-    let out = headless(
-        d.path(),
-        &format!(
-            "{HEAD}[[step]]\nid = \"noisy\"\ntitle = \"Tit\\u001b]0;owned\\u0007le\"\n\
+    let (_d, out) = headless_in_temp(&format!(
+        "{HEAD}[[step]]\nid = \"noisy\"\ntitle = \"Tit\\u001b]0;owned\\u0007le\"\n\
              run = \"printf '\\\\033]0;owned\\\\007\\\\033[2Jvisible \\\\033[31mred\\\\033[0m\\\\n'\"\n"
-        ),
-        &[],
-    );
+    ));
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
     assert!(
         !out.stdout.contains(&0x1b) && !out.stdout.contains(&0x07),
@@ -107,9 +92,7 @@ fn headless_output_never_carries_control_sequences() {
 
 #[test]
 fn a_full_disk_under_an_output_file_is_said_on_screen_and_in_the_journal() {
-    let d = tempfile::tempdir().unwrap();
-    let rb = runbook(
-        d.path(),
+    let (d, rb) = temp_runbook(
         "rb.toml",
         &format!(
             "{HEAD}[[step]]\nid = \"big\"\nrun = \"head -c 3000000 /dev/zero | tr '\\\\0' 'x' | fold -w 100\"\n"
@@ -117,11 +100,7 @@ fn a_full_disk_under_an_output_file_is_said_on_screen_and_in_the_journal() {
     );
     // A file-size limit makes writes past 1 MB fail, as a full disk does (the journal stays
     // far below it). SIGXFSZ is ignored so the write fails instead of killing cutover.
-    let mut cmd = Command::new(bin());
-    cmd.current_dir(d.path())
-        .arg("run")
-        .arg(&rb)
-        .args(["--headless", "--journal", "j.jsonl"]);
+    let mut cmd = headless_command(d.path(), &rb);
     // SAFETY: setrlimit and signal are async-signal-safe; they only change the child.
     unsafe {
         cmd.pre_exec(|| {
@@ -151,15 +130,11 @@ fn a_full_disk_under_an_output_file_is_said_on_screen_and_in_the_journal() {
 
 #[test]
 fn hostile_runbooks_are_refused_with_a_located_error_never_a_panic_or_a_hang() {
-    let d = tempfile::tempdir().unwrap();
-    let huge = runbook(
-        d.path(),
+    let (d, huge) = temp_runbook(
         "huge.toml",
         &format!("{HEAD}[[step]]\nid = \"a\"\nrun = \"true\"\ntimeout = \"5124095576030431h\"\n"),
     );
-    let out = cutover(d.path(), &["check", huge.to_str().unwrap()], &[]);
-    let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let stderr = refused_by_check(d.path(), &huge);
     assert!(
         stderr.contains("huge.toml:7:11:") && stderr.contains("longer than"),
         "{stderr}"
@@ -172,9 +147,7 @@ fn hostile_runbooks_are_refused_with_a_located_error_never_a_panic_or_a_hang() {
         "explode.toml",
         &format!("{HEAD}[vars]\nx = \"{big}\"\n\n[[step]]\nid = \"a\"\nrun = \"echo {refs}\"\n"),
     );
-    let out = cutover(d.path(), &["check", explode.to_str().unwrap()], &[]);
-    let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(2));
+    let stderr = refused_by_check(d.path(), &explode);
     assert!(
         stderr.contains("explode.toml:9:") && stderr.contains("KiB"),
         "{}",
@@ -253,8 +226,7 @@ printf 'nl: %s' "$CUTOVER_SECRET_NL"
             ("T_NL", "Tr41ling-N3wline\n"),
         ],
     );
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let (stdout, stderr) = exited(&out, 0);
     let everything = format!("{stdout}{stderr}{}", all_files(d.path()));
     for secret in [
         "S3cr3t-T0ken-Value",
@@ -329,17 +301,14 @@ fn a_value_never_becomes_sql() {
         &["--var", "customer='; drop table victim; --"],
         &[],
     );
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    exited(&out, 0);
     // A reference inside quotes would be quoted twice (or not at all): refused, located.
     let quoted = runbook(
         d.path(),
         "quoted.toml",
         &body.replace("= ${vars.customer}", "= '${vars.customer}'"),
     );
-    let out = cutover(d.path(), &["check", quoted.to_str().unwrap()], &[]);
-    let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let stderr = refused_by_check(d.path(), &quoted);
     assert!(
         stderr.contains("quoted.toml:12:50:") && stderr.contains("inside a quoted string"),
         "{stderr}"
@@ -358,18 +327,7 @@ fn a_literal_dsn_password_is_masked_wherever_its_value_shows() {
          [[step]]\nid = \"error\"\nsql = \"select '{pw}'::int\"\non = \"db\"\n",
         db.dsn()
     );
-    let rb = runbook(d.path(), "rb.toml", &body);
-    let out = cutover(
-        d.path(),
-        &[
-            "run",
-            rb.to_str().unwrap(),
-            "--headless",
-            "--journal",
-            "j.log",
-        ],
-        &[("CUTOVER_LOG", "debug")],
-    );
+    let out = headless_at(d.path(), &body, "j.log", &[], &[("CUTOVER_LOG", "debug")]);
     let (stdout, stderr) = text(&out);
     assert_eq!(
         out.status.code(),
@@ -403,9 +361,7 @@ fn a_literal_dsn_password_is_masked_wherever_its_value_shows() {
             "{HEAD}[connections.db]\ndsn = \"host=db password='{pw}\"\n\n[[step]]\nid = \"a\"\nsql = \"select 1\"\non = \"db\"\n"
         ),
     );
-    let out = cutover(d.path(), &["check", bad.to_str().unwrap()], &[]);
-    let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let stderr = refused_by_check(d.path(), &bad);
     assert!(
         stderr.contains("bad.toml:5:7:") && !stderr.contains(pw),
         "{stderr}"
@@ -458,7 +414,7 @@ fn output_and_log_files_never_follow_a_planted_link_and_are_private() {
     let d = tempfile::tempdir().unwrap();
     let victim = d.path().join("victim");
     std::fs::write(&victim, "precious\n").unwrap();
-    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o644)).unwrap();
+    set_mode(&victim, 0o644);
     // Links planted where the log and the first output file will go.
     std::fs::create_dir(d.path().join("j.output")).unwrap();
     std::os::unix::fs::symlink(&victim, d.path().join("j.output/01-a.1.log")).unwrap();
@@ -468,8 +424,7 @@ fn output_and_log_files_never_follow_a_planted_link_and_are_private() {
         &format!("{HEAD}[[step]]\nid = \"a\"\nrun = \"echo overwrite\"\n"),
         &[],
     );
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let (_, stderr) = exited(&out, 0);
     assert!(
         stderr.contains("no diagnostics log"),
         "the refused log is said: {stderr}"

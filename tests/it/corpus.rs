@@ -271,9 +271,7 @@ fn check_accepts_all_valid_files_with_exit_0() {
 /// and an unresolved `${vars.x}` are all located, and the exit code is 2.
 #[test]
 fn check_reports_every_mistake_in_one_pass() {
-    let dir = tempfile::tempdir().unwrap();
-    let rb = crate::support::runbook(
-        dir.path(),
+    let (dir, rb) = crate::support::temp_runbook(
         "three.toml",
         "[runbook]\nname = \"three mistakes\"\ncolour = \"blue\"\n\n[[step]]\nid = \"one\"\nrun = \"echo ${vars.nope}\"\ntimeout = \"ten minutes\"\n",
     );

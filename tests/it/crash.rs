@@ -14,9 +14,7 @@ fn reap_group(pgid: i32) {
 
 #[test]
 fn resume_after_a_crash_during_the_rollback_only_continues_the_rollback() {
-    let d = tempfile::tempdir().unwrap();
-    let rb = runbook(
-        d.path(),
+    let (d, rb) = temp_runbook(
         "rb.toml",
         &format!(
             "{HEAD}[[step]]\nid = \"s1\"\nrun = \"echo s1 >> did.log\"\nrollback = \"echo undo-s1 >> did.log\"\n\n\
@@ -85,21 +83,10 @@ fn resume_after_a_crash_during_the_rollback_only_continues_the_rollback() {
 
 #[test]
 fn a_torn_journal_tail_is_set_aside_and_every_later_resume_works() {
-    let d = tempfile::tempdir().unwrap();
-    let rb = runbook(
-        d.path(),
-        "rb.toml",
-        &format!(
-            "{HEAD}[[step]]\nid = \"one\"\nrun = \"echo one\"\n\n[[step]]\nid = \"two\"\nrun = \"test -f ok\"\n"
-        ),
-    );
-    let rbs = rb.to_str().unwrap().to_string();
+    let (d, out) = headless_in_temp(&format!(
+        "{HEAD}[[step]]\nid = \"one\"\nrun = \"echo one\"\n\n[[step]]\nid = \"two\"\nrun = \"test -f ok\"\n"
+    ));
     let j = d.path().join("j.jsonl");
-    let out = cutover(
-        d.path(),
-        &["run", &rbs, "--headless", "--journal", "j.jsonl"],
-        &[],
-    );
     assert_eq!(out.status.code(), Some(4));
     // A write cut off inside a multi-byte character (`•`), as a crash or ENOSPC leaves it.
     let torn =
@@ -140,9 +127,7 @@ fn a_torn_journal_tail_is_set_aside_and_every_later_resume_works() {
 
 #[test]
 fn rerun_interrupted_never_runs_a_step_twice_while_its_old_group_lives() {
-    let d = tempfile::tempdir().unwrap();
-    let rb = runbook(
-        d.path(),
+    let (d, rb) = temp_runbook(
         "rb.toml",
         &format!(
             "{HEAD}[[step]]\nid = \"work\"\nrun = \"echo started > marker; sleep 5; echo did >> count.log\"\n"
@@ -185,17 +170,8 @@ fn resume_after_sigkill_keeps_the_vars_the_run_started_with() {
     );
     let start_and_kill = |d: &std::path::Path| {
         let rb = runbook(d, "rb.toml", &rb_text);
-        let mut child = std::process::Command::new(bin())
-            .current_dir(d)
-            .arg("run")
-            .arg(&rb)
-            .args([
-                "--headless",
-                "--journal",
-                "j.jsonl",
-                "--var",
-                "host=db-new.internal",
-            ])
+        let mut child = headless_command(d, &rb)
+            .args(["--var", "host=db-new.internal"])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -283,24 +259,13 @@ fn resume_after_sigkill_keeps_the_vars_the_run_started_with() {
 /// given again (and the journal never holds it).
 #[test]
 fn a_var_holding_a_password_must_be_given_again_on_resume() {
-    let d = tempfile::tempdir().unwrap();
     let dsn = "postgres://app:hunter2-secret@db.internal/orders";
-    let rb = runbook(
+    let d = tempfile::tempdir().unwrap();
+    let out = headless_at(
         d.path(),
-        "rb.toml",
         &format!("{HEAD}[vars]\ndsn = \"\"\n\n[[step]]\nid = \"fails\"\nrun = \"exit 1\"\n"),
-    );
-    let out = cutover(
-        d.path(),
-        &[
-            "run",
-            rb.to_str().unwrap(),
-            "--headless",
-            "--journal",
-            "j.jsonl",
-            "--var",
-            &format!("dsn={dsn}"),
-        ],
+        "j.jsonl",
+        &["--var", &format!("dsn={dsn}")],
         &[],
     );
     assert_eq!(out.status.code(), Some(4));

@@ -14,9 +14,9 @@ use crate::term::{BIN, DEADLINE, Pty, RawTerm, Runs};
 
 /// A runbook whose first step prints a tick a second for 8 s.
 fn nap_runbook(dir: &Path) -> PathBuf {
-    let p = dir.join("nap.toml");
-    std::fs::write(
-        &p,
+    crate::support::runbook(
+        dir,
+        "nap.toml",
         r#"[runbook]
 name = "detach test"
 
@@ -32,8 +32,6 @@ title = "After the nap"
 run = "echo after-the-nap"
 "#,
     )
-    .unwrap();
-    p
 }
 
 fn client_records(recs: &[serde_json::Value], change: &str) -> Vec<serde_json::Value> {
@@ -49,17 +47,8 @@ fn a_closed_terminal_leaves_the_step_running_and_attach_picks_the_run_up() {
     let rb = nap_runbook(dir.path());
     let j = dir.path().join("j.jsonl");
     let runs = Runs::new();
-    let mut term = RawTerm::spawn(
-        &[
-            "run",
-            rb.to_str().unwrap(),
-            "--journal",
-            j.to_str().unwrap(),
-        ],
-        &[runs.env()],
-    );
-    term.read_until("ready: enter runs step 1 nap");
-    term.send(b"\r");
+    let mut term = RawTerm::run(&rb, &j, &[runs.env()]);
+    term.enter_at("ready: enter runs step 1 nap");
     term.read_until("tick-1");
     // The pty closes under the cockpit (SIGHUP, as when the SSH session drops).
     let status = term.vanish();
@@ -82,13 +71,8 @@ fn a_closed_terminal_leaves_the_step_running_and_attach_picks_the_run_up() {
     t.wait_for("tick-8");
     t.enter_step(2, "after", "✔");
     t.wait_for("run completed");
-    t.send("q");
-    t.assert_restored(0);
-    assert!(
-        t.screen().contains("cutover: run completed"),
-        "{}",
-        t.screen()
-    );
+    t.quit(0);
+    t.assert_shows("cutover: run completed");
     let recs = journal(&j);
     let detached = client_records(&recs, "detached");
     assert!(
@@ -107,8 +91,7 @@ fn a_closed_terminal_leaves_the_step_running_and_attach_picks_the_run_up() {
 fn watch_draws_the_same_screen_and_sends_nothing() {
     let (_dir, j, mut a) = small_run(&[]);
     a.wait_for("ready: enter runs step 1 hello");
-    let runs_env = a.runs().env();
-    let runs_env = (runs_env.0, runs_env.1.to_string());
+    let runs_env = a.runs_env();
     let env = [(runs_env.0, runs_env.1.as_str())];
     let mut w = Pty::spawn(&["watch"], &env, 80, 24);
     w.wait_for("ready: the terminal in control runs step 1 hello");
@@ -142,19 +125,14 @@ fn watch_draws_the_same_screen_and_sends_nothing() {
     assert_eq!(added[0]["action"], "run", "{added:?}");
     assert_eq!(added[0]["step"], "hello", "{added:?}");
     w.wait_for("✔ 1 hello");
-    w.send("q");
-    w.assert_restored(0);
+    w.quit(0);
 }
 
 #[test]
 fn watch_json_streams_the_run_as_json_lines_and_ends_with_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let rb = crate::support::runbook(
-        dir.path(),
-        "rb.toml",
+    let (_dir, rb, j) = crate::support::temp_run(
         "[runbook]\nname = \"json watch\"\n\n[[step]]\nid = \"one\"\nrun = \"echo one\"\n\n[[step]]\nid = \"two\"\nrun = \"echo two\"\n",
     );
-    let j = dir.path().join("j.jsonl");
     let mut a = Pty::run(&rb, &j, &[]);
     a.wait_for("ready: enter runs step 1 one");
     let mut watch = Command::new(BIN)
@@ -190,16 +168,14 @@ fn watch_json_streams_the_run_as_json_lines_and_ends_with_it() {
         .collect();
     assert_eq!(finished, ["one", "two"]);
     assert_eq!(events.last().unwrap()["type"], "run_finished");
-    a.send("q");
-    a.assert_restored(0);
+    a.quit(0);
 }
 
 #[test]
 fn a_second_attach_takes_the_controls_and_the_first_is_told() {
     let (_dir, j, mut a) = small_run(&[]);
     a.wait_for("ready: enter runs step 1 hello");
-    let runs_env = a.runs().env();
-    let runs_env = (runs_env.0, runs_env.1.to_string());
+    let runs_env = a.runs_env();
     let env = [
         (runs_env.0, runs_env.1.as_str()),
         ("SSH_CLIENT", "192.0.2.7 50000 22"),
@@ -234,12 +210,8 @@ fn a_second_attach_takes_the_controls_and_the_first_is_told() {
         .find(|r| r["type"] == "operator" && r["action"] == "run")
         .unwrap();
     assert_eq!(run["by"], took[0]["who"]["user"]);
-    b.send("q");
-    b.wait_for("LEAVE?");
-    b.send("d");
-    b.assert_restored(0);
-    a.send("q");
-    a.assert_restored(0);
+    b.leave("d", 0);
+    a.quit(0);
 }
 
 #[test]
@@ -252,13 +224,8 @@ fn a_killed_engine_is_listed_dead_with_its_resume_command_and_resume_works() {
     // SAFETY: killing the engine this test started.
     assert_eq!(unsafe { libc::kill(engine, libc::SIGKILL) }, 0);
     t.wait_for("the engine stopped");
-    t.send("q");
-    t.assert_restored(4);
-    assert!(
-        t.screen().contains("resume with: cutover run --resume"),
-        "{}",
-        t.screen()
-    );
+    t.quit(4);
+    t.assert_shows("resume with: cutover run --resume");
     let (code, ls, _) = t.runs().cutover(&["ls"]);
     assert_eq!(code, Some(0));
     assert!(ls.contains("dead"), "{ls}");
@@ -346,10 +313,7 @@ fn another_user_is_refused_by_the_socket() {
         err.contains("only the run's owner (and root) may attach to it"),
         "{err}"
     );
-    t.send("q");
-    t.wait_for("LEAVE?");
-    t.send("e");
-    t.assert_restored(4);
+    t.leave("e", 4);
 }
 
 /// `--share-group`: members of the group may watch through a second socket (directory 0710,
@@ -420,10 +384,7 @@ fn a_run_shared_with_a_group_can_be_watched_by_its_members_only() {
     let (first, err) = watch_as("daemon");
     assert!(first.is_none());
     assert!(err.contains("ermission denied"), "{err}");
-    t.send("q");
-    t.wait_for("LEAVE?");
-    t.send("e");
-    t.assert_restored(4);
+    t.leave("e", 4);
     wait_for("the shared socket removed", DEADLINE, || !socket.exists());
 }
 
@@ -438,10 +399,7 @@ fn attach_without_an_id_lists_the_runs_when_there_are_several() {
         let j = dir.path().join(format!("{name}.jsonl"));
         let mut t = Pty::run(&rb, &j, &env);
         t.wait_for("ready: enter runs step 1 hello");
-        t.send("q");
-        t.wait_for("LEAVE?");
-        t.send("d");
-        t.assert_restored(0);
+        t.leave("d", 0);
         assert!(
             t.screen()
                 .contains(&format!("come back with: cutover attach {name}")),
@@ -459,9 +417,6 @@ fn attach_without_an_id_lists_the_runs_when_there_are_several() {
     // A unique prefix names one.
     let mut t = Pty::spawn(&["attach", "sec"], &env, 80, 24);
     t.wait_for("ready: enter runs step 1 hello");
-    t.send("q");
-    t.wait_for("LEAVE?");
-    t.send("e");
-    t.assert_restored(4);
+    t.leave("e", 4);
     assert!(t.screen().contains("second.jsonl"), "{}", t.screen());
 }

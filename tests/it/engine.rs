@@ -18,16 +18,10 @@ fn pid_file(dir: &std::path::Path, name: &str) -> i32 {
 
 #[test]
 fn timeout_kills_the_whole_process_group() {
-    let d = tempfile::tempdir().unwrap();
-    let out = headless(
-        d.path(),
-        &format!(
-            "{HEAD}[[step]]\nid = \"hang\"\nrun = \"sleep 1000 & echo $! > bg.pid; sleep 1000\"\ntimeout = \"1s\"\n"
-        ),
-        &[],
-    );
-    let (stdout, _) = text(&out);
-    assert_eq!(out.status.code(), Some(4), "{stdout}");
+    let (d, out) = headless_in_temp(&format!(
+        "{HEAD}[[step]]\nid = \"hang\"\nrun = \"sleep 1000 & echo $! > bg.pid; sleep 1000\"\ntimeout = \"1s\"\n"
+    ));
+    let (stdout, _) = exited(&out, 4);
     assert!(stdout.contains("timed out after 1s"), "{stdout}");
     let bg = pid_file(d.path(), "bg.pid");
     wait_for(
@@ -43,14 +37,9 @@ fn timeout_kills_the_whole_process_group() {
 
 #[test]
 fn a_passing_step_leaves_no_background_process() {
-    let d = tempfile::tempdir().unwrap();
-    let out = headless(
-        d.path(),
-        &format!(
-            "{HEAD}[[step]]\nid = \"bg\"\nrun = \"sleep 1000 >/dev/null 2>&1 & echo $! > bg.pid; echo started\"\n"
-        ),
-        &[],
-    );
+    let (d, out) = headless_in_temp(&format!(
+        "{HEAD}[[step]]\nid = \"bg\"\nrun = \"sleep 1000 >/dev/null 2>&1 & echo $! > bg.pid; echo started\"\n"
+    ));
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
     let bg = pid_file(d.path(), "bg.pid");
     wait_for(
@@ -62,12 +51,9 @@ fn a_passing_step_leaves_no_background_process() {
 
 #[test]
 fn secrets_never_reach_stdout_journal_output_files_or_log() {
-    let d = tempfile::tempdir().unwrap();
     let secret = "s3cr3t-Value-xyz";
-    let rb = runbook(
-        d.path(),
-        "rb.toml",
-        r#"[runbook]
+    let d = tempfile::tempdir().unwrap();
+    let rb_text = r#"[runbook]
 name = "secrets"
 [secrets]
 TOKEN = { env = "CUTOVER_TEST_TOKEN" }
@@ -83,22 +69,12 @@ expect = { stdout = "done" }
 [[step]]
 id = "fail-with-it"
 run = "echo failing with ${secrets.TOKEN}; exit 3"
-"#,
-    );
+"#;
     for (journal_name, json) in [("human.jsonl", false), ("json.jsonl", true)] {
-        let mut args = vec![
-            "run",
-            rb.to_str().unwrap(),
-            "--headless",
-            "--journal",
-            journal_name,
-        ];
-        if json {
-            args.push("--json");
-        }
-        let out = cutover(d.path(), &args, &[("CUTOVER_TEST_TOKEN", secret)]);
-        let (stdout, stderr) = text(&out);
-        assert_eq!(out.status.code(), Some(4), "{stdout}{stderr}");
+        let extra: &[&str] = if json { &["--json"] } else { &[] };
+        let env = [("CUTOVER_TEST_TOKEN", secret)];
+        let out = headless_at(d.path(), rb_text, journal_name, extra, &env);
+        let (stdout, stderr) = exited(&out, 4);
         assert!(
             !stdout.contains(secret) && !stderr.contains(secret),
             "{stdout}{stderr}"
@@ -150,13 +126,9 @@ run = "echo failing with ${secrets.TOKEN}; exit 3"
 #[test]
 fn journal_is_private_and_ordered() {
     let d = tempfile::tempdir().unwrap();
-    let out = headless_at(
-        d.path(),
-        &format!("{HEAD}[[step]]\nid = \"a\"\nrun = \"echo hi\"\n"),
-        "sub/j.jsonl",
-        &[],
-        &[("USER", "alice"), ("SSH_CLIENT", "10.0.0.9 50000 22")],
-    );
+    let body = format!("{HEAD}[[step]]\nid = \"a\"\nrun = \"echo hi\"\n");
+    let operator = [("USER", "alice"), ("SSH_CLIENT", "10.0.0.9 50000 22")];
+    let out = headless_at(d.path(), &body, "sub/j.jsonl", &[], &operator);
     assert_eq!(out.status.code(), Some(0));
     let j = d.path().join("sub/j.jsonl");
     assert_eq!(
@@ -185,13 +157,7 @@ fn journal_is_private_and_ordered() {
     assert_eq!(recs[6]["outcome"], "completed");
     // The same journal again is refused as a usage error, and the journal is untouched.
     let before = std::fs::read(&j).unwrap();
-    let again = headless_at(
-        d.path(),
-        &format!("{HEAD}[[step]]\nid = \"a\"\nrun = \"echo hi\"\n"),
-        "sub/j.jsonl",
-        &[],
-        &[],
-    );
+    let again = headless_at(d.path(), &body, "sub/j.jsonl", &[], &[]);
     assert_eq!(again.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
     assert_eq!(std::fs::read(&j).unwrap(), before);
@@ -200,38 +166,17 @@ fn journal_is_private_and_ordered() {
 #[test]
 fn headless_needs_assume_yes_for_confirmations_and_stops_on_failure() {
     let d = tempfile::tempdir().unwrap();
-    let rb = runbook(
-        d.path(),
-        "rb.toml",
-        &format!(
-            "{HEAD}[[step]]\nid = \"go\"\nconfirm = \"GO\"\n[[step]]\nid = \"bad\"\nrun = \"echo nope >&2; exit 1\"\n[[step]]\nid = \"never\"\nrun = \"touch never-ran\"\n"
-        ),
+    let rb_text = &format!(
+        "{HEAD}[[step]]\nid = \"go\"\nconfirm = \"GO\"\n[[step]]\nid = \"bad\"\nrun = \"echo nope >&2; exit 1\"\n[[step]]\nid = \"never\"\nrun = \"touch never-ran\"\n"
     );
-    let rbs = rb.to_str().unwrap();
-    let out = cutover(
-        d.path(),
-        &["run", rbs, "--headless", "--journal", "a.jsonl"],
-        &[],
-    );
+    let out = headless_at(d.path(), rb_text, "a.jsonl", &[], &[]);
     let (stdout, _) = text(&out);
     assert_eq!(out.status.code(), Some(4));
     assert!(stdout.contains("needs the operator to type GO"), "{stdout}");
     assert!(stdout.contains("--assume-yes"), "{stdout}");
 
-    let out = cutover(
-        d.path(),
-        &[
-            "run",
-            rbs,
-            "--headless",
-            "--assume-yes",
-            "--journal",
-            "b.jsonl",
-        ],
-        &[],
-    );
-    let (stdout, _) = text(&out);
-    assert_eq!(out.status.code(), Some(4), "{stdout}");
+    let out = headless_at(d.path(), rb_text, "b.jsonl", &["--assume-yes"], &[]);
+    let (stdout, _) = exited(&out, 4);
     assert!(stdout.contains("bad failed"), "{stdout}");
     assert!(stdout.contains("exit 1 (expected 0)"), "{stdout}");
     assert!(
@@ -248,9 +193,7 @@ fn headless_needs_assume_yes_for_confirmations_and_stops_on_failure() {
 
 #[test]
 fn sigkill_mid_step_then_resume_reports_the_interrupted_step() {
-    let d = tempfile::tempdir().unwrap();
-    let rb = runbook(
-        d.path(),
+    let (d, rb) = temp_runbook(
         "rb.toml",
         &format!(
             "{HEAD}[[step]]\nid = \"one\"\nrun = \"echo one >> ran.log\"\n\
@@ -292,15 +235,11 @@ fn sigkill_mid_step_then_resume_reports_the_interrupted_step() {
 
 #[test]
 fn a_changed_runbook_is_refused_on_resume_unless_accepted() {
-    let d = tempfile::tempdir().unwrap();
     let body = format!("{HEAD}[[step]]\nid = \"a\"\nrun = \"echo a\"\n");
-    let rb = runbook(d.path(), "rb.toml", &body);
+    let d = tempfile::tempdir().unwrap();
+    let out = headless(d.path(), &body, &[]);
+    let rb = d.path().join("rb.toml");
     let rbs = rb.to_str().unwrap().to_string();
-    let out = cutover(
-        d.path(),
-        &["run", &rbs, "--headless", "--journal", "j.jsonl"],
-        &[],
-    );
     assert_eq!(out.status.code(), Some(0));
 
     std::fs::write(
@@ -313,8 +252,7 @@ fn a_changed_runbook_is_refused_on_resume_unless_accepted() {
         &["run", &rbs, "--headless", "--resume", "j.jsonl"],
         &[],
     );
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    let (stdout, stderr) = exited(&out, 2);
     assert!(stderr.contains("changed since journal"), "{stderr}");
     assert!(
         stderr.contains("+id = \"b\""),
@@ -335,8 +273,7 @@ fn a_changed_runbook_is_refused_on_resume_unless_accepted() {
         ],
         &[],
     );
-    let (stdout, _) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let (stdout, _) = exited(&out, 0);
     assert!(stdout.contains("│ added-step"), "{stdout}");
     let recs = journal(&d.path().join("j.jsonl"));
     let acts = of_type(&recs, "operator");
@@ -355,53 +292,46 @@ mod library {
 
     use crate::support::session::{finished, start};
 
+    /// The engine asks what to do about a failed step.
+    fn failed_decision(e: &Event) -> bool {
+        matches!(
+            e,
+            Event::DecisionNeeded {
+                kind: DecisionKind::Failed,
+                ..
+            }
+        )
+    }
+
+    /// The engine warns.
+    fn warning(e: &Event) -> bool {
+        matches!(
+            e,
+            Event::Notice {
+                level: Level::Warn,
+                ..
+            }
+        )
+    }
+
     #[tokio::test]
     async fn failed_step_waits_for_retry_or_skip_with_a_reason() {
         let mut s = start(
             "[[step]]\nid = \"flaky\"\nrun = \"test -f ${vars.dir}/ok || { touch ${vars.dir}/ok; exit 1; }\"\n[[step]]\nid = \"bad\"\nrun = \"exit 2\"\n[[step]]\nid = \"last\"\nrun = \"true\"\n",
         );
-        s.until(|e| matches!(e, Event::Ready { next: 0 }).then_some(()))
-            .await;
-        s.send(Command::RunNext).await;
+        s.start_next(0).await;
         let first = s.until(finished).await;
         assert_eq!(first, ("flaky".to_string(), StepOutcome::Failed, 1));
-        s.until(|e| {
-            matches!(
-                e,
-                Event::DecisionNeeded {
-                    kind: DecisionKind::Failed,
-                    ..
-                }
-            )
-            .then_some(())
-        })
-        .await;
+        s.seen(failed_decision).await;
         // Running the next step is refused while a step is failed.
         s.send(Command::RunNext).await;
-        s.until(|e| {
-            matches!(
-                e,
-                Event::Notice {
-                    level: Level::Warn,
-                    ..
-                }
-            )
-            .then_some(())
-        })
-        .await;
+        s.seen(warning).await;
         s.send(Command::Retry).await;
         let again = s.until(finished).await;
         assert_eq!((again.1, again.2), (StepOutcome::Passed, 2));
-        s.until(|e| matches!(e, Event::Ready { next: 1 }).then_some(()))
-            .await;
-        s.send(Command::RunNext).await;
-        assert_eq!(s.until(finished).await.1, StepOutcome::Failed);
-        s.until(|e| matches!(e, Event::DecisionNeeded { .. }).then_some(()))
-            .await;
-        s.send(Command::Skip {
-            reason: "  ".into(),
-        })
-        .await;
+        assert_eq!(s.run_next(1).await, StepOutcome::Failed);
+        s.seen(|e| matches!(e, Event::DecisionNeeded { .. })).await;
+        s.skip("  ").await;
         let warn = s
             .until(|e| match e {
                 Event::Notice { message, .. } => Some(message.clone()),
@@ -409,14 +339,8 @@ mod library {
             })
             .await;
         assert!(warn.contains("reason is required"), "{warn}");
-        s.send(Command::Skip {
-            reason: "known issue, ticket 42".into(),
-        })
-        .await;
-        s.until(|e| matches!(e, Event::Ready { next: 2 }).then_some(()))
-            .await;
-        s.send(Command::RunNext).await;
-        assert_eq!(s.until(finished).await.1, StepOutcome::Passed);
+        s.skip("known issue, ticket 42").await;
+        assert_eq!(s.run_next(2).await, StepOutcome::Passed);
         let outcome = s.outcome().await;
         assert_eq!(outcome, RunOutcome::Completed);
         assert_eq!(s.task.await.unwrap().unwrap(), RunOutcome::Completed);
@@ -427,9 +351,7 @@ mod library {
         let mut s = start(
             "[[step]]\nid = \"long\"\nrun = \"sleep 600\"\n[[step]]\nid = \"go\"\nconfirm = \"GO\"\n",
         );
-        s.until(|e| matches!(e, Event::Ready { next: 0 }).then_some(()))
-            .await;
-        s.send(Command::RunNext).await;
+        s.start_next(0).await;
         let pid = s
             .until(|e| match e {
                 Event::Process { pid, .. } => Some(*pid as i32),
@@ -439,20 +361,13 @@ mod library {
         s.send(Command::Cancel).await;
         assert_eq!(s.until(finished).await.1, StepOutcome::Cancelled);
         assert!(!crate::support::alive(pid), "cancel kills the step");
-        s.until(|e| matches!(e, Event::DecisionNeeded { .. }).then_some(()))
-            .await;
-        s.send(Command::Skip {
-            reason: "not needed in this drill".into(),
-        })
-        .await;
-        s.until(|e| matches!(e, Event::Ready { next: 1 }).then_some(()))
-            .await;
-        s.send(Command::RunNext).await;
-        s.until(|e| matches!(e, Event::ConfirmRequested { .. }).then_some(()))
+        s.seen(|e| matches!(e, Event::DecisionNeeded { .. })).await;
+        s.skip("not needed in this drill").await;
+        s.start_next(1).await;
+        s.seen(|e| matches!(e, Event::ConfirmRequested { .. }))
             .await;
         s.send(Command::Confirm { text: "go".into() }).await;
-        s.until(|e| matches!(e, Event::ConfirmRejected { .. }).then_some(()))
-            .await;
+        s.seen(|e| matches!(e, Event::ConfirmRejected { .. })).await;
         s.send(Command::Confirm { text: "GO".into() }).await;
         assert_eq!(s.until(finished).await.1, StepOutcome::Passed);
         assert_eq!(s.task.await.unwrap().unwrap(), RunOutcome::Completed);
@@ -461,14 +376,9 @@ mod library {
 
 #[test]
 fn a_step_ignoring_sigterm_is_killed_one_grace_after_its_timeout() {
-    let d = tempfile::tempdir().unwrap();
-    let out = headless(
-        d.path(),
-        &format!(
-            "{HEAD}[[step]]\nid = \"stubborn\"\nrun = \"trap '' TERM; sleep 30 & wait; sleep 30\"\ntimeout = \"1s\"\n"
-        ),
-        &[],
-    );
+    let (d, out) = headless_in_temp(&format!(
+        "{HEAD}[[step]]\nid = \"stubborn\"\nrun = \"trap '' TERM; sleep 30 & wait; sleep 30\"\ntimeout = \"1s\"\n"
+    ));
     assert_eq!(out.status.code(), Some(4), "{:?}", text(&out));
     let recs = journal(&d.path().join("j.jsonl"));
     let fin = of_type(&recs, "step_finished");

@@ -49,17 +49,8 @@ async fn pair() -> (Cluster, Cluster) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconcile_gate_blocks_on_a_mismatch_and_proceeds_when_it_is_fixed() {
     let (source, target) = pair().await;
-    let d = tempfile::tempdir().unwrap();
-    let rb = runbook(
-        d.path(),
-        "rb.toml",
-        &runbook_text(&source.dsn(), &target.dsn(), ""),
-    );
-    let child = headless_command(d.path(), &rb)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let (d, rb) = temp_runbook("rb.toml", &runbook_text(&source.dsn(), &target.dsn(), ""));
+    let child = spawn_headless(d.path(), &rb, Stdio::null());
     let j = d.path().join("j.jsonl");
     let blocked = tokio::task::spawn_blocking({
         let j = j.clone();

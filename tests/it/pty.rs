@@ -8,11 +8,8 @@ use std::path::{Path, PathBuf};
 
 use crate::term::{BIN, Pty, RawTerm, Runs};
 
-pub fn small_runbook(dir: &Path) -> PathBuf {
-    let p = dir.join("small.toml");
-    std::fs::write(
-        &p,
-        r#"[runbook]
+/// Two steps: hello (about 1 s), then nap (30 s).
+const SMALL: &str = r#"[runbook]
 name = "pty test"
 
 [[step]]
@@ -26,18 +23,25 @@ id = "nap"
 title = "Sleep a while"
 run = "sleep 30"
 expected = "30s"
-"#,
-    )
-    .unwrap();
-    p
+"#;
+
+pub fn small_runbook(dir: &Path) -> PathBuf {
+    crate::support::runbook(dir, "small.toml", SMALL)
+}
+
+/// The small runbook in a new temporary directory: the directory, the runbook's path and the
+/// path of a journal `j.jsonl` beside it.
+fn small_files() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let rb = small_runbook(dir.path());
+    let journal = dir.path().join("j.jsonl");
+    (dir, rb, journal)
 }
 
 /// The small runbook in the cockpit, in a new directory: the directory, the journal, the
 /// terminal (with a run directory of its own).
 pub fn small_run(env: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf, Pty) {
-    let dir = tempfile::tempdir().unwrap();
-    let rb = small_runbook(dir.path());
-    let journal = dir.path().join("j.jsonl");
+    let (dir, rb, journal) = small_files();
     let t = Pty::run(&rb, &journal, env);
     (dir, journal, t)
 }
@@ -86,8 +90,7 @@ fn demo_runbook_runs_by_keys_and_quits_cleanly() {
     t.wait_for("ready: enter runs step 8 verify");
     t.send("\r");
     t.wait_for("run completed");
-    t.send("q");
-    t.assert_restored(0);
+    t.quit(0);
     assert!(t.screen().contains("cutover: run completed"));
     let j = std::fs::read_to_string(&journal).unwrap();
     assert!(
@@ -107,10 +110,7 @@ fn leaving_while_a_step_runs_asks_detach_or_end_and_end_cancels_it() {
     t.wait_for("Come back with: cutover attach j");
     t.send("\x1b");
     t.wait_until("question closed", |s| !s.contents().contains("LEAVE?"));
-    t.send("q");
-    t.wait_for("LEAVE?");
-    t.send("e");
-    t.assert_restored(4);
+    t.leave("e", 4);
     assert!(t.screen().contains("resume with: cutover run --resume"));
     let j = std::fs::read_to_string(&journal).unwrap();
     assert!(j.contains(r#""outcome":"cancelled""#), "{j}");
@@ -151,10 +151,7 @@ fn resize_redraws_at_the_new_size() {
         let c = s.contents();
         c.contains("STEPS") && !c.contains("f follow")
     });
-    t.send("q");
-    t.wait_for("LEAVE?");
-    t.send("e");
-    t.assert_restored(4);
+    t.leave("e", 4);
 }
 
 #[test]
@@ -246,8 +243,7 @@ run = "sleep 30"
         std::fs::read_to_string(&log).unwrap(),
         "one\ntwo\nundo-two\nundo-one\n"
     );
-    t.send("q");
-    t.assert_restored(3);
+    t.quit(3);
     let j = std::fs::read_to_string(&journal).unwrap();
     assert!(j.contains(r#""type":"rollback_finished""#));
 }
@@ -319,33 +315,18 @@ fn sigtstp_gives_the_terminal_back_and_fg_takes_it_again() {
     });
     // Keys work again after fg.
     t.enter_step(1, "hello", "✔");
-    t.send("q");
-    t.wait_for("LEAVE?");
-    t.send("e");
-    t.assert_restored(4);
+    t.leave("e", 4);
 }
 
 /// The terminal vanishes under the running cockpit (an SSH session dropping): the cockpit
 /// never panics on the dead terminal, it only detaches, and the step runs on.
 #[test]
 fn a_vanished_terminal_never_panics_and_only_detaches() {
-    let dir = tempfile::tempdir().unwrap();
-    let rb = small_runbook(dir.path());
-    let journal = dir.path().join("j.jsonl");
+    let (_dir, rb, journal) = small_files();
     let runs = Runs::new();
-    let mut term = RawTerm::spawn(
-        &[
-            "run",
-            rb.to_str().unwrap(),
-            "--journal",
-            journal.to_str().unwrap(),
-        ],
-        &[runs.env()],
-    );
-    term.read_until("ready: enter runs step 1 hello");
-    term.send(b"\r");
-    term.read_until("ready: enter runs step 2 nap");
-    term.send(b"\r");
+    let mut term = RawTerm::run(&rb, &journal, &[runs.env()]);
+    term.enter_at("ready: enter runs step 1 hello");
+    term.enter_at("ready: enter runs step 2 nap");
     term.read_until("pid ");
     let status = term.vanish();
     // Before, the cockpit panicked on the dead terminal ("Failed to show the cursor: EIO",
@@ -371,13 +352,9 @@ fn a_vanished_terminal_never_panics_and_only_detaches() {
 /// Leaving a finished run prints its summary on the normal terminal, the skip reason in it.
 #[test]
 fn leaving_a_finished_run_prints_its_summary_with_the_skip_reason() {
-    let dir = tempfile::tempdir().unwrap();
-    let rb = crate::support::runbook(
-        dir.path(),
-        "rb.toml",
+    let (_dir, rb, journal) = crate::support::temp_run(
         "[runbook]\nname = \"summary\"\n\n[[step]]\nid = \"flaky\"\nrun = \"exit 1\"\n\n[[step]]\nid = \"after\"\nrun = \"echo after\"\n",
     );
-    let journal = dir.path().join("j.jsonl");
     let mut t = Pty::spawn(
         &[
             "run",
@@ -395,8 +372,7 @@ fn leaving_a_finished_run_prints_its_summary_with_the_skip_reason() {
     t.send("copied by hand\r");
     t.enter_step(2, "after", "✔");
     t.wait_for("SUMMARY");
-    t.send("q");
-    t.assert_restored(0);
+    t.quit(0);
     let screen = t.screen();
     for want in [
         "RUN COMPLETED · summary",

@@ -62,8 +62,7 @@ async fn plan_is_reverse_order_of_attempted_steps_and_needs_the_typed_word() {
     let mut s = start(STEPS);
     assert_eq!(s.run_next(0).await, StepOutcome::Passed);
     assert_eq!(s.run_next(1).await, StepOutcome::Passed);
-    s.ready(2).await;
-    s.send(Command::RunNext).await;
+    s.start_next(2).await;
     s.seen(|e| matches!(e, Event::ConfirmRequested { .. }))
         .await;
     s.send(Command::Confirm { text: "GO".into() }).await;
@@ -164,10 +163,7 @@ run = "true"
     assert!(!s.dir.path().join("log").exists());
     s.send(Command::Retry).await;
     s.seen(|e| matches!(e, Event::DecisionNeeded { .. })).await;
-    s.send(Command::Skip {
-        reason: "undo by hand, see ticket 9".into(),
-    })
-    .await;
+    s.skip("undo by hand, see ticket 9").await;
     let outcome = s.outcome().await;
     assert_eq!(outcome, RunOutcome::RolledBack);
     assert_eq!(
@@ -207,8 +203,7 @@ rollback = "echo undo-after >> ${vars.dir}/log"
 "#,
     );
     assert_eq!(s.run_next(0).await, StepOutcome::Passed);
-    s.ready(1).await;
-    s.send(Command::RunNext).await;
+    s.start_next(1).await;
     let word = s
         .until(|e| match e {
             Event::ConfirmRequested { word, .. } => Some(word.clone()),

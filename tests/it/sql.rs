@@ -25,6 +25,12 @@ async fn run_runbook(name: &str, body: String, code: i32) -> (tempfile::TempDir,
     (d, stdout)
 }
 
+/// A step `id` running `sql` on the connection `on`, then `more` (its expectation, its
+/// timeout).
+fn sql_step(id: &str, on: &str, sql: &str, more: &str) -> String {
+    format!("[[step]]\nid = \"{id}\"\nsql = \"{sql}\"\non = \"{on}\"\n{more}\n")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sql_steps_check_expectations_and_a_timeout_cancels_the_query_on_the_server() {
     let db = Cluster::create(&bin(), ClusterOptions::named("sqlsteps"))
@@ -72,30 +78,26 @@ timeout = "10s"
         "value \"a\" (expected \"a\")"
     );
 
-    let bad = format!(
-        r#"{conn}
-[[step]]
-id = "scalar"
-sql = "select name from t where id = 1"
-on = "db"
-expect = {{ value = "zzz" }}
-"#
+    let scalar = sql_step(
+        "scalar",
+        "db",
+        "select name from t where id = 1",
+        r#"expect = { value = "zzz" }"#,
     );
+    let bad = format!("{conn}\n{scalar}");
     let (_, stdout) = run_runbook("sql bad", bad, 4).await;
     assert!(
         stdout.contains("value \"a\" (expected \"zzz\")"),
         "{stdout}"
     );
 
-    let slow = format!(
-        r#"{conn}
-[[step]]
-id = "sleepy"
-sql = "select pg_sleep(60) /* cutover-timeout-test */"
-on = "db"
-timeout = "1s"
-"#
+    let sleepy = sql_step(
+        "sleepy",
+        "db",
+        "select pg_sleep(60) /* cutover-timeout-test */",
+        r#"timeout = "1s""#,
     );
+    let slow = format!("{conn}\n{sleepy}");
     let (_, stdout) = run_runbook("sql slow", slow, 4).await;
     assert!(stdout.contains("cancelled on the server"), "{stdout}");
     // The server is no longer running it.
@@ -141,12 +143,7 @@ slot = "{slot}"
 warn = "16MB"
 critical = "256MB"
 interval = "500ms"
-[[step]]
-id = "write"
-sql = "insert into items (payload) select repeat('x', 100) from generate_series(1, 1000)"
-on = "source"
-expect = {{ rows = 1000 }}
-[[step]]
+{write}[[step]]
 id = "drain"
 wait = {{ lag_below = "64kB", for = "2s" }}
 timeout = "60s"
@@ -156,7 +153,13 @@ wait = {{ sql = "select count(*) = 1000 from items", on = "target", every = "200
 timeout = "30s"
 "#,
         connections = connections(&pair.source.dsn(), &pair.target.dsn()),
-        slot = pair.slot()
+        slot = pair.slot(),
+        write = sql_step(
+            "write",
+            "source",
+            "insert into items (payload) select repeat('x', 100) from generate_series(1, 1000)",
+            "expect = { rows = 1000 }",
+        ),
     );
     let (d, _) = run_runbook("lag gate", rb, 0).await;
     let recs = journal(&d.path().join("j.jsonl"));

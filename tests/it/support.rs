@@ -1,7 +1,7 @@
 //! Shared helpers: running the real binary, waiting for conditions, process checks.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
 /// The real `cutover` binary.
@@ -41,6 +41,45 @@ pub fn alive(pid: i32) -> bool {
         }
         Err(_) => false,
     }
+}
+
+/// A new temporary directory holding `text` as the runbook `name`: the directory, and the
+/// runbook's path.
+pub fn temp_runbook(name: &str, text: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let rb = runbook(dir.path(), name, text);
+    (dir, rb)
+}
+
+/// `cutover check RUNBOOK` in `dir`, which must refuse it (exit 2): what it said on stderr.
+pub fn refused_by_check(dir: &Path, rb: &Path) -> String {
+    let out = cutover(dir, &["check", rb.to_str().expect("utf-8 path")], &[]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    stderr
+}
+
+/// Sets the permission bits of `path` to `mode`.
+pub fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .unwrap_or_else(|e| panic!("chmod {mode:o} {}: {e}", path.display()));
+}
+
+/// A new temporary directory holding `text` as `rb.toml`: the directory, the runbook's path
+/// and the path of a journal `j.jsonl` beside it.
+pub fn temp_run(text: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let (dir, rb) = temp_runbook("rb.toml", text);
+    let journal = dir.path().join("j.jsonl");
+    (dir, rb, journal)
+}
+
+/// Runs the runbook `text` headless in a new temporary directory (as [`headless`] does): the
+/// directory, and the output.
+pub fn headless_in_temp(text: &str) -> (tempfile::TempDir, Output) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let out = headless(dir.path(), text, &[]);
+    (dir, out)
 }
 
 /// Writes `text` as `dir/rb.toml` and runs it headless with journal `dir/j.jsonl`.
@@ -160,24 +199,25 @@ pub mod session {
             &vars,
         )
         .unwrap();
-        let engine = Engine::prepare(
-            rb,
-            EngineOptions {
-                journal: JournalChoice::New(dir.path().join("j.jsonl")),
-                accept_changed_runbook: false,
-                accept_changed_vars: false,
-                operator: Operator {
-                    user: "test".into(),
-                    ssh_client: None,
-                    host: "h".into(),
-                },
-            },
-        )
-        .unwrap();
+        let engine = Engine::prepare(rb, options(dir.path().join("j.jsonl"))).unwrap();
         let (cmd, cmd_rx) = mpsc::channel(8);
         let (ev_tx, ev) = mpsc::channel(64);
         let task = tokio::spawn(engine.run(cmd_rx, ev_tx));
         Session { cmd, ev, task, dir }
+    }
+
+    /// A new journal at `journal`, no change accepted, the operator `test` on host `h`.
+    fn options(journal: std::path::PathBuf) -> EngineOptions {
+        EngineOptions {
+            journal: JournalChoice::New(journal),
+            accept_changed_runbook: false,
+            accept_changed_vars: false,
+            operator: Operator {
+                user: "test".into(),
+                ssh_client: None,
+                host: "h".into(),
+            },
+        }
     }
 
     impl Session {
@@ -249,6 +289,16 @@ pub fn headless_command(dir: &Path, runbook: &Path) -> Command {
     c
 }
 
+/// Starts `cutover run RUNBOOK --headless --journal j.jsonl` in `dir`, its stdout piped and
+/// its stderr to `stderr`.
+pub fn spawn_headless(dir: &Path, runbook: &Path, stderr: std::process::Stdio) -> Child {
+    headless_command(dir, runbook)
+        .stdout(std::process::Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .expect("spawn cutover")
+}
+
 /// A runbook's `source` and `target` connections.
 pub fn connections(source_dsn: &str, target_dsn: &str) -> String {
     format!(
@@ -269,10 +319,24 @@ impl session::Session {
             .await
     }
 
-    /// Runs step `next` once the engine is ready for it; returns its outcome.
-    pub async fn run_next(&mut self, next: usize) -> cutover_model::protocol::StepOutcome {
+    /// Skips the step or rollback action waiting for a decision, giving `reason`.
+    pub async fn skip(&self, reason: &str) {
+        use cutover_model::protocol::Command;
+        self.send(Command::Skip {
+            reason: reason.into(),
+        })
+        .await
+    }
+
+    /// Starts step `next` once the engine is ready for it (without waiting for its end).
+    pub async fn start_next(&mut self, next: usize) {
         self.ready(next).await;
         self.send(cutover_model::protocol::Command::RunNext).await;
+    }
+
+    /// Runs step `next` once the engine is ready for it; returns its outcome.
+    pub async fn run_next(&mut self, next: usize) -> cutover_model::protocol::StepOutcome {
+        self.start_next(next).await;
         self.until(session::finished).await.1
     }
 }

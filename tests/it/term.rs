@@ -182,10 +182,8 @@ impl Pty {
         let p = parser.clone();
         std::thread::spawn(move || {
             let mut buf = [0u8; 64 * 1024];
-            while let Ok(n) = reader.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
+            // Until end of file or an error.
+            while let Ok(n @ 1..) = reader.read(&mut buf) {
                 p.lock().unwrap().process(&buf[..n]);
             }
         });
@@ -197,6 +195,13 @@ impl Pty {
             child,
             _runs: runs,
         }
+    }
+
+    /// `XDG_RUNTIME_DIR` of this terminal's own run directory, owned, for another terminal's
+    /// environment.
+    pub fn runs_env(&self) -> (&'static str, String) {
+        let (k, v) = self.runs().env();
+        (k, v.to_string())
     }
 
     /// The run directory of this terminal's engines (its own, when it made one).
@@ -257,6 +262,27 @@ impl Pty {
             .unwrap();
     }
 
+    /// Presses q; cutover must exit with `code` and leave the terminal back to normal.
+    pub fn quit(&mut self, code: i32) {
+        self.send("q");
+        self.assert_restored(code);
+    }
+
+    /// The screen must show `text`.
+    pub fn assert_shows(&self, text: &str) {
+        let screen = self.screen();
+        assert!(screen.contains(text), "{screen}");
+    }
+
+    /// Presses q, waits for the LEAVE? question and answers `answer` (d detaches, e ends the
+    /// run); cutover must exit with `code` and leave the terminal back to normal.
+    pub fn leave(&mut self, answer: &str, code: i32) {
+        self.send("q");
+        self.wait_for("LEAVE?");
+        self.send(answer);
+        self.assert_restored(code);
+    }
+
     /// cutover has exited with `code`; the terminal must be back to normal.
     pub fn assert_restored(&mut self, code: i32) {
         self.wait_for(&format!("EXIT={code}"));
@@ -314,6 +340,12 @@ pub struct RawTerm {
 }
 
 impl RawTerm {
+    /// Runs `cutover run RUNBOOK --journal JOURNAL` with `env`.
+    pub fn run(rb: &Path, journal: &Path, env: &[(&str, &str)]) -> RawTerm {
+        let (rb, journal) = (rb.to_str().unwrap(), journal.to_str().unwrap());
+        RawTerm::spawn(&["run", rb, "--journal", journal], env)
+    }
+
     pub fn spawn(args: &[&str], env: &[(&str, &str)]) -> RawTerm {
         use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
         use std::os::unix::process::CommandExt;
@@ -398,6 +430,12 @@ impl RawTerm {
 
     pub fn send(&mut self, bytes: &[u8]) {
         self.term.write_all(bytes).unwrap();
+    }
+
+    /// Reads until `text` is on the screen, then presses enter.
+    pub fn enter_at(&mut self, text: &str) {
+        self.read_until(text);
+        self.send(b"\r");
     }
 
     /// The terminal vanishes under the running program; returns how it exited.

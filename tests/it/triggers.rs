@@ -7,11 +7,18 @@ use cutover_model::protocol::{Command, Event, RunOutcome, TriggerAction};
 use crate::support::session::start;
 use crate::support::*;
 
+/// A trigger `name` that rolls back automatically one second after step `step` failed.
+fn rollback_when_failed(name: &str, step: &str) -> String {
+    format!(
+        "[[rollback_trigger]]\nname = \"{name}\"\nwhen = {{ step_failed = \"{step}\" }}\n\
+         action = \"rollback\"\ncountdown = \"1s\"\n"
+    )
+}
+
 #[test]
 fn headless_automatic_rollback_after_a_step_failed_trigger_exits_3() {
-    let d = tempfile::tempdir().unwrap();
-    let out = headless(
-        d.path(),
+    let trigger = rollback_when_failed("migration failed", "migrate");
+    let (d, out) = headless_in_temp(&format!(
         r#"[runbook]
 name = "auto"
 [[step]]
@@ -24,16 +31,9 @@ run = "echo migrating >> log; exit 1"
 [[step]]
 id = "never"
 run = "echo never >> log"
-[[rollback_trigger]]
-name = "migration failed"
-when = { step_failed = "migrate" }
-action = "rollback"
-countdown = "1s"
-"#,
-        &[],
-    );
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
+{trigger}"#
+    ));
+    let (stdout, _) = exited(&out, 3);
     assert!(
         stdout.contains("TRIGGER migration failed: step migrate failed — automatic rollback in 1s"),
         "{stdout}"
@@ -57,9 +57,7 @@ countdown = "1s"
 
 #[test]
 fn headless_alert_trigger_stops_the_run_with_exit_4() {
-    let d = tempfile::tempdir().unwrap();
-    let out = headless(
-        d.path(),
+    let (d, out) = headless_in_temp(
         r#"[runbook]
 name = "late"
 window = { start = "2020-01-01T00:00:00Z", minutes = 60 }
@@ -70,10 +68,8 @@ run = "sleep 30"
 name = "window closing"
 when = { window_left_below = "15m" }
 "#,
-        &[],
     );
-    let (stdout, _) = text(&out);
-    assert_eq!(out.status.code(), Some(4), "{stdout}");
+    let (stdout, _) = exited(&out, 4);
     assert!(
         stdout.contains("TRIGGER window closing: the maintenance window has closed"),
         "{stdout}"
@@ -89,22 +85,18 @@ when = { window_left_below = "15m" }
 
 #[tokio::test]
 async fn a_countdown_can_be_cancelled_and_nothing_is_rolled_back() {
-    let mut s = start(
+    let trigger = rollback_when_failed("b failed", "b");
+    let mut s = start(&format!(
         r#"
 [[step]]
 id = "a"
 run = "true"
-rollback = "echo undo >> ${vars.dir}/log"
+rollback = "echo undo >> ${{vars.dir}}/log"
 [[step]]
 id = "b"
 run = "exit 1"
-[[rollback_trigger]]
-name = "b failed"
-when = { step_failed = "b" }
-action = "rollback"
-countdown = "1s"
-"#,
-    );
+{trigger}"#
+    ));
     for next in 0..2 {
         s.run_next(next).await;
     }
@@ -124,10 +116,7 @@ countdown = "1s"
         .await;
     // Past the countdown, the step still waits for the operator.
     tokio::time::sleep(Duration::from_millis(2000)).await;
-    s.send(Command::Skip {
-        reason: "fixed by hand".into(),
-    })
-    .await;
+    s.skip("fixed by hand").await;
     let outcome = s
         .until(|e| match e {
             Event::RunFinished { outcome, .. } => Some(*outcome),

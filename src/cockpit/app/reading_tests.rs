@@ -5,7 +5,10 @@ use chrono::Duration;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
-use super::tests::{ch, ev, press, run_info, running_app, sent, step, t0, typed};
+use super::tests::{
+    app_with, ch, copy_failed, ev, lag_reading, press, ready_with, run_info, run_with_step,
+    running_app, sent, slot_lag, step, t0, typed, undo_started,
+};
 use super::{App, Msg};
 use crate::app::keymap::Key;
 use crate::tui::theme::Theme;
@@ -138,46 +141,32 @@ fn t_shows_each_line_s_arrival_time() {
 
 /// A failed SQL step whose statement spans lines and whose check detail is long.
 fn failed_sql() -> App {
-    let mut run = run_info();
-    run.steps[1] = step(
-        "copy",
-        StepKind::Sql,
-        "insert into orders_new\nselect *\n  from orders\n where created_at < now() - interval '1 day'\nreturning id",
-        Some(4_000),
-    );
-    let mut app = App::new(t0(), (80, 24));
-    ev(&mut app, Event::RunStarted { run: Box::new(run) });
-    ev(&mut app, Event::Ready { next: 1 });
+    let sql = "insert into orders_new\nselect *\n  from orders\n where created_at < now() - interval '1 day'\nreturning id";
+    let run = run_with_step(1, step("copy", StepKind::Sql, sql, Some(4_000)));
+    let mut app = ready_with(run, 1);
     press(&mut app, Key::Enter);
     super::tests::started(&mut app, 1, 1);
     let detail = "expected 1000 rows, got 998: the rows with ids 4711 and 4712 were not copied because the target's check constraint orders_total_positive refused them";
+    let checks = vec![
+        CheckResult {
+            name: "rows".into(),
+            passed: false,
+            detail: detail.into(),
+        },
+        CheckResult {
+            name: "value".into(),
+            passed: false,
+            detail: "expected 'done', got 'partial'".into(),
+        },
+    ];
     ev(
         &mut app,
-        Event::StepFinished {
-            index: 1,
-            id: "copy".into(),
-            attempt: 1,
-            outcome: StepOutcome::Failed,
-            duration_ms: 7_400,
-            expected_ms: Some(4_000),
-            exit_code: None,
-            checks: vec![
-                CheckResult {
-                    name: "rows".into(),
-                    passed: false,
-                    detail: detail.into(),
-                },
-                CheckResult {
-                    name: "value".into(),
-                    passed: false,
-                    detail: "expected 'done', got 'partial'".into(),
-                },
-            ],
-            message: Some("2 checks failed".into()),
-            output_file: Some(
-                "/var/lib/cutover/journals/orders-2026-11-28.output/02-copy.1.log".into(),
-            ),
-        },
+        copy_failed(
+            None,
+            checks,
+            "2 checks failed",
+            "/var/lib/cutover/journals/orders-2026-11-28.output/02-copy.1.log",
+        ),
     );
     app
 }
@@ -220,33 +209,11 @@ fn a_long_statement_and_check_are_abridged_beside_the_panes_and_whole_when_zoome
 fn zoom_shows_the_lag_cause_the_narrow_pane_cuts() {
     let mut run = run_info();
     run.lag_configured = true;
-    run.lag = Some(LagInfo {
-        description: "logical slot orders_sub on source".into(),
-        unit: cutover_model::lag::LagUnit::Bytes,
-        warn: Some(16.0 * 1024.0 * 1024.0),
-        critical: None,
-        interval_ms: 1000,
-        on: Some("source".into()),
-    });
-    let mut app = App::new(t0(), (80, 24));
-    ev(&mut app, Event::RunStarted { run: Box::new(run) });
-    ev(&mut app, Event::Ready { next: 0 });
+    run.lag = Some(slot_lag(None));
+    let mut app = ready_with(run, 0);
     let cause = "subscription orders_sub is disabled: worker exited after error duplicate key value violates unique constraint orders_pkey";
-    let sample = cutover_model::lag::LagSample {
-        seq: 1,
-        at: Some(app.now),
-        checked_at: Some(app.now),
-        bytes: Some(4096),
-        detail: Some(cause.into()),
-        ..Default::default()
-    };
-    ev(
-        &mut app,
-        Event::LagSample {
-            sample,
-            keep: false,
-        },
-    );
+    let now = app.now;
+    ev(&mut app, lag_reading(1, now, 4096, cause));
     let narrow = draw(&app, 80, 24);
     assert!(!narrow.contains("orders_pkey"), "{narrow}");
     press(&mut app, ch('z'));
@@ -262,17 +229,10 @@ fn zoom_shows_the_lag_cause_the_narrow_pane_cuts() {
 fn a_step_being_rolled_back_shows_its_undo_action() {
     let mut run = run_info();
     run.steps[1].rollback = Some("./undo-copy.sh --from-batch 1".into());
-    let mut app = App::new(t0(), (80, 24));
-    ev(&mut app, Event::RunStarted { run: Box::new(run) });
+    let mut app = app_with(run);
     ev(
         &mut app,
-        Event::RollbackActionStarted {
-            index: 1,
-            id: "copy".into(),
-            attempt: 1,
-            at: t0(),
-            command: "./undo-copy.sh --from-batch 1".into(),
-        },
+        undo_started(1, "copy", "./undo-copy.sh --from-batch 1"),
     );
     let screen = draw(&app, 80, 24);
     assert!(

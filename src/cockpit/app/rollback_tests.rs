@@ -121,16 +121,7 @@ fn rollback_progress_marks_steps_and_a_failed_action_offers_retry_skip_abort() {
         },
     );
     assert!(app.rolling_back);
-    ev(
-        &mut app,
-        Event::RollbackActionStarted {
-            index: 1,
-            id: "copy".into(),
-            attempt: 1,
-            at: t0(),
-            command: "./undo.sh".into(),
-        },
-    );
+    ev(&mut app, undo_started(1, "copy", "./undo.sh"));
     assert_eq!(app.steps[1].status, StepStatus::RollingBack);
     assert_eq!(app.selected, 1);
     assert!(matches!(app.phase, Phase::Running { index: 1 }));
@@ -249,16 +240,7 @@ fn the_done_count_never_goes_backwards_when_a_rollback_undoes_steps() {
             by: "dba".into(),
         },
     );
-    ev(
-        &mut app,
-        Event::RollbackActionStarted {
-            index: 0,
-            id: "preflight".into(),
-            attempt: 1,
-            at: t0(),
-            command: "true".into(),
-        },
-    );
+    ev(&mut app, undo_started(0, "preflight", "true"));
     assert_eq!(app.progress(), (1, 4, 0));
     ev(
         &mut app,

@@ -110,16 +110,22 @@ pub(crate) fn ev(app: &mut App, e: Event) -> Vec<Effect> {
     app.update(Msg::Engine(e))
 }
 
-pub(crate) fn ready_app(next: usize) -> App {
+/// A new app (at `t0`, 80x24) told that `run` started.
+pub(crate) fn app_with(run: RunInfo) -> App {
     let mut app = App::new(t0(), (80, 24));
-    ev(
-        &mut app,
-        Event::RunStarted {
-            run: Box::new(run_info()),
-        },
-    );
+    ev(&mut app, Event::RunStarted { run: Box::new(run) });
+    app
+}
+
+/// The app of `run`, ready to run step `next`.
+pub(crate) fn ready_with(run: RunInfo, next: usize) -> App {
+    let mut app = app_with(run);
     ev(&mut app, Event::Ready { next });
     app
+}
+
+pub(crate) fn ready_app(next: usize) -> App {
+    ready_with(run_info(), next)
 }
 
 /// Step `index` running, its first attempt started by enter.
@@ -189,6 +195,73 @@ pub(crate) fn confirming() -> App {
         },
     );
     app
+}
+
+/// Step 1 (copy) failed its first attempt after 7.4 s of an expected 4 s.
+pub(crate) fn copy_failed(
+    exit_code: Option<i32>,
+    checks: Vec<CheckResult>,
+    message: &str,
+    output_file: &str,
+) -> Event {
+    Event::StepFinished {
+        index: 1,
+        id: "copy".into(),
+        attempt: 1,
+        outcome: StepOutcome::Failed,
+        duration_ms: 7_400,
+        expected_ms: Some(4_000),
+        exit_code,
+        checks,
+        message: Some(message.into()),
+        output_file: Some(output_file.into()),
+    }
+}
+
+/// The rollback action `command` of step `index` (`id`) starts its first attempt, at `t0`.
+pub(crate) fn undo_started(index: usize, id: &str, command: &str) -> Event {
+    Event::RollbackActionStarted {
+        index,
+        id: id.into(),
+        attempt: 1,
+        at: t0(),
+        command: command.into(),
+    }
+}
+
+/// `run_info` with step `index` replaced by `step`.
+pub(crate) fn run_with_step(index: usize, step: StepInfo) -> RunInfo {
+    let mut run = run_info();
+    run.steps[index] = step;
+    run
+}
+
+/// The lag of the logical slot orders_sub on source, in bytes, warning at 16 MiB.
+pub(crate) fn slot_lag(critical: Option<f64>) -> LagInfo {
+    LagInfo {
+        description: "logical slot orders_sub on source".into(),
+        unit: cutover_model::lag::LagUnit::Bytes,
+        warn: Some(16.0 * 1024.0 * 1024.0),
+        critical,
+        interval_ms: 1000,
+        on: Some("source".into()),
+    }
+}
+
+/// A fresh lag reading number `seq`, taken at `at`: `bytes` behind, with `detail`.
+pub(crate) fn lag_reading(seq: u64, at: DateTime<Utc>, bytes: u64, detail: &str) -> Event {
+    let sample = cutover_model::lag::LagSample {
+        seq,
+        at: Some(at),
+        checked_at: Some(at),
+        bytes: Some(bytes),
+        detail: Some(detail.into()),
+        ..Default::default()
+    };
+    Event::LagSample {
+        sample,
+        keep: false,
+    }
 }
 
 /// The engine needs a decision about step 1 (copy).
@@ -633,9 +706,7 @@ fn reconcile_keys_need_checks_in_the_runbook() {
     }
     let mut run = run_info();
     run.reconcile = vec!["orders".into()];
-    let mut app = App::new(t0(), (80, 24));
-    ev(&mut app, Event::RunStarted { run: Box::new(run) });
-    ev(&mut app, Event::Ready { next: 0 });
+    let mut app = ready_with(run, 0);
     assert_eq!(
         sent(&press(&mut app, ch('c'))),
         [Command::Reconcile { name: None }]
@@ -756,13 +827,7 @@ fn shutdown_aborts_once_and_leaves_when_the_run_ends() {
 
 #[test]
 fn resume_restores_states_and_says_so() {
-    let mut app = App::new(t0(), (80, 24));
-    ev(
-        &mut app,
-        Event::RunStarted {
-            run: Box::new(run_info()),
-        },
-    );
+    let mut app = app_with(run_info());
     resume_with_copy_interrupted(&mut app, 900);
     assert_eq!(app.steps[0].status, StepStatus::Passed);
     assert_eq!(app.steps[0].duration_ms, Some(900));
@@ -876,13 +941,7 @@ fn all_steps_together_keep_at_most_the_memory_cap_of_output() {
     info.steps = (0..6)
         .map(|i| step(&format!("noisy-{i}"), StepKind::Run, "yes", None))
         .collect();
-    let mut app = App::new(t0(), (80, 24));
-    ev(
-        &mut app,
-        Event::RunStarted {
-            run: Box::new(info),
-        },
-    );
+    let mut app = app_with(info);
     // Six steps of long-line output, 24 MiB each: 144 MiB without a global cap.
     let line = "x".repeat(16 * 1024 - 1) + "\n";
     let block = line.repeat(64);

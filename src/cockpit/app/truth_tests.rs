@@ -109,9 +109,7 @@ fn a_lag_that_has_not_moved_has_no_rate() {
 fn reconciling_now_goes_when_the_checks_are_done() {
     let mut run = run_info();
     run.reconcile = vec!["accounts".into()];
-    let mut app = App::new(t0(), (80, 24));
-    ev(&mut app, Event::RunStarted { run: Box::new(run) });
-    ev(&mut app, Event::Ready { next: 0 });
+    let mut app = ready_with(run, 0);
     ev(
         &mut app,
         Event::Notice {

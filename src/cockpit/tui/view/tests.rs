@@ -9,8 +9,8 @@ use ratatui::backend::TestBackend;
 use super::layout::Drawn;
 use crate::app::keymap::Key;
 use crate::app::tests::{
-    ch, copy_needs_decision, finished, lag_runaway, press, resume_with_copy_interrupted, run_info,
-    started, step, t0, typed,
+    ch, copy_failed, copy_needs_decision, finished, lag_reading, lag_runaway, press,
+    resume_with_copy_interrupted, run_info, slot_lag, started, step, t0, typed,
 };
 use crate::app::{App, Msg};
 use crate::tui::theme::Theme;
@@ -56,6 +56,13 @@ fn start(app: &mut App, index: usize, attempt: u32) {
     ev(app, Event::Process { index, pid: 4242 });
 }
 
+/// Step `index` is next: enter starts its first attempt.
+fn ready_and_start(app: &mut App, index: usize) {
+    ev(app, Event::Ready { next: index });
+    press(app, Key::Enter);
+    start(app, index, 1);
+}
+
 /// Step `index` passed in `ms`.
 fn pass(app: &mut App, index: usize, ms: u64) {
     finished(app, index, StepOutcome::Passed, ms);
@@ -86,9 +93,7 @@ fn running() -> App {
     press(&mut app, Key::Enter);
     start(&mut app, 0, 1);
     pass(&mut app, 0, 1_800);
-    ev(&mut app, Event::Ready { next: 1 });
-    press(&mut app, Key::Enter);
-    start(&mut app, 1, 1);
+    ready_and_start(&mut app, 1);
     ev(&mut app, lines(1, 40, Stream::Stdout, "copied batch"));
     ev(&mut app, lines(1, 2, Stream::Stderr, "warning: slow batch"));
     tick(&mut app, 7);
@@ -97,24 +102,19 @@ fn running() -> App {
 
 fn failed() -> App {
     let mut app = running();
+    let exit = CheckResult {
+        name: "exit".into(),
+        passed: false,
+        detail: "exit 3 (expected 0)".into(),
+    };
     ev(
         &mut app,
-        Event::StepFinished {
-            index: 1,
-            id: "copy".into(),
-            attempt: 1,
-            outcome: StepOutcome::Failed,
-            duration_ms: 7_400,
-            expected_ms: Some(4_000),
-            exit_code: Some(3),
-            checks: vec![CheckResult {
-                name: "exit".into(),
-                passed: false,
-                detail: "exit 3 (expected 0)".into(),
-            }],
-            message: Some("exit 3 (expected 0)".into()),
-            output_file: Some("/j/run.out/02-copy.1.log".into()),
-        },
+        copy_failed(
+            Some(3),
+            vec![exit],
+            "exit 3 (expected 0)",
+            "/j/run.out/02-copy.1.log",
+        ),
     );
     ev(
         &mut app,
@@ -130,9 +130,7 @@ fn failed() -> App {
 fn confirm() -> App {
     let mut app = running();
     pass(&mut app, 1, 3_900);
-    ev(&mut app, Event::Ready { next: 2 });
-    press(&mut app, Key::Enter);
-    start(&mut app, 2, 1);
+    ready_and_start(&mut app, 2);
     ev(
         &mut app,
         Event::ConfirmRequested {
@@ -220,13 +218,9 @@ fn narrow_truncation() {
         Some(5_400_000),
     );
     let mut app = with_run(run, 85);
-    ev(&mut app, Event::Ready { next: 0 });
-    press(&mut app, Key::Enter);
-    start(&mut app, 0, 1);
+    ready_and_start(&mut app, 0);
     pass(&mut app, 0, 900_000);
-    ev(&mut app, Event::Ready { next: 1 });
-    press(&mut app, Key::Enter);
-    start(&mut app, 1, 1);
+    ready_and_start(&mut app, 1);
     ev(
         &mut app,
         Event::Output {
@@ -354,14 +348,7 @@ fn trigger_banner_with_countdown() {
 fn with_lag_readings(stale: bool) -> App {
     let mut run = run_info();
     run.lag_configured = true;
-    run.lag = Some(LagInfo {
-        description: "logical slot orders_sub on source".into(),
-        unit: cutover_model::lag::LagUnit::Bytes,
-        warn: Some(16.0 * 1024.0 * 1024.0),
-        critical: Some(256.0 * 1024.0 * 1024.0),
-        interval_ms: 1000,
-        on: Some("source".into()),
-    });
+    run.lag = Some(slot_lag(Some(256.0 * 1024.0 * 1024.0)));
     run.connections = [
         ("source".to_string(), "db-old:5432/orders".to_string()),
         ("target".to_string(), "db-new:5432/orders".to_string()),
@@ -372,21 +359,9 @@ fn with_lag_readings(stale: bool) -> App {
     ev(&mut app, Event::Ready { next: 0 });
     // 30 MB draining at 2 MB/s over 10 s: above warn, catching up.
     for i in 0..=10u64 {
-        let sample = cutover_model::lag::LagSample {
-            seq: i + 1,
-            at: Some(app.now + Duration::seconds(i as i64)),
-            checked_at: Some(app.now + Duration::seconds(i as i64)),
-            bytes: Some((30 - 2 * i) * 1024 * 1024),
-            detail: Some("slot active".into()),
-            ..Default::default()
-        };
-        ev(
-            &mut app,
-            Event::LagSample {
-                sample,
-                keep: false,
-            },
-        );
+        let at = app.now + Duration::seconds(i as i64);
+        let bytes = (30 - 2 * i) * 1024 * 1024;
+        ev(&mut app, lag_reading(i + 1, at, bytes, "slot active"));
     }
     if stale {
         let sample = cutover_model::lag::LagSample {
