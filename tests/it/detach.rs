@@ -358,6 +358,9 @@ fn a_run_shared_with_a_group_can_be_watched_by_its_members_only() {
     let bin = bin_dir.path().join("cutover");
     std::fs::copy(BIN, &bin).unwrap();
     let watch_as = |user: &str| {
+        use std::os::unix::process::CommandExt;
+        // Its own process group: killing runuser alone would leave the watcher (its child)
+        // holding the pipes until the run's next event.
         let mut child = Command::new("runuser")
             .args(["-u", user, "--"])
             .arg(&bin)
@@ -365,13 +368,15 @@ fn a_run_shared_with_a_group_can_be_watched_by_its_members_only() {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            .process_group(0)
             .spawn()
             .unwrap();
         let first = std::io::BufReader::new(child.stdout.take().unwrap())
             .lines()
             .next()
             .and_then(Result::ok);
-        let _ = child.kill();
+        // SAFETY: kill only signals the process group this test started.
+        unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
         let out = child.wait_with_output().unwrap();
         (first, String::from_utf8_lossy(&out.stderr).into_owned())
     };
