@@ -103,12 +103,31 @@ pub fn spawn(fault: Fault, t: FaultTarget) -> tokio::task::JoinHandle<()> {
                 &t.source_dsn
             };
             let side = if on_target { "target" } else { "source" };
+            let disables = sql.starts_with("alter subscription") && sql.ends_with(" disable");
             let r = async {
                 let (client, conn) = tokio_postgres::connect(dsn, NoTls).await?;
                 tokio::spawn(async move {
                     let _ = conn.await;
                 });
-                client.batch_execute(&sql).await
+                client.batch_execute(&sql).await?;
+                // Disabling only asks the apply worker to stop: until it has, it would still
+                // confirm what the source writes next, and the lag would never grow.
+                if disables {
+                    for _ in 0..100 {
+                        let running: i64 = client
+                            .query_one(
+                                "select count(*) from pg_catalog.pg_stat_subscription where subname = $1 and pid is not null",
+                                &[&t.subscription],
+                            )
+                            .await?
+                            .get(0);
+                        if running == 0 {
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+                Ok::<(), tokio_postgres::Error>(())
             }
             .await;
             let msg = match r {

@@ -179,8 +179,13 @@ fn a_resumed_and_a_cut_off_journal_still_report() {
     let body = "[runbook]\nname = \"resumed\"\n\n[[step]]\nid = \"a\"\nrun = \"true\"\n\n\
                 [[step]]\nid = \"slow\"\nrun = \"if [ -f started ]; then true; else touch started; sleep 30; fi\"\n";
     let rb = runbook(d.path(), "rb.toml", body);
+    // The slow step started and its process is journaled (the run's plan names it from the
+    // start, so the step's own records are what to wait for).
     let group = kill_headless_when(d.path(), &rb, "the slow step to start", |t| {
-        t.contains("\"id\":\"slow\"") && t.contains("\"type\":\"process\"")
+        t.contains("\"type\":\"step_started\",\"index\":1")
+            && t.lines()
+                .last()
+                .is_some_and(|l| l.contains("\"type\":\"process\""))
     });
     // SAFETY: kill only signals the process group the killed cutover left behind.
     unsafe { libc::kill(-group, libc::SIGKILL) };
