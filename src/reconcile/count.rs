@@ -53,18 +53,7 @@ pub(crate) async fn run(cx: &Cx<'_>, res: &mut ReconcileResult) -> Result<(), Re
 /// Without a key: one `count(*)` per side, both at once.
 async fn whole_table(cx: &Cx<'_>, res: &mut ReconcileResult) -> Result<(), ReconcileError> {
     cx.report(res, super::Phase::Comparing);
-    let table = cx
-        .check
-        .table
-        .as_deref()
-        .ok_or_else(|| ReconcileError::Other("the check has no table".into()))?;
-    let target_table = cx.check.target_table.as_deref().unwrap_or(table);
-    let (s, t) = futures::try_join!(
-        super::columns::lookup(cx.source, "source", table),
-        super::columns::lookup(cx.target, "target", target_table)
-    )?;
-    let s = s.ok_or_else(|| ReconcileError::Other(format!("source: no table {table}")))?;
-    let t = t.ok_or_else(|| ReconcileError::Other(format!("target: no table {target_table}")))?;
+    let (s, t) = table::tables(cx).await?;
     let count = |q: &str| format!("SELECT pg_catalog.count(*) FROM {q}");
     let (qs, qt) = (count(&s.qualified()), count(&t.qualified()));
     let (a, b) = futures::try_join!(

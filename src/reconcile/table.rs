@@ -157,14 +157,12 @@ pub(crate) async fn row_width(t: &Table<'_>) -> Result<u64, ReconcileError> {
         .map_or(0, |b| u64::try_from(b).unwrap_or(0)))
 }
 
-/// Reads both catalogs and builds the check's SQL; fills the result's columns, key, notes
-/// and versions.
-pub(crate) async fn setup<'a>(
-    cx: &Cx<'a>,
-    res: &mut ReconcileResult,
-) -> Result<Table<'a>, ReconcileError> {
+/// The check's table on both sides (`target_table` on the target, when given); a side without
+/// it is an error naming it.
+pub(crate) async fn tables(
+    cx: &Cx<'_>,
+) -> Result<(columns::TableInfo, columns::TableInfo), ReconcileError> {
     let check = cx.check;
-    let (sv, tv) = cx.server_versions(res).await?;
     let table = check
         .table
         .as_deref()
@@ -176,6 +174,18 @@ pub(crate) async fn setup<'a>(
     )?;
     let s = s.ok_or_else(|| ReconcileError::Other(format!("source: no table {table}")))?;
     let t = t.ok_or_else(|| ReconcileError::Other(format!("target: no table {target_table}")))?;
+    Ok((s, t))
+}
+
+/// Reads both catalogs and builds the check's SQL; fills the result's columns, key, notes
+/// and versions.
+pub(crate) async fn setup<'a>(
+    cx: &Cx<'a>,
+    res: &mut ReconcileResult,
+) -> Result<Table<'a>, ReconcileError> {
+    let check = cx.check;
+    let (sv, tv) = cx.server_versions(res).await?;
+    let (s, t) = tables(cx).await?;
     let plan = columns::plan(
         &s,
         &t,

@@ -39,8 +39,21 @@ fn served(
     std::path::PathBuf,
     JoinHandle<Result<RunOutcome, ServeError>>,
 ) {
+    served_runbook(dir, SERVED, linger)
+}
+
+/// Runbook `text` behind a socket in `dir` (journal `dir/j.jsonl`, run id `j`), run by the
+/// operator `test`; the server runs on its own task.
+pub(crate) fn served_runbook(
+    dir: &Path,
+    text: &str,
+    linger: Duration,
+) -> (
+    std::path::PathBuf,
+    JoinHandle<Result<RunOutcome, ServeError>>,
+) {
     let rb_path = dir.join("rb.toml");
-    std::fs::write(&rb_path, SERVED).unwrap();
+    std::fs::write(&rb_path, text).unwrap();
     let rb = Runbook::load(&rb_path, &BTreeMap::new()).unwrap();
     let engine = Engine::prepare(
         rb,

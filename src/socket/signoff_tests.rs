@@ -1,16 +1,11 @@
 //! A sign-off from a `watch` terminal: the one command a read-only terminal may send reaches
 //! the engine, stamped with who the server knows is at that terminal (not who it claims).
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::client;
-use crate::rundir::{self, RunMeta};
-use crate::server::{self, ServeOptions};
 use crate::wire::Want;
-use cutover_engine::{Engine, EngineOptions, JournalChoice};
 use cutover_model::protocol::{Command, Operator, RunOutcome};
-use cutover_model::runbook::Runbook;
 
 fn operator(user: &str, ssh: Option<&str>) -> Operator {
     Operator {
@@ -23,44 +18,12 @@ fn operator(user: &str, ssh: Option<&str>) -> Operator {
 #[tokio::test]
 async fn a_watcher_signs_off_as_who_it_is() {
     let dir = tempfile::tempdir().unwrap();
-    let rb_path = dir.path().join("rb.toml");
-    std::fs::write(
-        &rb_path,
-        "[runbook]\nname = \"signed\"\n\n[[step]]\nid = \"go-live\"\napprove = [\"orders-owner\"]\n",
-    )
-    .unwrap();
-    let rb = Runbook::load(&rb_path, &BTreeMap::new()).unwrap();
     let journal = dir.path().join("j.jsonl");
-    let engine = Engine::prepare(
-        rb,
-        EngineOptions {
-            journal: JournalChoice::New(journal.clone()),
-            accept_changed_runbook: false,
-            accept_changed_vars: false,
-            operator: operator("dba", None),
-        },
-    )
-    .unwrap();
-    let runs = dir.path().join("runs");
-    std::fs::create_dir(&runs).unwrap();
-    std::fs::set_permissions(&runs, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
-    let listening = server::listen(ServeOptions {
-        dir: runs,
-        meta: RunMeta {
-            id: "j".into(),
-            pid: std::process::id(),
-            pid_start: rundir::start_time(std::process::id()),
-            journal: journal.display().to_string(),
-            runbook: "signed".into(),
-            started_at: chrono::Utc::now(),
-            resumable: true,
-        },
-        shared: None,
-        linger: Duration::from_secs(1),
-    })
-    .unwrap();
-    let socket = listening.socket.clone();
-    let serving = tokio::spawn(listening.serve(engine));
+    let (socket, serving) = crate::server_tests::served_runbook(
+        dir.path(),
+        "[runbook]\nname = \"signed\"\n\n[[step]]\nid = \"go-live\"\napprove = [\"orders-owner\"]\n",
+        Duration::from_secs(1),
+    );
 
     let control = client::join(
         &socket,

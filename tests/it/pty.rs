@@ -349,10 +349,11 @@ fn a_vanished_terminal_never_panics_and_only_detaches() {
     assert!(ls.contains("running 2 nap"), "{ls}");
 }
 
-/// Leaving a finished run prints its summary on the normal terminal, the skip reason in it.
-#[test]
-fn leaving_a_finished_run_prints_its_summary_with_the_skip_reason() {
-    let (_dir, rb, journal) = crate::support::temp_run(
+/// A run in the cockpit (100x30) whose step `flaky` fails and is skipped with the reason
+/// "copied by hand", then `after` passes; the operator leaves at the summary (exit 0).
+/// Returns the run's directory, its journal and the terminal.
+pub(crate) fn skipped_flaky_run() -> (tempfile::TempDir, std::path::PathBuf, Pty) {
+    let (dir, rb, journal) = crate::support::temp_run(
         "[runbook]\nname = \"summary\"\n\n[[step]]\nid = \"flaky\"\nrun = \"exit 1\"\n\n[[step]]\nid = \"after\"\nrun = \"echo after\"\n",
     );
     let mut t = Pty::spawn(
@@ -373,6 +374,13 @@ fn leaving_a_finished_run_prints_its_summary_with_the_skip_reason() {
     t.enter_step(2, "after", "✔");
     t.wait_for("SUMMARY");
     t.quit(0);
+    (dir, journal, t)
+}
+
+/// Leaving a finished run prints its summary on the normal terminal, the skip reason in it.
+#[test]
+fn leaving_a_finished_run_prints_its_summary_with_the_skip_reason() {
+    let (_dir, _journal, t) = skipped_flaky_run();
     let screen = t.screen();
     for want in [
         "RUN COMPLETED · summary",

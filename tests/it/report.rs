@@ -314,33 +314,9 @@ fn calibrate(dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
 /// report shows the skip and its typed reason, and asks why the step failed.
 #[test]
 fn a_failed_and_skipped_step_reports_its_reason() {
-    let d = tempfile::tempdir().unwrap();
-    let rb = runbook(
-        d.path(),
-        "rb.toml",
-        "[runbook]\nname = \"skipping\"\n\n[[step]]\nid = \"flaky\"\nrun = \"exit 1\"\n\n[[step]]\nid = \"after\"\nrun = \"echo after\"\n",
-    );
-    let journal = d.path().join("j.jsonl");
-    let mut t = crate::term::Pty::spawn(
-        &[
-            "run",
-            rb.to_str().unwrap(),
-            "--journal",
-            journal.to_str().unwrap(),
-        ],
-        &[],
-        100,
-        30,
-    );
-    t.enter_step(1, "flaky", "✘");
-    t.send("s");
-    t.wait_for("SKIP");
-    t.send("copied by hand\r");
-    t.enter_step(2, "after", "✔");
-    t.wait_for("SUMMARY");
-    t.send("q");
-    t.assert_restored(0);
-    let (md, json, _) = all_formats(d.path(), "j.jsonl");
+    let (d, journal, _t) = crate::pty::skipped_flaky_run();
+    let name = journal.file_name().unwrap().to_str().unwrap().to_string();
+    let (md, json, _) = all_formats(d.path(), &name);
     assert!(md.contains("| flaky | ↷ skipped |"), "{md}");
     assert!(md.contains("copied by hand"), "{md}");
     assert!(md.contains("| after | ✔ passed |"), "{md}");

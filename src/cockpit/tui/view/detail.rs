@@ -29,16 +29,10 @@ fn state(s: &StepView, app: &App) -> String {
     match &s.status {
         StepStatus::Running => match &app.phase {
             Phase::Confirming { word, .. } => format!("waiting for the operator to type {word}"),
-            Phase::Approving {
-                roles, approved, ..
-            } => {
+            Phase::Approving { approved, .. } => {
                 let done: Vec<String> =
                     approved.iter().map(|(r, n)| format!("{r} ✔ {n}")).collect();
-                let open: Vec<&String> = roles
-                    .iter()
-                    .filter(|r| !approved.iter().any(|(a, _)| a == *r))
-                    .collect();
-                let open: Vec<&str> = open.iter().map(|r| r.as_str()).collect();
+                let open = app.pending_roles();
                 format!(
                     "waiting for sign-off by {}{}",
                     open.join(", "),
