@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reconciliation benchmark: cutover vs reladiff vs a plain md5 scan, same run, same data.
+# Reconciliation benchmark: cutover vs reladiff vs the sha256-per-range floor, same run, same data.
 #
 #   benches/reconcile.sh [ROUNDS]        (default 3 rounds after one warm-up of each)
 #
@@ -10,8 +10,12 @@
 #   (a) cutover: one checksum check reporting the exact keys
 #       (the reconcile_bench bench binary run ...)
 #   (b) reladiff 'reladiff[postgresql]' on the same two databases
-#   (c) the floor: `select sum(('x'||substr(md5(t::text),1,16))::bit(64)::bigint)` over each
-#       table, both scans at the same time (one psql per side)
+#   (c) the floor (issue 16's definition): one sha256 per 10k-key range of the key-ordered
+#       row text, `select sha256(convert_to(string_agg(r, E'\n'), 'UTF8')) from (select t::text
+#       as r ... where aid >= lo and aid < hi order by aid)`, 100 statements per side, both
+#       sides at the same time (one psql per side): no planning, no drill-down, no client work
+#   (d) a plain scan for reference: `select sum(('x'||substr(md5(t::text),1,16))::bit(64)::bigint)`
+#       over each table, both at once
 # Wall times include process start and connecting; peak client RSS from /usr/bin/time -v.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -83,11 +87,20 @@ run_reladiff() {
     "postgresql://postgres@127.0.0.1:$TARGET_PORT/postgres" pgbench_accounts \
     -k aid -c abalance -c bid -c filler
 }
-FLOOR_SQL="select sum(('x'||substr(md5(t::text),1,16))::bit(64)::bigint) from pgbench_accounts t"
+for lo in $(seq 1 10000 1000000); do
+  echo "select sha256(convert_to(string_agg(o.r, E'\\n'), 'UTF8')) from (select t::text as r from pgbench_accounts t where aid >= $lo and aid < $((lo + 10000)) order by aid) o;"
+done >"$WORK/floor.sql"
 run_floor() {
-  measure floor bash -c "'$PGBIN/psql' -X -At -h 127.0.0.1 -U postgres -d postgres -p $SOURCE_PORT -c \"$FLOOR_SQL\" &
-                         '$PGBIN/psql' -X -At -h 127.0.0.1 -U postgres -d postgres -p $TARGET_PORT -c \"$FLOOR_SQL\" &
+  measure floor bash -c "'$PGBIN/psql' -X -At -h 127.0.0.1 -U postgres -d postgres -p $SOURCE_PORT -f '$WORK/floor.sql' >'$WORK/floor.source' &
+                         '$PGBIN/psql' -X -At -h 127.0.0.1 -U postgres -d postgres -p $TARGET_PORT -f '$WORK/floor.sql' >'$WORK/floor.target' &
                          wait"
+  FLOOR_DIFF=$(diff "$WORK/floor.source" "$WORK/floor.target" | grep -c '^<' || true)
+}
+SCAN_SQL="select sum(('x'||substr(md5(t::text),1,16))::bit(64)::bigint) from pgbench_accounts t"
+run_scan() {
+  measure scan bash -c "'$PGBIN/psql' -X -At -h 127.0.0.1 -U postgres -d postgres -p $SOURCE_PORT -c \"$SCAN_SQL\" &
+                        '$PGBIN/psql' -X -At -h 127.0.0.1 -U postgres -d postgres -p $TARGET_PORT -c \"$SCAN_SQL\" &
+                        wait"
 }
 
 check_outputs() {
@@ -100,26 +113,27 @@ check_outputs() {
 }
 
 echo "== warm-up"
-run_cutover; run_reladiff; run_floor; check_outputs
+run_cutover; run_reladiff; run_floor; run_scan; check_outputs
 echo "--- cutover output (warm-up run):"
 cat "$WORK/cutover.out"
 echo "--- reladiff: $REL_LINES diff lines (expected 17: 7 updates x 2 + 3 deletes)"
-echo "--- floor sums: $(tr '\n' ' ' <"$WORK/floor.out")"
+echo "--- floor: $(wc -l <"$WORK/floor.source") range digests per side, $FLOOR_DIFF differ (expected 10)"
 
-declare -a C R F CR RR FR
-printf '\n%-6s | %-22s | %-22s | %-22s | %-9s | %-9s\n' round "cutover s (RSS MiB)" "reladiff s (RSS MiB)" "floor s (RSS MiB)" "rel/cut" "cut/floor"
+declare -a C R F S CR RR FR
+printf '\n%-6s | %-22s | %-22s | %-22s | %-8s | %-9s | %-9s | %-9s\n' round "cutover s (RSS MiB)" "reladiff s (RSS MiB)" "floor s (RSS MiB)" "scan s" "rel/cut" "cut/floor" "cut/scan"
 for i in $(seq 1 "$ROUNDS"); do
   run_cutover; C[i]=$WALL; CR[i]=$RSS
   run_reladiff; R[i]=$WALL; RR[i]=$RSS
   run_floor; F[i]=$WALL; FR[i]=$RSS
+  run_scan; S[i]=$WALL
   check_outputs
-  printf '%-6s | %8.2f (%6s)      | %8.2f (%6s)      | %8.2f (%6s)      | %7.2fx  | %7.2fx\n' \
-    "$i" "${C[i]}" "${CR[i]}" "${R[i]}" "${RR[i]}" "${F[i]}" "${FR[i]}" \
-    "$(echo "${R[i]} / ${C[i]}" | bc -l)" "$(echo "${C[i]} / ${F[i]}" | bc -l)"
+  printf '%-6s | %8.2f (%6s)      | %8.2f (%6s)      | %8.2f (%6s)      | %6.2f   | %7.2fx  | %7.2fx  | %7.2fx\n' \
+    "$i" "${C[i]}" "${CR[i]}" "${R[i]}" "${RR[i]}" "${F[i]}" "${FR[i]}" "${S[i]}" \
+    "$(echo "${R[i]} / ${C[i]}" | bc -l)" "$(echo "${C[i]} / ${F[i]}" | bc -l)" "$(echo "${C[i]} / ${S[i]}" | bc -l)"
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-MC=$(median "${C[@]}"); MR=$(median "${R[@]}"); MF=$(median "${F[@]}")
-printf '%-6s | %8.2f                | %8.2f                | %8.2f                | %7.2fx  | %7.2fx\n' \
-  median "$MC" "$MR" "$MF" "$(echo "$MR / $MC" | bc -l)" "$(echo "$MC / $MF" | bc -l)"
+MC=$(median "${C[@]}"); MR=$(median "${R[@]}"); MF=$(median "${F[@]}"); MS=$(median "${S[@]}")
+printf '%-6s | %8.2f                | %8.2f                | %8.2f                | %6.2f   | %7.2fx  | %7.2fx  | %7.2fx\n' \
+  median "$MC" "$MR" "$MF" "$MS" "$(echo "$MR / $MC" | bc -l)" "$(echo "$MC / $MF" | bc -l)" "$(echo "$MC / $MS" | bc -l)"
 echo
-echo "targets: reladiff/cutover >= 3x, cutover/floor <= 1.5x"
+echo "targets (issue 16): reladiff/cutover >= 4x, cutover/floor <= 1.2x"

@@ -640,5 +640,8 @@ fn reconcile_line(
     if result.mismatches.len() > 10 {
         s.push_str(&format!("\n{t}   … {} more", result.mismatches.len() - 10));
     }
+    if let Some(f) = &result.values_file {
+        s.push_str(&format!("\n{t}   whole values of the long differences: {f}"));
+    }
     Some(s)
 }

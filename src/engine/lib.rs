@@ -17,5 +17,6 @@ mod expect;
 pub mod journal;
 mod resume;
 mod runner;
+pub mod values_file;
 
 pub use runner::{Engine, EngineError, EngineOptions, JournalChoice};

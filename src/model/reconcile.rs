@@ -73,7 +73,16 @@ pub struct Mismatch {
     /// a re-check cannot re-read it by key, so it stands until the check runs again.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub by_content: bool,
+    /// The whole values of the columns that [`Mismatch::columns`] keeps only as an excerpt
+    /// (values longer than `shown::MAX_KEPT`). Never journaled: the engine writes them to a
+    /// file next to the journal ([`ReconcileResult::values_file`]).
+    #[serde(skip)]
+    pub full: Vec<ColumnDiff>,
 }
+
+/// Mismatches whose whole long values a result keeps for the values file; the others keep
+/// only their excerpts (client memory stays bounded).
+pub const MAX_FULL_VALUES: usize = 10;
 
 /// Threshold verdict.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -173,6 +182,10 @@ pub struct ReconcileResult {
     /// Things worth knowing (columns only on the target, normalisations applied...).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// The file holding the whole values of differences too long to show (next to the
+    /// journal; secrets masked), written by the engine once per change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values_file: Option<String>,
     /// `server_version_num` of the source.
     pub source_version: Option<u32>,
     /// `server_version_num` of the target.
@@ -180,6 +193,21 @@ pub struct ReconcileResult {
 }
 
 impl ReconcileResult {
+    /// Drops the whole values of every mismatch after the first [`MAX_FULL_VALUES`] that
+    /// have them (their excerpts stay).
+    pub fn bound_full_values(&mut self) {
+        let mut kept = 0;
+        for m in &mut self.mismatches {
+            if !m.full.is_empty() {
+                if kept < MAX_FULL_VALUES {
+                    kept += 1;
+                } else {
+                    m.full = Vec::new();
+                }
+            }
+        }
+    }
+
     /// An empty result for a check that is about to run.
     pub fn new(name: &str, kind: ReconcileKind) -> ReconcileResult {
         ReconcileResult {
@@ -202,6 +230,7 @@ impl ReconcileResult {
             sequences: Vec::new(),
             rechecked: false,
             notes: Vec::new(),
+            values_file: None,
             source_version: None,
             target_version: None,
         }

@@ -51,6 +51,7 @@ pub(crate) async fn drill_all(
         res.mismatch_total += found.len() as u64;
         let room = cx.opts.max_listed.saturating_sub(res.mismatches.len());
         res.mismatches.extend(found.into_iter().take(room));
+        res.bound_full_values();
         cx.report(res, Phase::DrillingDown);
         let full = res.mismatches.len() >= cx.opts.max_listed;
         let verdict = Verdict::compute(
@@ -206,6 +207,7 @@ pub fn classify(
     let parse = |r: &Option<String>| r.as_deref().and_then(rowtext::parse);
     let (ps, pt) = (parse(&s), parse(&t));
     let mut diffs = Vec::new();
+    let mut full = Vec::new();
     // What the detail line says of each difference, from the whole values.
     let mut said: Vec<String> = Vec::new();
     match class {
@@ -218,7 +220,7 @@ pub fn classify(
                     if ps[i] != pt[i] {
                         let (x, y) = shown::pair(ps[i].as_deref(), pt[i].as_deref());
                         said.push(format!("{c}: {x} → {y}"));
-                        let (source, target) = shown::kept(ps[i].clone(), pt[i].clone());
+                        let (source, target) = keep(c, ps[i].clone(), pt[i].clone(), &mut full);
                         diffs.push(ColumnDiff {
                             column: c.clone(),
                             source,
@@ -230,7 +232,7 @@ pub fn classify(
             if diffs.is_empty() {
                 let (x, y) = shown::pair(s.as_deref(), t.as_deref());
                 said.push(format!("(row): {x} → {y}"));
-                let (source, target) = shown::kept(s.clone(), t.clone());
+                let (source, target) = keep("(row)", s.clone(), t.clone(), &mut full);
                 diffs.push(ColumnDiff {
                     column: "(row)".into(),
                     source,
@@ -242,7 +244,7 @@ pub fn classify(
             let present = ps.or(pt).unwrap_or_default();
             for (i, c) in columns.iter().enumerate() {
                 let v = present.get(i).cloned().flatten();
-                let v = shown::kept(v, None).0;
+                let v = keep(c, v, None, &mut full).0;
                 let (source, target) = if class == MismatchClass::MissingOnTarget {
                     (v, None)
                 } else {
@@ -278,7 +280,27 @@ pub fn classify(
         detail,
         transient: false,
         by_content: false,
+        full,
     })
+}
+
+/// The values of a difference as a result keeps them ([`shown::kept`]); when that cuts them,
+/// the whole values are added to `full` (for the values file).
+pub fn keep(
+    column: &str,
+    source: Option<String>,
+    target: Option<String>,
+    full: &mut Vec<ColumnDiff>,
+) -> (Option<String>, Option<String>) {
+    let long = |v: &Option<String>| v.as_ref().is_some_and(|x| x.len() > shown::MAX_KEPT);
+    if long(&source) || long(&target) {
+        full.push(ColumnDiff {
+            column: column.to_string(),
+            source: source.clone(),
+            target: target.clone(),
+        });
+    }
+    shown::kept(source, target)
 }
 
 #[cfg(test)]

@@ -37,6 +37,7 @@ pub(crate) async fn run(cx: &Cx<'_>, res: &mut ReconcileResult) -> Result<(), Re
                         }],
                         transient: false,
                         by_content: false,
+                        full: Vec::new(),
                     });
                 }
             }
@@ -93,6 +94,7 @@ async fn whole_table(cx: &Cx<'_>, res: &mut ReconcileResult) -> Result<(), Recon
             }],
             transient: false,
             by_content: false,
+            full: Vec::new(),
         });
     }
     cx.report(res, super::Phase::Comparing);

@@ -112,6 +112,7 @@ pub(crate) async fn null_keys(
             detail: format!("rows whose key has a NULL: {na} on the source, {nb} on the target"),
             transient: false,
             by_content: true,
+            full: Vec::new(),
         });
         return Ok(());
     }

@@ -314,6 +314,7 @@ fn finish(cx: &Cx<'_>, mut res: ReconcileResult, r: Result<(), ReconcileError>) 
         // a recheck keeps every previously listed mismatch
         res.mismatches.iter().filter(|m| m.transient).count(),
     ));
+    res.bound_full_values();
     match r {
         Err(e) => {
             res.status = Status::Error;

@@ -192,6 +192,7 @@ fn whole_row(class: MismatchClass, columns: &[String], row: &Row, times: u64) ->
         detail: format!("{}: ({text}){times}", class.label()),
         transient: false,
         by_content: false,
+        full: Vec::new(),
     }
 }
 
@@ -277,6 +278,7 @@ fn compare(a: &ResultSet, b: &ResultSet, t: Option<&Tolerance>) -> (Vec<Mismatch
             paired_extra.insert(*other);
             let mut diffs = Vec::new();
             let mut said = Vec::new();
+            let mut full = Vec::new();
             for (i, c) in columns.iter().enumerate() {
                 let (a, b) = (
                     row.get(i).cloned().flatten(),
@@ -287,7 +289,7 @@ fn compare(a: &ResultSet, b: &ResultSet, t: Option<&Tolerance>) -> (Vec<Mismatch
                 }
                 let (x, y) = shown::pair(a.as_deref(), b.as_deref());
                 said.push(format!("{c}: {x} → {y}"));
-                let (source, target) = shown::kept(a, b);
+                let (source, target) = super::bisect::keep(c, a, b, &mut full);
                 diffs.push(ColumnDiff {
                     column: c.clone(),
                     source,
@@ -302,6 +304,7 @@ fn compare(a: &ResultSet, b: &ResultSet, t: Option<&Tolerance>) -> (Vec<Mismatch
                 detail,
                 transient: false,
                 by_content: false,
+                full,
             });
             total += 1;
             continue;

@@ -171,6 +171,7 @@ fn compare(table: &str, s: &Shape, t: &Shape) -> Vec<Mismatch> {
                         .collect(),
                     transient: false,
                     by_content: false,
+                    full: Vec::new(),
                 });
             }
             (Some(a), Some(b)) if a != b => {
@@ -203,6 +204,7 @@ fn compare(table: &str, s: &Shape, t: &Shape) -> Vec<Mismatch> {
                     detail: format!("{table}: {detail}"),
                     transient: false,
                     by_content: false,
+                    full: Vec::new(),
                 });
             }
             _ => {}
@@ -336,6 +338,7 @@ fn table_alone(name: &str, display: &str, class: MismatchClass) -> Mismatch {
         detail: format!("table {display} {}", class.label()),
         transient: false,
         by_content: false,
+        full: Vec::new(),
     }
 }
 

@@ -174,6 +174,7 @@ pub(crate) async fn run(cx: &Cx<'_>, res: &mut ReconcileResult) -> Result<(), Re
                 },
                 transient: false,
                 by_content: false,
+                full: Vec::new(),
             });
         }
         res.partitions_done += 1;

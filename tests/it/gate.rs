@@ -163,3 +163,67 @@ async fn a_gate_on_a_list_of_checks_waits_for_those_only() {
     assert!(stdout.contains("│ past the gate"), "{stdout}");
     assert!(!stdout.contains("seqs: ✔"), "{stdout}");
 }
+
+/// A difference inside a long value: the result and the output show an excerpt around it, the
+/// whole values go to one file next to the journal (secrets masked), written once although
+/// the gate finds the same difference round after round.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_difference_is_excerpted_and_its_whole_values_filed_once() {
+    let (source, target) = pair().await;
+    let secret = "s3cr3t-Value-77";
+    let long = format!("{}{secret}{}", "a".repeat(20_000), "b".repeat(5_000));
+    source
+        .execute(&format!("update items set v = '{long}' where id = 7"))
+        .await
+        .unwrap();
+    let changed = long.replacen("bbbbb", "bbXbb", 1);
+    target
+        .execute(&format!(
+            "update items set v = '{changed}' where id = 7; update items set v = 'v42' where id = 42"
+        ))
+        .await
+        .unwrap();
+    let d = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[secrets]\nPW = {{ env = \"CUTOVER_TEST_SECRET\" }}\n{}",
+        runbook_text(&source.dsn(), &target.dsn(), "")
+            .replace("timeout = \"90s\"", "timeout = \"14s\"")
+            .replace(r#"reconcile = "all" }"#, r#"reconcile = "all", every = "5s" }"#)
+    );
+    let dir = d.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        headless(&dir, &text, &[("CUTOVER_TEST_SECRET", secret)])
+    })
+    .await
+    .unwrap();
+    let (stdout, _) = exited(&out, 4);
+    assert!(!stdout.contains(secret), "{stdout}");
+    assert!(
+        stdout.contains("first difference at character 20018, of 25015"),
+        "{stdout}"
+    );
+    let recs = journal(&d.path().join("j.jsonl"));
+    let res = of_type(&recs, "reconcile_result");
+    assert!(res.len() >= 2, "the gate ran more than one round");
+    let files: Vec<String> = res
+        .iter()
+        .map(|r| r["result"]["values_file"].as_str().unwrap().to_string())
+        .collect();
+    assert!(files.iter().all(|f| f == &files[0]), "{files:?}");
+    let raw = std::fs::read_to_string(d.path().join("j.jsonl")).unwrap();
+    assert!(!raw.contains(secret) && raw.len() < 200_000, "journal: {} bytes", raw.len());
+    assert!(stdout.contains(&format!("whole values of the long differences: {}", files[0])));
+    let written: Vec<_> = std::fs::read_dir(d.path().join("j.output"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("reconcile-items-"))
+        .collect();
+    assert_eq!(written.len(), 1, "{written:?}");
+    let body = std::fs::read_to_string(&written[0]).unwrap();
+    assert!(!body.contains(secret), "secret in the values file");
+    assert!(body.contains("--- source: 25015 characters"), "{body}");
+    let masked = long.replace(secret, "");
+    let head = &masked[..20_000];
+    assert!(body.contains(head), "the whole source value is in the file");
+    assert!(body.contains("bbXbb"), "the whole target value is in the file");
+}

@@ -163,7 +163,8 @@ impl Runner<'_> {
                 ReconMsg::Progress(progress) => {
                     self.io.emit(Event::ReconcileProgress { progress }).await?;
                 }
-                ReconMsg::Done(name, result) => {
+                ReconMsg::Done(name, mut result) => {
+                    crate::values_file::write(&self.output_dir, self.masker, &mut result);
                     let started = self.recon.running.remove(&name);
                     self.recon
                         .results

@@ -68,6 +68,12 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
                         t.muted,
                     )));
                 }
+                if let Some(f) = &r.values_file {
+                    lines.push(Line::from(Span::styled(
+                        fit(&format!("  whole values: {f}"), cols),
+                        t.muted,
+                    )));
+                }
                 for n in &r.notes {
                     lines.push(Line::from(Span::styled(
                         fit(&format!("  note: {n}"), cols),

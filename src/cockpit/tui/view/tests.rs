@@ -416,6 +416,7 @@ fn with_reconcile_results() -> App {
             detail: "total: 10.00 → 12.00".into(),
             transient: false,
             by_content: false,
+            full: Vec::new(),
         },
         Mismatch {
             key: vec!["77".into()],
@@ -424,6 +425,7 @@ fn with_reconcile_results() -> App {
             detail: "missing on target".into(),
             transient: false,
             by_content: false,
+            full: Vec::new(),
         },
     ];
     r.mismatch_total = 2;
