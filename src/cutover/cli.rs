@@ -83,6 +83,9 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// The runbook's reconcile checks outside a run: once, or `--every 15m --for 72h` (the
+    /// drift watch after the cutover). Exit 0 all passed, 1 a check failed, 2 invalid.
+    Reconcile(crate::reconcile_cmd::ReconcileArgs),
     /// Internal: the detached engine process that `run` and `drill` start.
     #[command(name = "serve-engine", hide = true)]
     ServeEngine,
@@ -200,7 +203,7 @@ pub struct DrillArgs {
     pub share_group: Option<String>,
 }
 
-fn parse_var(s: &str) -> Result<(String, String), String> {
+pub fn parse_var(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
         _ => Err(format!("expected KEY=VALUE, got {s:?}")),

@@ -616,7 +616,7 @@ fn probe_line(ev: &Event, t: &str) -> Option<String> {
 
 /// A reconcile result: its line, then its first differences — unless they are the same as the
 /// last time this check was printed (a gate's rounds), which is said in a word.
-fn reconcile_line(
+pub(crate) fn reconcile_line(
     result: &cutover_model::reconcile::ReconcileResult,
     restored: bool,
     same: bool,
@@ -641,7 +641,9 @@ fn reconcile_line(
         s.push_str(&format!("\n{t}   … {} more", result.mismatches.len() - 10));
     }
     if let Some(f) = &result.values_file {
-        s.push_str(&format!("\n{t}   whole values of the long differences: {f}"));
+        s.push_str(&format!(
+            "\n{t}   whole values of the long differences: {f}"
+        ));
     }
     Some(s)
 }

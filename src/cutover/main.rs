@@ -16,6 +16,7 @@ mod drill;
 mod drill_plan;
 mod headless;
 mod log;
+mod reconcile_cmd;
 mod report;
 mod say;
 mod serve;
@@ -74,6 +75,7 @@ fn main() -> ExitCode {
             out.as_deref(),
             json,
         ))),
+        Cmd::Reconcile(args) => Ok(ExitCode::from(reconcile_cmd::main(args))),
         Cmd::ServeEngine => Ok(ExitCode::from(serve::main())),
     };
     match result {

@@ -9,12 +9,17 @@
 //! * `runner/`: the step loop, decisions, shell/SQL/wait/confirm steps, lag gates,
 //!   reconciliation, triggers and the rollback (its `mod.rs` maps the parts);
 //! * [`journal`]: the JSON Lines record of a run; `resume.rs` rebuilds a run's state from it;
-//! * `expect.rs`: a step's `expect = {...}` checked against its output.
+//! * `expect.rs`: a step's `expect = {...}` checked against its output;
+//! * [`check_run`]: one reconcile check with its re-check after the lag drains, [`values_file`]:
+//!   the whole values of long differences, [`masking`]: every text of an event masked (the
+//!   engine's runs and `cutover reconcile` share them).
 #![forbid(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod check_run;
 mod expect;
 pub mod journal;
+pub mod masking;
 mod resume;
 mod runner;
 pub mod values_file;

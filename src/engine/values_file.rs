@@ -23,7 +23,10 @@ pub fn write(dir: &Path, masker: &Masker, result: &mut ReconcileResult) {
     }
     let text = contents(masker, result);
     let digest = hex::encode(&Sha256::digest(text.as_bytes())[..6]);
-    let path = dir.join(format!("reconcile-{}-{digest}.txt", file_word(&result.name)));
+    let path = dir.join(format!(
+        "reconcile-{}-{digest}.txt",
+        file_word(&result.name)
+    ));
     match put(&path, &text) {
         Ok(()) => result.values_file = Some(path.display().to_string()),
         Err(e) => result.notes.push(format!(
@@ -60,10 +63,7 @@ fn contents(masker: &Masker, result: &ReconcileResult) -> String {
                 match v {
                     None => out.push_str(&format!("--- {side}: no value (NULL or no row)\n")),
                     Some(v) => {
-                        out.push_str(&format!(
-                            "--- {side}: {} characters\n",
-                            v.chars().count()
-                        ));
+                        out.push_str(&format!("--- {side}: {} characters\n", v.chars().count()));
                         out.push_str(&masker.mask(v));
                         out.push('\n');
                     }
@@ -155,16 +155,25 @@ mod tests {
         let path = r.values_file.clone().expect("a values file");
         assert!(path.contains("reconcile-docs__big-"), "{path}");
         let text = std::fs::read_to_string(&path).unwrap();
-        assert!(!text.contains("hunter2-secret"), "secret in the values file");
+        assert!(
+            !text.contains("hunter2-secret"),
+            "secret in the values file"
+        );
         assert!(text.contains("column body · different"), "{text}");
         assert!(text.contains("--- source: 10014 characters"), "{text}");
-        assert!(r.mismatches[0].full.is_empty(), "whole values kept in the result");
+        assert!(
+            r.mismatches[0].full.is_empty(),
+            "whole values kept in the result"
+        );
         // The same differences again (the next gate round): the same file, not rewritten.
         let before = std::fs::metadata(&path).unwrap().modified().unwrap();
         let mut again = result_with_long_difference("hunter2-secret");
         write(dir.path(), &masker, &mut again);
         assert_eq!(again.values_file.as_deref(), Some(path.as_str()));
-        assert_eq!(std::fs::metadata(&path).unwrap().modified().unwrap(), before);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().modified().unwrap(),
+            before
+        );
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 

@@ -188,7 +188,10 @@ async fn a_long_difference_is_excerpted_and_its_whole_values_filed_once() {
         "[secrets]\nPW = {{ env = \"CUTOVER_TEST_SECRET\" }}\n{}",
         runbook_text(&source.dsn(), &target.dsn(), "")
             .replace("timeout = \"90s\"", "timeout = \"14s\"")
-            .replace(r#"reconcile = "all" }"#, r#"reconcile = "all", every = "5s" }"#)
+            .replace(
+                r#"reconcile = "all" }"#,
+                r#"reconcile = "all", every = "5s" }"#
+            )
     );
     let dir = d.path().to_path_buf();
     let out = tokio::task::spawn_blocking(move || {
@@ -211,8 +214,15 @@ async fn a_long_difference_is_excerpted_and_its_whole_values_filed_once() {
         .collect();
     assert!(files.iter().all(|f| f == &files[0]), "{files:?}");
     let raw = std::fs::read_to_string(d.path().join("j.jsonl")).unwrap();
-    assert!(!raw.contains(secret) && raw.len() < 200_000, "journal: {} bytes", raw.len());
-    assert!(stdout.contains(&format!("whole values of the long differences: {}", files[0])));
+    assert!(
+        !raw.contains(secret) && raw.len() < 200_000,
+        "journal: {} bytes",
+        raw.len()
+    );
+    assert!(stdout.contains(&format!(
+        "whole values of the long differences: {}",
+        files[0]
+    )));
     let written: Vec<_> = std::fs::read_dir(d.path().join("j.output"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -225,5 +235,8 @@ async fn a_long_difference_is_excerpted_and_its_whole_values_filed_once() {
     let masked = long.replace(secret, "");
     let head = &masked[..20_000];
     assert!(body.contains(head), "the whole source value is in the file");
-    assert!(body.contains("bbXbb"), "the whole target value is in the file");
+    assert!(
+        body.contains("bbXbb"),
+        "the whole target value is in the file"
+    );
 }

@@ -5,6 +5,7 @@ mod attacks;
 mod corpus;
 mod crash;
 mod detach;
+mod drift;
 mod drill;
 mod engine;
 mod gate;

@@ -16,15 +16,6 @@ use cutover_model::protocol::{Event, StepOutcome};
 use cutover_model::reconcile::{Progress, ReconcileResult};
 use cutover_reconcile::Options;
 
-/// Lag counts as drained for a re-check below this many bytes (or seconds, for time lag).
-const DRAINED_BYTES: u64 = 1024 * 1024;
-/// Seconds of lag that count as drained.
-const DRAINED_SECS: f64 = 1.0;
-/// How long a failing check waits for the lag to drain before its re-check.
-const DRAIN_WAIT: Duration = Duration::from_secs(60);
-/// Without a lag probe, the re-check waits this long.
-const RECHECK_DELAY: Duration = Duration::from_secs(5);
-
 /// What a check task reports.
 enum ReconMsg {
     Progress(Progress),
@@ -74,16 +65,6 @@ impl Reconciler {
     }
 }
 
-/// Whether a fresh sample shows the lag drained.
-fn drained(s: &LagSample) -> bool {
-    s.is_fresh()
-        && match (s.bytes, s.seconds) {
-            (Some(b), _) => b <= DRAINED_BYTES,
-            (None, Some(sec)) => sec <= DRAINED_SECS,
-            _ => s.number.is_some_and(|n| n <= 0.0),
-        }
-}
-
 impl Runner<'_> {
     /// Starts the named checks (all of them for `None`) that are not running already.
     pub(super) fn start_checks(&mut self, names: &[String]) -> Vec<String> {
@@ -117,26 +98,8 @@ impl Runner<'_> {
                     let _ = progress_tx.send(ReconMsg::Progress(p.clone()));
                     progress_nudge.notify_one();
                 };
-                let mut result =
-                    cutover_reconcile::run_check_with(&check, &source, &target, &opts, &progress)
-                        .await;
-                if !result.passed() && result.error.is_none() && check.recheck_after_lag {
-                    // A mismatch may be in flight: wait for the lag to drain, then re-compare.
-                    match lag {
-                        Some(mut rx) => {
-                            let deadline = Instant::now() + DRAIN_WAIT;
-                            while !drained(&rx.borrow()) && Instant::now() < deadline {
-                                let _ = tokio::time::timeout_at(deadline, rx.changed()).await;
-                            }
-                        }
-                        None => tokio::time::sleep(RECHECK_DELAY).await,
-                    }
-                    if let Ok((s, t)) = cutover_reconcile::connect_pair(&source, &target).await {
-                        result =
-                            cutover_reconcile::recheck(&check, &s, &t, &opts, &result, &progress)
-                                .await;
-                    }
-                }
+                let result =
+                    crate::check_run::run(&check, &source, &target, &opts, lag, &progress).await;
                 let _ = tx.send(ReconMsg::Done(task_name, Box::new(result)));
                 nudge.notify_one();
             });

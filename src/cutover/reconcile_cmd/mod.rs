@@ -1,0 +1,472 @@
+//! `cutover reconcile RUNBOOK [NAME...]`: the runbook's reconcile checks outside a run, once
+//! or every `--every` for `--for` (the post-cutover drift watch). Each round runs the checks
+//! one after the other (a production primary gets one check's load at a time), re-checks a
+//! failing one after the lag drains when it asks for it, journals every result (fsynced, its
+//! own journal), prints it (`--json`: one object per line), rewrites `--metrics-file`, and
+//! runs `--on-fail` after a round in which a check failed.
+//!
+//! Exit: 0 every round passed, 1 a check failed (or could not run) in some round, 2 invalid
+//! (runbook, names, flags, secrets, journal).
+
+mod metrics;
+mod on_fail;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use cutover_engine::journal::{self, Journal};
+use cutover_model::protocol::{Event, Level};
+use cutover_model::reconcile::ReconcileResult;
+use cutover_model::runbook::units::{format_duration, parse_duration};
+use cutover_model::runbook::{ReconcileCheck, Runbook};
+use cutover_model::secrets::{self, Masker};
+use cutover_reconcile::Options;
+
+use crate::say;
+
+/// The command line of `cutover reconcile`.
+#[derive(Debug, clap::Args)]
+pub struct ReconcileArgs {
+    /// The runbook whose `[[reconcile]]` checks run.
+    pub runbook: PathBuf,
+    /// Only these checks (default: every check of the runbook).
+    pub names: Vec<String>,
+    /// Run the checks again every DURATION (e.g. `15m`) instead of once.
+    #[arg(long, value_name = "DURATION")]
+    pub every: Option<String>,
+    /// With --every: stop after DURATION (e.g. `72h`); without it, until interrupted.
+    #[arg(long = "for", value_name = "DURATION", requires = "every")]
+    pub for_: Option<String>,
+    /// One JSON object per line (results and rounds) instead of human lines.
+    #[arg(long)]
+    pub json: bool,
+    /// The journal (default `./cutover-journal/<time>-<runbook>-reconcile.jsonl`).
+    #[arg(long, value_name = "PATH")]
+    pub journal: Option<PathBuf>,
+    /// Keep this file in the Prometheus text format (node_exporter's textfile collector).
+    #[arg(long, value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
+    /// A shell command run after a round in which a check failed, with the round's result in
+    /// its environment (`CUTOVER_RECONCILE_*`).
+    #[arg(long, value_name = "CMD")]
+    pub on_fail: Option<String>,
+    /// Override or add a `[vars]` entry.
+    #[arg(long = "var", value_name = "KEY=VALUE", value_parser = crate::cli::parse_var)]
+    pub vars: Vec<(String, String)>,
+}
+
+/// Exit code: every check passed in every round.
+const EXIT_PASSED: u8 = 0;
+/// Exit code: a check failed or could not run.
+const EXIT_FAILED: u8 = 1;
+/// Exit code: invalid runbook, names or flags.
+const EXIT_INVALID: u8 = 2;
+
+/// The schedule: rounds every `every` until `until`.
+#[derive(Debug, Clone, Copy)]
+struct Schedule {
+    every: Option<Duration>,
+    total: Option<Duration>,
+}
+
+/// Everything a round needs, checked before the first one.
+struct Watch {
+    rb: Runbook,
+    runbook_path: PathBuf,
+    checks: Vec<ReconcileCheck>,
+    conns: BTreeMap<String, cutover_pg::ConnSettings>,
+    opts: Options,
+    masker: Masker,
+    journal: Journal,
+    args: ReconcileArgs,
+    schedule: Schedule,
+    /// The latest result of each check and when it finished (for the metrics file).
+    latest: BTreeMap<String, (ReconcileResult, chrono::DateTime<chrono::Utc>)>,
+}
+
+/// Runs the command; returns the exit code.
+pub fn main(args: ReconcileArgs) -> u8 {
+    let watch = match prepare(args) {
+        Ok(w) => w,
+        Err(message) => {
+            say::err(&message);
+            return EXIT_INVALID;
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            say::err(&format!("cutover reconcile: cannot start the runtime: {e}"));
+            return EXIT_FAILED;
+        }
+    };
+    rt.block_on(watch.run())
+}
+
+/// Reads and checks everything: the runbook, the names, the durations, secrets and
+/// connections, the journal.
+fn prepare(args: ReconcileArgs) -> Result<Watch, String> {
+    let vars: BTreeMap<String, String> = args.vars.iter().cloned().collect();
+    let rb = Runbook::load(&args.runbook, &vars).map_err(|e| e.to_string())?;
+    if rb.reconcile.is_empty() {
+        return Err(format!(
+            "{}: the runbook has no [[reconcile]] checks",
+            args.runbook.display()
+        ));
+    }
+    let mut checks = Vec::new();
+    for n in &args.names {
+        match rb.reconcile.iter().find(|c| &c.name == n) {
+            Some(c) if !checks.iter().any(|k: &ReconcileCheck| &k.name == n) => {
+                checks.push(c.clone())
+            }
+            Some(_) => {}
+            None => {
+                let known: Vec<&str> = rb.reconcile.iter().map(|c| c.name.as_str()).collect();
+                return Err(format!(
+                    "{}: no reconcile check named {n:?}; the runbook has: {}",
+                    args.runbook.display(),
+                    known.join(", ")
+                ));
+            }
+        }
+    }
+    if checks.is_empty() {
+        checks = rb.reconcile.clone();
+    }
+    let duration = |flag: &str, v: &Option<String>| -> Result<Option<Duration>, String> {
+        match v {
+            None => Ok(None),
+            Some(s) => match parse_duration(s) {
+                Ok(d) if d >= Duration::from_secs(1) => Ok(Some(d)),
+                Ok(_) => Err(format!("--{flag} {s}: at least 1s")),
+                Err(e) => Err(format!("--{flag} {s}: {e}")),
+            },
+        }
+    };
+    let schedule = Schedule {
+        every: duration("every", &args.every)?,
+        total: duration("for", &args.for_)?,
+    };
+    let secrets = secrets::read_secrets(&rb.secrets).map_err(|e| e.to_string())?;
+    let conns =
+        cutover_pg::conn::resolve_all(&rb.connections, &secrets).map_err(|e| e.to_string())?;
+    let passwords = conns
+        .values()
+        .filter_map(|c| c.config().get_password())
+        .map(|p| String::from_utf8_lossy(p).into_owned());
+    let masker = Masker::new(secrets.values().cloned().chain(passwords));
+    let path = match &args.journal {
+        Some(p) => p.clone(),
+        None => {
+            let p = journal::default_path(&rb.name, chrono::Utc::now());
+            let stem = p.file_stem().map(|s| s.to_string_lossy().into_owned());
+            p.with_file_name(format!("{}-reconcile.jsonl", stem.unwrap_or_default()))
+        }
+    };
+    let journal = Journal::create(&path).map_err(|e| e.to_string())?;
+    let opts = Options {
+        secrets,
+        ..Options::default()
+    };
+    Ok(Watch {
+        runbook_path: args.runbook.clone(),
+        rb,
+        checks,
+        conns,
+        opts,
+        masker,
+        journal,
+        args,
+        schedule,
+        latest: BTreeMap::new(),
+    })
+}
+
+impl Watch {
+    /// The rounds; returns the exit code.
+    async fn run(mut self) -> u8 {
+        let mut signals = match crate::headless::stop_signals() {
+            Ok(s) => s,
+            Err(e) => {
+                say::err(&format!("cutover reconcile: cannot watch signals: {e}"));
+                return EXIT_FAILED;
+            }
+        };
+        let names: Vec<&str> = self.checks.iter().map(|c| c.name.as_str()).collect();
+        let plan = match (self.schedule.every, self.schedule.total) {
+            (None, _) => "once".to_string(),
+            (Some(e), None) => format!("every {} until stopped", format_duration(e)),
+            (Some(e), Some(t)) => {
+                format!("every {} for {}", format_duration(e), format_duration(t))
+            }
+        };
+        let opening = format!(
+            "reconcile {}: {} ({plan}); journal {}",
+            self.runbook_path.display(),
+            names.join(", "),
+            self.journal.path().display()
+        );
+        if self.note(Level::Info, &opening).is_err() {
+            return EXIT_FAILED;
+        }
+        let lag = match &self.rb.lag {
+            Some(config) if self.checks.iter().any(|c| c.recheck_after_lag) => {
+                match cutover_probe::LagProbe::spawn(cutover_probe::ProbeSpec {
+                    config: config.clone(),
+                    connections: self.conns.clone(),
+                    secrets: self.opts.secrets.clone(),
+                    env: Vec::new(),
+                }) {
+                    Ok(p) => Some(p),
+                    Err(e) => {
+                        let _ = self.note(
+                            Level::Warn,
+                            &format!(
+                                "the lag probe did not start ({e}): re-checks wait 5s instead"
+                            ),
+                        );
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        let started = tokio::time::Instant::now();
+        let end = self.schedule.total.map(|t| started + t);
+        let mut any_failed = false;
+        let mut round = 0u32;
+        loop {
+            round += 1;
+            let stop = tokio::select! {
+                r = self.round(round, lag.as_ref()) => match r {
+                    Ok(passed) => { any_failed |= !passed; None }
+                    Err(e) => { say::err(&format!("cutover reconcile: {e}")); return EXIT_FAILED; }
+                },
+                s = signals.recv() => Some(s.unwrap_or("a signal")),
+            };
+            if let Some(sig) = stop {
+                let _ = self.note(
+                    Level::Warn,
+                    &format!("stopped by {sig} during round {round}"),
+                );
+                return if any_failed { EXIT_FAILED } else { EXIT_PASSED };
+            }
+            let Some(every) = self.schedule.every else {
+                break;
+            };
+            let next = started + every * round;
+            if end.is_some_and(|e| next >= e) {
+                break;
+            }
+            self.say_human(&format!(
+                "next round at {}",
+                (chrono::Local::now()
+                    + chrono::Duration::from_std(
+                        next.saturating_duration_since(tokio::time::Instant::now())
+                    )
+                    .unwrap_or_default())
+                .format("%H:%M:%S")
+            ));
+            tokio::select! {
+                _ = tokio::time::sleep_until(next) => {}
+                s = signals.recv() => {
+                    let sig = s.unwrap_or("a signal");
+                    let _ = self.note(Level::Info, &format!("stopped by {sig} after round {round}"));
+                    return if any_failed { EXIT_FAILED } else { EXIT_PASSED };
+                }
+            }
+        }
+        let _ = self.note(
+            Level::Info,
+            &format!(
+                "finished after {round} round{}: {}",
+                if round == 1 { "" } else { "s" },
+                if any_failed {
+                    "a check failed"
+                } else {
+                    "every check passed"
+                }
+            ),
+        );
+        if any_failed { EXIT_FAILED } else { EXIT_PASSED }
+    }
+
+    /// One round: every check, one after the other. Returns whether all passed.
+    async fn round(
+        &mut self,
+        number: u32,
+        lag: Option<&cutover_probe::LagProbe>,
+    ) -> Result<bool, String> {
+        let mut results = Vec::new();
+        for check in self.checks.clone() {
+            let (Some(source), Some(target)) =
+                (self.conns.get(&check.source), self.conns.get(&check.target))
+            else {
+                continue;
+            };
+            let mut result = cutover_engine::check_run::run(
+                &check,
+                source,
+                target,
+                &self.opts,
+                lag.map(cutover_probe::LagProbe::subscribe),
+                &cutover_reconcile::no_progress,
+            )
+            .await;
+            let dir = journal::output_dir_for(self.journal.path());
+            cutover_engine::values_file::write(&dir, &self.masker, &mut result);
+            let event = cutover_engine::masking::mask_event(
+                &self.masker,
+                Event::ReconcileResult {
+                    result: Box::new(result),
+                    restored: false,
+                },
+            );
+            self.journal.append(&event).map_err(|e| e.to_string())?;
+            let Event::ReconcileResult { result, .. } = event else {
+                continue;
+            };
+            self.show(number, &result);
+            self.latest
+                .insert(result.name.clone(), (*result.clone(), chrono::Utc::now()));
+            results.push(*result);
+        }
+        let failed: Vec<&ReconcileResult> = results.iter().filter(|r| !r.passed()).collect();
+        let line = format!(
+            "round {number}: {} passed, {} failed",
+            results.len() - failed.len(),
+            failed.len()
+        );
+        self.note(
+            if failed.is_empty() {
+                Level::Info
+            } else {
+                Level::Warn
+            },
+            &line,
+        )?;
+        if self.args.json {
+            let v = serde_json::json!({
+                "type": "round_finished", "round": number,
+                "at": chrono::Utc::now().to_rfc3339(),
+                "passed": results.len() - failed.len(), "failed": failed.len(),
+            });
+            say::out(&v.to_string());
+        }
+        if let Some(path) = &self.args.metrics_file {
+            let latest: Vec<(ReconcileResult, chrono::DateTime<chrono::Utc>)> = self
+                .checks
+                .iter()
+                .filter_map(|c| self.latest.get(&c.name).cloned())
+                .collect();
+            if let Err(e) = metrics::write(path, &metrics::render(&self.rb.name, &latest)) {
+                let _ = self.note(
+                    Level::Warn,
+                    &format!("cannot write the metrics file {}: {e}", path.display()),
+                );
+            }
+        }
+        if !failed.is_empty()
+            && let Some(cmd) = self.args.on_fail.clone()
+        {
+            let file = self.failed_results_file(number, &failed);
+            let round = on_fail::Round {
+                runbook: &self.runbook_path,
+                journal: self.journal.path(),
+                number,
+                results: &results,
+                results_file: &file,
+            };
+            let said = on_fail::run(&cmd, &round, &self.masker).await;
+            self.note(Level::Info, &said)?;
+        }
+        Ok(failed.is_empty())
+    }
+
+    /// Writes the round's failing results (masked, as journaled) as JSON next to the journal
+    /// for `--on-fail`; returns its path.
+    fn failed_results_file(&self, number: u32, failed: &[&ReconcileResult]) -> PathBuf {
+        let dir = journal::output_dir_for(self.journal.path());
+        let path = dir.join(format!("round-{number}-failed.json"));
+        let text = serde_json::to_string_pretty(failed).unwrap_or_default();
+        if let Err(e) = write_private(&path, &text) {
+            say::err(&format!(
+                "cutover reconcile: cannot write {}: {e}",
+                path.display()
+            ));
+        }
+        path
+    }
+
+    /// Prints a result: a human line (and its first differences) or one JSON object.
+    fn show(&self, round: u32, result: &ReconcileResult) {
+        if self.args.json {
+            let v = serde_json::json!({
+                "type": "reconcile_result", "round": round,
+                "at": chrono::Utc::now().to_rfc3339(), "result": result,
+            });
+            say::out(&v.to_string());
+        } else if let Some(text) = crate::headless::reconcile_line(result, false, false, &clock()) {
+            say::out(&text);
+        }
+    }
+
+    /// Journals a notice and says it (human output: on stdout; JSON: as an object).
+    fn note(&mut self, level: Level, message: &str) -> Result<(), String> {
+        let event = Event::Notice {
+            level,
+            message: message.to_string(),
+        };
+        self.journal.append(&event).map_err(|e| {
+            let m = format!("cannot write the journal: {e}");
+            say::err(&format!("cutover reconcile: {m}"));
+            m
+        })?;
+        if self.args.json {
+            let v = serde_json::json!({
+                "type": "notice", "at": chrono::Utc::now().to_rfc3339(),
+                "level": level, "message": message,
+            });
+            say::out(&v.to_string());
+        } else {
+            self.say_human(message);
+        }
+        Ok(())
+    }
+
+    /// A human line with the clock (nothing in `--json` mode).
+    fn say_human(&self, message: &str) {
+        if !self.args.json {
+            say::out(&format!("{}   {}", clock(), self.masker.mask(message)));
+        }
+    }
+}
+
+/// `HH:MM:SS`, local time.
+fn clock() -> String {
+    chrono::Local::now().format("%H:%M:%S").to_string()
+}
+
+/// Writes a 0600 file (never through a symbolic link), creating its directory.
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(d) = path.parent() {
+        std::fs::create_dir_all(d)?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()
+}

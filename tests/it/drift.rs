@@ -1,0 +1,245 @@
+//! `cutover reconcile` outside a run (the drift watch), through the real binary on a real
+//! pair: exit codes, rounds, the journal, `--json`, `--metrics-file`, `--on-fail`.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use cutover_drill::harness::{Cluster, ClusterOptions, PgBin};
+
+use crate::support::*;
+
+async fn pair(name: &str) -> (Cluster, Cluster) {
+    let pg = PgBin::find(None).expect("PostgreSQL server binaries");
+    let (s, t) = tokio::join!(
+        Cluster::create(&pg, ClusterOptions::named(&format!("{name}src"))),
+        Cluster::create(&pg, ClusterOptions::named(&format!("{name}tgt"))),
+    );
+    let (s, t) = (s.unwrap(), t.unwrap());
+    let ddl = "create table items (id int primary key, v text);
+               insert into items select g, 'v' || g from generate_series(1, 500) g;";
+    s.execute(ddl).await.unwrap();
+    t.execute(ddl).await.unwrap();
+    (s, t)
+}
+
+fn runbook_text(src: &str, tgt: &str) -> String {
+    format!(
+        r#"[runbook]
+name = "drift"
+{}[[reconcile]]
+name = "items"
+kind = "checksum"
+table = "public.items"
+key = "id"
+recheck = "never"
+[[reconcile]]
+name = "item count"
+kind = "count"
+table = "public.items"
+recheck = "never"
+[[step]]
+id = "x"
+run = "true"
+"#,
+        connections(src, tgt)
+    )
+}
+
+/// Runs `cutover ARGS` in `dir` off the async runtime.
+async fn cutover_in(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let dir = dir.to_path_buf();
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        cutover(&dir, &a, &[])
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconcile_outside_a_run_exits_by_result_and_feeds_monitoring() {
+    let (source, target) = pair("drift1").await;
+    let d = tempfile::tempdir().unwrap();
+    runbook(
+        d.path(),
+        "rb.toml",
+        &runbook_text(&source.dsn(), &target.dsn()),
+    );
+
+    // Everything equal: exit 0, both checks said.
+    let out = cutover_in(d.path(), &["reconcile", "rb.toml", "--journal", "a.jsonl"]).await;
+    let (stdout, _) = exited(&out, 0);
+    assert!(stdout.contains("items: ✔ 500 rows equal"), "{stdout}");
+    assert!(stdout.contains("item count: ✔"), "{stdout}");
+    assert!(
+        stdout.contains("finished after 1 round: every check passed"),
+        "{stdout}"
+    );
+    let recs = journal(&d.path().join("a.jsonl"));
+    assert_eq!(of_type(&recs, "reconcile_result").len(), 2);
+
+    // Invalid: an unknown check, a schedule below a second, --for without --every.
+    for args in [
+        &["reconcile", "rb.toml", "nope"][..],
+        &["reconcile", "rb.toml", "--every", "0s"],
+        &["reconcile", "rb.toml", "--for", "1h"],
+    ] {
+        let out = cutover_in(d.path(), args).await;
+        let (_, stderr) = exited(&out, 2);
+        assert!(!stderr.is_empty(), "{args:?}: nothing said");
+    }
+    let out = cutover_in(d.path(), &["reconcile", "rb.toml", "nope"]).await;
+    let (_, stderr) = text(&out);
+    assert!(
+        stderr.contains("no reconcile check named \"nope\"; the runbook has: items, item count"),
+        "{stderr}"
+    );
+
+    // A difference: exit 1, the metrics say so, --on-fail gets the result in its environment.
+    target
+        .execute("update items set v = 'drifted' where id = 42")
+        .await
+        .unwrap();
+    let before = chrono::Utc::now().timestamp();
+    let out = cutover_in(
+        d.path(),
+        &[
+            "reconcile",
+            "rb.toml",
+            "items",
+            "--journal",
+            "b.jsonl",
+            "--metrics-file",
+            "m.prom",
+            "--on-fail",
+            "env | grep ^CUTOVER_RECONCILE_ | sort > env.txt; echo paged",
+        ],
+    )
+    .await;
+    let (stdout, stderr) = exited(&out, 1);
+    assert!(stdout.contains("items: ✘ 1 row differs"), "{stdout}");
+    assert!(stdout.contains("--on-fail ran (exit 0)"), "{stdout}");
+    assert!(stderr.contains("on-fail │ paged"), "{stderr}");
+    let prom = std::fs::read_to_string(d.path().join("m.prom")).unwrap();
+    for line in [
+        "cutover_reconcile_mismatch_rows{runbook=\"drift\",check=\"items\"} 1\n",
+        "cutover_reconcile_passed{runbook=\"drift\",check=\"items\"} 0\n",
+        "cutover_reconcile_error{runbook=\"drift\",check=\"items\"} 0\n",
+        "cutover_reconcile_rows_compared{runbook=\"drift\",check=\"items\"} 500\n",
+        "# TYPE cutover_reconcile_duration_seconds gauge\n",
+    ] {
+        assert!(prom.contains(line), "{line} not in:\n{prom}");
+    }
+    assert!(!prom.contains("item count"), "only the named check: {prom}");
+    let stamp: f64 = prom
+        .lines()
+        .find(|l| l.starts_with("cutover_reconcile_last_run_timestamp_seconds{"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .expect("a timestamp");
+    assert!(
+        stamp >= before as f64 && stamp <= before as f64 + 120.0,
+        "{stamp}"
+    );
+    let env = std::fs::read_to_string(d.path().join("env.txt")).unwrap();
+    for want in [
+        "CUTOVER_RECONCILE_STATUS=fail",
+        "CUTOVER_RECONCILE_FAILED=items",
+        "CUTOVER_RECONCILE_MISMATCH_ROWS=1",
+        "CUTOVER_RECONCILE_ROUND=1",
+        "CUTOVER_RECONCILE_SUMMARY=items: ✘ 1 row differs (max 0) of 500",
+        "CUTOVER_RECONCILE_JOURNAL=/",
+    ] {
+        assert!(env.contains(want), "{want} not in:\n{env}");
+    }
+    let results = env
+        .lines()
+        .find_map(|l| l.strip_prefix("CUTOVER_RECONCILE_RESULTS="))
+        .expect("a results file");
+    let failed: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(results).unwrap()).unwrap();
+    assert_eq!(failed[0]["mismatches"][0]["key"][0], "42");
+    assert_eq!(
+        failed[0]["mismatches"][0]["columns"][0]["target"],
+        "drifted"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_round_is_journaled_and_drift_between_rounds_is_caught() {
+    let (source, target) = pair("drift2").await;
+    let d = tempfile::tempdir().unwrap();
+    runbook(
+        d.path(),
+        "rb.toml",
+        &runbook_text(&source.dsn(), &target.dsn()),
+    );
+    let child = Command::new(bin())
+        .current_dir(d.path())
+        .args([
+            "reconcile",
+            "rb.toml",
+            "items",
+            "--every",
+            "2s",
+            "--for",
+            "5s",
+            "--json",
+            "--journal",
+            "w.jsonl",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let j = d.path().join("w.jsonl");
+    tokio::task::spawn_blocking({
+        let j = j.clone();
+        move || {
+            wait_for("the first round", Duration::from_secs(30), || {
+                std::fs::read_to_string(&j).is_ok_and(|t| t.contains("round 1:"))
+            })
+        }
+    })
+    .await
+    .unwrap();
+    target
+        .execute("delete from items where id = 7")
+        .await
+        .unwrap();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let (stdout, _) = exited(&out, 1);
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let results: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|v| v["type"] == "reconcile_result")
+        .collect();
+    assert_eq!(results.len(), 3, "{stdout}");
+    assert_eq!(results[0]["round"], 1);
+    assert_eq!(results[0]["result"]["status"], "pass");
+    assert_eq!(results[2]["round"], 3);
+    assert_eq!(results[2]["result"]["status"], "fail");
+    assert_eq!(
+        results[2]["result"]["mismatches"][0]["class"],
+        "missing_on_target"
+    );
+    let rounds = lines
+        .iter()
+        .filter(|v| v["type"] == "round_finished")
+        .count();
+    assert_eq!(rounds, 3);
+    // The journal holds the same results, fsynced as they came.
+    let recs = journal(&j);
+    assert_eq!(of_type(&recs, "reconcile_result").len(), 3);
+    assert!(
+        of_type(&recs, "notice")
+            .iter()
+            .any(|n| n["message"] == "finished after 3 rounds: a check failed")
+    );
+}
