@@ -90,6 +90,10 @@ async fn run(a: &[String]) -> Result<ExitCode, String> {
         tables: Vec::new(),
         partitions: a.get(5).and_then(|p| p.parse().ok()),
         tolerance: None,
+        exclude_tables: vec![],
+        max_rows_per_second: None,
+        changed_since: None,
+        full_every: None,
     };
     let s = ConnSettings::parse("source", &a[0]).map_err(|e| e.to_string())?;
     let t = ConnSettings::parse("target", &a[1]).map_err(|e| e.to_string())?;

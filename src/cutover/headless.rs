@@ -627,18 +627,17 @@ pub(crate) fn reconcile_line(
         reconcile::summary(result),
         if restored { " (from the journal)" } else { "" }
     );
-    if same && !result.mismatches.is_empty() {
+    let listed = result.listed();
+    if same && !listed.is_empty() {
         s.push_str(" · the same differences as before");
         return Some(s);
     }
-    for m in result.mismatches.iter().take(10) {
-        s.push_str(&format!(
-            "\n{t}   {}",
-            reconcile::describe(m, &result.key_columns)
-        ));
+    for (table, m, keys) in listed.iter().take(10) {
+        let table = table.map(|n| format!("{n}: ")).unwrap_or_default();
+        s.push_str(&format!("\n{t}   {table}{}", reconcile::describe(m, keys)));
     }
-    if result.mismatches.len() > 10 {
-        s.push_str(&format!("\n{t}   … {} more", result.mismatches.len() - 10));
+    if listed.len() > 10 {
+        s.push_str(&format!("\n{t}   … {} more", listed.len() - 10));
     }
     if let Some(f) = &result.values_file {
         s.push_str(&format!(

@@ -18,7 +18,7 @@ use cutover_model::shown;
 /// result. A write that fails (disk full) is said in the result's notes; the check's verdict
 /// does not change.
 pub fn write(dir: &Path, masker: &Masker, result: &mut ReconcileResult) {
-    if result.mismatches.iter().all(|m| m.full.is_empty()) {
+    if result.listed().iter().all(|(_, m, _)| m.full.is_empty()) {
         return;
     }
     let text = contents(masker, result);
@@ -34,7 +34,12 @@ pub fn write(dir: &Path, masker: &Masker, result: &mut ReconcileResult) {
             path.display()
         )),
     }
-    for m in &mut result.mismatches {
+    for m in result.mismatches.iter_mut().chain(
+        result
+            .tables
+            .iter_mut()
+            .flat_map(|t| t.mismatches.iter_mut()),
+    ) {
         m.full = Vec::new();
     }
 }
@@ -46,7 +51,12 @@ fn contents(masker: &Masker, result: &ReconcileResult) -> String {
         "# cutover reconcile: whole values of the differences of check {:?} too long to show\n",
         result.name
     );
-    for m in result.mismatches.iter().filter(|m| !m.full.is_empty()) {
+    for (table, m, keys) in result
+        .listed()
+        .into_iter()
+        .filter(|(_, m, _)| !m.full.is_empty())
+    {
+        let table = table.map(|n| format!("table {n} · ")).unwrap_or_default();
         for ColumnDiff {
             column,
             source,
@@ -54,8 +64,8 @@ fn contents(masker: &Masker, result: &ReconcileResult) -> String {
         } in &m.full
         {
             out.push_str(&format!(
-                "\n## key ({}) = ({}) · column {column} · {}\n",
-                result.key_columns.join(", "),
+                "\n## {table}key ({}) = ({}) · column {column} · {}\n",
+                keys.join(", "),
                 shown::key(&m.key),
                 m.class.label()
             ));

@@ -182,6 +182,10 @@ pub struct ReconcileResult {
     /// Things worth knowing (columns only on the target, normalisations applied...).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// `tables = [...]` checks: one result per table compared (this result sums them up; its
+    /// own `mismatches` list the tables missing on one side).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tables: Vec<ReconcileResult>,
     /// The file holding the whole values of differences too long to show (next to the
     /// journal; secrets masked), written by the engine once per change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -230,6 +234,7 @@ impl ReconcileResult {
             sequences: Vec::new(),
             rechecked: false,
             notes: Vec::new(),
+            tables: Vec::new(),
             values_file: None,
             source_version: None,
             target_version: None,
@@ -244,6 +249,21 @@ impl ReconcileResult {
     /// Mismatching rows that count against the thresholds (0 when errored).
     pub fn mismatch_rows(&self) -> u64 {
         self.verdict.as_ref().map_or(0, |v| v.mismatch_rows)
+    }
+
+    /// Every listed mismatch with the key columns it is read by and, for a `tables` check,
+    /// the table it is in (`None`: the check's own list, e.g. a table missing on one side).
+    pub fn listed(&self) -> Vec<(Option<&str>, &Mismatch, &[String])> {
+        let own = self
+            .mismatches
+            .iter()
+            .map(|m| (None, m, self.key_columns.as_slice()));
+        let per_table = self.tables.iter().flat_map(|t| {
+            t.mismatches
+                .iter()
+                .map(move |m| (Some(t.name.as_str()), m, t.key_columns.as_slice()))
+        });
+        own.chain(per_table).collect()
     }
 
     /// Listed mismatches that were found to be transient by a recheck.
@@ -285,6 +305,9 @@ pub struct Progress {
     pub mismatches: u64,
     /// Milliseconds since the check started.
     pub elapsed_ms: u64,
+    /// Why the check is going slower than the servers could: `max_rows_per_second 50000`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttled: Option<String>,
 }
 
 /// One line: `orders: ✔ 200000 rows equal (16 parts, 1.2s)` or `orders: ✘ 3 rows differ (max 0)`.
@@ -298,11 +321,15 @@ pub fn summary(r: &ReconcileResult) -> String {
         ),
         (Status::Pass, _) => {
             let transient = r.transient().count();
+            let parts = if r.tables.is_empty() {
+                crate::narrate::count(r.partitions_total, "part")
+            } else {
+                crate::narrate::count(r.partitions_total, "table")
+            };
             let mut s = format!(
-                "{}: ✔ {} equal ({}, {secs:.1}s)",
+                "{}: ✔ {} equal ({parts}, {secs:.1}s)",
                 r.name,
                 crate::narrate::count(r.rows_compared, "row"),
-                crate::narrate::count(r.partitions_total, "part")
             );
             if let Some(v) = &r.verdict
                 && v.mismatch_rows > 0
@@ -331,8 +358,15 @@ pub fn summary(r: &ReconcileResult) -> String {
             } else {
                 "rows differ"
             };
+            let tables = if r.tables.is_empty() {
+                String::new()
+            } else {
+                let bad = r.tables.iter().filter(|t| !t.passed()).count()
+                    + r.mismatches.iter().filter(|m| !m.transient).count();
+                format!(" in {bad} of {} tables", r.partitions_total)
+            };
             let mut s = format!(
-                "{}: ✘ {n}{plus} {what} (max {max}) of {} ({secs:.1}s)",
+                "{}: ✘ {n}{plus} {what}{tables} (max {max}) of {} ({secs:.1}s)",
                 r.name, r.rows_compared
             );
             if transient > 0 {

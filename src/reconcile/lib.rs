@@ -36,6 +36,8 @@ mod sequences;
 mod settings;
 mod sql;
 mod table;
+mod tables;
+mod throttle;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -175,6 +177,10 @@ impl<'a> Cx<'a> {
             rows_compared: res.source_rows.max(res.target_rows),
             mismatches: res.mismatch_total,
             elapsed_ms: self.elapsed_ms(),
+            throttled: self
+                .check
+                .max_rows_per_second
+                .map(|n| format!("max_rows_per_second {n}")),
         });
     }
 
@@ -213,6 +219,9 @@ pub async fn run_check(
     let cx = Cx::new(check, source, target, opts, progress);
     let mut res = ReconcileResult::new(&check.name, check.kind);
     let r = match check.kind {
+        ReconcileKind::Checksum | ReconcileKind::Count if !check.tables.is_empty() => {
+            tables::run(&cx, &mut res).await
+        }
         ReconcileKind::Checksum if check.key.is_empty() => multiset::run(&cx, &mut res).await,
         ReconcileKind::Checksum => checksum::run(&cx, &mut res).await,
         ReconcileKind::Count => count::run(&cx, &mut res).await,
@@ -283,6 +292,33 @@ pub async fn recheck(
     if fresh.status == Status::Error {
         return fresh;
     }
+    if !check.tables.is_empty() {
+        // Per table: what went away since the first run was in flight.
+        for t in &mut fresh.tables {
+            if let Some(p) = previous.tables.iter().find(|p| p.name == t.name) {
+                mark_transient(check, p, t);
+            }
+        }
+        tables::resum(&mut fresh);
+        let rows = fresh.source_rows.max(fresh.target_rows);
+        let v = Verdict::compute(
+            fresh.mismatch_total,
+            rows,
+            check.max_mismatch_rows,
+            check.max_mismatch_pct,
+        );
+        fresh.status = if v.within { Status::Pass } else { Status::Fail };
+        fresh.verdict = Some(v);
+        fresh.rechecked = true;
+        return fresh;
+    }
+    mark_transient(check, previous, &mut fresh);
+    fresh
+}
+
+/// Lists every mismatch of `previous` that `fresh` (a new full run) no longer has as
+/// transient in `fresh`, and recomputes its verdict without them.
+fn mark_transient(check: &ReconcileCheck, previous: &ReconcileResult, fresh: &mut ReconcileResult) {
     let mut transient = 0u64;
     for m in previous.mismatches.iter() {
         let still = fresh
@@ -303,7 +339,6 @@ pub async fn recheck(
     let v = Verdict::compute(real, rows, check.max_mismatch_rows, check.max_mismatch_pct);
     fresh.status = if v.within { Status::Pass } else { Status::Fail };
     fresh.verdict = Some(v);
-    fresh
 }
 
 /// Sets status, verdict and elapsed time.

@@ -90,6 +90,8 @@ pub struct Table<'a> {
     /// Average bytes of a compared row's text on the source (a sample), 0 when unknown:
     /// ranges and drill-downs are sized by it as well as by rows.
     pub row_bytes: u64,
+    /// The check's `max_rows_per_second` (range passes are paced to it).
+    pub max_rows_per_second: Option<u64>,
 }
 
 /// Bytes of row text one range statement (or one drill-down fetch) handles at most: a
@@ -211,6 +213,7 @@ pub(crate) async fn setup<'a>(
         reltuples: s.reltuples,
         plan,
         row_bytes: 0,
+        max_rows_per_second: check.max_rows_per_second,
         pinning: Pinning {
             extra_float_digits: settings::extra_float_digits(sv, tv),
             catalog_search_path: true,
@@ -287,8 +290,12 @@ impl Table<'_> {
             .buffered(depth);
         let mut zipped = src.zip(tgt).map(|(a, b)| Ok::<_, ReconcileError>((a?, b?)));
         let mut out = Vec::with_capacity(ranges.len());
+        let mut throttle = super::throttle::Throttle::new(self.max_rows_per_second);
         while let Some((a, b)) = zipped.try_next().await? {
             each(out.len(), &a, &b);
+            throttle
+                .pace(u64::try_from(a.count.max(b.count)).unwrap_or(0))
+                .await;
             out.push((a, b));
         }
         Ok(out)

@@ -12,6 +12,7 @@ mod gate;
 mod pg;
 mod pty;
 mod reconcile;
+mod reconcile_scale;
 mod report;
 mod rollback;
 mod signoff;

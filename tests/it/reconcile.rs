@@ -12,7 +12,7 @@ use cutover_model::runbook::{ReconcileCheck, ReconcileKind, Template};
 use cutover_reconcile::{self as reconcile, Options};
 use tokio_postgres::Client;
 
-fn clusters() -> &'static (Cluster, Cluster) {
+pub(crate) fn clusters() -> &'static (Cluster, Cluster) {
     static PAIR: OnceLock<(Cluster, Cluster)> = OnceLock::new();
     PAIR.get_or_init(|| {
         std::thread::spawn(|| {
@@ -33,7 +33,7 @@ fn clusters() -> &'static (Cluster, Cluster) {
 
 /// A fresh database `db` on both clusters; runs `setup` on both, then `target_only` on the
 /// target. Returns (source, target) clients.
-async fn pair(db: &str, setup: &str, target_only: &str) -> (Client, Client) {
+pub(crate) async fn pair(db: &str, setup: &str, target_only: &str) -> (Client, Client) {
     let (s, t) = clusters();
     for c in [s, t] {
         c.execute(&format!("CREATE DATABASE \"{db}\""))
@@ -50,7 +50,7 @@ async fn pair(db: &str, setup: &str, target_only: &str) -> (Client, Client) {
     (sc, tc)
 }
 
-fn check(kind: ReconcileKind, table: &str, key: &[&str]) -> ReconcileCheck {
+pub(crate) fn check(kind: ReconcileKind, table: &str, key: &[&str]) -> ReconcileCheck {
     ReconcileCheck {
         name: format!("{table}-check"),
         kind,
@@ -71,6 +71,10 @@ fn check(kind: ReconcileKind, table: &str, key: &[&str]) -> ReconcileCheck {
         tables: Vec::new(),
         partitions: None,
         tolerance: None,
+        exclude_tables: vec![],
+        max_rows_per_second: None,
+        changed_since: None,
+        full_every: None,
     }
 }
 
@@ -86,14 +90,19 @@ fn sql(text: &str) -> Template {
     Template::parse(text, &BTreeMap::new(), &[]).unwrap()
 }
 
-fn small_parts() -> Options {
+pub(crate) fn small_parts() -> Options {
     Options {
         rows_per_partition: 300,
         ..Options::default()
     }
 }
 
-async fn run(c: &ReconcileCheck, s: &Client, t: &Client, opts: &Options) -> ReconcileResult {
+pub(crate) async fn run(
+    c: &ReconcileCheck,
+    s: &Client,
+    t: &Client,
+    opts: &Options,
+) -> ReconcileResult {
     let seen: Mutex<Vec<Progress>> = Mutex::new(Vec::new());
     let progress = |p: &Progress| seen.lock().unwrap().push(p.clone());
     let r = reconcile::run_check(c, s, t, opts, &progress).await;

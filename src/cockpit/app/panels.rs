@@ -145,6 +145,8 @@ pub enum CheckState {
         done: u32,
         /// Parts in all.
         total: u32,
+        /// Why it goes slower than it could (`max_rows_per_second 50000`).
+        throttled: Option<String>,
     },
     /// Finished equal.
     Equal {

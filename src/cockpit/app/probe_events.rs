@@ -17,6 +17,7 @@ impl App {
                     CheckState::Running {
                         done: progress.partitions_done,
                         total: progress.partitions_total,
+                        throttled: progress.throttled.clone(),
                     },
                 );
             }

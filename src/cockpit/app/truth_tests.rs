@@ -117,8 +117,14 @@ fn reconciling_now_goes_when_the_checks_are_done() {
             message: "reconciling now: accounts".into(),
         },
     );
-    app.reconcile
-        .set("accounts", CheckState::Running { done: 1, total: 4 });
+    app.reconcile.set(
+        "accounts",
+        CheckState::Running {
+            done: 1,
+            total: 4,
+            throttled: None,
+        },
+    );
     let result = cutover_model::reconcile::ReconcileResult::new(
         "accounts",
         cutover_model::runbook::ReconcileKind::Count,

@@ -158,8 +158,19 @@ pub struct ReconcileCheck {
     pub schemas: Vec<String>,
     /// Sequences.
     pub sequences: Vec<String>,
-    /// Tables.
+    /// Tables: for `schema`, the tables compared; for `count` and `checksum`, `schema.table`
+    /// globs (`*`, `?`) expanded on the source at run time, each table compared on its own.
     pub tables: Vec<String>,
+    /// `count` / `checksum` with `tables`: globs of tables left out.
+    pub exclude_tables: Vec<String>,
+    /// `count` / `checksum`: at most this many rows read per second per side (`None`: as fast
+    /// as the servers go).
+    pub max_rows_per_second: Option<u64>,
+    /// `checksum` with a key: the column holding when a row last changed; the rounds of
+    /// `cutover reconcile --every` then compare only the rows changed since the last round.
+    pub changed_since: Option<String>,
+    /// With `changed_since`: a full comparison at least this often (default 24h).
+    pub full_every: Option<std::time::Duration>,
     /// Partitions.
     pub partitions: Option<u32>,
     /// How far numbers in a `query` result may differ and still be equal.

@@ -274,8 +274,16 @@ pub struct ReconcileSpec {
     pub schemas: Option<Spanned<Vec<String>>>,
     /// Sequences for `sequences`.
     pub sequences: Option<Spanned<Vec<String>>>,
-    /// Tables for `schema`.
+    /// Tables for `schema`; table globs for `count` / `checksum`.
     pub tables: Option<Spanned<Vec<String>>>,
+    /// Table globs left out (`count` / `checksum` with `tables`).
+    pub exclude_tables: Option<Spanned<Vec<String>>>,
+    /// Rows read per second per side, at most (`count` / `checksum`).
+    pub max_rows_per_second: Option<Spanned<u64>>,
+    /// Column of the last change (`checksum` with a key): incremental watch rounds.
+    pub changed_since: Option<SStr>,
+    /// A full comparison at least this often with `changed_since` (a duration).
+    pub full_every: Option<SStr>,
     /// Number of key-range partitions (default chosen from the row count).
     pub partitions: Option<Spanned<u32>>,
     /// How far numbers may differ and still be equal (`query`).

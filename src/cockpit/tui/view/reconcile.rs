@@ -64,7 +64,11 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
         for c in checks.iter().take(shown) {
             let (text, style) = match &c.state {
                 CheckState::NotRun => ("not run yet".to_string(), t.muted),
-                CheckState::Running { done, total } => {
+                CheckState::Running {
+                    done,
+                    total,
+                    throttled,
+                } => {
                     let bar_w = 10usize;
                     let filled = if *total == 0 {
                         0
@@ -73,10 +77,14 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
                     };
                     (
                         format!(
-                            "{}{} {done}/{}",
+                            "{}{} {done}/{}{}",
                             "█".repeat(filled),
                             "░".repeat(bar_w - filled),
-                            count(*total, "part")
+                            count(*total, "part"),
+                            throttled
+                                .as_ref()
+                                .map(|w| format!(" · throttled: {w}"))
+                                .unwrap_or_default()
                         ),
                         t.step_running,
                     )

@@ -37,10 +37,18 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
                     _ => t.reconcile_diff,
                 };
                 lines.push(Line::from(Span::styled(fit(&summary(r), cols), style)));
-                for m in &r.mismatches {
-                    let style = if m.transient { t.muted } else { t.text };
+                for table in r.tables.iter().filter(|x| !x.passed()) {
                     lines.push(Line::from(Span::styled(
-                        fit(&format!("  {}", describe(m, &r.key_columns)), cols),
+                        fit(&format!("  {}", summary(table)), cols),
+                        t.reconcile_diff,
+                    )));
+                }
+                let listed = r.listed();
+                for (table, m, keys) in &listed {
+                    let style = if m.transient { t.muted } else { t.text };
+                    let table = table.map(|n| format!("{n}: ")).unwrap_or_default();
+                    lines.push(Line::from(Span::styled(
+                        fit(&format!("  {table}{}", describe(m, keys)), cols),
                         style,
                     )));
                     for d in m.columns.iter().take(8) {
@@ -56,7 +64,7 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
                         )));
                     }
                 }
-                if r.mismatch_total > r.mismatches.len() as u64 {
+                if r.tables.is_empty() && r.mismatch_total > r.mismatches.len() as u64 {
                     lines.push(Line::from(Span::styled(
                         fit(
                             &format!(

@@ -448,6 +448,7 @@ fn with_reconcile_results() -> App {
                 rows_compared: 1000,
                 mismatches: 0,
                 elapsed_ms: 300,
+                throttled: None,
             },
         },
     );

@@ -62,6 +62,10 @@ fn check(
         schemas: value_of(&s.schemas).unwrap_or_default(),
         sequences: value_of(&s.sequences).unwrap_or_default(),
         tables: value_of(&s.tables).unwrap_or_default(),
+        exclude_tables: value_of(&s.exclude_tables).unwrap_or_default(),
+        max_rows_per_second: value_of(&s.max_rows_per_second),
+        changed_since: value_of(&s.changed_since),
+        full_every: full_every(cx, s),
         partitions: value_of(&s.partitions),
         tolerance: tolerance(cx, s),
     }
@@ -160,9 +164,34 @@ fn required_keys(cx: &mut Ctx<'_>, s: &ReconcileSpec, head: &Range<usize>) {
     match s.kind {
         ReconcileKind::Count | ReconcileKind::Checksum => {
             need(
-                s.table.is_none(),
-                format!("reconcile `{name}` (kind = \"{kind}\") needs `table`"),
+                s.table.is_none() && s.tables.is_none(),
+                format!(
+                    "reconcile `{name}` (kind = \"{kind}\") needs `table`, or `tables` (globs such as [\"public.*\"])"
+                ),
             );
+            need(
+                s.table.is_some() && s.tables.is_some(),
+                format!(
+                    "reconcile `{name}`: use either `table` (one table) or `tables` (globs), not both"
+                ),
+            );
+            if let Some(t) = &s.tables {
+                table_globs(cx, t);
+            }
+            if let Some(t) = &s.exclude_tables {
+                table_globs(cx, t);
+            }
+            if let Some(c) = &s.changed_since
+                && s.kind == ReconcileKind::Checksum
+                && (s.key.is_none() || s.table.is_none())
+            {
+                cx.err_entry(
+                    c.span(),
+                    format!(
+                        "reconcile `{name}`: changed_since needs one `table` and its `key` (the changed rows are read again by key)"
+                    ),
+                );
+            }
             // Without a key: a count is one count(*) per side, a checksum a multiset compare.
         }
         ReconcileKind::Query => need(
@@ -201,7 +230,27 @@ fn stray_keys(cx: &mut Ctx<'_>, s: &ReconcileSpec) {
             matches!(kind, Sequences | Schema),
         ),
         ("sequences", span_of(&s.sequences), kind == Sequences),
-        ("tables", span_of(&s.tables), kind == Schema),
+        (
+            "tables",
+            span_of(&s.tables),
+            matches!(kind, Schema | Count | Checksum),
+        ),
+        (
+            "exclude_tables",
+            span_of(&s.exclude_tables),
+            s.tables.is_some() && table_kind,
+        ),
+        (
+            "max_rows_per_second",
+            span_of(&s.max_rows_per_second),
+            table_kind,
+        ),
+        ("changed_since", span_of(&s.changed_since), kind == Checksum),
+        (
+            "full_every",
+            span_of(&s.full_every),
+            s.changed_since.is_some(),
+        ),
         ("tolerance", span_of(&s.tolerance), kind == Query),
     ];
     for (key, span, applies) in keys {
@@ -214,6 +263,23 @@ fn stray_keys(cx: &mut Ctx<'_>, s: &ReconcileSpec) {
             )
         });
     }
+    if s.tables.is_some() {
+        // Each table's key and columns are its own: one key or column list cannot fit them all.
+        for (key, span) in [
+            ("key", span_of(&s.key)),
+            ("target_table", span_of(&s.target_table)),
+            ("columns", span_of(&s.columns)),
+            ("exclude", span_of(&s.exclude)),
+            ("partitions", span_of(&s.partitions)),
+        ] {
+            cx.unread(span, false, || {
+                format!(
+                    "reconcile `{}`: `{key}` does not go with `tables` (each table is compared with its own primary key or unique NOT NULL index and all its columns); use one check per table for that",
+                    s.name.get_ref()
+                )
+            });
+        }
+    }
     if let (Some(_), Some(ex)) = (&s.columns, &s.exclude) {
         cx.err_entry(
             ex.span(),
@@ -225,13 +291,46 @@ fn stray_keys(cx: &mut Ctx<'_>, s: &ReconcileSpec) {
 /// The keys a reconcile kind reads, for error messages.
 fn kind_keys(kind: ReconcileKind) -> &'static str {
     match kind {
-        ReconcileKind::Count => "it uses table, target_table, key and partitions",
+        ReconcileKind::Count => {
+            "it uses table, target_table, key, partitions, tables, exclude_tables and max_rows_per_second"
+        }
         ReconcileKind::Checksum => {
-            "it uses table, target_table, key, columns or exclude, and partitions"
+            "it uses table, target_table, key, columns or exclude, partitions, tables, exclude_tables, max_rows_per_second, and changed_since with a table and key"
         }
         ReconcileKind::Query => "it uses sql, target_sql and tolerance",
         ReconcileKind::Sequences => "it uses schemas and sequences",
         ReconcileKind::Schema => "it uses schemas and tables",
+    }
+}
+
+/// Reports table globs that are not `schema.table` (either part may hold `*` and `?`).
+fn table_globs(cx: &mut Ctx<'_>, globs: &Spanned<Vec<String>>) {
+    for g in globs.get_ref() {
+        let parts = crate::ident::split_qualified(g);
+        if parts.len() != 2 || parts.iter().any(String::is_empty) {
+            cx.err(
+                globs.span(),
+                format!(
+                    "table glob {g:?} must be schema.table, e.g. \"public.*\" or \"billing.invoices\""
+                ),
+            );
+        }
+    }
+}
+
+/// `full_every`: a duration of at least a minute.
+fn full_every(cx: &mut Ctx<'_>, s: &ReconcileSpec) -> Option<std::time::Duration> {
+    let f = s.full_every.as_ref()?;
+    match crate::runbook::units::parse_duration(f.get_ref()) {
+        Ok(d) if d >= std::time::Duration::from_secs(60) => Some(d),
+        Ok(_) => {
+            cx.err(f.span(), "full_every must be at least 1m");
+            None
+        }
+        Err(e) => {
+            cx.err(f.span(), format!("full_every: {e}"));
+            None
+        }
     }
 }
 
@@ -252,6 +351,11 @@ fn limits(cx: &mut Ctx<'_>, s: &ReconcileSpec) {
         && *p.get_ref() == 0
     {
         cx.err(p.span(), "partitions must be at least 1");
+    }
+    if let Some(p) = &s.max_rows_per_second
+        && *p.get_ref() == 0
+    {
+        cx.err(p.span(), "max_rows_per_second must be at least 1");
     }
 }
 

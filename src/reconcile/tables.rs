@@ -1,0 +1,317 @@
+//! `tables = ["public.*", "billing.invoices"]` for `count` and `checksum`: the globs are
+//! expanded on both servers at run time (ordinary and partitioned tables; a partition is
+//! compared through its parent), each table is compared on its own with its primary key (or
+//! its narrowest unique index over NOT NULL columns) as key, the keyless rule otherwise, and
+//! the check's result sums them up with one result per table. A table on one side only is a
+//! mismatch (all its rows), not an error.
+
+use std::collections::BTreeSet;
+
+use tokio_postgres::Client;
+
+use cutover_model::ident::{quote_ident, split_qualified};
+use cutover_model::reconcile::{MAX_FULL_VALUES, Progress};
+
+use super::{
+    ColumnDiff, Cx, Mismatch, MismatchClass, Phase, ReconcileError, ReconcileResult, Status,
+};
+
+/// Tables of a side that are not partitions, outside the system schemas: `(schema, name)`.
+const LIST_TABLES: &str = "SELECT n.nspname::pg_catalog.text, c.relname::pg_catalog.text \
+     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+     WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition \
+       AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_' \
+     ORDER BY 1, 2";
+
+/// The key of a table: its primary key, else its narrowest valid unique index without
+/// expressions or predicate over NOT NULL columns (no row is NULL in it, no two rows share it).
+const TABLE_KEY: &str = "SELECT pg_catalog.array_agg(a.attname::pg_catalog.text ORDER BY k.ord) \
+     FROM pg_catalog.pg_index i \
+     CROSS JOIN LATERAL pg_catalog.unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) \
+     JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum \
+     WHERE i.indrelid = (SELECT c.oid FROM pg_catalog.pg_class c \
+                         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                         WHERE n.nspname = $1 AND c.relname = $2) \
+       AND i.indisunique AND i.indisvalid AND i.indpred IS NULL AND i.indexprs IS NULL \
+     GROUP BY i.indexrelid, i.indisprimary \
+     HAVING pg_catalog.bool_and(a.attnotnull) \
+     ORDER BY i.indisprimary DESC, pg_catalog.count(*), i.indexrelid \
+     LIMIT 1";
+
+/// Whether `text` matches `glob` (`*`: any run of characters, `?`: one character).
+pub fn glob_match(glob: &str, text: &str) -> bool {
+    let (g, t): (Vec<char>, Vec<char>) = (glob.chars().collect(), text.chars().collect());
+    let (mut gi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if gi < g.len() && (g[gi] == '?' || g[gi] == t[ti]) {
+            gi += 1;
+            ti += 1;
+        } else if gi < g.len() && g[gi] == '*' {
+            star = Some((gi, ti));
+            gi += 1;
+        } else if let Some((sg, st)) = star {
+            gi = sg + 1;
+            ti = st + 1;
+            star = Some((sg, st + 1));
+        } else {
+            return false;
+        }
+    }
+    g[gi..].iter().all(|c| *c == '*')
+}
+
+/// Whether `(schema, name)` matches one of `globs` (each `schema.table`).
+fn selected(globs: &[String], schema: &str, name: &str) -> bool {
+    globs.iter().any(|g| match split_qualified(g).as_slice() {
+        [s, t] => glob_match(s, schema) && glob_match(t, name),
+        _ => false,
+    })
+}
+
+/// The tables of one side the check selects.
+async fn list(
+    client: &Client,
+    side: &str,
+    include: &[String],
+    exclude: &[String],
+) -> Result<BTreeSet<(String, String)>, ReconcileError> {
+    let rows = client
+        .query(LIST_TABLES, &[])
+        .await
+        .map_err(ReconcileError::sql(side, "list the tables"))?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get::<_, String>(0), r.get::<_, String>(1)))
+        .filter(|(s, n)| selected(include, s, n) && !selected(exclude, s, n))
+        .collect())
+}
+
+/// The key columns of `schema.name` on the source (empty: no usable unique key).
+async fn key_of(client: &Client, schema: &str, name: &str) -> Result<Vec<String>, ReconcileError> {
+    let row = client
+        .query_opt(TABLE_KEY, &[&schema, &name])
+        .await
+        .map_err(ReconcileError::sql("source", "read a table's key"))?;
+    Ok(row
+        .and_then(|r| r.get::<_, Option<Vec<String>>>(0))
+        .unwrap_or_default())
+}
+
+/// Rows of a table on one side (for a table the other side lacks).
+async fn row_count(
+    client: &Client,
+    side: &str,
+    schema: &str,
+    name: &str,
+) -> Result<u64, ReconcileError> {
+    let q = format!(
+        "SELECT pg_catalog.count(*) FROM {}.{}",
+        quote_ident(schema),
+        quote_ident(name)
+    );
+    let n: i64 = client
+        .query_one(q.as_str(), &[])
+        .await
+        .map_err(ReconcileError::sql(side, "count the rows of a table"))?
+        .get(0);
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// `schema.name` as a key and a check name: parts quoted only when they need it.
+fn shown_name(schema: &str, name: &str) -> String {
+    let part = |p: &str| {
+        let plain = !p.is_empty()
+            && p.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            && !p.starts_with(|c: char| c.is_ascii_digit());
+        if plain { p.to_string() } else { quote_ident(p) }
+    };
+    format!("{}.{}", part(schema), part(name))
+}
+
+/// Runs the check over every selected table.
+pub(crate) async fn run(cx: &Cx<'_>, res: &mut ReconcileResult) -> Result<(), ReconcileError> {
+    cx.report(res, Phase::Planning);
+    cx.server_versions(res).await?;
+    let check = cx.check;
+    let (on_source, on_target) = futures::try_join!(
+        list(cx.source, "source", &check.tables, &check.exclude_tables),
+        list(cx.target, "target", &check.tables, &check.exclude_tables)
+    )?;
+    if on_source.is_empty() {
+        return Err(ReconcileError::Other(format!(
+            "source: tables [{}] match no table{} (the check would compare nothing)",
+            check.tables.join(", "),
+            if check.exclude_tables.is_empty() {
+                String::new()
+            } else {
+                format!(" outside [{}]", check.exclude_tables.join(", "))
+            }
+        )));
+    }
+    res.key_columns = vec!["table".into()];
+    res.partitions_total = u32::try_from(on_source.union(&on_target).count()).unwrap_or(u32::MAX);
+    // Tables on one side only: every row of them differs.
+    for (schema, name) in on_source.symmetric_difference(&on_target) {
+        let missing = !on_target.contains(&(schema.clone(), name.clone()));
+        let (client, side) = if missing {
+            (cx.source, "source")
+        } else {
+            (cx.target, "target")
+        };
+        let rows = row_count(client, side, schema, name).await?;
+        let (class, detail) = if missing {
+            (
+                MismatchClass::MissingOnTarget,
+                format!("table missing on target ({rows} rows on the source)"),
+            )
+        } else {
+            (
+                MismatchClass::ExtraOnTarget,
+                format!("table only on the target ({rows} rows there)"),
+            )
+        };
+        if missing {
+            res.source_rows += rows;
+        } else {
+            res.target_rows += rows;
+        }
+        res.mismatch_total += rows.max(1);
+        res.partitions_done += 1;
+        let count = Some(rows.to_string());
+        res.mismatches.push(Mismatch {
+            key: vec![shown_name(schema, name)],
+            class,
+            columns: vec![ColumnDiff {
+                column: "rows".into(),
+                source: if missing { count.clone() } else { None },
+                target: if missing { None } else { count },
+            }],
+            detail,
+            transient: false,
+            by_content: false,
+            full: Vec::new(),
+        });
+    }
+    let total = res.partitions_total;
+    let both: Vec<&(String, String)> = on_source.intersection(&on_target).collect();
+    let mut keyless = 0usize;
+    for (schema, name) in both {
+        let key = key_of(cx.source, schema, name).await?;
+        keyless += usize::from(key.is_empty());
+        let mut sub = check.clone();
+        sub.name = shown_name(schema, name);
+        sub.table = Some(format!("{}.{}", quote_ident(schema), quote_ident(name)));
+        sub.tables = Vec::new();
+        sub.exclude_tables = Vec::new();
+        sub.key = key;
+        let (done, rows, diffs) = (
+            res.partitions_done,
+            res.source_rows.max(res.target_rows),
+            res.mismatch_total,
+        );
+        let progress = |p: &Progress| {
+            (cx.progress)(&Progress {
+                name: check.name.clone(),
+                phase: p.phase,
+                partitions_done: done,
+                partitions_total: total,
+                rows_compared: rows + p.rows_compared,
+                mismatches: diffs + p.mismatches,
+                elapsed_ms: cx.elapsed_ms(),
+                throttled: p.throttled.clone(),
+            })
+        };
+        let mut r = Box::pin(super::run_check(
+            &sub, cx.source, cx.target, cx.opts, &progress,
+        ))
+        .await;
+        // Whole long values: a handful over the whole check, not per table.
+        let kept: usize = res
+            .tables
+            .iter()
+            .map(|t| t.mismatches.iter().filter(|m| !m.full.is_empty()).count())
+            .sum();
+        if kept >= MAX_FULL_VALUES {
+            for m in &mut r.mismatches {
+                m.full = Vec::new();
+            }
+        }
+        res.source_rows += r.source_rows;
+        res.target_rows += r.target_rows;
+        res.mismatch_total += r.mismatch_rows();
+        res.partitions_done += 1;
+        res.tables.push(r);
+        cx.report(res, Phase::Comparing);
+    }
+    if keyless > 0 {
+        res.notes.push(format!(
+            "{keyless} of the tables have no primary key or unique NOT NULL index: compared as multisets"
+        ));
+    }
+    settle(res)
+}
+
+/// A table that could not be compared makes the whole check an error (it never passes), with
+/// every table's own result kept.
+fn settle(res: &ReconcileResult) -> Result<(), ReconcileError> {
+    let failed: Vec<&ReconcileResult> = res
+        .tables
+        .iter()
+        .filter(|t| t.status == Status::Error)
+        .collect();
+    match failed.first() {
+        None => Ok(()),
+        Some(first) => Err(ReconcileError::Other(format!(
+            "{} of {} tables could not be compared; {}: {}",
+            failed.len(),
+            res.tables.len(),
+            first.name,
+            first.error.as_deref().unwrap_or("error")
+        ))),
+    }
+}
+
+/// Recomputes the sums of a `tables` result from its tables (after a re-check changed them).
+pub(crate) fn resum(res: &mut ReconcileResult) {
+    let missing: u64 = res
+        .mismatches
+        .iter()
+        .map(|m| {
+            m.columns
+                .iter()
+                .filter_map(|c| c.source.as_deref().or(c.target.as_deref()))
+                .filter_map(|n| n.parse::<u64>().ok())
+                .sum::<u64>()
+                .max(1)
+        })
+        .sum();
+    res.mismatch_total = missing
+        + res
+            .tables
+            .iter()
+            .map(ReconcileResult::mismatch_rows)
+            .sum::<u64>();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_match_like_a_shell() {
+        assert!(glob_match("*", "orders"));
+        assert!(glob_match("order?", "orders"));
+        assert!(glob_match("or*rs", "orders"));
+        assert!(glob_match("*_2026_*", "events_2026_11"));
+        assert!(!glob_match("order?", "order"));
+        assert!(!glob_match("orders", "orders2"));
+        assert!(glob_match("", ""));
+        assert!(selected(&["public.*".into()], "public", "t"));
+        assert!(!selected(&["public.*".into()], "billing", "t"));
+        assert!(selected(&["\"My Schema\".*".into()], "My Schema", "t"));
+        assert_eq!(shown_name("public", "orders"), "public.orders");
+        assert_eq!(shown_name("App", "a.b"), "\"App\".\"a.b\"");
+    }
+}

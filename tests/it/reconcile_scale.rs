@@ -1,0 +1,180 @@
+//! Reconciliation on real schemas: `tables` globs over keyed, keyless, partitioned and
+//! ICU-keyed tables, a table on one side only, `exclude_tables`, and `max_rows_per_second`
+//! observably pacing a check. Uses the clusters of `reconcile.rs` (a database per test).
+
+use std::sync::Mutex;
+
+use cutover_model::reconcile::{MismatchClass, Progress, ReconcileResult, Status};
+use cutover_model::runbook::ReconcileKind;
+use cutover_reconcile::{self as reconcile, Options};
+
+use crate::reconcile::{check, pair, run, small_parts};
+
+const SCHEMA: &str = r#"
+CREATE SCHEMA app;
+CREATE SCHEMA other;
+CREATE TABLE app.keyed (id int PRIMARY KEY, v text);
+INSERT INTO app.keyed SELECT g, 'v' || g FROM generate_series(1, 300) g;
+CREATE TABLE app.by_unique (a int NOT NULL, b text NOT NULL, v int, UNIQUE (a, b));
+INSERT INTO app.by_unique SELECT g % 10, 'b' || g, g FROM generate_series(1, 100) g;
+CREATE TABLE app.keyless (v text, n int);
+INSERT INTO app.keyless VALUES ('x', 1), ('x', 1), ('y', 2);
+CREATE TABLE app.events (id int, at date NOT NULL, v text, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
+CREATE TABLE app.events_2025 PARTITION OF app.events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+CREATE TABLE app.events_2026 PARTITION OF app.events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+INSERT INTO app.events SELECT g, DATE '2025-06-01' + (g % 400), 'e' || g FROM generate_series(1, 500) g;
+CREATE TABLE app.icu (code text COLLATE "und-x-icu" PRIMARY KEY, v int);
+INSERT INTO app.icu VALUES ('a', 1), ('B', 2), ('b', 3), ('é', 4), ('e', 5);
+CREATE TABLE app.skip_me (id int PRIMARY KEY, v int);
+INSERT INTO app.skip_me VALUES (1, 1);
+CREATE TABLE other.t (id int PRIMARY KEY);
+INSERT INTO other.t VALUES (1);
+"#;
+
+const TARGET_DRIFT: &str = r#"
+UPDATE app.keyed SET v = 'drifted' WHERE id = 5;
+DELETE FROM app.by_unique WHERE a = 3 AND b = 'b13';
+INSERT INTO app.keyless VALUES ('x', 1);
+UPDATE app.events SET v = 'moved' WHERE id = 450;
+UPDATE app.icu SET v = 30 WHERE code = 'b';
+UPDATE app.skip_me SET v = 99;
+DELETE FROM other.t;
+"#;
+
+fn tables_check(kind: ReconcileKind) -> cutover_model::runbook::ReconcileCheck {
+    let mut c = check(kind, "unused", &[]);
+    c.name = "app tables".into();
+    c.table = None;
+    c.tables = vec!["app.*".into()];
+    c.exclude_tables = vec!["app.skip_*".into()];
+    c
+}
+
+fn table<'a>(r: &'a ReconcileResult, name: &str) -> &'a ReconcileResult {
+    r.tables
+        .iter()
+        .find(|t| t.name == name)
+        .unwrap_or_else(|| panic!("no table {name} in {:?}", names(r)))
+}
+
+fn names(r: &ReconcileResult) -> Vec<&str> {
+    r.tables.iter().map(|t| t.name.as_str()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn table_globs_compare_every_table_with_its_own_key() {
+    let (s, t) = pair("globs", SCHEMA, TARGET_DRIFT).await;
+    s.batch_execute("CREATE TABLE app.only_source (id int PRIMARY KEY); INSERT INTO app.only_source VALUES (1), (2), (3);")
+        .await
+        .unwrap();
+    let r = run(
+        &tables_check(ReconcileKind::Checksum),
+        &s,
+        &t,
+        &small_parts(),
+    )
+    .await;
+    assert_eq!(r.status, Status::Fail, "{r:#?}");
+    // Partitions through their parent, the excluded and the other schema's tables left out.
+    assert_eq!(
+        names(&r),
+        [
+            "app.by_unique",
+            "app.events",
+            "app.icu",
+            "app.keyed",
+            "app.keyless"
+        ]
+    );
+    let keyed = table(&r, "app.keyed");
+    assert_eq!(keyed.key_columns, ["id"]);
+    assert_eq!(keyed.mismatches[0].key, ["5"]);
+    assert_eq!(keyed.mismatches[0].class, MismatchClass::Different);
+    let unique = table(&r, "app.by_unique");
+    assert_eq!(unique.key_columns, ["a", "b"]);
+    assert_eq!(unique.mismatches[0].key, ["3", "b13"]);
+    assert_eq!(unique.mismatches[0].class, MismatchClass::MissingOnTarget);
+    let keyless = table(&r, "app.keyless");
+    assert_eq!(keyless.key_columns, ["row"], "compared by content");
+    assert_eq!(keyless.mismatch_rows(), 1, "{keyless:#?}");
+    assert_eq!(keyless.mismatches[0].class, MismatchClass::ExtraOnTarget);
+    let events = table(&r, "app.events");
+    assert_eq!(events.key_columns, ["id", "at"]);
+    assert_eq!(events.source_rows, 500);
+    assert_eq!(events.mismatches[0].key[0], "450");
+    let icu = table(&r, "app.icu");
+    assert_eq!(icu.key_columns, ["code"]);
+    assert_eq!(icu.mismatches.len(), 1, "{icu:#?}");
+    assert_eq!(icu.mismatches[0].key, ["b"]);
+    // The table the target lacks: a mismatch of all its rows, not an error.
+    assert_eq!(r.mismatches.len(), 1, "{:#?}", r.mismatches);
+    assert_eq!(r.mismatches[0].key, ["app.only_source"]);
+    assert_eq!(r.mismatches[0].class, MismatchClass::MissingOnTarget);
+    assert_eq!(r.mismatch_rows(), 5 + 3);
+    assert_eq!(r.partitions_total, 6);
+    let line = cutover_model::reconcile::summary(&r);
+    assert!(line.contains("8 rows differ in 6 of 6 tables"), "{line}");
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| n.contains("1 of the tables have no primary key"))
+    );
+
+    // count over the same globs: per table too; only the tables whose counts moved fail.
+    let c = run(&tables_check(ReconcileKind::Count), &s, &t, &small_parts()).await;
+    assert_eq!(names(&c).len(), 5);
+    assert!(table(&c, "app.keyed").passed());
+    assert!(!table(&c, "app.by_unique").passed());
+    assert!(!table(&c, "app.keyless").passed());
+
+    // Globs that match nothing: an error, never a pass over nothing.
+    let mut none = tables_check(ReconcileKind::Checksum);
+    none.tables = vec!["nosuch.*".into()];
+    let e = run(&none, &s, &t, &small_parts()).await;
+    assert_eq!(e.status, Status::Error);
+    assert!(
+        e.error.as_deref().unwrap().contains("match no table"),
+        "{e:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_rows_per_second_paces_a_check_and_says_so() {
+    let (s, t) = pair(
+        "throttle",
+        "CREATE TABLE big (id int PRIMARY KEY, v text);
+         INSERT INTO big SELECT g, md5(g::text) FROM generate_series(1, 3000) g;",
+        "",
+    )
+    .await;
+    let mut c = check(ReconcileKind::Checksum, "big", &["id"]);
+    c.max_rows_per_second = Some(2000);
+    let seen: Mutex<Vec<Progress>> = Mutex::new(Vec::new());
+    let progress = |p: &Progress| seen.lock().unwrap().push(p.clone());
+    let opts = Options {
+        rows_per_partition: 300,
+        ..Options::default()
+    };
+    let started = std::time::Instant::now();
+    let r = reconcile::run_check(&c, &s, &t, &opts, &progress).await;
+    let took = started.elapsed();
+    assert_eq!(r.status, Status::Pass, "{r:#?}");
+    assert_eq!(r.rows_compared, 3000);
+    // 3,000 rows at 2,000 a second cannot take less than 1.5 s (the pacing sleeps for it).
+    assert!(took.as_millis() >= 1400, "{took:?}");
+    let seen = seen.into_inner().unwrap();
+    assert!(
+        seen.iter()
+            .any(|p| p.throttled.as_deref() == Some("max_rows_per_second 2000")),
+        "the progress says why it is slow"
+    );
+    // Without the limit the same check is not paced.
+    c.max_rows_per_second = None;
+    let r = reconcile::run_check(&c, &s, &t, &opts, &reconcile::no_progress).await;
+    assert_eq!(r.status, Status::Pass);
+    assert!(
+        r.elapsed_ms < took.as_millis() as u64,
+        "{} ms",
+        r.elapsed_ms
+    );
+}
