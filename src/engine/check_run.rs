@@ -34,16 +34,31 @@ fn drained(s: &LagSample) -> bool {
 }
 
 /// Runs `check` on fresh connections, re-checking after the lag drains when it asks for it.
-/// Never fails: problems are in the result ([`cutover_model::reconcile::Status::Error`]).
+/// `since`: compare only the rows changed since then (`changed_since` checks of a drift
+/// watch). Never fails: problems are in the result
+/// ([`cutover_model::reconcile::Status::Error`]).
 pub async fn run(
     check: &ReconcileCheck,
     source: &ConnSettings,
     target: &ConnSettings,
     opts: &Options,
+    since: Option<&str>,
     lag: Option<watch::Receiver<LagSample>>,
     progress: &(dyn Fn(&Progress) + Send + Sync),
 ) -> ReconcileResult {
-    let mut result = cutover_reconcile::run_check_with(check, source, target, opts, progress).await;
+    let mut result = match since {
+        None => cutover_reconcile::run_check_with(check, source, target, opts, progress).await,
+        Some(since) => match cutover_reconcile::connect_pair(source, target).await {
+            Ok((s, t)) => {
+                cutover_reconcile::run_changed_since(check, &s, &t, opts, since, progress).await
+            }
+            Err(e) => {
+                let mut r = ReconcileResult::new(&check.name, check.kind);
+                r.error = Some(e.to_string());
+                r
+            }
+        },
+    };
     if !result.passed() && result.error.is_none() && check.recheck_after_lag {
         // A mismatch may be in flight: wait for the lag to drain, then re-compare.
         match lag {

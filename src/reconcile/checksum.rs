@@ -77,7 +77,7 @@ pub(crate) async fn recheck(
     Ok(())
 }
 
-async fn recheck_keys(
+pub(crate) async fn recheck_keys(
     cx: &Cx<'_>,
     t: &table::Table<'_>,
     previous: &ReconcileResult,

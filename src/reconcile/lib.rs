@@ -25,6 +25,7 @@ mod bisect;
 mod checksum;
 mod columns;
 mod count;
+mod incremental;
 mod integrity;
 mod multiset;
 mod partition;
@@ -230,6 +231,36 @@ pub async fn run_check(
         ReconcileKind::Schema => schema::run(&cx, &mut res).await,
     };
     finish(&cx, res, r)
+}
+
+/// Compares only the rows whose `changed_since` column is at or after `since` (a
+/// `timestamptz` text such as `2026-11-28 02:00:00+00`), for the rounds of a drift watch; a
+/// check without `changed_since`, or with more changed rows than
+/// `incremental::MAX_CHANGED_ROWS`, is compared in full (said in the notes).
+pub async fn run_changed_since(
+    check: &ReconcileCheck,
+    source: &Client,
+    target: &Client,
+    opts: &Options,
+    since: &str,
+    progress: &ProgressFn<'_>,
+) -> ReconcileResult {
+    let Some(column) = check.changed_since.as_deref() else {
+        return run_check(check, source, target, opts, progress).await;
+    };
+    let cx = Cx::new(check, source, target, opts, progress);
+    let mut res = ReconcileResult::new(&check.name, check.kind);
+    match incremental::run(&cx, column, since, &mut res).await {
+        Ok(incremental::Changed::Compared) => finish(&cx, res, Ok(())),
+        Ok(incremental::Changed::TooMany(n)) => {
+            let mut full = run_check(check, source, target, opts, progress).await;
+            full.notes.push(format!(
+                "{n} rows changed since {since}: the whole table was compared"
+            ));
+            full
+        }
+        Err(e) => finish(&cx, res, Err(e)),
+    }
 }
 
 /// Connects to both sides (concurrently) and runs the check; a connection failure is

@@ -243,3 +243,77 @@ async fn every_round_is_journaled_and_drift_between_rounds_is_caught() {
             .any(|n| n["message"] == "finished after 3 rounds: a check failed")
     );
 }
+
+/// `changed_since`: the first round compares the whole table, the next ones only the rows
+/// changed since the round before (with the overlap): a change between rounds is caught
+/// reading one row, not five hundred.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incremental_rounds_compare_only_the_changed_rows_and_catch_a_change() {
+    let (source, target) = pair("drift3").await;
+    let ddl = "alter table items add column updated_at timestamptz not null default '2026-01-01 00:00:00+00';";
+    source.execute(ddl).await.unwrap();
+    target.execute(ddl).await.unwrap();
+    let d = tempfile::tempdir().unwrap();
+    let text = runbook_text(&source.dsn(), &target.dsn()).replace(
+        "key = \"id\"\nrecheck = \"never\"",
+        "key = \"id\"\nrecheck = \"never\"\nchanged_since = \"updated_at\"\nfull_every = \"1h\"",
+    );
+    runbook(d.path(), "rb.toml", &text);
+    let child = Command::new(bin())
+        .current_dir(d.path())
+        .args([
+            "reconcile",
+            "rb.toml",
+            "items",
+            "--every",
+            "2s",
+            "--for",
+            "5s",
+            "--journal",
+            "i.jsonl",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let j = d.path().join("i.jsonl");
+    tokio::task::spawn_blocking({
+        let j = j.clone();
+        move || {
+            wait_for("the first round", Duration::from_secs(30), || {
+                std::fs::read_to_string(&j).is_ok_and(|t| t.contains("round 1:"))
+            })
+        }
+    })
+    .await
+    .unwrap();
+    target
+        .execute("update items set v = 'drifted', updated_at = now() where id = 9")
+        .await
+        .unwrap();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let (stdout, _) = exited(&out, 1);
+    let recs = journal(&j);
+    let res: Vec<&serde_json::Value> = of_type(&recs, "reconcile_result")
+        .into_iter()
+        .map(|r| &r["result"])
+        .collect();
+    assert_eq!(res.len(), 3, "{stdout}");
+    // Round 1: the whole table.
+    assert_eq!(res[0]["status"], "pass");
+    assert_eq!(res[0]["rows_compared"], 500);
+    // The next rounds: only what changed (the one row), and it differs.
+    let last = res[2];
+    assert_eq!(last["status"], "fail", "{last:#}");
+    assert_eq!(last["rows_compared"], 1, "{last:#}");
+    assert_eq!(last["mismatches"][0]["key"][0], "9");
+    assert_eq!(last["mismatches"][0]["class"], "different");
+    let notes = last["notes"].to_string();
+    assert!(
+        notes.contains("incremental: the 1 row changed since"),
+        "{notes}"
+    );
+    assert!(stdout.contains("items: ✘ 1 row differs"), "{stdout}");
+}

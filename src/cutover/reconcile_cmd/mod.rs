@@ -83,7 +83,23 @@ struct Watch {
     schedule: Schedule,
     /// The latest result of each check and when it finished (for the metrics file).
     latest: BTreeMap<String, (ReconcileResult, chrono::DateTime<chrono::Utc>)>,
+    /// `changed_since` checks: when their last round and their last full comparison started.
+    sweeps: BTreeMap<String, Sweep>,
 }
+
+/// When a `changed_since` check last ran, and last ran in full.
+#[derive(Debug, Clone, Copy)]
+struct Sweep {
+    last_round: chrono::DateTime<chrono::Utc>,
+    last_full: chrono::DateTime<chrono::Utc>,
+}
+
+/// An incremental round reaches back this far before the previous round started (clock skew
+/// between this machine and the servers, transactions that committed late).
+const OVERLAP: Duration = Duration::from_secs(120);
+
+/// Without `full_every`, a `changed_since` check is compared in full at least this often.
+const DEFAULT_FULL_EVERY: Duration = Duration::from_secs(24 * 3600);
 
 /// Runs the command; returns the exit code.
 pub fn main(args: ReconcileArgs) -> u8 {
@@ -185,6 +201,7 @@ fn prepare(args: ReconcileArgs) -> Result<Watch, String> {
         args,
         schedule,
         latest: BTreeMap::new(),
+        sweeps: BTreeMap::new(),
     })
 }
 
@@ -305,6 +322,7 @@ impl Watch {
     ) -> Result<bool, String> {
         let mut results = Vec::new();
         for check in self.checks.clone() {
+            let since = self.since(&check);
             let (Some(source), Some(target)) =
                 (self.conns.get(&check.source), self.conns.get(&check.target))
             else {
@@ -315,6 +333,7 @@ impl Watch {
                 source,
                 target,
                 &self.opts,
+                since.as_deref(),
                 lag.map(cutover_probe::LagProbe::subscribe),
                 &cutover_reconcile::no_progress,
             )
@@ -387,6 +406,38 @@ impl Watch {
             self.note(Level::Info, &said)?;
         }
         Ok(failed.is_empty())
+    }
+
+    /// For a `changed_since` check: the moment this round compares from (`None`: a full
+    /// comparison, the first round and every `full_every`); records the round either way.
+    fn since(&mut self, check: &ReconcileCheck) -> Option<String> {
+        check.changed_since.as_ref()?;
+        let now = chrono::Utc::now();
+        let full_every = check.full_every.unwrap_or(DEFAULT_FULL_EVERY);
+        let prev = self.sweeps.get(&check.name).copied();
+        let full = prev.is_none_or(|p| {
+            now.signed_duration_since(p.last_full)
+                .to_std()
+                .unwrap_or_default()
+                >= full_every
+        });
+        self.sweeps.insert(
+            check.name.clone(),
+            Sweep {
+                last_round: now,
+                last_full: if full {
+                    now
+                } else {
+                    prev.map_or(now, |p| p.last_full)
+                },
+            },
+        );
+        if full {
+            return None;
+        }
+        let from = prev.map_or(now, |p| p.last_round)
+            - chrono::Duration::from_std(OVERLAP).unwrap_or_default();
+        Some(from.format("%Y-%m-%d %H:%M:%S%.6f+00").to_string())
     }
 
     /// Writes the round's failing results (masked, as journaled) as JSON next to the journal

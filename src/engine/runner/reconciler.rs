@@ -99,7 +99,8 @@ impl Runner<'_> {
                     progress_nudge.notify_one();
                 };
                 let result =
-                    crate::check_run::run(&check, &source, &target, &opts, lag, &progress).await;
+                    crate::check_run::run(&check, &source, &target, &opts, None, lag, &progress)
+                        .await;
                 let _ = tx.send(ReconMsg::Done(task_name, Box::new(result)));
                 nudge.notify_one();
             });
