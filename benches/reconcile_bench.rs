@@ -92,6 +92,8 @@ async fn run(a: &[String]) -> Result<ExitCode, String> {
         tolerance: None,
         exclude_tables: vec![],
         max_rows_per_second: None,
+        adaptive_throttle: false,
+        pause_when: None,
         changed_since: None,
         full_every: None,
     };

@@ -46,6 +46,11 @@ pub async fn run(
     lag: Option<watch::Receiver<LagSample>>,
     progress: &(dyn Fn(&Progress) + Send + Sync),
 ) -> ReconcileResult {
+    // pause_when asks the source in a session of its own.
+    let opts = &Options {
+        pause_connection: Some(source.clone()),
+        ..opts.clone()
+    };
     let mut result = match since {
         None => cutover_reconcile::run_check_with(check, source, target, opts, progress).await,
         Some(since) => match cutover_reconcile::connect_pair(source, target).await {

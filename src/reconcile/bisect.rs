@@ -97,7 +97,13 @@ fn drill<'a>(
             if !bounds.is_empty() {
                 let subs = split(&range, bounds);
                 let hashes = t
-                    .compare_ranges(stmts, &subs, cx.opts.pipeline_depth, &mut |_, _, _| {})
+                    .compare_ranges(
+                        stmts,
+                        &subs,
+                        cx.opts.pipeline_depth,
+                        None,
+                        &mut |_, _, _| {},
+                    )
                     .await?;
                 let mut out = Vec::new();
                 for (sub, (a, b)) in subs.into_iter().zip(hashes) {

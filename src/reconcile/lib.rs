@@ -118,6 +118,8 @@ pub struct Options {
     pub query_max_rows: usize,
     /// Secret values for rendering `sql` / `target_sql` templates.
     pub secrets: BTreeMap<String, String>,
+    /// Where a check's `pause_when` runs (a session of its own to the source).
+    pub pause_connection: Option<ConnSettings>,
 }
 
 impl Default for Options {
@@ -131,6 +133,7 @@ impl Default for Options {
             statement_timeout: None,
             query_max_rows: 1_000_000,
             secrets: BTreeMap::new(),
+            pause_connection: None,
         }
     }
 }
@@ -143,6 +146,10 @@ pub(crate) struct Cx<'a> {
     pub opts: &'a Options,
     pub progress: &'a ProgressFn<'a>,
     pub started: Instant,
+    /// Why the check goes slower than it could, as the pacing last said.
+    throttled: std::sync::Mutex<Option<String>>,
+    /// The last progress sent (sent again when the pacing changes).
+    last: std::sync::Mutex<Option<Progress>>,
 }
 
 impl<'a> Cx<'a> {
@@ -161,6 +168,28 @@ impl<'a> Cx<'a> {
             opts,
             progress,
             started: Instant::now(),
+            throttled: std::sync::Mutex::new(None),
+            last: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Records why the check is slowed down (`None`: it is not) and, when that changed,
+    /// sends the last progress again with it.
+    pub fn set_throttled(&self, why: Option<String>) {
+        let changed = match self.throttled.lock() {
+            Ok(mut t) if *t != why => {
+                *t = why.clone();
+                true
+            }
+            _ => false,
+        };
+        if changed {
+            let last = self.last.lock().ok().and_then(|l| l.clone());
+            if let Some(mut p) = last {
+                p.throttled = why;
+                p.elapsed_ms = self.elapsed_ms();
+                (self.progress)(&p);
+            }
         }
     }
 
@@ -170,7 +199,7 @@ impl<'a> Cx<'a> {
 
     /// Sends a progress update built from the result so far.
     pub fn report(&self, res: &ReconcileResult, phase: Phase) {
-        (self.progress)(&Progress {
+        let p = Progress {
             name: res.name.clone(),
             phase,
             partitions_done: res.partitions_done,
@@ -178,11 +207,12 @@ impl<'a> Cx<'a> {
             rows_compared: res.source_rows.max(res.target_rows),
             mismatches: res.mismatch_total,
             elapsed_ms: self.elapsed_ms(),
-            throttled: self
-                .check
-                .max_rows_per_second
-                .map(|n| format!("max_rows_per_second {n}")),
-        });
+            throttled: self.throttled.lock().ok().and_then(|t| t.clone()),
+        };
+        (self.progress)(&p);
+        if let Ok(mut l) = self.last.lock() {
+            *l = Some(p);
+        }
     }
 
     pub fn statement_timeout_ms(&self) -> u64 {

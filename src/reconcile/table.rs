@@ -1,6 +1,8 @@
 //! Setting up a table check (`count`, `checksum`): server versions, both tables resolved,
 //! columns and key chosen, SQL built per side, and the two pinned snapshots.
 
+use std::time::Instant;
+
 use futures::{StreamExt, TryStreamExt, stream};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Statement};
@@ -57,6 +59,17 @@ impl Side<'_> {
             .map_err(ReconcileError::sql(self.label, "prepare the range query"))
     }
 
+    /// [`Side::range`] and how long it took from when it was sent (queueing behind the
+    /// statements pipelined before it included).
+    pub async fn timed_range(
+        &self,
+        stmts: &Prepared,
+        r: &Range,
+    ) -> Result<(PartHash, std::time::Duration), ReconcileError> {
+        let t0 = Instant::now();
+        self.range(stmts, r).await.map(|h| (h, t0.elapsed()))
+    }
+
     /// Runs a prepared range statement.
     pub async fn range(&self, stmts: &Prepared, r: &Range) -> Result<PartHash, ReconcileError> {
         let values = range_params(r);
@@ -90,8 +103,6 @@ pub struct Table<'a> {
     /// Average bytes of a compared row's text on the source (a sample), 0 when unknown:
     /// ranges and drill-downs are sized by it as well as by rows.
     pub row_bytes: u64,
-    /// The check's `max_rows_per_second` (range passes are paced to it).
-    pub max_rows_per_second: Option<u64>,
 }
 
 /// Bytes of row text one range statement (or one drill-down fetch) handles at most: a
@@ -213,7 +224,6 @@ pub(crate) async fn setup<'a>(
         reltuples: s.reltuples,
         plan,
         row_bytes: 0,
-        max_rows_per_second: check.max_rows_per_second,
         pinning: Pinning {
             extra_float_digits: settings::extra_float_digits(sv, tv),
             catalog_search_path: true,
@@ -256,10 +266,12 @@ impl Table<'_> {
     ) -> Result<(Prepared, Prepared), ReconcileError> {
         cx.report(res, Phase::Comparing);
         let (ss, ts) = futures::try_join!(self.source.prepare(q), self.target.prepare(q))?;
+        let mut pacer = super::throttle::Pacer::new(cx).await?;
         self.compare_ranges(
             (&ss, &ts),
             ranges,
             cx.opts.pipeline_depth,
+            Some(&mut pacer),
             &mut |i, a, b| {
                 res.partitions_done += 1;
                 res.source_rows += u64::try_from(a.count).unwrap_or(0);
@@ -273,29 +285,31 @@ impl Table<'_> {
     }
 
     /// Runs the range statement on both sides for every range (both servers at once, `depth`
-    /// statements in flight per connection); `each` sees every finished pair in order.
+    /// statements in flight per connection); `each` sees every finished pair in order, then
+    /// `pacer` (if any) decides whether to wait before the next.
     pub async fn compare_ranges(
         &self,
         stmts: (&Prepared, &Prepared),
         ranges: &[Range],
         depth: usize,
+        mut pacer: Option<&mut super::throttle::Pacer<'_>>,
         each: &mut (dyn FnMut(usize, &PartHash, &PartHash) + Send),
     ) -> Result<Vec<(PartHash, PartHash)>, ReconcileError> {
         let depth = depth.max(1);
         let src = stream::iter(0..ranges.len())
-            .map(|i| self.source.range(stmts.0, &ranges[i]))
+            .map(|i| self.source.timed_range(stmts.0, &ranges[i]))
             .buffered(depth);
         let tgt = stream::iter(0..ranges.len())
-            .map(|i| self.target.range(stmts.1, &ranges[i]))
+            .map(|i| self.target.timed_range(stmts.1, &ranges[i]))
             .buffered(depth);
         let mut zipped = src.zip(tgt).map(|(a, b)| Ok::<_, ReconcileError>((a?, b?)));
         let mut out = Vec::with_capacity(ranges.len());
-        let mut throttle = super::throttle::Throttle::new(self.max_rows_per_second);
-        while let Some((a, b)) = zipped.try_next().await? {
+        while let Some(((a, ta), (b, tb))) = zipped.try_next().await? {
             each(out.len(), &a, &b);
-            throttle
-                .pace(u64::try_from(a.count.max(b.count)).unwrap_or(0))
-                .await;
+            if let Some(p) = pacer.as_deref_mut() {
+                p.pace(u64::try_from(a.count.max(b.count)).unwrap_or(0), ta.max(tb))
+                    .await?;
+            }
             out.push((a, b));
         }
         Ok(out)

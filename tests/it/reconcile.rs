@@ -73,6 +73,8 @@ pub(crate) fn check(kind: ReconcileKind, table: &str, key: &[&str]) -> Reconcile
         tolerance: None,
         exclude_tables: vec![],
         max_rows_per_second: None,
+        adaptive_throttle: false,
+        pause_when: None,
         changed_since: None,
         full_every: None,
     }

@@ -178,3 +178,62 @@ async fn max_rows_per_second_paces_a_check_and_says_so() {
         r.elapsed_ms
     );
 }
+
+/// `pause_when`: the check waits while the query (on the source, in its own session) returns
+/// true, says so in its progress, and goes on when it turns false.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_when_holds_a_check_until_it_turns_false() {
+    let (s, t) = pair(
+        "pausing",
+        "CREATE TABLE big (id int PRIMARY KEY, v text);
+         INSERT INTO big SELECT g, md5(g::text) FROM generate_series(1, 3000) g;
+         CREATE TABLE hold (busy bool);
+         INSERT INTO hold VALUES (true);",
+        "",
+    )
+    .await;
+    let mut c = check(ReconcileKind::Checksum, "big", &["id"]);
+    c.pause_when = Some(
+        cutover_model::runbook::Template::parse(
+            "select bool_or(busy) from hold",
+            &Default::default(),
+            &[],
+        )
+        .unwrap(),
+    );
+    let source = &crate::reconcile::clusters().0;
+    let opts = Options {
+        rows_per_partition: 300,
+        pause_connection: Some(
+            cutover_pg::ConnSettings::parse("source", &source.dsn_db("pausing")).unwrap(),
+        ),
+        ..Options::default()
+    };
+    let seen: Mutex<Vec<Progress>> = Mutex::new(Vec::new());
+    let progress = |p: &Progress| seen.lock().unwrap().push(p.clone());
+    let other = source.connect_db("pausing").await.unwrap();
+    let release = async {
+        tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+        other
+            .execute("UPDATE hold SET busy = false", &[])
+            .await
+            .unwrap();
+    };
+    let (r, ()) = tokio::join!(reconcile::run_check(&c, &s, &t, &opts, &progress), release);
+    assert_eq!(r.status, Status::Pass, "{r:#?}");
+    assert_eq!(r.rows_compared, 3000);
+    assert!(
+        r.elapsed_ms >= 2000,
+        "it waited for the flag: {} ms",
+        r.elapsed_ms
+    );
+    let seen = seen.into_inner().unwrap();
+    assert!(
+        seen.iter()
+            .any(|p| p.throttled.as_deref() == Some("paused: pause_when is true")),
+        "the progress says it is paused"
+    );
+    // Without a session for it, pause_when is an error, not silently ignored.
+    let e = reconcile::run_check(&c, &s, &t, &Options::default(), &reconcile::no_progress).await;
+    assert_eq!(e.status, Status::Error);
+}

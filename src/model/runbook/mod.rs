@@ -166,6 +166,12 @@ pub struct ReconcileCheck {
     /// `count` / `checksum`: at most this many rows read per second per side (`None`: as fast
     /// as the servers go).
     pub max_rows_per_second: Option<u64>,
+    /// `count` / `checksum`: slow down when a side's range latency rises well above its
+    /// baseline (`throttle = "adaptive"`).
+    pub adaptive_throttle: bool,
+    /// `count` / `checksum`: a query on the source (its own session) that pauses the check
+    /// while it returns true (e.g. a replica lagging).
+    pub pause_when: Option<Template>,
     /// `checksum` with a key: the column holding when a row last changed; the rounds of
     /// `cutover reconcile --every` then compare only the rows changed since the last round.
     pub changed_since: Option<String>,

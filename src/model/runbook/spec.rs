@@ -280,6 +280,10 @@ pub struct ReconcileSpec {
     pub exclude_tables: Option<Spanned<Vec<String>>>,
     /// Rows read per second per side, at most (`count` / `checksum`).
     pub max_rows_per_second: Option<Spanned<u64>>,
+    /// `"adaptive"`: slow down when the servers slow down (`count` / `checksum`).
+    pub throttle: Option<SStr>,
+    /// SQL on the source that pauses the check while it returns true.
+    pub pause_when: Option<SStr>,
     /// Column of the last change (`checksum` with a key): incremental watch rounds.
     pub changed_since: Option<SStr>,
     /// A full comparison at least this often with `changed_since` (a duration).

@@ -64,6 +64,8 @@ fn check(
         tables: value_of(&s.tables).unwrap_or_default(),
         exclude_tables: value_of(&s.exclude_tables).unwrap_or_default(),
         max_rows_per_second: value_of(&s.max_rows_per_second),
+        adaptive_throttle: adaptive(cx, s),
+        pause_when: cx.opt_sql_template(&s.pause_when),
         changed_since: value_of(&s.changed_since),
         full_every: full_every(cx, s),
         partitions: value_of(&s.partitions),
@@ -314,6 +316,24 @@ fn table_globs(cx: &mut Ctx<'_>, globs: &Spanned<Vec<String>>) {
                     "table glob {g:?} must be schema.table, e.g. \"public.*\" or \"billing.invoices\""
                 ),
             );
+        }
+    }
+}
+
+/// `throttle`: only `"adaptive"`.
+fn adaptive(cx: &mut Ctx<'_>, s: &ReconcileSpec) -> bool {
+    match &s.throttle {
+        None => false,
+        Some(t) if t.get_ref() == "adaptive" => true,
+        Some(t) => {
+            cx.err(
+                t.span(),
+                format!(
+                    "throttle must be \"adaptive\" (or left out; max_rows_per_second sets a fixed pace), not {:?}",
+                    t.get_ref()
+                ),
+            );
+            false
         }
     }
 }
