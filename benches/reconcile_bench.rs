@@ -93,6 +93,7 @@ async fn run(a: &[String]) -> Result<ExitCode, String> {
         exclude_tables: vec![],
         max_rows_per_second: None,
         adaptive_throttle: false,
+        concurrency: None,
         pause_when: None,
         changed_since: None,
         full_every: None,

@@ -46,9 +46,9 @@ pub async fn run(
     lag: Option<watch::Receiver<LagSample>>,
     progress: &(dyn Fn(&Progress) + Send + Sync),
 ) -> ReconcileResult {
-    // pause_when asks the source in a session of its own.
+    // pause_when and concurrency open sessions of their own.
     let opts = &Options {
-        pause_connection: Some(source.clone()),
+        sessions: Some((source.clone(), target.clone())),
         ..opts.clone()
     };
     let mut result = match since {

@@ -118,8 +118,9 @@ pub struct Options {
     pub query_max_rows: usize,
     /// Secret values for rendering `sql` / `target_sql` templates.
     pub secrets: BTreeMap<String, String>,
-    /// Where a check's `pause_when` runs (a session of its own to the source).
-    pub pause_connection: Option<ConnSettings>,
+    /// The check's source and target, for the sessions of its own a check may open
+    /// (`pause_when` on the source, `concurrency` on both sides).
+    pub sessions: Option<(ConnSettings, ConnSettings)>,
 }
 
 impl Default for Options {
@@ -133,7 +134,7 @@ impl Default for Options {
             statement_timeout: None,
             query_max_rows: 1_000_000,
             secrets: BTreeMap::new(),
-            pause_connection: None,
+            sessions: None,
         }
     }
 }

@@ -46,7 +46,19 @@ pub struct Pinning {
 
 /// The statements that open a pinned snapshot (one simple-protocol round trip).
 pub fn begin_sql(p: &Pinning) -> String {
+    begin_sql_in(p, None)
+}
+
+/// [`begin_sql`], in the snapshot `snapshot` exported by another session
+/// (`pg_export_snapshot()`) when given.
+pub fn begin_sql_in(p: &Pinning, snapshot: Option<&str>) -> String {
     let mut s = String::from("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;\n");
+    if let Some(id) = snapshot {
+        s.push_str(&format!(
+            "SET TRANSACTION SNAPSHOT {};\n",
+            cutover_model::ident::quote_literal(id)
+        ));
+    }
     let mut set = |k: &str, v: &str| s.push_str(&format!("SET LOCAL {k} = '{v}';\n"));
     set("TimeZone", "UTC");
     set("DateStyle", "ISO, YMD");

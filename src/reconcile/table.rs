@@ -35,6 +35,9 @@ pub struct PartHash {
 /// Prepared statements for the four bound combinations (indexed by [`Bounds::index`]).
 pub type Prepared = Vec<Statement>;
 
+/// One session per side and its prepared statements: a lane of a range pass.
+type Lane<'x> = (&'x Side<'x>, &'x Side<'x>, &'x Prepared, &'x Prepared);
+
 /// Which per-range statement to prepare.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RangeQuery {
@@ -253,6 +256,39 @@ impl Table<'_> {
         );
     }
 
+    /// `n` more sessions per side for `concurrency`, each in the snapshot of this check's
+    /// sessions (exported by them), with the same pinned settings. `Err` with the reason
+    /// when the snapshot cannot be shared (the check then runs on its own sessions).
+    async fn open_lanes(&self, cx: &Cx<'_>, n: usize) -> Result<Vec<(Client, Client)>, String> {
+        let Some((sc, tc)) = &cx.opts.sessions else {
+            return Err("no connection settings to open more sessions with".into());
+        };
+        const EXPORT: &str = "SELECT pg_catalog.pg_export_snapshot()";
+        let (ss, ts) = futures::try_join!(
+            self.source.client.query_one(EXPORT, &[]),
+            self.target.client.query_one(EXPORT, &[])
+        )
+        .map_err(|e| format!("cannot export the snapshot: {e}"))?;
+        let (ss, ts): (String, String) = (ss.get(0), ts.get(0));
+        let (sc, tc) = (
+            sc.clone().with_application_name("cutover-reconcile"),
+            tc.clone().with_application_name("cutover-reconcile"),
+        );
+        let mut lanes = Vec::with_capacity(n);
+        for _ in 0..n {
+            let (s, t) =
+                futures::try_join!(sc.connect(), tc.connect()).map_err(|e| e.to_string())?;
+            let (bs, bt) = (
+                settings::begin_sql_in(&self.pinning, Some(&ss)),
+                settings::begin_sql_in(&self.pinning, Some(&ts)),
+            );
+            futures::try_join!(s.batch_execute(&bs), t.batch_execute(&bt))
+                .map_err(|e| format!("cannot import the snapshot: {e}"))?;
+            lanes.push((s, t));
+        }
+        Ok(lanes)
+    }
+
     /// Prepares `q` on both sides and runs it for every range ([`Table::compare_ranges`]),
     /// counting partitions and rows into `res` and reporting progress after each pair, which
     /// `each` sees first. Returns the prepared statements (to drill down with).
@@ -267,8 +303,50 @@ impl Table<'_> {
         cx.report(res, Phase::Comparing);
         let (ss, ts) = futures::try_join!(self.source.prepare(q), self.target.prepare(q))?;
         let mut pacer = super::throttle::Pacer::new(cx).await?;
-        self.compare_ranges(
-            (&ss, &ts),
+        let wanted = cx.check.concurrency.unwrap_or(1).max(1) as usize;
+        let extra = if wanted > 1 && ranges.len() > 1 {
+            match self.open_lanes(cx, wanted - 1).await {
+                Ok(l) => l,
+                Err(why) => {
+                    res.notes.push(format!(
+                        "concurrency {wanted}: {why}; compared on one session per side"
+                    ));
+                    Vec::new()
+                }
+            }
+        } else {
+            Vec::new()
+        };
+        let sides: Vec<(Side<'_>, Side<'_>)> = extra
+            .iter()
+            .map(|(s, t)| {
+                (
+                    Side {
+                        label: self.source.label,
+                        client: s,
+                        sql: self.source.sql.clone(),
+                    },
+                    Side {
+                        label: self.target.label,
+                        client: t,
+                        sql: self.target.sql.clone(),
+                    },
+                )
+            })
+            .collect();
+        let mut prepared = Vec::with_capacity(sides.len());
+        for (s, t) in &sides {
+            prepared.push(futures::try_join!(s.prepare(q), t.prepare(q))?);
+        }
+        let mut lanes: Vec<Lane<'_>> = vec![(&self.source, &self.target, &ss, &ts)];
+        lanes.extend(
+            sides
+                .iter()
+                .zip(&prepared)
+                .map(|((s, t), (ps, pt))| (s, t, ps, pt)),
+        );
+        let r = Self::compare_on(
+            &lanes,
             ranges,
             cx.opts.pipeline_depth,
             Some(&mut pacer),
@@ -280,7 +358,11 @@ impl Table<'_> {
                 cx.report(res, Phase::Comparing);
             },
         )
-        .await?;
+        .await;
+        for (s, t) in &extra {
+            futures::join!(settings::end(s), settings::end(t));
+        }
+        r?;
         Ok((ss, ts))
     }
 
@@ -292,15 +374,35 @@ impl Table<'_> {
         stmts: (&Prepared, &Prepared),
         ranges: &[Range],
         depth: usize,
+        pacer: Option<&mut super::throttle::Pacer<'_>>,
+        each: &mut (dyn FnMut(usize, &PartHash, &PartHash) + Send),
+    ) -> Result<Vec<(PartHash, PartHash)>, ReconcileError> {
+        let lanes: [Lane<'_>; 1] = [(&self.source, &self.target, stmts.0, stmts.1)];
+        Self::compare_on(&lanes, ranges, depth, pacer, each).await
+    }
+
+    /// [`Table::compare_ranges`] over several sessions per side in one snapshot: range `i`
+    /// goes to lane `i % lanes`, `depth` statements in flight per session.
+    async fn compare_on(
+        lanes: &[Lane<'_>],
+        ranges: &[Range],
+        depth: usize,
         mut pacer: Option<&mut super::throttle::Pacer<'_>>,
         each: &mut (dyn FnMut(usize, &PartHash, &PartHash) + Send),
     ) -> Result<Vec<(PartHash, PartHash)>, ReconcileError> {
-        let depth = depth.max(1);
+        let n = lanes.len().max(1);
+        let depth = depth.max(1) * n;
         let src = stream::iter(0..ranges.len())
-            .map(|i| self.source.timed_range(stmts.0, &ranges[i]))
+            .map(|i| {
+                let (s, _, ps, _) = lanes[i % n];
+                s.timed_range(ps, &ranges[i])
+            })
             .buffered(depth);
         let tgt = stream::iter(0..ranges.len())
-            .map(|i| self.target.timed_range(stmts.1, &ranges[i]))
+            .map(|i| {
+                let (_, t, _, pt) = lanes[i % n];
+                t.timed_range(pt, &ranges[i])
+            })
             .buffered(depth);
         let mut zipped = src.zip(tgt).map(|(a, b)| Ok::<_, ReconcileError>((a?, b?)));
         let mut out = Vec::with_capacity(ranges.len());

@@ -99,7 +99,10 @@ pub struct Pacer<'a> {
 impl<'a> Pacer<'a> {
     /// The pacing the check asks for; opens the `pause_when` session when there is one.
     pub async fn new(cx: &'a Cx<'a>) -> Result<Pacer<'a>, ReconcileError> {
-        let pause = match (&cx.check.pause_when, &cx.opts.pause_connection) {
+        let pause = match (
+            &cx.check.pause_when,
+            cx.opts.sessions.as_ref().map(|s| &s.0),
+        ) {
             (None, _) => None,
             (Some(sql), Some(conn)) => {
                 let client = conn

@@ -74,6 +74,7 @@ pub(crate) fn check(kind: ReconcileKind, table: &str, key: &[&str]) -> Reconcile
         exclude_tables: vec![],
         max_rows_per_second: None,
         adaptive_throttle: false,
+        concurrency: None,
         pause_when: None,
         changed_since: None,
         full_every: None,

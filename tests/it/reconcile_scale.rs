@@ -204,9 +204,10 @@ async fn pause_when_holds_a_check_until_it_turns_false() {
     let source = &crate::reconcile::clusters().0;
     let opts = Options {
         rows_per_partition: 300,
-        pause_connection: Some(
+        sessions: Some((
             cutover_pg::ConnSettings::parse("source", &source.dsn_db("pausing")).unwrap(),
-        ),
+            cutover_pg::ConnSettings::parse("target", &source.dsn_db("pausing")).unwrap(),
+        )),
         ..Options::default()
     };
     let seen: Mutex<Vec<Progress>> = Mutex::new(Vec::new());
@@ -236,4 +237,56 @@ async fn pause_when_holds_a_check_until_it_turns_false() {
     // Without a session for it, pause_when is an error, not silently ignored.
     let e = reconcile::run_check(&c, &s, &t, &Options::default(), &reconcile::no_progress).await;
     assert_eq!(e.status, Status::Error);
+}
+
+/// `concurrency = 3`: the ranges spread over three sessions per side sharing one snapshot;
+/// the differences found are exactly those one session finds. Without connection settings
+/// to open them, the check says so and runs on one session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrency_spreads_ranges_over_sessions_and_finds_the_same() {
+    let (s, t) = pair(
+        "lanes",
+        "CREATE TABLE big (id int PRIMARY KEY, v text);
+         INSERT INTO big SELECT g, md5(g::text) FROM generate_series(1, 6000) g;",
+        "UPDATE big SET v = 'x' WHERE id IN (7, 2500, 5999); DELETE FROM big WHERE id = 4000;",
+    )
+    .await;
+    let (source, target) = crate::reconcile::clusters();
+    let settings = |c: &cutover_drill::harness::Cluster, side: &str| {
+        cutover_pg::ConnSettings::parse(side, &c.dsn_db("lanes")).unwrap()
+    };
+    let mut c = check(ReconcileKind::Checksum, "big", &["id"]);
+    let one = run(&c, &s, &t, &small_parts()).await;
+    c.concurrency = Some(3);
+    let opts = Options {
+        rows_per_partition: 300,
+        sessions: Some((settings(source, "source"), settings(target, "target"))),
+        ..Options::default()
+    };
+    let three = run(&c, &s, &t, &opts).await;
+    assert_eq!(three.status, Status::Fail);
+    assert!(
+        !three.notes.iter().any(|n| n.contains("concurrency")),
+        "{:?}",
+        three.notes
+    );
+    let keys = |r: &ReconcileResult| {
+        r.mismatches
+            .iter()
+            .map(|m| (m.key.clone(), m.class))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(keys(&three), keys(&one));
+    assert_eq!(three.mismatch_rows(), 4);
+    assert_eq!(three.partitions_total, one.partitions_total);
+    let fallback = run(&c, &s, &t, &small_parts()).await;
+    assert_eq!(keys(&fallback), keys(&one));
+    assert!(
+        fallback
+            .notes
+            .iter()
+            .any(|n| n.contains("concurrency 3: no connection settings")),
+        "{:?}",
+        fallback.notes
+    );
 }

@@ -166,6 +166,9 @@ pub struct ReconcileCheck {
     /// `count` / `checksum`: at most this many rows read per second per side (`None`: as fast
     /// as the servers go).
     pub max_rows_per_second: Option<u64>,
+    /// `count` / `checksum`: sessions per side comparing ranges at the same time (in one
+    /// shared snapshot); 1 when not set.
+    pub concurrency: Option<u32>,
     /// `count` / `checksum`: slow down when a side's range latency rises well above its
     /// baseline (`throttle = "adaptive"`).
     pub adaptive_throttle: bool,

@@ -280,6 +280,8 @@ pub struct ReconcileSpec {
     pub exclude_tables: Option<Spanned<Vec<String>>>,
     /// Rows read per second per side, at most (`count` / `checksum`).
     pub max_rows_per_second: Option<Spanned<u64>>,
+    /// Sessions per side (`count` / `checksum`).
+    pub concurrency: Option<Spanned<u32>>,
     /// `"adaptive"`: slow down when the servers slow down (`count` / `checksum`).
     pub throttle: Option<SStr>,
     /// SQL on the source that pauses the check while it returns true.

@@ -65,6 +65,7 @@ fn check(
         exclude_tables: value_of(&s.exclude_tables).unwrap_or_default(),
         max_rows_per_second: value_of(&s.max_rows_per_second),
         adaptive_throttle: adaptive(cx, s),
+        concurrency: value_of(&s.concurrency),
         pause_when: cx.opt_sql_template(&s.pause_when),
         changed_since: value_of(&s.changed_since),
         full_every: full_every(cx, s),
@@ -247,6 +248,9 @@ fn stray_keys(cx: &mut Ctx<'_>, s: &ReconcileSpec) {
             span_of(&s.max_rows_per_second),
             table_kind,
         ),
+        ("throttle", span_of(&s.throttle), table_kind),
+        ("pause_when", span_of(&s.pause_when), table_kind),
+        ("concurrency", span_of(&s.concurrency), table_kind),
         ("changed_since", span_of(&s.changed_since), kind == Checksum),
         (
             "full_every",
@@ -294,10 +298,10 @@ fn stray_keys(cx: &mut Ctx<'_>, s: &ReconcileSpec) {
 fn kind_keys(kind: ReconcileKind) -> &'static str {
     match kind {
         ReconcileKind::Count => {
-            "it uses table, target_table, key, partitions, tables, exclude_tables and max_rows_per_second"
+            "it uses table, target_table, key, partitions, tables, exclude_tables, max_rows_per_second, throttle, pause_when and concurrency"
         }
         ReconcileKind::Checksum => {
-            "it uses table, target_table, key, columns or exclude, partitions, tables, exclude_tables, max_rows_per_second, and changed_since with a table and key"
+            "it uses table, target_table, key, columns or exclude, partitions, tables, exclude_tables, max_rows_per_second, throttle, pause_when, concurrency, and changed_since with a table and key"
         }
         ReconcileKind::Query => "it uses sql, target_sql and tolerance",
         ReconcileKind::Sequences => "it uses schemas and sequences",
@@ -371,6 +375,11 @@ fn limits(cx: &mut Ctx<'_>, s: &ReconcileSpec) {
         && *p.get_ref() == 0
     {
         cx.err(p.span(), "partitions must be at least 1");
+    }
+    if let Some(c) = &s.concurrency
+        && !(1..=16).contains(c.get_ref())
+    {
+        cx.err(c.span(), "concurrency is sessions per side: 1 to 16");
     }
     if let Some(p) = &s.max_rows_per_second
         && *p.get_ref() == 0
