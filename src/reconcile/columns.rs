@@ -154,6 +154,8 @@ pub struct KeyColumn {
     pub type_sql: String,
     /// `int2`/`int4`/`int8`.
     pub integer: bool,
+    /// `NOT NULL` on both sides: no row can have a NULL in it.
+    pub not_null: bool,
 }
 
 /// The compared columns and the key of a check, the same on both sides.
@@ -207,6 +209,7 @@ pub fn plan(
             type_sql: s.type_sql(),
             integer: s.type_schema == "pg_catalog"
                 && matches!(s.type_name.as_str(), "int2" | "int4" | "int8"),
+            not_null: s.not_null && target.column(k).is_some_and(|c| c.not_null),
         });
     }
     for e in exclude {

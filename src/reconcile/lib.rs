@@ -151,6 +151,9 @@ pub(crate) struct Cx<'a> {
     throttled: std::sync::Mutex<Option<String>>,
     /// The last progress sent (sent again when the pacing changes).
     last: std::sync::Mutex<Option<Progress>>,
+    /// Both servers' `server_version_num`, when already known (the tables of a `tables`
+    /// check share their check's).
+    versions: Option<(u32, u32)>,
 }
 
 impl<'a> Cx<'a> {
@@ -171,7 +174,21 @@ impl<'a> Cx<'a> {
             started: Instant::now(),
             throttled: std::sync::Mutex::new(None),
             last: std::sync::Mutex::new(None),
+            versions: None,
         }
+    }
+
+    /// The same context for a table of a `tables` check (versions already read).
+    fn for_table(
+        check: &'a ReconcileCheck,
+        parent: &Cx<'a>,
+        (source, target): (&'a Client, &'a Client),
+        versions: (u32, u32),
+        progress: &'a ProgressFn<'a>,
+    ) -> Self {
+        let mut cx = Cx::new(check, source, target, parent.opts, progress);
+        cx.versions = Some(versions);
+        cx
     }
 
     /// Records why the check is slowed down (`None`: it is not) and, when that changed,
@@ -227,6 +244,11 @@ impl<'a> Cx<'a> {
         &self,
         res: &mut ReconcileResult,
     ) -> Result<(u32, u32), ReconcileError> {
+        if let Some((sv, tv)) = self.versions {
+            res.source_version = Some(sv);
+            res.target_version = Some(tv);
+            return Ok((sv, tv));
+        }
         let (sv, tv) = futures::try_join!(
             settings::server_version(self.source, "source"),
             settings::server_version(self.target, "target")
@@ -248,7 +270,12 @@ pub async fn run_check(
     opts: &Options,
     progress: &ProgressFn<'_>,
 ) -> ReconcileResult {
-    let cx = Cx::new(check, source, target, opts, progress);
+    run_in(Cx::new(check, source, target, opts, progress)).await
+}
+
+/// [`run_check`] in a context made already.
+async fn run_in(cx: Cx<'_>) -> ReconcileResult {
+    let check = cx.check;
     let mut res = ReconcileResult::new(&check.name, check.kind);
     let r = match check.kind {
         ReconcileKind::Checksum | ReconcileKind::Count if !check.tables.is_empty() => {

@@ -306,6 +306,7 @@ mod tests {
                 "\"pg_catalog\".\"int4\"".into()
             },
             integer: !text,
+            not_null: false,
         }
     }
 

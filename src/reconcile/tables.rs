@@ -133,7 +133,7 @@ fn shown_name(schema: &str, name: &str) -> String {
 /// Runs the check over every selected table.
 pub(crate) async fn run(cx: &Cx<'_>, res: &mut ReconcileResult) -> Result<(), ReconcileError> {
     cx.report(res, Phase::Planning);
-    cx.server_versions(res).await?;
+    let versions = cx.server_versions(res).await?;
     let check = cx.check;
     let (on_source, on_target) = futures::try_join!(
         list(cx.source, "source", &check.tables, &check.exclude_tables),
@@ -195,23 +195,87 @@ pub(crate) async fn run(cx: &Cx<'_>, res: &mut ReconcileResult) -> Result<(), Re
         });
     }
     let total = res.partitions_total;
-    let both: Vec<&(String, String)> = on_source.intersection(&on_target).collect();
+    let both: Vec<(String, String)> = on_source.intersection(&on_target).cloned().collect();
+    // Two sessions per side when the settings to open the second are known: one table's
+    // round trips (catalog, snapshot, plan) overlap the other's comparison.
+    let extra = match &cx.opts.sessions {
+        Some((s, t)) if both.len() > 1 => super::connect_pair(s, t).await.ok(),
+        _ => None,
+    };
+    let shared = std::sync::Mutex::new(Sums {
+        done: res.partitions_done,
+        rows: res.source_rows.max(res.target_rows),
+        diffs: res.mismatch_total,
+        full_kept: 0,
+    });
+    let lanes: Vec<(&Client, &Client)> = std::iter::once((cx.source, cx.target))
+        .chain(extra.as_ref().map(|(s, t)| (s, t)))
+        .collect();
+    let runs = lanes.iter().enumerate().map(|(lane, clients)| {
+        let mine: Vec<(usize, &(String, String))> = both
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % lanes.len() == lane)
+            .collect();
+        compare_tables(cx, *clients, versions, mine, total, &shared)
+    });
+    let mut done: Vec<(usize, ReconcileResult)> = Vec::with_capacity(both.len());
+    for r in futures::future::join_all(runs).await {
+        done.extend(r?);
+    }
+    done.sort_by_key(|(i, _)| *i);
     let mut keyless = 0usize;
-    for (schema, name) in both {
-        let key = key_of(cx.source, schema, name).await?;
-        keyless += usize::from(key.is_empty());
+    for (_, r) in done {
+        keyless += usize::from(r.key_columns == ["row"]);
+        res.source_rows += r.source_rows;
+        res.target_rows += r.target_rows;
+        res.mismatch_total += r.mismatch_rows();
+        res.partitions_done += 1;
+        res.tables.push(r);
+    }
+    cx.report(res, Phase::Comparing);
+    if keyless > 0 {
+        res.notes.push(format!(
+            "{keyless} of the tables have no primary key or unique NOT NULL index: compared as multisets"
+        ));
+    }
+    settle(res)
+}
+
+/// Progress over the tables compared so far, shared by the lanes.
+struct Sums {
+    done: u32,
+    rows: u64,
+    diffs: u64,
+    /// Mismatches whose whole long values are kept (bounded over the whole check).
+    full_kept: usize,
+}
+
+/// Compares `tables` (with their index in the check's order) one after the other on one
+/// session per side.
+async fn compare_tables(
+    cx: &Cx<'_>,
+    (source, target): (&Client, &Client),
+    versions: (u32, u32),
+    tables: Vec<(usize, &(String, String))>,
+    total: u32,
+    sums: &std::sync::Mutex<Sums>,
+) -> Result<Vec<(usize, ReconcileResult)>, ReconcileError> {
+    let check = cx.check;
+    let mut out = Vec::with_capacity(tables.len());
+    for (i, (schema, name)) in tables {
+        let key = key_of(source, schema, name).await?;
         let mut sub = check.clone();
         sub.name = shown_name(schema, name);
         sub.table = Some(format!("{}.{}", quote_ident(schema), quote_ident(name)));
         sub.tables = Vec::new();
         sub.exclude_tables = Vec::new();
         sub.key = key;
-        let (done, rows, diffs) = (
-            res.partitions_done,
-            res.source_rows.max(res.target_rows),
-            res.mismatch_total,
-        );
         let progress = |p: &Progress| {
+            let (done, rows, diffs) = match sums.lock() {
+                Ok(s) => (s.done, s.rows, s.diffs),
+                Err(_) => (0, 0, 0),
+            };
             (cx.progress)(&Progress {
                 name: check.name.clone(),
                 phase: p.phase,
@@ -223,34 +287,24 @@ pub(crate) async fn run(cx: &Cx<'_>, res: &mut ReconcileResult) -> Result<(), Re
                 throttled: p.throttled.clone(),
             })
         };
-        let mut r = Box::pin(super::run_check(
-            &sub, cx.source, cx.target, cx.opts, &progress,
-        ))
-        .await;
-        // Whole long values: a handful over the whole check, not per table.
-        let kept: usize = res
-            .tables
-            .iter()
-            .map(|t| t.mismatches.iter().filter(|m| !m.full.is_empty()).count())
-            .sum();
-        if kept >= MAX_FULL_VALUES {
-            for m in &mut r.mismatches {
-                m.full = Vec::new();
+        let sub_cx = Cx::for_table(&sub, cx, (source, target), versions, &progress);
+        let mut r = Box::pin(super::run_in(sub_cx)).await;
+        if let Ok(mut s) = sums.lock() {
+            // Whole long values: a handful over the whole check, not per table.
+            for m in r.mismatches.iter_mut().filter(|m| !m.full.is_empty()) {
+                if s.full_kept < MAX_FULL_VALUES {
+                    s.full_kept += 1;
+                } else {
+                    m.full = Vec::new();
+                }
             }
+            s.done += 1;
+            s.rows += r.source_rows.max(r.target_rows);
+            s.diffs += r.mismatch_rows();
         }
-        res.source_rows += r.source_rows;
-        res.target_rows += r.target_rows;
-        res.mismatch_total += r.mismatch_rows();
-        res.partitions_done += 1;
-        res.tables.push(r);
-        cx.report(res, Phase::Comparing);
+        out.push((i, r));
     }
-    if keyless > 0 {
-        res.notes.push(format!(
-            "{keyless} of the tables have no primary key or unique NOT NULL index: compared as multisets"
-        ));
-    }
-    settle(res)
+    Ok(out)
 }
 
 /// A table that could not be compared makes the whole check an error (it never passes), with
