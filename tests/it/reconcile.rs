@@ -1101,6 +1101,8 @@ async fn a_cross_version_pair_with_different_settings_is_compared_right() {
         find(&r, "100").columns,
         [diff("txt", Some("tëxt 100"), Some("tampered"))]
     );
+
+    cross_version_cases(&s, &t).await;
 }
 
 /// `sync_sequences` sets every target sequence of the schemas to the source's value plus the
@@ -1153,5 +1155,123 @@ async fn sync_sequences_copies_values_with_a_margin() {
     assert!(
         stdout.contains("no sequence in empty on source"),
         "{stdout}"
+    );
+}
+
+/// The cases issue 16 found wrong, on the PostgreSQL 15 → 18 pair: types that print
+/// differently for the same value, a keyless table with a duplicate and a NULL row, a key
+/// that is not unique, a float sum in another order, 1 MB values, a column collation.
+async fn cross_version_cases(s: &Cluster, t: &Cluster) {
+    for c in [s, t] {
+        c.execute("CREATE DATABASE cases").await.unwrap();
+    }
+    let (sc, tc) = (
+        s.connect_db("cases").await.unwrap(),
+        t.connect_db("cases").await.unwrap(),
+    );
+    let common = "
+        CREATE TABLE keyless (a int, b text);
+        INSERT INTO keyless SELECT g, 'row ' || g FROM generate_series(1, 1000) g;
+        CREATE TABLE flo (id int PRIMARY KEY, x float8);
+        INSERT INTO flo SELECT g, 1.0 / g FROM generate_series(1, 20000) g;
+        CREATE TABLE docs (id int PRIMARY KEY, body text);
+        INSERT INTO docs SELECT g, repeat(md5(g::text), 32768) FROM generate_series(1, 6) g;";
+    sc.batch_execute(&format!(
+        "{common}
+        CREATE TABLE pad (id int PRIMARY KEY, c char(5));
+        INSERT INTO pad SELECT g, 'ab' FROM generate_series(1, 50) g;
+        CREATE TABLE wid (id int PRIMARY KEY, f real);
+        INSERT INTO wid SELECT g, (g * 16777216.0 / 7)::real FROM generate_series(1, 50) g;
+        CREATE TABLE coll (id int PRIMARY KEY, name text);"
+    ))
+    .await
+    .unwrap();
+    tc.batch_execute(&format!(
+        "{common}
+        CREATE TABLE pad (id int PRIMARY KEY, c varchar(5));
+        INSERT INTO pad SELECT g, 'ab' FROM generate_series(1, 50) g;
+        CREATE TABLE wid (id int PRIMARY KEY, f double precision);
+        INSERT INTO wid SELECT g, (g * 16777216.0 / 7)::real::float8 FROM generate_series(1, 50) g;
+        CREATE TABLE coll (id int PRIMARY KEY, name text COLLATE \"POSIX\");
+        INSERT INTO keyless SELECT * FROM keyless WHERE a = 500;
+        INSERT INTO keyless VALUES (NULL, 'null row');
+        UPDATE docs SET body = overlay(body placing 'Z' from 600001 for 1) WHERE id = 4;"
+    ))
+    .await
+    .unwrap();
+    // The same values printed differently: no false alarm.
+    for table in ["pad", "wid"] {
+        let r = run_on(ReconcileKind::Checksum, table, &sc, &tc, &small_parts()).await;
+        assert_eq!(r.status, Status::Pass, "{table}: {r:#?}");
+        assert_eq!(r.rows_compared, 50);
+    }
+    // A duplicate and a NULL row: the multiset sees both, a key of every column refuses.
+    let r = run(
+        &check(ReconcileKind::Checksum, "keyless", &[]),
+        &sc,
+        &tc,
+        &small_parts(),
+    )
+    .await;
+    assert_eq!(r.status, Status::Fail, "{r:#?}");
+    assert_eq!(r.mismatch_rows(), 2, "{r:#?}");
+    assert_eq!((r.source_rows, r.target_rows), (1000, 1002));
+    let r = run(
+        &check(ReconcileKind::Checksum, "keyless", &["a", "b"]),
+        &sc,
+        &tc,
+        &small_parts(),
+    )
+    .await;
+    assert_eq!(r.status, Status::Error, "{r:#?}");
+    assert!(
+        r.error
+            .as_deref()
+            .unwrap()
+            .contains("not unique on the target")
+    );
+    // A float sum in another summation order: equal within a relative tolerance.
+    let mut q = without_table(ReconcileKind::Query, "float sum");
+    q.sql = Some(sql("SELECT sum(x), avg(x) FROM flo"));
+    q.tolerance = Some(cutover_model::runbook::Tolerance {
+        absolute: None,
+        relative: Some(1e-12),
+    });
+    let r = run(&q, &sc, &tc, &Options::default()).await;
+    assert_eq!(r.status, Status::Pass, "{r:#?}");
+    // 1 MB values with one character changed: found, shown around where it is, kept small.
+    let r = run_on(
+        ReconcileKind::Checksum,
+        "docs",
+        &sc,
+        &tc,
+        &Options::default(),
+    )
+    .await;
+    assert_eq!(
+        keys(&r),
+        [("4".to_string(), MismatchClass::Different)],
+        "{r:#?}"
+    );
+    let m = find(&r, "4");
+    assert!(
+        m.detail
+            .contains("first difference at character 600001, of 1048576"),
+        "{}",
+        m.detail
+    );
+    assert!(serde_json::to_string(&r).unwrap().len() < 20_000);
+    assert_eq!(m.full.len(), 1, "the whole values go to the values file");
+    // A column collation changed: the schema check names it.
+    let mut c = without_table(ReconcileKind::Schema, "coll");
+    c.tables = vec!["coll".into()];
+    let r = run(&c, &sc, &tc, &Options::default()).await;
+    assert_eq!(r.status, Status::Fail, "{r:#?}");
+    assert!(
+        r.mismatches
+            .iter()
+            .any(|m| m.detail.contains("collation") && m.detail.contains("POSIX")),
+        "{:#?}",
+        r.mismatches
     );
 }
