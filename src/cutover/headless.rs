@@ -387,9 +387,11 @@ impl Printer {
             | Event::CountdownCancelled { .. } => self.rollback_line(ev, &t),
             Event::ReconcileResult { result, restored } => {
                 let lines: Vec<String> = result
-                    .mismatches
+                    .listed()
                     .iter()
-                    .map(|m| reconcile::describe(m, &result.key_columns))
+                    .map(|(table, m, keys)| {
+                        format!("{}{}", table.unwrap_or(""), reconcile::describe(m, keys))
+                    })
                     .collect();
                 let same = self.shown_differences.get(&result.name) == Some(&lines);
                 self.shown_differences.insert(result.name.clone(), lines);
