@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use futures::{StreamExt, TryStreamExt, stream};
+use futures::{StreamExt, stream};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Statement};
 
@@ -34,6 +34,23 @@ pub struct PartHash {
 
 /// Prepared statements for the four bound combinations (indexed by [`Bounds::index`]).
 pub type Prepared = Vec<Statement>;
+
+/// A range's digest on one side and how long its statement took.
+type Timed = Result<(PartHash, std::time::Duration), ReconcileError>;
+
+/// Sends a side's results on `tx` until they end, one fails, or nobody listens.
+async fn feed<S: futures::Stream<Item = Timed>>(st: S, tx: tokio::sync::mpsc::Sender<Timed>) {
+    let mut st = std::pin::pin!(st);
+    while let Some(x) = st.next().await {
+        let failed = x.is_err();
+        if tx.send(x).await.is_err() || failed {
+            break;
+        }
+    }
+}
+
+/// Ranges one side may be ahead of the other in a range pass.
+const LOOKAHEAD: usize = 32;
 
 /// One session per side and its prepared statements: a lane of a range pass.
 type Lane<'x> = (&'x Side<'x>, &'x Side<'x>, &'x Prepared, &'x Prepared);
@@ -404,16 +421,36 @@ impl Table<'_> {
                 t.timed_range(pt, &ranges[i])
             })
             .buffered(depth);
-        let mut zipped = src.zip(tgt).map(|(a, b)| Ok::<_, ReconcileError>((a?, b?)));
-        let mut out = Vec::with_capacity(ranges.len());
-        while let Some(((a, ta), (b, tb))) = zipped.try_next().await? {
-            each(out.len(), &a, &b);
-            if let Some(p) = pacer.as_deref_mut() {
-                p.pace(u64::try_from(a.count.max(b.count)).unwrap_or(0), ta.max(tb))
-                    .await?;
+        // Each side runs ahead on its own (up to LOOKAHEAD ranges), so a range that is slow on
+        // one side never leaves the other server idle; pairs are compared in order.
+        let (stx, mut srx) = tokio::sync::mpsc::channel::<Timed>(LOOKAHEAD);
+        let (ttx, mut trx) = tokio::sync::mpsc::channel::<Timed>(LOOKAHEAD);
+        let pairs = async {
+            let mut out = Vec::with_capacity(ranges.len());
+            while out.len() < ranges.len() {
+                let (Some(a), Some(b)) = (srx.recv().await, trx.recv().await) else {
+                    return Err(ReconcileError::Other("a range pass ended early".into()));
+                };
+                let ((a, ta), (b, tb)) = (a?, b?);
+                each(out.len(), &a, &b);
+                if let Some(p) = pacer.as_deref_mut() {
+                    p.pace(u64::try_from(a.count.max(b.count)).unwrap_or(0), ta.max(tb))
+                        .await?;
+                }
+                out.push((a, b));
             }
-            out.push((a, b));
-        }
+            Ok(out)
+        };
+        let mut pairs = std::pin::pin!(pairs);
+        let mut feeds = std::pin::pin!(futures::future::join(feed(src, stx), feed(tgt, ttx)));
+        // The pairs decide; the feeds stop when their receiver is gone or a side failed.
+        let mut fed = false;
+        let out = loop {
+            tokio::select! {
+                r = &mut pairs => break r?,
+                _ = &mut feeds, if !fed => fed = true,
+            }
+        };
         Ok(out)
     }
 }
