@@ -122,8 +122,8 @@ pub async fn plan(
     } else {
         None
     };
-    // A table the statistics put well under one range is one range: no boundaries to read.
-    if requested.is_none() && estimate.is_some_and(|e| e <= per / 2) {
+    // A table the statistics put within one range is one range: no boundaries to read.
+    if requested.is_none() && estimate.is_some_and(|e| e <= per) {
         return Ok(vec![Range::all()]);
     }
     if sql.key.len() == 1 && sql.key[0].integer {
