@@ -641,6 +641,14 @@ pub(crate) fn reconcile_line(
     if listed.len() > 10 {
         s.push_str(&format!("\n{t}   … {} more", listed.len() - 10));
     }
+    // A partitioned table: the partitions that differ (rows or listed differences).
+    let parts = std::iter::once(result)
+        .chain(result.tables.iter())
+        .flat_map(|r| r.partitions.iter())
+        .filter(|p| p.mismatches > 0 || p.source_rows != p.target_rows);
+    for p in parts {
+        s.push_str(&format!("\n{t}   partition {}", p.describe()));
+    }
     if let Some(f) = &result.values_file {
         s.push_str(&format!(
             "\n{t}   whole values of the long differences: {f}"

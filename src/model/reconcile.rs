@@ -84,6 +84,43 @@ pub struct Mismatch {
 /// only their excerpts (client memory stays bounded).
 pub const MAX_FULL_VALUES: usize = 10;
 
+/// One partition of a partitioned table compared through its parent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionRows {
+    /// `schema.partition`.
+    pub name: String,
+    /// Rows in it on the source.
+    pub source_rows: u64,
+    /// Rows in it on the target.
+    pub target_rows: u64,
+    /// Listed differing rows whose row is in it (on the side that has the row).
+    pub mismatches: u64,
+}
+
+impl PartitionRows {
+    /// `app.events_2026: 250 rows on the source, 249 on the target, 1 differs`.
+    pub fn describe(&self) -> String {
+        let rows = if self.source_rows == self.target_rows {
+            format!(
+                "{} on both sides",
+                crate::narrate::count(self.source_rows, "row")
+            )
+        } else {
+            format!(
+                "{} on the source, {} on the target",
+                crate::narrate::count(self.source_rows, "row"),
+                self.target_rows
+            )
+        };
+        let diff = match self.mismatches {
+            0 => String::new(),
+            1 => ", 1 differs".to_string(),
+            n => format!(", {n} differ"),
+        };
+        format!("{}: {rows}{diff}", self.name)
+    }
+}
+
 /// Threshold verdict.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
@@ -186,6 +223,10 @@ pub struct ReconcileResult {
     /// own `mismatches` list the tables missing on one side).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tables: Vec<ReconcileResult>,
+    /// A partitioned table: its partitions' rows on each side and the listed differences in
+    /// each (the table is compared through its parent).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub partitions: Vec<PartitionRows>,
     /// The file holding the whole values of differences too long to show (next to the
     /// journal; secrets masked), written by the engine once per change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -235,6 +276,7 @@ impl ReconcileResult {
             rechecked: false,
             notes: Vec::new(),
             tables: Vec::new(),
+            partitions: Vec::new(),
             values_file: None,
             source_version: None,
             target_version: None,

@@ -44,7 +44,8 @@ async fn compare_and_drill(
     // From here on mismatch_total counts rows, not partitions.
     res.mismatch_total = 0;
     bisect::drill_all(cx, t, (&ss, &ts), bad, res).await?;
-    super::integrity::null_keys(cx, t, res, true).await
+    super::integrity::null_keys(cx, t, res, true).await?;
+    super::partitions::attribute(cx, t, res).await
 }
 
 /// Re-reads the listed, not yet transient mismatches by key on both sides (one new snapshot

@@ -47,6 +47,8 @@ pub struct TableInfo {
     pub oid: u32,
     /// `pg_class.reltuples` (negative or 0 when never analysed).
     pub reltuples: f64,
+    /// A partitioned table (`relkind = 'p'`).
+    pub partitioned: bool,
     /// Columns in `attnum` order.
     pub columns: Vec<Column>,
 }
@@ -88,7 +90,7 @@ pub async fn lookup(
     };
     let row = client
         .query_opt(
-            "select c.oid, n.nspname::text, c.relname::text, c.reltuples::float8 \
+            "select c.oid, n.nspname::text, c.relname::text, c.reltuples::float8, c.relkind = 'p' \
              from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace \
              where c.relkind in ('r','p','v','m','f') and c.relname = $2 \
                and case when $1::text is null then pg_catalog.pg_table_is_visible(c.oid) \
@@ -127,6 +129,7 @@ pub async fn lookup(
         name: row.get(2),
         oid,
         reltuples: row.get(3),
+        partitioned: row.get(4),
         columns,
     }))
 }
@@ -341,6 +344,7 @@ mod tests {
             name: "t".into(),
             oid: 1,
             reltuples: 0.0,
+            partitioned: false,
             columns: cols,
         }
     }

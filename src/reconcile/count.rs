@@ -44,7 +44,10 @@ pub(crate) async fn run(cx: &Cx<'_>, res: &mut ReconcileResult) -> Result<(), Re
         })
         .await;
     let r = match r {
-        Ok(_) => super::integrity::null_keys(cx, &t, res, false).await,
+        Ok(_) => match super::integrity::null_keys(cx, &t, res, false).await {
+            Ok(()) => super::partitions::attribute(cx, &t, res).await,
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     };
     t.end().await;

@@ -29,6 +29,7 @@ mod incremental;
 mod integrity;
 mod multiset;
 mod partition;
+mod partitions;
 mod query;
 mod rowtext;
 mod schema;

@@ -167,6 +167,25 @@ impl TableSql {
         )
     }
 
+    /// The partition holding one key's row (parameters: the key values).
+    pub fn partition_of(&self) -> String {
+        let cols = Self::tuple(self.key.iter().map(|k| k.ident.clone()).collect());
+        format!(
+            "SELECT tableoid::pg_catalog.regclass::pg_catalog.text FROM {} WHERE {} = {}",
+            self.relation,
+            cols,
+            self.param_tuple(1)
+        )
+    }
+
+    /// Rows per partition: `(partition, count)`.
+    pub fn partition_counts(&self) -> String {
+        format!(
+            "SELECT tableoid::pg_catalog.regclass::pg_catalog.text, pg_catalog.count(*) FROM {} GROUP BY 1",
+            self.relation
+        )
+    }
+
     /// Row text of one key (parameters: the key values).
     pub fn lookup(&self) -> String {
         let cols = Self::tuple(self.key.iter().map(|k| k.ident.clone()).collect());

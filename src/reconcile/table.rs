@@ -116,6 +116,8 @@ pub struct Table<'a> {
     pub target: Side<'a>,
     /// The source's `reltuples`.
     pub reltuples: f64,
+    /// The source table is partitioned: results say which partition each difference is in.
+    pub partitioned: bool,
     /// Compared columns and key.
     pub plan: Plan,
     /// Session pinning.
@@ -242,6 +244,7 @@ pub(crate) async fn setup<'a>(
             sql: TableSql::new(t.qualified(), &plan.key, &plan.columns),
         },
         reltuples: s.reltuples,
+        partitioned: s.partitioned || t.partitioned,
         plan,
         row_bytes: 0,
         pinning: Pinning {

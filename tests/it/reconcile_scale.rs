@@ -102,6 +102,17 @@ async fn table_globs_compare_every_table_with_its_own_key() {
     assert_eq!(events.key_columns, ["id", "at"]);
     assert_eq!(events.source_rows, 500);
     assert_eq!(events.mismatches[0].key[0], "450");
+    // Compared through the parent, reported per partition.
+    let parts: Vec<String> = events.partitions.iter().map(|p| p.describe()).collect();
+    assert_eq!(
+        parts,
+        [
+            "app.events_2025: 314 rows on both sides, 1 differs",
+            "app.events_2026: 186 rows on both sides",
+        ],
+        "{:#?}",
+        events.partitions
+    );
     let icu = table(&r, "app.icu");
     assert_eq!(icu.key_columns, ["code"]);
     assert_eq!(icu.mismatches.len(), 1, "{icu:#?}");

@@ -76,6 +76,15 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
                         t.muted,
                     )));
                 }
+                for p in std::iter::once(r)
+                    .chain(r.tables.iter())
+                    .flat_map(|x| x.partitions.iter())
+                {
+                    lines.push(Line::from(Span::styled(
+                        fit(&format!("  partition {}", p.describe()), cols),
+                        t.muted,
+                    )));
+                }
                 if let Some(f) = &r.values_file {
                     lines.push(Line::from(Span::styled(
                         fit(&format!("  whole values: {f}"), cols),
