@@ -317,3 +317,58 @@ async fn incremental_rounds_compare_only_the_changed_rows_and_catch_a_change() {
     );
     assert!(stdout.contains("items: ✘ 1 row differs"), "{stdout}");
 }
+
+/// SIGTERM during the first round (held by `pause_when`): the watch stops at once, journals
+/// why, and does not exit 0 (nothing was checked).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_stopped_before_its_first_round_ends_is_not_a_pass() {
+    let (source, target) = pair("drift4").await;
+    let d = tempfile::tempdir().unwrap();
+    let text = runbook_text(&source.dsn(), &target.dsn()).replace(
+        "key = \"id\"\nrecheck = \"never\"",
+        "key = \"id\"\nrecheck = \"never\"\npause_when = \"select true\"",
+    );
+    runbook(d.path(), "rb.toml", &text);
+    let child = Command::new(bin())
+        .current_dir(d.path())
+        .args([
+            "reconcile",
+            "rb.toml",
+            "items",
+            "--every",
+            "1h",
+            "--journal",
+            "s.jsonl",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let j = d.path().join("s.jsonl");
+    tokio::task::spawn_blocking({
+        let j = j.clone();
+        move || {
+            wait_for("the watch to start", Duration::from_secs(30), || {
+                std::fs::read_to_string(&j).is_ok_and(|t| t.contains("every 1h"))
+            })
+        }
+    })
+    .await
+    .unwrap();
+    // Held by pause_when: no result comes.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(of_type(&journal(&j), "reconcile_result").is_empty());
+    // SAFETY: signalling our own child by its pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    exited(&out, 1);
+    let recs = journal(&j);
+    assert!(
+        of_type(&recs, "notice")
+            .iter()
+            .any(|n| n["message"] == "stopped by SIGTERM during round 1"),
+        "{recs:#?}"
+    );
+}

@@ -272,7 +272,12 @@ impl Watch {
                     Level::Warn,
                     &format!("stopped by {sig} during round {round}"),
                 );
-                return if any_failed { EXIT_FAILED } else { EXIT_PASSED };
+                // A watch stopped before its first round ended has checked nothing: not a pass.
+                return if any_failed || round == 1 {
+                    EXIT_FAILED
+                } else {
+                    EXIT_PASSED
+                };
             }
             let Some(every) = self.schedule.every else {
                 break;
