@@ -22,6 +22,9 @@ pub struct Column {
     pub collatable: bool,
     /// `NOT NULL`.
     pub not_null: bool,
+    /// The column's collation as `name/provider/locale/version` when it can be trusted to
+    /// order alike on another server (deterministic, version known), else `None`.
+    pub collation: Option<String>,
 }
 
 impl Column {
@@ -104,7 +107,21 @@ pub async fn lookup(
     let columns = client
         .query(
             "select a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod), \
-                    tn.nspname::text, t.typname::text, a.attcollation <> 0, a.attnotnull \
+                    tn.nspname::text, t.typname::text, a.attcollation <> 0, a.attnotnull, \
+                    (SELECT co.collname::text || '/' || co.collprovider::text || '/' || \
+                            CASE WHEN co.oid = 100 THEN \
+                                 d.datcollate::text || ':' || \
+                                 coalesce(pg_catalog.to_jsonb(d) ->> 'datlocprovider', '') || ':' || \
+                                 coalesce(pg_catalog.to_jsonb(d) ->> 'daticulocale', \
+                                          pg_catalog.to_jsonb(d) ->> 'datlocale', '') || '/' || \
+                                 coalesce(pg_catalog.to_jsonb(d) ->> 'datcollversion', '') \
+                            ELSE coalesce(pg_catalog.to_jsonb(co) ->> 'colliculocale', \
+                                          pg_catalog.to_jsonb(co) ->> 'colllocale', \
+                                          co.collcollate::text, '') || '/' || \
+                                 coalesce(pg_catalog.pg_collation_actual_version(co.oid), '') END \
+                     FROM pg_catalog.pg_collation co, pg_catalog.pg_database d \
+                     WHERE co.oid = a.attcollation AND d.datname = pg_catalog.current_database() \
+                       AND coalesce((pg_catalog.to_jsonb(co) ->> 'collisdeterministic')::boolean, true)) \
              from pg_catalog.pg_attribute a \
              join pg_catalog.pg_type t on t.oid = a.atttypid \
              join pg_catalog.pg_namespace tn on tn.oid = t.typnamespace \
@@ -122,6 +139,7 @@ pub async fn lookup(
             type_name: r.get(3),
             collatable: r.get(4),
             not_null: r.get(5),
+            collation: r.get(6),
         })
         .collect();
     Ok(Some(TableInfo {
@@ -173,6 +191,51 @@ pub struct Plan {
     pub notes: Vec<String>,
 }
 
+/// How a key column is ordered (the same expression on both sides), and a note when that
+/// costs a sort: a text key in its own collation when both sides have the same deterministic
+/// collation at the same known version (its index gives that order), else `COLLATE "C"`
+/// (correct on any pair; each range is sorted unless the collation is C already).
+fn key_order(s: &Column, t: Option<&Column>, ident: &str) -> (String, Option<String>) {
+    if !s.collatable {
+        return (ident.to_string(), None);
+    }
+    // `name/provider/locale/version`; the default collation's locale is
+    // `datcollate:locale provider:ICU locale`.
+    let c_like = |c: &Column| {
+        c.collation.as_deref().is_some_and(|x| {
+            let parts: Vec<&str> = x.split('/').collect();
+            let locale: Vec<&str> = parts.get(2).map_or(vec![], |l| l.split(':').collect());
+            matches!(parts.first(), Some(&"C") | Some(&"POSIX"))
+                || (parts.first() == Some(&"default")
+                    && matches!(locale.first(), Some(&"C") | Some(&"POSIX"))
+                    && matches!(locale.get(1), None | Some(&"") | Some(&"c")))
+        })
+    };
+    let same = t.and_then(|t| t.collation.as_ref()) == s.collation.as_ref();
+    // A version to compare (the last part): without one the two orders cannot be trusted alike.
+    let trusted = s
+        .collation
+        .as_deref()
+        .is_some_and(|x| x.rsplit('/').next().is_some_and(|v| !v.is_empty()));
+    if same && trusted && !c_like(s) {
+        let shown = s.collation.as_deref().unwrap_or_default();
+        return (
+            ident.to_string(),
+            Some(format!(
+                "key {} ordered in its own collation ({shown}, the same on both sides): its index serves the ranges",
+                s.name
+            )),
+        );
+    }
+    let note = (!c_like(s)).then(|| {
+        format!(
+            "key {} ordered COLLATE \"C\" (its collation is not the same known version on both sides): each range is sorted rather than read in index order",
+            s.name
+        )
+    });
+    (format!("{ident} COLLATE \"C\""), note)
+}
+
 /// Chooses the compared columns and key and how each is rendered.
 pub fn plan(
     source: &TableInfo,
@@ -201,13 +264,11 @@ pub fn plan(
             )));
         };
         let ident = quote_ident(k);
+        let (order_expr, note) = key_order(s, target.column(k), &ident);
+        notes.extend(note);
         key_cols.push(KeyColumn {
             name: k.clone(),
-            order_expr: if s.collatable {
-                format!("{ident} COLLATE \"C\"")
-            } else {
-                ident.clone()
-            },
+            order_expr,
             ident,
             type_sql: s.type_sql(),
             integer: s.type_schema == "pg_catalog"
@@ -335,6 +396,7 @@ mod tests {
             type_name: ty.into(),
             collatable,
             not_null: false,
+            collation: None,
         }
     }
 
