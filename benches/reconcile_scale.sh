@@ -4,6 +4,8 @@
 #       check each: wall time and peak client RSS; target 10M <= 10.5x the 1M time, RSS < 50 MB
 #   (b) 200 small tables (5,000 rows each, `tables = ["many.*"]`) vs one table of the same
 #       1,000,000 rows and shape (`single.one`): target < 2x
+#   (c) the 1M check again with `concurrency = 2` (two sessions per side in one snapshot): the
+#       speed-up depends on idle cores (on a 2-core machine that holds both servers, there are none)
 #
 #   benches/reconcile_scale.sh [ROUNDS]     (default 3; the rounds interleave a, b)
 set -euo pipefail
@@ -63,6 +65,7 @@ conn() { printf '[connections.%s]\ndsn = "host=127.0.0.1 port=%s user=postgres d
     set -- $c
     printf '[[reconcile]]\nname = "%s"\nkind = "checksum"\nsource = "%s_src"\ntarget = "%s_tgt"\ntable = "%s"\nkey = "aid"\nrecheck = "never"\n' "$1" "$2" "$2" "$3"
   done
+  printf '[[reconcile]]\nname = "1M c2"\nkind = "checksum"\nsource = "s10_src"\ntarget = "s10_tgt"\ntable = "public.pgbench_accounts"\nkey = "aid"\nrecheck = "never"\nconcurrency = 2\n'
   printf '[[reconcile]]\nname = "200 tables"\nkind = "checksum"\nsource = "many_src"\ntarget = "many_tgt"\ntables = ["many.*"]\nrecheck = "never"\n'
   printf '[[step]]\nid = "x"\nrun = "true"\n'
 } >"$WORK/rb.toml"
@@ -79,22 +82,23 @@ measure() {
   RSS=$(awk -F': ' '/Maximum resident set size/ {printf "%.1f", $2/1024}' "$WORK/time")
 }
 echo "--- warm-up"
-for c in 1M 10M single "200 tables"; do measure "$c"; grep -h "≡" "$WORK/out"; done
+for c in 1M 10M single "200 tables" "1M c2"; do measure "$c"; grep -h "≡" "$WORK/out"; done
 
-declare -a A B S T AR BR
-printf '\n%-6s | %-16s | %-16s | %-8s | %-16s | %-16s | %-8s\n' round "1M s (RSS MiB)" "10M s (RSS MiB)" "10M/1M" "1 table s" "200 tables s" "200/1"
+declare -a A B S T C AR BR
+printf '\n%-6s | %-16s | %-16s | %-8s | %-16s | %-16s | %-8s | %-10s | %-8s\n' round "1M s (RSS MiB)" "10M s (RSS MiB)" "10M/1M" "1 table s" "200 tables s" "200/1" "1M c2 s" "1M/c2"
 for i in $(seq 1 "$ROUNDS"); do
   measure 1M; A[i]=$WALL; AR[i]=$RSS
   measure 10M; B[i]=$WALL; BR[i]=$RSS
   measure single; S[i]=$WALL
   measure "200 tables"; T[i]=$WALL
-  printf '%-6s | %7.2f (%5s)  | %7.2f (%5s)  | %6.2fx  | %7.2f          | %7.2f          | %6.2fx\n' \
+  measure "1M c2"; C[i]=$WALL
+  printf '%-6s | %7.2f (%5s)  | %7.2f (%5s)  | %6.2fx  | %7.2f          | %7.2f          | %6.2fx  | %7.2f    | %6.2fx\n' \
     "$i" "${A[i]}" "${AR[i]}" "${B[i]}" "${BR[i]}" "$(echo "${B[i]} / ${A[i]}" | bc -l)" \
-    "${S[i]}" "${T[i]}" "$(echo "${T[i]} / ${S[i]}" | bc -l)"
+    "${S[i]}" "${T[i]}" "$(echo "${T[i]} / ${S[i]}" | bc -l)" "${C[i]}" "$(echo "${A[i]} / ${C[i]}" | bc -l)"
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-MA=$(median "${A[@]}"); MB=$(median "${B[@]}"); MS=$(median "${S[@]}"); MT=$(median "${T[@]}")
-printf '%-6s | %7.2f          | %7.2f          | %6.2fx  | %7.2f          | %7.2f          | %6.2fx\n' \
-  median "$MA" "$MB" "$(echo "$MB / $MA" | bc -l)" "$MS" "$MT" "$(echo "$MT / $MS" | bc -l)"
+MA=$(median "${A[@]}"); MB=$(median "${B[@]}"); MS=$(median "${S[@]}"); MT=$(median "${T[@]}"); MC=$(median "${C[@]}")
+printf '%-6s | %7.2f          | %7.2f          | %6.2fx  | %7.2f          | %7.2f          | %6.2fx  | %7.2f    | %6.2fx\n' \
+  median "$MA" "$MB" "$(echo "$MB / $MA" | bc -l)" "$MS" "$MT" "$(echo "$MT / $MS" | bc -l)" "$MC" "$(echo "$MA / $MC" | bc -l)"
 echo "peak client RSS over the rounds: 1M $(printf '%s\n' "${AR[@]}" | sort -g | tail -1) MiB, 10M $(printf '%s\n' "${BR[@]}" | sort -g | tail -1) MiB"
 echo "targets (issue 18): 10M <= 10.5x the 1M time with RSS < 50 MB; 200 tables < 2x one table of the same rows"
