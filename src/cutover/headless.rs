@@ -312,7 +312,8 @@ fn say(opts: &HeadlessOptions, out: &mut (dyn Write + Send), msg: &str) {
     }
 }
 
-fn clock() -> String {
+/// `HH:MM:SS`, local time.
+pub(crate) fn clock() -> String {
     chrono::Local::now().format("%H:%M:%S").to_string()
 }
 

@@ -18,6 +18,7 @@
 
 pub mod check_run;
 mod expect;
+pub mod files;
 pub mod journal;
 pub mod masking;
 mod resume;

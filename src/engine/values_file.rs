@@ -3,9 +3,7 @@
 //! next to the journal, secrets masked. The name holds a digest of the contents, so a gate
 //! that finds the same differences round after round writes the file once.
 
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
@@ -100,9 +98,8 @@ fn file_word(name: &str) -> String {
     if w.is_empty() { "check".into() } else { w }
 }
 
-/// Writes `text` to `path` unless it exists (same digest, same contents): to a temporary
-/// file first (0600, never through a symbolic link), fsynced, then renamed, so a crash
-/// never leaves half a file under the name.
+/// Writes `text` to `path` unless it exists (same digest, same contents), whole or not at all
+/// ([`crate::files::write_replacing`], mode 0600).
 fn put(path: &Path, text: &str) -> std::io::Result<()> {
     if path.exists() {
         return Ok(());
@@ -110,23 +107,7 @@ fn put(path: &Path, text: &str) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let tmp: PathBuf = path.with_extension("txt.partial");
-    let r = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if r.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    r
+    crate::files::write_replacing(path, text, 0o600)
 }
 
 #[cfg(test)]

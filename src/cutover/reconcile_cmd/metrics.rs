@@ -3,8 +3,6 @@
 //! (the collector never reads half a file).
 
 use std::fmt::Write as _;
-use std::io::Write as _;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use cutover_model::reconcile::{ReconcileResult, Status};
@@ -72,27 +70,9 @@ pub fn render(
     out
 }
 
-/// Writes `text` to `path` through `path.tmp` and a rename.
+/// Writes `text` to `path` through `path.tmp` and a rename (mode 0644: the collector reads it).
 pub fn write(path: &Path, text: &str) -> std::io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = std::path::PathBuf::from(tmp);
-    let r = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o644)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if r.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    r
+    cutover_engine::files::write_replacing(path, text, 0o644)
 }
 
 #[cfg(test)]

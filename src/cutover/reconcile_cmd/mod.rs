@@ -12,7 +12,7 @@ mod metrics;
 mod on_fail;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use cutover_engine::journal::{self, Journal};
@@ -451,7 +451,9 @@ impl Watch {
         let dir = journal::output_dir_for(self.journal.path());
         let path = dir.join(format!("round-{number}-failed.json"));
         let text = serde_json::to_string_pretty(failed).unwrap_or_default();
-        if let Err(e) = write_private(&path, &text) {
+        let written = std::fs::create_dir_all(&dir)
+            .and_then(|()| cutover_engine::files::write_replacing(&path, &text, 0o600));
+        if let Err(e) = written {
             say::err(&format!(
                 "cutover reconcile: cannot write {}: {e}",
                 path.display()
@@ -468,7 +470,9 @@ impl Watch {
                 "at": chrono::Utc::now().to_rfc3339(), "result": result,
             });
             say::out(&v.to_string());
-        } else if let Some(text) = crate::headless::reconcile_line(result, false, false, &clock()) {
+        } else if let Some(text) =
+            crate::headless::reconcile_line(result, false, false, &crate::headless::clock())
+        {
             say::out(&text);
         }
     }
@@ -499,30 +503,11 @@ impl Watch {
     /// A human line with the clock (nothing in `--json` mode).
     fn say_human(&self, message: &str) {
         if !self.args.json {
-            say::out(&format!("{}   {}", clock(), self.masker.mask(message)));
+            say::out(&format!(
+                "{}   {}",
+                crate::headless::clock(),
+                self.masker.mask(message)
+            ));
         }
     }
-}
-
-/// `HH:MM:SS`, local time.
-fn clock() -> String {
-    chrono::Local::now().format("%H:%M:%S").to_string()
-}
-
-/// Writes a 0600 file (never through a symbolic link), creating its directory.
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    if let Some(d) = path.parent() {
-        std::fs::create_dir_all(d)?;
-    }
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)?;
-    f.write_all(text.as_bytes())?;
-    f.sync_all()
 }
