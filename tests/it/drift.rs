@@ -45,6 +45,29 @@ run = "true"
     )
 }
 
+/// Starts `cutover ARGS` in `dir` (a watch that runs on), its output piped.
+fn spawn_watch(dir: &std::path::Path, args: &[&str]) -> std::process::Child {
+    Command::new(bin())
+        .current_dir(dir)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits (off the async runtime, 30 s at most) until the journal `j` holds `needle`.
+async fn journal_says(j: &std::path::Path, what: &'static str, needle: &'static str) {
+    let j = j.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        wait_for(what, Duration::from_secs(30), || {
+            std::fs::read_to_string(&j).is_ok_and(|t| t.contains(needle))
+        })
+    })
+    .await
+    .unwrap();
+}
+
 /// Runs `cutover ARGS` in `dir` off the async runtime.
 async fn cutover_in(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
     let dir = dir.to_path_buf();
@@ -175,9 +198,9 @@ async fn every_round_is_journaled_and_drift_between_rounds_is_caught() {
         "rb.toml",
         &runbook_text(&source.dsn(), &target.dsn()),
     );
-    let child = Command::new(bin())
-        .current_dir(d.path())
-        .args([
+    let child = spawn_watch(
+        d.path(),
+        &[
             "reconcile",
             "rb.toml",
             "items",
@@ -188,22 +211,10 @@ async fn every_round_is_journaled_and_drift_between_rounds_is_caught() {
             "--json",
             "--journal",
             "w.jsonl",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        ],
+    );
     let j = d.path().join("w.jsonl");
-    tokio::task::spawn_blocking({
-        let j = j.clone();
-        move || {
-            wait_for("the first round", Duration::from_secs(30), || {
-                std::fs::read_to_string(&j).is_ok_and(|t| t.contains("round 1:"))
-            })
-        }
-    })
-    .await
-    .unwrap();
+    journal_says(&j, "the first round", "round 1:").await;
     target
         .execute("delete from items where id = 7")
         .await
@@ -259,9 +270,9 @@ async fn incremental_rounds_compare_only_the_changed_rows_and_catch_a_change() {
         "key = \"id\"\nrecheck = \"never\"\nchanged_since = \"updated_at\"\nfull_every = \"1h\"",
     );
     runbook(d.path(), "rb.toml", &text);
-    let child = Command::new(bin())
-        .current_dir(d.path())
-        .args([
+    let child = spawn_watch(
+        d.path(),
+        &[
             "reconcile",
             "rb.toml",
             "items",
@@ -271,22 +282,10 @@ async fn incremental_rounds_compare_only_the_changed_rows_and_catch_a_change() {
             "5s",
             "--journal",
             "i.jsonl",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        ],
+    );
     let j = d.path().join("i.jsonl");
-    tokio::task::spawn_blocking({
-        let j = j.clone();
-        move || {
-            wait_for("the first round", Duration::from_secs(30), || {
-                std::fs::read_to_string(&j).is_ok_and(|t| t.contains("round 1:"))
-            })
-        }
-    })
-    .await
-    .unwrap();
+    journal_says(&j, "the first round", "round 1:").await;
     target
         .execute("update items set v = 'drifted', updated_at = now() where id = 9")
         .await
@@ -329,9 +328,9 @@ async fn a_watch_stopped_before_its_first_round_ends_is_not_a_pass() {
         "key = \"id\"\nrecheck = \"never\"\npause_when = \"select true\"",
     );
     runbook(d.path(), "rb.toml", &text);
-    let child = Command::new(bin())
-        .current_dir(d.path())
-        .args([
+    let child = spawn_watch(
+        d.path(),
+        &[
             "reconcile",
             "rb.toml",
             "items",
@@ -339,22 +338,10 @@ async fn a_watch_stopped_before_its_first_round_ends_is_not_a_pass() {
             "1h",
             "--journal",
             "s.jsonl",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        ],
+    );
     let j = d.path().join("s.jsonl");
-    tokio::task::spawn_blocking({
-        let j = j.clone();
-        move || {
-            wait_for("the watch to start", Duration::from_secs(30), || {
-                std::fs::read_to_string(&j).is_ok_and(|t| t.contains("every 1h"))
-            })
-        }
-    })
-    .await
-    .unwrap();
+    journal_says(&j, "the watch to start", "every 1h").await;
     // Held by pause_when: no result comes.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(of_type(&journal(&j), "reconcile_result").is_empty());

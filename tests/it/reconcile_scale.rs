@@ -41,6 +41,19 @@ UPDATE app.skip_me SET v = 99;
 DELETE FROM other.t;
 "#;
 
+/// Small ranges, and the connection settings of database `db` on both clusters, for the
+/// sessions a check opens of its own (`pause_when`, `concurrency`, a second lane).
+fn with_sessions(db: &str) -> Options {
+    let (source, target) = crate::reconcile::clusters();
+    let settings = |c: &cutover_drill::harness::Cluster, side: &str| {
+        cutover_pg::ConnSettings::parse(side, &c.dsn_db(db)).unwrap()
+    };
+    Options {
+        sessions: Some((settings(source, "source"), settings(target, "target"))),
+        ..small_parts()
+    }
+}
+
 fn tables_check(kind: ReconcileKind) -> cutover_model::runbook::ReconcileCheck {
     let mut c = check(kind, "unused", &[]);
     c.name = "app tables".into();
@@ -140,16 +153,13 @@ async fn table_globs_compare_every_table_with_its_own_key() {
     );
 
     // With sessions of its own the tables are compared on two lanes: the same results.
-    let (sc, tc) = crate::reconcile::clusters();
-    let lanes = Options {
-        rows_per_partition: 300,
-        sessions: Some((
-            cutover_pg::ConnSettings::parse("source", &sc.dsn_db("globs")).unwrap(),
-            cutover_pg::ConnSettings::parse("target", &tc.dsn_db("globs")).unwrap(),
-        )),
-        ..Options::default()
-    };
-    let two = run(&tables_check(ReconcileKind::Checksum), &s, &t, &lanes).await;
+    let two = run(
+        &tables_check(ReconcileKind::Checksum),
+        &s,
+        &t,
+        &with_sessions("globs"),
+    )
+    .await;
     assert_eq!(names(&two), names(&r));
     assert_eq!(two.mismatch_rows(), r.mismatch_rows());
     for (a, b) in two.tables.iter().zip(&r.tables) {
@@ -238,14 +248,7 @@ async fn pause_when_holds_a_check_until_it_turns_false() {
         .unwrap(),
     );
     let source = &crate::reconcile::clusters().0;
-    let opts = Options {
-        rows_per_partition: 300,
-        sessions: Some((
-            cutover_pg::ConnSettings::parse("source", &source.dsn_db("pausing")).unwrap(),
-            cutover_pg::ConnSettings::parse("target", &source.dsn_db("pausing")).unwrap(),
-        )),
-        ..Options::default()
-    };
+    let opts = with_sessions("pausing");
     let seen: Mutex<Vec<Progress>> = Mutex::new(Vec::new());
     let progress = |p: &Progress| seen.lock().unwrap().push(p.clone());
     let other = source.connect_db("pausing").await.unwrap();
@@ -287,18 +290,10 @@ async fn concurrency_spreads_ranges_over_sessions_and_finds_the_same() {
         "UPDATE big SET v = 'x' WHERE id IN (7, 2500, 5999); DELETE FROM big WHERE id = 4000;",
     )
     .await;
-    let (source, target) = crate::reconcile::clusters();
-    let settings = |c: &cutover_drill::harness::Cluster, side: &str| {
-        cutover_pg::ConnSettings::parse(side, &c.dsn_db("lanes")).unwrap()
-    };
     let mut c = check(ReconcileKind::Checksum, "big", &["id"]);
     let one = run(&c, &s, &t, &small_parts()).await;
     c.concurrency = Some(3);
-    let opts = Options {
-        rows_per_partition: 300,
-        sessions: Some((settings(source, "source"), settings(target, "target"))),
-        ..Options::default()
-    };
+    let opts = with_sessions("lanes");
     let three = run(&c, &s, &t, &opts).await;
     assert_eq!(three.status, Status::Fail);
     assert!(
