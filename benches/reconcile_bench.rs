@@ -70,34 +70,10 @@ async fn run(a: &[String]) -> Result<ExitCode, String> {
         Some("count") => ReconcileKind::Count,
         Some(k) => return Err(format!("unknown kind {k}")),
     };
-    let check = ReconcileCheck {
-        name: "bench".into(),
-        kind,
-        source: "source".into(),
-        target: "target".into(),
-        table: Some(a[2].clone()),
-        target_table: None,
-        key: a[3].split(',').map(str::to_string).collect(),
-        columns: None,
-        exclude: Vec::new(),
-        max_mismatch_rows: 0,
-        max_mismatch_pct: None,
-        recheck_after_lag: false,
-        sql: None,
-        target_sql: None,
-        schemas: Vec::new(),
-        sequences: Vec::new(),
-        tables: Vec::new(),
-        partitions: a.get(5).and_then(|p| p.parse().ok()),
-        tolerance: None,
-        exclude_tables: vec![],
-        max_rows_per_second: None,
-        adaptive_throttle: false,
-        concurrency: None,
-        pause_when: None,
-        changed_since: None,
-        full_every: None,
-    };
+    let key: Vec<String> = a[3].split(',').map(str::to_string).collect();
+    let mut check = ReconcileCheck::on_table("bench", kind, &a[2], &key);
+    check.recheck_after_lag = false;
+    check.partitions = a.get(5).and_then(|p| p.parse().ok());
     let s = ConnSettings::parse("source", &a[0]).map_err(|e| e.to_string())?;
     let t = ConnSettings::parse("target", &a[1]).map_err(|e| e.to_string())?;
     let started = std::time::Instant::now();

@@ -51,34 +51,8 @@ pub(crate) async fn pair(db: &str, setup: &str, target_only: &str) -> (Client, C
 }
 
 pub(crate) fn check(kind: ReconcileKind, table: &str, key: &[&str]) -> ReconcileCheck {
-    ReconcileCheck {
-        name: format!("{table}-check"),
-        kind,
-        source: "source".into(),
-        target: "target".into(),
-        table: Some(table.into()),
-        target_table: None,
-        key: key.iter().map(|k| k.to_string()).collect(),
-        columns: None,
-        exclude: Vec::new(),
-        max_mismatch_rows: 0,
-        max_mismatch_pct: None,
-        recheck_after_lag: true,
-        sql: None,
-        target_sql: None,
-        schemas: Vec::new(),
-        sequences: Vec::new(),
-        tables: Vec::new(),
-        partitions: None,
-        tolerance: None,
-        exclude_tables: vec![],
-        max_rows_per_second: None,
-        adaptive_throttle: false,
-        concurrency: None,
-        pause_when: None,
-        changed_since: None,
-        full_every: None,
-    }
+    let key: Vec<String> = key.iter().map(|k| k.to_string()).collect();
+    ReconcileCheck::on_table(&format!("{table}-check"), kind, table, &key)
 }
 
 /// A check of `kind` named after `name` that reads no table (`query`, `sequences`, `schema`).

@@ -186,6 +186,43 @@ pub struct ReconcileCheck {
     pub tolerance: Option<Tolerance>,
 }
 
+impl ReconcileCheck {
+    /// A check of `kind` on `table` keyed by `key`, between the connections `source` and
+    /// `target`, with everything else as a runbook that leaves it out has it (no tolerated
+    /// mismatches, re-checked after the lag drains, no pacing). For tools and tests that build a
+    /// check without a runbook.
+    pub fn on_table(name: &str, kind: ReconcileKind, table: &str, key: &[String]) -> Self {
+        ReconcileCheck {
+            name: name.to_string(),
+            kind,
+            source: "source".into(),
+            target: "target".into(),
+            table: Some(table.to_string()),
+            target_table: None,
+            key: key.to_vec(),
+            columns: None,
+            exclude: Vec::new(),
+            max_mismatch_rows: 0,
+            max_mismatch_pct: None,
+            recheck_after_lag: true,
+            sql: None,
+            target_sql: None,
+            schemas: Vec::new(),
+            sequences: Vec::new(),
+            tables: Vec::new(),
+            exclude_tables: Vec::new(),
+            max_rows_per_second: None,
+            adaptive_throttle: false,
+            concurrency: None,
+            pause_when: None,
+            changed_since: None,
+            full_every: None,
+            partitions: None,
+            tolerance: None,
+        }
+    }
+}
+
 /// How far two numbers may differ and still be equal: within `absolute`, or within
 /// `relative` of the larger magnitude (either suffices).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
