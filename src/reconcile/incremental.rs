@@ -88,8 +88,10 @@ async fn compare(
     if all.len() > MAX_CHANGED_ROWS {
         return Ok(Changed::TooMany(all.len()));
     }
-    res.source_rows = s.len() as u64;
-    res.target_rows = g.len() as u64;
+    // Every changed key is read on both sides: that many rows are compared.
+    let compared = all.len() as u64;
+    res.source_rows = compared;
+    res.target_rows = compared;
     res.partitions_total = 1;
     cx.report(res, Phase::Comparing);
     let mut probe = ReconcileResult::new(&res.name, res.kind);
@@ -106,7 +108,6 @@ async fn compare(
             full: Vec::new(),
         })
         .collect();
-    let compared = probe.mismatches.len() as u64;
     let found: Vec<Mismatch> = super::checksum::recheck_keys(cx, t, &probe)
         .await?
         .into_iter()
@@ -119,7 +120,5 @@ async fn compare(
         "incremental: the {} changed since {since} ({column}) compared; rows deleted on one side are found by the full comparison",
         cutover_model::narrate::count(compared, "row")
     ));
-    res.source_rows = res.source_rows.max(compared);
-    res.target_rows = res.target_rows.max(compared);
     Ok(Changed::Compared)
 }
