@@ -21,32 +21,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ROUNDS=${1:-3}
-PGBIN=${PGBIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
+. benches/pair.sh
+start_pair shared_buffers=256MB max_wal_size=2GB
 PSQL=("$PGBIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -U postgres -d postgres)
-
-echo "== building the bench helper (release)"
-BENCH=$(cargo bench --bench reconcile_bench --no-run --message-format=json 2>/dev/null \
-  | python3 -c 'import json,sys
-for l in sys.stdin:
-    m = json.loads(l)
-    if m.get("executable") and m.get("target", {}).get("name") == "reconcile_bench":
-        print(m["executable"])')
-
-WORK=$(mktemp -d /tmp/cutover-bench-XXXXXX)
-chmod 755 "$WORK"
-AS=()
-if [ "$(id -u)" = 0 ]; then AS=(runuser -u postgres --); fi
-SOURCE_ROOT="" TARGET_ROOT=""
-cleanup() {
-  for r in "$SOURCE_ROOT" "$TARGET_ROOT"; do
-    [ -n "$r" ] && "${AS[@]}" "$PGBIN/pg_ctl" -D "$r/data" -m immediate -s stop >/dev/null 2>&1 || true
-  done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-echo "== creating the source/target pair"
-eval "$("$BENCH" pair "$WORK" shared_buffers=256MB max_wal_size=2GB)"
 SRC="host=127.0.0.1 port=$SOURCE_PORT user=postgres dbname=postgres"
 TGT="host=127.0.0.1 port=$TARGET_PORT user=postgres dbname=postgres"
 
@@ -131,7 +108,6 @@ for i in $(seq 1 "$ROUNDS"); do
     "$i" "${C[i]}" "${CR[i]}" "${R[i]}" "${RR[i]}" "${F[i]}" "${FR[i]}" "${S[i]}" \
     "$(echo "${R[i]} / ${C[i]}" | bc -l)" "$(echo "${C[i]} / ${F[i]}" | bc -l)" "$(echo "${C[i]} / ${S[i]}" | bc -l)"
 done
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 MC=$(median "${C[@]}"); MR=$(median "${R[@]}"); MF=$(median "${F[@]}"); MS=$(median "${S[@]}")
 printf '%-6s | %8.2f                | %8.2f                | %8.2f                | %6.2f   | %7.2fx  | %7.2fx  | %7.2fx\n' \
   median "$MC" "$MR" "$MF" "$MS" "$(echo "$MR / $MC" | bc -l)" "$(echo "$MC / $MF" | bc -l)" "$(echo "$MC / $MS" | bc -l)"

@@ -11,33 +11,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-3}
-PGBIN=${PGBIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
-
 echo "== building (release)"
 cargo build --release -q
-BENCH=$(cargo bench --bench reconcile_bench --no-run --message-format=json 2>/dev/null \
-  | python3 -c 'import json,sys
-for l in sys.stdin:
-    m = json.loads(l)
-    if m.get("executable") and m.get("target", {}).get("name") == "reconcile_bench":
-        print(m["executable"])')
 CUTOVER=$PWD/target/release/cutover
-
-WORK=$(mktemp -d /tmp/cutover-scale-XXXXXX)
-chmod 755 "$WORK"
-AS=()
-if [ "$(id -u)" = 0 ]; then AS=(runuser -u postgres --); fi
-SOURCE_ROOT="" TARGET_ROOT=""
-cleanup() {
-  for r in "$SOURCE_ROOT" "$TARGET_ROOT"; do
-    [ -n "$r" ] && "${AS[@]}" "$PGBIN/pg_ctl" -D "$r/data" -m immediate -s stop >/dev/null 2>&1 || true
-  done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-echo "== creating the source/target pair"
-eval "$("$BENCH" pair "$WORK" shared_buffers=256MB max_wal_size=4GB)"
+WORK_PREFIX=cutover-scale
+. benches/pair.sh
+start_pair shared_buffers=256MB max_wal_size=4GB
 psql_on() { "$PGBIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -U postgres -p "$1" -d "$2" -c "$3"; }
 
 load() {
@@ -96,7 +75,6 @@ for i in $(seq 1 "$ROUNDS"); do
     "$i" "${A[i]}" "${AR[i]}" "${B[i]}" "${BR[i]}" "$(echo "${B[i]} / ${A[i]}" | bc -l)" \
     "${S[i]}" "${T[i]}" "$(echo "${T[i]} / ${S[i]}" | bc -l)" "${C[i]}" "$(echo "${A[i]} / ${C[i]}" | bc -l)"
 done
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 MA=$(median "${A[@]}"); MB=$(median "${B[@]}"); MS=$(median "${S[@]}"); MT=$(median "${T[@]}"); MC=$(median "${C[@]}")
 printf '%-6s | %7.2f          | %7.2f          | %6.2fx  | %7.2f          | %7.2f          | %6.2fx  | %7.2f    | %6.2fx\n' \
   median "$MA" "$MB" "$(echo "$MB / $MA" | bc -l)" "$MS" "$MT" "$(echo "$MT / $MS" | bc -l)" "$MC" "$(echo "$MA / $MC" | bc -l)"
