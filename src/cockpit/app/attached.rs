@@ -92,9 +92,12 @@ impl App {
         from: Option<&Operator>,
     ) -> Vec<Effect> {
         if change == ClientChange::TookOver && self.demoted {
-            // This terminal is the one that lost the controls: that stays the message.
+            // This terminal is the one that lost the controls: that stays the message — unless
+            // the operator pressed a key since and was told it went nowhere, which is newer.
             self.demoted = false;
-            self.say(Level::Warn, demoted(Some(who)));
+            if self.status.as_ref().is_none_or(|s| s.until.is_none()) {
+                self.say(Level::Warn, demoted(Some(who)));
+            }
         } else {
             self.say_briefly(Level::Info, narrate::client(change, role, who, from));
         }

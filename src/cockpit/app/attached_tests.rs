@@ -168,6 +168,33 @@ fn losing_the_controls_is_said_and_stays_said() {
 }
 
 #[test]
+fn a_refusal_is_not_covered_by_the_takeover_journaled_after_it() {
+    let mut app = attached(ClientRole::Control);
+    app.update(Msg::Snapshot(history()));
+    let bob = operator("bob", Some("192.0.2.7 50000 22"));
+    app.update(Msg::Role {
+        role: ClientRole::Watch,
+        by: Some(bob.clone()),
+    });
+    // The operator presses enter before the journaled takeover reaches this terminal.
+    assert!(sent(&press(&mut app, Key::Enter)).is_empty());
+    ev(
+        &mut app,
+        Event::Client {
+            change: ClientChange::TookOver,
+            role: ClientRole::Control,
+            who: bob,
+            from: Some(operator("alice", None)),
+            terminal: Some(8),
+        },
+    );
+    assert_eq!(
+        app.status.as_ref().map(|s| s.text.as_str()),
+        Some(super::attached::READ_ONLY)
+    );
+}
+
+#[test]
 fn this_terminals_own_attach_is_not_news_but_others_are() {
     let mut app = attached(ClientRole::Control);
     app.update(Msg::Snapshot(history()));
