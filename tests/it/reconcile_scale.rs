@@ -1,6 +1,6 @@
 //! Reconciliation on real schemas: `tables` globs over keyed, keyless, partitioned and
-//! ICU-keyed tables, a table on one side only, `exclude_tables`, and `max_rows_per_second`
-//! observably pacing a check. Uses the clusters of `reconcile.rs` (a database per test).
+//! ICU-keyed tables, a table on one side only, `exclude_tables`, and throttling observably
+//! pacing a check (`max_rows_per_second`, `throttle = "adaptive"`, `pause_when`). Uses the clusters of `reconcile.rs` (a database per test).
 
 use std::sync::Mutex;
 
@@ -223,6 +223,52 @@ async fn max_rows_per_second_paces_a_check_and_says_so() {
         "{} ms",
         r.elapsed_ms
     );
+}
+
+/// `throttle = "adaptive"` on a real server: a range that takes far longer than the first
+/// ranges did (150 rows of 100 KB among rows of 40 bytes) slows the check down, and its progress
+/// says why; the same check without it is never said to be throttled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adaptive_throttle_slows_down_after_a_slow_range_and_says_so() {
+    let data = "CREATE TABLE big (id int PRIMARY KEY, v text);
+         ALTER TABLE big ALTER v SET STORAGE EXTERNAL;
+         INSERT INTO big SELECT g, CASE WHEN g BETWEEN 3001 AND 3150
+             THEN repeat(md5(g::text), 3200) ELSE md5(g::text) END
+           FROM generate_series(1, 6000) g;";
+    let (s, t) = pair("adaptive", data, "").await;
+    let mut c = check(ReconcileKind::Checksum, "big", &["id"]);
+    c.adaptive_throttle = true;
+    let opts = Options {
+        rows_per_partition: 300,
+        ..Options::default()
+    };
+    let seen: Mutex<Vec<Progress>> = Mutex::new(Vec::new());
+    let progress = |p: &Progress| seen.lock().unwrap().push(p.clone());
+    let r = reconcile::run_check(&c, &s, &t, &opts, &progress).await;
+    assert_eq!(r.status, Status::Pass, "{r:#?}");
+    assert_eq!(r.rows_compared, 6000);
+    let seen = seen.into_inner().unwrap();
+    let slowed: Vec<_> = seen
+        .iter()
+        .filter(|p| {
+            p.throttled
+                .as_deref()
+                .is_some_and(|w| w.starts_with("adaptive: range latency"))
+        })
+        .collect();
+    assert!(
+        slowed.iter().any(|p| p.rows_compared >= 3150),
+        "the wide range (rows 3001..3150) slowed the check and the progress says so: {slowed:?}"
+    );
+    // The same check without `adaptive` is never throttled.
+    c.adaptive_throttle = false;
+    let seen: Mutex<Vec<Progress>> = Mutex::new(Vec::new());
+    let progress = |p: &Progress| seen.lock().unwrap().push(p.clone());
+    let r = reconcile::run_check(&c, &s, &t, &opts, &progress).await;
+    assert_eq!(r.status, Status::Pass, "{r:#?}");
+    let seen = seen.into_inner().unwrap();
+    assert!(seen.len() > 5, "{seen:?}");
+    assert!(seen.iter().all(|p| p.throttled.is_none()), "{seen:?}");
 }
 
 /// `pause_when`: the check waits while the query (on the source, in its own session) returns
