@@ -411,7 +411,15 @@ impl Table<'_> {
         each: &mut (dyn FnMut(usize, &PartHash, &PartHash) + Send),
     ) -> Result<Vec<(PartHash, PartHash)>, ReconcileError> {
         let n = lanes.len().max(1);
-        let depth = depth.max(1) * n;
+        // A paced check keeps the servers at its pace: no statement is sent ahead of it, so a
+        // wait (a rate, a slow range, `pause_when`) holds back the reads themselves, not just
+        // the comparing of reads already done.
+        let paced = pacer.as_ref().is_some_and(|p| p.holds_back());
+        let (depth, lookahead) = if paced {
+            (n, 1)
+        } else {
+            (depth.max(1) * n, LOOKAHEAD)
+        };
         let src = stream::iter(0..ranges.len())
             .map(|i| {
                 let (s, _, ps, _) = lanes[i % n];
@@ -426,8 +434,8 @@ impl Table<'_> {
             .buffered(depth);
         // Each side runs ahead on its own (up to LOOKAHEAD ranges), so a range that is slow on
         // one side never leaves the other server idle; pairs are compared in order.
-        let (stx, mut srx) = tokio::sync::mpsc::channel::<Timed>(LOOKAHEAD);
-        let (ttx, mut trx) = tokio::sync::mpsc::channel::<Timed>(LOOKAHEAD);
+        let (stx, mut srx) = tokio::sync::mpsc::channel::<Timed>(lookahead);
+        let (ttx, mut trx) = tokio::sync::mpsc::channel::<Timed>(lookahead);
         let pairs = async {
             let mut out = Vec::with_capacity(ranges.len());
             while out.len() < ranges.len() {

@@ -2,8 +2,9 @@
 //! steady load: `max_rows_per_second` (a fixed pace), `throttle = "adaptive"` (slow down while
 //! a side's range statements take well over their baseline) and `pause_when` (wait while a
 //! query on the source, in its own session, returns true: a replica lagging, a batch job
-//! running). The range pass consults the [`Pacer`] after each range; with statements
-//! pipelined, a wait also holds back the next statements. What it is doing and why is shown
+//! running). The range pass consults the [`Pacer`] after each range and, for a paced check,
+//! sends no statement ahead of it (one range in flight per session), so a wait holds back the
+//! servers' reads, not just the comparing. What it is doing and why is shown
 //! in the check's progress (`throttled: ...`).
 
 use std::time::{Duration, Instant};
@@ -126,6 +127,12 @@ impl<'a> Pacer<'a> {
             pause,
             last_poll: None,
         })
+    }
+
+    /// Whether the check is paced at all (a rate, `adaptive` or `pause_when`): then the range
+    /// pass sends no statement ahead of the pace.
+    pub fn holds_back(&self) -> bool {
+        self.rate.limit.is_some() || self.adaptive.is_some() || self.pause.is_some()
     }
 
     /// After a range of `rows` rows whose slower side took `took`: waits as the check's pacing

@@ -272,7 +272,8 @@ async fn adaptive_throttle_slows_down_after_a_slow_range_and_says_so() {
 }
 
 /// `pause_when`: the check waits while the query (on the source, in its own session) returns
-/// true, says so in its progress, and goes on when it turns false.
+/// true, says so in its progress, and goes on when it turns false; while it waits the source
+/// is not read ahead (its server log shows the range statements executed).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pause_when_holds_a_check_until_it_turns_false() {
     let (s, t) = pair(
@@ -298,8 +299,24 @@ async fn pause_when_holds_a_check_until_it_turns_false() {
     let seen: Mutex<Vec<Progress>> = Mutex::new(Vec::new());
     let progress = |p: &Progress| seen.lock().unwrap().push(p.clone());
     let other = source.connect_db("pausing").await.unwrap();
+    s.batch_execute("SET log_min_duration_statement = 0")
+        .await
+        .unwrap();
+    let log_from = std::fs::metadata(source.log_path()).unwrap().len();
     let release = async {
         tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+        // While paused the source reads no further ahead than the ranges already under way
+        // (the first is compared, then the pause is asked; at most two more were sent): not the
+        // rest of the table.
+        let log = source.log_since(log_from);
+        let ranges_read = log
+            .lines()
+            .filter(|l| l.contains("execute") && l.contains("string_agg"))
+            .count();
+        assert!(
+            (1..=3).contains(&ranges_read),
+            "{ranges_read} of 10 ranges read while paused:\n{log}"
+        );
         other
             .execute("UPDATE hold SET busy = false", &[])
             .await
