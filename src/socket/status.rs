@@ -18,6 +18,8 @@ enum Doing {
     Deciding(usize, DecisionKind),
     /// Step `index` waits for its word.
     Confirming(usize),
+    /// Step `index` waits for the sign-offs of these roles.
+    Approving(usize, Vec<String>),
     /// The rollback runs.
     RollingBack,
     /// The run ended.
@@ -48,6 +50,18 @@ impl StatusFold {
                 self.doing = Doing::Deciding(*index, *kind);
             }
             Event::ConfirmRequested { index, .. } => self.doing = Doing::Confirming(*index),
+            Event::ApprovalRequested {
+                index,
+                roles,
+                approved,
+            } => {
+                let missing = roles
+                    .iter()
+                    .filter(|r| !approved.iter().any(|(a, _)| a == *r))
+                    .cloned()
+                    .collect();
+                self.doing = Doing::Approving(*index, missing);
+            }
             Event::RollbackStarted { .. } => {
                 self.doing = Doing::RollingBack;
                 self.countdown = None;
@@ -106,6 +120,11 @@ impl StatusFold {
                 format!("waiting for a decision: {} {what}", self.step(*i))
             }
             Doing::Confirming(i) => format!("waiting for the word of {}", self.step(*i)),
+            Doing::Approving(i, missing) => format!(
+                "waiting for sign-off of {}: {}",
+                self.step(*i),
+                missing.join(", ")
+            ),
             Doing::RollingBack => "rolling back".into(),
             Doing::Finished(o) => {
                 let what = match o {
@@ -121,5 +140,33 @@ impl StatusFold {
     /// Whether the run has ended.
     pub fn finished(&self) -> bool {
         matches!(self.doing, Doing::Finished(_))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_step_waiting_for_sign_offs_says_whose_not_running() {
+        let mut f = StatusFold::default();
+        let now = Utc::now();
+        f.apply(&Event::Ready { next: 2 });
+        assert_eq!(f.describe(now), "waiting to run #3");
+        f.apply(&Event::ApprovalRequested {
+            index: 2,
+            roles: vec!["dba".into(), "app owner".into()],
+            approved: vec![],
+        });
+        assert_eq!(
+            f.describe(now),
+            "waiting for sign-off of #3: dba, app owner"
+        );
+        f.apply(&Event::ApprovalRequested {
+            index: 2,
+            roles: vec!["dba".into(), "app owner".into()],
+            approved: vec![("dba".into(), "alice".into())],
+        });
+        assert_eq!(f.describe(now), "waiting for sign-off of #3: app owner");
     }
 }
