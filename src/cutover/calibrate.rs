@@ -17,7 +17,7 @@ use crate::say;
 fn samples(journals: &[PathBuf]) -> Result<BTreeMap<String, Vec<u64>>, String> {
     let mut by_id: BTreeMap<String, Vec<u64>> = BTreeMap::new();
     for j in journals {
-        let report = crate::report::load(j)?;
+        let report = crate::report::load_run(j)?;
         for st in &report.summary.steps {
             if st.ended == Ended::Passed
                 && let Some(ms) = st.actual_ms

@@ -253,6 +253,48 @@ async fn every_round_is_journaled_and_drift_between_rounds_is_caught() {
             .iter()
             .any(|n| n["message"] == "finished after 3 rounds: a check failed")
     );
+    // The morning after: `cutover report` on the watch's journal says when the drift began.
+    let out = cutover_in(d.path(), &["report", "w.jsonl"]).await;
+    let (md, _) = exited(&out, 0);
+    // The delete lands before round 2 or during it: the drift is seen from round 2 or 3.
+    let failing = results
+        .iter()
+        .filter(|r| r["result"]["status"] == "fail")
+        .count();
+    let fails = if failing == 1 {
+        "- round 3: failed (from ".to_string()
+    } else {
+        format!("- rounds {}–3: failed (from ", 4 - failing)
+    };
+    assert!(
+        md.contains(&format!(
+            "a check did not pass in {failing} of 3 rounds; still failing at the end: items"
+        )),
+        "{md}"
+    );
+    assert!(md.contains("passed (from "), "{md}");
+    assert!(md.contains(&fails), "{md}");
+    assert!(
+        md.contains("| Ended | finished after 3 rounds: a check failed |"),
+        "{md}"
+    );
+    assert!(!md.contains("Incomplete record"), "{md}");
+    let out = cutover_in(d.path(), &["report", "--json", "w.jsonl"]).await;
+    let (json, _) = exited(&out, 0);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["rounds"], 3);
+    assert_eq!(v["failing_rounds"], failing);
+    assert_eq!(v["checks"][0]["name"], "items");
+    assert_eq!(v["checks"][0]["results"][2]["status"], "fail");
+    assert_eq!(v["checks"][0]["results"][2]["mismatch_rows"], 1);
+    let out = cutover_in(d.path(), &["report", "-o", "w.html", "w.jsonl"]).await;
+    exited(&out, 0);
+    let html = std::fs::read_to_string(d.path().join("w.html")).unwrap();
+    assert!(html.contains("<h2>Changes</h2>"), "{html}");
+    // A watch's journal is not lined up with runs.
+    let out = cutover_in(d.path(), &["report", "w.jsonl", "w.jsonl"]).await;
+    let (_, err) = exited(&out, 2);
+    assert!(err.contains("reported on its own"), "{err}");
 }
 
 /// `changed_since`: the first round compares the whole table, the next ones only the rows

@@ -1,9 +1,11 @@
 //! `cutover report JOURNAL`: what the team needs the morning after, from the journal alone —
 //! Markdown on stdout, a self-contained HTML file (`-o x.html`) or JSON (`--json`). The facts
 //! come from [`RunSummary`], the fold the cockpit's end screen also reads; this module only
-//! renders them. A journal cut off by a crash still reports, marked incomplete.
+//! renders them. A journal cut off by a crash still reports, marked incomplete. The journal of
+//! a drift watch (`cutover reconcile`) gets its own report ([`drift`]): its rounds, not a run.
 
 mod compare;
+mod drift;
 mod facts;
 mod html;
 mod markdown;
@@ -15,34 +17,80 @@ use cutover_model::summary::RunSummary;
 
 pub use facts::Report;
 
-/// Reads `journal` into a report.
-pub fn load(journal: &Path) -> Result<Report, String> {
+/// What a journal is: a run's, or a drift watch's.
+enum Loaded {
+    Run(Box<Report>),
+    Drift(drift::DriftReport),
+}
+
+/// Reads a run's `journal` into a report (a drift watch's journal is refused: it has no steps).
+pub fn load_run(journal: &Path) -> Result<Report, String> {
+    match load(journal)? {
+        Loaded::Run(r) => Ok(*r),
+        Loaded::Drift(_) => Err(format!(
+            "{}: a drift watch's journal (cutover reconcile), not a run's",
+            journal.display()
+        )),
+    }
+}
+
+/// Reads `journal` into a report of what it is.
+fn load(journal: &Path) -> Result<Loaded, String> {
     let read = cutover_engine::journal::read(journal)
         .map_err(|e| format!("cannot read the journal: {e}"))?;
     if read.records.is_empty() {
         return Err(format!("{}: no records: not a journal", journal.display()));
     }
+    let torn = read.torn.map(|t| t.bytes);
+    if drift::is_drift_watch(&read.records) {
+        let path = journal.display().to_string();
+        return Ok(Loaded::Drift(drift::DriftReport::new(
+            &path,
+            &read.records,
+            torn,
+        )));
+    }
     let summary = RunSummary::fold(read.records.iter().map(|r| (Some(r.ts), &r.event)));
-    Ok(Report::new(summary, read.torn.map(|t| t.bytes)))
+    Ok(Loaded::Run(Box::new(Report::new(summary, torn))))
 }
 
 /// Runs `cutover report`; returns the exit code (0 written, 2 a journal that cannot be read,
 /// 4 the output cannot be written).
 pub fn main(journals: &[std::path::PathBuf], out: Option<&Path>, json: bool) -> u8 {
     let mut reports = Vec::new();
+    let mut watches = Vec::new();
     for j in journals {
         match load(j) {
-            Ok(r) => reports.push(r),
+            Ok(Loaded::Run(r)) => reports.push(*r),
+            Ok(Loaded::Drift(d)) => watches.push(d),
             Err(e) => {
                 crate::say::err(&format!("cutover report: {e}"));
                 return 2;
             }
         }
     }
+    let html_out = out.is_some_and(|p| p.extension().is_some_and(|e| e == "html" || e == "htm"));
+    if !watches.is_empty() {
+        if journals.len() > 1 {
+            crate::say::err(
+                "cutover report: a drift watch's journal (cutover reconcile) is reported on its \
+                 own: give it alone",
+            );
+            return 2;
+        }
+        let d = &watches[0];
+        let rendered = if json {
+            serde_json::to_string_pretty(d).map(|t| t + "\n")
+        } else if html_out {
+            Ok(html::page(&drift::render(d), "drift watch report", None))
+        } else {
+            Ok(drift::render(d))
+        };
+        return emit(rendered, out);
+    }
     if reports.is_empty() {
         return 2;
     }
-    let html_out = out.is_some_and(|p| p.extension().is_some_and(|e| e == "html" || e == "htm"));
     let rendered = if reports.len() > 1 {
         let c = compare::Comparison::new(reports);
         if json {
@@ -66,6 +114,11 @@ pub fn main(journals: &[std::path::PathBuf], out: Option<&Path>, json: bool) -> 
             Ok(markdown::render(r))
         }
     };
+    emit(rendered, out)
+}
+
+/// Writes the rendered report to `out` (or stdout); returns the exit code.
+fn emit(rendered: serde_json::Result<String>, out: Option<&Path>) -> u8 {
     let text = match rendered {
         Ok(t) => t,
         Err(e) => {
