@@ -34,15 +34,15 @@ fn drained(s: &LagSample) -> bool {
 }
 
 /// Runs `check` on fresh connections, re-checking after the lag drains when it asks for it.
-/// `since`: compare only the rows changed since then (`changed_since` checks of a drift
-/// watch). Never fails: problems are in the result
+/// `since`: compare only the rows changed within that look-back of each server's clock
+/// (`changed_since` checks of a drift watch). Never fails: problems are in the result
 /// ([`cutover_model::reconcile::Status::Error`]).
 pub async fn run(
     check: &ReconcileCheck,
     source: &ConnSettings,
     target: &ConnSettings,
     opts: &Options,
-    since: Option<&str>,
+    since: Option<std::time::Duration>,
     lag: Option<watch::Receiver<LagSample>>,
     progress: &(dyn Fn(&Progress) + Send + Sync),
 ) -> ReconcileResult {

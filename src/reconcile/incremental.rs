@@ -1,10 +1,13 @@
 //! `changed_since = "updated_at"`: a drift-watch round that compares only the rows changed
-//! since a moment (the previous round, less an overlap): the keys of the rows changed on
-//! either side are read (both servers at once, each in its pinned snapshot) and those rows
-//! compared by key, as a re-check does. A row deleted on one side leaves nothing changed
-//! behind: the periodic full comparison (`full_every`) finds it.
+//! lately (since the previous round, plus an overlap): the keys of the rows changed on either
+//! side are read (both servers at once, each in its pinned snapshot) and those rows compared
+//! by key, as a re-check does. "Lately" is a look-back from each server's own `now()` (the
+//! snapshot's start), never a moment on this machine's clock: a skewed client clock cannot
+//! make a round skip rows. A row deleted on one side leaves nothing changed behind: the
+//! periodic full comparison (`full_every`) finds it.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use futures::TryStreamExt;
 
@@ -24,15 +27,20 @@ pub(crate) enum Changed {
     TooMany(usize),
 }
 
-/// The keys of the rows of `side` whose `column` is at or after `since` (at most
-/// [`MAX_CHANGED_ROWS`] + 1 of them).
+/// The look-back as an `interval` literal: `125000 milliseconds`.
+fn interval(lookback: Duration) -> String {
+    format!("{} milliseconds", lookback.as_millis())
+}
+
+/// The keys of the rows of `side` whose `column` is within `lookback` of the server's `now()`
+/// (at most [`MAX_CHANGED_ROWS`] + 1 of them).
 async fn changed_keys(
     side: &Side<'_>,
     column: &str,
-    since: &str,
+    lookback: Duration,
 ) -> Result<Vec<Vec<String>>, ReconcileError> {
     let q = format!(
-        "SELECT {} FROM {} WHERE {} >= $1::pg_catalog.text::pg_catalog.timestamptz LIMIT {}",
+        "SELECT {} FROM {} WHERE {} >= pg_catalog.now() - $1::pg_catalog.text::pg_catalog.interval LIMIT {}",
         side.sql.key_text(),
         side.sql.relation,
         quote_ident(column),
@@ -41,7 +49,7 @@ async fn changed_keys(
     let n = side.sql.key.len();
     let rows = side
         .client
-        .query_raw(q.as_str(), [since])
+        .query_raw(q.as_str(), [interval(lookback)])
         .await
         .map_err(ReconcileError::sql(
             side.label,
@@ -58,17 +66,17 @@ async fn changed_keys(
     Ok(keys)
 }
 
-/// Compares the rows changed since `since` (a `timestamptz` text) into `res`.
+/// Compares the rows changed within `lookback` (of each server's `now()`) into `res`.
 pub(crate) async fn run(
     cx: &Cx<'_>,
     column: &str,
-    since: &str,
+    lookback: Duration,
     res: &mut ReconcileResult,
 ) -> Result<Changed, ReconcileError> {
     cx.report(res, Phase::Planning);
     let t = table::setup(cx, res).await?;
     t.begin().await?;
-    let r = compare(cx, &t, column, since, res).await;
+    let r = compare(cx, &t, column, lookback, res).await;
     t.end().await;
     r
 }
@@ -77,12 +85,12 @@ async fn compare(
     cx: &Cx<'_>,
     t: &table::Table<'_>,
     column: &str,
-    since: &str,
+    lookback: Duration,
     res: &mut ReconcileResult,
 ) -> Result<Changed, ReconcileError> {
     let (s, g) = futures::try_join!(
-        changed_keys(&t.source, column, since),
-        changed_keys(&t.target, column, since)
+        changed_keys(&t.source, column, lookback),
+        changed_keys(&t.target, column, lookback)
     )?;
     let all: BTreeSet<Vec<String>> = s.iter().chain(g.iter()).cloned().collect();
     if all.len() > MAX_CHANGED_ROWS {
@@ -117,8 +125,9 @@ async fn compare(
     res.mismatch_total = found.len() as u64;
     res.mismatches = found;
     res.notes.push(format!(
-        "incremental: the {} changed since {since} ({column}) compared; rows deleted on one side are found by the full comparison",
-        cutover_model::narrate::count(compared, "row")
+        "incremental: the {} changed in the last {} ({column}, by each server's clock) compared; rows deleted on one side are found by the full comparison",
+        cutover_model::narrate::count(compared, "row"),
+        cutover_model::runbook::units::format_duration(lookback)
     ));
     Ok(Changed::Compared)
 }

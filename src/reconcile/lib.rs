@@ -294,16 +294,16 @@ async fn run_in(cx: Cx<'_>) -> ReconcileResult {
     finish(&cx, res, r)
 }
 
-/// Compares only the rows whose `changed_since` column is at or after `since` (a
-/// `timestamptz` text such as `2026-11-28 02:00:00+00`), for the rounds of a drift watch; a
-/// check without `changed_since`, or with more changed rows than
-/// `incremental::MAX_CHANGED_ROWS`, is compared in full (said in the notes).
+/// Compares only the rows whose `changed_since` column is within `lookback` of each server's
+/// `now()` (the rows changed lately), for the rounds of a drift watch; a check without
+/// `changed_since`, or with more changed rows than `incremental::MAX_CHANGED_ROWS`, is compared
+/// in full (said in the notes).
 pub async fn run_changed_since(
     check: &ReconcileCheck,
     source: &Client,
     target: &Client,
     opts: &Options,
-    since: &str,
+    lookback: std::time::Duration,
     progress: &ProgressFn<'_>,
 ) -> ReconcileResult {
     let Some(column) = check.changed_since.as_deref() else {
@@ -311,12 +311,13 @@ pub async fn run_changed_since(
     };
     let cx = Cx::new(check, source, target, opts, progress);
     let mut res = ReconcileResult::new(&check.name, check.kind);
-    match incremental::run(&cx, column, since, &mut res).await {
+    match incremental::run(&cx, column, lookback, &mut res).await {
         Ok(incremental::Changed::Compared) => finish(&cx, res, Ok(())),
         Ok(incremental::Changed::TooMany(n)) => {
             let mut full = run_check(check, source, target, opts, progress).await;
             full.notes.push(format!(
-                "{n} rows changed since {since}: the whole table was compared"
+                "{n} rows changed in the last {}: the whole table was compared",
+                cutover_model::runbook::units::format_duration(lookback)
             ));
             full
         }

@@ -298,8 +298,8 @@ async fn every_round_is_journaled_and_drift_between_rounds_is_caught() {
 }
 
 /// `changed_since`: the first round compares the whole table, the next ones only the rows
-/// changed since the round before (with the overlap): a change between rounds is caught
-/// reading one row, not five hundred.
+/// changed since the round before (with the overlap, on each server's clock): a change
+/// between rounds is caught reading one row, not five hundred.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn incremental_rounds_compare_only_the_changed_rows_and_catch_a_change() {
     let (source, target) = pair("drift3").await;
@@ -328,8 +328,11 @@ async fn incremental_rounds_compare_only_the_changed_rows_and_catch_a_change() {
     );
     let j = d.path().join("i.jsonl");
     journal_says(&j, "the first round", "round 1:").await;
+    // Stamped 90 s in the past (a late commit, a writer's clock behind): inside the overlap.
     target
-        .execute("update items set v = 'drifted', updated_at = now() where id = 9")
+        .execute(
+            "update items set v = 'drifted', updated_at = now() - interval '90 seconds' where id = 9",
+        )
         .await
         .unwrap();
     let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
@@ -353,7 +356,7 @@ async fn incremental_rounds_compare_only_the_changed_rows_and_catch_a_change() {
     assert_eq!(last["mismatches"][0]["class"], "different");
     let notes = last["notes"].to_string();
     assert!(
-        notes.contains("incremental: the 1 row changed since"),
+        notes.contains("incremental: the 1 row changed in the last"),
         "{notes}"
     );
     assert!(stdout.contains("items: ✘ 1 row differs"), "{stdout}");

@@ -87,15 +87,16 @@ struct Watch {
     sweeps: BTreeMap<String, Sweep>,
 }
 
-/// When a `changed_since` check last ran, and last ran in full.
+/// When a `changed_since` check last ran, and last ran in full (this machine's monotonic
+/// clock: only the time between rounds is used, never its wall-clock time).
 #[derive(Debug, Clone, Copy)]
 struct Sweep {
-    last_round: chrono::DateTime<chrono::Utc>,
-    last_full: chrono::DateTime<chrono::Utc>,
+    last_round: std::time::Instant,
+    last_full: std::time::Instant,
 }
 
-/// An incremental round reaches back this far before the previous round started (clock skew
-/// between this machine and the servers, transactions that committed late).
+/// An incremental round reaches back this far before the previous round started
+/// (transactions that committed late, `updated_at` stamped by another machine's clock).
 const OVERLAP: Duration = Duration::from_secs(120);
 
 /// Without `full_every`, a `changed_since` check is compared in full at least this often.
@@ -338,7 +339,7 @@ impl Watch {
                 source,
                 target,
                 &self.opts,
-                since.as_deref(),
+                since,
                 lag.map(cutover_probe::LagProbe::subscribe),
                 &cutover_reconcile::no_progress,
             )
@@ -413,19 +414,15 @@ impl Watch {
         Ok(failed.is_empty())
     }
 
-    /// For a `changed_since` check: the moment this round compares from (`None`: a full
+    /// For a `changed_since` check: how far back from each server's `now()` this round
+    /// compares (the time since the previous round started, plus [`OVERLAP`]; `None`: a full
     /// comparison, the first round and every `full_every`); records the round either way.
-    fn since(&mut self, check: &ReconcileCheck) -> Option<String> {
+    fn since(&mut self, check: &ReconcileCheck) -> Option<Duration> {
         check.changed_since.as_ref()?;
-        let now = chrono::Utc::now();
+        let now = std::time::Instant::now();
         let full_every = check.full_every.unwrap_or(DEFAULT_FULL_EVERY);
         let prev = self.sweeps.get(&check.name).copied();
-        let full = prev.is_none_or(|p| {
-            now.signed_duration_since(p.last_full)
-                .to_std()
-                .unwrap_or_default()
-                >= full_every
-        });
+        let full = prev.is_none_or(|p| now.saturating_duration_since(p.last_full) >= full_every);
         self.sweeps.insert(
             check.name.clone(),
             Sweep {
@@ -440,9 +437,8 @@ impl Watch {
         if full {
             return None;
         }
-        let from = prev.map_or(now, |p| p.last_round)
-            - chrono::Duration::from_std(OVERLAP).unwrap_or_default();
-        Some(from.format("%Y-%m-%d %H:%M:%S%.6f+00").to_string())
+        let from = prev.map_or(now, |p| p.last_round);
+        Some(now.saturating_duration_since(from) + OVERLAP)
     }
 
     /// Writes the round's failing results (masked, as journaled) as JSON next to the journal
