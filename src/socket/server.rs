@@ -175,6 +175,9 @@ pub struct Listening {
     /// The socket's path.
     pub socket: PathBuf,
     opts: ServeOptions,
+    /// The engine's signals, taken before the run is announced (its pid is in the run
+    /// directory from here on): a SIGTERM sent as soon as the run is listed is never lost.
+    signals: Signals,
 }
 
 /// Binds the run's socket (0600; and the shared one, 0660 of the group, when asked) and
@@ -192,12 +195,16 @@ pub fn listen(opts: ServeOptions) -> Result<Listening, ServeError> {
         }
         None => None,
     };
+    // Before the pid is published: from then on, a signal always finds a receiver (tokio keeps
+    // its handler once installed, so one that came with no receiver would be dropped unseen).
+    let signals = Signals::install();
     rundir::write_meta(&opts.dir, &opts.meta)?;
     Ok(Listening {
         listener,
         shared_listener,
         socket,
         opts,
+        signals,
     })
 }
 
@@ -229,6 +236,7 @@ impl Listening {
             listener,
             shared_listener,
             opts,
+            mut signals,
             ..
         } = self;
         let (cmd_tx, cmd_rx) = mpsc::channel(64);
@@ -275,7 +283,6 @@ impl Listening {
             let shared = shared.clone();
             tokio::spawn(accept_loop(l, shared, Some(gid)))
         });
-        let mut signals = Signals::install();
         let mut stop_soon = false;
         let outcome = loop {
             tokio::select! {
