@@ -330,7 +330,13 @@ fn watch_json(socket: &std::path::Path) -> u8 {
             writeln!(out, "{line}").and_then(|()| out.flush()).is_ok()
                 && !matches!(ev, Event::RunFinished { .. })
         };
-        while let Some(inc) = events.recv().await {
+        let mut gone = std::pin::pin!(stdout_reader_gone());
+        loop {
+            let inc = tokio::select! {
+                inc = events.recv() => inc,
+                () = &mut gone => break,
+            };
+            let Some(inc) = inc else { break };
             let go_on = match inc {
                 Incoming::Snapshot(evs) => evs.iter().all(&mut print),
                 Incoming::Event(ev) => print(&ev),
@@ -348,6 +354,26 @@ fn watch_json(socket: &std::path::Path) -> u8 {
         Err(e) => {
             say::err(&format!("cutover: {e}"));
             EXIT_USAGE
+        }
+    }
+}
+
+/// Resolves when nobody reads stdout any more (a pipe whose reader has gone: `poll` says
+/// `POLLERR`), checked twice a second, so `cutover watch --json | head -1` ends when `head`
+/// does, not at the run's next event (which may be hours away while a step waits).
+async fn stdout_reader_gone() {
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+    loop {
+        tick.tick().await;
+        let mut p = libc::pollfd {
+            fd: libc::STDOUT_FILENO,
+            events: 0,
+            revents: 0,
+        };
+        // SAFETY: one pollfd on the stack, a zero timeout: poll only reads and writes `p`.
+        let n = unsafe { libc::poll(&mut p, 1, 0) };
+        if n > 0 && p.revents & (libc::POLLERR | libc::POLLHUP) != 0 {
+            return;
         }
     }
 }

@@ -171,6 +171,39 @@ fn watch_json_streams_the_run_as_json_lines_and_ends_with_it() {
     a.quit(0);
 }
 
+/// The attack: `cutover watch --json | head -1` while the run waits for the operator (no
+/// event may come for hours): the watcher ends when its reader goes, not at the next event,
+/// and the run is untouched.
+#[test]
+fn watch_json_ends_when_its_reader_goes_while_the_run_is_quiet() {
+    let (_dir, rb, j) = crate::support::temp_run(
+        "[runbook]\nname = \"quiet watch\"\n\n[[step]]\nid = \"one\"\nrun = \"echo one\"\n",
+    );
+    let mut a = Pty::run(&rb, &j, &[]);
+    a.wait_for("ready: enter runs step 1 one");
+    let mut watch = Command::new(BIN)
+        .args(["watch", "--json"])
+        .env("XDG_RUNTIME_DIR", a.runs().path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    // Like `head -1`: one line, then the reader is gone.
+    std::io::BufReader::new(watch.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.contains("\"run_started\""), "{first}");
+    wait_for("the watcher to end with its reader", DEADLINE, || {
+        matches!(watch.try_wait(), Ok(Some(_)))
+    });
+    assert_eq!(watch.wait().unwrap().code(), Some(0));
+    a.enter_step(1, "one", "✔");
+    a.wait_for("run completed");
+    a.quit(0);
+}
+
 #[test]
 fn a_second_attach_takes_the_controls_and_the_first_is_told() {
     let (_dir, j, mut a) = small_run(&[]);

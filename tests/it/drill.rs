@@ -537,6 +537,56 @@ fn a_cockpit_drill_outlives_its_terminal_and_cleans_up_when_its_engine_ends() {
     p.assert_clean();
 }
 
+/// The attack: SIGTERM to a drill's engine the moment it is listed, before it serves its
+/// socket. The signal is taken: the run ends, the engine exits and everything is removed (a
+/// signal in that window was once swallowed, leaving an engine that ignored SIGTERM).
+#[test]
+fn a_drill_engine_terminated_the_moment_it_is_listed_ends_and_cleans_up() {
+    let p = Place::new();
+    let runs = crate::term::Runs::new();
+    let (code, out) = std::thread::scope(|s| {
+        let fg = s.spawn(|| {
+            in_pty(
+                &p,
+                &["--rows", "1000"],
+                &[("CUTOVER_DEBUG_PANIC", "after-first-frame"), runs.env()],
+            )
+        });
+        let start = std::time::Instant::now();
+        let engine = loop {
+            if let [(_, pid)] = runs.engines().as_slice() {
+                break *pid;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(120),
+                "the drill's engine was never listed"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        };
+        // SAFETY: terminating the engine this test started.
+        assert_eq!(unsafe { libc::kill(engine, libc::SIGTERM) }, 0);
+        wait_for("the engine to exit", Duration::from_secs(60), || {
+            !crate::support::alive(engine)
+        });
+        fg.join().unwrap()
+    });
+    assert!(code.is_some(), "{out}");
+    let work = std::fs::read_dir(p.cwd.path().join("cutover-drill"))
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let recs = journal(&work.join("journal.jsonl"));
+    assert_eq!(
+        recs.last().unwrap()["type"],
+        "run_finished",
+        "{recs:?}\n{out}"
+    );
+    assert!(runs.engines().is_empty(), "the run is no longer listed");
+    p.assert_clean();
+}
+
 /// The fault injectors strike after the step they follow, on the right cluster (shell steps
 /// stand in for the drill runbook's SQL steps, keeping the step ids the injectors follow).
 #[test]
