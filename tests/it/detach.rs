@@ -128,6 +128,17 @@ fn watch_draws_the_same_screen_and_sends_nothing() {
     w.quit(0);
 }
 
+/// `cutover watch --json` on the run of terminal `a`, its output piped.
+fn watch_json(a: &Pty) -> std::process::Child {
+    Command::new(BIN)
+        .args(["watch", "--json"])
+        .env("XDG_RUNTIME_DIR", a.runs().path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 #[test]
 fn watch_json_streams_the_run_as_json_lines_and_ends_with_it() {
     let (_dir, rb, j) = crate::support::temp_run(
@@ -135,13 +146,7 @@ fn watch_json_streams_the_run_as_json_lines_and_ends_with_it() {
     );
     let mut a = Pty::run(&rb, &j, &[]);
     a.wait_for("ready: enter runs step 1 one");
-    let mut watch = Command::new(BIN)
-        .args(["watch", "--json"])
-        .env("XDG_RUNTIME_DIR", a.runs().path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut watch = watch_json(&a);
     let stdout = watch.stdout.take().unwrap();
     let reader = std::thread::spawn(move || {
         std::io::BufReader::new(stdout)
@@ -181,14 +186,7 @@ fn watch_json_ends_when_its_reader_goes_while_the_run_is_quiet() {
     );
     let mut a = Pty::run(&rb, &j, &[]);
     a.wait_for("ready: enter runs step 1 one");
-    let mut watch = Command::new(BIN)
-        .args(["watch", "--json"])
-        .env("XDG_RUNTIME_DIR", a.runs().path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut watch = watch_json(&a);
     let mut first = String::new();
     // Like `head -1`: one line, then the reader is gone.
     std::io::BufReader::new(watch.stdout.take().unwrap())

@@ -92,6 +92,17 @@ impl Place {
         });
     }
 
+    /// The journal of the (one) drill run in this place's working directory.
+    fn drill_journal(&self) -> PathBuf {
+        let work = std::fs::read_dir(self.cwd.path().join("cutover-drill"))
+            .unwrap()
+            .flatten()
+            .next()
+            .unwrap()
+            .path();
+        work.join("journal.jsonl")
+    }
+
     /// No process under the drill's TMPDIR, and nothing in it.
     fn assert_clean(&self) {
         let root = self.tmp.path();
@@ -526,13 +537,7 @@ fn a_cockpit_drill_outlives_its_terminal_and_cleans_up_when_its_engine_ends() {
     wait_for("the engine to exit", Duration::from_secs(60), || {
         !crate::support::alive(engine)
     });
-    let work = std::fs::read_dir(p.cwd.path().join("cutover-drill"))
-        .unwrap()
-        .flatten()
-        .next()
-        .unwrap()
-        .path();
-    let recs = journal(&work.join("journal.jsonl"));
+    let recs = journal(&p.drill_journal());
     assert_eq!(recs.last().unwrap()["type"], "run_finished", "{recs:?}");
     p.assert_clean();
 }
@@ -571,13 +576,7 @@ fn a_drill_engine_terminated_the_moment_it_is_listed_ends_and_cleans_up() {
         fg.join().unwrap()
     });
     assert!(code.is_some(), "{out}");
-    let work = std::fs::read_dir(p.cwd.path().join("cutover-drill"))
-        .unwrap()
-        .flatten()
-        .next()
-        .unwrap()
-        .path();
-    let recs = journal(&work.join("journal.jsonl"));
+    let recs = journal(&p.drill_journal());
     assert_eq!(
         recs.last().unwrap()["type"],
         "run_finished",

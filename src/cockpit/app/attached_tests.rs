@@ -139,8 +139,19 @@ fn a_watcher_sends_nothing_and_is_told_so() {
     assert!(fx.contains(&Effect::Detach), "{fx:?}");
 }
 
-#[test]
-fn losing_the_controls_is_said_and_stays_said() {
+/// The journaled takeover: `who` took the controls from alice.
+fn took_over_from_alice(who: Operator) -> Event {
+    Event::Client {
+        change: ClientChange::TookOver,
+        role: ClientRole::Control,
+        who,
+        from: Some(operator("alice", None)),
+        terminal: Some(8),
+    }
+}
+
+/// A controlling terminal whose controls bob (over SSH) has just taken.
+fn demoted_by_bob() -> (App, Operator) {
     let mut app = attached(ClientRole::Control);
     app.update(Msg::Snapshot(history()));
     let bob = operator("bob", Some("192.0.2.7 50000 22"));
@@ -148,46 +159,28 @@ fn losing_the_controls_is_said_and_stays_said() {
         role: ClientRole::Watch,
         by: Some(bob.clone()),
     });
+    (app, bob)
+}
+
+#[test]
+fn losing_the_controls_is_said_and_stays_said() {
+    let (mut app, bob) = demoted_by_bob();
     assert_eq!(app.role, ClientRole::Watch);
     let said =
         "bob@db-admin (ssh from 192.0.2.7) took control: this terminal now watches (read-only)";
     assert_eq!(app.status.as_ref().map(|s| s.text.as_str()), Some(said));
     // The journaled takeover that follows does not cover it.
-    ev(
-        &mut app,
-        Event::Client {
-            change: ClientChange::TookOver,
-            role: ClientRole::Control,
-            who: bob,
-            from: Some(operator("alice", None)),
-            terminal: Some(8),
-        },
-    );
+    ev(&mut app, took_over_from_alice(bob));
     assert_eq!(app.status.as_ref().map(|s| s.text.as_str()), Some(said));
     assert!(sent(&press(&mut app, Key::Enter)).is_empty());
 }
 
 #[test]
 fn a_refusal_is_not_covered_by_the_takeover_journaled_after_it() {
-    let mut app = attached(ClientRole::Control);
-    app.update(Msg::Snapshot(history()));
-    let bob = operator("bob", Some("192.0.2.7 50000 22"));
-    app.update(Msg::Role {
-        role: ClientRole::Watch,
-        by: Some(bob.clone()),
-    });
+    let (mut app, bob) = demoted_by_bob();
     // The operator presses enter before the journaled takeover reaches this terminal.
     assert!(sent(&press(&mut app, Key::Enter)).is_empty());
-    ev(
-        &mut app,
-        Event::Client {
-            change: ClientChange::TookOver,
-            role: ClientRole::Control,
-            who: bob,
-            from: Some(operator("alice", None)),
-            terminal: Some(8),
-        },
-    );
+    ev(&mut app, took_over_from_alice(bob));
     assert_eq!(
         app.status.as_ref().map(|s| s.text.as_str()),
         Some(super::attached::READ_ONLY)

@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::facts::when;
+use super::markdown::cell;
 use cutover_engine::journal::Record;
 use cutover_model::narrate;
 use cutover_model::protocol::{Event, Level};
@@ -265,11 +266,6 @@ fn periods(results: &[RoundResult]) -> Vec<Period> {
         }
     }
     out
-}
-
-/// A table cell: one line, pipes escaped.
-fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace(['\n', '\r'], " ")
 }
 
 fn status_word(s: Status) -> &'static str {

@@ -10,7 +10,7 @@ use cutover_model::reconcile::{describe, summary as check_line};
 use cutover_model::summary::text::{rollback_state, trigger_then, undo_words};
 
 /// A table cell: one line, pipes escaped.
-fn cell(s: &str) -> String {
+pub(super) fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace(['\n', '\r'], " ")
 }
 
