@@ -274,6 +274,8 @@ async fn every_round_is_journaled_and_drift_between_rounds_is_caught() {
     );
     assert!(md.contains("passed (from "), "{md}");
     assert!(md.contains(&fails), "{md}");
+    // The change names the row that went missing.
+    assert!(md.contains("— first: `missing on target id=7"), "{md}");
     assert!(
         md.contains("| Ended | finished after 3 rounds: a check failed |"),
         "{md}"

@@ -17,10 +17,13 @@ use super::markdown::cell;
 use cutover_engine::journal::Record;
 use cutover_model::narrate;
 use cutover_model::protocol::{Event, Level};
-use cutover_model::reconcile::{ReconcileResult, Status, summary as check_line};
+use cutover_model::reconcile::{ReconcileResult, Status, describe, summary as check_line};
 
 /// Notices at most listed under "Warnings".
 const MAX_WARNINGS: usize = 20;
+
+/// Differences at most kept per result.
+pub const FIRST_DIFFERENCES: usize = 3;
 
 /// One result of one check.
 #[derive(Debug, Clone, Serialize)]
@@ -39,6 +42,8 @@ pub struct RoundResult {
     pub elapsed_ms: u64,
     /// The result in one line, as the watch printed it.
     pub summary: String,
+    /// Its first listed differences (at most [`FIRST_DIFFERENCES`]), as the watch printed them.
+    pub first_differences: Vec<String>,
 }
 
 /// A stretch of rounds in which a check had the same status.
@@ -54,6 +59,8 @@ pub struct Period {
     pub from_at: DateTime<Utc>,
     /// The first round's result in one line (what changed).
     pub summary: String,
+    /// The first round's first listed differences.
+    pub first_differences: Vec<String>,
 }
 
 /// Everything one check did over the watch.
@@ -247,6 +254,15 @@ fn round_result(round: u32, at: DateTime<Utc>, r: &ReconcileResult) -> RoundResu
         rows_compared: r.rows_compared,
         elapsed_ms: r.elapsed_ms,
         summary: check_line(r),
+        first_differences: r
+            .listed()
+            .into_iter()
+            .take(FIRST_DIFFERENCES)
+            .map(|(table, m, key)| {
+                let d = describe(m, key);
+                table.map_or(d.clone(), |t| format!("{t}: {d}"))
+            })
+            .collect(),
     }
 }
 
@@ -262,6 +278,7 @@ fn periods(results: &[RoundResult]) -> Vec<Period> {
                 to_round: r.round,
                 from_at: r.at,
                 summary: r.summary.clone(),
+                first_differences: r.first_differences.clone(),
             }),
         }
     }
@@ -288,9 +305,6 @@ fn span(p: &Period) -> String {
 pub fn render(d: &DriftReport) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "# Drift watch report — {}\n", d.verdict());
-    if let Some(w) = &d.watched {
-        let _ = writeln!(o, "> {}\n", cell(w));
-    }
     if d.ended.is_none() {
         let _ = writeln!(
             o,
@@ -303,6 +317,9 @@ pub fn render(d: &DriftReport) -> String {
     }
     let _ = writeln!(o, "| | |\n|---|---|");
     let _ = writeln!(o, "| Verdict | **{}** |", cell(&d.verdict()));
+    if let Some(w) = &d.watched {
+        let _ = writeln!(o, "| Watch | {} |", cell(w));
+    }
     let _ = writeln!(o, "| Journal | `{}` |", cell(&d.journal));
     let _ = writeln!(o, "| First record | {} |", when(d.first_at));
     let _ = writeln!(o, "| Last record | {} |", when(d.last_at));
@@ -352,9 +369,19 @@ pub fn render(d: &DriftReport) -> String {
         any = true;
         let _ = writeln!(o, "### {}\n", cell(&c.name));
         for p in &c.periods {
+            let first = if p.first_differences.is_empty() {
+                String::new()
+            } else {
+                let shown: Vec<String> = p
+                    .first_differences
+                    .iter()
+                    .map(|d| format!("`{}`", cell(d).replace('`', "'")))
+                    .collect();
+                format!(" — first: {}", shown.join(", "))
+            };
             let _ = writeln!(
                 o,
-                "- {}: {} (from {}): {}",
+                "- {}: {} (from {}): {}{first}",
                 span(p),
                 status_word(p.status),
                 when(Some(p.from_at)),
@@ -488,6 +515,7 @@ mod tests {
         assert!(md.contains("torn last record of 17 bytes"), "{md}");
         assert!(md.contains("- round 2: could not run (from "), "{md}");
         assert!(md.contains("connection refused"), "{md}");
+        assert!(md.contains("| Watch | reconcile rb.toml: a, b"), "{md}");
         assert!(md.contains("disk full"), "{md}");
     }
 
