@@ -973,11 +973,29 @@ fn pg18_bindir() -> std::path::PathBuf {
     }
 }
 
+/// The two locales the cross-version pair's `lc_monetary` needs (`.ci/run` makes them with
+/// `localedef` when the machine lacks them).
+fn monetary_locales() -> (&'static str, &'static str) {
+    let have = std::process::Command::new("locale")
+        .arg("-a")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).to_lowercase())
+        .unwrap_or_default();
+    for l in ["en_us.utf8", "de_de.utf8"] {
+        assert!(
+            have.lines().any(|h| h == l),
+            "locale {l} is missing: `localedef -i en_US -f UTF-8 en_US.UTF-8; localedef -i de_DE -f UTF-8 de_DE.UTF-8` (as .ci/run does)"
+        );
+    }
+    ("en_US.UTF-8", "de_DE.UTF-8")
+}
+
 /// The same data on PostgreSQL 15 and 18 with different TimeZone, DateStyle, IntervalStyle,
-/// extra_float_digits and bytea_output: every check agrees it is the same (no false alarm),
-/// and three changes on the 18 side are found exactly (nothing missed).
+/// extra_float_digits, bytea_output and lc_monetary: every check agrees it is the same (no
+/// false alarm), and four changes on the 18 side are found exactly (nothing missed).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cross_version_pair_with_different_settings_is_compared_right() {
+    let (money_src, money_tgt) = monetary_locales();
     let pg15 = PgBin::find(None).expect("PostgreSQL server binaries");
     let pg18 = PgBin::find(Some(&pg18_bindir())).expect("PostgreSQL 18 binaries");
     let (s, t) = tokio::join!(
@@ -989,6 +1007,7 @@ async fn a_cross_version_pair_with_different_settings_is_compared_right() {
                 .setting("intervalstyle", "sql_standard")
                 .setting("extra_float_digits", "0")
                 .setting("bytea_output", "escape")
+                .setting("lc_monetary", money_src)
         ),
         Cluster::create(
             &pg18,
@@ -998,6 +1017,7 @@ async fn a_cross_version_pair_with_different_settings_is_compared_right() {
                 .setting("intervalstyle", "postgres_verbose")
                 .setting("extra_float_digits", "3")
                 .setting("bytea_output", "hex")
+                .setting("lc_monetary", money_tgt)
         )
     );
     let (s, t) = (s.unwrap(), t.unwrap());
@@ -1030,6 +1050,8 @@ async fn a_cross_version_pair_with_different_settings_is_compared_right() {
         ("SHOW TimeZone", true),
         ("SHOW DateStyle", true),
         ("SHOW bytea_output", true),
+        ("SHOW lc_monetary", true),
+        ("SELECT m::text FROM t WHERE id = 1000", true),
     ] {
         let a: String = sc.query_one(q, &[]).await.unwrap().get(0);
         let b: String = tc.query_one(q, &[]).await.unwrap().get(0);
@@ -1057,7 +1079,8 @@ async fn a_cross_version_pair_with_different_settings_is_compared_right() {
     tc.batch_execute(
         "UPDATE t SET txt = 'tampered' WHERE id = 100;
          DELETE FROM t WHERE id = 200;
-         UPDATE t SET f4 = f4 + 1 WHERE id = 300;",
+         UPDATE t SET f4 = f4 + 1 WHERE id = 300;
+         UPDATE t SET m = m + 1::numeric::money WHERE id = 400;",
     )
     .await
     .unwrap();
@@ -1068,6 +1091,7 @@ async fn a_cross_version_pair_with_different_settings_is_compared_right() {
             ("100".to_string(), MismatchClass::Different),
             ("200".to_string(), MismatchClass::MissingOnTarget),
             ("300".to_string(), MismatchClass::Different),
+            ("400".to_string(), MismatchClass::Different),
         ],
         "{r:#?}"
     );
