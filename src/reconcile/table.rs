@@ -410,16 +410,13 @@ impl Table<'_> {
         mut pacer: Option<&mut super::throttle::Pacer<'_>>,
         each: &mut (dyn FnMut(usize, &PartHash, &PartHash) + Send),
     ) -> Result<Vec<(PartHash, PartHash)>, ReconcileError> {
+        if let Some(p) = pacer.as_deref_mut()
+            && p.holds_back()
+        {
+            return Self::compare_paced(lanes, ranges, p, each).await;
+        }
         let n = lanes.len().max(1);
-        // A paced check keeps the servers at its pace: no statement is sent ahead of it, so a
-        // wait (a rate, a slow range, `pause_when`) holds back the reads themselves, not just
-        // the comparing of reads already done.
-        let paced = pacer.as_ref().is_some_and(|p| p.holds_back());
-        let (depth, lookahead) = if paced {
-            (n, 1)
-        } else {
-            (depth.max(1) * n, LOOKAHEAD)
-        };
+        let depth = depth.max(1) * n;
         let src = stream::iter(0..ranges.len())
             .map(|i| {
                 let (s, _, ps, _) = lanes[i % n];
@@ -434,8 +431,8 @@ impl Table<'_> {
             .buffered(depth);
         // Each side runs ahead on its own (up to LOOKAHEAD ranges), so a range that is slow on
         // one side never leaves the other server idle; pairs are compared in order.
-        let (stx, mut srx) = tokio::sync::mpsc::channel::<Timed>(lookahead);
-        let (ttx, mut trx) = tokio::sync::mpsc::channel::<Timed>(lookahead);
+        let (stx, mut srx) = tokio::sync::mpsc::channel::<Timed>(LOOKAHEAD);
+        let (ttx, mut trx) = tokio::sync::mpsc::channel::<Timed>(LOOKAHEAD);
         let pairs = async {
             let mut out = Vec::with_capacity(ranges.len());
             while out.len() < ranges.len() {
@@ -462,6 +459,36 @@ impl Table<'_> {
                 _ = &mut feeds, if !fed => fed = true,
             }
         };
+        Ok(out)
+    }
+
+    /// A paced range pass (a rate, `adaptive` or `pause_when`): one range per session at a
+    /// time, both sides at once; each pair is compared and paced, in order, before the next
+    /// statements are sent. Nothing is read while the pacer waits, and each statement is timed
+    /// alone (not queued behind others), so `adaptive` sees the servers' own latency.
+    async fn compare_paced(
+        lanes: &[Lane<'_>],
+        ranges: &[Range],
+        pacer: &mut super::throttle::Pacer<'_>,
+        each: &mut (dyn FnMut(usize, &PartHash, &PartHash) + Send),
+    ) -> Result<Vec<(PartHash, PartHash)>, ReconcileError> {
+        let n = lanes.len().max(1);
+        let mut out = Vec::with_capacity(ranges.len());
+        for chunk in ranges.chunks(n) {
+            let pairs = futures::future::try_join_all(chunk.iter().zip(lanes).map(
+                |(r, &(s, t, ps, pt))| async move {
+                    futures::try_join!(s.timed_range(ps, r), t.timed_range(pt, r))
+                },
+            ))
+            .await?;
+            for ((a, ta), (b, tb)) in pairs {
+                each(out.len(), &a, &b);
+                pacer
+                    .pace(u64::try_from(a.count.max(b.count)).unwrap_or(0), ta.max(tb))
+                    .await?;
+                out.push((a, b));
+            }
+        }
         Ok(out)
     }
 }

@@ -3,8 +3,8 @@
 //! a side's range statements take well over their baseline) and `pause_when` (wait while a
 //! query on the source, in its own session, returns true: a replica lagging, a batch job
 //! running). The range pass consults the [`Pacer`] after each range and, for a paced check,
-//! sends no statement ahead of it (one range in flight per session), so a wait holds back the
-//! servers' reads, not just the comparing. What it is doing and why is shown
+//! reads one range per session at a time and sends nothing while the pacer waits, so a wait
+//! holds back the servers' reads, not just the comparing. What it is doing and why is shown
 //! in the check's progress (`throttled: ...`).
 
 use std::time::{Duration, Instant};
@@ -130,7 +130,7 @@ impl<'a> Pacer<'a> {
     }
 
     /// Whether the check is paced at all (a rate, `adaptive` or `pause_when`): then the range
-    /// pass sends no statement ahead of the pace.
+    /// pass reads one range per session at a time and nothing while the pacer waits.
     pub fn holds_back(&self) -> bool {
         self.rate.limit.is_some() || self.adaptive.is_some() || self.pause.is_some()
     }
