@@ -87,12 +87,61 @@ struct Watch {
     sweeps: BTreeMap<String, Sweep>,
 }
 
-/// When a `changed_since` check last ran, and last ran in full (this machine's monotonic
-/// clock: only the time between rounds is used, never its wall-clock time).
+/// A moment on both of this machine's clocks: the monotonic one (immune to the wall clock
+/// being stepped) and the wall clock (which keeps counting while the machine is suspended,
+/// when the monotonic one stops). Only the time between two moments is ever used.
+#[derive(Debug, Clone, Copy)]
+struct Moment {
+    mono: std::time::Instant,
+    wall: std::time::SystemTime,
+}
+
+impl Moment {
+    fn now() -> Moment {
+        Moment {
+            mono: std::time::Instant::now(),
+            wall: std::time::SystemTime::now(),
+        }
+    }
+
+    /// The time since `earlier`, by whichever clock says longer: a look-back is never short
+    /// (a suspended machine, a wall clock stepped back), at worst a little long.
+    fn since(&self, earlier: &Moment) -> Duration {
+        let mono = self.mono.saturating_duration_since(earlier.mono);
+        let wall = self.wall.duration_since(earlier.wall).unwrap_or_default();
+        mono.max(wall)
+    }
+}
+
+/// When a `changed_since` check last compared without error, and last did so in full.
 #[derive(Debug, Clone, Copy)]
 struct Sweep {
-    last_round: std::time::Instant,
-    last_full: std::time::Instant,
+    last_round: Moment,
+    last_full: Moment,
+}
+
+impl Sweep {
+    /// This round of a check that last swept as `prev` (`None`: never): how far back from
+    /// each server's `now()` it compares (`None`: in full — the first round and every
+    /// `full_every`), and the sweep to keep if it compares without error.
+    fn next(prev: Option<Sweep>, now: Moment, full_every: Duration) -> (Option<Duration>, Sweep) {
+        match prev {
+            Some(p) if now.since(&p.last_full) < full_every => (
+                Some(now.since(&p.last_round) + OVERLAP),
+                Sweep {
+                    last_round: now,
+                    last_full: p.last_full,
+                },
+            ),
+            _ => (
+                None,
+                Sweep {
+                    last_round: now,
+                    last_full: now,
+                },
+            ),
+        }
+    }
 }
 
 /// An incremental round reaches back this far before the previous round started
@@ -328,7 +377,8 @@ impl Watch {
     ) -> Result<bool, String> {
         let mut results = Vec::new();
         for check in self.checks.clone() {
-            let since = self.since(&check);
+            let planned = self.since(&check);
+            let since = planned.and_then(|(lookback, _)| lookback);
             let (Some(source), Some(target)) =
                 (self.conns.get(&check.source), self.conns.get(&check.target))
             else {
@@ -344,6 +394,13 @@ impl Watch {
                 &cutover_reconcile::no_progress,
             )
             .await;
+            // A round that could not compare moves nothing on: the next one reaches back to
+            // the last one that did (and a failed full round is tried again).
+            if let Some((_, sweep)) = planned
+                && result.error.is_none()
+            {
+                self.sweeps.insert(check.name.clone(), sweep);
+            }
             let dir = journal::output_dir_for(self.journal.path());
             cutover_engine::values_file::write(&dir, &self.masker, &mut result);
             let event = cutover_engine::masking::mask_event(
@@ -415,30 +472,13 @@ impl Watch {
     }
 
     /// For a `changed_since` check: how far back from each server's `now()` this round
-    /// compares (the time since the previous round started, plus [`OVERLAP`]; `None`: a full
-    /// comparison, the first round and every `full_every`); records the round either way.
-    fn since(&mut self, check: &ReconcileCheck) -> Option<Duration> {
+    /// compares (`None`: in full), and the sweep to record once it compared without error
+    /// ([`Sweep::next`]); `None` for a check without `changed_since`.
+    fn since(&self, check: &ReconcileCheck) -> Option<(Option<Duration>, Sweep)> {
         check.changed_since.as_ref()?;
-        let now = std::time::Instant::now();
         let full_every = check.full_every.unwrap_or(DEFAULT_FULL_EVERY);
         let prev = self.sweeps.get(&check.name).copied();
-        let full = prev.is_none_or(|p| now.saturating_duration_since(p.last_full) >= full_every);
-        self.sweeps.insert(
-            check.name.clone(),
-            Sweep {
-                last_round: now,
-                last_full: if full {
-                    now
-                } else {
-                    prev.map_or(now, |p| p.last_full)
-                },
-            },
-        );
-        if full {
-            return None;
-        }
-        let from = prev.map_or(now, |p| p.last_round);
-        Some(now.saturating_duration_since(from) + OVERLAP)
+        Some(Sweep::next(prev, Moment::now(), full_every))
     }
 
     /// Writes the round's failing results (masked, as journaled) as JSON next to the journal
@@ -505,5 +545,44 @@ impl Watch {
                 self.masker.mask(message)
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Instant, SystemTime};
+
+    fn at(mono: Instant, wall: SystemTime) -> Moment {
+        Moment { mono, wall }
+    }
+
+    #[test]
+    fn the_look_back_counts_a_suspend_and_survives_a_clock_stepped_back() {
+        let (m0, w0) = (Instant::now(), SystemTime::now());
+        let before = at(m0, w0);
+        // Suspended for an hour: the monotonic clock saw 10 s, the wall clock an hour.
+        let after_suspend = at(m0 + Duration::from_secs(10), w0 + Duration::from_secs(3600));
+        assert_eq!(after_suspend.since(&before), Duration::from_secs(3600));
+        // The wall clock stepped back a minute: the monotonic 10 s still count.
+        let stepped_back = at(m0 + Duration::from_secs(10), w0 - Duration::from_secs(60));
+        assert_eq!(stepped_back.since(&before), Duration::from_secs(10));
+    }
+
+    #[test]
+    fn rounds_are_full_first_and_every_full_every_else_look_back_with_the_overlap() {
+        let (m0, w0) = (Instant::now(), SystemTime::now());
+        let every = Duration::from_secs(3600);
+        let t = |s: u64| at(m0 + Duration::from_secs(s), w0 + Duration::from_secs(s));
+        let (first, s1) = Sweep::next(None, t(0), every);
+        assert_eq!(first, None, "the first round is full");
+        let (second, s2) = Sweep::next(Some(s1), t(900), every);
+        assert_eq!(second, Some(Duration::from_secs(900) + OVERLAP));
+        // A round that errored is not recorded: the next one reaches back to round two.
+        let (_errored, _) = Sweep::next(Some(s2), t(1800), every);
+        let (fourth, s4) = Sweep::next(Some(s2), t(2700), every);
+        assert_eq!(fourth, Some(Duration::from_secs(1800) + OVERLAP));
+        let (fifth, _) = Sweep::next(Some(s4), t(3600), every);
+        assert_eq!(fifth, None, "full_every has passed since the first round");
     }
 }
