@@ -32,6 +32,22 @@ fn interval(lookback: Duration) -> String {
     format!("{} milliseconds", lookback.as_millis())
 }
 
+/// The moment a `column` of this type is compared with, `$1` the look-back: a `timestamptz`
+/// against the server's `now()` less it; a `timestamp` (no time zone) or a `date` holds the
+/// writers' local time, so that moment is taken in the session's own TimeZone (`$2`, read
+/// before the check pinned it to UTC), as `now()` wrote it.
+fn since_expr(column_type: &str) -> &'static str {
+    match column_type {
+        "timestamp without time zone" => {
+            "(pg_catalog.now() - $1::pg_catalog.text::pg_catalog.interval) AT TIME ZONE $2::pg_catalog.text"
+        }
+        "date" => {
+            "((pg_catalog.now() - $1::pg_catalog.text::pg_catalog.interval) AT TIME ZONE $2::pg_catalog.text)::pg_catalog.date"
+        }
+        _ => "pg_catalog.now() - $1::pg_catalog.text::pg_catalog.interval",
+    }
+}
+
 /// The keys of the rows of `side` whose `column` is within `lookback` of the server's `now()`
 /// (at most [`MAX_CHANGED_ROWS`] + 1 of them).
 async fn changed_keys(
@@ -39,17 +55,45 @@ async fn changed_keys(
     column: &str,
     lookback: Duration,
 ) -> Result<Vec<Vec<String>>, ReconcileError> {
+    // The column's type, and the session's own TimeZone (`reset_val`: not the pinned one).
+    let info = side
+        .client
+        .query_opt(
+            "SELECT pg_catalog.format_type(a.atttypid, a.atttypmod), \
+               (SELECT s.reset_val FROM pg_catalog.pg_settings s WHERE s.name = 'TimeZone') \
+             FROM pg_catalog.pg_attribute a \
+             WHERE a.attrelid = $1::pg_catalog.text::pg_catalog.regclass AND a.attname = $2 \
+               AND a.attnum > 0 AND NOT a.attisdropped",
+            &[&side.sql.relation, &column],
+        )
+        .await
+        .map_err(ReconcileError::sql(
+            side.label,
+            "read the changed_since column",
+        ))?
+        .ok_or_else(|| {
+            ReconcileError::Other(format!(
+                "changed_since: no column {column:?} in {} on the {}",
+                side.sql.relation, side.label
+            ))
+        })?;
+    let (column_type, zone): (String, String) = (info.get(0), info.get(1));
     let q = format!(
-        "SELECT {} FROM {} WHERE {} >= pg_catalog.now() - $1::pg_catalog.text::pg_catalog.interval LIMIT {}",
+        "SELECT {} FROM {} WHERE {} >= {} LIMIT {}",
         side.sql.key_text(),
         side.sql.relation,
         quote_ident(column),
+        since_expr(&column_type),
         MAX_CHANGED_ROWS + 1
     );
+    let mut params = vec![interval(lookback)];
+    if since_expr(&column_type).contains("$2") {
+        params.push(zone);
+    }
     let n = side.sql.key.len();
     let rows = side
         .client
-        .query_raw(q.as_str(), [interval(lookback)])
+        .query_raw(q.as_str(), params)
         .await
         .map_err(ReconcileError::sql(
             side.label,

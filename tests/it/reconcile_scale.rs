@@ -271,6 +271,67 @@ async fn adaptive_throttle_slows_down_after_a_slow_range_and_says_so() {
     assert!(seen.iter().all(|p| p.throttled.is_none()), "{seen:?}");
 }
 
+/// `changed_since` on a `timestamp` (no time zone) column written in the servers' local time
+/// (America/New_York, hours behind UTC): a row changed a minute ago is within a ten-minute
+/// look-back. Compared in the session's own TimeZone, not the check's pinned UTC, which made
+/// it hours old and skipped it (a silent pass).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changed_since_on_a_local_timestamp_column_catches_a_fresh_change() {
+    pair(
+        "localts",
+        "ALTER DATABASE localts SET timezone TO 'America/New_York';
+         CREATE TABLE items (id int PRIMARY KEY, v text,
+           updated_at timestamp NOT NULL DEFAULT '2026-01-01', day date NOT NULL DEFAULT '2026-01-01');
+         INSERT INTO items SELECT g, 'v' || g FROM generate_series(1, 300) g;",
+        "",
+    )
+    .await;
+    let (source, target) = crate::reconcile::clusters();
+    let (s, t) = (
+        source.connect_db("localts").await.unwrap(),
+        target.connect_db("localts").await.unwrap(),
+    );
+    t.execute(
+        "UPDATE items SET v = 'drifted', updated_at = now() - interval '1 minute', day = now() WHERE id = 42",
+        &[],
+    )
+    .await
+    .unwrap();
+    for column in ["updated_at", "day"] {
+        let mut c = check(ReconcileKind::Checksum, "items", &["id"]);
+        c.changed_since = Some(column.into());
+        let r = reconcile::run_changed_since(
+            &c,
+            &s,
+            &t,
+            &small_parts(),
+            std::time::Duration::from_secs(600),
+            &reconcile::no_progress,
+        )
+        .await;
+        assert_eq!(r.status, Status::Fail, "{column}: {r:#?}");
+        assert_eq!(r.rows_compared, 1, "{column}: {r:#?}");
+        assert_eq!(r.mismatches[0].key, ["42"], "{column}");
+    }
+    // A column that is not there is an error that names it, not an empty pass.
+    let mut c = check(ReconcileKind::Checksum, "items", &["id"]);
+    c.changed_since = Some("touched_at".into());
+    let r = reconcile::run_changed_since(
+        &c,
+        &s,
+        &t,
+        &small_parts(),
+        std::time::Duration::from_secs(600),
+        &reconcile::no_progress,
+    )
+    .await;
+    assert_eq!(r.status, Status::Error, "{r:#?}");
+    assert!(
+        r.error.as_deref().unwrap_or("").contains("touched_at"),
+        "{r:#?}"
+    );
+}
+
 /// `pause_when`: the check waits while the query (on the source, in its own session) returns
 /// true, says so in its progress, and goes on when it turns false; while it waits the source
 /// is not read ahead (its server log shows the range statements executed).
