@@ -55,7 +55,12 @@ async fn drill(plan: &DrillPlan) -> u8 {
         Ok(d) => d,
         Err(e) => return fail(format!("set-up failed: {}", chain(&e)), 4),
     };
-    let armed = match plan.arm(&drill, &mut progress).await {
+    let armed = tokio::select! {
+        a = plan.arm(&drill, &mut progress) => a,
+        _ = term.recv() => return fail("terminated during set-up; everything was removed".into(), 143),
+        _ = int.recv() => return fail("interrupted during set-up; everything was removed".into(), 130),
+    };
+    let armed = match armed {
         Ok(a) => a,
         Err(NotArmed::Invalid(m)) => return fail(m, 2),
         Err(NotArmed::Failed(m)) => return fail(m, 4),

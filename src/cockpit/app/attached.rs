@@ -34,7 +34,9 @@ impl App {
             ..App::new(self.now, self.size)
         };
         let status = self.status.take();
+        let held = self.held.take();
         *self = fresh;
+        self.held = held;
         for ev in events {
             self.latest_time(&ev);
             self.on_event(ev);
@@ -92,10 +94,16 @@ impl App {
         from: Option<&Operator>,
     ) -> Vec<Effect> {
         if change == ClientChange::TookOver && self.demoted {
-            // This terminal is the one that lost the controls: that stays the message — unless
-            // the operator pressed a key since and was told it went nowhere, which is newer.
+            // This terminal is the one that lost the controls: that stays the message — under
+            // a refusal the operator was just shown, if any, which is newer.
             self.demoted = false;
-            if self.status.as_ref().is_none_or(|s| s.until.is_none()) {
+            if self.status.as_ref().is_some_and(|s| s.until.is_some()) {
+                self.held = Some(super::Status {
+                    level: Level::Warn,
+                    text: demoted(Some(who)),
+                    until: None,
+                });
+            } else {
                 self.say(Level::Warn, demoted(Some(who)));
             }
         } else {

@@ -185,6 +185,15 @@ fn a_refusal_is_not_covered_by_the_takeover_journaled_after_it() {
         app.status.as_ref().map(|s| s.text.as_str()),
         Some(super::attached::READ_ONLY)
     );
+    // When the refusal expires, the terminal says again that it only watches.
+    let later = app.now + chrono::Duration::seconds(super::TRANSIENT_SECS + 1);
+    app.update(Msg::Tick(later));
+    assert_eq!(
+        app.status.as_ref().map(|s| s.text.as_str()),
+        Some(
+            "bob@db-admin (ssh from 192.0.2.7) took control: this terminal now watches (read-only)"
+        )
+    );
 }
 
 #[test]

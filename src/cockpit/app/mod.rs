@@ -188,6 +188,8 @@ pub struct App {
     pub modal: Option<Modal>,
     /// Status line.
     pub status: Option<Status>,
+    /// The lasting status a transient one covers, shown again when it expires.
+    pub held: Option<Status>,
     /// Lag pane.
     pub lag: LagPanel,
     /// Reconcile pane.
@@ -253,6 +255,7 @@ impl App {
             phase: Phase::Starting,
             modal: None,
             status: None,
+            held: None,
             lag: LagPanel::default(),
             reconcile: ReconcilePanel::default(),
             size,
@@ -296,7 +299,7 @@ impl App {
                     .as_ref()
                     .is_some_and(|s| s.until.is_some_and(|u| now >= u))
                 {
-                    self.status = None;
+                    self.status = self.held.take();
                 }
                 vec![Effect::Redraw]
             }
@@ -360,6 +363,7 @@ impl App {
     }
 
     fn say(&mut self, level: Level, text: impl Into<String>) {
+        self.held = None;
         self.status = Some(Status {
             level,
             text: text.into(),
@@ -367,7 +371,11 @@ impl App {
         });
     }
 
+    /// A transient message; a lasting one it covers comes back when it expires.
     fn say_briefly(&mut self, level: Level, text: impl Into<String>) {
+        if let Some(lasting) = self.status.take_if(|s| s.until.is_none()) {
+            self.held = Some(lasting);
+        }
         self.status = Some(Status {
             level,
             text: text.into(),
