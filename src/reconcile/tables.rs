@@ -69,6 +69,10 @@ fn selected(globs: &[String], schema: &str, name: &str) -> bool {
     })
 }
 
+/// Sessions per side a `tables` check compares tables on at once (the check's own and the
+/// extra ones it opens); a paced check uses one, so its pace is the whole check's.
+const TABLE_LANES: usize = 2;
+
 /// The tables of one side the check selects.
 async fn list(
     client: &Client,
@@ -196,12 +200,19 @@ pub(crate) async fn run(cx: &Cx<'_>, res: &mut ReconcileResult) -> Result<(), Re
     }
     let total = res.partitions_total;
     let both: Vec<(String, String)> = on_source.intersection(&on_target).cloned().collect();
-    // Two sessions per side when the settings to open the second are known: one table's
-    // round trips (catalog, snapshot, plan) overlap the other's comparison.
-    let extra = match &cx.opts.sessions {
-        Some((s, t)) if both.len() > 1 => super::connect_pair(s, t).await.ok(),
-        _ => None,
-    };
+    // Up to TABLE_LANES sessions per side when the settings to open more are known: one
+    // table's round trips (catalog, snapshot, plan) overlap the others' comparisons.
+    let mut extra = Vec::new();
+    let check = cx.check;
+    let paced = check.max_rows_per_second.is_some()
+        || check.adaptive_throttle
+        || check.pause_when.is_some();
+    if let Some((s, t)) = cx.opts.sessions.as_ref().filter(|_| !paced) {
+        let wanted = both.len().min(TABLE_LANES).saturating_sub(1);
+        let opened =
+            futures::future::join_all((0..wanted).map(|_| super::connect_pair(s, t))).await;
+        extra.extend(opened.into_iter().flatten());
+    }
     let shared = std::sync::Mutex::new(Sums {
         done: res.partitions_done,
         rows: res.source_rows.max(res.target_rows),
@@ -209,7 +220,7 @@ pub(crate) async fn run(cx: &Cx<'_>, res: &mut ReconcileResult) -> Result<(), Re
         full_kept: 0,
     });
     let lanes: Vec<(&Client, &Client)> = std::iter::once((cx.source, cx.target))
-        .chain(extra.as_ref().map(|(s, t)| (s, t)))
+        .chain(extra.iter().map(|(s, t)| (s, t)))
         .collect();
     let runs = lanes.iter().enumerate().map(|(lane, clients)| {
         let mine: Vec<(usize, &(String, String))> = both

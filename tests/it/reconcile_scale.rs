@@ -225,6 +225,40 @@ async fn max_rows_per_second_paces_a_check_and_says_so() {
     );
 }
 
+/// `max_rows_per_second` on a `tables` check is the whole check's pace: the tables are
+/// compared one at a time (not two at once, each at the full rate).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paced_tables_check_keeps_its_rate_over_all_its_tables() {
+    pair(
+        "pacedtables",
+        "CREATE SCHEMA app;
+         CREATE TABLE app.a (id int PRIMARY KEY, v text);
+         CREATE TABLE app.b (id int PRIMARY KEY, v text);
+         INSERT INTO app.a SELECT g, md5(g::text) FROM generate_series(1, 1500) g;
+         INSERT INTO app.b SELECT g, md5(g::text) FROM generate_series(1, 1500) g;",
+        "",
+    )
+    .await;
+    let (source, target) = crate::reconcile::clusters();
+    let (s, t) = (
+        source.connect_db("pacedtables").await.unwrap(),
+        target.connect_db("pacedtables").await.unwrap(),
+    );
+    let mut c = tables_check(ReconcileKind::Checksum);
+    c.max_rows_per_second = Some(2000);
+    let opts = Options {
+        rows_per_partition: 300,
+        ..with_sessions("pacedtables")
+    };
+    let started = std::time::Instant::now();
+    let r = reconcile::run_check(&c, &s, &t, &opts, &reconcile::no_progress).await;
+    let took = started.elapsed();
+    assert_eq!(r.status, Status::Pass, "{r:#?}");
+    assert_eq!(r.tables.len(), 2);
+    // 3,000 rows at 2,000 a second: at least 1.5 s (two lanes at 2,000 each took half that).
+    assert!(took.as_millis() >= 1400, "{took:?}");
+}
+
 /// `throttle = "adaptive"` on a real server: a range that takes far longer than the first
 /// ranges did (150 rows of 100 KB among rows of 40 bytes) slows the check down, and its progress
 /// says why; the same check without it is never said to be throttled.
