@@ -45,25 +45,24 @@ async fn drill(plan: &DrillPlan) -> u8 {
             message: m.to_string(),
         });
     };
-    let setup = Drill::setup(&bin, &opts, &mut progress);
-    let drill = tokio::select! {
-        r = setup => r,
+    // The clusters, then the run armed on them: a signal during either removes everything.
+    let set_up = async {
+        let drill = Drill::setup(&bin, &opts, &mut progress)
+            .await
+            .map_err(|e| (format!("set-up failed: {}", chain(&e)), 4))?;
+        let armed = plan.arm(&drill, &mut progress).await.map_err(|e| match e {
+            NotArmed::Invalid(m) => (m, 2),
+            NotArmed::Failed(m) => (m, 4),
+        })?;
+        Ok::<_, (String, u8)>((drill, armed))
+    };
+    let (drill, armed) = tokio::select! {
+        r = set_up => match r {
+            Ok(ready) => ready,
+            Err((message, code)) => return fail(message, code),
+        },
         _ = term.recv() => return fail("terminated during set-up; everything was removed".into(), 143),
         _ = int.recv() => return fail("interrupted during set-up; everything was removed".into(), 130),
-    };
-    let drill = match drill {
-        Ok(d) => d,
-        Err(e) => return fail(format!("set-up failed: {}", chain(&e)), 4),
-    };
-    let armed = tokio::select! {
-        a = plan.arm(&drill, &mut progress) => a,
-        _ = term.recv() => return fail("terminated during set-up; everything was removed".into(), 143),
-        _ = int.recv() => return fail("interrupted during set-up; everything was removed".into(), 130),
-    };
-    let armed = match armed {
-        Ok(a) => a,
-        Err(NotArmed::Invalid(m)) => return fail(m, 2),
-        Err(NotArmed::Failed(m)) => return fail(m, 4),
     };
     let name = armed.engine.run_info().name;
     let listening =

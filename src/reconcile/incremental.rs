@@ -78,16 +78,16 @@ async fn changed_keys(
             ))
         })?;
     let (column_type, zone): (String, String) = (info.get(0), info.get(1));
+    let since = since_expr(&column_type);
     let q = format!(
-        "SELECT {} FROM {} WHERE {} >= {} LIMIT {}",
+        "SELECT {} FROM {} WHERE {} >= {since} LIMIT {}",
         side.sql.key_text(),
         side.sql.relation,
         quote_ident(column),
-        since_expr(&column_type),
         MAX_CHANGED_ROWS + 1
     );
     let mut params = vec![interval(lookback)];
-    if since_expr(&column_type).contains("$2") {
+    if since.contains("$2") {
         params.push(zone);
     }
     let n = side.sql.key.len();

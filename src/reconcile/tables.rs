@@ -203,10 +203,7 @@ pub(crate) async fn run(cx: &Cx<'_>, res: &mut ReconcileResult) -> Result<(), Re
     // Up to TABLE_LANES sessions per side when the settings to open more are known: one
     // table's round trips (catalog, snapshot, plan) overlap the others' comparisons.
     let mut extra = Vec::new();
-    let check = cx.check;
-    let paced = check.max_rows_per_second.is_some()
-        || check.adaptive_throttle
-        || check.pause_when.is_some();
+    let paced = super::throttle::is_paced(cx.check);
     if let Some((s, t)) = cx.opts.sessions.as_ref().filter(|_| !paced) {
         let wanted = both.len().min(TABLE_LANES).saturating_sub(1);
         let opened =

@@ -20,6 +20,13 @@ const SLOW_FACTOR: f64 = 3.0;
 /// How often `pause_when` is asked, at most.
 const PAUSE_POLL: Duration = Duration::from_secs(1);
 
+/// Whether `check` asks to be paced: a rate, `throttle = "adaptive"` or `pause_when`.
+pub(crate) fn is_paced(check: &cutover_model::runbook::ReconcileCheck) -> bool {
+    check.max_rows_per_second.is_some_and(|n| n > 0)
+        || check.adaptive_throttle
+        || check.pause_when.is_some()
+}
+
 /// Paces a stream of row counts to at most `limit` rows per second.
 #[derive(Debug)]
 pub struct Throttle {
@@ -132,7 +139,7 @@ impl<'a> Pacer<'a> {
     /// Whether the check is paced at all (a rate, `adaptive` or `pause_when`): then the range
     /// pass reads one range per session at a time and nothing while the pacer waits.
     pub fn holds_back(&self) -> bool {
-        self.rate.limit.is_some() || self.adaptive.is_some() || self.pause.is_some()
+        is_paced(self.cx.check)
     }
 
     /// After a range of `rows` rows whose slower side took `took`: waits as the check's pacing

@@ -224,7 +224,10 @@ impl DriftReport {
             return if self.rounds == 1 {
                 "every check passed (1 round)".to_string()
             } else {
-                format!("every check passed in all {}", rounds(self.rounds))
+                format!(
+                    "every check passed in all {}",
+                    narrate::count(self.rounds, "round")
+                )
             };
         }
         let at_end = self.failing_at_end();
@@ -236,13 +239,9 @@ impl DriftReport {
         format!(
             "a check did not pass in {} of {}; {then}",
             self.failing_rounds,
-            rounds(self.rounds)
+            narrate::count(self.rounds, "round")
         )
     }
-}
-
-fn rounds(n: u32) -> String {
-    format!("{n} round{}", if n == 1 { "" } else { "s" })
 }
 
 fn round_result(round: u32, at: DateTime<Utc>, r: &ReconcileResult) -> RoundResult {
