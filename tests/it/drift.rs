@@ -45,6 +45,14 @@ run = "true"
     )
 }
 
+/// [`runbook_text`] with `lines` added to the `items` checksum check.
+fn runbook_with_items(source: &Cluster, target: &Cluster, lines: &str) -> String {
+    runbook_text(&source.dsn(), &target.dsn()).replace(
+        "key = \"id\"\nrecheck = \"never\"",
+        &format!("key = \"id\"\nrecheck = \"never\"\n{lines}"),
+    )
+}
+
 /// Starts `cutover ARGS` in `dir` (a watch that runs on), its output piped.
 fn spawn_watch(dir: &std::path::Path, args: &[&str]) -> std::process::Child {
     Command::new(bin())
@@ -309,11 +317,15 @@ async fn incremental_rounds_compare_only_the_changed_rows_and_catch_a_change() {
     source.execute(ddl).await.unwrap();
     target.execute(ddl).await.unwrap();
     let d = tempfile::tempdir().unwrap();
-    let text = runbook_text(&source.dsn(), &target.dsn()).replace(
-        "key = \"id\"\nrecheck = \"never\"",
-        "key = \"id\"\nrecheck = \"never\"\nchanged_since = \"updated_at\"\nfull_every = \"1h\"",
+    runbook(
+        d.path(),
+        "rb.toml",
+        &runbook_with_items(
+            &source,
+            &target,
+            "changed_since = \"updated_at\"\nfull_every = \"1h\"",
+        ),
     );
-    runbook(d.path(), "rb.toml", &text);
     let child = spawn_watch(
         d.path(),
         &[
@@ -370,11 +382,11 @@ async fn incremental_rounds_compare_only_the_changed_rows_and_catch_a_change() {
 async fn a_watch_stopped_before_its_first_round_ends_is_not_a_pass() {
     let (source, target) = pair("drift4").await;
     let d = tempfile::tempdir().unwrap();
-    let text = runbook_text(&source.dsn(), &target.dsn()).replace(
-        "key = \"id\"\nrecheck = \"never\"",
-        "key = \"id\"\nrecheck = \"never\"\npause_when = \"select true\"",
+    runbook(
+        d.path(),
+        "rb.toml",
+        &runbook_with_items(&source, &target, "pause_when = \"select true\""),
     );
-    runbook(d.path(), "rb.toml", &text);
     let child = spawn_watch(
         d.path(),
         &[

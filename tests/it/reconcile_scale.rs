@@ -331,10 +331,11 @@ async fn changed_since_on_a_local_timestamp_column_catches_a_fresh_change() {
     )
     .await
     .unwrap();
-    for column in ["updated_at", "day"] {
+    // The rows changed in the last ten minutes, by `column`.
+    let changed = async |column: &str| {
         let mut c = check(ReconcileKind::Checksum, "items", &["id"]);
         c.changed_since = Some(column.into());
-        let r = reconcile::run_changed_since(
+        reconcile::run_changed_since(
             &c,
             &s,
             &t,
@@ -342,23 +343,16 @@ async fn changed_since_on_a_local_timestamp_column_catches_a_fresh_change() {
             std::time::Duration::from_secs(600),
             &reconcile::no_progress,
         )
-        .await;
+        .await
+    };
+    for column in ["updated_at", "day"] {
+        let r = changed(column).await;
         assert_eq!(r.status, Status::Fail, "{column}: {r:#?}");
         assert_eq!(r.rows_compared, 1, "{column}: {r:#?}");
         assert_eq!(r.mismatches[0].key, ["42"], "{column}");
     }
     // A column that is not there is an error that names it, not an empty pass.
-    let mut c = check(ReconcileKind::Checksum, "items", &["id"]);
-    c.changed_since = Some("touched_at".into());
-    let r = reconcile::run_changed_since(
-        &c,
-        &s,
-        &t,
-        &small_parts(),
-        std::time::Duration::from_secs(600),
-        &reconcile::no_progress,
-    )
-    .await;
+    let r = changed("touched_at").await;
     assert_eq!(r.status, Status::Error, "{r:#?}");
     assert!(
         r.error.as_deref().unwrap_or("").contains("touched_at"),
