@@ -148,6 +148,9 @@ pub async fn drive(
     let mut printer = Printer::default();
     // A trigger's automatic rollback is on its way: a failed step must not abort the run first.
     let mut rollback_pending = false;
+    // The sign-offs sent (step, role): asked again for one, the engine refused it, and
+    // sending it again would only loop.
+    let mut signed: Vec<(usize, String)> = Vec::new();
     let mut signal: Option<&'static str> = None;
     let mut listening = true;
     loop {
@@ -222,8 +225,23 @@ pub async fn drive(
                     .iter()
                     .find(|r| !approved.iter().any(|(a, _)| a == *r));
                 let given = open.and_then(|r| opts.approvals.iter().find(|(a, _)| a == r));
+                let again = open.is_some_and(|r| signed.iter().any(|(i, s)| i == index && s == r));
                 match (open, given) {
+                    (Some(role), Some(_)) if again => {
+                        let id = printer.id(*index);
+                        say(
+                            &opts,
+                            out,
+                            &format!(
+                                "step {id}: the sign-off as {role} (--approve) was refused: stopping"
+                            ),
+                        );
+                        Some(Command::Abort {
+                            reason: Some(format!("headless: sign-off as {role} refused")),
+                        })
+                    }
                     (Some(role), Some((_, name))) => {
+                        signed.push((*index, role.clone()));
                         say(
                             &opts,
                             out,

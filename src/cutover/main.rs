@@ -198,6 +198,12 @@ fn run(args: RunArgs) -> Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_INVALID));
         }
     };
+    // A sign-off given up front that the run would refuse at the sign-off step (after the
+    // steps before it ran) is refused now.
+    if let Err(why) = rb.check_sign_offs(&args.approvals) {
+        say::err(&format!("cutover: {why}"));
+        return Ok(ExitCode::from(EXIT_INVALID));
+    }
     // Everything that can go wrong before the terminal is taken over is reported plainly.
     let theme = if args.headless {
         None

@@ -41,6 +41,8 @@ mod table;
 mod tables;
 mod throttle;
 
+pub use sequences::{SequencePosition, sequence_position};
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 

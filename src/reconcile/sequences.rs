@@ -16,7 +16,6 @@ use cutover_model::ident::{quote_ident, split_qualified};
 struct Seq {
     schema: String,
     name: String,
-    increment: i64,
 }
 
 impl Seq {
@@ -25,7 +24,7 @@ impl Seq {
     }
 }
 
-const SELECT: &str = "SELECT n.nspname::text, c.relname::text, s.seqincrement \
+const SELECT: &str = "SELECT n.nspname::text, c.relname::text \
      FROM pg_catalog.pg_class c \
      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
      JOIN pg_catalog.pg_sequence s ON s.seqrelid = c.oid \
@@ -40,7 +39,6 @@ async fn list(
     let to_seq = |r: &tokio_postgres::Row| Seq {
         schema: r.get(0),
         name: r.get(1),
-        increment: r.get(2),
     };
     let mut out: Vec<Seq> = Vec::new();
     if !schemas.is_empty() {
@@ -89,25 +87,73 @@ async fn list(
     Ok(out)
 }
 
-/// The value the next `nextval()` returns.
-async fn next_value(client: &Client, side: &str, s: &Seq) -> Result<i64, ReconcileError> {
+/// Where one sequence stands on one server: what it last handed out and what the next
+/// `nextval()` returns. The `sequences` check and `sync_sequences` both read this, so they
+/// agree on what "in sync" means: the target's next value at or past the source's (at or
+/// below it for a descending sequence).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SequencePosition {
+    /// `last_value` as stored (the start value when the sequence was never used).
+    pub last_value: i64,
+    /// Whether `nextval()` has been called (false: it was never used, or reset with
+    /// `setval(..., false)`).
+    pub is_called: bool,
+    /// The sequence's increment (negative: a descending sequence).
+    pub increment: i64,
+}
+
+impl SequencePosition {
+    /// The value the next `nextval()` returns.
+    pub fn next_value(&self) -> i64 {
+        if self.is_called {
+            self.last_value.saturating_add(self.increment)
+        } else {
+            self.last_value
+        }
+    }
+
+    /// Whether this sequence counts down.
+    pub fn descending(&self) -> bool {
+        self.increment < 0
+    }
+
+    /// Whether a target sequence whose next value is `target_next` is in sync with this
+    /// (source) one: it will never hand out a value the source has handed out or is about to,
+    /// that is, its next value is at or past the source's in the source's direction.
+    pub fn covered_by(&self, target_next: i64) -> bool {
+        if self.descending() {
+            target_next <= self.next_value()
+        } else {
+            target_next >= self.next_value()
+        }
+    }
+}
+
+/// Reads where the sequence `schema.name` stands on one server (`side` names it in errors).
+pub async fn sequence_position(
+    client: &Client,
+    side: &str,
+    schema: &str,
+    name: &str,
+) -> Result<SequencePosition, ReconcileError> {
     let q = format!(
-        "SELECT last_value, is_called FROM {}.{}",
-        quote_ident(&s.schema),
-        quote_ident(&s.name)
+        "SELECT s.last_value, s.is_called, p.seqincrement FROM {}.{} s, pg_catalog.pg_sequence p \
+         WHERE p.seqrelid = $1::text::pg_catalog.regclass",
+        quote_ident(schema),
+        quote_ident(name)
     );
+    let qualified = format!("{}.{}", quote_ident(schema), quote_ident(name));
     let row = client
-        .query_one(&q, &[])
+        .query_one(&q, &[&qualified])
         .await
         .map_err(ReconcileError::sql(
             side,
-            &format!("read sequence {}", s.display()),
+            &format!("read sequence {schema}.{name}"),
         ))?;
-    let (last, called): (i64, bool) = (row.get(0), row.get(1));
-    Ok(if called {
-        last.saturating_add(s.increment)
-    } else {
-        last
+    Ok(SequencePosition {
+        last_value: row.get(0),
+        is_called: row.get(1),
+        increment: row.get(2),
     })
 }
 
@@ -135,16 +181,14 @@ pub(crate) async fn run(cx: &Cx<'_>, res: &mut ReconcileResult) -> Result<(), Re
         let t = tgt
             .iter()
             .find(|t| t.schema == s.schema && t.name == s.name);
-        let sv = next_value(cx.source, "source", s).await?;
-        let tv = match t {
-            Some(t) => Some(next_value(cx.target, "target", t).await?),
+        let sp = sequence_position(cx.source, "source", &s.schema, &s.name).await?;
+        let tp = match t {
+            Some(t) => Some(sequence_position(cx.target, "target", &t.schema, &t.name).await?),
             None => None,
         };
-        let ok = match tv {
-            None => false,
-            Some(tv) if s.increment < 0 => tv <= sv,
-            Some(tv) => tv >= sv,
-        };
+        let sv = sp.next_value();
+        let tv = tp.as_ref().map(SequencePosition::next_value);
+        let ok = tv.is_some_and(|tv| sp.covered_by(tv));
         res.sequences.push(SequenceCompare {
             name: s.display(),
             source_next: Some(sv),

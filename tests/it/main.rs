@@ -8,6 +8,7 @@ mod detach;
 mod drift;
 mod drill;
 mod engine;
+mod engine_attacks;
 mod gate;
 mod pg;
 mod pty;

@@ -8,6 +8,7 @@ use chrono::Utc;
 use super::mailbox::cmd_name;
 use super::{Attempt, AttemptResult, Runner, Stop};
 use cutover_model::protocol::{CheckResult, Command, Event, Level, OperatorAction, StepOutcome};
+use cutover_model::runbook::{same_person, usable_name};
 
 impl Runner<'_> {
     /// Waits for every role of step `index` to be signed off.
@@ -49,7 +50,11 @@ impl Runner<'_> {
             };
             match self.command().await? {
                 Command::Approve { role, name, by } => {
-                    let name = name.trim().to_string();
+                    let usable = usable_name(&name).map(str::to_string);
+                    let name = usable.clone().unwrap_or_default();
+                    let twice = approved
+                        .iter()
+                        .find(|(_, n)| self.rb.distinct_people && same_person(n, &name));
                     let why = if !roles.contains(&role) {
                         Some(format!(
                             "step {id} has no role `{role}` to sign off (its roles: {})",
@@ -57,8 +62,12 @@ impl Runner<'_> {
                         ))
                     } else if approved.iter().any(|(r, _)| *r == role) {
                         Some(format!("{role} has signed off step {id} already"))
-                    } else if name.is_empty() {
-                        Some(format!("a sign-off as {role} needs the name of the person"))
+                    } else if let Err(why) = usable {
+                        Some(format!("sign-off as {role}: {why}"))
+                    } else if let Some((other, _)) = twice {
+                        Some(format!(
+                            "{name} has signed off step {id} as {other} already: this runbook wants distinct people"
+                        ))
                     } else {
                         None
                     };

@@ -1,5 +1,12 @@
 //! The engine's one way out: every event is journaled (and fsynced) first when it is a
 //! journaled kind, then sent to the front end.
+//!
+//! No loop can make the journal grow without bound: a record identical to one of the last
+//! few written (a refused sign-off asked again and again, the same notice in a loop) is sent
+//! to the front end but journaled once; how many times it repeated is journaled as a notice
+//! before the next different record (and every [`REPEATS_FLUSH`] repeats).
+
+use std::collections::VecDeque;
 
 use chrono::Utc;
 use tokio::sync::mpsc;
@@ -9,12 +16,54 @@ use crate::journal::Journal;
 use cutover_model::protocol::{Event, Level, OperatorAction};
 use cutover_model::secrets::Masker;
 
+/// Distinct records remembered to recognise a repeat (a loop of up to this many records).
+const REPEATS_WINDOW: usize = 4;
+
+/// Repeats counted before the count is journaled even if the loop goes on.
+pub(super) const REPEATS_FLUSH: u64 = 10_000;
+
+/// The last records journaled, and the repeats of them that were not.
+#[derive(Default)]
+struct Repeats {
+    recent: VecDeque<String>,
+    skipped: u64,
+}
+
+impl Repeats {
+    /// Whether `record` repeats one of the last few journaled; remembers it if not.
+    fn repeats(&mut self, record: String) -> bool {
+        if self.recent.contains(&record) {
+            self.skipped += 1;
+            return true;
+        }
+        if self.recent.len() == REPEATS_WINDOW {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(record);
+        false
+    }
+
+    /// The notice that says how many repeats were not journaled (and forgets them).
+    fn take_notice(&mut self) -> Option<Event> {
+        let n = std::mem::take(&mut self.skipped);
+        (n > 0).then(|| Event::Notice {
+            level: Level::Info,
+            message: format!(
+                "{} of the records above journaled once (the same records came {n} more time{})",
+                self.recent.len(),
+                if n == 1 { "" } else { "s" }
+            ),
+        })
+    }
+}
+
 /// Journal + event channel: every journaled event is fsynced before it is sent, and no event
 /// leaves with a secret in it.
 pub(super) struct Io<'a> {
     journal: &'a mut Journal,
     events: &'a mpsc::Sender<Event>,
     masker: &'a Masker,
+    repeats: Repeats,
 }
 
 impl<'a> Io<'a> {
@@ -29,6 +78,7 @@ impl<'a> Io<'a> {
             journal,
             events,
             masker,
+            repeats: Repeats::default(),
         }
     }
 
@@ -36,7 +86,19 @@ impl<'a> Io<'a> {
     pub(super) async fn emit(&mut self, ev: Event) -> Result<(), EngineError> {
         let ev = crate::masking::mask_event(self.masker, ev);
         if ev.journaled() {
-            self.journal.append(&ev)?;
+            let record = serde_json::to_string(&ev).unwrap_or_default();
+            if self.repeats.repeats(record) {
+                if self.repeats.skipped >= REPEATS_FLUSH
+                    && let Some(notice) = self.repeats.take_notice()
+                {
+                    self.journal.append(&notice)?;
+                }
+            } else {
+                if let Some(notice) = self.repeats.take_notice() {
+                    self.journal.append(&notice)?;
+                }
+                self.journal.append(&ev)?;
+            }
         }
         // A front end that went away is not an engine error: the journal has the record.
         let _ = self.events.send(ev).await;
@@ -90,5 +152,39 @@ impl Runner<'_> {
                 message: message.into(),
             })
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn notice(text: &str) -> String {
+        serde_json::to_string(&Event::Notice {
+            level: Level::Warn,
+            message: text.into(),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_loop_of_records_is_journaled_once_with_its_count() {
+        let mut r = Repeats::default();
+        assert!(!r.repeats(notice("asked")));
+        assert!(!r.repeats(notice("refused")));
+        for _ in 0..1000 {
+            assert!(r.repeats(notice("asked")));
+            assert!(r.repeats(notice("refused")));
+        }
+        let Some(Event::Notice { message, .. }) = r.take_notice() else {
+            panic!("a count is journaled");
+        };
+        assert!(message.contains("2000 more times"), "{message}");
+        assert!(r.take_notice().is_none(), "counted once");
+        // A new record is journaled; the window slides.
+        for i in 0..REPEATS_WINDOW {
+            assert!(!r.repeats(notice(&format!("new {i}"))));
+        }
+        assert!(!r.repeats(notice("asked")), "forgotten after the window");
     }
 }

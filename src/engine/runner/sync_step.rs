@@ -1,14 +1,136 @@
-//! `sync_sequences = { from, to, schemas, margin }`: every sequence of the schemas on `to` set
-//! to its value on `from` plus `margin` (logical replication does not carry sequences). Each
-//! sequence is one output line; a sequence missing on `to`, or no sequence at all, fails the
-//! step (an empty selection is never a pass).
+//! `sync_sequences = { from, to, schemas, margin }`: every sequence of the schemas on `to`
+//! brought up to its value on `from` plus `margin` (logical replication does not carry
+//! sequences). A sync never moves a sequence backwards: a target already at or past that
+//! value keeps its own and says so, and a descending sequence is moved down, in its own
+//! direction. "In sync" means what the `sequences` check means
+//! ([`cutover_reconcile::SequencePosition::covered_by`]), so the check passes after a sync.
+//! Each sequence is one output line; a sequence missing on `to`, or no sequence at all, fails
+//! the step (an empty selection is never a pass).
+
+use tokio_postgres::Client;
 
 use super::{Attempt, AttemptResult, Runner};
 use cutover_model::narrate;
 use cutover_model::protocol::{CheckResult, StepOutcome};
+use cutover_reconcile::{SequencePosition, sequence_position};
+
+/// What the sync did to one sequence.
+enum Synced {
+    /// Set on the target: the line says from what to what.
+    Set(String),
+    /// Left alone (never used, or the target already ahead): the line says why.
+    Kept(String),
+    /// Could not be read or set.
+    Failed(String),
+}
+
+/// Sets `qualified` on `dst` to `last` (as `setval(.., true)`), unless the target has moved at
+/// or past it in its own direction meanwhile: the test and the set are one statement, so a
+/// `nextval()` between our read and this write is never undone. `Ok(false)`: not set.
+async fn raise_to(dst: &Client, qualified: &str, last: i64) -> Result<bool, tokio_postgres::Error> {
+    let rows = dst
+        .query(
+            "SELECT pg_catalog.setval(x.r, $2::int8, true) \
+             FROM (SELECT $1::text::pg_catalog.regclass AS r) x \
+             JOIN pg_catalog.pg_sequence p ON p.seqrelid = x.r \
+             WHERE CASE WHEN p.seqincrement > 0 \
+               THEN pg_catalog.pg_sequence_last_value(x.r) IS NULL \
+                    OR pg_catalog.pg_sequence_last_value(x.r) < $2::int8 \
+               ELSE pg_catalog.pg_sequence_last_value(x.r) IS NULL \
+                    OR pg_catalog.pg_sequence_last_value(x.r) > $2::int8 END",
+            &[&qualified, &last],
+        )
+        .await?;
+    Ok(!rows.is_empty())
+}
+
+/// Brings one sequence of `dst` up to the source's position `sp` plus `margin`.
+async fn sync_one(
+    dst: &Client,
+    (from, to): (&str, &str),
+    (schema, name): (&str, &str),
+    sp: &SequencePosition,
+    margin: i64,
+) -> Synced {
+    let shown = format!("{schema}.{name}");
+    let qualified = format!(
+        "{}.{}",
+        cutover_model::ident::quote_ident(schema),
+        cutover_model::ident::quote_ident(name)
+    );
+    let tp = match sequence_position(dst, to, schema, name).await {
+        Ok(tp) => tp,
+        Err(e) => return Synced::Failed(format!("{shown}: {e}")),
+    };
+    let tv = tp.next_value();
+    if !sp.is_called && sp.covered_by(tv) {
+        return Synced::Kept(format!("{shown}: never used on {from}: left as it is"));
+    }
+    // The source's last value plus the margin, in the source's direction; a source that was
+    // never used needs the target to hand out its start value next, no more.
+    let goal = if !sp.is_called {
+        SequencePosition {
+            last_value: sp.last_value,
+            is_called: false,
+            increment: sp.increment,
+        }
+    } else if sp.descending() {
+        SequencePosition {
+            last_value: sp.last_value.saturating_sub(margin),
+            ..sp.clone()
+        }
+    } else {
+        SequencePosition {
+            last_value: sp.last_value.saturating_add(margin),
+            ..sp.clone()
+        }
+    };
+    let ahead = |tv: i64| {
+        format!(
+            "{shown}: {} on {from}; {to} is already at or past it (hands out {tv} next): kept",
+            sp.last_value
+        )
+    };
+    if goal.covered_by(tv) {
+        return Synced::Kept(ahead(tv));
+    }
+    let set = if goal.is_called {
+        raise_to(dst, &qualified, goal.last_value).await
+    } else {
+        // Hand out exactly the source's next value next: `setval(.., false)`.
+        dst.query(
+            "SELECT pg_catalog.setval($1::text::pg_catalog.regclass, $2::int8, false)",
+            &[&qualified, &goal.last_value],
+        )
+        .await
+        .map(|_| true)
+    };
+    match set {
+        Ok(true) => Synced::Set(format!(
+            "{shown}: {} on {from} → {} on {to} (was {})",
+            sp.last_value,
+            goal.last_value,
+            if tp.is_called {
+                tp.last_value.to_string()
+            } else {
+                "never used".into()
+            }
+        )),
+        Ok(false) => {
+            let now = sequence_position(dst, to, schema, name)
+                .await
+                .map_or(tv, |p| p.next_value());
+            Synced::Kept(ahead(now))
+        }
+        Err(e) => {
+            let (_, detail) = cutover_pg::conn::classify(&e);
+            Synced::Failed(format!("{shown}: cannot set on {to}: {detail}"))
+        }
+    }
+}
 
 impl Runner<'_> {
-    /// Copies the sequence values of `schemas` from `from` to `to`.
+    /// Brings the sequences of `schemas` on `to` up to their values on `from`.
     pub(super) async fn sync_sequences_step(
         &mut self,
         index: usize,
@@ -44,7 +166,7 @@ impl Runner<'_> {
         let schemas: Vec<String> = schemas.to_vec();
         let rows = match src
             .query(
-                "SELECT schemaname::text, sequencename::text, last_value \
+                "SELECT schemaname::text, sequencename::text \
                  FROM pg_catalog.pg_sequences WHERE schemaname = ANY($1::text[]) ORDER BY 1, 2",
                 &[&schemas],
             )
@@ -66,45 +188,39 @@ impl Runner<'_> {
             )));
         }
         let mut lines = String::new();
-        let (mut set, mut unused, mut failed) = (0u64, 0u64, Vec::new());
+        let (mut set, mut kept, mut failed) = (0u64, 0u64, Vec::new());
         for r in &rows {
             let (schema, name): (String, String) = (r.get(0), r.get(1));
-            let qualified = format!("{schema}.{name}");
-            let Some(value) = r.get::<_, Option<i64>>(2) else {
-                lines.push_str(&format!(
-                    "{qualified}: never used on {from}: left as it is\n"
-                ));
-                unused += 1;
-                continue;
+            let synced = match sequence_position(&src, from, &schema, &name).await {
+                Ok(sp) => sync_one(&dst, (from, to), (&schema, &name), &sp, margin).await,
+                Err(e) => Synced::Failed(format!("{schema}.{name}: {e}")),
             };
-            let new = value.saturating_add(margin);
-            let set_it = dst
-                .query_one(
-                    "SELECT pg_catalog.setval(pg_catalog.format('%I.%I', $1::text, $2::text)::pg_catalog.regclass, $3::int8, true)",
-                    &[&schema, &name, &new],
-                )
-                .await;
-            match set_it {
-                Ok(_) => {
-                    lines.push_str(&format!("{qualified}: {value} on {from} → {new} on {to}\n"));
+            let line = match synced {
+                Synced::Set(line) => {
                     set += 1;
+                    line
                 }
-                Err(e) => {
-                    let (_, detail) = cutover_pg::conn::classify(&e);
-                    lines.push_str(&format!("{qualified}: cannot set on {to}: {detail}\n"));
-                    failed.push(qualified);
+                Synced::Kept(line) => {
+                    kept += 1;
+                    line
                 }
-            }
+                Synced::Failed(line) => {
+                    failed.push(format!("{schema}.{name}"));
+                    line
+                }
+            };
+            lines.push_str(&line);
+            lines.push('\n');
         }
         self.show_lines(index, lines).await?;
         let mut detail = format!(
             "{} set on {to} (source + {margin})",
             narrate::count(set, "sequence")
         );
-        if unused > 0 {
+        if kept > 0 {
             detail.push_str(&format!(
-                ", {} never used",
-                narrate::count(unused, "sequence")
+                ", {} kept (never used, or the target already ahead)",
+                narrate::count(kept, "sequence")
             ));
         }
         if !failed.is_empty() {

@@ -2,10 +2,13 @@
 
 pub mod diag;
 pub mod dsn;
+mod sign_offs;
 pub mod spec;
 pub mod template;
 pub mod units;
 mod validate;
+
+pub use sign_offs::{same_person, usable_name};
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -55,6 +58,8 @@ pub struct Runbook {
     pub description: Option<String>,
     /// The maintenance window.
     pub window: Option<Window>,
+    /// `[runbook] distinct_people = true`: one person may not sign two roles of one step.
+    pub distinct_people: bool,
     /// `[vars]`, as text.
     pub vars: BTreeMap<String, String>,
     /// `[secrets]`: name to environment variable.

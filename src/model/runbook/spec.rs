@@ -52,6 +52,9 @@ pub struct MetaSpec {
     pub description: Option<String>,
     /// The maintenance window.
     pub window: Option<Spanned<WindowSpec>>,
+    /// Whether the roles of one sign-off step must be signed by different people.
+    #[serde(default)]
+    pub distinct_people: bool,
 }
 
 /// `window = { start = "...", minutes = 90 }`

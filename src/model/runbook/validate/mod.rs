@@ -85,6 +85,7 @@ pub(super) fn parse(
         owner: spec.runbook.owner,
         description: spec.runbook.description,
         window,
+        distinct_people: spec.runbook.distinct_people,
         vars,
         secrets,
         connections,
