@@ -35,3 +35,104 @@ pub fn host_name() -> String {
     let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
     String::from_utf8_lossy(&buf[..end]).into_owned()
 }
+
+/// What the kernel says about process `pid` of user `uid` at the other end of a socket: its
+/// controlling terminal (from `/proc/PID/stat`) and where the login on that terminal came
+/// from (the system's utmp login records, which only root-run programs such as sshd write).
+pub fn peer_facts(uid: u32, pid: Option<i32>) -> crate::protocol::PeerFacts {
+    let tty = pid.and_then(controlling_tty);
+    let login_from = tty.as_deref().and_then(login_host);
+    crate::protocol::PeerFacts {
+        uid,
+        pid,
+        tty,
+        login_from,
+    }
+}
+
+/// The controlling terminal of `pid` (`pts/3`, `tty1`), from field 7 of `/proc/PID/stat`.
+fn controlling_tty(pid: i32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may hold anything.
+    let rest = stat.rsplit_once(')')?.1;
+    let tty_nr: u64 = rest.split_whitespace().nth(4)?.parse().ok()?;
+    tty_name(tty_nr)
+}
+
+/// The name of the terminal device number `tty_nr` (Linux's encoding), when it is one.
+fn tty_name(tty_nr: u64) -> Option<String> {
+    if tty_nr == 0 {
+        return None;
+    }
+    let major = (tty_nr >> 8) & 0xfff;
+    let minor = (tty_nr & 0xff) | ((tty_nr >> 12) & 0xfff00);
+    match major {
+        136..=143 => Some(format!("pts/{}", (major - 136) * 256 + minor)),
+        4 if minor < 64 => Some(format!("tty{minor}")),
+        _ => Some(format!("device {major}:{minor}")),
+    }
+}
+
+/// The remote host of the login on terminal `line` (`pts/3`), from the utmp records.
+fn login_host(line: &str) -> Option<String> {
+    // getutxent walks a process-wide cursor: one caller at a time.
+    static UTMP: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = UTMP.lock().ok()?;
+    let mut found = None;
+    // SAFETY: setutxent/getutxent/endutxent are used under the lock above; each record is
+    // read (its fixed-size, NUL-padded arrays copied) before the next call reuses it.
+    unsafe {
+        libc::setutxent();
+        loop {
+            let rec = libc::getutxent();
+            if rec.is_null() {
+                break;
+            }
+            let rec = &*rec;
+            if rec.ut_type != libc::USER_PROCESS {
+                continue;
+            }
+            if c_chars(&rec.ut_line) == line {
+                let host = c_chars(&rec.ut_host);
+                found = (!host.is_empty()).then(|| crate::text::plain(&host).into_owned());
+            }
+        }
+        libc::endutxent();
+    }
+    found
+}
+
+/// A fixed-size, NUL-padded C character array as text.
+fn c_chars(chars: &[libc::c_char]) -> String {
+    let bytes: Vec<u8> = chars
+        .iter()
+        .take_while(|c| **c != 0)
+        .map(|c| *c as u8)
+        .collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_numbers_are_named_as_the_kernel_encodes_them() {
+        assert_eq!(tty_name(0), None);
+        assert_eq!(tty_name((136 << 8) | 3).as_deref(), Some("pts/3"));
+        assert_eq!(tty_name((137 << 8) | 2).as_deref(), Some("pts/258"));
+        assert_eq!(tty_name((4 << 8) | 1).as_deref(), Some("tty1"));
+    }
+
+    #[test]
+    fn this_process_is_described_by_what_the_kernel_says() {
+        let pid = std::process::id() as i32;
+        let facts = peer_facts(1234, Some(pid));
+        assert_eq!(facts.uid, 1234);
+        assert_eq!(facts.pid, Some(pid));
+        // Under a test runner without a terminal there is none; with one, it is named.
+        if let Some(tty) = &facts.tty {
+            assert!(tty.starts_with("pts/") || tty.starts_with("tty") || tty.starts_with("device"));
+        }
+    }
+}

@@ -132,9 +132,17 @@ pub fn operator_action(action: &OperatorAction) -> Option<String> {
             None => "aborted".to_string(),
         },
         OperatorAction::Rollback => "confirmed the ROLLBACK".to_string(),
-        OperatorAction::Approve { role, name, from } => {
-            format!("signed off as {role}: {name} (from {from})")
-        }
+        OperatorAction::Approve {
+            role,
+            name,
+            from,
+            claimed,
+        } => match claimed {
+            Some(c) => {
+                format!("signed off as {role}: {name} (from {from}; claimed, unverified: {c})")
+            }
+            None => format!("signed off as {role}: {name} (from {from})"),
+        },
         OperatorAction::SkipRollback { reason } => format!("rollback action skipped: {reason}"),
         OperatorAction::CancelCountdown { trigger } => {
             format!("cancelled the rollback countdown of {trigger}")
@@ -292,8 +300,17 @@ pub fn client(
     }
 }
 
-/// Who and from where: `alice@db-admin (ssh from 10.0.0.5)`.
+/// Who and from where: `alice@db-admin (ssh from 10.0.0.5)`; for a terminal on the engine's
+/// socket, what the kernel vouches for, then what it claims, labelled so:
+/// `alice (uid 1000, pid 4242, pts/3, login from 10.0.0.5); claimed, unverified: ssh from 10.9.9.9, host db-admin`.
 pub fn operator_at(o: &crate::protocol::Operator) -> String {
+    if o.peer.is_some() {
+        let mut s = format!("{} ({})", o.user, origin(o));
+        if let Some(c) = claimed(o) {
+            s.push_str(&format!("; claimed, unverified: {c}"));
+        }
+        return s;
+    }
     match o
         .ssh_client
         .as_deref()
@@ -302,6 +319,39 @@ pub fn operator_at(o: &crate::protocol::Operator) -> String {
         Some(addr) => format!("{}@{} (ssh from {addr})", o.user, o.host),
         None => format!("{}@{}", o.user, o.host),
     }
+}
+
+/// Where an operator was, as far as it is a fact: the kernel's word on a socket peer (uid,
+/// pid, terminal, the origin of that terminal's login), else this process's `SSH_CLIENT`
+/// address, else the host.
+pub fn origin(o: &crate::protocol::Operator) -> String {
+    let Some(p) = &o.peer else {
+        return o.ssh_client.clone().unwrap_or_else(|| o.host.clone());
+    };
+    let mut parts = vec![format!("uid {}", p.uid)];
+    if let Some(pid) = p.pid {
+        parts.push(format!("pid {pid}"));
+    }
+    match (&p.tty, &p.login_from) {
+        (Some(t), Some(f)) => parts.push(format!("{t}, login from {f}")),
+        (Some(t), None) => parts.push(format!("{t}, a local login")),
+        (None, _) => parts.push("no terminal".into()),
+    }
+    parts.join(", ")
+}
+
+/// What a socket peer said about itself (its `SSH_CLIENT` address and host), which nothing
+/// vouches for; `None` for the run's own process.
+pub fn claimed(o: &crate::protocol::Operator) -> Option<String> {
+    o.peer.as_ref()?;
+    let addr = o
+        .ssh_client
+        .as_deref()
+        .and_then(|s| s.split_whitespace().next());
+    Some(match addr {
+        Some(a) => format!("ssh from {a}, host {}", o.host),
+        None => format!("host {}", o.host),
+    })
 }
 
 #[cfg(test)]
@@ -579,11 +629,13 @@ mod tests {
             user: "alice".into(),
             ssh_client: Some("10.0.0.5 51000 22".into()),
             host: "db-admin".into(),
+            peer: None,
         };
         let bob = Operator {
             user: "bob".into(),
             ssh_client: None,
             host: "db-admin".into(),
+            peer: None,
         };
         assert_eq!(
             client(ClientChange::Attached, ClientRole::Control, &alice, None),

@@ -24,6 +24,7 @@ fn operator() -> Operator {
         user: "test".into(),
         ssh_client: None,
         host: "h".into(),
+        peer: None,
     }
 }
 

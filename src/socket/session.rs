@@ -30,7 +30,7 @@ pub(crate) async fn session(
     allowed: bool,
     watch_only: bool,
 ) {
-    let peer_uid = stream.peer_cred().ok().map(|c| c.uid());
+    let peer = stream.peer_cred().ok().map(|c| (c.uid(), c.pid()));
     let (read, mut write) = stream.into_split();
     let mut read = BufReader::new(read);
     let hello = tokio::time::timeout(
@@ -60,9 +60,14 @@ pub(crate) async fn session(
         refuse(&mut write, &reason, None).await;
         return;
     }
-    // The journal names the user the kernel vouches for, not the one the client claims.
-    let who = match peer_uid.and_then(cutover_model::host::user_name) {
-        Some(user) => Operator { user, ..who },
+    // The journal names the user the kernel vouches for, not the one the client claims, and
+    // keeps what the kernel says about the peer beside what it claims (its ssh origin, host).
+    let who = match peer {
+        Some((uid, pid)) => Operator {
+            user: cutover_model::host::user_name(uid).unwrap_or_else(|| format!("uid {uid}")),
+            peer: Some(cutover_model::host::peer_facts(uid, pid)),
+            ..who
+        },
         None => who,
     };
     let me = shared.next_session.fetch_add(1, Ordering::Relaxed);
@@ -107,6 +112,7 @@ pub(crate) async fn session(
         me,
         role,
         who: who.clone(),
+        pace: SignOffPace::new(),
     };
     link.pump(&mut read, &mut write, demote_rx).await;
     shared.clients.fetch_sub(1, Ordering::Relaxed);
@@ -173,6 +179,41 @@ async fn claim_controls(
     Ok(())
 }
 
+/// The least time between two sign-offs of one terminal that reach the engine, and between
+/// two refusals it is told of: a terminal that loops a sign-off command costs the run
+/// nothing (refusals are answered to that terminal alone and never journaled).
+const SIGN_OFF_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// When a terminal last had a sign-off forwarded, and last had one refused (ms since the
+/// session's start; `u64::MAX`: never).
+struct SignOffPace {
+    start: std::time::Instant,
+    forwarded: std::sync::atomic::AtomicU64,
+    refused: std::sync::atomic::AtomicU64,
+}
+
+impl SignOffPace {
+    fn new() -> Self {
+        SignOffPace {
+            start: std::time::Instant::now(),
+            forwarded: u64::MAX.into(),
+            refused: u64::MAX.into(),
+        }
+    }
+
+    /// Whether the last `which` was long enough ago; if so, now is the last.
+    fn due(&self, which: &std::sync::atomic::AtomicU64) -> bool {
+        let now = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX - 1);
+        let last = which.load(Ordering::Relaxed);
+        let every = SIGN_OFF_EVERY.as_millis() as u64;
+        if last != u64::MAX && now.saturating_sub(last) < every {
+            return false;
+        }
+        which.store(now, Ordering::Relaxed);
+        true
+    }
+}
+
 /// A terminal past its handshake.
 struct Link<'a> {
     shared: &'a Shared,
@@ -180,6 +221,8 @@ struct Link<'a> {
     role: ClientRole,
     /// Who is at this terminal (the user as the kernel says): a sign-off is theirs.
     who: Operator,
+    /// The pace of this terminal's sign-offs.
+    pace: SignOffPace,
 }
 
 impl Link<'_> {
@@ -294,6 +337,21 @@ impl Link<'_> {
             };
             return wire::write(write, &msg).await.is_ok();
         }
+        if let Command::Approve { role, name, .. } = &command {
+            let refused = self.sign_off_refusal(role, name).or_else(|| {
+                (!self.pace.due(&self.pace.forwarded)).then(|| {
+                    "sign-offs from this terminal come too fast: one every 250 ms".to_string()
+                })
+            });
+            if let Some(what) = refused {
+                // Told to this terminal alone, at a pace; never journaled.
+                if !self.pace.due(&self.pace.refused) {
+                    return true;
+                }
+                let msg = ServerMsg::ReadOnly { what };
+                return wire::write(write, &msg).await.is_ok();
+            }
+        }
         if self.shared.commands.send(command).await.is_err() {
             let msg = ServerMsg::ReadOnly {
                 what: "the run is over: nothing more is carried out".into(),
@@ -301,5 +359,28 @@ impl Link<'_> {
             let _ = wire::write(write, &msg).await;
         }
         true
+    }
+
+    /// Why a sign-off as `role` by `name` cannot be taken now (the run waits for no sign-off
+    /// of that role, or the name is blank), without asking the engine.
+    fn sign_off_refusal(&self, role: &str, name: &str) -> Option<String> {
+        if let Err(why) = cutover_model::runbook::usable_name(name) {
+            return Some(format!("sign-off refused: {why}"));
+        }
+        let open = match self.shared.status.lock() {
+            Ok(s) => s.open_sign_offs().to_vec(),
+            Err(_) => return Some("sign-off refused: the run's state is unreadable".into()),
+        };
+        if open.is_empty() {
+            return Some("sign-off refused: the run waits for no sign-off now".into());
+        }
+        if !open.iter().any(|r| r == role) {
+            return Some(format!(
+                "sign-off refused: no sign-off as {} is waited for (waiting: {})",
+                cutover_model::text::plain(role),
+                open.join(", ")
+            ));
+        }
+        None
     }
 }

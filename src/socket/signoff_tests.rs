@@ -12,6 +12,7 @@ fn operator(user: &str, ssh: Option<&str>) -> Operator {
         user: user.into(),
         ssh_client: ssh.map(str::to_string),
         host: "h".into(),
+        peer: None,
     }
 }
 
@@ -86,12 +87,91 @@ async fn a_watcher_signs_off_as_who_it_is() {
         .find(|l| l.contains(r#""action":"approve""#))
         .expect("the sign-off is journaled");
     assert!(approve.contains(r#""name":"Olga Owner""#), "{approve}");
+    // Where from: what the kernel vouches for is the fact; what the terminal said of itself
+    // is kept, labelled as claimed.
+    // SAFETY: geteuid has no failure mode.
+    let uid = unsafe { libc::geteuid() };
     assert!(
-        approve.contains(r#""from":"10.9.9.9 5000 22""#),
+        approve.contains(&format!(r#""from":"uid {uid}, pid "#)),
+        "{approve}"
+    );
+    assert!(
+        approve.contains(r#""claimed":"ssh from 10.9.9.9, host h""#),
         "{approve}"
     );
     assert!(
         !approve.contains("mallory") && !approve.contains("6.6.6.6"),
         "{approve}"
     );
+}
+
+/// Issue 23: a read-only watcher looping a sign-off command flooded the owner's journal
+/// (50,717 fsynced refusal notices in 20 s). Refusals are answered to that watcher alone, at
+/// a pace, and never journaled; the journal keeps what the run decided.
+#[tokio::test]
+async fn a_watcher_looping_sign_offs_cannot_flood_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("j.jsonl");
+    let (socket, _serving) = crate::server_tests::served_runbook(
+        dir.path(),
+        "[runbook]\nname = \"flood\"\n\n[[step]]\nid = \"go-live\"\napprove = [\"dba\", \"owner\"]\n",
+        Duration::from_secs(1),
+    );
+    let control = client::join(
+        &socket,
+        Want::Control { take_over: false },
+        operator("dba", None),
+    )
+    .await
+    .unwrap();
+    let (to_engine, _from_engine) = control.bridge();
+    to_engine.send(Command::RunNext).await.unwrap();
+    let waiting =
+        || std::fs::read_to_string(&journal).is_ok_and(|j| j.contains("approval_requested"));
+    while !waiting() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let before = std::fs::read_to_string(&journal).unwrap().lines().count();
+    let watcher = client::join(&socket, Want::Watch, operator("mallory", None))
+        .await
+        .unwrap();
+    let (sends, mut sees) = watcher.bridge();
+    // Blank names, roles that do not exist, and a real role the same person signs again and
+    // again: 3,000 sign-offs as fast as the socket takes them.
+    for i in 0..1000 {
+        for (role, name) in [
+            ("dba", "  "),
+            ("nobody", "Mal"),
+            ("owner", &*format!("Mal {}", i % 2)),
+        ] {
+            sends
+                .send(Command::Approve {
+                    role: role.into(),
+                    name: name.into(),
+                    by: None,
+                })
+                .await
+                .unwrap();
+        }
+    }
+    // The watcher is told why (a few times, not 3,000).
+    let mut notes = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    while let Ok(Some(msg)) = tokio::time::timeout_at(deadline, sees.recv()).await {
+        if let cutover_model::protocol::Incoming::Note(what) = msg {
+            assert!(what.contains("sign-off"), "{what}");
+            notes += 1;
+        }
+    }
+    assert!((1..100).contains(&notes), "{notes} refusals told");
+    let text = std::fs::read_to_string(&journal).unwrap();
+    let after = text.lines().count();
+    // The one sign-off that was due went through (owner, by the watcher); the rest left at
+    // most a handful of records.
+    assert!(
+        after - before < 20,
+        "{} records for 3,000 sign-offs",
+        after - before
+    );
+    assert_eq!(text.matches(r#""action":"approve""#).count(), 1, "{text}");
 }

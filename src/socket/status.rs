@@ -86,6 +86,14 @@ impl StatusFold {
         }
     }
 
+    /// The roles the run waits to have signed off now (empty: no sign-off is waited for).
+    pub fn open_sign_offs(&self) -> &[String] {
+        match &self.doing {
+            Doing::Approving(_, missing) => missing,
+            _ => &[],
+        }
+    }
+
     /// The runbook's name.
     pub fn runbook(&self) -> &str {
         &self.runbook

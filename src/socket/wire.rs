@@ -203,6 +203,7 @@ mod tests {
             user: "alice".into(),
             ssh_client: Some("10.0.0.5 5000 22".into()),
             host: "db-admin".into(),
+            peer: None,
         };
         let hello = ClientMsg::Hello {
             version: VERSION,

@@ -216,6 +216,7 @@ pub mod session {
                 user: "test".into(),
                 ssh_client: None,
                 host: "h".into(),
+                peer: None,
             },
         }
     }

@@ -13,6 +13,7 @@ fn operator(user: &str, ssh: Option<&str>) -> Operator {
         user: user.into(),
         ssh_client: ssh.map(str::to_string),
         host: "db-admin".into(),
+        peer: None,
     }
 }
 

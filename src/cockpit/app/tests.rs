@@ -54,6 +54,7 @@ pub(crate) fn run_info() -> RunInfo {
             user: "dba".into(),
             ssh_client: None,
             host: "h".into(),
+            peer: None,
         },
         connections: Default::default(),
         vars: Default::default(),

@@ -76,7 +76,8 @@ impl Runner<'_> {
                         continue;
                     }
                     let who = by.unwrap_or_else(|| self.operator.clone());
-                    let from = who.ssh_client.clone().unwrap_or_else(|| who.host.clone());
+                    let from = cutover_model::narrate::origin(&who);
+                    let claimed = cutover_model::narrate::claimed(&who);
                     self.io
                         .emit(Event::Operator {
                             step: Some(id.clone()),
@@ -84,6 +85,7 @@ impl Runner<'_> {
                                 role: role.clone(),
                                 name: name.clone(),
                                 from,
+                                claimed,
                             },
                             by: who.user.clone(),
                             at: Utc::now(),

@@ -24,7 +24,7 @@ pub use command::{Command, ROLLBACK_WORD};
 pub use event::{ClientChange, ClientRole, Event, Level};
 pub use front::Incoming;
 pub use rollback::{PonrCrossed, RollbackEntry, RollbackPlan};
-pub use run::{LagInfo, Operator, RunInfo, StepInfo, StepKind};
+pub use run::{LagInfo, Operator, PeerFacts, RunInfo, StepInfo, StepKind};
 pub use step::{
     CheckResult, DecisionKind, OperatorAction, RunOutcome, StepOutcome, StepState, Stream,
 };

@@ -15,6 +15,29 @@ pub struct Operator {
     pub ssh_client: Option<String>,
     /// The host name of the machine cutover runs on.
     pub host: String,
+    /// For a terminal that reached a detached engine over its socket: what the kernel vouches
+    /// for about it. `ssh_client` and `host` are then only what that terminal claims.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<PeerFacts>,
+}
+
+/// What the kernel vouches for about the process at the other end of the engine's socket
+/// (`SO_PEERCRED`, `/proc/PID/stat`, and the login record of its terminal), as opposed to what
+/// that process says about itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerFacts {
+    /// Its user id.
+    pub uid: u32,
+    /// Its process id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<i32>,
+    /// Its controlling terminal (`pts/3`), when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tty: Option<String>,
+    /// Where the login on that terminal came from, as the system's login records (utmp,
+    /// written by sshd or login) say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login_from: Option<String>,
 }
 
 impl Operator {
@@ -31,6 +54,7 @@ impl Operator {
             user,
             ssh_client,
             host: crate::host::host_name(),
+            peer: None,
         }
     }
 }

@@ -141,8 +141,14 @@ pub enum OperatorAction {
         role: String,
         /// The name the person typed.
         name: String,
-        /// Where they were (`SSH_CLIENT`, else the host).
+        /// Where they were, as far as it is known for a fact: for a terminal on the engine's
+        /// socket what the kernel vouches for (uid, pid, terminal, its login's origin); for the
+        /// run's own process its `SSH_CLIENT`, else the host.
         from: String,
+        /// What the terminal said about itself (its `SSH_CLIENT` and host), which nothing
+        /// vouches for: shown as claimed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        claimed: Option<String>,
     },
     /// Cancelled the running step.
     Cancel,

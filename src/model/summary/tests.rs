@@ -43,6 +43,7 @@ fn run() -> RunInfo {
             user: "dba".into(),
             ssh_client: None,
             host: "h".into(),
+            peer: None,
         },
         connections: Default::default(),
         vars: Default::default(),
