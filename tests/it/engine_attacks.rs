@@ -4,6 +4,8 @@
 //! count.
 
 use crate::reconcile::{clusters, pair};
+use std::process::Command;
+
 use crate::support::*;
 
 /// The runbook of a sequence sync over `db` followed by the `sequences` check as a gate.
@@ -131,4 +133,121 @@ fn blank_unknown_and_repeated_sign_offs_are_refused_before_step_1() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("distinct people"), "{stderr}");
     assert!(!dir.path().join("froze").exists());
+}
+
+/// Issue 23: `cutover reconcile --for 5s --every 1s` ran 35.9 s (`--for` acted as a round
+/// count), and `--metrics-file` replaced whatever was at the path (as root it turned
+/// `/dev/full` into a regular file; a FIFO too) or warned about a missing directory every
+/// round. `--for` is a deadline; the metrics file is a regular file or nothing, checked at
+/// start (exit 2, nothing written, not even the journal).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconcile_for_is_a_deadline_and_the_metrics_file_is_never_clobbered() {
+    let _ = pair("fordeadline", "", "").await;
+    let (sc, tc) = clusters();
+    let dir = tempfile::tempdir().unwrap();
+    let rb = runbook(
+        dir.path(),
+        "rb.toml",
+        &format!(
+            "[runbook]\nname = \"slow\"\n\n{}\n[[reconcile]]\nname = \"slow\"\nkind = \"query\"\n\
+             sql = \"select pg_sleep(3)::text\"\n\n[[step]]\nid = \"x\"\nrun = \"true\"\n",
+            connections(&sc.dsn_db("fordeadline"), &tc.dsn_db("fordeadline"))
+        ),
+    );
+    let rb = rb.to_str().unwrap().to_string();
+    let fifo = dir.path().join("fifo");
+    run_ok(Command::new("mkfifo").arg(&fifo));
+    let link = dir.path().join("link.prom");
+    std::os::unix::fs::symlink("/dev/null", &link).unwrap();
+    let missing = dir.path().join("no-such-dir/m.prom");
+    let d = dir.path().to_path_buf();
+    let refusals = tokio::task::spawn_blocking(move || {
+        [
+            ("/dev/full".to_string(), "not a regular file"),
+            (fifo.display().to_string(), "not a regular file"),
+            (link.display().to_string(), "symbolic link"),
+            (missing.display().to_string(), "does not exist"),
+            (d.display().to_string(), "not a regular file"),
+        ]
+        .map(|(path, says)| {
+            let out = cutover(
+                &d,
+                &[
+                    "reconcile",
+                    &rb,
+                    "--metrics-file",
+                    &path,
+                    "--journal",
+                    "m.jsonl",
+                ],
+                &[],
+            );
+            (path, says, out)
+        })
+    })
+    .await
+    .unwrap();
+    for (path, says, out) in refusals {
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{path}: {stdout}{stderr}");
+        assert!(
+            stderr.contains(says) && stderr.contains(&path),
+            "{path}: {stderr}"
+        );
+        assert!(
+            !dir.path().join("m.jsonl").exists(),
+            "{path}: a journal was made"
+        );
+    }
+    use std::os::unix::fs::FileTypeExt;
+    assert!(
+        std::fs::metadata("/dev/full")
+            .unwrap()
+            .file_type()
+            .is_char_device()
+    );
+    assert!(
+        std::fs::symlink_metadata(dir.path().join("fifo"))
+            .unwrap()
+            .file_type()
+            .is_fifo()
+    );
+    assert!(
+        std::fs::symlink_metadata(dir.path().join("link.prom"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+
+    // Rounds of 3 s every 1 s for 5 s: round 1 ends at ~3 s, round 2 starts at once and is cut
+    // at the deadline; no third round starts (the old count-like --for ran five).
+    let rb = dir.path().join("rb.toml");
+    let d = dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        cutover(
+            &d,
+            &[
+                "reconcile",
+                rb.to_str().unwrap(),
+                "--every",
+                "1s",
+                "--for",
+                "5s",
+                "--journal",
+                "w.jsonl",
+            ],
+            &[],
+        )
+    })
+    .await
+    .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let j = std::fs::read_to_string(dir.path().join("w.jsonl")).unwrap();
+    assert_eq!(j.matches("round 1: 1 passed").count(), 1, "{j}");
+    assert!(!j.contains("round 2: ") && !j.contains("round 3"), "{j}");
+    assert!(
+        j.contains("cut at the --for deadline (5s) during round 2"),
+        "{j}"
+    );
 }

@@ -70,9 +70,65 @@ pub fn render(
     out
 }
 
-/// Writes `text` to `path` through `path.tmp` and a rename (mode 0644: the collector reads it).
+/// Checks that `path` may be kept as the metrics file: nothing there yet, or a regular file,
+/// in a directory that exists and takes a new file. A device (`/dev/full`), a FIFO, a socket,
+/// a directory or a symbolic link is refused with the path named: the rename that replaces
+/// the file would replace it, whatever it is.
+pub fn check_path(path: &Path) -> Result<(), String> {
+    let shown = path.display();
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(format!(
+            "--metrics-file {shown}: the directory {} does not exist",
+            dir.display()
+        ));
+    }
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_file() => {}
+        Ok(m) if m.file_type().is_symlink() => {
+            return Err(format!(
+                "--metrics-file {shown}: is a symbolic link; give the file itself (it is replaced whole each round)"
+            ));
+        }
+        Ok(_) => {
+            return Err(format!(
+                "--metrics-file {shown}: is not a regular file (a device, FIFO, socket or directory); refused"
+            ));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("--metrics-file {shown}: {e}")),
+    }
+    // The directory must take the temporary file each round writes first.
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .map_err(|e| {
+            format!(
+                "--metrics-file {shown}: cannot write in {}: {e}",
+                dir.display()
+            )
+        })?;
+    let _ = std::fs::remove_file(&tmp);
+    Ok(())
+}
+
+/// Writes `text` to `path` through `path.tmp` and a rename (mode 0644: the collector reads it),
+/// if `path` is still a regular file or nothing (someone may have put something else there
+/// since the start).
 pub fn write(path: &Path, text: &str) -> std::io::Result<()> {
-    cutover_engine::files::write_replacing(path, text, 0o644)
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if !m.file_type().is_file() => Err(std::io::Error::other(
+            "it is no longer a regular file; not replaced",
+        )),
+        _ => cutover_engine::files::write_replacing(path, text, 0o644),
+    }
 }
 
 #[cfg(test)]

@@ -219,6 +219,9 @@ fn prepare(args: ReconcileArgs) -> Result<Watch, String> {
         every: duration("every", &args.every)?,
         total: duration("for", &args.for_)?,
     };
+    if let Some(path) = &args.metrics_file {
+        metrics::check_path(path)?;
+    }
     let secrets = secrets::read_secrets(&rb.secrets).map_err(|e| e.to_string())?;
     let conns =
         cutover_pg::conn::resolve_all(&rb.connections, &secrets).map_err(|e| e.to_string())?;
@@ -305,7 +308,16 @@ impl Watch {
             _ => None,
         };
         let started = tokio::time::Instant::now();
+        // `--for` is a deadline: no round starts after it, and a round under way when it
+        // passes is ended there (journaled as cut).
         let end = self.schedule.total.map(|t| started + t);
+        let deadline = async {
+            match end {
+                Some(e) => tokio::time::sleep_until(e).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(deadline);
         let mut any_failed = false;
         let mut round = 0u32;
         loop {
@@ -315,13 +327,14 @@ impl Watch {
                     Ok(passed) => { any_failed |= !passed; None }
                     Err(e) => { say::err(&format!("cutover reconcile: {e}")); return EXIT_FAILED; }
                 },
-                s = signals.recv() => Some(s.unwrap_or("a signal")),
+                s = signals.recv() => Some(format!("stopped by {}", s.unwrap_or("a signal"))),
+                () = &mut deadline => Some(format!(
+                    "cut at the --for deadline ({})",
+                    self.args.for_.as_deref().unwrap_or_default()
+                )),
             };
-            if let Some(sig) = stop {
-                let _ = self.note(
-                    Level::Warn,
-                    &format!("stopped by {sig} during round {round}"),
-                );
+            if let Some(why) = stop {
+                let _ = self.note(Level::Warn, &format!("{why} during round {round}"));
                 // A watch stopped before its first round ended has checked nothing: not a pass.
                 return if any_failed || round == 1 {
                     EXIT_FAILED
@@ -332,7 +345,13 @@ impl Watch {
             let Some(every) = self.schedule.every else {
                 break;
             };
-            let next = started + every * round;
+            // A round that overran its period starts the next one at once, not a pile of
+            // missed ones; none starts at or after the deadline.
+            let now = tokio::time::Instant::now();
+            let mut next = started + every * round;
+            if next < now {
+                next = now;
+            }
             if end.is_some_and(|e| next >= e) {
                 break;
             }
