@@ -300,16 +300,28 @@ pub fn client(
     }
 }
 
-/// Who and from where: `alice@db-admin (ssh from 10.0.0.5)`; for a terminal on the engine's
-/// socket, what the kernel vouches for, then what it claims, labelled so:
-/// `alice (uid 1000, pid 4242, pts/3, login from 10.0.0.5); claimed, unverified: ssh from 10.9.9.9, host db-admin`.
+/// Who and from where, in a line: `alice@db-admin (ssh from 10.0.0.5)`. For a terminal on
+/// the engine's socket the user is the kernel's word, the origin is its login's (utmp) when
+/// known, and an address it only claims says so: `alice (from 10.0.0.5)`,
+/// `alice (claims ssh from 10.9.9.9)`, `alice on pts/3`. [`origin`] and [`claimed`] give the
+/// whole record.
 pub fn operator_at(o: &crate::protocol::Operator) -> String {
-    if o.peer.is_some() {
-        let mut s = format!("{} ({})", o.user, origin(o));
-        if let Some(c) = claimed(o) {
-            s.push_str(&format!("; claimed, unverified: {c}"));
-        }
-        return s;
+    if let Some(p) = &o.peer {
+        let said = o
+            .ssh_client
+            .as_deref()
+            .and_then(|s| s.split_whitespace().next());
+        return match (&p.login_from, said) {
+            (Some(from), Some(a)) if a != from => {
+                format!("{} (from {from}; claims ssh from {a})", o.user)
+            }
+            (Some(from), _) => format!("{} (from {from})", o.user),
+            (None, Some(a)) => format!("{} (claims ssh from {a})", o.user),
+            (None, None) => match &p.tty {
+                Some(t) => format!("{} on {t}", o.user),
+                None => format!("{} (pid {})", o.user, p.pid.unwrap_or_default()),
+            },
+        };
     }
     match o
         .ssh_client
@@ -357,6 +369,39 @@ pub fn claimed(o: &crate::protocol::Operator) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_socket_peer_is_named_by_what_the_kernel_says_and_its_claims_are_labelled() {
+        let mut o = crate::protocol::Operator {
+            user: "alice".into(),
+            ssh_client: Some("10.9.9.9 5000 22".into()),
+            host: "laptop".into(),
+            peer: Some(crate::protocol::PeerFacts {
+                uid: 1000,
+                pid: Some(4242),
+                tty: Some("pts/3".into()),
+                login_from: Some("10.0.0.5".into()),
+            }),
+        };
+        assert_eq!(
+            operator_at(&o),
+            "alice (from 10.0.0.5; claims ssh from 10.9.9.9)"
+        );
+        assert_eq!(origin(&o), "uid 1000, pid 4242, pts/3, login from 10.0.0.5");
+        assert_eq!(
+            claimed(&o).as_deref(),
+            Some("ssh from 10.9.9.9, host laptop")
+        );
+        if let Some(p) = o.peer.as_mut() {
+            p.login_from = None;
+        }
+        assert_eq!(operator_at(&o), "alice (claims ssh from 10.9.9.9)");
+        o.ssh_client = None;
+        assert_eq!(operator_at(&o), "alice on pts/3");
+        o.peer = None;
+        assert_eq!(operator_at(&o), "alice@laptop");
+        assert_eq!(claimed(&o), None);
+    }
     use chrono::{TimeZone, Utc};
 
     fn entry(id: &str, state: StepState, action: Option<&str>) -> RollbackEntry {

@@ -44,6 +44,42 @@ async fn raise_to(dst: &Client, qualified: &str, last: i64) -> Result<bool, toki
     Ok(!rows.is_empty())
 }
 
+/// Where the target should stand: the source's last value plus the margin, in the source's
+/// direction; a source that was never used needs the target to hand out its start value
+/// next, no more.
+fn goal(sp: &SequencePosition, margin: i64) -> SequencePosition {
+    if !sp.is_called {
+        return sp.clone();
+    }
+    let last_value = if sp.descending() {
+        sp.last_value.saturating_sub(margin)
+    } else {
+        sp.last_value.saturating_add(margin)
+    };
+    SequencePosition {
+        last_value,
+        ..sp.clone()
+    }
+}
+
+/// Sets the target to `goal`: raised (never lowered) to a used position, or set to hand out
+/// a never-used source's start value next. `Ok(false)`: the target moved past it meanwhile.
+async fn set_to(
+    dst: &Client,
+    qualified: &str,
+    goal: &SequencePosition,
+) -> Result<bool, tokio_postgres::Error> {
+    if goal.is_called {
+        return raise_to(dst, qualified, goal.last_value).await;
+    }
+    dst.query(
+        "SELECT pg_catalog.setval($1::text::pg_catalog.regclass, $2::int8, false)",
+        &[&qualified, &goal.last_value],
+    )
+    .await
+    .map(|_| true)
+}
+
 /// Brings one sequence of `dst` up to the source's position `sp` plus `margin`.
 async fn sync_one(
     dst: &Client,
@@ -66,25 +102,7 @@ async fn sync_one(
     if !sp.is_called && sp.covered_by(tv) {
         return Synced::Kept(format!("{shown}: never used on {from}: left as it is"));
     }
-    // The source's last value plus the margin, in the source's direction; a source that was
-    // never used needs the target to hand out its start value next, no more.
-    let goal = if !sp.is_called {
-        SequencePosition {
-            last_value: sp.last_value,
-            is_called: false,
-            increment: sp.increment,
-        }
-    } else if sp.descending() {
-        SequencePosition {
-            last_value: sp.last_value.saturating_sub(margin),
-            ..sp.clone()
-        }
-    } else {
-        SequencePosition {
-            last_value: sp.last_value.saturating_add(margin),
-            ..sp.clone()
-        }
-    };
+    let goal = goal(sp, margin);
     let ahead = |tv: i64| {
         format!(
             "{shown}: {} on {from}; {to} is already at or past it (hands out {tv} next): kept",
@@ -94,18 +112,7 @@ async fn sync_one(
     if goal.covered_by(tv) {
         return Synced::Kept(ahead(tv));
     }
-    let set = if goal.is_called {
-        raise_to(dst, &qualified, goal.last_value).await
-    } else {
-        // Hand out exactly the source's next value next: `setval(.., false)`.
-        dst.query(
-            "SELECT pg_catalog.setval($1::text::pg_catalog.regclass, $2::int8, false)",
-            &[&qualified, &goal.last_value],
-        )
-        .await
-        .map(|_| true)
-    };
-    match set {
+    match set_to(dst, &qualified, &goal).await {
         Ok(true) => Synced::Set(format!(
             "{shown}: {} on {from} → {} on {to} (was {})",
             sp.last_value,
@@ -127,6 +134,43 @@ async fn sync_one(
             Synced::Failed(format!("{shown}: cannot set on {to}: {detail}"))
         }
     }
+}
+
+/// The step's one-line result.
+fn summary(to: &str, margin: i64, set: u64, kept: u64, failed: &[String]) -> String {
+    let mut detail = format!(
+        "{} set on {to} (source + {margin})",
+        narrate::count(set, "sequence")
+    );
+    if kept > 0 {
+        detail.push_str(&format!(
+            ", {} kept (never used, or the target already ahead)",
+            narrate::count(kept, "sequence")
+        ));
+    }
+    if failed.is_empty() {
+        return detail;
+    }
+    format!(
+        "{} not set on {to}: {}; {detail}",
+        narrate::count(failed.len() as u64, "sequence"),
+        failed.join(", ")
+    )
+}
+
+/// The sequences of `schemas` on the source, by schema and name.
+async fn source_sequences(
+    src: &Client,
+    schemas: &[String],
+) -> Result<Vec<(String, String)>, tokio_postgres::Error> {
+    let rows = src
+        .query(
+            "SELECT schemaname::text, sequencename::text \
+             FROM pg_catalog.pg_sequences WHERE schemaname = ANY($1::text[]) ORDER BY 1, 2",
+            &[&schemas],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
 impl Runner<'_> {
@@ -163,15 +207,7 @@ impl Runner<'_> {
                 return Ok(Ok(result(false, self.masker.mask(&e).into_owned())));
             }
         };
-        let schemas: Vec<String> = schemas.to_vec();
-        let rows = match src
-            .query(
-                "SELECT schemaname::text, sequencename::text \
-                 FROM pg_catalog.pg_sequences WHERE schemaname = ANY($1::text[]) ORDER BY 1, 2",
-                &[&schemas],
-            )
-            .await
-        {
+        let rows = match source_sequences(&src, schemas).await {
             Ok(r) => r,
             Err(e) => {
                 let (_, detail) = cutover_pg::conn::classify(&e);
@@ -189,10 +225,10 @@ impl Runner<'_> {
         }
         let mut lines = String::new();
         let (mut set, mut kept, mut failed) = (0u64, 0u64, Vec::new());
-        for r in &rows {
-            let (schema, name): (String, String) = (r.get(0), r.get(1));
-            let synced = match sequence_position(&src, from, &schema, &name).await {
-                Ok(sp) => sync_one(&dst, (from, to), (&schema, &name), &sp, margin).await,
+        for (schema, name) in &rows {
+            let (schema, name) = (schema.as_str(), name.as_str());
+            let synced = match sequence_position(&src, from, schema, name).await {
+                Ok(sp) => sync_one(&dst, (from, to), (schema, name), &sp, margin).await,
                 Err(e) => Synced::Failed(format!("{schema}.{name}: {e}")),
             };
             let line = match synced {
@@ -213,23 +249,7 @@ impl Runner<'_> {
             lines.push('\n');
         }
         self.show_lines(index, lines).await?;
-        let mut detail = format!(
-            "{} set on {to} (source + {margin})",
-            narrate::count(set, "sequence")
-        );
-        if kept > 0 {
-            detail.push_str(&format!(
-                ", {} kept (never used, or the target already ahead)",
-                narrate::count(kept, "sequence")
-            ));
-        }
-        if !failed.is_empty() {
-            detail = format!(
-                "{} not set on {to}: {}; {detail}",
-                narrate::count(failed.len() as u64, "sequence"),
-                failed.join(", ")
-            );
-        }
+        let detail = summary(to, margin, set, kept, &failed);
         Ok(Ok(result(failed.is_empty(), detail)))
     }
 }
