@@ -22,6 +22,59 @@ async fn refuse<W: AsyncWrite + Unpin>(write: &mut W, reason: &str, controller: 
     let _ = wire::write(write, &msg).await;
 }
 
+/// Reads the terminal's hello and checks it (the peer's uid, the protocol version). Returns
+/// what it wants and who is at it: the user the kernel vouches for, with what the kernel
+/// says about the peer beside what it claims. `None`: refused (and told why) or gone.
+async fn handshake<R, W>(
+    read: &mut R,
+    write: &mut W,
+    allowed: bool,
+    peer: Option<(u32, Option<i32>)>,
+) -> Option<(Want, Operator)>
+where
+    R: AsyncBufRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let hello = tokio::time::timeout(
+        HELLO_WITHIN,
+        wire::read::<_, ClientMsg>(read, wire::MAX_CLIENT_LINE),
+    )
+    .await;
+    // Refused after its hello was read, so the refusal is what the client reads (not a
+    // broken pipe); nothing it said is acted on.
+    if !allowed {
+        refuse(
+            write,
+            "only the run's owner (and root) may attach to it",
+            None,
+        )
+        .await;
+        return None;
+    }
+    let Ok(Ok(Some(ClientMsg::Hello { version, want, who }))) = hello else {
+        return None;
+    };
+    if version != wire::VERSION {
+        let reason = format!(
+            "this run's engine speaks protocol {} and this cutover {version}: attach with the cutover binary that started the run",
+            wire::VERSION
+        );
+        refuse(write, &reason, None).await;
+        return None;
+    }
+    // The journal names the user the kernel vouches for, not the one the client claims, and
+    // keeps what the kernel says about the peer beside what it claims (its ssh origin, host).
+    let who = match peer {
+        Some((uid, pid)) => Operator {
+            user: cutover_model::host::user_name(uid).unwrap_or_else(|| format!("uid {uid}")),
+            peer: Some(cutover_model::host::peer_facts(uid, pid)),
+            ..who
+        },
+        None => who,
+    };
+    Some((want, who))
+}
+
 /// One terminal's connection. `allowed`: its peer passed the uid check; `watch_only`: it
 /// came through the socket shared with a group.
 pub(crate) async fn session(
@@ -33,42 +86,8 @@ pub(crate) async fn session(
     let peer = stream.peer_cred().ok().map(|c| (c.uid(), c.pid()));
     let (read, mut write) = stream.into_split();
     let mut read = BufReader::new(read);
-    let hello = tokio::time::timeout(
-        HELLO_WITHIN,
-        wire::read::<_, ClientMsg>(&mut read, wire::MAX_CLIENT_LINE),
-    )
-    .await;
-    // Refused after its hello was read, so the refusal is what the client reads (not a
-    // broken pipe); nothing it said is acted on.
-    if !allowed {
-        refuse(
-            &mut write,
-            "only the run's owner (and root) may attach to it",
-            None,
-        )
-        .await;
+    let Some((want, who)) = handshake(&mut read, &mut write, allowed, peer).await else {
         return;
-    }
-    let Ok(Ok(Some(ClientMsg::Hello { version, want, who }))) = hello else {
-        return;
-    };
-    if version != wire::VERSION {
-        let reason = format!(
-            "this run's engine speaks protocol {} and this cutover {version}: attach with the cutover binary that started the run",
-            wire::VERSION
-        );
-        refuse(&mut write, &reason, None).await;
-        return;
-    }
-    // The journal names the user the kernel vouches for, not the one the client claims, and
-    // keeps what the kernel says about the peer beside what it claims (its ssh origin, host).
-    let who = match peer {
-        Some((uid, pid)) => Operator {
-            user: cutover_model::host::user_name(uid).unwrap_or_else(|| format!("uid {uid}")),
-            peer: Some(cutover_model::host::peer_facts(uid, pid)),
-            ..who
-        },
-        None => who,
     };
     let me = shared.next_session.fetch_add(1, Ordering::Relaxed);
     let (demote_tx, demote_rx) = mpsc::channel::<Operator>(1);

@@ -10,7 +10,65 @@ use super::{Attempt, AttemptResult, Runner, Stop};
 use cutover_model::protocol::{CheckResult, Command, Event, Level, OperatorAction, StepOutcome};
 use cutover_model::runbook::{same_person, usable_name};
 
+/// A sign-off step as it stands, to judge one more sign-off against.
+struct SignOff<'a> {
+    id: &'a str,
+    roles: &'a [String],
+    approved: &'a [(String, String)],
+    distinct: bool,
+}
+
+impl SignOff<'_> {
+    /// The name to record for a sign-off as `role` by `name`, or why it is refused.
+    fn refusal(&self, role: &str, name: &str) -> Result<String, String> {
+        let id = self.id;
+        if !self.roles.iter().any(|r| r == role) {
+            return Err(format!(
+                "step {id} has no role `{role}` to sign off (its roles: {})",
+                self.roles.join(", ")
+            ));
+        }
+        if self.approved.iter().any(|(r, _)| r == role) {
+            return Err(format!("{role} has signed off step {id} already"));
+        }
+        let name = usable_name(name).map_err(|why| format!("sign-off as {role}: {why}"))?;
+        if self.distinct
+            && let Some((other, _)) = self.approved.iter().find(|(_, n)| same_person(n, name))
+        {
+            return Err(format!(
+                "{name} has signed off step {id} as {other} already: this runbook wants distinct people"
+            ));
+        }
+        Ok(name.to_string())
+    }
+}
+
 impl Runner<'_> {
+    /// Journals the sign-off of step `id` as `role` by `name`, from the terminal of `by`
+    /// (`None`: this process's operator).
+    async fn record_sign_off(
+        &mut self,
+        id: &str,
+        role: &str,
+        name: &str,
+        by: Option<cutover_model::protocol::Operator>,
+    ) -> Result<(), super::EngineError> {
+        let who = by.unwrap_or_else(|| self.operator.clone());
+        self.io
+            .emit(Event::Operator {
+                step: Some(id.to_string()),
+                action: OperatorAction::Approve {
+                    role: role.to_string(),
+                    name: name.to_string(),
+                    from: cutover_model::narrate::origin(&who),
+                    claimed: cutover_model::narrate::claimed(&who),
+                },
+                by: who.user.clone(),
+                at: Utc::now(),
+            })
+            .await
+    }
+
     /// Waits for every role of step `index` to be signed off.
     pub(super) async fn approve_step(&mut self, index: usize, roles: &[String]) -> AttemptResult {
         let id = self.rb.steps[index].id.clone();
@@ -50,48 +108,19 @@ impl Runner<'_> {
             };
             match self.command().await? {
                 Command::Approve { role, name, by } => {
-                    let usable = usable_name(&name).map(str::to_string);
-                    let name = usable.clone().unwrap_or_default();
-                    let twice = approved
-                        .iter()
-                        .find(|(_, n)| self.rb.distinct_people && same_person(n, &name));
-                    let why = if !roles.contains(&role) {
-                        Some(format!(
-                            "step {id} has no role `{role}` to sign off (its roles: {})",
-                            roles.join(", ")
-                        ))
-                    } else if approved.iter().any(|(r, _)| *r == role) {
-                        Some(format!("{role} has signed off step {id} already"))
-                    } else if let Err(why) = usable {
-                        Some(format!("sign-off as {role}: {why}"))
-                    } else if let Some((other, _)) = twice {
-                        Some(format!(
-                            "{name} has signed off step {id} as {other} already: this runbook wants distinct people"
-                        ))
-                    } else {
-                        None
+                    let sign = SignOff {
+                        id: &id,
+                        roles,
+                        approved: &approved,
+                        distinct: self.rb.distinct_people,
                     };
-                    if let Some(why) = why {
-                        self.notice(Level::Warn, why).await?;
-                        continue;
+                    match sign.refusal(&role, &name) {
+                        Ok(name) => {
+                            self.record_sign_off(&id, &role, &name, by).await?;
+                            approved.push((role, name));
+                        }
+                        Err(why) => self.notice(Level::Warn, why).await?,
                     }
-                    let who = by.unwrap_or_else(|| self.operator.clone());
-                    let from = cutover_model::narrate::origin(&who);
-                    let claimed = cutover_model::narrate::claimed(&who);
-                    self.io
-                        .emit(Event::Operator {
-                            step: Some(id.clone()),
-                            action: OperatorAction::Approve {
-                                role: role.clone(),
-                                name: name.clone(),
-                                from,
-                                claimed,
-                            },
-                            by: who.user.clone(),
-                            at: Utc::now(),
-                        })
-                        .await?;
-                    approved.push((role, name));
                 }
                 Command::Cancel => {
                     self.operator_action(Some(&id), OperatorAction::Cancel)
