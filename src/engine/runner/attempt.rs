@@ -7,6 +7,7 @@ use std::time::Duration;
 use chrono::Utc;
 use tokio::time::Instant;
 
+use super::hold::{Held, Hold};
 use super::mailbox::cmd_name;
 use super::shell_step::ShellRun;
 use super::{Attempt, AttemptResult, EngineError, Runner, Stop, classify};
@@ -227,7 +228,7 @@ impl Runner<'_> {
         let file = self.output_path(index, &attempt.to_string());
         let output_file = Some(file.display().to_string());
         let mut polls = 0u32;
-        let mut holding_since: Option<Instant> = None;
+        let mut hold = Hold::new(hold);
         let mut last_code = None;
         let result = |outcome, code, detail: String, passed, message| Attempt {
             exit_code: code,
@@ -280,28 +281,23 @@ impl Runner<'_> {
             }
             last_code = code;
             let now = Instant::now();
-            let holding = code == Some(0);
-            if holding {
-                let since = *holding_since.get_or_insert(now);
-                if now.duration_since(since) >= hold {
+            let message = match hold.observe(Some(code == Some(0)), now) {
+                Held::Met => {
                     let detail = format!("condition met after {polls} polls");
                     return Ok(Ok(result(StepOutcome::Passed, code, detail, true, None)));
                 }
-            } else {
-                holding_since = None;
-            }
-            let message = match (holding, holding_since) {
-                (true, Some(since)) => format!(
+                Held::Holding(held) => format!(
                     "poll {polls}: exit 0, holding {} of {}",
-                    format_duration(now.duration_since(since)),
-                    format_duration(hold)
+                    format_duration(held),
+                    format_duration(hold.need())
                 ),
-                _ => format!(
+                Held::Broken => format!(
                     "poll {polls}: exit {}; next poll in {}",
                     code.map_or("none".into(), |c| c.to_string()),
                     format_duration(every)
                 ),
             };
+            let holding = hold.holding();
             // Sleep until the next poll, answering commands meanwhile.
             let wake = deadline.map_or(now + every, |d| d.min(now + every));
             if let Some(stop) = self

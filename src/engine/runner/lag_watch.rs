@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use super::hold::{Held, Hold};
 use super::{Attempt, AttemptResult, EngineError, Runner};
 use cutover_model::lag::LagSample;
 use cutover_model::protocol::{Event, StepOutcome};
@@ -91,7 +92,7 @@ impl Runner<'_> {
     ) -> AttemptResult {
         let step = &self.rb.steps[index];
         let deadline = step.timeout.map(|d| Instant::now() + d);
-        let mut holding_since: Option<Instant> = None;
+        let mut hold = Hold::new(hold);
         let mut polls = 0u32;
         let result = |outcome, detail: String, passed, message| {
             Attempt::checked("wait", outcome, detail, passed, message)
@@ -100,37 +101,28 @@ impl Runner<'_> {
             let now = Instant::now();
             let sample = self.lag_sample().unwrap_or_default();
             let state = sample.below(&limit);
-            let msg = match state {
-                Some(true) => {
-                    let since = *holding_since.get_or_insert(now);
-                    let held = now.duration_since(since);
-                    if held >= hold {
-                        let detail = format!(
-                            "lag {} below {limit} for {}",
-                            sample.summary(),
-                            format_duration(hold)
-                        );
-                        return Ok(Ok(result(StepOutcome::Passed, detail, true, None)));
-                    }
-                    format!(
-                        "lag {} < {limit}: holding {} of {}",
+            let msg = match (hold.observe(state, now), state) {
+                (Held::Met, _) => {
+                    let detail = format!(
+                        "lag {} below {limit} for {}",
                         sample.summary(),
-                        format_duration(held),
-                        format_duration(hold)
-                    )
+                        format_duration(hold.need())
+                    );
+                    return Ok(Ok(result(StepOutcome::Passed, detail, true, None)));
                 }
-                Some(false) => {
-                    holding_since = None;
+                (Held::Holding(held), _) => format!(
+                    "lag {} < {limit}: holding {} of {}",
+                    sample.summary(),
+                    format_duration(held),
+                    format_duration(hold.need())
+                ),
+                (Held::Broken, Some(_)) => {
                     format!("lag {} is not below {limit} yet", sample.summary())
                 }
-                None => {
-                    holding_since = None;
-                    if sample.is_stale() {
-                        format!("not counting: the lag probe is {}", sample.summary())
-                    } else {
-                        "waiting for the first lag reading".to_string()
-                    }
+                (Held::Broken, None) if sample.is_stale() => {
+                    format!("not counting: the lag probe is {}", sample.summary())
                 }
+                (Held::Broken, None) => "waiting for the first lag reading".to_string(),
             };
             if deadline.is_some_and(|d| now >= d) {
                 let m = format!("timed out: {msg}");
@@ -138,7 +130,7 @@ impl Runner<'_> {
             }
             polls += 1;
             // Re-evaluate on every engine tick (the probe publishes once per interval).
-            let holding = holding_since.is_some();
+            let holding = hold.holding();
             if let Some(stop) = self.wait_round(index, polls, holding, msg, None).await? {
                 let detail = format!("stopped after {polls} checks");
                 return Ok(Err((

@@ -23,6 +23,7 @@ mod approve;
 mod attempt;
 mod drive;
 mod engine;
+mod hold;
 mod io;
 mod lag_watch;
 mod mailbox;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_postgres::Client;
 
+use super::hold::{Held, Hold};
 use super::sql_result::{SqlResult, sql_checks};
 use super::{Attempt, AttemptResult, EngineError, Runner, Stop};
 use cutover_model::protocol::StepOutcome;
@@ -195,7 +196,7 @@ impl Runner<'_> {
     ) -> AttemptResult {
         let deadline = self.rb.steps[index].timeout.map(|d| Instant::now() + d);
         let mut polls = 0u32;
-        let mut holding_since: Option<Instant> = None;
+        let mut hold = Hold::new(hold);
         let result = |outcome, detail: String, passed, message| {
             Attempt::checked("wait", outcome, detail, passed, message)
         };
@@ -208,35 +209,25 @@ impl Runner<'_> {
             let seen = self.sql_condition(on, sql, per_poll).await?;
             polls += 1;
             let now = Instant::now();
-            let msg = match &seen {
-                Ok(true) => {
-                    let since = *holding_since.get_or_insert(now);
-                    let held = now.duration_since(since);
-                    if held >= hold {
-                        let detail = format!("query returned true after {polls} polls");
-                        return Ok(Ok(result(StepOutcome::Passed, detail, true, None)));
-                    }
-                    format!(
-                        "poll {polls}: true, holding {} of {}",
-                        cutover_model::runbook::units::format_duration(held),
-                        cutover_model::runbook::units::format_duration(hold)
-                    )
+            let msg = match (hold.observe(seen.as_ref().ok().copied(), now), &seen) {
+                (Held::Met, _) => {
+                    let detail = format!("query returned true after {polls} polls");
+                    return Ok(Ok(result(StepOutcome::Passed, detail, true, None)));
                 }
-                Ok(false) => {
-                    holding_since = None;
-                    format!("poll {polls}: not true yet")
-                }
-                Err(e) => {
-                    holding_since = None;
-                    format!("poll {polls}: {e}")
-                }
+                (Held::Holding(held), _) => format!(
+                    "poll {polls}: true, holding {} of {}",
+                    cutover_model::runbook::units::format_duration(held),
+                    cutover_model::runbook::units::format_duration(hold.need())
+                ),
+                (Held::Broken, Err(e)) => format!("poll {polls}: {e}"),
+                (Held::Broken, Ok(_)) => format!("poll {polls}: not true yet"),
             };
             if deadline.is_some_and(|d| now >= d) {
                 let m = format!("timed out after {polls} polls ({msg})");
                 return Ok(Ok(result(StepOutcome::TimedOut, m.clone(), false, Some(m))));
             }
             let wake = deadline.map_or(now + every, |d| d.min(now + every));
-            let holding = holding_since.is_some();
+            let holding = hold.holding();
             if let Some(stop) = self
                 .wait_round(index, polls, holding, msg, Some(wake))
                 .await?

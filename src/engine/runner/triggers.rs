@@ -7,6 +7,7 @@ use std::time::Duration;
 use chrono::Utc;
 use tokio::time::Instant;
 
+use super::hold::{Held, Hold};
 use super::{EngineError, Runner};
 use cutover_model::narrate;
 use cutover_model::protocol::{Command, Event, Level, OperatorAction, ROLLBACK_WORD};
@@ -84,8 +85,8 @@ impl Triggers {
 struct TriggerState {
     /// Fired and not re-armed yet.
     fired: bool,
-    /// Since when the condition has held (for `for = ...`).
-    holding_since: Option<Instant>,
+    /// How long the condition has held (for `for = ...`).
+    hold: Hold,
     /// The latest answer of a `sql` trigger's background query.
     sql: Option<SqlWatch>,
 }
@@ -219,13 +220,15 @@ impl Runner<'_> {
             let Some(met) = met else { continue };
             let hold = trig.hold;
             let state = &mut self.triggers.state[t];
-            if !met {
-                state.holding_since = None;
+            if state.hold.need() != hold {
+                state.hold = Hold::new(hold);
+            }
+            let held = state.hold.observe(Some(met), now);
+            if held == Held::Broken {
                 state.fired = false;
                 continue;
             }
-            let since = *state.holding_since.get_or_insert(now);
-            if !state.fired && now.duration_since(since) >= hold {
+            if !state.fired && held == Held::Met {
                 let held = if hold.is_zero() {
                     String::new()
                 } else {
