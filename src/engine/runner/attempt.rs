@@ -214,6 +214,25 @@ impl Runner<'_> {
         })
     }
 
+    /// Runs a `wait = { run = ... }` command once, within what is left before `deadline`.
+    async fn poll_command(
+        &mut self,
+        index: usize,
+        t: &Template,
+        deadline: Option<Instant>,
+        file: &std::path::Path,
+    ) -> Result<ShellRun, EngineError> {
+        let step = &self.rb.steps[index];
+        let spec = ShellSpec {
+            command: t.render(self.secrets),
+            env: self.env(&step.id),
+            timeout: deadline.map(|d| d.saturating_duration_since(Instant::now())),
+            keep_whole: self.masker.values().to_vec(),
+        };
+        let mut watch = OutputWatch::new(&step.expect);
+        self.exec(index, &spec, &mut watch, file).await
+    }
+
     async fn wait_run_step(
         &mut self,
         index: usize,
@@ -222,69 +241,49 @@ impl Runner<'_> {
         every: Duration,
         hold: Duration,
     ) -> AttemptResult {
-        let step = &self.rb.steps[index];
-        let started = Instant::now();
-        let deadline = step.timeout.map(|d| started + d);
+        let deadline = self.rb.steps[index].timeout.map(|d| Instant::now() + d);
         let file = self.output_path(index, &attempt.to_string());
         let output_file = Some(file.display().to_string());
-        let mut polls = 0u32;
-        let mut hold = Hold::new(hold);
-        let mut last_code = None;
-        let result = |outcome, code, detail: String, passed, message| Attempt {
+        let (mut polls, mut hold, mut last_code) = (0u32, Hold::new(hold), None);
+        let result = |outcome, code, detail: String, passed| Attempt {
             exit_code: code,
             output_file: output_file.clone(),
-            ..Attempt::checked("wait", outcome, detail, passed, message)
+            ..Attempt::checked(
+                "wait",
+                outcome,
+                detail.clone(),
+                passed,
+                (!passed).then_some(detail),
+            )
+        };
+        let stopped = |polls: u32, code, stop| {
+            let detail = format!("stopped after {polls} polls");
+            let mut a = result(StepOutcome::Cancelled, code, detail, false);
+            a.message = None;
+            Ok(Err((a, stop)))
         };
         loop {
-            let now = Instant::now();
-            if deadline.is_some_and(|d| now >= d) {
-                let msg = format!(
-                    "timed out after {polls} polls (last exit {})",
-                    last_code.map_or("none".into(), |c: i32| c.to_string())
-                );
-                return Ok(Ok(result(
-                    StepOutcome::TimedOut,
-                    last_code,
-                    msg.clone(),
-                    false,
-                    Some(msg),
-                )));
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                let last = last_code.map_or("none".into(), |c: i32| c.to_string());
+                let msg = format!("timed out after {polls} polls (last exit {last})");
+                return Ok(Ok(result(StepOutcome::TimedOut, last_code, msg, false)));
             }
-            let spec = ShellSpec {
-                command: t.render(self.secrets),
-                env: self.env(&step.id),
-                timeout: deadline.map(|d| d.saturating_duration_since(now)),
-                keep_whole: self.masker.values().to_vec(),
-            };
-            let mut watch = OutputWatch::new(&step.expect);
-            let run = self.exec(index, &spec, &mut watch, &file).await?;
+            let run = self.poll_command(index, t, deadline, &file).await?;
             polls += 1;
-            let (code, stop) = match run {
+            let code = match run {
                 ShellRun::Failed(e) => {
                     let msg = format!("could not start sh: {e}");
-                    return Ok(Ok(result(
-                        StepOutcome::Failed,
-                        None,
-                        msg.clone(),
-                        false,
-                        Some(msg),
-                    )));
+                    return Ok(Ok(result(StepOutcome::Failed, None, msg, false)));
                 }
-                ShellRun::Exited(exit, stop) => (exit.code, stop),
+                ShellRun::Exited(exit, Some(stop)) => return stopped(polls, exit.code, stop),
+                ShellRun::Exited(exit, None) => exit.code,
             };
-            if let Some(s) = stop {
-                let detail = format!("stopped after {polls} polls");
-                return Ok(Err((
-                    result(StepOutcome::Cancelled, code, detail, false, None),
-                    s,
-                )));
-            }
             last_code = code;
             let now = Instant::now();
             let message = match hold.observe(Some(code == Some(0)), now) {
                 Held::Met => {
                     let detail = format!("condition met after {polls} polls");
-                    return Ok(Ok(result(StepOutcome::Passed, code, detail, true, None)));
+                    return Ok(Ok(result(StepOutcome::Passed, code, detail, true)));
                 }
                 Held::Holding(held) => format!(
                     "poll {polls}: exit 0, holding {} of {}",
@@ -297,18 +296,13 @@ impl Runner<'_> {
                     format_duration(every)
                 ),
             };
-            let holding = hold.holding();
             // Sleep until the next poll, answering commands meanwhile.
             let wake = deadline.map_or(now + every, |d| d.min(now + every));
             if let Some(stop) = self
-                .wait_round(index, polls, holding, message, Some(wake))
+                .wait_round(index, polls, hold.holding(), message, Some(wake))
                 .await?
             {
-                let detail = format!("stopped after {polls} polls");
-                return Ok(Err((
-                    result(StepOutcome::Cancelled, code, detail, false, None),
-                    stop,
-                )));
+                return stopped(polls, code, stop);
             }
         }
     }

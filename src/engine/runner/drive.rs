@@ -220,22 +220,10 @@ impl Runner<'_> {
                 }
                 Command::Rollback { .. } if !kind.in_rollback() => return Ok(Decision::Rollback),
                 other => {
-                    let options = match kind {
-                        DecisionKind::Failed => "retry, skip, roll back or abort",
-                        DecisionKind::Interrupted => "re-run, mark done, roll back or abort",
-                        DecisionKind::RollbackFailed => "retry, skip or abort the rollback",
-                        DecisionKind::RollbackInterrupted => {
-                            "re-run, skip (undone by hand) or abort the rollback"
-                        }
-                    };
-                    self.notice(
-                        Level::Warn,
-                        format!(
-                            "{} does nothing now: step {id} needs {options}",
-                            cmd_name(&other)
-                        ),
-                    )
-                    .await?;
+                    let options = options(kind);
+                    let what = cmd_name(&other);
+                    let msg = format!("{what} does nothing now: step {id} needs {options}");
+                    self.notice(Level::Warn, msg).await?;
                 }
             }
         }
@@ -290,5 +278,15 @@ impl Runner<'_> {
             .terminate(shell::KILL_GRACE)
             .await;
         Ok(true)
+    }
+}
+
+/// What the operator may do at a decision point of `kind`, in words.
+fn options(kind: DecisionKind) -> &'static str {
+    match kind {
+        DecisionKind::Failed => "retry, skip, roll back or abort",
+        DecisionKind::Interrupted => "re-run, mark done, roll back or abort",
+        DecisionKind::RollbackFailed => "retry, skip or abort the rollback",
+        DecisionKind::RollbackInterrupted => "re-run, skip (undone by hand) or abort the rollback",
     }
 }

@@ -264,6 +264,20 @@ impl Engine {
         self.run_hosted(cmds, None, events).await
     }
 
+    /// The lag probe of the runbook's `[lag]`, started.
+    fn lag_watch(&self) -> Result<Option<LagWatch>, EngineError> {
+        let Some(config) = &self.rb.lag else {
+            return Ok(None);
+        };
+        let probe = cutover_probe::LagProbe::spawn(cutover_probe::ProbeSpec {
+            config: config.clone(),
+            connections: self.conns.clone(),
+            secrets: self.secrets.clone(),
+            env: attempt::base_env(&self.rb, &self.secrets),
+        })?;
+        Ok(Some(LagWatch::new(probe)))
+    }
+
     /// [`Engine::run`] for a host that serves several terminals (a detached run): besides
     /// commands, it sends `facts` to journal (a terminal attached, left, took control), which
     /// also tell the engine who is at the controls now.
@@ -276,17 +290,7 @@ impl Engine {
         let info = self.run_info();
         let text = self.masker.mask(&self.rb.source).into_owned();
         let restored = self.restored.take();
-        let lag = match &self.rb.lag {
-            Some(config) => Some(LagWatch::new(cutover_probe::LagProbe::spawn(
-                cutover_probe::ProbeSpec {
-                    config: config.clone(),
-                    connections: self.conns.clone(),
-                    secrets: self.secrets.clone(),
-                    env: attempt::base_env(&self.rb, &self.secrets),
-                },
-            )?)),
-            None => None,
-        };
+        let lag = self.lag_watch()?;
         let rolled_back = |id: &String| {
             restored.as_ref().map_or((false, 0), |r| {
                 (
@@ -318,32 +322,13 @@ impl Engine {
             })
             .await?;
         runner.io.emit(Event::RunbookText { source: text }).await?;
-        if let Some(t) = self.torn.take() {
-            let kept = t.kept_in.map_or(String::new(), |k| {
-                format!("; its bytes are kept in {}", k.display())
-            });
-            let message = format!(
-                "the journal's last record was cut off ({} bytes: a crash or a full disk){kept}; the run continues after the last complete record",
-                t.bytes
-            );
-            runner.notice(Level::Warn, message).await?;
-        }
-        if let Some((old, new)) = self.accepted_change.take() {
-            runner
-                .operator_action(
-                    None,
-                    OperatorAction::AcceptChangedRunbook {
-                        old_sha256: old,
-                        new_sha256: new,
-                    },
-                )
-                .await?;
-        }
-        if let Some(changes) = self.accepted_vars.take() {
-            runner
-                .operator_action(None, OperatorAction::AcceptChangedVars { changes })
-                .await?;
-        }
+        runner
+            .opening_records(
+                self.torn.take(),
+                self.accepted_change.take(),
+                self.accepted_vars.take(),
+            )
+            .await?;
         let outcome = runner.drive(restored).await?;
         runner
             .io
@@ -439,5 +424,39 @@ fn changed(
         old,
         new: rb.sha256.clone(),
         diff,
+    }
+}
+
+impl Runner<'_> {
+    /// What a session journals right after it starts: a torn last record of the journal it
+    /// continues, and the changed runbook or vars the operator accepted.
+    async fn opening_records(
+        &mut self,
+        torn: Option<TornTail>,
+        accepted_change: Option<(String, String)>,
+        accepted_vars: Option<Vec<String>>,
+    ) -> Result<(), EngineError> {
+        if let Some(t) = torn {
+            let kept = t.kept_in.map_or(String::new(), |k| {
+                format!("; its bytes are kept in {}", k.display())
+            });
+            let message = format!(
+                "the journal's last record was cut off ({} bytes: a crash or a full disk){kept}; the run continues after the last complete record",
+                t.bytes
+            );
+            self.notice(Level::Warn, message).await?;
+        }
+        if let Some((old, new)) = accepted_change {
+            let action = OperatorAction::AcceptChangedRunbook {
+                old_sha256: old,
+                new_sha256: new,
+            };
+            self.operator_action(None, action).await?;
+        }
+        if let Some(changes) = accepted_vars {
+            self.operator_action(None, OperatorAction::AcceptChangedVars { changes })
+                .await?;
+        }
+        Ok(())
     }
 }

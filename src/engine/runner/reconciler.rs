@@ -171,6 +171,55 @@ impl Runner<'_> {
         }
     }
 
+    /// Starts every check of `names` not running whose latest run started before `round`.
+    fn start_stale_checks(&mut self, names: &[String], round: Instant) {
+        let stale: Vec<String> = names
+            .iter()
+            .filter(|n| !self.recon.running.contains_key(*n))
+            .filter(|n| {
+                self.recon
+                    .results
+                    .get(*n)
+                    .and_then(|(s, _)| *s)
+                    .is_none_or(|s| s < round)
+            })
+            .cloned()
+            .collect();
+        self.start_checks(&stale);
+    }
+
+    /// When every check of `names` has a result from a run started at or after `round` (and
+    /// none runs): what fails among them (empty: all passed). `None`: not all in yet.
+    fn round_verdict(&self, names: &[String], round: Instant) -> Option<Vec<String>> {
+        let fresh: Vec<&ReconcileResult> = names
+            .iter()
+            .filter_map(|n| self.recon.results.get(n))
+            .filter(|(s, _)| s.is_some_and(|s| s >= round))
+            .map(|(_, r)| r)
+            .collect();
+        let all_in =
+            fresh.len() == names.len() && !names.iter().any(|n| self.recon.running.contains_key(n));
+        all_in.then(|| {
+            fresh
+                .iter()
+                .filter(|r| !r.passed())
+                .map(|r| match &r.error {
+                    Some(e) => format!("{}: error: {e}", r.name),
+                    None => format!(
+                        "{}: {} differ{}",
+                        r.name,
+                        narrate::count(r.mismatch_rows(), "row"),
+                        if r.mismatch_total_is_lower_bound {
+                            " or more"
+                        } else {
+                            ""
+                        }
+                    ),
+                })
+                .collect()
+        })
+    }
+
     /// `wait = { reconcile = ... }`: runs the checks, and passes only when every one of them
     /// passes in a run that started after the gate did; otherwise re-runs them every `every`.
     pub(super) async fn wait_reconcile_step(
@@ -198,47 +247,10 @@ impl Runner<'_> {
             let now = Instant::now();
             // Start a run of every check whose latest run started before this round.
             if now >= next_start {
-                let stale: Vec<String> = names
-                    .iter()
-                    .filter(|n| !self.recon.running.contains_key(*n))
-                    .filter(|n| {
-                        self.recon
-                            .results
-                            .get(*n)
-                            .and_then(|(s, _)| *s)
-                            .is_none_or(|s| s < next_start)
-                    })
-                    .cloned()
-                    .collect();
-                self.start_checks(&stale);
+                self.start_stale_checks(&names, next_start);
             }
-            let fresh: Vec<&ReconcileResult> = names
-                .iter()
-                .filter_map(|n| self.recon.results.get(n))
-                .filter(|(s, _)| s.is_some_and(|s| s >= next_start))
-                .map(|(_, r)| r)
-                .collect();
-            let all_in = fresh.len() == names.len()
-                && !names.iter().any(|n| self.recon.running.contains_key(n));
-            if all_in {
+            if let Some(failing) = self.round_verdict(&names, next_start) {
                 rounds += 1;
-                let failing: Vec<String> = fresh
-                    .iter()
-                    .filter(|r| !r.passed())
-                    .map(|r| match &r.error {
-                        Some(e) => format!("{}: error: {e}", r.name),
-                        None => format!(
-                            "{}: {} differ{}",
-                            r.name,
-                            narrate::count(r.mismatch_rows(), "row"),
-                            if r.mismatch_total_is_lower_bound {
-                                " or more"
-                            } else {
-                                ""
-                            }
-                        ),
-                    })
-                    .collect();
                 if failing.is_empty() {
                     let detail = format!("{} passed", narrate::count(names.len() as u64, "check"));
                     return Ok(Ok(result(StepOutcome::Passed, detail, true, None)));

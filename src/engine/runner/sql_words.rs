@@ -38,15 +38,7 @@ pub(super) fn last_command(sql: &str) -> Option<String> {
                 flush(&mut word, &mut current);
                 // A quoted value ends the command words; '' and "" are escapes.
                 current.push(String::new());
-                let q = c as char;
-                let mut j = i + 1;
-                loop {
-                    match sql[j.min(sql.len())..].find(q) {
-                        Some(p) if sql.as_bytes().get(j + p + 1) == Some(&c) => j += p + 2,
-                        Some(p) => break i = j + p + 1,
-                        None => break i = sql.len(),
-                    }
-                }
+                i = past_quoted(sql, i);
                 continue;
             }
             b'-' if b.get(i + 1) == Some(&b'-') => {
@@ -89,7 +81,26 @@ pub(super) fn last_command(sql: &str) -> Option<String> {
     if current.first().is_some_and(|w| !w.is_empty()) {
         words = Some(current);
     }
-    let words = words?;
+    command_tag(&words?)
+}
+
+/// The index just past the quoted value that opens at `open` (`'…'` or `"…"`, where a doubled
+/// quote is an escape), or the text's end when it never closes.
+fn past_quoted(sql: &str, open: usize) -> usize {
+    let c = sql.as_bytes()[open];
+    let q = c as char;
+    let mut j = open + 1;
+    loop {
+        match sql[j.min(sql.len())..].find(q) {
+            Some(p) if sql.as_bytes().get(j + p + 1) == Some(&c) => j += p + 2,
+            Some(p) => return j + p + 1,
+            None => return sql.len(),
+        }
+    }
+}
+
+/// `CREATE TABLE` from `["CREATE", "TABLE"]`, `UPDATE` from `["UPDATE", "T"]`.
+fn command_tag(words: &[String]) -> Option<String> {
     let first = words.first()?.clone();
     let second = words.get(1).filter(|w| !w.is_empty());
     Some(match second {
