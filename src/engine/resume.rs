@@ -80,19 +80,27 @@ pub struct Restored {
 pub fn restore(records: &[Record]) -> Restored {
     let mut r = Restored::default();
     for rec in records {
+        r.apply(rec);
+    }
+    r
+}
+
+impl Restored {
+    /// Takes one journal record.
+    fn apply(&mut self, rec: &Record) {
         match &rec.event {
             Event::RunStarted { run } => {
-                r.sha256 = Some(run.sha256.clone());
+                self.sha256 = Some(run.sha256.clone());
                 if !run.vars.is_empty() {
-                    r.vars = Some(run.vars.clone());
+                    self.vars = Some(run.vars.clone());
                 }
             }
-            Event::RunbookText { source } => r.source = Some(source.clone()),
+            Event::RunbookText { source } => self.source = Some(source.clone()),
             Event::StepStarted {
                 id, attempt, at, ..
             } => {
-                r.attempts.insert(id.clone(), *attempt);
-                r.interrupted = Some(Interrupted {
+                self.attempts.insert(id.clone(), *attempt);
+                self.interrupted = Some(Interrupted {
                     id: id.clone(),
                     at: *at,
                     pid: None,
@@ -100,7 +108,8 @@ pub fn restore(records: &[Record]) -> Restored {
             }
             Event::Process { pid, .. } => {
                 // The process of whatever runs now: a rollback action, or a step.
-                if let Some(i) = r.rollback_interrupted.as_mut().or(r.interrupted.as_mut()) {
+                let now = self.rollback_interrupted.as_mut();
+                if let Some(i) = now.or(self.interrupted.as_mut()) {
                     i.pid = Some(*pid);
                 }
             }
@@ -109,68 +118,75 @@ pub fn restore(records: &[Record]) -> Restored {
                 outcome,
                 duration_ms,
                 ..
-            } => {
-                r.interrupted = None;
-                r.durations.insert(id.clone(), *duration_ms);
-                if outcome.is_ok() {
-                    r.finished_at.insert(id.clone(), rec.ts);
-                    r.done.insert(id.clone(), Done::Passed);
-                    r.failed.remove(id);
-                } else {
-                    r.done.remove(id);
-                    r.failed.insert(id.clone());
-                }
-            }
-            Event::RollbackStarted { .. } => r.rollback_started = true,
-            Event::RollbackActionStarted {
-                id, attempt, at, ..
-            } => {
-                r.rollback_attempts.insert(id.clone(), *attempt);
-                r.rollback_interrupted = Some(Interrupted {
-                    id: id.clone(),
-                    at: *at,
-                    pid: None,
-                });
-            }
+            } => self.step_finished(id, outcome.is_ok(), *duration_ms, rec.ts),
             Event::ReconcileResult { result, .. } => {
-                r.reconcile.insert(result.name.clone(), (**result).clone());
-            }
-            Event::RollbackActionFinished { id, outcome, .. } => {
-                r.rollback_interrupted = None;
-                if outcome.is_ok() {
-                    r.rolled_back.insert(id.clone());
-                }
-            }
-            Event::RollbackFinished {
-                completed: true, ..
-            } => r.rolled_back_at = Some(rec.ts),
-            Event::Operator {
-                step: Some(id),
-                action: OperatorAction::SkipRollback { .. },
-                ..
-            } => {
-                r.rolled_back.insert(id.clone());
+                self.reconcile
+                    .insert(result.name.clone(), (**result).clone());
             }
             Event::Operator {
                 step: Some(id),
                 action,
                 ..
+            } => self.operator(id, action),
+            ev => self.rollback_event(ev, rec.ts),
+        }
+    }
+
+    fn step_finished(&mut self, id: &str, ok: bool, duration_ms: u64, ts: DateTime<Utc>) {
+        self.interrupted = None;
+        self.durations.insert(id.to_string(), duration_ms);
+        if ok {
+            self.finished_at.insert(id.to_string(), ts);
+            self.done.insert(id.to_string(), Done::Passed);
+            self.failed.remove(id);
+        } else {
+            self.done.remove(id);
+            self.failed.insert(id.to_string());
+        }
+    }
+
+    /// What the operator did about step `id`.
+    fn operator(&mut self, id: &str, action: &OperatorAction) {
+        let how = match action {
+            OperatorAction::SkipRollback { .. } => {
+                self.rolled_back.insert(id.to_string());
+                return;
+            }
+            OperatorAction::Skip { .. } => Done::Skipped,
+            OperatorAction::MarkDone { .. } => Done::Marked,
+            _ => return,
+        };
+        self.done.insert(id.to_string(), how);
+        self.failed.remove(id);
+        if self.interrupted.as_ref().is_some_and(|i| i.id == id) {
+            self.interrupted = None;
+        }
+    }
+
+    /// The rollback's records (any other record is not for resume).
+    fn rollback_event(&mut self, ev: &Event, ts: DateTime<Utc>) {
+        match ev {
+            Event::RollbackStarted { .. } => self.rollback_started = true,
+            Event::RollbackActionStarted {
+                id, attempt, at, ..
             } => {
-                let how = match action {
-                    OperatorAction::Skip { .. } => Some(Done::Skipped),
-                    OperatorAction::MarkDone { .. } => Some(Done::Marked),
-                    _ => None,
-                };
-                if let Some(how) = how {
-                    r.done.insert(id.clone(), how);
-                    r.failed.remove(id);
-                    if r.interrupted.as_ref().is_some_and(|i| &i.id == id) {
-                        r.interrupted = None;
-                    }
+                self.rollback_attempts.insert(id.clone(), *attempt);
+                self.rollback_interrupted = Some(Interrupted {
+                    id: id.clone(),
+                    at: *at,
+                    pid: None,
+                });
+            }
+            Event::RollbackActionFinished { id, outcome, .. } => {
+                self.rollback_interrupted = None;
+                if outcome.is_ok() {
+                    self.rolled_back.insert(id.clone());
                 }
             }
+            Event::RollbackFinished {
+                completed: true, ..
+            } => self.rolled_back_at = Some(ts),
             _ => {}
         }
     }
-    r
 }
