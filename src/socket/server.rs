@@ -241,7 +241,7 @@ impl Listening {
         } = self;
         let (cmd_tx, cmd_rx) = mpsc::channel(64);
         let (fact_tx, fact_rx) = mpsc::channel(64);
-        let (ev_tx, mut ev_rx) = mpsc::channel::<Event>(256);
+        let (ev_tx, ev_rx) = mpsc::channel::<Event>(256);
         let (events, _) = broadcast::channel(QUEUE);
         let shared = Arc::new(Shared {
             id: opts.meta.id.clone(),
@@ -258,23 +258,7 @@ impl Listening {
             owner: rundir::euid(),
         });
         let mut engine_task = tokio::spawn(engine.run_hosted(cmd_rx, Some(fact_rx), ev_tx));
-        let hub = {
-            let shared = shared.clone();
-            tokio::spawn(async move {
-                while let Some(ev) = ev_rx.recv().await {
-                    let ev = Arc::new(ev);
-                    if let Ok(mut s) = shared.status.lock() {
-                        s.apply(&ev);
-                    }
-                    if let Ok(mut h) = shared.history.lock() {
-                        h.push(ev.clone());
-                        // Sent under the history's lock: a session subscribing now gets each
-                        // event exactly once, in its snapshot or live.
-                        let _ = shared.events.send(ev);
-                    }
-                }
-            })
-        };
+        let hub = tokio::spawn(hub(ev_rx, shared.clone()));
         let accept = {
             let shared = shared.clone();
             tokio::spawn(accept_loop(listener, shared, None))
@@ -296,25 +280,8 @@ impl Listening {
             }
         };
         let _ = hub.await;
-        // The run is over: wait until a controlling terminal has seen that (and left), or
-        // nobody came for `linger`.
-        let mut unattended = Duration::ZERO;
-        let step = Duration::from_millis(200);
-        while !stop_soon {
-            let controlled = shared.controller_id().is_some();
-            if !controlled && (shared.end_seen.load(Ordering::Relaxed) || unattended >= opts.linger)
-            {
-                break;
-            }
-            unattended = if controlled {
-                Duration::ZERO
-            } else {
-                unattended + step
-            };
-            tokio::select! {
-                () = tokio::time::sleep(step) => {}
-                _ = signals.next() => stop_soon = true,
-            }
+        if !stop_soon {
+            linger(&shared, opts.linger, &mut signals).await;
         }
         accept.abort();
         if let Some(a) = accept_shared {
@@ -331,6 +298,45 @@ impl Listening {
         match outcome {
             Ok(r) => Ok(r?),
             Err(e) => Err(ServeError::Task(e.to_string())),
+        }
+    }
+}
+
+/// Takes every event the engine emits: folds it into the status, keeps it in the history and
+/// broadcasts it to the sessions.
+async fn hub(mut ev_rx: mpsc::Receiver<Event>, shared: Arc<Shared>) {
+    while let Some(ev) = ev_rx.recv().await {
+        let ev = Arc::new(ev);
+        if let Ok(mut s) = shared.status.lock() {
+            s.apply(&ev);
+        }
+        if let Ok(mut h) = shared.history.lock() {
+            h.push(ev.clone());
+            // Sent under the history's lock: a session subscribing now gets each event
+            // exactly once, in its snapshot or live.
+            let _ = shared.events.send(ev);
+        }
+    }
+}
+
+/// The run is over: waits until a controlling terminal has seen that (and left), or nobody
+/// came for `linger`, or a signal says to stop.
+async fn linger(shared: &Shared, linger: Duration, signals: &mut Signals) {
+    let mut unattended = Duration::ZERO;
+    let step = Duration::from_millis(200);
+    loop {
+        let controlled = shared.controller_id().is_some();
+        if !controlled && (shared.end_seen.load(Ordering::Relaxed) || unattended >= linger) {
+            return;
+        }
+        unattended = if controlled {
+            Duration::ZERO
+        } else {
+            unattended + step
+        };
+        tokio::select! {
+            () = tokio::time::sleep(step) => {}
+            _ = signals.next() => return,
         }
     }
 }
