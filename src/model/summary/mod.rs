@@ -272,6 +272,61 @@ impl RunSummary {
     pub fn apply(&mut self, ts: Option<DateTime<Utc>>, ev: &Event) {
         match ev {
             Event::RunStarted { run } => self.on_run_started(run, ts),
+            Event::StepRestored { .. } | Event::StepStarted { .. } | Event::StepFinished { .. } => {
+                self.on_step(ts, ev)
+            }
+            Event::Operator {
+                step,
+                action,
+                by,
+                at,
+            } => self.on_operator(step.as_deref(), action, by, *at),
+            Event::TriggerFired {
+                name,
+                message,
+                action,
+                at,
+                ..
+            } => self.triggers.push(Fired {
+                at: *at,
+                name: name.clone(),
+                message: message.clone(),
+                action: *action,
+                cancelled_by: None,
+            }),
+            Event::CountdownCancelled { name, by } => {
+                if let Some(f) = self.triggers.iter_mut().rev().find(|f| &f.name == name) {
+                    f.cancelled_by = Some(by.clone());
+                }
+            }
+            Event::RollbackStarted { .. }
+            | Event::RollbackActionStarted { .. }
+            | Event::RollbackActionFinished { .. }
+            | Event::RollbackFinished { .. } => self.on_rollback(ev),
+            Event::RunFinished { outcome, at } => {
+                self.outcome = Some(*outcome);
+                self.ended_at = Some(*at);
+            }
+            Event::LagSample { sample, keep: true } => self.lag.push(sample),
+            Event::ReconcileResult {
+                result,
+                restored: false,
+            } => probes::push_result(&mut self.reconcile, result),
+            Event::Client {
+                change, role, who, ..
+            } => self.clients.push(ClientNote {
+                at: ts,
+                change: *change,
+                role: *role,
+                who: who.clone(),
+            }),
+            _ => {}
+        }
+    }
+
+    /// A step's start, end, or state restored from an earlier session.
+    fn on_step(&mut self, ts: Option<DateTime<Utc>>, ev: &Event) {
+        match ev {
             Event::StepRestored {
                 index,
                 state,
@@ -326,30 +381,13 @@ impl RunSummary {
                     }
                 }
             }
-            Event::Operator {
-                step,
-                action,
-                by,
-                at,
-            } => self.on_operator(step.as_deref(), action, by, *at),
-            Event::TriggerFired {
-                name,
-                message,
-                action,
-                at,
-                ..
-            } => self.triggers.push(Fired {
-                at: *at,
-                name: name.clone(),
-                message: message.clone(),
-                action: *action,
-                cancelled_by: None,
-            }),
-            Event::CountdownCancelled { name, by } => {
-                if let Some(f) = self.triggers.iter_mut().rev().find(|f| &f.name == name) {
-                    f.cancelled_by = Some(by.clone());
-                }
-            }
+            _ => {}
+        }
+    }
+
+    /// The rollback and its actions.
+    fn on_rollback(&mut self, ev: &Event) {
+        match ev {
             Event::RollbackStarted { by, .. } => {
                 self.rollback = Some(RollbackSummary {
                     by: by.clone(),
@@ -384,23 +422,6 @@ impl RunSummary {
                 });
                 r.completed = Some(*completed);
             }
-            Event::RunFinished { outcome, at } => {
-                self.outcome = Some(*outcome);
-                self.ended_at = Some(*at);
-            }
-            Event::LagSample { sample, keep: true } => self.lag.push(sample),
-            Event::ReconcileResult {
-                result,
-                restored: false,
-            } => probes::push_result(&mut self.reconcile, result),
-            Event::Client {
-                change, role, who, ..
-            } => self.clients.push(ClientNote {
-                at: ts,
-                change: *change,
-                role: *role,
-                who: who.clone(),
-            }),
             _ => {}
         }
     }

@@ -22,7 +22,39 @@ pub fn outcome(o: Option<RunOutcome>) -> &'static str {
 /// The summary, one line each, no colour: outcome and times, the steps, the decisions, the
 /// triggers, the rollback, what is left to undo by hand, and where the journal is.
 pub fn lines(s: &RunSummary) -> Vec<String> {
-    let mut out = Vec::new();
+    let mut out = vec![headline(s), "STEPS".into()];
+    step_lines(s, &mut out);
+    if !s.decisions.is_empty() {
+        out.push("DECISIONS".into());
+        for d in &s.decisions {
+            if let Some(w) = d.words() {
+                out.push(format!("  {} {w}", hhmmss(d.at)));
+            }
+        }
+    }
+    if !s.triggers.is_empty() {
+        out.push("TRIGGERS".into());
+        for f in &s.triggers {
+            let then = trigger_then(f);
+            let at = hhmmss(f.at);
+            out.push(format!("  {at} {}: {} → {then}", f.name, f.message));
+        }
+    }
+    rollback_lines(s, &mut out);
+    if !s.journal.is_empty() {
+        out.push(format!("journal {}", s.journal));
+        if let Some(dir) = s.steps.iter().find_map(|st| st.output_file.as_deref()) {
+            let dir = std::path::Path::new(dir)
+                .parent()
+                .map_or_else(|| dir.to_string(), |p| p.display().to_string());
+            out.push(format!("output  {dir}/"));
+        }
+    }
+    out
+}
+
+/// `RUN COMPLETED · name · started 02:00:00 UTC · took 41m (plan 45m)`.
+fn headline(s: &RunSummary) -> String {
     let times = match (s.started_at, s.elapsed_ms()) {
         (Some(start), Some(took)) => {
             // No step has an `expected` duration: there is no plan to compare with.
@@ -38,12 +70,15 @@ pub fn lines(s: &RunSummary) -> Vec<String> {
         }
         _ => String::new(),
     };
-    out.push(format!(
+    format!(
         "RUN {} · {}{times}",
         outcome(s.outcome).to_uppercase(),
         s.name
-    ));
-    out.push("STEPS".into());
+    )
+}
+
+/// One line per step, in aligned columns: glyph, number and id, actual / planned, state.
+fn step_lines(s: &RunSummary, out: &mut Vec<String>) {
     let id_w = s
         .steps
         .iter()
@@ -81,54 +116,29 @@ pub fn lines(s: &RunSummary) -> Vec<String> {
         }
         out.push(line);
     }
-    if !s.decisions.is_empty() {
-        out.push("DECISIONS".into());
-        for d in &s.decisions {
-            if let Some(w) = d.words() {
-                out.push(format!("  {} {w}", hhmmss(d.at)));
-            }
+}
+
+/// The rollback: who started it, each action, and what is left to undo by hand.
+fn rollback_lines(s: &RunSummary, out: &mut Vec<String>) {
+    let Some(r) = &s.rollback else {
+        return;
+    };
+    out.push(format!(
+        "ROLLBACK started by {} · {}",
+        r.by,
+        rollback_state(r.completed)
+    ));
+    for st in s.steps.iter().rev() {
+        let Some(u) = &st.undo else { continue };
+        out.push(format!("  {} {}  {}", st.index + 1, st.id, undo_words(u)));
+    }
+    let by_hand = s.undo_by_hand();
+    if !by_hand.is_empty() {
+        out.push("UNDO BY HAND".into());
+        for (st, why) in by_hand {
+            out.push(format!("  {} {}  {why}", st.index + 1, st.id));
         }
     }
-    if !s.triggers.is_empty() {
-        out.push("TRIGGERS".into());
-        for f in &s.triggers {
-            out.push(format!(
-                "  {} {}: {} → {}",
-                hhmmss(f.at),
-                f.name,
-                f.message,
-                trigger_then(f)
-            ));
-        }
-    }
-    if let Some(r) = &s.rollback {
-        out.push(format!(
-            "ROLLBACK started by {} · {}",
-            r.by,
-            rollback_state(r.completed)
-        ));
-        for st in s.steps.iter().rev() {
-            let Some(u) = &st.undo else { continue };
-            out.push(format!("  {} {}  {}", st.index + 1, st.id, undo_words(u)));
-        }
-        let by_hand = s.undo_by_hand();
-        if !by_hand.is_empty() {
-            out.push("UNDO BY HAND".into());
-            for (st, why) in by_hand {
-                out.push(format!("  {} {}  {why}", st.index + 1, st.id));
-            }
-        }
-    }
-    if !s.journal.is_empty() {
-        out.push(format!("journal {}", s.journal));
-        if let Some(dir) = s.steps.iter().find_map(|st| st.output_file.as_deref()) {
-            let dir = std::path::Path::new(dir)
-                .parent()
-                .map_or_else(|| dir.to_string(), |p| p.display().to_string());
-            out.push(format!("output  {dir}/"));
-        }
-    }
-    out
 }
 
 /// How to go on with the run, when it can be resumed: it did not complete and was not rolled
