@@ -10,6 +10,8 @@
 //!   side by side, with the stopped watcher attached and with no watcher at all (median ratios).
 //!   Then a watcher stopped through a 50,000,000-line flood is continued: how long it takes to
 //!   draw the run as it stands, and whether it was told it fell behind.
+// `unsafe` here: signals (SIGSTOP, SIGCONT, SIGKILL) to the processes the bench started.
+#![allow(unsafe_code)]
 
 mod common;
 

@@ -1,6 +1,8 @@
 //! What the pty benchmarks share: the release binary in a pseudo-terminal read into a vt100
 //! screen (waits wake on each parsed chunk, no polling), statistics, and /proc readings.
 #![allow(dead_code)]
+// `unsafe` here: libc signals to the processes a benchmark started; set_var before any thread.
+#![allow(unsafe_code)]
 
 use std::io::{Read, Write};
 use std::num::NonZeroU16;

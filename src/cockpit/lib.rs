@@ -10,8 +10,6 @@
 //! The cockpit knows the engine only through the protocol of `cutover-model`: it sends
 //! [`Command`](cutover_model::protocol::Command)s and receives
 //! [`Event`](cutover_model::protocol::Event)s over channels.
-#![forbid(missing_docs)]
-#![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod app;
 pub mod tui;

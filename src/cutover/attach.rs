@@ -1,5 +1,7 @@
 //! Terminals of a detached run: `cutover attach` (the cockpit, in control), `cutover watch`
 //! (read-only; `--json` streams the events) and `cutover ls`.
+// `unsafe` here: poll through libc (a reader that went away); each block says why it is sound.
+#![allow(unsafe_code)]
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;

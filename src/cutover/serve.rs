@@ -6,6 +6,8 @@
 //! The foreground passes the run's description on the engine's stdin and reads its status
 //! lines (progress, then ready or failed) from its stdout, which the engine closes once it
 //! listens.
+// `unsafe` here: fork, setsid and the detached engine's file descriptors through libc; each block says why it is sound.
+#![allow(unsafe_code)]
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};

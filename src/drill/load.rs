@@ -7,6 +7,8 @@
 //! and allows the role there. Each pgbench runs in its own process group, is killed with the
 //! supervisor (SIGKILL on the supervisor thread's death, `PR_SET_PDEATHSIG`) and writes to the
 //! load log, never to the terminal.
+// `unsafe` here: libc calls for the write load's process group; each block says why it is sound.
+#![allow(unsafe_code)]
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

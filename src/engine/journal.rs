@@ -5,6 +5,8 @@
 //! the last newline as a torn tail: not a record, never an error. Resuming sets the tail aside
 //! in a side file (`<journal>.torn-<UTC time>`) and cuts the journal back to its last complete
 //! record before appending, so a torn write never becomes corruption in the middle of the file.
+// `unsafe` here: flock through libc (one writer per journal); each block says why it is sound.
+#![allow(unsafe_code)]
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};

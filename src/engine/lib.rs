@@ -13,8 +13,6 @@
 //! * [`check_run`]: one reconcile check with its re-check after the lag drains, [`values_file`]:
 //!   the whole values of long differences, [`masking`]: every text of an event masked (the
 //!   engine's runs and `cutover reconcile` share them).
-#![forbid(missing_docs)]
-#![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod check_run;
 mod expect;

@@ -1,5 +1,7 @@
 //! Facts about this machine and this process's user, for the operator record and connection
 //! defaults.
+// `unsafe` here: libc lookups: user and host names, the utmp login records; each block says why it is sound.
+#![allow(unsafe_code)]
 
 use std::ffi::CStr;
 

@@ -18,8 +18,6 @@
 //!
 //! No user value is ever pasted into SQL: identifiers are quoted with [`cutover_model::ident`],
 //! range bounds and keys travel as text parameters cast on the server.
-#![forbid(missing_docs)]
-#![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 mod bisect;
 mod checksum;

@@ -1,5 +1,7 @@
 //! Process groups: every shell step runs in its own, and the whole group is signalled, so
 //! nothing a step started outlives it by accident.
+// `unsafe` here: process groups: setpgid, killpg and kill through libc; each block says why it is sound.
+#![allow(unsafe_code)]
 
 use std::time::Duration;
 

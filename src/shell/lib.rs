@@ -5,8 +5,6 @@
 //! killed on timeout, on cancel, and when the command ends (nothing it started lingers), and a
 //! [`GroupGuard`] kills it if the caller goes away. Used by the engine for `run` steps and
 //! waits, and by the `command` lag probe.
-#![forbid(missing_docs)]
-#![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 use std::process::Stdio;
 use std::time::Duration;

@@ -6,6 +6,8 @@
 //! stays when the engine dies so `cutover ls` can say how to resume it. A run may also be
 //! shared with one unix group for watching: `/tmp/cutover-$UID-shared/ID.sock` (directory
 //! 0710 and socket 0660, both of that group).
+// `unsafe` here: geteuid through libc; each block says why it is sound.
+#![allow(unsafe_code)]
 
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};

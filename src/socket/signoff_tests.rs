@@ -89,8 +89,7 @@ async fn a_watcher_signs_off_as_who_it_is() {
     assert!(approve.contains(r#""name":"Olga Owner""#), "{approve}");
     // Where from: what the kernel vouches for is the fact; what the terminal said of itself
     // is kept, labelled as claimed.
-    // SAFETY: geteuid has no failure mode.
-    let uid = unsafe { libc::geteuid() };
+    let uid = crate::rundir::euid();
     assert!(
         approve.contains(&format!(r#""from":"uid {uid}, pid "#)),
         "{approve}"

@@ -1,4 +1,7 @@
 //! The integration test binary (one binary keeps link time down on small machines).
+// Tests send signals, make FIFOs and read process ids through libc (`unsafe`, each block
+// saying why), and unwrap freely: a panic is the failure message.
+#![allow(unsafe_code, clippy::unwrap_used)]
 
 mod architecture;
 mod attacks;

@@ -1,6 +1,8 @@
 //! Owning the terminal: raw mode and the alternate screen on the way in, both undone on the way
 //! out — on drop, on error, on panic (the hook restores before the report is printed) and on
 //! SIGTERM/SIGHUP (the event loop ends the run and returns normally).
+// `unsafe` here: libc calls on the terminal; each block says why it is sound.
+#![allow(unsafe_code)]
 
 use std::io::{self, Stdout, Write};
 use std::sync::Once;

@@ -1,5 +1,7 @@
 //! Operating-system chores of the cluster harness: dropping root privileges to the `postgres`
 //! user, handing directories over to it, finding and killing the server processes of a cluster.
+// `unsafe` here: libc calls: the postgres user, process checks; each block says why it is sound.
+#![allow(unsafe_code)]
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
