@@ -86,6 +86,9 @@ pub enum Cmd {
     /// The runbook's reconcile checks outside a run: once, or `--every 15m --for 72h` (the
     /// drift watch after the cutover). Exit 0 all passed, 1 a check failed, 2 invalid.
     Reconcile(crate::reconcile_cmd::ReconcileArgs),
+    /// What a run checks before step 1, on its own: connections, replication, tables and
+    /// keys, sign-off roles, the window, room for the journal. Exit 0 ready, 2 not.
+    Preflight(crate::preflight_cmd::PreflightArgs),
     /// Internal: the detached engine process that `run` and `drill` start.
     #[command(name = "serve-engine", hide = true)]
     ServeEngine,

@@ -16,6 +16,7 @@ mod drill;
 mod drill_plan;
 mod headless;
 mod log;
+mod preflight_cmd;
 mod reconcile_cmd;
 mod report;
 mod say;
@@ -76,6 +77,7 @@ fn main() -> ExitCode {
             json,
         ))),
         Cmd::Reconcile(args) => Ok(ExitCode::from(reconcile_cmd::main(args))),
+        Cmd::Preflight(args) => Ok(ExitCode::from(preflight_cmd::main(args))),
         Cmd::ServeEngine => Ok(ExitCode::from(serve::main())),
     };
     match result {

@@ -19,6 +19,7 @@ mod expect;
 pub mod files;
 pub mod journal;
 pub mod masking;
+pub mod preflight;
 mod resume;
 mod runner;
 pub mod values_file;

@@ -33,6 +33,7 @@ pub mod host;
 pub mod ident;
 pub mod lag;
 pub mod narrate;
+pub mod preflight;
 pub mod protocol;
 pub mod reconcile;
 pub mod runbook;

@@ -14,6 +14,7 @@ mod engine;
 mod engine_attacks;
 mod gate;
 mod pg;
+mod preflight;
 mod pty;
 mod reconcile;
 mod reconcile_scale;

@@ -60,6 +60,9 @@ fn demo_runbook_runs_by_keys_and_quits_cleanly() {
         (4, "drain", "/ 2s"),
         (5, "copy-data", "/ 4s"),
     ] {
+        // An enter between a step's end and the engine's "ready" is dropped on purpose (it
+        // must never queue up a step): wait for the ready line, as an operator does.
+        t.wait_for(&format!("ready: enter runs step {n} {id}"));
         t.send("\r");
         let done = format!("✔ {n} {id}");
         t.wait_until(&done, |s| {

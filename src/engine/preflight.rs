@@ -1,0 +1,578 @@
+//! Preflight: before step 1, everything the runbook assumes about the world, checked
+//! read-only — every connection reachable with its credentials (host:port/db, server version,
+//! clock skew), the replication the `[lag]` method reads (the slot exists and is active, the
+//! subscription is enabled, a standby streams), every table a reconcile check names on both
+//! sides with its key, the `--approve` roles, the window, and room for the journal. Each server
+//! gets [`SERVER_WITHIN`] to answer: a preflight never hangs.
+
+// `unsafe` here: statvfs through libc (the room left for the journal).
+#![allow(unsafe_code)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio_postgres::Client;
+
+use cutover_model::ident::split_qualified;
+use cutover_model::narrate;
+use cutover_model::preflight::{Finding, Verdict};
+use cutover_model::runbook::{LagConfig, ReconcileCheck, Runbook, spec::LagMethod};
+use cutover_pg::ConnSettings;
+
+/// How long one server has to connect and answer all of preflight's questions.
+pub const SERVER_WITHIN: Duration = Duration::from_secs(5);
+
+/// A clock further off than this from a server's is worth a warning (durations, windows and
+/// `changed_since` rounds mix this machine's time with the server's).
+const SKEW_WARN: Duration = Duration::from_secs(5);
+
+/// Below this much free space beside the journal, the run does not start; below
+/// [`ROOM_WARN`], it is told.
+const ROOM_FAIL: u64 = 64 << 20;
+const ROOM_WARN: u64 = 1 << 30;
+
+/// What preflight checks.
+pub struct Input<'a> {
+    /// The runbook, validated.
+    pub rb: &'a Runbook,
+    /// Its connections, resolved (secrets read).
+    pub conns: &'a BTreeMap<String, ConnSettings>,
+    /// `--approve ROLE=NAME` given up front.
+    pub approvals: &'a [(String, String)],
+    /// Where the journal will be written.
+    pub journal: &'a Path,
+    /// Now, on this machine.
+    pub now: DateTime<Utc>,
+}
+
+/// Runs every check; the findings in a fixed order (connections, lag, checks, the rest).
+pub async fn run(input: &Input<'_>) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let reached = futures::future::join_all(
+        input
+            .conns
+            .iter()
+            .map(|(name, c)| connection(name, c, input.now)),
+    )
+    .await;
+    let mut clients: BTreeMap<&str, Client> = BTreeMap::new();
+    for ((name, _), (found, client)) in input.conns.iter().zip(reached) {
+        findings.extend(found);
+        if let Some(c) = client {
+            clients.insert(name.as_str(), c);
+        }
+    }
+    if let Some(lag) = &input.rb.lag {
+        findings.extend(bounded(lag_prerequisites(lag, &clients)).await);
+    }
+    for check in &input.rb.reconcile {
+        findings.extend(bounded(reconcile_tables(check, &clients)).await);
+    }
+    findings.push(match input.rb.check_sign_offs(input.approvals) {
+        Ok(()) if input.approvals.is_empty() => {
+            Finding::new("sign-offs", Verdict::Pass, "none given up front")
+        }
+        Ok(()) => Finding::new(
+            "sign-offs",
+            Verdict::Pass,
+            format!(
+                "{} given up front, each for a role of the runbook",
+                input.approvals.len()
+            ),
+        ),
+        Err(why) => Finding::new("sign-offs", Verdict::Fail, why),
+    });
+    if let Some(w) = &input.rb.window {
+        findings.push(window(w.start, w.end(), input.now));
+    }
+    findings.push(journal_room(input.journal));
+    findings
+}
+
+/// `f` within [`SERVER_WITHIN`], or a failure that says it did not answer.
+async fn bounded(f: impl Future<Output = Vec<Finding>>) -> Vec<Finding> {
+    tokio::time::timeout(SERVER_WITHIN, f)
+        .await
+        .unwrap_or_else(|_| {
+            vec![Finding::new(
+                "server",
+                Verdict::Fail,
+                format!("no answer within {}s", SERVER_WITHIN.as_secs()),
+            )]
+        })
+}
+
+/// Connects to `name` (within [`SERVER_WITHIN`]) and reads its version and clock.
+async fn connection(
+    name: &str,
+    c: &ConnSettings,
+    now: DateTime<Utc>,
+) -> (Vec<Finding>, Option<Client>) {
+    let what = format!("connection {name}");
+    let at = c.display().to_string();
+    let asked = async {
+        let client = c.connect().await.map_err(|e| e.to_string())?;
+        let row = client
+            .query_one(
+                "SELECT pg_catalog.current_setting('server_version'), pg_catalog.now(), \
+                 pg_catalog.pg_is_in_recovery()",
+                &[],
+            )
+            .await
+            .map_err(|e| cutover_pg::conn::classify(&e).1)?;
+        Ok::<_, String>((
+            client,
+            row.get::<_, String>(0),
+            row.get::<_, DateTime<Utc>>(1),
+            row.get::<_, bool>(2),
+        ))
+    };
+    match tokio::time::timeout(SERVER_WITHIN, asked).await {
+        Err(_) => (
+            vec![Finding::new(
+                &what,
+                Verdict::Fail,
+                format!("{at}: no answer within {}s", SERVER_WITHIN.as_secs()),
+            )],
+            None,
+        ),
+        Ok(Err(e)) => (vec![Finding::new(&what, Verdict::Fail, e)], None),
+        Ok(Ok((client, version, server_now, standby))) => {
+            let role = if standby { ", a standby" } else { "" };
+            let mut out = vec![Finding::new(
+                &what,
+                Verdict::Pass,
+                format!("{at}: PostgreSQL {version}{role}"),
+            )];
+            let skew = (server_now - now).num_milliseconds().unsigned_abs();
+            if skew > SKEW_WARN.as_millis() as u64 {
+                out.push(Finding::new(
+                    format!("clock {name}"),
+                    Verdict::Warn,
+                    format!(
+                        "the server's clock is {} {} this machine's",
+                        narrate::duration(skew),
+                        if server_now > now {
+                            "ahead of"
+                        } else {
+                            "behind"
+                        }
+                    ),
+                ));
+            }
+            (out, Some(client))
+        }
+    }
+}
+
+/// What the `[lag]` method reads exists and moves.
+async fn lag_prerequisites(lag: &LagConfig, clients: &BTreeMap<&str, Client>) -> Vec<Finding> {
+    let on = lag.on.as_deref().unwrap_or("source");
+    let Some(client) = clients.get(on) else {
+        return Vec::new(); // its connection failed already
+    };
+    match lag.method {
+        LagMethod::Logical => {
+            let slot = lag.slot.clone().unwrap_or_default();
+            let mut out = vec![slot_state(client, on, &slot).await];
+            if let Some(t) = lag
+                .target
+                .as_deref()
+                .and_then(|t| clients.get(t).map(|c| (t, c)))
+            {
+                let sub = lag.subscription.clone().unwrap_or(slot);
+                out.push(subscription_state(t.1, t.0, &sub).await);
+            }
+            out
+        }
+        LagMethod::Streaming => {
+            vec![streaming_state(client, on, lag.application_name.as_deref()).await]
+        }
+        LagMethod::Heartbeat => {
+            let table = lag.table.clone().unwrap_or_default();
+            let mut out = vec![table_found(client, on, &table, "lag heartbeat table").await];
+            if let Some(t) = lag
+                .target
+                .as_deref()
+                .and_then(|t| clients.get(t).map(|c| (t, c)))
+            {
+                out.push(table_found(t.1, t.0, &table, "lag heartbeat table").await);
+            }
+            out
+        }
+        LagMethod::Sql | LagMethod::Command => vec![Finding::new(
+            "lag",
+            Verdict::Pass,
+            "a user query or command: read when the run starts",
+        )],
+    }
+}
+
+async fn slot_state(client: &Client, on: &str, slot: &str) -> Finding {
+    let what = format!("lag slot {slot}");
+    let row = client
+        .query_opt(
+            "SELECT active, slot_type::text FROM pg_catalog.pg_replication_slots WHERE slot_name = $1",
+            &[&slot],
+        )
+        .await;
+    match row {
+        Err(e) => Finding::new(
+            what,
+            Verdict::Fail,
+            format!("{on}: {}", cutover_pg::conn::classify(&e).1),
+        ),
+        Ok(None) => Finding::new(
+            what,
+            Verdict::Fail,
+            format!("no replication slot {slot} on {on}"),
+        ),
+        Ok(Some(r)) if !r.get::<_, bool>(0) => Finding::new(
+            what,
+            Verdict::Fail,
+            format!(
+                "slot {slot} on {on} is not active: nothing consumes it (is the subscriber down?)"
+            ),
+        ),
+        Ok(Some(r)) => Finding::new(
+            what,
+            Verdict::Pass,
+            format!("{} slot on {on}, active", r.get::<_, String>(1)),
+        ),
+    }
+}
+
+async fn subscription_state(client: &Client, on: &str, sub: &str) -> Finding {
+    let what = format!("lag subscription {sub}");
+    let row = client
+        .query_opt(
+            "SELECT subenabled FROM pg_catalog.pg_subscription WHERE subname = $1",
+            &[&sub],
+        )
+        .await;
+    match row {
+        Err(e) => Finding::new(
+            what,
+            Verdict::Fail,
+            format!("{on}: {}", cutover_pg::conn::classify(&e).1),
+        ),
+        Ok(None) => Finding::new(
+            what,
+            Verdict::Fail,
+            format!("no subscription {sub} on {on}"),
+        ),
+        Ok(Some(r)) if !r.get::<_, bool>(0) => Finding::new(
+            what,
+            Verdict::Fail,
+            format!("subscription {sub} on {on} is disabled"),
+        ),
+        Ok(Some(_)) => Finding::new(what, Verdict::Pass, format!("enabled on {on}")),
+    }
+}
+
+async fn streaming_state(client: &Client, on: &str, app: Option<&str>) -> Finding {
+    let row = client
+        .query_one(
+            "SELECT count(*) FROM pg_catalog.pg_stat_replication \
+             WHERE $1::text IS NULL OR application_name = $1::text",
+            &[&app],
+        )
+        .await;
+    let what = "lag streaming";
+    match row.map(|r| r.get::<_, i64>(0)) {
+        Err(e) => Finding::new(
+            what,
+            Verdict::Fail,
+            format!("{on}: {}", cutover_pg::conn::classify(&e).1),
+        ),
+        Ok(0) => Finding::new(
+            what,
+            Verdict::Fail,
+            match app {
+                Some(a) => format!("no standby {a} streams from {on}"),
+                None => format!("no standby streams from {on}"),
+            },
+        ),
+        Ok(n) => Finding::new(
+            what,
+            Verdict::Pass,
+            format!(
+                "{} streaming from {on}",
+                narrate::count(n as u64, "standby")
+            ),
+        ),
+    }
+}
+
+/// The oid of table `name` (`schema.table` or a visible `table`) on one server.
+async fn table_oid(client: &Client, name: &str) -> Result<Option<u32>, String> {
+    let parts = split_qualified(name);
+    let (schema, rel) = match parts.as_slice() {
+        [t] => (None, t.clone()),
+        [s, t] => (Some(s.clone()), t.clone()),
+        _ => return Err(format!("cannot read table name {name:?}")),
+    };
+    client
+        .query_opt(
+            "SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relname = $2 AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND CASE WHEN $1::text IS NULL \
+             THEN pg_catalog.pg_table_is_visible(c.oid) ELSE n.nspname = $1::text END",
+            &[&schema, &rel],
+        )
+        .await
+        .map(|r| r.map(|r| r.get::<_, u32>(0)))
+        .map_err(|e| cutover_pg::conn::classify(&e).1)
+}
+
+async fn table_found(client: &Client, on: &str, table: &str, what: &str) -> Finding {
+    match table_oid(client, table).await {
+        Ok(Some(_)) => Finding::new(format!("{what} {table}"), Verdict::Pass, format!("on {on}")),
+        Ok(None) => Finding::new(
+            format!("{what} {table}"),
+            Verdict::Fail,
+            format!("no table {table} on {on}"),
+        ),
+        Err(e) => Finding::new(
+            format!("{what} {table}"),
+            Verdict::Fail,
+            format!("{on}: {e}"),
+        ),
+    }
+}
+
+/// A reconcile check's table on both sides, and its key.
+async fn reconcile_tables(
+    check: &ReconcileCheck,
+    clients: &BTreeMap<&str, Client>,
+) -> Vec<Finding> {
+    let Some(table) = &check.table else {
+        return Vec::new(); // query, sequences, schema, tables globs: read when the check runs
+    };
+    let target_table = check.target_table.as_ref().unwrap_or(table);
+    let what = format!("check {}", check.name);
+    let mut out = Vec::new();
+    for (side, name) in [(&check.source, table), (&check.target, target_table)] {
+        let Some(client) = clients.get(side.as_str()) else {
+            continue;
+        };
+        let oid = match table_oid(client, name).await {
+            Ok(Some(oid)) => oid,
+            Ok(None) => {
+                out.push(Finding::new(
+                    &what,
+                    Verdict::Fail,
+                    format!("no table {name} on {side}"),
+                ));
+                continue;
+            }
+            Err(e) => {
+                out.push(Finding::new(&what, Verdict::Fail, format!("{side}: {e}")));
+                continue;
+            }
+        };
+        out.push(
+            key_state(client, side, name, oid, &check.key)
+                .await
+                .unwrap_or_else(|e| Finding::new(&what, Verdict::Fail, format!("{side}: {e}"))),
+        );
+    }
+    for f in &mut out {
+        f.what.clone_from(&what);
+    }
+    out
+}
+
+/// Whether the key columns exist on `table` and a unique index covers exactly them.
+async fn key_state(
+    client: &Client,
+    side: &str,
+    table: &str,
+    oid: u32,
+    key: &[String],
+) -> Result<Finding, String> {
+    let sql = |e: tokio_postgres::Error| cutover_pg::conn::classify(&e).1;
+    if key.is_empty() {
+        return Ok(Finding::new(
+            "",
+            Verdict::Pass,
+            format!("{table} on {side} (no key: compared as a multiset)"),
+        ));
+    }
+    let rows = client
+        .query(
+            "SELECT attname::text FROM pg_catalog.pg_attribute \
+             WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped",
+            &[&oid],
+        )
+        .await
+        .map_err(sql)?;
+    let columns: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    let missing: Vec<&String> = key.iter().filter(|k| !columns.contains(k)).collect();
+    if !missing.is_empty() {
+        let list: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
+        return Ok(Finding::new(
+            "",
+            Verdict::Fail,
+            format!("{table} on {side} has no key column {}", list.join(", ")),
+        ));
+    }
+    let unique: bool = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = $1 AND i.indisunique \
+             AND i.indpred IS NULL AND (SELECT array_agg(a.attname::text ORDER BY a.attname::text) \
+             FROM unnest(i.indkey) k JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k) \
+             = (SELECT array_agg(x ORDER BY x) FROM unnest($2::text[]) x))",
+            &[&oid, &key],
+        )
+        .await
+        .map_err(sql)?
+        .get(0);
+    let key_list = key.join(", ");
+    Ok(if unique {
+        Finding::new(
+            "",
+            Verdict::Pass,
+            format!("{table} on {side}, key ({key_list}) unique by an index"),
+        )
+    } else {
+        Finding::new(
+            "",
+            Verdict::Warn,
+            format!(
+                "{table} on {side}: no unique index on ({key_list}); the check will verify its uniqueness itself"
+            ),
+        )
+    })
+}
+
+/// The maintenance window against now.
+fn window(start: DateTime<Utc>, end: DateTime<Utc>, now: DateTime<Utc>) -> Finding {
+    let mins = |d: chrono::Duration| narrate::duration(d.num_milliseconds().max(0) as u64);
+    if end <= now {
+        return Finding::new(
+            "window",
+            Verdict::Fail,
+            format!(
+                "closed {} ago (at {})",
+                mins(now - end),
+                end.format("%Y-%m-%d %H:%M UTC")
+            ),
+        );
+    }
+    if start > now {
+        return Finding::new(
+            "window",
+            Verdict::Pass,
+            format!("opens in {}", mins(start - now)),
+        );
+    }
+    Finding::new(
+        "window",
+        Verdict::Pass,
+        format!("open, {} left", mins(end - now)),
+    )
+}
+
+/// The journal's directory: writable, with room to spare.
+fn journal_room(journal: &Path) -> Finding {
+    let dir = match journal.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    // The directory is made by the run when missing: check the nearest one that exists.
+    let mut probe = dir;
+    while !probe.exists() {
+        match probe.parent() {
+            Some(p) if !p.as_os_str().is_empty() => probe = p,
+            _ => {
+                probe = Path::new(".");
+                break;
+            }
+        }
+    }
+    let what = "journal directory";
+    let writable = tempfile_in(probe);
+    if let Err(e) = writable {
+        return Finding::new(
+            what,
+            Verdict::Fail,
+            format!("{}: cannot write there: {e}", probe.display()),
+        );
+    }
+    match free_bytes(probe) {
+        Some(free) if free < ROOM_FAIL => Finding::new(
+            what,
+            Verdict::Fail,
+            format!("{}: only {} MiB free", probe.display(), free >> 20),
+        ),
+        Some(free) if free < ROOM_WARN => Finding::new(
+            what,
+            Verdict::Warn,
+            format!("{}: {} MiB free", probe.display(), free >> 20),
+        ),
+        Some(free) => Finding::new(
+            what,
+            Verdict::Pass,
+            format!("{}: writable, {} GiB free", dir.display(), free >> 30),
+        ),
+        None => Finding::new(what, Verdict::Pass, format!("{}: writable", dir.display())),
+    }
+}
+
+/// Creates and removes a file in `dir`.
+fn tempfile_in(dir: &Path) -> std::io::Result<()> {
+    let p = dir.join(format!(".cutover-preflight-{}", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&p)?;
+    std::fs::remove_file(&p)
+}
+
+/// Free bytes for an unprivileged writer on the file system of `dir`.
+fn free_bytes(dir: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: `c` is a valid NUL-terminated path and `st` a zeroed statvfs that the call fills.
+    let st = unsafe {
+        let mut st: libc::statvfs = std::mem::zeroed();
+        (libc::statvfs(c.as_ptr(), &mut st) == 0).then_some(st)
+    }?;
+    Some(st.f_bavail as u64 * st.f_frsize as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_window_in_the_past_fails_and_one_ahead_passes() {
+        let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        let now = t("2026-12-05T03:00:00Z");
+        let past = window(t("2026-12-04T02:00:00Z"), t("2026-12-04T03:30:00Z"), now);
+        assert_eq!(past.verdict, Verdict::Fail, "{past:?}");
+        assert!(past.detail.contains("closed"), "{past:?}");
+        let open = window(t("2026-12-05T02:00:00Z"), t("2026-12-05T03:30:00Z"), now);
+        assert_eq!(open.verdict, Verdict::Pass);
+        assert!(open.detail.contains("left"), "{open:?}");
+        let ahead = window(t("2026-12-05T04:00:00Z"), t("2026-12-05T05:30:00Z"), now);
+        assert!(ahead.detail.contains("opens in"), "{ahead:?}");
+    }
+
+    #[test]
+    fn the_journal_directory_must_take_a_file() {
+        let d = tempfile::tempdir().unwrap();
+        let ok = journal_room(&d.path().join("not-yet/j.jsonl"));
+        assert_ne!(ok.verdict, Verdict::Fail, "{ok:?}");
+        let f = d.path().join("file");
+        std::fs::write(&f, "").unwrap();
+        let bad = journal_room(&f.join("j.jsonl"));
+        assert_eq!(
+            bad.verdict,
+            Verdict::Fail,
+            "a file where the directory should be: {bad:?}"
+        );
+    }
+}

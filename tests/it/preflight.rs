@@ -1,0 +1,118 @@
+//! `cutover preflight` on the real pair: what it finds when the world is as the runbook says,
+//! and each thing it catches when it is not (issue 25).
+
+use std::time::Duration;
+
+use crate::reconcile::{clusters, pair};
+use crate::support::*;
+
+fn body(db: &str, extra: &str) -> String {
+    let (sc, tc) = clusters();
+    format!(
+        "[runbook]\nname = \"pre\"\n\n{}\n{extra}\n[[step]]\nid = \"x\"\nrun = \"true\"\n",
+        connections(&sc.dsn_db(db), &tc.dsn_db(db))
+    )
+}
+
+async fn preflight(dir: &std::path::Path, text: &str, extra: &[&str]) -> (Option<i32>, String) {
+    let rb = runbook(dir, "rb.toml", text);
+    let mut args: Vec<String> = vec!["preflight".into(), rb.display().to_string()];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let dir = dir.to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        cutover(&dir, &args, &[])
+    })
+    .await
+    .unwrap();
+    let (stdout, stderr) = text_of(&out);
+    (out.status.code(), format!("{stdout}{stderr}"))
+}
+
+fn text_of(o: &std::process::Output) -> (String, String) {
+    text(o)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preflight_passes_a_ready_world_and_names_each_thing_that_is_not() {
+    let _ = pair(
+        "pre",
+        "CREATE TABLE orders (id int PRIMARY KEY, v text); CREATE TABLE loose (id int, v text);",
+        "",
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let ready = body(
+        "pre",
+        "[[reconcile]]\nname = \"orders\"\nkind = \"checksum\"\ntable = \"public.orders\"\nkey = \"id\"\n",
+    );
+    let (code, out) = preflight(dir.path(), &ready, &[]).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("✔ connection source: "), "{out}");
+    assert!(out.contains("PostgreSQL 1"), "{out}");
+    assert!(
+        out.contains("✔ check orders: public.orders on target, key (id) unique by an index"),
+        "{out}"
+    );
+    assert!(out.contains("✔ journal directory"), "{out}");
+    assert!(out.trim_end().ends_with("ready"), "{out}");
+
+    // Each failure named: a table missing on the target, a key column that does not exist, a
+    // key without a unique index (a warning), a slot that does not exist, a window in the past,
+    // an --approve role the runbook does not have.
+    let broken = body(
+        "pre",
+        "[lag]\nmethod = \"logical\"\nslot = \"no_such_slot\"\nwarn = \"1MB\"\ncritical = \"2MB\"\n\n\
+         [[reconcile]]\nname = \"gone\"\nkind = \"count\"\ntable = \"public.orders\"\ntarget_table = \"public.orders_v2\"\n\n\
+         [[reconcile]]\nname = \"badkey\"\nkind = \"checksum\"\ntable = \"public.orders\"\nkey = \"order_no\"\n\n\
+         [[reconcile]]\nname = \"loose\"\nkind = \"checksum\"\ntable = \"public.loose\"\nkey = \"id\"\n",
+    )
+    .replace(
+        "name = \"pre\"",
+        "name = \"pre\"\nwindow = { start = \"2026-01-01T02:00:00Z\", minutes = 90 }",
+    );
+    let (code, out) = preflight(dir.path(), &broken, &["--approve", "dba=Ann"]).await;
+    assert_eq!(code, Some(2), "{out}");
+    for says in [
+        "✘ check gone: no table public.orders_v2 on target",
+        "✘ check badkey: public.orders on source has no key column order_no",
+        "⚠ check loose: public.loose on source: no unique index on (id)",
+        "✘ lag slot no_such_slot: no replication slot no_such_slot on source",
+        "✘ window: closed",
+        "✘ sign-offs: --approve dba=Ann: the runbook has no sign-off step",
+        "NOT READY",
+    ] {
+        assert!(out.contains(says), "{says}: {out}");
+    }
+    // --json: one object per finding.
+    let (code, out) = preflight(dir.path(), &broken, &["--json"]).await;
+    assert_eq!(code, Some(2), "{out}");
+    let first: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert!(
+        first["verdict"].is_string() && first["what"].is_string(),
+        "{first}"
+    );
+}
+
+/// A server that accepts the connection and never answers: preflight says so within its 5 s
+/// and goes on; it never hangs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_never_answers_is_named_and_preflight_does_not_hang() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[runbook]\nname = \"pre\"\n\n{}\n[[step]]\nid = \"x\"\nrun = \"true\"\n",
+        connections(
+            &format!("host=127.0.0.1 port={port} dbname=x user=x connect_timeout=30"),
+            &format!("host=127.0.0.1 port={port} dbname=y user=x connect_timeout=30")
+        )
+    );
+    let done =
+        tokio::time::timeout(Duration::from_secs(60), preflight(dir.path(), &text, &[])).await;
+    let (code, out) = done.expect("preflight ended by itself");
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("✘ connection source: "), "{out}");
+    assert!(out.contains("no answer within 5s"), "{out}");
+    drop(silent);
+}
