@@ -23,6 +23,10 @@ pub enum Cmd {
         /// The runbook files to validate.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Also run preflight against the live servers (`cutover preflight`): connections,
+        /// replication, tables and keys, coverage.
+        #[arg(long)]
+        connect: bool,
     },
     /// The built-in rehearsal: a disposable source/target PostgreSQL pair with logical
     /// replication and a write load, cut over by `runbooks/drill.toml`. Exit code as `run`.

@@ -44,7 +44,7 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     let result = match cli.command {
-        Cmd::Check { files } => Ok(check(&files)),
+        Cmd::Check { files, connect } => Ok(check(&files, connect)),
         Cmd::Run(args) => run(args),
         Cmd::Drill(args) => Ok(ExitCode::from(drill::main(args))),
         Cmd::Attach {
@@ -89,7 +89,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn check(files: &[PathBuf]) -> ExitCode {
+fn check(files: &[PathBuf], connect: bool) -> ExitCode {
     let mut ok = true;
     for f in files {
         match Runbook::load(f, &BTreeMap::new()) {
@@ -106,6 +106,16 @@ fn check(files: &[PathBuf]) -> ExitCode {
                 }
                 for note in &rb.notes {
                     say::err(&format!("note: {note}"));
+                }
+                if connect {
+                    let args = preflight_cmd::PreflightArgs {
+                        runbook: f.clone(),
+                        vars: Vec::new(),
+                        approvals: Vec::new(),
+                        journal: None,
+                        json: false,
+                    };
+                    ok &= preflight_cmd::main(args) == 0;
                 }
             }
             Err(e) => {

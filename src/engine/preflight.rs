@@ -70,6 +70,14 @@ pub async fn run(input: &Input<'_>) -> Vec<Finding> {
     for check in &input.rb.reconcile {
         findings.extend(bounded(reconcile_tables(check, &clients)).await);
     }
+    let source = input
+        .rb
+        .reconcile
+        .first()
+        .map_or("source", |c| c.source.as_str());
+    if let Some(client) = clients.get(source) {
+        findings.extend(bounded(coverage(input.rb, client, source)).await);
+    }
     findings.push(match input.rb.check_sign_offs(input.approvals) {
         Ok(()) if input.approvals.is_empty() => {
             Finding::new("sign-offs", Verdict::Pass, "none given up front")
@@ -382,6 +390,114 @@ async fn reconcile_tables(
         f.what.clone_from(&what);
     }
     out
+}
+
+/// The user tables (not partitions: their parent covers them) and sequences of the source,
+/// outside the system schemas and extensions.
+const LIST_RELATIONS: &str = "SELECT n.nspname::text, c.relname::text, c.relkind = 'S' \
+     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+     WHERE c.relkind IN ('r', 'p', 'S') AND NOT c.relispartition \
+       AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%' \
+       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_class'::regclass \
+                       AND d.objid = c.oid AND d.deptype = 'e') \
+     ORDER BY 1, 2";
+
+/// The tables and sequences of the source that no reconcile check compares and no
+/// `exclude_tables` names: a warning, or with `coverage = "strict"` a failure.
+async fn coverage(rb: &Runbook, client: &Client, source: &str) -> Vec<Finding> {
+    let rows = match client.query(LIST_RELATIONS, &[]).await {
+        Ok(r) => r,
+        Err(e) => {
+            let e = cutover_pg::conn::classify(&e).1;
+            return vec![Finding::new(
+                "coverage",
+                Verdict::Fail,
+                format!("{source}: {e}"),
+            )];
+        }
+    };
+    let (mut tables, mut sequences) = (Vec::new(), Vec::new());
+    for r in &rows {
+        let (schema, name, is_seq): (String, String, bool) = (r.get(0), r.get(1), r.get(2));
+        if is_seq && !sequence_covered(rb, &schema, &name) {
+            sequences.push(format!("{schema}.{name}"));
+        } else if !is_seq && !table_covered(rb, &schema, &name) {
+            tables.push(format!("{schema}.{name}"));
+        }
+    }
+    let verdict = match rb.coverage {
+        cutover_model::runbook::spec::Coverage::Strict => Verdict::Fail,
+        cutover_model::runbook::spec::Coverage::Warn => Verdict::Warn,
+    };
+    let mut out = Vec::new();
+    for (what, list) in [
+        ("coverage tables", tables),
+        ("coverage sequences", sequences),
+    ] {
+        if list.is_empty() {
+            out.push(Finding::new(
+                what,
+                Verdict::Pass,
+                format!("every one on {source} is compared or excluded"),
+            ));
+            continue;
+        }
+        let shown: Vec<&str> = list.iter().take(20).map(String::as_str).collect();
+        let more = list.len().saturating_sub(shown.len());
+        let more = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        out.push(Finding::new(
+            what,
+            verdict,
+            format!(
+                "{} on {source} compared by no check and named by no exclude_tables: {}{more}",
+                list.len(),
+                shown.join(", ")
+            ),
+        ));
+    }
+    out
+}
+
+/// `schema.name` as a check names it: `orders` is `public.orders`.
+fn qualified(name: &str) -> (String, String) {
+    match split_qualified(name).as_slice() {
+        [s, t] => (s.clone(), t.clone()),
+        [t] => ("public".to_string(), t.clone()),
+        _ => (String::new(), name.to_string()),
+    }
+}
+
+/// Whether a `count` or `checksum` check compares `schema.name` (its `table`, or a `tables`
+/// glob), or some check's `exclude_tables` leaves it out on purpose.
+fn table_covered(rb: &Runbook, schema: &str, name: &str) -> bool {
+    use cutover_model::runbook::ReconcileKind;
+    rb.reconcile.iter().any(|c| {
+        let excluded = cutover_reconcile::table_selected(&c.exclude_tables, schema, name);
+        let compares = matches!(c.kind, ReconcileKind::Count | ReconcileKind::Checksum)
+            && (c
+                .table
+                .as_deref()
+                .is_some_and(|t| qualified(t) == (schema.into(), name.into()))
+                || cutover_reconcile::table_selected(&c.tables, schema, name));
+        excluded || compares
+    })
+}
+
+/// Whether a `sequences` check compares `schema.name` (its schema, or by name).
+fn sequence_covered(rb: &Runbook, schema: &str, name: &str) -> bool {
+    use cutover_model::runbook::ReconcileKind;
+    rb.reconcile.iter().any(|c| {
+        c.kind == ReconcileKind::Sequences
+            && (c.schemas.iter().any(|s| s == schema)
+                || c.sequences
+                    .iter()
+                    .any(|q| qualified(q) == (schema.into(), name.into())))
+            || cutover_reconcile::table_selected(&c.exclude_tables, schema, name)
+    })
 }
 
 /// Whether the key columns exist on `table` and a unique index covers exactly them.

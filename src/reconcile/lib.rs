@@ -40,6 +40,7 @@ mod tables;
 mod throttle;
 
 pub use sequences::{SequencePosition, sequence_position};
+pub use tables::{glob_match, selected as table_selected};
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

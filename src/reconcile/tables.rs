@@ -62,7 +62,7 @@ pub fn glob_match(glob: &str, text: &str) -> bool {
 }
 
 /// Whether `(schema, name)` matches one of `globs` (each `schema.table`).
-fn selected(globs: &[String], schema: &str, name: &str) -> bool {
+pub fn selected(globs: &[String], schema: &str, name: &str) -> bool {
     globs.iter().any(|g| match split_qualified(g).as_slice() {
         [s, t] => glob_match(s, schema) && glob_match(t, name),
         _ => false,

@@ -37,7 +37,8 @@ fn text_of(o: &std::process::Output) -> (String, String) {
 async fn preflight_passes_a_ready_world_and_names_each_thing_that_is_not() {
     let _ = pair(
         "pre",
-        "CREATE TABLE orders (id int PRIMARY KEY, v text); CREATE TABLE loose (id int, v text);",
+        "CREATE TABLE orders (id int PRIMARY KEY, v text); CREATE TABLE loose (id int, v text); \
+         CREATE SEQUENCE lonely_seq;",
         "",
     )
     .await;
@@ -56,7 +57,44 @@ async fn preflight_passes_a_ready_world_and_names_each_thing_that_is_not() {
     );
     assert!(out.contains("✔ journal directory"), "{out}");
     assert!(out.trim_end().ends_with("ready"), "{out}");
+    // Coverage: what no check compares is named (a warning by default)...
+    assert!(
+        out.contains("⚠ coverage tables: 1 on source compared by no check and named by no exclude_tables: public.loose"),
+        "{out}"
+    );
+    assert!(out.contains("⚠ coverage sequences: 1 on source compared by no check and named by no exclude_tables: public.lonely_seq"), "{out}");
+    // ... and refuses the run with coverage = "strict"; exclude_tables and a sequences check
+    // cover them.
+    let strict = ready.replace("name = \"pre\"", "name = \"pre\"\ncoverage = \"strict\"");
+    let (code, out) = preflight(dir.path(), &strict, &[]).await;
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("✘ coverage tables: 1 on source"), "{out}");
+    let covered = format!(
+        "{strict}\n[[reconcile]]\nname = \"seqs\"\nkind = \"sequences\"\nschemas = [\"public\"]\n\n\
+         [[reconcile]]\nname = \"rest\"\nkind = \"count\"\ntables = [\"public.*\"]\nexclude_tables = [\"public.loose\"]\n"
+    );
+    let (code, out) = preflight(dir.path(), &covered, &[]).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("✔ coverage tables: every one on source is compared or excluded"),
+        "{out}"
+    );
+    assert!(out.contains("✔ coverage sequences: every one"), "{out}");
 
+    // `check --connect` is check, then preflight.
+    let rb = dir.path().join("rb.toml");
+    let d = dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        cutover(&d, &["check", "--connect", rb.to_str().unwrap()], &[])
+    })
+    .await
+    .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains(": ok (1 step)") && stdout.contains("✔ coverage tables"),
+        "{stdout}"
+    );
     // Each failure named: a table missing on the target, a key column that does not exist, a
     // key without a unique index (a warning), a slot that does not exist, a window in the past,
     // an --approve role the runbook does not have.

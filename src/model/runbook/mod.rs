@@ -60,6 +60,8 @@ pub struct Runbook {
     pub window: Option<Window>,
     /// `[runbook] distinct_people = true`: one person may not sign two roles of one step.
     pub distinct_people: bool,
+    /// `[runbook] coverage`: an uncovered source table or sequence warns or fails preflight.
+    pub coverage: spec::Coverage,
     /// `[vars]`, as text.
     pub vars: BTreeMap<String, String>,
     /// `[secrets]`: name to environment variable.

@@ -55,6 +55,20 @@ pub struct MetaSpec {
     /// Whether the roles of one sign-off step must be signed by different people.
     #[serde(default)]
     pub distinct_people: bool,
+    /// What a source table or sequence no check covers is: `warn` (default) or `strict` (an error).
+    pub coverage: Option<Coverage>,
+}
+
+/// `[runbook] coverage`: what preflight makes of a source table or sequence that no reconcile
+/// check covers and no `exclude_tables` names.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Coverage {
+    /// A warning.
+    #[default]
+    Warn,
+    /// A failure: the run does not start.
+    Strict,
 }
 
 /// `window = { start = "...", minutes = 90 }`

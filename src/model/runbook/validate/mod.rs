@@ -86,6 +86,7 @@ pub(super) fn parse(
         description: spec.runbook.description,
         window,
         distinct_people: spec.runbook.distinct_people,
+        coverage: spec.runbook.coverage.unwrap_or_default(),
         vars,
         secrets,
         connections,
