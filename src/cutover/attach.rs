@@ -17,6 +17,7 @@ use cutover_socket::wire::Want;
 use crate::say;
 use crate::serve::Leaving;
 use cutover_model::summary::{self, RunSummary};
+use cutover_model::text::plain;
 
 /// Usage errors (no such run, several runs, no terminal).
 const EXIT_USAGE: u8 = 2;
@@ -383,9 +384,15 @@ async fn stdout_reader_gone() {
 /// `cutover ls`: live runs with where they stand; dead ones with how to resume them.
 pub fn ls() -> u8 {
     let dir = rundir::runs_dir();
-    let metas = rundir::read_metas(&dir);
+    let (metas, wrong) = rundir::read_metas_noting(&dir);
+    for w in &wrong {
+        say::err(&format!("cutover ls: {w}"));
+    }
     if metas.is_empty() {
-        say::out("no runs (a detached run is listed here while its engine lives)");
+        if !say::out("no runs (a detached run is listed here while its engine lives)") {
+            say::err("cutover ls: cannot write to stdout");
+            return EXIT_USAGE;
+        }
         return 0;
     }
     let rt = match crate::serve::client_runtime() {
@@ -393,17 +400,24 @@ pub fn ls() -> u8 {
         Err(code) => return code,
     };
     let who = Operator::from_env();
-    say::out(&format!(
+    if !say::out(&format!(
         "{:<40} {:<24} {:<44} {:>7} {:>8}  JOURNAL",
         "ID", "RUNBOOK", "STATE", "CLIENTS", "PID"
-    ));
+    )) {
+        say::err("cutover ls: cannot write to stdout");
+        return EXIT_USAGE;
+    }
     for m in &metas {
         let socket = rundir::socket_path(&dir, &m.id);
         let row = |id: &str, runbook: &str, state: &str, clients: &str, pid: u32, journal: &str| {
+            // Every field may come from a hostile runbook or engine: no escape reaches the
+            // terminal.
             format!(
-                "{id:<40} {:<24} {:<44} {clients:>7} {pid:>8}  {journal}",
-                fit(runbook, 24),
-                fit(state, 44)
+                "{:<40} {:<24} {:<44} {clients:>7} {pid:>8}  {}",
+                plain(id),
+                fit(&plain(runbook), 24),
+                fit(&plain(state), 44),
+                plain(journal)
             )
         };
         let line = match rt.block_on(client::status(&socket, who.clone())) {
@@ -442,12 +456,14 @@ pub fn ls() -> u8 {
                         &m.journal
                     ),
                     "",
-                    m.journal
+                    plain(&m.journal)
                 )
             }
         };
         if !say::out(&line) {
-            break;
+            say::err("cutover ls: cannot write to stdout");
+            rt.shutdown_background();
+            return EXIT_USAGE;
         }
     }
     rt.shutdown_background();

@@ -1,8 +1,11 @@
 //! `cutover calibrate RUNBOOK JOURNAL...`: proposes each step's `expected` from rehearsals —
 //! the median of the passed attempts' durations (or a percentile with `--p 90`), rounded up to
 //! a duration a person writes — shows the table, and with `--write` sets them in the runbook in
-//! place, keeping its comments and layout (`toml_edit`), then validates it (and puts the file
-//! back as it was if it no longer validates).
+//! place, keeping its comments and layout (`toml_edit`). The new text is validated before it
+//! is written; it is written through a symbolic link to the file it names, never to a
+//! read-only file, keeping the file's mode, in one rename, and only if the file is still what
+//! was read (an edit made meanwhile is never lost). A journal of another runbook is refused
+//! unless `--force`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -12,13 +15,37 @@ use cutover_model::runbook::units::format_duration;
 use cutover_model::summary::Ended;
 
 use crate::say;
+use cutover_model::text::plain;
 
-/// Durations of the passed attempts of each step, by id, over the journals.
-fn samples(journals: &[PathBuf]) -> Result<BTreeMap<String, Vec<u64>>, String> {
+/// Durations of the passed attempts of each step, by id, over the journals of `rb` (a
+/// journal of a runbook with another name is refused unless `force`; one of an earlier
+/// version of this runbook is used, and said).
+fn samples(
+    rb: &Runbook,
+    journals: &[PathBuf],
+    force: bool,
+) -> Result<BTreeMap<String, Vec<u64>>, String> {
     let mut by_id: BTreeMap<String, Vec<u64>> = BTreeMap::new();
     for j in journals {
         let report = crate::report::load_run(j)?;
-        for st in &report.summary.steps {
+        let s = &report.summary;
+        if s.name != rb.name && !force {
+            return Err(format!(
+                "{} is a run of runbook {:?} (sha256 {:.12}), not of {:?}: its durations are another cutover's; --force uses it anyway",
+                j.display(),
+                plain(&s.name),
+                s.sha256,
+                plain(&rb.name)
+            ));
+        }
+        if s.sha256 != rb.sha256 && s.name == rb.name {
+            say::err(&format!(
+                "note: {} ran an earlier version of this runbook (sha256 {:.12}); steps are matched by id",
+                j.display(),
+                s.sha256
+            ));
+        }
+        for st in &s.steps {
             if st.ended == Ended::Passed
                 && let Some(ms) = st.actual_ms
             {
@@ -51,8 +78,9 @@ fn rounded(ms: u64) -> std::time::Duration {
     })
 }
 
-/// Runs `cutover calibrate`; returns the exit code (0 done, 2 invalid input, 4 cannot write).
-pub fn main(runbook: &Path, journals: &[PathBuf], p: u8, write: bool) -> u8 {
+/// Runs `cutover calibrate`; returns the exit code (0 done, 2 invalid input or a file that may
+/// not be written, 4 cannot write).
+pub fn main(runbook: &Path, journals: &[PathBuf], p: u8, write: bool, force: bool) -> u8 {
     let rb = match Runbook::load(runbook, &BTreeMap::new()) {
         Ok(rb) => rb,
         Err(e) => {
@@ -60,19 +88,61 @@ pub fn main(runbook: &Path, journals: &[PathBuf], p: u8, write: bool) -> u8 {
             return 2;
         }
     };
-    let mut by_id = match samples(journals) {
+    let by_id = match samples(&rb, journals, force) {
         Ok(s) => s,
         Err(e) => {
             say::err(&format!("cutover calibrate: {e}"));
             return 2;
         }
     };
+    let Some(proposed) = table(&rb, by_id, p) else {
+        say::err("cutover calibrate: cannot write to stdout");
+        return 4;
+    };
+    let told = |line: &str| {
+        if say::out(line) {
+            0
+        } else {
+            say::err("cutover calibrate: cannot write to stdout");
+            4
+        }
+    };
+    if !write {
+        if proposed.is_empty() {
+            return 0;
+        }
+        return told(&format!(
+            "{} to change; --write sets them in {}",
+            cutover_model::narrate::count(proposed.len() as u64, "expected duration"),
+            runbook.display()
+        ));
+    }
+    match write_expected(runbook, &proposed, &rb.source) {
+        Ok((0, _)) => told("nothing to change"),
+        Ok((n, file)) => told(&format!(
+            "{} written to {}; it still validates",
+            cutover_model::narrate::count(n as u64, "expected duration"),
+            file.display()
+        )),
+        Err((code, e)) => {
+            say::err(&format!("cutover calibrate: {e}"));
+            code
+        }
+    }
+}
+
+/// Prints the table of proposals; returns them (`None`: stdout cannot be written).
+fn table(
+    rb: &Runbook,
+    mut by_id: BTreeMap<String, Vec<u64>>,
+    p: u8,
+) -> Option<BTreeMap<String, String>> {
     let what = if p == 50 {
         "median".to_string()
     } else {
         format!("p{p}")
     };
-    say::out(&format!(
+    let mut ok = say::out(&format!(
         "{:<28} {:>5} {:>10} {:>10} {:>10} {:>10}",
         "STEP",
         "RUNS",
@@ -87,7 +157,7 @@ pub fn main(runbook: &Path, journals: &[PathBuf], p: u8, write: bool) -> u8 {
         let runs = v.len();
         let now = st.expected.map_or("—".to_string(), format_duration);
         let Some(value) = percentile(&mut v, p) else {
-            say::out(&format!(
+            ok &= say::out(&format!(
                 "{:<28} {runs:>5} {now:>10} {:>10}",
                 st.id, "(no pass)"
             ));
@@ -95,7 +165,7 @@ pub fn main(runbook: &Path, journals: &[PathBuf], p: u8, write: bool) -> u8 {
         };
         let new = format_duration(rounded(value));
         let (min, max) = (v[0], v[v.len() - 1]);
-        say::out(&format!(
+        ok &= say::out(&format!(
             "{:<28} {runs:>5} {now:>10} {new:>10} {:>10} {:>10}",
             st.id,
             cutover_model::narrate::duration(min),
@@ -105,94 +175,147 @@ pub fn main(runbook: &Path, journals: &[PathBuf], p: u8, write: bool) -> u8 {
             proposed.insert(st.id.clone(), new);
         }
     }
-    if !write {
-        if !proposed.is_empty() {
-            say::out(&format!(
-                "{} to change; --write sets them in {}",
-                cutover_model::narrate::count(proposed.len() as u64, "expected duration"),
-                runbook.display()
-            ));
-        }
-        return 0;
-    }
-    match write_expected(runbook, &proposed) {
-        Ok(0) => {
-            say::out("nothing to change");
-            0
-        }
-        Ok(n) => {
-            say::out(&format!(
-                "{} written to {}; it still validates",
-                cutover_model::narrate::count(n as u64, "expected duration"),
-                runbook.display()
-            ));
-            0
-        }
-        Err((code, e)) => {
-            say::err(&format!("cutover calibrate: {e}"));
-            code
-        }
-    }
+    ok.then_some(proposed)
 }
 
-/// Sets `expected` of the steps named in `proposed`, keeping everything else of the file;
-/// validates the result and puts the file back when it does not validate.
-fn write_expected(path: &Path, proposed: &BTreeMap<String, String>) -> Result<usize, (u8, String)> {
+/// Sets `expected` of the steps named in `proposed` in the runbook at `path` (through a
+/// link, in the file it names), keeping everything else of the file. The new text must
+/// validate; the file must be writable and still be what was read when it is replaced.
+/// Returns how many were set and the file written.
+fn write_expected(
+    path: &Path,
+    proposed: &BTreeMap<String, String>,
+    loaded: &str,
+) -> Result<(usize, PathBuf), (u8, String)> {
+    let file = std::fs::canonicalize(path).map_err(|e| (4, format!("{}: {e}", path.display())))?;
     if proposed.is_empty() {
-        return Ok(0);
+        return Ok((0, file));
     }
-    let before = std::fs::read_to_string(path).map_err(|e| (4, e.to_string()))?;
-    let mut doc: toml_edit::DocumentMut = before
-        .parse()
-        .map_err(|e: toml_edit::TomlError| (2, e.to_string()))?;
-    let mut changed = 0;
-    if let Some(steps) = doc
-        .get_mut("step")
-        .and_then(toml_edit::Item::as_array_of_tables_mut)
-    {
-        for t in steps.iter_mut() {
-            let Some(id) = t.get("id").and_then(toml_edit::Item::as_str) else {
-                continue;
-            };
-            if let Some(v) = proposed.get(id) {
-                match t
-                    .get_mut("expected")
-                    .and_then(toml_edit::Item::as_value_mut)
-                {
-                    // Keep the comment and spacing around the old value.
-                    Some(old) => {
-                        let decor = old.decor().clone();
-                        *old = toml_edit::Value::from(v.as_str());
-                        *old.decor_mut() = decor;
-                    }
-                    None => {
-                        t.insert("expected", toml_edit::value(v.as_str()));
-                    }
-                }
-                changed += 1;
-            }
-        }
+    let meta = std::fs::metadata(&file).map_err(|e| (4, format!("{}: {e}", file.display())))?;
+    if !meta.is_file() {
+        return Err((2, format!("{} is not a regular file", file.display())));
     }
-    let after = doc.to_string();
-    let tmp = path.with_extension("calibrate.tmp");
-    let mode = std::fs::metadata(path).map(|m| {
-        use std::os::unix::fs::PermissionsExt;
-        m.permissions().mode()
-    });
-    std::fs::write(&tmp, &after).map_err(|e| (4, e.to_string()))?;
-    if let Ok(mode) = mode {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = meta.permissions().mode();
+    if mode & 0o222 == 0 {
+        return Err((
+            2,
+            format!(
+                "{} is read-only (mode {:o}): left as it is",
+                file.display(),
+                mode & 0o7777
+            ),
+        ));
     }
-    std::fs::rename(&tmp, path).map_err(|e| (4, e.to_string()))?;
-    if let Err(e) = Runbook::load(path, &BTreeMap::new()) {
-        let _ = std::fs::write(path, &before);
+    let before = std::fs::read_to_string(&file).map_err(|e| (4, e.to_string()))?;
+    if before != loaded {
+        return Err((
+            2,
+            format!(
+                "{} changed while calibrate ran (someone edited it): left as it is; run calibrate again",
+                file.display()
+            ),
+        ));
+    }
+    let (after, changed) = edited(&before, proposed)?;
+    if let Err(e) = Runbook::parse(&path.display().to_string(), &after, &BTreeMap::new()) {
         return Err((
             2,
             format!("the calibrated runbook would not validate, so it is left as it was:\n{e}"),
         ));
     }
-    Ok(changed)
+    replace_if_unchanged(&file, &before, &after, mode)?;
+    Ok((changed, file))
+}
+
+/// `before` with `expected` set for the steps in `proposed`, and how many were set.
+fn edited(
+    before: &str,
+    proposed: &BTreeMap<String, String>,
+) -> Result<(String, usize), (u8, String)> {
+    let mut doc: toml_edit::DocumentMut = before
+        .parse()
+        .map_err(|e: toml_edit::TomlError| (2, e.to_string()))?;
+    let mut changed = 0;
+    let Some(steps) = doc
+        .get_mut("step")
+        .and_then(toml_edit::Item::as_array_of_tables_mut)
+    else {
+        return Ok((before.to_string(), 0));
+    };
+    for t in steps.iter_mut() {
+        let Some(id) = t.get("id").and_then(toml_edit::Item::as_str) else {
+            continue;
+        };
+        let Some(v) = proposed.get(id) else { continue };
+        match t
+            .get_mut("expected")
+            .and_then(toml_edit::Item::as_value_mut)
+        {
+            // Keep the comment and spacing around the old value.
+            Some(old) => {
+                let decor = old.decor().clone();
+                *old = toml_edit::Value::from(v.as_str());
+                *old.decor_mut() = decor;
+            }
+            None => {
+                t.insert("expected", toml_edit::value(v.as_str()));
+            }
+        }
+        changed += 1;
+    }
+    Ok((doc.to_string(), changed))
+}
+
+/// Writes `after` to a new file beside `file` (mode `mode`, fsynced) and renames it over
+/// `file` if `file` still holds `before`; otherwise leaves both as they are and says so.
+fn replace_if_unchanged(
+    file: &Path,
+    before: &str,
+    after: &str,
+    mode: u32,
+) -> Result<(), (u8, String)> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let name = file
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let tmp = file.with_file_name(format!(".{name}.calibrate-{}", std::process::id()));
+    let written = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&tmp)?;
+        f.write_all(after.as_bytes())?;
+        f.set_permissions(std::fs::Permissions::from_mode(mode & 0o7777))?;
+        f.sync_all()
+    })();
+    let fail = |code: u8, msg: String| {
+        let _ = std::fs::remove_file(&tmp);
+        Err((code, msg))
+    };
+    if let Err(e) = written {
+        return fail(4, format!("cannot write beside {}: {e}", file.display()));
+    }
+    match std::fs::read_to_string(file) {
+        Ok(now) if now == before => {}
+        Ok(_) => {
+            return fail(
+                2,
+                format!(
+                    "{} changed while calibrate ran (someone edited it): left as it is; run calibrate again",
+                    file.display()
+                ),
+            );
+        }
+        Err(e) => return fail(4, format!("{}: {e}", file.display())),
+    }
+    if let Err(e) = std::fs::rename(&tmp, file) {
+        return fail(4, format!("cannot replace {}: {e}", file.display()));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -70,9 +70,12 @@ pub enum Cmd {
         /// The percentile to propose (50: the median).
         #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u8).range(1..=100))]
         p: u8,
-        /// Write the proposed durations into the runbook (it is validated after).
+        /// Write the proposed durations into the runbook (validated before it is written).
         #[arg(long)]
         write: bool,
+        /// Use journals of a runbook with another name.
+        #[arg(long)]
+        force: bool,
     },
     /// The report of a run from its journal: Markdown on stdout, or `-o FILE.html` (one
     /// self-contained file), or `--json`. Exit 0 written, 2 a journal that cannot be read.

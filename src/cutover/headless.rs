@@ -142,6 +142,12 @@ pub async fn drive(
     out: &mut (dyn Write + Send),
     mut stop: mpsc::Receiver<&'static str>,
 ) -> Result<Ended, EngineError> {
+    let failure = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
+    let mut checked = Checked {
+        out,
+        failed: failure.clone(),
+    };
+    let out: &mut (dyn Write + Send) = &mut checked;
     let (cmd_tx, cmd_rx) = mpsc::channel(16);
     let (ev_tx, mut ev_rx) = mpsc::channel(256);
     let engine_task = tokio::spawn(engine.run(cmd_rx, ev_tx));
@@ -304,6 +310,22 @@ pub async fn drive(
             let _ = cmd_tx.send(cmd).await;
         }
         let _ = out.flush();
+        // A run nobody can follow (stdout full, closed, gone) does not go on blind: it ends
+        // as an abort, said on stderr and journaled.
+        let failed = failure.lock().ok().and_then(|f| f.clone());
+        if let Some(e) = failed
+            && signal.is_none()
+        {
+            signal = Some("a write error on stdout");
+            crate::say::err(&format!(
+                "cutover: cannot write to stdout ({e}): ending the run (a running step is cancelled and journaled)"
+            ));
+            let _ = cmd_tx
+                .send(Command::Abort {
+                    reason: Some(format!("headless: cannot write to stdout: {e}")),
+                })
+                .await;
+        }
     }
     match engine_task.await {
         Ok(r) => r.map(|outcome| Ended { outcome, signal }),
@@ -674,4 +696,44 @@ pub(crate) fn reconcile_line(
         ));
     }
     Some(s)
+}
+
+/// The front end's stdout, remembering its first write error (later writes are dropped).
+struct Checked<'a> {
+    out: &'a mut (dyn Write + Send),
+    failed: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl Checked<'_> {
+    /// Passes `r` on, remembering it if it is the first error.
+    fn note<T>(&self, r: std::io::Result<T>) -> std::io::Result<T> {
+        if let (Err(e), Ok(mut f)) = (&r, self.failed.lock())
+            && f.is_none()
+        {
+            *f = Some(e.to_string());
+        }
+        r
+    }
+
+    fn broken(&self) -> bool {
+        self.failed.lock().map_or(true, |f| f.is_some())
+    }
+}
+
+impl Write for Checked<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.broken() {
+            return Ok(buf.len());
+        }
+        let r = self.out.write(buf);
+        self.note(r)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.broken() {
+            return Ok(());
+        }
+        let r = self.out.flush();
+        self.note(r)
+    }
 }

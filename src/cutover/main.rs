@@ -64,8 +64,9 @@ fn main() -> ExitCode {
             journals,
             p,
             write,
+            force,
         } => Ok(ExitCode::from(calibrate::main(
-            &runbook, &journals, p, write,
+            &runbook, &journals, p, write, force,
         ))),
         Cmd::Report {
             journals,

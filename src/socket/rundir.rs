@@ -172,19 +172,70 @@ pub fn write_meta(dir: &Path, meta: &RunMeta) -> Result<(), RunDirError> {
     std::fs::rename(&tmp, &path).map_err(io(&path))
 }
 
-/// Every run description in `dir`.
+/// The largest run description read (a real one is a few hundred bytes).
+pub const META_MAX: u64 = 64 * 1024;
+
+/// Every run description in `dir` (see [`read_metas_noting`]; what was wrong is dropped).
 pub fn read_metas(dir: &Path) -> Vec<RunMeta> {
+    read_metas_noting(dir).0
+}
+
+/// Every run description in `dir`, and a line for each `.json` there that is not one: a FIFO,
+/// a device or a link to one, a file over [`META_MAX`], text that does not parse. Each is
+/// opened without following a link and without blocking, and read up to the cap: a hostile
+/// entry can neither hang `ls` nor fill its memory.
+pub fn read_metas_noting(dir: &Path) -> (Vec<RunMeta>, Vec<String>) {
     let Ok(rd) = std::fs::read_dir(dir) else {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     };
-    let mut out: Vec<RunMeta> = rd
-        .flatten()
-        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
-        .filter_map(|e| std::fs::read(e.path()).ok())
-        .filter_map(|b| serde_json::from_slice(&b).ok())
-        .collect();
+    let (mut out, mut wrong) = (Vec::new(), Vec::new());
+    for e in rd.flatten() {
+        let path = e.path();
+        if !path.extension().is_some_and(|x| x == "json") {
+            continue;
+        }
+        match read_meta_file(&path) {
+            Ok(m) => out.push(m),
+            Err(why) => wrong.push(format!(
+                "{}: {why}; skipped",
+                cutover_model::text::plain(&path.display().to_string())
+            )),
+        }
+    }
     out.sort_by_key(|m: &RunMeta| m.started_at);
-    out
+    (out, wrong)
+}
+
+/// One run description, read as [`read_metas_noting`] says.
+fn read_meta_file(path: &Path) -> Result<RunMeta, String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => "a symbolic link, not a run description".to_string(),
+            _ => e.to_string(),
+        })?;
+    let md = f.metadata().map_err(|e| e.to_string())?;
+    if !md.is_file() {
+        return Err("not a regular file".into());
+    }
+    if md.len() > META_MAX {
+        return Err(format!(
+            "{} bytes, more than a run description holds",
+            md.len()
+        ));
+    }
+    let mut body = Vec::new();
+    f.take(META_MAX + 1)
+        .read_to_end(&mut body)
+        .map_err(|e| e.to_string())?;
+    if body.len() as u64 > META_MAX {
+        return Err("more than a run description holds".into());
+    }
+    serde_json::from_slice(&body).map_err(|e| format!("not a run description ({e})"))
 }
 
 /// Removes a run's socket and description (its engine ended normally).
@@ -230,10 +281,7 @@ pub fn free_id(dir: &Path, stem: &str) -> String {
         } else {
             format!("{stem}-{n}")
         };
-        let taken = std::fs::read(meta_path(dir, &id))
-            .ok()
-            .and_then(|b| serde_json::from_slice::<RunMeta>(&b).ok())
-            .is_some_and(|m| engine_alive(&m));
+        let taken = read_meta_file(&meta_path(dir, &id)).is_ok_and(|m| engine_alive(&m));
         if !taken {
             let _ = std::fs::remove_file(socket_path(dir, &id));
             return id;
@@ -242,12 +290,15 @@ pub fn free_id(dir: &Path, stem: &str) -> String {
     stem.to_string()
 }
 
-/// The run ids of `dir` that a front end may mean: all of them, or the ones starting with
-/// `prefix`.
+/// The run ids of `dir` that a front end may mean: all of them; the one whose id is exactly
+/// `prefix` (`j` when `j-2` runs too); else the ones starting with `prefix`.
 pub fn matching<'a>(metas: &'a [RunMeta], prefix: Option<&str>) -> Vec<&'a RunMeta> {
+    if let Some(exact) = prefix.and_then(|p| metas.iter().find(|m| m.id == p)) {
+        return vec![exact];
+    }
     metas
         .iter()
-        .filter(|m| prefix.is_none_or(|p| m.id == p || m.id.starts_with(p)))
+        .filter(|m| prefix.is_none_or(|p| m.id.starts_with(p)))
         .collect()
 }
 
@@ -306,5 +357,47 @@ mod tests {
         )
         .unwrap();
         assert_eq!(free_id(dir.path(), "run"), "run");
+    }
+
+    #[test]
+    fn hostile_descriptions_are_named_and_skipped_without_hanging() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = RunMeta {
+            id: "j".into(),
+            pid: 1,
+            pid_start: None,
+            journal: "/j.jsonl".into(),
+            runbook: "r".into(),
+            started_at: Utc::now(),
+            resumable: true,
+        };
+        write_meta(dir.path(), &meta).unwrap();
+        let fifo = std::ffi::CString::new(dir.path().join("fifo.json").to_str().unwrap()).unwrap();
+        // SAFETY: a valid path; mkfifo only makes the node.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        std::os::unix::fs::symlink("/dev/zero", dir.path().join("zero.json")).unwrap();
+        std::fs::write(dir.path().join("big.json"), vec![b' '; 200_000]).unwrap();
+        std::fs::write(dir.path().join("junk.json"), "not json").unwrap();
+        let (metas, wrong) = read_metas_noting(dir.path());
+        assert_eq!(metas, vec![meta.clone()]);
+        let wrong = wrong.join("\n");
+        for says in [
+            "fifo.json: not a regular file",
+            "zero.json: a symbolic link",
+            "big.json: 200000 bytes",
+            "junk.json: not a run description",
+        ] {
+            assert!(wrong.contains(says), "{says}: {wrong}");
+        }
+        // An exact id wins over the ids it is a prefix of.
+        let two = RunMeta {
+            id: "j-2".into(),
+            ..meta.clone()
+        };
+        let metas = vec![meta, two];
+        assert_eq!(matching(&metas, Some("j")).len(), 1);
+        assert_eq!(matching(&metas, Some("j"))[0].id, "j");
+        assert_eq!(matching(&metas, Some("j-"))[0].id, "j-2");
+        assert_eq!(matching(&metas, None).len(), 2);
     }
 }

@@ -13,6 +13,7 @@ mod drill;
 mod engine;
 mod engine_attacks;
 mod gate;
+mod output_attacks;
 mod pg;
 mod preflight;
 mod pty;

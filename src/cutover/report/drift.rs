@@ -319,7 +319,7 @@ pub fn render(d: &DriftReport) -> String {
     if let Some(w) = &d.watched {
         let _ = writeln!(o, "| Watch | {} |", cell(w));
     }
-    let _ = writeln!(o, "| Journal | `{}` |", cell(&d.journal));
+    let _ = writeln!(o, "| Journal | `{}` |", super::markdown::code(&d.journal));
     let _ = writeln!(o, "| First record | {} |", when(d.first_at));
     let _ = writeln!(o, "| Last record | {} |", when(d.last_at));
     if let (Some(a), Some(b)) = (d.first_at, d.last_at) {
@@ -374,7 +374,7 @@ pub fn render(d: &DriftReport) -> String {
                 let shown: Vec<String> = p
                     .first_differences
                     .iter()
-                    .map(|d| format!("`{}`", cell(d).replace('`', "'")))
+                    .map(|d| format!("`{}`", super::markdown::code(d)))
                     .collect();
                 format!(" — first: {}", shown.join(", "))
             };

@@ -38,10 +38,19 @@ footer { margin-top: 2rem; color: var(--muted); font-size: .8rem; }
 fn inline(s: &str) -> String {
     let mut out = String::new();
     let mut rest = s;
-    while let Some(i) = rest.find(['`', '*']) {
+    while let Some(i) = rest.find(['`', '*', '\\']) {
         out.push_str(&rest[..i]);
         let r = &rest[i..];
-        if let Some(body) = r.strip_prefix('`')
+        if let Some(escaped) = r.strip_prefix('\\') {
+            // A Markdown escape: the next character (or entity, after HTML escaping) as it is.
+            let n = match escaped.chars().next() {
+                Some('&') => escaped.find(';').map_or(1, |e| e + 1),
+                Some(c) => c.len_utf8(),
+                None => 0,
+            };
+            out.push_str(&escaped[..n]);
+            rest = &escaped[n..];
+        } else if let Some(body) = r.strip_prefix('`')
             && let Some(end) = body.find('`')
         {
             out.push_str(&format!("<code>{}</code>", &body[..end]));

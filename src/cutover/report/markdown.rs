@@ -9,9 +9,32 @@ use cutover_model::narrate;
 use cutover_model::reconcile::{describe, summary as check_line};
 use cutover_model::summary::text::{rollback_state, trigger_then, undo_words};
 
-/// A table cell: one line, pipes escaped.
+/// Text from the run (a runbook's name, a title, a sign-off's name, a message) as Markdown
+/// text: one line, no terminal escape sequence (the report is often read with `cat`), and
+/// every character Markdown would take for syntax escaped — a name cannot become a link, an
+/// image, HTML or a table column.
 pub(super) fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace(['\n', '\r'], " ")
+    let mut out = String::with_capacity(s.len());
+    for c in cutover_model::text::plain(s).chars() {
+        match c {
+            '\n' | '\r' => out.push(' '),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '#' | '!' | '|' | '~' | '&' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Text from the run inside a code span (a path): one line, no terminal escape, no backtick
+/// (it would end the span), pipes escaped for the table it stands in.
+pub(super) fn code(s: &str) -> String {
+    cutover_model::text::plain(s)
+        .replace(['\n', '\r'], " ")
+        .replace('`', "'")
+        .replace('|', "\\|")
 }
 
 /// Renders the report.
@@ -37,7 +60,7 @@ pub fn render(r: &Report) -> String {
         cell(&s.runbook),
         s.sha256.get(..16).unwrap_or(&s.sha256)
     );
-    let _ = writeln!(o, "| Journal | `{}` |", cell(&s.journal));
+    let _ = writeln!(o, "| Journal | `{}` |", code(&s.journal));
     for (who, at) in &s.sessions {
         let _ = writeln!(
             o,
@@ -97,7 +120,7 @@ pub fn render(r: &Report) -> String {
             cell(detail.trim()),
             st.output_file
                 .as_deref()
-                .map_or(String::new(), |f| format!("`{}`", cell(f)))
+                .map_or(String::new(), |f| format!("`{}`", code(f)))
         );
     }
     o.push('\n');

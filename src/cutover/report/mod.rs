@@ -142,9 +142,15 @@ fn emit(rendered: serde_json::Result<String>, out: Option<&Path>) -> u8 {
         },
         None => {
             use std::io::Write;
-            match std::io::stdout().write_all(text.as_bytes()) {
+            // A terminal reads this: no escape sequence gets through, whatever the journal held.
+            let text = cutover_model::text::plain(&text);
+            let mut o = std::io::stdout().lock();
+            match o.write_all(text.as_bytes()).and_then(|()| o.flush()) {
                 Ok(()) => 0,
-                Err(_) => 4,
+                Err(e) => {
+                    crate::say::err(&format!("cutover report: cannot write to stdout: {e}"));
+                    4
+                }
             }
         }
     }
