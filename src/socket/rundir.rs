@@ -191,7 +191,7 @@ pub fn read_metas_noting(dir: &Path) -> (Vec<RunMeta>, Vec<String>) {
     let (mut out, mut wrong) = (Vec::new(), Vec::new());
     for e in rd.flatten() {
         let path = e.path();
-        if !path.extension().is_some_and(|x| x == "json") {
+        if path.extension().is_none_or(|x| x != "json") {
             continue;
         }
         match read_meta_file(&path) {
