@@ -21,6 +21,8 @@ use cutover_model::text::plain;
 
 /// Usage errors (no such run, several runs, no terminal).
 const EXIT_USAGE: u8 = 2;
+/// Exit code of `watch --json` when the stream ends before the run did.
+const EXIT_LOST: u8 = 4;
 
 /// The socket of the live run `id` (or the only live run); lists the choices when it is not
 /// clear which run is meant.
@@ -326,34 +328,50 @@ fn watch_json(socket: &std::path::Path) -> u8 {
         let joined = client::join(socket, Want::Watch, Operator::from_env()).await?;
         let (_commands, mut events) = joined.bridge();
         let mut out = std::io::stdout().lock();
+        // How the stream ends: the run's end was printed, or nobody reads any more (both
+        // fine), or neither (the engine went away or sent something wrong).
+        let (mut ended, mut unread) = (false, false);
         let mut print = |ev: &Event| -> bool {
             let Ok(line) = serde_json::to_string(ev) else {
                 return true;
             };
-            writeln!(out, "{line}").and_then(|()| out.flush()).is_ok()
-                && !matches!(ev, Event::RunFinished { .. })
+            ended |= matches!(ev, Event::RunFinished { .. });
+            unread |= writeln!(out, "{line}").and_then(|()| out.flush()).is_err();
+            !unread && !ended
         };
         let mut gone = std::pin::pin!(stdout_reader_gone());
+        let mut reader_gone = false;
         loop {
             let inc = tokio::select! {
                 inc = events.recv() => inc,
-                () = &mut gone => break,
+                () = &mut gone => { reader_gone = true; break },
             };
             let Some(inc) = inc else { break };
             let go_on = match inc {
                 Incoming::Snapshot(evs) => evs.iter().all(&mut print),
                 Incoming::Event(ev) => print(&ev),
-                Incoming::Role { .. } | Incoming::Note(_) => true,
+                Incoming::Note(what) => {
+                    say::err(&format!("cutover watch: {}", plain(&what)));
+                    true
+                }
+                Incoming::Role { .. } => true,
             };
             if !go_on {
                 break;
             }
         }
-        Ok::<_, ClientError>(())
+        drop(print);
+        Ok::<_, ClientError>(ended || unread || reader_gone)
     });
     rt.shutdown_background();
     match result {
-        Ok(()) => 0,
+        Ok(true) => 0,
+        Ok(false) => {
+            say::err(
+                "cutover watch: the stream ended before the run did (its engine went away, or sent something wrong)",
+            );
+            EXIT_LOST
+        }
         Err(e) => {
             say::err(&format!("cutover: {e}"));
             EXIT_USAGE

@@ -165,9 +165,18 @@ impl Joined {
             // Why a resynchronisation came, said after the snapshot it announces (which
             // replaces the screen, status line included).
             let mut resync: Option<String> = None;
-            while let Ok(Some(msg)) =
-                wire::read::<_, ServerMsg>(&mut read, wire::MAX_SERVER_LINE).await
-            {
+            loop {
+                let msg = match wire::read::<_, ServerMsg>(&mut read, wire::MAX_SERVER_LINE).await {
+                    Ok(Some(msg)) => msg,
+                    Ok(None) => return,
+                    Err(e) => {
+                        // Said, not swallowed: a forged or broken engine ends this terminal's
+                        // link with the reason.
+                        let why = format!("the run's engine sent {e}: disconnected");
+                        let _ = in_tx.send(Incoming::Note(why)).await;
+                        return;
+                    }
+                };
                 let incoming = match msg {
                     ServerMsg::Snapshot { events } => {
                         if in_tx.send(Incoming::Snapshot(events)).await.is_err() {

@@ -46,6 +46,13 @@ impl StatusFold {
             }
             Event::Ready { next } => self.doing = Doing::Ready(*next),
             Event::StepStarted { index, at, .. } => self.doing = Doing::Running(*index, *at),
+            // A passed step: the engine waits for the next one now (its `Ready` follows, and a
+            // failed one's decision); `ls` says so as soon as the end is journaled.
+            Event::StepFinished { index, outcome, .. }
+                if outcome.is_ok() && *index + 1 < self.steps.len() =>
+            {
+                self.doing = Doing::Ready(*index + 1);
+            }
             Event::DecisionNeeded { index, kind, .. } => {
                 self.doing = Doing::Deciding(*index, *kind);
             }

@@ -15,8 +15,11 @@ pub const VERSION: u32 = 1;
 /// The longest line a client may send (a command is small).
 pub const MAX_CLIENT_LINE: usize = 1024 * 1024;
 
-/// The longest line a server may send (a snapshot of a long run).
-pub const MAX_SERVER_LINE: usize = 512 * 1024 * 1024;
+/// The longest line a server may send: a snapshot of a long run. The history it is made of
+/// keeps at most [`crate::history::OUTPUT_BYTES`] (64 MiB) of step output, which JSON at worst
+/// doubles (every character a quote or backslash), plus bounded lag samples and notices:
+/// 192 MiB holds any real snapshot, and a client never holds more than this of a forged one.
+pub const MAX_SERVER_LINE: usize = 192 * 1024 * 1024;
 
 /// What a terminal asks for when it connects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

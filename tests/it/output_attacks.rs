@@ -250,3 +250,61 @@ fn hostile_run_directories_and_journals_print_nothing_raw() {
         "{md}"
     );
 }
+
+/// A fake engine in the run directory that answers `watch --json` with a snapshot larger than
+/// any real one (300 MB on one line): the watch stops reading at the cap, says what was wrong
+/// and exits 4 — it used to hold 533 MB and exit 0 in silence.
+#[test]
+fn a_forged_giant_snapshot_is_refused_with_a_reason() {
+    use cutover_socket::rundir::{self, RunMeta};
+    use cutover_socket::wire::ServerMsg;
+    use std::io::Write;
+    let runs = tempfile::tempdir().unwrap();
+    let dir = runs.path().join("cutover");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let me = std::process::id();
+    let meta = RunMeta {
+        id: "fake".into(),
+        pid: me,
+        pid_start: rundir::start_time(me),
+        journal: "/nonexistent.jsonl".into(),
+        runbook: "fake".into(),
+        started_at: chrono::Utc::now(),
+        resumable: true,
+    };
+    rundir::write_meta(&dir, &meta).unwrap();
+    let listener =
+        std::os::unix::net::UnixListener::bind(rundir::socket_path(&dir, "fake")).unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut hello = [0u8; 4096];
+        let _ = std::io::Read::read(&mut s, &mut hello);
+        let welcome = ServerMsg::Welcome {
+            version: cutover_socket::wire::VERSION,
+            run: "fake".into(),
+            role: cutover_model::protocol::ClientRole::Watch,
+            terminal: 1,
+        };
+        let mut line = serde_json::to_vec(&welcome).unwrap();
+        line.push(b'\n');
+        let _ = s.write_all(&line);
+        let chunk = vec![b'x'; 1 << 20];
+        for _ in 0..300 {
+            if s.write_all(&chunk).is_err() {
+                return; // the watch hung up: what it should do
+            }
+        }
+    });
+    let out = Command::new(bin())
+        .args(["watch", "fake", "--json"])
+        .env("XDG_RUNTIME_DIR", runs.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(4), "{stdout}{stderr}");
+    assert!(stderr.contains("a message longer than"), "{stderr}");
+    server.join().unwrap();
+}
