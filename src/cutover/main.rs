@@ -43,7 +43,7 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     let result = match cli.command {
-        Cmd::Check { files } => Ok(check(&files)),
+        Cmd::Check { files, vars } => Ok(check(&files, &vars.into_iter().collect())),
         Cmd::Run(args) => run(args),
         Cmd::Drill(args) => Ok(ExitCode::from(drill::main(args))),
         Cmd::Attach {
@@ -87,10 +87,10 @@ fn main() -> ExitCode {
     }
 }
 
-fn check(files: &[PathBuf]) -> ExitCode {
+fn check(files: &[PathBuf], overrides: &BTreeMap<String, String>) -> ExitCode {
     let mut ok = true;
     for f in files {
-        match Runbook::load(f, &BTreeMap::new()) {
+        match Runbook::load(f, overrides) {
             Ok(rb) => {
                 let n = rb.steps.len();
                 let line = format!(
@@ -103,7 +103,7 @@ fn check(files: &[PathBuf]) -> ExitCode {
                     return ExitCode::from(EXIT_INVALID);
                 }
                 for note in &rb.notes {
-                    say::err(&format!("note: {note}"));
+                    say::err(&format!("warning: {note}"));
                 }
             }
             Err(e) => {

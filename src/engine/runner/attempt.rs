@@ -12,6 +12,7 @@ use super::shell_step::ShellRun;
 use super::{Attempt, AttemptResult, EngineError, Runner, Stop, classify};
 use crate::expect::OutputWatch;
 use cutover_model::protocol::{CheckResult, Command, Event, Level, OperatorAction, StepOutcome};
+use cutover_model::runbook::shell::env_suffix;
 use cutover_model::runbook::units::format_duration;
 use cutover_model::runbook::{Action, Expect, Runbook, Template, WaitCond};
 use cutover_shell::ShellSpec;
@@ -322,23 +323,10 @@ impl Runner<'_> {
 pub(super) fn base_env(rb: &Runbook, secrets: &BTreeMap<String, String>) -> Vec<(String, String)> {
     let mut env = vec![("CUTOVER_RUNBOOK".to_string(), rb.path.clone())];
     for (k, v) in &rb.vars {
-        env.push((format!("CUTOVER_VAR_{}", env_name(k)), v.clone()));
+        env.push((format!("CUTOVER_VAR_{}", env_suffix(k)), v.clone()));
     }
     for (k, v) in secrets {
-        env.push((format!("CUTOVER_SECRET_{}", env_name(k)), v.clone()));
+        env.push((format!("CUTOVER_SECRET_{}", env_suffix(k)), v.clone()));
     }
     env
-}
-
-/// `SOME-name` → `SOME_NAME`: a var or secret name as an environment variable suffix.
-fn env_name(k: &str) -> String {
-    k.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_uppercase()
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }

@@ -146,7 +146,13 @@ impl Engine {
             .values()
             .filter_map(|c| c.config().get_password())
             .map(|p| String::from_utf8_lossy(p).into_owned());
-        let masker = Masker::new(secrets.values().cloned().chain(passwords));
+        // A secret goes into a shell command single-quoted: that form is masked too (a shell
+        // that echoes part of its command shows it so when the secret holds a quote).
+        let quoted = secrets
+            .values()
+            .filter(|v| v.contains('\''))
+            .map(|v| cutover_model::runbook::shell::quote(v));
+        let masker = Masker::new(secrets.values().cloned().chain(quoted).chain(passwords));
         let mut steps = StepBook::new(rb.steps.len());
         let mut torn = None;
         let mut accepted_vars = None;

@@ -2,6 +2,7 @@
 
 pub mod diag;
 pub mod dsn;
+pub mod shell;
 pub mod spec;
 pub mod template;
 pub mod units;
