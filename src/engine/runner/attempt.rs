@@ -1,6 +1,5 @@
 //! Executing one attempt of each kind of step: shell, confirm, wait.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -12,9 +11,9 @@ use super::shell_step::ShellRun;
 use super::{Attempt, AttemptResult, EngineError, Runner, Stop, classify};
 use crate::expect::OutputWatch;
 use cutover_model::protocol::{CheckResult, Command, Event, Level, OperatorAction, StepOutcome};
-use cutover_model::runbook::shell::env_suffix;
+use cutover_model::runbook::shell::process_env;
 use cutover_model::runbook::units::format_duration;
-use cutover_model::runbook::{Action, Expect, Runbook, Template, WaitCond};
+use cutover_model::runbook::{Action, Expect, Template, WaitCond};
 use cutover_shell::ShellSpec;
 
 impl Runner<'_> {
@@ -92,7 +91,7 @@ impl Runner<'_> {
     /// The environment of a step's processes.
     pub(super) fn env(&self, step_id: &str) -> Vec<(String, String)> {
         let mut env = vec![("CUTOVER_STEP_ID".to_string(), step_id.to_string())];
-        env.extend(base_env(self.rb, self.secrets));
+        env.extend(process_env(self.rb, self.secrets));
         env
     }
 
@@ -317,16 +316,4 @@ impl Runner<'_> {
             }
         }
     }
-}
-
-/// Environment every process started for the runbook gets: the runbook path, vars and secrets.
-pub(super) fn base_env(rb: &Runbook, secrets: &BTreeMap<String, String>) -> Vec<(String, String)> {
-    let mut env = vec![("CUTOVER_RUNBOOK".to_string(), rb.path.clone())];
-    for (k, v) in &rb.vars {
-        env.push((format!("CUTOVER_VAR_{}", env_suffix(k)), v.clone()));
-    }
-    for (k, v) in secrets {
-        env.push((format!("CUTOVER_SECRET_{}", env_suffix(k)), v.clone()));
-    }
-    env
 }

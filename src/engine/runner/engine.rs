@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use chrono::Utc;
 use tokio::sync::mpsc;
 
+use super::Runner;
 use super::io::Io;
 use super::lag_watch::LagWatch;
 use super::mailbox::Mailbox;
@@ -15,7 +16,6 @@ use super::rollback::{RollbackBook, rollback_display};
 use super::sql_step::SqlSessions;
 use super::step_book::{State, StepBook};
 use super::triggers::Triggers;
-use super::{Runner, attempt};
 use crate::journal::{self, Journal, JournalError, TornTail};
 use crate::resume::{self, Restored};
 use cutover_model::protocol::{
@@ -288,7 +288,7 @@ impl Engine {
                     config: config.clone(),
                     connections: self.conns.clone(),
                     secrets: self.secrets.clone(),
-                    env: attempt::base_env(&self.rb, &self.secrets),
+                    env: cutover_model::runbook::shell::process_env(&self.rb, &self.secrets),
                 },
             )?)),
             None => None,

@@ -30,6 +30,23 @@ pub fn env_suffix(name: &str) -> String {
         .collect()
 }
 
+/// The environment every process started for the runbook gets (steps, rollbacks, shell
+/// waits, the lag command): `CUTOVER_RUNBOOK`, `CUTOVER_VAR_<NAME>` for each var and
+/// `CUTOVER_SECRET_<NAME>` for each secret (`secrets`: their values).
+pub fn process_env(
+    rb: &super::Runbook,
+    secrets: &std::collections::BTreeMap<String, String>,
+) -> Vec<(String, String)> {
+    let mut env = vec![("CUTOVER_RUNBOOK".to_string(), rb.path.clone())];
+    for (k, v) in &rb.vars {
+        env.push((format!("CUTOVER_VAR_{}", env_suffix(k)), v.clone()));
+    }
+    for (k, v) in secrets {
+        env.push((format!("CUTOVER_SECRET_{}", env_suffix(k)), v.clone()));
+    }
+    env
+}
+
 /// Where a reference stands in a shell command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Frame {
@@ -388,6 +405,28 @@ mod tests {
         assert_eq!(quote("it's"), r"'it'\''s'");
         assert_eq!(quote(""), "''");
         assert_eq!(env_suffix("app-host"), "APP_HOST");
+    }
+
+    #[test]
+    fn every_process_gets_the_vars_and_secrets_named_as_the_hints_say() {
+        let rb = crate::runbook::Runbook::parse(
+            "rb.toml",
+            "[runbook]\nname = \"r\"\n[vars]\napp-host = \"a\"\n[[step]]\nid = \"s\"\nrun = \"true\"\n",
+            &Default::default(),
+        )
+        .expect("valid");
+        let secrets = std::collections::BTreeMap::from([("PW".to_string(), "p".to_string())]);
+        let env = process_env(&rb, &secrets);
+        for (k, v) in [
+            ("CUTOVER_RUNBOOK", "rb.toml"),
+            ("CUTOVER_VAR_APP_HOST", "a"),
+            ("CUTOVER_SECRET_PW", "p"),
+        ] {
+            assert!(
+                env.contains(&(k.to_string(), v.to_string())),
+                "{k}: {env:?}"
+            );
+        }
     }
 
     #[test]
