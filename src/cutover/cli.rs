@@ -27,6 +27,10 @@ pub enum Cmd {
         /// replication, tables and keys, coverage.
         #[arg(long)]
         connect: bool,
+        /// Override or add a `[vars]` entry, as `run --var` would (the values are checked
+        /// where they are used: in DSNs, commands, SQL).
+        #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_var)]
+        vars: Vec<(String, String)>,
     },
     /// The built-in rehearsal: a disposable source/target PostgreSQL pair with logical
     /// replication and a write load, cut over by `runbooks/drill.toml`. Exit code as `run`.

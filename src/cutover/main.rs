@@ -44,7 +44,11 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     let result = match cli.command {
-        Cmd::Check { files, connect } => Ok(check(&files, connect)),
+        Cmd::Check {
+            files,
+            connect,
+            vars,
+        } => Ok(check(&files, connect, &vars.into_iter().collect())),
         Cmd::Run(args) => run(args),
         Cmd::Drill(args) => Ok(ExitCode::from(drill::main(args))),
         Cmd::Attach {
@@ -90,10 +94,10 @@ fn main() -> ExitCode {
     }
 }
 
-fn check(files: &[PathBuf], connect: bool) -> ExitCode {
+fn check(files: &[PathBuf], connect: bool, overrides: &BTreeMap<String, String>) -> ExitCode {
     let mut ok = true;
     for f in files {
-        match Runbook::load(f, &BTreeMap::new()) {
+        match Runbook::load(f, overrides) {
             Ok(rb) => {
                 let n = rb.steps.len();
                 let line = format!(
@@ -106,12 +110,15 @@ fn check(files: &[PathBuf], connect: bool) -> ExitCode {
                     return ExitCode::from(EXIT_INVALID);
                 }
                 for note in &rb.notes {
-                    say::err(&format!("note: {note}"));
+                    say::err(&format!("warning: {note}"));
                 }
                 if connect {
                     let args = preflight_cmd::PreflightArgs {
                         runbook: f.clone(),
-                        vars: Vec::new(),
+                        vars: overrides
+                            .iter()
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect(),
                         approvals: Vec::new(),
                         journal: None,
                         json: false,

@@ -393,6 +393,8 @@ pub fn resolve_all(
 
 /// Our options taken out of the DSN, and the driver's configuration from the rest.
 fn read_dsn(dsn: &str) -> Result<(Split, Config), String> {
+    // The rules `cutover check` applies, with the same words; the driver parses after them.
+    cutover_model::runbook::dsn::check(dsn)?;
     let split = conninfo::split(dsn)?;
     let config = split
         .rest
@@ -592,6 +594,95 @@ mod tests {
         move |k: &str| m.get(k).cloned()
     }
 
+    /// `cutover check` judges a DSN with `cutover_model::runbook::dsn`; the run reads it
+    /// with the driver. They must agree: what check passes, the run can read, and what the
+    /// driver refuses, check refuses.
+    #[test]
+    fn check_and_the_run_agree_on_every_dsn() {
+        let e = env(&[("HOME", "/nonexistent")]);
+        // Stricter than the driver, on purpose: libpq refuses a pair without a keyword (the
+        // driver drops it), and a URL with a space would defeat password masking.
+        for stricter in ["=x", "host=db =x", "postgres://u:p w@db/x"] {
+            assert!(driver_reads(stricter, &e).is_ok(), "{stricter}");
+            assert!(
+                cutover_model::runbook::dsn::check(stricter).is_err(),
+                "{stricter}"
+            );
+        }
+        for dsn in [
+            "host=db dbname=orders user=u password='a b' sslmode=require",
+            "host=db password=",
+            "host=db PASSWORD=",
+            "host=db passwrd=x",
+            "host=db port=abc",
+            "host=db port=",
+            "host=db port=70000",
+            "host=db port=5432,5433",
+            "host=a,b port=1,2,3",
+            "host=a hostaddr=127.0.0.1,127.0.0.2",
+            "hostaddr=db.example",
+            "host=db connect_timeout=x",
+            "host=db connect_timeout=-1",
+            "host=db keepalives=-1",
+            "host=db keepalives_retries=99999999999",
+            "host=db sslmode=bogus",
+            "host=db sslmode=verify-full sslrootcert=system",
+            "host=db gssencmode=require",
+            "host=db gssencmode=prefer",
+            "host=db target_session_attrs=primary",
+            "host=db target_session_attrs=read-write",
+            "host=db channel_binding=maybe",
+            "host=db load_balance_hosts=random",
+            "host=db sslnegotiation=direct",
+            "host=db password='open",
+            "host=db stray",
+            "service=ledger",
+            "postgres://u@db:notaport/x",
+            "postgres://u:p%40ss@db/orders?sslmode=require",
+            "postgres://db/x?oops",
+            "postgres://db/x?sslmode=bogus",
+            "postgres://db/x?application_name=a&connect_timeout=z",
+            "postgres://[::1]:5432/x",
+            "postgres://[::1/x",
+            "postgres://db,db2:5433/x",
+            "postgres://db/%ff",
+            "postgres://%2Ftmp/x",
+            "postgresql://u@db/x?unknown_thing=1",
+        ] {
+            let check = cutover_model::runbook::dsn::check(dsn);
+            let driver = driver_reads(dsn, &e);
+            assert_eq!(
+                check.is_ok(),
+                driver.is_ok(),
+                "{dsn:?}: check says {check:?}, the driver says {driver:?}"
+            );
+            // And the run gives check's reason.
+            if let Err(why) = check {
+                let run = ConnSettings::parse_with_env("c", dsn, &e).map(|_| ());
+                assert_eq!(run.map_err(|e| e.message), Err(why), "{dsn:?}");
+            }
+        }
+    }
+
+    /// What the run does with a DSN without the model's check first: our options, the
+    /// driver's parser, and what the driver checks when it connects (hosts, addresses and
+    /// ports that go together).
+    fn driver_reads(dsn: &str, e: &dyn Fn(&str) -> Option<String>) -> Result<(), String> {
+        let split = conninfo::split(dsn)?;
+        let config: Config = split.rest.parse().map_err(|e| driver_message(&e))?;
+        no_gssapi_encryption(&split)?;
+        tls_settings(&split, &Env(e))?;
+        let (hosts, addrs) = (config.get_hosts().len(), config.get_hostaddrs().len());
+        if hosts > 0 && addrs > 0 && hosts != addrs {
+            return Err("host and hostaddr counts differ".into());
+        }
+        let ports = config.get_ports().len();
+        if ports > 1 && ports != hosts.max(addrs) {
+            return Err("invalid number of ports".into());
+        }
+        Ok(())
+    }
+
     #[test]
     fn target_names_host_port_and_database_never_the_password() {
         let e = env(&[]);
@@ -725,7 +816,10 @@ mod tests {
         let err = ConnSettings::parse_with_env("src", "host=db sslmode=verify_full", &e)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("invalid sslmode"), "{err}");
+        assert!(
+            err.contains("option `sslmode`") && err.contains("verify-full"),
+            "{err}"
+        );
         let err = ConnSettings::parse_with_env("src", "postgres://u:hunter2@db/x?bogus=1", &e)
             .unwrap_err()
             .to_string();

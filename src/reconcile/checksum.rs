@@ -13,7 +13,7 @@ use super::{Cx, Mismatch, Phase, ReconcileError, ReconcileResult};
 
 /// Runs the check.
 pub(crate) async fn run(cx: &Cx<'_>, res: &mut ReconcileResult) -> Result<(), ReconcileError> {
-    let (t, ranges) = table::open(cx, res).await?;
+    let (t, ranges) = table::open(cx, res, table::KeyUse::Matches).await?;
     let r = compare_and_drill(cx, &t, &ranges, res).await;
     t.end().await;
     r

@@ -1,6 +1,7 @@
 //! `kind = "count"`: row counts per key-range partition on both sides. A partition whose
 //! counts differ is one mismatch (key: the range); the rows counted against the thresholds
-//! are the differences of the counts.
+//! are the differences of the counts. The key need not be unique: a range counts every row
+//! whose key falls in it, twins included, so a duplicate hides nothing.
 
 use super::table::{self, RangeQuery};
 use super::{ColumnDiff, Cx, Mismatch, MismatchClass, ReconcileError, ReconcileResult};
@@ -10,7 +11,7 @@ pub(crate) async fn run(cx: &Cx<'_>, res: &mut ReconcileResult) -> Result<(), Re
     if cx.check.key.is_empty() {
         return whole_table(cx, res).await;
     }
-    let (t, ranges) = table::open(cx, res).await?;
+    let (t, ranges) = table::open(cx, res, table::KeyUse::Ranges).await?;
     res.key_columns = vec!["range".into()];
     let max_listed = cx.opts.max_listed;
     let r = t

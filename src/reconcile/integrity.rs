@@ -1,6 +1,8 @@
 //! What a key-range comparison cannot see by itself, checked in the same snapshots: whether
-//! the key is unique on each side (a duplicate would hide behind its twin), and the rows whose
-//! key has a NULL (no key range holds them), compared by content as a multiset.
+//! the key is unique on each side where rows are matched by it (a checksum's drill-down: a
+//! duplicate would hide behind its twin; a count needs no such thing, see
+//! [`super::table::KeyUse`]), and the rows whose key has a NULL (no key range holds them),
+//! compared by content as a multiset.
 
 use std::collections::BTreeMap;
 

@@ -144,12 +144,25 @@ impl Table<'_> {
     }
 }
 
-/// Opens a table check: sets it up ([`setup`]), opens the pinned snapshots and plans the
-/// key-range partitions inside them. The caller ends the snapshots ([`Table::end`]); if
-/// planning fails they are ended here.
+/// What a table check needs of its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyUse {
+    /// Rows are matched by key (checksum drill-down): the key must be unique, or a row could
+    /// hide behind its twin.
+    Matches,
+    /// The key only splits the table into ranges (count): every row falls in exactly one
+    /// range whatever its twins, so a duplicate hides nothing.
+    Ranges,
+}
+
+/// Opens a table check: sets it up ([`setup`]), opens the pinned snapshots, checks the key
+/// is unique when rows are matched by it (`key_use`), and plans the key-range partitions
+/// inside them. The caller ends the snapshots ([`Table::end`]); if planning fails they are
+/// ended here.
 pub(crate) async fn open<'a>(
     cx: &Cx<'a>,
     res: &mut ReconcileResult,
+    key_use: KeyUse,
 ) -> Result<(Table<'a>, Vec<Range>), ReconcileError> {
     cx.report(res, Phase::Planning);
     let mut t = setup(cx, res).await?;
@@ -161,7 +174,11 @@ pub(crate) async fn open<'a>(
             return Err(e);
         }
     }
-    let planned = match super::integrity::key_is_unique(&t).await {
+    let unique = match key_use {
+        KeyUse::Matches => super::integrity::key_is_unique(&t).await,
+        KeyUse::Ranges => Ok(()),
+    };
+    let planned = match unique {
         Ok(()) => partition::plan_for(cx, &t, res).await,
         Err(e) => Err(e),
     };

@@ -139,31 +139,31 @@ rows = "1"
 const PLUMBING: &str = r#"
 [[step]]
 id = "load-writes-and-replicates"
-wait = { run = "test $(${vars.psql} \"${vars.target_dsn}\" -XAtc 'select count(*) from drill_orders') -gt 10", every = "200ms" }
+wait = { run = "test $(${vars.psql} ${vars.target_dsn} -XAtc 'select count(*) from drill_orders') -gt 10", every = "200ms" }
 timeout = "60s"
 
 [[step]]
 id = "freeze"
-run = "${vars.psql} \"${vars.source_dsn}\" -XAt -v ON_ERROR_STOP=1 -c 'alter role drill_app nologin' -c \"select count(pg_terminate_backend(pid)) from pg_stat_activity where usename = 'drill_app'\""
+run = "${vars.psql} ${vars.source_dsn} -XAt -v ON_ERROR_STOP=1 -c 'alter role drill_app nologin' -c \"select count(pg_terminate_backend(pid)) from pg_stat_activity where usename = 'drill_app'\""
 
 [[step]]
 id = "sync-sequences"
 run = """
-last=$(${vars.psql} "${vars.source_dsn}" -X -At -v ON_ERROR_STOP=1 -c "select last_value from public.drill_orders_id_seq") || exit 1
-${vars.psql} "${vars.target_dsn}" -X -At -v ON_ERROR_STOP=1 -c "select 'target seq ' || setval('public.drill_orders_id_seq', $last + 1000)"
+last=$(${vars.psql} ${vars.source_dsn} -X -At -v ON_ERROR_STOP=1 -c "select last_value from public.drill_orders_id_seq") || exit 1
+${vars.psql} ${vars.target_dsn} -X -At -v ON_ERROR_STOP=1 -c "select 'target seq ' || setval('public.drill_orders_id_seq', $last + 1000)"
 """
 expect = { stdout = "target seq \\d+" }
 
 [[step]]
 id = "switch"
 run = """
-${vars.psql} "${vars.target_dsn}" -X -q -v ON_ERROR_STOP=1 -c "alter subscription ${vars.subscription} disable" -c "alter role drill_app login" || exit 1
-printf '%s\\n' "${vars.target_app_dsn}" > ${vars.workdir}/app.dsn
+${vars.psql} ${vars.target_dsn} -X -q -v ON_ERROR_STOP=1 -c "alter subscription $CUTOVER_VAR_SUBSCRIPTION disable" -c "alter role drill_app login" || exit 1
+printf '%s\\n' ${vars.target_app_dsn} > ${vars.workdir}/app.dsn
 """
 
 [[step]]
 id = "app-writes-land-on-target"
-wait = { run = "test $(${vars.psql} \"${vars.target_dsn}\" -XAtc \"select count(*) from drill_orders where written_on = 'target'\") -gt 3", every = "200ms" }
+wait = { run = "test $(${vars.psql} ${vars.target_dsn} -XAtc \"select count(*) from drill_orders where written_on = 'target'\") -gt 3", every = "200ms" }
 timeout = "60s"
 "#;
 
@@ -599,11 +599,11 @@ id = "watch-lag"
 run = "true"
 [[step]]
 id = "lag-grows"
-wait = { run = "test \"$(${vars.psql} \"${vars.source_dsn}\" -XAtc \"select pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn) > 48 * 1024 * 1024 from pg_replication_slots where slot_name = '${vars.subscription}'\")\" = t", every = "200ms" }
+wait = { run = "test \"$(${vars.psql} ${vars.source_dsn} -XAtc \"select pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn) > 48 * 1024 * 1024 from pg_replication_slots where slot_name = '$CUTOVER_VAR_SUBSCRIPTION'\")\" = t", every = "200ms" }
 timeout = "60s"
 [[step]]
 id = "subscription-disabled"
-run = "${vars.psql} \"${vars.target_dsn}\" -XAtc \"select subenabled from pg_subscription\""
+run = "${vars.psql} ${vars.target_dsn} -XAtc \"select subenabled from pg_subscription\""
 expect = { stdout = "^f$" }
 "#,
         ),
@@ -615,11 +615,11 @@ id = "app-gone"
 run = "true"
 [[step]]
 id = "target-corrupted"
-wait = { run = "test \"$(${vars.psql} \"${vars.target_dsn}\" -XAtc 'select rtrim(filler) from pgbench_accounts where aid = 0')\" = 'drill fault: extra on target'", every = "200ms" }
+wait = { run = "test \"$(${vars.psql} ${vars.target_dsn} -XAtc 'select rtrim(filler) from pgbench_accounts where aid = 0')\" = 'drill fault: extra on target'", every = "200ms" }
 timeout = "60s"
 [[step]]
 id = "source-intact"
-run = "${vars.psql} \"${vars.source_dsn}\" -XAtc 'select count(*) from pgbench_accounts where aid = 0'"
+run = "${vars.psql} ${vars.source_dsn} -XAtc 'select count(*) from pgbench_accounts where aid = 0'"
 expect = { stdout = "^0$" }
 "#,
         ),

@@ -5,6 +5,7 @@
 
 mod architecture;
 mod attacks;
+mod check_attacks;
 mod corpus;
 mod crash;
 mod detach;

@@ -291,7 +291,8 @@ impl Watch {
                     config: config.clone(),
                     connections: self.conns.clone(),
                     secrets: self.opts.secrets.clone(),
-                    env: Vec::new(),
+                    // The lag command gets what it gets in a run (`$CUTOVER_VAR_X`...).
+                    env: cutover_model::runbook::shell::process_env(&self.rb, &self.opts.secrets),
                 }) {
                     Ok(p) => Some(p),
                     Err(e) => {

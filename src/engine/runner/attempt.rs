@@ -1,6 +1,5 @@
 //! Executing one attempt of each kind of step: shell, confirm, wait.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -13,8 +12,9 @@ use super::shell_step::ShellRun;
 use super::{Attempt, AttemptResult, EngineError, Runner, Stop, classify};
 use crate::expect::OutputWatch;
 use cutover_model::protocol::{CheckResult, Command, Event, Level, OperatorAction, StepOutcome};
+use cutover_model::runbook::shell::process_env;
 use cutover_model::runbook::units::format_duration;
-use cutover_model::runbook::{Action, Expect, Runbook, Template, WaitCond};
+use cutover_model::runbook::{Action, Expect, Template, WaitCond};
 use cutover_shell::ShellSpec;
 
 impl Runner<'_> {
@@ -92,7 +92,7 @@ impl Runner<'_> {
     /// The environment of a step's processes.
     pub(super) fn env(&self, step_id: &str) -> Vec<(String, String)> {
         let mut env = vec![("CUTOVER_STEP_ID".to_string(), step_id.to_string())];
-        env.extend(base_env(self.rb, self.secrets));
+        env.extend(process_env(self.rb, self.secrets));
         env
     }
 
@@ -306,29 +306,4 @@ impl Runner<'_> {
             }
         }
     }
-}
-
-/// Environment every process started for the runbook gets: the runbook path, vars and secrets.
-pub(super) fn base_env(rb: &Runbook, secrets: &BTreeMap<String, String>) -> Vec<(String, String)> {
-    let mut env = vec![("CUTOVER_RUNBOOK".to_string(), rb.path.clone())];
-    for (k, v) in &rb.vars {
-        env.push((format!("CUTOVER_VAR_{}", env_name(k)), v.clone()));
-    }
-    for (k, v) in secrets {
-        env.push((format!("CUTOVER_SECRET_{}", env_name(k)), v.clone()));
-    }
-    env
-}
-
-/// `SOME-name` → `SOME_NAME`: a var or secret name as an environment variable suffix.
-fn env_name(k: &str) -> String {
-    k.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_uppercase()
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }

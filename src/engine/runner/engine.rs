@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use chrono::Utc;
 use tokio::sync::mpsc;
 
+use super::Runner;
 use super::io::Io;
 use super::lag_watch::LagWatch;
 use super::mailbox::Mailbox;
@@ -15,7 +16,6 @@ use super::rollback::{RollbackBook, rollback_display};
 use super::sql_step::SqlSessions;
 use super::step_book::{State, StepBook};
 use super::triggers::Triggers;
-use super::{Runner, attempt};
 use crate::journal::{self, Journal, JournalError, TornTail};
 use crate::resume::{self, Restored};
 use cutover_model::protocol::{
@@ -146,7 +146,13 @@ impl Engine {
             .values()
             .filter_map(|c| c.config().get_password())
             .map(|p| String::from_utf8_lossy(p).into_owned());
-        let masker = Masker::new(secrets.values().cloned().chain(passwords));
+        // A secret goes into a shell command single-quoted: that form is masked too (a shell
+        // that echoes part of its command shows it so when the secret holds a quote).
+        let quoted = secrets
+            .values()
+            .filter(|v| v.contains('\''))
+            .map(|v| cutover_model::runbook::shell::quote(v));
+        let masker = Masker::new(secrets.values().cloned().chain(quoted).chain(passwords));
         let mut steps = StepBook::new(rb.steps.len());
         let mut torn = None;
         let mut accepted_vars = None;
@@ -273,7 +279,7 @@ impl Engine {
             config: config.clone(),
             connections: self.conns.clone(),
             secrets: self.secrets.clone(),
-            env: attempt::base_env(&self.rb, &self.secrets),
+            env: cutover_model::runbook::shell::process_env(&self.rb, &self.secrets),
         })?;
         Ok(Some(LagWatch::new(probe)))
     }

@@ -2,6 +2,7 @@
 
 pub mod diag;
 pub mod dsn;
+pub mod shell;
 mod sign_offs;
 pub mod spec;
 pub mod template;

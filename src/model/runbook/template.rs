@@ -7,6 +7,10 @@
 //! `:raw`, as the text itself (which `cutover check` points out). A reference written inside a
 //! quoted string, a quoted identifier or a comment is refused: the value would be quoted
 //! again, or not at all.
+//!
+//! In shell commands (`run`, `rollback`, `wait = { run = ... }`, `[lag] command`) the rule is
+//! the same: a reference is one single-quoted word, `:raw` pastes the text, and a reference
+//! inside shell quotes, a comment or a here-document is refused (see [`super::shell`]).
 
 use std::collections::BTreeMap;
 
@@ -24,14 +28,16 @@ pub const MAX_EXPANDED: usize = 1024 * 1024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Form {
-    /// The value as it is (shell commands, DSNs, titles).
+    /// The value as it is (DSNs, titles, names).
     Text,
     /// A SQL string literal.
     Literal,
     /// A SQL identifier, schema-qualified when the value has a dot.
     Ident,
-    /// The value pasted into SQL as it is (`:raw`).
+    /// The value pasted into SQL or a shell command as it is (`:raw`).
     Raw,
+    /// One shell word: the value in single quotes.
+    Shell,
 }
 
 impl Form {
@@ -40,6 +46,7 @@ impl Form {
             Form::Text | Form::Raw => value.to_string(),
             Form::Literal => sql_literal(value),
             Form::Ident => quote_qualified(value),
+            Form::Shell => super::shell::quote(value),
         }
     }
 }
@@ -59,11 +66,13 @@ pub enum Segment {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Lang {
-    /// Plain text: a shell command, a DSN, a title. References are pasted as they are.
+    /// Plain text: a DSN, a title, a table name. References are pasted as they are.
     #[default]
     Text,
     /// SQL: references are quoted (see the module documentation).
     Sql,
+    /// A shell command: references are single-quoted words (see the module documentation).
+    Shell,
 }
 
 /// A runbook string after parsing its `${...}` references.
@@ -110,6 +119,19 @@ impl Template {
         Ok(t)
     }
 
+    /// Parses `s` as a shell command: like [`Template::parse`], and each reference becomes
+    /// one single-quoted word, or the text itself with `:raw`; a reference inside shell
+    /// quotes, a comment or a here-document is refused.
+    pub fn parse_shell(
+        s: &str,
+        vars: &BTreeMap<String, String>,
+        secrets: &[String],
+    ) -> Result<Template, TemplateError> {
+        let t = parse(s, vars, secrets, Lang::Shell)?;
+        super::shell::check(s)?;
+        Ok(t)
+    }
+
     /// The string to execute, with secret values filled in from `secrets`.
     pub fn render(&self, secrets: &BTreeMap<String, String>) -> String {
         self.segments
@@ -131,7 +153,7 @@ impl Template {
             .map(|s| match s {
                 Segment::Literal(t) => t.clone(),
                 Segment::Var(_, v, form) => form.apply(v),
-                Segment::Secret(_, Form::Literal) => format!("'{MASK}'"),
+                Segment::Secret(_, Form::Literal | Form::Shell) => format!("'{MASK}'"),
                 Segment::Secret(..) => MASK.to_string(),
             })
             .collect()
@@ -144,7 +166,8 @@ impl Template {
             .any(|s| matches!(s, Segment::Secret(..)))
     }
 
-    /// Whether the string pastes a value into SQL as it is (`:raw`), which `check` points out.
+    /// Whether the string pastes a value into SQL or a shell command as it is (`:raw`), which
+    /// `check` points out.
     pub fn has_raw(&self) -> bool {
         self.segments.iter().any(|s| {
             matches!(
@@ -250,7 +273,12 @@ fn form_of(inner: &str, lang: Lang) -> Result<(&str, Form), String> {
     match (lang, suffix) {
         (Lang::Text, None) => Ok((reference, Form::Text)),
         (Lang::Text, Some(f)) => Err(format!(
-            "`:{f}` is for references in SQL; here `${{{reference}}}` is pasted as it is"
+            "`:{f}` is for references in SQL and shell commands; here `${{{reference}}}` is pasted as it is"
+        )),
+        (Lang::Shell, None) => Ok((reference, Form::Shell)),
+        (Lang::Shell, Some("raw")) => Ok((reference, Form::Raw)),
+        (Lang::Shell, Some(f)) => Err(format!(
+            "`:{f}` is not a way to use a value in a shell command: `${{{reference}}}` is one quoted word, `${{{reference}:raw}}` the text itself"
         )),
         (Lang::Sql, None) => Ok((reference, Form::Literal)),
         (Lang::Sql, Some("ident")) => Ok((reference, Form::Ident)),
@@ -370,6 +398,27 @@ mod sql_context {
             && !tag.starts_with(|c: char| c.is_ascii_digit());
         ok.then(|| format!("${tag}$"))
     }
+}
+
+/// Where the `:raw` references of the runbook string `s` are: byte offset and length of each.
+pub fn raw_references(s: &str) -> Vec<(usize, usize)> {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i..].starts_with(b"$${") {
+            i += 3;
+        } else if b[i..].starts_with(b"${") {
+            let len = s[i..].find('}').map_or(s.len() - i, |c| c + 1);
+            if s[i..i + len].ends_with(":raw}") {
+                out.push((i, len));
+            }
+            i += len;
+        } else {
+            i += 1;
+        }
+    }
+    out
 }
 
 fn utf8_len(first: u8) -> usize {
@@ -495,5 +544,33 @@ mod tests {
     fn shell_style_reference_is_rejected_with_hint() {
         let e = Template::parse("echo ${HOME}", &vars(), &[]).unwrap_err();
         assert!(e.message.contains("$${"), "{}", e.message);
+    }
+
+    #[test]
+    fn in_a_shell_command_a_value_is_one_quoted_word_and_never_syntax() {
+        let t = Template::parse_shell(
+            "echo ${vars.customer} ${secrets.PW} ${vars.n:raw}",
+            &vars(),
+            &["PW".into()],
+        )
+        .unwrap();
+        let s = BTreeMap::from([("PW".to_string(), "it's".to_string())]);
+        assert_eq!(
+            t.render(&s),
+            r"echo ''\''; drop table victim; --' 'it'\''s' 100000"
+        );
+        assert_eq!(
+            t.display(),
+            r"echo ''\''; drop table victim; --' '••••' 100000"
+        );
+        assert!(t.has_raw());
+        let e = Template::parse_shell("echo ${vars.n:ident}", &vars(), &[]).unwrap_err();
+        assert!(e.message.contains("one quoted word"), "{}", e.message);
+        let e = Template::parse_shell("echo \"${vars.n}\"", &vars(), &[]).unwrap_err();
+        assert_eq!((e.offset, e.len), (6, 9));
+        assert_eq!(
+            raw_references("a ${vars.n:raw} $${x:raw} ${vars.n}"),
+            [(2, 13)]
+        );
     }
 }

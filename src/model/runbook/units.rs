@@ -284,13 +284,21 @@ impl<'de> Deserialize<'de> for Threshold {
                 }
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Threshold, E> {
-                Ok(Threshold::Number(v as f64))
+                self.visit_f64(v as f64)
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Threshold, E> {
-                Ok(Threshold::Number(v as f64))
+                self.visit_f64(v as f64)
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Threshold, E> {
-                Ok(Threshold::Number(v))
+                // A NaN threshold is never crossed, an infinite one never either, and lag is
+                // never negative: each would make a gate or a trigger that cannot work.
+                if v.is_finite() && v >= 0.0 {
+                    Ok(Threshold::Number(v))
+                } else {
+                    Err(E::custom(format!(
+                        "invalid threshold {v}: a number threshold is a finite number at least 0"
+                    )))
+                }
             }
         }
         d.deserialize_any(V)

@@ -9,7 +9,7 @@ use toml::Spanned;
 use crate::runbook::Connection;
 use crate::runbook::diag::{Diagnostic, Diagnostics};
 use crate::runbook::spec::SStr;
-use crate::runbook::template::{Lang, Template};
+use crate::runbook::template::{self, Lang, Template};
 
 /// Collects diagnostics against one source text.
 pub(super) struct Ctx<'a> {
@@ -54,6 +54,16 @@ impl<'a> Ctx<'a> {
         Err(Diagnostics(self.errors))
     }
 
+    /// Sets what `${vars.NAME}` may name (once `[vars]` is resolved).
+    pub(super) fn set_vars(&mut self, vars: BTreeMap<String, String>) {
+        self.vars = vars;
+    }
+
+    /// The `[secrets]` names.
+    pub(super) fn secret_names(&self) -> Vec<String> {
+        self.secrets.clone()
+    }
+
     /// Reports `msg` at `span`.
     pub(super) fn err(&mut self, span: Range<usize>, msg: impl Into<String>) {
         self.errors
@@ -86,6 +96,21 @@ impl<'a> Ctx<'a> {
     pub(super) fn not_blank(&mut self, s: &SStr, msg: impl FnOnce() -> String) {
         if s.get_ref().trim().is_empty() {
             self.err(s.span(), msg());
+        }
+    }
+
+    /// Reports `s` when it holds a character no one can type or see: a control character
+    /// (a newline, ESC, NUL...) or an invisible format character (zero-width, bidi).
+    /// `what` names the value, `why` says where it is typed or shown.
+    pub(super) fn typable(&mut self, s: &SStr, what: &str, why: &str) {
+        if let Some(c) = s.get_ref().chars().find(|c| untypable(*c)) {
+            self.err(
+                s.span(),
+                format!(
+                    "{what} holds the character U+{:04X}, which cannot be typed or seen ({why}): use letters, digits and punctuation",
+                    u32::from(c)
+                ),
+            );
         }
     }
 
@@ -156,15 +181,50 @@ impl<'a> Ctx<'a> {
     /// is pointed out as a note.
     pub(super) fn sql_template(&mut self, s: &SStr) -> Template {
         let t = self.template_in(s, Lang::Sql);
-        if t.has_raw() {
-            self.notes.push(Diagnostic::at(
-                self.file,
-                self.source,
-                s.span(),
-                "a `:raw` reference pastes its value into SQL as it is: make sure no one but the runbook's author can set it",
-            ));
-        }
+        self.note_raw(
+            s,
+            "a `:raw` reference pastes its value into SQL as it is: make sure no one but the runbook's author can set it",
+        );
         t
+    }
+
+    /// `s` as a shell command: references become single-quoted words; a `:raw` one is
+    /// pointed out as a note.
+    pub(super) fn shell_template(&mut self, s: &SStr) -> Template {
+        let t = self.template_in(s, Lang::Shell);
+        self.note_raw(
+            s,
+            "a `:raw` reference pastes its value into the shell command as it is (shell syntax in it runs): make sure no one but the runbook's author can set it",
+        );
+        t
+    }
+
+    /// Points out each `:raw` reference of `s` with `msg`.
+    fn note_raw(&mut self, s: &SStr, msg: &str) {
+        for (offset, len) in template::raw_references(s.get_ref()) {
+            let at = self.within(s.span(), s.get_ref(), offset, len);
+            self.notes
+                .push(Diagnostic::at(self.file, self.source, at, msg));
+        }
+    }
+
+    /// The file span of `len` bytes at `offset` inside the string `value` written at `span`:
+    /// exact when the string is written as a TOML string of any kind (escapes and multi-line
+    /// strings included), else the whole string.
+    pub(super) fn within(
+        &self,
+        span: Range<usize>,
+        value: &str,
+        offset: usize,
+        len: usize,
+    ) -> Range<usize> {
+        let raw = self.source.get(span.clone()).unwrap_or("");
+        match string_offsets(raw, value) {
+            Some(at) if len > 0 && offset + len < at.len() => {
+                span.start + at[offset]..span.start + at[offset + len - 1] + 1
+            }
+            _ => span,
+        }
     }
 
     /// `s` as a template in `lang`, its errors reported.
@@ -172,36 +232,76 @@ impl<'a> Ctx<'a> {
         let parsed = match lang {
             Lang::Text => Template::parse(s.get_ref(), &self.vars, &self.secrets),
             Lang::Sql => Template::parse_sql(s.get_ref(), &self.vars, &self.secrets),
+            Lang::Shell => Template::parse_shell(s.get_ref(), &self.vars, &self.secrets),
         };
         match parsed {
             Ok(t) => t,
             Err(e) => {
-                let span = s.span();
-                // Offsets inside the string map onto the file when the string is written
-                // without escapes on one line (the usual case); otherwise point at the string.
-                let raw = &self.source[span.clone()];
-                let quote = raw
-                    .chars()
-                    .next()
-                    .map_or(0, |c| usize::from(c == '"' || c == '\''));
-                let inner = &raw[quote.min(raw.len())..];
-                let sub = if inner.get(e.offset..e.offset + e.len)
-                    == s.get_ref().get(e.offset..e.offset + e.len)
-                {
-                    let start = span.start + quote + e.offset;
-                    start..start + e.len
-                } else {
-                    span
-                };
+                let sub = self.within(s.span(), s.get_ref(), e.offset, e.len);
                 self.err(sub, e.message);
                 Template::default()
             }
         }
     }
 
-    /// [`Ctx::template`] for an optional key.
-    pub(super) fn opt_template(&mut self, s: &Option<SStr>) -> Option<Template> {
-        s.as_ref().map(|s| self.template(s))
+    /// `s` with its `${vars.NAME}` filled in as text, in place: for the keys that name a
+    /// table, a column, a slot... A secret cannot be part of a name (names are shown).
+    pub(super) fn resolve_name(&mut self, s: &mut SStr) {
+        let span = s.span();
+        if let Some(v) = self.name_text(s.get_ref(), span, true) {
+            *s.get_mut() = v;
+        }
+    }
+
+    /// [`Ctx::resolve_name`] for each name of a list written at `list` (errors point at the
+    /// list).
+    pub(super) fn resolve_names(&mut self, list: &mut Spanned<Vec<String>>) {
+        let span = list.span();
+        for name in list.get_mut() {
+            if let Some(v) = self.name_text(name, span.clone(), false) {
+                *name = v;
+            }
+        }
+    }
+
+    /// `value` (written at `span`, exactly as a string when `exact`) with its references
+    /// filled in; `None` when it has none or one is wrong (reported).
+    fn name_text(&mut self, value: &str, span: Range<usize>, exact: bool) -> Option<String> {
+        if !value.contains("${") {
+            return None;
+        }
+        let at = |cx: &Self, offset: usize, len: usize| {
+            if exact {
+                cx.within(span.clone(), value, offset, len)
+            } else {
+                span.clone()
+            }
+        };
+        match Template::parse(value, &self.vars, &self.secrets) {
+            Err(e) => {
+                let sub = at(self, e.offset, e.len);
+                self.err(sub, e.message);
+                None
+            }
+            Ok(t) if t.has_secrets() => {
+                let offset = value.find("${secrets.").unwrap_or(0);
+                let len = value[offset..]
+                    .find('}')
+                    .map_or(value.len() - offset, |c| c + 1);
+                let sub = at(self, offset, len);
+                self.err(
+                    sub,
+                    "a name (of a table, column, slot...) cannot hold a secret: names are shown on screen and in the journal",
+                );
+                None
+            }
+            Ok(t) => Some(t.display()),
+        }
+    }
+
+    /// [`Ctx::shell_template`] of an optional string.
+    pub(super) fn opt_shell_template(&mut self, s: &Option<SStr>) -> Option<Template> {
+        s.as_ref().map(|s| self.shell_template(s))
     }
 
     /// [`Ctx::sql_template`] of an optional string.
@@ -258,6 +358,95 @@ impl<'a> Ctx<'a> {
             }
         }
     }
+}
+
+/// Where each byte of a TOML string's value is written in its source `raw` (the string as
+/// written, quotes included): one source offset per value byte (the bytes of an escape all
+/// point at its backslash), then the offset after the last. `None` when `raw` does not
+/// decode to `value`.
+fn string_offsets(raw: &str, value: &str) -> Option<Vec<usize>> {
+    let (open, multi, literal) = if raw.starts_with("\"\"\"") {
+        (3, true, false)
+    } else if raw.starts_with("'''") {
+        (3, true, true)
+    } else if raw.starts_with('"') {
+        (1, false, false)
+    } else if raw.starts_with('\'') {
+        (1, false, true)
+    } else {
+        return None;
+    };
+    let b = raw.as_bytes();
+    let mut i = open;
+    // A newline right after the opening delimiter of a multi-line string is not part of it.
+    if multi {
+        if b[i..].starts_with(b"\r\n") {
+            i += 2;
+        } else if b.get(i) == Some(&b'\n') {
+            i += 1;
+        }
+    }
+    let mut out: Vec<usize> = Vec::with_capacity(value.len() + 1);
+    let mut decoded: Vec<u8> = Vec::with_capacity(value.len());
+    while decoded.len() < value.len() && i < b.len() {
+        if literal || b[i] != b'\\' {
+            decoded.push(b[i]);
+            out.push(i);
+            i += 1;
+            continue;
+        }
+        let mut buf = [0u8; 4];
+        let (bytes, used): (&[u8], usize) = match b.get(i + 1)? {
+            b'b' => (b"\x08", 2),
+            b't' => (b"\t", 2),
+            b'n' => (b"\n", 2),
+            b'f' => (b"\x0c", 2),
+            b'r' => (b"\r", 2),
+            b'e' => (b"\x1b", 2),
+            b'"' => (b"\"", 2),
+            b'\\' => (b"\\", 2),
+            e @ (b'x' | b'u' | b'U') => {
+                let n = match e {
+                    b'x' => 2,
+                    b'u' => 4,
+                    _ => 8,
+                };
+                let hex = raw.get(i + 2..i + 2 + n)?;
+                let c = char::from_u32(u32::from_str_radix(hex, 16).ok()?)?;
+                (c.encode_utf8(&mut buf).as_bytes(), 2 + n)
+            }
+            c if multi && c.is_ascii_whitespace() => {
+                // A line-ending backslash: the newline and the white space after it go.
+                let mut j = i + 1;
+                while j < b.len() && b[j].is_ascii_whitespace() {
+                    j += 1;
+                }
+                (&[], j - i)
+            }
+            _ => return None,
+        };
+        for byte in bytes {
+            decoded.push(*byte);
+            out.push(i);
+        }
+        i += used;
+    }
+    out.push(i);
+    (decoded == value.as_bytes()).then_some(out)
+}
+
+/// A control character, or a format character that shows as nothing (zero-width spaces and
+/// joiners, bidirectional marks and overrides, the byte-order mark).
+pub(super) fn untypable(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{FEFF}'
+        )
 }
 
 /// The connection names, comma-separated.

@@ -31,7 +31,7 @@ pub(super) fn lag_config(
         );
     }
     let sql = cx.opt_sql_template(&s.sql);
-    let command = cx.opt_template(&s.command);
+    let command = cx.opt_shell_template(&s.command);
     thresholds(cx, s);
     LagConfig {
         method,

@@ -40,13 +40,16 @@ pub(super) fn parse(
     source: &str,
     overrides: &BTreeMap<String, String>,
 ) -> Result<Runbook, Diagnostics> {
-    let (spec, early) = read(file, source)?;
+    let (mut spec, early) = read(file, source)?;
     let mut cx = Ctx::new(
         file,
         source,
-        definitions::vars(&spec, overrides),
+        BTreeMap::new(),
         spec.secrets.keys().cloned().collect(),
     );
+    let vars = definitions::vars(&mut cx, &spec, overrides);
+    cx.set_vars(vars);
+    definitions::resolve_names(&mut cx, &mut spec);
     let window = spec
         .runbook
         .window
@@ -69,7 +72,11 @@ pub(super) fn parse(
     let triggers = triggers::triggers(&mut cx, &spec.rollback_trigger, defined, &step_ids);
     let (vars, notes) = match (cx.finish(), early.found.is_empty()) {
         (Ok(done), true) => done,
-        (Ok(_), false) => return Err(Diagnostics(early.found)),
+        (Ok(_), false) => {
+            let mut found = early.found;
+            found.sort_by_key(|d| (d.line, d.col));
+            return Err(Diagnostics(found));
+        }
         (Err(Diagnostics(later)), _) => {
             let mut all = early.consequences_dropped(source, later);
             all.sort_by_key(|d| (d.line, d.col));

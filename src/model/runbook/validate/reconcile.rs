@@ -88,10 +88,10 @@ fn tolerance(cx: &mut Ctx<'_>, s: &ReconcileSpec) -> Option<crate::runbook::Tole
         );
     }
     for (key, v) in [("absolute", spec.absolute), ("relative", spec.relative)] {
-        if v.is_some_and(|v| v.is_nan() || v < 0.0) {
+        if v.is_some_and(|v| !v.is_finite() || v < 0.0) {
             cx.err(
                 t.span(),
-                format!("reconcile `{name}`: tolerance {key} must be a number at least 0"),
+                format!("reconcile `{name}`: tolerance {key} must be a finite number at least 0"),
             );
         }
     }
@@ -104,6 +104,11 @@ fn tolerance(cx: &mut Ctx<'_>, s: &ReconcileSpec) -> Option<crate::runbook::Tole
 /// Reports the reserved name `all` and a name an earlier check has.
 fn unique_name(cx: &mut Ctx<'_>, s: &ReconcileSpec, names: &mut BTreeMap<String, usize>) {
     let name = s.name.get_ref();
+    cx.typable(
+        &s.name,
+        "the reconcile name",
+        "it is typed in `cutover reconcile NAME` and waits, and shown in the cockpit, reports and the journal",
+    );
     if name == "all" {
         cx.err(
             s.name.span(),

@@ -174,7 +174,7 @@ fn run_action(cx: &mut Ctx<'_>, r: &SStr, id: &str) -> Action {
     cx.not_blank(r, || {
         format!("step `{id}`: run is empty: give the shell command to run")
     });
-    Action::Run(cx.template(r))
+    Action::Run(cx.shell_template(r))
 }
 
 /// `sql = "..."` on the step's `on` (or the only connection).
@@ -200,6 +200,8 @@ fn confirm_action(cx: &mut Ctx<'_>, c: &SStr) -> Action {
             c.span(),
             "confirm must be a single word to type, e.g. \"GO\"",
         );
+    } else {
+        cx.typable(c, "the confirm word", "the operator must type it");
     }
     Action::Confirm(word)
 }
@@ -292,6 +294,17 @@ fn expect(cx: &mut Ctx<'_>, e: &Spanned<ExpectSpec>, action: &Action, id: &str) 
     let es = e.get_ref();
     let head = cx.head(e.span());
     expect_fits_action(cx, es, head, action, id);
+    if let Some(x) = &es.exit
+        && !(0..=255).contains(x.get_ref())
+    {
+        cx.err(
+            x.span(),
+            format!(
+                "step `{id}`: expect.exit {} can never happen: an exit code is 0 to 255 (a command killed by a signal has none, and fails the step)",
+                x.get_ref()
+            ),
+        );
+    }
     if let Some(re) = &es.stdout
         && let Err(err) = regex::Regex::new(re.get_ref())
     {
@@ -424,7 +437,7 @@ fn rollback(
             );
             None
         }
-        (Some(r), None) => Some(RollbackAction::Run(cx.template(r))),
+        (Some(r), None) => Some(RollbackAction::Run(cx.shell_template(r))),
         (None, Some(rs)) => {
             let on = cx.sql_connection(
                 s.on.as_ref(),

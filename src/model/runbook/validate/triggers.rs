@@ -36,6 +36,11 @@ fn trigger(
     names: &mut BTreeMap<String, usize>,
 ) -> Trigger {
     let name = s.name.get_ref().clone();
+    cx.typable(
+        &s.name,
+        "the trigger name",
+        "it is shown in the banner, reports and the journal",
+    );
     if let Some(first_line) = cx.used_before(names, &s.name) {
         cx.err(
             s.name.span(),

@@ -86,7 +86,7 @@ fn condition(
             on,
         }
     } else if let Some(r) = &s.run {
-        WaitCond::Run(cx.template(r))
+        WaitCond::Run(cx.shell_template(r))
     } else {
         WaitCond::Run(Template::default())
     }
