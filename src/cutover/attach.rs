@@ -360,7 +360,6 @@ fn watch_json(socket: &std::path::Path) -> u8 {
                 break;
             }
         }
-        drop(print);
         Ok::<_, ClientError>(ended || unread || reader_gone)
     });
     rt.shutdown_background();
