@@ -224,6 +224,12 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         say::err(&format!("cutover: {why}"));
         return Ok(ExitCode::from(EXIT_INVALID));
     }
+    if let Some(g) = &args.share_group
+        && serve::group_id(g).is_none()
+    {
+        say::err(&format!("cutover: --share-group {g}: no such group"));
+        return Ok(ExitCode::from(EXIT_INVALID));
+    }
     // Everything that can go wrong before the terminal is taken over is reported plainly.
     let theme = if args.headless {
         None

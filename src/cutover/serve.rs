@@ -314,6 +314,12 @@ pub fn serve_run(spec: RunSpec) -> u8 {
         let listening = match listen(&journal, &name, spec.share_group.as_deref(), true) {
             Ok(l) => l,
             Err(message) => {
+                // Refused before the run started: a new journal it made is taken back, so the
+                // same `--journal` works next time (a resumed one is left as it was).
+                if !spec.resume {
+                    drop(engine);
+                    remove_if_empty(&journal);
+                }
                 pipe.say(&Status::Failed { message, code: 4 });
                 return 4;
             }
@@ -333,6 +339,15 @@ pub fn serve_run(spec: RunSpec) -> u8 {
             }
         }
     })
+}
+
+/// Removes a journal that holds nothing yet (a run refused before its first record), and its
+/// output directory if that is empty too.
+pub fn remove_if_empty(journal: &Path) {
+    if std::fs::symlink_metadata(journal).is_ok_and(|m| m.is_file() && m.len() == 0) {
+        let _ = std::fs::remove_file(journal);
+        let _ = std::fs::remove_dir(cutover_engine::journal::output_dir_for(journal));
+    }
 }
 
 /// A runtime for the engine process.

@@ -308,3 +308,59 @@ fn a_forged_giant_snapshot_is_refused_with_a_reason() {
     assert!(stderr.contains("a message longer than"), "{stderr}");
     server.join().unwrap();
 }
+
+/// A cockpit start refused after its engine made the journal (here: a run directory anyone
+/// may read, which the engine refuses) used to leave a 0-byte journal that blocked that
+/// `--journal` for good and could not be resumed. Nothing is left; the same path works next.
+#[test]
+fn a_refused_cockpit_start_leaves_no_journal_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let rb = runbook(
+        dir.path(),
+        "rb.toml",
+        &steps_runbook("refused", &["one".to_string()]),
+    );
+    let j = dir.path().join("j.jsonl");
+    let runs = crate::term::Runs::new();
+    std::fs::create_dir(runs.run_dir()).unwrap();
+    std::fs::set_permissions(runs.run_dir(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let t = crate::term::Pty::run(&rb, &j, &[runs.env()]);
+    t.wait_for("EXIT=");
+    t.assert_shows("mode 755");
+    assert!(!j.exists(), "a refused start left {}", j.display());
+    // The same --journal works once the run directory is private again.
+    std::fs::set_permissions(runs.run_dir(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let mut t = crate::term::Pty::run(&rb, &j, &[runs.env()]);
+    t.wait_for("ready: enter runs step 1 one");
+    t.enter_step(1, "one", "✔");
+    t.wait_for("run completed");
+    t.quit(0);
+    assert!(journal(&j).iter().any(|r| r["type"] == "run_finished"));
+}
+
+/// `--share-group` naming no group is refused before anything starts.
+#[test]
+fn an_unknown_share_group_is_refused_before_anything_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let rb = runbook(
+        dir.path(),
+        "rb.toml",
+        &steps_runbook("g", &["one".to_string()]),
+    );
+    let out = cutover(
+        dir.path(),
+        &[
+            "run",
+            rb.to_str().unwrap(),
+            "--journal",
+            "j.jsonl",
+            "--share-group",
+            "no-such-group-zz",
+        ],
+        &[],
+    );
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("no such group"), "{stderr}");
+    assert!(!dir.path().join("j.jsonl").exists());
+}
