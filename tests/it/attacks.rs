@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use cutover_drill::harness::{Cluster, ClusterOptions, PgBin};
+use cutover_drill::harness::{Cluster, ClusterOptions};
 
 use crate::support::*;
 
@@ -266,7 +266,7 @@ fn server() -> &'static Cluster {
         std::thread::spawn(|| {
             let rt = tokio::runtime::Runtime::new().unwrap();
             rt.block_on(async {
-                let bin = PgBin::find(None).expect("PostgreSQL server binaries");
+                let bin = crate::support::pg_bin();
                 let db = Cluster::create(&bin, ClusterOptions::named("attacks"))
                     .await
                     .unwrap();

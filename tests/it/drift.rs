@@ -4,12 +4,12 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use cutover_drill::harness::{Cluster, ClusterOptions, PgBin};
+use cutover_drill::harness::{Cluster, ClusterOptions};
 
 use crate::support::*;
 
 async fn pair(name: &str) -> (Cluster, Cluster) {
-    let pg = PgBin::find(None).expect("PostgreSQL server binaries");
+    let pg = crate::support::pg_bin();
     let (s, t) = tokio::join!(
         Cluster::create(&pg, ClusterOptions::named(&format!("{name}src"))),
         Cluster::create(&pg, ClusterOptions::named(&format!("{name}tgt"))),

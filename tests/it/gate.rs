@@ -3,7 +3,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use cutover_drill::harness::{Cluster, ClusterOptions, PgBin};
+use cutover_drill::harness::{Cluster, ClusterOptions};
 
 use crate::support::*;
 
@@ -30,7 +30,7 @@ run = "echo past the gate"
 }
 
 async fn pair() -> (Cluster, Cluster) {
-    let pg = PgBin::find(None).expect("PostgreSQL server binaries");
+    let pg = crate::support::pg_bin();
     let (s, t) = tokio::join!(
         Cluster::create(&pg, ClusterOptions::named("gatesrc")),
         Cluster::create(&pg, ClusterOptions::named("gatetgt")),

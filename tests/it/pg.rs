@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use cutover_drill::harness::cluster::free_port;
 use cutover_drill::harness::process::processes_under;
-use cutover_drill::harness::{Cluster, ClusterOptions, PgBin};
+use cutover_drill::harness::{Cluster, ClusterOptions};
 use cutover_pg::{ConnSettings, ConnectError, FailureKind};
 
 use crate::support::run_ok;
 
-fn bin() -> PgBin {
-    PgBin::find(None).expect("PostgreSQL server binaries")
+fn bin() -> cutover_drill::harness::PgBin {
+    crate::support::pg_bin()
 }
 
 fn no_env(_: &str) -> Option<String> {

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Mutex, OnceLock};
 
-use cutover_drill::harness::{Cluster, ClusterOptions, PgBin};
+use cutover_drill::harness::{Cluster, ClusterOptions};
 use cutover_model::reconcile::{
     ColumnDiff, Mismatch, MismatchClass, Progress, ReconcileResult, Status,
 };
@@ -18,7 +18,7 @@ pub(crate) fn clusters() -> &'static (Cluster, Cluster) {
         std::thread::spawn(|| {
             let rt = tokio::runtime::Runtime::new().unwrap();
             rt.block_on(async {
-                let bin = PgBin::find(None).expect("PostgreSQL server binaries");
+                let bin = crate::support::pg_bin();
                 let (s, t) = tokio::join!(
                     Cluster::create(&bin, ClusterOptions::named("recon-source")),
                     Cluster::create(&bin, ClusterOptions::named("recon-target"))
@@ -1011,8 +1011,9 @@ fn monetary_locales() -> (&'static str, &'static str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cross_version_pair_with_different_settings_is_compared_right() {
     let (money_src, money_tgt) = monetary_locales();
-    let pg15 = PgBin::find(None).expect("PostgreSQL server binaries");
-    let pg18 = PgBin::find(Some(&pg18_bindir())).expect("PostgreSQL 18 binaries");
+    let pg15 = crate::support::pg_bin();
+    let pg18 =
+        cutover_drill::harness::PgBin::find(Some(&pg18_bindir())).expect("PostgreSQL 18 binaries");
     let (s, t) = tokio::join!(
         Cluster::create(
             &pg15,

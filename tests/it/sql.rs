@@ -8,7 +8,7 @@ use cutover_drill::harness::{Cluster, ClusterOptions, Pair, PgBin};
 use crate::support::*;
 
 fn bin() -> PgBin {
-    PgBin::find(None).expect("PostgreSQL server binaries")
+    crate::support::pg_bin()
 }
 
 /// Runs the runbook `name` (its connections and steps in `body`) headless in a new

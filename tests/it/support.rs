@@ -341,3 +341,45 @@ impl session::Session {
         self.until(session::finished).await.1
     }
 }
+
+/// The PostgreSQL server binaries the database tests start their clusters with. Without
+/// them, one clear line says what to install (instead of a panic per test with the finder's
+/// debug output), and the test fails.
+pub fn pg_bin() -> cutover_drill::harness::PgBin {
+    pg_bin_or_say(cutover_drill::harness::PgBin::find(None))
+}
+
+/// [`pg_bin`] for a given result of the finder.
+pub fn pg_bin_or_say(
+    found: Result<cutover_drill::harness::PgBin, cutover_drill::harness::BinDirNotFound>,
+) -> cutover_drill::harness::PgBin {
+    match found {
+        Ok(b) => b,
+        Err(e) => {
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                eprintln!(
+                    "cutover tests: PostgreSQL server binaries not found ({e}); install them with `apt-get install -y postgresql` (as root), or run `cargo run -- drill`, which offers to, then run the tests again"
+                );
+            });
+            panic!("PostgreSQL server binaries not found: `apt-get install -y postgresql`");
+        }
+    }
+}
+
+/// Without server binaries a database test fails with the install command, not the finder's
+/// debug output.
+#[test]
+fn without_postgresql_a_test_says_what_to_install() {
+    let empty = tempfile::tempdir().unwrap();
+    let found = cutover_drill::harness::PgBin::find_in(
+        None,
+        None,
+        Some(empty.path().as_os_str().to_owned()),
+        empty.path(),
+        empty.path(),
+    );
+    let failed = std::panic::catch_unwind(|| pg_bin_or_say(found)).unwrap_err();
+    let said = failed.downcast_ref::<&str>().copied().unwrap_or_default();
+    assert!(said.contains("apt-get install -y postgresql"), "{said}");
+}
