@@ -32,8 +32,14 @@ mod tests {
     fn the_neutraliser_keeps_text_and_drops_escapes() {
         let hostile = "run \u{1b}[2J\u{1b}]0;title\u{7}\u{1b}]52;c;ZXZpbA==\u{7}done";
         let shown = plain(hostile);
-        assert!(!shown.contains('\u{1b}') && !shown.contains('\u{7}'), "{shown:?}");
-        assert!(shown.starts_with("run ") && shown.ends_with("done"), "{shown:?}");
+        assert!(
+            !shown.contains('\u{1b}') && !shown.contains('\u{7}'),
+            "{shown:?}"
+        );
+        assert!(
+            shown.starts_with("run ") && shown.ends_with("done"),
+            "{shown:?}"
+        );
         assert_eq!(plain("plain text\n\ttab"), "plain text\n\ttab");
     }
 }
