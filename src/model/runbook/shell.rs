@@ -113,120 +113,138 @@ pub(super) fn check(s: &str) -> Result<(), TemplateError> {
             continue;
         }
         let c = b[i];
-        match top {
+        i += match top {
             Frame::Single => {
                 if c == b'\'' {
                     stack.pop();
                 }
-                i += 1;
+                1
             }
-            Frame::Double => {
-                i += match c {
-                    b'\\' => 2,
-                    b'"' => {
-                        stack.pop();
-                        1
-                    }
-                    b'`' => {
-                        stack.push(Frame::Code(Opened::Backtick));
-                        1
-                    }
-                    b'$' => open_dollar(&mut stack, rest),
-                    _ => 1,
-                };
-            }
-            Frame::Param => {
-                i += match c {
-                    b'\\' => 2,
-                    b'}' => {
-                        stack.pop();
-                        1
-                    }
-                    b'\'' => {
-                        stack.push(Frame::Single);
-                        1
-                    }
-                    b'"' => {
-                        stack.push(Frame::Double);
-                        1
-                    }
-                    b'`' => {
-                        stack.push(Frame::Code(Opened::Backtick));
-                        1
-                    }
-                    b'$' => open_dollar(&mut stack, rest),
-                    _ => 1,
-                };
-            }
-            Frame::Arith(depth) => {
-                i += match c {
-                    b'(' => {
-                        stack.pop();
-                        stack.push(Frame::Arith(depth + 1));
-                        1
-                    }
-                    b')' if depth == 0 => {
-                        stack.pop();
-                        2
-                    }
-                    b')' => {
-                        stack.pop();
-                        stack.push(Frame::Arith(depth - 1));
-                        1
-                    }
-                    b'$' => open_dollar(&mut stack, rest),
-                    _ => 1,
-                };
-            }
-            Frame::Code(opened) => {
-                i += match c {
-                    b'\\' => 2,
-                    b'\'' => {
-                        stack.push(Frame::Single);
-                        1
-                    }
-                    b'"' => {
-                        stack.push(Frame::Double);
-                        1
-                    }
-                    b'`' if opened == Opened::Backtick => {
-                        stack.pop();
-                        1
-                    }
-                    b'`' => {
-                        stack.push(Frame::Code(Opened::Backtick));
-                        1
-                    }
-                    b'(' => {
-                        stack.push(Frame::Code(Opened::Paren));
-                        1
-                    }
-                    b')' if opened == Opened::Paren => {
-                        stack.pop();
-                        1
-                    }
-                    b'$' => open_dollar(&mut stack, rest),
-                    b'#' if word_start(b, i) => {
-                        let end = s[i..].find('\n').map_or(s.len(), |n| i + n);
-                        plain_reference_in(s, i, end, Place::Comment)?;
-                        end - i
-                    }
-                    b'<' if rest.starts_with(b"<<") && !rest.starts_with(b"<<<") => {
-                        let (doc, used) = heredoc(&s[i + 2..]);
-                        if let Some(doc) = doc {
-                            pending.push(doc);
-                        }
-                        2 + used
-                    }
-                    b'\n' if !pending.is_empty() => {
-                        1 + bodies(s, i + 1, std::mem::take(&mut pending))?
-                    }
-                    _ => 1,
-                };
-            }
-        }
+            Frame::Double => in_double(&mut stack, c, rest),
+            Frame::Param => in_param(&mut stack, c, rest),
+            Frame::Arith(depth) => in_arith(&mut stack, depth, c, rest),
+            Frame::Code(opened) => in_code(s, i, opened, &mut stack, &mut pending)?,
+        };
     }
     Ok(())
+}
+
+/// One step inside `"…"`: the bytes it takes.
+fn in_double(stack: &mut Vec<Frame>, c: u8, rest: &[u8]) -> usize {
+    match c {
+        b'\\' => 2,
+        b'"' => {
+            stack.pop();
+            1
+        }
+        b'`' => {
+            stack.push(Frame::Code(Opened::Backtick));
+            1
+        }
+        b'$' => open_dollar(stack, rest),
+        _ => 1,
+    }
+}
+
+/// One step inside a shell `${…}`: the bytes it takes.
+fn in_param(stack: &mut Vec<Frame>, c: u8, rest: &[u8]) -> usize {
+    match c {
+        b'\\' => 2,
+        b'}' => {
+            stack.pop();
+            1
+        }
+        b'\'' => {
+            stack.push(Frame::Single);
+            1
+        }
+        b'"' => {
+            stack.push(Frame::Double);
+            1
+        }
+        b'`' => {
+            stack.push(Frame::Code(Opened::Backtick));
+            1
+        }
+        b'$' => open_dollar(stack, rest),
+        _ => 1,
+    }
+}
+
+/// One step inside `$((…))` at parenthesis depth `depth`: the bytes it takes.
+fn in_arith(stack: &mut Vec<Frame>, depth: u32, c: u8, rest: &[u8]) -> usize {
+    match c {
+        b'(' => {
+            stack.pop();
+            stack.push(Frame::Arith(depth + 1));
+            1
+        }
+        b')' if depth == 0 => {
+            stack.pop();
+            2
+        }
+        b')' => {
+            stack.pop();
+            stack.push(Frame::Arith(depth - 1));
+            1
+        }
+        b'$' => open_dollar(stack, rest),
+        _ => 1,
+    }
+}
+
+/// One step in shell code opened by `opened`, at byte `i` of `s`: the bytes it takes (a
+/// comment or here-document bodies whole, refusing a plain reference in them).
+fn in_code(
+    s: &str,
+    i: usize,
+    opened: Opened,
+    stack: &mut Vec<Frame>,
+    pending: &mut Vec<Heredoc>,
+) -> Result<usize, TemplateError> {
+    let (b, rest) = (s.as_bytes(), &s.as_bytes()[i..]);
+    Ok(match b[i] {
+        b'\\' => 2,
+        b'\'' => {
+            stack.push(Frame::Single);
+            1
+        }
+        b'"' => {
+            stack.push(Frame::Double);
+            1
+        }
+        b'`' if opened == Opened::Backtick => {
+            stack.pop();
+            1
+        }
+        b'`' => {
+            stack.push(Frame::Code(Opened::Backtick));
+            1
+        }
+        b'(' => {
+            stack.push(Frame::Code(Opened::Paren));
+            1
+        }
+        b')' if opened == Opened::Paren => {
+            stack.pop();
+            1
+        }
+        b'$' => open_dollar(stack, rest),
+        b'#' if word_start(b, i) => {
+            let end = s[i..].find('\n').map_or(s.len(), |n| i + n);
+            plain_reference_in(s, i, end, Place::Comment)?;
+            end - i
+        }
+        b'<' if rest.starts_with(b"<<") && !rest.starts_with(b"<<<") => {
+            let (doc, used) = heredoc(&s[i + 2..]);
+            if let Some(doc) = doc {
+                pending.push(doc);
+            }
+            2 + used
+        }
+        b'\n' if !pending.is_empty() => 1 + bodies(s, i + 1, std::mem::take(pending))?,
+        _ => 1,
+    })
 }
 
 /// Opens what a `$` at the start of `rest` opens (`$((`, `$(`); the bytes it takes.
