@@ -259,43 +259,53 @@ fn conninfo_params(s: &str) -> Result<Vec<(String, String)>, String> {
         while it.peek().is_some_and(|c| c.is_whitespace()) {
             it.next();
         }
-        let mut value = String::new();
-        if it.peek() == Some(&'\'') {
-            it.next();
-            loop {
-                match it.next() {
-                    None => {
-                        return Err(format!(
-                            "the value of `{}` in the conninfo string opens a quote that never closes",
-                            shown_key(&key)
-                        ));
-                    }
-                    Some('\\') => {
-                        if let Some(c) = it.next() {
-                            value.push(c);
-                        }
-                    }
-                    Some('\'') => break,
-                    Some(c) => value.push(c),
-                }
-            }
-        } else {
-            while let Some(&c) = it.peek() {
-                if c.is_whitespace() {
-                    break;
-                }
-                it.next();
-                if c == '\\' {
-                    if let Some(c2) = it.next() {
-                        value.push(c2);
-                    }
-                } else {
-                    value.push(c);
-                }
-            }
-        }
+        let value = conninfo_value(&mut it, &key)?;
         pairs.push((key, value));
     }
+}
+
+/// The value after `key =` in a conninfo string: quoted (`'a b'`, `\\` escapes) or up to
+/// the next white space.
+fn conninfo_value(
+    it: &mut std::iter::Peekable<std::str::Chars<'_>>,
+    key: &str,
+) -> Result<String, String> {
+    let mut value = String::new();
+    if it.peek() == Some(&'\'') {
+        it.next();
+        loop {
+            match it.next() {
+                None => {
+                    return Err(format!(
+                        "the value of `{}` in the conninfo string opens a quote that never closes",
+                        shown_key(key)
+                    ));
+                }
+                Some('\\') => {
+                    if let Some(c) = it.next() {
+                        value.push(c);
+                    }
+                }
+                Some('\'') => break,
+                Some(c) => value.push(c),
+            }
+        }
+        return Ok(value);
+    }
+    while let Some(&c) = it.peek() {
+        if c.is_whitespace() {
+            break;
+        }
+        it.next();
+        if c == '\\' {
+            if let Some(c2) = it.next() {
+                value.push(c2);
+            }
+        } else {
+            value.push(c);
+        }
+    }
+    Ok(value)
 }
 
 /// A key as it may be shown: a word of letters, digits and `_`, else `?` (a "key" that is
@@ -341,32 +351,7 @@ fn url_params(url: &str) -> Result<Vec<(String, String)>, String> {
     let host = &s[..host_end];
     s = &s[host_end..];
     if !host.is_empty() {
-        for chunk in host.split(',') {
-            let (h, port) = if let Some(inner) = chunk.strip_prefix('[') {
-                let Some(close) = inner.find(']') else {
-                    return Err("invalid value for option `host`: a `[` opens an IPv6 address that `]` never closes".into());
-                };
-                let rest = &inner[close + 1..];
-                let port = match rest.strip_prefix(':') {
-                    Some(p) => Some(p),
-                    None if rest.is_empty() => None,
-                    None => {
-                        return Err("invalid value for option `host`: after `[address]` only `:port` may follow".into());
-                    }
-                };
-                (&inner[..close], port)
-            } else {
-                match chunk.split_once(':') {
-                    Some((h, p)) => (h, Some(p)),
-                    None => (chunk, None),
-                }
-            };
-            pairs.push(("host".to_string(), host_param(h)?));
-            pairs.push((
-                "port".to_string(),
-                decode(port.unwrap_or("5432"), "a port")?,
-            ));
-        }
+        url_hosts(host, &mut pairs)?;
     }
     if let Some(path) = s.strip_prefix('/') {
         let end = path.find('?').unwrap_or(path.len());
@@ -396,6 +381,37 @@ fn url_params(url: &str) -> Result<Vec<(String, String)>, String> {
         }
     }
     Ok(pairs)
+}
+
+/// The `host[:port]` list of a URL (`[v6]:port` too), as `host` and `port` pairs.
+fn url_hosts(host: &str, pairs: &mut Vec<(String, String)>) -> Result<(), String> {
+    for chunk in host.split(',') {
+        let (h, port) = if let Some(inner) = chunk.strip_prefix('[') {
+            let Some(close) = inner.find(']') else {
+                return Err("invalid value for option `host`: a `[` opens an IPv6 address that `]` never closes".into());
+            };
+            let rest = &inner[close + 1..];
+            let port = match rest.strip_prefix(':') {
+                Some(p) => Some(p),
+                None if rest.is_empty() => None,
+                None => {
+                    return Err("invalid value for option `host`: after `[address]` only `:port` may follow".into());
+                }
+            };
+            (&inner[..close], port)
+        } else {
+            match chunk.split_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (chunk, None),
+            }
+        };
+        pairs.push(("host".to_string(), host_param(h)?));
+        pairs.push((
+            "port".to_string(),
+            decode(port.unwrap_or("5432"), "a port")?,
+        ));
+    }
+    Ok(())
 }
 
 /// A host as the URL gives it: a socket directory (starting with `/`) may be any bytes,

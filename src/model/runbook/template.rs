@@ -217,35 +217,10 @@ fn parse(
         };
         let inner = &s[i + 2..i + close];
         let (reference, form) = form_of(inner, lang).map_err(at)?;
-        let (ns, name) = reference.split_once('.').unwrap_or(("", reference));
-        let segment = match ns {
-            "vars" => match vars.get(name) {
-                Some(v) => {
-                    expanded += v.len();
-                    Segment::Var(name.to_string(), v.clone(), form)
-                }
-                None => {
-                    return Err(at(format!(
-                        "`${{{inner}}}` does not resolve: no `{name}` in [vars]{}",
-                        known(vars.keys())
-                    )));
-                }
-            },
-            "secrets" if secrets.iter().any(|k| k == name) => {
-                Segment::Secret(name.to_string(), form)
-            }
-            "secrets" => {
-                return Err(at(format!(
-                    "`${{{inner}}}` does not resolve: no `{name}` in [secrets]{}",
-                    known(secrets.iter())
-                )));
-            }
-            _ => {
-                return Err(at(format!(
-                    "`${{{inner}}}` is not a runbook reference: use `${{vars.NAME}}` or `${{secrets.NAME}}` (write `$${{` for a literal `${{`, e.g. a shell variable)"
-                )));
-            }
-        };
+        let segment = resolve(inner, reference, form, vars, secrets).map_err(at)?;
+        if let Segment::Var(_, v, _) = &segment {
+            expanded += v.len();
+        }
         if expanded > MAX_EXPANDED {
             return Err(at(format!(
                 "this string grows past {} KiB once its references are filled in: a runbook string is one command or statement (put bulk data in a file the step reads)",
@@ -262,6 +237,36 @@ fn parse(
         segments.push(Segment::Literal(lit));
     }
     Ok(Template { segments, lang })
+}
+
+/// The segment a reference `inner` (`vars.x`, `secrets.y`, with its form) stands for.
+fn resolve(
+    inner: &str,
+    reference: &str,
+    form: Form,
+    vars: &BTreeMap<String, String>,
+    secrets: &[String],
+) -> Result<Segment, String> {
+    let (ns, name) = reference.split_once('.').unwrap_or(("", reference));
+    match ns {
+        "vars" => match vars.get(name) {
+            Some(v) => Ok(Segment::Var(name.to_string(), v.clone(), form)),
+            None => Err(format!(
+                "`${{{inner}}}` does not resolve: no `{name}` in [vars]{}",
+                known(vars.keys())
+            )),
+        },
+        "secrets" if secrets.iter().any(|k| k == name) => {
+            Ok(Segment::Secret(name.to_string(), form))
+        }
+        "secrets" => Err(format!(
+            "`${{{inner}}}` does not resolve: no `{name}` in [secrets]{}",
+            known(secrets.iter())
+        )),
+        _ => Err(format!(
+            "`${{{inner}}}` is not a runbook reference: use `${{vars.NAME}}` or `${{secrets.NAME}}` (write `$${{` for a literal `${{`, e.g. a shell variable)"
+        )),
+    }
 }
 
 /// Splits `vars.x:ident` into the reference and what it becomes in `lang`.
