@@ -204,6 +204,7 @@ fn ended(outcome: Option<RunOutcome>, journal: &str, resumable: bool) -> u8 {
         Some(RunOutcome::Completed) => "run completed",
         Some(RunOutcome::RolledBack) => "run rolled back",
         Some(RunOutcome::Aborted) => "run ended before completion",
+        Some(RunOutcome::NotStarted) => "run not started: preflight failed",
         None => "the run's engine is gone",
     };
     say::out(&format!("cutover: {what} · journal {journal}"));
@@ -497,11 +498,7 @@ fn finished(journal: &str) -> Option<RunOutcome> {
 }
 
 fn outcome_word(o: RunOutcome) -> &'static str {
-    match o {
-        RunOutcome::Completed => "completed",
-        RunOutcome::RolledBack => "rolled back",
-        RunOutcome::Aborted => "ended before completion",
-    }
+    cutover_model::summary::text::outcome(Some(o))
 }
 
 /// `s` cut to `n` characters with an ellipsis.

@@ -100,6 +100,10 @@ pub enum Cmd {
     /// What a run checks before step 1, on its own: connections, replication, tables and
     /// keys, sign-off roles, the window, room for the journal. Exit 0 ready, 2 not.
     Preflight(crate::preflight_cmd::PreflightArgs),
+    /// Inventory two servers (read-only) and write a runbook that covers every table:
+    /// connections, lag, reconcile checks, the steps of the cutover and triggers. Exit 0
+    /// written, 2 not.
+    Init(crate::init_cmd::InitArgs),
     /// Internal: the detached engine process that `run` and `drill` start.
     #[command(name = "serve-engine", hide = true)]
     ServeEngine,
@@ -145,6 +149,10 @@ pub struct RunArgs {
     /// Override or add a `[vars]` entry.
     #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_var)]
     pub vars: Vec<(String, String)>,
+    /// With --headless: start even when preflight finds something that stops the run; the
+    /// reason is journaled (the cockpit asks for it with `s`).
+    #[arg(long, value_name = "REASON", requires = "headless", value_parser = parse_reason)]
+    pub skip_preflight: Option<String>,
     /// Theme name or file.
     #[arg(long, value_name = "NAME|PATH")]
     pub theme: Option<String>,
@@ -217,6 +225,19 @@ pub struct DrillArgs {
     pub share_group: Option<String>,
 }
 
+/// A reason the operator gives: one line of text, not blank.
+pub fn parse_reason(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Err("a reason is required (it is journaled)".into());
+    }
+    if s.chars().any(char::is_control) {
+        return Err("the reason must be one line of text, without control characters".into());
+    }
+    Ok(s.to_string())
+}
+
+/// `KEY=VALUE` of `--var` and `--approve`.
 pub fn parse_var(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),

@@ -284,11 +284,7 @@ async fn drill(ctx: &Ctx<'_>) -> u8 {
     let starts = drill.load_starts();
     let code = match ended {
         Ended::Outcome(Some(o)) => {
-            let what = match o {
-                RunOutcome::Completed => "completed",
-                RunOutcome::RolledBack => "rolled back",
-                RunOutcome::Aborted => "ended before completion",
-            };
+            let what = cutover_model::summary::text::outcome(Some(o));
             say(
                 start,
                 &format!(
@@ -344,6 +340,7 @@ async fn run_phase(ctx: &Ctx<'_>, drill: &Drill, signals: &mut Signals) -> Ended
         rerun_interrupted: false,
         kill_interrupted: false,
         approvals: Vec::new(),
+        skip_preflight: None,
     };
     // The run ends on a signal as an abort (the step cancelled and journaled), then the drill
     // cleans up and exits with the signal's code.

@@ -26,6 +26,36 @@ pub struct HeadlessOptions {
     /// Sign-offs given on the command line (`--approve ROLE=NAME`): `--assume-yes` never
     /// approves.
     pub approvals: Vec<(String, String)>,
+    /// Start even though preflight fails, for this reason (`--skip-preflight "reason"`,
+    /// journaled); `None`: a failing preflight ends the run before step 1 (exit 2).
+    pub skip_preflight: Option<String>,
+}
+
+/// What a headless run answers when preflight stops the run: `--skip-preflight`'s reason, or
+/// the end of the run before step 1.
+fn preflight_answer(opts: &HeadlessOptions, out: &mut (dyn Write + Send)) -> Command {
+    match &opts.skip_preflight {
+        Some(reason) => {
+            say(
+                opts,
+                out,
+                "preflight failed: starting anyway (--skip-preflight, journaled)",
+            );
+            Command::OverridePreflight {
+                reason: reason.clone(),
+            }
+        }
+        None => {
+            say(
+                opts,
+                out,
+                "preflight failed: no step ran (fix what it found, or start anyway with --skip-preflight \"reason\")",
+            );
+            Command::Abort {
+                reason: Some("headless: preflight failed".into()),
+            }
+        }
+    }
 }
 
 /// What a headless run (no operator) answers at a decision point.
@@ -197,6 +227,7 @@ pub async fn drive(
             // Once a signal ended the run, nothing more is asked of the engine.
             _ if signal.is_some() => None,
             Event::Ready { .. } => Some(Command::RunNext),
+            Event::Preflight { blocks: true, .. } => Some(preflight_answer(&opts, out)),
             Event::ConfirmRequested { index, word } => {
                 if let Some(text) = printer.ponr(*index, word) {
                     say(&opts, out, &format!("point of no return: {text}"));
@@ -439,6 +470,11 @@ impl Printer {
                 reconcile_line(result, *restored, same, &t)
             }
             Event::LagSample { .. } => probe_line(ev, &t),
+            Event::Preflight { findings, .. } => {
+                let mut lines = vec![format!("{t} ● {}", narrate::preflight(findings))];
+                lines.extend(findings.iter().map(|f| format!("{t}   {}", f.line())));
+                Some(lines.join("\n"))
+            }
             Event::RunbookText { .. }
             | Event::RollbackPlan { .. }
             | Event::Ready { .. }

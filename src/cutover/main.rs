@@ -15,6 +15,7 @@ mod cli;
 mod drill;
 mod drill_plan;
 mod headless;
+mod init_cmd;
 mod log;
 mod preflight_cmd;
 mod reconcile_cmd;
@@ -83,6 +84,7 @@ fn main() -> ExitCode {
         ))),
         Cmd::Reconcile(args) => Ok(ExitCode::from(reconcile_cmd::main(args))),
         Cmd::Preflight(args) => Ok(ExitCode::from(preflight_cmd::main(args))),
+        Cmd::Init(args) => Ok(ExitCode::from(init_cmd::main(args))),
         Cmd::ServeEngine => Ok(ExitCode::from(serve::main())),
     };
     match result {
@@ -321,6 +323,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         approvals: args.approvals.clone(),
         rerun_interrupted: args.rerun_interrupted,
         kill_interrupted: args.kill_interrupted,
+        skip_preflight: args.skip_preflight.clone(),
     };
     let ended = rt.block_on(async {
         let stop = headless::stop_signals()?;

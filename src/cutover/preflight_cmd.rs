@@ -85,7 +85,7 @@ pub fn main(args: PreflightArgs) -> u8 {
     let input = Input {
         rb: &rb,
         conns: &conns,
-        approvals: &args.approvals,
+        approvals: Some(&args.approvals),
         journal: &journal,
         now: chrono::Utc::now(),
     };

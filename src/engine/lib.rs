@@ -12,11 +12,14 @@
 //! * `expect.rs`: a step's `expect = {...}` checked against its output;
 //! * [`check_run`]: one reconcile check with its re-check after the lag drains, [`values_file`]:
 //!   the whole values of long differences, [`masking`]: every text of an event masked (the
-//!   engine's runs and `cutover reconcile` share them).
+//!   engine's runs and `cutover reconcile` share them);
+//! * [`preflight`]: what a run checks before step 1; [`inventory`]: the catalog reading of
+//!   `cutover init`.
 
 pub mod check_run;
 mod expect;
 pub mod files;
+pub mod inventory;
 pub mod journal;
 pub mod masking;
 pub mod preflight;

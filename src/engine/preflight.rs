@@ -39,8 +39,9 @@ pub struct Input<'a> {
     pub rb: &'a Runbook,
     /// Its connections, resolved (secrets read).
     pub conns: &'a BTreeMap<String, ConnSettings>,
-    /// `--approve ROLE=NAME` given up front.
-    pub approvals: &'a [(String, String)],
+    /// `--approve ROLE=NAME` given up front; `None`: not checked here (`run` refuses a bad
+    /// one before the engine starts).
+    pub approvals: Option<&'a [(String, String)]>,
     /// Where the journal will be written.
     pub journal: &'a Path,
     /// Now, on this machine.
@@ -78,8 +79,20 @@ pub async fn run(input: &Input<'_>) -> Vec<Finding> {
     if let Some(client) = clients.get(source) {
         findings.extend(bounded(coverage(input.rb, client, source)).await);
     }
-    findings.push(match input.rb.check_sign_offs(input.approvals) {
-        Ok(()) if input.approvals.is_empty() => {
+    if let Some(approvals) = input.approvals {
+        findings.push(sign_offs(input.rb, approvals));
+    }
+    if let Some(w) = &input.rb.window {
+        findings.push(window(w.start, w.end(), input.now));
+    }
+    findings.push(journal_room(input.journal));
+    findings
+}
+
+/// The `--approve` sign-offs given up front, each for a role of the runbook.
+fn sign_offs(rb: &Runbook, approvals: &[(String, String)]) -> Finding {
+    match rb.check_sign_offs(approvals) {
+        Ok(()) if approvals.is_empty() => {
             Finding::new("sign-offs", Verdict::Pass, "none given up front")
         }
         Ok(()) => Finding::new(
@@ -87,16 +100,11 @@ pub async fn run(input: &Input<'_>) -> Vec<Finding> {
             Verdict::Pass,
             format!(
                 "{} given up front, each for a role of the runbook",
-                input.approvals.len()
+                approvals.len()
             ),
         ),
         Err(why) => Finding::new("sign-offs", Verdict::Fail, why),
-    });
-    if let Some(w) = &input.rb.window {
-        findings.push(window(w.start, w.end(), input.now));
     }
-    findings.push(journal_room(input.journal));
-    findings
 }
 
 /// `f` within [`SERVER_WITHIN`], or a failure that says it did not answer.

@@ -7,6 +7,22 @@ pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// `schema.name` as a person reads it and a runbook writes it: each part plain when it is a
+/// lower-case identifier, else quoted (`public.orders`, `"App"."a.b"`).
+pub fn shown_qualified(schema: &str, name: &str) -> String {
+    format!("{}.{}", shown_ident(schema), shown_ident(name))
+}
+
+/// One identifier as [`shown_qualified`] writes it: plain when it is a lower-case
+/// identifier, else quoted.
+pub fn shown_ident(p: &str) -> String {
+    let plain = !p.is_empty()
+        && p.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !p.starts_with(|c: char| c.is_ascii_digit());
+    if plain { p.to_string() } else { quote_ident(p) }
+}
+
 /// A possibly schema-qualified name, each part quoted: `public.orders` → `"public"."orders"`.
 ///
 /// Parts already written in double quotes are kept as written (`"My Schema".t`), so a dot

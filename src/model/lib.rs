@@ -31,12 +31,14 @@
 
 pub mod host;
 pub mod ident;
+pub mod inventory;
 pub mod lag;
 pub mod narrate;
 pub mod preflight;
 pub mod protocol;
 pub mod reconcile;
 pub mod runbook;
+pub mod runbook_writer;
 pub mod secrets;
 pub mod shown;
 pub mod summary;

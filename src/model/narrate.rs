@@ -132,6 +132,9 @@ pub fn operator_action(action: &OperatorAction) -> Option<String> {
             None => "aborted".to_string(),
         },
         OperatorAction::Rollback => "confirmed the ROLLBACK".to_string(),
+        OperatorAction::OverridePreflight { reason } => {
+            format!("started although preflight failed: {reason}")
+        }
         OperatorAction::Approve {
             role,
             name,
@@ -254,6 +257,23 @@ pub fn run_finished(outcome: RunOutcome) -> &'static str {
         RunOutcome::Completed => "run completed",
         RunOutcome::RolledBack => "run rolled back",
         RunOutcome::Aborted => "run aborted",
+        RunOutcome::NotStarted => "run not started: preflight failed",
+    }
+}
+
+/// Preflight's verdict in one line: `preflight: 12 checks passed`, `preflight: 12 checks, 1
+/// warning`, `preflight: 2 of 12 checks stop the run before step 1`.
+pub fn preflight(findings: &[crate::preflight::Finding]) -> String {
+    use crate::preflight::Verdict;
+    let of = |v: Verdict| findings.iter().filter(|f| f.verdict == v).count() as u64;
+    let (failed, warned) = (of(Verdict::Fail), of(Verdict::Warn));
+    let total = count(findings.len() as u64, "check");
+    match (failed, warned) {
+        (0, 0) => format!("preflight: {total} passed"),
+        (0, w) => format!("preflight: {total}, {}", count(w, "warning")),
+        (f, _) => format!(
+            "preflight: {f} of {total} stop the run before step 1 — start anyway only with a reason"
+        ),
     }
 }
 

@@ -36,14 +36,18 @@ impl Finding {
         }
     }
 
-    /// The finding as one line: `✔ connection source: db1:5432/orders, PostgreSQL 15.4`.
-    pub fn line(&self) -> String {
-        let glyph = match self.verdict {
+    /// The verdict's mark: `✔` passed, `⚠` warning, `✘` stops the run.
+    pub fn glyph(&self) -> char {
+        match self.verdict {
             Verdict::Pass => '✔',
             Verdict::Warn => '⚠',
             Verdict::Fail => '✘',
-        };
-        format!("{glyph} {}: {}", self.what, self.detail)
+        }
+    }
+
+    /// The finding as one line: `✔ connection source: db1:5432/orders, PostgreSQL 15.4`.
+    pub fn line(&self) -> String {
+        format!("{} {}: {}", self.glyph(), self.what, self.detail)
     }
 }
 

@@ -124,14 +124,7 @@ async fn row_count(
 
 /// `schema.name` as a key and a check name: parts quoted only when they need it.
 fn shown_name(schema: &str, name: &str) -> String {
-    let part = |p: &str| {
-        let plain = !p.is_empty()
-            && p.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-            && !p.starts_with(|c: char| c.is_ascii_digit());
-        if plain { p.to_string() } else { quote_ident(p) }
-    };
-    format!("{}.{}", part(schema), part(name))
+    cutover_model::ident::shown_qualified(schema, name)
 }
 
 /// Runs the check over every selected table.

@@ -20,6 +20,8 @@ enum Doing {
     Confirming(usize),
     /// Step `index` waits for the sign-offs of these roles.
     Approving(usize, Vec<String>),
+    /// Preflight found something that stops the run: it waits for a typed reason or its end.
+    PreflightBlocked,
     /// The rollback runs.
     RollingBack,
     /// The run ended.
@@ -45,6 +47,7 @@ impl StatusFold {
                 self.steps = run.steps.iter().map(|s| s.id.clone()).collect();
             }
             Event::Ready { next } => self.doing = Doing::Ready(*next),
+            Event::Preflight { blocks: true, .. } => self.doing = Doing::PreflightBlocked,
             Event::StepStarted { index, at, .. } => self.doing = Doing::Running(*index, *at),
             // A passed step: the engine waits for the next one now (its `Ready` follows, and a
             // failed one's decision); `ls` says so as soon as the end is journaled.
@@ -141,11 +144,15 @@ impl StatusFold {
                 missing.join(", ")
             ),
             Doing::RollingBack => "rolling back".into(),
+            Doing::PreflightBlocked => {
+                "preflight failed: waiting for a reason to start anyway, or the end".into()
+            }
             Doing::Finished(o) => {
                 let what = match o {
                     RunOutcome::Completed => "completed",
                     RunOutcome::RolledBack => "rolled back",
                     RunOutcome::Aborted => "aborted",
+                    RunOutcome::NotStarted => "not started (preflight failed)",
                 };
                 format!("finished: {what}")
             }

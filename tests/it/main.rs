@@ -14,6 +14,7 @@ mod drill;
 mod engine;
 mod engine_attacks;
 mod gate;
+mod init;
 mod output_attacks;
 mod pg;
 mod preflight;

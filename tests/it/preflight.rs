@@ -154,3 +154,115 @@ async fn a_server_that_never_answers_is_named_and_preflight_does_not_hang() {
     assert!(out.contains("no answer within 5s"), "{out}");
     drop(silent);
 }
+
+/// A runbook whose source is a port nobody listens on: preflight fails on it.
+fn unreachable_runbook(marker: &std::path::Path) -> String {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    format!(
+        "[runbook]\nname = \"pre\"\n\n{}\n[[step]]\nid = \"x\"\nrun = \"touch {}\"\n",
+        connections(
+            &format!("host=127.0.0.1 port={port} dbname=x user=x"),
+            &format!("host=127.0.0.1 port={port} dbname=y user=x")
+        ),
+        marker.display()
+    )
+}
+
+/// `run` runs preflight before step 1: a failure stops a headless run with exit 2 before any
+/// step ran, journaled (the findings, and the run's end as `not_started`).
+#[test]
+fn a_failing_preflight_stops_the_run_before_step_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("step-ran");
+    let out = headless(dir.path(), &unreachable_runbook(&marker), &[]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(!marker.exists(), "step 1 must not run: {stdout}");
+    assert!(stdout.contains("● preflight: 2 of "), "{stdout}");
+    assert!(stdout.contains("✘ connection source: "), "{stdout}");
+    assert!(stdout.contains("--skip-preflight"), "{stdout}");
+    let recs = journal(&dir.path().join("j.jsonl"));
+    let pre = of_type(&recs, "preflight");
+    assert_eq!(pre.len(), 1, "{recs:?}");
+    assert_eq!(pre[0]["blocks"], true);
+    assert!(of_type(&recs, "step_started").is_empty(), "{recs:?}");
+    let end = of_type(&recs, "run_finished");
+    assert_eq!(end[0]["outcome"], "not_started", "{recs:?}");
+    // `report` and the summary say it too.
+    let report = cutover(dir.path(), &["report", "j.jsonl"], &[]);
+    let (md, _) = text(&report);
+    assert!(md.contains("preflight"), "{md}");
+}
+
+/// `--skip-preflight "reason"` starts the run anyway; the reason is journaled as the
+/// operator's, with who gave it. A blank reason is refused before anything starts.
+#[test]
+fn skip_preflight_starts_the_run_and_journals_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("step-ran");
+    let text_rb = unreachable_runbook(&marker);
+    let out = headless_at(
+        dir.path(),
+        &text_rb,
+        "blank.jsonl",
+        &["--skip-preflight", "  "],
+        &[],
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(stderr.contains("a reason is required"), "{stderr}");
+    assert!(!dir.path().join("blank.jsonl").exists());
+    let out = headless_at(
+        dir.path(),
+        &text_rb,
+        "j.jsonl",
+        &["--skip-preflight", "source is down for the rehearsal"],
+        &[],
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(marker.exists(), "{stdout}");
+    assert!(
+        stdout.contains("started although preflight failed: source is down for the rehearsal"),
+        "{stdout}"
+    );
+    let recs = journal(&dir.path().join("j.jsonl"));
+    let ops = of_type(&recs, "operator");
+    let over = ops
+        .iter()
+        .find(|r| r["action"] == "override_preflight")
+        .unwrap_or_else(|| panic!("{ops:?}"));
+    assert_eq!(over["reason"], "source is down for the rehearsal", "{over}");
+    assert!(over["by"].is_string(), "{over}");
+}
+
+/// A window that closed before the run starts stops it (the first-time user's trial: a
+/// window in the past started without a word); `--json` carries the findings as one record.
+#[test]
+fn a_window_in_the_past_stops_the_run_and_json_carries_the_findings() {
+    let dir = tempfile::tempdir().unwrap();
+    let text_rb = "[runbook]\nname = \"late\"\nwindow = { start = \"2020-01-01T00:00:00Z\", minutes = 60 }\n\n[[step]]\nid = \"x\"\nrun = \"true\"\n";
+    let out = headless_at(dir.path(), text_rb, "j.jsonl", &["--json"], &[]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    let pre: Vec<serde_json::Value> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["type"] == "preflight")
+        .collect();
+    assert_eq!(pre.len(), 1, "{stdout}");
+    let window = pre[0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["what"] == "window")
+        .cloned()
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert_eq!(window["verdict"], "fail", "{window}");
+    assert!(
+        window["detail"].as_str().unwrap().starts_with("closed "),
+        "{window}"
+    );
+}

@@ -58,6 +58,7 @@ impl App {
             | Event::ReconcileResult { .. }
             | Event::LagSample { .. } => self.on_probe_event(ev),
             Event::RunFinished { outcome, at } => self.on_run_finished(outcome, at),
+            Event::Preflight { findings, blocks } => self.on_preflight(findings, blocks),
         }
     }
 
@@ -115,6 +116,32 @@ impl App {
         vec![Effect::Redraw]
     }
 
+    /// Preflight reported: its panel shows until step 1 starts; when a finding stops the run,
+    /// the run waits for a typed reason (`s`) or its end.
+    fn on_preflight(
+        &mut self,
+        findings: Vec<cutover_model::preflight::Finding>,
+        blocks: bool,
+    ) -> Vec<Effect> {
+        let said = narrate::preflight(&findings);
+        self.preflight = findings;
+        if blocks {
+            self.phase = Phase::PreflightBlocked;
+            self.say(Level::Warn, said);
+        }
+        vec![Effect::Redraw]
+    }
+
+    /// Whether the preflight panel takes the step pane: preflight stopped the run, or it
+    /// warned and no step has started yet (when everything passed, the step pane shows step
+    /// 1 as before; the summary and the journal keep the findings).
+    pub fn show_preflight(&self) -> bool {
+        use cutover_model::preflight::Verdict;
+        self.phase == Phase::PreflightBlocked
+            || (self.preflight.iter().any(|f| f.verdict != Verdict::Pass)
+                && self.steps.iter().all(|s| s.attempt == 0))
+    }
+
     /// The run ended: say how, and leave if the operator asked to.
     fn on_run_finished(&mut self, outcome: RunOutcome, at: DateTime<Utc>) -> Vec<Effect> {
         self.phase = Phase::Finished(outcome);
@@ -133,6 +160,7 @@ impl App {
                 format!("{said} — every step is done · q quits"),
             ),
             RunOutcome::RolledBack => (Level::Warn, format!("{said} · q quits")),
+            RunOutcome::NotStarted => (Level::Warn, format!("{said} — no step ran · q quits")),
             RunOutcome::Aborted => {
                 let hint = narrate::resume_hint(self.journal());
                 (Level::Warn, format!("{said} — {hint} · q quits"))

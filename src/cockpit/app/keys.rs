@@ -90,12 +90,17 @@ impl App {
                     kind: DecisionKind::RollbackFailed | DecisionKind::RollbackInterrupted,
                     ..
                 } => self.open_reason(ReasonFor::SkipRollback),
+                Phase::PreflightBlocked => self.open_reason(ReasonFor::Preflight),
                 _ => self.open_reason(ReasonFor::Skip),
             },
             Action::MarkDone => self.open_reason(ReasonFor::MarkDone),
             Action::Abort => match &self.phase {
                 Phase::Deciding { index, .. } => {
                     self.modal = Some(Modal::Ask(Ask::Abort { index: *index }));
+                    redraw
+                }
+                Phase::PreflightBlocked => {
+                    self.modal = Some(Modal::Ask(Ask::EndBeforeStart));
                     redraw
                 }
                 _ => self.refuse("a aborts only at a decision; q quits (and ends the run)"),
@@ -286,6 +291,9 @@ impl App {
                 vec![Effect::Redraw]
             }
             Phase::Approving { .. } => self.open_approve(),
+            Phase::PreflightBlocked => self.refuse(
+                "preflight failed: s starts anyway with a reason (journaled) · a ends the run",
+            ),
             Phase::Deciding { kind, .. } => self.refuse(match kind {
                 DecisionKind::Failed => {
                     "the step did not pass: r retry · s skip (with a reason) · a abort"
@@ -360,6 +368,16 @@ impl App {
                 });
                 vec![Effect::Redraw]
             }
+            (Phase::PreflightBlocked, ReasonFor::Preflight) => {
+                self.modal = Some(Modal::Reason {
+                    index: 0,
+                    purpose,
+                    input: Input::default(),
+                    empty: false,
+                });
+                vec![Effect::Redraw]
+            }
+            (_, ReasonFor::Preflight) => self.refuse("preflight did not stop the run"),
             (_, ReasonFor::Skip | ReasonFor::SkipRollback) => {
                 self.refuse("s skips a failed step; none is waiting")
             }
@@ -549,8 +567,10 @@ impl App {
                 Action::Escape => redraw,
                 Action::Enter => {
                     let reason = input.value().trim().to_string();
-                    let still =
-                        matches!(self.phase, Phase::Deciding { index: i, .. } if i == index);
+                    let still = match purpose {
+                        ReasonFor::Preflight => self.phase == Phase::PreflightBlocked,
+                        _ => matches!(self.phase, Phase::Deciding { index: i, .. } if i == index),
+                    };
                     if reason.is_empty() || !still {
                         self.modal = still.then_some(Modal::Reason {
                             index,
@@ -565,6 +585,7 @@ impl App {
                     self.send(match purpose {
                         ReasonFor::Skip | ReasonFor::SkipRollback => Command::Skip { reason },
                         ReasonFor::MarkDone => Command::MarkDone { reason },
+                        ReasonFor::Preflight => Command::OverridePreflight { reason },
                     })
                 }
                 Action::Type(_) | Action::Edit(_) => {
@@ -621,6 +642,15 @@ impl App {
                     return vec![Effect::Redraw];
                 }
                 self.send(Command::StopInterrupted)
+            }
+            Ask::EndBeforeStart => {
+                if self.phase != Phase::PreflightBlocked {
+                    return vec![Effect::Redraw];
+                }
+                self.phase = Phase::Busy;
+                self.send(Command::Abort {
+                    reason: Some("operator ended the run at preflight, before step 1".into()),
+                })
             }
             Ask::Abort { index } => {
                 if !matches!(self.phase, Phase::Deciding { index: i, .. } if i == index) {

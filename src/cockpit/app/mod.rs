@@ -138,6 +138,9 @@ pub enum Phase {
         /// runs: a re-run waits until it ends or is stopped (`K`).
         still_running: Option<u32>,
     },
+    /// Preflight found something that stops the run: it waits for a typed reason to start
+    /// anyway, or for its end.
+    PreflightBlocked,
     /// The run ended.
     Finished(RunOutcome),
     /// The engine stopped without finishing the run.
@@ -229,6 +232,8 @@ pub struct App {
     pub zoom: bool,
     /// Output lines show their arrival time (`t`).
     pub times: bool,
+    /// What preflight found before step 1 (empty until it reports).
+    pub preflight: Vec<cutover_model::preflight::Finding>,
 }
 
 /// A fired rollback trigger, shown so it cannot be missed.
@@ -275,6 +280,7 @@ impl App {
             search: None,
             zoom: false,
             times: false,
+            preflight: Vec::new(),
         }
     }
 

@@ -13,6 +13,8 @@ pub enum ReasonFor {
     MarkDone,
     /// Skip a failed rollback action.
     SkipRollback,
+    /// Start the run although preflight found something that stops it.
+    Preflight,
 }
 
 /// A yes/no question.
@@ -35,6 +37,8 @@ pub enum Ask {
     },
     /// Leave a detached run: detach (it goes on), end it, or stay.
     Leave,
+    /// End the run before step 1: preflight stopped it.
+    EndBeforeStart,
     /// Stop the process group an interrupted attempt of step `index` left running.
     StopInterrupted {
         /// The step waiting for a decision.

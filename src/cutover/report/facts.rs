@@ -4,7 +4,6 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use cutover_model::protocol::RunOutcome;
 use cutover_model::summary::{Ended, RunSummary, StepSummary};
 
 /// A run's report.
@@ -27,11 +26,7 @@ pub struct Report {
 impl Report {
     /// The report of `summary` (`torn`: bytes of a torn tail, if any).
     pub fn new(summary: RunSummary, torn: Option<usize>) -> Self {
-        let exit_code = summary.outcome.map(|o| match o {
-            RunOutcome::Completed => 0,
-            RunOutcome::RolledBack => 3,
-            RunOutcome::Aborted => 4,
-        });
+        let exit_code = summary.outcome.map(|o| o.exit_code() as u8);
         Report {
             incomplete: summary.outcome.is_none(),
             planned_ms: summary.planned_ms(),

@@ -81,6 +81,7 @@ pub fn render(r: &Report) -> String {
         ms((r.planned_ms > 0).then_some(r.planned_ms))
     );
 
+    preflight(&mut o, r);
     let _ = writeln!(o, "## Timeline\n");
     let _ = writeln!(
         o,
@@ -182,6 +183,26 @@ pub fn render(r: &Report) -> String {
     reconcile(&mut o, r);
     postmortem(&mut o, r);
     o
+}
+
+/// What preflight found before step 1: its verdict, and every finding.
+fn preflight(o: &mut String, r: &Report) {
+    let found = &r.summary.preflight;
+    if found.is_empty() {
+        return;
+    }
+    let _ = writeln!(o, "## Preflight\n\n{}\n", cell(&narrate::preflight(found)));
+    let _ = writeln!(o, "| | Checked | Found |\n|---|---|---|");
+    for f in found {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} |",
+            f.glyph(),
+            cell(&f.what),
+            cell(&f.detail)
+        );
+    }
+    let _ = writeln!(o);
 }
 
 fn lag(o: &mut String, r: &Report) {

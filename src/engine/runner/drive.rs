@@ -3,6 +3,7 @@
 use chrono::Utc;
 
 use super::mailbox::cmd_name;
+use super::preflight_gate;
 use super::step_book::State;
 use super::{EngineError, Runner, Stop};
 use crate::resume::{Done, Restored};
@@ -31,6 +32,13 @@ impl Runner<'_> {
     ) -> Result<RunOutcome, EngineError> {
         if let Some(r) = &restored {
             self.replay(r).await?;
+        }
+        if preflight_gate::before_step_one(restored.as_ref())
+            && let Some(outcome) = self.preflight().await?
+        {
+            return Ok(outcome);
+        }
+        if let Some(r) = &restored {
             if r.rollback_started {
                 // Once a rollback started, the run can only continue it (or end).
                 return self.continue_rollback(r).await;

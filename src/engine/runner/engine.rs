@@ -312,6 +312,7 @@ impl Engine {
             operator: self.operator.clone(),
             conns: &self.conns,
             output_dir: journal::output_dir_for(self.journal.path()),
+            journal_path: self.journal.path().to_path_buf(),
             io: Io::new(&mut self.journal, &events, &self.masker),
             mailbox: Mailbox::new(&mut cmds, facts),
             steps: std::mem::replace(&mut self.steps, StepBook::new(0)),

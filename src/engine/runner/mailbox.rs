@@ -81,5 +81,6 @@ pub(super) fn cmd_name(c: &Command) -> &'static str {
         Command::Rollback { .. } => "rollback",
         Command::CancelCountdown => "cancel countdown",
         Command::Reconcile { .. } => "reconcile",
+        Command::OverridePreflight { .. } => "start past preflight",
     }
 }

@@ -27,6 +27,7 @@ mod hold;
 mod io;
 mod lag_watch;
 mod mailbox;
+mod preflight_gate;
 mod reconciler;
 mod resumed;
 mod rollback;
@@ -120,6 +121,8 @@ struct Runner<'a> {
     conns: &'a BTreeMap<String, ConnSettings>,
     /// Where the steps' full output files go.
     output_dir: PathBuf,
+    /// The journal's path (preflight checks the room beside it).
+    journal_path: PathBuf,
     io: io::Io<'a>,
     mailbox: mailbox::Mailbox<'a>,
     steps: step_book::StepBook,

@@ -41,6 +41,11 @@ pub enum Command {
         #[serde(default)]
         by: Option<super::Operator>,
     },
+    /// Start the run although preflight found something that stops it.
+    OverridePreflight {
+        /// Why, as typed; required (an empty reason is refused).
+        reason: String,
+    },
     /// Cancel the running step (kills its process group, or cancels its query).
     Cancel,
     /// At an interrupted step (or rollback action) whose process group from the earlier

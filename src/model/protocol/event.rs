@@ -308,6 +308,15 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         terminal: Option<u64>,
     },
+    /// What preflight found before step 1 (connections, replication, tables, window, room).
+    /// When it `blocks`, the engine waits for [`super::Command::OverridePreflight`] or
+    /// [`super::Command::Abort`].
+    Preflight {
+        /// Every finding, in order (details masked).
+        findings: Vec<crate::preflight::Finding>,
+        /// Whether a finding stops the run.
+        blocks: bool,
+    },
     /// The run ended (for this session).
     RunFinished {
         /// How the run ended.

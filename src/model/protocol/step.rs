@@ -186,6 +186,11 @@ pub enum OperatorAction {
         /// `name: old → new` for each, masked.
         changes: Vec<String>,
     },
+    /// Started the run although preflight found something that stops it.
+    OverridePreflight {
+        /// The reason the operator typed (`--skip-preflight`, or in the cockpit).
+        reason: String,
+    },
 }
 
 /// How the run ended.
@@ -198,13 +203,17 @@ pub enum RunOutcome {
     RolledBack,
     /// The run was aborted, or a rollback did not complete.
     Aborted,
+    /// Preflight found something that stops the run, and nobody overrode it: no step ran.
+    NotStarted,
 }
 
 impl RunOutcome {
-    /// The process exit code (README, "Commands"): 0 completed, 3 rolled back, 4 aborted.
+    /// The process exit code (README, "Commands"): 0 completed, 2 not started (preflight),
+    /// 3 rolled back, 4 aborted.
     pub fn exit_code(self) -> i32 {
         match self {
             RunOutcome::Completed => 0,
+            RunOutcome::NotStarted => 2,
             RunOutcome::RolledBack => 3,
             RunOutcome::Aborted => 4,
         }

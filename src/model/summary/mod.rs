@@ -256,6 +256,9 @@ pub struct RunSummary {
     /// Each reconcile check's rounds and latest result.
     #[serde(default)]
     pub reconcile: probes::ReconcileRounds,
+    /// What preflight found before step 1 (the latest session's that ran it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub preflight: Vec<crate::preflight::Finding>,
 }
 
 impl RunSummary {
@@ -272,6 +275,7 @@ impl RunSummary {
     pub fn apply(&mut self, ts: Option<DateTime<Utc>>, ev: &Event) {
         match ev {
             Event::RunStarted { run } => self.on_run_started(run, ts),
+            Event::Preflight { findings, .. } => self.preflight = findings.clone(),
             Event::StepRestored { .. } | Event::StepStarted { .. } | Event::StepFinished { .. } => {
                 self.on_step(ts, ev)
             }

@@ -3,6 +3,7 @@
 
 use super::{Ended, RunSummary, Undo};
 use crate::narrate::{self, count, duration};
+use crate::preflight::Verdict;
 use crate::protocol::{RunOutcome, TriggerAction};
 
 fn hhmmss(t: chrono::DateTime<chrono::Utc>) -> String {
@@ -15,6 +16,7 @@ pub fn outcome(o: Option<RunOutcome>) -> &'static str {
         Some(RunOutcome::Completed) => "completed",
         Some(RunOutcome::RolledBack) => "rolled back",
         Some(RunOutcome::Aborted) => "ended before completion",
+        Some(RunOutcome::NotStarted) => "not started: preflight failed",
         None => "not finished (the record ends here)",
     }
 }
@@ -22,7 +24,14 @@ pub fn outcome(o: Option<RunOutcome>) -> &'static str {
 /// The summary, one line each, no colour: outcome and times, the steps, the decisions, the
 /// triggers, the rollback, what is left to undo by hand, and where the journal is.
 pub fn lines(s: &RunSummary) -> Vec<String> {
-    let mut out = vec![headline(s), "STEPS".into()];
+    let mut out = vec![headline(s)];
+    if !s.preflight.is_empty() {
+        out.push(narrate::preflight(&s.preflight));
+        for f in s.preflight.iter().filter(|f| f.verdict != Verdict::Pass) {
+            out.push(format!("  {}", f.line()));
+        }
+    }
+    out.push("STEPS".into());
     step_lines(s, &mut out);
     if !s.decisions.is_empty() {
         out.push("DECISIONS".into());

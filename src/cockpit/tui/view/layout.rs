@@ -25,7 +25,8 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 
 use super::{
-    header, help, lag, output, prompt, reconcile, reconcile_detail, status, steps, summary,
+    header, help, lag, output, preflight, prompt, reconcile, reconcile_detail, status, steps,
+    summary,
 };
 use crate::app::App;
 use crate::app::modal::Modal;
@@ -122,6 +123,9 @@ pub fn render(f: &mut Frame, app: &App, t: &Theme) -> Drawn {
         None
     } else if app.show_reconcile {
         reconcile_detail::render(f, a.output, app, t);
+        None
+    } else if app.show_preflight() {
+        preflight::render(f, a.output, app, t);
         None
     } else {
         output::render(f, a.output, app, t)

@@ -7,6 +7,7 @@ pub mod help;
 pub mod lag;
 pub mod layout;
 pub mod output;
+pub mod preflight;
 pub mod prompt;
 pub mod reconcile;
 pub mod reconcile_detail;

@@ -123,13 +123,21 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
                     "MARK DONE",
                     "Nobody knows how this step ended. Why do you consider it done? The reason is journaled.",
                 ),
+                ReasonFor::Preflight => (
+                    "START ANYWAY",
+                    "Preflight found something that stops the run (see the panel). Why may it start anyway? The reason is journaled.",
+                ),
             };
             let mut body = vec![(ask.to_string(), t.modal)];
             if *empty {
                 body.push(("A reason is required.".into(), t.input_rejected));
             }
+            let title = match purpose {
+                ReasonFor::Preflight => format!(" {title} "),
+                _ => format!(" {title} {} ", step(app, *index)),
+            };
             Spec {
-                title: format!(" {title} {} ", step(app, *index)),
+                title,
                 body,
                 input: Some(input),
                 footer: " enter send · esc back ".into(),
@@ -183,6 +191,10 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
                     ),
                 ),
                 Ask::Leave => ("LEAVE?", String::new()),
+                Ask::EndBeforeStart => (
+                    "END THE RUN?",
+                    "End the run before step 1? No step ran. Fix what preflight found and start a new run.".to_string(),
+                ),
                 Ask::Abort { index } => (
                     "ABORT RUN?",
                     format!(

@@ -27,6 +27,7 @@ pub fn hints(app: &App) -> Vec<(String, &'static str)> {
     ];
     let mut v: Vec<(Action, &str)> = match &app.phase {
         Phase::Ready { .. } => vec![(Action::Enter, "run next")],
+        Phase::PreflightBlocked => vec![(Action::Skip, "start anyway"), (Action::Abort, "end")],
         Phase::Approving { .. } => vec![(Action::Approve, "sign off")],
         Phase::Running { .. } => vec![(Action::CancelStep, "cancel step")],
         Phase::Confirming { .. } => vec![
@@ -129,6 +130,10 @@ fn default_line(app: &App) -> (String, Level) {
             Level::Warn,
         ),
         Phase::Deciding { message, .. } => (message.clone(), Level::Warn),
+        Phase::PreflightBlocked => (
+            "preflight failed: s starts anyway with a reason (journaled) · a ends the run".into(),
+            Level::Warn,
+        ),
         Phase::Finished(_) => ("the run is over · q quits".into(), Level::Info),
         Phase::EngineGone => ("the engine stopped · q quits".into(), Level::Warn),
     }

@@ -1,0 +1,376 @@
+//! `cutover init --source DSN --target DSN [-o FILE] [--sample 30s]`: inventories both servers
+//! read-only and writes a runbook that covers every table (`coverage = "strict"`), passes
+//! `cutover check`, and says why each value was chosen. Passwords are never written: a
+//! password given in a DSN becomes a `[secrets]` reference. Exit 0 written, 2 not.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use cutover_engine::inventory::{self, Side};
+use cutover_model::ident::conninfo_value;
+use cutover_model::inventory::{Inventory, Risk, Table};
+use cutover_model::runbook::{Runbook, dsn};
+use cutover_model::runbook_writer::{self, Written};
+use cutover_pg::ConnSettings;
+
+use crate::say;
+
+/// The command line of `cutover init`.
+#[derive(Debug, clap::Args)]
+pub struct InitArgs {
+    /// The source server (libpq conninfo or postgres:// URL).
+    #[arg(long, value_name = "DSN")]
+    pub source: String,
+    /// The target server.
+    #[arg(long, value_name = "DSN")]
+    pub target: String,
+    /// Where to write the runbook (`-`: stdout). Never overwrites a file.
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_name = "FILE",
+        default_value = "cutover.toml"
+    )]
+    pub output: PathBuf,
+    /// Measure each table's change rate over this long (`30s`, `2m`).
+    #[arg(long, value_name = "DURATION", value_parser = parse_sample)]
+    pub sample: Option<Duration>,
+    /// Inventory only these schemas (repeatable; default: every schema with tables).
+    #[arg(long = "schema", value_name = "NAME")]
+    pub schemas: Vec<String>,
+    /// Also write the inventory to FILE.md (Markdown) or FILE.json.
+    #[arg(long, value_name = "FILE")]
+    pub inventory: Option<PathBuf>,
+}
+
+fn parse_sample(s: &str) -> Result<Duration, String> {
+    let d = cutover_model::runbook::units::parse_duration(s).map_err(|e| e.to_string())?;
+    if d.is_zero() || d > Duration::from_secs(3600) {
+        return Err("between 1s and 1h".into());
+    }
+    Ok(d)
+}
+
+/// How long each server has to accept the connection.
+const CONNECT_WITHIN: Duration = Duration::from_secs(10);
+
+/// Exit code: the runbook was written.
+const EXIT_WRITTEN: u8 = 0;
+/// Exit code: nothing was written.
+const EXIT_NOT_WRITTEN: u8 = 2;
+
+/// Runs the command; returns the exit code.
+pub fn main(args: InitArgs) -> u8 {
+    match run(&args) {
+        Ok(()) => EXIT_WRITTEN,
+        Err(why) => {
+            say::err(&format!(
+                "cutover init: {}",
+                cutover_model::text::plain(&why)
+            ));
+            EXIT_NOT_WRITTEN
+        }
+    }
+}
+
+fn run(args: &InitArgs) -> Result<(), String> {
+    let to_stdout = args.output.as_os_str() == "-";
+    if !to_stdout {
+        refuse_existing(&args.output)?;
+    }
+    if let Some(p) = &args.inventory {
+        refuse_existing(p)?;
+        if !matches!(extension(p).as_deref(), Some("md" | "json")) {
+            return Err(format!(
+                "--inventory {}: name a .md or .json file",
+                p.display()
+            ));
+        }
+    }
+    let (source_dsn, mut secrets) = written_dsn("source", &args.source)?;
+    let (target_dsn, more) = written_dsn("target", &args.target)?;
+    secrets.extend(more);
+    let source = ConnSettings::parse("source", &args.source)
+        .map_err(|e| e.to_string())?
+        .with_connect_timeout(CONNECT_WITHIN)
+        .with_application_name("cutover init");
+    let target = ConnSettings::parse("target", &args.target)
+        .map_err(|e| e.to_string())?
+        .with_connect_timeout(CONNECT_WITHIN)
+        .with_application_name("cutover init");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let inv = rt.block_on(take_inventory(&source, &target, args))?;
+    let owner = cutover_model::host::current_user_name().unwrap_or_else(|| "dba-oncall".into());
+    let text = runbook_writer::runbook(
+        &inv,
+        &Written {
+            source_dsn: &source_dsn,
+            target_dsn: &target_dsn,
+            secrets: &secrets,
+            owner: &owner,
+        },
+    );
+    let shown = if to_stdout {
+        "cutover.toml".to_string()
+    } else {
+        args.output.display().to_string()
+    };
+    if let Err(e) = Runbook::parse(&shown, &text, &BTreeMap::new()) {
+        return Err(format!(
+            "the runbook written for these servers does not validate (a bug in cutover init; nothing was written):\n{e}"
+        ));
+    }
+    let report: Vec<String> = inv.lines();
+    if let Some(p) = &args.inventory {
+        let body = if extension(p).as_deref() == Some("json") {
+            serde_json::to_string_pretty(&inv).map_err(|e| e.to_string())? + "\n"
+        } else {
+            inv.markdown()
+        };
+        write_new(p, &body)?;
+    }
+    if to_stdout {
+        for line in &report {
+            say::err(line);
+        }
+        if !say::out(text.trim_end()) {
+            return Err("cannot write to stdout".into());
+        }
+        return Ok(());
+    }
+    write_new(&args.output, &text)?;
+    for line in &report {
+        say::out(line);
+    }
+    say::out(&format!(
+        "wrote {}: {} checks cover every table and sequence of {} · next: cutover check --connect {}",
+        args.output.display(),
+        text.matches("[[reconcile]]").count(),
+        inv.schemas.join(", "),
+        args.output.display()
+    ));
+    Ok(())
+}
+
+fn extension(p: &Path) -> Option<String> {
+    p.extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+}
+
+/// An existing file (or a symlink, a FIFO, a device) at `p` is never written over.
+fn refuse_existing(p: &Path) -> Result<(), String> {
+    if std::fs::symlink_metadata(p).is_ok() {
+        return Err(format!(
+            "{} exists: cutover init never overwrites a file (choose another -o, or move it away)",
+            p.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Writes `body` to a new file `p` (refused if it appeared meanwhile), fsynced.
+fn write_new(p: &Path, body: &str) -> Result<(), String> {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(p)
+        .map_err(|e| format!("cannot create {}: {e}", p.display()))?;
+    f.write_all(body.as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(|e| {
+            let _ = std::fs::remove_file(p);
+            format!("cannot write {}: {e} (nothing was kept)", p.display())
+        })
+}
+
+/// The DSN as the runbook writes it: a password replaced by a `${secrets.…}` reference (and
+/// the `[secrets]` entry that reads it from the environment).
+fn written_dsn(side: &str, given: &str) -> Result<(String, Vec<(String, String)>), String> {
+    let params = dsn::params(given).map_err(|e| format!("--{side}: {e}"))?;
+    let secret = format!("{}_PASSWORD", side.to_ascii_uppercase());
+    let mut secrets = Vec::new();
+    let mut parts = Vec::new();
+    for (k, v) in params {
+        if k == "password" {
+            parts.push(format!("password=${{secrets.{secret}}}"));
+            secrets.push((secret.clone(), format!("CUTOVER_{secret}")));
+        } else {
+            parts.push(format!("{k}={}", conninfo_value(&v)));
+        }
+    }
+    Ok((parts.join(" "), secrets))
+}
+
+/// Connects to both servers and reads everything `init` needs.
+async fn take_inventory(
+    source: &ConnSettings,
+    target: &ConnSettings,
+    args: &InitArgs,
+) -> Result<Inventory, String> {
+    let connect = |c: &ConnSettings, side: &'static str| {
+        let c = c.clone();
+        async move {
+            let at = c.target();
+            match tokio::time::timeout(CONNECT_WITHIN + Duration::from_secs(1), c.connect()).await {
+                Ok(Ok(client)) => Ok((client, at)),
+                Ok(Err(e)) => Err(format!("cannot connect to the {side} {at}: {e}")),
+                Err(_) => Err(format!(
+                    "cannot connect to the {side} {at}: no answer within {}s",
+                    CONNECT_WITHIN.as_secs()
+                )),
+            }
+        }
+    };
+    let ((sc, s_at), (tc, t_at)) =
+        tokio::try_join!(connect(source, "source"), connect(target, "target"))?;
+    let s = Side {
+        side: "source",
+        at: &s_at,
+        client: &sc,
+    };
+    let t = Side {
+        side: "target",
+        at: &t_at,
+        client: &tc,
+    };
+    let schemas = if args.schemas.is_empty() {
+        inventory::schemas(&s).await.map_err(|e| e.to_string())?
+    } else {
+        args.schemas.clone()
+    };
+    if schemas.is_empty() {
+        return Err(format!(
+            "the source {s_at} has no tables outside the system schemas: nothing to cut over"
+        ));
+    }
+    let rates = match args.sample {
+        Some(d) => Some(sample(&s, &schemas, d).await?),
+        None => None,
+    };
+    inventory::begin_read_only(&s)
+        .await
+        .map_err(|e| e.to_string())?;
+    inventory::begin_read_only(&t)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (source_server, target_server) =
+        tokio::try_join!(inventory::server(&s), inventory::server(&t))
+            .map_err(|e| e.to_string())?;
+    let (src_tables, tgt_tables, sequences) = tokio::try_join!(
+        inventory::tables(&s, &schemas),
+        inventory::tables(&t, &schemas),
+        inventory::sequences(&s, &schemas)
+    )
+    .map_err(|e| e.to_string())?;
+    for schema in &schemas {
+        if !src_tables.iter().any(|(x, _)| &x.schema == schema) {
+            return Err(format!(
+                "the source {s_at} has no table in schema {schema}: nothing to cut over there (leave out --schema {schema})"
+            ));
+        }
+    }
+    let unreadable: Vec<String> = src_tables
+        .iter()
+        .filter(|(_, ok)| !ok)
+        .map(|(x, _)| format!("{} on the source {s_at}", x.shown()))
+        .chain(
+            tgt_tables
+                .iter()
+                .filter(|(_, ok)| !ok)
+                .map(|(x, _)| format!("{} on the target {t_at}", x.shown())),
+        )
+        .collect();
+    if !unreadable.is_empty() {
+        return Err(format!(
+            "this user lacks the SELECT privilege on {} table(s), which reconciliation must read: {}",
+            unreadable.len(),
+            unreadable
+                .iter()
+                .take(10)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let tables = merge(src_tables, tgt_tables, rates.as_ref());
+    Ok(Inventory {
+        taken_at: chrono::Utc::now()
+            .format("%Y-%m-%d %H:%M:%S UTC")
+            .to_string(),
+        schemas,
+        sampled_seconds: args.sample.map_or(0, |d| d.as_secs()),
+        source: source_server,
+        target: target_server,
+        tables,
+        sequences,
+    })
+}
+
+/// Rows changed per second per table, over `d`.
+async fn sample(
+    s: &Side<'_>,
+    schemas: &[String],
+    d: Duration,
+) -> Result<BTreeMap<(String, String), f64>, String> {
+    let before = inventory::changes(s, schemas)
+        .await
+        .map_err(|e| e.to_string())?;
+    say::err(&format!(
+        "sampling the source's change rate for {}s…",
+        d.as_secs()
+    ));
+    tokio::time::sleep(d).await;
+    let after = inventory::changes(s, schemas)
+        .await
+        .map_err(|e| e.to_string())?;
+    let secs = d.as_secs_f64().max(1.0);
+    Ok(after
+        .into_iter()
+        .map(|(k, n)| {
+            let was = before.get(&k).copied().unwrap_or(n);
+            let rate = (n - was).max(0) as f64 / secs;
+            (k, rate)
+        })
+        .collect())
+}
+
+/// The source's tables (with their rates) and the target's that the source lacks, flagged.
+fn merge(
+    source: Vec<(Table, bool)>,
+    target: Vec<(Table, bool)>,
+    rates: Option<&BTreeMap<(String, String), f64>>,
+) -> Vec<Table> {
+    let on_target: std::collections::BTreeSet<(String, String)> = target
+        .iter()
+        .map(|(t, _)| (t.schema.clone(), t.name.clone()))
+        .collect();
+    let on_source: std::collections::BTreeSet<(String, String)> = source
+        .iter()
+        .map(|(t, _)| (t.schema.clone(), t.name.clone()))
+        .collect();
+    let mut out: Vec<Table> = Vec::new();
+    for (mut t, _) in source {
+        let k = (t.schema.clone(), t.name.clone());
+        if !on_target.contains(&k) {
+            t.risks.push(Risk::SourceOnly);
+        }
+        t.changes_per_second = rates.map(|r| r.get(&k).copied().unwrap_or(0.0));
+        t.flag();
+        out.push(t);
+    }
+    for (mut t, _) in target {
+        if !on_source.contains(&(t.schema.clone(), t.name.clone())) {
+            t.risks.push(Risk::TargetOnly);
+            t.flag();
+            out.push(t);
+        }
+    }
+    out.sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
+    out
+}

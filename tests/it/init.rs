@@ -1,0 +1,285 @@
+//! `cutover init` on a real pair (issue 25): the inventory flags each table that earns it, the
+//! runbook it writes validates, covers every table (`coverage = "strict"`), runs headless to
+//! its reconcile gate and passes it on identical data, and fails it on a difference; and each
+//! refusal (an existing file, an unreachable server, an empty database, an unreadable table)
+//! names what is wrong and writes nothing.
+
+use crate::reconcile::{clusters, pair};
+use crate::support::*;
+
+/// A schema with one table of each kind init flags: keyed, keyless, partitioned, wide (mostly
+/// TOAST), binary, ICU-collated, referenced by foreign keys; a sequence; and a table on each
+/// side only.
+const SETUP: &str = "\
+CREATE COLLATION de_icu (provider = icu, locale = 'de-DE');
+CREATE TABLE customers (id int PRIMARY KEY, name text COLLATE de_icu);
+INSERT INTO customers SELECT g, 'name ' || g FROM generate_series(1, 200) g;
+CREATE TABLE orders (id serial PRIMARY KEY, customer int REFERENCES customers, total numeric);
+INSERT INTO orders (customer, total) SELECT 1 + g % 200, g * 1.5 FROM generate_series(1, 500) g;
+CREATE TABLE refunds (id int PRIMARY KEY, customer int REFERENCES customers);
+CREATE TABLE notes (id int PRIMARY KEY, customer int REFERENCES customers);
+CREATE TABLE audit_log (at timestamptz, what text);
+INSERT INTO audit_log SELECT timestamptz '2026-01-01' + g * interval '1 min', 'event ' || (g % 7) FROM generate_series(1, 300) g;
+INSERT INTO audit_log SELECT timestamptz '2026-01-01', 'dup' FROM generate_series(1, 3);
+CREATE TABLE events (id int NOT NULL, day date NOT NULL, PRIMARY KEY (id, day)) PARTITION BY RANGE (day);
+CREATE TABLE events_2026_01 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2026-02-01');
+CREATE TABLE events_2026_02 PARTITION OF events FOR VALUES FROM ('2026-02-01') TO ('2026-03-01');
+INSERT INTO events SELECT g, date '2026-01-01' + (g % 50) FROM generate_series(1, 400) g;
+CREATE TABLE blobs (id int PRIMARY KEY, body bytea);
+ALTER TABLE blobs ALTER COLUMN body SET STORAGE EXTERNAL;
+INSERT INTO blobs SELECT g, convert_to(repeat(md5(g::text), 400), 'UTF8') FROM generate_series(1, 40) g;
+";
+
+fn init(dir: &std::path::Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let mut all = vec!["init"];
+    all.extend_from_slice(args);
+    let out = cutover(dir, &all, &[]);
+    let (o, e) = text(&out);
+    (out.status.code(), o, e)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_inventories_a_pair_and_its_runbook_gates_the_cutover() {
+    let (_sc, tc) = pair(
+        "initpair",
+        SETUP,
+        "CREATE TABLE target_extra (id int PRIMARY KEY);",
+    )
+    .await;
+    let (s, t) = clusters();
+    // A table on the source only.
+    let sc = s.connect_db("initpair").await.unwrap();
+    sc.batch_execute(
+        "CREATE TABLE legacy_only (id int PRIMARY KEY); INSERT INTO legacy_only VALUES (1)",
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (src, tgt) = (s.dsn_db("initpair"), t.dsn_db("initpair"));
+    let (code, out, err) = init(
+        dir.path(),
+        &[
+            "--source",
+            &src,
+            "--target",
+            &tgt,
+            "-o",
+            "rb.toml",
+            "--inventory",
+            "inv.json",
+        ],
+    );
+    assert_eq!(code, Some(0), "{out}{err}");
+    let rb = std::fs::read_to_string(dir.path().join("rb.toml")).unwrap();
+    // Each inventory flag for the table that earns it (printed, and in the runbook's head).
+    for (table, flag) in [
+        ("public.audit_log", "no key: compared as a multiset"),
+        ("public.events", "partitioned: compared through its parent"),
+        ("public.blobs", "wide: large TOASTed values"),
+        ("public.blobs", "binary data (bytea)"),
+        ("public.customers", "ICU-collated columns"),
+        ("public.customers", "many foreign keys point at it"),
+        ("public.legacy_only", "on the source only"),
+        ("public.target_extra", "on the target only"),
+    ] {
+        let line = out
+            .lines()
+            .find(|l| l.contains(&format!("⚠ {table}:")))
+            .unwrap_or_else(|| panic!("no flag line for {table}: {out}"));
+        assert!(line.contains(flag), "{table}: {flag}: {line}");
+        assert!(
+            rb.lines().any(|l| l.starts_with('#')
+                && l.contains(&format!("⚠ {table}:"))
+                && l.contains(flag)),
+            "{rb}"
+        );
+    }
+    assert!(
+        !out.contains("⚠ public.orders:"),
+        "orders earns no flag: {out}"
+    );
+    assert!(
+        out.contains("public.orders_id_seq owned by public.orders.id"),
+        "{out}"
+    );
+    let inv: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("inv.json")).unwrap())
+            .unwrap();
+    let events = inv["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "events")
+        .unwrap();
+    assert_eq!(events["partitions"], 2, "{events}");
+    // The runbook: strict coverage, a multiset check for the keyless table, the one-side-only
+    // tables excluded with a reason, no password written.
+    assert!(rb.contains("coverage = \"strict\""), "{rb}");
+    assert!(
+        rb.contains("# public.audit_log has no key: compared as a multiset"),
+        "{rb}"
+    );
+    assert!(
+        rb.contains("public.legacy_only is on the source only"),
+        "{rb}"
+    );
+    assert!(
+        rb.contains("No replication from source to target was found"),
+        "{rb}"
+    );
+    assert!(!rb.contains("password"), "{rb}");
+    let check = cutover(dir.path(), &["check", "rb.toml"], &[]);
+    assert_eq!(check.status.code(), Some(0), "{:?}", text(&check));
+    // Headless to the end: the gate passes on identical data.
+    let run = headless_at(dir.path(), &rb, "pass.jsonl", &["--assume-yes"], &[]);
+    let (o, e) = text(&run);
+    assert_eq!(run.status.code(), Some(0), "{o}{e}");
+    assert!(o.contains("● preflight: "), "{o}");
+    let recs = journal(&dir.path().join("pass.jsonl"));
+    let gate = of_type(&recs, "step_finished")
+        .into_iter()
+        .find(|r| r["id"] == "reconcile")
+        .cloned()
+        .unwrap_or_else(|| panic!("{recs:?}"));
+    assert_eq!(gate["outcome"], "passed", "{gate}");
+    // A difference on the target: the gate fails and the run stops there.
+    tc.batch_execute("UPDATE orders SET total = total + 1 WHERE id = 7; DELETE FROM audit_log WHERE what = 'dup' AND ctid = (SELECT min(ctid) FROM audit_log WHERE what = 'dup')")
+        .await
+        .unwrap();
+    let run = headless_at(dir.path(), &rb, "fail.jsonl", &["--assume-yes"], &[]);
+    let (o, e) = text(&run);
+    assert_eq!(run.status.code(), Some(4), "{o}{e}");
+    let recs = journal(&dir.path().join("fail.jsonl"));
+    let gate = of_type(&recs, "step_finished")
+        .into_iter()
+        .find(|r| r["id"] == "reconcile")
+        .cloned()
+        .unwrap_or_else(|| panic!("{recs:?}"));
+    assert_ne!(gate["outcome"], "passed", "{gate}");
+    assert!(
+        of_type(&recs, "step_started")
+            .iter()
+            .all(|r| r["id"] != "switch"),
+        "{recs:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_refuses_clearly_and_writes_nothing() {
+    let _ = pair("initempty", "", "").await;
+    let _ = pair(
+        "initpriv",
+        "CREATE TABLE secret_stuff (id int PRIMARY KEY); \
+         DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'init_reader') \
+         THEN CREATE ROLE init_reader LOGIN; END IF; END $$;",
+        "",
+    )
+    .await;
+    let (s, t) = clusters();
+    let dir = tempfile::tempdir().unwrap();
+    // An existing file is never overwritten (nor a symlink followed).
+    std::fs::write(dir.path().join("taken.toml"), "keep me").unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", dir.path().join("link.toml")).unwrap();
+    for name in ["taken.toml", "link.toml"] {
+        let (code, _, err) = init(
+            dir.path(),
+            &[
+                "--source",
+                &s.dsn_db("initpriv"),
+                "--target",
+                &t.dsn_db("initpriv"),
+                "-o",
+                name,
+            ],
+        );
+        assert_eq!(code, Some(2), "{err}");
+        assert!(err.contains("never overwrites"), "{err}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("taken.toml")).unwrap(),
+        "keep me"
+    );
+    // An unreachable server is named with its host and port.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let gone = format!("host=127.0.0.1 port={port} dbname=nowhere user=x");
+    let (code, _, err) = init(
+        dir.path(),
+        &[
+            "--source",
+            &gone,
+            "--target",
+            &t.dsn_db("initpriv"),
+            "-o",
+            "a.toml",
+        ],
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains(&format!("cannot connect to the source 127.0.0.1:{port}")),
+        "{err}"
+    );
+    // An empty database.
+    let (code, _, err) = init(
+        dir.path(),
+        &[
+            "--source",
+            &s.dsn_db("initempty"),
+            "--target",
+            &t.dsn_db("initempty"),
+            "-o",
+            "b.toml",
+        ],
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("has no tables outside the system schemas"),
+        "{err}"
+    );
+    // A table the user cannot read: named, with the privilege.
+    let as_reader = |dsn: String| format!("{dsn} user=init_reader");
+    let (code, _, err) = init(
+        dir.path(),
+        &[
+            "--source",
+            &as_reader(s.dsn_db("initpriv")),
+            "--target",
+            &as_reader(t.dsn_db("initpriv")),
+            "-o",
+            "c.toml",
+        ],
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("lacks the SELECT privilege"), "{err}");
+    assert!(err.contains("public.secret_stuff on the source"), "{err}");
+    for f in ["a.toml", "b.toml", "c.toml"] {
+        assert!(!dir.path().join(f).exists(), "{f} must not be written");
+    }
+}
+
+/// A password in a DSN becomes a `[secrets]` reference; `-` writes the runbook to stdout and
+/// the inventory to stderr.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_never_writes_a_password_and_dash_writes_to_stdout() {
+    let _ = pair("initpw", "CREATE TABLE t (id int PRIMARY KEY);", "").await;
+    let (s, t) = clusters();
+    let dir = tempfile::tempdir().unwrap();
+    let src = format!("{} password='s3cr3t pw'", s.dsn_db("initpw"));
+    let (code, out, err) = init(
+        dir.path(),
+        &["--source", &src, "--target", &t.dsn_db("initpw"), "-o", "-"],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        !out.contains("s3cr3t") && !err.contains("s3cr3t"),
+        "{out}{err}"
+    );
+    assert!(out.contains("password=${secrets.SOURCE_PASSWORD}"), "{out}");
+    assert!(
+        out.contains("SOURCE_PASSWORD = { env = \"CUTOVER_SOURCE_PASSWORD\" }"),
+        "{out}"
+    );
+    assert!(err.contains("INVENTORY taken"), "{err}");
+    assert!(out.starts_with("# Written by `cutover init`"), "{out}");
+}
