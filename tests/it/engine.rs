@@ -159,8 +159,8 @@ fn journal_is_private_and_ordered() {
     assert_eq!(run["operator"]["user"], "alice");
     assert_eq!(run["operator"]["ssh_client"], "10.0.0.9 50000 22");
     assert_eq!(run["sha256"].as_str().unwrap().len(), 64);
-    assert_eq!(recs[5]["checks"][0]["name"], "exit");
-    assert_eq!(recs[6]["outcome"], "completed");
+    assert_eq!(recs[6]["checks"][0]["name"], "exit");
+    assert_eq!(recs[7]["outcome"], "completed");
     // The same journal again is refused as a usage error, and the journal is untouched.
     let before = std::fs::read(&j).unwrap();
     let again = headless_at(d.path(), &body, "sub/j.jsonl", &[], &[]);

@@ -395,3 +395,39 @@ fn leaving_a_finished_run_prints_its_summary_with_the_skip_reason() {
         assert!(screen.contains(want), "{want:?} missing:\n{screen}");
     }
 }
+
+/// A preflight that stops the run (a window that closed) holds the cockpit before step 1: the
+/// panel names the finding, enter runs nothing, `s` asks for a reason, and the run starts
+/// once one is typed; the override is journaled with the reason.
+#[test]
+fn a_failing_preflight_holds_the_cockpit_until_a_reason_is_typed() {
+    let dir = tempfile::tempdir().unwrap();
+    let rb = crate::support::runbook(
+        dir.path(),
+        "rb.toml",
+        "[runbook]\nname = \"late\"\nwindow = { start = \"2020-01-01T00:00:00Z\", minutes = 60 }\n\n[[step]]\nid = \"one\"\nrun = \"echo ran\"\n",
+    );
+    let journal_path = dir.path().join("j.jsonl");
+    let mut t = Pty::run(&rb, &journal_path, &[]);
+    t.wait_for("PREFLIGHT");
+    t.wait_for("✘ window: closed");
+    t.wait_for("preflight failed: s starts anyway");
+    t.send("\r");
+    t.wait_for("preflight failed: s starts anyway");
+    t.send("s");
+    t.wait_for("START ANYWAY");
+    t.send("\r");
+    t.wait_for("A reason is required.");
+    t.send("rehearsal on an old window\r");
+    t.wait_for("ready: enter runs step 1 one");
+    t.enter_step(1, "one", "✔");
+    t.wait_for("run completed");
+    t.quit(0);
+    let recs = crate::support::journal(&journal_path);
+    let over: Vec<_> = recs
+        .iter()
+        .filter(|r| r["action"] == "override_preflight")
+        .collect();
+    assert_eq!(over.len(), 1, "{recs:?}");
+    assert_eq!(over[0]["reason"], "rehearsal on an old window");
+}

@@ -123,11 +123,11 @@ impl App {
         findings: Vec<cutover_model::preflight::Finding>,
         blocks: bool,
     ) -> Vec<Effect> {
-        let said = narrate::preflight(&findings);
         self.preflight = findings;
         if blocks {
+            // The status line says what to do (`s` / `a`); the panel says what was found.
             self.phase = Phase::PreflightBlocked;
-            self.say(Level::Warn, said);
+            self.status = None;
         }
         vec![Effect::Redraw]
     }

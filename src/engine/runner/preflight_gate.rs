@@ -39,6 +39,14 @@ impl Runner<'_> {
         if !stops {
             return Ok(None);
         }
+        self.triggers.armed = false;
+        let answer = self.preflight_answer().await;
+        self.triggers.armed = true;
+        answer
+    }
+
+    /// Waits for the operator's answer to a preflight that stops the run.
+    async fn preflight_answer(&mut self) -> Result<Option<RunOutcome>, EngineError> {
         loop {
             match self.command().await? {
                 Command::OverridePreflight { reason } if reason.trim().is_empty() => {

@@ -30,6 +30,9 @@ pub(super) struct Triggers {
     countdown: Option<(usize, Instant)>,
     /// The trigger whose countdown started the current rollback.
     auto_rollback: Option<String>,
+    /// Whether triggers are checked: not while preflight holds the run before step 1 (it
+    /// already says what is wrong, and nothing has run that a rollback could undo).
+    pub(super) armed: bool,
 }
 
 impl Triggers {
@@ -55,6 +58,7 @@ impl Triggers {
             state,
             countdown: None,
             auto_rollback: None,
+            armed: true,
         }
     }
 
@@ -160,6 +164,9 @@ impl Runner<'_> {
         }
         self.publish_lag().await?;
         self.publish_reconcile().await?;
+        if !self.triggers.armed {
+            return Ok(None);
+        }
         self.check_lag_and_sql_triggers().await?;
         let Some(window) = self.rb.window else {
             return Ok(None);
