@@ -442,3 +442,51 @@ pub fn bytes(n: u64) -> String {
         format!("{v:.1} {}", UNITS[u])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(bytes: u64, toast: u64) -> Table {
+        Table {
+            schema: "public".into(),
+            name: "t".into(),
+            bytes,
+            toast_bytes: toast,
+            key: Some(Key::Primary(vec!["id".into()])),
+            ..Table::default()
+        }
+    }
+
+    #[test]
+    fn flags_follow_the_thresholds() {
+        let mut big = table(LARGE_TABLE_BYTES, 0);
+        big.flag();
+        assert_eq!(big.risks, vec![Risk::Large]);
+        let mut small = table(LARGE_TABLE_BYTES - 1, 0);
+        small.flag();
+        assert!(small.risks.is_empty());
+        let mut toasty = table(10 << 20, 6 << 20);
+        toasty.flag();
+        assert_eq!(toasty.risks, vec![Risk::Wide]);
+        let mut some_toast = table(10 << 20, 1 << 20);
+        some_toast.flag();
+        assert!(some_toast.risks.is_empty());
+        let mut heavy = table(10 << 30, WIDE_TOAST_BYTES);
+        heavy.flag();
+        assert_eq!(heavy.risks, vec![Risk::Wide, Risk::Large]);
+        // Flags found outside the catalog row (one side only) survive a second flagging.
+        let mut only = table(1, 0);
+        only.risks.push(Risk::SourceOnly);
+        only.flag();
+        only.flag();
+        assert_eq!(only.risks, vec![Risk::SourceOnly]);
+    }
+
+    #[test]
+    fn bytes_read_well() {
+        assert_eq!(bytes(512), "512 B");
+        assert_eq!(bytes(8 << 10), "8.0 kB");
+        assert_eq!(bytes(3 << 30), "3.0 GB");
+    }
+}

@@ -193,7 +193,7 @@ pub fn runbook(inv: &Inventory, w: &Written<'_>) -> String {
     );
     let (warn, critical, why) = thresholds(inv);
     lag(&mut o, &repl, warn, critical, &why);
-    checks(&mut o, inv);
+    checks(&mut o, inv, &repl);
     steps(&mut o, inv, &repl, warn);
     triggers(&mut o, &repl, critical);
     o
@@ -264,7 +264,7 @@ fn one_side(t: &Table) -> bool {
         .any(|r| matches!(r, Risk::SourceOnly | Risk::TargetOnly))
 }
 
-fn checks(o: &mut String, inv: &Inventory) {
+fn checks(o: &mut String, inv: &Inventory, repl: &Replication) {
     let _ = writeln!(
         o,
         "# --- reconcile: every table and sequence of {} ---\n",
@@ -314,7 +314,11 @@ fn checks(o: &mut String, inv: &Inventory) {
     }
     comment(
         o,
-        "Sequences: logical replication does not carry them; the sync_sequences step does.",
+        if *repl == Replication::Streaming {
+            "Sequences: a standby replays them with everything else; the check says whether the target is behind."
+        } else {
+            "Sequences: logical replication does not carry them; the sync-sequences step (before the gate) does."
+        },
     );
     let _ = writeln!(
         o,
@@ -452,19 +456,6 @@ fn steps(o: &mut String, inv: &Inventory, repl: &Replication, warn_mb: u64) {
             ],
         );
     }
-    step(
-        o,
-        &[
-            ("id", toml_str("reconcile")),
-            (
-                "title",
-                toml_str("Source and target hold the same data, sequences and structure"),
-            ),
-            ("wait", "{ reconcile = \"all\" }".into()),
-            ("expected", toml_str("1m")),
-            ("timeout", toml_str("2h")),
-        ],
-    );
     if *repl != Replication::Streaming {
         step(
             o,
@@ -492,6 +483,19 @@ fn steps(o: &mut String, inv: &Inventory, repl: &Replication, warn_mb: u64) {
             ],
         );
     }
+    step(
+        o,
+        &[
+            ("id", toml_str("reconcile")),
+            (
+                "title",
+                toml_str("Source and target hold the same data, sequences and structure"),
+            ),
+            ("wait", "{ reconcile = \"all\" }".into()),
+            ("expected", toml_str("1m")),
+            ("timeout", toml_str("2h")),
+        ],
+    );
     let _ = writeln!(o, "# --- decide and switch ---\n");
     match repl {
         Replication::Logical { .. } => step(

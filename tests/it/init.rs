@@ -18,6 +18,9 @@ CREATE TABLE orders (id serial PRIMARY KEY, customer int REFERENCES customers, t
 INSERT INTO orders (customer, total) SELECT 1 + g % 200, g * 1.5 FROM generate_series(1, 500) g;
 CREATE TABLE refunds (id int PRIMARY KEY, customer int REFERENCES customers);
 CREATE TABLE notes (id int PRIMARY KEY, customer int REFERENCES customers);
+CREATE COLLATION ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+CREATE TABLE tags (id int PRIMARY KEY, label text COLLATE ci);
+INSERT INTO tags VALUES (1, 'Red'), (2, 'blue');
 CREATE TABLE audit_log (at timestamptz, what text);
 INSERT INTO audit_log SELECT timestamptz '2026-01-01' + g * interval '1 min', 'event ' || (g % 7) FROM generate_series(1, 300) g;
 INSERT INTO audit_log SELECT timestamptz '2026-01-01', 'dup' FROM generate_series(1, 3);
@@ -79,6 +82,7 @@ async fn init_inventories_a_pair_and_its_runbook_gates_the_cutover() {
         ("public.blobs", "binary data (bytea)"),
         ("public.customers", "ICU-collated columns"),
         ("public.customers", "many foreign keys point at it"),
+        ("public.tags", "nondeterministic collation"),
         ("public.legacy_only", "on the source only"),
         ("public.target_extra", "on the target only"),
     ] {
@@ -282,4 +286,107 @@ async fn init_never_writes_a_password_and_dash_writes_to_stdout() {
     );
     assert!(err.contains("INVENTORY taken"), "{err}");
     assert!(out.starts_with("# Written by `cutover init`"), "{out}");
+}
+
+/// Runs the runbook `rb` headless with `--assume-yes` in `dir`, journal `name`: the exit code
+/// and the journal's records.
+fn rehearse(
+    dir: &std::path::Path,
+    rb: &str,
+    name: &str,
+) -> (Option<i32>, String, Vec<serde_json::Value>) {
+    let run = headless_at(dir, rb, name, &["--assume-yes"], &[]);
+    let (o, e) = text(&run);
+    let recs = journal(&dir.join(name));
+    (run.status.code(), format!("{o}{e}"), recs)
+}
+
+fn step_outcome(recs: &[serde_json::Value], id: &str) -> Option<String> {
+    of_type(recs, "step_finished")
+        .into_iter()
+        .rfind(|r| r["id"] == id)
+        .map(|r| r["outcome"].as_str().unwrap_or("").to_string())
+}
+
+/// On a logical-replication pair (the drill's shape), init finds the subscription and its
+/// slot and writes a logical `[lag]`; the runbook runs headless through lag, freeze, drain,
+/// the reconcile gate, the sequence sync and stopping replication, to its end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_on_a_logical_pair_writes_a_logical_cutover_that_runs_to_its_end() {
+    use cutover_drill::harness::{Cluster, ClusterOptions, Pair};
+    let pg = pg_bin();
+    let (source, target) = tokio::join!(
+        Cluster::create(&pg, ClusterOptions::named("init-logical-source")),
+        Cluster::create(&pg, ClusterOptions::named("init-logical-target")),
+    );
+    let (source, target) = (source.unwrap(), target.unwrap());
+    let ddl = "create table items (id bigserial primary key, payload text);";
+    source.execute(ddl).await.unwrap();
+    target.execute(ddl).await.unwrap();
+    source
+        .execute("insert into items (payload) select 'p' || g from generate_series(1, 500) g")
+        .await
+        .unwrap();
+    let pair = Pair::logical(source, target, &["items"]).await.unwrap();
+    pair.wait_synced(std::time::Duration::from_secs(60))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = init(
+        dir.path(),
+        &[
+            "--source",
+            &pair.source.dsn(),
+            "--target",
+            &pair.target.dsn(),
+            "-o",
+            "rb.toml",
+            "--sample",
+            "1s",
+        ],
+    );
+    assert_eq!(code, Some(0), "{out}{err}");
+    let rb = std::fs::read_to_string(dir.path().join("rb.toml")).unwrap();
+    assert!(rb.contains("method       = \"logical\""), "{rb}");
+    assert!(
+        rb.contains(&format!("subscription = \"{}\"", pair.subscription)),
+        "{rb}"
+    );
+    assert!(
+        rb.contains(&format!("slot         = \"{}\"", pair.slot())),
+        "{rb}"
+    );
+    assert!(
+        rb.contains("changes 0 rows/s") || rb.contains("rows/s"),
+        "{rb}"
+    );
+    let (code, said, recs) = rehearse(dir.path(), &rb, "j.jsonl");
+    assert_eq!(code, Some(0), "{said}");
+    for id in [
+        "wait-lag",
+        "drain",
+        "reconcile",
+        "sync-sequences",
+        "stop-replication",
+        "switch",
+    ] {
+        assert_eq!(
+            step_outcome(&recs, id).as_deref(),
+            Some("passed"),
+            "{id}: {said}"
+        );
+    }
+    let enabled = pair
+        .target
+        .connect()
+        .await
+        .unwrap()
+        .query_one(
+            "select subenabled from pg_subscription where subname = $1",
+            &[&pair.subscription],
+        )
+        .await
+        .unwrap()
+        .get::<_, bool>(0);
+    assert!(!enabled, "stop-replication disabled the subscription");
 }
