@@ -195,7 +195,7 @@ pub fn runbook(inv: &Inventory, w: &Written<'_>) -> String {
     lag(&mut o, &repl, warn, critical, &why);
     checks(&mut o, inv, &repl);
     steps(&mut o, inv, &repl, warn);
-    triggers(&mut o, &repl, critical);
+    triggers(&mut o, &repl, critical, !inv.sequences.is_empty());
     o
 }
 
@@ -298,20 +298,43 @@ fn checks(o: &mut String, inv: &Inventory, repl: &Replication) {
                 ),
             );
         }
-        let _ = writeln!(
-            o,
-            "[[reconcile]]\nname   = {}\nkind   = \"checksum\"\ntables = {}",
-            toml_str(schema),
-            toml_list(&[glob])
-        );
-        if !excluded.is_empty() {
-            let _ = writeln!(o, "exclude_tables = {}", toml_list(&excluded));
+        if excluded.len() == tables.len() {
+            // A glob over nothing but excluded tables would compare nothing: a check error.
+            comment(
+                o,
+                &format!(
+                    "Every table of {schema} has a check of its own (or is on one side only)."
+                ),
+            );
+        } else {
+            let _ = writeln!(
+                o,
+                "[[reconcile]]\nname   = {}\nkind   = \"checksum\"\ntables = {}",
+                toml_str(schema),
+                toml_list(&[glob])
+            );
+            if !excluded.is_empty() {
+                let _ = writeln!(o, "exclude_tables = {}", toml_list(&excluded));
+            }
+            let _ = writeln!(o, "max_mismatch_rows = 0\n");
         }
-        let _ = writeln!(o, "max_mismatch_rows = 0\n");
         for t in tables.iter().filter(|t| apart(t) && !one_side(t)) {
             table_check(o, t);
         }
     }
+    if inv.sequences.is_empty() {
+        comment(
+            o,
+            "No sequence in these schemas on the source: no sequences check and no sequence sync.",
+        );
+    } else {
+        sequences_check(o, inv, repl);
+    }
+    schema_check(o, inv);
+}
+
+/// The `sequences` check.
+fn sequences_check(o: &mut String, inv: &Inventory, repl: &Replication) {
     comment(
         o,
         if *repl == Replication::Streaming {
@@ -325,6 +348,11 @@ fn checks(o: &mut String, inv: &Inventory, repl: &Replication) {
         "[[reconcile]]\nname    = \"sequences\"\nkind    = \"sequences\"\nschemas = {}\n",
         toml_list(&inv.schemas)
     );
+}
+
+/// The `schema` check: of the schemas, or of the tables on both sides when some are on one
+/// side only.
+fn schema_check(o: &mut String, inv: &Inventory) {
     let split: Vec<String> = inv
         .tables
         .iter()
@@ -456,7 +484,7 @@ fn steps(o: &mut String, inv: &Inventory, repl: &Replication, warn_mb: u64) {
             ],
         );
     }
-    if *repl != Replication::Streaming {
+    if *repl != Replication::Streaming && !inv.sequences.is_empty() {
         step(
             o,
             &[
@@ -584,7 +612,7 @@ fn steps(o: &mut String, inv: &Inventory, repl: &Replication, warn_mb: u64) {
     );
 }
 
-fn triggers(o: &mut String, repl: &Replication, critical_mb: u64) {
+fn triggers(o: &mut String, repl: &Replication, critical_mb: u64, sequences: bool) {
     let _ = writeln!(
         o,
         "# --- rollback triggers: they alert and propose the plan; none rolls back by itself ---\n"
@@ -599,7 +627,7 @@ fn triggers(o: &mut String, repl: &Replication, critical_mb: u64) {
         o,
         "[[rollback_trigger]]\nname = \"data drift\"\nwhen = {{ mismatch_rows_above = 0 }}\n"
     );
-    if *repl != Replication::Streaming {
+    if *repl != Replication::Streaming && sequences {
         let _ = writeln!(
             o,
             "[[rollback_trigger]]\nname = \"sequence sync failed\"\nwhen = {{ step_failed = \"sync-sequences\" }}"

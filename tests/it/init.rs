@@ -390,3 +390,53 @@ async fn init_on_a_logical_pair_writes_a_logical_cutover_that_runs_to_its_end() 
         .get::<_, bool>(0);
     assert!(!enabled, "stop-replication disabled the subscription");
 }
+
+/// Hostile names (quotes, dots, a newline, a backslash, non-ASCII) in schemas and tables:
+/// the runbook quotes them in TOML and SQL, the inventory comment cannot break out of its
+/// comment, and the gate still compares them (and passes on identical data).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_survives_hostile_names() {
+    let _ = pair(
+        "inithostile",
+        "CREATE SCHEMA \"Odd \"\"schema\"\".x\";
+         CREATE TABLE \"Odd \"\"schema\"\".x\".\"a.b\nnew'line\\\\ é\" (id int PRIMARY KEY, v text);
+         INSERT INTO \"Odd \"\"schema\"\".x\".\"a.b\nnew'line\\\\ é\" VALUES (1, 'x'), (2, 'y');
+         CREATE TABLE public.\"[[step]]\" (v text);
+         INSERT INTO public.\"[[step]]\" VALUES ('a'), ('a');",
+        "",
+    )
+    .await;
+    let (s, t) = clusters();
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = init(
+        dir.path(),
+        &[
+            "--source",
+            &s.dsn_db("inithostile"),
+            "--target",
+            &t.dsn_db("inithostile"),
+            "-o",
+            "rb.toml",
+        ],
+    );
+    assert_eq!(code, Some(0), "{out}{err}");
+    let rb = std::fs::read_to_string(dir.path().join("rb.toml")).unwrap();
+    // Every line of the inventory block is a comment: a name cannot start a TOML line.
+    let head: Vec<&str> = rb
+        .lines()
+        .take_while(|l| !l.starts_with("[runbook]"))
+        .collect();
+    assert!(
+        head.iter().all(|l| l.is_empty() || l.starts_with('#')),
+        "{rb}"
+    );
+    let check = cutover(dir.path(), &["check", "rb.toml"], &[]);
+    assert_eq!(check.status.code(), Some(0), "{:?}\n{rb}", text(&check));
+    let (code, said, recs) = rehearse(dir.path(), &rb, "j.jsonl");
+    assert_eq!(code, Some(0), "{said}\n{rb}");
+    assert_eq!(
+        step_outcome(&recs, "reconcile").as_deref(),
+        Some("passed"),
+        "{said}"
+    );
+}
