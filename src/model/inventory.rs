@@ -427,21 +427,8 @@ fn table_line(t: &Table) -> String {
     s
 }
 
-/// Bytes in the unit that reads best: `512 B`, `8.0 kB`, `12.5 MB`, `3.2 GB`.
-pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
+/// Bytes in the unit that reads best (the wording the cockpit uses too).
+pub use crate::narrate::bytes;
 
 #[cfg(test)]
 mod tests {

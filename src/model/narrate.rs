@@ -282,6 +282,22 @@ pub fn passed_this_session(passed: usize) -> String {
     format!("{} passed this session", count(passed as u64, "step"))
 }
 
+/// Bytes in the unit that reads best: `512 B`, `8.0 kB`, `12.5 MB`, `3.2 GB`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
 /// `n` and the noun, singular or plural: `1 row`, `2 rows`, `0 steps`.
 pub fn count(n: impl Into<u64>, noun: &str) -> String {
     let n = n.into();

@@ -15,20 +15,7 @@ use cutover_model::lag::LagUnit;
 const SPARK: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
 
 /// Bytes in the largest fitting unit.
-pub fn bytes(b: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = b as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{b} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
+pub use cutover_model::narrate::bytes;
 
 /// A sparkline of `values`, at most `width` cells, newest on the right, scaled to the largest
 /// of them or `floor` (the warn threshold: 40 B is not a full bar next to an 8 MB warn).
