@@ -275,6 +275,28 @@ async fn take_inventory(
             ));
         }
     }
+    refuse_unreadable(&src_tables, &s_at, &tgt_tables, &t_at)?;
+    let tables = merge(src_tables, tgt_tables, rates.as_ref());
+    Ok(Inventory {
+        taken_at: chrono::Utc::now()
+            .format("%Y-%m-%d %H:%M:%S UTC")
+            .to_string(),
+        schemas,
+        sampled_seconds: args.sample.map_or(0, |d| d.as_secs()),
+        source: source_server,
+        target: target_server,
+        tables,
+        sequences,
+    })
+}
+
+/// A table the user may not read on either side stops `init`: reconciliation must read it.
+fn refuse_unreadable(
+    src_tables: &[(Table, bool)],
+    s_at: &str,
+    tgt_tables: &[(Table, bool)],
+    t_at: &str,
+) -> Result<(), String> {
     let unreadable: Vec<String> = src_tables
         .iter()
         .filter(|(_, ok)| !ok)
@@ -298,18 +320,7 @@ async fn take_inventory(
                 .join(", ")
         ));
     }
-    let tables = merge(src_tables, tgt_tables, rates.as_ref());
-    Ok(Inventory {
-        taken_at: chrono::Utc::now()
-            .format("%Y-%m-%d %H:%M:%S UTC")
-            .to_string(),
-        schemas,
-        sampled_seconds: args.sample.map_or(0, |d| d.as_secs()),
-        source: source_server,
-        target: target_server,
-        tables,
-        sequences,
-    })
+    Ok(())
 }
 
 /// Rows changed per second per table, over `d`.

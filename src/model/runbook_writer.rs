@@ -524,6 +524,11 @@ fn steps(o: &mut String, inv: &Inventory, repl: &Replication, warn_mb: u64) {
             ("timeout", toml_str("2h")),
         ],
     );
+    switch_steps(o, inv, repl);
+}
+
+/// Stopping replication, the switch and the check after it.
+fn switch_steps(o: &mut String, inv: &Inventory, repl: &Replication) {
     let _ = writeln!(o, "# --- decide and switch ---\n");
     match repl {
         Replication::Logical { .. } => step(
