@@ -190,7 +190,7 @@ async fn a_long_difference_is_excerpted_and_its_whole_values_filed_once() {
             .replace("timeout = \"90s\"", "timeout = \"14s\"")
             .replace(
                 r#"reconcile = "all" }"#,
-                r#"reconcile = "all", every = "5s" }"#
+                r#"reconcile = "all", every = "1s" }"#
             )
     );
     let dir = d.path().to_path_buf();
