@@ -251,6 +251,7 @@ fn null_front_end(dir: &Path) {
             accept_changed_runbook: false,
             accept_changed_vars: false,
             operator: Operator::from_env(),
+            metrics_file: None,
         },
     )
     .expect("prepare");

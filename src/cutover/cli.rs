@@ -162,6 +162,10 @@ pub struct RunArgs {
     /// Let members of this unix group watch the run (`cutover watch --owner YOU ID`).
     #[arg(long, value_name = "GROUP")]
     pub share_group: Option<String>,
+    /// Keep a Prometheus textfile up to date with the run (steps, lag, reconcile, plan), for
+    /// node_exporter's textfile collector.
+    #[arg(long, value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
 }
 
 /// A fault `cutover drill --fault` injects mid-drill, to rehearse the rollback.

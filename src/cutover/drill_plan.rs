@@ -91,6 +91,7 @@ impl DrillPlan {
                 accept_changed_runbook: false,
                 accept_changed_vars: false,
                 operator: self.operator.clone(),
+                metrics_file: None,
             },
         )
         .map_err(|e| NotArmed::Failed(format!("cannot start the run: {e}")))?;

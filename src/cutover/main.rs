@@ -123,6 +123,7 @@ fn check(files: &[PathBuf], connect: bool, overrides: &BTreeMap<String, String>)
                             .collect(),
                         approvals: Vec::new(),
                         journal: None,
+                        metrics_file: None,
                         json: false,
                     };
                     ok &= preflight_cmd::main(args) == 0;
@@ -271,6 +272,18 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         say::err(&format!("cutover: {e}"));
         return Ok(ExitCode::from(EXIT_INVALID));
     }
+    let metrics_file = match args
+        .metrics_file
+        .as_deref()
+        .map(|m| metrics_apart(m, &[&journal_path, &log_path]))
+        .transpose()
+    {
+        Ok(m) => m,
+        Err(e) => {
+            say::err(&format!("cutover: {e}"));
+            return Ok(ExitCode::from(EXIT_INVALID));
+        }
+    };
     if let Some(theme) = theme {
         // The cockpit: the run belongs to a detached engine; this terminal attaches to it.
         let spec = serve::EngineSpec::Run(serve::RunSpec {
@@ -283,6 +296,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
             log: log_path.clone(),
             share_group: args.share_group.clone(),
             operator: Operator::from_env(),
+            metrics_file: metrics_file.clone(),
         });
         let ready = match serve::start(&spec, &log_path, say::err) {
             Ok(r) => r,
@@ -301,6 +315,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
             accept_changed_runbook: args.accept_changed_runbook,
             accept_changed_vars: args.accept_changed_vars,
             operator: Operator::from_env(),
+            metrics_file,
         },
     ) {
         Ok(e) => e,
@@ -333,4 +348,26 @@ fn run(args: RunArgs) -> Result<ExitCode> {
             .map_err(color_eyre::eyre::Report::from)
     })?;
     Ok(ExitCode::from(ended.outcome.exit_code() as u8))
+}
+
+/// `--metrics-file` made absolute (the detached engine does not share this directory), and
+/// refused when it is one of the run's own files: each rewrite renames over it.
+fn metrics_apart(metrics: &Path, own: &[&Path]) -> Result<PathBuf, String> {
+    let full = |p: &Path| -> PathBuf {
+        let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        match (abs.parent(), abs.file_name()) {
+            (Some(dir), Some(name)) => std::fs::canonicalize(dir)
+                .map(|d| d.join(name))
+                .unwrap_or(abs.clone()),
+            _ => abs,
+        }
+    };
+    let m = full(metrics);
+    if own.iter().any(|o| full(o) == m) {
+        return Err(format!(
+            "--metrics-file {}: is the run's journal or log; give a file of its own",
+            metrics.display()
+        ));
+    }
+    Ok(m)
 }

@@ -29,6 +29,9 @@ pub struct PreflightArgs {
     /// The journal the run will write (default: where `run` puts it).
     #[arg(long, value_name = "PATH")]
     pub journal: Option<PathBuf>,
+    /// The `--metrics-file` the run will keep (checked: a regular file it can rewrite).
+    #[arg(long, value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
     /// One JSON object per finding.
     #[arg(long)]
     pub json: bool,
@@ -87,6 +90,7 @@ pub fn main(args: PreflightArgs) -> u8 {
         conns: &conns,
         approvals: Some(&args.approvals),
         journal: &journal,
+        metrics_file: args.metrics_file.as_deref(),
         now: chrono::Utc::now(),
     };
     let findings = rt.block_on(preflight::run(&input));

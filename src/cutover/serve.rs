@@ -73,6 +73,9 @@ pub struct RunSpec {
     pub share_group: Option<String>,
     /// Who started it.
     pub operator: Operator,
+    /// `--metrics-file`, absolute.
+    #[serde(default)]
+    pub metrics_file: Option<PathBuf>,
 }
 
 /// A status line from the engine to the foreground.
@@ -289,6 +292,7 @@ pub fn serve_run(spec: RunSpec) -> u8 {
             accept_changed_runbook: spec.accept_changed,
             accept_changed_vars: spec.accept_changed_vars,
             operator: spec.operator.clone(),
+            metrics_file: spec.metrics_file.clone(),
         },
     ) {
         Ok(e) => e,

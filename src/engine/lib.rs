@@ -22,6 +22,7 @@ pub mod files;
 pub mod inventory;
 pub mod journal;
 pub mod masking;
+pub mod metrics_file;
 pub mod preflight;
 mod resume;
 mod runner;

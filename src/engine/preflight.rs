@@ -44,6 +44,8 @@ pub struct Input<'a> {
     pub approvals: Option<&'a [(String, String)]>,
     /// Where the journal will be written.
     pub journal: &'a Path,
+    /// `--metrics-file`, when the run keeps one.
+    pub metrics_file: Option<&'a Path>,
     /// Now, on this machine.
     pub now: DateTime<Utc>,
 }
@@ -86,6 +88,16 @@ pub async fn run(input: &Input<'_>) -> Vec<Finding> {
         findings.push(window(w.start, w.end(), input.now));
     }
     findings.push(journal_room(input.journal));
+    if let Some(path) = input.metrics_file {
+        findings.push(match crate::metrics_file::check_path(path) {
+            Ok(()) => Finding::new(
+                "metrics file",
+                Verdict::Pass,
+                format!("{} can be rewritten each update", path.display()),
+            ),
+            Err(why) => Finding::new("metrics file", Verdict::Fail, why),
+        });
+    }
     findings
 }
 

@@ -63,6 +63,7 @@ pub(crate) fn served_runbook(
             accept_changed_runbook: false,
             accept_changed_vars: false,
             operator: operator(),
+            metrics_file: None,
         },
     )
     .unwrap();

@@ -23,6 +23,7 @@ mod reconcile;
 mod reconcile_scale;
 mod report;
 mod rollback;
+mod run_metrics;
 mod signoff;
 mod sql;
 mod support;

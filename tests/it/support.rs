@@ -218,6 +218,7 @@ pub mod session {
                 host: "h".into(),
                 peer: None,
             },
+            metrics_file: None,
         }
     }
 

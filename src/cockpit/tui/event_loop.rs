@@ -344,6 +344,7 @@ mod tests {
                 accept_changed_runbook: false,
                 accept_changed_vars: false,
                 operator: Operator::from_env(),
+                metrics_file: None,
             },
         )
         .unwrap();

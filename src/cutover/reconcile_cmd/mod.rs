@@ -8,7 +8,7 @@
 //! Exit: 0 every round passed, 1 a check failed (or could not run) in some round, 2 invalid
 //! (runbook, names, flags, secrets, journal).
 
-mod metrics;
+use cutover_engine::metrics_file as metrics;
 mod on_fail;
 
 use std::collections::BTreeMap;
@@ -467,7 +467,7 @@ impl Watch {
                 .iter()
                 .filter_map(|c| self.latest.get(&c.name).cloned())
                 .collect();
-            if let Err(e) = metrics::write(path, &metrics::render(&self.rb.name, &latest)) {
+            if let Err(e) = metrics::write(path, &metrics::checks::render(&self.rb.name, &latest)) {
                 let _ = self.note(
                     Level::Warn,
                     &format!("cannot write the metrics file {}: {e}", path.display()),

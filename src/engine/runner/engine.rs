@@ -17,6 +17,7 @@ use super::sql_step::SqlSessions;
 use super::step_book::{State, StepBook};
 use super::triggers::Triggers;
 use crate::journal::{self, Journal, JournalError, TornTail};
+use crate::metrics_file::run::RunMetrics;
 use crate::resume::{self, Restored};
 use cutover_model::protocol::{
     Command, Event, Level, Operator, OperatorAction, RunInfo, RunOutcome, StepInfo,
@@ -45,6 +46,8 @@ pub struct EngineOptions {
     pub accept_changed_vars: bool,
     /// Who is running it.
     pub operator: Operator,
+    /// `--metrics-file`: a Prometheus textfile kept up to date with the run.
+    pub metrics_file: Option<PathBuf>,
 }
 
 /// Why the engine could not start or had to stop.
@@ -89,6 +92,10 @@ pub enum EngineError {
     /// The `[lag]` probe cannot start.
     #[error(transparent)]
     Probe(#[from] cutover_probe::ProbeError),
+    /// `--metrics-file` names something the run cannot keep (a device, FIFO, symbolic link, or
+    /// a directory that does not take a new file).
+    #[error("{0}")]
+    MetricsFile(String),
     /// The journal's run was rolled back; it cannot be resumed.
     #[error(
         "the run in journal {journal} was rolled back at {at}; start a new run (without --resume) to try the cutover again"
@@ -111,6 +118,7 @@ impl EngineError {
                 | EngineError::VarsChanged { .. }
                 | EngineError::Secret(_)
                 | EngineError::RolledBack { .. }
+                | EngineError::MetricsFile(_)
                 | EngineError::Journal(JournalError::Exists { .. } | JournalError::Locked { .. })
         )
     }
@@ -131,6 +139,10 @@ pub struct Engine {
     accepted_vars: Option<Vec<String>>,
     /// What a resume found cut off at the end of the journal, and set aside.
     torn: Option<TornTail>,
+    /// The `--metrics-file` writer, handed to the run's output.
+    metrics: Option<RunMetrics>,
+    /// `--metrics-file`.
+    metrics_path: Option<PathBuf>,
     /// When this session was prepared.
     started_at: chrono::DateTime<chrono::Utc>,
 }
@@ -153,6 +165,10 @@ impl Engine {
             .filter(|v| v.contains('\''))
             .map(|v| cutover_model::runbook::shell::quote(v));
         let masker = Masker::new(secrets.values().cloned().chain(quoted).chain(passwords));
+        // Checked before the journal is made: a refused run leaves nothing behind.
+        if let Some(path) = &opts.metrics_file {
+            crate::metrics_file::check_path(path).map_err(EngineError::MetricsFile)?;
+        }
         let mut steps = StepBook::new(rb.steps.len());
         let mut torn = None;
         let mut accepted_vars = None;
@@ -189,6 +205,15 @@ impl Engine {
                 (journal, Some(r), accepted)
             }
         };
+        let metrics = match &opts.metrics_file {
+            Some(path) => Some(RunMetrics::start(path.clone()).map_err(|e| {
+                EngineError::MetricsFile(format!(
+                    "--metrics-file {}: cannot start its writer: {e}",
+                    path.display()
+                ))
+            })?),
+            None => None,
+        };
         Ok(Engine {
             rb,
             secrets,
@@ -201,6 +226,8 @@ impl Engine {
             accepted_change,
             accepted_vars,
             torn,
+            metrics,
+            metrics_path: opts.metrics_file.clone(),
             started_at: chrono::Utc::now(),
         })
     }
@@ -313,7 +340,13 @@ impl Engine {
             conns: &self.conns,
             output_dir: journal::output_dir_for(self.journal.path()),
             journal_path: self.journal.path().to_path_buf(),
-            io: Io::new(&mut self.journal, &events, &self.masker),
+            metrics_path: self.metrics_path.clone(),
+            io: Io::new(
+                &mut self.journal,
+                &events,
+                &self.masker,
+                self.metrics.take(),
+            ),
             mailbox: Mailbox::new(&mut cmds, facts),
             steps: std::mem::replace(&mut self.steps, StepBook::new(0)),
             rollback: RollbackBook::new(self.rb.steps.iter().map(|s| rolled_back(&s.id))),

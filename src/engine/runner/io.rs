@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 
 use super::{EngineError, Runner};
 use crate::journal::Journal;
+use crate::metrics_file::run::RunMetrics;
 use cutover_model::protocol::{Event, Level, OperatorAction};
 use cutover_model::secrets::Masker;
 
@@ -64,6 +65,8 @@ pub(super) struct Io<'a> {
     events: &'a mpsc::Sender<Event>,
     masker: &'a Masker,
     repeats: Repeats,
+    /// The `--metrics-file` writer: sees every event after it is masked.
+    metrics: Option<RunMetrics>,
 }
 
 impl<'a> Io<'a> {
@@ -73,12 +76,14 @@ impl<'a> Io<'a> {
         journal: &'a mut Journal,
         events: &'a mpsc::Sender<Event>,
         masker: &'a Masker,
+        metrics: Option<RunMetrics>,
     ) -> Self {
         Io {
             journal,
             events,
             masker,
             repeats: Repeats::default(),
+            metrics,
         }
     }
 
@@ -100,8 +105,18 @@ impl<'a> Io<'a> {
                 self.journal.append(&ev)?;
             }
         }
+        let failed = self.metrics.as_mut().and_then(|m| m.see(&ev));
         // A front end that went away is not an engine error: the journal has the record.
         let _ = self.events.send(ev).await;
+        if let Some(message) = failed {
+            // Said once per run of failures: the run goes on without its metrics file.
+            let notice = Event::Notice {
+                level: Level::Warn,
+                message: self.masker.mask(&message).into_owned(),
+            };
+            self.journal.append(&notice)?;
+            let _ = self.events.send(notice).await;
+        }
         Ok(())
     }
 }

@@ -123,6 +123,8 @@ struct Runner<'a> {
     output_dir: PathBuf,
     /// The journal's path (preflight checks the room beside it).
     journal_path: PathBuf,
+    /// `--metrics-file`, when the run keeps one (preflight checks it).
+    metrics_path: Option<PathBuf>,
     io: io::Io<'a>,
     mailbox: mailbox::Mailbox<'a>,
     steps: step_book::StepBook,

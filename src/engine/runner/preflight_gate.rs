@@ -26,6 +26,7 @@ impl Runner<'_> {
             conns: self.conns,
             approvals: None,
             journal: &self.journal_path,
+            metrics_file: self.metrics_path.as_deref(),
             now: Utc::now(),
         };
         let findings = preflight::run(&input).await;

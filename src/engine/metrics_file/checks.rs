@@ -1,18 +1,10 @@
-//! `--metrics-file`: the latest result of every check in the Prometheus text exposition
-//! format, for node_exporter's textfile collector. Written to a temporary file and renamed
-//! (the collector never reads half a file).
+//! The reconcile checks' metrics: the latest result of every check (the drift watch's whole
+//! file, and part of a run's).
 
 use std::fmt::Write as _;
-use std::path::Path;
 
+use super::label;
 use cutover_model::reconcile::{ReconcileResult, Status};
-
-/// A label value escaped as the text format wants it (`\\`, `\"`, `\n`).
-fn label(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
 
 /// The metrics text for `results` (the latest result of each check, in runbook order).
 pub fn render(
@@ -68,67 +60,6 @@ pub fn render(
         }
     }
     out
-}
-
-/// Checks that `path` may be kept as the metrics file: nothing there yet, or a regular file,
-/// in a directory that exists and takes a new file. A device (`/dev/full`), a FIFO, a socket,
-/// a directory or a symbolic link is refused with the path named: the rename that replaces
-/// the file would replace it, whatever it is.
-pub fn check_path(path: &Path) -> Result<(), String> {
-    let shown = path.display();
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    if !dir.is_dir() {
-        return Err(format!(
-            "--metrics-file {shown}: the directory {} does not exist",
-            dir.display()
-        ));
-    }
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_file() => {}
-        Ok(m) if m.file_type().is_symlink() => {
-            return Err(format!(
-                "--metrics-file {shown}: is a symbolic link; give the file itself (it is replaced whole each round)"
-            ));
-        }
-        Ok(_) => {
-            return Err(format!(
-                "--metrics-file {shown}: is not a regular file (a device, FIFO, socket or directory); refused"
-            ));
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(format!("--metrics-file {shown}: {e}")),
-    }
-    // The directory must take the temporary file each round writes first.
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = std::path::PathBuf::from(tmp);
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&tmp)
-        .map_err(|e| {
-            format!(
-                "--metrics-file {shown}: cannot write in {}: {e}",
-                dir.display()
-            )
-        })?;
-    let _ = std::fs::remove_file(&tmp);
-    Ok(())
-}
-
-/// Writes `text` to `path` through `path.tmp` and a rename (mode 0644: the collector reads it),
-/// if `path` is still a regular file or nothing (someone may have put something else there
-/// since the start).
-pub fn write(path: &Path, text: &str) -> std::io::Result<()> {
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if !m.file_type().is_file() => Err(std::io::Error::other(
-            "it is no longer a regular file; not replaced",
-        )),
-        _ => cutover_engine::files::write_replacing(path, text, 0o644),
-    }
 }
 
 #[cfg(test)]
