@@ -139,7 +139,7 @@ async fn connection(
     now: DateTime<Utc>,
 ) -> (Vec<Finding>, Option<Client>) {
     let what = format!("connection {name}");
-    let at = c.display().to_string();
+    let at = c.target();
     let asked = async {
         let client = c.connect().await.map_err(|e| e.to_string())?;
         let row = client
@@ -166,7 +166,11 @@ async fn connection(
             )],
             None,
         ),
-        Ok(Err(e)) => (vec![Finding::new(&what, Verdict::Fail, e)], None),
+        Ok(Err(e)) if e.contains(&at) => (vec![Finding::new(&what, Verdict::Fail, e)], None),
+        Ok(Err(e)) => (
+            vec![Finding::new(&what, Verdict::Fail, format!("{at}: {e}"))],
+            None,
+        ),
         Ok(Ok((client, version, server_now, standby))) => {
             let role = if standby { ", a standby" } else { "" };
             let mut out = vec![Finding::new(
@@ -174,25 +178,31 @@ async fn connection(
                 Verdict::Pass,
                 format!("{at}: PostgreSQL {version}{role}"),
             )];
-            let skew = (server_now - now).num_milliseconds().unsigned_abs();
-            if skew > SKEW_WARN.as_millis() as u64 {
-                out.push(Finding::new(
-                    format!("clock {name}"),
-                    Verdict::Warn,
-                    format!(
-                        "the server's clock is {} {} this machine's",
-                        narrate::duration(skew),
-                        if server_now > now {
-                            "ahead of"
-                        } else {
-                            "behind"
-                        }
-                    ),
-                ));
-            }
+            out.extend(clock(name, server_now, now));
             (out, Some(client))
         }
     }
+}
+
+/// A warning when server `name`'s clock (`server_now`) is further than [`SKEW_WARN`] from this
+/// machine's (`now`).
+fn clock(name: &str, server_now: DateTime<Utc>, now: DateTime<Utc>) -> Option<Finding> {
+    let skew = (server_now - now).num_milliseconds().unsigned_abs();
+    (skew > SKEW_WARN.as_millis() as u64).then(|| {
+        Finding::new(
+            format!("clock {name}"),
+            Verdict::Warn,
+            format!(
+                "the server's clock is {} {} this machine's",
+                narrate::duration(skew),
+                if server_now > now {
+                    "ahead of"
+                } else {
+                    "behind"
+                }
+            ),
+        )
+    })
 }
 
 /// What the `[lag]` method reads exists and moves.
@@ -695,6 +705,23 @@ mod tests {
         assert!(open.detail.contains("left"), "{open:?}");
         let ahead = window(t("2026-12-05T04:00:00Z"), t("2026-12-05T05:30:00Z"), now);
         assert!(ahead.detail.contains("opens in"), "{ahead:?}");
+    }
+
+    #[test]
+    fn a_server_clock_more_than_five_seconds_off_is_a_warning() {
+        let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        let now = t("2026-12-05T03:00:00Z");
+        assert!(clock("source", t("2026-12-05T03:00:04Z"), now).is_none());
+        assert!(clock("source", t("2026-12-05T02:59:56Z"), now).is_none());
+        let ahead = clock("source", t("2026-12-05T03:01:30Z"), now).unwrap();
+        assert_eq!(ahead.verdict, Verdict::Warn);
+        assert_eq!(ahead.what, "clock source");
+        assert!(
+            ahead.detail.contains("ahead of this machine's"),
+            "{ahead:?}"
+        );
+        let behind = clock("target", t("2026-12-05T02:59:50Z"), now).unwrap();
+        assert!(behind.detail.contains("10s behind"), "{behind:?}");
     }
 
     #[test]

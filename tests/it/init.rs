@@ -308,37 +308,30 @@ fn step_outcome(recs: &[serde_json::Value], id: &str) -> Option<String> {
         .map(|r| r["outcome"].as_str().unwrap_or("").to_string())
 }
 
-/// On a logical-replication pair (the drill's shape), init finds the subscription and its
-/// slot and writes a logical `[lag]`; the runbook runs headless through lag, freeze, drain,
-/// the reconcile gate, the sequence sync and stopping replication, to its end.
+/// On the drill's own pair (pgbench's tables, one of them keyless, replicated by a logical
+/// subscription), init finds the subscription and its slot and writes a logical `[lag]`; the
+/// runbook runs headless through lag, freeze, drain, the sequence sync, the reconcile gate and
+/// stopping replication, to its end. Then preflight names the replication it assumed and no
+/// longer finds: the subscription disabled, its slot inactive.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn init_on_a_logical_pair_writes_a_logical_cutover_that_runs_to_its_end() {
-    use cutover_drill::harness::{Cluster, ClusterOptions, Pair};
+async fn init_on_the_drill_pair_writes_a_logical_cutover_that_runs_to_its_end() {
     let pg = pg_bin();
-    let (source, target) = tokio::join!(
-        Cluster::create(&pg, ClusterOptions::named("init-logical-source")),
-        Cluster::create(&pg, ClusterOptions::named("init-logical-target")),
-    );
-    let (source, target) = (source.unwrap(), target.unwrap());
-    let ddl = "create table items (id bigserial primary key, payload text);";
-    source.execute(ddl).await.unwrap();
-    target.execute(ddl).await.unwrap();
-    source
-        .execute("insert into items (payload) select 'p' || g from generate_series(1, 500) g")
+    let clusters = tempfile::tempdir().unwrap();
+    let pair = cutover_drill::setup::pair(&pg, clusters.path(), 2_000, &mut |_| {})
         .await
         .unwrap();
-    let pair = Pair::logical(source, target, &["items"]).await.unwrap();
     pair.wait_synced(std::time::Duration::from_secs(60))
         .await
         .unwrap();
+    let dsn = |c: &cutover_drill::harness::Cluster| c.dsn_db(cutover_drill::setup::DATABASE);
     let dir = tempfile::tempdir().unwrap();
     let (code, out, err) = init(
         dir.path(),
         &[
             "--source",
-            &pair.source.dsn(),
+            &dsn(&pair.source),
             "--target",
-            &pair.target.dsn(),
+            &dsn(&pair.target),
             "-o",
             "rb.toml",
             "--sample",
@@ -356,8 +349,9 @@ async fn init_on_a_logical_pair_writes_a_logical_cutover_that_runs_to_its_end() 
         rb.contains(&format!("slot         = \"{}\"", pair.slot())),
         "{rb}"
     );
+    assert!(rb.contains("rows/s"), "{rb}");
     assert!(
-        rb.contains("changes 0 rows/s") || rb.contains("rows/s"),
+        rb.contains("public.pgbench_history has no key: compared as a multiset"),
         "{rb}"
     );
     let (code, said, recs) = rehearse(dir.path(), &rb, "j.jsonl");
@@ -389,6 +383,18 @@ async fn init_on_a_logical_pair_writes_a_logical_cutover_that_runs_to_its_end() 
         .unwrap()
         .get::<_, bool>(0);
     assert!(!enabled, "stop-replication disabled the subscription");
+    let d = dir.path().to_path_buf();
+    let pre = tokio::task::spawn_blocking(move || cutover(&d, &["preflight", "rb.toml"], &[]))
+        .await
+        .unwrap();
+    let (o, e) = text(&pre);
+    assert_eq!(pre.status.code(), Some(2), "{o}{e}");
+    assert!(
+        o.lines().any(|l| l.starts_with('✘')
+            && l.contains(&pair.subscription)
+            && l.contains("disabled")),
+        "{o}"
+    );
 }
 
 /// Hostile names (quotes, dots, a newline, a backslash, non-ASCII) in schemas and tables:

@@ -266,3 +266,41 @@ fn a_window_in_the_past_stops_the_run_and_json_carries_the_findings() {
         "{window}"
     );
 }
+
+/// Credentials the server refuses (a role that does not exist) and a journal directory that
+/// takes no file are each named, with where.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preflight_names_refused_credentials_and_an_unwritable_journal_directory() {
+    let _ = pair("precred", "CREATE TABLE t (id int PRIMARY KEY);", "").await;
+    let dir = tempfile::tempdir().unwrap();
+    let (sc, _) = clusters();
+    let text = body("precred", "").replace(
+        &format!("dsn = \"{}\"", sc.dsn_db("precred")),
+        &format!(
+            "dsn = \"{}\"",
+            sc.dsn_db("precred")
+                .replace("user=postgres", "user=nobody_here")
+        ),
+    );
+    assert!(text.contains("user=nobody_here"), "{text}");
+    let (code, out) = preflight(
+        dir.path(),
+        &text,
+        &["--journal", "/proc/cutover-nowhere/j.jsonl"],
+    )
+    .await;
+    assert_eq!(code, Some(2), "{out}");
+    let port = sc.port();
+    assert!(
+        out.lines().any(|l| l.starts_with("✘ connection source:")
+            && l.contains(&format!("127.0.0.1:{port}/precred"))
+            && l.contains("nobody_here")),
+        "{out}"
+    );
+    assert!(out.contains("✔ connection target:"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("✘ journal directory: /proc") && l.contains("cannot write")),
+        "{out}"
+    );
+}
