@@ -257,7 +257,44 @@ async fn init_refuses_clearly_and_writes_nothing() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("lacks the SELECT privilege"), "{err}");
     assert!(err.contains("public.secret_stuff on the source"), "{err}");
-    for f in ["a.toml", "b.toml", "c.toml"] {
+    // The other arguments, each refused with what is wrong: an existing --inventory file, a
+    // runbook path no file can be made at, a --sample out of bounds, a --schema with no tables.
+    let ok = |extra: &[&str]| {
+        let mut args = vec![
+            "--source".to_string(),
+            s.dsn_db("initpriv"),
+            "--target".to_string(),
+            t.dsn_db("initpriv"),
+        ];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        init(dir.path(), &args)
+    };
+    for (extra, says) in [
+        (
+            &["-o", "d.toml", "--inventory", "taken.toml"][..],
+            "never overwrites",
+        ),
+        (&["-o", "/proc/cutover-nowhere/e.toml"][..], "e.toml"),
+        (&["-o", "/dev/full"][..], "never overwrites"),
+        (&["-o", "f.toml", "--sample", "0s"][..], "--sample"),
+        (&["-o", "g.toml", "--sample", "2h"][..], "--sample"),
+        (
+            &["-o", "h.toml", "--schema", "no_such_schema"][..],
+            "no_such_schema",
+        ),
+    ] {
+        let (code, out, err) = ok(extra);
+        assert_eq!(code, Some(2), "{extra:?}: {out}{err}");
+        assert!(err.contains(says), "{extra:?}: {err}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("taken.toml")).unwrap(),
+        "keep me"
+    );
+    for f in [
+        "a.toml", "b.toml", "c.toml", "d.toml", "f.toml", "g.toml", "h.toml",
+    ] {
         assert!(!dir.path().join(f).exists(), "{f} must not be written");
     }
 }
