@@ -483,3 +483,64 @@ async fn init_survives_hostile_names() {
         "{said}"
     );
 }
+
+/// When the target is a standby of the source, init writes a streaming `[lag]` and a
+/// `promote` step; the runbook runs headless to its end and the standby is promoted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_on_a_standby_writes_a_streaming_cutover_that_promotes_it() {
+    use cutover_drill::harness::{Cluster, ClusterOptions};
+    let pg = pg_bin();
+    let primary = Cluster::create(&pg, ClusterOptions::named("init-primary"))
+        .await
+        .unwrap();
+    primary
+        .execute(
+            "create table items (id bigserial primary key, payload text); \
+             insert into items (payload) select 'p' || g from generate_series(1, 300) g",
+        )
+        .await
+        .unwrap();
+    let standby = Cluster::standby_of(&primary, ClusterOptions::named("init-standby"))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = init(
+        dir.path(),
+        &[
+            "--source",
+            &primary.dsn(),
+            "--target",
+            &standby.dsn(),
+            "-o",
+            "rb.toml",
+            "--sample",
+            "1s",
+        ],
+    );
+    assert_eq!(code, Some(0), "{out}{err}");
+    let rb = std::fs::read_to_string(dir.path().join("rb.toml")).unwrap();
+    assert!(rb.contains("method   = \"streaming\""), "{rb}");
+    assert!(rb.contains("= \"promote\"\n"), "{rb}");
+    assert!(
+        !rb.contains("sync-sequences"),
+        "a standby replays its sequences: {rb}"
+    );
+    let (code, said, recs) = rehearse(dir.path(), &rb, "j.jsonl");
+    assert_eq!(code, Some(0), "{said}");
+    for id in ["wait-lag", "reconcile", "promote", "switch"] {
+        assert_eq!(
+            step_outcome(&recs, id).as_deref(),
+            Some("passed"),
+            "{id}: {said}"
+        );
+    }
+    let recovering = standby
+        .connect()
+        .await
+        .unwrap()
+        .query_one("select pg_is_in_recovery()", &[])
+        .await
+        .unwrap()
+        .get::<_, bool>(0);
+    assert!(!recovering, "the standby was promoted");
+}
