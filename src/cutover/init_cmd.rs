@@ -76,8 +76,42 @@ pub fn main(args: InitArgs) -> u8 {
 }
 
 fn run(args: &InitArgs) -> Result<(), String> {
-    let to_stdout = args.output.as_os_str() == "-";
-    if !to_stdout {
+    refuse_paths(args)?;
+    let (inv, text) = inventory_and_runbook(args)?;
+    let report: Vec<String> = inv.lines();
+    if args.output.as_os_str() == "-" {
+        write_inventory(args, &inv)?;
+        for line in &report {
+            say::err(line);
+        }
+        if !say::out(text.trim_end()) {
+            return Err("cannot write to stdout".into());
+        }
+        return Ok(());
+    }
+    write_new(&args.output, &text)?;
+    if let Err(e) = write_inventory(args, &inv) {
+        // Both files or neither: the runbook just written is taken back.
+        let _ = std::fs::remove_file(&args.output);
+        return Err(e);
+    }
+    for line in &report {
+        say::out(line);
+    }
+    say::out(&format!(
+        "wrote {}: {} checks cover every table and sequence of {} · next: cutover check --connect {}",
+        args.output.display(),
+        text.matches("[[reconcile]]").count(),
+        inv.schemas.join(", "),
+        args.output.display()
+    ));
+    Ok(())
+}
+
+/// Refuses an `-o` or `--inventory` that exists (or an `--inventory` of another kind) before
+/// any server is asked anything.
+fn refuse_paths(args: &InitArgs) -> Result<(), String> {
+    if args.output.as_os_str() != "-" {
         refuse_existing(&args.output)?;
     }
     if let Some(p) = &args.inventory {
@@ -89,17 +123,24 @@ fn run(args: &InitArgs) -> Result<(), String> {
             ));
         }
     }
+    Ok(())
+}
+
+/// Reads both servers and writes the runbook's text, validated.
+fn inventory_and_runbook(args: &InitArgs) -> Result<(Inventory, String), String> {
     let (source_dsn, mut secrets) = written_dsn("source", &args.source)?;
     let (target_dsn, more) = written_dsn("target", &args.target)?;
     secrets.extend(more);
-    let source = ConnSettings::parse("source", &args.source)
-        .map_err(|e| e.to_string())?
-        .with_connect_timeout(CONNECT_WITHIN)
-        .with_application_name("cutover init");
-    let target = ConnSettings::parse("target", &args.target)
-        .map_err(|e| e.to_string())?
-        .with_connect_timeout(CONNECT_WITHIN)
-        .with_application_name("cutover init");
+    let settings = |side: &str, dsn: &str| {
+        ConnSettings::parse(side, dsn)
+            .map(|c| {
+                c.with_connect_timeout(CONNECT_WITHIN)
+                    .with_application_name("cutover init")
+            })
+            .map_err(|e| e.to_string())
+    };
+    let source = settings("source", &args.source)?;
+    let target = settings("target", &args.target)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -115,7 +156,7 @@ fn run(args: &InitArgs) -> Result<(), String> {
             owner: &owner,
         },
     );
-    let shown = if to_stdout {
+    let shown = if args.output.as_os_str() == "-" {
         "cutover.toml".to_string()
     } else {
         args.output.display().to_string()
@@ -125,36 +166,20 @@ fn run(args: &InitArgs) -> Result<(), String> {
             "the runbook written for these servers does not validate (a bug in cutover init; nothing was written):\n{e}"
         ));
     }
-    let report: Vec<String> = inv.lines();
-    if let Some(p) = &args.inventory {
-        let body = if extension(p).as_deref() == Some("json") {
-            serde_json::to_string_pretty(&inv).map_err(|e| e.to_string())? + "\n"
-        } else {
-            inv.markdown()
-        };
-        write_new(p, &body)?;
-    }
-    if to_stdout {
-        for line in &report {
-            say::err(line);
-        }
-        if !say::out(text.trim_end()) {
-            return Err("cannot write to stdout".into());
-        }
+    Ok((inv, text))
+}
+
+/// `--inventory FILE`: the inventory as Markdown or JSON, by the file's extension.
+fn write_inventory(args: &InitArgs, inv: &Inventory) -> Result<(), String> {
+    let Some(p) = &args.inventory else {
         return Ok(());
-    }
-    write_new(&args.output, &text)?;
-    for line in &report {
-        say::out(line);
-    }
-    say::out(&format!(
-        "wrote {}: {} checks cover every table and sequence of {} · next: cutover check --connect {}",
-        args.output.display(),
-        text.matches("[[reconcile]]").count(),
-        inv.schemas.join(", "),
-        args.output.display()
-    ));
-    Ok(())
+    };
+    let body = if extension(p).as_deref() == Some("json") {
+        serde_json::to_string_pretty(inv).map_err(|e| e.to_string())? + "\n"
+    } else {
+        inv.markdown()
+    };
+    write_new(p, &body)
 }
 
 fn extension(p: &Path) -> Option<String> {

@@ -236,6 +236,69 @@ pub struct Inventory {
     pub sequences: Vec<Sequence>,
 }
 
+impl Server {
+    /// The server's lines of the inventory: version and settings, collation, replication,
+    /// extensions.
+    fn lines(&self) -> Vec<String> {
+        let s = self;
+        let mut out = Vec::new();
+        out.push(format!(
+            "{} {}: PostgreSQL {}{} · {}",
+            s.side,
+            s.at,
+            s.version,
+            if s.in_recovery { " (standby)" } else { "" },
+            s.settings
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join(" · ")
+        ));
+        out.push(format!("  collation: {}", s.collation));
+        let pubs: Vec<String> = s
+            .publications
+            .iter()
+            .map(|(n, all)| format!("{n}{}", if *all { " (all tables)" } else { "" }))
+            .collect();
+        let subs: Vec<String> = s
+            .subscriptions
+            .iter()
+            .map(|x| {
+                format!(
+                    "{} ({}, slot {})",
+                    x.name,
+                    if x.enabled { "enabled" } else { "DISABLED" },
+                    x.slot.as_deref().unwrap_or("none")
+                )
+            })
+            .collect();
+        let slots: Vec<String> = s
+            .slots
+            .iter()
+            .map(|(n, ty, active)| {
+                format!(
+                    "{n} ({ty}, {})",
+                    if *active { "active" } else { "INACTIVE" }
+                )
+            })
+            .collect();
+        out.push(format!(
+            "  publications: {} · subscriptions: {} · slots: {} · streaming standbys: {}",
+            none_if_empty(&pubs),
+            none_if_empty(&subs),
+            none_if_empty(&slots),
+            s.streaming_standbys
+        ));
+        let ext: Vec<String> = s
+            .extensions
+            .iter()
+            .map(|(n, v)| format!("{n} {v}"))
+            .collect();
+        out.push(format!("  extensions: {}", none_if_empty(&ext)));
+        out
+    }
+}
+
 impl Inventory {
     /// Tables flagged for attention.
     pub fn risky(&self) -> impl Iterator<Item = &Table> {
@@ -245,61 +308,8 @@ impl Inventory {
     /// The inventory as plain lines (the runbook's comment block and what `init` prints).
     pub fn lines(&self) -> Vec<String> {
         let mut out = vec![format!("INVENTORY taken {}", self.taken_at)];
-        for s in [&self.source, &self.target] {
-            out.push(format!(
-                "{} {}: PostgreSQL {}{} · {}",
-                s.side,
-                s.at,
-                s.version,
-                if s.in_recovery { " (standby)" } else { "" },
-                s.settings
-                    .iter()
-                    .map(|(k, v)| format!("{k} {v}"))
-                    .collect::<Vec<_>>()
-                    .join(" · ")
-            ));
-            out.push(format!("  collation: {}", s.collation));
-            let pubs: Vec<String> = s
-                .publications
-                .iter()
-                .map(|(n, all)| format!("{n}{}", if *all { " (all tables)" } else { "" }))
-                .collect();
-            let subs: Vec<String> = s
-                .subscriptions
-                .iter()
-                .map(|x| {
-                    format!(
-                        "{} ({}, slot {})",
-                        x.name,
-                        if x.enabled { "enabled" } else { "DISABLED" },
-                        x.slot.as_deref().unwrap_or("none")
-                    )
-                })
-                .collect();
-            let slots: Vec<String> = s
-                .slots
-                .iter()
-                .map(|(n, ty, active)| {
-                    format!(
-                        "{n} ({ty}, {})",
-                        if *active { "active" } else { "INACTIVE" }
-                    )
-                })
-                .collect();
-            out.push(format!(
-                "  publications: {} · subscriptions: {} · slots: {} · streaming standbys: {}",
-                none_if_empty(&pubs),
-                none_if_empty(&subs),
-                none_if_empty(&slots),
-                s.streaming_standbys
-            ));
-            let ext: Vec<String> = s
-                .extensions
-                .iter()
-                .map(|(n, v)| format!("{n} {v}"))
-                .collect();
-            out.push(format!("  extensions: {}", none_if_empty(&ext)));
-        }
+        out.extend(self.source.lines());
+        out.extend(self.target.lines());
         out.push(format!(
             "tables of {} ({}; change rate {}):",
             self.schemas.join(", "),

@@ -258,7 +258,8 @@ async fn init_refuses_clearly_and_writes_nothing() {
     assert!(err.contains("lacks the SELECT privilege"), "{err}");
     assert!(err.contains("public.secret_stuff on the source"), "{err}");
     // The other arguments, each refused with what is wrong: an existing --inventory file, a
-    // runbook path no file can be made at, a --sample out of bounds, a --schema with no tables.
+    // runbook path no file can be made at, an inventory that cannot be written (the runbook is
+    // taken back: both files or neither), a --sample out of bounds, a --schema with no tables.
     let ok = |extra: &[&str]| {
         let mut args = vec![
             "--source".to_string(),
@@ -277,6 +278,15 @@ async fn init_refuses_clearly_and_writes_nothing() {
         ),
         (&["-o", "/proc/cutover-nowhere/e.toml"][..], "e.toml"),
         (&["-o", "/dev/full"][..], "never overwrites"),
+        (
+            &[
+                "-o",
+                "i.toml",
+                "--inventory",
+                "/proc/cutover-nowhere/inv.md",
+            ][..],
+            "inv.md",
+        ),
         (&["-o", "f.toml", "--sample", "0s"][..], "--sample"),
         (&["-o", "g.toml", "--sample", "2h"][..], "--sample"),
         (
@@ -334,6 +344,7 @@ fn rehearse(
 ) -> (Option<i32>, String, Vec<serde_json::Value>) {
     let run = headless_at(dir, rb, name, &["--assume-yes"], &[]);
     let (o, e) = text(&run);
+    assert!(dir.join(name).exists(), "no journal {name}: {o}{e}");
     let recs = journal(&dir.join(name));
     (run.status.code(), format!("{o}{e}"), recs)
 }
@@ -348,7 +359,8 @@ fn step_outcome(recs: &[serde_json::Value], id: &str) -> Option<String> {
 /// On the drill's own pair (pgbench's tables, one of them keyless, replicated by a logical
 /// subscription), init finds the subscription and its slot and writes a logical `[lag]`; the
 /// runbook runs headless through lag, freeze, drain, the sequence sync, the reconcile gate and
-/// stopping replication, to its end. Then preflight names the replication it assumed and no
+/// stopping replication, to its end (and, with a row changed on the target, its gate holds
+/// the run before replication is stopped). Then preflight names the replication it assumed and no
 /// longer finds: the subscription disabled, its slot inactive.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn init_on_the_drill_pair_writes_a_logical_cutover_that_runs_to_its_end() {
@@ -391,6 +403,32 @@ async fn init_on_the_drill_pair_writes_a_logical_cutover_that_runs_to_its_end() 
         rb.contains("public.pgbench_history has no key: compared as a multiset"),
         "{rb}"
     );
+    // A row changed on the target only: the gate holds the run (its wait shortened to 15 s),
+    // before replication is stopped.
+    let target = pair
+        .target
+        .connect_db(cutover_drill::setup::DATABASE)
+        .await
+        .unwrap();
+    let nudge =
+        |by: i32| format!("update pgbench_accounts set abalance = abalance + ({by}) where aid = 7");
+    target.batch_execute(&nudge(1)).await.unwrap();
+    let short = rb.replacen(
+        "expected = \"1m\"\ntimeout  = \"2h\"",
+        "expected = \"10s\"\ntimeout  = \"15s\"",
+        1,
+    );
+    assert_ne!(short, rb);
+    let (code, said, recs) = rehearse(dir.path(), &short, "held.jsonl");
+    assert_eq!(code, Some(4), "{said}");
+    assert_ne!(
+        step_outcome(&recs, "reconcile").as_deref(),
+        Some("passed"),
+        "{said}"
+    );
+    assert!(said.contains("pgbench_accounts"), "{said}");
+    assert_eq!(step_outcome(&recs, "stop-replication"), None, "{said}");
+    target.batch_execute(&nudge(-1)).await.unwrap();
     let (code, said, recs) = rehearse(dir.path(), &rb, "j.jsonl");
     assert_eq!(code, Some(0), "{said}");
     for id in [
