@@ -28,7 +28,7 @@ pub static KEYMAP: &[KeyEntry] = &[
     },
     KeyEntry {
         keys: &[Binding::new(Key::Char('s'), Action::Skip)],
-        help: HelpLine::Row("skip a failed step (typed reason, journaled)"),
+        help: HelpLine::Row("skip a failed step · override preflight (reason)"),
         readme: Some(
             "skip a failed step: type a reason (required, journaled); when preflight stopped the run before step 1, start it anyway with a typed reason (journaled)",
         ),
