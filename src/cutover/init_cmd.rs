@@ -4,7 +4,6 @@
 //! password given in a DSN becomes a `[secrets]` reference. Exit 0 written, 2 not.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -15,6 +14,7 @@ use cutover_model::runbook::{Runbook, dsn};
 use cutover_model::runbook_writer::{self, Written};
 use cutover_pg::ConnSettings;
 
+use crate::new_file::{refuse_existing, write_new};
 use crate::say;
 
 /// The command line of `cutover init`.
@@ -186,32 +186,6 @@ fn extension(p: &Path) -> Option<String> {
     p.extension()
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase)
-}
-
-/// An existing file (or a symlink, a FIFO, a device) at `p` is never written over.
-fn refuse_existing(p: &Path) -> Result<(), String> {
-    if std::fs::symlink_metadata(p).is_ok() {
-        return Err(format!(
-            "{} exists: cutover init never overwrites a file (choose another -o, or move it away)",
-            p.display()
-        ));
-    }
-    Ok(())
-}
-
-/// Writes `body` to a new file `p` (refused if it appeared meanwhile), fsynced.
-fn write_new(p: &Path, body: &str) -> Result<(), String> {
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(p)
-        .map_err(|e| format!("cannot create {}: {e}", p.display()))?;
-    f.write_all(body.as_bytes())
-        .and_then(|()| f.sync_all())
-        .map_err(|e| {
-            let _ = std::fs::remove_file(p);
-            format!("cannot write {}: {e} (nothing was kept)", p.display())
-        })
 }
 
 /// The DSN as the runbook writes it: a password replaced by a `${secrets.…}` reference (and

@@ -17,6 +17,7 @@ mod drill_plan;
 mod headless;
 mod init_cmd;
 mod log;
+mod new_file;
 mod preflight_cmd;
 mod reconcile_cmd;
 mod report;

@@ -29,6 +29,7 @@ mod multiset;
 mod partition;
 mod partitions;
 mod query;
+pub mod repair;
 mod rowtext;
 mod schema;
 mod selection;

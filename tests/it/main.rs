@@ -21,6 +21,7 @@ mod preflight;
 mod pty;
 mod reconcile;
 mod reconcile_scale;
+mod repair;
 mod report;
 mod rollback;
 mod run_metrics;

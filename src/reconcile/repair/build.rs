@@ -1,0 +1,479 @@
+//! Building a patch from a checksum check's result: the refusals first (nothing to patch row
+//! by row, more differences than listed or allowed, a read-only target), then each table's
+//! differing keys read again on both sides and turned into guarded statements.
+
+use tokio_postgres::Client;
+
+use super::rows::{self, Row, Unwritable};
+use super::{Change, Patch, Statement, literal, text_literal};
+use crate::ReconcileError;
+use crate::columns::{self, Column, TableInfo};
+use crate::settings::{self, Pinning};
+use cutover_model::ident::quote_ident;
+use cutover_model::reconcile::{ReconcileResult, Status};
+use cutover_model::runbook::{ReconcileCheck, ReconcileKind};
+
+/// How far a repair may go.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// More differing rows than this: a reload, not a repair (nothing is built).
+    pub max_rows: u64,
+}
+
+/// Why no patch: said to the operator as is.
+fn refuse(why: String) -> ReconcileError {
+    ReconcileError::Other(why)
+}
+
+/// The refusals that need no server: a kind with no rows to patch, an error, differences
+/// not all listed, more of them than `max_rows`.
+fn refusals(
+    check: &ReconcileCheck,
+    result: &ReconcileResult,
+    limits: Limits,
+) -> Result<(), ReconcileError> {
+    if check.kind != ReconcileKind::Checksum {
+        return Err(refuse(format!(
+            "check `{}` is a {} check: it finds {}, not rows to patch one by one; repair works on checksum checks",
+            check.name,
+            kind_word(check.kind),
+            match check.kind {
+                ReconcileKind::Count => "differing counts per key range",
+                ReconcileKind::Query => "differing query results",
+                ReconcileKind::Sequences => "sequences behind (sync_sequences sets them)",
+                _ => "differing structure",
+            }
+        )));
+    }
+    if result.status == Status::Error {
+        return Err(refuse(format!(
+            "check `{}` could not compare ({}): nothing to repair from",
+            check.name,
+            result.error.as_deref().unwrap_or("an error")
+        )));
+    }
+    let parts = tables_of(result);
+    let found: u64 = parts.iter().map(|r| r.mismatch_total).sum();
+    let listed: u64 = parts.iter().map(|r| r.mismatches.len() as u64).sum();
+    if found > limits.max_rows {
+        return Err(refuse(format!(
+            "check `{}` found {found} differing rows, more than max_rows {}: that is a reload of the table, not a repair; nothing was built",
+            check.name, limits.max_rows
+        )));
+    }
+    if parts.iter().any(|r| r.mismatch_total_is_lower_bound) || found > listed {
+        return Err(refuse(format!(
+            "check `{}` found {found}{} differing rows but lists {listed}: a patch of some of them would not repair the table; reload it, or raise the check's listing limit",
+            check.name,
+            if parts.iter().any(|r| r.mismatch_total_is_lower_bound) {
+                " or more"
+            } else {
+                ""
+            }
+        )));
+    }
+    Ok(())
+}
+
+fn kind_word(k: ReconcileKind) -> String {
+    format!("{k:?}").to_lowercase()
+}
+
+/// The per-table results of `result` (itself, when it checks one table).
+fn tables_of(result: &ReconcileResult) -> Vec<&ReconcileResult> {
+    if result.tables.is_empty() {
+        vec![result]
+    } else {
+        result.tables.iter().collect()
+    }
+}
+
+/// Builds the patch that makes the target's differing rows of `result` equal to the
+/// source's, reading them again on `source` and `target` (each in a pinned read-only
+/// snapshot). `source_at`/`target_at` name the servers (`host:port/db`).
+pub async fn build(
+    source: &Client,
+    target: &Client,
+    check: &ReconcileCheck,
+    result: &ReconcileResult,
+    limits: Limits,
+    (source_at, target_at): (&str, &str),
+) -> Result<Patch, ReconcileError> {
+    refusals(check, result, limits)?;
+    let standby: bool = target
+        .query_one("SELECT pg_catalog.pg_is_in_recovery()", &[])
+        .await
+        .map_err(ReconcileError::sql("target", "ask whether it is a standby"))?
+        .get(0);
+    if standby {
+        return Err(refuse(format!(
+            "the target {target_at} is a standby (read-only): promote it before repairing it"
+        )));
+    }
+    let (sv, tv) = (
+        settings::server_version(source, "source").await?,
+        settings::server_version(target, "target").await?,
+    );
+    let pinning = Pinning {
+        extra_float_digits: settings::extra_float_digits(sv, tv),
+        catalog_search_path: true,
+        statement_timeout_ms: 0,
+    };
+    let mut patch = Patch {
+        check: check.name.clone(),
+        source: source_at.to_string(),
+        target: target_at.to_string(),
+        settings: pinned_settings(&pinning),
+        ..Patch::default()
+    };
+    settings::begin(source, "source", &pinning).await?;
+    if let Err(e) = settings::begin(target, "target", &pinning).await {
+        settings::end(source).await;
+        return Err(e);
+    }
+    let mut outcome = Ok(());
+    for part in tables_of(result) {
+        if part.mismatches.is_empty() {
+            continue;
+        }
+        let (src_table, tgt_table) = if result.tables.is_empty() {
+            let t = check.table.clone().unwrap_or_default();
+            (t.clone(), check.target_table.clone().unwrap_or(t))
+        } else {
+            (part.name.clone(), part.name.clone())
+        };
+        if let Err(e) = table(source, target, part, (&src_table, &tgt_table), &mut patch).await {
+            outcome = Err(e);
+            break;
+        }
+    }
+    settings::end(source).await;
+    settings::end(target).await;
+    outcome.map(|()| patch)
+}
+
+/// The `SET LOCAL` lines a patch runs under: those of the snapshot it was built in (its
+/// guards compare row texts, which these settings shape), less the read-only ones.
+fn pinned_settings(p: &Pinning) -> Vec<String> {
+    settings::begin_sql(p)
+        .lines()
+        .filter(|l| l.starts_with("SET LOCAL"))
+        .filter(|l| !l.contains("statement_timeout") && !l.contains("search_path"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Looks `name` up on `side`, or says it is gone.
+async fn info(client: &Client, side: &str, name: &str) -> Result<TableInfo, ReconcileError> {
+    columns::lookup(client, side, name).await?.ok_or_else(|| {
+        refuse(format!(
+            "{side}: no table {name} (it was there when the check ran)"
+        ))
+    })
+}
+
+/// The columns of `info` called `names`, in that order; a name it lacks is an error.
+fn pick<'a>(
+    info: &'a TableInfo,
+    side: &str,
+    names: &[String],
+) -> Result<Vec<&'a Column>, ReconcileError> {
+    names
+        .iter()
+        .map(|n| {
+            info.column(n)
+                .ok_or_else(|| refuse(format!("{side}: {} has no column {n} now", info.display())))
+        })
+        .collect()
+}
+
+/// The statements of one table's differences.
+async fn table(
+    source: &Client,
+    target: &Client,
+    part: &ReconcileResult,
+    (src_name, tgt_name): (&str, &str),
+    patch: &mut Patch,
+) -> Result<(), ReconcileError> {
+    let (s, t) = (
+        info(source, "source", src_name).await?,
+        info(target, "target", tgt_name).await?,
+    );
+    if part.key_columns.is_empty() {
+        return Err(refuse(format!(
+            "{} has no key: its rows were compared as a multiset, and repair cannot patch them row by row yet; reload the table",
+            t.display()
+        )));
+    }
+    let mut keys: Vec<Vec<String>> = Vec::new();
+    for m in part.mismatches.iter().filter(|m| !m.transient) {
+        if m.by_content || m.key.len() != part.key_columns.len() {
+            patch.notes.push(format!(
+                "{}: a row whose key has a NULL ({}) cannot be found by key: patch it by hand",
+                t.display(),
+                m.key.join(", ")
+            ));
+            continue;
+        }
+        keys.push(m.key.clone());
+    }
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let (sk, tk) = (
+        pick(&s, "source", &part.key_columns)?,
+        pick(&t, "target", &part.key_columns)?,
+    );
+    let compared: Vec<String> = part
+        .columns
+        .iter()
+        .filter(|c| s.column(c).is_some() && t.column(c).is_some())
+        .cloned()
+        .collect();
+    let sc = pick(&s, "source", &compared)?;
+    let all_target: Vec<String> = t.columns.iter().map(|c| c.name.clone()).collect();
+    let tc = pick(&t, "target", &all_target)?;
+    let src_rows = rows::read(source, "source", &s, &sk, &sc, &keys).await?;
+    let tgt_rows = rows::read(target, "target", &t, &tk, &tc, &keys).await?;
+    let unwritable = rows::unwritable(target, "target", &t).await?;
+    let shape = Shape {
+        info: &t,
+        key: tk,
+        compared: &compared,
+        all: &all_target,
+        unwritable: &unwritable,
+    };
+    for k in &keys {
+        shape.statement(k, src_rows.get(k), tgt_rows.get(k), patch);
+    }
+    Ok(())
+}
+
+/// The target table as the statements need it.
+struct Shape<'a> {
+    info: &'a TableInfo,
+    key: Vec<&'a Column>,
+    /// Columns the check compared (on both sides), in the check's order.
+    compared: &'a [String],
+    /// Every column of the target, in order.
+    all: &'a [String],
+    unwritable: &'a Unwritable,
+}
+
+impl Shape<'_> {
+    fn type_of(&self, column: &str) -> String {
+        self.info
+            .column(column)
+            .map_or_else(|| "\"pg_catalog\".\"text\"".to_string(), Column::type_sql)
+    }
+
+    /// `(t."k1", t."k2") = ('1'::T1, 'a'::T2)`.
+    fn key_pred(&self, key: &[String]) -> String {
+        let cols: Vec<String> = self
+            .key
+            .iter()
+            .map(|c| format!("t.{}", quote_ident(&c.name)))
+            .collect();
+        let vals: Vec<String> = self
+            .key
+            .iter()
+            .zip(key)
+            .map(|(c, v)| literal(Some(v), &c.type_sql()))
+            .collect();
+        format!("({}) = ({})", cols.join(", "), vals.join(", "))
+    }
+
+    /// `(t."a"::text, t."b"::text) IS NOT DISTINCT FROM ('x', NULL)`: the row still holds these
+    /// values (by their text), the guard of an inverse statement.
+    fn holds(&self, cols: &[&str], values: &[Option<&str>]) -> String {
+        if cols.is_empty() {
+            return "true".into();
+        }
+        let l: Vec<String> = cols
+            .iter()
+            .map(|c| format!("t.{}::pg_catalog.text", quote_ident(c)))
+            .collect();
+        let r: Vec<String> = values.iter().map(|v| text_literal(*v)).collect();
+        format!(
+            "ROW({}) IS NOT DISTINCT FROM ROW({})",
+            l.join(", "),
+            r.join(", ")
+        )
+    }
+
+    fn insert(&self, cols: &[&str], values: &[Option<&str>], key: &[String]) -> String {
+        let names: Vec<String> = cols.iter().map(|c| quote_ident(c)).collect();
+        let lits: Vec<String> = cols
+            .iter()
+            .zip(values)
+            .map(|(c, v)| literal(*v, &self.type_of(c)))
+            .collect();
+        format!(
+            "INSERT INTO {rel} ({}) OVERRIDING SYSTEM VALUE SELECT {} WHERE NOT EXISTS (SELECT 1 FROM {rel} AS t WHERE {})",
+            names.join(", "),
+            lits.join(", "),
+            self.key_pred(key),
+            rel = self.info.qualified()
+        )
+    }
+
+    fn writable(&self, c: &str) -> bool {
+        !self.unwritable.generated.iter().any(|g| g == c)
+    }
+
+    /// The statement for key `key`, from the rows read on each side (pushed, or a note).
+    fn statement(&self, key: &[String], src: Option<&Row>, tgt: Option<&Row>, patch: &mut Patch) {
+        let table = self.info.display();
+        let key_shown: Vec<(String, String)> = self
+            .key
+            .iter()
+            .zip(key)
+            .map(|(c, v)| (c.name.clone(), v.clone()))
+            .collect();
+        let rel = self.info.qualified();
+        let pred = self.key_pred(key);
+        let st = match (src, tgt) {
+            (None, None) => {
+                patch.notes.push(format!(
+                    "{table} ({}): gone from both sides since the check: nothing to do",
+                    shown(&key_shown)
+                ));
+                return;
+            }
+            (Some(s), None) => {
+                let cols: Vec<&str> = self
+                    .compared
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|c| self.writable(c))
+                    .collect();
+                let vals: Vec<Option<&str>> = self
+                    .compared
+                    .iter()
+                    .zip(&s.values)
+                    .filter(|(c, _)| self.writable(c))
+                    .map(|(_, v)| v.as_deref())
+                    .collect();
+                Statement {
+                    table: table.clone(),
+                    key: key_shown.clone(),
+                    change: Change::Insert,
+                    values: self
+                        .compared
+                        .iter()
+                        .zip(&s.values)
+                        .map(|(c, v)| (c.clone(), v.clone(), None))
+                        .collect(),
+                    sql: self.insert(&cols, &vals, key),
+                    inverse: format!(
+                        "DELETE FROM {rel} AS t WHERE {pred} AND {}",
+                        self.holds(&cols, &vals)
+                    ),
+                }
+            }
+            (None, Some(t)) => {
+                let cols: Vec<&str> = self
+                    .all
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|c| self.writable(c))
+                    .collect();
+                let vals: Vec<Option<&str>> = self
+                    .all
+                    .iter()
+                    .zip(&t.values)
+                    .filter(|(c, _)| self.writable(c))
+                    .map(|(_, v)| v.as_deref())
+                    .collect();
+                Statement {
+                    table: table.clone(),
+                    key: key_shown.clone(),
+                    change: Change::Delete,
+                    values: self
+                        .all
+                        .iter()
+                        .zip(&t.values)
+                        .map(|(c, v)| (c.clone(), None, v.clone()))
+                        .collect(),
+                    sql: format!(
+                        "DELETE FROM {rel} AS t WHERE {pred} AND pg_catalog.md5(t::pg_catalog.text) = '{}'",
+                        t.hash
+                    ),
+                    inverse: self.insert(&cols, &vals, key),
+                }
+            }
+            (Some(s), Some(t)) => {
+                let mut set = Vec::new();
+                let mut values = Vec::new();
+                let mut computed = Vec::new();
+                for (c, sv) in self.compared.iter().zip(&s.values) {
+                    let Some(i) = self.all.iter().position(|a| a == c) else {
+                        continue;
+                    };
+                    if *sv == t.values[i] {
+                        continue;
+                    }
+                    if !self.writable(c) || self.unwritable.identity_always.contains(c) {
+                        computed.push(c.as_str());
+                        continue;
+                    }
+                    set.push(c.as_str());
+                    values.push((c.clone(), sv.clone(), t.values[i].clone()));
+                }
+                if set.is_empty() {
+                    patch.notes.push(if computed.is_empty() {
+                        format!("{table} ({}): the row matches now: nothing to do", shown(&key_shown))
+                    } else {
+                        format!(
+                            "{table} ({}): only {} differ{}, which the server computes: not written, patch the table's definition",
+                            shown(&key_shown),
+                            computed.join(", "),
+                            if computed.len() == 1 { "s" } else { "" }
+                        )
+                    });
+                    return;
+                }
+                let assign = |from_source: bool| -> String {
+                    values
+                        .iter()
+                        .map(|(c, sv, tv)| {
+                            let v = if from_source { sv } else { tv };
+                            format!(
+                                "{} = {}",
+                                quote_ident(c),
+                                literal(v.as_deref(), &self.type_of(c))
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                let new: Vec<Option<&str>> = values.iter().map(|(_, s, _)| s.as_deref()).collect();
+                Statement {
+                    table: table.clone(),
+                    key: key_shown.clone(),
+                    change: Change::Update,
+                    sql: format!(
+                        "UPDATE {rel} AS t SET {} WHERE {pred} AND pg_catalog.md5(t::pg_catalog.text) = '{}'",
+                        assign(true),
+                        t.hash
+                    ),
+                    inverse: format!(
+                        "UPDATE {rel} AS t SET {} WHERE {pred} AND {}",
+                        assign(false),
+                        self.holds(&set, &new)
+                    ),
+                    values,
+                }
+            }
+        };
+        patch.statements.push(st);
+    }
+}
+
+/// `id = 7, region = eu`.
+pub(super) fn shown(key: &[(String, String)]) -> String {
+    key.iter()
+        .map(|(c, v)| format!("{c} = {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,135 @@
+//! Reading a table's rows again by key, on one side, in the pinned snapshot: the key's text,
+//! the wanted columns' text and the whole row's `md5` (the guard of a patch statement).
+
+use std::collections::BTreeMap;
+
+use tokio_postgres::Client;
+use tokio_postgres::types::ToSql;
+
+use crate::ReconcileError;
+use crate::columns::{Column, TableInfo};
+use cutover_model::ident::quote_ident;
+
+/// One row read again.
+#[derive(Debug, Clone)]
+pub(super) struct Row {
+    /// The wanted columns' text (`None`: NULL), in the order asked.
+    pub values: Vec<Option<String>>,
+    /// `md5` of the whole row's text.
+    pub hash: String,
+}
+
+/// `t."c"::text` for each of `cols`.
+fn texts(cols: &[&Column]) -> String {
+    let parts: Vec<String> = cols
+        .iter()
+        .map(|c| format!("t.{}::pg_catalog.text", quote_ident(&c.name)))
+        .collect();
+    format!("ARRAY[{}]::pg_catalog.text[]", parts.join(", "))
+}
+
+/// Reads the rows of `info` whose key (`key`, in key order) is one of `keys`, with the text
+/// of `cols`; by the key's text.
+pub(super) async fn read(
+    client: &Client,
+    side: &str,
+    info: &TableInfo,
+    key: &[&Column],
+    cols: &[&Column],
+    keys: &[Vec<String>],
+) -> Result<BTreeMap<Vec<String>, Row>, ReconcileError> {
+    let key_cols: Vec<String> = key
+        .iter()
+        .map(|c| format!("t.{}", quote_ident(&c.name)))
+        .collect();
+    let casts: Vec<String> = key
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("u.a{i}::{}", c.type_sql()))
+        .collect();
+    let arrays: Vec<String> = (0..key.len())
+        .map(|i| format!("pg_catalog.unnest(${}::pg_catalog.text[])", i + 1))
+        .collect();
+    let names: Vec<String> = (0..key.len()).map(|i| format!("a{i}")).collect();
+    let sql = format!(
+        "SELECT {}, {}, pg_catalog.md5(t::pg_catalog.text) FROM {} AS t \
+         WHERE ({}) IN (SELECT {} FROM ROWS FROM ({}) AS u({}))",
+        texts(key),
+        texts(cols),
+        info.qualified(),
+        key_cols.join(", "),
+        casts.join(", "),
+        arrays.join(", "),
+        names.join(", ")
+    );
+    let columns: Vec<Vec<String>> = (0..key.len())
+        .map(|i| {
+            keys.iter()
+                .map(|k| k.get(i).cloned().unwrap_or_default())
+                .collect()
+        })
+        .collect();
+    let params: Vec<&(dyn ToSql + Sync)> =
+        columns.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
+    let rows = client
+        .query(&sql, &params)
+        .await
+        .map_err(ReconcileError::sql(
+            side,
+            "read the differing rows again by key",
+        ))?;
+    let mut out = BTreeMap::new();
+    for r in rows {
+        let k: Vec<Option<String>> = r.get(0);
+        let values: Vec<Option<String>> = r.get(1);
+        out.insert(
+            k.into_iter().map(Option::unwrap_or_default).collect(),
+            Row {
+                values,
+                hash: r.get(2),
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// The columns of a target table a patch may not write as it likes.
+#[derive(Debug, Default)]
+pub(super) struct Unwritable {
+    /// `GENERATED ALWAYS AS (…) STORED`: computed by the server, never written.
+    pub generated: Vec<String>,
+    /// `GENERATED ALWAYS AS IDENTITY`: inserted with `OVERRIDING SYSTEM VALUE`, never updated.
+    pub identity_always: Vec<String>,
+}
+
+/// Reads which columns of `info` are generated or identity-always.
+pub(super) async fn unwritable(
+    client: &Client,
+    side: &str,
+    info: &TableInfo,
+) -> Result<Unwritable, ReconcileError> {
+    let rows = client
+        .query(
+            "SELECT a.attname::pg_catalog.text, \
+                    coalesce(pg_catalog.to_jsonb(a) ->> 'attgenerated', '') <> '', \
+                    a.attidentity = 'a' \
+             FROM pg_catalog.pg_attribute a \
+             WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped",
+            &[&info.oid],
+        )
+        .await
+        .map_err(ReconcileError::sql(
+            side,
+            "read the table's generated columns",
+        ))?;
+    let mut u = Unwritable::default();
+    for r in rows {
+        let name: String = r.get(0);
+        if r.get::<_, bool>(1) {
+            u.generated.push(name);
+        } else if r.get::<_, bool>(2) {
+            u.identity_always.push(name);
+        }
+    }
+    Ok(u)
+}

@@ -1,0 +1,461 @@
+//! Repair (issue 26): `cutover reconcile RUNBOOK CHECK --repair-sql FILE` on real pairs (the
+//! shared PostgreSQL pair, and 15 → 18): for every difference kind and the value types that
+//! must round-trip exactly, the patch applied with `psql -f` makes the check pass; a row
+//! changed on the target after the diff is left alone (stale); the inverse patch puts the
+//! target back exactly; too many differences, a check with nothing to patch row by row, an
+//! existing file and a secret in a value are each refused or withheld.
+
+use cutover_drill::harness::{Cluster, ClusterOptions, PgBin};
+use tokio_postgres::Client;
+
+use crate::support::*;
+
+/// Every type the patch must carry exactly, and a generated column it must never write.
+const SETUP: &str = r#"
+CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
+CREATE TABLE items (
+  id int PRIMARY KEY,
+  amount numeric(12,3),
+  ratio float8,
+  small real,
+  seen timestamptz,
+  day date,
+  span interval,
+  body bytea,
+  doc json,
+  docb jsonb,
+  tags int[],
+  words text[],
+  feeling mood,
+  note text,
+  total numeric GENERATED ALWAYS AS (amount * 2) STORED
+);
+INSERT INTO items (id, amount, ratio, small, seen, day, span, body, doc, docb, tags, words, feeling, note)
+SELECT g, g * 1.125, g / 3.0::float8, (g / 7.0)::real,
+       timestamptz '2026-01-01 00:00:00+00' + g * interval '1 hour 0.123456 sec',
+       date '2026-01-01' + g, make_interval(days => g, secs => g + 0.5),
+       decode(md5(g::text), 'hex'), json_build_object('g', g, 'k', 'x y'),
+       jsonb_build_object('g', g), ARRAY[g, g + 1], ARRAY['a' || g, NULL, 'q"uo,te'],
+       'ok', 'note ' || g
+FROM generate_series(1, 300) g;
+CREATE TABLE pairs (region text, n int, v text, PRIMARY KEY (region, n));
+INSERT INTO pairs SELECT r, g, r || g FROM unnest(ARRAY['eu', 'us', 'o''brien']) r, generate_series(1, 20) g;
+CREATE TABLE counted (id int PRIMARY KEY);
+"#;
+
+/// Hostile and edge values on the source, where the target differs.
+const SOURCE_EDGES: &str = r#"
+UPDATE items SET note = E'quote '' back \\ nl \n tab \t crab 🦀 "dq" -- not a comment', words = ARRAY[E'a\\b', '{x}', ''] WHERE id = 10;
+UPDATE items SET ratio = 'NaN', small = '-0' WHERE id = 11;
+UPDATE items SET amount = 'NaN' WHERE id = 12;
+UPDATE items SET ratio = 5e-324, seen = '-infinity', span = '-1 day +02:03:04.000001' WHERE id = 13;
+UPDATE items SET doc = '{"b" : 1,   "a":[1, 2]}', docb = '{"nested": {"x": null, "y": [true, 1.5e10]}}' WHERE id = 14;
+"#;
+
+/// Each difference kind on the target: one row missing, one extra, several differing.
+const TARGET_DIFFS: &str = r#"
+DELETE FROM items WHERE id = 5;
+INSERT INTO items (id, amount, note) VALUES (999, 1, 'extra on target');
+UPDATE items SET ratio = 0.1 + 0.2, seen = seen + interval '1 microsecond', body = '\x00ff',
+       doc = '{"g":7}', docb = '{"g": 70}', tags = ARRAY[7], feeling = 'sad', amount = 7.001 WHERE id = 7;
+UPDATE items SET note = NULL WHERE id = 8;
+UPDATE items SET note = 'plain', words = NULL WHERE id = 10;
+UPDATE items SET ratio = 1, small = 0 WHERE id = 11;
+UPDATE items SET amount = 12 WHERE id = 12;
+UPDATE items SET ratio = 0, seen = now(), span = '1 day' WHERE id = 13;
+UPDATE items SET doc = '{"a":[1,2],"b":1}', docb = '{}' WHERE id = 14;
+UPDATE items SET note = 'will go stale' WHERE id = 15;
+DELETE FROM pairs WHERE region = 'o''brien' AND n = 3;
+UPDATE pairs SET v = 'changed' WHERE region = 'eu' AND n = 4;
+INSERT INTO pairs VALUES ('zz', 1, 'extra');
+"#;
+
+fn runbook(source: &str, target: &str) -> String {
+    format!(
+        r#"[runbook]
+name = "repair"
+[secrets]
+VAULT = {{ env = "CUTOVER_TEST_VAULT" }}
+{}
+[[reconcile]]
+name = "items"
+kind = "checksum"
+table = "public.items"
+key = "id"
+
+[[reconcile]]
+name = "pairs"
+kind = "checksum"
+table = "public.pairs"
+key = ["region", "n"]
+
+[[reconcile]]
+name = "counted"
+kind = "count"
+table = "public.counted"
+
+[[step]]
+id = "x"
+run = "true"
+"#,
+        connections(source, target)
+    )
+}
+
+const VAULT: &str = "vault-S3cret-42";
+
+/// `cutover reconcile rb.toml ARGS...` in `dir`: exit code and stdout + stderr.
+async fn reconcile(dir: &std::path::Path, args: &[&str]) -> (Option<i32>, String) {
+    let mut all: Vec<String> = vec!["reconcile".into(), "rb.toml".into()];
+    all.extend(args.iter().map(|a| a.to_string()));
+    let dir = dir.to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        cutover(&dir, &all, &[("CUTOVER_TEST_VAULT", VAULT)])
+    })
+    .await
+    .unwrap();
+    let (o, e) = text(&out);
+    (out.status.code(), format!("{o}{e}"))
+}
+
+/// Applies `file` on `dsn` with psql (a TimeZone far from UTC: the patch pins its own).
+fn psql(bin: &PgBin, dsn: &str, file: &std::path::Path) -> String {
+    let out = std::process::Command::new(bin.tool("psql"))
+        .args(["-X", "-v", "ON_ERROR_STOP=1", "-d", dsn, "-f"])
+        .arg(file)
+        .env("PGTZ", "Pacific/Chatham")
+        .env("PGDATESTYLE", "SQL, DMY")
+        .output()
+        .unwrap();
+    let (o, e) = text(&out);
+    assert!(out.status.success(), "psql -f {}: {o}{e}", file.display());
+    o
+}
+
+/// A fingerprint of everything the target's table holds (pinned text settings).
+async fn fingerprint(c: &Client, table: &str) -> String {
+    c.batch_execute("SET TimeZone = 'UTC'; SET extra_float_digits = 3; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; SET bytea_output = 'hex'")
+        .await
+        .unwrap();
+    c.query_one(
+        &format!("SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) FROM {table} t"),
+        &[],
+    )
+    .await
+    .unwrap()
+    .get(0)
+}
+
+/// The whole story on one pair: patch, stale row, check passes, inverse restores.
+async fn round_trip(bin: &PgBin, source: &Cluster, target: &Cluster, db: &str) {
+    for c in [source, target] {
+        c.execute(&format!("CREATE DATABASE {db}")).await.unwrap();
+    }
+    let (sc, tc) = (
+        source.connect_db(db).await.unwrap(),
+        target.connect_db(db).await.unwrap(),
+    );
+    sc.batch_execute(SETUP).await.unwrap();
+    tc.batch_execute(SETUP).await.unwrap();
+    sc.batch_execute(SOURCE_EDGES).await.unwrap();
+    tc.batch_execute(TARGET_DIFFS).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (sd, td) = (source.dsn_db(db), target.dsn_db(db));
+    runbook_file(dir.path(), &runbook(&sd, &td));
+
+    // The patch: written, nothing changed yet.
+    let before = fingerprint(&tc, "items").await;
+    let (code, out) = reconcile(dir.path(), &["items", "--repair-sql", "p.sql"]).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("1 insert, 8 updates, 1 delete"), "{out}");
+    assert_eq!(
+        fingerprint(&tc, "items").await,
+        before,
+        "--repair-sql changes nothing"
+    );
+    let patch = std::fs::read_to_string(dir.path().join("p.sql")).unwrap();
+    assert!(
+        patch.contains("BEGIN;") && patch.contains("COMMIT;"),
+        "{patch}"
+    );
+    assert!(
+        patch.contains("-- public.items (id = 7): update"),
+        "{patch}"
+    );
+    assert!(
+        !patch.contains("\"total\" ="),
+        "a generated column is never written: {patch}"
+    );
+    assert!(dir.path().join("p.inverse.sql").exists());
+    // A value with a newline stays on its comment line (escaped there; whole in its literal).
+    let shown = patch
+        .lines()
+        .find(|l| l.starts_with("--   note: source quote"))
+        .unwrap_or_else(|| panic!("{patch}"));
+    assert!(shown.contains("nl \\n tab \\t crab 🦀"), "{shown}");
+
+    // A row changed after the diff is stale: its statement changes nothing.
+    tc.batch_execute("UPDATE items SET note = 'newer write' WHERE id = 15")
+        .await
+        .unwrap();
+    let original = fingerprint(&tc, "items").await;
+    let said = psql(bin, &td, &dir.path().join("p.sql"));
+    assert_eq!(said.matches("UPDATE 0").count(), 1, "{said}");
+    let (code, out) = reconcile(dir.path(), &["items"]).await;
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("1 row differs") || out.contains("1 differing"),
+        "{out}"
+    );
+    let note: Option<String> = tc
+        .query_one("SELECT note FROM items WHERE id = 15", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        note.as_deref(),
+        Some("newer write"),
+        "the newer write is kept"
+    );
+
+    // A second patch repairs the rest; the check then passes; its inverse restores the target
+    // exactly.
+    let before = fingerprint(&tc, "items").await;
+    let (code, out) = reconcile(dir.path(), &["items", "--repair-sql", "p2.sql"]).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("0 inserts, 1 update, 0 deletes"), "{out}");
+    psql(bin, &td, &dir.path().join("p2.sql"));
+    let (code, out) = reconcile(dir.path(), &["items"]).await;
+    assert_eq!(code, Some(0), "{out}");
+    psql(bin, &td, &dir.path().join("p2.inverse.sql"));
+    assert_eq!(
+        fingerprint(&tc, "items").await,
+        before,
+        "the inverse restores the target"
+    );
+
+    // The first patch's inverse then puts back the target as it was before any repair (the
+    // stale row, which the patch left alone, its inverse leaves alone too).
+    let said = psql(bin, &td, &dir.path().join("p.inverse.sql"));
+    assert_eq!(said.matches("UPDATE 0").count(), 1, "{said}");
+    assert_eq!(fingerprint(&tc, "items").await, original);
+
+    // A composite key, with a quote in it.
+    let (code, out) = reconcile(dir.path(), &["pairs", "--repair-sql", "pairs.sql"]).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("1 insert, 1 update, 1 delete"), "{out}");
+    psql(bin, &td, &dir.path().join("pairs.sql"));
+    let (code, out) = reconcile(dir.path(), &["pairs"]).await;
+    assert_eq!(code, Some(0), "{out}");
+}
+
+fn runbook_file(dir: &std::path::Path, text: &str) {
+    crate::support::runbook(dir, "rb.toml", text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_patch_repairs_every_difference_and_its_inverse_restores_the_target() {
+    let (s, t) = crate::reconcile::clusters();
+    round_trip(&pg_bin(), s, t, "repairrt").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_patch_repairs_a_postgresql_18_target_from_15() {
+    let pg15 = pg_bin();
+    let pg18 = PgBin::find(Some(&crate::reconcile::pg18_bindir())).expect("PostgreSQL 18");
+    let (s, t) = tokio::join!(
+        Cluster::create(&pg15, ClusterOptions::named("repair-15")),
+        Cluster::create(&pg18, ClusterOptions::named("repair-18")),
+    );
+    let (s, t) = (s.unwrap(), t.unwrap());
+    round_trip(&pg18, &s, &t, "repairx").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repair_that_cannot_be_done_row_by_row_is_refused_and_writes_nothing() {
+    let (s, t) = crate::reconcile::clusters();
+    let db = "repairno";
+    for c in [s, t] {
+        c.execute(&format!("CREATE DATABASE {db}")).await.unwrap();
+    }
+    let (sc, tc) = (
+        s.connect_db(db).await.unwrap(),
+        t.connect_db(db).await.unwrap(),
+    );
+    sc.batch_execute(SETUP).await.unwrap();
+    tc.batch_execute(SETUP).await.unwrap();
+    tc.batch_execute(TARGET_DIFFS).await.unwrap();
+    sc.batch_execute("INSERT INTO counted VALUES (1), (2)")
+        .await
+        .unwrap();
+    // A value that is a secret of the runbook is never written to a file.
+    sc.batch_execute(&format!("UPDATE items SET note = '{VAULT}' WHERE id = 20"))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    runbook_file(dir.path(), &runbook(&s.dsn_db(db), &t.dsn_db(db)));
+    std::fs::write(dir.path().join("taken.sql"), "keep").unwrap();
+    for (args, says) in [
+        (
+            &["items", "--repair-sql", "a.sql", "--max-rows", "3"][..],
+            "not a repair",
+        ),
+        (&["counted", "--repair-sql", "b.sql"][..], "count check"),
+        (
+            &["items", "--repair-sql", "taken.sql"][..],
+            "never overwrites",
+        ),
+        (
+            &["items", "pairs", "--repair-sql", "c.sql"][..],
+            "one check",
+        ),
+        (
+            &["items", "--repair-sql", "d.sql", "--every", "1m"][..],
+            "once",
+        ),
+        (
+            &["items", "--repair-sql", "e.sql", "--max-rows", "0"][..],
+            "max-rows",
+        ),
+    ] {
+        let (code, out) = reconcile(dir.path(), args).await;
+        assert_eq!(code, Some(2), "{args:?}: {out}");
+        assert!(out.contains(says), "{args:?}: {out}");
+    }
+    for f in ["a.sql", "a.inverse.sql", "b.sql", "c.sql", "d.sql", "e.sql"] {
+        assert!(!dir.path().join(f).exists(), "{f}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("taken.sql")).unwrap(),
+        "keep"
+    );
+    let (code, out) = reconcile(dir.path(), &["items", "--repair-sql", "v.sql"]).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("holds a secret of the runbook"), "{out}");
+    for f in ["v.sql", "v.inverse.sql"] {
+        let body = std::fs::read_to_string(dir.path().join(f)).unwrap();
+        assert!(!body.contains(VAULT), "{f}");
+        assert!(body.contains("id = 20"), "{f}: the note names the row");
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(dir.path().join(f)).unwrap().permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o600, "{f}");
+    }
+    // A passing check: nothing to repair, no file.
+    tc.batch_execute("INSERT INTO counted VALUES (1), (2)")
+        .await
+        .unwrap();
+    let (code, out) = reconcile(dir.path(), &["counted", "--repair-sql", "n.sql"]).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("nothing to repair"), "{out}");
+    assert!(!dir.path().join("n.sql").exists());
+}
+
+/// The library's own apply (what a run's repair step uses): one transaction, the stale
+/// statement reported by index and left alone, the others applied; triggers skipped when
+/// asked; the inverse restores.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_reports_a_stale_row_and_can_skip_triggers() {
+    use cutover_model::runbook::ReconcileKind;
+    use cutover_reconcile::repair::{self, Limits};
+    let (s, t) = crate::reconcile::clusters();
+    let db = "repairapply";
+    for c in [s, t] {
+        c.execute(&format!("CREATE DATABASE {db}")).await.unwrap();
+    }
+    let (sc, tc) = (
+        s.connect_db(db).await.unwrap(),
+        t.connect_db(db).await.unwrap(),
+    );
+    let ddl = "CREATE TABLE acct (id int PRIMARY KEY, bal numeric);
+               INSERT INTO acct SELECT g, g FROM generate_series(1, 50) g;
+               CREATE TABLE audit (n int);";
+    sc.batch_execute(ddl).await.unwrap();
+    tc.batch_execute(ddl).await.unwrap();
+    tc.batch_execute(
+        "CREATE FUNCTION note() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO audit VALUES (1); RETURN NEW; END $$;
+         CREATE TRIGGER t AFTER UPDATE ON acct FOR EACH ROW EXECUTE FUNCTION note();
+         UPDATE acct SET bal = -1 WHERE id IN (3, 4, 5);",
+    )
+    .await
+    .unwrap();
+    tc.batch_execute("DELETE FROM audit").await.unwrap();
+    let check = crate::reconcile::check(ReconcileKind::Checksum, "public.acct", &["id"]);
+    let opts = cutover_reconcile::Options::default();
+    let result =
+        cutover_reconcile::run_check(&check, &sc, &tc, &opts, &cutover_reconcile::no_progress)
+            .await;
+    assert_eq!(result.mismatch_total, 3, "{result:#?}");
+    let patch = repair::build(
+        &sc,
+        &tc,
+        &check,
+        &result,
+        Limits { max_rows: 10 },
+        ("s", "t"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(patch.describe(), "0 inserts, 3 updates, 0 deletes");
+    let before: String = tc
+        .query_one(
+            "SELECT string_agg(bal::text, ',' ORDER BY id) FROM acct",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    tc.batch_execute("UPDATE acct SET bal = -2 WHERE id = 4")
+        .await
+        .unwrap();
+    tc.batch_execute("DELETE FROM audit").await.unwrap();
+    let done = repair::apply(&tc, &patch, false, false).await.unwrap();
+    let stale_key = &patch.statements[done.stale[0]].key;
+    assert_eq!((done.applied, done.stale.len()), (2, 1), "{done:?}");
+    assert_eq!(stale_key, &vec![("id".to_string(), "4".to_string())]);
+    let fired: i64 = tc
+        .query_one("SELECT count(*) FROM audit", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        fired, 0,
+        "triggers skipped (session_replication_role = replica)"
+    );
+    let after: String = tc
+        .query_one(
+            "SELECT string_agg(bal::text, ',' ORDER BY id) FROM acct",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(after.starts_with("1,2,3,-2,5,6"), "{after}");
+    // The inverse puts back the two rows it changed; the stale one it leaves as it is.
+    let undone = repair::apply(&tc, &patch, true, true).await.unwrap();
+    assert_eq!((undone.applied, undone.stale.len()), (2, 1), "{undone:?}");
+    let back: String = tc
+        .query_one(
+            "SELECT string_agg(bal::text, ',' ORDER BY id) FROM acct",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(back, before.replacen("-1,-1,-1", "-1,-2,-1", 1));
+    // After an error nothing of the patch stays: a statement that cannot run rolls back all.
+    let mut broken = patch.clone();
+    broken.statements[1].sql = "UPDATE acct SET bal = 'not a number' WHERE id = 4".into();
+    let err = repair::apply(&tc, &broken, false, true).await.unwrap_err();
+    assert!(err.to_string().contains("nothing was changed"), "{err}");
+    let still: String = tc
+        .query_one(
+            "SELECT string_agg(bal::text, ',' ORDER BY id) FROM acct",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(still, back);
+}
