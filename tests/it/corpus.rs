@@ -105,6 +105,7 @@ fn valid_corpus_covers_the_format() {
         match &s.rollback {
             Some(RollbackAction::Run(_)) => seen.push("rollback".into()),
             Some(RollbackAction::Sql { .. }) => seen.push("rollback_sql".into()),
+            Some(RollbackAction::RepairInverse { .. }) => seen.push("rollback:repair".into()),
             None => {}
         }
         if s.point_of_no_return.is_some() {
@@ -143,6 +144,8 @@ fn valid_corpus_covers_the_format() {
             "step:sql",
             "step:wait",
             "step:confirm",
+            "step:repair",
+            "rollback:repair",
             "wait:lag_below",
             "wait:reconcile",
             "wait:sql",

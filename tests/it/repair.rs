@@ -459,3 +459,172 @@ async fn apply_reports_a_stale_row_and_can_skip_triggers() {
         .get(0);
     assert_eq!(still, back);
 }
+
+fn step_runbook(source: &str, target: &str, max_rows: u32) -> String {
+    format!(
+        r#"[runbook]
+name = "repair step"
+{}
+[[reconcile]]
+name = "items"
+kind = "checksum"
+table = "public.items"
+key = "id"
+recheck = "never"
+
+[[step]]
+id = "repair"
+repair = {{ check = "items", max_rows = {max_rows} }}
+
+[[step]]
+id = "gate"
+wait = {{ reconcile = ["items"] }}
+timeout = "60s"
+
+[[step]]
+id = "boom"
+run = "exit 3"
+
+[[rollback_trigger]]
+name = "boom failed"
+when = {{ step_failed = "boom" }}
+action = "rollback"
+countdown = "1s"
+"#,
+        connections(source, target)
+    )
+}
+
+fn outcome_of(recs: &[serde_json::Value], ty: &str, id: &str) -> Option<String> {
+    of_type(recs, ty)
+        .into_iter()
+        .rfind(|r| r["id"] == id)
+        .map(|r| r["outcome"].as_str().unwrap_or("").to_string())
+}
+
+/// The run's `repair` step: the patch shown and saved (its inverse first), applied only after
+/// REPAIR is typed, the check passing after it; its rollback is the inverse patch, which puts
+/// the target back exactly. Refused without changing anything when there are more differing
+/// rows than max_rows; held at the confirm when nobody may type.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repair_step_applies_its_reviewed_patch_and_rolls_back_with_its_inverse() {
+    let (s, t) = crate::reconcile::clusters();
+    let db = "repairstep";
+    for c in [s, t] {
+        c.execute(&format!("CREATE DATABASE {db}")).await.unwrap();
+    }
+    let (sc, tc) = (
+        s.connect_db(db).await.unwrap(),
+        t.connect_db(db).await.unwrap(),
+    );
+    sc.batch_execute(SETUP).await.unwrap();
+    tc.batch_execute(SETUP).await.unwrap();
+    sc.batch_execute(SOURCE_EDGES).await.unwrap();
+    tc.batch_execute(TARGET_DIFFS).await.unwrap();
+    let before = fingerprint(&tc, "items").await;
+    let dir = tempfile::tempdir().unwrap();
+    let (sd, td) = (s.dsn_db(db), t.dsn_db(db));
+    let d = dir.path().to_path_buf();
+    let runs = tokio::task::spawn_blocking(move || {
+        let too_many = headless_at(
+            &d,
+            &step_runbook(&sd, &td, 3),
+            "many.jsonl",
+            &["--assume-yes"],
+            &[],
+        );
+        let nobody = headless_at(&d, &step_runbook(&sd, &td, 50), "nobody.jsonl", &[], &[]);
+        (too_many, nobody)
+    })
+    .await
+    .unwrap();
+    let (o, e) = text(&runs.0);
+    assert_eq!(runs.0.status.code(), Some(4), "{o}{e}");
+    assert!(o.contains("not a repair"), "{o}");
+    let (o, e) = text(&runs.1);
+    assert_eq!(runs.1.status.code(), Some(4), "{o}{e}");
+    assert!(
+        o.contains("type REPAIR"),
+        "the patch waits for its word: {o}"
+    );
+    assert_eq!(
+        fingerprint(&tc, "items").await,
+        before,
+        "nothing applied yet"
+    );
+
+    let (sd, td) = (s.dsn_db(db), t.dsn_db(db));
+    let d = dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        headless_at(
+            &d,
+            &step_runbook(&sd, &td, 50),
+            "j.jsonl",
+            &["--assume-yes"],
+            &[],
+        )
+    })
+    .await
+    .unwrap();
+    let (o, e) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "rolled back: {o}{e}");
+    // The patch was shown as the step's output, journaled with its sha256, and applied.
+    assert!(
+        o.contains("-- cutover repair patch") && o.contains("UPDATE \"public\".\"items\""),
+        "{o}"
+    );
+    let recs = journal(&dir.path().join("j.jsonl"));
+    assert_eq!(
+        outcome_of(&recs, "step_finished", "repair").as_deref(),
+        Some("passed"),
+        "{o}"
+    );
+    assert_eq!(
+        outcome_of(&recs, "step_finished", "gate").as_deref(),
+        Some("passed"),
+        "{o}"
+    );
+    let said: Vec<&str> = of_type(&recs, "notice")
+        .into_iter()
+        .filter_map(|n| n["message"].as_str())
+        .collect();
+    assert!(
+        said.iter().any(|m| m.contains("repair patch")
+            && m.contains("sha256")
+            && m.contains("1 insert, 8 updates, 1 delete")),
+        "{said:?}"
+    );
+    assert!(
+        said.iter()
+            .any(|m| m.contains("repair applied: 10 statement(s), 0 stale")),
+        "{said:?}"
+    );
+    let out_dir = dir.path().join("j.output");
+    let patch = std::fs::read_to_string(out_dir.join("01-repair.repair.sql")).unwrap();
+    let sha = String::from_utf8(
+        std::process::Command::new("sha256sum")
+            .arg(out_dir.join("01-repair.repair.sql"))
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let sha = sha.split_whitespace().next().unwrap().to_string();
+    assert!(patch.contains("BEGIN;"));
+    assert!(
+        said.iter().any(|m| m.contains(&sha)),
+        "the journaled sha256 is the file's"
+    );
+    assert!(out_dir.join("01-repair.repair.inverse.sql").exists());
+    // The rollback applied the inverse: the target is exactly as it was.
+    assert_eq!(
+        outcome_of(&recs, "rollback_action_finished", "repair").as_deref(),
+        Some("passed"),
+        "{o}"
+    );
+    assert_eq!(
+        fingerprint(&tc, "items").await,
+        before,
+        "the inverse restores the target"
+    );
+}

@@ -48,6 +48,14 @@ impl Runner<'_> {
                 self.sync_sequences_step(index, from, to, schemas, *margin)
                     .await
             }
+            Action::Repair {
+                check,
+                max_rows,
+                fire_triggers,
+            } => {
+                self.repair_step(index, check, *max_rows, *fire_triggers)
+                    .await
+            }
             Action::Sql { sql, on } => {
                 let expect = step.expect.clone();
                 self.sql_attempt(index, sql, on, &expect).await

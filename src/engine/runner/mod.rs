@@ -29,6 +29,7 @@ mod lag_watch;
 mod mailbox;
 mod preflight_gate;
 mod reconciler;
+mod repair_step;
 mod resumed;
 mod rollback;
 mod shell_step;

@@ -55,6 +55,7 @@ pub(super) fn rollback_display(r: &RollbackAction) -> String {
     match r {
         RollbackAction::Run(t) => t.display(),
         RollbackAction::Sql { sql, on } => format!("[{on}] {}", sql.display()),
+        RollbackAction::RepairInverse { on } => format!("[{on}] the repair's inverse patch"),
     }
 }
 
@@ -167,6 +168,7 @@ impl Runner<'_> {
                 RollbackAction::Sql { sql, on } => {
                     self.sql_attempt(index, sql, on, &Expect::default()).await?
                 }
+                RollbackAction::RepairInverse { on } => self.repair_inverse(index, on).await?,
             };
             let (att, stop) = match result {
                 Ok(a) => (a, None),

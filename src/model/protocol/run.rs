@@ -99,6 +99,8 @@ pub enum StepKind {
     Approve,
     /// Target sequences set from the source's (`sync_sequences = {...}`).
     SyncSequences,
+    /// A checksum check's differences patched on the target (`repair = {...}`).
+    Repair,
 }
 
 impl StepKind {
@@ -111,6 +113,7 @@ impl StepKind {
             StepKind::Confirm => "confirm",
             StepKind::Approve => "approve",
             StepKind::SyncSequences => "sync_sequences",
+            StepKind::Repair => "repair",
         }
     }
 }

@@ -315,6 +315,16 @@ pub enum Action {
         /// Added to each value.
         margin: i64,
     },
+    /// `repair = {...}`: the differences of checksum check `check` patched on its target
+    /// after a typed confirm, then the check run again.
+    Repair {
+        /// The check's name.
+        check: String,
+        /// More differing rows than this: a reload, not a repair (the step fails).
+        max_rows: u64,
+        /// Whether triggers fire while the patch applies.
+        fire_triggers: bool,
+    },
 }
 
 impl Action {
@@ -328,6 +338,7 @@ impl Action {
             Action::Confirm(_) => StepKind::Confirm,
             Action::Approve(_) => StepKind::Approve,
             Action::SyncSequences { .. } => StepKind::SyncSequences,
+            Action::Repair { .. } => StepKind::Repair,
         }
     }
 
@@ -347,6 +358,14 @@ impl Action {
             } => format!(
                 "sequences of {} from {from} to {to}, plus {margin}",
                 schemas.join(", ")
+            ),
+            Action::Repair {
+                check,
+                max_rows,
+                fire_triggers,
+            } => format!(
+                "repair what check {check} finds (at most {max_rows} rows; triggers {})",
+                if *fire_triggers { "fire" } else { "skipped" }
             ),
         }
     }
@@ -426,6 +445,12 @@ pub struct Expect {
 pub enum RollbackAction {
     /// Shell command.
     Run(Template),
+    /// A `repair` step's own: its inverse patch (saved before the patch applied) applied on
+    /// connection `on`.
+    RepairInverse {
+        /// The check's target connection.
+        on: String,
+    },
     /// SQL on a connection.
     Sql {
         /// Statement.

@@ -337,6 +337,18 @@ pub struct SyncSpec {
     pub margin: Option<Spanned<i64>>,
 }
 
+/// `repair = { check = "orders", max_rows = 100, triggers = "fire" }`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepairSpec {
+    /// The checksum check whose differences are repaired.
+    pub check: SStr,
+    /// More differing rows than this: the step fails without changing anything (default 100).
+    pub max_rows: Option<Spanned<u64>>,
+    /// `fire` (default) or `skip` (`session_replication_role = replica` while applying).
+    pub triggers: Option<SStr>,
+}
+
 /// `expect = { ... }`
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -396,6 +408,8 @@ pub struct StepSpec {
     pub approve: Option<Spanned<Vec<String>>>,
     /// Set every target sequence to the source's value plus a margin.
     pub sync_sequences: Option<Spanned<SyncSpec>>,
+    /// Repair what a checksum check finds: a reviewed, guarded patch applied on its target.
+    pub repair: Option<Spanned<RepairSpec>>,
     /// Connection for `sql` and `rollback_sql`.
     pub on: Option<SStr>,
     /// Expected outcome.

@@ -10,6 +10,7 @@ mod definitions;
 mod header;
 mod lag;
 mod reconcile;
+mod repair;
 mod steps;
 mod triggers;
 mod wait;

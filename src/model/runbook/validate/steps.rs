@@ -53,7 +53,17 @@ fn step(
         .map_or_else(Expect::default, |e| expect(cx, e, &action, &id));
     timing(cx, s, &id);
     stray_on(cx, s, &id);
-    let rollback = rollback(cx, s, defined.connections, &id);
+    let rollback =
+        rollback(cx, s, defined.connections, &id).or_else(|| match &action {
+            Action::Repair { check, .. } => defined
+                .reconcile
+                .iter()
+                .find(|c| &c.name == check)
+                .map(|c| RollbackAction::RepairInverse {
+                    on: c.target.clone(),
+                }),
+            _ => None,
+        });
     let point_of_no_return = s
         .point_of_no_return
         .as_ref()
@@ -119,12 +129,12 @@ fn id_hint(id: &str) -> String {
 /// Reports a step with no action (at its id) or with more than one (at the second action's
 /// `key = value`).
 fn one_action(cx: &mut Ctx<'_>, s: &StepSpec, id: &str) {
-    let given = written!(s; run, sql, wait, confirm, approve, sync_sequences);
+    let given = written!(s; run, sql, wait, confirm, approve, sync_sequences, repair);
     match given.len() {
         0 => cx.err(
             s.id.span(),
             format!(
-                "step `{id}` has no action: give exactly one of run, sql, wait, confirm, approve or sync_sequences"
+                "step `{id}` has no action: give exactly one of run, sql, wait, confirm, approve, sync_sequences or repair"
             ),
         ),
         1 => {}
@@ -135,12 +145,13 @@ fn one_action(cx: &mut Ctx<'_>, s: &StepSpec, id: &str) {
                 "confirm" => s.confirm.as_ref().map(|x| cx.entry(x.span())),
                 "approve" => s.approve.as_ref().map(|x| cx.entry(x.span())),
                 "sync_sequences" => s.sync_sequences.as_ref().map(|x| cx.entry(cx.head(x.span()))),
+                "repair" => s.repair.as_ref().map(|x| cx.entry(cx.head(x.span()))),
                 _ => None,
             };
             cx.err(
                 second.unwrap_or(s.id.span()),
                 format!(
-                    "step `{id}` has {} actions ({}): give exactly one of run, sql, wait, confirm, approve or sync_sequences",
+                    "step `{id}` has {} actions ({}): give exactly one of run, sql, wait, confirm, approve, sync_sequences or repair",
                     given.len(),
                     given.join(", ")
                 ),
@@ -164,6 +175,8 @@ fn action(cx: &mut Ctx<'_>, s: &StepSpec, defined: Defined<'_>, id: &str) -> Act
         approve_action(cx, a, id)
     } else if let Some(sync) = &s.sync_sequences {
         sync_action(cx, sync, defined.connections, id)
+    } else if let Some(r) = &s.repair {
+        super::repair::repair_action(cx, r, defined.reconcile, id)
     } else {
         Action::Confirm(String::new())
     }
@@ -362,7 +375,8 @@ fn expect_fits_action(
         Action::Wait(_)
         | Action::Confirm(_)
         | Action::Approve(_)
-        | Action::SyncSequences { .. } => cx.err(
+        | Action::SyncSequences { .. }
+        | Action::Repair { .. } => cx.err(
             head,
             format!(
                 "step `{id}`: expect applies only to run and sql steps; a {} step has its own condition: remove expect",

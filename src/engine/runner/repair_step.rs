@@ -1,0 +1,373 @@
+//! `repair = { check, max_rows, triggers }`: the differences a checksum check finds, patched
+//! on its target after the operator read the patch and typed `REPAIR`; then the check runs
+//! again and the step passes only if it passes.
+//!
+//! The check runs; a pass is nothing to repair. Otherwise the patch is built
+//! (`cutover_reconcile::repair`: guarded statements, refused when there are more differing
+//! rows than `max_rows` — nothing changes then), the inverse patch is saved next to the
+//! journal *before* anything is applied (it is the step's rollback), the patch is saved and
+//! shown as the step's output and journaled with its sha256, and the operator types `REPAIR`
+//! (headless: `--assume-yes`). The patch applies in one transaction; a statement whose row
+//! changed since the diff is stale, left alone and named.
+
+use std::path::PathBuf;
+
+use sha2::{Digest, Sha256};
+
+use super::{Attempt, AttemptResult, EngineError, Runner};
+use cutover_model::protocol::{Level, StepOutcome};
+use cutover_model::reconcile::ReconcileResult;
+use cutover_reconcile::repair::{self, Limits, Patch};
+use cutover_reconcile::{Options, ReconcileError};
+
+/// The word the operator types to apply a reviewed patch.
+pub(super) const REPAIR_WORD: &str = "REPAIR";
+
+/// The longest a repair's check and patch building may take when the step sets no timeout.
+const BUILD_WITHIN: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
+impl Runner<'_> {
+    /// Where step `index` keeps its patch and its inverse (the latest attempt's).
+    pub(super) fn repair_paths(&self, index: usize) -> (PathBuf, PathBuf) {
+        let patch = self.output_path(index, "repair").with_extension("sql");
+        let inverse = repair::inverse_path(&patch);
+        (patch, inverse)
+    }
+
+    /// Runs the check `name` once on fresh sessions; the result, or why it could not run.
+    async fn repair_check(
+        &self,
+        name: &str,
+        max_rows: u64,
+    ) -> Result<
+        (
+            tokio_postgres::Client,
+            tokio_postgres::Client,
+            ReconcileResult,
+        ),
+        String,
+    > {
+        let check = self
+            .rb
+            .reconcile
+            .iter()
+            .find(|c| c.name == name)
+            .ok_or_else(|| format!("no check {name}"))?;
+        let side = |n: &str| {
+            self.conns
+                .get(n)
+                .cloned()
+                .ok_or_else(|| format!("no connection {n}"))
+        };
+        let (s, t) = cutover_reconcile::connect_pair(&side(&check.source)?, &side(&check.target)?)
+            .await
+            .map_err(|e| e.to_string())?;
+        let defaults = Options::default();
+        let opts = Options {
+            secrets: self.secrets.clone(),
+            max_listed: defaults
+                .max_listed
+                .max(usize::try_from(max_rows).unwrap_or(usize::MAX)),
+            ..defaults
+        };
+        let result =
+            cutover_reconcile::run_check(check, &s, &t, &opts, &cutover_reconcile::no_progress)
+                .await;
+        Ok((s, t, result))
+    }
+
+    /// The step.
+    pub(super) async fn repair_step(
+        &mut self,
+        index: usize,
+        name: &str,
+        max_rows: u64,
+        fire_triggers: bool,
+    ) -> AttemptResult {
+        let within = self.rb.steps[index].timeout.unwrap_or(BUILD_WITHIN);
+        let fail = |m: String| {
+            Ok(Ok(Attempt::checked(
+                "repair",
+                StepOutcome::Failed,
+                m.clone(),
+                false,
+                Some(m),
+            )))
+        };
+        self.show_lines(index, format!("running check {name}…\n"))
+            .await?;
+        let (s, t, result) =
+            match tokio::time::timeout(within, self.repair_check(name, max_rows)).await {
+                Err(_) => {
+                    return fail(format!(
+                        "check {name} did not finish within the step's timeout: nothing was changed"
+                    ));
+                }
+                Ok(Err(e)) => {
+                    return fail(
+                        self.masker
+                            .mask(&format!("check {name} could not run: {e}"))
+                            .into_owned(),
+                    );
+                }
+                Ok(Ok(r)) => r,
+            };
+        if result.passed() {
+            let m = format!("check {name} passes: nothing to repair");
+            return Ok(Ok(Attempt::checked(
+                "repair",
+                StepOutcome::Passed,
+                m,
+                true,
+                None,
+            )));
+        }
+        let check = self.rb.reconcile.iter().find(|c| c.name == name).cloned();
+        let Some(check) = check else {
+            return fail(format!("no check {name}"));
+        };
+        let at = (
+            self.conns
+                .get(&check.source)
+                .map(|c| c.target())
+                .unwrap_or_default(),
+            self.conns
+                .get(&check.target)
+                .map(|c| c.target())
+                .unwrap_or_default(),
+        );
+        let built =
+            repair::build(&s, &t, &check, &result, Limits { max_rows }, (&at.0, &at.1)).await;
+        let mut patch = match built {
+            Ok(p) => p,
+            Err(e) => {
+                return fail(
+                    self.masker
+                        .mask(&format!("{e} (nothing was changed)"))
+                        .into_owned(),
+                );
+            }
+        };
+        repair::withhold_secrets(&mut patch, self.masker);
+        if patch.statements.is_empty() {
+            let why = if patch.notes.is_empty() {
+                "nothing to patch".to_string()
+            } else {
+                patch.notes.join("; ")
+            };
+            return fail(
+                self.masker
+                    .mask(&format!(
+                        "check {name} fails, and the repair has no statement for it: {why}"
+                    ))
+                    .into_owned(),
+            );
+        }
+        let (file, inverse) = match self.save_patch(index, &patch).await? {
+            Ok(paths) => paths,
+            Err(why) => return fail(why),
+        };
+        if let Err(stop) = self.typed_word(index, REPAIR_WORD).await? {
+            let m = format!("the patch was not applied (saved in {})", file.display());
+            return Ok(Err((
+                Attempt::checked("repair", StepOutcome::Cancelled, m.clone(), false, Some(m)),
+                stop,
+            )));
+        }
+        self.apply_patch(index, &t, &patch, fire_triggers, &inverse)
+            .await?;
+        let (_, _, after) = match self.repair_check(name, max_rows).await {
+            Ok(r) => r,
+            Err(e) => {
+                return fail(
+                    self.masker
+                        .mask(&format!(
+                            "the patch applied, but check {name} could not run again: {e}"
+                        ))
+                        .into_owned(),
+                );
+            }
+        };
+        if after.passed() {
+            let m = format!("{} applied; check {name} passes", patch.describe());
+            Ok(Ok(Attempt::checked(
+                "repair",
+                StepOutcome::Passed,
+                m,
+                true,
+                None,
+            )))
+        } else {
+            fail(format!(
+                "{} applied, but check {name} still finds {} differing row(s): run the step again, or roll back (the inverse patch)",
+                patch.describe(),
+                after.mismatch_rows()
+            ))
+        }
+    }
+
+    /// Saves the inverse patch, then the patch, shows the patch as the step's output and
+    /// journals both paths and the patch's sha256. `Ok(Err(why))`: it could not be saved
+    /// (nothing is applied then).
+    async fn save_patch(
+        &mut self,
+        index: usize,
+        patch: &Patch,
+    ) -> Result<Result<(PathBuf, PathBuf), String>, EngineError> {
+        let (file, inverse) = self.repair_paths(index);
+        let at = chrono::Utc::now()
+            .format("%Y-%m-%d %H:%M:%S UTC")
+            .to_string();
+        let text = repair::render(patch, false, &at, self.masker);
+        let undo = repair::render(patch, true, &at, self.masker);
+        for (path, body) in [(&inverse, &undo), (&file, &text)] {
+            let saved = path.parent().map_or(Ok(()), |dir| {
+                std::os::unix::fs::DirBuilderExt::mode(
+                    std::fs::DirBuilder::new().recursive(true),
+                    0o700,
+                )
+                .create(dir)
+            });
+            if let Err(e) = saved.and_then(|()| crate::files::write_replacing(path, body, 0o600)) {
+                return Ok(Err(format!(
+                    "cannot save {}: {e}; nothing was applied",
+                    path.display()
+                )));
+            }
+        }
+        let sha = hex::encode(Sha256::digest(text.as_bytes()));
+        self.show_lines(index, text).await?;
+        for n in &patch.notes {
+            self.notice(Level::Warn, self.masker.mask(n).into_owned())
+                .await?;
+        }
+        self.notice(
+            Level::Info,
+            format!(
+                "repair patch {} (sha256 {sha}): {}; its inverse, the step's rollback: {}. Review it, then type {REPAIR_WORD} to apply it",
+                file.display(),
+                patch.describe(),
+                inverse.display()
+            ),
+        )
+        .await?;
+        Ok(Ok((file, inverse)))
+    }
+
+    /// Applies the patch on the target and says what it did: each stale row named.
+    async fn apply_patch(
+        &mut self,
+        index: usize,
+        target: &tokio_postgres::Client,
+        patch: &Patch,
+        fire_triggers: bool,
+        inverse: &std::path::Path,
+    ) -> Result<(), EngineError> {
+        match repair::apply(target, patch, false, fire_triggers).await {
+            Ok(done) => {
+                let mut lines =
+                    format!("applied {} statement(s) in one transaction\n", done.applied);
+                for i in &done.stale {
+                    if let Some(st) = patch.statements.get(*i) {
+                        lines.push_str(&format!(
+                            "stale: {} ({}) changed since the diff: left alone\n",
+                            st.table,
+                            st.key
+                                .iter()
+                                .map(|(c, v)| format!("{c} = {v}"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ));
+                    }
+                }
+                let masked = self.masker.mask(&lines).into_owned();
+                self.show_lines(index, masked.clone()).await?;
+                self.notice(
+                    if done.stale.is_empty() {
+                        Level::Info
+                    } else {
+                        Level::Warn
+                    },
+                    format!(
+                        "repair applied: {} statement(s), {} stale; inverse {}",
+                        done.applied,
+                        done.stale.len(),
+                        inverse.display()
+                    ),
+                )
+                .await
+            }
+            Err(e) => {
+                let m = self.masker.mask(&e.to_string()).into_owned();
+                self.show_lines(index, format!("{m}\n")).await?;
+                self.notice(Level::Warn, m).await
+            }
+        }
+    }
+
+    /// A repair step's rollback: its saved inverse patch applied on `on` (nothing to undo
+    /// when no patch was saved).
+    pub(super) async fn repair_inverse(&mut self, index: usize, on: &str) -> AttemptResult {
+        let (_, inverse) = self.repair_paths(index);
+        let text = match std::fs::read_to_string(&inverse) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let m = "no repair patch was saved: nothing to undo".to_string();
+                return Ok(Ok(Attempt::checked(
+                    "rollback",
+                    StepOutcome::Passed,
+                    m,
+                    true,
+                    None,
+                )));
+            }
+            Err(e) => {
+                let m = format!("cannot read {}: {e}", inverse.display());
+                return Ok(Ok(Attempt::checked(
+                    "rollback",
+                    StepOutcome::Failed,
+                    m.clone(),
+                    false,
+                    Some(m),
+                )));
+            }
+        };
+        let Some(conn) = self.conns.get(on).cloned() else {
+            let m = format!("no connection {on}");
+            return Ok(Ok(Attempt::checked(
+                "rollback",
+                StepOutcome::Failed,
+                m.clone(),
+                false,
+                Some(m),
+            )));
+        };
+        let applied = async {
+            let c = conn.connect().await.map_err(|e| e.to_string())?;
+            c.batch_execute(&text)
+                .await
+                .map_err(|e| ReconcileError::sql(on, "apply the inverse patch")(e).to_string())
+        }
+        .await;
+        let (outcome, passed, m) = match applied {
+            Ok(()) => (
+                StepOutcome::Passed,
+                true,
+                format!("inverse patch {} applied on {on}", inverse.display()),
+            ),
+            Err(e) => (
+                StepOutcome::Failed,
+                false,
+                self.masker.mask(&e).into_owned(),
+            ),
+        };
+        self.show_lines(index, format!("{m}\n")).await?;
+        Ok(Ok(Attempt::checked(
+            "rollback",
+            outcome,
+            m.clone(),
+            passed,
+            (!passed).then_some(m),
+        )))
+    }
+}
