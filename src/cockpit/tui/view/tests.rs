@@ -589,3 +589,84 @@ fn the_header_names_where_the_run_is_connected_when_it_fits() {
         first_two[1]
     );
 }
+
+/// A `repair` step waiting for its word: the patch it built is the step's output (the review:
+/// scrolled with PgUp/PgDn, full screen with `z`), the counts by kind in the notice.
+fn repair_review() -> App {
+    let mut run = run_info();
+    run.steps[2] = step(
+        "repair",
+        StepKind::Repair,
+        "repair what check orders finds (at most 100 rows; triggers fire)",
+        None,
+    );
+    let mut app = with_run(run, 5);
+    ev(&mut app, Event::Ready { next: 0 });
+    press(&mut app, Key::Enter);
+    start(&mut app, 0, 1);
+    pass(&mut app, 0, 1_800);
+    ready_and_start(&mut app, 1);
+    pass(&mut app, 1, 3_900);
+    ready_and_start(&mut app, 2);
+    let patch = "running check orders…
+-- cutover repair patch
+-- check orders · written 2026-12-05 02:09:41 UTC
+-- source db-old:5432/orders · target db-new:5432/orders
+-- 1 insert, 2 updates, 1 delete (forward)
+--
+-- Review every block, then apply it on the TARGET in one transaction:
+--   psql -X -v ON_ERROR_STOP=1 -d 'target connection' -f this-file.sql
+
+BEGIN;
+SET LOCAL TimeZone = 'UTC';
+SET LOCAL standard_conforming_strings = 'on';
+
+-- public.orders (id = 5): insert
+--   amount: source 12.500 · target (no row)
+INSERT INTO \"public\".\"orders\" (\"id\", \"amount\") OVERRIDING SYSTEM VALUE SELECT '5'::\"pg_catalog\".\"int4\", '12.500'::\"pg_catalog\".\"numeric\" WHERE NOT EXISTS (SELECT 1 FROM \"public\".\"orders\" AS t WHERE (t.\"id\") = ('5'::\"pg_catalog\".\"int4\"));
+
+-- public.orders (id = 7): update
+--   amount: source 7.875 · target 7.001
+UPDATE \"public\".\"orders\" AS t SET \"amount\" = '7.875'::\"pg_catalog\".\"numeric\" WHERE (t.\"id\") = ('7'::\"pg_catalog\".\"int4\") AND pg_catalog.md5(t::pg_catalog.text) = '0cc175b9c0f1b6a831c399e269772661';
+
+COMMIT;
+";
+    ev(
+        &mut app,
+        Event::Output {
+            index: 2,
+            stream: Stream::Stdout,
+            text: patch.into(),
+            at: None,
+        },
+    );
+    ev(
+        &mut app,
+        Event::Notice {
+            level: Level::Info,
+            message: "repair patch /j/run.output/03-repair.repair.sql (sha256 5e88…): 1 insert, 2 updates, 1 delete; its inverse, the step's rollback: /j/run.output/03-repair.repair.inverse.sql. Review it, then type REPAIR to apply it".into(),
+        },
+    );
+    ev(
+        &mut app,
+        Event::ConfirmRequested {
+            index: 2,
+            word: "REPAIR".into(),
+        },
+    );
+    app
+}
+
+#[test]
+fn repair_step_review_before_its_word() {
+    snap("repair_review", &repair_review());
+}
+
+#[test]
+fn repair_step_review_full_screen() {
+    let mut app = repair_review();
+    // esc hides the word's box; z gives the patch the whole screen.
+    press(&mut app, Key::Esc);
+    press(&mut app, ch('z'));
+    snap("repair_review_zoomed", &app);
+}
