@@ -41,6 +41,9 @@ FROM generate_series(1, 300) g;
 CREATE TABLE pairs (region text, n int, v text, PRIMARY KEY (region, n));
 INSERT INTO pairs SELECT r, g, r || g FROM unnest(ARRAY['eu', 'us', 'o''brien']) r, generate_series(1, 20) g;
 CREATE TABLE counted (id int PRIMARY KEY);
+CREATE TABLE log (at timestamptz, what text, n numeric);
+INSERT INTO log SELECT timestamptz '2026-01-01 00:00:00+00' + (g % 5) * interval '1 min', 'event ' || (g % 5), g % 3 FROM generate_series(1, 60) g;
+INSERT INTO log VALUES (NULL, 'it''s, "quoted" (x)', NULL), (NULL, 'it''s, "quoted" (x)', NULL);
 "#;
 
 /// Hostile and edge values on the source, where the target differs.
@@ -68,6 +71,9 @@ UPDATE items SET note = 'will go stale' WHERE id = 15;
 DELETE FROM pairs WHERE region = 'o''brien' AND n = 3;
 UPDATE pairs SET v = 'changed' WHERE region = 'eu' AND n = 4;
 INSERT INTO pairs VALUES ('zz', 1, 'extra');
+DELETE FROM log WHERE ctid IN (SELECT ctid FROM log WHERE what = 'it''s, "quoted" (x)' LIMIT 1);
+INSERT INTO log VALUES ('2026-02-02 02:02:02.000002+00', 'extra copy', 1.5), ('2026-02-02 02:02:02.000002+00', 'extra copy', 1.5);
+UPDATE log SET n = 42 WHERE ctid IN (SELECT ctid FROM log WHERE what = 'event 1' LIMIT 1);
 "#;
 
 fn runbook(source: &str, target: &str) -> String {
@@ -93,6 +99,11 @@ key = ["region", "n"]
 name = "counted"
 kind = "count"
 table = "public.counted"
+
+[[reconcile]]
+name = "log"
+kind = "checksum"
+table = "public.log"
 
 [[step]]
 id = "x"
@@ -248,6 +259,22 @@ async fn round_trip(bin: &PgBin, source: &Cluster, target: &Cluster, db: &str) {
     psql(bin, &td, &dir.path().join("pairs.sql"));
     let (code, out) = reconcile(dir.path(), &["pairs"]).await;
     assert_eq!(code, Some(0), "{out}");
+
+    // A table without a key (a multiset): the missing copy inserted, the two extra copies
+    // deleted by one statement, the changed row both; the inverse restores it exactly.
+    let before = fingerprint(&tc, "log").await;
+    let (code, out) = reconcile(dir.path(), &["log", "--repair-sql", "log.sql"]).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("2 inserts, 0 updates, 2 deletes"), "{out}");
+    psql(bin, &td, &dir.path().join("log.sql"));
+    let (code, out) = reconcile(dir.path(), &["log"]).await;
+    assert_eq!(code, Some(0), "{out}");
+    psql(bin, &td, &dir.path().join("log.inverse.sql"));
+    assert_eq!(
+        fingerprint(&tc, "log").await,
+        before,
+        "the inverse restores the multiset"
+    );
 }
 
 fn runbook_file(dir: &std::path::Path, text: &str) {

@@ -54,14 +54,17 @@ fn refusals(
     }
     let parts = tables_of(result);
     let found: u64 = parts.iter().map(|r| r.mismatch_total).sum();
-    let listed: u64 = parts.iter().map(|r| r.mismatches.len() as u64).sum();
+    // A multiset's rows are grouped again by the repair: only keyed tables must list all.
+    let keyed: Vec<&&ReconcileResult> = parts.iter().filter(|r| !is_multiset(r)).collect();
+    let keyed_found: u64 = keyed.iter().map(|r| r.mismatch_total).sum();
+    let listed: u64 = keyed.iter().map(|r| r.mismatches.len() as u64).sum();
     if found > limits.max_rows {
         return Err(refuse(format!(
             "check `{}` found {found} differing rows, more than max_rows {}: that is a reload of the table, not a repair; nothing was built",
             check.name, limits.max_rows
         )));
     }
-    if parts.iter().any(|r| r.mismatch_total_is_lower_bound) || found > listed {
+    if parts.iter().any(|r| r.mismatch_total_is_lower_bound) || keyed_found > listed {
         return Err(refuse(format!(
             "check `{}` found {found}{} differing rows but lists {listed}: a patch of some of them would not repair the table; reload it, or raise the check's listing limit",
             check.name,
@@ -77,6 +80,12 @@ fn refusals(
 
 fn kind_word(k: ReconcileKind) -> String {
     format!("{k:?}").to_lowercase()
+}
+
+/// Whether `r` compared its table as a multiset of rows (it has no key).
+fn is_multiset(r: &ReconcileResult) -> bool {
+    r.key_columns.is_empty()
+        || (r.key_columns == ["row"] && r.mismatches.iter().all(|m| m.by_content))
 }
 
 /// The per-table results of `result` (itself, when it checks one table).
@@ -199,11 +208,22 @@ async fn table(
         info(source, "source", src_name).await?,
         info(target, "target", tgt_name).await?,
     );
-    if part.key_columns.is_empty() {
-        return Err(refuse(format!(
-            "{} has no key: its rows were compared as a multiset, and repair cannot patch them row by row yet; reload the table",
-            t.display()
-        )));
+    if is_multiset(part) {
+        let compared: Vec<String> = part
+            .columns
+            .iter()
+            .filter(|c| s.column(c).is_some() && t.column(c).is_some())
+            .cloned()
+            .collect();
+        let unwritable = rows::unwritable(target, "target", &t).await?;
+        return super::multiset::statements(
+            (source, target),
+            (&s, &t),
+            &compared,
+            &unwritable,
+            patch,
+        )
+        .await;
     }
     let mut keys: Vec<Vec<String>> = Vec::new();
     for m in part.mismatches.iter().filter(|m| !m.transient) {

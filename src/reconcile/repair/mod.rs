@@ -19,6 +19,7 @@
 mod apply;
 mod build;
 mod file;
+mod multiset;
 mod rows;
 
 pub use apply::{Applied, apply};
