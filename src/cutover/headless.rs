@@ -470,6 +470,7 @@ impl Printer {
                 reconcile_line(result, *restored, same, &t)
             }
             Event::LagSample { .. } => probe_line(ev, &t),
+            Event::Repair { repair, .. } => Some(format!("{t} ● {}", narrate::repair(repair))),
             Event::Preflight { findings, .. } => {
                 let mut lines = vec![format!("{t} ● {}", narrate::preflight(findings))];
                 lines.extend(findings.iter().map(|f| format!("{t}   {}", f.line())));

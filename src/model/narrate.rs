@@ -402,6 +402,31 @@ pub fn claimed(o: &crate::protocol::Operator) -> Option<String> {
     })
 }
 
+/// A repair step's patch in one line: saved and waiting, or applied with its stale rows.
+pub fn repair(r: &crate::protocol::RepairRecord) -> String {
+    if !r.applied {
+        return format!(
+            "repair patch {} (sha256 {}): {} for check {}; its inverse, the step's rollback: {}. Review it, then type REPAIR to apply it",
+            r.patch_file,
+            r.sha256,
+            r.counts(),
+            r.check,
+            r.inverse_file
+        );
+    }
+    let stale = if r.stale.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", r.stale.join("; "))
+    };
+    format!(
+        "repair applied: {} statement(s) changed their row, {} stale{stale}; inverse {}",
+        r.changed,
+        r.stale.len(),
+        r.inverse_file
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -611,21 +611,23 @@ async fn a_repair_step_applies_its_reviewed_patch_and_rolls_back_with_its_invers
         Some("passed"),
         "{o}"
     );
-    let said: Vec<&str> = of_type(&recs, "notice")
-        .into_iter()
-        .filter_map(|n| n["message"].as_str())
-        .collect();
-    assert!(
-        said.iter().any(|m| m.contains("repair patch")
-            && m.contains("sha256")
-            && m.contains("1 insert, 8 updates, 1 delete")),
-        "{said:?}"
+    // Journaled twice: saved (its sha256, counts and files), then applied (no row stale).
+    let reps = of_type(&recs, "repair");
+    assert_eq!(reps.len(), 2, "{reps:?}");
+    let (saved, applied) = (&reps[0]["repair"], &reps[1]["repair"]);
+    assert_eq!(saved["applied"], false);
+    assert_eq!(
+        (
+            saved["inserts"].as_u64(),
+            saved["updates"].as_u64(),
+            saved["deletes"].as_u64()
+        ),
+        (Some(1), Some(8), Some(1)),
+        "{saved}"
     );
-    assert!(
-        said.iter()
-            .any(|m| m.contains("repair applied: 10 statement(s), 0 stale")),
-        "{said:?}"
-    );
+    assert_eq!(applied["applied"], true);
+    assert_eq!(applied["changed"], 10, "{applied}");
+    assert!(applied.get("stale").is_none(), "{applied}");
     let out_dir = dir.path().join("j.output");
     let patch = std::fs::read_to_string(out_dir.join("01-repair.repair.sql")).unwrap();
     let sha = String::from_utf8(
@@ -638,8 +640,9 @@ async fn a_repair_step_applies_its_reviewed_patch_and_rolls_back_with_its_invers
     .unwrap();
     let sha = sha.split_whitespace().next().unwrap().to_string();
     assert!(patch.contains("BEGIN;"));
-    assert!(
-        said.iter().any(|m| m.contains(&sha)),
+    assert_eq!(
+        saved["sha256"].as_str(),
+        Some(sha.as_str()),
         "the journaled sha256 is the file's"
     );
     assert!(out_dir.join("01-repair.repair.inverse.sql").exists());

@@ -179,6 +179,7 @@ pub fn render(r: &Report) -> String {
         }
         o.push('\n');
     }
+    repairs(&mut o, r);
     lag(&mut o, r);
     reconcile(&mut o, r);
     postmortem(&mut o, r);
@@ -201,6 +202,47 @@ fn preflight(o: &mut String, r: &Report) {
             cell(&f.what),
             cell(&f.detail)
         );
+    }
+    let _ = writeln!(o);
+}
+
+/// The repair steps' patches: what each held, whether it applied, its stale rows, the files.
+fn repairs(o: &mut String, r: &Report) {
+    let all = &r.summary.repairs;
+    if all.is_empty() {
+        return;
+    }
+    let _ = writeln!(o, "## Repairs\n");
+    let _ = writeln!(
+        o,
+        "| Step | Check | Patch | Applied | Stale rows | Files |\n|---|---|---|---|---|---|"
+    );
+    for (id, rep) in all {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} | `{}` (sha256 `{}`) · inverse `{}` |",
+            cell(id),
+            cell(&rep.check),
+            cell(&rep.counts()),
+            if rep.applied {
+                format!("yes, {} changed", rep.changed)
+            } else {
+                "no".into()
+            },
+            if rep.stale.is_empty() {
+                "none".to_string()
+            } else {
+                cell(&rep.stale.join("; "))
+            },
+            code(&rep.patch_file),
+            code(&rep.sha256),
+            code(&rep.inverse_file)
+        );
+    }
+    for (_, rep) in all {
+        for n in &rep.notes {
+            let _ = writeln!(o, "\n- {}", cell(n));
+        }
     }
     let _ = writeln!(o);
 }

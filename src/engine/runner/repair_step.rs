@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use sha2::{Digest, Sha256};
 
 use super::{Attempt, AttemptResult, EngineError, Runner};
-use cutover_model::protocol::{Level, StepOutcome};
+use cutover_model::protocol::{Event, Level, RepairRecord, StepOutcome};
 use cutover_model::reconcile::ReconcileResult;
 use cutover_reconcile::repair::{self, Limits, Patch};
 use cutover_reconcile::{Options, ReconcileError};
@@ -163,7 +163,7 @@ impl Runner<'_> {
                     .into_owned(),
             );
         }
-        let (file, inverse) = match self.save_patch(index, &patch).await? {
+        let (file, record) = match self.save_patch(index, &patch).await? {
             Ok(paths) => paths,
             Err(why) => return fail(why),
         };
@@ -174,7 +174,7 @@ impl Runner<'_> {
                 stop,
             )));
         }
-        self.apply_patch(index, &t, &patch, fire_triggers, &inverse)
+        self.apply_patch(index, &t, &patch, fire_triggers, record)
             .await?;
         let (_, _, after) = match self.repair_check(name, max_rows).await {
             Ok(r) => r,
@@ -207,13 +207,13 @@ impl Runner<'_> {
     }
 
     /// Saves the inverse patch, then the patch, shows the patch as the step's output and
-    /// journals both paths and the patch's sha256. `Ok(Err(why))`: it could not be saved
-    /// (nothing is applied then).
+    /// journals both paths, the patch's sha256 and counts (a `repair` record). `Ok(Err(why))`:
+    /// it could not be saved (nothing is applied then).
     async fn save_patch(
         &mut self,
         index: usize,
         patch: &Patch,
-    ) -> Result<Result<(PathBuf, PathBuf), String>, EngineError> {
+    ) -> Result<Result<(PathBuf, RepairRecord), String>, EngineError> {
         let (file, inverse) = self.repair_paths(index);
         let at = chrono::Utc::now()
             .format("%Y-%m-%d %H:%M:%S UTC")
@@ -241,61 +241,67 @@ impl Runner<'_> {
             self.notice(Level::Warn, self.masker.mask(n).into_owned())
                 .await?;
         }
-        self.notice(
-            Level::Info,
-            format!(
-                "repair patch {} (sha256 {sha}): {}; its inverse, the step's rollback: {}. Review it, then type {REPAIR_WORD} to apply it",
-                file.display(),
-                patch.describe(),
-                inverse.display()
-            ),
-        )
-        .await?;
-        Ok(Ok((file, inverse)))
+        let (inserts, updates, deletes) = patch.counts();
+        let record = RepairRecord {
+            check: patch.check.clone(),
+            patch_file: file.display().to_string(),
+            sha256: sha,
+            inverse_file: inverse.display().to_string(),
+            inserts: inserts as u64,
+            updates: updates as u64,
+            deletes: deletes as u64,
+            notes: patch
+                .notes
+                .iter()
+                .map(|n| self.masker.mask(n).into_owned())
+                .collect(),
+            applied: false,
+            changed: 0,
+            stale: Vec::new(),
+        };
+        self.io
+            .emit(Event::Repair {
+                index,
+                repair: Box::new(record.clone()),
+            })
+            .await?;
+        Ok(Ok((file, record)))
     }
 
-    /// Applies the patch on the target and says what it did: each stale row named.
+    /// Applies the patch on the target and journals what it did: each stale row named.
     async fn apply_patch(
         &mut self,
         index: usize,
         target: &tokio_postgres::Client,
         patch: &Patch,
         fire_triggers: bool,
-        inverse: &std::path::Path,
+        mut record: RepairRecord,
     ) -> Result<(), EngineError> {
         match repair::apply(target, patch, false, fire_triggers).await {
             Ok(done) => {
                 let mut lines =
                     format!("applied {} statement(s) in one transaction\n", done.applied);
-                for i in &done.stale {
-                    if let Some(st) = patch.statements.get(*i) {
-                        lines.push_str(&format!(
-                            "stale: {} ({}) changed since the diff: left alone\n",
-                            st.table,
-                            st.key
-                                .iter()
-                                .map(|(c, v)| format!("{c} = {v}"))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ));
-                    }
+                for st in done.stale.iter().filter_map(|i| patch.statements.get(*i)) {
+                    let key: Vec<String> =
+                        st.key.iter().map(|(c, v)| format!("{c} = {v}")).collect();
+                    let row = self
+                        .masker
+                        .mask(&format!("{} ({})", st.table, key.join(", ")))
+                        .into_owned();
+                    lines.push_str(&format!(
+                        "stale: {row} changed since the diff: left alone\n"
+                    ));
+                    record.stale.push(row);
                 }
-                let masked = self.masker.mask(&lines).into_owned();
-                self.show_lines(index, masked.clone()).await?;
-                self.notice(
-                    if done.stale.is_empty() {
-                        Level::Info
-                    } else {
-                        Level::Warn
-                    },
-                    format!(
-                        "repair applied: {} statement(s), {} stale; inverse {}",
-                        done.applied,
-                        done.stale.len(),
-                        inverse.display()
-                    ),
-                )
-                .await
+                self.show_lines(index, lines).await?;
+                record.applied = true;
+                record.changed = done.applied as u64;
+                self.io
+                    .emit(Event::Repair {
+                        index,
+                        repair: Box::new(record),
+                    })
+                    .await
             }
             Err(e) => {
                 let m = self.masker.mask(&e.to_string()).into_owned();

@@ -308,6 +308,14 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         terminal: Option<u64>,
     },
+    /// A `repair` step's patch: saved (its inverse first), and — once `applied` — how it went.
+    /// Journaled twice: when the patch is saved (before the word is typed) and after it applied.
+    Repair {
+        /// The step.
+        index: usize,
+        /// What the patch holds and what became of it.
+        repair: Box<crate::protocol::RepairRecord>,
+    },
     /// What preflight found before step 1 (connections, replication, tables, window, room).
     /// When it `blocks`, the engine waits for [`super::Command::OverridePreflight`] or
     /// [`super::Command::Abort`].

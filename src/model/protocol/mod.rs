@@ -15,6 +15,7 @@
 pub mod command;
 pub mod event;
 pub mod front;
+pub mod repair;
 pub mod rollback;
 pub mod run;
 pub mod step;
@@ -23,6 +24,7 @@ pub use crate::runbook::TriggerAction;
 pub use command::{Command, ROLLBACK_WORD};
 pub use event::{ClientChange, ClientRole, Event, Level};
 pub use front::Incoming;
+pub use repair::RepairRecord;
 pub use rollback::{PonrCrossed, RollbackEntry, RollbackPlan};
 pub use run::{LagInfo, Operator, PeerFacts, RunInfo, StepInfo, StepKind};
 pub use step::{

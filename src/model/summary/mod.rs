@@ -259,6 +259,9 @@ pub struct RunSummary {
     /// What preflight found before step 1 (the latest session's that ran it).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub preflight: Vec<crate::preflight::Finding>,
+    /// The `repair` steps' patches, each with its step's id, latest state per patch file.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repairs: Vec<(String, crate::protocol::RepairRecord)>,
 }
 
 impl RunSummary {
@@ -276,6 +279,7 @@ impl RunSummary {
         match ev {
             Event::RunStarted { run } => self.on_run_started(run, ts),
             Event::Preflight { findings, .. } => self.preflight = findings.clone(),
+            Event::Repair { index, repair } => self.on_repair(*index, repair),
             Event::StepRestored { .. } | Event::StepStarted { .. } | Event::StepFinished { .. } => {
                 self.on_step(ts, ev)
             }
@@ -536,6 +540,22 @@ impl RunSummary {
                 Some((s, why))
             })
             .collect()
+    }
+
+    /// A repair record: the latest of its patch file (saved, then applied).
+    fn on_repair(&mut self, index: usize, r: &crate::protocol::RepairRecord) {
+        let id = self
+            .steps
+            .get(index)
+            .map_or_else(|| format!("#{}", index + 1), |s| s.id.clone());
+        match self
+            .repairs
+            .iter_mut()
+            .rfind(|(_, old)| old.patch_file == r.patch_file && old.sha256 == r.sha256)
+        {
+            Some(slot) => *slot = (id, r.clone()),
+            None => self.repairs.push((id, r.clone())),
+        }
     }
 
     /// Planned time of every step, ms.

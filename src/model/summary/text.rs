@@ -21,6 +21,23 @@ pub fn outcome(o: Option<RunOutcome>) -> &'static str {
     }
 }
 
+/// A repair in a few words: counts, applied or not, stale rows, the inverse.
+pub fn repair_words(r: &crate::protocol::RepairRecord) -> String {
+    let state = if r.applied {
+        format!("applied ({} changed, {} stale)", r.changed, r.stale.len())
+    } else {
+        "not applied".to_string()
+    };
+    format!(
+        "check {}: {}, {state}; patch {} (sha256 {:.12}…), inverse {}",
+        r.check,
+        r.counts(),
+        r.patch_file,
+        r.sha256,
+        r.inverse_file
+    )
+}
+
 /// The summary, one line each, no colour: outcome and times, the steps, the decisions, the
 /// triggers, the rollback, what is left to undo by hand, and where the journal is.
 pub fn lines(s: &RunSummary) -> Vec<String> {
@@ -33,6 +50,12 @@ pub fn lines(s: &RunSummary) -> Vec<String> {
     }
     out.push("STEPS".into());
     step_lines(s, &mut out);
+    if !s.repairs.is_empty() {
+        out.push("REPAIRS".into());
+        for (id, r) in &s.repairs {
+            out.push(format!("  {id}: {}", repair_words(r)));
+        }
+    }
     if !s.decisions.is_empty() {
         out.push("DECISIONS".into());
         for d in &s.decisions {
