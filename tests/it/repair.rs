@@ -658,3 +658,42 @@ async fn a_repair_step_applies_its_reviewed_patch_and_rolls_back_with_its_invers
         "the inverse restores the target"
     );
 }
+
+/// A target that is a standby is read-only: the repair says so and writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_target_is_refused() {
+    let pg = pg_bin();
+    let primary = Cluster::create(&pg, ClusterOptions::named("repair-primary"))
+        .await
+        .unwrap();
+    primary
+        .execute(
+            "CREATE TABLE acct (id int PRIMARY KEY, bal int); \
+             INSERT INTO acct SELECT g, g FROM generate_series(1, 20) g",
+        )
+        .await
+        .unwrap();
+    let standby = Cluster::standby_of(&primary, ClusterOptions::named("repair-standby"))
+        .await
+        .unwrap();
+    // Replay paused: a change on the primary is a difference the standby cannot take.
+    standby
+        .execute("SELECT pg_wal_replay_pause()")
+        .await
+        .unwrap();
+    primary
+        .execute("UPDATE acct SET bal = -1 WHERE id = 3")
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[runbook]\nname = \"standby\"\n{}\n[[reconcile]]\nname = \"acct\"\nkind = \"checksum\"\ntable = \"public.acct\"\nkey = \"id\"\nrecheck = \"never\"\n\n[[step]]\nid = \"x\"\nrun = \"true\"\n",
+        connections(&primary.dsn(), &standby.dsn())
+    );
+    runbook_file(dir.path(), &text);
+    let (code, out) = reconcile(dir.path(), &["acct", "--repair-sql", "s.sql"]).await;
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("is a standby (read-only)"), "{out}");
+    assert!(!dir.path().join("s.sql").exists());
+    assert!(!dir.path().join("s.inverse.sql").exists());
+}
