@@ -697,3 +697,68 @@ async fn a_standby_target_is_refused() {
     assert!(!dir.path().join("s.sql").exists());
     assert!(!dir.path().join("s.inverse.sql").exists());
 }
+
+/// The repair step in the cockpit, in a real terminal at 80x24 and 120x40: the patch is on
+/// screen before the word is typed, `esc` hides the word's box and `z` gives the patch the
+/// whole screen, enter brings the box back, and REPAIR applies it; the check then passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_repair_step_is_reviewed_in_the_cockpit_and_applied_by_its_word() {
+    use crate::term::Pty;
+    let (s, t) = crate::reconcile::clusters();
+    let db = "repairpty";
+    for c in [s, t] {
+        c.execute(&format!("CREATE DATABASE {db}")).await.unwrap();
+    }
+    let (sc, tc) = (
+        s.connect_db(db).await.unwrap(),
+        t.connect_db(db).await.unwrap(),
+    );
+    let ddl = "CREATE TABLE acct (id int PRIMARY KEY, bal numeric);
+               INSERT INTO acct SELECT g, g FROM generate_series(1, 30) g;";
+    sc.batch_execute(ddl).await.unwrap();
+    tc.batch_execute(ddl).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[runbook]\nname = \"repair in the cockpit\"\n{}\n[[reconcile]]\nname = \"acct\"\nkind = \"checksum\"\ntable = \"public.acct\"\nkey = \"id\"\nrecheck = \"never\"\n\n[[step]]\nid = \"repair\"\nrepair = {{ check = \"acct\", max_rows = 10 }}\n",
+        connections(&s.dsn_db(db), &t.dsn_db(db))
+    );
+    let rb = crate::support::runbook(dir.path(), "rb.toml", &text);
+    for (n, (cols, rows)) in [(80u16, 24u16), (120, 40)].into_iter().enumerate() {
+        tc.batch_execute("UPDATE acct SET bal = -7 WHERE id = 7; DELETE FROM acct WHERE id = 9")
+            .await
+            .unwrap();
+        let journal = dir.path().join(format!("j{n}.jsonl"));
+        let (rb, journal) = (rb.clone(), journal.clone());
+        tokio::task::spawn_blocking(move || {
+            let args = [
+                "run",
+                rb.to_str().unwrap(),
+                "--journal",
+                journal.to_str().unwrap(),
+            ];
+            let mut t = Pty::spawn(&args, &[], cols, rows);
+            t.enter_step(1, "repair", "▶");
+            t.wait_for("Type REPAIR and press enter");
+            // esc alone (a key right after it would read as alt-key): the box goes away.
+            t.send("\x1b");
+            t.wait_until("the word's box hidden", |s| {
+                !s.contents().contains("Type REPAIR and press enter")
+            });
+            t.send("z");
+            t.wait_for("zoomed");
+            t.wait_for("-- public.acct (id = 7): update");
+            t.wait_for("--   bal: source 7 · target -7");
+            t.send("z");
+            t.send("\r");
+            t.wait_for("Type REPAIR and press enter");
+            t.send("REPAIR\r");
+            t.wait_for("✔ 1 repair");
+            t.wait_for("run completed");
+            t.quit(0);
+        })
+        .await
+        .unwrap();
+        let (code, out) = reconcile(dir.path(), &["acct"]).await;
+        assert_eq!(code, Some(0), "{cols}x{rows}: {out}");
+    }
+}
