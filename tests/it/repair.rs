@@ -762,3 +762,47 @@ async fn the_repair_step_is_reviewed_in_the_cockpit_and_applied_by_its_word() {
         assert_eq!(code, Some(0), "{cols}x{rows}: {out}");
     }
 }
+
+/// Hostile identifiers (quotes, dots, spaces, a semicolon) in the schema, table, key and columns:
+/// quoted in every statement; the patch applies and the check then passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_names_are_quoted_in_every_statement() {
+    let (s, t) = crate::reconcile::clusters();
+    let db = "repairnames";
+    for c in [s, t] {
+        c.execute(&format!("CREATE DATABASE {db}")).await.unwrap();
+    }
+    let (sc, tc) = (
+        s.connect_db(db).await.unwrap(),
+        t.connect_db(db).await.unwrap(),
+    );
+    let ddl = r#"CREATE SCHEMA "Odd ""s"".x";
+        CREATE TABLE "Odd ""s"".x"."t""b nl" ("K""ey" int PRIMARY KEY, "a b" text, "x;drop" int);
+        INSERT INTO "Odd ""s"".x"."t""b nl" SELECT g, 'v' || g, g FROM generate_series(1, 10) g;"#;
+    sc.batch_execute(ddl).await.unwrap();
+    tc.batch_execute(ddl).await.unwrap();
+    tc.batch_execute(
+        r#"UPDATE "Odd ""s"".x"."t""b nl" SET "a b" = 'changed' WHERE "K""ey" = 2;
+        DELETE FROM "Odd ""s"".x"."t""b nl" WHERE "K""ey" = 3;"#,
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[runbook]\nname = \"names\"\n{}\n[[reconcile]]\nname = \"odd\"\nkind = \"checksum\"\ntable = '\"Odd \"\"s\"\".x\".\"t\"\"b nl\"'\nkey = 'K\"ey'\nrecheck = \"never\"\n\n[[step]]\nid = \"x\"\nrun = \"true\"\n",
+        connections(&s.dsn_db(db), &t.dsn_db(db))
+    );
+    runbook_file(dir.path(), &text);
+    let (code, out) = reconcile(dir.path(), &["odd", "--repair-sql", "odd.sql"]).await;
+    assert_eq!(code, Some(0), "{out}");
+    let patch = std::fs::read_to_string(dir.path().join("odd.sql")).unwrap();
+    assert!(patch.contains(r#""Odd ""s"".x"."t""b"#), "{patch}");
+    assert!(
+        patch.contains("-- Odd \"s\".x.t\"b nl (K\"ey = 2): update"),
+        "{patch}"
+    );
+    assert!(patch.contains(r#"SET "a b" = 'v2'"#), "{patch}");
+    psql(&pg_bin(), &t.dsn_db(db), &dir.path().join("odd.sql"));
+    let (code, out) = reconcile(dir.path(), &["odd"]).await;
+    assert_eq!(code, Some(0), "{out}");
+}
