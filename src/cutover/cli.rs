@@ -100,6 +100,9 @@ pub enum Cmd {
     /// What a run checks before step 1, on its own: connections, replication, tables and
     /// keys, sign-off roles, the window, room for the journal. Exit 0 ready, 2 not.
     Preflight(crate::preflight_cmd::PreflightArgs),
+    /// Send a test event to every `[[notify]]` hook of a runbook (`--test`). Exit 0 every
+    /// hook took it, 1 one did not, 2 invalid.
+    Notify(crate::notify_cmd::NotifyArgs),
     /// Inventory two servers (read-only) and write a runbook that covers every table:
     /// connections, lag, reconcile checks, the steps of the cutover and triggers. Exit 0
     /// written, 2 not.

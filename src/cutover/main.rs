@@ -18,6 +18,7 @@ mod headless;
 mod init_cmd;
 mod log;
 mod new_file;
+mod notify_cmd;
 mod preflight_cmd;
 mod reconcile_cmd;
 mod report;
@@ -85,6 +86,7 @@ fn main() -> ExitCode {
         ))),
         Cmd::Reconcile(args) => Ok(ExitCode::from(reconcile_cmd::main(args))),
         Cmd::Preflight(args) => Ok(ExitCode::from(preflight_cmd::main(args))),
+        Cmd::Notify(args) => Ok(ExitCode::from(notify_cmd::main(args))),
         Cmd::Init(args) => Ok(ExitCode::from(init_cmd::main(args))),
         Cmd::ServeEngine => Ok(ExitCode::from(serve::main())),
     };

@@ -23,6 +23,7 @@ pub mod inventory;
 pub mod journal;
 pub mod masking;
 pub mod metrics_file;
+pub mod notify;
 pub mod preflight;
 mod resume;
 mod runner;

@@ -33,6 +33,7 @@ impl CommandProbe {
             env: self.env.clone(),
             timeout: Some(b.query),
             keep_whole: vec![],
+            stdin: None,
         };
         let (tx, mut rx) = mpsc::channel::<(Stream, String)>(64);
         let (_cancel_tx, cancel_rx) = watch::channel(false);

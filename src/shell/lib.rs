@@ -39,6 +39,8 @@ pub struct ShellSpec {
     /// Strings a long output line is never cut inside (the secrets, so that masking, which
     /// works line by line, sees each of them whole).
     pub keep_whole: Vec<String>,
+    /// What the command reads on stdin (`None`: nothing, stdin is /dev/null).
+    pub stdin: Option<String>,
 }
 
 /// How the process ended.
@@ -85,7 +87,11 @@ async fn run_with<S: Sink>(
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
         .arg(&spec.command)
-        .stdin(Stdio::null())
+        .stdin(if spec.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
@@ -94,6 +100,14 @@ async fn run_with<S: Sink>(
         cmd.env(k, v);
     }
     let mut child = cmd.spawn()?;
+    if let (Some(text), Some(mut pipe)) = (spec.stdin.clone(), child.stdin.take()) {
+        // Written beside the run: a command that never reads its stdin cannot block us, and
+        // the pipe closes when it is written (or the command went away).
+        tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            let _ = pipe.write_all(text.as_bytes()).await;
+        });
+    }
     let pid = child.id().unwrap_or(0);
     let mut guard = GroupGuard::new(pid as i32);
     if let Some(tx) = pid_tx {
@@ -202,6 +216,7 @@ mod tests {
             env: vec![],
             timeout: None,
             keep_whole: vec![],
+            stdin: None,
         };
         let (tx, mut rx) = mpsc::channel::<Chunk>(2);
         let (_c, cancel) = watch::channel(false);

@@ -15,6 +15,7 @@ mod engine;
 mod engine_attacks;
 mod gate;
 mod init;
+mod notify;
 mod output_attacks;
 mod pg;
 mod preflight;

@@ -5,11 +5,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
-
 use cutover_model::reconcile::{ReconcileResult, Status, summary};
 use cutover_model::secrets::Masker;
-use cutover_shell::ShellSpec;
 
 /// The longest an `--on-fail` command may run before its process group is killed.
 pub const TIMEOUT: Duration = Duration::from_secs(60);
@@ -60,38 +57,13 @@ pub fn env(round: &Round<'_>) -> Vec<(String, String)> {
     ]
 }
 
-/// Runs `command` for `round`; returns a line saying how it ended.
+/// Runs `command` for `round` (through the notify hooks' runner: its own process group,
+/// killed after [`TIMEOUT`]; each output line masked on stderr); returns a line saying how it
+/// ended.
 pub async fn run(command: &str, round: &Round<'_>, masker: &Masker) -> String {
-    let spec = ShellSpec {
-        command: command.to_string(),
-        env: env(round),
-        timeout: Some(TIMEOUT),
-        keep_whole: Vec::new(),
-    };
-    let (tx, mut rx) = mpsc::channel(64);
-    let (_cancel_tx, cancel) = watch::channel(false);
-    let printer = tokio::spawn({
-        let masker = masker.clone();
-        async move {
-            while let Some((_, line)) = rx.recv().await {
-                let line: String = line;
-                crate::say::err(&format!("  on-fail │ {}", masker.mask(&line)));
-            }
-        }
-    });
-    let r = cutover_shell::run(&spec, tx, None, cancel).await;
-    let _ = printer.await;
-    match r {
-        Err(e) => format!("--on-fail could not start: {e}"),
-        Ok(x) if x.timed_out => format!(
-            "--on-fail ran past {}s; its process group was killed",
-            TIMEOUT.as_secs()
-        ),
-        Ok(x) => match (x.code, x.signal) {
-            (Some(0), _) => "--on-fail ran (exit 0)".into(),
-            (Some(c), _) => format!("--on-fail exited {c}"),
-            (None, Some(s)) => format!("--on-fail was killed by signal {s}"),
-            _ => "--on-fail ended".into(),
-        },
+    let shown = |line: &str| crate::say::err(&format!("  on-fail │ {}", masker.mask(line)));
+    match cutover_engine::notify::deliver::once(command, env(round), None, TIMEOUT, shown).await {
+        Ok(()) => "--on-fail ran (exit 0)".into(),
+        Err(why) => format!("--on-fail {why}"),
     }
 }

@@ -118,6 +118,7 @@ impl Runner<'_> {
             env: self.env(&step.id),
             timeout: step.timeout,
             keep_whole: self.masker.values().to_vec(),
+            stdin: None,
         };
         let mut watch = OutputWatch::new(expect);
         let run = self.exec(index, &spec, &mut watch, &file).await?;
@@ -236,6 +237,7 @@ impl Runner<'_> {
             env: self.env(&step.id),
             timeout: deadline.map(|d| d.saturating_duration_since(Instant::now())),
             keep_whole: self.masker.values().to_vec(),
+            stdin: None,
         };
         let mut watch = OutputWatch::new(&step.expect);
         self.exec(index, &spec, &mut watch, file).await

@@ -332,6 +332,7 @@ impl Engine {
                 )
             })
         };
+        let journal_text = self.journal.path().display().to_string();
         let mut runner = Runner {
             rb: &self.rb,
             secrets: &self.secrets,
@@ -355,6 +356,17 @@ impl Engine {
             lag,
             recon: Reconciler::new(),
         };
+        if !self.rb.notify.is_empty() {
+            runner.io.notifier = Some(crate::notify::Notifier::start(
+                crate::notify::Hook::all(&self.rb.notify, &self.secrets),
+                crate::notify::RunFacts {
+                    name: self.rb.name.clone(),
+                    journal: journal_text,
+                    env: cutover_model::runbook::shell::process_env(&self.rb, &self.secrets),
+                },
+                self.masker.clone(),
+            ));
+        }
         runner
             .io
             .emit(Event::RunStarted {
@@ -377,6 +389,7 @@ impl Engine {
                 at: Utc::now(),
             })
             .await?;
+        runner.io.close().await?;
         Ok(outcome)
     }
 }

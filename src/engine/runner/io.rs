@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 use super::{EngineError, Runner};
 use crate::journal::Journal;
 use crate::metrics_file::run::RunMetrics;
+use crate::notify::Notifier;
 use cutover_model::protocol::{Event, Level, OperatorAction};
 use cutover_model::secrets::Masker;
 
@@ -67,6 +68,8 @@ pub(super) struct Io<'a> {
     repeats: Repeats,
     /// The `--metrics-file` writer: sees every event after it is masked.
     metrics: Option<RunMetrics>,
+    /// The `[[notify]]` hooks: see every event after it is masked.
+    pub(super) notifier: Option<Notifier>,
 }
 
 impl<'a> Io<'a> {
@@ -84,6 +87,7 @@ impl<'a> Io<'a> {
             masker,
             repeats: Repeats::default(),
             metrics,
+            notifier: None,
         }
     }
 
@@ -105,11 +109,25 @@ impl<'a> Io<'a> {
                 self.journal.append(&ev)?;
             }
         }
-        let failed = self.metrics.as_mut().and_then(|m| m.see(&ev));
+        let mut failed: Vec<String> = self
+            .metrics
+            .as_mut()
+            .and_then(|m| m.see(&ev))
+            .into_iter()
+            .collect();
+        if let Some(n) = &mut self.notifier {
+            n.see(&ev);
+            failed.extend(n.take_reports());
+        }
         // A front end that went away is not an engine error: the journal has the record.
         let _ = self.events.send(ev).await;
-        if let Some(message) = failed {
-            // Said once per run of failures: the run goes on without its metrics file.
+        self.report(failed).await
+    }
+
+    /// Journals and shows each failure of the run's side channels (a metrics file that
+    /// cannot be written, said once per run of failures; a notify hook that failed).
+    async fn report(&mut self, failed: Vec<String>) -> Result<(), EngineError> {
+        for message in failed {
             let notice = Event::Notice {
                 level: Level::Warn,
                 message: self.masker.mask(&message).into_owned(),
@@ -118,6 +136,16 @@ impl<'a> Io<'a> {
             let _ = self.events.send(notice).await;
         }
         Ok(())
+    }
+
+    /// The end of the run: the notes still queued are sent (within
+    /// [`crate::notify::FLUSH_WITHIN`]) and their failures journaled.
+    pub(super) async fn close(&mut self) -> Result<(), EngineError> {
+        let failed = match &mut self.notifier {
+            Some(n) => n.finish().await,
+            None => Vec::new(),
+        };
+        self.report(failed).await
     }
 }
 

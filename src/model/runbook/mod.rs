@@ -2,6 +2,7 @@
 
 pub mod diag;
 pub mod dsn;
+pub mod notify;
 pub mod shell;
 mod sign_offs;
 pub mod spec;
@@ -77,6 +78,8 @@ pub struct Runbook {
     pub steps: Vec<Step>,
     /// `[[rollback_trigger]]`.
     pub triggers: Vec<Trigger>,
+    /// `[[notify]]`.
+    pub notify: Vec<notify::Notify>,
 }
 
 /// The maintenance window.

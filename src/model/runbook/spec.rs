@@ -38,6 +38,25 @@ pub struct FileSpec {
     /// `[[rollback_trigger]]`
     #[serde(default)]
     pub rollback_trigger: Vec<Spanned<TriggerSpec>>,
+    /// `[[notify]]`
+    #[serde(default)]
+    pub notify: Vec<Spanned<NotifySpec>>,
+}
+
+/// `[[notify]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifySpec {
+    /// Event kinds (`trigger`, `step_failed`, ...).
+    pub on: Spanned<Vec<SStr>>,
+    /// The command.
+    pub run: SStr,
+    /// Killed after this long (default 10s).
+    pub timeout: Option<Spanned<Dur>>,
+    /// Tries after a failed one (default 2).
+    pub retries: Option<Spanned<u32>>,
+    /// For `behind_plan`: how far behind (default 5m).
+    pub behind_by: Option<Spanned<Dur>>,
 }
 
 /// `[runbook]`

@@ -9,6 +9,7 @@ mod context;
 mod definitions;
 mod header;
 mod lag;
+mod notify;
 mod reconcile;
 mod repair;
 mod steps;
@@ -71,6 +72,7 @@ pub(super) fn parse(
     };
     let (steps, step_ids) = steps::steps(&mut cx, &spec.step, defined);
     let triggers = triggers::triggers(&mut cx, &spec.rollback_trigger, defined, &step_ids);
+    let notify = notify::hooks(&mut cx, &spec.notify);
     let (vars, notes) = match (cx.finish(), early.found.is_empty()) {
         (Ok(done), true) => done,
         (Ok(_), false) => {
@@ -102,6 +104,7 @@ pub(super) fn parse(
         reconcile,
         steps,
         triggers,
+        notify,
     })
 }
 

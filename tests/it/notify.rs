@@ -1,0 +1,212 @@
+//! `[[notify]]` hooks (issue 28): a hook hears each event kind it asked for, in order, as JSON
+//! on stdin and `CUTOVER_NOTIFY_*`, masked; a failing or hanging hook is tried again, killed at
+//! its timeout, journaled and shown, and never holds the run; `cutover notify --test`.
+
+use crate::support::*;
+
+const SECRET: &str = "vault-S3cret";
+
+/// A hook that appends each event (stdin) and its kind (env) to files in `dir`.
+fn recorder(dir: &std::path::Path, on: &str, extra: &str) -> String {
+    let d = dir.display();
+    format!(
+        "[[notify]]\non = [{on}]\nrun = \"cat >> '{d}/events.jsonl'; echo >> '{d}/events.jsonl'; echo \\\"$CUTOVER_NOTIFY_KIND $CUTOVER_NOTIFY_STEP $CUTOVER_RUN_NAME\\\" >> '{d}/env.txt'\"\n{extra}"
+    )
+}
+
+fn events(dir: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("events.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+#[test]
+fn a_hook_hears_each_kind_it_asked_for_in_order_and_masked() {
+    let d = tempfile::tempdir().unwrap();
+    let text = format!(
+        r#"[runbook]
+name = "notify {SECRET}"
+[secrets]
+VAULT = {{ env = "CUTOVER_TEST_VAULT" }}
+{}
+[[step]]
+id = "slow"
+run = "sleep 1.5"
+expected = "100ms"
+rollback = "true"
+
+[[step]]
+id = "sign"
+approve = ["dba"]
+
+[[step]]
+id = "boom"
+run = "exit 3"
+
+[[rollback_trigger]]
+name = "boom failed"
+when = {{ step_failed = "boom" }}
+action = "rollback"
+countdown = "1s"
+"#,
+        recorder(
+            d.path(),
+            r#""step_failed", "sign_off", "trigger", "countdown", "rollback", "run_ended", "behind_plan""#,
+            "behind_by = \"1s\"\n"
+        )
+    );
+    let out = headless_at(
+        d.path(),
+        &text,
+        "j.jsonl",
+        &["--approve", "dba=Ann"],
+        &[("CUTOVER_TEST_VAULT", SECRET)],
+    );
+    let (o, e) = text_of(&out);
+    assert_eq!(out.status.code(), Some(3), "{o}{e}");
+    let got = events(d.path());
+    let kinds: Vec<&str> = got.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "behind_plan",
+            "sign_off",
+            "step_failed",
+            "trigger",
+            "countdown",
+            "rollback",
+            "run_ended"
+        ],
+        "{got:#?}"
+    );
+    let failed = &got[2];
+    assert_eq!(failed["step"]["id"], "boom");
+    assert_eq!(failed["step"]["index"], 2);
+    assert!(
+        failed["message"]
+            .as_str()
+            .unwrap()
+            .contains("step boom failed"),
+        "{failed}"
+    );
+    assert!(
+        got[1]["message"].as_str().unwrap().contains("dba"),
+        "{}",
+        got[1]
+    );
+    assert!(
+        got[6]["message"].as_str().unwrap().contains("rolled back"),
+        "{}",
+        got[6]
+    );
+    // Masked: the secret in the run's name reaches neither stdin nor the environment.
+    let raw = std::fs::read_to_string(d.path().join("events.jsonl")).unwrap();
+    let env = std::fs::read_to_string(d.path().join("env.txt")).unwrap();
+    assert!(
+        !raw.contains(SECRET) && !env.contains(SECRET),
+        "{raw}\n{env}"
+    );
+    assert!(
+        env.lines()
+            .any(|l| l.starts_with("step_failed boom notify ")),
+        "{env}"
+    );
+    // A delivered note is not journaled as a failure.
+    let recs = journal(&d.path().join("j.jsonl"));
+    assert!(
+        !of_type(&recs, "notice")
+            .iter()
+            .any(|n| n["message"].as_str().unwrap_or("").contains("notify hook")),
+        "{recs:?}"
+    );
+}
+
+fn text_of(o: &std::process::Output) -> (String, String) {
+    text(o)
+}
+
+#[test]
+fn a_failing_or_hanging_hook_is_journaled_and_never_holds_the_run() {
+    let d = tempfile::tempdir().unwrap();
+    let text = r#"[runbook]
+name = "slow hooks"
+
+[[notify]]
+on = ["step_failed", "run_ended"]
+run = "echo no route to the pager >&2; exit 3"
+retries = 1
+
+[[notify]]
+on = ["step_failed"]
+run = "sleep 31.5"
+timeout = "1s"
+retries = 0
+
+[[step]]
+id = "boom"
+run = "exit 3"
+"#;
+    let out = headless_at(d.path(), text, "j.jsonl", &[], &[]);
+    let (o, e) = text_of(&out);
+    assert_eq!(out.status.code(), Some(4), "{o}{e}");
+    let recs = journal(&d.path().join("j.jsonl"));
+    let at = |pred: &dyn Fn(&serde_json::Value) -> bool| recs.iter().position(pred);
+    let finished = at(&|r| r["type"] == "run_finished").expect("run_finished");
+    let said = |text: &str| {
+        at(&|r| r["type"] == "notice" && r["message"].as_str().unwrap_or("").contains(text))
+    };
+    let hook1 = said("notify hook 1 (step_failed) failed 2 times: exited 3: no route to the pager")
+        .unwrap_or_else(|| panic!("{recs:#?}"));
+    let hook2 = said("notify hook 2 (step_failed) failed 1 time: ran past its timeout (1s); its process group was killed")
+        .unwrap_or_else(|| panic!("{recs:#?}"));
+    let ended =
+        said("notify hook 1 (run_ended) failed 2 times").unwrap_or_else(|| panic!("{recs:#?}"));
+    // The run did not wait for its hooks: it ended before their failures were known.
+    assert!(
+        finished < hook1 && finished < hook2 && finished < ended,
+        "{recs:#?}"
+    );
+    // The hanging hook's process group is gone.
+    let left = std::process::Command::new("pgrep")
+        .args(["-f", "sleep 31.5"])
+        .output()
+        .unwrap();
+    assert!(left.stdout.is_empty(), "a hook outlived its timeout");
+}
+
+#[test]
+fn notify_test_sends_a_test_event_to_every_hook() {
+    let d = tempfile::tempdir().unwrap();
+    let body = format!(
+        "[runbook]\nname = \"t\"\n{}\n[[notify]]\non = [\"run_ended\"]\nrun = \"exit 7\"\nretries = 0\n\n[[step]]\nid = \"a\"\nrun = \"true\"\n",
+        recorder(d.path(), "\"run_ended\"", "")
+    );
+    let rb = runbook(d.path(), "rb.toml", &body);
+    let rb = rb.to_str().unwrap();
+    let out = cutover(d.path(), &["notify", rb, "--test"], &[]);
+    let (o, e) = text_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{o}{e}");
+    assert!(o.contains("✔ notify hook 1: delivered"), "{o}");
+    assert!(
+        o.contains("✘ notify hook 2 (test) failed 1 time: exited 7"),
+        "{o}"
+    );
+    let got = events(d.path());
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["kind"], "test");
+    // Without --test, or without a hook: refused.
+    let out = cutover(d.path(), &["notify", rb], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let none = runbook(
+        d.path(),
+        "none.toml",
+        "[runbook]\nname = \"n\"\n[[step]]\nid = \"a\"\nrun = \"true\"\n",
+    );
+    let out = cutover(d.path(), &["notify", none.to_str().unwrap(), "--test"], &[]);
+    let (o, e) = text_of(&out);
+    assert_eq!(out.status.code(), Some(2), "{o}{e}");
+    assert!(e.contains("no [[notify]] hook"), "{e}");
+}
