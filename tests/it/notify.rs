@@ -210,3 +210,80 @@ fn notify_test_sends_a_test_event_to_every_hook() {
     assert_eq!(out.status.code(), Some(2), "{o}{e}");
     assert!(e.contains("no [[notify]] hook"), "{e}");
 }
+
+/// The conditions that last: the lag reaching critical, the lag probe failing, a reconcile
+/// gate holding the run; each told once, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lasting_conditions_are_told_once_when_they_begin() {
+    let _ = crate::reconcile::pair(
+        "notifygate",
+        "CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t SELECT g, g FROM generate_series(1, 20) g;",
+        "UPDATE t SET v = -1 WHERE id = 4;",
+    )
+    .await;
+    let (s, t) = crate::reconcile::clusters();
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().display().to_string();
+    std::fs::write(d.path().join("lag"), "5\n").unwrap();
+    let text = format!(
+        r#"[runbook]
+name = "lasting"
+{}
+{}
+[lag]
+method = "command"
+command = "cat '{dir}/lag'"
+warn = 50
+critical = 100
+interval = "200ms"
+
+[[reconcile]]
+name = "t"
+kind = "checksum"
+table = "public.t"
+key = "id"
+recheck = "never"
+
+[[step]]
+id = "rising"
+run = "echo 500 > '{dir}/lag'; sleep 1.5"
+
+[[step]]
+id = "blind"
+run = "rm '{dir}/lag'; sleep 1.5"
+
+[[step]]
+id = "gate"
+wait = {{ reconcile = ["t"], every = "500ms" }}
+timeout = "3s"
+"#,
+        connections(&s.dsn_db("notifygate"), &t.dsn_db("notifygate")),
+        recorder(
+            d.path(),
+            r#""lag_critical", "lag_stale", "gate_blocked", "run_ended""#,
+            ""
+        ),
+    );
+    let dd = d.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || headless_at(&dd, &text, "j.jsonl", &[], &[]))
+        .await
+        .unwrap();
+    let (o, e) = text_of(&out);
+    assert_eq!(out.status.code(), Some(4), "{o}{e}");
+    let got = events(d.path());
+    let kinds: Vec<&str> = got.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        ["lag_critical", "lag_stale", "gate_blocked", "run_ended"],
+        "{got:#?}"
+    );
+    assert!(
+        got[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("critical threshold 100"),
+        "{}",
+        got[0]
+    );
+    assert_eq!(got[2]["step"]["id"], "gate");
+}
