@@ -139,3 +139,22 @@ run = "exit 1"
             .any(|r| r["action"] == "cancel_countdown")
     );
 }
+
+/// A `step_failed` trigger whose rollback would have nothing in it (no completed step has a
+/// rollback action) is told as an alert: a headless run stops (exit 4) instead of waiting
+/// forever for a rollback that cannot start.
+#[test]
+fn a_rollback_trigger_with_nothing_to_roll_back_never_leaves_a_headless_run_waiting() {
+    let (d, out) = headless_in_temp(&format!(
+        "[runbook]\nname = \"empty plan\"\n[[step]]\nid = \"first\"\nrun = \"true\"\n[[step]]\nid = \"boom\"\nrun = \"exit 3\"\n{}",
+        rollback_when_failed("boom failed", "boom")
+    ));
+    let (o, e) = text(&out);
+    assert_eq!(out.status.code(), Some(4), "{o}{e}");
+    assert!(o.contains("nothing to roll back"), "{o}");
+    let recs = journal(&d.path().join("j.jsonl"));
+    let fired = of_type(&recs, "trigger_fired");
+    assert_eq!(fired.len(), 1, "{recs:?}");
+    assert!(fired[0]["countdown_ms"].is_null(), "{}", fired[0]);
+    assert!(of_type(&recs, "rollback_started").is_empty());
+}

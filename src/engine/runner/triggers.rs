@@ -280,9 +280,21 @@ impl Runner<'_> {
 
     async fn fire(&mut self, t: usize, message: String) -> Result<(), EngineError> {
         self.triggers.state[t].fired = true;
+        // A rollback with nothing in it would never start: the trigger is told as an alert
+        // (a headless run then stops instead of waiting for a rollback that cannot come).
+        let nothing = self.rb.triggers[t].action == TriggerAction::Rollback
+            && !self.rollback.running()
+            && !self.plan().has_actions();
+        let message = if nothing {
+            format!(
+                "{message}; nothing to roll back (no completed step has a rollback action, or the point of no return was crossed): no automatic rollback"
+            )
+        } else {
+            message
+        };
         let trig = &self.rb.triggers[t];
         let countdown = match trig.action {
-            TriggerAction::Rollback if !self.rollback.running() => {
+            TriggerAction::Rollback if !self.rollback.running() && !nothing => {
                 Some(trig.countdown.unwrap_or(DEFAULT_COUNTDOWN))
             }
             _ => None,
