@@ -24,6 +24,9 @@ pub struct Note {
     pub at: DateTime<Utc>,
 }
 
+/// A kind, the step it concerns, and the words: a note before its time is set.
+type Told = (NotifyKind, Option<(usize, String)>, String);
+
 /// What the watch remembers between events.
 #[derive(Default)]
 pub struct Watch {
@@ -52,30 +55,87 @@ impl Watch {
         self.steps.get(index).map(|(id, _)| (index, id.clone()))
     }
 
-    /// The notes `ev` gives (`margin` notes carry the margin they crossed, in ms, in
-    /// `behind_plan` messages).
+    /// The notes `ev` gives; a `behind_plan` note carries the margin it crossed (ms).
     pub fn see(&mut self, ev: &Event, now: DateTime<Utc>) -> Vec<(Note, Option<u64>)> {
-        let mut out = Vec::new();
-        let mut note = |kind, step, message: String| {
-            out.push((
-                Note {
+        let told: Vec<Told> = match ev {
+            Event::RunStarted { run } => {
+                self.steps = run.steps.iter().map(|s| (s.id.clone(), s.kind)).collect();
+                self.lag = run.lag.clone();
+                Vec::new()
+            }
+            Event::StepStarted { .. }
+            | Event::StepFinished { .. }
+            | Event::ApprovalRequested { .. } => self.on_step(ev).into_iter().collect(),
+            Event::TriggerFired {
+                name,
+                message,
+                countdown_ms,
+                ..
+            } => {
+                let mut v = vec![(
+                    NotifyKind::Trigger,
+                    None,
+                    format!("trigger {name}: {message}"),
+                )];
+                if let Some(ms) = countdown_ms {
+                    v.push((
+                        NotifyKind::Countdown,
+                        None,
+                        format!(
+                            "automatic rollback in {}s unless cancelled (trigger {name})",
+                            ms / 1000
+                        ),
+                    ));
+                }
+                v
+            }
+            Event::RollbackStarted { by, .. } => {
+                vec![(
+                    NotifyKind::Rollback,
+                    None,
+                    format!("rollback started by {by}"),
+                )]
+            }
+            Event::RunFinished { outcome, .. } => vec![(
+                NotifyKind::RunEnded,
+                None,
+                format!(
+                    "run {}",
+                    cutover_model::summary::text::outcome(Some(*outcome))
+                ),
+            )],
+            Event::LagSample { sample, .. } => self.on_lag(sample),
+            Event::ReconcileResult {
+                result,
+                restored: false,
+            } => self.on_gate(result).into_iter().collect(),
+            _ => Vec::new(),
+        };
+        let mut out: Vec<(Note, Option<u64>)> = told
+            .into_iter()
+            .map(|(kind, step, message)| {
+                let note = Note {
                     kind,
                     step,
                     message,
                     at: now,
-                },
-                None,
-            ));
-        };
+                };
+                (note, None)
+            })
+            .collect();
+        self.plan.see(ev, now);
+        out.extend(self.on_plan(now));
+        out
+    }
+
+    /// A step started (its conditions start afresh), did not pass, or waits for sign-offs.
+    fn on_step(&mut self, ev: &Event) -> Option<Told> {
         match ev {
-            Event::RunStarted { run } => {
-                self.steps = run.steps.iter().map(|s| (s.id.clone(), s.kind)).collect();
-                self.lag = run.lag.clone();
-            }
             Event::StepStarted { index, .. } => {
                 self.running = Some(*index);
                 self.signing.remove(index);
                 self.blocked.remove(index);
+                None
             }
             Event::StepFinished {
                 index,
@@ -85,23 +145,21 @@ impl Watch {
                 ..
             } => {
                 self.running = None;
-                if *outcome != StepOutcome::Passed {
-                    let word = match outcome {
-                        StepOutcome::Failed => "failed",
-                        StepOutcome::TimedOut => "timed out",
-                        StepOutcome::Cancelled => "was cancelled",
-                        StepOutcome::Passed => "passed",
-                    };
-                    let why = message
-                        .as_deref()
-                        .map(|m| format!(": {m}"))
-                        .unwrap_or_default();
-                    note(
-                        NotifyKind::StepFailed,
-                        self.step(*index),
-                        format!("step {id} {word}{why}"),
-                    );
-                }
+                let word = match outcome {
+                    StepOutcome::Passed => return None,
+                    StepOutcome::Failed => "failed",
+                    StepOutcome::TimedOut => "timed out",
+                    StepOutcome::Cancelled => "was cancelled",
+                };
+                let why = message
+                    .as_deref()
+                    .map(|m| format!(": {m}"))
+                    .unwrap_or_default();
+                Some((
+                    NotifyKind::StepFailed,
+                    self.step(*index),
+                    format!("step {id} {word}{why}"),
+                ))
             }
             Event::ApprovalRequested {
                 index,
@@ -113,130 +171,95 @@ impl Watch {
                     .filter(|r| !approved.iter().any(|(a, _)| a == *r))
                     .map(String::as_str)
                     .collect();
-                note(
+                let step = self.step(*index);
+                let id = step.as_ref().map(|s| s.1.clone()).unwrap_or_default();
+                Some((
                     NotifyKind::SignOff,
-                    self.step(*index),
-                    format!(
-                        "step {} waits for the sign-off of {}",
-                        self.step(*index).map(|s| s.1).unwrap_or_default(),
-                        waiting.join(", ")
-                    ),
-                );
+                    step,
+                    format!("step {id} waits for the sign-off of {}", waiting.join(", ")),
+                ))
             }
-            Event::TriggerFired {
-                name,
-                message,
-                countdown_ms,
-                ..
-            } => {
-                note(
-                    NotifyKind::Trigger,
-                    None,
-                    format!("trigger {name}: {message}"),
-                );
-                if let Some(ms) = countdown_ms {
-                    note(
-                        NotifyKind::Countdown,
-                        None,
-                        format!(
-                            "automatic rollback in {}s unless cancelled (trigger {name})",
-                            ms / 1000
-                        ),
-                    );
-                }
-            }
-            Event::RollbackStarted { by, .. } => {
-                note(
-                    NotifyKind::Rollback,
-                    None,
-                    format!("rollback started by {by}"),
-                );
-            }
-            Event::RunFinished { outcome, .. } => {
-                note(
-                    NotifyKind::RunEnded,
-                    None,
-                    format!(
-                        "run {}",
-                        cutover_model::summary::text::outcome(Some(*outcome))
-                    ),
-                );
-            }
-            Event::LagSample { sample, .. } => {
-                let stale = sample.is_stale();
-                if stale && !self.stale {
-                    note(
-                        NotifyKind::LagStale,
-                        None,
-                        format!(
-                            "the lag probe is failing: {}",
-                            sample.error.as_deref().unwrap_or("no reading")
-                        ),
-                    );
-                }
-                self.stale = stale;
-                if let Some(info) = &self.lag
-                    && let (Some(limit), Some(v)) = (info.critical, sample.value(info.unit))
-                    && sample.is_fresh()
-                {
-                    let critical = v >= limit;
-                    if critical && !self.critical {
-                        note(
-                            NotifyKind::LagCritical,
-                            None,
-                            format!(
-                                "lag {} reached its critical threshold {} ({})",
-                                cutover_model::lag::show(v, info.unit),
-                                cutover_model::lag::show(limit, info.unit),
-                                info.description
-                            ),
-                        );
-                    }
-                    self.critical = critical;
-                }
-            }
-            Event::ReconcileResult {
-                result,
-                restored: false,
-            } => {
-                if let Some(i) = self.running
-                    && self
-                        .steps
-                        .get(i)
-                        .is_some_and(|(_, k)| *k == cutover_model::protocol::StepKind::Wait)
-                    && !result.passed()
-                    && self.blocked.insert(i)
-                {
-                    note(
-                        NotifyKind::GateBlocked,
-                        self.step(i),
-                        format!(
-                            "the gate {} holds the run: {}",
-                            self.step(i).map(|s| s.1).unwrap_or_default(),
-                            cutover_model::reconcile::summary(result)
-                        ),
-                    );
-                }
-            }
-            _ => {}
+            _ => None,
         }
-        self.plan.see(ev, now);
+    }
+
+    /// The lag probe began failing, or the lag reached its critical threshold.
+    fn on_lag(&mut self, sample: &cutover_model::lag::LagSample) -> Vec<Told> {
+        let mut out = Vec::new();
+        let stale = sample.is_stale();
+        if stale && !self.stale {
+            out.push((
+                NotifyKind::LagStale,
+                None,
+                format!(
+                    "the lag probe is failing: {}",
+                    sample.error.as_deref().unwrap_or("no reading")
+                ),
+            ));
+        }
+        self.stale = stale;
+        if let Some(info) = &self.lag
+            && let (Some(limit), Some(v)) = (info.critical, sample.value(info.unit))
+            && sample.is_fresh()
+        {
+            let critical = v >= limit;
+            if critical && !self.critical {
+                out.push((
+                    NotifyKind::LagCritical,
+                    None,
+                    format!(
+                        "lag {} reached its critical threshold {} ({})",
+                        cutover_model::lag::show(v, info.unit),
+                        cutover_model::lag::show(limit, info.unit),
+                        info.description
+                    ),
+                ));
+            }
+            self.critical = critical;
+        }
+        out
+    }
+
+    /// A failing result while a `wait` gate runs: the gate holds the run (once per attempt).
+    fn on_gate(&mut self, result: &cutover_model::reconcile::ReconcileResult) -> Option<Told> {
+        let i = self.running?;
+        let gate = self
+            .steps
+            .get(i)
+            .is_some_and(|(_, k)| *k == cutover_model::protocol::StepKind::Wait);
+        if !gate || result.passed() || !self.blocked.insert(i) {
+            return None;
+        }
+        let step = self.step(i);
+        let id = step.as_ref().map(|s| s.1.clone()).unwrap_or_default();
+        Some((
+            NotifyKind::GateBlocked,
+            step,
+            format!(
+                "the gate {id} holds the run: {}",
+                cutover_model::reconcile::summary(result)
+            ),
+        ))
+    }
+
+    /// The run fell past a `behind_plan` margin (told again only after it caught up).
+    fn on_plan(&mut self, now: DateTime<Utc>) -> Vec<(Note, Option<u64>)> {
         let behind = self.plan.behind_plan_ms(now);
+        let mut out = Vec::new();
         for (margin, past) in &mut self.behind {
             let now_past = behind >= i64::try_from(*margin).unwrap_or(i64::MAX);
             if now_past && !*past {
-                out.push((
-                    Note {
-                        kind: NotifyKind::BehindPlan,
-                        step: None,
-                        message: format!(
-                            "the run is {} behind its plan",
-                            cutover_model::narrate::duration(behind.unsigned_abs())
-                        ),
-                        at: now,
-                    },
-                    Some(*margin),
-                ));
+                let message = format!(
+                    "the run is {} behind its plan",
+                    cutover_model::narrate::duration(behind.unsigned_abs())
+                );
+                let note = Note {
+                    kind: NotifyKind::BehindPlan,
+                    step: None,
+                    message,
+                    at: now,
+                };
+                out.push((note, Some(*margin)));
             }
             *past = now_past;
         }

@@ -20,6 +20,16 @@ use cutover_model::reconcile::ReconcileResult;
 use cutover_reconcile::repair::{self, Limits, Patch};
 use cutover_reconcile::{Options, ReconcileError};
 
+/// A repair attempt that passed, saying why.
+fn passed(m: String) -> Attempt {
+    Attempt::checked("repair", StepOutcome::Passed, m, true, None)
+}
+
+/// A repair attempt that failed, saying why.
+fn failed(m: String) -> Attempt {
+    Attempt::checked("repair", StepOutcome::Failed, m.clone(), false, Some(m))
+}
+
 /// The word the operator types to apply a reviewed patch.
 pub(super) const REPAIR_WORD: &str = "REPAIR";
 
@@ -84,88 +94,17 @@ impl Runner<'_> {
         max_rows: u64,
         fire_triggers: bool,
     ) -> AttemptResult {
-        let within = self.rb.steps[index].timeout.unwrap_or(BUILD_WITHIN);
-        let fail = |m: String| {
-            Ok(Ok(Attempt::checked(
-                "repair",
-                StepOutcome::Failed,
-                m.clone(),
-                false,
-                Some(m),
-            )))
-        };
-        self.show_lines(index, format!("running check {name}…\n"))
-            .await?;
-        let (s, t, result) =
-            match tokio::time::timeout(within, self.repair_check(name, max_rows)).await {
-                Err(_) => {
-                    return fail(format!(
-                        "check {name} did not finish within the step's timeout: nothing was changed"
-                    ));
-                }
-                Ok(Err(e)) => {
-                    return fail(
-                        self.masker
-                            .mask(&format!("check {name} could not run: {e}"))
-                            .into_owned(),
-                    );
-                }
-                Ok(Ok(r)) => r,
-            };
-        if result.passed() {
-            let m = format!("check {name} passes: nothing to repair");
-            return Ok(Ok(Attempt::checked(
-                "repair",
-                StepOutcome::Passed,
-                m,
-                true,
-                None,
-            )));
-        }
-        let check = self.rb.reconcile.iter().find(|c| c.name == name).cloned();
-        let Some(check) = check else {
-            return fail(format!("no check {name}"));
-        };
-        let at = (
-            self.conns
-                .get(&check.source)
-                .map(|c| c.target())
-                .unwrap_or_default(),
-            self.conns
-                .get(&check.target)
-                .map(|c| c.target())
-                .unwrap_or_default(),
-        );
-        let built =
-            repair::build(&s, &t, &check, &result, Limits { max_rows }, (&at.0, &at.1)).await;
-        let mut patch = match built {
-            Ok(p) => p,
-            Err(e) => {
-                return fail(
-                    self.masker
-                        .mask(&format!("{e} (nothing was changed)"))
-                        .into_owned(),
-                );
+        let (t, patch) = match self.patch_for(index, name, max_rows).await? {
+            Ok(Some(found)) => found,
+            Ok(None) => {
+                let m = format!("check {name} passes: nothing to repair");
+                return Ok(Ok(passed(m)));
             }
+            Err(why) => return Ok(Ok(failed(self.masker.mask(&why).into_owned()))),
         };
-        repair::withhold_secrets(&mut patch, self.masker);
-        if patch.statements.is_empty() {
-            let why = if patch.notes.is_empty() {
-                "nothing to patch".to_string()
-            } else {
-                patch.notes.join("; ")
-            };
-            return fail(
-                self.masker
-                    .mask(&format!(
-                        "check {name} fails, and the repair has no statement for it: {why}"
-                    ))
-                    .into_owned(),
-            );
-        }
         let (file, record) = match self.save_patch(index, &patch).await? {
-            Ok(paths) => paths,
-            Err(why) => return fail(why),
+            Ok(saved) => saved,
+            Err(why) => return Ok(Ok(failed(why))),
         };
         if let Err(stop) = self.typed_word(index, REPAIR_WORD).await? {
             let m = format!("the patch was not applied (saved in {})", file.display());
@@ -176,34 +115,71 @@ impl Runner<'_> {
         }
         self.apply_patch(index, &t, &patch, fire_triggers, record)
             .await?;
-        let (_, _, after) = match self.repair_check(name, max_rows).await {
-            Ok(r) => r,
-            Err(e) => {
-                return fail(
-                    self.masker
-                        .mask(&format!(
-                            "the patch applied, but check {name} could not run again: {e}"
-                        ))
-                        .into_owned(),
-                );
+        Ok(Ok(match self.repair_check(name, max_rows).await {
+            Err(e) => failed(
+                self.masker
+                    .mask(&format!(
+                        "the patch applied, but check {name} could not run again: {e}"
+                    ))
+                    .into_owned(),
+            ),
+            Ok((_, _, after)) if after.passed() => {
+                passed(format!("{} applied; check {name} passes", patch.describe()))
             }
-        };
-        if after.passed() {
-            let m = format!("{} applied; check {name} passes", patch.describe());
-            Ok(Ok(Attempt::checked(
-                "repair",
-                StepOutcome::Passed,
-                m,
-                true,
-                None,
-            )))
-        } else {
-            fail(format!(
+            Ok((_, _, after)) => failed(format!(
                 "{} applied, but check {name} still finds {} differing row(s): run the step again, or roll back (the inverse patch)",
                 patch.describe(),
                 after.mismatch_rows()
-            ))
+            )),
+        }))
+    }
+
+    /// Runs check `name` (within the step's timeout) and builds the patch of what it finds:
+    /// `Ok(None)` when it passes; `Err(why)` when there is no patch to apply (nothing changed).
+    async fn patch_for(
+        &mut self,
+        index: usize,
+        name: &str,
+        max_rows: u64,
+    ) -> Result<Result<Option<(tokio_postgres::Client, Patch)>, String>, EngineError> {
+        let within = self.rb.steps[index].timeout.unwrap_or(BUILD_WITHIN);
+        self.show_lines(index, format!("running check {name}…\n"))
+            .await?;
+        let (s, t, result) =
+            match tokio::time::timeout(within, self.repair_check(name, max_rows)).await {
+                Err(_) => {
+                    return Ok(Err(format!(
+                        "check {name} did not finish within the step's timeout: nothing was changed"
+                    )));
+                }
+                Ok(Err(e)) => return Ok(Err(format!("check {name} could not run: {e}"))),
+                Ok(Ok(r)) => r,
+            };
+        if result.passed() {
+            return Ok(Ok(None));
         }
+        let Some(check) = self.rb.reconcile.iter().find(|c| c.name == name) else {
+            return Ok(Err(format!("no check {name}")));
+        };
+        let at = |conn: &str| self.conns.get(conn).map(|c| c.target()).unwrap_or_default();
+        let (sa, ta) = (at(&check.source), at(&check.target));
+        let mut patch =
+            match repair::build(&s, &t, check, &result, Limits { max_rows }, (&sa, &ta)).await {
+                Ok(p) => p,
+                Err(e) => return Ok(Err(format!("{e} (nothing was changed)"))),
+            };
+        repair::withhold_secrets(&mut patch, self.masker);
+        if patch.statements.is_empty() {
+            let why = if patch.notes.is_empty() {
+                "nothing to patch".to_string()
+            } else {
+                patch.notes.join("; ")
+            };
+            return Ok(Err(format!(
+                "check {name} fails, and the repair has no statement for it: {why}"
+            )));
+        }
+        Ok(Ok(Some((t, patch))))
     }
 
     /// Saves the inverse patch, then the patch, shows the patch as the step's output and

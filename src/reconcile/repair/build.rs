@@ -343,150 +343,156 @@ impl Shape<'_> {
 
     /// The statement for key `key`, from the rows read on each side (pushed, or a note).
     fn statement(&self, key: &[String], src: Option<&Row>, tgt: Option<&Row>, patch: &mut Patch) {
-        let table = self.info.display();
         let key_shown: Vec<(String, String)> = self
             .key
             .iter()
             .zip(key)
             .map(|(c, v)| (c.name.clone(), v.clone()))
             .collect();
-        let rel = self.info.qualified();
-        let pred = self.key_pred(key);
-        let st = match (src, tgt) {
-            (None, None) => {
-                patch.notes.push(format!(
-                    "{table} ({}): gone from both sides since the check: nothing to do",
-                    shown(&key_shown)
-                ));
-                return;
-            }
-            (Some(s), None) => {
-                let cols: Vec<&str> = self
-                    .compared
-                    .iter()
-                    .map(String::as_str)
-                    .filter(|c| self.writable(c))
-                    .collect();
-                let vals: Vec<Option<&str>> = self
-                    .compared
-                    .iter()
-                    .zip(&s.values)
-                    .filter(|(c, _)| self.writable(c))
-                    .map(|(_, v)| v.as_deref())
-                    .collect();
-                Statement {
-                    table: table.clone(),
-                    key: key_shown.clone(),
-                    change: Change::Insert,
-                    values: self
-                        .compared
-                        .iter()
-                        .zip(&s.values)
-                        .map(|(c, v)| (c.clone(), v.clone(), None))
-                        .collect(),
-                    sql: self.insert(&cols, &vals, key),
-                    inverse: format!(
-                        "DELETE FROM {rel} AS t WHERE {pred} AND {}",
-                        self.holds(&cols, &vals)
-                    ),
-                }
-            }
-            (None, Some(t)) => {
-                let cols: Vec<&str> = self
-                    .all
-                    .iter()
-                    .map(String::as_str)
-                    .filter(|c| self.writable(c))
-                    .collect();
-                let vals: Vec<Option<&str>> = self
-                    .all
-                    .iter()
-                    .zip(&t.values)
-                    .filter(|(c, _)| self.writable(c))
-                    .map(|(_, v)| v.as_deref())
-                    .collect();
-                Statement {
-                    table: table.clone(),
-                    key: key_shown.clone(),
-                    change: Change::Delete,
-                    values: self
-                        .all
-                        .iter()
-                        .zip(&t.values)
-                        .map(|(c, v)| (c.clone(), None, v.clone()))
-                        .collect(),
-                    sql: format!(
-                        "DELETE FROM {rel} AS t WHERE {pred} AND pg_catalog.md5(t::pg_catalog.text) = '{}'",
-                        t.hash
-                    ),
-                    inverse: self.insert(&cols, &vals, key),
-                }
-            }
-            (Some(s), Some(t)) => {
-                let mut set = Vec::new();
-                let mut values = Vec::new();
-                let mut computed = Vec::new();
-                for (c, sv) in self.compared.iter().zip(&s.values) {
-                    let Some(i) = self.all.iter().position(|a| a == c) else {
-                        continue;
-                    };
-                    if *sv == t.values[i] {
-                        continue;
-                    }
-                    if !self.writable(c) || self.unwritable.identity_always.contains(c) {
-                        computed.push(c.as_str());
-                        continue;
-                    }
-                    set.push(c.as_str());
-                    values.push((c.clone(), sv.clone(), t.values[i].clone()));
-                }
-                if set.is_empty() {
-                    patch.notes.push(if computed.is_empty() {
-                        format!("{table} ({}): the row matches now: nothing to do", shown(&key_shown))
-                    } else {
-                        format!(
-                            "{table} ({}): only {} differ{}, which the server computes: not written, patch the table's definition",
-                            shown(&key_shown),
-                            computed.join(", "),
-                            if computed.len() == 1 { "s" } else { "" }
-                        )
-                    });
-                    return;
-                }
-                let assign = |from_source: bool| -> String {
-                    values
-                        .iter()
-                        .map(|(c, sv, tv)| {
-                            let v = if from_source { sv } else { tv };
-                            format!(
-                                "{} = {}",
-                                quote_ident(c),
-                                literal(v.as_deref(), &self.type_of(c))
-                            )
-                        })
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                };
-                let new: Vec<Option<&str>> = values.iter().map(|(_, s, _)| s.as_deref()).collect();
-                Statement {
-                    table: table.clone(),
-                    key: key_shown.clone(),
-                    change: Change::Update,
-                    sql: format!(
-                        "UPDATE {rel} AS t SET {} WHERE {pred} AND pg_catalog.md5(t::pg_catalog.text) = '{}'",
-                        assign(true),
-                        t.hash
-                    ),
-                    inverse: format!(
-                        "UPDATE {rel} AS t SET {} WHERE {pred} AND {}",
-                        assign(false),
-                        self.holds(&set, &new)
-                    ),
-                    values,
-                }
-            }
+        let made = match (src, tgt) {
+            (None, None) => Err("gone from both sides since the check: nothing to do".to_string()),
+            (Some(s), None) => Ok(self.insert_of(key, s)),
+            (None, Some(t)) => Ok(self.delete_of(key, t)),
+            (Some(s), Some(t)) => self.update_of(key, s, t),
         };
-        patch.statements.push(st);
+        match made {
+            Ok(mut st) => {
+                st.key = key_shown;
+                patch.statements.push(st);
+            }
+            Err(why) => patch.notes.push(format!(
+                "{} ({}): {why}",
+                self.info.display(),
+                shown(&key_shown)
+            )),
+        }
+    }
+
+    /// `columns` that may be written, with their values from `values` (in `columns` order).
+    fn written<'v>(
+        &self,
+        columns: &'v [String],
+        values: &'v [Option<String>],
+    ) -> (Vec<&'v str>, Vec<Option<&'v str>>) {
+        columns
+            .iter()
+            .zip(values)
+            .filter(|(c, _)| self.writable(c))
+            .map(|(c, v)| (c.as_str(), v.as_deref()))
+            .unzip()
+    }
+
+    /// A row missing on the target: inserted; undone by deleting it while it holds the
+    /// inserted values.
+    fn insert_of(&self, key: &[String], s: &Row) -> Statement {
+        let (cols, vals) = self.written(self.compared, &s.values);
+        Statement {
+            table: self.info.display(),
+            key: Vec::new(),
+            change: Change::Insert,
+            values: self
+                .compared
+                .iter()
+                .zip(&s.values)
+                .map(|(c, v)| (c.clone(), v.clone(), None))
+                .collect(),
+            sql: self.insert(&cols, &vals, key),
+            inverse: format!(
+                "DELETE FROM {} AS t WHERE {} AND {}",
+                self.info.qualified(),
+                self.key_pred(key),
+                self.holds(&cols, &vals)
+            ),
+        }
+    }
+
+    /// A row on the target only: deleted while it is what was read; undone by inserting its
+    /// every column back.
+    fn delete_of(&self, key: &[String], t: &Row) -> Statement {
+        let (cols, vals) = self.written(self.all, &t.values);
+        Statement {
+            table: self.info.display(),
+            key: Vec::new(),
+            change: Change::Delete,
+            values: self
+                .all
+                .iter()
+                .zip(&t.values)
+                .map(|(c, v)| (c.clone(), None, v.clone()))
+                .collect(),
+            sql: format!(
+                "DELETE FROM {} AS t WHERE {} AND pg_catalog.md5(t::pg_catalog.text) = '{}'",
+                self.info.qualified(),
+                self.key_pred(key),
+                t.hash
+            ),
+            inverse: self.insert(&cols, &vals, key),
+        }
+    }
+
+    /// A row that differs: its differing writable columns set while the row is what was
+    /// read; undone by setting them back while they hold what the patch wrote. `Err` says
+    /// why there is nothing to write.
+    fn update_of(&self, key: &[String], s: &Row, t: &Row) -> Result<Statement, String> {
+        let mut values = Vec::new();
+        let mut computed = Vec::new();
+        for (c, sv) in self.compared.iter().zip(&s.values) {
+            let Some(i) = self.all.iter().position(|a| a == c) else {
+                continue;
+            };
+            if *sv == t.values[i] {
+                continue;
+            }
+            if !self.writable(c) || self.unwritable.identity_always.contains(c) {
+                computed.push(c.as_str());
+            } else {
+                values.push((c.clone(), sv.clone(), t.values[i].clone()));
+            }
+        }
+        if values.is_empty() {
+            return Err(if computed.is_empty() {
+                "the row matches now: nothing to do".to_string()
+            } else {
+                format!(
+                    "only {} differ{}, which the server computes: not written, patch the table's definition",
+                    computed.join(", "),
+                    if computed.len() == 1 { "s" } else { "" }
+                )
+            });
+        }
+        let assign = |from_source: bool| -> String {
+            values
+                .iter()
+                .map(|(c, sv, tv)| {
+                    let v = if from_source { sv } else { tv };
+                    format!(
+                        "{} = {}",
+                        quote_ident(c),
+                        literal(v.as_deref(), &self.type_of(c))
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let set: Vec<&str> = values.iter().map(|(c, _, _)| c.as_str()).collect();
+        let new: Vec<Option<&str>> = values.iter().map(|(_, s, _)| s.as_deref()).collect();
+        let (rel, pred) = (self.info.qualified(), self.key_pred(key));
+        Ok(Statement {
+            table: self.info.display(),
+            key: Vec::new(),
+            change: Change::Update,
+            sql: format!(
+                "UPDATE {rel} AS t SET {} WHERE {pred} AND pg_catalog.md5(t::pg_catalog.text) = '{}'",
+                assign(true),
+                t.hash
+            ),
+            inverse: format!(
+                "UPDATE {rel} AS t SET {} WHERE {pred} AND {}",
+                assign(false),
+                self.holds(&set, &new)
+            ),
+            values,
+        })
     }
 }
 

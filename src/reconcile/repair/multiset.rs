@@ -84,6 +84,58 @@ impl Shape<'_> {
         )
     }
 
+    /// The statement that gives the target `diff` more copies of `row` (fewer when negative),
+    /// which it holds `held` of now; its inverse undoes it.
+    fn statement(&self, row: &str, values: &[Option<String>], diff: i64, held: i64) -> Statement {
+        let k = diff.abs();
+        let shown: String = row.chars().take(SHOWN_ROW).collect();
+        let key = vec![(
+            "row".to_string(),
+            if shown.len() < row.len() {
+                format!("{shown}…")
+            } else {
+                shown
+            },
+        )];
+        let sides = |v: &Option<String>| {
+            if diff > 0 {
+                (v.clone(), None)
+            } else {
+                (None, v.clone())
+            }
+        };
+        let values_shown = self
+            .cols
+            .iter()
+            .zip(values)
+            .map(|(c, v)| {
+                let (s, t) = sides(v);
+                (c.name.clone(), s, t)
+            })
+            .collect();
+        let (change, sql, inverse) = if diff > 0 {
+            (
+                Change::Insert,
+                self.insert(row, values, k, held),
+                self.delete(row, k, held + k),
+            )
+        } else {
+            (
+                Change::Delete,
+                self.delete(row, k, held),
+                self.insert(row, values, k, held - k),
+            )
+        };
+        Statement {
+            table: self.info.display(),
+            key,
+            change,
+            values: values_shown,
+            sql,
+            inverse,
+        }
+    }
+
     /// Deletes `k` copies of `row` while the target holds `n` of them.
     fn delete(&self, row: &str, k: i64, n: i64) -> String {
         format!(
@@ -138,43 +190,6 @@ pub(super) async fn statements(
         };
         let held = b.get(row).copied().unwrap_or(0);
         let k = diff.abs();
-        let shown: String = row.chars().take(SHOWN_ROW).collect();
-        let key = vec![(
-            "row".to_string(),
-            if shown.len() < row.len() {
-                format!("{shown}…")
-            } else {
-                shown
-            },
-        )];
-        let names: Vec<&String> = tc.iter().map(|c| &c.name).collect();
-        let st = if diff > 0 {
-            Statement {
-                table: t.display(),
-                key,
-                change: Change::Insert,
-                values: names
-                    .iter()
-                    .zip(&values)
-                    .map(|(c, v)| ((*c).clone(), v.clone(), None))
-                    .collect(),
-                sql: shape.insert(row, &values, k, held),
-                inverse: shape.delete(row, k, held + k),
-            }
-        } else {
-            Statement {
-                table: t.display(),
-                key,
-                change: Change::Delete,
-                values: names
-                    .iter()
-                    .zip(&values)
-                    .map(|(c, v)| ((*c).clone(), None, v.clone()))
-                    .collect(),
-                sql: shape.delete(row, k, held),
-                inverse: shape.insert(row, &values, k, held - k),
-            }
-        };
         if k > 1 {
             patch.notes.push(format!(
                 "{}: {k} copies of one row to {} (one statement)",
@@ -182,6 +197,7 @@ pub(super) async fn statements(
                 if diff > 0 { "insert" } else { "delete" }
             ));
         }
+        let st = shape.statement(row, &values, diff, held);
         patch.statements.push(st);
     }
     Ok(())
