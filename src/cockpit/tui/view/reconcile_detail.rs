@@ -9,7 +9,7 @@ use ratatui::widgets::Paragraph;
 use super::text::fit;
 use crate::app::App;
 use crate::tui::theme::Theme;
-use cutover_model::reconcile::{Status, describe, summary};
+use cutover_model::reconcile::{MismatchClass, Status, describe, summary};
 use cutover_model::shown;
 
 /// Draws the reconcile drill-down in `area`.
@@ -54,7 +54,13 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
                     for d in m.columns.iter().take(8) {
                         // Escaped, quoted where blanks or commas would hide, long ones cut
                         // around their first difference.
+                        // A side without the row says so, not NULL.
                         let (a, b) = shown::pair(d.source.as_deref(), d.target.as_deref());
+                        let (a, b) = match m.class {
+                            MismatchClass::MissingOnTarget => (a, "(no row)".to_string()),
+                            MismatchClass::ExtraOnTarget => ("(no row)".to_string(), b),
+                            MismatchClass::Different => (a, b),
+                        };
                         lines.push(Line::from(Span::styled(
                             fit(
                                 &format!("      {}: source {a} · target {b}", d.column),

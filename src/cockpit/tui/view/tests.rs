@@ -418,18 +418,36 @@ fn with_reconcile_results() -> App {
             by_content: false,
             full: Vec::new(),
         },
+        // A side without the row shows "(no row)", never NULL.
         Mismatch {
             key: vec!["77".into()],
             class: MismatchClass::MissingOnTarget,
-            columns: vec![],
+            columns: vec![ColumnDiff {
+                column: "total".into(),
+                source: Some("5.00".into()),
+                target: None,
+            }],
             detail: "missing on target".into(),
             transient: false,
             by_content: false,
             full: Vec::new(),
         },
+        Mismatch {
+            key: vec!["0".into()],
+            class: MismatchClass::ExtraOnTarget,
+            columns: vec![ColumnDiff {
+                column: "total".into(),
+                source: None,
+                target: Some("0".into()),
+            }],
+            detail: "extra on target".into(),
+            transient: false,
+            by_content: false,
+            full: Vec::new(),
+        },
     ];
-    r.mismatch_total = 2;
-    r.verdict = Some(Verdict::compute(2, 200_000, 0, None));
+    r.mismatch_total = 3;
+    r.verdict = Some(Verdict::compute(3, 200_000, 0, None));
     ev(
         &mut app,
         Event::ReconcileResult {
