@@ -317,6 +317,23 @@ impl ConnSettings {
     /// Connects; the connection is driven by a spawned task that ends when the client is
     /// dropped or the server goes away.
     pub async fn connect(&self) -> Result<Client, ConnectError> {
+        self.connect_inner(None).await
+    }
+
+    /// [`ConnSettings::connect`], keeping the session's notices (`NOTICE`, `WARNING`,
+    /// `INFO`…, in order) for the caller to read; at most [`NOTICES_KEPT`] wait unread, the
+    /// ones after are dropped.
+    pub async fn connect_with_notices(
+        &self,
+    ) -> Result<(Client, tokio::sync::mpsc::Receiver<ServerNotice>), ConnectError> {
+        let (tx, rx) = tokio::sync::mpsc::channel(NOTICES_KEPT);
+        Ok((self.connect_inner(Some(tx)).await?, rx))
+    }
+
+    async fn connect_inner(
+        &self,
+        notices: Option<tokio::sync::mpsc::Sender<ServerNotice>>,
+    ) -> Result<Client, ConnectError> {
         let tls = self
             .tls_connector()
             .map_err(|m| self.failure(FailureKind::Tls, m))?;
@@ -331,11 +348,26 @@ impl ConnSettings {
                 let (kind, detail) = classify(&e);
                 Err(self.failure(kind, detail))
             }
-            Ok(Ok((client, conn))) => {
+            Ok(Ok((client, mut conn))) => {
                 let name = self.name.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(connection = %name, "connection ended: {e}");
+                    loop {
+                        match std::future::poll_fn(|cx| conn.poll_message(cx)).await {
+                            Some(Ok(tokio_postgres::AsyncMessage::Notice(n))) => {
+                                if let Some(tx) = &notices {
+                                    let _ = tx.try_send(ServerNotice {
+                                        severity: n.severity().to_string(),
+                                        message: n.message().to_string(),
+                                    });
+                                }
+                            }
+                            Some(Ok(_)) => {}
+                            Some(Err(e)) => {
+                                tracing::debug!(connection = %name, "connection ended: {e}");
+                                break;
+                            }
+                            None => break,
+                        }
                     }
                 });
                 Ok(client)
@@ -862,3 +894,15 @@ mod tests {
         assert!(!s.display().contains("hunter2"));
     }
 }
+
+/// A message a server sent beside a query's answer: `NOTICE`, `WARNING`, `INFO`…
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerNotice {
+    /// `NOTICE`, `WARNING`, … (as the server names it).
+    pub severity: String,
+    /// The message.
+    pub message: String,
+}
+
+/// Notices a session keeps unread at most ([`ConnSettings::connect_with_notices`]).
+pub const NOTICES_KEPT: usize = 1000;

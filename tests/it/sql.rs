@@ -177,3 +177,63 @@ timeout = "30s"
         waits[1]
     );
 }
+
+/// Server NOTICE and WARNING messages of a SQL step are part of its output, as psql shows
+/// them, before its result, masked (issue 28); a failing statement's warnings too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sql_steps_notices_and_warnings_are_shown_masked() {
+    let (s, _) = crate::reconcile::clusters();
+    s.execute(
+        "CREATE OR REPLACE FUNCTION notice_probe_warn(t text) RETURNS void LANGUAGE plpgsql AS \
+         $$ BEGIN RAISE NOTICE 'hello %', 'there'; RAISE WARNING 'careful: %', t; END $$",
+    )
+    .await
+    .unwrap();
+    let secret = "n0tice-S3cret";
+    let conns = format!(
+        "[secrets]\nPW = {{ env = \"CUTOVER_TEST_NOTICE\" }}\n[connections.db]\ndsn = \"{}\"\n",
+        s.dsn()
+    );
+    let steps = [
+        sql_step(
+            "warns",
+            "db",
+            "SELECT notice_probe_warn(${secrets.PW})",
+            "",
+        ),
+        sql_step(
+            "exists",
+            "db",
+            "CREATE TABLE IF NOT EXISTS pg_notice_probe (id int); CREATE TABLE IF NOT EXISTS pg_notice_probe (id int)",
+            "",
+        ),
+        sql_step(
+            "fails",
+            "db",
+            "DO $$ BEGIN RAISE WARNING 'about to fail'; RAISE EXCEPTION 'boom'; END $$",
+            "",
+        ),
+    ]
+    .concat();
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().to_path_buf();
+    let text = format!("[runbook]\nname = \"notices\"\n{conns}{steps}");
+    let out = tokio::task::spawn_blocking(move || {
+        headless(&dir, &text, &[("CUTOVER_TEST_NOTICE", secret)])
+    })
+    .await
+    .unwrap();
+    let (stdout, _) = exited(&out, 4);
+    assert!(stdout.contains("NOTICE:  hello there"), "{stdout}");
+    assert!(stdout.contains("WARNING:  careful: "), "{stdout}");
+    assert!(!stdout.contains(secret), "{stdout}");
+    assert!(
+        stdout.contains("NOTICE:  relation \"pg_notice_probe\" already exists, skipping"),
+        "{stdout}"
+    );
+    let warned = stdout
+        .find("WARNING:  about to fail")
+        .expect("the failing step's warning");
+    let failed = stdout.find("✘ 3/3 fails").expect("the step failed");
+    assert!(warned < failed, "{stdout}");
+}

@@ -27,6 +27,8 @@ pub(super) enum QueryEnd {
 #[derive(Default)]
 pub(super) struct SqlSessions {
     clients: BTreeMap<String, Arc<Client>>,
+    /// Each session's server notices (`NOTICE`, `WARNING`…) not shown yet.
+    notices: BTreeMap<String, tokio::sync::mpsc::Receiver<cutover_pg::conn::ServerNotice>>,
 }
 
 impl SqlSessions {
@@ -45,9 +47,26 @@ impl SqlSessions {
         let settings = conns
             .get(name)
             .ok_or_else(|| format!("no connection named `{name}`"))?;
-        let client = Arc::new(settings.connect().await.map_err(|e| e.to_string())?);
+        let (client, notices) = settings
+            .connect_with_notices()
+            .await
+            .map_err(|e| e.to_string())?;
+        let client = Arc::new(client);
         self.clients.insert(name.to_string(), client.clone());
+        self.notices.insert(name.to_string(), notices);
         Ok(client)
+    }
+
+    /// The notices session `name` received since last asked, as psql shows them
+    /// (`WARNING:  …`), one per line.
+    pub(super) fn notices(&mut self, name: &str) -> String {
+        let mut out = String::new();
+        if let Some(rx) = self.notices.get_mut(name) {
+            while let Ok(n) = rx.try_recv() {
+                out.push_str(&format!("{}:  {}\n", n.severity, n.message));
+            }
+        }
+        out
     }
 }
 
@@ -119,6 +138,11 @@ impl Runner<'_> {
         let timeout = self.rb.steps[index].timeout;
         let text = sql.render(self.secrets);
         let end = self.query(on, &text, timeout, Some(index)).await?;
+        // What the server said beside the answer comes first, as psql shows it.
+        let notices = self.sessions.notices(on);
+        if !notices.is_empty() {
+            self.show_lines(index, notices).await?;
+        }
         let result = match end {
             QueryEnd::Done(r) => r,
             QueryEnd::TimedOut => {
