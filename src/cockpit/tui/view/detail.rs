@@ -24,6 +24,20 @@ fn lines_of(text: &str, cols: usize, full: bool, style: Style) -> Vec<Line<'stat
     }
 }
 
+/// ` · times out in 1:17` for a running step with a `timeout` (`M:SS`, `H:MM:SS` from an hour).
+fn times_out(s: &StepView, app: &App) -> String {
+    let (Some(limit), Some(ran)) = (s.info.timeout_ms, s.actual_ms(app.clock())) else {
+        return String::new();
+    };
+    let left = limit.saturating_sub(ran).div_ceil(1000);
+    let (h, m, sec) = (left / 3600, left / 60 % 60, left % 60);
+    if h > 0 {
+        format!(" · times out in {h}:{m:02}:{sec:02}")
+    } else {
+        format!(" · times out in {m}:{sec:02}")
+    }
+}
+
 /// The step's state in words.
 fn state(s: &StepView, app: &App) -> String {
     match &s.status {
@@ -44,11 +58,12 @@ fn state(s: &StepView, app: &App) -> String {
                 )
             }
             _ => match &s.wait {
-                Some(w) => format!("… {w}"),
+                Some(w) => format!("… {w}{}", times_out(s, app)),
                 None => format!(
-                    "▶ running {}{}",
+                    "▶ running {}{}{}",
                     timing(s, app),
-                    s.pid.map_or(String::new(), |p| format!(" · pid {p}"))
+                    s.pid.map_or(String::new(), |p| format!(" · pid {p}")),
+                    times_out(s, app)
                 ),
             },
         },

@@ -688,3 +688,23 @@ fn repair_step_review_full_screen() {
     press(&mut app, ch('z'));
     snap("repair_review_zoomed", &app);
 }
+
+/// A running step with a `timeout` counts it down in the step pane (and when zoomed).
+#[test]
+fn a_running_step_counts_its_timeout_down() {
+    let mut run = run_info();
+    run.steps[1].timeout_ms = Some(90_000);
+    let mut app = with_run(run, 5);
+    ev(&mut app, Event::Ready { next: 0 });
+    press(&mut app, Key::Enter);
+    start(&mut app, 0, 1);
+    pass(&mut app, 0, 1_800);
+    ready_and_start(&mut app, 1);
+    tick(&mut app, 13);
+    let screen = draw(&app, 120, 40);
+    assert!(screen.contains("times out in 1:17"), "{screen}");
+    press(&mut app, ch('z'));
+    tick(&mut app, 60);
+    let zoomed = draw(&app, 80, 24);
+    assert!(zoomed.contains("times out in 0:17"), "{zoomed}");
+}
