@@ -224,6 +224,13 @@ fn run(args: RunArgs) -> Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_INVALID));
         }
     };
+    if rb.steps.is_empty() {
+        say::err(&format!(
+            "cutover: {} has no [[step]]: a run needs at least one (run, sql, wait, confirm, approve, sync_sequences or repair); its checks run with cutover reconcile",
+            runbook_path.display()
+        ));
+        return Ok(ExitCode::from(EXIT_INVALID));
+    }
     // A sign-off given up front that the run would refuse at the sign-off step (after the
     // steps before it ran) is refused now.
     if let Err(why) = rb.check_sign_offs(&args.approvals) {

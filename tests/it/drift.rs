@@ -418,3 +418,49 @@ async fn a_watch_stopped_before_its_first_round_ends_is_not_a_pass() {
         "{recs:#?}"
     );
 }
+
+/// A runbook of checks alone (no `[[step]]`) is valid for `check`, `preflight` and
+/// `reconcile`; `run` refuses it, saying why (issue 28: no dummy step).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runbook_of_checks_alone_needs_no_dummy_step() {
+    let _ = crate::reconcile::pair(
+        "checksonly",
+        "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 10);",
+        "",
+    )
+    .await;
+    let (s, t) = crate::reconcile::clusters();
+    let d = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[runbook]\nname = \"checks only\"\n{}\n[[reconcile]]\nname = \"t\"\nkind = \"checksum\"\ntable = \"public.t\"\nkey = \"id\"\n",
+        crate::support::connections(&s.dsn_db("checksonly"), &t.dsn_db("checksonly"))
+    );
+    let rb = crate::support::runbook(d.path(), "rb.toml", &text);
+    let dir = d.path().to_path_buf();
+    let rb = rb.to_str().unwrap().to_string();
+    let (check, reconcile, run) = tokio::task::spawn_blocking(move || {
+        (
+            crate::support::cutover(&dir, &["check", &rb], &[]),
+            crate::support::cutover(&dir, &["reconcile", &rb], &[]),
+            crate::support::cutover(
+                &dir,
+                &["run", &rb, "--headless", "--journal", "j.jsonl"],
+                &[],
+            ),
+        )
+    })
+    .await
+    .unwrap();
+    let (o, e) = crate::support::text(&check);
+    assert_eq!(check.status.code(), Some(0), "{o}{e}");
+    let (o, e) = crate::support::text(&reconcile);
+    assert_eq!(reconcile.status.code(), Some(0), "{o}{e}");
+    assert!(o.contains("reconcile t: ✔"), "{o}");
+    let (o, e) = crate::support::text(&run);
+    assert_eq!(run.status.code(), Some(2), "{o}{e}");
+    assert!(
+        e.contains("has no [[step]]") && e.contains("cutover reconcile"),
+        "{e}"
+    );
+    assert!(!d.path().join("j.jsonl").exists());
+}

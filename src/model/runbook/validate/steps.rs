@@ -18,10 +18,11 @@ pub(super) fn steps(
     specs: &[Spanned<StepSpec>],
     defined: Defined<'_>,
 ) -> (Vec<Step>, BTreeMap<String, usize>) {
-    if specs.is_empty() {
+    // A runbook of checks alone serves `cutover reconcile` and `preflight` (`run` refuses it).
+    if specs.is_empty() && defined.reconcile.is_empty() {
         cx.err(
             0..0,
-            "the runbook has no steps: add at least one [[step]] with id and one of run, sql, wait or confirm",
+            "the runbook has no steps and no checks: add a [[step]] with an id and one of run, sql, wait, confirm, approve, sync_sequences or repair (or [[reconcile]] checks, for cutover reconcile)",
         );
     }
     let mut ids = BTreeMap::new();
