@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use cutover_model::protocol::StepKind;
 use cutover_model::runbook::Runbook;
 use cutover_model::runbook::units::format_duration;
 use cutover_model::summary::Ended;
@@ -45,12 +46,27 @@ fn samples(
                 s.sha256
             ));
         }
+        // A headless run (no terminal ever attached) answers confirm and approve steps at
+        // once: its milliseconds say nothing of how long a person takes.
+        let headless = s.clients.is_empty();
+        let mut skipped = Vec::new();
         for st in &s.steps {
+            if headless && matches!(st.kind, StepKind::Confirm | StepKind::Approve) {
+                skipped.push(st.id.as_str());
+                continue;
+            }
             if st.ended == Ended::Passed
                 && let Some(ms) = st.actual_ms
             {
                 by_id.entry(st.id.clone()).or_default().push(ms);
             }
+        }
+        if !skipped.is_empty() {
+            say::err(&format!(
+                "note: {} is a headless run: the human waits of {} are not planned from it",
+                j.display(),
+                plain(&skipped.join(", "))
+            ));
         }
     }
     Ok(by_id)
@@ -142,11 +158,14 @@ fn table(
     } else {
         format!("p{p}")
     };
+    // The statistics are the runs' own times; only the proposal is rounded (so that the
+    // median, min and max agree with each other).
     let mut ok = say::out(&format!(
-        "{:<28} {:>5} {:>10} {:>10} {:>10} {:>10}",
+        "{:<28} {:>5} {:>10} {:>10} {:>10} {:>10} {:>10}",
         "STEP",
         "RUNS",
         "EXPECTED",
+        "PROPOSED",
         what.to_uppercase(),
         "MIN",
         "MAX"
@@ -165,11 +184,13 @@ fn table(
         };
         let new = format_duration(rounded(value));
         let (min, max) = (v[0], v[v.len() - 1]);
+        let shown = cutover_model::narrate::duration;
         ok &= say::out(&format!(
-            "{:<28} {runs:>5} {now:>10} {new:>10} {:>10} {:>10}",
+            "{:<28} {runs:>5} {now:>10} {new:>10} {:>10} {:>10} {:>10}",
             st.id,
-            cutover_model::narrate::duration(min),
-            cutover_model::narrate::duration(max)
+            shown(value),
+            shown(min),
+            shown(max)
         ));
         if now != new {
             proposed.insert(st.id.clone(), new);

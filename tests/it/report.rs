@@ -326,3 +326,46 @@ fn a_failed_and_skipped_step_reports_its_reason() {
     );
     assert_eq!(json["exit_code"], 0);
 }
+
+/// A headless rehearsal answers confirm and approve steps at once: calibrate plans no human
+/// wait from it, and says so (issue 28).
+#[test]
+fn calibrate_plans_no_human_wait_from_a_headless_run() {
+    let d = tempfile::tempdir().unwrap();
+    let rb_text = "[runbook]\nname = \"waits\"\n\n[[step]]\nid = \"go\"\nconfirm = \"GO\"\n\n\
+                   [[step]]\nid = \"sign\"\napprove = [\"dba\"]\n\n[[step]]\nid = \"work\"\nrun = \"sleep 0.25\"\n";
+    let out = headless_at(
+        d.path(),
+        rb_text,
+        "r1.jsonl",
+        &["--assume-yes", "--approve", "dba=Ann"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let (code, shown, err) = calibrate(d.path(), &["rb.toml", "r1.jsonl"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("is a headless run: the human waits of go, sign are not planned from it"),
+        "{err}"
+    );
+    assert!(shown.contains("work"), "{shown}");
+    for l in shown
+        .lines()
+        .filter(|l| l.starts_with("go ") || l.starts_with("sign "))
+    {
+        assert!(
+            l.contains("(no pass)"),
+            "a human wait was planned: {l}\n{shown}"
+        );
+    }
+    // The statistics agree with each other: one run, so median = min = max (unrounded); only
+    // the proposal is rounded.
+    let work: Vec<&str> = shown
+        .lines()
+        .find(|l| l.starts_with("work "))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(work[3], "300ms", "{shown}");
+    assert!(work[4] == work[5] && work[5] == work[6], "{shown}");
+}
