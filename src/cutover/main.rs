@@ -224,23 +224,8 @@ fn run(args: RunArgs) -> Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_INVALID));
         }
     };
-    if rb.steps.is_empty() {
-        say::err(&format!(
-            "cutover: {} has no [[step]]: a run needs at least one (run, sql, wait, confirm, approve, sync_sequences or repair); its checks run with cutover reconcile",
-            runbook_path.display()
-        ));
-        return Ok(ExitCode::from(EXIT_INVALID));
-    }
-    // A sign-off given up front that the run would refuse at the sign-off step (after the
-    // steps before it ran) is refused now.
-    if let Err(why) = rb.check_sign_offs(&args.approvals) {
+    if let Err(why) = refuse_early(&rb, &runbook_path, &args) {
         say::err(&format!("cutover: {why}"));
-        return Ok(ExitCode::from(EXIT_INVALID));
-    }
-    if let Some(g) = &args.share_group
-        && serve::group_id(g).is_none()
-    {
-        say::err(&format!("cutover: --share-group {g}: no such group"));
         return Ok(ExitCode::from(EXIT_INVALID));
     }
     // Everything that can go wrong before the terminal is taken over is reported plainly.
@@ -380,4 +365,21 @@ fn metrics_apart(metrics: &Path, own: &[&Path]) -> Result<PathBuf, String> {
         ));
     }
     Ok(m)
+}
+
+/// What `run` refuses before anything else is set up: a runbook without steps, a sign-off
+/// given up front that the run would refuse at its step (after the steps before it ran), a
+/// `--share-group` that does not exist.
+fn refuse_early(rb: &Runbook, path: &Path, args: &RunArgs) -> Result<(), String> {
+    if rb.steps.is_empty() {
+        return Err(format!(
+            "{} has no [[step]]: a run needs at least one (run, sql, wait, confirm, approve, sync_sequences or repair); its checks run with cutover reconcile",
+            path.display()
+        ));
+    }
+    rb.check_sign_offs(&args.approvals)?;
+    match &args.share_group {
+        Some(g) if serve::group_id(g).is_none() => Err(format!("--share-group {g}: no such group")),
+        _ => Ok(()),
+    }
 }

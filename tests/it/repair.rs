@@ -303,13 +303,8 @@ async fn a_patch_repairs_a_postgresql_18_target_from_15() {
 async fn a_repair_that_cannot_be_done_row_by_row_is_refused_and_writes_nothing() {
     let (s, t) = crate::reconcile::clusters();
     let db = "repairno";
-    for c in [s, t] {
-        c.execute(&format!("CREATE DATABASE {db}")).await.unwrap();
-    }
-    let (sc, tc) = (
-        s.connect_db(db).await.unwrap(),
-        t.connect_db(db).await.unwrap(),
-    );
+    // An empty database on each side of the shared pair; the tables follow.
+    let (sc, tc) = crate::reconcile::pair(db, "", "").await;
     sc.batch_execute(SETUP).await.unwrap();
     tc.batch_execute(SETUP).await.unwrap();
     tc.batch_execute(TARGET_DIFFS).await.unwrap();
@@ -323,7 +318,40 @@ async fn a_repair_that_cannot_be_done_row_by_row_is_refused_and_writes_nothing()
     let dir = tempfile::tempdir().unwrap();
     runbook_file(dir.path(), &runbook(&s.dsn_db(db), &t.dsn_db(db)));
     std::fs::write(dir.path().join("taken.sql"), "keep").unwrap();
+    // Paths that are not a new regular file: a FIFO, a symbolic link (for the patch or for
+    // its inverse), a device; a blank one.
+    let made = std::process::Command::new("mkfifo")
+        .arg(dir.path().join("fifo.sql"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    std::os::unix::fs::symlink("/etc/passwd", dir.path().join("link.sql")).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", dir.path().join("f.inverse.sql")).unwrap();
     for (args, says) in [
+        (
+            &["items", "--repair-sql", "fifo.sql"][..],
+            "never overwrites",
+        ),
+        (
+            &["items", "--repair-sql", "link.sql"][..],
+            "never overwrites",
+        ),
+        (&["items", "--repair-sql", "f.sql"][..], "never overwrites"),
+        (
+            &["items", "--repair-sql", "/dev/full"][..],
+            "never overwrites",
+        ),
+        (&["items", "--repair-sql", ""][..], "a value is required"),
+        (
+            &[
+                "items",
+                "--repair-sql",
+                "g.sql",
+                "--max-rows",
+                "99999999999",
+            ][..],
+            "max-rows",
+        ),
         (
             &["items", "--repair-sql", "a.sql", "--max-rows", "3"][..],
             "not a repair",
@@ -350,7 +378,17 @@ async fn a_repair_that_cannot_be_done_row_by_row_is_refused_and_writes_nothing()
         assert_eq!(code, Some(2), "{args:?}: {out}");
         assert!(out.contains(says), "{args:?}: {out}");
     }
-    for f in ["a.sql", "a.inverse.sql", "b.sql", "c.sql", "d.sql", "e.sql"] {
+    for f in [
+        "a.sql",
+        "a.inverse.sql",
+        "b.sql",
+        "c.sql",
+        "d.sql",
+        "e.sql",
+        "f.sql",
+        "g.sql",
+        ".inverse.sql",
+    ] {
         assert!(!dir.path().join(f).exists(), "{f}");
     }
     assert_eq!(
@@ -386,15 +424,9 @@ async fn a_repair_that_cannot_be_done_row_by_row_is_refused_and_writes_nothing()
 async fn apply_reports_a_stale_row_and_can_skip_triggers() {
     use cutover_model::runbook::ReconcileKind;
     use cutover_reconcile::repair::{self, Limits};
-    let (s, t) = crate::reconcile::clusters();
     let db = "repairapply";
-    for c in [s, t] {
-        c.execute(&format!("CREATE DATABASE {db}")).await.unwrap();
-    }
-    let (sc, tc) = (
-        s.connect_db(db).await.unwrap(),
-        t.connect_db(db).await.unwrap(),
-    );
+    // An empty database on each side of the shared pair; the tables follow.
+    let (sc, tc) = crate::reconcile::pair(db, "", "").await;
     let ddl = "CREATE TABLE acct (id int PRIMARY KEY, bal numeric);
                INSERT INTO acct SELECT g, g FROM generate_series(1, 50) g;
                CREATE TABLE audit (n int);";
@@ -537,13 +569,8 @@ fn outcome_of(recs: &[serde_json::Value], ty: &str, id: &str) -> Option<String> 
 async fn a_repair_step_applies_its_reviewed_patch_and_rolls_back_with_its_inverse() {
     let (s, t) = crate::reconcile::clusters();
     let db = "repairstep";
-    for c in [s, t] {
-        c.execute(&format!("CREATE DATABASE {db}")).await.unwrap();
-    }
-    let (sc, tc) = (
-        s.connect_db(db).await.unwrap(),
-        t.connect_db(db).await.unwrap(),
-    );
+    // An empty database on each side of the shared pair; the tables follow.
+    let (sc, tc) = crate::reconcile::pair(db, "", "").await;
     sc.batch_execute(SETUP).await.unwrap();
     tc.batch_execute(SETUP).await.unwrap();
     sc.batch_execute(SOURCE_EDGES).await.unwrap();
@@ -706,13 +733,8 @@ async fn the_repair_step_is_reviewed_in_the_cockpit_and_applied_by_its_word() {
     use crate::term::Pty;
     let (s, t) = crate::reconcile::clusters();
     let db = "repairpty";
-    for c in [s, t] {
-        c.execute(&format!("CREATE DATABASE {db}")).await.unwrap();
-    }
-    let (sc, tc) = (
-        s.connect_db(db).await.unwrap(),
-        t.connect_db(db).await.unwrap(),
-    );
+    // An empty database on each side of the shared pair; the tables follow.
+    let (sc, tc) = crate::reconcile::pair(db, "", "").await;
     let ddl = "CREATE TABLE acct (id int PRIMARY KEY, bal numeric);
                INSERT INTO acct SELECT g, g FROM generate_series(1, 30) g;";
     sc.batch_execute(ddl).await.unwrap();
@@ -769,13 +791,8 @@ async fn the_repair_step_is_reviewed_in_the_cockpit_and_applied_by_its_word() {
 async fn hostile_names_are_quoted_in_every_statement() {
     let (s, t) = crate::reconcile::clusters();
     let db = "repairnames";
-    for c in [s, t] {
-        c.execute(&format!("CREATE DATABASE {db}")).await.unwrap();
-    }
-    let (sc, tc) = (
-        s.connect_db(db).await.unwrap(),
-        t.connect_db(db).await.unwrap(),
-    );
+    // An empty database on each side of the shared pair; the tables follow.
+    let (sc, tc) = crate::reconcile::pair(db, "", "").await;
     let ddl = r#"CREATE SCHEMA "Odd ""s"".x";
         CREATE TABLE "Odd ""s"".x"."t""b nl" ("K""ey" int PRIMARY KEY, "a b" text, "x;drop" int);
         INSERT INTO "Odd ""s"".x"."t""b nl" SELECT g, 'v' || g, g FROM generate_series(1, 10) g;"#;

@@ -69,17 +69,7 @@ impl Drop for MetricsWriter {
         let mut slot = lock.lock().unwrap_or_else(PoisonError::into_inner);
         slot.closing = true;
         cv.notify_all();
-        let deadline = std::time::Instant::now() + LAST_WRITE_WITHIN;
-        while !slot.done {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            slot = cv
-                .wait_timeout(slot, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
+        let _ = cv.wait_timeout_while(slot, LAST_WRITE_WITHIN, |s| !s.done);
     }
 }
 
@@ -114,17 +104,7 @@ fn write_loop(path: &std::path::Path, shared: &(Mutex<Slot>, Condvar)) {
             Err(_) => {}
         }
         // At most one write per MIN_GAP, unless the run is closing.
-        let until = std::time::Instant::now() + MIN_GAP;
-        while !slot.closing {
-            let left = until.saturating_duration_since(std::time::Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            slot = cv
-                .wait_timeout(slot, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
+        drop(cv.wait_timeout_while(slot, MIN_GAP, |s| !s.closing));
     }
 }
 

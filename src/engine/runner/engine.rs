@@ -147,6 +147,19 @@ pub struct Engine {
     started_at: chrono::DateTime<chrono::Utc>,
 }
 
+/// The `--metrics-file` writer, started (its path was checked before the journal was made).
+fn start_metrics(path: Option<&Path>) -> Result<Option<RunMetrics>, EngineError> {
+    path.map(|p| {
+        RunMetrics::start(p.to_path_buf()).map_err(|e| {
+            EngineError::MetricsFile(format!(
+                "--metrics-file {}: cannot start its writer: {e}",
+                p.display()
+            ))
+        })
+    })
+    .transpose()
+}
+
 impl Engine {
     /// Reads secrets, opens (or resumes) the journal, and restores state. Nothing runs yet.
     pub fn prepare(rb: Runbook, opts: EngineOptions) -> Result<Engine, EngineError> {
@@ -205,15 +218,7 @@ impl Engine {
                 (journal, Some(r), accepted)
             }
         };
-        let metrics = match &opts.metrics_file {
-            Some(path) => Some(RunMetrics::start(path.clone()).map_err(|e| {
-                EngineError::MetricsFile(format!(
-                    "--metrics-file {}: cannot start its writer: {e}",
-                    path.display()
-                ))
-            })?),
-            None => None,
-        };
+        let metrics = start_metrics(opts.metrics_file.as_deref())?;
         Ok(Engine {
             rb,
             secrets,
