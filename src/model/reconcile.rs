@@ -196,8 +196,13 @@ pub struct ReconcileResult {
     pub partitions_done: u32,
     /// Partitions planned.
     pub partitions_total: u32,
-    /// Wall time of the check, milliseconds.
+    /// Wall time of the check's comparing, milliseconds: the wait before a re-check is not
+    /// in it (see `recheck_wait_ms`).
     pub elapsed_ms: u64,
+    /// How long the check waited before its re-check (for the lag to drain, or a fixed
+    /// delay), milliseconds; not part of `elapsed_ms`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub recheck_wait_ms: u64,
     /// Names of the key columns (what [`Mismatch::key`] holds).
     pub key_columns: Vec<String>,
     /// Columns compared, in the canonical order.
@@ -266,6 +271,7 @@ impl ReconcileResult {
             partitions_done: 0,
             partitions_total: 0,
             elapsed_ms: 0,
+            recheck_wait_ms: 0,
             key_columns: Vec::new(),
             columns: Vec::new(),
             mismatches: Vec::new(),
@@ -324,6 +330,8 @@ pub enum Phase {
     Comparing,
     /// Fetching the rows of mismatching partitions.
     DrillingDown,
+    /// Waiting before the re-check (for the lag to drain, or a fixed delay).
+    WaitingToRecheck,
     /// Re-comparing the mismatching keys.
     Rechecking,
     /// Finished.
@@ -331,7 +339,7 @@ pub enum Phase {
 }
 
 /// A progress update ("12/16 parts").
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Progress {
     /// The check's name.
     pub name: String,
@@ -350,11 +358,78 @@ pub struct Progress {
     /// Why the check is going slower than the servers could: `max_rows_per_second 50000`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub throttled: Option<String>,
+    /// [`Phase::WaitingToRecheck`]: milliseconds until the re-check at the latest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recheck_in_ms: Option<u64>,
+}
+
+/// A running check's progress for humans, after its bar, what matters most first: `8/16 parts
+/// · ETA 12s · 120k rows/s · 412000 rows`, or while it waits to re-check: `3 rows differ · checking again in 4s`.
+/// The rate and ETA need a second of comparing and a part done (before that they would be
+/// noise).
+pub fn progress_line(p: &Progress) -> String {
+    if let Some(ms) = p.recheck_in_ms {
+        return format!(
+            "{} differ · checking again in {}",
+            crate::narrate::count(p.mismatches, "row"),
+            crate::narrate::duration(ms.div_ceil(1000) * 1000)
+        );
+    }
+    let mut s = format!(
+        "{}/{}",
+        p.partitions_done,
+        crate::narrate::count(p.partitions_total, "part")
+    );
+    if p.phase == Phase::Comparing
+        && p.partitions_done > 0
+        && p.partitions_done < p.partitions_total
+    {
+        let left = u64::from(p.partitions_total - p.partitions_done);
+        let eta = p.elapsed_ms.saturating_mul(left) / u64::from(p.partitions_done);
+        s.push_str(&format!(" · ETA {}", crate::narrate::duration(eta)));
+    }
+    if p.elapsed_ms >= 1000 && p.rows_compared > 0 {
+        let rate = p.rows_compared as f64 * 1000.0 / p.elapsed_ms as f64;
+        s.push_str(&format!(" · {} rows/s", si(rate)));
+    }
+    if p.rows_compared > 0 {
+        let rows = crate::narrate::count(p.rows_compared, "row");
+        s.push_str(&format!(" · {rows}"));
+    }
+    if let Some(w) = &p.throttled {
+        s.push_str(&format!(" · throttled: {w}"));
+    }
+    s
+}
+
+/// A rate as it reads best: `950`, `12k`, `1.2M`.
+fn si(v: f64) -> String {
+    match v {
+        v if v >= 10_000_000.0 => format!("{:.0}M", v / 1_000_000.0),
+        v if v >= 1_000_000.0 => format!("{:.1}M", v / 1_000_000.0),
+        v if v >= 10_000.0 => format!("{:.0}k", v / 1000.0),
+        v if v >= 1000.0 => format!("{:.1}k", v / 1000.0),
+        v => format!("{v:.0}"),
+    }
+}
+
+/// Serde's `skip_serializing_if` for counters that are mostly zero.
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// One line: `orders: ✔ 200000 rows equal (16 parts, 1.2s)` or `orders: ✘ 3 rows differ (max 0)`.
 pub fn summary(r: &ReconcileResult) -> String {
-    let secs = r.elapsed_ms as f64 / 1000.0;
+    // The comparing time, and the wait before the re-check beside it (not in it).
+    let secs = if r.recheck_wait_ms > 0 {
+        format!(
+            "{:.1}s + {:.1}s waiting to re-check",
+            r.elapsed_ms as f64 / 1000.0,
+            r.recheck_wait_ms as f64 / 1000.0
+        )
+    } else {
+        format!("{:.1}s", r.elapsed_ms as f64 / 1000.0)
+    };
     match (&r.status, &r.error) {
         (Status::Error, e) => format!(
             "{}: ✘ error: {}",
@@ -369,7 +444,7 @@ pub fn summary(r: &ReconcileResult) -> String {
                 crate::narrate::count(r.partitions_total, "table")
             };
             let mut s = format!(
-                "{}: ✔ {} equal ({parts}, {secs:.1}s)",
+                "{}: ✔ {} equal ({parts}, {secs})",
                 r.name,
                 crate::narrate::count(r.rows_compared, "row"),
             );
@@ -407,9 +482,25 @@ pub fn summary(r: &ReconcileResult) -> String {
                     + r.mismatches.iter().filter(|m| !m.transient).count();
                 format!(" in {bad} of {} tables", r.partitions_total)
             };
+            // What the count is of: a query check compares its result rows by their first
+            // column (a changed value there is a row missing on each side).
+            let of = if r.kind == ReconcileKind::Query {
+                format!(
+                    "comparing the query's result rows ({} on the source, {} on the target) by {}",
+                    r.source_rows,
+                    r.target_rows,
+                    r.key_columns
+                        .first()
+                        .map_or("position".to_string(), |k| format!(
+                            "their first column {k}"
+                        )),
+                )
+            } else {
+                format!("of {}", r.rows_compared)
+            };
             let mut s = format!(
-                "{}: ✘ {n}{plus} {what}{tables} (max {max}) of {} ({secs:.1}s)",
-                r.name, r.rows_compared
+                "{}: ✘ {n}{plus} {what}{tables} (max {max}) {of} ({secs})",
+                r.name
             );
             if transient > 0 {
                 s.push_str(&format!(", {transient} more were transient"));
@@ -447,6 +538,64 @@ pub fn describe(m: &Mismatch, key_columns: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn progress(done: u32, total: u32, rows: u64, elapsed_ms: u64) -> Progress {
+        Progress {
+            name: "accounts".into(),
+            phase: Phase::Comparing,
+            partitions_done: done,
+            partitions_total: total,
+            rows_compared: rows,
+            mismatches: 3,
+            elapsed_ms,
+            throttled: None,
+            recheck_in_ms: None,
+        }
+    }
+
+    #[test]
+    fn progress_says_rate_and_eta_once_they_mean_something() {
+        // Under a second, nothing done: no rate, no ETA (they would be noise).
+        assert_eq!(progress_line(&progress(0, 16, 0, 300)), "0/16 parts");
+        assert_eq!(
+            progress_line(&progress(4, 16, 1_200_000, 10_000)),
+            "4/16 parts · ETA 30s · 120k rows/s · 1200000 rows"
+        );
+        // Done comparing: no ETA.
+        assert_eq!(
+            progress_line(&progress(16, 16, 2_500_000, 2_000)),
+            "16/16 parts · 1.2M rows/s · 2500000 rows"
+        );
+        let mut waiting = progress(16, 16, 500, 2_000);
+        waiting.phase = Phase::WaitingToRecheck;
+        waiting.recheck_in_ms = Some(4_200);
+        assert_eq!(
+            progress_line(&waiting),
+            "3 rows differ · checking again in 5s"
+        );
+    }
+
+    #[test]
+    fn a_result_shows_its_recheck_wait_beside_its_time_and_a_query_what_it_compared() {
+        let mut r = ReconcileResult::new("totals", ReconcileKind::Query);
+        r.status = Status::Fail;
+        r.source_rows = 1;
+        r.target_rows = 1;
+        r.rows_compared = 1;
+        r.mismatch_total = 2;
+        r.key_columns = vec!["count".into()];
+        r.elapsed_ms = 1_200;
+        r.recheck_wait_ms = 5_000;
+        r.verdict = Some(Verdict::compute(2, 1, 0, None));
+        assert_eq!(
+            summary(&r),
+            "totals: ✘ 2 rows differ (max 0) comparing the query's result rows (1 on the \
+             source, 1 on the target) by their first column count (1.2s + 5.0s waiting to re-check)"
+        );
+        r.kind = ReconcileKind::Count;
+        r.recheck_wait_ms = 0;
+        assert_eq!(summary(&r), "totals: ✘ 2 rows differ (max 0) of 1 (1.2s)");
+    }
 
     #[test]
     fn verdict_tolerates_either_threshold_and_handles_empty_tables() {

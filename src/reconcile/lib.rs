@@ -231,6 +231,7 @@ impl<'a> Cx<'a> {
             mismatches: res.mismatch_total,
             elapsed_ms: self.elapsed_ms(),
             throttled: self.throttled.lock().ok().and_then(|t| t.clone()),
+            recheck_in_ms: None,
         };
         (self.progress)(&p);
         if let Ok(mut l) = self.last.lock() {
@@ -384,6 +385,8 @@ pub async fn recheck(
         return out;
     }
     let mut fresh = run_check(check, source, target, opts, progress).await;
+    // The check's time is both comparisons (the wait between them is the caller's).
+    fresh.elapsed_ms += previous.elapsed_ms;
     if fresh.status == Status::Error {
         return fresh;
     }

@@ -286,6 +286,7 @@ async fn compare_tables(
                 mismatches: diffs + p.mismatches,
                 elapsed_ms: cx.elapsed_ms(),
                 throttled: p.throttled.clone(),
+                recheck_in_ms: None,
             })
         };
         let sub_cx = Cx::for_table(&sub, cx, (source, target), versions, &progress);

@@ -2,7 +2,10 @@
 
 use chrono::{DateTime, Utc};
 
+use std::collections::BTreeMap;
+
 use cutover_model::protocol::{DecisionKind, Event, RunOutcome};
+use cutover_model::reconcile::{Progress, progress_line};
 
 /// What the run is doing, as the events say.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -36,6 +39,8 @@ pub struct StatusFold {
     doing: Doing,
     /// A running automatic-rollback countdown: trigger and deadline.
     countdown: Option<(String, DateTime<Utc>)>,
+    /// Reconcile checks running now, with their latest progress.
+    reconciling: BTreeMap<String, Progress>,
 }
 
 impl StatusFold {
@@ -88,9 +93,17 @@ impl StatusFold {
                 ));
             }
             Event::CountdownCancelled { .. } => self.countdown = None,
+            Event::ReconcileProgress { progress } => {
+                self.reconciling
+                    .insert(progress.name.clone(), progress.clone());
+            }
+            Event::ReconcileResult { result, .. } => {
+                self.reconciling.remove(&result.name);
+            }
             Event::RunFinished { outcome, .. } => {
                 self.doing = Doing::Finished(*outcome);
                 self.countdown = None;
+                self.reconciling.clear();
             }
             _ => {}
         }
@@ -115,8 +128,18 @@ impl StatusFold {
             .map_or_else(|| format!("#{}", i + 1), |id| format!("{} {id}", i + 1))
     }
 
-    /// Where the run stands at `now`, in words.
+    /// Where the run stands at `now`, in words, and the reconcile checks running with their
+    /// progress: `running 3 copy (0:41) · reconciling accounts 8/16 parts · ETA 12s · …`.
     pub fn describe(&self, now: DateTime<Utc>) -> String {
+        let mut s = self.doing_now(now);
+        for (name, p) in &self.reconciling {
+            s.push_str(&format!(" · reconciling {name} {}", progress_line(p)));
+        }
+        s
+    }
+
+    /// What the run does at `now`, in words.
+    fn doing_now(&self, now: DateTime<Utc>) -> String {
         if let Some((name, at)) = &self.countdown {
             let left = (*at - now).num_seconds().max(0);
             return format!("ROLLBACK in {left}s (trigger {name})");
@@ -190,5 +213,37 @@ mod tests {
             approved: vec![("dba".into(), "alice".into())],
         });
         assert_eq!(f.describe(now), "waiting for sign-off of #3: app owner");
+    }
+
+    #[test]
+    fn a_running_check_shows_its_progress_and_eta_until_its_result() {
+        let mut f = StatusFold::default();
+        let now = Utc::now();
+        f.apply(&Event::Ready { next: 0 });
+        let progress = Progress {
+            name: "accounts".into(),
+            phase: cutover_model::reconcile::Phase::Comparing,
+            partitions_done: 4,
+            partitions_total: 16,
+            rows_compared: 40_000,
+            mismatches: 0,
+            elapsed_ms: 2_000,
+            throttled: None,
+            recheck_in_ms: None,
+        };
+        f.apply(&Event::ReconcileProgress { progress });
+        assert_eq!(
+            f.describe(now),
+            "waiting to run #1 · reconciling accounts 4/16 parts · ETA 6s · 20k rows/s · 40000 rows"
+        );
+        let result = cutover_model::reconcile::ReconcileResult::new(
+            "accounts",
+            cutover_model::runbook::ReconcileKind::Count,
+        );
+        f.apply(&Event::ReconcileResult {
+            result: Box::new(result),
+            restored: false,
+        });
+        assert_eq!(f.describe(now), "waiting to run #1");
     }
 }

@@ -195,6 +195,26 @@ async fn reconcile_outside_a_run_exits_by_result_and_feeds_monitoring() {
         failed[0]["mismatches"][0]["columns"][0]["target"],
         "drifted"
     );
+
+    // The default re-check, and no `[lag]`: nothing is in flight outside a run, so the
+    // re-check follows at once (no 5 s wait per failing check) and the result says so.
+    runbook(
+        d.path(),
+        "rb2.toml",
+        &runbook_text(&source.dsn(), &target.dsn()).replace("recheck = \"never\"\n", ""),
+    );
+    let out = cutover_in(
+        d.path(),
+        &["reconcile", "rb2.toml", "items", "--journal", "c.jsonl"],
+    )
+    .await;
+    let (stdout, _) = exited(&out, 1);
+    assert!(!stdout.contains("waiting to re-check"), "{stdout}");
+    let recs = journal(&d.path().join("c.jsonl"));
+    let results = of_type(&recs, "reconcile_result");
+    let r = &results[0]["result"];
+    assert_eq!(r["rechecked"], true, "{r}");
+    assert!(r.get("recheck_wait_ms").is_none(), "no wait: {r}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -139,15 +139,8 @@ impl LagPanel {
 pub enum CheckState {
     /// Not run in this session.
     NotRun,
-    /// Running: parts done of parts total.
-    Running {
-        /// Parts compared.
-        done: u32,
-        /// Parts in all.
-        total: u32,
-        /// Why it goes slower than it could (`max_rows_per_second 50000`).
-        throttled: Option<String>,
-    },
+    /// Running: its latest progress (parts done of total, rows, rate, a re-check's wait).
+    Running(Box<cutover_model::reconcile::Progress>),
     /// Finished equal.
     Equal {
         /// Rows compared.

@@ -12,14 +12,9 @@ impl App {
     pub(super) fn on_probe_event(&mut self, ev: Event) -> Vec<Effect> {
         match ev {
             Event::ReconcileProgress { progress } => {
-                self.reconcile.set(
-                    &progress.name,
-                    CheckState::Running {
-                        done: progress.partitions_done,
-                        total: progress.partitions_total,
-                        throttled: progress.throttled.clone(),
-                    },
-                );
+                let name = progress.name.clone();
+                self.reconcile
+                    .set(&name, CheckState::Running(Box::new(progress)));
             }
             Event::ReconcileResult { result, .. } => self.on_reconcile_result(*result),
             Event::LagSample { sample, .. } => {
@@ -53,7 +48,7 @@ impl App {
             .reconcile
             .checks
             .iter()
-            .any(|c| matches!(c.state, CheckState::Running { .. }));
+            .any(|c| matches!(c.state, CheckState::Running(_)));
         if !running
             && self
                 .status

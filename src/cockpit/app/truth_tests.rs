@@ -119,11 +119,17 @@ fn reconciling_now_goes_when_the_checks_are_done() {
     );
     app.reconcile.set(
         "accounts",
-        CheckState::Running {
-            done: 1,
-            total: 4,
+        CheckState::Running(Box::new(cutover_model::reconcile::Progress {
+            name: "accounts".into(),
+            phase: cutover_model::reconcile::Phase::Comparing,
+            partitions_done: 1,
+            partitions_total: 4,
+            rows_compared: 10,
+            mismatches: 0,
+            elapsed_ms: 100,
             throttled: None,
-        },
+            recheck_in_ms: None,
+        })),
     );
     let result = cutover_model::reconcile::ReconcileResult::new(
         "accounts",

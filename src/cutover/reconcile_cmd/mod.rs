@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use cutover_engine::check_run::RecheckWait;
 use cutover_engine::journal::{self, Journal};
 use cutover_model::protocol::{Event, Level};
 use cutover_model::reconcile::ReconcileResult;
@@ -428,6 +429,17 @@ impl Watch {
         if any_failed { EXIT_FAILED } else { EXIT_PASSED }
     }
 
+    /// What a failing check waits for before its re-check: the lag probe, or 5s when the
+    /// runbook has `[lag]` but its probe did not start; without `[lag]` nothing is known to be
+    /// in flight, so the re-check follows at once.
+    fn recheck_wait(&self, lag: Option<&cutover_probe::LagProbe>) -> RecheckWait {
+        match (lag, &self.rb.lag) {
+            (Some(probe), _) => RecheckWait::Lag(probe.subscribe()),
+            (None, Some(_)) => RecheckWait::Delay(cutover_engine::check_run::RECHECK_DELAY),
+            (None, None) => RecheckWait::Immediately,
+        }
+    }
+
     /// One round: every check, one after the other. Returns whether all passed.
     async fn round(
         &mut self,
@@ -449,7 +461,7 @@ impl Watch {
                 target,
                 &self.opts,
                 since,
-                lag.map(cutover_probe::LagProbe::subscribe),
+                self.recheck_wait(lag),
                 &cutover_reconcile::no_progress,
             )
             .await;

@@ -6,11 +6,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::{Attempt, AttemptResult, EngineError, Runner};
-use cutover_model::lag::LagSample;
 use cutover_model::narrate;
 use cutover_model::protocol::{Event, StepOutcome};
 use cutover_model::reconcile::{Progress, ReconcileResult};
@@ -84,8 +83,9 @@ impl Runner<'_> {
             };
             let tx = self.recon.tx.clone();
             let nudge = self.recon.nudge.clone();
-            let lag: Option<watch::Receiver<LagSample>> =
-                self.lag.as_ref().map(super::lag_watch::LagWatch::receiver);
+            let wait = crate::check_run::RecheckWait::in_run(
+                self.lag.as_ref().map(super::lag_watch::LagWatch::receiver),
+            );
             let opts = Options {
                 secrets: self.secrets.clone(),
                 ..Options::default()
@@ -99,7 +99,7 @@ impl Runner<'_> {
                     progress_nudge.notify_one();
                 };
                 let result =
-                    crate::check_run::run(&check, &source, &target, &opts, None, lag, &progress)
+                    crate::check_run::run(&check, &source, &target, &opts, None, wait, &progress)
                         .await;
                 let _ = tx.send(ReconMsg::Done(task_name, Box::new(result)));
                 nudge.notify_one();

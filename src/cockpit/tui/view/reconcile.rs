@@ -10,6 +10,7 @@ use crate::app::App;
 use crate::app::panels::CheckState;
 use crate::tui::theme::Theme;
 use cutover_model::narrate::count;
+use cutover_model::reconcile;
 
 /// Draws the reconcile pane.
 pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
@@ -48,7 +49,7 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
             let count = |f: fn(&CheckState) -> bool| checks.iter().filter(|c| f(&c.state)).count();
             let bad = count(|s| matches!(s, CheckState::Different { .. } | CheckState::Error(_)));
             let ok = count(|s| matches!(s, CheckState::Equal { .. }));
-            let run = count(|s| matches!(s, CheckState::Running { .. }));
+            let run = count(|s| matches!(s, CheckState::Running(_)));
             let text = format!(
                 "{} checks: {bad} ✘ · {ok} ✔ · {run} running · v details",
                 checks.len()
@@ -64,28 +65,21 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
         for c in checks.iter().take(shown) {
             let (text, style) = match &c.state {
                 CheckState::NotRun => ("not run yet".to_string(), t.muted),
-                CheckState::Running {
-                    done,
-                    total,
-                    throttled,
-                } => {
+                CheckState::Running(p) => {
                     let bar_w = 10usize;
-                    let filled = if *total == 0 {
+                    let filled = if p.partitions_total == 0 {
                         0
                     } else {
-                        (*done as usize * bar_w / *total as usize).min(bar_w)
+                        (p.partitions_done as usize * bar_w / p.partitions_total as usize)
+                            .min(bar_w)
+                    };
+                    let bar = if p.recheck_in_ms.is_some() {
+                        String::new()
+                    } else {
+                        format!("{}{} ", "█".repeat(filled), "░".repeat(bar_w - filled))
                     };
                     (
-                        format!(
-                            "{}{} {done}/{}{}",
-                            "█".repeat(filled),
-                            "░".repeat(bar_w - filled),
-                            count(*total, "part"),
-                            throttled
-                                .as_ref()
-                                .map(|w| format!(" · throttled: {w}"))
-                                .unwrap_or_default()
-                        ),
+                        format!("{bar}{}", reconcile::progress_line(p)),
                         t.step_running,
                     )
                 }

@@ -463,10 +463,11 @@ fn with_reconcile_results() -> App {
                 phase: cutover_model::reconcile::Phase::Comparing,
                 partitions_done: 12,
                 partitions_total: 16,
-                rows_compared: 1000,
+                rows_compared: 120_000,
                 mismatches: 0,
-                elapsed_ms: 300,
+                elapsed_ms: 3_000,
                 throttled: None,
+                recheck_in_ms: None,
             },
         },
     );
@@ -476,6 +477,37 @@ fn with_reconcile_results() -> App {
 #[test]
 fn reconcile_pane_with_results() {
     snap("reconcile_results", &with_reconcile_results());
+}
+
+#[test]
+fn a_check_waiting_to_recheck_says_when_it_checks_again() {
+    let mut app = with_reconcile_results();
+    ev(
+        &mut app,
+        Event::ReconcileProgress {
+            progress: cutover_model::reconcile::Progress {
+                name: "revenue by day".into(),
+                phase: cutover_model::reconcile::Phase::WaitingToRecheck,
+                partitions_done: 16,
+                partitions_total: 16,
+                rows_compared: 160_000,
+                mismatches: 2,
+                elapsed_ms: 4_000,
+                throttled: None,
+                recheck_in_ms: Some(4_600),
+            },
+        },
+    );
+    let screen = draw(&app, 120, 40);
+    let line = screen
+        .lines()
+        .find(|l| l.contains("revenue by day"))
+        .expect("the check's line");
+    assert!(
+        line.contains("2 rows differ · checking again in 5s"),
+        "{line}"
+    );
+    assert!(!line.contains('░'), "no bar while it waits: {line}");
 }
 
 #[test]
