@@ -456,6 +456,7 @@ impl Printer {
             | Event::RollbackActionFinished { .. }
             | Event::RollbackFinished { .. }
             | Event::TriggerFired { .. }
+            | Event::TriggerUpdated { .. }
             | Event::CountdownCancelled { .. } => self.rollback_line(ev, &t),
             Event::ReconcileResult { result, restored } => {
                 let lines: Vec<String> = result
@@ -633,6 +634,9 @@ impl Printer {
                 "{t} ⚠ {}",
                 narrate::trigger_fired(name, message, *countdown_ms)
             ),
+            Event::TriggerUpdated { name, message } => {
+                format!("{t} ⚠ trigger {name} now: {message}")
+            }
             Event::CountdownCancelled { name, by } => {
                 format!("{t} ● {}", narrate::countdown_cancelled(name, by))
             }

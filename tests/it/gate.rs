@@ -240,3 +240,52 @@ async fn a_long_difference_is_excerpted_and_its_whole_values_filed_once() {
         "the whole target value is in the file"
     );
 }
+
+/// A `mismatch_rows_above` trigger fires on the first check's result; as the other checks'
+/// results come in, its message counts every differing row (the banner said 1 while the pane
+/// showed 3).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fired_drift_trigger_counts_every_check_s_rows() {
+    use cutover_model::protocol::Event;
+    let (source, target) = pair().await;
+    for ddl in ["create table more (id int primary key, v text);
+         insert into more select g, 'v' || g from generate_series(1, 50) g;"]
+    {
+        source.execute(ddl).await.unwrap();
+        target.execute(ddl).await.unwrap();
+    }
+    target
+        .execute("update more set v = 'x' where id in (1, 2)")
+        .await
+        .unwrap();
+    let text = runbook_text(
+        &source.dsn(),
+        &target.dsn(),
+        "[[rollback_trigger]]\nname = \"data drift\"\naction = \"alert\"\nwhen = { mismatch_rows_above = 0 }\n",
+    )
+    .replace("[runbook]\nname = \"gate\"\n", "")
+        + "[[reconcile]]\nname = \"more\"\nkind = \"checksum\"\ntable = \"public.more\"\nkey = \"id\"\nrecheck = \"never\"\n";
+    let mut s = session::start(&text);
+    s.send(cutover_model::protocol::Command::RunNext).await;
+    let first = s
+        .until(|e| match e {
+            Event::TriggerFired { message, .. } => Some(message.clone()),
+            _ => None,
+        })
+        .await;
+    let now = s
+        .until(|e| match e {
+            Event::TriggerUpdated { message, .. } => Some(message.clone()),
+            Event::TriggerFired { message, .. } => panic!("fired twice: {message}"),
+            _ => None,
+        })
+        .await;
+    assert!(
+        first.starts_with("1 mismatching row") || first.starts_with("2 mismatching rows"),
+        "{first}"
+    );
+    assert!(now.starts_with("3 mismatching rows (above 0): "), "{now}");
+    assert!(now.contains("items 1") && now.contains("more 2"), "{now}");
+    s.send(cutover_model::protocol::Command::Abort { reason: None })
+        .await;
+}

@@ -51,9 +51,9 @@ impl App {
             | Event::RollbackActionStarted { .. }
             | Event::RollbackActionFinished { .. }
             | Event::RollbackFinished { .. } => self.on_rollback_event(ev),
-            Event::TriggerFired { .. } | Event::CountdownCancelled { .. } => {
-                self.on_trigger_event(ev)
-            }
+            Event::TriggerFired { .. }
+            | Event::TriggerUpdated { .. }
+            | Event::CountdownCancelled { .. } => self.on_trigger_event(ev),
             Event::ReconcileProgress { .. }
             | Event::ReconcileResult { .. }
             | Event::LagSample { .. } => self.on_probe_event(ev),

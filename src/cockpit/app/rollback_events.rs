@@ -110,6 +110,13 @@ impl App {
                 });
                 vec![Effect::Redraw, Effect::Bell]
             }
+            // The same firing, its finding grown: the banner's words, no bell.
+            Event::TriggerUpdated { name, message } => {
+                if let Some(t) = self.trigger.as_mut().filter(|t| t.name == name) {
+                    t.message = message;
+                }
+                vec![Effect::Redraw]
+            }
             Event::CountdownCancelled { name, by } => {
                 if let Some(t) = &mut self.trigger {
                     t.rollback_at = None;

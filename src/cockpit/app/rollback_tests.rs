@@ -191,6 +191,39 @@ fn a_trigger_banner_rings_and_n_cancels_the_countdown() {
     assert!(sent(&press(&mut app, ch('n'))).is_empty());
 }
 
+#[test]
+fn a_grown_finding_rewords_the_banner_without_a_new_bell_or_countdown() {
+    let mut app = ready_app(1);
+    ev(&mut app, lag_runaway(t0()));
+    let deadline = app.trigger.as_ref().and_then(|t| t.rollback_at);
+    let fx = ev(
+        &mut app,
+        Event::TriggerUpdated {
+            name: "lag runaway".into(),
+            message: "3 mismatching rows (above 0): accounts 2, orders 1".into(),
+        },
+    );
+    assert!(!fx.contains(&Effect::Bell), "{fx:?}");
+    let t = app.trigger.as_ref().expect("the banner");
+    assert_eq!(
+        t.message,
+        "3 mismatching rows (above 0): accounts 2, orders 1"
+    );
+    assert_eq!(t.rollback_at, deadline, "the countdown is unchanged");
+    // Another trigger's update does not reword this banner.
+    ev(
+        &mut app,
+        Event::TriggerUpdated {
+            name: "other".into(),
+            message: "nope".into(),
+        },
+    );
+    assert_eq!(
+        app.trigger.as_ref().map(|t| t.message.as_str()),
+        Some("3 mismatching rows (above 0): accounts 2, orders 1")
+    );
+}
+
 /// The banner promises "n stops it": it does whatever is open. In the rollback plan it stops the
 /// countdown and leaves the plan open; in a question it answers no; in a text box it is not
 /// typed.

@@ -89,6 +89,9 @@ impl Triggers {
 struct TriggerState {
     /// Fired and not re-armed yet.
     fired: bool,
+    /// What a fired `mismatch_rows_above` trigger counted last (its message is told again
+    /// when the count changes).
+    counted: u64,
     /// How long the condition has held (for `for = ...`).
     hold: Hold,
     /// The latest answer of a `sql` trigger's background query.
@@ -252,13 +255,26 @@ impl Runner<'_> {
         let rows = self.mismatch_rows();
         for t in 0..self.rb.triggers.len() {
             if let TriggerCond::MismatchRowsAbove(n) = self.rb.triggers[t].when {
-                if rows > n && !self.triggers.state[t].fired {
-                    let what = format!(
+                let what = || {
+                    format!(
                         "{} (above {n}){}",
                         narrate::count(rows, "mismatching row"),
                         self.mismatch_breakdown()
-                    );
+                    )
+                };
+                let state = &self.triggers.state[t];
+                if rows > n && !state.fired {
+                    let what = what();
+                    self.triggers.state[t].counted = rows;
                     self.fire(t, what).await?;
+                } else if rows > n && state.counted != rows {
+                    // Still fired, and more (or fewer) rows differ: the banner says so.
+                    let message = what();
+                    self.triggers.state[t].counted = rows;
+                    let name = self.rb.triggers[t].name.clone();
+                    self.io
+                        .emit(Event::TriggerUpdated { name, message })
+                        .await?;
                 } else if rows <= n {
                     self.triggers.state[t].fired = false;
                 }

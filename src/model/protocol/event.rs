@@ -224,6 +224,15 @@ pub enum Event {
         /// When it happened.
         at: DateTime<Utc>,
     },
+    /// A fired trigger's finding grew while it stays fired (a `mismatch_rows_above` trigger
+    /// that fired on the first check's result and more differing rows came in): its message
+    /// now. The countdown, if any, is unchanged.
+    TriggerUpdated {
+        /// The trigger's name.
+        name: String,
+        /// What is seen now (`3 mismatching rows (above 0): accounts 2, orders 1`).
+        message: String,
+    },
     /// An automatic-rollback countdown was cancelled.
     CountdownCancelled {
         /// The trigger's name.

@@ -307,6 +307,11 @@ impl RunSummary {
                     f.cancelled_by = Some(by.clone());
                 }
             }
+            Event::TriggerUpdated { name, message } => {
+                if let Some(f) = self.triggers.iter_mut().rev().find(|f| &f.name == name) {
+                    f.message = message.clone();
+                }
+            }
             Event::RollbackStarted { .. }
             | Event::RollbackActionStarted { .. }
             | Event::RollbackActionFinished { .. }

@@ -116,6 +116,10 @@ fn rolled_back_run() -> Vec<Event> {
             countdown_ms: Some(30_000),
             at: t(20),
         },
+        Event::TriggerUpdated {
+            name: "lag runaway".into(),
+            message: "410 MB for 70s".into(),
+        },
         Event::RollbackStarted {
             plan: RollbackPlan {
                 entries: vec![],
@@ -172,6 +176,7 @@ fn a_rolled_back_run_folds_into_steps_decisions_triggers_and_what_to_undo_by_han
     // Retry and skip are decisions; running a step is not.
     assert_eq!(s.decisions.len(), 2);
     assert_eq!(s.triggers.len(), 1);
+    assert_eq!(s.triggers[0].message, "410 MB for 70s", "the firing, updated");
     // preflight did its work and has no rollback action; copy was undone; switch never ran.
     let by_hand: Vec<(&str, String)> = s
         .undo_by_hand()
@@ -187,7 +192,7 @@ fn a_rolled_back_run_folds_into_steps_decisions_triggers_and_what_to_undo_by_han
         "  ↷ 3 tune       200ms / —   skipped: “tuned by hand, ticket OPS-7”\n",
         "    4 switch         — / 3s  not run\n",
         "02:00:10 tune skipped: tuned by hand, ticket OPS-7 (by dba)",
-        "02:00:20 lag runaway: 300 MB for 61s → automatic rollback",
+        "02:00:20 lag runaway: 410 MB for 70s → automatic rollback",
         "ROLLBACK started by trigger lag runaway · completed",
         "2 copy  rolled back",
         "UNDO BY HAND",
