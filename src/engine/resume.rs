@@ -40,6 +40,17 @@ pub struct Interrupted {
     pub pid: Option<u32>,
 }
 
+/// How a step's last finished attempt ended, as its session journaled it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastEnd {
+    /// The outcome.
+    pub outcome: cutover_model::protocol::StepOutcome,
+    /// Why it did not pass.
+    pub message: Option<String>,
+    /// Its full output.
+    pub output_file: Option<String>,
+}
+
 /// What the journal says about the run so far.
 #[derive(Debug, Clone, Default)]
 pub struct Restored {
@@ -53,6 +64,12 @@ pub struct Restored {
     pub interrupted: Option<Interrupted>,
     /// Last attempt number per step.
     pub attempts: BTreeMap<String, u32>,
+    /// How each step's last finished attempt ended: outcome, message, output file.
+    pub last_end: BTreeMap<String, LastEnd>,
+    /// When the run first started (its first session), if the journal says.
+    pub run_started_at: Option<DateTime<Utc>>,
+    /// When its first step first started.
+    pub first_step_at: Option<DateTime<Utc>>,
     /// sha256 of the runbook the journal last ran.
     pub sha256: Option<String>,
     /// Text of that runbook.
@@ -90,6 +107,9 @@ impl Restored {
     fn apply(&mut self, rec: &Record) {
         match &rec.event {
             Event::RunStarted { run } => {
+                if self.run_started_at.is_none() {
+                    self.run_started_at = Some(run.started_at.unwrap_or(rec.ts));
+                }
                 self.sha256 = Some(run.sha256.clone());
                 if !run.vars.is_empty() {
                     self.vars = Some(run.vars.clone());
@@ -99,6 +119,7 @@ impl Restored {
             Event::StepStarted {
                 id, attempt, at, ..
             } => {
+                self.first_step_at.get_or_insert(*at);
                 self.attempts.insert(id.clone(), *attempt);
                 self.interrupted = Some(Interrupted {
                     id: id.clone(),
@@ -117,8 +138,20 @@ impl Restored {
                 id,
                 outcome,
                 duration_ms,
+                message,
+                output_file,
                 ..
-            } => self.step_finished(id, outcome.is_ok(), *duration_ms, rec.ts),
+            } => {
+                self.last_end.insert(
+                    id.clone(),
+                    LastEnd {
+                        outcome: *outcome,
+                        message: message.clone(),
+                        output_file: output_file.clone(),
+                    },
+                );
+                self.step_finished(id, outcome.is_ok(), *duration_ms, rec.ts);
+            }
             Event::ReconcileResult { result, .. } => {
                 self.reconcile
                     .insert(result.name.clone(), (**result).clone());

@@ -236,7 +236,16 @@ fn sigkill_mid_step_then_resume_reports_the_interrupted_step() {
         .map(|r| r["id"].as_str().unwrap())
         .collect();
     assert_eq!(started, ["one", "two", "two", "three"]);
-    assert_eq!(of_type(&recs, "run_started").len(), 3, "one per session");
+    let sessions = of_type(&recs, "run_started");
+    assert_eq!(sessions.len(), 3, "one per session");
+    // Every session counts from the run's first start and its first step's (the header's
+    // elapsed and behind-plan figures continue across a resume).
+    let first_start = &sessions[0]["run"]["started_at"];
+    let first_step = &of_type(&recs, "step_started")[0]["at"];
+    for s in &sessions[1..] {
+        assert_eq!(&s["run"]["run_started_at"], first_start, "{s}");
+        assert_eq!(&s["run"]["first_step_at"], first_step, "{s}");
+    }
 }
 
 #[test]

@@ -71,6 +71,7 @@ impl App {
         self.lag.info = run.lag.clone();
         self.reconcile = ReconcilePanel::from_names(&run.reconcile);
         self.session_start = Some(run.started_at.unwrap_or(self.now));
+        self.first_step_at = run.first_step_at;
         self.selected = 0;
         self.view = OutputView::default();
         self.run = Some(run);
@@ -93,6 +94,9 @@ impl App {
                 index,
                 state,
                 duration_ms,
+                outcome,
+                message,
+                output_file,
             } => {
                 if let Some(s) = self.steps.get_mut(index) {
                     s.status = match state {
@@ -100,9 +104,21 @@ impl App {
                         StepState::Skipped => StepStatus::Skipped,
                         StepState::MarkedDone => StepStatus::MarkedDone,
                         StepState::Interrupted => StepStatus::Interrupted,
-                        StepState::Failed => StepStatus::Failed(StepOutcome::Failed),
+                        // How it failed (timed out, cancelled), as its session said.
+                        StepState::Failed => StepStatus::Failed(
+                            outcome
+                                .filter(|o| !o.is_ok())
+                                .unwrap_or(StepOutcome::Failed),
+                        ),
                     };
                     s.duration_ms = duration_ms;
+                    // Why it stopped, kept across the resume.
+                    if message.is_some() {
+                        s.message = message;
+                    }
+                    if output_file.is_some() {
+                        s.output_file = output_file;
+                    }
                 }
             }
             Event::Ready { next } => {

@@ -177,6 +177,8 @@ pub struct App {
     pub now: DateTime<Utc>,
     /// When this session's run started (first event).
     pub session_start: Option<DateTime<Utc>>,
+    /// When the run's first step first started (the plan's clock; earlier sessions too).
+    pub first_step_at: Option<DateTime<Utc>>,
     /// The plan.
     pub run: Option<RunInfo>,
     /// Steps.
@@ -253,6 +255,7 @@ impl App {
         App {
             now,
             session_start: None,
+            first_step_at: None,
             run: None,
             steps: Vec::new(),
             selected: 0,

@@ -27,13 +27,25 @@ pub struct PlanFigures {
     pub remaining_ms: Option<i64>,
     /// When the plan ends: now plus the planned time of what is left.
     pub eta: DateTime<Utc>,
-    /// Overrun of planned durations so far (negative: ahead), ms.
+    /// How much later than planned the run ends at this pace (negative: earlier), ms: time
+    /// since its first step started plus the planned time of what is left, less the plan of
+    /// every step; the summary and the metrics file say the same figure. 0 without a plan or
+    /// before step 1.
     pub behind_ms: i64,
     /// Urgency.
     pub urgency: Urgency,
 }
 
 impl App {
+    /// When the run started: its first session's start (a resumed run's too), or this
+    /// session's.
+    pub fn run_start(&self) -> Option<DateTime<Utc>> {
+        self.run
+            .as_ref()
+            .and_then(|r| r.run_started_at)
+            .or(self.session_start)
+    }
+
     /// The header's figures now.
     pub fn plan(&self) -> PlanFigures {
         let now = self.clock();
@@ -42,35 +54,44 @@ impl App {
             let minutes = r.window_minutes?;
             Some((start, start + Duration::minutes(i64::from(minutes))))
         });
-        let elapsed_ms = match (window, self.session_start) {
+        // A resumed run counts from its first session's start, as the summary does.
+        let run_ms = self.run_start().map(|s| (now - s).num_milliseconds());
+        let elapsed_ms = match (window, run_ms) {
             (Some((start, _)), _) => (now - start).num_milliseconds(),
-            (None, Some(s)) => (now - s).num_milliseconds(),
+            (None, Some(ms)) => ms,
             (None, None) => 0,
         };
         let mut left_ms: i64 = 0;
-        let mut behind_ms: i64 = 0;
+        let mut planned_ms: i64 = 0;
         for s in &self.steps {
-            let exp = s.info.expected_ms.map(|e| e as i64);
-            match (&s.status, exp) {
-                (StepStatus::Pending | StepStatus::Interrupted, Some(e)) => left_ms += e,
-                (StepStatus::Failed(_), Some(e)) => {
-                    // The failed attempt's time is lost; the step's plan is still ahead.
+            let Some(e) = s.info.expected_ms.map(|e| e as i64) else {
+                continue;
+            };
+            planned_ms += e;
+            match &s.status {
+                // A failed step's plan is still ahead (its attempt's time is spent).
+                StepStatus::Pending | StepStatus::Interrupted | StepStatus::Failed(_) => {
                     left_ms += e;
-                    behind_ms += s.duration_ms.map_or(0, |a| a as i64);
                 }
-                (StepStatus::Running, Some(e)) => {
+                StepStatus::Running => {
                     let a = s.actual_ms(now).unwrap_or(0) as i64;
                     left_ms += (e - a).max(0);
-                    behind_ms += (a - e).max(0);
-                }
-                (StepStatus::Passed, Some(e)) => {
-                    if let Some(a) = s.duration_ms {
-                        behind_ms += a as i64 - e;
-                    }
                 }
                 _ => {}
             }
         }
+        // An ended run has nothing left to do, whatever did not run.
+        if matches!(self.phase, super::Phase::Finished(_)) {
+            left_ms = 0;
+        }
+        // The summary's figure, now: time since step 1 started and the plan left, against the
+        // plan (nothing before step 1 starts).
+        let behind_ms = match self.first_step_at {
+            Some(first) if planned_ms > 0 => {
+                (now - first).num_milliseconds().max(0) + left_ms - planned_ms
+            }
+            _ => 0,
+        };
         let eta = now + Duration::milliseconds(left_ms);
         let remaining_ms = window.map(|(_, end)| (end - now).num_milliseconds());
         let urgency = match (window, remaining_ms) {

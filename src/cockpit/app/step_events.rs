@@ -77,6 +77,7 @@ impl App {
 
     /// A step attempt started: it runs, selected, with its output from the top.
     fn on_step_started(&mut self, index: usize, attempt: u32, at: DateTime<Utc>, command: String) {
+        self.first_step_at.get_or_insert(at);
         if let Some(s) = self.steps.get_mut(index) {
             begin_attempt(s, attempt, at, command);
         }

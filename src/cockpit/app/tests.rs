@@ -59,6 +59,8 @@ pub(crate) fn run_info() -> RunInfo {
         connections: Default::default(),
         vars: Default::default(),
         started_at: None,
+        run_started_at: None,
+        first_step_at: None,
         version: "0.1.0".into(),
     }
 }
@@ -295,6 +297,9 @@ pub(crate) fn resume_with_copy_interrupted(app: &mut App, preflight_ms: u64) {
             index: 0,
             state: StepState::Passed,
             duration_ms: Some(preflight_ms),
+            outcome: None,
+            message: None,
+            output_file: None,
         },
     );
     ev(
@@ -303,6 +308,9 @@ pub(crate) fn resume_with_copy_interrupted(app: &mut App, preflight_ms: u64) {
             index: 1,
             state: StepState::Interrupted,
             duration_ms: None,
+            outcome: None,
+            message: None,
+            output_file: None,
         },
     );
 }
@@ -871,24 +879,106 @@ fn running_time_counts_with_the_clock() {
 fn plan_figures_track_window_and_overrun() {
     let mut app = ready_app(0);
     app.update(Msg::Tick(t0() + chrono::Duration::minutes(10)));
+    assert_eq!(
+        app.plan().behind_ms,
+        0,
+        "ten minutes before step 1 are not behind plan"
+    );
     started(&mut app, 0, 1);
+    app.update(Msg::Tick(
+        t0() + chrono::Duration::minutes(10) + chrono::Duration::seconds(5),
+    ));
     finished(&mut app, 0, StepOutcome::Passed, 5_000);
     let p = app.plan();
-    assert_eq!(p.elapsed_ms, 10 * 60 * 1000);
-    assert_eq!(p.remaining_ms, Some(80 * 60 * 1000));
+    assert_eq!(p.elapsed_ms, 10 * 60 * 1000 + 5_000);
+    assert_eq!(p.remaining_ms, Some(80 * 60 * 1000 - 5_000));
     assert_eq!(p.behind_ms, 3_000, "5s against a 2s plan");
     // Left: copy 4s + switch 3s (the confirm step has no planned time).
     assert_eq!(p.eta, app.now + chrono::Duration::seconds(7));
     assert_eq!(p.urgency, plan::Urgency::Calm);
+    // Time between steps counts: the plan ends later.
+    app.update(Msg::Tick(
+        t0() + chrono::Duration::minutes(10) + chrono::Duration::seconds(65),
+    ));
+    assert_eq!(app.plan().behind_ms, 63_000);
     app.update(Msg::Tick(t0() + chrono::Duration::minutes(80)));
     assert_eq!(app.plan().urgency, plan::Urgency::Warn);
     app.update(Msg::Tick(t0() + chrono::Duration::minutes(91)));
     assert_eq!(app.plan().urgency, plan::Urgency::Critical);
 }
 
+/// A resumed run counts from its first session's start and its first step's, and a step
+/// that failed before the resume keeps how and why.
+#[test]
+fn a_resumed_run_keeps_its_clock_and_why_a_step_stopped() {
+    let mut app = App::new(t0(), (120, 40));
+    let mut run = run_info();
+    run.window_start = None;
+    run.window_minutes = None;
+    run.started_at = Some(t0());
+    run.run_started_at = Some(t0() - chrono::Duration::minutes(20));
+    run.first_step_at = Some(t0() - chrono::Duration::minutes(19));
+    ev(&mut app, Event::RunStarted { run: Box::new(run) });
+    ev(
+        &mut app,
+        Event::StepRestored {
+            index: 0,
+            state: StepState::Passed,
+            duration_ms: Some(1_000),
+            outcome: Some(StepOutcome::Passed),
+            message: None,
+            output_file: None,
+        },
+    );
+    ev(
+        &mut app,
+        Event::StepRestored {
+            index: 1,
+            state: StepState::Failed,
+            duration_ms: Some(4_100),
+            outcome: Some(StepOutcome::TimedOut),
+            message: Some("timed out after 4s".into()),
+            output_file: Some("/j/run.output/copy-1.log".into()),
+        },
+    );
+    let p = app.plan();
+    assert_eq!(p.elapsed_ms, 20 * 60 * 1000, "from the run's start, not this session's");
+    // 19 minutes since step 1 and the 4s + 3s still ahead, against a 9s plan.
+    assert_eq!(p.behind_ms, 19 * 60 * 1000 + 7_000 - 9_000);
+    let copy = &app.steps[1];
+    assert_eq!(copy.status, StepStatus::Failed(StepOutcome::TimedOut));
+    assert_eq!(copy.message.as_deref(), Some("timed out after 4s"));
+    assert_eq!(copy.output_file.as_deref(), Some("/j/run.output/copy-1.log"));
+}
+
+/// The header's behind/ahead figure and the summary's are one figure: from step 1's start to
+/// the end, against the plan of every step.
+#[test]
+fn the_header_and_the_summary_agree_on_how_far_behind_plan() {
+    let mut app = ready_app(0);
+    started(&mut app, 0, 1);
+    let start = app.now;
+    app.update(Msg::Tick(start + chrono::Duration::seconds(5)));
+    finished(&mut app, 0, StepOutcome::Passed, 5_000);
+    app.update(Msg::Tick(start + chrono::Duration::seconds(25)));
+    let at = app.now;
+    ev(
+        &mut app,
+        Event::RunFinished {
+            outcome: RunOutcome::Aborted,
+            at,
+        },
+    );
+    assert_eq!(app.plan().behind_ms, 16_000, "25s against a 9s plan");
+    assert_eq!(app.summary.behind_plan_ms(), Some(16_000));
+}
+
 #[test]
 fn a_failed_attempt_counts_as_lost_time() {
-    let app = deciding(DecisionKind::Failed);
+    let mut app = running_app(1);
+    let now = app.now + chrono::Duration::milliseconds(1_200);
+    app.update(Msg::Tick(now));
+    finished(&mut app, 1, StepOutcome::Failed, 1_200);
     let p = app.plan();
     assert_eq!(p.behind_ms, 1_200, "the failed 1.2s attempt is lost");
     // Still ahead: preflight (2s, not run in this fixture), copy again (4s), switch (3s).

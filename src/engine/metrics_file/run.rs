@@ -53,29 +53,42 @@ impl RunState {
         true
     }
 
-    /// Overrun of the plan so far at `now`, ms (negative: ahead): a passed step's actual time
-    /// less its plan, a failed attempt's whole time, a running step's time past its plan.
+    /// How much later than planned the run ends at this pace, at `now`, ms (negative:
+    /// earlier): time since its first step started plus the planned time of what is left,
+    /// less the plan of every step — the cockpit header's figure and the summary's. 0 without
+    /// a plan or before step 1.
     pub fn behind_plan_ms(&self, now: DateTime<Utc>) -> i64 {
-        let mut behind = 0i64;
+        let mut planned = 0i64;
+        let mut left = 0i64;
         for s in &self.summary.steps {
-            let Some(planned) = s.expected_ms.map(|e| e as i64) else {
+            let Some(e) = s.expected_ms.map(|e| e as i64) else {
                 continue;
             };
+            planned += e;
             if let Some((i, at)) = self.running
                 && i == s.index
             {
-                behind += ((now - at).num_milliseconds() - planned).max(0);
+                left += (e - (now - at).num_milliseconds()).max(0);
                 continue;
             }
             match s.ended {
-                Ended::Passed => behind += s.actual_ms.map_or(0, |a| a as i64 - planned),
-                Ended::Failed | Ended::TimedOut | Ended::Cancelled => {
-                    behind += s.total_ms as i64;
-                }
+                Ended::NotRun
+                | Ended::Interrupted
+                | Ended::Failed
+                | Ended::TimedOut
+                | Ended::Cancelled => left += e,
                 _ => {}
             }
         }
-        behind
+        if planned == 0 {
+            return 0;
+        }
+        match (self.summary.first_step_at(), self.summary.ended_at) {
+            // Ended: nothing is left to do, whatever did not run.
+            (Some(start), Some(end)) => (end - start).num_milliseconds().max(0) - planned,
+            (Some(start), None) => (now - start).num_milliseconds().max(0) + left - planned,
+            (None, _) => 0,
+        }
     }
 
     /// The state word of step `index` (`running` while it runs).

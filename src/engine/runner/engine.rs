@@ -289,6 +289,13 @@ impl Engine {
                 .collect(),
             vars: masked_vars(&self.rb, m),
             started_at: Some(self.started_at),
+            run_started_at: Some(
+                self.restored
+                    .as_ref()
+                    .and_then(|r| r.run_started_at)
+                    .unwrap_or(self.started_at),
+            ),
+            first_step_at: self.restored.as_ref().and_then(|r| r.first_step_at),
             version: env!("CARGO_PKG_VERSION").to_string(),
         }
     }

@@ -46,11 +46,15 @@ impl Runner<'_> {
                 let at = r.finished_at.get(&s.id).copied().unwrap_or_else(Utc::now);
                 self.steps.cross_point_of_no_return(i, at);
             }
+            let last = r.last_end.get(&s.id);
             self.io
                 .emit(Event::StepRestored {
                     index: i,
                     state,
                     duration_ms: r.durations.get(&s.id).copied(),
+                    outcome: last.map(|l| l.outcome),
+                    message: last.and_then(|l| l.message.clone()),
+                    output_file: last.and_then(|l| l.output_file.clone()),
                 })
                 .await?;
         }

@@ -72,6 +72,15 @@ pub enum Event {
         state: StepState,
         /// How long its last finished attempt took, ms.
         duration_ms: Option<u64>,
+        /// How its last finished attempt ended (a failed step: failed, timed out, cancelled).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        outcome: Option<StepOutcome>,
+        /// Why its last finished attempt did not pass, as that session said it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+        /// The file holding that attempt's full output.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        output_file: Option<String>,
     },
     /// Waiting for the operator to run step `next`.
     Ready {

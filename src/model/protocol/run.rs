@@ -181,6 +181,14 @@ pub struct RunInfo {
     /// When this session's engine started (a terminal that attaches later counts from here).
     #[serde(default)]
     pub started_at: Option<DateTime<Utc>>,
+    /// When the run itself started: its first session's start (a resumed run's elapsed time
+    /// counts from here); `started_at` for a new run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_started_at: Option<DateTime<Utc>>,
+    /// When the run's first step first started (earlier sessions included): the plan's clock
+    /// starts here, so time spent before step 1 (preflight, reading) is not "behind plan".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_step_at: Option<DateTime<Utc>>,
     /// The cutover version that wrote this.
     pub version: String,
 }

@@ -344,6 +344,7 @@ impl RunSummary {
                 index,
                 state,
                 duration_ms,
+                ..
             } => {
                 if let Some(s) = self.steps.get_mut(*index) {
                     s.ended = match state {
@@ -566,6 +567,23 @@ impl RunSummary {
     /// Planned time of every step, ms.
     pub fn planned_ms(&self) -> u64 {
         self.steps.iter().filter_map(|s| s.expected_ms).sum()
+    }
+
+    /// When the first step first started: the plan's clock starts here.
+    pub fn first_step_at(&self) -> Option<DateTime<Utc>> {
+        self.steps.iter().filter_map(|s| s.first_started).min()
+    }
+
+    /// How much later than planned the run ended (negative: earlier), ms: from its first
+    /// step's start to its end, less the plan of every step — what the cockpit's header and
+    /// the metrics file counted while it ran. `None` without a plan, a start or an end.
+    pub fn behind_plan_ms(&self) -> Option<i64> {
+        let planned = i64::try_from(self.planned_ms()).ok().filter(|p| *p > 0)?;
+        let first = self.first_step_at()?;
+        let end = self
+            .ended_at
+            .or_else(|| self.steps.iter().filter_map(|s| s.last_ended).max())?;
+        Some((end - first).num_milliseconds().max(0) - planned)
     }
 
     /// From the first start to the end (or the last thing known), ms.

@@ -48,6 +48,8 @@ fn run() -> RunInfo {
         connections: Default::default(),
         vars: Default::default(),
         started_at: Some(t(0)),
+        run_started_at: None,
+        first_step_at: None,
         version: "0".into(),
     }
 }
@@ -176,7 +178,10 @@ fn a_rolled_back_run_folds_into_steps_decisions_triggers_and_what_to_undo_by_han
     // Retry and skip are decisions; running a step is not.
     assert_eq!(s.decisions.len(), 2);
     assert_eq!(s.triggers.len(), 1);
-    assert_eq!(s.triggers[0].message, "410 MB for 70s", "the firing, updated");
+    assert_eq!(
+        s.triggers[0].message, "410 MB for 70s",
+        "the firing, updated"
+    );
     // preflight did its work and has no rollback action; copy was undone; switch never ran.
     let by_hand: Vec<(&str, String)> = s
         .undo_by_hand()
@@ -186,7 +191,7 @@ fn a_rolled_back_run_folds_into_steps_decisions_triggers_and_what_to_undo_by_han
     assert_eq!(by_hand, [("preflight", "no rollback action".to_string())]);
     let text = text::lines(&s).join("\n");
     for want in [
-        "RUN ROLLED BACK · orders · started 02:00:00 UTC · took 52s (plan 9s)",
+        "RUN ROLLED BACK · orders · started 02:00:00 UTC · took 52s (plan 9s, 42s behind)",
         "  ✔ 1 preflight   1.5s / 2s  passed\n",
         "  ✔ 2 copy        3.1s / 4s  passed · 2 attempts\n",
         "  ↷ 3 tune       200ms / —   skipped: “tuned by hand, ticket OPS-7”\n",
@@ -260,6 +265,9 @@ fn a_resumed_run_keeps_the_first_session_and_an_unfinished_one_says_how_to_resum
         index: 0,
         state: StepState::Passed,
         duration_ms: Some(1_500),
+        outcome: None,
+        message: None,
+        output_file: None,
     };
     let s = RunSummary::fold(
         first

@@ -89,10 +89,15 @@ pub fn lines(s: &RunSummary) -> Vec<String> {
 fn headline(s: &RunSummary) -> String {
     let times = match (s.started_at, s.elapsed_ms()) {
         (Some(start), Some(took)) => {
-            // No step has an `expected` duration: there is no plan to compare with.
+            // No step has an `expected` duration: there is no plan to compare with. The
+            // cockpit's header says the same behind/ahead figure while the run goes.
             let plan = match s.planned_ms() {
                 0 => String::new(),
-                p => format!(" (plan {})", duration(p)),
+                p => format!(
+                    " (plan {}{})",
+                    duration(p),
+                    s.behind_plan_ms().map(behind).unwrap_or_default()
+                ),
             };
             format!(
                 " · started {} UTC · took {}{plan}",
@@ -107,6 +112,16 @@ fn headline(s: &RunSummary) -> String {
         outcome(s.outcome).to_uppercase(),
         s.name
     )
+}
+
+/// `, 43s behind` or `, 4m ahead` (the run against its plan, from step 1's start); nothing
+/// within a second.
+fn behind(ms: i64) -> String {
+    match ms.unsigned_abs() {
+        0..1000 => String::new(),
+        d if ms > 0 => format!(", {} behind", duration(d)),
+        d => format!(", {} ahead", duration(d)),
+    }
 }
 
 /// One line per step, in aligned columns: glyph, number and id, actual / planned, state.

@@ -11,6 +11,9 @@ use crate::app::App;
 use crate::app::plan::Urgency;
 use crate::tui::theme::Theme;
 
+/// Segments ranked below this go before the runbook's name is cut.
+const NAME_RANK: u8 = 4;
+
 /// One header segment; lower `rank` is dropped first when the line is too narrow.
 struct Seg {
     text: String,
@@ -96,14 +99,25 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
     }
     let cols = area.width as usize;
     let sep = " ─ ";
+    // The name outranks the connections, the ahead figure and the window: while one of those
+    // is still on the line, it goes before the name is cut; after them the name may be cut
+    // to its first 14 columns before the clocks go.
     let name_min = 14.min(width(&run.name));
+    let name_full = width(&run.name).min(cols / 2);
     let total = |segs: &[Seg]| -> usize {
         segs.iter()
             .map(|s| width(&s.text) + width(sep))
             .sum::<usize>()
             + 1
     };
-    while !segs.is_empty() && total(&segs) + name_min > cols {
+    let need = |segs: &[Seg]| {
+        if segs.iter().any(|s| s.rank < NAME_RANK) {
+            name_full
+        } else {
+            name_min
+        }
+    };
+    while !segs.is_empty() && total(&segs) + need(&segs) > cols {
         if let Some(i) = segs
             .iter()
             .enumerate()

@@ -219,6 +219,7 @@ fn narrow_truncation() {
     );
     let mut app = with_run(run, 85);
     ready_and_start(&mut app, 0);
+    tick(&mut app, 900);
     pass(&mut app, 0, 900_000);
     ready_and_start(&mut app, 1);
     ev(
