@@ -427,9 +427,54 @@ pub fn repair(r: &crate::protocol::RepairRecord) -> String {
     )
 }
 
+/// Whether `at` falls outside the maintenance window (`start`, `minutes` long), in words:
+/// `the window 02:00–03:30 UTC (2026-12-05) ended 1h10m before`, `… opens 20m00 after`; `None`
+/// inside it.
+pub fn outside_window(
+    start: chrono::DateTime<chrono::Utc>,
+    minutes: u32,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Option<String> {
+    let end = start + chrono::Duration::minutes(i64::from(minutes));
+    let window = format!(
+        "the window {}–{} UTC ({})",
+        start.format("%H:%M"),
+        end.format("%H:%M"),
+        start.format("%Y-%m-%d")
+    );
+    let gap = |a: chrono::DateTime<chrono::Utc>, b: chrono::DateTime<chrono::Utc>| {
+        duration(u64::try_from((b - a).num_milliseconds()).unwrap_or(0))
+    };
+    if at >= end {
+        Some(format!("{window} ended {} before", gap(end, at)))
+    } else if at < start {
+        Some(format!("{window} opens {} after", gap(at, start)))
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_time_outside_the_window_says_how_far_and_inside_nothing() {
+        let start = chrono::DateTime::parse_from_rfc3339("2026-12-05T02:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let at = |m: i64| start + chrono::Duration::minutes(m);
+        assert_eq!(outside_window(start, 90, at(0)), None);
+        assert_eq!(outside_window(start, 90, at(89)), None);
+        assert_eq!(
+            outside_window(start, 90, at(160)).as_deref(),
+            Some("the window 02:00–03:30 UTC (2026-12-05) ended 1h10m before")
+        );
+        assert_eq!(
+            outside_window(start, 90, at(-20)).as_deref(),
+            Some("the window 02:00–03:30 UTC (2026-12-05) opens 20m00 after")
+        );
+    }
 
     #[test]
     fn a_socket_peer_is_named_by_what_the_kernel_says_and_its_claims_are_labelled() {

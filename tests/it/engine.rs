@@ -428,3 +428,36 @@ fn the_documented_daemon_idiom_survives_the_end_of_its_step() {
     }
     assert_eq!(survivors, 10, "every daemon outlived its step");
 }
+
+/// A window in the past (a copied runbook, a wrong date) is said before anything runs (by
+/// preflight, which stops the run), and when the run is started anyway the summary says step 1
+/// started outside it.
+#[test]
+fn a_run_outside_its_window_says_so_at_start_and_in_the_summary() {
+    let d = tempfile::tempdir().unwrap();
+    let text = "[runbook]\nname = \"t\"\nwindow = { start = \"2020-01-01T02:00:00Z\", minutes = 90 }\n\
+                [[step]]\nid = \"one\"\nrun = \"true\"\nexpected = \"1s\"\n";
+    let out = headless(d.path(), text, &[]);
+    let (stdout, _) = exited(&out, 2);
+    assert!(stdout.contains("✘ window: closed"), "{stdout}");
+    // Started anyway: the journal's summary says step 1 started outside the window.
+    let out = headless_at(
+        d.path(),
+        text,
+        "j2.jsonl",
+        &["--skip-preflight", "rehearsal on a copy"],
+        &[],
+    );
+    exited(&out, 0);
+    let mut summary = cutover_model::summary::RunSummary::default();
+    for r in journal(&d.path().join("j2.jsonl")) {
+        let ev: cutover_model::protocol::Event = serde_json::from_value(r.clone()).unwrap();
+        summary.apply(None, &ev);
+    }
+    let lines = cutover_model::summary::text::lines(&summary).join("\n");
+    assert!(
+        lines.contains("OUTSIDE THE WINDOW: step 1 started")
+            && lines.contains("; the window 02:00–03:30 UTC (2020-01-01) ended"),
+        "{lines}"
+    );
+}

@@ -942,13 +942,20 @@ fn a_resumed_run_keeps_its_clock_and_why_a_step_stopped() {
         },
     );
     let p = app.plan();
-    assert_eq!(p.elapsed_ms, 20 * 60 * 1000, "from the run's start, not this session's");
+    assert_eq!(
+        p.elapsed_ms,
+        20 * 60 * 1000,
+        "from the run's start, not this session's"
+    );
     // 19 minutes since step 1 and the 4s + 3s still ahead, against a 9s plan.
     assert_eq!(p.behind_ms, 19 * 60 * 1000 + 7_000 - 9_000);
     let copy = &app.steps[1];
     assert_eq!(copy.status, StepStatus::Failed(StepOutcome::TimedOut));
     assert_eq!(copy.message.as_deref(), Some("timed out after 4s"));
-    assert_eq!(copy.output_file.as_deref(), Some("/j/run.output/copy-1.log"));
+    assert_eq!(
+        copy.output_file.as_deref(),
+        Some("/j/run.output/copy-1.log")
+    );
 }
 
 /// The header's behind/ahead figure and the summary's are one figure: from step 1's start to

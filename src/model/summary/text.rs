@@ -42,6 +42,15 @@ pub fn repair_words(r: &crate::protocol::RepairRecord) -> String {
 /// triggers, the rollback, what is left to undo by hand, and where the journal is.
 pub fn lines(s: &RunSummary) -> Vec<String> {
     let mut out = vec![headline(s)];
+    // Step 1 started outside the maintenance window (before it opened, or after it ended).
+    if let (Some((start, minutes)), Some(first)) = (s.window, s.first_step_at())
+        && let Some(words) = narrate::outside_window(start, minutes, first)
+    {
+        out.push(format!(
+            "OUTSIDE THE WINDOW: step 1 started {} UTC; {words}",
+            hhmmss(first)
+        ));
+    }
     if !s.preflight.is_empty() {
         out.push(narrate::preflight(&s.preflight));
         for f in s.preflight.iter().filter(|f| f.verdict != Verdict::Pass) {
