@@ -203,6 +203,7 @@ fn ended(outcome: Option<RunOutcome>, journal: &str, resumable: bool) -> u8 {
     let what = match outcome {
         Some(RunOutcome::Completed) => "run completed",
         Some(RunOutcome::RolledBack) => "run rolled back",
+        Some(RunOutcome::RolledBackPartly) => "run rolled back, with actions skipped",
         Some(RunOutcome::Aborted) => "run ended before completion",
         Some(RunOutcome::NotStarted) => "run not started: preflight failed",
         None => "the run's engine is gone",
@@ -213,7 +214,7 @@ fn ended(outcome: Option<RunOutcome>, journal: &str, resumable: bool) -> u8 {
             Some(s) => summary::text::resume_hint(s).is_some(),
             None => !matches!(
                 outcome,
-                Some(RunOutcome::Completed | RunOutcome::RolledBack)
+                Some(RunOutcome::Completed | RunOutcome::RolledBack | RunOutcome::RolledBackPartly)
             ),
         };
     if can_resume {

@@ -83,6 +83,8 @@ pub struct Restored {
     pub rollback_started: bool,
     /// A rollback action that started and never finished.
     pub rollback_interrupted: Option<Interrupted>,
+    /// The operator skipped a rollback action (its undo is left by hand).
+    pub rollback_skipped: bool,
     /// Last attempt number of each step's rollback action.
     pub rollback_attempts: BTreeMap<String, u32>,
     /// When a completed rollback finished (such a run cannot be resumed).
@@ -183,6 +185,7 @@ impl Restored {
         let how = match action {
             OperatorAction::SkipRollback { .. } => {
                 self.rolled_back.insert(id.to_string());
+                self.rollback_skipped = true;
                 return;
             }
             OperatorAction::Skip { .. } => Done::Skipped,

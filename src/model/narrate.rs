@@ -256,6 +256,9 @@ pub fn run_finished(outcome: RunOutcome) -> &'static str {
     match outcome {
         RunOutcome::Completed => "run completed",
         RunOutcome::RolledBack => "run rolled back",
+        RunOutcome::RolledBackPartly => {
+            "run rolled back, with rollback actions skipped: undo them by hand"
+        }
         RunOutcome::Aborted => "run aborted",
         RunOutcome::NotStarted => "run not started: preflight failed",
     }

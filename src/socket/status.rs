@@ -174,6 +174,7 @@ impl StatusFold {
                 let what = match o {
                     RunOutcome::Completed => "completed",
                     RunOutcome::RolledBack => "rolled back",
+                    RunOutcome::RolledBackPartly => "rolled back, actions skipped",
                     RunOutcome::Aborted => "aborted",
                     RunOutcome::NotStarted => "not started (preflight failed)",
                 };

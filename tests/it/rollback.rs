@@ -164,8 +164,10 @@ run = "true"
     s.send(Command::Retry).await;
     s.seen(|e| matches!(e, Event::DecisionNeeded { .. })).await;
     s.skip("undo by hand, see ticket 9").await;
+    // A skipped action undid nothing: not "rolled back", its own outcome and exit code.
     let outcome = s.outcome().await;
-    assert_eq!(outcome, RunOutcome::RolledBack);
+    assert_eq!(outcome, RunOutcome::RolledBackPartly);
+    assert_eq!(outcome.exit_code(), 5);
     assert_eq!(
         std::fs::read_to_string(s.dir.path().join("log")).unwrap(),
         "undo-a\n"
@@ -245,4 +247,63 @@ rollback = "echo undo-after >> ${vars.dir}/log"
         std::fs::read_to_string(s.dir.path().join("log")).unwrap(),
         "switched\n"
     );
+}
+
+/// Undo by hand lists only steps that changed something: a step that says `changes = false`
+/// (a read-only check) is in neither the `R` plan nor the summary's list, and the two agree.
+#[tokio::test]
+async fn a_step_that_changes_nothing_is_never_undo_by_hand() {
+    let mut s = start(
+        r#"
+[[step]]
+id = "schema"
+run = "true"
+rollback = "true"
+[[step]]
+id = "copy"
+run = "echo copy >> ${vars.dir}/log"
+[[step]]
+id = "verify"
+run = "true"
+changes = false
+[[step]]
+id = "go"
+confirm = "GO"
+[[step]]
+id = "pending"
+run = "true"
+"#,
+    );
+    assert_eq!(s.run_next(0).await, StepOutcome::Passed);
+    assert_eq!(s.run_next(1).await, StepOutcome::Passed);
+    assert_eq!(s.run_next(2).await, StepOutcome::Passed);
+    s.start_next(3).await;
+    s.seen(|e| matches!(e, Event::ConfirmRequested { .. }))
+        .await;
+    s.send(Command::Confirm { text: "GO".into() }).await;
+    assert_eq!(s.until(finished).await.1, StepOutcome::Passed);
+    let p = plan(&mut s).await;
+    let ids: Vec<&str> = p.entries.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids, ["copy", "schema"], "verify and go changed nothing");
+    let by_hand_in_plan: Vec<&str> = p
+        .entries
+        .iter()
+        .filter(|e| e.action.is_none())
+        .map(|e| e.id.as_str())
+        .collect();
+    roll_back(&mut s).await;
+    assert_eq!(s.outcome().await, RunOutcome::RolledBack);
+    let recs = journal(&s.dir.path().join("j.jsonl"));
+    let mut summary = cutover_model::summary::RunSummary::default();
+    for r in &recs {
+        let ev: Event = serde_json::from_value(r.clone()).unwrap();
+        summary.apply(None, &ev);
+    }
+    let by_hand: Vec<&str> = summary
+        .undo_by_hand()
+        .into_iter()
+        .map(|(st, _)| st.id.as_str())
+        .collect();
+    assert_eq!(by_hand, by_hand_in_plan, "the summary and the plan agree");
+    assert_eq!(by_hand, ["copy"]);
 }

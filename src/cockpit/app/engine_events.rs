@@ -177,7 +177,9 @@ impl App {
                 Level::Info,
                 format!("{said} — every step is done · q quits"),
             ),
-            RunOutcome::RolledBack => (Level::Warn, format!("{said} · q quits")),
+            RunOutcome::RolledBack | RunOutcome::RolledBackPartly => {
+                (Level::Warn, format!("{said} · q quits"))
+            }
             RunOutcome::NotStarted => (Level::Warn, format!("{said} — no step ran · q quits")),
             RunOutcome::Aborted => {
                 let hint = narrate::resume_hint(self.journal());

@@ -25,6 +25,7 @@ pub(crate) fn step(id: &str, kind: StepKind, command: &str, expected_ms: Option<
         timeout_ms: None,
         point_of_no_return: None,
         rollback: None,
+        changes: !matches!(kind, StepKind::Wait | StepKind::Confirm | StepKind::Approve),
     }
 }
 

@@ -425,12 +425,7 @@ fn postmortem(o: &mut String, r: &Report) {
     }
     let _ = writeln!(o, "\n### Action items\n");
     for st in r.troubled() {
-        let _ = writeln!(
-            o,
-            "- [ ] Find out why {} {} and fix it before the next rehearsal.",
-            st.id,
-            st.ended.word()
-        );
+        let _ = writeln!(o, "- [ ] {}", action_item(s, st));
     }
     for st in r.over_plan() {
         let _ = writeln!(
@@ -442,4 +437,45 @@ fn postmortem(o: &mut String, r: &Report) {
         );
     }
     let _ = writeln!(o, "- [ ] ");
+}
+
+/// The action item a troubled step calls for, from what happened to it: a step the operator
+/// stopped (a cancel, or the `ROLLBACK` typed while it ran) has nothing of its own to find out;
+/// a skipped one leaves its work to check; only a failure calls for finding out why.
+fn action_item(
+    s: &cutover_model::summary::RunSummary,
+    st: &cutover_model::summary::StepSummary,
+) -> String {
+    use cutover_model::summary::Ended;
+    let why = st
+        .message
+        .as_deref()
+        .map(|m| format!(" ({})", cell(m)))
+        .unwrap_or_default();
+    match st.ended {
+        Ended::Cancelled => match &s.rollback {
+            Some(rb) => format!(
+                "Review the decision to roll back while {} ran ({}): the step was stopped for it, not broken; the reason is under Decisions.",
+                st.id,
+                cell(&rb.by)
+            ),
+            None => format!(
+                "{} was stopped by the operator{why}: review that decision (its reason is under Decisions); nothing in the step failed.",
+                st.id
+            ),
+        },
+        Ended::Skipped => format!(
+            "{} was skipped{why}: make sure what it does was done another way, or plan it again.",
+            st.id
+        ),
+        Ended::Interrupted => format!(
+            "Find out what interrupted {} (no end was journaled: a crash, a kill or a lost host) and what it left behind.",
+            st.id
+        ),
+        _ => format!(
+            "Find out why {} {} and fix it before the next rehearsal.",
+            st.id,
+            st.ended.word()
+        ),
+    }
 }

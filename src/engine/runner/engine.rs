@@ -276,6 +276,7 @@ impl Engine {
                         .rollback
                         .as_ref()
                         .map(|r| m.mask(&rollback_display(r)).into_owned()),
+                    changes: s.changes,
                 })
                 .collect(),
             lag_configured: self.rb.lag.is_some(),
@@ -368,6 +369,9 @@ impl Engine {
             lag,
             recon: Reconciler::new(),
         };
+        if restored.as_ref().is_some_and(|r| r.rollback_skipped) {
+            runner.rollback.note_skipped();
+        }
         if !self.rb.notify.is_empty() {
             runner.io.notifier = Some(crate::notify::Notifier::start(
                 crate::notify::Hook::all(&self.rb.notify, &self.secrets),

@@ -10,7 +10,7 @@ use crate::resume::Interrupted;
 use cutover_model::protocol::{
     DecisionKind, Event, OperatorAction, PonrCrossed, RollbackEntry, RollbackPlan, RunOutcome,
 };
-use cutover_model::runbook::{Action, Expect, RollbackAction};
+use cutover_model::runbook::{Expect, RollbackAction};
 
 /// The rollback's progress: which steps' rollback actions ran (or were skipped with a
 /// reason), how often each was attempted, and whether a rollback is executing.
@@ -19,6 +19,9 @@ pub(super) struct RollbackBook {
     attempts: Vec<u32>,
     done: Vec<bool>,
     running: bool,
+    /// An action was skipped by the operator (this session or, from the journal, an earlier
+    /// one): the rollback cannot end as fully rolled back.
+    skipped: bool,
 }
 
 impl RollbackBook {
@@ -30,7 +33,13 @@ impl RollbackBook {
             attempts,
             done,
             running: false,
+            skipped: false,
         }
+    }
+
+    /// Notes that an action was skipped (from a journal being resumed).
+    pub(super) fn note_skipped(&mut self) {
+        self.skipped = true;
     }
 
     /// Whether a rollback is executing.
@@ -72,8 +81,9 @@ impl Runner<'_> {
             let Some(state) = self.steps.attempted_state(i) else {
                 continue;
             };
-            let undoable = matches!(s.action, Action::Run(_) | Action::Sql { .. });
-            if s.rollback.is_none() && !undoable {
+            // A step that changes nothing has nothing to undo, by hand or otherwise (the
+            // summary and the report list the same steps).
+            if s.rollback.is_none() && !s.changes {
                 continue;
             }
             entries.push(RollbackEntry {
@@ -208,6 +218,7 @@ impl Runner<'_> {
                 Decision::Retry | Decision::Rollback => continue,
                 Decision::Done => {
                     self.rollback.done[index] = true;
+                    self.rollback.skipped = true;
                     return Ok(true);
                 }
                 Decision::Abort => return Ok(false),
@@ -223,10 +234,10 @@ impl Runner<'_> {
                 at: Utc::now(),
             })
             .await?;
-        Ok(if completed {
-            RunOutcome::RolledBack
-        } else {
-            RunOutcome::Aborted
+        Ok(match (completed, self.rollback.skipped) {
+            (true, false) => RunOutcome::RolledBack,
+            (true, true) => RunOutcome::RolledBackPartly,
+            (false, _) => RunOutcome::Aborted,
         })
     }
 }

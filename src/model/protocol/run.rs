@@ -81,6 +81,15 @@ pub struct StepInfo {
     pub point_of_no_return: Option<String>,
     /// The step's rollback action as shown (masked), if it has one.
     pub rollback: Option<String>,
+    /// Whether the step changes anything a rollback would have to undo (`changes`); one that
+    /// does not is never "undo by hand".
+    #[serde(default = "changes_by_default")]
+    pub changes: bool,
+}
+
+/// A journal written before `changes` existed: every step counted as changing something.
+fn changes_by_default() -> bool {
+    true
 }
 
 /// What a step does: its one action.

@@ -201,6 +201,9 @@ pub enum RunOutcome {
     Completed,
     /// The rollback ran to its end.
     RolledBack,
+    /// The rollback ran to its end, but the operator skipped at least one of its actions
+    /// (after it failed): what that action would have undone is left to undo by hand.
+    RolledBackPartly,
     /// The run was aborted, or a rollback did not complete.
     Aborted,
     /// Preflight found something that stops the run, and nobody overrode it: no step ran.
@@ -209,13 +212,14 @@ pub enum RunOutcome {
 
 impl RunOutcome {
     /// The process exit code (README, "Commands"): 0 completed, 2 not started (preflight),
-    /// 3 rolled back, 4 aborted.
+    /// 3 rolled back, 4 aborted, 5 rolled back with actions skipped (undo by hand).
     pub fn exit_code(self) -> i32 {
         match self {
             RunOutcome::Completed => 0,
             RunOutcome::NotStarted => 2,
             RunOutcome::RolledBack => 3,
             RunOutcome::Aborted => 4,
+            RunOutcome::RolledBackPartly => 5,
         }
     }
 }

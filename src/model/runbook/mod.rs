@@ -286,6 +286,11 @@ pub struct Step {
     pub rollback: Option<RollbackAction>,
     /// Point-of-no-return text.
     pub point_of_no_return: Option<String>,
+    /// Whether the step changes anything a rollback would have to undo: `run`, `sql`,
+    /// `sync_sequences` and `repair` steps unless they say `changes = false`; waits, confirms
+    /// and sign-offs never (unless they say `changes = true`). A step that changes nothing is
+    /// never "undo by hand".
+    pub changes: bool,
 }
 
 /// The one action of a step.

@@ -443,6 +443,9 @@ pub struct StepSpec {
     pub rollback_sql: Option<SStr>,
     /// Text shown once this step has run: rolling back is no longer possible.
     pub point_of_no_return: Option<SStr>,
+    /// Whether the step changes anything a rollback would have to undo (`false`: a read-only
+    /// check, such as a `select`; not listed as "undo by hand").
+    pub changes: Option<bool>,
 }
 
 /// `when = { ... }`

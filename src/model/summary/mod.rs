@@ -118,6 +118,9 @@ pub struct StepSummary {
     pub point_of_no_return: Option<String>,
     /// Whether it has a rollback action.
     pub has_rollback: bool,
+    /// Whether it changes anything a rollback would undo (`changes`).
+    #[serde(default = "crate::summary::yes")]
+    pub changes: bool,
     /// Where it ended up.
     pub ended: Ended,
     /// Attempts made (over every session).
@@ -138,6 +141,11 @@ pub struct StepSummary {
     pub undo: Option<Undo>,
 }
 
+/// Serde's default for flags that were always true before they existed.
+fn yes() -> bool {
+    true
+}
+
 impl StepSummary {
     /// A step not run yet.
     pub fn new(index: usize, info: &crate::protocol::StepInfo) -> Self {
@@ -149,6 +157,7 @@ impl StepSummary {
             expected_ms: info.expected_ms,
             point_of_no_return: info.point_of_no_return.clone(),
             has_rollback: info.rollback.is_some(),
+            changes: info.changes,
             ended: Ended::NotRun,
             attempts: 0,
             actual_ms: None,
@@ -540,7 +549,9 @@ impl RunSummary {
                     ),
                     Some(Undo::Running) => "rollback interrupted — outcome unknown".into(),
                     Some(Undo::Passed) => return None,
-                    None if s.ended.did_work() && !s.has_rollback => "no rollback action".into(),
+                    None if s.ended.did_work() && !s.has_rollback && s.changes => {
+                        "no rollback action".into()
+                    }
                     None => return None,
                 };
                 Some((s, why))

@@ -18,6 +18,7 @@ fn step(id: &str, expected_ms: Option<u64>, rollback: Option<&str>) -> StepInfo 
         timeout_ms: None,
         point_of_no_return: None,
         rollback: rollback.map(str::to_string),
+        changes: true,
     }
 }
 

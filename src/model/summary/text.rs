@@ -15,6 +15,7 @@ pub fn outcome(o: Option<RunOutcome>) -> &'static str {
     match o {
         Some(RunOutcome::Completed) => "completed",
         Some(RunOutcome::RolledBack) => "rolled back",
+        Some(RunOutcome::RolledBackPartly) => "rolled back, with actions skipped (undo by hand)",
         Some(RunOutcome::Aborted) => "ended before completion",
         Some(RunOutcome::NotStarted) => "not started: preflight failed",
         None => "not finished (the record ends here)",
@@ -202,7 +203,7 @@ fn rollback_lines(s: &RunSummary, out: &mut Vec<String>) {
 pub fn resume_hint(s: &RunSummary) -> Option<String> {
     let done = matches!(
         s.outcome,
-        Some(RunOutcome::Completed | RunOutcome::RolledBack)
+        Some(RunOutcome::Completed | RunOutcome::RolledBack | RunOutcome::RolledBackPartly)
     ) || s
         .rollback
         .as_ref()

@@ -69,6 +69,12 @@ fn step(
         .point_of_no_return
         .as_ref()
         .map(|p| point_of_no_return(cx, p));
+    // `select`s are not told apart from writes by their text: a function called in one can
+    // write (`select setval(…)`); the runbook says `changes = false` for a read-only step.
+    let changes = s.changes.unwrap_or(matches!(
+        action,
+        Action::Run(_) | Action::Sql { .. } | Action::SyncSequences { .. } | Action::Repair { .. }
+    ));
     Step {
         id,
         title,
@@ -79,6 +85,7 @@ fn step(
         timeout: s.timeout.as_ref().map(|d| d.get_ref().get()),
         rollback,
         point_of_no_return,
+        changes,
     }
 }
 
