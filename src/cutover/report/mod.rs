@@ -13,8 +13,6 @@ mod svg;
 
 use std::path::Path;
 
-use cutover_model::summary::RunSummary;
-
 pub use facts::Report;
 
 /// What a journal is: a run's, or a drift watch's.
@@ -50,8 +48,10 @@ fn load(journal: &Path) -> Result<Loaded, String> {
             torn,
         )));
     }
-    let summary = RunSummary::fold(read.records.iter().map(|r| (Some(r.ts), &r.event)));
-    Ok(Loaded::Run(Box::new(Report::new(summary, torn))))
+    Ok(Loaded::Run(Box::new(Report::from_records(
+        &read.records,
+        torn,
+    ))))
 }
 
 /// Runs `cutover report`; returns the exit code (0 written, 2 a journal that cannot be read,
