@@ -3,9 +3,10 @@
 
 use std::fmt::Write;
 
-use super::facts::{Report, clock, delta_text, ms, when};
+use super::facts::{MarkKind, Report, clock, delta_text, ms, when};
 use super::svg::timeline_rows;
 use cutover_model::narrate;
+use cutover_model::protocol::RunOutcome;
 use cutover_model::reconcile::{describe, summary as check_line};
 use cutover_model::summary::text::{rollback_state, trigger_then, undo_words};
 
@@ -37,10 +38,41 @@ pub(super) fn code(s: &str) -> String {
         .replace('|', "\\|")
 }
 
-/// Renders the report.
+/// Where the Markdown goes: read as it is, or turned into the HTML page. The few sentences
+/// about how something is drawn differ; every fact is the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// Read as Markdown (a terminal, a Markdown viewer): the timeline is text.
+    Markdown,
+    /// The source of the HTML page: the timeline is drawn as SVG in place of the text block.
+    Html,
+}
+
+/// Renders the report as Markdown.
 pub fn render(r: &Report) -> String {
-    let s = &r.summary;
+    document(r, Target::Markdown)
+}
+
+/// Renders the report as Markdown for `target`.
+pub fn document(r: &Report, target: Target) -> String {
     let mut o = String::new();
+    header(&mut o, r);
+    preflight(&mut o, r);
+    timeline(&mut o, r, target);
+    steps(&mut o, r);
+    decisions(&mut o, r);
+    triggers(&mut o, r);
+    rollback(&mut o, r);
+    repairs(&mut o, r);
+    lag(&mut o, r);
+    reconcile(&mut o, r);
+    postmortem(&mut o, r);
+    o
+}
+
+/// The title, the incomplete-record warning, and the table of who, what, when.
+fn header(o: &mut String, r: &Report) {
+    let s = &r.summary;
     let _ = writeln!(o, "# {} — run report\n", cell(&s.name));
     if r.incomplete {
         let _ = writeln!(
@@ -57,8 +89,8 @@ pub fn render(r: &Report) -> String {
     let _ = writeln!(
         o,
         "| Runbook | `{}` · sha256 `{}` |",
-        cell(&s.runbook),
-        s.sha256.get(..16).unwrap_or(&s.sha256)
+        code(&s.runbook),
+        code(s.sha256.get(..16).unwrap_or(&s.sha256))
     );
     let _ = writeln!(o, "| Journal | `{}` |", code(&s.journal));
     for (who, at) in &s.sessions {
@@ -80,25 +112,27 @@ pub fn render(r: &Report) -> String {
         ms(r.elapsed_ms),
         ms((r.planned_ms > 0).then_some(r.planned_ms))
     );
+}
 
-    preflight(&mut o, r);
+/// The timeline: text rows (the HTML page draws it in their place).
+fn timeline(o: &mut String, r: &Report, target: Target) {
     let _ = writeln!(o, "## Timeline\n");
-    let _ = writeln!(
-        o,
-        "Planned (`·`; dashed in HTML) and actual (`█`; filled, coloured by state) per step, from the run's start.\n"
-    );
+    let _ = writeln!(o, "{}\n", timeline_legend(target));
     let _ = writeln!(o, "```text");
     for row in timeline_rows(r, 48) {
         let _ = writeln!(o, "{row}");
     }
     let _ = writeln!(o, "```\n");
+}
 
+/// One row per step: state, attempts, times against the plan, what went wrong, the output.
+fn steps(o: &mut String, r: &Report) {
     let _ = writeln!(o, "## Steps\n");
     let _ = writeln!(
         o,
         "| # | Step | State | Attempts | Actual | Planned | Delta | Detail | Output |\n|---|---|---|---|---|---|---|---|---|"
     );
-    for st in &s.steps {
+    for st in &r.summary.steps {
         let mut detail = st.message.clone().unwrap_or_default();
         if let Some(p) = &st.point_of_no_return {
             detail = if detail.is_empty() {
@@ -125,65 +159,91 @@ pub fn render(r: &Report) -> String {
         );
     }
     o.push('\n');
+}
 
-    if !s.decisions.is_empty() {
-        let _ = writeln!(o, "## Decisions\n\n| Time | Who | What |\n|---|---|---|");
-        for d in &s.decisions {
-            if let Some(w) = d.words() {
-                let _ = writeln!(o, "| {} | {} | {} |", clock(d.at), cell(&d.by), cell(&w));
-            }
-        }
-        o.push('\n');
+/// The operators' decisions, with who and when.
+fn decisions(o: &mut String, r: &Report) {
+    let s = &r.summary;
+    if s.decisions.is_empty() {
+        return;
     }
-    if !s.triggers.is_empty() {
+    let _ = writeln!(o, "## Decisions\n\n| Time | Who | What |\n|---|---|---|");
+    for d in &s.decisions {
+        if let Some(w) = d.words() {
+            let _ = writeln!(o, "| {} | {} | {} |", clock(d.at), cell(&d.by), cell(&w));
+        }
+    }
+    o.push('\n');
+}
+
+/// The triggers that fired and what followed.
+fn triggers(o: &mut String, r: &Report) {
+    let s = &r.summary;
+    if s.triggers.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "## Triggers\n\n| Time | Trigger | Condition | Then |\n|---|---|---|---|"
+    );
+    for f in &s.triggers {
         let _ = writeln!(
             o,
-            "## Triggers\n\n| Time | Trigger | Condition | Then |\n|---|---|---|---|"
+            "| {} | {} | {} | {} |",
+            clock(f.at),
+            cell(&f.name),
+            cell(&f.message),
+            cell(&trigger_then(f))
         );
-        for f in &s.triggers {
+    }
+    o.push('\n');
+}
+
+/// The rollback: who started it and when, each action, and what is left to undo by hand.
+fn rollback(o: &mut String, r: &Report) {
+    let s = &r.summary;
+    let Some(rb) = &s.rollback else { return };
+    let _ = writeln!(
+        o,
+        "## Rollback\n\nStarted by {}{} · {}.\n\n| # | Step | Undo |\n|---|---|---|",
+        cell(&rb.by),
+        r.rollback_started_at
+            .map_or(String::new(), |t| format!(" at {}", clock(t))),
+        rollback_state(rb.completed)
+    );
+    for st in s.steps.iter().rev() {
+        if let Some(u) = &st.undo {
             let _ = writeln!(
                 o,
-                "| {} | {} | {} | {} |",
-                clock(f.at),
-                cell(&f.name),
-                cell(&f.message),
-                cell(&trigger_then(f))
+                "| {} | {} | {} |",
+                st.index + 1,
+                cell(&st.id),
+                cell(&undo_words(u))
             );
         }
-        o.push('\n');
     }
-    if let Some(rb) = &s.rollback {
-        let _ = writeln!(
-            o,
-            "## Rollback\n\nStarted by {} · {}.\n\n| # | Step | Undo |\n|---|---|---|",
-            cell(&rb.by),
-            rollback_state(rb.completed)
-        );
-        for st in s.steps.iter().rev() {
-            if let Some(u) = &st.undo {
-                let _ = writeln!(
-                    o,
-                    "| {} | {} | {} |",
-                    st.index + 1,
-                    cell(&st.id),
-                    cell(&undo_words(u))
-                );
-            }
+    let by_hand = s.undo_by_hand();
+    if !by_hand.is_empty() {
+        let _ = writeln!(o, "\n**Undo by hand:**\n");
+        for (st, why) in by_hand {
+            let _ = writeln!(o, "- {} {}: {}", st.index + 1, cell(&st.id), cell(&why));
         }
-        let by_hand = s.undo_by_hand();
-        if !by_hand.is_empty() {
-            let _ = writeln!(o, "\n**Undo by hand:**\n");
-            for (st, why) in by_hand {
-                let _ = writeln!(o, "- {} {}: {}", st.index + 1, cell(&st.id), cell(&why));
-            }
-        }
-        o.push('\n');
     }
-    repairs(&mut o, r);
-    lag(&mut o, r);
-    reconcile(&mut o, r);
-    postmortem(&mut o, r);
-    o
+    o.push('\n');
+}
+
+/// How to read the timeline, as it is drawn for `target`.
+fn timeline_legend(target: Target) -> &'static str {
+    match target {
+        Target::Markdown => {
+            "Planned (`·`) and actual (`█`) per step, from the run's start; the glyph after \
+             each row is the step's state."
+        }
+        Target::Html => {
+            "Planned (dashed outline) and actual (filled, coloured by the step's state) per \
+             step, from the run's start; ⚑ marks the point of no return."
+        }
+    }
 }
 
 /// What preflight found before step 1: its verdict, and every finding.
@@ -282,6 +342,13 @@ fn lag(o: &mut String, r: &Report) {
             thresholds.join(", ")
         );
     }
+    for m in r.marks() {
+        let what = match &m.kind {
+            MarkKind::Trigger { name } => format!("Trigger {} fired", cell(name)),
+            MarkKind::Rollback => "The rollback began".to_string(),
+        };
+        let _ = writeln!(o, "- {what} at {}.", clock(m.at));
+    }
     for (from, to) in &l.stale {
         let _ = writeln!(
             o,
@@ -352,10 +419,17 @@ fn reconcile(o: &mut String, r: &Report) {
 fn postmortem(o: &mut String, r: &Report) {
     let s = &r.summary;
     let _ = writeln!(o, "## Post-mortem (to complete)\n\n### What happened\n");
+    let words = cutover_model::summary::text::outcome(s.outcome);
     let _ = writeln!(
         o,
-        "The run {} ({}), {} against a plan of {}.",
-        cutover_model::summary::text::outcome(s.outcome),
+        "{} ({}), {} against a plan of {}.",
+        match s.outcome {
+            // "The run rolled back", but "The run: not finished (the record ends here)".
+            Some(RunOutcome::Completed | RunOutcome::RolledBack | RunOutcome::Aborted) => {
+                format!("The run {words}")
+            }
+            _ => format!("The run: {words}"),
+        },
         r.exit_code.map_or(
             "no exit code: the record is incomplete".into(),
             |c| format!("exit {c}")
@@ -442,4 +516,47 @@ fn postmortem(o: &mut String, r: &Report) {
         );
     }
     let _ = writeln!(o, "- [ ] ");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::facts::fixture;
+
+    #[test]
+    fn each_format_says_how_its_own_timeline_reads_and_nothing_about_the_other() {
+        let r = fixture::report();
+        let md = render(&r);
+        assert!(
+            md.contains("Planned (`·`) and actual (`█`) per step"),
+            "{md}"
+        );
+        let for_html = document(&r, Target::Html);
+        assert!(for_html.contains("Planned (dashed outline)"), "{for_html}");
+        for (text, other) in [(&md, "HTML"), (&for_html, "Markdown")] {
+            assert!(!text.contains(other), "{other} in:\n{text}");
+        }
+        // The same facts either way: only the legend differs.
+        let differ: Vec<(&str, &str)> = md
+            .lines()
+            .zip(for_html.lines())
+            .filter(|(a, b)| a != b)
+            .collect();
+        assert_eq!(differ.len(), 1, "{differ:?}");
+    }
+
+    #[test]
+    fn the_rollback_and_the_lag_say_when_the_trigger_fired_and_the_rollback_began() {
+        let md = render(&fixture::report());
+        assert!(
+            md.contains("Started by trigger lag runaway at 02:00:25 · completed."),
+            "{md}"
+        );
+        assert!(
+            md.contains("- Trigger lag runaway fired at 02:00:20.\n"),
+            "{md}"
+        );
+        assert!(md.contains("- The rollback began at 02:00:25.\n"), "{md}");
+        assert!(md.contains("The run rolled back (exit 3)"), "{md}");
+    }
 }
