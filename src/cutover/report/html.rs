@@ -290,7 +290,16 @@ mod tests {
 
     #[test]
     fn a_report_in_html_shows_no_markdown() {
-        let text = visible(&render(&fixture::report()));
+        let mut r = fixture::report();
+        if let Some(info) = r.summary.lag.info.as_mut() {
+            info.description = "command `echo 3`".into();
+        }
+        let html = render(&r);
+        assert!(
+            html.contains("<p>command <code>echo 3</code>.</p>"),
+            "{html}"
+        );
+        let text = visible(&html);
         for leftover in ["`", "**", "|", "\\", "in HTML", "in Markdown", "[ ]", "```"] {
             assert!(!text.contains(leftover), "{leftover:?} in:\n{text}");
         }

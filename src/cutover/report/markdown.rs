@@ -48,6 +48,38 @@ pub enum Target {
     Html,
 }
 
+/// Text the tool wrote (a message, a finding, a description) as Markdown: where it quotes a
+/// name or a value between backticks (`` `echo 3` ``) that part becomes a code span (by
+/// [`code`]), the rest is escaped as by [`cell`]; a backtick left without its pair stays a
+/// backtick. `in_table`: the text stands in a table cell (a pipe in a code span is escaped).
+pub(super) fn prose(s: &str, in_table: bool) -> String {
+    let parts: Vec<&str> = s.split('`').collect();
+    let mut out = String::new();
+    for (i, part) in parts.iter().enumerate() {
+        let closed = i + 1 < parts.len();
+        if i % 2 == 0 {
+            out.push_str(&cell(part));
+        } else if closed && !part.trim().is_empty() {
+            let quoted = code(part);
+            let quoted = if in_table {
+                quoted
+            } else {
+                quoted.replace("\\|", "|")
+            };
+            out.push('`');
+            out.push_str(&quoted);
+            out.push('`');
+        } else {
+            out.push_str("\\`");
+            out.push_str(&cell(part));
+            if closed {
+                out.push_str("\\`");
+            }
+        }
+    }
+    out
+}
+
 /// Renders the report as Markdown.
 pub fn render(r: &Report) -> String {
     document(r, Target::Markdown)
@@ -152,7 +184,7 @@ fn steps(o: &mut String, r: &Report) {
             ms(st.actual_ms),
             ms(st.expected_ms),
             delta_text(st),
-            cell(detail.trim()),
+            prose(detail.trim(), true),
             st.output_file
                 .as_deref()
                 .map_or(String::new(), |f| format!("`{}`", code(f)))
@@ -192,8 +224,8 @@ fn triggers(o: &mut String, r: &Report) {
             "| {} | {} | {} | {} |",
             clock(f.at),
             cell(&f.name),
-            cell(&f.message),
-            cell(&trigger_then(f))
+            prose(&f.message, true),
+            prose(&trigger_then(f), true)
         );
     }
     o.push('\n');
@@ -218,7 +250,7 @@ fn rollback(o: &mut String, r: &Report) {
                 "| {} | {} | {} |",
                 st.index + 1,
                 cell(&st.id),
-                cell(&undo_words(u))
+                prose(&undo_words(u), true)
             );
         }
     }
@@ -226,7 +258,13 @@ fn rollback(o: &mut String, r: &Report) {
     if !by_hand.is_empty() {
         let _ = writeln!(o, "\n**Undo by hand:**\n");
         for (st, why) in by_hand {
-            let _ = writeln!(o, "- {} {}: {}", st.index + 1, cell(&st.id), cell(&why));
+            let _ = writeln!(
+                o,
+                "- {} {}: {}",
+                st.index + 1,
+                cell(&st.id),
+                prose(&why, false)
+            );
         }
     }
     o.push('\n');
@@ -252,7 +290,11 @@ fn preflight(o: &mut String, r: &Report) {
     if found.is_empty() {
         return;
     }
-    let _ = writeln!(o, "## Preflight\n\n{}\n", cell(&narrate::preflight(found)));
+    let _ = writeln!(
+        o,
+        "## Preflight\n\n{}\n",
+        prose(&narrate::preflight(found), false)
+    );
     let _ = writeln!(o, "| | Checked | Found |\n|---|---|---|");
     for f in found {
         let _ = writeln!(
@@ -260,7 +302,7 @@ fn preflight(o: &mut String, r: &Report) {
             "| {} | {} | {} |",
             f.glyph(),
             cell(&f.what),
-            cell(&f.detail)
+            prose(&f.detail, true)
         );
     }
     let _ = writeln!(o);
@@ -301,7 +343,7 @@ fn repairs(o: &mut String, r: &Report) {
     }
     for (_, rep) in all {
         for n in &rep.notes {
-            let _ = writeln!(o, "\n- {}", cell(n));
+            let _ = writeln!(o, "\n- {}", prose(n, false));
         }
     }
     let _ = writeln!(o);
@@ -311,7 +353,7 @@ fn lag(o: &mut String, r: &Report) {
     let l = &r.summary.lag;
     let Some(info) = &l.info else { return };
     let show = |v: f64| cutover_model::lag::show(v, info.unit);
-    let _ = writeln!(o, "## Lag\n\n{}.\n", cell(&info.description));
+    let _ = writeln!(o, "## Lag\n\n{}.\n", prose(&info.description, false));
     match (l.peak(), l.points.last()) {
         (Some(peak), Some(last)) => {
             let _ = writeln!(
@@ -379,7 +421,7 @@ fn reconcile(o: &mut String, r: &Report) {
             cell(name),
             c.rounds,
             c.passed,
-            cell(&check_line(&c.latest))
+            prose(&check_line(&c.latest), true)
         );
     }
     for c in checks.values() {
@@ -410,7 +452,7 @@ fn reconcile(o: &mut String, r: &Report) {
             let _ = writeln!(o, "- … {} more", res.mismatch_total - 20);
         }
         for n in &res.notes {
-            let _ = writeln!(o, "- note: {}", cell(n));
+            let _ = writeln!(o, "- note: {}", prose(n, false));
         }
     }
     o.push('\n');
@@ -446,7 +488,7 @@ fn postmortem(o: &mut String, r: &Report) {
             st.ended.word(),
             st.message
                 .as_deref()
-                .map_or(String::new(), |m| format!(": {}", cell(m)))
+                .map_or(String::new(), |m| format!(": {}", prose(m, false)))
         );
     }
     let _ = writeln!(o, "\n### Detection\n");
@@ -459,7 +501,7 @@ fn postmortem(o: &mut String, r: &Report) {
             "- {} trigger {}: {}.",
             clock(f.at),
             f.name,
-            cell(&f.message)
+            prose(&f.message, false)
         );
     }
     for c in s.reconcile.values().filter(|c| !c.latest.passed()) {
@@ -467,7 +509,7 @@ fn postmortem(o: &mut String, r: &Report) {
             o,
             "- Reconcile {}: {}.",
             c.latest.name,
-            cell(&check_line(&c.latest))
+            prose(&check_line(&c.latest), false)
         );
     }
     let _ = writeln!(o, "\n### Impact\n");
@@ -495,7 +537,12 @@ fn postmortem(o: &mut String, r: &Report) {
         );
     }
     for (st, why) in s.undo_by_hand() {
-        let _ = writeln!(o, "- {} is left to undo by hand: {}.", st.id, cell(&why));
+        let _ = writeln!(
+            o,
+            "- {} is left to undo by hand: {}.",
+            st.id,
+            prose(&why, false)
+        );
     }
     let _ = writeln!(o, "\n### Action items\n");
     for st in r.troubled() {
@@ -543,6 +590,15 @@ mod tests {
             .filter(|(a, b)| a != b)
             .collect();
         assert_eq!(differ.len(), 1, "{differ:?}");
+    }
+
+    #[test]
+    fn what_the_tool_quotes_between_backticks_is_code_the_rest_is_text() {
+        assert_eq!(prose("command `echo 3`", false), "command `echo 3`");
+        assert_eq!(prose("no `a|b` here *", true), "no `a\\|b` here \\*");
+        assert_eq!(prose("no `a|b` here", false), "no `a|b` here");
+        assert_eq!(prose("a lone ` tick_", false), "a lone \\` tick\\_");
+        assert_eq!(prose("empty `` pair", false), "empty \\`\\` pair");
     }
 
     #[test]
