@@ -152,12 +152,15 @@ pub enum Warning {
         /// Each run's runbook name.
         names: Vec<String>,
     },
-    /// One runbook name, but read from different paths (as each journal records it).
+    /// One runbook name, but read from different paths (as each journal records it) with
+    /// different contents. (A copy of one runbook elsewhere, as each drill keeps, is not.)
     DifferentRunbookFiles {
         /// Each run's runbook path.
         paths: Vec<String>,
+        /// Each run's runbook sha256.
+        sha256: Vec<String>,
     },
-    /// The runbook's content changed between the runs.
+    /// The runbook's content changed between the runs (read from one path).
     RunbookChanged {
         /// Each run's runbook sha256.
         sha256: Vec<String>,
@@ -209,17 +212,22 @@ impl Warning {
                 "these journals are of different runbooks ({}): their steps are matched by id only.",
                 each(names, &name)
             ),
-            Warning::DifferentRunbookFiles { paths } => format!(
-                "the runs read different runbook files ({}): make sure they are one runbook.",
-                each(paths, &path)
-            ),
+            Warning::DifferentRunbookFiles { paths, sha256 } => {
+                let files: Vec<String> = paths
+                    .iter()
+                    .zip(sha256)
+                    .map(|(p, s)| format!("{} sha256 {}", path(p), path(short(s))))
+                    .collect();
+                format!(
+                    "the runs read different runbook files with different contents ({}): make \
+                     sure they are one runbook; the steps added or removed are marked below.",
+                    each(&files, &|f: &str| f.to_string())
+                )
+            }
             Warning::RunbookChanged { sha256 } => format!(
                 "the runbook changed between the runs ({}); the steps added or removed are \
                  marked below.",
-                each(sha256, &|s: &str| format!(
-                    "sha256 {}",
-                    path(s.get(..12).unwrap_or(s))
-                ))
+                each(sha256, &|s: &str| format!("sha256 {}", path(short(s))))
             ),
             Warning::SameFile { runs, paths } => format!(
                 "runs {} and {} are the same journal file ({} and {}): a run compared with itself.",
@@ -262,13 +270,13 @@ fn warnings(given: &[Given]) -> Vec<Warning> {
     let mut out = Vec::new();
     if differ(&names) {
         out.push(Warning::DifferentRunbooks { names });
-    } else {
-        if differ(&paths) {
-            out.push(Warning::DifferentRunbookFiles { paths });
-        }
-        if differ(&shas) {
-            out.push(Warning::RunbookChanged { sha256: shas });
-        }
+    } else if differ(&shas) && differ(&paths) {
+        out.push(Warning::DifferentRunbookFiles {
+            paths,
+            sha256: shas,
+        });
+    } else if differ(&shas) {
+        out.push(Warning::RunbookChanged { sha256: shas });
     }
     for (i, a) in given.iter().enumerate() {
         for (j, b) in given.iter().enumerate().skip(i + 1) {
@@ -290,6 +298,11 @@ fn warnings(given: &[Given]) -> Vec<Warning> {
         }
     }
     out
+}
+
+/// The first 12 hex digits of a sha256.
+fn short(sha: &str) -> &str {
+    sha.get(..12).unwrap_or(sha)
 }
 
 fn signed(d: i64) -> String {
@@ -331,7 +344,7 @@ pub fn render(c: &Comparison) -> String {
             when(r.summary.started_at),
             cell(&r.outcome()),
             ms(r.elapsed_ms),
-            code(r.summary.sha256.get(..12).unwrap_or(&r.summary.sha256))
+            code(short(&r.summary.sha256))
         );
     }
     let _ = writeln!(o, "\n## Per step\n");
@@ -442,15 +455,26 @@ mod tests {
             "> **Warning**: these journals are of different runbooks (run 1 **orders**, run 2 \
              **billing**): their steps are matched by id only."
         );
-        // The same name from another file, and then another content.
+        // The same runbook copied elsewhere (as each drill keeps one): nothing to warn of.
         let mut moved = run("b.jsonl", 2, 200);
         moved.report.summary.runbook = "old/rb.toml".into();
+        let c = Comparison::new(vec![run("a.jsonl", 1, 100), moved.clone()]);
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        // Another file with another content.
+        moved.report.summary.sha256 = "cd".repeat(32);
         let c = Comparison::new(vec![run("a.jsonl", 1, 100), moved]);
         assert_eq!(
             c.warnings,
             [Warning::DifferentRunbookFiles {
-                paths: vec!["rb.toml".into(), "old/rb.toml".into()]
+                paths: vec!["rb.toml".into(), "old/rb.toml".into()],
+                sha256: vec!["ab".repeat(32), "cd".repeat(32)],
             }]
+        );
+        assert_eq!(
+            c.warnings[0].words(false),
+            "the runs read different runbook files with different contents (run 1 rb.toml \
+             sha256 abababababab, run 2 old/rb.toml sha256 cdcdcdcdcdcd): make sure they are \
+             one runbook; the steps added or removed are marked below."
         );
         let mut changed = run("b.jsonl", 2, 200);
         changed.report.summary.sha256 = "cd".repeat(32);
