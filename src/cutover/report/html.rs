@@ -17,7 +17,7 @@ h3 { font-size: 1rem; margin: 1.2rem 0 .4rem; }
 table { border-collapse: collapse; width: 100%; margin: .4rem 0; font-size: .92rem; }
 th, td { text-align: left; vertical-align: top; padding: .3rem .5rem; border-bottom: 1px solid var(--line); }
 th { color: var(--muted); font-weight: 600; }
-td code, li code { font-size: .85rem; word-break: break-all; }
+td code, li code { font-size: .85rem; }
 code { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; background: #f3f5f7; padding: 0 .2rem; border-radius: 3px; }
 blockquote { margin: .6rem 0; padding: .5rem .8rem; border-left: 4px solid var(--bad); background: #fdecea; }
 .table-wrap { overflow-x: auto; }
@@ -34,6 +34,7 @@ blockquote { margin: .6rem 0; padding: .5rem .8rem; border-left: 4px solid var(-
 .chart .axis { stroke: var(--muted); } .chart .grid { stroke: #eceff2; } .chart .lag { fill: none; stroke: #1565c0; stroke-width: 1.5; } .chart .reading { fill: #1565c0; }
 .chart .warn { stroke: var(--warn); stroke-dasharray: 5 3; } .chart .critical { stroke: var(--bad); stroke-dasharray: 5 3; }
 .chart line.mark { stroke-width: 1.5; } .chart line.mark.trigger { stroke: var(--warn); } .chart line.mark.rollback { stroke: var(--bad); stroke-dasharray: 4 2; }
+.chart text.tick, .chart text.mark { paint-order: stroke; stroke: var(--bg); stroke-width: 3px; stroke-linejoin: round; }
 .chart text.mark { font: 600 11px system-ui, sans-serif; } .chart text.mark.trigger { fill: var(--warn); } .chart text.mark.rollback { fill: var(--bad); }
 ul { padding-left: 1.3rem; } li { margin: .15rem 0; }
 footer { margin-top: 2rem; color: var(--muted); font-size: .8rem; }
@@ -73,7 +74,12 @@ fn inline(s: &str) -> String {
         } else if let Some(body) = r.strip_prefix('`')
             && let Some(end) = body.find('`')
         {
-            out.push_str(&format!("<code>{}</code>", &body[..end]));
+            // A path may break after each slash, and only there: a column of paths is as
+            // narrow as their longest part, never cut inside a name.
+            out.push_str(&format!(
+                "<code>{}</code>",
+                body[..end].replace('/', "/<wbr/>")
+            ));
             rest = &body[end + 1..];
         } else if let Some(body) = r.strip_prefix("**")
             && let Some(end) = body.find("**")
@@ -338,6 +344,18 @@ mod tests {
         for row in steps.split("<tr>").skip(1) {
             assert_eq!(row.matches("<td").count(), 9, "{row}");
         }
+    }
+
+    #[test]
+    fn a_path_breaks_after_a_slash_only() {
+        assert_eq!(
+            inline("journal `d/journal.jsonl` and \\/x"),
+            "journal <code>d/<wbr/>journal.jsonl</code> and /x"
+        );
+        assert!(
+            !CSS.contains("break-all"),
+            "a path is not cut inside a name"
+        );
     }
 
     #[test]

@@ -458,9 +458,19 @@ fn reconcile(o: &mut String, r: &Report) {
     o.push('\n');
 }
 
+/// The post-mortem skeleton, filled with the facts: what happened, how it was detected, the
+/// impact, the action items (and a blank one).
 fn postmortem(o: &mut String, r: &Report) {
+    let _ = writeln!(o, "## Post-mortem (to complete)\n");
+    what_happened(o, r);
+    detection(o, r);
+    impact(o, r);
+    action_items(o, r);
+}
+
+fn what_happened(o: &mut String, r: &Report) {
     let s = &r.summary;
-    let _ = writeln!(o, "## Post-mortem (to complete)\n\n### What happened\n");
+    let _ = writeln!(o, "### What happened\n");
     let words = cutover_model::summary::text::outcome(s.outcome);
     let _ = writeln!(
         o,
@@ -484,13 +494,17 @@ fn postmortem(o: &mut String, r: &Report) {
             o,
             "- Step {} {} {}{}.",
             st.index + 1,
-            st.id,
+            cell(&st.id),
             st.ended.word(),
             st.message
                 .as_deref()
                 .map_or(String::new(), |m| format!(": {}", prose(m, false)))
         );
     }
+}
+
+fn detection(o: &mut String, r: &Report) {
+    let s = &r.summary;
     let _ = writeln!(o, "\n### Detection\n");
     if s.triggers.is_empty() && r.troubled().is_empty() {
         let _ = writeln!(o, "Nothing fired; no step failed.");
@@ -500,7 +514,7 @@ fn postmortem(o: &mut String, r: &Report) {
             o,
             "- {} trigger {}: {}.",
             clock(f.at),
-            f.name,
+            cell(&f.name),
             prose(&f.message, false)
         );
     }
@@ -508,10 +522,14 @@ fn postmortem(o: &mut String, r: &Report) {
         let _ = writeln!(
             o,
             "- Reconcile {}: {}.",
-            c.latest.name,
+            cell(&c.latest.name),
             prose(&check_line(&c.latest), false)
         );
     }
+}
+
+fn impact(o: &mut String, r: &Report) {
+    let s = &r.summary;
     let _ = writeln!(o, "\n### Impact\n");
     let over = match (r.elapsed_ms, r.planned_ms) {
         (Some(e), p) if p > 0 && e > p => Some(e - p),
@@ -530,7 +548,7 @@ fn postmortem(o: &mut String, r: &Report) {
         let _ = writeln!(
             o,
             "- {} took {} against {} planned ({}).",
-            st.id,
+            cell(&st.id),
             ms(st.actual_ms),
             ms(st.expected_ms),
             delta_text(st)
@@ -540,16 +558,19 @@ fn postmortem(o: &mut String, r: &Report) {
         let _ = writeln!(
             o,
             "- {} is left to undo by hand: {}.",
-            st.id,
+            cell(&st.id),
             prose(&why, false)
         );
     }
+}
+
+fn action_items(o: &mut String, r: &Report) {
     let _ = writeln!(o, "\n### Action items\n");
     for st in r.troubled() {
         let _ = writeln!(
             o,
             "- [ ] Find out why {} {} and fix it before the next rehearsal.",
-            st.id,
+            cell(&st.id),
             st.ended.word()
         );
     }
@@ -557,7 +578,7 @@ fn postmortem(o: &mut String, r: &Report) {
         let _ = writeln!(
             o,
             "- [ ] Re-plan {} (`expected` {} → measured {}).",
-            st.id,
+            cell(&st.id),
             ms(st.expected_ms),
             ms(st.actual_ms)
         );

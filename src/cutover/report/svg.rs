@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 
 use super::facts::{Mark, MarkKind, Report};
 use cutover_model::lag::LagUnit;
+use cutover_model::protocol::LagInfo;
 use cutover_model::summary::{Ended, StepSummary};
 
 /// Which width a picture is drawn for.
@@ -294,32 +295,7 @@ pub fn lag_chart_fit(r: &Report, fit: Fit) -> String {
         r#"<svg class="chart {class}" viewBox="0 0 {w} {h}" role="img" aria-label="replication lag over the run">"#,
         class = fit.class()
     );
-    for (v, label) in &ticks {
-        let _ = write!(
-            o,
-            r#"<line x1="{l}" x2="{r}" y1="{y:.1}" y2="{y:.1}" class="grid"/><text x="{tx}" y="{ty:.1}" class="tick end">{label}</text>"#,
-            l = p.left,
-            r = p.right,
-            y = p.y(*v),
-            tx = p.left - 5.0,
-            ty = p.y(*v) + 4.0,
-            label = esc(label)
-        );
-    }
-    for (name, v) in [("warn", info.warn), ("critical", info.critical)] {
-        if let Some(v) = v {
-            let _ = write!(
-                o,
-                r#"<line x1="{l}" x2="{r}" y1="{y:.1}" y2="{y:.1}" class="{name}"/><text x="{tx}" y="{ty:.1}" class="tick">{name} {val}</text>"#,
-                l = p.left,
-                r = p.right,
-                tx = p.left + 4.0,
-                y = p.y(v),
-                ty = p.y(v) - 3.0,
-                val = esc(&cutover_model::lag::show(v, info.unit))
-            );
-        }
-    }
+    levels(&mut o, &p, &ticks, info);
     let pts: Vec<String> = l
         .points
         .iter()
@@ -350,6 +326,36 @@ pub fn lag_chart_fit(r: &Report, fit: Fit) -> String {
         c1 = super::facts::clock(t1)
     );
     o
+}
+
+/// The y-axis's labelled values with their grid lines, and the warn and critical lines.
+fn levels(o: &mut String, p: &Plot, ticks: &[(f64, String)], info: &LagInfo) {
+    for (v, label) in ticks {
+        let _ = write!(
+            o,
+            r#"<line x1="{l}" x2="{r}" y1="{y:.1}" y2="{y:.1}" class="grid"/><text x="{tx}" y="{ty:.1}" class="tick end">{label}</text>"#,
+            l = p.left,
+            r = p.right,
+            y = p.y(*v),
+            tx = p.left - 5.0,
+            ty = p.y(*v) + 4.0,
+            label = esc(label)
+        );
+    }
+    for (name, v) in [("warn", info.warn), ("critical", info.critical)] {
+        if let Some(v) = v {
+            let _ = write!(
+                o,
+                r#"<line x1="{l}" x2="{r}" y1="{y:.1}" y2="{y:.1}" class="{name}"/><text x="{tx}" y="{ty:.1}" class="tick">{name} {val}</text>"#,
+                l = p.left,
+                r = p.right,
+                tx = p.left + 4.0,
+                y = p.y(v),
+                ty = p.y(v) - 3.0,
+                val = esc(&cutover_model::lag::show(v, info.unit))
+            );
+        }
+    }
 }
 
 /// The marks: a vertical line at each moment, its label at the top (staggered over three
