@@ -132,7 +132,7 @@ fn a_completed_run_reports_every_step_against_its_plan() {
     assert_eq!(json["incomplete"], false);
     assert_eq!(json["summary"]["steps"].as_array().unwrap().len(), 3);
     assert!(
-        html.contains("<svg class=\"chart\""),
+        html.contains("<svg class=\"chart wide\""),
         "the timeline is drawn"
     );
 }
@@ -234,7 +234,10 @@ fn two_rehearsals_line_up_step_by_step() {
     let (code, md, err) = report(d.path(), &["one.jsonl", "two.jsonl"]);
     assert_eq!(code, Some(0), "{err}");
     assert!(md.contains("# rehearsal — rehearsal comparison"), "{md}");
-    assert!(md.contains("The runbook changed between the runs"), "{md}");
+    assert!(
+        md.contains("> **Warning**: the runbook changed between the runs"),
+        "{md}"
+    );
     for id in ["prepare", "copy", "verify"] {
         assert!(md.contains(&format!("| {id} |")), "{id}: {md}");
     }
@@ -368,4 +371,226 @@ fn calibrate_plans_no_human_wait_from_a_headless_run() {
         .collect();
     assert_eq!(work[3], "300ms", "{shown}");
     assert!(work[4] == work[5] && work[5] == work[6], "{shown}");
+}
+
+/// The text of an HTML page a reader sees: no style, no tags, entities decoded.
+fn visible(html: &str) -> String {
+    let body = match (html.find("<style>"), html.find("</style>")) {
+        (Some(a), Some(b)) => format!("{}{}", &html[..a], &html[b..]),
+        _ => html.to_string(),
+    };
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in body.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
+/// The `x1` of the first `<line>` of class `class` in `svg`.
+fn line_x(svg: &str, class: &str) -> f64 {
+    let at = svg
+        .find(&format!(r#"class="{class}""#))
+        .unwrap_or_else(|| panic!("no {class}"));
+    let line = &svg[svg[..at].rfind("<line").unwrap()..at];
+    let x1 = line.split("x1=\"").nth(1).unwrap();
+    x1[..x1.find('"').unwrap()].parse().unwrap()
+}
+
+/// A run with a lag probe, a failed step, a trigger and the rollback it began: its HTML
+/// report has no Markdown left in it, its lag chart has values and marks where the trigger
+/// fired and the rollback began, and it reads on a phone (issue 28).
+#[test]
+fn a_rolled_back_run_s_html_report_is_right_on_a_screen_and_a_phone() {
+    let d = tempfile::tempdir().unwrap();
+    let body = format!(
+        "{}[lag]\nmethod = \"command\"\ncommand = \"echo 3\"\ninterval = \"200ms\"\n\
+         warn = \"5s\"\ncritical = \"20s\"\n\n\
+         [[step]]\nid = \"prepare\"\nrun = \"true\"\nexpected = \"1s\"\nrollback = \"echo undo\"\n\n\
+         [[step]]\nid = \"copy\"\nrun = \"sleep 0.3\"\nexpected = \"100ms\"\n\n\
+         [[step]]\nid = \"switch\"\nrun = \"echo broken >&2; exit 3\"\nexpected = \"1s\"\n\
+         point_of_no_return = \"clients moved\"\n\n\
+         [[rollback_trigger]]\nname = \"switch broke\"\nwhen = {{ step_failed = \"switch\" }}\n\
+         action = \"rollback\"\ncountdown = \"1s\"\n",
+        head("rich")
+    );
+    let out = headless_at(
+        d.path(),
+        &body,
+        "j.jsonl",
+        &["--assume-yes"],
+        &[("T_TOKEN", SECRET)],
+    );
+    assert_eq!(out.status.code(), Some(3), "{:?}", text(&out));
+    let (md, json, html) = all_formats(d.path(), "j.jsonl");
+
+    // The times the marks stand for, from the journal, in words in both formats.
+    let fired = json["summary"]["triggers"][0]["at"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let began = json["rollback_started_at"]
+        .as_str()
+        .expect("the rollback's start")
+        .to_string();
+    let clock = |t: &str| t[11..19].to_string();
+    assert!(
+        md.contains(&format!(
+            "- Trigger switch broke fired at {}.",
+            clock(&fired)
+        )),
+        "{md}"
+    );
+    assert!(
+        md.contains(&format!("- The rollback began at {}.", clock(&began))),
+        "{md}"
+    );
+    assert!(
+        began > fired,
+        "the rollback waited for its countdown: {fired} {began}"
+    );
+
+    // The lag chart: values on the y-axis up to the critical line, the two marks in time
+    // order on the time axis.
+    let lag = &html[html
+        .find("aria-label=\"replication lag over the run\"")
+        .unwrap()..];
+    let lag = &lag[..lag.find("</svg>").unwrap()];
+    for tick in ["0", "5 s", "10 s", "15 s", "20 s"] {
+        assert!(lag.contains(&format!(">{tick}</text>")), "{tick}: {lag}");
+    }
+    assert!(lag.contains(">trigger switch broke</text>"), "{lag}");
+    assert!(lag.contains(">rollback began</text>"), "{lag}");
+    assert!(
+        line_x(lag, "mark trigger") < line_x(lag, "mark rollback"),
+        "{lag}"
+    );
+
+    // No Markdown in what the reader sees, and no sentence meant for the Markdown.
+    let seen = visible(&html);
+    for leftover in ["`", "**", "|", "\\", "in HTML", "in Markdown", "[ ]", "```"] {
+        assert!(!seen.contains(leftover), "{leftover:?} in:\n{seen}");
+    }
+    assert!(seen.contains("Planned (dashed outline)"), "{seen}");
+    assert!(md.contains("Planned (`·`) and actual (`█`)"), "{md}");
+    assert!(!md.contains("HTML"), "{md}");
+
+    // A phone: each picture has a drawing at a phone's width, the step table stacks.
+    for what in [
+        "timeline: planned against actual per step",
+        "replication lag over the run",
+    ] {
+        let narrow = html
+            .split("<svg class=\"chart narrow\" viewBox=\"0 0 ")
+            .skip(1)
+            .find(|s| s.contains(what))
+            .unwrap_or_else(|| panic!("no narrow drawing of {what}"));
+        let w: f64 = narrow.split(' ').next().unwrap().parse().unwrap();
+        assert!(w <= 390.0, "{what}: {w} wide");
+    }
+    let steps = &html[html.find("<h2>Steps</h2>").unwrap()..];
+    assert!(
+        steps.contains("<table class=\"stack\">") && steps.contains("<td data-label=\"Planned\">"),
+        "{steps}"
+    );
+}
+
+/// Rehearsals in the order they started whatever the order given; warned of: journals of
+/// different runbooks, the same journal given twice, a copy of one run (issue 28).
+#[test]
+fn a_comparison_orders_the_runs_and_warns_of_what_makes_it_wrong() {
+    let d = tempfile::tempdir().unwrap();
+    let rb = format!(
+        "{}[[step]]\nid = \"copy\"\nrun = \"true\"\nexpected = \"1s\"\n",
+        head("orders")
+    );
+    for j in ["first.jsonl", "second.jsonl"] {
+        let out = headless_at(d.path(), &rb, j, &[], &[("T_TOKEN", SECRET)]);
+        assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    }
+    // Given last first: lined up first first, and said so.
+    let (code, md, err) = report(d.path(), &["second.jsonl", "first.jsonl"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        !md.contains("Warning") && !err.contains("warning"),
+        "{md}{err}"
+    );
+    assert!(
+        md.contains("The runs in the order they started (not the order they were given in)."),
+        "{md}"
+    );
+    let one = md.find("| 1 | `first.jsonl` |").expect("first is run 1");
+    let two = md.find("| 2 | `second.jsonl` |").expect("second is run 2");
+    assert!(one < two);
+
+    // The same file twice, under two names.
+    let (code, md, err) = report(d.path(), &["first.jsonl", "./first.jsonl"]);
+    assert_eq!(code, Some(0), "{err}");
+    let warning = "**Warning**: runs 1 and 2 are the same journal file (`first.jsonl` and \
+                   `./first.jsonl`): a run compared with itself.";
+    assert!(
+        md.starts_with(&format!("# orders — rehearsal comparison\n\n> {warning}")),
+        "{md}"
+    );
+    assert!(
+        err.contains(
+            "warning: runs 1 and 2 are the same journal file (first.jsonl and ./first.jsonl)"
+        ),
+        "{err}"
+    );
+    // A copy of a journal: the same run.
+    std::fs::copy(d.path().join("first.jsonl"), d.path().join("copy.jsonl")).unwrap();
+    let (code, json, _) = report(d.path(), &["first.jsonl", "copy.jsonl", "--json"]);
+    assert_eq!(code, Some(0));
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["warnings"][0]["kind"], "same_run", "{json}");
+    assert_eq!(json["warnings"].as_array().unwrap().len(), 1, "{json}");
+
+    // Another runbook's journal.
+    let other = format!(
+        "{}[[step]]\nid = \"copy\"\nrun = \"true\"\n",
+        head("billing")
+    );
+    let out = headless_at(
+        d.path(),
+        &other,
+        "billing.jsonl",
+        &[],
+        &[("T_TOKEN", SECRET)],
+    );
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let (code, md, err) = report(
+        d.path(),
+        &["first.jsonl", "billing.jsonl", "-o", "cmp.html"],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(md.is_empty());
+    assert!(
+        err.contains(
+            "warning: these journals are of different runbooks (run 1 orders, run 2 billing)"
+        ),
+        "{err}"
+    );
+    let html = std::fs::read_to_string(d.path().join("cmp.html")).unwrap();
+    well_formed(&html).unwrap();
+    let seen = visible(&html);
+    let warned = seen
+        .find("Warning: these journals are of different runbooks (run 1 orders, run 2 billing)")
+        .expect("warned in the HTML");
+    assert!(
+        warned < seen.find("Journal").unwrap(),
+        "the warning comes first: {seen}"
+    );
+    for leftover in ["`", "**", "|"] {
+        assert!(!seen.contains(leftover), "{leftover:?} in:\n{seen}");
+    }
 }

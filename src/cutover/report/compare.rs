@@ -1,14 +1,39 @@
 //! `cutover report A.jsonl B.jsonl ...`: rehearsals lined up step by step (matched by id;
-//! added and removed steps shown), the actual time per run, the change from the first run to
-//! the last, the cumulative drift against the plan, the step that drifted most, and whether
-//! the runbook changed between the runs.
+//! added and removed steps shown) in the order they started, the actual time per run, the
+//! change from the first run to the last, the cumulative drift against the plan, the step
+//! that drifted most. Warned first: journals of different runbooks, a runbook that changed
+//! between the runs, and the same journal (or run) given twice.
 
 use std::fmt::Write;
 
 use serde::Serialize;
 
 use super::facts::{Report, ms, when};
+use super::markdown::{cell, code};
 use cutover_model::narrate::duration;
+
+/// A journal given on the command line, with its report.
+#[derive(Debug, Clone)]
+pub struct Given {
+    /// The path as given.
+    pub path: String,
+    /// The file's device and inode (the same file under two names is one file).
+    pub file: Option<(u64, u64)>,
+    /// What the journal holds.
+    pub report: Report,
+}
+
+impl Given {
+    /// The journal at `path` and its report.
+    pub fn new(path: &std::path::Path, report: Report) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        Given {
+            path: path.display().to_string(),
+            file: std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino())),
+            report,
+        }
+    }
+}
 
 /// One step across the runs.
 #[derive(Debug, Clone, Serialize)]
@@ -28,15 +53,34 @@ pub struct StepRow {
 /// The comparison.
 #[derive(Debug, Clone, Serialize)]
 pub struct Comparison {
-    /// The runs, in the order given.
+    /// What to know before reading on: different runbooks, a changed runbook, a journal or a
+    /// run given twice.
+    pub warnings: Vec<Warning>,
+    /// Each run's journal as given on the command line, in the order of `runs`.
+    pub journals: Vec<String>,
+    /// Whether the runs were given in another order than they started in.
+    pub reordered: bool,
+    /// The runs, in the order they started (one with no start last, in the order given).
     pub runs: Vec<Report>,
     /// Every step of any run, in runbook order (new steps where they first appear).
     pub steps: Vec<StepRow>,
 }
 
 impl Comparison {
-    /// Lines the runs up.
-    pub fn new(runs: Vec<Report>) -> Self {
+    /// Lines up the runs of the journals `given`, in the order they started.
+    pub fn new(mut given: Vec<Given>) -> Self {
+        let order: Vec<String> = given.iter().map(|g| g.path.clone()).collect();
+        // Stable: runs that started at the same time (the same run twice) keep their order.
+        given.sort_by_key(|g| {
+            (
+                g.report.summary.started_at.is_none(),
+                g.report.summary.started_at,
+            )
+        });
+        let reordered = given.iter().map(|g| &g.path).ne(order.iter());
+        let warnings = warnings(&given);
+        let journals = given.iter().map(|g| g.path.clone()).collect();
+        let runs: Vec<Report> = given.into_iter().map(|g| g.report).collect();
         let mut ids: Vec<String> = Vec::new();
         for r in &runs {
             let mut at = 0;
@@ -75,7 +119,13 @@ impl Comparison {
                 }
             })
             .collect();
-        Comparison { runs, steps }
+        Comparison {
+            warnings,
+            journals,
+            reordered,
+            runs,
+            steps,
+        }
     }
 
     /// The step whose actual exceeds its plan the most in the last run, with by how much.
@@ -92,6 +142,169 @@ impl Comparison {
     }
 }
 
+/// Something that makes a comparison misleading, said before it. Runs are numbered from 1,
+/// in the comparison's order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Warning {
+    /// The journals are of runbooks with different names: each run's.
+    DifferentRunbooks {
+        /// Each run's runbook name.
+        names: Vec<String>,
+    },
+    /// One runbook name, but read from different paths (as each journal records it) with
+    /// different contents. (A copy of one runbook elsewhere, as each drill keeps, is not.)
+    DifferentRunbookFiles {
+        /// Each run's runbook path.
+        paths: Vec<String>,
+        /// Each run's runbook sha256.
+        sha256: Vec<String>,
+    },
+    /// The runbook's content changed between the runs (read from one path).
+    RunbookChanged {
+        /// Each run's runbook sha256.
+        sha256: Vec<String>,
+    },
+    /// The same journal file given twice (under one name or two).
+    SameFile {
+        /// The two runs.
+        runs: [usize; 2],
+        /// Their paths as given.
+        paths: [String; 2],
+    },
+    /// Two files that hold one run (the same journal path and start): a copy of a journal.
+    SameRun {
+        /// The two runs.
+        runs: [usize; 2],
+        /// Their paths as given.
+        paths: [String; 2],
+        /// The journal path the run recorded.
+        journal: String,
+    },
+}
+
+impl Warning {
+    /// The warning in a sentence: Markdown (`markdown`), else plain text for a terminal.
+    pub fn words(&self, markdown: bool) -> String {
+        let name = |s: &str| {
+            if markdown {
+                format!("**{}**", cell(s))
+            } else {
+                cutover_model::text::plain(s).into_owned()
+            }
+        };
+        let path = |s: &str| {
+            if markdown {
+                format!("`{}`", code(s))
+            } else {
+                cutover_model::text::plain(s).into_owned()
+            }
+        };
+        let each = |v: &[String], f: &dyn Fn(&str) -> String| -> String {
+            v.iter()
+                .enumerate()
+                .map(|(i, x)| format!("run {} {}", i + 1, f(x)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match self {
+            Warning::DifferentRunbooks { names } => format!(
+                "these journals are of different runbooks ({}): their steps are matched by id only.",
+                each(names, &name)
+            ),
+            Warning::DifferentRunbookFiles { paths, sha256 } => {
+                let files: Vec<String> = paths
+                    .iter()
+                    .zip(sha256)
+                    .map(|(p, s)| format!("{} sha256 {}", path(p), path(short(s))))
+                    .collect();
+                format!(
+                    "the runs read different runbook files with different contents ({}): make \
+                     sure they are one runbook; the steps added or removed are marked below.",
+                    each(&files, &|f: &str| f.to_string())
+                )
+            }
+            Warning::RunbookChanged { sha256 } => format!(
+                "the runbook changed between the runs ({}); the steps added or removed are \
+                 marked below.",
+                each(sha256, &|s: &str| format!("sha256 {}", path(short(s))))
+            ),
+            Warning::SameFile { runs, paths } => format!(
+                "runs {} and {} are the same journal file ({} and {}): a run compared with itself.",
+                runs[0],
+                runs[1],
+                path(&paths[0]),
+                path(&paths[1])
+            ),
+            Warning::SameRun {
+                runs,
+                paths,
+                journal,
+            } => format!(
+                "runs {} and {} are one run ({} and {} are copies of its journal {}): a run \
+                 compared with itself.",
+                runs[0],
+                runs[1],
+                path(&paths[0]),
+                path(&paths[1]),
+                path(journal)
+            ),
+        }
+    }
+}
+
+/// What makes the comparison of the runs `given` (in its order) misleading: journals of
+/// different runbooks (their names or paths as the journals record them), a runbook whose
+/// content changed between the runs (its sha256), the same file given twice, copies of one
+/// run's journal.
+fn warnings(given: &[Given]) -> Vec<Warning> {
+    let each = |pick: fn(&Report) -> &str| -> Vec<String> {
+        given.iter().map(|g| pick(&g.report).to_string()).collect()
+    };
+    let differ = |v: &[String]| v.iter().any(|x| *x != v[0]);
+    let (names, paths, shas) = (
+        each(|r| &r.summary.name),
+        each(|r| &r.summary.runbook),
+        each(|r| &r.summary.sha256),
+    );
+    let mut out = Vec::new();
+    if differ(&names) {
+        out.push(Warning::DifferentRunbooks { names });
+    } else if differ(&shas) && differ(&paths) {
+        out.push(Warning::DifferentRunbookFiles {
+            paths,
+            sha256: shas,
+        });
+    } else if differ(&shas) {
+        out.push(Warning::RunbookChanged { sha256: shas });
+    }
+    for (i, a) in given.iter().enumerate() {
+        for (j, b) in given.iter().enumerate().skip(i + 1) {
+            let (ra, rb) = (&a.report.summary, &b.report.summary);
+            let runs = [i + 1, j + 1];
+            let paths = [a.path.clone(), b.path.clone()];
+            if a.file.is_some() && a.file == b.file {
+                out.push(Warning::SameFile { runs, paths });
+            } else if ra.started_at.is_some()
+                && ra.started_at == rb.started_at
+                && ra.journal == rb.journal
+            {
+                out.push(Warning::SameRun {
+                    runs,
+                    paths,
+                    journal: ra.journal.clone(),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The first 12 hex digits of a sha256.
+fn short(sha: &str) -> &str {
+    sha.get(..12).unwrap_or(sha)
+}
+
 fn signed(d: i64) -> String {
     if d >= 0 {
         format!("+{}", duration(d as u64))
@@ -104,30 +317,34 @@ fn signed(d: i64) -> String {
 pub fn render(c: &Comparison) -> String {
     let mut o = String::new();
     let name = c.runs.last().map_or("", |r| r.summary.name.as_str());
-    let _ = writeln!(o, "# {name} — rehearsal comparison\n");
+    let _ = writeln!(o, "# {} — rehearsal comparison\n", cell(name));
+    for w in &c.warnings {
+        let _ = writeln!(o, "> **Warning**: {}\n", w.words(true));
+    }
     let _ = writeln!(
         o,
-        "| Run | Journal | Started | Outcome | Took | Runbook sha256 |\n|---|---|---|---|---|---|"
+        "The runs in the order they started{}.\n",
+        if c.reordered {
+            " (not the order they were given in)"
+        } else {
+            ""
+        }
     );
-    for (i, r) in c.runs.iter().enumerate() {
+    let _ = writeln!(
+        o,
+        "| Run | Journal | Runbook | Started | Outcome | Took | Runbook sha256 |\n|---|---|---|---|---|---|---|"
+    );
+    for (i, (r, path)) in c.runs.iter().zip(&c.journals).enumerate() {
         let _ = writeln!(
             o,
-            "| {} | `{}` | {} | {} | {} | `{}` |",
+            "| {} | `{}` | {} | {} | {} | {} | `{}` |",
             i + 1,
-            r.summary.journal,
+            code(path),
+            cell(&r.summary.name),
             when(r.summary.started_at),
-            r.outcome(),
+            cell(&r.outcome()),
             ms(r.elapsed_ms),
-            r.summary.sha256.get(..12).unwrap_or(&r.summary.sha256)
-        );
-    }
-    let shas: std::collections::BTreeSet<&str> =
-        c.runs.iter().map(|r| r.summary.sha256.as_str()).collect();
-    if shas.len() > 1 {
-        let _ = writeln!(
-            o,
-            "\n> The runbook changed between the runs ({} versions); the steps added or removed are marked below.",
-            shas.len()
+            code(short(&r.summary.sha256))
         );
     }
     let _ = writeln!(o, "\n## Per step\n");
@@ -141,7 +358,7 @@ pub fn render(c: &Comparison) -> String {
     rule.push_str("---|---|");
     let _ = writeln!(o, "{header}\n{rule}");
     for s in &c.steps {
-        let mut row = format!("| {} | {} |", s.id, ms(s.planned_ms));
+        let mut row = format!("| {} | {} |", cell(&s.id), ms(s.planned_ms));
         for (a, present) in s.actual_ms.iter().zip(&s.present) {
             let cell = if *present {
                 ms(*a)
@@ -165,10 +382,145 @@ pub fn render(c: &Comparison) -> String {
         let _ = writeln!(
             o,
             "\nThe step that drifted most in the last run: **{}**, {} over its plan of {}.",
-            s.id,
+            cell(&s.id),
             duration(d as u64),
             ms(s.planned_ms)
         );
     }
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::facts::fixture;
+
+    /// A run of the fixture's runbook that started `at` seconds after it, in journal `path`
+    /// (the file's identity: `file`).
+    fn run(path: &str, file: u64, at: i64) -> Given {
+        let mut report = fixture::report();
+        report.summary.started_at = Some(fixture::t(at));
+        report.summary.journal = format!("/j/{path}");
+        Given {
+            path: path.into(),
+            file: Some((1, file)),
+            report,
+        }
+    }
+
+    #[test]
+    fn runs_line_up_in_the_order_they_started() {
+        let c = Comparison::new(vec![
+            run("c.jsonl", 3, 300),
+            run("a.jsonl", 1, 100),
+            run("b.jsonl", 2, 200),
+        ]);
+        assert_eq!(c.journals, ["a.jsonl", "b.jsonl", "c.jsonl"]);
+        assert!(c.reordered);
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        let md = render(&c);
+        assert!(
+            md.contains("The runs in the order they started (not the order they were given in)."),
+            "{md}"
+        );
+        let a = md.find("| 1 | `a.jsonl` |").unwrap();
+        let b = md.find("| 2 | `b.jsonl` |").unwrap();
+        let cc = md.find("| 3 | `c.jsonl` |").unwrap();
+        assert!(a < b && b < cc, "{md}");
+        assert!(!md.contains("Warning"), "{md}");
+        let c = Comparison::new(vec![run("a.jsonl", 1, 100), run("b.jsonl", 2, 200)]);
+        assert!(!c.reordered);
+    }
+
+    #[test]
+    fn journals_of_different_runbooks_are_warned_of_first() {
+        let mut other = run("b.jsonl", 2, 200);
+        other.report.summary.name = "billing".into();
+        other.report.summary.runbook = "billing.toml".into();
+        other.report.summary.sha256 = "cd".repeat(32);
+        let c = Comparison::new(vec![run("a.jsonl", 1, 100), other]);
+        assert_eq!(
+            c.warnings,
+            [Warning::DifferentRunbooks {
+                names: vec!["orders".into(), "billing".into()]
+            }]
+        );
+        let md = render(&c);
+        let first = md
+            .lines()
+            .find(|l| !l.is_empty() && !l.starts_with("# "))
+            .unwrap();
+        assert_eq!(
+            first,
+            "> **Warning**: these journals are of different runbooks (run 1 **orders**, run 2 \
+             **billing**): their steps are matched by id only."
+        );
+        // The same runbook copied elsewhere (as each drill keeps one): nothing to warn of.
+        let mut moved = run("b.jsonl", 2, 200);
+        moved.report.summary.runbook = "old/rb.toml".into();
+        let c = Comparison::new(vec![run("a.jsonl", 1, 100), moved.clone()]);
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        // Another file with another content.
+        moved.report.summary.sha256 = "cd".repeat(32);
+        let c = Comparison::new(vec![run("a.jsonl", 1, 100), moved]);
+        assert_eq!(
+            c.warnings,
+            [Warning::DifferentRunbookFiles {
+                paths: vec!["rb.toml".into(), "old/rb.toml".into()],
+                sha256: vec!["ab".repeat(32), "cd".repeat(32)],
+            }]
+        );
+        assert_eq!(
+            c.warnings[0].words(false),
+            "the runs read different runbook files with different contents (run 1 rb.toml \
+             sha256 abababababab, run 2 old/rb.toml sha256 cdcdcdcdcdcd): make sure they are \
+             one runbook; the steps added or removed are marked below."
+        );
+        let mut changed = run("b.jsonl", 2, 200);
+        changed.report.summary.sha256 = "cd".repeat(32);
+        let c = Comparison::new(vec![run("a.jsonl", 1, 100), changed]);
+        assert!(
+            matches!(&c.warnings[..], [Warning::RunbookChanged { sha256 }] if sha256.len() == 2),
+            "{:?}",
+            c.warnings
+        );
+        assert!(render(&c).contains(
+            "> **Warning**: the runbook changed between the runs (run 1 sha256 `abababababab`, \
+             run 2 sha256 `cdcdcdcdcdcd`)"
+        ));
+    }
+
+    #[test]
+    fn the_same_journal_twice_is_warned_of() {
+        // One file under two names.
+        let c = Comparison::new(vec![run("a.jsonl", 1, 100), run("./a.jsonl", 1, 100)]);
+        assert_eq!(
+            c.warnings,
+            [Warning::SameFile {
+                runs: [1, 2],
+                paths: ["a.jsonl".into(), "./a.jsonl".into()]
+            }]
+        );
+        assert!(render(&c).contains(
+            "> **Warning**: runs 1 and 2 are the same journal file (`a.jsonl` and `./a.jsonl`): \
+             a run compared with itself."
+        ));
+        // A copy of a journal: another file, the same run (its journal and its start).
+        let mut copy = run("a.jsonl", 9, 100);
+        copy.path = "copy.jsonl".into();
+        let c = Comparison::new(vec![run("a.jsonl", 1, 100), copy, run("b.jsonl", 2, 200)]);
+        assert_eq!(
+            c.warnings,
+            [Warning::SameRun {
+                runs: [1, 2],
+                paths: ["a.jsonl".into(), "copy.jsonl".into()],
+                journal: "/j/a.jsonl".into()
+            }]
+        );
+        assert_eq!(
+            c.warnings[0].words(false),
+            "runs 1 and 2 are one run (a.jsonl and copy.jsonl are copies of its journal \
+             /j/a.jsonl): a run compared with itself."
+        );
+    }
 }

@@ -3,9 +3,10 @@
 
 use std::fmt::Write;
 
-use super::facts::{Report, clock, delta_text, ms, when};
+use super::facts::{MarkKind, Report, clock, delta_text, ms, when};
 use super::svg::timeline_rows;
 use cutover_model::narrate;
+use cutover_model::protocol::RunOutcome;
 use cutover_model::reconcile::{describe, summary as check_line};
 use cutover_model::summary::text::{rollback_state, trigger_then, undo_words};
 
@@ -37,10 +38,73 @@ pub(super) fn code(s: &str) -> String {
         .replace('|', "\\|")
 }
 
-/// Renders the report.
+/// Where the Markdown goes: read as it is, or turned into the HTML page. The few sentences
+/// about how something is drawn differ; every fact is the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// Read as Markdown (a terminal, a Markdown viewer): the timeline is text.
+    Markdown,
+    /// The source of the HTML page: the timeline is drawn as SVG in place of the text block.
+    Html,
+}
+
+/// Text the tool wrote (a message, a finding, a description) as Markdown: where it quotes a
+/// name or a value between backticks (`` `echo 3` ``) that part becomes a code span (by
+/// [`code`]), the rest is escaped as by [`cell`]; a backtick left without its pair stays a
+/// backtick. `in_table`: the text stands in a table cell (a pipe in a code span is escaped).
+pub(super) fn prose(s: &str, in_table: bool) -> String {
+    let parts: Vec<&str> = s.split('`').collect();
+    let mut out = String::new();
+    for (i, part) in parts.iter().enumerate() {
+        let closed = i + 1 < parts.len();
+        if i % 2 == 0 {
+            out.push_str(&cell(part));
+        } else if closed && !part.trim().is_empty() {
+            let quoted = code(part);
+            let quoted = if in_table {
+                quoted
+            } else {
+                quoted.replace("\\|", "|")
+            };
+            out.push('`');
+            out.push_str(&quoted);
+            out.push('`');
+        } else {
+            out.push_str("\\`");
+            out.push_str(&cell(part));
+            if closed {
+                out.push_str("\\`");
+            }
+        }
+    }
+    out
+}
+
+/// Renders the report as Markdown.
 pub fn render(r: &Report) -> String {
-    let s = &r.summary;
+    document(r, Target::Markdown)
+}
+
+/// Renders the report as Markdown for `target`.
+pub fn document(r: &Report, target: Target) -> String {
     let mut o = String::new();
+    header(&mut o, r);
+    preflight(&mut o, r);
+    timeline(&mut o, r, target);
+    steps(&mut o, r);
+    decisions(&mut o, r);
+    triggers(&mut o, r);
+    rollback(&mut o, r);
+    repairs(&mut o, r);
+    lag(&mut o, r);
+    reconcile(&mut o, r);
+    postmortem(&mut o, r);
+    o
+}
+
+/// The title, the incomplete-record warning, and the table of who, what, when.
+fn header(o: &mut String, r: &Report) {
+    let s = &r.summary;
     let _ = writeln!(o, "# {} — run report\n", cell(&s.name));
     if r.incomplete {
         let _ = writeln!(
@@ -57,8 +121,8 @@ pub fn render(r: &Report) -> String {
     let _ = writeln!(
         o,
         "| Runbook | `{}` · sha256 `{}` |",
-        cell(&s.runbook),
-        s.sha256.get(..16).unwrap_or(&s.sha256)
+        code(&s.runbook),
+        code(s.sha256.get(..16).unwrap_or(&s.sha256))
     );
     let _ = writeln!(o, "| Journal | `{}` |", code(&s.journal));
     for (who, at) in &s.sessions {
@@ -80,25 +144,27 @@ pub fn render(r: &Report) -> String {
         ms(r.elapsed_ms),
         ms((r.planned_ms > 0).then_some(r.planned_ms))
     );
+}
 
-    preflight(&mut o, r);
+/// The timeline: text rows (the HTML page draws it in their place).
+fn timeline(o: &mut String, r: &Report, target: Target) {
     let _ = writeln!(o, "## Timeline\n");
-    let _ = writeln!(
-        o,
-        "Planned (`·`; dashed in HTML) and actual (`█`; filled, coloured by state) per step, from the run's start.\n"
-    );
+    let _ = writeln!(o, "{}\n", timeline_legend(target));
     let _ = writeln!(o, "```text");
     for row in timeline_rows(r, 48) {
         let _ = writeln!(o, "{row}");
     }
     let _ = writeln!(o, "```\n");
+}
 
+/// One row per step: state, attempts, times against the plan, what went wrong, the output.
+fn steps(o: &mut String, r: &Report) {
     let _ = writeln!(o, "## Steps\n");
     let _ = writeln!(
         o,
         "| # | Step | State | Attempts | Actual | Planned | Delta | Detail | Output |\n|---|---|---|---|---|---|---|---|---|"
     );
-    for st in &s.steps {
+    for st in &r.summary.steps {
         let mut detail = st.message.clone().unwrap_or_default();
         if let Some(p) = &st.point_of_no_return {
             detail = if detail.is_empty() {
@@ -118,72 +184,104 @@ pub fn render(r: &Report) -> String {
             ms(st.actual_ms),
             ms(st.expected_ms),
             delta_text(st),
-            cell(detail.trim()),
+            prose(detail.trim(), true),
             st.output_file
                 .as_deref()
                 .map_or(String::new(), |f| format!("`{}`", code(f)))
         );
     }
     o.push('\n');
+}
 
-    if !s.decisions.is_empty() {
-        let _ = writeln!(o, "## Decisions\n\n| Time | Who | What |\n|---|---|---|");
-        for d in &s.decisions {
-            if let Some(w) = d.words() {
-                let _ = writeln!(o, "| {} | {} | {} |", clock(d.at), cell(&d.by), cell(&w));
-            }
-        }
-        o.push('\n');
+/// The operators' decisions, with who and when.
+fn decisions(o: &mut String, r: &Report) {
+    let s = &r.summary;
+    if s.decisions.is_empty() {
+        return;
     }
-    if !s.triggers.is_empty() {
+    let _ = writeln!(o, "## Decisions\n\n| Time | Who | What |\n|---|---|---|");
+    for d in &s.decisions {
+        if let Some(w) = d.words() {
+            let _ = writeln!(o, "| {} | {} | {} |", clock(d.at), cell(&d.by), cell(&w));
+        }
+    }
+    o.push('\n');
+}
+
+/// The triggers that fired and what followed.
+fn triggers(o: &mut String, r: &Report) {
+    let s = &r.summary;
+    if s.triggers.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "## Triggers\n\n| Time | Trigger | Condition | Then |\n|---|---|---|---|"
+    );
+    for f in &s.triggers {
         let _ = writeln!(
             o,
-            "## Triggers\n\n| Time | Trigger | Condition | Then |\n|---|---|---|---|"
+            "| {} | {} | {} | {} |",
+            clock(f.at),
+            cell(&f.name),
+            prose(&f.message, true),
+            prose(&trigger_then(f), true)
         );
-        for f in &s.triggers {
+    }
+    o.push('\n');
+}
+
+/// The rollback: who started it and when, each action, and what is left to undo by hand.
+fn rollback(o: &mut String, r: &Report) {
+    let s = &r.summary;
+    let Some(rb) = &s.rollback else { return };
+    let _ = writeln!(
+        o,
+        "## Rollback\n\nStarted by {}{} · {}.\n\n| # | Step | Undo |\n|---|---|---|",
+        cell(&rb.by),
+        r.rollback_started_at
+            .map_or(String::new(), |t| format!(" at {}", clock(t))),
+        rollback_state(rb.completed)
+    );
+    for st in s.steps.iter().rev() {
+        if let Some(u) = &st.undo {
             let _ = writeln!(
                 o,
-                "| {} | {} | {} | {} |",
-                clock(f.at),
-                cell(&f.name),
-                cell(&f.message),
-                cell(&trigger_then(f))
+                "| {} | {} | {} |",
+                st.index + 1,
+                cell(&st.id),
+                prose(&undo_words(u), true)
             );
         }
-        o.push('\n');
     }
-    if let Some(rb) = &s.rollback {
-        let _ = writeln!(
-            o,
-            "## Rollback\n\nStarted by {} · {}.\n\n| # | Step | Undo |\n|---|---|---|",
-            cell(&rb.by),
-            rollback_state(rb.completed)
-        );
-        for st in s.steps.iter().rev() {
-            if let Some(u) = &st.undo {
-                let _ = writeln!(
-                    o,
-                    "| {} | {} | {} |",
-                    st.index + 1,
-                    cell(&st.id),
-                    cell(&undo_words(u))
-                );
-            }
+    let by_hand = s.undo_by_hand();
+    if !by_hand.is_empty() {
+        let _ = writeln!(o, "\n**Undo by hand:**\n");
+        for (st, why) in by_hand {
+            let _ = writeln!(
+                o,
+                "- {} {}: {}",
+                st.index + 1,
+                cell(&st.id),
+                prose(&why, false)
+            );
         }
-        let by_hand = s.undo_by_hand();
-        if !by_hand.is_empty() {
-            let _ = writeln!(o, "\n**Undo by hand:**\n");
-            for (st, why) in by_hand {
-                let _ = writeln!(o, "- {} {}: {}", st.index + 1, cell(&st.id), cell(&why));
-            }
-        }
-        o.push('\n');
     }
-    repairs(&mut o, r);
-    lag(&mut o, r);
-    reconcile(&mut o, r);
-    postmortem(&mut o, r);
-    o
+    o.push('\n');
+}
+
+/// How to read the timeline, as it is drawn for `target`.
+fn timeline_legend(target: Target) -> &'static str {
+    match target {
+        Target::Markdown => {
+            "Planned (`·`) and actual (`█`) per step, from the run's start; the glyph after \
+             each row is the step's state."
+        }
+        Target::Html => {
+            "Planned (dashed outline) and actual (filled, coloured by the step's state) per \
+             step, from the run's start; ⚑ marks the point of no return."
+        }
+    }
 }
 
 /// What preflight found before step 1: its verdict, and every finding.
@@ -192,7 +290,11 @@ fn preflight(o: &mut String, r: &Report) {
     if found.is_empty() {
         return;
     }
-    let _ = writeln!(o, "## Preflight\n\n{}\n", cell(&narrate::preflight(found)));
+    let _ = writeln!(
+        o,
+        "## Preflight\n\n{}\n",
+        prose(&narrate::preflight(found), false)
+    );
     let _ = writeln!(o, "| | Checked | Found |\n|---|---|---|");
     for f in found {
         let _ = writeln!(
@@ -200,7 +302,7 @@ fn preflight(o: &mut String, r: &Report) {
             "| {} | {} | {} |",
             f.glyph(),
             cell(&f.what),
-            cell(&f.detail)
+            prose(&f.detail, true)
         );
     }
     let _ = writeln!(o);
@@ -241,7 +343,7 @@ fn repairs(o: &mut String, r: &Report) {
     }
     for (_, rep) in all {
         for n in &rep.notes {
-            let _ = writeln!(o, "\n- {}", cell(n));
+            let _ = writeln!(o, "\n- {}", prose(n, false));
         }
     }
     let _ = writeln!(o);
@@ -251,7 +353,7 @@ fn lag(o: &mut String, r: &Report) {
     let l = &r.summary.lag;
     let Some(info) = &l.info else { return };
     let show = |v: f64| cutover_model::lag::show(v, info.unit);
-    let _ = writeln!(o, "## Lag\n\n{}.\n", cell(&info.description));
+    let _ = writeln!(o, "## Lag\n\n{}.\n", prose(&info.description, false));
     match (l.peak(), l.points.last()) {
         (Some(peak), Some(last)) => {
             let _ = writeln!(
@@ -281,6 +383,13 @@ fn lag(o: &mut String, r: &Report) {
             "- Thresholds: {}; {over} of the kept readings above warn.",
             thresholds.join(", ")
         );
+    }
+    for m in r.marks() {
+        let what = match &m.kind {
+            MarkKind::Trigger { name } => format!("Trigger {} fired", cell(name)),
+            MarkKind::Rollback => "The rollback began".to_string(),
+        };
+        let _ = writeln!(o, "- {what} at {}.", clock(m.at));
     }
     for (from, to) in &l.stale {
         let _ = writeln!(
@@ -312,7 +421,7 @@ fn reconcile(o: &mut String, r: &Report) {
             cell(name),
             c.rounds,
             c.passed,
-            cell(&check_line(&c.latest))
+            prose(&check_line(&c.latest), true)
         );
     }
     for c in checks.values() {
@@ -343,19 +452,36 @@ fn reconcile(o: &mut String, r: &Report) {
             let _ = writeln!(o, "- … {} more", res.mismatch_total - 20);
         }
         for n in &res.notes {
-            let _ = writeln!(o, "- note: {}", cell(n));
+            let _ = writeln!(o, "- note: {}", prose(n, false));
         }
     }
     o.push('\n');
 }
 
+/// The post-mortem skeleton, filled with the facts: what happened, how it was detected, the
+/// impact, the action items (and a blank one).
 fn postmortem(o: &mut String, r: &Report) {
+    let _ = writeln!(o, "## Post-mortem (to complete)\n");
+    what_happened(o, r);
+    detection(o, r);
+    impact(o, r);
+    action_items(o, r);
+}
+
+fn what_happened(o: &mut String, r: &Report) {
     let s = &r.summary;
-    let _ = writeln!(o, "## Post-mortem (to complete)\n\n### What happened\n");
+    let _ = writeln!(o, "### What happened\n");
+    let words = cutover_model::summary::text::outcome(s.outcome);
     let _ = writeln!(
         o,
-        "The run {} ({}), {} against a plan of {}.",
-        cutover_model::summary::text::outcome(s.outcome),
+        "{} ({}), {} against a plan of {}.",
+        match s.outcome {
+            // "The run rolled back", but "The run: not finished (the record ends here)".
+            Some(RunOutcome::Completed | RunOutcome::RolledBack | RunOutcome::Aborted) => {
+                format!("The run {words}")
+            }
+            _ => format!("The run: {words}"),
+        },
         r.exit_code.map_or(
             "no exit code: the record is incomplete".into(),
             |c| format!("exit {c}")
@@ -368,13 +494,17 @@ fn postmortem(o: &mut String, r: &Report) {
             o,
             "- Step {} {} {}{}.",
             st.index + 1,
-            st.id,
+            cell(&st.id),
             st.ended.word(),
             st.message
                 .as_deref()
-                .map_or(String::new(), |m| format!(": {}", cell(m)))
+                .map_or(String::new(), |m| format!(": {}", prose(m, false)))
         );
     }
+}
+
+fn detection(o: &mut String, r: &Report) {
+    let s = &r.summary;
     let _ = writeln!(o, "\n### Detection\n");
     if s.triggers.is_empty() && r.troubled().is_empty() {
         let _ = writeln!(o, "Nothing fired; no step failed.");
@@ -384,18 +514,22 @@ fn postmortem(o: &mut String, r: &Report) {
             o,
             "- {} trigger {}: {}.",
             clock(f.at),
-            f.name,
-            cell(&f.message)
+            cell(&f.name),
+            prose(&f.message, false)
         );
     }
     for c in s.reconcile.values().filter(|c| !c.latest.passed()) {
         let _ = writeln!(
             o,
             "- Reconcile {}: {}.",
-            c.latest.name,
-            cell(&check_line(&c.latest))
+            cell(&c.latest.name),
+            prose(&check_line(&c.latest), false)
         );
     }
+}
+
+fn impact(o: &mut String, r: &Report) {
+    let s = &r.summary;
     let _ = writeln!(o, "\n### Impact\n");
     let over = match (r.elapsed_ms, r.planned_ms) {
         (Some(e), p) if p > 0 && e > p => Some(e - p),
@@ -414,24 +548,32 @@ fn postmortem(o: &mut String, r: &Report) {
         let _ = writeln!(
             o,
             "- {} took {} against {} planned ({}).",
-            st.id,
+            cell(&st.id),
             ms(st.actual_ms),
             ms(st.expected_ms),
             delta_text(st)
         );
     }
     for (st, why) in s.undo_by_hand() {
-        let _ = writeln!(o, "- {} is left to undo by hand: {}.", st.id, cell(&why));
+        let _ = writeln!(
+            o,
+            "- {} is left to undo by hand: {}.",
+            cell(&st.id),
+            prose(&why, false)
+        );
     }
+}
+
+fn action_items(o: &mut String, r: &Report) {
     let _ = writeln!(o, "\n### Action items\n");
     for st in r.troubled() {
-        let _ = writeln!(o, "- [ ] {}", action_item(s, st));
+        let _ = writeln!(o, "- [ ] {}", action_item(&r.summary, st));
     }
     for st in r.over_plan() {
         let _ = writeln!(
             o,
             "- [ ] Re-plan {} (`expected` {} → measured {}).",
-            st.id,
+            cell(&st.id),
             ms(st.expected_ms),
             ms(st.actual_ms)
         );
@@ -456,7 +598,7 @@ fn action_item(
         Ended::Cancelled => match &s.rollback {
             Some(rb) => format!(
                 "Review the decision to roll back while {} ran ({}): the step was stopped for it, not broken; the reason is under Decisions.",
-                st.id,
+                cell(&st.id),
                 cell(&rb.by)
             ),
             None => format!(
@@ -477,5 +619,57 @@ fn action_item(
             st.id,
             st.ended.word()
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::facts::fixture;
+
+    #[test]
+    fn each_format_says_how_its_own_timeline_reads_and_nothing_about_the_other() {
+        let r = fixture::report();
+        let md = render(&r);
+        assert!(
+            md.contains("Planned (`·`) and actual (`█`) per step"),
+            "{md}"
+        );
+        let for_html = document(&r, Target::Html);
+        assert!(for_html.contains("Planned (dashed outline)"), "{for_html}");
+        for (text, other) in [(&md, "HTML"), (&for_html, "Markdown")] {
+            assert!(!text.contains(other), "{other} in:\n{text}");
+        }
+        // The same facts either way: only the legend differs.
+        let differ: Vec<(&str, &str)> = md
+            .lines()
+            .zip(for_html.lines())
+            .filter(|(a, b)| a != b)
+            .collect();
+        assert_eq!(differ.len(), 1, "{differ:?}");
+    }
+
+    #[test]
+    fn what_the_tool_quotes_between_backticks_is_code_the_rest_is_text() {
+        assert_eq!(prose("command `echo 3`", false), "command `echo 3`");
+        assert_eq!(prose("no `a|b` here *", true), "no `a\\|b` here \\*");
+        assert_eq!(prose("no `a|b` here", false), "no `a|b` here");
+        assert_eq!(prose("a lone ` tick_", false), "a lone \\` tick\\_");
+        assert_eq!(prose("empty `` pair", false), "empty \\`\\` pair");
+    }
+
+    #[test]
+    fn the_rollback_and_the_lag_say_when_the_trigger_fired_and_the_rollback_began() {
+        let md = render(&fixture::report());
+        assert!(
+            md.contains("Started by trigger lag runaway at 02:00:25 · completed."),
+            "{md}"
+        );
+        assert!(
+            md.contains("- Trigger lag runaway fired at 02:00:20.\n"),
+            "{md}"
+        );
+        assert!(md.contains("- The rollback began at 02:00:25.\n"), "{md}");
+        assert!(md.contains("The run rolled back (exit 3)"), "{md}");
     }
 }

@@ -13,8 +13,6 @@ mod svg;
 
 use std::path::Path;
 
-use cutover_model::summary::RunSummary;
-
 pub use facts::Report;
 
 /// What a journal is: a run's, or a drift watch's.
@@ -50,18 +48,20 @@ fn load(journal: &Path) -> Result<Loaded, String> {
             torn,
         )));
     }
-    let summary = RunSummary::fold(read.records.iter().map(|r| (Some(r.ts), &r.event)));
-    Ok(Loaded::Run(Box::new(Report::new(summary, torn))))
+    Ok(Loaded::Run(Box::new(Report::from_records(
+        &read.records,
+        torn,
+    ))))
 }
 
 /// Runs `cutover report`; returns the exit code (0 written, 2 a journal that cannot be read,
 /// 4 the output cannot be written).
 pub fn main(journals: &[std::path::PathBuf], out: Option<&Path>, json: bool) -> u8 {
-    let mut reports = Vec::new();
+    let mut runs = Vec::new();
     let mut watches = Vec::new();
     for j in journals {
         match load(j) {
-            Ok(Loaded::Run(r)) => reports.push(*r),
+            Ok(Loaded::Run(r)) => runs.push(compare::Given::new(j, *r)),
             Ok(Loaded::Drift(d)) => watches.push(d),
             Err(e) => {
                 crate::say::err(&format!("cutover report: {e}"));
@@ -70,7 +70,7 @@ pub fn main(journals: &[std::path::PathBuf], out: Option<&Path>, json: bool) -> 
         }
     }
     let html_out = out.is_some_and(|p| p.extension().is_some_and(|e| e == "html" || e == "htm"));
-    if !watches.is_empty() {
+    if let Some(d) = watches.first() {
         if journals.len() > 1 {
             crate::say::err(
                 "cutover report: a drift watch's journal (cutover reconcile) is reported on its \
@@ -78,7 +78,6 @@ pub fn main(journals: &[std::path::PathBuf], out: Option<&Path>, json: bool) -> 
             );
             return 2;
         }
-        let d = &watches[0];
         let rendered = if json {
             serde_json::to_string_pretty(d).map(|t| t + "\n")
         } else if html_out {
@@ -88,30 +87,34 @@ pub fn main(journals: &[std::path::PathBuf], out: Option<&Path>, json: bool) -> 
         };
         return emit(rendered, out);
     }
-    if reports.is_empty() {
-        return 2;
-    }
-    let rendered = if reports.len() > 1 {
-        let c = compare::Comparison::new(reports);
-        if json {
-            serde_json::to_string_pretty(&c).map(|t| t + "\n")
-        } else if html_out {
-            Ok(html::page(
-                &compare::render(&c),
-                "rehearsal comparison",
-                None,
-            ))
-        } else {
-            Ok(compare::render(&c))
+    let rendered = match runs.len() {
+        0 => return 2,
+        1 => {
+            let r = &runs[0].report;
+            if json {
+                serde_json::to_string_pretty(r).map(|t| t + "\n")
+            } else if html_out {
+                Ok(html::render(r))
+            } else {
+                Ok(markdown::render(r))
+            }
         }
-    } else {
-        let r = &reports[0];
-        if json {
-            serde_json::to_string_pretty(r).map(|t| t + "\n")
-        } else if html_out {
-            Ok(html::render(r))
-        } else {
-            Ok(markdown::render(r))
+        _ => {
+            let c = compare::Comparison::new(runs);
+            for w in &c.warnings {
+                crate::say::err(&format!("cutover report: warning: {}", w.words(false)));
+            }
+            if json {
+                serde_json::to_string_pretty(&c).map(|t| t + "\n")
+            } else if html_out {
+                Ok(html::page(
+                    &compare::render(&c),
+                    "rehearsal comparison",
+                    None,
+                ))
+            } else {
+                Ok(compare::render(&c))
+            }
         }
     };
     emit(rendered, out)
