@@ -126,7 +126,11 @@ pub fn cockpit(
                 controller: Some(holder),
                 ..
             }) => {
-                if !ask_take_over(id, &holder) {
+                let since = client::status(socket, who.clone())
+                    .await
+                    .ok()
+                    .and_then(|s| s.controller_since);
+                if !ask_take_over(id, &holder, since) {
                     return Err(ClientError::Refused {
                         reason: format!(
                             "{} has the controls; watch with: cutover watch {id}",
@@ -233,15 +237,41 @@ pub fn read_summary(journal: &str) -> Option<RunSummary> {
     ))
 }
 
-/// Asks on the terminal whether to take the controls from `holder`.
-fn ask_take_over(id: &str, holder: &Operator) -> bool {
+/// `alice (from 10.0.0.5) has had the controls of run j since 02:14:03 UTC (12m00 ago)`.
+fn holding(
+    id: &str,
+    holder: &Operator,
+    since: Option<chrono::DateTime<chrono::Utc>>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> String {
+    let who = cutover_model::narrate::operator_at(holder);
+    match since {
+        Some(t) => {
+            let ago = u64::try_from((now - t).num_milliseconds()).unwrap_or(0);
+            format!(
+                "{who} has had the controls of run {id} since {} UTC ({} ago)",
+                t.format("%H:%M:%S"),
+                cutover_model::narrate::duration(ago)
+            )
+        }
+        None => format!("{who} has the controls of run {id}"),
+    }
+}
+
+/// Asks on the terminal whether to take the controls from `holder`, saying from where they
+/// hold them and since when (`since`, from the engine's status).
+fn ask_take_over(
+    id: &str,
+    holder: &Operator,
+    since: Option<chrono::DateTime<chrono::Utc>>,
+) -> bool {
     if !std::io::stdin().is_terminal() {
         return false;
     }
     let _ = write!(
         std::io::stderr(),
-        "{} has the controls of run {id}. Take them over (that terminal will only watch)? [y/N] ",
-        cutover_model::narrate::operator_at(holder)
+        "{}. Take them over (that terminal will only watch)? [y/N] ",
+        plain(&holding(id, holder, since, chrono::Utc::now()))
     );
     let _ = std::io::stderr().flush();
     let mut line = String::new();
@@ -400,7 +430,9 @@ async fn stdout_reader_gone() {
     }
 }
 
-/// `cutover ls`: live runs with where they stand; dead ones with how to resume them.
+/// `cutover ls`: live runs with where they stand, who has the controls (and since when) apart
+/// from how many watch; dead ones with how to resume them. Columns are as wide as their
+/// longest value (long ones cut), so they line up whatever the ids and states.
 pub fn ls() -> u8 {
     let dir = rundir::runs_dir();
     let (metas, wrong) = rundir::read_metas_noting(&dir);
@@ -419,74 +451,150 @@ pub fn ls() -> u8 {
         Err(code) => return code,
     };
     let who = Operator::from_env();
-    if !say::out(&format!(
-        "{:<40} {:<24} {:<44} {:>7} {:>8}  JOURNAL",
-        "ID", "RUNBOOK", "STATE", "CLIENTS", "PID"
-    )) {
-        say::err("cutover ls: cannot write to stdout");
-        return EXIT_USAGE;
-    }
-    for m in &metas {
-        let socket = rundir::socket_path(&dir, &m.id);
-        let row = |id: &str, runbook: &str, state: &str, clients: &str, pid: u32, journal: &str| {
-            // Every field may come from a hostile runbook or engine: no escape reaches the
-            // terminal.
-            format!(
-                "{:<40} {:<24} {:<44} {clients:>7} {pid:>8}  {}",
-                plain(id),
-                fit(&plain(runbook), 24),
-                fit(&plain(state), 44),
-                plain(journal)
-            )
-        };
-        let line = match rt.block_on(client::status(&socket, who.clone())) {
-            Ok(s) => row(
-                &s.id,
-                &s.runbook,
-                &s.state,
-                &s.clients.to_string(),
-                s.pid,
-                &s.journal,
-            ),
-            Err(_) if rundir::engine_alive(m) => {
-                row(&m.id, &m.runbook, "not answering", "?", m.pid, &m.journal)
-            }
-            Err(_) if finished(&m.journal).is_some() => {
-                // The engine went away after the run ended: nothing to resume.
-                rundir::remove(&dir, &m.id);
-                let state = format!(
-                    "finished: {} (engine gone)",
-                    finished(&m.journal).map_or("?", outcome_word)
-                );
-                row(&m.id, &m.runbook, &state, "-", m.pid, &m.journal)
-            }
-            Err(_) => {
-                // The engine died: its socket is stale; its description stays to say how to
-                // resume.
-                let _ = std::fs::remove_file(&socket);
-                format!(
-                    "{}\n{:<40} resume with: cutover run --resume {}",
-                    row(
-                        &m.id,
-                        &m.runbook,
-                        "dead (its engine is gone)",
-                        "-",
-                        m.pid,
-                        &m.journal
-                    ),
-                    "",
-                    plain(&m.journal)
-                )
-            }
-        };
+    let rows: Vec<LsRow> = metas.iter().map(|m| ls_row(&rt, &dir, m, &who)).collect();
+    rt.shutdown_background();
+    for line in ls_table(&rows) {
         if !say::out(&line) {
             say::err("cutover ls: cannot write to stdout");
-            rt.shutdown_background();
             return EXIT_USAGE;
         }
     }
-    rt.shutdown_background();
     0
+}
+
+/// One run in `cutover ls`; every field is plain text (no terminal escape from a hostile
+/// runbook or engine reaches the terminal).
+struct LsRow {
+    id: String,
+    runbook: String,
+    state: String,
+    /// Who has the controls and since when, `-` nobody, `?` unknown.
+    control: String,
+    /// Terminals that watch (attached without the controls).
+    watchers: String,
+    pid: String,
+    journal: String,
+    /// A line under the row: how to resume a dead run.
+    then: Option<String>,
+}
+
+/// Where run `m` stands, asking its engine.
+fn ls_row(
+    rt: &tokio::runtime::Runtime,
+    dir: &std::path::Path,
+    m: &RunMeta,
+    who: &Operator,
+) -> LsRow {
+    let socket = rundir::socket_path(dir, &m.id);
+    let row = |state: &str, control: &str, watchers: &str| LsRow {
+        id: plain(&m.id).into_owned(),
+        runbook: plain(&m.runbook).into_owned(),
+        state: plain(state).into_owned(),
+        control: control.to_string(),
+        watchers: watchers.to_string(),
+        pid: m.pid.to_string(),
+        journal: plain(&m.journal).into_owned(),
+        then: None,
+    };
+    match rt.block_on(client::status(&socket, who.clone())) {
+        Ok(s) => {
+            let control = s.controller.as_ref().map_or("-".to_string(), |c| {
+                let since = s
+                    .controller_since
+                    .map(|t| format!(" since {} UTC", t.format("%H:%M:%S")))
+                    .unwrap_or_default();
+                plain(&format!(
+                    "{}{since}",
+                    cutover_model::narrate::operator_at(c)
+                ))
+                .into_owned()
+            });
+            let watchers = s
+                .clients
+                .saturating_sub(usize::from(s.controller.is_some()));
+            LsRow {
+                id: plain(&s.id).into_owned(),
+                runbook: plain(&s.runbook).into_owned(),
+                journal: plain(&s.journal).into_owned(),
+                pid: s.pid.to_string(),
+                ..row(&s.state, &control, &watchers.to_string())
+            }
+        }
+        Err(_) if rundir::engine_alive(m) => row("not answering", "?", "?"),
+        Err(_) if finished(&m.journal).is_some() => {
+            // The engine went away after the run ended: nothing to resume.
+            rundir::remove(dir, &m.id);
+            let state = format!(
+                "finished: {} (engine gone)",
+                finished(&m.journal).map_or("?", outcome_word)
+            );
+            row(&state, "-", "-")
+        }
+        Err(_) => {
+            // The engine died: its socket is stale; its description stays to say how to
+            // resume.
+            let _ = std::fs::remove_file(&socket);
+            LsRow {
+                then: Some(format!(
+                    "resume with: cutover run --resume {}",
+                    plain(&m.journal).into_owned()
+                )),
+                ..row("dead (its engine is gone)", "-", "-")
+            }
+        }
+    }
+}
+
+/// The table: a header and one line per run, each column as wide as its longest value (at
+/// most its cap), the journal last and whole.
+fn ls_table(rows: &[LsRow]) -> Vec<String> {
+    let width = |title: &str, cap: usize, f: fn(&LsRow) -> &str| {
+        rows.iter()
+            .map(|r| f(r).chars().count())
+            .chain(std::iter::once(title.chars().count()))
+            .max()
+            .unwrap_or(0)
+            .min(cap)
+    };
+    let w = [
+        width("ID", 48, |r| &r.id),
+        width("RUNBOOK", 24, |r| &r.runbook),
+        width("STATE", 60, |r| &r.state),
+        width("CONTROL", 44, |r| &r.control),
+        width("WATCHERS", 8, |r| &r.watchers),
+        width("PID", 8, |r| &r.pid),
+    ];
+    let line = |cells: [&str; 6], journal: &str| {
+        format!(
+            "{:<a$}  {:<b$}  {:<c$}  {:<d$}  {:>e$}  {:>f$}  {journal}",
+            fit(cells[0], w[0]),
+            fit(cells[1], w[1]),
+            fit(cells[2], w[2]),
+            fit(cells[3], w[3]),
+            cells[4],
+            cells[5],
+            a = w[0],
+            b = w[1],
+            c = w[2],
+            d = w[3],
+            e = w[4],
+            f = w[5],
+        )
+    };
+    let mut out = vec![line(
+        ["ID", "RUNBOOK", "STATE", "CONTROL", "WATCHERS", "PID"],
+        "JOURNAL",
+    )];
+    for r in rows {
+        out.push(line(
+            [&r.id, &r.runbook, &r.state, &r.control, &r.watchers, &r.pid],
+            &r.journal,
+        ));
+        if let Some(t) = &r.then {
+            out.push(format!("{:w$}  {t}", "", w = w[0]));
+        }
+    }
+    out
 }
 
 /// How the run in `journal` ended, if it did.
@@ -510,5 +618,67 @@ fn fit(s: &str, n: usize) -> String {
         let mut t: String = s.chars().take(n - 1).collect();
         t.push('…');
         t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: &str, state: &str, control: &str) -> LsRow {
+        LsRow {
+            id: id.into(),
+            runbook: "orders".into(),
+            state: state.into(),
+            control: control.into(),
+            watchers: "2".into(),
+            pid: "4242".into(),
+            journal: "/j/run.jsonl".into(),
+            then: None,
+        }
+    }
+
+    #[test]
+    fn ls_columns_line_up_with_long_ids_and_states() {
+        let rows = [
+            row("j", "running 1 nap (0:03)", "-"),
+            row(
+                "a-much-longer-run-id-2026-12-05T02-00",
+                "waiting for a decision: 3 copy failed · reconciling accounts 4/16 parts",
+                "alice (from 10.0.0.5) since 02:14:03 UTC",
+            ),
+        ];
+        let table = ls_table(&rows);
+        let starts = |l: &str, word: &str| l.find(word).map(|b| l[..b].chars().count());
+        let state_col = starts(&table[0], "STATE").unwrap();
+        assert_eq!(starts(&table[1], "running"), Some(state_col), "{table:#?}");
+        assert_eq!(starts(&table[2], "waiting"), Some(state_col), "{table:#?}");
+        let control_col = starts(&table[0], "CONTROL").unwrap();
+        assert_eq!(starts(&table[2], "alice"), Some(control_col), "{table:#?}");
+        let journal_col = starts(&table[0], "JOURNAL").unwrap();
+        assert_eq!(starts(&table[1], "/j/run"), Some(journal_col), "{table:#?}");
+        assert_eq!(starts(&table[2], "/j/run"), Some(journal_col), "{table:#?}");
+    }
+
+    #[test]
+    fn the_takeover_question_says_from_where_and_since_when() {
+        let holder = Operator {
+            user: "alice".into(),
+            ssh_client: Some("10.0.0.5 5000 22".into()),
+            host: "bastion".into(),
+            peer: None,
+        };
+        let since = chrono::DateTime::parse_from_rfc3339("2026-12-05T02:14:03Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let now = since + chrono::Duration::minutes(12);
+        assert_eq!(
+            holding("j", &holder, Some(since), now),
+            "alice@bastion (ssh from 10.0.0.5) has had the controls of run j since 02:14:03 UTC (12m00 ago)"
+        );
+        assert_eq!(
+            holding("j", &holder, None, now),
+            "alice@bastion (ssh from 10.0.0.5) has the controls of run j"
+        );
     }
 }

@@ -87,6 +87,8 @@ pub enum ServeError {
 pub(crate) struct Controller {
     pub(crate) session: u64,
     pub(crate) who: Operator,
+    /// When it took the controls.
+    pub(crate) since: chrono::DateTime<chrono::Utc>,
     /// Tells its session it lost the controls, and to whom.
     pub(crate) demote: mpsc::Sender<Operator>,
 }
@@ -116,11 +118,11 @@ impl Shared {
             .and_then(|c| c.as_ref().map(|c| c.session))
     }
 
-    fn controller_who(&self) -> Option<Operator> {
+    fn controller_who(&self) -> Option<(Operator, chrono::DateTime<chrono::Utc>)> {
         self.controller
             .lock()
             .ok()
-            .and_then(|c| c.as_ref().map(|c| c.who.clone()))
+            .and_then(|c| c.as_ref().map(|c| (c.who.clone(), c.since)))
     }
 
     /// The run so far, and a queue of what comes after it (no event lost or doubled between).
@@ -136,12 +138,14 @@ impl Shared {
             Ok(s) => (s.runbook().to_string(), s.describe(chrono::Utc::now())),
             Err(_) => (String::new(), "unknown".into()),
         };
+        let controller = self.controller_who();
         RunStatus {
             id: self.id.clone(),
             runbook,
             state,
             clients: self.clients.load(Ordering::Relaxed),
-            controller: self.controller_who(),
+            controller_since: controller.as_ref().map(|c| c.1),
+            controller: controller.map(|c| c.0),
             pid: std::process::id(),
             journal: self.journal.clone(),
         }

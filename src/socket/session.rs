@@ -173,6 +173,7 @@ async fn claim_controls(
         c.replace(Controller {
             session: me,
             who: who.clone(),
+            since: chrono::Utc::now(),
             demote,
         })
     };

@@ -71,6 +71,9 @@ pub struct RunStatus {
     pub clients: usize,
     /// Who has the controls, if anyone.
     pub controller: Option<Operator>,
+    /// Since when they have them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub controller_since: Option<chrono::DateTime<chrono::Utc>>,
     /// The engine's process id.
     pub pid: u32,
     /// The journal's path.

@@ -78,6 +78,28 @@ fn a_closed_terminal_leaves_the_step_running_and_attach_picks_the_run_up() {
     let mut t = Pty::spawn(&["attach"], &[runs.env()], 80, 24);
     t.wait_for("✔ 1 nap");
     t.wait_for("tick-8");
+    // `ls` tells the controlling terminal (who, from where, since when) from the watchers.
+    let (_, ls, _) = runs.cutover(&["ls"]);
+    let mut lines = ls.lines();
+    let head = lines.next().unwrap_or_default();
+    let row = lines.next().unwrap_or_default();
+    assert!(
+        head.contains("CONTROL") && head.contains("WATCHERS"),
+        "{ls}"
+    );
+    assert!(row.contains(" since ") && row.contains(" UTC"), "{ls}");
+    let col = |l: &str, at: usize| l.chars().skip(at).take(7).collect::<String>();
+    let at = head.chars().collect::<Vec<_>>();
+    let control_at = head
+        .find("CONTROL")
+        .map(|b| head[..b].chars().count())
+        .unwrap();
+    assert!(at.len() > control_at);
+    assert!(
+        !col(row, control_at).starts_with(' ')
+            && col(row, control_at.saturating_sub(1)).starts_with(' '),
+        "CONTROL lines up:\n{ls}"
+    );
     t.enter_step(2, "after", "✔");
     t.wait_for("run completed");
     t.quit(0);

@@ -236,4 +236,34 @@ async fn a_sql_steps_notices_and_warnings_are_shown_masked() {
         .expect("the failing step's warning");
     let failed = stdout.find("✘ 3/3 fails").expect("the step failed");
     assert!(warned < failed, "{stdout}");
+    // The output file and the journal have them too, masked.
+    let recs = journal(&d.path().join("j.jsonl"));
+    let fin = of_type(&recs, "step_finished");
+    let file = fin[0]["output_file"]
+        .as_str()
+        .expect("a sql step's output file");
+    let kept = std::fs::read_to_string(d.path().join(file)).unwrap();
+    assert!(
+        kept.contains("NOTICE:  hello there\nWARNING:  careful: "),
+        "{kept}"
+    );
+    assert!(!kept.contains(secret), "{kept}");
+    let journaled: Vec<&str> = of_type(&recs, "notice")
+        .iter()
+        .filter_map(|r| r["message"].as_str())
+        .collect();
+    assert!(
+        journaled
+            .iter()
+            .any(|m| m.starts_with("warns on db: the server said NOTICE:  hello there")),
+        "{journaled:?}"
+    );
+    assert!(
+        journaled
+            .iter()
+            .any(|m| m.contains("WARNING:  about to fail")),
+        "{journaled:?}"
+    );
+    let text = std::fs::read_to_string(d.path().join("j.jsonl")).unwrap();
+    assert!(!text.contains(secret), "the journal is masked");
 }

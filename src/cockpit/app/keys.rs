@@ -181,6 +181,24 @@ impl App {
                 };
                 redraw
             }
+            // The reconcile detail scrolls from its top, as the summary does.
+            Action::PageUp | Action::Top | Action::PageDown | Action::Bottom
+                if self.show_reconcile && !self.show_summary =>
+            {
+                // Its first and last rows may say what is above and below: a page moves by
+                // the rest, so no line is ever hidden under them.
+                let page = self.detail_rows.saturating_sub(2).max(1);
+                let last_page = self.detail_rows.max(1);
+                let last = self.reconcile_lines.saturating_sub(last_page);
+                let now = self.reconcile_scroll.min(last);
+                self.reconcile_scroll = match a {
+                    Action::Top => 0,
+                    Action::PageUp => now.saturating_sub(page),
+                    Action::PageDown => (now + page).min(last),
+                    _ => last,
+                };
+                redraw
+            }
             Action::PageUp => {
                 let max = self.max_scroll();
                 self.view.up(self.page(), max);

@@ -58,6 +58,14 @@ pub enum Msg {
         /// Rows of output visible in the output pane.
         output_rows: usize,
     },
+    /// A frame showed the reconcile detail (`v`): `rows` of its `lines` fit (the page that
+    /// `PgUp`/`PgDn` scroll there, and where `G` ends).
+    DetailLayout {
+        /// Rows the pane has.
+        rows: usize,
+        /// Lines the detail has in all.
+        lines: usize,
+    },
     /// An engine event.
     Engine(Event),
     /// The engine's event channel closed.
@@ -228,6 +236,13 @@ pub struct App {
     pub show_summary: bool,
     /// Lines of the summary scrolled past (the view keeps it within the summary).
     pub summary_scroll: usize,
+    /// Lines of the reconcile detail (`v`) scrolled past, from its top (`usize::MAX`: its
+    /// end; the view clamps it).
+    pub reconcile_scroll: usize,
+    /// Rows of the reconcile detail's pane, as last drawn.
+    pub detail_rows: usize,
+    /// Lines the reconcile detail had, as last drawn.
+    pub reconcile_lines: usize,
     /// The search in the selected step's output (`/`), if any.
     pub search: Option<reading::Search>,
     /// The detail pane has the whole screen (`z`).
@@ -280,6 +295,9 @@ impl App {
             summary: Default::default(),
             show_summary: false,
             summary_scroll: 0,
+            reconcile_scroll: 0,
+            detail_rows: 0,
+            reconcile_lines: 0,
             search: None,
             zoom: false,
             times: false,
@@ -318,6 +336,11 @@ impl App {
             }
             Msg::Layout { output_rows } => {
                 self.output_rows = output_rows;
+                vec![]
+            }
+            Msg::DetailLayout { rows, lines } => {
+                self.detail_rows = rows;
+                self.reconcile_lines = lines;
                 vec![]
             }
             Msg::Engine(ev) => self.on_event(ev),

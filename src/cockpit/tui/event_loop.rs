@@ -265,6 +265,9 @@ fn draw<S: Screen>(app: &mut App, screen: &mut S) -> io::Result<()> {
     if let Some(output_rows) = drawn.output_rows {
         app.update(Msg::Layout { output_rows });
     }
+    if let Some((rows, lines)) = drawn.detail {
+        app.update(Msg::DetailLayout { rows, lines });
+    }
     Ok(())
 }
 

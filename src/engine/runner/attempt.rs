@@ -58,7 +58,8 @@ impl Runner<'_> {
             }
             Action::Sql { sql, on } => {
                 let expect = step.expect.clone();
-                self.sql_attempt(index, sql, on, &expect).await
+                let file = self.output_path(index, &attempt.to_string());
+                self.sql_attempt(index, sql, on, &expect, &file).await
             }
             Action::Wait(w) => match &w.cond {
                 WaitCond::Run(t) => self.wait_run_step(index, attempt, t, w.every, w.hold).await,

@@ -176,7 +176,9 @@ impl Runner<'_> {
                         .await?
                 }
                 RollbackAction::Sql { sql, on } => {
-                    self.sql_attempt(index, sql, on, &Expect::default()).await?
+                    let file = self.output_path(index, &format!("rollback.{attempt}"));
+                    self.sql_attempt(index, sql, on, &Expect::default(), &file)
+                        .await?
                 }
                 RollbackAction::RepairInverse { on } => self.repair_inverse(index, on).await?,
             };

@@ -156,7 +156,7 @@ impl Runner<'_> {
 
 /// The full output of one step attempt, on disk (0600), masked. A file that cannot be
 /// opened or written is reported once (`take_error`), never silently cut short.
-struct OutputFile {
+pub(super) struct OutputFile {
     path: PathBuf,
     w: Option<BufWriter<File>>,
     /// What went wrong, until it is reported.
@@ -167,7 +167,7 @@ impl OutputFile {
     /// Opens `path` for a new attempt's output: its directory is created 0700; whatever is at
     /// the path already (an older file, a symbolic link planted there) is removed, and the
     /// file is created anew, 0600, without following links.
-    fn open(path: &Path) -> Self {
+    pub(super) fn open(path: &Path) -> Self {
         let opened = (|| -> std::io::Result<File> {
             if let Some(dir) = path.parent() {
                 std::fs::DirBuilder::new()
@@ -210,7 +210,7 @@ impl OutputFile {
     }
 
     /// Writes `joined` (lines, each followed by `\n`); stderr lines get a `[stderr] ` prefix.
-    fn write(&mut self, stream: Stream, joined: &str) {
+    pub(super) fn write(&mut self, stream: Stream, joined: &str) {
         if let Some(w) = &mut self.w {
             let r = match stream {
                 Stream::Stdout => w.write_all(joined.as_bytes()),
@@ -226,14 +226,14 @@ impl OutputFile {
     }
 
     /// An error not reported yet.
-    fn take_error(&mut self) -> Option<String> {
+    pub(super) fn take_error(&mut self) -> Option<String> {
         self.error.take()
     }
 
     /// Flushes the file (complete for any reader from here on) and syncs it to disk in the
     /// background: the fsync of a big output file (100+ ms for a few MB) must not hold up the
     /// step. The journal, not this file, is the durable record of what happened.
-    fn finish(&mut self) {
+    pub(super) fn finish(&mut self) {
         if let Some(mut w) = self.w.take() {
             if let Err(e) = w.flush() {
                 self.error = Some(Self::message(&self.path, "cannot write", &e));

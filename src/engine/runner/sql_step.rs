@@ -11,7 +11,7 @@ use tokio_postgres::Client;
 use super::hold::{Held, Hold};
 use super::sql_result::{SqlResult, sql_checks};
 use super::{Attempt, AttemptResult, EngineError, Runner, Stop};
-use cutover_model::protocol::StepOutcome;
+use cutover_model::protocol::{Level, StepOutcome, Stream};
 use cutover_model::runbook::{Expect, Template};
 use cutover_pg::ConnSettings;
 
@@ -127,20 +127,58 @@ impl Runner<'_> {
         Ok(end)
     }
 
-    /// A `sql` step (or a `rollback_sql` action when `expect` is the default).
+    /// A `sql` step (or a `rollback_sql` action when `expect` is the default). What it shows
+    /// (the server's notices, then the result) also goes to `file`, masked; the notices are
+    /// journaled too.
     pub(super) async fn sql_attempt(
         &mut self,
         index: usize,
         sql: &Template,
         on: &str,
         expect: &Expect,
+        file: &std::path::Path,
+    ) -> AttemptResult {
+        let mut out = super::shell_step::OutputFile::open(file);
+        let mut a = self
+            .sql_attempt_to(index, sql, on, expect, &mut out)
+            .await?;
+        out.finish();
+        let attempt = match &mut a {
+            Ok(x) | Err((x, _)) => x,
+        };
+        match out.take_error() {
+            Some(e) => self.notice(Level::Warn, e).await?,
+            None => attempt.output_file = Some(file.display().to_string()),
+        }
+        Ok(a)
+    }
+
+    /// [`Self::sql_attempt`], writing what it shows to `out`.
+    async fn sql_attempt_to(
+        &mut self,
+        index: usize,
+        sql: &Template,
+        on: &str,
+        expect: &Expect,
+        out: &mut super::shell_step::OutputFile,
     ) -> AttemptResult {
         let timeout = self.rb.steps[index].timeout;
         let text = sql.render(self.secrets);
         let end = self.query(on, &text, timeout, Some(index)).await?;
-        // What the server said beside the answer comes first, as psql shows it.
-        let notices = self.sessions.notices(on);
+        // What the server said beside the answer comes first, as psql shows it; it is in the
+        // journal too (a notice), so a report shows a function's WARNING.
+        let mut notices = self.sessions.notices(on);
         if !notices.is_empty() {
+            self.masker.mask_lines(&mut notices);
+            out.write(Stream::Stdout, &notices);
+            let level = if notices.lines().any(|l| !l.starts_with("NOTICE")) {
+                Level::Warn
+            } else {
+                Level::Info
+            };
+            let id = &self.rb.steps[index].id;
+            let said = format!("{id} on {on}: the server said {}", notices.trim_end());
+            self.notice(level, said).await?;
             self.show_lines(index, notices).await?;
         }
         let result = match end {
@@ -171,7 +209,9 @@ impl Runner<'_> {
         match result {
             Err(e) => Ok(Ok(Attempt::failed(format!("{on}: {e}")))),
             Ok(res) => {
-                let text: String = res.table().into_iter().map(|l| l + "\n").collect();
+                let mut text: String = res.table().into_iter().map(|l| l + "\n").collect();
+                self.masker.mask_lines(&mut text);
+                out.write(Stream::Stdout, &text);
                 self.show_lines(index, text).await?;
                 let checks = sql_checks(&res, expect);
                 let failed = checks.iter().find(|c| !c.passed).map(|c| c.detail.clone());

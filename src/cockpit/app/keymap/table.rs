@@ -133,7 +133,7 @@ pub static KEYMAP: &[KeyEntry] = &[
         keys: &[Binding::new(Key::Char('v'), Action::ToggleReconcileView)],
         help: HelpLine::SameRow("show the differing keys"),
         readme: Some(
-            "show the reconcile results and the differing keys (both sides' values) in place of the output; `v` again goes back",
+            "show the reconcile results and the differing keys (both sides' values) in place of the output, every one of them (`PgUp`/`PgDn`, `g`/`G` scroll it); `v` again goes back",
         ),
     },
     KeyEntry {

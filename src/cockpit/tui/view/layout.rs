@@ -55,6 +55,8 @@ pub struct Drawn {
     /// Rows the output pane gave to the selected step's output (the page `PgUp`/`PgDn`
     /// scroll); `None` when the pane showed no output (no step yet, or the reconcile view).
     pub output_rows: Option<usize>,
+    /// The reconcile detail, when the pane showed it: its rows and its lines in all.
+    pub detail: Option<(usize, usize)>,
 }
 
 /// Splits the screen.
@@ -118,11 +120,12 @@ pub fn render(f: &mut Frame, app: &App, t: &Theme) -> Drawn {
         lag::render(f, a.lag, app, t);
         reconcile::render(f, a.reconcile, app, t);
     }
+    let mut detail = None;
     let output_rows = if app.show_summary {
         summary::render(f, a.output, app, t);
         None
     } else if app.show_reconcile {
-        reconcile_detail::render(f, a.output, app, t);
+        detail = Some(reconcile_detail::render(f, a.output, app, t));
         None
     } else if app.show_preflight() {
         preflight::render(f, a.output, app, t);
@@ -136,5 +139,8 @@ pub fn render(f: &mut Frame, app: &App, t: &Theme) -> Drawn {
         Some(_) => prompt::render(f, area, app, t),
         None => {}
     }
-    Drawn { output_rows }
+    Drawn {
+        output_rows,
+        detail,
+    }
 }

@@ -12,8 +12,9 @@ use crate::tui::theme::Theme;
 use cutover_model::reconcile::{MismatchClass, Status, describe, summary};
 use cutover_model::shown;
 
-/// Draws the reconcile drill-down in `area`.
-pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
+/// Draws the reconcile drill-down in `area`, from `app.reconcile_scroll` lines down; returns
+/// its rows and how many lines it has in all (every difference can be scrolled to).
+pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) -> (usize, usize) {
     let block = t.pane(
         " RECONCILE DETAIL · v back to output · c run checks now ",
         area.width,
@@ -107,19 +108,34 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
         }
     }
     let rows = inner.height as usize;
-    if lines.len() > rows {
-        let hidden = lines.len() + 1 - rows;
-        lines.truncate(rows.saturating_sub(1));
-        lines.push(Line::from(Span::styled(
-            fit(
-                &format!(
-                    "… {}: the journal has every result",
-                    cutover_model::narrate::count(hidden as u64, "more line")
-                ),
-                cols,
-            ),
+    let total = lines.len();
+    let skip = app.reconcile_scroll.min(total.saturating_sub(rows));
+    let mut shown: Vec<Line> = lines.into_iter().skip(skip).take(rows).collect();
+    // What is above and below the page, and the keys that reach it.
+    let below = total.saturating_sub(skip + rows);
+    if below > 0 && rows > 1 {
+        shown.truncate(rows - 1);
+        let more = cutover_model::narrate::count((below + 1) as u64, "more line");
+        shown.push(Line::from(Span::styled(
+            fit(&format!("… {more} · {} G scroll", pages()), cols),
             t.muted,
         )));
     }
-    f.render_widget(Paragraph::new(lines), inner);
+    if skip > 0
+        && rows > 1
+        && let Some(first) = shown.first_mut()
+    {
+        let above = cutover_model::narrate::count((skip + 1) as u64, "line");
+        *first = Line::from(Span::styled(
+            fit(&format!("… {above} above · {} g top", pages()), cols),
+            t.muted,
+        ));
+    }
+    f.render_widget(Paragraph::new(shown), inner);
+    (rows, total)
+}
+
+/// The page keys as the key bar names them (`PgUp/PgDn`).
+fn pages() -> String {
+    crate::app::keymap::bar_keys(crate::app::action::Action::PageDown)
 }

@@ -511,6 +511,79 @@ fn a_check_waiting_to_recheck_says_when_it_checks_again() {
     assert!(!line.contains('░'), "no bar while it waits: {line}");
 }
 
+/// Every difference of a check can be reached: PgDn pages through all of them (no line hidden
+/// under the "more" and "above" lines), G shows the last, g the first.
+#[test]
+fn every_difference_in_the_reconcile_detail_can_be_scrolled_to() {
+    use cutover_model::reconcile::{ColumnDiff, Mismatch, MismatchClass, ReconcileResult, Status};
+    let mut run = run_info();
+    run.reconcile = vec!["orders".into()];
+    let mut app = with_run(run, 1);
+    ev(&mut app, Event::Ready { next: 0 });
+    let mut r = ReconcileResult::new("orders", cutover_model::runbook::ReconcileKind::Checksum);
+    r.status = Status::Fail;
+    r.key_columns = vec!["id".into()];
+    r.mismatches = (1..=34)
+        .map(|i| Mismatch {
+            key: vec![format!("{}", 1000 + i)],
+            class: MismatchClass::Different,
+            columns: vec![ColumnDiff {
+                column: "total".into(),
+                source: Some("1".into()),
+                target: Some("2".into()),
+            }],
+            detail: "total: 1 → 2".into(),
+            transient: false,
+            by_content: false,
+            full: Vec::new(),
+        })
+        .collect();
+    r.mismatch_total = 34;
+    ev(
+        &mut app,
+        Event::ReconcileResult {
+            result: Box::new(r),
+            restored: false,
+        },
+    );
+    press(&mut app, ch('v'));
+    let keys_on = |screen: &str| -> Vec<u32> {
+        screen
+            .lines()
+            .filter_map(|l| {
+                let at = l.find("id=")? + 3;
+                l[at..at + 4].parse().ok()
+            })
+            .collect()
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    let mut last_screen = String::new();
+    for _ in 0..40 {
+        let (screen, drawn) = draw_reporting(&app, 80, 24);
+        let (rows, lines) = drawn.detail.expect("the detail was drawn");
+        app.update(Msg::DetailLayout { rows, lines });
+        seen.extend(keys_on(&screen));
+        if screen == last_screen {
+            break;
+        }
+        last_screen = screen;
+        press(&mut app, Key::PageDown);
+    }
+    assert_eq!(seen.len(), 34, "every key reached by PgDn: {seen:?}");
+    assert!(
+        !last_screen.contains("more lines"),
+        "the last page says nothing more: {last_screen}"
+    );
+    press(&mut app, ch('g'));
+    let top = draw(&app, 80, 24);
+    assert!(keys_on(&top).contains(&1001), "{top}");
+    assert!(top.contains("more lines · PgUp/PgDn G scroll"), "{top}");
+    press(&mut app, ch('G'));
+    let bottom = draw(&app, 80, 24);
+    assert!(keys_on(&bottom).contains(&1034), "{bottom}");
+    assert!(bottom.contains("lines above · PgUp/PgDn g top"), "{bottom}");
+}
+
 #[test]
 fn reconcile_detail_shows_the_differing_keys() {
     let mut app = with_reconcile_results();
