@@ -432,6 +432,7 @@ impl Printer {
             | Event::RunFinished { .. } => self.run_line(ev, &t),
             Event::StepStarted { .. }
             | Event::WaitProgress { .. }
+            | Event::StepProgress { .. }
             | Event::ConfirmRejected { .. }
             | Event::StepFinished { .. } => self.step_line(ev, &t),
             Event::Operator {
@@ -556,6 +557,20 @@ impl Printer {
             }
             Event::WaitProgress { index, message, .. } => {
                 format!("{t} … {} {}: {message}", self.pos(*index), self.id(*index))
+            }
+            Event::StepProgress {
+                index,
+                done,
+                total,
+                unit,
+                error,
+                ..
+            } => {
+                let words = match error {
+                    Some(e) => format!("progress query failed: {e}"),
+                    None => narrate::step_progress(*done, *total, unit, None),
+                };
+                format!("{t} … {} {}: {words}", self.pos(*index), self.id(*index))
             }
             Event::ConfirmRejected { index } => format!(
                 "{t} ✘ {} {}",

@@ -457,9 +457,62 @@ pub fn outside_window(
     }
 }
 
+/// A long step's progress: `412000 / 1000000 rows · 41% · 12k rows/s · ETA 48s`; without a
+/// total, `412000 rows · 12k rows/s`. `per_sec`: the rate measured so far, if any.
+pub fn step_progress(done: u64, total: Option<u64>, unit: &str, per_sec: Option<f64>) -> String {
+    let mut s = match total {
+        Some(t) if t > 0 => format!(
+            "{done} / {t} {unit} · {}%",
+            (u128::from(done) * 100 / u128::from(t)).min(999)
+        ),
+        _ => format!("{done} {unit}"),
+    };
+    if let Some(r) = per_sec.filter(|r| *r > 0.0) {
+        s.push_str(&format!(" · {} {unit}/s", si(r)));
+        if let Some(t) = total.filter(|t| *t > done) {
+            let eta_ms = ((t - done) as f64 / r * 1000.0) as u64;
+            s.push_str(&format!(" · ETA {}", duration(eta_ms)));
+        }
+    }
+    s
+}
+
+/// A rate as it reads best: `950`, `12k`, `1.2M`.
+pub fn si(v: f64) -> String {
+    match v {
+        v if v >= 10_000_000.0 => format!("{:.0}M", v / 1_000_000.0),
+        v if v >= 1_000_000.0 => format!("{:.1}M", v / 1_000_000.0),
+        v if v >= 10_000.0 => format!("{:.0}k", v / 1000.0),
+        v if v >= 1000.0 => format!("{:.1}k", v / 1000.0),
+        v => format!("{v:.0}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_step_s_progress_says_the_share_the_rate_and_the_eta_when_it_can() {
+        assert_eq!(
+            step_progress(412_000, Some(1_000_000), "rows", None),
+            "412000 / 1000000 rows · 41%"
+        );
+        assert_eq!(
+            step_progress(412_000, Some(1_000_000), "rows", Some(12_250.0)),
+            "412000 / 1000000 rows · 41% · 12k rows/s · ETA 48s"
+        );
+        assert_eq!(
+            step_progress(7, None, "tables", Some(0.5)),
+            "7 tables · 0 tables/s"
+        );
+        assert_eq!(step_progress(5, Some(0), "MB", None), "5 MB");
+        // Past the total (an estimate that was low): no ETA, the share says so.
+        assert_eq!(
+            step_progress(1_200, Some(1_000), "rows", Some(10.0)),
+            "1200 / 1000 rows · 120% · 10 rows/s"
+        );
+    }
 
     #[test]
     fn a_time_outside_the_window_says_how_far_and_inside_nothing() {

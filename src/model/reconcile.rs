@@ -390,7 +390,7 @@ pub fn progress_line(p: &Progress) -> String {
     }
     if p.elapsed_ms >= 1000 && p.rows_compared > 0 {
         let rate = p.rows_compared as f64 * 1000.0 / p.elapsed_ms as f64;
-        s.push_str(&format!(" · {} rows/s", si(rate)));
+        s.push_str(&format!(" · {} rows/s", crate::narrate::si(rate)));
     }
     if p.rows_compared > 0 {
         let rows = crate::narrate::count(p.rows_compared, "row");
@@ -400,17 +400,6 @@ pub fn progress_line(p: &Progress) -> String {
         s.push_str(&format!(" · throttled: {w}"));
     }
     s
-}
-
-/// A rate as it reads best: `950`, `12k`, `1.2M`.
-fn si(v: f64) -> String {
-    match v {
-        v if v >= 10_000_000.0 => format!("{:.0}M", v / 1_000_000.0),
-        v if v >= 1_000_000.0 => format!("{:.1}M", v / 1_000_000.0),
-        v if v >= 10_000.0 => format!("{:.0}k", v / 1000.0),
-        v if v >= 1000.0 => format!("{:.1}k", v / 1000.0),
-        v => format!("{v:.0}"),
-    }
 }
 
 /// Serde's `skip_serializing_if` for counters that are mostly zero.

@@ -41,6 +41,29 @@ pub struct StatusFold {
     countdown: Option<(String, DateTime<Utc>)>,
     /// Reconcile checks running now, with their latest progress.
     reconciling: BTreeMap<String, Progress>,
+    /// The running step's progress figures: step, first reading (when, done), latest
+    /// (done, total, unit, when).
+    step_progress: Option<StepFigures>,
+}
+
+/// A running step's progress readings, first and latest.
+#[derive(Debug, Clone)]
+struct StepFigures {
+    index: usize,
+    first: (DateTime<Utc>, u64),
+    done: u64,
+    total: Option<u64>,
+    unit: String,
+    at: DateTime<Utc>,
+}
+
+impl StepFigures {
+    /// In words, with the rate since the first reading.
+    fn words(&self) -> String {
+        let secs = (self.at - self.first.0).num_milliseconds() as f64 / 1000.0;
+        let rate = (secs >= 1.0).then(|| self.done.saturating_sub(self.first.1) as f64 / secs);
+        cutover_model::narrate::step_progress(self.done, self.total, &self.unit, rate)
+    }
 }
 
 impl StatusFold {
@@ -53,7 +76,31 @@ impl StatusFold {
             }
             Event::Ready { next } => self.doing = Doing::Ready(*next),
             Event::Preflight { blocks: true, .. } => self.doing = Doing::PreflightBlocked,
-            Event::StepStarted { index, at, .. } => self.doing = Doing::Running(*index, *at),
+            Event::StepStarted { index, at, .. } => {
+                self.doing = Doing::Running(*index, *at);
+                self.step_progress = None;
+            }
+            Event::StepProgress {
+                index,
+                done,
+                total,
+                unit,
+                error: None,
+                at,
+            } => {
+                let first = match &self.step_progress {
+                    Some(p) if p.index == *index => p.first,
+                    _ => (*at, *done),
+                };
+                self.step_progress = Some(StepFigures {
+                    index: *index,
+                    first,
+                    done: *done,
+                    total: *total,
+                    unit: unit.clone(),
+                    at: *at,
+                });
+            }
             // A passed step: the engine waits for the next one now (its `Ready` follows, and a
             // failed one's decision); `ls` says so as soon as the end is journaled.
             Event::StepFinished { index, outcome, .. }
@@ -149,7 +196,17 @@ impl StatusFold {
             Doing::Ready(next) => format!("waiting to run {}", self.step(*next)),
             Doing::Running(i, since) => {
                 let secs = (now - *since).num_seconds().max(0);
-                format!("running {} ({}:{:02})", self.step(*i), secs / 60, secs % 60)
+                let progress = self
+                    .step_progress
+                    .as_ref()
+                    .filter(|p| p.index == *i)
+                    .map_or(String::new(), |p| format!(" · {}", p.words()));
+                format!(
+                    "running {} ({}:{:02}){progress}",
+                    self.step(*i),
+                    secs / 60,
+                    secs % 60
+                )
             }
             Doing::Deciding(i, kind) => {
                 let what = match kind {
@@ -214,6 +271,42 @@ mod tests {
             approved: vec![("dba".into(), "alice".into())],
         });
         assert_eq!(f.describe(now), "waiting for sign-off of #3: app owner");
+    }
+
+    #[test]
+    fn a_running_step_shows_its_progress_rate_and_eta() {
+        let mut f = StatusFold::default();
+        let t0 = Utc::now();
+        f.apply(&Event::StepStarted {
+            index: 0,
+            id: "copy".into(),
+            attempt: 1,
+            at: t0,
+            command: "pg_dump | psql".into(),
+        });
+        let reading = |done: u64, secs: i64| Event::StepProgress {
+            index: 0,
+            done,
+            total: Some(1_000_000),
+            unit: "rows".into(),
+            error: None,
+            at: t0 + chrono::Duration::seconds(secs),
+        };
+        f.apply(&reading(100_000, 0));
+        f.apply(&reading(400_000, 10));
+        assert_eq!(
+            f.describe(t0 + chrono::Duration::seconds(10)),
+            "running #1 (0:10) · 400000 / 1000000 rows · 40% · 30k rows/s · ETA 20s"
+        );
+        // A new attempt starts without the old figures.
+        f.apply(&Event::StepStarted {
+            index: 0,
+            id: "copy".into(),
+            attempt: 2,
+            at: t0,
+            command: "pg_dump | psql".into(),
+        });
+        assert_eq!(f.describe(t0), "running #1 (0:00)");
     }
 
     #[test]

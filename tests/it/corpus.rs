@@ -111,6 +111,12 @@ fn valid_corpus_covers_the_format() {
         if s.point_of_no_return.is_some() {
             seen.push("point_of_no_return".into());
         }
+        if s.progress.is_some() {
+            seen.push("progress".into());
+        }
+        if !s.changes && matches!(s.action, Action::Run(_) | Action::Sql { .. }) {
+            seen.push("changes = false".into());
+        }
     }
     let mut want: Vec<String> = [
         LagMethod::Streaming,
@@ -153,6 +159,8 @@ fn valid_corpus_covers_the_format() {
             "rollback",
             "rollback_sql",
             "point_of_no_return",
+            "progress",
+            "changes = false",
         ]
         .map(String::from),
     );

@@ -267,3 +267,53 @@ async fn a_sql_steps_notices_and_warnings_are_shown_masked() {
     let text = std::fs::read_to_string(d.path().join("j.jsonl")).unwrap();
     assert!(!text.contains(secret), "the journal is masked");
 }
+
+/// A long step's `progress` query is polled on its own session while the step runs: its
+/// figures reach the front end; a failing one says so and never fails the step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_s_progress_query_is_polled_while_it_runs() {
+    use cutover_model::protocol::{Event, StepOutcome};
+    let (s, t) = crate::reconcile::clusters();
+    let mut run = session::start(&format!(
+        "{}[[step]]\nid = \"copy\"\nrun = \"sleep 2.5\"\n\
+         progress = {{ sql = \"select 5, 10\", on = \"target\", every = \"1s\" }}\n\
+         [[step]]\nid = \"broken\"\nrun = \"sleep 1.5\"\n\
+         progress = {{ sql = \"select 1/0\", on = \"source\", every = \"1s\", unit = \"MB\" }}\n",
+        connections(&s.dsn(), &t.dsn())
+    ));
+    run.ready(0).await;
+    run.send(cutover_model::protocol::Command::RunNext).await;
+    let (done, total, unit) = run
+        .until(|e| match e {
+            Event::StepProgress {
+                index: 0,
+                done,
+                total,
+                unit,
+                error: None,
+                ..
+            } => Some((*done, *total, unit.clone())),
+            _ => None,
+        })
+        .await;
+    assert_eq!((done, total, unit.as_str()), (5, Some(10), "rows"));
+    assert_eq!(run.until(session::finished).await.1, StepOutcome::Passed);
+    run.ready(1).await;
+    run.send(cutover_model::protocol::Command::RunNext).await;
+    let error = run
+        .until(|e| match e {
+            Event::StepProgress {
+                index: 1,
+                error: Some(e),
+                ..
+            } => Some(e.clone()),
+            _ => None,
+        })
+        .await;
+    assert!(error.contains("division by zero"), "{error}");
+    assert_eq!(
+        run.until(session::finished).await.1,
+        StepOutcome::Passed,
+        "a failing progress query never fails the step"
+    );
+}

@@ -39,6 +39,7 @@ impl App {
             | Event::Process { .. }
             | Event::Output { .. }
             | Event::WaitProgress { .. }
+            | Event::StepProgress { .. }
             | Event::StepFinished { .. } => self.on_step_event(ev),
             Event::ConfirmRequested { .. }
             | Event::ApprovalRequested { .. }

@@ -78,6 +78,37 @@ impl StepStatus {
     }
 }
 
+/// A running step's progress, from its `progress` query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProgressView {
+    /// How much is done.
+    pub done: u64,
+    /// Of how much, when known.
+    pub total: Option<u64>,
+    /// What is counted.
+    pub unit: String,
+    /// The latest poll failed (its figures are the last good ones).
+    pub error: Option<String>,
+    /// The attempt's first reading (for the rate): when, and how much was done then.
+    pub first: (DateTime<Utc>, u64),
+    /// When the figures were read.
+    pub at: DateTime<Utc>,
+}
+
+impl ProgressView {
+    /// `412000 / 1000000 rows · 41% · 12k rows/s · ETA 48s` (the rate once two readings a
+    /// second or more apart are in); a failing query says so after the last good figures.
+    pub fn words(&self) -> String {
+        let secs = (self.at - self.first.0).num_milliseconds() as f64 / 1000.0;
+        let rate = (secs >= 1.0).then(|| self.done.saturating_sub(self.first.1) as f64 / secs);
+        let mut s = cutover_model::narrate::step_progress(self.done, self.total, &self.unit, rate);
+        if let Some(e) = &self.error {
+            s.push_str(&format!(" · progress query failed: {e}"));
+        }
+        s
+    }
+}
+
 /// One step: the plan, plus what happened to it.
 #[derive(Debug, Clone)]
 pub struct StepView {
@@ -99,6 +130,8 @@ pub struct StepView {
     pub wait: Option<String>,
     /// Process group of the running attempt.
     pub pid: Option<u32>,
+    /// The running attempt's progress figures (`progress = {...}`).
+    pub progress: Option<ProgressView>,
     /// Where the full output of the last attempt is.
     pub output_file: Option<String>,
     /// The kept tail of the output.
@@ -118,6 +151,7 @@ impl StepView {
             message: None,
             wait: None,
             pid: None,
+            progress: None,
             output_file: None,
             output: OutputBuffer::default(),
         }

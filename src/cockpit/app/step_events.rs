@@ -51,6 +51,37 @@ impl App {
                     s.wait = Some(message);
                 }
             }
+            Event::StepProgress {
+                index,
+                done,
+                total,
+                unit,
+                error,
+                at,
+            } => {
+                // Figures that arrive after the attempt ended are stale: not shown.
+                let Some(s) = self
+                    .steps
+                    .get_mut(index)
+                    .filter(|s| s.status == StepStatus::Running)
+                else {
+                    return vec![];
+                };
+                let first = s.progress.as_ref().map_or((at, done), |p| p.first);
+                // A failed poll keeps the last good figures.
+                let (done, total) = match (&error, &s.progress) {
+                    (Some(_), Some(p)) => (p.done, p.total),
+                    _ => (done, total),
+                };
+                s.progress = Some(super::step::ProgressView {
+                    done,
+                    total,
+                    unit,
+                    error,
+                    first,
+                    at,
+                });
+            }
             Event::StepFinished {
                 index,
                 outcome,
@@ -238,6 +269,7 @@ fn begin_attempt(s: &mut StepView, attempt: u32, at: DateTime<Utc>, command: Str
     s.message = None;
     s.wait = None;
     s.pid = None;
+    s.progress = None;
 }
 
 /// How a step attempt ended, as `Event::StepFinished` tells it.

@@ -35,6 +35,8 @@ impl Runner<'_> {
                 command: self.masker.mask(&step.action.display()).into_owned(),
             })
             .await?;
+        // Polled while the attempt runs, stopped when it ends (dropped).
+        let _progress = self.start_progress(index);
         let result = match &step.action {
             Action::Run(t) => self.shell_step(index, attempt, t).await,
             Action::Confirm(word) => self.confirm_step(index, word).await,

@@ -91,6 +91,12 @@ impl<'a> Io<'a> {
         }
     }
 
+    /// The front end's channel, for a task of the engine's own that reports what is never
+    /// journaled (a step's progress figures) without going through the runner.
+    pub(super) fn sender(&self) -> mpsc::Sender<Event> {
+        self.events.clone()
+    }
+
     /// Masks `ev`, journals it (when it is a journaled kind), then reports it.
     pub(super) async fn emit(&mut self, ev: Event) -> Result<(), EngineError> {
         let ev = crate::masking::mask_event(self.masker, ev);

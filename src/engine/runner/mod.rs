@@ -28,6 +28,7 @@ mod io;
 mod lag_watch;
 mod mailbox;
 mod preflight_gate;
+mod progress_poll;
 mod reconciler;
 mod repair_step;
 mod resumed;

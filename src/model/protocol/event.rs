@@ -298,6 +298,22 @@ pub enum Event {
         /// Whether this one goes to the journal.
         keep: bool,
     },
+    /// How far a running step is, from its `progress` query (not journaled).
+    StepProgress {
+        /// The step's position (0-based).
+        index: usize,
+        /// How much is done.
+        done: u64,
+        /// Of how much, when the query knows.
+        total: Option<u64>,
+        /// What is counted (`rows`).
+        unit: String,
+        /// The query failed this time (masked): the figures are the last good ones.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+        /// When it was read.
+        at: DateTime<Utc>,
+    },
     /// A reconcile check's progress (not journaled).
     ReconcileProgress {
         /// Which check, in which phase, how many partitions done.
@@ -365,6 +381,7 @@ impl Event {
             self,
             Event::Output { .. }
                 | Event::ReconcileProgress { .. }
+                | Event::StepProgress { .. }
                 | Event::StepRestored { .. }
                 | Event::Ready { .. }
                 | Event::RollbackPlan { .. }

@@ -291,6 +291,22 @@ pub struct Step {
     /// and sign-offs never (unless they say `changes = true`). A step that changes nothing is
     /// never "undo by hand".
     pub changes: bool,
+    /// `progress = {...}`: how far the step is, polled while it runs.
+    pub progress: Option<StepProgress>,
+}
+
+/// A step's progress query: polled on its own session while the step runs, its first row
+/// read as (done, total).
+#[derive(Debug, Clone)]
+pub struct StepProgress {
+    /// The query.
+    pub sql: Template,
+    /// The connection it runs on.
+    pub on: String,
+    /// How often.
+    pub every: Duration,
+    /// What it counts (`rows`, `MB`, `tables`).
+    pub unit: String,
 }
 
 /// The one action of a step.

@@ -405,6 +405,20 @@ pub struct WaitSpec {
     pub hold: Option<Dur>,
 }
 
+/// `progress = { sql = "...", on = "target", every = "5s", unit = "rows" }`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProgressSpec {
+    /// A query returning one row: how much is done, and the total (or NULL when unknown).
+    pub sql: SStr,
+    /// Connection for `sql` (default: the step's `on`).
+    pub on: Option<SStr>,
+    /// Poll interval (default 5s, at least 1s).
+    pub every: Option<Spanned<Dur>>,
+    /// What is counted (default `rows`).
+    pub unit: Option<SStr>,
+}
+
 /// `[[step]]`
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -446,6 +460,8 @@ pub struct StepSpec {
     /// Whether the step changes anything a rollback would have to undo (`false`: a read-only
     /// check, such as a `select`; not listed as "undo by hand").
     pub changes: Option<bool>,
+    /// How far the step is, polled while it runs (a long copy).
+    pub progress: Option<Spanned<ProgressSpec>>,
 }
 
 /// `when = { ... }`

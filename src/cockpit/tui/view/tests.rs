@@ -584,6 +584,45 @@ fn every_difference_in_the_reconcile_detail_can_be_scrolled_to() {
     assert!(bottom.contains("lines above · PgUp/PgDn g top"), "{bottom}");
 }
 
+/// A long step with a `progress` query shows how far it is, its rate and its ETA; a failed
+/// poll keeps the figures and says so; figures that come after the step ended are not shown.
+#[test]
+fn a_running_step_shows_its_progress_rate_and_eta() {
+    let mut app = running();
+    let at = app.now;
+    let reading = |done: u64, secs: i64, error: Option<&str>| Event::StepProgress {
+        index: 1,
+        done,
+        total: Some(1_000_000),
+        unit: "rows".into(),
+        error: error.map(str::to_string),
+        at: at + Duration::seconds(secs),
+    };
+    ev(&mut app, reading(100_000, 0, None));
+    ev(&mut app, reading(400_000, 10, None));
+    let screen = draw(&app, 120, 40);
+    assert!(
+        screen.contains("400000 / 1000000 rows · 40% · 30k rows/s · ETA 20s"),
+        "{screen}"
+    );
+    ev(&mut app, reading(0, 12, Some("connection refused")));
+    let p = app.steps[1].progress.as_ref().expect("figures");
+    assert_eq!(p.done, 400_000, "the last good figures stay");
+    assert!(
+        p.words()
+            .ends_with("· progress query failed: connection refused")
+    );
+    finished(&mut app, 1, StepOutcome::Passed, 20_000);
+    ev(&mut app, reading(999_999, 21, None));
+    assert!(
+        app.steps[1]
+            .progress
+            .as_ref()
+            .is_none_or(|p| p.done == 400_000),
+        "late figures are not taken"
+    );
+}
+
 #[test]
 fn reconcile_detail_shows_the_differing_keys() {
     let mut app = with_reconcile_results();

@@ -10,6 +10,7 @@ mod definitions;
 mod header;
 mod lag;
 mod notify;
+mod progress;
 mod reconcile;
 mod repair;
 mod steps;

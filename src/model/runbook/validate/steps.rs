@@ -75,6 +75,10 @@ fn step(
         action,
         Action::Run(_) | Action::Sql { .. } | Action::SyncSequences { .. } | Action::Repair { .. }
     ));
+    let progress = s
+        .progress
+        .as_ref()
+        .map(|p| super::progress::progress(cx, p, s.on.as_ref(), defined, &id, &action));
     Step {
         id,
         title,
@@ -86,6 +90,7 @@ fn step(
         rollback,
         point_of_no_return,
         changes,
+        progress,
     }
 }
 
@@ -435,7 +440,12 @@ fn timing(cx: &mut Ctx<'_>, s: &StepSpec, id: &str) {
 
 /// Reports `on` on a step that runs nothing on a connection.
 fn stray_on(cx: &mut Ctx<'_>, s: &StepSpec, id: &str) {
-    let read = s.sql.is_some() || s.rollback_sql.is_some() || s.wait.is_some();
+    let read = s.sql.is_some()
+        || s.rollback_sql.is_some()
+        || s.wait.is_some()
+        || s.progress
+            .as_ref()
+            .is_some_and(|p| p.get_ref().on.is_none());
     cx.unread(span_of(&s.on), read, || {
         format!(
             "step `{id}`: `on` names the connection for sql, rollback_sql or a wait's sql, and this step has none: remove it"
