@@ -140,7 +140,11 @@ pub fn head(s: &StepView, app: &App, cols: usize, full: bool, t: &Theme) -> Vec<
         status_style(&s.status, t),
     ));
     // How far a running step is, on a line of its own (a long copy's progress query).
-    if let Some(p) = s.progress.as_ref().filter(|_| s.status == StepStatus::Running) {
+    if let Some(p) = s
+        .progress
+        .as_ref()
+        .filter(|_| s.status == StepStatus::Running)
+    {
         head.extend(lines_of(
             &format!("  {}", p.words()),
             cols,
