@@ -159,8 +159,11 @@ pub fn cockpit(
     // unwinds, and the run goes on.
     let left = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         rt.block_on(async move {
-            let (commands, events) = joined.bridge();
-            tui::run(EngineLink { commands, events }, theme, Some(seat)).await
+            let (commands, events, writer) = joined.bridge_flushed();
+            let left = tui::run(EngineLink { commands, events }, theme, Some(seat)).await;
+            // A deliberate leave's last word reaches the engine before the runtime goes.
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), writer).await;
+            left
         })
     }));
     // The engine lives on: do not wait for the runtime's tasks.
@@ -323,8 +326,10 @@ pub fn watch(
             role: joined.role,
             terminal: joined.terminal,
         };
-        let (commands, events) = joined.bridge();
-        Ok::<_, ClientError>(tui::run(EngineLink { commands, events }, theme, Some(seat)).await)
+        let (commands, events, writer) = joined.bridge_flushed();
+        let left = tui::run(EngineLink { commands, events }, theme, Some(seat)).await;
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), writer).await;
+        Ok::<_, ClientError>(left)
     });
     rt.shutdown_background();
     match left {

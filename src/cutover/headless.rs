@@ -443,10 +443,11 @@ impl Printer {
                 role,
                 who,
                 from,
+                on_purpose,
                 ..
             } => Some(format!(
                 "{t} ● {}",
-                narrate::client(*change, *role, who, from.as_ref())
+                narrate::client(*change, *role, who, from.as_ref(), *on_purpose)
             )),
             Event::Notice { level, message } => {
                 let mark = if *level == Level::Warn { "⚠" } else { "i" };

@@ -323,6 +323,7 @@ pub fn client(
     role: crate::protocol::ClientRole,
     who: &crate::protocol::Operator,
     from: Option<&crate::protocol::Operator>,
+    on_purpose: Option<bool>,
 ) -> String {
     use crate::protocol::{ClientChange, ClientRole};
     let role = match role {
@@ -331,7 +332,14 @@ pub fn client(
     };
     match change {
         ClientChange::Attached => format!("{} attached, {role}", operator_at(who)),
-        ClientChange::Detached => format!("{} detached ({role} before)", operator_at(who)),
+        ClientChange::Detached => match on_purpose {
+            Some(true) => format!("{} detached on purpose ({role} before)", operator_at(who)),
+            Some(false) => format!(
+                "{} lost the terminal ({role} before): the run goes on without it",
+                operator_at(who)
+            ),
+            None => format!("{} detached ({role} before)", operator_at(who)),
+        },
         ClientChange::TookOver => match from {
             Some(f) => format!("{} took control from {}", operator_at(who), operator_at(f)),
             None => format!("{} took control", operator_at(who)),
@@ -845,19 +853,46 @@ mod tests {
             peer: None,
         };
         assert_eq!(
-            client(ClientChange::Attached, ClientRole::Control, &alice, None),
+            client(
+                ClientChange::Attached,
+                ClientRole::Control,
+                &alice,
+                None,
+                None
+            ),
             "alice@db-admin (ssh from 10.0.0.5) attached, in control"
         );
         assert_eq!(
-            client(ClientChange::Detached, ClientRole::Watch, &bob, None),
+            client(ClientChange::Detached, ClientRole::Watch, &bob, None, None),
             "bob@db-admin detached (watching before)"
+        );
+        assert_eq!(
+            client(
+                ClientChange::Detached,
+                ClientRole::Control,
+                &bob,
+                None,
+                Some(true)
+            ),
+            "bob@db-admin detached on purpose (in control before)"
+        );
+        assert_eq!(
+            client(
+                ClientChange::Detached,
+                ClientRole::Control,
+                &bob,
+                None,
+                Some(false)
+            ),
+            "bob@db-admin lost the terminal (in control before): the run goes on without it"
         );
         assert_eq!(
             client(
                 ClientChange::TookOver,
                 ClientRole::Control,
                 &bob,
-                Some(&alice)
+                Some(&alice),
+                None
             ),
             "bob@db-admin took control from alice@db-admin (ssh from 10.0.0.5)"
         );

@@ -144,6 +144,20 @@ impl Joined {
     /// Bridges the connection to channels: commands in, [`Incoming`] out. The incoming
     /// channel closes when the connection does.
     pub fn bridge(self) -> (mpsc::Sender<Command>, mpsc::Receiver<Incoming>) {
+        let (commands, events, _) = self.bridge_flushed();
+        (commands, events)
+    }
+
+    /// [`Joined::bridge`], and the task that writes the commands: it ends once every command
+    /// sent before the sender was dropped is written (await it, briefly, before the runtime
+    /// goes, so a last `Command::Leave` reaches the engine).
+    pub fn bridge_flushed(
+        self,
+    ) -> (
+        mpsc::Sender<Command>,
+        mpsc::Receiver<Incoming>,
+        tokio::task::JoinHandle<()>,
+    ) {
         let (cmd_tx, mut cmd_rx) = mpsc::channel::<Command>(64);
         let (in_tx, in_rx) = mpsc::channel::<Incoming>(256);
         let Joined {
@@ -151,7 +165,7 @@ impl Joined {
             mut write,
             ..
         } = self;
-        tokio::spawn(async move {
+        let writer = tokio::spawn(async move {
             while let Some(command) = cmd_rx.recv().await {
                 if wire::write(&mut write, &ClientMsg::Command { command })
                     .await
@@ -203,6 +217,6 @@ impl Joined {
                 }
             }
         });
-        (cmd_tx, in_rx)
+        (cmd_tx, in_rx, writer)
     }
 }

@@ -159,16 +159,20 @@ impl Shared {
         from: Option<Operator>,
         terminal: u64,
     ) {
-        let _ = self
-            .facts
-            .send(Event::Client {
-                change,
-                role,
-                who: who.clone(),
-                from,
-                terminal: Some(terminal),
-            })
-            .await;
+        self.journal_client(Event::Client {
+            change,
+            role,
+            who: who.clone(),
+            from,
+            terminal: Some(terminal),
+            on_purpose: None,
+        })
+        .await;
+    }
+
+    /// Journals a terminal's coming or going, as given.
+    pub(crate) async fn journal_client(&self, ev: Event) {
+        let _ = self.facts.send(ev).await;
     }
 }
 

@@ -132,6 +132,7 @@ pub(crate) async fn session(
         role,
         who: who.clone(),
         pace: SignOffPace::new(),
+        left_on_purpose: std::sync::atomic::AtomicBool::new(false),
     };
     link.pump(&mut read, &mut write, demote_rx).await;
     shared.clients.fetch_sub(1, Ordering::Relaxed);
@@ -148,7 +149,14 @@ pub(crate) async fn session(
         ClientRole::Watch
     };
     shared
-        .journal(ClientChange::Detached, role, &who, None, me)
+        .journal_client(Event::Client {
+            change: ClientChange::Detached,
+            role,
+            who: who.clone(),
+            from: None,
+            terminal: Some(me),
+            on_purpose: Some(link.left_on_purpose.load(Ordering::Relaxed)),
+        })
         .await;
 }
 
@@ -243,6 +251,8 @@ struct Link<'a> {
     who: Operator,
     /// The pace of this terminal's sign-offs.
     pace: SignOffPace,
+    /// It said it leaves on purpose (`Command::Leave`) before it closed.
+    left_on_purpose: std::sync::atomic::AtomicBool,
 }
 
 impl Link<'_> {
@@ -345,6 +355,11 @@ impl Link<'_> {
         mut command: cutover_model::protocol::Command,
     ) -> bool {
         use cutover_model::protocol::Command;
+        if command == Command::Leave {
+            // Said before the terminal closes: its detach is the operator's choice.
+            self.left_on_purpose.store(true, Ordering::Relaxed);
+            return false;
+        }
         let in_control =
             self.role == ClientRole::Control && self.shared.controller_id() == Some(self.me);
         let sign_off = matches!(command, Command::Approve { .. });

@@ -112,6 +112,14 @@ fn a_closed_terminal_leaves_the_step_running_and_attach_picks_the_run_up() {
             .any(|r| r["role"] == "control" && r["who"]["user"].is_string()),
         "{detached:?}"
     );
+    // The vanished terminal was lost, not left: the journal and the report say so.
+    assert_eq!(detached[0]["on_purpose"], false, "{detached:?}");
+    let (code, report, err) = runs.cutover(&["report", j.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        report.contains("lost the terminal (in control before): the run goes on without it"),
+        "{report}"
+    );
     assert_eq!(client_records(&recs, "attached").len(), 2, "{recs:?}");
     assert_eq!(recs.last().unwrap()["type"], "run_finished");
     // The engine left once the end was seen; the run directory is clean.
@@ -274,6 +282,16 @@ fn a_second_attach_takes_the_controls_and_the_first_is_told() {
     assert_eq!(run["by"], took[0]["who"]["user"]);
     b.leave("d", 0);
     a.quit(0);
+    // Both left on purpose (`q d`, and a watcher's `q`): the journal says so, apart from a
+    // lost terminal.
+    wait_for("both detaches journaled", DEADLINE, || {
+        client_records(&journal(&j), "detached").len() >= 2
+    });
+    let detached = client_records(&journal(&j), "detached");
+    assert!(
+        detached.iter().all(|r| r["on_purpose"] == true),
+        "{detached:?}"
+    );
 }
 
 #[test]

@@ -92,6 +92,7 @@ impl App {
         role: ClientRole,
         who: &Operator,
         from: Option<&Operator>,
+        on_purpose: Option<bool>,
     ) -> Vec<Effect> {
         if change == ClientChange::TookOver && self.demoted {
             // This terminal is the one that lost the controls: that stays the message — under
@@ -107,7 +108,10 @@ impl App {
                 self.say(Level::Warn, demoted(Some(who)));
             }
         } else {
-            self.say_briefly(Level::Info, narrate::client(change, role, who, from));
+            self.say_briefly(
+                Level::Info,
+                narrate::client(change, role, who, from, on_purpose),
+            );
         }
         vec![Effect::Redraw]
     }

@@ -148,6 +148,7 @@ fn took_over_from_alice(who: Operator) -> Event {
         who,
         from: Some(operator("alice", None)),
         terminal: Some(8),
+        on_purpose: None,
     }
 }
 
@@ -208,6 +209,7 @@ fn this_terminals_own_attach_is_not_news_but_others_are() {
         who: operator("carol", None),
         from: None,
         terminal: Some(terminal),
+        on_purpose: None,
     };
     ev(&mut app, attach(7));
     assert_eq!(app.status, before);

@@ -25,12 +25,13 @@ impl App {
                 who,
                 from,
                 terminal,
+                on_purpose,
             } => {
                 if terminal.is_some() && terminal == self.terminal {
                     // This terminal's own attach or takeover: the screen already says so.
                     return vec![Effect::Redraw];
                 }
-                self.on_client(change, role, &who, from.as_ref())
+                self.on_client(change, role, &who, from.as_ref(), on_purpose)
             }
             Event::Resumed { .. } | Event::StepRestored { .. } | Event::Ready { .. } => {
                 self.on_resume_event(ev)

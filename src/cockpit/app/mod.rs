@@ -187,6 +187,8 @@ pub struct App {
     pub session_start: Option<DateTime<Utc>>,
     /// When the run's first step first started (the plan's clock; earlier sessions too).
     pub first_step_at: Option<DateTime<Utc>>,
+    /// The terminal went away or a signal came: leaving now is not the operator's choice.
+    pub terminal_lost: bool,
     /// The plan.
     pub run: Option<RunInfo>,
     /// Steps.
@@ -271,6 +273,7 @@ impl App {
             now,
             session_start: None,
             first_step_at: None,
+            terminal_lost: false,
             run: None,
             steps: Vec::new(),
             selected: 0,
@@ -432,6 +435,7 @@ impl App {
     }
 
     fn on_shutdown(&mut self, why: String) -> Vec<Effect> {
+        self.terminal_lost = true;
         if matches!(self.phase, Phase::Finished(_) | Phase::EngineGone) {
             return vec![Effect::Quit];
         }

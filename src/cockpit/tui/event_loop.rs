@@ -216,6 +216,11 @@ where
             }
         }
         if let Some(leave) = quit {
+            // A terminal of a detached run says it leaves on purpose, so the journal tells a
+            // deliberate detach from a lost terminal.
+            if app.terminal.is_some() && !app.terminal_lost {
+                let _ = link.commands.try_send(Command::Leave);
+            }
             return Ok(leave);
         }
         if drawing && dirty && (urgent || Instant::now() >= last_frame + FRAME) {

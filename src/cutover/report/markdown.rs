@@ -193,17 +193,31 @@ fn steps(o: &mut String, r: &Report) {
     o.push('\n');
 }
 
-/// The operators' decisions, with who and when.
+/// The operators' decisions, with who and when, and the terminals that came, went (on purpose
+/// or lost) and took the controls, with who and from where, in the order they happened.
 fn decisions(o: &mut String, r: &Report) {
     let s = &r.summary;
-    if s.decisions.is_empty() {
+    let mut rows: Vec<(Option<chrono::DateTime<chrono::Utc>>, String, String)> = s
+        .decisions
+        .iter()
+        .filter_map(|d| Some((Some(d.at), d.by.clone(), d.words()?)))
+        .collect();
+    rows.extend(s.clients.iter().map(|c| {
+        let who = narrate::operator_at(&c.who);
+        // The words start with who; the table has them in their own column.
+        let words = c.words();
+        let what = words.strip_prefix(&who).unwrap_or(&words).trim_start();
+        (c.at, who, what.to_string())
+    }));
+    if rows.is_empty() {
         return;
     }
+    // Stable: a decision and a terminal's note of the same second keep the journal's order.
+    rows.sort_by_key(|(at, ..)| *at);
     let _ = writeln!(o, "## Decisions\n\n| Time | Who | What |\n|---|---|---|");
-    for d in &s.decisions {
-        if let Some(w) = d.words() {
-            let _ = writeln!(o, "| {} | {} | {} |", clock(d.at), cell(&d.by), cell(&w));
-        }
+    for (at, by, what) in &rows {
+        let at = at.map_or("—".to_string(), clock);
+        let _ = writeln!(o, "| {at} | {} | {} |", cell(by), cell(what));
     }
     o.push('\n');
 }
@@ -489,6 +503,20 @@ fn what_happened(o: &mut String, r: &Report) {
         ms(r.elapsed_ms),
         ms((r.planned_ms > 0).then_some(r.planned_ms))
     );
+    // A terminal lost mid-run is part of the story (the run went on without it).
+    for c in r
+        .summary
+        .clients
+        .iter()
+        .filter(|c| c.on_purpose == Some(false))
+    {
+        let _ = writeln!(
+            o,
+            "- {}: {}.",
+            c.at.map_or("—".to_string(), clock),
+            cell(&c.words())
+        );
+    }
     for st in r.troubled() {
         let _ = writeln!(
             o,

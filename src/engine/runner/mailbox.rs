@@ -52,9 +52,16 @@ impl<'a> Mailbox<'a> {
             };
             tokio::select! {
                 biased;
-                c = self.cmds.recv() => return Inbound::Cmd(c.unwrap_or(Command::Abort {
-                    reason: Some("front end closed".into()),
-                })),
+                c = self.cmds.recv() => match c {
+                    // A terminal's goodbye is the socket's business (it journals the detach);
+                    // an engine with its cockpit in process has nothing to do with it.
+                    Some(Command::Leave) => {}
+                    c => {
+                        return Inbound::Cmd(c.unwrap_or(Command::Abort {
+                            reason: Some("front end closed".into()),
+                        }));
+                    }
+                },
                 f = fact => match f {
                     Some(ev) => return Inbound::Fact(ev),
                     None => self.facts = None,
@@ -82,5 +89,6 @@ pub(super) fn cmd_name(c: &Command) -> &'static str {
         Command::CancelCountdown => "cancel countdown",
         Command::Reconcile { .. } => "reconcile",
         Command::OverridePreflight { .. } => "start past preflight",
+        Command::Leave => "leave",
     }
 }

@@ -48,6 +48,9 @@ pub enum Command {
     },
     /// Cancel the running step (kills its process group, or cancels its query).
     Cancel,
+    /// This terminal leaves on purpose (`q d`, or `q` in a watcher): the socket journals its
+    /// detach as deliberate, apart from a lost terminal. Never reaches the engine.
+    Leave,
     /// At an interrupted step (or rollback action) whose process group from the earlier
     /// session is still running: stop that group (SIGTERM, then SIGKILL), so a re-run cannot
     /// do its work twice.

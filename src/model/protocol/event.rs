@@ -341,6 +341,10 @@ pub enum Event {
         /// The terminal's number in this engine session (as its welcome said).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         terminal: Option<u64>,
+        /// For a detach: whether the operator left on purpose (`q d`), or the terminal went
+        /// away (the SSH session dropped, the window closed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        on_purpose: Option<bool>,
     },
     /// A `repair` step's patch: saved (its inverse first), and — once `applied` — how it went.
     /// Journaled twice: when the patch is saved (before the word is typed) and after it applied.

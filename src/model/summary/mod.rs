@@ -226,6 +226,26 @@ pub struct ClientNote {
     pub role: ClientRole,
     /// Who.
     pub who: Operator,
+    /// For a takeover: who had the controls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<Operator>,
+    /// For a detach: on purpose (`q d`), or the terminal was lost (`None`: not recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_purpose: Option<bool>,
+}
+
+impl ClientNote {
+    /// What happened, in words: `alice (from 10.0.0.5) lost the terminal (in control
+    /// before): the run goes on without it`.
+    pub fn words(&self) -> String {
+        crate::narrate::client(
+            self.change,
+            self.role,
+            &self.who,
+            self.from.as_ref(),
+            self.on_purpose,
+        )
+    }
 }
 
 /// A whole run, as far as its events go.
@@ -335,12 +355,19 @@ impl RunSummary {
                 restored: false,
             } => probes::push_result(&mut self.reconcile, result),
             Event::Client {
-                change, role, who, ..
+                change,
+                role,
+                who,
+                from,
+                on_purpose,
+                ..
             } => self.clients.push(ClientNote {
                 at: ts,
                 change: *change,
                 role: *role,
                 who: who.clone(),
+                from: from.clone(),
+                on_purpose: *on_purpose,
             }),
             _ => {}
         }
