@@ -656,6 +656,57 @@ mod tests {
     use crate::report::facts::fixture;
 
     #[test]
+    fn action_items_follow_from_what_happened_to_each_step() {
+        use cutover_model::summary::Ended;
+        let mut r = fixture::report();
+        // switch failed: find out why.
+        assert!(
+            render(&r).contains("- [ ] Find out why switch failed and fix it"),
+            "{}",
+            render(&r)
+        );
+        // Stopped by the operator's ROLLBACK: a decision to review, nothing to find out.
+        r.summary.steps[2].ended = Ended::Cancelled;
+        r.summary.steps[2].message = Some("stopped by the operator".into());
+        let md = render(&r);
+        assert!(
+            md.contains(
+                "- [ ] Review the decision to roll back while switch ran (trigger lag runaway)"
+            ),
+            "{md}"
+        );
+        assert!(!md.contains("Find out why switch"), "{md}");
+        // Skipped with a reason: check its work was done another way.
+        r.summary.steps[2].ended = Ended::Skipped;
+        r.summary.steps[2].message = Some("done by hand, OPS-7".into());
+        let md = render(&r);
+        assert!(
+            md.contains("- [ ] switch was skipped (done by hand, OPS-7): make sure what it does was done another way"),
+            "{md}"
+        );
+        // A lost terminal is in What happened and in Decisions.
+        r.summary.clients.push(cutover_model::summary::ClientNote {
+            at: Some(r.summary.started_at.unwrap() + chrono::Duration::seconds(5)),
+            change: cutover_model::protocol::ClientChange::Detached,
+            role: cutover_model::protocol::ClientRole::Control,
+            who: cutover_model::protocol::Operator {
+                user: "alice".into(),
+                ssh_client: Some("10.0.0.5 5000 22".into()),
+                host: "bastion".into(),
+                peer: None,
+            },
+            from: None,
+            on_purpose: Some(false),
+        });
+        let md = render(&r);
+        assert!(
+            md.contains("| alice@bastion (ssh from 10.0.0.5) | lost the terminal (in control before): the run goes on without it |"),
+            "{md}"
+        );
+        assert!(md.contains("lost the terminal (in control before)"), "{md}");
+    }
+
+    #[test]
     fn each_format_says_how_its_own_timeline_reads_and_nothing_about_the_other() {
         let r = fixture::report();
         let md = render(&r);
