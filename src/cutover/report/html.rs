@@ -31,6 +31,7 @@ blockquote { margin: .6rem 0; padding: .5rem .8rem; border-left: 4px solid var(-
 .chart .actual.ok { fill: var(--ok); } .chart .actual.bad { fill: var(--bad); } .chart .actual.skip { fill: var(--skip); }
 .chart .actual.unknown { fill: var(--warn); } .chart .actual.none { fill: var(--line); }
 .chart .ponr { font-size: 12px; fill: var(--bad); }
+.chart path.terminal { fill: var(--muted); } .chart path.terminal.takeover { fill: var(--warn); } .chart path.terminal.lost { fill: var(--bad); }
 .chart .axis { stroke: var(--muted); } .chart .grid { stroke: #eceff2; } .chart .lag { fill: none; stroke: #1565c0; stroke-width: 1.5; } .chart .reading { fill: #1565c0; }
 .chart .warn { stroke: var(--warn); stroke-dasharray: 5 3; } .chart .critical { stroke: var(--bad); stroke-dasharray: 5 3; }
 .chart line.mark { stroke-width: 1.5; } .chart line.mark.trigger { stroke: var(--warn); } .chart line.mark.rollback { stroke: var(--bad); stroke-dasharray: 4 2; }

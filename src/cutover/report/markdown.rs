@@ -704,6 +704,12 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("lost the terminal (in control before)"), "{md}");
+        // And on the timeline, marked apart.
+        let svg = crate::report::svg::timeline(&r);
+        assert!(
+            svg.contains(r#"class="terminal lost"><title>02:00:05 alice@bastion (ssh from 10.0.0.5) lost the terminal"#),
+            "{svg}"
+        );
     }
 
     #[test]

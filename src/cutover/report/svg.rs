@@ -185,6 +185,7 @@ pub fn timeline_fit(r: &Report, fit: Fit) -> String {
         }
     }
     let axis_y = 6.0 + row_h * r.summary.steps.len() as f64 + 4.0;
+    terminal_marks(&mut o, r, &x, axis_y);
     let _ = write!(
         o,
         r#"<line x1="{label_w}" x2="{x2}" y1="{axis_y}" y2="{axis_y}" class="axis"/><text x="{label_w}" y="{ty}" class="tick">0</text><text x="{x2}" y="{ty}" class="tick end">{end}</text></svg>"#,
@@ -193,6 +194,36 @@ pub fn timeline_fit(r: &Report, fit: Fit) -> String {
         end = esc(&cutover_model::narrate::duration(span))
     );
     o
+}
+
+/// The terminals of the story on the time axis at `axis_y`: a small mark where the controlling
+/// terminal attached, left on purpose, was lost, or was taken over (watchers are left out),
+/// its words in its tooltip; a lost terminal is marked apart.
+fn terminal_marks(o: &mut String, r: &Report, x: &impl Fn(u64) -> f64, axis_y: f64) {
+    use cutover_model::protocol::{ClientChange, ClientRole};
+    let Some(t0) = r.summary.started_at else {
+        return;
+    };
+    for c in &r.summary.clients {
+        let Some(at) = c.at else { continue };
+        let control = c.role == ClientRole::Control || c.change == ClientChange::TookOver;
+        if !control {
+            continue;
+        }
+        let class = match (c.change, c.on_purpose) {
+            (ClientChange::Detached, Some(false)) => "terminal lost",
+            (ClientChange::TookOver, _) => "terminal takeover",
+            _ => "terminal",
+        };
+        let _ = write!(
+            o,
+            r#"<path d="M{cx:.1} {top:.1} l-4 -7 h8 z" class="{class}"><title>{at} {words}</title></path>"#,
+            cx = x(since(at, t0)),
+            top = axis_y,
+            at = super::facts::clock(at),
+            words = esc(&c.words())
+        );
+    }
 }
 
 /// One step's bars at height `y`: planned outlined, actual filled, the flag of a point of no
