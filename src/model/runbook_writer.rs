@@ -611,6 +611,7 @@ fn switch_steps(o: &mut String, inv: &Inventory, repl: &Replication) {
             ),
             ("on", toml_str("target")),
             ("expect", "{ value = \"true\" }".into()),
+            ("changes", "false".into()),
             ("expected", toml_str("1s")),
             ("timeout", toml_str("15s")),
         ],
