@@ -371,6 +371,8 @@ pub(crate) fn skipped_flaky_run() -> (tempfile::TempDir, std::path::PathBuf, Pty
         30,
     );
     t.enter_step(1, "flaky", "✘");
+    // The decision comes a moment after the step's end: `s` means skip only then.
+    t.wait_for("retry it, skip it with a reason");
     t.send("s");
     t.wait_for("SKIP");
     t.send("copied by hand\r");
