@@ -221,6 +221,10 @@ pub struct ReconcileResult {
     /// Whether the re-check after the lag drains produced this result.
     #[serde(default)]
     pub rechecked: bool,
+    /// How each compared column was hashed in the range pass (`checksum` checks): with its
+    /// type's own hash, or by its text, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hashing: Vec<ColumnHashing>,
     /// Things worth knowing (columns only on the target, normalisations applied...).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
@@ -280,6 +284,7 @@ impl ReconcileResult {
             verdict: None,
             sequences: Vec::new(),
             rechecked: false,
+            hashing: Vec::new(),
             notes: Vec::new(),
             tables: Vec::new(),
             partitions: Vec::new(),
@@ -336,6 +341,29 @@ pub enum Phase {
     Rechecking,
     /// Finished.
     Done,
+}
+
+/// How one compared column was hashed in a `checksum` range pass.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ColumnHashing {
+    /// The column.
+    pub column: String,
+    /// `native`: its type's own hash (`hash_record_extended`), or `text`: its normalised text.
+    pub mode: HashMode,
+    /// Why it was hashed by its text (`types differ: integer on the source, bigint on the
+    /// target`, `real: compared by its text digits`, `hash = "text"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+}
+
+/// How a column is hashed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HashMode {
+    /// The type's own hash function.
+    Native,
+    /// The text of its (normalised) value.
+    Text,
 }
 
 /// A progress update ("12/16 parts").

@@ -23,6 +23,7 @@ mod bisect;
 mod checksum;
 mod columns;
 mod count;
+pub mod hashing;
 mod incremental;
 mod integrity;
 mod multiset;

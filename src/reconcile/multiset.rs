@@ -12,12 +12,19 @@ use cutover_model::shown;
 
 /// Count and hash sum of one side.
 async fn digest(side: &Side<'_>) -> Result<(i64, String), ReconcileError> {
-    let q = format!(
-        "SELECT pg_catalog.count(*), \
+    // The rows' native hashes summed (see `hashing`), or 60 bits of each row text's md5.
+    let q = match &side.sql.row_hash {
+        Some(h) => format!(
+            "SELECT pg_catalog.count(*), COALESCE(pg_catalog.sum({h}), 0)::pg_catalog.text FROM {}",
+            side.sql.relation
+        ),
+        None => format!(
+            "SELECT pg_catalog.count(*), \
          COALESCE(pg_catalog.sum(('x' || pg_catalog.substr(pg_catalog.md5(s.r), 1, 15))::pg_catalog.bit(60)::pg_catalog.int8), 0)::pg_catalog.text \
          FROM (SELECT {} AS r FROM {}) s",
-        side.sql.row_text, side.sql.relation
-    );
+            side.sql.row_text, side.sql.relation
+        ),
+    };
     let row = side
         .client
         .query_one(&q, &[])

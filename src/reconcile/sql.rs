@@ -15,6 +15,9 @@ pub struct TableSql {
     pub key: Vec<KeyColumn>,
     /// `row(e1, e2, ...)::text`.
     pub row_text: String,
+    /// A row's native hash (`hash_record_extended(ROW(…), 0)`, see [`super::hashing`]), or
+    /// `None`: ranges are hashed by their key-ordered row texts.
+    pub row_hash: Option<String>,
 }
 
 /// Which bounds a range has (each combination is one prepared statement).
@@ -66,7 +69,13 @@ impl TableSql {
             relation,
             key: key.to_vec(),
             row_text: format!("ROW({})::pg_catalog.text", exprs.join(", ")),
+            row_hash: None,
         }
+    }
+
+    /// The same, its ranges hashed by `row_hash` (when given).
+    pub fn with_row_hash(self, row_hash: Option<String>) -> TableSql {
+        TableSql { row_hash, ..self }
     }
 
     fn tuple(items: Vec<String>) -> String {
@@ -134,8 +143,18 @@ impl TableSql {
         conds.join(" AND ")
     }
 
-    /// Row count and sha256 of the key-ordered row texts of a range.
+    /// Row count and hash of a range: the sum of its rows' native hashes as text (in any
+    /// order), or the sha256 of its key-ordered row texts.
     pub fn checksum(&self, b: Bounds) -> String {
+        if let Some(h) = &self.row_hash {
+            return format!(
+                "SELECT pg_catalog.count(*), \
+                 pg_catalog.convert_to(COALESCE(pg_catalog.sum({h}), 0)::pg_catalog.text, 'UTF8') \
+                 FROM {} WHERE {}",
+                self.relation,
+                self.range_predicate(b)
+            );
+        }
         format!(
             "SELECT pg_catalog.count(*), \
              pg_catalog.sha256(pg_catalog.convert_to(pg_catalog.string_agg(o.r, E'\\n'), 'UTF8')) \

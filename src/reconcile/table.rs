@@ -238,7 +238,7 @@ pub(crate) async fn setup<'a>(
     let check = cx.check;
     let (sv, tv) = cx.server_versions(res).await?;
     let (s, t) = tables(cx).await?;
-    let plan = columns::plan(
+    let mut plan = columns::plan(
         &s,
         &t,
         &check.key,
@@ -249,16 +249,33 @@ pub(crate) async fn setup<'a>(
     res.key_columns = plan.key.iter().map(|k| k.name.clone()).collect();
     res.columns = plan.columns.iter().map(|c| c.name.clone()).collect();
     res.notes.extend(plan.notes.iter().cloned());
+    // A checksum's range pass hashes each column with its type's own hash where exact.
+    let row_hash = if check.kind == cutover_model::runbook::ReconcileKind::Checksum {
+        let h = super::hashing::decide(
+            (cx.source, cx.target),
+            (&s, &t),
+            &mut plan.columns,
+            (sv, tv),
+            check.hash_text,
+        )
+        .await;
+        res.hashing = h.columns;
+        res.notes.extend(h.note);
+        h.row_hash
+    } else {
+        None
+    };
     Ok(Table {
         source: Side {
             label: "source",
             client: cx.source,
-            sql: TableSql::new(s.qualified(), &plan.key, &plan.columns),
+            sql: TableSql::new(s.qualified(), &plan.key, &plan.columns)
+                .with_row_hash(row_hash.clone()),
         },
         target: Side {
             label: "target",
             client: cx.target,
-            sql: TableSql::new(t.qualified(), &plan.key, &plan.columns),
+            sql: TableSql::new(t.qualified(), &plan.key, &plan.columns).with_row_hash(row_hash),
         },
         reltuples: s.reltuples,
         partitioned: s.partitioned || t.partitioned,

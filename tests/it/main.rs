@@ -14,6 +14,7 @@ mod drill;
 mod engine;
 mod engine_attacks;
 mod gate;
+mod hashing;
 mod init;
 mod notify;
 mod output_attacks;

@@ -1117,6 +1117,7 @@ async fn a_cross_version_pair_with_different_settings_is_compared_right() {
     );
 
     cross_version_cases(&s, &t).await;
+    crate::hashing::across_versions(&s, &t).await;
 }
 
 /// `sync_sequences` sets every target sequence of the schemas to the source's value plus the

@@ -440,7 +440,7 @@ fn reconcile(o: &mut String, r: &Report) {
     }
     for c in checks.values() {
         let res = &c.latest;
-        if res.mismatches.is_empty() && res.notes.is_empty() {
+        if res.mismatches.is_empty() && res.notes.is_empty() && res.hashing.is_empty() {
             continue;
         }
         let _ = writeln!(o, "\n### {}\n", cell(&res.name));
@@ -468,8 +468,44 @@ fn reconcile(o: &mut String, r: &Report) {
         for n in &res.notes {
             let _ = writeln!(o, "- note: {}", prose(n, false));
         }
+        if let Some(h) = hashing_words(&res.hashing) {
+            let _ = writeln!(o, "- hashing: {}", cell(&h));
+        }
     }
     o.push('\n');
+}
+
+/// How a checksum's columns were hashed, in a line: `native: id, amount, at; by text: q
+/// (types differ …)` (so a reviewer sees why two servers were compared the way they were).
+fn hashing_words(h: &[cutover_model::reconcile::ColumnHashing]) -> Option<String> {
+    use cutover_model::reconcile::HashMode;
+    if h.is_empty() {
+        return None;
+    }
+    let native: Vec<&str> = h
+        .iter()
+        .filter(|c| c.mode == HashMode::Native)
+        .map(|c| c.column.as_str())
+        .collect();
+    let text: Vec<String> = h
+        .iter()
+        .filter(|c| c.mode == HashMode::Text)
+        .map(|c| match &c.why {
+            Some(w) => format!("{} ({w})", c.column),
+            None => c.column.clone(),
+        })
+        .collect();
+    let mut parts = Vec::new();
+    if !native.is_empty() {
+        parts.push(format!(
+            "native (each type's own hash): {}",
+            native.join(", ")
+        ));
+    }
+    if !text.is_empty() {
+        parts.push(format!("by text: {}", text.join("; ")));
+    }
+    Some(parts.join(" · "))
 }
 
 /// The post-mortem skeleton, filled with the facts: what happened, how it was detected, the
@@ -654,6 +690,32 @@ fn action_item(
 mod tests {
     use super::*;
     use crate::report::facts::fixture;
+
+    #[test]
+    fn a_check_says_how_each_column_was_hashed() {
+        use cutover_model::reconcile::{ColumnHashing, HashMode};
+        let h = |c: &str, mode, why: Option<&str>| ColumnHashing {
+            column: c.into(),
+            mode,
+            why: why.map(str::to_string),
+        };
+        assert_eq!(hashing_words(&[]), None);
+        assert_eq!(
+            hashing_words(&[
+                h("id", HashMode::Native, None),
+                h("at", HashMode::Native, None),
+                h(
+                    "q",
+                    HashMode::Text,
+                    Some("types differ (integer on the source, bigint on the target)")
+                ),
+            ])
+            .as_deref(),
+            Some(
+                "native (each type's own hash): id, at · by text: q (types differ (integer on the source, bigint on the target))"
+            )
+        );
+    }
 
     #[test]
     fn action_items_follow_from_what_happened_to_each_step() {

@@ -161,6 +161,9 @@ pub struct ReconcileCheck {
     pub max_mismatch_pct: Option<f64>,
     /// Re-check mismatches after lag drains.
     pub recheck_after_lag: bool,
+    /// `hash = "text"`: the range pass hashes every row's text (sha256 of the key-ordered row
+    /// texts), never the columns' own hash functions.
+    pub hash_text: bool,
     /// Query (kind = query).
     pub sql: Option<Template>,
     /// Target query.
@@ -216,6 +219,7 @@ impl ReconcileCheck {
             max_mismatch_rows: 0,
             max_mismatch_pct: None,
             recheck_after_lag: true,
+            hash_text: false,
             sql: None,
             target_sql: None,
             schemas: Vec::new(),

@@ -302,6 +302,8 @@ pub struct ReconcileSpec {
     pub max_mismatch_pct: Option<Spanned<f64>>,
     /// `after_lag_drains` (default) or `never`.
     pub recheck: Option<SStr>,
+    /// `native` (default: each column with its type's own hash where that is exact) or `text`.
+    pub hash: Option<SStr>,
     /// Query for `kind = "query"`.
     pub sql: Option<SStr>,
     /// Query on the target when it differs.

@@ -39,6 +39,7 @@ fn check(
     stray_keys(cx, s);
     limits(cx, s);
     let recheck_after_lag = recheck_after_lag(cx, s, &head);
+    let hash_text = hash_text(cx, s);
     let sql = cx.opt_sql_template(&s.sql);
     let target_sql = cx.opt_sql_template(&s.target_sql);
     ReconcileCheck {
@@ -57,6 +58,7 @@ fn check(
         max_mismatch_rows: value_of(&s.max_mismatch_rows).unwrap_or(0),
         max_mismatch_pct: value_of(&s.max_mismatch_pct),
         recheck_after_lag,
+        hash_text,
         sql,
         target_sql,
         schemas: value_of(&s.schemas).unwrap_or_default(),
@@ -229,6 +231,7 @@ fn stray_keys(cx: &mut Ctx<'_>, s: &ReconcileSpec) {
         ("key", span_of(&s.key), table_kind),
         ("columns", span_of(&s.columns), kind == Checksum),
         ("exclude", span_of(&s.exclude), kind == Checksum),
+        ("hash", span_of(&s.hash), kind == Checksum),
         ("partitions", span_of(&s.partitions), table_kind),
         ("sql", span_of(&s.sql), kind == Query),
         ("target_sql", span_of(&s.target_sql), kind == Query),
@@ -390,6 +393,21 @@ fn limits(cx: &mut Ctx<'_>, s: &ReconcileSpec) {
         && *p.get_ref() == 0
     {
         cx.err(p.span(), "max_rows_per_second must be at least 1");
+    }
+}
+
+/// `hash`: `native` (the default) or `text` (true).
+fn hash_text(cx: &mut Ctx<'_>, s: &ReconcileSpec) -> bool {
+    match s.hash.as_ref().map(|h| (h.get_ref().as_str(), h.span())) {
+        None | Some(("native", _)) => false,
+        Some(("text", _)) => true,
+        Some((other, span)) => {
+            cx.err(
+                span,
+                format!("hash must be \"native\" or \"text\", not {other:?}"),
+            );
+            false
+        }
     }
 }
 

@@ -1,0 +1,296 @@
+//! Type-native hashing for a `checksum` range pass: each row hashed once by
+//! `hash_record_extended(ROW(c1, c2, …), 0)`, which hashes every field with its type's own
+//! extended hash function (the one PostgreSQL uses for hash joins) and combines them by
+//! position (swapped values do not cancel); a range's hash is the sum of its rows' hashes
+//! (equal multisets of rows sum equal, duplicates count, no ordering by key is needed).
+//!
+//! A column is hashed natively only where that is exact: the same type (and modifiers) on
+//! both sides, a type in [`SAMPLES`] (integers, numeric, bool, date and times, uuid, bytea,
+//! text-like under `COLLATE "C"`, jsonb, and arrays of those), and a probe that hashes a fixed
+//! value of that type gives the same number on both servers (so a pair of major versions, or
+//! of architectures, whose hash functions differ never reads as equal or different by
+//! accident). Every other column is hashed by its normalised text (`text` under
+//! `COLLATE "C"`). When even text does not hash alike on both servers, or a server has no
+//! `hash_record_extended` (before PostgreSQL 14), or the check says `hash = "text"`, the pass
+//! is the sha256 of the key-ordered row texts, as before. Drilling down compares the rows
+//! themselves either way, so a hash collision can only cost time.
+
+use std::collections::BTreeMap;
+
+use tokio_postgres::Client;
+
+use super::columns::{Column, Compared, TableInfo};
+use cutover_model::ident::quote_ident;
+use cutover_model::reconcile::{ColumnHashing, HashMode};
+
+/// A value of each type that may be hashed natively, as SQL, for the probe. The element
+/// types of arrays are probed as `ARRAY[value, NULL]`. Left out on purpose: floats (their
+/// text digits are what a check compares), `interval` (`1 day` equals `24:00:00` to its hash
+/// but not to its text, which a drill-down compares), `json` (no hash), `money` (compared as
+/// numeric).
+const SAMPLES: &[(&str, &str)] = &[
+    ("int2", "(-12345)::pg_catalog.int2"),
+    ("int4", "(-2147483647)::pg_catalog.int4"),
+    ("int8", "9000000000000000007::pg_catalog.int8"),
+    (
+        "numeric",
+        "'-12345678901234567890.0123456789'::pg_catalog.numeric",
+    ),
+    ("bool", "true"),
+    ("date", "'2024-02-29'::pg_catalog.date"),
+    (
+        "timestamp",
+        "'2024-02-29 12:34:56.789012'::pg_catalog.timestamp",
+    ),
+    (
+        "timestamptz",
+        "'2024-02-29 12:34:56.789012+00'::pg_catalog.timestamptz",
+    ),
+    ("time", "'12:34:56.789012'::pg_catalog.time"),
+    (
+        "uuid",
+        "'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::pg_catalog.uuid",
+    ),
+    ("bytea", "'\\x00ff10ab'::pg_catalog.bytea"),
+    ("text", "'héllo, wörld ✓'::pg_catalog.text COLLATE \"C\""),
+    (
+        "varchar",
+        "'héllo, wörld ✓'::pg_catalog.varchar COLLATE \"C\"",
+    ),
+    ("bpchar", "'ab  '::pg_catalog.bpchar COLLATE \"C\""),
+    (
+        "jsonb",
+        "'{\"a\": [1, 2.50, {\"b\": null}], \"c\": \"é\"}'::pg_catalog.jsonb",
+    ),
+    ("oid", "12345::pg_catalog.oid"),
+];
+
+/// The probe value of type `name` (`int4`, or an array of one: `_int4`), as SQL.
+fn sample(name: &str) -> Option<String> {
+    let lookup = |n: &str| SAMPLES.iter().find(|(t, _)| *t == n).map(|(_, v)| *v);
+    match name.strip_prefix('_') {
+        Some(elem) => lookup(elem).map(|v| format!("ARRAY[{v}, NULL]")),
+        None => lookup(name).map(str::to_string),
+    }
+}
+
+/// Whether column `s` (source) and `t` (target) may be hashed natively: the element
+/// expression and the type to probe, or why not.
+fn eligible(s: &Column, t: &Column) -> Result<(String, String), String> {
+    if s.type_display != t.type_display || s.type_name != t.type_name {
+        return Err(format!(
+            "types differ ({} on the source, {} on the target)",
+            s.type_display, t.type_display
+        ));
+    }
+    let ty = s.type_name.as_str();
+    if s.type_schema != "pg_catalog" {
+        return Err(format!("{}: not a built-in type", s.type_display));
+    }
+    if matches!(ty, "float4" | "float8" | "_float4" | "_float8") {
+        return Err(format!(
+            "{}: compared by its text digits (-0 and 0, and NaN, hash alike)",
+            s.type_display
+        ));
+    }
+    if sample(ty).is_none() {
+        return Err(format!("{}: no exact hash for it", s.type_display));
+    }
+    let ident = quote_ident(&s.name);
+    // Byte equality for text-like values, whatever their collation on either side.
+    let expr = if s.collatable {
+        format!("{ident} COLLATE \"C\"")
+    } else {
+        ident
+    };
+    Ok((expr, ty.to_string()))
+}
+
+/// Hashes of the probe values of `types` on one server (`None`: it has no
+/// `hash_record_extended`, or the probe failed).
+async fn probe(client: &Client, types: &[String]) -> Option<Vec<String>> {
+    let items: Vec<String> = types
+        .iter()
+        .filter_map(|t| sample(t))
+        .map(|v| format!("pg_catalog.hash_record_extended(ROW({v}), 7)::pg_catalog.text"))
+        .collect();
+    if items.len() != types.len() {
+        return None;
+    }
+    let q = format!("SELECT {}", items.join(", "));
+    let row = client.query_one(&q, &[]).await.ok()?;
+    (0..types.len()).map(|i| row.try_get(i).ok()).collect()
+}
+
+/// How a table's compared columns are hashed.
+#[derive(Debug, Clone)]
+pub struct Hashing {
+    /// `hash_record_extended(ROW(…), 0)` of a row, or `None`: the pass hashes row texts.
+    pub row_hash: Option<String>,
+    /// Per column, how (for the result).
+    pub columns: Vec<ColumnHashing>,
+    /// A note for the result when the whole pass falls back to text.
+    pub note: Option<String>,
+}
+
+/// Decides how `columns` of `source`/`target` are hashed, probing both servers.
+/// `text_only`: the check says `hash = "text"`.
+pub async fn decide(
+    clients: (&Client, &Client),
+    tables: (&TableInfo, &TableInfo),
+    columns: &mut [Compared],
+    versions: (u32, u32),
+    text_only: bool,
+) -> Hashing {
+    let all_text = |why: &str| Hashing {
+        row_hash: None,
+        columns: columns
+            .iter()
+            .map(|c| ColumnHashing {
+                column: c.name.clone(),
+                mode: HashMode::Text,
+                why: Some(why.to_string()),
+            })
+            .collect(),
+        note: None,
+    };
+    if text_only {
+        return all_text("hash = \"text\"");
+    }
+    if versions.0 < 140_000 || versions.1 < 140_000 {
+        return Hashing {
+            note: Some(
+                "every row hashed by its text: hash_record_extended needs PostgreSQL 14 or later on both sides".into(),
+            ),
+            ..all_text("a server is older than PostgreSQL 14")
+        };
+    }
+    let (source, target) = tables;
+    let mut plan: Vec<Result<(String, String), String>> = columns
+        .iter()
+        .map(|c| match (source.column(&c.name), target.column(&c.name)) {
+            (Some(s), Some(t)) => eligible(s, t),
+            _ => Err("not on both sides".into()),
+        })
+        .collect();
+    // Probe every type asked for, and text (the other columns' hash).
+    let mut types: Vec<String> = plan
+        .iter()
+        .filter_map(|p| p.as_ref().ok().map(|(_, t)| t.clone()))
+        .collect();
+    types.push("text".into());
+    types.sort();
+    types.dedup();
+    let (a, b) = futures::join!(probe(clients.0, &types), probe(clients.1, &types));
+    let (Some(a), Some(b)) = (a, b) else {
+        return Hashing {
+            note: Some(
+                "every row hashed by its text: the hash probe did not answer on both sides".into(),
+            ),
+            ..all_text("the hash probe did not answer")
+        };
+    };
+    let alike: BTreeMap<&str, bool> = types
+        .iter()
+        .zip(a.iter().zip(&b))
+        .map(|(t, (x, y))| (t.as_str(), x == y))
+        .collect();
+    for p in &mut plan {
+        if let Ok((_, ty)) = p
+            && !alike.get(ty.as_str()).copied().unwrap_or(false)
+        {
+            *p = Err(format!(
+                "{ty}: its hash differs between the two servers (versions {} and {})",
+                versions.0, versions.1
+            ));
+        }
+    }
+    let text_alike = alike.get("text").copied().unwrap_or(false);
+    if !text_alike && plan.iter().any(Result::is_err) {
+        return Hashing {
+            note: Some(
+                "every row hashed by its text (sha256): text does not hash alike on the two servers".into(),
+            ),
+            ..all_text("text does not hash alike on the two servers")
+        };
+    }
+    let mut elems = Vec::new();
+    let mut out = Vec::new();
+    for (c, p) in columns.iter_mut().zip(plan) {
+        match p {
+            Ok((expr, ty)) => {
+                // Equal numerics of another scale hash alike: their text must compare alike
+                // too when a range is drilled down.
+                if ty == "numeric" && c.expr == quote_ident(&c.name) {
+                    c.expr = format!("pg_catalog.trim_scale({})", c.expr);
+                }
+                elems.push(expr);
+                out.push(ColumnHashing {
+                    column: c.name.clone(),
+                    mode: HashMode::Native,
+                    why: None,
+                });
+            }
+            Err(why) => {
+                elems.push(format!("({})::pg_catalog.text COLLATE \"C\"", c.expr));
+                out.push(ColumnHashing {
+                    column: c.name.clone(),
+                    mode: HashMode::Text,
+                    why: Some(why),
+                });
+            }
+        }
+    }
+    Hashing {
+        row_hash: Some(format!(
+            "pg_catalog.hash_record_extended(ROW({}), 0)",
+            elems.join(", ")
+        )),
+        columns: out,
+        note: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn col(name: &str, ty: &str, display: &str, collatable: bool) -> Column {
+        Column {
+            name: name.into(),
+            type_display: display.into(),
+            type_schema: "pg_catalog".into(),
+            type_name: ty.into(),
+            collatable,
+            not_null: false,
+            collation: None,
+        }
+    }
+
+    #[test]
+    fn only_the_same_exactly_hashable_type_on_both_sides_is_native() {
+        let int = col("n", "int4", "integer", false);
+        assert_eq!(
+            eligible(&int, &int),
+            Ok(("\"n\"".to_string(), "int4".to_string()))
+        );
+        let big = col("n", "int8", "bigint", false);
+        assert_eq!(
+            eligible(&int, &big).unwrap_err(),
+            "types differ (integer on the source, bigint on the target)"
+        );
+        let txt = col("t", "text", "text", true);
+        assert_eq!(eligible(&txt, &txt).unwrap().0, "\"t\" COLLATE \"C\"");
+        let arr = col("a", "_int4", "integer[]", false);
+        assert_eq!(eligible(&arr, &arr).unwrap().1, "_int4");
+        assert!(sample("_int4").unwrap().starts_with("ARRAY["));
+        for (ty, display) in [
+            ("float8", "double precision"),
+            ("json", "json"),
+            ("point", "point"),
+        ] {
+            let c = col("x", ty, display, false);
+            assert!(eligible(&c, &c).is_err(), "{ty}");
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! Type-native hashing of a checksum's range pass (issue 27): swapped values, duplicates of a
+//! keyless table and the smallest change of each native type are found; a column whose type
+//! differs between the sides, or a check that says `hash = "text"`, is hashed by its text and
+//! the result says so; across PostgreSQL 15 → 18 every native type hashes alike.
+
+use cutover_drill::harness::Cluster;
+use cutover_model::reconcile::{HashMode, ReconcileResult, Status};
+use cutover_model::runbook::ReconcileKind;
+use tokio_postgres::Client;
+
+use crate::reconcile::{check, pair, run, small_parts};
+
+/// One column of each native type, 3,000 rows.
+const NATIVE: &str = "
+CREATE TABLE public.h (
+  id int PRIMARY KEY, a int, b int, n numeric, flag bool, d date, ts timestamp,
+  tz timestamptz, u uuid, bin bytea, t text, v varchar(20), c char(8), j jsonb, arr int[],
+  big bigint, small smallint, tags text[]);
+INSERT INTO public.h
+SELECT g, g, -g, g * 1.000001, g % 2 = 0, date '2024-01-01' + g,
+       timestamp '2024-01-01' + g * interval '1.000001 second',
+       timestamptz '2024-01-01 00:00+00' + g * interval '1.000001 second',
+       md5(g::text)::uuid, decode(lpad(to_hex(g), 8, '0'), 'hex'), 'text ' || g,
+       'v' || g, 'c' || (g % 100), jsonb_build_object('g', g, 'v', jsonb_build_array(g, g + 1)),
+       ARRAY[g, g + 1, g + 2], g::bigint * 1000000007, (g % 30000)::smallint,
+       ARRAY['t' || g, NULL]
+FROM generate_series(1, 3000) g;
+ANALYZE public.h;";
+
+/// The smallest change of each native type, one row each (and a swap of two columns' values).
+const SMALLEST: &str = "
+UPDATE h SET a = b, b = a WHERE id = 11;
+UPDATE h SET n = n + 0.000001 WHERE id = 22;
+UPDATE h SET flag = NOT flag WHERE id = 33;
+UPDATE h SET d = d + 1 WHERE id = 44;
+UPDATE h SET ts = ts + interval '1 microsecond' WHERE id = 55;
+UPDATE h SET tz = tz + interval '1 microsecond' WHERE id = 66;
+UPDATE h SET u = (left(u::text, 35) || CASE WHEN right(u::text, 1) = '0' THEN '1' ELSE '0' END)::uuid WHERE id = 77;
+UPDATE h SET bin = set_byte(bin, 3, (get_byte(bin, 3) + 1) % 256) WHERE id = 88;
+UPDATE h SET t = 'text 98' WHERE id = 99;
+UPDATE h SET j = jsonb_set(j, '{v,1}', '0') WHERE id = 111;
+UPDATE h SET arr[2] = 0 WHERE id = 122;
+UPDATE h SET big = big + 1 WHERE id = 133;
+UPDATE h SET small = small - 1 WHERE id = 144;
+UPDATE h SET tags[2] = '' WHERE id = 155;
+UPDATE h SET v = 'V155' WHERE id = 166;
+UPDATE h SET c = 'c66x' WHERE id = 177;
+-- Equal values, another scale: not a difference (numeric equality).
+UPDATE h SET n = (n::text || '00')::numeric WHERE id = 188;";
+
+const CHANGED: [u32; 16] = [
+    11, 22, 33, 44, 55, 66, 77, 88, 99, 111, 122, 133, 144, 155, 166, 177,
+];
+
+fn keys(r: &ReconcileResult) -> Vec<u32> {
+    let mut k: Vec<u32> = r
+        .mismatches
+        .iter()
+        .map(|m| m.key[0].parse().unwrap())
+        .collect();
+    k.sort();
+    k
+}
+
+fn modes(r: &ReconcileResult) -> Vec<(String, HashMode)> {
+    r.hashing
+        .iter()
+        .map(|h| (h.column.clone(), h.mode))
+        .collect()
+}
+
+/// Checks `h` on `s`/`t`: equal first (every column native), then with [`SMALLEST`] applied
+/// on the target, exactly [`CHANGED`] found.
+async fn smallest_changes_are_found(s: &Client, t: &Client) {
+    let c = check(ReconcileKind::Checksum, "public.h", &["id"]);
+    let r = run(&c, s, t, &small_parts()).await;
+    assert_eq!(r.status, Status::Pass, "{r:#?}");
+    let native: Vec<(String, HashMode)> = modes(&r)
+        .into_iter()
+        .filter(|(_, m)| *m != HashMode::Native)
+        .collect();
+    assert!(native.is_empty(), "every column native: {:#?}", r.hashing);
+    assert_eq!(r.hashing.len(), 18, "{:#?}", r.hashing);
+    t.batch_execute(SMALLEST).await.unwrap();
+    let r = run(&c, s, t, &small_parts()).await;
+    assert_eq!(keys(&r), CHANGED, "{:#?}", r.mismatches);
+    assert_eq!(r.mismatch_total, CHANGED.len() as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_smallest_change_of_each_native_type_and_a_swap_are_found() {
+    let (s, t) = pair("native1", NATIVE, "").await;
+    smallest_changes_are_found(&s, &t).await;
+}
+
+/// PostgreSQL 15 on one side, 18 on the other (the cross-version pair of the reconcile tests,
+/// with its different TimeZone and DateStyle): the probe finds every native type hashing
+/// alike, and the smallest changes are found.
+pub(crate) async fn across_versions(s: &Cluster, t: &Cluster) {
+    for c in [s, t] {
+        c.execute("CREATE DATABASE native").await.unwrap();
+    }
+    let (sc, tc) = (
+        s.connect_db("native").await.unwrap(),
+        t.connect_db("native").await.unwrap(),
+    );
+    sc.batch_execute(NATIVE).await.unwrap();
+    tc.batch_execute(NATIVE).await.unwrap();
+    smallest_changes_are_found(&sc, &tc).await;
+}
+
+/// Duplicates in a keyless table count: (x, x, y) against (x, y, y) has the same count on both
+/// sides and the same set of rows, and is still found, by the native multiset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicates_in_a_keyless_table_are_counted() {
+    let (s, t) = pair(
+        "native2",
+        "CREATE TABLE k (a int, t text);
+         INSERT INTO k VALUES (1, 'x'), (1, 'x'), (2, 'y');",
+        "DELETE FROM k WHERE ctid = (SELECT min(ctid) FROM k WHERE a = 1);
+         INSERT INTO k VALUES (2, 'y');",
+    )
+    .await;
+    let c = check(ReconcileKind::Checksum, "public.k", &[]);
+    let r = run(&c, &s, &t, &small_parts()).await;
+    assert_eq!(r.status, Status::Fail, "{r:#?}");
+    assert_eq!(r.mismatch_rows(), 2, "{:#?}", r.mismatches);
+    assert!(
+        r.hashing.iter().all(|h| h.mode == HashMode::Native),
+        "{:#?}",
+        r.hashing
+    );
+}
+
+/// A column whose type differs between the sides is hashed by its text and the result says
+/// why; `hash = "text"` hashes every column by its text; both still find a change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_type_that_differs_falls_back_to_text_and_says_so() {
+    let (s, t) = pair(
+        "native3",
+        "CREATE TABLE m (id int PRIMARY KEY, q int, name text);",
+        "ALTER TABLE m ALTER COLUMN q TYPE bigint;",
+    )
+    .await;
+    for c in [&s, &t] {
+        c.batch_execute("INSERT INTO m SELECT g, g * 3, 'n' || g FROM generate_series(1, 2000) g")
+            .await
+            .unwrap();
+    }
+    let mut c = check(ReconcileKind::Checksum, "public.m", &["id"]);
+    let r = run(&c, &s, &t, &small_parts()).await;
+    assert_eq!(r.status, Status::Pass, "{r:#?}");
+    let q = r.hashing.iter().find(|h| h.column == "q").unwrap();
+    assert_eq!(q.mode, HashMode::Text);
+    assert_eq!(
+        q.why.as_deref(),
+        Some("types differ (integer on the source, bigint on the target)")
+    );
+    let name = r.hashing.iter().find(|h| h.column == "name").unwrap();
+    assert_eq!(name.mode, HashMode::Native);
+    t.batch_execute("UPDATE m SET q = q + 1 WHERE id = 1234")
+        .await
+        .unwrap();
+    let r = run(&c, &s, &t, &small_parts()).await;
+    assert_eq!(keys(&r), [1234]);
+    c.hash_text = true;
+    let r = run(&c, &s, &t, &small_parts()).await;
+    assert_eq!(keys(&r), [1234]);
+    assert!(
+        r.hashing
+            .iter()
+            .all(|h| h.mode == HashMode::Text && h.why.as_deref() == Some("hash = \"text\"")),
+        "{:#?}",
+        r.hashing
+    );
+}
