@@ -1,35 +1,39 @@
 #!/usr/bin/env bash
 # Reconciliation benchmark: cutover vs reladiff vs the sha256-per-range floor, same run, same data.
 #
-#   benches/reconcile.sh [ROUNDS]        (default 3 rounds after one warm-up of each)
+#   benches/reconcile.sh [ROUNDS] [SCALE]   (default 3 rounds after one warm-up of each;
+#                                            SCALE 10: 1,000,000 rows, 100: 10,000,000)
 #
 # Creates a source/target pair with the test harness (benches/reconcile_bench.rs), loads
-# `pgbench -i -s 10` (1,000,000 pgbench_accounts rows) into both, injects 10 differences on
+# `pgbench -i -s SCALE` (SCALE x 100,000 pgbench_accounts rows) into both, injects 10 differences on
 # the target (4 abalance updates, 3 filler updates, 3 deletes, in 10 different 10k-key
 # ranges), installs reladiff from PyPI into a virtualenv, then times side by side:
-#   (a) cutover: one checksum check reporting the exact keys
+#   (a) cutover: one checksum check reporting the exact keys, native hashing (the default)
 #       (the reconcile_bench bench binary run ...)
+#   (a') the same check with hash = "text" (the row-text sha256 path), for its time and RSS
 #   (b) reladiff 'reladiff[postgresql]' on the same two databases
 #   (c) the floor (issue 16's definition): one sha256 per 10k-key range of the key-ordered
 #       row text, `select sha256(convert_to(string_agg(r, E'\n'), 'UTF8')) from (select t::text
 #       as r ... where aid >= lo and aid < hi order by aid)`, 100 statements per side, both
 #       sides at the same time (one psql per side): no planning, no drill-down, no client work
-#   (d) a plain scan for reference: `select sum(('x'||substr(md5(t::text),1,16))::bit(64)::bigint)`
-#       over each table, both at once
+#   (d) the heap scan of both sides at once, `select sum(length(filler)) from pgbench_accounts`
+#       (what reading the table costs, no hashing at all)
 # Wall times include process start and connecting; peak client RSS from /usr/bin/time -v.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ROUNDS=${1:-3}
+SCALE=${2:-10}
+ROWS=$((SCALE * 100000))
 . benches/pair.sh
 start_pair shared_buffers=256MB max_wal_size=2GB
 PSQL=("$PGBIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -U postgres -d postgres)
 SRC="host=127.0.0.1 port=$SOURCE_PORT user=postgres dbname=postgres"
 TGT="host=127.0.0.1 port=$TARGET_PORT user=postgres dbname=postgres"
 
-echo "== pgbench -i -s 10 on both"
-"$PGBIN/pgbench" -i -s 10 -q -h 127.0.0.1 -p "$SOURCE_PORT" -U postgres postgres 2>&1 | tail -1 &
-"$PGBIN/pgbench" -i -s 10 -q -h 127.0.0.1 -p "$TARGET_PORT" -U postgres postgres 2>&1 | tail -1 &
+echo "== pgbench -i -s $SCALE on both ($ROWS rows)"
+"$PGBIN/pgbench" -i -s "$SCALE" -q -h 127.0.0.1 -p "$SOURCE_PORT" -U postgres postgres 2>&1 | tail -1 &
+"$PGBIN/pgbench" -i -s "$SCALE" -q -h 127.0.0.1 -p "$TARGET_PORT" -U postgres postgres 2>&1 | tail -1 &
 wait
 "${PSQL[@]}" -p "$TARGET_PORT" -c "
   update pgbench_accounts set abalance = abalance + 1 where aid in (12345, 150000, 299999, 420001);
@@ -58,13 +62,14 @@ measure() {
 }
 
 run_cutover() { measure cutover "$BENCH" run "$SRC" "$TGT" pgbench_accounts aid; }
+run_text() { RECONCILE_HASH=text measure text "$BENCH" run "$SRC" "$TGT" pgbench_accounts aid; }
 run_reladiff() {
   measure reladiff "$WORK/venv/bin/reladiff" \
     "postgresql://postgres@127.0.0.1:$SOURCE_PORT/postgres" pgbench_accounts \
     "postgresql://postgres@127.0.0.1:$TARGET_PORT/postgres" pgbench_accounts \
     -k aid -c abalance -c bid -c filler
 }
-for lo in $(seq 1 10000 1000000); do
+for lo in $(seq 1 10000 "$ROWS"); do
   echo "select sha256(convert_to(string_agg(o.r, E'\\n'), 'UTF8')) from (select t::text as r from pgbench_accounts t where aid >= $lo and aid < $((lo + 10000)) order by aid) o;"
 done >"$WORK/floor.sql"
 run_floor() {
@@ -73,7 +78,7 @@ run_floor() {
                          wait"
   FLOOR_DIFF=$(diff "$WORK/floor.source" "$WORK/floor.target" | grep -c '^<' || true)
 }
-SCAN_SQL="select sum(('x'||substr(md5(t::text),1,16))::bit(64)::bigint) from pgbench_accounts t"
+SCAN_SQL="select sum(length(filler)) from pgbench_accounts"
 run_scan() {
   measure scan bash -c "'$PGBIN/psql' -X -At -h 127.0.0.1 -U postgres -d postgres -p $SOURCE_PORT -c \"$SCAN_SQL\" &
                         '$PGBIN/psql' -X -At -h 127.0.0.1 -U postgres -d postgres -p $TARGET_PORT -c \"$SCAN_SQL\" &
@@ -82,34 +87,39 @@ run_scan() {
 
 check_outputs() {
   local got
-  got=$(grep -oE 'aid = [0-9]+' "$WORK/cutover.out" | awk '{print $3}' | sort -n | tr '\n' ' ' | sed 's/ $//')
-  if [ "$got" != "$EXPECTED" ]; then
-    echo "!! cutover reported [$got], expected [$EXPECTED]"; cat "$WORK/cutover.out" "$WORK/cutover.err"; exit 1
-  fi
+  local f
+  for f in cutover text; do
+    got=$(grep -oE 'aid = [0-9]+' "$WORK/$f.out" | awk '{print $3}' | sort -n | tr '\n' ' ' | sed 's/ $//')
+    if [ "$got" != "$EXPECTED" ]; then
+      echo "!! $f reported [$got], expected [$EXPECTED]"; cat "$WORK/$f.out" "$WORK/$f.err"; exit 1
+    fi
+  done
   REL_LINES=$(grep -cE '^[-+] ' "$WORK/reladiff.out" || true)
 }
 
 echo "== warm-up"
-run_cutover; run_reladiff; run_floor; run_scan; check_outputs
+run_cutover; run_text; run_reladiff; run_floor; run_scan; check_outputs
 echo "--- cutover output (warm-up run):"
 cat "$WORK/cutover.out"
 echo "--- reladiff: $REL_LINES diff lines (expected 17: 7 updates x 2 + 3 deletes)"
 echo "--- floor: $(wc -l <"$WORK/floor.source") range digests per side, $FLOOR_DIFF differ (expected 10)"
 
-declare -a C R F S CR RR FR
-printf '\n%-6s | %-22s | %-22s | %-22s | %-8s | %-9s | %-9s | %-9s\n' round "cutover s (RSS MiB)" "reladiff s (RSS MiB)" "floor s (RSS MiB)" "scan s" "rel/cut" "cut/floor" "cut/scan"
+declare -a C X R F S CR XR RR FR
+printf '\n%-6s | %-17s | %-17s | %-17s | %-17s | %-7s | %-8s | %-8s | %-8s\n' round "native s (RSS)" "text s (RSS)" "reladiff s (RSS)" "floor s (RSS)" "scan s" "rel/nat" "nat/scan" "txt/nat"
 for i in $(seq 1 "$ROUNDS"); do
   run_cutover; C[i]=$WALL; CR[i]=$RSS
+  run_text; X[i]=$WALL; XR[i]=$RSS
   run_reladiff; R[i]=$WALL; RR[i]=$RSS
   run_floor; F[i]=$WALL; FR[i]=$RSS
   run_scan; S[i]=$WALL
   check_outputs
-  printf '%-6s | %8.2f (%6s)      | %8.2f (%6s)      | %8.2f (%6s)      | %6.2f   | %7.2fx  | %7.2fx  | %7.2fx\n' \
-    "$i" "${C[i]}" "${CR[i]}" "${R[i]}" "${RR[i]}" "${F[i]}" "${FR[i]}" "${S[i]}" \
-    "$(echo "${R[i]} / ${C[i]}" | bc -l)" "$(echo "${C[i]} / ${F[i]}" | bc -l)" "$(echo "${C[i]} / ${S[i]}" | bc -l)"
+  printf '%-6s | %6.2f (%6s)   | %6.2f (%6s)   | %6.2f (%6s)   | %6.2f (%6s)   | %6.2f  | %6.2fx  | %6.2fx  | %6.2fx\n' \
+    "$i" "${C[i]}" "${CR[i]}" "${X[i]}" "${XR[i]}" "${R[i]}" "${RR[i]}" "${F[i]}" "${FR[i]}" "${S[i]}" \
+    "$(echo "${R[i]} / ${C[i]}" | bc -l)" "$(echo "${C[i]} / ${S[i]}" | bc -l)" "$(echo "${X[i]} / ${C[i]}" | bc -l)"
 done
-MC=$(median "${C[@]}"); MR=$(median "${R[@]}"); MF=$(median "${F[@]}"); MS=$(median "${S[@]}")
-printf '%-6s | %8.2f                | %8.2f                | %8.2f                | %6.2f   | %7.2fx  | %7.2fx  | %7.2fx\n' \
-  median "$MC" "$MR" "$MF" "$MS" "$(echo "$MR / $MC" | bc -l)" "$(echo "$MC / $MF" | bc -l)" "$(echo "$MC / $MS" | bc -l)"
+MC=$(median "${C[@]}"); MX=$(median "${X[@]}"); MR=$(median "${R[@]}"); MF=$(median "${F[@]}"); MS=$(median "${S[@]}")
+printf '%-6s | %6.2f            | %6.2f            | %6.2f            | %6.2f            | %6.2f  | %6.2fx  | %6.2fx  | %6.2fx\n' \
+  median "$MC" "$MX" "$MR" "$MF" "$MS" "$(echo "$MR / $MC" | bc -l)" "$(echo "$MC / $MS" | bc -l)" "$(echo "$MX / $MC" | bc -l)"
 echo
-echo "targets (issue 16): reladiff/cutover >= 4x, cutover/floor <= 1.2x"
+echo "rows: $ROWS; all 10 keys found by both cutover modes every round"
+echo "targets (issue 27): native <= 2.5x the scan; reladiff/native >= 10x at 1M rows, >= 6x at 10M; RSS unchanged (native vs text)"

@@ -78,6 +78,8 @@ async fn run(a: &[String]) -> Result<ExitCode, String> {
     let mut check = ReconcileCheck::on_table("bench", kind, &a[2], &key);
     check.recheck_after_lag = false;
     check.partitions = a.get(5).and_then(|p| p.parse().ok());
+    // `RECONCILE_HASH=text`: the row-text sha256 path, for the side-by-side figures.
+    check.hash_text = std::env::var("RECONCILE_HASH").is_ok_and(|h| h == "text");
     let s = ConnSettings::parse("source", &a[0]).map_err(|e| e.to_string())?;
     let t = ConnSettings::parse("target", &a[1]).map_err(|e| e.to_string())?;
     let started = std::time::Instant::now();

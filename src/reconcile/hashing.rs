@@ -166,6 +166,13 @@ pub async fn decide(
         };
     }
     let (source, target) = tables;
+    // Unconstrained numerics of another scale are equal to their hash and must be to their
+    // text (a fixed scale, `numeric(12,2)`, always prints the same).
+    let free_numeric = |name: &str| {
+        source
+            .column(name)
+            .is_some_and(|c| c.type_name == "numeric" && c.type_display == "numeric")
+    };
     let mut plan: Vec<Result<(String, String), String>> = columns
         .iter()
         .map(|c| match (source.column(&c.name), target.column(&c.name)) {
@@ -221,7 +228,7 @@ pub async fn decide(
             Ok((expr, ty)) => {
                 // Equal numerics of another scale hash alike: their text must compare alike
                 // too when a range is drilled down.
-                if ty == "numeric" && c.expr == quote_ident(&c.name) {
+                if ty == "numeric" && free_numeric(&c.name) && c.expr == quote_ident(&c.name) {
                     c.expr = format!("pg_catalog.trim_scale({})", c.expr);
                 }
                 elems.push(expr);
