@@ -1,7 +1,8 @@
-//! Type-native hashing for a `checksum` range pass: each row hashed once by
-//! `hash_record_extended(ROW(c1, c2, …), 0)`, which hashes every field with its type's own
-//! extended hash function (the one PostgreSQL uses for hash joins) and combines them by
-//! position (swapped values do not cancel); a range's hash is the sum of its rows' hashes
+//! Type-native hashing for a `checksum` range pass: each column of a row hashed with its
+//! type's own extended hash function (the one PostgreSQL uses for hash joins; see [`BY_NAME`]
+//! and [`hash_expr`]) under a seed of its own, a NULL as a constant of its own, the columns'
+//! hashes combined by XOR into the row's 64 bits (the seeds make it depend on position:
+//! swapped values do not cancel); a range's hash is the sum of its rows' hashes
 //! (equal multisets of rows sum equal, duplicates count, no ordering by key is needed).
 //!
 //! A column is hashed natively only where that is exact: the same type (and modifiers) on
@@ -106,13 +107,51 @@ fn eligible(s: &Column, t: &Column) -> Result<(String, String), String> {
     Ok((expr, ty.to_string()))
 }
 
-/// Hashes of the probe values of `types` on one server (`None`: it has no
-/// `hash_record_extended`, or the probe failed).
+/// The extended hash functions called by name: those whose name (and behaviour) is the same
+/// on PostgreSQL 14 to 18. The others (`bool`, `date`, `timestamptz`, `bytea`, whose functions
+/// were renamed in 18) are hashed through `hash_record_extended(ROW(x), seed)`, which calls
+/// each server's own function; arrays through `hash_array_extended`.
+const BY_NAME: &[(&str, &str)] = &[
+    ("int2", "hashint2extended"),
+    ("int4", "hashint4extended"),
+    ("int8", "hashint8extended"),
+    ("numeric", "hash_numeric_extended"),
+    ("text", "hashtextextended"),
+    ("varchar", "hashtextextended"),
+    ("bpchar", "hashbpcharextended"),
+    ("uuid", "uuid_hash_extended"),
+    ("jsonb", "jsonb_hash_extended"),
+    ("timestamp", "timestamp_hash_extended"),
+    ("time", "time_hash_extended"),
+    ("oid", "hashoidextended"),
+];
+
+/// The 64-bit hash of `value` (SQL) of type `ty` with `seed`, by the type's own function.
+fn hash_expr(ty: &str, value: &str, seed: i64) -> String {
+    if ty.starts_with('_') {
+        return format!("pg_catalog.hash_array_extended({value}, {seed})");
+    }
+    match BY_NAME.iter().find(|(t, _)| *t == ty) {
+        Some((_, f)) => format!("pg_catalog.{f}({value}, {seed})"),
+        None => format!("pg_catalog.hash_record_extended(ROW({value}), {seed})"),
+    }
+}
+
+/// Column `i`'s seed, and the value its hash takes when it is NULL: distinct per position, so
+/// the same values in other columns hash otherwise.
+fn seeds(i: usize) -> (i64, i64) {
+    let n = i as u64 + 1;
+    let null = 0x9E37_79B9_7F4A_7C15_u64.wrapping_mul(n) >> 1;
+    (i64::try_from(n).unwrap_or(i64::MAX), null as i64)
+}
+
+/// Hashes of the probe values of `types` on one server, each by the function a check would
+/// use (`None`: it has no `hash_record_extended`, or the probe failed).
 async fn probe(client: &Client, types: &[String]) -> Option<Vec<String>> {
     let items: Vec<String> = types
         .iter()
-        .filter_map(|t| sample(t))
-        .map(|v| format!("pg_catalog.hash_record_extended(ROW({v}), 7)::pg_catalog.text"))
+        .filter_map(|t| sample(t).map(|v| hash_expr(t, &v, 7)))
+        .map(|h| format!("{h}::pg_catalog.text"))
         .collect();
     if items.len() != types.len() {
         return None;
@@ -125,13 +164,34 @@ async fn probe(client: &Client, types: &[String]) -> Option<Vec<String>> {
 /// How a table's compared columns are hashed.
 #[derive(Debug, Clone)]
 pub struct Hashing {
-    /// `hash_record_extended(ROW(…), 0)` of a row, or `None`: the pass hashes row texts.
+    /// A row's 64-bit hash (`(COALESCE(h1, n1) # COALESCE(h2, n2) …)`), or `None`: the pass
+    /// hashes row texts.
     pub row_hash: Option<String>,
     /// Per column, how (for the result).
     pub columns: Vec<ColumnHashing>,
     /// A note for the result when the whole pass falls back to text.
     pub note: Option<String>,
 }
+
+/// Every column hashed by its text: the sha256 path, `why` for each column, `note` for the
+/// result.
+fn all_text(columns: &[Compared], why: &str, note: Option<&str>) -> Hashing {
+    Hashing {
+        row_hash: None,
+        columns: columns
+            .iter()
+            .map(|c| ColumnHashing {
+                column: c.name.clone(),
+                mode: HashMode::Text,
+                why: Some(why.to_string()),
+            })
+            .collect(),
+        note: note.map(str::to_string),
+    }
+}
+
+/// One column's choice: its native element and type, or why it is hashed by its text.
+type Choice = Result<(String, String), String>;
 
 /// Decides how `columns` of `source`/`target` are hashed, probing both servers.
 /// `text_only`: the check says `hash = "text"`.
@@ -142,66 +202,33 @@ pub async fn decide(
     versions: (u32, u32),
     text_only: bool,
 ) -> Hashing {
-    let all_text = |why: &str| Hashing {
-        row_hash: None,
-        columns: columns
-            .iter()
-            .map(|c| ColumnHashing {
-                column: c.name.clone(),
-                mode: HashMode::Text,
-                why: Some(why.to_string()),
-            })
-            .collect(),
-        note: None,
-    };
     if text_only {
-        return all_text("hash = \"text\"");
+        return all_text(columns, "hash = \"text\"", None);
     }
     if versions.0 < 140_000 || versions.1 < 140_000 {
-        return Hashing {
-            note: Some(
-                "every row hashed by its text: hash_record_extended needs PostgreSQL 14 or later on both sides".into(),
+        return all_text(
+            columns,
+            "a server is older than PostgreSQL 14",
+            Some(
+                "every row hashed by its text: hash_record_extended needs PostgreSQL 14 or later on both sides",
             ),
-            ..all_text("a server is older than PostgreSQL 14")
-        };
+        );
     }
     let (source, target) = tables;
-    // Unconstrained numerics of another scale are equal to their hash and must be to their
-    // text (a fixed scale, `numeric(12,2)`, always prints the same).
-    let free_numeric = |name: &str| {
-        source
-            .column(name)
-            .is_some_and(|c| c.type_name == "numeric" && c.type_display == "numeric")
-    };
-    let mut plan: Vec<Result<(String, String), String>> = columns
+    let mut plan: Vec<Choice> = columns
         .iter()
         .map(|c| match (source.column(&c.name), target.column(&c.name)) {
             (Some(s), Some(t)) => eligible(s, t),
             _ => Err("not on both sides".into()),
         })
         .collect();
-    // Probe every type asked for, and text (the other columns' hash).
-    let mut types: Vec<String> = plan
-        .iter()
-        .filter_map(|p| p.as_ref().ok().map(|(_, t)| t.clone()))
-        .collect();
-    types.push("text".into());
-    types.sort();
-    types.dedup();
-    let (a, b) = futures::join!(probe(clients.0, &types), probe(clients.1, &types));
-    let (Some(a), Some(b)) = (a, b) else {
-        return Hashing {
-            note: Some(
-                "every row hashed by its text: the hash probe did not answer on both sides".into(),
-            ),
-            ..all_text("the hash probe did not answer")
-        };
+    let Some(alike) = probe_both(clients, &plan).await else {
+        return all_text(
+            columns,
+            "the hash probe did not answer",
+            Some("every row hashed by its text: the hash probe did not answer on both sides"),
+        );
     };
-    let alike: BTreeMap<&str, bool> = types
-        .iter()
-        .zip(a.iter().zip(&b))
-        .map(|(t, (x, y))| (t.as_str(), x == y))
-        .collect();
     for p in &mut plan {
         if let Ok((_, ty)) = p
             && !alike.get(ty.as_str()).copied().unwrap_or(false)
@@ -214,45 +241,76 @@ pub async fn decide(
     }
     let text_alike = alike.get("text").copied().unwrap_or(false);
     if !text_alike && plan.iter().any(Result::is_err) {
-        return Hashing {
-            note: Some(
-                "every row hashed by its text (sha256): text does not hash alike on the two servers".into(),
+        return all_text(
+            columns,
+            "text does not hash alike on the two servers",
+            Some(
+                "every row hashed by its text (sha256): text does not hash alike on the two servers",
             ),
-            ..all_text("text does not hash alike on the two servers")
-        };
+        );
     }
-    let mut elems = Vec::new();
+    assemble(columns, plan, source)
+}
+
+/// Probes every type the plan asks for, and text (the other columns' hash), on both servers:
+/// for each type, whether its probe value hashes alike (`None`: a probe did not answer).
+async fn probe_both(
+    clients: (&Client, &Client),
+    plan: &[Choice],
+) -> Option<BTreeMap<String, bool>> {
+    let mut types: Vec<String> = plan
+        .iter()
+        .filter_map(|p| p.as_ref().ok().map(|(_, t)| t.clone()))
+        .collect();
+    types.push("text".into());
+    types.sort();
+    types.dedup();
+    let (a, b) = futures::join!(probe(clients.0, &types), probe(clients.1, &types));
+    let (a, b) = (a?, b?);
+    Some(
+        types
+            .into_iter()
+            .zip(a.iter().zip(&b))
+            .map(|(t, (x, y))| (t, x == y))
+            .collect(),
+    )
+}
+
+/// The row hash of `columns` as `plan` chose for each, and what to say of each. An
+/// unconstrained numeric's text is compared with `trim_scale` too: equal values of another
+/// scale hash alike, and a drill-down must agree (a fixed scale, `numeric(12,2)`, always
+/// prints the same).
+fn assemble(columns: &mut [Compared], plan: Vec<Choice>, source: &TableInfo) -> Hashing {
+    let free_numeric = |name: &str| {
+        source
+            .column(name)
+            .is_some_and(|c| c.type_name == "numeric" && c.type_display == "numeric")
+    };
+    let mut hashes = Vec::new();
     let mut out = Vec::new();
-    for (c, p) in columns.iter_mut().zip(plan) {
-        match p {
+    for (i, (c, p)) in columns.iter_mut().zip(plan).enumerate() {
+        let (seed, null) = seeds(i);
+        let (hash, mode, why) = match p {
             Ok((expr, ty)) => {
-                // Equal numerics of another scale hash alike: their text must compare alike
-                // too when a range is drilled down.
                 if ty == "numeric" && free_numeric(&c.name) && c.expr == quote_ident(&c.name) {
                     c.expr = format!("pg_catalog.trim_scale({})", c.expr);
                 }
-                elems.push(expr);
-                out.push(ColumnHashing {
-                    column: c.name.clone(),
-                    mode: HashMode::Native,
-                    why: None,
-                });
+                (hash_expr(&ty, &expr, seed), HashMode::Native, None)
             }
             Err(why) => {
-                elems.push(format!("({})::pg_catalog.text COLLATE \"C\"", c.expr));
-                out.push(ColumnHashing {
-                    column: c.name.clone(),
-                    mode: HashMode::Text,
-                    why: Some(why),
-                });
+                let text = format!("({})::pg_catalog.text COLLATE \"C\"", c.expr);
+                (hash_expr("text", &text, seed), HashMode::Text, Some(why))
             }
-        }
+        };
+        hashes.push(format!("COALESCE({hash}, {null})"));
+        out.push(ColumnHashing {
+            column: c.name.clone(),
+            mode,
+            why,
+        });
     }
     Hashing {
-        row_hash: Some(format!(
-            "pg_catalog.hash_record_extended(ROW({}), 0)",
-            elems.join(", ")
-        )),
+        row_hash: Some(format!("({})", hashes.join(" # "))),
         columns: out,
         note: None,
     }

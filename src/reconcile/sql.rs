@@ -148,7 +148,7 @@ impl TableSql {
     pub fn checksum(&self, b: Bounds) -> String {
         if let Some(h) = &self.row_hash {
             return format!(
-                "SELECT pg_catalog.count(*), \
+                "SELECT /* cutover: range */ pg_catalog.count(*), \
                  pg_catalog.convert_to(COALESCE(pg_catalog.sum({h}), 0)::pg_catalog.text, 'UTF8') \
                  FROM {} WHERE {}",
                 self.relation,
@@ -156,7 +156,7 @@ impl TableSql {
             );
         }
         format!(
-            "SELECT pg_catalog.count(*), \
+            "SELECT /* cutover: range */ pg_catalog.count(*), \
              pg_catalog.sha256(pg_catalog.convert_to(pg_catalog.string_agg(o.r, E'\\n'), 'UTF8')) \
              FROM (SELECT {} AS r FROM {} WHERE {} ORDER BY {}) o",
             self.row_text,

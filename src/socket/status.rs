@@ -80,27 +80,9 @@ impl StatusFold {
                 self.doing = Doing::Running(*index, *at);
                 self.step_progress = None;
             }
-            Event::StepProgress {
-                index,
-                done,
-                total,
-                unit,
-                error: None,
-                at,
-            } => {
-                let first = match &self.step_progress {
-                    Some(p) if p.index == *index => p.first,
-                    _ => (*at, *done),
-                };
-                self.step_progress = Some(StepFigures {
-                    index: *index,
-                    first,
-                    done: *done,
-                    total: *total,
-                    unit: unit.clone(),
-                    at: *at,
-                });
-            }
+            Event::StepProgress { .. }
+            | Event::ReconcileProgress { .. }
+            | Event::ReconcileResult { .. } => self.progress(ev),
             // A passed step: the engine waits for the next one now (its `Ready` follows, and a
             // failed one's decision); `ls` says so as soon as the end is journaled.
             Event::StepFinished { index, outcome, .. }
@@ -140,17 +122,45 @@ impl StatusFold {
                 ));
             }
             Event::CountdownCancelled { .. } => self.countdown = None,
+            Event::RunFinished { outcome, .. } => {
+                self.doing = Doing::Finished(*outcome);
+                self.countdown = None;
+                self.reconciling.clear();
+            }
+            _ => {}
+        }
+    }
+
+    /// A running step's progress figures, a running check's progress, a check's end.
+    fn progress(&mut self, ev: &Event) {
+        match ev {
+            Event::StepProgress {
+                index,
+                done,
+                total,
+                unit,
+                error: None,
+                at,
+            } => {
+                let first = match &self.step_progress {
+                    Some(p) if p.index == *index => p.first,
+                    _ => (*at, *done),
+                };
+                self.step_progress = Some(StepFigures {
+                    index: *index,
+                    first,
+                    done: *done,
+                    total: *total,
+                    unit: unit.clone(),
+                    at: *at,
+                });
+            }
             Event::ReconcileProgress { progress } => {
                 self.reconciling
                     .insert(progress.name.clone(), progress.clone());
             }
             Event::ReconcileResult { result, .. } => {
                 self.reconciling.remove(&result.name);
-            }
-            Event::RunFinished { outcome, .. } => {
-                self.doing = Doing::Finished(*outcome);
-                self.countdown = None;
-                self.reconciling.clear();
             }
             _ => {}
         }

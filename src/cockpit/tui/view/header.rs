@@ -28,6 +28,49 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
         f.render_widget(p, area);
         return;
     };
+    let mut segs = segments(app, run, t);
+    let cols = area.width as usize;
+    let sep = " ─ ";
+    // The name outranks the connections, the ahead figure and the window: while one of those
+    // is still on the line, it goes before the name is cut; after them the name may be cut
+    // to its first 14 columns before the clocks go.
+    let name_min = 14.min(width(&run.name));
+    let name_full = width(&run.name).min(cols / 2);
+    let total = |segs: &[Seg]| -> usize {
+        segs.iter()
+            .map(|s| width(&s.text) + width(sep))
+            .sum::<usize>()
+            + 1
+    };
+    let need = |segs: &[Seg]| {
+        if segs.iter().any(|s| s.rank < NAME_RANK) {
+            name_full
+        } else {
+            name_min
+        }
+    };
+    while !segs.is_empty() && total(&segs) + need(&segs) > cols {
+        if let Some(i) = segs
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, s)| s.rank)
+            .map(|(i, _)| i)
+        {
+            segs.remove(i);
+        }
+    }
+    let name = fit(&run.name, cols.saturating_sub(total(&segs)));
+    let mut spans = vec![Span::raw(" "), Span::styled(name, t.header_name)];
+    for s in segs {
+        spans.push(Span::styled(sep, t.border));
+        spans.push(Span::styled(s.text, s.style));
+    }
+    f.render_widget(Paragraph::new(Line::from(spans)).style(t.header), area);
+}
+
+/// The header's segments after the name, each with the rank it is dropped in: the window,
+/// the clocks, the plan's ETA, behind/ahead, the connections.
+fn segments(app: &App, run: &cutover_model::protocol::RunInfo, t: &Theme) -> Vec<Seg> {
     let p = app.plan();
     let window_style = match p.urgency {
         Urgency::Calm => t.header,
@@ -97,41 +140,5 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
             rank: 1,
         });
     }
-    let cols = area.width as usize;
-    let sep = " ─ ";
-    // The name outranks the connections, the ahead figure and the window: while one of those
-    // is still on the line, it goes before the name is cut; after them the name may be cut
-    // to its first 14 columns before the clocks go.
-    let name_min = 14.min(width(&run.name));
-    let name_full = width(&run.name).min(cols / 2);
-    let total = |segs: &[Seg]| -> usize {
-        segs.iter()
-            .map(|s| width(&s.text) + width(sep))
-            .sum::<usize>()
-            + 1
-    };
-    let need = |segs: &[Seg]| {
-        if segs.iter().any(|s| s.rank < NAME_RANK) {
-            name_full
-        } else {
-            name_min
-        }
-    };
-    while !segs.is_empty() && total(&segs) + need(&segs) > cols {
-        if let Some(i) = segs
-            .iter()
-            .enumerate()
-            .min_by_key(|(_, s)| s.rank)
-            .map(|(i, _)| i)
-        {
-            segs.remove(i);
-        }
-    }
-    let name = fit(&run.name, cols.saturating_sub(total(&segs)));
-    let mut spans = vec![Span::raw(" "), Span::styled(name, t.header_name)];
-    for s in segs {
-        spans.push(Span::styled(sep, t.border));
-        spans.push(Span::styled(s.text, s.style));
-    }
-    f.render_widget(Paragraph::new(Line::from(spans)).style(t.header), area);
+    segs
 }

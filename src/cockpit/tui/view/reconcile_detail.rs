@@ -9,7 +9,7 @@ use ratatui::widgets::Paragraph;
 use super::text::fit;
 use crate::app::App;
 use crate::tui::theme::Theme;
-use cutover_model::reconcile::{MismatchClass, Status, describe, summary};
+use cutover_model::reconcile::{MismatchClass, ReconcileResult, Status, describe, summary};
 use cutover_model::shown;
 
 /// Draws the reconcile drill-down in `area`, from `app.reconcile_scroll` lines down; returns
@@ -32,79 +32,7 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) -> (usize, usize)
                 ),
                 t.muted,
             ))),
-            Some(r) => {
-                let style = match r.status {
-                    Status::Pass => t.reconcile_ok,
-                    _ => t.reconcile_diff,
-                };
-                lines.push(Line::from(Span::styled(fit(&summary(r), cols), style)));
-                for table in r.tables.iter().filter(|x| !x.passed()) {
-                    lines.push(Line::from(Span::styled(
-                        fit(&format!("  {}", summary(table)), cols),
-                        t.reconcile_diff,
-                    )));
-                }
-                let listed = r.listed();
-                for (table, m, keys) in &listed {
-                    let style = if m.transient { t.muted } else { t.text };
-                    let table = table.map(|n| format!("{n}: ")).unwrap_or_default();
-                    lines.push(Line::from(Span::styled(
-                        fit(&format!("  {table}{}", describe(m, keys)), cols),
-                        style,
-                    )));
-                    for d in m.columns.iter().take(8) {
-                        // Escaped, quoted where blanks or commas would hide, long ones cut
-                        // around their first difference.
-                        // A side without the row says so, not NULL.
-                        let (a, b) = shown::pair(d.source.as_deref(), d.target.as_deref());
-                        let (a, b) = match m.class {
-                            MismatchClass::MissingOnTarget => (a, "(no row)".to_string()),
-                            MismatchClass::ExtraOnTarget => ("(no row)".to_string(), b),
-                            MismatchClass::Different => (a, b),
-                        };
-                        lines.push(Line::from(Span::styled(
-                            fit(
-                                &format!("      {}: source {a} · target {b}", d.column),
-                                cols,
-                            ),
-                            t.muted,
-                        )));
-                    }
-                }
-                if r.tables.is_empty() && r.mismatch_total > r.mismatches.len() as u64 {
-                    lines.push(Line::from(Span::styled(
-                        fit(
-                            &format!(
-                                "  … {} more not listed",
-                                r.mismatch_total - r.mismatches.len() as u64
-                            ),
-                            cols,
-                        ),
-                        t.muted,
-                    )));
-                }
-                for p in std::iter::once(r)
-                    .chain(r.tables.iter())
-                    .flat_map(|x| x.partitions.iter())
-                {
-                    lines.push(Line::from(Span::styled(
-                        fit(&format!("  partition {}", p.describe()), cols),
-                        t.muted,
-                    )));
-                }
-                if let Some(f) = &r.values_file {
-                    lines.push(Line::from(Span::styled(
-                        fit(&format!("  whole values: {f}"), cols),
-                        t.muted,
-                    )));
-                }
-                for n in &r.notes {
-                    lines.push(Line::from(Span::styled(
-                        fit(&format!("  note: {n}"), cols),
-                        t.muted,
-                    )));
-                }
-            }
+            Some(r) => lines.extend(result_lines(r, cols, t)),
         }
     }
     let rows = inner.height as usize;
@@ -138,4 +66,82 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) -> (usize, usize)
 /// The page keys as the key bar names them (`PgUp/PgDn`).
 fn pages() -> String {
     crate::app::keymap::bar_keys(crate::app::action::Action::PageDown)
+}
+
+/// One check's latest result: its line, failing tables, each listed difference with both
+/// sides' values, what was not listed, partitions, the whole-values file and notes.
+fn result_lines(r: &ReconcileResult, cols: usize, t: &Theme) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    let style = match r.status {
+        Status::Pass => t.reconcile_ok,
+        _ => t.reconcile_diff,
+    };
+    lines.push(Line::from(Span::styled(fit(&summary(r), cols), style)));
+    for table in r.tables.iter().filter(|x| !x.passed()) {
+        lines.push(Line::from(Span::styled(
+            fit(&format!("  {}", summary(table)), cols),
+            t.reconcile_diff,
+        )));
+    }
+    let listed = r.listed();
+    for (table, m, keys) in &listed {
+        let style = if m.transient { t.muted } else { t.text };
+        let table = table.map(|n| format!("{n}: ")).unwrap_or_default();
+        lines.push(Line::from(Span::styled(
+            fit(&format!("  {table}{}", describe(m, keys)), cols),
+            style,
+        )));
+        for d in m.columns.iter().take(8) {
+            // Escaped, quoted where blanks or commas would hide, long ones cut
+            // around their first difference.
+            // A side without the row says so, not NULL.
+            let (a, b) = shown::pair(d.source.as_deref(), d.target.as_deref());
+            let (a, b) = match m.class {
+                MismatchClass::MissingOnTarget => (a, "(no row)".to_string()),
+                MismatchClass::ExtraOnTarget => ("(no row)".to_string(), b),
+                MismatchClass::Different => (a, b),
+            };
+            lines.push(Line::from(Span::styled(
+                fit(
+                    &format!("      {}: source {a} · target {b}", d.column),
+                    cols,
+                ),
+                t.muted,
+            )));
+        }
+    }
+    if r.tables.is_empty() && r.mismatch_total > r.mismatches.len() as u64 {
+        lines.push(Line::from(Span::styled(
+            fit(
+                &format!(
+                    "  … {} more not listed",
+                    r.mismatch_total - r.mismatches.len() as u64
+                ),
+                cols,
+            ),
+            t.muted,
+        )));
+    }
+    for p in std::iter::once(r)
+        .chain(r.tables.iter())
+        .flat_map(|x| x.partitions.iter())
+    {
+        lines.push(Line::from(Span::styled(
+            fit(&format!("  partition {}", p.describe()), cols),
+            t.muted,
+        )));
+    }
+    if let Some(f) = &r.values_file {
+        lines.push(Line::from(Span::styled(
+            fit(&format!("  whole values: {f}"), cols),
+            t.muted,
+        )));
+    }
+    for n in &r.notes {
+        lines.push(Line::from(Span::styled(
+            fit(&format!("  note: {n}"), cols),
+            t.muted,
+        )));
+    }
+    lines
 }
