@@ -562,7 +562,8 @@ fn ls_table(rows: &[LsRow]) -> Vec<String> {
             .min(cap)
     };
     let w = [
-        width("ID", 48, |r| &r.id),
+        // An id is never cut: it is what `attach` and `watch` take.
+        width("ID", usize::MAX, |r| &r.id),
         width("RUNBOOK", 24, |r| &r.runbook),
         width("STATE", 60, |r| &r.state),
         width("CONTROL", 44, |r| &r.control),

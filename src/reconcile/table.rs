@@ -254,7 +254,7 @@ pub(crate) async fn setup<'a>(
         let h = super::hashing::decide(
             (cx.source, cx.target),
             (&s, &t),
-            &mut plan.columns,
+            (&plan.key, &mut plan.columns),
             (sv, tv),
             check.hash_text,
         )

@@ -93,12 +93,18 @@ pub struct ProgressView {
     pub first: (DateTime<Utc>, u64),
     /// When the figures were read.
     pub at: DateTime<Utc>,
+    /// A poll has answered in this attempt (before that, the figures are none).
+    pub good: bool,
 }
 
 impl ProgressView {
     /// `412000 / 1000000 rows · 41% · 12k rows/s · ETA 48s` (the rate once two readings a
     /// second or more apart are in); a failing query says so after the last good figures.
     pub fn words(&self) -> String {
+        if !self.good {
+            let e = self.error.as_deref().unwrap_or("no answer yet");
+            return format!("progress query failed: {e}");
+        }
         let secs = (self.at - self.first.0).num_milliseconds() as f64 / 1000.0;
         let rate = (secs >= 1.0).then(|| self.done.saturating_sub(self.first.1) as f64 / secs);
         let mut s = cutover_model::narrate::step_progress(self.done, self.total, &self.unit, rate);

@@ -67,8 +67,13 @@ impl App {
                 else {
                     return vec![];
                 };
-                let first = s.progress.as_ref().map_or((at, done), |p| p.first);
-                // A failed poll keeps the last good figures.
+                // The rate counts from the first good reading (a failed poll's figures are
+                // only the last good ones, or none yet).
+                let first = match &s.progress {
+                    Some(p) if p.good => p.first,
+                    _ => (at, done),
+                };
+                let good = error.is_none() || s.progress.as_ref().is_some_and(|p| p.good);
                 let (done, total) = match (&error, &s.progress) {
                     (Some(_), Some(p)) => (p.done, p.total),
                     _ => (done, total),
@@ -80,6 +85,7 @@ impl App {
                     error,
                     first,
                     at,
+                    good,
                 });
             }
             Event::StepFinished {

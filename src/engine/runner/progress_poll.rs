@@ -1,7 +1,9 @@
 //! A step's `progress` query, polled on a session of its own while the step runs (the step's
 //! own session is busy with the copy). Its figures go straight to the front end (they are
 //! not journaled); a failing or hanging query is said with the last good figures and tried
-//! again next time, never holding up the step. The task ends with the attempt.
+//! again next time, never holding up the step. Its session has a `statement_timeout` of
+//! [`POLL_WITHIN`] and a short `lock_timeout`, so the server ends a poll that hangs (a count
+//! stuck behind the copy's lock) and polls never pile up. The task ends with the attempt.
 
 use std::time::Duration;
 
@@ -104,6 +106,14 @@ impl Poll {
                 .connect()
                 .await
                 .map_err(|e| e.to_string())?;
+            // The server ends a slow or blocked poll itself: polls never pile up on it, even
+            // when this task is stopped mid-query (the attempt ended) or gives up waiting.
+            c.batch_execute(&format!(
+                "SET statement_timeout = {}; SET lock_timeout = 2000",
+                POLL_WITHIN.as_millis()
+            ))
+            .await
+            .map_err(|e| e.to_string())?;
             *client = Some(c);
         }
         let Some(c) = client.as_ref() else {

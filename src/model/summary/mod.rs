@@ -265,6 +265,9 @@ pub struct RunSummary {
     pub window: Option<(DateTime<Utc>, u32)>,
     /// When the first session started.
     pub started_at: Option<DateTime<Utc>>,
+    /// When the run's first step first started, as a resumed session's `RunStarted` says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_step_hint: Option<DateTime<Utc>>,
     /// When the run ended.
     pub ended_at: Option<DateTime<Utc>>,
     /// How it ended (`None`: the record ends before the run did).
@@ -482,6 +485,11 @@ impl RunSummary {
         if self.started_at.is_none() {
             self.started_at = at;
         }
+        // A resumed session knows when the run's first step started (a fold of this session's
+        // events alone, as the metrics file and notify hooks make, would not).
+        if let Some(first) = run.first_step_at {
+            self.first_step_hint = Some(self.first_step_hint.map_or(first, |h| h.min(first)));
+        }
         self.name = run.name.clone();
         self.runbook = run.runbook.clone();
         self.sha256 = run.sha256.clone();
@@ -607,21 +615,47 @@ impl RunSummary {
         self.steps.iter().filter_map(|s| s.expected_ms).sum()
     }
 
-    /// When the first step first started: the plan's clock starts here.
+    /// When the first step first started (an earlier session's, when a resumed one said so):
+    /// the plan's clock starts here.
     pub fn first_step_at(&self) -> Option<DateTime<Utc>> {
-        self.steps.iter().filter_map(|s| s.first_started).min()
+        self.steps
+            .iter()
+            .filter_map(|s| s.first_started)
+            .chain(self.first_step_hint)
+            .min()
     }
 
-    /// How much later than planned the run ended (negative: earlier), ms: from its first
+    /// How much later than planned the run ends (negative: earlier), ms: from its first
     /// step's start to its end, less the plan of every step — what the cockpit's header and
-    /// the metrics file counted while it ran. `None` without a plan, a start or an end.
+    /// the metrics file counted while it ran. A record that ends before the run did counts to
+    /// its last known moment plus the plan of what did not run. `None` without a plan or a
+    /// start.
     pub fn behind_plan_ms(&self) -> Option<i64> {
         let planned = i64::try_from(self.planned_ms()).ok().filter(|p| *p > 0)?;
         let first = self.first_step_at()?;
-        let end = self
-            .ended_at
-            .or_else(|| self.steps.iter().filter_map(|s| s.last_ended).max())?;
-        Some((end - first).num_milliseconds().max(0) - planned)
+        let (end, left) = match self.ended_at {
+            Some(end) => (end, 0),
+            None => {
+                let last = self.steps.iter().filter_map(|s| s.last_ended).max()?;
+                let left: u64 = self
+                    .steps
+                    .iter()
+                    .filter(|s| {
+                        matches!(
+                            s.ended,
+                            Ended::NotRun
+                                | Ended::Interrupted
+                                | Ended::Failed
+                                | Ended::TimedOut
+                                | Ended::Cancelled
+                        )
+                    })
+                    .filter_map(|s| s.expected_ms)
+                    .sum();
+                (last, i64::try_from(left).unwrap_or(i64::MAX))
+            }
+        };
+        Some((end - first).num_milliseconds().max(0) + left - planned)
     }
 
     /// From the first start to the end (or the last thing known), ms.

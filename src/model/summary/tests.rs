@@ -288,3 +288,41 @@ fn a_resumed_run_keeps_the_first_session_and_an_unfinished_one_says_how_to_resum
         Some("resume with cutover run --resume /j/run.jsonl")
     );
 }
+
+/// A resumed session's fold (as the metrics file and notify hooks make from its events
+/// alone) counts the plan from the run's first step, which its `RunStarted` says; a record
+/// that ends before the run did counts the plan of what did not run as still to do.
+#[test]
+fn behind_plan_counts_from_the_run_s_first_step_across_a_resume() {
+    let resumed = RunInfo {
+        started_at: Some(t(100)),
+        first_step_at: Some(t(0)),
+        ..run()
+    };
+    let restored = |index: usize| Event::StepRestored {
+        index,
+        state: StepState::Passed,
+        duration_ms: Some(1_000),
+        outcome: Some(StepOutcome::Passed),
+        message: None,
+        output_file: None,
+    };
+    let mut s = RunSummary::default();
+    for (at, ev) in [
+        (
+            100,
+            Event::RunStarted {
+                run: Box::new(resumed),
+            },
+        ),
+        (100, restored(0)),
+        (100, restored(1)),
+        (100, started(2, "tune", 1, 100)),
+        (105, finished(2, "tune", StepOutcome::Passed, 5_000)),
+    ] {
+        s.apply(Some(t(at)), &ev);
+    }
+    assert_eq!(s.first_step_at(), Some(t(0)));
+    // 105 s since step 1, switch's 3 s still to do, against a 9 s plan.
+    assert_eq!(s.behind_plan_ms(), Some(105_000 + 3_000 - 9_000));
+}

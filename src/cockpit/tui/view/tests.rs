@@ -614,6 +614,36 @@ fn a_running_step_shows_its_progress_rate_and_eta() {
     );
     finished(&mut app, 1, StepOutcome::Passed, 20_000);
     ev(&mut app, reading(999_999, 21, None));
+    // A first poll that fails says so, and the rate counts from the first good one.
+    let mut fresh = running();
+    let at = fresh.now;
+    let reading = |done: u64, secs: i64, error: Option<&str>| Event::StepProgress {
+        index: 1,
+        done,
+        total: Some(1_000_000),
+        unit: "rows".into(),
+        error: error.map(str::to_string),
+        at: at + Duration::seconds(secs),
+    };
+    ev(&mut fresh, reading(0, 0, Some("timeout")));
+    assert_eq!(
+        fresh.steps[1]
+            .progress
+            .as_ref()
+            .map(|p| p.words())
+            .as_deref(),
+        Some("progress query failed: timeout")
+    );
+    ev(&mut fresh, reading(100_000, 10, None));
+    ev(&mut fresh, reading(200_000, 20, None));
+    assert_eq!(
+        fresh.steps[1]
+            .progress
+            .as_ref()
+            .map(|p| p.words())
+            .as_deref(),
+        Some("200000 / 1000000 rows · 20% · 10k rows/s · ETA 1m20")
+    );
     assert!(
         app.steps[1]
             .progress
