@@ -317,3 +317,37 @@ async fn a_step_s_progress_query_is_polled_while_it_runs() {
         "a failing progress query never fails the step"
     );
 }
+
+/// Attack: a progress query whose error would quote a secret (`invalid input syntax …:
+/// "s3cret"`) shows the failure masked, and the step still passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_progress_query_never_shows_a_secret() {
+    let (s, _) = crate::reconcile::clusters();
+    let secret = "pr0gress-S3cret";
+    let text = format!(
+        "[runbook]\nname = \"progress attack\"\n\
+         [secrets]\nPW = {{ env = \"CUTOVER_TEST_PROGRESS\" }}\n\
+         [connections.db]\ndsn = \"{}\"\n\
+         [[step]]\nid = \"copy\"\nrun = \"sleep 2.5\"\n\
+         progress = {{ sql = \"select ${{secrets.PW}}::int, 1\", on = \"db\", every = \"1s\" }}\n",
+        s.dsn()
+    );
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        headless(&dir, &text, &[("CUTOVER_TEST_PROGRESS", secret)])
+    })
+    .await
+    .unwrap();
+    let (stdout, stderr) = exited(&out, 0);
+    assert!(
+        stdout.contains("copy: progress query failed: invalid input syntax for type integer"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains(secret) && !stderr.contains(secret),
+        "{stdout}{stderr}"
+    );
+    let journal = std::fs::read_to_string(d.path().join("j.jsonl")).unwrap();
+    assert!(!journal.contains(secret));
+}
