@@ -174,18 +174,19 @@ impl App {
             self.modal = None;
         }
         let said = narrate::run_finished(outcome);
+        let q = super::keymap::bar_keys(super::action::Action::Quit);
         let (level, text) = match outcome {
             RunOutcome::Completed => (
                 Level::Info,
-                format!("{said} — every step is done · q quits"),
+                format!("{said} — every step is done · {q} quits"),
             ),
             RunOutcome::RolledBack | RunOutcome::RolledBackPartly => {
-                (Level::Warn, format!("{said} · q quits"))
+                (Level::Warn, format!("{said} · {q} quits"))
             }
-            RunOutcome::NotStarted => (Level::Warn, format!("{said} — no step ran · q quits")),
+            RunOutcome::NotStarted => (Level::Warn, format!("{said} — no step ran · {q} quits")),
             RunOutcome::Aborted => {
                 let hint = narrate::resume_hint(self.journal());
-                (Level::Warn, format!("{said} — {hint} · q quits"))
+                (Level::Warn, format!("{said} — {hint} · {q} quits"))
             }
         };
         self.say(level, text);

@@ -111,7 +111,13 @@ fn command(s: &StepView, cols: usize, full: bool, t: &Theme) -> Vec<Line<'static
         ])];
         if more > 0 {
             v.push(Line::from(Span::styled(
-                fit(&format!("  … {more} more lines · z shows them all"), cols),
+                fit(
+                    &format!(
+                        "  … {more} more lines · {} shows them all",
+                        super::text::key(crate::app::action::Action::Zoom)
+                    ),
+                    cols,
+                ),
                 t.muted,
             )));
         }

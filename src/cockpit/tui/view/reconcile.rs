@@ -51,8 +51,9 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
             let ok = count(|s| matches!(s, CheckState::Equal { .. }));
             let run = count(|s| matches!(s, CheckState::Running(_)));
             let text = format!(
-                "{} checks: {bad} ✘ · {ok} ✔ · {run} running · v details",
-                checks.len()
+                "{} checks: {bad} ✘ · {ok} ✔ · {run} running · {} details",
+                checks.len(),
+                super::text::key(crate::app::action::Action::ToggleReconcileView)
             );
             let style = if bad > 0 { t.reconcile_diff } else { t.text };
             lines.push(Line::from(Span::styled(fit(&text, cols), style)));

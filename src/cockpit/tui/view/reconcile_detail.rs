@@ -6,8 +6,9 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::text::fit;
+use super::text::{fit, key};
 use crate::app::App;
+use crate::app::action::Action;
 use crate::tui::theme::Theme;
 use cutover_model::reconcile::{MismatchClass, ReconcileResult, Status, describe, summary};
 use cutover_model::shown;
@@ -15,10 +16,12 @@ use cutover_model::shown;
 /// Draws the reconcile drill-down in `area`, from `app.reconcile_scroll` lines down; returns
 /// its rows and how many lines it has in all (every difference can be scrolled to).
 pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) -> (usize, usize) {
-    let block = t.pane(
-        " RECONCILE DETAIL · v back to output · c run checks now ",
-        area.width,
+    let title = format!(
+        " RECONCILE DETAIL · {} back to output · {} run checks now ",
+        key(Action::ToggleReconcileView),
+        key(Action::Reconcile)
     );
+    let block = t.pane(&title, area.width);
     let inner = block.inner(area);
     f.render_widget(block, area);
     let cols = inner.width as usize;
@@ -45,7 +48,7 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) -> (usize, usize)
         shown.truncate(rows - 1);
         let more = cutover_model::narrate::count((below + 1) as u64, "more line");
         shown.push(Line::from(Span::styled(
-            fit(&format!("… {more} · {} G scroll", pages()), cols),
+            fit(&format!("… {more} · {} scroll", scroll_keys()), cols),
             t.muted,
         )));
     }
@@ -55,7 +58,7 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) -> (usize, usize)
     {
         let above = cutover_model::narrate::count((skip + 1) as u64, "line");
         *first = Line::from(Span::styled(
-            fit(&format!("… {above} above · {} g top", pages()), cols),
+            fit(&format!("… {above} above · {} scroll", scroll_keys()), cols),
             t.muted,
         ));
     }
@@ -63,9 +66,9 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) -> (usize, usize)
     (rows, total)
 }
 
-/// The page keys as the key bar names them (`PgUp/PgDn`).
-fn pages() -> String {
-    crate::app::keymap::bar_keys(crate::app::action::Action::PageDown)
+/// The keys that scroll the detail, as the key table names them (`PgUp/PgDn g/G`).
+fn scroll_keys() -> String {
+    format!("{} {}", key(Action::PageDown), key(Action::Bottom))
 }
 
 /// One check's latest result: its line, failing tables, each listed difference with both

@@ -134,8 +134,14 @@ fn default_line(app: &App) -> (String, Level) {
             "preflight failed: s starts anyway with a reason (journaled) · a ends the run".into(),
             Level::Warn,
         ),
-        Phase::Finished(_) => ("the run is over · q quits".into(), Level::Info),
-        Phase::EngineGone => ("the engine stopped · q quits".into(), Level::Warn),
+        Phase::Finished(_) => (
+            format!("the run is over · {} quits", quit_key()),
+            Level::Info,
+        ),
+        Phase::EngineGone => (
+            format!("the engine stopped · {} quits", quit_key()),
+            Level::Warn,
+        ),
     }
 }
 
@@ -216,4 +222,9 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
     }
     lines.push(Line::from(spans));
     f.render_widget(Paragraph::new(lines), area);
+}
+
+/// The key that leaves, as the key table names it.
+fn quit_key() -> String {
+    keymap::bar_keys(crate::app::action::Action::Quit)
 }

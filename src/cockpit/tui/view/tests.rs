@@ -577,11 +577,14 @@ fn every_difference_in_the_reconcile_detail_can_be_scrolled_to() {
     press(&mut app, ch('g'));
     let top = draw(&app, 80, 24);
     assert!(keys_on(&top).contains(&1001), "{top}");
-    assert!(top.contains("more lines · PgUp/PgDn G scroll"), "{top}");
+    assert!(top.contains("more lines · PgUp/PgDn g/G scroll"), "{top}");
     press(&mut app, ch('G'));
     let bottom = draw(&app, 80, 24);
     assert!(keys_on(&bottom).contains(&1034), "{bottom}");
-    assert!(bottom.contains("lines above · PgUp/PgDn g top"), "{bottom}");
+    assert!(
+        bottom.contains("lines above · PgUp/PgDn g/G scroll"),
+        "{bottom}"
+    );
 }
 
 /// A long step with a `progress` query shows how far it is, its rate and its ETA; a failed

@@ -169,6 +169,12 @@ pub fn ms(v: u64) -> String {
     cutover_model::narrate::duration(v)
 }
 
+/// The keys the key table gives `action`, as the key bar names them (`v`, `PgUp/PgDn`,
+/// `g/G`): a hint never names a key the table does not bind.
+pub fn key(action: crate::app::action::Action) -> String {
+    crate::app::keymap::bar_keys(action)
+}
+
 /// A live clock duration: `0:14`, `12:03`, `1:02:03`.
 pub fn clock(ms: u64) -> String {
     let s = ms / 1000;
