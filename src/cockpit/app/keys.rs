@@ -309,28 +309,19 @@ impl App {
                 vec![Effect::Redraw]
             }
             Phase::Approving { .. } => self.open_approve(),
-            Phase::PreflightBlocked => self.refuse(
-                "preflight failed: s starts anyway with a reason (journaled) · a ends the run",
-            ),
-            Phase::Deciding { kind, .. } => self.refuse(match kind {
-                DecisionKind::Failed => {
-                    "the step did not pass: r retry · s skip (with a reason) · a abort"
-                }
-                DecisionKind::Interrupted => {
-                    "outcome unknown: r re-run · d mark done (with a reason) · a abort"
-                }
-                DecisionKind::RollbackFailed => {
-                    "the rollback action did not pass: r retry · s skip (with a reason) · a abort the rollback"
-                }
-                DecisionKind::RollbackInterrupted => {
-                    "rollback action outcome unknown: r re-run · s skip (with a reason) · a abort the rollback"
-                }
-            }),
+            Phase::PreflightBlocked => self.refuse(&super::hints::preflight_blocked()),
+            Phase::Deciding { kind, .. } => self.refuse(&super::hints::deciding(kind)),
             Phase::Running { index } => {
                 let id = self.step_id(index);
-                self.refuse(&format!("{id} is running; wait for it, or x to cancel it"))
+                let x = keymap::key_of(Action::CancelStep);
+                self.refuse(&format!(
+                    "{id} is running; wait for it, or {x} to cancel it"
+                ))
             }
-            Phase::Finished(_) => self.refuse("the run is over; q quits"),
+            Phase::Finished(_) => self.refuse(&format!(
+                "the run is over; {} quits",
+                keymap::key_of(Action::Quit)
+            )),
             Phase::Starting | Phase::Busy | Phase::EngineGone => vec![],
         }
     }

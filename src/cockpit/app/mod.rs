@@ -11,6 +11,7 @@ mod attached;
 #[cfg(test)]
 mod attached_tests;
 mod engine_events;
+pub mod hints;
 pub mod keymap;
 mod keys;
 pub mod modal;

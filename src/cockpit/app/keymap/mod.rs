@@ -156,6 +156,17 @@ pub fn bar_keys(action: Action) -> String {
     })
 }
 
+/// The first key the table binds to `action`, however it is named (`d` for detach in the
+/// leave question, `y` for yes): for the hints and pop-up footers that name one key. Empty
+/// for an action no key triggers.
+pub fn key_of(action: Action) -> String {
+    KEYMAP
+        .iter()
+        .flat_map(|e| e.keys.iter())
+        .find(|b| b.action == action)
+        .map_or_else(String::new, |b| b.key.to_string())
+}
+
 /// The help overlay's rows: the keys as the overlay names them, and what they do.
 pub fn help_rows() -> Vec<(String, String)> {
     let mut rows: Vec<(String, String)> = Vec::new();

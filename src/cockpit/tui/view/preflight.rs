@@ -17,11 +17,16 @@ use cutover_model::preflight::Verdict;
 /// Draws the panel in `area`.
 pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
     let title = if app.phase == Phase::PreflightBlocked {
-        " PREFLIGHT · the run waits: s start anyway (reason) · a end "
+        use crate::app::{action::Action, keymap::key_of};
+        format!(
+            " PREFLIGHT · the run waits: {} start anyway (reason) · {} end ",
+            key_of(Action::Skip),
+            key_of(Action::Abort)
+        )
     } else {
-        " PREFLIGHT "
+        " PREFLIGHT ".to_string()
     };
-    let block = t.pane(title, area.width);
+    let block = t.pane(&title, area.width);
     let inner = block.inner(area);
     f.render_widget(block, area);
     let cols = inner.width as usize;

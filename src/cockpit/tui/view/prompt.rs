@@ -163,7 +163,7 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
                     t.modal,
                 )],
                 input: None,
-                footer: " d detach · e end the run · esc stay ".into(),
+                footer: crate::app::hints::leave_footer(),
             }
         }
         Modal::Ask(ask) => {
@@ -207,7 +207,7 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
                 title: format!(" {title} "),
                 body: vec![(text, t.modal)],
                 input: None,
-                footer: " y yes · n no ".into(),
+                footer: crate::app::hints::yes_no_footer(),
             }
         }
     };

@@ -123,17 +123,15 @@ fn default_line(app: &App) -> (String, Level) {
         ),
         Phase::Approving { index, .. } => (
             format!(
-                "step {} waits for sign-off by {} (A signs off)",
+                "step {} waits for sign-off by {} ({} signs off)",
                 id(*index),
-                app.pending_roles().join(", ")
+                app.pending_roles().join(", "),
+                keymap::key_of(crate::app::action::Action::Approve)
             ),
             Level::Warn,
         ),
         Phase::Deciding { message, .. } => (message.clone(), Level::Warn),
-        Phase::PreflightBlocked => (
-            "preflight failed: s starts anyway with a reason (journaled) · a ends the run".into(),
-            Level::Warn,
-        ),
+        Phase::PreflightBlocked => (crate::app::hints::preflight_blocked(), Level::Warn),
         Phase::Finished(_) => (
             format!("the run is over · {} quits", quit_key()),
             Level::Info,
@@ -167,7 +165,11 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
                 _ if app.rolling_back => format!("⚠ ROLLING BACK — {why}"),
                 Some(at) => {
                     let left = (at - app.now).num_seconds().max(0);
-                    format!("⚠ ROLLBACK in {left}s — n stops it · {why} · R reviews the plan")
+                    format!(
+                        "⚠ ROLLBACK in {left}s — {} stops it · {why} · {} reviews the plan",
+                        keymap::key_of(crate::app::action::Action::CancelCountdown),
+                        keymap::key_of(crate::app::action::Action::Rollback)
+                    )
                 }
                 None => format!("⚠ {why} — R reviews the rollback plan"),
             }
