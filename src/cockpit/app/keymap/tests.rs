@@ -92,6 +92,26 @@ fn lookups_follow_the_context() {
     assert_eq!(action(Key::Home, KeyContext::Commands), Some(Action::Top));
 }
 
+/// A hint names the key the table binds, even one named nowhere else (a pop-up's own keys).
+#[test]
+fn hints_name_the_first_key_the_table_binds() {
+    assert_eq!(key_of(Action::Detach), "d");
+    assert_eq!(key_of(Action::Yes), "y");
+    assert_eq!(key_of(Action::Escape), "esc");
+    assert_eq!(key_of(Action::Top), "g");
+    assert_eq!(key_of(Action::CancelCountdown), "n");
+    // An action no binding of the table triggers names nothing.
+    assert_eq!(key_of(Action::SearchNext), "");
+    assert_eq!(
+        crate::app::hints::deciding(cutover_model::protocol::DecisionKind::Failed),
+        "the step did not pass: r retry · s skip (with a reason) · a abort"
+    );
+    assert_eq!(
+        crate::app::hints::leave_footer(),
+        " d detach · e end the run · esc stay "
+    );
+}
+
 #[test]
 fn the_bar_and_the_help_name_keys_as_before() {
     assert_eq!(bar_keys(Action::SelectNext), "j/k");
