@@ -478,53 +478,57 @@ pub fn summary(r: &ReconcileResult) -> String {
             }
             s
         }
-        (Status::Fail, _) => {
-            let max = r.verdict.as_ref().map_or(0, |v| v.max_mismatch_rows);
-            let transient = r.transient().count();
-            let n = r.mismatch_rows();
-            let plus = if r.mismatch_total_is_lower_bound {
-                "+"
-            } else {
-                ""
-            };
-            let what = if n == 1 && plus.is_empty() {
-                "row differs"
-            } else {
-                "rows differ"
-            };
-            let tables = if r.tables.is_empty() {
-                String::new()
-            } else {
-                let bad = r.tables.iter().filter(|t| !t.passed()).count()
-                    + r.mismatches.iter().filter(|m| !m.transient).count();
-                format!(" in {bad} of {} tables", r.partitions_total)
-            };
-            // What the count is of: a query check compares its result rows by their first
-            // column (a changed value there is a row missing on each side).
-            let of = if r.kind == ReconcileKind::Query {
-                format!(
-                    "comparing the query's result rows ({} on the source, {} on the target) by {}",
-                    r.source_rows,
-                    r.target_rows,
-                    r.key_columns
-                        .first()
-                        .map_or("position".to_string(), |k| format!(
-                            "their first column {k}"
-                        )),
-                )
-            } else {
-                format!("of {}", r.rows_compared)
-            };
-            let mut s = format!(
-                "{}: ✘ {n}{plus} {what}{tables} (max {max}) {of} ({secs})",
-                r.name
-            );
-            if transient > 0 {
-                s.push_str(&format!(", {transient} more were transient"));
-            }
-            s
-        }
+        (Status::Fail, _) => fail_line(r, &secs),
     }
+}
+
+/// A failing check's line: `orders: ✘ 3 rows differ (max 0) of 200000 (1.2s)`; `secs` is its
+/// time as [`summary`] words it.
+fn fail_line(r: &ReconcileResult, secs: &str) -> String {
+    let max = r.verdict.as_ref().map_or(0, |v| v.max_mismatch_rows);
+    let transient = r.transient().count();
+    let n = r.mismatch_rows();
+    let plus = if r.mismatch_total_is_lower_bound {
+        "+"
+    } else {
+        ""
+    };
+    let what = if n == 1 && plus.is_empty() {
+        "row differs"
+    } else {
+        "rows differ"
+    };
+    let tables = if r.tables.is_empty() {
+        String::new()
+    } else {
+        let bad = r.tables.iter().filter(|t| !t.passed()).count()
+            + r.mismatches.iter().filter(|m| !m.transient).count();
+        format!(" in {bad} of {} tables", r.partitions_total)
+    };
+    // What the count is of: a query check compares its result rows by their first
+    // column (a changed value there is a row missing on each side).
+    let of = if r.kind == ReconcileKind::Query {
+        format!(
+            "comparing the query's result rows ({} on the source, {} on the target) by {}",
+            r.source_rows,
+            r.target_rows,
+            r.key_columns
+                .first()
+                .map_or("position".to_string(), |k| format!(
+                    "their first column {k}"
+                )),
+        )
+    } else {
+        format!("of {}", r.rows_compared)
+    };
+    let mut s = format!(
+        "{}: ✘ {n}{plus} {what}{tables} (max {max}) {of} ({secs})",
+        r.name
+    );
+    if transient > 0 {
+        s.push_str(&format!(", {transient} more were transient"));
+    }
+    s
 }
 
 /// One mismatch for humans: `different  aid=7  abalance: 10 → 12`.

@@ -136,6 +136,13 @@ pub(crate) async fn session(
     };
     link.pump(&mut read, &mut write, demote_rx).await;
     shared.clients.fetch_sub(1, Ordering::Relaxed);
+    let on_purpose = link.left_on_purpose.load(Ordering::Relaxed);
+    left(&shared, me, &who, on_purpose).await;
+}
+
+/// Session `me` ended: the controls are free again if it had them, and its detach is
+/// journaled with the role it had and whether it said it left on purpose.
+async fn left(shared: &Shared, me: u64, who: &Operator, on_purpose: bool) {
     let was_controller = match shared.controller.lock() {
         Ok(mut c) if c.as_ref().is_some_and(|c| c.session == me) => {
             *c = None;
@@ -155,7 +162,7 @@ pub(crate) async fn session(
             who: who.clone(),
             from: None,
             terminal: Some(me),
-            on_purpose: Some(link.left_on_purpose.load(Ordering::Relaxed)),
+            on_purpose: Some(on_purpose),
         })
         .await;
 }
