@@ -324,6 +324,21 @@ impl Engine {
         Ok(Some(LagWatch::new(probe)))
     }
 
+    /// The `[[notify]]` hooks' notifier, when the runbook has hooks.
+    fn notifier(&self) -> Option<crate::notify::Notifier> {
+        (!self.rb.notify.is_empty()).then(|| {
+            crate::notify::Notifier::start(
+                crate::notify::Hook::all(&self.rb.notify, &self.secrets),
+                crate::notify::RunFacts {
+                    name: self.rb.name.clone(),
+                    journal: self.journal.path().display().to_string(),
+                    env: cutover_model::runbook::shell::process_env(&self.rb, &self.secrets),
+                },
+                self.masker.clone(),
+            )
+        })
+    }
+
     /// [`Engine::run`] for a host that serves several terminals (a detached run): besides
     /// commands, it sends `facts` to journal (a terminal attached, left, took control), which
     /// also tell the engine who is at the controls now.
@@ -337,15 +352,8 @@ impl Engine {
         let text = self.masker.mask(&self.rb.source).into_owned();
         let restored = self.restored.take();
         let lag = self.lag_watch()?;
-        let rolled_back = |id: &String| {
-            restored.as_ref().map_or((false, 0), |r| {
-                (
-                    r.rolled_back.contains(id),
-                    r.rollback_attempts.get(id).copied().unwrap_or(0),
-                )
-            })
-        };
-        let journal_text = self.journal.path().display().to_string();
+        let rollback = rollback_book(&self.rb, restored.as_ref());
+        let notifier = self.notifier();
         let mut runner = Runner {
             rb: &self.rb,
             secrets: &self.secrets,
@@ -363,26 +371,13 @@ impl Engine {
             ),
             mailbox: Mailbox::new(&mut cmds, facts),
             steps: std::mem::replace(&mut self.steps, StepBook::new(0)),
-            rollback: RollbackBook::new(self.rb.steps.iter().map(|s| rolled_back(&s.id))),
+            rollback,
             triggers: Triggers::new(&self.rb.triggers, &self.conns, &self.secrets),
             sessions: SqlSessions::default(),
             lag,
             recon: Reconciler::new(),
         };
-        if restored.as_ref().is_some_and(|r| r.rollback_skipped) {
-            runner.rollback.note_skipped();
-        }
-        if !self.rb.notify.is_empty() {
-            runner.io.notifier = Some(crate::notify::Notifier::start(
-                crate::notify::Hook::all(&self.rb.notify, &self.secrets),
-                crate::notify::RunFacts {
-                    name: self.rb.name.clone(),
-                    journal: journal_text,
-                    env: cutover_model::runbook::shell::process_env(&self.rb, &self.secrets),
-                },
-                self.masker.clone(),
-            ));
-        }
+        runner.io.notifier = notifier;
         runner
             .io
             .emit(Event::RunStarted {
@@ -408,6 +403,23 @@ impl Engine {
         runner.io.close().await?;
         Ok(outcome)
     }
+}
+
+/// The rollback's book for a run of `rb`: which steps' rollback actions a journal being
+/// resumed shows done (and how often each was tried), and whether one was skipped.
+fn rollback_book(rb: &Runbook, restored: Option<&Restored>) -> RollbackBook {
+    let mut book = RollbackBook::new(rb.steps.iter().map(|s| {
+        restored.map_or((false, 0), |r| {
+            (
+                r.rolled_back.contains(&s.id),
+                r.rollback_attempts.get(&s.id).copied().unwrap_or(0),
+            )
+        })
+    }));
+    if restored.is_some_and(|r| r.rollback_skipped) {
+        book.note_skipped();
+    }
+    book
 }
 
 /// Rebuilds the run of journal `p` from its records: refuses a rolled-back run and (unless `accept_changed`) a
