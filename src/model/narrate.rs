@@ -485,6 +485,17 @@ pub fn step_progress(done: u64, total: Option<u64>, unit: &str, per_sec: Option<
     s
 }
 
+/// The rate from the first reading of a step's progress (`first`: when, how much was done) to
+/// the latest (`at`, `done`), per second; none before a second has passed (it would be noise).
+pub fn progress_rate(
+    first: (chrono::DateTime<chrono::Utc>, u64),
+    at: chrono::DateTime<chrono::Utc>,
+    done: u64,
+) -> Option<f64> {
+    let secs = (at - first.0).num_milliseconds() as f64 / 1000.0;
+    (secs >= 1.0).then(|| done.saturating_sub(first.1) as f64 / secs)
+}
+
 /// A rate as it reads best: `950`, `12k`, `1.2M`.
 pub fn si(v: f64) -> String {
     match v {

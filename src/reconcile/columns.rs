@@ -385,10 +385,11 @@ fn normalise(s: &Column, t: &Column, (sv, tv): (u32, u32)) -> (String, Option<St
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn col(name: &str, ty: &str, display: &str, collatable: bool) -> Column {
+    /// A built-in column of type `ty` (shown as `display`), for the tests of this crate.
+    pub(crate) fn col(name: &str, ty: &str, display: &str, collatable: bool) -> Column {
         Column {
             name: name.into(),
             type_display: display.into(),

@@ -350,18 +350,7 @@ fn assemble(columns: &mut [Compared], plan: Vec<Choice>, source: &TableInfo) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn col(name: &str, ty: &str, display: &str, collatable: bool) -> Column {
-        Column {
-            name: name.into(),
-            type_display: display.into(),
-            type_schema: "pg_catalog".into(),
-            type_name: ty.into(),
-            collatable,
-            not_null: false,
-            collation: None,
-        }
-    }
+    use crate::columns::tests::col;
 
     #[test]
     fn only_the_same_exactly_hashable_type_on_both_sides_is_native() {

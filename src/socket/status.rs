@@ -60,8 +60,7 @@ struct StepFigures {
 impl StepFigures {
     /// In words, with the rate since the first reading.
     fn words(&self) -> String {
-        let secs = (self.at - self.first.0).num_milliseconds() as f64 / 1000.0;
-        let rate = (secs >= 1.0).then(|| self.done.saturating_sub(self.first.1) as f64 / secs);
+        let rate = cutover_model::narrate::progress_rate(self.first, self.at, self.done);
         cutover_model::narrate::step_progress(self.done, self.total, &self.unit, rate)
     }
 }

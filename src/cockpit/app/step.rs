@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::output::OutputBuffer;
+use cutover_model::narrate;
 use cutover_model::protocol::{CheckResult, StepInfo, StepOutcome};
 
 /// A step's state as shown.
@@ -105,9 +106,8 @@ impl ProgressView {
             let e = self.error.as_deref().unwrap_or("no answer yet");
             return format!("progress query failed: {e}");
         }
-        let secs = (self.at - self.first.0).num_milliseconds() as f64 / 1000.0;
-        let rate = (secs >= 1.0).then(|| self.done.saturating_sub(self.first.1) as f64 / secs);
-        let mut s = cutover_model::narrate::step_progress(self.done, self.total, &self.unit, rate);
+        let rate = narrate::progress_rate(self.first, self.at, self.done);
+        let mut s = narrate::step_progress(self.done, self.total, &self.unit, rate);
         if let Some(e) = &self.error {
             s.push_str(&format!(" · progress query failed: {e}"));
         }
