@@ -12,6 +12,9 @@ use tokio::sync::mpsc;
 use crate::wire::{self, ClientMsg, RunStatus, ServerMsg, Want};
 use cutover_model::protocol::{ClientRole, Command, Incoming, Operator};
 
+/// The terminal's read buffer: a flood's output frames (64 KiB each) are read in few calls.
+const READ_BUFFER: usize = 256 * 1024;
+
 /// How long connecting and the handshake may take.
 const HANDSHAKE_WITHIN: Duration = Duration::from_secs(10);
 
@@ -66,7 +69,7 @@ pub async fn join(path: &Path, want: Want, who: Operator) -> Result<Joined, Clie
         .await
         .map_err(|_| ClientError::Protocol("no connection within 10 s".into()))??;
     let (read, mut write) = stream.into_split();
-    let mut read = BufReader::new(read);
+    let mut read = BufReader::with_capacity(READ_BUFFER, read);
     let hello = ClientMsg::Hello {
         version: wire::VERSION,
         want,
@@ -180,7 +183,7 @@ impl Joined {
             // replaces the screen, status line included).
             let mut resync: Option<String> = None;
             loop {
-                let msg = match wire::read::<_, ServerMsg>(&mut read, wire::MAX_SERVER_LINE).await {
+                let msg = match wire::read_server(&mut read, wire::MAX_SERVER_LINE).await {
                     Ok(Some(msg)) => msg,
                     Ok(None) => return,
                     Err(e) => {
@@ -209,6 +212,7 @@ impl Joined {
                     }
                     ServerMsg::ReadOnly { what } => Incoming::Note(what),
                     ServerMsg::Welcome { .. }
+                    | ServerMsg::Output { .. }
                     | ServerMsg::Refused { .. }
                     | ServerMsg::Status { .. } => continue,
                 };

@@ -55,7 +55,7 @@ impl History {
         match ev.as_ref() {
             Event::Output { index, text, .. } => {
                 let (index, bytes) = (*index, text.len());
-                let lines = text.matches('\n').count().max(1);
+                let lines = memchr::memchr_iter(b'\n', text.as_bytes()).count().max(1);
                 let step = self.output.entry(index).or_default();
                 step.events.push_back((seq, ev, lines, bytes));
                 step.lines += lines;
@@ -191,7 +191,9 @@ mod tests {
         let out_lines: usize = snap
             .iter()
             .filter_map(|e| match e {
-                Event::Output { text, .. } => Some(text.matches('\n').count()),
+                Event::Output { text, .. } => {
+                    Some(memchr::memchr_iter(b'\n', text.as_bytes()).count())
+                }
                 _ => None,
             })
             .sum();

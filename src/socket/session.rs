@@ -323,8 +323,7 @@ impl Link<'_> {
         if self.role == ClientRole::Control && matches!(ev, Event::RunFinished { .. }) {
             self.shared.end_seen.store(true, Ordering::Relaxed);
         }
-        let msg = ServerMsg::Event { event: ev.clone() };
-        wire::write(write, &msg).await.is_ok()
+        wire::write_event(write, ev).await.is_ok()
     }
 
     /// The terminal fell `n` events behind: it is told, and sent the run as it stands.

@@ -5,12 +5,13 @@
 //! then streams [`ServerMsg::Event`]s — or [`ServerMsg::Refused`] and closes.
 
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use cutover_model::protocol::{ClientRole, Command, Event, Operator};
+use cutover_model::protocol::{ClientRole, Command, Event, Operator, Stream};
 
-/// The protocol version; both ends must speak the same (they are the same binary).
-pub const VERSION: u32 = 1;
+/// The protocol version; both ends must speak the same (they are the same binary). 2: step
+/// output travels as a raw frame ([`ServerMsg::Output`]).
+pub const VERSION: u32 = 2;
 
 /// The longest line a client may send (a command is small).
 pub const MAX_CLIENT_LINE: usize = 1024 * 1024;
@@ -114,6 +115,20 @@ pub enum ServerMsg {
         /// The event.
         event: Event,
     },
+    /// One live `Event::Output`, sent as a frame: this line, then exactly `bytes` bytes of
+    /// the output's UTF-8 text as they are. A flood of output costs no JSON escaping on either
+    /// side. [`read_server`] gives it back as [`ServerMsg::Event`]; no caller sees this.
+    Output {
+        /// The step's position (0-based).
+        index: usize,
+        /// Which stream the lines came from.
+        stream: Stream,
+        /// When they were read.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at: Option<chrono::DateTime<chrono::Utc>>,
+        /// How many bytes of text follow the line.
+        bytes: usize,
+    },
     /// This terminal fell behind: a new snapshot follows; what it showed is replaced.
     Resync {
         /// Why, for the operator.
@@ -159,6 +174,79 @@ pub async fn write<W: AsyncWrite + Unpin, M: Serialize>(w: &mut W, msg: &M) -> s
     line.push(b'\n');
     w.write_all(&line).await?;
     w.flush().await
+}
+
+/// [`ServerMsg::Event`] by reference, written exactly as that message (no copy of the event).
+#[derive(Serialize)]
+#[serde(tag = "type", rename = "event")]
+struct EventLine<'a> {
+    event: &'a Event,
+}
+
+/// Writes one live event: step output as a raw frame ([`ServerMsg::Output`]), anything else
+/// as a [`ServerMsg::Event`] line.
+pub async fn write_event<W: AsyncWrite + Unpin>(w: &mut W, ev: &Event) -> std::io::Result<()> {
+    let Event::Output {
+        index,
+        stream,
+        text,
+        at,
+    } = ev
+    else {
+        return write(w, &EventLine { event: ev }).await;
+    };
+    let head = ServerMsg::Output {
+        index: *index,
+        stream: *stream,
+        at: *at,
+        bytes: text.len(),
+    };
+    let mut frame = serde_json::to_vec(&head).map_err(std::io::Error::other)?;
+    frame.reserve(text.len() + 1);
+    frame.push(b'\n');
+    frame.extend_from_slice(text.as_bytes());
+    w.write_all(&frame).await?;
+    w.flush().await
+}
+
+/// Reads one message from the engine (of at most `max` bytes): a raw output frame comes back
+/// as the [`ServerMsg::Event`] it carries. `None` at the end of the stream.
+pub async fn read_server<R: AsyncBufRead + Unpin>(
+    r: &mut R,
+    max: usize,
+) -> Result<Option<ServerMsg>, WireError> {
+    let msg = read::<_, ServerMsg>(r, max).await?;
+    let Some(ServerMsg::Output {
+        index,
+        stream,
+        at,
+        bytes,
+    }) = msg
+    else {
+        return Ok(msg);
+    };
+    if bytes > max {
+        return Err(WireError::TooLong(max));
+    }
+    // Grown as the bytes come, not reserved from what the header claims.
+    let mut raw = Vec::with_capacity(bytes.min(1 << 20));
+    (&mut *r).take(bytes as u64).read_to_end(&mut raw).await?;
+    if raw.len() < bytes {
+        return Err(WireError::Bad(format!(
+            "step output cut short ({} of {bytes} bytes)",
+            raw.len()
+        )));
+    }
+    let text = String::from_utf8(raw)
+        .map_err(|_| WireError::Bad("step output that is not UTF-8".into()))?;
+    Ok(Some(ServerMsg::Event {
+        event: Event::Output {
+            index,
+            stream,
+            text,
+            at,
+        },
+    }))
 }
 
 /// Reads one message of at most `max` bytes; `None` at the end of the stream.
@@ -239,6 +327,91 @@ mod tests {
         );
         let c: Option<ClientMsg> = read(&mut r, MAX_CLIENT_LINE).await.unwrap();
         assert_eq!(c, None);
+    }
+
+    fn output(text: &str) -> Event {
+        Event::Output {
+            index: 3,
+            stream: Stream::Stderr,
+            text: text.into(),
+            at: Some(chrono::Utc::now()),
+        }
+    }
+
+    /// Output goes as a raw frame and comes back as the event it was; anything else is the
+    /// `event` line it always was; hostile text (quotes, escapes, a newline-free tail, a
+    /// frame-looking line) is carried byte for byte.
+    #[tokio::test]
+    async fn output_travels_as_a_raw_frame_and_comes_back_whole() {
+        let hostile = "a \"quoted\" \\ line\n{\"type\":\"event\"}\n\u{1b}[31m é\nno end";
+        let notice = Event::Notice {
+            level: cutover_model::protocol::Level::Warn,
+            message: "careful\nnow".into(),
+        };
+        let events = [output(hostile), notice.clone(), output(""), output("x\n")];
+        let mut buf = Vec::new();
+        for ev in &events {
+            write_event(&mut buf, ev).await.unwrap();
+        }
+        // The text is in the stream as it is: not escaped.
+        let raw = String::from_utf8(buf.clone()).unwrap();
+        assert!(raw.contains(hostile), "{raw}");
+        // The event line is exactly what `ServerMsg::Event` writes.
+        let mut line = Vec::new();
+        write(
+            &mut line,
+            &ServerMsg::Event {
+                event: notice.clone(),
+            },
+        )
+        .await
+        .unwrap();
+        assert!(raw.contains(std::str::from_utf8(&line).unwrap()));
+        let mut r = tokio::io::BufReader::new(&buf[..]);
+        for want in &events {
+            let got = read_server(&mut r, MAX_SERVER_LINE).await.unwrap();
+            match (got, want) {
+                (Some(ServerMsg::Event { event }), want) => {
+                    assert_eq!(
+                        serde_json::to_string(&event).unwrap(),
+                        serde_json::to_string(want).unwrap()
+                    );
+                }
+                (other, _) => panic!("{other:?}"),
+            }
+        }
+        assert!(
+            read_server(&mut r, MAX_SERVER_LINE)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    /// A forged frame header: more bytes claimed than come, more than allowed, or bytes that
+    /// are not UTF-8: a clear error, never a hang or an allocation of what was claimed.
+    #[tokio::test]
+    async fn a_forged_output_frame_is_refused() {
+        let head = |bytes: usize| {
+            format!(r#"{{"type":"output","index":0,"stream":"stdout","bytes":{bytes}}}"#) + "\n"
+        };
+        let mut short = head(10).into_bytes();
+        short.extend_from_slice(b"abc");
+        let e = read_server(&mut tokio::io::BufReader::new(&short[..]), MAX_SERVER_LINE)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("cut short (3 of 10 bytes)"), "{e}");
+        let huge = head(usize::MAX).into_bytes();
+        let e = read_server(&mut tokio::io::BufReader::new(&huge[..]), MAX_SERVER_LINE)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, WireError::TooLong(_)), "{e}");
+        let mut bad = head(2).into_bytes();
+        bad.extend_from_slice(&[0xff, 0xfe]);
+        let e = read_server(&mut tokio::io::BufReader::new(&bad[..]), MAX_SERVER_LINE)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("not UTF-8"), "{e}");
     }
 
     #[tokio::test]
