@@ -14,20 +14,16 @@ use cutover_socket::client::{self, ClientError};
 use cutover_socket::rundir::{self, RunMeta};
 use cutover_socket::wire::Want;
 
+use crate::exit::Exit;
 use crate::say;
 use crate::serve::Leaving;
 use cutover_model::summary::{self, RunSummary};
 use cutover_model::text::plain;
 
-/// Usage errors (no such run, several runs, no terminal).
-const EXIT_USAGE: u8 = 2;
-/// Exit code of `watch --json` when the stream ends before the run did.
-const EXIT_LOST: u8 = 4;
-
 /// The socket of the live run `id` (or the only live run); lists the choices when it is not
 /// clear which run is meant.
 /// An ID with a `/` in it is the socket's path (root attaching to another user's run).
-fn live_socket(id: Option<&str>) -> Result<(PathBuf, String, Leaving), u8> {
+fn live_socket(id: Option<&str>) -> Result<(PathBuf, String, Leaving), Exit> {
     if let Some(path) = id.filter(|i| i.contains('/')) {
         let path = PathBuf::from(path);
         let id = path.file_stem().map_or_else(
@@ -60,7 +56,7 @@ fn live_socket(id: Option<&str>) -> Result<(PathBuf, String, Leaving), u8> {
                 Some(id) => say::err(&format!("cutover: no live run {id} (see cutover ls)")),
                 None => say::err("cutover: no live run of this user (see cutover ls)"),
             }
-            Err(EXIT_USAGE)
+            Err(Exit::Invalid)
         }
         several => {
             say::err("cutover: several live runs; name one:");
@@ -70,30 +66,30 @@ fn live_socket(id: Option<&str>) -> Result<(PathBuf, String, Leaving), u8> {
                     m.id, m.runbook, m.journal
                 ));
             }
-            Err(EXIT_USAGE)
+            Err(Exit::Invalid)
         }
     }
 }
 
-fn theme(name: Option<&str>) -> Result<Theme, u8> {
-    Theme::resolve(name, no_color_env()).map_err(|e| {
-        say::err(&e.to_string());
-        EXIT_USAGE
-    })
+/// The theme named on the command line (or by `NO_COLOR`); an unknown one is said, and is a
+/// usage error.
+pub fn theme(name: Option<&str>) -> Result<Theme, Exit> {
+    Theme::resolve(name, no_color_env())
+        .map_err(|e| crate::exit::fail(Exit::Invalid, &e.to_string()))
 }
 
-fn needs_terminal(what: &str) -> Result<(), u8> {
+fn needs_terminal(what: &str) -> Result<(), Exit> {
     if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
         return Ok(());
     }
     say::err(&format!(
         "cutover: {what} needs a terminal (cutover watch --json streams the events without one)"
     ));
-    Err(EXIT_USAGE)
+    Err(Exit::Invalid)
 }
 
 /// `cutover attach [ID]`.
-pub fn attach(id: Option<String>, take_over: bool, theme_name: Option<String>) -> u8 {
+pub fn attach(id: Option<String>, take_over: bool, theme_name: Option<String>) -> Exit {
     let (socket, id, leaving) = match live_socket(id.as_deref()) {
         Ok(s) => s,
         Err(code) => return code,
@@ -114,8 +110,8 @@ pub fn cockpit(
     take_over: bool,
     theme: Theme,
     leaving: &Leaving,
-) -> u8 {
-    let rt = match crate::serve::client_runtime() {
+) -> Exit {
+    let rt = match crate::serve::client_runtime("cutover", Exit::Failed) {
         Ok(rt) => rt,
         Err(code) => return code,
     };
@@ -147,8 +143,7 @@ pub fn cockpit(
     let joined = match joined {
         Ok(j) => j,
         Err(e) => {
-            say::err(&format!("cutover: {e}"));
-            return EXIT_USAGE;
+            return crate::exit::fail(Exit::Invalid, &format!("cutover: {e}"));
         }
     };
     let seat = Seat {
@@ -172,14 +167,14 @@ pub fn cockpit(
         say::err(&format!(
             "cutover: the cockpit crashed; the run goes on without it · come back with: cutover attach {id}"
         ));
-        return 101;
+        return Exit::Crashed;
     };
     match left {
         Ok(l) if l.leave == Leave::Detach => {
             say::out(&format!(
                 "cutover: detached; the run goes on without this terminal · come back with: cutover attach {id}"
             ));
-            0
+            Exit::Ok
         }
         Ok(l) => {
             let code = ended(l.outcome, &l.journal, leaving.resumable);
@@ -192,7 +187,7 @@ pub fn cockpit(
             say::err(&format!(
                 "cutover: the terminal failed ({e}); the run goes on: cutover attach {id}"
             ));
-            4
+            Exit::Failed
         }
     }
 }
@@ -200,7 +195,7 @@ pub fn cockpit(
 /// What the cockpit says when the operator leaves an ended run (or an engine that went away):
 /// the run's summary from its journal, the outcome, how to resume when that is possible; and
 /// the exit code.
-fn ended(outcome: Option<RunOutcome>, journal: &str, resumable: bool) -> u8 {
+fn ended(outcome: Option<RunOutcome>, journal: &str, resumable: bool) -> Exit {
     let summary = read_summary(journal);
     if let Some(s) = &summary {
         for line in summary::text::lines(s) {
@@ -229,7 +224,7 @@ fn ended(outcome: Option<RunOutcome>, journal: &str, resumable: bool) -> u8 {
             "cutover: resume with: cutover run --resume {journal}"
         ));
     }
-    outcome.map_or(4, |o| u8::try_from(o.exit_code()).unwrap_or(4))
+    outcome.map_or(Exit::Failed, Exit::of_run)
 }
 
 /// The run in `journal`, summarised (none when it cannot be read).
@@ -290,16 +285,17 @@ pub fn watch(
     json: bool,
     owner: Option<String>,
     theme_name: Option<String>,
-) -> u8 {
+) -> Exit {
     let (socket, run) = match owner {
         Some(user) => {
             let Some(uid) = crate::serve::user_id(&user) else {
-                say::err(&format!("cutover: no user {user}"));
-                return EXIT_USAGE;
+                return crate::exit::fail(Exit::Invalid, &format!("cutover: no user {user}"));
             };
             let Some(id) = id else {
-                say::err("cutover: watching another user's run needs its ID");
-                return EXIT_USAGE;
+                return crate::exit::fail(
+                    Exit::Invalid,
+                    "cutover: watching another user's run needs its ID",
+                );
             };
             (rundir::socket_path(&rundir::shared_dir(uid), &id), id)
         }
@@ -316,7 +312,7 @@ pub fn watch(
         Ok(t) => t,
         Err(code) => return code,
     };
-    let rt = match crate::serve::client_runtime() {
+    let rt = match crate::serve::client_runtime("cutover", Exit::Failed) {
         Ok(rt) => rt,
         Err(code) => return code,
     };
@@ -337,27 +333,26 @@ pub fn watch(
             say::out(&format!(
                 "cutover: stopped watching; run {run} goes on · cutover watch {run}"
             ));
-            0
+            Exit::Ok
         }
         Ok(Ok(l)) => {
             let _ = ended(l.outcome, &l.journal, true);
-            0
+            Exit::Ok
         }
         Ok(Err(e)) => {
-            say::err(&format!("cutover: the terminal failed: {e}"));
-            4
+            crate::exit::fail(Exit::Failed, &format!("cutover: the terminal failed: {e}"))
         }
-        Err(e) => {
-            say::err(&format!("cutover: cannot watch run {run}: {e}"));
-            EXIT_USAGE
-        }
+        Err(e) => crate::exit::fail(
+            Exit::Invalid,
+            &format!("cutover: cannot watch run {run}: {e}"),
+        ),
     }
 }
 
 /// `cutover watch --json`: the run so far and then its live events, one JSON object per line,
 /// until the run ends.
-fn watch_json(socket: &std::path::Path) -> u8 {
-    let rt = match crate::serve::client_runtime() {
+fn watch_json(socket: &std::path::Path) -> Exit {
+    let rt = match crate::serve::client_runtime("cutover", Exit::Failed) {
         Ok(rt) => rt,
         Err(code) => return code,
     };
@@ -401,17 +396,12 @@ fn watch_json(socket: &std::path::Path) -> u8 {
     });
     rt.shutdown_background();
     match result {
-        Ok(true) => 0,
-        Ok(false) => {
-            say::err(
-                "cutover watch: the stream ended before the run did (its engine went away, or sent something wrong)",
-            );
-            EXIT_LOST
-        }
-        Err(e) => {
-            say::err(&format!("cutover: {e}"));
-            EXIT_USAGE
-        }
+        Ok(true) => Exit::Ok,
+        Ok(false) => crate::exit::fail(
+            Exit::Failed,
+            "cutover watch: the stream ended before the run did (its engine went away, or sent something wrong)",
+        ),
+        Err(e) => crate::exit::fail(Exit::Invalid, &format!("cutover: {e}")),
     }
 }
 
@@ -438,7 +428,7 @@ async fn stdout_reader_gone() {
 /// `cutover ls`: live runs with where they stand, who has the controls (and since when) apart
 /// from how many watch; dead ones with how to resume them. Columns are as wide as their
 /// longest value (long ones cut), so they line up whatever the ids and states.
-pub fn ls() -> u8 {
+pub fn ls() -> Exit {
     let dir = rundir::runs_dir();
     let (metas, wrong) = rundir::read_metas_noting(&dir);
     for w in &wrong {
@@ -446,12 +436,11 @@ pub fn ls() -> u8 {
     }
     if metas.is_empty() {
         if !say::out("no runs (a detached run is listed here while its engine lives)") {
-            say::err("cutover ls: cannot write to stdout");
-            return EXIT_USAGE;
+            return crate::exit::fail(Exit::Invalid, "cutover ls: cannot write to stdout");
         }
-        return 0;
+        return Exit::Ok;
     }
-    let rt = match crate::serve::client_runtime() {
+    let rt = match crate::serve::client_runtime("cutover", Exit::Failed) {
         Ok(rt) => rt,
         Err(code) => return code,
     };
@@ -460,11 +449,10 @@ pub fn ls() -> u8 {
     rt.shutdown_background();
     for line in ls_table(&rows) {
         if !say::out(&line) {
-            say::err("cutover ls: cannot write to stdout");
-            return EXIT_USAGE;
+            return crate::exit::fail(Exit::Invalid, "cutover ls: cannot write to stdout");
         }
     }
-    0
+    Exit::Ok
 }
 
 /// One run in `cutover ls`; every field is plain text (no terminal escape from a hostile

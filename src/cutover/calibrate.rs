@@ -15,6 +15,7 @@ use cutover_model::runbook::Runbook;
 use cutover_model::runbook::units::format_duration;
 use cutover_model::summary::Ended;
 
+use crate::exit::Exit;
 use crate::say;
 use cutover_model::text::plain;
 
@@ -96,36 +97,32 @@ fn rounded(ms: u64) -> std::time::Duration {
 
 /// Runs `cutover calibrate`; returns the exit code (0 done, 2 invalid input or a file that may
 /// not be written, 4 cannot write).
-pub fn main(runbook: &Path, journals: &[PathBuf], p: u8, write: bool, force: bool) -> u8 {
+pub fn main(runbook: &Path, journals: &[PathBuf], p: u8, write: bool, force: bool) -> Exit {
     let rb = match Runbook::load(runbook, &BTreeMap::new()) {
         Ok(rb) => rb,
         Err(e) => {
-            say::err(&e.to_string());
-            return 2;
+            return crate::exit::fail(Exit::Invalid, &e.to_string());
         }
     };
     let by_id = match samples(&rb, journals, force) {
         Ok(s) => s,
         Err(e) => {
-            say::err(&format!("cutover calibrate: {e}"));
-            return 2;
+            return crate::exit::fail(Exit::Invalid, &format!("cutover calibrate: {e}"));
         }
     };
     let Some(proposed) = table(&rb, by_id, p) else {
-        say::err("cutover calibrate: cannot write to stdout");
-        return 4;
+        return crate::exit::fail(Exit::Failed, "cutover calibrate: cannot write to stdout");
     };
     let told = |line: &str| {
         if say::out(line) {
-            0
+            Exit::Ok
         } else {
-            say::err("cutover calibrate: cannot write to stdout");
-            4
+            crate::exit::fail(Exit::Failed, "cutover calibrate: cannot write to stdout")
         }
     };
     if !write {
         if proposed.is_empty() {
-            return 0;
+            return Exit::Ok;
         }
         return told(&format!(
             "{} to change; --write sets them in {}",
@@ -207,20 +204,25 @@ fn write_expected(
     path: &Path,
     proposed: &BTreeMap<String, String>,
     loaded: &str,
-) -> Result<(usize, PathBuf), (u8, String)> {
-    let file = std::fs::canonicalize(path).map_err(|e| (4, format!("{}: {e}", path.display())))?;
+) -> Result<(usize, PathBuf), (Exit, String)> {
+    let file = std::fs::canonicalize(path)
+        .map_err(|e| (Exit::Failed, format!("{}: {e}", path.display())))?;
     if proposed.is_empty() {
         return Ok((0, file));
     }
-    let meta = std::fs::metadata(&file).map_err(|e| (4, format!("{}: {e}", file.display())))?;
+    let meta =
+        std::fs::metadata(&file).map_err(|e| (Exit::Failed, format!("{}: {e}", file.display())))?;
     if !meta.is_file() {
-        return Err((2, format!("{} is not a regular file", file.display())));
+        return Err((
+            Exit::Invalid,
+            format!("{} is not a regular file", file.display()),
+        ));
     }
     use std::os::unix::fs::PermissionsExt;
     let mode = meta.permissions().mode();
     if mode & 0o222 == 0 {
         return Err((
-            2,
+            Exit::Invalid,
             format!(
                 "{} is read-only (mode {:o}): left as it is",
                 file.display(),
@@ -228,10 +230,10 @@ fn write_expected(
             ),
         ));
     }
-    let before = std::fs::read_to_string(&file).map_err(|e| (4, e.to_string()))?;
+    let before = std::fs::read_to_string(&file).map_err(|e| (Exit::Failed, e.to_string()))?;
     if before != loaded {
         return Err((
-            2,
+            Exit::Invalid,
             format!(
                 "{} changed while calibrate ran (someone edited it): left as it is; run calibrate again",
                 file.display()
@@ -241,7 +243,7 @@ fn write_expected(
     let (after, changed) = edited(&before, proposed)?;
     if let Err(e) = Runbook::parse(&path.display().to_string(), &after, &BTreeMap::new()) {
         return Err((
-            2,
+            Exit::Invalid,
             format!("the calibrated runbook would not validate, so it is left as it was:\n{e}"),
         ));
     }
@@ -253,10 +255,10 @@ fn write_expected(
 fn edited(
     before: &str,
     proposed: &BTreeMap<String, String>,
-) -> Result<(String, usize), (u8, String)> {
+) -> Result<(String, usize), (Exit, String)> {
     let mut doc: toml_edit::DocumentMut = before
         .parse()
-        .map_err(|e: toml_edit::TomlError| (2, e.to_string()))?;
+        .map_err(|e: toml_edit::TomlError| (Exit::Invalid, e.to_string()))?;
     let mut changed = 0;
     let Some(steps) = doc
         .get_mut("step")
@@ -295,7 +297,7 @@ fn replace_if_unchanged(
     before: &str,
     after: &str,
     mode: u32,
-) -> Result<(), (u8, String)> {
+) -> Result<(), (Exit, String)> {
     use std::io::Write;
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let name = file
@@ -313,28 +315,34 @@ fn replace_if_unchanged(
         f.set_permissions(std::fs::Permissions::from_mode(mode & 0o7777))?;
         f.sync_all()
     })();
-    let fail = |code: u8, msg: String| {
+    let fail = |code: Exit, msg: String| {
         let _ = std::fs::remove_file(&tmp);
         Err((code, msg))
     };
     if let Err(e) = written {
-        return fail(4, format!("cannot write beside {}: {e}", file.display()));
+        return fail(
+            Exit::Failed,
+            format!("cannot write beside {}: {e}", file.display()),
+        );
     }
     match std::fs::read_to_string(file) {
         Ok(now) if now == before => {}
         Ok(_) => {
             return fail(
-                2,
+                Exit::Invalid,
                 format!(
                     "{} changed while calibrate ran (someone edited it): left as it is; run calibrate again",
                     file.display()
                 ),
             );
         }
-        Err(e) => return fail(4, format!("{}: {e}", file.display())),
+        Err(e) => return fail(Exit::Failed, format!("{}: {e}", file.display())),
     }
     if let Err(e) = std::fs::rename(&tmp, file) {
-        return fail(4, format!("cannot replace {}: {e}", file.display()));
+        return fail(
+            Exit::Failed,
+            format!("cannot replace {}: {e}", file.display()),
+        );
     }
     Ok(())
 }

@@ -9,24 +9,14 @@ use std::time::Instant;
 
 use tokio::signal::unix::{SignalKind, signal};
 
-use cutover_cockpit::tui::theme::{Theme, no_color_env};
+use cutover_cockpit::tui::theme::Theme;
 use cutover_drill::{Drill, DrillOptions, install};
 use cutover_model::protocol::{Operator, RunOutcome};
 
 use crate::cli::DrillArgs;
 use crate::drill_plan::{DrillPlan, NotArmed, chain};
+use crate::exit::Exit;
 use crate::headless::{self, HeadlessOptions};
-
-/// Exit code for usage errors, invalid runbooks and missing binaries.
-pub const EXIT_USAGE: u8 = 2;
-/// Exit code when the run failed or was aborted (as `run`), or the drill could not be built.
-pub const EXIT_FAILED: u8 = 4;
-/// Exit code after SIGINT.
-pub const EXIT_SIGINT: u8 = 130;
-/// Exit code after SIGTERM.
-pub const EXIT_SIGTERM: u8 = 143;
-/// Exit code after SIGHUP (the SSH session went away).
-pub const EXIT_SIGHUP: u8 = 129;
 
 /// The signals the drill stops on (the cockpit handles SIGTERM and SIGHUP itself).
 struct Signals {
@@ -45,11 +35,11 @@ impl Signals {
     }
 
     /// The description and exit code of a signal named by the headless driver.
-    fn code(name: &str) -> Option<(&'static str, u8)> {
+    fn code(name: &str) -> Option<(&'static str, Exit)> {
         match name {
-            "SIGINT" => Some(("interrupted (SIGINT)", EXIT_SIGINT)),
-            "SIGTERM" => Some(("terminated (SIGTERM)", EXIT_SIGTERM)),
-            "SIGHUP" => Some(("hung up (SIGHUP)", EXIT_SIGHUP)),
+            "SIGINT" => Some(("interrupted (SIGINT)", Exit::Interrupted)),
+            "SIGTERM" => Some(("terminated (SIGTERM)", Exit::Terminated)),
+            "SIGHUP" => Some(("hung up (SIGHUP)", Exit::HungUp)),
             _ => None,
         }
     }
@@ -64,11 +54,11 @@ impl Signals {
     }
 
     /// The next of SIGINT, SIGTERM, SIGHUP: its description and exit code.
-    async fn any(&mut self) -> (&'static str, u8) {
+    async fn any(&mut self) -> (&'static str, Exit) {
         tokio::select! {
-            _ = self.int.recv() => ("interrupted (SIGINT)", EXIT_SIGINT),
-            _ = self.term.recv() => ("terminated (SIGTERM)", EXIT_SIGTERM),
-            _ = self.hup.recv() => ("hung up (SIGHUP)", EXIT_SIGHUP),
+            _ = self.int.recv() => ("interrupted (SIGINT)", Exit::Interrupted),
+            _ = self.term.recv() => ("terminated (SIGTERM)", Exit::Terminated),
+            _ = self.hup.recv() => ("hung up (SIGHUP)", Exit::HungUp),
         }
     }
 }
@@ -88,24 +78,21 @@ fn err(text: &str) {
 }
 
 /// Runs `cutover drill`; returns the exit code.
-pub fn main(args: DrillArgs) -> u8 {
+pub fn main(args: DrillArgs) -> Exit {
     let start = Instant::now();
     // Everything that can be refused is refused before anything is created.
     let theme = if args.headless {
         None
     } else {
-        let theme = match Theme::resolve(args.theme.as_deref(), no_color_env()) {
+        let theme = match crate::attach::theme(args.theme.as_deref()) {
             Ok(t) => t,
-            Err(e) => {
-                err(&format!("{e}\n"));
-                return EXIT_USAGE;
-            }
+            Err(exit) => return exit,
         };
         if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
             err(
                 "cutover drill: the cockpit needs a terminal; for CI or scripts run with --headless --assume-yes\n",
             );
-            return EXIT_USAGE;
+            return Exit::Invalid;
         }
         Some(theme)
     };
@@ -117,7 +104,7 @@ pub fn main(args: DrillArgs) -> u8 {
         Ok(b) => b,
         Err(e) => {
             err(&format!("cutover drill: {e}\n"));
-            return EXIT_USAGE;
+            return Exit::Invalid;
         }
     };
     let dir = args.dir.clone().unwrap_or_else(|| {
@@ -129,7 +116,7 @@ pub fn main(args: DrillArgs) -> u8 {
             "cutover drill: cannot create {}: {e}\n",
             dir.display()
         ));
-        return EXIT_USAGE;
+        return Exit::Invalid;
     }
     let runbook_path = match &args.runbook {
         Some(p) => p.clone(),
@@ -140,7 +127,7 @@ pub fn main(args: DrillArgs) -> u8 {
                     "cutover drill: cannot write {}: {e}\n",
                     p.display()
                 ));
-                return EXIT_USAGE;
+                return Exit::Invalid;
             }
             p
         }
@@ -179,7 +166,7 @@ pub fn main(args: DrillArgs) -> u8 {
 
 /// The drill in the cockpit: the detached engine process builds the drill's world and runs
 /// it; this terminal attaches.
-fn cockpit(start: Instant, plan: &DrillPlan, theme: Theme) -> u8 {
+fn cockpit(start: Instant, plan: &DrillPlan, theme: Theme) -> Exit {
     let spec = crate::serve::EngineSpec::Drill(plan.clone());
     let ready = match crate::serve::start(&spec, &plan.log(), |m| say(start, m)) {
         Ok(r) => r,
@@ -198,17 +185,10 @@ fn headless_drill(
     args: &DrillArgs,
     plan: &DrillPlan,
     bin: cutover_drill::harness::PgBin,
-) -> u8 {
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+) -> Exit {
+    let rt = match crate::serve::client_runtime("cutover drill", Exit::Failed) {
         Ok(rt) => rt,
-        Err(e) => {
-            err(&format!("cutover drill: cannot start the runtime: {e}\n"));
-            return EXIT_FAILED;
-        }
+        Err(exit) => return exit,
     };
     let ctx = Ctx {
         args,
@@ -227,7 +207,7 @@ fn headless_drill(
                 start,
                 "the drill crashed; its clusters and load were cleaned up",
             );
-            101
+            Exit::Crashed
         }
     }
 }
@@ -242,19 +222,19 @@ struct Ctx<'a> {
 /// How the drill's run phase ended.
 enum Ended {
     Outcome(Option<RunOutcome>),
-    Signal(&'static str, u8),
+    Signal(&'static str, Exit),
     Failed(String),
     Invalid(String),
 }
 
-async fn drill(ctx: &Ctx<'_>) -> u8 {
+async fn drill(ctx: &Ctx<'_>) -> Exit {
     let mut signals = match Signals::install() {
         Ok(s) => s,
         Err(e) => {
             err(&format!(
                 "cutover drill: cannot install signal handlers: {e}\n"
             ));
-            return EXIT_FAILED;
+            return Exit::Failed;
         }
     };
     let args = ctx.args;
@@ -277,7 +257,7 @@ async fn drill(ctx: &Ctx<'_>) -> u8 {
         Ok(d) => d,
         Err(e) => {
             say(start, &format!("set-up failed: {}", chain(&e)));
-            return EXIT_FAILED;
+            return Exit::Failed;
         }
     };
     let ended = run_phase(ctx, &drill, &mut signals).await;
@@ -292,11 +272,11 @@ async fn drill(ctx: &Ctx<'_>) -> u8 {
                     cutover_model::narrate::count(starts, "time")
                 ),
             );
-            u8::try_from(o.exit_code()).unwrap_or(EXIT_FAILED)
+            Exit::of_run(o)
         }
         Ended::Outcome(None) => {
             say(start, "the engine did not finish in time");
-            EXIT_FAILED
+            Exit::Failed
         }
         Ended::Signal(name, code) => {
             say(start, &format!("{name}: stopping the drill"));
@@ -304,11 +284,11 @@ async fn drill(ctx: &Ctx<'_>) -> u8 {
         }
         Ended::Failed(msg) => {
             say(start, &msg);
-            EXIT_FAILED
+            Exit::Failed
         }
         Ended::Invalid(msg) => {
             err(&format!("{msg}\n"));
-            EXIT_USAGE
+            Exit::Invalid
         }
     };
     if ctx.plan.journal.exists() {

@@ -14,6 +14,7 @@ use cutover_model::runbook::{Runbook, dsn};
 use cutover_model::runbook_writer::{self, Written};
 use cutover_pg::ConnSettings;
 
+use crate::exit::Exit;
 use crate::new_file::{refuse_existing, write_new};
 use crate::say;
 
@@ -56,22 +57,14 @@ fn parse_sample(s: &str) -> Result<Duration, String> {
 /// How long each server has to accept the connection.
 const CONNECT_WITHIN: Duration = Duration::from_secs(10);
 
-/// Exit code: the runbook was written.
-const EXIT_WRITTEN: u8 = 0;
-/// Exit code: nothing was written.
-const EXIT_NOT_WRITTEN: u8 = 2;
-
 /// Runs the command; returns the exit code.
-pub fn main(args: InitArgs) -> u8 {
+pub fn main(args: InitArgs) -> Exit {
     match run(&args) {
-        Ok(()) => EXIT_WRITTEN,
-        Err(why) => {
-            say::err(&format!(
-                "cutover init: {}",
-                cutover_model::text::plain(&why)
-            ));
-            EXIT_NOT_WRITTEN
-        }
+        Ok(()) => Exit::Ok,
+        Err(why) => crate::exit::fail(
+            Exit::Invalid,
+            &format!("cutover init: {}", cutover_model::text::plain(&why)),
+        ),
     }
 }
 
@@ -141,10 +134,7 @@ fn inventory_and_runbook(args: &InitArgs) -> Result<(Inventory, String), String>
     };
     let source = settings("source", &args.source)?;
     let target = settings("target", &args.target)?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let rt = crate::serve::runtime().map_err(|e| format!("cannot start the runtime: {e}"))?;
     let inv = rt.block_on(take_inventory(&source, &target, args))?;
     let owner = cutover_model::host::current_user_name().unwrap_or_else(|| "dba-oncall".into());
     let text = runbook_writer::runbook(

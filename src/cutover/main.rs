@@ -14,6 +14,7 @@ mod calibrate;
 mod cli;
 mod drill;
 mod drill_plan;
+mod exit;
 mod headless;
 mod init_cmd;
 mod log;
@@ -27,20 +28,17 @@ mod serve;
 mod serve_drill;
 
 use cli::{Cli, Cmd, RunArgs};
-use cutover_cockpit::tui::theme::{Theme, no_color_env};
 use cutover_engine::journal;
 use cutover_engine::{Engine, EngineOptions, JournalChoice};
 use cutover_model::protocol::{Event, Operator};
 use cutover_model::runbook::{LoadError, Runbook};
+use exit::Exit;
 use headless::HeadlessOptions;
-
-/// Exit code for usage errors and invalid runbooks.
-const EXIT_INVALID: u8 = 2;
 
 fn main() -> ExitCode {
     // The detached engine forks off first, while this process has one thread.
     if std::env::args().nth(1).as_deref() == Some("serve-engine") {
-        return ExitCode::from(serve::main());
+        return serve::main().into();
     }
     if let Err(e) = color_eyre::install() {
         say::err(&format!("cutover: {e}"));
@@ -53,53 +51,47 @@ fn main() -> ExitCode {
             vars,
         } => Ok(check(&files, connect, &vars.into_iter().collect())),
         Cmd::Run(args) => run(args),
-        Cmd::Drill(args) => Ok(ExitCode::from(drill::main(args))),
+        Cmd::Drill(args) => Ok(drill::main(args)),
         Cmd::Attach {
             id,
             take_over,
             theme,
-        } => Ok(ExitCode::from(attach::attach(id, take_over, theme))),
+        } => Ok(attach::attach(id, take_over, theme)),
         Cmd::Watch {
             id,
             json,
             owner,
             theme,
-        } => Ok(ExitCode::from(attach::watch(id, json, owner, theme))),
-        Cmd::Ls => Ok(ExitCode::from(attach::ls())),
+        } => Ok(attach::watch(id, json, owner, theme)),
+        Cmd::Ls => Ok(attach::ls()),
         Cmd::Calibrate {
             runbook,
             journals,
             p,
             write,
             force,
-        } => Ok(ExitCode::from(calibrate::main(
-            &runbook, &journals, p, write, force,
-        ))),
+        } => Ok(calibrate::main(&runbook, &journals, p, write, force)),
         Cmd::Report {
             journals,
             out,
             json,
-        } => Ok(ExitCode::from(report::main(
-            &journals,
-            out.as_deref(),
-            json,
-        ))),
-        Cmd::Reconcile(args) => Ok(ExitCode::from(reconcile_cmd::main(args))),
-        Cmd::Preflight(args) => Ok(ExitCode::from(preflight_cmd::main(args))),
-        Cmd::Notify(args) => Ok(ExitCode::from(notify_cmd::main(args))),
-        Cmd::Init(args) => Ok(ExitCode::from(init_cmd::main(args))),
-        Cmd::ServeEngine => Ok(ExitCode::from(serve::main())),
+        } => Ok(report::main(&journals, out.as_deref(), json)),
+        Cmd::Reconcile(args) => Ok(reconcile_cmd::main(args)),
+        Cmd::Preflight(args) => Ok(preflight_cmd::main(args)),
+        Cmd::Notify(args) => Ok(notify_cmd::main(args)),
+        Cmd::Init(args) => Ok(init_cmd::main(args)),
+        Cmd::ServeEngine => Ok(serve::main()),
     };
     match result {
-        Ok(code) => code,
+        Ok(exit) => exit.into(),
         Err(e) => {
             say::err(&format!("cutover: {e:#}"));
-            ExitCode::from(4)
+            Exit::Failed.into()
         }
     }
 }
 
-fn check(files: &[PathBuf], connect: bool, overrides: &BTreeMap<String, String>) -> ExitCode {
+fn check(files: &[PathBuf], connect: bool, overrides: &BTreeMap<String, String>) -> Exit {
     let mut ok = true;
     for f in files {
         match Runbook::load(f, overrides) {
@@ -111,8 +103,7 @@ fn check(files: &[PathBuf], connect: bool, overrides: &BTreeMap<String, String>)
                     if n == 1 { "" } else { "s" }
                 );
                 if !say::out(&line) {
-                    say::err("cutover: cannot write the result to stdout");
-                    return ExitCode::from(EXIT_INVALID);
+                    return exit::fail(Exit::Invalid, "cutover: cannot write the result to stdout");
                 }
                 for note in &rb.notes {
                     say::err(&format!("warning: {note}"));
@@ -129,7 +120,7 @@ fn check(files: &[PathBuf], connect: bool, overrides: &BTreeMap<String, String>)
                         metrics_file: None,
                         json: false,
                     };
-                    ok &= preflight_cmd::main(args) == 0;
+                    ok &= preflight_cmd::main(args) == Exit::Ok;
                 }
             }
             Err(e) => {
@@ -138,11 +129,7 @@ fn check(files: &[PathBuf], connect: bool, overrides: &BTreeMap<String, String>)
             }
         }
     }
-    if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(EXIT_INVALID)
-    }
+    Exit::unless(ok, Exit::Invalid)
 }
 
 /// The runbook path recorded in a journal.
@@ -195,13 +182,15 @@ fn resume_vars(
     Ok(vars)
 }
 
-fn run(args: RunArgs) -> Result<ExitCode> {
+fn run(args: RunArgs) -> Result<Exit> {
     let runbook_path = match (&args.runbook, &args.resume) {
         (Some(p), _) => p.clone(),
         (None, Some(j)) => runbook_of_journal(j)?,
         (None, None) => {
-            say::err("cutover: run needs a RUNBOOK (or --resume JOURNAL)");
-            return Ok(ExitCode::from(EXIT_INVALID));
+            return Ok(exit::fail(
+                Exit::Invalid,
+                "cutover: run needs a RUNBOOK (or --resume JOURNAL)",
+            ));
         }
     };
     let given: BTreeMap<String, String> = args.vars.iter().cloned().collect();
@@ -211,8 +200,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         Some(j) => match resume_vars(j, &given) {
             Ok(v) => v,
             Err(message) => {
-                say::err(&message);
-                return Ok(ExitCode::from(EXIT_INVALID));
+                return Ok(exit::fail(Exit::Invalid, &message));
             }
         },
         None => given,
@@ -220,31 +208,26 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     let rb = match Runbook::load(&runbook_path, &overrides) {
         Ok(rb) => rb,
         Err(e @ LoadError::Invalid(_)) | Err(e @ LoadError::Io { .. }) => {
-            say::err(&e.to_string());
-            return Ok(ExitCode::from(EXIT_INVALID));
+            return Ok(exit::fail(Exit::Invalid, &e.to_string()));
         }
     };
     if let Err(why) = refuse_early(&rb, &runbook_path, &args) {
-        say::err(&format!("cutover: {why}"));
-        return Ok(ExitCode::from(EXIT_INVALID));
+        return Ok(exit::fail(Exit::Invalid, &format!("cutover: {why}")));
     }
     // Everything that can go wrong before the terminal is taken over is reported plainly.
     let theme = if args.headless {
         None
     } else {
         use std::io::IsTerminal;
-        let theme = match Theme::resolve(args.theme.as_deref(), no_color_env()) {
+        let theme = match attach::theme(args.theme.as_deref()) {
             Ok(t) => t,
-            Err(e) => {
-                say::err(&e.to_string());
-                return Ok(ExitCode::from(EXIT_INVALID));
-            }
+            Err(exit) => return Ok(exit),
         };
         if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
             say::err(
                 "cutover: the cockpit needs a terminal; for CI or scripts run with --headless (add --assume-yes to answer confirmations in a rehearsal)",
             );
-            return Ok(ExitCode::from(EXIT_INVALID));
+            return Ok(Exit::Invalid);
         }
         Some(theme)
     };
@@ -264,8 +247,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| log::default_path(&journal_path));
     if let Err(e) = log::check_apart(&log_path, &journal_path) {
-        say::err(&format!("cutover: {e}"));
-        return Ok(ExitCode::from(EXIT_INVALID));
+        return Ok(exit::fail(Exit::Invalid, &format!("cutover: {e}")));
     }
     let metrics_file = match args
         .metrics_file
@@ -275,8 +257,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     {
         Ok(m) => m,
         Err(e) => {
-            say::err(&format!("cutover: {e}"));
-            return Ok(ExitCode::from(EXIT_INVALID));
+            return Ok(exit::fail(Exit::Invalid, &format!("cutover: {e}")));
         }
     };
     if let Some(theme) = theme {
@@ -295,13 +276,18 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         });
         let ready = match serve::start(&spec, &log_path, say::err) {
             Ok(r) => r,
-            Err((message, code)) => {
+            Err((message, exit)) => {
                 say::err(&message);
-                return Ok(ExitCode::from(code));
+                return Ok(exit);
             }
         };
-        let code = attach::cockpit(&ready.socket, &ready.id, false, theme, &ready.leaving);
-        return Ok(ExitCode::from(code));
+        return Ok(attach::cockpit(
+            &ready.socket,
+            &ready.id,
+            false,
+            theme,
+            &ready.leaving,
+        ));
     }
     let engine = match Engine::prepare(
         rb,
@@ -315,18 +301,14 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     ) {
         Ok(e) => e,
         Err(e) if e.is_refusal() => {
-            say::err(&format!("cutover: {e}"));
-            return Ok(ExitCode::from(EXIT_INVALID));
+            return Ok(exit::fail(Exit::Invalid, &format!("cutover: {e}")));
         }
         Err(e) => return Err(e).wrap_err("cannot start the run"),
     };
     if let Some(why) = log::init(&log_path, engine.masker()) {
         say::err(&format!("cutover: {why}"));
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let rt = serve::runtime()?;
     let opts = HeadlessOptions {
         json: args.json,
         assume_yes: args.assume_yes,
@@ -342,7 +324,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
             .await
             .map_err(color_eyre::eyre::Report::from)
     })?;
-    Ok(ExitCode::from(ended.outcome.exit_code() as u8))
+    Ok(Exit::of_run(ended.outcome))
 }
 
 /// `--metrics-file` made absolute (the detached engine does not share this directory), and

@@ -12,6 +12,7 @@ use cutover_model::runbook::Runbook;
 use cutover_model::runbook::notify::NotifyKind;
 use cutover_model::secrets::{self, Masker};
 
+use crate::exit::Exit;
 use crate::say;
 
 /// The command line of `cutover notify`.
@@ -28,25 +29,16 @@ pub struct NotifyArgs {
 }
 
 /// Runs the command; returns the exit code.
-pub fn main(args: NotifyArgs) -> u8 {
+pub fn main(args: NotifyArgs) -> Exit {
     match prepare(&args) {
         Ok((rb, hooks, masker, env)) => {
-            let rt = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
+            let rt = match crate::serve::client_runtime("cutover notify", Exit::CheckFailed) {
                 Ok(rt) => rt,
-                Err(e) => {
-                    say::err(&format!("cutover notify: cannot start the runtime: {e}"));
-                    return 1;
-                }
+                Err(exit) => return exit,
             };
             rt.block_on(test(&rb, &hooks, &masker, env))
         }
-        Err(why) => {
-            say::err(&format!("cutover notify: {why}"));
-            2
-        }
+        Err(why) => crate::exit::fail(Exit::Invalid, &format!("cutover notify: {why}")),
     }
 }
 
@@ -71,7 +63,7 @@ fn prepare(args: &NotifyArgs) -> Result<Prepared, String> {
     Ok((rb, hooks, masker, env))
 }
 
-async fn test(rb: &Runbook, hooks: &[Hook], masker: &Masker, env: Vec<(String, String)>) -> u8 {
+async fn test(rb: &Runbook, hooks: &[Hook], masker: &Masker, env: Vec<(String, String)>) -> Exit {
     let run = RunFacts {
         name: rb.name.clone(),
         journal: String::new(),
@@ -104,5 +96,5 @@ async fn test(rb: &Runbook, hooks: &[Hook], masker: &Masker, env: Vec<(String, S
             }
         };
     }
-    u8::from(failed > 0)
+    Exit::unless(failed == 0, Exit::CheckFailed)
 }

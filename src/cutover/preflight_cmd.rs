@@ -13,6 +13,7 @@ use cutover_model::runbook::Runbook;
 use cutover_model::secrets::{self, Masker};
 use cutover_model::text::plain;
 
+use crate::exit::Exit;
 use crate::say;
 
 /// The command line of `cutover preflight`.
@@ -37,19 +38,13 @@ pub struct PreflightArgs {
     pub json: bool,
 }
 
-/// Exit code: everything is as the runbook assumes (warnings allowed).
-const EXIT_READY: u8 = 0;
-/// Exit code: a finding stops the run, or the runbook is invalid.
-const EXIT_NOT_READY: u8 = 2;
-
 /// Runs the command; returns the exit code.
-pub fn main(args: PreflightArgs) -> u8 {
+pub fn main(args: PreflightArgs) -> Exit {
     let vars: BTreeMap<String, String> = args.vars.iter().cloned().collect();
     let rb = match Runbook::load(&args.runbook, &vars) {
         Ok(rb) => rb,
         Err(e) => {
-            say::err(&e.to_string());
-            return EXIT_NOT_READY;
+            return crate::exit::fail(Exit::Invalid, &e.to_string());
         }
     };
     let prepared = secrets::read_secrets(&rb.secrets)
@@ -62,8 +57,7 @@ pub fn main(args: PreflightArgs) -> u8 {
     let (secrets, conns) = match prepared {
         Ok(p) => p,
         Err(e) => {
-            say::err(&format!("cutover preflight: {e}"));
-            return EXIT_NOT_READY;
+            return crate::exit::fail(Exit::Invalid, &format!("cutover preflight: {e}"));
         }
     };
     let passwords = conns
@@ -75,15 +69,9 @@ pub fn main(args: PreflightArgs) -> u8 {
         .journal
         .clone()
         .unwrap_or_else(|| journal::default_path(&rb.name, chrono::Utc::now()));
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match crate::serve::client_runtime("cutover preflight", Exit::Invalid) {
         Ok(rt) => rt,
-        Err(e) => {
-            say::err(&format!("cutover preflight: cannot start the runtime: {e}"));
-            return EXIT_NOT_READY;
-        }
+        Err(exit) => return exit,
     };
     let input = Input {
         rb: &rb,
@@ -103,8 +91,7 @@ pub fn main(args: PreflightArgs) -> u8 {
             plain(&f.line()).into_owned()
         };
         if !say::out(&line) {
-            say::err("cutover preflight: cannot write to stdout");
-            return EXIT_NOT_READY;
+            return crate::exit::fail(Exit::Invalid, "cutover preflight: cannot write to stdout");
         }
     }
     let failed = findings
@@ -118,12 +105,8 @@ pub fn main(args: PreflightArgs) -> u8 {
             "ready".to_string()
         };
         if !say::out(&verdict) {
-            return EXIT_NOT_READY;
+            return Exit::Invalid;
         }
     }
-    if blocks(&findings) {
-        EXIT_NOT_READY
-    } else {
-        EXIT_READY
-    }
+    Exit::unless(!blocks(&findings), Exit::Invalid)
 }

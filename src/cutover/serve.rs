@@ -14,6 +14,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use crate::exit::Exit;
 use serde::{Deserialize, Serialize};
 
 use cutover_engine::{Engine, EngineOptions, JournalChoice};
@@ -34,9 +35,9 @@ pub enum EngineSpec {
 
 /// `cutover serve-engine`: forks off the detached engine and serves the run its foreground
 /// described on stdin.
-pub fn main() -> u8 {
+pub fn main() -> Exit {
     let Some(spec) = detach_and_read_spec() else {
-        return 4;
+        return Exit::Failed;
     };
     match serde_json::from_slice::<EngineSpec>(&spec) {
         Ok(EngineSpec::Run(run)) => serve_run(run),
@@ -44,9 +45,9 @@ pub fn main() -> u8 {
         Err(e) => {
             StatusPipe.say(&Status::Failed {
                 message: format!("the engine process could not read its run: {e}"),
-                code: 4,
+                code: Exit::Failed.code(),
             });
-            4
+            Exit::Failed
         }
     }
 }
@@ -104,7 +105,7 @@ pub enum Status {
     Failed {
         /// Why, for the operator.
         message: String,
-        /// The exit code (2 usage/invalid, 4 failure).
+        /// The exit code ([`Exit::code`]: 2 usage/invalid, 4 failure).
         code: u8,
     },
 }
@@ -139,8 +140,8 @@ pub fn start<S: Serialize>(
     spec: &S,
     log: &Path,
     mut progress: impl FnMut(&str),
-) -> Result<Ready, (String, u8)> {
-    let fail = |m: String| (m, 4u8);
+) -> Result<Ready, (String, Exit)> {
+    let fail = |m: String| (m, Exit::Failed);
     let exe =
         std::env::current_exe().map_err(|e| fail(format!("cannot find this program: {e}")))?;
     let log_file = open_log(log).map_err(|e| fail(format!("{}: {e}", log.display())))?;
@@ -180,7 +181,7 @@ pub fn start<S: Serialize>(
                     },
                 });
             }
-            Ok(Status::Failed { message, code }) => return Err((message, code)),
+            Ok(Status::Failed { message, code }) => return Err((message, Exit::from_code(code))),
             Err(_) => progress(&line),
         }
     }
@@ -268,16 +269,16 @@ pub fn detach_and_read_spec() -> Option<Vec<u8>> {
 
 /// The engine process of `cutover run`: loads and prepares the run (saying why not, if it
 /// cannot), listens, says ready, and serves until the run is over and seen.
-pub fn serve_run(spec: RunSpec) -> u8 {
+pub fn serve_run(spec: RunSpec) -> Exit {
     let pipe = StatusPipe;
     let rb = match Runbook::load(&spec.runbook, &spec.overrides) {
         Ok(rb) => rb,
         Err(e @ (LoadError::Invalid(_) | LoadError::Io { .. })) => {
             pipe.say(&Status::Failed {
                 message: e.to_string(),
-                code: 2,
+                code: Exit::Invalid.code(),
             });
-            return 2;
+            return Exit::Invalid;
         }
     };
     let journal = if spec.resume {
@@ -297,12 +298,16 @@ pub fn serve_run(spec: RunSpec) -> u8 {
     ) {
         Ok(e) => e,
         Err(e) => {
-            let code = if e.is_refusal() { 2 } else { 4 };
+            let exit = if e.is_refusal() {
+                Exit::Invalid
+            } else {
+                Exit::Failed
+            };
             pipe.say(&Status::Failed {
                 message: format!("cutover: {e}"),
-                code,
+                code: exit.code(),
             });
-            return code;
+            return exit;
         }
     };
     if let Some(why) = crate::log::init(&spec.log, engine.masker()) {
@@ -324,8 +329,11 @@ pub fn serve_run(spec: RunSpec) -> u8 {
                     drop(engine);
                     remove_if_empty(&journal);
                 }
-                pipe.say(&Status::Failed { message, code: 4 });
-                return 4;
+                pipe.say(&Status::Failed {
+                    message,
+                    code: Exit::Failed.code(),
+                });
+                return Exit::Failed;
             }
         };
         pipe.ready(
@@ -336,10 +344,10 @@ pub fn serve_run(spec: RunSpec) -> u8 {
             },
         );
         match listening.serve(engine).await {
-            Ok(o) => u8::try_from(o.exit_code()).unwrap_or(4),
+            Ok(o) => Exit::of_run(o),
             Err(e) => {
                 tracing::error!("the run's engine failed: {e}");
-                4
+                Exit::Failed
             }
         }
     })
@@ -363,23 +371,23 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 }
 
 /// The engine process's runtime; when there is none, the failure is said on the status pipe
-/// and the exit code (4) returned.
-pub fn engine_runtime() -> Result<tokio::runtime::Runtime, u8> {
+/// and [`Exit::Failed`] returned.
+pub fn engine_runtime() -> Result<tokio::runtime::Runtime, Exit> {
     runtime().map_err(|e| {
         StatusPipe.say(&Status::Failed {
             message: format!("cannot start the runtime: {e}"),
-            code: 4,
+            code: Exit::Failed.code(),
         });
-        4
+        Exit::Failed
     })
 }
 
-/// A terminal command's runtime; when there is none, the failure is printed and the exit
-/// code (4) returned.
-pub fn client_runtime() -> Result<tokio::runtime::Runtime, u8> {
+/// The runtime of a command run from a terminal (`what`, as `cutover preflight`); when there
+/// is none, the failure is printed and `exit` returned.
+pub fn client_runtime(what: &str, exit: Exit) -> Result<tokio::runtime::Runtime, Exit> {
     runtime().map_err(|e| {
-        crate::say::err(&format!("cutover: {e}"));
-        4
+        crate::say::err(&format!("{what}: cannot start the runtime: {e}"));
+        exit
     })
 }
 

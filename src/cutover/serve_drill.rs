@@ -6,10 +6,11 @@ use cutover_drill::harness::PgBin;
 use cutover_drill::{Drill, DrillOptions};
 
 use crate::drill_plan::{DrillPlan, NotArmed, chain};
+use crate::exit::Exit;
 use crate::serve::{Status, StatusPipe};
 
 /// Serves the drill `plan`; returns the run's exit code.
-pub fn serve_drill(plan: DrillPlan) -> u8 {
+pub fn serve_drill(plan: DrillPlan) -> Exit {
     let rt = match crate::serve::engine_runtime() {
         Ok(rt) => rt,
         Err(code) => return code,
@@ -19,12 +20,15 @@ pub fn serve_drill(plan: DrillPlan) -> u8 {
     code
 }
 
-fn fail(message: String, code: u8) -> u8 {
-    StatusPipe.say(&Status::Failed { message, code });
-    code
+fn fail(message: String, exit: Exit) -> Exit {
+    StatusPipe.say(&Status::Failed {
+        message,
+        code: exit.code(),
+    });
+    exit
 }
 
-async fn drill(plan: &DrillPlan) -> u8 {
+async fn drill(plan: &DrillPlan) -> Exit {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int), Ok(_hup)) = (
         signal(SignalKind::terminate()),
@@ -32,7 +36,7 @@ async fn drill(plan: &DrillPlan) -> u8 {
         // Handled, so ignored: no terminal to lose.
         signal(SignalKind::hangup()),
     ) else {
-        return fail("cannot install signal handlers".into(), 4);
+        return fail("cannot install signal handlers".into(), Exit::Failed);
     };
     let bin = PgBin::at(&plan.bindir);
     let opts = DrillOptions {
@@ -49,26 +53,26 @@ async fn drill(plan: &DrillPlan) -> u8 {
     let set_up = async {
         let drill = Drill::setup(&bin, &opts, &mut progress)
             .await
-            .map_err(|e| (format!("set-up failed: {}", chain(&e)), 4))?;
+            .map_err(|e| (format!("set-up failed: {}", chain(&e)), Exit::Failed))?;
         let armed = plan.arm(&drill, &mut progress).await.map_err(|e| match e {
-            NotArmed::Invalid(m) => (m, 2),
-            NotArmed::Failed(m) => (m, 4),
+            NotArmed::Invalid(m) => (m, Exit::Invalid),
+            NotArmed::Failed(m) => (m, Exit::Failed),
         })?;
-        Ok::<_, (String, u8)>((drill, armed))
+        Ok::<_, (String, Exit)>((drill, armed))
     };
     let (drill, armed) = tokio::select! {
         r = set_up => match r {
             Ok(ready) => ready,
             Err((message, code)) => return fail(message, code),
         },
-        _ = term.recv() => return fail("terminated during set-up; everything was removed".into(), 143),
-        _ = int.recv() => return fail("interrupted during set-up; everything was removed".into(), 130),
+        _ = term.recv() => return fail("terminated during set-up; everything was removed".into(), Exit::Terminated),
+        _ = int.recv() => return fail("interrupted during set-up; everything was removed".into(), Exit::Interrupted),
     };
     let name = armed.engine.run_info().name;
     let listening =
         match crate::serve::listen(&plan.journal, &name, plan.share_group.as_deref(), plan.keep) {
             Ok(l) => l,
-            Err(m) => return fail(m, 4),
+            Err(m) => return fail(m, Exit::Failed),
         };
     let mut farewell = vec![format!("cutover drill: journal {}", plan.journal.display())];
     if plan.keep {
@@ -103,11 +107,11 @@ async fn drill(plan: &DrillPlan) -> u8 {
                 "drill run ended ({o:?}); the app's load was started {}",
                 cutover_model::narrate::count(drill.load_starts(), "time")
             );
-            u8::try_from(o.exit_code()).unwrap_or(4)
+            Exit::of_run(o)
         }
         Err(e) => {
             tracing::error!("the drill's engine failed: {e}");
-            4
+            Exit::Failed
         }
     };
     if plan.keep {

@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::exit::Exit;
 use cutover_engine::check_run::RecheckWait;
 use cutover_engine::journal::{self, Journal};
 use cutover_model::protocol::{Event, Level};
@@ -65,13 +66,6 @@ pub struct ReconcileArgs {
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_rows: u64,
 }
-
-/// Exit code: every check passed in every round.
-const EXIT_PASSED: u8 = 0;
-/// Exit code: a check failed or could not run.
-const EXIT_FAILED: u8 = 1;
-/// Exit code: invalid runbook, names or flags.
-const EXIT_INVALID: u8 = 2;
 
 /// The schedule: rounds every `every` until `until`.
 #[derive(Debug, Clone, Copy)]
@@ -162,27 +156,19 @@ const OVERLAP: Duration = Duration::from_secs(120);
 const DEFAULT_FULL_EVERY: Duration = Duration::from_secs(24 * 3600);
 
 /// Runs the command; returns the exit code.
-pub fn main(args: ReconcileArgs) -> u8 {
+pub fn main(args: ReconcileArgs) -> Exit {
     if let Some(file) = args.repair_sql.clone() {
         return repair_sql::main(&args, &file);
     }
     let watch = match prepare(args) {
         Ok(w) => w,
         Err(message) => {
-            say::err(&message);
-            return EXIT_INVALID;
+            return crate::exit::fail(Exit::Invalid, &message);
         }
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let rt = match crate::serve::client_runtime("cutover reconcile", Exit::CheckFailed) {
         Ok(rt) => rt,
-        Err(e) => {
-            say::err(&format!("cutover reconcile: cannot start the runtime: {e}"));
-            return EXIT_FAILED;
-        }
+        Err(exit) => return exit,
     };
     rt.block_on(watch.run())
 }
@@ -300,12 +286,14 @@ fn prepare(args: ReconcileArgs) -> Result<Watch, String> {
 
 impl Watch {
     /// The rounds; returns the exit code.
-    async fn run(mut self) -> u8 {
+    async fn run(mut self) -> Exit {
         let mut signals = match crate::headless::stop_signals() {
             Ok(s) => s,
             Err(e) => {
-                say::err(&format!("cutover reconcile: cannot watch signals: {e}"));
-                return EXIT_FAILED;
+                return crate::exit::fail(
+                    Exit::CheckFailed,
+                    &format!("cutover reconcile: cannot watch signals: {e}"),
+                );
             }
         };
         let names: Vec<&str> = self.checks.iter().map(|c| c.name.as_str()).collect();
@@ -323,7 +311,7 @@ impl Watch {
             self.journal.path().display()
         );
         if self.note(Level::Info, &opening).is_err() {
-            return EXIT_FAILED;
+            return Exit::CheckFailed;
         }
         let lag = match &self.rb.lag {
             Some(config) if self.checks.iter().any(|c| c.recheck_after_lag) => {
@@ -366,7 +354,7 @@ impl Watch {
             let stop = tokio::select! {
                 r = self.round(round, lag.as_ref()) => match r {
                     Ok(passed) => { any_failed |= !passed; None }
-                    Err(e) => { say::err(&format!("cutover reconcile: {e}")); return EXIT_FAILED; }
+                    Err(e) => { say::err(&format!("cutover reconcile: {e}")); return Exit::CheckFailed; }
                 },
                 s = signals.recv() => Some(format!("stopped by {}", s.unwrap_or("a signal"))),
                 () = &mut deadline => Some(format!(
@@ -378,9 +366,9 @@ impl Watch {
                 let _ = self.note(Level::Warn, &format!("{why} during round {round}"));
                 // A watch stopped before its first round ended has checked nothing: not a pass.
                 return if any_failed || round == 1 {
-                    EXIT_FAILED
+                    Exit::CheckFailed
                 } else {
-                    EXIT_PASSED
+                    Exit::Ok
                 };
             }
             let Some(every) = self.schedule.every else {
@@ -410,7 +398,7 @@ impl Watch {
                 s = signals.recv() => {
                     let sig = s.unwrap_or("a signal");
                     let _ = self.note(Level::Info, &format!("stopped by {sig} after round {round}"));
-                    return if any_failed { EXIT_FAILED } else { EXIT_PASSED };
+                    return if any_failed { Exit::CheckFailed } else { Exit::Ok };
                 }
             }
         }
@@ -426,7 +414,11 @@ impl Watch {
                 }
             ),
         );
-        if any_failed { EXIT_FAILED } else { EXIT_PASSED }
+        if any_failed {
+            Exit::CheckFailed
+        } else {
+            Exit::Ok
+        }
     }
 
     /// What a failing check waits for before its re-check: the lag probe, or 5s when the

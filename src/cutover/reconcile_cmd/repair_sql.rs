@@ -14,30 +14,22 @@ use cutover_model::secrets::Masker;
 use cutover_reconcile::Options;
 use cutover_reconcile::repair::{self, Limits};
 
-use super::{EXIT_FAILED, EXIT_INVALID, EXIT_PASSED, ReconcileArgs};
+use super::ReconcileArgs;
+use crate::exit::Exit;
 use crate::new_file::{refuse_existing, write_new};
 use crate::say;
 
 /// Runs `--repair-sql`; returns the exit code.
-pub fn main(args: &ReconcileArgs, file: &Path) -> u8 {
+pub fn main(args: &ReconcileArgs, file: &Path) -> Exit {
     match prepare(args, file) {
         Ok(p) => {
-            let rt = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
+            let rt = match crate::serve::client_runtime("cutover reconcile", Exit::CheckFailed) {
                 Ok(rt) => rt,
-                Err(e) => {
-                    say::err(&format!("cutover reconcile: cannot start the runtime: {e}"));
-                    return EXIT_FAILED;
-                }
+                Err(exit) => return exit,
             };
             rt.block_on(p.run(file))
         }
-        Err(why) => {
-            say::err(&format!("cutover reconcile: {why}"));
-            EXIT_INVALID
-        }
+        Err(why) => crate::exit::fail(Exit::Invalid, &format!("cutover reconcile: {why}")),
     }
 }
 
@@ -90,15 +82,14 @@ fn prepare(args: &ReconcileArgs, file: &Path) -> Result<Prepared, String> {
 }
 
 impl Prepared {
-    async fn run(self, file: &Path) -> u8 {
+    async fn run(self, file: &Path) -> Exit {
         let (s, t) = match cutover_reconcile::connect_pair(&self.source, &self.target).await {
             Ok(p) => p,
             Err(e) => {
-                say::err(&format!(
-                    "cutover reconcile: {}",
-                    self.masker.mask(&e.to_string())
-                ));
-                return EXIT_FAILED;
+                return crate::exit::fail(
+                    Exit::CheckFailed,
+                    &format!("cutover reconcile: {}", self.masker.mask(&e.to_string())),
+                );
             }
         };
         let result = cutover_reconcile::run_check(
@@ -115,7 +106,7 @@ impl Prepared {
         }
         if result.passed() {
             say::out("nothing to repair: the check passes; no file written");
-            return EXIT_PASSED;
+            return Exit::Ok;
         }
         let built = repair::build(
             &s,
@@ -136,8 +127,8 @@ impl Prepared {
                     self.masker.mask(&e.to_string())
                 ));
                 return match e {
-                    cutover_reconcile::ReconcileError::Other(_) => EXIT_INVALID,
-                    _ => EXIT_FAILED,
+                    cutover_reconcile::ReconcileError::Other(_) => Exit::Invalid,
+                    _ => Exit::CheckFailed,
                 };
             }
         };
@@ -147,14 +138,12 @@ impl Prepared {
             .to_string();
         let inverse = repair::inverse_path(file);
         if let Err(e) = write_new(file, &repair::render(&patch, false, &at, &self.masker)) {
-            say::err(&format!("cutover reconcile: {e}"));
-            return EXIT_INVALID;
+            return crate::exit::fail(Exit::Invalid, &format!("cutover reconcile: {e}"));
         }
         if let Err(e) = write_new(&inverse, &repair::render(&patch, true, &at, &self.masker)) {
             // Both files or neither.
             let _ = std::fs::remove_file(file);
-            say::err(&format!("cutover reconcile: {e}"));
-            return EXIT_INVALID;
+            return crate::exit::fail(Exit::Invalid, &format!("cutover reconcile: {e}"));
         }
         for n in &patch.notes {
             say::out(&format!("note: {}", self.masker.mask(n)));
@@ -167,6 +156,6 @@ impl Prepared {
             file.display(),
             inverse.display()
         ));
-        EXIT_PASSED
+        Exit::Ok
     }
 }

@@ -13,6 +13,8 @@ mod svg;
 
 use std::path::Path;
 
+use crate::exit::Exit;
+
 pub use facts::Report;
 
 /// What a journal is: a run's, or a drift watch's.
@@ -56,7 +58,7 @@ fn load(journal: &Path) -> Result<Loaded, String> {
 
 /// Runs `cutover report`; returns the exit code (0 written, 2 a journal that cannot be read,
 /// 4 the output cannot be written).
-pub fn main(journals: &[std::path::PathBuf], out: Option<&Path>, json: bool) -> u8 {
+pub fn main(journals: &[std::path::PathBuf], out: Option<&Path>, json: bool) -> Exit {
     let mut runs = Vec::new();
     let mut watches = Vec::new();
     for j in journals {
@@ -64,19 +66,18 @@ pub fn main(journals: &[std::path::PathBuf], out: Option<&Path>, json: bool) -> 
             Ok(Loaded::Run(r)) => runs.push(compare::Given::new(j, *r)),
             Ok(Loaded::Drift(d)) => watches.push(d),
             Err(e) => {
-                crate::say::err(&format!("cutover report: {e}"));
-                return 2;
+                return crate::exit::fail(Exit::Invalid, &format!("cutover report: {e}"));
             }
         }
     }
     let html_out = out.is_some_and(|p| p.extension().is_some_and(|e| e == "html" || e == "htm"));
     if let Some(d) = watches.first() {
         if journals.len() > 1 {
-            crate::say::err(
+            return crate::exit::fail(
+                Exit::Invalid,
                 "cutover report: a drift watch's journal (cutover reconcile) is reported on its \
                  own: give it alone",
             );
-            return 2;
         }
         let rendered = if json {
             serde_json::to_string_pretty(d).map(|t| t + "\n")
@@ -88,7 +89,7 @@ pub fn main(journals: &[std::path::PathBuf], out: Option<&Path>, json: bool) -> 
         return emit(rendered, out);
     }
     let rendered = match runs.len() {
-        0 => return 2,
+        0 => return Exit::Invalid,
         1 => {
             let r = &runs[0].report;
             if json {
@@ -121,27 +122,23 @@ pub fn main(journals: &[std::path::PathBuf], out: Option<&Path>, json: bool) -> 
 }
 
 /// Writes the rendered report to `out` (or stdout); returns the exit code.
-fn emit(rendered: serde_json::Result<String>, out: Option<&Path>) -> u8 {
+fn emit(rendered: serde_json::Result<String>, out: Option<&Path>) -> Exit {
     let text = match rendered {
         Ok(t) => t,
         Err(e) => {
-            crate::say::err(&format!("cutover report: {e}"));
-            return 4;
+            return crate::exit::fail(Exit::Failed, &format!("cutover report: {e}"));
         }
     };
     match out {
         Some(path) => match write_private(path, &text) {
-            Ok(()) => {
-                crate::say::err(&format!("cutover report: wrote {}", path.display()));
-                0
-            }
-            Err(e) => {
-                crate::say::err(&format!(
-                    "cutover report: cannot write {}: {e}",
-                    path.display()
-                ));
-                4
-            }
+            Ok(()) => crate::exit::fail(
+                Exit::Ok,
+                &format!("cutover report: wrote {}", path.display()),
+            ),
+            Err(e) => crate::exit::fail(
+                Exit::Failed,
+                &format!("cutover report: cannot write {}: {e}", path.display()),
+            ),
         },
         None => {
             use std::io::Write;
@@ -149,11 +146,11 @@ fn emit(rendered: serde_json::Result<String>, out: Option<&Path>) -> u8 {
             let text = cutover_model::text::plain(&text);
             let mut o = std::io::stdout().lock();
             match o.write_all(text.as_bytes()).and_then(|()| o.flush()) {
-                Ok(()) => 0,
-                Err(e) => {
-                    crate::say::err(&format!("cutover report: cannot write to stdout: {e}"));
-                    4
-                }
+                Ok(()) => Exit::Ok,
+                Err(e) => crate::exit::fail(
+                    Exit::Failed,
+                    &format!("cutover report: cannot write to stdout: {e}"),
+                ),
             }
         }
     }

@@ -1,0 +1,207 @@
+//! The one vocabulary of exit codes: every subcommand ends with an [`Exit`], and `main` turns
+//! it into the process's code. The README's "Exit codes" table is generated from
+//! [`Exit::ALL`] (a test keeps them the same).
+
+use std::process::ExitCode;
+
+use cutover_model::protocol::RunOutcome;
+
+/// How a `cutover` command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// It did what it was asked: a run completed, a file was written, every check passed.
+    Ok,
+    /// A check found something or could not run (`reconcile`, `notify --test`); nothing else
+    /// went wrong.
+    CheckFailed,
+    /// Nothing was done: the input is invalid, the command was refused, preflight found the
+    /// run not ready, or there is no such run.
+    Invalid,
+    /// The run was rolled back, completely.
+    RolledBack,
+    /// The run failed or was aborted (a rollback that did not complete too), or what was asked
+    /// for could not be written.
+    Failed,
+    /// The run was rolled back, but the operator skipped an action: what it would have undone
+    /// is left to undo by hand.
+    RolledBackPartly,
+    /// The cockpit itself crashed: the terminal was restored, and a detached run goes on.
+    Crashed,
+    /// The drill's SSH session went away (SIGHUP): its clusters were removed.
+    HungUp,
+    /// The drill was interrupted (SIGINT): its clusters were removed.
+    Interrupted,
+    /// The drill was terminated (SIGTERM): its clusters were removed.
+    Terminated,
+}
+
+impl Exit {
+    /// Every exit, in the order of its code.
+    pub const ALL: [Exit; 10] = [
+        Exit::Ok,
+        Exit::CheckFailed,
+        Exit::Invalid,
+        Exit::RolledBack,
+        Exit::Failed,
+        Exit::RolledBackPartly,
+        Exit::Crashed,
+        Exit::HungUp,
+        Exit::Interrupted,
+        Exit::Terminated,
+    ];
+
+    /// The process exit code.
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Ok => 0,
+            Exit::CheckFailed => 1,
+            Exit::Invalid => 2,
+            Exit::RolledBack => 3,
+            Exit::Failed => 4,
+            Exit::RolledBackPartly => 5,
+            Exit::Crashed => 101,
+            Exit::HungUp => 129,
+            Exit::Interrupted => 130,
+            Exit::Terminated => 143,
+        }
+    }
+
+    /// What the code means, for the README's table.
+    fn meaning(self) -> &'static str {
+        match self {
+            Exit::Ok => {
+                "done: the run completed, the file was written, every check passed, or the terminal detached from a run that goes on"
+            }
+            Exit::CheckFailed => {
+                "a check failed or could not run (`reconcile`, `notify --test`, `reconcile --repair-sql`); nothing else went wrong"
+            }
+            Exit::Invalid => {
+                "nothing was done: invalid runbook, journal or arguments, a refused file or flag, preflight not ready (the run did not start), no such run"
+            }
+            Exit::RolledBack => "the run was rolled back, completely",
+            Exit::Failed => {
+                "the run failed or was aborted (or its rollback did not complete), the terminal lost the run, or the output could not be written"
+            }
+            Exit::RolledBackPartly => {
+                "the run was rolled back with an action skipped: undo by hand what the summary lists"
+            }
+            Exit::Crashed => {
+                "the cockpit itself crashed: the terminal was restored, and a detached run goes on (`cutover attach` it)"
+            }
+            Exit::HungUp => {
+                "`drill`: the terminal went away (SIGHUP); the drill's clusters were removed"
+            }
+            Exit::Interrupted => "`drill`: interrupted (SIGINT); the drill's clusters were removed",
+            Exit::Terminated => "`drill`: terminated (SIGTERM); the drill's clusters were removed",
+        }
+    }
+
+    /// The exit a code stands for (a code from the engine process's status pipe); a code this
+    /// build does not know is a failure.
+    pub fn from_code(code: u8) -> Exit {
+        Exit::ALL
+            .into_iter()
+            .find(|e| e.code() == code)
+            .unwrap_or(Exit::Failed)
+    }
+
+    /// How a run's outcome ends the process.
+    pub fn of_run(outcome: RunOutcome) -> Exit {
+        match outcome {
+            RunOutcome::Completed => Exit::Ok,
+            RunOutcome::NotStarted => Exit::Invalid,
+            RunOutcome::RolledBack => Exit::RolledBack,
+            RunOutcome::Aborted => Exit::Failed,
+            RunOutcome::RolledBackPartly => Exit::RolledBackPartly,
+        }
+    }
+
+    /// `Ok` when `passed`, else `fail`.
+    pub fn unless(passed: bool, fail: Exit) -> Exit {
+        if passed { Exit::Ok } else { fail }
+    }
+
+    /// The README's exit-code table.
+    pub fn markdown() -> String {
+        let mut t = String::from("| code | meaning |\n|---|---|\n");
+        for e in Exit::ALL {
+            t.push_str(&format!("| {} | {} |\n", e.code(), e.meaning()));
+        }
+        t
+    }
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> ExitCode {
+        ExitCode::from(e.code())
+    }
+}
+
+/// Says `message` on stderr and ends with `exit`: the one way a subcommand reports why it
+/// stops.
+pub fn fail(exit: Exit, message: &str) -> Exit {
+    crate::say::err(message);
+    exit
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BEGIN: &str = "<!-- exit codes: generated from src/cutover/exit.rs";
+    const END: &str = "<!-- end of exit codes -->";
+    const UPDATE_ENV: &str = "CUTOVER_UPDATE_README";
+
+    #[test]
+    fn codes_are_distinct_and_in_order() {
+        let codes: Vec<u8> = Exit::ALL.iter().map(|e| e.code()).collect();
+        assert_eq!(codes, [0, 1, 2, 3, 4, 5, 101, 129, 130, 143]);
+        for e in Exit::ALL {
+            assert_eq!(Exit::from_code(e.code()), e);
+        }
+        assert_eq!(Exit::from_code(77), Exit::Failed);
+    }
+
+    /// A run's outcome and its exit agree with the model's own code for it.
+    #[test]
+    fn a_run_ends_with_its_outcomes_code() {
+        for o in [
+            RunOutcome::Completed,
+            RunOutcome::NotStarted,
+            RunOutcome::RolledBack,
+            RunOutcome::Aborted,
+            RunOutcome::RolledBackPartly,
+        ] {
+            assert_eq!(i32::from(Exit::of_run(o).code()), o.exit_code(), "{o:?}");
+        }
+    }
+
+    #[test]
+    fn readme_exit_codes_are_generated_from_exit() {
+        let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("README.md");
+        let readme = std::fs::read_to_string(&path).expect("read README.md");
+        let begin = readme
+            .find(BEGIN)
+            .unwrap_or_else(|| panic!("README.md has no {BEGIN} marker"));
+        let table = begin + readme[begin..].find('\n').expect("line break") + 1;
+        let end = table
+            + readme[table..]
+                .find(END)
+                .unwrap_or_else(|| panic!("README.md has no {END} marker"));
+        let generated = format!("\n{}\n", Exit::markdown());
+        if readme[table..end] == generated {
+            return;
+        }
+        if std::env::var_os(UPDATE_ENV).is_some_and(|v| v == "1") {
+            let new = format!("{}{generated}{}", &readme[..table], &readme[end..]);
+            std::fs::write(&path, new).expect("write README.md");
+            return;
+        }
+        panic!(
+            "README.md's exit codes differ from src/cutover/exit.rs.\n\
+             Regenerate them with: {UPDATE_ENV}=1 cargo test --bin cutover readme\n\
+             --- README.md\n{}--- generated\n{generated}",
+            &readme[table..end]
+        );
+    }
+}
