@@ -198,44 +198,14 @@ pub async fn server(side: &Side<'_>) -> Result<Server, InventoryError> {
             settings.push((name.to_string(), v));
         }
     }
-    let collation_sql = match version_num {
-        170_000.. => COLLATION_17,
-        150_000.. => COLLATION_15,
-        _ => COLLATION_OLD,
-    };
-    let c = side
-        .client
-        .query_one(collation_sql, &[])
-        .await
-        .map_err(side.err("read the database's collation"))?;
-    let (provider, coll, ver): (String, String, String) = (c.get(0), c.get(1), c.get(2));
-    let collation = if ver.is_empty() {
-        format!("{provider} {coll}")
-    } else {
-        format!("{provider} {coll} (version {ver})")
-    };
+    let collation = collation(side, version_num).await?;
     let publications = side
         .rows("list publications", PUBLICATIONS, &[])
         .await?
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect();
-    let subscriptions = side
-        .rows("list subscriptions", SUBSCRIPTIONS, &[])
-        .await?
-        .iter()
-        .map(|r| Subscription {
-            name: r.get(0),
-            enabled: r.get(1),
-            slot: r.get(2),
-        })
-        .collect();
-    let slots = side
-        .rows("list replication slots", SLOTS, &[])
-        .await?
-        .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2)))
-        .collect();
+    let (subscriptions, slots) = replication(side).await?;
     let standbys: i32 = side
         .client
         .query_one(STANDBYS, &[])
@@ -262,6 +232,49 @@ pub async fn server(side: &Side<'_>) -> Result<Server, InventoryError> {
         streaming_standbys: u32::try_from(standbys).unwrap_or(0),
         extensions,
     })
+}
+
+/// The database's collation in words: provider, name and (when known) version.
+async fn collation(side: &Side<'_>, version_num: i32) -> Result<String, InventoryError> {
+    let collation_sql = match version_num {
+        170_000.. => COLLATION_17,
+        150_000.. => COLLATION_15,
+        _ => COLLATION_OLD,
+    };
+    let c = side
+        .client
+        .query_one(collation_sql, &[])
+        .await
+        .map_err(side.err("read the database's collation"))?;
+    let (provider, coll, ver): (String, String, String) = (c.get(0), c.get(1), c.get(2));
+    Ok(if ver.is_empty() {
+        format!("{provider} {coll}")
+    } else {
+        format!("{provider} {coll} (version {ver})")
+    })
+}
+
+/// The server's subscriptions and replication slots (name, type, active).
+async fn replication(
+    side: &Side<'_>,
+) -> Result<(Vec<Subscription>, Vec<(String, String, bool)>), InventoryError> {
+    let subscriptions = side
+        .rows("list subscriptions", SUBSCRIPTIONS, &[])
+        .await?
+        .iter()
+        .map(|r| Subscription {
+            name: r.get(0),
+            enabled: r.get(1),
+            slot: r.get(2),
+        })
+        .collect();
+    let slots = side
+        .rows("list replication slots", SLOTS, &[])
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    Ok((subscriptions, slots))
 }
 
 /// The schemas with tables (outside the system schemas).

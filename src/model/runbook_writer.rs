@@ -436,23 +436,39 @@ fn steps(o: &mut String, inv: &Inventory, repl: &Replication, warn_mb: u64) {
     let lagged = *repl != Replication::None;
     let _ = writeln!(o, "# --- before the freeze ---\n");
     if lagged {
-        step(
-            o,
-            &[
-                ("id", toml_str("wait-lag")),
-                (
-                    "title",
-                    toml_str("Replication keeps up under the app's load"),
-                ),
-                (
-                    "wait",
-                    format!("{{ lag_below = \"{warn_mb}MB\", for = \"10s\" }}"),
-                ),
-                ("expected", toml_str("15s")),
-                ("timeout", toml_str("10m")),
-            ],
-        );
+        wait_lag_step(o, warn_mb);
     }
+    freeze_steps(o, inv, repl);
+    if *repl != Replication::Streaming && !inv.sequences.is_empty() {
+        sync_sequences_step(o, inv);
+    }
+    reconcile_step(o);
+    switch_steps(o, inv, repl);
+}
+
+/// Replication keeps up before anything is frozen.
+fn wait_lag_step(o: &mut String, warn_mb: u64) {
+    step(
+        o,
+        &[
+            ("id", toml_str("wait-lag")),
+            (
+                "title",
+                toml_str("Replication keeps up under the app's load"),
+            ),
+            (
+                "wait",
+                format!("{{ lag_below = \"{warn_mb}MB\", for = \"10s\" }}"),
+            ),
+            ("expected", toml_str("15s")),
+            ("timeout", toml_str("10m")),
+        ],
+    );
+}
+
+/// Freezing writes, and replication draining what was written before.
+fn freeze_steps(o: &mut String, inv: &Inventory, repl: &Replication) {
+    let lagged = *repl != Replication::None;
     let _ = writeln!(o, "# --- freeze and drain ---\n");
     step(
         o,
@@ -484,33 +500,39 @@ fn steps(o: &mut String, inv: &Inventory, repl: &Replication, warn_mb: u64) {
             ],
         );
     }
-    if *repl != Replication::Streaming && !inv.sequences.is_empty() {
-        step(
-            o,
-            &[
-                ("id", toml_str("sync-sequences")),
-                (
-                    "title",
-                    toml_str("Bring the target's sequences up to the source's"),
+}
+
+/// The target's sequences brought up to the source's (writes are frozen).
+fn sync_sequences_step(o: &mut String, inv: &Inventory) {
+    step(
+        o,
+        &[
+            ("id", toml_str("sync-sequences")),
+            (
+                "title",
+                toml_str("Bring the target's sequences up to the source's"),
+            ),
+            (
+                "notes",
+                toml_str(
+                    "Writes are frozen, so the source's values are final; the target gets them plus 1000. Sequences never move backwards: nothing to roll back.",
                 ),
-                (
-                    "notes",
-                    toml_str(
-                        "Writes are frozen, so the source's values are final; the target gets them plus 1000. Sequences never move backwards: nothing to roll back.",
-                    ),
+            ),
+            (
+                "sync_sequences",
+                format!(
+                    "{{ from = \"source\", to = \"target\", schemas = {}, margin = 1000 }}",
+                    toml_list(&inv.schemas)
                 ),
-                (
-                    "sync_sequences",
-                    format!(
-                        "{{ from = \"source\", to = \"target\", schemas = {}, margin = 1000 }}",
-                        toml_list(&inv.schemas)
-                    ),
-                ),
-                ("expected", toml_str("5s")),
-                ("timeout", toml_str("2m")),
-            ],
-        );
-    }
+            ),
+            ("expected", toml_str("5s")),
+            ("timeout", toml_str("2m")),
+        ],
+    );
+}
+
+/// Every reconcile check passes before the switch.
+fn reconcile_step(o: &mut String) {
     step(
         o,
         &[
@@ -524,12 +546,19 @@ fn steps(o: &mut String, inv: &Inventory, repl: &Replication, warn_mb: u64) {
             ("timeout", toml_str("2h")),
         ],
     );
-    switch_steps(o, inv, repl);
 }
 
 /// Stopping replication, the switch and the check after it.
 fn switch_steps(o: &mut String, inv: &Inventory, repl: &Replication) {
     let _ = writeln!(o, "# --- decide and switch ---\n");
+    stop_replication_step(o, repl);
+    switch_step(o, inv);
+    let _ = writeln!(o, "# --- after the switch ---\n");
+    writable_step(o);
+}
+
+/// Replication into the target stops: a subscription disabled, or a standby promoted.
+fn stop_replication_step(o: &mut String, repl: &Replication) {
     match repl {
         Replication::Logical { .. } => step(
             o,
@@ -576,6 +605,10 @@ fn switch_steps(o: &mut String, inv: &Inventory, repl: &Replication) {
         ),
         Replication::None => {}
     }
+}
+
+/// The app moves to the target: the point of no return.
+fn switch_step(o: &mut String, inv: &Inventory) {
     step(
         o,
         &[
@@ -597,7 +630,10 @@ fn switch_steps(o: &mut String, inv: &Inventory, repl: &Replication) {
             ),
         ],
     );
-    let _ = writeln!(o, "# --- after the switch ---\n");
+}
+
+/// The target takes writes after the switch.
+fn writable_step(o: &mut String) {
     step(
         o,
         &[
