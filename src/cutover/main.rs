@@ -28,6 +28,7 @@ mod serve;
 mod serve_drill;
 
 use cli::{Cli, Cmd, RunArgs};
+use cutover_cockpit::tui::theme::Theme;
 use cutover_engine::journal;
 use cutover_engine::{Engine, EngineOptions, JournalChoice};
 use cutover_model::protocol::{Event, Operator};
@@ -183,14 +184,41 @@ fn resume_vars(
 }
 
 fn run(args: RunArgs) -> Result<Exit> {
+    let (runbook_path, overrides, rb) = match load_for_run(&args)? {
+        Ok(loaded) => loaded,
+        Err(exit) => return Ok(exit),
+    };
+    if let Err(why) = refuse_early(&rb, &runbook_path, &args) {
+        return Ok(exit::fail(Exit::Invalid, &format!("cutover: {why}")));
+    }
+    // Everything that can go wrong before the terminal is taken over is reported plainly.
+    let theme = match cockpit_theme(&args) {
+        Ok(t) => t,
+        Err(exit) => return Ok(exit),
+    };
+    let files = match run_files(&args, &rb) {
+        Ok(f) => f,
+        Err(exit) => return Ok(exit),
+    };
+    match theme {
+        Some(theme) => Ok(run_in_cockpit(&args, runbook_path, overrides, files, theme)),
+        None => run_headless(&args, rb, files),
+    }
+}
+
+/// The runbook `run` runs (or the one its `--resume` journal ran), with the vars it runs
+/// with: the journal's, then `--var` on top. `Err(exit)`: refused, and said why.
+fn load_for_run(
+    args: &RunArgs,
+) -> Result<Result<(PathBuf, BTreeMap<String, String>, Runbook), Exit>> {
     let runbook_path = match (&args.runbook, &args.resume) {
         (Some(p), _) => p.clone(),
         (None, Some(j)) => runbook_of_journal(j)?,
         (None, None) => {
-            return Ok(exit::fail(
+            return Ok(Err(exit::fail(
                 Exit::Invalid,
                 "cutover: run needs a RUNBOOK (or --resume JOURNAL)",
-            ));
+            )));
         }
     };
     let given: BTreeMap<String, String> = args.vars.iter().cloned().collect();
@@ -199,38 +227,45 @@ fn run(args: RunArgs) -> Result<Exit> {
     let overrides = match &args.resume {
         Some(j) => match resume_vars(j, &given) {
             Ok(v) => v,
-            Err(message) => {
-                return Ok(exit::fail(Exit::Invalid, &message));
-            }
+            Err(message) => return Ok(Err(exit::fail(Exit::Invalid, &message))),
         },
         None => given,
     };
-    let rb = match Runbook::load(&runbook_path, &overrides) {
-        Ok(rb) => rb,
+    Ok(match Runbook::load(&runbook_path, &overrides) {
+        Ok(rb) => Ok((runbook_path, overrides, rb)),
         Err(e @ LoadError::Invalid(_)) | Err(e @ LoadError::Io { .. }) => {
-            return Ok(exit::fail(Exit::Invalid, &e.to_string()));
+            Err(exit::fail(Exit::Invalid, &e.to_string()))
         }
-    };
-    if let Err(why) = refuse_early(&rb, &runbook_path, &args) {
-        return Ok(exit::fail(Exit::Invalid, &format!("cutover: {why}")));
+    })
+}
+
+/// The cockpit's theme, or `None` headless; the cockpit needs a terminal on stdin and stdout.
+fn cockpit_theme(args: &RunArgs) -> Result<Option<Theme>, Exit> {
+    use std::io::IsTerminal;
+    if args.headless {
+        return Ok(None);
     }
-    // Everything that can go wrong before the terminal is taken over is reported plainly.
-    let theme = if args.headless {
-        None
-    } else {
-        use std::io::IsTerminal;
-        let theme = match attach::theme(args.theme.as_deref()) {
-            Ok(t) => t,
-            Err(exit) => return Ok(exit),
-        };
-        if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
-            say::err(
-                "cutover: the cockpit needs a terminal; for CI or scripts run with --headless (add --assume-yes to answer confirmations in a rehearsal)",
-            );
-            return Ok(Exit::Invalid);
-        }
-        Some(theme)
-    };
+    let theme = attach::theme(args.theme.as_deref())?;
+    if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+        return Err(exit::fail(
+            Exit::Invalid,
+            "cutover: the cockpit needs a terminal; for CI or scripts run with --headless (add --assume-yes to answer confirmations in a rehearsal)",
+        ));
+    }
+    Ok(Some(theme))
+}
+
+/// The files a run writes: its journal (new or resumed), its log and its metrics file.
+struct RunFiles {
+    journal: JournalChoice,
+    journal_path: PathBuf,
+    log_path: PathBuf,
+    metrics_file: Option<PathBuf>,
+}
+
+/// Where the run's journal, log and metrics file go; refused (and said why) when they are the
+/// same file.
+fn run_files(args: &RunArgs, rb: &Runbook) -> Result<RunFiles, Exit> {
     let journal = match &args.resume {
         Some(j) => JournalChoice::Resume(j.clone()),
         None => JournalChoice::New(
@@ -247,56 +282,58 @@ fn run(args: RunArgs) -> Result<Exit> {
         .clone()
         .unwrap_or_else(|| log::default_path(&journal_path));
     if let Err(e) = log::check_apart(&log_path, &journal_path) {
-        return Ok(exit::fail(Exit::Invalid, &format!("cutover: {e}")));
+        return Err(exit::fail(Exit::Invalid, &format!("cutover: {e}")));
     }
-    let metrics_file = match args
+    let metrics_file = args
         .metrics_file
         .as_deref()
         .map(|m| metrics_apart(m, &[&journal_path, &log_path]))
         .transpose()
-    {
-        Ok(m) => m,
-        Err(e) => {
-            return Ok(exit::fail(Exit::Invalid, &format!("cutover: {e}")));
-        }
-    };
-    if let Some(theme) = theme {
-        // The cockpit: the run belongs to a detached engine; this terminal attaches to it.
-        let spec = serve::EngineSpec::Run(serve::RunSpec {
-            runbook: runbook_path,
-            overrides,
-            journal: journal_path.clone(),
-            resume: args.resume.is_some(),
-            accept_changed: args.accept_changed_runbook,
-            accept_changed_vars: args.accept_changed_vars,
-            log: log_path.clone(),
-            share_group: args.share_group.clone(),
-            operator: Operator::from_env(),
-            metrics_file: metrics_file.clone(),
-        });
-        let ready = match serve::start(&spec, &log_path, say::err) {
-            Ok(r) => r,
-            Err((message, exit)) => {
-                say::err(&message);
-                return Ok(exit);
-            }
-        };
-        return Ok(attach::cockpit(
-            &ready.socket,
-            &ready.id,
-            false,
-            theme,
-            &ready.leaving,
-        ));
+        .map_err(|e| exit::fail(Exit::Invalid, &format!("cutover: {e}")))?;
+    Ok(RunFiles {
+        journal,
+        journal_path,
+        log_path,
+        metrics_file,
+    })
+}
+
+/// The cockpit: the run belongs to a detached engine; this terminal attaches to it.
+fn run_in_cockpit(
+    args: &RunArgs,
+    runbook: PathBuf,
+    overrides: BTreeMap<String, String>,
+    files: RunFiles,
+    theme: Theme,
+) -> Exit {
+    let spec = serve::EngineSpec::Run(serve::RunSpec {
+        runbook,
+        overrides,
+        journal: files.journal_path,
+        resume: args.resume.is_some(),
+        accept_changed: args.accept_changed_runbook,
+        accept_changed_vars: args.accept_changed_vars,
+        log: files.log_path.clone(),
+        share_group: args.share_group.clone(),
+        operator: Operator::from_env(),
+        metrics_file: files.metrics_file,
+    });
+    match serve::start(&spec, &files.log_path, say::err) {
+        Ok(ready) => attach::cockpit(&ready.socket, &ready.id, false, theme, &ready.leaving),
+        Err((message, exit)) => exit::fail(exit, &message),
     }
+}
+
+/// The run with no operator, in this process, printing its events.
+fn run_headless(args: &RunArgs, rb: Runbook, files: RunFiles) -> Result<Exit> {
     let engine = match Engine::prepare(
         rb,
         EngineOptions {
-            journal,
+            journal: files.journal,
             accept_changed_runbook: args.accept_changed_runbook,
             accept_changed_vars: args.accept_changed_vars,
             operator: Operator::from_env(),
-            metrics_file,
+            metrics_file: files.metrics_file,
         },
     ) {
         Ok(e) => e,
@@ -305,7 +342,7 @@ fn run(args: RunArgs) -> Result<Exit> {
         }
         Err(e) => return Err(e).wrap_err("cannot start the run"),
     };
-    if let Some(why) = log::init(&log_path, engine.masker()) {
+    if let Some(why) = log::init(&files.log_path, engine.masker()) {
         say::err(&format!("cutover: {why}"));
     }
     let rt = serve::runtime()?;

@@ -296,46 +296,11 @@ impl Watch {
                 );
             }
         };
-        let names: Vec<&str> = self.checks.iter().map(|c| c.name.as_str()).collect();
-        let plan = match (self.schedule.every, self.schedule.total) {
-            (None, _) => "once".to_string(),
-            (Some(e), None) => format!("every {} until stopped", format_duration(e)),
-            (Some(e), Some(t)) => {
-                format!("every {} for {}", format_duration(e), format_duration(t))
-            }
-        };
-        let opening = format!(
-            "reconcile {}: {} ({plan}); journal {}",
-            self.runbook_path.display(),
-            names.join(", "),
-            self.journal.path().display()
-        );
+        let opening = self.opening();
         if self.note(Level::Info, &opening).is_err() {
             return Exit::CheckFailed;
         }
-        let lag = match &self.rb.lag {
-            Some(config) if self.checks.iter().any(|c| c.recheck_after_lag) => {
-                match cutover_probe::LagProbe::spawn(cutover_probe::ProbeSpec {
-                    config: config.clone(),
-                    connections: self.conns.clone(),
-                    secrets: self.opts.secrets.clone(),
-                    // The lag command gets what it gets in a run (`$CUTOVER_VAR_X`...).
-                    env: cutover_model::runbook::shell::process_env(&self.rb, &self.opts.secrets),
-                }) {
-                    Ok(p) => Some(p),
-                    Err(e) => {
-                        let _ = self.note(
-                            Level::Warn,
-                            &format!(
-                                "the lag probe did not start ({e}): re-checks wait 5s instead"
-                            ),
-                        );
-                        None
-                    }
-                }
-            }
-            _ => None,
-        };
+        let lag = self.lag_probe();
         let started = tokio::time::Instant::now();
         // `--for` is a deadline: no round starts after it, and a round under way when it
         // passes is ended there (journaled as cut).
@@ -371,28 +336,9 @@ impl Watch {
                     Exit::Ok
                 };
             }
-            let Some(every) = self.schedule.every else {
+            let Some(next) = self.next_round(started, round, end) else {
                 break;
             };
-            // A round that overran its period starts the next one at once, not a pile of
-            // missed ones; none starts at or after the deadline.
-            let now = tokio::time::Instant::now();
-            let mut next = started + every * round;
-            if next < now {
-                next = now;
-            }
-            if end.is_some_and(|e| next >= e) {
-                break;
-            }
-            self.say_human(&format!(
-                "next round at {}",
-                (chrono::Local::now()
-                    + chrono::Duration::from_std(
-                        next.saturating_duration_since(tokio::time::Instant::now())
-                    )
-                    .unwrap_or_default())
-                .format("%H:%M:%S")
-            ));
             tokio::select! {
                 _ = tokio::time::sleep_until(next) => {}
                 s = signals.recv() => {
@@ -421,6 +367,77 @@ impl Watch {
         }
     }
 
+    /// The watch's first line: the runbook, the checks, how often, the journal.
+    fn opening(&self) -> String {
+        let names: Vec<&str> = self.checks.iter().map(|c| c.name.as_str()).collect();
+        let plan = match (self.schedule.every, self.schedule.total) {
+            (None, _) => "once".to_string(),
+            (Some(e), None) => format!("every {} until stopped", format_duration(e)),
+            (Some(e), Some(t)) => {
+                format!("every {} for {}", format_duration(e), format_duration(t))
+            }
+        };
+        format!(
+            "reconcile {}: {} ({plan}); journal {}",
+            self.runbook_path.display(),
+            names.join(", "),
+            self.journal.path().display()
+        )
+    }
+
+    /// The runbook's lag probe, started when a check re-checks after lag; one that does not
+    /// start is said, and re-checks wait 5s instead.
+    fn lag_probe(&mut self) -> Option<cutover_probe::LagProbe> {
+        match &self.rb.lag {
+            Some(config) if self.checks.iter().any(|c| c.recheck_after_lag) => {
+                match cutover_probe::LagProbe::spawn(cutover_probe::ProbeSpec {
+                    config: config.clone(),
+                    connections: self.conns.clone(),
+                    secrets: self.opts.secrets.clone(),
+                    // The lag command gets what it gets in a run (`$CUTOVER_VAR_X`...).
+                    env: cutover_model::runbook::shell::process_env(&self.rb, &self.opts.secrets),
+                }) {
+                    Ok(p) => Some(p),
+                    Err(e) => {
+                        let _ = self.note(
+                            Level::Warn,
+                            &format!(
+                                "the lag probe did not start ({e}): re-checks wait 5s instead"
+                            ),
+                        );
+                        None
+                    }
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// When round `round + 1` starts (said to a human reader), or `None` when no round is
+    /// left: a watch without `--every`, or the next start at or after the `--for` deadline.
+    /// A round that overran its period starts the next one at once, not a pile of missed ones.
+    fn next_round(
+        &self,
+        started: tokio::time::Instant,
+        round: u32,
+        end: Option<tokio::time::Instant>,
+    ) -> Option<tokio::time::Instant> {
+        let every = self.schedule.every?;
+        let now = tokio::time::Instant::now();
+        let next = (started + every * round).max(now);
+        if end.is_some_and(|e| next >= e) {
+            return None;
+        }
+        self.say_human(&format!(
+            "next round at {}",
+            (chrono::Local::now()
+                + chrono::Duration::from_std(next.saturating_duration_since(now))
+                    .unwrap_or_default())
+            .format("%H:%M:%S")
+        ));
+        Some(next)
+    }
+
     /// What a failing check waits for before its re-check: the lag probe, or 5s when the
     /// runbook has `[lag]` but its probe did not start; without `[lag]` nothing is known to be
     /// in flight, so the re-check follows at once.
@@ -440,47 +457,9 @@ impl Watch {
     ) -> Result<bool, String> {
         let mut results = Vec::new();
         for check in self.checks.clone() {
-            let planned = self.since(&check);
-            let since = planned.and_then(|(lookback, _)| lookback);
-            let (Some(source), Some(target)) =
-                (self.conns.get(&check.source), self.conns.get(&check.target))
-            else {
-                continue;
-            };
-            let mut result = cutover_engine::check_run::run(
-                &check,
-                source,
-                target,
-                &self.opts,
-                since,
-                self.recheck_wait(lag),
-                &cutover_reconcile::no_progress,
-            )
-            .await;
-            // A round that could not compare moves nothing on: the next one reaches back to
-            // the last one that did (and a failed full round is tried again).
-            if let Some((_, sweep)) = planned
-                && result.error.is_none()
-            {
-                self.sweeps.insert(check.name.clone(), sweep);
+            if let Some(result) = self.check(number, &check, lag).await? {
+                results.push(result);
             }
-            let dir = journal::output_dir_for(self.journal.path());
-            cutover_engine::values_file::write(&dir, &self.masker, &mut result);
-            let event = cutover_engine::masking::mask_event(
-                &self.masker,
-                Event::ReconcileResult {
-                    result: Box::new(result),
-                    restored: false,
-                },
-            );
-            self.journal.append(&event).map_err(|e| e.to_string())?;
-            let Event::ReconcileResult { result, .. } = event else {
-                continue;
-            };
-            self.show(number, &result);
-            self.latest
-                .insert(result.name.clone(), (*result.clone(), chrono::Utc::now()));
-            results.push(*result);
         }
         let failed: Vec<&ReconcileResult> = results.iter().filter(|r| !r.passed()).collect();
         let line = format!(
@@ -504,19 +483,7 @@ impl Watch {
             });
             say::out(&v.to_string());
         }
-        if let Some(path) = &self.args.metrics_file {
-            let latest: Vec<(ReconcileResult, chrono::DateTime<chrono::Utc>)> = self
-                .checks
-                .iter()
-                .filter_map(|c| self.latest.get(&c.name).cloned())
-                .collect();
-            if let Err(e) = metrics::write(path, &metrics::checks::render(&self.rb.name, &latest)) {
-                let _ = self.note(
-                    Level::Warn,
-                    &format!("cannot write the metrics file {}: {e}", path.display()),
-                );
-            }
-        }
+        self.write_metrics();
         if !failed.is_empty()
             && let Some(cmd) = self.args.on_fail.clone()
         {
@@ -532,6 +499,76 @@ impl Watch {
             self.note(Level::Info, &said)?;
         }
         Ok(failed.is_empty())
+    }
+
+    /// Runs one check of round `number`: journaled (its long values filed), shown, kept as
+    /// the latest; `None` when a connection it names is missing.
+    async fn check(
+        &mut self,
+        number: u32,
+        check: &ReconcileCheck,
+        lag: Option<&cutover_probe::LagProbe>,
+    ) -> Result<Option<ReconcileResult>, String> {
+        let planned = self.since(check);
+        let since = planned.and_then(|(lookback, _)| lookback);
+        let (Some(source), Some(target)) =
+            (self.conns.get(&check.source), self.conns.get(&check.target))
+        else {
+            return Ok(None);
+        };
+        let mut result = cutover_engine::check_run::run(
+            check,
+            source,
+            target,
+            &self.opts,
+            since,
+            self.recheck_wait(lag),
+            &cutover_reconcile::no_progress,
+        )
+        .await;
+        // A round that could not compare moves nothing on: the next one reaches back to
+        // the last one that did (and a failed full round is tried again).
+        if let Some((_, sweep)) = planned
+            && result.error.is_none()
+        {
+            self.sweeps.insert(check.name.clone(), sweep);
+        }
+        let dir = journal::output_dir_for(self.journal.path());
+        cutover_engine::values_file::write(&dir, &self.masker, &mut result);
+        let event = cutover_engine::masking::mask_event(
+            &self.masker,
+            Event::ReconcileResult {
+                result: Box::new(result),
+                restored: false,
+            },
+        );
+        self.journal.append(&event).map_err(|e| e.to_string())?;
+        let Event::ReconcileResult { result, .. } = event else {
+            return Ok(None);
+        };
+        self.show(number, &result);
+        self.latest
+            .insert(result.name.clone(), (*result.clone(), chrono::Utc::now()));
+        Ok(Some(*result))
+    }
+
+    /// Rewrites `--metrics-file` with each check's latest result; a failure is said, and the
+    /// watch goes on.
+    fn write_metrics(&mut self) {
+        let Some(path) = self.args.metrics_file.clone() else {
+            return;
+        };
+        let latest: Vec<(ReconcileResult, chrono::DateTime<chrono::Utc>)> = self
+            .checks
+            .iter()
+            .filter_map(|c| self.latest.get(&c.name).cloned())
+            .collect();
+        if let Err(e) = metrics::write(&path, &metrics::checks::render(&self.rb.name, &latest)) {
+            let _ = self.note(
+                Level::Warn,
+                &format!("cannot write the metrics file {}: {e}", path.display()),
+            );
+        }
     }
 
     /// For a `changed_since` check: how far back from each server's `now()` this round
