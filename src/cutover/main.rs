@@ -206,11 +206,12 @@ fn run(args: RunArgs) -> Result<Exit> {
     }
 }
 
+/// A runbook to run: its path, the vars it runs with, and the runbook loaded with them.
+type ToRun = (PathBuf, BTreeMap<String, String>, Runbook);
+
 /// The runbook `run` runs (or the one its `--resume` journal ran), with the vars it runs
 /// with: the journal's, then `--var` on top. `Err(exit)`: refused, and said why.
-fn load_for_run(
-    args: &RunArgs,
-) -> Result<Result<(PathBuf, BTreeMap<String, String>, Runbook), Exit>> {
+fn load_for_run(args: &RunArgs) -> Result<Result<ToRun, Exit>> {
     let runbook_path = match (&args.runbook, &args.resume) {
         (Some(p), _) => p.clone(),
         (None, Some(j)) => runbook_of_journal(j)?,
