@@ -115,32 +115,7 @@ pub fn cockpit(
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    let who = Operator::from_env();
-    let joined = rt.block_on(async {
-        match client::join(socket, Want::Control { take_over }, who.clone()).await {
-            Err(ClientError::Refused {
-                controller: Some(holder),
-                ..
-            }) => {
-                let since = client::status(socket, who.clone())
-                    .await
-                    .ok()
-                    .and_then(|s| s.controller_since);
-                if !ask_take_over(id, &holder, since) {
-                    return Err(ClientError::Refused {
-                        reason: format!(
-                            "{} has the controls; watch with: cutover watch {id}",
-                            cutover_model::narrate::operator_at(&holder)
-                        ),
-                        controller: None,
-                    });
-                }
-                client::join(socket, Want::Control { take_over: true }, who).await
-            }
-            other => other,
-        }
-    });
-    let joined = match joined {
+    let joined = match rt.block_on(join_controls(socket, id, take_over)) {
         Ok(j) => j,
         Err(e) => {
             return crate::exit::fail(Exit::Invalid, &format!("cutover: {e}"));
@@ -189,6 +164,38 @@ pub fn cockpit(
             ));
             Exit::Failed
         }
+    }
+}
+
+/// Joins the run at `socket` for the controls; when another terminal has them, asks (saying
+/// who, from where and since when) before taking them over, unless `take_over`.
+async fn join_controls(
+    socket: &std::path::Path,
+    id: &str,
+    take_over: bool,
+) -> Result<client::Joined, ClientError> {
+    let who = Operator::from_env();
+    match client::join(socket, Want::Control { take_over }, who.clone()).await {
+        Err(ClientError::Refused {
+            controller: Some(holder),
+            ..
+        }) => {
+            let since = client::status(socket, who.clone())
+                .await
+                .ok()
+                .and_then(|s| s.controller_since);
+            if !ask_take_over(id, &holder, since) {
+                return Err(ClientError::Refused {
+                    reason: format!(
+                        "{} has the controls; watch with: cutover watch {id}",
+                        cutover_model::narrate::operator_at(&holder)
+                    ),
+                    controller: None,
+                });
+            }
+            client::join(socket, Want::Control { take_over: true }, who).await
+        }
+        other => other,
     }
 }
 

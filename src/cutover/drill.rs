@@ -107,29 +107,11 @@ pub fn main(args: DrillArgs) -> Exit {
             return Exit::Invalid;
         }
     };
-    let dir = args.dir.clone().unwrap_or_else(|| {
-        PathBuf::from("cutover-drill")
-            .join(chrono::Local::now().format("%Y%m%d-%H%M%S").to_string())
-    });
-    if let Err(e) = std::fs::create_dir_all(&dir) {
-        err(&format!(
-            "cutover drill: cannot create {}: {e}\n",
-            dir.display()
-        ));
-        return Exit::Invalid;
-    }
-    let runbook_path = match &args.runbook {
-        Some(p) => p.clone(),
-        None => {
-            let p = dir.join("drill.toml");
-            if let Err(e) = std::fs::write(&p, cutover_drill::RUNBOOK) {
-                err(&format!(
-                    "cutover drill: cannot write {}: {e}\n",
-                    p.display()
-                ));
-                return Exit::Invalid;
-            }
-            p
+    let (dir, runbook_path) = match work_dir(&args) {
+        Ok(d) => d,
+        Err(why) => {
+            err(&format!("cutover drill: {why}\n"));
+            return Exit::Invalid;
         }
     };
     let journal = args
@@ -162,6 +144,26 @@ pub fn main(args: DrillArgs) -> Exit {
         Some(theme) => cockpit(start, &plan, theme),
         None => headless_drill(start, &args, &plan, bin),
     }
+}
+
+/// The drill's work directory (created; `--dir`, else `cutover-drill/<now>`) and its runbook
+/// (`--runbook`, else the built-in one written there).
+fn work_dir(args: &DrillArgs) -> Result<(PathBuf, PathBuf), String> {
+    let dir = args.dir.clone().unwrap_or_else(|| {
+        PathBuf::from("cutover-drill")
+            .join(chrono::Local::now().format("%Y%m%d-%H%M%S").to_string())
+    });
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let runbook = match &args.runbook {
+        Some(p) => p.clone(),
+        None => {
+            let p = dir.join("drill.toml");
+            std::fs::write(&p, cutover_drill::RUNBOOK)
+                .map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+            p
+        }
+    };
+    Ok((dir, runbook))
 }
 
 /// The drill in the cockpit: the detached engine process builds the drill's world and runs

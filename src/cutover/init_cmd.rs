@@ -202,20 +202,6 @@ async fn take_inventory(
     target: &ConnSettings,
     args: &InitArgs,
 ) -> Result<Inventory, String> {
-    let connect = |c: &ConnSettings, side: &'static str| {
-        let c = c.clone();
-        async move {
-            let at = c.target();
-            match tokio::time::timeout(CONNECT_WITHIN + Duration::from_secs(1), c.connect()).await {
-                Ok(Ok(client)) => Ok((client, at)),
-                Ok(Err(e)) => Err(format!("cannot connect to the {side} {at}: {e}")),
-                Err(_) => Err(format!(
-                    "cannot connect to the {side} {at}: no answer within {}s",
-                    CONNECT_WITHIN.as_secs()
-                )),
-            }
-        }
-    };
     let ((sc, s_at), (tc, t_at)) =
         tokio::try_join!(connect(source, "source"), connect(target, "target"))?;
     let s = Side {
@@ -277,6 +263,22 @@ async fn take_inventory(
         tables,
         sequences,
     })
+}
+
+/// A client of `c` (the `side`) and where it is, within [`CONNECT_WITHIN`] (and a second).
+async fn connect(
+    c: &ConnSettings,
+    side: &'static str,
+) -> Result<(cutover_pg::Client, String), String> {
+    let at = c.target();
+    match tokio::time::timeout(CONNECT_WITHIN + Duration::from_secs(1), c.connect()).await {
+        Ok(Ok(client)) => Ok((client, at)),
+        Ok(Err(e)) => Err(format!("cannot connect to the {side} {at}: {e}")),
+        Err(_) => Err(format!(
+            "cannot connect to the {side} {at}: no answer within {}s",
+            CONNECT_WITHIN.as_secs()
+        )),
+    }
 }
 
 /// A table the user may not read on either side stops `init`: reconciliation must read it.

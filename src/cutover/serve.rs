@@ -42,13 +42,10 @@ pub fn main() -> Exit {
     match serde_json::from_slice::<EngineSpec>(&spec) {
         Ok(EngineSpec::Run(run)) => serve_run(run),
         Ok(EngineSpec::Drill(plan)) => crate::serve_drill::serve_drill(plan),
-        Err(e) => {
-            StatusPipe.say(&Status::Failed {
-                message: format!("the engine process could not read its run: {e}"),
-                code: Exit::Failed.code(),
-            });
-            Exit::Failed
-        }
+        Err(e) => StatusPipe.fail(
+            format!("the engine process could not read its run: {e}"),
+            Exit::Failed,
+        ),
     }
 }
 
@@ -209,6 +206,15 @@ fn open_log(path: &Path) -> std::io::Result<std::fs::File> {
 pub struct StatusPipe;
 
 impl StatusPipe {
+    /// Says the run could not start, and why; returns `exit`.
+    pub fn fail(&self, message: String, exit: Exit) -> Exit {
+        self.say(&Status::Failed {
+            message,
+            code: exit.code(),
+        });
+        exit
+    }
+
     /// Says one status line.
     pub fn say(&self, status: &Status) {
         if let Ok(line) = serde_json::to_string(status) {
@@ -271,44 +277,9 @@ pub fn detach_and_read_spec() -> Option<Vec<u8>> {
 /// cannot), listens, says ready, and serves until the run is over and seen.
 pub fn serve_run(spec: RunSpec) -> Exit {
     let pipe = StatusPipe;
-    let rb = match Runbook::load(&spec.runbook, &spec.overrides) {
-        Ok(rb) => rb,
-        Err(e @ (LoadError::Invalid(_) | LoadError::Io { .. })) => {
-            pipe.say(&Status::Failed {
-                message: e.to_string(),
-                code: Exit::Invalid.code(),
-            });
-            return Exit::Invalid;
-        }
-    };
-    let journal = if spec.resume {
-        JournalChoice::Resume(spec.journal.clone())
-    } else {
-        JournalChoice::New(spec.journal.clone())
-    };
-    let engine = match Engine::prepare(
-        rb,
-        EngineOptions {
-            journal,
-            accept_changed_runbook: spec.accept_changed,
-            accept_changed_vars: spec.accept_changed_vars,
-            operator: spec.operator.clone(),
-            metrics_file: spec.metrics_file.clone(),
-        },
-    ) {
+    let engine = match prepare_engine(&spec) {
         Ok(e) => e,
-        Err(e) => {
-            let exit = if e.is_refusal() {
-                Exit::Invalid
-            } else {
-                Exit::Failed
-            };
-            pipe.say(&Status::Failed {
-                message: format!("cutover: {e}"),
-                code: exit.code(),
-            });
-            return exit;
-        }
+        Err(exit) => return exit,
     };
     if let Some(why) = crate::log::init(&spec.log, engine.masker()) {
         tracing::warn!("{why}");
@@ -329,11 +300,7 @@ pub fn serve_run(spec: RunSpec) -> Exit {
                     drop(engine);
                     remove_if_empty(&journal);
                 }
-                pipe.say(&Status::Failed {
-                    message,
-                    code: Exit::Failed.code(),
-                });
-                return Exit::Failed;
+                return pipe.fail(message, Exit::Failed);
             }
         };
         pipe.ready(
@@ -350,6 +317,40 @@ pub fn serve_run(spec: RunSpec) -> Exit {
                 Exit::Failed
             }
         }
+    })
+}
+
+/// The engine for `spec`: its runbook loaded, its journal opened or resumed. What stops it is
+/// said on the status pipe.
+fn prepare_engine(spec: &RunSpec) -> Result<Engine, Exit> {
+    let rb = match Runbook::load(&spec.runbook, &spec.overrides) {
+        Ok(rb) => rb,
+        Err(e @ (LoadError::Invalid(_) | LoadError::Io { .. })) => {
+            return Err(StatusPipe.fail(e.to_string(), Exit::Invalid));
+        }
+    };
+    let journal = if spec.resume {
+        JournalChoice::Resume(spec.journal.clone())
+    } else {
+        JournalChoice::New(spec.journal.clone())
+    };
+    Engine::prepare(
+        rb,
+        EngineOptions {
+            journal,
+            accept_changed_runbook: spec.accept_changed,
+            accept_changed_vars: spec.accept_changed_vars,
+            operator: spec.operator.clone(),
+            metrics_file: spec.metrics_file.clone(),
+        },
+    )
+    .map_err(|e| {
+        let exit = if e.is_refusal() {
+            Exit::Invalid
+        } else {
+            Exit::Failed
+        };
+        StatusPipe.fail(format!("cutover: {e}"), exit)
     })
 }
 
@@ -373,13 +374,7 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 /// The engine process's runtime; when there is none, the failure is said on the status pipe
 /// and [`Exit::Failed`] returned.
 pub fn engine_runtime() -> Result<tokio::runtime::Runtime, Exit> {
-    runtime().map_err(|e| {
-        StatusPipe.say(&Status::Failed {
-            message: format!("cannot start the runtime: {e}"),
-            code: Exit::Failed.code(),
-        });
-        Exit::Failed
-    })
+    runtime().map_err(|e| StatusPipe.fail(format!("cannot start the runtime: {e}"), Exit::Failed))
 }
 
 /// The runtime of a command run from a terminal (`what`, as `cutover preflight`); when there

@@ -21,11 +21,7 @@ pub fn serve_drill(plan: DrillPlan) -> Exit {
 }
 
 fn fail(message: String, exit: Exit) -> Exit {
-    StatusPipe.say(&Status::Failed {
-        message,
-        code: exit.code(),
-    });
-    exit
+    StatusPipe.fail(message, exit)
 }
 
 async fn drill(plan: &DrillPlan) -> Exit {
@@ -74,25 +70,10 @@ async fn drill(plan: &DrillPlan) -> Exit {
             Ok(l) => l,
             Err(m) => return fail(m, Exit::Failed),
         };
-    let mut farewell = vec![format!("cutover drill: journal {}", plan.journal.display())];
-    if plan.keep {
-        farewell.extend(
-            drill
-                .kept_preview()
-                .instructions()
-                .lines()
-                .map(str::to_string),
-        );
-    } else {
-        farewell.push(
-            "cutover drill: the clusters and the load are stopped and removed as the drill's engine exits"
-                .into(),
-        );
-    }
     StatusPipe.ready(
         &listening,
         crate::serve::Leaving {
-            farewell,
+            farewell: farewell(plan, &drill),
             resumable: plan.keep,
         },
     );
@@ -101,7 +82,7 @@ async fn drill(plan: &DrillPlan) -> Exit {
     if let Some(i) = armed.injector {
         i.abort();
     }
-    let code = match served {
+    let exit = match served {
         Ok(o) => {
             tracing::info!(
                 "drill run ended ({o:?}); the app's load was started {}",
@@ -121,5 +102,26 @@ async fn drill(plan: &DrillPlan) -> Exit {
         drop(drill);
         tracing::info!("clusters stopped and removed, load stopped");
     }
-    code
+    exit
+}
+
+/// What the terminal says when it leaves the drill: the journal, and how to reach the kept
+/// clusters (`--keep`) or that they are removed.
+fn farewell(plan: &DrillPlan, drill: &Drill) -> Vec<String> {
+    let mut farewell = vec![format!("cutover drill: journal {}", plan.journal.display())];
+    if plan.keep {
+        farewell.extend(
+            drill
+                .kept_preview()
+                .instructions()
+                .lines()
+                .map(str::to_string),
+        );
+    } else {
+        farewell.push(
+            "cutover drill: the clusters and the load are stopped and removed as the drill's engine exits"
+                .into(),
+        );
+    }
+    farewell
 }

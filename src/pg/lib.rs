@@ -16,3 +16,5 @@ pub mod pgpass;
 pub mod tls;
 
 pub use conn::{ConnError, ConnSettings, ConnectError, FailureKind};
+/// The client a [`ConnSettings`] connects (tokio-postgres's), for crates that hold one.
+pub use tokio_postgres::Client;

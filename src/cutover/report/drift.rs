@@ -303,6 +303,15 @@ fn span(p: &Period) -> String {
 /// The report as Markdown.
 pub fn render(d: &DriftReport) -> String {
     let mut o = String::new();
+    header(&mut o, d);
+    checks_table(&mut o, d);
+    changes(&mut o, d);
+    warnings(&mut o, d);
+    o
+}
+
+/// The title, a warning when the record is incomplete, and the watch's facts.
+fn header(o: &mut String, d: &DriftReport) {
     let _ = writeln!(o, "# Drift watch report — {}\n", d.verdict());
     if d.ended.is_none() {
         let _ = writeln!(
@@ -336,6 +345,10 @@ pub fn render(d: &DriftReport) -> String {
                 .unwrap_or("— (the journal stops before the watch's last line)")
         )
     );
+}
+
+/// One row per check: its rounds by outcome, the most rows that differed, its median time.
+fn checks_table(o: &mut String, d: &DriftReport) {
     let _ = writeln!(o, "## Checks\n");
     let _ = writeln!(
         o,
@@ -359,6 +372,10 @@ pub fn render(d: &DriftReport) -> String {
             cell(&last)
         );
     }
+}
+
+/// When each check's verdict changed (a check that passed throughout is left out).
+fn changes(o: &mut String, d: &DriftReport) {
     let _ = writeln!(o, "\n## Changes\n");
     let mut any = false;
     for c in &d.checks {
@@ -394,6 +411,10 @@ pub fn render(d: &DriftReport) -> String {
     } else if !any {
         let _ = writeln!(o, "No check changed: every check passed in every round.\n");
     }
+}
+
+/// The watch's warnings, the first [`MAX_WARNINGS`] of them.
+fn warnings(o: &mut String, d: &DriftReport) {
     if !d.warnings.is_empty() {
         let _ = writeln!(o, "## Warnings\n");
         for (at, w) in d.warnings.iter().take(MAX_WARNINGS) {
@@ -407,7 +428,6 @@ pub fn render(d: &DriftReport) -> String {
             );
         }
     }
-    o
 }
 
 #[cfg(test)]
