@@ -182,11 +182,7 @@ pub async fn drive(
     let (ev_tx, mut ev_rx) = mpsc::channel(256);
     let engine_task = tokio::spawn(engine.run(cmd_rx, ev_tx));
     let mut printer = Printer::default();
-    // A trigger's automatic rollback is on its way: a failed step must not abort the run first.
-    let mut rollback_pending = false;
-    // The sign-offs sent (step, role): asked again for one, the engine refused it, and
-    // sending it again would only loop.
-    let mut signed: Vec<(usize, String)> = Vec::new();
+    let mut replies = Replies::default();
     let mut signal: Option<&'static str> = None;
     let mut listening = true;
     loop {
@@ -216,101 +212,97 @@ pub async fn drive(
                 continue;
             }
         };
-        if opts.json {
-            if let Ok(line) = serde_json::to_string(&ev) {
-                let _ = writeln!(out, "{line}");
-            }
-        } else {
-            printer.print(&ev, out);
-        }
-        let reply = match &ev {
+        show(&opts, &mut printer, &ev, out);
+        let reply = if signal.is_some() {
             // Once a signal ended the run, nothing more is asked of the engine.
-            _ if signal.is_some() => None,
+            None
+        } else {
+            replies.reply(&ev, &opts, &printer, out)
+        };
+        if let Some(cmd) = reply {
+            let _ = cmd_tx.send(cmd).await;
+        }
+        let _ = out.flush();
+        // A run nobody can follow (stdout full, closed, gone) does not go on blind: it ends
+        // as an abort, said on stderr and journaled.
+        let failed = failure.lock().ok().and_then(|f| f.clone());
+        if let Some(e) = failed
+            && signal.is_none()
+        {
+            signal = Some("a write error on stdout");
+            stop_on_stdout_error(&e, &cmd_tx).await;
+        }
+    }
+    match engine_task.await {
+        Ok(r) => r.map(|outcome| Ended { outcome, signal }),
+        Err(e) => Err(EngineError::Journal(
+            cutover_engine::journal::JournalError::Io {
+                path: "engine task".into(),
+                source: std::io::Error::other(e.to_string()),
+            },
+        )),
+    }
+}
+
+/// Prints one event: as a JSON line with `--json`, else in words.
+fn show(opts: &HeadlessOptions, printer: &mut Printer, ev: &Event, out: &mut (dyn Write + Send)) {
+    if opts.json {
+        if let Ok(line) = serde_json::to_string(ev) {
+            let _ = writeln!(out, "{line}");
+        }
+    } else {
+        printer.print(ev, out);
+    }
+}
+
+/// Stdout cannot be written (full, closed, gone): said on stderr, and the run aborted.
+async fn stop_on_stdout_error(e: &str, cmd_tx: &mpsc::Sender<Command>) {
+    crate::say::err(&format!(
+        "cutover: cannot write to stdout ({e}): ending the run (a running step is cancelled and journaled)"
+    ));
+    let _ = cmd_tx
+        .send(Command::Abort {
+            reason: Some(format!("headless: cannot write to stdout: {e}")),
+        })
+        .await;
+}
+
+/// What a headless run remembers to answer the engine.
+#[derive(Default)]
+struct Replies {
+    /// A trigger's automatic rollback is on its way: a failed step must not abort the run
+    /// first.
+    rollback_pending: bool,
+    /// The sign-offs sent (step, role): asked again for one, the engine refused it, and
+    /// sending it again would only loop.
+    signed: Vec<(usize, String)>,
+}
+
+impl Replies {
+    /// The command that answers `ev`, if it asks for one.
+    fn reply(
+        &mut self,
+        ev: &Event,
+        opts: &HeadlessOptions,
+        printer: &Printer,
+        out: &mut (dyn Write + Send),
+    ) -> Option<Command> {
+        match ev {
             Event::Ready { .. } => Some(Command::RunNext),
-            Event::Preflight { blocks: true, .. } => Some(preflight_answer(&opts, out)),
+            Event::Preflight { blocks: true, .. } => Some(preflight_answer(opts, out)),
             Event::ConfirmRequested { index, word } => {
-                if let Some(text) = printer.ponr(*index, word) {
-                    say(&opts, out, &format!("point of no return: {text}"));
-                }
-                if opts.assume_yes {
-                    say(
-                        &opts,
-                        out,
-                        &format!("answering confirmation {word} (--assume-yes)"),
-                    );
-                    Some(Command::Confirm { text: word.clone() })
-                } else {
-                    let id = printer.id(*index);
-                    say(
-                        &opts,
-                        out,
-                        &format!(
-                            "step {id} needs the operator to type {word}; a headless run answers confirmations only with --assume-yes"
-                        ),
-                    );
-                    Some(Command::Abort {
-                        reason: Some(format!("headless: confirmation {word} not given")),
-                    })
-                }
+                Some(confirm_reply(opts, printer, out, *index, word))
             }
             Event::ApprovalRequested {
                 index,
                 roles,
                 approved,
-            } => {
-                let open = roles
-                    .iter()
-                    .find(|r| !approved.iter().any(|(a, _)| a == *r));
-                let given = open.and_then(|r| opts.approvals.iter().find(|(a, _)| a == r));
-                let again = open.is_some_and(|r| signed.iter().any(|(i, s)| i == index && s == r));
-                match (open, given) {
-                    (Some(role), Some(_)) if again => {
-                        let id = printer.id(*index);
-                        say(
-                            &opts,
-                            out,
-                            &format!(
-                                "step {id}: the sign-off as {role} (--approve) was refused: stopping"
-                            ),
-                        );
-                        Some(Command::Abort {
-                            reason: Some(format!("headless: sign-off as {role} refused")),
-                        })
-                    }
-                    (Some(role), Some((_, name))) => {
-                        signed.push((*index, role.clone()));
-                        say(
-                            &opts,
-                            out,
-                            &format!("signing off as {role}: {name} (--approve)"),
-                        );
-                        Some(Command::Approve {
-                            role: role.clone(),
-                            name: name.clone(),
-                            by: None,
-                        })
-                    }
-                    (open, _) => {
-                        let role = open.map_or("", String::as_str);
-                        let id = printer.id(*index);
-                        say(
-                            &opts,
-                            out,
-                            &format!(
-                                "step {id} needs a sign-off by {role}; a headless run signs off only with --approve {role}=NAME (--assume-yes never does)"
-                            ),
-                        );
-                        Some(Command::Abort {
-                            reason: Some(format!("headless: no sign-off by {role}")),
-                        })
-                    }
-                }
-            }
+            } => Some(self.approval_reply(opts, printer, out, *index, roles, approved)),
             Event::TriggerFired {
                 countdown_ms: Some(_),
                 ..
             } => {
-                rollback_pending = true;
+                self.rollback_pending = true;
                 None
             }
             Event::TriggerFired {
@@ -319,7 +311,7 @@ pub async fn drive(
                 ..
             } => {
                 say(
-                    &opts,
+                    opts,
                     out,
                     &format!(
                         "trigger {name} fired and a headless run has no operator to review it: stopping"
@@ -334,38 +326,110 @@ pub async fn drive(
                 message,
                 still_running,
                 ..
-            } => decide(&opts, out, *kind, message, *still_running, rollback_pending),
+            } => decide(
+                opts,
+                out,
+                *kind,
+                message,
+                *still_running,
+                self.rollback_pending,
+            ),
             _ => None,
-        };
-        if let Some(cmd) = reply {
-            let _ = cmd_tx.send(cmd).await;
-        }
-        let _ = out.flush();
-        // A run nobody can follow (stdout full, closed, gone) does not go on blind: it ends
-        // as an abort, said on stderr and journaled.
-        let failed = failure.lock().ok().and_then(|f| f.clone());
-        if let Some(e) = failed
-            && signal.is_none()
-        {
-            signal = Some("a write error on stdout");
-            crate::say::err(&format!(
-                "cutover: cannot write to stdout ({e}): ending the run (a running step is cancelled and journaled)"
-            ));
-            let _ = cmd_tx
-                .send(Command::Abort {
-                    reason: Some(format!("headless: cannot write to stdout: {e}")),
-                })
-                .await;
         }
     }
-    match engine_task.await {
-        Ok(r) => r.map(|outcome| Ended { outcome, signal }),
-        Err(e) => Err(EngineError::Journal(
-            cutover_engine::journal::JournalError::Io {
-                path: "engine task".into(),
-                source: std::io::Error::other(e.to_string()),
-            },
-        )),
+
+    /// Signs off a step's next open role with its `--approve` name; stops the run when none
+    /// was given, or when the engine refused the one sent.
+    fn approval_reply(
+        &mut self,
+        opts: &HeadlessOptions,
+        printer: &Printer,
+        out: &mut (dyn Write + Send),
+        index: usize,
+        roles: &[String],
+        approved: &[(String, String)],
+    ) -> Command {
+        let open = roles
+            .iter()
+            .find(|r| !approved.iter().any(|(a, _)| a == *r));
+        let given = open.and_then(|r| opts.approvals.iter().find(|(a, _)| a == r));
+        let again = open.is_some_and(|r| self.signed.iter().any(|(i, s)| *i == index && s == r));
+        match (open, given) {
+            (Some(role), Some(_)) if again => {
+                let id = printer.id(index);
+                say(
+                    opts,
+                    out,
+                    &format!("step {id}: the sign-off as {role} (--approve) was refused: stopping"),
+                );
+                Command::Abort {
+                    reason: Some(format!("headless: sign-off as {role} refused")),
+                }
+            }
+            (Some(role), Some((_, name))) => {
+                self.signed.push((index, role.clone()));
+                say(
+                    opts,
+                    out,
+                    &format!("signing off as {role}: {name} (--approve)"),
+                );
+                Command::Approve {
+                    role: role.clone(),
+                    name: name.clone(),
+                    by: None,
+                }
+            }
+            (open, _) => {
+                let role = open.map_or("", String::as_str);
+                let id = printer.id(index);
+                say(
+                    opts,
+                    out,
+                    &format!(
+                        "step {id} needs a sign-off by {role}; a headless run signs off only with --approve {role}=NAME (--assume-yes never does)"
+                    ),
+                );
+                Command::Abort {
+                    reason: Some(format!("headless: no sign-off by {role}")),
+                }
+            }
+        }
+    }
+}
+
+/// Types a confirmation's word with `--assume-yes` (saying a point of no return first);
+/// without it, stops the run.
+fn confirm_reply(
+    opts: &HeadlessOptions,
+    printer: &Printer,
+    out: &mut (dyn Write + Send),
+    index: usize,
+    word: &str,
+) -> Command {
+    if let Some(text) = printer.ponr(index, word) {
+        say(opts, out, &format!("point of no return: {text}"));
+    }
+    if opts.assume_yes {
+        say(
+            opts,
+            out,
+            &format!("answering confirmation {word} (--assume-yes)"),
+        );
+        Command::Confirm {
+            text: word.to_string(),
+        }
+    } else {
+        let id = printer.id(index);
+        say(
+            opts,
+            out,
+            &format!(
+                "step {id} needs the operator to type {word}; a headless run answers confirmations only with --assume-yes"
+            ),
+        );
+        Command::Abort {
+            reason: Some(format!("headless: confirmation {word} not given")),
+        }
     }
 }
 
