@@ -104,70 +104,10 @@ pub fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Parses `key = value` pairs the way libpq does.
+/// Parses `key = value` pairs the way libpq does (the runbook check's parser, so a DSN that
+/// passes `cutover check` is read the same here).
 pub fn parse_conninfo(dsn: &str) -> Result<Vec<(String, String)>, String> {
-    let mut pairs = Vec::new();
-    let mut it = dsn.chars().peekable();
-    loop {
-        while it.peek().is_some_and(|c| c.is_whitespace()) {
-            it.next();
-        }
-        if it.peek().is_none() {
-            return Ok(pairs);
-        }
-        let mut key = String::new();
-        while let Some(&c) = it.peek() {
-            if c == '=' || c.is_whitespace() {
-                break;
-            }
-            key.push(c);
-            it.next();
-        }
-        while it.peek().is_some_and(|c| c.is_whitespace()) {
-            it.next();
-        }
-        if it.next() != Some('=') {
-            return Err(format!(
-                "missing \"=\" after \"{key}\" in connection info string"
-            ));
-        }
-        while it.peek().is_some_and(|c| c.is_whitespace()) {
-            it.next();
-        }
-        let mut value = String::new();
-        if it.peek() == Some(&'\'') {
-            it.next();
-            loop {
-                match it.next() {
-                    None => {
-                        return Err(format!("unterminated quoted value for \"{key}\""));
-                    }
-                    Some('\\') => {
-                        if let Some(c) = it.next() {
-                            value.push(c);
-                        }
-                    }
-                    Some('\'') => break,
-                    Some(c) => value.push(c),
-                }
-            }
-        } else {
-            while let Some(&c) = it.peek() {
-                if c.is_whitespace() {
-                    break;
-                }
-                it.next();
-                if c == '\\' {
-                    if let Some(c2) = it.next() {
-                        value.push(c2);
-                    }
-                } else {
-                    value.push(c);
-                }
-            }
-        }
-        pairs.push((key, value));
-    }
+    cutover_model::runbook::dsn::conninfo_params(dsn)
 }
 
 fn split_conninfo(dsn: &str) -> Result<Split, String> {
@@ -218,8 +158,12 @@ mod tests {
 
     #[test]
     fn malformed_input_is_explained() {
-        assert!(split("host").unwrap_err().contains("missing \"=\""));
-        assert!(split("password='abc").unwrap_err().contains("unterminated"));
+        assert!(split("host").unwrap_err().contains("has no `=`"));
+        assert!(
+            split("password='abc")
+                .unwrap_err()
+                .contains("opens a quote that never closes")
+        );
         assert!(
             split("postgres://db/x?oops")
                 .unwrap_err()

@@ -215,8 +215,9 @@ pub fn params(dsn: &str) -> Result<Vec<(String, String)>, String> {
     }
 }
 
-/// `key = value` pairs separated by white space, as libpq reads them.
-fn conninfo_params(s: &str) -> Result<Vec<(String, String)>, String> {
+/// `key = value` pairs separated by white space, as libpq reads them. An error never echoes
+/// what may be a secret (a "key" that is really a stray value is shown as `?`).
+pub fn conninfo_params(s: &str) -> Result<Vec<(String, String)>, String> {
     let mut pairs = Vec::new();
     let mut it = s.chars().peekable();
     loop {
