@@ -11,7 +11,7 @@ use super::output::OutputView;
 use super::step::{StepStatus, StepView};
 use super::{App, Effect, Phase};
 use cutover_model::narrate;
-use cutover_model::protocol::{CheckResult, Event, Level, OperatorAction, StepOutcome};
+use cutover_model::protocol::{CheckResult, Event, Level, OperatorAction, StepOutcome, Stream};
 
 impl App {
     /// One step's attempt: its start, its process, its output, a wait step's polls, its end.
@@ -35,17 +35,7 @@ impl App {
                 stream,
                 text,
                 at,
-            } => {
-                let Some(s) = self.steps.get_mut(index) else {
-                    return vec![];
-                };
-                let n = s.output.push_at(stream, text, at.or(Some(self.now)));
-                self.keep_output_memory_bounded(index);
-                if index != self.selected {
-                    return vec![];
-                }
-                self.view.on_lines(n);
-            }
+            } => return self.on_output(index, stream, text, at),
             Event::WaitProgress { index, message, .. } => {
                 if let Some(s) = self.steps.get_mut(index) {
                     s.wait = Some(message);
@@ -58,36 +48,7 @@ impl App {
                 unit,
                 error,
                 at,
-            } => {
-                // Figures that arrive after the attempt ended are stale: not shown.
-                let Some(s) = self
-                    .steps
-                    .get_mut(index)
-                    .filter(|s| s.status == StepStatus::Running)
-                else {
-                    return vec![];
-                };
-                // The rate counts from the first good reading (a failed poll's figures are
-                // only the last good ones, or none yet).
-                let first = match &s.progress {
-                    Some(p) if p.good => p.first,
-                    _ => (at, done),
-                };
-                let good = error.is_none() || s.progress.as_ref().is_some_and(|p| p.good);
-                let (done, total) = match (&error, &s.progress) {
-                    (Some(_), Some(p)) => (p.done, p.total),
-                    _ => (done, total),
-                };
-                s.progress = Some(super::step::ProgressView {
-                    done,
-                    total,
-                    unit,
-                    error,
-                    first,
-                    at,
-                    good,
-                });
-            }
+            } => return self.on_step_progress(index, done, total, unit, error, at),
             Event::StepFinished {
                 index,
                 outcome,
@@ -109,6 +70,69 @@ impl App {
             // on_event routes only the events above here.
             _ => return vec![],
         }
+        vec![Effect::Redraw]
+    }
+
+    /// A step's output lines: kept (all steps' output within the memory cap), and followed in
+    /// the output pane when the step is the selected one.
+    fn on_output(
+        &mut self,
+        index: usize,
+        stream: Stream,
+        text: String,
+        at: Option<DateTime<Utc>>,
+    ) -> Vec<Effect> {
+        let Some(s) = self.steps.get_mut(index) else {
+            return vec![];
+        };
+        let n = s.output.push_at(stream, text, at.or(Some(self.now)));
+        self.keep_output_memory_bounded(index);
+        if index != self.selected {
+            return vec![];
+        }
+        self.view.on_lines(n);
+        vec![Effect::Redraw]
+    }
+
+    /// A step's progress query answered (or failed): its figures replace the last ones, a
+    /// failed poll keeping the last good figures. Figures after the attempt ended are ignored.
+    fn on_step_progress(
+        &mut self,
+        index: usize,
+        done: u64,
+        total: Option<u64>,
+        unit: String,
+        error: Option<String>,
+        at: DateTime<Utc>,
+    ) -> Vec<Effect> {
+        // Figures that arrive after the attempt ended are stale: not shown.
+        let Some(s) = self
+            .steps
+            .get_mut(index)
+            .filter(|s| s.status == StepStatus::Running)
+        else {
+            return vec![];
+        };
+        // The rate counts from the first good reading (a failed poll's figures are
+        // only the last good ones, or none yet).
+        let first = match &s.progress {
+            Some(p) if p.good => p.first,
+            _ => (at, done),
+        };
+        let good = error.is_none() || s.progress.as_ref().is_some_and(|p| p.good);
+        let (done, total) = match (&error, &s.progress) {
+            (Some(_), Some(p)) => (p.done, p.total),
+            _ => (done, total),
+        };
+        s.progress = Some(super::step::ProgressView {
+            done,
+            total,
+            unit,
+            error,
+            first,
+            at,
+            good,
+        });
         vec![Effect::Redraw]
     }
 

@@ -186,15 +186,32 @@ pub fn head(s: &StepView, app: &App, cols: usize, full: bool, t: &Theme) -> Vec<
     {
         head.extend(lines_of(&format!("note: {n}"), cols, full, t.muted));
     }
+    head.extend(decision(app, cols, full, t));
+    head.extend(failed_checks(s, cols, full, t));
+    head.extend(output_file(s, cols, full, t));
+    head
+}
+
+/// The decision the engine asks the operator for about the selected step, in warning style:
+/// its first 4 rows, all of them when `full`.
+fn decision(app: &App, cols: usize, full: bool, t: &Theme) -> Vec<Line<'static>> {
+    let mut v = Vec::new();
     if let Phase::Deciding { index, message, .. } = &app.phase
         && *index == app.selected
     {
         let rows = wrap(message, cols);
         let keep = if full { rows.len() } else { 4 };
         for l in rows.into_iter().take(keep) {
-            head.push(Line::from(Span::styled(l, t.status_warn)));
+            v.push(Line::from(Span::styled(l, t.status_warn)));
         }
     }
+    v
+}
+
+/// The step's failed checks (but the one its message already tells), in failure style: the
+/// first 2, each cut to 2 rows ending "… (z)"; all of them in full when `full`.
+fn failed_checks(s: &StepView, cols: usize, full: bool, t: &Theme) -> Vec<Line<'static>> {
+    let mut v = Vec::new();
     let failed = s
         .checks
         .iter()
@@ -214,21 +231,28 @@ pub fn head(s: &StepView, app: &App, cols: usize, full: bool, t: &Theme) -> Vec<
             } else {
                 l
             };
-            head.push(Line::from(Span::styled(l, t.step_failed)));
+            v.push(Line::from(Span::styled(l, t.step_failed)));
         }
     }
+    v
+}
+
+/// Where the step's full output is, when zoomed or the step failed: cut from the left to keep
+/// the file's name, or wrapped when `full`.
+fn output_file(s: &StepView, cols: usize, full: bool, t: &Theme) -> Vec<Line<'static>> {
+    let mut v = Vec::new();
     if let Some(file) = &s.output_file
         && (full || matches!(s.status, StepStatus::Failed(_)))
     {
         let text = format!("full output: {file}");
         if full {
-            head.extend(lines_of(&text, cols, true, t.muted));
+            v.extend(lines_of(&text, cols, true, t.muted));
         } else {
             // The file's name is the end of the path: keep it.
-            head.push(Line::from(Span::styled(fit_start(&text, cols), t.muted)));
+            v.push(Line::from(Span::styled(fit_start(&text, cols), t.muted)));
         }
     }
-    head
+    v
 }
 
 /// `s` cut to `max` columns from the left (`…` first), keeping its end.

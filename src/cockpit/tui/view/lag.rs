@@ -75,11 +75,11 @@ pub fn facts(app: &App) -> Vec<String> {
     facts
 }
 
-/// Draws the lag pane: value, trend and rate, ETA to zero, sparkline, thresholds, staleness.
-pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
-    let lag = &app.lag;
+/// The pane's title: the probed server (its connection name and target) first, then the
+/// probe's description; just "LAG" when no probe is described.
+fn title(app: &App) -> String {
     // The probed server first: at 80 columns the title is cut from the right.
-    let title = match &lag.info {
+    match &app.lag.info {
         Some(i) => {
             let target =
                 i.on.as_ref()
@@ -94,92 +94,115 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
             format!(" LAG  {target}{} ", i.description)
         }
         None => " LAG ".to_string(),
-    };
-    let block = t.pane(&title, area.width);
+    }
+}
+
+/// Draws the lag pane: value, trend and rate, ETA to zero, sparkline, thresholds, staleness.
+pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
+    let lag = &app.lag;
+    let block = t.pane(&title(app), area.width);
     let inner = block.inner(area);
     f.render_widget(block, area);
     let cols = inner.width as usize;
-    let unit = lag.unit();
-    let mut lines: Vec<Line> = Vec::new();
-    if !lag.configured {
-        lines.push(Line::from(Span::styled(
+    let lines = if !lag.configured {
+        vec![Line::from(Span::styled(
             fit("no lag source configured", cols),
             t.muted,
-        )));
+        ))]
     } else if let Some(v) = lag.value() {
-        let style = if lag.stale.is_some() {
-            t.lag_critical
-        } else {
-            match lag.level() {
-                LagLevel::Ok => t.lag_ok,
-                LagLevel::Warn => t.lag_warn,
-                LagLevel::Critical => t.lag_critical,
-            }
-        };
-        // After the run, the last reading stays, marked; no trend is claimed.
-        let over = app.ended_at.is_some();
-        let rate = if over { None } else { lag.rate(15) };
-        let arrow = match rate {
-            Some(r) if r < 0.0 => " ↓",
-            Some(r) if r > 0.0 => " ↑",
-            _ => "",
-        };
-        let value = format!("{}{arrow}", show(v, unit));
-        let vals: Vec<u64> = lag
-            .history
-            .iter()
-            .filter_map(|r| r.value(unit))
-            .map(|v| (v.max(0.0) * 1000.0) as u64)
-            .collect();
-        let floor = lag
-            .info
-            .as_ref()
-            .and_then(|i| i.warn)
-            .map_or(0, |w| (w.max(0.0) * 1000.0) as u64);
-        let spark = sparkline(&vals, cols.saturating_sub(width(&value) + 2).min(40), floor);
-        lines.push(Line::from(vec![
-            Span::styled(spark, t.muted),
-            Span::raw("  "),
-            Span::styled(value, style),
-        ]));
-        // The facts wrap over the rows left, the most important first; `z` shows them all.
-        let stale_row = usize::from(lag.stale.is_some());
-        let rows_left = (inner.height as usize).saturating_sub(1 + stale_row).max(1);
-        let mut rows = wrap(&facts(app).join(" · "), cols);
-        if rows.len() > rows_left {
-            rows.truncate(rows_left);
-            if let Some(last) = rows.last_mut() {
-                *last = fit(&format!("{last} …"), cols);
-            }
-        }
-        for r in rows {
-            lines.push(Line::from(Span::styled(r, t.muted)));
-        }
-        if let Some((since, err)) = &lag.stale {
-            // The number above is the last known one: say so first.
-            lines.insert(
-                0,
-                Line::from(Span::styled(
-                    fit(&format!("STALE since {} UTC: {err}", hhmmss(*since)), cols),
-                    t.lag_critical,
-                )),
-            );
-        }
+        reading_lines(app, v, cols, inner.height as usize, t)
     } else if let Some((since, err)) = &lag.stale {
-        lines.push(Line::from(Span::styled(
+        vec![Line::from(Span::styled(
             fit(
                 &format!("no reading since {} UTC: {err}", hhmmss(*since)),
                 cols,
             ),
             t.lag_critical,
-        )));
+        ))]
     } else {
-        lines.push(Line::from(Span::styled(
+        vec![Line::from(Span::styled(
             fit("waiting for the first reading…", cols),
             t.muted,
+        ))]
+    };
+    f.render_widget(Paragraph::new(lines), inner);
+}
+
+/// The pane's rows when there is a reading `v`: a staleness warning first when the probe has
+/// stopped answering, then the sparkline and value, then the facts wrapped over the rows left.
+fn reading_lines<'a>(app: &App, v: f64, cols: usize, height: usize, t: &Theme) -> Vec<Line<'a>> {
+    let lag = &app.lag;
+    let mut lines: Vec<Line> = Vec::new();
+    if let Some((since, err)) = &lag.stale {
+        // The number below is the last known one: say so first.
+        lines.push(Line::from(Span::styled(
+            fit(&format!("STALE since {} UTC: {err}", hhmmss(*since)), cols),
+            t.lag_critical,
         )));
     }
-    f.render_widget(Paragraph::new(lines), inner);
+    lines.push(value_line(app, v, cols, t));
+    // The facts wrap over the rows left, the most important first; `z` shows them all.
+    let stale_row = usize::from(lag.stale.is_some());
+    let rows_left = height.saturating_sub(1 + stale_row).max(1);
+    for r in fact_rows(app, cols, rows_left) {
+        lines.push(Line::from(Span::styled(r, t.muted)));
+    }
+    lines
+}
+
+/// The sparkline of recent readings beside the value with its trend arrow, coloured by its
+/// level (critical when stale).
+fn value_line<'a>(app: &App, v: f64, cols: usize, t: &Theme) -> Line<'a> {
+    let lag = &app.lag;
+    let unit = lag.unit();
+    let style = if lag.stale.is_some() {
+        t.lag_critical
+    } else {
+        match lag.level() {
+            LagLevel::Ok => t.lag_ok,
+            LagLevel::Warn => t.lag_warn,
+            LagLevel::Critical => t.lag_critical,
+        }
+    };
+    // After the run, the last reading stays, marked; no trend is claimed.
+    let over = app.ended_at.is_some();
+    let rate = if over { None } else { lag.rate(15) };
+    let arrow = match rate {
+        Some(r) if r < 0.0 => " ↓",
+        Some(r) if r > 0.0 => " ↑",
+        _ => "",
+    };
+    let value = format!("{}{arrow}", show(v, unit));
+    let vals: Vec<u64> = lag
+        .history
+        .iter()
+        .filter_map(|r| r.value(unit))
+        .map(|v| (v.max(0.0) * 1000.0) as u64)
+        .collect();
+    let floor = lag
+        .info
+        .as_ref()
+        .and_then(|i| i.warn)
+        .map_or(0, |w| (w.max(0.0) * 1000.0) as u64);
+    let spark = sparkline(&vals, cols.saturating_sub(width(&value) + 2).min(40), floor);
+    Line::from(vec![
+        Span::styled(spark, t.muted),
+        Span::raw("  "),
+        Span::styled(value, style),
+    ])
+}
+
+/// The [`facts`] joined and wrapped to `cols`, at most `rows_left` rows; the last row ends
+/// with "…" when some did not fit.
+fn fact_rows(app: &App, cols: usize, rows_left: usize) -> Vec<String> {
+    let mut rows = wrap(&facts(app).join(" · "), cols);
+    if rows.len() > rows_left {
+        rows.truncate(rows_left);
+        if let Some(last) = rows.last_mut() {
+            *last = fit(&format!("{last} …"), cols);
+        }
+    }
+    rows
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use super::lag;
 use super::text::{clean, clock, fit, hhmmss, width};
 use crate::app::App;
 use crate::app::output::{Shown, matcher};
-use crate::app::step::StepStatus;
+use crate::app::step::{StepStatus, StepView};
 use crate::tui::theme::Theme;
 use cutover_model::protocol::Stream;
 
@@ -26,6 +26,42 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) -> Option<usize> 
         f.render_widget(block, area);
         return None;
     };
+    let block = t.pane(&title(s, app), area.width);
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let rows = inner.height as usize;
+    if rows == 0 || cols == 0 {
+        return Some(0);
+    }
+
+    let head = head_lines(s, app, cols, rows, t);
+    let out_rows = rows - head.len();
+    let scroll = app.view.scroll.min(s.output.max_scroll(out_rows));
+    let mut lines = head;
+    if s.output.dropped() > 0 && scroll == s.output.max_scroll(out_rows) && out_rows > 0 {
+        lines.push(dropped_line(s, cols, t));
+    }
+    let room = rows.saturating_sub(lines.len());
+    let take = room.min(out_rows);
+    let skip_extra = out_rows - take;
+    let window: Vec<Shown<'_>> = s.output.shown(out_rows, scroll).collect();
+    for l in window.into_iter().skip(skip_extra) {
+        lines.push(output_line(&l, app, cols, t));
+    }
+    if s.output.is_empty() && s.status == StepStatus::Running && rows > lines.len() {
+        let since = s.actual_ms(app.clock()).map_or(String::new(), clock);
+        lines.push(Line::from(Span::styled(
+            format!("(no output yet {since})"),
+            t.muted,
+        )));
+    }
+    f.render_widget(Paragraph::new(lines), inner);
+    Some(out_rows)
+}
+
+/// The pane's title: the step's number, id and kind, then its attempt, zoom, search and
+/// whether the output follows the newest line or is scrolled.
+fn title(s: &StepView, app: &App) -> String {
     let mut title = format!(" {} {} · {}", app.selected + 1, s.info.id, s.info.kind);
     if s.attempt > 1 {
         title.push_str(&format!(" · attempt {}", s.attempt));
@@ -44,26 +80,15 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) -> Option<usize> 
         }
     }
     title.push(' ');
-    let block = t.pane(&title, area.width);
-    let inner = block.inner(area);
-    f.render_widget(block, area);
-    let rows = inner.height as usize;
-    if rows == 0 || cols == 0 {
-        return Some(0);
-    }
+    title
+}
 
+/// The step's head above its output (with the lag in full when zoomed), cut to leave room for
+/// the output; a cut head ends with a row saying how to see the rest.
+fn head_lines(s: &StepView, app: &App, cols: usize, rows: usize, t: &Theme) -> Vec<Line<'static>> {
     let mut head = detail::head(s, app, cols, app.zoom, t);
     if app.zoom && app.lag.configured {
-        // The lag in full: its cause is cut off in the narrow lag pane.
-        let mut facts = lag::facts(app);
-        if let Some((since, err)) = &app.lag.stale {
-            facts.insert(0, format!("STALE since {} UTC: {err}", hhmmss(*since)));
-        }
-        if !facts.is_empty() {
-            for l in super::text::wrap(&format!("lag: {}", facts.join(" · ")), cols) {
-                head.push(Line::from(Span::styled(l, t.muted)));
-            }
-        }
+        head.extend(zoomed_lag(app, cols, t));
     }
     // Beside the other panes at least half the pane (and 3 rows) is left for output; zoomed,
     // the head may take all but 3 rows (all of them when there is no output).
@@ -84,37 +109,37 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) -> Option<usize> 
             *last = Line::from(Span::styled(fit(more, cols), t.muted));
         }
     }
-    let out_rows = rows - head.len();
-    let scroll = app.view.scroll.min(s.output.max_scroll(out_rows));
-    let mut lines = head;
-    if s.output.dropped() > 0 && scroll == s.output.max_scroll(out_rows) && out_rows > 0 {
-        lines.push(Line::from(Span::styled(
-            fit(
-                &format!(
-                    "({} earlier lines not kept here; see the step's output file)",
-                    s.output.dropped()
-                ),
-                cols,
+    head
+}
+
+/// The lag's facts in full, staleness first, wrapped to `cols` after "lag:": their cause is
+/// cut off in the narrow lag pane. No rows when there is nothing to say.
+fn zoomed_lag(app: &App, cols: usize, t: &Theme) -> Vec<Line<'static>> {
+    let mut facts = lag::facts(app);
+    if let Some((since, err)) = &app.lag.stale {
+        facts.insert(0, format!("STALE since {} UTC: {err}", hhmmss(*since)));
+    }
+    if facts.is_empty() {
+        return Vec::new();
+    }
+    super::text::wrap(&format!("lag: {}", facts.join(" · ")), cols)
+        .into_iter()
+        .map(|l| Line::from(Span::styled(l, t.muted)))
+        .collect()
+}
+
+/// The marker row above the oldest kept line saying how many earlier lines were dropped.
+fn dropped_line(s: &StepView, cols: usize, t: &Theme) -> Line<'static> {
+    Line::from(Span::styled(
+        fit(
+            &format!(
+                "({} earlier lines not kept here; see the step's output file)",
+                s.output.dropped()
             ),
-            t.output_marker,
-        )));
-    }
-    let room = rows.saturating_sub(lines.len());
-    let take = room.min(out_rows);
-    let skip_extra = out_rows - take;
-    let window: Vec<Shown<'_>> = s.output.shown(out_rows, scroll).collect();
-    for l in window.into_iter().skip(skip_extra) {
-        lines.push(output_line(&l, app, cols, t));
-    }
-    if s.output.is_empty() && s.status == StepStatus::Running && rows > lines.len() {
-        let since = s.actual_ms(app.clock()).map_or(String::new(), clock);
-        lines.push(Line::from(Span::styled(
-            format!("(no output yet {since})"),
-            t.muted,
-        )));
-    }
-    f.render_widget(Paragraph::new(lines), inner);
-    Some(out_rows)
+            cols,
+        ),
+        t.output_marker,
+    ))
 }
 
 /// One output line: its time when shown, its text with search matches marked.

@@ -5,6 +5,7 @@ use ratatui::Frame;
 use ratatui::layout::{Position, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
+use tui_input::Input;
 
 use super::text::{fit, width};
 use crate::app::keymap;
@@ -145,7 +146,19 @@ fn default_line(app: &App) -> (String, Level) {
 
 /// Draws the two status rows.
 pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
+    if let Some(Modal::Search { input }) = &app.modal {
+        // The search box takes the key bar's row, as in `less`.
+        render_search(f, area, input, t);
+        return;
+    }
     let cols = area.width as usize;
+    let lines = vec![message_line(app, cols, t), keys_line(app, cols, t)];
+    f.render_widget(Paragraph::new(lines), area);
+}
+
+/// The message row: the latest message (or what the run waits for) in its level's style; a
+/// fired trigger's countdown or rollback instead, in the critical style, until the run ends.
+fn message_line<'a>(app: &App, cols: usize, t: &Theme) -> Line<'a> {
     let (text, level) = match &app.status {
         Some(s) => (s.text.clone(), s.level),
         None => default_line(app),
@@ -176,34 +189,38 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
         }
         _ => text,
     };
+    Line::from(Span::styled(fit(&format!(" {text}"), cols), style))
+}
+
+/// Draws the search box over both rows: what enter and esc do, then `/` and the needle typed
+/// so far (scrolled to keep the cursor in view), with the terminal's cursor in it.
+fn render_search(f: &mut Frame, area: Rect, input: &Input, t: &Theme) {
+    let cols = area.width as usize;
     let mut lines = vec![Line::from(Span::styled(
-        fit(&format!(" {text}"), cols),
-        style,
+        fit(
+            " search the output: enter shows the newest match · esc cancels",
+            cols,
+        ),
+        t.status_info,
     ))];
-    if let Some(Modal::Search { input }) = &app.modal {
-        // The search box takes the key bar's row, as in `less`.
-        lines[0] = Line::from(Span::styled(
-            fit(
-                " search the output: enter shows the newest match · esc cancels",
-                cols,
-            ),
-            t.status_info,
-        ));
-        let room = cols.saturating_sub(3).max(1);
-        let scroll = input.visual_scroll(room);
-        let shown: String = input.value().chars().skip(scroll).take(room).collect();
-        lines.push(Line::from(vec![
-            Span::styled(" /", t.key),
-            Span::styled(shown, t.input),
-        ]));
-        f.render_widget(Paragraph::new(lines), area);
-        let cx = area.x + 2 + input.visual_cursor().saturating_sub(scroll) as u16;
-        f.set_cursor_position(Position::new(
-            cx.min(area.x + area.width.saturating_sub(1)),
-            area.y + 1,
-        ));
-        return;
-    }
+    let room = cols.saturating_sub(3).max(1);
+    let scroll = input.visual_scroll(room);
+    let shown: String = input.value().chars().skip(scroll).take(room).collect();
+    lines.push(Line::from(vec![
+        Span::styled(" /", t.key),
+        Span::styled(shown, t.input),
+    ]));
+    f.render_widget(Paragraph::new(lines), area);
+    let cx = area.x + 2 + input.visual_cursor().saturating_sub(scroll) as u16;
+    f.set_cursor_position(Position::new(
+        cx.min(area.x + area.width.saturating_sub(1)),
+        area.y + 1,
+    ));
+}
+
+/// The key bar: a watcher's read-only chip, then the keys that work now with what each does,
+/// as many as fit.
+fn keys_line<'a>(app: &App, cols: usize, t: &Theme) -> Line<'a> {
     let mut spans = vec![Span::raw(" ")];
     let mut used = 1;
     if app.role == ClientRole::Watch {
@@ -222,8 +239,7 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
         spans.push(Span::styled(k, t.key));
         spans.push(Span::styled(format!(" {d}"), t.muted));
     }
-    lines.push(Line::from(spans));
-    f.render_widget(Paragraph::new(lines), area);
+    Line::from(spans)
 }
 
 /// The key that leaves, as the key table names it.
