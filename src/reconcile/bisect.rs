@@ -22,6 +22,9 @@ const SPLIT: u64 = 16;
 /// How deep splitting goes before rows are fetched anyway.
 const MAX_DEPTH: u32 = 6;
 
+/// A row's fields as parsed from its text (`None`: NULL).
+type Fields = [Option<String>];
+
 /// Drills every mismatching range `(range, source rows, target rows)` and records the
 /// mismatches in `res` (listed up to `max_listed`, counted beyond). Stops early, with
 /// `mismatch_total_is_lower_bound`, once the listing is full and the verdict can only be fail.
@@ -212,58 +215,19 @@ pub fn classify(
     };
     let parse = |r: &Option<String>| r.as_deref().and_then(rowtext::parse);
     let (ps, pt) = (parse(&s), parse(&t));
-    let mut diffs = Vec::new();
     let mut full = Vec::new();
     // What the detail line says of each difference, from the whole values.
     let mut said: Vec<String> = Vec::new();
-    match class {
-        MismatchClass::Different => {
-            if let (Some(ps), Some(pt)) = (&ps, &pt)
-                && ps.len() == columns.len()
-                && pt.len() == columns.len()
-            {
-                for (i, c) in columns.iter().enumerate() {
-                    if ps[i] != pt[i] {
-                        let (x, y) = shown::pair(ps[i].as_deref(), pt[i].as_deref());
-                        said.push(format!("{c}: {x} → {y}"));
-                        let (source, target) = keep(c, ps[i].clone(), pt[i].clone(), &mut full);
-                        diffs.push(ColumnDiff {
-                            column: c.clone(),
-                            source,
-                            target,
-                        });
-                    }
-                }
-            }
-            if diffs.is_empty() {
-                let (x, y) = shown::pair(s.as_deref(), t.as_deref());
-                said.push(format!("(row): {x} → {y}"));
-                let (source, target) = keep("(row)", s.clone(), t.clone(), &mut full);
-                diffs.push(ColumnDiff {
-                    column: "(row)".into(),
-                    source,
-                    target,
-                });
-            }
-        }
-        _ => {
-            let present = ps.or(pt).unwrap_or_default();
-            for (i, c) in columns.iter().enumerate() {
-                let v = present.get(i).cloned().flatten();
-                let v = keep(c, v, None, &mut full).0;
-                let (source, target) = if class == MismatchClass::MissingOnTarget {
-                    (v, None)
-                } else {
-                    (None, v)
-                };
-                diffs.push(ColumnDiff {
-                    column: c.clone(),
-                    source,
-                    target,
-                });
-            }
-        }
-    }
+    let diffs = match class {
+        MismatchClass::Different => differing_columns(
+            columns,
+            (&s, &t),
+            (ps.as_deref(), pt.as_deref()),
+            &mut said,
+            &mut full,
+        ),
+        _ => one_side_columns(class, columns, ps.or(pt).unwrap_or_default(), &mut full),
+    };
     let detail = match class {
         MismatchClass::Different => said.join("; "),
         MismatchClass::MissingOnTarget => {
@@ -288,6 +252,74 @@ pub fn classify(
         by_content: false,
         full,
     })
+}
+
+/// The columns that differ between two rows of the same key, given their texts `(s, t)` and
+/// their parsed fields `(ps, pt)`; the whole row as one `(row)` difference when the fields
+/// cannot be told apart (unparsable, another column count, or no field differs). What the
+/// detail line says of each goes to `said`, whole long values to `full`.
+fn differing_columns(
+    columns: &[String],
+    (s, t): (&Option<String>, &Option<String>),
+    (ps, pt): (Option<&Fields>, Option<&Fields>),
+    said: &mut Vec<String>,
+    full: &mut Vec<ColumnDiff>,
+) -> Vec<ColumnDiff> {
+    let mut diffs = Vec::new();
+    if let (Some(ps), Some(pt)) = (ps, pt)
+        && ps.len() == columns.len()
+        && pt.len() == columns.len()
+    {
+        for (i, c) in columns.iter().enumerate() {
+            if ps[i] != pt[i] {
+                let (x, y) = shown::pair(ps[i].as_deref(), pt[i].as_deref());
+                said.push(format!("{c}: {x} → {y}"));
+                let (source, target) = keep(c, ps[i].clone(), pt[i].clone(), full);
+                diffs.push(ColumnDiff {
+                    column: c.clone(),
+                    source,
+                    target,
+                });
+            }
+        }
+    }
+    if diffs.is_empty() {
+        let (x, y) = shown::pair(s.as_deref(), t.as_deref());
+        said.push(format!("(row): {x} → {y}"));
+        let (source, target) = keep("(row)", s.clone(), t.clone(), full);
+        diffs.push(ColumnDiff {
+            column: "(row)".into(),
+            source,
+            target,
+        });
+    }
+    diffs
+}
+
+/// Every column of a row on one side only (`class` says which), its value on that side and
+/// none on the other; whole long values go to `full`.
+fn one_side_columns(
+    class: MismatchClass,
+    columns: &[String],
+    present: Vec<Option<String>>,
+    full: &mut Vec<ColumnDiff>,
+) -> Vec<ColumnDiff> {
+    let mut diffs = Vec::new();
+    for (i, c) in columns.iter().enumerate() {
+        let v = present.get(i).cloned().flatten();
+        let v = keep(c, v, None, full).0;
+        let (source, target) = if class == MismatchClass::MissingOnTarget {
+            (v, None)
+        } else {
+            (None, v)
+        };
+        diffs.push(ColumnDiff {
+            column: c.clone(),
+            source,
+            target,
+        });
+    }
+    diffs
 }
 
 /// The values of a difference as a result keeps them ([`shown::kept`]); when that cuts them,

@@ -246,6 +246,45 @@ pub fn plan(
     versions: (u32, u32),
 ) -> Result<Plan, ReconcileError> {
     let mut notes = Vec::new();
+    let key_cols = key_columns(source, target, key, &mut notes)?;
+    for e in exclude {
+        if source.column(e).is_none() && target.column(e).is_none() {
+            return Err(ReconcileError::Other(format!(
+                "exclude names column {e:?}, which is on neither side"
+            )));
+        }
+    }
+    let names: Vec<String> = match columns {
+        Some(list) => list.to_vec(),
+        None => source
+            .columns
+            .iter()
+            .map(|c| c.name.clone())
+            .filter(|n| !exclude.contains(n))
+            .collect(),
+    };
+    let out = compared_columns(source, target, &names, versions, &mut notes)?;
+    if columns.is_none() {
+        notes.extend(only_on_target(source, target, exclude));
+    }
+    if out.is_empty() {
+        return Err(ReconcileError::Other("no columns left to compare".into()));
+    }
+    Ok(Plan {
+        key: key_cols,
+        columns: out,
+        notes,
+    })
+}
+
+/// The key columns, in key order, each with its ordering expression (a note added to `notes`
+/// when it costs a sort); fails naming the side a key column is missing from.
+fn key_columns(
+    source: &TableInfo,
+    target: &TableInfo,
+    key: &[String],
+    notes: &mut Vec<String>,
+) -> Result<Vec<KeyColumn>, ReconcileError> {
     let mut key_cols = Vec::new();
     for k in key {
         let (Some(s), Some(_)) = (source.column(k), target.column(k)) else {
@@ -276,24 +315,21 @@ pub fn plan(
             not_null: s.not_null && target.column(k).is_some_and(|c| c.not_null),
         });
     }
-    for e in exclude {
-        if source.column(e).is_none() && target.column(e).is_none() {
-            return Err(ReconcileError::Other(format!(
-                "exclude names column {e:?}, which is on neither side"
-            )));
-        }
-    }
-    let names: Vec<String> = match columns {
-        Some(list) => list.to_vec(),
-        None => source
-            .columns
-            .iter()
-            .map(|c| c.name.clone())
-            .filter(|n| !exclude.contains(n))
-            .collect(),
-    };
+    Ok(key_cols)
+}
+
+/// The compared columns `names`, in that order, each with the expression that renders it
+/// alike on both sides (a note added to `notes` when it is not the plain column); fails on a
+/// column missing from one side, pointing to `exclude` and `kind = "schema"`.
+fn compared_columns(
+    source: &TableInfo,
+    target: &TableInfo,
+    names: &[String],
+    versions: (u32, u32),
+    notes: &mut Vec<String>,
+) -> Result<Vec<Compared>, ReconcileError> {
     let mut out = Vec::new();
-    for n in &names {
+    for n in names {
         let (s, t) = match (source.column(n), target.column(n)) {
             (Some(s), Some(t)) => (s, t),
             (s, _) => {
@@ -313,27 +349,23 @@ pub fn plan(
             expr,
         });
     }
-    if columns.is_none() {
-        let only_target: Vec<&str> = target
-            .columns
-            .iter()
-            .filter(|c| source.column(&c.name).is_none() && !exclude.contains(&c.name))
-            .map(|c| c.name.as_str())
-            .collect();
-        if !only_target.is_empty() {
-            notes.push(format!(
-                "columns only on the target, not compared: {}",
-                only_target.join(", ")
-            ));
-        }
-    }
-    if out.is_empty() {
-        return Err(ReconcileError::Other("no columns left to compare".into()));
-    }
-    Ok(Plan {
-        key: key_cols,
-        columns: out,
-        notes,
+    Ok(out)
+}
+
+/// The note naming the target's columns that the source lacks and `exclude` does not list
+/// (left out of the comparison), if there are any.
+fn only_on_target(source: &TableInfo, target: &TableInfo, exclude: &[String]) -> Option<String> {
+    let only_target: Vec<&str> = target
+        .columns
+        .iter()
+        .filter(|c| source.column(&c.name).is_none() && !exclude.contains(&c.name))
+        .map(|c| c.name.as_str())
+        .collect();
+    (!only_target.is_empty()).then(|| {
+        format!(
+            "columns only on the target, not compared: {}",
+            only_target.join(", ")
+        )
     })
 }
 

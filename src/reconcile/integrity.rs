@@ -103,35 +103,70 @@ pub(crate) async fn null_keys(
     }
     if !digest {
         res.mismatch_total += (na - nb).unsigned_abs();
-        res.mismatches.push(super::Mismatch {
-            key: vec![NULL_KEY.into()],
-            class: if na > nb {
-                MismatchClass::MissingOnTarget
-            } else {
-                MismatchClass::ExtraOnTarget
-            },
-            columns: vec![super::ColumnDiff {
-                column: "count".into(),
-                source: Some(na.to_string()),
-                target: Some(nb.to_string()),
-            }],
-            detail: format!("rows whose key has a NULL: {na} on the source, {nb} on the target"),
-            transient: false,
-            by_content: true,
-            full: Vec::new(),
-        });
+        res.mismatches.push(null_key_count_mismatch(na, nb));
         return Ok(());
     }
     // Wide rows are fetched fewer at a time (they come here whole).
     let limit = i64::try_from(t.rows_within_bytes(NULL_KEY_ROWS as u64)).unwrap_or(NULL_KEY_ROWS);
     let (ra, rb) = futures::try_join!(rows(&t.source, limit), rows(&t.target, limit))?;
+    let mut differing = list_null_key_rows(cx, t, res, surplus(ra, rb));
+    // Rows past the fetch limit were not compared one by one: count at least the difference.
+    let fetched_all = na <= limit && nb <= limit;
+    if !fetched_all {
+        differing = differing.max((na - nb).unsigned_abs()).max(1);
+        res.notes.push(format!(
+            "{na} source and {nb} target rows have a NULL in the key; the first {limit} \
+             of each were compared row by row"
+        ));
+    }
+    res.mismatch_total += differing;
+    Ok(())
+}
+
+/// The one mismatch a `count` check lists for rows whose key has a NULL when the sides hold
+/// `na` (source) and `nb` (target) of them: missing or extra by whichever side has more.
+fn null_key_count_mismatch(na: i64, nb: i64) -> super::Mismatch {
+    super::Mismatch {
+        key: vec![NULL_KEY.into()],
+        class: if na > nb {
+            MismatchClass::MissingOnTarget
+        } else {
+            MismatchClass::ExtraOnTarget
+        },
+        columns: vec![super::ColumnDiff {
+            column: "count".into(),
+            source: Some(na.to_string()),
+            target: Some(nb.to_string()),
+        }],
+        detail: format!("rows whose key has a NULL: {na} on the source, {nb} on the target"),
+        transient: false,
+        by_content: true,
+        full: Vec::new(),
+    }
+}
+
+/// Each distinct row text with how many more times it is on the source than on the target
+/// (negative: more on the target; zero: as many on both).
+fn surplus(source: Vec<String>, target: Vec<String>) -> BTreeMap<String, i64> {
     let mut surplus: BTreeMap<String, i64> = BTreeMap::new();
-    for r in ra {
+    for r in source {
         *surplus.entry(r).or_default() += 1;
     }
-    for r in rb {
+    for r in target {
         *surplus.entry(r).or_default() -= 1;
     }
+    surplus
+}
+
+/// Lists the rows with a NULL in the key that one side holds more often than the other, one
+/// mismatch per surplus copy (keyed by the row's key values, `NULL` shown as such), until
+/// `max_listed` mismatches are listed; returns how many rows differ, listed or not.
+fn list_null_key_rows(
+    cx: &Cx<'_>,
+    t: &Table<'_>,
+    res: &mut ReconcileResult,
+    surplus: BTreeMap<String, i64>,
+) -> u64 {
     let columns: Vec<String> = t.plan.columns.iter().map(|c| c.name.clone()).collect();
     let key_at: Vec<Option<usize>> = t
         .plan
@@ -166,17 +201,7 @@ pub(crate) async fn null_keys(
             }
         }
     }
-    // Rows past the fetch limit were not compared one by one: count at least the difference.
-    let fetched_all = na <= limit && nb <= limit;
-    if !fetched_all {
-        differing = differing.max((na - nb).unsigned_abs()).max(1);
-        res.notes.push(format!(
-            "{na} source and {nb} target rows have a NULL in the key; the first {limit} \
-             of each were compared row by row"
-        ));
-    }
-    res.mismatch_total += differing;
-    Ok(())
+    differing
 }
 
 /// The row texts of `side`'s rows whose key has a NULL (the first `limit`).

@@ -236,23 +236,59 @@ fn pair_within(missing: &mut [(&Row, u64)], extra: &mut [(&Row, u64)], t: &Toler
     paired
 }
 
+/// The rows of `of` that are there more often than in `other`, each with how many times
+/// more (a multiset difference).
+fn surplus<'r>(of: &'r ResultSet, other: &ResultSet) -> Vec<(&'r Row, u64)> {
+    let mut out = Vec::new();
+    for (row, n) in &of.rows {
+        let m = other.rows.get(row).copied().unwrap_or(0);
+        if *n > m {
+            out.push((row, n - m));
+        }
+    }
+    out
+}
+
+/// One `different` mismatch for a source row and a target row paired by their first
+/// column's value `key`, naming the columns whose values differ.
+fn paired_rows(columns: &[String], key: &Option<String>, row: &Row, other: &Row) -> Mismatch {
+    let mut diffs = Vec::new();
+    let mut said = Vec::new();
+    let mut full = Vec::new();
+    for (i, c) in columns.iter().enumerate() {
+        let (a, b) = (
+            row.get(i).cloned().flatten(),
+            other.get(i).cloned().flatten(),
+        );
+        if a == b {
+            continue;
+        }
+        let (x, y) = shown::pair(a.as_deref(), b.as_deref());
+        said.push(format!("{c}: {x} → {y}"));
+        let (source, target) = super::bisect::keep(c, a, b, &mut full);
+        diffs.push(ColumnDiff {
+            column: c.clone(),
+            source,
+            target,
+        });
+    }
+    let detail = said.join("; ");
+    Mismatch {
+        key: vec![show(key)],
+        class: MismatchClass::Different,
+        columns: diffs,
+        detail,
+        transient: false,
+        by_content: false,
+        full,
+    }
+}
+
 /// The row-level differences, the number of differing rows (a paired row counts once) and
 /// the number of rows equal only within the tolerance.
 fn compare(a: &ResultSet, b: &ResultSet, t: Option<&Tolerance>) -> (Vec<Mismatch>, u64, u64) {
-    let mut missing: Vec<(&Row, u64)> = Vec::new();
-    let mut extra: Vec<(&Row, u64)> = Vec::new();
-    for (row, n) in &a.rows {
-        let m = b.rows.get(row).copied().unwrap_or(0);
-        if *n > m {
-            missing.push((row, n - m));
-        }
-    }
-    for (row, n) in &b.rows {
-        let m = a.rows.get(row).copied().unwrap_or(0);
-        if *n > m {
-            extra.push((row, n - m));
-        }
-    }
+    let mut missing = surplus(a, b);
+    let mut extra = surplus(b, a);
     let tolerated = t.map_or(0, |t| pair_within(&mut missing, &mut extra, t));
     missing.retain(|(_, n)| *n > 0);
     extra.retain(|(_, n)| *n > 0);
@@ -276,36 +312,7 @@ fn compare(a: &ResultSet, b: &ResultSet, t: Option<&Tolerance>) -> (Vec<Mismatch
             && let Some((other, _)) = extra.iter().find(|(r, _)| first(r) == key)
         {
             paired_extra.insert(*other);
-            let mut diffs = Vec::new();
-            let mut said = Vec::new();
-            let mut full = Vec::new();
-            for (i, c) in columns.iter().enumerate() {
-                let (a, b) = (
-                    row.get(i).cloned().flatten(),
-                    other.get(i).cloned().flatten(),
-                );
-                if a == b {
-                    continue;
-                }
-                let (x, y) = shown::pair(a.as_deref(), b.as_deref());
-                said.push(format!("{c}: {x} → {y}"));
-                let (source, target) = super::bisect::keep(c, a, b, &mut full);
-                diffs.push(ColumnDiff {
-                    column: c.clone(),
-                    source,
-                    target,
-                });
-            }
-            let detail = said.join("; ");
-            out.push(Mismatch {
-                key: vec![show(&key)],
-                class: MismatchClass::Different,
-                columns: diffs,
-                detail,
-                transient: false,
-                by_content: false,
-                full,
-            });
+            out.push(paired_rows(columns, &key, row, other));
             total += 1;
             continue;
         }

@@ -32,8 +32,25 @@ async fn tables_of(
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
+/// The structure of table `oid` on one side: its columns, constraints, indexes (its
+/// partitions' too) and user triggers, read from the catalog in that order.
 async fn shape(client: &Client, side: &str, oid: u32) -> Result<Shape, ReconcileError> {
     let mut out = Shape::new();
+    add_columns(client, side, oid, &mut out).await?;
+    add_constraints(client, side, oid, &mut out).await?;
+    add_indexes(client, side, oid, &mut out).await?;
+    add_triggers(client, side, oid, &mut out).await?;
+    Ok(out)
+}
+
+/// Adds each column of table `oid` to `out` as `column NAME`: its type, nullability,
+/// default and collation.
+async fn add_columns(
+    client: &Client,
+    side: &str,
+    oid: u32,
+    out: &mut Shape,
+) -> Result<(), ReconcileError> {
     let err = |what: &'static str| ReconcileError::sql(side, what);
     for r in client
         .query(
@@ -65,6 +82,18 @@ async fn shape(client: &Client, side: &str, oid: u32) -> Result<Shape, Reconcile
             ]),
         );
     }
+    Ok(())
+}
+
+/// Adds each primary key, unique, foreign key, check and exclusion constraint of table `oid`
+/// to `out` as `KIND NAME` with its definition.
+async fn add_constraints(
+    client: &Client,
+    side: &str,
+    oid: u32,
+    out: &mut Shape,
+) -> Result<(), ReconcileError> {
+    let err = |what: &'static str| ReconcileError::sql(side, what);
     for r in client
         .query(
             "SELECT conname::text, CASE contype WHEN 'p' THEN 'primary key' WHEN 'u' THEN 'unique' \
@@ -81,6 +110,18 @@ async fn shape(client: &Client, side: &str, oid: u32) -> Result<Shape, Reconcile
             BTreeMap::from([("definition", r.get(2))]),
         );
     }
+    Ok(())
+}
+
+/// Adds each index of table `oid` to `out` as `index NAME`, and each index of its partitions
+/// as `partition PART index NAME`, with its definition.
+async fn add_indexes(
+    client: &Client,
+    side: &str,
+    oid: u32,
+    out: &mut Shape,
+) -> Result<(), ReconcileError> {
+    let err = |what: &'static str| ReconcileError::sql(side, what);
     for r in client
         .query(
             "SELECT ic.relname::text, pg_catalog.pg_get_indexdef(i.indexrelid) \
@@ -120,6 +161,18 @@ async fn shape(client: &Client, side: &str, oid: u32) -> Result<Shape, Reconcile
             BTreeMap::from([("definition", r.get(2))]),
         );
     }
+    Ok(())
+}
+
+/// Adds each user trigger of table `oid` to `out` as `trigger NAME`: its definition and
+/// whether (and when) it fires.
+async fn add_triggers(
+    client: &Client,
+    side: &str,
+    oid: u32,
+    out: &mut Shape,
+) -> Result<(), ReconcileError> {
+    let err = |what: &'static str| ReconcileError::sql(side, what);
     for r in client
         .query(
             "SELECT tgname::text, pg_catalog.pg_get_triggerdef(oid), \
@@ -136,7 +189,7 @@ async fn shape(client: &Client, side: &str, oid: u32) -> Result<Shape, Reconcile
             BTreeMap::from([("definition", r.get(1)), ("enabled", r.get(2))]),
         );
     }
-    Ok(out)
+    Ok(())
 }
 
 fn show(v: &Option<String>) -> String {

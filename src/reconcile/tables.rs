@@ -137,72 +137,18 @@ pub(crate) async fn run(cx: &Cx<'_>, res: &mut ReconcileResult) -> Result<(), Re
         list(cx.target, "target", &check.tables, &check.exclude_tables)
     )?;
     if on_source.is_empty() {
-        return Err(ReconcileError::Other(format!(
-            "source: tables [{}] match no table{} (the check would compare nothing)",
-            check.tables.join(", "),
-            if check.exclude_tables.is_empty() {
-                String::new()
-            } else {
-                format!(" outside [{}]", check.exclude_tables.join(", "))
-            }
-        )));
+        return Err(nothing_selected(&check.tables, &check.exclude_tables));
     }
     res.key_columns = vec!["table".into()];
     res.partitions_total = u32::try_from(on_source.union(&on_target).count()).unwrap_or(u32::MAX);
     // Tables on one side only: every row of them differs.
     for (schema, name) in on_source.symmetric_difference(&on_target) {
         let missing = !on_target.contains(&(schema.clone(), name.clone()));
-        let (client, side) = if missing {
-            (cx.source, "source")
-        } else {
-            (cx.target, "target")
-        };
-        let rows = row_count(client, side, schema, name).await?;
-        let (class, detail) = if missing {
-            (
-                MismatchClass::MissingOnTarget,
-                format!("table missing on target ({rows} rows on the source)"),
-            )
-        } else {
-            (
-                MismatchClass::ExtraOnTarget,
-                format!("table only on the target ({rows} rows there)"),
-            )
-        };
-        if missing {
-            res.source_rows += rows;
-        } else {
-            res.target_rows += rows;
-        }
-        res.mismatch_total += rows.max(1);
-        res.partitions_done += 1;
-        let count = Some(rows.to_string());
-        res.mismatches.push(Mismatch {
-            key: vec![shown_name(schema, name)],
-            class,
-            columns: vec![ColumnDiff {
-                column: "rows".into(),
-                source: if missing { count.clone() } else { None },
-                target: if missing { None } else { count },
-            }],
-            detail,
-            transient: false,
-            by_content: false,
-            full: Vec::new(),
-        });
+        record_one_sided(cx, res, schema, name, missing).await?;
     }
     let total = res.partitions_total;
     let both: Vec<(String, String)> = on_source.intersection(&on_target).cloned().collect();
-    // Up to TABLE_LANES sessions per side when the settings to open more are known: one
-    // table's round trips (catalog, snapshot, plan) overlap the others' comparisons.
-    let mut extra = Vec::new();
-    let paced = super::throttle::is_paced(cx.check);
-    if let Some((s, t)) = cx.opts.sessions.as_ref().filter(|_| !paced) {
-        let wanted = both.len().min(TABLE_LANES).saturating_sub(1);
-        let opened =
-            futures::future::join_all((0..wanted).map(|_| super::connect_pair(s, t))).await;
-        extra.extend(opened.into_iter().flatten());
-    }
+    let extra = extra_sessions(cx, both.len()).await;
     let shared = std::sync::Mutex::new(Sums {
         done: res.partitions_done,
         rows: res.source_rows.max(res.target_rows),
@@ -225,6 +171,101 @@ pub(crate) async fn run(cx: &Cx<'_>, res: &mut ReconcileResult) -> Result<(), Re
         done.extend(r?);
     }
     done.sort_by_key(|(i, _)| *i);
+    let keyless = add_compared(res, done);
+    cx.report(res, Phase::Comparing);
+    if keyless > 0 {
+        res.notes.push(format!(
+            "{keyless} of the tables have no primary key or unique NOT NULL index: compared as multisets"
+        ));
+    }
+    settle(res)
+}
+
+/// The error for a `tables` selection that matches no table on the source (the check would
+/// compare nothing), naming the globs and the exclusions.
+fn nothing_selected(tables: &[String], exclude: &[String]) -> ReconcileError {
+    ReconcileError::Other(format!(
+        "source: tables [{}] match no table{} (the check would compare nothing)",
+        tables.join(", "),
+        if exclude.is_empty() {
+            String::new()
+        } else {
+            format!(" outside [{}]", exclude.join(", "))
+        }
+    ))
+}
+
+/// Records a table found on one side only (`missing`: on the source, not the target) as one
+/// mismatch whose rows all differ: counts its rows on the side that has it and adds them to
+/// the result's sums (at least one mismatch, even for an empty table).
+async fn record_one_sided(
+    cx: &Cx<'_>,
+    res: &mut ReconcileResult,
+    schema: &str,
+    name: &str,
+    missing: bool,
+) -> Result<(), ReconcileError> {
+    let (client, side) = if missing {
+        (cx.source, "source")
+    } else {
+        (cx.target, "target")
+    };
+    let rows = row_count(client, side, schema, name).await?;
+    let (class, detail) = if missing {
+        (
+            MismatchClass::MissingOnTarget,
+            format!("table missing on target ({rows} rows on the source)"),
+        )
+    } else {
+        (
+            MismatchClass::ExtraOnTarget,
+            format!("table only on the target ({rows} rows there)"),
+        )
+    };
+    if missing {
+        res.source_rows += rows;
+    } else {
+        res.target_rows += rows;
+    }
+    res.mismatch_total += rows.max(1);
+    res.partitions_done += 1;
+    let count = Some(rows.to_string());
+    res.mismatches.push(Mismatch {
+        key: vec![shown_name(schema, name)],
+        class,
+        columns: vec![ColumnDiff {
+            column: "rows".into(),
+            source: if missing { count.clone() } else { None },
+            target: if missing { None } else { count },
+        }],
+        detail,
+        transient: false,
+        by_content: false,
+        full: Vec::new(),
+    });
+    Ok(())
+}
+
+/// The extra session pairs the check compares tables on beside its own: up to
+/// `TABLE_LANES - 1`, fewer when there are fewer `tables` to share out, none for a paced check
+/// or when the settings to open them are not known. A pair that fails to connect is left out.
+async fn extra_sessions(cx: &Cx<'_>, tables: usize) -> Vec<(Client, Client)> {
+    // Up to TABLE_LANES sessions per side when the settings to open more are known: one
+    // table's round trips (catalog, snapshot, plan) overlap the others' comparisons.
+    let mut extra = Vec::new();
+    let paced = super::throttle::is_paced(cx.check);
+    if let Some((s, t)) = cx.opts.sessions.as_ref().filter(|_| !paced) {
+        let wanted = tables.min(TABLE_LANES).saturating_sub(1);
+        let opened =
+            futures::future::join_all((0..wanted).map(|_| super::connect_pair(s, t))).await;
+        extra.extend(opened.into_iter().flatten());
+    }
+    extra
+}
+
+/// Adds each compared table's result (in the check's table order) to the check's sums and
+/// its list of tables; returns how many of them had no unique key (compared as multisets).
+fn add_compared(res: &mut ReconcileResult, done: Vec<(usize, ReconcileResult)>) -> usize {
     let mut keyless = 0usize;
     for (_, r) in done {
         keyless += usize::from(r.key_columns == ["row"]);
@@ -234,13 +275,7 @@ pub(crate) async fn run(cx: &Cx<'_>, res: &mut ReconcileResult) -> Result<(), Re
         res.partitions_done += 1;
         res.tables.push(r);
     }
-    cx.report(res, Phase::Comparing);
-    if keyless > 0 {
-        res.notes.push(format!(
-            "{keyless} of the tables have no primary key or unique NOT NULL index: compared as multisets"
-        ));
-    }
-    settle(res)
+    keyless
 }
 
 /// Progress over the tables compared so far, shared by the lanes.

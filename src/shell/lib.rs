@@ -6,11 +6,12 @@
 //! [`GroupGuard`] kills it if the caller goes away. Used by the engine for `run` steps and
 //! waits, and by the `command` lag probe.
 
-use std::process::Stdio;
+use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
-use tokio::process::Command;
+use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 
 use cutover_model::protocol::Stream;
 
@@ -78,12 +79,55 @@ pub async fn run_chunked(
     run_with(spec, chunks, pid_tx, cancel).await
 }
 
+/// Runs `spec` sending its output to `lines`: spawns it, reports its pid, waits for it to
+/// end, time out or be cancelled, then clears its group and drains both pipes.
 async fn run_with<S: Sink>(
     spec: &ShellSpec,
     lines: S,
     pid_tx: Option<tokio::sync::oneshot::Sender<u32>>,
     mut cancel: watch::Receiver<bool>,
 ) -> std::io::Result<ShellExit> {
+    let mut child = command(spec).spawn()?;
+    feed_stdin(spec, &mut child);
+    let pid = child.id().unwrap_or(0);
+    let mut guard = GroupGuard::new(pid as i32);
+    if let Some(tx) = pid_tx {
+        let _ = tx.send(pid);
+    }
+    let pumps = start_pumps(&mut child, spec, lines);
+    let mut exit = ShellExit {
+        code: None,
+        signal: None,
+        timed_out: false,
+        cancelled: *cancel.borrow(),
+    };
+    let status = if exit.cancelled {
+        None
+    } else {
+        wait_or_stop(&mut child, spec.timeout, &mut cancel, &mut exit).await?
+    };
+    let stopped = status.is_none();
+    let status = match status {
+        Some(s) => s,
+        None => {
+            guard.terminate(KILL_GRACE).await;
+            child.wait().await?
+        }
+    };
+    clear_group(&mut guard, stopped).await;
+    for h in pumps.into_iter().flatten() {
+        let _ = h.await;
+    }
+    use std::os::unix::process::ExitStatusExt;
+    exit.code = status.code();
+    exit.signal = status.signal();
+    Ok(exit)
+}
+
+/// `sh -c COMMAND` with the spec's environment, in a process group of its own, stdout and
+/// stderr piped, stdin piped when there is text to feed it (else /dev/null), and killed if
+/// the handle is dropped.
+fn command(spec: &ShellSpec) -> Command {
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
         .arg(&spec.command)
@@ -99,7 +143,11 @@ async fn run_with<S: Sink>(
     for (k, v) in &spec.env {
         cmd.env(k, v);
     }
-    let mut child = cmd.spawn()?;
+    cmd
+}
+
+/// Writes the spec's stdin text to the child on a task of its own, if there is any.
+fn feed_stdin(spec: &ShellSpec, child: &mut Child) {
     if let (Some(text), Some(mut pipe)) = (spec.stdin.clone(), child.stdin.take()) {
         // Written beside the run: a command that never reads its stdin cannot block us, and
         // the pipe closes when it is written (or the command went away).
@@ -108,11 +156,15 @@ async fn run_with<S: Sink>(
             let _ = pipe.write_all(text.as_bytes()).await;
         });
     }
-    let pid = child.id().unwrap_or(0);
-    let mut guard = GroupGuard::new(pid as i32);
-    if let Some(tx) = pid_tx {
-        let _ = tx.send(pid);
-    }
+}
+
+/// Enlarges the child's stdout and stderr pipes and starts a task reading each into `lines`;
+/// returns the tasks (stdout's, then stderr's) to wait for once the command is over.
+fn start_pumps<S: Sink>(
+    child: &mut Child,
+    spec: &ShellSpec,
+    lines: S,
+) -> [Option<JoinHandle<()>>; 2] {
     if let Some(o) = &child.stdout {
         grow_pipe(o);
     }
@@ -135,39 +187,37 @@ async fn run_with<S: Sink>(
             lines,
         ))
     });
+    [out, err]
+}
 
+/// Waits for the child to exit, the `timeout` to pass or `cancel` to turn true, whichever
+/// comes first: its exit status, or `None` when it was stopped (with `exit.timed_out` or
+/// `exit.cancelled` set to say why) and still has to be terminated.
+async fn wait_or_stop(
+    child: &mut Child,
+    timeout: Option<Duration>,
+    cancel: &mut watch::Receiver<bool>,
+    exit: &mut ShellExit,
+) -> std::io::Result<Option<ExitStatus>> {
     let sleep = async {
-        match spec.timeout {
+        match timeout {
             Some(t) => tokio::time::sleep(t).await,
             None => std::future::pending().await,
         }
     };
     tokio::pin!(sleep);
-    let mut exit = ShellExit {
-        code: None,
-        signal: None,
-        timed_out: false,
-        cancelled: *cancel.borrow(),
-    };
-    let status = if exit.cancelled {
-        None
-    } else {
-        tokio::select! {
-            s = child.wait() => Some(s?),
-            () = &mut sleep => { exit.timed_out = true; None }
-            _ = wait_true(&mut cancel) => { exit.cancelled = true; None }
-        }
-    };
-    let stopped = status.is_none();
-    let status = match status {
-        Some(s) => s,
-        None => {
-            guard.terminate(KILL_GRACE).await;
-            child.wait().await?
-        }
-    };
-    // The leader is gone: whatever it left in its group goes too, so pipes close and nothing
-    // lingers. A group that was stopped already had its grace: what is left is killed at once.
+    Ok(tokio::select! {
+        s = child.wait() => Some(s?),
+        () = &mut sleep => { exit.timed_out = true; None }
+        _ = wait_true(cancel) => { exit.cancelled = true; None }
+    })
+}
+
+/// Clears what the command left in its group once its leader is gone, so that pipes close
+/// and nothing lingers: nothing to do when the group is empty; a group that was stopped
+/// already had its grace and is killed at once; otherwise it gets SIGTERM, then SIGKILL after
+/// [`KILL_GRACE`].
+async fn clear_group(guard: &mut GroupGuard, stopped: bool) {
     if !guard.alive() {
         guard.disarm();
     } else if stopped {
@@ -175,13 +225,6 @@ async fn run_with<S: Sink>(
     } else {
         guard.terminate(KILL_GRACE).await;
     }
-    for h in [out, err].into_iter().flatten() {
-        let _ = h.await;
-    }
-    use std::os::unix::process::ExitStatusExt;
-    exit.code = status.code();
-    exit.signal = status.signal();
-    Ok(exit)
 }
 
 /// [`pump`] on a task of its own, owning what it keeps whole.
