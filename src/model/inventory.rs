@@ -132,9 +132,9 @@ impl Risk {
 /// A table of the chosen schemas (a partitioned table once, for its partitions).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Table {
-    /// Schema.
+    /// The schema it is in.
     pub schema: String,
-    /// Name.
+    /// Its name within the schema (unquoted).
     pub name: String,
     /// Bytes with indexes and TOAST (the partitions' for a partitioned table).
     pub bytes: u64,
@@ -209,9 +209,9 @@ impl Table {
 /// A sequence of the chosen schemas.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Sequence {
-    /// Schema.
+    /// The schema it is in.
     pub schema: String,
-    /// Name.
+    /// Its name within the schema (unquoted).
     pub name: String,
     /// The column that owns it (`schema.table.column`), if any.
     pub owned_by: Option<String>,

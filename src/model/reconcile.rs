@@ -339,7 +339,7 @@ pub enum Phase {
     WaitingToRecheck,
     /// Re-comparing the mismatching keys.
     Rechecking,
-    /// Finished.
+    /// Every range was compared: the result follows.
     Done,
 }
 

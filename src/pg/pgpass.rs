@@ -12,11 +12,11 @@ use std::path::{Path, PathBuf};
 pub struct PgpassKey<'a> {
     /// Host name, or a socket directory (matched as `localhost`).
     pub host: &'a str,
-    /// Port.
+    /// The port connected to (5432 unless the DSN says otherwise).
     pub port: u16,
-    /// Database.
+    /// The database connected to.
     pub database: &'a str,
-    /// User.
+    /// The user connecting.
     pub user: &'a str,
 }
 

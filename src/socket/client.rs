@@ -32,7 +32,7 @@ pub enum ClientError {
     /// The engine refused the connection.
     #[error("{reason}")]
     Refused {
-        /// Why.
+        /// Why, in the engine's words.
         reason: String,
         /// Who has the controls, when that is why.
         controller: Option<Operator>,

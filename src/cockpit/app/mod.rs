@@ -116,19 +116,19 @@ pub enum Phase {
     },
     /// Step `index` runs.
     Running {
-        /// Step.
+        /// The step's position (0-based).
         index: usize,
     },
     /// Confirm step `index` waits for the word.
     Confirming {
-        /// Step.
+        /// The step's position (0-based).
         index: usize,
-        /// Word.
+        /// The word to type.
         word: String,
     },
     /// Approve step `index` waits for sign-offs.
     Approving {
-        /// Step.
+        /// The step's position (0-based).
         index: usize,
         /// Every role it needs.
         roles: Vec<String>,
@@ -137,11 +137,11 @@ pub enum Phase {
     },
     /// Step `index` needs a decision.
     Deciding {
-        /// Step.
+        /// The step's position (0-based).
         index: usize,
         /// Failed or interrupted.
         kind: DecisionKind,
-        /// Explanation.
+        /// What happened, in the engine's words.
         message: String,
         /// The interrupted attempt's process group from the earlier session, while it still
         /// runs: a re-run waits until it ends or is stopped (`K`).
@@ -159,9 +159,9 @@ pub enum Phase {
 /// The status line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Status {
-    /// Severity.
+    /// How serious: the colour and whether it stays on the status line.
     pub level: Level,
-    /// Text.
+    /// The words shown (secrets already masked by the engine).
     pub text: String,
     /// A transient message (a refused key) disappears at this time; others stay until replaced.
     pub until: Option<DateTime<Utc>>,
@@ -192,7 +192,7 @@ pub struct App {
     pub terminal_lost: bool,
     /// The plan.
     pub run: Option<RunInfo>,
-    /// Steps.
+    /// Every step of the runbook, in order, as the step list shows it.
     pub steps: Vec<StepView>,
     /// Selected step (its detail and output are shown).
     pub selected: usize,

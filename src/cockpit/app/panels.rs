@@ -160,7 +160,7 @@ pub enum CheckState {
 pub struct ReconcileCheck {
     /// Name from the runbook.
     pub name: String,
-    /// State.
+    /// Whether it runs, passed, failed or could not run, with what it found.
     pub state: CheckState,
 }
 

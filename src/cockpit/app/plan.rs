@@ -8,7 +8,7 @@ use super::step::StepStatus;
 /// How urgent the window is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Urgency {
-    /// Comfortable.
+    /// On plan or ahead: nothing to worry about.
     Calm,
     /// Under a quarter of the window (or 15 minutes) left.
     Warn,
@@ -32,7 +32,7 @@ pub struct PlanFigures {
     /// every step; the summary and the metrics file say the same figure. 0 without a plan or
     /// before step 1.
     pub behind_ms: i64,
-    /// Urgency.
+    /// How worried the header should look (its colour).
     pub urgency: Urgency,
 }
 

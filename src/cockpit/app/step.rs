@@ -13,7 +13,7 @@ pub enum StepStatus {
     Pending,
     /// Running now (or waiting for its confirmation word).
     Running,
-    /// Passed.
+    /// Its last attempt passed.
     Passed,
     /// The last attempt did not pass.
     Failed(StepOutcome),
@@ -120,7 +120,7 @@ impl ProgressView {
 pub struct StepView {
     /// The plan (masked).
     pub info: StepInfo,
-    /// State.
+    /// Where it stands (pending, running, passed, failed, rolled back, ...).
     pub status: StepStatus,
     /// Attempts so far (this session and restored).
     pub attempt: u32,

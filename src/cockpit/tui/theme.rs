@@ -37,7 +37,7 @@ pub enum ThemeError {
     Io {
         /// The path.
         path: String,
-        /// Why.
+        /// What the operating system said.
         source: std::io::Error,
     },
     /// The file is not a valid theme.

@@ -20,7 +20,7 @@ pub struct Note {
     pub step: Option<(usize, String)>,
     /// In words (masked: it comes from masked events).
     pub message: String,
-    /// When.
+    /// When it happened.
     pub at: DateTime<Utc>,
 }
 

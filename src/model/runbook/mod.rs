@@ -85,9 +85,9 @@ pub struct Runbook {
 /// The maintenance window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Window {
-    /// Start.
+    /// When the window opens (`start`, UTC).
     pub start: DateTime<Utc>,
-    /// Length.
+    /// How long it stays open (`minutes`).
     pub minutes: u32,
 }
 
@@ -108,7 +108,8 @@ pub struct Connection {
 /// `[lag]`, validated.
 #[derive(Debug, Clone)]
 pub struct LagConfig {
-    /// Method.
+    /// How lag is measured: a streaming standby, a logical slot, a heartbeat row, a query or
+    /// a command.
     pub method: LagMethod,
     /// Connection the probe runs on.
     pub on: Option<String>,
@@ -139,13 +140,13 @@ pub struct LagConfig {
 pub struct ReconcileCheck {
     /// Unique name.
     pub name: String,
-    /// Kind.
+    /// What is compared: `count`, `checksum`, `query`, `schema` or `sequences`.
     pub kind: ReconcileKind,
     /// Source connection.
     pub source: String,
     /// Target connection.
     pub target: String,
-    /// Table.
+    /// The table compared (`schema.table`), for `count` and `checksum` without `tables`.
     pub table: Option<String>,
     /// Target table.
     pub target_table: Option<String>,
@@ -168,9 +169,9 @@ pub struct ReconcileCheck {
     pub sql: Option<Template>,
     /// Target query.
     pub target_sql: Option<Template>,
-    /// Schemas.
+    /// `schema` / `sequences`: the schemas compared.
     pub schemas: Vec<String>,
-    /// Sequences.
+    /// `sequences`: the sequences compared (none: every sequence of `schemas`).
     pub sequences: Vec<String>,
     /// Tables: for `schema`, the tables compared; for `count` and `checksum`, `schema.table`
     /// globs (`*`, `?`) expanded on the source at run time, each table compared on its own.
@@ -194,7 +195,7 @@ pub struct ReconcileCheck {
     pub changed_since: Option<String>,
     /// With `changed_since`: a full comparison at least this often (default 24h).
     pub full_every: Option<std::time::Duration>,
-    /// Partitions.
+    /// `checksum`: how many key ranges to compare (`None`: one per 5,000 rows, fewer for wide rows).
     pub partitions: Option<u32>,
     /// How far numbers in a `query` result may differ and still be equal.
     pub tolerance: Option<Tolerance>,
@@ -320,7 +321,7 @@ pub enum Action {
     Run(Template),
     /// `sql = "..."` on a connection.
     Sql {
-        /// Statement.
+        /// The statement, with `${...}` references resolved when it runs.
         sql: Template,
         /// Connection name.
         on: String,
@@ -338,7 +339,7 @@ pub enum Action {
         from: String,
         /// Connection written.
         to: String,
-        /// Schemas.
+        /// The schemas whose sequences are set.
         schemas: Vec<String>,
         /// Added to each value.
         margin: i64,
@@ -444,9 +445,9 @@ pub enum WaitCond {
     Reconcile(Vec<String>),
     /// A query returns true.
     Sql {
-        /// Query.
+        /// The query; the wait is over once it returns true.
         sql: Template,
-        /// Connection.
+        /// The connection it runs on.
         on: String,
     },
     /// A command exits 0.
@@ -481,9 +482,9 @@ pub enum RollbackAction {
     },
     /// SQL on a connection.
     Sql {
-        /// Statement.
+        /// The statement that undoes the step.
         sql: Template,
-        /// Connection.
+        /// The connection it runs on.
         on: String,
     },
 }
@@ -491,13 +492,14 @@ pub enum RollbackAction {
 /// `[[rollback_trigger]]`, validated.
 #[derive(Debug, Clone)]
 pub struct Trigger {
-    /// Name.
+    /// Its unique name, as the banner, the journal and the report show it.
     pub name: String,
-    /// Condition.
+    /// What fires it.
     pub when: TriggerCond,
     /// How long the condition must hold.
     pub hold: Duration,
-    /// Action.
+    /// What it does when it fires: alert (banner, bell, the rollback plan proposed), or roll
+    /// back after its countdown.
     pub action: TriggerAction,
     /// Countdown before an automatic rollback.
     pub countdown: Option<Duration>,
@@ -516,9 +518,9 @@ pub enum TriggerCond {
     WindowLeftBelow(Duration),
     /// A query returns true.
     Sql {
-        /// Query.
+        /// The query; the trigger fires while it returns true.
         sql: Template,
-        /// Connection.
+        /// The connection it runs on.
         on: String,
     },
 }

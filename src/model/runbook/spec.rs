@@ -504,7 +504,7 @@ pub enum TriggerAction {
 pub struct TriggerSpec {
     /// Unique name.
     pub name: SStr,
-    /// Condition.
+    /// What fires it (`when = { lag_above = ... }` and the like), with where it was written.
     pub when: Spanned<WhenSpec>,
     /// What to do.
     pub action: Option<TriggerAction>,

@@ -26,7 +26,7 @@ pub enum Ended {
     NotRun,
     /// Started and not finished when the record ends (or its engine stopped): outcome unknown.
     Interrupted,
-    /// Passed.
+    /// Its last attempt passed.
     Passed,
     /// Failed (the last attempt), with nothing decided after.
     Failed,
@@ -91,7 +91,7 @@ pub enum Undo {
     Passed,
     /// It did not pass.
     Failed {
-        /// Why.
+        /// Why, as the engine said it (a failed check, the error), when it said.
         message: Option<String>,
     },
     /// The operator skipped it.
@@ -174,7 +174,7 @@ impl StepSummary {
 /// Something the operator decided, with who and the typed reason.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Decision {
-    /// When.
+    /// When it was decided.
     pub at: DateTime<Utc>,
     /// Who (the user name the engine journaled).
     pub by: String,
@@ -194,7 +194,7 @@ impl Decision {
 /// A trigger that fired.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fired {
-    /// When.
+    /// When it fired.
     pub at: DateTime<Utc>,
     /// The trigger's name.
     pub name: String,
@@ -224,7 +224,7 @@ pub struct ClientNote {
     pub change: ClientChange,
     /// Its role.
     pub role: ClientRole,
-    /// Who.
+    /// Who was at the terminal, as the kernel vouches (user, host, ssh origin).
     pub who: Operator,
     /// For a takeover: who had the controls.
     #[serde(default, skip_serializing_if = "Option::is_none")]
