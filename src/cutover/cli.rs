@@ -31,6 +31,10 @@ pub enum Cmd {
         /// where they are used: in DSNs, commands, SQL).
         #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_var)]
         vars: Vec<(String, String)>,
+        /// Check a fleet file too, and each runbook once per member with that member's vars
+        /// and secrets (the members' errors located and named).
+        #[arg(long, value_name = "FLEET.toml")]
+        fleet: Option<PathBuf>,
     },
     /// The built-in rehearsal: a disposable source/target PostgreSQL pair with logical
     /// replication and a write load, cut over by `runbooks/drill.toml`. Exit code as `run`.

@@ -15,6 +15,7 @@ mod cli;
 mod drill;
 mod drill_plan;
 mod exit;
+mod fleet_cmd;
 mod headless;
 mod init_cmd;
 mod log;
@@ -50,7 +51,14 @@ fn main() -> ExitCode {
             files,
             connect,
             vars,
-        } => Ok(check(&files, connect, &vars.into_iter().collect())),
+            fleet,
+        } => {
+            let vars = vars.into_iter().collect();
+            Ok(match fleet {
+                Some(fleet) => fleet_cmd::check(&files, &fleet, connect, &vars),
+                None => check(&files, connect, &vars),
+            })
+        }
         Cmd::Run(args) => run(args),
         Cmd::Drill(args) => Ok(drill::main(args)),
         Cmd::Attach {

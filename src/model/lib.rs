@@ -5,7 +5,9 @@
 //!   `${...}` templates;
 //! * [`protocol`]: what a front end and the engine say to each other — [`protocol::Command`]s
 //!   in, [`protocol::Event`]s out — serde types that travel over channels, the journal, and
-//!   (one day) a socket;
+//!   the detached engine's socket;
+//! * [`fleet`]: a fleet file — one runbook over many databases, each a member with its own
+//!   vars and secrets, and the rules (concurrency, canary, halt) that tie them together;
 //! * [`lag`] and [`reconcile`]: the values those events carry (lag samples, reconcile results
 //!   and progress);
 //! * [`narrate`]: one wording for events, shared by the cockpit and `--headless`;
@@ -29,6 +31,7 @@
 //! assert_eq!(rb.steps[0].id, "hello");
 //! ```
 
+pub mod fleet;
 pub mod host;
 pub mod ident;
 pub mod inventory;

@@ -13,6 +13,7 @@ mod drift;
 mod drill;
 mod engine;
 mod engine_attacks;
+mod fleet;
 mod gate;
 mod hashing;
 mod init;

@@ -570,7 +570,7 @@ pub const MAX_RUNBOOK_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Reads a runbook file: only a regular file (a FIFO or a device would hang or never end),
 /// opened without blocking, at most [`MAX_RUNBOOK_BYTES`].
-fn read_regular(path: &Path) -> std::io::Result<Vec<u8>> {
+pub(crate) fn read_regular(path: &Path) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
     let file = std::fs::OpenOptions::new()

@@ -1,0 +1,81 @@
+//! `cutover check RUNBOOK --fleet FLEET.toml`: the fleet file checked, and the runbook checked
+//! once per member with that member's vars and secrets. (Running a fleet is not built yet.)
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use cutover_model::fleet::{Fleet, Halt};
+use cutover_model::runbook::LoadError;
+
+use crate::exit::{self, Exit};
+use crate::say;
+
+/// Checks the fleet file at `fleet` and each runbook of `files` for every member; every
+/// error is printed located (`file:line:col`, the member named).
+pub fn check(
+    files: &[PathBuf],
+    fleet: &Path,
+    connect: bool,
+    overrides: &BTreeMap<String, String>,
+) -> Exit {
+    if connect {
+        return exit::fail(
+            Exit::Invalid,
+            "cutover: check --connect with --fleet is not built yet: run `cutover preflight RUNBOOK --var …` with a member's vars",
+        );
+    }
+    let fleet = match Fleet::load(fleet) {
+        Ok(f) => f,
+        Err(LoadError::Io { path, source }) => {
+            return exit::fail(
+                Exit::Invalid,
+                &format!("{path}: cannot read the fleet file: {source}"),
+            );
+        }
+        Err(e) => return exit::fail(Exit::Invalid, &e.to_string()),
+    };
+    let mut ok = true;
+    for f in files {
+        match fleet.runbooks(f, overrides) {
+            Ok(books) => {
+                let steps = books.first().map_or(0, |(_, rb)| rb.steps.len());
+                if !say::out(&format!(
+                    "{}: ok for {}",
+                    f.display(),
+                    described(&fleet, steps)
+                )) {
+                    return exit::fail(Exit::Invalid, "cutover: cannot write the result to stdout");
+                }
+            }
+            Err(e) => {
+                ok = false;
+                say::err(&e.to_string());
+            }
+        }
+    }
+    Exit::unless(ok, Exit::Invalid)
+}
+
+/// `every member of fleet.toml (3 members, 17 steps each; canary shard-01; 2 at a time;
+/// a failure stops new members)`.
+fn described(fleet: &Fleet, steps: usize) -> String {
+    let n = fleet.members.len();
+    let canary = if fleet.canary.is_empty() {
+        "no canary".to_string()
+    } else {
+        format!("canary {}", fleet.canary.join(", "))
+    };
+    let halt = match fleet.halt {
+        Halt::FirstFailure => "a failure stops new members",
+        Halt::Never => "a failure stops nothing else",
+    };
+    format!(
+        "every member of {} ({} member{}, {} step{} each; {canary}; {} at a time; {halt})",
+        fleet.file,
+        n,
+        if n == 1 { "" } else { "s" },
+        steps,
+        if steps == 1 { "" } else { "s" },
+        fleet.concurrency
+    )
+}

@@ -1,0 +1,359 @@
+//! A fleet file: one runbook run over many databases (shards, tenants), each a member with its
+//! own vars and secrets, plus the rules that tie the members together: how many run at once,
+//! which run first alone (the canary), and what a failure does to members not yet started.
+//!
+//! ```toml
+//! concurrency = 8
+//! canary = ["shard-01"]
+//! halt = "first_failure"        # or "never"
+//!
+//! [[member]]
+//! name = "shard-01"
+//! vars = { source_dsn = "host=src1 dbname=app", target_dsn = "host=dst1 dbname=app" }
+//! secrets = { PW = { env = "SHARD01_PW" } }
+//! ```
+//!
+//! [`Fleet::parse`] checks the file alone; [`Fleet::runbooks`] checks the runbook once per
+//! member, with that member's vars and secrets. Every error names the file, line and column
+//! (and the member).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::runbook::diag::{self, Diagnostic, Diagnostics};
+use crate::runbook::{LoadError, Runbook};
+
+/// The most members a fleet may have.
+pub const MAX_MEMBERS: usize = 10_000;
+/// The longest member name: it names the member's journal and its lane on screen.
+pub const MAX_NAME: usize = 64;
+
+/// What a member's failure does to the members not yet started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Halt {
+    /// No member starts after one failed (members in flight run on).
+    FirstFailure,
+    /// Every member runs whatever the others do.
+    Never,
+}
+
+/// One database the runbook runs on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// Its name (letters, digits, `.`, `_`, `-`): its lane, its journal's name.
+    pub name: String,
+    /// `${vars.x}` for this member, over the runbook's `[vars]`.
+    pub vars: BTreeMap<String, String>,
+    /// The environment variable each of the runbook's `[secrets]` is read from for this
+    /// member (by reference, never the value).
+    pub secrets: BTreeMap<String, String>,
+    /// Where its name is in the fleet file (bytes).
+    pub span: std::ops::Range<usize>,
+}
+
+/// A validated fleet file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fleet {
+    /// The file as the user named it.
+    pub file: String,
+    /// Members in flight at once (at least 1).
+    pub concurrency: usize,
+    /// Members that run to the end first, alone, before the others wait for the operator's go.
+    pub canary: Vec<String>,
+    /// What a failure does to members not yet started.
+    pub halt: Halt,
+    /// The members, in the file's order.
+    pub members: Vec<Member>,
+    /// The file's text, to locate what the runbook check finds about a member.
+    source: String,
+}
+
+/// The file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FleetSpec {
+    concurrency: Option<Spanned<i64>>,
+    #[serde(default)]
+    canary: Vec<Spanned<String>>,
+    halt: Option<Spanned<String>>,
+    #[serde(default)]
+    member: Vec<Spanned<MemberSpec>>,
+}
+
+/// One `[[member]]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MemberSpec {
+    name: Spanned<String>,
+    #[serde(default)]
+    vars: BTreeMap<Spanned<String>, Spanned<crate::runbook::spec::VarValue>>,
+    #[serde(default)]
+    secrets: BTreeMap<Spanned<String>, Spanned<crate::runbook::spec::SecretSpec>>,
+}
+
+/// Collects located errors while a fleet file is checked.
+struct Errors<'a> {
+    file: &'a str,
+    source: &'a str,
+    found: Vec<Diagnostic>,
+}
+
+impl Errors<'_> {
+    fn at(&mut self, span: std::ops::Range<usize>, message: impl Into<String>) {
+        self.found
+            .push(Diagnostic::at(self.file, self.source, span, message));
+    }
+}
+
+impl Fleet {
+    /// Reads and checks a fleet file (a regular file of at most 16 MiB, UTF-8).
+    pub fn load(path: &Path) -> Result<Fleet, LoadError> {
+        let shown = path.display().to_string();
+        let bytes = crate::runbook::read_regular(path).map_err(|source| LoadError::Io {
+            path: shown.clone(),
+            source,
+        })?;
+        let source = String::from_utf8(bytes).map_err(|e| {
+            LoadError::Invalid(Diagnostics(vec![Diagnostic::whole_file(
+                &shown,
+                "",
+                format!(
+                    "the fleet file is not valid UTF-8 (byte {})",
+                    e.utf8_error().valid_up_to()
+                ),
+            )]))
+        })?;
+        Self::parse(&shown, &source).map_err(LoadError::Invalid)
+    }
+
+    /// Checks fleet file text; `file` names it in errors.
+    pub fn parse(file: &str, source: &str) -> Result<Fleet, Diagnostics> {
+        let spec: FleetSpec = toml::from_str(source).map_err(|e| {
+            let span = e.span().unwrap_or(0..0);
+            let text = source.get(span.clone()).unwrap_or("");
+            let msg = diag::toml_message(e.message(), text, source.parse::<toml::Table>().is_err());
+            Diagnostics(vec![Diagnostic::at(file, source, span, msg)])
+        })?;
+        let mut errs = Errors {
+            file,
+            source,
+            found: Vec::new(),
+        };
+        let concurrency = concurrency(&mut errs, spec.concurrency.as_ref());
+        let halt = halt(&mut errs, spec.halt.as_ref());
+        let members = members(&mut errs, &spec.member);
+        let canary = canary(&mut errs, &spec.canary, &members);
+        if !errs.found.is_empty() {
+            return Err(Diagnostics(errs.found));
+        }
+        Ok(Fleet {
+            file: file.to_string(),
+            concurrency,
+            canary,
+            halt,
+            members,
+            source: source.to_string(),
+        })
+    }
+
+    /// The runbook at `path` as each member runs it: loaded with the member's vars (over
+    /// `overrides`, as `--var` gives them) and its secrets' environment variables. Every
+    /// member's errors are returned, each message naming the member.
+    pub fn runbooks(
+        &self,
+        path: &Path,
+        overrides: &BTreeMap<String, String>,
+    ) -> Result<Vec<(String, Runbook)>, LoadError> {
+        let shown = path.display().to_string();
+        let bytes = crate::runbook::read_regular(path).map_err(|source| LoadError::Io {
+            path: shown.clone(),
+            source,
+        })?;
+        let source = String::from_utf8_lossy(&bytes);
+        let mut found = Vec::new();
+        let mut books = Vec::new();
+        for m in &self.members {
+            let mut vars = overrides.clone();
+            vars.extend(m.vars.clone());
+            match Runbook::parse(&shown, &source, &vars) {
+                Ok(mut rb) => {
+                    for (name, env) in &m.secrets {
+                        match rb.secrets.get_mut(name) {
+                            Some(e) => *e = env.clone(),
+                            None => found.push(Diagnostic::at(
+                                &self.file,
+                                &self.source,
+                                m.span.clone(),
+                                format!(
+                                    "member {}: secret {name} is not in the runbook's [secrets] (it has: {})",
+                                    m.name,
+                                    listed(rb.secrets.keys())
+                                ),
+                            )),
+                        }
+                    }
+                    books.push((m.name.clone(), rb));
+                }
+                Err(d) => found.extend(d.0.into_iter().map(|mut d| {
+                    d.message = format!("member {}: {}", m.name, d.message);
+                    d
+                })),
+            }
+        }
+        if found.is_empty() {
+            Ok(books)
+        } else {
+            Err(LoadError::Invalid(Diagnostics(found)))
+        }
+    }
+
+    /// The member named `name`.
+    pub fn member(&self, name: &str) -> Option<&Member> {
+        self.members.iter().find(|m| m.name == name)
+    }
+}
+
+/// `a, b, c`, or `none`.
+fn listed<'a>(names: impl Iterator<Item = &'a String>) -> String {
+    let all: Vec<&str> = names.map(String::as_str).collect();
+    if all.is_empty() {
+        "none".into()
+    } else {
+        all.join(", ")
+    }
+}
+
+/// `concurrency`: 1 unless given; at least 1 and at most [`MAX_MEMBERS`].
+fn concurrency(errs: &mut Errors<'_>, given: Option<&Spanned<i64>>) -> usize {
+    let Some(c) = given else { return 1 };
+    match usize::try_from(*c.get_ref()) {
+        Ok(n) if (1..=MAX_MEMBERS).contains(&n) => n,
+        _ => {
+            errs.at(
+                c.span(),
+                format!(
+                    "concurrency must be from 1 to {MAX_MEMBERS} (members in flight at once), not {}",
+                    c.get_ref()
+                ),
+            );
+            1
+        }
+    }
+}
+
+/// `halt`: `first_failure` (the default) or `never`.
+fn halt(errs: &mut Errors<'_>, given: Option<&Spanned<String>>) -> Halt {
+    match given.map(|h| (h, h.get_ref().as_str())) {
+        None | Some((_, "first_failure")) => Halt::FirstFailure,
+        Some((_, "never")) => Halt::Never,
+        Some((h, other)) => {
+            errs.at(
+                h.span(),
+                format!(
+                    "halt must be \"first_failure\" or \"never\", not {:?}",
+                    crate::text::plain(other)
+                ),
+            );
+            Halt::FirstFailure
+        }
+    }
+}
+
+/// Whether `name` may name a member: 1 to [`MAX_NAME`] letters, digits, `.`, `_`, `-`, not
+/// starting with `.` or `-` (it becomes a file name and a lane on screen).
+fn name_problem(name: &str) -> Option<String> {
+    if name.is_empty() {
+        return Some("a member's name may not be blank".into());
+    }
+    if name.len() > MAX_NAME {
+        return Some(format!("a member's name is at most {MAX_NAME} characters"));
+    }
+    if name.starts_with(['.', '-'])
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
+        return Some(format!(
+            "member name {:?}: use letters, digits, '.', '_' and '-' (not first: '.' or '-'); it names the member's journal",
+            crate::text::plain(name)
+        ));
+    }
+    None
+}
+
+/// The `[[member]]` tables: at least one, each named once.
+fn members(errs: &mut Errors<'_>, given: &[Spanned<MemberSpec>]) -> Vec<Member> {
+    if given.is_empty() {
+        errs.at(
+            0..0,
+            "a fleet needs at least one [[member]] (with a name and its vars)",
+        );
+    }
+    if given.len() > MAX_MEMBERS {
+        errs.at(
+            given[MAX_MEMBERS].span(),
+            format!("a fleet has at most {MAX_MEMBERS} members"),
+        );
+    }
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    let mut out = Vec::new();
+    for m in given {
+        let spec = m.get_ref();
+        let name = spec.name.get_ref().trim().to_string();
+        if let Some(why) = name_problem(&name) {
+            errs.at(spec.name.span(), why);
+        } else if let Some(first) = seen.get(&name) {
+            let line = errs.source[..*first].matches('\n').count() + 1;
+            errs.at(
+                spec.name.span(),
+                format!("member {name} is named twice (first on line {line})"),
+            );
+        } else {
+            seen.insert(name.clone(), spec.name.span().start);
+        }
+        out.push(Member {
+            name,
+            vars: spec
+                .vars
+                .iter()
+                .map(|(k, v)| (k.get_ref().clone(), v.get_ref().0.clone()))
+                .collect(),
+            secrets: spec
+                .secrets
+                .iter()
+                .map(|(k, v)| (k.get_ref().clone(), v.get_ref().env.get_ref().clone()))
+                .collect(),
+            span: spec.name.span(),
+        });
+    }
+    out
+}
+
+/// `canary`: names of members, each once.
+fn canary(errs: &mut Errors<'_>, given: &[Spanned<String>], members: &[Member]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for c in given {
+        let name = c.get_ref().trim();
+        if !members.iter().any(|m| m.name == name) {
+            errs.at(
+                c.span(),
+                format!(
+                    "canary {:?} is not a member of the fleet (members: {})",
+                    crate::text::plain(name),
+                    listed(members.iter().map(|m| &m.name).take(10))
+                ),
+            );
+        } else if out.iter().any(|o| o == name) {
+            errs.at(c.span(), format!("canary {name} is named twice"));
+        } else {
+            out.push(name.to_string());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;
