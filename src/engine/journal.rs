@@ -15,19 +15,10 @@ use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 
 use cutover_model::protocol::Event;
-
-/// One journal line.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Record {
-    /// When it was written.
-    pub ts: DateTime<Utc>,
-    /// The event, flattened into the record (its `type` tag and fields).
-    #[serde(flatten)]
-    pub event: Event,
-}
+// One journal line: the model's type, so what reads a journal need not link the engine.
+pub use cutover_model::protocol::Record;
 
 /// Journal problems.
 #[derive(Debug, thiserror::Error)]

@@ -98,11 +98,15 @@ fn dependencies_run_one_way() {
         "cutover-engine",
         "cutover-socket",
         "cutover-drill",
+        "cutover-report",
     ] {
         assert!(graph.contains_key(krate), "{krate} is not in the workspace");
         offences.extend(forbidden(&graph, krate, &terminal));
     }
     offences.extend(forbidden(&graph, "cutover-model", &database));
+    // The reports render the model's fold of records already read: no database, no engine.
+    offences.extend(forbidden(&graph, "cutover-report", &database));
+    offences.extend(forbidden(&graph, "cutover-report", &["cutover-engine"]));
     // The cockpit knows the engine only through the model's protocol.
     offences.extend(forbidden(
         &graph,

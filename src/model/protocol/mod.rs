@@ -10,11 +10,13 @@
 //! * [`step`]: how attempts end and what the operator decides ([`StepOutcome`],
 //!   [`CheckResult`], [`DecisionKind`], [`OperatorAction`], [`RunOutcome`]);
 //! * [`rollback`]: the rollback plan ([`RollbackPlan`]);
-//! * [`event`] and [`command`]: the messages themselves.
+//! * [`event`] and [`command`]: the messages themselves;
+//! * [`record`]: one journal line ([`Record`]): an event and when it was written.
 
 pub mod command;
 pub mod event;
 pub mod front;
+pub mod record;
 pub mod repair;
 pub mod rollback;
 pub mod run;
@@ -24,6 +26,7 @@ pub use crate::runbook::TriggerAction;
 pub use command::{Command, ROLLBACK_WORD};
 pub use event::{ClientChange, ClientRole, Event, Level};
 pub use front::Incoming;
+pub use record::Record;
 pub use repair::RepairRecord;
 pub use rollback::{PonrCrossed, RollbackEntry, RollbackPlan};
 pub use run::{LagInfo, Operator, PeerFacts, RunInfo, StepInfo, StepKind};

@@ -14,9 +14,8 @@ use serde::Serialize;
 
 use super::facts::when;
 use super::markdown::cell;
-use cutover_engine::journal::Record;
 use cutover_model::narrate;
-use cutover_model::protocol::{Event, Level};
+use cutover_model::protocol::{Event, Level, Record};
 use cutover_model::reconcile::{ReconcileResult, Status, describe, summary as check_line};
 
 /// Notices at most listed under "Warnings".

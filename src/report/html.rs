@@ -276,7 +276,7 @@ pub fn page(md: &str, what: &str, r: Option<&Report>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::facts::fixture;
+    use crate::facts::fixture;
 
     /// The text a reader sees: no style, no tags, entities decoded.
     fn visible(html: &str) -> String {

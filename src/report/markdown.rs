@@ -689,7 +689,7 @@ fn action_item(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::facts::fixture;
+    use crate::facts::fixture;
 
     #[test]
     fn a_check_says_how_each_column_was_hashed() {
@@ -767,7 +767,7 @@ mod tests {
         );
         assert!(md.contains("lost the terminal (in control before)"), "{md}");
         // And on the timeline, marked apart.
-        let svg = crate::report::svg::timeline(&r);
+        let svg = crate::svg::timeline(&r);
         assert!(
             svg.contains(r#"class="terminal lost"><title>02:00:05 alice@bastion (ssh from 10.0.0.5) lost the terminal"#),
             "{svg}"

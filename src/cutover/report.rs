@@ -1,21 +1,15 @@
 //! `cutover report JOURNAL`: what the team needs the morning after, from the journal alone —
-//! Markdown on stdout, a self-contained HTML file (`-o x.html`) or JSON (`--json`). The facts
-//! come from [`RunSummary`], the fold the cockpit's end screen also reads; this module only
-//! renders them. A journal cut off by a crash still reports, marked incomplete. The journal of
-//! a drift watch (`cutover reconcile`) gets its own report ([`drift`]): its rounds, not a run.
-
-mod compare;
-mod drift;
-mod facts;
-mod html;
-mod markdown;
-mod svg;
+//! Markdown on stdout, a self-contained HTML file (`-o x.html`) or JSON (`--json`). The
+//! renderers are `cutover_report`'s; this module reads the journals, chooses the report,
+//! writes it and says how it went (the exit code). A journal cut off by a crash still reports,
+//! marked incomplete. The journal of a drift watch (`cutover reconcile`) gets its own report:
+//! its rounds, not a run.
 
 use std::path::Path;
 
-use crate::exit::Exit;
+use cutover_report::{Report, compare, drift, html, markdown};
 
-pub use facts::Report;
+use crate::exit::Exit;
 
 /// What a journal is: a run's, or a drift watch's.
 enum Loaded {
@@ -80,7 +74,7 @@ pub fn main(journals: &[std::path::PathBuf], out: Option<&Path>, json: bool) -> 
             );
         }
         let rendered = if json {
-            serde_json::to_string_pretty(d).map(|t| t + "\n")
+            cutover_report::json(d)
         } else if html_out {
             Ok(html::page(&drift::render(d), "drift watch report", None))
         } else {
@@ -93,7 +87,7 @@ pub fn main(journals: &[std::path::PathBuf], out: Option<&Path>, json: bool) -> 
         1 => {
             let r = &runs[0].report;
             if json {
-                serde_json::to_string_pretty(r).map(|t| t + "\n")
+                cutover_report::json(r)
             } else if html_out {
                 Ok(html::render(r))
             } else {
@@ -106,7 +100,7 @@ pub fn main(journals: &[std::path::PathBuf], out: Option<&Path>, json: bool) -> 
                 crate::say::err(&format!("cutover report: warning: {}", w.words(false)));
             }
             if json {
-                serde_json::to_string_pretty(&c).map(|t| t + "\n")
+                cutover_report::json(&c)
             } else if html_out {
                 Ok(html::page(
                     &compare::render(&c),

@@ -393,7 +393,7 @@ pub fn render(c: &Comparison) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::facts::fixture;
+    use crate::facts::fixture;
 
     /// A run of the fixture's runbook that started `at` seconds after it, in journal `path`
     /// (the file's identity: `file`).

@@ -519,7 +519,7 @@ fn tick_label(v: f64, step: f64, unit: LagUnit) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::facts::fixture;
+    use crate::facts::fixture;
 
     /// The labels of `ticks`.
     fn labels(ticks: &[(f64, String)]) -> Vec<&str> {

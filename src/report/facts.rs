@@ -4,8 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use cutover_engine::journal::Record;
-use cutover_model::protocol::Event;
+use cutover_model::protocol::{Event, Record};
 use cutover_model::summary::{Ended, RunSummary, StepSummary};
 
 /// A run's report.
