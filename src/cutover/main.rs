@@ -16,6 +16,7 @@ mod drill;
 mod drill_plan;
 mod exit;
 mod fleet_cmd;
+mod fleet_run;
 mod headless;
 mod init_cmd;
 mod log;
@@ -192,6 +193,9 @@ fn resume_vars(
 }
 
 fn run(args: RunArgs) -> Result<Exit> {
+    if let Some(fleet) = &args.fleet {
+        return Ok(run_fleet(&args, fleet));
+    }
     let (runbook_path, overrides, rb) = match load_for_run(&args)? {
         Ok(loaded) => loaded,
         Err(exit) => return Ok(exit),
@@ -216,6 +220,39 @@ fn run(args: RunArgs) -> Result<Exit> {
 
 /// A runbook to run: its path, the vars it runs with, and the runbook loaded with them.
 type ToRun = (PathBuf, BTreeMap<String, String>, Runbook);
+
+/// `run --fleet`: headless only for now (the lanes cockpit is not built yet).
+fn run_fleet(args: &RunArgs, fleet: &Path) -> Exit {
+    if !args.headless {
+        return exit::fail(
+            Exit::Invalid,
+            "cutover: the fleet cockpit is not built yet: run a fleet with --headless",
+        );
+    }
+    let Some(runbook) = &args.runbook else {
+        return exit::fail(
+            Exit::Invalid,
+            "cutover: run --fleet needs the RUNBOOK (and --resume FLEET-JOURNAL to continue)",
+        );
+    };
+    fleet_run::run(fleet_run::FleetArgs {
+        runbook,
+        fleet,
+        overrides: &args.vars.iter().cloned().collect(),
+        accept_changed_runbook: args.accept_changed_runbook,
+        accept_changed_vars: args.accept_changed_vars,
+        journal: args.resume.clone().or_else(|| args.journal.clone()),
+        resume: args.resume.is_some(),
+        opts: HeadlessOptions {
+            json: args.json,
+            assume_yes: args.assume_yes,
+            approvals: args.approvals.clone(),
+            rerun_interrupted: args.rerun_interrupted,
+            kill_interrupted: args.kill_interrupted,
+            skip_preflight: args.skip_preflight.clone(),
+        },
+    })
+}
 
 /// The runbook `run` runs (or the one its `--resume` journal ran), with the vars it runs
 /// with: the journal's, then `--var` on top. `Err(exit)`: refused, and said why.

@@ -75,3 +75,294 @@ fn a_fleet_path_that_is_a_directory_or_missing_is_refused_plainly() {
         assert!(stderr.contains(path) && stderr.contains(want), "{stderr}");
     }
 }
+
+/// A shell-only runbook: step `two` fails where `${vars.fail}` is not 0, and naps `nap`
+/// seconds first (the window for a SIGKILL).
+const SHARDS: &str = "[runbook]\nname = \"shards\"\n\n[vars]\nfail = \"0\"\nnap = \"0.1\"\n\n[[step]]\nid = \"one\"\ntitle = \"first\"\nrun = \"echo one ${vars.host}\"\n\n[[step]]\nid = \"two\"\ntitle = \"second\"\nrun = \"sleep ${vars.nap}; test ${vars.fail} = 0\"\n";
+
+fn lines_of(path: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+fn types(recs: &[serde_json::Value]) -> Vec<String> {
+    recs.iter()
+        .map(|r| {
+            let t = r["type"].as_str().unwrap_or("?");
+            match r["member"].as_str() {
+                Some(m) => format!("{t} {m}"),
+                None => t.to_string(),
+            }
+        })
+        .collect()
+}
+
+/// The outcome a member's own journal ends with.
+fn member_outcome(d: &std::path::Path, name: &str) -> Option<String> {
+    lines_of(&d.join(format!("fj.members/{name}.jsonl")))
+        .iter()
+        .rev()
+        .find(|r| r["type"] == "run_finished")
+        .and_then(|r| r["outcome"].as_str().map(str::to_string))
+}
+
+#[test]
+fn the_canary_runs_first_and_a_failure_keeps_the_unstarted_member_from_starting() {
+    let d = tempfile::tempdir().expect("tempdir");
+    runbook(d.path(), "rb.toml", SHARDS);
+    runbook(
+        d.path(),
+        "fleet.toml",
+        "canary = [\"s1\"]\n\n[[member]]\nname = \"s2\"\nvars = { host = \"b\", fail = \"1\" }\n\n[[member]]\nname = \"s1\"\nvars = { host = \"a\" }\n\n[[member]]\nname = \"s3\"\nvars = { host = \"c\" }\n",
+    );
+    let out = cutover(
+        d.path(),
+        &[
+            "run",
+            "rb.toml",
+            "--fleet",
+            "fleet.toml",
+            "--headless",
+            "--assume-yes",
+            "--journal",
+            "fj.jsonl",
+        ],
+        &[],
+    );
+    let (stdout, stderr) = exited(&out, 4);
+    // The canary ran first (although listed second), alone; every line names its member.
+    let first = stdout.lines().next().unwrap_or_default();
+    assert!(first.starts_with("[s1] cutover "), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .all(|l| l.starts_with("[s1] ") || l.starts_with("[s2] ")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("[s1] ") && stdout.contains("│ one a"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("[s3]"), "s3 never started: {stdout}");
+    assert!(
+        stderr.contains("fleet halted: member s2 did not complete; not started: s3"),
+        "{stderr}"
+    );
+    // The fleet journal says it in order, and each member's own journal agrees.
+    let recs = lines_of(&d.path().join("fj.jsonl"));
+    assert_eq!(
+        types(&recs),
+        [
+            "fleet_started",
+            "member_started s1",
+            "member_finished s1",
+            "canary_go",
+            "member_started s2",
+            "member_finished s2",
+            "halted",
+            "fleet_finished",
+        ]
+    );
+    assert_eq!(recs[2]["outcome"], "completed");
+    assert_eq!(recs[5]["outcome"], "aborted");
+    assert_eq!(recs[5]["exit"], 4);
+    assert_eq!(recs[6]["not_started"], serde_json::json!(["s3"]));
+    assert_eq!(recs[7]["exit"], 4);
+    assert_eq!(member_outcome(d.path(), "s1").as_deref(), Some("completed"));
+    assert_eq!(member_outcome(d.path(), "s2").as_deref(), Some("aborted"));
+    assert!(!d.path().join("fj.members/s3.jsonl").exists());
+    assert_eq!(recs[1]["journal"], "fj.members/s1.jsonl");
+}
+
+#[test]
+fn without_a_go_the_rest_wait_after_the_canary_and_json_records_name_their_member() {
+    let d = tempfile::tempdir().expect("tempdir");
+    runbook(d.path(), "rb.toml", SHARDS);
+    runbook(
+        d.path(),
+        "fleet.toml",
+        "canary = [\"s1\"]\n\n[[member]]\nname = \"s1\"\nvars = { host = \"a\" }\n\n[[member]]\nname = \"s2\"\nvars = { host = \"b\" }\n",
+    );
+    let out = cutover(
+        d.path(),
+        &[
+            "run",
+            "rb.toml",
+            "--fleet",
+            "fleet.toml",
+            "--headless",
+            "--json",
+            "--journal",
+            "fj.jsonl",
+        ],
+        &[],
+    );
+    let (stdout, stderr) = exited(&out, 4);
+    assert!(
+        stderr.contains("the rest wait for the operator's go"),
+        "{stderr}"
+    );
+    for line in stdout.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+        assert_eq!(v["member"], "s1", "{line}");
+    }
+    assert!(stdout.contains("\"type\":\"run_finished\""), "{stdout}");
+    let recs = lines_of(&d.path().join("fj.jsonl"));
+    assert!(!types(&recs).contains(&"canary_go".to_string()));
+    assert!(!d.path().join("fj.members/s2.jsonl").exists());
+}
+
+#[test]
+fn sigkill_of_the_fleet_mid_way_then_resume_continues_every_member() {
+    let d = tempfile::tempdir().expect("tempdir");
+    runbook(d.path(), "rb.toml", SHARDS);
+    runbook(
+        d.path(),
+        "fleet.toml",
+        "concurrency = 1\n\n[[member]]\nname = \"s1\"\nvars = { host = \"a\" }\n\n[[member]]\nname = \"s2\"\nvars = { host = \"b\", nap = \"30\" }\n\n[[member]]\nname = \"s3\"\nvars = { host = \"c\" }\n",
+    );
+    let mut child = std::process::Command::new(bin())
+        .current_dir(d.path())
+        .args([
+            "run",
+            "rb.toml",
+            "--fleet",
+            "fleet.toml",
+            "--headless",
+            "--journal",
+            "fj.jsonl",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let s2 = d.path().join("fj.members/s2.jsonl");
+    wait_for("s2's long step", std::time::Duration::from_secs(30), || {
+        std::fs::read_to_string(&s2).is_ok_and(|t| t.contains("\"type\":\"process\""))
+    });
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reap");
+    // The step the killed fleet left running is stopped, as a crashed single run's would be.
+    let pid = lines_of(&s2)
+        .iter()
+        .rev()
+        .find(|r| r["type"] == "process")
+        .and_then(|r| r["pid"].as_i64())
+        .expect("pid") as i32;
+    // SAFETY: killpg on the process group the killed fleet's step ran in (our own child's).
+    unsafe { libc::killpg(pid, libc::SIGKILL) };
+    // The operator shortens s2's nap before resuming: a changed var is refused unless accepted.
+    let fleet = std::fs::read_to_string(d.path().join("fleet.toml")).expect("fleet");
+    runbook(
+        d.path(),
+        "fleet.toml",
+        &fleet.replace("nap = \"30\"", "nap = \"0.1\""),
+    );
+    let resume = [
+        "run",
+        "rb.toml",
+        "--fleet",
+        "fleet.toml",
+        "--headless",
+        "--resume",
+        "fj.jsonl",
+        "--rerun-interrupted",
+    ];
+    let refused = cutover(d.path(), &resume, &[]);
+    let (stdout, _) = exited(&refused, 4);
+    assert!(
+        stdout.contains("[s2] cannot start: the vars differ"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("nap: \"30\" → \"0.1\""), "{stdout}");
+    let mut accepted = resume.to_vec();
+    accepted.push("--accept-changed-vars");
+    let out = cutover(d.path(), &accepted, &[]);
+    let (stdout, _) = exited(&out, 0);
+    assert!(
+        !stdout.contains("[s1]"),
+        "s1 completed and stays completed: {stdout}"
+    );
+    assert!(
+        stdout.contains("[s2] ") && stdout.contains("[s3] "),
+        "{stdout}"
+    );
+    for m in ["s1", "s2", "s3"] {
+        assert_eq!(
+            member_outcome(d.path(), m).as_deref(),
+            Some("completed"),
+            "{m}"
+        );
+    }
+    // s1 ran once; s2 went on from its own journal (one journal, two sessions).
+    let starts = |m: &str| {
+        lines_of(&d.path().join(format!("fj.members/{m}.jsonl")))
+            .iter()
+            .filter(|r| r["type"] == "run_started")
+            .count()
+    };
+    assert_eq!((starts("s1"), starts("s2"), starts("s3")), (1, 2, 1));
+    let recs = lines_of(&d.path().join("fj.jsonl"));
+    let t = types(&recs);
+    assert_eq!(t.last().map(String::as_str), Some("fleet_finished"));
+    assert!(t.contains(&"member_started s2".to_string()));
+    let resumed = recs
+        .iter()
+        .find(|r| r["type"] == "member_started" && r["member"] == "s2" && r["resumed"] == true);
+    assert!(resumed.is_some(), "{t:?}");
+}
+
+#[test]
+fn a_fleet_journal_that_is_a_fifo_a_link_or_not_a_fleet_is_refused_without_hanging() {
+    let d = tempfile::tempdir().expect("tempdir");
+    runbook(d.path(), "rb.toml", SHARDS);
+    runbook(
+        d.path(),
+        "fleet.toml",
+        "[[member]]\nname = \"s1\"\nvars = { host = \"a\" }\n",
+    );
+    let fifo = d.path().join("fifo.jsonl");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo")
+            .success()
+    );
+    std::os::unix::fs::symlink(
+        d.path().join("elsewhere.jsonl"),
+        d.path().join("link.jsonl"),
+    )
+    .expect("symlink");
+    runbook(d.path(), "single.jsonl", "{\"type\":\"run_started\"}\n");
+    for (flag, path, want) in [
+        ("--resume", "fifo.jsonl", "not a regular file"),
+        ("--resume", "link.jsonl", "cannot read the fleet journal"),
+        ("--journal", "link.jsonl", "exists: resume it with --resume"),
+        ("--resume", "single.jsonl", "is not a fleet journal"),
+    ] {
+        let out = cutover(
+            d.path(),
+            &[
+                "run",
+                "rb.toml",
+                "--fleet",
+                "fleet.toml",
+                "--headless",
+                flag,
+                path,
+            ],
+            &[],
+        );
+        let (stdout, stderr) = exited(&out, 2);
+        assert!(stdout.is_empty(), "{flag} {path}: {stdout}");
+        assert!(stderr.contains(want), "{flag} {path}: {stderr}");
+    }
+    assert!(
+        !d.path().join("elsewhere.jsonl").exists(),
+        "nothing written through the link"
+    );
+}
