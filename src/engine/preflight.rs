@@ -667,14 +667,27 @@ fn journal_room(journal: &Path) -> Finding {
     }
 }
 
-/// Creates and removes a file in `dir`.
+/// Creates and removes a file in `dir`, under a name no other check uses at the same time
+/// (the members of a fleet run their preflights in one process, side by side), nor one
+/// left behind by a crashed process of the same pid.
 fn tempfile_in(dir: &Path) -> std::io::Result<()> {
-    let p = dir.join(format!(".cutover-preflight-{}", std::process::id()));
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&p)?;
-    std::fs::remove_file(&p)
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let mut last = None;
+    for _ in 0..8 {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let p = dir.join(format!(".cutover-preflight-{}-{n}", std::process::id()));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&p)
+        {
+            Ok(_) => return std::fs::remove_file(&p),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("no free name for the write test")))
 }
 
 /// Free bytes for an unprivileged writer on the file system of `dir`.
@@ -692,6 +705,26 @@ fn free_bytes(dir: &Path) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Many checks of one directory at once in one process (a fleet's members) all pass, and
+    /// a file a crashed process of the same pid left behind does not fail them.
+    #[test]
+    fn the_write_test_holds_side_by_side_and_beside_a_leftover() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(
+            d.path()
+                .join(format!(".cutover-preflight-{}-0", std::process::id())),
+            "left behind",
+        )
+        .unwrap();
+        let threads: Vec<_> = (0..16)
+            .map(|_| {
+                let dir = d.path().to_path_buf();
+                std::thread::spawn(move || (0..20).all(|_| tempfile_in(&dir).is_ok()))
+            })
+            .collect();
+        assert!(threads.into_iter().all(|t| t.join().unwrap()));
+    }
 
     #[test]
     fn a_window_in_the_past_fails_and_one_ahead_passes() {

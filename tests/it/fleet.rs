@@ -366,3 +366,53 @@ fn a_fleet_journal_that_is_a_fifo_a_link_or_not_a_fleet_is_refused_without_hangi
         "nothing written through the link"
     );
 }
+
+/// Members side by side in one process: each its own preflight, journal and output; every
+/// one completes (their preflights once raced on one write-test file name).
+#[test]
+fn members_run_side_by_side_at_the_fleets_concurrency() {
+    let d = tempfile::tempdir().expect("tempdir");
+    runbook(d.path(), "rb.toml", SHARDS);
+    let mut fleet = String::from("concurrency = 6\n");
+    for i in 1..=12 {
+        fleet.push_str(&format!(
+            "\n[[member]]\nname = \"s{i}\"\nvars = {{ host = \"h{i}\", nap = \"0.3\" }}\n"
+        ));
+    }
+    runbook(d.path(), "fleet.toml", &fleet);
+    let out = cutover(
+        d.path(),
+        &[
+            "run",
+            "rb.toml",
+            "--fleet",
+            "fleet.toml",
+            "--headless",
+            "--journal",
+            "fj.jsonl",
+        ],
+        &[],
+    );
+    let (stdout, stderr) = exited(&out, 0);
+    for i in 1..=12 {
+        assert_eq!(
+            member_outcome(d.path(), &format!("s{i}")).as_deref(),
+            Some("completed"),
+            "{stdout}{stderr}"
+        );
+        assert!(stdout.contains(&format!("[s{i}] ")), "{stdout}");
+    }
+    // Six in flight at most, and six at once while there were enough to start.
+    let recs = lines_of(&d.path().join("fj.jsonl"));
+    let mut in_flight = 0i32;
+    let mut most = 0;
+    for r in &recs {
+        match r["type"].as_str() {
+            Some("member_started") => in_flight += 1,
+            Some("member_finished") => in_flight -= 1,
+            _ => {}
+        }
+        most = most.max(in_flight);
+    }
+    assert_eq!(most, 6, "{recs:?}");
+}
