@@ -1,5 +1,6 @@
 //! What the operator's keys do, as [`Action`]s: commands for the engine, pop-ups, scrolling.
-//! No command leaves here without what the operator had to type.
+//! No command leaves here without what the operator had to type. What a key does in each
+//! pop-up is in `modal_keys.rs`.
 
 use tui_input::{Input, InputRequest};
 
@@ -273,7 +274,7 @@ impl App {
 
     /// Ends the run (the running step is cancelled first, after asking) and leaves when it
     /// has ended.
-    fn end_run(&mut self) -> Vec<Effect> {
+    pub(super) fn end_run(&mut self) -> Vec<Effect> {
         match self.phase.clone() {
             Phase::Finished(_) | Phase::EngineGone => vec![Effect::Quit],
             Phase::Running { index } => {
@@ -471,7 +472,6 @@ impl App {
 
     /// An action while a pop-up is open; the pop-up was taken out of `self.modal`.
     fn modal_action(&mut self, modal: Modal, a: Action) -> Vec<Effect> {
-        let redraw = vec![Effect::Redraw];
         match modal {
             Modal::Rollback {
                 plan,
@@ -480,147 +480,27 @@ impl App {
             } => self.rollback_action(plan, input, rejected, a),
             Modal::Search { input } => self.search_box(input, a),
             Modal::Approve { index, input, .. } => self.approve_box(index, input, a),
-            Modal::Help => match a {
-                Action::Interrupt => self.quit(),
-                Action::Escape | Action::Help | Action::Quit | Action::Enter => redraw,
-                _ => {
-                    self.modal = Some(Modal::Help);
-                    vec![]
-                }
-            },
-            Modal::Ask(Ask::Leave) => match a {
-                Action::Detach => vec![Effect::Detach],
-                // The question said what ending does to a running step: no second question.
-                Action::EndRun => match self.phase {
-                    Phase::Running { index } => self.answer_yes(Ask::QuitRunning { index }),
-                    _ => self.end_run(),
-                },
-                // A second ctrl-c leaves the run to itself: the safe way out.
-                Action::Interrupt => vec![Effect::Detach],
-                Action::No | Action::Escape => redraw,
-                _ => {
-                    self.modal = Some(Modal::Ask(Ask::Leave));
-                    vec![]
-                }
-            },
-            Modal::Ask(ask) => match a {
-                Action::Yes => self.answer_yes(ask),
-                Action::Interrupt if matches!(ask, Ask::QuitRunning { .. }) => self.answer_yes(ask),
-                Action::No | Action::Escape => redraw,
-                _ => {
-                    self.modal = Some(Modal::Ask(ask));
-                    vec![]
-                }
-            },
+            Modal::Help => self.help_action(a),
+            Modal::Ask(Ask::Leave) => self.leave_question_action(a),
+            Modal::Ask(ask) => self.question_action(ask, a),
             Modal::Confirm {
                 index,
                 word,
-                mut input,
+                input,
                 rejected,
-            } => match a {
-                Action::Interrupt => self.quit(),
-                Action::Escape => {
-                    self.say(
-                        Level::Info,
-                        format!(
-                            "{} waits for {word}: press enter to type it",
-                            self.step_id(index)
-                        ),
-                    );
-                    redraw
-                }
-                Action::Enter => {
-                    let typed = input.value().trim().to_string();
-                    if typed == word && matches!(self.phase, Phase::Confirming { .. }) {
-                        self.phase = Phase::Busy;
-                        self.status = None;
-                        self.send(Command::Confirm { text: typed })
-                    } else {
-                        input.reset();
-                        self.modal = Some(Modal::Confirm {
-                            index,
-                            word,
-                            input,
-                            rejected: true,
-                        });
-                        vec![Effect::Redraw, Effect::Bell]
-                    }
-                }
-                Action::Type(_) | Action::Edit(_) => {
-                    let changed = edit(&mut input, a);
-                    self.modal = Some(Modal::Confirm {
-                        index,
-                        word,
-                        input,
-                        rejected: rejected && !changed,
-                    });
-                    redraw
-                }
-                _ => {
-                    self.modal = Some(Modal::Confirm {
-                        index,
-                        word,
-                        input,
-                        rejected,
-                    });
-                    vec![]
-                }
-            },
+            } => self.confirm_box(index, word, input, rejected, a),
             Modal::Reason {
                 index,
                 purpose,
-                mut input,
+                input,
                 empty,
-            } => match a {
-                Action::Interrupt => self.quit(),
-                Action::Escape => redraw,
-                Action::Enter => {
-                    let reason = input.value().trim().to_string();
-                    let still = match purpose {
-                        ReasonFor::Preflight => self.phase == Phase::PreflightBlocked,
-                        _ => matches!(self.phase, Phase::Deciding { index: i, .. } if i == index),
-                    };
-                    if reason.is_empty() || !still {
-                        self.modal = still.then_some(Modal::Reason {
-                            index,
-                            purpose,
-                            input,
-                            empty: true,
-                        });
-                        return vec![Effect::Redraw, Effect::Bell];
-                    }
-                    self.phase = Phase::Busy;
-                    self.status = None;
-                    self.send(match purpose {
-                        ReasonFor::Skip | ReasonFor::SkipRollback => Command::Skip { reason },
-                        ReasonFor::MarkDone => Command::MarkDone { reason },
-                        ReasonFor::Preflight => Command::OverridePreflight { reason },
-                    })
-                }
-                Action::Type(_) | Action::Edit(_) => {
-                    edit(&mut input, a);
-                    self.modal = Some(Modal::Reason {
-                        index,
-                        purpose,
-                        input,
-                        empty,
-                    });
-                    redraw
-                }
-                _ => {
-                    self.modal = Some(Modal::Reason {
-                        index,
-                        purpose,
-                        input,
-                        empty,
-                    });
-                    vec![]
-                }
-            },
+            } => self.reason_box(index, purpose, input, empty, a),
         }
     }
 
-    fn answer_yes(&mut self, ask: Ask) -> Vec<Effect> {
+    /// Yes to `ask`: does what it asked, if what it asked about still stands (else it just
+    /// closes, or, for quitting while a step ran, ends the run the ordinary way).
+    pub(super) fn answer_yes(&mut self, ask: Ask) -> Vec<Effect> {
         match ask {
             Ask::Leave => vec![Effect::Redraw],
             Ask::QuitRunning { index } => {

@@ -15,6 +15,7 @@ pub mod hints;
 pub mod keymap;
 mod keys;
 pub mod modal;
+mod modal_keys;
 pub mod output;
 pub mod panels;
 pub mod plan;
