@@ -1,6 +1,6 @@
 //! What the operator's keys do, as [`Action`]s: commands for the engine, pop-ups, scrolling.
-//! No command leaves here without what the operator had to type. What a key does in each
-//! pop-up is in `modal_keys.rs`.
+//! No command leaves here without what the operator had to type. The keys that only change
+//! what is shown are in `view_keys.rs`; what a key does in each pop-up, in `modal_keys.rs`.
 
 use tui_input::{Input, InputRequest};
 
@@ -77,13 +77,52 @@ impl App {
         if let Some(modal) = self.modal.take() {
             return self.modal_action(modal, a);
         }
-        let redraw = vec![Effect::Redraw];
         match a {
             Action::Quit | Action::Interrupt => self.quit(),
-            Action::Help => {
-                self.modal = Some(Modal::Help);
-                redraw
+            Action::Enter
+            | Action::Retry
+            | Action::Skip
+            | Action::MarkDone
+            | Action::Abort
+            | Action::StopInterrupted
+            | Action::CancelStep
+            | Action::Approve
+            | Action::Reconcile => self.run_control_action(a),
+            Action::Rollback => self.open_rollback(),
+            Action::CancelCountdown if self.countdown_active() => {
+                self.send(Command::CancelCountdown)
             }
+            Action::SelectNext | Action::SelectPrev | Action::SearchNext | Action::SearchPrev => {
+                self.selection_action(a)
+            }
+            Action::PageUp | Action::PageDown | Action::Top | Action::Bottom => {
+                self.scroll_action(a)
+            }
+            Action::Help
+            | Action::ToggleSummary
+            | Action::ToggleReconcileView
+            | Action::ToggleFollow
+            | Action::Escape
+            | Action::Search
+            | Action::Zoom
+            | Action::ToggleTimes => self.view_action(a),
+            Action::CancelCountdown
+            | Action::Detach
+            | Action::EndRun
+            | Action::Yes
+            | Action::No
+            | Action::Type(_)
+            | Action::Edit(_) => vec![],
+        }
+    }
+
+    /// The run's controls: enter (run the next step, or open the box the waiting step
+    /// needs), retry, skip, mark done, abort, stop an interrupted attempt still running,
+    /// cancel the running step, sign off, reconcile. Each is refused, saying why, where it
+    /// does not apply; the grave ones ask first (a yes/no question or a typed reason).
+    fn run_control_action(&mut self, a: Action) -> Vec<Effect> {
+        let redraw = vec![Effect::Redraw];
+        match a {
             Action::Enter => self.enter(),
             Action::Retry => self.retry(),
             Action::Skip => match &self.phase {
@@ -127,10 +166,7 @@ impl App {
                 }
                 _ => self.refuse("no step is running: nothing to cancel"),
             },
-            Action::Rollback => self.open_rollback(),
-            Action::CancelCountdown if self.countdown_active() => {
-                self.send(Command::CancelCountdown)
-            }
+            Action::Approve => self.open_approve(),
             Action::Reconcile => match &self.phase {
                 _ if self.reconcile.checks.is_empty() => {
                     self.refuse("no [[reconcile]] checks in this runbook")
@@ -140,119 +176,9 @@ impl App {
                 }
                 _ => self.send(Command::Reconcile { name: None }),
             },
-            Action::ToggleSummary => {
-                if !matches!(self.phase, Phase::Finished(_) | Phase::EngineGone) {
-                    return self.refuse("the summary comes when the run is over");
-                }
-                self.show_summary = !self.show_summary;
-                self.show_reconcile = false;
-                redraw
-            }
-            Action::ToggleReconcileView => {
-                if self.reconcile.checks.is_empty() {
-                    return self.refuse("no [[reconcile]] checks in this runbook");
-                }
-                self.show_reconcile = !self.show_reconcile;
-                redraw
-            }
-            Action::SelectNext => {
-                self.show_summary = false;
-                self.select((self.selected + 1).min(self.steps.len().saturating_sub(1)));
-                redraw
-            }
-            Action::SelectPrev => {
-                self.show_summary = false;
-                self.select(self.selected.saturating_sub(1));
-                redraw
-            }
-            // The summary scrolls from its top; the output from its newest line.
-            Action::PageUp | Action::Top if self.show_summary => {
-                self.summary_scroll = if a == Action::Top {
-                    0
-                } else {
-                    self.summary_scroll.saturating_sub(self.page())
-                };
-                redraw
-            }
-            Action::PageDown | Action::Bottom if self.show_summary => {
-                self.summary_scroll = if a == Action::Bottom {
-                    usize::MAX
-                } else {
-                    self.summary_scroll.saturating_add(self.page())
-                };
-                redraw
-            }
-            // The reconcile detail scrolls from its top, as the summary does.
-            Action::PageUp | Action::Top | Action::PageDown | Action::Bottom
-                if self.show_reconcile && !self.show_summary =>
-            {
-                // Its first and last rows may say what is above and below: a page moves by
-                // the rest, so no line is ever hidden under them.
-                let page = self.detail_rows.saturating_sub(2).max(1);
-                let last_page = self.detail_rows.max(1);
-                let last = self.reconcile_lines.saturating_sub(last_page);
-                let now = self.reconcile_scroll.min(last);
-                self.reconcile_scroll = match a {
-                    Action::Top => 0,
-                    Action::PageUp => now.saturating_sub(page),
-                    Action::PageDown => (now + page).min(last),
-                    _ => last,
-                };
-                redraw
-            }
-            Action::PageUp => {
-                let max = self.max_scroll();
-                self.view.up(self.page(), max);
-                redraw
-            }
-            Action::PageDown => {
-                self.view.down(self.page());
-                redraw
-            }
-            Action::Top => {
-                let max = self.max_scroll();
-                self.view.top(max);
-                redraw
-            }
-            Action::Bottom => {
-                self.view.bottom();
-                redraw
-            }
-            Action::ToggleFollow => {
-                self.view.toggle_follow();
-                let s = if self.view.follow {
-                    "follow on: the output sticks to the newest line"
-                } else {
-                    "follow off: the output stays where it is"
-                };
-                self.say_briefly(Level::Info, s);
-                redraw
-            }
-            Action::Escape => {
-                self.status = None;
-                self.search = None;
-                redraw
-            }
-            Action::Search => self.open_search(),
-            Action::Approve => self.open_approve(),
-            Action::SearchNext => self.search_step(true),
-            Action::SearchPrev => self.search_step(false),
-            Action::Zoom => self.toggle_zoom(),
-            Action::ToggleTimes => self.toggle_times(),
-            Action::CancelCountdown
-            | Action::Detach
-            | Action::EndRun
-            | Action::Yes
-            | Action::No
-            | Action::Type(_)
-            | Action::Edit(_) => vec![],
+            // Not one of the run's controls: `on_action` sends only those above here.
+            _ => vec![],
         }
-    }
-
-    fn max_scroll(&self) -> usize {
-        self.steps
-            .get(self.selected)
-            .map_or(0, |s| s.output.max_scroll(self.page()))
     }
 
     pub(super) fn refuse(&mut self, why: &str) -> Vec<Effect> {

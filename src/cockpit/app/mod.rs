@@ -32,6 +32,7 @@ mod step_events;
 pub(crate) mod tests;
 #[cfg(test)]
 mod truth_tests;
+mod view_keys;
 
 use chrono::{DateTime, Utc};
 
