@@ -1,5 +1,6 @@
 //! What the operator's keys do, as [`Action`]s: commands for the engine, pop-ups, scrolling.
-//! No command leaves here without what the operator had to type.
+//! No command leaves here without what the operator had to type. The keys that only change
+//! what is shown are in `view_keys.rs`; what a key does in each pop-up, in `modal_keys.rs`.
 
 use tui_input::{Input, InputRequest};
 
@@ -76,13 +77,52 @@ impl App {
         if let Some(modal) = self.modal.take() {
             return self.modal_action(modal, a);
         }
-        let redraw = vec![Effect::Redraw];
         match a {
             Action::Quit | Action::Interrupt => self.quit(),
-            Action::Help => {
-                self.modal = Some(Modal::Help);
-                redraw
+            Action::Enter
+            | Action::Retry
+            | Action::Skip
+            | Action::MarkDone
+            | Action::Abort
+            | Action::StopInterrupted
+            | Action::CancelStep
+            | Action::Approve
+            | Action::Reconcile => self.run_control_action(a),
+            Action::Rollback => self.open_rollback(),
+            Action::CancelCountdown if self.countdown_active() => {
+                self.send(Command::CancelCountdown)
             }
+            Action::SelectNext | Action::SelectPrev | Action::SearchNext | Action::SearchPrev => {
+                self.selection_action(a)
+            }
+            Action::PageUp | Action::PageDown | Action::Top | Action::Bottom => {
+                self.scroll_action(a)
+            }
+            Action::Help
+            | Action::ToggleSummary
+            | Action::ToggleReconcileView
+            | Action::ToggleFollow
+            | Action::Escape
+            | Action::Search
+            | Action::Zoom
+            | Action::ToggleTimes => self.view_action(a),
+            Action::CancelCountdown
+            | Action::Detach
+            | Action::EndRun
+            | Action::Yes
+            | Action::No
+            | Action::Type(_)
+            | Action::Edit(_) => vec![],
+        }
+    }
+
+    /// The run's controls: enter (run the next step, or open the box the waiting step
+    /// needs), retry, skip, mark done, abort, stop an interrupted attempt still running,
+    /// cancel the running step, sign off, reconcile. Each is refused, saying why, where it
+    /// does not apply; the grave ones ask first (a yes/no question or a typed reason).
+    fn run_control_action(&mut self, a: Action) -> Vec<Effect> {
+        let redraw = vec![Effect::Redraw];
+        match a {
             Action::Enter => self.enter(),
             Action::Retry => self.retry(),
             Action::Skip => match &self.phase {
@@ -126,10 +166,7 @@ impl App {
                 }
                 _ => self.refuse("no step is running: nothing to cancel"),
             },
-            Action::Rollback => self.open_rollback(),
-            Action::CancelCountdown if self.countdown_active() => {
-                self.send(Command::CancelCountdown)
-            }
+            Action::Approve => self.open_approve(),
             Action::Reconcile => match &self.phase {
                 _ if self.reconcile.checks.is_empty() => {
                     self.refuse("no [[reconcile]] checks in this runbook")
@@ -139,119 +176,9 @@ impl App {
                 }
                 _ => self.send(Command::Reconcile { name: None }),
             },
-            Action::ToggleSummary => {
-                if !matches!(self.phase, Phase::Finished(_) | Phase::EngineGone) {
-                    return self.refuse("the summary comes when the run is over");
-                }
-                self.show_summary = !self.show_summary;
-                self.show_reconcile = false;
-                redraw
-            }
-            Action::ToggleReconcileView => {
-                if self.reconcile.checks.is_empty() {
-                    return self.refuse("no [[reconcile]] checks in this runbook");
-                }
-                self.show_reconcile = !self.show_reconcile;
-                redraw
-            }
-            Action::SelectNext => {
-                self.show_summary = false;
-                self.select((self.selected + 1).min(self.steps.len().saturating_sub(1)));
-                redraw
-            }
-            Action::SelectPrev => {
-                self.show_summary = false;
-                self.select(self.selected.saturating_sub(1));
-                redraw
-            }
-            // The summary scrolls from its top; the output from its newest line.
-            Action::PageUp | Action::Top if self.show_summary => {
-                self.summary_scroll = if a == Action::Top {
-                    0
-                } else {
-                    self.summary_scroll.saturating_sub(self.page())
-                };
-                redraw
-            }
-            Action::PageDown | Action::Bottom if self.show_summary => {
-                self.summary_scroll = if a == Action::Bottom {
-                    usize::MAX
-                } else {
-                    self.summary_scroll.saturating_add(self.page())
-                };
-                redraw
-            }
-            // The reconcile detail scrolls from its top, as the summary does.
-            Action::PageUp | Action::Top | Action::PageDown | Action::Bottom
-                if self.show_reconcile && !self.show_summary =>
-            {
-                // Its first and last rows may say what is above and below: a page moves by
-                // the rest, so no line is ever hidden under them.
-                let page = self.detail_rows.saturating_sub(2).max(1);
-                let last_page = self.detail_rows.max(1);
-                let last = self.reconcile_lines.saturating_sub(last_page);
-                let now = self.reconcile_scroll.min(last);
-                self.reconcile_scroll = match a {
-                    Action::Top => 0,
-                    Action::PageUp => now.saturating_sub(page),
-                    Action::PageDown => (now + page).min(last),
-                    _ => last,
-                };
-                redraw
-            }
-            Action::PageUp => {
-                let max = self.max_scroll();
-                self.view.up(self.page(), max);
-                redraw
-            }
-            Action::PageDown => {
-                self.view.down(self.page());
-                redraw
-            }
-            Action::Top => {
-                let max = self.max_scroll();
-                self.view.top(max);
-                redraw
-            }
-            Action::Bottom => {
-                self.view.bottom();
-                redraw
-            }
-            Action::ToggleFollow => {
-                self.view.toggle_follow();
-                let s = if self.view.follow {
-                    "follow on: the output sticks to the newest line"
-                } else {
-                    "follow off: the output stays where it is"
-                };
-                self.say_briefly(Level::Info, s);
-                redraw
-            }
-            Action::Escape => {
-                self.status = None;
-                self.search = None;
-                redraw
-            }
-            Action::Search => self.open_search(),
-            Action::Approve => self.open_approve(),
-            Action::SearchNext => self.search_step(true),
-            Action::SearchPrev => self.search_step(false),
-            Action::Zoom => self.toggle_zoom(),
-            Action::ToggleTimes => self.toggle_times(),
-            Action::CancelCountdown
-            | Action::Detach
-            | Action::EndRun
-            | Action::Yes
-            | Action::No
-            | Action::Type(_)
-            | Action::Edit(_) => vec![],
+            // Not one of the run's controls: `on_action` sends only those above here.
+            _ => vec![],
         }
-    }
-
-    fn max_scroll(&self) -> usize {
-        self.steps
-            .get(self.selected)
-            .map_or(0, |s| s.output.max_scroll(self.page()))
     }
 
     pub(super) fn refuse(&mut self, why: &str) -> Vec<Effect> {
@@ -273,7 +200,7 @@ impl App {
 
     /// Ends the run (the running step is cancelled first, after asking) and leaves when it
     /// has ended.
-    fn end_run(&mut self) -> Vec<Effect> {
+    pub(super) fn end_run(&mut self) -> Vec<Effect> {
         match self.phase.clone() {
             Phase::Finished(_) | Phase::EngineGone => vec![Effect::Quit],
             Phase::Running { index } => {
@@ -471,7 +398,6 @@ impl App {
 
     /// An action while a pop-up is open; the pop-up was taken out of `self.modal`.
     fn modal_action(&mut self, modal: Modal, a: Action) -> Vec<Effect> {
-        let redraw = vec![Effect::Redraw];
         match modal {
             Modal::Rollback {
                 plan,
@@ -480,147 +406,27 @@ impl App {
             } => self.rollback_action(plan, input, rejected, a),
             Modal::Search { input } => self.search_box(input, a),
             Modal::Approve { index, input, .. } => self.approve_box(index, input, a),
-            Modal::Help => match a {
-                Action::Interrupt => self.quit(),
-                Action::Escape | Action::Help | Action::Quit | Action::Enter => redraw,
-                _ => {
-                    self.modal = Some(Modal::Help);
-                    vec![]
-                }
-            },
-            Modal::Ask(Ask::Leave) => match a {
-                Action::Detach => vec![Effect::Detach],
-                // The question said what ending does to a running step: no second question.
-                Action::EndRun => match self.phase {
-                    Phase::Running { index } => self.answer_yes(Ask::QuitRunning { index }),
-                    _ => self.end_run(),
-                },
-                // A second ctrl-c leaves the run to itself: the safe way out.
-                Action::Interrupt => vec![Effect::Detach],
-                Action::No | Action::Escape => redraw,
-                _ => {
-                    self.modal = Some(Modal::Ask(Ask::Leave));
-                    vec![]
-                }
-            },
-            Modal::Ask(ask) => match a {
-                Action::Yes => self.answer_yes(ask),
-                Action::Interrupt if matches!(ask, Ask::QuitRunning { .. }) => self.answer_yes(ask),
-                Action::No | Action::Escape => redraw,
-                _ => {
-                    self.modal = Some(Modal::Ask(ask));
-                    vec![]
-                }
-            },
+            Modal::Help => self.help_action(a),
+            Modal::Ask(Ask::Leave) => self.leave_question_action(a),
+            Modal::Ask(ask) => self.question_action(ask, a),
             Modal::Confirm {
                 index,
                 word,
-                mut input,
+                input,
                 rejected,
-            } => match a {
-                Action::Interrupt => self.quit(),
-                Action::Escape => {
-                    self.say(
-                        Level::Info,
-                        format!(
-                            "{} waits for {word}: press enter to type it",
-                            self.step_id(index)
-                        ),
-                    );
-                    redraw
-                }
-                Action::Enter => {
-                    let typed = input.value().trim().to_string();
-                    if typed == word && matches!(self.phase, Phase::Confirming { .. }) {
-                        self.phase = Phase::Busy;
-                        self.status = None;
-                        self.send(Command::Confirm { text: typed })
-                    } else {
-                        input.reset();
-                        self.modal = Some(Modal::Confirm {
-                            index,
-                            word,
-                            input,
-                            rejected: true,
-                        });
-                        vec![Effect::Redraw, Effect::Bell]
-                    }
-                }
-                Action::Type(_) | Action::Edit(_) => {
-                    let changed = edit(&mut input, a);
-                    self.modal = Some(Modal::Confirm {
-                        index,
-                        word,
-                        input,
-                        rejected: rejected && !changed,
-                    });
-                    redraw
-                }
-                _ => {
-                    self.modal = Some(Modal::Confirm {
-                        index,
-                        word,
-                        input,
-                        rejected,
-                    });
-                    vec![]
-                }
-            },
+            } => self.confirm_box(index, word, input, rejected, a),
             Modal::Reason {
                 index,
                 purpose,
-                mut input,
+                input,
                 empty,
-            } => match a {
-                Action::Interrupt => self.quit(),
-                Action::Escape => redraw,
-                Action::Enter => {
-                    let reason = input.value().trim().to_string();
-                    let still = match purpose {
-                        ReasonFor::Preflight => self.phase == Phase::PreflightBlocked,
-                        _ => matches!(self.phase, Phase::Deciding { index: i, .. } if i == index),
-                    };
-                    if reason.is_empty() || !still {
-                        self.modal = still.then_some(Modal::Reason {
-                            index,
-                            purpose,
-                            input,
-                            empty: true,
-                        });
-                        return vec![Effect::Redraw, Effect::Bell];
-                    }
-                    self.phase = Phase::Busy;
-                    self.status = None;
-                    self.send(match purpose {
-                        ReasonFor::Skip | ReasonFor::SkipRollback => Command::Skip { reason },
-                        ReasonFor::MarkDone => Command::MarkDone { reason },
-                        ReasonFor::Preflight => Command::OverridePreflight { reason },
-                    })
-                }
-                Action::Type(_) | Action::Edit(_) => {
-                    edit(&mut input, a);
-                    self.modal = Some(Modal::Reason {
-                        index,
-                        purpose,
-                        input,
-                        empty,
-                    });
-                    redraw
-                }
-                _ => {
-                    self.modal = Some(Modal::Reason {
-                        index,
-                        purpose,
-                        input,
-                        empty,
-                    });
-                    vec![]
-                }
-            },
+            } => self.reason_box(index, purpose, input, empty, a),
         }
     }
 
-    fn answer_yes(&mut self, ask: Ask) -> Vec<Effect> {
+    /// Yes to `ask`: does what it asked, if what it asked about still stands (else it just
+    /// closes, or, for quitting while a step ran, ends the run the ordinary way).
+    pub(super) fn answer_yes(&mut self, ask: Ask) -> Vec<Effect> {
         match ask {
             Ask::Leave => vec![Effect::Redraw],
             Ask::QuitRunning { index } => {

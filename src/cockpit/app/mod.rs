@@ -15,6 +15,7 @@ pub mod hints;
 pub mod keymap;
 mod keys;
 pub mod modal;
+mod modal_keys;
 pub mod output;
 pub mod panels;
 pub mod plan;
@@ -31,6 +32,7 @@ mod step_events;
 pub(crate) mod tests;
 #[cfg(test)]
 mod truth_tests;
+mod view_keys;
 
 use chrono::{DateTime, Utc};
 
