@@ -94,6 +94,24 @@ fn msg(inc: Incoming) -> Msg {
     }
 }
 
+/// The loop's state between wakes.
+struct LoopState {
+    /// False once the terminal fails: no more frames, the run is ended as on SIGHUP.
+    drawing: bool,
+    /// Something changed since the last frame.
+    dirty: bool,
+    /// When the last frame was drawn.
+    last_frame: Instant,
+    /// The engine's events are still coming.
+    engine_open: bool,
+    /// Terminal input is still coming.
+    input_open: bool,
+    /// Shutdown signals are still coming.
+    signals_open: bool,
+    /// When the shutdown grace runs out, once a shutdown began.
+    deadline: Option<Instant>,
+}
+
 /// Runs until the app asks to quit (or input ends, or a shutdown signal's grace runs out).
 pub async fn run<S, I>(
     app: &mut App,
@@ -111,138 +129,218 @@ where
         Duration::from_secs(1),
     );
     tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
-    // False once the terminal fails: no more frames, the run is ended as on SIGHUP.
-    let mut drawing = true;
     draw(app, screen)?;
     screen.after_first_frame();
-    let mut last_frame = Instant::now();
-    let mut dirty = false;
-    let mut engine_open = true;
-    let mut input_open = true;
-    let mut signals_open = true;
-    let mut deadline: Option<Instant> = None;
+    let mut st = LoopState {
+        drawing: true,
+        dirty: false,
+        last_frame: Instant::now(),
+        engine_open: true,
+        input_open: true,
+        signals_open: true,
+        deadline: None,
+    };
     loop {
-        let mut urgent = false;
-        let mut effects = Vec::new();
-        let frame_due = last_frame + FRAME;
-        let hard_stop = deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
-        tokio::select! {
+        let frame_due = st.last_frame + FRAME;
+        let hard_stop = st
+            .deadline
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        let (effects, urgent) = tokio::select! {
             biased;
-            ev = input.next(), if input_open => match ev {
-                Some(Ok(TermEvent::Key(k))) => {
-                    if let Some(action) = keys::action_for(&k, app) {
-                        effects = app.update(Msg::Action(action));
-                    }
-                    urgent = true;
-                }
-                Some(Ok(TermEvent::Resize(c, r))) => {
-                    effects = app.update(Msg::Resize(c, r));
-                    urgent = true;
-                }
-                Some(Ok(_)) => {}
-                Some(Err(_)) => {
-                    // The terminal went away mid-read: end the run as on SIGHUP.
-                    input_open = false;
-                    terminal_gone(app, &mut effects, &mut deadline, &mut drawing);
-                }
-                None => {
-                    // No more input (the terminal went away): end the run as on SIGHUP.
-                    input_open = false;
-                    effects = app.update(Msg::Shutdown("end of terminal input".into()));
-                    deadline.get_or_insert(Instant::now() + SHUTDOWN_GRACE);
-                }
-            },
-            why = shutdown.recv(), if signals_open => match why {
-                Some(why) if why == SUSPEND => {
-                    if screen.suspend().is_err() {
-                        terminal_gone(app, &mut effects, &mut deadline, &mut drawing);
-                    }
-                    dirty = true;
-                    urgent = true;
-                }
-                Some(why) => {
-                    effects = app.update(Msg::Shutdown(why));
-                    deadline.get_or_insert(Instant::now() + SHUTDOWN_GRACE);
-                    urgent = true;
-                }
-                None => signals_open = false,
-            },
-            ev = link.events.recv(), if engine_open => match ev {
-                Some(ev) => {
-                    // Output floods are throttled to one frame per FRAME; a change of state
-                    // (a step started, finished, needs a decision) is drawn at once.
-                    urgent = self::urgent(&ev);
-                    effects = app.update(msg(ev));
-                    for _ in 0..DRAIN {
-                        match link.events.try_recv() {
-                            Ok(ev) => {
-                                urgent |= self::urgent(&ev);
-                                effects.extend(app.update(msg(ev)));
-                            }
-                            Err(_) => break,
-                        }
-                    }
-                }
-                None => {
-                    engine_open = false;
-                    effects = app.update(Msg::EngineGone);
-                }
-            },
-            _ = tick.tick() => {
-                effects = app.update(Msg::Tick(Utc::now()));
+            ev = input.next(), if st.input_open => on_input(ev, app, &mut st),
+            why = shutdown.recv(), if st.signals_open => on_signal(why, app, screen, &mut st),
+            ev = link.events.recv(), if st.engine_open => {
+                on_engine(ev, app, &mut link.events, &mut st)
             }
-            () = tokio::time::sleep_until(frame_due), if dirty => {}
-            () = tokio::time::sleep_until(hard_stop), if deadline.is_some() => return Ok(Leave::Quit),
+            _ = tick.tick() => (app.update(Msg::Tick(Utc::now())), false),
+            () = tokio::time::sleep_until(frame_due), if st.dirty => (Vec::new(), false),
+            () = tokio::time::sleep_until(hard_stop), if st.deadline.is_some() => return Ok(Leave::Quit),
+        };
+        if let Some(leave) = apply(effects, app, screen, &link.commands, &mut st.dirty) {
+            return Ok(leaving(app, &link.commands, leave));
         }
-        let mut quit = None;
-        for e in effects {
-            match e {
-                Effect::Redraw => dirty = true,
-                Effect::Bell => {
-                    let _ = screen.bell();
-                }
-                Effect::Quit => quit = Some(Leave::Quit),
-                Effect::Detach => quit = Some(Leave::Detach),
-                Effect::Send(cmd) => {
-                    if link.commands.try_send(cmd).is_err() {
-                        dirty = true;
-                        app.status = Some(crate::app::Status {
-                            level: Level::Warn,
-                            text: "the engine is not taking commands; press the key again".into(),
-                            until: None,
-                        });
-                    }
-                }
-            }
-        }
-        if let Some(leave) = quit {
-            // A terminal of a detached run says it leaves on purpose, so the journal tells a
-            // deliberate detach from a lost terminal.
-            if app.terminal.is_some() && !app.terminal_lost {
-                let _ = link.commands.try_send(Command::Leave);
-            }
+        if let Some(leave) = redraw_if_due(app, screen, &link.commands, urgent, &mut st) {
             return Ok(leave);
         }
-        if drawing && dirty && (urgent || Instant::now() >= last_frame + FRAME) {
-            if draw(app, screen).is_err() {
-                let mut more = Vec::new();
-                terminal_gone(app, &mut more, &mut deadline, &mut drawing);
-                if more.contains(&Effect::Quit) {
-                    return Ok(Leave::Quit);
-                }
-                if more.contains(&Effect::Detach) {
-                    return Ok(Leave::Detach);
-                }
-                for e in more {
-                    if let Effect::Send(cmd) = e {
-                        let _ = link.commands.try_send(cmd);
-                    }
-                }
+    }
+}
+
+/// Handles one read from the terminal: a key becomes an action, a resize a new size; a failed
+/// read or the end of input ends the run as on SIGHUP. Returns the app's effects and whether
+/// they must be drawn at once.
+fn on_input(
+    ev: Option<io::Result<TermEvent>>,
+    app: &mut App,
+    st: &mut LoopState,
+) -> (Vec<Effect>, bool) {
+    let mut effects = Vec::new();
+    let mut urgent = false;
+    match ev {
+        Some(Ok(TermEvent::Key(k))) => {
+            if let Some(action) = keys::action_for(&k, app) {
+                effects = app.update(Msg::Action(action));
             }
-            last_frame = Instant::now();
-            dirty = false;
+            urgent = true;
+        }
+        Some(Ok(TermEvent::Resize(c, r))) => {
+            effects = app.update(Msg::Resize(c, r));
+            urgent = true;
+        }
+        Some(Ok(_)) => {}
+        Some(Err(_)) => {
+            // The terminal went away mid-read: end the run as on SIGHUP.
+            st.input_open = false;
+            terminal_gone(app, &mut effects, &mut st.deadline, &mut st.drawing);
+        }
+        None => {
+            // No more input (the terminal went away): end the run as on SIGHUP.
+            st.input_open = false;
+            effects = app.update(Msg::Shutdown("end of terminal input".into()));
+            start_grace(&mut st.deadline);
         }
     }
+    (effects, urgent)
+}
+
+/// Handles one message from the signal forwarder: SIGTSTP suspends (a failed suspend means
+/// the terminal is gone), any other signal starts the shutdown grace. Returns the app's
+/// effects and whether they must be drawn at once.
+fn on_signal<S: Screen>(
+    why: Option<String>,
+    app: &mut App,
+    screen: &mut S,
+    st: &mut LoopState,
+) -> (Vec<Effect>, bool) {
+    let mut effects = Vec::new();
+    let mut urgent = false;
+    match why {
+        Some(why) if why == SUSPEND => {
+            if screen.suspend().is_err() {
+                terminal_gone(app, &mut effects, &mut st.deadline, &mut st.drawing);
+            }
+            st.dirty = true;
+            urgent = true;
+        }
+        Some(why) => {
+            effects = app.update(Msg::Shutdown(why));
+            start_grace(&mut st.deadline);
+            urgent = true;
+        }
+        None => st.signals_open = false,
+    }
+    (effects, urgent)
+}
+
+/// Handles one message from the engine and up to [`DRAIN`] more already waiting, or the
+/// engine going away. Returns the app's effects and whether they must be drawn at once.
+fn on_engine(
+    ev: Option<Incoming>,
+    app: &mut App,
+    events: &mut mpsc::Receiver<Incoming>,
+    st: &mut LoopState,
+) -> (Vec<Effect>, bool) {
+    match ev {
+        Some(ev) => {
+            // Output floods are throttled to one frame per FRAME; a change of state
+            // (a step started, finished, needs a decision) is drawn at once.
+            let mut now = urgent(&ev);
+            let mut effects = app.update(msg(ev));
+            for _ in 0..DRAIN {
+                match events.try_recv() {
+                    Ok(ev) => {
+                        now |= urgent(&ev);
+                        effects.extend(app.update(msg(ev)));
+                    }
+                    Err(_) => break,
+                }
+            }
+            (effects, now)
+        }
+        None => {
+            st.engine_open = false;
+            (app.update(Msg::EngineGone), false)
+        }
+    }
+}
+
+/// Carries out the app's effects in order: marks a redraw, rings the bell, sends commands (a
+/// full command queue is said on the status line). Returns how to leave if one asked to.
+fn apply<S: Screen>(
+    effects: Vec<Effect>,
+    app: &mut App,
+    screen: &mut S,
+    commands: &mpsc::Sender<Command>,
+    dirty: &mut bool,
+) -> Option<Leave> {
+    let mut quit = None;
+    for e in effects {
+        match e {
+            Effect::Redraw => *dirty = true,
+            Effect::Bell => {
+                let _ = screen.bell();
+            }
+            Effect::Quit => quit = Some(Leave::Quit),
+            Effect::Detach => quit = Some(Leave::Detach),
+            Effect::Send(cmd) => {
+                if commands.try_send(cmd).is_err() {
+                    *dirty = true;
+                    app.status = Some(crate::app::Status {
+                        level: Level::Warn,
+                        text: "the engine is not taking commands; press the key again".into(),
+                        until: None,
+                    });
+                }
+            }
+        }
+    }
+    quit
+}
+
+/// Tells a detached run's engine that its terminal leaves on purpose, so the journal tells a
+/// deliberate detach from a lost terminal; returns `leave`.
+fn leaving(app: &App, commands: &mpsc::Sender<Command>, leave: Leave) -> Leave {
+    if app.terminal.is_some() && !app.terminal_lost {
+        let _ = commands.try_send(Command::Leave);
+    }
+    leave
+}
+
+/// Draws a frame if one is due: something changed and it is urgent, or [`FRAME`] has passed
+/// since the last. A failed frame ends the run as on SIGHUP; returns how to leave if that ends
+/// the cockpit at once.
+fn redraw_if_due<S: Screen>(
+    app: &mut App,
+    screen: &mut S,
+    commands: &mpsc::Sender<Command>,
+    urgent: bool,
+    st: &mut LoopState,
+) -> Option<Leave> {
+    if st.drawing && st.dirty && (urgent || Instant::now() >= st.last_frame + FRAME) {
+        if draw(app, screen).is_err() {
+            let mut more = Vec::new();
+            terminal_gone(app, &mut more, &mut st.deadline, &mut st.drawing);
+            if more.contains(&Effect::Quit) {
+                return Some(Leave::Quit);
+            }
+            if more.contains(&Effect::Detach) {
+                return Some(Leave::Detach);
+            }
+            for e in more {
+                if let Effect::Send(cmd) = e {
+                    let _ = commands.try_send(cmd);
+                }
+            }
+        }
+        st.last_frame = Instant::now();
+        st.dirty = false;
+    }
+    None
+}
+
+/// Starts the shutdown grace: the loop ends after [`SHUTDOWN_GRACE`] at the latest (a grace
+/// already running is kept).
+fn start_grace(deadline: &mut Option<Instant>) {
+    deadline.get_or_insert(Instant::now() + SHUTDOWN_GRACE);
 }
 
 /// What the signal forwarder sends for SIGTSTP: suspend, not shut down.
@@ -261,7 +359,7 @@ fn terminal_gone(
     }
     *drawing = false;
     effects.extend(app.update(Msg::Shutdown("the terminal is gone".into())));
-    deadline.get_or_insert(Instant::now() + SHUTDOWN_GRACE);
+    start_grace(deadline);
 }
 
 /// Draws a frame and tells the app what its layout gave the output pane.

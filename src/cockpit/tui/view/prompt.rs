@@ -39,179 +39,220 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
             word,
             input,
             rejected,
-        } => {
-            let s = app.steps.get(*index);
-            // A point-of-no-return step asks for its own id before it runs.
-            let ponr = s
-                .filter(|s| &s.info.id == word)
-                .and_then(|s| s.info.point_of_no_return.clone());
-            let mut body = vec![(s.map_or(String::new(), |s| s.info.title.clone()), t.modal)];
-            if let Some(n) = s.and_then(|s| s.info.notes.clone()) {
-                body.push((n, t.muted));
-            }
-            if let Some(text) = &ponr {
-                body.push((format!("⚑ After this step: {text}"), t.point_of_no_return));
-                body.push((
-                    "Once it has run, the rollback plan stops here.".into(),
-                    t.modal,
-                ));
-                body.push((format!("Type {word} and press enter to run it."), t.modal));
-            } else {
-                body.push((format!("Type {word} and press enter to go on."), t.modal));
-            }
-            if *rejected {
-                body.push((
-                    format!("That is not {word}: nothing was sent."),
-                    t.input_rejected,
-                ));
-            }
-            let what = if ponr.is_some() {
-                "POINT OF NO RETURN"
-            } else {
-                "CONFIRM"
-            };
-            Spec {
-                title: format!(" {what} {} ", step(app, *index)),
-                body,
-                input: Some(input),
-                footer: " enter confirm · esc hide ".into(),
-            }
-        }
+        } => confirm_spec(app, *index, word, input, *rejected, t),
         Modal::Approve {
             index,
             input,
             rejected,
-        } => {
-            let pending = app.pending_roles();
-            let ask = match pending.as_slice() {
-                [only] => format!(
-                    "Sign off as {only}: type your name. It is journaled with who you are and where from."
-                ),
-                _ => format!(
-                    "Type the role you sign off as, then your name (e.g. {} Jane Doe). Open: {}. It is journaled with who you are and where from.",
-                    pending.first().map_or("role", String::as_str),
-                    pending.join(", ")
-                ),
-            };
-            let mut body = vec![(ask, t.modal)];
-            if let Some(why) = rejected {
-                body.push((why.clone(), t.input_rejected));
-            }
-            Spec {
-                title: format!(" SIGN OFF {} ", step(app, *index)),
-                body,
-                input: Some(input),
-                footer: " enter sign off · esc back ".into(),
-            }
-        }
+        } => approve_spec(app, *index, input, rejected.as_deref(), t),
         Modal::Reason {
             index,
             purpose,
             input,
             empty,
-        } => {
-            let (title, ask) = match purpose {
-                ReasonFor::Skip => (
-                    "SKIP",
-                    "The step did not pass. Why may the run go on without it? The reason is journaled.",
-                ),
-                ReasonFor::SkipRollback => (
-                    "SKIP ROLLBACK OF",
-                    "The rollback action did not pass. Why may the rollback go on without it (what will you do by hand)? The reason is journaled.",
-                ),
-                ReasonFor::MarkDone => (
-                    "MARK DONE",
-                    "Nobody knows how this step ended. Why do you consider it done? The reason is journaled.",
-                ),
-                ReasonFor::Preflight => (
-                    "START ANYWAY",
-                    "Preflight found something that stops the run (see the panel). Why may it start anyway? The reason is journaled.",
-                ),
-            };
-            let mut body = vec![(ask.to_string(), t.modal)];
-            if *empty {
-                body.push(("A reason is required.".into(), t.input_rejected));
-            }
-            let title = match purpose {
-                ReasonFor::Preflight => format!(" {title} "),
-                _ => format!(" {title} {} ", step(app, *index)),
-            };
-            Spec {
-                title,
-                body,
-                input: Some(input),
-                footer: " enter send · esc back ".into(),
-            }
-        }
+        } => reason_spec(app, *index, *purpose, input, *empty, t),
         Modal::Rollback {
             plan,
             input,
             rejected,
         } => rollback_spec(plan.as_ref(), input, *rejected, t),
-        Modal::Ask(Ask::Leave) => {
-            let what = match &app.phase {
-                Phase::Running { index } => format!(
-                    "Step {} is running. Detach: it runs to its end and the run waits for you; end the run: it is cancelled (its process group killed).",
-                    step(app, *index)
-                ),
-                _ => "Detach: the run waits for you as it is; end the run: it stops here (resume later from its journal).".to_string(),
-            };
-            Spec {
-                title: " LEAVE? ".into(),
-                body: vec![(
-                    format!("{what} Come back with: cutover attach {}", app.run_id()),
-                    t.modal,
-                )],
-                input: None,
-                footer: crate::app::hints::leave_footer(),
-            }
-        }
-        Modal::Ask(ask) => {
-            let j = app.journal();
-            let (title, text) = match ask {
-                Ask::QuitRunning { index } => (
-                    "QUIT?",
-                    format!(
-                        "Step {} is running. Quitting cancels it: its process group is killed, and the run ends here. Resume later with: cutover run --resume {j}",
-                        step(app, *index)
-                    ),
-                ),
-                Ask::Cancel { index } => (
-                    "CANCEL STEP?",
-                    format!(
-                        "Cancel step {}? Its process group is killed; then retry it, skip it, or abort.",
-                        step(app, *index)
-                    ),
-                ),
-                Ask::StopInterrupted { index, pid } => (
-                    "STOP THE EARLIER ATTEMPT?",
-                    format!(
-                        "Step {} left process group {pid} running when the last session ended. Stop it (SIGTERM, then SIGKILL)? Then re-run the step, or mark it done.",
-                        step(app, *index)
-                    ),
-                ),
-                Ask::Leave => ("LEAVE?", String::new()),
-                Ask::EndBeforeStart => (
-                    "END THE RUN?",
-                    "End the run before step 1? No step ran. Fix what preflight found and start a new run.".to_string(),
-                ),
-                Ask::Abort { index } => (
-                    "ABORT RUN?",
-                    format!(
-                        "End the run at step {}? The journal keeps everything; resume later with: cutover run --resume {j}",
-                        step(app, *index)
-                    ),
-                ),
-            };
-            Spec {
-                title: format!(" {title} "),
-                body: vec![(text, t.modal)],
-                input: None,
-                footer: crate::app::hints::yes_no_footer(),
-            }
-        }
+        Modal::Ask(Ask::Leave) => leave_spec(app, t),
+        Modal::Ask(ask) => ask_spec(app, ask, t),
     };
     draw(f, area, t, spec);
+}
+
+/// The confirmation pop-up of step `index`: its title and notes, what crossing a point of no
+/// return means, and the typed `word` (with a note when the last one did not match).
+fn confirm_spec<'a>(
+    app: &App,
+    index: usize,
+    word: &str,
+    input: &'a Input,
+    rejected: bool,
+    t: &Theme,
+) -> Spec<'a> {
+    let s = app.steps.get(index);
+    // A point-of-no-return step asks for its own id before it runs.
+    let ponr = s
+        .filter(|s| s.info.id == word)
+        .and_then(|s| s.info.point_of_no_return.clone());
+    let mut body = vec![(s.map_or(String::new(), |s| s.info.title.clone()), t.modal)];
+    if let Some(n) = s.and_then(|s| s.info.notes.clone()) {
+        body.push((n, t.muted));
+    }
+    if let Some(text) = &ponr {
+        body.push((format!("⚑ After this step: {text}"), t.point_of_no_return));
+        body.push((
+            "Once it has run, the rollback plan stops here.".into(),
+            t.modal,
+        ));
+        body.push((format!("Type {word} and press enter to run it."), t.modal));
+    } else {
+        body.push((format!("Type {word} and press enter to go on."), t.modal));
+    }
+    if rejected {
+        body.push((
+            format!("That is not {word}: nothing was sent."),
+            t.input_rejected,
+        ));
+    }
+    let what = if ponr.is_some() {
+        "POINT OF NO RETURN"
+    } else {
+        "CONFIRM"
+    };
+    Spec {
+        title: format!(" {what} {} ", step(app, index)),
+        body,
+        input: Some(input),
+        footer: " enter confirm · esc hide ".into(),
+    }
+}
+
+/// The sign-off pop-up of step `index`: which role(s) are open, the typed name, and why the
+/// last enter was refused.
+fn approve_spec<'a>(
+    app: &App,
+    index: usize,
+    input: &'a Input,
+    rejected: Option<&str>,
+    t: &Theme,
+) -> Spec<'a> {
+    let pending = app.pending_roles();
+    let ask = match pending.as_slice() {
+        [only] => format!(
+            "Sign off as {only}: type your name. It is journaled with who you are and where from."
+        ),
+        _ => format!(
+            "Type the role you sign off as, then your name (e.g. {} Jane Doe). Open: {}. It is journaled with who you are and where from.",
+            pending.first().map_or("role", String::as_str),
+            pending.join(", ")
+        ),
+    };
+    let mut body = vec![(ask, t.modal)];
+    if let Some(why) = rejected {
+        body.push((why.to_string(), t.input_rejected));
+    }
+    Spec {
+        title: format!(" SIGN OFF {} ", step(app, index)),
+        body,
+        input: Some(input),
+        footer: " enter sign off · esc back ".into(),
+    }
+}
+
+/// The typed-reason pop-up (skip, skip a rollback action, mark done, start despite preflight)
+/// of step `index`, with a note when the last reason was empty.
+fn reason_spec<'a>(
+    app: &App,
+    index: usize,
+    purpose: ReasonFor,
+    input: &'a Input,
+    empty: bool,
+    t: &Theme,
+) -> Spec<'a> {
+    let (title, ask) = match purpose {
+        ReasonFor::Skip => (
+            "SKIP",
+            "The step did not pass. Why may the run go on without it? The reason is journaled.",
+        ),
+        ReasonFor::SkipRollback => (
+            "SKIP ROLLBACK OF",
+            "The rollback action did not pass. Why may the rollback go on without it (what will you do by hand)? The reason is journaled.",
+        ),
+        ReasonFor::MarkDone => (
+            "MARK DONE",
+            "Nobody knows how this step ended. Why do you consider it done? The reason is journaled.",
+        ),
+        ReasonFor::Preflight => (
+            "START ANYWAY",
+            "Preflight found something that stops the run (see the panel). Why may it start anyway? The reason is journaled.",
+        ),
+    };
+    let mut body = vec![(ask.to_string(), t.modal)];
+    if empty {
+        body.push(("A reason is required.".into(), t.input_rejected));
+    }
+    let title = match purpose {
+        ReasonFor::Preflight => format!(" {title} "),
+        _ => format!(" {title} {} ", step(app, index)),
+    };
+    Spec {
+        title,
+        body,
+        input: Some(input),
+        footer: " enter send · esc back ".into(),
+    }
+}
+
+/// The leave question of a detached run: detach or end it (and what that does to a running
+/// step), and how to come back.
+fn leave_spec(app: &App, t: &Theme) -> Spec<'static> {
+    let what = match &app.phase {
+        Phase::Running { index } => format!(
+            "Step {} is running. Detach: it runs to its end and the run waits for you; end the run: it is cancelled (its process group killed).",
+            step(app, *index)
+        ),
+        _ => "Detach: the run waits for you as it is; end the run: it stops here (resume later from its journal).".to_string(),
+    };
+    Spec {
+        title: " LEAVE? ".into(),
+        body: vec![(
+            format!("{what} Come back with: cutover attach {}", app.run_id()),
+            t.modal,
+        )],
+        input: None,
+        footer: crate::app::hints::leave_footer(),
+    }
+}
+
+/// A yes/no question (quit, cancel, stop an earlier attempt, end before start, abort): its
+/// title, what answering yes does, and the yes/no footer.
+fn ask_spec(app: &App, ask: &Ask, t: &Theme) -> Spec<'static> {
+    let j = app.journal();
+    let (title, text) = match ask {
+        Ask::QuitRunning { index } => (
+            "QUIT?",
+            format!(
+                "Step {} is running. Quitting cancels it: its process group is killed, and the run ends here. Resume later with: cutover run --resume {j}",
+                step(app, *index)
+            ),
+        ),
+        Ask::Cancel { index } => (
+            "CANCEL STEP?",
+            format!(
+                "Cancel step {}? Its process group is killed; then retry it, skip it, or abort.",
+                step(app, *index)
+            ),
+        ),
+        Ask::StopInterrupted { index, pid } => (
+            "STOP THE EARLIER ATTEMPT?",
+            format!(
+                "Step {} left process group {pid} running when the last session ended. Stop it (SIGTERM, then SIGKILL)? Then re-run the step, or mark it done.",
+                step(app, *index)
+            ),
+        ),
+        Ask::Leave => ("LEAVE?", String::new()),
+        Ask::EndBeforeStart => (
+            "END THE RUN?",
+            "End the run before step 1? No step ran. Fix what preflight found and start a new run."
+                .to_string(),
+        ),
+        Ask::Abort { index } => (
+            "ABORT RUN?",
+            format!(
+                "End the run at step {}? The journal keeps everything; resume later with: cutover run --resume {j}",
+                step(app, *index)
+            ),
+        ),
+    };
+    Spec {
+        title: format!(" {title} "),
+        body: vec![(text, t.modal)],
+        input: None,
+        footer: crate::app::hints::yes_no_footer(),
+    }
 }
 
 /// The rollback plan pop-up: every action in execution order, the point of no return, and the
