@@ -51,11 +51,15 @@ def ts(s): return datetime.datetime.fromisoformat(s.replace('Z', '+00:00'))
 fleet = [json.loads(l) for l in open('fj.jsonl')]
 wall = (ts(fleet[-1]['ts']) - ts(fleet[0]['ts'])).total_seconds()
 longest = 0.0
+times = []
 for j in glob.glob('fj.members/*.jsonl'):
     recs = [json.loads(l) for l in open(j)]
     start = next(ts(r['ts']) for r in recs if r['type'] == 'run_started')
     end = next(ts(r['ts']) for r in recs if r['type'] == 'run_finished')
-    longest = max(longest, (end - start).total_seconds())
+    times.append((end - start).total_seconds())
+    longest = max(longest, times[-1])
+times.sort()
+median = times[len(times) // 2]
 done = sum(1 for r in fleet if r['type'] == 'member_finished' and r['outcome'] == 'completed')
 waves = -(-members // conc)
 rss = int(re.search(r'Maximum resident set size \(kbytes\): (\d+)', open('time.txt').read()).group(1))
@@ -63,6 +67,8 @@ print(f"members completed:          {done}/{members}")
 print(f"fleet wall time:            {wall:.2f} s")
 print(f"slowest member:             {longest:.2f} s")
 print(f"fleet ÷ slowest member:     {wall / longest:.2f}x  ({waves} waves of {conc}: ideal {waves:.0f}x)")
+print(f"median member:              {median:.2f} s")
 print(f"fleet ÷ (waves × slowest):  {wall / (waves * longest):.2f}x  (target < 1.2x)")
+print(f"fleet ÷ (waves × median):   {wall / (waves * median):.2f}x")
 print(f"peak RSS of the fleet:      {rss / 1024:.1f} MB  (target < 200 MB)")
 PY
