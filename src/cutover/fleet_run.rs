@@ -15,80 +15,15 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
-use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use cutover_engine::{Engine, EngineOptions, JournalChoice};
-use cutover_model::fleet::{Fleet, Halt};
+use cutover_model::fleet::{Fleet, FleetRecord, Halt};
 use cutover_model::protocol::{Operator, RunOutcome};
 use cutover_model::runbook::Runbook;
 
 use crate::exit::{self, Exit};
 use crate::headless::{self, HeadlessOptions};
-
-/// One line of the fleet journal.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum FleetRecord {
-    /// The fleet run began (or was resumed).
-    FleetStarted {
-        /// When.
-        ts: chrono::DateTime<Utc>,
-        /// The runbook's path.
-        runbook: String,
-        /// The fleet file's path.
-        fleet: String,
-        /// The members, in the file's order.
-        members: Vec<String>,
-        /// Whether this session resumed an earlier one.
-        resumed: bool,
-    },
-    /// A member's run began (or was resumed from its journal).
-    MemberStarted {
-        /// When.
-        ts: chrono::DateTime<Utc>,
-        /// The member.
-        member: String,
-        /// Its own journal.
-        journal: String,
-        /// Whether it resumed its journal.
-        resumed: bool,
-    },
-    /// A member's run ended.
-    MemberFinished {
-        /// When.
-        ts: chrono::DateTime<Utc>,
-        /// The member.
-        member: String,
-        /// How its run ended; `None`: its engine failed before an outcome.
-        outcome: Option<RunOutcome>,
-        /// Its exit code.
-        exit: u8,
-    },
-    /// Every canary completed and the operator said go for the rest.
-    CanaryGo {
-        /// When.
-        ts: chrono::DateTime<Utc>,
-        /// Who said go (headless: `--assume-yes`).
-        by: String,
-    },
-    /// No more members start.
-    Halted {
-        /// When.
-        ts: chrono::DateTime<Utc>,
-        /// Why.
-        reason: String,
-        /// The members that never started.
-        not_started: Vec<String>,
-    },
-    /// The fleet run ended.
-    FleetFinished {
-        /// When.
-        ts: chrono::DateTime<Utc>,
-        /// The process's exit code: the worst member's.
-        exit: u8,
-    },
-}
 
 /// The fleet journal: JSON lines, each fsynced before the fleet acts on it.
 struct FleetJournal {

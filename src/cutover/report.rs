@@ -53,6 +53,15 @@ fn load(journal: &Path) -> Result<Loaded, String> {
 /// Runs `cutover report`; returns the exit code (0 written, 2 a journal that cannot be read,
 /// 4 the output cannot be written).
 pub fn main(journals: &[std::path::PathBuf], out: Option<&Path>, json: bool) -> Exit {
+    if let Some(fleet) = journals.iter().find(|j| is_fleet_journal(j)) {
+        if journals.len() > 1 {
+            return crate::exit::fail(
+                Exit::Invalid,
+                "cutover report: a fleet journal is reported on its own: give it alone",
+            );
+        }
+        return fleet_report(fleet, out, json);
+    }
     let mut runs = Vec::new();
     let mut watches = Vec::new();
     for j in journals {
@@ -115,6 +124,58 @@ pub fn main(journals: &[std::path::PathBuf], out: Option<&Path>, json: bool) -> 
     emit(rendered, out)
 }
 
+/// Whether `path` is a fleet journal (its first record is `fleet_started`).
+fn is_fleet_journal(path: &Path) -> bool {
+    crate::fleet_run::read_journal(path).is_ok_and(|recs| {
+        matches!(
+            recs.first(),
+            Some(cutover_model::fleet::FleetRecord::FleetStarted { .. })
+        )
+    })
+}
+
+/// `cutover report FLEET-JOURNAL`: the fleet table, each member read from its own journal
+/// (where the fleet recorded it, else beside the fleet journal in `<stem>.members/`).
+fn fleet_report(path: &Path, out: Option<&Path>, json: bool) -> Exit {
+    let records = match crate::fleet_run::read_journal(path) {
+        Ok(r) => r,
+        Err(e) => {
+            return crate::exit::fail(
+                Exit::Invalid,
+                &format!("cutover report: {}: {e}", path.display()),
+            );
+        }
+    };
+    let member = |recorded: &str| {
+        let recorded = Path::new(recorded);
+        let beside = recorded.file_name().map(|f| {
+            let stem = path
+                .file_stem()
+                .map_or_else(|| "fleet".into(), |s| s.to_string_lossy().into_owned());
+            path.with_file_name(format!("{stem}.members")).join(f)
+        });
+        [Some(recorded.to_path_buf()), beside]
+            .into_iter()
+            .flatten()
+            .find(|p| p.is_file())
+            .and_then(|p| load_run(&p).ok())
+    };
+    let r = cutover_report::FleetReport::new(&path.display().to_string(), &records, member);
+    let html_out = out.is_some_and(|p| p.extension().is_some_and(|e| e == "html" || e == "htm"));
+    let rendered = if json {
+        cutover_report::json(&r)
+    } else if html_out {
+        Ok(html::page(
+            &cutover_report::fleet::render(&r),
+            "fleet report",
+            None,
+        ))
+    } else {
+        Ok(cutover_report::fleet::render(&r))
+    };
+    emit(rendered, out)
+}
+
 /// Writes the rendered report to `out` (or stdout); returns the exit code.
 fn emit(rendered: serde_json::Result<String>, out: Option<&Path>) -> Exit {
     let text = match rendered {
@@ -125,10 +186,10 @@ fn emit(rendered: serde_json::Result<String>, out: Option<&Path>) -> Exit {
     };
     match out {
         Some(path) => match write_private(path, &text) {
-            Ok(()) => crate::exit::fail(
-                Exit::Ok,
-                &format!("cutover report: wrote {}", path.display()),
-            ),
+            Ok(()) => {
+                crate::say::err(&format!("cutover report: wrote {}", path.display()));
+                Exit::Ok
+            }
             Err(e) => crate::exit::fail(
                 Exit::Failed,
                 &format!("cutover report: cannot write {}: {e}", path.display()),

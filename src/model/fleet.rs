@@ -20,8 +20,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use toml::Spanned;
+
+use crate::protocol::RunOutcome;
 
 use crate::runbook::diag::{self, Diagnostic, Diagnostics};
 use crate::runbook::{LoadError, Runbook};
@@ -69,6 +71,70 @@ pub struct Fleet {
     pub members: Vec<Member>,
     /// The file's text, to locate what the runbook check finds about a member.
     source: String,
+}
+
+/// One line of the fleet journal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum FleetRecord {
+    /// The fleet run began (or was resumed).
+    FleetStarted {
+        /// When.
+        ts: chrono::DateTime<chrono::Utc>,
+        /// The runbook's path.
+        runbook: String,
+        /// The fleet file's path.
+        fleet: String,
+        /// The members, in the file's order.
+        members: Vec<String>,
+        /// Whether this session resumed an earlier one.
+        resumed: bool,
+    },
+    /// A member's run began (or was resumed from its journal).
+    MemberStarted {
+        /// When.
+        ts: chrono::DateTime<chrono::Utc>,
+        /// The member.
+        member: String,
+        /// Its own journal.
+        journal: String,
+        /// Whether it resumed its journal.
+        resumed: bool,
+    },
+    /// A member's run ended.
+    MemberFinished {
+        /// When.
+        ts: chrono::DateTime<chrono::Utc>,
+        /// The member.
+        member: String,
+        /// How its run ended; `None`: its engine failed before an outcome.
+        outcome: Option<RunOutcome>,
+        /// Its exit code.
+        exit: u8,
+    },
+    /// Every canary completed and the operator said go for the rest.
+    CanaryGo {
+        /// When.
+        ts: chrono::DateTime<chrono::Utc>,
+        /// Who said go (headless: `--assume-yes`).
+        by: String,
+    },
+    /// No more members start.
+    Halted {
+        /// When.
+        ts: chrono::DateTime<chrono::Utc>,
+        /// Why.
+        reason: String,
+        /// The members that never started.
+        not_started: Vec<String>,
+    },
+    /// The fleet run ended.
+    FleetFinished {
+        /// When.
+        ts: chrono::DateTime<chrono::Utc>,
+        /// The process's exit code: the worst member's.
+        exit: u8,
+    },
 }
 
 /// The file as written.

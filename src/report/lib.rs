@@ -14,6 +14,7 @@
 pub mod compare;
 pub mod drift;
 mod facts;
+pub mod fleet;
 pub mod html;
 pub mod markdown;
 mod svg;
@@ -21,6 +22,7 @@ mod svg;
 pub use compare::Comparison;
 pub use drift::{DriftReport, is_drift_watch};
 pub use facts::Report;
+pub use fleet::FleetReport;
 
 /// `value` as the report's JSON (`--json`): pretty-printed, ending in a newline.
 pub fn json<T: serde::Serialize + ?Sized>(value: &T) -> serde_json::Result<String> {

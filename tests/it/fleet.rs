@@ -175,6 +175,42 @@ fn the_canary_runs_first_and_a_failure_keeps_the_unstarted_member_from_starting(
     assert_eq!(member_outcome(d.path(), "s2").as_deref(), Some("aborted"));
     assert!(!d.path().join("fj.members/s3.jsonl").exists());
     assert_eq!(recs[1]["journal"], "fj.members/s1.jsonl");
+    // The fleet report: one row per member from its own journal, the halt, each member's
+    // full report; and the rehearsal comparison reads members side by side.
+    let report = cutover(d.path(), &["report", "fj.jsonl"], &[]);
+    let (md, _) = exited(&report, 0);
+    assert!(
+        md.starts_with("# Fleet report — 1 of 3 members completed"),
+        "{md}"
+    );
+    assert!(md.contains("| s2 | ended before completion | "), "{md}");
+    assert!(
+        md.contains("| two failed | `cutover report fj.members/s2.jsonl` |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| s3 | never started | — | — | — | — |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("- member s2 did not complete — not started: s3"),
+        "{md}"
+    );
+    let json = cutover(d.path(), &["report", "fj.jsonl", "--json"], &[]);
+    let (json, _) = exited(&json, 0);
+    let v: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    assert_eq!(v["members"][1]["name"], "s1");
+    assert_eq!(v["members"][1]["outcome"], "completed");
+    let both = cutover(
+        d.path(),
+        &["report", "fj.members/s1.jsonl", "fj.members/s2.jsonl"],
+        &[],
+    );
+    let (cmp, _) = exited(&both, 0);
+    assert!(
+        cmp.contains("fj.members/s1.jsonl") && cmp.contains("fj.members/s2.jsonl"),
+        "{cmp}"
+    );
 }
 
 #[test]
