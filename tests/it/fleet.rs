@@ -452,3 +452,187 @@ fn members_run_side_by_side_at_the_fleets_concurrency() {
     }
     assert_eq!(most, 6, "{recs:?}");
 }
+
+/// A runbook a member runs on its own databases: a change on the target (with its undo), the
+/// reconcile gate, a step after it; a drifted table fires the trigger that rolls back.
+const GATED: &str = r#"[runbook]
+name = "fleet gate"
+
+[connections.source]
+dsn = "${vars.src}"
+
+[connections.target]
+dsn = "${vars.tgt}"
+
+[[reconcile]]
+name = "items"
+kind = "checksum"
+table = "public.items"
+key = "id"
+recheck = "never"
+
+[[step]]
+id = "mark"
+title = "mark the target"
+sql = "insert into marks values (1)"
+on = "target"
+rollback_sql = "delete from marks"
+
+[[step]]
+id = "gate"
+wait = { reconcile = "all" }
+timeout = "60s"
+
+[[step]]
+id = "after"
+run = "echo past the gate"
+
+[[rollback_trigger]]
+name = "data drift"
+when = { mismatch_rows_above = 0 }
+action = "rollback"
+countdown = "1s"
+"#;
+
+/// Issue 29 on real clusters: three members, each on its own databases of one pair; the
+/// second's target has drifted. The canary ran first and completed; the drifted member's
+/// gate held, its trigger rolled it back (its change undone in its own database); the halt
+/// kept the third from starting; a resume ran the third to completion and kept the others
+/// as they ended; the fleet journal and the members' journals agree throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_failing_its_gate_rolls_back_by_its_trigger_and_the_halt_holds() {
+    use cutover_drill::harness::{Cluster, ClusterOptions};
+    let pg = crate::support::pg_bin();
+    let (s, t) = tokio::join!(
+        Cluster::create(&pg, ClusterOptions::named("fleetsrc")),
+        Cluster::create(&pg, ClusterOptions::named("fleettgt")),
+    );
+    let (s, t) = (s.expect("source"), t.expect("target"));
+    let mut fleet = String::from("canary = [\"m1\"]\n");
+    for m in ["m1", "m2", "m3"] {
+        for c in [&s, &t] {
+            c.execute(&format!("create database {m}"))
+                .await
+                .expect("db");
+            c.connect_db(m)
+                .await
+                .expect("connect")
+                .batch_execute(
+                    "create table items (id int primary key, v text);
+                     insert into items select g, 'v' || g from generate_series(1, 300) g;
+                     create table marks (n int);",
+                )
+                .await
+                .expect("schema");
+        }
+        fleet.push_str(&format!(
+            "\n[[member]]\nname = \"{m}\"\nvars = {{ src = \"{}\", tgt = \"{}\" }}\n",
+            s.dsn_db(m),
+            t.dsn_db(m)
+        ));
+    }
+    t.connect_db("m2")
+        .await
+        .expect("connect")
+        .batch_execute("update items set v = 'drifted' where id = 7")
+        .await
+        .expect("drift");
+    let d = tempfile::tempdir().expect("tempdir");
+    runbook(d.path(), "rb.toml", GATED);
+    runbook(d.path(), "fleet.toml", &fleet);
+    let dir = d.path().to_path_buf();
+    let first = tokio::task::spawn_blocking(move || {
+        cutover(
+            &dir,
+            &[
+                "run",
+                "rb.toml",
+                "--fleet",
+                "fleet.toml",
+                "--headless",
+                "--assume-yes",
+                "--journal",
+                "fj.jsonl",
+            ],
+            &[],
+        )
+    })
+    .await
+    .expect("fleet");
+    let (stdout, stderr) = exited(&first, 4);
+    assert!(
+        stdout.contains("[m2] ") && stdout.contains("TRIGGER data drift"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("not started: m3"), "{stderr}");
+    let recs = lines_of(&d.path().join("fj.jsonl"));
+    assert_eq!(
+        types(&recs),
+        [
+            "fleet_started",
+            "member_started m1",
+            "member_finished m1",
+            "canary_go",
+            "member_started m2",
+            "member_finished m2",
+            "halted",
+            "fleet_finished",
+        ]
+    );
+    assert_eq!(recs[5]["outcome"], "rolled_back");
+    assert_eq!(recs[5]["exit"], 3);
+    assert_eq!(member_outcome(d.path(), "m1").as_deref(), Some("completed"));
+    assert_eq!(
+        member_outcome(d.path(), "m2").as_deref(),
+        Some("rolled_back")
+    );
+    assert!(!d.path().join("fj.members/m3.jsonl").exists());
+    let marks = |m: &'static str| {
+        let t = &t;
+        async move {
+            let c = t.connect_db(m).await.expect("connect");
+            let n: i64 = c
+                .query_one("select count(*) from marks", &[])
+                .await
+                .expect("count")
+                .get(0);
+            n
+        }
+    };
+    assert_eq!(marks("m1").await, 1, "the canary's change stays");
+    assert_eq!(
+        marks("m2").await,
+        0,
+        "the drifted member's change was undone"
+    );
+    assert_eq!(marks("m3").await, 0, "the halted member never ran");
+    // Resumed, the third runs; the rolled-back member stays rolled back, the canary completed.
+    let dir = d.path().to_path_buf();
+    let second = tokio::task::spawn_blocking(move || {
+        cutover(
+            &dir,
+            &[
+                "run",
+                "rb.toml",
+                "--fleet",
+                "fleet.toml",
+                "--headless",
+                "--assume-yes",
+                "--resume",
+                "fj.jsonl",
+            ],
+            &[],
+        )
+    })
+    .await
+    .expect("resume");
+    let (stdout, _) = exited(&second, 3);
+    assert!(
+        !stdout.contains("[m1]") && !stdout.contains("[m2]"),
+        "{stdout}"
+    );
+    assert_eq!(member_outcome(d.path(), "m3").as_deref(), Some("completed"));
+    assert_eq!(marks("m3").await, 1);
+    let recs = lines_of(&d.path().join("fj.jsonl"));
+    assert_eq!(recs.last().expect("end")["exit"], 3);
+}
