@@ -636,3 +636,98 @@ async fn a_member_failing_its_gate_rolls_back_by_its_trigger_and_the_halt_holds(
     let recs = lines_of(&d.path().join("fj.jsonl"));
     assert_eq!(recs.last().expect("end")["exit"], 3);
 }
+
+/// SIGTERM to a fleet ends every member in flight as an abort, each journaled, their steps'
+/// process groups stopped; a fleet whose stdout is gone does not go on blind.
+#[test]
+fn a_signal_or_a_lost_stdout_ends_every_member_in_flight_journaled() {
+    let d = tempfile::tempdir().expect("tempdir");
+    runbook(d.path(), "rb.toml", SHARDS);
+    runbook(
+        d.path(),
+        "fleet.toml",
+        "concurrency = 2\n\n[[member]]\nname = \"s1\"\nvars = { host = \"a\", nap = \"60\" }\n\n[[member]]\nname = \"s2\"\nvars = { host = \"b\", nap = \"60\" }\n",
+    );
+    let child = std::process::Command::new(bin())
+        .current_dir(d.path())
+        .args([
+            "run",
+            "rb.toml",
+            "--fleet",
+            "fleet.toml",
+            "--headless",
+            "--journal",
+            "fj.jsonl",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let pid_of = |m: &str| {
+        lines_of(&d.path().join(format!("fj.members/{m}.jsonl")))
+            .iter()
+            .rev()
+            .find(|r| r["type"] == "process")
+            .and_then(|r| r["pid"].as_i64())
+    };
+    wait_for(
+        "both members' long steps",
+        std::time::Duration::from_secs(30),
+        || pid_of("s1").is_some() && pid_of("s2").is_some(),
+    );
+    // SAFETY: SIGTERM to our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(4));
+    for m in ["s1", "s2"] {
+        assert_eq!(
+            member_outcome(d.path(), m).as_deref(),
+            Some("aborted"),
+            "{m}"
+        );
+        let pgid = pid_of(m).expect("pid") as i32;
+        wait_for(
+            "the step's group to go",
+            std::time::Duration::from_secs(10),
+            || !alive(pgid),
+        );
+    }
+    let recs = lines_of(&d.path().join("fj.jsonl"));
+    assert_eq!(recs.last().expect("end")["type"], "fleet_finished");
+
+    // Nobody reads the output any more: every member ends as an abort, journaled.
+    let e = tempfile::tempdir().expect("tempdir");
+    runbook(e.path(), "rb.toml", SHARDS);
+    runbook(
+        e.path(),
+        "fleet.toml",
+        "concurrency = 2\n\n[[member]]\nname = \"s1\"\nvars = { host = \"a\", nap = \"2\" }\n\n[[member]]\nname = \"s2\"\nvars = { host = \"b\", nap = \"2\" }\n",
+    );
+    let mut child = std::process::Command::new(bin())
+        .current_dir(e.path())
+        .args([
+            "run",
+            "rb.toml",
+            "--fleet",
+            "fleet.toml",
+            "--headless",
+            "--journal",
+            "fj.jsonl",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(4));
+    for m in ["s1", "s2"] {
+        let recs = lines_of(&e.path().join(format!("fj.members/{m}.jsonl")));
+        let end = recs.iter().rev().find(|r| r["type"] == "run_finished");
+        assert_eq!(
+            end.and_then(|r| r["outcome"].as_str()),
+            Some("aborted"),
+            "{m}: {recs:?}"
+        );
+    }
+}
