@@ -243,15 +243,20 @@ fn run_fleet(args: &RunArgs, fleet: &Path) -> Exit {
         accept_changed_vars: args.accept_changed_vars,
         journal: args.resume.clone().or_else(|| args.journal.clone()),
         resume: args.resume.is_some(),
-        opts: HeadlessOptions {
-            json: args.json,
-            assume_yes: args.assume_yes,
-            approvals: args.approvals.clone(),
-            rerun_interrupted: args.rerun_interrupted,
-            kill_interrupted: args.kill_interrupted,
-            skip_preflight: args.skip_preflight.clone(),
-        },
+        opts: headless_options(args),
     })
+}
+
+/// How the headless driver answers, from `run`'s flags.
+fn headless_options(args: &RunArgs) -> HeadlessOptions {
+    HeadlessOptions {
+        json: args.json,
+        assume_yes: args.assume_yes,
+        approvals: args.approvals.clone(),
+        rerun_interrupted: args.rerun_interrupted,
+        kill_interrupted: args.kill_interrupted,
+        skip_preflight: args.skip_preflight.clone(),
+    }
 }
 
 /// The runbook `run` runs (or the one its `--resume` journal ran), with the vars it runs
@@ -392,14 +397,7 @@ fn run_headless(args: &RunArgs, rb: Runbook, files: RunFiles) -> Result<Exit> {
         say::err(&format!("cutover: {why}"));
     }
     let rt = serve::runtime()?;
-    let opts = HeadlessOptions {
-        json: args.json,
-        assume_yes: args.assume_yes,
-        approvals: args.approvals.clone(),
-        rerun_interrupted: args.rerun_interrupted,
-        kill_interrupted: args.kill_interrupted,
-        skip_preflight: args.skip_preflight.clone(),
-    };
+    let opts = headless_options(args);
     let ended = rt.block_on(async {
         let stop = headless::stop_signals()?;
         let mut stdout = std::io::stdout();
