@@ -347,12 +347,15 @@ impl Driver<'_> {
             .collect();
         let mut queue = todo.into_iter();
         let mut running = tokio::task::JoinSet::new();
+        // Which member each task runs, for a task that panics.
+        let mut names_of = BTreeMap::new();
         loop {
             while running.len() < concurrency && !self.progress.halted {
                 let Some(name) = queue.next() else { break };
                 match self.start(&name, stops) {
                     Some(task) => {
-                        running.spawn(task);
+                        let id = running.spawn(task).id();
+                        names_of.insert(id, name);
                     }
                     None => {
                         all_ok = false;
@@ -360,12 +363,16 @@ impl Driver<'_> {
                     }
                 }
             }
-            let Some(done) = running.join_next().await else {
+            let Some(done) = running.join_next_with_id().await else {
                 break;
             };
-            let Ok((name, outcome, exit)) = done else {
-                all_ok = false;
-                continue;
+            let (name, outcome, exit) = match done {
+                Ok((_, ended)) => ended,
+                // A member whose driver panicked ended without an outcome: a failure.
+                Err(e) => {
+                    let name = names_of.get(&e.id()).cloned().unwrap_or_default();
+                    (name, None, Exit::Failed)
+                }
             };
             self.record(&FleetRecord::MemberFinished {
                 ts: Utc::now(),
@@ -550,23 +557,27 @@ impl Prefixed {
 
     /// Writes one line (without its `\n`) with the member's mark.
     fn line(&mut self, text: &str) -> std::io::Result<()> {
-        let marked = if self.json {
-            match text.strip_prefix('{') {
-                Some(rest) => format!(
-                    "{{\"member\":{},{rest}",
-                    serde_json::Value::String(self.name.clone())
-                ),
-                None => text.to_string(),
-            }
-        } else {
-            format!("[{}] {text}", self.name)
-        };
+        let marked = self.mark(text);
         let mut o = self
             .out
             .lock()
             .map_err(|_| std::io::Error::other("stdout's lock is poisoned"))?;
         writeln!(o, "{marked}")?;
         o.flush()
+    }
+
+    /// `text` marked as this member's: `[name] text`, or a JSON record with `"member"` first.
+    fn mark(&self, text: &str) -> String {
+        if !self.json {
+            return format!("[{}] {text}", self.name);
+        }
+        match text.strip_prefix('{') {
+            Some(rest) => format!(
+                "{{\"member\":{},{rest}",
+                serde_json::Value::String(self.name.clone())
+            ),
+            None => text.to_string(),
+        }
     }
 
     /// A last line without its `\n`.
@@ -591,5 +602,79 @@ impl Write for Prefixed {
 
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finished(member: &str, outcome: Option<RunOutcome>, exit: u8) -> FleetRecord {
+        FleetRecord::MemberFinished {
+            ts: Utc::now(),
+            member: member.into(),
+            outcome,
+            exit,
+        }
+    }
+
+    /// On resume: completed and rolled-back members stay as they ended; an aborted one, one
+    /// that could not start and one never finished go on; an earlier halt is not kept.
+    #[test]
+    fn a_resumed_fleet_keeps_what_ended_for_good_and_goes_on_with_the_rest() {
+        let recs = vec![
+            finished("done", Some(RunOutcome::Completed), 0),
+            finished("back", Some(RunOutcome::RolledBack), 3),
+            finished("partly", Some(RunOutcome::RolledBackPartly), 5),
+            finished("aborted", Some(RunOutcome::Aborted), 4),
+            finished("no-start", None, 4),
+            FleetRecord::CanaryGo {
+                ts: Utc::now(),
+                by: "--assume-yes".into(),
+            },
+            FleetRecord::Halted {
+                ts: Utc::now(),
+                reason: "x".into(),
+                not_started: vec!["later".into()],
+            },
+        ];
+        let p = progress_of(&recs);
+        assert_eq!(p.completed, ["done"]);
+        assert_eq!(
+            p.ended.keys().map(String::as_str).collect::<Vec<_>>(),
+            ["back", "partly"]
+        );
+        assert_eq!(p.ended["partly"], Exit::RolledBackPartly);
+        assert!(p.go && !p.halted);
+    }
+
+    #[test]
+    fn the_worst_member_decides_the_exit() {
+        let order = [
+            Exit::Ok,
+            Exit::RolledBack,
+            Exit::Invalid,
+            Exit::RolledBackPartly,
+            Exit::Failed,
+        ];
+        for w in order.windows(2) {
+            assert!(severity(w[0]) < severity(w[1]), "{w:?}");
+        }
+    }
+
+    /// A member's lines are marked; a JSON record is tagged with the member as its first
+    /// key, the name JSON-escaped; a partial write is held until its line ends.
+    #[test]
+    fn member_lines_are_marked_and_json_records_tagged() {
+        let out = Arc::new(Mutex::new(std::io::stdout()));
+        let mut p = Prefixed::new("s\"1", true, out);
+        let v: serde_json::Value =
+            serde_json::from_str(&p.mark("{\"type\":\"ready\"}")).expect("still JSON");
+        assert_eq!(v["member"], "s\"1");
+        assert_eq!(v["type"], "ready");
+        p.write_all(b"{\"type\":").expect("write");
+        assert_eq!(p.buf, b"{\"type\":");
+        p.json = false;
+        assert_eq!(p.mark("hello"), "[s\"1] hello");
     }
 }
