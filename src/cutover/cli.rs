@@ -238,6 +238,11 @@ pub struct DrillArgs {
     /// Let members of this unix group watch the drill (`cutover watch --owner YOU ID`).
     #[arg(long, value_name = "GROUP", conflicts_with = "headless")]
     pub share_group: Option<String>,
+    /// Rehearse a fleet: N disposable pairs, each a member running the drill's runbook
+    /// (member m1 the canary), driven as `run --fleet --headless` would (with --headless).
+    #[arg(long, value_name = "N", requires = "headless", conflicts_with_all = ["fault", "keep", "journal"],
+          value_parser = clap::value_parser!(u32).range(1..=8))]
+    pub fleet: Option<u32>,
 }
 
 /// A reason the operator gives: one line of text, not blank.

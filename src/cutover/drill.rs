@@ -19,14 +19,14 @@ use crate::exit::Exit;
 use crate::headless::{self, HeadlessOptions};
 
 /// The signals the drill stops on (the cockpit handles SIGTERM and SIGHUP itself).
-struct Signals {
+pub(crate) struct Signals {
     int: tokio::signal::unix::Signal,
     term: tokio::signal::unix::Signal,
     hup: tokio::signal::unix::Signal,
 }
 
 impl Signals {
-    fn install() -> std::io::Result<Signals> {
+    pub(crate) fn install() -> std::io::Result<Signals> {
         Ok(Signals {
             int: signal(SignalKind::interrupt())?,
             term: signal(SignalKind::terminate())?,
@@ -54,7 +54,7 @@ impl Signals {
     }
 
     /// The next of SIGINT, SIGTERM, SIGHUP: its description and exit code.
-    async fn any(&mut self) -> (&'static str, Exit) {
+    pub(crate) async fn any(&mut self) -> (&'static str, Exit) {
         tokio::select! {
             _ = self.int.recv() => ("interrupted (SIGINT)", Exit::Interrupted),
             _ = self.term.recv() => ("terminated (SIGTERM)", Exit::Terminated),
@@ -65,7 +65,7 @@ impl Signals {
 
 /// Prints a drill message on stderr (never inside the cockpit: only before and after it).
 /// Never panics: after a SIGHUP the terminal may be gone, and cleanup must still happen.
-fn say(start: Instant, msg: &str) {
+pub(crate) fn say(start: Instant, msg: &str) {
     err(&format!(
         "cutover drill [{:>5.1}s] {msg}\n",
         start.elapsed().as_secs_f64()
@@ -140,6 +140,9 @@ pub fn main(args: DrillArgs) -> Exit {
             dir.display()
         ),
     );
+    if let Some(n) = args.fleet {
+        return crate::drill_fleet::run(start, &args, n, bin, &plan);
+    }
     match theme {
         Some(theme) => cockpit(start, &plan, theme),
         None => headless_drill(start, &args, &plan, bin),

@@ -13,6 +13,7 @@ mod attach;
 mod calibrate;
 mod cli;
 mod drill;
+mod drill_fleet;
 mod drill_plan;
 mod exit;
 mod fleet_cmd;

@@ -385,6 +385,66 @@ fn drill_runs_the_cutover_end_to_end_headless() {
     p.assert_clean();
 }
 
+/// `drill --fleet 2`: two disposable pairs, each a member running the drill's runbook (m1
+/// the canary), then everything removed; the fleet journal and the members' agree.
+#[test]
+fn a_fleet_drill_runs_every_member_on_its_own_pair_and_cleans_up() {
+    let p = Place::new();
+    let work = p.cwd.path().join("work");
+    let w = work.display().to_string();
+    let out = p.drill(&[
+        "--fleet",
+        "2",
+        "--headless",
+        "--assume-yes",
+        "--rows",
+        "20000",
+        "--dir",
+        &w,
+    ]);
+    let (stdout, stderr) = exited(&out, 0);
+    assert!(
+        stdout
+            .lines()
+            .all(|l| l.starts_with("[m1] ") || l.starts_with("[m2] ")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("[m1] ") && stdout.contains("[m2] "),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("the fleet's clusters and loads are stopped and removed"),
+        "{stderr}"
+    );
+    let fleet = journal(&work.join("fleet.jsonl"));
+    let kinds: Vec<&str> = fleet.iter().filter_map(|r| r["type"].as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "fleet_started",
+            "member_started",
+            "member_finished",
+            "canary_go",
+            "member_started",
+            "member_finished",
+            "fleet_finished",
+        ]
+    );
+    let rb = cutover_model::runbook::Runbook::parse(
+        "drill.toml",
+        cutover_drill::RUNBOOK,
+        &Default::default(),
+    )
+    .unwrap();
+    let all: Vec<String> = rb.steps.iter().map(|s| s.id.clone()).collect();
+    for m in ["m1", "m2"] {
+        let recs = journal(&work.join(format!("fleet.members/{m}.jsonl")));
+        assert_eq!(passed_steps(&recs), all, "{m}");
+    }
+    p.assert_clean();
+}
+
 /// `--fault lag`: the lag trigger fires and its automatic rollback restores the source.
 #[test]
 fn fault_lag_fires_the_trigger_and_rolls_back_to_the_source() {

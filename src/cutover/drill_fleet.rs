@@ -1,0 +1,168 @@
+//! `cutover drill --fleet N --headless`: a fleet rehearsed on disposable clusters. N drill
+//! pairs are built (each with its replication and write load), a fleet file names them as
+//! members `m1`…`mN` (`m1` the canary) with each pair's vars, and the drill's runbook runs
+//! over them as `run --fleet --headless` runs it. Everything is removed at the end, and on
+//! SIGINT, SIGTERM or SIGHUP during the set-up.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use cutover_drill::harness::PgBin;
+use cutover_drill::{Drill, DrillOptions};
+
+use crate::cli::DrillArgs;
+use crate::drill::{Signals, say};
+use crate::drill_plan::{DrillPlan, chain};
+use crate::exit::Exit;
+use crate::headless::HeadlessOptions;
+
+/// Builds `n` pairs, runs the fleet on them, removes them; the fleet's exit.
+pub fn run(start: Instant, args: &DrillArgs, n: u32, bin: PgBin, plan: &DrillPlan) -> Exit {
+    let rt = match crate::serve::client_runtime("cutover drill", Exit::Failed) {
+        Ok(rt) => rt,
+        Err(exit) => return exit,
+    };
+    let built = rt.block_on(build(start, args, n, &bin, &plan.dir));
+    let (drills, members) = match built {
+        Ok(b) => b,
+        Err((message, exit)) => {
+            say(start, &message);
+            return exit;
+        }
+    };
+    let fleet = plan.dir.join("fleet.toml");
+    let exit = match std::fs::write(&fleet, fleet_file(&members)) {
+        Ok(()) => {
+            say(
+                start,
+                &format!("fleet of {n} pairs · fleet file {}", fleet.display()),
+            );
+            crate::fleet_run::run(crate::fleet_run::FleetArgs {
+                runbook: &plan.runbook,
+                fleet: &fleet,
+                overrides: &args.vars.iter().cloned().collect(),
+                accept_changed_runbook: false,
+                accept_changed_vars: false,
+                journal: Some(plan.dir.join("fleet.jsonl")),
+                resume: false,
+                opts: HeadlessOptions {
+                    json: args.json,
+                    assume_yes: args.assume_yes,
+                    ..HeadlessOptions::default()
+                },
+            })
+        }
+        Err(e) => {
+            say(start, &format!("cannot write {}: {e}", fleet.display()));
+            Exit::Failed
+        }
+    };
+    // The pairs and their loads go inside the runtime they were built in.
+    rt.block_on(async move { drop(drills) });
+    rt.shutdown_timeout(std::time::Duration::from_secs(2));
+    say(
+        start,
+        "the fleet's clusters and loads are stopped and removed",
+    );
+    exit
+}
+
+/// The pairs, one after the other (a signal removes what was built), and each member's vars.
+async fn build(
+    start: Instant,
+    args: &DrillArgs,
+    n: u32,
+    bin: &PgBin,
+    dir: &Path,
+) -> Result<(Vec<Drill>, Vec<(String, BTreeMap<String, String>)>), (String, Exit)> {
+    let mut signals = Signals::install()
+        .map_err(|e| (format!("cannot install signal handlers: {e}"), Exit::Failed))?;
+    let mut drills = Vec::new();
+    let mut members = Vec::new();
+    for i in 1..=n {
+        let name = format!("m{i}");
+        let log_dir: PathBuf = dir.join(&name);
+        std::fs::create_dir_all(&log_dir).map_err(|e| {
+            (
+                format!("cannot create {}: {e}", log_dir.display()),
+                Exit::Invalid,
+            )
+        })?;
+        let opts = DrillOptions {
+            rows: args.rows,
+            tps: args.tps,
+            log_dir,
+        };
+        let mut progress = |m: &str| say(start, &format!("[{name}] {m}"));
+        let drill = tokio::select! {
+            r = Drill::setup(bin, &opts, &mut progress) => r,
+            (what, exit) = signals.any() => {
+                return Err((format!("{what} during set-up; everything was removed"), exit));
+            }
+        };
+        let drill = drill.map_err(|e| {
+            (
+                format!("[{name}] set-up failed: {}", chain(&e)),
+                Exit::Failed,
+            )
+        })?;
+        let vars = drill.vars().await.map_err(|e| {
+            (
+                format!("[{name}] cannot read the drill's settings: {}", chain(&e)),
+                Exit::Failed,
+            )
+        })?;
+        drills.push(drill);
+        members.push((name, vars));
+    }
+    Ok((drills, members))
+}
+
+/// The fleet file: `m1` the canary, every member at once, a failure halting the rest. Values
+/// are written as TOML basic strings (a JSON string is one: the same escapes).
+fn fleet_file(members: &[(String, BTreeMap<String, String>)]) -> String {
+    let quote = |s: &str| serde_json::Value::String(s.to_string()).to_string();
+    let mut t = format!(
+        "concurrency = {}\ncanary = [\"m1\"]\nhalt = \"first_failure\"\n",
+        members.len().max(1)
+    );
+    for (name, vars) in members {
+        let vars: Vec<String> = vars
+            .iter()
+            .map(|(k, v)| format!("{k} = {}", quote(v)))
+            .collect();
+        t.push_str(&format!(
+            "\n[[member]]\nname = {}\nvars = {{ {} }}\n",
+            quote(name),
+            vars.join(", ")
+        ));
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fleet file written for the drill reads back as the same members and vars, hostile
+    /// values (quotes, backslashes, controls) included.
+    #[test]
+    fn the_fleet_file_reads_back_whole() {
+        let mut vars = BTreeMap::new();
+        vars.insert(
+            "workdir".to_string(),
+            "/tmp/a \"b\"\\c\u{1b}[31m".to_string(),
+        );
+        vars.insert(
+            "source_dsn".to_string(),
+            "host=127.0.0.1 port=5 user=x".to_string(),
+        );
+        let members = vec![("m1".to_string(), vars.clone()), ("m2".to_string(), vars)];
+        let f =
+            cutover_model::fleet::Fleet::parse("fleet.toml", &fleet_file(&members)).expect("valid");
+        assert_eq!(f.canary, ["m1"]);
+        assert_eq!(f.concurrency, 2);
+        assert_eq!(f.members[1].vars["workdir"], "/tmp/a \"b\"\\c\u{1b}[31m");
+    }
+}
