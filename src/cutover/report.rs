@@ -160,20 +160,60 @@ fn fleet_report(path: &Path, out: Option<&Path>, json: bool) -> Exit {
             .find(|p| p.is_file())
             .and_then(|p| load_run(&p).ok())
     };
-    let r = cutover_report::FleetReport::new(&path.display().to_string(), &records, member);
-    let html_out = out.is_some_and(|p| p.extension().is_some_and(|e| e == "html" || e == "htm"));
+    let r = cutover_report::FleetReport::new(&path.display().to_string(), &records, &member);
+    let html_out = out.filter(|p| p.extension().is_some_and(|e| e == "html" || e == "htm"));
     let rendered = if json {
         cutover_report::json(&r)
-    } else if html_out {
-        Ok(html::page(
-            &cutover_report::fleet::render(&r),
-            "fleet report",
-            None,
-        ))
+    } else if let Some(page) = html_out {
+        let pages = member_pages(&r, page, &member);
+        Ok(cutover_report::fleet::html(&r, &pages))
     } else {
         Ok(cutover_report::fleet::render(&r))
     };
     emit(rendered, out)
+}
+
+/// Writes each member's own HTML report beside the fleet's page, in `<page>.pages/`
+/// (0700), and returns where each is, relative to the page. A member name that could not be
+/// a file name (a forged journal) gets no page; a page that cannot be written is said.
+fn member_pages(
+    r: &cutover_report::FleetReport,
+    page: &Path,
+    member: &dyn Fn(&str) -> Option<Report>,
+) -> std::collections::BTreeMap<String, String> {
+    use std::os::unix::fs::DirBuilderExt;
+    let mut pages = std::collections::BTreeMap::new();
+    let stem = page
+        .file_stem()
+        .map_or_else(|| "fleet".into(), |s| s.to_string_lossy().into_owned());
+    let dir_name = format!("{stem}.pages");
+    let dir = page.with_file_name(&dir_name);
+    for m in &r.members {
+        let plain = !m.name.is_empty()
+            && !m.name.starts_with(['.', '-'])
+            && m.name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        let Some(report) = m.journal.as_deref().filter(|_| plain).and_then(member) else {
+            continue;
+        };
+        let file = dir.join(format!("{}.html", m.name));
+        let written = std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .and_then(|()| write_private(&file, &html::render(&report)));
+        match written {
+            Ok(()) => {
+                pages.insert(m.name.clone(), format!("{dir_name}/{}.html", m.name));
+            }
+            Err(e) => crate::say::err(&format!(
+                "cutover report: cannot write {}: {e}",
+                file.display()
+            )),
+        }
+    }
+    pages
 }
 
 /// Writes the rendered report to `out` (or stdout); returns the exit code.

@@ -254,6 +254,31 @@ pub fn render(r: &FleetReport) -> String {
     o
 }
 
+/// The fleet report as one HTML page, with a link to each member's own page where `pages`
+/// has one (member name → relative address).
+pub fn html(r: &FleetReport, pages: &std::collections::BTreeMap<String, String>) -> String {
+    let page = crate::html::page(&render(r), "fleet report", None);
+    if pages.is_empty() {
+        return page;
+    }
+    let mut links = String::from("<h2>Member reports</h2>\n<ul>\n");
+    for m in &r.members {
+        if let Some(href) = pages.get(&m.name) {
+            links.push_str(&format!(
+                "<li><a href=\"{}\">{}</a> — {}</li>\n",
+                crate::svg::esc(href),
+                crate::svg::esc(&m.name),
+                crate::svg::esc(&m.state)
+            ));
+        }
+    }
+    links.push_str("</ul>\n");
+    match page.rfind("<footer>") {
+        Some(at) => format!("{}{links}{}", &page[..at], &page[at..]),
+        None => page + &links,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -303,6 +328,32 @@ mod tests {
             md.contains("- member s1 did not complete — not started: s2, s3"),
             "{md}"
         );
+    }
+
+    #[test]
+    fn the_html_page_links_each_member_page_escaped() {
+        let recs = vec![FleetRecord::FleetStarted {
+            ts: at(),
+            runbook: "rb.toml".into(),
+            fleet: "f.toml".into(),
+            members: vec!["s1".into(), "s<2>".into()],
+            resumed: false,
+        }];
+        let r = FleetReport::new("fj.jsonl", &recs, |_| None);
+        let mut pages = std::collections::BTreeMap::new();
+        pages.insert("s1".to_string(), "out.members/s1.html".to_string());
+        pages.insert("s<2>".to_string(), "x\"onclick=\"y".to_string());
+        let page = html(&r, &pages);
+        assert!(
+            page.contains("<a href=\"out.members/s1.html\">s1</a>"),
+            "{page}"
+        );
+        assert!(
+            !page.contains("\"onclick"),
+            "an address cannot break out: {page}"
+        );
+        assert!(page.contains("s&lt;2&gt;"), "{page}");
+        assert!(page.find("Member reports") < page.find("<footer>"));
     }
 
     #[test]

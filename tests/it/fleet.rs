@@ -201,6 +201,19 @@ fn the_canary_runs_first_and_a_failure_keeps_the_unstarted_member_from_starting(
     let v: serde_json::Value = serde_json::from_str(&json).expect("JSON");
     assert_eq!(v["members"][1]["name"], "s1");
     assert_eq!(v["members"][1]["outcome"], "completed");
+    let page = cutover(d.path(), &["report", "fj.jsonl", "-o", "fleet.html"], &[]);
+    exited(&page, 0);
+    let html = std::fs::read_to_string(d.path().join("fleet.html")).expect("page");
+    assert!(
+        html.contains("<a href=\"fleet.pages/s2.html\">s2</a>"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("fleet.pages/s3.html"),
+        "s3 never ran: no page"
+    );
+    let s2 = std::fs::read_to_string(d.path().join("fleet.pages/s2.html")).expect("s2's page");
+    assert!(s2.contains("two"), "s2's own report");
     let both = cutover(
         d.path(),
         &["report", "fj.members/s1.jsonl", "fj.members/s2.jsonl"],
