@@ -160,7 +160,7 @@ fn fleet_report(path: &Path, out: Option<&Path>, json: bool) -> Exit {
             .find(|p| p.is_file())
             .and_then(|p| load_run(&p).ok())
     };
-    let r = cutover_report::FleetReport::new(&path.display().to_string(), &records, &member);
+    let r = cutover_report::FleetReport::new(&path.display().to_string(), &records, member);
     let html_out = out.filter(|p| p.extension().is_some_and(|e| e == "html" || e == "htm"));
     let rendered = if json {
         cutover_report::json(&r)
