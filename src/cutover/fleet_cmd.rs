@@ -1,5 +1,6 @@
 //! `cutover check RUNBOOK --fleet FLEET.toml`: the fleet file checked, and the runbook checked
-//! once per member with that member's vars and secrets. (Running a fleet is not built yet.)
+//! once per member with that member's vars and secrets; with `--connect`, each member's
+//! preflight against its own servers.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -18,12 +19,6 @@ pub fn check(
     connect: bool,
     overrides: &BTreeMap<String, String>,
 ) -> Exit {
-    if connect {
-        return exit::fail(
-            Exit::Invalid,
-            "cutover: check --connect with --fleet is not built yet: run `cutover preflight RUNBOOK --var …` with a member's vars",
-        );
-    }
     let fleet = match Fleet::load(fleet) {
         Ok(f) => f,
         Err(LoadError::Io { path, source }) => {
@@ -46,6 +41,9 @@ pub fn check(
                 )) {
                     return exit::fail(Exit::Invalid, "cutover: cannot write the result to stdout");
                 }
+                if connect {
+                    ok &= preflight_each(f, &books);
+                }
             }
             Err(e) => {
                 ok = false;
@@ -54,6 +52,24 @@ pub fn check(
         }
     }
     Exit::unless(ok, Exit::Invalid)
+}
+
+/// Each member's preflight against its own servers (its vars, its secrets' variables), its
+/// lines prefixed with the member; whether every member is ready.
+fn preflight_each(runbook: &Path, books: &[(String, cutover_model::runbook::Runbook)]) -> bool {
+    let mut ready = true;
+    for (name, rb) in books {
+        let args = crate::preflight_cmd::PreflightArgs {
+            runbook: runbook.to_path_buf(),
+            vars: Vec::new(),
+            approvals: Vec::new(),
+            journal: None,
+            metrics_file: None,
+            json: false,
+        };
+        ready &= crate::preflight_cmd::of_runbook(rb, &args, &format!("[{name}] ")) == Exit::Ok;
+    }
+    ready
 }
 
 /// `every member of fleet.toml (3 members, 17 steps each; canary shard-01; 2 at a time;

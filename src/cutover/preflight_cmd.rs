@@ -47,6 +47,12 @@ pub fn main(args: PreflightArgs) -> Exit {
             return crate::exit::fail(Exit::Invalid, &e.to_string());
         }
     };
+    of_runbook(&rb, &args, "")
+}
+
+/// Preflight of a loaded runbook (a fleet member's, with its vars and secrets), each line of
+/// the findings printed after `prefix`.
+pub fn of_runbook(rb: &Runbook, args: &PreflightArgs, prefix: &str) -> Exit {
     let prepared = secrets::read_secrets(&rb.secrets)
         .map_err(|e| e.to_string())
         .and_then(|s| {
@@ -74,7 +80,7 @@ pub fn main(args: PreflightArgs) -> Exit {
         Err(exit) => return exit,
     };
     let input = Input {
-        rb: &rb,
+        rb,
         conns: &conns,
         approvals: Some(&args.approvals),
         journal: &journal,
@@ -90,7 +96,7 @@ pub fn main(args: PreflightArgs) -> Exit {
         } else {
             plain(&f.line()).into_owned()
         };
-        if !say::out(&line) {
+        if !say::out(&format!("{prefix}{line}")) {
             return crate::exit::fail(Exit::Invalid, "cutover preflight: cannot write to stdout");
         }
     }
@@ -104,7 +110,7 @@ pub fn main(args: PreflightArgs) -> Exit {
         } else {
             "ready".to_string()
         };
-        if !say::out(&verdict) {
+        if !say::out(&format!("{prefix}{verdict}")) {
             return Exit::Invalid;
         }
     }

@@ -552,6 +552,27 @@ async fn a_member_failing_its_gate_rolls_back_by_its_trigger_and_the_halt_holds(
         .expect("drift");
     let d = tempfile::tempdir().expect("tempdir");
     runbook(d.path(), "rb.toml", GATED);
+    // A member pointed at a server that is not there is not ready, named.
+    let broken = fleet
+        .clone()
+        .replace(&t.dsn_db("m3"), "host=127.0.0.1 port=1 dbname=m3");
+    runbook(d.path(), "fleet.toml", &broken);
+    let dir = d.path().to_path_buf();
+    let check = tokio::task::spawn_blocking(move || {
+        cutover(
+            &dir,
+            &["check", "rb.toml", "--fleet", "fleet.toml", "--connect"],
+            &[],
+        )
+    })
+    .await
+    .expect("check");
+    let (stdout, _) = exited(&check, 2);
+    assert!(
+        stdout.contains("[m1] ready") && stdout.contains("[m2] ready"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("[m3] NOT READY"), "{stdout}");
     runbook(d.path(), "fleet.toml", &fleet);
     let dir = d.path().to_path_buf();
     let first = tokio::task::spawn_blocking(move || {
