@@ -80,6 +80,34 @@ fn a_fleet_path_that_is_a_directory_or_missing_is_refused_plainly() {
 /// seconds first (the window for a SIGKILL).
 const SHARDS: &str = "[runbook]\nname = \"shards\"\n\n[vars]\nfail = \"0\"\nnap = \"0.1\"\n\n[[step]]\nid = \"one\"\ntitle = \"first\"\nrun = \"echo one ${vars.host}\"\n\n[[step]]\nid = \"two\"\ntitle = \"second\"\nrun = \"sleep ${vars.nap}; test ${vars.fail} = 0\"\n";
 
+/// A directory with the shell-only runbook (`rb.toml`) and the fleet file `fleet`.
+fn shards(fleet: &str) -> tempfile::TempDir {
+    let d = tempfile::tempdir().expect("tempdir");
+    runbook(d.path(), "rb.toml", SHARDS);
+    runbook(d.path(), "fleet.toml", fleet);
+    d
+}
+
+/// `cutover run rb.toml --fleet fleet.toml --headless --journal fj.jsonl` in `dir`, stderr
+/// dropped, stdout to `stdout`.
+fn spawn_fleet(dir: &std::path::Path, stdout: std::process::Stdio) -> std::process::Child {
+    std::process::Command::new(bin())
+        .current_dir(dir)
+        .args([
+            "run",
+            "rb.toml",
+            "--fleet",
+            "fleet.toml",
+            "--headless",
+            "--journal",
+            "fj.jsonl",
+        ])
+        .stdout(stdout)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn")
+}
+
 fn lines_of(path: &std::path::Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
@@ -111,11 +139,7 @@ fn member_outcome(d: &std::path::Path, name: &str) -> Option<String> {
 
 #[test]
 fn the_canary_runs_first_and_a_failure_keeps_the_unstarted_member_from_starting() {
-    let d = tempfile::tempdir().expect("tempdir");
-    runbook(d.path(), "rb.toml", SHARDS);
-    runbook(
-        d.path(),
-        "fleet.toml",
+    let d = shards(
         "canary = [\"s1\"]\n\n[[member]]\nname = \"s2\"\nvars = { host = \"b\", fail = \"1\" }\n\n[[member]]\nname = \"s1\"\nvars = { host = \"a\" }\n\n[[member]]\nname = \"s3\"\nvars = { host = \"c\" }\n",
     );
     let out = cutover(
@@ -228,11 +252,7 @@ fn the_canary_runs_first_and_a_failure_keeps_the_unstarted_member_from_starting(
 
 #[test]
 fn without_a_go_the_rest_wait_after_the_canary_and_json_records_name_their_member() {
-    let d = tempfile::tempdir().expect("tempdir");
-    runbook(d.path(), "rb.toml", SHARDS);
-    runbook(
-        d.path(),
-        "fleet.toml",
+    let d = shards(
         "canary = [\"s1\"]\n\n[[member]]\nname = \"s1\"\nvars = { host = \"a\" }\n\n[[member]]\nname = \"s2\"\nvars = { host = \"b\" }\n",
     );
     let out = cutover(
@@ -266,28 +286,10 @@ fn without_a_go_the_rest_wait_after_the_canary_and_json_records_name_their_membe
 
 #[test]
 fn sigkill_of_the_fleet_mid_way_then_resume_continues_every_member() {
-    let d = tempfile::tempdir().expect("tempdir");
-    runbook(d.path(), "rb.toml", SHARDS);
-    runbook(
-        d.path(),
-        "fleet.toml",
+    let d = shards(
         "concurrency = 1\n\n[[member]]\nname = \"s1\"\nvars = { host = \"a\" }\n\n[[member]]\nname = \"s2\"\nvars = { host = \"b\", nap = \"30\" }\n\n[[member]]\nname = \"s3\"\nvars = { host = \"c\" }\n",
     );
-    let mut child = std::process::Command::new(bin())
-        .current_dir(d.path())
-        .args([
-            "run",
-            "rb.toml",
-            "--fleet",
-            "fleet.toml",
-            "--headless",
-            "--journal",
-            "fj.jsonl",
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn");
+    let mut child = spawn_fleet(d.path(), std::process::Stdio::null());
     let s2 = d.path().join("fj.members/s2.jsonl");
     wait_for("s2's long step", std::time::Duration::from_secs(30), || {
         std::fs::read_to_string(&s2).is_ok_and(|t| t.contains("\"type\":\"process\""))
@@ -366,13 +368,7 @@ fn sigkill_of_the_fleet_mid_way_then_resume_continues_every_member() {
 
 #[test]
 fn a_fleet_journal_that_is_a_fifo_a_link_or_not_a_fleet_is_refused_without_hanging() {
-    let d = tempfile::tempdir().expect("tempdir");
-    runbook(d.path(), "rb.toml", SHARDS);
-    runbook(
-        d.path(),
-        "fleet.toml",
-        "[[member]]\nname = \"s1\"\nvars = { host = \"a\" }\n",
-    );
+    let d = shards("[[member]]\nname = \"s1\"\nvars = { host = \"a\" }\n");
     let fifo = d.path().join("fifo.jsonl");
     assert!(
         std::process::Command::new("mkfifo")
@@ -464,6 +460,30 @@ fn members_run_side_by_side_at_the_fleets_concurrency() {
         most = most.max(in_flight);
     }
     assert_eq!(most, 6, "{recs:?}");
+}
+
+/// `cutover run rb.toml --fleet fleet.toml --headless --assume-yes FLAG fj.jsonl` in `dir`, off
+/// the test's runtime threads.
+async fn fleet_off_thread(dir: &std::path::Path, flag: &'static str) -> std::process::Output {
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        cutover(
+            &dir,
+            &[
+                "run",
+                "rb.toml",
+                "--fleet",
+                "fleet.toml",
+                "--headless",
+                "--assume-yes",
+                flag,
+                "fj.jsonl",
+            ],
+            &[],
+        )
+    })
+    .await
+    .expect("the fleet's process")
 }
 
 /// A runbook a member runs on its own databases: a change on the target (with its undo), the
@@ -574,25 +594,7 @@ async fn a_member_failing_its_gate_rolls_back_by_its_trigger_and_the_halt_holds(
     );
     assert!(stdout.contains("[m3] NOT READY"), "{stdout}");
     runbook(d.path(), "fleet.toml", &fleet);
-    let dir = d.path().to_path_buf();
-    let first = tokio::task::spawn_blocking(move || {
-        cutover(
-            &dir,
-            &[
-                "run",
-                "rb.toml",
-                "--fleet",
-                "fleet.toml",
-                "--headless",
-                "--assume-yes",
-                "--journal",
-                "fj.jsonl",
-            ],
-            &[],
-        )
-    })
-    .await
-    .expect("fleet");
+    let first = fleet_off_thread(d.path(), "--journal").await;
     let (stdout, stderr) = exited(&first, 4);
     assert!(
         stdout.contains("[m2] ") && stdout.contains("TRIGGER data drift"),
@@ -641,25 +643,7 @@ async fn a_member_failing_its_gate_rolls_back_by_its_trigger_and_the_halt_holds(
     );
     assert_eq!(marks("m3").await, 0, "the halted member never ran");
     // Resumed, the third runs; the rolled-back member stays rolled back, the canary completed.
-    let dir = d.path().to_path_buf();
-    let second = tokio::task::spawn_blocking(move || {
-        cutover(
-            &dir,
-            &[
-                "run",
-                "rb.toml",
-                "--fleet",
-                "fleet.toml",
-                "--headless",
-                "--assume-yes",
-                "--resume",
-                "fj.jsonl",
-            ],
-            &[],
-        )
-    })
-    .await
-    .expect("resume");
+    let second = fleet_off_thread(d.path(), "--resume").await;
     let (stdout, _) = exited(&second, 3);
     assert!(
         !stdout.contains("[m1]") && !stdout.contains("[m2]"),
@@ -675,28 +659,10 @@ async fn a_member_failing_its_gate_rolls_back_by_its_trigger_and_the_halt_holds(
 /// process groups stopped; a fleet whose stdout is gone does not go on blind.
 #[test]
 fn a_signal_or_a_lost_stdout_ends_every_member_in_flight_journaled() {
-    let d = tempfile::tempdir().expect("tempdir");
-    runbook(d.path(), "rb.toml", SHARDS);
-    runbook(
-        d.path(),
-        "fleet.toml",
+    let d = shards(
         "concurrency = 2\n\n[[member]]\nname = \"s1\"\nvars = { host = \"a\", nap = \"60\" }\n\n[[member]]\nname = \"s2\"\nvars = { host = \"b\", nap = \"60\" }\n",
     );
-    let child = std::process::Command::new(bin())
-        .current_dir(d.path())
-        .args([
-            "run",
-            "rb.toml",
-            "--fleet",
-            "fleet.toml",
-            "--headless",
-            "--journal",
-            "fj.jsonl",
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn");
+    let child = spawn_fleet(d.path(), std::process::Stdio::null());
     let pid_of = |m: &str| {
         lines_of(&d.path().join(format!("fj.members/{m}.jsonl")))
             .iter()
@@ -730,28 +696,10 @@ fn a_signal_or_a_lost_stdout_ends_every_member_in_flight_journaled() {
     assert_eq!(recs.last().expect("end")["type"], "fleet_finished");
 
     // Nobody reads the output any more: every member ends as an abort, journaled.
-    let e = tempfile::tempdir().expect("tempdir");
-    runbook(e.path(), "rb.toml", SHARDS);
-    runbook(
-        e.path(),
-        "fleet.toml",
+    let e = shards(
         "concurrency = 2\n\n[[member]]\nname = \"s1\"\nvars = { host = \"a\", nap = \"2\" }\n\n[[member]]\nname = \"s2\"\nvars = { host = \"b\", nap = \"2\" }\n",
     );
-    let mut child = std::process::Command::new(bin())
-        .current_dir(e.path())
-        .args([
-            "run",
-            "rb.toml",
-            "--fleet",
-            "fleet.toml",
-            "--headless",
-            "--journal",
-            "fj.jsonl",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn");
+    let mut child = spawn_fleet(e.path(), std::process::Stdio::piped());
     drop(child.stdout.take());
     let status = child.wait().expect("wait");
     assert_eq!(status.code(), Some(4));
