@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use cutover_model::fleet::{Fleet, Halt};
-use cutover_model::runbook::LoadError;
 
 use crate::exit::{self, Exit};
 use crate::say;
@@ -21,12 +20,6 @@ pub fn check(
 ) -> Exit {
     let fleet = match Fleet::load(fleet) {
         Ok(f) => f,
-        Err(LoadError::Io { path, source }) => {
-            return exit::fail(
-                Exit::Invalid,
-                &format!("{path}: cannot read the fleet file: {source}"),
-            );
-        }
         Err(e) => return exit::fail(Exit::Invalid, &e.to_string()),
     };
     let mut ok = true;

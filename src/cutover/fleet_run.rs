@@ -61,13 +61,7 @@ impl FleetJournal {
 
     /// The journal of member `name`: beside the fleet journal, in `<stem>.members/`.
     fn member_journal(&self, name: &str) -> PathBuf {
-        let stem = self
-            .path
-            .file_stem()
-            .map_or_else(|| "fleet".into(), |s| s.to_string_lossy().into_owned());
-        self.path
-            .with_file_name(format!("{stem}.members"))
-            .join(format!("{name}.jsonl"))
+        members_dir(&self.path).join(format!("{name}.jsonl"))
     }
 }
 
@@ -78,28 +72,26 @@ const MAX_FLEET_JOURNAL: u64 = 64 * 1024 * 1024;
 /// read (a FIFO or a device would hang), through no symbolic link, and at most
 /// [`MAX_FLEET_JOURNAL`] bytes of it.
 pub fn read_journal(path: &Path) -> std::io::Result<Vec<FleetRecord>> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
-        .open(path)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(std::io::Error::other("not a regular file"));
-    }
-    if meta.len() > MAX_FLEET_JOURNAL {
-        return Err(std::io::Error::other(format!(
-            "{} bytes: larger than any fleet journal",
-            meta.len()
-        )));
-    }
-    let mut text = String::new();
-    file.take(MAX_FLEET_JOURNAL).read_to_string(&mut text)?;
+    let bytes = cutover_model::file::read_regular(path, MAX_FLEET_JOURNAL, "fleet journal", false)?;
+    let text = String::from_utf8(bytes)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
     Ok(text
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect())
+}
+
+/// Where the members' own journals go: `<fleet journal's stem>.members/` beside it.
+pub fn members_dir(fleet_journal: &Path) -> PathBuf {
+    beside(fleet_journal, "members")
+}
+
+/// `<stem of path>.<suffix>` in `path`'s directory.
+pub fn beside(path: &Path, suffix: &str) -> PathBuf {
+    let stem = path
+        .file_stem()
+        .map_or_else(|| "fleet".into(), |s| s.to_string_lossy().into_owned());
+    path.with_file_name(format!("{stem}.{suffix}"))
 }
 
 /// How bad an exit is, for "the worst member's code": a completed member is best, then a

@@ -148,12 +148,9 @@ fn fleet_report(path: &Path, out: Option<&Path>, json: bool) -> Exit {
     };
     let member = |recorded: &str| {
         let recorded = Path::new(recorded);
-        let beside = recorded.file_name().map(|f| {
-            let stem = path
-                .file_stem()
-                .map_or_else(|| "fleet".into(), |s| s.to_string_lossy().into_owned());
-            path.with_file_name(format!("{stem}.members")).join(f)
-        });
+        let beside = recorded
+            .file_name()
+            .map(|f| crate::fleet_run::members_dir(path).join(f));
         [Some(recorded.to_path_buf()), beside]
             .into_iter()
             .flatten()
@@ -183,11 +180,10 @@ fn member_pages(
 ) -> std::collections::BTreeMap<String, String> {
     use std::os::unix::fs::DirBuilderExt;
     let mut pages = std::collections::BTreeMap::new();
-    let stem = page
-        .file_stem()
-        .map_or_else(|| "fleet".into(), |s| s.to_string_lossy().into_owned());
-    let dir_name = format!("{stem}.pages");
-    let dir = page.with_file_name(&dir_name);
+    let dir = crate::fleet_run::beside(page, "pages");
+    let dir_name = dir
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
     for m in &r.members {
         let plain = !m.name.is_empty()
             && !m.name.starts_with(['.', '-'])

@@ -33,6 +33,25 @@ pub const MAX_MEMBERS: usize = 10_000;
 /// The longest member name: it names the member's journal and its lane on screen.
 pub const MAX_NAME: usize = 64;
 
+/// The largest fleet file read: a few lines per member.
+pub const MAX_FLEET_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Why a fleet file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum FleetError {
+    /// The file could not be read.
+    #[error("{path}: cannot read the fleet file: {source}")]
+    Io {
+        /// The path as given.
+        path: String,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// The file is not a valid fleet file.
+    #[error("{0}")]
+    Invalid(Diagnostics),
+}
+
 /// What a member's failure does to the members not yet started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Halt {
@@ -176,14 +195,16 @@ impl Errors<'_> {
 
 impl Fleet {
     /// Reads and checks a fleet file (a regular file of at most 16 MiB, UTF-8).
-    pub fn load(path: &Path) -> Result<Fleet, LoadError> {
+    pub fn load(path: &Path) -> Result<Fleet, FleetError> {
         let shown = path.display().to_string();
-        let bytes = crate::runbook::read_regular(path).map_err(|source| LoadError::Io {
-            path: shown.clone(),
-            source,
-        })?;
+        let bytes = crate::file::read_regular(path, MAX_FLEET_BYTES, "fleet file", true).map_err(
+            |source| FleetError::Io {
+                path: shown.clone(),
+                source,
+            },
+        )?;
         let source = String::from_utf8(bytes).map_err(|e| {
-            LoadError::Invalid(Diagnostics(vec![Diagnostic::whole_file(
+            FleetError::Invalid(Diagnostics(vec![Diagnostic::whole_file(
                 &shown,
                 "",
                 format!(
@@ -192,7 +213,7 @@ impl Fleet {
                 ),
             )]))
         })?;
-        Self::parse(&shown, &source).map_err(LoadError::Invalid)
+        Self::parse(&shown, &source).map_err(FleetError::Invalid)
     }
 
     /// Checks fleet file text; `file` names it in errors.
@@ -233,12 +254,7 @@ impl Fleet {
         path: &Path,
         overrides: &BTreeMap<String, String>,
     ) -> Result<Vec<(String, Runbook)>, LoadError> {
-        let shown = path.display().to_string();
-        let bytes = crate::runbook::read_regular(path).map_err(|source| LoadError::Io {
-            path: shown.clone(),
-            source,
-        })?;
-        let source = String::from_utf8_lossy(&bytes);
+        let (shown, source) = Runbook::read_source(path)?;
         let mut found = Vec::new();
         let mut books = Vec::new();
         for m in &self.members {

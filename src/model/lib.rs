@@ -6,6 +6,7 @@
 //! * [`protocol`]: what a front end and the engine say to each other — [`protocol::Command`]s
 //!   in, [`protocol::Event`]s out — serde types that travel over channels, the journal, and
 //!   the detached engine's socket;
+//! * [`file`]: reading a file the user names — a regular file only, bounded;
 //! * [`fleet`]: a fleet file — one runbook over many databases, each a member with its own
 //!   vars and secrets, and the rules (concurrency, canary, halt) that tie them together;
 //! * [`lag`] and [`reconcile`]: the values those events carry (lag samples, reconcile results
@@ -31,6 +32,7 @@
 //! assert_eq!(rb.steps[0].id, "hello");
 //! ```
 
+pub mod file;
 pub mod fleet;
 pub mod host;
 pub mod ident;

@@ -119,6 +119,20 @@ impl Place {
     }
 }
 
+/// The ids of the built-in drill runbook's steps, in order.
+fn drill_step_ids() -> Vec<String> {
+    cutover_model::runbook::Runbook::parse(
+        "drill.toml",
+        cutover_drill::RUNBOOK,
+        &Default::default(),
+    )
+    .unwrap()
+    .steps
+    .iter()
+    .map(|s| s.id.clone())
+    .collect()
+}
+
 /// The drill's vars, declared so the shell-only runbooks below validate on their own.
 const VARS: &str = r#"
 [vars]
@@ -374,13 +388,7 @@ fn drill_runs_the_cutover_end_to_end_headless() {
     exited(&out, 0);
     let recs = journal(&p.journal());
     assert!(!of_type(&recs, "lag_sample").is_empty(), "no lag samples");
-    let rb = cutover_model::runbook::Runbook::parse(
-        "drill.toml",
-        cutover_drill::RUNBOOK,
-        &Default::default(),
-    )
-    .unwrap();
-    let all: Vec<String> = rb.steps.iter().map(|s| s.id.clone()).collect();
+    let all = drill_step_ids();
     assert_eq!(passed_steps(&recs), all);
     p.assert_clean();
 }
@@ -431,13 +439,7 @@ fn a_fleet_drill_runs_every_member_on_its_own_pair_and_cleans_up() {
             "fleet_finished",
         ]
     );
-    let rb = cutover_model::runbook::Runbook::parse(
-        "drill.toml",
-        cutover_drill::RUNBOOK,
-        &Default::default(),
-    )
-    .unwrap();
-    let all: Vec<String> = rb.steps.iter().map(|s| s.id.clone()).collect();
+    let all = drill_step_ids();
     for m in ["m1", "m2"] {
         let recs = journal(&work.join(format!("fleet.members/{m}.jsonl")));
         assert_eq!(passed_steps(&recs), all, "{m}");

@@ -88,6 +88,13 @@ fn shards(fleet: &str) -> tempfile::TempDir {
     d
 }
 
+/// `cutover run rb.toml --fleet fleet.toml --headless EXTRA...` in `dir`.
+fn run_fleet(dir: &std::path::Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["run", "rb.toml", "--fleet", "fleet.toml", "--headless"];
+    args.extend_from_slice(extra);
+    cutover(dir, &args, &[])
+}
+
 /// `cutover run rb.toml --fleet fleet.toml --headless --journal fj.jsonl` in `dir`, stderr
 /// dropped, stdout to `stdout`.
 fn spawn_fleet(dir: &std::path::Path, stdout: std::process::Stdio) -> std::process::Child {
@@ -142,20 +149,7 @@ fn the_canary_runs_first_and_a_failure_keeps_the_unstarted_member_from_starting(
     let d = shards(
         "canary = [\"s1\"]\n\n[[member]]\nname = \"s2\"\nvars = { host = \"b\", fail = \"1\" }\n\n[[member]]\nname = \"s1\"\nvars = { host = \"a\" }\n\n[[member]]\nname = \"s3\"\nvars = { host = \"c\" }\n",
     );
-    let out = cutover(
-        d.path(),
-        &[
-            "run",
-            "rb.toml",
-            "--fleet",
-            "fleet.toml",
-            "--headless",
-            "--assume-yes",
-            "--journal",
-            "fj.jsonl",
-        ],
-        &[],
-    );
+    let out = run_fleet(d.path(), &["--assume-yes", "--journal", "fj.jsonl"]);
     let (stdout, stderr) = exited(&out, 4);
     // The canary ran first (although listed second), alone; every line names its member.
     let first = stdout.lines().next().unwrap_or_default();
@@ -255,20 +249,7 @@ fn without_a_go_the_rest_wait_after_the_canary_and_json_records_name_their_membe
     let d = shards(
         "canary = [\"s1\"]\n\n[[member]]\nname = \"s1\"\nvars = { host = \"a\" }\n\n[[member]]\nname = \"s2\"\nvars = { host = \"b\" }\n",
     );
-    let out = cutover(
-        d.path(),
-        &[
-            "run",
-            "rb.toml",
-            "--fleet",
-            "fleet.toml",
-            "--headless",
-            "--json",
-            "--journal",
-            "fj.jsonl",
-        ],
-        &[],
-    );
+    let out = run_fleet(d.path(), &["--json", "--journal", "fj.jsonl"]);
     let (stdout, stderr) = exited(&out, 4);
     assert!(
         stderr.contains("the rest wait for the operator's go"),
@@ -312,17 +293,8 @@ fn sigkill_of_the_fleet_mid_way_then_resume_continues_every_member() {
         "fleet.toml",
         &fleet.replace("nap = \"30\"", "nap = \"0.1\""),
     );
-    let resume = [
-        "run",
-        "rb.toml",
-        "--fleet",
-        "fleet.toml",
-        "--headless",
-        "--resume",
-        "fj.jsonl",
-        "--rerun-interrupted",
-    ];
-    let refused = cutover(d.path(), &resume, &[]);
+    let resume = ["--resume", "fj.jsonl", "--rerun-interrupted"];
+    let refused = run_fleet(d.path(), &resume);
     let (stdout, _) = exited(&refused, 4);
     assert!(
         stdout.contains("[s2] cannot start: the vars differ"),
@@ -331,7 +303,7 @@ fn sigkill_of_the_fleet_mid_way_then_resume_continues_every_member() {
     assert!(stdout.contains("nap: \"30\" → \"0.1\""), "{stdout}");
     let mut accepted = resume.to_vec();
     accepted.push("--accept-changed-vars");
-    let out = cutover(d.path(), &accepted, &[]);
+    let out = run_fleet(d.path(), &accepted);
     let (stdout, _) = exited(&out, 0);
     assert!(
         !stdout.contains("[s1]"),
@@ -389,19 +361,7 @@ fn a_fleet_journal_that_is_a_fifo_a_link_or_not_a_fleet_is_refused_without_hangi
         ("--journal", "link.jsonl", "exists: resume it with --resume"),
         ("--resume", "single.jsonl", "is not a fleet journal"),
     ] {
-        let out = cutover(
-            d.path(),
-            &[
-                "run",
-                "rb.toml",
-                "--fleet",
-                "fleet.toml",
-                "--headless",
-                flag,
-                path,
-            ],
-            &[],
-        );
+        let out = run_fleet(d.path(), &[flag, path]);
         let (stdout, stderr) = exited(&out, 2);
         assert!(stdout.is_empty(), "{flag} {path}: {stdout}");
         assert!(stderr.contains(want), "{flag} {path}: {stderr}");
@@ -425,19 +385,7 @@ fn members_run_side_by_side_at_the_fleets_concurrency() {
         ));
     }
     runbook(d.path(), "fleet.toml", &fleet);
-    let out = cutover(
-        d.path(),
-        &[
-            "run",
-            "rb.toml",
-            "--fleet",
-            "fleet.toml",
-            "--headless",
-            "--journal",
-            "fj.jsonl",
-        ],
-        &[],
-    );
+    let out = run_fleet(d.path(), &["--journal", "fj.jsonl"]);
     let (stdout, stderr) = exited(&out, 0);
     for i in 1..=12 {
         assert_eq!(
@@ -466,24 +414,9 @@ fn members_run_side_by_side_at_the_fleets_concurrency() {
 /// the test's runtime threads.
 async fn fleet_off_thread(dir: &std::path::Path, flag: &'static str) -> std::process::Output {
     let dir = dir.to_path_buf();
-    tokio::task::spawn_blocking(move || {
-        cutover(
-            &dir,
-            &[
-                "run",
-                "rb.toml",
-                "--fleet",
-                "fleet.toml",
-                "--headless",
-                "--assume-yes",
-                flag,
-                "fj.jsonl",
-            ],
-            &[],
-        )
-    })
-    .await
-    .expect("the fleet's process")
+    tokio::task::spawn_blocking(move || run_fleet(&dir, &["--assume-yes", flag, "fj.jsonl"]))
+        .await
+        .expect("the fleet's process")
 }
 
 /// A runbook a member runs on its own databases: a change on the target (with its undo), the
@@ -712,4 +645,58 @@ fn a_signal_or_a_lost_stdout_ends_every_member_in_flight_journaled() {
             "{m}: {recs:?}"
         );
     }
+}
+
+/// The new flags under attack: `check --fleet` and `run --fleet` given a blank value, a device,
+/// a FIFO or a link; `drill --fleet` a count out of range; `run --fleet` without --headless.
+/// Each is refused at once (exit 2), naming the fleet file, never hanging.
+#[test]
+fn hostile_fleet_flags_are_refused_naming_the_fleet_file() {
+    let d = shards("[[member]]\nname = \"s1\"\nvars = { host = \"a\" }\n");
+    let fifo = d.path().join("fifo.toml");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo")
+            .success()
+    );
+    let fifo = fifo.display().to_string();
+    for (args, want) in [
+        (
+            vec!["check", "rb.toml", "--fleet", ""],
+            "a value is required",
+        ),
+        (
+            vec!["check", "rb.toml", "--fleet", "/dev/null"],
+            "/dev/null: cannot read the fleet file: not a regular file (a fleet file is read",
+        ),
+        (
+            vec!["run", "rb.toml", "--fleet", &fifo, "--headless"],
+            "cannot read the fleet file: not a regular file",
+        ),
+        (
+            vec!["run", "rb.toml", "--fleet", "fleet.toml"],
+            "the fleet cockpit is not built yet",
+        ),
+        (
+            vec!["drill", "--fleet", "0", "--headless"],
+            "0 is not in 1..=8",
+        ),
+        (
+            vec!["drill", "--fleet", "99999999999", "--headless"],
+            "is not in 1..=8",
+        ),
+        (vec!["drill", "--fleet", "2"], "--headless"),
+    ] {
+        let out = cutover(d.path(), &args, &[]);
+        let (stdout, stderr) = exited(&out, 2);
+        assert!(stdout.is_empty(), "{args:?}: {stdout}");
+        assert!(stderr.contains(want), "{args:?}: {stderr}");
+    }
+    // A fleet file reached through a link is read (as a runbook is); its journal is not.
+    std::os::unix::fs::symlink(d.path().join("fleet.toml"), d.path().join("link.toml"))
+        .expect("symlink");
+    let out = cutover(d.path(), &["check", "rb.toml", "--fleet", "link.toml"], &[]);
+    exited(&out, 0);
 }

@@ -528,11 +528,20 @@ pub enum TriggerCond {
 impl Runbook {
     /// Reads and validates a runbook file; `overrides` as in [`Runbook::parse`].
     pub fn load(path: &Path, overrides: &BTreeMap<String, String>) -> Result<Runbook, LoadError> {
+        let (shown, source) = Self::read_source(path)?;
+        Self::parse(&shown, &source, overrides).map_err(LoadError::Invalid)
+    }
+
+    /// A runbook file's name as shown and its text: a regular file of at most
+    /// [`MAX_RUNBOOK_BYTES`], UTF-8. Parse it with [`Runbook::parse`] (once per fleet member).
+    pub fn read_source(path: &Path) -> Result<(String, String), LoadError> {
         let shown = path.display().to_string();
-        let bytes = read_regular(path).map_err(|source| LoadError::Io {
-            path: shown.clone(),
-            source,
-        })?;
+        let bytes = crate::file::read_regular(path, MAX_RUNBOOK_BYTES, "runbook", true).map_err(
+            |source| LoadError::Io {
+                path: shown.clone(),
+                source,
+            },
+        )?;
         let source = String::from_utf8(bytes).map_err(|e| {
             LoadError::Invalid(Diagnostics(vec![Diagnostic {
                 file: shown.clone(),
@@ -546,7 +555,7 @@ impl Runbook {
                 width: 1,
             }]))
         })?;
-        Self::parse(&shown, &source, overrides).map_err(LoadError::Invalid)
+        Ok((shown, source))
     }
 
     /// Parses and validates runbook text; `file` is used in error messages and
@@ -567,33 +576,6 @@ impl Runbook {
 
 /// The largest runbook read: a runbook is a page of TOML, not data.
 pub const MAX_RUNBOOK_BYTES: u64 = 16 * 1024 * 1024;
-
-/// Reads a runbook file: only a regular file (a FIFO or a device would hang or never end),
-/// opened without blocking, at most [`MAX_RUNBOOK_BYTES`].
-pub(crate) fn read_regular(path: &Path) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(std::io::Error::other(
-            "not a regular file (a runbook is read from a file, not a pipe or a device)",
-        ));
-    }
-    if meta.len() > MAX_RUNBOOK_BYTES {
-        return Err(std::io::Error::other(format!(
-            "{} bytes: larger than any runbook ({} MiB at most)",
-            meta.len(),
-            MAX_RUNBOOK_BYTES / (1024 * 1024)
-        )));
-    }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(MAX_RUNBOOK_BYTES + 1).read_to_end(&mut bytes)?;
-    Ok(bytes)
-}
 
 /// sha256 of text, as lowercase hex.
 pub fn sha256_hex(text: &str) -> String {

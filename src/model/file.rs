@@ -1,0 +1,43 @@
+//! Reading a file the user names (a runbook, a fleet file, a fleet journal): only a regular
+//! file (a FIFO or a device would hang or never end), opened without blocking, and at most a
+//! bound of it.
+
+use std::path::Path;
+
+/// The bytes of the regular file at `path`, at most `max` of them; `what` names it in the
+/// errors ("runbook", "fleet journal"). With `follow_links` false, a symbolic link at `path`
+/// is refused.
+pub fn read_regular(
+    path: &Path,
+    max: u64,
+    what: &str,
+    follow_links: bool,
+) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let flags = if follow_links {
+        libc::O_NONBLOCK
+    } else {
+        libc::O_NONBLOCK | libc::O_NOFOLLOW
+    };
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other(format!(
+            "not a regular file (a {what} is read from a file, not a pipe or a device)"
+        )));
+    }
+    if meta.len() > max {
+        return Err(std::io::Error::other(format!(
+            "{} bytes: larger than any {what} ({} MiB at most)",
+            meta.len(),
+            max / (1024 * 1024)
+        )));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(max + 1).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
