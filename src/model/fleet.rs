@@ -437,5 +437,8 @@ fn canary(errs: &mut Errors<'_>, given: &[Spanned<String>], members: &[Member]) 
     out
 }
 
+/// The fleet cockpit's picture: lanes, phase, commands.
+pub mod lane;
+
 #[cfg(test)]
 mod tests;
