@@ -23,7 +23,8 @@ use cutover_model::text::plain;
 /// The socket of the live run `id` (or the only live run); lists the choices when it is not
 /// clear which run is meant.
 /// An ID with a `/` in it is the socket's path (root attaching to another user's run).
-fn live_socket(id: Option<&str>) -> Result<(PathBuf, String, Leaving), Exit> {
+/// Also whether the run is a fleet's (its socket serves the lanes).
+fn live_run(id: Option<&str>) -> Result<(PathBuf, String, Leaving, bool), Exit> {
     if let Some(path) = id.filter(|i| i.contains('/')) {
         let path = PathBuf::from(path);
         let id = path.file_stem().map_or_else(
@@ -34,7 +35,7 @@ fn live_socket(id: Option<&str>) -> Result<(PathBuf, String, Leaving), Exit> {
             farewell: Vec::new(),
             resumable: true,
         };
-        return Ok((path, id, leaving));
+        return Ok((path, id, leaving, false));
     }
     let dir = rundir::runs_dir();
     let metas = rundir::read_metas(&dir);
@@ -50,6 +51,7 @@ fn live_socket(id: Option<&str>) -> Result<(PathBuf, String, Leaving), Exit> {
                 farewell: Vec::new(),
                 resumable: one.resumable,
             },
+            one.fleet,
         )),
         [] => {
             match id {
@@ -90,7 +92,7 @@ fn needs_terminal(what: &str) -> Result<(), Exit> {
 
 /// `cutover attach [ID]`.
 pub fn attach(id: Option<String>, take_over: bool, theme_name: Option<String>) -> Exit {
-    let (socket, id, leaving) = match live_socket(id.as_deref()) {
+    let (socket, id, leaving, fleet) = match live_run(id.as_deref()) {
         Ok(s) => s,
         Err(code) => return code,
     };
@@ -99,6 +101,9 @@ pub fn attach(id: Option<String>, take_over: bool, theme_name: Option<String>) -
             Ok(t) => t,
             Err(code) => return code,
         };
+    if fleet {
+        return crate::fleet_attach::lanes(&socket, &id, true, take_over, &theme);
+    }
     cockpit(&socket, &id, take_over, theme, &leaving)
 }
 
@@ -124,6 +129,7 @@ pub fn cockpit(
     let seat = Seat {
         role: joined.role,
         terminal: joined.terminal,
+        in_fleet: false,
     };
     // A crash of this cockpit is only a lost terminal: the terminal is restored as the panic
     // unwinds, and the run goes on.
@@ -293,7 +299,7 @@ pub fn watch(
     owner: Option<String>,
     theme_name: Option<String>,
 ) -> Exit {
-    let (socket, run) = match owner {
+    let (socket, run, fleet) = match owner {
         Some(user) => {
             let Some(uid) = crate::serve::user_id(&user) else {
                 return crate::exit::fail(Exit::Invalid, &format!("cutover: no user {user}"));
@@ -304,21 +310,26 @@ pub fn watch(
                     "cutover: watching another user's run needs its ID",
                 );
             };
-            (rundir::socket_path(&rundir::shared_dir(uid), &id), id)
+            (rundir::socket_path(&rundir::shared_dir(uid), &id), id, false)
         }
-        None => match live_socket(id.as_deref()) {
-            Ok((socket, id, _)) => (socket, id),
+        None => match live_run(id.as_deref()) {
+            Ok((socket, id, _, fleet)) => (socket, id, fleet),
             Err(code) => return code,
         },
     };
-    if json {
-        return watch_json(&socket);
+    match (json, fleet) {
+        (true, true) => return crate::fleet_attach::watch_json(&socket),
+        (true, false) => return watch_json(&socket),
+        _ => {}
     }
     let theme = match theme(theme_name.as_deref()).and_then(|t| needs_terminal("watch").map(|()| t))
     {
         Ok(t) => t,
         Err(code) => return code,
     };
+    if fleet {
+        return crate::fleet_attach::lanes(&socket, &run, false, false, &theme);
+    }
     let rt = match crate::serve::client_runtime("cutover", Exit::Failed) {
         Ok(rt) => rt,
         Err(code) => return code,
@@ -328,6 +339,7 @@ pub fn watch(
         let seat = Seat {
             role: joined.role,
             terminal: joined.terminal,
+            in_fleet: false,
         };
         let (commands, events, writer) = joined.bridge_flushed();
         let left = tui::run(EngineLink { commands, events }, theme, Some(seat)).await;
@@ -415,7 +427,7 @@ fn watch_json(socket: &std::path::Path) -> Exit {
 /// Resolves when nobody reads stdout any more (a pipe whose reader has gone: `poll` says
 /// `POLLERR`), checked twice a second, so `cutover watch --json | head -1` ends when `head`
 /// does, not at the run's next event (which may be hours away while a step waits).
-async fn stdout_reader_gone() {
+pub(crate) async fn stdout_reader_gone() {
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
     loop {
         tick.tick().await;
@@ -496,6 +508,11 @@ fn ls_row(
         journal: plain(&m.journal).into_owned(),
         then: None,
     };
+    if m.fleet
+        && let Some(state) = rt.block_on(crate::fleet_attach::ls_state(&socket))
+    {
+        return row(&state, "-", "-");
+    }
     match rt.block_on(client::status(&socket, who.clone())) {
         Ok(s) => {
             let control = s.controller.as_ref().map_or("-".to_string(), |c| {

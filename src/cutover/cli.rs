@@ -133,8 +133,8 @@ pub struct RunArgs {
     /// Continue the run recorded in this journal.
     #[arg(long, value_name = "JOURNAL")]
     pub resume: Option<PathBuf>,
-    /// Run the runbook over every member of this fleet file (with --headless; `--journal` and
-    /// `--resume` then name the fleet journal).
+    /// Run the runbook over every member of this fleet file: the lanes cockpit on a detached
+    /// fleet engine, or --headless (`--journal` and `--resume` then name the fleet journal).
     #[arg(long, value_name = "FLEET.toml")]
     pub fleet: Option<PathBuf>,
     /// On --resume: accept a runbook that changed since the journal started.

@@ -38,20 +38,22 @@ pub fn run(start: Instant, args: &DrillArgs, n: u32, bin: PgBin, plan: &DrillPla
                 start,
                 &format!("fleet of {n} pairs · fleet file {}", fleet.display()),
             );
-            crate::fleet_run::run(crate::fleet_run::FleetArgs {
-                runbook: &plan.runbook,
-                fleet: &fleet,
-                overrides: &args.vars.iter().cloned().collect(),
-                accept_changed_runbook: false,
-                accept_changed_vars: false,
-                journal: Some(plan.dir.join("fleet.jsonl")),
-                resume: false,
-                opts: HeadlessOptions {
+            crate::fleet_run::run(
+                crate::fleet_run::FleetArgs {
+                    runbook: plan.runbook.clone(),
+                    fleet: fleet.clone(),
+                    overrides: args.vars.iter().cloned().collect(),
+                    accept_changed_runbook: false,
+                    accept_changed_vars: false,
+                    journal: Some(plan.dir.join("fleet.jsonl")),
+                    resume: false,
+                },
+                HeadlessOptions {
                     json: args.json,
                     assume_yes: args.assume_yes,
                     ..HeadlessOptions::default()
                 },
-            })
+            )
         }
         Err(e) => {
             say(start, &format!("cannot write {}: {e}", fleet.display()));

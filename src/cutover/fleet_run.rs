@@ -1,8 +1,10 @@
-//! `cutover run RUNBOOK --fleet FLEET.toml --headless`: one runbook over every member of a
-//! fleet, each member a full run (its own engine, journal, gates, triggers, rollback) in this
-//! process, driven by the headless driver. The fleet's own decisions (start, canary go, halt,
-//! each member's start and end, the end) go to the fleet journal, which names each member's
-//! journal; `--resume FLEET-JOURNAL` continues every member from its own.
+//! `cutover run RUNBOOK --fleet FLEET.toml`: one runbook over every member of a fleet, each
+//! member a full run (its own engine, journal, gates, triggers, rollback) in this process.
+//! Headless, the headless driver drives each member and prints its lines; in the cockpit
+//! (the detached fleet engine, `fleet_serve.rs`), each member's run is served on a socket of
+//! its own and waits for the operator, who sees the lanes. The fleet's own decisions (start,
+//! canary go, halt, each member's start and end, the end) go to the fleet journal, which names
+//! each member's journal; `--resume FLEET-JOURNAL` continues every member from its own.
 //!
 //! Rules (README, "A fleet"): canaries run first, one after the other; the rest start only
 //! when every canary completed and the operator said go (headless: `--assume-yes`), at most
@@ -11,88 +13,23 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
-use tokio::sync::mpsc;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, watch};
 
 use cutover_engine::{Engine, EngineOptions, JournalChoice};
+use cutover_model::fleet::lane::{FleetPhase, LaneState};
 use cutover_model::fleet::{Fleet, FleetRecord, Halt};
 use cutover_model::protocol::{Operator, RunOutcome};
 use cutover_model::runbook::Runbook;
+use cutover_socket::fleet::FleetHub;
 
 use crate::exit::{self, Exit};
+use crate::fleet_journal::{FleetJournal, Progress, open_journal, progress_of};
 use crate::headless::{self, HeadlessOptions};
-
-/// The fleet journal: JSON lines, each fsynced before the fleet acts on it.
-struct FleetJournal {
-    file: std::fs::File,
-    path: PathBuf,
-}
-
-impl FleetJournal {
-    /// Creates a new journal (never over an existing file) or opens one to resume.
-    fn open(path: &Path, resume: bool) -> std::io::Result<Self> {
-        use std::os::unix::fs::OpenOptionsExt;
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)?;
-        }
-        let mut o = std::fs::OpenOptions::new();
-        o.append(true).mode(0o600).custom_flags(libc::O_NOFOLLOW);
-        if resume {
-            o.create(false);
-        } else {
-            o.create_new(true);
-        }
-        Ok(FleetJournal {
-            file: o.open(path)?,
-            path: path.to_path_buf(),
-        })
-    }
-
-    /// Appends one record and syncs it to disk.
-    fn append(&mut self, rec: &FleetRecord) -> std::io::Result<()> {
-        let mut line = serde_json::to_vec(rec).map_err(std::io::Error::other)?;
-        line.push(b'\n');
-        self.file.write_all(&line)?;
-        self.file.sync_data()
-    }
-
-    /// The journal of member `name`: beside the fleet journal, in `<stem>.members/`.
-    fn member_journal(&self, name: &str) -> PathBuf {
-        members_dir(&self.path).join(format!("{name}.jsonl"))
-    }
-}
-
-/// The largest fleet journal read back: a few lines per member.
-const MAX_FLEET_JOURNAL: u64 = 64 * 1024 * 1024;
-
-/// The records of a fleet journal (a torn last line is left out). Only a regular file is
-/// read (a FIFO or a device would hang), through no symbolic link, and at most
-/// [`MAX_FLEET_JOURNAL`] bytes of it.
-pub fn read_journal(path: &Path) -> std::io::Result<Vec<FleetRecord>> {
-    let bytes = cutover_model::file::read_regular(path, MAX_FLEET_JOURNAL, "fleet journal", false)?;
-    let text = String::from_utf8(bytes)
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
-    Ok(text
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect())
-}
-
-/// Where the members' own journals go: `<fleet journal's stem>.members/` beside it.
-pub fn members_dir(fleet_journal: &Path) -> PathBuf {
-    beside(fleet_journal, "members")
-}
-
-/// `<stem of path>.<suffix>` in `path`'s directory.
-pub fn beside(path: &Path, suffix: &str) -> PathBuf {
-    let stem = path
-        .file_stem()
-        .map_or_else(|| "fleet".into(), |s| s.to_string_lossy().into_owned());
-    path.with_file_name(format!("{stem}.{suffix}"))
-}
 
 /// How bad an exit is, for "the worst member's code": a completed member is best, then a
 /// clean rollback, a run preflight did not start, a rollback with an action skipped, and a
@@ -107,14 +44,15 @@ fn severity(e: Exit) -> u8 {
     }
 }
 
-/// What the fleet run was asked to do.
-pub struct FleetArgs<'a> {
+/// What the fleet run was asked to do (also what the detached fleet engine is handed).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FleetArgs {
     /// The runbook.
-    pub runbook: &'a Path,
+    pub runbook: PathBuf,
     /// The fleet file.
-    pub fleet: &'a Path,
+    pub fleet: PathBuf,
     /// `--var` values, under each member's own.
-    pub overrides: &'a BTreeMap<String, String>,
+    pub overrides: BTreeMap<String, String>,
     /// With `--resume`: go on although the runbook changed since a member's journal began.
     pub accept_changed_runbook: bool,
     /// With `--resume`: go on although a member's vars changed since its journal began.
@@ -123,70 +61,40 @@ pub struct FleetArgs<'a> {
     pub journal: Option<PathBuf>,
     /// Resume the fleet journal.
     pub resume: bool,
-    /// How each member's run is driven.
-    pub opts: HeadlessOptions,
 }
 
-/// Where each member stands when the fleet starts (or resumes).
-#[derive(Debug, Clone, Default)]
-struct Progress {
-    /// Members that completed: they stay completed.
-    completed: Vec<String>,
-    /// Members whose run is over for good (rolled back: such a run cannot be resumed), with
-    /// their exit.
-    ended: BTreeMap<String, Exit>,
-    /// The canary go was given.
-    go: bool,
-    /// No more members start (this session).
-    halted: bool,
+/// A fleet ready to go: its file, each member's runbook, its journal open with the start
+/// recorded, and where each member stands.
+pub struct Prepared {
+    /// The fleet file.
+    pub fleet: Fleet,
+    books: BTreeMap<String, Runbook>,
+    /// The fleet journal.
+    pub journal: FleetJournal,
+    progress: Progress,
+    accept: (bool, bool),
 }
 
-/// Where each member stands, from the fleet journal being resumed: a completed member stays
-/// completed, a rolled-back one stays rolled back; every other member that started is
-/// resumed from its own journal, and the rest start. A halt of an earlier session is not
-/// kept: resuming is the operator's decision to go on.
-fn progress_of(records: &[FleetRecord]) -> Progress {
-    let mut p = Progress::default();
-    for r in records {
-        match r {
-            FleetRecord::MemberFinished {
-                member, outcome, ..
-            } => match outcome {
-                Some(RunOutcome::Completed) => p.completed.push(member.clone()),
-                Some(o @ (RunOutcome::RolledBack | RunOutcome::RolledBackPartly)) => {
-                    p.ended.insert(member.clone(), Exit::of_run(*o));
-                }
-                _ => {}
-            },
-            FleetRecord::CanaryGo { .. } => p.go = true,
-            _ => {}
-        }
+impl Prepared {
+    /// The runbook's name (the first member's).
+    pub fn runbook_name(&self) -> String {
+        self.books
+            .values()
+            .next()
+            .map_or_else(|| "fleet".into(), |rb| rb.name.clone())
     }
-    p
 }
 
-/// Runs the fleet headless; returns the worst member's exit.
-pub fn run(args: FleetArgs<'_>) -> Exit {
-    let fleet = match Fleet::load(args.fleet) {
-        Ok(f) => f,
-        Err(e) => return exit::fail(Exit::Invalid, &e.to_string()),
-    };
-    let books = match fleet.runbooks(args.runbook, args.overrides) {
-        Ok(b) => b,
-        Err(e) => return exit::fail(Exit::Invalid, &e.to_string()),
-    };
-    let name = books.first().map_or("fleet", |(_, rb)| rb.name.as_str());
-    let path = args.journal.clone().unwrap_or_else(|| {
-        cutover_engine::journal::default_path(&format!("{name}-fleet"), Utc::now())
-    });
-    let (mut journal, before) = match open_journal(&path, args.resume) {
-        Ok(j) => j,
-        Err(why) => return exit::fail(Exit::Invalid, &why),
-    };
-    let rt = match crate::serve::client_runtime("cutover", Exit::Failed) {
-        Ok(rt) => rt,
-        Err(e) => return e,
-    };
+/// Loads the fleet and each member's runbook, opens the fleet journal (new, or to resume)
+/// and records the start. `Err`: why not, and the exit.
+pub fn prepare(args: &FleetArgs) -> Result<Prepared, (String, Exit)> {
+    let invalid = |m: String| (m, Exit::Invalid);
+    let fleet = Fleet::load(&args.fleet).map_err(|e| invalid(e.to_string()))?;
+    let books = fleet
+        .runbooks(&args.runbook, &args.overrides)
+        .map_err(|e| invalid(e.to_string()))?;
+    let path = journal_path(args, &books);
+    let (mut journal, before) = open_journal(&path, args.resume).map_err(invalid)?;
     let started = FleetRecord::FleetStarted {
         ts: Utc::now(),
         runbook: args.runbook.display().to_string(),
@@ -194,147 +102,203 @@ pub fn run(args: FleetArgs<'_>) -> Exit {
         members: fleet.members.iter().map(|m| m.name.clone()).collect(),
         resumed: args.resume,
     };
-    if let Err(e) = journal.append(&started) {
-        return exit::fail(
-            Exit::Failed,
-            &format!(
+    journal.append(&started).map_err(|e| {
+        (
+            format!(
                 "cutover: cannot write the fleet journal {}: {e}",
                 path.display()
             ),
-        );
-    }
-    crate::say::err(&format!(
-        "cutover: fleet of {} members · fleet journal {}",
-        fleet.members.len(),
-        path.display()
-    ));
-    let mut driver = Driver {
-        fleet: &fleet,
+            Exit::Failed,
+        )
+    })?;
+    Ok(Prepared {
+        fleet,
         books: books.into_iter().collect(),
         journal,
         progress: progress_of(&before),
-        opts: args.opts,
         accept: (args.accept_changed_runbook, args.accept_changed_vars),
+    })
+}
+
+/// The fleet journal's path: `--journal`/`--resume`, else one named after the runbook.
+pub fn journal_path(args: &FleetArgs, books: &[(String, Runbook)]) -> PathBuf {
+    let name = books.first().map_or("fleet", |(_, rb)| rb.name.as_str());
+    args.journal.clone().unwrap_or_else(|| {
+        cutover_engine::journal::default_path(&format!("{name}-fleet"), Utc::now())
+    })
+}
+
+/// Runs the fleet headless; returns the worst member's exit.
+pub fn run(args: FleetArgs, opts: HeadlessOptions) -> Exit {
+    let prepared = match prepare(&args) {
+        Ok(p) => p,
+        Err((why, code)) => return exit::fail(code, &why),
+    };
+    let rt = match crate::serve::client_runtime("cutover", Exit::Failed) {
+        Ok(rt) => rt,
+        Err(e) => return e,
+    };
+    crate::say::err(&format!(
+        "cutover: fleet of {} members · fleet journal {}",
+        prepared.fleet.members.len(),
+        prepared.journal.path.display()
+    ));
+    let host = Host::Headless {
+        opts,
         out: Arc::new(Mutex::new(std::io::stdout())),
-        worst: Exit::Ok,
     };
-    let exit = rt.block_on(driver.run());
-    rt.shutdown_timeout(std::time::Duration::from_secs(2));
-    exit
-}
-
-/// Opens the fleet journal: new (refusing an existing file), or to resume (with what it
-/// holds).
-fn open_journal(path: &Path, resume: bool) -> Result<(FleetJournal, Vec<FleetRecord>), String> {
-    let before = if resume {
-        read_journal(path).map_err(|e| {
-            format!(
-                "cutover: cannot read the fleet journal {}: {e}",
-                path.display()
-            )
-        })?
-    } else {
-        Vec::new()
-    };
-    if resume
-        && !before
-            .iter()
-            .any(|r| matches!(r, FleetRecord::FleetStarted { .. }))
-    {
-        return Err(format!(
-            "cutover: {} is not a fleet journal (no fleet_started record)",
-            path.display()
-        ));
-    }
-    let j = FleetJournal::open(path, resume).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::AlreadyExists {
-            format!(
-                "cutover: {} exists: resume it with --resume, or choose another --journal",
-                path.display()
-            )
-        } else {
-            format!(
-                "cutover: cannot open the fleet journal {}: {e}",
-                path.display()
-            )
-        }
-    })?;
-    Ok((j, before))
-}
-
-/// The fleet run in progress.
-struct Driver<'a> {
-    fleet: &'a Fleet,
-    books: BTreeMap<String, Runbook>,
-    journal: FleetJournal,
-    progress: Progress,
-    opts: HeadlessOptions,
-    /// `--accept-changed-runbook`, `--accept-changed-vars`.
-    accept: (bool, bool),
-    out: Arc<Mutex<std::io::Stdout>>,
-    worst: Exit,
-}
-
-impl Driver<'_> {
-    /// Canaries first, then the go, then the rest at `concurrency`; returns the worst exit.
-    async fn run(&mut self) -> Exit {
-        let ended: Vec<Exit> = self.progress.ended.values().copied().collect();
-        for e in ended {
-            self.note_exit(e);
-        }
+    let exit = rt.block_on(async move {
         let stop = match headless::stop_signals() {
             Ok(s) => s,
             Err(e) => {
                 return exit::fail(Exit::Failed, &format!("cutover: cannot watch signals: {e}"));
             }
         };
-        let (stops, _fan) = fan_out(stop);
-        let canaries: Vec<String> = self.fleet.canary.clone();
+        Driver::new(prepared, host).run(stop).await
+    });
+    rt.shutdown_timeout(std::time::Duration::from_secs(2));
+    exit
+}
+
+/// Who drives each member's run.
+pub enum Host {
+    /// The headless driver, in this process, printing member-prefixed lines.
+    Headless {
+        /// How it answers.
+        opts: HeadlessOptions,
+        /// The shared stdout.
+        out: Arc<Mutex<std::io::Stdout>>,
+    },
+    /// Each member served on its own socket in `dir`, waiting for the operator; the lanes in
+    /// `hub`.
+    Served {
+        /// The fleet's lanes and commands.
+        hub: Arc<FleetHub>,
+        /// Where the members' sockets go.
+        dir: PathBuf,
+    },
+}
+
+/// What one member's run came to: its name, its outcome (none: its engine failed) and exit.
+pub type MemberEnd = (String, Option<RunOutcome>, Exit);
+
+/// One member's run, to the end.
+pub type MemberTask = std::pin::Pin<Box<dyn std::future::Future<Output = MemberEnd> + Send>>;
+
+/// The fleet run in progress.
+pub struct Driver {
+    prepared: Prepared,
+    host: Host,
+    worst: Exit,
+    /// Set once a stop signal came: no member starts after it.
+    stopped: watch::Sender<Option<&'static str>>,
+}
+
+impl Driver {
+    /// A driver of `prepared` through `host`.
+    pub fn new(prepared: Prepared, host: Host) -> Self {
+        Driver {
+            prepared,
+            host,
+            worst: Exit::Ok,
+            stopped: watch::Sender::new(None),
+        }
+    }
+
+    fn progress(&mut self) -> &mut Progress {
+        &mut self.prepared.progress
+    }
+
+    /// Canaries first, then the go, then the rest at `concurrency`; returns the worst exit.
+    /// A name arriving on `stop` (a signal) stops members from starting, and (headless) is
+    /// passed to every member's driver.
+    pub async fn run(&mut self, stop: mpsc::Receiver<&'static str>) -> Exit {
+        let ended: Vec<(String, Exit)> = self
+            .prepared
+            .progress
+            .ended
+            .iter()
+            .map(|(n, e)| (n.clone(), *e))
+            .collect();
+        for (name, e) in ended {
+            self.note_exit(e);
+            self.lane(&name, LaneState::RolledBack, "rolled back (an earlier session)");
+        }
+        for name in self.prepared.progress.completed.clone() {
+            self.lane(&name, LaneState::Completed, "completed (an earlier session)");
+        }
+        let (stops, _fan) = fan_out(stop, self.stopped.clone());
+        let canaries: Vec<String> = self.prepared.fleet.canary.clone();
         let rest: Vec<String> = self
+            .prepared
             .fleet
             .members
             .iter()
             .map(|m| m.name.clone())
             .filter(|n| !canaries.contains(n))
             .collect();
+        self.phase(if canaries.is_empty() {
+            FleetPhase::Running
+        } else {
+            FleetPhase::Canary
+        });
         let canary_ok = self.batch(&canaries, 1, &stops).await;
-        if !canary_ok && !self.progress.halted {
+        if !canary_ok && !self.progress().halted {
             self.halt("a canary did not complete", &rest);
-        } else if !self.fleet.canary.is_empty() && !self.progress.go && !self.progress.halted {
-            if !self.opts.assume_yes {
-                self.halt(
-                    "the canaries completed; the rest wait for the operator's go (headless: --assume-yes)",
-                    &rest,
-                );
-            } else {
-                self.record(&FleetRecord::CanaryGo {
-                    ts: Utc::now(),
-                    by: "--assume-yes".into(),
-                });
-                self.progress.go = true;
-            }
+        } else if !canaries.is_empty() && !self.progress().go && !self.progress().halted {
+            self.canary_go(&rest).await;
         }
-        if !self.progress.halted {
-            self.batch(&rest, self.fleet.concurrency, &stops).await;
+        if !self.progress().halted {
+            self.phase(FleetPhase::Running);
+            let concurrency = self.prepared.fleet.concurrency;
+            self.batch(&rest, concurrency, &stops).await;
         }
         let worst = self.worst;
         self.record(&FleetRecord::FleetFinished {
             ts: Utc::now(),
             exit: worst.code(),
         });
+        self.phase(FleetPhase::Finished);
         worst
     }
 
+    /// Every canary completed: the rest wait for the operator's go (headless:
+    /// `--assume-yes`; the cockpit: `g` on the lanes). A stop signal meanwhile halts.
+    async fn canary_go(&mut self, rest: &[String]) {
+        let by = match &self.host {
+            Host::Headless { opts, .. } => opts.assume_yes.then(|| "--assume-yes".to_string()),
+            Host::Served { hub, .. } => {
+                let hub = hub.clone();
+                hub.set_phase(FleetPhase::AwaitingGo, None);
+                let mut stopped = self.stopped.subscribe();
+                tokio::select! {
+                    by = hub.go_given() => Some(by),
+                    _ = stopped.wait_for(Option::is_some) => None,
+                }
+            }
+        };
+        match by {
+            Some(by) => {
+                self.record(&FleetRecord::CanaryGo { ts: Utc::now(), by });
+                self.progress().go = true;
+            }
+            None if matches!(self.host, Host::Headless { .. }) => self.halt(
+                "the canaries completed; the rest wait for the operator's go (headless: --assume-yes)",
+                rest,
+            ),
+            None => self.halt("the engine was stopped before the go", rest),
+        }
+    }
+
     /// Runs `names` (those not done yet), at most `concurrency` at once; with
-    /// `halt = "first_failure"`, none starts after one did not complete. Returns whether every
-    /// one completed.
+    /// `halt = "first_failure"`, none starts after one did not complete, and none after a stop
+    /// signal. Returns whether every one completed.
     async fn batch(&mut self, names: &[String], concurrency: usize, stops: &Stops) -> bool {
-        let mut all_ok = names.iter().all(|n| !self.progress.ended.contains_key(n));
+        let p = &self.prepared.progress;
+        let mut all_ok = names.iter().all(|n| !p.ended.contains_key(n));
         let todo: Vec<String> = names
             .iter()
-            .filter(|n| {
-                !self.progress.completed.contains(n) && !self.progress.ended.contains_key(*n)
-            })
+            .filter(|n| !p.completed.contains(n) && !p.ended.contains_key(*n))
             .cloned()
             .collect();
         let mut queue = todo.into_iter();
@@ -342,7 +306,13 @@ impl Driver<'_> {
         // Which member each task runs, for a task that panics.
         let mut names_of = BTreeMap::new();
         loop {
-            while running.len() < concurrency && !self.progress.halted {
+            while running.len() < concurrency && !self.progress().halted {
+                let stopped = *self.stopped.borrow();
+                if let Some(sig) = stopped {
+                    let left: Vec<String> = queue.by_ref().collect();
+                    self.halt(&format!("the fleet received {sig}"), &left);
+                    break;
+                }
                 let Some(name) = queue.next() else { break };
                 match self.start(&name, stops) {
                     Some(task) => {
@@ -387,11 +357,9 @@ impl Driver<'_> {
         &mut self,
         name: &str,
         stops: &Stops,
-    ) -> Option<
-        impl std::future::Future<Output = (String, Option<RunOutcome>, Exit)> + Send + 'static,
-    > {
-        let rb = self.books.get(name)?.clone();
-        let journal = self.journal.member_journal(name);
+    ) -> Option<MemberTask> {
+        let rb = self.prepared.books.get(name)?.clone();
+        let journal = self.prepared.journal.member_journal(name);
         // A member that started in an earlier session goes on from its own journal.
         let resumed = journal.exists();
         let choice = if resumed {
@@ -403,8 +371,8 @@ impl Driver<'_> {
             rb,
             EngineOptions {
                 journal: choice,
-                accept_changed_runbook: self.accept.0,
-                accept_changed_vars: self.accept.1,
+                accept_changed_runbook: self.prepared.accept.0,
+                accept_changed_vars: self.prepared.accept.1,
                 operator: Operator::from_env(),
                 metrics_file: None,
             },
@@ -412,7 +380,9 @@ impl Driver<'_> {
         let engine = match engine {
             Ok(e) => e,
             Err(e) => {
-                self.say(name, &format!("cannot start: {e}"));
+                let why = format!("cannot start: {e}");
+                self.say(name, &why);
+                self.lane(name, LaneState::Ended, &why);
                 self.record(&FleetRecord::MemberFinished {
                     ts: Utc::now(),
                     member: name.to_string(),
@@ -429,30 +399,37 @@ impl Driver<'_> {
             journal: journal.display().to_string(),
             resumed,
         });
-        let (tx, rx) = mpsc::channel(4);
-        if let Ok(mut s) = stops.lock() {
-            s.push(tx);
-        }
-        let opts = self.opts.clone();
-        let mut out = Prefixed::new(name, opts.json, self.out.clone());
-        let name = name.to_string();
-        Some(async move {
-            let ended = headless::drive(engine, opts, &mut out, rx).await;
-            out.flush_rest();
-            match ended {
-                Ok(e) => (name, Some(e.outcome), Exit::of_run(e.outcome)),
-                Err(e) => {
-                    let _ = out.line(&format!("the engine failed: {e}"));
-                    (name, None, Exit::Failed)
+        self.lane(name, LaneState::Starting, "starting");
+        let member = match &self.host {
+            Host::Headless { opts, out } => {
+                let (tx, rx) = mpsc::channel(4);
+                if let Ok(mut s) = stops.lock() {
+                    s.push(tx);
                 }
+                drive_headless(name, engine, opts.clone(), out.clone(), rx)
             }
-        })
+            Host::Served { hub, dir } => {
+                let index = self.member_index(name);
+                crate::fleet_serve::serve_member(name, index, engine, hub.clone(), dir.clone())
+            }
+        };
+        Some(member)
+    }
+
+    /// Member `name`'s position in the fleet file (its socket's name).
+    fn member_index(&self, name: &str) -> usize {
+        self.prepared
+            .fleet
+            .members
+            .iter()
+            .position(|m| m.name == name)
+            .unwrap_or(0)
     }
 
     /// Member `name` did not complete: with `halt = "first_failure"`, the members still
     /// queued never start.
     fn failed(&mut self, name: &str, queue: &std::vec::IntoIter<String>) {
-        if self.fleet.halt == Halt::FirstFailure && !self.progress.halted {
+        if self.prepared.fleet.halt == Halt::FirstFailure && !self.progress().halted {
             let left: Vec<String> = queue.clone().collect();
             self.halt(&format!("member {name} did not complete"), &left);
         }
@@ -460,22 +437,32 @@ impl Driver<'_> {
 
     /// Records a halt: `left` never start.
     fn halt(&mut self, reason: &str, left: &[String]) {
-        self.progress.halted = true;
+        self.progress().halted = true;
+        let p = &self.prepared.progress;
         let not_started: Vec<String> = left
             .iter()
-            .filter(|n| {
-                !self.progress.completed.contains(n) && !self.progress.ended.contains_key(*n)
-            })
+            .filter(|n| !p.completed.contains(n) && !p.ended.contains_key(*n))
             .cloned()
             .collect();
-        crate::say::err(&format!(
-            "cutover: fleet halted: {reason}; not started: {}",
+        let text = format!(
+            "fleet halted: {reason}; not started: {}",
             if not_started.is_empty() {
                 "none".to_string()
             } else {
                 not_started.join(", ")
             }
-        ));
+        );
+        match &self.host {
+            Host::Headless { .. } => crate::say::err(&format!("cutover: {text}")),
+            Host::Served { hub, .. } => {
+                tracing::warn!("{text}");
+                hub.set_phase(FleetPhase::Halted, Some(reason.to_string()));
+                hub.notice(&text);
+            }
+        }
+        for n in &not_started {
+            self.lane(n, LaneState::Halted, "not started: the fleet halted");
+        }
         if !not_started.is_empty() {
             self.note_exit(Exit::Failed);
         }
@@ -495,30 +482,90 @@ impl Driver<'_> {
 
     /// Appends to the fleet journal; a failure is said (the members' own journals go on).
     fn record(&mut self, rec: &FleetRecord) {
-        if let Err(e) = self.journal.append(rec) {
-            crate::say::err(&format!(
+        if let Err(e) = self.prepared.journal.append(rec) {
+            let why = format!(
                 "cutover: cannot write the fleet journal {}: {e}",
-                self.journal.path.display()
-            ));
+                self.prepared.journal.path.display()
+            );
+            match &self.host {
+                Host::Headless { .. } => crate::say::err(&why),
+                Host::Served { hub, .. } => {
+                    tracing::error!("{why}");
+                    hub.notice(&why);
+                }
+            }
         }
     }
 
-    /// One line about member `name`, prefixed like its output.
+    /// One line about member `name`: prefixed like its output (headless), or a notice on the
+    /// lanes.
     fn say(&self, name: &str, text: &str) {
-        let mut p = Prefixed::new(name, self.opts.json, self.out.clone());
-        let _ = p.line(text);
+        match &self.host {
+            Host::Headless { opts, out } => {
+                let mut p = Prefixed::new(name, opts.json, out.clone());
+                let _ = p.line(text);
+            }
+            Host::Served { hub, .. } => {
+                tracing::warn!("[{name}] {text}");
+                hub.notice(&format!("[{name}] {text}"));
+            }
+        }
     }
+
+    /// Sets member `name`'s lane (the cockpit's; nothing headless).
+    fn lane(&self, name: &str, state: LaneState, title: &str) {
+        if let Host::Served { hub, .. } = &self.host {
+            hub.set_state(name, state, title);
+        }
+    }
+
+    /// Sets the fleet's phase on the lanes (a halt sets its own, with its reason).
+    fn phase(&self, phase: FleetPhase) {
+        if let Host::Served { hub, .. } = &self.host
+            && !(hub.view().phase == FleetPhase::Halted && phase == FleetPhase::Running)
+        {
+            hub.set_phase(phase, None);
+        }
+    }
+}
+
+/// Member `name` driven by the headless driver, its lines prefixed.
+fn drive_headless(
+    name: &str,
+    engine: Engine,
+    opts: HeadlessOptions,
+    out: Arc<Mutex<std::io::Stdout>>,
+    rx: mpsc::Receiver<&'static str>,
+) -> MemberTask {
+    let mut out = Prefixed::new(name, opts.json, out);
+    let name = name.to_string();
+    Box::pin(async move {
+        let ended = headless::drive(engine, opts, &mut out, rx).await;
+        out.flush_rest();
+        match ended {
+            Ok(e) => (name, Some(e.outcome), Exit::of_run(e.outcome)),
+            Err(e) => {
+                let _ = out.line(&format!("the engine failed: {e}"));
+                (name, None, Exit::Failed)
+            }
+        }
+    })
 }
 
 /// The stop channels of the members' drivers, each signal sent to all.
 type Stops = Arc<Mutex<Vec<mpsc::Sender<&'static str>>>>;
 
-/// Sends each signal that arrives on `stop` to every member's driver.
-fn fan_out(mut stop: mpsc::Receiver<&'static str>) -> (Stops, tokio::task::JoinHandle<()>) {
+/// Sends each signal that arrives on `stop` to every member's driver, and marks the fleet
+/// stopped.
+fn fan_out(
+    mut stop: mpsc::Receiver<&'static str>,
+    stopped: watch::Sender<Option<&'static str>>,
+) -> (Stops, tokio::task::JoinHandle<()>) {
     let senders: Stops = Arc::default();
     let all = senders.clone();
     let task = tokio::spawn(async move {
         while let Some(name) = stop.recv().await {
+            stopped.send_replace(Some(name));
             let now: Vec<_> = all.lock().map(|s| s.clone()).unwrap_or_default();
             for s in now {
                 let _ = s.send(name).await;
@@ -600,45 +647,6 @@ impl Write for Prefixed {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn finished(member: &str, outcome: Option<RunOutcome>, exit: u8) -> FleetRecord {
-        FleetRecord::MemberFinished {
-            ts: Utc::now(),
-            member: member.into(),
-            outcome,
-            exit,
-        }
-    }
-
-    /// On resume: completed and rolled-back members stay as they ended; an aborted one, one
-    /// that could not start and one never finished go on; an earlier halt is not kept.
-    #[test]
-    fn a_resumed_fleet_keeps_what_ended_for_good_and_goes_on_with_the_rest() {
-        let recs = vec![
-            finished("done", Some(RunOutcome::Completed), 0),
-            finished("back", Some(RunOutcome::RolledBack), 3),
-            finished("partly", Some(RunOutcome::RolledBackPartly), 5),
-            finished("aborted", Some(RunOutcome::Aborted), 4),
-            finished("no-start", None, 4),
-            FleetRecord::CanaryGo {
-                ts: Utc::now(),
-                by: "--assume-yes".into(),
-            },
-            FleetRecord::Halted {
-                ts: Utc::now(),
-                reason: "x".into(),
-                not_started: vec!["later".into()],
-            },
-        ];
-        let p = progress_of(&recs);
-        assert_eq!(p.completed, ["done"]);
-        assert_eq!(
-            p.ended.keys().map(String::as_str).collect::<Vec<_>>(),
-            ["back", "partly"]
-        );
-        assert_eq!(p.ended["partly"], Exit::RolledBackPartly);
-        assert!(p.go && !p.halted);
-    }
 
     #[test]
     fn the_worst_member_decides_the_exit() {

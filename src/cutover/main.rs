@@ -17,7 +17,10 @@ mod drill_fleet;
 mod drill_plan;
 mod exit;
 mod fleet_cmd;
+mod fleet_attach;
+mod fleet_journal;
 mod fleet_run;
+mod fleet_serve;
 mod headless;
 mod init_cmd;
 mod log;
@@ -222,30 +225,28 @@ fn run(args: RunArgs) -> Result<Exit> {
 /// A runbook to run: its path, the vars it runs with, and the runbook loaded with them.
 type ToRun = (PathBuf, BTreeMap<String, String>, Runbook);
 
-/// `run --fleet`: headless only for now (the lanes cockpit is not built yet).
+/// `run --fleet`: headless, or the lanes cockpit on a detached fleet engine.
 fn run_fleet(args: &RunArgs, fleet: &Path) -> Exit {
-    if !args.headless {
-        return exit::fail(
-            Exit::Invalid,
-            "cutover: the fleet cockpit is not built yet: run a fleet with --headless",
-        );
-    }
     let Some(runbook) = &args.runbook else {
         return exit::fail(
             Exit::Invalid,
             "cutover: run --fleet needs the RUNBOOK (and --resume FLEET-JOURNAL to continue)",
         );
     };
-    fleet_run::run(fleet_run::FleetArgs {
-        runbook,
-        fleet,
-        overrides: &args.vars.iter().cloned().collect(),
+    let fleet_args = fleet_run::FleetArgs {
+        runbook: runbook.clone(),
+        fleet: fleet.to_path_buf(),
+        overrides: args.vars.iter().cloned().collect(),
         accept_changed_runbook: args.accept_changed_runbook,
         accept_changed_vars: args.accept_changed_vars,
         journal: args.resume.clone().or_else(|| args.journal.clone()),
         resume: args.resume.is_some(),
-        opts: headless_options(args),
-    })
+    };
+    match cockpit_theme(args) {
+        Ok(Some(theme)) => fleet_serve::start_and_attach(fleet_args, theme),
+        Ok(None) => fleet_run::run(fleet_args, headless_options(args)),
+        Err(exit) => exit,
+    }
 }
 
 /// How the headless driver answers, from `run`'s flags.

@@ -126,7 +126,7 @@ pub fn main(journals: &[std::path::PathBuf], out: Option<&Path>, json: bool) -> 
 
 /// Whether `path` is a fleet journal (its first record is `fleet_started`).
 fn is_fleet_journal(path: &Path) -> bool {
-    crate::fleet_run::read_journal(path).is_ok_and(|recs| {
+    crate::fleet_journal::read_journal(path).is_ok_and(|recs| {
         matches!(
             recs.first(),
             Some(cutover_model::fleet::FleetRecord::FleetStarted { .. })
@@ -137,7 +137,7 @@ fn is_fleet_journal(path: &Path) -> bool {
 /// `cutover report FLEET-JOURNAL`: the fleet table, each member read from its own journal
 /// (where the fleet recorded it, else beside the fleet journal in `<stem>.members/`).
 fn fleet_report(path: &Path, out: Option<&Path>, json: bool) -> Exit {
-    let records = match crate::fleet_run::read_journal(path) {
+    let records = match crate::fleet_journal::read_journal(path) {
         Ok(r) => r,
         Err(e) => {
             return crate::exit::fail(
@@ -150,7 +150,7 @@ fn fleet_report(path: &Path, out: Option<&Path>, json: bool) -> Exit {
         let recorded = Path::new(recorded);
         let beside = recorded
             .file_name()
-            .map(|f| crate::fleet_run::members_dir(path).join(f));
+            .map(|f| crate::fleet_journal::members_dir(path).join(f));
         [Some(recorded.to_path_buf()), beside]
             .into_iter()
             .flatten()
@@ -180,7 +180,7 @@ fn member_pages(
 ) -> std::collections::BTreeMap<String, String> {
     use std::os::unix::fs::DirBuilderExt;
     let mut pages = std::collections::BTreeMap::new();
-    let dir = crate::fleet_run::beside(page, "pages");
+    let dir = crate::fleet_journal::beside(page, "pages");
     let dir_name = dir
         .file_name()
         .map_or_else(String::new, |n| n.to_string_lossy().into_owned());

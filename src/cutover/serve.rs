@@ -31,6 +31,8 @@ pub enum EngineSpec {
     Run(RunSpec),
     /// `cutover drill` in the cockpit.
     Drill(crate::drill_plan::DrillPlan),
+    /// `cutover run RUNBOOK --fleet FLEET.toml` in the cockpit (the lanes).
+    Fleet(crate::fleet_serve::FleetSpec),
 }
 
 /// `cutover serve-engine`: forks off the detached engine and serves the run its foreground
@@ -42,6 +44,7 @@ pub fn main() -> Exit {
     match serde_json::from_slice::<EngineSpec>(&spec) {
         Ok(EngineSpec::Run(run)) => serve_run(run),
         Ok(EngineSpec::Drill(plan)) => crate::serve_drill::serve_drill(plan),
+        Ok(EngineSpec::Fleet(spec)) => crate::fleet_serve::serve(spec),
         Err(e) => StatusPipe.fail(
             format!("the engine process could not read its run: {e}"),
             Exit::Failed,
@@ -413,6 +416,7 @@ pub fn listen(
         runbook: runbook.to_string(),
         started_at: chrono::Utc::now(),
         resumable,
+        fleet: false,
     };
     server::listen(ServeOptions {
         dir,

@@ -16,6 +16,8 @@
 //! No terminal code lives here.
 
 pub mod client;
+pub mod fleet;
+pub mod fleet_session;
 pub mod history;
 pub mod rundir;
 pub mod server;

@@ -73,6 +73,14 @@ pub fn prepare() -> Result<PathBuf, RunDirError> {
     Ok(dir)
 }
 
+/// Creates (or checks) `name`, a directory of this user's inside the run directory (mode
+/// 0700): where a fleet's members listen, out of `cutover ls`'s sight.
+pub fn prepare_sub(name: &str) -> Result<PathBuf, RunDirError> {
+    let dir = prepare()?.join(name);
+    private_dir(&dir, 0o700, None)?;
+    Ok(dir)
+}
+
 /// Creates (or checks) the directory shared with group `gid`: owned by the user, group
 /// `gid`, mode 0710 (members may reach a socket by name, not list the directory).
 pub fn prepare_shared(gid: u32) -> Result<PathBuf, RunDirError> {
@@ -149,6 +157,9 @@ pub struct RunMeta {
     /// clusters go with its engine).
     #[serde(default = "resumable_default")]
     pub resumable: bool,
+    /// A fleet's engine (its socket speaks the fleet's protocol: lanes, not one run's events).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fleet: bool,
 }
 
 fn resumable_default() -> bool {
@@ -331,6 +342,7 @@ mod tests {
             runbook: "orders".into(),
             started_at: Utc::now(),
             resumable: true,
+            fleet: false,
         };
         write_meta(dir.path(), &meta).unwrap();
         assert_eq!(read_metas(dir.path()), vec![meta.clone()]);
@@ -370,6 +382,7 @@ mod tests {
             runbook: "r".into(),
             started_at: Utc::now(),
             resumable: true,
+            fleet: false,
         };
         write_meta(dir.path(), &meta).unwrap();
         let fifo = std::ffi::CString::new(dir.path().join("fifo.json").to_str().unwrap()).unwrap();

@@ -240,6 +240,16 @@ impl Listening {
     /// came for [`ServeOptions::linger`]). SIGTERM and SIGINT end the run (the running step is
     /// cancelled and journaled); SIGHUP is ignored (there is no terminal to lose).
     pub async fn serve(self, engine: Engine) -> Result<RunOutcome, ServeError> {
+        self.serve_with(engine, |_| ()).await
+    }
+
+    /// [`serve`](Self::serve), handing `tap` the run's [`Handle`] once it runs: a fleet's
+    /// engine watches each member's events and sends it the fleet's commands through it.
+    pub async fn serve_with(
+        self,
+        engine: Engine,
+        tap: impl FnOnce(Handle),
+    ) -> Result<RunOutcome, ServeError> {
         let Listening {
             listener,
             shared_listener,
@@ -267,6 +277,9 @@ impl Listening {
         });
         let mut engine_task = tokio::spawn(engine.run_hosted(cmd_rx, Some(fact_rx), ev_tx));
         let hub = tokio::spawn(hub(ev_rx, shared.clone()));
+        tap(Handle {
+            shared: shared.clone(),
+        });
         let accept = {
             let shared = shared.clone();
             tokio::spawn(accept_loop(listener, shared, None))
@@ -307,6 +320,30 @@ impl Listening {
             Ok(r) => Ok(r?),
             Err(e) => Err(ServeError::Task(e.to_string())),
         }
+    }
+}
+
+/// A served run, seen from the process that serves it: its events (the history, then live)
+/// and a way to send it commands, as its controlling terminal would.
+#[derive(Clone)]
+pub struct Handle {
+    shared: Arc<Shared>,
+}
+
+impl Handle {
+    /// The run so far, and a queue of what comes after it (no event lost or doubled between).
+    pub fn subscribe(&self) -> (Vec<Event>, broadcast::Receiver<Arc<Event>>) {
+        self.shared.subscribe()
+    }
+
+    /// Sends `cmd` to the run's engine; `false` when the engine is gone.
+    pub async fn send(&self, cmd: Command) -> bool {
+        self.shared.commands.send(cmd).await.is_ok()
+    }
+
+    /// Whether a terminal has the run's controls now.
+    pub fn controlled(&self) -> bool {
+        self.shared.controller_id().is_some()
     }
 }
 

@@ -80,6 +80,7 @@ pub(crate) fn served_runbook(
             runbook: "served".into(),
             started_at: chrono::Utc::now(),
             resumable: true,
+            fleet: false,
         },
         shared: None,
         linger,

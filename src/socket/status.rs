@@ -4,8 +4,10 @@ use chrono::{DateTime, Utc};
 
 use std::collections::BTreeMap;
 
+use cutover_model::fleet::lane::{Lane, LaneState};
+use cutover_model::lag::LagSample;
 use cutover_model::protocol::{DecisionKind, Event, RunOutcome};
-use cutover_model::reconcile::{Progress, progress_line};
+use cutover_model::reconcile::{Progress, Status as Verdict, progress_line};
 
 /// What the run is doing, as the events say.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -44,6 +46,20 @@ pub struct StatusFold {
     /// The running step's progress figures: step, first reading (when, done), latest
     /// (done, total, unit, when).
     step_progress: Option<StepFigures>,
+    /// What a fleet's lane shows besides: each step's title and plan, the run's first step
+    /// start and its end, the latest lag reading, each check's latest verdict.
+    lane: LaneFacts,
+}
+
+/// What only a fleet's lane needs from the events.
+#[derive(Debug, Clone, Default)]
+struct LaneFacts {
+    titles: Vec<String>,
+    expected: Vec<Option<u64>>,
+    started: Option<DateTime<Utc>>,
+    ended: Option<DateTime<Utc>>,
+    lag: Option<LagSample>,
+    verdicts: BTreeMap<String, (Verdict, u64)>,
 }
 
 /// A running step's progress readings, first and latest.
@@ -72,10 +88,14 @@ impl StatusFold {
             Event::RunStarted { run } => {
                 self.runbook = run.name.clone();
                 self.steps = run.steps.iter().map(|s| s.id.clone()).collect();
+                self.lane.titles = run.steps.iter().map(|s| s.title.clone()).collect();
+                self.lane.expected = run.steps.iter().map(|s| s.expected_ms).collect();
             }
+            Event::LagSample { sample, .. } => self.lane.lag = Some(sample.clone()),
             Event::Ready { next } => self.doing = Doing::Ready(*next),
             Event::Preflight { blocks: true, .. } => self.doing = Doing::PreflightBlocked,
             Event::StepStarted { index, at, .. } => {
+                self.lane.started.get_or_insert(*at);
                 self.doing = Doing::Running(*index, *at);
                 self.step_progress = None;
             }
@@ -121,7 +141,8 @@ impl StatusFold {
                 ));
             }
             Event::CountdownCancelled { .. } => self.countdown = None,
-            Event::RunFinished { outcome, .. } => {
+            Event::RunFinished { outcome, at } => {
+                self.lane.ended = Some(*at);
                 self.doing = Doing::Finished(*outcome);
                 self.countdown = None;
                 self.reconciling.clear();
@@ -160,6 +181,9 @@ impl StatusFold {
             }
             Event::ReconcileResult { result, .. } => {
                 self.reconciling.remove(&result.name);
+                self.lane
+                    .verdicts
+                    .insert(result.name.clone(), (result.status, result.mismatch_rows()));
             }
             _ => {}
         }
@@ -236,22 +260,131 @@ impl StatusFold {
             Doing::PreflightBlocked => {
                 "preflight failed: waiting for a reason to start anyway, or the end".into()
             }
-            Doing::Finished(o) => {
-                let what = match o {
-                    RunOutcome::Completed => "completed",
-                    RunOutcome::RolledBack => "rolled back",
-                    RunOutcome::RolledBackPartly => "rolled back, actions skipped",
-                    RunOutcome::Aborted => "aborted",
-                    RunOutcome::NotStarted => "not started (preflight failed)",
-                };
-                format!("finished: {what}")
-            }
+            Doing::Finished(o) => format!("finished: {}", outcome_words(*o)),
         }
     }
 
     /// Whether the run has ended.
     pub fn finished(&self) -> bool {
         matches!(self.doing, Doing::Finished(_))
+    }
+
+    /// How the run ended, once it has.
+    pub fn outcome(&self) -> Option<RunOutcome> {
+        match self.doing {
+            Doing::Finished(o) => Some(o),
+            _ => None,
+        }
+    }
+
+    /// The run as a fleet's lane for `member` at `now` (its socket left for the fleet to set).
+    pub fn lane(&self, member: &str, now: DateTime<Utc>) -> Lane {
+        let (state, step) = self.lane_state();
+        let title = match (&self.doing, step) {
+            (Doing::Finished(o), _) => outcome_words(*o).to_string(),
+            (Doing::PreflightBlocked, _) => "preflight failed: open it to decide".into(),
+            (_, Some(i)) => self.lane.titles.get(i).cloned().unwrap_or_default(),
+            (_, None) => String::new(),
+        };
+        let elapsed_ms = self.lane.started.map(|t| {
+            let until = self.lane.ended.unwrap_or(now);
+            u64::try_from((until - t).num_milliseconds()).unwrap_or(0)
+        });
+        let planned: u64 = self.lane.expected.iter().flatten().sum();
+        Lane {
+            member: member.to_string(),
+            state,
+            step,
+            steps: self.steps.len(),
+            title,
+            elapsed_ms,
+            planned_ms: (planned > 0).then_some(planned),
+            lag: self.lane.lag.as_ref().map(lag_words),
+            reconcile: self.verdict_words(),
+            countdown: self.countdown.clone(),
+            socket: None,
+        }
+    }
+
+    /// The lane's state, and the step it is at.
+    fn lane_state(&self) -> (LaneState, Option<usize>) {
+        if self.countdown.is_some() {
+            return (LaneState::RollingBack, self.at_step());
+        }
+        let state = match &self.doing {
+            Doing::Starting => LaneState::Starting,
+            Doing::Ready(_) => LaneState::Waiting,
+            Doing::Running(..) => LaneState::Running,
+            Doing::Deciding(..) | Doing::PreflightBlocked => LaneState::Failed,
+            Doing::Confirming(_) | Doing::Approving(..) => LaneState::Asking,
+            Doing::RollingBack => LaneState::RollingBack,
+            Doing::Finished(RunOutcome::Completed) => LaneState::Completed,
+            Doing::Finished(RunOutcome::RolledBack | RunOutcome::RolledBackPartly) => {
+                LaneState::RolledBack
+            }
+            Doing::Finished(RunOutcome::Aborted | RunOutcome::NotStarted) => LaneState::Ended,
+        };
+        (state, self.at_step())
+    }
+
+    /// The step the run is at, while it is at one.
+    fn at_step(&self) -> Option<usize> {
+        match &self.doing {
+            Doing::Ready(i)
+            | Doing::Running(i, _)
+            | Doing::Deciding(i, _)
+            | Doing::Confirming(i)
+            | Doing::Approving(i, _) => Some(*i),
+            _ => None,
+        }
+    }
+
+    /// The checks' latest verdicts in a word: `error`, `12 differ`, `match`.
+    fn verdict_words(&self) -> Option<String> {
+        let v = &self.lane.verdicts;
+        if v.is_empty() {
+            return None;
+        }
+        if let Some(name) = v
+            .iter()
+            .find(|(_, (s, _))| *s == Verdict::Error)
+            .map(|(n, _)| n)
+        {
+            return Some(format!("error: {name}"));
+        }
+        let differ: u64 = v
+            .values()
+            .filter(|(s, _)| *s == Verdict::Fail)
+            .map(|(_, n)| *n)
+            .sum();
+        if v.values().any(|(s, _)| *s == Verdict::Fail) {
+            return Some(format!("{differ} differ"));
+        }
+        Some("match".into())
+    }
+}
+
+/// A run's outcome in words.
+fn outcome_words(o: RunOutcome) -> &'static str {
+    match o {
+        RunOutcome::Completed => "completed",
+        RunOutcome::RolledBack => "rolled back",
+        RunOutcome::RolledBackPartly => "rolled back, actions skipped",
+        RunOutcome::Aborted => "aborted",
+        RunOutcome::NotStarted => "not started (preflight failed)",
+    }
+}
+
+/// A lag reading in a word: seconds when the probe has them, else bytes; `stale` while the
+/// probe fails.
+fn lag_words(s: &LagSample) -> String {
+    if s.stale_since.is_some() {
+        return "stale".into();
+    }
+    match (s.seconds, s.bytes) {
+        (Some(secs), _) => cutover_model::narrate::duration((secs.max(0.0) * 1000.0) as u64),
+        (None, Some(b)) => cutover_model::narrate::bytes(b),
+        _ => "—".into(),
     }
 }
 

@@ -648,7 +648,8 @@ fn a_signal_or_a_lost_stdout_ends_every_member_in_flight_journaled() {
 }
 
 /// The new flags under attack: `check --fleet` and `run --fleet` given a blank value, a device,
-/// a FIFO or a link; `drill --fleet` a count out of range; `run --fleet` without --headless.
+/// a FIFO or a link; `drill --fleet` a count out of range; `run --fleet`'s cockpit without a
+/// terminal.
 /// Each is refused at once (exit 2), naming the fleet file, never hanging.
 #[test]
 fn hostile_fleet_flags_are_refused_naming_the_fleet_file() {
@@ -677,7 +678,7 @@ fn hostile_fleet_flags_are_refused_naming_the_fleet_file() {
         ),
         (
             vec!["run", "rb.toml", "--fleet", "fleet.toml"],
-            "the fleet cockpit is not built yet",
+            "the cockpit needs a terminal",
         ),
         (
             vec!["drill", "--fleet", "0", "--headless"],

@@ -272,6 +272,7 @@ fn a_forged_giant_snapshot_is_refused_with_a_reason() {
         runbook: "fake".into(),
         started_at: chrono::Utc::now(),
         resumable: true,
+        fleet: false,
     };
     rundir::write_meta(&dir, &meta).unwrap();
     let listener =

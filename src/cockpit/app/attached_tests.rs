@@ -18,7 +18,11 @@ fn operator(user: &str, ssh: Option<&str>) -> Operator {
 }
 
 fn attached(role: ClientRole) -> App {
-    App::attached(t0(), (80, 24), Seat { role, terminal: 7 })
+    App::attached(t0(), (80, 24), Seat {
+            role,
+            terminal: 7,
+            in_fleet: false,
+        })
 }
 
 /// The run so far, as the engine sends it: started, step 0 passed with output, ready for 1.

@@ -179,6 +179,8 @@ pub struct Seat {
     pub role: ClientRole,
     /// Its number in the engine session (as the journal's client records have it).
     pub terminal: u64,
+    /// The run is a fleet member's, opened from the lanes: esc goes back to them.
+    pub in_fleet: bool,
 }
 
 /// The whole cockpit state.
@@ -228,6 +230,8 @@ pub struct App {
     pub role: ClientRole,
     /// The run belongs to a detached engine: leaving may leave it running.
     pub detachable: bool,
+    /// A fleet member's run opened from the lanes: esc (with nothing to close) goes back.
+    pub back_to_lanes: bool,
     /// This terminal lost the controls and has not yet seen the takeover journaled (whose
     /// line must not cover the "this terminal now watches" warning).
     pub demoted: bool,
@@ -295,6 +299,7 @@ impl App {
             show_reconcile: false,
             role: ClientRole::Control,
             detachable: false,
+            back_to_lanes: false,
             demoted: false,
             terminal: None,
             ended_at: None,
@@ -317,6 +322,7 @@ impl App {
             role: seat.role,
             terminal: Some(seat.terminal),
             detachable: true,
+            back_to_lanes: seat.in_fleet,
             ..App::new(now, size)
         }
     }

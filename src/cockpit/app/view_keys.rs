@@ -137,6 +137,10 @@ impl App {
                 redraw
             }
             Action::Escape => {
+                // A fleet member's cockpit: esc with nothing to close goes back to the lanes.
+                if self.back_to_lanes && self.search.is_none() && !self.zoom {
+                    return vec![Effect::Detach];
+                }
                 self.status = None;
                 self.search = None;
                 redraw

@@ -1,0 +1,311 @@
+//! Terminals of a detached fleet: the lanes (`run --fleet`, `attach`, `watch`), a member's
+//! full cockpit opened from them (esc goes back), `watch --json` (every member's events
+//! tagged with the member), and the fleet's line in `cutover ls`.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use tokio::io::BufReader;
+use tokio::net::UnixStream;
+use tokio::sync::mpsc;
+
+use cutover_cockpit::app::Seat;
+use cutover_cockpit::lanes::{self, LanesLeft, LanesLink};
+use cutover_cockpit::tui::theme::Theme;
+use cutover_cockpit::tui::{self, EngineLink};
+use cutover_model::fleet::lane::{FleetPhase, FleetView};
+use cutover_model::protocol::{ClientRole, Operator};
+use cutover_socket::client;
+use cutover_socket::fleet::{FLEET_VERSION, FleetClientMsg, FleetServerMsg, FleetWant};
+use cutover_socket::wire::{self, Want};
+
+use crate::exit::Exit;
+use crate::say;
+
+/// The lanes of the fleet at `socket` (`control`: with the controls, taken over without
+/// asking when `take_over`), until the operator leaves; a member opened from them gets its
+/// full cockpit, and esc comes back. Returns the fleet's exit once it has ended, else 0.
+pub fn lanes(socket: &Path, id: &str, control: bool, take_over: bool, theme: &Theme) -> Exit {
+    let rt = match crate::serve::client_runtime("cutover", Exit::Failed) {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    let want = if control {
+        FleetWant::Control { take_over }
+    } else {
+        FleetWant::Watch
+    };
+    let exit = loop {
+        let once = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            rt.block_on(lanes_once(socket, want, theme.clone()))
+        }));
+        let (left, view, role) = match once {
+            Ok(Ok(l)) => l,
+            Ok(Err(e)) => {
+                break crate::exit::fail(
+                    Exit::Invalid,
+                    &format!("cutover: fleet {id}: {}", cutover_model::text::plain(&e)),
+                );
+            }
+            Err(_) => {
+                say::err(&format!(
+                    "cutover: the lanes crashed; the fleet goes on without them · come back with: cutover attach {id}"
+                ));
+                break Exit::Crashed;
+            }
+        };
+        match left {
+            LanesLeft::Open(member) => {
+                let sock = view.as_ref().and_then(|v| {
+                    v.lanes
+                        .iter()
+                        .find(|l| l.member == member)
+                        .and_then(|l| l.socket.clone())
+                });
+                if let Some(sock) = sock {
+                    member_cockpit(&rt, Path::new(&sock), role, theme.clone());
+                }
+            }
+            LanesLeft::Leave | LanesLeft::Gone => break left_fleet(id, view.as_ref(), control),
+        }
+    };
+    rt.shutdown_background();
+    exit
+}
+
+/// What the terminal says when it leaves the lanes: the fleet goes on (detached), or how it
+/// ended (with its exit code, from the fleet journal).
+fn left_fleet(id: &str, view: Option<&FleetView>, control: bool) -> Exit {
+    let Some(v) = view.filter(|v| v.phase == FleetPhase::Finished) else {
+        let verb = if control { "attach" } else { "watch" };
+        say::out(&format!(
+            "cutover: left the lanes; the fleet goes on · come back with: cutover {verb} {id}"
+        ));
+        return Exit::Ok;
+    };
+    let counts: Vec<String> = v
+        .counts()
+        .iter()
+        .map(|(s, n)| format!("{n} {}", s.word()))
+        .collect();
+    say::out(&format!(
+        "cutover: fleet finished: {} · fleet journal {}",
+        counts.join(" · "),
+        cutover_model::text::plain(&v.journal)
+    ));
+    say::out(&format!(
+        "cutover: the fleet's report: cutover report {}",
+        cutover_model::text::plain(&v.journal)
+    ));
+    let code = crate::fleet_journal::read_journal(Path::new(&v.journal))
+        .ok()
+        .and_then(|recs| {
+            recs.iter().rev().find_map(|r| match r {
+                cutover_model::fleet::FleetRecord::FleetFinished { exit, .. } => Some(*exit),
+                _ => None,
+            })
+        });
+    if control {
+        code.map_or(Exit::Failed, Exit::from_code)
+    } else {
+        Exit::Ok
+    }
+}
+
+/// What one visit to the lanes came to: how they were left, the last view, the role.
+type Visit = (LanesLeft, Option<FleetView>, ClientRole);
+
+/// One visit to the lanes: connects, says hello, and runs the lanes screen on the views.
+async fn lanes_once(socket: &Path, want: FleetWant, theme: Theme) -> Result<Visit, String> {
+    let stream = UnixStream::connect(socket)
+        .await
+        .map_err(|e| format!("cannot reach its engine ({e}); see cutover ls"))?;
+    let (read, mut write) = stream.into_split();
+    let mut read = BufReader::new(read);
+    let hello = FleetClientMsg::Hello {
+        version: FLEET_VERSION,
+        want,
+        who: Operator::from_env(),
+    };
+    wire::write(&mut write, &hello)
+        .await
+        .map_err(|e| e.to_string())?;
+    let role = match wire::read::<_, FleetServerMsg>(&mut read, wire::MAX_SERVER_LINE).await {
+        Ok(Some(FleetServerMsg::Welcome { role })) => role,
+        Ok(Some(FleetServerMsg::Refused { reason })) => return Err(reason),
+        _ => return Err("its engine did not answer as a fleet's".into()),
+    };
+    let latest: Arc<Mutex<Option<FleetView>>> = Arc::default();
+    let (views_tx, views) = mpsc::channel(16);
+    let (notices_tx, notices) = mpsc::channel(16);
+    let (commands, mut commands_rx) = mpsc::channel::<cutover_model::fleet::lane::FleetCommand>(16);
+    let keep = latest.clone();
+    let reader = tokio::spawn(async move {
+        while let Ok(Some(msg)) =
+            wire::read::<_, FleetServerMsg>(&mut read, wire::MAX_SERVER_LINE).await
+        {
+            match msg {
+                FleetServerMsg::View { view } => {
+                    if let Ok(mut l) = keep.lock() {
+                        *l = Some(view.clone());
+                    }
+                    if views_tx.send(view).await.is_err() {
+                        return;
+                    }
+                }
+                FleetServerMsg::Notice { text } => {
+                    let _ = notices_tx.send(text).await;
+                }
+                FleetServerMsg::Role { .. } => {
+                    let _ = notices_tx
+                        .send("another terminal took the fleet's controls: this one only watches".into())
+                        .await;
+                }
+                _ => {}
+            }
+        }
+    });
+    let writer = tokio::spawn(async move {
+        while let Some(command) = commands_rx.recv().await {
+            if wire::write(&mut write, &FleetClientMsg::Command { command })
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    let link = LanesLink { commands, views };
+    let _notices = notices;
+    let left = lanes::run(link, &theme, role).await;
+    reader.abort();
+    writer.abort();
+    let left = left.map_err(|e| format!("the terminal failed: {e}"))?;
+    let view = latest.lock().ok().and_then(|l| l.clone());
+    Ok((left, view, role))
+}
+
+/// Member's full cockpit at `socket`, in `role` (the fleet's controls take its controls);
+/// esc (or a detach) comes back. A crash of it is only a lost screen.
+fn member_cockpit(rt: &tokio::runtime::Runtime, socket: &Path, role: ClientRole, theme: Theme) {
+    let want = match role {
+        ClientRole::Control => Want::Control { take_over: true },
+        ClientRole::Watch => Want::Watch,
+    };
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        rt.block_on(async move {
+            let joined = client::join(socket, want, Operator::from_env()).await.ok()?;
+            let seat = Seat {
+                role: joined.role,
+                terminal: joined.terminal,
+                in_fleet: true,
+            };
+            let (commands, events, writer) = joined.bridge_flushed();
+            let left = tui::run(EngineLink { commands, events }, theme, Some(seat)).await;
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), writer).await;
+            left.ok()
+        })
+    }));
+}
+
+/// `cutover watch --json` on a fleet: each member's events (its run so far, then live), one
+/// JSON object per line with `"member"` first, until the fleet ends.
+pub fn watch_json(socket: &Path) -> Exit {
+    let rt = match crate::serve::client_runtime("cutover", Exit::Failed) {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    let result = rt.block_on(async {
+        let stream = UnixStream::connect(socket).await.map_err(|e| e.to_string())?;
+        let (read, mut write) = stream.into_split();
+        let mut read = BufReader::new(read);
+        let hello = FleetClientMsg::Hello {
+            version: FLEET_VERSION,
+            want: FleetWant::Json,
+            who: Operator::from_env(),
+        };
+        wire::write(&mut write, &hello)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut out = std::io::stdout().lock();
+        let mut gone = std::pin::pin!(crate::attach::stdout_reader_gone());
+        loop {
+            let msg = tokio::select! {
+                m = wire::read::<_, FleetServerMsg>(&mut read, wire::MAX_SERVER_LINE) => m,
+                () = &mut gone => return Ok(true),
+            };
+            match msg {
+                Ok(Some(FleetServerMsg::Member { member, event })) => {
+                    let Ok(line) = serde_json::to_string(&event) else {
+                        continue;
+                    };
+                    let tagged = match line.strip_prefix('{') {
+                        Some(rest) => format!(
+                            "{{\"member\":{},{rest}",
+                            serde_json::Value::String(member)
+                        ),
+                        None => line,
+                    };
+                    use std::io::Write;
+                    if writeln!(out, "{tagged}").and_then(|()| out.flush()).is_err() {
+                        return Ok(true);
+                    }
+                }
+                Ok(Some(FleetServerMsg::Ended)) => return Ok(true),
+                Ok(Some(FleetServerMsg::Refused { reason })) => return Err(reason),
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => return Ok(false),
+            }
+        }
+    });
+    rt.shutdown_background();
+    match result {
+        Ok(true) => Exit::Ok,
+        Ok(false) => crate::exit::fail(
+            Exit::Failed,
+            "cutover watch: the stream ended before the fleet did (its engine went away, or sent something wrong)",
+        ),
+        Err(e) => crate::exit::fail(
+            Exit::Invalid,
+            &format!("cutover: {}", cutover_model::text::plain(&e)),
+        ),
+    }
+}
+
+/// The fleet at `socket` in `cutover ls`'s words: `fleet of 50: 2 failed · 40 completed`;
+/// `None` when its engine does not answer.
+pub async fn ls_state(socket: &Path) -> Option<String> {
+    let stream = UnixStream::connect(socket).await.ok()?;
+    let (read, mut write) = stream.into_split();
+    let mut read = BufReader::new(read);
+    let hello = FleetClientMsg::Hello {
+        version: FLEET_VERSION,
+        want: FleetWant::Status,
+        who: Operator::from_env(),
+    };
+    wire::write(&mut write, &hello).await.ok()?;
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        wire::read::<_, FleetServerMsg>(&mut read, wire::MAX_SERVER_LINE),
+    );
+    let Ok(Ok(Some(FleetServerMsg::View { view }))) = read.await else {
+        return None;
+    };
+    let counts: Vec<String> = view
+        .counts()
+        .iter()
+        .map(|(s, n)| format!("{n} {}", s.word()))
+        .collect();
+    let phase = match view.phase {
+        FleetPhase::Canary => "canary",
+        FleetPhase::AwaitingGo => "waiting for the go",
+        FleetPhase::Running => "running",
+        FleetPhase::Halted => "HALTED",
+        FleetPhase::Finished => "finished",
+    };
+    Some(format!(
+        "fleet of {} ({phase}): {}",
+        view.lanes.len(),
+        counts.join(" · ")
+    ))
+}

@@ -1,0 +1,205 @@
+//! The fleet journal: the fleet's own decisions (start, each member's start and end, the
+//! canary go, halts, the end), one JSON line each, fsynced before the fleet acts on it; each
+//! member's own journal beside it in `<stem>.members/`. And where each member stands when a
+//! fleet journal is resumed.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use cutover_model::fleet::FleetRecord;
+use cutover_model::protocol::RunOutcome;
+
+use crate::exit::Exit;
+
+/// The fleet journal: JSON lines, each fsynced before the fleet acts on it.
+pub struct FleetJournal {
+    file: std::fs::File,
+    /// Its path.
+    pub path: PathBuf,
+}
+
+impl FleetJournal {
+    /// Creates a new journal (never over an existing file) or opens one to resume.
+    pub fn open(path: &Path, resume: bool) -> std::io::Result<Self> {
+        use std::os::unix::fs::OpenOptionsExt;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut o = std::fs::OpenOptions::new();
+        o.append(true).mode(0o600).custom_flags(libc::O_NOFOLLOW);
+        if resume {
+            o.create(false);
+        } else {
+            o.create_new(true);
+        }
+        Ok(FleetJournal {
+            file: o.open(path)?,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Appends one record and syncs it to disk.
+    pub fn append(&mut self, rec: &FleetRecord) -> std::io::Result<()> {
+        let mut line = serde_json::to_vec(rec).map_err(std::io::Error::other)?;
+        line.push(b'\n');
+        self.file.write_all(&line)?;
+        self.file.sync_data()
+    }
+
+    /// The journal of member `name`: beside the fleet journal, in `<stem>.members/`.
+    pub fn member_journal(&self, name: &str) -> PathBuf {
+        members_dir(&self.path).join(format!("{name}.jsonl"))
+    }
+}
+
+/// The largest fleet journal read back: a few lines per member.
+const MAX_FLEET_JOURNAL: u64 = 64 * 1024 * 1024;
+
+/// The records of a fleet journal (a torn last line is left out). Only a regular file is
+/// read (a FIFO or a device would hang), through no symbolic link, and at most
+/// [`MAX_FLEET_JOURNAL`] bytes of it.
+pub fn read_journal(path: &Path) -> std::io::Result<Vec<FleetRecord>> {
+    let bytes = cutover_model::file::read_regular(path, MAX_FLEET_JOURNAL, "fleet journal", false)?;
+    let text = String::from_utf8(bytes)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+    Ok(text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect())
+}
+
+/// Where the members' own journals go: `<fleet journal's stem>.members/` beside it.
+pub fn members_dir(fleet_journal: &Path) -> PathBuf {
+    beside(fleet_journal, "members")
+}
+
+/// `<stem of path>.<suffix>` in `path`'s directory.
+pub fn beside(path: &Path, suffix: &str) -> PathBuf {
+    let stem = path
+        .file_stem()
+        .map_or_else(|| "fleet".into(), |s| s.to_string_lossy().into_owned());
+    path.with_file_name(format!("{stem}.{suffix}"))
+}
+
+/// Where each member stands when the fleet starts (or resumes).
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    /// Members that completed: they stay completed.
+    pub completed: Vec<String>,
+    /// Members whose run is over for good (rolled back: such a run cannot be resumed), with
+    /// their exit.
+    pub ended: BTreeMap<String, Exit>,
+    /// The canary go was given.
+    pub go: bool,
+    /// No more members start (this session).
+    pub halted: bool,
+}
+
+/// Where each member stands, from the fleet journal being resumed: a completed member stays
+/// completed, a rolled-back one stays rolled back; every other member that started is
+/// resumed from its own journal, and the rest start. A halt of an earlier session is not
+/// kept: resuming is the operator's decision to go on.
+pub fn progress_of(records: &[FleetRecord]) -> Progress {
+    let mut p = Progress::default();
+    for r in records {
+        match r {
+            FleetRecord::MemberFinished {
+                member, outcome, ..
+            } => match outcome {
+                Some(RunOutcome::Completed) => p.completed.push(member.clone()),
+                Some(o @ (RunOutcome::RolledBack | RunOutcome::RolledBackPartly)) => {
+                    p.ended.insert(member.clone(), Exit::of_run(*o));
+                }
+                _ => {}
+            },
+            FleetRecord::CanaryGo { .. } => p.go = true,
+            _ => {}
+        }
+    }
+    p
+}
+
+/// Opens the fleet journal: new (refusing an existing file), or to resume (with what it
+/// holds).
+pub fn open_journal(path: &Path, resume: bool) -> Result<(FleetJournal, Vec<FleetRecord>), String> {
+    let before = if resume {
+        read_journal(path).map_err(|e| {
+            format!(
+                "cutover: cannot read the fleet journal {}: {e}",
+                path.display()
+            )
+        })?
+    } else {
+        Vec::new()
+    };
+    if resume
+        && !before
+            .iter()
+            .any(|r| matches!(r, FleetRecord::FleetStarted { .. }))
+    {
+        return Err(format!(
+            "cutover: {} is not a fleet journal (no fleet_started record)",
+            path.display()
+        ));
+    }
+    let j = FleetJournal::open(path, resume).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            format!(
+                "cutover: {} exists: resume it with --resume, or choose another --journal",
+                path.display()
+            )
+        } else {
+            format!(
+                "cutover: cannot open the fleet journal {}: {e}",
+                path.display()
+            )
+        }
+    })?;
+    Ok((j, before))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+
+    fn finished(member: &str, outcome: Option<RunOutcome>, exit: u8) -> FleetRecord {
+        FleetRecord::MemberFinished {
+            ts: Utc::now(),
+            member: member.into(),
+            outcome,
+            exit,
+        }
+    }
+
+    /// On resume: completed and rolled-back members stay as they ended; an aborted one, one
+    /// that could not start and one never finished go on; an earlier halt is not kept.
+    #[test]
+    fn a_resumed_fleet_keeps_what_ended_for_good_and_goes_on_with_the_rest() {
+        let recs = vec![
+            finished("done", Some(RunOutcome::Completed), 0),
+            finished("back", Some(RunOutcome::RolledBack), 3),
+            finished("partly", Some(RunOutcome::RolledBackPartly), 5),
+            finished("aborted", Some(RunOutcome::Aborted), 4),
+            finished("no-start", None, 4),
+            FleetRecord::CanaryGo {
+                ts: Utc::now(),
+                by: "--assume-yes".into(),
+            },
+            FleetRecord::Halted {
+                ts: Utc::now(),
+                reason: "x".into(),
+                not_started: vec!["later".into()],
+            },
+        ];
+        let p = progress_of(&recs);
+        assert_eq!(p.completed, ["done"]);
+        assert_eq!(
+            p.ended.keys().map(String::as_str).collect::<Vec<_>>(),
+            ["back", "partly"]
+        );
+        assert_eq!(p.ended["partly"], Exit::RolledBackPartly);
+        assert!(p.go && !p.halted);
+    }
+}

@@ -1,0 +1,308 @@
+//! The detached fleet engine: `cutover run RUNBOOK --fleet FLEET.toml` in the cockpit. One
+//! process of its own (as a detached run's: its own session, stdio to the fleet's log) runs
+//! every member; each member's run is served on a socket of its own in
+//! `<run dir>/<fleet id>.members/` and waits for the operator; the fleet's socket serves the
+//! lanes (`cutover_socket::fleet`). Losing the terminal only detaches: `cutover attach` comes
+//! back to the lanes, `cutover ls` lists the fleet with its counts.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use cutover_engine::Engine;
+use cutover_model::fleet::lane::{FleetPhase, FleetView, Lane, LaneState};
+use cutover_socket::fleet::FleetHub;
+use cutover_socket::rundir::{self, RunMeta};
+use cutover_socket::server::{self, ServeOptions};
+
+use crate::exit::Exit;
+use crate::fleet_run::{Driver, FleetArgs, Host, MemberTask, Prepared};
+use crate::serve::{Leaving, Status, StatusPipe};
+
+/// What the detached fleet engine runs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FleetSpec {
+    /// The fleet run, its journal path resolved.
+    pub args: FleetArgs,
+    /// The fleet's diagnostics log.
+    pub log: PathBuf,
+}
+
+/// Starts the fleet's engine for `args` and opens the lanes on it; returns the fleet's exit
+/// (or 0 when the operator detaches).
+pub fn start_and_attach(
+    mut args: FleetArgs,
+    theme: cutover_cockpit::tui::theme::Theme,
+) -> Exit {
+    // What can be refused is refused here, plainly, before anything detaches.
+    let fleet = match cutover_model::fleet::Fleet::load(&args.fleet) {
+        Ok(f) => f,
+        Err(e) => return crate::exit::fail(Exit::Invalid, &e.to_string()),
+    };
+    let books = match fleet.runbooks(&args.runbook, &args.overrides) {
+        Ok(b) => b,
+        Err(e) => return crate::exit::fail(Exit::Invalid, &e.to_string()),
+    };
+    let journal = crate::fleet_run::journal_path(&args, &books);
+    let journal = std::path::absolute(&journal).unwrap_or(journal);
+    args.journal = Some(journal.clone());
+    for p in [&mut args.runbook, &mut args.fleet] {
+        if let Ok(abs) = std::path::absolute(&*p) {
+            *p = abs;
+        }
+    }
+    let log = crate::fleet_journal::beside(&journal, "log");
+    let spec = crate::serve::EngineSpec::Fleet(FleetSpec { args, log: log.clone() });
+    match crate::serve::start(&spec, &log, crate::say::err) {
+        Ok(ready) => crate::fleet_attach::lanes(&ready.socket, &ready.id, true, false, &theme),
+        Err((message, exit)) => crate::exit::fail(exit, &message),
+    }
+}
+
+/// The fleet's engine process (after the detach): prepares the fleet (saying why not),
+/// listens, says ready, runs every member, and stays until a controlling terminal saw the
+/// end (or [`server::LINGER`] passes with none, or a signal).
+pub fn serve(spec: FleetSpec) -> Exit {
+    let pipe = StatusPipe;
+    let prepared = match crate::fleet_run::prepare(&spec.args) {
+        Ok(p) => p,
+        Err((why, code)) => return pipe.fail(why, code),
+    };
+    if let Some(why) = crate::log::init(&spec.log, Default::default()) {
+        tracing::warn!("{why}");
+    }
+    let rt = match crate::serve::engine_runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    let exit = rt.block_on(serve_prepared(prepared, pipe));
+    rt.shutdown_timeout(Duration::from_secs(2));
+    exit
+}
+
+/// Listens on the fleet's socket and runs the fleet.
+async fn serve_prepared(prepared: Prepared, pipe: StatusPipe) -> Exit {
+    let (stop, stopped) = stop_signals();
+    let bound = match bind(&prepared) {
+        Ok(b) => b,
+        Err(why) => return pipe.fail(why, Exit::Failed),
+    };
+    let hub = FleetHub::new(first_view(&prepared, &bound.id));
+    let accept = tokio::spawn(cutover_socket::fleet_session::accept_loop(
+        bound.listener,
+        hub.clone(),
+    ));
+    pipe.say(&Status::Ready {
+        socket: bound.socket.clone(),
+        id: bound.id.clone(),
+        farewell: Leaving::default().farewell,
+        resumable: true,
+    });
+    pipe.close();
+    let mut driver = Driver::new(
+        prepared,
+        Host::Served {
+            hub: hub.clone(),
+            dir: bound.members.clone(),
+        },
+    );
+    let exit = driver.run(stop).await;
+    linger(&hub, stopped).await;
+    accept.abort();
+    rundir::remove(&bound.dir, &bound.id);
+    let _ = std::fs::remove_dir(&bound.members);
+    exit
+}
+
+/// The fleet's socket, bound.
+struct Bound {
+    dir: PathBuf,
+    id: String,
+    socket: PathBuf,
+    members: PathBuf,
+    listener: tokio::net::UnixListener,
+}
+
+/// Binds the fleet's socket (0600) in this user's run directory, makes the members'
+/// directory, and writes the fleet's description (marked as a fleet).
+fn bind(prepared: &Prepared) -> Result<Bound, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = rundir::prepare().map_err(|e| e.to_string())?;
+    let journal = &prepared.journal.path;
+    let stem = journal
+        .file_stem()
+        .map_or_else(|| "fleet".into(), |s| s.to_string_lossy().into_owned());
+    let id = rundir::free_id(&dir, &stem);
+    let members = rundir::prepare_sub(&format!("{id}.members")).map_err(|e| e.to_string())?;
+    let socket = rundir::socket_path(&dir, &id);
+    let _ = std::fs::remove_file(&socket);
+    let listener = tokio::net::UnixListener::bind(&socket)
+        .map_err(|e| format!("socket {}: {e}", socket.display()))?;
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| format!("socket {}: {e}", socket.display()))?;
+    let pid = std::process::id();
+    let meta = RunMeta {
+        id: id.clone(),
+        pid,
+        pid_start: rundir::start_time(pid),
+        journal: std::path::absolute(journal)
+            .unwrap_or_else(|_| journal.clone())
+            .display()
+            .to_string(),
+        runbook: prepared.runbook_name(),
+        started_at: Utc::now(),
+        resumable: true,
+        fleet: true,
+    };
+    rundir::write_meta(&dir, &meta).map_err(|e| e.to_string())?;
+    Ok(Bound {
+        dir,
+        id,
+        socket,
+        members,
+        listener,
+    })
+}
+
+/// The lanes before any member started: every member queued.
+fn first_view(prepared: &Prepared, id: &str) -> FleetView {
+    FleetView {
+        id: id.to_string(),
+        runbook: prepared.runbook_name(),
+        journal: prepared.journal.path.display().to_string(),
+        phase: if prepared.fleet.canary.is_empty() {
+            FleetPhase::Running
+        } else {
+            FleetPhase::Canary
+        },
+        halted: None,
+        concurrency: prepared.fleet.concurrency,
+        started_at: Utc::now(),
+        lanes: prepared
+            .fleet
+            .members
+            .iter()
+            .map(|m| Lane::queued(&m.name))
+            .collect(),
+    }
+}
+
+/// The fleet engine's signals: SIGTERM and SIGINT stop it (each member's own server ends its
+/// run as an abort); SIGHUP is ignored (there is no terminal to lose). The second receiver
+/// says whether one came (for the linger).
+fn stop_signals() -> (
+    mpsc::Receiver<&'static str>,
+    tokio::sync::watch::Receiver<bool>,
+) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (tx, rx) = mpsc::channel(4);
+    let (seen_tx, seen_rx) = tokio::sync::watch::channel(false);
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    let hup = signal(SignalKind::hangup());
+    tokio::spawn(async move {
+        let (Ok(mut term), Ok(mut int), Ok(_hup)) = (term, int, hup) else {
+            return;
+        };
+        loop {
+            let name = tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            };
+            seen_tx.send_replace(true);
+            if tx.send(name).await.is_err() {
+                return;
+            }
+        }
+    });
+    (rx, seen_rx)
+}
+
+/// The fleet is over: waits until a controlling terminal has seen that (and left), or nobody
+/// came for [`server::LINGER`], or a signal says to stop.
+async fn linger(hub: &FleetHub, mut stopped: tokio::sync::watch::Receiver<bool>) {
+    let step = Duration::from_millis(200);
+    let mut unattended = Duration::ZERO;
+    loop {
+        if *stopped.borrow() {
+            return;
+        }
+        let controlled = hub.controlled();
+        if !controlled && (hub.end_seen() || unattended >= server::LINGER) {
+            return;
+        }
+        unattended = if controlled {
+            Duration::ZERO
+        } else {
+            unattended + step
+        };
+        tokio::select! {
+            () = tokio::time::sleep(step) => {}
+            _ = stopped.changed() => return,
+        }
+    }
+}
+
+/// Member `name` (the `index`th of the fleet file) served on `<dir>/m<index>.sock`: its run
+/// waits for the operator (the lanes' keys, or its own cockpit); its lane follows its events.
+pub fn serve_member(
+    name: &str,
+    index: usize,
+    engine: Engine,
+    hub: std::sync::Arc<FleetHub>,
+    dir: PathBuf,
+) -> MemberTask {
+    let name = name.to_string();
+    Box::pin(async move {
+        let listening = match listen_member(&engine, index, dir) {
+            Ok(l) => l,
+            Err(why) => {
+                tracing::error!("[{name}] {why}");
+                hub.set_state(&name, LaneState::Ended, &why);
+                return (name, None, Exit::Failed);
+            }
+        };
+        let socket = listening.socket.clone();
+        let (h, n) = (hub.clone(), name.clone());
+        match listening
+            .serve_with(engine, move |handle| h.serving(&n, socket, handle))
+            .await
+        {
+            Ok(o) => (name, Some(o), Exit::of_run(o)),
+            Err(e) => {
+                tracing::error!("[{name}] the engine failed: {e}");
+                hub.set_state(&name, LaneState::Ended, &format!("the engine failed: {e}"));
+                (name, None, Exit::Failed)
+            }
+        }
+    })
+}
+
+/// Binds member `index`'s socket in `dir` (no linger: the fleet keeps its lane).
+fn listen_member(engine: &Engine, index: usize, dir: PathBuf) -> Result<server::Listening, String> {
+    let pid = std::process::id();
+    let journal: &Path = engine.journal_path();
+    let meta = RunMeta {
+        id: format!("m{index}"),
+        pid,
+        pid_start: rundir::start_time(pid),
+        journal: std::path::absolute(journal)
+            .unwrap_or_else(|_| journal.to_path_buf())
+            .display()
+            .to_string(),
+        runbook: engine.run_info().name,
+        started_at: Utc::now(),
+        resumable: true,
+        fleet: false,
+    };
+    server::listen(ServeOptions {
+        dir,
+        meta,
+        shared: None,
+        linger: Duration::ZERO,
+    })
+    .map_err(|e| format!("cannot serve: {e}"))
+}

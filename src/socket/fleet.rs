@@ -1,0 +1,358 @@
+//! A fleet's engine behind one socket: every member's run is served on a socket of its own
+//! (in `<run dir>/<fleet id>.members/`, out of `cutover ls`'s sight), and the fleet's socket
+//! serves the lanes — one [`Lane`] per member, folded here from the member's events — to the
+//! lanes screen, and the fleet's commands from it (run the next step of the waiting members,
+//! roll some back, the canary go).
+//!
+//! The protocol is JSON Lines like a run's: [`FleetClientMsg::Hello`] first, then
+//! [`FleetServerMsg::View`]s (sent when something changed, at most ten a second) and
+//! [`FleetServerMsg::Notice`]s; `want = "json"` gets each member's events tagged with the
+//! member instead, and `want = "status"` one view for `cutover ls`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, watch};
+
+use crate::server::Handle;
+use crate::status::StatusFold;
+use cutover_model::fleet::lane::{FleetCommand, FleetPhase, FleetView, Lane, LaneState};
+use cutover_model::protocol::{ClientRole, Command, Event, Operator, ROLLBACK_WORD};
+
+/// The fleet protocol's version; both ends are the same binary.
+pub const FLEET_VERSION: u32 = 1;
+
+/// What a terminal asks of a fleet's socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "want", rename_all = "snake_case")]
+pub enum FleetWant {
+    /// The lanes with the controls (refused while another terminal has them, unless
+    /// `take_over`).
+    Control {
+        /// Take the controls from the terminal that has them (it then only watches).
+        take_over: bool,
+    },
+    /// The lanes, read-only.
+    Watch,
+    /// Every member's events, tagged with the member, until the fleet ends.
+    Json,
+    /// One view, then the connection closes (`cutover ls`).
+    Status,
+}
+
+/// From a terminal to the fleet's engine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum FleetClientMsg {
+    /// The first line of every connection.
+    Hello {
+        /// [`FLEET_VERSION`] of the terminal's binary.
+        version: u32,
+        /// What it asks for.
+        #[serde(flatten)]
+        want: FleetWant,
+        /// Who is at the terminal.
+        who: Operator,
+    },
+    /// A fleet command (only the controlling terminal's are carried out).
+    Command {
+        /// The command.
+        command: FleetCommand,
+    },
+}
+
+/// From the fleet's engine to a terminal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum FleetServerMsg {
+    /// The connection is accepted, with this role.
+    Welcome {
+        /// What this terminal may do.
+        role: ClientRole,
+    },
+    /// The connection is refused (and closes).
+    Refused {
+        /// Why, for the operator.
+        reason: String,
+    },
+    /// The whole picture, as of now.
+    View {
+        /// The fleet.
+        view: FleetView,
+    },
+    /// Something to tell the operator (what a command did, a takeover).
+    Notice {
+        /// The text.
+        text: String,
+    },
+    /// This terminal's role changed (another took the controls).
+    Role {
+        /// The new role.
+        role: ClientRole,
+    },
+    /// One member's event (`want = "json"`).
+    Member {
+        /// The member.
+        member: String,
+        /// Its event.
+        event: Event,
+    },
+    /// The fleet has ended (`want = "json"`: nothing follows).
+    Ended,
+}
+
+/// What every session of the fleet's socket shares, and what the fleet's driver updates.
+pub struct FleetHub {
+    view: Mutex<FleetView>,
+    changed: watch::Sender<u64>,
+    go: watch::Sender<Option<String>>,
+    members: Mutex<BTreeMap<String, Handle>>,
+    joined: broadcast::Sender<(String, Handle)>,
+    notices: broadcast::Sender<String>,
+    /// The session with the controls, and how to tell it it lost them.
+    pub(crate) controller: Mutex<Option<(u64, tokio::sync::mpsc::Sender<()>)>>,
+    pub(crate) next_session: AtomicU64,
+    end_seen: AtomicBool,
+    pub(crate) owner: u32,
+}
+
+impl FleetHub {
+    /// A hub for `view` (every lane queued).
+    pub fn new(view: FleetView) -> Arc<Self> {
+        Arc::new(FleetHub {
+            view: Mutex::new(view),
+            changed: watch::Sender::new(0),
+            go: watch::Sender::new(None),
+            members: Mutex::default(),
+            joined: broadcast::Sender::new(256),
+            notices: broadcast::Sender::new(64),
+            controller: Mutex::default(),
+            next_session: AtomicU64::new(1),
+            end_seen: AtomicBool::new(false),
+            owner: crate::rundir::euid(),
+        })
+    }
+
+    /// The picture now.
+    pub fn view(&self) -> FleetView {
+        self.view.lock().map(|v| v.clone()).unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// Changes the picture and tells the sessions.
+    pub fn update(&self, f: impl FnOnce(&mut FleetView)) {
+        if let Ok(mut v) = self.view.lock() {
+            f(&mut v);
+        }
+        self.changed.send_modify(|n| *n += 1);
+    }
+
+    /// Sets one member's lane.
+    fn set_lane(&self, lane: Lane) {
+        self.update(|v| {
+            if let Some(l) = v.lanes.iter_mut().find(|l| l.member == lane.member) {
+                *l = lane;
+            }
+        });
+    }
+
+    /// Sets member `name`'s lane state alone (queued, halted, ended before it served).
+    pub fn set_state(&self, name: &str, state: LaneState, title: &str) {
+        self.update(|v| {
+            if let Some(l) = v.lanes.iter_mut().find(|l| l.member == name) {
+                l.state = state;
+                l.title = title.to_string();
+                l.socket = None;
+            }
+        });
+    }
+
+    /// Sets the fleet's phase (and why it halted).
+    pub fn set_phase(&self, phase: FleetPhase, halted: Option<String>) {
+        self.update(|v| {
+            v.phase = phase;
+            if halted.is_some() {
+                v.halted = halted;
+            }
+        });
+    }
+
+    /// Member `name` serves on `socket`: its lane follows its events from now on, until its
+    /// engine is gone.
+    pub fn serving(self: &Arc<Self>, name: &str, socket: PathBuf, handle: Handle) {
+        if let Ok(mut m) = self.members.lock() {
+            m.insert(name.to_string(), handle.clone());
+        }
+        let _ = self.joined.send((name.to_string(), handle.clone()));
+        let hub = self.clone();
+        let name = name.to_string();
+        tokio::spawn(async move { hub.follow(&name, socket, handle).await });
+    }
+
+    /// Folds member `name`'s events into its lane (and once a second, for its clock).
+    async fn follow(&self, name: &str, socket: PathBuf, handle: Handle) {
+        let socket = Some(socket.display().to_string());
+        let (history, mut live) = handle.subscribe();
+        let mut fold = StatusFold::default();
+        history.iter().for_each(|e| fold.apply(e));
+        let lane = |fold: &StatusFold, socket: &Option<String>| Lane {
+            socket: socket.clone(),
+            ..fold.lane(name, Utc::now())
+        };
+        self.set_lane(lane(&fold, &socket));
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                ev = live.recv() => match ev {
+                    Ok(ev) => fold.apply(&ev),
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        let (history, again) = handle.subscribe();
+                        live = again;
+                        fold = StatusFold::default();
+                        history.iter().for_each(|e| fold.apply(e));
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                },
+                _ = tick.tick() => {}
+            }
+            self.set_lane(lane(&fold, &socket));
+        }
+        // The engine is gone: the lane keeps how the run ended, without a socket.
+        if let Ok(mut m) = self.members.lock() {
+            m.remove(name);
+        }
+        let mut last = fold.lane(name, Utc::now());
+        if !fold.finished() {
+            last.state = LaneState::Ended;
+            last.title = "its engine ended before the run did".into();
+        }
+        self.set_lane(last);
+    }
+
+    /// Waits for the operator's canary go; returns who gave it.
+    pub async fn go_given(&self) -> String {
+        let mut rx = self.go.subscribe();
+        loop {
+            if let Some(by) = rx.borrow_and_update().clone() {
+                return by;
+            }
+            if rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
+    /// Whether a controlling terminal has been sent the fleet's end.
+    pub fn end_seen(&self) -> bool {
+        self.end_seen.load(Ordering::Relaxed)
+    }
+
+    /// Whether a terminal has the fleet's controls.
+    pub fn controlled(&self) -> bool {
+        self.controller.lock().is_ok_and(|c| c.is_some())
+    }
+
+    pub(crate) fn saw_end(&self) {
+        self.end_seen.store(true, Ordering::Relaxed);
+    }
+
+    pub(crate) fn changes(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    pub(crate) fn notices(&self) -> broadcast::Receiver<String> {
+        self.notices.subscribe()
+    }
+
+    /// Says `text` to every terminal of the fleet.
+    pub fn notice(&self, text: &str) {
+        let _ = self.notices.send(text.to_string());
+    }
+
+    /// The members serving now, and a queue of those that start serving later.
+    pub(crate) fn members(&self) -> (Vec<(String, Handle)>, broadcast::Receiver<(String, Handle)>) {
+        let rx = self.joined.subscribe();
+        let now = self
+            .members
+            .lock()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
+        (now, rx)
+    }
+
+    /// Carries out `cmd` from the controlling terminal of `who`; returns what it did, in
+    /// words. A count that does not match is refused whole.
+    pub async fn command(&self, cmd: FleetCommand, who: &Operator) -> String {
+        match cmd {
+            FleetCommand::RunNext { members, confirm } => {
+                if confirm != members.len() {
+                    return format!(
+                        "not run: {confirm} typed for {} members",
+                        members.len()
+                    );
+                }
+                self.each(&members, LaneState::Waiting, Command::RunNext, "ran the next step of")
+                    .await
+            }
+            FleetCommand::Rollback { members, confirm } => {
+                if confirm != members.len() {
+                    return format!(
+                        "not rolled back: {confirm} typed for {} members",
+                        members.len()
+                    );
+                }
+                let cmd = Command::Rollback {
+                    confirmation: ROLLBACK_WORD.into(),
+                };
+                self.each(&members, LaneState::Completed, cmd, "rolling back").await
+            }
+            FleetCommand::Go => {
+                if self.view().phase != FleetPhase::AwaitingGo {
+                    return "no go: the fleet is not waiting for one".into();
+                }
+                let by = cutover_model::narrate::operator_at(who);
+                self.go.send_replace(Some(by.clone()));
+                format!("go given by {by}: the rest of the fleet starts")
+            }
+        }
+    }
+
+    /// Sends `cmd` to each of `members` whose lane allows it: with `RunNext`, a waiting one;
+    /// with a rollback (`except` = completed), any serving one not completed.
+    async fn each(&self, members: &[String], only: LaneState, cmd: Command, did: &str) -> String {
+        let view = self.view();
+        let handles: BTreeMap<String, Handle> =
+            self.members.lock().map(|m| m.clone()).unwrap_or_default();
+        let (mut sent, mut left) = (Vec::new(), Vec::new());
+        for name in members {
+            let state = view.lanes.iter().find(|l| &l.member == name).map(|l| l.state);
+            let fits = match (&cmd, state) {
+                (Command::RunNext, Some(s)) => s == only,
+                (_, Some(s)) => !s.is_over(),
+                (_, None) => false,
+            };
+            match handles.get(name) {
+                Some(h) if fits && h.send(cmd.clone()).await => sent.push(name.clone()),
+                _ => left.push(name.clone()),
+            }
+        }
+        let mut s = format!("{did} {}", cutover_model::narrate::count(sent.len() as u64, "member"));
+        if !left.is_empty() {
+            s.push_str(&format!("; left as they are: {}", names(&left)));
+        }
+        s
+    }
+}
+
+/// At most five names, then how many more.
+fn names(v: &[String]) -> String {
+    let mut s = v.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+    if v.len() > 5 {
+        s.push_str(&format!(" +{} more", v.len() - 5));
+    }
+    s
+}

@@ -1,0 +1,240 @@
+//! One terminal's connection to a fleet's socket: the peer and the version checked, the role
+//! claimed, then the lanes out (a view when something changed, at most ten a second) and the
+//! fleet's commands in — or, for `watch --json`, every member's events tagged with it.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::io::{AsyncWrite, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::mpsc;
+
+use crate::fleet::{FLEET_VERSION, FleetClientMsg, FleetHub, FleetServerMsg, FleetWant};
+use crate::server::HELLO_WITHIN;
+use crate::wire;
+use cutover_model::fleet::lane::FleetPhase;
+use cutover_model::protocol::{ClientRole, Event, Operator};
+
+/// The shortest time between two views sent to one terminal.
+const VIEW_EVERY: Duration = Duration::from_millis(100);
+
+/// Accepts terminals on the fleet's socket: its owner and root only.
+pub async fn accept_loop(listener: UnixListener, hub: Arc<FleetHub>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let hub = hub.clone();
+        tokio::spawn(async move {
+            let allowed = stream
+                .peer_cred()
+                .is_ok_and(|c| c.uid() == hub.owner || c.uid() == 0);
+            session(stream, hub, allowed).await;
+        });
+    }
+}
+
+async fn say<W: AsyncWrite + Unpin>(w: &mut W, msg: &FleetServerMsg) -> bool {
+    wire::write(w, msg).await.is_ok()
+}
+
+/// One connection, from hello to goodbye.
+async fn session(stream: UnixStream, hub: Arc<FleetHub>, allowed: bool) {
+    let (read, mut write) = stream.into_split();
+    let mut read = BufReader::new(read);
+    let hello = tokio::time::timeout(
+        HELLO_WITHIN,
+        wire::read::<_, FleetClientMsg>(&mut read, wire::MAX_CLIENT_LINE),
+    )
+    .await;
+    let refuse = |reason: &str| FleetServerMsg::Refused {
+        reason: reason.to_string(),
+    };
+    if !allowed {
+        say(&mut write, &refuse("only the fleet's owner (and root) may attach to it")).await;
+        return;
+    }
+    let Ok(Ok(Some(FleetClientMsg::Hello { version, want, who }))) = hello else {
+        return;
+    };
+    if version != FLEET_VERSION {
+        say(
+            &mut write,
+            &refuse("this fleet's engine speaks another protocol: use the cutover binary that started it"),
+        )
+        .await;
+        return;
+    }
+    match want {
+        FleetWant::Status => {
+            say(&mut write, &FleetServerMsg::View { view: hub.view() }).await;
+        }
+        FleetWant::Json => json(&mut write, &hub).await,
+        FleetWant::Watch => lanes(read, write, hub, None, who).await,
+        FleetWant::Control { take_over } => {
+            let id = hub.next_session.fetch_add(1, Ordering::Relaxed);
+            let (demote_tx, demote_rx) = mpsc::channel(1);
+            let taken = match hub.controller.lock() {
+                Ok(mut c) => match c.as_ref() {
+                    Some(_) if !take_over => false,
+                    Some((_, old)) => {
+                        let _ = old.try_send(());
+                        *c = Some((id, demote_tx));
+                        true
+                    }
+                    None => {
+                        *c = Some((id, demote_tx));
+                        true
+                    }
+                },
+                Err(_) => false,
+            };
+            if !taken {
+                say(
+                    &mut write,
+                    &refuse("another terminal has the fleet's controls: watch it, or attach with --take-over"),
+                )
+                .await;
+                return;
+            }
+            lanes(read, write, hub.clone(), Some((id, demote_rx)), who).await;
+            if let Ok(mut c) = hub.controller.lock()
+                && c.as_ref().is_some_and(|(s, _)| *s == id)
+            {
+                *c = None;
+            }
+        }
+    }
+}
+
+/// The lanes: views out, commands in (carried out only while `control` holds).
+async fn lanes(
+    mut read: BufReader<tokio::net::unix::OwnedReadHalf>,
+    mut write: tokio::net::unix::OwnedWriteHalf,
+    hub: Arc<FleetHub>,
+    mut control: Option<(u64, mpsc::Receiver<()>)>,
+    who: Operator,
+) {
+    let role = |c: &Option<_>| {
+        if c.is_some() {
+            ClientRole::Control
+        } else {
+            ClientRole::Watch
+        }
+    };
+    if !say(&mut write, &FleetServerMsg::Welcome { role: role(&control) }).await {
+        return;
+    }
+    let mut changes = hub.changes();
+    let mut notices = hub.notices();
+    changes.mark_changed();
+    loop {
+        tokio::select! {
+            r = changes.changed() => {
+                if r.is_err() { return; }
+                let view = hub.view();
+                let over = view.phase == FleetPhase::Finished;
+                if !say(&mut write, &FleetServerMsg::View { view }).await { return; }
+                if over && control.is_some() { hub.saw_end(); }
+                tokio::time::sleep(VIEW_EVERY).await;
+            }
+            n = notices.recv() => {
+                if let Ok(text) = n
+                    && !say(&mut write, &FleetServerMsg::Notice { text }).await
+                {
+                    return;
+                }
+            }
+            () = demoted(&mut control) => {
+                control = None;
+                if !say(&mut write, &FleetServerMsg::Role { role: ClientRole::Watch }).await { return; }
+            }
+            line = wire::read::<_, FleetClientMsg>(&mut read, wire::MAX_CLIENT_LINE) => {
+                let Ok(Some(msg)) = line else { return };
+                let text = match (msg, &control) {
+                    (FleetClientMsg::Command { command }, Some(_)) => hub.command(command, &who).await,
+                    (FleetClientMsg::Command { .. }, None) => "read-only: this terminal watches the fleet".into(),
+                    (FleetClientMsg::Hello { .. }, _) => continue,
+                };
+                if !say(&mut write, &FleetServerMsg::Notice { text }).await { return; }
+            }
+        }
+    }
+}
+
+/// Resolves when this session loses the controls (never, while it watches).
+async fn demoted(control: &mut Option<(u64, mpsc::Receiver<()>)>) {
+    match control {
+        Some((_, rx)) => {
+            if rx.recv().await.is_none() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// `watch --json`: each member's events (its run so far, then live) tagged with the member,
+/// until every member's engine is gone and the fleet has finished.
+async fn json<W: AsyncWrite + Unpin>(write: &mut W, hub: &Arc<FleetHub>) {
+    if !say(write, &FleetServerMsg::Welcome { role: ClientRole::Watch }).await {
+        return;
+    }
+    let (tx, mut rx) = mpsc::channel::<(String, Event)>(4096);
+    let (now, mut joined) = hub.members();
+    let mut forwarders = tokio::task::JoinSet::new();
+    for (name, handle) in now {
+        forwarders.spawn(forward(name, handle, tx.clone()));
+    }
+    let mut changes = hub.changes();
+    loop {
+        tokio::select! {
+            m = joined.recv() => {
+                if let Ok((name, handle)) = m {
+                    forwarders.spawn(forward(name, handle, tx.clone()));
+                }
+            }
+            Some((member, event)) = rx.recv() => {
+                if !say(write, &FleetServerMsg::Member { member, event }).await { return; }
+            }
+            Some(_) = forwarders.join_next() => {}
+            r = changes.changed() => {
+                if r.is_err() { return; }
+            }
+        }
+        if forwarders.is_empty() && rx.is_empty() && hub.view().phase == FleetPhase::Finished {
+            say(write, &FleetServerMsg::Ended).await;
+            return;
+        }
+    }
+}
+
+/// Sends member `name`'s events, history first, into `tx` until its engine is gone.
+async fn forward(name: String, handle: crate::server::Handle, tx: mpsc::Sender<(String, Event)>) {
+    let (history, mut live) = handle.subscribe();
+    for ev in history {
+        if tx.send((name.clone(), ev)).await.is_err() {
+            return;
+        }
+    }
+    loop {
+        match live.recv().await {
+            Ok(ev) => {
+                if tx.send((name.clone(), (*ev).clone())).await.is_err() {
+                    return;
+                }
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                let note = Event::Notice {
+                    level: cutover_model::protocol::Level::Warn,
+                    message: format!("this watcher fell behind: {n} events of {name} skipped"),
+                };
+                if tx.send((name.clone(), note)).await.is_err() {
+                    return;
+                }
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
