@@ -10,7 +10,10 @@ pub const KEYS: &[(&str, &str)] = &[
     ("a", "select all/none"),
     ("enter", "open the member's cockpit"),
     ("n", "run the next step on the waiting members"),
-    ("R", "roll back the selected members (or the one under the cursor)"),
+    (
+        "R",
+        "roll back the selected members (or the one under the cursor)",
+    ),
     ("g", "canary go: start the queued members"),
     ("?", "help"),
     ("q", "leave"),

@@ -273,7 +273,9 @@ mod tests {
             keys.unbounded_send(key(k)).unwrap();
         }
         let cmd = cmd_rx.recv().await.unwrap();
-        assert!(matches!(cmd, FleetCommand::RunNext { confirm: 10, ref members } if members.len() == 10));
+        assert!(
+            matches!(cmd, FleetCommand::RunNext { confirm: 10, ref members } if members.len() == 10)
+        );
         keys.unbounded_send(key(KeyCode::Char('q'))).unwrap();
         let (left, screen) = ui.await.unwrap();
         assert_eq!(left.unwrap(), LanesLeft::Leave);

@@ -176,7 +176,16 @@ mod tests {
     fn tiny_heights_never_show_more_rows_than_they_have() {
         for rows in 0..6 {
             for cursor in [None, Some(0), Some(49)] {
-                let (r, _) = window(5, 50, rows, cursor, Offsets { pinned: 9, rest: 99 });
+                let (r, _) = window(
+                    5,
+                    50,
+                    rows,
+                    cursor,
+                    Offsets {
+                        pinned: 9,
+                        rest: 99,
+                    },
+                );
                 assert!(r.iter().map(Region::rows).sum::<usize>() <= rows);
             }
         }

@@ -1,5 +1,5 @@
 //! Footer: the status message when there is one, else the key hints from the key table
-//! ([`KEYS`]), as many as fit (`? help` always).
+//! ([`KEYS`]), the keys that act first, as many as fit (`? help` always).
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -10,6 +10,7 @@ use crate::lanes::app::LanesApp;
 use crate::lanes::keys::{CONTROL_ONLY, KEYS, hint_word};
 use crate::tui::theme::Theme;
 use crate::tui::view::text::{fit, width};
+use cutover_model::fleet::lane::FleetPhase;
 use cutover_model::protocol::ClientRole;
 
 /// Draws the footer.
@@ -23,16 +24,37 @@ pub fn render(f: &mut Frame, area: Rect, app: &LanesApp, t: &Theme) {
         f.render_widget(p, area);
         return;
     }
-    f.render_widget(Paragraph::new(hints(app.role, cols, t)), area);
+    let go = app
+        .view
+        .as_ref()
+        .is_some_and(|v| v.phase == FleetPhase::AwaitingGo);
+    f.render_widget(Paragraph::new(hints(app.role, go, cols, t)), area);
 }
 
-/// The key hints that fit in `cols` columns: in the table's order, `? help` kept last; a
-/// watching terminal is not offered the keys that send commands.
-pub fn hints(role: ClientRole, cols: usize, t: &Theme) -> Line<'static> {
-    let all: Vec<(&str, &str)> = KEYS
+/// The footer's order: the keys that act first, then moving about.
+const ORDER: &[&str] = &[
+    "enter",
+    "n",
+    "R",
+    "g",
+    "space",
+    "a",
+    "↑/k ↓/j",
+    "PgUp/PgDn",
+    "Home/End",
+    "q",
+];
+
+/// The key hints that fit in `cols` columns, `? help` kept last; a watching terminal is not
+/// offered the keys that send commands, nor is `g` offered unless the fleet waits for a go
+/// (`go`).
+pub fn hints(role: ClientRole, go: bool, cols: usize, t: &Theme) -> Line<'static> {
+    let all: Vec<(&str, &str)> = ORDER
         .iter()
-        .filter(|(k, _)| role == ClientRole::Control || !CONTROL_ONLY.contains(k))
-        .map(|(k, _)| (*k, hint_word(k)))
+        .filter(|k| KEYS.iter().any(|(key, _)| key == *k))
+        .filter(|k| role == ClientRole::Control || !CONTROL_ONLY.contains(k))
+        .filter(|k| go || **k != "g")
+        .map(|k| (*k, hint_word(k)))
         .collect();
     let help_w = width(" ? help");
     let mut spans = vec![Span::raw(" ")];

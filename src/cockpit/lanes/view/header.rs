@@ -68,15 +68,24 @@ pub fn render(f: &mut Frame, area: Rect, app: &LanesApp, t: &Theme) {
     f.render_widget(Paragraph::new(lines).style(t.header), area);
 }
 
-/// The count of lanes in each state: `✖ 2 failed · ▶ 5 running · ✔ 40 completed`, cut to
-/// `cols` (the first counts are the ones that matter most).
+/// The count of lanes in each state: `✖ 2 failed · ▶ 5 running · ✔ 40 completed`; where that
+/// is too wide the glyphs alone separate them, and what still does not fit is cut (the first
+/// counts are the ones that matter most).
 fn counts(v: &FleetView, t: &Theme, cols: usize) -> Line<'static> {
+    let items: Vec<(String, Style)> = v
+        .counts()
+        .into_iter()
+        .map(|(state, n)| {
+            let text = format!("{} {n} {}", state.glyph(), state.word());
+            (text.trim_start().to_string(), state_style(state, t))
+        })
+        .collect();
+    let wide: usize = items.iter().map(|(s, _)| width(s) + 3).sum();
+    let sep = if wide <= cols { " · " } else { " " };
     let mut spans: Vec<Span<'static>> = vec![Span::raw(" ")];
     let mut used = 1;
-    for (i, (state, n)) in v.counts().into_iter().enumerate() {
-        let sep = if i == 0 { "" } else { " · " };
-        let text = format!("{} {n} {}", state.glyph(), state.word());
-        let style: Style = state_style(state, t);
+    for (i, (text, style)) in items.into_iter().enumerate() {
+        let sep = if i == 0 { "" } else { sep };
         let room = cols.saturating_sub(used + width(sep));
         if room == 0 {
             break;

@@ -14,7 +14,7 @@ use cutover_model::protocol::ClientRole;
 
 /// Draws the help overlay.
 pub fn render(f: &mut Frame, area: Rect, app: &LanesApp, t: &Theme) {
-    let r = centered(area, 72, KEYS.len() as u16 + 4);
+    let r = centered(area, 76, KEYS.len() as u16 + 4);
     if r.width < 3 || r.height < 3 {
         return;
     }

@@ -1,8 +1,9 @@
 //! The lanes: one row per member in screen order (failures first), failures pinned while the
 //! rest scroll (see [`scroll`](crate::lanes::scroll)). A row: the cursor and selection marks,
-//! the state's glyph, the member, `step n/m`, the step's title, elapsed against the plan, lag,
-//! the reconcile verdict and a trigger's countdown. Narrow screens drop lag, then the
-//! reconcile verdict, then the plan, before the title gets too short.
+//! the state's glyph, the member, `step n/m`, the step's title, a trigger's countdown (a row
+//! without one gives its columns to the title), elapsed against the plan, lag and the
+//! reconcile verdict. Narrow screens drop lag, then the reconcile verdict, then the plan,
+//! before the title gets too short.
 
 use chrono::{DateTime, Utc};
 use ratatui::Frame;
@@ -18,7 +19,7 @@ use crate::tui::view::text::{clock, fit, pad, width};
 use cutover_model::fleet::lane::{Lane, LaneState};
 
 /// The title gets at least this many columns before optional columns are dropped.
-const TITLE_MIN: usize = 20;
+const TITLE_MIN: usize = 24;
 /// The member column's widest.
 const NAME_MAX: usize = 24;
 /// Columns before the member: cursor mark, selection mark, glyph, space.
@@ -70,7 +71,11 @@ impl Cells {
                 .planned_ms
                 .map(|p| format!(" / {}", dur(p)))
                 .unwrap_or_default(),
-            lag: l.lag.as_ref().map(|g| format!("lag {g}")).unwrap_or_default(),
+            lag: l
+                .lag
+                .as_ref()
+                .map(|g| format!("lag {g}"))
+                .unwrap_or_default(),
             rec: l.reconcile.clone().unwrap_or_default(),
             countdown: l
                 .countdown
@@ -223,7 +228,19 @@ fn row(l: &Lane, c: &Cells, w: &Widths, selected: bool, t: &Theme) -> Line<'stat
         (l.title.as_str(), t.text)
     };
     spans.push(Span::raw(" "));
-    spans.push(Span::styled(pad(title, w.title), title_style));
+    if w.countdown > 0 && c.countdown.is_empty() {
+        // No countdown on this row: its title takes the countdown's columns.
+        spans.push(Span::styled(
+            pad(title, w.title + 1 + w.countdown),
+            title_style,
+        ));
+    } else {
+        spans.push(Span::styled(pad(title, w.title), title_style));
+        if w.countdown > 0 {
+            spans.push(Span::raw(" "));
+            spans.push(Span::styled(pad(&c.countdown, w.countdown), t.status_warn));
+        }
+    }
     spans.push(Span::raw(" "));
     let elapsed_style = if over { t.over_plan } else { t.text };
     spans.push(Span::styled(
@@ -233,11 +250,7 @@ fn row(l: &Lane, c: &Cells, w: &Widths, selected: bool, t: &Theme) -> Line<'stat
     if w.plan > 0 {
         spans.push(Span::styled(pad(&c.plan, w.plan), t.muted));
     }
-    for (width, text, style) in [
-        (w.lag, &c.lag, t.muted),
-        (w.rec, &c.rec, rec_style(l, t)),
-        (w.countdown, &c.countdown, t.status_warn),
-    ] {
+    for (width, text, style) in [(w.lag, &c.lag, t.muted), (w.rec, &c.rec, rec_style(l, t))] {
         if width > 0 {
             spans.push(Span::raw(" "));
             spans.push(Span::styled(pad(text, width), style));
