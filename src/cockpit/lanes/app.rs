@@ -136,8 +136,19 @@ impl LanesApp {
             }
             return Vec::new();
         }
-        self.status = None;
-        self.list_key(key)
+        if key
+            .modifiers
+            .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
+        {
+            return Vec::new();
+        }
+        let had_status = self.status.take().is_some();
+        let effects = self.list_key(key);
+        if had_status && effects.is_empty() {
+            // The status went: draw without it.
+            return vec![LanesEffect::Redraw];
+        }
+        effects
     }
 
     /// A key on the list (no prompt, no help open).

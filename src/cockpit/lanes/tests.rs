@@ -417,3 +417,19 @@ fn the_key_table_covers_every_key_the_app_answers() {
     }
     assert!(super::keys::markdown().contains("| `R` | roll back"));
 }
+
+#[test]
+fn a_key_clears_the_status_and_modified_keys_do_nothing() {
+    let mut app = app_with(ClientRole::Watch, fleet());
+    press(&mut app, KeyCode::Char('n'));
+    assert!(app.status.is_some());
+    assert_eq!(press(&mut app, KeyCode::F(5)), [LanesEffect::Redraw]);
+    assert!(app.status.is_none());
+    let mut app = super::tests::app();
+    let fx = app.on_key(KeyEvent::new(KeyCode::Char('n'), KeyModifiers::CONTROL));
+    assert!(fx.is_empty());
+    assert!(app.prompt.is_none());
+    let fx = app.on_key(KeyEvent::new(KeyCode::Char('R'), KeyModifiers::SHIFT));
+    assert_eq!(fx, [LanesEffect::Redraw]);
+    assert!(app.prompt.is_some(), "R arrives with shift");
+}
