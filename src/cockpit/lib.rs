@@ -3,6 +3,8 @@
 //! * [`app`]: the UI state machine. [`app::App::update`] takes a [`app::Msg`] (an operator
 //!   action, a tick, a resize, an engine event) and returns [`app::Effect`]s; pure — no
 //!   terminal, no clock, no I/O — so every key path is a unit test.
+//! * [`lanes`]: the fleet cockpit's lanes screen (one lane per member of a fleet): its own
+//!   state machine, view and run loop.
 //! * [`tui`]: owns the terminal (raw mode and the alternate screen, restored on every way
 //!   out), runs the event loop between the keyboard, the engine and the app, and draws one
 //!   pane per file ([`tui::view`]) in a theme ([`tui::theme`]).
@@ -12,4 +14,5 @@
 //! [`Event`](cutover_model::protocol::Event)s over channels.
 
 pub mod app;
+pub mod lanes;
 pub mod tui;

@@ -121,7 +121,7 @@ pub struct Left {
 /// event. The event loop polls its input first on every wake; a channel answers "nothing yet"
 /// for free, while polling crossterm's stream directly costs a lock and system calls each time,
 /// which adds up while output floods in.
-fn forwarded_input() -> (
+pub(crate) fn forwarded_input() -> (
     futures::channel::mpsc::Receiver<io::Result<crossterm::event::Event>>,
     tokio::task::JoinHandle<()>,
 ) {
@@ -150,7 +150,7 @@ fn forwarded_input() -> (
 /// on the alternate screen: SIGTERM, SIGHUP, SIGINT (from outside: raw mode turns ctrl-c into
 /// a key) and SIGQUIT end the run the orderly way; SIGTSTP suspends (the terminal is given
 /// back, and taken again on `fg`); SIGUSR1, SIGUSR2 and SIGALRM are ignored.
-fn spawn_signal_forwarder(tx: mpsc::Sender<String>) -> io::Result<()> {
+pub(crate) fn spawn_signal_forwarder(tx: mpsc::Sender<String>) -> io::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;
     let mut hup = signal(SignalKind::hangup())?;
