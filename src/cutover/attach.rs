@@ -310,7 +310,11 @@ pub fn watch(
                     "cutover: watching another user's run needs its ID",
                 );
             };
-            (rundir::socket_path(&rundir::shared_dir(uid), &id), id, false)
+            (
+                rundir::socket_path(&rundir::shared_dir(uid), &id),
+                id,
+                false,
+            )
         }
         None => match live_run(id.as_deref()) {
             Ok((socket, id, _, fleet)) => (socket, id, fleet),

@@ -158,7 +158,10 @@ async fn lanes_once(socket: &Path, want: FleetWant, theme: Theme) -> Result<Visi
                 }
                 FleetServerMsg::Role { .. } => {
                     let _ = notices_tx
-                        .send("another terminal took the fleet's controls: this one only watches".into())
+                        .send(
+                            "another terminal took the fleet's controls: this one only watches"
+                                .into(),
+                        )
                         .await;
                 }
                 _ => {}
@@ -175,8 +178,11 @@ async fn lanes_once(socket: &Path, want: FleetWant, theme: Theme) -> Result<Visi
             }
         }
     });
-    let link = LanesLink { commands, views };
-    let _notices = notices;
+    let link = LanesLink {
+        commands,
+        views,
+        notices,
+    };
     let left = lanes::run(link, &theme, role).await;
     reader.abort();
     writer.abort();
@@ -194,7 +200,9 @@ fn member_cockpit(rt: &tokio::runtime::Runtime, socket: &Path, role: ClientRole,
     };
     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         rt.block_on(async move {
-            let joined = client::join(socket, want, Operator::from_env()).await.ok()?;
+            let joined = client::join(socket, want, Operator::from_env())
+                .await
+                .ok()?;
             let seat = Seat {
                 role: joined.role,
                 terminal: joined.terminal,
@@ -216,7 +224,9 @@ pub fn watch_json(socket: &Path) -> Exit {
         Err(code) => return code,
     };
     let result = rt.block_on(async {
-        let stream = UnixStream::connect(socket).await.map_err(|e| e.to_string())?;
+        let stream = UnixStream::connect(socket)
+            .await
+            .map_err(|e| e.to_string())?;
         let (read, mut write) = stream.into_split();
         let mut read = BufReader::new(read);
         let hello = FleetClientMsg::Hello {
@@ -240,14 +250,16 @@ pub fn watch_json(socket: &Path) -> Exit {
                         continue;
                     };
                     let tagged = match line.strip_prefix('{') {
-                        Some(rest) => format!(
-                            "{{\"member\":{},{rest}",
-                            serde_json::Value::String(member)
-                        ),
+                        Some(rest) => {
+                            format!("{{\"member\":{},{rest}", serde_json::Value::String(member))
+                        }
                         None => line,
                     };
                     use std::io::Write;
-                    if writeln!(out, "{tagged}").and_then(|()| out.flush()).is_err() {
+                    if writeln!(out, "{tagged}")
+                        .and_then(|()| out.flush())
+                        .is_err()
+                    {
                         return Ok(true);
                     }
                 }

@@ -222,10 +222,18 @@ impl Driver {
             .collect();
         for (name, e) in ended {
             self.note_exit(e);
-            self.lane(&name, LaneState::RolledBack, "rolled back (an earlier session)");
+            self.lane(
+                &name,
+                LaneState::RolledBack,
+                "rolled back (an earlier session)",
+            );
         }
         for name in self.prepared.progress.completed.clone() {
-            self.lane(&name, LaneState::Completed, "completed (an earlier session)");
+            self.lane(
+                &name,
+                LaneState::Completed,
+                "completed (an earlier session)",
+            );
         }
         let (stops, _fan) = fan_out(stop, self.stopped.clone());
         let canaries: Vec<String> = self.prepared.fleet.canary.clone();
@@ -353,11 +361,7 @@ impl Driver {
 
     /// Starts member `name`'s run (resuming its journal when it started before); `None` when
     /// its engine cannot be prepared (said, and counted as a failure).
-    fn start(
-        &mut self,
-        name: &str,
-        stops: &Stops,
-    ) -> Option<MemberTask> {
+    fn start(&mut self, name: &str, stops: &Stops) -> Option<MemberTask> {
         let rb = self.prepared.books.get(name)?.clone();
         let journal = self.prepared.journal.member_journal(name);
         // A member that started in an earlier session goes on from its own journal.

@@ -33,10 +33,7 @@ pub struct FleetSpec {
 
 /// Starts the fleet's engine for `args` and opens the lanes on it; returns the fleet's exit
 /// (or 0 when the operator detaches).
-pub fn start_and_attach(
-    mut args: FleetArgs,
-    theme: cutover_cockpit::tui::theme::Theme,
-) -> Exit {
+pub fn start_and_attach(mut args: FleetArgs, theme: cutover_cockpit::tui::theme::Theme) -> Exit {
     // What can be refused is refused here, plainly, before anything detaches.
     let fleet = match cutover_model::fleet::Fleet::load(&args.fleet) {
         Ok(f) => f,
@@ -55,7 +52,10 @@ pub fn start_and_attach(
         }
     }
     let log = crate::fleet_journal::beside(&journal, "log");
-    let spec = crate::serve::EngineSpec::Fleet(FleetSpec { args, log: log.clone() });
+    let spec = crate::serve::EngineSpec::Fleet(FleetSpec {
+        args,
+        log: log.clone(),
+    });
     match crate::serve::start(&spec, &log, crate::say::err) {
         Ok(ready) => crate::fleet_attach::lanes(&ready.socket, &ready.id, true, false, &theme),
         Err((message, exit)) => crate::exit::fail(exit, &message),

@@ -106,13 +106,16 @@ pub enum FleetServerMsg {
     Ended,
 }
 
+/// A member whose run is served: its name and its handle.
+pub(crate) type Serving = (String, Handle);
+
 /// What every session of the fleet's socket shares, and what the fleet's driver updates.
 pub struct FleetHub {
     view: Mutex<FleetView>,
     changed: watch::Sender<u64>,
     go: watch::Sender<Option<String>>,
     members: Mutex<BTreeMap<String, Handle>>,
-    joined: broadcast::Sender<(String, Handle)>,
+    joined: broadcast::Sender<Serving>,
     notices: broadcast::Sender<String>,
     /// The session with the controls, and how to tell it it lost them.
     pub(crate) controller: Mutex<Option<(u64, tokio::sync::mpsc::Sender<()>)>>,
@@ -140,7 +143,10 @@ impl FleetHub {
 
     /// The picture now.
     pub fn view(&self) -> FleetView {
-        self.view.lock().map(|v| v.clone()).unwrap_or_else(|p| p.into_inner().clone())
+        self.view
+            .lock()
+            .map(|v| v.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
     }
 
     /// Changes the picture and tells the sessions.
@@ -274,7 +280,7 @@ impl FleetHub {
     }
 
     /// The members serving now, and a queue of those that start serving later.
-    pub(crate) fn members(&self) -> (Vec<(String, Handle)>, broadcast::Receiver<(String, Handle)>) {
+    pub(crate) fn members(&self) -> (Vec<Serving>, broadcast::Receiver<Serving>) {
         let rx = self.joined.subscribe();
         let now = self
             .members
@@ -290,13 +296,15 @@ impl FleetHub {
         match cmd {
             FleetCommand::RunNext { members, confirm } => {
                 if confirm != members.len() {
-                    return format!(
-                        "not run: {confirm} typed for {} members",
-                        members.len()
-                    );
+                    return format!("not run: {confirm} typed for {} members", members.len());
                 }
-                self.each(&members, LaneState::Waiting, Command::RunNext, "ran the next step of")
-                    .await
+                self.each(
+                    &members,
+                    LaneState::Waiting,
+                    Command::RunNext,
+                    "ran the next step of",
+                )
+                .await
             }
             FleetCommand::Rollback { members, confirm } => {
                 if confirm != members.len() {
@@ -308,7 +316,8 @@ impl FleetHub {
                 let cmd = Command::Rollback {
                     confirmation: ROLLBACK_WORD.into(),
                 };
-                self.each(&members, LaneState::Completed, cmd, "rolling back").await
+                self.each(&members, LaneState::Completed, cmd, "rolling back")
+                    .await
             }
             FleetCommand::Go => {
                 if self.view().phase != FleetPhase::AwaitingGo {
@@ -329,7 +338,11 @@ impl FleetHub {
             self.members.lock().map(|m| m.clone()).unwrap_or_default();
         let (mut sent, mut left) = (Vec::new(), Vec::new());
         for name in members {
-            let state = view.lanes.iter().find(|l| &l.member == name).map(|l| l.state);
+            let state = view
+                .lanes
+                .iter()
+                .find(|l| &l.member == name)
+                .map(|l| l.state);
             let fits = match (&cmd, state) {
                 (Command::RunNext, Some(s)) => s == only,
                 (_, Some(s)) => !s.is_over(),
@@ -340,7 +353,10 @@ impl FleetHub {
                 _ => left.push(name.clone()),
             }
         }
-        let mut s = format!("{did} {}", cutover_model::narrate::count(sent.len() as u64, "member"));
+        let mut s = format!(
+            "{did} {}",
+            cutover_model::narrate::count(sent.len() as u64, "member")
+        );
         if !left.is_empty() {
             s.push_str(&format!("; left as they are: {}", names(&left)));
         }

@@ -52,7 +52,11 @@ async fn session(stream: UnixStream, hub: Arc<FleetHub>, allowed: bool) {
         reason: reason.to_string(),
     };
     if !allowed {
-        say(&mut write, &refuse("only the fleet's owner (and root) may attach to it")).await;
+        say(
+            &mut write,
+            &refuse("only the fleet's owner (and root) may attach to it"),
+        )
+        .await;
         return;
     }
     let Ok(Ok(Some(FleetClientMsg::Hello { version, want, who }))) = hello else {
@@ -123,7 +127,14 @@ async fn lanes(
             ClientRole::Watch
         }
     };
-    if !say(&mut write, &FleetServerMsg::Welcome { role: role(&control) }).await {
+    if !say(
+        &mut write,
+        &FleetServerMsg::Welcome {
+            role: role(&control),
+        },
+    )
+    .await
+    {
         return;
     }
     let mut changes = hub.changes();
@@ -178,7 +189,14 @@ async fn demoted(control: &mut Option<(u64, mpsc::Receiver<()>)>) {
 /// `watch --json`: each member's events (its run so far, then live) tagged with the member,
 /// until every member's engine is gone and the fleet has finished.
 async fn json<W: AsyncWrite + Unpin>(write: &mut W, hub: &Arc<FleetHub>) {
-    if !say(write, &FleetServerMsg::Welcome { role: ClientRole::Watch }).await {
+    if !say(
+        write,
+        &FleetServerMsg::Welcome {
+            role: ClientRole::Watch,
+        },
+    )
+    .await
+    {
         return;
     }
     let (tx, mut rx) = mpsc::channel::<(String, Event)>(4096);

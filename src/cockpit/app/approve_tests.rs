@@ -7,11 +7,15 @@ use cutover_model::protocol::*;
 
 /// A run waiting at step 2 for two sign-offs, `dba-lead` already given; seen from `role`.
 fn waiting(role: ClientRole) -> App {
-    let mut app = App::attached(t0(), (80, 24), Seat {
+    let mut app = App::attached(
+        t0(),
+        (80, 24),
+        Seat {
             role,
             terminal: 3,
             in_fleet: false,
-        });
+        },
+    );
     ev(
         &mut app,
         Event::RunStarted {

@@ -29,6 +29,7 @@ impl App {
             output_rows: self.output_rows,
             role: self.role,
             detachable: self.detachable,
+            back_to_lanes: self.back_to_lanes,
             terminal: self.terminal,
             demoted: self.demoted,
             ..App::new(self.now, self.size)

@@ -18,11 +18,15 @@ fn operator(user: &str, ssh: Option<&str>) -> Operator {
 }
 
 fn attached(role: ClientRole) -> App {
-    App::attached(t0(), (80, 24), Seat {
+    App::attached(
+        t0(),
+        (80, 24),
+        Seat {
             role,
             terminal: 7,
             in_fleet: false,
-        })
+        },
+    )
 }
 
 /// The run so far, as the engine sends it: started, step 0 passed with output, ready for 1.
@@ -241,4 +245,36 @@ fn a_countdown_seen_late_counts_from_when_the_trigger_fired() {
         banner.rollback_at,
         Some(t0() + chrono::Duration::seconds(10))
     );
+}
+
+/// A fleet member's cockpit opened from the lanes: esc with nothing to close goes back to
+/// them (a detach: the member's run goes on), also once the run has ended; with a search
+/// open, esc closes the search first. A run's own cockpit keeps esc for clearing.
+#[test]
+fn esc_in_a_fleet_members_cockpit_goes_back_to_the_lanes() {
+    let seat = |in_fleet| Seat {
+        role: ClientRole::Control,
+        terminal: 7,
+        in_fleet,
+    };
+    let mut app = App::attached(t0(), (80, 24), seat(true));
+    app.update(Msg::Snapshot(history()));
+    let fx = press(&mut app, Key::Esc);
+    assert!(fx.contains(&Effect::Detach), "{fx:?}");
+    press(&mut app, ch('/'));
+    let fx = press(&mut app, Key::Esc);
+    assert!(!fx.contains(&Effect::Detach), "{fx:?}");
+    ev(
+        &mut app,
+        Event::RunFinished {
+            outcome: RunOutcome::Completed,
+            at: t0(),
+        },
+    );
+    let fx = press(&mut app, Key::Esc);
+    assert!(fx.contains(&Effect::Detach), "{fx:?}");
+    let mut own = App::attached(t0(), (80, 24), seat(false));
+    own.update(Msg::Snapshot(history()));
+    let fx = press(&mut own, Key::Esc);
+    assert!(!fx.contains(&Effect::Detach), "{fx:?}");
 }

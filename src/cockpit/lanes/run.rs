@@ -26,6 +26,9 @@ pub struct LanesLink {
     pub commands: mpsc::Sender<FleetCommand>,
     /// The fleet's views, each replacing the one before.
     pub views: mpsc::Receiver<FleetView>,
+    /// What the fleet's engine tells the operator (what a command did, a halt, a takeover):
+    /// shown on the status line.
+    pub notices: mpsc::Receiver<String>,
 }
 
 /// How the lanes screen ended.
@@ -155,6 +158,10 @@ where
                 }
                 None => return Ok(LanesLeft::Gone),
             },
+            Some(text) = link.notices.recv() => {
+                app.status = Some(cutover_model::text::plain(&text).into_owned());
+                vec![LanesEffect::Redraw]
+            }
             _ = tick.tick() => app.on_tick(Utc::now()),
         };
         if let Some(left) = apply(effects, app, screen, &link.commands)? {
@@ -256,6 +263,7 @@ mod tests {
             let link = LanesLink {
                 commands: cmd_tx,
                 views: view_rx,
+                notices: mpsc::channel(1).1,
             };
             let left = lanes_loop(&mut app, &mut screen, input, link, sig_rx).await;
             (left, screen)
@@ -295,6 +303,7 @@ mod tests {
         let link = LanesLink {
             commands: cmd_tx.clone(),
             views: view_rx,
+            notices: mpsc::channel(1).1,
         };
         let left = lanes_loop(&mut app, &mut shot(), input, link, sig_rx).await;
         assert_eq!(left.unwrap(), LanesLeft::Gone);
@@ -306,6 +315,7 @@ mod tests {
         let link = LanesLink {
             commands: cmd_tx,
             views: view_rx,
+            notices: mpsc::channel(1).1,
         };
         let left = lanes_loop(&mut app, &mut shot(), input, link, sig_rx).await;
         assert_eq!(left.unwrap(), LanesLeft::Leave);
