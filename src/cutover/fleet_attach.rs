@@ -66,7 +66,8 @@ pub fn lanes(socket: &Path, id: &str, control: bool, take_over: bool, theme: &Th
                     member_cockpit(&rt, Path::new(&sock), role, theme.clone());
                 }
             }
-            LanesLeft::Leave | LanesLeft::Gone => break left_fleet(id, view.as_ref(), control),
+            LanesLeft::Leave => break left_fleet(id, view.as_ref(), control),
+            LanesLeft::Gone => break engine_gone(id, view.as_ref(), control),
         }
     };
     rt.shutdown_background();
@@ -110,6 +111,21 @@ fn left_fleet(id: &str, view: Option<&FleetView>, control: bool) -> Exit {
     } else {
         Exit::Ok
     }
+}
+
+/// The fleet's engine went away: how it ended when it did, else how to resume it.
+fn engine_gone(id: &str, view: Option<&FleetView>, control: bool) -> Exit {
+    if view.is_some_and(|v| v.phase == FleetPhase::Finished) {
+        return left_fleet(id, view, control);
+    }
+    let journal = view.map_or_else(
+        || "FLEET-JOURNAL".into(),
+        |v| cutover_model::text::plain(&v.journal).into_owned(),
+    );
+    say::err(&format!(
+        "cutover: the fleet's engine went away before the fleet ended · resume with: cutover run RUNBOOK --fleet FLEET.toml --resume {journal}"
+    ));
+    Exit::Failed
 }
 
 /// What one visit to the lanes came to: how they were left, the last view, the role.

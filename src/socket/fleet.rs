@@ -22,7 +22,7 @@ use tokio::sync::{broadcast, watch};
 use crate::server::Handle;
 use crate::status::StatusFold;
 use cutover_model::fleet::lane::{FleetCommand, FleetPhase, FleetView, Lane, LaneState};
-use cutover_model::protocol::{ClientRole, Command, Event, Operator, ROLLBACK_WORD};
+use cutover_model::protocol::{ClientRole, Command, Event, Level, Operator, ROLLBACK_WORD};
 
 /// The fleet protocol's version; both ends are the same binary.
 pub const FLEET_VERSION: u32 = 1;
@@ -202,7 +202,9 @@ impl FleetHub {
     /// Folds member `name`'s events into its lane (and once a second, for its clock).
     async fn follow(&self, name: &str, socket: PathBuf, handle: Handle) {
         let socket = Some(socket.display().to_string());
-        let (history, mut live) = handle.subscribe();
+        let Some((history, mut live)) = handle.subscribe() else {
+            return;
+        };
         let mut fold = StatusFold::default();
         history.iter().for_each(|e| fold.apply(e));
         let lane = |fold: &StatusFold, socket: &Option<String>| Lane {
@@ -214,9 +216,12 @@ impl FleetHub {
         loop {
             tokio::select! {
                 ev = live.recv() => match ev {
-                    Ok(ev) => fold.apply(&ev),
+                    Ok(ev) => {
+                        self.pass_on(name, &ev);
+                        fold.apply(&ev);
+                    }
                     Err(broadcast::error::RecvError::Lagged(_)) => {
-                        let (history, again) = handle.subscribe();
+                        let Some((history, again)) = handle.subscribe() else { break };
                         live = again;
                         fold = StatusFold::default();
                         history.iter().for_each(|e| fold.apply(e));
@@ -237,6 +242,18 @@ impl FleetHub {
             last.title = "its engine ended before the run did".into();
         }
         self.set_lane(last);
+    }
+
+    /// Tells the fleet's terminals what member `name`'s engine warns about (a command the
+    /// fleet sent that did nothing, a trigger): the lanes would not show it otherwise.
+    fn pass_on(&self, name: &str, ev: &Event) {
+        if let Event::Notice {
+            level: Level::Warn,
+            message,
+        } = ev
+        {
+            self.notice(&format!("[{name}] {message}"));
+        }
     }
 
     /// Waits for the operator's canary go; returns who gave it.

@@ -114,7 +114,7 @@ async fn session(stream: UnixStream, hub: Arc<FleetHub>, allowed: bool) {
 
 /// The lanes: views out, commands in (carried out only while `control` holds).
 async fn lanes(
-    mut read: BufReader<tokio::net::unix::OwnedReadHalf>,
+    read: BufReader<tokio::net::unix::OwnedReadHalf>,
     mut write: tokio::net::unix::OwnedWriteHalf,
     hub: Arc<FleetHub>,
     mut control: Option<(u64, mpsc::Receiver<()>)>,
@@ -139,16 +139,24 @@ async fn lanes(
     }
     let mut changes = hub.changes();
     let mut notices = hub.notices();
-    changes.mark_changed();
+    let (mut incoming, _reader) = reader(read);
+    // A view is due (sent at most every VIEW_EVERY); commands and a closed connection are
+    // read meanwhile, so leaving gives the controls back at once.
+    let mut due = true;
+    let mut next_view = tokio::time::Instant::now();
     loop {
         tokio::select! {
-            r = changes.changed() => {
+            r = changes.changed(), if !due => {
                 if r.is_err() { return; }
+                due = true;
+            }
+            () = tokio::time::sleep_until(next_view), if due => {
+                due = false;
+                next_view = tokio::time::Instant::now() + VIEW_EVERY;
                 let view = hub.view();
                 let over = view.phase == FleetPhase::Finished;
                 if !say(&mut write, &FleetServerMsg::View { view }).await { return; }
                 if over && control.is_some() { hub.saw_end(); }
-                tokio::time::sleep(VIEW_EVERY).await;
             }
             n = notices.recv() => {
                 if let Ok(text) = n
@@ -161,8 +169,8 @@ async fn lanes(
                 control = None;
                 if !say(&mut write, &FleetServerMsg::Role { role: ClientRole::Watch }).await { return; }
             }
-            line = wire::read::<_, FleetClientMsg>(&mut read, wire::MAX_CLIENT_LINE) => {
-                let Ok(Some(msg)) = line else { return };
+            msg = incoming.recv() => {
+                let Some(msg) = msg else { return };
                 let text = match (msg, &control) {
                     (FleetClientMsg::Command { command }, Some(_)) => hub.command(command, &who).await,
                     (FleetClientMsg::Command { .. }, None) => "read-only: this terminal watches the fleet".into(),
@@ -171,6 +179,34 @@ async fn lanes(
                 if !say(&mut write, &FleetServerMsg::Notice { text }).await { return; }
             }
         }
+    }
+}
+
+/// Reads the terminal's lines in a task of its own (a line half read is never dropped by a
+/// `select!`), until it closes or sends something that is not a message; the task ends with
+/// the returned guard.
+fn reader(
+    mut read: BufReader<tokio::net::unix::OwnedReadHalf>,
+) -> (mpsc::Receiver<FleetClientMsg>, AbortOnDrop) {
+    let (tx, rx) = mpsc::channel(16);
+    let task = tokio::spawn(async move {
+        while let Ok(Some(msg)) =
+            wire::read::<_, FleetClientMsg>(&mut read, wire::MAX_CLIENT_LINE).await
+        {
+            if tx.send(msg).await.is_err() {
+                return;
+            }
+        }
+    });
+    (rx, AbortOnDrop(task))
+}
+
+/// Aborts its task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -230,7 +266,9 @@ async fn json<W: AsyncWrite + Unpin>(write: &mut W, hub: &Arc<FleetHub>) {
 
 /// Sends member `name`'s events, history first, into `tx` until its engine is gone.
 async fn forward(name: String, handle: crate::server::Handle, tx: mpsc::Sender<(String, Event)>) {
-    let (history, mut live) = handle.subscribe();
+    let Some((history, mut live)) = handle.subscribe() else {
+        return;
+    };
     for ev in history {
         if tx.send((name.clone(), ev)).await.is_err() {
             return;

@@ -278,7 +278,7 @@ impl Listening {
         let mut engine_task = tokio::spawn(engine.run_hosted(cmd_rx, Some(fact_rx), ev_tx));
         let hub = tokio::spawn(hub(ev_rx, shared.clone()));
         tap(Handle {
-            shared: shared.clone(),
+            shared: Arc::downgrade(&shared),
         });
         let accept = {
             let shared = shared.clone();
@@ -324,26 +324,26 @@ impl Listening {
 }
 
 /// A served run, seen from the process that serves it: its events (the history, then live)
-/// and a way to send it commands, as its controlling terminal would.
+/// and a way to send it commands, as its controlling terminal would. It does not keep the
+/// run's server alive: once the run is over and served out, its event queues close.
 #[derive(Clone)]
 pub struct Handle {
-    shared: Arc<Shared>,
+    shared: std::sync::Weak<Shared>,
 }
 
 impl Handle {
-    /// The run so far, and a queue of what comes after it (no event lost or doubled between).
-    pub fn subscribe(&self) -> (Vec<Event>, broadcast::Receiver<Arc<Event>>) {
-        self.shared.subscribe()
+    /// The run so far, and a queue of what comes after it (no event lost or doubled between);
+    /// `None` once the run's server is gone.
+    pub fn subscribe(&self) -> Option<(Vec<Event>, broadcast::Receiver<Arc<Event>>)> {
+        self.shared.upgrade().map(|s| s.subscribe())
     }
 
     /// Sends `cmd` to the run's engine; `false` when the engine is gone.
     pub async fn send(&self, cmd: Command) -> bool {
-        self.shared.commands.send(cmd).await.is_ok()
-    }
-
-    /// Whether a terminal has the run's controls now.
-    pub fn controlled(&self) -> bool {
-        self.shared.controller_id().is_some()
+        let Some(shared) = self.shared.upgrade() else {
+            return false;
+        };
+        shared.commands.send(cmd).await.is_ok()
     }
 }
 

@@ -483,3 +483,50 @@ mod tests {
         assert_eq!(f.describe(now), "waiting to run #1");
     }
 }
+
+#[cfg(test)]
+mod lane_tests {
+    use super::*;
+    use cutover_model::fleet::lane::LaneState;
+
+    fn started(index: usize, at: DateTime<Utc>) -> Event {
+        Event::StepStarted {
+            index,
+            id: format!("s{index}"),
+            attempt: 1,
+            at,
+            command: "true".into(),
+        }
+    }
+
+    /// A lane through a run: waiting, running with its clock, failed at its step, rolled
+    /// back with the run's whole time kept, and a countdown shown as rolling back.
+    #[test]
+    fn a_lane_follows_its_run_to_a_rollback() {
+        let t0 = Utc::now();
+        let mut f = StatusFold::default();
+        f.apply(&Event::Ready { next: 0 });
+        assert_eq!(f.lane("m", t0).state, LaneState::Waiting);
+        f.apply(&started(0, t0));
+        let l = f.lane("m", t0 + chrono::Duration::seconds(5));
+        assert_eq!(
+            (l.state, l.step, l.elapsed_ms),
+            (LaneState::Running, Some(0), Some(5000))
+        );
+        f.apply(&Event::DecisionNeeded {
+            index: 0,
+            kind: DecisionKind::Failed,
+            message: "failed".into(),
+            still_running: None,
+        });
+        assert_eq!(f.lane("m", t0).state, LaneState::Failed);
+        f.apply(&Event::RunFinished {
+            outcome: RunOutcome::RolledBack,
+            at: t0 + chrono::Duration::seconds(30),
+        });
+        let l = f.lane("m", t0 + chrono::Duration::seconds(99));
+        assert_eq!(l.state, LaneState::RolledBack);
+        assert_eq!(l.elapsed_ms, Some(30_000));
+        assert_eq!(l.title, "rolled back");
+    }
+}
