@@ -108,6 +108,9 @@ pub(crate) struct Shared {
     /// A controlling terminal has been sent the end of the run.
     pub(crate) end_seen: AtomicBool,
     pub(crate) owner: u32,
+    /// Set once the engine is gone and every event it emitted is in the history (and was
+    /// broadcast): the broadcast itself never closes while a [`Handle`] holds it.
+    pub(crate) gone: tokio::sync::watch::Sender<bool>,
 }
 
 impl Shared {
@@ -274,6 +277,7 @@ impl Listening {
             next_session: AtomicU64::new(1),
             end_seen: AtomicBool::new(false),
             owner: rundir::euid(),
+            gone: tokio::sync::watch::Sender::new(false),
         });
         let mut engine_task = tokio::spawn(engine.run_hosted(cmd_rx, Some(fact_rx), ev_tx));
         let hub = tokio::spawn(hub(ev_rx, shared.clone()));
@@ -345,6 +349,13 @@ impl Handle {
     pub fn controlled(&self) -> bool {
         self.shared.controller_id().is_some()
     }
+
+    /// Resolves once the run's engine is gone and every event it emitted was broadcast (a
+    /// live queue from [`subscribe`](Self::subscribe) then holds the last of them).
+    pub async fn gone(&self) {
+        let mut rx = self.shared.gone.subscribe();
+        let _ = rx.wait_for(|gone| *gone).await;
+    }
 }
 
 /// Takes every event the engine emits: folds it into the status, keeps it in the history and
@@ -362,6 +373,7 @@ async fn hub(mut ev_rx: mpsc::Receiver<Event>, shared: Arc<Shared>) {
             let _ = shared.events.send(ev);
         }
     }
+    shared.gone.send_replace(true);
 }
 
 /// The run is over: waits until a controlling terminal has seen that (and left), or nobody
