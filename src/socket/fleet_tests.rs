@@ -601,6 +601,12 @@ async fn a_terminal_that_stops_reading_does_not_hold_up_the_others() {
             tokio::task::yield_now().await;
         }
     }
+    // Two seconds more of views (a megabyte): the stalled terminal's socket is surely full,
+    // its session blocked in a write.
+    for i in 0..20 {
+        hub.update(|v| v.lanes[1].title = format!("{title} again {i}"));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     hub.update(|v| v.lanes[0].title = "the last word".into());
     let started = Instant::now();
     reader
@@ -616,7 +622,12 @@ async fn a_terminal_that_stops_reading_does_not_hold_up_the_others() {
     );
     // Other terminals come and go as usual.
     assert_eq!(serves(&socket).await.lanes[0].title, "the last word");
+    // The stalled terminal keeps its session (and its controls) until it reads or goes, as a
+    // run's does: one view in flight, the hub keeping only the latest.
+    assert!(hub.controlled());
     drop(stalled);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!hub.controlled(), "gone, its controls are free");
 }
 
 /// A one-step runbook whose step runs `run`.
