@@ -199,14 +199,11 @@ impl FleetHub {
         tokio::spawn(async move { hub.follow(&name, socket, handle).await });
     }
 
-    /// Folds member `name`'s events into its lane (and once a second, for its clock).
+    /// Folds member `name`'s events into its lane (and once a second, for its clock), until
+    /// its engine is gone.
     async fn follow(&self, name: &str, socket: PathBuf, handle: Handle) {
         let socket = Some(socket.display().to_string());
-        let Some((history, mut live)) = handle.subscribe() else {
-            return;
-        };
-        let mut fold = StatusFold::default();
-        history.iter().for_each(|e| fold.apply(e));
+        let (mut fold, mut live) = refold(&handle);
         let lane = |fold: &StatusFold, socket: &Option<String>| Lane {
             socket: socket.clone(),
             ..fold.lane(name, Utc::now())
@@ -220,14 +217,22 @@ impl FleetHub {
                         self.pass_on(name, &ev);
                         fold.apply(&ev);
                     }
-                    Err(broadcast::error::RecvError::Lagged(_)) => {
-                        let Some((history, again)) = handle.subscribe() else { break };
-                        live = again;
-                        fold = StatusFold::default();
-                        history.iter().for_each(|e| fold.apply(e));
-                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => (fold, live) = refold(&handle),
                     Err(broadcast::error::RecvError::Closed) => break,
                 },
+                // The broadcast never closes while `handle` holds it: the engine says it left.
+                () = handle.gone() => {
+                    loop {
+                        match live.try_recv() {
+                            Ok(ev) => fold.apply(&ev),
+                            Err(broadcast::error::TryRecvError::Lagged(_)) => {
+                                (fold, live) = refold(&handle);
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    break;
+                }
                 _ = tick.tick() => {}
             }
             self.set_lane(lane(&fold, &socket));
@@ -277,6 +282,14 @@ impl FleetHub {
     /// Whether a terminal has the fleet's controls.
     pub fn controlled(&self) -> bool {
         self.controller.lock().is_ok_and(|c| c.is_some())
+    }
+
+    /// The session with the controls now.
+    pub(crate) fn controller_id(&self) -> Option<u64> {
+        self.controller
+            .lock()
+            .ok()
+            .and_then(|c| c.as_ref().map(|(id, _)| *id))
     }
 
     pub(crate) fn saw_end(&self) {
@@ -354,7 +367,12 @@ impl FleetHub {
         let handles: BTreeMap<String, Handle> =
             self.members.lock().map(|m| m.clone()).unwrap_or_default();
         let (mut sent, mut left) = (Vec::new(), Vec::new());
+        let mut seen = std::collections::BTreeSet::new();
         for name in members {
+            // A member named twice is sent the command once.
+            if !seen.insert(name.as_str()) {
+                continue;
+            }
             let state = view
                 .lanes
                 .iter()
@@ -381,9 +399,28 @@ impl FleetHub {
     }
 }
 
-/// At most five names, then how many more.
+/// Member `handle`'s run folded from its history, and its live events from there on.
+fn refold(handle: &Handle) -> (StatusFold, broadcast::Receiver<Arc<Event>>) {
+    let (history, live) = handle.subscribe();
+    let mut fold = StatusFold::default();
+    history.iter().for_each(|e| fold.apply(e));
+    (fold, live)
+}
+
+/// The longest member name a notice repeats (in characters); a longer one is cut.
+const NAME_SHOWN: usize = 40;
+
+/// At most five names, then how many more. A name is the terminal's to choose: each is shown
+/// without its control characters (escapes, newlines) and cut to [`NAME_SHOWN`] characters.
 fn names(v: &[String]) -> String {
-    let mut s = v.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+    let shown = |n: &String| {
+        let plain = cutover_model::text::plain(n).replace(['\n', '\t'], " ");
+        match plain.char_indices().nth(NAME_SHOWN) {
+            Some((at, _)) => format!("{}…", &plain[..at]),
+            None => plain,
+        }
+    };
+    let mut s = v.iter().take(5).map(shown).collect::<Vec<_>>().join(", ");
     if v.len() > 5 {
         s.push_str(&format!(" +{} more", v.len() - 5));
     }

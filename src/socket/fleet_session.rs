@@ -63,11 +63,10 @@ async fn session(stream: UnixStream, hub: Arc<FleetHub>, allowed: bool) {
         return;
     };
     if version != FLEET_VERSION {
-        say(
-            &mut write,
-            &refuse("this fleet's engine speaks another protocol: use the cutover binary that started it"),
-        )
-        .await;
+        let reason = format!(
+            "this fleet's engine speaks fleet protocol {FLEET_VERSION} and this cutover {version}: use the cutover binary that started it"
+        );
+        say(&mut write, &refuse(&reason)).await;
         return;
     }
     match want {
@@ -171,10 +170,12 @@ async fn lanes(
             }
             msg = incoming.recv() => {
                 let Some(msg) = msg else { return };
-                let text = match (msg, &control) {
-                    (FleetClientMsg::Command { command }, Some(_)) => hub.command(command, &who).await,
-                    (FleetClientMsg::Command { .. }, None) => "read-only: this terminal watches the fleet".into(),
-                    (FleetClientMsg::Hello { .. }, _) => continue,
+                let FleetClientMsg::Command { command } = msg else { continue };
+                // The hub says who has the controls: a takeover counts from the moment it was
+                // made, even before this session has been told (a command racing its demotion).
+                let text = match &control {
+                    Some((id, _)) if hub.controller_id() == Some(*id) => hub.command(command, &who).await,
+                    _ => "read-only: this terminal watches the fleet".into(),
                 };
                 if !say(&mut write, &FleetServerMsg::Notice { text }).await { return; }
             }
@@ -243,6 +244,11 @@ async fn json<W: AsyncWrite + Unpin>(write: &mut W, hub: &Arc<FleetHub>) {
     }
     let mut changes = hub.changes();
     loop {
+        // Checked first: a fleet that had ended before this terminal came ends it at once.
+        if forwarders.is_empty() && rx.is_empty() && hub.view().phase == FleetPhase::Finished {
+            say(write, &FleetServerMsg::Ended).await;
+            return;
+        }
         tokio::select! {
             m = joined.recv() => {
                 if let Ok((name, handle)) = m {
@@ -257,40 +263,47 @@ async fn json<W: AsyncWrite + Unpin>(write: &mut W, hub: &Arc<FleetHub>) {
                 if r.is_err() { return; }
             }
         }
-        if forwarders.is_empty() && rx.is_empty() && hub.view().phase == FleetPhase::Finished {
-            say(write, &FleetServerMsg::Ended).await;
-            return;
-        }
     }
 }
 
-/// Sends member `name`'s events, history first, into `tx` until its engine is gone.
+/// Sends member `name`'s events, history first, into `tx` until its engine is gone (the last
+/// of them included).
 async fn forward(name: String, handle: crate::server::Handle, tx: mpsc::Sender<(String, Event)>) {
-    let Some((history, mut live)) = handle.subscribe() else {
-        return;
-    };
+    use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+    let (history, mut live) = handle.subscribe();
     for ev in history {
         if tx.send((name.clone(), ev)).await.is_err() {
             return;
         }
     }
+    let mut gone = false;
     loop {
-        match live.recv().await {
-            Ok(ev) => {
-                if tx.send((name.clone(), (*ev).clone())).await.is_err() {
-                    return;
+        let got = if gone {
+            match live.try_recv() {
+                Ok(ev) => Ok(ev),
+                Err(TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
+                Err(_) => return,
+            }
+        } else {
+            tokio::select! {
+                r = live.recv() => r,
+                // The broadcast never closes while `handle` holds it: the engine says it left.
+                () = handle.gone() => {
+                    gone = true;
+                    continue;
                 }
             }
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                let note = Event::Notice {
-                    level: cutover_model::protocol::Level::Warn,
-                    message: format!("this watcher fell behind: {n} events of {name} skipped"),
-                };
-                if tx.send((name.clone(), note)).await.is_err() {
-                    return;
-                }
-            }
-            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        };
+        let ev = match got {
+            Ok(ev) => (*ev).clone(),
+            Err(RecvError::Lagged(n)) => Event::Notice {
+                level: cutover_model::protocol::Level::Warn,
+                message: format!("this watcher fell behind: {n} events of {name} skipped"),
+            },
+            Err(RecvError::Closed) => return,
+        };
+        if tx.send((name.clone(), ev)).await.is_err() {
+            return;
         }
     }
 }

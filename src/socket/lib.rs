@@ -18,6 +18,8 @@
 pub mod client;
 pub mod fleet;
 pub mod fleet_session;
+#[cfg(test)]
+mod fleet_tests;
 pub mod history;
 pub mod rundir;
 pub mod server;

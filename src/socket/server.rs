@@ -108,6 +108,9 @@ pub(crate) struct Shared {
     /// A controlling terminal has been sent the end of the run.
     pub(crate) end_seen: AtomicBool,
     pub(crate) owner: u32,
+    /// Set once the engine is gone and every event it emitted is in the history (and was
+    /// broadcast): the broadcast itself never closes while a [`Handle`] holds it.
+    pub(crate) gone: tokio::sync::watch::Sender<bool>,
 }
 
 impl Shared {
@@ -274,11 +277,12 @@ impl Listening {
             next_session: AtomicU64::new(1),
             end_seen: AtomicBool::new(false),
             owner: rundir::euid(),
+            gone: tokio::sync::watch::Sender::new(false),
         });
         let mut engine_task = tokio::spawn(engine.run_hosted(cmd_rx, Some(fact_rx), ev_tx));
         let hub = tokio::spawn(hub(ev_rx, shared.clone()));
         tap(Handle {
-            shared: Arc::downgrade(&shared),
+            shared: shared.clone(),
         });
         let accept = {
             let shared = shared.clone();
@@ -324,26 +328,28 @@ impl Listening {
 }
 
 /// A served run, seen from the process that serves it: its events (the history, then live)
-/// and a way to send it commands, as its controlling terminal would. It does not keep the
-/// run's server alive: once the run is over and served out, its event queues close.
+/// and a way to send it commands, as its controlling terminal would.
 #[derive(Clone)]
 pub struct Handle {
-    shared: std::sync::Weak<Shared>,
+    shared: Arc<Shared>,
 }
 
 impl Handle {
-    /// The run so far, and a queue of what comes after it (no event lost or doubled between);
-    /// `None` once the run's server is gone.
-    pub fn subscribe(&self) -> Option<(Vec<Event>, broadcast::Receiver<Arc<Event>>)> {
-        self.shared.upgrade().map(|s| s.subscribe())
+    /// The run so far, and a queue of what comes after it (no event lost or doubled between).
+    pub fn subscribe(&self) -> (Vec<Event>, broadcast::Receiver<Arc<Event>>) {
+        self.shared.subscribe()
     }
 
     /// Sends `cmd` to the run's engine; `false` when the engine is gone.
     pub async fn send(&self, cmd: Command) -> bool {
-        let Some(shared) = self.shared.upgrade() else {
-            return false;
-        };
-        shared.commands.send(cmd).await.is_ok()
+        self.shared.commands.send(cmd).await.is_ok()
+    }
+
+    /// Resolves once the run's engine is gone and every event it emitted was broadcast (a
+    /// live queue from [`subscribe`](Self::subscribe) then holds the last of them).
+    pub async fn gone(&self) {
+        let mut rx = self.shared.gone.subscribe();
+        let _ = rx.wait_for(|gone| *gone).await;
     }
 }
 
@@ -362,6 +368,7 @@ async fn hub(mut ev_rx: mpsc::Receiver<Event>, shared: Arc<Shared>) {
             let _ = shared.events.send(ev);
         }
     }
+    shared.gone.send_replace(true);
 }
 
 /// The run is over: waits until a controlling terminal has seen that (and left), or nobody

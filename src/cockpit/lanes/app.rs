@@ -190,6 +190,8 @@ impl LanesApp {
                     let cmd = prompt.pending.command(n);
                     self.status = Some(sent(&prompt.pending));
                     self.prompt = None;
+                    // The selection was for this command: the next one starts from none.
+                    self.selected.clear();
                     return vec![LanesEffect::Send(cmd), LanesEffect::Redraw];
                 }
                 None => {

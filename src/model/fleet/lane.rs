@@ -59,9 +59,9 @@ impl LaneState {
             LaneState::RolledBack => "↺",
             LaneState::Asking => "?",
             LaneState::Running => "▶",
-            LaneState::Waiting => "·",
+            LaneState::Waiting => "○",
             LaneState::Starting => "…",
-            LaneState::Queued => " ",
+            LaneState::Queued => "-",
             LaneState::Halted => "■",
             LaneState::Completed => "✔",
         }

@@ -43,7 +43,7 @@ fn fifty_members_of_mixed_states() {
             "✖ 2 failed",
             "↺ 1 rolling back",
             "▶ 5 running",
-            "· 10 waiting",
+            "○ 10 waiting",
             "2 queued",
             "✔ 30 completed",
         ] {
