@@ -25,6 +25,15 @@ pub(super) enum Held {
     Met,
 }
 
+/// What one reading of a wait's condition comes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Verdict {
+    /// The condition has held for what is needed: the wait passes, and this says so.
+    Passed(String),
+    /// The wait goes on: this says what it waits for (or why the reading did not count).
+    Waiting(String),
+}
+
 impl Hold {
     /// A condition that must hold for `need` (zero: met at the first reading that holds).
     pub(super) fn new(need: Duration) -> Self {
