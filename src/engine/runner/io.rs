@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use chrono::Utc;
 use tokio::sync::mpsc;
 
-use super::{EngineError, Runner};
+use super::{EngineError, Runner, StepParts};
 use crate::journal::Journal;
 use crate::metrics_file::run::RunMetrics;
 use crate::notify::Notifier;
@@ -176,17 +176,9 @@ impl Runner<'_> {
     pub(super) async fn show_lines(
         &mut self,
         index: usize,
-        mut lines: String,
+        lines: String,
     ) -> Result<(), EngineError> {
-        self.masker.mask_lines(&mut lines);
-        self.io
-            .emit(Event::Output {
-                index,
-                stream: cutover_model::protocol::Stream::Stdout,
-                text: lines,
-                at: Some(chrono::Utc::now()),
-            })
-            .await
+        self.parts().show_lines(index, lines).await
     }
 
     /// Reports something worth saying that is not a step event.
@@ -199,6 +191,25 @@ impl Runner<'_> {
             .emit(Event::Notice {
                 level,
                 message: message.into(),
+            })
+            .await
+    }
+}
+
+impl StepParts<'_, '_> {
+    /// Shows `lines` (each ending in `\n`) as step `index`'s output, masked.
+    pub(super) async fn show_lines(
+        &mut self,
+        index: usize,
+        mut lines: String,
+    ) -> Result<(), EngineError> {
+        self.masker.mask_lines(&mut lines);
+        self.io
+            .emit(Event::Output {
+                index,
+                stream: cutover_model::protocol::Stream::Stdout,
+                text: lines,
+                at: Some(chrono::Utc::now()),
             })
             .await
     }
