@@ -187,12 +187,7 @@ impl Runner<'_> {
         level: Level,
         message: impl Into<String>,
     ) -> Result<(), EngineError> {
-        self.io
-            .emit(Event::Notice {
-                level,
-                message: message.into(),
-            })
-            .await
+        self.parts().notice(level, message).await
     }
 }
 
@@ -210,6 +205,20 @@ impl StepParts<'_, '_> {
                 stream: cutover_model::protocol::Stream::Stdout,
                 text: lines,
                 at: Some(chrono::Utc::now()),
+            })
+            .await
+    }
+
+    /// Reports something worth saying that is not a step event.
+    pub(super) async fn notice(
+        &mut self,
+        level: Level,
+        message: impl Into<String>,
+    ) -> Result<(), EngineError> {
+        self.io
+            .emit(Event::Notice {
+                level,
+                message: message.into(),
             })
             .await
     }

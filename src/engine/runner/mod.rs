@@ -139,8 +139,9 @@ struct Runner<'a> {
 }
 
 /// The parts of a [`Runner`] a step kind uses when it reads and changes databases and shows
-/// what it did, but does not answer the operator meanwhile (`sync_sequences`): it cannot
-/// touch the steps' states, the triggers, the rollback or the mailbox.
+/// what it did, but does not answer the operator meanwhile (`sync_sequences`; a repair's
+/// patch applied, and its inverse as the rollback): it cannot touch the steps' states, the
+/// triggers, the rollback plan or the mailbox.
 struct StepParts<'r, 'a> {
     /// Resolved `[connections]`.
     conns: &'a BTreeMap<String, ConnSettings>,
