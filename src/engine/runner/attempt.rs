@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::Utc;
 use tokio::time::Instant;
 
-use super::hold::{Held, Hold};
+use super::hold::{Held, Hold, Verdict};
 use super::mailbox::cmd_name;
 use super::shell_step::ShellRun;
 use super::{Attempt, AttemptResult, EngineError, Runner, Stop, classify};
@@ -37,42 +37,7 @@ impl Runner<'_> {
             .await?;
         // Polled while the attempt runs, stopped when it ends (dropped).
         let _progress = self.start_progress(index);
-        let result = match &step.action {
-            Action::Run(t) => self.shell_step(index, attempt, t).await,
-            Action::Confirm(word) => self.confirm_step(index, word).await,
-            Action::Approve(roles) => self.approve_step(index, roles).await,
-            Action::SyncSequences {
-                from,
-                to,
-                schemas,
-                margin,
-            } => {
-                self.sync_sequences_step(index, from, to, schemas, *margin)
-                    .await
-            }
-            Action::Repair {
-                check,
-                max_rows,
-                fire_triggers,
-            } => {
-                self.repair_step(index, check, *max_rows, *fire_triggers)
-                    .await
-            }
-            Action::Sql { sql, on } => {
-                let expect = step.expect.clone();
-                let file = self.output_path(index, &attempt.to_string());
-                self.sql_attempt(index, sql, on, &expect, &file).await
-            }
-            Action::Wait(w) => match &w.cond {
-                WaitCond::Run(t) => self.wait_run_step(index, attempt, t, w.every, w.hold).await,
-                WaitCond::LagBelow(limit) => self.wait_lag_step(index, *limit, w.hold).await,
-                WaitCond::Sql { sql, on } => {
-                    self.wait_sql_step(index, sql, on, w.every, w.hold).await
-                }
-                WaitCond::Reconcile(which) => self.wait_reconcile_step(index, which, w.every).await,
-            },
-        };
-        let (att, stop) = match result? {
+        let (att, stop) = match self.run_action(index, attempt).await? {
             Ok(a) => (a, None),
             Err((a, stop)) => (a, Some(stop)),
         };
@@ -98,6 +63,47 @@ impl Runner<'_> {
             Some(s) => Err(s),
             None => Ok(passed),
         })
+    }
+
+    /// Runs the action of step `index` once (its attempt `attempt`).
+    async fn run_action(&mut self, index: usize, attempt: u32) -> AttemptResult {
+        let step = &self.rb.steps[index];
+        match &step.action {
+            Action::Run(t) => self.shell_step(index, attempt, t).await,
+            Action::Confirm(word) => self.confirm_step(index, word).await,
+            Action::Approve(roles) => self.approve_step(index, roles).await,
+            Action::SyncSequences {
+                from,
+                to,
+                schemas,
+                margin,
+            } => {
+                self.parts()
+                    .sync_sequences_step(index, from, to, schemas, *margin)
+                    .await
+            }
+            Action::Repair {
+                check,
+                max_rows,
+                fire_triggers,
+            } => {
+                self.repair_step(index, check, *max_rows, *fire_triggers)
+                    .await
+            }
+            Action::Sql { sql, on } => {
+                let expect = step.expect.clone();
+                let file = self.output_path(index, &attempt.to_string());
+                self.sql_attempt(index, sql, on, &expect, &file).await
+            }
+            Action::Wait(w) => match &w.cond {
+                WaitCond::Run(t) => self.wait_run_step(index, attempt, t, w.every, w.hold).await,
+                WaitCond::LagBelow(limit) => self.wait_lag_step(index, *limit, w.hold).await,
+                WaitCond::Sql { sql, on } => {
+                    self.wait_sql_step(index, sql, on, w.every, w.hold).await
+                }
+                WaitCond::Reconcile(which) => self.wait_reconcile_step(index, which, w.every).await,
+            },
+        }
     }
 
     /// The environment of a step's processes.
@@ -293,21 +299,11 @@ impl Runner<'_> {
             };
             last_code = code;
             let now = Instant::now();
-            let message = match hold.observe(Some(code == Some(0)), now) {
-                Held::Met => {
-                    let detail = format!("condition met after {polls} polls");
+            let message = match run_verdict(&mut hold, code, polls, every, now) {
+                Verdict::Passed(detail) => {
                     return Ok(Ok(result(StepOutcome::Passed, code, detail, true)));
                 }
-                Held::Holding(held) => format!(
-                    "poll {polls}: exit 0, holding {} of {}",
-                    format_duration(held),
-                    format_duration(hold.need())
-                ),
-                Held::Broken => format!(
-                    "poll {polls}: exit {}; next poll in {}",
-                    code.map_or("none".into(), |c| c.to_string()),
-                    format_duration(every)
-                ),
+                Verdict::Waiting(message) => message,
             };
             // Sleep until the next poll, answering commands meanwhile.
             let wake = deadline.map_or(now + every, |d| d.min(now + every));
@@ -318,5 +314,74 @@ impl Runner<'_> {
                 return stopped(polls, code, stop);
             }
         }
+    }
+}
+
+/// Poll `polls` of `wait = { run = ... }`, ended at `now` with exit `code`: only exit 0
+/// holds; any other exit (or none: killed by a signal) breaks the hold.
+fn run_verdict(
+    hold: &mut Hold,
+    code: Option<i32>,
+    polls: u32,
+    every: Duration,
+    now: Instant,
+) -> Verdict {
+    let message = match hold.observe(Some(code == Some(0)), now) {
+        Held::Met => return Verdict::Passed(format!("condition met after {polls} polls")),
+        Held::Holding(held) => format!(
+            "poll {polls}: exit 0, holding {} of {}",
+            format_duration(held),
+            format_duration(hold.need())
+        ),
+        Held::Broken => format!(
+            "poll {polls}: exit {}; next poll in {}",
+            code.map_or("none".into(), |c| c.to_string()),
+            format_duration(every)
+        ),
+    };
+    Verdict::Waiting(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_command_wait_counts_exit_0_only_and_any_other_exit_resets_it() {
+        let t0 = Instant::now();
+        let s = |ms: u64| t0 + Duration::from_millis(ms);
+        let every = Duration::from_secs(2);
+        let mut hold = Hold::new(Duration::from_secs(4));
+        let mut poll = |code, polls, at| run_verdict(&mut hold, code, polls, every, at);
+        let waiting = |m: &str| Verdict::Waiting(m.to_string());
+        assert_eq!(
+            poll(Some(0), 1, s(0)),
+            waiting("poll 1: exit 0, holding 0s of 4s")
+        );
+        assert_eq!(
+            poll(Some(0), 2, s(2_000)),
+            waiting("poll 2: exit 0, holding 2s of 4s")
+        );
+        assert_eq!(
+            poll(Some(1), 3, s(4_000)),
+            waiting("poll 3: exit 1; next poll in 2s")
+        );
+        assert_eq!(
+            poll(Some(0), 4, s(6_000)),
+            waiting("poll 4: exit 0, holding 0s of 4s")
+        );
+        assert_eq!(
+            poll(None, 5, s(8_000)),
+            waiting("poll 5: exit none; next poll in 2s"),
+            "killed by a signal: no exit code, a break"
+        );
+        assert_eq!(
+            poll(Some(0), 6, s(10_000)),
+            waiting("poll 6: exit 0, holding 0s of 4s")
+        );
+        assert_eq!(
+            poll(Some(0), 7, s(14_000)),
+            Verdict::Passed("condition met after 7 polls".into())
+        );
     }
 }

@@ -25,6 +25,15 @@ pub(super) enum Held {
     Met,
 }
 
+/// What one reading of a wait's condition comes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Verdict {
+    /// The condition has held for what is needed: the wait passes, and this says so.
+    Passed(String),
+    /// The wait goes on: this says what it waits for (or why the reading did not count).
+    Waiting(String),
+}
+
 impl Hold {
     /// A condition that must hold for `need` (zero: met at the first reading that holds).
     pub(super) fn new(need: Duration) -> Self {
@@ -79,5 +88,118 @@ mod tests {
         assert_eq!(h.observe(Some(true), s(28)), Held::Met);
         let mut now = Hold::new(Duration::ZERO);
         assert_eq!(now.observe(Some(true), s(0)), Held::Met);
+    }
+
+    /// `t0 + ms` milliseconds.
+    fn at(t0: Instant, ms: u64) -> Instant {
+        t0 + Duration::from_millis(ms)
+    }
+
+    #[test]
+    fn met_exactly_at_the_boundary_not_a_moment_before() {
+        let t0 = Instant::now();
+        let mut h = Hold::new(Duration::from_secs(10));
+        assert_eq!(h.observe(Some(true), t0), Held::Holding(Duration::ZERO));
+        assert_eq!(
+            h.observe(Some(true), at(t0, 9_999)),
+            Held::Holding(Duration::from_millis(9_999))
+        );
+        assert_eq!(h.observe(Some(true), at(t0, 10_000)), Held::Met);
+    }
+
+    #[test]
+    fn the_timer_starts_at_the_first_reading_that_holds_not_at_creation() {
+        let t0 = Instant::now();
+        let mut h = Hold::new(Duration::from_secs(10));
+        assert_eq!(h.observe(Some(false), t0), Held::Broken);
+        assert_eq!(h.observe(None, at(t0, 20_000)), Held::Broken);
+        // Thirty seconds after creation, but the condition only started holding now.
+        assert_eq!(
+            h.observe(Some(true), at(t0, 30_000)),
+            Held::Holding(Duration::ZERO)
+        );
+        assert_eq!(
+            h.observe(Some(true), at(t0, 35_000)),
+            Held::Holding(Duration::from_secs(5))
+        );
+        assert_eq!(h.observe(Some(true), at(t0, 40_000)), Held::Met);
+    }
+
+    #[test]
+    fn it_stays_met_while_the_condition_holds_and_a_break_after_met_starts_over() {
+        let t0 = Instant::now();
+        let mut h = Hold::new(Duration::from_secs(2));
+        h.observe(Some(true), t0);
+        assert_eq!(h.observe(Some(true), at(t0, 2_000)), Held::Met);
+        assert_eq!(h.observe(Some(true), at(t0, 60_000)), Held::Met);
+        assert_eq!(h.observe(None, at(t0, 61_000)), Held::Broken);
+        assert!(!h.holding());
+        assert_eq!(
+            h.observe(Some(true), at(t0, 62_000)),
+            Held::Holding(Duration::ZERO),
+            "held before the break does not count"
+        );
+        assert_eq!(
+            h.observe(Some(true), at(t0, 63_999)),
+            Held::Holding(Duration::from_millis(1_999))
+        );
+        assert_eq!(h.observe(Some(true), at(t0, 64_000)), Held::Met);
+    }
+
+    #[test]
+    fn a_zero_need_is_met_by_any_reading_that_holds_and_by_no_other() {
+        let t0 = Instant::now();
+        let mut h = Hold::new(Duration::ZERO);
+        assert_eq!(
+            h.observe(None, t0),
+            Held::Broken,
+            "unknown still fails closed"
+        );
+        assert_eq!(h.observe(Some(false), t0), Held::Broken);
+        assert!(!h.holding());
+        assert_eq!(h.observe(Some(true), t0), Held::Met);
+        assert!(h.holding());
+        assert_eq!(h.observe(Some(false), at(t0, 1)), Held::Broken);
+        assert_eq!(h.observe(Some(true), at(t0, 2)), Held::Met);
+    }
+
+    #[test]
+    fn a_reading_stamped_before_the_start_counts_as_no_time_held() {
+        // Instants are monotonic, but a caller may stamp a reading before the one that
+        // started the timer (taken earlier, observed later): it never panics and never
+        // counts as time held, and the start stays where it was.
+        let t0 = Instant::now();
+        let mut h = Hold::new(Duration::from_secs(10));
+        assert_eq!(
+            h.observe(Some(true), at(t0, 5_000)),
+            Held::Holding(Duration::ZERO)
+        );
+        assert_eq!(
+            h.observe(Some(true), at(t0, 1_000)),
+            Held::Holding(Duration::ZERO)
+        );
+        assert_eq!(
+            h.observe(Some(true), at(t0, 14_999)),
+            Held::Holding(Duration::from_millis(9_999))
+        );
+        assert_eq!(h.observe(Some(true), at(t0, 15_000)), Held::Met);
+    }
+
+    #[test]
+    fn need_and_holding_say_where_it_stands() {
+        let t0 = Instant::now();
+        let idle = Hold::default();
+        assert_eq!(idle.need(), Duration::ZERO);
+        assert!(!idle.holding());
+        let mut h = Hold::new(Duration::from_secs(60));
+        assert_eq!(h.need(), Duration::from_secs(60));
+        assert!(!h.holding());
+        h.observe(Some(true), t0);
+        assert!(h.holding());
+        h.observe(Some(true), at(t0, 30_000));
+        assert!(h.holding());
+        assert_eq!(h.need(), Duration::from_secs(60), "need never changes");
+        h.observe(Some(false), at(t0, 30_001));
+        assert!(!h.holding());
     }
 }

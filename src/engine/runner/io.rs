@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use chrono::Utc;
 use tokio::sync::mpsc;
 
-use super::{EngineError, Runner};
+use super::{EngineError, Runner, StepParts};
 use crate::journal::Journal;
 use crate::metrics_file::run::RunMetrics;
 use crate::notify::Notifier;
@@ -172,6 +172,26 @@ impl Runner<'_> {
             .await
     }
 
+    /// Shows `lines` (each ending in `\n`) as step `index`'s output, masked.
+    pub(super) async fn show_lines(
+        &mut self,
+        index: usize,
+        lines: String,
+    ) -> Result<(), EngineError> {
+        self.parts().show_lines(index, lines).await
+    }
+
+    /// Reports something worth saying that is not a step event.
+    pub(super) async fn notice(
+        &mut self,
+        level: Level,
+        message: impl Into<String>,
+    ) -> Result<(), EngineError> {
+        self.parts().notice(level, message).await
+    }
+}
+
+impl StepParts<'_, '_> {
     /// Shows `lines` (each ending in `\n`) as step `index`'s output, masked.
     pub(super) async fn show_lines(
         &mut self,

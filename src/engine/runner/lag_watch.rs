@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::hold::{Held, Hold};
+use super::hold::{Held, Hold, Verdict};
 use super::{Attempt, AttemptResult, EngineError, Runner};
 use cutover_model::lag::LagSample;
 use cutover_model::protocol::{Event, StepOutcome};
@@ -100,29 +100,11 @@ impl Runner<'_> {
         loop {
             let now = Instant::now();
             let sample = self.lag_sample().unwrap_or_default();
-            let state = sample.below(&limit);
-            let msg = match (hold.observe(state, now), state) {
-                (Held::Met, _) => {
-                    let detail = format!(
-                        "lag {} below {limit} for {}",
-                        sample.summary(),
-                        format_duration(hold.need())
-                    );
+            let msg = match lag_verdict(&mut hold, &sample, &limit, now) {
+                Verdict::Passed(detail) => {
                     return Ok(Ok(result(StepOutcome::Passed, detail, true, None)));
                 }
-                (Held::Holding(held), _) => format!(
-                    "lag {} < {limit}: holding {} of {}",
-                    sample.summary(),
-                    format_duration(held),
-                    format_duration(hold.need())
-                ),
-                (Held::Broken, Some(_)) => {
-                    format!("lag {} is not below {limit} yet", sample.summary())
-                }
-                (Held::Broken, None) if sample.is_stale() => {
-                    format!("not counting: the lag probe is {}", sample.summary())
-                }
-                (Held::Broken, None) => "waiting for the first lag reading".to_string(),
+                Verdict::Waiting(msg) => msg,
             };
             if deadline.is_some_and(|d| now >= d) {
                 let m = format!("timed out: {msg}");
@@ -139,5 +121,111 @@ impl Runner<'_> {
                 )));
             }
         }
+    }
+}
+
+/// One reading of `wait = { lag_below = limit }` at `now`: only a fresh `sample` below `limit`
+/// counts; one that is not below, stale or missing breaks the hold (fail closed) and the
+/// message says which.
+fn lag_verdict(hold: &mut Hold, sample: &LagSample, limit: &Threshold, now: Instant) -> Verdict {
+    let below = sample.below(limit);
+    let msg = match (hold.observe(below, now), below) {
+        (Held::Met, _) => {
+            return Verdict::Passed(format!(
+                "lag {} below {limit} for {}",
+                sample.summary(),
+                format_duration(hold.need())
+            ));
+        }
+        (Held::Holding(held), _) => format!(
+            "lag {} < {limit}: holding {} of {}",
+            sample.summary(),
+            format_duration(held),
+            format_duration(hold.need())
+        ),
+        (Held::Broken, Some(_)) => format!("lag {} is not below {limit} yet", sample.summary()),
+        (Held::Broken, None) if sample.is_stale() => {
+            format!("not counting: the lag probe is {}", sample.summary())
+        }
+        (Held::Broken, None) => "waiting for the first lag reading".to_string(),
+    };
+    Verdict::Waiting(msg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+
+    fn fresh(bytes: u64) -> LagSample {
+        LagSample {
+            seq: 1,
+            at: Some(Utc::now()),
+            checked_at: Some(Utc::now()),
+            bytes: Some(bytes),
+            ..Default::default()
+        }
+    }
+
+    /// A failing probe: its last value stays, but it is not fresh.
+    fn stale(bytes: u64) -> LagSample {
+        LagSample {
+            stale_since: Some(Utc::now()),
+            error: Some("connection refused".into()),
+            ..fresh(bytes)
+        }
+    }
+
+    fn waiting(v: Verdict) -> String {
+        match v {
+            Verdict::Waiting(m) => m,
+            Verdict::Passed(d) => panic!("passed too early: {d}"),
+        }
+    }
+
+    #[test]
+    fn a_lag_gate_counts_fresh_samples_below_only_and_a_stale_one_resets_it() {
+        let t0 = Instant::now();
+        let s = |ms: u64| t0 + Duration::from_millis(ms);
+        let limit = Threshold::Bytes(1_000_000);
+        let mut hold = Hold::new(Duration::from_secs(10));
+        let (low, high, gone) = (fresh(10), fresh(2_000_000), stale(10));
+        let mut judge = |sample: &LagSample, at| lag_verdict(&mut hold, sample, &limit, at);
+        let first = waiting(judge(&LagSample::default(), s(0)));
+        assert_eq!(first, "waiting for the first lag reading");
+        let holding = |held| format!("lag {} < {limit}: holding {held} of 10s", low.summary());
+        assert_eq!(waiting(judge(&low, s(0))), holding("0s"));
+        assert_eq!(waiting(judge(&low, s(6_000))), holding("6s"));
+        assert_eq!(
+            waiting(judge(&gone, s(7_000))),
+            format!("not counting: the lag probe is {}", gone.summary()),
+            "a stale sample never counts, even with a last value below"
+        );
+        assert_eq!(waiting(judge(&low, s(8_000))), holding("0s"));
+        assert_eq!(
+            waiting(judge(&high, s(9_000))),
+            format!("lag {} is not below {limit} yet", high.summary())
+        );
+        assert_eq!(waiting(judge(&low, s(10_000))), holding("0s"));
+        assert_eq!(waiting(judge(&low, s(19_999))), holding("9s"));
+        assert_eq!(
+            judge(&low, s(20_000)),
+            Verdict::Passed(format!("lag {} below {limit} for 10s", low.summary()))
+        );
+    }
+
+    #[test]
+    fn a_lag_at_the_limit_is_not_below_it() {
+        let limit = Threshold::Bytes(1_000);
+        let mut hold = Hold::new(Duration::ZERO);
+        let at = fresh(1_000);
+        assert_eq!(
+            lag_verdict(&mut hold, &at, &limit, Instant::now()),
+            Verdict::Waiting(format!("lag {} is not below {limit} yet", at.summary()))
+        );
+        assert!(matches!(
+            lag_verdict(&mut hold, &fresh(999), &limit, Instant::now()),
+            Verdict::Passed(_)
+        ));
     }
 }

@@ -138,6 +138,33 @@ struct Runner<'a> {
     recon: reconciler::Reconciler,
 }
 
+/// The parts of a [`Runner`] a step kind uses when it reads and changes databases and shows
+/// what it did, but does not answer the operator meanwhile (`sync_sequences`; a repair's
+/// patch applied, and its inverse as the rollback): it cannot touch the steps' states, the
+/// triggers, the rollback plan or the mailbox.
+struct StepParts<'r, 'a> {
+    /// Resolved `[connections]`.
+    conns: &'a BTreeMap<String, ConnSettings>,
+    /// Masks what the step shows.
+    masker: &'a Masker,
+    /// The open SQL sessions, by connection.
+    sessions: &'r mut sql_step::SqlSessions,
+    /// The journal and the event channel.
+    io: &'r mut io::Io<'a>,
+}
+
+impl<'a> Runner<'a> {
+    /// The parts a step kind that does not answer the operator uses.
+    fn parts(&mut self) -> StepParts<'_, 'a> {
+        StepParts {
+            conns: self.conns,
+            masker: self.masker,
+            sessions: &mut self.sessions,
+            io: &mut self.io,
+        }
+    }
+}
+
 /// How a shell attempt ended, in the engine's words: outcome and, when not passed, why.
 fn classify(
     exit: &ShellExit,

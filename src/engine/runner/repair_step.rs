@@ -10,11 +10,11 @@
 //! (headless: `--assume-yes`). The patch applies in one transaction; a statement whose row
 //! changed since the diff is stale, left alone and named.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::{Attempt, AttemptResult, EngineError, Runner};
+use super::{Attempt, AttemptResult, EngineError, Runner, StepParts};
 use cutover_model::protocol::{Event, Level, RepairRecord, StepOutcome};
 use cutover_model::reconcile::ReconcileResult;
 use cutover_reconcile::repair::{self, Limits, Patch};
@@ -113,7 +113,8 @@ impl Runner<'_> {
                 stop,
             )));
         }
-        self.apply_patch(index, &t, &patch, fire_triggers, record)
+        self.parts()
+            .apply_patch(index, &t, &patch, fire_triggers, record)
             .await?;
         Ok(Ok(match self.repair_check(name, max_rows).await {
             Err(e) => failed(
@@ -243,7 +244,9 @@ impl Runner<'_> {
             .await?;
         Ok(Ok((file, record)))
     }
+}
 
+impl StepParts<'_, '_> {
     /// Applies the patch on the target and journals what it did: each stale row named.
     async fn apply_patch(
         &mut self,
@@ -287,11 +290,15 @@ impl Runner<'_> {
         }
     }
 
-    /// A repair step's rollback: its saved inverse patch applied on `on` (nothing to undo
-    /// when no patch was saved).
-    pub(super) async fn repair_inverse(&mut self, index: usize, on: &str) -> AttemptResult {
-        let (_, inverse) = self.repair_paths(index);
-        let text = match std::fs::read_to_string(&inverse) {
+    /// A repair step's rollback: its saved inverse patch (`inverse`, see
+    /// [`Runner::repair_paths`]) applied on `on` (nothing to undo when no patch was saved).
+    pub(super) async fn repair_inverse(
+        &mut self,
+        index: usize,
+        inverse: &Path,
+        on: &str,
+    ) -> AttemptResult {
+        let text = match std::fs::read_to_string(inverse) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let m = "no repair patch was saved: nothing to undo".to_string();

@@ -180,7 +180,10 @@ impl Runner<'_> {
                     self.sql_attempt(index, sql, on, &Expect::default(), &file)
                         .await?
                 }
-                RollbackAction::RepairInverse { on } => self.repair_inverse(index, on).await?,
+                RollbackAction::RepairInverse { on } => {
+                    let (_, inverse) = self.repair_paths(index);
+                    self.parts().repair_inverse(index, &inverse, on).await?
+                }
             };
             let (att, stop) = match result {
                 Ok(a) => (a, None),

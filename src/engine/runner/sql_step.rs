@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_postgres::Client;
 
-use super::hold::{Held, Hold};
+use super::hold::{Held, Hold, Verdict};
 use super::sql_result::{SqlResult, sql_checks};
 use super::{Attempt, AttemptResult, EngineError, Runner, Stop};
 use cutover_model::protocol::{Level, StepOutcome, Stream};
@@ -273,18 +273,11 @@ impl Runner<'_> {
             let seen = self.sql_condition(on, sql, per_poll).await?;
             polls += 1;
             let now = Instant::now();
-            let msg = match (hold.observe(seen.as_ref().ok().copied(), now), &seen) {
-                (Held::Met, _) => {
-                    let detail = format!("query returned true after {polls} polls");
+            let msg = match sql_verdict(&mut hold, &seen, polls, now) {
+                Verdict::Passed(detail) => {
                     return Ok(Ok(result(StepOutcome::Passed, detail, true, None)));
                 }
-                (Held::Holding(held), _) => format!(
-                    "poll {polls}: true, holding {} of {}",
-                    cutover_model::runbook::units::format_duration(held),
-                    cutover_model::runbook::units::format_duration(hold.need())
-                ),
-                (Held::Broken, Err(e)) => format!("poll {polls}: {e}"),
-                (Held::Broken, Ok(_)) => format!("poll {polls}: not true yet"),
+                Verdict::Waiting(msg) => msg,
             };
             if deadline.is_some_and(|d| now >= d) {
                 let m = format!("timed out after {polls} polls ({msg})");
@@ -303,5 +296,81 @@ impl Runner<'_> {
                 )));
             }
         }
+    }
+}
+
+/// Poll `polls` of `wait = { sql = ... }`, answered at `now`: only `Ok(true)` holds; false
+/// breaks the hold, and so does an error (fail closed), which the message shows.
+fn sql_verdict(hold: &mut Hold, seen: &Result<bool, String>, polls: u32, now: Instant) -> Verdict {
+    let msg = match (hold.observe(seen.as_ref().ok().copied(), now), seen) {
+        (Held::Met, _) => {
+            return Verdict::Passed(format!("query returned true after {polls} polls"));
+        }
+        (Held::Holding(held), _) => format!(
+            "poll {polls}: true, holding {} of {}",
+            cutover_model::runbook::units::format_duration(held),
+            cutover_model::runbook::units::format_duration(hold.need())
+        ),
+        (Held::Broken, Err(e)) => format!("poll {polls}: {e}"),
+        (Held::Broken, Ok(_)) => format!("poll {polls}: not true yet"),
+    };
+    Verdict::Waiting(msg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sql_wait_counts_true_answers_only_and_an_error_resets_it() {
+        let t0 = Instant::now();
+        let s = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut hold = Hold::new(Duration::from_secs(5));
+        let mut poll =
+            |seen: Result<bool, String>, polls, at| sql_verdict(&mut hold, &seen, polls, at);
+        let waiting = |m: &str| Verdict::Waiting(m.to_string());
+        assert_eq!(
+            poll(Ok(true), 1, s(0)),
+            waiting("poll 1: true, holding 0s of 5s")
+        );
+        assert_eq!(
+            poll(Ok(true), 2, s(4_000)),
+            waiting("poll 2: true, holding 4s of 5s")
+        );
+        assert_eq!(
+            poll(Err("no answer within 5s".into()), 3, s(4_500)),
+            waiting("poll 3: no answer within 5s"),
+            "an error fails closed"
+        );
+        assert_eq!(
+            poll(Ok(true), 4, s(5_000)),
+            waiting("poll 4: true, holding 0s of 5s")
+        );
+        assert_eq!(
+            poll(Ok(false), 5, s(9_000)),
+            waiting("poll 5: not true yet")
+        );
+        assert_eq!(
+            poll(Ok(true), 6, s(10_000)),
+            waiting("poll 6: true, holding 0s of 5s")
+        );
+        assert_eq!(
+            poll(Ok(true), 7, s(15_000)),
+            Verdict::Passed("query returned true after 7 polls".into())
+        );
+    }
+
+    #[test]
+    fn a_sql_wait_without_for_passes_at_the_first_true() {
+        let mut hold = Hold::new(Duration::ZERO);
+        let now = Instant::now();
+        assert_eq!(
+            sql_verdict(&mut hold, &Err("boom".into()), 1, now),
+            Verdict::Waiting("poll 1: boom".into())
+        );
+        assert_eq!(
+            sql_verdict(&mut hold, &Ok(true), 2, now),
+            Verdict::Passed("query returned true after 2 polls".into())
+        );
     }
 }

@@ -9,7 +9,7 @@
 
 use tokio_postgres::Client;
 
-use super::{Attempt, AttemptResult, Runner};
+use super::{Attempt, AttemptResult, StepParts};
 use cutover_model::narrate;
 use cutover_model::protocol::{CheckResult, StepOutcome};
 use cutover_reconcile::{SequencePosition, sequence_position};
@@ -173,7 +173,7 @@ async fn source_sequences(
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
-impl Runner<'_> {
+impl StepParts<'_, '_> {
     /// Brings the sequences of `schemas` on `to` up to their values on `from`.
     pub(super) async fn sync_sequences_step(
         &mut self,

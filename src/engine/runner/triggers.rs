@@ -9,6 +9,7 @@ use tokio::time::Instant;
 
 use super::hold::{Held, Hold};
 use super::{EngineError, Runner};
+use cutover_model::lag::LagSample;
 use cutover_model::narrate;
 use cutover_model::protocol::{Command, Event, Level, OperatorAction, ROLLBACK_WORD};
 use cutover_model::runbook::units::format_duration;
@@ -96,6 +97,47 @@ struct TriggerState {
     hold: Hold,
     /// The latest answer of a `sql` trigger's background query.
     sql: Option<SqlWatch>,
+}
+
+impl TriggerState {
+    /// Takes the condition's reading at `now` (`None`: could not be had, a break) against a
+    /// `for` of `need`: whether the trigger fires now (held for `need` and not fired yet). A
+    /// break re-arms it.
+    fn fires(&mut self, need: Duration, met: Option<bool>, now: Instant) -> bool {
+        if self.hold.need() != need {
+            self.hold = Hold::new(need);
+        }
+        match self.hold.observe(met, now) {
+            Held::Broken => {
+                self.fired = false;
+                false
+            }
+            Held::Holding(_) => false,
+            Held::Met => !self.fired,
+        }
+    }
+}
+
+/// What the condition of a trigger kept for a `for` (`lag_above`, `sql`) reads now, and what
+/// its alert says when it fires; `None` for the other kinds. The reading is `None` when it
+/// could not be had (a stale or missing lag sample, a query that failed or has not answered
+/// yet): never met (fail closed).
+fn held_reading(
+    cond: &TriggerCond,
+    sample: Option<&LagSample>,
+    sql: Option<Result<bool, String>>,
+) -> Option<(Option<bool>, String)> {
+    match cond {
+        TriggerCond::LagAbove(limit) => match sample.and_then(|s| Some((s, s.below(limit)?))) {
+            Some((s, below)) => Some((Some(!below), format!("lag {} above {limit}", s.summary()))),
+            None => Some((None, String::new())),
+        },
+        TriggerCond::Sql { .. } => match sql {
+            Some(Ok(v)) => Some((Some(v), "its query returned true".to_string())),
+            Some(Err(_)) | None => Some((None, String::new())),
+        },
+        _ => None,
+    }
 }
 
 /// A `sql` trigger's query, polled on its own task so the engine never waits on it.
@@ -201,48 +243,16 @@ impl Runner<'_> {
         let now = Instant::now();
         for t in 0..self.rb.triggers.len() {
             let trig = &self.rb.triggers[t];
-            let (met, what) = match &trig.when {
-                TriggerCond::LagAbove(limit) => {
-                    match sample.as_ref().and_then(|s| s.below(limit)) {
-                        Some(below) => (
-                            Some(!below),
-                            format!(
-                                "lag {} above {limit}",
-                                sample.as_ref().map_or(String::new(), |s| s.summary())
-                            ),
-                        ),
-                        // Stale or no reading: never counts as met (fail closed), resets `for`.
-                        None => (Some(false), String::new()),
-                    }
-                }
-                TriggerCond::Sql { .. } => {
-                    match self.triggers.state[t]
-                        .sql
-                        .as_ref()
-                        .and_then(SqlWatch::latest)
-                    {
-                        Some(Ok(v)) => (Some(v), "its query returned true".to_string()),
-                        Some(Err(_)) | None => (Some(false), String::new()),
-                    }
-                }
-                _ => (None, String::new()),
-            };
-            let Some(met) = met else { continue };
-            let hold = trig.hold;
             let state = &mut self.triggers.state[t];
-            if state.hold.need() != hold {
-                state.hold = Hold::new(hold);
-            }
-            let held = state.hold.observe(Some(met), now);
-            if held == Held::Broken {
-                state.fired = false;
+            let sql = state.sql.as_ref().and_then(SqlWatch::latest);
+            let Some((met, what)) = held_reading(&trig.when, sample.as_ref(), sql) else {
                 continue;
-            }
-            if !state.fired && held == Held::Met {
-                let held = if hold.is_zero() {
+            };
+            if state.fires(trig.hold, met, now) {
+                let held = if trig.hold.is_zero() {
                     String::new()
                 } else {
-                    format!(" for {}", format_duration(hold))
+                    format!(" for {}", format_duration(trig.hold))
                 };
                 self.fire(t, format!("{what}{held}")).await?;
             }
@@ -355,5 +365,100 @@ impl Runner<'_> {
                     .await
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cutover_model::runbook::{Template, Threshold};
+
+    fn fresh(bytes: u64) -> LagSample {
+        LagSample {
+            seq: 1,
+            at: Some(Utc::now()),
+            bytes: Some(bytes),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_lag_or_sql_reading_that_cannot_be_had_is_unknown_never_met() {
+        let lag = TriggerCond::LagAbove(Threshold::Bytes(1_000));
+        let high = fresh(5_000);
+        let Some((met, what)) = held_reading(&lag, Some(&high), None) else {
+            panic!("a lag_above trigger is kept for its `for`");
+        };
+        assert_eq!(met, Some(true));
+        assert!(
+            what.starts_with(&format!("lag {} above ", high.summary())),
+            "{what}"
+        );
+        assert_eq!(
+            held_reading(&lag, Some(&fresh(10)), None).map(|r| r.0),
+            Some(Some(false))
+        );
+        assert_eq!(
+            held_reading(&lag, Some(&fresh(1_000)), None).map(|r| r.0),
+            Some(Some(true)),
+            "at the limit is not below it"
+        );
+        let stale = LagSample {
+            stale_since: Some(Utc::now()),
+            ..high.clone()
+        };
+        assert_eq!(
+            held_reading(&lag, Some(&stale), None),
+            Some((None, String::new()))
+        );
+        assert_eq!(held_reading(&lag, None, None), Some((None, String::new())));
+        let sql = TriggerCond::Sql {
+            sql: Template::default(),
+            on: "target".into(),
+        };
+        let said = "its query returned true".to_string();
+        assert_eq!(
+            held_reading(&sql, None, Some(Ok(true))),
+            Some((Some(true), said))
+        );
+        assert_eq!(
+            held_reading(&sql, None, Some(Ok(false))).map(|r| r.0),
+            Some(Some(false))
+        );
+        assert_eq!(
+            held_reading(&sql, None, Some(Err("x".into()))),
+            Some((None, String::new()))
+        );
+        assert_eq!(held_reading(&sql, None, None), Some((None, String::new())));
+        let other = TriggerCond::StepFailed("drain".into());
+        assert_eq!(held_reading(&other, Some(&high), Some(Ok(true))), None);
+    }
+
+    #[test]
+    fn a_trigger_fires_once_after_its_for_and_a_break_re_arms_it() {
+        let t0 = Instant::now();
+        let s = |secs: u64| t0 + Duration::from_secs(secs);
+        let need = Duration::from_secs(60);
+        let mut t = TriggerState::default();
+        assert!(!t.fires(need, Some(true), s(0)));
+        assert!(!t.fires(need, Some(true), s(59)));
+        assert!(t.fires(need, Some(true), s(60)));
+        t.fired = true; // as `fire` does
+        assert!(!t.fires(need, Some(true), s(61)), "fired once, not again");
+        assert!(!t.fires(need, None, s(62)), "unknown is a break");
+        assert!(!t.fired, "a break re-arms it");
+        assert!(!t.fires(need, Some(true), s(63)));
+        assert!(!t.fires(need, Some(false), s(100)));
+        assert!(!t.fires(need, Some(true), s(101)));
+        assert!(t.fires(need, Some(true), s(161)));
+    }
+
+    #[test]
+    fn a_trigger_without_for_fires_at_the_first_reading_that_holds() {
+        let now = Instant::now();
+        let mut t = TriggerState::default();
+        assert!(!t.fires(Duration::ZERO, None, now));
+        assert!(!t.fires(Duration::ZERO, Some(false), now));
+        assert!(t.fires(Duration::ZERO, Some(true), now));
     }
 }
