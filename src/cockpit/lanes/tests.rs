@@ -433,3 +433,25 @@ fn a_key_clears_the_status_and_modified_keys_do_nothing() {
     assert_eq!(fx, [LanesEffect::Redraw]);
     assert!(app.prompt.is_some(), "R arrives with shift");
 }
+
+/// The README's lanes key table is generated from [`KEYS`](crate::lanes::KEYS), like the
+/// cockpit's (`CUTOVER_UPDATE_README=1 cargo test -p cutover-cockpit readme` rewrites it).
+#[test]
+fn readme_lanes_key_section_is_generated_from_the_table() {
+    use crate::app::keymap::tests::{readme_path, split_at};
+    let path = readme_path();
+    let readme = std::fs::read_to_string(&path).expect("read README.md");
+    let (before, table, after) =
+        split_at(&readme, "<!-- lanes-keys:begin", "<!-- lanes-keys:end -->");
+    let generated = format!("\n{}\n", crate::lanes::keys::markdown());
+    if table == generated {
+        return;
+    }
+    if std::env::var_os("CUTOVER_UPDATE_README").is_some_and(|v| v == "1") {
+        std::fs::write(&path, format!("{before}{generated}{after}")).expect("write README.md");
+        return;
+    }
+    panic!(
+        "README.md's lanes key section differs from src/cockpit/lanes/keys.rs; regenerate it with CUTOVER_UPDATE_README=1 cargo test -p cutover-cockpit readme\n--- README.md\n{table}--- generated\n{generated}"
+    );
+}

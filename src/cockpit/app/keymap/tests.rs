@@ -148,16 +148,25 @@ fn the_bar_and_the_help_name_keys_as_before() {
     assert_eq!(rows[11].1, "zoom the step pane · output times on/off");
 }
 
-fn readme_path() -> PathBuf {
+pub(crate) fn readme_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../README.md")
 }
 
 /// The README up to the line after the begin marker, the key section, and the rest from the end
 /// marker on.
 fn split(readme: &str) -> (&str, &str, &str) {
+    split_at(readme, BEGIN, END)
+}
+
+/// [`split`] between the markers `BEGIN` and `END`.
+pub(crate) fn split_at<'a>(
+    readme: &'a str,
+    begin_marker: &str,
+    end_marker: &str,
+) -> (&'a str, &'a str, &'a str) {
     let begin = readme
-        .find(BEGIN)
-        .unwrap_or_else(|| panic!("README.md has no {BEGIN} … --> marker"));
+        .find(begin_marker)
+        .unwrap_or_else(|| panic!("README.md has no {begin_marker} … --> marker"));
     let table = begin
         + readme[begin..]
             .find('\n')
@@ -165,8 +174,8 @@ fn split(readme: &str) -> (&str, &str, &str) {
         + 1;
     let end = table
         + readme[table..]
-            .find(END)
-            .unwrap_or_else(|| panic!("README.md has no {END} marker after {BEGIN}"));
+            .find(end_marker)
+            .unwrap_or_else(|| panic!("README.md has no {end_marker} marker after {begin_marker}"));
     (&readme[..table], &readme[table..end], &readme[end..])
 }
 
