@@ -102,7 +102,12 @@ pub fn attach(id: Option<String>, take_over: bool, theme_name: Option<String>) -
             Err(code) => return code,
         };
     if fleet {
-        return crate::fleet_attach::lanes(&socket, &id, true, take_over, &theme);
+        let seat = crate::fleet_attach::Seat {
+            control: true,
+            take_over,
+            drill: false,
+        };
+        return crate::fleet_attach::lanes(&socket, &id, seat, &theme);
     }
     cockpit(&socket, &id, take_over, theme, &leaving)
 }
@@ -332,7 +337,12 @@ pub fn watch(
         Err(code) => return code,
     };
     if fleet {
-        return crate::fleet_attach::lanes(&socket, &run, false, false, &theme);
+        let seat = crate::fleet_attach::Seat {
+            control: false,
+            take_over: false,
+            drill: false,
+        };
+        return crate::fleet_attach::lanes(&socket, &run, seat, &theme);
     }
     let rt = match crate::serve::client_runtime("cutover", Exit::Failed) {
         Ok(rt) => rt,

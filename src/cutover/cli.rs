@@ -239,8 +239,8 @@ pub struct DrillArgs {
     #[arg(long, value_name = "GROUP", conflicts_with = "headless")]
     pub share_group: Option<String>,
     /// Rehearse a fleet: N disposable pairs, each a member running the drill's runbook
-    /// (member m1 the canary), driven as `run --fleet --headless` would (with --headless).
-    #[arg(long, value_name = "N", requires = "headless", conflicts_with_all = ["fault", "keep", "journal"],
+    /// (member m1 the canary), in the lanes cockpit or as `run --fleet --headless` would.
+    #[arg(long, value_name = "N", conflicts_with_all = ["fault", "keep", "journal", "share_group"],
           value_parser = clap::value_parser!(u32).range(1..=8))]
     pub fleet: Option<u32>,
 }

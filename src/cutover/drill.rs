@@ -141,7 +141,7 @@ pub fn main(args: DrillArgs) -> Exit {
         ),
     );
     if let Some(n) = args.fleet {
-        return crate::drill_fleet::run(start, &args, n, bin, &plan);
+        return crate::drill_fleet::run(start, &args, n, bin, &plan, theme);
     }
     match theme {
         Some(theme) => cockpit(start, &plan, theme),

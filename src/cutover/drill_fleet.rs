@@ -1,8 +1,10 @@
-//! `cutover drill --fleet N --headless`: a fleet rehearsed on disposable clusters. N drill
-//! pairs are built (each with its replication and write load), a fleet file names them as
-//! members `m1`…`mN` (`m1` the canary) with each pair's vars, and the drill's runbook runs
-//! over them as `run --fleet --headless` runs it. Everything is removed at the end, and on
-//! SIGINT, SIGTERM or SIGHUP during the set-up.
+//! `cutover drill --fleet N`: a fleet rehearsed on disposable clusters. N drill pairs are
+//! built (each with its replication and write load), a fleet file names them as members
+//! `m1`…`mN` (`m1` the canary) with each pair's vars, and the drill's runbook runs over them
+//! as `run --fleet` runs it: in the lanes cockpit, or `--headless`. The pairs belong to this
+//! process: leaving the lanes stops the fleet's engine (its members' runs end as aborts) before
+//! everything is removed. Everything is removed at the end, and on SIGINT, SIGTERM or SIGHUP
+//! during the set-up.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,8 +19,16 @@ use crate::drill_plan::{DrillPlan, chain};
 use crate::exit::Exit;
 use crate::headless::HeadlessOptions;
 
-/// Builds `n` pairs, runs the fleet on them, removes them; the fleet's exit.
-pub fn run(start: Instant, args: &DrillArgs, n: u32, bin: PgBin, plan: &DrillPlan) -> Exit {
+/// Builds `n` pairs, runs the fleet on them (in the lanes with `theme`, else headless),
+/// removes them; the fleet's exit.
+pub fn run(
+    start: Instant,
+    args: &DrillArgs,
+    n: u32,
+    bin: PgBin,
+    plan: &DrillPlan,
+    theme: Option<cutover_cockpit::tui::theme::Theme>,
+) -> Exit {
     let rt = match crate::serve::client_runtime("cutover drill", Exit::Failed) {
         Ok(rt) => rt,
         Err(exit) => return exit,
@@ -38,22 +48,26 @@ pub fn run(start: Instant, args: &DrillArgs, n: u32, bin: PgBin, plan: &DrillPla
                 start,
                 &format!("fleet of {n} pairs · fleet file {}", fleet.display()),
             );
-            crate::fleet_run::run(
-                crate::fleet_run::FleetArgs {
-                    runbook: plan.runbook.clone(),
-                    fleet: fleet.clone(),
-                    overrides: args.vars.iter().cloned().collect(),
-                    accept_changed_runbook: false,
-                    accept_changed_vars: false,
-                    journal: Some(plan.dir.join("fleet.jsonl")),
-                    resume: false,
-                },
-                HeadlessOptions {
-                    json: args.json,
-                    assume_yes: args.assume_yes,
-                    ..HeadlessOptions::default()
-                },
-            )
+            let fleet_args = crate::fleet_run::FleetArgs {
+                runbook: plan.runbook.clone(),
+                fleet: fleet.clone(),
+                overrides: args.vars.iter().cloned().collect(),
+                accept_changed_runbook: false,
+                accept_changed_vars: false,
+                journal: Some(plan.dir.join("fleet.jsonl")),
+                resume: false,
+            };
+            match theme {
+                Some(theme) => lanes(start, fleet_args, theme),
+                None => crate::fleet_run::run(
+                    fleet_args,
+                    HeadlessOptions {
+                        json: args.json,
+                        assume_yes: args.assume_yes,
+                        ..HeadlessOptions::default()
+                    },
+                ),
+            }
         }
         Err(e) => {
             say(start, &format!("cannot write {}: {e}", fleet.display()));
@@ -67,6 +81,25 @@ pub fn run(start: Instant, args: &DrillArgs, n: u32, bin: PgBin, plan: &DrillPla
         start,
         "the fleet's clusters and loads are stopped and removed",
     );
+    exit
+}
+
+/// The drill's fleet in the lanes; once they are left, the fleet's engine is stopped (the
+/// clusters its members run against are about to go).
+fn lanes(
+    start: Instant,
+    args: crate::fleet_run::FleetArgs,
+    theme: cutover_cockpit::tui::theme::Theme,
+) -> Exit {
+    let journal = args.journal.clone().unwrap_or_default();
+    let journal = std::path::absolute(&journal).unwrap_or(journal);
+    let exit = crate::fleet_serve::start_and_attach(args, theme, true);
+    if crate::fleet_serve::stop_engine_of(&journal) {
+        say(
+            start,
+            "the fleet's engine is stopped: a drill's fleet ends with its terminal",
+        );
+    }
     exit
 }
 

@@ -9,7 +9,7 @@ use tokio::io::BufReader;
 use tokio::net::UnixStream;
 use tokio::sync::mpsc;
 
-use cutover_cockpit::app::Seat;
+use cutover_cockpit::app::Seat as MemberSeat;
 use cutover_cockpit::lanes::{self, LanesLeft, LanesLink};
 use cutover_cockpit::tui::theme::Theme;
 use cutover_cockpit::tui::{self, EngineLink};
@@ -22,10 +22,24 @@ use cutover_socket::wire::{self, Want};
 use crate::exit::Exit;
 use crate::say;
 
-/// The lanes of the fleet at `socket` (`control`: with the controls, taken over without
-/// asking when `take_over`), until the operator leaves; a member opened from them gets its
-/// full cockpit, and esc comes back. Returns the fleet's exit once it has ended, else 0.
-pub fn lanes(socket: &Path, id: &str, control: bool, take_over: bool, theme: &Theme) -> Exit {
+/// How a terminal comes to the lanes.
+#[derive(Debug, Clone, Copy)]
+pub struct Seat {
+    /// With the controls (else it watches).
+    pub control: bool,
+    /// Taking them from the terminal that has them, without asking.
+    pub take_over: bool,
+    /// A drill's fleet: it ends with this terminal (its clusters go with it).
+    pub drill: bool,
+}
+
+/// The lanes of the fleet at `socket`, seated as `seat` says, until the operator leaves; a
+/// member opened from them gets its full cockpit, and esc comes back. Returns the fleet's
+/// exit once it has ended, else 0 (a drill's: 4).
+pub fn lanes(socket: &Path, id: &str, seat: Seat, theme: &Theme) -> Exit {
+    let Seat {
+        control, take_over, ..
+    } = seat;
     let rt = match crate::serve::client_runtime("cutover", Exit::Failed) {
         Ok(rt) => rt,
         Err(code) => return code,
@@ -66,8 +80,8 @@ pub fn lanes(socket: &Path, id: &str, control: bool, take_over: bool, theme: &Th
                     member_cockpit(&rt, Path::new(&sock), role, theme.clone());
                 }
             }
-            LanesLeft::Leave => break left_fleet(id, view.as_ref(), control),
-            LanesLeft::Gone => break engine_gone(id, view.as_ref(), control),
+            LanesLeft::Leave => break left_fleet(id, view.as_ref(), seat),
+            LanesLeft::Gone => break engine_gone(id, view.as_ref(), seat),
         }
     };
     rt.shutdown_background();
@@ -76,9 +90,13 @@ pub fn lanes(socket: &Path, id: &str, control: bool, take_over: bool, theme: &Th
 
 /// What the terminal says when it leaves the lanes: the fleet goes on (detached), or how it
 /// ended (with its exit code, from the fleet journal).
-fn left_fleet(id: &str, view: Option<&FleetView>, control: bool) -> Exit {
+fn left_fleet(id: &str, view: Option<&FleetView>, seat: Seat) -> Exit {
     let Some(v) = view.filter(|v| v.phase == FleetPhase::Finished) else {
-        let verb = if control { "attach" } else { "watch" };
+        if seat.drill {
+            say::out("cutover: left the lanes before the drill's fleet finished");
+            return Exit::Failed;
+        }
+        let verb = if seat.control { "attach" } else { "watch" };
         say::out(&format!(
             "cutover: left the lanes; the fleet goes on · come back with: cutover {verb} {id}"
         ));
@@ -106,7 +124,7 @@ fn left_fleet(id: &str, view: Option<&FleetView>, control: bool) -> Exit {
                 _ => None,
             })
         });
-    if control {
+    if seat.control {
         code.map_or(Exit::Failed, Exit::from_code)
     } else {
         Exit::Ok
@@ -114,9 +132,9 @@ fn left_fleet(id: &str, view: Option<&FleetView>, control: bool) -> Exit {
 }
 
 /// The fleet's engine went away: how it ended when it did, else how to resume it.
-fn engine_gone(id: &str, view: Option<&FleetView>, control: bool) -> Exit {
+fn engine_gone(id: &str, view: Option<&FleetView>, seat: Seat) -> Exit {
     if view.is_some_and(|v| v.phase == FleetPhase::Finished) {
-        return left_fleet(id, view, control);
+        return left_fleet(id, view, seat);
     }
     let journal = view.map_or_else(
         || "FLEET-JOURNAL".into(),
@@ -219,7 +237,7 @@ fn member_cockpit(rt: &tokio::runtime::Runtime, socket: &Path, role: ClientRole,
             let joined = client::join(socket, want, Operator::from_env())
                 .await
                 .ok()?;
-            let seat = Seat {
+            let seat = MemberSeat {
                 role: joined.role,
                 terminal: joined.terminal,
                 in_fleet: true,

@@ -4,6 +4,8 @@
 //! `<run dir>/<fleet id>.members/` and waits for the operator; the fleet's socket serves the
 //! lanes (`cutover_socket::fleet`). Losing the terminal only detaches: `cutover attach` comes
 //! back to the lanes, `cutover ls` lists the fleet with its counts.
+// `unsafe` here: kill through libc (stopping a drill's fleet engine); the block says why it is sound.
+#![allow(unsafe_code)]
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -32,8 +34,12 @@ pub struct FleetSpec {
 }
 
 /// Starts the fleet's engine for `args` and opens the lanes on it; returns the fleet's exit
-/// (or 0 when the operator detaches).
-pub fn start_and_attach(mut args: FleetArgs, theme: cutover_cockpit::tui::theme::Theme) -> Exit {
+/// (or 0 when the operator detaches; a `drill`'s fleet ends with its terminal).
+pub fn start_and_attach(
+    mut args: FleetArgs,
+    theme: cutover_cockpit::tui::theme::Theme,
+    drill: bool,
+) -> Exit {
     // What can be refused is refused here, plainly, before anything detaches.
     let fleet = match cutover_model::fleet::Fleet::load(&args.fleet) {
         Ok(f) => f,
@@ -57,7 +63,14 @@ pub fn start_and_attach(mut args: FleetArgs, theme: cutover_cockpit::tui::theme:
         log: log.clone(),
     });
     match crate::serve::start(&spec, &log, crate::say::err) {
-        Ok(ready) => crate::fleet_attach::lanes(&ready.socket, &ready.id, true, false, &theme),
+        Ok(ready) => {
+            let seat = crate::fleet_attach::Seat {
+                control: true,
+                take_over: false,
+                drill,
+            };
+            crate::fleet_attach::lanes(&ready.socket, &ready.id, seat, &theme)
+        }
         Err((message, exit)) => crate::exit::fail(exit, &message),
     }
 }
@@ -305,4 +318,34 @@ fn listen_member(engine: &Engine, index: usize, dir: PathBuf) -> Result<server::
         linger: Duration::ZERO,
     })
     .map_err(|e| format!("cannot serve: {e}"))
+}
+
+/// Stops the live fleet engine whose journal is `journal` (SIGTERM, then SIGKILL after 10 s)
+/// and waits for it; whether there was one.
+pub fn stop_engine_of(journal: &Path) -> bool {
+    let dir = rundir::runs_dir();
+    let want = journal.display().to_string();
+    let Some(meta) = rundir::read_metas(&dir)
+        .into_iter()
+        .find(|m| m.fleet && m.journal == want && rundir::engine_alive(m))
+    else {
+        return false;
+    };
+    let Ok(pid) = i32::try_from(meta.pid) else {
+        return false;
+    };
+    let signal = |sig| {
+        // SAFETY: kill only sends a signal, to the fleet engine this user started.
+        unsafe { libc::kill(pid, sig) };
+    };
+    signal(libc::SIGTERM);
+    let start = std::time::Instant::now();
+    while rundir::engine_alive(&meta) {
+        if start.elapsed() > Duration::from_secs(10) {
+            signal(libc::SIGKILL);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    true
 }

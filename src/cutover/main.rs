@@ -243,7 +243,7 @@ fn run_fleet(args: &RunArgs, fleet: &Path) -> Exit {
         resume: args.resume.is_some(),
     };
     match cockpit_theme(args) {
-        Ok(Some(theme)) => fleet_serve::start_and_attach(fleet_args, theme),
+        Ok(Some(theme)) => fleet_serve::start_and_attach(fleet_args, theme, false),
         Ok(None) => fleet_run::run(fleet_args, headless_options(args)),
         Err(exit) => exit,
     }

@@ -447,6 +447,39 @@ fn a_fleet_drill_runs_every_member_on_its_own_pair_and_cleans_up() {
     p.assert_clean();
 }
 
+/// `drill --fleet 2` in the cockpit: the lanes show both members (m1 the canary, waiting for
+/// its first step); leaving them stops the fleet's engine (a drill's fleet ends with its
+/// terminal: exit 4), and every pair is removed.
+#[test]
+fn a_fleet_drill_in_the_cockpit_shows_the_lanes_and_ends_with_its_terminal() {
+    let p = Place::new();
+    let work = p.cwd.path().join("work");
+    let w = work.display().to_string();
+    let tmp = p.tmp.path().display().to_string();
+    let mut term = crate::term::Pty::spawn(
+        &["drill", "--fleet", "2", "--rows", "2000", "--dir", &w],
+        &[("TMPDIR", &tmp)],
+        100,
+        30,
+    );
+    term.wait_until("the lanes with m1 waiting", |s| {
+        let c = s.contents();
+        c.contains("fleet fleet") && c.contains("m1") && c.contains("1 waiting")
+    });
+    term.assert_shows("canary");
+    term.send("q");
+    term.assert_restored(4);
+    term.assert_shows("the fleet's engine is stopped");
+    term.assert_shows("the fleet's clusters and loads are stopped and removed");
+    let fleet = journal(&work.join("fleet.jsonl"));
+    assert_eq!(
+        fleet.last().and_then(|r| r["type"].as_str()),
+        Some("fleet_finished"),
+        "{fleet:?}"
+    );
+    p.assert_clean();
+}
+
 /// `--fault lag`: the lag trigger fires and its automatic rollback restores the source.
 #[test]
 fn fault_lag_fires_the_trigger_and_rolls_back_to_the_source() {
