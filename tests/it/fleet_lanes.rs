@@ -146,6 +146,18 @@ fn fifty_lanes_scroll_keep_failures_on_screen_detach_attach_and_finish() {
         ls.contains("fleet of 50 (running): 3 failed · 47 waiting"),
         "{ls}"
     );
+    // `watch`: the same lanes, read-only.
+    let mut watch = Pty::spawn(&["watch"], &env, 80, 24);
+    watch.wait_for("3 failed");
+    watch.send("n");
+    watch.wait_for("read-only: this terminal watches");
+    watch.send("q");
+    watch.assert_restored(0);
+    assert!(
+        watch.screen().contains("come back with: cutover watch fj"),
+        "{}",
+        watch.screen()
+    );
     let watcher = Command::new(BIN)
         .args(["watch", "--json", "fj"])
         .env("XDG_RUNTIME_DIR", runs.path())
