@@ -50,6 +50,25 @@ pub fn leave_footer() -> String {
     )
 }
 
+/// A pop-up's footer naming enter and esc: ` enter confirm · esc hide `.
+pub fn enter_esc_footer(enter: &str, esc: &str) -> String {
+    format!(
+        " {} {enter} · {} {esc} ",
+        key_of(Action::Enter),
+        key_of(Action::Escape)
+    )
+}
+
+/// A pop-up's footer naming esc alone: ` esc close `.
+pub fn esc_footer(esc: &str) -> String {
+    format!(" {} {esc} ", key_of(Action::Escape))
+}
+
+/// `Type WORD and press enter to …`: what a typed word's box asks.
+pub fn type_and_enter(word: &str, then: &str) -> String {
+    format!("Type {word} and press {} to {then}.", key_of(Action::Enter))
+}
+
 /// A yes/no question's footer: ` y yes · n no `.
 pub fn yes_no_footer() -> String {
     format!(" {} yes · {} no ", key_of(Action::Yes), key_of(Action::No))

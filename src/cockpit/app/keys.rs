@@ -143,7 +143,11 @@ impl App {
                     self.modal = Some(Modal::Ask(Ask::EndBeforeStart));
                     redraw
                 }
-                _ => self.refuse("a aborts only at a decision; q quits (and ends the run)"),
+                _ => self.refuse(&format!(
+                    "{} aborts only at a decision; {} quits (and ends the run)",
+                    super::keymap::key_of(Action::Abort),
+                    super::keymap::key_of(Action::Quit)
+                )),
             },
             Action::StopInterrupted => match &self.phase {
                 Phase::Deciding {

@@ -82,8 +82,9 @@ impl App {
                 self.say(
                     Level::Info,
                     format!(
-                        "{} waits for {word}: press enter to type it",
-                        self.step_id(index)
+                        "{} waits for {word}: press {} to type it",
+                        self.step_id(index),
+                        super::keymap::key_of(Action::Enter)
                     ),
                 );
                 redraw

@@ -83,8 +83,11 @@ impl App {
                 self.say(
                     Level::Info,
                     format!(
-                        "/{needle}: match {} of {total} from the newest · n older · N newer · esc ends it",
-                        newer + 1
+                        "/{needle}: match {} of {total} from the newest · {} older · {} newer · {} ends it",
+                        newer + 1,
+                        super::keymap::key_of(Action::SearchNext),
+                        super::keymap::key_of(Action::SearchPrev),
+                        super::keymap::key_of(Action::Escape)
                     ),
                 );
                 vec![Effect::Redraw]

@@ -31,7 +31,14 @@ pub fn render(f: &mut Frame, area: Rect, _app: &App, t: &Theme) {
         .borders(Borders::ALL)
         .border_style(t.modal_border)
         .title(Span::styled(" KEYS ", t.title))
-        .title_bottom(Span::styled(" esc / ? close ", t.muted));
+        .title_bottom(Span::styled(
+            format!(
+                " {} / {} close ",
+                keymap::key_of(crate::app::Action::Escape),
+                keymap::key_of(crate::app::Action::Help)
+            ),
+            t.muted,
+        ));
     let inner = block.inner(r);
     f.render_widget(block, r);
     let cols = inner.width as usize;

@@ -10,7 +10,9 @@ use tui_input::Input;
 
 use super::help::centered;
 use super::text::{fit, wrap};
+use crate::app::keymap;
 use crate::app::modal::{Ask, Modal, ReasonFor};
+use crate::app::{Action, hints};
 use crate::app::{App, Phase};
 use crate::tui::theme::Theme;
 use cutover_model::protocol::{ROLLBACK_WORD, RollbackPlan};
@@ -87,9 +89,9 @@ fn confirm_spec<'a>(
             "Once it has run, the rollback plan stops here.".into(),
             t.modal,
         ));
-        body.push((format!("Type {word} and press enter to run it."), t.modal));
+        body.push((hints::type_and_enter(&word, "run it"), t.modal));
     } else {
-        body.push((format!("Type {word} and press enter to go on."), t.modal));
+        body.push((hints::type_and_enter(&word, "go on"), t.modal));
     }
     if rejected {
         body.push((
@@ -106,7 +108,7 @@ fn confirm_spec<'a>(
         title: format!(" {what} {} ", step(app, index)),
         body,
         input: Some(input),
-        footer: " enter confirm · esc hide ".into(),
+        footer: hints::enter_esc_footer("confirm", "hide"),
     }
 }
 
@@ -138,7 +140,7 @@ fn approve_spec<'a>(
         title: format!(" SIGN OFF {} ", step(app, index)),
         body,
         input: Some(input),
-        footer: " enter sign off · esc back ".into(),
+        footer: hints::enter_esc_footer("sign off", "back"),
     }
 }
 
@@ -182,7 +184,7 @@ fn reason_spec<'a>(
         title,
         body,
         input: Some(input),
-        footer: " enter send · esc back ".into(),
+        footer: hints::enter_esc_footer("send", "back"),
     }
 }
 
@@ -268,7 +270,7 @@ fn rollback_spec<'a>(
             title: " ROLLBACK PLAN ".into(),
             body: vec![("asking the engine for the plan…".into(), t.muted)],
             input: None,
-            footer: " esc close ".into(),
+            footer: hints::esc_footer("close"),
         };
     };
     let mut body = Vec::new();
@@ -308,11 +310,15 @@ fn rollback_spec<'a>(
             title: " ROLLBACK PLAN ".into(),
             body,
             input: None,
-            footer: " enter/esc close ".into(),
+            footer: format!(
+                " {}/{} close ",
+                keymap::key_of(Action::Enter),
+                keymap::key_of(Action::Escape)
+            ),
         };
     }
     body.push((
-        format!("Type {ROLLBACK_WORD} and press enter to execute the plan."),
+        hints::type_and_enter(ROLLBACK_WORD, "execute the plan"),
         t.modal,
     ));
     if rejected {
@@ -325,7 +331,7 @@ fn rollback_spec<'a>(
         title: " ROLLBACK PLAN ".into(),
         body,
         input: Some(input),
-        footer: " enter execute · esc cancel ".into(),
+        footer: hints::enter_esc_footer("execute", "cancel"),
     }
 }
 

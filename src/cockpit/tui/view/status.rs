@@ -106,7 +106,7 @@ fn default_line(app: &App) -> (String, Level) {
             let who = if app.role == ClientRole::Watch {
                 "the terminal in control runs"
             } else {
-                "enter runs"
+                &format!("{} runs", keymap::key_of(Action::Enter))
             };
             (
                 format!("ready: {who} step {} — {title}", id(*next)),
@@ -119,7 +119,11 @@ fn default_line(app: &App) -> (String, Level) {
             Level::Warn,
         ),
         Phase::Confirming { index, word } => (
-            format!("step {} waits for you to type {word} (enter)", id(*index)),
+            format!(
+                "step {} waits for you to type {word} ({})",
+                id(*index),
+                keymap::key_of(Action::Enter)
+            ),
             Level::Warn,
         ),
         Phase::Approving { index, .. } => (
@@ -198,7 +202,11 @@ fn render_search(f: &mut Frame, area: Rect, input: &Input, t: &Theme) {
     let cols = area.width as usize;
     let mut lines = vec![Line::from(Span::styled(
         fit(
-            " search the output: enter shows the newest match · esc cancels",
+            &format!(
+                " search the output: {} shows the newest match · {} cancels",
+                keymap::key_of(Action::Enter),
+                keymap::key_of(Action::Escape)
+            ),
             cols,
         ),
         t.status_info,

@@ -7,16 +7,20 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::text::wrap_indented;
-use crate::app::App;
+use crate::app::keymap::key_of;
+use crate::app::{Action, App};
 use crate::tui::theme::Theme;
 use cutover_model::summary::text;
 
 /// Draws the summary in `area`.
 pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
-    let block = t.pane(
-        " SUMMARY · PgUp/PgDn scroll · S: a step's output ",
-        area.width,
+    let title = format!(
+        " SUMMARY · {}/{} scroll · {}: a step's output ",
+        key_of(Action::PageUp),
+        key_of(Action::PageDown),
+        key_of(Action::ToggleSummary)
     );
+    let block = t.pane(&title, area.width);
     let inner = block.inner(area);
     f.render_widget(block, area);
     let cols = inner.width as usize;
