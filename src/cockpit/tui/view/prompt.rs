@@ -89,9 +89,9 @@ fn confirm_spec<'a>(
             "Once it has run, the rollback plan stops here.".into(),
             t.modal,
         ));
-        body.push((hints::type_and_enter(&word, "run it"), t.modal));
+        body.push((hints::type_and_enter(word, "run it"), t.modal));
     } else {
-        body.push((hints::type_and_enter(&word, "go on"), t.modal));
+        body.push((hints::type_and_enter(word, "go on"), t.modal));
     }
     if rejected {
         body.push((
