@@ -328,13 +328,13 @@ impl FleetHub {
                 if confirm != members.len() {
                     return format!("not run: {confirm} typed for {} members", members.len());
                 }
-                self.each(
-                    &members,
-                    LaneState::Waiting,
-                    Command::RunNext,
-                    "ran the next step of",
-                )
-                .await
+                // The step each lane waits at goes with the command: a member that moved on
+                // meanwhile (a second press on a view a moment old) refuses it.
+                let run = |l: &Lane| match (l.state, l.step) {
+                    (LaneState::Waiting, Some(index)) => Some(Command::RunStep { index }),
+                    _ => None,
+                };
+                self.each(&members, run, "ran the next step of").await
             }
             FleetCommand::Rollback { members, confirm } => {
                 if confirm != members.len() {
@@ -343,11 +343,12 @@ impl FleetHub {
                         members.len()
                     );
                 }
-                let cmd = Command::Rollback {
-                    confirmation: ROLLBACK_WORD.into(),
+                let back = |l: &Lane| {
+                    (!l.state.is_over()).then(|| Command::Rollback {
+                        confirmation: ROLLBACK_WORD.into(),
+                    })
                 };
-                self.each(&members, LaneState::Completed, cmd, "rolling back")
-                    .await
+                self.each(&members, back, "rolling back").await
             }
             FleetCommand::Go => {
                 if self.view().phase != FleetPhase::AwaitingGo {
@@ -360,9 +361,15 @@ impl FleetHub {
         }
     }
 
-    /// Sends `cmd` to each of `members` whose lane allows it: with `RunNext`, a waiting one;
-    /// with a rollback (`except` = completed), any serving one not completed.
-    async fn each(&self, members: &[String], only: LaneState, cmd: Command, did: &str) -> String {
+    /// Sends each of `members` the command `what` makes of its lane (a run-next: a waiting
+    /// member's step; a rollback: any member whose run is not over); the others are left as
+    /// they are, and named.
+    async fn each(
+        &self,
+        members: &[String],
+        what: impl Fn(&Lane) -> Option<Command>,
+        did: &str,
+    ) -> String {
         let view = self.view();
         let handles: BTreeMap<String, Handle> =
             self.members.lock().map(|m| m.clone()).unwrap_or_default();
@@ -373,18 +380,13 @@ impl FleetHub {
             if !seen.insert(name.as_str()) {
                 continue;
             }
-            let state = view
+            let cmd = view
                 .lanes
                 .iter()
                 .find(|l| &l.member == name)
-                .map(|l| l.state);
-            let fits = match (&cmd, state) {
-                (Command::RunNext, Some(s)) => s == only,
-                (_, Some(s)) => !s.is_over(),
-                (_, None) => false,
-            };
-            match handles.get(name) {
-                Some(h) if fits && h.send(cmd.clone()).await => sent.push(name.clone()),
+                .and_then(&what);
+            match (handles.get(name), cmd) {
+                (Some(h), Some(cmd)) if h.send(cmd.clone()).await => sent.push(name.clone()),
                 _ => left.push(name.clone()),
             }
         }

@@ -329,6 +329,32 @@ mod library {
         )
     }
 
+    /// A fleet's run-next names the step it saw waiting: sent again from a view a moment old
+    /// (the step has run since), it is refused with a notice and no other step runs; the step
+    /// that is next runs.
+    #[tokio::test]
+    async fn run_step_runs_only_the_step_it_names() {
+        let mut s = start(
+            "[[step]]\nid = \"one\"\nrun = \"true\"\n[[step]]\nid = \"two\"\nrun = \"true\"\n",
+        );
+        s.ready(0).await;
+        s.send(Command::RunStep { index: 0 }).await;
+        assert_eq!(s.until(finished).await.0, "one");
+        s.ready(1).await;
+        s.send(Command::RunStep { index: 0 }).await;
+        let said = s
+            .until(|e| match e {
+                Event::Notice { message, .. } => Some(message.clone()),
+                Event::StepStarted { id, .. } => panic!("{id} ran on a stale run-next"),
+                _ => None,
+            })
+            .await;
+        assert_eq!(said, "step 1 was not run: the next step is 2 two");
+        s.send(Command::RunStep { index: 1 }).await;
+        assert_eq!(s.until(finished).await.0, "two");
+        assert_eq!(s.outcome().await, RunOutcome::Completed);
+    }
+
     #[tokio::test]
     async fn failed_step_waits_for_retry_or_skip_with_a_reason() {
         let mut s = start(

@@ -55,7 +55,16 @@ impl Runner<'_> {
             };
             self.io.emit(Event::Ready { next }).await?;
             match self.command().await? {
-                Command::RunNext => {
+                Command::RunStep { index } if index != next => {
+                    let msg = format!(
+                        "step {} was not run: the next step is {} {}",
+                        index + 1,
+                        next + 1,
+                        self.rb.steps[next].id
+                    );
+                    self.notice(Level::Warn, msg).await?;
+                }
+                Command::RunNext | Command::RunStep { .. } => {
                     let id = self.rb.steps[next].id.clone();
                     self.operator_action(Some(&id), OperatorAction::Run).await?;
                     if self.rb.steps[next].point_of_no_return.is_some() {

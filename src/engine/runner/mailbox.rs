@@ -75,7 +75,7 @@ impl<'a> Mailbox<'a> {
 /// A command's name in the operator's words, for "… does nothing now" notices.
 pub(super) fn cmd_name(c: &Command) -> &'static str {
     match c {
-        Command::RunNext => "run",
+        Command::RunNext | Command::RunStep { .. } => "run",
         Command::Retry => "retry",
         Command::Skip { .. } => "skip",
         Command::MarkDone { .. } => "mark done",

@@ -12,6 +12,13 @@ pub const ROLLBACK_WORD: &str = "ROLLBACK";
 pub enum Command {
     /// Run the next step.
     RunNext,
+    /// Run step `index` (0-based) only if it is the next one: what a fleet sends from lanes
+    /// that may be a moment behind the member, so a command meant for one step never runs
+    /// another. Anything else is refused with a notice.
+    RunStep {
+        /// The step the operator saw waiting.
+        index: usize,
+    },
     /// Retry the failed step, or re-run the interrupted one.
     Retry,
     /// Skip the failed step (or a failed rollback action).
