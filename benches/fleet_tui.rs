@@ -13,8 +13,12 @@
 //!   between those, `?`/esc round trips; until the header shows `✔ 200 completed` (or a
 //!   5-minute cap). Also `n` → its question drawn, enter → the engine's answer drawn, the
 //!   fleet's wall time (on screen and in its journal) and the commands it took;
+//! - once the header says `finished`, `q`: how long the lanes client takes to exit, and whether
+//!   the fleet's engine goes too (it should: its controlling terminal saw the end);
 //! - peak RSS (VmHWM) of the fleet engine (its pid from the run directory) and of the lanes
 //!   client (the pty's child), sampled throughout (the engine may exit once its fleet ends).
+//! - the same fleet `--headless` (no operator: each step runs as soon as it may), for
+//!   comparison: its wall time and peak RSS.
 //!
 //! Targets (issue 29): key → frame p90 < 20 ms with 200 members at concurrency 50; engine RSS
 //! < 200 MB.
@@ -458,12 +462,25 @@ fn fleet(dir: &Path, runs: &Path, peaks: &mut Peaks) -> Result<(), String> {
         "fleet wall time (first n → ✔ {MEMBERS} completed on screen): {:.2} s",
         (done - go).as_secs_f64()
     );
+    // The engine goes once a controlling terminal has seen the fleet end (the phase), not the
+    // counts: leaving before that leaves it lingering for someone to attach.
+    let finished = wait(&t, "the header's phase `finished`", |s| {
+        s.contents()
+            .lines()
+            .next()
+            .is_some_and(|l| l.contains(" · finished"))
+    })?;
+    println!(
+        "✔ {MEMBERS} completed → header says finished: {:.1} ms",
+        ms(finished - done)
+    );
     if let Some(s) = journal_wall(&journal) {
         println!("fleet wall time (its journal, first record → last): {s:.2} s");
     }
+    peaks.sample(runs);
     peaks.print();
 
-    // Leave: `q`; the fleet has ended, so its engine should go too.
+    // Leave: `q`; the fleet has ended and this terminal saw it, so its engine should go too.
     let alive = matches!(t.child.try_wait(), Ok(None));
     if alive {
         let q = send(&mut t, "q")?;
@@ -493,14 +510,20 @@ fn fleet(dir: &Path, runs: &Path, peaks: &mut Peaks) -> Result<(), String> {
     while fleet_pid(runs).is_some() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
-    println!(
-        "fleet engine 10 s after q: {}",
-        if fleet_pid(runs).is_some() {
-            "still listed (stopped with SIGTERM)"
-        } else {
-            "gone"
-        }
-    );
+    let left = match fleet_pid(runs) {
+        None => "gone".to_string(),
+        Some(p) if Path::new(&format!("/proc/{p}")).exists() => format!(
+            "still running (pid {p}, state {}; stopped with SIGTERM)",
+            std::fs::read_to_string(format!("/proc/{p}/status"))
+                .unwrap_or_default()
+                .lines()
+                .find_map(|l| l.strip_prefix("State:"))
+                .unwrap_or("?")
+                .trim()
+        ),
+        Some(p) => format!("exited, but its description is still listed (pid {p})"),
+    };
+    println!("fleet engine 10 s after q: {left}");
     Ok(())
 }
 
