@@ -76,6 +76,7 @@ fn main() {
     };
     println!("cutover fleet cockpit benchmarks ({BIN})");
     println!("{MEMBERS} members, concurrency {CONCURRENCY}, {COLS}x{ROWS}");
+    println!("load average at the start: {}", loadavg());
     {
         let _stop = StopEngines(runs.path());
         let mut peaks = Peaks::default();
@@ -85,6 +86,7 @@ fn main() {
         }
     }
     headless(dir.path());
+    println!("load average at the end: {}", loadavg());
     println!(
         "engines left after the stop: {}",
         common::engine_pids(runs.path()).len()
@@ -570,4 +572,14 @@ fn headless(dir: &Path) {
         t0.elapsed().as_secs_f64(),
         kb as f64 / 1024.0
     );
+}
+
+/// The machine's load average (1, 5, 15 minutes): the figures of a shared machine need it.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
