@@ -33,10 +33,15 @@ impl Pty {
     }
 
     pub fn spawn(bin: &str, args: &[&str]) -> (Pty, Instant) {
+        Pty::spawn_sized(bin, args, 80, 24)
+    }
+
+    /// `spawn` in a terminal of `cols` x `rows`.
+    pub fn spawn_sized(bin: &str, args: &[&str], cols: u16, rows: u16) -> (Pty, Instant) {
         let pair = native_pty_system()
             .openpty(PtySize {
-                rows: 24,
-                cols: 80,
+                rows,
+                cols,
                 pixel_width: 0,
                 pixel_height: 0,
             })
@@ -47,8 +52,8 @@ impl Pty {
         cmd.env_remove("NO_COLOR");
         let parser: Shared = Arc::new((
             Mutex::new(vt100::Parser::new(
-                NonZeroU16::new(24).expect("24"),
-                NonZeroU16::new(80).expect("80"),
+                NonZeroU16::new(rows).expect("rows"),
+                NonZeroU16::new(cols).expect("cols"),
                 0,
             )),
             Condvar::new(),
@@ -83,15 +88,27 @@ impl Pty {
     /// Waits until the screen satisfies `pred`, checking each time output is parsed (no
     /// polling: the benchmark stays off the CPU it measures).
     pub fn until(&self, pred: impl Fn(&vt100::Screen) -> bool) -> Instant {
-        let deadline = Instant::now() + Duration::from_secs(120);
+        self.until_within(pred, Duration::from_secs(120))
+            .unwrap_or_else(|screen| panic!("timed out:\n{screen}"))
+    }
+
+    /// `until`, giving up after `limit`: then the screen as it stands is returned.
+    pub fn until_within(
+        &self,
+        pred: impl Fn(&vt100::Screen) -> bool,
+        limit: Duration,
+    ) -> Result<Instant, String> {
+        let deadline = Instant::now() + limit;
         let (lock, parsed) = &*self.parser;
         let mut p = lock.lock().expect("lock");
         loop {
             if pred(p.screen()) {
-                return Instant::now();
+                return Ok(Instant::now());
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            assert!(!left.is_zero(), "timed out:\n{}", p.screen().contents());
+            if left.is_zero() {
+                return Err(p.screen().contents());
+            }
             p = parsed
                 .wait_timeout(p, left.min(Duration::from_millis(100)))
                 .expect("lock")
@@ -113,9 +130,14 @@ impl Pty {
     }
 
     pub fn send(&mut self, s: &str) -> Instant {
-        self.writer.write_all(s.as_bytes()).expect("write");
-        self.writer.flush().expect("flush");
-        Instant::now()
+        self.try_send(s).expect("write")
+    }
+
+    /// `send`, saying rather than panicking when the terminal is gone.
+    pub fn try_send(&mut self, s: &str) -> std::io::Result<Instant> {
+        self.writer.write_all(s.as_bytes())?;
+        self.writer.flush()?;
+        Ok(Instant::now())
     }
 
     /// Presses `?` and waits for the help overlay, then esc and waits for it to go, `pause`
