@@ -304,27 +304,9 @@ pub fn watch(
     owner: Option<String>,
     theme_name: Option<String>,
 ) -> Exit {
-    let (socket, run, fleet) = match owner {
-        Some(user) => {
-            let Some(uid) = crate::serve::user_id(&user) else {
-                return crate::exit::fail(Exit::Invalid, &format!("cutover: no user {user}"));
-            };
-            let Some(id) = id else {
-                return crate::exit::fail(
-                    Exit::Invalid,
-                    "cutover: watching another user's run needs its ID",
-                );
-            };
-            (
-                rundir::socket_path(&rundir::shared_dir(uid), &id),
-                id,
-                false,
-            )
-        }
-        None => match live_run(id.as_deref()) {
-            Ok((socket, id, _, fleet)) => (socket, id, fleet),
-            Err(code) => return code,
-        },
+    let (socket, run, fleet) = match watched(id, owner) {
+        Ok(w) => w,
+        Err(code) => return code,
     };
     match (json, fleet) {
         (true, true) => return crate::fleet_attach::watch_json(&socket),
@@ -344,12 +326,47 @@ pub fn watch(
         };
         return crate::fleet_attach::lanes(&socket, &run, seat, &theme);
     }
+    watch_cockpit(&socket, &run, theme)
+}
+
+/// The run `watch` means: its socket, its id, and whether it is a fleet's (another user's
+/// run, shared with a group, is never a fleet).
+fn watched(id: Option<String>, owner: Option<String>) -> Result<(PathBuf, String, bool), Exit> {
+    Ok(match owner {
+        Some(user) => {
+            let Some(uid) = crate::serve::user_id(&user) else {
+                return Err(crate::exit::fail(
+                    Exit::Invalid,
+                    &format!("cutover: no user {user}"),
+                ));
+            };
+            let Some(id) = id else {
+                return Err(crate::exit::fail(
+                    Exit::Invalid,
+                    "cutover: watching another user's run needs its ID",
+                ));
+            };
+            (
+                rundir::socket_path(&rundir::shared_dir(uid), &id),
+                id,
+                false,
+            )
+        }
+        None => {
+            let (socket, id, _, fleet) = live_run(id.as_deref())?;
+            (socket, id, fleet)
+        }
+    })
+}
+
+/// The cockpit on run `run` at `socket`, read-only; how it ended.
+fn watch_cockpit(socket: &std::path::Path, run: &str, theme: Theme) -> Exit {
     let rt = match crate::serve::client_runtime("cutover", Exit::Failed) {
         Ok(rt) => rt,
         Err(code) => return code,
     };
     let left = rt.block_on(async {
-        let joined = client::join(&socket, Want::Watch, Operator::from_env()).await?;
+        let joined = client::join(socket, Want::Watch, Operator::from_env()).await?;
         let seat = Seat {
             role: joined.role,
             terminal: joined.terminal,
