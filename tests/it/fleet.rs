@@ -419,10 +419,14 @@ async fn fleet_off_thread(dir: &std::path::Path, flag: &'static str) -> std::pro
         .expect("the fleet's process")
 }
 
-/// A runbook a member runs on its own databases: a change on the target (with its undo), the
-/// reconcile gate, a step after it; a drifted table fires the trigger that rolls back.
+/// A runbook a member runs on its own databases: a change on the target (with its undo), a
+/// pause (`vars.pause` seconds), the reconcile gate, a step after it; a drifted table fires
+/// the trigger that rolls back.
 const GATED: &str = r#"[runbook]
 name = "fleet gate"
+
+[vars]
+pause = "0"
 
 [connections.source]
 dsn = "${vars.src}"
@@ -445,6 +449,10 @@ on = "target"
 rollback_sql = "delete from marks"
 
 [[step]]
+id = "pause"
+run = "sleep ${vars.pause}"
+
+[[step]]
 id = "gate"
 wait = { reconcile = "all" }
 timeout = "60s"
@@ -463,8 +471,10 @@ countdown = "1s"
 /// Issue 29 on real clusters: three members, each on its own databases of one pair; the
 /// second's target has drifted. The canary ran first and completed; the drifted member's
 /// gate held, its trigger rolled it back (its change undone in its own database); the halt
-/// kept the third from starting; a resume ran the third to completion and kept the others
-/// as they ended; the fleet journal and the members' journals agree throughout.
+/// kept the third from starting; a resume started the third, and a SIGKILL of the fleet
+/// while it paused after its change, then a second resume, ran it to completion without
+/// making its change twice, keeping the others as they ended; the fleet journal and the
+/// members' journals agree throughout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_failing_its_gate_rolls_back_by_its_trigger_and_the_halt_holds() {
     use cutover_drill::harness::{Cluster, ClusterOptions};
@@ -575,8 +585,37 @@ async fn a_member_failing_its_gate_rolls_back_by_its_trigger_and_the_halt_holds(
         "the drifted member's change was undone"
     );
     assert_eq!(marks("m3").await, 0, "the halted member never ran");
-    // Resumed, the third runs; the rolled-back member stays rolled back, the canary completed.
-    let second = fleet_off_thread(d.path(), "--resume").await;
+    // Resumed, the third runs, and the fleet is SIGKILLed while it pauses after its change.
+    runbook(
+        d.path(),
+        "fleet.toml",
+        &fleet.replace(
+            "name = \"m3\"\nvars = {",
+            "name = \"m3\"\nvars = { pause = \"60\",",
+        ),
+    );
+    sigkill_when_m3_pauses(d.path()).await;
+    assert_eq!(marks("m3").await, 1, "m3's change was made before the kill");
+    // Resumed again (the pause shortened, so its vars changed), m3 goes on from its own
+    // journal: its change is not made twice; the rolled-back member stays rolled back, the
+    // canary completed.
+    runbook(d.path(), "fleet.toml", &fleet);
+    let dir = d.path().to_path_buf();
+    let second = tokio::task::spawn_blocking(move || {
+        run_fleet(
+            &dir,
+            &[
+                "--assume-yes",
+                "--resume",
+                "fj.jsonl",
+                "--accept-changed-vars",
+                "--rerun-interrupted",
+                "--kill-interrupted",
+            ],
+        )
+    })
+    .await
+    .expect("the fleet's process");
     let (stdout, _) = exited(&second, 3);
     assert!(
         !stdout.contains("[m1]") && !stdout.contains("[m2]"),
@@ -586,6 +625,41 @@ async fn a_member_failing_its_gate_rolls_back_by_its_trigger_and_the_halt_holds(
     assert_eq!(marks("m3").await, 1);
     let recs = lines_of(&d.path().join("fj.jsonl"));
     assert_eq!(recs.last().expect("end")["exit"], 3);
+}
+
+/// Resumes the fleet in `dir` and SIGKILLs it once member m3's `pause` step has started.
+async fn sigkill_when_m3_pauses(dir: &std::path::Path) {
+    let mut child = std::process::Command::new(bin())
+        .current_dir(dir)
+        .args([
+            "run",
+            "rb.toml",
+            "--fleet",
+            "fleet.toml",
+            "--headless",
+            "--assume-yes",
+            "--resume",
+            "fj.jsonl",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the fleet");
+    let m3 = dir.join("fj.members/m3.jsonl");
+    let started = std::time::Instant::now();
+    while !lines_of(&m3)
+        .iter()
+        .any(|r| r["type"] == "step_started" && r["id"] == "pause")
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "m3 never paused: {:?}",
+            lines_of(&m3)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
 }
 
 /// SIGTERM to a fleet ends every member in flight as an abort, each journaled, their steps'
