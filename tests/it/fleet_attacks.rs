@@ -229,6 +229,26 @@ fn a_log_that_is_a_link_or_a_fifo_is_refused_without_following_or_hanging() {
     term.assert_restored(0);
 }
 
+/// A fleet journal named `fj.log` is not its own log: the fleet starts (the log goes to
+/// `fj.log.log`), and the journal holds only the fleet's records.
+#[test]
+fn a_journal_named_like_its_log_keeps_the_two_apart() {
+    let (d, rb, fleet) = fleet_in(1, RUNBOOK);
+    let fj = d.path().join("fj.log");
+    let runs = Runs::new();
+    let mut term = start(&runs, &rb, &fleet, "--journal", &fj);
+    term.wait_for("1 waiting");
+    term.send("q");
+    term.assert_restored(0);
+    assert!(d.path().join("fj.log.log").is_file());
+    let text = std::fs::read_to_string(&fj).unwrap();
+    for line in text.lines() {
+        let rec: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(rec["type"].is_string(), "{line}");
+    }
+    assert!(text.starts_with("{\"type\":\"fleet_started\""), "{text}");
+}
+
 /// A SIGKILLed fleet leaves `<id>.members/` behind (a plain file stands in its `m0.sock`):
 /// resuming it (same journal, same stem) serves the member again on a fresh socket, and `ls`
 /// lists the fleet.
@@ -532,9 +552,9 @@ impl Tap {
 }
 
 /// A runbook whose name and step title carry a clipboard write (OSC 52), a retitle and a
-/// clear-screen: the lanes show them as plain text; no byte of the escapes reaches either
-/// terminal (the controlling one and a watcher's), which neither retitled nor wrote the
-/// clipboard.
+/// clear-screen: the lanes show them as plain text (no residue such as `]52;`); no byte of
+/// the escapes reaches either terminal (the controlling one and a watcher's), which neither
+/// retitled nor wrote the clipboard; `ls` prints none either.
 #[test]
 fn hostile_titles_reach_the_lanes_as_plain_text() {
     let hostile = r#"[runbook]
@@ -555,9 +575,14 @@ run = "echo bye"
     let runs = Runs::new();
     let mut term = start(&runs, &rb, &fleet, "--journal", &fj);
     term.wait_for("1 waiting");
-    term.wait_for("boom");
+    term.wait_for("titleboom");
+    term.assert_shows("evilbook");
     let mut watcher = Tap::spawn(&["watch", "fj"], &[runs.env()]);
-    watcher.wait_for("boom");
+    watcher.wait_for("titleboom");
+    for residue in ["]52", "]0;", "[2J"] {
+        assert!(!term.screen().contains(residue), "{}", term.screen());
+        assert!(!watcher.screen().contains(residue), "{}", watcher.screen());
+    }
     let (code, ls, err) = runs.cutover(&["ls"]);
     assert_eq!(code, Some(0), "{err}");
     assert!(!ls.contains('\u{1b}') && !ls.contains('\u{7}'), "{ls:?}");
@@ -582,7 +607,6 @@ run = "echo bye"
         );
     }
     term.assert_shows("shard-01");
-    eprintln!("SCREEN:\n{}", term.screen());
     term.send("q");
     term.assert_restored(0);
 }
