@@ -120,9 +120,9 @@ fn journals_that_are_not_new_plain_files_are_refused() {
     std::fs::write(&existing, "{\"type\":\"something\"}\n").unwrap();
     let runs = Runs::new();
     for (j, says) in [
-        (&fifo, "exists: resume it with --resume"),
-        (&link, "exists: resume it with --resume"),
-        (&sub, "exists: resume it with --resume"),
+        (&fifo, "is not a regular file"),
+        (&link, "is not a regular file"),
+        (&sub, "is not a regular file"),
         (&existing, "exists: resume it with --resume"),
     ] {
         let term = start(&runs, &rb, &fleet, "--journal", j);
@@ -187,7 +187,7 @@ fn resuming_what_is_not_a_fleet_journal_is_refused() {
     for (j, says) in [
         (&single, "is not a fleet journal"),
         (&fifo, "not a regular file"),
-        (&link, "cannot read the fleet journal"),
+        (&link, "is a symbolic link (not followed)"),
     ] {
         let term = start(&runs, &rb, &fleet, "--resume", j);
         refused(term, &runs, 2, &[&j.display().to_string(), says]);
