@@ -89,16 +89,35 @@ fn log_beside(journal: &Path) -> PathBuf {
     }
 }
 
-/// Refuses a log path that is there but not a regular file: a link is not followed (it
-/// could point at any file of this user's) and a FIFO is not opened (that would hang).
+/// Refuses a log path that is there but not a regular file (a link is not followed: it could
+/// point at any file of this user's; a FIFO is not opened: that would hang), or that cannot
+/// be written (its directory is read-only), saying so before anything starts.
 fn check_log(log: &Path) -> Result<(), String> {
-    match std::fs::symlink_metadata(log) {
-        Ok(m) if !m.is_file() => Err(format!(
+    use std::os::unix::fs::OpenOptionsExt;
+    if std::fs::symlink_metadata(log).is_ok_and(|m| !m.is_file()) {
+        return Err(format!(
             "cutover: the fleet's log {} is not a regular file (a link, a FIFO or a directory): refusing to write to it",
             log.display()
-        )),
-        _ => Ok(()),
+        ));
     }
+    let parent = log.parent().filter(|d| !d.as_os_str().is_empty());
+    parent
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+                .open(log)
+        })
+        .map(drop)
+        .map_err(|e| {
+            format!(
+                "cutover: cannot write the fleet's log {} (beside the fleet journal): {e}",
+                log.display()
+            )
+        })
 }
 
 /// The fleet's engine process (after the detach): prepares the fleet (saying why not),
