@@ -180,6 +180,7 @@ async fn lanes_once(socket: &Path, want: FleetWant, theme: Theme) -> Result<Visi
         {
             match msg {
                 FleetServerMsg::View { view } => {
+                    let view = shown(view);
                     if let Ok(mut l) = keep.lock() {
                         *l = Some(view.clone());
                     }
@@ -223,6 +224,35 @@ async fn lanes_once(socket: &Path, want: FleetWant, theme: Theme) -> Result<Visi
     let left = left.map_err(|e| format!("the terminal failed: {e}"))?;
     let view = latest.lock().ok().and_then(|l| l.clone());
     Ok((left, view, role))
+}
+
+/// `view` as a terminal may show it: the runbook's name and each lane's words (they come
+/// from runbooks and engines) without escape sequences or control characters, so a title
+/// such as `ESC]52;…` neither reaches the terminal nor leaves its residue on the screen.
+fn shown(mut view: FleetView) -> FleetView {
+    let plain = |s: &mut String| {
+        if let std::borrow::Cow::Owned(p) = cutover_model::text::plain(s) {
+            *s = p.replace('\n', " ");
+        }
+    };
+    plain(&mut view.runbook);
+    plain(&mut view.journal);
+    if let Some(h) = view.halted.as_mut() {
+        plain(h);
+    }
+    for lane in &mut view.lanes {
+        plain(&mut lane.title);
+        for word in [lane.lag.as_mut(), lane.reconcile.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            plain(word);
+        }
+        if let Some((trigger, _)) = lane.countdown.as_mut() {
+            plain(trigger);
+        }
+    }
+    view
 }
 
 /// Member's full cockpit at `socket`, in `role` (the fleet's controls take its controls);

@@ -124,11 +124,15 @@ pub fn progress_of(records: &[FleetRecord]) -> Progress {
 /// holds).
 pub fn open_journal(path: &Path, resume: bool) -> Result<(FleetJournal, Vec<FleetRecord>), String> {
     let before = if resume {
-        read_journal(path).map_err(|e| {
-            format!(
+        read_journal(path).map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => format!(
+                "cutover: the fleet journal {} is a symbolic link (not followed): resume the file itself",
+                path.display()
+            ),
+            _ => format!(
                 "cutover: cannot read the fleet journal {}: {e}",
                 path.display()
-            )
+            ),
         })?
     } else {
         Vec::new()
@@ -144,7 +148,13 @@ pub fn open_journal(path: &Path, resume: bool) -> Result<(FleetJournal, Vec<Flee
         ));
     }
     let j = FleetJournal::open(path, resume).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::AlreadyExists {
+        let odd = std::fs::symlink_metadata(path).is_ok_and(|m| !m.is_file());
+        if e.kind() == std::io::ErrorKind::AlreadyExists && odd {
+            format!(
+                "cutover: {} is there and is not a regular file (a link, a FIFO or a directory): choose another --journal",
+                path.display()
+            )
+        } else if e.kind() == std::io::ErrorKind::AlreadyExists {
             format!(
                 "cutover: {} exists: resume it with --resume, or choose another --journal",
                 path.display()

@@ -57,7 +57,10 @@ pub fn start_and_attach(
             *p = abs;
         }
     }
-    let log = crate::fleet_journal::beside(&journal, "log");
+    let log = log_beside(&journal);
+    if let Err(why) = check_log(&log) {
+        return crate::exit::fail(Exit::Failed, &why);
+    }
     let spec = crate::serve::EngineSpec::Fleet(FleetSpec {
         args,
         log: log.clone(),
@@ -75,14 +78,63 @@ pub fn start_and_attach(
     }
 }
 
+/// The fleet's log: `<stem>.log` beside the journal (`<journal>.log` when the journal is
+/// itself named `….log`: the log is never the journal).
+fn log_beside(journal: &Path) -> PathBuf {
+    let log = crate::fleet_journal::beside(journal, "log");
+    if log == journal {
+        crate::log::default_path(journal)
+    } else {
+        log
+    }
+}
+
+/// Refuses a log path that is there but not a regular file (a link is not followed: it could
+/// point at any file of this user's; a FIFO is not opened: that would hang), or that cannot
+/// be written (its directory is read-only), saying so before anything starts.
+fn check_log(log: &Path) -> Result<(), String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if std::fs::symlink_metadata(log).is_ok_and(|m| !m.is_file()) {
+        return Err(format!(
+            "cutover: the fleet's log {} is not a regular file (a link, a FIFO or a directory): refusing to write to it",
+            log.display()
+        ));
+    }
+    let parent = log.parent().filter(|d| !d.as_os_str().is_empty());
+    parent
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+                .open(log)
+        })
+        .map(drop)
+        .map_err(|e| {
+            format!(
+                "cutover: cannot write the fleet's log {} (beside the fleet journal): {e}",
+                log.display()
+            )
+        })
+}
+
 /// The fleet's engine process (after the detach): prepares the fleet (saying why not),
 /// listens, says ready, runs every member, and stays until a controlling terminal saw the
 /// end (or [`server::LINGER`] passes with none, or a signal).
 pub fn serve(spec: FleetSpec) -> Exit {
     let pipe = StatusPipe;
+    let place = match reserve(spec.args.journal.as_deref()) {
+        Ok(p) => p,
+        Err(why) => return pipe.fail(why, Exit::Failed),
+    };
     let prepared = match crate::fleet_run::prepare(&spec.args) {
         Ok(p) => p,
-        Err((why, code)) => return pipe.fail(why, code),
+        Err((why, code)) => {
+            let _ = std::fs::remove_dir(&place.members);
+            return pipe.fail(why, code);
+        }
     };
     if let Some(why) = crate::log::init(&spec.log, Default::default()) {
         tracing::warn!("{why}");
@@ -91,15 +143,15 @@ pub fn serve(spec: FleetSpec) -> Exit {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    let exit = rt.block_on(serve_prepared(prepared, pipe));
+    let exit = rt.block_on(serve_prepared(prepared, place, pipe));
     rt.shutdown_timeout(Duration::from_secs(2));
     exit
 }
 
 /// Listens on the fleet's socket and runs the fleet.
-async fn serve_prepared(prepared: Prepared, pipe: StatusPipe) -> Exit {
+async fn serve_prepared(prepared: Prepared, place: Place, pipe: StatusPipe) -> Exit {
     let (stop, stopped) = stop_signals();
-    let bound = match bind(&prepared) {
+    let bound = match bind(&prepared, place) {
         Ok(b) => b,
         Err(why) => return pipe.fail(why, Exit::Failed),
     };
@@ -139,17 +191,34 @@ struct Bound {
     listener: tokio::net::UnixListener,
 }
 
-/// Binds the fleet's socket (0600) in this user's run directory, makes the members'
-/// directory, and writes the fleet's description (marked as a fleet).
-fn bind(prepared: &Prepared) -> Result<Bound, String> {
-    use std::os::unix::fs::PermissionsExt;
+/// The fleet's place in the run directory, taken before its journal is created (so a run
+/// directory that cannot be used leaves no journal behind).
+struct Place {
+    dir: PathBuf,
+    id: String,
+    members: PathBuf,
+}
+
+/// Takes the fleet's id (its journal's stem, or the next free one) in this user's run
+/// directory and makes its members' directory there (a link or a file in its place is
+/// refused, never followed).
+fn reserve(journal: Option<&Path>) -> Result<Place, String> {
     let dir = rundir::prepare().map_err(|e| e.to_string())?;
-    let journal = &prepared.journal.path;
     let stem = journal
-        .file_stem()
+        .and_then(Path::file_stem)
         .map_or_else(|| "fleet".into(), |s| s.to_string_lossy().into_owned());
     let id = rundir::free_id(&dir, &stem);
-    let members = rundir::prepare_sub(&format!("{id}.members")).map_err(|e| e.to_string())?;
+    let members = rundir::prepare_sub(&format!("{id}.members"))
+        .map_err(|e| format!("cutover: the fleet's members' directory: {e}"))?;
+    Ok(Place { dir, id, members })
+}
+
+/// Binds the fleet's socket (0600) in this user's run directory, in the place taken, and
+/// writes the fleet's description (marked as a fleet).
+fn bind(prepared: &Prepared, place: Place) -> Result<Bound, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let Place { dir, id, members } = place;
+    let journal = &prepared.journal.path;
     let socket = rundir::socket_path(&dir, &id);
     let _ = std::fs::remove_file(&socket);
     let listener = tokio::net::UnixListener::bind(&socket)

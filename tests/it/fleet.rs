@@ -357,8 +357,16 @@ fn a_fleet_journal_that_is_a_fifo_a_link_or_not_a_fleet_is_refused_without_hangi
     runbook(d.path(), "single.jsonl", "{\"type\":\"run_started\"}\n");
     for (flag, path, want) in [
         ("--resume", "fifo.jsonl", "not a regular file"),
-        ("--resume", "link.jsonl", "cannot read the fleet journal"),
-        ("--journal", "link.jsonl", "exists: resume it with --resume"),
+        (
+            "--resume",
+            "link.jsonl",
+            "is a symbolic link (not followed)",
+        ),
+        (
+            "--journal",
+            "link.jsonl",
+            "is there and is not a regular file",
+        ),
         ("--resume", "single.jsonl", "is not a fleet journal"),
     ] {
         let out = run_fleet(d.path(), &[flag, path]);

@@ -14,6 +14,7 @@ mod drill;
 mod engine;
 mod engine_attacks;
 mod fleet;
+mod fleet_attacks;
 mod fleet_lanes;
 mod gate;
 mod hashing;
