@@ -90,13 +90,21 @@ impl Write for MaskedEvent<'_> {
 
 /// Opens `path` for appending without following a link, as a regular file of ours with mode
 /// 0600 (an existing file's looser mode is tightened).
-fn open(path: &Path) -> std::io::Result<File> {
+pub fn open(path: &Path) -> std::io::Result<File> {
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)?;
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            // A FIFO nobody reads (ENXIO), or a device.
+            Some(libc::ENXIO | libc::ENODEV) => {
+                std::io::Error::other("not a regular file (a FIFO or a device)")
+            }
+            Some(libc::ELOOP) => std::io::Error::other("a symbolic link (not followed)"),
+            _ => e,
+        })?;
     let meta = file.metadata()?;
     if !meta.is_file() {
         return Err(std::io::Error::other("not a regular file"));

@@ -191,18 +191,13 @@ pub fn start<S: Serialize>(
     )))
 }
 
-/// Opens the log for the engine's stderr: appended, 0600, not through a link.
+/// Opens the log for the engine's stderr as the diagnostics log is opened: appended, 0600,
+/// not through a link, and only a regular file (a FIFO there would hang the start).
 fn open_log(path: &Path) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
+    crate::log::open(path)
 }
 
 /// The status pipe to the foreground: closed (made /dev/null) once the engine is ready.

@@ -505,3 +505,28 @@ fn attach_without_an_id_lists_the_runs_when_there_are_several() {
     t.leave("e", 4);
     assert!(t.screen().contains("second.jsonl"), "{}", t.screen());
 }
+
+/// The detached engine's log (its stderr) that is a FIFO: the start is refused at once,
+/// naming it, instead of hanging on the open; the terminal is given back as it was.
+#[test]
+fn a_log_that_is_a_fifo_is_refused_without_hanging_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let rb = nap_runbook(dir.path());
+    let j = dir.path().join("j.jsonl");
+    let fifo = dir.path().join("run.log");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let (rb, j, log) = (
+        rb.display().to_string(),
+        j.display().to_string(),
+        fifo.display().to_string(),
+    );
+    let mut term = Pty::spawn(&["run", &rb, "--journal", &j, "--log", &log], &[], 80, 24);
+    term.assert_restored(4);
+    term.assert_shows("not a regular file");
+}
