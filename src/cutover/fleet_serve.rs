@@ -306,26 +306,12 @@ fn stop_signals() -> (
 /// The fleet is over: waits until a controlling terminal has seen that (and left), or nobody
 /// came for [`server::LINGER`], or a signal says to stop.
 async fn linger(hub: &FleetHub, mut stopped: tokio::sync::watch::Receiver<bool>) {
-    let step = Duration::from_millis(200);
-    let mut unattended = Duration::ZERO;
-    loop {
-        if *stopped.borrow() {
-            return;
-        }
-        let controlled = hub.controlled();
-        if !controlled && (hub.end_seen() || unattended >= server::LINGER) {
-            return;
-        }
-        unattended = if controlled {
-            Duration::ZERO
-        } else {
-            unattended + step
-        };
-        tokio::select! {
-            () = tokio::time::sleep(step) => {}
-            _ = stopped.changed() => return,
-        }
+    if *stopped.borrow() {
+        return;
     }
+    let controlled = || hub.controlled();
+    let seen = || hub.end_seen();
+    server::linger_while(controlled, seen, server::LINGER, stopped.changed()).await;
 }
 
 /// Member `name` (the `index`th of the fleet file) served on `<dir>/m<index>.sock`: its run

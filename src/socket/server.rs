@@ -374,21 +374,36 @@ async fn hub(mut ev_rx: mpsc::Receiver<Event>, shared: Arc<Shared>) {
 /// The run is over: waits until a controlling terminal has seen that (and left), or nobody
 /// came for `linger`, or a signal says to stop.
 async fn linger(shared: &Shared, linger: Duration, signals: &mut Signals) {
+    let controlled = || shared.controller_id().is_some();
+    let seen = || shared.end_seen.load(Ordering::Relaxed);
+    linger_while(controlled, seen, linger, signals.next()).await;
+}
+
+/// The rule of a finished run's (or fleet's) last minutes: it waits while a terminal has the
+/// controls, until one that had them has seen the end (`end_seen`) and left, or nobody had
+/// them for `linger`, or `stop` resolves.
+pub async fn linger_while<T>(
+    controlled: impl Fn() -> bool,
+    end_seen: impl Fn() -> bool,
+    linger: Duration,
+    stop: impl std::future::Future<Output = T>,
+) {
     let mut unattended = Duration::ZERO;
     let step = Duration::from_millis(200);
+    let mut stop = std::pin::pin!(stop);
     loop {
-        let controlled = shared.controller_id().is_some();
-        if !controlled && (shared.end_seen.load(Ordering::Relaxed) || unattended >= linger) {
+        let held = controlled();
+        if !held && (end_seen() || unattended >= linger) {
             return;
         }
-        unattended = if controlled {
+        unattended = if held {
             Duration::ZERO
         } else {
             unattended + step
         };
         tokio::select! {
             () = tokio::time::sleep(step) => {}
-            _ = signals.next() => return,
+            _ = &mut stop => return,
         }
     }
 }
