@@ -136,14 +136,42 @@ fn engine_gone(id: &str, view: Option<&FleetView>, seat: Seat) -> Exit {
     if view.is_some_and(|v| v.phase == FleetPhase::Finished) {
         return left_fleet(id, view, seat);
     }
-    let journal = view.map_or_else(
-        || "FLEET-JOURNAL".into(),
-        |v| cutover_model::text::plain(&v.journal).into_owned(),
+    if seat.drill {
+        say::err("cutover: the drill's fleet engine went away before the fleet ended");
+        return Exit::Failed;
+    }
+    let resume = view.map_or_else(
+        || "cutover run RUNBOOK --fleet FLEET.toml --resume FLEET-JOURNAL".into(),
+        |v| resume_command(&v.journal),
     );
     say::err(&format!(
-        "cutover: the fleet's engine went away before the fleet ended · resume with: cutover run RUNBOOK --fleet FLEET.toml --resume {journal}"
+        "cutover: the fleet's engine went away before the fleet ended · resume with: {resume}"
     ));
     Exit::Failed
+}
+
+/// The command that resumes the fleet journal `journal`: its runbook and fleet file as its
+/// start recorded them, each quoted for the shell and shown without escapes.
+fn resume_command(journal: &str) -> String {
+    use cutover_model::runbook::shell::quote;
+    let started = crate::fleet_journal::read_journal(Path::new(journal))
+        .ok()
+        .and_then(|recs| {
+            recs.into_iter().find_map(|r| match r {
+                cutover_model::fleet::FleetRecord::FleetStarted { runbook, fleet, .. } => {
+                    Some((runbook, fleet))
+                }
+                _ => None,
+            })
+        });
+    let (runbook, fleet) = started.unwrap_or_else(|| ("RUNBOOK".into(), "FLEET.toml".into()));
+    let shown = |s: &str| cutover_model::text::plain(&quote(s)).into_owned();
+    format!(
+        "cutover run {} --fleet {} --resume {}",
+        shown(&runbook),
+        shown(&fleet),
+        shown(journal)
+    )
 }
 
 /// What one visit to the lanes came to: how they were left, the last view, the role.
@@ -384,4 +412,37 @@ pub async fn ls_state(socket: &Path) -> Option<String> {
         view.lanes.len(),
         counts.join(" · ")
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The resume command names the runbook and fleet file the fleet started with, each one
+    /// shell word (a quote in a path stays inside it) and without terminal escapes.
+    #[test]
+    fn the_resume_command_names_what_the_fleet_started_with_quoted_and_plain() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let journal = d.path().join("fj.jsonl");
+        let started = cutover_model::fleet::FleetRecord::FleetStarted {
+            ts: chrono::Utc::now(),
+            runbook: "/srv/it's rb.toml".into(),
+            fleet: "/srv/fleet\u{1b}[2J.toml".into(),
+            members: vec!["m1".into()],
+            resumed: false,
+        };
+        let line = serde_json::to_string(&started).expect("json");
+        std::fs::write(&journal, format!("{line}\n")).expect("write");
+        let j = journal.display().to_string();
+        assert_eq!(
+            resume_command(&j),
+            format!(
+                "cutover run '/srv/it'\\''s rb.toml' --fleet '/srv/fleet.toml' --resume '{j}'"
+            )
+        );
+        assert_eq!(
+            resume_command("/nowhere/fj.jsonl"),
+            "cutover run 'RUNBOOK' --fleet 'FLEET.toml' --resume '/nowhere/fj.jsonl'"
+        );
+    }
 }
