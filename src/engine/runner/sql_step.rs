@@ -241,7 +241,12 @@ impl Runner<'_> {
         Ok(match self.query(on, &text, Some(timeout), None).await? {
             QueryEnd::Done(Ok(r)) => Ok(r.is_true()),
             QueryEnd::Done(Err(e)) => Err(e),
-            QueryEnd::TimedOut => Err(format!("no answer within {}s", timeout.as_secs())),
+            QueryEnd::TimedOut => Err(format!(
+                "no answer within {}",
+                cutover_model::narrate::duration(
+                    timeout.as_millis().try_into().unwrap_or(u64::MAX)
+                )
+            )),
             QueryEnd::Stopped(_) => Err("stopped".into()),
         })
     }
