@@ -293,3 +293,38 @@ fn a_sigkilled_fleet_engine_is_resumed_member_by_member() {
         );
     }
 }
+
+/// SIGTSTP on the lanes gives the terminal back (normal screen, cursor shown); SIGCONT takes
+/// it again and redraws, and keys work; SIGTERM to the lanes only leaves them (the fleet goes
+/// on, `ls` lists it).
+#[test]
+fn the_lanes_suspend_and_come_back_and_a_signal_only_leaves_them() {
+    let (_d, [rb, fleet, fj]) = fleet_dir(2, "concurrency = 2");
+    let runs = Runs::new();
+    let env = [runs.env()];
+    let mut term = Pty::spawn(
+        &["run", &rb, "--fleet", &fleet, "--journal", &fj],
+        &env,
+        80,
+        24,
+    );
+    term.wait_for("2 waiting");
+    let pid = term.cutover_pid();
+    // SAFETY: signalling the lanes' process this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTSTP) }, 0);
+    term.wait_until("the normal screen while stopped", |s| {
+        !s.alternate_screen() && !s.hide_cursor()
+    });
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
+    term.wait_until("the lanes redrawn after fg", |s| {
+        s.alternate_screen() && s.contents().contains("2 waiting")
+    });
+    confirm(&mut term, "n", 2);
+    wait_shows(&term, &["2 waiting", "step 2/3"], &["step 1/3"]);
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    term.assert_restored(0);
+    let (_, ls, _) = runs.cutover(&["ls"]);
+    assert!(ls.contains("fleet of 2 (running): 2 waiting"), "{ls}");
+}
