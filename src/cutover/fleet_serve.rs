@@ -93,7 +93,6 @@ fn log_beside(journal: &Path) -> PathBuf {
 /// point at any file of this user's; a FIFO is not opened: that would hang), or that cannot
 /// be written (its directory is read-only), saying so before anything starts.
 fn check_log(log: &Path) -> Result<(), String> {
-    use std::os::unix::fs::OpenOptionsExt;
     if std::fs::symlink_metadata(log).is_ok_and(|m| !m.is_file()) {
         return Err(format!(
             "cutover: the fleet's log {} is not a regular file (a link, a FIFO or a directory): refusing to write to it",
@@ -103,14 +102,7 @@ fn check_log(log: &Path) -> Result<(), String> {
     let parent = log.parent().filter(|d| !d.as_os_str().is_empty());
     parent
         .map_or(Ok(()), std::fs::create_dir_all)
-        .and_then(|()| {
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .mode(0o600)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-                .open(log)
-        })
+        .and_then(|()| crate::log::open(log))
         .map(drop)
         .map_err(|e| {
             format!(
