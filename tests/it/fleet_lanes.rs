@@ -94,6 +94,34 @@ fn confirm(term: &mut Pty, key: &str, n: usize) {
     term.send(&format!("{n}\r"));
 }
 
+/// Waits until the lanes are drawn whole at 120x40: 40 rows, the footer on the last (its
+/// `? help`), the list's lines wider than 80 columns.
+fn wait_wide_frame(term: &Pty) {
+    term.wait_until("a whole 120x40 frame", |s| {
+        let c = s.contents();
+        let rows: Vec<&str> = c.lines().collect();
+        rows.len() == 40
+            && rows[39].contains("? help")
+            && rows[2].chars().count() > 80
+            && rows[38].trim_start().starts_with(['↑', '↓', '›', '○', '✖'])
+    });
+}
+
+/// The screen once it has stopped changing (two looks 200 ms apart agree, clocks masked): a
+/// frame read half-written would make a snapshot flaky.
+fn settled(term: &Pty) -> String {
+    let mut last = masked(&term.screen());
+    for _ in 0..50 {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let now = masked(&term.screen());
+        if now == last {
+            return now;
+        }
+        last = now;
+    }
+    panic!("the screen never settled:\n{last}");
+}
+
 /// Waits until the screen shows `all` and none of `none`.
 fn wait_shows(term: &Pty, all: &[&str], none: &[&str]) {
     term.wait_until(&format!("{all:?} without {none:?}"), |s| {
@@ -121,7 +149,7 @@ fn fifty_lanes_scroll_keep_failures_on_screen_detach_attach_and_finish() {
         let c = s.contents();
         c.contains("3 failed") && c.contains("47 waiting")
     });
-    insta::assert_snapshot!("fleet_lanes_80x24", masked(&term.screen()));
+    insta::assert_snapshot!("fleet_lanes_80x24", settled(&term));
     // To the last lane: the list scrolls, the failures stay.
     term.send("\x1b[F");
     term.wait_for("shard-50");
@@ -129,10 +157,8 @@ fn fifty_lanes_scroll_keep_failures_on_screen_detach_attach_and_finish() {
         term.assert_shows(failed);
     }
     term.resize(120, 40);
-    term.wait_until("a 120-column frame", |s| {
-        s.contents().lines().any(|l| l.chars().count() > 80)
-    });
-    insta::assert_snapshot!("fleet_lanes_120x40", masked(&term.screen()));
+    wait_wide_frame(&term);
+    insta::assert_snapshot!("fleet_lanes_120x40", settled(&term));
     term.send("q");
     term.assert_restored(0);
     assert!(
@@ -148,7 +174,11 @@ fn fifty_lanes_scroll_keep_failures_on_screen_detach_attach_and_finish() {
     );
     // `watch`: the same lanes, read-only.
     let mut watch = Pty::spawn(&["watch"], &env, 80, 24);
-    watch.wait_for("3 failed");
+    wait_shows(&watch, &["3 failed", "47 waiting", "shard-40"], &[]);
+    insta::assert_snapshot!("fleet_watch_80x24", settled(&watch));
+    watch.resize(120, 40);
+    wait_wide_frame(&watch);
+    insta::assert_snapshot!("fleet_watch_120x40", settled(&watch));
     watch.send("n");
     watch.wait_for("read-only: this terminal watches");
     watch.send("q");
