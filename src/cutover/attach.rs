@@ -14,7 +14,7 @@ use cutover_socket::client::{self, ClientError};
 use cutover_socket::rundir::{self, RunMeta};
 use cutover_socket::wire::Want;
 
-use crate::exit::Exit;
+use crate::exit::{Exit, Failure};
 use crate::say;
 use crate::serve::Leaving;
 use cutover_model::summary::{self, RunSummary};
@@ -75,9 +75,8 @@ fn live_run(id: Option<&str>) -> Result<(PathBuf, String, Leaving, bool), Exit> 
 
 /// The theme named on the command line (or by `NO_COLOR`); an unknown one is said, and is a
 /// usage error.
-pub fn theme(name: Option<&str>) -> Result<Theme, Exit> {
-    Theme::resolve(name, no_color_env())
-        .map_err(|e| crate::exit::fail(Exit::Invalid, &e.to_string()))
+pub fn theme(name: Option<&str>) -> Result<Theme, Failure> {
+    Theme::resolve(name, no_color_env()).map_err(|e| Failure::new(Exit::Invalid, e.to_string()))
 }
 
 fn needs_terminal(what: &str) -> Result<(), Exit> {
@@ -96,11 +95,13 @@ pub fn attach(id: Option<String>, take_over: bool, theme_name: Option<String>) -
         Ok(s) => s,
         Err(code) => return code,
     };
-    let theme =
-        match theme(theme_name.as_deref()).and_then(|t| needs_terminal("attach").map(|()| t)) {
-            Ok(t) => t,
-            Err(code) => return code,
-        };
+    let theme = match theme(theme_name.as_deref()) {
+        Ok(t) => t,
+        Err(failure) => return failure.said(),
+    };
+    if let Err(code) = needs_terminal("attach") {
+        return code;
+    }
     if fleet {
         let seat = crate::fleet_attach::Seat {
             control: true,
@@ -313,11 +314,13 @@ pub fn watch(
         (true, false) => return watch_json(&socket),
         _ => {}
     }
-    let theme = match theme(theme_name.as_deref()).and_then(|t| needs_terminal("watch").map(|()| t))
-    {
+    let theme = match theme(theme_name.as_deref()) {
         Ok(t) => t,
-        Err(code) => return code,
+        Err(failure) => return failure.said(),
     };
+    if let Err(code) = needs_terminal("watch") {
+        return code;
+    }
     if fleet {
         let seat = crate::fleet_attach::Seat {
             control: false,

@@ -86,7 +86,7 @@ pub fn main(args: DrillArgs) -> Exit {
     } else {
         let theme = match crate::attach::theme(args.theme.as_deref()) {
             Ok(t) => t,
-            Err(exit) => return exit,
+            Err(failure) => return failure.said(),
         };
         if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
             err(

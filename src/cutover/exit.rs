@@ -137,8 +137,60 @@ impl From<Exit> for ExitCode {
     }
 }
 
-/// Says `message` on stderr and ends with `exit`: the one way a subcommand reports why it
-/// stops.
+/// Why a command stops: the exit it ends with and what it says. It travels as a value up to
+/// `main`, which says it once, on stderr, after everything the command printed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The exit the process ends with.
+    pub exit: Exit,
+    /// What is said on stderr (neutralised when said), without the final newline.
+    pub message: String,
+}
+
+impl Failure {
+    /// A failure ending with `exit`, saying `message`.
+    pub fn new(exit: Exit, message: impl Into<String>) -> Failure {
+        Failure {
+            exit,
+            message: message.into(),
+        }
+    }
+
+    /// Says the message on stderr now and returns the exit: what `main` does with a failure,
+    /// and what a caller does that must go on after it (a `check` of several runbooks, a
+    /// drill whose clean-up lines follow the failure).
+    pub fn said(self) -> Exit {
+        crate::say::err(&self.message);
+        self.exit
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+/// An error nobody foresaw (a `color_eyre` report): `cutover: ` and its chain of causes, exit
+/// [`Exit::Failed`].
+impl From<color_eyre::eyre::Report> for Failure {
+    fn from(e: color_eyre::eyre::Report) -> Failure {
+        Failure::new(Exit::Failed, format!("cutover: {e:#}"))
+    }
+}
+
+/// How a command ends: `Ok` with its own exit (a run that rolled back is `Ok(RolledBack)`:
+/// it has nothing more to say), or `Err` with a [`Failure`] for `main` to say.
+pub type Outcome = Result<Exit, Failure>;
+
+/// The exit of `outcome`, its failure said now (see [`Failure::said`]).
+pub fn said(outcome: Outcome) -> Exit {
+    outcome.unwrap_or_else(Failure::said)
+}
+
+/// Says `message` on stderr and ends with `exit`.
 pub fn fail(exit: Exit, message: &str) -> Exit {
     crate::say::err(message);
     exit

@@ -436,9 +436,7 @@ mod tests {
         let j = journal.display().to_string();
         assert_eq!(
             resume_command(&j),
-            format!(
-                "cutover run '/srv/it'\\''s rb.toml' --fleet '/srv/fleet.toml' --resume '{j}'"
-            )
+            format!("cutover run '/srv/it'\\''s rb.toml' --fleet '/srv/fleet.toml' --resume '{j}'")
         );
         assert_eq!(
             resume_command("/nowhere/fj.jsonl"),
