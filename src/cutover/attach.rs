@@ -124,7 +124,7 @@ pub fn cockpit(
 ) -> Exit {
     let rt = match crate::serve::client_runtime("cutover", Exit::Failed) {
         Ok(rt) => rt,
-        Err(code) => return code,
+        Err(failure) => return failure.said(),
     };
     let joined = match rt.block_on(join_controls(socket, id, take_over)) {
         Ok(j) => j,
@@ -366,7 +366,7 @@ fn watched(id: Option<String>, owner: Option<String>) -> Result<(PathBuf, String
 fn watch_cockpit(socket: &std::path::Path, run: &str, theme: Theme) -> Exit {
     let rt = match crate::serve::client_runtime("cutover", Exit::Failed) {
         Ok(rt) => rt,
-        Err(code) => return code,
+        Err(failure) => return failure.said(),
     };
     let left = rt.block_on(async {
         let joined = client::join(socket, Want::Watch, Operator::from_env()).await?;
@@ -407,7 +407,7 @@ fn watch_cockpit(socket: &std::path::Path, run: &str, theme: Theme) -> Exit {
 fn watch_json(socket: &std::path::Path) -> Exit {
     let rt = match crate::serve::client_runtime("cutover", Exit::Failed) {
         Ok(rt) => rt,
-        Err(code) => return code,
+        Err(failure) => return failure.said(),
     };
     let result = rt.block_on(async {
         let joined = client::join(socket, Want::Watch, Operator::from_env()).await?;
@@ -495,7 +495,7 @@ pub fn ls() -> Exit {
     }
     let rt = match crate::serve::client_runtime("cutover", Exit::Failed) {
         Ok(rt) => rt,
-        Err(code) => return code,
+        Err(failure) => return failure.said(),
     };
     let who = Operator::from_env();
     let rows: Vec<LsRow> = metas.iter().map(|m| ls_row(&rt, &dir, m, &who)).collect();

@@ -193,7 +193,7 @@ fn headless_drill(
 ) -> Exit {
     let rt = match crate::serve::client_runtime("cutover drill", Exit::Failed) {
         Ok(rt) => rt,
-        Err(exit) => return exit,
+        Err(failure) => return failure.said(),
     };
     let ctx = Ctx {
         args,

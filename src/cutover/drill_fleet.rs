@@ -31,7 +31,7 @@ pub fn run(
 ) -> Exit {
     let rt = match crate::serve::client_runtime("cutover drill", Exit::Failed) {
         Ok(rt) => rt,
-        Err(exit) => return exit,
+        Err(failure) => return failure.said(),
     };
     let built = rt.block_on(build(start, args, n, &bin, &plan.dir));
     let (drills, members) = match built {

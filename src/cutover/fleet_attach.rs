@@ -42,7 +42,7 @@ pub fn lanes(socket: &Path, id: &str, seat: Seat, theme: &Theme) -> Exit {
     } = seat;
     let rt = match crate::serve::client_runtime("cutover", Exit::Failed) {
         Ok(rt) => rt,
-        Err(code) => return code,
+        Err(failure) => return failure.said(),
     };
     let want = if control {
         FleetWant::Control { take_over }
@@ -313,7 +313,7 @@ fn member_cockpit(rt: &tokio::runtime::Runtime, socket: &Path, role: ClientRole,
 pub fn watch_json(socket: &Path) -> Exit {
     let rt = match crate::serve::client_runtime("cutover", Exit::Failed) {
         Ok(rt) => rt,
-        Err(code) => return code,
+        Err(failure) => return failure.said(),
     };
     let result = rt.block_on(async {
         let stream = UnixStream::connect(socket)

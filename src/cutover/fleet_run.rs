@@ -136,7 +136,7 @@ pub fn run(args: FleetArgs, opts: HeadlessOptions) -> Exit {
     };
     let rt = match crate::serve::client_runtime("cutover", Exit::Failed) {
         Ok(rt) => rt,
-        Err(e) => return e,
+        Err(failure) => return failure.said(),
     };
     crate::say::err(&format!(
         "cutover: fleet of {} members · fleet journal {}",

@@ -60,7 +60,7 @@ fn main() -> ExitCode {
         } => {
             let vars = vars.into_iter().collect();
             match fleet {
-                Some(fleet) => Ok(fleet_cmd::check(&files, &fleet, connect, &vars)),
+                Some(fleet) => fleet_cmd::check(&files, &fleet, connect, &vars),
                 None => check(&files, connect, &vars),
             }
         }
@@ -84,16 +84,16 @@ fn main() -> ExitCode {
             p,
             write,
             force,
-        } => Ok(calibrate::main(&runbook, &journals, p, write, force)),
+        } => calibrate::main(&runbook, &journals, p, write, force),
         Cmd::Report {
             journals,
             out,
             json,
-        } => Ok(report::main(&journals, out.as_deref(), json)),
+        } => report::main(&journals, out.as_deref(), json),
         Cmd::Reconcile(args) => Ok(reconcile_cmd::main(args)),
-        Cmd::Preflight(args) => Ok(preflight_cmd::main(args)),
-        Cmd::Notify(args) => Ok(notify_cmd::main(args)),
-        Cmd::Init(args) => Ok(init_cmd::main(args)),
+        Cmd::Preflight(args) => preflight_cmd::main(args),
+        Cmd::Notify(args) => notify_cmd::main(args),
+        Cmd::Init(args) => init_cmd::main(args),
         Cmd::ServeEngine => Ok(serve::main()),
     };
     // The one place a failure is said: after everything the command printed.
@@ -135,7 +135,7 @@ fn check(files: &[PathBuf], connect: bool, overrides: &BTreeMap<String, String>)
                         json: false,
                     };
                     // Said here: the next runbook's lines follow it.
-                    ok &= exit::said(Ok(preflight_cmd::main(args))) == Exit::Ok;
+                    ok &= exit::said(preflight_cmd::main(args)) == Exit::Ok;
                 }
             }
             Err(e) => {

@@ -168,7 +168,7 @@ pub fn main(args: ReconcileArgs) -> Exit {
     };
     let rt = match crate::serve::client_runtime("cutover reconcile", Exit::CheckFailed) {
         Ok(rt) => rt,
-        Err(exit) => return exit,
+        Err(failure) => return failure.said(),
     };
     rt.block_on(watch.run())
 }

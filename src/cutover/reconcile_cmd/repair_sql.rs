@@ -25,7 +25,7 @@ pub fn main(args: &ReconcileArgs, file: &Path) -> Exit {
         Ok(p) => {
             let rt = match crate::serve::client_runtime("cutover reconcile", Exit::CheckFailed) {
                 Ok(rt) => rt,
-                Err(exit) => return exit,
+                Err(failure) => return failure.said(),
             };
             rt.block_on(p.run(file))
         }
