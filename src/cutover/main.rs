@@ -90,7 +90,7 @@ fn main() -> ExitCode {
             out,
             json,
         } => report::main(&journals, out.as_deref(), json),
-        Cmd::Reconcile(args) => Ok(reconcile_cmd::main(args)),
+        Cmd::Reconcile(args) => reconcile_cmd::main(args),
         Cmd::Preflight(args) => preflight_cmd::main(args),
         Cmd::Notify(args) => notify_cmd::main(args),
         Cmd::Init(args) => init_cmd::main(args),
