@@ -1,5 +1,6 @@
-//! The one vocabulary of exit codes: every subcommand ends with an [`Exit`], and `main` turns
-//! it into the process's code. The README's "Exit codes" table is generated from
+//! The one vocabulary of exit codes: every subcommand ends with an [`Outcome`] — its [`Exit`],
+//! or a [`Failure`] (an exit and what to say) — and `main` says the failure, once, and turns
+//! the exit into the process's code. The README's "Exit codes" table is generated from
 //! [`Exit::ALL`] (a test keeps them the same).
 
 use std::process::ExitCode;
@@ -188,12 +189,6 @@ pub type Outcome = Result<Exit, Failure>;
 /// The exit of `outcome`, its failure said now (see [`Failure::said`]).
 pub fn said(outcome: Outcome) -> Exit {
     outcome.unwrap_or_else(Failure::said)
-}
-
-/// Says `message` on stderr and ends with `exit`.
-pub fn fail(exit: Exit, message: &str) -> Exit {
-    crate::say::err(message);
-    exit
 }
 
 #[cfg(test)]

@@ -65,19 +65,19 @@ fn main() -> ExitCode {
             }
         }
         Cmd::Run(args) => run(args),
-        Cmd::Drill(args) => Ok(drill::main(args)),
+        Cmd::Drill(args) => drill::main(args),
         Cmd::Attach {
             id,
             take_over,
             theme,
-        } => Ok(attach::attach(id, take_over, theme)),
+        } => attach::attach(id, take_over, theme),
         Cmd::Watch {
             id,
             json,
             owner,
             theme,
-        } => Ok(attach::watch(id, json, owner, theme)),
-        Cmd::Ls => Ok(attach::ls()),
+        } => attach::watch(id, json, owner, theme),
+        Cmd::Ls => attach::ls(),
         Cmd::Calibrate {
             runbook,
             journals,
@@ -234,10 +234,10 @@ fn run_fleet(args: &RunArgs, fleet: &Path) -> Outcome {
         journal: args.resume.clone().or_else(|| args.journal.clone()),
         resume: args.resume.is_some(),
     };
-    Ok(match cockpit_theme(args)? {
+    match cockpit_theme(args)? {
         Some(theme) => fleet_serve::start_and_attach(fleet_args, theme, false),
         None => fleet_run::run(fleet_args, headless_options(args)),
-    })
+    }
 }
 
 /// How the headless driver answers, from `run`'s flags.
@@ -362,13 +362,7 @@ fn run_in_cockpit(
         metrics_file: files.metrics_file,
     });
     match serve::start(&spec, &files.log_path, say::err) {
-        Ok(ready) => Ok(attach::cockpit(
-            &ready.socket,
-            &ready.id,
-            false,
-            theme,
-            &ready.leaving,
-        )),
+        Ok(ready) => attach::cockpit(&ready.socket, &ready.id, false, theme, &ready.leaving),
         Err((message, exit)) => Err(Failure::new(exit, message)),
     }
 }
