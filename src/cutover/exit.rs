@@ -223,6 +223,24 @@ mod tests {
         }
     }
 
+    /// An unforeseen error reads as `main` said it before there was a `Failure`: `cutover: `
+    /// and its chain of causes, exit 4.
+    #[test]
+    fn a_report_is_a_failure_with_its_causes() {
+        use color_eyre::eyre::{WrapErr, eyre};
+        let report = Err::<(), _>(eyre!("no such file")).wrap_err("cannot start the run");
+        let failure = Failure::from(report.expect_err("an error"));
+        assert_eq!(failure.exit, Exit::Failed);
+        assert_eq!(
+            failure.message,
+            "cutover: cannot start the run: no such file"
+        );
+        assert_eq!(failure.to_string(), failure.message);
+        let said = Failure::new(Exit::Invalid, "cutover: refused");
+        assert_eq!(said.said(), Exit::Invalid);
+        assert_eq!(super::said(Ok(Exit::RolledBack)), Exit::RolledBack);
+    }
+
     #[test]
     fn readme_exit_codes_are_generated_from_exit() {
         let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("README.md");

@@ -82,16 +82,18 @@ fn prepare(args: &ReconcileArgs, file: &Path) -> Result<Prepared, String> {
 }
 
 impl Prepared {
+    /// `e` (masked) as the failure of `cutover reconcile`, ending with `exit`.
+    fn failure(&self, exit: Exit, e: &dyn std::fmt::Display) -> Failure {
+        Failure::new(
+            exit,
+            format!("cutover reconcile: {}", self.masker.mask(&e.to_string())),
+        )
+    }
+
     async fn run(self, file: &Path) -> Outcome {
-        let (s, t) = match cutover_reconcile::connect_pair(&self.source, &self.target).await {
-            Ok(p) => p,
-            Err(e) => {
-                return Err(Failure::new(
-                    Exit::CheckFailed,
-                    format!("cutover reconcile: {}", self.masker.mask(&e.to_string())),
-                ));
-            }
-        };
+        let (s, t) = cutover_reconcile::connect_pair(&self.source, &self.target)
+            .await
+            .map_err(|e| self.failure(Exit::CheckFailed, &e))?;
         let result = cutover_reconcile::run_check(
             &self.check,
             &s,
@@ -119,17 +121,13 @@ impl Prepared {
             (&self.source.target(), &self.target.target()),
         )
         .await;
-        let mut patch = match built {
-            Ok(p) => p,
-            Err(e) => {
-                let exit = match e {
-                    cutover_reconcile::ReconcileError::Other(_) => Exit::Invalid,
-                    _ => Exit::CheckFailed,
-                };
-                let message = format!("cutover reconcile: {}", self.masker.mask(&e.to_string()));
-                return Err(Failure::new(exit, message));
-            }
-        };
+        let mut patch = built.map_err(|e| {
+            let exit = match e {
+                cutover_reconcile::ReconcileError::Other(_) => Exit::Invalid,
+                _ => Exit::CheckFailed,
+            };
+            self.failure(exit, &e)
+        })?;
         repair::withhold_secrets(&mut patch, &self.masker);
         let at = chrono::Utc::now()
             .format("%Y-%m-%d %H:%M:%S UTC")
