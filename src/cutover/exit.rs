@@ -158,8 +158,10 @@ impl Failure {
     }
 
     /// Says the message on stderr now and returns the exit: what `main` does with a failure,
-    /// and what a caller does that must go on after it (a `check` of several runbooks, a
-    /// drill whose clean-up lines follow the failure).
+    /// and what a caller does that goes on after it, where the failure must be said before
+    /// what follows: `check --connect` (a runbook's, or a fleet member's, failed preflight,
+    /// then the next one's lines) and `drill --fleet` (the fleet's failure, then the lines
+    /// saying its engine, clusters and loads are stopped and removed).
     pub fn said(self) -> Exit {
         crate::say::err(&self.message);
         self.exit
