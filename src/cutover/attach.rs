@@ -14,7 +14,7 @@ use cutover_socket::client::{self, ClientError};
 use cutover_socket::rundir::{self, RunMeta};
 use cutover_socket::wire::Want;
 
-use crate::exit::Exit;
+use crate::exit::{Exit, Failure, Outcome};
 use crate::say;
 use crate::serve::Leaving;
 use cutover_model::summary::{self, RunSummary};
@@ -24,7 +24,7 @@ use cutover_model::text::plain;
 /// clear which run is meant.
 /// An ID with a `/` in it is the socket's path (root attaching to another user's run).
 /// Also whether the run is a fleet's (its socket serves the lanes).
-fn live_run(id: Option<&str>) -> Result<(PathBuf, String, Leaving, bool), Exit> {
+fn live_run(id: Option<&str>) -> Result<(PathBuf, String, Leaving, bool), Failure> {
     if let Some(path) = id.filter(|i| i.contains('/')) {
         let path = PathBuf::from(path);
         let id = path.file_stem().map_or_else(
@@ -53,54 +53,50 @@ fn live_run(id: Option<&str>) -> Result<(PathBuf, String, Leaving, bool), Exit> 
             },
             one.fleet,
         )),
-        [] => {
+        [] => Err(Failure::new(
+            Exit::Invalid,
             match id {
-                Some(id) => say::err(&format!("cutover: no live run {id} (see cutover ls)")),
-                None => say::err("cutover: no live run of this user (see cutover ls)"),
-            }
-            Err(Exit::Invalid)
-        }
+                Some(id) => format!("cutover: no live run {id} (see cutover ls)"),
+                None => "cutover: no live run of this user (see cutover ls)".to_string(),
+            },
+        )),
         several => {
-            say::err("cutover: several live runs; name one:");
+            let mut message = "cutover: several live runs; name one:".to_string();
             for m in several {
-                say::err(&format!(
-                    "  {}  {}  (journal {})",
+                message.push_str(&format!(
+                    "\n  {}  {}  (journal {})",
                     m.id, m.runbook, m.journal
                 ));
             }
-            Err(Exit::Invalid)
+            Err(Failure::new(Exit::Invalid, message))
         }
     }
 }
 
 /// The theme named on the command line (or by `NO_COLOR`); an unknown one is said, and is a
 /// usage error.
-pub fn theme(name: Option<&str>) -> Result<Theme, Exit> {
-    Theme::resolve(name, no_color_env())
-        .map_err(|e| crate::exit::fail(Exit::Invalid, &e.to_string()))
+pub fn theme(name: Option<&str>) -> Result<Theme, Failure> {
+    Theme::resolve(name, no_color_env()).map_err(|e| Failure::new(Exit::Invalid, e.to_string()))
 }
 
-fn needs_terminal(what: &str) -> Result<(), Exit> {
+/// Refused unless stdin and stdout are a terminal (`what`: the command that needs one).
+fn needs_terminal(what: &str) -> Result<(), Failure> {
     if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
         return Ok(());
     }
-    say::err(&format!(
-        "cutover: {what} needs a terminal (cutover watch --json streams the events without one)"
-    ));
-    Err(Exit::Invalid)
+    Err(Failure::new(
+        Exit::Invalid,
+        format!(
+            "cutover: {what} needs a terminal (cutover watch --json streams the events without one)"
+        ),
+    ))
 }
 
 /// `cutover attach [ID]`.
-pub fn attach(id: Option<String>, take_over: bool, theme_name: Option<String>) -> Exit {
-    let (socket, id, leaving, fleet) = match live_run(id.as_deref()) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
-    let theme =
-        match theme(theme_name.as_deref()).and_then(|t| needs_terminal("attach").map(|()| t)) {
-            Ok(t) => t,
-            Err(code) => return code,
-        };
+pub fn attach(id: Option<String>, take_over: bool, theme_name: Option<String>) -> Outcome {
+    let (socket, id, leaving, fleet) = live_run(id.as_deref())?;
+    let theme = theme(theme_name.as_deref())?;
+    needs_terminal("attach")?;
     if fleet {
         let seat = crate::fleet_attach::Seat {
             control: true,
@@ -120,15 +116,12 @@ pub fn cockpit(
     take_over: bool,
     theme: Theme,
     leaving: &Leaving,
-) -> Exit {
-    let rt = match crate::serve::client_runtime("cutover", Exit::Failed) {
-        Ok(rt) => rt,
-        Err(code) => return code,
-    };
+) -> Outcome {
+    let rt = crate::serve::client_runtime("cutover", Exit::Failed)?;
     let joined = match rt.block_on(join_controls(socket, id, take_over)) {
         Ok(j) => j,
         Err(e) => {
-            return crate::exit::fail(Exit::Invalid, &format!("cutover: {e}"));
+            return Err(Failure::new(Exit::Invalid, format!("cutover: {e}")));
         }
     };
     let seat = Seat {
@@ -150,31 +143,31 @@ pub fn cockpit(
     // The engine lives on: do not wait for the runtime's tasks.
     rt.shutdown_background();
     let Ok(left) = left else {
-        say::err(&format!(
-            "cutover: the cockpit crashed; the run goes on without it · come back with: cutover attach {id}"
+        return Err(Failure::new(
+            Exit::Crashed,
+            format!(
+                "cutover: the cockpit crashed; the run goes on without it · come back with: cutover attach {id}"
+            ),
         ));
-        return Exit::Crashed;
     };
     match left {
         Ok(l) if l.leave == Leave::Detach => {
             say::out(&format!(
                 "cutover: detached; the run goes on without this terminal · come back with: cutover attach {id}"
             ));
-            Exit::Ok
+            Ok(Exit::Ok)
         }
         Ok(l) => {
             let code = ended(l.outcome, &l.journal, leaving.resumable);
             for line in &leaving.farewell {
                 say::err(line);
             }
-            code
+            Ok(code)
         }
-        Err(e) => {
-            say::err(&format!(
-                "cutover: the terminal failed ({e}); the run goes on: cutover attach {id}"
-            ));
-            Exit::Failed
-        }
+        Err(e) => Err(Failure::new(
+            Exit::Failed,
+            format!("cutover: the terminal failed ({e}); the run goes on: cutover attach {id}"),
+        )),
     }
 }
 
@@ -303,21 +296,15 @@ pub fn watch(
     json: bool,
     owner: Option<String>,
     theme_name: Option<String>,
-) -> Exit {
-    let (socket, run, fleet) = match watched(id, owner) {
-        Ok(w) => w,
-        Err(code) => return code,
-    };
+) -> Outcome {
+    let (socket, run, fleet) = watched(id, owner)?;
     match (json, fleet) {
         (true, true) => return crate::fleet_attach::watch_json(&socket),
         (true, false) => return watch_json(&socket),
         _ => {}
     }
-    let theme = match theme(theme_name.as_deref()).and_then(|t| needs_terminal("watch").map(|()| t))
-    {
-        Ok(t) => t,
-        Err(code) => return code,
-    };
+    let theme = theme(theme_name.as_deref())?;
+    needs_terminal("watch")?;
     if fleet {
         let seat = crate::fleet_attach::Seat {
             control: false,
@@ -331,17 +318,17 @@ pub fn watch(
 
 /// The run `watch` means: its socket, its id, and whether it is a fleet's (another user's
 /// run, shared with a group, is never a fleet).
-fn watched(id: Option<String>, owner: Option<String>) -> Result<(PathBuf, String, bool), Exit> {
+fn watched(id: Option<String>, owner: Option<String>) -> Result<(PathBuf, String, bool), Failure> {
     Ok(match owner {
         Some(user) => {
             let Some(uid) = crate::serve::user_id(&user) else {
-                return Err(crate::exit::fail(
+                return Err(Failure::new(
                     Exit::Invalid,
-                    &format!("cutover: no user {user}"),
+                    format!("cutover: no user {user}"),
                 ));
             };
             let Some(id) = id else {
-                return Err(crate::exit::fail(
+                return Err(Failure::new(
                     Exit::Invalid,
                     "cutover: watching another user's run needs its ID",
                 ));
@@ -360,11 +347,8 @@ fn watched(id: Option<String>, owner: Option<String>) -> Result<(PathBuf, String
 }
 
 /// The cockpit on run `run` at `socket`, read-only; how it ended.
-fn watch_cockpit(socket: &std::path::Path, run: &str, theme: Theme) -> Exit {
-    let rt = match crate::serve::client_runtime("cutover", Exit::Failed) {
-        Ok(rt) => rt,
-        Err(code) => return code,
-    };
+fn watch_cockpit(socket: &std::path::Path, run: &str, theme: Theme) -> Outcome {
+    let rt = crate::serve::client_runtime("cutover", Exit::Failed)?;
     let left = rt.block_on(async {
         let joined = client::join(socket, Want::Watch, Operator::from_env()).await?;
         let seat = Seat {
@@ -383,29 +367,27 @@ fn watch_cockpit(socket: &std::path::Path, run: &str, theme: Theme) -> Exit {
             say::out(&format!(
                 "cutover: stopped watching; run {run} goes on · cutover watch {run}"
             ));
-            Exit::Ok
+            Ok(Exit::Ok)
         }
         Ok(Ok(l)) => {
             let _ = ended(l.outcome, &l.journal, true);
-            Exit::Ok
+            Ok(Exit::Ok)
         }
-        Ok(Err(e)) => {
-            crate::exit::fail(Exit::Failed, &format!("cutover: the terminal failed: {e}"))
-        }
-        Err(e) => crate::exit::fail(
+        Ok(Err(e)) => Err(Failure::new(
+            Exit::Failed,
+            format!("cutover: the terminal failed: {e}"),
+        )),
+        Err(e) => Err(Failure::new(
             Exit::Invalid,
-            &format!("cutover: cannot watch run {run}: {e}"),
-        ),
+            format!("cutover: cannot watch run {run}: {e}"),
+        )),
     }
 }
 
 /// `cutover watch --json`: the run so far and then its live events, one JSON object per line,
 /// until the run ends.
-fn watch_json(socket: &std::path::Path) -> Exit {
-    let rt = match crate::serve::client_runtime("cutover", Exit::Failed) {
-        Ok(rt) => rt,
-        Err(code) => return code,
-    };
+fn watch_json(socket: &std::path::Path) -> Outcome {
+    let rt = crate::serve::client_runtime("cutover", Exit::Failed)?;
     let result = rt.block_on(async {
         let joined = client::join(socket, Want::Watch, Operator::from_env()).await?;
         let (_commands, mut events) = joined.bridge();
@@ -446,12 +428,12 @@ fn watch_json(socket: &std::path::Path) -> Exit {
     });
     rt.shutdown_background();
     match result {
-        Ok(true) => Exit::Ok,
-        Ok(false) => crate::exit::fail(
+        Ok(true) => Ok(Exit::Ok),
+        Ok(false) => Err(Failure::new(
             Exit::Failed,
             "cutover watch: the stream ended before the run did (its engine went away, or sent something wrong)",
-        ),
-        Err(e) => crate::exit::fail(Exit::Invalid, &format!("cutover: {e}")),
+        )),
+        Err(e) => Err(Failure::new(Exit::Invalid, format!("cutover: {e}"))),
     }
 }
 
@@ -478,7 +460,7 @@ pub(crate) async fn stdout_reader_gone() {
 /// `cutover ls`: live runs with where they stand, who has the controls (and since when) apart
 /// from how many watch; dead ones with how to resume them. Columns are as wide as their
 /// longest value (long ones cut), so they line up whatever the ids and states.
-pub fn ls() -> Exit {
+pub fn ls() -> Outcome {
     let dir = rundir::runs_dir();
     let (metas, wrong) = rundir::read_metas_noting(&dir);
     for w in &wrong {
@@ -486,23 +468,26 @@ pub fn ls() -> Exit {
     }
     if metas.is_empty() {
         if !say::out("no runs (a detached run is listed here while its engine lives)") {
-            return crate::exit::fail(Exit::Invalid, "cutover ls: cannot write to stdout");
+            return Err(Failure::new(
+                Exit::Invalid,
+                "cutover ls: cannot write to stdout",
+            ));
         }
-        return Exit::Ok;
+        return Ok(Exit::Ok);
     }
-    let rt = match crate::serve::client_runtime("cutover", Exit::Failed) {
-        Ok(rt) => rt,
-        Err(code) => return code,
-    };
+    let rt = crate::serve::client_runtime("cutover", Exit::Failed)?;
     let who = Operator::from_env();
     let rows: Vec<LsRow> = metas.iter().map(|m| ls_row(&rt, &dir, m, &who)).collect();
     rt.shutdown_background();
     for line in ls_table(&rows) {
         if !say::out(&line) {
-            return crate::exit::fail(Exit::Invalid, "cutover ls: cannot write to stdout");
+            return Err(Failure::new(
+                Exit::Invalid,
+                "cutover ls: cannot write to stdout",
+            ));
         }
     }
-    Exit::Ok
+    Ok(Exit::Ok)
 }
 
 /// One run in `cutover ls`; every field is plain text (no terminal escape from a hostile

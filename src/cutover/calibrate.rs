@@ -15,7 +15,7 @@ use cutover_model::runbook::Runbook;
 use cutover_model::runbook::units::format_duration;
 use cutover_model::summary::Ended;
 
-use crate::exit::Exit;
+use crate::exit::{Exit, Failure, Outcome};
 use crate::say;
 use cutover_model::text::plain;
 
@@ -97,32 +97,41 @@ fn rounded(ms: u64) -> std::time::Duration {
 
 /// Runs `cutover calibrate`; returns the exit code (0 done, 2 invalid input or a file that may
 /// not be written, 4 cannot write).
-pub fn main(runbook: &Path, journals: &[PathBuf], p: u8, write: bool, force: bool) -> Exit {
+pub fn main(runbook: &Path, journals: &[PathBuf], p: u8, write: bool, force: bool) -> Outcome {
     let rb = match Runbook::load(runbook, &BTreeMap::new()) {
         Ok(rb) => rb,
         Err(e) => {
-            return crate::exit::fail(Exit::Invalid, &e.to_string());
+            return Err(Failure::new(Exit::Invalid, e.to_string()));
         }
     };
     let by_id = match samples(&rb, journals, force) {
         Ok(s) => s,
         Err(e) => {
-            return crate::exit::fail(Exit::Invalid, &format!("cutover calibrate: {e}"));
+            return Err(Failure::new(
+                Exit::Invalid,
+                format!("cutover calibrate: {e}"),
+            ));
         }
     };
     let Some(proposed) = table(&rb, by_id, p) else {
-        return crate::exit::fail(Exit::Failed, "cutover calibrate: cannot write to stdout");
+        return Err(Failure::new(
+            Exit::Failed,
+            "cutover calibrate: cannot write to stdout",
+        ));
     };
     let told = |line: &str| {
         if say::out(line) {
-            Exit::Ok
+            Ok(Exit::Ok)
         } else {
-            crate::exit::fail(Exit::Failed, "cutover calibrate: cannot write to stdout")
+            Err(Failure::new(
+                Exit::Failed,
+                "cutover calibrate: cannot write to stdout",
+            ))
         }
     };
     if !write {
         if proposed.is_empty() {
-            return Exit::Ok;
+            return Ok(Exit::Ok);
         }
         return told(&format!(
             "{} to change; --write sets them in {}",
@@ -137,10 +146,7 @@ pub fn main(runbook: &Path, journals: &[PathBuf], p: u8, write: bool, force: boo
             cutover_model::narrate::count(n as u64, "expected duration"),
             file.display()
         )),
-        Err((code, e)) => {
-            say::err(&format!("cutover calibrate: {e}"));
-            code
-        }
+        Err((code, e)) => Err(Failure::new(code, format!("cutover calibrate: {e}"))),
     }
 }
 

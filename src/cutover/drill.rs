@@ -15,7 +15,7 @@ use cutover_model::protocol::{Operator, RunOutcome};
 
 use crate::cli::DrillArgs;
 use crate::drill_plan::{DrillPlan, NotArmed, chain};
-use crate::exit::Exit;
+use crate::exit::{Exit, Outcome};
 use crate::headless::{self, HeadlessOptions};
 
 /// The signals the drill stops on (the cockpit handles SIGTERM and SIGHUP itself).
@@ -78,21 +78,18 @@ fn err(text: &str) {
 }
 
 /// Runs `cutover drill`; returns the exit code.
-pub fn main(args: DrillArgs) -> Exit {
+pub fn main(args: DrillArgs) -> Outcome {
     let start = Instant::now();
     // Everything that can be refused is refused before anything is created.
     let theme = if args.headless {
         None
     } else {
-        let theme = match crate::attach::theme(args.theme.as_deref()) {
-            Ok(t) => t,
-            Err(exit) => return exit,
-        };
+        let theme = crate::attach::theme(args.theme.as_deref())?;
         if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
             err(
                 "cutover drill: the cockpit needs a terminal; for CI or scripts run with --headless --assume-yes\n",
             );
-            return Exit::Invalid;
+            return Ok(Exit::Invalid);
         }
         Some(theme)
     };
@@ -104,14 +101,14 @@ pub fn main(args: DrillArgs) -> Exit {
         Ok(b) => b,
         Err(e) => {
             err(&format!("cutover drill: {e}\n"));
-            return Exit::Invalid;
+            return Ok(Exit::Invalid);
         }
     };
     let (dir, runbook_path) = match work_dir(&args) {
         Ok(d) => d,
         Err(why) => {
             err(&format!("cutover drill: {why}\n"));
-            return Exit::Invalid;
+            return Ok(Exit::Invalid);
         }
     };
     let journal = args
@@ -171,13 +168,13 @@ fn work_dir(args: &DrillArgs) -> Result<(PathBuf, PathBuf), String> {
 
 /// The drill in the cockpit: the detached engine process builds the drill's world and runs
 /// it; this terminal attaches.
-fn cockpit(start: Instant, plan: &DrillPlan, theme: Theme) -> Exit {
+fn cockpit(start: Instant, plan: &DrillPlan, theme: Theme) -> Outcome {
     let spec = crate::serve::EngineSpec::Drill(plan.clone());
     let ready = match crate::serve::start(&spec, &plan.log(), |m| say(start, m)) {
         Ok(r) => r,
         Err((message, code)) => {
             say(start, &message);
-            return code;
+            return Ok(code);
         }
     };
     say(start, "opening the cockpit");
@@ -190,11 +187,8 @@ fn headless_drill(
     args: &DrillArgs,
     plan: &DrillPlan,
     bin: cutover_drill::harness::PgBin,
-) -> Exit {
-    let rt = match crate::serve::client_runtime("cutover drill", Exit::Failed) {
-        Ok(rt) => rt,
-        Err(exit) => return exit,
-    };
+) -> Outcome {
+    let rt = crate::serve::client_runtime("cutover drill", Exit::Failed)?;
     let ctx = Ctx {
         args,
         plan,
@@ -205,7 +199,7 @@ fn headless_drill(
     // way.
     let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.block_on(drill(&ctx))));
     rt.shutdown_timeout(std::time::Duration::from_secs(2));
-    match code {
+    Ok(match code {
         Ok(code) => code,
         Err(_) => {
             say(
@@ -214,7 +208,7 @@ fn headless_drill(
             );
             Exit::Crashed
         }
-    }
+    })
 }
 
 struct Ctx<'a> {

@@ -16,7 +16,7 @@ use cutover_drill::{Drill, DrillOptions};
 use crate::cli::DrillArgs;
 use crate::drill::{Signals, say};
 use crate::drill_plan::{DrillPlan, chain};
-use crate::exit::Exit;
+use crate::exit::{self, Exit, Outcome};
 use crate::headless::HeadlessOptions;
 
 /// Builds `n` pairs, runs the fleet on them (in the lanes with `theme`, else headless),
@@ -28,17 +28,14 @@ pub fn run(
     bin: PgBin,
     plan: &DrillPlan,
     theme: Option<cutover_cockpit::tui::theme::Theme>,
-) -> Exit {
-    let rt = match crate::serve::client_runtime("cutover drill", Exit::Failed) {
-        Ok(rt) => rt,
-        Err(exit) => return exit,
-    };
+) -> Outcome {
+    let rt = crate::serve::client_runtime("cutover drill", Exit::Failed)?;
     let built = rt.block_on(build(start, args, n, &bin, &plan.dir));
     let (drills, members) = match built {
         Ok(b) => b,
         Err((message, exit)) => {
             say(start, &message);
-            return exit;
+            return Ok(exit);
         }
     };
     let fleet = plan.dir.join("fleet.toml");
@@ -57,16 +54,15 @@ pub fn run(
                 journal: Some(plan.dir.join("fleet.jsonl")),
                 resume: false,
             };
+            let opts = HeadlessOptions {
+                json: args.json,
+                assume_yes: args.assume_yes,
+                ..HeadlessOptions::default()
+            };
             match theme {
                 Some(theme) => lanes(start, fleet_args, theme),
-                None => crate::fleet_run::run(
-                    fleet_args,
-                    HeadlessOptions {
-                        json: args.json,
-                        assume_yes: args.assume_yes,
-                        ..HeadlessOptions::default()
-                    },
-                ),
+                // Said here: the clean-up lines below follow it.
+                None => exit::said(crate::fleet_run::run(fleet_args, opts)),
             }
         }
         Err(e) => {
@@ -81,7 +77,7 @@ pub fn run(
         start,
         "the fleet's clusters and loads are stopped and removed",
     );
-    exit
+    Ok(exit)
 }
 
 /// The drill's fleet in the lanes; once they are left, the fleet's engine is stopped (the
@@ -93,7 +89,8 @@ fn lanes(
 ) -> Exit {
     let journal = args.journal.clone().unwrap_or_default();
     let journal = std::path::absolute(&journal).unwrap_or(journal);
-    let exit = crate::fleet_serve::start_and_attach(args, theme, true);
+    // Said here: the line about the stopped engine follows it.
+    let exit = exit::said(crate::fleet_serve::start_and_attach(args, theme, true));
     if crate::fleet_serve::stop_engine_of(&journal) {
         say(
             start,

@@ -1,5 +1,6 @@
-//! The one vocabulary of exit codes: every subcommand ends with an [`Exit`], and `main` turns
-//! it into the process's code. The README's "Exit codes" table is generated from
+//! The one vocabulary of exit codes: every subcommand ends with an [`Outcome`] — its [`Exit`],
+//! or a [`Failure`] (an exit and what to say) — and `main` says the failure, once, and turns
+//! the exit into the process's code. The README's "Exit codes" table is generated from
 //! [`Exit::ALL`] (a test keeps them the same).
 
 use std::process::ExitCode;
@@ -137,11 +138,59 @@ impl From<Exit> for ExitCode {
     }
 }
 
-/// Says `message` on stderr and ends with `exit`: the one way a subcommand reports why it
-/// stops.
-pub fn fail(exit: Exit, message: &str) -> Exit {
-    crate::say::err(message);
-    exit
+/// Why a command stops: the exit it ends with and what it says. It travels as a value up to
+/// `main`, which says it once, on stderr, after everything the command printed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The exit the process ends with.
+    pub exit: Exit,
+    /// What is said on stderr (neutralised when said), without the final newline.
+    pub message: String,
+}
+
+impl Failure {
+    /// A failure ending with `exit`, saying `message`.
+    pub fn new(exit: Exit, message: impl Into<String>) -> Failure {
+        Failure {
+            exit,
+            message: message.into(),
+        }
+    }
+
+    /// Says the message on stderr now and returns the exit: what `main` does with a failure,
+    /// and what a caller does that goes on after it, where the failure must be said before
+    /// what follows: `check --connect` (a runbook's, or a fleet member's, failed preflight,
+    /// then the next one's lines) and `drill --fleet` (the fleet's failure, then the lines
+    /// saying its engine, clusters and loads are stopped and removed).
+    pub fn said(self) -> Exit {
+        crate::say::err(&self.message);
+        self.exit
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+/// An error nobody foresaw (a `color_eyre` report): `cutover: ` and its chain of causes, exit
+/// [`Exit::Failed`].
+impl From<color_eyre::eyre::Report> for Failure {
+    fn from(e: color_eyre::eyre::Report) -> Failure {
+        Failure::new(Exit::Failed, format!("cutover: {e:#}"))
+    }
+}
+
+/// How a command ends: `Ok` with its own exit (a run that rolled back is `Ok(RolledBack)`:
+/// it has nothing more to say), or `Err` with a [`Failure`] for `main` to say.
+pub type Outcome = Result<Exit, Failure>;
+
+/// The exit of `outcome`, its failure said now (see [`Failure::said`]).
+pub fn said(outcome: Outcome) -> Exit {
+    outcome.unwrap_or_else(Failure::said)
 }
 
 #[cfg(test)]
@@ -174,6 +223,24 @@ mod tests {
         ] {
             assert_eq!(i32::from(Exit::of_run(o).code()), o.exit_code(), "{o:?}");
         }
+    }
+
+    /// An unforeseen error reads as `main` said it before there was a `Failure`: `cutover: `
+    /// and its chain of causes, exit 4.
+    #[test]
+    fn a_report_is_a_failure_with_its_causes() {
+        use color_eyre::eyre::{WrapErr, eyre};
+        let report = Err::<(), _>(eyre!("no such file")).wrap_err("cannot start the run");
+        let failure = Failure::from(report.expect_err("an error"));
+        assert_eq!(failure.exit, Exit::Failed);
+        assert_eq!(
+            failure.message,
+            "cutover: cannot start the run: no such file"
+        );
+        assert_eq!(failure.to_string(), failure.message);
+        let said = Failure::new(Exit::Invalid, "cutover: refused");
+        assert_eq!(said.said(), Exit::Invalid);
+        assert_eq!(super::said(Ok(Exit::RolledBack)), Exit::RolledBack);
     }
 
     #[test]

@@ -19,7 +19,7 @@ use cutover_socket::client;
 use cutover_socket::fleet::{FLEET_VERSION, FleetClientMsg, FleetServerMsg, FleetWant};
 use cutover_socket::wire::{self, Want};
 
-use crate::exit::Exit;
+use crate::exit::{Exit, Failure, Outcome};
 use crate::say;
 
 /// How a terminal comes to the lanes.
@@ -36,14 +36,11 @@ pub struct Seat {
 /// The lanes of the fleet at `socket`, seated as `seat` says, until the operator leaves; a
 /// member opened from them gets its full cockpit, and esc comes back. Returns the fleet's
 /// exit once it has ended, else 0 (a drill's: 4).
-pub fn lanes(socket: &Path, id: &str, seat: Seat, theme: &Theme) -> Exit {
+pub fn lanes(socket: &Path, id: &str, seat: Seat, theme: &Theme) -> Outcome {
     let Seat {
         control, take_over, ..
     } = seat;
-    let rt = match crate::serve::client_runtime("cutover", Exit::Failed) {
-        Ok(rt) => rt,
-        Err(code) => return code,
-    };
+    let rt = crate::serve::client_runtime("cutover", Exit::Failed)?;
     let want = if control {
         FleetWant::Control { take_over }
     } else {
@@ -56,16 +53,18 @@ pub fn lanes(socket: &Path, id: &str, seat: Seat, theme: &Theme) -> Exit {
         let (left, view, role) = match once {
             Ok(Ok(l)) => l,
             Ok(Err(e)) => {
-                break crate::exit::fail(
+                break Err(Failure::new(
                     Exit::Invalid,
-                    &format!("cutover: fleet {id}: {}", cutover_model::text::plain(&e)),
-                );
+                    format!("cutover: fleet {id}: {}", cutover_model::text::plain(&e)),
+                ));
             }
             Err(_) => {
-                say::err(&format!(
-                    "cutover: the lanes crashed; the fleet goes on without them · come back with: cutover attach {id}"
+                break Err(Failure::new(
+                    Exit::Crashed,
+                    format!(
+                        "cutover: the lanes crashed; the fleet goes on without them · come back with: cutover attach {id}"
+                    ),
                 ));
-                break Exit::Crashed;
             }
         };
         match left {
@@ -80,7 +79,7 @@ pub fn lanes(socket: &Path, id: &str, seat: Seat, theme: &Theme) -> Exit {
                     member_cockpit(&rt, Path::new(&sock), role, theme.clone());
                 }
             }
-            LanesLeft::Leave => break left_fleet(id, view.as_ref(), seat),
+            LanesLeft::Leave => break Ok(left_fleet(id, view.as_ref(), seat)),
             LanesLeft::Gone => break engine_gone(id, view.as_ref(), seat),
         }
     };
@@ -132,22 +131,26 @@ fn left_fleet(id: &str, view: Option<&FleetView>, seat: Seat) -> Exit {
 }
 
 /// The fleet's engine went away: how it ended when it did, else how to resume it.
-fn engine_gone(id: &str, view: Option<&FleetView>, seat: Seat) -> Exit {
+fn engine_gone(id: &str, view: Option<&FleetView>, seat: Seat) -> Outcome {
     if view.is_some_and(|v| v.phase == FleetPhase::Finished) {
-        return left_fleet(id, view, seat);
+        return Ok(left_fleet(id, view, seat));
     }
     if seat.drill {
-        say::err("cutover: the drill's fleet engine went away before the fleet ended");
-        return Exit::Failed;
+        return Err(Failure::new(
+            Exit::Failed,
+            "cutover: the drill's fleet engine went away before the fleet ended",
+        ));
     }
     let resume = view.map_or_else(
         || "cutover run RUNBOOK --fleet FLEET.toml --resume FLEET-JOURNAL".into(),
         |v| resume_command(&v.journal),
     );
-    say::err(&format!(
-        "cutover: the fleet's engine went away before the fleet ended · resume with: {resume}"
-    ));
-    Exit::Failed
+    Err(Failure::new(
+        Exit::Failed,
+        format!(
+            "cutover: the fleet's engine went away before the fleet ended · resume with: {resume}"
+        ),
+    ))
 }
 
 /// The command that resumes the fleet journal `journal`: its runbook and fleet file as its
@@ -310,11 +313,8 @@ fn member_cockpit(rt: &tokio::runtime::Runtime, socket: &Path, role: ClientRole,
 
 /// `cutover watch --json` on a fleet: each member's events (its run so far, then live), one
 /// JSON object per line with `"member"` first, until the fleet ends.
-pub fn watch_json(socket: &Path) -> Exit {
-    let rt = match crate::serve::client_runtime("cutover", Exit::Failed) {
-        Ok(rt) => rt,
-        Err(code) => return code,
-    };
+pub fn watch_json(socket: &Path) -> Outcome {
+    let rt = crate::serve::client_runtime("cutover", Exit::Failed)?;
     let result = rt.block_on(async {
         let stream = UnixStream::connect(socket)
             .await
@@ -364,15 +364,15 @@ pub fn watch_json(socket: &Path) -> Exit {
     });
     rt.shutdown_background();
     match result {
-        Ok(true) => Exit::Ok,
-        Ok(false) => crate::exit::fail(
+        Ok(true) => Ok(Exit::Ok),
+        Ok(false) => Err(Failure::new(
             Exit::Failed,
             "cutover watch: the stream ended before the fleet did (its engine went away, or sent something wrong)",
-        ),
-        Err(e) => crate::exit::fail(
+        )),
+        Err(e) => Err(Failure::new(
             Exit::Invalid,
-            &format!("cutover: {}", cutover_model::text::plain(&e)),
-        ),
+            format!("cutover: {}", cutover_model::text::plain(&e)),
+        )),
     }
 }
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use cutover_model::fleet::{Fleet, Halt};
 
-use crate::exit::{self, Exit};
+use crate::exit::{self, Exit, Failure, Outcome};
 use crate::say;
 
 /// Checks the fleet file at `fleet` and each runbook of `files` for every member; every
@@ -17,10 +17,10 @@ pub fn check(
     fleet: &Path,
     connect: bool,
     overrides: &BTreeMap<String, String>,
-) -> Exit {
+) -> Outcome {
     let fleet = match Fleet::load(fleet) {
         Ok(f) => f,
-        Err(e) => return exit::fail(Exit::Invalid, &e.to_string()),
+        Err(e) => return Err(Failure::new(Exit::Invalid, e.to_string())),
     };
     let mut ok = true;
     for f in files {
@@ -32,7 +32,10 @@ pub fn check(
                     f.display(),
                     described(&fleet, steps)
                 )) {
-                    return exit::fail(Exit::Invalid, "cutover: cannot write the result to stdout");
+                    return Err(Failure::new(
+                        Exit::Invalid,
+                        "cutover: cannot write the result to stdout",
+                    ));
                 }
                 if connect {
                     ok &= preflight_each(f, &books);
@@ -44,7 +47,7 @@ pub fn check(
             }
         }
     }
-    Exit::unless(ok, Exit::Invalid)
+    Ok(Exit::unless(ok, Exit::Invalid))
 }
 
 /// Each member's preflight against its own servers (its vars, its secrets' variables), its
@@ -60,7 +63,9 @@ fn preflight_each(runbook: &Path, books: &[(String, cutover_model::runbook::Runb
             metrics_file: None,
             json: false,
         };
-        ready &= crate::preflight_cmd::of_runbook(rb, &args, &format!("[{name}] ")) == Exit::Ok;
+        // Said here: the next member's lines follow it.
+        let outcome = crate::preflight_cmd::of_runbook(rb, &args, &format!("[{name}] "));
+        ready &= exit::said(outcome) == Exit::Ok;
     }
     ready
 }

@@ -27,7 +27,7 @@ use cutover_model::protocol::{Operator, RunOutcome};
 use cutover_model::runbook::Runbook;
 use cutover_socket::fleet::FleetHub;
 
-use crate::exit::{self, Exit};
+use crate::exit::{Exit, Failure, Outcome};
 use crate::fleet_journal::{FleetJournal, Progress, open_journal, progress_of};
 use crate::headless::{self, HeadlessOptions};
 
@@ -129,15 +129,12 @@ pub fn journal_path(args: &FleetArgs, books: &[(String, Runbook)]) -> PathBuf {
 }
 
 /// Runs the fleet headless; returns the worst member's exit.
-pub fn run(args: FleetArgs, opts: HeadlessOptions) -> Exit {
+pub fn run(args: FleetArgs, opts: HeadlessOptions) -> Outcome {
     let prepared = match prepare(&args) {
         Ok(p) => p,
-        Err((why, code)) => return exit::fail(code, &why),
+        Err((why, code)) => return Err(Failure::new(code, why)),
     };
-    let rt = match crate::serve::client_runtime("cutover", Exit::Failed) {
-        Ok(rt) => rt,
-        Err(e) => return e,
-    };
+    let rt = crate::serve::client_runtime("cutover", Exit::Failed)?;
     crate::say::err(&format!(
         "cutover: fleet of {} members · fleet journal {}",
         prepared.fleet.members.len(),
@@ -151,10 +148,13 @@ pub fn run(args: FleetArgs, opts: HeadlessOptions) -> Exit {
         let stop = match headless::stop_signals() {
             Ok(s) => s,
             Err(e) => {
-                return exit::fail(Exit::Failed, &format!("cutover: cannot watch signals: {e}"));
+                return Err(Failure::new(
+                    Exit::Failed,
+                    format!("cutover: cannot watch signals: {e}"),
+                ));
             }
         };
-        Driver::new(prepared, host).run(stop).await
+        Ok(Driver::new(prepared, host).run(stop).await)
     });
     rt.shutdown_timeout(std::time::Duration::from_secs(2));
     exit

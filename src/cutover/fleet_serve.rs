@@ -20,7 +20,7 @@ use cutover_socket::fleet::FleetHub;
 use cutover_socket::rundir::{self, RunMeta};
 use cutover_socket::server::{self, ServeOptions};
 
-use crate::exit::Exit;
+use crate::exit::{Exit, Failure, Outcome};
 use crate::fleet_run::{Driver, FleetArgs, Host, MemberTask, Prepared};
 use crate::serve::{Leaving, Status, StatusPipe};
 
@@ -39,15 +39,15 @@ pub fn start_and_attach(
     mut args: FleetArgs,
     theme: cutover_cockpit::tui::theme::Theme,
     drill: bool,
-) -> Exit {
+) -> Outcome {
     // What can be refused is refused here, plainly, before anything detaches.
     let fleet = match cutover_model::fleet::Fleet::load(&args.fleet) {
         Ok(f) => f,
-        Err(e) => return crate::exit::fail(Exit::Invalid, &e.to_string()),
+        Err(e) => return Err(Failure::new(Exit::Invalid, e.to_string())),
     };
     let books = match fleet.runbooks(&args.runbook, &args.overrides) {
         Ok(b) => b,
-        Err(e) => return crate::exit::fail(Exit::Invalid, &e.to_string()),
+        Err(e) => return Err(Failure::new(Exit::Invalid, e.to_string())),
     };
     let journal = crate::fleet_run::journal_path(&args, &books);
     let journal = std::path::absolute(&journal).unwrap_or(journal);
@@ -59,7 +59,7 @@ pub fn start_and_attach(
     }
     let log = log_beside(&journal);
     if let Err(why) = check_log(&log) {
-        return crate::exit::fail(Exit::Failed, &why);
+        return Err(Failure::new(Exit::Failed, why));
     }
     let spec = crate::serve::EngineSpec::Fleet(FleetSpec {
         args,
@@ -74,7 +74,7 @@ pub fn start_and_attach(
             };
             crate::fleet_attach::lanes(&ready.socket, &ready.id, seat, &theme)
         }
-        Err((message, exit)) => crate::exit::fail(exit, &message),
+        Err((message, exit)) => Err(Failure::new(exit, message)),
     }
 }
 

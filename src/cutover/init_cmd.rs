@@ -14,7 +14,7 @@ use cutover_model::runbook::{Runbook, dsn};
 use cutover_model::runbook_writer::{self, Written};
 use cutover_pg::ConnSettings;
 
-use crate::exit::Exit;
+use crate::exit::{Exit, Failure, Outcome};
 use crate::new_file::{refuse_existing, write_new};
 use crate::say;
 
@@ -58,13 +58,13 @@ fn parse_sample(s: &str) -> Result<Duration, String> {
 const CONNECT_WITHIN: Duration = Duration::from_secs(10);
 
 /// Runs the command; returns the exit code.
-pub fn main(args: InitArgs) -> Exit {
+pub fn main(args: InitArgs) -> Outcome {
     match run(&args) {
-        Ok(()) => Exit::Ok,
-        Err(why) => crate::exit::fail(
+        Ok(()) => Ok(Exit::Ok),
+        Err(why) => Err(Failure::new(
             Exit::Invalid,
-            &format!("cutover init: {}", cutover_model::text::plain(&why)),
-        ),
+            format!("cutover init: {}", cutover_model::text::plain(&why)),
+        )),
     }
 }
 

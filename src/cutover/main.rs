@@ -39,7 +39,7 @@ use cutover_engine::journal;
 use cutover_engine::{Engine, EngineOptions, JournalChoice};
 use cutover_model::protocol::{Event, Operator};
 use cutover_model::runbook::{LoadError, Runbook};
-use exit::Exit;
+use exit::{Exit, Failure, Outcome};
 use headless::HeadlessOptions;
 
 fn main() -> ExitCode {
@@ -51,7 +51,7 @@ fn main() -> ExitCode {
         say::err(&format!("cutover: {e}"));
     }
     let cli = Cli::parse();
-    let result = match cli.command {
+    let outcome: Outcome = match cli.command {
         Cmd::Check {
             files,
             connect,
@@ -59,53 +59,50 @@ fn main() -> ExitCode {
             fleet,
         } => {
             let vars = vars.into_iter().collect();
-            Ok(match fleet {
+            match fleet {
                 Some(fleet) => fleet_cmd::check(&files, &fleet, connect, &vars),
                 None => check(&files, connect, &vars),
-            })
+            }
         }
         Cmd::Run(args) => run(args),
-        Cmd::Drill(args) => Ok(drill::main(args)),
+        Cmd::Drill(args) => drill::main(args),
         Cmd::Attach {
             id,
             take_over,
             theme,
-        } => Ok(attach::attach(id, take_over, theme)),
+        } => attach::attach(id, take_over, theme),
         Cmd::Watch {
             id,
             json,
             owner,
             theme,
-        } => Ok(attach::watch(id, json, owner, theme)),
-        Cmd::Ls => Ok(attach::ls()),
+        } => attach::watch(id, json, owner, theme),
+        Cmd::Ls => attach::ls(),
         Cmd::Calibrate {
             runbook,
             journals,
             p,
             write,
             force,
-        } => Ok(calibrate::main(&runbook, &journals, p, write, force)),
+        } => calibrate::main(&runbook, &journals, p, write, force),
         Cmd::Report {
             journals,
             out,
             json,
-        } => Ok(report::main(&journals, out.as_deref(), json)),
-        Cmd::Reconcile(args) => Ok(reconcile_cmd::main(args)),
-        Cmd::Preflight(args) => Ok(preflight_cmd::main(args)),
-        Cmd::Notify(args) => Ok(notify_cmd::main(args)),
-        Cmd::Init(args) => Ok(init_cmd::main(args)),
+        } => report::main(&journals, out.as_deref(), json),
+        Cmd::Reconcile(args) => reconcile_cmd::main(args),
+        Cmd::Preflight(args) => preflight_cmd::main(args),
+        Cmd::Notify(args) => notify_cmd::main(args),
+        Cmd::Init(args) => init_cmd::main(args),
         Cmd::ServeEngine => Ok(serve::main()),
     };
-    match result {
-        Ok(exit) => exit.into(),
-        Err(e) => {
-            say::err(&format!("cutover: {e:#}"));
-            Exit::Failed.into()
-        }
-    }
+    // The one place a failure is said: after everything the command printed.
+    exit::said(outcome).into()
 }
 
-fn check(files: &[PathBuf], connect: bool, overrides: &BTreeMap<String, String>) -> Exit {
+/// `cutover check RUNBOOK...`: each runbook loaded (and with `connect`, preflighted); every
+/// error is said as it is found, and the next runbook checked.
+fn check(files: &[PathBuf], connect: bool, overrides: &BTreeMap<String, String>) -> Outcome {
     let mut ok = true;
     for f in files {
         match Runbook::load(f, overrides) {
@@ -117,7 +114,10 @@ fn check(files: &[PathBuf], connect: bool, overrides: &BTreeMap<String, String>)
                     if n == 1 { "" } else { "s" }
                 );
                 if !say::out(&line) {
-                    return exit::fail(Exit::Invalid, "cutover: cannot write the result to stdout");
+                    return Err(Failure::new(
+                        Exit::Invalid,
+                        "cutover: cannot write the result to stdout",
+                    ));
                 }
                 for note in &rb.notes {
                     say::err(&format!("warning: {note}"));
@@ -134,7 +134,8 @@ fn check(files: &[PathBuf], connect: bool, overrides: &BTreeMap<String, String>)
                         metrics_file: None,
                         json: false,
                     };
-                    ok &= preflight_cmd::main(args) == Exit::Ok;
+                    // Said here: the next runbook's lines follow it.
+                    ok &= exit::said(preflight_cmd::main(args)) == Exit::Ok;
                 }
             }
             Err(e) => {
@@ -143,7 +144,7 @@ fn check(files: &[PathBuf], connect: bool, overrides: &BTreeMap<String, String>)
             }
         }
     }
-    Exit::unless(ok, Exit::Invalid)
+    Ok(Exit::unless(ok, Exit::Invalid))
 }
 
 /// The runbook path recorded in a journal.
@@ -196,28 +197,19 @@ fn resume_vars(
     Ok(vars)
 }
 
-fn run(args: RunArgs) -> Result<Exit> {
+/// `cutover run`: one runbook (headless, or in the cockpit on a detached engine), or a fleet.
+fn run(args: RunArgs) -> Outcome {
     if let Some(fleet) = &args.fleet {
-        return Ok(run_fleet(&args, fleet));
+        return run_fleet(&args, fleet);
     }
-    let (runbook_path, overrides, rb) = match load_for_run(&args)? {
-        Ok(loaded) => loaded,
-        Err(exit) => return Ok(exit),
-    };
-    if let Err(why) = refuse_early(&rb, &runbook_path, &args) {
-        return Ok(exit::fail(Exit::Invalid, &format!("cutover: {why}")));
-    }
+    let (runbook_path, overrides, rb) = load_for_run(&args)?;
+    refuse_early(&rb, &runbook_path, &args)
+        .map_err(|why| Failure::new(Exit::Invalid, format!("cutover: {why}")))?;
     // Everything that can go wrong before the terminal is taken over is reported plainly.
-    let theme = match cockpit_theme(&args) {
-        Ok(t) => t,
-        Err(exit) => return Ok(exit),
-    };
-    let files = match run_files(&args, &rb) {
-        Ok(f) => f,
-        Err(exit) => return Ok(exit),
-    };
+    let theme = cockpit_theme(&args)?;
+    let files = run_files(&args, &rb)?;
     match theme {
-        Some(theme) => Ok(run_in_cockpit(&args, runbook_path, overrides, files, theme)),
+        Some(theme) => run_in_cockpit(&args, runbook_path, overrides, files, theme),
         None => run_headless(&args, rb, files),
     }
 }
@@ -226,12 +218,12 @@ fn run(args: RunArgs) -> Result<Exit> {
 type ToRun = (PathBuf, BTreeMap<String, String>, Runbook);
 
 /// `run --fleet`: headless, or the lanes cockpit on a detached fleet engine.
-fn run_fleet(args: &RunArgs, fleet: &Path) -> Exit {
+fn run_fleet(args: &RunArgs, fleet: &Path) -> Outcome {
     let Some(runbook) = &args.runbook else {
-        return exit::fail(
+        return Err(Failure::new(
             Exit::Invalid,
             "cutover: run --fleet needs the RUNBOOK (and --resume FLEET-JOURNAL to continue)",
-        );
+        ));
     };
     let fleet_args = fleet_run::FleetArgs {
         runbook: runbook.clone(),
@@ -242,10 +234,9 @@ fn run_fleet(args: &RunArgs, fleet: &Path) -> Exit {
         journal: args.resume.clone().or_else(|| args.journal.clone()),
         resume: args.resume.is_some(),
     };
-    match cockpit_theme(args) {
-        Ok(Some(theme)) => fleet_serve::start_and_attach(fleet_args, theme, false),
-        Ok(None) => fleet_run::run(fleet_args, headless_options(args)),
-        Err(exit) => exit,
+    match cockpit_theme(args)? {
+        Some(theme) => fleet_serve::start_and_attach(fleet_args, theme, false),
+        None => fleet_run::run(fleet_args, headless_options(args)),
     }
 }
 
@@ -262,45 +253,44 @@ fn headless_options(args: &RunArgs) -> HeadlessOptions {
 }
 
 /// The runbook `run` runs (or the one its `--resume` journal ran), with the vars it runs
-/// with: the journal's, then `--var` on top. `Err(exit)`: refused, and said why.
-fn load_for_run(args: &RunArgs) -> Result<Result<ToRun, Exit>> {
+/// with: the journal's, then `--var` on top; refused, and why.
+fn load_for_run(args: &RunArgs) -> Result<ToRun, Failure> {
     let runbook_path = match (&args.runbook, &args.resume) {
         (Some(p), _) => p.clone(),
         (None, Some(j)) => runbook_of_journal(j)?,
         (None, None) => {
-            return Ok(Err(exit::fail(
+            return Err(Failure::new(
                 Exit::Invalid,
                 "cutover: run needs a RUNBOOK (or --resume JOURNAL)",
-            )));
+            ));
         }
     };
     let given: BTreeMap<String, String> = args.vars.iter().cloned().collect();
     // A resumed run keeps the vars it ran with (its hosts and DSNs); a --var changes one only
     // when accepted (the engine compares).
     let overrides = match &args.resume {
-        Some(j) => match resume_vars(j, &given) {
-            Ok(v) => v,
-            Err(message) => return Ok(Err(exit::fail(Exit::Invalid, &message))),
-        },
+        Some(j) => {
+            resume_vars(j, &given).map_err(|message| Failure::new(Exit::Invalid, message))?
+        }
         None => given,
     };
-    Ok(match Runbook::load(&runbook_path, &overrides) {
+    match Runbook::load(&runbook_path, &overrides) {
         Ok(rb) => Ok((runbook_path, overrides, rb)),
         Err(e @ LoadError::Invalid(_)) | Err(e @ LoadError::Io { .. }) => {
-            Err(exit::fail(Exit::Invalid, &e.to_string()))
+            Err(Failure::new(Exit::Invalid, e.to_string()))
         }
-    })
+    }
 }
 
 /// The cockpit's theme, or `None` headless; the cockpit needs a terminal on stdin and stdout.
-fn cockpit_theme(args: &RunArgs) -> Result<Option<Theme>, Exit> {
+fn cockpit_theme(args: &RunArgs) -> Result<Option<Theme>, Failure> {
     use std::io::IsTerminal;
     if args.headless {
         return Ok(None);
     }
     let theme = attach::theme(args.theme.as_deref())?;
     if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
-        return Err(exit::fail(
+        return Err(Failure::new(
             Exit::Invalid,
             "cutover: the cockpit needs a terminal; for CI or scripts run with --headless (add --assume-yes to answer confirmations in a rehearsal)",
         ));
@@ -318,7 +308,7 @@ struct RunFiles {
 
 /// Where the run's journal, log and metrics file go; refused (and said why) when they are the
 /// same file.
-fn run_files(args: &RunArgs, rb: &Runbook) -> Result<RunFiles, Exit> {
+fn run_files(args: &RunArgs, rb: &Runbook) -> Result<RunFiles, Failure> {
     let journal = match &args.resume {
         Some(j) => JournalChoice::Resume(j.clone()),
         None => JournalChoice::New(
@@ -335,14 +325,14 @@ fn run_files(args: &RunArgs, rb: &Runbook) -> Result<RunFiles, Exit> {
         .clone()
         .unwrap_or_else(|| log::default_path(&journal_path));
     if let Err(e) = log::check_apart(&log_path, &journal_path) {
-        return Err(exit::fail(Exit::Invalid, &format!("cutover: {e}")));
+        return Err(Failure::new(Exit::Invalid, format!("cutover: {e}")));
     }
     let metrics_file = args
         .metrics_file
         .as_deref()
         .map(|m| metrics_apart(m, &[&journal_path, &log_path]))
         .transpose()
-        .map_err(|e| exit::fail(Exit::Invalid, &format!("cutover: {e}")))?;
+        .map_err(|e| Failure::new(Exit::Invalid, format!("cutover: {e}")))?;
     Ok(RunFiles {
         journal,
         journal_path,
@@ -358,7 +348,7 @@ fn run_in_cockpit(
     overrides: BTreeMap<String, String>,
     files: RunFiles,
     theme: Theme,
-) -> Exit {
+) -> Outcome {
     let spec = serve::EngineSpec::Run(serve::RunSpec {
         runbook,
         overrides,
@@ -373,12 +363,12 @@ fn run_in_cockpit(
     });
     match serve::start(&spec, &files.log_path, say::err) {
         Ok(ready) => attach::cockpit(&ready.socket, &ready.id, false, theme, &ready.leaving),
-        Err((message, exit)) => exit::fail(exit, &message),
+        Err((message, exit)) => Err(Failure::new(exit, message)),
     }
 }
 
 /// The run with no operator, in this process, printing its events.
-fn run_headless(args: &RunArgs, rb: Runbook, files: RunFiles) -> Result<Exit> {
+fn run_headless(args: &RunArgs, rb: Runbook, files: RunFiles) -> Outcome {
     let engine = match Engine::prepare(
         rb,
         EngineOptions {
@@ -391,14 +381,14 @@ fn run_headless(args: &RunArgs, rb: Runbook, files: RunFiles) -> Result<Exit> {
     ) {
         Ok(e) => e,
         Err(e) if e.is_refusal() => {
-            return Ok(exit::fail(Exit::Invalid, &format!("cutover: {e}")));
+            return Err(Failure::new(Exit::Invalid, format!("cutover: {e}")));
         }
-        Err(e) => return Err(e).wrap_err("cannot start the run"),
+        Err(e) => Err(e).wrap_err("cannot start the run")?,
     };
     if let Some(why) = log::init(&files.log_path, engine.masker()) {
         say::err(&format!("cutover: {why}"));
     }
-    let rt = serve::runtime()?;
+    let rt = serve::runtime().map_err(color_eyre::eyre::Report::from)?;
     let opts = headless_options(args);
     let ended = rt.block_on(async {
         let stop = headless::stop_signals()?;

@@ -12,7 +12,7 @@ use cutover_model::runbook::Runbook;
 use cutover_model::runbook::notify::NotifyKind;
 use cutover_model::secrets::{self, Masker};
 
-use crate::exit::Exit;
+use crate::exit::{Exit, Failure, Outcome};
 use crate::say;
 
 /// The command line of `cutover notify`.
@@ -29,16 +29,16 @@ pub struct NotifyArgs {
 }
 
 /// Runs the command; returns the exit code.
-pub fn main(args: NotifyArgs) -> Exit {
+pub fn main(args: NotifyArgs) -> Outcome {
     match prepare(&args) {
         Ok((rb, hooks, masker, env)) => {
-            let rt = match crate::serve::client_runtime("cutover notify", Exit::CheckFailed) {
-                Ok(rt) => rt,
-                Err(exit) => return exit,
-            };
-            rt.block_on(test(&rb, &hooks, &masker, env))
+            let rt = crate::serve::client_runtime("cutover notify", Exit::CheckFailed)?;
+            Ok(rt.block_on(test(&rb, &hooks, &masker, env)))
         }
-        Err(why) => crate::exit::fail(Exit::Invalid, &format!("cutover notify: {why}")),
+        Err(why) => Err(Failure::new(
+            Exit::Invalid,
+            format!("cutover notify: {why}"),
+        )),
     }
 }
 

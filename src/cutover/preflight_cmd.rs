@@ -13,7 +13,7 @@ use cutover_model::runbook::Runbook;
 use cutover_model::secrets::{self, Masker};
 use cutover_model::text::plain;
 
-use crate::exit::Exit;
+use crate::exit::{Exit, Failure, Outcome};
 use crate::say;
 
 /// The command line of `cutover preflight`.
@@ -39,12 +39,12 @@ pub struct PreflightArgs {
 }
 
 /// Runs the command; returns the exit code.
-pub fn main(args: PreflightArgs) -> Exit {
+pub fn main(args: PreflightArgs) -> Outcome {
     let vars: BTreeMap<String, String> = args.vars.iter().cloned().collect();
     let rb = match Runbook::load(&args.runbook, &vars) {
         Ok(rb) => rb,
         Err(e) => {
-            return crate::exit::fail(Exit::Invalid, &e.to_string());
+            return Err(Failure::new(Exit::Invalid, e.to_string()));
         }
     };
     of_runbook(&rb, &args, "")
@@ -52,7 +52,7 @@ pub fn main(args: PreflightArgs) -> Exit {
 
 /// Preflight of a loaded runbook (a fleet member's, with its vars and secrets), each line of
 /// the findings printed after `prefix`.
-pub fn of_runbook(rb: &Runbook, args: &PreflightArgs, prefix: &str) -> Exit {
+pub fn of_runbook(rb: &Runbook, args: &PreflightArgs, prefix: &str) -> Outcome {
     let prepared = secrets::read_secrets(&rb.secrets)
         .map_err(|e| e.to_string())
         .and_then(|s| {
@@ -63,7 +63,10 @@ pub fn of_runbook(rb: &Runbook, args: &PreflightArgs, prefix: &str) -> Exit {
     let (secrets, conns) = match prepared {
         Ok(p) => p,
         Err(e) => {
-            return crate::exit::fail(Exit::Invalid, &format!("cutover preflight: {e}"));
+            return Err(Failure::new(
+                Exit::Invalid,
+                format!("cutover preflight: {e}"),
+            ));
         }
     };
     let passwords = conns
@@ -75,10 +78,7 @@ pub fn of_runbook(rb: &Runbook, args: &PreflightArgs, prefix: &str) -> Exit {
         .journal
         .clone()
         .unwrap_or_else(|| journal::default_path(&rb.name, chrono::Utc::now()));
-    let rt = match crate::serve::client_runtime("cutover preflight", Exit::Invalid) {
-        Ok(rt) => rt,
-        Err(exit) => return exit,
-    };
+    let rt = crate::serve::client_runtime("cutover preflight", Exit::Invalid)?;
     let input = Input {
         rb,
         conns: &conns,
@@ -97,7 +97,10 @@ pub fn of_runbook(rb: &Runbook, args: &PreflightArgs, prefix: &str) -> Exit {
             plain(&f.line()).into_owned()
         };
         if !say::out(&format!("{prefix}{line}")) {
-            return crate::exit::fail(Exit::Invalid, "cutover preflight: cannot write to stdout");
+            return Err(Failure::new(
+                Exit::Invalid,
+                "cutover preflight: cannot write to stdout",
+            ));
         }
     }
     let failed = findings
@@ -111,8 +114,8 @@ pub fn of_runbook(rb: &Runbook, args: &PreflightArgs, prefix: &str) -> Exit {
             "ready".to_string()
         };
         if !say::out(&format!("{prefix}{verdict}")) {
-            return Exit::Invalid;
+            return Ok(Exit::Invalid);
         }
     }
-    Exit::unless(!blocks(&findings), Exit::Invalid)
+    Ok(Exit::unless(!blocks(&findings), Exit::Invalid))
 }

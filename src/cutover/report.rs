@@ -9,7 +9,7 @@ use std::path::Path;
 
 use cutover_report::{Report, compare, drift, html, markdown};
 
-use crate::exit::Exit;
+use crate::exit::{Exit, Failure, Outcome};
 
 /// What a journal is: a run's, or a drift watch's.
 enum Loaded {
@@ -52,13 +52,13 @@ fn load(journal: &Path) -> Result<Loaded, String> {
 
 /// Runs `cutover report`; returns the exit code (0 written, 2 a journal that cannot be read,
 /// 4 the output cannot be written).
-pub fn main(journals: &[std::path::PathBuf], out: Option<&Path>, json: bool) -> Exit {
+pub fn main(journals: &[std::path::PathBuf], out: Option<&Path>, json: bool) -> Outcome {
     if let Some(fleet) = journals.iter().find(|j| is_fleet_journal(j)) {
         if journals.len() > 1 {
-            return crate::exit::fail(
+            return Err(Failure::new(
                 Exit::Invalid,
                 "cutover report: a fleet journal is reported on its own: give it alone",
-            );
+            ));
         }
         return fleet_report(fleet, out, json);
     }
@@ -69,18 +69,18 @@ pub fn main(journals: &[std::path::PathBuf], out: Option<&Path>, json: bool) -> 
             Ok(Loaded::Run(r)) => runs.push(compare::Given::new(j, *r)),
             Ok(Loaded::Drift(d)) => watches.push(d),
             Err(e) => {
-                return crate::exit::fail(Exit::Invalid, &format!("cutover report: {e}"));
+                return Err(Failure::new(Exit::Invalid, format!("cutover report: {e}")));
             }
         }
     }
     let html_out = out.is_some_and(|p| p.extension().is_some_and(|e| e == "html" || e == "htm"));
     if let Some(d) = watches.first() {
         if journals.len() > 1 {
-            return crate::exit::fail(
+            return Err(Failure::new(
                 Exit::Invalid,
                 "cutover report: a drift watch's journal (cutover reconcile) is reported on its \
                  own: give it alone",
-            );
+            ));
         }
         let rendered = if json {
             cutover_report::json(d)
@@ -92,7 +92,7 @@ pub fn main(journals: &[std::path::PathBuf], out: Option<&Path>, json: bool) -> 
         return emit(rendered, out);
     }
     let rendered = match runs.len() {
-        0 => return Exit::Invalid,
+        0 => return Ok(Exit::Invalid),
         1 => {
             let r = &runs[0].report;
             if json {
@@ -136,14 +136,14 @@ fn is_fleet_journal(path: &Path) -> bool {
 
 /// `cutover report FLEET-JOURNAL`: the fleet table, each member read from its own journal
 /// (where the fleet recorded it, else beside the fleet journal in `<stem>.members/`).
-fn fleet_report(path: &Path, out: Option<&Path>, json: bool) -> Exit {
+fn fleet_report(path: &Path, out: Option<&Path>, json: bool) -> Outcome {
     let records = match crate::fleet_journal::read_journal(path) {
         Ok(r) => r,
         Err(e) => {
-            return crate::exit::fail(
+            return Err(Failure::new(
                 Exit::Invalid,
-                &format!("cutover report: {}: {e}", path.display()),
-            );
+                format!("cutover report: {}: {e}", path.display()),
+            ));
         }
     };
     let member = |recorded: &str| {
@@ -213,23 +213,23 @@ fn member_pages(
 }
 
 /// Writes the rendered report to `out` (or stdout); returns the exit code.
-fn emit(rendered: serde_json::Result<String>, out: Option<&Path>) -> Exit {
+fn emit(rendered: serde_json::Result<String>, out: Option<&Path>) -> Outcome {
     let text = match rendered {
         Ok(t) => t,
         Err(e) => {
-            return crate::exit::fail(Exit::Failed, &format!("cutover report: {e}"));
+            return Err(Failure::new(Exit::Failed, format!("cutover report: {e}")));
         }
     };
     match out {
         Some(path) => match write_private(path, &text) {
             Ok(()) => {
                 crate::say::err(&format!("cutover report: wrote {}", path.display()));
-                Exit::Ok
+                Ok(Exit::Ok)
             }
-            Err(e) => crate::exit::fail(
+            Err(e) => Err(Failure::new(
                 Exit::Failed,
-                &format!("cutover report: cannot write {}: {e}", path.display()),
-            ),
+                format!("cutover report: cannot write {}: {e}", path.display()),
+            )),
         },
         None => {
             use std::io::Write;
@@ -237,11 +237,11 @@ fn emit(rendered: serde_json::Result<String>, out: Option<&Path>) -> Exit {
             let text = cutover_model::text::plain(&text);
             let mut o = std::io::stdout().lock();
             match o.write_all(text.as_bytes()).and_then(|()| o.flush()) {
-                Ok(()) => Exit::Ok,
-                Err(e) => crate::exit::fail(
+                Ok(()) => Ok(Exit::Ok),
+                Err(e) => Err(Failure::new(
                     Exit::Failed,
-                    &format!("cutover report: cannot write to stdout: {e}"),
-                ),
+                    format!("cutover report: cannot write to stdout: {e}"),
+                )),
             }
         }
     }

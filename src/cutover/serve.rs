@@ -376,11 +376,13 @@ pub fn engine_runtime() -> Result<tokio::runtime::Runtime, Exit> {
 }
 
 /// The runtime of a command run from a terminal (`what`, as `cutover preflight`); when there
-/// is none, the failure is printed and `exit` returned.
-pub fn client_runtime(what: &str, exit: Exit) -> Result<tokio::runtime::Runtime, Exit> {
+/// is none, a failure ending with `exit`.
+pub fn client_runtime(
+    what: &str,
+    exit: Exit,
+) -> Result<tokio::runtime::Runtime, crate::exit::Failure> {
     runtime().map_err(|e| {
-        crate::say::err(&format!("{what}: cannot start the runtime: {e}"));
-        exit
+        crate::exit::Failure::new(exit, format!("{what}: cannot start the runtime: {e}"))
     })
 }
 

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::exit::Exit;
+use crate::exit::{Exit, Failure, Outcome};
 use cutover_engine::check_run::RecheckWait;
 use cutover_engine::journal::{self, Journal};
 use cutover_model::protocol::{Event, Level};
@@ -156,20 +156,17 @@ const OVERLAP: Duration = Duration::from_secs(120);
 const DEFAULT_FULL_EVERY: Duration = Duration::from_secs(24 * 3600);
 
 /// Runs the command; returns the exit code.
-pub fn main(args: ReconcileArgs) -> Exit {
+pub fn main(args: ReconcileArgs) -> Outcome {
     if let Some(file) = args.repair_sql.clone() {
         return repair_sql::main(&args, &file);
     }
     let watch = match prepare(args) {
         Ok(w) => w,
         Err(message) => {
-            return crate::exit::fail(Exit::Invalid, &message);
+            return Err(Failure::new(Exit::Invalid, message));
         }
     };
-    let rt = match crate::serve::client_runtime("cutover reconcile", Exit::CheckFailed) {
-        Ok(rt) => rt,
-        Err(exit) => return exit,
-    };
+    let rt = crate::serve::client_runtime("cutover reconcile", Exit::CheckFailed)?;
     rt.block_on(watch.run())
 }
 
@@ -286,19 +283,19 @@ fn prepare(args: ReconcileArgs) -> Result<Watch, String> {
 
 impl Watch {
     /// The rounds; returns the exit code.
-    async fn run(mut self) -> Exit {
+    async fn run(mut self) -> Outcome {
         let mut signals = match crate::headless::stop_signals() {
             Ok(s) => s,
             Err(e) => {
-                return crate::exit::fail(
+                return Err(Failure::new(
                     Exit::CheckFailed,
-                    &format!("cutover reconcile: cannot watch signals: {e}"),
-                );
+                    format!("cutover reconcile: cannot watch signals: {e}"),
+                ));
             }
         };
         let opening = self.opening();
         if self.note(Level::Info, &opening).is_err() {
-            return Exit::CheckFailed;
+            return Ok(Exit::CheckFailed);
         }
         let lag = self.lag_probe();
         let started = tokio::time::Instant::now();
@@ -319,7 +316,10 @@ impl Watch {
             let stop = tokio::select! {
                 r = self.round(round, lag.as_ref()) => match r {
                     Ok(passed) => { any_failed |= !passed; None }
-                    Err(e) => { say::err(&format!("cutover reconcile: {e}")); return Exit::CheckFailed; }
+                    Err(e) => {
+                        let message = format!("cutover reconcile: {e}");
+                        return Err(Failure::new(Exit::CheckFailed, message));
+                    }
                 },
                 s = signals.recv() => Some(format!("stopped by {}", s.unwrap_or("a signal"))),
                 () = &mut deadline => Some(format!(
@@ -330,11 +330,11 @@ impl Watch {
             if let Some(why) = stop {
                 let _ = self.note(Level::Warn, &format!("{why} during round {round}"));
                 // A watch stopped before its first round ended has checked nothing: not a pass.
-                return if any_failed || round == 1 {
+                return Ok(if any_failed || round == 1 {
                     Exit::CheckFailed
                 } else {
                     Exit::Ok
-                };
+                });
             }
             let Some(next) = self.next_round(started, round, end) else {
                 break;
@@ -344,7 +344,7 @@ impl Watch {
                 s = signals.recv() => {
                     let sig = s.unwrap_or("a signal");
                     let _ = self.note(Level::Info, &format!("stopped by {sig} after round {round}"));
-                    return if any_failed { Exit::CheckFailed } else { Exit::Ok };
+                    return Ok(Exit::unless(!any_failed, Exit::CheckFailed));
                 }
             }
         }
@@ -360,11 +360,7 @@ impl Watch {
                 }
             ),
         );
-        if any_failed {
-            Exit::CheckFailed
-        } else {
-            Exit::Ok
-        }
+        Ok(Exit::unless(!any_failed, Exit::CheckFailed))
     }
 
     /// The watch's first line: the runbook, the checks, how often, the journal.

@@ -15,21 +15,21 @@ use cutover_reconcile::Options;
 use cutover_reconcile::repair::{self, Limits};
 
 use super::ReconcileArgs;
-use crate::exit::Exit;
+use crate::exit::{Exit, Failure, Outcome};
 use crate::new_file::{refuse_existing, write_new};
 use crate::say;
 
 /// Runs `--repair-sql`; returns the exit code.
-pub fn main(args: &ReconcileArgs, file: &Path) -> Exit {
+pub fn main(args: &ReconcileArgs, file: &Path) -> Outcome {
     match prepare(args, file) {
         Ok(p) => {
-            let rt = match crate::serve::client_runtime("cutover reconcile", Exit::CheckFailed) {
-                Ok(rt) => rt,
-                Err(exit) => return exit,
-            };
+            let rt = crate::serve::client_runtime("cutover reconcile", Exit::CheckFailed)?;
             rt.block_on(p.run(file))
         }
-        Err(why) => crate::exit::fail(Exit::Invalid, &format!("cutover reconcile: {why}")),
+        Err(why) => Err(Failure::new(
+            Exit::Invalid,
+            format!("cutover reconcile: {why}"),
+        )),
     }
 }
 
@@ -82,16 +82,18 @@ fn prepare(args: &ReconcileArgs, file: &Path) -> Result<Prepared, String> {
 }
 
 impl Prepared {
-    async fn run(self, file: &Path) -> Exit {
-        let (s, t) = match cutover_reconcile::connect_pair(&self.source, &self.target).await {
-            Ok(p) => p,
-            Err(e) => {
-                return crate::exit::fail(
-                    Exit::CheckFailed,
-                    &format!("cutover reconcile: {}", self.masker.mask(&e.to_string())),
-                );
-            }
-        };
+    /// `e` (masked) as the failure of `cutover reconcile`, ending with `exit`.
+    fn failure(&self, exit: Exit, e: &dyn std::fmt::Display) -> Failure {
+        Failure::new(
+            exit,
+            format!("cutover reconcile: {}", self.masker.mask(&e.to_string())),
+        )
+    }
+
+    async fn run(self, file: &Path) -> Outcome {
+        let (s, t) = cutover_reconcile::connect_pair(&self.source, &self.target)
+            .await
+            .map_err(|e| self.failure(Exit::CheckFailed, &e))?;
         let result = cutover_reconcile::run_check(
             &self.check,
             &s,
@@ -106,7 +108,7 @@ impl Prepared {
         }
         if result.passed() {
             say::out("nothing to repair: the check passes; no file written");
-            return Exit::Ok;
+            return Ok(Exit::Ok);
         }
         let built = repair::build(
             &s,
@@ -119,31 +121,31 @@ impl Prepared {
             (&self.source.target(), &self.target.target()),
         )
         .await;
-        let mut patch = match built {
-            Ok(p) => p,
-            Err(e) => {
-                say::err(&format!(
-                    "cutover reconcile: {}",
-                    self.masker.mask(&e.to_string())
-                ));
-                return match e {
-                    cutover_reconcile::ReconcileError::Other(_) => Exit::Invalid,
-                    _ => Exit::CheckFailed,
-                };
-            }
-        };
+        let mut patch = built.map_err(|e| {
+            let exit = match e {
+                cutover_reconcile::ReconcileError::Other(_) => Exit::Invalid,
+                _ => Exit::CheckFailed,
+            };
+            self.failure(exit, &e)
+        })?;
         repair::withhold_secrets(&mut patch, &self.masker);
         let at = chrono::Utc::now()
             .format("%Y-%m-%d %H:%M:%S UTC")
             .to_string();
         let inverse = repair::inverse_path(file);
         if let Err(e) = write_new(file, &repair::render(&patch, false, &at, &self.masker)) {
-            return crate::exit::fail(Exit::Invalid, &format!("cutover reconcile: {e}"));
+            return Err(Failure::new(
+                Exit::Invalid,
+                format!("cutover reconcile: {e}"),
+            ));
         }
         if let Err(e) = write_new(&inverse, &repair::render(&patch, true, &at, &self.masker)) {
             // Both files or neither.
             let _ = std::fs::remove_file(file);
-            return crate::exit::fail(Exit::Invalid, &format!("cutover reconcile: {e}"));
+            return Err(Failure::new(
+                Exit::Invalid,
+                format!("cutover reconcile: {e}"),
+            ));
         }
         for n in &patch.notes {
             say::out(&format!("note: {}", self.masker.mask(n)));
@@ -156,6 +158,6 @@ impl Prepared {
             file.display(),
             inverse.display()
         ));
-        Exit::Ok
+        Ok(Exit::Ok)
     }
 }
