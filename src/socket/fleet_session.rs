@@ -239,7 +239,11 @@ async fn json<W: AsyncWrite + Unpin>(write: &mut W, hub: &Arc<FleetHub>) {
     let (tx, mut rx) = mpsc::channel::<(String, Event)>(4096);
     let (now, mut joined) = hub.members();
     let mut forwarders = tokio::task::JoinSet::new();
+    // A member that starts serving while this terminal subscribes is in both lists: it is
+    // forwarded once.
+    let mut forwarded = std::collections::BTreeSet::new();
     for (name, handle) in now {
+        forwarded.insert(name.clone());
         forwarders.spawn(forward(name, handle, tx.clone()));
     }
     let mut changes = hub.changes();
@@ -251,7 +255,9 @@ async fn json<W: AsyncWrite + Unpin>(write: &mut W, hub: &Arc<FleetHub>) {
         }
         tokio::select! {
             m = joined.recv() => {
-                if let Ok((name, handle)) = m {
+                if let Ok((name, handle)) = m
+                    && forwarded.insert(name.clone())
+                {
                     forwarders.spawn(forward(name, handle, tx.clone()));
                 }
             }
