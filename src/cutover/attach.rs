@@ -525,9 +525,9 @@ fn ls_row(
         then: None,
     };
     if m.fleet
-        && let Some(state) = rt.block_on(crate::fleet_attach::ls_state(&socket))
+        && let Some((state, control)) = rt.block_on(crate::fleet_attach::ls_state(&socket))
     {
-        return row(&state, "-", "-");
+        return row(&state, &plain(&control), "-");
     }
     match rt.block_on(client::status(&socket, who.clone())) {
         Ok(s) => {

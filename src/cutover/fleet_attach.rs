@@ -376,9 +376,10 @@ pub fn watch_json(socket: &Path) -> Outcome {
     }
 }
 
-/// The fleet at `socket` in `cutover ls`'s words: `fleet of 50: 2 failed · 40 completed`;
-/// `None` when its engine does not answer.
-pub async fn ls_state(socket: &Path) -> Option<String> {
+/// The fleet at `socket` in `cutover ls`'s words: its state (`fleet of 50 (running): 2
+/// failed · 40 completed`) and who has its controls (`-`: nobody); `None` when its engine
+/// does not answer.
+pub async fn ls_state(socket: &Path) -> Option<(String, String)> {
     let stream = UnixStream::connect(socket).await.ok()?;
     let (read, mut write) = stream.into_split();
     let mut read = BufReader::new(read);
@@ -407,11 +408,13 @@ pub async fn ls_state(socket: &Path) -> Option<String> {
         FleetPhase::Halted => "HALTED",
         FleetPhase::Finished => "finished",
     };
-    Some(format!(
+    let state = format!(
         "fleet of {} ({phase}): {}",
         view.lanes.len(),
         counts.join(" · ")
-    ))
+    );
+    let control = view.controller.unwrap_or_else(|| "-".into());
+    Some((state, control))
 }
 
 #[cfg(test)]

@@ -254,6 +254,7 @@ fn first_view(prepared: &Prepared, id: &str) -> FleetView {
         },
         halted: None,
         concurrency: prepared.fleet.concurrency,
+        controller: None,
         started_at: Utc::now(),
         lanes: prepared
             .fleet

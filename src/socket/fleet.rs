@@ -119,6 +119,8 @@ pub struct FleetHub {
     notices: broadcast::Sender<String>,
     /// The session with the controls, and how to tell it it lost them.
     pub(crate) controller: Mutex<Option<(u64, tokio::sync::mpsc::Sender<()>)>>,
+    /// Who has the controls, by session, and since when (what `ls` says).
+    holder: Mutex<Option<(u64, String)>>,
     pub(crate) next_session: AtomicU64,
     end_seen: AtomicBool,
     pub(crate) owner: u32,
@@ -135,18 +137,47 @@ impl FleetHub {
             joined: broadcast::Sender::new(256),
             notices: broadcast::Sender::new(64),
             controller: Mutex::default(),
+            holder: Mutex::default(),
             next_session: AtomicU64::new(1),
             end_seen: AtomicBool::new(false),
             owner: crate::rundir::euid(),
         })
     }
 
-    /// The picture now.
+    /// The picture now, with who has the controls.
     pub fn view(&self) -> FleetView {
-        self.view
+        let mut v = self
+            .view
             .lock()
             .map(|v| v.clone())
-            .unwrap_or_else(|p| p.into_inner().clone())
+            .unwrap_or_else(|p| p.into_inner().clone());
+        v.controller = self
+            .holder
+            .lock()
+            .ok()
+            .and_then(|h| h.as_ref().map(|(_, who)| who.clone()));
+        v
+    }
+
+    /// Session `id` of `who` has the controls from now on.
+    pub(crate) fn held_by(&self, id: u64, who: &Operator) {
+        let words = format!(
+            "{} since {} UTC",
+            cutover_model::narrate::operator_at(who),
+            Utc::now().format("%H:%M:%S")
+        );
+        if let Ok(mut h) = self.holder.lock() {
+            *h = Some((id, words));
+        }
+    }
+
+    /// Session `id` left: if it had the controls, nobody has them now.
+    pub(crate) fn let_go(&self, id: u64) {
+        if let Ok(mut h) = self.holder.lock()
+            && h.as_ref().is_some_and(|(s, _)| *s == id)
+        {
+            *h = None;
+        }
     }
 
     /// Changes the picture and tells the sessions.

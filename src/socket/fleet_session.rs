@@ -41,6 +41,7 @@ async fn say<W: AsyncWrite + Unpin>(w: &mut W, msg: &FleetServerMsg) -> bool {
 
 /// One connection, from hello to goodbye.
 async fn session(stream: UnixStream, hub: Arc<FleetHub>, allowed: bool) {
+    let peer = stream.peer_cred().ok().map(|c| (c.uid(), c.pid()));
     let (read, mut write) = stream.into_split();
     let mut read = BufReader::new(read);
     let hello = tokio::time::timeout(
@@ -61,6 +62,16 @@ async fn session(stream: UnixStream, hub: Arc<FleetHub>, allowed: bool) {
     }
     let Ok(Ok(Some(FleetClientMsg::Hello { version, want, who }))) = hello else {
         return;
+    };
+    // The fleet journal (the canary go) and `ls` name the user the kernel vouches for, with
+    // what the kernel says about the peer beside what it claims, as a run's socket does.
+    let who = match peer {
+        Some((uid, pid)) => Operator {
+            user: cutover_model::host::user_name(uid).unwrap_or_else(|| format!("uid {uid}")),
+            peer: Some(cutover_model::host::peer_facts(uid, pid)),
+            ..who
+        },
+        None => who,
     };
     if version != FLEET_VERSION {
         let reason = format!(
@@ -101,7 +112,9 @@ async fn session(stream: UnixStream, hub: Arc<FleetHub>, allowed: bool) {
                 .await;
                 return;
             }
+            hub.held_by(id, &who);
             lanes(read, write, hub.clone(), Some((id, demote_rx)), who).await;
+            hub.let_go(id);
             if let Ok(mut c) = hub.controller.lock()
                 && c.as_ref().is_some_and(|(s, _)| *s == id)
             {

@@ -44,6 +44,7 @@ fn view(phase: FleetPhase, lanes: &[(&str, LaneState)]) -> FleetView {
         phase,
         halted: None,
         concurrency: 2,
+        controller: None,
         started_at: Utc::now(),
         lanes: lanes
             .iter()

@@ -142,6 +142,13 @@ fn fifty_lanes_scroll_keep_failures_on_screen_detach_attach_and_finish() {
         24,
     );
     term.wait_for("50 waiting");
+    // `ls` names who has the fleet's controls (this terminal's user, since when).
+    let (_, ls, _) = runs.cutover(&["ls"]);
+    let user = ls
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split("  ").find(|c| c.contains(" since ")));
+    assert!(user.is_some_and(|c| c.trim().ends_with("UTC")), "{ls}");
     confirm(&mut term, "n", 50);
     wait_shows(&term, &["50 waiting", "step 2/3"], &["step 1/3"]);
     confirm(&mut term, "n", 50);
@@ -171,6 +178,10 @@ fn fifty_lanes_scroll_keep_failures_on_screen_detach_attach_and_finish() {
     assert!(
         ls.contains("fleet of 50 (running): 3 failed · 47 waiting"),
         "{ls}"
+    );
+    assert!(
+        !ls.contains(" since "),
+        "nobody has the controls once left: {ls}"
     );
     // `watch`: the same lanes, read-only.
     let mut watch = Pty::spawn(&["watch"], &env, 80, 24);

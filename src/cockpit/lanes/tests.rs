@@ -87,6 +87,7 @@ pub(crate) fn fleet() -> FleetView {
         phase: FleetPhase::Running,
         halted: None,
         concurrency: 8,
+        controller: None,
         started_at: now() - Duration::seconds(47 * 60 + 12),
         lanes: (1..=50).map(|i| lane(i, state(i))).collect(),
     }

@@ -184,6 +184,9 @@ pub struct FleetView {
     pub started_at: DateTime<Utc>,
     /// The lanes, in the fleet file's order.
     pub lanes: Vec<Lane>,
+    /// Who has the fleet's controls, in words (`alice (from 10.0.0.5) since 02:14:03 UTC`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub controller: Option<String>,
 }
 
 impl FleetView {
@@ -259,6 +262,7 @@ mod tests {
             phase: FleetPhase::Running,
             halted: None,
             concurrency: 2,
+            controller: None,
             started_at: Utc::now(),
             lanes: vec![
                 lane("a", LaneState::Completed),
