@@ -355,14 +355,23 @@ impl FleetHub {
     /// words. A count that does not match is refused whole.
     pub async fn command(&self, cmd: FleetCommand, who: &Operator) -> String {
         match cmd {
-            FleetCommand::RunNext { members, confirm } => {
+            FleetCommand::RunNext {
+                members,
+                confirm,
+                seen,
+            } => {
                 if confirm != members.len() {
                     return format!("not run: {confirm} typed for {} members", members.len());
                 }
                 // The step each lane waits at goes with the command: a member that moved on
                 // meanwhile (a second press on a view a moment old) refuses it.
+                // The step is the one the operator saw (else the one the lane shows now): a
+                // member that has moved on since is left as it is.
                 let run = |l: &Lane| match (l.state, l.step) {
-                    (LaneState::Waiting, Some(index)) => Some(Command::RunStep { index }),
+                    (LaneState::Waiting, Some(now)) => {
+                        let saw = seen.get(&l.member).copied().unwrap_or(now);
+                        (saw == now).then_some(Command::RunStep { index: saw })
+                    }
                     _ => None,
                 };
                 self.each(&members, run, "ran the next step of").await

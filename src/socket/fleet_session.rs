@@ -88,31 +88,14 @@ async fn session(stream: UnixStream, hub: Arc<FleetHub>, allowed: bool) {
         FleetWant::Watch => lanes(read, write, hub, None, who).await,
         FleetWant::Control { take_over } => {
             let id = hub.next_session.fetch_add(1, Ordering::Relaxed);
-            let (demote_tx, demote_rx) = mpsc::channel(1);
-            let taken = match hub.controller.lock() {
-                Ok(mut c) => match c.as_ref() {
-                    Some(_) if !take_over => false,
-                    Some((_, old)) => {
-                        let _ = old.try_send(());
-                        *c = Some((id, demote_tx));
-                        true
-                    }
-                    None => {
-                        *c = Some((id, demote_tx));
-                        true
-                    }
-                },
-                Err(_) => false,
-            };
-            if !taken {
+            let Some(demote_rx) = take_controls(&hub, id, take_over, &who) else {
                 say(
                     &mut write,
                     &refuse("another terminal has the fleet's controls: watch it, or attach with --take-over"),
                 )
                 .await;
                 return;
-            }
-            hub.held_by(id, &who);
+            };
             lanes(read, write, hub.clone(), Some((id, demote_rx)), who).await;
             hub.let_go(id);
             if let Ok(mut c) = hub.controller.lock()
@@ -122,6 +105,31 @@ async fn session(stream: UnixStream, hub: Arc<FleetHub>, allowed: bool) {
             }
         }
     }
+}
+
+/// Gives session `id` of `who` the fleet's controls: when another has them, only with
+/// `take_over` (that one is told it now watches). Returns what tells this session it lost
+/// them in turn; `None`: refused.
+fn take_controls(
+    hub: &FleetHub,
+    id: u64,
+    take_over: bool,
+    who: &Operator,
+) -> Option<mpsc::Receiver<()>> {
+    let (demote_tx, demote_rx) = mpsc::channel(1);
+    let mut c = hub.controller.lock().ok()?;
+    match c.as_ref() {
+        Some(_) if !take_over => return None,
+        Some((_, old)) => {
+            let _ = old.try_send(());
+        }
+        None => {}
+    }
+    *c = Some((id, demote_tx));
+    // Who holds them is set under the same lock: two takeovers back to back leave `ls`
+    // naming the one that has them.
+    hub.held_by(id, who);
+    Some(demote_rx)
 }
 
 /// The lanes: views out, commands in (carried out only while `control` holds).
@@ -267,19 +275,58 @@ async fn json<W: AsyncWrite + Unpin>(write: &mut W, hub: &Arc<FleetHub>) {
             return;
         }
         tokio::select! {
-            m = joined.recv() => {
-                if let Ok((name, handle)) = m
-                    && forwarded.insert(name.clone())
-                {
-                    forwarders.spawn(forward(name, handle, tx.clone()));
+            m = joined.recv() => match m {
+                Ok((name, handle)) => {
+                    if forwarded.insert(name.clone()) {
+                        forwarders.spawn(forward(name, handle, tx.clone()));
+                    }
                 }
-            }
+                // Fell behind the members that started: those still serving are read again
+                // from the hub; one that already ended meanwhile is said to be missing.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    let (serving, again) = hub.members();
+                    joined = again;
+                    for (name, handle) in serving {
+                        if forwarded.insert(name.clone()) {
+                            forwarders.spawn(forward(name, handle, tx.clone()));
+                        }
+                    }
+                    missed(write, hub, &mut forwarded).await;
+                }
+                Err(_) => {}
+            },
             Some((member, event)) = rx.recv() => {
                 if !say(write, &FleetServerMsg::Member { member, event }).await { return; }
             }
             Some(_) = forwarders.join_next() => {}
             r = changes.changed() => {
                 if r.is_err() { return; }
+            }
+        }
+    }
+}
+
+/// Says, once each, the members this `watch --json` terminal missed entirely (they started and
+/// ended while it was behind): their events are in their own journals.
+async fn missed<W: AsyncWrite + Unpin>(
+    write: &mut W,
+    hub: &FleetHub,
+    forwarded: &mut std::collections::BTreeSet<String>,
+) {
+    for lane in hub.view().lanes {
+        if lane.state.is_over() && lane.steps > 0 && forwarded.insert(lane.member.clone()) {
+            let event = Event::Notice {
+                level: cutover_model::protocol::Level::Warn,
+                message:
+                    "this watcher fell behind and missed this member's events: see its journal"
+                        .into(),
+            };
+            let msg = FleetServerMsg::Member {
+                member: lane.member,
+                event,
+            };
+            if !say(write, &msg).await {
+                return;
             }
         }
     }

@@ -394,6 +394,7 @@ async fn a_watcher_is_read_only_and_changes_nothing() {
         FleetCommand::RunNext {
             members: vec!["b".into()],
             confirm: 1,
+            seen: Default::default(),
         },
         FleetCommand::Rollback {
             members: vec!["c".into()],
@@ -451,6 +452,7 @@ async fn a_count_that_does_not_match_is_refused_whole() {
     t.command(FleetCommand::RunNext {
         members: two.clone(),
         confirm: 1,
+        seen: Default::default(),
     })
     .await;
     assert_eq!(t.notice().await, "not run: 1 typed for 2 members");
@@ -466,6 +468,7 @@ async fn a_count_that_does_not_match_is_refused_whole() {
     t.command(FleetCommand::RunNext {
         members: Vec::new(),
         confirm: 0,
+        seen: Default::default(),
     })
     .await;
     assert_eq!(t.notice().await, "ran the next step of 0 members");
@@ -517,6 +520,7 @@ async fn unknown_and_hostile_member_names_are_reported_bounded_and_tame() {
     t.command(FleetCommand::RunNext {
         members: hostile,
         confirm: n,
+        seen: Default::default(),
     })
     .await;
     let said = t.notice().await;
@@ -545,6 +549,7 @@ async fn unknown_and_hostile_member_names_are_reported_bounded_and_tame() {
     t.command(FleetCommand::RunNext {
         members: vec![huge],
         confirm: 1,
+        seen: Default::default(),
     })
     .await;
     let said = t.notice().await;
@@ -554,6 +559,7 @@ async fn unknown_and_hostile_member_names_are_reported_bounded_and_tame() {
     t.command(FleetCommand::RunNext {
         members: vec!["B".into(), " b".into()],
         confirm: 2,
+        seen: Default::default(),
     })
     .await;
     assert_eq!(
@@ -573,6 +579,7 @@ async fn a_command_over_the_line_limit_closes_that_terminal_alone() {
         command: FleetCommand::RunNext {
             members: vec![huge],
             confirm: 1,
+            seen: Default::default(),
         },
     })
     .unwrap();
@@ -714,6 +721,7 @@ async fn run_next_reaches_each_waiting_member_once_and_no_other() {
     t.command(FleetCommand::RunNext {
         members: vec!["m".into(), "m".into(), "idle".into()],
         confirm: 3,
+        seen: Default::default(),
     })
     .await;
     assert_eq!(
@@ -725,6 +733,7 @@ async fn run_next_reaches_each_waiting_member_once_and_no_other() {
     t.command(FleetCommand::RunNext {
         members: vec!["m".into()],
         confirm: 1,
+        seen: Default::default(),
     })
     .await;
     assert_eq!(
@@ -735,6 +744,29 @@ async fn run_next_reaches_each_waiting_member_once_and_no_other() {
     lane_is(&hub, "m", LaneState::Waiting, Some(1)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     lane_is(&hub, "m", LaneState::Waiting, Some(1)).await;
+    // A run-next confirmed on lanes that showed it at its first step (it has moved on since):
+    // left as it is, its second step not run.
+    t.command(FleetCommand::RunNext {
+        members: vec!["m".into()],
+        confirm: 1,
+        seen: [("m".to_string(), 0)].into_iter().collect(),
+    })
+    .await;
+    assert_eq!(
+        t.notice().await,
+        "ran the next step of 0 members; left as they are: m"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    lane_is(&hub, "m", LaneState::Waiting, Some(1)).await;
+    // Seen where it waits: it runs.
+    t.command(FleetCommand::RunNext {
+        members: vec!["m".into()],
+        confirm: 1,
+        seen: [("m".to_string(), 1)].into_iter().collect(),
+    })
+    .await;
+    assert_eq!(t.notice().await, "ran the next step of 1 member");
+    lane_is(&hub, "m", LaneState::Running, Some(1)).await;
 }
 
 /// Reads a `want = "json"` stream until `Ended`: each member's events, in order.

@@ -187,7 +187,10 @@ impl LanesApp {
             }
             KeyCode::Enter => match prompt.accepted() {
                 Some(n) => {
-                    let cmd = prompt.pending.command(n);
+                    let mut cmd = prompt.pending.command(n);
+                    if let FleetCommand::RunNext { seen, .. } = &mut cmd {
+                        *seen = std::mem::take(&mut prompt.seen);
+                    }
                     self.status = Some(sent(&prompt.pending));
                     self.prompt = None;
                     // The selection was for this command: the next one starts from none.
@@ -222,7 +225,25 @@ impl LanesApp {
             return;
         };
         match what(self, v) {
-            Ok(p) => self.prompt = Some(Prompt::new(p)),
+            Ok(p) => {
+                // The step each member to run waits at now goes with the command it may
+                // become.
+                let seen = match &p {
+                    Pending::RunNext(members) => {
+                        let members: std::collections::BTreeSet<&String> = members.iter().collect();
+                        v.lanes
+                            .iter()
+                            .filter(|l| members.contains(&l.member))
+                            .filter_map(|l| l.step.map(|s| (l.member.clone(), s)))
+                            .collect()
+                    }
+                    _ => Default::default(),
+                };
+                self.prompt = Some(Prompt {
+                    seen,
+                    ..Prompt::new(p)
+                });
+            }
             Err(why) => self.status = Some(why),
         }
         self.follow();

@@ -55,6 +55,7 @@ impl Pending {
             Pending::RunNext(m) => FleetCommand::RunNext {
                 members: m.clone(),
                 confirm: typed,
+                seen: Default::default(),
             },
             Pending::Rollback(m) => FleetCommand::Rollback {
                 members: m.clone(),
@@ -93,6 +94,8 @@ pub struct Prompt {
     pub input: Input,
     /// The last `enter` had the wrong number.
     pub rejected: bool,
+    /// The step each member waited at when the question was asked (a run-next carries it).
+    pub seen: std::collections::BTreeMap<String, usize>,
 }
 
 impl Prompt {
@@ -102,6 +105,7 @@ impl Prompt {
             pending,
             input: Input::default(),
             rejected: false,
+            seen: Default::default(),
         }
     }
 

@@ -282,7 +282,7 @@ mod tests {
         }
         let cmd = cmd_rx.recv().await.unwrap();
         assert!(
-            matches!(cmd, FleetCommand::RunNext { confirm: 10, ref members } if members.len() == 10)
+            matches!(cmd, FleetCommand::RunNext { confirm: 10, ref members, .. } if members.len() == 10)
         );
         keys.unbounded_send(key(KeyCode::Char('q'))).unwrap();
         let (left, screen) = ui.await.unwrap();

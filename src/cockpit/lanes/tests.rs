@@ -144,7 +144,9 @@ fn n_runs_the_next_step_on_every_waiting_member_after_the_exact_count() {
         sent(&fx),
         [FleetCommand::RunNext {
             members: waiting(),
-            confirm: 10
+            confirm: 10,
+            // Each waits at step 4 (index 3): the command says so.
+            seen: waiting().into_iter().map(|m| (m, 3)).collect(),
         }]
     );
     assert!(app.prompt.is_none());
@@ -219,7 +221,8 @@ fn n_with_a_selection_takes_only_the_selected_waiting_members() {
         sent(&press(&mut app, KeyCode::Enter)),
         [FleetCommand::RunNext {
             members: vec![name(9), name(44)],
-            confirm: 2
+            confirm: 2,
+            seen: [(name(9), 3), (name(44), 3)].into_iter().collect(),
         }]
     );
 }

@@ -58,7 +58,7 @@ impl Runner<'_> {
                 Command::RunStep { index } if index != next => {
                     let msg = format!(
                         "step {} was not run: the next step is {} {}",
-                        index + 1,
+                        index.saturating_add(1),
                         next + 1,
                         self.rb.steps[next].id
                     );

@@ -229,6 +229,10 @@ pub enum FleetCommand {
         members: Vec<String>,
         /// How many the operator typed to confirm (must equal `members.len()`).
         confirm: usize,
+        /// The step (0-based) each member was seen waiting at when the operator was asked:
+        /// a member that has moved on since is left as it is, never run a step further.
+        #[serde(default)]
+        seen: std::collections::BTreeMap<String, usize>,
     },
     /// Roll back each of these members (their rollback plan, as `ROLLBACK` in their own
     /// cockpit would).
