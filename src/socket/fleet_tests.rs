@@ -3,7 +3,6 @@
 //! really run) a real engine on a runbook of shell steps, served as the fleet serves members.
 //! Each test says what a hostile or broken terminal does and what the fleet's engine must do.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,25 +14,14 @@ use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 
 use crate::fleet::{FLEET_VERSION, FleetClientMsg, FleetHub, FleetServerMsg, FleetWant};
 use crate::fleet_session;
-use crate::rundir::{self, RunMeta};
-use crate::server::{self, HELLO_WITHIN, Handle, ServeOptions};
+use crate::server::{HELLO_WITHIN, Handle};
+use crate::server_tests::operator;
 use crate::wire;
-use cutover_engine::{Engine, EngineOptions, JournalChoice};
 use cutover_model::fleet::lane::{FleetCommand, FleetPhase, FleetView, Lane, LaneState};
-use cutover_model::protocol::{ClientRole, Command, Event, Operator};
-use cutover_model::runbook::Runbook;
+use cutover_model::protocol::{ClientRole, Command, Event};
 
 /// How long a test waits for something that should come at once.
 const SOON: Duration = Duration::from_secs(5);
-
-fn operator() -> Operator {
-    Operator {
-        user: "test".into(),
-        ssh_client: None,
-        host: "h".into(),
-        peer: None,
-    }
-}
 
 /// A fleet view of `lanes` (name, state) in `phase`.
 fn view(phase: FleetPhase, lanes: &[(&str, LaneState)]) -> FleetView {
@@ -650,40 +638,7 @@ fn runbook(run: &str) -> String {
 async fn member(hub: &Arc<FleetHub>, dir: &Path, name: &str, text: &str) -> Handle {
     let home = dir.join(name);
     std::fs::create_dir(&home).unwrap();
-    let rb_path = home.join("rb.toml");
-    std::fs::write(&rb_path, text).unwrap();
-    let rb = Runbook::load(&rb_path, &BTreeMap::new()).unwrap();
-    let journal = home.join("j.jsonl");
-    let engine = Engine::prepare(
-        rb,
-        EngineOptions {
-            journal: JournalChoice::New(journal.clone()),
-            accept_changed_runbook: false,
-            accept_changed_vars: false,
-            operator: operator(),
-            metrics_file: None,
-        },
-    )
-    .unwrap();
-    let runs = home.join("runs");
-    std::fs::create_dir(&runs).unwrap();
-    std::fs::set_permissions(&runs, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
-    let listening = server::listen(ServeOptions {
-        dir: runs,
-        meta: RunMeta {
-            id: "m".into(),
-            pid: std::process::id(),
-            pid_start: rundir::start_time(std::process::id()),
-            journal: journal.display().to_string(),
-            runbook: "member".into(),
-            started_at: Utc::now(),
-            resumable: true,
-            fleet: false,
-        },
-        shared: None,
-        linger: Duration::ZERO,
-    })
-    .unwrap();
+    let (listening, engine) = crate::server_tests::listening_runbook(&home, text, Duration::ZERO);
     let socket = listening.socket.clone();
     let (tx, rx) = tokio::sync::oneshot::channel();
     let (h, n) = (hub.clone(), name.to_string());

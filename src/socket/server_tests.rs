@@ -19,7 +19,7 @@ use cutover_model::runbook::Runbook;
 /// Long enough to say "never" in these tests (which otherwise wait for a run to end).
 const NEVER: Duration = Duration::from_secs(60);
 
-fn operator() -> Operator {
+pub(crate) fn operator() -> Operator {
     Operator {
         user: "test".into(),
         ssh_client: None,
@@ -53,6 +53,18 @@ pub(crate) fn served_runbook(
     std::path::PathBuf,
     JoinHandle<Result<RunOutcome, ServeError>>,
 ) {
+    let (listening, engine) = listening_runbook(dir, text, linger);
+    let socket = listening.socket.clone();
+    (socket, tokio::spawn(listening.serve(engine)))
+}
+
+/// Runbook `text` prepared (journal `dir/j.jsonl`, operator `test`) and its socket bound in
+/// `dir/runs` (run id `j`), not served yet.
+pub(crate) fn listening_runbook(
+    dir: &Path,
+    text: &str,
+    linger: Duration,
+) -> (server::Listening, Engine) {
     let rb_path = dir.join("rb.toml");
     std::fs::write(&rb_path, text).unwrap();
     let rb = Runbook::load(&rb_path, &BTreeMap::new()).unwrap();
@@ -86,8 +98,7 @@ pub(crate) fn served_runbook(
         linger,
     })
     .unwrap();
-    let socket = listening.socket.clone();
-    (socket, tokio::spawn(listening.serve(engine)))
+    (listening, engine)
 }
 
 /// Takes the controls, runs the step and leaves at once, before the run ends.

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 
+use crate::fleet_lanes::confirm;
 use crate::support::{alive, journal, run_ok, runbook, wait_for};
 use crate::term::{BIN, DEADLINE, Pty, RawTerm, Runs};
 
@@ -34,13 +35,7 @@ run = "echo bye"
 
 /// A fleet file of `n` members `shard-01`…, all started at once.
 fn fleet_file(n: usize) -> String {
-    let mut s = format!("concurrency = {n}\nhalt = \"never\"\n\n");
-    for i in 1..=n {
-        s.push_str(&format!(
-            "[[member]]\nname = \"shard-{i:02}\"\nvars = {{ n = \"{i}\" }}\n\n"
-        ));
-    }
-    s
+    crate::fleet_lanes::fleet_file(n, &format!("concurrency = {n}\nhalt = \"never\"\n"))
 }
 
 /// A fleet of `n` members over `runbook_text` in a temp dir: (dir, runbook, fleet file).
@@ -84,13 +79,6 @@ fn refused(mut term: Pty, runs: &Runs, code: i32, says: &[&str]) {
     }
     no_engine_left(runs);
     assert!(runs.engines().is_empty(), "{:?}", runs.engines());
-}
-
-/// Presses `key` and types the count its confirm asks for.
-fn confirm(term: &mut Pty, key: &str, n: usize) {
-    term.send(key);
-    term.wait_for("enter confirms");
-    term.send(&format!("{n}\r"));
 }
 
 fn mkfifo(path: &Path) {

@@ -35,8 +35,8 @@ title = "goodbye"
 run = "echo bye"
 "#;
 
-/// A fleet file of `n` members `shard-01`… with `vars.n` their number.
-fn fleet_file(n: usize, head: &str) -> String {
+/// A fleet file of `n` members `shard-01`… with `vars.n` their number, after `head`.
+pub fn fleet_file(n: usize, head: &str) -> String {
     let mut s = format!("{head}\n");
     for i in 1..=n {
         s.push_str(&format!(
@@ -88,7 +88,7 @@ fn fleet_dir(n: usize, head: &str) -> (tempfile::TempDir, [String; 3]) {
 }
 
 /// Presses `key` and types the count its confirm asks for.
-fn confirm(term: &mut Pty, key: &str, n: usize) {
+pub fn confirm(term: &mut Pty, key: &str, n: usize) {
     term.send(key);
     term.wait_for("enter confirms");
     term.send(&format!("{n}\r"));
