@@ -63,16 +63,9 @@ async fn session(stream: UnixStream, hub: Arc<FleetHub>, allowed: bool) {
     let Ok(Ok(Some(FleetClientMsg::Hello { version, want, who }))) = hello else {
         return;
     };
-    // The fleet journal (the canary go) and `ls` name the user the kernel vouches for, with
-    // what the kernel says about the peer beside what it claims, as a run's socket does.
-    let who = match peer {
-        Some((uid, pid)) => Operator {
-            user: cutover_model::host::user_name(uid).unwrap_or_else(|| format!("uid {uid}")),
-            peer: Some(cutover_model::host::peer_facts(uid, pid)),
-            ..who
-        },
-        None => who,
-    };
+    // The fleet journal (the canary go) and `ls` name the user the kernel vouches for, as a
+    // run's socket does.
+    let who = crate::session::vouched(who, peer);
     if version != FLEET_VERSION {
         let reason = format!(
             "this fleet's engine speaks fleet protocol {FLEET_VERSION} and this cutover {version}: use the cutover binary that started it"

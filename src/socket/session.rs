@@ -62,17 +62,21 @@ where
         refuse(write, &reason, None).await;
         return None;
     }
-    // The journal names the user the kernel vouches for, not the one the client claims, and
-    // keeps what the kernel says about the peer beside what it claims (its ssh origin, host).
-    let who = match peer {
+    Some((want, vouched(who, peer)))
+}
+
+/// `who` as the journal names it: the user the kernel vouches for (`peer`: its uid and pid),
+/// not the one the client claims, with what the kernel says about the peer kept beside what
+/// it claims (its ssh origin, host).
+pub(crate) fn vouched(who: Operator, peer: Option<(u32, Option<i32>)>) -> Operator {
+    match peer {
         Some((uid, pid)) => Operator {
             user: cutover_model::host::user_name(uid).unwrap_or_else(|| format!("uid {uid}")),
             peer: Some(cutover_model::host::peer_facts(uid, pid)),
             ..who
         },
         None => who,
-    };
-    Some((want, who))
+    }
 }
 
 /// One terminal's connection. `allowed`: its peer passed the uid check; `watch_only`: it
