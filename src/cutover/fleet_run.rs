@@ -526,7 +526,7 @@ impl Driver {
     /// Sets the fleet's phase on the lanes (a halt sets its own, with its reason).
     fn phase(&self, phase: FleetPhase) {
         if let Host::Served { hub, .. } = &self.host
-            && !(hub.view().phase == FleetPhase::Halted && phase == FleetPhase::Running)
+            && !(hub.phase() == FleetPhase::Halted && phase == FleetPhase::Running)
         {
             hub.set_phase(phase, None);
         }

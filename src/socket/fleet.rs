@@ -188,13 +188,30 @@ impl FleetHub {
         self.changed.send_modify(|n| *n += 1);
     }
 
-    /// Sets one member's lane.
+    /// Sets one member's lane; the terminals are told only when it changed (a member's
+    /// once-a-second refold mostly finds its lane as it was).
     fn set_lane(&self, lane: Lane) {
-        self.update(|v| {
-            if let Some(l) = v.lanes.iter_mut().find(|l| l.member == lane.member) {
-                *l = lane;
-            }
-        });
+        let changed = match self.view.lock() {
+            Ok(mut v) => match v.lanes.iter_mut().find(|l| l.member == lane.member) {
+                Some(l) if *l != lane => {
+                    *l = lane;
+                    true
+                }
+                _ => false,
+            },
+            Err(_) => false,
+        };
+        if changed {
+            self.changed.send_modify(|n| *n += 1);
+        }
+    }
+
+    /// Where the fleet stands, without copying its lanes.
+    pub fn phase(&self) -> FleetPhase {
+        self.view
+            .lock()
+            .map(|v| v.phase)
+            .unwrap_or_else(|p| p.into_inner().phase)
     }
 
     /// Sets member `name`'s lane state alone (queued, halted, ended before it served).
@@ -391,7 +408,7 @@ impl FleetHub {
                 self.each(&members, back, "rolling back").await
             }
             FleetCommand::Go => {
-                if self.view().phase != FleetPhase::AwaitingGo {
+                if self.phase() != FleetPhase::AwaitingGo {
                     return "no go: the fleet is not waiting for one".into();
                 }
                 let by = cutover_model::narrate::operator_at(who);

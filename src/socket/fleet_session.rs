@@ -263,7 +263,7 @@ async fn json<W: AsyncWrite + Unpin>(write: &mut W, hub: &Arc<FleetHub>) {
     let mut changes = hub.changes();
     loop {
         // Checked first: a fleet that had ended before this terminal came ends it at once.
-        if forwarders.is_empty() && rx.is_empty() && hub.view().phase == FleetPhase::Finished {
+        if forwarders.is_empty() && rx.is_empty() && hub.phase() == FleetPhase::Finished {
             say(write, &FleetServerMsg::Ended).await;
             return;
         }
