@@ -4,10 +4,10 @@ use chrono::Utc;
 
 use super::mailbox::cmd_name;
 use super::preflight_gate;
-use super::step_book::State;
 use super::{EngineError, Runner, Stop};
-use crate::resume::{Done, Restored};
+use crate::resume::Restored;
 use cutover_model::protocol::{Command, DecisionKind, Event, Level, OperatorAction, RunOutcome};
+use cutover_model::summary::Ended;
 use cutover_shell as shell;
 
 /// What the operator decided at a decision point.
@@ -132,14 +132,14 @@ impl Runner<'_> {
             let outcome = self.attempt(index, n).await?;
             match outcome {
                 Ok(true) => {
-                    self.steps.set(index, State::Done(Done::Passed));
+                    self.steps.set(index, Ended::Passed);
                     if self.rb.steps[index].point_of_no_return.is_some() {
                         self.steps.cross_point_of_no_return(index, Utc::now());
                     }
                     return Ok(Settled::Done);
                 }
                 Err(Stop::Abort(reason)) => {
-                    self.steps.set(index, State::Failed);
+                    self.steps.set(index, Ended::Failed);
                     self.operator_action(
                         Some(&self.rb.steps[index].id),
                         OperatorAction::Abort { reason },
@@ -148,11 +148,11 @@ impl Runner<'_> {
                     return Ok(Settled::Abort);
                 }
                 Err(Stop::Rollback) => {
-                    self.steps.set(index, State::Failed);
+                    self.steps.set(index, Ended::Failed);
                     return Ok(Settled::Rollback);
                 }
                 Ok(false) | Err(Stop::Cancel) => {
-                    self.steps.set(index, State::Failed);
+                    self.steps.set(index, Ended::Failed);
                     let msg = format!(
                         "step {} did not pass: retry it, skip it with a reason, roll back, or abort",
                         self.rb.steps[index].id
@@ -160,7 +160,7 @@ impl Runner<'_> {
                     match self.decide(index, DecisionKind::Failed, msg, None).await? {
                         Decision::Retry => continue,
                         Decision::Done => {
-                            self.steps.set(index, State::Done(Done::Skipped));
+                            self.steps.set(index, Ended::Skipped);
                             return Ok(Settled::Done);
                         }
                         Decision::Abort => return Ok(Settled::Abort),

@@ -14,7 +14,7 @@ use super::mailbox::Mailbox;
 use super::reconciler::Reconciler;
 use super::rollback::{RollbackBook, rollback_display};
 use super::sql_step::SqlSessions;
-use super::step_book::{State, StepBook};
+use super::step_book::StepBook;
 use super::triggers::Triggers;
 use crate::journal::{self, Journal, JournalError, TornTail};
 use crate::metrics_file::run::RunMetrics;
@@ -208,12 +208,9 @@ impl Engine {
                     accepted_vars = Some(changes);
                 }
                 for (i, s) in rb.steps.iter().enumerate() {
-                    let state = match r.done.get(&s.id) {
-                        Some(d) => State::Done(*d),
-                        None if r.failed.contains(&s.id) => State::Failed,
-                        None => State::Pending,
-                    };
-                    steps.restore(i, state, r.attempts.get(&s.id).copied().unwrap_or(0));
+                    if let Some(was) = r.step_of(&s.id) {
+                        steps.restore(i, was.ended, was.attempts);
+                    }
                 }
                 (journal, Some(r), accepted)
             }
@@ -293,10 +290,10 @@ impl Engine {
             run_started_at: Some(
                 self.restored
                     .as_ref()
-                    .and_then(|r| r.run_started_at)
+                    .and_then(|r| r.run.started_at)
                     .unwrap_or(self.started_at),
             ),
-            first_step_at: self.restored.as_ref().and_then(|r| r.first_step_at),
+            first_step_at: self.restored.as_ref().and_then(|r| r.run.first_step_at()),
             version: env!("CARGO_PKG_VERSION").to_string(),
         }
     }
@@ -412,7 +409,7 @@ fn rollback_book(rb: &Runbook, restored: Option<&Restored>) -> RollbackBook {
         restored.map_or((false, 0), |r| {
             (
                 r.rolled_back.contains(&s.id),
-                r.rollback_attempts.get(&s.id).copied().unwrap_or(0),
+                r.step_of(&s.id).map_or(0, |was| was.facts.undo_attempts),
             )
         })
     }));

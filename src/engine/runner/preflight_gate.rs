@@ -14,7 +14,7 @@ use cutover_model::protocol::{Command, Event, Level, OperatorAction, RunOutcome}
 /// Whether a session starting from `restored` is still before step 1: a new run, or a
 /// resumed one in which no step (and no rollback) ever started.
 pub(super) fn before_step_one(restored: Option<&Restored>) -> bool {
-    restored.is_none_or(|r| r.attempts.is_empty() && !r.rollback_started)
+    restored.is_none_or(|r| r.run.steps.iter().all(|s| s.attempts == 0) && !r.rollback_started)
 }
 
 impl Runner<'_> {

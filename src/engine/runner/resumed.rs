@@ -5,10 +5,10 @@
 use chrono::Utc;
 
 use super::drive::{Decision, Settled};
-use super::step_book::State;
 use super::{EngineError, Runner};
-use crate::resume::{Done, Interrupted, Restored};
+use crate::resume::{Interrupted, Restored};
 use cutover_model::protocol::{DecisionKind, Event, Level, RunOutcome, StepState};
+use cutover_model::summary::Ended;
 use cutover_shell as shell;
 
 impl Runner<'_> {
@@ -19,7 +19,7 @@ impl Runner<'_> {
             .rb
             .steps
             .iter()
-            .filter(|s| r.done.contains_key(&s.id))
+            .filter(|s| r.is_done(&s.id))
             .map(|s| s.id.clone())
             .collect();
         self.io
@@ -30,28 +30,29 @@ impl Runner<'_> {
             })
             .await?;
         for (i, s) in self.rb.steps.iter().enumerate() {
-            let state = match self.steps.state(i) {
-                State::Done(d) => d.state(),
-                State::Failed => StepState::Failed,
-                State::Pending if r.interrupted.as_ref().is_some_and(|x| x.id == s.id) => {
-                    StepState::Interrupted
-                }
-                State::Pending => continue,
+            let Some(state) = self.steps.state(i).to_restore() else {
+                continue;
             };
+            let was = r.step_of(&s.id);
+            if state == StepState::Interrupted
+                && r.interrupted.as_ref().is_none_or(|x| x.id != s.id)
+            {
+                continue;
+            }
             if matches!(
                 state,
                 StepState::Passed | StepState::Skipped | StepState::MarkedDone
             ) && s.point_of_no_return.is_some()
             {
-                let at = r.finished_at.get(&s.id).copied().unwrap_or_else(Utc::now);
+                let at = was.and_then(|w| w.facts.passed_at).unwrap_or_else(Utc::now);
                 self.steps.cross_point_of_no_return(i, at);
             }
-            let last = r.last_end.get(&s.id);
+            let last = was.and_then(|w| w.facts.last_end.as_ref());
             self.io
                 .emit(Event::StepRestored {
                     index: i,
                     state,
-                    duration_ms: r.durations.get(&s.id).copied(),
+                    duration_ms: was.and_then(|w| w.actual_ms),
                     outcome: last.map(|l| l.outcome),
                     message: last.and_then(|l| l.message.clone()),
                     output_file: last.and_then(|l| l.output_file.clone()),
@@ -98,7 +99,7 @@ impl Runner<'_> {
                 Decision::Abort => Settled::Abort,
                 Decision::Rollback => Settled::Rollback,
                 Decision::Done => {
-                    self.steps.set(index, State::Done(Done::Marked));
+                    self.steps.set(index, Ended::MarkedDone);
                     Settled::Done
                 }
                 Decision::Retry => self.run_until_settled(index).await?,

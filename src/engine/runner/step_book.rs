@@ -3,24 +3,13 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::resume::Done;
 use cutover_model::protocol::StepState;
-
-/// Per-step state inside the engine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum State {
-    /// Not run yet (or interrupted in an earlier session, see `attempts`).
-    Pending,
-    /// Passed, skipped or marked done: the run may move past it.
-    Done(Done),
-    /// Its last attempt failed.
-    Failed,
-}
+use cutover_model::summary::Ended;
 
 /// The steps' states and attempt counts.
 #[derive(Debug, Clone)]
 pub(super) struct StepBook {
-    states: Vec<State>,
+    states: Vec<Ended>,
     attempts: Vec<u32>,
     /// The last point of no return crossed: step index and when.
     ponr: Option<(usize, DateTime<Utc>)>,
@@ -30,32 +19,30 @@ impl StepBook {
     /// `n` steps, none attempted.
     pub(super) fn new(n: usize) -> Self {
         StepBook {
-            states: vec![State::Pending; n],
+            states: vec![Ended::NotRun; n],
             attempts: vec![0; n],
             ponr: None,
         }
     }
 
     /// Sets step `i`'s state and attempt count as a journal left them.
-    pub(super) fn restore(&mut self, i: usize, state: State, attempts: u32) {
+    pub(super) fn restore(&mut self, i: usize, state: Ended, attempts: u32) {
         self.states[i] = state;
         self.attempts[i] = attempts;
     }
 
     /// The first step that is not done: the one the run waits to run.
     pub(super) fn next_pending(&self) -> Option<usize> {
-        self.states
-            .iter()
-            .position(|s| !matches!(s, State::Done(_)))
+        self.states.iter().position(|s| !s.is_done())
     }
 
     /// Step `i`'s state.
-    pub(super) fn state(&self, i: usize) -> State {
+    pub(super) fn state(&self, i: usize) -> Ended {
         self.states[i]
     }
 
     /// Sets step `i`'s state.
-    pub(super) fn set(&mut self, i: usize, state: State) {
+    pub(super) fn set(&mut self, i: usize, state: Ended) {
         self.states[i] = state;
     }
 
@@ -69,10 +56,8 @@ impl StepBook {
     /// never attempted.
     pub(super) fn attempted_state(&self, i: usize) -> Option<StepState> {
         match self.states[i] {
-            State::Done(d) => Some(d.state()),
-            State::Failed => Some(StepState::Failed),
-            State::Pending if self.attempts[i] > 0 => Some(StepState::Interrupted),
-            State::Pending => None,
+            Ended::NotRun if self.attempts[i] > 0 => Some(StepState::Interrupted),
+            state => state.to_restore(),
         }
     }
 

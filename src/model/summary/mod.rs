@@ -7,169 +7,18 @@
 //! `cutover report` all read the same facts. [`text`] renders it as plain lines.
 
 pub mod probes;
+mod step;
 pub mod text;
+
+pub use step::{AttemptFacts, Ended, LastEnd, StepSummary, Undo};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::narrate;
 use crate::protocol::{
-    ClientChange, ClientRole, Event, Operator, OperatorAction, RunInfo, RunOutcome, StepKind,
-    StepOutcome, StepState, TriggerAction,
+    ClientChange, ClientRole, Event, Operator, OperatorAction, RunInfo, RunOutcome, TriggerAction,
 };
-
-/// Where a step ended up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Ended {
-    /// Never started.
-    NotRun,
-    /// Started and not finished when the record ends (or its engine stopped): outcome unknown.
-    Interrupted,
-    /// Its last attempt passed.
-    Passed,
-    /// Failed (the last attempt), with nothing decided after.
-    Failed,
-    /// Hit its timeout.
-    TimedOut,
-    /// Cancelled by the operator (or by the run ending under it).
-    Cancelled,
-    /// Failed, then skipped with a reason.
-    Skipped,
-    /// Interrupted, then marked done with a reason.
-    MarkedDone,
-}
-
-impl Ended {
-    /// The glyph the cockpit shows for it.
-    pub fn glyph(self) -> &'static str {
-        match self {
-            Ended::NotRun => " ",
-            Ended::Interrupted => "?",
-            Ended::Passed => "✔",
-            Ended::Failed | Ended::TimedOut | Ended::Cancelled => "✘",
-            Ended::Skipped => "↷",
-            Ended::MarkedDone => "☑",
-        }
-    }
-
-    /// In words.
-    pub fn word(self) -> &'static str {
-        match self {
-            Ended::NotRun => "not run",
-            Ended::Interrupted => "interrupted — outcome unknown",
-            Ended::Passed => "passed",
-            Ended::Failed => "failed",
-            Ended::TimedOut => "timed out",
-            Ended::Cancelled => "cancelled",
-            Ended::Skipped => "skipped",
-            Ended::MarkedDone => "marked done",
-        }
-    }
-
-    /// Whether the step's work was (or may have been) done, so a rollback concerns it.
-    pub fn did_work(self) -> bool {
-        matches!(
-            self,
-            Ended::Passed
-                | Ended::MarkedDone
-                | Ended::Interrupted
-                | Ended::Failed
-                | Ended::TimedOut
-                | Ended::Cancelled
-        )
-    }
-}
-
-/// What became of a step's rollback action.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
-pub enum Undo {
-    /// It started and did not finish (when the record ends).
-    Running,
-    /// It passed.
-    Passed,
-    /// It did not pass.
-    Failed {
-        /// Why, as the engine said it (a failed check, the error), when it said.
-        message: Option<String>,
-    },
-    /// The operator skipped it.
-    Skipped {
-        /// The typed reason.
-        reason: String,
-    },
-}
-
-/// One step of the run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StepSummary {
-    /// Position in the runbook (0-based).
-    pub index: usize,
-    /// The step's id.
-    pub id: String,
-    /// Its title.
-    pub title: String,
-    /// What it does.
-    pub kind: StepKind,
-    /// Planned duration, ms.
-    pub expected_ms: Option<u64>,
-    /// The point of no return's text, when the step is one.
-    pub point_of_no_return: Option<String>,
-    /// Whether it has a rollback action.
-    pub has_rollback: bool,
-    /// Whether it changes anything a rollback would undo (`changes`).
-    #[serde(default = "crate::summary::yes")]
-    pub changes: bool,
-    /// Where it ended up.
-    pub ended: Ended,
-    /// Attempts made (over every session).
-    pub attempts: u32,
-    /// The last finished attempt's duration, ms.
-    pub actual_ms: Option<u64>,
-    /// Every finished attempt's duration added up, ms.
-    pub total_ms: u64,
-    /// When its first attempt started.
-    pub first_started: Option<DateTime<Utc>>,
-    /// When its last attempt ended.
-    pub last_ended: Option<DateTime<Utc>>,
-    /// Why the last attempt did not pass, or the operator's reason (skip, mark done).
-    pub message: Option<String>,
-    /// Where the full output of the last attempt is.
-    pub output_file: Option<String>,
-    /// Its rollback action, once the rollback reached it.
-    pub undo: Option<Undo>,
-}
-
-/// Serde's default for flags that were always true before they existed.
-fn yes() -> bool {
-    true
-}
-
-impl StepSummary {
-    /// A step not run yet.
-    pub fn new(index: usize, info: &crate::protocol::StepInfo) -> Self {
-        StepSummary {
-            index,
-            id: info.id.clone(),
-            title: info.title.clone(),
-            kind: info.kind,
-            expected_ms: info.expected_ms,
-            point_of_no_return: info.point_of_no_return.clone(),
-            has_rollback: info.rollback.is_some(),
-            changes: info.changes,
-            ended: Ended::NotRun,
-            attempts: 0,
-            actual_ms: None,
-            total_ms: 0,
-            first_started: None,
-            last_ended: None,
-            message: None,
-            output_file: None,
-            undo: None,
-        }
-    }
-}
 
 /// Something the operator decided, with who and the typed reason.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -312,9 +161,10 @@ impl RunSummary {
             Event::RunStarted { run } => self.on_run_started(run, ts),
             Event::Preflight { findings, .. } => self.preflight = findings.clone(),
             Event::Repair { index, repair } => self.on_repair(*index, repair),
-            Event::StepRestored { .. } | Event::StepStarted { .. } | Event::StepFinished { .. } => {
-                self.on_step(ts, ev)
-            }
+            Event::StepRestored { .. }
+            | Event::StepStarted { .. }
+            | Event::Process { .. }
+            | Event::StepFinished { .. } => self.on_step(ts, ev),
             Event::Operator {
                 step,
                 action,
@@ -376,36 +226,31 @@ impl RunSummary {
         }
     }
 
-    /// A step's start, end, or state restored from an earlier session.
+    /// A step's start, process, end, or state restored from an earlier session: taken by
+    /// the step itself ([`StepSummary`]).
     fn on_step(&mut self, ts: Option<DateTime<Utc>>, ev: &Event) {
         match ev {
             Event::StepRestored {
                 index,
                 state,
                 duration_ms,
+                outcome,
                 ..
             } => {
                 if let Some(s) = self.steps.get_mut(*index) {
-                    s.ended = match state {
-                        StepState::Passed => Ended::Passed,
-                        StepState::Skipped => Ended::Skipped,
-                        StepState::MarkedDone => Ended::MarkedDone,
-                        StepState::Failed => Ended::Failed,
-                        StepState::Interrupted => Ended::Interrupted,
-                    };
-                    if s.actual_ms.is_none() {
-                        s.actual_ms = *duration_ms;
-                    }
+                    s.restored(*state, *outcome, *duration_ms);
                 }
             }
             Event::StepStarted {
                 index, attempt, at, ..
             } => {
                 if let Some(s) = self.steps.get_mut(*index) {
-                    s.attempts = s.attempts.max(*attempt);
-                    s.first_started.get_or_insert(*at);
-                    s.ended = Ended::Interrupted;
-                    s.message = None;
+                    s.started(*attempt, *at);
+                }
+            }
+            Event::Process { index, pid } => {
+                if let Some(s) = self.steps.get_mut(*index) {
+                    s.process(*pid);
                 }
             }
             Event::StepFinished {
@@ -417,21 +262,12 @@ impl RunSummary {
                 ..
             } => {
                 if let Some(s) = self.steps.get_mut(*index) {
-                    s.ended = match outcome {
-                        StepOutcome::Passed => Ended::Passed,
-                        StepOutcome::Failed => Ended::Failed,
-                        StepOutcome::TimedOut => Ended::TimedOut,
-                        StepOutcome::Cancelled => Ended::Cancelled,
+                    let end = LastEnd {
+                        outcome: *outcome,
+                        message: message.clone(),
+                        output_file: output_file.clone(),
                     };
-                    s.actual_ms = Some(*duration_ms);
-                    s.total_ms += duration_ms;
-                    if ts.is_some() {
-                        s.last_ended = ts;
-                    }
-                    s.message = message.clone();
-                    if output_file.is_some() {
-                        s.output_file = output_file.clone();
-                    }
+                    s.finished(end, *duration_ms, ts);
                 }
             }
             _ => {}
@@ -447,9 +283,11 @@ impl RunSummary {
                     completed: None,
                 });
             }
-            Event::RollbackActionStarted { index, .. } => {
+            Event::RollbackActionStarted {
+                index, attempt, at, ..
+            } => {
                 if let Some(s) = self.steps.get_mut(*index) {
-                    s.undo = Some(Undo::Running);
+                    s.undo_started(*attempt, *at);
                 }
             }
             Event::RollbackActionFinished {
@@ -459,13 +297,7 @@ impl RunSummary {
                 ..
             } => {
                 if let Some(s) = self.steps.get_mut(*index) {
-                    s.undo = Some(if outcome.is_ok() {
-                        Undo::Passed
-                    } else {
-                        Undo::Failed {
-                            message: message.clone(),
-                        }
-                    });
+                    s.undo_finished(*outcome, message.clone());
                 }
             }
             Event::RollbackFinished { completed, .. } => {
@@ -532,27 +364,8 @@ impl RunSummary {
         by: &str,
         at: DateTime<Utc>,
     ) {
-        let target = step.and_then(|id| self.steps.iter_mut().find(|s| s.id == id));
-        if let Some(s) = target {
-            match action {
-                OperatorAction::Skip { reason } => {
-                    s.ended = Ended::Skipped;
-                    s.message = Some(reason.clone());
-                }
-                OperatorAction::MarkDone { reason } => {
-                    s.ended = Ended::MarkedDone;
-                    s.message = Some(reason.clone());
-                }
-                OperatorAction::SkipRollback { reason } => {
-                    s.undo = Some(Undo::Skipped {
-                        reason: reason.clone(),
-                    });
-                }
-                OperatorAction::Abort { reason } if s.ended == Ended::Cancelled => {
-                    s.message = Some(crate::narrate::ended_under_step(reason.as_deref()));
-                }
-                _ => {}
-            }
+        if let Some(s) = step.and_then(|id| self.steps.iter_mut().find(|s| s.id == id)) {
+            s.operator(action);
         }
         // Running the next step is routine; everything else is a decision worth listing.
         if !matches!(action, OperatorAction::Run | OperatorAction::Confirm) {

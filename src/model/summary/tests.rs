@@ -2,6 +2,7 @@ use chrono::{TimeZone, Utc};
 
 use super::*;
 use crate::protocol::{RollbackPlan, StepInfo};
+use crate::protocol::{StepKind, StepOutcome, StepState};
 
 fn t(s: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 12, 5, 2, 0, 0).unwrap() + chrono::Duration::seconds(s)
