@@ -296,14 +296,16 @@ fn stop_signals() -> (
     (rx, seen_rx)
 }
 
-/// The fleet is over: waits until a controlling terminal has seen that (and left), or nobody
-/// came for [`server::LINGER`], or a signal says to stop.
+/// The fleet is over: waits until a controlling terminal has seen that (and left) and every
+/// `watch --json` terminal has been sent it, or nobody came for [`server::LINGER`], or a
+/// signal says to stop.
 async fn linger(hub: &FleetHub, mut stopped: tokio::sync::watch::Receiver<bool>) {
     if *stopped.borrow() {
         return;
     }
     let controlled = || hub.controlled();
-    let seen = || hub.end_seen();
+    // A `watch --json` terminal still behind is sent the rest, and the end, first.
+    let seen = || hub.end_seen() && !hub.streaming();
     server::linger_while(controlled, seen, server::LINGER, stopped.changed()).await;
 }
 

@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -123,7 +123,18 @@ pub struct FleetHub {
     holder: Mutex<Option<(u64, String)>>,
     pub(crate) next_session: AtomicU64,
     end_seen: AtomicBool,
+    /// `watch --json` terminals still being sent the fleet (not yet its end).
+    streaming: AtomicUsize,
     pub(crate) owner: u32,
+}
+
+/// A `watch --json` terminal being sent the fleet: counted while it lives.
+pub(crate) struct Streaming<'a>(&'a FleetHub);
+
+impl Drop for Streaming<'_> {
+    fn drop(&mut self) {
+        self.0.streaming.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl FleetHub {
@@ -140,6 +151,7 @@ impl FleetHub {
             holder: Mutex::default(),
             next_session: AtomicU64::new(1),
             end_seen: AtomicBool::new(false),
+            streaming: AtomicUsize::new(0),
             owner: crate::rundir::euid(),
         })
     }
@@ -325,6 +337,19 @@ impl FleetHub {
     /// Whether a controlling terminal has been sent the fleet's end.
     pub fn end_seen(&self) -> bool {
         self.end_seen.load(Ordering::Relaxed)
+    }
+
+    /// Whether a `watch --json` terminal is still being sent the fleet's events: a finished
+    /// fleet's engine waits for it (within its linger) so that its stream ends with the end,
+    /// however far behind it reads.
+    pub fn streaming(&self) -> bool {
+        self.streaming.load(Ordering::Relaxed) > 0
+    }
+
+    /// Counts a `watch --json` terminal until the guard is dropped.
+    pub(crate) fn stream(&self) -> Streaming<'_> {
+        self.streaming.fetch_add(1, Ordering::Relaxed);
+        Streaming(self)
     }
 
     /// Whether a terminal has the fleet's controls.

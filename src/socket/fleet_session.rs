@@ -240,6 +240,7 @@ async fn demoted(control: &mut Option<(u64, mpsc::Receiver<()>)>) {
 /// `watch --json`: each member's events (its run so far, then live) tagged with the member,
 /// until every member's engine is gone and the fleet has finished.
 async fn json<W: AsyncWrite + Unpin>(write: &mut W, hub: &Arc<FleetHub>) {
+    let _counted = hub.stream();
     if !say(
         write,
         &FleetServerMsg::Welcome {

@@ -778,3 +778,25 @@ async fn json_on_a_finished_fleet_ends_at_once() {
     assert_eq!(json_until_ended(&mut json).await, Vec::new());
     assert!(json.closes_within(SOON).await);
 }
+
+/// A `watch --json` terminal counts as streaming until it has been sent the fleet's end, so a
+/// finished fleet's engine (whose controlling terminal has seen the end) does not close it
+/// early while it reads behind.
+#[tokio::test]
+async fn a_json_watcher_counts_as_streaming_until_it_has_the_end() {
+    let (_dir, socket, hub) = fleet(FleetPhase::Running, &[("a", LaneState::Queued)]);
+    assert!(!hub.streaming());
+    let mut json = Term::hello(&socket, FleetWant::Json).await;
+    let deadline = Instant::now() + SOON;
+    while !hub.streaming() {
+        assert!(Instant::now() < deadline, "the watcher was never counted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    hub.set_phase(FleetPhase::Finished, None);
+    assert_eq!(json_until_ended(&mut json).await, Vec::new());
+    let deadline = Instant::now() + SOON;
+    while hub.streaming() {
+        assert!(Instant::now() < deadline, "still counted after its end");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

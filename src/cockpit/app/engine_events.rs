@@ -11,11 +11,45 @@ use super::panels::ReconcilePanel;
 use super::step::{StepStatus, StepView};
 use super::{App, Effect, Phase};
 use cutover_model::narrate;
-use cutover_model::protocol::{Event, Level, RunInfo, RunOutcome, StepOutcome, StepState};
+use cutover_model::protocol::{Event, Level, RunInfo, RunOutcome};
 
 impl App {
     pub(super) fn on_event(&mut self, ev: Event) -> Vec<Effect> {
         self.summary.apply(None, &ev);
+        let steps_change = self.track_live(&ev);
+        let effects = self.route(ev);
+        if steps_change {
+            self.read_step_states();
+        }
+        effects
+    }
+
+    /// Notes which step runs in the engine now; whether the event changes a step's state.
+    fn track_live(&mut self, ev: &Event) -> bool {
+        match ev {
+            Event::StepStarted { index, .. } | Event::RollbackActionStarted { index, .. } => {
+                self.live = Some(*index);
+            }
+            Event::StepFinished { index, .. } | Event::RollbackActionFinished { index, .. } => {
+                self.live = self.live.filter(|i| i != index);
+            }
+            Event::RunFinished { .. } => self.live = None,
+            Event::StepRestored { .. } | Event::Operator { .. } | Event::RunStarted { .. } => {}
+            _ => return false,
+        }
+        true
+    }
+
+    /// Each step's state as the run's fold has it (this terminal's live view adds only which
+    /// step runs now).
+    pub(super) fn read_step_states(&mut self) {
+        for (i, (view, folded)) in self.steps.iter_mut().zip(&self.summary.steps).enumerate() {
+            view.status = StepStatus::of(folded, self.live == Some(i));
+        }
+    }
+
+    /// Hands an event to the handler of its group.
+    fn route(&mut self, ev: Event) -> Vec<Effect> {
         match ev {
             Event::RunStarted { run } => self.on_run_started(*run),
             Event::RunbookText { .. } => vec![],
@@ -92,27 +126,15 @@ impl App {
                 let s = narrate::resumed(done.len(), interrupted.as_deref(), &failed_before);
                 self.say(Level::Info, s);
             }
+            // Its state (how it failed, too) is the fold's (`read_step_states`).
             Event::StepRestored {
                 index,
-                state,
                 duration_ms,
-                outcome,
                 message,
                 output_file,
+                ..
             } => {
                 if let Some(s) = self.steps.get_mut(index) {
-                    s.status = match state {
-                        StepState::Passed => StepStatus::Passed,
-                        StepState::Skipped => StepStatus::Skipped,
-                        StepState::MarkedDone => StepStatus::MarkedDone,
-                        StepState::Interrupted => StepStatus::Interrupted,
-                        // How it failed (timed out, cancelled), as its session said.
-                        StepState::Failed => StepStatus::Failed(
-                            outcome
-                                .filter(|o| !o.is_ok())
-                                .unwrap_or(StepOutcome::Failed),
-                        ),
-                    };
                     s.duration_ms = duration_ms;
                     // Why it stopped, kept across the resume.
                     if message.is_some() {

@@ -239,8 +239,12 @@ pub struct App {
     pub terminal: Option<u64>,
     /// When the run ended (or its engine went away): the clocks stop there.
     pub ended_at: Option<DateTime<Utc>>,
-    /// The run so far, folded for the end-of-run summary.
+    /// The run so far: the model's fold of its events, which the steps' states are read
+    /// from, and the end-of-run summary.
     pub summary: cutover_model::summary::RunSummary,
+    /// The step whose attempt (or rollback action) this terminal saw start in the engine
+    /// that runs now, until it ends: the one shown running rather than interrupted.
+    pub live: Option<usize>,
     /// The summary is shown in place of the output.
     pub show_summary: bool,
     /// Lines of the summary scrolled past (the view keeps it within the summary).
@@ -304,6 +308,7 @@ impl App {
             terminal: None,
             ended_at: None,
             summary: Default::default(),
+            live: None,
             show_summary: false,
             summary_scroll: 0,
             reconcile_scroll: 0,
@@ -489,12 +494,14 @@ impl App {
                 )
             {
                 s.duration_ms = s.actual_ms(self.now);
-                s.status = step::StepStatus::Interrupted;
                 s.message = Some(
                     "the engine stopped while it ran — outcome unknown (see the log; a resume asks what to do)"
                         .into(),
                 );
             }
+            // Nothing runs any more: what was running is interrupted.
+            self.live = None;
+            self.read_step_states();
             self.phase = Phase::EngineGone;
             let j = self.journal().to_string();
             self.say(

@@ -3,7 +3,6 @@
 
 use super::modal::Modal;
 use super::output::OutputView;
-use super::step::StepStatus;
 use super::{App, Effect, Phase, TriggerBanner};
 use cutover_model::narrate;
 use cutover_model::protocol::{Event, Level, RollbackPlan};
@@ -28,25 +27,15 @@ impl App {
                 if let Some(s) = self.steps.get_mut(index) {
                     s.output
                         .marker(format!("── rollback, attempt {attempt} ──"), at);
-                    s.status = StepStatus::RollingBack;
                     s.message = None;
                 }
                 self.phase = Phase::Running { index };
                 self.select(index);
                 self.view = OutputView::default();
             }
-            Event::RollbackActionFinished {
-                index,
-                outcome,
-                message,
-                ..
-            } => {
+            // Its state is the fold's (`read_step_states`).
+            Event::RollbackActionFinished { index, message, .. } => {
                 if let Some(s) = self.steps.get_mut(index) {
-                    s.status = if outcome.is_ok() {
-                        StepStatus::RolledBack
-                    } else {
-                        StepStatus::RollbackFailed
-                    };
                     s.message = message;
                 }
                 self.phase = Phase::Busy;

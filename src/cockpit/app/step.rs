@@ -120,7 +120,8 @@ impl ProgressView {
 pub struct StepView {
     /// The plan (masked).
     pub info: StepInfo,
-    /// Where it stands (pending, running, passed, failed, rolled back, ...).
+    /// Where it stands (pending, running, passed, failed, rolled back, ...): read from the
+    /// run's fold after each event that moves a step ([`StepStatus::of`]), never set apart.
     pub status: StepStatus,
     /// Attempts so far (this session and restored).
     pub attempt: u32,
@@ -195,5 +196,30 @@ impl super::App {
             .filter(|s| s.undo == Some(Undo::Passed))
             .count();
         (done, self.steps.len(), undone)
+    }
+}
+
+impl StepStatus {
+    /// Where step `s` stands, read from the run's fold; `live`: its attempt or rollback action
+    /// runs in the engine this terminal is attached to (otherwise a started, unfinished one
+    /// is interrupted: its outcome is unknown).
+    pub fn of(s: &cutover_model::summary::StepSummary, live: bool) -> Self {
+        use cutover_model::summary::{Ended, Undo};
+        match (&s.undo, s.ended) {
+            (Some(Undo::Running), _) if live => StepStatus::RollingBack,
+            (Some(Undo::Running), _) => StepStatus::Interrupted,
+            (Some(Undo::Passed), _) => StepStatus::RolledBack,
+            (Some(Undo::Failed { .. }), _) => StepStatus::RollbackFailed,
+            (Some(Undo::Skipped { .. }), _) => StepStatus::RollbackSkipped,
+            (None, Ended::NotRun) => StepStatus::Pending,
+            (None, Ended::Interrupted) if live => StepStatus::Running,
+            (None, Ended::Interrupted) => StepStatus::Interrupted,
+            (None, Ended::Passed) => StepStatus::Passed,
+            (None, Ended::Failed) => StepStatus::Failed(StepOutcome::Failed),
+            (None, Ended::TimedOut) => StepStatus::Failed(StepOutcome::TimedOut),
+            (None, Ended::Cancelled) => StepStatus::Failed(StepOutcome::Cancelled),
+            (None, Ended::Skipped) => StepStatus::Skipped,
+            (None, Ended::MarkedDone) => StepStatus::MarkedDone,
+        }
     }
 }

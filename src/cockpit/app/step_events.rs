@@ -51,7 +51,6 @@ impl App {
             } => return self.on_step_progress(index, done, total, unit, error, at),
             Event::StepFinished {
                 index,
-                outcome,
                 duration_ms,
                 checks,
                 message,
@@ -59,7 +58,6 @@ impl App {
                 ..
             } => {
                 let end = Attempt {
-                    outcome,
                     duration_ms,
                     checks,
                     message,
@@ -153,11 +151,6 @@ impl App {
     /// A step attempt ended: record it, and close the pop-ups that were about it.
     fn on_step_finished(&mut self, index: usize, end: Attempt) {
         if let Some(s) = self.steps.get_mut(index) {
-            s.status = if end.outcome.is_ok() {
-                StepStatus::Passed
-            } else {
-                StepStatus::Failed(end.outcome)
-            };
             s.duration_ms = Some(end.duration_ms);
             s.checks = end.checks;
             s.message = end.message;
@@ -255,32 +248,31 @@ impl App {
     /// What the operator did: a skipped, marked-done or rollback-skipped step shows why; a
     /// cancel is said on the status line.
     fn on_operator(&mut self, step: Option<&str>, action: &OperatorAction, by: &str) {
-        let status = match action {
-            OperatorAction::SkipRollback { .. } => StepStatus::RollbackSkipped,
-            OperatorAction::Skip { .. } => StepStatus::Skipped,
-            OperatorAction::MarkDone { .. } => StepStatus::MarkedDone,
+        let index = step.and_then(|id| self.steps.iter().position(|s| s.info.id == id));
+        let s = index.and_then(|i| self.steps.get_mut(i));
+        match action {
+            // The step's state is the fold's; its message says what was decided.
+            OperatorAction::SkipRollback { .. }
+            | OperatorAction::Skip { .. }
+            | OperatorAction::MarkDone { .. } => {
+                if let Some(s) = s {
+                    s.message = narrate::operator_action(action);
+                }
+            }
             OperatorAction::Cancel => {
                 if let Some(said) = narrate::operator(step, action, by) {
                     self.say(Level::Warn, said);
                 }
-                return;
             }
             // A step cancelled because the run was ended (quitting) says so.
             OperatorAction::Abort { reason } => {
-                let index = step.and_then(|id| self.steps.iter().position(|s| s.info.id == id));
-                if let Some(s) = index.and_then(|i| self.steps.get_mut(i))
+                if let Some(s) = s
                     && s.status == StepStatus::Failed(StepOutcome::Cancelled)
                 {
                     s.message = Some(narrate::ended_under_step(reason.as_deref()));
                 }
-                return;
             }
-            _ => return,
-        };
-        let index = step.and_then(|id| self.steps.iter().position(|s| s.info.id == id));
-        if let Some(s) = index.and_then(|i| self.steps.get_mut(i)) {
-            s.status = status;
-            s.message = narrate::operator_action(action);
+            _ => {}
         }
     }
 }
@@ -291,7 +283,6 @@ fn begin_attempt(s: &mut StepView, attempt: u32, at: DateTime<Utc>, command: Str
     if attempt > 1 || !s.output.is_empty() {
         s.output.marker(format!("── attempt {attempt} ──"), at);
     }
-    s.status = StepStatus::Running;
     s.attempt = attempt;
     s.started_at = Some(at);
     s.info.command = command;
@@ -302,9 +293,8 @@ fn begin_attempt(s: &mut StepView, attempt: u32, at: DateTime<Utc>, command: Str
     s.progress = None;
 }
 
-/// How a step attempt ended, as `Event::StepFinished` tells it.
+/// How a step attempt ended, as `Event::StepFinished` tells it (its state is the fold's).
 struct Attempt {
-    outcome: StepOutcome,
     duration_ms: u64,
     checks: Vec<CheckResult>,
     message: Option<String>,

@@ -327,3 +327,81 @@ fn behind_plan_counts_from_the_run_s_first_step_across_a_resume() {
     // 105 s since step 1, switch's 3 s still to do, against a 9 s plan.
     assert_eq!(s.behind_plan_ms(), Some(105_000 + 3_000 - 9_000));
 }
+
+/// The fold keeps what a resume reads besides the report: the process group of whatever runs
+/// (a step's attempt or its rollback action), how the last attempt ended (not the operator's
+/// reason that replaced its message), when it last passed, the rollback action's attempts.
+#[test]
+fn the_fold_keeps_what_a_resume_reads() {
+    let mut evs = rolled_back_run();
+    // Before the rollback action's end: its process group, then a second process group for
+    // the step itself must not land on the action.
+    let action_at = evs
+        .iter()
+        .position(|e| matches!(e, Event::RollbackActionStarted { .. }))
+        .expect("action");
+    evs.insert(
+        action_at + 1,
+        Event::Process {
+            index: 1,
+            pid: 4242,
+        },
+    );
+    evs.insert(2, Event::Process { index: 0, pid: 77 });
+    let s = RunSummary::fold(evs.iter().map(|e| (Some(t(60)), e)));
+    let pre = &s.steps[0];
+    assert_eq!(pre.facts.pid, Some(77));
+    assert_eq!(pre.facts.passed_at, Some(t(60)));
+    let copy = &s.steps[1];
+    assert_eq!(copy.facts.undo_pid, Some(4242));
+    assert_eq!(copy.facts.pid, None, "the action's group is not the step's");
+    assert_eq!(copy.facts.undo_attempts, 1);
+    assert_eq!(copy.facts.undo_started_at, Some(t(51)));
+    let tune = &s.steps[2];
+    assert_eq!(tune.ended, Ended::Skipped);
+    assert_eq!(tune.message.as_deref(), Some("tuned by hand, ticket OPS-7"));
+    let last = tune.facts.last_end.as_ref().expect("last end");
+    assert_eq!(last.outcome, StepOutcome::Failed);
+    assert_eq!(last.message.as_deref(), Some("exit 1 (expected 0)"));
+    assert_eq!(tune.facts.passed_at, None);
+}
+
+/// A state restored from an earlier session keeps how the step failed, as the cockpit showed
+/// it; `to_restore` gives back the state a resumed session sends.
+#[test]
+fn a_restored_failure_keeps_how_it_failed_and_round_trips() {
+    let mut evs = vec![Event::RunStarted {
+        run: Box::new(run()),
+    }];
+    evs.push(Event::StepRestored {
+        index: 1,
+        state: StepState::Failed,
+        duration_ms: Some(9),
+        outcome: Some(StepOutcome::TimedOut),
+        message: None,
+        output_file: None,
+    });
+    let s = RunSummary::fold(evs.iter().map(|e| (None, e)));
+    assert_eq!(s.steps[1].ended, Ended::TimedOut);
+    assert_eq!(s.steps[1].actual_ms, Some(9));
+    for e in [
+        Ended::NotRun,
+        Ended::Interrupted,
+        Ended::Passed,
+        Ended::Failed,
+        Ended::TimedOut,
+        Ended::Cancelled,
+        Ended::Skipped,
+        Ended::MarkedDone,
+    ] {
+        match e.to_restore() {
+            None => assert_eq!(e, Ended::NotRun),
+            Some(state) => {
+                let back = Ended::restored(state, None);
+                assert_eq!(back.to_restore(), Some(state), "{e:?}");
+                assert_eq!(back.is_done(), e.is_done(), "{e:?}");
+                assert_eq!(back.is_failed(), e.is_failed(), "{e:?}");
+            }
+        }
+    }
+}
