@@ -8,6 +8,7 @@ use cutover_model::fleet::lane::{Lane, LaneState};
 use cutover_model::lag::LagSample;
 use cutover_model::protocol::{DecisionKind, Event, RunOutcome};
 use cutover_model::reconcile::{Progress, Status as Verdict, progress_line};
+use cutover_model::summary::RunSummary;
 
 /// What the run is doing, as the events say.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -33,11 +34,11 @@ enum Doing {
     Finished(RunOutcome),
 }
 
-/// A run's state, folded from its events.
+/// A run's state, folded from its events: the model's fold of the run (its steps, their
+/// plan and states, its start and end) and, besides, what the run is doing now.
 #[derive(Debug, Clone, Default)]
 pub struct StatusFold {
-    runbook: String,
-    steps: Vec<String>,
+    run: RunSummary,
     doing: Doing,
     /// A running automatic-rollback countdown: trigger and deadline.
     countdown: Option<(String, DateTime<Utc>)>,
@@ -46,18 +47,15 @@ pub struct StatusFold {
     /// The running step's progress figures: step, first reading (when, done), latest
     /// (done, total, unit, when).
     step_progress: Option<StepFigures>,
-    /// What a fleet's lane shows besides: each step's title and plan, the run's first step
-    /// start and its end, the latest lag reading, each check's latest verdict.
+    /// What a fleet's lane shows besides: when this session's first step started, the
+    /// latest lag reading, each check's latest verdict (a resumed run's restored ones too).
     lane: LaneFacts,
 }
 
 /// What only a fleet's lane needs from the events.
 #[derive(Debug, Clone, Default)]
 struct LaneFacts {
-    titles: Vec<String>,
-    expected: Vec<Option<u64>>,
     started: Option<DateTime<Utc>>,
-    ended: Option<DateTime<Utc>>,
     lag: Option<LagSample>,
     verdicts: BTreeMap<String, (Verdict, u64)>,
 }
@@ -84,13 +82,8 @@ impl StepFigures {
 impl StatusFold {
     /// Takes one event.
     pub fn apply(&mut self, ev: &Event) {
+        self.run.apply(None, ev);
         match ev {
-            Event::RunStarted { run } => {
-                self.runbook = run.name.clone();
-                self.steps = run.steps.iter().map(|s| s.id.clone()).collect();
-                self.lane.titles = run.steps.iter().map(|s| s.title.clone()).collect();
-                self.lane.expected = run.steps.iter().map(|s| s.expected_ms).collect();
-            }
             Event::LagSample { sample, .. } => self.lane.lag = Some(sample.clone()),
             Event::Ready { next } => self.doing = Doing::Ready(*next),
             Event::Preflight { blocks: true, .. } => self.doing = Doing::PreflightBlocked,
@@ -105,7 +98,7 @@ impl StatusFold {
             // A passed step: the engine waits for the next one now (its `Ready` follows, and a
             // failed one's decision); `ls` says so as soon as the end is journaled.
             Event::StepFinished { index, outcome, .. }
-                if outcome.is_ok() && *index + 1 < self.steps.len() =>
+                if outcome.is_ok() && *index + 1 < self.run.steps.len() =>
             {
                 self.doing = Doing::Ready(*index + 1);
             }
@@ -141,8 +134,7 @@ impl StatusFold {
                 ));
             }
             Event::CountdownCancelled { .. } => self.countdown = None,
-            Event::RunFinished { outcome, at } => {
-                self.lane.ended = Some(*at);
+            Event::RunFinished { outcome, .. } => {
                 self.doing = Doing::Finished(*outcome);
                 self.countdown = None;
                 self.reconciling.clear();
@@ -199,13 +191,14 @@ impl StatusFold {
 
     /// The runbook's name.
     pub fn runbook(&self) -> &str {
-        &self.runbook
+        &self.run.name
     }
 
     fn step(&self, i: usize) -> String {
-        self.steps
+        self.run
+            .steps
             .get(i)
-            .map_or_else(|| format!("#{}", i + 1), |id| format!("{} {id}", i + 1))
+            .map_or_else(|| format!("#{}", i + 1), |s| format!("{} {}", i + 1, s.id))
     }
 
     /// Where the run stands at `now`, in words, and the reconcile checks running with their
@@ -283,19 +276,24 @@ impl StatusFold {
         let title = match (&self.doing, step) {
             (Doing::Finished(o), _) => outcome_words(*o).to_string(),
             (Doing::PreflightBlocked, _) => "preflight failed: open it to decide".into(),
-            (_, Some(i)) => self.lane.titles.get(i).cloned().unwrap_or_default(),
+            (_, Some(i)) => self
+                .run
+                .steps
+                .get(i)
+                .map(|s| s.title.clone())
+                .unwrap_or_default(),
             (_, None) => String::new(),
         };
         let elapsed_ms = self.lane.started.map(|t| {
-            let until = self.lane.ended.unwrap_or(now);
+            let until = self.run.ended_at.unwrap_or(now);
             u64::try_from((until - t).num_milliseconds()).unwrap_or(0)
         });
-        let planned: u64 = self.lane.expected.iter().flatten().sum();
+        let planned = self.run.planned_ms();
         Lane {
             member: member.to_string(),
             state,
             step,
-            steps: self.steps.len(),
+            steps: self.run.steps.len(),
             title,
             elapsed_ms,
             planned_ms: (planned > 0).then_some(planned),
