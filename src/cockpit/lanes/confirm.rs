@@ -31,19 +31,20 @@ impl Pending {
     /// The question, naming the members (at most [`NAMES_SHOWN`], then `+k more`).
     pub fn question(&self) -> String {
         let n = self.count();
+        let enter = crate::lanes::keys::PROMPT[0].0;
         match self {
             Pending::RunNext(m) => format!(
-                "Run the next step on {n} waiting {} ({})? Type {n} and enter",
+                "Run the next step on {n} waiting {} ({})? Type {n} and {enter}",
                 members(n),
                 names(m)
             ),
             Pending::Rollback(m) => format!(
-                "ROLL BACK {n} {} ({})? Type {n} and enter",
+                "ROLL BACK {n} {} ({})? Type {n} and {enter}",
                 members(n),
                 names(m)
             ),
             Pending::Go(_) => format!(
-                "Canary go: start the {n} queued {}? Type {n} and enter",
+                "Canary go: start the {n} queued {}? Type {n} and {enter}",
                 members(n)
             ),
         }

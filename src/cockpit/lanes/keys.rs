@@ -19,6 +19,27 @@ pub const KEYS: &[(&str, &str)] = &[
     ("q", "leave"),
 ];
 
+/// The keys of the typed count (`n`, `R`, `g` ask for it): the one that confirms it and the
+/// one that cancels it.
+pub const PROMPT: [(&str, &str); 2] = [("enter", "confirms"), ("esc", "cancels")];
+
+/// The keys that close the help.
+pub const CLOSE_HELP: [&str; 2] = ["esc", "?"];
+
+/// The typed count's hint: `enter confirms · esc cancels`.
+pub fn prompt_hint() -> String {
+    PROMPT
+        .iter()
+        .map(|(k, what)| format!("{k} {what}"))
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
+/// The help's closing hint: ` esc / ? close `.
+pub fn close_help_hint() -> String {
+    format!(" {} close ", CLOSE_HELP.join(" / "))
+}
+
 /// The keys a watching terminal cannot use (they send commands).
 pub const CONTROL_ONLY: &[&str] = &["n", "R", "g"];
 

@@ -23,7 +23,7 @@ pub fn render(f: &mut Frame, area: Rect, app: &LanesApp, t: &Theme) {
         .borders(Borders::ALL)
         .border_style(t.modal_border)
         .title(Span::styled(" KEYS ", t.title))
-        .title_bottom(Span::styled(" esc / ? close ", t.muted));
+        .title_bottom(Span::styled(crate::lanes::keys::close_help_hint(), t.muted));
     let inner = block.inner(r);
     f.render_widget(block, r);
     let cols = inner.width as usize;

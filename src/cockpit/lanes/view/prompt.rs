@@ -59,7 +59,7 @@ fn input_line(p: &Prompt, cols: usize, t: &Theme) -> (Line<'static>, u16) {
             t.input_rejected,
         )
     } else {
-        Span::styled("  enter confirms · esc cancels", t.muted)
+        Span::styled(format!("  {}", crate::lanes::keys::prompt_hint()), t.muted)
     };
     spans.push(after);
     (Line::from(spans), cursor as u16)
