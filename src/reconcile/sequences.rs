@@ -197,29 +197,26 @@ pub(crate) async fn run(cx: &Cx<'_>, res: &mut ReconcileResult) -> Result<(), Re
         });
         if !ok {
             res.mismatch_total += 1;
-            res.mismatches.push(Mismatch {
-                key: vec![s.display()],
-                class: if tv.is_none() {
+            res.mismatches.push(Mismatch::new(
+                vec![s.display()],
+                if tv.is_none() {
                     MismatchClass::MissingOnTarget
                 } else {
                     MismatchClass::Different
                 },
-                columns: vec![ColumnDiff {
+                vec![ColumnDiff {
                     column: "next_value".into(),
                     source: Some(sv.to_string()),
                     target: tv.map(|v| v.to_string()),
                 }],
-                detail: match tv {
+                match tv {
                     None => format!("sequence {} missing on target", s.display()),
                     Some(tv) => format!(
                         "sequence {}: target would hand out {tv}, source {sv} (target behind)",
                         s.display()
                     ),
                 },
-                transient: false,
-                by_content: false,
-                full: Vec::new(),
-            });
+            ));
         }
         res.partitions_done += 1;
         cx.report(res, Phase::Comparing);

@@ -230,19 +230,16 @@ async fn record_one_sided(
     res.mismatch_total += rows.max(1);
     res.partitions_done += 1;
     let count = Some(rows.to_string());
-    res.mismatches.push(Mismatch {
-        key: vec![shown_name(schema, name)],
+    res.mismatches.push(Mismatch::new(
+        vec![shown_name(schema, name)],
         class,
-        columns: vec![ColumnDiff {
+        vec![ColumnDiff {
             column: "rows".into(),
             source: if missing { count.clone() } else { None },
             target: if missing { None } else { count },
         }],
         detail,
-        transient: false,
-        by_content: false,
-        full: Vec::new(),
-    });
+    ));
     Ok(())
 }
 
