@@ -9,7 +9,7 @@ use super::{
     ColumnDiff, Cx, Mismatch, MismatchClass, Phase, ReconcileError, ReconcileResult,
     SequenceCompare,
 };
-use cutover_model::ident::{quote_ident, split_qualified};
+use cutover_model::ident::{quote_parts, split_qualified};
 
 /// A sequence found on one side.
 #[derive(Debug, Clone)]
@@ -136,13 +136,11 @@ pub async fn sequence_position(
     schema: &str,
     name: &str,
 ) -> Result<SequencePosition, ReconcileError> {
+    let qualified = quote_parts(schema, name);
     let q = format!(
-        "SELECT s.last_value, s.is_called, p.seqincrement FROM {}.{} s, pg_catalog.pg_sequence p \
-         WHERE p.seqrelid = $1::text::pg_catalog.regclass",
-        quote_ident(schema),
-        quote_ident(name)
+        "SELECT s.last_value, s.is_called, p.seqincrement FROM {qualified} s, pg_catalog.pg_sequence p \
+         WHERE p.seqrelid = $1::text::pg_catalog.regclass"
     );
-    let qualified = format!("{}.{}", quote_ident(schema), quote_ident(name));
     let row = client
         .query_one(&q, &[&qualified])
         .await
