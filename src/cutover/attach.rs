@@ -108,6 +108,25 @@ pub fn attach(id: Option<String>, take_over: bool, theme_name: Option<String>) -
     cockpit(&socket, &id, take_over, theme, &leaving)
 }
 
+/// The cockpit on a run `joined` (in the role the run gave it; `in_fleet`: opened from the
+/// fleet's lanes) until it is left; a deliberate leave's last word reaches the engine before
+/// this returns (waiting a second at most), so before the runtime goes.
+pub(crate) async fn joined_cockpit(
+    joined: client::Joined,
+    theme: Theme,
+    in_fleet: bool,
+) -> std::io::Result<tui::Left> {
+    let seat = Seat {
+        role: joined.role,
+        terminal: joined.terminal,
+        in_fleet,
+    };
+    let (commands, events, writer) = joined.bridge_flushed();
+    let left = tui::run(EngineLink { commands, events }, theme, Some(seat)).await;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), writer).await;
+    left
+}
+
 /// The cockpit in control of the run at `socket` (asking before taking the controls from
 /// another terminal, unless `take_over`); prints how it ended and returns the exit code.
 pub fn cockpit(
@@ -124,21 +143,10 @@ pub fn cockpit(
             return Err(Failure::new(Exit::Invalid, format!("cutover: {e}")));
         }
     };
-    let seat = Seat {
-        role: joined.role,
-        terminal: joined.terminal,
-        in_fleet: false,
-    };
     // A crash of this cockpit is only a lost terminal: the terminal is restored as the panic
     // unwinds, and the run goes on.
     let left = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        rt.block_on(async move {
-            let (commands, events, writer) = joined.bridge_flushed();
-            let left = tui::run(EngineLink { commands, events }, theme, Some(seat)).await;
-            // A deliberate leave's last word reaches the engine before the runtime goes.
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), writer).await;
-            left
-        })
+        rt.block_on(joined_cockpit(joined, theme, false))
     }));
     // The engine lives on: do not wait for the runtime's tasks.
     rt.shutdown_background();
@@ -351,15 +359,7 @@ fn watch_cockpit(socket: &std::path::Path, run: &str, theme: Theme) -> Outcome {
     let rt = crate::serve::client_runtime("cutover", Exit::Failed)?;
     let left = rt.block_on(async {
         let joined = client::join(socket, Want::Watch, Operator::from_env()).await?;
-        let seat = Seat {
-            role: joined.role,
-            terminal: joined.terminal,
-            in_fleet: false,
-        };
-        let (commands, events, writer) = joined.bridge_flushed();
-        let left = tui::run(EngineLink { commands, events }, theme, Some(seat)).await;
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), writer).await;
-        Ok::<_, ClientError>(left)
+        Ok::<_, ClientError>(joined_cockpit(joined, theme, false).await)
     });
     rt.shutdown_background();
     match left {

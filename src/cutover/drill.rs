@@ -14,9 +14,10 @@ use cutover_drill::{Drill, DrillOptions, install};
 use cutover_model::protocol::{Operator, RunOutcome};
 
 use crate::cli::DrillArgs;
-use crate::drill_plan::{DrillPlan, NotArmed, chain};
+use crate::drill_plan::{DrillPlan, NotArmed};
 use crate::exit::{Exit, Outcome};
 use crate::headless::{self, HeadlessOptions};
+use cutover_pg::conn::with_causes;
 
 /// The signals the drill stops on (the cockpit handles SIGTERM and SIGHUP itself).
 pub(crate) struct Signals {
@@ -255,7 +256,7 @@ async fn drill(ctx: &Ctx<'_>) -> Exit {
     let drill = match drill {
         Ok(d) => d,
         Err(e) => {
-            say(start, &format!("set-up failed: {}", chain(&e)));
+            say(start, &format!("set-up failed: {}", with_causes(&e)));
             return Exit::Failed;
         }
     };

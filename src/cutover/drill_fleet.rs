@@ -15,9 +15,10 @@ use cutover_drill::{Drill, DrillOptions};
 
 use crate::cli::DrillArgs;
 use crate::drill::{Signals, say};
-use crate::drill_plan::{DrillPlan, chain};
+use crate::drill_plan::DrillPlan;
 use crate::exit::{self, Exit, Outcome};
 use crate::headless::HeadlessOptions;
+use cutover_pg::conn::with_causes;
 
 /// Builds `n` pairs, runs the fleet on them (in the lanes with `theme`, else headless),
 /// removes them; the fleet's exit.
@@ -135,13 +136,16 @@ async fn build(
         };
         let drill = drill.map_err(|e| {
             (
-                format!("[{name}] set-up failed: {}", chain(&e)),
+                format!("[{name}] set-up failed: {}", with_causes(&e)),
                 Exit::Failed,
             )
         })?;
         let vars = drill.vars().await.map_err(|e| {
             (
-                format!("[{name}] cannot read the drill's settings: {}", chain(&e)),
+                format!(
+                    "[{name}] cannot read the drill's settings: {}",
+                    with_causes(&e)
+                ),
                 Exit::Failed,
             )
         })?;

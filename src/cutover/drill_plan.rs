@@ -12,6 +12,7 @@ use cutover_drill::fault::{self, Fault, FaultTarget};
 use cutover_engine::{Engine, EngineOptions, JournalChoice};
 use cutover_model::protocol::Operator;
 use cutover_model::runbook::{LoadError, Runbook};
+use cutover_pg::conn::with_causes;
 
 use crate::cli::FaultArg;
 
@@ -69,7 +70,10 @@ impl DrillPlan {
     /// log and the fault injector; `say` hears what is worth telling the operator.
     pub async fn arm(&self, drill: &Drill, say: &mut dyn FnMut(&str)) -> Result<Armed, NotArmed> {
         let mut vars = drill.vars().await.map_err(|e| {
-            NotArmed::Failed(format!("cannot read the drill's settings: {}", chain(&e)))
+            NotArmed::Failed(format!(
+                "cannot read the drill's settings: {}",
+                with_causes(&e)
+            ))
         })?;
         let fault = self.fault.map(Fault::from);
         if fault == Some(Fault::StepFail) {
@@ -117,19 +121,4 @@ impl DrillPlan {
         };
         Ok(Armed { engine, injector })
     }
-}
-
-/// An error with its causes (`db error: ERROR: ...`).
-pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let t = c.to_string();
-        if !s.contains(&t) {
-            s.push_str(": ");
-            s.push_str(&t);
-        }
-        cur = c.source();
-    }
-    s
 }

@@ -7,12 +7,11 @@ use std::sync::{Arc, Mutex};
 
 use tokio::io::BufReader;
 use tokio::net::UnixStream;
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
 
-use cutover_cockpit::app::Seat as MemberSeat;
 use cutover_cockpit::lanes::{self, LanesLeft, LanesLink};
 use cutover_cockpit::tui::theme::Theme;
-use cutover_cockpit::tui::{self, EngineLink};
 use cutover_model::fleet::lane::{FleetPhase, FleetView};
 use cutover_model::protocol::{ClientRole, Operator};
 use cutover_socket::client;
@@ -177,16 +176,14 @@ fn resume_command(journal: &str) -> String {
     )
 }
 
-/// What one visit to the lanes came to: how they were left, the last view, the role.
-type Visit = (LanesLeft, Option<FleetView>, ClientRole);
-
-/// One visit to the lanes: connects, says hello, and runs the lanes screen on the views.
-async fn lanes_once(socket: &Path, want: FleetWant, theme: Theme) -> Result<Visit, String> {
-    let stream = UnixStream::connect(socket)
-        .await
-        .map_err(|e| format!("cannot reach its engine ({e}); see cutover ls"))?;
+/// Says hello on a new connection to a fleet's socket, as this user wanting `want`: the
+/// connection's read half (buffered) and its write half, to keep while the fleet is read
+/// (dropping it shuts the connection for writing).
+async fn hello(
+    stream: UnixStream,
+    want: FleetWant,
+) -> Result<(BufReader<OwnedReadHalf>, OwnedWriteHalf), String> {
     let (read, mut write) = stream.into_split();
-    let mut read = BufReader::new(read);
     let hello = FleetClientMsg::Hello {
         version: FLEET_VERSION,
         want,
@@ -195,6 +192,18 @@ async fn lanes_once(socket: &Path, want: FleetWant, theme: Theme) -> Result<Visi
     wire::write(&mut write, &hello)
         .await
         .map_err(|e| e.to_string())?;
+    Ok((BufReader::new(read), write))
+}
+
+/// What one visit to the lanes came to: how they were left, the last view, the role.
+type Visit = (LanesLeft, Option<FleetView>, ClientRole);
+
+/// One visit to the lanes: connects, says hello, and runs the lanes screen on the views.
+async fn lanes_once(socket: &Path, want: FleetWant, theme: Theme) -> Result<Visit, String> {
+    let stream = UnixStream::connect(socket)
+        .await
+        .map_err(|e| format!("cannot reach its engine ({e}); see cutover ls"))?;
+    let (mut read, mut write) = hello(stream, want).await?;
     let role = match wire::read::<_, FleetServerMsg>(&mut read, wire::MAX_SERVER_LINE).await {
         Ok(Some(FleetServerMsg::Welcome { role })) => role,
         Ok(Some(FleetServerMsg::Refused { reason })) => return Err(reason),
@@ -298,15 +307,9 @@ fn member_cockpit(rt: &tokio::runtime::Runtime, socket: &Path, role: ClientRole,
             let joined = client::join(socket, want, Operator::from_env())
                 .await
                 .ok()?;
-            let seat = MemberSeat {
-                role: joined.role,
-                terminal: joined.terminal,
-                in_fleet: true,
-            };
-            let (commands, events, writer) = joined.bridge_flushed();
-            let left = tui::run(EngineLink { commands, events }, theme, Some(seat)).await;
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), writer).await;
-            left.ok()
+            crate::attach::joined_cockpit(joined, theme, true)
+                .await
+                .ok()
         })
     }));
 }
@@ -319,16 +322,7 @@ pub fn watch_json(socket: &Path) -> Outcome {
         let stream = UnixStream::connect(socket)
             .await
             .map_err(|e| e.to_string())?;
-        let (read, mut write) = stream.into_split();
-        let mut read = BufReader::new(read);
-        let hello = FleetClientMsg::Hello {
-            version: FLEET_VERSION,
-            want: FleetWant::Json,
-            who: Operator::from_env(),
-        };
-        wire::write(&mut write, &hello)
-            .await
-            .map_err(|e| e.to_string())?;
+        let (mut read, _write) = hello(stream, FleetWant::Json).await?;
         let mut out = std::io::stdout().lock();
         let mut gone = std::pin::pin!(crate::attach::stdout_reader_gone());
         loop {
@@ -381,14 +375,7 @@ pub fn watch_json(socket: &Path) -> Outcome {
 /// does not answer.
 pub async fn ls_state(socket: &Path) -> Option<(String, String)> {
     let stream = UnixStream::connect(socket).await.ok()?;
-    let (read, mut write) = stream.into_split();
-    let mut read = BufReader::new(read);
-    let hello = FleetClientMsg::Hello {
-        version: FLEET_VERSION,
-        want: FleetWant::Status,
-        who: Operator::from_env(),
-    };
-    wire::write(&mut write, &hello).await.ok()?;
+    let (mut read, _write) = hello(stream, FleetWant::Status).await.ok()?;
     let read = tokio::time::timeout(
         std::time::Duration::from_secs(5),
         wire::read::<_, FleetServerMsg>(&mut read, wire::MAX_SERVER_LINE),

@@ -17,12 +17,12 @@ use tokio::sync::mpsc;
 use cutover_engine::Engine;
 use cutover_model::fleet::lane::{FleetPhase, FleetView, Lane, LaneState};
 use cutover_socket::fleet::FleetHub;
-use cutover_socket::rundir::{self, RunMeta};
+use cutover_socket::rundir;
 use cutover_socket::server::{self, ServeOptions};
 
 use crate::exit::{Exit, Failure, Outcome};
 use crate::fleet_run::{Driver, FleetArgs, Host, MemberTask, Prepared};
-use crate::serve::{Leaving, Status, StatusPipe};
+use crate::serve::{Leaving, Status, StatusPipe, served_here};
 
 /// What the detached fleet engine runs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -217,20 +217,7 @@ fn bind(prepared: &Prepared, place: Place) -> Result<Bound, String> {
         .map_err(|e| format!("socket {}: {e}", socket.display()))?;
     std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))
         .map_err(|e| format!("socket {}: {e}", socket.display()))?;
-    let pid = std::process::id();
-    let meta = RunMeta {
-        id: id.clone(),
-        pid,
-        pid_start: rundir::start_time(pid),
-        journal: std::path::absolute(journal)
-            .unwrap_or_else(|_| journal.clone())
-            .display()
-            .to_string(),
-        runbook: prepared.runbook_name(),
-        started_at: Utc::now(),
-        resumable: true,
-        fleet: true,
-    };
+    let meta = served_here(id.clone(), journal, prepared.runbook_name(), true, true);
     rundir::write_meta(&dir, &meta).map_err(|e| e.to_string())?;
     Ok(Bound {
         dir,
@@ -346,21 +333,13 @@ pub fn serve_member(
 
 /// Binds member `index`'s socket in `dir` (no linger: the fleet keeps its lane).
 fn listen_member(engine: &Engine, index: usize, dir: PathBuf) -> Result<server::Listening, String> {
-    let pid = std::process::id();
-    let journal: &Path = engine.journal_path();
-    let meta = RunMeta {
-        id: format!("m{index}"),
-        pid,
-        pid_start: rundir::start_time(pid),
-        journal: std::path::absolute(journal)
-            .unwrap_or_else(|_| journal.to_path_buf())
-            .display()
-            .to_string(),
-        runbook: engine.run_info().name,
-        started_at: Utc::now(),
-        resumable: true,
-        fleet: false,
-    };
+    let meta = served_here(
+        format!("m{index}"),
+        engine.journal_path(),
+        engine.run_info().name,
+        true,
+        false,
+    );
     server::listen(ServeOptions {
         dir,
         meta,

@@ -397,7 +397,6 @@ pub fn listen(
     let stem = journal
         .file_stem()
         .map_or_else(|| "run".into(), |s| s.to_string_lossy().into_owned());
-    let journal = std::path::absolute(journal).unwrap_or_else(|_| journal.to_path_buf());
     let shared = match share_group {
         Some(name) => Some(SharedGroup {
             name: name.to_string(),
@@ -405,16 +404,13 @@ pub fn listen(
         }),
         None => None,
     };
-    let meta = RunMeta {
-        id: rundir::free_id(&dir, &stem),
-        pid: std::process::id(),
-        pid_start: rundir::start_time(std::process::id()),
-        journal: journal.display().to_string(),
-        runbook: runbook.to_string(),
-        started_at: chrono::Utc::now(),
+    let meta = served_here(
+        rundir::free_id(&dir, &stem),
+        journal,
+        runbook.to_string(),
         resumable,
-        fleet: false,
-    };
+        false,
+    );
     server::listen(ServeOptions {
         dir,
         meta,
@@ -422,6 +418,32 @@ pub fn listen(
         linger: server::LINGER,
     })
     .map_err(|e| e.to_string())
+}
+
+/// The description of a run (a fleet's, when `fleet`) that this process serves as `id`,
+/// starting now: this process's id and start time, and the journal's absolute path (as
+/// given, when it has none).
+pub(crate) fn served_here(
+    id: String,
+    journal: &Path,
+    runbook: String,
+    resumable: bool,
+    fleet: bool,
+) -> RunMeta {
+    let pid = std::process::id();
+    RunMeta {
+        id,
+        pid,
+        pid_start: rundir::start_time(pid),
+        journal: std::path::absolute(journal)
+            .unwrap_or_else(|_| journal.to_path_buf())
+            .display()
+            .to_string(),
+        runbook,
+        started_at: chrono::Utc::now(),
+        resumable,
+        fleet,
+    }
 }
 
 /// The id of group `name`.

@@ -5,9 +5,10 @@
 use cutover_drill::harness::PgBin;
 use cutover_drill::{Drill, DrillOptions};
 
-use crate::drill_plan::{DrillPlan, NotArmed, chain};
+use crate::drill_plan::{DrillPlan, NotArmed};
 use crate::exit::Exit;
 use crate::serve::{Status, StatusPipe};
+use cutover_pg::conn::with_causes;
 
 /// Serves the drill `plan`; returns the run's exit code.
 pub fn serve_drill(plan: DrillPlan) -> Exit {
@@ -49,7 +50,7 @@ async fn drill(plan: &DrillPlan) -> Exit {
     let set_up = async {
         let drill = Drill::setup(&bin, &opts, &mut progress)
             .await
-            .map_err(|e| (format!("set-up failed: {}", chain(&e)), Exit::Failed))?;
+            .map_err(|e| (format!("set-up failed: {}", with_causes(&e)), Exit::Failed))?;
         let armed = plan.arm(&drill, &mut progress).await.map_err(|e| match e {
             NotArmed::Invalid(m) => (m, Exit::Invalid),
             NotArmed::Failed(m) => (m, Exit::Failed),

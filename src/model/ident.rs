@@ -7,6 +7,11 @@ pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// `schema.name` from its two parts, each quoted: (`public`, `orders`) → `"public"."orders"`.
+pub fn quote_parts(schema: &str, name: &str) -> String {
+    format!("{}.{}", quote_ident(schema), quote_ident(name))
+}
+
 /// `schema.name` as a person reads it and a runbook writes it: each part plain when it is a
 /// lower-case identifier, else quoted (`public.orders`, `"App"."a.b"`).
 pub fn shown_qualified(schema: &str, name: &str) -> String {

@@ -80,6 +80,27 @@ pub struct Mismatch {
     pub full: Vec<ColumnDiff>,
 }
 
+impl Mismatch {
+    /// A difference as a check first finds it: by key, not (yet) transient, no whole values
+    /// kept beside its columns.
+    pub fn new(
+        key: Vec<String>,
+        class: MismatchClass,
+        columns: Vec<ColumnDiff>,
+        detail: String,
+    ) -> Self {
+        Mismatch {
+            key,
+            class,
+            columns,
+            detail,
+            transient: false,
+            by_content: false,
+            full: Vec::new(),
+        }
+    }
+}
+
 /// Mismatches whose whole long values a result keeps for the values file; the others keep
 /// only their excerpts (client memory stays bounded).
 pub const MAX_FULL_VALUES: usize = 10;

@@ -431,7 +431,7 @@ fn read_dsn(dsn: &str) -> Result<(Split, Config), String> {
     let config = split
         .rest
         .parse()
-        .map_err(|e: tokio_postgres::Error| driver_message(&e))?;
+        .map_err(|e: tokio_postgres::Error| with_causes(&e))?;
     Ok((split, config))
 }
 
@@ -530,10 +530,12 @@ fn first_host(config: &Config) -> String {
     }
 }
 
-/// The driver error with its causes, e.g. `invalid connection string: invalid value for option `port``.
-fn driver_message(e: &tokio_postgres::Error) -> String {
+/// An error's message followed by each of its causes' it does not already say, e.g. the
+/// driver's `invalid connection string: invalid value for option `port`` or
+/// `db error: ERROR: ...`.
+pub fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
     let mut msg = e.to_string();
-    let mut src = std::error::Error::source(e);
+    let mut src = e.source();
     while let Some(s) = src {
         let text = s.to_string();
         if !msg.contains(&text) {
@@ -556,7 +558,7 @@ pub fn classify(e: &tokio_postgres::Error) -> (FailureKind, String) {
         };
         return (kind, format!("{} (SQLSTATE {code})", db.message()));
     }
-    let msg = driver_message(e);
+    let msg = with_causes(e);
     let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
     while let Some(s) = src {
         if s.downcast_ref::<rustls::Error>().is_some() {
@@ -709,7 +711,7 @@ mod tests {
     /// ports that go together).
     fn driver_reads(dsn: &str, e: &dyn Fn(&str) -> Option<String>) -> Result<(), String> {
         let split = conninfo::split(dsn)?;
-        let config: Config = split.rest.parse().map_err(|e| driver_message(&e))?;
+        let config: Config = split.rest.parse().map_err(|e| with_causes(&e))?;
         no_gssapi_encryption(&split)?;
         tls_settings(&split, &Env(e))?;
         let (hosts, addrs) = (config.get_hosts().len(), config.get_hostaddrs().len());

@@ -244,13 +244,8 @@ pub fn classify(
         }
     };
     Some(Mismatch {
-        key,
-        class,
-        columns: diffs,
-        detail,
-        transient: false,
-        by_content: false,
         full,
+        ..Mismatch::new(key, class, diffs, detail)
     })
 }
 

@@ -5,7 +5,7 @@
 use tokio_postgres::Client;
 
 use super::ReconcileError;
-use cutover_model::ident::{quote_ident, split_qualified};
+use cutover_model::ident::{quote_ident, quote_parts, split_qualified};
 
 /// One column as the catalog describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,11 +31,7 @@ impl Column {
     /// The type as a qualified, quoted name without modifiers (`"pg_catalog"."int4"`), for
     /// casting parameters.
     pub fn type_sql(&self) -> String {
-        format!(
-            "{}.{}",
-            quote_ident(&self.type_schema),
-            quote_ident(&self.type_name)
-        )
+        quote_parts(&self.type_schema, &self.type_name)
     }
 }
 
@@ -59,7 +55,7 @@ pub struct TableInfo {
 impl TableInfo {
     /// `"schema"."name"`.
     pub fn qualified(&self) -> String {
-        format!("{}.{}", quote_ident(&self.schema), quote_ident(&self.name))
+        quote_parts(&self.schema, &self.name)
     }
 
     /// `schema.name` for messages.

@@ -20,26 +20,12 @@ pub(crate) async fn run(cx: &Cx<'_>, res: &mut ReconcileResult) -> Result<(), Re
                 res.mismatch_total += (a.count - b.count).unsigned_abs();
                 if res.mismatches.len() < max_listed {
                     let range = ranges[i].describe();
-                    res.mismatches.push(Mismatch {
-                        detail: format!(
-                            "keys {range}: {} rows on the source, {} on the target",
-                            a.count, b.count
-                        ),
-                        key: vec![range],
-                        class: if a.count > b.count {
-                            MismatchClass::MissingOnTarget
-                        } else {
-                            MismatchClass::ExtraOnTarget
-                        },
-                        columns: vec![ColumnDiff {
-                            column: "count".into(),
-                            source: Some(a.count.to_string()),
-                            target: Some(b.count.to_string()),
-                        }],
-                        transient: false,
-                        by_content: false,
-                        full: Vec::new(),
-                    });
+                    let detail = format!(
+                        "keys {range}: {} rows on the source, {} on the target",
+                        a.count, b.count
+                    );
+                    res.mismatches
+                        .push(counts_differ(range, a.count, b.count, detail));
                 }
             }
         })
@@ -83,24 +69,30 @@ async fn whole_table(cx: &Cx<'_>, res: &mut ReconcileResult) -> Result<(), Recon
     res.target_rows = u64::try_from(b).unwrap_or(0);
     if a != b {
         res.mismatch_total = (a - b).unsigned_abs();
-        res.mismatches.push(Mismatch {
-            detail: format!("{a} rows on the source, {b} on the target"),
-            key: vec![s.display()],
-            class: if a > b {
-                MismatchClass::MissingOnTarget
-            } else {
-                MismatchClass::ExtraOnTarget
-            },
-            columns: vec![ColumnDiff {
-                column: "count".into(),
-                source: Some(a.to_string()),
-                target: Some(b.to_string()),
-            }],
-            transient: false,
-            by_content: false,
-            full: Vec::new(),
-        });
+        let detail = format!("{a} rows on the source, {b} on the target");
+        res.mismatches
+            .push(counts_differ(s.display(), a, b, detail));
     }
     cx.report(res, super::Phase::Comparing);
     Ok(())
+}
+
+/// The mismatch of the rows under `key` (a key range, the table, the rows whose key has a
+/// NULL) counted `a` on the source and `b` on the target: missing or extra by whichever side
+/// has more, the counts as its one `count` column.
+pub(crate) fn counts_differ(key: String, a: i64, b: i64, detail: String) -> Mismatch {
+    Mismatch::new(
+        vec![key],
+        if a > b {
+            MismatchClass::MissingOnTarget
+        } else {
+            MismatchClass::ExtraOnTarget
+        },
+        vec![ColumnDiff {
+            column: "count".into(),
+            source: Some(a.to_string()),
+            target: Some(b.to_string()),
+        }],
+        detail,
+    )
 }

@@ -150,15 +150,7 @@ async fn compare(
     probe.key_columns = res.key_columns.clone();
     probe.mismatches = all
         .into_iter()
-        .map(|key| Mismatch {
-            key,
-            class: MismatchClass::Different,
-            columns: Vec::new(),
-            detail: String::new(),
-            transient: false,
-            by_content: false,
-            full: Vec::new(),
-        })
+        .map(|key| Mismatch::new(key, MismatchClass::Different, Vec::new(), String::new()))
         .collect();
     let found: Vec<Mismatch> = super::checksum::recheck_keys(cx, t, &probe)
         .await?

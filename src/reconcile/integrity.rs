@@ -11,7 +11,7 @@ use tokio_postgres::types::ToSql;
 use super::bisect;
 use super::sql::UNIQUE_INDEX_ON_KEY;
 use super::table::{Side, Table};
-use super::{Cx, MismatchClass, ReconcileError, ReconcileResult};
+use super::{Cx, ReconcileError, ReconcileResult};
 
 /// Rows with a NULL key fetched per side to list the differing ones, at most.
 const NULL_KEY_ROWS: i64 = 10_000;
@@ -127,21 +127,13 @@ pub(crate) async fn null_keys(
 /// `na` (source) and `nb` (target) of them: missing or extra by whichever side has more.
 fn null_key_count_mismatch(na: i64, nb: i64) -> super::Mismatch {
     super::Mismatch {
-        key: vec![NULL_KEY.into()],
-        class: if na > nb {
-            MismatchClass::MissingOnTarget
-        } else {
-            MismatchClass::ExtraOnTarget
-        },
-        columns: vec![super::ColumnDiff {
-            column: "count".into(),
-            source: Some(na.to_string()),
-            target: Some(nb.to_string()),
-        }],
-        detail: format!("rows whose key has a NULL: {na} on the source, {nb} on the target"),
-        transient: false,
         by_content: true,
-        full: Vec::new(),
+        ..super::count::counts_differ(
+            NULL_KEY.into(),
+            na,
+            nb,
+            format!("rows whose key has a NULL: {na} on the source, {nb} on the target"),
+        )
     }
 }
 

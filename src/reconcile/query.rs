@@ -185,15 +185,12 @@ fn whole_row(class: MismatchClass, columns: &[String], row: &Row, times: u64) ->
     } else {
         String::new()
     };
-    Mismatch {
-        key: vec![row.first().map(show).unwrap_or_default()],
+    Mismatch::new(
+        vec![row.first().map(show).unwrap_or_default()],
         class,
-        columns: cols,
-        detail: format!("{}: ({text}){times}", class.label()),
-        transient: false,
-        by_content: false,
-        full: Vec::new(),
-    }
+        cols,
+        format!("{}: ({text}){times}", class.label()),
+    )
 }
 
 /// Whether two rows are equal with numbers compared within `t`: every column the same text,
@@ -274,13 +271,8 @@ fn paired_rows(columns: &[String], key: &Option<String>, row: &Row, other: &Row)
     }
     let detail = said.join("; ");
     Mismatch {
-        key: vec![show(key)],
-        class: MismatchClass::Different,
-        columns: diffs,
-        detail,
-        transient: false,
-        by_content: false,
         full,
+        ..Mismatch::new(vec![show(key)], MismatchClass::Different, diffs, detail)
     }
 }
 

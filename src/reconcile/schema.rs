@@ -6,13 +6,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use tokio_postgres::Client;
+use tokio_postgres::{Client, Row};
 
 use super::columns;
 use super::{ColumnDiff, Cx, Mismatch, MismatchClass, Phase, ReconcileError, ReconcileResult};
 
 /// One table's structure: object (`column x`, `index y`...) → attribute → value.
-type Shape = BTreeMap<String, BTreeMap<&'static str, Option<String>>>;
+type Shape = BTreeMap<String, Attributes>;
 
 async fn tables_of(
     client: &Client,
@@ -32,164 +32,125 @@ async fn tables_of(
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
-/// The structure of table `oid` on one side: its columns, constraints, indexes (its
-/// partitions' too) and user triggers, read from the catalog in that order.
+/// One object's attributes: attribute (`type`, `definition`...) → value.
+type Attributes = BTreeMap<&'static str, Option<String>>;
+
+/// One reading of the catalog for a table's objects: its query (`$1` the table's oid), what
+/// a failure says it was reading, and how one row becomes an object's name and attributes.
+struct Reading {
+    sql: &'static str,
+    what: &'static str,
+    object: fn(&Row) -> (String, Attributes),
+}
+
+/// What [`shape`] reads, in this order: each column as `column NAME` (type, nullability,
+/// default, collation); each primary key, unique, foreign key, check and exclusion
+/// constraint as `KIND NAME` with its definition; each index as `index NAME`, and each index
+/// of its partitions as `partition PART index NAME` (a partitioned table's own index list
+/// does not show an index that exists on one partition only), with its definition; each user
+/// trigger as `trigger NAME`: its definition and whether (and when) it fires.
+const READINGS: [Reading; 5] = [
+    Reading {
+        sql: "SELECT a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod), \
+                     a.attnotnull, pg_catalog.pg_get_expr(d.adbin, d.adrelid), \
+                     CASE WHEN a.attcollation = 0 THEN NULL \
+                          ELSE cn.nspname::text || '.' || co.collname::text END \
+              FROM pg_catalog.pg_attribute a \
+              LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
+              LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation \
+              LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace \
+              WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped",
+        what: "read columns",
+        object: |r| {
+            let notnull: bool = r.get(2);
+            (
+                format!("column {}", r.get::<_, String>(0)),
+                BTreeMap::from([
+                    ("type", Some(r.get::<_, String>(1))),
+                    (
+                        "nullable",
+                        Some(if notnull { "NOT NULL" } else { "NULL" }.to_string()),
+                    ),
+                    ("default", r.get(3)),
+                    ("collation", r.get(4)),
+                ]),
+            )
+        },
+    },
+    Reading {
+        sql: "SELECT conname::text, CASE contype WHEN 'p' THEN 'primary key' \
+                     WHEN 'u' THEN 'unique' WHEN 'f' THEN 'foreign key' WHEN 'c' THEN 'check' \
+                     ELSE 'exclusion' END, \
+                     pg_catalog.pg_get_constraintdef(oid) \
+              FROM pg_catalog.pg_constraint WHERE conrelid = $1 AND contype IN ('p','u','f','c','x')",
+        what: "read constraints",
+        object: |r| {
+            (
+                format!("{} {}", r.get::<_, String>(1), r.get::<_, String>(0)),
+                BTreeMap::from([("definition", r.get(2))]),
+            )
+        },
+    },
+    Reading {
+        sql: "SELECT ic.relname::text, pg_catalog.pg_get_indexdef(i.indexrelid) \
+              FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid \
+              WHERE i.indrelid = $1",
+        what: "read indexes",
+        object: |r| {
+            (
+                format!("index {}", r.get::<_, String>(0)),
+                BTreeMap::from([("definition", r.get(1))]),
+            )
+        },
+    },
+    Reading {
+        sql: "SELECT pc.relname::text, ic.relname::text, pg_catalog.pg_get_indexdef(i.indexrelid) \
+              FROM pg_catalog.pg_partition_tree($1::pg_catalog.oid::pg_catalog.regclass) p \
+              JOIN pg_catalog.pg_class pc ON pc.oid = p.relid \
+              JOIN pg_catalog.pg_index i ON i.indrelid = p.relid \
+              JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid \
+              WHERE p.relid <> $1::pg_catalog.oid::pg_catalog.regclass",
+        what: "read the partitions' indexes",
+        object: |r| {
+            (
+                format!(
+                    "partition {} index {}",
+                    r.get::<_, String>(0),
+                    r.get::<_, String>(1)
+                ),
+                BTreeMap::from([("definition", r.get(2))]),
+            )
+        },
+    },
+    Reading {
+        sql: "SELECT tgname::text, pg_catalog.pg_get_triggerdef(oid), \
+                     CASE tgenabled WHEN 'D' THEN 'disabled' WHEN 'R' THEN 'replica' \
+                     WHEN 'A' THEN 'always' ELSE 'origin' END \
+              FROM pg_catalog.pg_trigger WHERE tgrelid = $1 AND NOT tgisinternal",
+        what: "read triggers",
+        object: |r| {
+            (
+                format!("trigger {}", r.get::<_, String>(0)),
+                BTreeMap::from([("definition", r.get(1)), ("enabled", r.get(2))]),
+            )
+        },
+    },
+];
+
+/// The structure of table `oid` on one side: every [`READINGS`] in turn.
 async fn shape(client: &Client, side: &str, oid: u32) -> Result<Shape, ReconcileError> {
     let mut out = Shape::new();
-    add_columns(client, side, oid, &mut out).await?;
-    add_constraints(client, side, oid, &mut out).await?;
-    add_indexes(client, side, oid, &mut out).await?;
-    add_triggers(client, side, oid, &mut out).await?;
+    for reading in &READINGS {
+        for r in client
+            .query(reading.sql, &[&oid])
+            .await
+            .map_err(ReconcileError::sql(side, reading.what))?
+        {
+            let (name, attributes) = (reading.object)(&r);
+            out.insert(name, attributes);
+        }
+    }
     Ok(out)
-}
-
-/// Adds each column of table `oid` to `out` as `column NAME`: its type, nullability,
-/// default and collation.
-async fn add_columns(
-    client: &Client,
-    side: &str,
-    oid: u32,
-    out: &mut Shape,
-) -> Result<(), ReconcileError> {
-    let err = |what: &'static str| ReconcileError::sql(side, what);
-    for r in client
-        .query(
-            "SELECT a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod), \
-                    a.attnotnull, pg_catalog.pg_get_expr(d.adbin, d.adrelid), \
-                    CASE WHEN a.attcollation = 0 THEN NULL \
-                         ELSE cn.nspname::text || '.' || co.collname::text END \
-             FROM pg_catalog.pg_attribute a \
-             LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
-             LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation \
-             LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace \
-             WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped",
-            &[&oid],
-        )
-        .await
-        .map_err(err("read columns"))?
-    {
-        let notnull: bool = r.get(2);
-        out.insert(
-            format!("column {}", r.get::<_, String>(0)),
-            BTreeMap::from([
-                ("type", Some(r.get::<_, String>(1))),
-                (
-                    "nullable",
-                    Some(if notnull { "NOT NULL" } else { "NULL" }.to_string()),
-                ),
-                ("default", r.get(3)),
-                ("collation", r.get(4)),
-            ]),
-        );
-    }
-    Ok(())
-}
-
-/// Adds each primary key, unique, foreign key, check and exclusion constraint of table `oid`
-/// to `out` as `KIND NAME` with its definition.
-async fn add_constraints(
-    client: &Client,
-    side: &str,
-    oid: u32,
-    out: &mut Shape,
-) -> Result<(), ReconcileError> {
-    let err = |what: &'static str| ReconcileError::sql(side, what);
-    for r in client
-        .query(
-            "SELECT conname::text, CASE contype WHEN 'p' THEN 'primary key' WHEN 'u' THEN 'unique' \
-                    WHEN 'f' THEN 'foreign key' WHEN 'c' THEN 'check' ELSE 'exclusion' END, \
-                    pg_catalog.pg_get_constraintdef(oid) \
-             FROM pg_catalog.pg_constraint WHERE conrelid = $1 AND contype IN ('p','u','f','c','x')",
-            &[&oid],
-        )
-        .await
-        .map_err(err("read constraints"))?
-    {
-        out.insert(
-            format!("{} {}", r.get::<_, String>(1), r.get::<_, String>(0)),
-            BTreeMap::from([("definition", r.get(2))]),
-        );
-    }
-    Ok(())
-}
-
-/// Adds each index of table `oid` to `out` as `index NAME`, and each index of its partitions
-/// as `partition PART index NAME`, with its definition.
-async fn add_indexes(
-    client: &Client,
-    side: &str,
-    oid: u32,
-    out: &mut Shape,
-) -> Result<(), ReconcileError> {
-    let err = |what: &'static str| ReconcileError::sql(side, what);
-    for r in client
-        .query(
-            "SELECT ic.relname::text, pg_catalog.pg_get_indexdef(i.indexrelid) \
-             FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid \
-             WHERE i.indrelid = $1",
-            &[&oid],
-        )
-        .await
-        .map_err(err("read indexes"))?
-    {
-        out.insert(
-            format!("index {}", r.get::<_, String>(0)),
-            BTreeMap::from([("definition", r.get(1))]),
-        );
-    }
-    // The indexes of each partition (a partitioned table's own index list does not show an
-    // index that exists on one partition only).
-    for r in client
-        .query(
-            "SELECT pc.relname::text, ic.relname::text, pg_catalog.pg_get_indexdef(i.indexrelid) \
-             FROM pg_catalog.pg_partition_tree($1::pg_catalog.oid::pg_catalog.regclass) p \
-             JOIN pg_catalog.pg_class pc ON pc.oid = p.relid \
-             JOIN pg_catalog.pg_index i ON i.indrelid = p.relid \
-             JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid \
-             WHERE p.relid <> $1::pg_catalog.oid::pg_catalog.regclass",
-            &[&oid],
-        )
-        .await
-        .map_err(err("read the partitions' indexes"))?
-    {
-        out.insert(
-            format!(
-                "partition {} index {}",
-                r.get::<_, String>(0),
-                r.get::<_, String>(1)
-            ),
-            BTreeMap::from([("definition", r.get(2))]),
-        );
-    }
-    Ok(())
-}
-
-/// Adds each user trigger of table `oid` to `out` as `trigger NAME`: its definition and
-/// whether (and when) it fires.
-async fn add_triggers(
-    client: &Client,
-    side: &str,
-    oid: u32,
-    out: &mut Shape,
-) -> Result<(), ReconcileError> {
-    let err = |what: &'static str| ReconcileError::sql(side, what);
-    for r in client
-        .query(
-            "SELECT tgname::text, pg_catalog.pg_get_triggerdef(oid), \
-                    CASE tgenabled WHEN 'D' THEN 'disabled' WHEN 'R' THEN 'replica' \
-                    WHEN 'A' THEN 'always' ELSE 'origin' END \
-             FROM pg_catalog.pg_trigger WHERE tgrelid = $1 AND NOT tgisinternal",
-            &[&oid],
-        )
-        .await
-        .map_err(err("read triggers"))?
-    {
-        out.insert(
-            format!("trigger {}", r.get::<_, String>(0)),
-            BTreeMap::from([("definition", r.get(1)), ("enabled", r.get(2))]),
-        );
-    }
-    Ok(())
 }
 
 fn show(v: &Option<String>) -> String {
@@ -210,22 +171,18 @@ fn compare(table: &str, s: &Shape, t: &Shape) -> Vec<Mismatch> {
                 } else {
                     MismatchClass::ExtraOnTarget
                 };
-                out.push(Mismatch {
-                    detail: format!("{table}: {obj} {}", class.label()),
+                out.push(Mismatch::new(
                     key,
                     class,
-                    columns: a
-                        .iter()
+                    a.iter()
                         .map(|(k, v)| ColumnDiff {
                             column: (*k).to_string(),
                             source: if missing { v.clone() } else { None },
                             target: if missing { None } else { v.clone() },
                         })
                         .collect(),
-                    transient: false,
-                    by_content: false,
-                    full: Vec::new(),
-                });
+                    format!("{table}: {obj} {}", class.label()),
+                ));
             }
             (Some(a), Some(b)) if a != b => {
                 let diffs: Vec<ColumnDiff> = a
@@ -250,15 +207,12 @@ fn compare(table: &str, s: &Shape, t: &Shape) -> Vec<Mismatch> {
                     })
                     .collect::<Vec<_>>()
                     .join("; ");
-                out.push(Mismatch {
+                out.push(Mismatch::new(
                     key,
-                    class: MismatchClass::Different,
-                    columns: diffs,
-                    detail: format!("{table}: {detail}"),
-                    transient: false,
-                    by_content: false,
-                    full: Vec::new(),
-                });
+                    MismatchClass::Different,
+                    diffs,
+                    format!("{table}: {detail}"),
+                ));
             }
             _ => {}
         }
@@ -384,15 +338,12 @@ async fn database_locale(
 }
 
 fn table_alone(name: &str, display: &str, class: MismatchClass) -> Mismatch {
-    Mismatch {
-        key: vec![name.to_string(), "table".into()],
+    Mismatch::new(
+        vec![name.to_string(), "table".into()],
         class,
-        columns: Vec::new(),
-        detail: format!("table {display} {}", class.label()),
-        transient: false,
-        by_content: false,
-        full: Vec::new(),
-    }
+        Vec::new(),
+        format!("table {display} {}", class.label()),
+    )
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use super::{
     ColumnDiff, Cx, Mismatch, MismatchClass, Phase, ReconcileError, ReconcileResult,
     SequenceCompare,
 };
-use cutover_model::ident::{quote_ident, split_qualified};
+use cutover_model::ident::{quote_parts, split_qualified};
 
 /// A sequence found on one side.
 #[derive(Debug, Clone)]
@@ -136,13 +136,11 @@ pub async fn sequence_position(
     schema: &str,
     name: &str,
 ) -> Result<SequencePosition, ReconcileError> {
+    let qualified = quote_parts(schema, name);
     let q = format!(
-        "SELECT s.last_value, s.is_called, p.seqincrement FROM {}.{} s, pg_catalog.pg_sequence p \
-         WHERE p.seqrelid = $1::text::pg_catalog.regclass",
-        quote_ident(schema),
-        quote_ident(name)
+        "SELECT s.last_value, s.is_called, p.seqincrement FROM {qualified} s, pg_catalog.pg_sequence p \
+         WHERE p.seqrelid = $1::text::pg_catalog.regclass"
     );
-    let qualified = format!("{}.{}", quote_ident(schema), quote_ident(name));
     let row = client
         .query_one(&q, &[&qualified])
         .await
@@ -197,29 +195,26 @@ pub(crate) async fn run(cx: &Cx<'_>, res: &mut ReconcileResult) -> Result<(), Re
         });
         if !ok {
             res.mismatch_total += 1;
-            res.mismatches.push(Mismatch {
-                key: vec![s.display()],
-                class: if tv.is_none() {
+            res.mismatches.push(Mismatch::new(
+                vec![s.display()],
+                if tv.is_none() {
                     MismatchClass::MissingOnTarget
                 } else {
                     MismatchClass::Different
                 },
-                columns: vec![ColumnDiff {
+                vec![ColumnDiff {
                     column: "next_value".into(),
                     source: Some(sv.to_string()),
                     target: tv.map(|v| v.to_string()),
                 }],
-                detail: match tv {
+                match tv {
                     None => format!("sequence {} missing on target", s.display()),
                     Some(tv) => format!(
                         "sequence {}: target would hand out {tv}, source {sv} (target behind)",
                         s.display()
                     ),
                 },
-                transient: false,
-                by_content: false,
-                full: Vec::new(),
-            });
+            ));
         }
         res.partitions_done += 1;
         cx.report(res, Phase::Comparing);

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use tokio_postgres::Client;
 
-use cutover_model::ident::{quote_ident, split_qualified};
+use cutover_model::ident::{quote_parts, split_qualified};
 use cutover_model::reconcile::{MAX_FULL_VALUES, Progress};
 
 use super::{
@@ -110,9 +110,8 @@ async fn row_count(
     name: &str,
 ) -> Result<u64, ReconcileError> {
     let q = format!(
-        "SELECT pg_catalog.count(*) FROM {}.{}",
-        quote_ident(schema),
-        quote_ident(name)
+        "SELECT pg_catalog.count(*) FROM {}",
+        quote_parts(schema, name)
     );
     let n: i64 = client
         .query_one(q.as_str(), &[])
@@ -230,19 +229,16 @@ async fn record_one_sided(
     res.mismatch_total += rows.max(1);
     res.partitions_done += 1;
     let count = Some(rows.to_string());
-    res.mismatches.push(Mismatch {
-        key: vec![shown_name(schema, name)],
+    res.mismatches.push(Mismatch::new(
+        vec![shown_name(schema, name)],
         class,
-        columns: vec![ColumnDiff {
+        vec![ColumnDiff {
             column: "rows".into(),
             source: if missing { count.clone() } else { None },
             target: if missing { None } else { count },
         }],
         detail,
-        transient: false,
-        by_content: false,
-        full: Vec::new(),
-    });
+    ));
     Ok(())
 }
 
@@ -303,7 +299,7 @@ async fn compare_tables(
         let key = key_of(source, schema, name).await?;
         let mut sub = check.clone();
         sub.name = shown_name(schema, name);
-        sub.table = Some(format!("{}.{}", quote_ident(schema), quote_ident(name)));
+        sub.table = Some(quote_parts(schema, name));
         sub.tables = Vec::new();
         sub.exclude_tables = Vec::new();
         sub.key = key;

@@ -77,16 +77,20 @@ fn layout(r: &Report) -> (Vec<Option<Bars>>, u64) {
     (bars, span.max(1))
 }
 
-/// The timeline as text rows `width` cells wide: `·` planned, `█` actual.
-pub fn timeline_rows(r: &Report, width: usize) -> Vec<String> {
-    let (bars, span) = layout(r);
-    let id_w = r
-        .summary
+/// The length in characters of the longest step label, `N id` (its number from 1 and its id).
+fn longest_label(r: &Report) -> usize {
+    r.summary
         .steps
         .iter()
         .map(|s| s.id.chars().count() + (s.index + 1).to_string().len() + 1)
         .max()
-        .unwrap_or(0);
+        .unwrap_or(0)
+}
+
+/// The timeline as text rows `width` cells wide: `·` planned, `█` actual.
+pub fn timeline_rows(r: &Report, width: usize) -> Vec<String> {
+    let (bars, span) = layout(r);
+    let id_w = longest_label(r);
     let cells = |ms: u64| ((ms as f64 / span as f64) * width as f64).round() as usize;
     r.summary
         .steps
@@ -141,13 +145,7 @@ pub fn timeline(r: &Report) -> String {
 /// the point of no return marked. `Wide`: the step's label beside its bars; `Narrow`: above.
 pub fn timeline_fit(r: &Report, fit: Fit) -> String {
     let (bars, span) = layout(r);
-    let longest = r
-        .summary
-        .steps
-        .iter()
-        .map(|s| s.id.chars().count() + (s.index + 1).to_string().len() + 1)
-        .max()
-        .unwrap_or(0);
+    let longest = longest_label(r);
     // 11px monospace: about 6.7 units a character.
     let (label_w, plot_w, row_h, bar_dy) = match fit {
         Fit::Wide => (

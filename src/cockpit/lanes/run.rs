@@ -4,17 +4,15 @@
 //! tick for the countdowns. Each frame is one synchronized update.
 
 use std::io::{self, Write};
-use std::time::Duration;
 
 use chrono::Utc;
 use crossterm::event::Event as TermEvent;
 use crossterm::terminal::{BeginSynchronizedUpdate, EndSynchronizedUpdate};
 use futures::{Stream, StreamExt};
 use tokio::sync::mpsc;
-use tokio::time::{Instant, MissedTickBehavior};
 
 use super::app::{LanesApp, LanesEffect};
-use crate::tui::event_loop::SUSPEND;
+use crate::tui::event_loop::{SUSPEND, clock_ticks};
 use crate::tui::terminal::TerminalGuard;
 use crate::tui::theme::Theme;
 use cutover_model::fleet::lane::{FleetCommand, FleetView};
@@ -119,11 +117,7 @@ where
     S: LanesScreen,
     I: Stream<Item = io::Result<TermEvent>> + Unpin,
 {
-    let mut tick = tokio::time::interval_at(
-        Instant::now() + Duration::from_secs(1),
-        Duration::from_secs(1),
-    );
-    tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut tick = clock_ticks();
     screen.draw(app)?;
     let mut signals_open = true;
     loop {
@@ -204,6 +198,8 @@ fn apply<S: LanesScreen>(
 #[cfg(test)]
 mod tests {
     //! The loop fed scripted keys and views; frames go to a `TestBackend`.
+    use std::time::Duration;
+
     use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
     use futures::channel::mpsc as fmpsc;
     use ratatui::Terminal;

@@ -112,6 +112,17 @@ struct LoopState {
     deadline: Option<Instant>,
 }
 
+/// A tick every second for the clocks on screen, the first a second from now; a tick missed
+/// while the loop was busy is skipped, not caught up.
+pub(crate) fn clock_ticks() -> tokio::time::Interval {
+    let mut tick = tokio::time::interval_at(
+        Instant::now() + Duration::from_secs(1),
+        Duration::from_secs(1),
+    );
+    tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    tick
+}
+
 /// Runs until the app asks to quit (or input ends, or a shutdown signal's grace runs out).
 pub async fn run<S, I>(
     app: &mut App,
@@ -124,11 +135,7 @@ where
     S: Screen,
     I: Stream<Item = io::Result<TermEvent>> + Unpin,
 {
-    let mut tick = tokio::time::interval_at(
-        Instant::now() + Duration::from_secs(1),
-        Duration::from_secs(1),
-    );
-    tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut tick = clock_ticks();
     draw(app, screen)?;
     screen.after_first_frame();
     let mut st = LoopState {

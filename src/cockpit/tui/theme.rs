@@ -5,6 +5,8 @@
 use std::path::Path;
 use std::str::FromStr;
 
+use ratatui::Frame;
+use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::Span;
 use ratatui::widgets::{Block, Borders};
@@ -238,6 +240,15 @@ impl Theme {
                 fit(title, width.saturating_sub(2) as usize),
                 self.title,
             ))
+    }
+
+    /// Draws a pane's frame ([`Theme::pane`]) titled `title` over `area`; returns the room
+    /// inside it.
+    pub fn draw_pane(&self, f: &mut Frame, title: &str, area: Rect) -> Rect {
+        let block = self.pane(title, area.width);
+        let inner = block.inner(area);
+        f.render_widget(block, area);
+        inner
     }
 
     /// What `--theme` and `NO_COLOR` select: an explicit choice wins, else `mono` under

@@ -9,7 +9,7 @@
 //! here-document (the quotes would be written out), in an arithmetic expansion `$((…))` (a
 //! quoted word is not a number there) or inside a shell `${…}` expansion.
 
-use super::template::TemplateError;
+use super::template::{TemplateError, reference_len, references_in};
 
 /// `value` as one shell word: in single quotes, each `'` written as `'\''`.
 pub fn quote(value: &str) -> String {
@@ -269,11 +269,6 @@ fn word_start(b: &[u8], i: usize) -> bool {
         )
 }
 
-/// The length of the reference starting at `i` (to its `}`, else to the end).
-fn reference_len(s: &str, i: usize) -> usize {
-    s[i..].find('}').map_or(s.len() - i, |c| c + 1)
-}
-
 /// Whether the reference at `i` is `:raw`.
 fn is_raw(s: &str, i: usize, len: usize) -> bool {
     s[i..i + len].ends_with(":raw}")
@@ -332,18 +327,8 @@ fn refuse(s: &str, i: usize, len: usize, place: Place) -> Result<(), TemplateErr
 
 /// Refuses the first plain reference in `s[from..to]`, which is all in `place`.
 fn plain_reference_in(s: &str, from: usize, to: usize, place: Place) -> Result<(), TemplateError> {
-    let b = s.as_bytes();
-    let mut i = from;
-    while i < to {
-        if b[i..].starts_with(b"$${") {
-            i += 3;
-        } else if b[i..].starts_with(b"${") {
-            let len = reference_len(s, i);
-            refuse(s, i, len, place)?;
-            i += len;
-        } else {
-            i += 1;
-        }
+    for (i, len) in references_in(s, from, to) {
+        refuse(s, i, len, place)?;
     }
     Ok(())
 }

@@ -216,29 +216,11 @@ pub struct KeySpec(pub Vec<String>);
 
 impl<'de> Deserialize<'de> for KeySpec {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = KeySpec;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a column name or an array of column names")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<KeySpec, E> {
-                Ok(KeySpec(vec![v.to_string()]))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<KeySpec, A::Error> {
-                let mut cols = Vec::new();
-                while let Some(c) = seq.next_element::<String>()? {
-                    cols.push(c);
-                }
-                if cols.is_empty() {
-                    return Err(de::Error::custom(
-                        "key must name at least one column, e.g. key = \"id\" or key = [\"tenant_id\", \"id\"]",
-                    ));
-                }
-                Ok(KeySpec(cols))
-            }
-        }
-        d.deserialize_any(V)
+        d.deserialize_any(OneOrMore {
+            expecting: "a column name or an array of column names",
+            empty: "key must name at least one column, e.g. key = \"id\" or key = [\"tenant_id\", \"id\"]",
+        })
+        .map(KeySpec)
     }
 }
 
@@ -248,29 +230,39 @@ pub struct NameList(pub Vec<String>);
 
 impl<'de> Deserialize<'de> for NameList {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = NameList;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a check name, \"all\", or an array of check names")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<NameList, E> {
-                Ok(NameList(vec![v.to_string()]))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<NameList, A::Error> {
-                let mut names = Vec::new();
-                while let Some(c) = seq.next_element::<String>()? {
-                    names.push(c);
-                }
-                if names.is_empty() {
-                    return Err(de::Error::custom(
-                        "the list names no check: give at least one name, e.g. reconcile = [\"orders\", \"invoices\"], or \"all\"",
-                    ));
-                }
-                Ok(NameList(names))
-            }
+        d.deserialize_any(OneOrMore {
+            expecting: "a check name, \"all\", or an array of check names",
+            empty: "the list names no check: give at least one name, e.g. reconcile = [\"orders\", \"invoices\"], or \"all\"",
+        })
+        .map(NameList)
+    }
+}
+
+/// Reads a string, or an array of strings that is not empty, as a list of strings.
+struct OneOrMore {
+    /// What the value should be, for a value of another type.
+    expecting: &'static str,
+    /// The error for an empty array.
+    empty: &'static str,
+}
+
+impl<'de> Visitor<'de> for OneOrMore {
+    type Value = Vec<String>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(self.expecting)
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Vec<String>, E> {
+        Ok(vec![v.to_string()])
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<String>, A::Error> {
+        let mut all = Vec::new();
+        while let Some(c) = seq.next_element::<String>()? {
+            all.push(c);
         }
-        d.deserialize_any(V)
+        if all.is_empty() {
+            return Err(de::Error::custom(self.empty));
+        }
+        Ok(all)
     }
 }
 

@@ -320,7 +320,7 @@ mod sql_context {
                 continue;
             }
             if b[i..].starts_with(b"${") {
-                let len = s[i..].find('}').map_or(s.len() - i, |c| c + 1);
+                let len = super::reference_len(s, i);
                 let place = match &state {
                     State::Code => {
                         i += len;
@@ -407,23 +407,36 @@ mod sql_context {
 
 /// Where the `:raw` references of the runbook string `s` are: byte offset and length of each.
 pub fn raw_references(s: &str) -> Vec<(usize, usize)> {
+    references_in(s, 0, s.len())
+        .into_iter()
+        .filter(|&(i, len)| s[i..i + len].ends_with(":raw}"))
+        .collect()
+}
+
+/// The `${...}` references of the runbook string `s` that start in `s[from..to]` (`$${` is
+/// an escaped `${`, not a reference): byte offset in `s` and [`reference_len`] of each.
+pub(crate) fn references_in(s: &str, from: usize, to: usize) -> Vec<(usize, usize)> {
     let b = s.as_bytes();
     let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
+    let mut i = from;
+    while i < to {
         if b[i..].starts_with(b"$${") {
             i += 3;
         } else if b[i..].starts_with(b"${") {
-            let len = s[i..].find('}').map_or(s.len() - i, |c| c + 1);
-            if s[i..i + len].ends_with(":raw}") {
-                out.push((i, len));
-            }
+            let len = reference_len(s, i);
+            out.push((i, len));
             i += len;
         } else {
             i += 1;
         }
     }
     out
+}
+
+/// The length of the reference starting at byte `i` of `s`: to its `}`, else (unclosed) to
+/// the end of `s`.
+pub(crate) fn reference_len(s: &str, i: usize) -> usize {
+    s[i..].find('}').map_or(s.len() - i, |c| c + 1)
 }
 
 fn utf8_len(first: u8) -> usize {

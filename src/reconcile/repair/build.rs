@@ -208,13 +208,14 @@ async fn table(
         info(source, "source", src_name).await?,
         info(target, "target", tgt_name).await?,
     );
+    // The compared columns both sides still have.
+    let compared: Vec<String> = part
+        .columns
+        .iter()
+        .filter(|c| s.column(c).is_some() && t.column(c).is_some())
+        .cloned()
+        .collect();
     if is_multiset(part) {
-        let compared: Vec<String> = part
-            .columns
-            .iter()
-            .filter(|c| s.column(c).is_some() && t.column(c).is_some())
-            .cloned()
-            .collect();
         let unwritable = rows::unwritable(target, "target", &t).await?;
         return super::multiset::statements(
             (source, target),
@@ -244,12 +245,6 @@ async fn table(
         pick(&s, "source", &part.key_columns)?,
         pick(&t, "target", &part.key_columns)?,
     );
-    let compared: Vec<String> = part
-        .columns
-        .iter()
-        .filter(|c| s.column(c).is_some() && t.column(c).is_some())
-        .cloned()
-        .collect();
     let sc = pick(&s, "source", &compared)?;
     let all_target: Vec<String> = t.columns.iter().map(|c| c.name.clone()).collect();
     let tc = pick(&t, "target", &all_target)?;

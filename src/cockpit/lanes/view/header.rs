@@ -47,20 +47,7 @@ pub fn render(f: &mut Frame, area: Rect, app: &LanesApp, t: &Theme) {
         (phase_words(v), phase_style),
         (clock(elapsed), t.muted),
     ];
-    let mut first = vec![Span::raw(" ")];
-    let mut used = 1;
-    for (i, (text, style)) in segs.into_iter().enumerate() {
-        let sep = if i == 0 { "" } else { " · " };
-        let room = cols.saturating_sub(used + width(sep));
-        if room == 0 {
-            break;
-        }
-        let text = fit(&text, room);
-        used += width(sep) + width(&text);
-        first.push(Span::styled(sep, t.border));
-        first.push(Span::styled(text, style));
-    }
-    let mut lines = vec![Line::from(first)];
+    let mut lines = vec![row(segs.into(), " · ", t, cols)];
     let counts = counts(v, t, cols);
     if area.height >= 2 {
         lines.push(counts);
@@ -82,6 +69,12 @@ fn counts(v: &FleetView, t: &Theme, cols: usize) -> Line<'static> {
         .collect();
     let wide: usize = items.iter().map(|(s, _)| width(s) + 3).sum();
     let sep = if wide <= cols { " · " } else { " " };
+    row(items, sep, t, cols)
+}
+
+/// `items` on one row `cols` wide after a space, `sep` (in the border's style) between them:
+/// each cut to the room left, and those after the room runs out left out.
+fn row(items: Vec<(String, Style)>, sep: &'static str, t: &Theme, cols: usize) -> Line<'static> {
     let mut spans: Vec<Span<'static>> = vec![Span::raw(" ")];
     let mut used = 1;
     for (i, (text, style)) in items.into_iter().enumerate() {

@@ -100,9 +100,7 @@ fn title(app: &App) -> String {
 /// Draws the lag pane: value, trend and rate, ETA to zero, sparkline, thresholds, staleness.
 pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
     let lag = &app.lag;
-    let block = t.pane(&title(app), area.width);
-    let inner = block.inner(area);
-    f.render_widget(block, area);
+    let inner = t.draw_pane(f, &title(app), area);
     let cols = inner.width as usize;
     let lines = if !lag.configured {
         vec![Line::from(Span::styled(

@@ -26,9 +26,7 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) -> Option<usize> 
         f.render_widget(block, area);
         return None;
     };
-    let block = t.pane(&title(s, app), area.width);
-    let inner = block.inner(area);
-    f.render_widget(block, area);
+    let inner = t.draw_pane(f, &title(s, app), area);
     let rows = inner.height as usize;
     if rows == 0 || cols == 0 {
         return Some(0);

@@ -26,9 +26,7 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
     } else {
         " PREFLIGHT ".to_string()
     };
-    let block = t.pane(&title, area.width);
-    let inner = block.inner(area);
-    f.render_widget(block, area);
+    let inner = t.draw_pane(f, &title, area);
     let cols = inner.width as usize;
     let failed = app.preflight.iter().any(|x| x.verdict == Verdict::Fail);
     let head_style = if failed { t.status_warn } else { t.status_info };

@@ -21,9 +21,7 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) -> (usize, usize)
         key(Action::ToggleReconcileView),
         key(Action::Reconcile)
     );
-    let block = t.pane(&title, area.width);
-    let inner = block.inner(area);
-    f.render_widget(block, area);
+    let inner = t.draw_pane(f, &title, area);
     let cols = inner.width as usize;
     let mut lines: Vec<Line> = Vec::new();
     for c in &app.reconcile.checks {

@@ -48,9 +48,7 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
     } else {
         format!(" STEPS {done}/{all} ")
     };
-    let block = t.pane(&title, area.width);
-    let inner = block.inner(area);
-    f.render_widget(block, area);
+    let inner = t.draw_pane(f, &title, area);
     let rows = inner.height as usize;
     let cols = inner.width as usize;
     if rows == 0 || cols == 0 {

@@ -20,9 +20,7 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
         key_of(Action::PageDown),
         key_of(Action::ToggleSummary)
     );
-    let block = t.pane(&title, area.width);
-    let inner = block.inner(area);
-    f.render_widget(block, area);
+    let inner = t.draw_pane(f, &title, area);
     let cols = inner.width as usize;
     let mut all = text::lines(&app.summary);
     if let Some(hint) = text::resume_hint(&app.summary) {

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::ops::Range;
+use std::time::Duration;
 
 use toml::Spanned;
 
@@ -10,6 +11,7 @@ use crate::runbook::Connection;
 use crate::runbook::diag::{Diagnostic, Diagnostics};
 use crate::runbook::spec::SStr;
 use crate::runbook::template::{self, Lang, Template};
+use crate::runbook::units::Dur;
 
 /// Collects diagnostics against one source text.
 pub(super) struct Ctx<'a> {
@@ -68,6 +70,24 @@ impl<'a> Ctx<'a> {
     pub(super) fn err(&mut self, span: Range<usize>, msg: impl Into<String>) {
         self.errors
             .push(Diagnostic::at(self.file, self.source, span, msg));
+    }
+
+    /// How often something written as `every` runs: as written, else `default`; one under
+    /// `floor` is reported as `too_short` at its place.
+    pub(super) fn every_at_least(
+        &mut self,
+        every: &Option<Spanned<Dur>>,
+        default: Duration,
+        floor: Duration,
+        too_short: &str,
+    ) -> Duration {
+        every.as_ref().map_or(default, |e| {
+            let d = e.get_ref().get();
+            if d < floor {
+                self.err(e.span(), too_short);
+            }
+            d
+        })
     }
 
     /// Reports `msg` at the whole `key = value` whose value is at `value`: for a key that

@@ -8,6 +8,7 @@ use super::context::Ctx;
 use crate::runbook::Connection;
 use crate::runbook::Template;
 use crate::runbook::spec::{FileSpec, VarValue};
+use crate::runbook::template;
 
 /// The most all vars together may hold once resolved: each is bounded by
 /// [`crate::runbook::template::MAX_EXPANDED`], and many vars built from each other must not add up to gigabytes.
@@ -190,27 +191,16 @@ impl Resolver<'_> {
 /// The `${vars.NAME}` references of `text` (a `:form` suffix left out): name, offset and
 /// length of each, in order.
 fn var_references(text: &str) -> Vec<(String, usize, usize)> {
-    let b = text.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i..].starts_with(b"$${") {
-            i += 3;
-        } else if b[i..].starts_with(b"${") {
-            let Some(close) = text[i..].find('}') else {
-                break;
-            };
-            let inner = &text[i + 2..i + close];
-            if let Some(name) = inner.strip_prefix("vars.") {
-                let name = name.split(':').next().unwrap_or(name);
-                out.push((name.to_string(), i, close + 1));
-            }
-            i += close + 1;
-        } else {
-            i += 1;
-        }
-    }
-    out
+    template::references_in(text, 0, text.len())
+        .into_iter()
+        .filter_map(|(i, len)| {
+            // An unclosed reference (the last) names nothing.
+            let inner = text[i..i + len].strip_prefix("${")?.strip_suffix('}')?;
+            let name = inner.strip_prefix("vars.")?;
+            let name = name.split(':').next().unwrap_or(name);
+            Some((name.to_string(), i, len))
+        })
+        .collect()
 }
 
 /// Fills in the `${vars.NAME}` of every key that names something (a reconcile check's

@@ -121,16 +121,12 @@ fn thresholds(cx: &mut Ctx<'_>, s: &LagSpec) {
 
 /// How often to probe (default 1s, at least 100ms).
 fn interval(cx: &mut Ctx<'_>, interval: &Option<Spanned<Dur>>) -> Duration {
-    interval.as_ref().map_or(Duration::from_secs(1), |i| {
-        let d = i.get_ref().get();
-        if d < Duration::from_millis(100) {
-            cx.err(
-                i.span(),
-                "lag interval must be at least 100ms (probing faster only loads the server)",
-            );
-        }
-        d
-    })
+    cx.every_at_least(
+        interval,
+        Duration::from_secs(1),
+        Duration::from_millis(100),
+        "lag interval must be at least 100ms (probing faster only loads the server)",
+    )
 }
 
 /// A threshold as one number, to compare two of the same kind.

@@ -34,20 +34,14 @@ pub(super) fn progress(
         s.sql.span(),
         &format!("step `{id}` progress sql"),
     );
-    let every = s
-        .every
-        .as_ref()
-        .map_or(Duration::from_secs(5), |d| d.get_ref().get());
-    if let Some(e) = &s.every
-        && every < Duration::from_secs(1)
-    {
-        cx.err(
-            e.span(),
-            format!(
-                "step `{id}`: progress every must be at least 1s (it runs a query on a server that is busy with the copy)"
-            ),
-        );
-    }
+    let every = cx.every_at_least(
+        &s.every,
+        Duration::from_secs(5),
+        Duration::from_secs(1),
+        &format!(
+            "step `{id}`: progress every must be at least 1s (it runs a query on a server that is busy with the copy)"
+        ),
+    );
     let unit = s
         .unit
         .as_ref()

@@ -149,19 +149,12 @@ fn reconcile(cx: &mut Ctx<'_>, r: &Spanned<NameList>, checks: &[ReconcileCheck])
 
 /// How often to poll (default 2s, at least 100ms).
 fn every(cx: &mut Ctx<'_>, s: &WaitSpec, id: &str) -> Duration {
-    let every = s
-        .every
-        .as_ref()
-        .map_or(Duration::from_secs(2), |d| d.get_ref().get());
-    if let Some(e) = &s.every
-        && every < Duration::from_millis(100)
-    {
-        cx.err(
-            e.span(),
-            format!(
-                "step `{id}`: wait every must be at least 100ms (polling faster only loads the server)"
-            ),
-        );
-    }
-    every
+    cx.every_at_least(
+        &s.every,
+        Duration::from_secs(2),
+        Duration::from_millis(100),
+        &format!(
+            "step `{id}`: wait every must be at least 100ms (polling faster only loads the server)"
+        ),
+    )
 }
