@@ -89,11 +89,7 @@ async fn sync_one(
     margin: i64,
 ) -> Synced {
     let shown = format!("{schema}.{name}");
-    let qualified = format!(
-        "{}.{}",
-        cutover_model::ident::quote_ident(schema),
-        cutover_model::ident::quote_ident(name)
-    );
+    let qualified = cutover_model::ident::quote_parts(schema, name);
     let tp = match sequence_position(dst, to, schema, name).await {
         Ok(tp) => tp,
         Err(e) => return Synced::Failed(format!("{shown}: {e}")),
