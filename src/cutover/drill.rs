@@ -15,7 +15,7 @@ use cutover_model::protocol::{Operator, RunOutcome};
 
 use crate::cli::DrillArgs;
 use crate::drill_plan::{DrillPlan, NotArmed};
-use crate::exit::{Exit, Outcome};
+use crate::exit::{Exit, Failure, Outcome};
 use crate::headless::{self, HeadlessOptions};
 use cutover_pg::conn::with_causes;
 
@@ -87,31 +87,23 @@ pub fn main(args: DrillArgs) -> Outcome {
     } else {
         let theme = crate::attach::theme(args.theme.as_deref())?;
         if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
-            err(
-                "cutover drill: the cockpit needs a terminal; for CI or scripts run with --headless --assume-yes\n",
-            );
-            return Ok(Exit::Invalid);
+            return Err(Failure::new(
+                Exit::Invalid,
+                "cutover drill: the cockpit needs a terminal; for CI or scripts run with --headless --assume-yes",
+            ));
         }
         Some(theme)
     };
-    let bin = match install::find_or_install(
+    let bin = install::find_or_install(
         args.pg_bindir.as_deref(),
         args.assume_yes,
         &mut std::io::stderr(),
-    ) {
-        Ok(b) => b,
-        Err(e) => {
-            err(&format!("cutover drill: {e}\n"));
-            return Ok(Exit::Invalid);
-        }
-    };
-    let (dir, runbook_path) = match work_dir(&args) {
-        Ok(d) => d,
-        Err(why) => {
-            err(&format!("cutover drill: {why}\n"));
-            return Ok(Exit::Invalid);
-        }
-    };
+    )
+    .map_err(|e| Failure::new(Exit::Invalid, format!("cutover drill: {e}")))?;
+    // Nothing exists yet: a refusal is said by `main`, once. Later failures are said on the
+    // spot, because the lines saying the clusters are stopped and removed follow them.
+    let (dir, runbook_path) = work_dir(&args)
+        .map_err(|why| Failure::new(Exit::Invalid, format!("cutover drill: {why}")))?;
     let journal = args
         .journal
         .clone()
