@@ -249,64 +249,63 @@ async fn lag_prerequisites(lag: &LagConfig, clients: &BTreeMap<&str, Client>) ->
 }
 
 async fn slot_state(client: &Client, on: &str, slot: &str) -> Finding {
-    let what = format!("lag slot {slot}");
-    let row = client
-        .query_opt(
-            "SELECT active, slot_type::text FROM pg_catalog.pg_replication_slots WHERE slot_name = $1",
-            &[&slot],
-        )
-        .await;
-    match row {
-        Err(e) => Finding::new(
-            what,
-            Verdict::Fail,
-            format!("{on}: {}", cutover_pg::conn::classify(&e).1),
+    let check = Named {
+        what: format!("lag slot {slot}"),
+        sql: "SELECT active, slot_type::text FROM pg_catalog.pg_replication_slots WHERE slot_name = $1",
+        missing: format!("no replication slot {slot} on {on}"),
+        off: format!(
+            "slot {slot} on {on} is not active: nothing consumes it (is the subscriber down?)"
         ),
-        Ok(None) => Finding::new(
-            what,
-            Verdict::Fail,
-            format!("no replication slot {slot} on {on}"),
-        ),
-        Ok(Some(r)) if !r.get::<_, bool>(0) => Finding::new(
-            what,
-            Verdict::Fail,
-            format!(
-                "slot {slot} on {on} is not active: nothing consumes it (is the subscriber down?)"
-            ),
-        ),
-        Ok(Some(r)) => Finding::new(
-            what,
-            Verdict::Pass,
-            format!("{} slot on {on}, active", r.get::<_, String>(1)),
-        ),
-    }
+    };
+    named_state(client, on, slot, check, |r| {
+        format!("{} slot on {on}, active", r.get::<_, String>(1))
+    })
+    .await
 }
 
 async fn subscription_state(client: &Client, on: &str, sub: &str) -> Finding {
-    let what = format!("lag subscription {sub}");
-    let row = client
-        .query_opt(
-            "SELECT subenabled FROM pg_catalog.pg_subscription WHERE subname = $1",
-            &[&sub],
-        )
-        .await;
-    match row {
+    let check = Named {
+        what: format!("lag subscription {sub}"),
+        sql: "SELECT subenabled FROM pg_catalog.pg_subscription WHERE subname = $1",
+        missing: format!("no subscription {sub} on {on}"),
+        off: format!("subscription {sub} on {on} is disabled"),
+    };
+    named_state(client, on, sub, check, |_| format!("enabled on {on}")).await
+}
+
+/// A named object a lag probe reads (a slot, a subscription), looked up in the catalog by a
+/// query whose first column says whether it is on.
+struct Named {
+    what: String,
+    sql: &'static str,
+    missing: String,
+    off: String,
+}
+
+/// The finding for `name` on server `on`: an error, no such object, an object that is off, or
+/// what `pass` says of its row.
+async fn named_state(
+    client: &Client,
+    on: &str,
+    name: &str,
+    check: Named,
+    pass: impl FnOnce(&tokio_postgres::Row) -> String,
+) -> Finding {
+    let Named {
+        what,
+        sql,
+        missing,
+        off,
+    } = check;
+    match client.query_opt(sql, &[&name]).await {
         Err(e) => Finding::new(
             what,
             Verdict::Fail,
             format!("{on}: {}", cutover_pg::conn::classify(&e).1),
         ),
-        Ok(None) => Finding::new(
-            what,
-            Verdict::Fail,
-            format!("no subscription {sub} on {on}"),
-        ),
-        Ok(Some(r)) if !r.get::<_, bool>(0) => Finding::new(
-            what,
-            Verdict::Fail,
-            format!("subscription {sub} on {on} is disabled"),
-        ),
-        Ok(Some(_)) => Finding::new(what, Verdict::Pass, format!("enabled on {on}")),
+        Ok(None) => Finding::new(what, Verdict::Fail, missing),
+        Ok(Some(r)) if !r.get::<_, bool>(0) => Finding::new(what, Verdict::Fail, off),
+        Ok(Some(r)) => Finding::new(what, Verdict::Pass, pass(&r)),
     }
 }
 

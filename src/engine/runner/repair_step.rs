@@ -22,12 +22,18 @@ use cutover_reconcile::{Options, ReconcileError};
 
 /// A repair attempt that passed, saying why.
 fn passed(m: String) -> Attempt {
-    Attempt::checked("repair", StepOutcome::Passed, m, true, None)
+    judged("repair", StepOutcome::Passed, m)
 }
 
 /// A repair attempt that failed, saying why.
 fn failed(m: String) -> Attempt {
-    Attempt::checked("repair", StepOutcome::Failed, m.clone(), false, Some(m))
+    judged("repair", StepOutcome::Failed, m)
+}
+
+/// An attempt judged by its one check `name`, saying why; a failure's message is the same.
+fn judged(name: &str, outcome: StepOutcome, m: String) -> Attempt {
+    let ok = outcome.is_ok();
+    Attempt::checked(name, outcome, m.clone(), ok, (!ok).then_some(m))
 }
 
 /// The word the operator types to apply a reviewed patch.
@@ -108,10 +114,7 @@ impl Runner<'_> {
         };
         if let Err(stop) = self.typed_word(index, REPAIR_WORD).await? {
             let m = format!("the patch was not applied (saved in {})", file.display());
-            return Ok(Err((
-                Attempt::checked("repair", StepOutcome::Cancelled, m.clone(), false, Some(m)),
-                stop,
-            )));
+            return Ok(Err((judged("repair", StepOutcome::Cancelled, m), stop)));
         }
         self.parts()
             .apply_patch(index, &t, &patch, fire_triggers, record)
@@ -302,34 +305,16 @@ impl StepParts<'_, '_> {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let m = "no repair patch was saved: nothing to undo".to_string();
-                return Ok(Ok(Attempt::checked(
-                    "rollback",
-                    StepOutcome::Passed,
-                    m,
-                    true,
-                    None,
-                )));
+                return Ok(Ok(judged("rollback", StepOutcome::Passed, m)));
             }
             Err(e) => {
                 let m = format!("cannot read {}: {e}", inverse.display());
-                return Ok(Ok(Attempt::checked(
-                    "rollback",
-                    StepOutcome::Failed,
-                    m.clone(),
-                    false,
-                    Some(m),
-                )));
+                return Ok(Ok(judged("rollback", StepOutcome::Failed, m)));
             }
         };
         let Some(conn) = self.conns.get(on).cloned() else {
             let m = format!("no connection {on}");
-            return Ok(Ok(Attempt::checked(
-                "rollback",
-                StepOutcome::Failed,
-                m.clone(),
-                false,
-                Some(m),
-            )));
+            return Ok(Ok(judged("rollback", StepOutcome::Failed, m)));
         };
         let applied = async {
             let c = conn.connect().await.map_err(|e| e.to_string())?;
@@ -338,25 +323,14 @@ impl StepParts<'_, '_> {
                 .map_err(|e| ReconcileError::sql(on, "apply the inverse patch")(e).to_string())
         }
         .await;
-        let (outcome, passed, m) = match applied {
+        let (outcome, m) = match applied {
             Ok(()) => (
                 StepOutcome::Passed,
-                true,
                 format!("inverse patch {} applied on {on}", inverse.display()),
             ),
-            Err(e) => (
-                StepOutcome::Failed,
-                false,
-                self.masker.mask(&e).into_owned(),
-            ),
+            Err(e) => (StepOutcome::Failed, self.masker.mask(&e).into_owned()),
         };
         self.show_lines(index, format!("{m}\n")).await?;
-        Ok(Ok(Attempt::checked(
-            "rollback",
-            outcome,
-            m.clone(),
-            passed,
-            (!passed).then_some(m),
-        )))
+        Ok(Ok(judged("rollback", outcome, m)))
     }
 }
