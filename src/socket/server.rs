@@ -138,7 +138,7 @@ impl Shared {
 
     pub(crate) fn status(&self) -> RunStatus {
         let (runbook, state) = match self.status.lock() {
-            Ok(s) => (s.runbook().to_string(), s.describe(chrono::Utc::now())),
+            Ok(s) => (s.runbook_name().to_string(), s.describe(chrono::Utc::now())),
             Err(_) => (String::new(), "unknown".into()),
         };
         let controller = self.controller_who();

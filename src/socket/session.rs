@@ -413,7 +413,7 @@ impl Link<'_> {
             return Some(format!("sign-off refused: {why}"));
         }
         let open = match self.shared.status.lock() {
-            Ok(s) => s.open_sign_offs().to_vec(),
+            Ok(s) => s.open_sign_offs(),
             Err(_) => return Some("sign-off refused: the run's state is unreadable".into()),
         };
         if open.is_empty() {

@@ -8,9 +8,10 @@ use cutover_model::fleet::lane::{Lane, LaneState};
 use cutover_model::lag::LagSample;
 use cutover_model::protocol::{DecisionKind, Event, RunOutcome};
 use cutover_model::reconcile::{Progress, Status as Verdict, progress_line};
-use cutover_model::summary::RunSummary;
+use cutover_model::summary::{RunPhase, RunSummary};
 
-/// What the run is doing, as the events say.
+/// What the run is doing, in the terms `ls` and the lanes say it: read from the model's
+/// [`RunPhase`] (a passed step's end already counts as waiting for the next one).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 enum Doing {
     /// Nothing yet.
@@ -20,6 +21,8 @@ enum Doing {
     Ready(usize),
     /// Step `index` runs since `since`.
     Running(usize, DateTime<Utc>),
+    /// Step `index`'s attempt ended (its start unseen): the engine says next what follows.
+    Ended(usize),
     /// Step `index` waits for a decision.
     Deciding(usize, DecisionKind),
     /// Step `index` waits for its word.
@@ -39,7 +42,7 @@ enum Doing {
 #[derive(Debug, Clone, Default)]
 pub struct StatusFold {
     run: RunSummary,
-    doing: Doing,
+    phase: RunPhase,
     /// A running automatic-rollback countdown: trigger and deadline.
     countdown: Option<(String, DateTime<Utc>)>,
     /// Reconcile checks running now, with their latest progress.
@@ -83,45 +86,17 @@ impl StatusFold {
     /// Takes one event.
     pub fn apply(&mut self, ev: &Event) {
         self.run.apply(None, ev);
+        self.phase.apply(ev);
         match ev {
             Event::LagSample { sample, .. } => self.lane.lag = Some(sample.clone()),
-            Event::Ready { next } => self.doing = Doing::Ready(*next),
-            Event::Preflight { blocks: true, .. } => self.doing = Doing::PreflightBlocked,
-            Event::StepStarted { index, at, .. } => {
+            Event::StepStarted { at, .. } => {
                 self.lane.started.get_or_insert(*at);
-                self.doing = Doing::Running(*index, *at);
                 self.step_progress = None;
             }
             Event::StepProgress { .. }
             | Event::ReconcileProgress { .. }
             | Event::ReconcileResult { .. } => self.progress(ev),
-            // A passed step: the engine waits for the next one now (its `Ready` follows, and a
-            // failed one's decision); `ls` says so as soon as the end is journaled.
-            Event::StepFinished { index, outcome, .. }
-                if outcome.is_ok() && *index + 1 < self.run.steps.len() =>
-            {
-                self.doing = Doing::Ready(*index + 1);
-            }
-            Event::DecisionNeeded { index, kind, .. } => {
-                self.doing = Doing::Deciding(*index, *kind);
-            }
-            Event::ConfirmRequested { index, .. } => self.doing = Doing::Confirming(*index),
-            Event::ApprovalRequested {
-                index,
-                roles,
-                approved,
-            } => {
-                let missing = roles
-                    .iter()
-                    .filter(|r| !approved.iter().any(|(a, _)| a == *r))
-                    .cloned()
-                    .collect();
-                self.doing = Doing::Approving(*index, missing);
-            }
-            Event::RollbackStarted { .. } => {
-                self.doing = Doing::RollingBack;
-                self.countdown = None;
-            }
+            Event::RollbackStarted { .. } => self.countdown = None,
             Event::TriggerFired {
                 name,
                 countdown_ms: Some(ms),
@@ -134,8 +109,7 @@ impl StatusFold {
                 ));
             }
             Event::CountdownCancelled { .. } => self.countdown = None,
-            Event::RunFinished { outcome, .. } => {
-                self.doing = Doing::Finished(*outcome);
+            Event::RunFinished { .. } => {
                 self.countdown = None;
                 self.reconciling.clear();
             }
@@ -182,15 +156,42 @@ impl StatusFold {
     }
 
     /// The roles the run waits to have signed off now (empty: no sign-off is waited for).
-    pub fn open_sign_offs(&self) -> &[String] {
-        match &self.doing {
-            Doing::Approving(_, missing) => missing,
-            _ => &[],
+    pub fn open_sign_offs(&self) -> Vec<String> {
+        self.phase.missing_sign_offs()
+    }
+
+    /// What the run is doing, in `ls`'s terms, from the run's phase.
+    fn doing(&self) -> Doing {
+        match &self.phase {
+            RunPhase::Starting => Doing::Starting,
+            RunPhase::Ready { next } => Doing::Ready(*next),
+            RunPhase::Running { index, since } => Doing::Running(*index, *since),
+            // A passed step: the engine waits for the next one now (its `Ready` follows, and
+            // a failed one's decision); `ls` says so as soon as the end is journaled.
+            RunPhase::Ended {
+                index,
+                passed: true,
+                ..
+            } if *index + 1 < self.run.steps.len() => Doing::Ready(*index + 1),
+            RunPhase::Ended {
+                index,
+                since: Some(since),
+                ..
+            } => Doing::Running(*index, *since),
+            RunPhase::Ended { index, .. } => Doing::Ended(*index),
+            RunPhase::Confirming { index, .. } => Doing::Confirming(*index),
+            RunPhase::Approving { index, .. } => {
+                Doing::Approving(*index, self.phase.missing_sign_offs())
+            }
+            RunPhase::Deciding { index, kind, .. } => Doing::Deciding(*index, *kind),
+            RunPhase::PreflightBlocked => Doing::PreflightBlocked,
+            RunPhase::RollingBack { .. } => Doing::RollingBack,
+            RunPhase::Finished(o) => Doing::Finished(*o),
         }
     }
 
     /// The runbook's name.
-    pub fn runbook(&self) -> &str {
+    pub fn runbook_name(&self) -> &str {
         &self.run.name
     }
 
@@ -217,7 +218,7 @@ impl StatusFold {
             let left = (*at - now).num_seconds().max(0);
             return format!("ROLLBACK in {left}s (trigger {name})");
         }
-        match &self.doing {
+        match &self.doing() {
             Doing::Starting => "starting".into(),
             Doing::Ready(next) => format!("waiting to run {}", self.step(*next)),
             Doing::Running(i, since) => {
@@ -243,6 +244,7 @@ impl StatusFold {
                 };
                 format!("waiting for a decision: {} {what}", self.step(*i))
             }
+            Doing::Ended(i) => format!("step {} ended", self.step(*i)),
             Doing::Confirming(i) => format!("waiting for the word of {}", self.step(*i)),
             Doing::Approving(i, missing) => format!(
                 "waiting for sign-off of {}: {}",
@@ -259,13 +261,13 @@ impl StatusFold {
 
     /// Whether the run has ended.
     pub fn finished(&self) -> bool {
-        matches!(self.doing, Doing::Finished(_))
+        matches!(self.phase, RunPhase::Finished(_))
     }
 
     /// How the run ended, once it has.
     pub fn outcome(&self) -> Option<RunOutcome> {
-        match self.doing {
-            Doing::Finished(o) => Some(o),
+        match self.phase {
+            RunPhase::Finished(o) => Some(o),
             _ => None,
         }
     }
@@ -273,7 +275,7 @@ impl StatusFold {
     /// The run as a fleet's lane for `member` at `now` (its socket left for the fleet to set).
     pub fn lane(&self, member: &str, now: DateTime<Utc>) -> Lane {
         let (state, step) = self.lane_state();
-        let title = match (&self.doing, step) {
+        let title = match (&self.doing(), step) {
             (Doing::Finished(o), _) => outcome_words(*o).to_string(),
             (Doing::PreflightBlocked, _) => "preflight failed: open it to decide".into(),
             (_, Some(i)) => self
@@ -309,10 +311,10 @@ impl StatusFold {
         if self.countdown.is_some() {
             return (LaneState::RollingBack, self.at_step());
         }
-        let state = match &self.doing {
+        let state = match &self.doing() {
             Doing::Starting => LaneState::Starting,
             Doing::Ready(_) => LaneState::Waiting,
-            Doing::Running(..) => LaneState::Running,
+            Doing::Running(..) | Doing::Ended(_) => LaneState::Running,
             Doing::Deciding(..) | Doing::PreflightBlocked => LaneState::Failed,
             Doing::Confirming(_) | Doing::Approving(..) => LaneState::Asking,
             Doing::RollingBack => LaneState::RollingBack,
@@ -327,9 +329,10 @@ impl StatusFold {
 
     /// The step the run is at, while it is at one.
     fn at_step(&self) -> Option<usize> {
-        match &self.doing {
+        match &self.doing() {
             Doing::Ready(i)
             | Doing::Running(i, _)
+            | Doing::Ended(i)
             | Doing::Deciding(i, _)
             | Doing::Confirming(i)
             | Doing::Approving(i, _) => Some(*i),

@@ -16,6 +16,7 @@ use cutover_model::protocol::{Event, Level, RunInfo, RunOutcome};
 impl App {
     pub(super) fn on_event(&mut self, ev: Event) -> Vec<Effect> {
         self.summary.apply(None, &ev);
+        self.run_phase.apply(&ev);
         let steps_change = self.track_live(&ev);
         let effects = self.route(ev);
         if steps_change {
@@ -147,7 +148,7 @@ impl App {
             }
             Event::Ready { next } => {
                 let first = matches!(self.phase, Phase::Starting);
-                self.phase = Phase::Ready { next };
+                self.phase = Phase::of(&self.run_phase);
                 if first {
                     self.select(next);
                 }
@@ -168,7 +169,7 @@ impl App {
         self.preflight = findings;
         if blocks {
             // The status line says what to do (`s` / `a`); the panel says what was found.
-            self.phase = Phase::PreflightBlocked;
+            self.phase = Phase::of(&self.run_phase);
             self.status = None;
         }
         vec![Effect::Redraw]
@@ -186,7 +187,7 @@ impl App {
 
     /// The run ended: say how, and leave if the operator asked to.
     fn on_run_finished(&mut self, outcome: RunOutcome, at: DateTime<Utc>) -> Vec<Effect> {
-        self.phase = Phase::Finished(outcome);
+        self.phase = Phase::of(&self.run_phase);
         self.ended_at = Some(at);
         self.show_summary = true;
         if matches!(

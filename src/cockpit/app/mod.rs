@@ -40,6 +40,7 @@ pub use action::{Action, KeyContext};
 use cutover_model::protocol::{
     ClientRole, Command, DecisionKind, Event, Level, Operator, RunInfo, RunOutcome,
 };
+use cutover_model::summary::RunPhase;
 use modal::Modal;
 use output::OutputView;
 use panels::{LagPanel, ReconcilePanel};
@@ -158,6 +159,49 @@ pub enum Phase {
     EngineGone,
 }
 
+impl Phase {
+    /// The phase the run's events put the cockpit in (the model's fold of them); what this
+    /// terminal's own keys add is [`Phase::Busy`] until the engine answers, and
+    /// [`Phase::EngineGone`].
+    pub fn of(run: &RunPhase) -> Phase {
+        match run {
+            RunPhase::Starting => Phase::Starting,
+            RunPhase::Ready { next } => Phase::Ready { next: *next },
+            RunPhase::Running { index, .. } => Phase::Running { index: *index },
+            RunPhase::RollingBack {
+                action: Some((index, _)),
+            } => Phase::Running { index: *index },
+            RunPhase::Ended { .. } | RunPhase::RollingBack { action: None } => Phase::Busy,
+            RunPhase::Confirming { index, word } => Phase::Confirming {
+                index: *index,
+                word: word.clone(),
+            },
+            RunPhase::Approving {
+                index,
+                roles,
+                approved,
+            } => Phase::Approving {
+                index: *index,
+                roles: roles.clone(),
+                approved: approved.clone(),
+            },
+            RunPhase::Deciding {
+                index,
+                kind,
+                message,
+                still_running,
+            } => Phase::Deciding {
+                index: *index,
+                kind: *kind,
+                message: message.clone(),
+                still_running: *still_running,
+            },
+            RunPhase::PreflightBlocked => Phase::PreflightBlocked,
+            RunPhase::Finished(outcome) => Phase::Finished(*outcome),
+        }
+    }
+}
+
 /// The status line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Status {
@@ -245,6 +289,9 @@ pub struct App {
     /// The step whose attempt (or rollback action) this terminal saw start in the engine
     /// that runs now, until it ends: the one shown running rather than interrupted.
     pub live: Option<usize>,
+    /// What the run is doing, as its events say (the model's fold, which `ls` reads too):
+    /// [`App::phase`] is read from it at each event that moves it.
+    pub run_phase: RunPhase,
     /// The summary is shown in place of the output.
     pub show_summary: bool,
     /// Lines of the summary scrolled past (the view keeps it within the summary).
@@ -309,6 +356,7 @@ impl App {
             ended_at: None,
             summary: Default::default(),
             live: None,
+            run_phase: RunPhase::default(),
             show_summary: false,
             summary_scroll: 0,
             reconcile_scroll: 0,

@@ -29,7 +29,7 @@ impl App {
                         .marker(format!("── rollback, attempt {attempt} ──"), at);
                     s.message = None;
                 }
-                self.phase = Phase::Running { index };
+                self.phase = Phase::of(&self.run_phase);
                 self.select(index);
                 self.view = OutputView::default();
             }
@@ -38,7 +38,7 @@ impl App {
                 if let Some(s) = self.steps.get_mut(index) {
                     s.message = message;
                 }
-                self.phase = Phase::Busy;
+                self.phase = Phase::of(&self.run_phase);
             }
             Event::RollbackFinished { completed, .. } => {
                 self.rolling_back = false;
@@ -76,7 +76,7 @@ impl App {
             t.rollback_at = None;
         }
         self.say(Level::Warn, narrate::rollback_started(plan, by));
-        self.phase = Phase::Busy;
+        self.phase = Phase::of(&self.run_phase);
     }
 
     /// A trigger fired (the banner, with its countdown), or its countdown was cancelled.

@@ -143,7 +143,7 @@ impl App {
         if at > self.now {
             self.now = at;
         }
-        self.phase = Phase::Running { index };
+        self.phase = Phase::of(&self.run_phase);
         self.select(index);
         self.view = OutputView::default();
     }
@@ -162,24 +162,16 @@ impl App {
         {
             self.modal = None;
         }
-        self.phase = Phase::Busy;
+        self.phase = Phase::of(&self.run_phase);
     }
 
     /// The engine waits for the operator (a confirmation word, a decision), or tells what the
     /// operator did, or has something to say.
     pub(super) fn on_decision_event(&mut self, ev: Event) -> Vec<Effect> {
         match ev {
-            Event::ApprovalRequested {
-                index,
-                roles,
-                approved,
-            } => {
+            Event::ApprovalRequested { index, .. } => {
                 let first = !matches!(self.phase, Phase::Approving { index: i, .. } if i == index);
-                self.phase = Phase::Approving {
-                    index,
-                    roles,
-                    approved,
-                };
+                self.phase = Phase::of(&self.run_phase);
                 if matches!(self.modal, Some(Modal::Approve { .. })) {
                     // The sign-off was taken: the box closes.
                     self.modal = None;
@@ -192,10 +184,7 @@ impl App {
                 }
             }
             Event::ConfirmRequested { index, word } => {
-                self.phase = Phase::Confirming {
-                    index,
-                    word: word.clone(),
-                };
+                self.phase = Phase::of(&self.run_phase);
                 if !matches!(self.modal, Some(Modal::Ask(_))) {
                     self.modal = Some(Modal::Confirm {
                         index,
@@ -214,18 +203,8 @@ impl App {
                 self.say(Level::Warn, said);
                 vec![Effect::Redraw]
             }
-            Event::DecisionNeeded {
-                index,
-                kind,
-                message,
-                still_running,
-            } => {
-                self.phase = Phase::Deciding {
-                    index,
-                    kind,
-                    message: message.clone(),
-                    still_running,
-                };
+            Event::DecisionNeeded { index, message, .. } => {
+                self.phase = Phase::of(&self.run_phase);
                 self.select(index);
                 self.say(Level::Warn, message);
                 vec![Effect::Redraw, Effect::Bell]

@@ -6,10 +6,12 @@
 //! cockpit saw — so the cockpit's end-of-run summary, the text printed after leaving it, and
 //! `cutover report` all read the same facts. [`text`] renders it as plain lines.
 
+mod phase;
 pub mod probes;
 mod step;
 pub mod text;
 
+pub use phase::RunPhase;
 pub use step::{AttemptFacts, Ended, LastEnd, StepSummary, Undo};
 
 use chrono::{DateTime, Utc};
