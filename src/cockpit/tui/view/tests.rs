@@ -281,8 +281,7 @@ fn lag_and_reconcile_configured_without_readings() {
     let mut run = run_info();
     run.lag_configured = true;
     run.reconcile = vec!["orders".into(), "revenue by day".into(), "sequences".into()];
-    let mut app = ready(run, 1);
-    snap("panes_configured", &app);
+    snap("panes_configured", &ready(run, 1));
 }
 
 #[test]
