@@ -221,7 +221,6 @@ async fn lasting_conditions_are_told_once_when_they_begin() {
         "UPDATE t SET v = -1 WHERE id = 4;",
     )
     .await;
-    let (s, t) = crate::reconcile::clusters();
     let d = tempfile::tempdir().unwrap();
     let dir = d.path().display().to_string();
     std::fs::write(d.path().join("lag"), "5\n").unwrap();
@@ -257,7 +256,7 @@ id = "gate"
 wait = {{ reconcile = ["t"], every = "500ms" }}
 timeout = "3s"
 "#,
-        connections(&s.dsn_db("notifygate"), &t.dsn_db("notifygate")),
+        crate::reconcile::pair_connections("notifygate"),
         recorder(
             d.path(),
             r#""lag_critical", "lag_stale", "gate_blocked", "run_ended""#,

@@ -4,12 +4,11 @@
 //! refused before anything is written; a file that becomes unwritable mid-run is said once
 //! and the run goes on.
 
-use crate::reconcile::{clusters, pair};
+use crate::reconcile::{pair, pair_connections};
 use crate::support::*;
 
 fn runbook(db: &str, show: &str) -> String {
-    let (s, t) = clusters();
-    let conns = connections(&s.dsn_db(db), &t.dsn_db(db));
+    let conns = pair_connections(db);
     format!(
         r#"[runbook]
 name = "metered \"run\""
