@@ -4,35 +4,15 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use cutover_drill::harness::{Cluster, ClusterOptions};
+use cutover_drill::harness::Cluster;
 
 use crate::support::*;
-
-async fn pair(name: &str) -> (Cluster, Cluster) {
-    let pg = crate::support::pg_bin();
-    let (s, t) = tokio::join!(
-        Cluster::create(&pg, ClusterOptions::named(&format!("{name}src"))),
-        Cluster::create(&pg, ClusterOptions::named(&format!("{name}tgt"))),
-    );
-    let (s, t) = (s.unwrap(), t.unwrap());
-    let ddl = "create table items (id int primary key, v text);
-               insert into items select g, 'v' || g from generate_series(1, 500) g;";
-    s.execute(ddl).await.unwrap();
-    t.execute(ddl).await.unwrap();
-    (s, t)
-}
 
 fn runbook_text(src: &str, tgt: &str) -> String {
     format!(
         r#"[runbook]
 name = "drift"
-{}[[reconcile]]
-name = "items"
-kind = "checksum"
-table = "public.items"
-key = "id"
-recheck = "never"
-[[reconcile]]
+{}{ITEMS_CHECK}[[reconcile]]
 name = "item count"
 kind = "count"
 table = "public.items"
@@ -56,7 +36,7 @@ fn runbook_with_items(source: &Cluster, target: &Cluster, lines: &str) -> String
 /// A new pair `name` (as [`pair`]) and a directory holding its runbook `rb.toml`: the
 /// [`runbook_text`], with `items_lines` added to the `items` check unless empty.
 async fn pair_and_runbook(name: &str, items_lines: &str) -> (Cluster, Cluster, tempfile::TempDir) {
-    let (source, target) = pair(name).await;
+    let (source, target) = items_pair(name).await;
     let d = tempfile::tempdir().unwrap();
     let text = if items_lines.is_empty() {
         runbook_text(&source.dsn(), &target.dsn())

@@ -430,25 +430,21 @@ async fn fleet_off_thread(dir: &std::path::Path, flag: &'static str) -> std::pro
 /// A runbook a member runs on its own databases: a change on the target (with its undo), a
 /// pause (`vars.pause` seconds), the reconcile gate, a step after it; a drifted table fires
 /// the trigger that rolls back.
-const GATED: &str = r#"[runbook]
+fn gated() -> String {
+    format!(
+        r#"[runbook]
 name = "fleet gate"
 
 [vars]
 pause = "0"
 
 [connections.source]
-dsn = "${vars.src}"
+dsn = "${{vars.src}}"
 
 [connections.target]
-dsn = "${vars.tgt}"
+dsn = "${{vars.tgt}}"
 
-[[reconcile]]
-name = "items"
-kind = "checksum"
-table = "public.items"
-key = "id"
-recheck = "never"
-
+{ITEMS_CHECK}
 [[step]]
 id = "mark"
 title = "mark the target"
@@ -458,11 +454,11 @@ rollback_sql = "delete from marks"
 
 [[step]]
 id = "pause"
-run = "sleep ${vars.pause}"
+run = "sleep ${{vars.pause}}"
 
 [[step]]
 id = "gate"
-wait = { reconcile = "all" }
+wait = {{ reconcile = "all" }}
 timeout = "60s"
 
 [[step]]
@@ -471,10 +467,12 @@ run = "echo past the gate"
 
 [[rollback_trigger]]
 name = "data drift"
-when = { mismatch_rows_above = 0 }
+when = {{ mismatch_rows_above = 0 }}
 action = "rollback"
 countdown = "1s"
-"#;
+"#
+    )
+}
 
 /// Issue 29 on real clusters: three members, each on its own databases of one pair; the
 /// second's target has drifted. The canary ran first and completed; the drifted member's
@@ -522,7 +520,7 @@ async fn a_member_failing_its_gate_rolls_back_by_its_trigger_and_the_halt_holds(
         .await
         .expect("drift");
     let d = tempfile::tempdir().expect("tempdir");
-    runbook(d.path(), "rb.toml", GATED);
+    runbook(d.path(), "rb.toml", &gated());
     // A member pointed at a server that is not there is not ready, named.
     let broken = fleet
         .clone()

@@ -42,16 +42,7 @@ rollback = "true"
 id = "sign"
 approve = ["dba"]
 
-[[step]]
-id = "boom"
-run = "exit 3"
-
-[[rollback_trigger]]
-name = "boom failed"
-when = {{ step_failed = "boom" }}
-action = "rollback"
-countdown = "1s"
-"#,
+{BOOM_ROLLS_BACK}"#,
         recorder(
             d.path(),
             r#""step_failed", "sign_off", "trigger", "countdown", "rollback", "run_ended", "behind_plan""#,

@@ -522,13 +522,7 @@ fn step_runbook(source: &str, target: &str, max_rows: u32) -> String {
         r#"[runbook]
 name = "repair step"
 {}
-[[reconcile]]
-name = "items"
-kind = "checksum"
-table = "public.items"
-key = "id"
-recheck = "never"
-
+{ITEMS_CHECK}
 [[step]]
 id = "repair"
 repair = {{ check = "items", max_rows = {max_rows} }}
@@ -538,16 +532,7 @@ id = "gate"
 wait = {{ reconcile = ["items"] }}
 timeout = "60s"
 
-[[step]]
-id = "boom"
-run = "exit 3"
-
-[[rollback_trigger]]
-name = "boom failed"
-when = {{ step_failed = "boom" }}
-action = "rollback"
-countdown = "1s"
-"#,
+{BOOM_ROLLS_BACK}"#,
         connections(source, target)
     )
 }

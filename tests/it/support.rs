@@ -301,6 +301,50 @@ pub fn spawn_headless(dir: &Path, runbook: &Path, stderr: std::process::Stdio) -
         .expect("spawn cutover")
 }
 
+/// A runbook's checksum check `items` of `public.items`, keyed by `id`, never rechecked.
+pub const ITEMS_CHECK: &str = r#"[[reconcile]]
+name = "items"
+kind = "checksum"
+table = "public.items"
+key = "id"
+recheck = "never"
+"#;
+
+/// A runbook's step `boom`, which fails, and the trigger that rolls the run back a second
+/// after.
+pub const BOOM_ROLLS_BACK: &str = r#"[[step]]
+id = "boom"
+run = "exit 3"
+
+[[rollback_trigger]]
+name = "boom failed"
+when = { step_failed = "boom" }
+action = "rollback"
+countdown = "1s"
+"#;
+
+/// Two new clusters `NAMEsrc` and `NAMEtgt`, each with the table `items` of 500 rows (`id`,
+/// `v`).
+pub async fn items_pair(
+    name: &str,
+) -> (
+    cutover_drill::harness::Cluster,
+    cutover_drill::harness::Cluster,
+) {
+    use cutover_drill::harness::{Cluster, ClusterOptions};
+    let pg = pg_bin();
+    let (s, t) = tokio::join!(
+        Cluster::create(&pg, ClusterOptions::named(&format!("{name}src"))),
+        Cluster::create(&pg, ClusterOptions::named(&format!("{name}tgt"))),
+    );
+    let (s, t) = (s.unwrap(), t.unwrap());
+    let ddl = "create table items (id int primary key, v text);
+               insert into items select g, 'v' || g from generate_series(1, 500) g;";
+    s.execute(ddl).await.unwrap();
+    t.execute(ddl).await.unwrap();
+    (s, t)
+}
+
 /// A runbook's `source` and `target` connections.
 pub fn connections(source_dsn: &str, target_dsn: &str) -> String {
     format!(
