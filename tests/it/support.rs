@@ -380,6 +380,18 @@ impl session::Session {
         self.send(cutover_model::protocol::Command::RunNext).await;
     }
 
+    /// Runs each of `steps` in turn, each of which must pass.
+    pub async fn passes(&mut self, steps: std::ops::Range<usize>) {
+        use cutover_model::protocol::StepOutcome;
+        for next in steps {
+            assert_eq!(
+                self.run_next(next).await,
+                StepOutcome::Passed,
+                "step {next}"
+            );
+        }
+    }
+
     /// Runs step `next` once the engine is ready for it; returns its outcome.
     pub async fn run_next(&mut self, next: usize) -> cutover_model::protocol::StepOutcome {
         self.start_next(next).await;
