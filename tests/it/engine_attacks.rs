@@ -4,7 +4,6 @@
 //! count.
 
 use crate::reconcile::{pair, pair_connections, sync_runbook};
-use std::process::Command;
 
 use crate::support::*;
 
@@ -140,7 +139,7 @@ async fn reconcile_for_is_a_deadline_and_the_metrics_file_is_never_clobbered() {
     );
     let rb = rb.to_str().unwrap().to_string();
     let fifo = dir.path().join("fifo");
-    run_ok(Command::new("mkfifo").arg(&fifo));
+    mkfifo(&fifo);
     let link = dir.path().join("link.prom");
     std::os::unix::fs::symlink("/dev/null", &link).unwrap();
     let missing = dir.path().join("no-such-dir/m.prom");

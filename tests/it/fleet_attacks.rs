@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 
 use crate::fleet_lanes::confirm;
-use crate::support::{alive, journal, run_ok, runbook, wait_for};
+use crate::support::{alive, journal, mkfifo, runbook, wait_for};
 use crate::term::{BIN, DEADLINE, Pty, RawTerm, Runs};
 
 /// Two shell steps.
@@ -88,10 +88,6 @@ fn refused(mut term: Pty, runs: &Runs, code: i32, says: &[&str]) {
     }
     no_engine_left(runs);
     assert!(runs.engines().is_empty(), "{:?}", runs.engines());
-}
-
-fn mkfifo(path: &Path) {
-    run_ok(Command::new("mkfifo").arg(path));
 }
 
 fn is_fifo(path: &Path) -> bool {

@@ -340,11 +340,7 @@ async fn a_repair_that_cannot_be_done_row_by_row_is_refused_and_writes_nothing()
     std::fs::write(dir.path().join("taken.sql"), "keep").unwrap();
     // Paths that are not a new regular file: a FIFO, a symbolic link (for the patch or for
     // its inverse), a device; a blank one.
-    let made = std::process::Command::new("mkfifo")
-        .arg(dir.path().join("fifo.sql"))
-        .status()
-        .unwrap();
-    assert!(made.success());
+    mkfifo(&dir.path().join("fifo.sql"));
     std::os::unix::fs::symlink("/etc/passwd", dir.path().join("link.sql")).unwrap();
     std::os::unix::fs::symlink("/etc/passwd", dir.path().join("f.inverse.sql")).unwrap();
     for (args, says) in [

@@ -118,11 +118,7 @@ fn a_metrics_file_the_run_cannot_keep_is_refused_before_anything_is_written() {
     let d = tempfile::tempdir().unwrap();
     let rb = "[runbook]\nname = \"m\"\n[[step]]\nid = \"a\"\nrun = \"true\"\n";
     let fifo = d.path().join("fifo");
-    let made = std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .unwrap();
-    assert!(made.success());
+    mkfifo(&fifo);
     std::os::unix::fs::symlink(d.path().join("elsewhere"), d.path().join("link")).unwrap();
     for (path, why) in [
         ("fifo", "not a regular file"),

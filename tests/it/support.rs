@@ -281,6 +281,11 @@ pub fn run_ok(cmd: &mut Command) -> Output {
     out
 }
 
+/// Makes a FIFO at `path`.
+pub fn mkfifo(path: &Path) {
+    run_ok(Command::new("mkfifo").arg(path));
+}
+
 /// `cutover run RUNBOOK --headless --journal j.jsonl` in `dir`, ready to be spawned.
 pub fn headless_command(dir: &Path, runbook: &Path) -> Command {
     let mut c = Command::new(bin());
