@@ -335,14 +335,13 @@ async fn a_count_check_counts_rows_whose_key_is_not_unique() {
         "",
     )
     .await;
-    let (sc, tc) = crate::reconcile::clusters();
     let d = tempfile::tempdir().unwrap();
     let text = format!(
         "{HEAD}[vars]\nt = \"public.hist\"\n\n{}\n\
          [[reconcile]]\nname = \"hist count\"\nkind = \"count\"\ntable = \"${{vars.t}}\"\nkey = \"aid\"\npartitions = 4\nrecheck = \"never\"\n\n\
          [[reconcile]]\nname = \"hist rows\"\nkind = \"checksum\"\ntable = \"${{vars.t}}\"\nkey = \"aid\"\nrecheck = \"never\"\n\n\
          [[step]]\nid = \"s\"\nrun = \"true\"\n",
-        connections(&sc.dsn_db("dupkey"), &tc.dsn_db("dupkey"))
+        crate::reconcile::pair_connections("dupkey")
     );
     runbook(d.path(), "rb.toml", &text);
     let reconcile = |name: &'static str, journal: &'static str| {

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::pty::small_run;
-use crate::support::{journal, wait_for};
+use crate::support::{journal, mkfifo, wait_for};
 use crate::term::{BIN, DEADLINE, Pty, RawTerm, Runs};
 
 /// A runbook whose first step prints a tick a second for 8 s.
@@ -514,13 +514,7 @@ fn a_log_that_is_a_fifo_is_refused_without_hanging_the_start() {
     let rb = nap_runbook(dir.path());
     let j = dir.path().join("j.jsonl");
     let fifo = dir.path().join("run.log");
-    assert!(
-        Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success()
-    );
+    mkfifo(&fifo);
     let (rb, j, log) = (
         rb.display().to_string(),
         j.display().to_string(),

@@ -4,35 +4,15 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use cutover_drill::harness::{Cluster, ClusterOptions};
+use cutover_drill::harness::Cluster;
 
 use crate::support::*;
-
-async fn pair(name: &str) -> (Cluster, Cluster) {
-    let pg = crate::support::pg_bin();
-    let (s, t) = tokio::join!(
-        Cluster::create(&pg, ClusterOptions::named(&format!("{name}src"))),
-        Cluster::create(&pg, ClusterOptions::named(&format!("{name}tgt"))),
-    );
-    let (s, t) = (s.unwrap(), t.unwrap());
-    let ddl = "create table items (id int primary key, v text);
-               insert into items select g, 'v' || g from generate_series(1, 500) g;";
-    s.execute(ddl).await.unwrap();
-    t.execute(ddl).await.unwrap();
-    (s, t)
-}
 
 fn runbook_text(src: &str, tgt: &str) -> String {
     format!(
         r#"[runbook]
 name = "drift"
-{}[[reconcile]]
-name = "items"
-kind = "checksum"
-table = "public.items"
-key = "id"
-recheck = "never"
-[[reconcile]]
+{}{ITEMS_CHECK}[[reconcile]]
 name = "item count"
 kind = "count"
 table = "public.items"
@@ -51,6 +31,44 @@ fn runbook_with_items(source: &Cluster, target: &Cluster, lines: &str) -> String
         "key = \"id\"\nrecheck = \"never\"",
         &format!("key = \"id\"\nrecheck = \"never\"\n{lines}"),
     )
+}
+
+/// A new pair `name` (as [`pair`]) and a directory holding its runbook `rb.toml`: the
+/// [`runbook_text`], with `items_lines` added to the `items` check unless empty.
+async fn pair_and_runbook(name: &str, items_lines: &str) -> (Cluster, Cluster, tempfile::TempDir) {
+    let (source, target) = items_pair(name).await;
+    let d = tempfile::tempdir().unwrap();
+    let text = if items_lines.is_empty() {
+        runbook_text(&source.dsn(), &target.dsn())
+    } else {
+        runbook_with_items(&source, &target, items_lines)
+    };
+    runbook(d.path(), "rb.toml", &text);
+    (source, target, d)
+}
+
+/// Starts the watch `cutover reconcile rb.toml items SCHEDULE... --journal JOURNAL` in `dir`
+/// and waits until its journal holds `needle` (`what`): the watch, and its journal's path.
+async fn watch_until(
+    dir: &std::path::Path,
+    schedule: &[&str],
+    journal: &str,
+    (what, needle): (&'static str, &'static str),
+) -> (std::process::Child, std::path::PathBuf) {
+    let mut args = vec!["reconcile", "rb.toml", "items"];
+    args.extend_from_slice(schedule);
+    args.extend_from_slice(&["--journal", journal]);
+    let child = spawn_watch(dir, &args);
+    let j = dir.join(journal);
+    journal_says(&j, what, needle).await;
+    (child, j)
+}
+
+/// Waits (off the async runtime) for the watch `child` to end: its output.
+async fn ended(child: std::process::Child) -> std::process::Output {
+    tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap()
 }
 
 /// Starts `cutover ARGS` in `dir` (a watch that runs on), its output piped.
@@ -90,13 +108,7 @@ async fn cutover_in(dir: &std::path::Path, args: &[&str]) -> std::process::Outpu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconcile_outside_a_run_exits_by_result_and_feeds_monitoring() {
-    let (source, target) = pair("drift1").await;
-    let d = tempfile::tempdir().unwrap();
-    runbook(
-        d.path(),
-        "rb.toml",
-        &runbook_text(&source.dsn(), &target.dsn()),
-    );
+    let (source, target, d) = pair_and_runbook("drift1", "").await;
 
     // Everything equal: exit 0, both checks said.
     let out = cutover_in(d.path(), &["reconcile", "rb.toml", "--journal", "a.jsonl"]).await;
@@ -219,37 +231,15 @@ async fn reconcile_outside_a_run_exits_by_result_and_feeds_monitoring() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_round_is_journaled_and_drift_between_rounds_is_caught() {
-    let (source, target) = pair("drift2").await;
-    let d = tempfile::tempdir().unwrap();
-    runbook(
-        d.path(),
-        "rb.toml",
-        &runbook_text(&source.dsn(), &target.dsn()),
-    );
-    let child = spawn_watch(
-        d.path(),
-        &[
-            "reconcile",
-            "rb.toml",
-            "items",
-            "--every",
-            "2s",
-            "--for",
-            "5s",
-            "--json",
-            "--journal",
-            "w.jsonl",
-        ],
-    );
-    let j = d.path().join("w.jsonl");
-    journal_says(&j, "the first round", "round 1:").await;
+    let (_source, target, d) = pair_and_runbook("drift2", "").await;
+    let schedule = ["--every", "2s", "--for", "5s", "--json"];
+    let first = ("the first round", "round 1:");
+    let (child, j) = watch_until(d.path(), &schedule, "w.jsonl", first).await;
     target
         .execute("delete from items where id = 7")
         .await
         .unwrap();
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
-        .await
-        .unwrap();
+    let out = ended(child).await;
     let (stdout, _) = exited(&out, 1);
     let lines: Vec<serde_json::Value> = stdout
         .lines()
@@ -332,36 +322,14 @@ async fn every_round_is_journaled_and_drift_between_rounds_is_caught() {
 /// between rounds is caught reading one row, not five hundred.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn incremental_rounds_compare_only_the_changed_rows_and_catch_a_change() {
-    let (source, target) = pair("drift3").await;
+    let incremental = "changed_since = \"updated_at\"\nfull_every = \"1h\"";
+    let (source, target, d) = pair_and_runbook("drift3", incremental).await;
     let ddl = "alter table items add column updated_at timestamptz not null default '2026-01-01 00:00:00+00';";
     source.execute(ddl).await.unwrap();
     target.execute(ddl).await.unwrap();
-    let d = tempfile::tempdir().unwrap();
-    runbook(
-        d.path(),
-        "rb.toml",
-        &runbook_with_items(
-            &source,
-            &target,
-            "changed_since = \"updated_at\"\nfull_every = \"1h\"",
-        ),
-    );
-    let child = spawn_watch(
-        d.path(),
-        &[
-            "reconcile",
-            "rb.toml",
-            "items",
-            "--every",
-            "2s",
-            "--for",
-            "5s",
-            "--journal",
-            "i.jsonl",
-        ],
-    );
-    let j = d.path().join("i.jsonl");
-    journal_says(&j, "the first round", "round 1:").await;
+    let schedule = ["--every", "2s", "--for", "5s"];
+    let first = ("the first round", "round 1:");
+    let (child, j) = watch_until(d.path(), &schedule, "i.jsonl", first).await;
     // Stamped 90 s in the past (a late commit, a writer's clock behind): inside the overlap.
     target
         .execute(
@@ -369,9 +337,7 @@ async fn incremental_rounds_compare_only_the_changed_rows_and_catch_a_change() {
         )
         .await
         .unwrap();
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
-        .await
-        .unwrap();
+    let out = ended(child).await;
     let (stdout, _) = exited(&out, 1);
     let recs = journal(&j);
     let res: Vec<&serde_json::Value> = of_type(&recs, "reconcile_result")
@@ -400,35 +366,15 @@ async fn incremental_rounds_compare_only_the_changed_rows_and_catch_a_change() {
 /// why, and does not exit 0 (nothing was checked).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_watch_stopped_before_its_first_round_ends_is_not_a_pass() {
-    let (source, target) = pair("drift4").await;
-    let d = tempfile::tempdir().unwrap();
-    runbook(
-        d.path(),
-        "rb.toml",
-        &runbook_with_items(&source, &target, "pause_when = \"select true\""),
-    );
-    let child = spawn_watch(
-        d.path(),
-        &[
-            "reconcile",
-            "rb.toml",
-            "items",
-            "--every",
-            "1h",
-            "--journal",
-            "s.jsonl",
-        ],
-    );
-    let j = d.path().join("s.jsonl");
-    journal_says(&j, "the watch to start", "every 1h").await;
+    let (_source, _target, d) = pair_and_runbook("drift4", "pause_when = \"select true\"").await;
+    let started = ("the watch to start", "every 1h");
+    let (child, j) = watch_until(d.path(), &["--every", "1h"], "s.jsonl", started).await;
     // Held by pause_when: no result comes.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(of_type(&journal(&j), "reconcile_result").is_empty());
     // SAFETY: signalling our own child by its pid.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
-        .await
-        .unwrap();
+    let out = ended(child).await;
     exited(&out, 1);
     let recs = journal(&j);
     assert!(
@@ -449,11 +395,10 @@ async fn a_runbook_of_checks_alone_needs_no_dummy_step() {
         "",
     )
     .await;
-    let (s, t) = crate::reconcile::clusters();
     let d = tempfile::tempdir().unwrap();
     let text = format!(
         "[runbook]\nname = \"checks only\"\n{}\n[[reconcile]]\nname = \"t\"\nkind = \"checksum\"\ntable = \"public.t\"\nkey = \"id\"\n",
-        crate::support::connections(&s.dsn_db("checksonly"), &t.dsn_db("checksonly"))
+        crate::reconcile::pair_connections("checksonly")
     );
     let rb = crate::support::runbook(d.path(), "rb.toml", &text);
     let dir = d.path().to_path_buf();

@@ -3,21 +3,9 @@
 //! unknown, repeated, looped or forged, files that could be clobbered, a deadline that was a
 //! count.
 
-use crate::reconcile::{clusters, pair};
-use std::process::Command;
+use crate::reconcile::{pair, pair_connections, sync_runbook};
 
 use crate::support::*;
-
-/// The runbook of a sequence sync over `db` followed by the `sequences` check as a gate.
-fn sync_runbook(db: &str, margin: i64) -> String {
-    let (sc, tc) = clusters();
-    format!(
-        "[runbook]\nname = \"sync\"\n\n{}\n[[reconcile]]\nname = \"seqs\"\nkind = \"sequences\"\nschemas = [\"public\"]\n\n\
-         [[step]]\nid = \"sync\"\nsync_sequences = {{ schemas = [\"public\"], margin = {margin} }}\n\n\
-         [[step]]\nid = \"check\"\nwait = {{ reconcile = \"seqs\" }}\ntimeout = \"30s\"\n",
-        connections(&sc.dsn_db(db), &tc.dsn_db(db))
-    )
-}
 
 async fn last_value(c: &tokio_postgres::Client, seq: &str) -> i64 {
     c.query_one(&format!("SELECT last_value FROM {seq}"), &[])
@@ -53,10 +41,8 @@ async fn sync_sequences_never_moves_a_target_sequence_backwards() {
     )
     .await
     .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let out = headless(dir.path(), &sync_runbook("seqback", 1000), &[]);
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let (_dir, out) = headless_in_temp(&sync_runbook("seqback", 1000));
+    let (stdout, _) = exited(&out, 0);
     assert_eq!(last_value(&t, "s").await, 5000, "kept: {stdout}");
     assert!(
         stdout.contains(
@@ -74,10 +60,8 @@ async fn sync_sequences_never_moves_a_target_sequence_backwards() {
         .await
         .unwrap();
     // And a sync run again changes nothing (idempotent) and still passes.
-    let dir = tempfile::tempdir().unwrap();
-    let out = headless(dir.path(), &sync_runbook("seqback", 1000), &[]);
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let (_dir, out) = headless_in_temp(&sync_runbook("seqback", 1000));
+    let (stdout, _) = exited(&out, 0);
     assert_eq!(last_value(&t, "up_behind").await, 1300, "{stdout}");
     assert_eq!(last_value(&t, "down").await, -1500, "{stdout}");
     assert_eq!(stdout.matches(": kept").count(), 4, "{stdout}");
@@ -143,7 +127,6 @@ fn blank_unknown_and_repeated_sign_offs_are_refused_before_step_1() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconcile_for_is_a_deadline_and_the_metrics_file_is_never_clobbered() {
     let _ = pair("fordeadline", "", "").await;
-    let (sc, tc) = clusters();
     let dir = tempfile::tempdir().unwrap();
     let rb = runbook(
         dir.path(),
@@ -151,12 +134,12 @@ async fn reconcile_for_is_a_deadline_and_the_metrics_file_is_never_clobbered() {
         &format!(
             "[runbook]\nname = \"slow\"\n\n{}\n[[reconcile]]\nname = \"slow\"\nkind = \"query\"\n\
              sql = \"select pg_sleep(3)::text\"\n\n[[step]]\nid = \"x\"\nrun = \"true\"\n",
-            connections(&sc.dsn_db("fordeadline"), &tc.dsn_db("fordeadline"))
+            pair_connections("fordeadline")
         ),
     );
     let rb = rb.to_str().unwrap().to_string();
     let fifo = dir.path().join("fifo");
-    run_ok(Command::new("mkfifo").arg(&fifo));
+    mkfifo(&fifo);
     let link = dir.path().join("link.prom");
     std::os::unix::fs::symlink("/dev/null", &link).unwrap();
     let missing = dir.path().join("no-such-dir/m.prom");

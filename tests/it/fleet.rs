@@ -98,21 +98,24 @@ fn run_fleet(dir: &std::path::Path, extra: &[&str]) -> std::process::Output {
 /// `cutover run rb.toml --fleet fleet.toml --headless --journal fj.jsonl` in `dir`, stderr
 /// dropped, stdout to `stdout`.
 fn spawn_fleet(dir: &std::path::Path, stdout: std::process::Stdio) -> std::process::Child {
+    spawn_headless_fleet(dir, &["--journal", "fj.jsonl"], stdout)
+}
+
+/// `cutover run rb.toml --fleet fleet.toml --headless ARGS...` started in `dir`, stderr
+/// dropped, stdout to `stdout`.
+fn spawn_headless_fleet(
+    dir: &std::path::Path,
+    args: &[&str],
+    stdout: std::process::Stdio,
+) -> std::process::Child {
     std::process::Command::new(bin())
         .current_dir(dir)
-        .args([
-            "run",
-            "rb.toml",
-            "--fleet",
-            "fleet.toml",
-            "--headless",
-            "--journal",
-            "fj.jsonl",
-        ])
+        .args(["run", "rb.toml", "--fleet", "fleet.toml", "--headless"])
+        .args(args)
         .stdout(stdout)
         .stderr(std::process::Stdio::null())
         .spawn()
-        .expect("spawn")
+        .expect("spawn the fleet")
 }
 
 fn lines_of(path: &std::path::Path) -> Vec<serde_json::Value> {
@@ -342,13 +345,7 @@ fn sigkill_of_the_fleet_mid_way_then_resume_continues_every_member() {
 fn a_fleet_journal_that_is_a_fifo_a_link_or_not_a_fleet_is_refused_without_hanging() {
     let d = shards("[[member]]\nname = \"s1\"\nvars = { host = \"a\" }\n");
     let fifo = d.path().join("fifo.jsonl");
-    assert!(
-        std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .expect("mkfifo")
-            .success()
-    );
+    mkfifo(&fifo);
     std::os::unix::fs::symlink(
         d.path().join("elsewhere.jsonl"),
         d.path().join("link.jsonl"),
@@ -430,25 +427,21 @@ async fn fleet_off_thread(dir: &std::path::Path, flag: &'static str) -> std::pro
 /// A runbook a member runs on its own databases: a change on the target (with its undo), a
 /// pause (`vars.pause` seconds), the reconcile gate, a step after it; a drifted table fires
 /// the trigger that rolls back.
-const GATED: &str = r#"[runbook]
+fn gated() -> String {
+    format!(
+        r#"[runbook]
 name = "fleet gate"
 
 [vars]
 pause = "0"
 
 [connections.source]
-dsn = "${vars.src}"
+dsn = "${{vars.src}}"
 
 [connections.target]
-dsn = "${vars.tgt}"
+dsn = "${{vars.tgt}}"
 
-[[reconcile]]
-name = "items"
-kind = "checksum"
-table = "public.items"
-key = "id"
-recheck = "never"
-
+{ITEMS_CHECK}
 [[step]]
 id = "mark"
 title = "mark the target"
@@ -458,11 +451,11 @@ rollback_sql = "delete from marks"
 
 [[step]]
 id = "pause"
-run = "sleep ${vars.pause}"
+run = "sleep ${{vars.pause}}"
 
 [[step]]
 id = "gate"
-wait = { reconcile = "all" }
+wait = {{ reconcile = "all" }}
 timeout = "60s"
 
 [[step]]
@@ -471,10 +464,12 @@ run = "echo past the gate"
 
 [[rollback_trigger]]
 name = "data drift"
-when = { mismatch_rows_above = 0 }
+when = {{ mismatch_rows_above = 0 }}
 action = "rollback"
 countdown = "1s"
-"#;
+"#
+    )
+}
 
 /// Issue 29 on real clusters: three members, each on its own databases of one pair; the
 /// second's target has drifted. The canary ran first and completed; the drifted member's
@@ -522,7 +517,7 @@ async fn a_member_failing_its_gate_rolls_back_by_its_trigger_and_the_halt_holds(
         .await
         .expect("drift");
     let d = tempfile::tempdir().expect("tempdir");
-    runbook(d.path(), "rb.toml", GATED);
+    runbook(d.path(), "rb.toml", &gated());
     // A member pointed at a server that is not there is not ready, named.
     let broken = fleet
         .clone()
@@ -637,22 +632,11 @@ async fn a_member_failing_its_gate_rolls_back_by_its_trigger_and_the_halt_holds(
 
 /// Resumes the fleet in `dir` and SIGKILLs it once member m3's `pause` step has started.
 async fn sigkill_when_m3_pauses(dir: &std::path::Path) {
-    let mut child = std::process::Command::new(bin())
-        .current_dir(dir)
-        .args([
-            "run",
-            "rb.toml",
-            "--fleet",
-            "fleet.toml",
-            "--headless",
-            "--assume-yes",
-            "--resume",
-            "fj.jsonl",
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("the fleet");
+    let mut child = spawn_headless_fleet(
+        dir,
+        &["--assume-yes", "--resume", "fj.jsonl"],
+        std::process::Stdio::null(),
+    );
     let m3 = dir.join("fj.members/m3.jsonl");
     let started = std::time::Instant::now();
     while !lines_of(&m3)
@@ -737,13 +721,7 @@ fn a_signal_or_a_lost_stdout_ends_every_member_in_flight_journaled() {
 fn hostile_fleet_flags_are_refused_naming_the_fleet_file() {
     let d = shards("[[member]]\nname = \"s1\"\nvars = { host = \"a\" }\n");
     let fifo = d.path().join("fifo.toml");
-    assert!(
-        std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .expect("mkfifo")
-            .success()
-    );
+    mkfifo(&fifo);
     let fifo = fifo.display().to_string();
     for (args, want) in [
         (

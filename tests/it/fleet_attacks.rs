@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 
 use crate::fleet_lanes::confirm;
-use crate::support::{alive, journal, run_ok, runbook, wait_for};
+use crate::support::{alive, journal, mkfifo, runbook, wait_for};
 use crate::term::{BIN, DEADLINE, Pty, RawTerm, Runs};
 
 /// Two shell steps.
@@ -59,6 +59,15 @@ fn start(runs: &Runs, rb: &str, fleet: &str, flag: &str, journal: &Path) -> Pty 
     )
 }
 
+/// `run RUNBOOK --fleet FLEET --journal JOURNAL` (as [`start`]) shows `shown`; `q` leaves
+/// the lanes, the terminal restored.
+fn starts_and_quits(runs: &Runs, [rb, fleet]: [&str; 2], journal: &Path, shown: &str) {
+    let mut term = start(runs, rb, fleet, "--journal", journal);
+    term.wait_for(shown);
+    term.send("q");
+    term.assert_restored(0);
+}
+
 /// No engine of `runs` is alive (none listed, or every listed one gone).
 fn no_engine_left(runs: &Runs) {
     for (id, pid) in runs.engines() {
@@ -79,10 +88,6 @@ fn refused(mut term: Pty, runs: &Runs, code: i32, says: &[&str]) {
     }
     no_engine_left(runs);
     assert!(runs.engines().is_empty(), "{:?}", runs.engines());
-}
-
-fn mkfifo(path: &Path) {
-    run_ok(Command::new("mkfifo").arg(path));
 }
 
 fn is_fifo(path: &Path) -> bool {
@@ -213,10 +218,7 @@ fn a_log_that_is_a_link_or_a_fifo_is_refused_without_following_or_hanging() {
     assert!(is_fifo(&dir.join("piped.log")));
     // Once the FIFO is gone, the same journal starts.
     std::fs::remove_file(dir.join("piped.log")).unwrap();
-    let mut term = start(&runs, &rb, &fleet, "--journal", &dir.join("piped.jsonl"));
-    term.wait_for("1 waiting");
-    term.send("q");
-    term.assert_restored(0);
+    starts_and_quits(&runs, [&rb, &fleet], &dir.join("piped.jsonl"), "1 waiting");
 }
 
 /// A fleet journal named `fj.log` is not its own log: the fleet starts (the log goes to
@@ -226,10 +228,7 @@ fn a_journal_named_like_its_log_keeps_the_two_apart() {
     let (d, rb, fleet) = fleet_in(1, RUNBOOK);
     let fj = d.path().join("fj.log");
     let runs = Runs::new();
-    let mut term = start(&runs, &rb, &fleet, "--journal", &fj);
-    term.wait_for("1 waiting");
-    term.send("q");
-    term.assert_restored(0);
+    starts_and_quits(&runs, [&rb, &fleet], &fj, "1 waiting");
     assert!(d.path().join("fj.log.log").is_file());
     let text = std::fs::read_to_string(&fj).unwrap();
     for line in text.lines() {
@@ -301,10 +300,12 @@ fn a_members_directory_that_is_a_link_or_a_file_is_refused() {
             .is_symlink()
     );
     std::fs::remove_file(rd.join("fa.members")).unwrap();
-    let mut term = start(&runs, &rb, &fleet, "--journal", &d.path().join("fa.jsonl"));
-    term.wait_for("1 waiting");
-    term.send("q");
-    term.assert_restored(0);
+    starts_and_quits(
+        &runs,
+        [&rb, &fleet],
+        &d.path().join("fa.jsonl"),
+        "1 waiting",
+    );
 }
 
 /// SIGHUP to the fleet's engine is ignored (the fleet goes on and `ls` lists it); SIGTERM
@@ -547,20 +548,17 @@ impl Tap {
 /// retitled nor wrote the clipboard; `ls` prints none either.
 #[test]
 fn hostile_titles_reach_the_lanes_as_plain_text() {
-    let hostile = r#"[runbook]
-name = "ev\u001b]52;c;ZXZpbA==\u0007il\u001b[2Jbook"
-
-[[step]]
-id = "hello"
-title = "ti\u001b]0;owned\u0007tle\u001b[2Jboom\u001b]52;c;ZXZpbA==\u0007"
-run = "echo hello ${vars.n}"
-
-[[step]]
-id = "bye"
-title = "goodbye"
-run = "echo bye"
-"#;
-    let (d, rb, fleet) = fleet_in(1, hostile);
+    // The two-step runbook, named and its first step titled with terminal escapes.
+    let hostile = RUNBOOK
+        .replace(
+            "name = \"shards\"",
+            r#"name = "ev\u001b]52;c;ZXZpbA==\u0007il\u001b[2Jbook""#,
+        )
+        .replace(
+            "title = \"say hello\"",
+            r#"title = "ti\u001b]0;owned\u0007tle\u001b[2Jboom\u001b]52;c;ZXZpbA==\u0007""#,
+        );
+    let (d, rb, fleet) = fleet_in(1, &hostile);
     let fj = d.path().join("fj.jsonl");
     let runs = Runs::new();
     let mut term = start(&runs, &rb, &fleet, "--journal", &fj);

@@ -87,6 +87,24 @@ fn fleet_dir(n: usize, head: &str) -> (tempfile::TempDir, [String; 3]) {
     (d, [s(&rb), s(&fleet), s(&fj)])
 }
 
+/// The lanes of `run RUNBOOK --fleet FLEET --journal JOURNAL` with `env`, in a terminal of
+/// `size`, once they show `shown`.
+fn lanes(
+    env: &[(&str, &str)],
+    [rb, fleet, fj]: [&str; 3],
+    (cols, rows): (u16, u16),
+    shown: &str,
+) -> Pty {
+    let term = Pty::spawn(
+        &["run", rb, "--fleet", fleet, "--journal", fj],
+        env,
+        cols,
+        rows,
+    );
+    term.wait_for(shown);
+    term
+}
+
 /// Presses `key` and types the count its confirm asks for.
 pub fn confirm(term: &mut Pty, key: &str, n: usize) {
     term.send(key);
@@ -135,13 +153,7 @@ fn fifty_lanes_scroll_keep_failures_on_screen_detach_attach_and_finish() {
     let (_d, [rb, fleet, fj]) = fleet_dir(50, "concurrency = 50\nhalt = \"never\"");
     let runs = Runs::new();
     let env = [runs.env()];
-    let mut term = Pty::spawn(
-        &["run", &rb, "--fleet", &fleet, "--journal", &fj],
-        &env,
-        80,
-        24,
-    );
-    term.wait_for("50 waiting");
+    let mut term = lanes(&env, [&rb, &fleet, &fj], (80, 24), "50 waiting");
     // `ls` names who has the fleet's controls (this terminal's user, since when).
     let (_, ls, _) = runs.cutover(&["ls"]);
     let user = ls
@@ -268,14 +280,7 @@ fn a_sigkilled_fleet_engine_is_resumed_member_by_member() {
         "concurrency = 2\ncanary = [\"shard-01\"]\nhalt = \"first_failure\"",
     );
     let runs = Runs::new();
-    let env = [runs.env()];
-    let mut term = Pty::spawn(
-        &["run", &rb, "--fleet", &fleet, "--journal", &fj],
-        &env,
-        100,
-        30,
-    );
-    term.wait_for("1 waiting");
+    let mut term = lanes(&[runs.env()], [&rb, &fleet, &fj], (100, 30), "1 waiting");
     for next in ["step 2/3", "step 3/3"] {
         confirm(&mut term, "n", 1);
         wait_shows(&term, &["1 waiting", next], &[]);
@@ -342,14 +347,7 @@ fn a_sigkilled_fleet_engine_is_resumed_member_by_member() {
 fn the_lanes_suspend_and_come_back_and_a_signal_only_leaves_them() {
     let (_d, [rb, fleet, fj]) = fleet_dir(2, "concurrency = 2");
     let runs = Runs::new();
-    let env = [runs.env()];
-    let mut term = Pty::spawn(
-        &["run", &rb, "--fleet", &fleet, "--journal", &fj],
-        &env,
-        80,
-        24,
-    );
-    term.wait_for("2 waiting");
+    let mut term = lanes(&[runs.env()], [&rb, &fleet, &fj], (80, 24), "2 waiting");
     let pid = term.cutover_pid();
     // SAFETY: signalling the lanes' process this test started.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTSTP) }, 0);

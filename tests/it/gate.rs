@@ -3,7 +3,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use cutover_drill::harness::{Cluster, ClusterOptions};
+use cutover_drill::harness::Cluster;
 
 use crate::support::*;
 
@@ -12,13 +12,7 @@ fn runbook_text(src: &str, tgt: &str, extra: &str) -> String {
     format!(
         r#"[runbook]
 name = "gate"
-{connections}[[reconcile]]
-name = "items"
-kind = "checksum"
-table = "public.items"
-key = "id"
-recheck = "never"
-[[step]]
+{connections}{ITEMS_CHECK}[[step]]
 id = "gate"
 wait = {{ reconcile = "all" }}
 timeout = "90s"
@@ -30,16 +24,7 @@ run = "echo past the gate"
 }
 
 async fn pair() -> (Cluster, Cluster) {
-    let pg = crate::support::pg_bin();
-    let (s, t) = tokio::join!(
-        Cluster::create(&pg, ClusterOptions::named("gatesrc")),
-        Cluster::create(&pg, ClusterOptions::named("gatetgt")),
-    );
-    let (s, t) = (s.unwrap(), t.unwrap());
-    let ddl = "create table items (id int primary key, v text);
-               insert into items select g, 'v' || g from generate_series(1, 500) g;";
-    s.execute(ddl).await.unwrap();
-    t.execute(ddl).await.unwrap();
+    let (s, t) = items_pair("gate").await;
     t.execute("update items set v = 'corrupt' where id = 42")
         .await
         .unwrap();

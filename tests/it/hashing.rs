@@ -103,15 +103,7 @@ async fn the_smallest_change_of_each_native_type_and_a_swap_are_found() {
 /// with its different TimeZone and DateStyle): the probe finds every native type hashing
 /// alike, and the smallest changes are found.
 pub(crate) async fn across_versions(s: &Cluster, t: &Cluster) {
-    for c in [s, t] {
-        c.execute("CREATE DATABASE native").await.unwrap();
-    }
-    let (sc, tc) = (
-        s.connect_db("native").await.unwrap(),
-        t.connect_db("native").await.unwrap(),
-    );
-    sc.batch_execute(NATIVE).await.unwrap();
-    tc.batch_execute(NATIVE).await.unwrap();
+    let (sc, tc) = crate::reconcile::database_on(s, t, "native", NATIVE).await;
     smallest_changes_are_found(&sc, &tc).await;
 }
 

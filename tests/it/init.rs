@@ -41,6 +41,23 @@ fn init(dir: &std::path::Path, args: &[&str]) -> (Option<i32>, String, String) {
     (out.status.code(), o, e)
 }
 
+/// `cutover init --source SOURCE --target TARGET ARGS...` in `dir`.
+fn init_between(
+    dir: &std::path::Path,
+    (source, target): (&str, &str),
+    args: &[&str],
+) -> (Option<i32>, String, String) {
+    let mut all = vec!["--source", source, "--target", target];
+    all.extend_from_slice(args);
+    init(dir, &all)
+}
+
+/// What `init` did was a refusal (exit 2) that says `says`.
+fn refused((code, out, err): (Option<i32>, String, String), says: &str) {
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert!(err.contains(says), "{err}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn init_inventories_a_pair_and_its_runbook_gates_the_cutover() {
     let (_sc, tc) = pair(
@@ -59,18 +76,10 @@ async fn init_inventories_a_pair_and_its_runbook_gates_the_cutover() {
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (src, tgt) = (s.dsn_db("initpair"), t.dsn_db("initpair"));
-    let (code, out, err) = init(
+    let (code, out, err) = init_between(
         dir.path(),
-        &[
-            "--source",
-            &src,
-            "--target",
-            &tgt,
-            "-o",
-            "rb.toml",
-            "--inventory",
-            "inv.json",
-        ],
+        (&src, &tgt),
+        &["-o", "rb.toml", "--inventory", "inv.json"],
     );
     assert_eq!(code, Some(0), "{out}{err}");
     let rb = std::fs::read_to_string(dir.path().join("rb.toml")).unwrap();
@@ -140,11 +149,7 @@ async fn init_inventories_a_pair_and_its_runbook_gates_the_cutover() {
     assert_eq!(run.status.code(), Some(0), "{o}{e}");
     assert!(o.contains("● preflight: "), "{o}");
     let recs = journal(&dir.path().join("pass.jsonl"));
-    let gate = of_type(&recs, "step_finished")
-        .into_iter()
-        .find(|r| r["id"] == "reconcile")
-        .cloned()
-        .unwrap_or_else(|| panic!("{recs:?}"));
+    let gate = first_finished(&recs, "reconcile");
     assert_eq!(gate["outcome"], "passed", "{gate}");
     // A difference on the target: the gate fails and the run stops there.
     tc.batch_execute("UPDATE orders SET total = total + 1 WHERE id = 7; DELETE FROM audit_log WHERE what = 'dup' AND ctid = (SELECT min(ctid) FROM audit_log WHERE what = 'dup')")
@@ -154,11 +159,7 @@ async fn init_inventories_a_pair_and_its_runbook_gates_the_cutover() {
     let (o, e) = text(&run);
     assert_eq!(run.status.code(), Some(4), "{o}{e}");
     let recs = journal(&dir.path().join("fail.jsonl"));
-    let gate = of_type(&recs, "step_finished")
-        .into_iter()
-        .find(|r| r["id"] == "reconcile")
-        .cloned()
-        .unwrap_or_else(|| panic!("{recs:?}"));
+    let gate = first_finished(&recs, "reconcile");
     assert_ne!(gate["outcome"], "passed", "{gate}");
     assert!(
         of_type(&recs, "step_started")
@@ -180,24 +181,17 @@ async fn init_refuses_clearly_and_writes_nothing() {
     )
     .await;
     let (s, t) = clusters();
+    let (src, tgt) = (s.dsn_db("initpriv"), t.dsn_db("initpriv"));
     let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
     // An existing file is never overwritten (nor a symlink followed).
     std::fs::write(dir.path().join("taken.toml"), "keep me").unwrap();
     std::os::unix::fs::symlink("/etc/passwd", dir.path().join("link.toml")).unwrap();
     for name in ["taken.toml", "link.toml"] {
-        let (code, _, err) = init(
-            dir.path(),
-            &[
-                "--source",
-                &s.dsn_db("initpriv"),
-                "--target",
-                &t.dsn_db("initpriv"),
-                "-o",
-                name,
-            ],
+        refused(
+            init_between(d, (&src, &tgt), &["-o", name]),
+            "never overwrites",
         );
-        assert_eq!(code, Some(2), "{err}");
-        assert!(err.contains("never overwrites"), "{err}");
     }
     assert_eq!(
         std::fs::read_to_string(dir.path().join("taken.toml")).unwrap(),
@@ -208,69 +202,28 @@ async fn init_refuses_clearly_and_writes_nothing() {
     let port = closed.local_addr().unwrap().port();
     drop(closed);
     let gone = format!("host=127.0.0.1 port={port} dbname=nowhere user=x");
-    let (code, _, err) = init(
-        dir.path(),
-        &[
-            "--source",
-            &gone,
-            "--target",
-            &t.dsn_db("initpriv"),
-            "-o",
-            "a.toml",
-        ],
-    );
-    assert_eq!(code, Some(2), "{err}");
-    assert!(
-        err.contains(&format!("cannot connect to the source 127.0.0.1:{port}")),
-        "{err}"
+    let unreachable = format!("cannot connect to the source 127.0.0.1:{port}");
+    refused(
+        init_between(d, (&gone, &tgt), &["-o", "a.toml"]),
+        &unreachable,
     );
     // An empty database.
-    let (code, _, err) = init(
-        dir.path(),
-        &[
-            "--source",
-            &s.dsn_db("initempty"),
-            "--target",
-            &t.dsn_db("initempty"),
-            "-o",
-            "b.toml",
-        ],
-    );
-    assert_eq!(code, Some(2), "{err}");
-    assert!(
-        err.contains("has no tables outside the system schemas"),
-        "{err}"
-    );
+    let (se, te) = (s.dsn_db("initempty"), t.dsn_db("initempty"));
+    let empty = (se.as_str(), te.as_str());
+    let no_tables = "has no tables outside the system schemas";
+    refused(init_between(d, empty, &["-o", "b.toml"]), no_tables);
     // A table the user cannot read: named, with the privilege.
-    let as_reader = |dsn: String| format!("{dsn} user=init_reader");
-    let (code, _, err) = init(
-        dir.path(),
-        &[
-            "--source",
-            &as_reader(s.dsn_db("initpriv")),
-            "--target",
-            &as_reader(t.dsn_db("initpriv")),
-            "-o",
-            "c.toml",
-        ],
-    );
+    let as_reader = |dsn: &str| format!("{dsn} user=init_reader");
+    let (sr, tr) = (as_reader(&src), as_reader(&tgt));
+    let reader = (sr.as_str(), tr.as_str());
+    let (code, _, err) = init_between(d, reader, &["-o", "c.toml"]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("lacks the SELECT privilege"), "{err}");
     assert!(err.contains("public.secret_stuff on the source"), "{err}");
     // The other arguments, each refused with what is wrong: an existing --inventory file, a
     // runbook path no file can be made at, an inventory that cannot be written (the runbook is
     // taken back: both files or neither), a --sample out of bounds, a --schema with no tables.
-    let ok = |extra: &[&str]| {
-        let mut args = vec![
-            "--source".to_string(),
-            s.dsn_db("initpriv"),
-            "--target".to_string(),
-            t.dsn_db("initpriv"),
-        ];
-        args.extend(extra.iter().map(|a| a.to_string()));
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        init(dir.path(), &args)
-    };
+    let ok = |extra: &[&str]| init_between(d, (&src, &tgt), extra);
     for (extra, says) in [
         (
             &["-o", "d.toml", "--inventory", "taken.toml"][..],
@@ -349,6 +302,24 @@ fn rehearse(
     (run.status.code(), format!("{o}{e}"), recs)
 }
 
+/// The first `step_finished` record of step `id`.
+fn first_finished(recs: &[serde_json::Value], id: &str) -> serde_json::Value {
+    of_type(recs, "step_finished")
+        .into_iter()
+        .find(|r| r["id"] == id)
+        .cloned()
+        .unwrap_or_else(|| panic!("{recs:?}"))
+}
+
+/// Step `id` passed (`said`: what the run said).
+fn passed(recs: &[serde_json::Value], id: &str, said: &str) {
+    assert_eq!(
+        step_outcome(recs, id).as_deref(),
+        Some("passed"),
+        "{id}: {said}"
+    );
+}
+
 fn step_outcome(recs: &[serde_json::Value], id: &str) -> Option<String> {
     of_type(recs, "step_finished")
         .into_iter()
@@ -374,18 +345,10 @@ async fn init_on_the_drill_pair_writes_a_logical_cutover_that_runs_to_its_end() 
         .unwrap();
     let dsn = |c: &cutover_drill::harness::Cluster| c.dsn_db(cutover_drill::setup::DATABASE);
     let dir = tempfile::tempdir().unwrap();
-    let (code, out, err) = init(
+    let (code, out, err) = init_between(
         dir.path(),
-        &[
-            "--source",
-            &dsn(&pair.source),
-            "--target",
-            &dsn(&pair.target),
-            "-o",
-            "rb.toml",
-            "--sample",
-            "1s",
-        ],
+        (&dsn(&pair.source), &dsn(&pair.target)),
+        &["-o", "rb.toml", "--sample", "1s"],
     );
     assert_eq!(code, Some(0), "{out}{err}");
     let rb = std::fs::read_to_string(dir.path().join("rb.toml")).unwrap();
@@ -439,11 +402,7 @@ async fn init_on_the_drill_pair_writes_a_logical_cutover_that_runs_to_its_end() 
         "stop-replication",
         "switch",
     ] {
-        assert_eq!(
-            step_outcome(&recs, id).as_deref(),
-            Some("passed"),
-            "{id}: {said}"
-        );
+        passed(&recs, id, &said);
     }
     let enabled = pair
         .target
@@ -489,16 +448,10 @@ async fn init_survives_hostile_names() {
     .await;
     let (s, t) = clusters();
     let dir = tempfile::tempdir().unwrap();
-    let (code, out, err) = init(
+    let (code, out, err) = init_between(
         dir.path(),
-        &[
-            "--source",
-            &s.dsn_db("inithostile"),
-            "--target",
-            &t.dsn_db("inithostile"),
-            "-o",
-            "rb.toml",
-        ],
+        (&s.dsn_db("inithostile"), &t.dsn_db("inithostile")),
+        &["-o", "rb.toml"],
     );
     assert_eq!(code, Some(0), "{out}{err}");
     let rb = std::fs::read_to_string(dir.path().join("rb.toml")).unwrap();
@@ -515,11 +468,7 @@ async fn init_survives_hostile_names() {
     assert_eq!(check.status.code(), Some(0), "{:?}\n{rb}", text(&check));
     let (code, said, recs) = rehearse(dir.path(), &rb, "j.jsonl");
     assert_eq!(code, Some(0), "{said}\n{rb}");
-    assert_eq!(
-        step_outcome(&recs, "reconcile").as_deref(),
-        Some("passed"),
-        "{said}"
-    );
+    passed(&recs, "reconcile", &said);
 }
 
 /// When the target is a standby of the source, init writes a streaming `[lag]` and a
@@ -542,18 +491,10 @@ async fn init_on_a_standby_writes_a_streaming_cutover_that_promotes_it() {
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (code, out, err) = init(
+    let (code, out, err) = init_between(
         dir.path(),
-        &[
-            "--source",
-            &primary.dsn(),
-            "--target",
-            &standby.dsn(),
-            "-o",
-            "rb.toml",
-            "--sample",
-            "1s",
-        ],
+        (&primary.dsn(), &standby.dsn()),
+        &["-o", "rb.toml", "--sample", "1s"],
     );
     assert_eq!(code, Some(0), "{out}{err}");
     let rb = std::fs::read_to_string(dir.path().join("rb.toml")).unwrap();
@@ -566,11 +507,7 @@ async fn init_on_a_standby_writes_a_streaming_cutover_that_promotes_it() {
     let (code, said, recs) = rehearse(dir.path(), &rb, "j.jsonl");
     assert_eq!(code, Some(0), "{said}");
     for id in ["wait-lag", "reconcile", "promote", "switch"] {
-        assert_eq!(
-            step_outcome(&recs, id).as_deref(),
-            Some("passed"),
-            "{id}: {said}"
-        );
+        passed(&recs, id, &said);
     }
     let recovering = standby
         .connect()

@@ -42,16 +42,7 @@ rollback = "true"
 id = "sign"
 approve = ["dba"]
 
-[[step]]
-id = "boom"
-run = "exit 3"
-
-[[rollback_trigger]]
-name = "boom failed"
-when = {{ step_failed = "boom" }}
-action = "rollback"
-countdown = "1s"
-"#,
+{BOOM_ROLLS_BACK}"#,
         recorder(
             d.path(),
             r#""step_failed", "sign_off", "trigger", "countdown", "rollback", "run_ended", "behind_plan""#,
@@ -221,7 +212,6 @@ async fn lasting_conditions_are_told_once_when_they_begin() {
         "UPDATE t SET v = -1 WHERE id = 4;",
     )
     .await;
-    let (s, t) = crate::reconcile::clusters();
     let d = tempfile::tempdir().unwrap();
     let dir = d.path().display().to_string();
     std::fs::write(d.path().join("lag"), "5\n").unwrap();
@@ -257,7 +247,7 @@ id = "gate"
 wait = {{ reconcile = ["t"], every = "500ms" }}
 timeout = "3s"
 "#,
-        connections(&s.dsn_db("notifygate"), &t.dsn_db("notifygate")),
+        crate::reconcile::pair_connections("notifygate"),
         recorder(
             d.path(),
             r#""lag_critical", "lag_stale", "gate_blocked", "run_ended""#,

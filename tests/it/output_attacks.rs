@@ -190,7 +190,7 @@ fn hostile_run_directories_and_journals_print_nothing_raw() {
     let dir = runs.path().join("cutover");
     std::fs::create_dir(&dir).unwrap();
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
-    run_ok(Command::new("mkfifo").arg(dir.join("fifo.json")));
+    mkfifo(&dir.join("fifo.json"));
     std::os::unix::fs::symlink("/dev/zero", dir.join("zero.json")).unwrap();
     std::fs::write(dir.join("huge.json"), vec![b'x'; 10 << 20]).unwrap();
     let desc = serde_json::json!({

@@ -3,14 +3,13 @@
 
 use std::time::Duration;
 
-use crate::reconcile::{clusters, pair};
+use crate::reconcile::{clusters, pair, pair_connections};
 use crate::support::*;
 
 fn body(db: &str, extra: &str) -> String {
-    let (sc, tc) = clusters();
     format!(
         "[runbook]\nname = \"pre\"\n\n{}\n{extra}\n[[step]]\nid = \"x\"\nrun = \"true\"\n",
-        connections(&sc.dsn_db(db), &tc.dsn_db(db))
+        pair_connections(db)
     )
 }
 

@@ -8,6 +8,7 @@ use cutover_drill::harness::{Cluster, ClusterOptions};
 use cutover_model::reconcile::{
     ColumnDiff, Mismatch, MismatchClass, Progress, ReconcileResult, Status,
 };
+use cutover_model::runbook::ReconcileKind::{Checksum, Count};
 use cutover_model::runbook::{ReconcileCheck, ReconcileKind, Template};
 use cutover_reconcile::{self as reconcile, Options};
 use tokio_postgres::Client;
@@ -35,19 +36,63 @@ pub(crate) fn clusters() -> &'static (Cluster, Cluster) {
 /// target. Returns (source, target) clients.
 pub(crate) async fn pair(db: &str, setup: &str, target_only: &str) -> (Client, Client) {
     let (s, t) = clusters();
+    let (sc, tc) = database_on(s, t, db, setup).await;
+    if !target_only.is_empty() {
+        tc.batch_execute(target_only).await.unwrap();
+    }
+    (sc, tc)
+}
+
+/// A fresh database `db` on both `s` and `t`, `setup` run on both (unless empty): (source,
+/// target) clients.
+pub(crate) async fn database_on(
+    s: &Cluster,
+    t: &Cluster,
+    db: &str,
+    setup: &str,
+) -> (Client, Client) {
     for c in [s, t] {
         c.execute(&format!("CREATE DATABASE \"{db}\""))
             .await
             .unwrap();
     }
-    let sc = s.connect_db(db).await.unwrap();
-    let tc = t.connect_db(db).await.unwrap();
-    sc.batch_execute(setup).await.unwrap();
-    tc.batch_execute(setup).await.unwrap();
-    if !target_only.is_empty() {
-        tc.batch_execute(target_only).await.unwrap();
+    let (sc, tc) = connect_both(s, t, db).await;
+    if !setup.is_empty() {
+        sc.batch_execute(setup).await.unwrap();
+        tc.batch_execute(setup).await.unwrap();
     }
     (sc, tc)
+}
+
+/// New connections to the database `db` on `s` and on `t`.
+pub(crate) async fn connect_both(s: &Cluster, t: &Cluster, db: &str) -> (Client, Client) {
+    (
+        s.connect_db(db).await.unwrap(),
+        t.connect_db(db).await.unwrap(),
+    )
+}
+
+/// New connections to the database `db` on both clusters (sessions that see what was set
+/// for the database after [`pair`] made it).
+pub(crate) async fn reconnect(db: &str) -> (Client, Client) {
+    let (s, t) = clusters();
+    connect_both(s, t, db).await
+}
+
+/// The runbook's `source` and `target` connections to the database `db` on both clusters.
+pub(crate) fn pair_connections(db: &str) -> String {
+    let (s, t) = clusters();
+    crate::support::connections(&s.dsn_db(db), &t.dsn_db(db))
+}
+
+/// The runbook of a sequence sync over `db` followed by the `sequences` check as a gate.
+pub(crate) fn sync_runbook(db: &str, margin: i64) -> String {
+    format!(
+        "[runbook]\nname = \"sync\"\n\n{}\n[[reconcile]]\nname = \"seqs\"\nkind = \"sequences\"\nschemas = [\"public\"]\n\n\
+         [[step]]\nid = \"sync\"\nsync_sequences = {{ schemas = [\"public\"], margin = {margin} }}\n\n\
+         [[step]]\nid = \"check\"\nwait = {{ reconcile = \"seqs\" }}\ntimeout = \"30s\"\n",
+        pair_connections(db)
+    )
 }
 
 pub(crate) fn check(kind: ReconcileKind, table: &str, key: &[&str]) -> ReconcileCheck {
@@ -98,7 +143,19 @@ async fn run_on(
     t: &Client,
     opts: &Options,
 ) -> ReconcileResult {
-    run(&check(kind, table, &["id"]), s, t, opts).await
+    run_by(kind, table, &["id"], s, t, opts).await
+}
+
+/// Runs a check of `kind` on `table`, keyed by `key` (none: the whole row).
+async fn run_by(
+    kind: ReconcileKind,
+    table: &str,
+    key: &[&str],
+    s: &Client,
+    t: &Client,
+    opts: &Options,
+) -> ReconcileResult {
+    run(&check(kind, table, key), s, t, opts).await
 }
 
 fn keys(r: &ReconcileResult) -> Vec<(String, MismatchClass)> {
@@ -140,7 +197,7 @@ ANALYZE public.acc;";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn checksum_identical_tables_pass() {
     let (s, t) = pair("same", TYPED, "").await;
-    let c = check(ReconcileKind::Checksum, "acc", &["id"]);
+    let c = check(Checksum, "acc", &["id"]);
     s.batch_execute("SET TimeZone = 'America/New_York'")
         .await
         .unwrap();
@@ -176,7 +233,7 @@ async fn checksum_reports_exactly_the_injected_differences() {
          INSERT INTO acc (id, name) VALUES (-5, 'early');",
     )
     .await;
-    let c = check(ReconcileKind::Checksum, "public.acc", &["id"]);
+    let c = check(Checksum, "public.acc", &["id"]);
     let expected = vec![
         ("-5".to_string(), MismatchClass::ExtraOnTarget),
         ("10".into(), MismatchClass::Different),
@@ -310,11 +367,11 @@ async fn empty_and_single_row_tables() {
     )
     .await;
     for table in ["e", "one"] {
-        let r = run_on(ReconcileKind::Checksum, table, &s, &t, &Options::default()).await;
+        let r = run_on(Checksum, table, &s, &t, &Options::default()).await;
         assert_eq!(r.status, Status::Pass, "{table}: {r:#?}");
         assert_eq!(r.partitions_total, 1);
     }
-    let r = run_on(ReconcileKind::Checksum, "gone", &s, &t, &Options::default()).await;
+    let r = run_on(Checksum, "gone", &s, &t, &Options::default()).await;
     assert_eq!(
         keys(&r),
         [("7".to_string(), MismatchClass::MissingOnTarget)]
@@ -323,7 +380,7 @@ async fn empty_and_single_row_tables() {
         r.mismatches[0].columns,
         [diff("id", Some("7"), None), diff("v", None, None)]
     );
-    let r = run_on(ReconcileKind::Count, "gone", &s, &t, &Options::default()).await;
+    let r = run_on(Count, "gone", &s, &t, &Options::default()).await;
     assert_eq!(r.status, Status::Fail);
     assert_eq!(r.mismatch_total, 1);
 }
@@ -351,18 +408,10 @@ async fn composite_and_text_keys_with_different_collations() {
              ANALYZE ct;"
         )
     };
-    for (c, setup) in [(s, make("")), (t, make(coll))] {
-        c.execute("CREATE DATABASE ckeys").await.unwrap();
-        c.connect_db("ckeys")
-            .await
-            .unwrap()
-            .batch_execute(&setup)
-            .await
-            .unwrap();
-    }
-    let sc = s.connect_db("ckeys").await.unwrap();
-    let tc = t.connect_db("ckeys").await.unwrap();
-    let c = check(ReconcileKind::Checksum, "ct", &["tenant", "id"]);
+    let (sc, tc) = database_on(s, t, "ckeys", "").await;
+    sc.batch_execute(&make("")).await.unwrap();
+    tc.batch_execute(&make(coll)).await.unwrap();
+    let c = check(Checksum, "ct", &["tenant", "id"]);
     let mut opts = small_parts();
     opts.rows_per_partition = 100;
     let r = run(&c, &sc, &tc, &opts).await;
@@ -421,7 +470,7 @@ async fn count_kind_counts_per_partition() {
          UPDATE c SET v = 0 WHERE id = 10;",
     )
     .await;
-    let r = run_on(ReconcileKind::Count, "c", &s, &t, &small_parts()).await;
+    let r = run_on(Count, "c", &s, &t, &small_parts()).await;
     assert_eq!(r.status, Status::Fail);
     assert_eq!(r.partitions_total, 4);
     assert_eq!(r.source_rows, 1000);
@@ -575,7 +624,7 @@ async fn a_check_that_cannot_run_errors_and_never_passes() {
         "DROP TABLE only_src;",
     )
     .await;
-    let mut c = check(ReconcileKind::Checksum, "only_src", &["id"]);
+    let mut c = check(Checksum, "only_src", &["id"]);
     c.max_mismatch_rows = u64::MAX;
     let r = run(&c, &s, &t, &Options::default()).await;
     assert_eq!(r.status, Status::Error);
@@ -611,13 +660,7 @@ async fn a_duplicate_row_or_a_null_key_never_passes_silently() {
          INSERT INTO nk VALUES (NULL, 'x'), (NULL, 'y, \"quoted\"');",
     )
     .await;
-    let r = run(
-        &check(ReconcileKind::Checksum, "k", &["a", "b"]),
-        &s,
-        &t,
-        &small_parts(),
-    )
-    .await;
+    let r = run_by(Checksum, "k", &["a", "b"], &s, &t, &small_parts()).await;
     assert_eq!(r.status, Status::Error, "{r:#?}");
     let e = r.error.as_deref().unwrap_or("");
     assert!(
@@ -625,25 +668,13 @@ async fn a_duplicate_row_or_a_null_key_never_passes_silently() {
         "{e}"
     );
     assert!(!r.passed());
-    let r = run(
-        &check(ReconcileKind::Count, "k", &["a", "b"]),
-        &s,
-        &t,
-        &small_parts(),
-    )
-    .await;
+    let r = run_by(Count, "k", &["a", "b"], &s, &t, &small_parts()).await;
     assert_eq!(r.status, Status::Fail, "{r:#?}");
     assert_eq!((r.source_rows, r.target_rows), (1000, 1001), "{r:#?}");
     assert_eq!(r.mismatch_rows(), 1, "{r:#?}");
     // NULL-key rows: (NULL,'x') once on the source, twice on the target; (NULL,'y, "quoted"')
     // only on the target; (NULL,NULL) on both.
-    let r = run(
-        &check(ReconcileKind::Checksum, "nk", &["a"]),
-        &s,
-        &t,
-        &small_parts(),
-    )
-    .await;
+    let r = run_by(Checksum, "nk", &["a"], &s, &t, &small_parts()).await;
     assert_eq!(r.status, Status::Fail, "{r:#?}");
     assert_eq!(r.mismatch_total, 2, "{r:#?}");
     assert_eq!((r.source_rows, r.target_rows), (1002, 1004));
@@ -664,7 +695,7 @@ async fn a_duplicate_row_or_a_null_key_never_passes_silently() {
     );
     // A recheck cannot re-read them by key: they stand.
     let again = reconcile::recheck(
-        &check(ReconcileKind::Checksum, "nk", &["a"]),
+        &check(Checksum, "nk", &["a"]),
         &s,
         &t,
         &small_parts(),
@@ -673,18 +704,12 @@ async fn a_duplicate_row_or_a_null_key_never_passes_silently() {
     )
     .await;
     assert!(!again.passed(), "{again:#?}");
-    let r = run(
-        &check(ReconcileKind::Count, "nk", &["a"]),
-        &s,
-        &t,
-        &small_parts(),
-    )
-    .await;
+    let r = run_by(Count, "nk", &["a"], &s, &t, &small_parts()).await;
     assert_eq!(r.status, Status::Fail);
     assert_eq!(r.mismatch_total, 2);
     // Equal multisets of NULL-key rows (duplicates included) pass, counted in the totals.
-    for kind in [ReconcileKind::Checksum, ReconcileKind::Count] {
-        let r = run(&check(kind, "same", &["a"]), &s, &t, &small_parts()).await;
+    for kind in [Checksum, Count] {
+        let r = run_by(kind, "same", &["a"], &s, &t, &small_parts()).await;
         assert_eq!(r.status, Status::Pass, "{kind:?}: {r:#?}");
         assert_eq!((r.source_rows, r.target_rows), (3, 3));
     }
@@ -703,7 +728,7 @@ async fn padded_char_and_widened_real_are_the_same_values() {
          INSERT INTO w VALUES (1, 'ab   ', 16777216), (2, 'abcde', 0.1), (3, 'xz', 1.5), (4, NULL, NULL);",
     )
     .await;
-    let r = run_on(ReconcileKind::Checksum, "w", &s, &t, &Options::default()).await;
+    let r = run_on(Checksum, "w", &s, &t, &Options::default()).await;
     assert_eq!(
         keys(&r),
         [("3".to_string(), MismatchClass::Different)],
@@ -730,13 +755,7 @@ async fn count_without_a_key_counts_the_whole_table() {
         "INSERT INTO heap VALUES ('extra'), ('extra');",
     )
     .await;
-    let r = run(
-        &check(ReconcileKind::Count, "heap", &[]),
-        &s,
-        &t,
-        &Options::default(),
-    )
-    .await;
+    let r = run_by(Count, "heap", &[], &s, &t, &Options::default()).await;
     assert_eq!(r.status, Status::Fail, "{r:#?}");
     assert_eq!(
         (r.source_rows, r.target_rows, r.mismatch_total),
@@ -746,13 +765,7 @@ async fn count_without_a_key_counts_the_whole_table() {
     t.batch_execute("DELETE FROM heap WHERE v = 'extra'")
         .await
         .unwrap();
-    let r = run(
-        &check(ReconcileKind::Count, "heap", &[]),
-        &s,
-        &t,
-        &Options::default(),
-    )
-    .await;
+    let r = run_by(Count, "heap", &[], &s, &t, &Options::default()).await;
     assert_eq!(r.status, Status::Pass, "{r:#?}");
     assert_eq!(r.rows_compared, 250);
 }
@@ -806,7 +819,7 @@ async fn differences_are_shown_escaped_and_bounded() {
          UPDATE v SET x = 'ab ' WHERE id = 4;",
     )
     .await;
-    let r = run_on(ReconcileKind::Checksum, "v", &s, &t, &Options::default()).await;
+    let r = run_on(Checksum, "v", &s, &t, &Options::default()).await;
     assert_eq!(
         r.mismatch_total,
         4,
@@ -846,8 +859,7 @@ async fn schema_kind_sees_collations_and_partition_indexes() {
     )
     .await
     .unwrap();
-    let sc = s.connect_db("locale").await.unwrap();
-    let tc = t.connect_db("locale").await.unwrap();
+    let (sc, tc) = connect_both(s, t, "locale").await;
     let ddl = "CREATE TABLE p (id int, at date, note text) PARTITION BY RANGE (at);
                CREATE TABLE p_2025 PARTITION OF p FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
                CREATE TABLE p_2026 PARTITION OF p FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');";
@@ -895,7 +907,7 @@ async fn wide_rows_make_smaller_ranges_and_differences_are_still_found() {
         "UPDATE w SET doc = overlay(doc placing 'Z' from 100000 for 1) WHERE id = 321;",
     )
     .await;
-    let r = run_on(ReconcileKind::Checksum, "w", &s, &t, &Options::default()).await;
+    let r = run_on(Checksum, "w", &s, &t, &Options::default()).await;
     assert!(
         r.partitions_total >= 2,
         "{} ranges for 80 MB of rows",
@@ -927,13 +939,7 @@ async fn a_keyless_checksum_compares_the_table_as_a_multiset() {
         "INSERT INTO m VALUES (500, 'row 500'), (NULL, 'orphan');",
     )
     .await;
-    let r = run(
-        &check(ReconcileKind::Checksum, "m", &[]),
-        &s,
-        &t,
-        &small_parts(),
-    )
-    .await;
+    let r = run_by(Checksum, "m", &[], &s, &t, &small_parts()).await;
     assert_eq!(r.status, Status::Fail, "{r:#?}");
     assert_eq!(
         (r.source_rows, r.target_rows, r.mismatch_total),
@@ -951,13 +957,7 @@ async fn a_keyless_checksum_compares_the_table_as_a_multiset() {
             ),
         ]
     );
-    let r = run(
-        &check(ReconcileKind::Checksum, "same", &[]),
-        &s,
-        &t,
-        &small_parts(),
-    )
-    .await;
+    let r = run_by(Checksum, "same", &[], &s, &t, &small_parts()).await;
     assert_eq!(r.status, Status::Pass, "{r:#?}");
     assert_eq!(r.rows_compared, 3);
 }
@@ -1056,10 +1056,7 @@ async fn a_cross_version_pair_with_different_settings_is_compared_right() {
         ANALYZE t;";
     s.execute(setup).await.unwrap();
     t.execute(setup).await.unwrap();
-    let (sc, tc) = (
-        s.connect_db("postgres").await.unwrap(),
-        t.connect_db("postgres").await.unwrap(),
-    );
+    let (sc, tc) = connect_both(&s, &t, "postgres").await;
     // The two servers really differ in version and in how they print values.
     for (q, differ) in [
         ("SHOW server_version_num", true),
@@ -1073,18 +1070,12 @@ async fn a_cross_version_pair_with_different_settings_is_compared_right() {
         let b: String = tc.query_one(q, &[]).await.unwrap().get(0);
         assert_eq!(a != b, differ, "{q}: {a} / {b}");
     }
-    for kind in [ReconcileKind::Checksum, ReconcileKind::Count] {
+    for kind in [Checksum, Count] {
         let r = run_on(kind, "t", &sc, &tc, &small_parts()).await;
         assert_eq!(r.status, Status::Pass, "{kind:?} on identical data: {r:#?}");
         assert_eq!(r.rows_compared, 3000);
     }
-    let r = run(
-        &check(ReconcileKind::Checksum, "t", &[]),
-        &sc,
-        &tc,
-        &small_parts(),
-    )
-    .await;
+    let r = run_by(Checksum, "t", &[], &sc, &tc, &small_parts()).await;
     assert_eq!(r.status, Status::Pass, "keyless on identical data: {r:#?}");
     let mut q = without_table(ReconcileKind::Query, "agg");
     q.sql = Some(sql(
@@ -1100,7 +1091,7 @@ async fn a_cross_version_pair_with_different_settings_is_compared_right() {
     )
     .await
     .unwrap();
-    let r = run_on(ReconcileKind::Checksum, "t", &sc, &tc, &small_parts()).await;
+    let r = run_on(Checksum, "t", &sc, &tc, &small_parts()).await;
     assert_eq!(
         keys(&r),
         [
@@ -1134,17 +1125,9 @@ async fn sync_sequences_copies_values_with_a_margin() {
     s.batch_execute("SELECT setval('orders_id_seq', 4242)")
         .await
         .unwrap();
-    let (sc, tc) = clusters();
-    let dir = tempfile::tempdir().unwrap();
-    let body = format!(
-        "[runbook]\nname = \"sync\"\n\n{}\n[[reconcile]]\nname = \"seqs\"\nkind = \"sequences\"\nschemas = [\"public\"]\n\n\
-         [[step]]\nid = \"sync\"\nsync_sequences = {{ schemas = [\"public\"], margin = 1000 }}\n\n\
-         [[step]]\nid = \"check\"\nwait = {{ reconcile = \"seqs\" }}\ntimeout = \"30s\"\n",
-        crate::support::connections(&sc.dsn_db("syncseq"), &tc.dsn_db("syncseq"))
-    );
-    let out = crate::support::headless(dir.path(), &body, &[]);
-    let (stdout, stderr) = crate::support::text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let body = sync_runbook("syncseq", 1000);
+    let (_dir, out) = crate::support::headless_in_temp(&body);
+    let (stdout, _) = crate::support::exited(&out, 0);
     assert!(
         stdout.contains("public.orders_id_seq: 4242 on source → 5242 on target"),
         "{stdout}"
@@ -1163,10 +1146,8 @@ async fn sync_sequences_copies_values_with_a_margin() {
         "schemas = [\"public\"], margin",
         "schemas = [\"empty\"], margin",
     );
-    let dir = tempfile::tempdir().unwrap();
-    let out = crate::support::headless(dir.path(), &body, &[]);
-    let (stdout, _) = crate::support::text(&out);
-    assert_eq!(out.status.code(), Some(4), "{stdout}");
+    let (_dir, out) = crate::support::headless_in_temp(&body);
+    let (stdout, _) = crate::support::exited(&out, 4);
     assert!(
         stdout.contains("no sequence in empty on source"),
         "{stdout}"
@@ -1177,13 +1158,7 @@ async fn sync_sequences_copies_values_with_a_margin() {
 /// differently for the same value, a keyless table with a duplicate and a NULL row, a key
 /// that is not unique, a float sum in another order, 1 MB values, a column collation.
 async fn cross_version_cases(s: &Cluster, t: &Cluster) {
-    for c in [s, t] {
-        c.execute("CREATE DATABASE cases").await.unwrap();
-    }
-    let (sc, tc) = (
-        s.connect_db("cases").await.unwrap(),
-        t.connect_db("cases").await.unwrap(),
-    );
+    let (sc, tc) = database_on(s, t, "cases", "").await;
     let common = "
         CREATE TABLE keyless (a int, b text);
         INSERT INTO keyless SELECT g, 'row ' || g FROM generate_series(1, 1000) g;
@@ -1216,28 +1191,16 @@ async fn cross_version_cases(s: &Cluster, t: &Cluster) {
     .unwrap();
     // The same values printed differently: no false alarm.
     for table in ["pad", "wid"] {
-        let r = run_on(ReconcileKind::Checksum, table, &sc, &tc, &small_parts()).await;
+        let r = run_on(Checksum, table, &sc, &tc, &small_parts()).await;
         assert_eq!(r.status, Status::Pass, "{table}: {r:#?}");
         assert_eq!(r.rows_compared, 50);
     }
     // A duplicate and a NULL row: the multiset sees both, a key of every column refuses.
-    let r = run(
-        &check(ReconcileKind::Checksum, "keyless", &[]),
-        &sc,
-        &tc,
-        &small_parts(),
-    )
-    .await;
+    let r = run_by(Checksum, "keyless", &[], &sc, &tc, &small_parts()).await;
     assert_eq!(r.status, Status::Fail, "{r:#?}");
     assert_eq!(r.mismatch_rows(), 2, "{r:#?}");
     assert_eq!((r.source_rows, r.target_rows), (1000, 1002));
-    let r = run(
-        &check(ReconcileKind::Checksum, "keyless", &["a", "b"]),
-        &sc,
-        &tc,
-        &small_parts(),
-    )
-    .await;
+    let r = run_by(Checksum, "keyless", &["a", "b"], &sc, &tc, &small_parts()).await;
     assert_eq!(r.status, Status::Error, "{r:#?}");
     assert!(
         r.error
@@ -1255,14 +1218,7 @@ async fn cross_version_cases(s: &Cluster, t: &Cluster) {
     let r = run(&q, &sc, &tc, &Options::default()).await;
     assert_eq!(r.status, Status::Pass, "{r:#?}");
     // 1 MB values with one character changed: found, shown around where it is, kept small.
-    let r = run_on(
-        ReconcileKind::Checksum,
-        "docs",
-        &sc,
-        &tc,
-        &Options::default(),
-    )
-    .await;
+    let r = run_on(Checksum, "docs", &sc, &tc, &Options::default()).await;
     assert_eq!(
         keys(&r),
         [("4".to_string(), MismatchClass::Different)],

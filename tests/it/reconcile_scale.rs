@@ -5,8 +5,9 @@
 use std::sync::Mutex;
 
 use cutover_model::reconcile::{MismatchClass, Progress, ReconcileResult, Status};
-use cutover_model::runbook::ReconcileKind;
+use cutover_model::runbook::{ReconcileCheck, ReconcileKind};
 use cutover_reconcile::{self as reconcile, Options};
+use tokio_postgres::Client;
 
 use crate::reconcile::{check, pair, run, small_parts};
 
@@ -54,13 +55,34 @@ fn with_sessions(db: &str) -> Options {
     }
 }
 
-fn tables_check(kind: ReconcileKind) -> cutover_model::runbook::ReconcileCheck {
+fn tables_check(kind: ReconcileKind) -> ReconcileCheck {
     let mut c = check(kind, "unused", &[]);
     c.name = "app tables".into();
     c.table = None;
     c.tables = vec!["app.*".into()];
     c.exclude_tables = vec!["app.skip_*".into()];
     c
+}
+
+/// The table `big`: `rows` rows of an `id` and a 32-character text.
+fn big(rows: u32) -> String {
+    format!(
+        "CREATE TABLE big (id int PRIMARY KEY, v text);
+         INSERT INTO big SELECT g, md5(g::text) FROM generate_series(1, {rows}) g;"
+    )
+}
+
+/// Runs check `c`: its result, and every progress update it gave.
+async fn run_seeing(
+    c: &ReconcileCheck,
+    s: &Client,
+    t: &Client,
+    opts: &Options,
+) -> (ReconcileResult, Vec<Progress>) {
+    let seen: Mutex<Vec<Progress>> = Mutex::new(Vec::new());
+    let progress = |p: &Progress| seen.lock().unwrap().push(p.clone());
+    let r = reconcile::run_check(c, s, t, opts, &progress).await;
+    (r, seen.into_inner().unwrap())
 }
 
 fn table<'a>(r: &'a ReconcileResult, name: &str) -> &'a ReconcileResult {
@@ -186,29 +208,17 @@ async fn table_globs_compare_every_table_with_its_own_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_rows_per_second_paces_a_check_and_says_so() {
-    let (s, t) = pair(
-        "throttle",
-        "CREATE TABLE big (id int PRIMARY KEY, v text);
-         INSERT INTO big SELECT g, md5(g::text) FROM generate_series(1, 3000) g;",
-        "",
-    )
-    .await;
+    let (s, t) = pair("throttle", &big(3000), "").await;
     let mut c = check(ReconcileKind::Checksum, "big", &["id"]);
     c.max_rows_per_second = Some(2000);
-    let seen: Mutex<Vec<Progress>> = Mutex::new(Vec::new());
-    let progress = |p: &Progress| seen.lock().unwrap().push(p.clone());
-    let opts = Options {
-        rows_per_partition: 300,
-        ..Options::default()
-    };
+    let opts = small_parts();
     let started = std::time::Instant::now();
-    let r = reconcile::run_check(&c, &s, &t, &opts, &progress).await;
+    let (r, seen) = run_seeing(&c, &s, &t, &opts).await;
     let took = started.elapsed();
     assert_eq!(r.status, Status::Pass, "{r:#?}");
     assert_eq!(r.rows_compared, 3000);
     // 3,000 rows at 2,000 a second cannot take less than 1.5 s (the pacing sleeps for it).
     assert!(took.as_millis() >= 1400, "{took:?}");
-    let seen = seen.into_inner().unwrap();
     assert!(
         seen.iter()
             .any(|p| p.throttled.as_deref() == Some("max_rows_per_second 2000")),
@@ -239,17 +249,10 @@ async fn a_paced_tables_check_keeps_its_rate_over_all_its_tables() {
         "",
     )
     .await;
-    let (source, target) = crate::reconcile::clusters();
-    let (s, t) = (
-        source.connect_db("pacedtables").await.unwrap(),
-        target.connect_db("pacedtables").await.unwrap(),
-    );
+    let (s, t) = crate::reconcile::reconnect("pacedtables").await;
     let mut c = tables_check(ReconcileKind::Checksum);
     c.max_rows_per_second = Some(2000);
-    let opts = Options {
-        rows_per_partition: 300,
-        ..with_sessions("pacedtables")
-    };
+    let opts = with_sessions("pacedtables");
     let started = std::time::Instant::now();
     let r = reconcile::run_check(&c, &s, &t, &opts, &reconcile::no_progress).await;
     let took = started.elapsed();
@@ -272,16 +275,10 @@ async fn adaptive_throttle_slows_down_after_a_slow_range_and_says_so() {
     let (s, t) = pair("adaptive", data, "").await;
     let mut c = check(ReconcileKind::Checksum, "big", &["id"]);
     c.adaptive_throttle = true;
-    let opts = Options {
-        rows_per_partition: 300,
-        ..Options::default()
-    };
-    let seen: Mutex<Vec<Progress>> = Mutex::new(Vec::new());
-    let progress = |p: &Progress| seen.lock().unwrap().push(p.clone());
-    let r = reconcile::run_check(&c, &s, &t, &opts, &progress).await;
+    let opts = small_parts();
+    let (r, seen) = run_seeing(&c, &s, &t, &opts).await;
     assert_eq!(r.status, Status::Pass, "{r:#?}");
     assert_eq!(r.rows_compared, 6000);
-    let seen = seen.into_inner().unwrap();
     let slowed: Vec<_> = seen
         .iter()
         .filter(|p| {
@@ -296,11 +293,8 @@ async fn adaptive_throttle_slows_down_after_a_slow_range_and_says_so() {
     );
     // The same check without `adaptive` is never throttled.
     c.adaptive_throttle = false;
-    let seen: Mutex<Vec<Progress>> = Mutex::new(Vec::new());
-    let progress = |p: &Progress| seen.lock().unwrap().push(p.clone());
-    let r = reconcile::run_check(&c, &s, &t, &opts, &progress).await;
+    let (r, seen) = run_seeing(&c, &s, &t, &opts).await;
     assert_eq!(r.status, Status::Pass, "{r:#?}");
-    let seen = seen.into_inner().unwrap();
     assert!(seen.len() > 5, "{seen:?}");
     assert!(seen.iter().all(|p| p.throttled.is_none()), "{seen:?}");
 }
@@ -320,11 +314,7 @@ async fn changed_since_on_a_local_timestamp_column_catches_a_fresh_change() {
         "",
     )
     .await;
-    let (source, target) = crate::reconcile::clusters();
-    let (s, t) = (
-        source.connect_db("localts").await.unwrap(),
-        target.connect_db("localts").await.unwrap(),
-    );
+    let (s, t) = crate::reconcile::reconnect("localts").await;
     t.execute(
         "UPDATE items SET v = 'drifted', updated_at = now() - interval '1 minute', day = now() WHERE id = 42",
         &[],
@@ -365,15 +355,13 @@ async fn changed_since_on_a_local_timestamp_column_catches_a_fresh_change() {
 /// is not read ahead (its server log shows the range statements executed).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pause_when_holds_a_check_until_it_turns_false() {
-    let (s, t) = pair(
-        "pausing",
-        "CREATE TABLE big (id int PRIMARY KEY, v text);
-         INSERT INTO big SELECT g, md5(g::text) FROM generate_series(1, 3000) g;
+    let setup = format!(
+        "{}
          CREATE TABLE hold (busy bool);
          INSERT INTO hold VALUES (true);",
-        "",
-    )
-    .await;
+        big(3000)
+    );
+    let (s, t) = pair("pausing", &setup, "").await;
     let mut c = check(ReconcileKind::Checksum, "big", &["id"]);
     c.pause_when = Some(
         cutover_model::runbook::Template::parse(
@@ -385,8 +373,6 @@ async fn pause_when_holds_a_check_until_it_turns_false() {
     );
     let source = &crate::reconcile::clusters().0;
     let opts = with_sessions("pausing");
-    let seen: Mutex<Vec<Progress>> = Mutex::new(Vec::new());
-    let progress = |p: &Progress| seen.lock().unwrap().push(p.clone());
     let other = source.connect_db("pausing").await.unwrap();
     s.batch_execute("SET log_min_duration_statement = 0")
         .await
@@ -408,7 +394,7 @@ async fn pause_when_holds_a_check_until_it_turns_false() {
             .await
             .unwrap();
     };
-    let (r, ()) = tokio::join!(reconcile::run_check(&c, &s, &t, &opts, &progress), release);
+    let ((r, seen), ()) = tokio::join!(run_seeing(&c, &s, &t, &opts), release);
     assert_eq!(r.status, Status::Pass, "{r:#?}");
     assert_eq!(r.rows_compared, 3000);
     assert!(
@@ -416,7 +402,6 @@ async fn pause_when_holds_a_check_until_it_turns_false() {
         "it waited for the flag: {} ms",
         r.elapsed_ms
     );
-    let seen = seen.into_inner().unwrap();
     assert!(
         seen.iter()
             .any(|p| p.throttled.as_deref() == Some("paused: pause_when is true")),
@@ -434,8 +419,7 @@ async fn pause_when_holds_a_check_until_it_turns_false() {
 async fn concurrency_spreads_ranges_over_sessions_and_finds_the_same() {
     let (s, t) = pair(
         "lanes",
-        "CREATE TABLE big (id int PRIMARY KEY, v text);
-         INSERT INTO big SELECT g, md5(g::text) FROM generate_series(1, 6000) g;",
+        &big(6000),
         "UPDATE big SET v = 'x' WHERE id IN (7, 2500, 5999); DELETE FROM big WHERE id = 4000;",
     )
     .await;

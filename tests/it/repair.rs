@@ -160,25 +160,15 @@ async fn fingerprint(c: &Client, table: &str) -> String {
 
 /// The whole story on one pair: patch, stale row, check passes, inverse restores.
 async fn round_trip(bin: &PgBin, source: &Cluster, target: &Cluster, db: &str) {
-    for c in [source, target] {
-        c.execute(&format!("CREATE DATABASE {db}")).await.unwrap();
-    }
-    let (sc, tc) = (
-        source.connect_db(db).await.unwrap(),
-        target.connect_db(db).await.unwrap(),
-    );
-    sc.batch_execute(SETUP).await.unwrap();
-    tc.batch_execute(SETUP).await.unwrap();
-    sc.batch_execute(SOURCE_EDGES).await.unwrap();
-    tc.batch_execute(TARGET_DIFFS).await.unwrap();
+    let (sc, tc) = crate::reconcile::database_on(source, target, db, SETUP).await;
+    differ(&sc, &tc).await;
     let dir = tempfile::tempdir().unwrap();
     let (sd, td) = (source.dsn_db(db), target.dsn_db(db));
     runbook_file(dir.path(), &runbook(&sd, &td));
 
     // The patch: written, nothing changed yet.
     let before = fingerprint(&tc, "items").await;
-    let (code, out) = reconcile(dir.path(), &["items", "--repair-sql", "p.sql"]).await;
-    assert_eq!(code, Some(0), "{out}");
+    let out = patch_written(dir.path(), "items", "p.sql").await;
     assert!(out.contains("1 insert, 8 updates, 1 delete"), "{out}");
     assert_eq!(
         fingerprint(&tc, "items").await,
@@ -232,19 +222,20 @@ async fn round_trip(bin: &PgBin, source: &Cluster, target: &Cluster, db: &str) {
 
     // A second patch repairs the rest; the check then passes; its inverse restores the target
     // exactly.
-    let before = fingerprint(&tc, "items").await;
-    let (code, out) = reconcile(dir.path(), &["items", "--repair-sql", "p2.sql"]).await;
-    assert_eq!(code, Some(0), "{out}");
-    assert!(out.contains("0 inserts, 1 update, 0 deletes"), "{out}");
-    psql(bin, &td, &dir.path().join("p2.sql"));
-    let (code, out) = reconcile(dir.path(), &["items"]).await;
-    assert_eq!(code, Some(0), "{out}");
-    psql(bin, &td, &dir.path().join("p2.inverse.sql"));
-    assert_eq!(
-        fingerprint(&tc, "items").await,
-        before,
-        "the inverse restores the target"
-    );
+    let applies = async |check: &str, file: &str, counts: &str| {
+        patch_applies(bin, dir.path(), &td, check, file, counts).await;
+    };
+    // The patch `file` for `check` (of the table of that name), then its inverse: the table
+    // as it was.
+    let undone = async |check: &str, file: &str, counts: &str, says: &str| {
+        let before = fingerprint(&tc, check).await;
+        applies(check, file, counts).await;
+        let inverse = file.replace(".sql", ".inverse.sql");
+        psql(bin, &td, &dir.path().join(inverse));
+        assert_eq!(fingerprint(&tc, check).await, before, "{says}");
+    };
+    let says = "the inverse restores the target";
+    undone("items", "p2.sql", "0 inserts, 1 update, 0 deletes", says).await;
 
     // The first patch's inverse then puts back the target as it was before any repair (the
     // stale row, which the patch left alone, its inverse leaves alone too).
@@ -253,32 +244,65 @@ async fn round_trip(bin: &PgBin, source: &Cluster, target: &Cluster, db: &str) {
     assert_eq!(fingerprint(&tc, "items").await, original);
 
     // A composite key, with a quote in it.
-    let (code, out) = reconcile(dir.path(), &["pairs", "--repair-sql", "pairs.sql"]).await;
-    assert_eq!(code, Some(0), "{out}");
-    assert!(out.contains("1 insert, 1 update, 1 delete"), "{out}");
-    psql(bin, &td, &dir.path().join("pairs.sql"));
-    let (code, out) = reconcile(dir.path(), &["pairs"]).await;
-    assert_eq!(code, Some(0), "{out}");
+    applies("pairs", "pairs.sql", "1 insert, 1 update, 1 delete").await;
 
     // A table without a key (a multiset): the missing copy inserted, the two extra copies
     // deleted by one statement, the changed row both; the inverse restores it exactly.
-    let before = fingerprint(&tc, "log").await;
-    let (code, out) = reconcile(dir.path(), &["log", "--repair-sql", "log.sql"]).await;
-    assert_eq!(code, Some(0), "{out}");
-    assert!(out.contains("2 inserts, 0 updates, 2 deletes"), "{out}");
-    psql(bin, &td, &dir.path().join("log.sql"));
-    let (code, out) = reconcile(dir.path(), &["log"]).await;
-    assert_eq!(code, Some(0), "{out}");
-    psql(bin, &td, &dir.path().join("log.inverse.sql"));
-    assert_eq!(
-        fingerprint(&tc, "log").await,
-        before,
-        "the inverse restores the multiset"
-    );
+    let says = "the inverse restores the multiset";
+    undone("log", "log.sql", "2 inserts, 0 updates, 2 deletes", says).await;
 }
 
 fn runbook_file(dir: &std::path::Path, text: &str) {
     crate::support::runbook(dir, "rb.toml", text);
+}
+
+/// The hostile values on the source ([`SOURCE_EDGES`]) and the differences on the target
+/// ([`TARGET_DIFFS`]), on databases made with [`SETUP`].
+async fn differ(sc: &Client, tc: &Client) {
+    sc.batch_execute(SOURCE_EDGES).await.unwrap();
+    tc.batch_execute(TARGET_DIFFS).await.unwrap();
+}
+
+/// A runbook named `name` with one checksum check `check` of `table` keyed by `key` (TOML
+/// strings, quoted), never rechecked, and `steps`.
+fn one_check_runbook(
+    name: &str,
+    connections: &str,
+    (check, table, key): (&str, &str, &str),
+    steps: &str,
+) -> String {
+    format!(
+        "[runbook]\nname = \"{name}\"\n{connections}\n[[reconcile]]\nname = \"{check}\"\nkind = \"checksum\"\ntable = {table}\nkey = {key}\nrecheck = \"never\"\n\n{steps}"
+    )
+}
+
+/// `cutover reconcile rb.toml CHECK` in `dir` passes.
+async fn passes(dir: &std::path::Path, check: &str) {
+    let (code, out) = reconcile(dir, &[check]).await;
+    assert_eq!(code, Some(0), "{out}");
+}
+
+/// `cutover reconcile rb.toml CHECK --repair-sql FILE` in `dir` writes a patch: what it said.
+async fn patch_written(dir: &std::path::Path, check: &str, file: &str) -> String {
+    let (code, out) = reconcile(dir, &[check, "--repair-sql", file]).await;
+    assert_eq!(code, Some(0), "{out}");
+    out
+}
+
+/// The patch `file` for `check` says it makes `counts`; applied with psql on the target
+/// `target_dsn`, the check passes.
+async fn patch_applies(
+    bin: &PgBin,
+    dir: &std::path::Path,
+    target_dsn: &str,
+    check: &str,
+    file: &str,
+    counts: &str,
+) {
+    let out = patch_written(dir, check, file).await;
+    assert!(out.contains(counts), "{out}");
+    psql(bin, target_dsn, &dir.join(file));
+    passes(dir, check).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -303,11 +327,7 @@ async fn a_patch_repairs_a_postgresql_18_target_from_15() {
 async fn a_repair_that_cannot_be_done_row_by_row_is_refused_and_writes_nothing() {
     let (s, t) = crate::reconcile::clusters();
     let db = "repairno";
-    // An empty database on each side of the shared pair; the tables follow.
-    let (sc, tc) = crate::reconcile::pair(db, "", "").await;
-    sc.batch_execute(SETUP).await.unwrap();
-    tc.batch_execute(SETUP).await.unwrap();
-    tc.batch_execute(TARGET_DIFFS).await.unwrap();
+    let (sc, tc) = crate::reconcile::pair(db, SETUP, TARGET_DIFFS).await;
     sc.batch_execute("INSERT INTO counted VALUES (1), (2)")
         .await
         .unwrap();
@@ -320,11 +340,7 @@ async fn a_repair_that_cannot_be_done_row_by_row_is_refused_and_writes_nothing()
     std::fs::write(dir.path().join("taken.sql"), "keep").unwrap();
     // Paths that are not a new regular file: a FIFO, a symbolic link (for the patch or for
     // its inverse), a device; a blank one.
-    let made = std::process::Command::new("mkfifo")
-        .arg(dir.path().join("fifo.sql"))
-        .status()
-        .unwrap();
-    assert!(made.success());
+    mkfifo(&dir.path().join("fifo.sql"));
     std::os::unix::fs::symlink("/etc/passwd", dir.path().join("link.sql")).unwrap();
     std::os::unix::fs::symlink("/etc/passwd", dir.path().join("f.inverse.sql")).unwrap();
     for (args, says) in [
@@ -395,8 +411,7 @@ async fn a_repair_that_cannot_be_done_row_by_row_is_refused_and_writes_nothing()
         std::fs::read_to_string(dir.path().join("taken.sql")).unwrap(),
         "keep"
     );
-    let (code, out) = reconcile(dir.path(), &["items", "--repair-sql", "v.sql"]).await;
-    assert_eq!(code, Some(0), "{out}");
+    let out = patch_written(dir.path(), "items", "v.sql").await;
     assert!(out.contains("holds a secret of the runbook"), "{out}");
     for f in ["v.sql", "v.inverse.sql"] {
         let body = std::fs::read_to_string(dir.path().join(f)).unwrap();
@@ -411,8 +426,7 @@ async fn a_repair_that_cannot_be_done_row_by_row_is_refused_and_writes_nothing()
     tc.batch_execute("INSERT INTO counted VALUES (1), (2)")
         .await
         .unwrap();
-    let (code, out) = reconcile(dir.path(), &["counted", "--repair-sql", "n.sql"]).await;
-    assert_eq!(code, Some(0), "{out}");
+    let out = patch_written(dir.path(), "counted", "n.sql").await;
     assert!(out.contains("nothing to repair"), "{out}");
     assert!(!dir.path().join("n.sql").exists());
 }
@@ -425,13 +439,10 @@ async fn apply_reports_a_stale_row_and_can_skip_triggers() {
     use cutover_model::runbook::ReconcileKind;
     use cutover_reconcile::repair::{self, Limits};
     let db = "repairapply";
-    // An empty database on each side of the shared pair; the tables follow.
-    let (sc, tc) = crate::reconcile::pair(db, "", "").await;
     let ddl = "CREATE TABLE acct (id int PRIMARY KEY, bal numeric);
                INSERT INTO acct SELECT g, g FROM generate_series(1, 50) g;
                CREATE TABLE audit (n int);";
-    sc.batch_execute(ddl).await.unwrap();
-    tc.batch_execute(ddl).await.unwrap();
+    let (sc, tc) = crate::reconcile::pair(db, ddl, "").await;
     tc.batch_execute(
         "CREATE FUNCTION note() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO audit VALUES (1); RETURN NEW; END $$;
          CREATE TRIGGER t AFTER UPDATE ON acct FOR EACH ROW EXECUTE FUNCTION note();
@@ -457,14 +468,7 @@ async fn apply_reports_a_stale_row_and_can_skip_triggers() {
     .await
     .unwrap();
     assert_eq!(patch.describe(), "0 inserts, 3 updates, 0 deletes");
-    let before: String = tc
-        .query_one(
-            "SELECT string_agg(bal::text, ',' ORDER BY id) FROM acct",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let before = balances(&tc).await;
     tc.batch_execute("UPDATE acct SET bal = -2 WHERE id = 4")
         .await
         .unwrap();
@@ -482,41 +486,31 @@ async fn apply_reports_a_stale_row_and_can_skip_triggers() {
         fired, 0,
         "triggers skipped (session_replication_role = replica)"
     );
-    let after: String = tc
-        .query_one(
-            "SELECT string_agg(bal::text, ',' ORDER BY id) FROM acct",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let after = balances(&tc).await;
     assert!(after.starts_with("1,2,3,-2,5,6"), "{after}");
     // The inverse puts back the two rows it changed; the stale one it leaves as it is.
     let undone = repair::apply(&tc, &patch, true, true).await.unwrap();
     assert_eq!((undone.applied, undone.stale.len()), (2, 1), "{undone:?}");
-    let back: String = tc
-        .query_one(
-            "SELECT string_agg(bal::text, ',' ORDER BY id) FROM acct",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let back = balances(&tc).await;
     assert_eq!(back, before.replacen("-1,-1,-1", "-1,-2,-1", 1));
     // After an error nothing of the patch stays: a statement that cannot run rolls back all.
     let mut broken = patch.clone();
     broken.statements[1].sql = "UPDATE acct SET bal = 'not a number' WHERE id = 4".into();
     let err = repair::apply(&tc, &broken, false, true).await.unwrap_err();
     assert!(err.to_string().contains("nothing was changed"), "{err}");
-    let still: String = tc
-        .query_one(
-            "SELECT string_agg(bal::text, ',' ORDER BY id) FROM acct",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let still = balances(&tc).await;
     assert_eq!(still, back);
+}
+
+/// Every balance of `acct`, in key order.
+async fn balances(c: &Client) -> String {
+    c.query_one(
+        "SELECT string_agg(bal::text, ',' ORDER BY id) FROM acct",
+        &[],
+    )
+    .await
+    .unwrap()
+    .get(0)
 }
 
 fn step_runbook(source: &str, target: &str, max_rows: u32) -> String {
@@ -524,13 +518,7 @@ fn step_runbook(source: &str, target: &str, max_rows: u32) -> String {
         r#"[runbook]
 name = "repair step"
 {}
-[[reconcile]]
-name = "items"
-kind = "checksum"
-table = "public.items"
-key = "id"
-recheck = "never"
-
+{ITEMS_CHECK}
 [[step]]
 id = "repair"
 repair = {{ check = "items", max_rows = {max_rows} }}
@@ -540,16 +528,7 @@ id = "gate"
 wait = {{ reconcile = ["items"] }}
 timeout = "60s"
 
-[[step]]
-id = "boom"
-run = "exit 3"
-
-[[rollback_trigger]]
-name = "boom failed"
-when = {{ step_failed = "boom" }}
-action = "rollback"
-countdown = "1s"
-"#,
+{BOOM_ROLLS_BACK}"#,
         connections(source, target)
     )
 }
@@ -569,12 +548,8 @@ fn outcome_of(recs: &[serde_json::Value], ty: &str, id: &str) -> Option<String> 
 async fn a_repair_step_applies_its_reviewed_patch_and_rolls_back_with_its_inverse() {
     let (s, t) = crate::reconcile::clusters();
     let db = "repairstep";
-    // An empty database on each side of the shared pair; the tables follow.
-    let (sc, tc) = crate::reconcile::pair(db, "", "").await;
-    sc.batch_execute(SETUP).await.unwrap();
-    tc.batch_execute(SETUP).await.unwrap();
-    sc.batch_execute(SOURCE_EDGES).await.unwrap();
-    tc.batch_execute(TARGET_DIFFS).await.unwrap();
+    let (sc, tc) = crate::reconcile::pair(db, SETUP, "").await;
+    differ(&sc, &tc).await;
     let before = fingerprint(&tc, "items").await;
     let dir = tempfile::tempdir().unwrap();
     let (sd, td) = (s.dsn_db(db), t.dsn_db(db));
@@ -713,9 +688,11 @@ async fn a_standby_target_is_refused() {
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let text = format!(
-        "[runbook]\nname = \"standby\"\n{}\n[[reconcile]]\nname = \"acct\"\nkind = \"checksum\"\ntable = \"public.acct\"\nkey = \"id\"\nrecheck = \"never\"\n\n[[step]]\nid = \"x\"\nrun = \"true\"\n",
-        connections(&primary.dsn(), &standby.dsn())
+    let text = one_check_runbook(
+        "standby",
+        &connections(&primary.dsn(), &standby.dsn()),
+        ("acct", "\"public.acct\"", "\"id\""),
+        "[[step]]\nid = \"x\"\nrun = \"true\"\n",
     );
     runbook_file(dir.path(), &text);
     let (code, out) = reconcile(dir.path(), &["acct", "--repair-sql", "s.sql"]).await;
@@ -731,18 +708,16 @@ async fn a_standby_target_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_repair_step_is_reviewed_in_the_cockpit_and_applied_by_its_word() {
     use crate::term::Pty;
-    let (s, t) = crate::reconcile::clusters();
     let db = "repairpty";
-    // An empty database on each side of the shared pair; the tables follow.
-    let (sc, tc) = crate::reconcile::pair(db, "", "").await;
     let ddl = "CREATE TABLE acct (id int PRIMARY KEY, bal numeric);
                INSERT INTO acct SELECT g, g FROM generate_series(1, 30) g;";
-    sc.batch_execute(ddl).await.unwrap();
-    tc.batch_execute(ddl).await.unwrap();
+    let (_, tc) = crate::reconcile::pair(db, ddl, "").await;
     let dir = tempfile::tempdir().unwrap();
-    let text = format!(
-        "[runbook]\nname = \"repair in the cockpit\"\n{}\n[[reconcile]]\nname = \"acct\"\nkind = \"checksum\"\ntable = \"public.acct\"\nkey = \"id\"\nrecheck = \"never\"\n\n[[step]]\nid = \"repair\"\nrepair = {{ check = \"acct\", max_rows = 10 }}\n",
-        connections(&s.dsn_db(db), &t.dsn_db(db))
+    let text = one_check_runbook(
+        "repair in the cockpit",
+        &crate::reconcile::pair_connections(db),
+        ("acct", "\"public.acct\"", "\"id\""),
+        "[[step]]\nid = \"repair\"\nrepair = { check = \"acct\", max_rows = 10 }\n",
     );
     let rb = crate::support::runbook(dir.path(), "rb.toml", &text);
     for (n, (cols, rows)) in [(80u16, 24u16), (120, 40)].into_iter().enumerate() {
@@ -789,29 +764,27 @@ async fn the_repair_step_is_reviewed_in_the_cockpit_and_applied_by_its_word() {
 /// quoted in every statement; the patch applies and the check then passes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_names_are_quoted_in_every_statement() {
-    let (s, t) = crate::reconcile::clusters();
+    let t = &crate::reconcile::clusters().1;
     let db = "repairnames";
-    // An empty database on each side of the shared pair; the tables follow.
-    let (sc, tc) = crate::reconcile::pair(db, "", "").await;
     let ddl = r#"CREATE SCHEMA "Odd ""s"".x";
         CREATE TABLE "Odd ""s"".x"."t""b nl" ("K""ey" int PRIMARY KEY, "a b" text, "x;drop" int);
         INSERT INTO "Odd ""s"".x"."t""b nl" SELECT g, 'v' || g, g FROM generate_series(1, 10) g;"#;
-    sc.batch_execute(ddl).await.unwrap();
-    tc.batch_execute(ddl).await.unwrap();
-    tc.batch_execute(
+    crate::reconcile::pair(
+        db,
+        ddl,
         r#"UPDATE "Odd ""s"".x"."t""b nl" SET "a b" = 'changed' WHERE "K""ey" = 2;
         DELETE FROM "Odd ""s"".x"."t""b nl" WHERE "K""ey" = 3;"#,
     )
-    .await
-    .unwrap();
+    .await;
     let dir = tempfile::tempdir().unwrap();
-    let text = format!(
-        "[runbook]\nname = \"names\"\n{}\n[[reconcile]]\nname = \"odd\"\nkind = \"checksum\"\ntable = '\"Odd \"\"s\"\".x\".\"t\"\"b nl\"'\nkey = 'K\"ey'\nrecheck = \"never\"\n\n[[step]]\nid = \"x\"\nrun = \"true\"\n",
-        connections(&s.dsn_db(db), &t.dsn_db(db))
+    let text = one_check_runbook(
+        "names",
+        &crate::reconcile::pair_connections(db),
+        ("odd", "'\"Odd \"\"s\"\".x\".\"t\"\"b nl\"'", "'K\"ey'"),
+        "[[step]]\nid = \"x\"\nrun = \"true\"\n",
     );
     runbook_file(dir.path(), &text);
-    let (code, out) = reconcile(dir.path(), &["odd", "--repair-sql", "odd.sql"]).await;
-    assert_eq!(code, Some(0), "{out}");
+    patch_written(dir.path(), "odd", "odd.sql").await;
     let patch = std::fs::read_to_string(dir.path().join("odd.sql")).unwrap();
     assert!(patch.contains(r#""Odd ""s"".x"."t""b"#), "{patch}");
     assert!(
@@ -820,6 +793,5 @@ async fn hostile_names_are_quoted_in_every_statement() {
     );
     assert!(patch.contains(r#"SET "a b" = 'v2'"#), "{patch}");
     psql(&pg_bin(), &t.dsn_db(db), &dir.path().join("odd.sql"));
-    let (code, out) = reconcile(dir.path(), &["odd"]).await;
-    assert_eq!(code, Some(0), "{out}");
+    passes(dir.path(), "odd").await;
 }

@@ -98,6 +98,13 @@ fn all_formats(dir: &Path, journal: &str) -> (String, serde_json::Value, String)
     (md, json, html)
 }
 
+/// Runs `body` headless in `dir` with the journal `journal` and `extra` arguments, the token
+/// in its environment: it must exit with `code`.
+fn ran(dir: &std::path::Path, body: &str, (journal, extra): (&str, &[&str]), code: i32) {
+    let out = headless_at(dir, body, journal, extra, &[("T_TOKEN", SECRET)]);
+    assert_eq!(out.status.code(), Some(code), "{:?}", text(&out));
+}
+
 #[test]
 fn a_completed_run_reports_every_step_against_its_plan() {
     let d = tempfile::tempdir().unwrap();
@@ -107,14 +114,7 @@ fn a_completed_run_reports_every_step_against_its_plan() {
          [[step]]\nid = \"switch\"\nrun = \"true\"\nexpected = \"1s\"\npoint_of_no_return = \"clients moved\"\n",
         head("report me")
     );
-    let out = headless_at(
-        d.path(),
-        &body,
-        "j.jsonl",
-        &["--assume-yes"],
-        &[("T_TOKEN", SECRET)],
-    );
-    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    ran(d.path(), &body, ("j.jsonl", &["--assume-yes"]), 0);
     let (md, json, html) = all_formats(d.path(), "j.jsonl");
     assert!(md.contains("# report me — run report"), "{md}");
     assert!(md.contains("**completed · exit 0**"), "{md}");
@@ -145,8 +145,7 @@ fn a_failed_and_a_rolled_back_run_say_what_happened_and_what_to_do() {
          [[step]]\nid = \"b\"\nrun = \"echo broken >&2; exit 3\"\n",
         head("failing")
     );
-    let out = headless_at(d.path(), &body, "j.jsonl", &[], &[("T_TOKEN", SECRET)]);
-    assert_eq!(out.status.code(), Some(4));
+    ran(d.path(), &body, ("j.jsonl", &[]), 4);
     let (md, json, _) = all_formats(d.path(), "j.jsonl");
     assert!(md.contains("ended before completion · exit 4"), "{md}");
     assert!(md.contains("| b | ✘ failed |"), "{md}");
@@ -157,8 +156,7 @@ fn a_failed_and_a_rolled_back_run_say_what_happened_and_what_to_do() {
     let body = format!(
         "{body}\n[[rollback_trigger]]\nname = \"b broke\"\nwhen = {{ step_failed = \"b\" }}\naction = \"rollback\"\ncountdown = \"1s\"\n"
     );
-    let out = headless_at(d.path(), &body, "j.jsonl", &[], &[("T_TOKEN", SECRET)]);
-    assert_eq!(out.status.code(), Some(3), "{:?}", text(&out));
+    ran(d.path(), &body, ("j.jsonl", &[]), 3);
     let (md, json, _) = all_formats(d.path(), "j.jsonl");
     assert!(md.contains("rolled back · exit 3"), "{md}");
     assert!(
@@ -225,12 +223,10 @@ fn two_rehearsals_line_up_step_by_step() {
          [[step]]\nid = \"copy\"\nrun = \"sleep 0.2\"\nexpected = \"50ms\"\n",
         head("rehearsal")
     );
-    let out = headless_at(d.path(), &first, "one.jsonl", &[], &[("T_TOKEN", SECRET)]);
-    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    ran(d.path(), &first, ("one.jsonl", &[]), 0);
     // The second rehearsal's runbook gained a step.
     let second = format!("{first}\n[[step]]\nid = \"verify\"\nrun = \"true\"\nexpected = \"1s\"\n");
-    let out = headless_at(d.path(), &second, "two.jsonl", &[], &[("T_TOKEN", SECRET)]);
-    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    ran(d.path(), &second, ("two.jsonl", &[]), 0);
     let (code, md, err) = report(d.path(), &["one.jsonl", "two.jsonl"]);
     assert_eq!(code, Some(0), "{err}");
     assert!(md.contains("# rehearsal — rehearsal comparison"), "{md}");
@@ -423,14 +419,7 @@ fn a_rolled_back_run_s_html_report_is_right_on_a_screen_and_a_phone() {
          action = \"rollback\"\ncountdown = \"1s\"\n",
         head("rich")
     );
-    let out = headless_at(
-        d.path(),
-        &body,
-        "j.jsonl",
-        &["--assume-yes"],
-        &[("T_TOKEN", SECRET)],
-    );
-    assert_eq!(out.status.code(), Some(3), "{:?}", text(&out));
+    ran(d.path(), &body, ("j.jsonl", &["--assume-yes"]), 3);
     let (md, json, html) = all_formats(d.path(), "j.jsonl");
 
     // The times the marks stand for, from the journal, in words in both formats.
@@ -560,14 +549,7 @@ fn a_comparison_orders_the_runs_and_warns_of_what_makes_it_wrong() {
         "{}[[step]]\nid = \"copy\"\nrun = \"true\"\n",
         head("billing")
     );
-    let out = headless_at(
-        d.path(),
-        &other,
-        "billing.jsonl",
-        &[],
-        &[("T_TOKEN", SECRET)],
-    );
-    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    ran(d.path(), &other, ("billing.jsonl", &[]), 0);
     let (code, md, err) = report(
         d.path(),
         &["first.jsonl", "billing.jsonl", "-o", "cmp.html"],

@@ -60,8 +60,7 @@ rollback = "echo undo-never >> ${vars.dir}/log"
 #[tokio::test]
 async fn plan_is_reverse_order_of_attempted_steps_and_needs_the_typed_word() {
     let mut s = start(STEPS);
-    assert_eq!(s.run_next(0).await, StepOutcome::Passed);
-    assert_eq!(s.run_next(1).await, StepOutcome::Passed);
+    s.passes(0..2).await;
     s.start_next(2).await;
     s.seen(|e| matches!(e, Event::ConfirmRequested { .. }))
         .await;
@@ -148,8 +147,7 @@ id = "pending"
 run = "true"
 "#,
     );
-    assert_eq!(s.run_next(0).await, StepOutcome::Passed);
-    assert_eq!(s.run_next(1).await, StepOutcome::Passed);
+    s.passes(0..2).await;
     s.seen(|e| matches!(e, Event::Ready { .. })).await;
     roll_back(&mut s).await;
     let (id, kind) = s
@@ -274,9 +272,7 @@ id = "pending"
 run = "true"
 "#,
     );
-    assert_eq!(s.run_next(0).await, StepOutcome::Passed);
-    assert_eq!(s.run_next(1).await, StepOutcome::Passed);
-    assert_eq!(s.run_next(2).await, StepOutcome::Passed);
+    s.passes(0..3).await;
     s.start_next(3).await;
     s.seen(|e| matches!(e, Event::ConfirmRequested { .. }))
         .await;

@@ -4,12 +4,11 @@
 //! refused before anything is written; a file that becomes unwritable mid-run is said once
 //! and the run goes on.
 
-use crate::reconcile::{clusters, pair};
+use crate::reconcile::{pair, pair_connections};
 use crate::support::*;
 
 fn runbook(db: &str, show: &str) -> String {
-    let (s, t) = clusters();
-    let conns = connections(&s.dsn_db(db), &t.dsn_db(db));
+    let conns = pair_connections(db);
     format!(
         r#"[runbook]
 name = "metered \"run\""
@@ -119,11 +118,7 @@ fn a_metrics_file_the_run_cannot_keep_is_refused_before_anything_is_written() {
     let d = tempfile::tempdir().unwrap();
     let rb = "[runbook]\nname = \"m\"\n[[step]]\nid = \"a\"\nrun = \"true\"\n";
     let fifo = d.path().join("fifo");
-    let made = std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .unwrap();
-    assert!(made.success());
+    mkfifo(&fifo);
     std::os::unix::fs::symlink(d.path().join("elsewhere"), d.path().join("link")).unwrap();
     for (path, why) in [
         ("fifo", "not a regular file"),

@@ -281,6 +281,11 @@ pub fn run_ok(cmd: &mut Command) -> Output {
     out
 }
 
+/// Makes a FIFO at `path`.
+pub fn mkfifo(path: &Path) {
+    run_ok(Command::new("mkfifo").arg(path));
+}
+
 /// `cutover run RUNBOOK --headless --journal j.jsonl` in `dir`, ready to be spawned.
 pub fn headless_command(dir: &Path, runbook: &Path) -> Command {
     let mut c = Command::new(bin());
@@ -299,6 +304,50 @@ pub fn spawn_headless(dir: &Path, runbook: &Path, stderr: std::process::Stdio) -
         .stderr(stderr)
         .spawn()
         .expect("spawn cutover")
+}
+
+/// A runbook's checksum check `items` of `public.items`, keyed by `id`, never rechecked.
+pub const ITEMS_CHECK: &str = r#"[[reconcile]]
+name = "items"
+kind = "checksum"
+table = "public.items"
+key = "id"
+recheck = "never"
+"#;
+
+/// A runbook's step `boom`, which fails, and the trigger that rolls the run back a second
+/// after.
+pub const BOOM_ROLLS_BACK: &str = r#"[[step]]
+id = "boom"
+run = "exit 3"
+
+[[rollback_trigger]]
+name = "boom failed"
+when = { step_failed = "boom" }
+action = "rollback"
+countdown = "1s"
+"#;
+
+/// Two new clusters `NAMEsrc` and `NAMEtgt`, each with the table `items` of 500 rows (`id`,
+/// `v`).
+pub async fn items_pair(
+    name: &str,
+) -> (
+    cutover_drill::harness::Cluster,
+    cutover_drill::harness::Cluster,
+) {
+    use cutover_drill::harness::{Cluster, ClusterOptions};
+    let pg = pg_bin();
+    let (s, t) = tokio::join!(
+        Cluster::create(&pg, ClusterOptions::named(&format!("{name}src"))),
+        Cluster::create(&pg, ClusterOptions::named(&format!("{name}tgt"))),
+    );
+    let (s, t) = (s.unwrap(), t.unwrap());
+    let ddl = "create table items (id int primary key, v text);
+               insert into items select g, 'v' || g from generate_series(1, 500) g;";
+    s.execute(ddl).await.unwrap();
+    t.execute(ddl).await.unwrap();
+    (s, t)
 }
 
 /// A runbook's `source` and `target` connections.
@@ -334,6 +383,18 @@ impl session::Session {
     pub async fn start_next(&mut self, next: usize) {
         self.ready(next).await;
         self.send(cutover_model::protocol::Command::RunNext).await;
+    }
+
+    /// Runs each of `steps` in turn, each of which must pass.
+    pub async fn passes(&mut self, steps: std::ops::Range<usize>) {
+        use cutover_model::protocol::StepOutcome;
+        for next in steps {
+            assert_eq!(
+                self.run_next(next).await,
+                StepOutcome::Passed,
+                "step {next}"
+            );
+        }
     }
 
     /// Runs step `next` once the engine is ready for it; returns its outcome.

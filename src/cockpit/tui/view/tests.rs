@@ -15,6 +15,9 @@ use crate::app::tests::{
 use crate::app::{App, Msg};
 use crate::tui::theme::Theme;
 use cutover_model::protocol::*;
+use cutover_model::reconcile::{
+    ColumnDiff, Mismatch, MismatchClass, Phase, Progress, ReconcileResult, Status, Verdict,
+};
 
 const SIZES: [(u16, u16); 2] = [(80, 24), (120, 40)];
 
@@ -69,12 +72,32 @@ fn pass(app: &mut App, index: usize, ms: u64) {
 }
 
 fn lines(index: usize, n: usize, stream: Stream, prefix: &str) -> Event {
+    output(
+        index,
+        stream,
+        (1..=n).map(|i| format!("{prefix} {i}\n")).collect(),
+    )
+}
+
+/// Step `index` wrote `text` on `stream`.
+fn output(index: usize, stream: Stream, text: String) -> Event {
     Event::Output {
         index,
         stream,
-        text: (1..=n).map(|i| format!("{prefix} {i}\n")).collect(),
+        text,
         at: None,
     }
+}
+
+/// Step `index` waits for the operator to type `word`.
+fn confirm_requested(app: &mut App, index: usize, word: &str) {
+    ev(
+        app,
+        Event::ConfirmRequested {
+            index,
+            word: word.into(),
+        },
+    );
 }
 
 fn tick(app: &mut App, secs: i64) {
@@ -82,18 +105,29 @@ fn tick(app: &mut App, secs: i64) {
     app.update(Msg::Tick(now));
 }
 
-fn idle() -> App {
-    let mut app = with_run(run_info(), 5);
+/// `run` started `at_minutes` in, step 0 next.
+fn ready(run: RunInfo, at_minutes: i64) -> App {
+    let mut app = with_run(run, at_minutes);
     ev(&mut app, Event::Ready { next: 0 });
     app
 }
 
-fn running() -> App {
-    let mut app = idle();
+fn idle() -> App {
+    ready(run_info(), 5)
+}
+
+/// `run` started 5 minutes in: step 0 passed in 1.8s, step 1 started.
+fn second_step_started(run: RunInfo) -> App {
+    let mut app = ready(run, 5);
     press(&mut app, Key::Enter);
     start(&mut app, 0, 1);
     pass(&mut app, 0, 1_800);
     ready_and_start(&mut app, 1);
+    app
+}
+
+fn running() -> App {
+    let mut app = second_step_started(run_info());
     ev(&mut app, lines(1, 40, Stream::Stdout, "copied batch"));
     ev(&mut app, lines(1, 2, Stream::Stderr, "warning: slow batch"));
     tick(&mut app, 7);
@@ -131,30 +165,48 @@ fn confirm() -> App {
     let mut app = running();
     pass(&mut app, 1, 3_900);
     ready_and_start(&mut app, 2);
-    ev(
-        &mut app,
-        Event::ConfirmRequested {
-            index: 2,
-            word: "GO".into(),
-        },
-    );
+    confirm_requested(&mut app, 2, "GO");
     typed(&mut app, "G");
     app
 }
 
-#[test]
-fn idle_screen() {
-    snap("idle", &idle());
+/// `app` after the keys `keys`.
+fn pressed(mut app: App, keys: &[Key]) -> App {
+    for &key in keys {
+        press(&mut app, key);
+    }
+    app
 }
 
-#[test]
-fn running_with_output() {
-    snap("running", &running());
+/// Tests that each draw one scenario at every size and compare the screens with the snapshots
+/// `NAME_WxH`.
+macro_rules! snapshot_tests {
+    ($($(#[$doc:meta])* $test:ident: $name:literal => $app:expr;)*) => {$(
+        $(#[$doc])*
+        #[test]
+        fn $test() {
+            snap($name, &$app);
+        }
+    )*};
 }
 
-#[test]
-fn failed_step_with_retry_skip_keys() {
-    snap("failed", &failed());
+snapshot_tests! {
+    idle_screen: "idle" => idle();
+    running_with_output: "running" => running();
+    failed_step_with_retry_skip_keys: "failed" => failed();
+    confirm_step: "confirm" => confirm();
+    help_overlay: "help" => pressed(running(), &[ch('?')]);
+    quit_question_while_running: "quit_running" => pressed(running(), &[ch('q')]);
+    rollback_plan_modal: "rollback_plan" => rollback_plan_open();
+    lag_pane_with_readings: "lag_readings" => with_lag_readings(false);
+    lag_pane_stale_says_so_first: "lag_stale" => with_lag_readings(true);
+    reconcile_pane_with_results: "reconcile_results" => with_reconcile_results();
+    reconcile_detail_shows_the_differing_keys: "reconcile_detail" =>
+        pressed(with_reconcile_results(), &[ch('v')]);
+    repair_step_review_before_its_word: "repair_review" => repair_review();
+    /// esc hides the word's box; z gives the patch the whole screen.
+    repair_step_review_full_screen: "repair_review_zoomed" =>
+        pressed(repair_review(), &[Key::Esc, ch('z')]);
 }
 
 #[test]
@@ -166,30 +218,11 @@ fn failed_step_skip_reason_prompt() {
 }
 
 #[test]
-fn confirm_step() {
-    snap("confirm", &confirm());
-}
-
-#[test]
 fn confirm_step_after_a_wrong_word() {
     let mut app = confirm();
     typed(&mut app, "X");
     press(&mut app, Key::Enter);
     snap("confirm_rejected", &app);
-}
-
-#[test]
-fn help_overlay() {
-    let mut app = running();
-    press(&mut app, ch('?'));
-    snap("help", &app);
-}
-
-#[test]
-fn quit_question_while_running() {
-    let mut app = running();
-    press(&mut app, ch('q'));
-    snap("quit_running", &app);
 }
 
 #[test]
@@ -224,12 +257,11 @@ fn narrow_truncation() {
     ready_and_start(&mut app, 1);
     ev(
         &mut app,
-        Event::Output {
-            index: 1,
-            stream: Stream::Stdout,
-            text: "COPY 1048576 rows into public.orders_and_invoices_archive_partition_2026_12 \u{1b}[32mdone\u{1b}[0m\ttook 61.2s\n".into(),
-            at: None,
-        },
+        output(
+            1,
+            Stream::Stdout,
+            "COPY 1048576 rows into public.orders_and_invoices_archive_partition_2026_12 \u{1b}[32mdone\u{1b}[0m\ttook 61.2s\n".into(),
+        ),
     );
     ev(
         &mut app,
@@ -249,9 +281,7 @@ fn lag_and_reconcile_configured_without_readings() {
     let mut run = run_info();
     run.lag_configured = true;
     run.reconcile = vec!["orders".into(), "revenue by day".into(), "sequences".into()];
-    let mut app = with_run(run, 1);
-    ev(&mut app, Event::Ready { next: 0 });
-    snap("panes_configured", &app);
+    snap("panes_configured", &ready(run, 1));
 }
 
 #[test]
@@ -304,11 +334,6 @@ fn rollback_plan_open() -> App {
 }
 
 #[test]
-fn rollback_plan_modal() {
-    snap("rollback_plan", &rollback_plan_open());
-}
-
-#[test]
 fn rollback_plan_past_the_point_of_no_return() {
     let mut app = failed();
     press(&mut app, ch('R'));
@@ -356,8 +381,7 @@ fn with_lag_readings(stale: bool) -> App {
     ]
     .into_iter()
     .collect();
-    let mut app = with_run(run, 1);
-    ev(&mut app, Event::Ready { next: 0 });
+    let mut app = ready(run, 1);
     // 30 MB draining at 2 MB/s over 10 s: above warn, catching up.
     for i in 0..=10u64 {
         let at = app.now + Duration::seconds(i as i64);
@@ -380,24 +404,68 @@ fn with_lag_readings(stale: bool) -> App {
     app
 }
 
-#[test]
-fn lag_pane_with_readings() {
-    snap("lag_readings", &with_lag_readings(false));
+/// A difference of `class` at `key`, in the column `total`.
+fn total_differs(
+    key: &str,
+    class: MismatchClass,
+    source: Option<&str>,
+    target: Option<&str>,
+    detail: &str,
+) -> Mismatch {
+    Mismatch {
+        key: vec![key.into()],
+        class,
+        columns: vec![ColumnDiff {
+            column: "total".into(),
+            source: source.map(str::to_string),
+            target: target.map(str::to_string),
+        }],
+        detail: detail.into(),
+        transient: false,
+        by_content: false,
+        full: Vec::new(),
+    }
 }
 
-#[test]
-fn lag_pane_stale_says_so_first() {
-    snap("lag_stale", &with_lag_readings(true));
+/// The engine's result of a check, not restored from a journal.
+fn reconciled(app: &mut App, r: ReconcileResult) {
+    ev(
+        app,
+        Event::ReconcileResult {
+            result: Box::new(r),
+            restored: false,
+        },
+    );
+}
+
+/// How far the check "revenue by day" (16 ranges) is.
+fn revenue_by_day(
+    phase: Phase,
+    partitions_done: u32,
+    rows_compared: u64,
+    mismatches: u64,
+    elapsed_ms: u64,
+    recheck_in_ms: Option<u64>,
+) -> Event {
+    Event::ReconcileProgress {
+        progress: Progress {
+            name: "revenue by day".into(),
+            phase,
+            partitions_done,
+            partitions_total: 16,
+            rows_compared,
+            mismatches,
+            elapsed_ms,
+            throttled: None,
+            recheck_in_ms,
+        },
+    }
 }
 
 fn with_reconcile_results() -> App {
-    use cutover_model::reconcile::{
-        ColumnDiff, Mismatch, MismatchClass, ReconcileResult, Status, Verdict,
-    };
     let mut run = run_info();
     run.reconcile = vec!["orders".into(), "revenue by day".into(), "sequences".into()];
-    let mut app = with_run(run, 1);
-    ev(&mut app, Event::Ready { next: 0 });
+    let mut app = ready(run, 1);
     let mut r = ReconcileResult::new("orders", cutover_model::runbook::ReconcileKind::Checksum);
     r.status = Status::Fail;
     r.rows_compared = 200_000;
@@ -406,78 +474,37 @@ fn with_reconcile_results() -> App {
     r.elapsed_ms = 1_250;
     r.key_columns = vec!["id".into()];
     r.mismatches = vec![
-        Mismatch {
-            key: vec!["42".into()],
-            class: MismatchClass::Different,
-            columns: vec![ColumnDiff {
-                column: "total".into(),
-                source: Some("10.00".into()),
-                target: Some("12.00".into()),
-            }],
-            detail: "total: 10.00 → 12.00".into(),
-            transient: false,
-            by_content: false,
-            full: Vec::new(),
-        },
+        total_differs(
+            "42",
+            MismatchClass::Different,
+            Some("10.00"),
+            Some("12.00"),
+            "total: 10.00 → 12.00",
+        ),
         // A side without the row shows "(no row)", never NULL.
-        Mismatch {
-            key: vec!["77".into()],
-            class: MismatchClass::MissingOnTarget,
-            columns: vec![ColumnDiff {
-                column: "total".into(),
-                source: Some("5.00".into()),
-                target: None,
-            }],
-            detail: "missing on target".into(),
-            transient: false,
-            by_content: false,
-            full: Vec::new(),
-        },
-        Mismatch {
-            key: vec!["0".into()],
-            class: MismatchClass::ExtraOnTarget,
-            columns: vec![ColumnDiff {
-                column: "total".into(),
-                source: None,
-                target: Some("0".into()),
-            }],
-            detail: "extra on target".into(),
-            transient: false,
-            by_content: false,
-            full: Vec::new(),
-        },
+        total_differs(
+            "77",
+            MismatchClass::MissingOnTarget,
+            Some("5.00"),
+            None,
+            "missing on target",
+        ),
+        total_differs(
+            "0",
+            MismatchClass::ExtraOnTarget,
+            None,
+            Some("0"),
+            "extra on target",
+        ),
     ];
     r.mismatch_total = 3;
     r.verdict = Some(Verdict::compute(3, 200_000, 0, None));
+    reconciled(&mut app, r);
     ev(
         &mut app,
-        Event::ReconcileResult {
-            result: Box::new(r),
-            restored: false,
-        },
-    );
-    ev(
-        &mut app,
-        Event::ReconcileProgress {
-            progress: cutover_model::reconcile::Progress {
-                name: "revenue by day".into(),
-                phase: cutover_model::reconcile::Phase::Comparing,
-                partitions_done: 12,
-                partitions_total: 16,
-                rows_compared: 120_000,
-                mismatches: 0,
-                elapsed_ms: 3_000,
-                throttled: None,
-                recheck_in_ms: None,
-            },
-        },
+        revenue_by_day(Phase::Comparing, 12, 120_000, 0, 3_000, None),
     );
     app
-}
-
-#[test]
-fn reconcile_pane_with_results() {
-    snap("reconcile_results", &with_reconcile_results());
 }
 
 #[test]
@@ -485,19 +512,7 @@ fn a_check_waiting_to_recheck_says_when_it_checks_again() {
     let mut app = with_reconcile_results();
     ev(
         &mut app,
-        Event::ReconcileProgress {
-            progress: cutover_model::reconcile::Progress {
-                name: "revenue by day".into(),
-                phase: cutover_model::reconcile::Phase::WaitingToRecheck,
-                partitions_done: 16,
-                partitions_total: 16,
-                rows_compared: 160_000,
-                mismatches: 2,
-                elapsed_ms: 4_000,
-                throttled: None,
-                recheck_in_ms: Some(4_600),
-            },
-        },
+        revenue_by_day(Phase::WaitingToRecheck, 16, 160_000, 2, 4_000, Some(4_600)),
     );
     let screen = draw(&app, 120, 40);
     let line = screen
@@ -515,37 +530,25 @@ fn a_check_waiting_to_recheck_says_when_it_checks_again() {
 /// under the "more" and "above" lines), G shows the last, g the first.
 #[test]
 fn every_difference_in_the_reconcile_detail_can_be_scrolled_to() {
-    use cutover_model::reconcile::{ColumnDiff, Mismatch, MismatchClass, ReconcileResult, Status};
     let mut run = run_info();
     run.reconcile = vec!["orders".into()];
-    let mut app = with_run(run, 1);
-    ev(&mut app, Event::Ready { next: 0 });
+    let mut app = ready(run, 1);
     let mut r = ReconcileResult::new("orders", cutover_model::runbook::ReconcileKind::Checksum);
     r.status = Status::Fail;
     r.key_columns = vec!["id".into()];
     r.mismatches = (1..=34)
-        .map(|i| Mismatch {
-            key: vec![format!("{}", 1000 + i)],
-            class: MismatchClass::Different,
-            columns: vec![ColumnDiff {
-                column: "total".into(),
-                source: Some("1".into()),
-                target: Some("2".into()),
-            }],
-            detail: "total: 1 → 2".into(),
-            transient: false,
-            by_content: false,
-            full: Vec::new(),
+        .map(|i| {
+            total_differs(
+                &format!("{}", 1000 + i),
+                MismatchClass::Different,
+                Some("1"),
+                Some("2"),
+                "total: 1 → 2",
+            )
         })
         .collect();
     r.mismatch_total = 34;
-    ev(
-        &mut app,
-        Event::ReconcileResult {
-            result: Box::new(r),
-            restored: false,
-        },
-    );
+    reconciled(&mut app, r);
     press(&mut app, ch('v'));
     let keys_on = |screen: &str| -> Vec<u32> {
         screen
@@ -587,20 +590,36 @@ fn every_difference_in_the_reconcile_detail_can_be_scrolled_to() {
     );
 }
 
-/// A long step with a `progress` query shows how far it is, its rate and its ETA; a failed
-/// poll keeps the figures and says so; figures that come after the step ended are not shown.
-#[test]
-fn a_running_step_shows_its_progress_rate_and_eta() {
-    let mut app = running();
-    let at = app.now;
-    let reading = |done: u64, secs: i64, error: Option<&str>| Event::StepProgress {
+/// Step 1's `progress` query read `done` of 1,000,000 rows `secs` after `at` (or failed with
+/// `error`).
+fn copy_progress(
+    at: chrono::DateTime<chrono::Utc>,
+    done: u64,
+    secs: i64,
+    error: Option<&str>,
+) -> Event {
+    Event::StepProgress {
         index: 1,
         done,
         total: Some(1_000_000),
         unit: "rows".into(),
         error: error.map(str::to_string),
         at: at + Duration::seconds(secs),
-    };
+    }
+}
+
+/// How far step `index` is, in words.
+fn progress_words(app: &App, index: usize) -> Option<String> {
+    app.steps[index].progress.as_ref().map(|p| p.words())
+}
+
+/// A long step with a `progress` query shows how far it is, its rate and its ETA; a failed
+/// poll keeps the figures and says so; figures that come after the step ended are not shown.
+#[test]
+fn a_running_step_shows_its_progress_rate_and_eta() {
+    let mut app = running();
+    let at = app.now;
+    let reading = |done, secs, error| copy_progress(at, done, secs, error);
     ev(&mut app, reading(100_000, 0, None));
     ev(&mut app, reading(400_000, 10, None));
     let screen = draw(&app, 120, 40);
@@ -620,31 +639,16 @@ fn a_running_step_shows_its_progress_rate_and_eta() {
     // A first poll that fails says so, and the rate counts from the first good one.
     let mut fresh = running();
     let at = fresh.now;
-    let reading = |done: u64, secs: i64, error: Option<&str>| Event::StepProgress {
-        index: 1,
-        done,
-        total: Some(1_000_000),
-        unit: "rows".into(),
-        error: error.map(str::to_string),
-        at: at + Duration::seconds(secs),
-    };
+    let reading = |done, secs, error| copy_progress(at, done, secs, error);
     ev(&mut fresh, reading(0, 0, Some("timeout")));
     assert_eq!(
-        fresh.steps[1]
-            .progress
-            .as_ref()
-            .map(|p| p.words())
-            .as_deref(),
+        progress_words(&fresh, 1).as_deref(),
         Some("progress query failed: timeout")
     );
     ev(&mut fresh, reading(100_000, 10, None));
     ev(&mut fresh, reading(200_000, 20, None));
     assert_eq!(
-        fresh.steps[1]
-            .progress
-            .as_ref()
-            .map(|p| p.words())
-            .as_deref(),
+        progress_words(&fresh, 1).as_deref(),
         Some("200000 / 1000000 rows · 20% · 10k rows/s · ETA 1m20")
     );
     assert!(
@@ -654,13 +658,6 @@ fn a_running_step_shows_its_progress_rate_and_eta() {
             .is_none_or(|p| p.done == 400_000),
         "late figures are not taken"
     );
-}
-
-#[test]
-fn reconcile_detail_shows_the_differing_keys() {
-    let mut app = with_reconcile_results();
-    press(&mut app, ch('v'));
-    snap("reconcile_detail", &app);
 }
 
 /// The numbers of the `line N` output lines on `screen`, top to bottom.
@@ -796,12 +793,7 @@ fn repair_review() -> App {
         "repair what check orders finds (at most 100 rows; triggers fire)",
         None,
     );
-    let mut app = with_run(run, 5);
-    ev(&mut app, Event::Ready { next: 0 });
-    press(&mut app, Key::Enter);
-    start(&mut app, 0, 1);
-    pass(&mut app, 0, 1_800);
-    ready_and_start(&mut app, 1);
+    let mut app = second_step_started(run);
     pass(&mut app, 1, 3_900);
     ready_and_start(&mut app, 2);
     let patch = "running check orders…
@@ -827,15 +819,7 @@ UPDATE \"public\".\"orders\" AS t SET \"amount\" = '7.875'::\"pg_catalog\".\"num
 
 COMMIT;
 ";
-    ev(
-        &mut app,
-        Event::Output {
-            index: 2,
-            stream: Stream::Stdout,
-            text: patch.into(),
-            at: None,
-        },
-    );
+    ev(&mut app, output(2, Stream::Stdout, patch.into()));
     ev(
         &mut app,
         Event::Notice {
@@ -843,28 +827,8 @@ COMMIT;
             message: "repair patch /j/run.output/03-repair.repair.sql (sha256 5e88…): 1 insert, 2 updates, 1 delete; its inverse, the step's rollback: /j/run.output/03-repair.repair.inverse.sql. Review it, then type REPAIR to apply it".into(),
         },
     );
-    ev(
-        &mut app,
-        Event::ConfirmRequested {
-            index: 2,
-            word: "REPAIR".into(),
-        },
-    );
+    confirm_requested(&mut app, 2, "REPAIR");
     app
-}
-
-#[test]
-fn repair_step_review_before_its_word() {
-    snap("repair_review", &repair_review());
-}
-
-#[test]
-fn repair_step_review_full_screen() {
-    let mut app = repair_review();
-    // esc hides the word's box; z gives the patch the whole screen.
-    press(&mut app, Key::Esc);
-    press(&mut app, ch('z'));
-    snap("repair_review_zoomed", &app);
 }
 
 /// A running step with a `timeout` counts it down in the step pane (and when zoomed).
@@ -872,12 +836,7 @@ fn repair_step_review_full_screen() {
 fn a_running_step_counts_its_timeout_down() {
     let mut run = run_info();
     run.steps[1].timeout_ms = Some(90_000);
-    let mut app = with_run(run, 5);
-    ev(&mut app, Event::Ready { next: 0 });
-    press(&mut app, Key::Enter);
-    start(&mut app, 0, 1);
-    pass(&mut app, 0, 1_800);
-    ready_and_start(&mut app, 1);
+    let mut app = second_step_started(run);
     tick(&mut app, 13);
     let screen = draw(&app, 120, 40);
     assert!(screen.contains("times out in 1:17"), "{screen}");
