@@ -16,11 +16,7 @@ impl App {
         match &self.phase {
             Phase::Approving {
                 roles, approved, ..
-            } => roles
-                .iter()
-                .filter(|r| !approved.iter().any(|(a, _)| a == *r))
-                .cloned()
-                .collect(),
+            } => cutover_model::summary::not_signed(roles, approved),
             _ => Vec::new(),
         }
     }

@@ -145,14 +145,19 @@ impl RunPhase {
         match self {
             RunPhase::Approving {
                 roles, approved, ..
-            } => roles
-                .iter()
-                .filter(|r| !approved.iter().any(|(a, _)| a == *r))
-                .cloned()
-                .collect(),
+            } => not_signed(roles, approved),
             _ => Vec::new(),
         }
     }
+}
+
+/// The roles of `roles` that `approved` (role, name typed) has no sign-off for.
+pub fn not_signed(roles: &[String], approved: &[(String, String)]) -> Vec<String> {
+    roles
+        .iter()
+        .filter(|r| !approved.iter().any(|(a, _)| a == *r))
+        .cloned()
+        .collect()
 }
 
 #[cfg(test)]
