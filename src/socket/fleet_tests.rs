@@ -101,6 +101,21 @@ impl Term {
         wire::write(&mut self.write, msg).await.unwrap();
     }
 
+    /// A run-next of `members`, confirmed for `confirm`, each seen waiting at `seen`'s step.
+    async fn run_next(
+        &mut self,
+        members: Vec<String>,
+        confirm: usize,
+        seen: std::collections::BTreeMap<String, usize>,
+    ) {
+        self.command(FleetCommand::RunNext {
+            members,
+            confirm,
+            seen,
+        })
+        .await;
+    }
+
     async fn command(&mut self, command: FleetCommand) {
         self.send(&FleetClientMsg::Command { command }).await;
     }
@@ -437,12 +452,7 @@ async fn a_count_that_does_not_match_is_refused_whole() {
     let (_dir, socket, _hub) = usual();
     let mut t = controller(&socket).await;
     let two = vec!["a".to_string(), "b".to_string()];
-    t.command(FleetCommand::RunNext {
-        members: two.clone(),
-        confirm: 1,
-        seen: Default::default(),
-    })
-    .await;
+    t.run_next(two.clone(), 1, Default::default()).await;
     assert_eq!(t.notice().await, "not run: 1 typed for 2 members");
     t.command(FleetCommand::Rollback {
         members: two,
@@ -453,12 +463,7 @@ async fn a_count_that_does_not_match_is_refused_whole() {
         t.notice().await,
         format!("not rolled back: {} typed for 2 members", usize::MAX)
     );
-    t.command(FleetCommand::RunNext {
-        members: Vec::new(),
-        confirm: 0,
-        seen: Default::default(),
-    })
-    .await;
+    t.run_next(Vec::new(), 0, Default::default()).await;
     assert_eq!(t.notice().await, "ran the next step of 0 members");
 }
 
@@ -505,12 +510,7 @@ async fn unknown_and_hostile_member_names_are_reported_bounded_and_tame() {
     .map(|s| s.to_string())
     .collect();
     let n = hostile.len();
-    t.command(FleetCommand::RunNext {
-        members: hostile,
-        confirm: n,
-        seen: Default::default(),
-    })
-    .await;
+    t.run_next(hostile, n, Default::default()).await;
     let said = t.notice().await;
     assert!(
         said.starts_with("ran the next step of 0 members; left as they are: "),
@@ -534,22 +534,13 @@ async fn unknown_and_hostile_member_names_are_reported_bounded_and_tame() {
     assert!(said.len() < 200, "{said}");
     // A name of almost a megabyte (the line stays under the limit): the notice stays short.
     let huge = "\u{1b}[31m".to_string() + &"n".repeat(wire::MAX_CLIENT_LINE - 1024);
-    t.command(FleetCommand::RunNext {
-        members: vec![huge],
-        confirm: 1,
-        seen: Default::default(),
-    })
-    .await;
+    t.run_next(vec![huge], 1, Default::default()).await;
     let said = t.notice().await;
     assert!(said.len() < 1024, "a notice of {} bytes", said.len());
     assert!(tame(&said), "{said:?}");
     // A known name typed in another case, or padded, is not that member.
-    t.command(FleetCommand::RunNext {
-        members: vec!["B".into(), " b".into()],
-        confirm: 2,
-        seen: Default::default(),
-    })
-    .await;
+    t.run_next(vec!["B".into(), " b".into()], 2, Default::default())
+        .await;
     assert_eq!(
         t.notice().await,
         "ran the next step of 0 members; left as they are: B,  b"
@@ -673,11 +664,11 @@ async fn run_next_reaches_each_waiting_member_once_and_no_other() {
     lane_is(&hub, "m", LaneState::Waiting, Some(0)).await;
     let mut t = controller(&socket).await;
     // The same member named twice: its next step, once.
-    t.command(FleetCommand::RunNext {
-        members: vec!["m".into(), "m".into(), "idle".into()],
-        confirm: 3,
-        seen: Default::default(),
-    })
+    t.run_next(
+        vec!["m".into(), "m".into(), "idle".into()],
+        3,
+        Default::default(),
+    )
     .await;
     assert_eq!(
         t.notice().await,
@@ -685,12 +676,7 @@ async fn run_next_reaches_each_waiting_member_once_and_no_other() {
     );
     lane_is(&hub, "m", LaneState::Running, Some(0)).await;
     // Running: not waiting, so nothing is sent.
-    t.command(FleetCommand::RunNext {
-        members: vec!["m".into()],
-        confirm: 1,
-        seen: Default::default(),
-    })
-    .await;
+    t.run_next(vec!["m".into()], 1, Default::default()).await;
     assert_eq!(
         t.notice().await,
         "ran the next step of 0 members; left as they are: m"
@@ -701,11 +687,11 @@ async fn run_next_reaches_each_waiting_member_once_and_no_other() {
     lane_is(&hub, "m", LaneState::Waiting, Some(1)).await;
     // A run-next confirmed on lanes that showed it at its first step (it has moved on since):
     // left as it is, its second step not run.
-    t.command(FleetCommand::RunNext {
-        members: vec!["m".into()],
-        confirm: 1,
-        seen: [("m".to_string(), 0)].into_iter().collect(),
-    })
+    t.run_next(
+        vec!["m".into()],
+        1,
+        [("m".to_string(), 0)].into_iter().collect(),
+    )
     .await;
     assert_eq!(
         t.notice().await,
@@ -714,11 +700,11 @@ async fn run_next_reaches_each_waiting_member_once_and_no_other() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     lane_is(&hub, "m", LaneState::Waiting, Some(1)).await;
     // Seen where it waits: it runs.
-    t.command(FleetCommand::RunNext {
-        members: vec!["m".into()],
-        confirm: 1,
-        seen: [("m".to_string(), 1)].into_iter().collect(),
-    })
+    t.run_next(
+        vec!["m".into()],
+        1,
+        [("m".to_string(), 1)].into_iter().collect(),
+    )
     .await;
     assert_eq!(t.notice().await, "ran the next step of 1 member");
     lane_is(&hub, "m", LaneState::Running, Some(1)).await;
