@@ -16,16 +16,26 @@ fn operator(user: &str, ssh: Option<&str>) -> Operator {
     }
 }
 
-#[tokio::test]
-async fn a_watcher_signs_off_as_who_it_is() {
-    let dir = tempfile::tempdir().unwrap();
-    let journal = dir.path().join("j.jsonl");
+/// A served run of one approve step needing `roles`, whose controlling terminal (`dba`) has
+/// run it: the engine waits for the sign-offs (the journal says so). Returns the socket, what
+/// serves it, and the controlling terminal's command sender and event receiver (kept: the
+/// terminal stays while they live).
+async fn waiting_for_sign_offs(
+    dir: &std::path::Path,
+    name: &str,
+    roles: &str,
+) -> (
+    std::path::PathBuf,
+    tokio::task::JoinHandle<Result<RunOutcome, crate::server::ServeError>>,
+    tokio::sync::mpsc::Sender<Command>,
+    tokio::sync::mpsc::Receiver<cutover_model::protocol::Incoming>,
+) {
+    let journal = dir.join("j.jsonl");
     let (socket, serving) = crate::server_tests::served_runbook(
-        dir.path(),
-        "[runbook]\nname = \"signed\"\n\n[[step]]\nid = \"go-live\"\napprove = [\"orders-owner\"]\n",
+        dir,
+        &format!("[runbook]\nname = \"{name}\"\n\n[[step]]\nid = \"go-live\"\napprove = {roles}\n"),
         Duration::from_secs(1),
     );
-
     let control = client::join(
         &socket,
         Want::Control { take_over: false },
@@ -33,13 +43,22 @@ async fn a_watcher_signs_off_as_who_it_is() {
     )
     .await
     .unwrap();
-    let (to_engine, _from_engine) = control.bridge();
+    let (to_engine, from_engine) = control.bridge();
     to_engine.send(Command::RunNext).await.unwrap();
     let waiting =
         || std::fs::read_to_string(&journal).is_ok_and(|j| j.contains("approval_requested"));
     while !waiting() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    (socket, serving, to_engine, from_engine)
+}
+
+#[tokio::test]
+async fn a_watcher_signs_off_as_who_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("j.jsonl");
+    let (socket, serving, to_engine, _from_engine) =
+        waiting_for_sign_offs(dir.path(), "signed", "[\"orders-owner\"]").await;
     let watcher = client::join(
         &socket,
         Want::Watch,
@@ -111,25 +130,8 @@ async fn a_watcher_signs_off_as_who_it_is() {
 async fn a_watcher_looping_sign_offs_cannot_flood_the_journal() {
     let dir = tempfile::tempdir().unwrap();
     let journal = dir.path().join("j.jsonl");
-    let (socket, _serving) = crate::server_tests::served_runbook(
-        dir.path(),
-        "[runbook]\nname = \"flood\"\n\n[[step]]\nid = \"go-live\"\napprove = [\"dba\", \"owner\"]\n",
-        Duration::from_secs(1),
-    );
-    let control = client::join(
-        &socket,
-        Want::Control { take_over: false },
-        operator("dba", None),
-    )
-    .await
-    .unwrap();
-    let (to_engine, _from_engine) = control.bridge();
-    to_engine.send(Command::RunNext).await.unwrap();
-    let waiting =
-        || std::fs::read_to_string(&journal).is_ok_and(|j| j.contains("approval_requested"));
-    while !waiting() {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let (socket, _serving, _to_engine, _from_engine) =
+        waiting_for_sign_offs(dir.path(), "flood", "[\"dba\", \"owner\"]").await;
     let before = std::fs::read_to_string(&journal).unwrap().lines().count();
     let watcher = client::join(&socket, Want::Watch, operator("mallory", None))
         .await
