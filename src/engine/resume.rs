@@ -26,8 +26,6 @@ pub struct Interrupted {
 pub struct Restored {
     /// The run, folded by the model as the report and the cockpit fold it.
     pub run: RunSummary,
-    /// Where each step stands, by step id (every step the journal's latest session had).
-    pub ended: BTreeMap<String, Ended>,
     /// Steps whose last attempt failed with no decision after.
     pub failed: BTreeSet<String>,
     /// The step in flight when the journal ends.
@@ -92,7 +90,6 @@ impl Restored {
 
     /// One step as the fold left it.
     fn step(&mut self, s: &StepSummary) {
-        self.ended.insert(s.id.clone(), s.ended);
         if s.ended.is_failed() {
             self.failed.insert(s.id.clone());
         }
@@ -131,6 +128,6 @@ impl Restored {
 
     /// Whether step `id` is done (passed, skipped, marked done).
     pub fn is_done(&self, id: &str) -> bool {
-        self.ended.get(id).is_some_and(|e| e.is_done())
+        self.step_of(id).is_some_and(|s| s.ended.is_done())
     }
 }

@@ -37,6 +37,38 @@ enum Doing {
     Finished(RunOutcome),
 }
 
+impl Doing {
+    /// The step the run is at, while it is at one.
+    fn step(&self) -> Option<usize> {
+        match self {
+            Doing::Ready(i)
+            | Doing::Running(i, _)
+            | Doing::Ended(i)
+            | Doing::Deciding(i, _)
+            | Doing::Confirming(i)
+            | Doing::Approving(i, _) => Some(*i),
+            _ => None,
+        }
+    }
+
+    /// The fleet lane's state for it (a running countdown aside).
+    fn lane_state(&self) -> LaneState {
+        match self {
+            Doing::Starting => LaneState::Starting,
+            Doing::Ready(_) => LaneState::Waiting,
+            Doing::Running(..) | Doing::Ended(_) => LaneState::Running,
+            Doing::Deciding(..) | Doing::PreflightBlocked => LaneState::Failed,
+            Doing::Confirming(_) | Doing::Approving(..) => LaneState::Asking,
+            Doing::RollingBack => LaneState::RollingBack,
+            Doing::Finished(RunOutcome::Completed) => LaneState::Completed,
+            Doing::Finished(RunOutcome::RolledBack | RunOutcome::RolledBackPartly) => {
+                LaneState::RolledBack
+            }
+            Doing::Finished(RunOutcome::Aborted | RunOutcome::NotStarted) => LaneState::Ended,
+        }
+    }
+}
+
 /// A run's state, folded from its events: the model's fold of the run (its steps, their
 /// plan and states, its start and end) and, besides, what the run is doing now.
 #[derive(Debug, Clone, Default)]
@@ -274,8 +306,13 @@ impl StatusFold {
 
     /// The run as a fleet's lane for `member` at `now` (its socket left for the fleet to set).
     pub fn lane(&self, member: &str, now: DateTime<Utc>) -> Lane {
-        let (state, step) = self.lane_state();
-        let title = match (&self.doing(), step) {
+        let doing = self.doing();
+        let step = doing.step();
+        let state = match self.countdown {
+            Some(_) => LaneState::RollingBack,
+            None => doing.lane_state(),
+        };
+        let title = match (&doing, step) {
             (Doing::Finished(o), _) => outcome_words(*o).to_string(),
             (Doing::PreflightBlocked, _) => "preflight failed: open it to decide".into(),
             (_, Some(i)) => self
@@ -303,40 +340,6 @@ impl StatusFold {
             reconcile: self.verdict_words(),
             countdown: self.countdown.clone(),
             socket: None,
-        }
-    }
-
-    /// The lane's state, and the step it is at.
-    fn lane_state(&self) -> (LaneState, Option<usize>) {
-        if self.countdown.is_some() {
-            return (LaneState::RollingBack, self.at_step());
-        }
-        let state = match &self.doing() {
-            Doing::Starting => LaneState::Starting,
-            Doing::Ready(_) => LaneState::Waiting,
-            Doing::Running(..) | Doing::Ended(_) => LaneState::Running,
-            Doing::Deciding(..) | Doing::PreflightBlocked => LaneState::Failed,
-            Doing::Confirming(_) | Doing::Approving(..) => LaneState::Asking,
-            Doing::RollingBack => LaneState::RollingBack,
-            Doing::Finished(RunOutcome::Completed) => LaneState::Completed,
-            Doing::Finished(RunOutcome::RolledBack | RunOutcome::RolledBackPartly) => {
-                LaneState::RolledBack
-            }
-            Doing::Finished(RunOutcome::Aborted | RunOutcome::NotStarted) => LaneState::Ended,
-        };
-        (state, self.at_step())
-    }
-
-    /// The step the run is at, while it is at one.
-    fn at_step(&self) -> Option<usize> {
-        match &self.doing() {
-            Doing::Ready(i)
-            | Doing::Running(i, _)
-            | Doing::Ended(i)
-            | Doing::Deciding(i, _)
-            | Doing::Confirming(i)
-            | Doing::Approving(i, _) => Some(*i),
-            _ => None,
         }
     }
 
