@@ -8,7 +8,8 @@
 //! - the flood step's wall time against `seq 1000000 > /dev/null` in the same run (from the
 //!   journal): rounds of baseline, flood with keys pressed, flood without keys; the median of
 //!   the per-round ratios; the same flood under `--headless --json > /dev/null` and under the
-//!   engine with a null front end for comparison;
+//!   engine with a null front end, and behind its socket with a terminal that drops what it is
+//!   sent (every line, and the cockpit's tail), so the cost of each hop shows;
 //! - CPU of the idle cockpit while a `sleep` step runs.
 //!
 //! `CUTOVER_BENCH_BEFORE=/path/to/an/older/cutover` also runs the pty and headless parts against
@@ -238,28 +239,9 @@ fn headless_flood(bin: &str, dir: &Path) {
 
 /// The engine alone, its events dropped as fast as they come: the floor for any front end.
 fn null_front_end(dir: &Path) {
-    use cutover_engine::{Engine, EngineOptions, JournalChoice};
-    use cutover_model::protocol::Operator;
-    use cutover_model::runbook::Runbook;
-    let rb_path = dir.join("headless.toml");
-    let rb = Runbook::load(&rb_path, &Default::default()).expect("runbook");
     let j = dir.join("null.jsonl");
-    let engine = Engine::prepare(
-        rb,
-        EngineOptions {
-            journal: JournalChoice::New(j.clone()),
-            accept_changed_runbook: false,
-            accept_changed_vars: false,
-            operator: Operator::from_env(),
-            metrics_file: None,
-        },
-    )
-    .expect("prepare");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let engine = prepared(dir, &j);
+    let rt = runtime();
     let events = rt.block_on(async {
         let (cmd_tx, cmd_rx) = tokio::sync::mpsc::channel(16);
         let (ev_tx, mut ev_rx) = tokio::sync::mpsc::channel(1024);
@@ -285,6 +267,103 @@ fn null_front_end(dir: &Path) {
     );
 }
 
+/// The engine behind its socket, with one terminal that reads every event and drops it: the
+/// cost of the socket hop, for a terminal that is sent every line (`watch --json`) and for one
+/// that keeps the cockpit's tail.
+fn socket_flood(dir: &Path) {
+    use cutover_model::protocol::{Command, Event, Incoming, Operator};
+    use cutover_socket::{client, rundir, server, wire::Want};
+    let tails = [
+        ("every line", None),
+        (
+            "the cockpit's tail",
+            Some(cutover_cockpit::app::output::OUTPUT_CAP),
+        ),
+    ];
+    for (i, (label, tail)) in tails.into_iter().enumerate() {
+        let runs = dir.join(format!("runs-{i}"));
+        std::fs::create_dir(&runs).expect("run dir");
+        std::fs::set_permissions(&runs, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .expect("0700");
+        let j = dir.join(format!("socket-{i}.jsonl"));
+        let engine = prepared(dir, &j);
+        let rt = runtime();
+        rt.block_on(async {
+            let pid = std::process::id();
+            let listening = server::listen(server::ServeOptions {
+                dir: runs,
+                meta: rundir::RunMeta {
+                    id: format!("bench-{i}"),
+                    pid,
+                    pid_start: rundir::start_time(pid),
+                    journal: j.display().to_string(),
+                    runbook: "h".into(),
+                    started_at: chrono::Utc::now(),
+                    resumable: true,
+                    fleet: false,
+                },
+                shared: None,
+                linger: Duration::from_secs(5),
+            })
+            .expect("listen");
+            let socket = listening.socket.clone();
+            let serving = tokio::spawn(listening.serve(engine));
+            let want = Want::Control { take_over: false };
+            let joined = client::join(&socket, want, Operator::from_env(), tail)
+                .await
+                .expect("join");
+            let (commands, mut events) = joined.bridge();
+            while let Some(inc) = events.recv().await {
+                let ready = match &inc {
+                    Incoming::Snapshot(evs) => evs.iter().any(|e| matches!(e, Event::Ready { .. })),
+                    Incoming::Event(Event::Ready { .. }) => true,
+                    Incoming::Event(Event::RunFinished { .. }) => break,
+                    _ => false,
+                };
+                if ready {
+                    let _ = commands.send(Command::RunNext).await;
+                }
+            }
+            drop((commands, events));
+            let _ = serving.await;
+        });
+        let get = durations(&j);
+        println!(
+            "same flood, engine + socket, {label}: {} ms vs {} ms baseline",
+            get("flood"),
+            get("baseline")
+        );
+    }
+}
+
+/// The headless runbook in `dir`, prepared with journal `journal`.
+fn prepared(dir: &Path, journal: &Path) -> cutover_engine::Engine {
+    use cutover_engine::{Engine, EngineOptions, JournalChoice};
+    use cutover_model::protocol::Operator;
+    use cutover_model::runbook::Runbook;
+    let rb = Runbook::load(&dir.join("headless.toml"), &Default::default()).expect("runbook");
+    Engine::prepare(
+        rb,
+        EngineOptions {
+            journal: JournalChoice::New(journal.to_path_buf()),
+            accept_changed_runbook: false,
+            accept_changed_vars: false,
+            operator: Operator::from_env(),
+            metrics_file: None,
+        },
+    )
+    .expect("prepare")
+}
+
+/// The runtime the engine runs on in a detached run: two workers.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
 fn main() {
     // `cargo bench` passes --bench; `cargo test --benches` runs this too: only measure on bench.
     if !std::env::args().any(|a| a == "--bench") {
@@ -305,5 +384,6 @@ fn main() {
     flood_and_idle(BIN, dir.path(), &rb, runs.path());
     headless_flood(BIN, dir.path());
     null_front_end(dir.path());
+    socket_flood(dir.path());
     stop_engines(runs.path());
 }

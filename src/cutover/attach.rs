@@ -179,6 +179,10 @@ pub fn cockpit(
     }
 }
 
+/// What a cockpit keeps of each step's output, said to the engine so that a flood sends it
+/// no line it would drop at once.
+pub(crate) const COCKPIT_TAIL: Option<usize> = Some(cutover_cockpit::app::output::OUTPUT_CAP);
+
 /// Joins the run at `socket` for the controls; when another terminal has them, asks (saying
 /// who, from where and since when) before taking them over, unless `take_over`.
 async fn join_controls(
@@ -187,7 +191,14 @@ async fn join_controls(
     take_over: bool,
 ) -> Result<client::Joined, ClientError> {
     let who = Operator::from_env();
-    match client::join(socket, Want::Control { take_over }, who.clone()).await {
+    match client::join(
+        socket,
+        Want::Control { take_over },
+        who.clone(),
+        COCKPIT_TAIL,
+    )
+    .await
+    {
         Err(ClientError::Refused {
             controller: Some(holder),
             ..
@@ -205,7 +216,7 @@ async fn join_controls(
                     controller: None,
                 });
             }
-            client::join(socket, Want::Control { take_over: true }, who).await
+            client::join(socket, Want::Control { take_over: true }, who, COCKPIT_TAIL).await
         }
         other => other,
     }
@@ -358,7 +369,7 @@ fn watched(id: Option<String>, owner: Option<String>) -> Result<(PathBuf, String
 fn watch_cockpit(socket: &std::path::Path, run: &str, theme: Theme) -> Outcome {
     let rt = crate::serve::client_runtime("cutover", Exit::Failed)?;
     let left = rt.block_on(async {
-        let joined = client::join(socket, Want::Watch, Operator::from_env()).await?;
+        let joined = client::join(socket, Want::Watch, Operator::from_env(), COCKPIT_TAIL).await?;
         Ok::<_, ClientError>(joined_cockpit(joined, theme, false).await)
     });
     rt.shutdown_background();
@@ -389,7 +400,7 @@ fn watch_cockpit(socket: &std::path::Path, run: &str, theme: Theme) -> Outcome {
 fn watch_json(socket: &std::path::Path) -> Outcome {
     let rt = crate::serve::client_runtime("cutover", Exit::Failed)?;
     let result = rt.block_on(async {
-        let joined = client::join(socket, Want::Watch, Operator::from_env()).await?;
+        let joined = client::join(socket, Want::Watch, Operator::from_env(), None).await?;
         let (_commands, mut events) = joined.bridge();
         let mut out = std::io::stdout().lock();
         // How the stream ends: the run's end was printed, or nobody reads any more (both

@@ -304,9 +304,14 @@ fn member_cockpit(rt: &tokio::runtime::Runtime, socket: &Path, role: ClientRole,
     };
     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         rt.block_on(async move {
-            let joined = client::join(socket, want, Operator::from_env())
-                .await
-                .ok()?;
+            let joined = client::join(
+                socket,
+                want,
+                Operator::from_env(),
+                crate::attach::COCKPIT_TAIL,
+            )
+            .await
+            .ok()?;
             crate::attach::joined_cockpit(joined, theme, true)
                 .await
                 .ok()

@@ -48,3 +48,8 @@ pub mod secrets;
 pub mod shown;
 pub mod summary;
 pub mod text;
+
+/// Serde's `skip_serializing_if` for counters that are mostly zero.
+pub fn is_zero(n: &u64) -> bool {
+    *n == 0
+}

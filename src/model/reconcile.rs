@@ -222,7 +222,7 @@ pub struct ReconcileResult {
     pub elapsed_ms: u64,
     /// How long the check waited before its re-check (for the lag to drain, or a fixed
     /// delay), milliseconds; not part of `elapsed_ms`.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "crate::is_zero")]
     pub recheck_wait_ms: u64,
     /// Names of the key columns (what [`Mismatch::key`] holds).
     pub key_columns: Vec<String>,
@@ -449,11 +449,6 @@ pub fn progress_line(p: &Progress) -> String {
         s.push_str(&format!(" · throttled: {w}"));
     }
     s
-}
-
-/// Serde's `skip_serializing_if` for counters that are mostly zero.
-fn is_zero(n: &u64) -> bool {
-    *n == 0
 }
 
 /// One line: `orders: ✔ 200000 rows equal (16 parts, 1.2s)` or `orders: ✘ 3 rows differ (max 0)`.

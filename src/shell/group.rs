@@ -73,6 +73,13 @@ pub fn group_alive(pgid: i32) -> bool {
     if pgid <= 1 {
         return false;
     }
+    // SAFETY: signal 0 only checks for existence and permission. No process in the group at
+    // all (the usual end of a step) is known without reading every process in `/proc`.
+    if unsafe { libc::killpg(pgid, 0) } != 0
+        && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+    {
+        return false;
+    }
     match group_members(pgid) {
         Some(members) => !members.is_empty(),
         // SAFETY: signal 0 only checks for existence and permission.

@@ -63,8 +63,14 @@ async fn connect(path: &Path) -> Result<UnixStream, ClientError> {
         })
 }
 
-/// Connects to the run at `path` and says hello.
-pub async fn join(path: &Path, want: Want, who: Operator) -> Result<Joined, ClientError> {
+/// Connects to the run at `path` and says hello. `tail`: the terminal keeps only this many of
+/// a step's newest output lines (the cockpit; see [`ClientMsg::Hello`]); `None`, every line.
+pub async fn join(
+    path: &Path,
+    want: Want,
+    who: Operator,
+    tail: Option<usize>,
+) -> Result<Joined, ClientError> {
     let stream = tokio::time::timeout(HANDSHAKE_WITHIN, connect(path))
         .await
         .map_err(|_| ClientError::Protocol("no connection within 10 s".into()))??;
@@ -74,6 +80,7 @@ pub async fn join(path: &Path, want: Want, who: Operator) -> Result<Joined, Clie
         version: wire::VERSION,
         want,
         who,
+        tail,
     };
     // A refusal may already be on its way when the hello cannot be written: read it.
     let wrote = wire::write(&mut write, &hello).await;
@@ -123,6 +130,7 @@ pub async fn status(path: &Path, who: Operator) -> Result<RunStatus, ClientError
         version: wire::VERSION,
         want: Want::Status,
         who,
+        tail: None,
     };
     wire::write(&mut write, &hello)
         .await

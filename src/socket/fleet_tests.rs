@@ -236,6 +236,7 @@ async fn a_hello_of_the_run_protocol_is_refused_and_closed() {
             version: wire::VERSION,
             want,
             who: operator(),
+            tail: None,
         })
         .await;
         match t.recv().await {

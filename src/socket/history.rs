@@ -164,6 +164,7 @@ mod tests {
             stream: Stream::Stdout,
             text: "line\n".repeat(lines),
             at: None,
+            skipped: 0,
         })
     }
 

@@ -11,6 +11,8 @@
 //! * [`server`]: the engine behind the socket — every connection's peer uid checked, one
 //!   controlling terminal, any number of watchers, each with its own bounded queue (a terminal
 //!   that falls behind gets a fresh snapshot, and never slows the engine);
+//! * `tail`: what a terminal that keeps only each step's newest output lines (the cockpit) is
+//!   sent of a flood: gathered for a moment, without the lines it would drop at once;
 //! * [`client`]: connecting, the handshake, and a channel bridge for a front end.
 //!
 //! No terminal code lives here.
@@ -29,4 +31,5 @@ mod session;
 #[cfg(test)]
 mod signoff_tests;
 pub mod status;
+mod tail;
 pub mod wire;

@@ -103,7 +103,7 @@ pub(crate) fn listening_runbook(
 
 /// Takes the controls, runs the step and leaves at once, before the run ends.
 async fn run_and_leave(socket: &Path) {
-    let joined = client::join(socket, Want::Control { take_over: false }, operator())
+    let joined = client::join(socket, Want::Control { take_over: false }, operator(), None)
         .await
         .unwrap();
     let (commands, _events) = joined.bridge();
@@ -127,9 +127,14 @@ async fn an_operator_who_comes_back_finds_the_outcome_and_then_the_engine_leaves
     // Nobody in control saw the end: the engine is still there.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!serving.is_finished());
-    let joined = client::join(&socket, Want::Control { take_over: false }, operator())
-        .await
-        .unwrap();
+    let joined = client::join(
+        &socket,
+        Want::Control { take_over: false },
+        operator(),
+        None,
+    )
+    .await
+    .unwrap();
     let (_commands, mut events) = joined.bridge();
     match events.recv().await {
         Some(Incoming::Snapshot(evs)) => assert!(
@@ -164,4 +169,68 @@ async fn a_finished_run_nobody_comes_back_to_leaves_after_its_linger() {
         rundir::read_metas(&dir.path().join("runs")).is_empty(),
         "so is its description"
     );
+}
+
+/// The lines of step 0's output a terminal was sent until the run's end, checked in order
+/// against `seq`'s numbering with the lines left out counted in: how many were sent, and how
+/// many were left out. A resynchronisation (which replaces what was shown) fails the test.
+async fn seq_lines(events: &mut tokio::sync::mpsc::Receiver<Incoming>) -> (u64, u64) {
+    let (mut next, mut sent, mut left_out) = (1u64, 0u64, 0u64);
+    let mut snapshots = 0;
+    while let Some(inc) = events.recv().await {
+        match inc {
+            Incoming::Snapshot(_) => {
+                snapshots += 1;
+                assert_eq!(snapshots, 1, "only the snapshot on joining");
+            }
+            Incoming::Event(Event::Output {
+                index: 0,
+                text,
+                skipped,
+                ..
+            }) => {
+                next += skipped;
+                left_out += skipped;
+                for line in text.lines() {
+                    assert_eq!(line.parse::<u64>().unwrap(), next, "in order, counted");
+                    next += 1;
+                    sent += 1;
+                }
+            }
+            Incoming::Event(Event::RunFinished { .. }) => break,
+            _ => {}
+        }
+    }
+    (sent, left_out)
+}
+
+/// Two terminals that read nothing while a step floods 200,000 lines: the one that keeps only
+/// 100 lines (as the cockpit keeps 10,000) is sent far fewer, every line it is not sent is
+/// counted where it was left out, and the newest lines all arrive; the one that keeps every
+/// line (`watch --json`) is sent every line.
+#[tokio::test]
+async fn a_flood_reaches_a_tail_keeping_terminal_as_its_tail_and_a_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let flood = "[runbook]\nname = \"flood\"\n\n[[step]]\nid = \"flood\"\nrun = \"seq 200000\"\n";
+    let (socket, serving) = served_runbook(dir.path(), flood, NEVER);
+    let want = Want::Control { take_over: false };
+    let tail = client::join(&socket, want, operator(), Some(100));
+    let tail = tail.await.unwrap();
+    let every = client::join(&socket, Want::Watch, operator(), None);
+    let every = every.await.unwrap();
+    let (commands, mut tail_events) = tail.bridge();
+    let (_watching, mut every_events) = every.bridge();
+    commands.send(Command::RunNext).await.unwrap();
+    // Nobody reads until the run is over: both terminals fall behind the flood.
+    let journal = dir.path().join("j.jsonl");
+    while !finished(&journal) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (sent, left_out) = seq_lines(&mut tail_events).await;
+    assert_eq!(sent + left_out, 200_000);
+    assert!((100..100_000).contains(&sent), "sent {sent} lines");
+    assert_eq!(seq_lines(&mut every_events).await, (200_000, 0));
+    drop((commands, tail_events));
+    let outcome = tokio::time::timeout(NEVER, serving).await.unwrap().unwrap();
+    assert_eq!(outcome.unwrap(), RunOutcome::Completed);
 }

@@ -5,9 +5,10 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use tokio::io::{AsyncBufRead, AsyncWrite, BufReader};
+use tokio::io::{AsyncBufRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 use tokio::sync::{broadcast, mpsc};
+use tokio::time::Instant;
 
 use crate::server::{Controller, HELLO_WITHIN, Shared};
 use crate::wire::{self, ClientMsg, ServerMsg, Want};
@@ -30,7 +31,7 @@ async fn handshake<R, W>(
     write: &mut W,
     allowed: bool,
     peer: Option<(u32, Option<i32>)>,
-) -> Option<(Want, Operator)>
+) -> Option<(Want, Operator, Option<usize>)>
 where
     R: AsyncBufRead + Unpin,
     W: AsyncWrite + Unpin,
@@ -51,7 +52,13 @@ where
         .await;
         return None;
     }
-    let Ok(Ok(Some(ClientMsg::Hello { version, want, who }))) = hello else {
+    let Ok(Ok(Some(ClientMsg::Hello {
+        version,
+        want,
+        who,
+        tail,
+    }))) = hello
+    else {
         return None;
     };
     if version != wire::VERSION {
@@ -62,7 +69,7 @@ where
         refuse(write, &reason, None).await;
         return None;
     }
-    Some((want, vouched(who, peer)))
+    Some((want, vouched(who, peer), tail))
 }
 
 /// `who` as the journal names it: the user the kernel vouches for (`peer`: its uid and pid),
@@ -90,7 +97,7 @@ pub(crate) async fn session(
     let peer = stream.peer_cred().ok().map(|c| (c.uid(), c.pid()));
     let (read, mut write) = stream.into_split();
     let mut read = BufReader::new(read);
-    let Some((want, who)) = handshake(&mut read, &mut write, allowed, peer).await else {
+    let Some((want, who, tail)) = handshake(&mut read, &mut write, allowed, peer).await else {
         return;
     };
     let me = shared.next_session.fetch_add(1, Ordering::Relaxed);
@@ -135,6 +142,7 @@ pub(crate) async fn session(
         me,
         role,
         who: who.clone(),
+        tail,
         pace: SignOffPace::new(),
         left_on_purpose: std::sync::atomic::AtomicBool::new(false),
     };
@@ -260,6 +268,8 @@ struct Link<'a> {
     role: ClientRole,
     /// Who is at this terminal (the user as the kernel says): a sign-off is theirs.
     who: Operator,
+    /// It keeps only this many of a step's newest output lines (see [`crate::tail`]).
+    tail: Option<usize>,
     /// The pace of this terminal's sign-offs.
     pace: SignOffPace,
     /// It said it leaves on purpose (`Command::Leave`) before it closed.
@@ -288,20 +298,28 @@ impl Link<'_> {
             return;
         }
         let mut live_open = true;
+        // Output was sent lately to a tail-keeping terminal: live events wait in the queue
+        // until then, and go out together (see `crate::tail`).
+        let mut hold: Option<Instant> = None;
         loop {
             let go_on = tokio::select! {
-                ev = live.recv(), if live_open => match ev {
-                    Ok(ev) => self.event(write, &ev).await,
+                ev = live.recv(), if live_open && hold.is_none() => match ev {
+                    Ok(ev) => {
+                        hold = self.holds_after(&ev);
+                        self.event(write, &ev).await
+                    }
                     Err(broadcast::error::RecvError::Lagged(n)) => {
-                        let (snapshot, again) = self.shared.subscribe();
-                        live = again;
-                        self.resync(write, n, snapshot).await
+                        self.fell_behind(write, n, &mut live).await
                     }
                     Err(broadcast::error::RecvError::Closed) => {
                         live_open = false;
                         true
                     }
                 },
+                () = tokio::time::sleep_until(hold.unwrap_or_else(Instant::now)), if hold.is_some() => {
+                    hold = None;
+                    self.gathered(write, &mut live, &mut live_open, &mut hold).await
+                }
                 by = demote.recv() => match by {
                     Some(by) => {
                         self.role = ClientRole::Watch;
@@ -322,11 +340,77 @@ impl Link<'_> {
         }
     }
 
-    /// Sends one live event; a controlling terminal that is sent the end has seen it.
-    async fn event<W: AsyncWrite + Unpin>(&self, write: &mut W, ev: &Event) -> bool {
+    /// Until when live events gather after `ev` is sent: a [`crate::tail::PACE`] after output
+    /// to a tail-keeping terminal, else not at all.
+    fn holds_after(&self, ev: &Event) -> Option<Instant> {
+        (self.tail.is_some() && matches!(ev, Event::Output { .. }))
+            .then(|| Instant::now() + crate::tail::PACE)
+    }
+
+    /// The terminal fell `n` events behind: a fresh queue, and the run as it stands.
+    async fn fell_behind<W: AsyncWrite + Unpin>(
+        &self,
+        write: &mut W,
+        n: u64,
+        live: &mut broadcast::Receiver<Arc<Event>>,
+    ) -> bool {
+        let (snapshot, again) = self.shared.subscribe();
+        *live = again;
+        self.resync(write, n, snapshot).await
+    }
+
+    /// Sends what gathered in the queue while output was held, in one write, without the
+    /// output lines the terminal would drop at once; holds again while output keeps coming.
+    async fn gathered<W: AsyncWrite + Unpin>(
+        &self,
+        write: &mut W,
+        live: &mut broadcast::Receiver<Arc<Event>>,
+        live_open: &mut bool,
+        hold: &mut Option<Instant>,
+    ) -> bool {
+        use broadcast::error::TryRecvError;
+        let mut batch = Vec::new();
+        while batch.len() < crate::tail::GATHER_MAX {
+            match live.try_recv() {
+                Ok(ev) => batch.push(ev),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Closed) => {
+                    *live_open = false;
+                    break;
+                }
+                // What was gathered is in the snapshot the terminal is sent instead.
+                Err(TryRecvError::Lagged(n)) => return self.fell_behind(write, n, live).await,
+            }
+        }
+        if batch.len() == crate::tail::GATHER_MAX {
+            *hold = Some(Instant::now());
+        } else if batch
+            .iter()
+            .any(|e| matches!(e.as_ref(), Event::Output { .. }))
+        {
+            *hold = Some(Instant::now() + crate::tail::PACE);
+        }
+        let tail = self.tail.unwrap_or(usize::MAX);
+        let mut buf = Vec::new();
+        for (i, left_out) in crate::tail::trim(&batch, tail) {
+            self.seen(&batch[i]);
+            if wire::encode_event(&mut buf, &batch[i], left_out).is_err() {
+                return false;
+            }
+        }
+        buf.is_empty() || (write.write_all(&buf).await.is_ok() && write.flush().await.is_ok())
+    }
+
+    /// A controlling terminal that is sent the run's end has seen it.
+    fn seen(&self, ev: &Event) {
         if self.role == ClientRole::Control && matches!(ev, Event::RunFinished { .. }) {
             self.shared.end_seen.store(true, Ordering::Relaxed);
         }
+    }
+
+    /// Sends one live event; a controlling terminal that is sent the end has seen it.
+    async fn event<W: AsyncWrite + Unpin>(&self, write: &mut W, ev: &Event) -> bool {
+        self.seen(ev);
         wire::write_event(write, ev).await.is_ok()
     }
 

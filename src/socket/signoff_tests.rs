@@ -40,6 +40,7 @@ async fn waiting_for_sign_offs(
         &socket,
         Want::Control { take_over: false },
         operator("dba", None),
+        None,
     )
     .await
     .unwrap();
@@ -63,6 +64,7 @@ async fn a_watcher_signs_off_as_who_it_is() {
         &socket,
         Want::Watch,
         operator("owner", Some("10.9.9.9 5000 22")),
+        None,
     )
     .await
     .unwrap();
@@ -133,7 +135,7 @@ async fn a_watcher_looping_sign_offs_cannot_flood_the_journal() {
     let (socket, _serving, _to_engine, _from_engine) =
         waiting_for_sign_offs(dir.path(), "flood", "[\"dba\", \"owner\"]").await;
     let before = std::fs::read_to_string(&journal).unwrap().lines().count();
-    let watcher = client::join(&socket, Want::Watch, operator("mallory", None))
+    let watcher = client::join(&socket, Want::Watch, operator("mallory", None), None)
         .await
         .unwrap();
     let (sends, mut sees) = watcher.bridge();

@@ -50,6 +50,12 @@ pub enum ClientMsg {
         want: Want,
         /// Who is at the terminal (`$USER`, `$SSH_CLIENT`, host).
         who: Operator,
+        /// The terminal keeps only this many of a step's newest output lines (the cockpit):
+        /// while a step floods output, the engine gathers it for a moment and sends none of
+        /// the lines the newer ones would push out at once. Absent: every line is sent
+        /// (`watch --json`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tail: Option<usize>,
     },
     /// A command for the engine (only the controlling terminal's are carried out).
     Command {
@@ -128,6 +134,10 @@ pub enum ServerMsg {
         at: Option<chrono::DateTime<chrono::Utc>>,
         /// How many bytes of text follow the line.
         bytes: usize,
+        /// Lines of the step before these that this terminal was not sent (see
+        /// [`Event::Output`]).
+        #[serde(default, skip_serializing_if = "cutover_model::is_zero")]
+        skipped: u64,
     },
     /// This terminal fell behind: a new snapshot follows; what it showed is replaced.
     Resync {
@@ -186,27 +196,41 @@ struct EventLine<'a> {
 /// Writes one live event: step output as a raw frame ([`ServerMsg::Output`]), anything else
 /// as a [`ServerMsg::Event`] line.
 pub async fn write_event<W: AsyncWrite + Unpin>(w: &mut W, ev: &Event) -> std::io::Result<()> {
+    let mut frame = Vec::new();
+    encode_event(&mut frame, ev, 0)?;
+    w.write_all(&frame).await?;
+    w.flush().await
+}
+
+/// Appends one live event to `buf` as [`write_event`] sends it: several events gathered in one
+/// buffer go out in one write. `left_out`: lines of the step before an output event that this
+/// terminal is not sent, added to the event's own `skipped` (0 for any other event).
+pub fn encode_event(buf: &mut Vec<u8>, ev: &Event, left_out: u64) -> std::io::Result<()> {
     let Event::Output {
         index,
         stream,
         text,
         at,
+        skipped,
     } = ev
     else {
-        return write(w, &EventLine { event: ev }).await;
+        serde_json::to_writer(&mut *buf, &EventLine { event: ev })
+            .map_err(std::io::Error::other)?;
+        buf.push(b'\n');
+        return Ok(());
     };
     let head = ServerMsg::Output {
         index: *index,
         stream: *stream,
         at: *at,
         bytes: text.len(),
+        skipped: skipped + left_out,
     };
-    let mut frame = serde_json::to_vec(&head).map_err(std::io::Error::other)?;
-    frame.reserve(text.len() + 1);
-    frame.push(b'\n');
-    frame.extend_from_slice(text.as_bytes());
-    w.write_all(&frame).await?;
-    w.flush().await
+    serde_json::to_writer(&mut *buf, &head).map_err(std::io::Error::other)?;
+    buf.reserve(text.len() + 1);
+    buf.push(b'\n');
+    buf.extend_from_slice(text.as_bytes());
+    Ok(())
 }
 
 /// Reads one message from the engine (of at most `max` bytes): a raw output frame comes back
@@ -221,6 +245,7 @@ pub async fn read_server<R: AsyncBufRead + Unpin>(
         stream,
         at,
         bytes,
+        skipped,
     }) = msg
     else {
         return Ok(msg);
@@ -245,6 +270,7 @@ pub async fn read_server<R: AsyncBufRead + Unpin>(
             stream,
             text,
             at,
+            skipped,
         },
     }))
 }
@@ -303,6 +329,7 @@ mod tests {
             version: VERSION,
             want: Want::Control { take_over: true },
             who,
+            tail: Some(10),
         };
         let mut buf = Vec::new();
         write(&mut buf, &hello).await.unwrap();
@@ -335,6 +362,7 @@ mod tests {
             stream: Stream::Stderr,
             text: text.into(),
             at: Some(chrono::Utc::now()),
+            skipped: 0,
         }
     }
 
@@ -386,6 +414,58 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
+    }
+
+    /// Lines left out travel in the frame's head (absent when none) and add to what the event
+    /// already says; a hello's tail is absent, or any count, or the hello is not one.
+    #[tokio::test]
+    async fn lines_left_out_travel_in_the_head_and_a_tail_is_a_count() {
+        let mut ev = output("a\n");
+        if let Event::Output { skipped, .. } = &mut ev {
+            *skipped = 5;
+        }
+        let mut buf = Vec::new();
+        encode_event(&mut buf, &ev, 7).unwrap();
+        encode_event(&mut buf, &output("b\n"), 0).unwrap();
+        let raw = String::from_utf8(buf.clone()).unwrap();
+        assert!(raw.contains(r#""skipped":12"#), "{raw}");
+        assert_eq!(raw.matches("skipped").count(), 1, "{raw}");
+        let mut r = tokio::io::BufReader::new(&buf[..]);
+        for want in [(12, "a\n"), (0, "b\n")] {
+            match read_server(&mut r, MAX_SERVER_LINE).await.unwrap() {
+                Some(ServerMsg::Event {
+                    event: Event::Output { skipped, text, .. },
+                }) => assert_eq!((skipped, text.as_str()), want),
+                other => panic!("{other:?}"),
+            }
+        }
+        let who = Operator {
+            user: "u".into(),
+            ssh_client: None,
+            host: "h".into(),
+            peer: None,
+        };
+        let plain = serde_json::to_string(&ClientMsg::Hello {
+            version: VERSION,
+            want: Want::Watch,
+            who,
+            tail: None,
+        })
+        .unwrap();
+        assert!(!plain.contains("tail"), "{plain}");
+        let with = |tail: &str| {
+            let line = format!("{},\"tail\":{tail}}}", &plain[..plain.len() - 1]);
+            serde_json::from_str::<ClientMsg>(&line).map(|m| match m {
+                ClientMsg::Hello { tail, .. } => tail,
+                ClientMsg::Command { .. } => panic!("{m:?}"),
+            })
+        };
+        assert_eq!(with("0").unwrap(), Some(0));
+        assert_eq!(with("18446744073709551615").unwrap(), Some(usize::MAX));
+        assert_eq!(with("null").unwrap(), None);
+        for forged in ["-1", "1e30", "\"all\"", "18446744073709551616"] {
+            assert!(with(forged).is_err(), "{forged}");
+        }
     }
 
     /// A forged frame header: more bytes claimed than come, more than allowed, or bytes that

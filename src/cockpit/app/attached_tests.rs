@@ -51,6 +51,7 @@ fn history() -> Vec<Event> {
             stream: Stream::Stdout,
             text: "line one\nline two\n".into(),
             at: None,
+            skipped: 0,
         },
         Event::StepFinished {
             index: 0,

@@ -183,6 +183,24 @@ impl OutputBuffer {
         added
     }
 
+    /// Counts `n` lines that came before the next ones and were never sent here (the engine
+    /// leaves out what the cap would drop at once): they number like dropped lines, and every
+    /// line kept so far, older than they, is dropped too (what is kept is always the newest
+    /// lines, with no gap).
+    pub fn skip(&mut self, n: u64) {
+        if n == 0 {
+            return;
+        }
+        self.dropped = self
+            .dropped
+            .saturating_add(self.len as u64)
+            .saturating_add(n);
+        self.blocks.clear();
+        self.head = 0;
+        self.len = 0;
+        self.bytes = 0;
+    }
+
     /// Appends one marker line (e.g. between attempts), shown at `at`.
     pub fn marker(&mut self, text: impl Into<String>, at: DateTime<Utc>) {
         self.push_at(Stream::Stdout, text.into(), Some(at));
@@ -382,6 +400,21 @@ mod tests {
         assert_eq!(texts(&b, 10, 0), ["18", "19", "20"]);
         assert_eq!((b.len(), b.dropped()), (3, 17));
         assert_eq!(b.blocks.len(), 1);
+    }
+
+    #[test]
+    fn lines_the_engine_left_out_number_like_dropped_ones_and_push_out_older_ones() {
+        let mut b = OutputBuffer::with_cap(3);
+        b.push(Stream::Stdout, lines(1..=2));
+        b.skip(0);
+        assert_eq!((b.len(), b.dropped()), (2, 0));
+        // Lines 3 to 9 were never sent: 1 and 2, older, cannot stay ahead of a gap.
+        b.skip(7);
+        assert_eq!((b.len(), b.dropped(), b.bytes()), (0, 9, 0));
+        b.push(Stream::Stdout, lines(10..=11));
+        assert_eq!(texts(&b, 10, 0), ["10", "11"]);
+        let numbers: Vec<u64> = b.shown(10, 0).map(|l| l.number).collect();
+        assert_eq!(numbers, [9, 10]);
     }
 
     #[test]

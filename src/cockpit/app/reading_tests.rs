@@ -52,6 +52,7 @@ fn with_output() -> App {
             stream: Stream::Stdout,
             text,
             at: Some(t0() + Duration::seconds(3723)),
+            skipped: 0,
         },
     );
     // The frame tells the app how many output rows it shows.

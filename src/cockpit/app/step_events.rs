@@ -35,7 +35,8 @@ impl App {
                 stream,
                 text,
                 at,
-            } => return self.on_output(index, stream, text, at),
+                skipped,
+            } => return self.on_output(index, stream, text, at, skipped),
             Event::WaitProgress { index, message, .. } => {
                 if let Some(s) = self.steps.get_mut(index) {
                     s.wait = Some(message);
@@ -72,18 +73,22 @@ impl App {
     }
 
     /// A step's output lines: kept (all steps' output within the memory cap), and followed in
-    /// the output pane when the step is the selected one.
+    /// the output pane when the step is the selected one. `skipped`: lines before these that
+    /// the engine did not send (they would have been dropped at once), counted as dropped.
     fn on_output(
         &mut self,
         index: usize,
         stream: Stream,
         text: String,
         at: Option<DateTime<Utc>>,
+        skipped: u64,
     ) -> Vec<Effect> {
         let Some(s) = self.steps.get_mut(index) else {
             return vec![];
         };
-        let n = s.output.push_at(stream, text, at.or(Some(self.now)));
+        s.output.skip(skipped);
+        let n = s.output.push_at(stream, text, at.or(Some(self.now))) as u64 + skipped;
+        let n = usize::try_from(n).unwrap_or(usize::MAX);
         self.keep_output_memory_bounded(index);
         if index != self.selected {
             return vec![];

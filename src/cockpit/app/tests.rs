@@ -369,6 +369,7 @@ pub(crate) fn output(index: usize, range: std::ops::RangeInclusive<usize>) -> Ev
         stream: Stream::Stdout,
         text: range.map(|i| format!("{i}\n")).collect(),
         at: None,
+        skipped: 0,
     }
 }
 
@@ -1053,6 +1054,7 @@ fn all_steps_together_keep_at_most_the_memory_cap_of_output() {
                     stream: Stream::Stdout,
                     text: block.clone(),
                     at: None,
+                    skipped: 0,
                 },
             );
         }

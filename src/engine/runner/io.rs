@@ -205,6 +205,7 @@ impl StepParts<'_, '_> {
                 stream: cutover_model::protocol::Stream::Stdout,
                 text: lines,
                 at: Some(chrono::Utc::now()),
+                skipped: 0,
             })
             .await
     }

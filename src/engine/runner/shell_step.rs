@@ -149,6 +149,7 @@ impl Runner<'_> {
                 stream,
                 text,
                 at: Some(chrono::Utc::now()),
+                skipped: 0,
             })
             .await
     }

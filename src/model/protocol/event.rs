@@ -119,6 +119,11 @@ pub enum Event {
         /// When they were read (absent from older engines).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         at: Option<DateTime<Utc>>,
+        /// Lines of this step that came before these and were not sent to this terminal: it
+        /// keeps only the newest lines of a step, and the newer lines sent with these push them
+        /// out (0, and absent, everywhere else: the engine and the journal never skip a line).
+        #[serde(default, skip_serializing_if = "crate::is_zero")]
+        skipped: u64,
     },
     /// A wait step polled.
     WaitProgress {

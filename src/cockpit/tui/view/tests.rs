@@ -86,6 +86,7 @@ fn output(index: usize, stream: Stream, text: String) -> Event {
         stream,
         text,
         at: None,
+        skipped: 0,
     }
 }
 
