@@ -107,6 +107,10 @@ pub(crate) struct Shared {
     pub(crate) next_session: AtomicU64,
     /// A controlling terminal has been sent the end of the run.
     pub(crate) end_seen: AtomicBool,
+    /// Terminals not yet sent the run's end: a finished run's engine waits for them (within
+    /// its linger), so that a terminal reading far behind (`watch --json` into a slow pipe)
+    /// is sent the end instead of a stream cut off when the engine exits.
+    pub(crate) behind: AtomicUsize,
     pub(crate) owner: u32,
     /// Set once the engine is gone and every event it emitted is in the history (and was
     /// broadcast): the broadcast itself never closes while a [`Handle`] holds it.
@@ -276,6 +280,7 @@ impl Listening {
             clients: AtomicUsize::new(0),
             next_session: AtomicU64::new(1),
             end_seen: AtomicBool::new(false),
+            behind: AtomicUsize::new(0),
             owner: rundir::euid(),
             gone: tokio::sync::watch::Sender::new(false),
         });
@@ -371,11 +376,12 @@ async fn hub(mut ev_rx: mpsc::Receiver<Event>, shared: Arc<Shared>) {
     shared.gone.send_replace(true);
 }
 
-/// The run is over: waits until a controlling terminal has seen that (and left), or nobody
-/// came for `linger`, or a signal says to stop.
+/// The run is over: waits until a controlling terminal has seen that (and left) and every
+/// terminal still attached was sent it, or nobody came for `linger`, or a signal says to stop.
 async fn linger(shared: &Shared, linger: Duration, signals: &mut Signals) {
     let controlled = || shared.controller_id().is_some();
-    let seen = || shared.end_seen.load(Ordering::Relaxed);
+    let seen =
+        || shared.end_seen.load(Ordering::Relaxed) && shared.behind.load(Ordering::Relaxed) == 0;
     linger_while(controlled, seen, linger, signals.next()).await;
 }
 

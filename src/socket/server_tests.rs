@@ -171,17 +171,23 @@ async fn a_finished_run_nobody_comes_back_to_leaves_after_its_linger() {
     );
 }
 
-/// The lines of step 0's output a terminal was sent until the run's end, checked in order
-/// against `seq`'s numbering with the lines left out counted in: how many were sent, and how
-/// many were left out. A resynchronisation (which replaces what was shown) fails the test.
-async fn seq_lines(events: &mut tokio::sync::mpsc::Receiver<Incoming>) -> (u64, u64) {
-    let (mut next, mut sent, mut left_out) = (1u64, 0u64, 0u64);
-    let mut snapshots = 0;
-    while let Some(inc) = events.recv().await {
+/// Step 0's output lines a terminal was sent, checked in order against `seq`'s numbering with
+/// the lines left out counted in. A resynchronisation (which replaces what was shown) fails.
+#[derive(Default)]
+struct SeqCount {
+    next: u64,
+    sent: u64,
+    left_out: u64,
+    snapshots: u32,
+}
+
+impl SeqCount {
+    /// Takes one message; true at the run's end.
+    fn take(&mut self, inc: Incoming) -> bool {
         match inc {
             Incoming::Snapshot(_) => {
-                snapshots += 1;
-                assert_eq!(snapshots, 1, "only the snapshot on joining");
+                self.snapshots += 1;
+                assert_eq!(self.snapshots, 1, "only the snapshot on joining");
             }
             Incoming::Event(Event::Output {
                 index: 0,
@@ -189,19 +195,30 @@ async fn seq_lines(events: &mut tokio::sync::mpsc::Receiver<Incoming>) -> (u64, 
                 skipped,
                 ..
             }) => {
-                next += skipped;
-                left_out += skipped;
+                self.next += skipped;
+                self.left_out += skipped;
                 for line in text.lines() {
-                    assert_eq!(line.parse::<u64>().unwrap(), next, "in order, counted");
-                    next += 1;
-                    sent += 1;
+                    assert_eq!(line.parse::<u64>().unwrap(), self.next + 1, "in order");
+                    self.next += 1;
+                    self.sent += 1;
                 }
             }
-            Incoming::Event(Event::RunFinished { .. }) => break,
+            Incoming::Event(Event::RunFinished { .. }) => return true,
             _ => {}
         }
+        false
     }
-    (sent, left_out)
+}
+
+/// The lines of step 0 a bridged terminal was sent until the run's end, and those left out.
+async fn seq_lines(events: &mut tokio::sync::mpsc::Receiver<Incoming>) -> (u64, u64) {
+    let mut count = SeqCount::default();
+    while let Some(inc) = events.recv().await {
+        if count.take(inc) {
+            return (count.sent, count.left_out);
+        }
+    }
+    panic!("the stream ended before the run's end");
 }
 
 /// Two terminals that read nothing while a step floods 200,000 lines: the one that keeps only
@@ -231,6 +248,54 @@ async fn a_flood_reaches_a_tail_keeping_terminal_as_its_tail_and_a_count() {
     assert!((100..100_000).contains(&sent), "sent {sent} lines");
     assert_eq!(seq_lines(&mut every_events).await, (200_000, 0));
     drop((commands, tail_events));
+    let outcome = tokio::time::timeout(NEVER, serving).await.unwrap().unwrap();
+    assert_eq!(outcome.unwrap(), RunOutcome::Completed);
+}
+
+/// A finished run whose controller saw the end and left still serves a watcher that reads far
+/// behind (`watch --json` into a slow pipe) until it was sent the end: its stream is never cut
+/// off by the engine leaving.
+#[tokio::test]
+async fn a_finished_run_waits_until_a_watcher_far_behind_was_sent_the_end() {
+    use crate::wire::{self, ClientMsg, ServerMsg};
+    let dir = tempfile::tempdir().unwrap();
+    let flood = "[runbook]\nname = \"flood\"\n\n[[step]]\nid = \"flood\"\nrun = \"seq 200000\"\n";
+    let (socket, serving) = served_runbook(dir.path(), flood, NEVER);
+    // A watcher that reads nothing for now (no bridge buffering for it either).
+    let (read, mut write) = tokio::net::UnixStream::connect(&socket)
+        .await
+        .unwrap()
+        .into_split();
+    let hello = ClientMsg::Hello {
+        version: wire::VERSION,
+        want: Want::Watch,
+        who: operator(),
+        tail: None,
+    };
+    wire::write(&mut write, &hello).await.unwrap();
+    let want = Want::Control { take_over: false };
+    let controller = client::join(&socket, want, operator(), Some(100));
+    let (commands, mut control) = controller.await.unwrap().bridge();
+    commands.send(Command::RunNext).await.unwrap();
+    seq_lines(&mut control).await;
+    drop((commands, control));
+    // The controller saw the end and left; the watcher has read nothing yet.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(!serving.is_finished(), "the engine left a watcher behind");
+    let mut read = tokio::io::BufReader::new(read);
+    let mut count = SeqCount::default();
+    loop {
+        let msg = wire::read_server(&mut read, wire::MAX_SERVER_LINE).await;
+        let inc = match msg.unwrap().expect("cut off before the end") {
+            ServerMsg::Event { event } => Incoming::Event(event),
+            ServerMsg::Snapshot { events } => Incoming::Snapshot(events),
+            _ => continue,
+        };
+        if count.take(inc) {
+            break;
+        }
+    }
+    assert_eq!((count.sent, count.left_out), (200_000, 0));
     let outcome = tokio::time::timeout(NEVER, serving).await.unwrap().unwrap();
     assert_eq!(outcome.unwrap(), RunOutcome::Completed);
 }

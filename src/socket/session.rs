@@ -137,6 +137,7 @@ pub(crate) async fn session(
             .await;
     }
     shared.clients.fetch_add(1, Ordering::Relaxed);
+    shared.behind.fetch_add(1, Ordering::Relaxed);
     let mut link = Link {
         shared: &shared,
         me,
@@ -145,8 +146,10 @@ pub(crate) async fn session(
         tail,
         pace: SignOffPace::new(),
         left_on_purpose: std::sync::atomic::AtomicBool::new(false),
+        sent_end: std::sync::atomic::AtomicBool::new(false),
     };
     link.pump(&mut read, &mut write, demote_rx).await;
+    link.no_longer_behind();
     shared.clients.fetch_sub(1, Ordering::Relaxed);
     let on_purpose = link.left_on_purpose.load(Ordering::Relaxed);
     left(&shared, me, &who, on_purpose).await;
@@ -274,6 +277,8 @@ struct Link<'a> {
     pace: SignOffPace,
     /// It said it leaves on purpose (`Command::Leave`) before it closed.
     left_on_purpose: std::sync::atomic::AtomicBool,
+    /// It was sent the run's end (or left): it no longer counts in [`Shared::behind`].
+    sent_end: std::sync::atomic::AtomicBool,
 }
 
 impl Link<'_> {
@@ -393,25 +398,48 @@ impl Link<'_> {
         let tail = self.tail.unwrap_or(usize::MAX);
         let mut buf = Vec::new();
         for (i, left_out) in crate::tail::trim(&batch, tail) {
-            self.seen(&batch[i]);
             if wire::encode_event(&mut buf, &batch[i], left_out).is_err() {
                 return false;
             }
         }
-        buf.is_empty() || (write.write_all(&buf).await.is_ok() && write.flush().await.is_ok())
+        let sent =
+            buf.is_empty() || (write.write_all(&buf).await.is_ok() && write.flush().await.is_ok());
+        if sent
+            && let Some(end) = batch
+                .iter()
+                .find(|e| matches!(e.as_ref(), Event::RunFinished { .. }))
+        {
+            self.seen(end);
+        }
+        sent
     }
 
-    /// A controlling terminal that is sent the run's end has seen it.
+    /// A terminal that is sent the run's end is no longer behind; a controlling one has seen
+    /// the end.
     fn seen(&self, ev: &Event) {
-        if self.role == ClientRole::Control && matches!(ev, Event::RunFinished { .. }) {
+        if !matches!(ev, Event::RunFinished { .. }) {
+            return;
+        }
+        self.no_longer_behind();
+        if self.role == ClientRole::Control {
             self.shared.end_seen.store(true, Ordering::Relaxed);
         }
     }
 
-    /// Sends one live event; a controlling terminal that is sent the end has seen it.
+    /// This terminal was sent the end, or left: the engine need not wait for it (once).
+    fn no_longer_behind(&self) {
+        if !self.sent_end.swap(true, Ordering::Relaxed) {
+            self.shared.behind.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Sends one live event; a terminal that is sent the end is no longer behind.
     async fn event<W: AsyncWrite + Unpin>(&self, write: &mut W, ev: &Event) -> bool {
-        self.seen(ev);
-        wire::write_event(write, ev).await.is_ok()
+        let sent = wire::write_event(write, ev).await.is_ok();
+        if sent {
+            self.seen(ev);
+        }
+        sent
     }
 
     /// The terminal fell `n` events behind: it is told, and sent the run as it stands.
@@ -427,18 +455,19 @@ impl Link<'_> {
         wire::write(write, &msg).await.is_ok() && self.snapshot(write, snapshot).await
     }
 
-    /// Sends a snapshot; a controlling terminal that gets the run's end in it has seen the end.
+    /// Sends a snapshot; a terminal that gets the run's end in it was sent the end.
     async fn snapshot<W: AsyncWrite + Unpin>(&self, write: &mut W, events: Vec<Event>) -> bool {
-        if self.role == ClientRole::Control
-            && events
-                .iter()
-                .any(|e| matches!(e, Event::RunFinished { .. }))
-        {
-            self.shared.end_seen.store(true, Ordering::Relaxed);
-        }
-        wire::write(write, &ServerMsg::Snapshot { events })
+        let end = events
+            .iter()
+            .find(|e| matches!(e, Event::RunFinished { .. }))
+            .cloned();
+        let sent = wire::write(write, &ServerMsg::Snapshot { events })
             .await
-            .is_ok()
+            .is_ok();
+        if let Some(end) = end.filter(|_| sent) {
+            self.seen(&end);
+        }
+        sent
     }
 
     /// A command from the terminal: to the engine when it has the controls, else refused —
