@@ -15,8 +15,9 @@ use std::time::Duration;
 use cutover_model::protocol::Event;
 
 /// How long a session gathers live events after it sent a chunk of output to a tail-keeping
-/// terminal: a third of the cockpit's frame interval, far below what an eye sees.
-pub(crate) const PACE: Duration = Duration::from_millis(10);
+/// terminal: a sixth of the cockpit's frame interval (and what the broadcast queue holds
+/// for it meanwhile), far below what an eye sees.
+pub(crate) const PACE: Duration = Duration::from_millis(5);
 
 /// Live events taken from the queue at most in one gathering (the queue holds 1,024).
 pub(crate) const GATHER_MAX: usize = 1024;
