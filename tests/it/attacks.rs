@@ -193,8 +193,7 @@ fn hostile_runbooks_are_refused_with_a_located_error_never_a_panic_or_a_hang() {
         .stdout(full)
         .output()
         .unwrap();
-    let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let (_, stderr) = exited(&out, 2);
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 

@@ -113,8 +113,7 @@ fn blank_unknown_and_repeated_sign_offs_are_refused_before_step_1() {
         SIGN_OFF_RUNBOOK.replace("name = \"sign\"", "name = \"sign\"\ndistinct_people = true");
     let dir = tempfile::tempdir().unwrap();
     let out = headless_at(dir.path(), &distinct, "j.jsonl", &two, &[]);
-    let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let (_, stderr) = exited(&out, 2);
     assert!(stderr.contains("distinct people"), "{stderr}");
     assert!(!dir.path().join("froze").exists());
 }
@@ -224,8 +223,7 @@ async fn reconcile_for_is_a_deadline_and_the_metrics_file_is_never_clobbered() {
     })
     .await
     .unwrap();
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    exited(&out, 0);
     let j = std::fs::read_to_string(dir.path().join("w.jsonl")).unwrap();
     assert_eq!(j.matches("round 1: 1 passed").count(), 1, "{j}");
     assert!(!j.contains("round 2: ") && !j.contains("round 3"), "{j}");

@@ -145,8 +145,7 @@ async fn init_inventories_a_pair_and_its_runbook_gates_the_cutover() {
     assert_eq!(check.status.code(), Some(0), "{:?}", text(&check));
     // Headless to the end: the gate passes on identical data.
     let run = headless_at(dir.path(), &rb, "pass.jsonl", &["--assume-yes"], &[]);
-    let (o, e) = text(&run);
-    assert_eq!(run.status.code(), Some(0), "{o}{e}");
+    let (o, _) = exited(&run, 0);
     assert!(o.contains("● preflight: "), "{o}");
     let recs = journal(&dir.path().join("pass.jsonl"));
     let gate = first_finished(&recs, "reconcile");
@@ -156,8 +155,7 @@ async fn init_inventories_a_pair_and_its_runbook_gates_the_cutover() {
         .await
         .unwrap();
     let run = headless_at(dir.path(), &rb, "fail.jsonl", &["--assume-yes"], &[]);
-    let (o, e) = text(&run);
-    assert_eq!(run.status.code(), Some(4), "{o}{e}");
+    exited(&run, 4);
     let recs = journal(&dir.path().join("fail.jsonl"));
     let gate = first_finished(&recs, "reconcile");
     assert_ne!(gate["outcome"], "passed", "{gate}");
@@ -421,8 +419,7 @@ async fn init_on_the_drill_pair_writes_a_logical_cutover_that_runs_to_its_end() 
     let pre = tokio::task::spawn_blocking(move || cutover(&d, &["preflight", "rb.toml"], &[]))
         .await
         .unwrap();
-    let (o, e) = text(&pre);
-    assert_eq!(pre.status.code(), Some(2), "{o}{e}");
+    let (o, _) = exited(&pre, 2);
     assert!(
         o.lines().any(|l| l.starts_with('✘')
             && l.contains(&pair.subscription)

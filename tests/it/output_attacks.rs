@@ -47,8 +47,7 @@ fn calibrate_write_never_clobbers_what_it_should_not() {
     // Another runbook's journal: refused, unless --force.
     let other = runbook(d, "other.toml", &steps_runbook("other", &ids));
     let out = cutover(d, &["calibrate", other.to_str().unwrap(), "j.jsonl"], &[]);
-    let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let (_, stderr) = exited(&out, 2);
     assert!(
         stderr.contains("is a run of runbook \"cal\"") && stderr.contains("--force"),
         "{stderr}"
@@ -65,8 +64,7 @@ fn calibrate_write_never_clobbers_what_it_should_not() {
     let link = d.join("link.toml");
     std::os::unix::fs::symlink("real.toml", &link).unwrap();
     let out = cutover(d, &["calibrate", "link.toml", "j.jsonl", "--write"], &[]);
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let (stdout, _) = exited(&out, 0);
     assert!(
         stdout.contains("written to ") && stdout.contains("real.toml"),
         "{stdout}"
@@ -90,8 +88,7 @@ fn calibrate_write_never_clobbers_what_it_should_not() {
     std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o444)).unwrap();
     let before = std::fs::read_to_string(&ro).unwrap();
     let out = cutover(d, &["calibrate", "ro.toml", "j.jsonl", "--write"], &[]);
-    let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let (_, stderr) = exited(&out, 2);
     assert!(stderr.contains("read-only"), "{stderr}");
     assert_eq!(std::fs::read_to_string(&ro).unwrap(), before);
 }
@@ -209,8 +206,7 @@ fn hostile_run_directories_and_journals_print_nothing_raw() {
         child.try_wait().unwrap().is_some()
     });
     let out = child.wait_with_output().unwrap();
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let (stdout, stderr) = exited(&out, 0);
     assert!(stdout.contains("evil"), "{stdout}");
     assert!(
         !stdout.contains('\u{1b}') && !stdout.contains('\u{7}'),
@@ -241,8 +237,7 @@ fn hostile_run_directories_and_journals_print_nothing_raw() {
         .replace("\"name\":\"Ann\"", &format!("\"name\":\"{hostile_json}\""));
     std::fs::write(&j, body).unwrap();
     let out = cutover(d.path(), &["report", "j.jsonl"], &[]);
-    let (md, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let (md, _) = exited(&out, 0);
     assert!(!md.contains('\u{1b}') && !md.contains('\u{7}'), "{md:?}");
     assert!(!md.contains("[click](") && !md.contains("<script>"), "{md}");
     assert!(
@@ -304,8 +299,7 @@ fn a_forged_giant_snapshot_is_refused_with_a_reason() {
         .stderr(Stdio::piped())
         .output()
         .unwrap();
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(4), "{stdout}{stderr}");
+    let (_, stderr) = exited(&out, 4);
     assert!(stderr.contains("a message longer than"), "{stderr}");
     server.join().unwrap();
 }
@@ -360,8 +354,7 @@ fn an_unknown_share_group_is_refused_before_anything_starts() {
         ],
         &[],
     );
-    let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let (_, stderr) = exited(&out, 2);
     assert!(stderr.contains("no such group"), "{stderr}");
     assert!(!dir.path().join("j.jsonl").exists());
 }

@@ -88,8 +88,7 @@ async fn preflight_passes_a_ready_world_and_names_each_thing_that_is_not() {
     })
     .await
     .unwrap();
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let (stdout, _) = exited(&out, 0);
     assert!(
         stdout.contains(": ok (1 step)") && stdout.contains("✔ coverage tables"),
         "{stdout}"
@@ -176,8 +175,7 @@ fn a_failing_preflight_stops_the_run_before_step_one() {
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("step-ran");
     let out = headless(dir.path(), &unreachable_runbook(&marker), &[]);
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    let (stdout, _) = exited(&out, 2);
     assert!(!marker.exists(), "step 1 must not run: {stdout}");
     assert!(stdout.contains("● preflight: 2 of "), "{stdout}");
     assert!(stdout.contains("✘ connection source: "), "{stdout}");
@@ -209,8 +207,7 @@ fn skip_preflight_starts_the_run_and_journals_the_reason() {
         &["--skip-preflight", "  "],
         &[],
     );
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    let (_, stderr) = exited(&out, 2);
     assert!(stderr.contains("a reason is required"), "{stderr}");
     assert!(!dir.path().join("blank.jsonl").exists());
     let out = headless_at(
@@ -220,8 +217,7 @@ fn skip_preflight_starts_the_run_and_journals_the_reason() {
         &["--skip-preflight", "source is down for the rehearsal"],
         &[],
     );
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let (stdout, _) = exited(&out, 0);
     assert!(marker.exists(), "{stdout}");
     assert!(
         stdout.contains("started although preflight failed: source is down for the rehearsal"),
@@ -244,8 +240,7 @@ fn a_window_in_the_past_stops_the_run_and_json_carries_the_findings() {
     let dir = tempfile::tempdir().unwrap();
     let text_rb = "[runbook]\nname = \"late\"\nwindow = { start = \"2020-01-01T00:00:00Z\", minutes = 60 }\n\n[[step]]\nid = \"x\"\nrun = \"true\"\n";
     let out = headless_at(dir.path(), text_rb, "j.jsonl", &["--json"], &[]);
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    let (stdout, _) = exited(&out, 2);
     let pre: Vec<serde_json::Value> = stdout
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())

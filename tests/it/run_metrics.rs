@@ -200,15 +200,13 @@ async fn preflight_names_a_metrics_file_it_cannot_keep() {
     })
     .await
     .unwrap();
-    let (o, e) = text(&out.0);
-    assert_eq!(out.0.status.code(), Some(2), "{o}{e}");
+    let (o, _) = exited(&out.0, 2);
     assert!(
         o.lines()
             .any(|l| l.contains("metrics file") && l.contains("not a regular file")),
         "{o}"
     );
-    let (o, e) = text(&out.1);
-    assert_eq!(out.1.status.code(), Some(0), "{o}{e}");
+    let (o, _) = exited(&out.1, 0);
     assert!(
         o.lines()
             .any(|l| l.contains("metrics file") && l.contains("m.prom")),
