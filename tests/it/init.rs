@@ -415,10 +415,7 @@ async fn init_on_the_drill_pair_writes_a_logical_cutover_that_runs_to_its_end() 
         .unwrap()
         .get::<_, bool>(0);
     assert!(!enabled, "stop-replication disabled the subscription");
-    let d = dir.path().to_path_buf();
-    let pre = tokio::task::spawn_blocking(move || cutover(&d, &["preflight", "rb.toml"], &[]))
-        .await
-        .unwrap();
+    let pre = cutover_off_thread(dir.path(), &["preflight", "rb.toml"], &[]).await;
     let (o, _) = exited(&pre, 2);
     assert!(
         o.lines().any(|l| l.starts_with('✘')

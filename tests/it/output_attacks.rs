@@ -21,11 +21,7 @@ fn steps_runbook(name: &str, ids: &[String]) -> String {
 /// A finished headless run of `text` in `dir`, journal `j.jsonl`.
 fn rehearsal(dir: &std::path::Path, text: &str) {
     let out = headless(dir, text, &[]);
-    assert_eq!(out.status.code(), Some(0), "{:?}", text_of(&out));
-}
-
-fn text_of(o: &std::process::Output) -> (String, String) {
-    text(o)
+    exited(&out, 0);
 }
 
 fn dev_full() -> Stdio {
@@ -224,7 +220,7 @@ fn hostile_run_directories_and_journals_print_nothing_raw() {
     let d = tempfile::tempdir().unwrap();
     let rb_text = "[runbook]\nname = \"plain\"\n\n[[step]]\nid = \"go\"\napprove = [\"dba\"]\n";
     let out = headless_at(d.path(), rb_text, "j.jsonl", &["--approve", "dba=Ann"], &[]);
-    assert_eq!(out.status.code(), Some(0), "{:?}", text_of(&out));
+    exited(&out, 0);
     let j = d.path().join("j.jsonl");
     let hostile_json = serde_json::to_string(HOSTILE).unwrap();
     let hostile_json = &hostile_json[1..hostile_json.len() - 1];

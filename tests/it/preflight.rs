@@ -15,21 +15,10 @@ fn body(db: &str, extra: &str) -> String {
 
 async fn preflight(dir: &std::path::Path, text: &str, extra: &[&str]) -> (Option<i32>, String) {
     let rb = runbook(dir, "rb.toml", text);
-    let mut args: Vec<String> = vec!["preflight".into(), rb.display().to_string()];
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let dir = dir.to_path_buf();
-    let out = tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        cutover(&dir, &args, &[])
-    })
-    .await
-    .unwrap();
-    let (stdout, stderr) = text_of(&out);
-    (out.status.code(), format!("{stdout}{stderr}"))
-}
-
-fn text_of(o: &std::process::Output) -> (String, String) {
-    text(o)
+    let mut args = vec!["preflight", rb.to_str().expect("utf-8 path")];
+    args.extend_from_slice(extra);
+    let out = cutover_off_thread(dir, &args, &[]).await;
+    code_and_output(&out)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -82,12 +71,12 @@ async fn preflight_passes_a_ready_world_and_names_each_thing_that_is_not() {
 
     // `check --connect` is check, then preflight.
     let rb = dir.path().join("rb.toml");
-    let d = dir.path().to_path_buf();
-    let out = tokio::task::spawn_blocking(move || {
-        cutover(&d, &["check", "--connect", rb.to_str().unwrap()], &[])
-    })
-    .await
-    .unwrap();
+    let out = cutover_off_thread(
+        dir.path(),
+        &["check", "--connect", rb.to_str().unwrap()],
+        &[],
+    )
+    .await;
     let (stdout, _) = exited(&out, 0);
     assert!(
         stdout.contains(": ok (1 step)") && stdout.contains("✔ coverage tables"),

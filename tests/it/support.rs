@@ -19,6 +19,45 @@ pub fn cutover(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     c.output().expect("run cutover")
 }
 
+/// Runs `f` on a blocking thread and waits for it: a `#[tokio::test]` that runs the binary
+/// (which waits for its process) keeps the runtime's threads free for the clusters' clients.
+pub async fn off_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f)
+        .await
+        .expect("the blocking task ran to its end")
+}
+
+/// [`cutover`], [off the runtime's threads](off_thread).
+pub async fn cutover_off_thread(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let dir = dir.to_path_buf();
+    let (args, env) = (owned(args), owned_env(env));
+    off_thread(move || cutover(&dir, &borrowed(&args), &borrowed_env(&env))).await
+}
+
+/// [`headless`], [off the runtime's threads](off_thread).
+pub async fn headless_off_thread(dir: &Path, text: &str, env: &[(&str, &str)]) -> Output {
+    let (dir, text, env) = (dir.to_path_buf(), text.to_string(), owned_env(env));
+    off_thread(move || headless(&dir, &text, &borrowed_env(&env))).await
+}
+
+fn owned(words: &[&str]) -> Vec<String> {
+    words.iter().map(|w| w.to_string()).collect()
+}
+
+fn borrowed(words: &[String]) -> Vec<&str> {
+    words.iter().map(String::as_str).collect()
+}
+
+fn owned_env(env: &[(&str, &str)]) -> Vec<(String, String)> {
+    env.iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn borrowed_env(env: &[(String, String)]) -> Vec<(&str, &str)> {
+    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
 /// Polls `cond` every 20ms until it holds or `limit` passes.
 pub fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
@@ -108,8 +147,12 @@ pub fn headless_at(
 pub fn resume(dir: &Path, extra: &[&str]) -> (Option<i32>, String) {
     let mut args = vec!["run", "--headless", "--resume", "j.jsonl"];
     args.extend_from_slice(extra);
-    let out = cutover(dir, &args, &[]);
-    let (stdout, stderr) = text(&out);
+    code_and_output(&cutover(dir, &args, &[]))
+}
+
+/// The exit code of `out`, and its stdout followed by its stderr (for assertion messages).
+pub fn code_and_output(out: &Output) -> (Option<i32>, String) {
+    let (stdout, stderr) = text(out);
     (out.status.code(), format!("{stdout}{stderr}"))
 }
 
