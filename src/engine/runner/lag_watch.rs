@@ -153,11 +153,12 @@ fn lag_verdict(hold: &mut Hold, sample: &LagSample, limit: &Threshold, now: Inst
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use chrono::Utc;
 
-    fn fresh(bytes: u64) -> LagSample {
+    /// A good reading of `bytes`, just taken (the triggers' tests read it too).
+    pub(crate) fn fresh(bytes: u64) -> LagSample {
         LagSample {
             seq: 1,
             at: Some(Utc::now()),
