@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::pty::small_run;
-use crate::support::{journal, mkfifo, wait_for};
+use crate::support::{journal, mkfifo, signal, wait_for};
 use crate::term::{BIN, DEADLINE, Pty, RawTerm, Runs};
 
 /// A runbook whose first step prints a tick a second for 8 s.
@@ -301,8 +301,7 @@ fn a_killed_engine_is_listed_dead_with_its_resume_command_and_resume_works() {
     t.enter_step(2, "nap", "▶");
     t.wait_for("pid ");
     let engine = t.runs().engine_pid();
-    // SAFETY: killing the engine this test started.
-    assert_eq!(unsafe { libc::kill(engine, libc::SIGKILL) }, 0);
+    signal(engine, libc::SIGKILL);
     t.wait_for("the engine stopped");
     t.quit(4);
     t.assert_shows("resume with: cutover run --resume");

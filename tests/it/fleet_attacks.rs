@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 
 use crate::fleet_lanes::confirm;
-use crate::support::{alive, journal, mkfifo, runbook, wait_for};
+use crate::support::{alive, journal, mkfifo, runbook, signal, wait_for};
 use crate::term::{BIN, DEADLINE, Pty, RawTerm, Runs};
 
 /// Two shell steps.
@@ -249,8 +249,7 @@ fn a_sigkilled_fleets_members_directory_does_not_stop_the_next_fleet() {
     let mut term = start(&runs, &rb, &fleet, "--journal", &fj);
     term.wait_for("1 waiting");
     let pid = runs.engine_pid();
-    // SAFETY: killing the fleet engine this test started.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    signal(pid, libc::SIGKILL);
     term.assert_restored(4);
     let members = runs.run_dir().join("fj.members");
     let stale = members.join("m0.sock");
@@ -325,15 +324,13 @@ fn sighup_is_ignored_and_sigterm_ends_every_member_as_an_abort() {
     term.send("q");
     term.assert_restored(0);
     let pid = runs.engine_pid();
-    // SAFETY: signalling the fleet engine this test started.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
+    signal(pid, libc::SIGHUP);
     std::thread::sleep(Duration::from_millis(500)); // the signal's chance to do harm
     assert!(alive(pid), "SIGHUP ended the fleet's engine");
     let (code, ls, err) = runs.cutover(&["ls"]);
     assert_eq!(code, Some(0), "{err}");
     assert!(ls.contains("fleet of 2"), "{ls}");
-    // SAFETY: as above.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    signal(pid, libc::SIGTERM);
     wait_for("the engine to end", Duration::from_secs(20), || !alive(pid));
     for m in ["shard-01", "shard-02"] {
         let mj = journal(&d.path().join(format!("fj.members/{m}.jsonl")));

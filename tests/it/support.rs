@@ -67,6 +67,12 @@ pub fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
     }
 }
 
+/// Sends `sig` to `pid` (a process the test started), which must succeed.
+pub fn signal(pid: i32, sig: libc::c_int) {
+    // SAFETY: kill(2) only sends a signal; it reads and writes no memory of ours.
+    assert_eq!(unsafe { libc::kill(pid, sig) }, 0, "kill({pid}, {sig})");
+}
+
 /// Whether `pid` is a live (non-zombie) process.
 pub fn alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
