@@ -465,8 +465,7 @@ fn a_fleet_drill_in_the_cockpit_shows_the_lanes_and_ends_with_its_terminal() {
         c.contains("fleet fleet") && c.contains("m1") && c.contains("1 waiting")
     });
     term.assert_shows("canary");
-    term.send("q");
-    term.assert_restored(4);
+    term.quit(4);
     term.assert_shows("the fleet's engine is stopped");
     term.assert_shows("the fleet's clusters and loads are stopped and removed");
     let fleet = journal(&work.join("fleet.jsonl"));

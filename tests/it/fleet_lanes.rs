@@ -181,15 +181,9 @@ fn fifty_lanes_scroll_keep_failures_on_screen_detach_attach_and_finish() {
     term.resize(120, 40);
     wait_wide_frame(&term);
     insta::assert_snapshot!("fleet_lanes_120x40", settled(&term));
-    term.send("q");
-    term.assert_restored(0);
-    assert!(
-        term.screen().contains("come back with: cutover attach fj"),
-        "{}",
-        term.screen()
-    );
-    let (code, ls, err) = runs.cutover(&["ls"]);
-    assert_eq!(code, Some(0), "{err}");
+    term.quit(0);
+    term.assert_shows("come back with: cutover attach fj");
+    let ls = runs.ls();
     assert!(
         ls.contains("fleet of 50 (running): 3 failed · 47 waiting"),
         "{ls}"
@@ -207,13 +201,8 @@ fn fifty_lanes_scroll_keep_failures_on_screen_detach_attach_and_finish() {
     insta::assert_snapshot!("fleet_watch_120x40", settled(&watch));
     watch.send("n");
     watch.wait_for("read-only: this terminal watches");
-    watch.send("q");
-    watch.assert_restored(0);
-    assert!(
-        watch.screen().contains("come back with: cutover watch fj"),
-        "{}",
-        watch.screen()
-    );
+    watch.quit(0);
+    watch.assert_shows("come back with: cutover watch fj");
     let watcher = Command::new(BIN)
         .args(["watch", "--json", "fj"])
         .env("XDG_RUNTIME_DIR", runs.path())
@@ -267,8 +256,7 @@ fn attach_roll_back_and_finish(env: &[(&str, &str)]) {
     confirm(&mut term, "n", 47);
     term.wait_for("47 completed");
     term.wait_for("finished");
-    term.send("q");
-    term.assert_restored(3);
+    term.quit(3);
     term.assert_shows("fleet finished: 3 rolled back · 47 completed");
 }
 

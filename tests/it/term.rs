@@ -103,6 +103,13 @@ impl Runs {
         )
     }
 
+    /// `cutover ls` with this run directory, which must succeed: what it lists.
+    pub fn ls(&self) -> String {
+        let (code, ls, err) = self.cutover(&["ls"]);
+        assert_eq!(code, Some(0), "{err}");
+        ls
+    }
+
     /// Stops every engine still listed; returns once they are gone.
     pub fn stop_engines(&self) {
         let pids: Vec<i32> = self.engines().into_iter().map(|(_, p)| p).collect();
