@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
+use cutover_model::file::create_private;
 use cutover_model::protocol::Event;
 // One journal line: the model's type, so what reads a journal need not link the engine.
 pub use cutover_model::protocol::Record;
@@ -309,13 +310,7 @@ fn set_aside(path: &Path, tail: &[u8]) -> Result<PathBuf, JournalError> {
         Utc::now().format("%Y%m%dT%H%M%S%.3fZ")
     );
     let side = path.with_file_name(name);
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&side)
-        .map_err(io(&side))?;
+    let mut f = create_private(&side).map_err(io(&side))?;
     f.write_all(tail).map_err(io(&side))?;
     f.sync_all().map_err(io(&side))?;
     Ok(side)
