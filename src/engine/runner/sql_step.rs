@@ -266,9 +266,6 @@ impl Runner<'_> {
         let deadline = self.rb.steps[index].timeout.map(|d| Instant::now() + d);
         let mut polls = 0u32;
         let mut hold = Hold::new(hold);
-        let result = |outcome, detail: String, passed, message| {
-            Attempt::checked("wait", outcome, detail, passed, message)
-        };
         loop {
             let now = Instant::now();
             let per_poll = deadline.map_or(every.max(Duration::from_secs(5)), |d| {
@@ -280,13 +277,13 @@ impl Runner<'_> {
             let now = Instant::now();
             let msg = match sql_verdict(&mut hold, &seen, polls, now) {
                 Verdict::Passed(detail) => {
-                    return Ok(Ok(result(StepOutcome::Passed, detail, true, None)));
+                    return Ok(Ok(Attempt::waited(StepOutcome::Passed, detail)));
                 }
                 Verdict::Waiting(msg) => msg,
             };
             if deadline.is_some_and(|d| now >= d) {
                 let m = format!("timed out after {polls} polls ({msg})");
-                return Ok(Ok(result(StepOutcome::TimedOut, m.clone(), false, Some(m))));
+                return Ok(Ok(Attempt::waited(StepOutcome::TimedOut, m)));
             }
             let wake = deadline.map_or(now + every, |d| d.min(now + every));
             let holding = hold.holding();
@@ -295,10 +292,7 @@ impl Runner<'_> {
                 .await?
             {
                 let detail = format!("stopped after {polls} polls");
-                return Ok(Err((
-                    result(StepOutcome::Cancelled, detail, false, None),
-                    stop,
-                )));
+                return Ok(Err((Attempt::waited(StepOutcome::Cancelled, detail), stop)));
             }
         }
     }
