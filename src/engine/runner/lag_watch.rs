@@ -97,16 +97,12 @@ impl Runner<'_> {
         loop {
             let now = Instant::now();
             let sample = self.lag_sample().unwrap_or_default();
-            let msg = match lag_verdict(&mut hold, &sample, &limit, now) {
-                Verdict::Passed(detail) => {
-                    return Ok(Ok(Attempt::waited(StepOutcome::Passed, detail)));
-                }
-                Verdict::Waiting(msg) => msg,
+            let verdict = lag_verdict(&mut hold, &sample, &limit, now);
+            let past_deadline = deadline.is_some_and(|d| now >= d);
+            let msg = match verdict.go_on(past_deadline, |m| format!("timed out: {m}")) {
+                Ok(msg) => msg,
+                Err(ended) => return Ok(Ok(ended)),
             };
-            if deadline.is_some_and(|d| now >= d) {
-                let m = format!("timed out: {msg}");
-                return Ok(Ok(Attempt::waited(StepOutcome::TimedOut, m)));
-            }
             polls += 1;
             // Re-evaluate on every engine tick (the probe publishes once per interval).
             let holding = hold.holding();

@@ -275,16 +275,13 @@ impl Runner<'_> {
             let seen = self.sql_condition(on, sql, per_poll).await?;
             polls += 1;
             let now = Instant::now();
-            let msg = match sql_verdict(&mut hold, &seen, polls, now) {
-                Verdict::Passed(detail) => {
-                    return Ok(Ok(Attempt::waited(StepOutcome::Passed, detail)));
-                }
-                Verdict::Waiting(msg) => msg,
+            let verdict = sql_verdict(&mut hold, &seen, polls, now);
+            let past_deadline = deadline.is_some_and(|d| now >= d);
+            let timed_out = |m: &str| format!("timed out after {polls} polls ({m})");
+            let msg = match verdict.go_on(past_deadline, timed_out) {
+                Ok(msg) => msg,
+                Err(ended) => return Ok(Ok(ended)),
             };
-            if deadline.is_some_and(|d| now >= d) {
-                let m = format!("timed out after {polls} polls ({msg})");
-                return Ok(Ok(Attempt::waited(StepOutcome::TimedOut, m)));
-            }
             let wake = deadline.map_or(now + every, |d| d.min(now + every));
             let holding = hold.holding();
             if let Some(stop) = self
