@@ -118,12 +118,7 @@ async fn init_inventories_a_pair_and_its_runbook_gates_the_cutover() {
     let inv: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("inv.json")).unwrap())
             .unwrap();
-    let events = inv["tables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["name"] == "events")
-        .unwrap();
+    let events = entry(&inv["tables"], "name", "events").unwrap();
     assert_eq!(events["partitions"], 2, "{events}");
     // The runbook: strict coverage, a multiset check for the keyless table, the one-side-only
     // tables excluded with a reason, no password written.

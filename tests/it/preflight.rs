@@ -236,11 +236,7 @@ fn a_window_in_the_past_stops_the_run_and_json_carries_the_findings() {
         .filter(|v| v["type"] == "preflight")
         .collect();
     assert_eq!(pre.len(), 1, "{stdout}");
-    let window = pre[0]["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["what"] == "window")
+    let window = entry(&pre[0]["findings"], "what", "window")
         .cloned()
         .unwrap_or_else(|| panic!("{stdout}"));
     assert_eq!(window["verdict"], "fail", "{window}");

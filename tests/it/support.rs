@@ -200,6 +200,18 @@ pub fn runbook(dir: &Path, name: &str, text: &str) -> PathBuf {
     p
 }
 
+/// The element of the JSON array `list` whose `key` is `value` (the first, if several).
+pub fn entry<'a>(
+    list: &'a serde_json::Value,
+    key: &str,
+    value: &str,
+) -> Option<&'a serde_json::Value> {
+    list.as_array()
+        .expect("a JSON array")
+        .iter()
+        .find(|e| e[key] == value)
+}
+
 /// Text of stdout and stderr.
 pub fn text(o: &Output) -> (String, String) {
     (
