@@ -464,21 +464,13 @@ async fn init_survives_hostile_names() {
 /// `promote` step; the runbook runs headless to its end and the standby is promoted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn init_on_a_standby_writes_a_streaming_cutover_that_promotes_it() {
-    use cutover_drill::harness::{Cluster, ClusterOptions};
-    let pg = pg_bin();
-    let primary = Cluster::create(&pg, ClusterOptions::named("init-primary"))
-        .await
-        .unwrap();
-    primary
-        .execute(
-            "create table items (id bigserial primary key, payload text); \
-             insert into items (payload) select 'p' || g from generate_series(1, 300) g",
-        )
-        .await
-        .unwrap();
-    let standby = Cluster::standby_of(&primary, ClusterOptions::named("init-standby"))
-        .await
-        .unwrap();
+    let (primary, standby) = primary_and_standby(
+        "init-primary",
+        "init-standby",
+        "create table items (id bigserial primary key, payload text); \
+         insert into items (payload) select 'p' || g from generate_series(1, 300) g",
+    )
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let (code, out, err) = init_between(
         dir.path(),

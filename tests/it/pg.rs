@@ -337,16 +337,12 @@ const MB: u64 = 1 << 20;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streaming_lag_follows_replay_pause_and_ignores_an_idle_primary() {
     let interval = Duration::from_millis(500);
-    let primary = Cluster::create(&bin(), ClusterOptions::named("primary"))
-        .await
-        .unwrap();
-    primary
-        .execute("create table items (id bigserial primary key, payload text)")
-        .await
-        .unwrap();
-    let standby = Cluster::standby_of(&primary, ClusterOptions::named("standby1"))
-        .await
-        .unwrap();
+    let (primary, standby) = crate::support::primary_and_standby(
+        "primary",
+        "standby1",
+        "create table items (id bigserial primary key, payload text)",
+    )
+    .await;
 
     let from_primary = spawn_probe(
         LagConfig::on_source(LagMethod::Streaming, interval),

@@ -653,20 +653,13 @@ async fn a_repair_step_applies_its_reviewed_patch_and_rolls_back_with_its_invers
 /// A target that is a standby is read-only: the repair says so and writes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_standby_target_is_refused() {
-    let pg = pg_bin();
-    let primary = Cluster::create(&pg, ClusterOptions::named("repair-primary"))
-        .await
-        .unwrap();
-    primary
-        .execute(
-            "CREATE TABLE acct (id int PRIMARY KEY, bal int); \
-             INSERT INTO acct SELECT g, g FROM generate_series(1, 20) g",
-        )
-        .await
-        .unwrap();
-    let standby = Cluster::standby_of(&primary, ClusterOptions::named("repair-standby"))
-        .await
-        .unwrap();
+    let (primary, standby) = primary_and_standby(
+        "repair-primary",
+        "repair-standby",
+        "CREATE TABLE acct (id int PRIMARY KEY, bal int); \
+         INSERT INTO acct SELECT g, g FROM generate_series(1, 20) g",
+    )
+    .await;
     // Replay paused: a change on the primary is a difference the standby cannot take.
     standby
         .execute("SELECT pg_wal_replay_pause()")

@@ -411,6 +411,26 @@ pub async fn items_pair(
     (s, t)
 }
 
+/// A new cluster `primary` where `ddl` has run, and a streaming standby of it, `standby`.
+pub async fn primary_and_standby(
+    primary: &str,
+    standby: &str,
+    ddl: &str,
+) -> (
+    cutover_drill::harness::Cluster,
+    cutover_drill::harness::Cluster,
+) {
+    use cutover_drill::harness::{Cluster, ClusterOptions};
+    let primary = Cluster::create(&pg_bin(), ClusterOptions::named(primary))
+        .await
+        .unwrap();
+    primary.execute(ddl).await.unwrap();
+    let standby = Cluster::standby_of(&primary, ClusterOptions::named(standby))
+        .await
+        .unwrap();
+    (primary, standby)
+}
+
 /// A runbook's `source` and `target` connections.
 pub fn connections(source_dsn: &str, target_dsn: &str) -> String {
     format!(
