@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use cutover_model::file::create_private;
 use cutover_model::protocol::StepKind;
 use cutover_model::runbook::Runbook;
 use cutover_model::runbook::units::format_duration;
@@ -305,18 +306,13 @@ fn replace_if_unchanged(
     mode: u32,
 ) -> Result<(), (Exit, String)> {
     use std::io::Write;
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    use std::os::unix::fs::PermissionsExt;
     let name = file
         .file_name()
         .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
     let tmp = file.with_file_name(format!(".{name}.calibrate-{}", std::process::id()));
     let written = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&tmp)?;
+        let mut f = create_private(&tmp)?;
         f.write_all(after.as_bytes())?;
         f.set_permissions(std::fs::Permissions::from_mode(mode & 0o7777))?;
         f.sync_all()

@@ -1,8 +1,10 @@
 //! The command line: subcommands and flags, as README.md documents them.
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
+use cutover_model::runbook::{LoadError, Runbook};
 
 /// A terminal cockpit for database-migration cutover day.
 #[derive(Debug, Parser)]
@@ -263,6 +265,13 @@ pub fn parse_var(s: &str) -> Result<(String, String), String> {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
         _ => Err(format!("expected KEY=VALUE, got {s:?}")),
     }
+}
+
+/// The runbook at `path`, loaded with the `--var` overrides `vars` (of a key given twice, the
+/// last).
+pub fn load_runbook(path: &Path, vars: &[(String, String)]) -> Result<Runbook, LoadError> {
+    let vars: BTreeMap<String, String> = vars.iter().cloned().collect();
+    Runbook::load(path, &vars)
 }
 
 impl From<FaultArg> for cutover_drill::fault::Fault {

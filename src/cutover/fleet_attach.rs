@@ -203,7 +203,7 @@ async fn lanes_once(socket: &Path, want: FleetWant, theme: Theme) -> Result<Visi
     let stream = UnixStream::connect(socket)
         .await
         .map_err(|e| format!("cannot reach its engine ({e}); see cutover ls"))?;
-    let (mut read, mut write) = hello(stream, want).await?;
+    let (mut read, write) = hello(stream, want).await?;
     let role = match wire::read::<_, FleetServerMsg>(&mut read, wire::MAX_SERVER_LINE).await {
         Ok(Some(FleetServerMsg::Welcome { role })) => role,
         Ok(Some(FleetServerMsg::Refused { reason })) => return Err(reason),
@@ -212,7 +212,7 @@ async fn lanes_once(socket: &Path, want: FleetWant, theme: Theme) -> Result<Visi
     let latest: Arc<Mutex<Option<FleetView>>> = Arc::default();
     let (views_tx, views) = mpsc::channel(16);
     let (notices_tx, notices) = mpsc::channel(16);
-    let (commands, mut commands_rx) = mpsc::channel::<cutover_model::fleet::lane::FleetCommand>(16);
+    let (commands, commands_rx) = mpsc::channel::<cutover_model::fleet::lane::FleetCommand>(16);
     let keep = latest.clone();
     let reader = tokio::spawn(async move {
         while let Ok(Some(msg)) =
@@ -243,16 +243,9 @@ async fn lanes_once(socket: &Path, want: FleetWant, theme: Theme) -> Result<Visi
             }
         }
     });
-    let writer = tokio::spawn(async move {
-        while let Some(command) = commands_rx.recv().await {
-            if wire::write(&mut write, &FleetClientMsg::Command { command })
-                .await
-                .is_err()
-            {
-                return;
-            }
-        }
-    });
+    let writer = tokio::spawn(wire::pump(commands_rx, write, |command| {
+        FleetClientMsg::Command { command }
+    }));
     let link = LanesLink {
         commands,
         views,

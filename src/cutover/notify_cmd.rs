@@ -4,7 +4,6 @@
 //!
 //! Exit: 0 every hook took it, 1 one did not, 2 invalid (runbook, secrets, no hook, no `--test`).
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use cutover_engine::notify::{self, Hook, RunFacts, watch::Note};
@@ -48,8 +47,7 @@ fn prepare(args: &NotifyArgs) -> Result<Prepared, String> {
     if !args.test {
         return Err("give --test to send a test event to every [[notify]] hook".into());
     }
-    let vars: BTreeMap<String, String> = args.vars.iter().cloned().collect();
-    let rb = Runbook::load(&args.runbook, &vars).map_err(|e| e.to_string())?;
+    let rb = crate::cli::load_runbook(&args.runbook, &args.vars).map_err(|e| e.to_string())?;
     if rb.notify.is_empty() {
         return Err(format!(
             "{}: the runbook has no [[notify]] hook",

@@ -3,7 +3,6 @@
 //! `--approve` roles, the window, room for the journal. Read-only. Exit 0 ready, 2 not (or the
 //! runbook is invalid).
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use cutover_engine::journal;
@@ -40,8 +39,7 @@ pub struct PreflightArgs {
 
 /// Runs the command; returns the exit code.
 pub fn main(args: PreflightArgs) -> Outcome {
-    let vars: BTreeMap<String, String> = args.vars.iter().cloned().collect();
-    let rb = match Runbook::load(&args.runbook, &vars) {
+    let rb = match crate::cli::load_runbook(&args.runbook, &args.vars) {
         Ok(rb) => rb,
         Err(e) => {
             return Err(Failure::new(Exit::Invalid, e.to_string()));

@@ -42,13 +42,20 @@ impl Side<'_> {
         }
     }
 
-    async fn rows(
+    /// The rows of `sql` (`what` names it in an error), each made a `T` by `each`.
+    async fn rows<T, C: FromIterator<T>>(
         &self,
         what: &'static str,
         sql: &str,
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-    ) -> Result<Vec<tokio_postgres::Row>, InventoryError> {
-        self.client.query(sql, params).await.map_err(self.err(what))
+        each: impl FnMut(&tokio_postgres::Row) -> T,
+    ) -> Result<C, InventoryError> {
+        let rows = self
+            .client
+            .query(sql, params)
+            .await
+            .map_err(self.err(what))?;
+        Ok(rows.iter().map(each).collect())
     }
 }
 
@@ -200,11 +207,10 @@ pub async fn server(side: &Side<'_>) -> Result<Server, InventoryError> {
     }
     let collation = collation(side, version_num).await?;
     let publications = side
-        .rows("list publications", PUBLICATIONS, &[])
-        .await?
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+        .rows("list publications", PUBLICATIONS, &[], |r| {
+            (r.get(0), r.get(1))
+        })
+        .await?;
     let (subscriptions, slots) = replication(side).await?;
     let standbys: i32 = side
         .client
@@ -213,11 +219,8 @@ pub async fn server(side: &Side<'_>) -> Result<Server, InventoryError> {
         .map_err(side.err("read pg_stat_replication"))?
         .get(0);
     let extensions = side
-        .rows("list extensions", EXTENSIONS, &[])
-        .await?
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+        .rows("list extensions", EXTENSIONS, &[], |r| (r.get(0), r.get(1)))
+        .await?;
     Ok(Server {
         side: side.side.to_string(),
         at: side.at.to_string(),
@@ -259,32 +262,23 @@ async fn replication(
     side: &Side<'_>,
 ) -> Result<(Vec<Subscription>, Vec<(String, String, bool)>), InventoryError> {
     let subscriptions = side
-        .rows("list subscriptions", SUBSCRIPTIONS, &[])
-        .await?
-        .iter()
-        .map(|r| Subscription {
+        .rows("list subscriptions", SUBSCRIPTIONS, &[], |r| Subscription {
             name: r.get(0),
             enabled: r.get(1),
             slot: r.get(2),
         })
-        .collect();
+        .await?;
     let slots = side
-        .rows("list replication slots", SLOTS, &[])
-        .await?
-        .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2)))
-        .collect();
+        .rows("list replication slots", SLOTS, &[], |r| {
+            (r.get(0), r.get(1), r.get(2))
+        })
+        .await?;
     Ok((subscriptions, slots))
 }
 
 /// The schemas with tables (outside the system schemas).
 pub async fn schemas(side: &Side<'_>) -> Result<Vec<String>, InventoryError> {
-    Ok(side
-        .rows("list schemas", SCHEMAS, &[])
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect())
+    side.rows("list schemas", SCHEMAS, &[], |r| r.get(0)).await
 }
 
 /// The tables of `schemas`, and whether the user can read each.
@@ -292,38 +286,35 @@ pub async fn tables(
     side: &Side<'_>,
     schemas: &[String],
 ) -> Result<Vec<(Table, bool)>, InventoryError> {
-    let rows = side.rows("list tables", TABLES, &[&schemas]).await?;
-    Ok(rows
-        .iter()
-        .map(|r| {
-            let cols: Option<Vec<String>> = r.get(7);
-            let primary: Option<bool> = r.get(6);
-            let key = match (cols, primary) {
-                (Some(c), Some(true)) => Key::Primary(c),
-                (Some(c), _) => Key::Unique(c),
-                (None, _) => Key::None,
-            };
-            let n = |i: usize| u64::try_from(r.get::<_, i64>(i)).unwrap_or(0);
-            let u = |i: usize| u32::try_from(r.get::<_, i32>(i)).unwrap_or(0);
-            let table = Table {
-                schema: r.get(0),
-                name: r.get(1),
-                bytes: n(2),
-                rows: n(3),
-                toast_bytes: n(4),
-                partitions: u(5),
-                key: Some(key),
-                bytea_columns: r.get(8),
-                icu_columns: r.get(9),
-                nondeterministic_columns: r.get(10),
-                fk_out: u(11),
-                fk_in: u(12),
-                changes_per_second: None,
-                risks: Vec::new(),
-            };
-            (table, r.get::<_, bool>(13))
-        })
-        .collect())
+    side.rows("list tables", TABLES, &[&schemas], |r| {
+        let cols: Option<Vec<String>> = r.get(7);
+        let primary: Option<bool> = r.get(6);
+        let key = match (cols, primary) {
+            (Some(c), Some(true)) => Key::Primary(c),
+            (Some(c), _) => Key::Unique(c),
+            (None, _) => Key::None,
+        };
+        let n = |i: usize| u64::try_from(r.get::<_, i64>(i)).unwrap_or(0);
+        let u = |i: usize| u32::try_from(r.get::<_, i32>(i)).unwrap_or(0);
+        let table = Table {
+            schema: r.get(0),
+            name: r.get(1),
+            bytes: n(2),
+            rows: n(3),
+            toast_bytes: n(4),
+            partitions: u(5),
+            key: Some(key),
+            bytea_columns: r.get(8),
+            icu_columns: r.get(9),
+            nondeterministic_columns: r.get(10),
+            fk_out: u(11),
+            fk_in: u(12),
+            changes_per_second: None,
+            risks: Vec::new(),
+        };
+        (table, r.get::<_, bool>(13))
+    })
+    .await
 }
 
 /// The sequences of `schemas`.
@@ -331,16 +322,12 @@ pub async fn sequences(
     side: &Side<'_>,
     schemas: &[String],
 ) -> Result<Vec<Sequence>, InventoryError> {
-    Ok(side
-        .rows("list sequences", SEQUENCES, &[&schemas])
-        .await?
-        .iter()
-        .map(|r| Sequence {
-            schema: r.get(0),
-            name: r.get(1),
-            owned_by: r.get(2),
-        })
-        .collect())
+    side.rows("list sequences", SEQUENCES, &[&schemas], |r| Sequence {
+        schema: r.get(0),
+        name: r.get(1),
+        owned_by: r.get(2),
+    })
+    .await
 }
 
 /// Rows changed so far per `(schema, table)` (read outside the inventory's transaction, so
@@ -349,15 +336,11 @@ pub async fn changes(
     side: &Side<'_>,
     schemas: &[String],
 ) -> Result<BTreeMap<(String, String), i64>, InventoryError> {
-    Ok(side
-        .rows("read pg_stat_user_tables", CHANGES, &[&schemas])
-        .await?
-        .iter()
-        .map(|r| {
-            (
-                (r.get(0), r.get(1)),
-                r.get::<_, Option<i64>>(2).unwrap_or(0),
-            )
-        })
-        .collect())
+    side.rows("read pg_stat_user_tables", CHANGES, &[&schemas], |r| {
+        (
+            (r.get(0), r.get(1)),
+            r.get::<_, Option<i64>>(2).unwrap_or(0),
+        )
+    })
+    .await
 }

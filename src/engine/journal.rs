@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
+use cutover_model::file::create_private;
 use cutover_model::protocol::Event;
 // One journal line: the model's type, so what reads a journal need not link the engine.
 pub use cutover_model::protocol::Record;
@@ -309,13 +310,7 @@ fn set_aside(path: &Path, tail: &[u8]) -> Result<PathBuf, JournalError> {
         Utc::now().format("%Y%m%dT%H%M%S%.3fZ")
     );
     let side = path.with_file_name(name);
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&side)
-        .map_err(io(&side))?;
+    let mut f = create_private(&side).map_err(io(&side))?;
     f.write_all(tail).map_err(io(&side))?;
     f.sync_all().map_err(io(&side))?;
     Ok(side)
@@ -412,12 +407,18 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn torn_last_line_is_tolerated_but_corruption_is_not() {
+    /// A journal `x.jsonl` holding `bytes`, in a new directory: the directory, its path.
+    fn journal_of(bytes: impl AsRef<[u8]>) -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("x.jsonl");
+        std::fs::write(&p, bytes).unwrap();
+        (dir, p)
+    }
+
+    #[test]
+    fn torn_last_line_is_tolerated_but_corruption_is_not() {
         let tail = "{\"ts\":\"2026";
-        std::fs::write(&p, format!("{GOOD}\n{tail}")).unwrap();
+        let (_dir, p) = journal_of(format!("{GOOD}\n{tail}"));
         let c = read(&p).unwrap();
         assert_eq!(c.records.len(), 1);
         assert_eq!(c.torn.map(|t| t.bytes), Some(tail.len()));
@@ -430,13 +431,11 @@ mod tests {
 
     #[test]
     fn a_tear_inside_a_multibyte_character_is_only_a_torn_tail() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("x.jsonl");
         let next = GOOD.replace("\"a\"", "\"• and …\"");
         let cut = next.find('•').unwrap() + 1; // inside the three bytes of `•`
         let mut bytes = format!("{GOOD}\n").into_bytes();
         bytes.extend_from_slice(&next.as_bytes()[..cut]);
-        std::fs::write(&p, &bytes).unwrap();
+        let (_dir, p) = journal_of(bytes);
         let c = read(&p).unwrap();
         assert_eq!(c.records.len(), 1);
         assert_eq!(c.torn.map(|t| t.bytes), Some(cut));
@@ -444,10 +443,8 @@ mod tests {
 
     #[test]
     fn resuming_sets_the_torn_tail_aside_and_appends_on_a_clean_line() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("x.jsonl");
         let tail = "{\"ts\":\"2026-01-01T00:00:01Z\",\"type\":\"no";
-        std::fs::write(&p, format!("{GOOD}\n{tail}")).unwrap();
+        let (_dir, p) = journal_of(format!("{GOOD}\n{tail}"));
         let (mut j, c) = Journal::open_append(&p).unwrap();
         let kept = c.torn.as_ref().and_then(|t| t.kept_in.clone()).unwrap();
         assert_eq!(std::fs::read_to_string(&kept).unwrap(), tail);
@@ -467,10 +464,8 @@ mod tests {
 
     #[test]
     fn a_journal_damaged_by_an_old_resume_is_read_past_the_torn_bytes() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("x.jsonl");
         let torn = "{\"ts\":\"20";
-        std::fs::write(&p, format!("{GOOD}\n{torn}{GOOD}\n{GOOD}\n")).unwrap();
+        let (_dir, p) = journal_of(format!("{GOOD}\n{torn}{GOOD}\n{GOOD}\n"));
         let c = read(&p).unwrap();
         assert_eq!(c.records.len(), 3);
         assert_eq!(c.torn.map(|t| t.bytes), Some(torn.len()));

@@ -1,6 +1,6 @@
 //! Reading a file the user names (a runbook, a fleet file, a fleet journal): only a regular
 //! file (a FIFO or a device would hang or never end), opened without blocking, and at most a
-//! bound of it.
+//! bound of it. Creating a file of cutover's own ([`create_private`]): never through a link.
 
 use std::path::Path;
 
@@ -40,4 +40,17 @@ pub fn read_regular(
     let mut bytes = Vec::with_capacity(meta.len() as usize);
     file.take(max + 1).read_to_end(&mut bytes)?;
     Ok(bytes)
+}
+
+/// Creates the file `path` for writing, readable by its owner alone (0600). Only a new file:
+/// whatever stands at `path` already, a symbolic link too, is an error, so nothing is ever
+/// written through a link or into someone else's file.
+pub fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
 }

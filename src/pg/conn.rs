@@ -628,6 +628,11 @@ mod tests {
         move |k: &str| m.get(k).cloned()
     }
 
+    /// The connection `src` that `dsn` gives, no `PG*` variable set.
+    fn src(dsn: &str) -> ConnSettings {
+        ConnSettings::parse_with_env("src", dsn, &env(&[])).unwrap()
+    }
+
     /// `cutover check` judges a DSN with `cutover_model::runbook::dsn`; the run reads it
     /// with the driver. They must agree: what check passes, the run can read, and what the
     /// driver refuses, check refuses.
@@ -727,41 +732,20 @@ mod tests {
 
     #[test]
     fn target_names_host_port_and_database_never_the_password() {
-        let e = env(&[]);
-        let s = ConnSettings::parse_with_env(
-            "src",
-            "postgres://migrator:s3cret@db-old:5433/orders",
-            &e,
-        )
-        .unwrap();
+        let s = src("postgres://migrator:s3cret@db-old:5433/orders");
         assert_eq!(s.target(), "db-old:5433/orders");
-        let multi = ConnSettings::parse_with_env(
-            "src",
-            "host=a,b port=5433,5434 dbname=x user=u password=pw",
-            &e,
-        )
-        .unwrap();
+        let multi = src("host=a,b port=5433,5434 dbname=x user=u password=pw");
         assert_eq!(multi.target(), "a:5433,b:5434/x");
-        let sock =
-            ConnSettings::parse_with_env("src", "host=/run/postgresql user=postgres", &e).unwrap();
+        let sock = src("host=/run/postgresql user=postgres");
         assert_eq!(sock.target(), "/run/postgresql:5432/postgres");
     }
 
     #[test]
     fn conninfo_and_url_parse_to_the_same_settings() {
-        let e = env(&[]);
-        let a = ConnSettings::parse_with_env(
-            "src",
+        let a = src(
             "host=db-old port=5433 dbname=orders user=migrator password=s3cret sslmode=require",
-            &e,
-        )
-        .unwrap();
-        let b = ConnSettings::parse_with_env(
-            "src",
-            "postgres://migrator:s3cret@db-old:5433/orders?sslmode=require",
-            &e,
-        )
-        .unwrap();
+        );
+        let b = src("postgres://migrator:s3cret@db-old:5433/orders?sslmode=require");
         for s in [&a, &b] {
             assert_eq!(s.endpoint(), "db-old:5433 dbname=orders user=migrator");
             assert_eq!(s.config().get_password(), Some(&b"s3cret"[..]));
@@ -871,7 +855,7 @@ mod tests {
 
     #[test]
     fn failures_mask_the_password() {
-        let s = ConnSettings::parse_with_env("src", "host=db password=hunter2", &env(&[])).unwrap();
+        let s = src("host=db password=hunter2");
         let e = s.failure(FailureKind::Other, "echo hunter2 back".into());
         assert!(!e.to_string().contains("hunter2"), "{e}");
         assert!(

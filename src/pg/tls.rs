@@ -310,14 +310,7 @@ mod tests {
 
     #[test]
     fn modes_parse_and_map_to_verification() {
-        for m in [
-            "disable",
-            "allow",
-            "prefer",
-            "require",
-            "verify-ca",
-            "verify-full",
-        ] {
+        for &m in cutover_model::runbook::dsn::SSL_MODES {
             assert_eq!(SslMode::parse(m).unwrap().as_str(), m);
         }
         assert!(

@@ -395,20 +395,7 @@ mod spawn_tests {
     use cutover_model::runbook::Template;
 
     fn config(method: LagMethod) -> LagConfig {
-        LagConfig {
-            method,
-            on: Some("source".into()),
-            target: None,
-            slot: None,
-            subscription: None,
-            application_name: None,
-            table: None,
-            sql: None,
-            command: None,
-            warn: None,
-            critical: None,
-            interval: Duration::from_millis(100),
-        }
+        LagConfig::on_source(method, Duration::from_millis(100))
     }
 
     fn spec(config: LagConfig) -> ProbeSpec {

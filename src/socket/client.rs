@@ -169,23 +169,14 @@ impl Joined {
         mpsc::Receiver<Incoming>,
         tokio::task::JoinHandle<()>,
     ) {
-        let (cmd_tx, mut cmd_rx) = mpsc::channel::<Command>(64);
+        let (cmd_tx, cmd_rx) = mpsc::channel::<Command>(64);
         let (in_tx, in_rx) = mpsc::channel::<Incoming>(256);
         let Joined {
-            mut read,
-            mut write,
-            ..
+            mut read, write, ..
         } = self;
-        let writer = tokio::spawn(async move {
-            while let Some(command) = cmd_rx.recv().await {
-                if wire::write(&mut write, &ClientMsg::Command { command })
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
-            }
-        });
+        let writer = tokio::spawn(wire::pump(cmd_rx, write, |command| ClientMsg::Command {
+            command,
+        }));
         tokio::spawn(async move {
             // Why a resynchronisation came, said after the snapshot it announces (which
             // replaces the screen, status line included).

@@ -323,14 +323,21 @@ async fn a_second_controller_is_refused_unless_it_takes_over() {
     assert!(go_given(&hub).await);
 }
 
-#[tokio::test]
-async fn a_takeover_demotes_the_first_whose_commands_are_then_read_only() {
-    let (_dir, socket, hub) = usual();
-    let mut first = Term::hello(&socket, FleetWant::Control { take_over: false }).await;
+/// A controller that has had its first view (its session then pauses: at most ten views a
+/// second), and a second terminal that takes the controls from it (its welcome not read yet).
+async fn controller_and_taker(socket: &Path) -> (Term, Term) {
+    let mut first = Term::hello(socket, FleetWant::Control { take_over: false }).await;
     first
         .until(|m| matches!(m, FleetServerMsg::View { .. }).then_some(()))
         .await;
-    let mut second = Term::hello(&socket, FleetWant::Control { take_over: true }).await;
+    let second = Term::hello(socket, FleetWant::Control { take_over: true }).await;
+    (first, second)
+}
+
+#[tokio::test]
+async fn a_takeover_demotes_the_first_whose_commands_are_then_read_only() {
+    let (_dir, socket, hub) = usual();
+    let (mut first, mut second) = controller_and_taker(&socket).await;
     assert_eq!(
         second.recv().await,
         Some(FleetServerMsg::Welcome {
@@ -365,12 +372,7 @@ async fn a_takeover_demotes_the_first_whose_commands_are_then_read_only() {
 async fn a_command_racing_its_terminals_demotion_is_not_carried_out() {
     for _ in 0..8 {
         let (_dir, socket, hub) = usual();
-        let mut first = Term::hello(&socket, FleetWant::Control { take_over: false }).await;
-        // The first view is sent, then the session pauses (at most ten views a second).
-        first
-            .until(|m| matches!(m, FleetServerMsg::View { .. }).then_some(()))
-            .await;
-        let mut second = Term::hello(&socket, FleetWant::Control { take_over: true }).await;
+        let (mut first, mut second) = controller_and_taker(&socket).await;
         assert!(matches!(
             second.recv().await,
             Some(FleetServerMsg::Welcome { .. })
@@ -655,6 +657,17 @@ async fn lane_is(hub: &FleetHub, name: &str, state: LaneState, step: Option<usiz
     }
 }
 
+/// A run-next of the one member `m`, confirmed, seen waiting at step `seen` (`None`: not
+/// said): the notice that answers it.
+async fn run_next_of_m(t: &mut Term, seen: Option<usize>) -> String {
+    let seen = seen
+        .map(|step| ("m".to_string(), step))
+        .into_iter()
+        .collect();
+    t.run_next(vec!["m".into()], 1, seen).await;
+    t.notice().await
+}
+
 #[tokio::test]
 async fn run_next_reaches_each_waiting_member_once_and_no_other() {
     let (dir, socket, hub) = fleet(
@@ -677,9 +690,8 @@ async fn run_next_reaches_each_waiting_member_once_and_no_other() {
     );
     lane_is(&hub, "m", LaneState::Running, Some(0)).await;
     // Running: not waiting, so nothing is sent.
-    t.run_next(vec!["m".into()], 1, Default::default()).await;
     assert_eq!(
-        t.notice().await,
+        run_next_of_m(&mut t, None).await,
         "ran the next step of 0 members; left as they are: m"
     );
     // The step ends and the member waits before its second: no run-next was left over.
@@ -688,26 +700,17 @@ async fn run_next_reaches_each_waiting_member_once_and_no_other() {
     lane_is(&hub, "m", LaneState::Waiting, Some(1)).await;
     // A run-next confirmed on lanes that showed it at its first step (it has moved on since):
     // left as it is, its second step not run.
-    t.run_next(
-        vec!["m".into()],
-        1,
-        [("m".to_string(), 0)].into_iter().collect(),
-    )
-    .await;
     assert_eq!(
-        t.notice().await,
+        run_next_of_m(&mut t, Some(0)).await,
         "ran the next step of 0 members; left as they are: m"
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
     lane_is(&hub, "m", LaneState::Waiting, Some(1)).await;
     // Seen where it waits: it runs.
-    t.run_next(
-        vec!["m".into()],
-        1,
-        [("m".to_string(), 1)].into_iter().collect(),
-    )
-    .await;
-    assert_eq!(t.notice().await, "ran the next step of 1 member");
+    assert_eq!(
+        run_next_of_m(&mut t, Some(1)).await,
+        "ran the next step of 1 member"
+    );
     lane_is(&hub, "m", LaneState::Running, Some(1)).await;
 }
 

@@ -9,10 +9,11 @@
 // `unsafe` here: geteuid through libc; each block says why it is sound.
 #![allow(unsafe_code)]
 
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
+use cutover_model::file::create_private;
 use serde::{Deserialize, Serialize};
 
 /// Why the run directory cannot be used.
@@ -172,13 +173,7 @@ pub fn write_meta(dir: &Path, meta: &RunMeta) -> Result<(), RunDirError> {
     let tmp = dir.join(format!(".{}.json.tmp", meta.id));
     let body = serde_json::to_vec_pretty(meta).map_err(|e| io(&path)(std::io::Error::other(e)))?;
     let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&tmp)
-        .map_err(io(&tmp))?;
+    let mut f = create_private(&tmp).map_err(io(&tmp))?;
     std::io::Write::write_all(&mut f, &body).map_err(io(&tmp))?;
     std::fs::rename(&tmp, &path).map_err(io(&path))
 }

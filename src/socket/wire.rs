@@ -186,6 +186,21 @@ pub async fn write<W: AsyncWrite + Unpin, M: Serialize>(w: &mut W, msg: &M) -> s
     w.flush().await
 }
 
+/// Writes each command `commands` gives to `w`, as the message `msg` makes of it, until the
+/// channel closes or a write fails (the connection is gone): a terminal's command pump (a
+/// run's commands, or a fleet's).
+pub async fn pump<T, W: AsyncWrite + Unpin, M: Serialize>(
+    mut commands: tokio::sync::mpsc::Receiver<T>,
+    mut w: W,
+    msg: impl Fn(T) -> M,
+) {
+    while let Some(command) = commands.recv().await {
+        if write(&mut w, &msg(command)).await.is_err() {
+            return;
+        }
+    }
+}
+
 /// [`ServerMsg::Event`] by reference, written exactly as that message (no copy of the event).
 #[derive(Serialize)]
 #[serde(tag = "type", rename = "event")]

@@ -47,8 +47,7 @@ fn headless_signals_cancel_the_step_and_journal_it() {
             d.path().join("bg.pid").exists()
                 && std::fs::read_to_string(&j).is_ok_and(|t| t.contains("\"type\":\"process\""))
         });
-        // SAFETY: kill only sends a signal to the child this test started.
-        assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
+        signal(child.id() as i32, sig);
         let out = child.wait_with_output().unwrap();
         let (stdout, stderr) = text(&out);
         assert_eq!(out.status.code(), Some(4), "{name}: {stdout}{stderr}");
@@ -193,8 +192,7 @@ fn hostile_runbooks_are_refused_with_a_located_error_never_a_panic_or_a_hang() {
         .stdout(full)
         .output()
         .unwrap();
-    let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let (_, stderr) = exited(&out, 2);
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 

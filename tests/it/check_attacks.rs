@@ -345,17 +345,12 @@ async fn a_count_check_counts_rows_whose_key_is_not_unique() {
     );
     runbook(d.path(), "rb.toml", &text);
     let reconcile = |name: &'static str, journal: &'static str| {
+        let args = ["reconcile", "rb.toml", name, "--journal", journal];
         let dir = d.path().to_path_buf();
-        tokio::task::spawn_blocking(move || {
-            cutover(
-                &dir,
-                &["reconcile", "rb.toml", name, "--journal", journal],
-                &[],
-            )
-        })
+        async move { cutover_off_thread(&dir, &args, &[]).await }
     };
     // Equal sides: the count passes, counting the twins.
-    let out = reconcile("hist count", "a.jsonl").await.unwrap();
+    let out = reconcile("hist count", "a.jsonl").await;
     let (stdout, stderr) = exited(&out, 0);
     assert!(stdout.contains("hist count: ✔"), "{stdout}{stderr}");
     assert!(!stdout.contains("not unique"), "{stdout}");
@@ -370,7 +365,7 @@ async fn a_count_check_counts_rows_whose_key_is_not_unique() {
     )
     .await
     .unwrap();
-    let out = reconcile("hist count", "b.jsonl").await.unwrap();
+    let out = reconcile("hist count", "b.jsonl").await;
     let (stdout, stderr) = exited(&out, 1);
     let rec = journal(&d.path().join("b.jsonl"));
     let res = &of_type(&rec, "reconcile_result")[0]["result"];
@@ -382,7 +377,7 @@ async fn a_count_check_counts_rows_whose_key_is_not_unique() {
     t.batch_execute("INSERT INTO hist VALUES (350, -1), (350, -2)")
         .await
         .unwrap();
-    let out = reconcile("hist count", "c.jsonl").await.unwrap();
+    let out = reconcile("hist count", "c.jsonl").await;
     exited(&out, 1);
     let rec = journal(&d.path().join("c.jsonl"));
     let res = &of_type(&rec, "reconcile_result")[0]["result"];
@@ -390,7 +385,7 @@ async fn a_count_check_counts_rows_whose_key_is_not_unique() {
     assert_eq!(res["mismatch_total"], 1, "{res}");
 
     // A checksum matches rows by key: there the key must be unique, and it says so.
-    let out = reconcile("hist rows", "d.jsonl").await.unwrap();
+    let out = reconcile("hist rows", "d.jsonl").await;
     let (stdout, stderr) = exited(&out, 1);
     assert!(
         format!("{stdout}{stderr}").contains("not unique"),

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::pty::small_run;
-use crate::support::{journal, mkfifo, wait_for};
+use crate::support::{journal, mkfifo, signal, wait_for};
 use crate::term::{BIN, DEADLINE, Pty, RawTerm, Runs};
 
 /// A runbook whose first step prints a tick a second for 8 s.
@@ -53,8 +53,7 @@ fn a_closed_terminal_leaves_the_step_running_and_attach_picks_the_run_up() {
     // The pty closes under the cockpit (SIGHUP, as when the SSH session drops).
     let status = term.vanish();
     assert!(status.code().is_some(), "{status:?}");
-    let (code, ls, err) = runs.cutover(&["ls"]);
-    assert_eq!(code, Some(0), "{err}");
+    let ls = runs.ls();
     assert!(ls.contains("running 1 nap"), "{ls}");
     assert!(ls.contains(j.to_str().unwrap()), "{ls}");
     // The step runs to its end in the engine.
@@ -167,25 +166,27 @@ fn watch_draws_the_same_screen_and_sends_nothing() {
     w.quit(0);
 }
 
-/// `cutover watch --json` on the run of terminal `a`, its output piped.
-fn watch_json(a: &Pty) -> std::process::Child {
-    Command::new(BIN)
+/// The runbook `text` run in a terminal, ready to run its step 1 `one`, and `cutover watch
+/// --json` on it, its output piped: the directory, the journal, the terminal, the watcher.
+fn watched_as_json(text: &str) -> (tempfile::TempDir, PathBuf, Pty, std::process::Child) {
+    let (dir, rb, j) = crate::support::temp_run(text);
+    let a = Pty::run(&rb, &j, &[]);
+    a.wait_for("ready: enter runs step 1 one");
+    let watch = Command::new(BIN)
         .args(["watch", "--json"])
         .env("XDG_RUNTIME_DIR", a.runs().path())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .spawn()
-        .unwrap()
+        .unwrap();
+    (dir, j, a, watch)
 }
 
 #[test]
 fn watch_json_streams_the_run_as_json_lines_and_ends_with_it() {
-    let (_dir, rb, j) = crate::support::temp_run(
+    let (_dir, j, mut a, mut watch) = watched_as_json(
         "[runbook]\nname = \"json watch\"\n\n[[step]]\nid = \"one\"\nrun = \"echo one\"\n\n[[step]]\nid = \"two\"\nrun = \"echo two\"\n",
     );
-    let mut a = Pty::run(&rb, &j, &[]);
-    a.wait_for("ready: enter runs step 1 one");
-    let mut watch = watch_json(&a);
     let stdout = watch.stdout.take().unwrap();
     let reader = std::thread::spawn(move || {
         std::io::BufReader::new(stdout)
@@ -220,12 +221,9 @@ fn watch_json_streams_the_run_as_json_lines_and_ends_with_it() {
 /// and the run is untouched.
 #[test]
 fn watch_json_ends_when_its_reader_goes_while_the_run_is_quiet() {
-    let (_dir, rb, j) = crate::support::temp_run(
+    let (_dir, _, mut a, mut watch) = watched_as_json(
         "[runbook]\nname = \"quiet watch\"\n\n[[step]]\nid = \"one\"\nrun = \"echo one\"\n",
     );
-    let mut a = Pty::run(&rb, &j, &[]);
-    a.wait_for("ready: enter runs step 1 one");
-    let mut watch = watch_json(&a);
     let mut first = String::new();
     // Like `head -1`: one line, then the reader is gone.
     std::io::BufReader::new(watch.stdout.take().unwrap())
@@ -301,13 +299,11 @@ fn a_killed_engine_is_listed_dead_with_its_resume_command_and_resume_works() {
     t.enter_step(2, "nap", "▶");
     t.wait_for("pid ");
     let engine = t.runs().engine_pid();
-    // SAFETY: killing the engine this test started.
-    assert_eq!(unsafe { libc::kill(engine, libc::SIGKILL) }, 0);
+    signal(engine, libc::SIGKILL);
     t.wait_for("the engine stopped");
     t.quit(4);
     t.assert_shows("resume with: cutover run --resume");
-    let (code, ls, _) = t.runs().cutover(&["ls"]);
-    assert_eq!(code, Some(0));
+    let ls = t.runs().ls();
     assert!(ls.contains("dead"), "{ls}");
     assert!(
         ls.contains(&format!(
@@ -496,8 +492,7 @@ fn attach_without_an_id_lists_the_runs_when_there_are_several() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("several live runs; name one"), "{err}");
     assert!(err.contains("first") && err.contains("second"), "{err}");
-    let (code, ls, _) = runs.cutover(&["ls"]);
-    assert_eq!(code, Some(0));
+    let ls = runs.ls();
     assert_eq!(ls.matches("waiting to run 1 hello").count(), 2, "{ls}");
     // A unique prefix names one.
     let mut t = Pty::spawn(&["attach", "sec"], &env, 80, 24);

@@ -66,9 +66,7 @@ async fn watch_until(
 
 /// Waits (off the async runtime) for the watch `child` to end: its output.
 async fn ended(child: std::process::Child) -> std::process::Output {
-    tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
-        .await
-        .unwrap()
+    off_thread(move || child.wait_with_output().unwrap()).await
 }
 
 /// Starts `cutover ARGS` in `dir` (a watch that runs on), its output piped.
@@ -85,25 +83,12 @@ fn spawn_watch(dir: &std::path::Path, args: &[&str]) -> std::process::Child {
 /// Waits (off the async runtime, 30 s at most) until the journal `j` holds `needle`.
 async fn journal_says(j: &std::path::Path, what: &'static str, needle: &'static str) {
     let j = j.to_path_buf();
-    tokio::task::spawn_blocking(move || {
+    off_thread(move || {
         wait_for(what, Duration::from_secs(30), || {
             std::fs::read_to_string(&j).is_ok_and(|t| t.contains(needle))
         })
     })
-    .await
-    .unwrap();
-}
-
-/// Runs `cutover ARGS` in `dir` off the async runtime.
-async fn cutover_in(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
-    let dir = dir.to_path_buf();
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        let a: Vec<&str> = args.iter().map(String::as_str).collect();
-        cutover(&dir, &a, &[])
-    })
-    .await
-    .unwrap()
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -111,7 +96,12 @@ async fn reconcile_outside_a_run_exits_by_result_and_feeds_monitoring() {
     let (source, target, d) = pair_and_runbook("drift1", "").await;
 
     // Everything equal: exit 0, both checks said.
-    let out = cutover_in(d.path(), &["reconcile", "rb.toml", "--journal", "a.jsonl"]).await;
+    let out = cutover_off_thread(
+        d.path(),
+        &["reconcile", "rb.toml", "--journal", "a.jsonl"],
+        &[],
+    )
+    .await;
     let (stdout, _) = exited(&out, 0);
     assert!(stdout.contains("items: ✔ 500 rows equal"), "{stdout}");
     assert!(stdout.contains("item count: ✔"), "{stdout}");
@@ -128,11 +118,11 @@ async fn reconcile_outside_a_run_exits_by_result_and_feeds_monitoring() {
         &["reconcile", "rb.toml", "--every", "0s"],
         &["reconcile", "rb.toml", "--for", "1h"],
     ] {
-        let out = cutover_in(d.path(), args).await;
+        let out = cutover_off_thread(d.path(), args, &[]).await;
         let (_, stderr) = exited(&out, 2);
         assert!(!stderr.is_empty(), "{args:?}: nothing said");
     }
-    let out = cutover_in(d.path(), &["reconcile", "rb.toml", "nope"]).await;
+    let out = cutover_off_thread(d.path(), &["reconcile", "rb.toml", "nope"], &[]).await;
     let (_, stderr) = text(&out);
     assert!(
         stderr.contains("no reconcile check named \"nope\"; the runbook has: items, item count"),
@@ -145,7 +135,7 @@ async fn reconcile_outside_a_run_exits_by_result_and_feeds_monitoring() {
         .await
         .unwrap();
     let before = chrono::Utc::now().timestamp();
-    let out = cutover_in(
+    let out = cutover_off_thread(
         d.path(),
         &[
             "reconcile",
@@ -158,6 +148,7 @@ async fn reconcile_outside_a_run_exits_by_result_and_feeds_monitoring() {
             "--on-fail",
             "env | grep ^CUTOVER_RECONCILE_ | sort > env.txt; echo paged",
         ],
+        &[],
     )
     .await;
     let (stdout, stderr) = exited(&out, 1);
@@ -215,9 +206,10 @@ async fn reconcile_outside_a_run_exits_by_result_and_feeds_monitoring() {
         "rb2.toml",
         &runbook_text(&source.dsn(), &target.dsn()).replace("recheck = \"never\"\n", ""),
     );
-    let out = cutover_in(
+    let out = cutover_off_thread(
         d.path(),
         &["reconcile", "rb2.toml", "items", "--journal", "c.jsonl"],
+        &[],
     )
     .await;
     let (stdout, _) = exited(&out, 1);
@@ -272,7 +264,7 @@ async fn every_round_is_journaled_and_drift_between_rounds_is_caught() {
             .any(|n| n["message"] == "finished after 3 rounds: a check failed")
     );
     // The morning after: `cutover report` on the watch's journal says when the drift began.
-    let out = cutover_in(d.path(), &["report", "w.jsonl"]).await;
+    let out = cutover_off_thread(d.path(), &["report", "w.jsonl"], &[]).await;
     let (md, _) = exited(&out, 0);
     // The delete lands before round 2 or during it: the drift is seen from round 2 or 3.
     let failing = results
@@ -299,7 +291,7 @@ async fn every_round_is_journaled_and_drift_between_rounds_is_caught() {
         "{md}"
     );
     assert!(!md.contains("Incomplete record"), "{md}");
-    let out = cutover_in(d.path(), &["report", "--json", "w.jsonl"]).await;
+    let out = cutover_off_thread(d.path(), &["report", "--json", "w.jsonl"], &[]).await;
     let (json, _) = exited(&out, 0);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["rounds"], 3);
@@ -307,12 +299,12 @@ async fn every_round_is_journaled_and_drift_between_rounds_is_caught() {
     assert_eq!(v["checks"][0]["name"], "items");
     assert_eq!(v["checks"][0]["results"][2]["status"], "fail");
     assert_eq!(v["checks"][0]["results"][2]["mismatch_rows"], 1);
-    let out = cutover_in(d.path(), &["report", "-o", "w.html", "w.jsonl"]).await;
+    let out = cutover_off_thread(d.path(), &["report", "-o", "w.html", "w.jsonl"], &[]).await;
     exited(&out, 0);
     let html = std::fs::read_to_string(d.path().join("w.html")).unwrap();
     assert!(html.contains("<h2>Changes</h2>"), "{html}");
     // A watch's journal is not lined up with runs.
-    let out = cutover_in(d.path(), &["report", "w.jsonl", "w.jsonl"]).await;
+    let out = cutover_off_thread(d.path(), &["report", "w.jsonl", "w.jsonl"], &[]).await;
     let (_, err) = exited(&out, 2);
     assert!(err.contains("reported on its own"), "{err}");
 }
@@ -403,7 +395,7 @@ async fn a_runbook_of_checks_alone_needs_no_dummy_step() {
     let rb = crate::support::runbook(d.path(), "rb.toml", &text);
     let dir = d.path().to_path_buf();
     let rb = rb.to_str().unwrap().to_string();
-    let (check, reconcile, run) = tokio::task::spawn_blocking(move || {
+    let (check, reconcile, run) = off_thread(move || {
         (
             crate::support::cutover(&dir, &["check", &rb], &[]),
             crate::support::cutover(&dir, &["reconcile", &rb], &[]),
@@ -414,8 +406,7 @@ async fn a_runbook_of_checks_alone_needs_no_dummy_step() {
             ),
         )
     })
-    .await
-    .unwrap();
+    .await;
     let (o, e) = crate::support::text(&check);
     assert_eq!(check.status.code(), Some(0), "{o}{e}");
     let (o, e) = crate::support::text(&reconcile);

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use cutover_drill::harness::process::processes_under;
 
-use crate::support::{bin, exited, journal, of_type, run_ok, text, wait_for};
+use crate::support::{bin, exited, journal, of_type, run_ok, signal, text, wait_for};
 
 /// A test's working directory (journal, drill dir) and the drill's TMPDIR.
 struct Place {
@@ -185,11 +185,9 @@ timeout = "60s"
 /// its stderr.
 fn interrupt(child: Child) -> String {
     let pid = i32::try_from(child.id()).unwrap();
-    // SAFETY: kill only sends a signal.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    signal(pid, libc::SIGINT);
     let out = child.wait_with_output().unwrap();
-    let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    let (_, stderr) = exited(&out, 130);
     stderr
 }
 
@@ -467,8 +465,7 @@ fn a_fleet_drill_in_the_cockpit_shows_the_lanes_and_ends_with_its_terminal() {
         c.contains("fleet fleet") && c.contains("m1") && c.contains("1 waiting")
     });
     term.assert_shows("canary");
-    term.send("q");
-    term.assert_restored(4);
+    term.quit(4);
     term.assert_shows("the fleet's engine is stopped");
     term.assert_shows("the fleet's clusters and loads are stopped and removed");
     let fleet = journal(&work.join("fleet.jsonl"));
@@ -627,8 +624,7 @@ fn a_cockpit_drill_outlives_its_terminal_and_cleans_up_when_its_engine_ends() {
         !processes_under(p.tmp.path()).is_empty(),
         "the clusters live as long as the drill's engine"
     );
-    // SAFETY: stopping the engine this test started.
-    assert_eq!(unsafe { libc::kill(engine, libc::SIGTERM) }, 0);
+    signal(engine, libc::SIGTERM);
     wait_for("the engine to exit", Duration::from_secs(60), || {
         !crate::support::alive(engine)
     });
@@ -663,8 +659,7 @@ fn a_drill_engine_terminated_the_moment_it_is_listed_ends_and_cleans_up() {
             );
             std::thread::sleep(Duration::from_millis(1));
         };
-        // SAFETY: terminating the engine this test started.
-        assert_eq!(unsafe { libc::kill(engine, libc::SIGTERM) }, 0);
+        signal(engine, libc::SIGTERM);
         wait_for("the engine to exit", Duration::from_secs(60), || {
             !crate::support::alive(engine)
         });

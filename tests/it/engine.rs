@@ -176,8 +176,7 @@ fn headless_needs_assume_yes_for_confirmations_and_stops_on_failure() {
         "{HEAD}[[step]]\nid = \"go\"\nconfirm = \"GO\"\n[[step]]\nid = \"bad\"\nrun = \"echo nope >&2; exit 1\"\n[[step]]\nid = \"never\"\nrun = \"touch never-ran\"\n"
     );
     let out = headless_at(d.path(), rb_text, "a.jsonl", &[], &[]);
-    let (stdout, _) = text(&out);
-    assert_eq!(out.status.code(), Some(4));
+    let (stdout, _) = exited(&out, 4);
     assert!(stdout.contains("needs the operator to type GO"), "{stdout}");
     assert!(stdout.contains("--assume-yes"), "{stdout}");
 

@@ -113,8 +113,7 @@ fn blank_unknown_and_repeated_sign_offs_are_refused_before_step_1() {
         SIGN_OFF_RUNBOOK.replace("name = \"sign\"", "name = \"sign\"\ndistinct_people = true");
     let dir = tempfile::tempdir().unwrap();
     let out = headless_at(dir.path(), &distinct, "j.jsonl", &two, &[]);
-    let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let (_, stderr) = exited(&out, 2);
     assert!(stderr.contains("distinct people"), "{stderr}");
     assert!(!dir.path().join("froze").exists());
 }
@@ -143,34 +142,22 @@ async fn reconcile_for_is_a_deadline_and_the_metrics_file_is_never_clobbered() {
     let link = dir.path().join("link.prom");
     std::os::unix::fs::symlink("/dev/null", &link).unwrap();
     let missing = dir.path().join("no-such-dir/m.prom");
-    let d = dir.path().to_path_buf();
-    let refusals = tokio::task::spawn_blocking(move || {
-        [
-            ("/dev/full".to_string(), "not a regular file"),
-            (fifo.display().to_string(), "not a regular file"),
-            (link.display().to_string(), "symbolic link"),
-            (missing.display().to_string(), "does not exist"),
-            (d.display().to_string(), "not a regular file"),
-        ]
-        .map(|(path, says)| {
-            let out = cutover(
-                &d,
-                &[
-                    "reconcile",
-                    &rb,
-                    "--metrics-file",
-                    &path,
-                    "--journal",
-                    "m.jsonl",
-                ],
-                &[],
-            );
-            (path, says, out)
-        })
-    })
-    .await
-    .unwrap();
-    for (path, says, out) in refusals {
+    for (path, says) in [
+        ("/dev/full".to_string(), "not a regular file"),
+        (fifo.display().to_string(), "not a regular file"),
+        (link.display().to_string(), "symbolic link"),
+        (missing.display().to_string(), "does not exist"),
+        (dir.path().display().to_string(), "not a regular file"),
+    ] {
+        let args = [
+            "reconcile",
+            &rb,
+            "--metrics-file",
+            &path,
+            "--journal",
+            "m.jsonl",
+        ];
+        let out = cutover_off_thread(dir.path(), &args, &[]).await;
         let (stdout, stderr) = text(&out);
         assert_eq!(out.status.code(), Some(2), "{path}: {stdout}{stderr}");
         assert!(
@@ -205,27 +192,22 @@ async fn reconcile_for_is_a_deadline_and_the_metrics_file_is_never_clobbered() {
     // Rounds of 3 s every 1 s for 5 s: round 1 ends at ~3 s, round 2 starts at once and is cut
     // at the deadline; no third round starts (the old count-like --for ran five).
     let rb = dir.path().join("rb.toml");
-    let d = dir.path().to_path_buf();
-    let out = tokio::task::spawn_blocking(move || {
-        cutover(
-            &d,
-            &[
-                "reconcile",
-                rb.to_str().unwrap(),
-                "--every",
-                "1s",
-                "--for",
-                "5s",
-                "--journal",
-                "w.jsonl",
-            ],
-            &[],
-        )
-    })
-    .await
-    .unwrap();
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let out = cutover_off_thread(
+        dir.path(),
+        &[
+            "reconcile",
+            rb.to_str().unwrap(),
+            "--every",
+            "1s",
+            "--for",
+            "5s",
+            "--journal",
+            "w.jsonl",
+        ],
+        &[],
+    )
+    .await;
+    exited(&out, 0);
     let j = std::fs::read_to_string(dir.path().join("w.jsonl")).unwrap();
     assert_eq!(j.matches("round 1: 1 passed").count(), 1, "{j}");
     assert!(!j.contains("round 2: ") && !j.contains("round 3"), "{j}");

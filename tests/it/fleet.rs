@@ -419,9 +419,7 @@ fn members_run_side_by_side_at_the_fleets_concurrency() {
 /// the test's runtime threads.
 async fn fleet_off_thread(dir: &std::path::Path, flag: &'static str) -> std::process::Output {
     let dir = dir.to_path_buf();
-    tokio::task::spawn_blocking(move || run_fleet(&dir, &["--assume-yes", flag, "fj.jsonl"]))
-        .await
-        .expect("the fleet's process")
+    off_thread(move || run_fleet(&dir, &["--assume-yes", flag, "fj.jsonl"])).await
 }
 
 /// A runbook a member runs on its own databases: a change on the target (with its undo), a
@@ -523,16 +521,12 @@ async fn a_member_failing_its_gate_rolls_back_by_its_trigger_and_the_halt_holds(
         .clone()
         .replace(&t.dsn_db("m3"), "host=127.0.0.1 port=1 dbname=m3");
     runbook(d.path(), "fleet.toml", &broken);
-    let dir = d.path().to_path_buf();
-    let check = tokio::task::spawn_blocking(move || {
-        cutover(
-            &dir,
-            &["check", "rb.toml", "--fleet", "fleet.toml", "--connect"],
-            &[],
-        )
-    })
-    .await
-    .expect("check");
+    let check = cutover_off_thread(
+        d.path(),
+        &["check", "rb.toml", "--fleet", "fleet.toml", "--connect"],
+        &[],
+    )
+    .await;
     let (stdout, _) = exited(&check, 2);
     assert!(
         stdout.contains("[m1] ready") && stdout.contains("[m2] ready"),
@@ -604,7 +598,7 @@ async fn a_member_failing_its_gate_rolls_back_by_its_trigger_and_the_halt_holds(
     // canary completed.
     runbook(d.path(), "fleet.toml", &fleet);
     let dir = d.path().to_path_buf();
-    let second = tokio::task::spawn_blocking(move || {
+    let second = off_thread(move || {
         run_fleet(
             &dir,
             &[
@@ -617,8 +611,7 @@ async fn a_member_failing_its_gate_rolls_back_by_its_trigger_and_the_halt_holds(
             ],
         )
     })
-    .await
-    .expect("the fleet's process");
+    .await;
     let (stdout, _) = exited(&second, 3);
     assert!(
         !stdout.contains("[m1]") && !stdout.contains("[m2]"),

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 
 use crate::fleet_lanes::confirm;
-use crate::support::{alive, journal, mkfifo, runbook, wait_for};
+use crate::support::{alive, journal, mkfifo, runbook, signal, wait_for};
 use crate::term::{BIN, DEADLINE, Pty, RawTerm, Runs};
 
 /// Two shell steps.
@@ -59,13 +59,24 @@ fn start(runs: &Runs, rb: &str, fleet: &str, flag: &str, journal: &Path) -> Pty 
     )
 }
 
+/// A fleet of `n` members of [`RUNBOOK`] run in the lanes with the journal `fj.jsonl` (as
+/// [`start`]), every member waiting: the directory, the runbook and the fleet file, the
+/// journal, the run directory and the terminal.
+fn waiting_fleet(n: usize) -> (tempfile::TempDir, [String; 2], PathBuf, Runs, Pty) {
+    let (d, rb, fleet) = fleet_in(n, RUNBOOK);
+    let fj = d.path().join("fj.jsonl");
+    let runs = Runs::new();
+    let term = start(&runs, &rb, &fleet, "--journal", &fj);
+    term.wait_for(&format!("{n} waiting"));
+    (d, [rb, fleet], fj, runs, term)
+}
+
 /// `run RUNBOOK --fleet FLEET --journal JOURNAL` (as [`start`]) shows `shown`; `q` leaves
 /// the lanes, the terminal restored.
 fn starts_and_quits(runs: &Runs, [rb, fleet]: [&str; 2], journal: &Path, shown: &str) {
     let mut term = start(runs, rb, fleet, "--journal", journal);
     term.wait_for(shown);
-    term.send("q");
-    term.assert_restored(0);
+    term.quit(0);
 }
 
 /// No engine of `runs` is alive (none listed, or every listed one gone).
@@ -243,14 +254,9 @@ fn a_journal_named_like_its_log_keeps_the_two_apart() {
 /// lists the fleet.
 #[test]
 fn a_sigkilled_fleets_members_directory_does_not_stop_the_next_fleet() {
-    let (d, rb, fleet) = fleet_in(1, RUNBOOK);
-    let fj = d.path().join("fj.jsonl");
-    let runs = Runs::new();
-    let mut term = start(&runs, &rb, &fleet, "--journal", &fj);
-    term.wait_for("1 waiting");
+    let (_d, [rb, fleet], fj, runs, mut term) = waiting_fleet(1);
     let pid = runs.engine_pid();
-    // SAFETY: killing the fleet engine this test started.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    signal(pid, libc::SIGKILL);
     term.assert_restored(4);
     let members = runs.run_dir().join("fj.members");
     let stale = members.join("m0.sock");
@@ -260,14 +266,12 @@ fn a_sigkilled_fleets_members_directory_does_not_stop_the_next_fleet() {
     std::fs::write(&stale, "stale\n").unwrap();
     let mut term = start(&runs, &rb, &fleet, "--resume", &fj);
     term.wait_for("1 waiting");
-    let (code, ls, err) = runs.cutover(&["ls"]);
-    assert_eq!(code, Some(0), "{err}");
+    let ls = runs.ls();
     assert!(ls.contains("fleet of 1"), "{ls}");
     wait_for("the member's fresh socket", Duration::from_secs(15), || {
         std::fs::symlink_metadata(&stale).is_ok_and(|m| m.file_type().is_socket())
     });
-    term.send("q");
-    term.assert_restored(0);
+    term.quit(0);
 }
 
 /// `<id>.members` in the run directory is a link to another directory, or a regular file:
@@ -313,27 +317,19 @@ fn a_members_directory_that_is_a_link_or_a_file_is_refused() {
 /// `fleet_finished`, and the run directory's entries of the fleet are gone.
 #[test]
 fn sighup_is_ignored_and_sigterm_ends_every_member_as_an_abort() {
-    let (d, rb, fleet) = fleet_in(2, RUNBOOK);
-    let fj = d.path().join("fj.jsonl");
-    let runs = Runs::new();
-    let mut term = start(&runs, &rb, &fleet, "--journal", &fj);
-    term.wait_for("2 waiting");
+    let (d, _, fj, runs, mut term) = waiting_fleet(2);
     confirm(&mut term, "n", 2);
     term.wait_until("both at step 2", |s| {
         s.contents().matches("step 2/2").count() == 2
     });
-    term.send("q");
-    term.assert_restored(0);
+    term.quit(0);
     let pid = runs.engine_pid();
-    // SAFETY: signalling the fleet engine this test started.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
+    signal(pid, libc::SIGHUP);
     std::thread::sleep(Duration::from_millis(500)); // the signal's chance to do harm
     assert!(alive(pid), "SIGHUP ended the fleet's engine");
-    let (code, ls, err) = runs.cutover(&["ls"]);
-    assert_eq!(code, Some(0), "{err}");
+    let ls = runs.ls();
     assert!(ls.contains("fleet of 2"), "{ls}");
-    // SAFETY: as above.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    signal(pid, libc::SIGTERM);
     wait_for("the engine to end", Duration::from_secs(20), || !alive(pid));
     for m in ["shard-01", "shard-02"] {
         let mj = journal(&d.path().join(format!("fj.members/{m}.jsonl")));
@@ -368,8 +364,7 @@ fn a_vanished_terminal_leaves_the_fleet_running_for_attach() {
     let _ = raw.vanish();
     std::thread::sleep(Duration::from_millis(500)); // the loss's chance to do harm
     assert!(alive(pid), "the fleet's engine went with the terminal");
-    let (code, ls, err) = runs.cutover(&["ls"]);
-    assert_eq!(code, Some(0), "{err}");
+    let ls = runs.ls();
     assert!(
         ls.contains("fleet of 1") && ls.contains("1 waiting"),
         "{ls}"
@@ -377,8 +372,7 @@ fn a_vanished_terminal_leaves_the_fleet_running_for_attach() {
     let mut term = Pty::spawn(&["attach"], &[runs.env()], 100, 30);
     term.wait_for("1 waiting");
     term.assert_shows("shard-01");
-    term.send("q");
-    term.assert_restored(0);
+    term.quit(0);
     assert!(alive(pid));
 }
 
@@ -392,8 +386,7 @@ fn detached(runs: &Runs, rb: &str, fleet: &str, dir: &Path, stem: &str, n: usize
         &dir.join(format!("{stem}.jsonl")),
     );
     term.wait_for(&format!("{n} waiting"));
-    term.send("q");
-    term.assert_restored(0);
+    term.quit(0);
 }
 
 /// Two live fleets: `attach` without an id lists both and exits 2; an id prefix picks one;
@@ -416,8 +409,7 @@ fn attach_with_two_fleets_and_a_watch_nobody_reads() {
     let mut term = Pty::spawn(&["attach", "be"], &[runs.env()], 100, 30);
     term.wait_for("2 waiting");
     term.assert_shows("shard-02");
-    term.send("q");
-    term.assert_restored(0);
+    term.quit(0);
     let started = Instant::now();
     let out = Command::new("sh")
         .args(["-c", "\"$0\" watch --json be | head -1", BIN])
@@ -571,8 +563,7 @@ fn hostile_titles_reach_the_lanes_as_plain_text() {
         assert!(!term.screen().contains(residue), "{}", term.screen());
         assert!(!watcher.screen().contains(residue), "{}", watcher.screen());
     }
-    let (code, ls, err) = runs.cutover(&["ls"]);
-    assert_eq!(code, Some(0), "{err}");
+    let ls = runs.ls();
     assert!(!ls.contains('\u{1b}') && !ls.contains('\u{7}'), "{ls:?}");
     watcher.quit();
     {
@@ -595,6 +586,5 @@ fn hostile_titles_reach_the_lanes_as_plain_text() {
         );
     }
     term.assert_shows("shard-01");
-    term.send("q");
-    term.assert_restored(0);
+    term.quit(0);
 }

@@ -8,7 +8,7 @@ use std::io::BufRead;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::support::{journal, runbook};
+use crate::support::{journal, runbook, signal};
 use crate::term::{BIN, Pty, Runs};
 
 /// Three shell steps; step 2 fails for the members whose `n` is 7, 21 or 40, and step 1 has
@@ -181,15 +181,9 @@ fn fifty_lanes_scroll_keep_failures_on_screen_detach_attach_and_finish() {
     term.resize(120, 40);
     wait_wide_frame(&term);
     insta::assert_snapshot!("fleet_lanes_120x40", settled(&term));
-    term.send("q");
-    term.assert_restored(0);
-    assert!(
-        term.screen().contains("come back with: cutover attach fj"),
-        "{}",
-        term.screen()
-    );
-    let (code, ls, err) = runs.cutover(&["ls"]);
-    assert_eq!(code, Some(0), "{err}");
+    term.quit(0);
+    term.assert_shows("come back with: cutover attach fj");
+    let ls = runs.ls();
     assert!(
         ls.contains("fleet of 50 (running): 3 failed · 47 waiting"),
         "{ls}"
@@ -207,13 +201,8 @@ fn fifty_lanes_scroll_keep_failures_on_screen_detach_attach_and_finish() {
     insta::assert_snapshot!("fleet_watch_120x40", settled(&watch));
     watch.send("n");
     watch.wait_for("read-only: this terminal watches");
-    watch.send("q");
-    watch.assert_restored(0);
-    assert!(
-        watch.screen().contains("come back with: cutover watch fj"),
-        "{}",
-        watch.screen()
-    );
+    watch.quit(0);
+    watch.assert_shows("come back with: cutover watch fj");
     let watcher = Command::new(BIN)
         .args(["watch", "--json", "fj"])
         .env("XDG_RUNTIME_DIR", runs.path())
@@ -267,8 +256,7 @@ fn attach_roll_back_and_finish(env: &[(&str, &str)]) {
     confirm(&mut term, "n", 47);
     term.wait_for("47 completed");
     term.wait_for("finished");
-    term.send("q");
-    term.assert_restored(3);
+    term.quit(3);
     term.assert_shows("fleet finished: 3 rolled back · 47 completed");
 }
 
@@ -297,8 +285,7 @@ fn a_sigkilled_fleet_engine_is_resumed_member_by_member() {
         s.contents().matches("step 2/3").count() == 2
     });
     let pid = runs.engine_pid();
-    // SAFETY: killing the fleet engine this test started.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    signal(pid, libc::SIGKILL);
     term.assert_restored(4);
     term.assert_shows("the fleet's engine went away before the fleet ended");
     let out = Command::new(BIN)
@@ -351,21 +338,10 @@ fn the_lanes_suspend_and_come_back_and_a_signal_only_leaves_them() {
     let (_d, [rb, fleet, fj]) = fleet_dir(2, "concurrency = 2");
     let runs = Runs::new();
     let mut term = lanes(&[runs.env()], [&rb, &fleet, &fj], (80, 24), "2 waiting");
-    let pid = term.cutover_pid();
-    // SAFETY: signalling the lanes' process this test started.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGTSTP) }, 0);
-    term.wait_until("the normal screen while stopped", |s| {
-        !s.alternate_screen() && !s.hide_cursor()
-    });
-    // SAFETY: as above.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
-    term.wait_until("the lanes redrawn after fg", |s| {
-        s.alternate_screen() && s.contents().contains("2 waiting")
-    });
+    let pid = term.suspend_and_resume("the lanes redrawn after fg", "2 waiting");
     confirm(&mut term, "n", 2);
     wait_shows(&term, &["2 waiting", "step 2/3"], &["step 1/3"]);
-    // SAFETY: as above.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    signal(pid, libc::SIGTERM);
     term.assert_restored(0);
     let (_, ls, _) = runs.cutover(&["ls"]);
     assert!(ls.contains("fleet of 2 (running): 2 waiting"), "{ls}");

@@ -37,7 +37,7 @@ async fn reconcile_gate_blocks_on_a_mismatch_and_proceeds_when_it_is_fixed() {
     let (d, rb) = temp_runbook("rb.toml", &runbook_text(&source.dsn(), &target.dsn(), ""));
     let child = spawn_headless(d.path(), &rb, Stdio::null());
     let j = d.path().join("j.jsonl");
-    let blocked = tokio::task::spawn_blocking({
+    off_thread({
         let j = j.clone();
         move || {
             wait_for(
@@ -46,8 +46,8 @@ async fn reconcile_gate_blocks_on_a_mismatch_and_proceeds_when_it_is_fixed() {
                 || std::fs::read_to_string(&j).is_ok_and(|t| t.contains("\"status\":\"fail\"")),
             )
         }
-    });
-    blocked.await.unwrap();
+    })
+    .await;
     let recs = journal(&j);
     assert!(
         !of_type(&recs, "step_started")
@@ -68,9 +68,7 @@ async fn reconcile_gate_blocks_on_a_mismatch_and_proceeds_when_it_is_fixed() {
         .execute("update items set v = 'v42' where id = 42")
         .await
         .unwrap();
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
-        .await
-        .unwrap();
+    let out = off_thread(move || child.wait_with_output().unwrap()).await;
     let (stdout, _) = exited(&out, 0);
     assert!(stdout.contains("items: ✘ 1 row differs"), "{stdout}");
     assert!(stdout.contains("items: ✔ 500 rows equal"), "{stdout}");
@@ -86,10 +84,7 @@ async fn mismatch_trigger_fires_and_results_survive_a_resume() {
     let d = tempfile::tempdir().unwrap();
     let extra = "[[rollback_trigger]]\nname = \"data drift\"\nwhen = { mismatch_rows_above = 0 }\n";
     let text_rb = runbook_text(&source.dsn(), &target.dsn(), extra);
-    let dir = d.path().to_path_buf();
-    let out = tokio::task::spawn_blocking(move || headless(&dir, &text_rb, &[]))
-        .await
-        .unwrap();
+    let out = headless_off_thread(d.path(), &text_rb, &[]).await;
     let (stdout, _) = exited(&out, 4);
     assert!(
         stdout.contains("TRIGGER data drift: 1 mismatching row (above 0)"),
@@ -97,16 +92,12 @@ async fn mismatch_trigger_fires_and_results_survive_a_resume() {
     );
 
     // The result is restored from the journal on resume (and not journaled again).
-    let dir = d.path().to_path_buf();
-    let out = tokio::task::spawn_blocking(move || {
-        cutover(
-            &dir,
-            &["run", "--resume", "j.jsonl", "--headless", "--json"],
-            &[],
-        )
-    })
-    .await
-    .unwrap();
+    let out = cutover_off_thread(
+        d.path(),
+        &["run", "--resume", "j.jsonl", "--headless", "--json"],
+        &[],
+    )
+    .await;
     let (stdout, _) = text(&out);
     let restored: Vec<serde_json::Value> = stdout
         .lines()
@@ -137,12 +128,11 @@ async fn a_gate_on_a_list_of_checks_waits_for_those_only() {
         r#"wait = { reconcile = ["items"] }"#,
     ) + "[[reconcile]]\nname = \"seqs\"\nkind = \"sequences\"\nschemas = [\"public\"]\n";
     let rb = runbook(d.path(), "rb.toml", &text);
-    let out = tokio::task::spawn_blocking({
+    let out = off_thread({
         let dir = d.path().to_path_buf();
         move || headless_command(&dir, &rb).output().unwrap()
     })
-    .await
-    .unwrap();
+    .await;
     let (stdout, _) = exited(&out, 0);
     assert!(stdout.contains("items: ✔ 500 rows equal"), "{stdout}");
     assert!(stdout.contains("│ past the gate"), "{stdout}");
@@ -178,12 +168,8 @@ async fn a_long_difference_is_excerpted_and_its_whole_values_filed_once() {
                 r#"reconcile = "all", every = "1s" }"#
             )
     );
-    let dir = d.path().to_path_buf();
-    let out = tokio::task::spawn_blocking(move || {
-        headless(&dir, &text, &[("CUTOVER_TEST_SECRET", secret)])
-    })
-    .await
-    .unwrap();
+    let env = [("CUTOVER_TEST_SECRET", secret)];
+    let out = headless_off_thread(d.path(), &text, &env).await;
     let (stdout, _) = exited(&out, 4);
     assert!(!stdout.contains(secret), "{stdout}");
     assert!(

@@ -118,12 +118,7 @@ async fn init_inventories_a_pair_and_its_runbook_gates_the_cutover() {
     let inv: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("inv.json")).unwrap())
             .unwrap();
-    let events = inv["tables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["name"] == "events")
-        .unwrap();
+    let events = entry(&inv["tables"], "name", "events").unwrap();
     assert_eq!(events["partitions"], 2, "{events}");
     // The runbook: strict coverage, a multiset check for the keyless table, the one-side-only
     // tables excluded with a reason, no password written.
@@ -145,8 +140,7 @@ async fn init_inventories_a_pair_and_its_runbook_gates_the_cutover() {
     assert_eq!(check.status.code(), Some(0), "{:?}", text(&check));
     // Headless to the end: the gate passes on identical data.
     let run = headless_at(dir.path(), &rb, "pass.jsonl", &["--assume-yes"], &[]);
-    let (o, e) = text(&run);
-    assert_eq!(run.status.code(), Some(0), "{o}{e}");
+    let (o, _) = exited(&run, 0);
     assert!(o.contains("● preflight: "), "{o}");
     let recs = journal(&dir.path().join("pass.jsonl"));
     let gate = first_finished(&recs, "reconcile");
@@ -156,8 +150,7 @@ async fn init_inventories_a_pair_and_its_runbook_gates_the_cutover() {
         .await
         .unwrap();
     let run = headless_at(dir.path(), &rb, "fail.jsonl", &["--assume-yes"], &[]);
-    let (o, e) = text(&run);
-    assert_eq!(run.status.code(), Some(4), "{o}{e}");
+    exited(&run, 4);
     let recs = journal(&dir.path().join("fail.jsonl"));
     let gate = first_finished(&recs, "reconcile");
     assert_ne!(gate["outcome"], "passed", "{gate}");
@@ -417,12 +410,8 @@ async fn init_on_the_drill_pair_writes_a_logical_cutover_that_runs_to_its_end() 
         .unwrap()
         .get::<_, bool>(0);
     assert!(!enabled, "stop-replication disabled the subscription");
-    let d = dir.path().to_path_buf();
-    let pre = tokio::task::spawn_blocking(move || cutover(&d, &["preflight", "rb.toml"], &[]))
-        .await
-        .unwrap();
-    let (o, e) = text(&pre);
-    assert_eq!(pre.status.code(), Some(2), "{o}{e}");
+    let pre = cutover_off_thread(dir.path(), &["preflight", "rb.toml"], &[]).await;
+    let (o, _) = exited(&pre, 2);
     assert!(
         o.lines().any(|l| l.starts_with('✘')
             && l.contains(&pair.subscription)
@@ -475,21 +464,13 @@ async fn init_survives_hostile_names() {
 /// `promote` step; the runbook runs headless to its end and the standby is promoted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn init_on_a_standby_writes_a_streaming_cutover_that_promotes_it() {
-    use cutover_drill::harness::{Cluster, ClusterOptions};
-    let pg = pg_bin();
-    let primary = Cluster::create(&pg, ClusterOptions::named("init-primary"))
-        .await
-        .unwrap();
-    primary
-        .execute(
-            "create table items (id bigserial primary key, payload text); \
-             insert into items (payload) select 'p' || g from generate_series(1, 300) g",
-        )
-        .await
-        .unwrap();
-    let standby = Cluster::standby_of(&primary, ClusterOptions::named("init-standby"))
-        .await
-        .unwrap();
+    let (primary, standby) = primary_and_standby(
+        "init-primary",
+        "init-standby",
+        "create table items (id bigserial primary key, payload text); \
+         insert into items (payload) select 'p' || g from generate_series(1, 300) g",
+    )
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let (code, out, err) = init_between(
         dir.path(),

@@ -56,8 +56,7 @@ approve = ["dba"]
         &["--approve", "dba=Ann"],
         &[("CUTOVER_TEST_VAULT", SECRET)],
     );
-    let (o, e) = text_of(&out);
-    assert_eq!(out.status.code(), Some(3), "{o}{e}");
+    exited(&out, 3);
     let got = events(d.path());
     let kinds: Vec<&str> = got.iter().map(|e| e["kind"].as_str().unwrap()).collect();
     assert_eq!(
@@ -115,10 +114,6 @@ approve = ["dba"]
     );
 }
 
-fn text_of(o: &std::process::Output) -> (String, String) {
-    text(o)
-}
-
 #[test]
 fn a_failing_or_hanging_hook_is_journaled_and_never_holds_the_run() {
     let d = tempfile::tempdir().unwrap();
@@ -141,8 +136,7 @@ id = "boom"
 run = "exit 3"
 "#;
     let out = headless_at(d.path(), text, "j.jsonl", &[], &[]);
-    let (o, e) = text_of(&out);
-    assert_eq!(out.status.code(), Some(4), "{o}{e}");
+    exited(&out, 4);
     let recs = journal(&d.path().join("j.jsonl"));
     let at = |pred: &dyn Fn(&serde_json::Value) -> bool| recs.iter().position(pred);
     let finished = at(&|r| r["type"] == "run_finished").expect("run_finished");
@@ -178,8 +172,7 @@ fn notify_test_sends_a_test_event_to_every_hook() {
     let rb = runbook(d.path(), "rb.toml", &body);
     let rb = rb.to_str().unwrap();
     let out = cutover(d.path(), &["notify", rb, "--test"], &[]);
-    let (o, e) = text_of(&out);
-    assert_eq!(out.status.code(), Some(1), "{o}{e}");
+    let (o, _) = exited(&out, 1);
     assert!(o.contains("✔ notify hook 1: delivered"), "{o}");
     assert!(
         o.contains("✘ notify hook 2 (test) failed 1 time: exited 7"),
@@ -197,8 +190,7 @@ fn notify_test_sends_a_test_event_to_every_hook() {
         "[runbook]\nname = \"n\"\n[[step]]\nid = \"a\"\nrun = \"true\"\n",
     );
     let out = cutover(d.path(), &["notify", none.to_str().unwrap(), "--test"], &[]);
-    let (o, e) = text_of(&out);
-    assert_eq!(out.status.code(), Some(2), "{o}{e}");
+    let (_, e) = exited(&out, 2);
     assert!(e.contains("no [[notify]] hook"), "{e}");
 }
 
@@ -254,12 +246,8 @@ timeout = "3s"
             ""
         ),
     );
-    let dd = d.path().to_path_buf();
-    let out = tokio::task::spawn_blocking(move || headless_at(&dd, &text, "j.jsonl", &[], &[]))
-        .await
-        .unwrap();
-    let (o, e) = text_of(&out);
-    assert_eq!(out.status.code(), Some(4), "{o}{e}");
+    let out = headless_off_thread(d.path(), &text, &[]).await;
+    exited(&out, 4);
     let got = events(d.path());
     let kinds: Vec<&str> = got.iter().map(|e| e["kind"].as_str().unwrap()).collect();
     assert_eq!(

@@ -21,11 +21,7 @@ fn steps_runbook(name: &str, ids: &[String]) -> String {
 /// A finished headless run of `text` in `dir`, journal `j.jsonl`.
 fn rehearsal(dir: &std::path::Path, text: &str) {
     let out = headless(dir, text, &[]);
-    assert_eq!(out.status.code(), Some(0), "{:?}", text_of(&out));
-}
-
-fn text_of(o: &std::process::Output) -> (String, String) {
-    text(o)
+    exited(&out, 0);
 }
 
 fn dev_full() -> Stdio {
@@ -47,8 +43,7 @@ fn calibrate_write_never_clobbers_what_it_should_not() {
     // Another runbook's journal: refused, unless --force.
     let other = runbook(d, "other.toml", &steps_runbook("other", &ids));
     let out = cutover(d, &["calibrate", other.to_str().unwrap(), "j.jsonl"], &[]);
-    let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let (_, stderr) = exited(&out, 2);
     assert!(
         stderr.contains("is a run of runbook \"cal\"") && stderr.contains("--force"),
         "{stderr}"
@@ -65,8 +60,7 @@ fn calibrate_write_never_clobbers_what_it_should_not() {
     let link = d.join("link.toml");
     std::os::unix::fs::symlink("real.toml", &link).unwrap();
     let out = cutover(d, &["calibrate", "link.toml", "j.jsonl", "--write"], &[]);
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let (stdout, _) = exited(&out, 0);
     assert!(
         stdout.contains("written to ") && stdout.contains("real.toml"),
         "{stdout}"
@@ -90,8 +84,7 @@ fn calibrate_write_never_clobbers_what_it_should_not() {
     std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o444)).unwrap();
     let before = std::fs::read_to_string(&ro).unwrap();
     let out = cutover(d, &["calibrate", "ro.toml", "j.jsonl", "--write"], &[]);
-    let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let (_, stderr) = exited(&out, 2);
     assert!(stderr.contains("read-only"), "{stderr}");
     assert_eq!(std::fs::read_to_string(&ro).unwrap(), before);
 }
@@ -209,8 +202,7 @@ fn hostile_run_directories_and_journals_print_nothing_raw() {
         child.try_wait().unwrap().is_some()
     });
     let out = child.wait_with_output().unwrap();
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let (stdout, stderr) = exited(&out, 0);
     assert!(stdout.contains("evil"), "{stdout}");
     assert!(
         !stdout.contains('\u{1b}') && !stdout.contains('\u{7}'),
@@ -228,7 +220,7 @@ fn hostile_run_directories_and_journals_print_nothing_raw() {
     let d = tempfile::tempdir().unwrap();
     let rb_text = "[runbook]\nname = \"plain\"\n\n[[step]]\nid = \"go\"\napprove = [\"dba\"]\n";
     let out = headless_at(d.path(), rb_text, "j.jsonl", &["--approve", "dba=Ann"], &[]);
-    assert_eq!(out.status.code(), Some(0), "{:?}", text_of(&out));
+    exited(&out, 0);
     let j = d.path().join("j.jsonl");
     let hostile_json = serde_json::to_string(HOSTILE).unwrap();
     let hostile_json = &hostile_json[1..hostile_json.len() - 1];
@@ -241,8 +233,7 @@ fn hostile_run_directories_and_journals_print_nothing_raw() {
         .replace("\"name\":\"Ann\"", &format!("\"name\":\"{hostile_json}\""));
     std::fs::write(&j, body).unwrap();
     let out = cutover(d.path(), &["report", "j.jsonl"], &[]);
-    let (md, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let (md, _) = exited(&out, 0);
     assert!(!md.contains('\u{1b}') && !md.contains('\u{7}'), "{md:?}");
     assert!(!md.contains("[click](") && !md.contains("<script>"), "{md}");
     assert!(
@@ -304,8 +295,7 @@ fn a_forged_giant_snapshot_is_refused_with_a_reason() {
         .stderr(Stdio::piped())
         .output()
         .unwrap();
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(4), "{stdout}{stderr}");
+    let (_, stderr) = exited(&out, 4);
     assert!(stderr.contains("a message longer than"), "{stderr}");
     server.join().unwrap();
 }
@@ -360,8 +350,7 @@ fn an_unknown_share_group_is_refused_before_anything_starts() {
         ],
         &[],
     );
-    let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let (_, stderr) = exited(&out, 2);
     assert!(stderr.contains("no such group"), "{stderr}");
     assert!(!dir.path().join("j.jsonl").exists());
 }

@@ -249,23 +249,6 @@ use cutover_model::runbook::{LagConfig, LagMethod, Template, Threshold};
 use cutover_probe::{LagProbe, ProbeSpec};
 use tokio::sync::watch;
 
-fn lag_config(method: LagMethod, interval: Duration) -> LagConfig {
-    LagConfig {
-        method,
-        on: Some("source".into()),
-        target: None,
-        slot: None,
-        subscription: None,
-        application_name: None,
-        table: None,
-        sql: None,
-        command: None,
-        warn: None,
-        critical: None,
-        interval,
-    }
-}
-
 fn spawn_probe(config: LagConfig, conns: &[(&str, &Cluster)]) -> LagProbe {
     let connections = conns
         .iter()
@@ -354,27 +337,23 @@ const MB: u64 = 1 << 20;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streaming_lag_follows_replay_pause_and_ignores_an_idle_primary() {
     let interval = Duration::from_millis(500);
-    let primary = Cluster::create(&bin(), ClusterOptions::named("primary"))
-        .await
-        .unwrap();
-    primary
-        .execute("create table items (id bigserial primary key, payload text)")
-        .await
-        .unwrap();
-    let standby = Cluster::standby_of(&primary, ClusterOptions::named("standby1"))
-        .await
-        .unwrap();
+    let (primary, standby) = crate::support::primary_and_standby(
+        "primary",
+        "standby1",
+        "create table items (id bigserial primary key, payload text)",
+    )
+    .await;
 
     let from_primary = spawn_probe(
-        lag_config(LagMethod::Streaming, interval),
+        LagConfig::on_source(LagMethod::Streaming, interval),
         &[("source", &primary)],
     );
-    let mut both_cfg = lag_config(LagMethod::Streaming, interval);
+    let mut both_cfg = LagConfig::on_source(LagMethod::Streaming, interval);
     both_cfg.target = Some("target".into());
     both_cfg.application_name = Some("standby1".into());
     let both = spawn_probe(both_cfg, &[("source", &primary), ("target", &standby)]);
     let from_standby = spawn_probe(
-        lag_config(LagMethod::Streaming, interval),
+        LagConfig::on_source(LagMethod::Streaming, interval),
         &[("source", &standby)],
     );
     let (mut p, mut b, mut s) = (
@@ -466,14 +445,14 @@ async fn streaming_lag_follows_replay_pause_and_ignores_an_idle_primary() {
     .await;
 
     // A user query returning a number, on the same primary.
-    let mut cfg = lag_config(LagMethod::Sql, interval);
+    let mut cfg = LagConfig::on_source(LagMethod::Sql, interval);
     cfg.sql =
         Some(Template::parse("select count(*) * 1000 from items", &BTreeMap::new(), &[]).unwrap());
     cfg.warn = Some(Threshold::Bytes(MB));
     let q = spawn_probe(cfg, &[("source", &primary)]);
     let got = wait_sample("sql probe", &mut q.subscribe(), long, |x| x.is_fresh()).await;
     assert!(got.bytes.unwrap() >= 1000 * 500, "{got:?}");
-    let mut cfg = lag_config(LagMethod::Sql, interval);
+    let mut cfg = LagConfig::on_source(LagMethod::Sql, interval);
     cfg.sql = Some(Template::parse("select null::int", &BTreeMap::new(), &[]).unwrap());
     let q = spawn_probe(cfg, &[("source", &primary)]);
     let got = wait_sample("sql probe fails", &mut q.subscribe(), long, |x| {
@@ -532,11 +511,11 @@ async fn logical_and_heartbeat_lag_follow_the_subscription_and_survive_a_source_
         .await
         .unwrap();
 
-    let mut cfg = lag_config(LagMethod::Logical, interval);
+    let mut cfg = LagConfig::on_source(LagMethod::Logical, interval);
     cfg.slot = Some(pair.slot().to_string());
     cfg.target = Some("target".into());
     let logical = spawn_probe(cfg, &[("source", &pair.source), ("target", &pair.target)]);
-    let mut cfg = lag_config(LagMethod::Heartbeat, interval);
+    let mut cfg = LagConfig::on_source(LagMethod::Heartbeat, interval);
     cfg.target = Some("target".into());
     let heartbeat = spawn_probe(cfg, &[("source", &pair.source), ("target", &pair.target)]);
     let (mut l, mut h) = (logical.subscribe(), heartbeat.subscribe());

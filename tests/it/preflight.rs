@@ -15,21 +15,10 @@ fn body(db: &str, extra: &str) -> String {
 
 async fn preflight(dir: &std::path::Path, text: &str, extra: &[&str]) -> (Option<i32>, String) {
     let rb = runbook(dir, "rb.toml", text);
-    let mut args: Vec<String> = vec!["preflight".into(), rb.display().to_string()];
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let dir = dir.to_path_buf();
-    let out = tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        cutover(&dir, &args, &[])
-    })
-    .await
-    .unwrap();
-    let (stdout, stderr) = text_of(&out);
-    (out.status.code(), format!("{stdout}{stderr}"))
-}
-
-fn text_of(o: &std::process::Output) -> (String, String) {
-    text(o)
+    let mut args = vec!["preflight", rb.to_str().expect("utf-8 path")];
+    args.extend_from_slice(extra);
+    let out = cutover_off_thread(dir, &args, &[]).await;
+    code_and_output(&out)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -82,14 +71,13 @@ async fn preflight_passes_a_ready_world_and_names_each_thing_that_is_not() {
 
     // `check --connect` is check, then preflight.
     let rb = dir.path().join("rb.toml");
-    let d = dir.path().to_path_buf();
-    let out = tokio::task::spawn_blocking(move || {
-        cutover(&d, &["check", "--connect", rb.to_str().unwrap()], &[])
-    })
-    .await
-    .unwrap();
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let out = cutover_off_thread(
+        dir.path(),
+        &["check", "--connect", rb.to_str().unwrap()],
+        &[],
+    )
+    .await;
+    let (stdout, _) = exited(&out, 0);
     assert!(
         stdout.contains(": ok (1 step)") && stdout.contains("✔ coverage tables"),
         "{stdout}"
@@ -176,8 +164,7 @@ fn a_failing_preflight_stops_the_run_before_step_one() {
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("step-ran");
     let out = headless(dir.path(), &unreachable_runbook(&marker), &[]);
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    let (stdout, _) = exited(&out, 2);
     assert!(!marker.exists(), "step 1 must not run: {stdout}");
     assert!(stdout.contains("● preflight: 2 of "), "{stdout}");
     assert!(stdout.contains("✘ connection source: "), "{stdout}");
@@ -209,8 +196,7 @@ fn skip_preflight_starts_the_run_and_journals_the_reason() {
         &["--skip-preflight", "  "],
         &[],
     );
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    let (_, stderr) = exited(&out, 2);
     assert!(stderr.contains("a reason is required"), "{stderr}");
     assert!(!dir.path().join("blank.jsonl").exists());
     let out = headless_at(
@@ -220,8 +206,7 @@ fn skip_preflight_starts_the_run_and_journals_the_reason() {
         &["--skip-preflight", "source is down for the rehearsal"],
         &[],
     );
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let (stdout, _) = exited(&out, 0);
     assert!(marker.exists(), "{stdout}");
     assert!(
         stdout.contains("started although preflight failed: source is down for the rehearsal"),
@@ -244,19 +229,14 @@ fn a_window_in_the_past_stops_the_run_and_json_carries_the_findings() {
     let dir = tempfile::tempdir().unwrap();
     let text_rb = "[runbook]\nname = \"late\"\nwindow = { start = \"2020-01-01T00:00:00Z\", minutes = 60 }\n\n[[step]]\nid = \"x\"\nrun = \"true\"\n";
     let out = headless_at(dir.path(), text_rb, "j.jsonl", &["--json"], &[]);
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    let (stdout, _) = exited(&out, 2);
     let pre: Vec<serde_json::Value> = stdout
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|v| v["type"] == "preflight")
         .collect();
     assert_eq!(pre.len(), 1, "{stdout}");
-    let window = pre[0]["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["what"] == "window")
+    let window = entry(&pre[0]["findings"], "what", "window")
         .cloned()
         .unwrap_or_else(|| panic!("{stdout}"));
     assert_eq!(window["verdict"], "fail", "{window}");

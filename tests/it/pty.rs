@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::support::signal;
 use crate::term::{BIN, Pty, RawTerm, Runs};
 
 /// Two steps: hello (about 1 s), then nap (30 s).
@@ -269,8 +270,7 @@ fn outside_signals_only_detach_the_cockpit_and_the_step_runs_on() {
         let pid = t.cutover_pid();
         if sig == libc::SIGTERM {
             for ignored in [libc::SIGUSR1, libc::SIGUSR2, libc::SIGALRM] {
-                // SAFETY: sending a signal to a process we started.
-                assert_eq!(unsafe { libc::kill(pid, ignored) }, 0);
+                signal(pid, ignored);
             }
             t.send("?");
             t.wait_for("KEYS");
@@ -278,8 +278,7 @@ fn outside_signals_only_detach_the_cockpit_and_the_step_runs_on() {
             // The key is read before the signal comes (or it would be left for the shell).
             t.wait_until("the help closed", |s| !s.contents().contains("KEYS"));
         }
-        // SAFETY: as above.
-        assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
+        signal(pid, sig);
         t.assert_restored(0);
         assert!(
             t.screen().contains("cutover: detached; the run goes on"),
@@ -305,17 +304,7 @@ fn outside_signals_only_detach_the_cockpit_and_the_step_runs_on() {
 fn sigtstp_gives_the_terminal_back_and_fg_takes_it_again() {
     let (_dir, _, mut t) = small_run(&[]);
     t.wait_for("ready: enter runs step 1 hello");
-    let pid = t.cutover_pid();
-    // SAFETY: sending a signal to a process we started.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGTSTP) }, 0);
-    t.wait_until("the normal screen while stopped", |s| {
-        !s.alternate_screen() && !s.hide_cursor()
-    });
-    // SAFETY: as above.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
-    t.wait_until("the cockpit redrawn after fg", |s| {
-        s.alternate_screen() && s.contents().contains("STEPS")
-    });
+    t.suspend_and_resume("the cockpit redrawn after fg", "STEPS");
     // Keys work again after fg.
     t.enter_step(1, "hello", "✔");
     t.leave("e", 4);

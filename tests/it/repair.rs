@@ -117,17 +117,10 @@ const VAULT: &str = "vault-S3cret-42";
 
 /// `cutover reconcile rb.toml ARGS...` in `dir`: exit code and stdout + stderr.
 async fn reconcile(dir: &std::path::Path, args: &[&str]) -> (Option<i32>, String) {
-    let mut all: Vec<String> = vec!["reconcile".into(), "rb.toml".into()];
-    all.extend(args.iter().map(|a| a.to_string()));
-    let dir = dir.to_path_buf();
-    let out = tokio::task::spawn_blocking(move || {
-        let all: Vec<&str> = all.iter().map(String::as_str).collect();
-        cutover(&dir, &all, &[("CUTOVER_TEST_VAULT", VAULT)])
-    })
-    .await
-    .unwrap();
-    let (o, e) = text(&out);
-    (out.status.code(), format!("{o}{e}"))
+    let mut all = vec!["reconcile", "rb.toml"];
+    all.extend_from_slice(args);
+    let out = cutover_off_thread(dir, &all, &[("CUTOVER_TEST_VAULT", VAULT)]).await;
+    code_and_output(&out)
 }
 
 /// Applies `file` on `dsn` with psql (a TimeZone far from UTC: the patch pins its own).
@@ -554,7 +547,7 @@ async fn a_repair_step_applies_its_reviewed_patch_and_rolls_back_with_its_invers
     let dir = tempfile::tempdir().unwrap();
     let (sd, td) = (s.dsn_db(db), t.dsn_db(db));
     let d = dir.path().to_path_buf();
-    let runs = tokio::task::spawn_blocking(move || {
+    let runs = off_thread(move || {
         let too_many = headless_at(
             &d,
             &step_runbook(&sd, &td, 3),
@@ -565,13 +558,10 @@ async fn a_repair_step_applies_its_reviewed_patch_and_rolls_back_with_its_invers
         let nobody = headless_at(&d, &step_runbook(&sd, &td, 50), "nobody.jsonl", &[], &[]);
         (too_many, nobody)
     })
-    .await
-    .unwrap();
-    let (o, e) = text(&runs.0);
-    assert_eq!(runs.0.status.code(), Some(4), "{o}{e}");
+    .await;
+    let (o, _) = exited(&runs.0, 4);
     assert!(o.contains("not a repair"), "{o}");
-    let (o, e) = text(&runs.1);
-    assert_eq!(runs.1.status.code(), Some(4), "{o}{e}");
+    let (o, _) = exited(&runs.1, 4);
     assert!(
         o.contains("type REPAIR"),
         "the patch waits for its word: {o}"
@@ -584,7 +574,7 @@ async fn a_repair_step_applies_its_reviewed_patch_and_rolls_back_with_its_invers
 
     let (sd, td) = (s.dsn_db(db), t.dsn_db(db));
     let d = dir.path().to_path_buf();
-    let out = tokio::task::spawn_blocking(move || {
+    let out = off_thread(move || {
         headless_at(
             &d,
             &step_runbook(&sd, &td, 50),
@@ -593,8 +583,7 @@ async fn a_repair_step_applies_its_reviewed_patch_and_rolls_back_with_its_invers
             &[],
         )
     })
-    .await
-    .unwrap();
+    .await;
     let (o, e) = text(&out);
     assert_eq!(out.status.code(), Some(3), "rolled back: {o}{e}");
     // The patch was shown as the step's output, journaled with its sha256, and applied.
@@ -664,20 +653,13 @@ async fn a_repair_step_applies_its_reviewed_patch_and_rolls_back_with_its_invers
 /// A target that is a standby is read-only: the repair says so and writes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_standby_target_is_refused() {
-    let pg = pg_bin();
-    let primary = Cluster::create(&pg, ClusterOptions::named("repair-primary"))
-        .await
-        .unwrap();
-    primary
-        .execute(
-            "CREATE TABLE acct (id int PRIMARY KEY, bal int); \
-             INSERT INTO acct SELECT g, g FROM generate_series(1, 20) g",
-        )
-        .await
-        .unwrap();
-    let standby = Cluster::standby_of(&primary, ClusterOptions::named("repair-standby"))
-        .await
-        .unwrap();
+    let (primary, standby) = primary_and_standby(
+        "repair-primary",
+        "repair-standby",
+        "CREATE TABLE acct (id int PRIMARY KEY, bal int); \
+         INSERT INTO acct SELECT g, g FROM generate_series(1, 20) g",
+    )
+    .await;
     // Replay paused: a change on the primary is a difference the standby cannot take.
     standby
         .execute("SELECT pg_wal_replay_pause()")
@@ -726,7 +708,7 @@ async fn the_repair_step_is_reviewed_in_the_cockpit_and_applied_by_its_word() {
             .unwrap();
         let journal = dir.path().join(format!("j{n}.jsonl"));
         let (rb, journal) = (rb.clone(), journal.clone());
-        tokio::task::spawn_blocking(move || {
+        off_thread(move || {
             let args = [
                 "run",
                 rb.to_str().unwrap(),
@@ -753,8 +735,7 @@ async fn the_repair_step_is_reviewed_in_the_cockpit_and_applied_by_its_word() {
             t.wait_for("run completed");
             t.quit(0);
         })
-        .await
-        .unwrap();
+        .await;
         let (code, out) = reconcile(dir.path(), &["acct"]).await;
         assert_eq!(code, Some(0), "{cols}x{rows}: {out}");
     }

@@ -248,12 +248,7 @@ fn two_rehearsals_line_up_step_by_step() {
     let (code, json, _) = report(d.path(), &["one.jsonl", "two.jsonl", "--json"]);
     assert_eq!(code, Some(0));
     let json: serde_json::Value = serde_json::from_str(&json).unwrap();
-    let copy = json["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["id"] == "copy")
-        .unwrap();
+    let copy = entry(&json["steps"], "id", "copy").unwrap();
     assert!(copy["actual_ms"][0].as_u64().unwrap() >= 200);
     assert!(copy["actual_ms"][1].as_u64().unwrap() >= 200);
     let (code, _, _) = report(d.path(), &["one.jsonl", "two.jsonl", "-o", "cmp.html"]);

@@ -54,11 +54,9 @@ async fn a_run_keeps_its_metrics_file_while_it_runs() {
     let d = tempfile::tempdir().unwrap();
     let text = runbook("metered", "cat m.prom");
     let dir = d.path().to_path_buf();
-    let out = tokio::task::spawn_blocking(move || {
-        headless_at(&dir, &text, "j.jsonl", &["--metrics-file", "m.prom"], &[])
-    })
-    .await
-    .unwrap();
+    let out =
+        off_thread(move || headless_at(&dir, &text, "j.jsonl", &["--metrics-file", "m.prom"], &[]))
+            .await;
     let (stdout, _) = exited(&out, 0);
     // While `show` ran, the file said so (the step printed it).
     assert!(
@@ -187,28 +185,18 @@ async fn preflight_names_a_metrics_file_it_cannot_keep() {
     pair("meteredpre", SETUP, "").await;
     let d = tempfile::tempdir().unwrap();
     let rb = crate::support::runbook(d.path(), "rb.toml", &runbook("meteredpre", "true"));
-    let rb = rb.to_str().unwrap().to_string();
-    let dir = d.path().to_path_buf();
-    let out = tokio::task::spawn_blocking(move || {
-        let bad = cutover(
-            &dir,
-            &["preflight", &rb, "--metrics-file", "/dev/full"],
-            &[],
-        );
-        let good = cutover(&dir, &["preflight", &rb, "--metrics-file", "m.prom"], &[]);
-        (bad, good)
-    })
-    .await
-    .unwrap();
-    let (o, e) = text(&out.0);
-    assert_eq!(out.0.status.code(), Some(2), "{o}{e}");
+    let rb = rb.to_str().unwrap();
+    let bad = ["preflight", rb, "--metrics-file", "/dev/full"];
+    let bad = cutover_off_thread(d.path(), &bad, &[]).await;
+    let good = ["preflight", rb, "--metrics-file", "m.prom"];
+    let good = cutover_off_thread(d.path(), &good, &[]).await;
+    let (o, _) = exited(&bad, 2);
     assert!(
         o.lines()
             .any(|l| l.contains("metrics file") && l.contains("not a regular file")),
         "{o}"
     );
-    let (o, e) = text(&out.1);
-    assert_eq!(out.1.status.code(), Some(0), "{o}{e}");
+    let (o, _) = exited(&good, 0);
     assert!(
         o.lines()
             .any(|l| l.contains("metrics file") && l.contains("m.prom")),

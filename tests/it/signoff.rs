@@ -42,8 +42,7 @@ fn an_approve_step_passes_only_when_every_role_signed_off() {
         ],
         &[("USER", "alice"), ("SSH_CLIENT", "10.1.2.3 50000 22")],
     );
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    exited(&out, 0);
     let recs = journal(&d.path().join("j.jsonl"));
     let signed: Vec<(String, String, String, String)> = of_type(&recs, "operator")
         .iter()
@@ -96,8 +95,7 @@ fn approve_is_checked_like_any_action() {
         "[runbook]\nname = \"x\"\n\n[[step]]\nid = \"a\"\napprove = [\"dba-lead\", \"dba-lead\"]\n",
     );
     let out = cutover(d.path(), &["check", rb.to_str().unwrap()], &[]);
-    let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(2));
+    let (_, stderr) = exited(&out, 2);
     assert!(
         stderr.contains("rb.toml:6:") && stderr.contains("names role `dba-lead` twice"),
         "{stderr}"

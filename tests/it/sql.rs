@@ -16,11 +16,8 @@ fn bin() -> PgBin {
 /// directory (with the journal) and stdout.
 async fn run_runbook(name: &str, body: String, code: i32) -> (tempfile::TempDir, String) {
     let d = tempfile::tempdir().unwrap();
-    let dir = d.path().to_path_buf();
     let text = format!("[runbook]\nname = \"{name}\"\n{body}");
-    let out = tokio::task::spawn_blocking(move || headless(&dir, &text, &[]))
-        .await
-        .unwrap();
+    let out = headless_off_thread(d.path(), &text, &[]).await;
     let (stdout, _) = exited(&out, code);
     (d, stdout)
 }
@@ -216,13 +213,9 @@ async fn a_sql_steps_notices_and_warnings_are_shown_masked() {
     ]
     .concat();
     let d = tempfile::tempdir().unwrap();
-    let dir = d.path().to_path_buf();
     let text = format!("[runbook]\nname = \"notices\"\n{conns}{steps}");
-    let out = tokio::task::spawn_blocking(move || {
-        headless(&dir, &text, &[("CUTOVER_TEST_NOTICE", secret)])
-    })
-    .await
-    .unwrap();
+    let env = [("CUTOVER_TEST_NOTICE", secret)];
+    let out = headless_off_thread(d.path(), &text, &env).await;
     let (stdout, _) = exited(&out, 4);
     assert!(stdout.contains("NOTICE:  hello there"), "{stdout}");
     assert!(stdout.contains("WARNING:  careful: "), "{stdout}");
@@ -333,12 +326,8 @@ async fn a_failing_progress_query_never_shows_a_secret() {
         s.dsn()
     );
     let d = tempfile::tempdir().unwrap();
-    let dir = d.path().to_path_buf();
-    let out = tokio::task::spawn_blocking(move || {
-        headless(&dir, &text, &[("CUTOVER_TEST_PROGRESS", secret)])
-    })
-    .await
-    .unwrap();
+    let env = [("CUTOVER_TEST_PROGRESS", secret)];
+    let out = headless_off_thread(d.path(), &text, &env).await;
     let (stdout, stderr) = exited(&out, 0);
     assert!(
         stdout.contains("copy: progress query failed: invalid input syntax for type integer"),

@@ -19,6 +19,45 @@ pub fn cutover(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     c.output().expect("run cutover")
 }
 
+/// Runs `f` on a blocking thread and waits for it: a `#[tokio::test]` that runs the binary
+/// (which waits for its process) keeps the runtime's threads free for the clusters' clients.
+pub async fn off_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f)
+        .await
+        .expect("the blocking task ran to its end")
+}
+
+/// [`cutover`], [off the runtime's threads](off_thread).
+pub async fn cutover_off_thread(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let dir = dir.to_path_buf();
+    let (args, env) = (owned(args), owned_env(env));
+    off_thread(move || cutover(&dir, &borrowed(&args), &borrowed_env(&env))).await
+}
+
+/// [`headless`], [off the runtime's threads](off_thread).
+pub async fn headless_off_thread(dir: &Path, text: &str, env: &[(&str, &str)]) -> Output {
+    let (dir, text, env) = (dir.to_path_buf(), text.to_string(), owned_env(env));
+    off_thread(move || headless(&dir, &text, &borrowed_env(&env))).await
+}
+
+fn owned(words: &[&str]) -> Vec<String> {
+    words.iter().map(|w| w.to_string()).collect()
+}
+
+fn borrowed(words: &[String]) -> Vec<&str> {
+    words.iter().map(String::as_str).collect()
+}
+
+fn owned_env(env: &[(&str, &str)]) -> Vec<(String, String)> {
+    env.iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn borrowed_env(env: &[(String, String)]) -> Vec<(&str, &str)> {
+    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
 /// Polls `cond` every 20ms until it holds or `limit` passes.
 pub fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
@@ -26,6 +65,12 @@ pub fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
         assert!(start.elapsed() < limit, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Sends `sig` to `pid` (a process the test started), which must succeed.
+pub fn signal(pid: i32, sig: libc::c_int) {
+    // SAFETY: kill(2) only sends a signal; it reads and writes no memory of ours.
+    assert_eq!(unsafe { libc::kill(pid, sig) }, 0, "kill({pid}, {sig})");
 }
 
 /// Whether `pid` is a live (non-zombie) process.
@@ -108,8 +153,12 @@ pub fn headless_at(
 pub fn resume(dir: &Path, extra: &[&str]) -> (Option<i32>, String) {
     let mut args = vec!["run", "--headless", "--resume", "j.jsonl"];
     args.extend_from_slice(extra);
-    let out = cutover(dir, &args, &[]);
-    let (stdout, stderr) = text(&out);
+    code_and_output(&cutover(dir, &args, &[]))
+}
+
+/// The exit code of `out`, and its stdout followed by its stderr (for assertion messages).
+pub fn code_and_output(out: &Output) -> (Option<i32>, String) {
+    let (stdout, stderr) = text(out);
     (out.status.code(), format!("{stdout}{stderr}"))
 }
 
@@ -149,6 +198,18 @@ pub fn runbook(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, text).expect("write runbook");
     p
+}
+
+/// The element of the JSON array `list` whose `key` is `value` (the first, if several).
+pub fn entry<'a>(
+    list: &'a serde_json::Value,
+    key: &str,
+    value: &str,
+) -> Option<&'a serde_json::Value> {
+    list.as_array()
+        .expect("a JSON array")
+        .iter()
+        .find(|e| e[key] == value)
 }
 
 /// Text of stdout and stderr.
@@ -348,6 +409,26 @@ pub async fn items_pair(
     s.execute(ddl).await.unwrap();
     t.execute(ddl).await.unwrap();
     (s, t)
+}
+
+/// A new cluster `primary` where `ddl` has run, and a streaming standby of it, `standby`.
+pub async fn primary_and_standby(
+    primary: &str,
+    standby: &str,
+    ddl: &str,
+) -> (
+    cutover_drill::harness::Cluster,
+    cutover_drill::harness::Cluster,
+) {
+    use cutover_drill::harness::{Cluster, ClusterOptions};
+    let primary = Cluster::create(&pg_bin(), ClusterOptions::named(primary))
+        .await
+        .unwrap();
+    primary.execute(ddl).await.unwrap();
+    let standby = Cluster::standby_of(&primary, ClusterOptions::named(standby))
+        .await
+        .unwrap();
+    (primary, standby)
 }
 
 /// A runbook's `source` and `target` connections.

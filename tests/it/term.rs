@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use portable_pty::{Child, CommandBuilder, MasterPty, PtySize, native_pty_system};
 
+use crate::support::signal;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_cutover");
 pub const DEADLINE: Duration = Duration::from_secs(30);
 
@@ -99,6 +101,13 @@ impl Runs {
             String::from_utf8_lossy(&out.stdout).into_owned(),
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
+    }
+
+    /// `cutover ls` with this run directory, which must succeed: what it lists.
+    pub fn ls(&self) -> String {
+        let (code, ls, err) = self.cutover(&["ls"]);
+        assert_eq!(code, Some(0), "{err}");
+        ls
     }
 
     /// Stops every engine still listed; returns once they are gone.
@@ -304,6 +313,22 @@ impl Pty {
         );
         let status = self.child.wait().unwrap();
         assert!(status.success(), "wrapper shell: {status:?}");
+    }
+
+    /// Stops cutover (SIGTSTP) and sees it give the terminal back (the normal screen, the
+    /// cursor shown), then continues it (SIGCONT) and waits until it has the alternate screen
+    /// again and shows `shows` (`redrawn` says what that is). Returns cutover's pid.
+    pub fn suspend_and_resume(&self, redrawn: &str, shows: &str) -> i32 {
+        let pid = self.cutover_pid();
+        signal(pid, libc::SIGTSTP);
+        self.wait_until("the normal screen while stopped", |s| {
+            !s.alternate_screen() && !s.hide_cursor()
+        });
+        signal(pid, libc::SIGCONT);
+        self.wait_until(redrawn, |s| {
+            s.alternate_screen() && s.contents().contains(shows)
+        });
+        pid
     }
 
     /// The pid of cutover in this terminal (the wrapper shell's child).

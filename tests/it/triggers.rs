@@ -149,8 +149,7 @@ fn a_rollback_trigger_with_nothing_to_roll_back_never_leaves_a_headless_run_wait
         "[runbook]\nname = \"empty plan\"\n[[step]]\nid = \"first\"\nrun = \"true\"\n[[step]]\nid = \"boom\"\nrun = \"exit 3\"\n{}",
         rollback_when_failed("boom failed", "boom")
     ));
-    let (o, e) = text(&out);
-    assert_eq!(out.status.code(), Some(4), "{o}{e}");
+    let (o, _) = exited(&out, 4);
     assert!(o.contains("nothing to roll back"), "{o}");
     let recs = journal(&d.path().join("j.jsonl"));
     let fired = of_type(&recs, "trigger_fired");

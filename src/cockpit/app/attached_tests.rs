@@ -8,6 +8,11 @@ use super::tests::{ch, ev, press, run_info, sent, t0};
 use super::*;
 use cutover_model::protocol::*;
 
+/// The status line's text (none while no status is shown).
+fn status_text(app: &App) -> Option<&str> {
+    app.status.as_ref().map(|s| s.text.as_str())
+}
+
 fn operator(user: &str, ssh: Option<&str>) -> Operator {
     Operator {
         user: user.into(),
@@ -140,10 +145,7 @@ fn a_watcher_sends_nothing_and_is_told_so() {
         let fx = press(&mut app, key);
         assert!(sent(&fx).is_empty(), "{key:?} sent {fx:?}");
     }
-    assert_eq!(
-        app.status.as_ref().map(|s| s.text.as_str()),
-        Some(super::attached::READ_ONLY)
-    );
+    assert_eq!(status_text(&app), Some(super::attached::READ_ONLY));
     // Leaving does not ask: the run is not the watcher's to end.
     let fx = press(&mut app, ch('q'));
     assert!(fx.contains(&Effect::Detach), "{fx:?}");
@@ -179,10 +181,10 @@ fn losing_the_controls_is_said_and_stays_said() {
     assert_eq!(app.role, ClientRole::Watch);
     let said =
         "bob@db-admin (ssh from 192.0.2.7) took control: this terminal now watches (read-only)";
-    assert_eq!(app.status.as_ref().map(|s| s.text.as_str()), Some(said));
+    assert_eq!(status_text(&app), Some(said));
     // The journaled takeover that follows does not cover it.
     ev(&mut app, took_over_from_alice(bob));
-    assert_eq!(app.status.as_ref().map(|s| s.text.as_str()), Some(said));
+    assert_eq!(status_text(&app), Some(said));
     assert!(sent(&press(&mut app, Key::Enter)).is_empty());
 }
 
@@ -192,15 +194,12 @@ fn a_refusal_is_not_covered_by_the_takeover_journaled_after_it() {
     // The operator presses enter before the journaled takeover reaches this terminal.
     assert!(sent(&press(&mut app, Key::Enter)).is_empty());
     ev(&mut app, took_over_from_alice(bob));
-    assert_eq!(
-        app.status.as_ref().map(|s| s.text.as_str()),
-        Some(super::attached::READ_ONLY)
-    );
+    assert_eq!(status_text(&app), Some(super::attached::READ_ONLY));
     // When the refusal expires, the terminal says again that it only watches.
     let later = app.now + chrono::Duration::seconds(super::TRANSIENT_SECS + 1);
     app.update(Msg::Tick(later));
     assert_eq!(
-        app.status.as_ref().map(|s| s.text.as_str()),
+        status_text(&app),
         Some(
             "bob@db-admin (ssh from 192.0.2.7) took control: this terminal now watches (read-only)"
         )
@@ -223,10 +222,7 @@ fn this_terminals_own_attach_is_not_news_but_others_are() {
     ev(&mut app, attach(7));
     assert_eq!(app.status, before);
     ev(&mut app, attach(9));
-    assert_eq!(
-        app.status.as_ref().map(|s| s.text.as_str()),
-        Some("carol@db-admin attached, watching")
-    );
+    assert_eq!(status_text(&app), Some("carol@db-admin attached, watching"));
 }
 
 #[test]

@@ -27,6 +27,21 @@ pub(super) fn edit(input: &mut Input, action: Action) -> bool {
 }
 
 impl App {
+    /// A key a typed box (the confirm word, a reason, the rollback word) does not act on
+    /// itself: a text key edits the box (`reopen` is told whether the text changed) and
+    /// redraws; any other is ignored. The box stays open, as `reopen` rebuilds it.
+    pub(super) fn keep_box(
+        &mut self,
+        mut input: Input,
+        a: Action,
+        reopen: impl FnOnce(Input, bool) -> Modal,
+    ) -> Vec<Effect> {
+        let typed = matches!(a, Action::Type(_) | Action::Edit(_));
+        let changed = edit(&mut input, a);
+        self.modal = Some(reopen(input, changed));
+        if typed { vec![Effect::Redraw] } else { vec![] }
+    }
+
     /// What the keyboard talks to now, which decides what a key means.
     pub fn key_context(&self) -> KeyContext {
         match &self.modal {
@@ -380,23 +395,11 @@ impl App {
                 });
                 vec![Effect::Redraw, Effect::Bell]
             }
-            Action::Type(_) | Action::Edit(_) => {
-                let changed = edit(&mut input, a);
-                self.modal = Some(Modal::Rollback {
-                    plan,
-                    input,
-                    rejected: rejected && !changed,
-                });
-                vec![Effect::Redraw]
-            }
-            _ => {
-                self.modal = Some(Modal::Rollback {
-                    plan,
-                    input,
-                    rejected,
-                });
-                vec![]
-            }
+            _ => self.keep_box(input, a, |input, changed| Modal::Rollback {
+                plan,
+                input,
+                rejected: rejected && !changed,
+            }),
         }
     }
 

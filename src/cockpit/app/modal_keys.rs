@@ -6,7 +6,6 @@
 use tui_input::Input;
 
 use super::action::Action;
-use super::keys::edit;
 use super::modal::{Ask, Modal, ReasonFor};
 use super::{App, Effect, Phase};
 use cutover_model::protocol::{Command, Level};
@@ -106,25 +105,12 @@ impl App {
                     vec![Effect::Redraw, Effect::Bell]
                 }
             }
-            Action::Type(_) | Action::Edit(_) => {
-                let changed = edit(&mut input, a);
-                self.modal = Some(Modal::Confirm {
-                    index,
-                    word,
-                    input,
-                    rejected: rejected && !changed,
-                });
-                redraw
-            }
-            _ => {
-                self.modal = Some(Modal::Confirm {
-                    index,
-                    word,
-                    input,
-                    rejected,
-                });
-                vec![]
-            }
+            _ => self.keep_box(input, a, |input, changed| Modal::Confirm {
+                index,
+                word,
+                input,
+                rejected: rejected && !changed,
+            }),
         }
     }
 
@@ -135,7 +121,7 @@ impl App {
         &mut self,
         index: usize,
         purpose: ReasonFor,
-        mut input: Input,
+        input: Input,
         empty: bool,
         a: Action,
     ) -> Vec<Effect> {
@@ -166,25 +152,12 @@ impl App {
                     ReasonFor::Preflight => Command::OverridePreflight { reason },
                 })
             }
-            Action::Type(_) | Action::Edit(_) => {
-                edit(&mut input, a);
-                self.modal = Some(Modal::Reason {
-                    index,
-                    purpose,
-                    input,
-                    empty,
-                });
-                redraw
-            }
-            _ => {
-                self.modal = Some(Modal::Reason {
-                    index,
-                    purpose,
-                    input,
-                    empty,
-                });
-                vec![]
-            }
+            _ => self.keep_box(input, a, |input, _| Modal::Reason {
+                index,
+                purpose,
+                input,
+                empty,
+            }),
         }
     }
 }

@@ -106,24 +106,27 @@ impl App {
     /// `z`: the detail pane takes the whole screen (everything in it unabridged), or not.
     pub(super) fn toggle_zoom(&mut self) -> Vec<Effect> {
         self.zoom = !self.zoom;
-        let s = if self.zoom {
-            "zoomed: the selected step in full · z goes back"
-        } else {
-            "all panes back"
-        };
-        self.say_briefly(Level::Info, s);
-        vec![Effect::Redraw]
+        self.say_switched(
+            self.zoom,
+            "zoomed: the selected step in full · z goes back",
+            "all panes back",
+        )
     }
 
     /// `t`: each output line shows when it arrived, or not.
     pub(super) fn toggle_times(&mut self) -> Vec<Effect> {
         self.times = !self.times;
-        let s = if self.times {
-            "output lines show their arrival time (UTC) · t hides it"
-        } else {
-            "arrival times hidden"
-        };
-        self.say_briefly(Level::Info, s);
+        self.say_switched(
+            self.times,
+            "output lines show their arrival time (UTC) · t hides it",
+            "arrival times hidden",
+        )
+    }
+
+    /// Says briefly what a view switch does now that it is `on` (`when_on`) or off
+    /// (`when_off`), and redraws.
+    fn say_switched(&mut self, on: bool, when_on: &str, when_off: &str) -> Vec<Effect> {
+        self.say_briefly(Level::Info, if on { when_on } else { when_off });
         vec![Effect::Redraw]
     }
 }

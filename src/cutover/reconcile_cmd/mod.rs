@@ -172,8 +172,7 @@ pub fn main(args: ReconcileArgs) -> Outcome {
 
 /// The runbook, and the checks named (every check when none is).
 fn load_checks(args: &ReconcileArgs) -> Result<(Runbook, Vec<ReconcileCheck>), String> {
-    let vars: BTreeMap<String, String> = args.vars.iter().cloned().collect();
-    let rb = Runbook::load(&args.runbook, &vars).map_err(|e| e.to_string())?;
+    let rb = crate::cli::load_runbook(&args.runbook, &args.vars).map_err(|e| e.to_string())?;
     if rb.reconcile.is_empty() {
         return Err(format!(
             "{}: the runbook has no [[reconcile]] checks",

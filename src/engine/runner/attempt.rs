@@ -264,35 +264,27 @@ impl Runner<'_> {
         let file = self.output_path(index, &attempt.to_string());
         let output_file = Some(file.display().to_string());
         let (mut polls, mut hold, mut last_code) = (0u32, Hold::new(hold), None);
-        let result = |outcome, code, detail: String, passed| Attempt {
+        let result = |outcome, code, detail: String| Attempt {
             exit_code: code,
             output_file: output_file.clone(),
-            ..Attempt::checked(
-                "wait",
-                outcome,
-                detail.clone(),
-                passed,
-                (!passed).then_some(detail),
-            )
+            ..Attempt::waited(outcome, detail)
         };
         let stopped = |polls: u32, code, stop| {
             let detail = format!("stopped after {polls} polls");
-            let mut a = result(StepOutcome::Cancelled, code, detail, false);
-            a.message = None;
-            Ok(Err((a, stop)))
+            Ok(Err((result(StepOutcome::Cancelled, code, detail), stop)))
         };
         loop {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 let last = last_code.map_or("none".into(), |c: i32| c.to_string());
                 let msg = format!("timed out after {polls} polls (last exit {last})");
-                return Ok(Ok(result(StepOutcome::TimedOut, last_code, msg, false)));
+                return Ok(Ok(result(StepOutcome::TimedOut, last_code, msg)));
             }
             let run = self.poll_command(index, t, deadline, &file).await?;
             polls += 1;
             let code = match run {
                 ShellRun::Failed(e) => {
                     let msg = format!("could not start sh: {e}");
-                    return Ok(Ok(result(StepOutcome::Failed, None, msg, false)));
+                    return Ok(Ok(result(StepOutcome::Failed, None, msg)));
                 }
                 ShellRun::Exited(exit, Some(stop)) => return stopped(polls, exit.code, stop),
                 ShellRun::Exited(exit, None) => exit.code,
@@ -301,7 +293,7 @@ impl Runner<'_> {
             let now = Instant::now();
             let message = match run_verdict(&mut hold, code, polls, every, now) {
                 Verdict::Passed(detail) => {
-                    return Ok(Ok(result(StepOutcome::Passed, code, detail, true)));
+                    return Ok(Ok(result(StepOutcome::Passed, code, detail)));
                 }
                 Verdict::Waiting(message) => message,
             };

@@ -7,6 +7,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::Attempt;
+use cutover_model::protocol::StepOutcome;
+
 /// A condition that must hold for `need` without a break.
 #[derive(Debug, Clone, Copy, Default)]
 pub(super) struct Hold {
@@ -32,6 +35,25 @@ pub(super) enum Verdict {
     Passed(String),
     /// The wait goes on: this says what it waits for (or why the reading did not count).
     Waiting(String),
+}
+
+impl Verdict {
+    /// What a query or lag wait does with this verdict: `Ok(message)` while it goes on, or the
+    /// attempt that ends it: passed, or timed out when it is `past_deadline` (`timed_out`
+    /// words that from the waiting message).
+    pub(super) fn go_on(
+        self,
+        past_deadline: bool,
+        timed_out: impl FnOnce(&str) -> String,
+    ) -> Result<String, Attempt> {
+        match self {
+            Verdict::Passed(detail) => Err(Attempt::waited(StepOutcome::Passed, detail)),
+            Verdict::Waiting(msg) if past_deadline => {
+                Err(Attempt::waited(StepOutcome::TimedOut, timed_out(&msg)))
+            }
+            Verdict::Waiting(msg) => Ok(msg),
+        }
+    }
 }
 
 impl Hold {

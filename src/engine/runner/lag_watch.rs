@@ -94,31 +94,21 @@ impl Runner<'_> {
         let deadline = step.timeout.map(|d| Instant::now() + d);
         let mut hold = Hold::new(hold);
         let mut polls = 0u32;
-        let result = |outcome, detail: String, passed, message| {
-            Attempt::checked("wait", outcome, detail, passed, message)
-        };
         loop {
             let now = Instant::now();
             let sample = self.lag_sample().unwrap_or_default();
-            let msg = match lag_verdict(&mut hold, &sample, &limit, now) {
-                Verdict::Passed(detail) => {
-                    return Ok(Ok(result(StepOutcome::Passed, detail, true, None)));
-                }
-                Verdict::Waiting(msg) => msg,
+            let verdict = lag_verdict(&mut hold, &sample, &limit, now);
+            let past_deadline = deadline.is_some_and(|d| now >= d);
+            let msg = match verdict.go_on(past_deadline, |m| format!("timed out: {m}")) {
+                Ok(msg) => msg,
+                Err(ended) => return Ok(Ok(ended)),
             };
-            if deadline.is_some_and(|d| now >= d) {
-                let m = format!("timed out: {msg}");
-                return Ok(Ok(result(StepOutcome::TimedOut, m.clone(), false, Some(m))));
-            }
             polls += 1;
             // Re-evaluate on every engine tick (the probe publishes once per interval).
             let holding = hold.holding();
             if let Some(stop) = self.wait_round(index, polls, holding, msg, None).await? {
                 let detail = format!("stopped after {polls} checks");
-                return Ok(Err((
-                    result(StepOutcome::Cancelled, detail, false, None),
-                    stop,
-                )));
+                return Ok(Err((Attempt::waited(StepOutcome::Cancelled, detail), stop)));
             }
         }
     }
@@ -153,11 +143,12 @@ fn lag_verdict(hold: &mut Hold, sample: &LagSample, limit: &Threshold, now: Inst
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use chrono::Utc;
 
-    fn fresh(bytes: u64) -> LagSample {
+    /// A good reading of `bytes`, just taken (the triggers' tests read it too).
+    pub(crate) fn fresh(bytes: u64) -> LagSample {
         LagSample {
             seq: 1,
             at: Some(Utc::now()),

@@ -96,6 +96,15 @@ impl Attempt {
         }
     }
 
+    /// A wait step's attempt that ended `outcome`, `detail` saying how: also its message when
+    /// the wait failed or timed out, none when it passed or the operator stopped it.
+    fn waited(outcome: StepOutcome, detail: String) -> Attempt {
+        let failed = matches!(outcome, StepOutcome::Failed | StepOutcome::TimedOut);
+        let message = failed.then(|| detail.clone());
+        let passed = outcome == StepOutcome::Passed;
+        Attempt::checked("wait", outcome, detail, passed, message)
+    }
+
     /// An attempt that failed before any check could be made.
     fn failed(message: String) -> Attempt {
         Attempt {

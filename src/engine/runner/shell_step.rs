@@ -3,13 +3,14 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::{EngineError, Runner, Stop};
 use crate::expect::OutputWatch;
+use cutover_model::file::create_private;
 use cutover_model::protocol::{Event, Level, Stream};
 use cutover_shell::{self as shell, Chunk, ShellExit, ShellSpec};
 
@@ -185,12 +186,7 @@ impl OutputFile {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
                 _ => {}
             }
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(path)
+            create_private(path)
         })();
         let (w, error) = match opened {
             Ok(f) => (Some(BufWriter::with_capacity(64 * 1024, f)), None),

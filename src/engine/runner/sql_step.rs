@@ -266,9 +266,6 @@ impl Runner<'_> {
         let deadline = self.rb.steps[index].timeout.map(|d| Instant::now() + d);
         let mut polls = 0u32;
         let mut hold = Hold::new(hold);
-        let result = |outcome, detail: String, passed, message| {
-            Attempt::checked("wait", outcome, detail, passed, message)
-        };
         loop {
             let now = Instant::now();
             let per_poll = deadline.map_or(every.max(Duration::from_secs(5)), |d| {
@@ -278,16 +275,13 @@ impl Runner<'_> {
             let seen = self.sql_condition(on, sql, per_poll).await?;
             polls += 1;
             let now = Instant::now();
-            let msg = match sql_verdict(&mut hold, &seen, polls, now) {
-                Verdict::Passed(detail) => {
-                    return Ok(Ok(result(StepOutcome::Passed, detail, true, None)));
-                }
-                Verdict::Waiting(msg) => msg,
+            let verdict = sql_verdict(&mut hold, &seen, polls, now);
+            let past_deadline = deadline.is_some_and(|d| now >= d);
+            let timed_out = |m: &str| format!("timed out after {polls} polls ({m})");
+            let msg = match verdict.go_on(past_deadline, timed_out) {
+                Ok(msg) => msg,
+                Err(ended) => return Ok(Ok(ended)),
             };
-            if deadline.is_some_and(|d| now >= d) {
-                let m = format!("timed out after {polls} polls ({msg})");
-                return Ok(Ok(result(StepOutcome::TimedOut, m.clone(), false, Some(m))));
-            }
             let wake = deadline.map_or(now + every, |d| d.min(now + every));
             let holding = hold.holding();
             if let Some(stop) = self
@@ -295,10 +289,7 @@ impl Runner<'_> {
                 .await?
             {
                 let detail = format!("stopped after {polls} polls");
-                return Ok(Err((
-                    result(StepOutcome::Cancelled, detail, false, None),
-                    stop,
-                )));
+                return Ok(Err((Attempt::waited(StepOutcome::Cancelled, detail), stop)));
             }
         }
     }

@@ -371,16 +371,8 @@ impl Runner<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runner::lag_watch::tests::fresh;
     use cutover_model::runbook::{Template, Threshold};
-
-    fn fresh(bytes: u64) -> LagSample {
-        LagSample {
-            seq: 1,
-            at: Some(Utc::now()),
-            bytes: Some(bytes),
-            ..Default::default()
-        }
-    }
 
     #[test]
     fn a_lag_or_sql_reading_that_cannot_be_had_is_unknown_never_met() {

@@ -136,21 +136,25 @@ fn unknown_keys_an_empty_fleet_and_broken_toml_are_located() {
     assert!(e.contains("fleet.toml:3:1"), "{e}");
 }
 
-fn runbook_file(dir: &tempfile::TempDir) -> std::path::PathBuf {
-    let p = dir.path().join("rb.toml");
-    std::fs::write(&p, RUNBOOK).expect("write runbook");
-    p
+/// The fleet `text`'s members' runbooks: [`RUNBOOK`] as each member runs it.
+fn member_runbooks(text: &str) -> Result<Vec<(String, Runbook)>, LoadError> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rb = dir.path().join("rb.toml");
+    std::fs::write(&rb, RUNBOOK).expect("write runbook");
+    parse(text).expect("valid").runbooks(&rb, &BTreeMap::new())
+}
+
+/// Why the fleet `text`'s members' runbooks are refused.
+fn members_refused(text: &str) -> String {
+    member_runbooks(text).expect_err("refused").to_string()
 }
 
 #[test]
 fn each_member_runs_the_runbook_with_its_own_vars_and_secrets() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let rb = runbook_file(&dir);
-    let f = parse(
+    let books = member_runbooks(
         "[[member]]\nname = \"a\"\nvars = { source_host = \"src1\" }\nsecrets = { PW = { env = \"A_PW\" } }\n\n[[member]]\nname = \"b\"\nvars = { source_host = \"src2\", region = \"us\" }\n",
     )
-    .expect("valid");
-    let books = f.runbooks(&rb, &BTreeMap::new()).expect("both load");
+    .expect("both load");
     assert_eq!(books.len(), 2);
     assert_eq!(books[0].0, "a");
     assert_eq!(books[0].1.vars["source_host"], "src1");
@@ -162,16 +166,9 @@ fn each_member_runs_the_runbook_with_its_own_vars_and_secrets() {
 
 #[test]
 fn a_member_that_leaves_a_var_unresolved_is_named_at_the_reference() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let rb = runbook_file(&dir);
-    let f = parse(
+    let e = members_refused(
         "[[member]]\nname = \"good\"\nvars = { source_host = \"src1\" }\n\n[[member]]\nname = \"shard-07\"\nvars = { region = \"us\" }\n",
-    )
-    .expect("valid");
-    let e = f
-        .runbooks(&rb, &BTreeMap::new())
-        .expect_err("refused")
-        .to_string();
+    );
     assert!(e.contains("rb.toml:11:13"), "located in the runbook: {e}");
     assert!(e.contains("no `source_host` in [vars]"), "{e}");
     assert!(e.contains("member shard-07:"), "names the member: {e}");
@@ -180,16 +177,9 @@ fn a_member_that_leaves_a_var_unresolved_is_named_at_the_reference() {
 
 #[test]
 fn a_member_secret_the_runbook_does_not_declare_is_located_at_the_member() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let rb = runbook_file(&dir);
-    let f = parse(
+    let e = members_refused(
         "[[member]]\nname = \"a\"\nvars = { source_host = \"s\" }\nsecrets = { PASS = { env = \"A_PW\" } }\n",
-    )
-    .expect("valid");
-    let e = f
-        .runbooks(&rb, &BTreeMap::new())
-        .expect_err("refused")
-        .to_string();
+    );
     assert!(e.contains("fleet.toml:2:8"), "{e}");
     assert!(
         e.contains("member a: secret PASS is not in the runbook's [secrets] (it has: PW)"),

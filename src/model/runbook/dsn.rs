@@ -39,19 +39,19 @@ const DRIVER: &[(&str, Value)] = &[
     ("load_balance_hosts", Value::OneOf(&["disable", "random"])),
 ];
 
+/// Every `sslmode` libpq knows, as written in a DSN: each one `cutover-pg` connects with.
+pub const SSL_MODES: &[&str] = &[
+    "disable",
+    "allow",
+    "prefer",
+    "require",
+    "verify-ca",
+    "verify-full",
+];
+
 /// The libpq options cutover reads itself (TLS, the password file...).
 const OURS: &[(&str, Value)] = &[
-    (
-        "sslmode",
-        Value::OneOf(&[
-            "disable",
-            "allow",
-            "prefer",
-            "require",
-            "verify-ca",
-            "verify-full",
-        ]),
-    ),
+    ("sslmode", Value::OneOf(SSL_MODES)),
     ("sslrootcert", Value::Any),
     ("sslcert", Value::Any),
     ("sslkey", Value::Any),

@@ -135,6 +135,28 @@ pub struct LagConfig {
     pub interval: Duration,
 }
 
+impl LagConfig {
+    /// `[lag] method = METHOD` on the `source` connection, polled every `interval`, and no
+    /// other key set (no slot, query, command or threshold): what a probe is built from
+    /// before its method's own keys are added.
+    pub fn on_source(method: LagMethod, interval: Duration) -> LagConfig {
+        LagConfig {
+            method,
+            on: Some("source".into()),
+            target: None,
+            slot: None,
+            subscription: None,
+            application_name: None,
+            table: None,
+            sql: None,
+            command: None,
+            warn: None,
+            critical: None,
+            interval,
+        }
+    }
+}
+
 /// `[[reconcile]]`, validated.
 #[derive(Debug, Clone)]
 pub struct ReconcileCheck {

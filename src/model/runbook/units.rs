@@ -174,23 +174,29 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .parse()
         .map_err(|_| format!("invalid size {s:?}"))?;
     let mult: u64 = match t[split..].trim() {
-        "B" | "bytes" => 1,
-        "kB" | "KB" | "KiB" | "k" => 1 << 10,
-        "MB" | "MiB" | "M" => 1 << 20,
-        "GB" | "GiB" | "G" => 1 << 30,
-        "TB" | "TiB" | "T" => 1 << 40,
         "" => {
             return Err(format!(
                 "invalid size {s:?}: missing unit (B, kB, MB, GB, TB)"
             ));
         }
-        other => {
-            return Err(format!(
-                "invalid size {s:?}: unknown unit {other:?} (B, kB, MB, GB, TB)"
-            ));
-        }
+        other => size_unit(other).ok_or_else(|| {
+            format!("invalid size {s:?}: unknown unit {other:?} (B, kB, MB, GB, TB)")
+        })?,
     };
     Ok((number * mult as f64).round() as u64)
+}
+
+/// The bytes in one `unit` of a size (`kB` is 1024, as PostgreSQL counts); `None` when `unit`
+/// is not a size unit (a threshold with another unit is a time).
+fn size_unit(unit: &str) -> Option<u64> {
+    match unit {
+        "B" | "bytes" => Some(1),
+        "kB" | "KB" | "KiB" | "k" => Some(1 << 10),
+        "MB" | "MiB" | "M" => Some(1 << 20),
+        "GB" | "GiB" | "G" => Some(1 << 30),
+        "TB" | "TiB" | "T" => Some(1 << 40),
+        _ => None,
+    }
 }
 
 /// Formats bytes for display: `512 B`, `2.1 MB`, `1.0 GB`.
@@ -254,24 +260,7 @@ impl<'de> Deserialize<'de> for Threshold {
                     .chars()
                     .skip_while(|c| c.is_ascii_digit() || *c == '.')
                     .collect();
-                let is_size = matches!(
-                    unit.trim(),
-                    "B" | "bytes"
-                        | "kB"
-                        | "KB"
-                        | "KiB"
-                        | "k"
-                        | "MB"
-                        | "MiB"
-                        | "M"
-                        | "GB"
-                        | "GiB"
-                        | "G"
-                        | "TB"
-                        | "TiB"
-                        | "T"
-                );
-                if is_size {
+                if size_unit(unit.trim()).is_some() {
                     parse_size(t).map(Threshold::Bytes).map_err(E::custom)
                 } else {
                     parse_duration(t)
