@@ -16,7 +16,6 @@ CUTOVER=$PWD/target/release/cutover
 WORK_PREFIX=cutover-init
 . benches/pair.sh
 start_pair max_locks_per_transaction=1024
-psql_on() { "$PGBIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -U postgres -p "$1" -d "$2" -c "$3"; }
 load() {
   psql_on "$1" postgres "create database app"
   psql_on "$1" app "do \$\$ begin for i in 1..2000 loop

@@ -1,7 +1,8 @@
 # Sourced by the reconcile benches (from the repository's top level): PGBIN, the bench helper
 # built in release ($BENCH), a work directory ($WORK, removed on exit), `start_pair KEY=VALUE...`
 # (a source/target pair with those postgresql.conf settings: sets SOURCE_PORT, SOURCE_ROOT,
-# TARGET_PORT, TARGET_ROOT; both stopped on exit) and `median X...`.
+# TARGET_PORT, TARGET_ROOT; both stopped on exit), `psql_on PORT DB SQL` (one statement as
+# postgres, unaligned, stopping on error) and `median X...`.
 PGBIN=${PGBIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
 
 echo "== building the bench helper (release)"
@@ -29,5 +30,7 @@ start_pair() {
   echo "== creating the source/target pair"
   eval "$("$BENCH" pair "$WORK" "$@")"
 }
+
+psql_on() { "$PGBIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -U postgres -p "$1" -d "$2" -c "$3"; }
 
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }

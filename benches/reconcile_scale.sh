@@ -17,7 +17,6 @@ CUTOVER=$PWD/target/release/cutover
 WORK_PREFIX=cutover-scale
 . benches/pair.sh
 start_pair shared_buffers=256MB max_wal_size=4GB
-psql_on() { "$PGBIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -U postgres -p "$1" -d "$2" -c "$3"; }
 
 load() {
   local port=$1

@@ -11,7 +11,6 @@ ROUNDS=${1:-3}
 WORK_PREFIX=cutover-repair
 . benches/pair.sh
 start_pair shared_buffers=256MB max_wal_size=4GB
-psql_on() { "$PGBIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -U postgres -p "$1" -d "$2" -c "$3"; }
 for port in "$SOURCE_PORT" "$TARGET_PORT"; do
   psql_on "$port" postgres "create database bench"
   "$PGBIN/pgbench" -i -s 10 -q -h 127.0.0.1 -p "$port" -U postgres bench >/dev/null 2>&1 &
