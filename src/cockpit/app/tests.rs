@@ -792,6 +792,27 @@ fn output_is_bounded_and_scrolls() {
     assert!(app.view.follow);
 }
 
+/// Lines the engine left out of a flood (the newer ones push them out of the tail anyway)
+/// count as dropped: the lines sent after them keep their true numbers, and a view scrolled
+/// up moves with them as if they had come.
+#[test]
+fn lines_left_out_of_a_flood_keep_the_numbers_true() {
+    let mut app = running_app(1);
+    ev(&mut app, output(1, 1..=5));
+    press(&mut app, Key::PageUp);
+    let scroll = app.view.scroll;
+    let mut rest = output(1, 20_001..=30_000);
+    if let Event::Output { skipped, .. } = &mut rest {
+        *skipped = 19_995;
+    }
+    ev(&mut app, rest);
+    let s = &app.steps[1];
+    assert_eq!((s.output.len(), s.output.dropped()), (10_000, 20_000));
+    let first = s.output.shown(1, s.output.len() - 1).next().unwrap();
+    assert_eq!((first.number, first.text), (20_000, "20001"));
+    assert_eq!(app.view.scroll, scroll + 19_995 + 10_000);
+}
+
 #[test]
 fn output_of_another_step_does_not_redraw() {
     let mut app = running_app(1);
