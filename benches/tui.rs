@@ -7,9 +7,9 @@
 //!   `seq 10000000` floods (keys back to back); peak RSS (VmHWM) of the cockpit after both;
 //! - the flood step's wall time against `seq 1000000 > /dev/null` in the same run (from the
 //!   journal): rounds of baseline, flood with keys pressed, flood without keys; the median of
-//!   the per-round ratios; the same flood under `--headless --json > /dev/null` and under the
-//!   engine with a null front end, and behind its socket with a terminal that drops what it is
-//!   sent (every line, and the cockpit's tail), so the cost of each hop shows;
+//!   the per-round ratios; in rounds too, the same flood under `--headless --json > /dev/null`,
+//!   under the engine with a null front end, and behind its socket with a terminal that drops
+//!   what it is sent (every line, and the cockpit's tail), so the cost of each hop shows;
 //! - CPU of the idle cockpit while a `sleep` step runs.
 //!
 //! `CUTOVER_BENCH_BEFORE=/path/to/an/older/cutover` also runs the pty and headless parts against
@@ -209,11 +209,7 @@ fn flood_and_idle(bin: &str, dir: &Path, rb: &Path, runs: &Path) {
 
 fn headless_flood(bin: &str, dir: &Path) {
     let rb = dir.join("headless.toml");
-    std::fs::write(
-        &rb,
-        "[runbook]\nname = \"h\"\n\n[[step]]\nid = \"baseline\"\ntitle = \"b\"\nrun = \"seq 1000000 > /dev/null\"\n\n[[step]]\nid = \"flood\"\ntitle = \"f\"\nrun = \"seq 1000000\"\n",
-    )
-    .expect("write");
+    std::fs::write(&rb, hop_runbook()).expect("write");
     let j = dir.join("headless.jsonl");
     let _ = std::fs::remove_file(&j);
     let status = std::process::Command::new(bin)
@@ -229,12 +225,47 @@ fn headless_flood(bin: &str, dir: &Path) {
         .status()
         .expect("headless");
     assert!(status.success());
-    let get = durations(&j);
     println!(
-        "same flood, --headless --json > /dev/null: {} ms vs {} ms baseline",
-        get("flood"),
-        get("baseline")
+        "same flood, --headless --json > /dev/null: {}",
+        hop_rounds(&j)
     );
+}
+
+/// Rounds of the flood for each hop's figure (a baseline step, then the flood step).
+const HOP_ROUNDS: usize = 7;
+
+/// The runbook of the hop figures: [`HOP_ROUNDS`] rounds of `baseline-N` (`seq 1000000 >
+/// /dev/null`) and `flood-N` (`seq 1000000`).
+fn hop_runbook() -> String {
+    let mut rb = String::from("[runbook]\nname = \"h\"\n");
+    for i in 1..=HOP_ROUNDS {
+        rb.push_str(&format!(
+            "\n[[step]]\nid = \"baseline-{i}\"\nrun = \"seq 1000000 > /dev/null\"\n\n[[step]]\nid = \"flood-{i}\"\nrun = \"seq 1000000\"\n"
+        ));
+    }
+    rb
+}
+
+/// The hop's rounds from its journal: the median ratio, and the median flood and baseline.
+fn hop_rounds(journal: &Path) -> String {
+    let get = durations(journal);
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
+        v[v.len() / 2]
+    };
+    let (mut floods, mut bases, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 1..=HOP_ROUNDS {
+        let (b, f) = (get(&format!("baseline-{i}")), get(&format!("flood-{i}")));
+        floods.push(f as f64);
+        bases.push(b as f64);
+        ratios.push(f as f64 / b.max(1) as f64);
+    }
+    format!(
+        "median {:.2}x over {HOP_ROUNDS} rounds ({} ms vs {} ms baseline)",
+        median(ratios),
+        median(floods),
+        median(bases)
+    )
 }
 
 /// The engine alone, its events dropped as fast as they come: the floor for any front end.
@@ -259,11 +290,9 @@ fn null_front_end(dir: &Path) {
         let _ = task.await;
         events
     });
-    let get = durations(&j);
     println!(
-        "same flood, engine with a null front end: {} ms vs {} ms baseline ({events} output events)",
-        get("flood"),
-        get("baseline")
+        "same flood, engine with a null front end: {} ({events} output events)",
+        hop_rounds(&j)
     );
 }
 
@@ -327,12 +356,7 @@ fn socket_flood(dir: &Path) {
             drop((commands, events));
             let _ = serving.await;
         });
-        let get = durations(&j);
-        println!(
-            "same flood, engine + socket, {label}: {} ms vs {} ms baseline",
-            get("flood"),
-            get("baseline")
-        );
+        println!("same flood, engine + socket, {label}: {}", hop_rounds(&j));
     }
 }
 
