@@ -1,6 +1,5 @@
 //! `--headless`: drives the engine with no operator, one line (or JSON object) per event.
 
-use std::fmt::Write as _;
 use std::io::Write;
 
 use cutover_model::text::plain;
@@ -760,10 +759,19 @@ fn rollback_started_lines(t: &str, plan: &RollbackPlan, by: &str) -> String {
 
 /// A step's output lines, each under the clock and marked by its stream.
 fn output_block(t: &str, stream: Stream, text: &str) -> String {
-    let mark = if stream == Stream::Stderr { '!' } else { '│' };
-    let mut block = String::with_capacity(text.len() * 2);
+    let mark = if stream == Stream::Stderr {
+        "   ! "
+    } else {
+        "   │ "
+    };
+    let lines = text.bytes().filter(|&b| b == b'\n').count() + 1;
+    let mut block = String::with_capacity(text.len() + lines * (t.len() + mark.len() + 1));
+    // Pushed, not formatted: a flood of a million lines costs a copy, not a million formats.
     for l in text.split_terminator('\n') {
-        let _ = writeln!(block, "{t}   {mark} {l}");
+        block.push_str(t);
+        block.push_str(mark);
+        block.push_str(l);
+        block.push('\n');
     }
     block
 }
@@ -856,5 +864,22 @@ impl Write for Checked<'_> {
         }
         let r = self.out.flush();
         self.note(r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each line gets the clock and its stream's mark; a missing last `\n` is added, an empty
+    /// text prints nothing.
+    #[test]
+    fn an_output_block_marks_every_line() {
+        assert_eq!(
+            output_block("02:00:00", Stream::Stdout, "one\n\nthree"),
+            "02:00:00   │ one\n02:00:00   │ \n02:00:00   │ three\n"
+        );
+        assert_eq!(output_block("t", Stream::Stderr, "oops\n"), "t   ! oops\n");
+        assert_eq!(output_block("t", Stream::Stdout, ""), "");
     }
 }
