@@ -26,6 +26,23 @@ type Kept = (u64, Arc<Event>);
 struct StepOutput {
     events: VecDeque<(u64, Arc<Event>, usize, usize)>,
     lines: usize,
+    /// Lines no longer kept (older than the kept ones): a snapshot says so on the step's first
+    /// kept output, so the terminal numbers its lines as they came.
+    dropped: u64,
+}
+
+impl StepOutput {
+    /// Drops the oldest kept output event; the bytes it held.
+    fn shed(&mut self) -> usize {
+        match self.events.pop_front() {
+            Some((_, _, l, b)) => {
+                self.lines -= l;
+                self.dropped += l as u64;
+                b
+            }
+            None => 0,
+        }
+    }
 }
 
 /// The run so far, bounded.
@@ -61,10 +78,7 @@ impl History {
                 step.lines += lines;
                 self.output_bytes += bytes;
                 while step.lines > OUTPUT_LINES && step.events.len() > 1 {
-                    if let Some((_, _, l, b)) = step.events.pop_front() {
-                        step.lines -= l;
-                        self.output_bytes -= b;
-                    }
+                    self.output_bytes -= step.shed();
                 }
                 self.shed_output(index);
             }
@@ -107,10 +121,7 @@ impl History {
                 continue;
             };
             while self.output_bytes > OUTPUT_BYTES && step.events.len() > 1 {
-                if let Some((_, _, l, b)) = step.events.pop_front() {
-                    step.lines -= l;
-                    self.output_bytes -= b;
-                }
+                self.output_bytes -= step.shed();
             }
             if self.output_bytes <= OUTPUT_BYTES {
                 return;
@@ -134,7 +145,17 @@ impl History {
             .collect();
         all.extend(outputs.iter());
         all.sort_by_key(|(seq, _)| *seq);
-        all.into_iter().map(|(_, e)| e.as_ref().clone()).collect()
+        let mut untold: BTreeMap<usize, u64> =
+            self.output.iter().map(|(i, s)| (*i, s.dropped)).collect();
+        all.into_iter()
+            .map(|(_, e)| {
+                let mut e = e.as_ref().clone();
+                if let Event::Output { index, skipped, .. } = &mut e {
+                    *skipped += untold.remove(index).unwrap_or(0);
+                }
+                e
+            })
+            .collect()
     }
 
     /// Events kept (for tests and measurements).
@@ -199,6 +220,16 @@ mod tests {
             })
             .sum();
         assert_eq!(out_lines, OUTPUT_LINES);
+        // The lines no longer kept are told on the first kept output, so numbering holds.
+        let skipped: Vec<u64> = snap
+            .iter()
+            .filter_map(|e| match e {
+                Event::Output { skipped, .. } => Some(*skipped),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(skipped[0], 300 * 100 - OUTPUT_LINES as u64);
+        assert!(skipped[1..].iter().all(|s| *s == 0));
         let lag = snap
             .iter()
             .filter(|e| matches!(e, Event::LagSample { .. }))

@@ -107,9 +107,10 @@ pub(crate) struct Shared {
     pub(crate) next_session: AtomicU64,
     /// A controlling terminal has been sent the end of the run.
     pub(crate) end_seen: AtomicBool,
-    /// Terminals not yet sent the run's end: a finished run's engine waits for them (within
-    /// its linger), so that a terminal reading far behind (`watch --json` into a slow pipe)
-    /// is sent the end instead of a stream cut off when the engine exits.
+    /// Terminals sent every line (`watch --json`) that were not yet sent the run's end: a
+    /// finished run's engine waits for them (within its linger), so that one reading far
+    /// behind (into a slow pipe) is sent the end instead of a stream cut off when the engine
+    /// exits.
     pub(crate) behind: AtomicUsize,
     pub(crate) owner: u32,
     /// Set once the engine is gone and every event it emitted is in the history (and was

@@ -299,3 +299,70 @@ async fn a_finished_run_waits_until_a_watcher_far_behind_was_sent_the_end() {
     let outcome = tokio::time::timeout(NEVER, serving).await.unwrap().unwrap();
     assert_eq!(outcome.unwrap(), RunOutcome::Completed);
 }
+
+/// This process's CPU time so far (user and system), from `/proc/self/stat`.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let after = stat.rsplit_once(')').unwrap().1;
+    let fields: Vec<u64> = after
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .map(|f| f.parse().unwrap())
+        .collect();
+    Duration::from_millis((fields[0] + fields[1]) * 10)
+}
+
+/// A terminal whose controls were taken over only watches, and its session rests: the closed
+/// demote channel is not polled again (it made the session spin a core for ever).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminal_whose_controls_were_taken_rests() {
+    let dir = tempfile::tempdir().unwrap();
+    let (socket, _serving) = served(dir.path(), NEVER);
+    let first = client::join(
+        &socket,
+        Want::Control { take_over: false },
+        operator(),
+        None,
+    );
+    let (_first_commands, mut first_events) = first.await.unwrap().bridge();
+    let second = client::join(&socket, Want::Control { take_over: true }, operator(), None);
+    let (_second_commands, _second_events) = second.await.unwrap().bridge();
+    while let Some(inc) = first_events.recv().await {
+        if matches!(inc, Incoming::Role { .. }) {
+            break;
+        }
+    }
+    // Nothing happens for a second: the run waits for enter.
+    let before = cpu_time();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let spent = cpu_time() - before;
+    assert!(
+        spent < Duration::from_millis(400),
+        "{spent:?} of CPU in 1 s"
+    );
+}
+
+/// A flood of one-line writes (one event each, far more than a terminal's queue holds): a
+/// cockpit keeps up and is never resynchronised for gathering, and every line is sent or
+/// counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_small_writes_never_puts_a_gathering_cockpit_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = 300_000;
+    let flood = format!(
+        "[runbook]\nname = \"flood\"\n\n[[step]]\nid = \"flood\"\nrun = \"awk 'BEGIN {{ for (i = 1; i <= {lines}; i++) {{ print i; fflush() }} }}'\"\n"
+    );
+    let (socket, serving) = served_runbook(dir.path(), &flood, NEVER);
+    let want = Want::Control { take_over: false };
+    let (commands, mut events) = client::join(&socket, want, operator(), Some(100))
+        .await
+        .unwrap()
+        .bridge();
+    commands.send(Command::RunNext).await.unwrap();
+    let (sent, left_out) = seq_lines(&mut events).await;
+    assert_eq!(sent + left_out, lines);
+    drop((commands, events));
+    let outcome = tokio::time::timeout(NEVER, serving).await.unwrap().unwrap();
+    assert_eq!(outcome.unwrap(), RunOutcome::Completed);
+}

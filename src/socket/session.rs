@@ -137,7 +137,14 @@ pub(crate) async fn session(
             .await;
     }
     shared.clients.fetch_add(1, Ordering::Relaxed);
-    shared.behind.fetch_add(1, Ordering::Relaxed);
+    // A terminal sent every line (`watch --json`) is waited for until it was sent the end;
+    // a cockpit, which keeps a tail, is not (stopped with ctrl-z, it would hold the engine).
+    let streams_all = tail.is_none();
+    if streams_all {
+        shared.behind.fetch_add(1, Ordering::Relaxed);
+    }
+    // More than the history keeps is never needed: a larger tail is the history's.
+    let tail = tail.map(|t| t.clamp(1, crate::history::OUTPUT_LINES));
     let mut link = Link {
         shared: &shared,
         me,
@@ -146,12 +153,12 @@ pub(crate) async fn session(
         tail,
         pace: SignOffPace::new(),
         left_on_purpose: std::sync::atomic::AtomicBool::new(false),
-        sent_end: std::sync::atomic::AtomicBool::new(false),
+        sent_end: std::sync::atomic::AtomicBool::new(!streams_all),
     };
     link.pump(&mut read, &mut write, demote_rx).await;
-    link.no_longer_behind();
-    shared.clients.fetch_sub(1, Ordering::Relaxed);
     let on_purpose = link.left_on_purpose.load(Ordering::Relaxed);
+    drop(link);
+    shared.clients.fetch_sub(1, Ordering::Relaxed);
     left(&shared, me, &who, on_purpose).await;
 }
 
@@ -229,6 +236,10 @@ async fn claim_controls(
     Ok(())
 }
 
+/// Bytes of gathered events written at most in one go: what a session copies stays small
+/// however long the lines of a flood.
+const BATCH_WRITE: usize = 1024 * 1024;
+
 /// The least time between two sign-offs of one terminal that reach the engine, and between
 /// two refusals it is told of: a terminal that loops a sign-off command costs the run
 /// nothing (refusals are answered to that terminal alone and never journaled).
@@ -277,8 +288,16 @@ struct Link<'a> {
     pace: SignOffPace,
     /// It said it leaves on purpose (`Command::Leave`) before it closed.
     left_on_purpose: std::sync::atomic::AtomicBool,
-    /// It was sent the run's end (or left): it no longer counts in [`Shared::behind`].
+    /// It was sent the run's end, or left, or never counted (a cockpit): it does not count in
+    /// `Shared::behind`.
     sent_end: std::sync::atomic::AtomicBool,
+}
+
+impl Drop for Link<'_> {
+    /// However the session ends (a panic too), the engine no longer waits for it.
+    fn drop(&mut self) {
+        self.no_longer_behind();
+    }
 }
 
 impl Link<'_> {
@@ -303,17 +322,21 @@ impl Link<'_> {
             return;
         }
         let mut live_open = true;
-        // Output was sent lately to a tail-keeping terminal: live events wait in the queue
-        // until then, and go out together (see `crate::tail`).
+        // The demote channel's sender goes with the controls: once they are taken over, it
+        // is closed and must not be polled again (it would be ready for ever).
+        let mut demote_open = true;
+        // Output was sent lately to a tail-keeping terminal: until then, live events gather
+        // in `pending` and go out together (see `crate::tail`).
         let mut hold: Option<Instant> = None;
+        let mut pending = crate::tail::Pending::default();
         loop {
             let go_on = tokio::select! {
-                ev = live.recv(), if live_open && hold.is_none() => match ev {
-                    Ok(ev) => {
-                        hold = self.holds_after(&ev);
-                        self.event(write, &ev).await
-                    }
+                ev = live.recv(), if live_open => match ev {
+                    Ok(ev) => self.take(write, ev, &mut pending, &mut hold).await,
                     Err(broadcast::error::RecvError::Lagged(n)) => {
+                        // What was gathered is in the snapshot the terminal is sent instead.
+                        pending.clear();
+                        hold = None;
                         self.fell_behind(write, n, &mut live).await
                     }
                     Err(broadcast::error::RecvError::Closed) => {
@@ -322,16 +345,21 @@ impl Link<'_> {
                     }
                 },
                 () = tokio::time::sleep_until(hold.unwrap_or_else(Instant::now)), if hold.is_some() => {
-                    hold = None;
-                    self.gathered(write, &mut live, &mut live_open, &mut hold).await
+                    let batch = pending.take(self.tail.unwrap_or(usize::MAX));
+                    let output = batch.iter().any(|(e, _)| matches!(e.as_ref(), Event::Output { .. }));
+                    hold = output.then(|| Instant::now() + crate::tail::PACE);
+                    self.send_batch(write, &batch).await
                 }
-                by = demote.recv() => match by {
+                by = demote.recv(), if demote_open => match by {
                     Some(by) => {
                         self.role = ClientRole::Watch;
                         let msg = ServerMsg::Role { role: self.role, by: Some(by) };
                         wire::write(write, &msg).await.is_ok()
                     }
-                    None => true,
+                    None => {
+                        demote_open = false;
+                        true
+                    }
                 },
                 msg = wire::read::<_, ClientMsg>(read, wire::MAX_CLIENT_LINE) => match msg {
                     Ok(Some(ClientMsg::Command { command })) => self.command(write, command).await,
@@ -345,11 +373,31 @@ impl Link<'_> {
         }
     }
 
-    /// Until when live events gather after `ev` is sent: a [`crate::tail::PACE`] after output
-    /// to a tail-keeping terminal, else not at all.
-    fn holds_after(&self, ev: &Event) -> Option<Instant> {
-        (self.tail.is_some() && matches!(ev, Event::Output { .. }))
-            .then(|| Instant::now() + crate::tail::PACE)
+    /// One live event: sent at once, unless output was sent lately to a tail-keeping terminal
+    /// (then gathered; sent at once all the same when too much has gathered). Sending output
+    /// to such a terminal starts a [`crate::tail::PACE`] of gathering.
+    async fn take<W: AsyncWrite + Unpin>(
+        &self,
+        write: &mut W,
+        ev: Arc<Event>,
+        pending: &mut crate::tail::Pending,
+        hold: &mut Option<Instant>,
+    ) -> bool {
+        let Some(tail) = self.tail else {
+            return self.event(write, &ev).await;
+        };
+        if hold.is_some() {
+            if !pending.push(ev, tail) {
+                return true;
+            }
+            *hold = Some(Instant::now() + crate::tail::PACE);
+            let batch = pending.take(tail);
+            return self.send_batch(write, &batch).await;
+        }
+        if matches!(ev.as_ref(), Event::Output { .. }) {
+            *hold = Some(Instant::now() + crate::tail::PACE);
+        }
+        self.event(write, &ev).await
     }
 
     /// The terminal fell `n` events behind: a fresh queue, and the run as it stands.
@@ -364,54 +412,31 @@ impl Link<'_> {
         self.resync(write, n, snapshot).await
     }
 
-    /// Sends what gathered in the queue while output was held, in one write, without the
-    /// output lines the terminal would drop at once; holds again while output keeps coming.
-    async fn gathered<W: AsyncWrite + Unpin>(
+    /// Sends gathered events in order, in writes of about [`BATCH_WRITE`] bytes.
+    async fn send_batch<W: AsyncWrite + Unpin>(
         &self,
         write: &mut W,
-        live: &mut broadcast::Receiver<Arc<Event>>,
-        live_open: &mut bool,
-        hold: &mut Option<Instant>,
+        batch: &[crate::tail::Gathered],
     ) -> bool {
-        use broadcast::error::TryRecvError;
-        let mut batch = Vec::new();
-        while batch.len() < crate::tail::GATHER_MAX {
-            match live.try_recv() {
-                Ok(ev) => batch.push(ev),
-                Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Closed) => {
-                    *live_open = false;
-                    break;
-                }
-                // What was gathered is in the snapshot the terminal is sent instead.
-                Err(TryRecvError::Lagged(n)) => return self.fell_behind(write, n, live).await,
-            }
-        }
-        if batch.len() == crate::tail::GATHER_MAX {
-            *hold = Some(Instant::now());
-        } else if batch
-            .iter()
-            .any(|e| matches!(e.as_ref(), Event::Output { .. }))
-        {
-            *hold = Some(Instant::now() + crate::tail::PACE);
-        }
-        let tail = self.tail.unwrap_or(usize::MAX);
         let mut buf = Vec::new();
-        for (i, left_out) in crate::tail::trim(&batch, tail) {
-            if wire::encode_event(&mut buf, &batch[i], left_out).is_err() {
+        for (n, (ev, left_out)) in batch.iter().enumerate() {
+            if wire::encode_event(&mut buf, ev, *left_out).is_err() {
                 return false;
             }
+            if buf.len() >= BATCH_WRITE || n + 1 == batch.len() {
+                if write.write_all(&buf).await.is_err() || write.flush().await.is_err() {
+                    return false;
+                }
+                buf.clear();
+            }
         }
-        let sent =
-            buf.is_empty() || (write.write_all(&buf).await.is_ok() && write.flush().await.is_ok());
-        if sent
-            && let Some(end) = batch
-                .iter()
-                .find(|e| matches!(e.as_ref(), Event::RunFinished { .. }))
+        if let Some((end, _)) = batch
+            .iter()
+            .find(|(e, _)| matches!(e.as_ref(), Event::RunFinished { .. }))
         {
             self.seen(end);
         }
-        sent
+        true
     }
 
     /// A terminal that is sent the run's end is no longer behind; a controlling one has seen
