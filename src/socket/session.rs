@@ -329,6 +329,8 @@ impl Link<'_> {
         // in `pending` and go out together (see `crate::tail`).
         let mut hold: Option<Instant> = None;
         let mut pending = crate::tail::Pending::default();
+        // Kept across the loop: a command half read when another branch wins is not lost.
+        let mut commands = wire::LineReader::default();
         loop {
             let go_on = tokio::select! {
                 ev = live.recv(), if live_open => match ev {
@@ -361,7 +363,7 @@ impl Link<'_> {
                         true
                     }
                 },
-                msg = wire::read::<_, ClientMsg>(read, wire::MAX_CLIENT_LINE) => match msg {
+                msg = commands.read::<_, ClientMsg>(read, wire::MAX_CLIENT_LINE) => match msg {
                     Ok(Some(ClientMsg::Command { command })) => self.command(write, command).await,
                     Ok(Some(ClientMsg::Hello { .. })) => true,
                     Ok(None) | Err(_) => false,

@@ -295,37 +295,57 @@ pub async fn read<R: AsyncBufRead + Unpin, M: for<'de> Deserialize<'de>>(
     r: &mut R,
     max: usize,
 ) -> Result<Option<M>, WireError> {
-    let mut line = Vec::new();
-    loop {
-        let buf = r.fill_buf().await?;
-        if buf.is_empty() {
-            if line.is_empty() {
-                return Ok(None);
-            }
-            break;
-        }
-        match buf.iter().position(|b| *b == b'\n') {
-            Some(i) => {
-                line.extend_from_slice(&buf[..i]);
-                r.consume(i + 1);
+    LineReader::default().read(r, max).await
+}
+
+/// Reads messages line by line, keeping a line begun across calls: a read dropped halfway
+/// (another branch of a `select!` won) loses nothing of what it had taken from the stream.
+#[derive(Debug, Default)]
+pub struct LineReader {
+    line: Vec<u8>,
+}
+
+impl LineReader {
+    /// Reads one message of at most `max` bytes; `None` at the end of the stream.
+    pub async fn read<R: AsyncBufRead + Unpin, M: for<'de> Deserialize<'de>>(
+        &mut self,
+        r: &mut R,
+        max: usize,
+    ) -> Result<Option<M>, WireError> {
+        loop {
+            // The only await: bytes taken from the stream are in `self.line` before the next.
+            let buf = r.fill_buf().await?;
+            if buf.is_empty() {
+                if self.line.is_empty() {
+                    return Ok(None);
+                }
                 break;
             }
-            None => {
-                let n = buf.len();
-                line.extend_from_slice(buf);
-                r.consume(n);
+            match buf.iter().position(|b| *b == b'\n') {
+                Some(i) => {
+                    self.line.extend_from_slice(&buf[..i]);
+                    r.consume(i + 1);
+                    break;
+                }
+                None => {
+                    let n = buf.len();
+                    self.line.extend_from_slice(buf);
+                    r.consume(n);
+                }
+            }
+            if self.line.len() > max {
+                self.line.clear();
+                return Err(WireError::TooLong(max));
             }
         }
+        let line = std::mem::take(&mut self.line);
         if line.len() > max {
             return Err(WireError::TooLong(max));
         }
+        serde_json::from_slice(&line)
+            .map(Some)
+            .map_err(|e| WireError::Bad(e.to_string()))
     }
-    if line.len() > max {
-        return Err(WireError::TooLong(max));
-    }
-    serde_json::from_slice(&line)
-        .map(Some)
-        .map_err(|e| WireError::Bad(e.to_string()))
 }
 
 #[cfg(test)]
@@ -481,6 +501,31 @@ mod tests {
         for forged in ["-1", "1e30", "\"all\"", "18446744073709551616"] {
             assert!(with(forged).is_err(), "{forged}");
         }
+    }
+
+    /// A read dropped while half a line has come (a `select!` in the session picked another
+    /// branch) loses nothing: the next read returns the whole message.
+    #[tokio::test]
+    async fn a_read_dropped_halfway_loses_nothing_of_its_line() {
+        let (mut tx, rx) = tokio::io::duplex(64);
+        let mut rx = tokio::io::BufReader::new(rx);
+        let mut lines = LineReader::default();
+        let msg = ClientMsg::Command {
+            command: Command::RunNext,
+        };
+        let mut whole = serde_json::to_vec(&msg).unwrap();
+        whole.push(b'\n');
+        let (first, rest) = whole.split_at(whole.len() / 2);
+        tx.write_all(first).await.unwrap();
+        let dropped = tokio::time::timeout(
+            std::time::Duration::from_millis(20),
+            lines.read::<_, ClientMsg>(&mut rx, MAX_CLIENT_LINE),
+        )
+        .await;
+        assert!(dropped.is_err(), "half a line is not a message");
+        tx.write_all(rest).await.unwrap();
+        let got: Option<ClientMsg> = lines.read(&mut rx, MAX_CLIENT_LINE).await.unwrap();
+        assert_eq!(got, Some(msg));
     }
 
     /// A forged frame header: more bytes claimed than come, more than allowed, or bytes that
