@@ -41,9 +41,15 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, t: &Theme) -> Option<usize> 
     }
     let room = rows.saturating_sub(lines.len());
     let take = room.min(out_rows);
-    let skip_extra = out_rows - take;
     let window: Vec<Shown<'_>> = s.output.shown(out_rows, scroll).collect();
-    for l in window.into_iter().skip(skip_extra) {
+    // Under the dropped-lines marker (at the top), the oldest kept line shows first and the
+    // window's newest gives way; elsewhere the newest stay.
+    let from = if take < out_rows && scroll == s.output.max_scroll(out_rows) {
+        0
+    } else {
+        out_rows - take
+    };
+    for l in window.into_iter().skip(from).take(take) {
         lines.push(output_line(&l, app, cols, t));
     }
     if s.output.is_empty() && s.status == StepStatus::Running && rows > lines.len() {

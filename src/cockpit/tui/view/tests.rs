@@ -846,3 +846,20 @@ fn a_running_step_counts_its_timeout_down() {
     let zoomed = draw(&app, 80, 24);
     assert!(zoomed.contains("times out in 0:17"), "{zoomed}");
 }
+
+/// At the top of a step's output that dropped lines, the marker says how many, and the oldest
+/// kept line shows right under it (it used to give way to the marker and never show).
+#[test]
+fn the_oldest_kept_line_shows_under_the_dropped_lines_marker() {
+    let mut app = second_step_started(run_info());
+    ev(&mut app, lines(1, 12_000, Stream::Stdout, "line"));
+    press(&mut app, ch('g'));
+    let screen = draw(&app, 120, 30);
+    let marker = screen
+        .lines()
+        .position(|l| l.contains("(2000 earlier lines not kept here"))
+        .expect(&screen);
+    let next = screen.lines().nth(marker + 1).unwrap();
+    assert!(next.contains("line 2001 "), "{screen}");
+    assert!(!screen.contains("line 2000 "), "{screen}");
+}
