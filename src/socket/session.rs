@@ -432,21 +432,15 @@ impl Link<'_> {
                 buf.clear();
             }
         }
-        if let Some((end, _)) = batch
-            .iter()
-            .find(|(e, _)| matches!(e.as_ref(), Event::RunFinished { .. }))
-        {
-            self.seen(end);
+        if batch.iter().any(|(e, _)| is_end(e)) {
+            self.sent_the_end();
         }
         true
     }
 
-    /// A terminal that is sent the run's end is no longer behind; a controlling one has seen
-    /// the end.
-    fn seen(&self, ev: &Event) {
-        if !matches!(ev, Event::RunFinished { .. }) {
-            return;
-        }
+    /// This terminal was sent the run's end: it is no longer behind, and a controlling one
+    /// has seen the end.
+    fn sent_the_end(&self) {
         self.no_longer_behind();
         if self.role == ClientRole::Control {
             self.shared.end_seen.store(true, Ordering::Relaxed);
@@ -463,8 +457,8 @@ impl Link<'_> {
     /// Sends one live event; a terminal that is sent the end is no longer behind.
     async fn event<W: AsyncWrite + Unpin>(&self, write: &mut W, ev: &Event) -> bool {
         let sent = wire::write_event(write, ev).await.is_ok();
-        if sent {
-            self.seen(ev);
+        if sent && is_end(ev) {
+            self.sent_the_end();
         }
         sent
     }
@@ -484,15 +478,12 @@ impl Link<'_> {
 
     /// Sends a snapshot; a terminal that gets the run's end in it was sent the end.
     async fn snapshot<W: AsyncWrite + Unpin>(&self, write: &mut W, events: Vec<Event>) -> bool {
-        let end = events
-            .iter()
-            .find(|e| matches!(e, Event::RunFinished { .. }))
-            .cloned();
+        let end = events.iter().any(is_end);
         let sent = wire::write(write, &ServerMsg::Snapshot { events })
             .await
             .is_ok();
-        if let Some(end) = end.filter(|_| sent) {
-            self.seen(&end);
+        if sent && end {
+            self.sent_the_end();
         }
         sent
     }
@@ -568,4 +559,9 @@ impl Link<'_> {
         }
         None
     }
+}
+
+/// Whether `ev` is the run's end.
+fn is_end(ev: &Event) -> bool {
+    matches!(ev, Event::RunFinished { .. })
 }

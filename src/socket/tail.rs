@@ -2,9 +2,10 @@
 //!
 //! The cockpit keeps a step's newest 10,000 lines. While a step floods output, its session
 //! sends the first chunk at once and then gathers what comes for [`PACE`] (taking each event
-//! from its queue as it comes, trimming past [`PENDING_MAX`]); of the gathered events, a step's output that the newer lines of the same batch would push out of the
-//! terminal's tail is not sent, and the first output sent for that step says how many lines
-//! were left out, so the terminal's line numbers stay true. Every other event goes out as it
+//! from its queue as it comes, trimming past [`PENDING_MAX`]); of the gathered events, a
+//! step's output that the newer lines of the same batch would push out of the terminal's tail
+//! is not sent, and the first output sent for that step says how many lines were left out, so
+//! the terminal's line numbers stay true. Every other event goes out as it
 //! came, in order. The journal, the output file, `watch --json` and the history a late
 //! terminal is sent keep every line; only what crosses this socket to this terminal shrinks.
 
@@ -131,12 +132,13 @@ mod tests {
             .collect()
     }
 
-    /// The lines a terminal holds after the sent events, newest `tail` of step `index`, and
-    /// the number it gives the first of them.
+    /// An event that is not output.
     fn other(next: usize) -> Gathered {
         (Arc::new(Event::Ready { next }), 0)
     }
 
+    /// The numbers of the lines a terminal holds after the sent events: the newest `tail` of
+    /// step `index`, each checked against the number its text says.
     fn held(batch: &[Gathered], sent: &[(usize, u64)], index: usize, tail: usize) -> Vec<u64> {
         let mut lines = Vec::new();
         let mut number = 0u64;
