@@ -16,7 +16,7 @@ use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 
 use crate::fleet_lanes::confirm;
 use crate::support::{alive, journal, mkfifo, runbook, signal, wait_for};
-use crate::term::{BIN, DEADLINE, Pty, RawTerm, Runs};
+use crate::term::{BIN, DEADLINE, Pty, RawTerm, Runs, still_running};
 
 /// Two shell steps.
 const RUNBOOK: &str = r#"[runbook]
@@ -81,11 +81,11 @@ fn starts_and_quits(runs: &Runs, [rb, fleet]: [&str; 2], journal: &Path, shown: 
 
 /// No engine of `runs` is alive (none listed, or every listed one gone).
 fn no_engine_left(runs: &Runs) {
-    for (id, pid) in runs.engines() {
+    for engine in runs.live_engines() {
         wait_for(
-            &format!("engine {id} ({pid}) to end"),
+            &format!("engine {} to end", engine.0),
             Duration::from_secs(15),
-            || !alive(pid),
+            || !still_running(engine),
         );
     }
 }

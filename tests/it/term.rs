@@ -72,6 +72,25 @@ impl Runs {
             .collect()
     }
 
+    /// The pids of the listed engines still running: alive, and started when their
+    /// description says (a SIGKILLed engine leaves its description behind, and the system may
+    /// since have given its pid to another test's process, which must never be signalled).
+    pub fn live_engines(&self) -> Vec<(i32, u64)> {
+        let Ok(rd) = std::fs::read_dir(self.run_dir()) else {
+            return Vec::new();
+        };
+        rd.flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+            .filter_map(|e| std::fs::read(e.path()).ok())
+            .filter_map(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .filter_map(|m| {
+                let pid = i32::try_from(m["pid"].as_i64()?).ok()?;
+                let started = m["pid_start"].as_u64()?;
+                still_running((pid, started)).then_some((pid, started))
+            })
+            .collect()
+    }
+
     /// The one engine's pid, once it has written its description.
     pub fn engine_pid(&self) -> i32 {
         let start = Instant::now();
@@ -112,25 +131,63 @@ impl Runs {
 
     /// Stops every engine still listed; returns once they are gone.
     pub fn stop_engines(&self) {
-        let pids: Vec<i32> = self.engines().into_iter().map(|(_, p)| p).collect();
-        for &pid in &pids {
-            if crate::support::alive(pid) {
-                // SAFETY: signalling an engine this test started.
-                unsafe { libc::kill(pid, libc::SIGTERM) };
-            }
-        }
-        let start = Instant::now();
-        while pids.iter().any(|&p| crate::support::alive(p)) {
-            if start.elapsed() > Duration::from_secs(10) {
-                for &pid in &pids {
-                    // SAFETY: as above.
-                    unsafe { libc::kill(pid, libc::SIGKILL) };
+        let engines = self.live_engines();
+        let signal_live = |sig| {
+            for &(pid, started) in &engines {
+                if still_running((pid, started)) {
+                    // SAFETY: signalling an engine this test started, checked just above.
+                    unsafe { libc::kill(pid, sig) };
                 }
+            }
+        };
+        signal_live(libc::SIGTERM);
+        let start = Instant::now();
+        while engines.iter().any(|&e| still_running(e)) {
+            if start.elapsed() > Duration::from_secs(10) {
+                signal_live(libc::SIGKILL);
                 break;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+/// The wrapper shell's `/proc` state and the terminal's local modes, for a failure message.
+fn wrapper_state(sh: Option<u32>, master: Option<i32>) -> String {
+    let stat = sh.map(|p| {
+        std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_else(|e| format!("gone: {e}"))
+    });
+    let modes = master.map(|fd| {
+        // SAFETY: termios is plain old data, which tcgetattr fills for a descriptor the
+        // terminal still holds.
+        let (rc, t) = unsafe {
+            let mut t: libc::termios = std::mem::zeroed();
+            (libc::tcgetattr(fd, &mut t), t)
+        };
+        match rc {
+            0 => format!(
+                "icanon={} echo={} icrnl={}",
+                t.c_lflag & libc::ICANON != 0,
+                t.c_lflag & libc::ECHO != 0,
+                t.c_iflag & libc::ICRNL != 0
+            ),
+            _ => format!("tcgetattr: {}", std::io::Error::last_os_error()),
+        }
+    });
+    format!("\nwrapper shell: {stat:?}\nterminal: {modes:?}")
+}
+
+/// Whether the process `pid` that started at `started` (clock ticks since boot, field 22 of
+/// its `stat`) still runs: alive, and not a later process given the same pid.
+pub fn still_running((pid, started): (i32, u64)) -> bool {
+    crate::support::alive(pid) && start_time(pid) == Some(started)
+}
+
+/// When process `pid` started (field 22 of its `stat`, clock ticks since boot).
+fn start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(19)?.parse().ok()
 }
 
 impl Drop for Runs {
@@ -226,6 +283,16 @@ impl Pty {
 
     /// Polls until `pred` holds for the screen, or fails showing the screen.
     pub fn wait_until(&self, what: &str, pred: impl Fn(&vt100::Screen) -> bool) {
+        self.wait_until_or(what, pred, String::new);
+    }
+
+    /// As [`Pty::wait_until`]; a timeout also says what `more` tells.
+    fn wait_until_or(
+        &self,
+        what: &str,
+        pred: impl Fn(&vt100::Screen) -> bool,
+        more: impl Fn() -> String,
+    ) {
         let start = Instant::now();
         loop {
             {
@@ -235,7 +302,11 @@ impl Pty {
                 }
             }
             if start.elapsed() > DEADLINE {
-                panic!("timed out waiting for {what}; screen:\n{}", self.screen());
+                panic!(
+                    "timed out waiting for {what}; screen:\n{}{}",
+                    self.screen(),
+                    more()
+                );
             }
             std::thread::yield_now();
             std::thread::sleep(Duration::from_millis(10)); // poll interval, not a wait
@@ -305,7 +376,15 @@ impl Pty {
         }
         self.wait_for("type> ");
         self.send("usable\r");
-        self.wait_for("GOT[usable]");
+        // Should the line never come back, say what became of the wrapper shell (stopped or
+        // killed by a stray signal, or waiting) and the terminal's modes.
+        let sh = self.child.process_id();
+        let fd = self.master.as_raw_fd();
+        self.wait_until_or(
+            "\"GOT[usable]\"",
+            |s| s.contents().contains("GOT[usable]"),
+            || wrapper_state(sh, fd),
+        );
         assert!(
             self.screen().contains("type> usable"),
             "typed text was not echoed:\n{}",

@@ -249,7 +249,7 @@ impl Cluster {
             .map_err(io_err("cannot create the socket directory"))?;
         process::chown(&c.socket_dir(), run_as)
             .map_err(io_err("cannot hand the socket directory to postgres"))?;
-        c.watchdog = Some(spawn_watchdog(&c.root, &c.data_dir())?);
+        c.watchdog = Some(spawn_watchdog(std::process::id(), &c.root, &c.data_dir())?);
         c.port = free_port()?;
         Ok(c)
     }
@@ -354,8 +354,7 @@ impl Cluster {
 
     /// Whether the postmaster is alive.
     pub fn is_running(&self) -> bool {
-        process::postmaster_pid(&self.data_dir())
-            .is_some_and(|pid| pid > 1 && process::signal_zero(pid))
+        process::live_postmaster(&self.data_dir()).is_some()
     }
 
     async fn pg_ctl(&self, args: &[&str]) -> Result<(), ClusterError> {
@@ -558,7 +557,8 @@ impl Cluster {
             let _ = w.wait();
         }
         let data = self.data_dir();
-        if process::postmaster_pid(&data).is_some() {
+        // pg_ctl signals whatever pid the file names: only while that is still our postmaster.
+        if process::live_postmaster(&data).is_some() {
             let mut cmd = std::process::Command::new(self.bin.tool("pg_ctl"));
             cmd.arg("-D")
                 .arg(&data)
@@ -577,13 +577,8 @@ impl Cluster {
         // Whatever survived (pg_ctl missing, a wedged postmaster, orphaned backends): kill it.
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         loop {
+            // Found by where they work, never by a pid file that may be stale.
             let mut left = process::processes_under(&self.root);
-            if let Some(pm) = process::postmaster_pid(&data)
-                && process::signal_zero(pm)
-                && !left.contains(&pm)
-            {
-                left.push(pm);
-            }
             left.retain(|p| *p != std::process::id() as i32);
             if left.is_empty() || std::time::Instant::now() > deadline {
                 break;
@@ -671,25 +666,34 @@ fn scrub_env_async(cmd: &mut tokio::process::Command) {
 
 /// The watchdog: waits for this process to die, then stops the postmaster recorded in
 /// `data/postmaster.pid` (SIGQUIT = immediate shutdown, SIGKILL after 10 s) and removes `root`.
+/// The pid is signalled only while that process works in the data directory: a postmaster
+/// that died without removing the file leaves a pid the system may have given to anyone.
 const WATCHDOG: &str = r#"
 while kill -0 "$1" 2>/dev/null; do sleep 1; done
 pm=$(head -n 1 "$2/postmaster.pid" 2>/dev/null)
-if [ -n "$pm" ]; then
+data=$(cd "$2" 2>/dev/null && pwd -P)
+ours() { [ -n "$pm" ] && [ -n "$data" ] && [ "$(readlink "/proc/$pm/cwd" 2>/dev/null)" = "$data" ]; }
+if ours; then
   kill -QUIT "$pm" 2>/dev/null
   i=0
-  while kill -0 "$pm" 2>/dev/null && [ "$i" -lt 100 ]; do sleep 0.1; i=$((i+1)); done
-  kill -KILL "$pm" 2>/dev/null
+  while ours && [ "$i" -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+  ours && kill -KILL "$pm" 2>/dev/null
 fi
 rm -rf "$3"
 "#;
 
-fn spawn_watchdog(root: &Path, data: &Path) -> Result<std::process::Child, ClusterError> {
+/// Starts the watchdog of the cluster at `root` (data directory `data`) for the process `owner`.
+fn spawn_watchdog(
+    owner: u32,
+    root: &Path,
+    data: &Path,
+) -> Result<std::process::Child, ClusterError> {
     use std::os::unix::process::CommandExt;
     std::process::Command::new("sh")
         .arg("-c")
         .arg(WATCHDOG)
         .arg("cutover-pg-watchdog")
-        .arg(std::process::id().to_string())
+        .arg(owner.to_string())
         .arg(data)
         .arg(root)
         // Not in the cluster directory: the watchdog must not count as one of its processes.
@@ -701,4 +705,44 @@ fn spawn_watchdog(root: &Path, data: &Path) -> Result<std::process::Child, Clust
         .process_group(0)
         .spawn()
         .map_err(io_err("cannot start the cluster watchdog (sh)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `sleep` working in `dir`.
+    fn sleeper(dir: &Path) -> std::process::Child {
+        std::process::Command::new("sleep")
+            .arg("30")
+            .current_dir(dir)
+            .spawn()
+            .unwrap()
+    }
+
+    /// The owner gone, the watchdog stops the postmaster the pid file names only while that
+    /// process works in the data directory: a stale file naming a reused pid (a stranger
+    /// working elsewhere) is left alone, and the directory is removed either way.
+    #[test]
+    fn the_watchdog_never_signals_a_pid_that_is_not_the_postmaster() {
+        for (what, ours) in [("the postmaster", true), ("a stranger", false)] {
+            let t = tempfile::tempdir().unwrap();
+            let root = t.path().join("cluster");
+            let data = root.join("data");
+            std::fs::create_dir_all(&data).unwrap();
+            let mut target = sleeper(if ours { &data } else { Path::new("/") });
+            std::fs::write(data.join("postmaster.pid"), format!("{}\n", target.id())).unwrap();
+            // An owner that is already gone: the watchdog acts at once.
+            let mut owner = std::process::Command::new("true").spawn().unwrap();
+            let gone = owner.id();
+            owner.wait().unwrap();
+            let mut dog = spawn_watchdog(gone, &root, &data).unwrap();
+            dog.wait().unwrap();
+            let stopped = target.try_wait().unwrap();
+            let _ = target.kill();
+            target.wait().unwrap();
+            assert_eq!(stopped.is_some(), ours, "{what}: stopped = {stopped:?}");
+            assert!(!root.exists(), "{what}: the cluster directory is removed");
+        }
+    }
 }

@@ -108,6 +108,17 @@ pub fn postmaster_pid(data: &Path) -> Option<i32> {
     text.lines().next()?.trim().parse().ok()
 }
 
+/// The postmaster recorded in `data/postmaster.pid`, only while that process is still this
+/// cluster's: alive and working in `data` (a postmaster `chdir`s into its data directory).
+/// A postmaster that died without removing the file (SIGKILL, a crash) leaves a pid the
+/// system may since have given to any other process, which must never be signalled.
+pub fn live_postmaster(data: &Path) -> Option<i32> {
+    let pid = postmaster_pid(data)?;
+    let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).ok()?;
+    let data = std::fs::canonicalize(data).ok()?;
+    (pid > 1 && cwd == data).then_some(pid)
+}
+
 /// Whether process `pid` exists (signal 0).
 pub fn signal_zero(pid: i32) -> bool {
     // SAFETY: signal 0 only checks for existence and permission.
@@ -142,6 +153,40 @@ mod tests {
         child.wait().unwrap();
         assert!(found.contains(&pid), "{found:?} lacks {pid}");
         assert!(!processes_under(t.path()).contains(&pid));
+    }
+
+    #[test]
+    fn a_pid_file_naming_another_process_is_no_postmaster() {
+        let t = tempfile::tempdir().unwrap();
+        let data = t.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        let mut ours = std::process::Command::new("sleep")
+            .arg("30")
+            .current_dir(&data)
+            .spawn()
+            .unwrap();
+        // A stranger: alive, but working elsewhere (as a reused pid would be).
+        let mut stranger = std::process::Command::new("sleep")
+            .arg("30")
+            .current_dir("/")
+            .spawn()
+            .unwrap();
+        let file = data.join("postmaster.pid");
+        std::fs::write(&file, format!("{}\n{}\n", ours.id(), data.display())).unwrap();
+        let found = live_postmaster(&data);
+        std::fs::write(&file, format!("{}\n{}\n", stranger.id(), data.display())).unwrap();
+        let reused = live_postmaster(&data);
+        for c in [&mut ours, &mut stranger] {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+        assert_eq!(found, Some(ours.id() as i32));
+        assert_eq!(
+            reused, None,
+            "a pid working elsewhere is not this cluster's"
+        );
+        std::fs::write(&file, format!("{}\n", ours.id())).unwrap();
+        assert_eq!(live_postmaster(&data), None, "a dead postmaster is none");
     }
 
     #[test]
