@@ -54,8 +54,8 @@ impl Runs {
         self.path().join("cutover")
     }
 
-    /// Every run description: `(id, engine pid)`.
-    pub fn engines(&self) -> Vec<(String, i32)> {
+    /// Every run description in the run directory, as written.
+    fn descriptions(&self) -> Vec<serde_json::Value> {
         let Ok(rd) = std::fs::read_dir(self.run_dir()) else {
             return Vec::new();
         };
@@ -63,6 +63,13 @@ impl Runs {
             .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
             .filter_map(|e| std::fs::read(e.path()).ok())
             .filter_map(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .collect()
+    }
+
+    /// Every run description: `(id, engine pid)`.
+    pub fn engines(&self) -> Vec<(String, i32)> {
+        self.descriptions()
+            .iter()
             .map(|m| {
                 (
                     m["id"].as_str().unwrap_or_default().to_string(),
@@ -72,17 +79,13 @@ impl Runs {
             .collect()
     }
 
-    /// The pids of the listed engines still running: alive, and started when their
-    /// description says (a SIGKILLed engine leaves its description behind, and the system may
-    /// since have given its pid to another test's process, which must never be signalled).
+    /// The listed engines still running, as `(pid, start time)`: alive, and started when
+    /// their description says (a SIGKILLed engine leaves its description behind, and the
+    /// system may since have given its pid to another test's process, which must never be
+    /// signalled).
     pub fn live_engines(&self) -> Vec<(i32, u64)> {
-        let Ok(rd) = std::fs::read_dir(self.run_dir()) else {
-            return Vec::new();
-        };
-        rd.flatten()
-            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
-            .filter_map(|e| std::fs::read(e.path()).ok())
-            .filter_map(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        self.descriptions()
+            .iter()
             .filter_map(|m| {
                 let pid = i32::try_from(m["pid"].as_i64()?).ok()?;
                 let started = m["pid_start"].as_u64()?;
