@@ -190,12 +190,12 @@ fn stalled_watcher(dir: &Path) {
     let get = durations(&j);
     for kind in ["stalled", "alone"] {
         let mut ratios: Vec<f64> = (1..=ROUNDS)
-            .map(|i| get(&format!("{kind}-{i}")) as f64 / get(&format!("base-{i}")).max(1) as f64)
+            .map(|i| get(&format!("{kind}-{i}")) / get(&format!("base-{i}")).max(0.001))
             .collect();
         let each = (1..=ROUNDS)
             .map(|i| {
                 format!(
-                    "{}/{}",
+                    "{:.1}/{:.1}",
                     get(&format!("{kind}-{i}")),
                     get(&format!("base-{i}"))
                 )
@@ -214,7 +214,7 @@ fn stalled_watcher(dir: &Path) {
         );
     }
     println!(
-        "watcher stopped through seq 50000000 ({} ms), continued: caught up in {:.0} ms{}",
+        "watcher stopped through seq 50000000 ({:.0} ms), continued: caught up in {:.0} ms{}",
         get("big"),
         ms(caught_up - resumed),
         if told { " (told it fell behind)" } else { "" }

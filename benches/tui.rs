@@ -176,17 +176,14 @@ fn flood_and_idle(bin: &str, dir: &Path, rb: &Path, runs: &Path) {
     end_run(&mut t);
     let get = durations(&j);
     for kind in ["keys", "quiet"] {
-        let rounds: Vec<(u64, u64)> = (1..=ROUNDS)
+        let rounds: Vec<(f64, f64)> = (1..=ROUNDS)
             .map(|i| (get(&format!("base-{i}")), get(&format!("{kind}-{i}"))))
             .collect();
-        let mut ratios: Vec<f64> = rounds
-            .iter()
-            .map(|&(b, f)| f as f64 / b.max(1) as f64)
-            .collect();
+        let mut ratios: Vec<f64> = rounds.iter().map(|&(b, f)| f / b.max(0.001)).collect();
         let each = rounds
             .iter()
             .zip(&ratios)
-            .map(|((b, f), r)| format!("{f}/{b} {r:.2}"))
+            .map(|((b, f), r)| format!("{f:.1}/{b:.1} {r:.2}"))
             .collect::<Vec<_>>()
             .join(", ");
         ratios.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
@@ -202,8 +199,8 @@ fn flood_and_idle(bin: &str, dir: &Path, rb: &Path, runs: &Path) {
     }
     let (bb, b) = (get("big-base"), get("big"));
     println!(
-        "seq {BIG}, keys back to back: {b} ms vs {bb} ms to /dev/null ({:.2}x)",
-        b as f64 / bb.max(1) as f64
+        "seq {BIG}, keys back to back: {b:.1} ms vs {bb:.1} ms to /dev/null ({:.2}x)",
+        b / bb.max(0.001)
     );
 }
 
@@ -256,12 +253,12 @@ fn hop_rounds(journal: &Path) -> String {
     let (mut floods, mut bases, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     for i in 1..=HOP_ROUNDS {
         let (b, f) = (get(&format!("baseline-{i}")), get(&format!("flood-{i}")));
-        floods.push(f as f64);
-        bases.push(b as f64);
-        ratios.push(f as f64 / b.max(1) as f64);
+        floods.push(f);
+        bases.push(b);
+        ratios.push(f / b.max(0.001));
     }
     format!(
-        "median {:.2}x over {HOP_ROUNDS} rounds ({} ms vs {} ms baseline)",
+        "median {:.2}x over {HOP_ROUNDS} rounds ({:.1} ms vs {:.1} ms baseline)",
         median(ratios),
         median(floods),
         median(bases)
