@@ -330,6 +330,7 @@ fn socket_flood(dir: &Path) {
                 },
                 shared: None,
                 linger: Duration::from_secs(5),
+                claim: None,
             })
             .expect("listen");
             let socket = listening.socket.clone();

@@ -178,6 +178,8 @@ async fn serve_prepared(prepared: Prepared, place: Place, pipe: StatusPipe) -> E
 struct Bound {
     dir: PathBuf,
     id: String,
+    /// The hold on the id, let go (its lock file removed) when the fleet's engine ends.
+    _claim: Option<cutover_socket::claim::IdClaim>,
     socket: PathBuf,
     members: PathBuf,
     listener: tokio::net::UnixListener,
@@ -188,6 +190,7 @@ struct Bound {
 struct Place {
     dir: PathBuf,
     id: String,
+    claim: Option<cutover_socket::claim::IdClaim>,
     members: PathBuf,
 }
 
@@ -199,17 +202,27 @@ fn reserve(journal: Option<&Path>) -> Result<Place, String> {
     let stem = journal
         .and_then(Path::file_stem)
         .map_or_else(|| "fleet".into(), |s| s.to_string_lossy().into_owned());
-    let id = rundir::free_id(&dir, &stem);
+    let (id, claim) = cutover_socket::claim::claim_id(&dir, &stem);
     let members = rundir::prepare_sub(&format!("{id}.members"))
         .map_err(|e| format!("cutover: the fleet's members' directory: {e}"))?;
-    Ok(Place { dir, id, members })
+    Ok(Place {
+        dir,
+        id,
+        claim,
+        members,
+    })
 }
 
 /// Binds the fleet's socket (0600) in this user's run directory, in the place taken, and
 /// writes the fleet's description (marked as a fleet).
 fn bind(prepared: &Prepared, place: Place) -> Result<Bound, String> {
     use std::os::unix::fs::PermissionsExt;
-    let Place { dir, id, members } = place;
+    let Place {
+        dir,
+        id,
+        claim,
+        members,
+    } = place;
     let journal = &prepared.journal.path;
     let socket = rundir::socket_path(&dir, &id);
     let _ = std::fs::remove_file(&socket);
@@ -222,6 +235,7 @@ fn bind(prepared: &Prepared, place: Place) -> Result<Bound, String> {
     Ok(Bound {
         dir,
         id,
+        _claim: claim,
         socket,
         members,
         listener,
@@ -345,6 +359,7 @@ fn listen_member(engine: &Engine, index: usize, dir: PathBuf) -> Result<server::
         meta,
         shared: None,
         linger: Duration::ZERO,
+        claim: None,
     })
     .map_err(|e| format!("cannot serve: {e}"))
 }

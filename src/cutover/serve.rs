@@ -404,18 +404,14 @@ pub fn listen(
         }),
         None => None,
     };
-    let meta = served_here(
-        rundir::free_id(&dir, &stem),
-        journal,
-        runbook.to_string(),
-        resumable,
-        false,
-    );
+    let (id, claim) = cutover_socket::claim::claim_id(&dir, &stem);
+    let meta = served_here(id, journal, runbook.to_string(), resumable, false);
     server::listen(ServeOptions {
         dir,
         meta,
         shared,
         linger: server::LINGER,
+        claim,
     })
     .map_err(|e| e.to_string())
 }

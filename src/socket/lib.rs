@@ -17,6 +17,7 @@
 //!
 //! No terminal code lives here.
 
+pub mod claim;
 pub mod client;
 pub mod fleet;
 pub mod fleet_session;

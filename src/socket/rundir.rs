@@ -213,7 +213,7 @@ pub fn read_metas_noting(dir: &Path) -> (Vec<RunMeta>, Vec<String>) {
 }
 
 /// One run description, read as [`read_metas_noting`] says.
-fn read_meta_file(path: &Path) -> Result<RunMeta, String> {
+pub(crate) fn read_meta_file(path: &Path) -> Result<RunMeta, String> {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
     let f = std::fs::OpenOptions::new()
@@ -278,24 +278,6 @@ pub fn engine_alive(meta: &RunMeta) -> bool {
             .is_none_or(|t| start_time(meta.pid) == Some(t))
 }
 
-/// The id a new run may take in `dir`: `stem`, unless a live run holds it, then `stem-2`,
-/// `stem-3`... (a dead run's leftovers under the name are cleared).
-pub fn free_id(dir: &Path, stem: &str) -> String {
-    for n in 1.. {
-        let id = if n == 1 {
-            stem.to_string()
-        } else {
-            format!("{stem}-{n}")
-        };
-        let taken = read_meta_file(&meta_path(dir, &id)).is_ok_and(|m| engine_alive(&m));
-        if !taken {
-            let _ = std::fs::remove_file(socket_path(dir, &id));
-            return id;
-        }
-    }
-    stem.to_string()
-}
-
 /// The run ids of `dir` that a front end may mean: all of them; the one whose id is exactly
 /// `prefix` (`j` when `j-2` runs too); else the ones starting with `prefix`.
 pub fn matching<'a>(metas: &'a [RunMeta], prefix: Option<&str>) -> Vec<&'a RunMeta> {
@@ -347,14 +329,14 @@ mod tests {
             .mode();
         assert_eq!(mode & 0o777, 0o600);
         // This process is alive: the id is taken.
-        assert_eq!(free_id(dir.path(), "run"), "run-2");
+        assert_eq!(crate::claim::claim_id(dir.path(), "run").0, "run-2");
         // A dead engine's id is free again; so is one whose pid another process took since.
         let reused = RunMeta {
             pid_start: meta.pid_start.map(|t| t + 1),
             ..meta.clone()
         };
         write_meta(dir.path(), &reused).unwrap();
-        assert_eq!(free_id(dir.path(), "run"), "run");
+        assert_eq!(crate::claim::claim_id(dir.path(), "run").0, "run");
         write_meta(
             dir.path(),
             &RunMeta {
@@ -363,7 +345,7 @@ mod tests {
             },
         )
         .unwrap();
-        assert_eq!(free_id(dir.path(), "run"), "run");
+        assert_eq!(crate::claim::claim_id(dir.path(), "run").0, "run");
     }
 
     #[test]

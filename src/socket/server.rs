@@ -49,7 +49,7 @@ pub struct SharedGroup {
 }
 
 /// How to serve a run.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ServeOptions {
     /// The run directory (already prepared).
     pub dir: PathBuf,
@@ -59,6 +59,8 @@ pub struct ServeOptions {
     pub shared: Option<SharedGroup>,
     /// How long a finished run waits for a controlling terminal.
     pub linger: Duration,
+    /// The hold on the run's id ([`crate::claim::claim_id`]), let go when serving ends.
+    pub claim: Option<crate::claim::IdClaim>,
 }
 
 /// Why the run could not be served.

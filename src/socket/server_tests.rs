@@ -96,6 +96,7 @@ pub(crate) fn listening_runbook(
         },
         shared: None,
         linger,
+        claim: None,
     })
     .unwrap();
     (listening, engine)

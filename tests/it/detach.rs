@@ -519,3 +519,55 @@ fn a_log_that_is_a_fifo_is_refused_without_hanging_the_start() {
     term.assert_restored(4);
     term.assert_shows("not a regular file");
 }
+
+/// Four runs started at once with journals of the same name in four directories: each takes
+/// an id of its own (`j`, `j-2`...), its terminal names the id whose description holds its
+/// journal, and the locks that held the ids are gone once the engines have ended.
+#[test]
+fn runs_started_at_once_with_the_same_journal_stem_never_share_an_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let rb = crate::pty::small_runbook(dir.path());
+    let runs = Runs::new();
+    let env = [runs.env()];
+    let journals: Vec<PathBuf> = (0..4)
+        .map(|i| {
+            let d = dir.path().join(format!("host{i}"));
+            std::fs::create_dir(&d).unwrap();
+            d.join("j.jsonl")
+        })
+        .collect();
+    let mut terms: Vec<Pty> = journals.iter().map(|j| Pty::run(&rb, j, &env)).collect();
+    let mut named = Vec::new();
+    for t in &mut terms {
+        t.wait_for("ready: enter runs step 1 hello");
+        t.leave("d", 0);
+        let screen = t.screen();
+        let id = screen
+            .split("come back with: cutover attach ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no id said:\n{screen}"))
+            .to_string();
+        named.push(id);
+    }
+    let mut ids = named.clone();
+    ids.sort();
+    assert_eq!(ids, ["j", "j-2", "j-3", "j-4"], "{named:?}");
+    for (id, j) in named.iter().zip(&journals) {
+        let meta: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(runs.run_dir().join(format!("{id}.json"))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(meta["journal"], j.display().to_string(), "{id}");
+        assert!(runs.run_dir().join(format!("{id}.lock")).exists(), "{id}");
+    }
+    runs.stop_engines();
+    let locks = || {
+        std::fs::read_dir(runs.run_dir())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "lock"))
+            .count()
+    };
+    wait_for("the ids' locks to go", DEADLINE, || locks() == 0);
+}
