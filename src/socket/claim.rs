@@ -163,14 +163,18 @@ mod tests {
     }
 
     #[test]
-    fn a_link_or_a_directory_in_the_lock_files_place_is_passed_over_not_followed() {
+    fn a_link_a_directory_or_a_fifo_in_the_lock_files_place_is_passed_over_not_followed() {
         let d = dir();
         let target = d.path().join("elsewhere");
         std::fs::write(&target, "keep").unwrap();
         std::os::unix::fs::symlink(&target, lock_path(d.path(), "run")).unwrap();
         std::fs::create_dir(lock_path(d.path(), "run-2")).unwrap();
+        let fifo = lock_path(d.path(), "run-3");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+        // Taken without hanging on the FIFO or the directory.
         let (id, claim) = claim_id(d.path(), "run");
-        assert_eq!(id, "run-3");
+        assert_eq!(id, "run-4");
         assert!(claim.is_some());
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep");
     }
