@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncWrite, BufReader};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 
 use crate::fleet::{FLEET_VERSION, FleetClientMsg, FleetHub, FleetServerMsg, FleetWant};
 use crate::server::HELLO_WITHIN;
@@ -172,11 +172,16 @@ async fn lanes(
                 if over && control.is_some() { hub.saw_end(); }
             }
             n = notices.recv() => {
-                if let Ok(text) = n
-                    && !say(&mut write, &FleetServerMsg::Notice { text }).await
-                {
-                    return;
-                }
+                let text = match n {
+                    Ok(text) => text,
+                    // The queue holds the newest 64: a terminal that fell behind (a flood of
+                    // member warnings while it was not reading) is told, never silently short.
+                    Err(broadcast::error::RecvError::Lagged(missed)) => format!(
+                        "{missed} notices of the fleet were not shown here: this terminal fell behind"
+                    ),
+                    Err(broadcast::error::RecvError::Closed) => return,
+                };
+                if !say(&mut write, &FleetServerMsg::Notice { text }).await { return; }
             }
             () = demoted(&mut control) => {
                 control = None;

@@ -790,3 +790,22 @@ async fn a_json_watcher_counts_as_streaming_until_it_has_the_end() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// A terminal that falls behind on notices (more than the queue of 64 came before it read)
+/// is told how many it missed, then gets the newest in order.
+#[tokio::test]
+async fn a_terminal_behind_on_notices_is_told_how_many_it_missed() {
+    let (_dir, socket, hub) = usual();
+    let mut t = controller(&socket).await;
+    // Its session does not run until this test awaits: all 200 come before it reads.
+    for i in 0..200 {
+        hub.notice(&format!("n{i}"));
+    }
+    assert_eq!(
+        t.notice().await,
+        "136 notices of the fleet were not shown here: this terminal fell behind"
+    );
+    for i in 136..200 {
+        assert_eq!(t.notice().await, format!("n{i}"));
+    }
+}
