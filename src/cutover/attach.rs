@@ -566,8 +566,9 @@ fn ls_row(
         }
         Err(_) if rundir::engine_alive(m) => row("not answering", "?", "?"),
         Err(_) if finished(&m.journal).is_some() => {
-            // The engine went away after the run ended: nothing to resume.
-            rundir::remove(dir, &m.id);
+            // The engine went away after the run ended: nothing to resume. Not while a new
+            // engine holds the id (it is taking the place over).
+            cutover_socket::claim::while_unheld(dir, &m.id, || rundir::remove(dir, &m.id));
             let state = format!(
                 "finished: {} (engine gone)",
                 finished(&m.journal).map_or("?", outcome_word)
@@ -575,9 +576,11 @@ fn ls_row(
             row(&state, "-", "-")
         }
         Err(_) => {
-            // The engine died: its socket is stale; its description stays to say how to
-            // resume.
-            let _ = std::fs::remove_file(&socket);
+            // The engine died: its socket is stale (unless a new engine holds the id and
+            // has bound its own); its description stays to say how to resume.
+            cutover_socket::claim::while_unheld(dir, &m.id, || {
+                let _ = std::fs::remove_file(&socket);
+            });
             LsRow {
                 then: Some(format!(
                     "resume with: cutover run --resume {}",

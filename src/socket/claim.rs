@@ -58,7 +58,7 @@ fn try_claim(dir: &Path, id: &str) -> std::io::Result<Try> {
             .write(true)
             .create(true)
             .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
             .open(&path)
         {
             Ok(f) => f,
@@ -94,6 +94,23 @@ fn try_claim(dir: &Path, id: &str) -> std::io::Result<Try> {
     Ok(Try::Held)
 }
 
+/// Runs `clear` (removing a dead run's leftovers under `id`, as `cutover ls` does) only while
+/// no engine holds `id`, holding it meanwhile so that none can take it half way; whether
+/// `clear` ran. Where ids cannot be locked, it runs.
+pub fn while_unheld(dir: &Path, id: &str, clear: impl FnOnce()) -> bool {
+    match try_claim(dir, id) {
+        Ok(Try::Held) => false,
+        Ok(Try::Taken(_held)) => {
+            clear();
+            true
+        }
+        Err(_) => {
+            clear();
+            true
+        }
+    }
+}
+
 /// Takes the id a new run gets in `dir`: `stem`, unless a live run holds it, then `stem-2`,
 /// `stem-3`... A dead run's socket under the id taken is removed. The claim must live as long
 /// as the run is served; `None` when ids cannot be locked in `dir` (the id is then chosen as
@@ -112,7 +129,11 @@ pub fn claim_id(dir: &Path, stem: &str) -> (String, Option<IdClaim>) {
             match try_claim(dir, &id) {
                 Ok(Try::Taken(c)) => Some(c),
                 Ok(Try::Held) => continue,
-                Err(_) => {
+                Err(e) => {
+                    tracing::warn!(
+                        "run ids cannot be locked in {}: {e}; choosing by the live runs alone",
+                        dir.display()
+                    );
                     unlocked = true;
                     None
                 }
@@ -150,6 +171,19 @@ mod tests {
         );
         let (again, _c) = claim_id(d.path(), "run");
         assert_eq!(again, "run");
+    }
+
+    #[test]
+    fn leftovers_are_cleared_only_while_no_engine_holds_the_id() {
+        let d = dir();
+        let (id, held) = claim_id(d.path(), "run");
+        assert!(!while_unheld(d.path(), &id, || panic!(
+            "cleared under a live engine"
+        )));
+        drop(held);
+        let mut cleared = false;
+        assert!(while_unheld(d.path(), &id, || cleared = true));
+        assert!(cleared);
     }
 
     #[test]

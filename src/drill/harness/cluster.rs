@@ -666,13 +666,19 @@ fn scrub_env_async(cmd: &mut tokio::process::Command) {
 
 /// The watchdog: waits for this process to die, then stops the postmaster recorded in
 /// `data/postmaster.pid` (SIGQUIT = immediate shutdown, SIGKILL after 10 s) and removes `root`.
-/// The pid is signalled only while that process works in the data directory: a postmaster
-/// that died without removing the file leaves a pid the system may have given to anyone.
+/// The pid is signalled only while that process is the cluster's (as `process::serves` says:
+/// it works in the data directory, or its command line names it): a postmaster that died
+/// without removing the file leaves a pid the system may have given to anyone.
 const WATCHDOG: &str = r#"
 while kill -0 "$1" 2>/dev/null; do sleep 1; done
 pm=$(head -n 1 "$2/postmaster.pid" 2>/dev/null)
+given=$2
 data=$(cd "$2" 2>/dev/null && pwd -P)
-ours() { [ -n "$pm" ] && [ -n "$data" ] && [ "$(readlink "/proc/$pm/cwd" 2>/dev/null)" = "$data" ]; }
+ours() {
+  [ -n "$pm" ] || return 1
+  [ -n "$data" ] && [ "$(readlink "/proc/$pm/cwd" 2>/dev/null)" = "$data" ] && return 0
+  tr '\0' '\n' < "/proc/$pm/cmdline" 2>/dev/null | grep -qxF -- "$given"
+}
 if ours; then
   kill -QUIT "$pm" 2>/dev/null
   i=0
@@ -711,26 +717,38 @@ fn spawn_watchdog(
 mod tests {
     use super::*;
 
-    /// A `sleep` working in `dir`.
-    fn sleeper(dir: &Path) -> std::process::Child {
-        std::process::Command::new("sleep")
-            .arg("30")
+    /// A `sleep` working in `dir`, with `args` after it on its command line (`sh -c` takes
+    /// them as its name and parameters).
+    fn sleeper(dir: &Path, args: &[&std::ffi::OsStr]) -> std::process::Child {
+        std::process::Command::new("sh")
+            .args(["-c", "sleep 30; :", "postgres"])
+            .args(args)
             .current_dir(dir)
             .spawn()
             .unwrap()
     }
 
     /// The owner gone, the watchdog stops the postmaster the pid file names only while that
-    /// process works in the data directory: a stale file naming a reused pid (a stranger
-    /// working elsewhere) is left alone, and the directory is removed either way.
+    /// process is the cluster's (working in the data directory, or naming it on its command
+    /// line, as `postgres -D DATA` does): a stale file naming a reused pid (a stranger working
+    /// elsewhere) is left alone, and the directory is removed either way.
     #[test]
     fn the_watchdog_never_signals_a_pid_that_is_not_the_postmaster() {
-        for (what, ours) in [("the postmaster", true), ("a stranger", false)] {
+        for (what, ours, named) in [
+            ("the postmaster", true, false),
+            ("a stranger", false, false),
+            ("a server known by its command line", false, true),
+        ] {
             let t = tempfile::tempdir().unwrap();
             let root = t.path().join("cluster");
             let data = root.join("data");
             std::fs::create_dir_all(&data).unwrap();
-            let mut target = sleeper(if ours { &data } else { Path::new("/") });
+            let args: Vec<&std::ffi::OsStr> = if named {
+                vec!["-D".as_ref(), data.as_os_str()]
+            } else {
+                Vec::new()
+            };
+            let mut target = sleeper(if ours { &data } else { Path::new("/") }, &args);
             std::fs::write(data.join("postmaster.pid"), format!("{}\n", target.id())).unwrap();
             // An owner that is already gone: the watchdog acts at once.
             let mut owner = std::process::Command::new("true").spawn().unwrap();
@@ -741,7 +759,11 @@ mod tests {
             let stopped = target.try_wait().unwrap();
             let _ = target.kill();
             target.wait().unwrap();
-            assert_eq!(stopped.is_some(), ours, "{what}: stopped = {stopped:?}");
+            assert_eq!(
+                stopped.is_some(),
+                ours || named,
+                "{what}: stopped = {stopped:?}"
+            );
             assert!(!root.exists(), "{what}: the cluster directory is removed");
         }
     }

@@ -109,14 +109,27 @@ pub fn postmaster_pid(data: &Path) -> Option<i32> {
 }
 
 /// The postmaster recorded in `data/postmaster.pid`, only while that process is still this
-/// cluster's: alive and working in `data` (a postmaster `chdir`s into its data directory).
-/// A postmaster that died without removing the file (SIGKILL, a crash) leaves a pid the
-/// system may since have given to any other process, which must never be signalled.
+/// cluster's (see [`serves`]). A postmaster that died without removing the file (SIGKILL, a
+/// crash) leaves a pid the system may since have given to any other process, which must
+/// never be signalled.
 pub fn live_postmaster(data: &Path) -> Option<i32> {
     let pid = postmaster_pid(data)?;
-    let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).ok()?;
-    let data = std::fs::canonicalize(data).ok()?;
-    (pid > 1 && cwd == data).then_some(pid)
+    (pid > 1 && serves(pid, data)).then_some(pid)
+}
+
+/// Whether process `pid` is a server of the cluster at `data`: it works in `data` (a
+/// postmaster `chdir`s there; reading that needs the right to trace it, which root lacks for
+/// the `postgres` user's processes in a container without CAP_SYS_PTRACE), or its command
+/// line names `data` (`postgres -D DATA`, readable by anyone).
+pub fn serves(pid: i32, data: &Path) -> bool {
+    let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).ok();
+    if cwd.is_some_and(|c| std::fs::canonicalize(data).is_ok_and(|d| c == d)) {
+        return true;
+    }
+    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+        c.split(|b| *b == 0)
+            .any(|arg| Path::new(std::ffi::OsStr::from_bytes(arg)) == data)
+    })
 }
 
 /// Whether process `pid` exists (signal 0).
@@ -187,6 +200,20 @@ mod tests {
         );
         std::fs::write(&file, format!("{}\n", ours.id())).unwrap();
         assert_eq!(live_postmaster(&data), None, "a dead postmaster is none");
+        // Where its working directory cannot be read (root without CAP_SYS_PTRACE, the server
+        // another user's), a server is known by its command line: `postgres -D DATA`.
+        let mut named = std::process::Command::new("sh")
+            .args(["-c", "sleep 30; :", "postgres"])
+            .arg("-D")
+            .arg(&data)
+            .current_dir("/")
+            .spawn()
+            .unwrap();
+        std::fs::write(&file, format!("{}\n", named.id())).unwrap();
+        let by_name = live_postmaster(&data);
+        named.kill().unwrap();
+        named.wait().unwrap();
+        assert_eq!(by_name, Some(named.id() as i32));
     }
 
     #[test]
