@@ -53,6 +53,36 @@ fn assert_cleaned(root: &std::path::Path) {
     }
 }
 
+/// A cluster made in a directory reached through a symbolic link lives at its real path: its
+/// server is found by where it works (the kernel reports real paths), and it is really
+/// stopped and removed on drop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_under_a_linked_directory_is_found_by_its_real_path() {
+    use std::os::unix::fs::PermissionsExt;
+    let real = tempfile::tempdir().unwrap();
+    // The server's user must be able to pass through it.
+    std::fs::set_permissions(real.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let link = real.path().with_extension("link");
+    std::os::unix::fs::symlink(real.path(), &link).unwrap();
+    let opts = ClusterOptions {
+        parent_dir: Some(link.clone()),
+        ..ClusterOptions::named("linked")
+    };
+    let c = Cluster::create(&bin(), opts).await.unwrap();
+    let root = c.root().to_path_buf();
+    let _ = std::fs::remove_file(&link);
+    assert!(
+        root.starts_with(real.path().canonicalize().unwrap()),
+        "{root:?}"
+    );
+    let pm = c.postmaster_pid().expect("postmaster.pid");
+    assert!(processes_under(&root).contains(&pm));
+    assert!(c.is_running());
+    drop(c);
+    assert!(!root.exists(), "{root:?} removed");
+    assert!(processes_under(&root).is_empty(), "every server stopped");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn harness_runs_servers_as_postgres_and_cleans_up_on_drop() {
     let c = Cluster::create(&bin(), ClusterOptions::named("drop"))

@@ -233,6 +233,9 @@ impl Cluster {
                 parent.display()
             )))?
             .keep();
+        // The real path: a server's working directory, read back from /proc, is one, and the
+        // watchdog (which works in /) could not find a relative one.
+        let root = std::fs::canonicalize(&root).unwrap_or(root);
         let mut c = Cluster {
             name: opts.name.clone(),
             bin: bin.clone(),
