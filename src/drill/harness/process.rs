@@ -72,16 +72,21 @@ pub fn chown(path: &Path, who: Option<RunAs>) -> std::io::Result<()> {
     std::os::unix::fs::chown(path, Some(who.uid), Some(who.gid))
 }
 
-/// Pids of processes whose working directory or command line lies under `root`.
+/// Pids of processes whose working directory or command line lies under `root`, and their
+/// children.
 ///
 /// PostgreSQL's postmaster and every backend `chdir` into the data directory, so this finds a
-/// cluster's processes even after they have rewritten their command lines.
+/// cluster's processes even after they have rewritten their command lines. Where a working
+/// directory cannot be read (root without CAP_SYS_PTRACE, as in a default container, and the
+/// servers run as `postgres`), the postmaster is still found by its command line
+/// (`postgres -D DATA`) and its backends as its children.
 pub fn processes_under(root: &Path) -> Vec<i32> {
     let Ok(rd) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
     let root_bytes = root.as_os_str().as_bytes();
-    let mut pids = Vec::new();
+    let mut found = Vec::new();
+    let mut parents = Vec::new();
     for e in rd.flatten() {
         let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
             continue;
@@ -96,10 +101,25 @@ pub fn processes_under(root: &Path) -> Vec<i32> {
                 })
             });
         if in_cwd || in_cmd {
-            pids.push(pid);
+            found.push(pid);
+        } else if let Some(ppid) = parent_of(pid) {
+            parents.push((pid, ppid));
         }
     }
-    pids
+    let children: Vec<i32> = parents
+        .into_iter()
+        .filter(|(_, ppid)| found.contains(ppid))
+        .map(|(pid, _)| pid)
+        .collect();
+    found.extend(children);
+    found
+}
+
+/// The parent of process `pid` (from its `stat`, readable by anyone).
+fn parent_of(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// The postmaster pid recorded in `data/postmaster.pid`, if the file exists.
@@ -214,6 +234,33 @@ mod tests {
         named.kill().unwrap();
         named.wait().unwrap();
         assert_eq!(by_name, Some(named.id() as i32));
+    }
+
+    #[test]
+    fn a_child_of_a_process_naming_the_directory_is_found() {
+        let t = tempfile::tempdir().unwrap();
+        // A parent working elsewhere but naming the directory, whose child names nothing
+        // under it (as a backend that rewrote its command line, its cwd unreadable).
+        let mut parent = std::process::Command::new("sh")
+            .args(["-c", "sleep 30 & echo $!; wait", "postgres"])
+            .arg(t.path())
+            .current_dir("/")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(parent.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        let child: i32 = line.trim().parse().unwrap();
+        let found = processes_under(t.path());
+        signal(child, libc::SIGKILL);
+        parent.kill().unwrap();
+        parent.wait().unwrap();
+        assert!(found.contains(&(parent.id() as i32)), "{found:?}");
+        assert!(found.contains(&child), "{found:?} lacks the child {child}");
     }
 
     #[test]
