@@ -470,23 +470,34 @@ fn a_run_shared_with_a_group_can_be_watched_by_its_members_only() {
 }
 
 /// `attach` with no ID picks the only live run; with several it lists them and exits 2.
-#[test]
-fn attach_without_an_id_lists_the_runs_when_there_are_several() {
+/// The small runbook in a new directory, and a run directory for its engines.
+fn small_runs() -> (tempfile::TempDir, PathBuf, Runs) {
     let dir = tempfile::tempdir().unwrap();
     let rb = crate::pty::small_runbook(dir.path());
-    let runs = Runs::new();
+    (dir, rb, Runs::new())
+}
+
+/// Once the small runbook's cockpit is ready, detaches (exit 0); returns the id it says to
+/// come back with.
+fn detach_when_ready(t: &mut Pty) -> String {
+    t.wait_for("ready: enter runs step 1 hello");
+    t.leave("d", 0);
+    let screen = t.screen();
+    screen
+        .split("come back with: cutover attach ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no id said:\n{screen}"))
+        .to_string()
+}
+
+#[test]
+fn attach_without_an_id_lists_the_runs_when_there_are_several() {
+    let (dir, rb, runs) = small_runs();
     let env = [runs.env()];
     for name in ["first", "second"] {
         let j = dir.path().join(format!("{name}.jsonl"));
-        let mut t = Pty::run(&rb, &j, &env);
-        t.wait_for("ready: enter runs step 1 hello");
-        t.leave("d", 0);
-        assert!(
-            t.screen()
-                .contains(&format!("come back with: cutover attach {name}")),
-            "{}",
-            t.screen()
-        );
+        assert_eq!(detach_when_ready(&mut Pty::run(&rb, &j, &env)), name);
     }
     let (code, _, err) = runs.cutover(&["attach"]);
     assert_eq!(code, Some(2), "{err}");
@@ -525,9 +536,7 @@ fn a_log_that_is_a_fifo_is_refused_without_hanging_the_start() {
 /// journal, and the locks that held the ids are gone once the engines have ended.
 #[test]
 fn runs_started_at_once_with_the_same_journal_stem_never_share_an_id() {
-    let dir = tempfile::tempdir().unwrap();
-    let rb = crate::pty::small_runbook(dir.path());
-    let runs = Runs::new();
+    let (dir, rb, runs) = small_runs();
     let env = [runs.env()];
     let journals: Vec<PathBuf> = (0..4)
         .map(|i| {
@@ -537,19 +546,7 @@ fn runs_started_at_once_with_the_same_journal_stem_never_share_an_id() {
         })
         .collect();
     let mut terms: Vec<Pty> = journals.iter().map(|j| Pty::run(&rb, j, &env)).collect();
-    let mut named = Vec::new();
-    for t in &mut terms {
-        t.wait_for("ready: enter runs step 1 hello");
-        t.leave("d", 0);
-        let screen = t.screen();
-        let id = screen
-            .split("come back with: cutover attach ")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .unwrap_or_else(|| panic!("no id said:\n{screen}"))
-            .to_string();
-        named.push(id);
-    }
+    let named: Vec<String> = terms.iter_mut().map(detach_when_ready).collect();
     let mut ids = named.clone();
     ids.sort();
     assert_eq!(ids, ["j", "j-2", "j-3", "j-4"], "{named:?}");
