@@ -98,17 +98,13 @@ fn try_claim(dir: &Path, id: &str) -> std::io::Result<Try> {
 /// no engine holds `id`, holding it meanwhile so that none can take it half way; whether
 /// `clear` ran. Where ids cannot be locked, it runs.
 pub fn while_unheld(dir: &Path, id: &str, clear: impl FnOnce()) -> bool {
-    match try_claim(dir, id) {
-        Ok(Try::Held) => false,
-        Ok(Try::Taken(_held)) => {
-            clear();
-            true
-        }
-        Err(_) => {
-            clear();
-            true
-        }
+    // Held (when taken) until this returns, so for the whole of `clear`.
+    let claim = try_claim(dir, id);
+    if matches!(claim, Ok(Try::Held)) {
+        return false;
     }
+    clear();
+    true
 }
 
 /// Takes the id a new run gets in `dir`: `stem`, unless a live run holds it, then `stem-2`,

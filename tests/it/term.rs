@@ -183,14 +183,10 @@ fn wrapper_state(sh: Option<u32>, master: Option<i32>) -> String {
 /// Whether the process `pid` that started at `started` (clock ticks since boot, field 22 of
 /// its `stat`) still runs: alive, and not a later process given the same pid.
 pub fn still_running((pid, started): (i32, u64)) -> bool {
-    crate::support::alive(pid) && start_time(pid) == Some(started)
-}
-
-/// When process `pid` started (field 22 of its `stat`, clock ticks since boot).
-fn start_time(pid: i32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let (_, rest) = stat.rsplit_once(')')?;
-    rest.split_whitespace().nth(19)?.parse().ok()
+    let start_time = u32::try_from(pid)
+        .ok()
+        .and_then(cutover_socket::rundir::start_time);
+    crate::support::alive(pid) && start_time == Some(started)
 }
 
 impl Drop for Runs {

@@ -141,7 +141,7 @@ pub fn live_postmaster(data: &Path) -> Option<i32> {
 /// postmaster `chdir`s there; reading that needs the right to trace it, which root lacks for
 /// the `postgres` user's processes in a container without CAP_SYS_PTRACE), or its command
 /// line names `data` (`postgres -D DATA`, readable by anyone).
-pub fn serves(pid: i32, data: &Path) -> bool {
+fn serves(pid: i32, data: &Path) -> bool {
     let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).ok();
     if cwd.is_some_and(|c| std::fs::canonicalize(data).is_ok_and(|d| c == d)) {
         return true;
