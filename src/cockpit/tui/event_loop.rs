@@ -75,12 +75,21 @@ pub enum Leave {
     Detach,
 }
 
-/// Whether an incoming message changes what the operator must see at once (output and wait
-/// progress can wait for the next frame).
+/// Whether an incoming message changes what the operator must see at once. Readings (output,
+/// a wait's polls, progress, lag samples, the step's pid) wait for the next frame, at most
+/// [`FRAME`] away: drawing each one at once would take the CPU from the very step that makes
+/// them (a frame is about 1 ms; a flooding step's first milliseconds brought two).
 fn urgent(inc: &Incoming) -> bool {
     !matches!(
         inc,
-        Incoming::Event(Event::Output { .. } | Event::WaitProgress { .. })
+        Incoming::Event(
+            Event::Output { .. }
+                | Event::WaitProgress { .. }
+                | Event::Process { .. }
+                | Event::StepProgress { .. }
+                | Event::ReconcileProgress { .. }
+                | Event::LagSample { .. }
+        )
     )
 }
 
