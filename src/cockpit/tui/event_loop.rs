@@ -449,6 +449,42 @@ mod tests {
         }
     }
 
+    #[test]
+    fn readings_wait_for_the_next_frame_and_changes_of_state_are_drawn_at_once() {
+        let at = Utc::now();
+        let readings = [
+            Event::Process { index: 0, pid: 42 },
+            Event::Output {
+                index: 0,
+                stream: cutover_model::protocol::Stream::Stdout,
+                text: "1\n".into(),
+                at: Some(at),
+                skipped: 0,
+            },
+            Event::LagSample {
+                sample: cutover_model::lag::LagSample::default(),
+                keep: false,
+            },
+        ];
+        for ev in readings {
+            assert!(!urgent(&Incoming::Event(ev.clone())), "{ev:?}");
+        }
+        let changes = [
+            Event::Ready { next: 1 },
+            Event::StepStarted {
+                index: 0,
+                id: "copy".into(),
+                attempt: 1,
+                at,
+                command: "true".into(),
+            },
+        ];
+        for ev in changes {
+            assert!(urgent(&Incoming::Event(ev.clone())), "{ev:?}");
+        }
+        assert!(urgent(&Incoming::Note("a note".into())));
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn scripted_keys_drive_a_real_engine_and_answer_during_a_flood() {
         let dir = tempfile::tempdir().unwrap();
