@@ -139,10 +139,7 @@ fn rerun_interrupted_never_runs_a_step_twice_while_its_old_group_lives() {
 
     let (code, out) = resume(d.path(), &["--rerun-interrupted"]);
     assert_eq!(code, Some(4), "{out}");
-    assert!(
-        out.contains(&format!("process group {orphan} is still running")),
-        "{out}"
-    );
+    has(&out, &format!("process group {orphan} is still running"));
     assert!(!d.path().join("count.log").exists(), "nothing ran twice");
 
     let (code, out) = resume(d.path(), &["--rerun-interrupted", "--kill-interrupted"]);
@@ -221,10 +218,7 @@ fn resume_after_sigkill_keeps_the_vars_the_run_started_with() {
         ],
     );
     assert_eq!(code, Some(2), "{out}");
-    assert!(
-        out.contains(r#"host: "db-new.internal" → "db-old.internal""#),
-        "{out}"
-    );
+    has(&out, r#"host: "db-new.internal" → "db-old.internal""#);
     assert!(out.contains("--accept-changed-vars"), "{out}");
     assert_eq!(hosts(d.path()), "first db-new.internal\n");
     // Accepted: it runs with the new value, and the acceptance is journaled.

@@ -105,10 +105,7 @@ async fn reconcile_outside_a_run_exits_by_result_and_feeds_monitoring() {
     let (stdout, _) = exited(&out, 0);
     assert!(stdout.contains("items: ✔ 500 rows equal"), "{stdout}");
     assert!(stdout.contains("item count: ✔"), "{stdout}");
-    assert!(
-        stdout.contains("finished after 1 round: every check passed"),
-        "{stdout}"
-    );
+    has(&stdout, "finished after 1 round: every check passed");
     let recs = journal(&d.path().join("a.jsonl"));
     assert_eq!(of_type(&recs, "reconcile_result").len(), 2);
 
@@ -124,9 +121,9 @@ async fn reconcile_outside_a_run_exits_by_result_and_feeds_monitoring() {
     }
     let out = cutover_off_thread(d.path(), &["reconcile", "rb.toml", "nope"], &[]).await;
     let (_, stderr) = text(&out);
-    assert!(
-        stderr.contains("no reconcile check named \"nope\"; the runbook has: items, item count"),
-        "{stderr}"
+    has(
+        &stderr,
+        "no reconcile check named \"nope\"; the runbook has: items, item count",
     );
 
     // A difference: exit 1, the metrics say so, --on-fail gets the result in its environment.
@@ -286,10 +283,7 @@ async fn every_round_is_journaled_and_drift_between_rounds_is_caught() {
     assert!(md.contains(&fails), "{md}");
     // The change names the row that went missing.
     assert!(md.contains("— first: `missing on target id=7"), "{md}");
-    assert!(
-        md.contains("| Ended | finished after 3 rounds: a check failed |"),
-        "{md}"
-    );
+    has(&md, "| Ended | finished after 3 rounds: a check failed |");
     assert!(!md.contains("Incomplete record"), "{md}");
     let out = cutover_off_thread(d.path(), &["report", "--json", "w.jsonl"], &[]).await;
     let (json, _) = exited(&out, 0);
@@ -347,10 +341,7 @@ async fn incremental_rounds_compare_only_the_changed_rows_and_catch_a_change() {
     assert_eq!(last["mismatches"][0]["key"][0], "9");
     assert_eq!(last["mismatches"][0]["class"], "different");
     let notes = last["notes"].to_string();
-    assert!(
-        notes.contains("incremental: the 1 row changed in the last"),
-        "{notes}"
-    );
+    has(&notes, "incremental: the 1 row changed in the last");
     assert!(stdout.contains("items: ✘ 1 row differs"), "{stdout}");
 }
 

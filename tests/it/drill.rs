@@ -367,10 +367,7 @@ fn missing_binaries_say_where_they_looked_and_the_install_command() {
         .unwrap();
     let (_, stderr) = exited(&out, 2);
     assert!(stderr.contains("not found; looked in"), "{stderr}");
-    assert!(
-        stderr.contains(&format!("PG_BINDIR {e}: no initdb")),
-        "{stderr}"
-    );
+    crate::support::has(&stderr, &format!("PG_BINDIR {e}: no initdb"));
     assert!(stderr.contains("PATH (2 directories)"), "{stderr}");
     assert!(stderr.contains("apt-get install -y postgresql"), "{stderr}");
     assert!(stderr.contains("no terminal to ask on"), "{stderr}");
@@ -419,9 +416,9 @@ fn a_fleet_drill_runs_every_member_on_its_own_pair_and_cleans_up() {
         stdout.contains("[m1] ") && stdout.contains("[m2] "),
         "{stdout}"
     );
-    assert!(
-        stderr.contains("the fleet's clusters and loads are stopped and removed"),
-        "{stderr}"
+    crate::support::has(
+        &stderr,
+        "the fleet's clusters and loads are stopped and removed",
     );
     let fleet = journal(&work.join("fleet.jsonl"));
     let kinds: Vec<&str> = fleet.iter().filter_map(|r| r["type"].as_str()).collect();
@@ -544,10 +541,7 @@ fn fault_step_fail_rolls_back() {
     let p = Place::new();
     let out = p.full_drill(&["--fault", "step-fail"]);
     let (stdout, _) = exited(&out, 3);
-    assert!(
-        stdout.contains("drill fault: sequence sync broken on purpose"),
-        "{stdout}"
-    );
+    crate::support::has(&stdout, "drill fault: sequence sync broken on purpose");
     p.assert_clean();
 }
 
@@ -607,17 +601,11 @@ fn a_cockpit_drill_outlives_its_terminal_and_cleans_up_when_its_engine_ends() {
         &[("CUTOVER_DEBUG_PANIC", "after-first-frame"), runs.env()],
     );
     // The set-up was reported by the foreground, then the cockpit was up when it crashed.
-    assert!(
-        out.contains("creating the source and target clusters"),
-        "{out}"
-    );
+    crate::support::has(&out, "creating the source and target clusters");
     assert!(out.contains("opening the cockpit"), "{out}");
     assert!(out.contains("STEPS"), "{out}");
     assert_eq!(code, Some(101), "{out}");
-    assert!(
-        out.contains("the cockpit crashed; the run goes on without it"),
-        "{out}"
-    );
+    crate::support::has(&out, "the cockpit crashed; the run goes on without it");
     // The drill is still there, in its engine.
     let engine = runs.engine_pid();
     assert!(

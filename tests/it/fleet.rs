@@ -168,9 +168,9 @@ fn the_canary_runs_first_and_a_failure_keeps_the_unstarted_member_from_starting(
         "{stdout}"
     );
     assert!(!stdout.contains("[s3]"), "s3 never started: {stdout}");
-    assert!(
-        stderr.contains("fleet halted: member s2 did not complete; not started: s3"),
-        "{stderr}"
+    has(
+        &stderr,
+        "fleet halted: member s2 did not complete; not started: s3",
     );
     // The fleet journal says it in order, and each member's own journal agrees.
     let recs = lines_of(&d.path().join("fj.jsonl"));
@@ -205,18 +205,9 @@ fn the_canary_runs_first_and_a_failure_keeps_the_unstarted_member_from_starting(
         "{md}"
     );
     assert!(md.contains("| s2 | ended before completion | "), "{md}");
-    assert!(
-        md.contains("| two failed | `cutover report fj.members/s2.jsonl` |"),
-        "{md}"
-    );
-    assert!(
-        md.contains("| s3 | never started | — | — | — | — |"),
-        "{md}"
-    );
-    assert!(
-        md.contains("- member s2 did not complete — not started: s3"),
-        "{md}"
-    );
+    has(&md, "| two failed | `cutover report fj.members/s2.jsonl` |");
+    has(&md, "| s3 | never started | — | — | — | — |");
+    has(&md, "- member s2 did not complete — not started: s3");
     let json = cutover(d.path(), &["report", "fj.jsonl", "--json"], &[]);
     let (json, _) = exited(&json, 0);
     let v: serde_json::Value = serde_json::from_str(&json).expect("JSON");
@@ -225,10 +216,7 @@ fn the_canary_runs_first_and_a_failure_keeps_the_unstarted_member_from_starting(
     let page = cutover(d.path(), &["report", "fj.jsonl", "-o", "fleet.html"], &[]);
     exited(&page, 0);
     let html = std::fs::read_to_string(d.path().join("fleet.html")).expect("page");
-    assert!(
-        html.contains("<a href=\"fleet.pages/s2.html\">s2</a>"),
-        "{html}"
-    );
+    has(&html, "<a href=\"fleet.pages/s2.html\">s2</a>");
     assert!(
         !html.contains("fleet.pages/s3.html"),
         "s3 never ran: no page"
@@ -254,10 +242,7 @@ fn without_a_go_the_rest_wait_after_the_canary_and_json_records_name_their_membe
     );
     let out = run_fleet(d.path(), &["--json", "--journal", "fj.jsonl"]);
     let (stdout, stderr) = exited(&out, 4);
-    assert!(
-        stderr.contains("the rest wait for the operator's go"),
-        "{stderr}"
-    );
+    has(&stderr, "the rest wait for the operator's go");
     for line in stdout.lines() {
         let v: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
         assert_eq!(v["member"], "s1", "{line}");
@@ -299,10 +284,7 @@ fn sigkill_of_the_fleet_mid_way_then_resume_continues_every_member() {
     let resume = ["--resume", "fj.jsonl", "--rerun-interrupted"];
     let refused = run_fleet(d.path(), &resume);
     let (stdout, _) = exited(&refused, 4);
-    assert!(
-        stdout.contains("[s2] cannot start: the vars differ"),
-        "{stdout}"
-    );
+    has(&stdout, "[s2] cannot start: the vars differ");
     assert!(stdout.contains("nap: \"30\" → \"0.1\""), "{stdout}");
     let mut accepted = resume.to_vec();
     accepted.push("--accept-changed-vars");

@@ -111,10 +111,7 @@ async fn init_inventories_a_pair_and_its_runbook_gates_the_cutover() {
         !out.contains("⚠ public.orders:"),
         "orders earns no flag: {out}"
     );
-    assert!(
-        out.contains("public.orders_id_seq owned by public.orders.id"),
-        "{out}"
-    );
+    has(&out, "public.orders_id_seq owned by public.orders.id");
     let inv: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("inv.json")).unwrap())
             .unwrap();
@@ -123,18 +120,9 @@ async fn init_inventories_a_pair_and_its_runbook_gates_the_cutover() {
     // The runbook: strict coverage, a multiset check for the keyless table, the one-side-only
     // tables excluded with a reason, no password written.
     assert!(rb.contains("coverage = \"strict\""), "{rb}");
-    assert!(
-        rb.contains("# public.audit_log has no key: compared as a multiset"),
-        "{rb}"
-    );
-    assert!(
-        rb.contains("public.legacy_only is on the source only"),
-        "{rb}"
-    );
-    assert!(
-        rb.contains("No replication from source to target was found"),
-        "{rb}"
-    );
+    has(&rb, "# public.audit_log has no key: compared as a multiset");
+    has(&rb, "public.legacy_only is on the source only");
+    has(&rb, "No replication from source to target was found");
     assert!(!rb.contains("password"), "{rb}");
     let check = cutover(dir.path(), &["check", "rb.toml"], &[]);
     assert_eq!(check.status.code(), Some(0), "{:?}", text(&check));
@@ -273,9 +261,9 @@ async fn init_never_writes_a_password_and_dash_writes_to_stdout() {
         "{out}{err}"
     );
     assert!(out.contains("password=${secrets.SOURCE_PASSWORD}"), "{out}");
-    assert!(
-        out.contains("SOURCE_PASSWORD = { env = \"CUTOVER_SOURCE_PASSWORD\" }"),
-        "{out}"
+    has(
+        &out,
+        "SOURCE_PASSWORD = { env = \"CUTOVER_SOURCE_PASSWORD\" }",
     );
     assert!(err.contains("INVENTORY taken"), "{err}");
     assert!(out.starts_with("# Written by `cutover init`"), "{out}");
@@ -346,18 +334,12 @@ async fn init_on_the_drill_pair_writes_a_logical_cutover_that_runs_to_its_end() 
     assert_eq!(code, Some(0), "{out}{err}");
     let rb = std::fs::read_to_string(dir.path().join("rb.toml")).unwrap();
     assert!(rb.contains("method       = \"logical\""), "{rb}");
-    assert!(
-        rb.contains(&format!("subscription = \"{}\"", pair.subscription)),
-        "{rb}"
-    );
-    assert!(
-        rb.contains(&format!("slot         = \"{}\"", pair.slot())),
-        "{rb}"
-    );
+    has(&rb, &format!("subscription = \"{}\"", pair.subscription));
+    has(&rb, &format!("slot         = \"{}\"", pair.slot()));
     assert!(rb.contains("rows/s"), "{rb}");
-    assert!(
-        rb.contains("public.pgbench_history has no key: compared as a multiset"),
-        "{rb}"
+    has(
+        &rb,
+        "public.pgbench_history has no key: compared as a multiset",
     );
     // A row changed on the target only: the gate holds the run (its wait shortened to 15 s),
     // before replication is stopped.

@@ -173,10 +173,7 @@ async fn round_trip(bin: &PgBin, source: &Cluster, target: &Cluster, db: &str) {
         patch.contains("BEGIN;") && patch.contains("COMMIT;"),
         "{patch}"
     );
-    assert!(
-        patch.contains("-- public.items (id = 7): update"),
-        "{patch}"
-    );
+    has(&patch, "-- public.items (id = 7): update");
     assert!(
         !patch.contains("\"total\" ="),
         "a generated column is never written: {patch}"
@@ -768,10 +765,7 @@ async fn hostile_names_are_quoted_in_every_statement() {
     patch_written(dir.path(), "odd", "odd.sql").await;
     let patch = std::fs::read_to_string(dir.path().join("odd.sql")).unwrap();
     assert!(patch.contains(r#""Odd ""s"".x"."t""b"#), "{patch}");
-    assert!(
-        patch.contains("-- Odd \"s\".x.t\"b nl (K\"ey = 2): update"),
-        "{patch}"
-    );
+    has(&patch, "-- Odd \"s\".x.t\"b nl (K\"ey = 2): update");
     assert!(patch.contains(r#"SET "a b" = 'v2'"#), "{patch}");
     psql(&pg_bin(), &t.dsn_db(db), &dir.path().join("odd.sql"));
     passes(dir.path(), "odd").await;

@@ -190,10 +190,7 @@ fn a_resumed_and_a_cut_off_journal_still_report() {
     // The record as the crash left it: the run never finished.
     let (md, json, _) = all_formats(d.path(), "j.jsonl");
     assert!(md.contains("**Incomplete record**"), "{md}");
-    assert!(
-        md.contains("| slow | ? interrupted — outcome unknown |"),
-        "{md}"
-    );
+    has(&md, "| slow | ? interrupted — outcome unknown |");
     assert_eq!(json["incomplete"], true);
     assert!(json["exit_code"].is_null());
     // Resumed: the interrupted step run again; two sessions in the report.
@@ -230,21 +227,12 @@ fn two_rehearsals_line_up_step_by_step() {
     let (code, md, err) = report(d.path(), &["one.jsonl", "two.jsonl"]);
     assert_eq!(code, Some(0), "{err}");
     assert!(md.contains("# rehearsal — rehearsal comparison"), "{md}");
-    assert!(
-        md.contains("> **Warning**: the runbook changed between the runs"),
-        "{md}"
-    );
+    has(&md, "> **Warning**: the runbook changed between the runs");
     for id in ["prepare", "copy", "verify"] {
         assert!(md.contains(&format!("| {id} |")), "{id}: {md}");
     }
-    assert!(
-        md.contains("| verify | 1s | (not in this runbook) |"),
-        "{md}"
-    );
-    assert!(
-        md.contains("drifted most in the last run: **copy**"),
-        "{md}"
-    );
+    has(&md, "| verify | 1s | (not in this runbook) |");
+    has(&md, "drifted most in the last run: **copy**");
     let (code, json, _) = report(d.path(), &["one.jsonl", "two.jsonl", "--json"]);
     assert_eq!(code, Some(0));
     let json: serde_json::Value = serde_json::from_str(&json).unwrap();
@@ -285,16 +273,16 @@ fn calibrate_proposes_from_rehearsals_and_writes_keeping_comments() {
     );
     assert_eq!(code, Some(0), "{shown}{err}");
     let after = std::fs::read_to_string(d.path().join("rb.toml")).unwrap();
-    assert!(
-        after.contains("expected = \"300ms\"   # a guess, before the first rehearsal"),
-        "{after}"
+    has(
+        &after,
+        "expected = \"300ms\"   # a guess, before the first rehearsal",
     );
     assert!(
         after.contains("# Orders cutover: the plan.") && after.contains("# Copying takes a while.")
     );
-    assert!(
-        after.contains("id = \"check\"\nrun = \"true\"\nexpected = \"100ms\""),
-        "{after}"
+    has(
+        &after,
+        "id = \"check\"\nrun = \"true\"\nexpected = \"100ms\"",
     );
     let out = cutover(d.path(), &["check", "rb.toml"], &[]);
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
@@ -338,9 +326,9 @@ fn calibrate_plans_no_human_wait_from_a_headless_run() {
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
     let (code, shown, err) = calibrate(d.path(), &["rb.toml", "r1.jsonl"]);
     assert_eq!(code, Some(0), "{err}");
-    assert!(
-        err.contains("is a headless run: the human waits of go, sign are not planned from it"),
-        "{err}"
+    has(
+        &err,
+        "is a headless run: the human waits of go, sign are not planned from it",
     );
     assert!(shown.contains("work"), "{shown}");
     for l in shown
@@ -434,10 +422,7 @@ fn a_rolled_back_run_s_html_report_is_right_on_a_screen_and_a_phone() {
         )),
         "{md}"
     );
-    assert!(
-        md.contains(&format!("- The rollback began at {}.", clock(&began))),
-        "{md}"
-    );
+    has(&md, &format!("- The rollback began at {}.", clock(&began)));
     assert!(
         began > fired,
         "the rollback waited for its countdown: {fired} {began}"
@@ -508,9 +493,9 @@ fn a_comparison_orders_the_runs_and_warns_of_what_makes_it_wrong() {
         !md.contains("Warning") && !err.contains("warning"),
         "{md}{err}"
     );
-    assert!(
-        md.contains("The runs in the order they started (not the order they were given in)."),
-        "{md}"
+    has(
+        &md,
+        "The runs in the order they started (not the order they were given in).",
     );
     let one = md.find("| 1 | `first.jsonl` |").expect("first is run 1");
     let two = md.find("| 2 | `second.jsonl` |").expect("second is run 2");

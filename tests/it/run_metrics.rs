@@ -143,9 +143,9 @@ fn a_metrics_file_the_run_cannot_keep_is_refused_before_anything_is_written() {
     let out = headless_at(d.path(), rb, "j.jsonl", &["--metrics-file", "m.prom"], &[]);
     exited(&out, 0);
     let m = std::fs::read_to_string(d.path().join("m.prom")).unwrap();
-    assert!(
-        m.contains("cutover_run_outcome{runbook=\"m\",outcome=\"completed\"} 1"),
-        "{m}"
+    has(
+        &m,
+        "cutover_run_outcome{runbook=\"m\",outcome=\"completed\"} 1",
     );
 }
 

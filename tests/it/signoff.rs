@@ -80,9 +80,9 @@ fn an_approve_step_passes_only_when_every_role_signed_off() {
     );
     let out = cutover(d.path(), &["report", "j.jsonl"], &[]);
     let (md, _) = text(&out);
-    assert!(
-        md.contains("signed off as dba-lead: Ann Lee (from 10.1.2.3 50000 22)"),
-        "{md}"
+    has(
+        &md,
+        "signed off as dba-lead: Ann Lee (from 10.1.2.3 50000 22)",
     );
 }
 

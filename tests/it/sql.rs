@@ -83,10 +83,7 @@ timeout = "10s"
     );
     let bad = format!("{conn}\n{scalar}");
     let (_, stdout) = run_runbook("sql bad", bad, 4).await;
-    assert!(
-        stdout.contains("value \"a\" (expected \"zzz\")"),
-        "{stdout}"
-    );
+    has(&stdout, "value \"a\" (expected \"zzz\")");
 
     let sleepy = sql_step(
         "sleepy",
@@ -220,9 +217,9 @@ async fn a_sql_steps_notices_and_warnings_are_shown_masked() {
     assert!(stdout.contains("NOTICE:  hello there"), "{stdout}");
     assert!(stdout.contains("WARNING:  careful: "), "{stdout}");
     assert!(!stdout.contains(secret), "{stdout}");
-    assert!(
-        stdout.contains("NOTICE:  relation \"pg_notice_probe\" already exists, skipping"),
-        "{stdout}"
+    has(
+        &stdout,
+        "NOTICE:  relation \"pg_notice_probe\" already exists, skipping",
     );
     let warned = stdout
         .find("WARNING:  about to fail")
@@ -236,10 +233,7 @@ async fn a_sql_steps_notices_and_warnings_are_shown_masked() {
         .as_str()
         .expect("a sql step's output file");
     let kept = std::fs::read_to_string(d.path().join(file)).unwrap();
-    assert!(
-        kept.contains("NOTICE:  hello there\nWARNING:  careful: "),
-        "{kept}"
-    );
+    has(&kept, "NOTICE:  hello there\nWARNING:  careful: ");
     assert!(!kept.contains(secret), "{kept}");
     let journaled: Vec<&str> = of_type(&recs, "notice")
         .iter()
@@ -329,9 +323,9 @@ async fn a_failing_progress_query_never_shows_a_secret() {
     let env = [("CUTOVER_TEST_PROGRESS", secret)];
     let out = headless_off_thread(d.path(), &text, &env).await;
     let (stdout, stderr) = exited(&out, 0);
-    assert!(
-        stdout.contains("copy: progress query failed: invalid input syntax for type integer"),
-        "{stdout}"
+    has(
+        &stdout,
+        "copy: progress query failed: invalid input syntax for type integer",
     );
     assert!(
         !stdout.contains(secret) && !stderr.contains(secret),

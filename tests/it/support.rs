@@ -526,3 +526,9 @@ fn without_postgresql_a_test_says_what_to_install() {
     let said = failed.downcast_ref::<&str>().copied().unwrap_or_default();
     assert!(said.contains("apt-get install -y postgresql"), "{said}");
 }
+
+/// Asserts that `text` holds `want`; a failure shows what was missing and the whole text.
+#[track_caller]
+pub fn has(text: &str, want: &str) {
+    assert!(text.contains(want), "{want:?} is not in:\n{text}");
+}

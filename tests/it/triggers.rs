@@ -34,9 +34,9 @@ run = "echo never >> log"
 {trigger}"#
     ));
     let (stdout, _) = exited(&out, 3);
-    assert!(
-        stdout.contains("TRIGGER migration failed: step migrate failed — automatic rollback in 1s"),
-        "{stdout}"
+    has(
+        &stdout,
+        "TRIGGER migration failed: step migrate failed — automatic rollback in 1s",
     );
     assert!(stdout.contains("rollback completed"), "{stdout}");
     assert_eq!(
@@ -76,9 +76,9 @@ when = { window_left_below = "15m" }
         &[],
     );
     let (stdout, _) = exited(&out, 4);
-    assert!(
-        stdout.contains("TRIGGER window closing: the maintenance window has closed"),
-        "{stdout}"
+    has(
+        &stdout,
+        "TRIGGER window closing: the maintenance window has closed",
     );
     let recs = journal(&d.path().join("j.jsonl"));
     assert_eq!(of_type(&recs, "trigger_fired").len(), 1);
