@@ -195,16 +195,9 @@ pub fn proc_status_kb(pid: i32, key: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// utime + stime of a process and its reaped children, in clock ticks.
+/// utime + stime of a process (its own, not its children's), in clock ticks.
 pub fn cpu_ticks(pid: i32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let Some(close) = stat.rfind(')') else {
-        return 0;
-    };
-    let f: Vec<&str> = stat[close + 2..].split(' ').collect();
-    // After "pid (comm) ": state=0 ... utime=11 stime=12.
-    f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
-        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+    cutover_model::proc_stat::ProcStat::read(pid).map_or(0, |s| s.cpu_ticks())
 }
 
 /// The journal's step durations: how long step `id` took, in ms to the microsecond (0 if it

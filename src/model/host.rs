@@ -54,11 +54,7 @@ pub fn peer_facts(uid: u32, pid: Option<i32>) -> crate::protocol::PeerFacts {
 
 /// The controlling terminal of `pid` (`pts/3`, `tty1`), from field 7 of `/proc/PID/stat`.
 fn controlling_tty(pid: i32) -> Option<String> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name, which is in parentheses and may hold anything.
-    let rest = stat.rsplit_once(')')?.1;
-    let tty_nr: u64 = rest.split_whitespace().nth(4)?.parse().ok()?;
-    tty_name(tty_nr)
+    tty_name(crate::proc_stat::ProcStat::read(pid)?.tty_nr()?)
 }
 
 /// The name of the terminal device number `tty_nr` (Linux's encoding), when it is one.

@@ -40,6 +40,7 @@ pub mod inventory;
 pub mod lag;
 pub mod narrate;
 pub mod preflight;
+pub mod proc_stat;
 pub mod protocol;
 pub mod reconcile;
 pub mod runbook;

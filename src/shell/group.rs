@@ -100,18 +100,10 @@ pub fn group_members(pgid: i32) -> Option<Vec<i32>> {
         else {
             continue;
         };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        let Some(stat) = cutover_model::proc_stat::ProcStat::read(pid) else {
             continue;
         };
-        // The fields after the command name (which may hold spaces and parentheses):
-        // state, ppid, pgrp, ...
-        let Some((_, rest)) = stat.rsplit_once(')') else {
-            continue;
-        };
-        let mut fields = rest.split_whitespace();
-        let state = fields.next();
-        let pgrp = fields.nth(1).and_then(|p| p.parse::<i32>().ok());
-        if pgrp == Some(pgid) && !matches!(state, Some("Z" | "X")) {
+        if stat.pgrp() == Some(pgid) && stat.is_live() {
             members.push(pid);
         }
     }

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use cutover_model::file::create_private;
+use cutover_model::proc_stat::ProcStat;
 use serde::{Deserialize, Serialize};
 
 /// Why the run directory cannot be used.
@@ -250,24 +251,14 @@ pub fn remove(dir: &Path, id: &str) {
     let _ = std::fs::remove_file(meta_path(dir, id));
 }
 
-/// The fields of `/proc/PID/stat` after the command name (state first).
-fn stat_fields(pid: u32) -> Option<Vec<String>> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let (_, rest) = stat.rsplit_once(')')?;
-    Some(rest.split_whitespace().map(str::to_string).collect())
-}
-
 /// When process `pid` started, in clock ticks since boot.
 pub fn start_time(pid: u32) -> Option<u64> {
-    // Field 22 of stat; the 20th after the command name.
-    stat_fields(pid)?.get(19)?.parse().ok()
+    ProcStat::read(pid)?.start_time()
 }
 
 /// Whether process `pid` is alive and not a zombie.
 pub fn pid_alive(pid: u32) -> bool {
-    stat_fields(pid)
-        .and_then(|f| f.first().cloned())
-        .is_some_and(|s| s != "Z" && s != "X")
+    ProcStat::read(pid).is_some_and(|s| s.is_live())
 }
 
 /// Whether the engine `meta` describes is alive (its pid alive, and not reused since).

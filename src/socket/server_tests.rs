@@ -303,15 +303,8 @@ async fn a_finished_run_waits_until_a_watcher_far_behind_was_sent_the_end() {
 
 /// This process's CPU time so far (user and system), from `/proc/self/stat`.
 fn cpu_time() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-    let after = stat.rsplit_once(')').unwrap().1;
-    let fields: Vec<u64> = after
-        .split_whitespace()
-        .skip(11)
-        .take(2)
-        .map(|f| f.parse().unwrap())
-        .collect();
-    Duration::from_millis((fields[0] + fields[1]) * 10)
+    let stat = cutover_model::proc_stat::ProcStat::read(std::process::id()).unwrap();
+    Duration::from_millis(stat.cpu_ticks() * 10)
 }
 
 /// A terminal whose controls were taken over only watches, and its session rests: the closed

@@ -75,17 +75,7 @@ pub fn signal(pid: i32, sig: libc::c_int) {
 
 /// Whether `pid` is a live (non-zombie) process.
 pub fn alive(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => {
-            // The state is the first field after the parenthesised command name.
-            let state = stat
-                .rsplit(')')
-                .next()
-                .and_then(|r| r.split_whitespace().next());
-            state != Some("Z") && state != Some("X")
-        }
-        Err(_) => false,
-    }
+    cutover_model::proc_stat::ProcStat::read(pid).is_some_and(|s| s.is_live())
 }
 
 /// A new temporary directory holding `text` as the runbook `name`: the directory, and the

@@ -418,13 +418,10 @@ impl Pty {
                 let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
                     continue;
                 };
-                let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                let Some(stat) = cutover_model::proc_stat::ProcStat::read(pid) else {
                     continue;
                 };
-                // pid (comm) state ppid ...
-                let after = &stat[stat.rfind(')').unwrap() + 2..];
-                let ppid: i32 = after.split(' ').nth(1).unwrap().parse().unwrap();
-                if ppid == sh && stat.contains("(cutover)") {
+                if stat.ppid() == Some(sh) && stat.comm == "cutover" {
                     return pid;
                 }
             }

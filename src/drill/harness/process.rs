@@ -117,9 +117,7 @@ pub fn processes_under(root: &Path) -> Vec<i32> {
 
 /// The parent of process `pid` (from its `stat`, readable by anyone).
 fn parent_of(pid: i32) -> Option<i32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let (_, rest) = stat.rsplit_once(')')?;
-    rest.split_whitespace().nth(1)?.parse().ok()
+    cutover_model::proc_stat::ProcStat::read(pid)?.ppid()
 }
 
 /// The postmaster pid recorded in `data/postmaster.pid`, if the file exists.
