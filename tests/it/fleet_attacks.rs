@@ -425,12 +425,18 @@ fn attach_with_two_fleets_and_a_watch_nobody_reads() {
     let line = String::from_utf8_lossy(&out.stdout);
     let first: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
     assert!(first["member"].as_str().is_some(), "{line}");
-    // Nothing stayed behind: no watcher is left streaming.
+    // Nothing stayed behind: no watcher of this test's run directory is left streaming (one
+    // of another test binary running at the same time is not this one's).
+    let ours = format!("XDG_RUNTIME_DIR={}", runs.path().display());
     let watchers = std::fs::read_dir("/proc")
         .unwrap()
         .flatten()
-        .filter_map(|e| std::fs::read_to_string(e.path().join("cmdline")).ok())
-        .filter(|c| c.contains("watch\0--json\0be"))
+        .filter(|e| {
+            std::fs::read_to_string(e.path().join("cmdline"))
+                .is_ok_and(|c| c.contains("watch\0--json\0be"))
+                && std::fs::read(e.path().join("environ"))
+                    .is_ok_and(|env| env.split(|b| *b == 0).any(|v| v == ours.as_bytes()))
+        })
         .count();
     assert_eq!(watchers, 0, "a watch --json is still running");
 }
