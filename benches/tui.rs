@@ -14,7 +14,9 @@
 //!
 //! `CUTOVER_BENCH_BEFORE=/path/to/an/older/cutover` also runs the pty and headless parts against
 //! that binary first, so before/after figures come from the same run on the same machine. Each
-//! flood part starts after a `sync`, so none pays for the output files of the part before.
+//! flood part starts after a `sync`, so none pays for the output files of the part before, and
+//! the cockpit's floods run a second time in the other order (this build, then the older one):
+//! the last lines give each binary's median over both passes.
 //!
 //! Targets (issue 4): latency < 100 ms, RSS < 100 MB, flood ≤ 1.5x baseline, idle CPU < 1 %,
 //! first frame < 50 ms.
@@ -114,7 +116,9 @@ fn first_frame(bin: &str, dir: &Path, rb: &Path) {
     println!("start → plan on screen:     {}", stats(to_plan));
 }
 
-fn flood_and_idle(bin: &str, dir: &Path, rb: &Path, runs: &Path) {
+/// The cockpit part: key latency, RSS, idle CPU and the flood rounds; returns the counted
+/// rounds' flood ÷ baseline ratios, with keys and without.
+fn flood_and_idle(bin: &str, dir: &Path, rb: &Path, runs: &Path) -> [Vec<f64>; 2] {
     let j = dir.join("flood.jsonl");
     let _ = std::fs::remove_file(&j);
     let (mut t, _) = Pty::run(bin, rb, &j);
@@ -181,7 +185,8 @@ fn flood_and_idle(bin: &str, dir: &Path, rb: &Path, runs: &Path) {
     );
     end_run(&mut t);
     let get = durations(&j);
-    for kind in ["keys", "quiet"] {
+    let mut both: [Vec<f64>; 2] = Default::default();
+    for (k, kind) in ["keys", "quiet"].into_iter().enumerate() {
         let rounds: Vec<(f64, f64)> = (WARMUP + 1..=ROUNDS)
             .map(|i| (get(&format!("base-{i}")), get(&format!("{kind}-{i}"))))
             .collect();
@@ -193,6 +198,7 @@ fn flood_and_idle(bin: &str, dir: &Path, rb: &Path, runs: &Path) {
             .collect::<Vec<_>>()
             .join(", ");
         ratios.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
+        both[k] = ratios.clone();
         let label = if kind == "keys" {
             "flood ÷ baseline, keys:   "
         } else {
@@ -209,6 +215,13 @@ fn flood_and_idle(bin: &str, dir: &Path, rb: &Path, runs: &Path) {
         "seq {BIG}, keys back to back: {b:.1} ms vs {bb:.1} ms to /dev/null ({:.2}x)",
         b / bb.max(0.001)
     );
+    both
+}
+
+/// The median of `v`.
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
+    v[v.len() / 2]
 }
 
 fn headless_flood(bin: &str, dir: &Path) {
@@ -254,10 +267,6 @@ fn hop_runbook() -> String {
 /// The hop's rounds from its journal: the median ratio, and the median flood and baseline.
 fn hop_rounds(journal: &Path) -> String {
     let get = durations(journal);
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
-        v[v.len() / 2]
-    };
     let (mut floods, mut bases, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     for i in WARMUP + 1..=HOP_ROUNDS {
         let (b, f) = (get(&format!("baseline-{i}")), get(&format!("flood-{i}")));
@@ -411,26 +420,62 @@ fn main() {
         std::fs::create_dir(&d).expect("part dir");
         d
     };
-    if let Ok(before) = std::env::var("CUTOVER_BENCH_BEFORE") {
+    let before = std::env::var("CUTOVER_BENCH_BEFORE").ok();
+    let mut floods_before = None;
+    if let Some(before) = &before {
         println!("--- before: {before}");
         let d = part("before");
-        first_frame(&before, &d, &rb);
+        first_frame(before, &d, &rb);
         settle_disk();
-        flood_and_idle(&before, &d, &rb, runs.path());
+        floods_before = Some(flood_and_idle(before, &d, &rb, runs.path()));
         settle_disk();
-        headless_flood(&before, &d);
+        headless_flood(before, &d);
         println!("--- this build:");
     }
     println!("cutover cockpit benchmarks ({BIN})");
     let d = part("this");
     first_frame(BIN, &d, &rb);
     settle_disk();
-    flood_and_idle(BIN, &d, &rb, runs.path());
+    let floods = flood_and_idle(BIN, &d, &rb, runs.path());
     settle_disk();
     headless_flood(BIN, &d);
     settle_disk();
     null_front_end(&d);
     settle_disk();
     socket_flood(&d);
+    if let (Some(before), Some(first)) = (&before, floods_before) {
+        both_orders(before, first, floods, &part, &rb, runs.path());
+    }
     stop_engines(runs.path());
+}
+
+/// The cockpit's floods once more in the other order (this build, then the older one): the
+/// part that goes second ran about 0.1x slower even for the same binary, so each binary's
+/// figure is its median over both passes (ABBA).
+fn both_orders(
+    before: &str,
+    first_before: [Vec<f64>; 2],
+    first_this: [Vec<f64>; 2],
+    part: &dyn Fn(&str) -> std::path::PathBuf,
+    rb: &Path,
+    runs: &Path,
+) {
+    println!("--- the floods again, this build first:");
+    settle_disk();
+    let again_this = flood_and_idle(BIN, &part("this-2"), rb, runs);
+    println!("--- and then before ({before}):");
+    settle_disk();
+    let again_before = flood_and_idle(before, &part("before-2"), rb, runs);
+    println!("--- flood ÷ baseline over both passes (before · this build):");
+    for (k, label) in ["keys:   ", "no keys:"].into_iter().enumerate() {
+        let joined = |a: &[Vec<f64>; 2], b: &[Vec<f64>; 2]| {
+            median([a[k].as_slice(), b[k].as_slice()].concat())
+        };
+        println!(
+            "flood ÷ baseline, {label} median {:.2}x · {:.2}x over {} rounds each",
+            joined(&first_before, &again_before),
+            joined(&first_this, &again_this),
+            first_this[k].len() + again_this[k].len()
+        );
+    }
 }
