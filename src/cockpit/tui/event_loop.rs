@@ -78,7 +78,7 @@ pub enum Leave {
 /// Whether an incoming message changes what the operator must see at once. Readings (output,
 /// a wait's polls, progress, lag samples, the step's pid) wait for the next frame, at most
 /// [`FRAME`] away: drawing each one at once would take the CPU from the very step that makes
-/// them (a frame is about 1 ms; a flooding step's first milliseconds brought two).
+/// them, to show what the operator reads at the next frame all the same.
 fn urgent(inc: &Incoming) -> bool {
     !matches!(
         inc,
