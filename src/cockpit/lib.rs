@@ -16,3 +16,10 @@
 pub mod app;
 pub mod lanes;
 pub mod tui;
+
+/// Asserts that `text` holds `want`; a failure shows what was missing and the whole text.
+#[cfg(test)]
+#[track_caller]
+pub(crate) fn has(text: &str, want: &str) {
+    assert!(text.contains(want), "{want:?} is not in:\n{text}");
+}

@@ -30,3 +30,10 @@ mod runner;
 pub mod values_file;
 
 pub use runner::{Engine, EngineError, EngineOptions, JournalChoice};
+
+/// Asserts that `text` holds `want`; a failure shows what was missing and the whole text.
+#[cfg(test)]
+#[track_caller]
+pub(crate) fn has(text: &str, want: &str) {
+    assert!(text.contains(want), "{want:?} is not in:\n{text}");
+}

@@ -54,3 +54,10 @@ pub mod text;
 pub fn is_zero(n: &u64) -> bool {
     *n == 0
 }
+
+/// Asserts that `text` holds `want`; a failure shows what was missing and the whole text.
+#[cfg(test)]
+#[track_caller]
+pub(crate) fn has(text: &str, want: &str) {
+    assert!(text.contains(want), "{want:?} is not in:\n{text}");
+}

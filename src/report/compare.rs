@@ -419,9 +419,9 @@ mod tests {
         assert!(c.reordered);
         assert!(c.warnings.is_empty(), "{:?}", c.warnings);
         let md = render(&c);
-        assert!(
-            md.contains("The runs in the order they started (not the order they were given in)."),
-            "{md}"
+        crate::has(
+            &md,
+            "The runs in the order they started (not the order they were given in).",
         );
         let a = md.find("| 1 | `a.jsonl` |").unwrap();
         let b = md.find("| 2 | `b.jsonl` |").unwrap();

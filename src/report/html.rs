@@ -302,10 +302,7 @@ mod tests {
             info.description = "command `echo 3`".into();
         }
         let html = render(&r);
-        assert!(
-            html.contains("<p>command <code>echo 3</code>.</p>"),
-            "{html}"
-        );
+        crate::has(&html, "<p>command <code>echo 3</code>.</p>");
         let text = visible(&html);
         for leftover in ["`", "**", "|", "\\", "in HTML", "in Markdown", "[ ]", "```"] {
             assert!(!text.contains(leftover), "{leftover:?} in:\n{text}");
@@ -318,10 +315,7 @@ mod tests {
         );
         // What the Markdown says with its own syntax is said here in words and drawings.
         assert!(text.contains("dashed outline"), "{text}");
-        assert!(
-            text.contains("Trigger lag runaway fired at 02:00:20."),
-            "{text}"
-        );
+        crate::has(&text, "Trigger lag runaway fired at 02:00:20.");
         assert!(text.contains("The rollback began at 02:00:25."), "{text}");
     }
 
@@ -331,13 +325,13 @@ mod tests {
         r.summary.steps[0].id = "a|b **c** `d` [e](f) _g_".into();
         r.summary.steps[0].message = Some("x \\| <y> & z".into());
         let html = render(&r);
-        assert!(
-            html.contains("<td data-label=\"Step\">a|b **c** `d` [e](f) _g_</td>"),
-            "{html}"
+        crate::has(
+            &html,
+            "<td data-label=\"Step\">a|b **c** `d` [e](f) _g_</td>",
         );
-        assert!(
-            html.contains("<td data-label=\"Detail\">x \\| &lt;y&gt; &amp; z</td>"),
-            "{html}"
+        crate::has(
+            &html,
+            "<td data-label=\"Detail\">x \\| &lt;y&gt; &amp; z</td>",
         );
         // Every row of the step table still has its nine cells.
         let steps = &html[html.find("<h2>Steps</h2>").unwrap()..];
@@ -370,13 +364,10 @@ mod tests {
             ),
             "{html}"
         );
-        assert!(
-            html.contains("<td data-label=\"Then\"><code>rollback</code></td>"),
-            "{html}"
-        );
-        assert!(
-            html.contains("<table><tr class=\"head\"><th>Time</th><th>Who</th><th>What</th></tr><tr><td>02:00</td>"),
-            "{html}"
+        crate::has(&html, "<td data-label=\"Then\"><code>rollback</code></td>");
+        crate::has(
+            &html,
+            "<table><tr class=\"head\"><th>Time</th><th>Who</th><th>What</th></tr><tr><td>02:00</td>",
         );
         // The CSS that stacks them, and shows the phone's drawings, applies on a phone only.
         let phone = &CSS[CSS.find("@media (max-width: 40rem)").unwrap()..];

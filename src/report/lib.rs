@@ -28,3 +28,10 @@ pub use fleet::FleetReport;
 pub fn json<T: serde::Serialize + ?Sized>(value: &T) -> serde_json::Result<String> {
     serde_json::to_string_pretty(value).map(|t| t + "\n")
 }
+
+/// Asserts that `text` holds `want`; a failure shows what was missing and the whole text.
+#[cfg(test)]
+#[track_caller]
+pub(crate) fn has(text: &str, want: &str) {
+    assert!(text.contains(want), "{want:?} is not in:\n{text}");
+}

@@ -742,9 +742,9 @@ mod tests {
         r.summary.steps[2].ended = Ended::Skipped;
         r.summary.steps[2].message = Some("done by hand, OPS-7".into());
         let md = render(&r);
-        assert!(
-            md.contains("- [ ] switch was skipped (done by hand, OPS-7): make sure what it does was done another way"),
-            "{md}"
+        crate::has(
+            &md,
+            "- [ ] switch was skipped (done by hand, OPS-7): make sure what it does was done another way",
         );
         // A lost terminal is in What happened and in Decisions.
         r.summary.clients.push(cutover_model::summary::ClientNote {
@@ -761,16 +761,16 @@ mod tests {
             on_purpose: Some(false),
         });
         let md = render(&r);
-        assert!(
-            md.contains("| alice@bastion (ssh from 10.0.0.5) | lost the terminal (in control before): the run goes on without it |"),
-            "{md}"
+        crate::has(
+            &md,
+            "| alice@bastion (ssh from 10.0.0.5) | lost the terminal (in control before): the run goes on without it |",
         );
         assert!(md.contains("lost the terminal (in control before)"), "{md}");
         // And on the timeline, marked apart.
         let svg = crate::svg::timeline(&r);
-        assert!(
-            svg.contains(r#"class="terminal lost"><title>02:00:05 alice@bastion (ssh from 10.0.0.5) lost the terminal"#),
-            "{svg}"
+        crate::has(
+            &svg,
+            r#"class="terminal lost"><title>02:00:05 alice@bastion (ssh from 10.0.0.5) lost the terminal"#,
         );
     }
 
@@ -778,10 +778,7 @@ mod tests {
     fn each_format_says_how_its_own_timeline_reads_and_nothing_about_the_other() {
         let r = fixture::report();
         let md = render(&r);
-        assert!(
-            md.contains("Planned (`·`) and actual (`█`) per step"),
-            "{md}"
-        );
+        crate::has(&md, "Planned (`·`) and actual (`█`) per step");
         let for_html = document(&r, Target::Html);
         assert!(for_html.contains("Planned (dashed outline)"), "{for_html}");
         for (text, other) in [(&md, "HTML"), (&for_html, "Markdown")] {
@@ -808,14 +805,11 @@ mod tests {
     #[test]
     fn the_rollback_and_the_lag_say_when_the_trigger_fired_and_the_rollback_began() {
         let md = render(&fixture::report());
-        assert!(
-            md.contains("Started by trigger lag runaway at 02:00:25 · completed."),
-            "{md}"
+        crate::has(
+            &md,
+            "Started by trigger lag runaway at 02:00:25 · completed.",
         );
-        assert!(
-            md.contains("- Trigger lag runaway fired at 02:00:20.\n"),
-            "{md}"
-        );
+        crate::has(&md, "- Trigger lag runaway fired at 02:00:20.\n");
         assert!(md.contains("- The rollback began at 02:00:25.\n"), "{md}");
         assert!(md.contains("The run rolled back (exit 3)"), "{md}");
     }

@@ -623,9 +623,9 @@ mod tests {
         }
         // On the phone a step's label is above its bars, from the left edge.
         let narrow = timeline_fit(&r, Fit::Narrow);
-        assert!(
-            narrow.contains(r#"<text x="0" y="18" class="label start">1 prepare</text>"#),
-            "{narrow}"
+        crate::has(
+            &narrow,
+            r#"<text x="0" y="18" class="label start">1 prepare</text>"#,
         );
         // The point of no return is flagged after the switch step's bars.
         assert!(timeline_fit(&r, Fit::Wide).contains("class=\"ponr\">⚑"));

@@ -213,10 +213,7 @@ async fn a_hello_of_another_version_is_refused_by_name() {
     match t.recv().await {
         Some(FleetServerMsg::Refused { reason }) => {
             assert!(reason.contains("protocol"), "{reason}");
-            assert!(
-                reason.contains(&(FLEET_VERSION + 98).to_string()),
-                "{reason}"
-            );
+            crate::has(&reason, &(FLEET_VERSION + 98).to_string());
         }
         other => panic!("{other:?}"),
     }

@@ -34,3 +34,10 @@ mod signoff_tests;
 pub mod status;
 mod tail;
 pub mod wire;
+
+/// Asserts that `text` holds `want`; a failure shows what was missing and the whole text.
+#[cfg(test)]
+#[track_caller]
+pub(crate) fn has(text: &str, want: &str) {
+    assert!(text.contains(want), "{want:?} is not in:\n{text}");
+}

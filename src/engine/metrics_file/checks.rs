@@ -83,9 +83,9 @@ mod tests {
             ),
             "{text}"
         );
-        assert!(
-            text.contains("cutover_reconcile_error{runbook=\"rb\\nx\",check=\"seq\\\\s\"} 1\n"),
-            "{text}"
+        crate::has(
+            &text,
+            "cutover_reconcile_error{runbook=\"rb\\nx\",check=\"seq\\\\s\"} 1\n",
         );
         assert!(text.contains("cutover_reconcile_duration_seconds{runbook=\"rb\\nx\",check=\"orders \\\"eu\\\"\"} 1.5\n"), "{text}");
         assert!(text.contains("cutover_reconcile_last_run_timestamp_seconds{runbook=\"rb\\nx\",check=\"seq\\\\s\"} 1800000000\n"), "{text}");

@@ -520,10 +520,7 @@ fn a_check_waiting_to_recheck_says_when_it_checks_again() {
         .lines()
         .find(|l| l.contains("revenue by day"))
         .expect("the check's line");
-    assert!(
-        line.contains("2 rows differ · checking again in 5s"),
-        "{line}"
-    );
+    crate::has(line, "2 rows differ · checking again in 5s");
     assert!(!line.contains('░'), "no bar while it waits: {line}");
 }
 
@@ -585,10 +582,7 @@ fn every_difference_in_the_reconcile_detail_can_be_scrolled_to() {
     press(&mut app, ch('G'));
     let bottom = draw(&app, 80, 24);
     assert!(keys_on(&bottom).contains(&1034), "{bottom}");
-    assert!(
-        bottom.contains("lines above · PgUp/PgDn g/G scroll"),
-        "{bottom}"
-    );
+    crate::has(&bottom, "lines above · PgUp/PgDn g/G scroll");
 }
 
 /// Step 1's `progress` query read `done` of 1,000,000 rows `secs` after `at` (or failed with
@@ -624,9 +618,9 @@ fn a_running_step_shows_its_progress_rate_and_eta() {
     ev(&mut app, reading(100_000, 0, None));
     ev(&mut app, reading(400_000, 10, None));
     let screen = draw(&app, 120, 40);
-    assert!(
-        screen.contains("400000 / 1000000 rows · 40% · 30k rows/s · ETA 20s"),
-        "{screen}"
+    crate::has(
+        &screen,
+        "400000 / 1000000 rows · 40% · 30k rows/s · ETA 20s",
     );
     ev(&mut app, reading(0, 12, Some("connection refused")));
     let p = app.steps[1].progress.as_ref().expect("figures");
@@ -753,10 +747,7 @@ fn a_finished_run_shows_its_summary() {
     // The rest is a page away.
     press(&mut app, Key::PageDown);
     let screen = draw(&app, 80, 24);
-    assert!(
-        screen.contains("resume with cutover run --resume"),
-        "{screen}"
-    );
+    crate::has(&screen, "resume with cutover run --resume");
     press(&mut app, ch('S'));
     assert!(!app.show_summary);
     press(&mut app, ch('S'));
@@ -769,9 +760,9 @@ fn the_header_names_where_the_run_is_connected_when_it_fits() {
     let app = with_lag_readings(false);
     let wide = draw(&app, 200, 40);
     let header = wide.lines().next().unwrap_or_default();
-    assert!(
-        header.contains("source db-old:5432/orders · target db-new:5432/orders"),
-        "{header}"
+    crate::has(
+        header,
+        "source db-old:5432/orders · target db-new:5432/orders",
     );
     // At 80 columns the header keeps the clocks; the lag pane names the probed server.
     let narrow = draw(&app, 80, 24);
