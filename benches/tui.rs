@@ -7,8 +7,8 @@
 //!   `seq 10000000` floods (keys back to back); peak RSS (VmHWM) of the cockpit after both;
 //! - the flood step's wall time against `seq 1000000 > /dev/null` in the same run (from the
 //!   journal): rounds of baseline, flood with keys pressed, flood without keys; the median of
-//!   the per-round ratios, the first rounds (warm-up) left out; in rounds too, the same flood under `--headless --json > /dev/null`,
-//!   under the engine with a null front end, and behind its socket with a terminal that drops
+//!   the per-round ratios, the first rounds (warm-up) left out; in rounds too, the same flood
+//!   under `--headless --json > /dev/null`, under the engine with a null front end, and behind its socket with a terminal that drops
 //!   what it is sent (every line, and the cockpit's tail), so the cost of each hop shows;
 //! - CPU of the idle cockpit while a `sleep` step runs.
 //!
@@ -190,15 +190,13 @@ fn flood_and_idle(bin: &str, dir: &Path, rb: &Path, runs: &Path) -> [Vec<f64>; 2
         let rounds: Vec<(f64, f64)> = (WARMUP + 1..=ROUNDS)
             .map(|i| (get(&format!("base-{i}")), get(&format!("{kind}-{i}"))))
             .collect();
-        let mut ratios: Vec<f64> = rounds.iter().map(|&(b, f)| f / b.max(0.001)).collect();
+        let ratios: Vec<f64> = rounds.iter().map(|&(b, f)| f / b.max(0.001)).collect();
         let each = rounds
             .iter()
             .zip(&ratios)
             .map(|((b, f), r)| format!("{f:.1}/{b:.1} {r:.2}"))
             .collect::<Vec<_>>()
             .join(", ");
-        ratios.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
-        both[k] = ratios.clone();
         let label = if kind == "keys" {
             "flood ÷ baseline, keys:   "
         } else {
@@ -206,9 +204,10 @@ fn flood_and_idle(bin: &str, dir: &Path, rb: &Path, runs: &Path) -> [Vec<f64>; 2
         };
         println!(
             "{label} median {:.2}x over {} rounds after {WARMUP} to warm up (flood/baseline ms: {each})",
-            ratios[ratios.len() / 2],
+            median(ratios.clone()),
             ratios.len()
         );
+        both[k] = ratios;
     }
     let (bb, b) = (get("big-base"), get("big"));
     println!(

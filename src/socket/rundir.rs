@@ -256,17 +256,17 @@ pub fn start_time(pid: u32) -> Option<u64> {
     ProcStat::read(pid)?.start_time()
 }
 
-/// Whether process `pid` is alive and not a zombie.
-pub fn pid_alive(pid: u32) -> bool {
-    ProcStat::read(pid).is_some_and(|s| s.is_live())
+/// Whether process `pid` is alive (not a zombie) and, when `started` is given, is the process
+/// that started then (clock ticks since boot), not a later one given the same pid: one
+/// reading of its `stat`.
+pub fn still_running(pid: u32, started: Option<u64>) -> bool {
+    ProcStat::read(pid)
+        .is_some_and(|s| s.is_live() && started.is_none_or(|t| s.start_time() == Some(t)))
 }
 
 /// Whether the engine `meta` describes is alive (its pid alive, and not reused since).
 pub fn engine_alive(meta: &RunMeta) -> bool {
-    pid_alive(meta.pid)
-        && meta
-            .pid_start
-            .is_none_or(|t| start_time(meta.pid) == Some(t))
+    still_running(meta.pid, meta.pid_start)
 }
 
 /// The run ids of `dir` that a front end may mean: all of them; the one whose id is exactly

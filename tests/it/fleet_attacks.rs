@@ -431,11 +431,11 @@ fn attach_with_two_fleets_and_a_watch_nobody_reads() {
     let watchers = std::fs::read_dir("/proc")
         .unwrap()
         .flatten()
-        .filter(|e| {
-            std::fs::read_to_string(e.path().join("cmdline"))
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
                 .is_ok_and(|c| c.contains("watch\0--json\0be"))
-                && std::fs::read(e.path().join("environ"))
-                    .is_ok_and(|env| env.split(|b| *b == 0).any(|v| v == ours.as_bytes()))
+                && cutover_shell::environ_holds(pid, &ours) == Some(true)
         })
         .count();
     assert_eq!(watchers, 0, "a watch --json is still running");

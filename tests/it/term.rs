@@ -183,10 +183,7 @@ fn wrapper_state(sh: Option<u32>, master: Option<i32>) -> String {
 /// Whether the process `pid` that started at `started` (clock ticks since boot, field 22 of
 /// its `stat`) still runs: alive, and not a later process given the same pid.
 pub fn still_running((pid, started): (i32, u64)) -> bool {
-    let start_time = u32::try_from(pid)
-        .ok()
-        .and_then(cutover_socket::rundir::start_time);
-    crate::support::alive(pid) && start_time == Some(started)
+    u32::try_from(pid).is_ok_and(|p| cutover_socket::rundir::still_running(p, Some(started)))
 }
 
 impl Drop for Runs {
