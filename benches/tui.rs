@@ -10,7 +10,9 @@
 //!   the per-round ratios, the first rounds (warm-up) left out; in rounds too, the same flood
 //!   under `--headless --json > /dev/null`, under the engine with a null front end, and behind its socket with a terminal that drops
 //!   what it is sent (every line, and the cockpit's tail), so the cost of each hop shows;
-//! - CPU of the idle cockpit while a `sleep` step runs.
+//! - CPU of the idle cockpit while a `sleep` step runs;
+//! - the engine's peak RSS while a `watch --json` that reads nothing watches a `seq 10000000`
+//!   flood (what a stalled terminal makes the engine hold).
 //!
 //! `CUTOVER_BENCH_BEFORE=/path/to/an/older/cutover` also runs the pty and headless parts against
 //! that binary first, so before/after figures come from the same run on the same machine. Each
@@ -375,6 +377,46 @@ fn socket_flood(dir: &Path) {
     }
 }
 
+/// Engine peak RSS while a `watch --json` that reads nothing (a stalled SSH session, a pipe
+/// into a pager left open) watches the cockpit run a `seq 10000000` flood: what a terminal that
+/// stops reading makes the engine hold.
+fn stalled_watcher(bin: &str, dir: &Path, runs: &Path) {
+    let rb = dir.join("stalled.toml");
+    let text = format!(
+        "[runbook]\nname = \"stalled\"\n\n[[step]]\nid = \"big\"\nrun = \"seq {BIG}\"\n\n\
+         [[step]]\nid = \"nap\"\nrun = \"sleep 30\"\n"
+    );
+    std::fs::write(&rb, text).expect("write runbook");
+    let j = dir.join("stalled.jsonl");
+    let (mut t, _) = Pty::run(bin, &rb, &j);
+    t.contains("ready: enter runs step 1 big");
+    // Its stdout is a pipe nobody reads: once the pipe is full, it reads no more of the socket.
+    let mut watcher = std::process::Command::new(bin)
+        .args(["watch", "--json"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("watch --json");
+    let attached =
+        |j: &Path| std::fs::read_to_string(j).is_ok_and(|s| s.contains(r#""role":"watch""#));
+    while !attached(&j) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    t.send("\r");
+    t.row("✔", 1, "big");
+    let hwm_kb = engine_pids(runs)
+        .first()
+        .map_or(0, |&p| proc_status_kb(p, "VmHWM:"));
+    let _ = watcher.kill();
+    let _ = watcher.wait();
+    end_run(&mut t);
+    println!(
+        "engine peak RSS, a stalled `watch --json` through seq {BIG}: {:.1} MB",
+        hwm_kb as f64 / 1024.0
+    );
+}
+
 /// The headless runbook in `dir`, prepared with journal `journal`.
 fn prepared(dir: &Path, journal: &Path) -> cutover_engine::Engine {
     use cutover_engine::{Engine, EngineOptions, JournalChoice};
@@ -429,6 +471,7 @@ fn main() {
         floods_before = Some(flood_and_idle(before, &d, &rb, runs.path()));
         settle_disk();
         headless_flood(before, &d);
+        stalled_watcher(before, &d, runs.path());
         println!("--- this build:");
     }
     println!("cutover cockpit benchmarks ({BIN})");
@@ -438,6 +481,7 @@ fn main() {
     let floods = flood_and_idle(BIN, &d, &rb, runs.path());
     settle_disk();
     headless_flood(BIN, &d);
+    stalled_watcher(BIN, &d, runs.path());
     settle_disk();
     null_front_end(&d);
     settle_disk();

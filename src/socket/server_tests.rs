@@ -301,40 +301,61 @@ async fn a_finished_run_waits_until_a_watcher_far_behind_was_sent_the_end() {
     assert_eq!(outcome.unwrap(), RunOutcome::Completed);
 }
 
-/// This process's CPU time so far (user and system), from `/proc/self/stat`.
-fn cpu_time() -> Duration {
-    let stat = cutover_model::proc_stat::ProcStat::read(std::process::id()).unwrap();
-    Duration::from_millis(stat.cpu_ticks() * 10)
+/// The CPU time so far (user and system) of this process's threads named `name`: those of
+/// one test's own runtime, whatever the tests beside it in this process spend.
+fn cpu_time(name: &str) -> Duration {
+    let tasks = std::fs::read_dir("/proc/self/task").unwrap();
+    let ticks: u64 = tasks
+        .flatten()
+        .filter_map(|t| {
+            let tid = t.file_name().into_string().ok()?;
+            // `/proc/TID/stat` would be the whole process's.
+            cutover_model::proc_stat::ProcStat::read(format!("self/task/{tid}"))
+        })
+        .filter(|stat| stat.comm == name)
+        .map(|stat| stat.cpu_ticks())
+        .sum();
+    Duration::from_millis(ticks * 10)
 }
 
 /// A terminal whose controls were taken over only watches, and its session rests: the closed
-/// demote channel is not polled again (it made the session spin a core for ever).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_terminal_whose_controls_were_taken_rests() {
-    let dir = tempfile::tempdir().unwrap();
-    let (socket, _serving) = served(dir.path(), NEVER);
-    let first = client::join(
-        &socket,
-        Want::Control { take_over: false },
-        operator(),
-        None,
-    );
-    let (_first_commands, mut first_events) = first.await.unwrap().bridge();
-    let second = client::join(&socket, Want::Control { take_over: true }, operator(), None);
-    let (_second_commands, _second_events) = second.await.unwrap().bridge();
-    while let Some(inc) = first_events.recv().await {
-        if matches!(inc, Incoming::Role { .. }) {
-            break;
+/// demote channel is not polled again (it made the session spin a core for ever). The run is
+/// served on a runtime of its own, whose threads' CPU time is measured.
+#[test]
+fn a_terminal_whose_controls_were_taken_rests() {
+    const NAME: &str = "rests-test";
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name(NAME)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let (socket, _serving) = served(dir.path(), NEVER);
+        let first = client::join(
+            &socket,
+            Want::Control { take_over: false },
+            operator(),
+            None,
+        );
+        let (_first_commands, mut first_events) = first.await.unwrap().bridge();
+        let second = client::join(&socket, Want::Control { take_over: true }, operator(), None);
+        let (_second_commands, _second_events) = second.await.unwrap().bridge();
+        while let Some(inc) = first_events.recv().await {
+            if matches!(inc, Incoming::Role { .. }) {
+                break;
+            }
         }
-    }
-    // Nothing happens for a second: the run waits for enter.
-    let before = cpu_time();
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let spent = cpu_time() - before;
-    assert!(
-        spent < Duration::from_millis(400),
-        "{spent:?} of CPU in 1 s"
-    );
+        // Nothing happens for a second: the run waits for enter.
+        let before = cpu_time(NAME);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let spent = cpu_time(NAME) - before;
+        assert!(
+            spent < Duration::from_millis(400),
+            "{spent:?} of CPU in 1 s"
+        );
+    });
 }
 
 /// A flood of one-line writes (one event each, far more than a terminal's queue holds): a
@@ -357,6 +378,62 @@ async fn a_flood_of_small_writes_never_puts_a_gathering_cockpit_behind() {
     let (sent, left_out) = seq_lines(&mut events).await;
     assert_eq!(sent + left_out, lines);
     drop((commands, events));
+    let outcome = tokio::time::timeout(NEVER, serving).await.unwrap().unwrap();
+    assert_eq!(outcome.unwrap(), RunOutcome::Completed);
+}
+
+/// A watcher that reads nothing while a step floods far more than a terminal's queue holds
+/// (a stalled SSH session, `watch --json | less` left open) does not make the engine keep the
+/// flood for it: when it reads again it is told it fell behind and sent the run as it stands,
+/// which holds the newest lines and the run's end.
+#[tokio::test]
+async fn a_watcher_that_stops_reading_through_a_flood_is_sent_the_run_as_it_stands() {
+    use crate::wire::{self, ClientMsg, ServerMsg};
+    let dir = tempfile::tempdir().unwrap();
+    // About 21 MB of output: more than twice what a terminal's queue holds.
+    let flood = "[runbook]\nname = \"flood\"\n\n[[step]]\nid = \"flood\"\nrun = \"seq 3000000\"\n";
+    let (socket, serving) = served_runbook(dir.path(), flood, NEVER);
+    let (read, mut write) = tokio::net::UnixStream::connect(&socket)
+        .await
+        .unwrap()
+        .into_split();
+    let hello = ClientMsg::Hello {
+        version: wire::VERSION,
+        want: Want::Watch,
+        who: operator(),
+        tail: None,
+    };
+    wire::write(&mut write, &hello).await.unwrap();
+    let want = Want::Control { take_over: false };
+    let controller = client::join(&socket, want, operator(), Some(100));
+    let (commands, mut control) = controller.await.unwrap().bridge();
+    commands.send(Command::RunNext).await.unwrap();
+    seq_lines(&mut control).await;
+    drop((commands, control));
+    let mut read = tokio::io::BufReader::new(read);
+    let mut resync = None;
+    let snapshot = loop {
+        let msg = wire::read_server(&mut read, wire::MAX_SERVER_LINE).await;
+        match msg.unwrap().expect("cut off before the end") {
+            ServerMsg::Resync { reason } => resync = Some(reason),
+            ServerMsg::Snapshot { events } if resync.is_some() => break events,
+            ServerMsg::Event { event } => {
+                assert!(!matches!(event, Event::RunFinished { .. }), "never behind");
+            }
+            _ => {}
+        }
+    };
+    crate::has(&resync.unwrap(), "this terminal fell behind");
+    assert!(
+        snapshot
+            .iter()
+            .any(|e| matches!(e, Event::RunFinished { .. }))
+    );
+    let last = snapshot.iter().rev().find_map(|e| match e {
+        Event::Output { index: 0, text, .. } => Some(text.clone()),
+        _ => None,
+    });
+    assert!(last.unwrap().ends_with("\n3000000\n"));
     let outcome = tokio::time::timeout(NEVER, serving).await.unwrap().unwrap();
     assert_eq!(outcome.unwrap(), RunOutcome::Completed);
 }

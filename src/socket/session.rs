@@ -7,9 +7,10 @@ use std::sync::atomic::Ordering;
 
 use tokio::io::{AsyncBufRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use crate::relay::{Live, QUEUE_BYTES, Relay};
 use crate::server::{Controller, HELLO_WITHIN, Shared};
 use crate::wire::{self, ClientMsg, ServerMsg, Want};
 use cutover_model::protocol::{ClientChange, ClientRole, Event, Operator};
@@ -317,7 +318,8 @@ impl Link<'_> {
             role: self.role,
             terminal: self.me,
         };
-        let (snapshot, mut live) = self.shared.subscribe();
+        let (snapshot, live) = self.shared.subscribe();
+        let mut live = Relay::start(live, QUEUE_BYTES);
         if wire::write(write, &welcome).await.is_err() || !self.snapshot(write, snapshot).await {
             return;
         }
@@ -334,14 +336,14 @@ impl Link<'_> {
         loop {
             let go_on = tokio::select! {
                 ev = live.recv(), if live_open => match ev {
-                    Ok(ev) => self.take(write, ev, &mut pending, &mut hold).await,
-                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                    Live::Event(ev) => self.take(write, ev, &mut pending, &mut hold).await,
+                    Live::Behind(n) => {
                         // What was gathered is in the snapshot the terminal is sent instead.
                         pending.clear();
                         hold = None;
                         self.fell_behind(write, n, &mut live).await
                     }
-                    Err(broadcast::error::RecvError::Closed) => {
+                    Live::Closed => {
                         live_open = false;
                         true
                     }
@@ -407,10 +409,10 @@ impl Link<'_> {
         &self,
         write: &mut W,
         n: u64,
-        live: &mut broadcast::Receiver<Arc<Event>>,
+        live: &mut Relay,
     ) -> bool {
         let (snapshot, again) = self.shared.subscribe();
-        *live = again;
+        *live = Relay::start(again, QUEUE_BYTES);
         self.resync(write, n, snapshot).await
     }
 
