@@ -4,8 +4,9 @@
 //! [`History`] and broadcasts it. Each connection is a session of its own: its peer's uid is
 //! checked (the run's owner and root; on the shared socket, members of the shared group, to
 //! watch only), it gets the history as a snapshot and then the live events through its own
-//! queue, bounded in bytes (`relay`). A terminal that falls behind (a stalled SSH session, a stopped process) is
-//! sent a fresh snapshot when it reads again: it never slows the engine or the journal.
+//! queue, bounded in bytes (`relay`). A terminal that falls behind (a stalled SSH session, a
+//! stopped process) is sent a fresh snapshot when it reads again: it never slows the engine or
+//! the journal.
 //!
 //! One terminal has the controls; its commands reach the engine. A new `attach` may take them
 //! over (the old terminal is told, and watches). Every attach, detach and takeover is journaled

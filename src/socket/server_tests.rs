@@ -437,3 +437,53 @@ async fn a_watcher_that_stops_reading_through_a_flood_is_sent_the_run_as_it_stan
     let outcome = tokio::time::timeout(NEVER, serving).await.unwrap().unwrap();
     assert_eq!(outcome.unwrap(), RunOutcome::Completed);
 }
+
+/// A terminal that says it leaves and closes while an event is on its way to it (its session
+/// is writing, here blocked on a flood it does not read): the write fails first, and its
+/// `Leave` is still read, so the journal says it left on purpose, not that it was lost.
+#[tokio::test]
+async fn a_leave_sent_while_the_session_writes_is_still_heard() {
+    use crate::wire::{self, ClientMsg};
+    let dir = tempfile::tempdir().unwrap();
+    let flood = "[runbook]\nname = \"flood\"\n\n[[step]]\nid = \"flood\"\nrun = \"seq 3000000\"\n\n[[step]]\nid = \"nap\"\nrun = \"sleep 1\"\n";
+    let (socket, serving) = served_runbook(dir.path(), flood, NEVER);
+    let (_read, mut write) = tokio::net::UnixStream::connect(&socket)
+        .await
+        .unwrap()
+        .into_split();
+    let hello = ClientMsg::Hello {
+        version: wire::VERSION,
+        want: Want::Control { take_over: false },
+        who: operator(),
+        tail: None,
+    };
+    wire::write(&mut write, &hello).await.unwrap();
+    let run = ClientMsg::Command {
+        command: Command::RunNext,
+    };
+    wire::write(&mut write, &run).await.unwrap();
+    let journal = dir.path().join("j.jsonl");
+    while !std::fs::read_to_string(&journal).is_ok_and(|j| j.contains(r#""type":"step_finished""#))
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The session has been blocked writing the flood to this terminal all along.
+    let leave = ClientMsg::Command {
+        command: Command::Leave,
+    };
+    wire::write(&mut write, &leave).await.unwrap();
+    drop((_read, write));
+    let detached = || {
+        let j = std::fs::read_to_string(&journal).unwrap_or_default();
+        j.lines()
+            .find(|l| l.contains(r#""change":"detached""#))
+            .map(str::to_string)
+    };
+    let mut waited = Duration::ZERO;
+    while detached().is_none() && waited < NEVER {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        waited += Duration::from_millis(20);
+    }
+    crate::has(&detached().unwrap(), r#""on_purpose":true"#);
+    serving.abort();
+}

@@ -241,6 +241,10 @@ async fn claim_controls(
 /// however long the lines of a flood.
 const BATCH_WRITE: usize = 1024 * 1024;
 
+/// How long a session that ends reads what its terminal sent before closing (see
+/// `Link::last_words`).
+const LAST_WORDS: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// The least time between two sign-offs of one terminal that reach the engine, and between
 /// two refusals it is told of: a terminal that loops a sign-off command costs the run
 /// nothing (refusals are answered to that terminal alone and never journaled).
@@ -372,9 +376,42 @@ impl Link<'_> {
                 },
             };
             if !go_on {
+                self.last_words(read, &mut commands).await;
                 return;
             }
         }
+    }
+
+    /// The session ends. A terminal that leaves on purpose sends `Command::Leave` and closes;
+    /// when a write to it failed first (it closed while an event was on its way), the
+    /// `Leave` is still unread: the commands it sent before closing are read now (briefly: it
+    /// is gone, so they end at once), so its detach is journaled as its choice and not as a
+    /// lost terminal.
+    async fn last_words<R: AsyncBufRead + Unpin>(
+        &self,
+        read: &mut R,
+        commands: &mut wire::LineReader,
+    ) {
+        if self.left_on_purpose.load(Ordering::Relaxed) {
+            return;
+        }
+        let rest = async {
+            while let Ok(Some(msg)) = commands
+                .read::<_, ClientMsg>(read, wire::MAX_CLIENT_LINE)
+                .await
+            {
+                if matches!(
+                    msg,
+                    ClientMsg::Command {
+                        command: cutover_model::protocol::Command::Leave
+                    }
+                ) {
+                    self.left_on_purpose.store(true, Ordering::Relaxed);
+                    return;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(LAST_WORDS, rest).await;
     }
 
     /// One live event: sent at once, unless output was sent lately to a tail-keeping terminal
