@@ -11,6 +11,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{broadcast, mpsc};
 
 use crate::fleet::{FLEET_VERSION, FleetClientMsg, FleetHub, FleetServerMsg, FleetWant};
+use crate::live::{Live, Next, Overflow, QUEUE_BYTES};
 use crate::server::HELLO_WITHIN;
 use crate::wire;
 use cutover_model::fleet::lane::FleetPhase;
@@ -256,7 +257,8 @@ async fn json<W: AsyncWrite + Unpin>(write: &mut W, hub: &Arc<FleetHub>) {
     {
         return;
     }
-    let (tx, mut rx) = mpsc::channel::<(String, Event)>(4096);
+    // Small: a slow terminal's backlog waits in each member's `Live`, bounded in bytes.
+    let (tx, mut rx) = mpsc::channel::<(String, Event)>(64);
     let (now, mut joined) = hub.members();
     let mut forwarders = tokio::task::JoinSet::new();
     // A member that starts serving while this terminal subscribes is in both lists: it is
@@ -332,26 +334,29 @@ async fn missed<W: AsyncWrite + Unpin>(
 }
 
 /// Sends member `name`'s events, history first, into `tx` until its engine is gone (the last
-/// of them included).
+/// of them included). While `tx` is full (the terminal reads slowly), the member's live events
+/// are taken off its broadcast and held here, up to [`QUEUE_BYTES`] (the broadcast kept up to
+/// 1,024 events of 64 KiB for it); past that its output is left out, and the terminal is told
+/// where and how much.
 async fn forward(name: String, handle: crate::server::Handle, tx: mpsc::Sender<(String, Event)>) {
-    use tokio::sync::broadcast::error::{RecvError, TryRecvError};
-    let (history, mut live) = handle.subscribe();
+    let (history, live) = handle.subscribe();
+    let mut live = Live::with_overflow(live, QUEUE_BYTES, Overflow::SkipOutput);
     for ev in history {
-        if tx.send((name.clone(), ev)).await.is_err() {
+        if live
+            .while_writing(tx.send((name.clone(), ev)))
+            .await
+            .is_err()
+        {
             return;
         }
     }
     let mut gone = false;
     loop {
-        let got = if gone {
-            match live.try_recv() {
-                Ok(ev) => Ok(ev),
-                Err(TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
-                Err(_) => return,
-            }
+        let next = if gone {
+            live.try_recv()
         } else {
             tokio::select! {
-                r = live.recv() => r,
+                next = live.recv() => next,
                 // The broadcast never closes while `handle` holds it: the engine says it left.
                 () = handle.gone() => {
                     gone = true;
@@ -359,15 +364,29 @@ async fn forward(name: String, handle: crate::server::Handle, tx: mpsc::Sender<(
                 }
             }
         };
-        let ev = match got {
-            Ok(ev) => (*ev).clone(),
-            Err(RecvError::Lagged(n)) => Event::Notice {
+        let ev = match next {
+            Next::Event(ev) => (*ev).clone(),
+            Next::Skipped(n) => Event::Notice {
                 level: cutover_model::protocol::Level::Warn,
-                message: format!("this watcher fell behind: {n} events of {name} skipped"),
+                message: format!(
+                    "this watcher fell behind: {n} output events of {name} left out here"
+                ),
             },
-            Err(RecvError::Closed) => return,
+            Next::Behind(n) => {
+                let (_, again) = handle.subscribe();
+                live = Live::with_overflow(again, QUEUE_BYTES, Overflow::SkipOutput);
+                Event::Notice {
+                    level: cutover_model::protocol::Level::Warn,
+                    message: format!("this watcher fell behind: {n} events of {name} skipped"),
+                }
+            }
+            Next::Closed | Next::Empty => return,
         };
-        if tx.send((name.clone(), ev)).await.is_err() {
+        if live
+            .while_writing(tx.send((name.clone(), ev)))
+            .await
+            .is_err()
+        {
             return;
         }
     }

@@ -806,3 +806,39 @@ async fn a_terminal_behind_on_notices_is_told_how_many_it_missed() {
         assert_eq!(t.notice().await, format!("n{i}"));
     }
 }
+
+/// A fleet's `watch --json` that reads nothing while a member floods far more than a
+/// terminal's queue holds: the member's events wait in its forwarder, bounded in bytes, not in its
+/// broadcast; when the terminal reads again it is told where and how much output was left out,
+/// and goes on to the member's end.
+#[tokio::test]
+async fn a_json_watcher_that_stops_reading_through_a_flood_is_told_what_it_missed() {
+    let (dir, socket, hub) = fleet(FleetPhase::Running, &[("m", LaneState::Queued)]);
+    let handle = member(&hub, dir.path(), "m", &runbook("seq 3000000")).await;
+    let mut json = Term::hello(&socket, FleetWant::Json).await;
+    lane_is(&hub, "m", LaneState::Waiting, Some(0)).await;
+    assert!(handle.send(Command::RunNext).await);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while hub.view().lanes[0].step != Some(1) {
+        assert!(Instant::now() < deadline, "{:?}", hub.view().lanes[0]);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(handle.send(Command::RunNext).await);
+    lane_is(&hub, "m", LaneState::Completed, None).await;
+    drop(handle);
+    hub.set_phase(FleetPhase::Finished, None);
+    let got = json_until_ended(&mut json).await;
+    let missed = got.iter().find_map(|(_, e)| match e {
+        Event::Notice { message, .. } if message.contains("fell behind") => Some(message),
+        _ => None,
+    });
+    crate::has(
+        missed.expect("told it fell behind"),
+        "output events of m left out here",
+    );
+    assert!(
+        matches!(got.last(), Some((_, Event::RunFinished { .. }))),
+        "{:?}",
+        got.last()
+    );
+}

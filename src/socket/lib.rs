@@ -9,9 +9,9 @@
 //! * [`history`]: what a terminal that attaches mid-run is sent first: the run so far, kept
 //!   bounded (the newest output, the last half hour of lag) so the screen can be drawn at once;
 //! * [`server`]: the engine behind the socket — every connection's peer uid checked, one
-//!   controlling terminal, any number of watchers, each with its own queue, bounded in bytes by
-//!   a relay task (a terminal that falls behind gets a fresh snapshot, and never slows the
-//!   engine or makes it hold a flood);
+//!   controlling terminal, any number of watchers, each with its own queue, bounded in bytes
+//!   (`live`: a terminal that falls behind gets a fresh snapshot, and never slows the engine or
+//!   makes it hold a flood);
 //! * `tail`: what a terminal that keeps only each step's newest output lines (the cockpit) is
 //!   sent of a flood: gathered for a moment, without the lines it would drop at once;
 //! * [`client`]: connecting, the handshake, and a channel bridge for a front end.
@@ -25,7 +25,7 @@ pub mod fleet_session;
 #[cfg(test)]
 mod fleet_tests;
 pub mod history;
-mod relay;
+mod live;
 pub mod rundir;
 pub mod server;
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! [`History`] and broadcasts it. Each connection is a session of its own: its peer's uid is
 //! checked (the run's owner and root; on the shared socket, members of the shared group, to
 //! watch only), it gets the history as a snapshot and then the live events through its own
-//! queue, bounded in bytes (`relay`). A terminal that falls behind (a stalled SSH session, a
+//! queue, bounded in bytes (`live`). A terminal that falls behind (a stalled SSH session, a
 //! stopped process) is sent a fresh snapshot when it reads again: it never slows the engine or
 //! the journal.
 //!
@@ -34,8 +34,8 @@ use cutover_model::protocol::{ClientChange, ClientRole, Command, Event, Operator
 /// How long a finished run waits for a controlling terminal to come and see its end.
 pub const LINGER: Duration = Duration::from_secs(600);
 
-/// Live events the broadcast keeps for a terminal whose relay has not taken them yet (it takes
-/// each as it comes; what a terminal may have queued is bounded in bytes by the relay).
+/// Live events the broadcast keeps for a terminal's session that has not taken them yet (it
+/// takes them while it writes too; what it then holds is bounded in bytes: `live`).
 pub const QUEUE: usize = 1024;
 
 /// How long a new connection has to say hello.

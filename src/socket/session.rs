@@ -10,7 +10,7 @@ use tokio::net::UnixStream;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::relay::{Live, QUEUE_BYTES, Relay};
+use crate::live::{Live, Next, QUEUE_BYTES};
 use crate::server::{Controller, HELLO_WITHIN, Shared};
 use crate::wire::{self, ClientMsg, ServerMsg, Want};
 use cutover_model::protocol::{ClientChange, ClientRole, Event, Operator};
@@ -323,8 +323,11 @@ impl Link<'_> {
             terminal: self.me,
         };
         let (snapshot, live) = self.shared.subscribe();
-        let mut live = Relay::start(live, QUEUE_BYTES);
-        if wire::write(write, &welcome).await.is_err() || !self.snapshot(write, snapshot).await {
+        let mut live = Live::new(live, QUEUE_BYTES);
+        let hello = async {
+            wire::write(write, &welcome).await.is_ok() && self.snapshot(write, snapshot).await
+        };
+        if !live.while_writing(hello).await {
             return;
         }
         let mut live_open = true;
@@ -340,29 +343,34 @@ impl Link<'_> {
         loop {
             let go_on = tokio::select! {
                 ev = live.recv(), if live_open => match ev {
-                    Live::Event(ev) => self.take(write, ev, &mut pending, &mut hold).await,
-                    Live::Behind(n) => {
+                    Next::Event(ev) => {
+                        let take = self.take(write, ev, &mut pending, &mut hold);
+                        live.while_writing(take).await
+                    }
+                    Next::Behind(n) => {
                         // What was gathered is in the snapshot the terminal is sent instead.
                         pending.clear();
                         hold = None;
                         self.fell_behind(write, n, &mut live).await
                     }
-                    Live::Closed => {
+                    Next::Closed => {
                         live_open = false;
                         true
                     }
+                    // Neither comes to a run's terminal (`Overflow::Resync`, `recv`).
+                    Next::Skipped(_) | Next::Empty => true,
                 },
                 () = tokio::time::sleep_until(hold.unwrap_or_else(Instant::now)), if hold.is_some() => {
                     let batch = pending.take(self.tail.unwrap_or(usize::MAX));
                     let output = batch.iter().any(|(e, _)| matches!(e.as_ref(), Event::Output { .. }));
                     hold = output.then(|| Instant::now() + crate::tail::PACE);
-                    self.send_batch(write, &batch).await
+                    live.while_writing(self.send_batch(write, &batch)).await
                 }
                 by = demote.recv(), if demote_open => match by {
                     Some(by) => {
                         self.role = ClientRole::Watch;
                         let msg = ServerMsg::Role { role: self.role, by: Some(by) };
-                        wire::write(write, &msg).await.is_ok()
+                        live.while_writing(wire::write(write, &msg)).await.is_ok()
                     }
                     None => {
                         demote_open = false;
@@ -370,7 +378,9 @@ impl Link<'_> {
                     }
                 },
                 msg = commands.read::<_, ClientMsg>(read, wire::MAX_CLIENT_LINE) => match msg {
-                    Ok(Some(ClientMsg::Command { command })) => self.command(write, command).await,
+                    Ok(Some(ClientMsg::Command { command })) => {
+                        live.while_writing(self.command(write, command)).await
+                    }
                     Ok(Some(ClientMsg::Hello { .. })) => true,
                     Ok(None) | Err(_) => false,
                 },
@@ -446,11 +456,11 @@ impl Link<'_> {
         &self,
         write: &mut W,
         n: u64,
-        live: &mut Relay,
+        live: &mut Live,
     ) -> bool {
         let (snapshot, again) = self.shared.subscribe();
-        *live = Relay::start(again, QUEUE_BYTES);
-        self.resync(write, n, snapshot).await
+        *live = Live::new(again, QUEUE_BYTES);
+        live.while_writing(self.resync(write, n, snapshot)).await
     }
 
     /// Sends gathered events in order, in writes of about [`BATCH_WRITE`] bytes.
