@@ -253,33 +253,51 @@ async fn a_flood_reaches_a_tail_keeping_terminal_as_its_tail_and_a_count() {
     assert_eq!(outcome.unwrap(), RunOutcome::Completed);
 }
 
-/// A finished run whose controller saw the end and left still serves a watcher that reads far
-/// behind (`watch --json` into a slow pipe) until it was sent the end: its stream is never cut
-/// off by the engine leaving.
-#[tokio::test]
-async fn a_finished_run_waits_until_a_watcher_far_behind_was_sent_the_end() {
-    use crate::wire::{self, ClientMsg, ServerMsg};
-    let dir = tempfile::tempdir().unwrap();
-    let flood = "[runbook]\nname = \"flood\"\n\n[[step]]\nid = \"flood\"\nrun = \"seq 200000\"\n";
-    let (socket, serving) = served_runbook(dir.path(), flood, NEVER);
-    // A watcher that reads nothing for now (no bridge buffering for it either).
-    let (read, mut write) = tokio::net::UnixStream::connect(&socket)
+/// A terminal on `socket` that said hello (wanting `want`, every line) and reads nothing yet:
+/// no bridge buffers for it either.
+async fn said_hello(
+    socket: &Path,
+    want: Want,
+) -> (
+    tokio::net::unix::OwnedReadHalf,
+    tokio::net::unix::OwnedWriteHalf,
+) {
+    use crate::wire::{self, ClientMsg};
+    let (read, mut write) = tokio::net::UnixStream::connect(socket)
         .await
         .unwrap()
         .into_split();
     let hello = ClientMsg::Hello {
         version: wire::VERSION,
-        want: Want::Watch,
+        want,
         who: operator(),
         tail: None,
     };
     wire::write(&mut write, &hello).await.unwrap();
+    (read, write)
+}
+
+/// A cockpit takes the controls, runs the next step, reads until the run's end and leaves.
+async fn run_to_the_end(socket: &Path) {
     let want = Want::Control { take_over: false };
-    let controller = client::join(&socket, want, operator(), Some(100));
+    let controller = client::join(socket, want, operator(), Some(100));
     let (commands, mut control) = controller.await.unwrap().bridge();
     commands.send(Command::RunNext).await.unwrap();
     seq_lines(&mut control).await;
-    drop((commands, control));
+}
+
+/// A finished run whose controller saw the end and left still serves a watcher that reads far
+/// behind (`watch --json` into a slow pipe) until it was sent the end: its stream is never cut
+/// off by the engine leaving.
+#[tokio::test]
+async fn a_finished_run_waits_until_a_watcher_far_behind_was_sent_the_end() {
+    use crate::wire::{self, ServerMsg};
+    let dir = tempfile::tempdir().unwrap();
+    let flood = "[runbook]\nname = \"flood\"\n\n[[step]]\nid = \"flood\"\nrun = \"seq 200000\"\n";
+    let (socket, serving) = served_runbook(dir.path(), flood, NEVER);
+    // A watcher that reads nothing for now (no bridge buffering for it either).
+    let (read, _write) = said_hello(&socket, Want::Watch).await;
+    run_to_the_end(&socket).await;
     // The controller saw the end and left; the watcher has read nothing yet.
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert!(!serving.is_finished(), "the engine left a watcher behind");
@@ -388,28 +406,13 @@ async fn a_flood_of_small_writes_never_puts_a_gathering_cockpit_behind() {
 /// which holds the newest lines and the run's end.
 #[tokio::test]
 async fn a_watcher_that_stops_reading_through_a_flood_is_sent_the_run_as_it_stands() {
-    use crate::wire::{self, ClientMsg, ServerMsg};
+    use crate::wire::{self, ServerMsg};
     let dir = tempfile::tempdir().unwrap();
     // About 21 MB of output: more than twice what a terminal's queue holds.
     let flood = "[runbook]\nname = \"flood\"\n\n[[step]]\nid = \"flood\"\nrun = \"seq 3000000\"\n";
     let (socket, serving) = served_runbook(dir.path(), flood, NEVER);
-    let (read, mut write) = tokio::net::UnixStream::connect(&socket)
-        .await
-        .unwrap()
-        .into_split();
-    let hello = ClientMsg::Hello {
-        version: wire::VERSION,
-        want: Want::Watch,
-        who: operator(),
-        tail: None,
-    };
-    wire::write(&mut write, &hello).await.unwrap();
-    let want = Want::Control { take_over: false };
-    let controller = client::join(&socket, want, operator(), Some(100));
-    let (commands, mut control) = controller.await.unwrap().bridge();
-    commands.send(Command::RunNext).await.unwrap();
-    seq_lines(&mut control).await;
-    drop((commands, control));
+    let (read, _write) = said_hello(&socket, Want::Watch).await;
+    run_to_the_end(&socket).await;
     let mut read = tokio::io::BufReader::new(read);
     let mut resync = None;
     let snapshot = loop {
@@ -447,17 +450,7 @@ async fn a_leave_sent_while_the_session_writes_is_still_heard() {
     let dir = tempfile::tempdir().unwrap();
     let flood = "[runbook]\nname = \"flood\"\n\n[[step]]\nid = \"flood\"\nrun = \"seq 3000000\"\n\n[[step]]\nid = \"nap\"\nrun = \"sleep 1\"\n";
     let (socket, serving) = served_runbook(dir.path(), flood, NEVER);
-    let (_read, mut write) = tokio::net::UnixStream::connect(&socket)
-        .await
-        .unwrap()
-        .into_split();
-    let hello = ClientMsg::Hello {
-        version: wire::VERSION,
-        want: Want::Control { take_over: false },
-        who: operator(),
-        tail: None,
-    };
-    wire::write(&mut write, &hello).await.unwrap();
+    let (_read, mut write) = said_hello(&socket, Want::Control { take_over: false }).await;
     let run = ClientMsg::Command {
         command: Command::RunNext,
     };
