@@ -133,11 +133,13 @@ impl Pty {
         self.try_send(s).expect("write")
     }
 
-    /// `send`, saying rather than panicking when the terminal is gone.
+    /// `send`, saying rather than panicking when the terminal is gone. The time returned is
+    /// taken before the write: a key that waits in a full terminal counts in its latency.
     pub fn try_send(&mut self, s: &str) -> std::io::Result<Instant> {
+        let at = Instant::now();
         self.writer.write_all(s.as_bytes())?;
         self.writer.flush()?;
-        Ok(Instant::now())
+        Ok(at)
     }
 
     /// Presses `?` and waits for the help overlay, then esc and waits for it to go, `pause`
