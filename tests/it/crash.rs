@@ -46,11 +46,18 @@ fn resume_after_a_crash_during_the_rollback_only_continues_the_rollback() {
         "{out}"
     );
     assert!(out.contains("cannot go forward"), "{out}");
+    // What the first session undid counts, though this session did none of it.
+    has(
+        &out,
+        "rollback was in progress when the last session ended (1 action done)",
+    );
 
     // Re-running it while its old process group still runs would undo twice: refused.
     let (code, out) = resume(d.path(), &["--rerun-interrupted"]);
     assert_eq!(code, Some(4), "{out}");
     assert!(out.contains("still running"), "{out}");
+    // Two sessions on, the first session's undo still counts.
+    has(&out, "(1 action done)");
 
     // Stopping it first, then continuing: undo-s2 again, then undo-s1; s3 never runs again.
     let (code, out) = resume(d.path(), &["--rerun-interrupted", "--kill-interrupted"]);
