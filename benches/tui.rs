@@ -8,8 +8,9 @@
 //! - the flood step's wall time against `seq 1000000 > /dev/null` in the same run (from the
 //!   journal): rounds of baseline, flood with keys pressed, flood without keys; the median of
 //!   the per-round ratios, the first rounds (warm-up) left out; in rounds too, the same flood
-//!   under `--headless --json > /dev/null`, under the engine with a null front end, and behind its socket with a terminal that drops
-//!   what it is sent (every line, and the cockpit's tail), so the cost of each hop shows;
+//!   under `--headless --json > /dev/null`, under the engine with a null front end, and behind
+//!   its socket with a terminal that drops what it is sent (every line, and the cockpit's
+//!   tail), so the cost of each hop shows;
 //! - CPU of the idle cockpit while a `sleep` step runs;
 //! - the engine's peak RSS while a `watch --json` that reads nothing watches a `seq 10000000`
 //!   flood (what a stalled terminal makes the engine hold).

@@ -71,15 +71,14 @@ pub(crate) enum Next {
 
 /// One terminal's live events: the broadcast, and what was taken off it during a write.
 pub(crate) struct Live {
-    /// `None` once the terminal fell behind (its slots in the broadcast are let go) or the
-    /// broadcast closed.
+    /// `None` once the terminal fell behind (its slots in the broadcast are let go: then
+    /// `behind` > 0) or the broadcast closed (then the held events are the last).
     rx: Option<broadcast::Receiver<Arc<Event>>>,
     held: VecDeque<Held>,
     bytes: usize,
     overflow: Overflow,
     /// Events the terminal will not be sent (0: it is not behind).
     behind: u64,
-    closed: bool,
     budget: usize,
 }
 
@@ -101,7 +100,6 @@ impl Live {
             bytes: 0,
             overflow,
             behind: 0,
-            closed: false,
             budget,
         }
     }
@@ -112,7 +110,7 @@ impl Live {
             return next;
         }
         let Some(rx) = self.rx.as_mut() else {
-            return std::future::pending().await;
+            return Next::Closed;
         };
         let got = rx.recv().await;
         self.took(got)
@@ -124,7 +122,7 @@ impl Live {
             return next;
         }
         let Some(rx) = self.rx.as_mut() else {
-            return Next::Empty;
+            return Next::Closed;
         };
         match rx.try_recv() {
             Ok(ev) => self.took(Ok(ev)),
@@ -134,7 +132,7 @@ impl Live {
         }
     }
 
-    /// What is due before the broadcast: the fall behind, a held event, the close.
+    /// What is due before the broadcast: the fall behind, a held event.
     fn ready(&mut self) -> Option<Next> {
         if self.behind > 0 {
             return Some(Next::Behind(self.behind));
@@ -142,12 +140,11 @@ impl Live {
         match self.held.pop_front() {
             Some(Held::Event(ev)) => {
                 self.bytes -= weight(&ev);
-                return Some(Next::Event(ev));
+                Some(Next::Event(ev))
             }
-            Some(Held::Skipped(n)) => return Some(Next::Skipped(n)),
-            None => {}
+            Some(Held::Skipped(n)) => Some(Next::Skipped(n)),
+            None => None,
         }
-        self.closed.then_some(Next::Closed)
     }
 
     /// One result from the broadcast, as the terminal's next.
@@ -160,7 +157,6 @@ impl Live {
             }
             Err(RecvError::Closed) => {
                 self.rx = None;
-                self.closed = true;
                 Next::Closed
             }
         }
@@ -201,10 +197,9 @@ impl Live {
                     _ => self.fall(1),
                 }
             }
-            Err(RecvError::Lagged(n)) => self.fall(n),
-            Err(RecvError::Closed) => {
-                self.rx = None;
-                self.closed = true;
+            // As when taken between writes: behind, or closed.
+            Err(e) => {
+                self.took(Err(e));
             }
         }
     }

@@ -326,9 +326,9 @@ fn cpu_time(name: &str) -> Duration {
     let ticks: u64 = tasks
         .flatten()
         .filter_map(|t| {
-            let tid = t.file_name().into_string().ok()?;
-            // `/proc/TID/stat` would be the whole process's.
-            cutover_model::proc_stat::ProcStat::read(format!("self/task/{tid}"))
+            // This thread's own line (`/proc/TID/stat` would be the whole process's).
+            let line = std::fs::read_to_string(t.path().join("stat")).ok()?;
+            cutover_model::proc_stat::ProcStat::parse(&line)
         })
         .filter(|stat| stat.comm == name)
         .map(|stat| stat.cpu_ticks())
