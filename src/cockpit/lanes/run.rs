@@ -7,7 +7,6 @@ use std::io::{self, Write};
 
 use chrono::Utc;
 use crossterm::event::Event as TermEvent;
-use crossterm::terminal::{BeginSynchronizedUpdate, EndSynchronizedUpdate};
 use futures::{Stream, StreamExt};
 use tokio::sync::mpsc;
 
@@ -62,12 +61,7 @@ struct TermScreen<'a> {
 impl LanesScreen for TermScreen<'_> {
     fn draw(&mut self, app: &LanesApp) -> io::Result<()> {
         let theme = self.theme;
-        crossterm::queue!(self.guard.terminal.backend_mut(), BeginSynchronizedUpdate)?;
-        self.guard
-            .terminal
-            .draw(|f| super::view::render(f, app, theme))?;
-        crossterm::queue!(self.guard.terminal.backend_mut(), EndSynchronizedUpdate)?;
-        self.guard.terminal.backend_mut().flush()
+        self.guard.draw(|f| super::view::render(f, app, theme))
     }
 
     fn bell(&mut self) -> io::Result<()> {

@@ -12,7 +12,6 @@ use std::io::{self, Write};
 
 use chrono::Utc;
 use crossterm::event::EventStream;
-use crossterm::terminal::{BeginSynchronizedUpdate, EndSynchronizedUpdate};
 use tokio::sync::mpsc;
 
 use crate::app::App;
@@ -33,14 +32,7 @@ struct TermScreen<'a> {
 impl Screen for TermScreen<'_> {
     fn draw(&mut self, app: &App) -> io::Result<view::layout::Drawn> {
         let theme = self.theme;
-        let mut drawn = view::layout::Drawn::default();
-        crossterm::queue!(self.guard.terminal.backend_mut(), BeginSynchronizedUpdate)?;
-        self.guard
-            .terminal
-            .draw(|f| drawn = view::render(f, app, theme))?;
-        crossterm::queue!(self.guard.terminal.backend_mut(), EndSynchronizedUpdate)?;
-        self.guard.terminal.backend_mut().flush()?;
-        Ok(drawn)
+        self.guard.draw(|f| view::render(f, app, theme))
     }
 
     fn bell(&mut self) -> io::Result<()> {
