@@ -102,14 +102,19 @@ struct TriggerState {
 impl TriggerState {
     /// Takes the condition's reading at `now` (`None`: could not be had, a break) against a
     /// `for` of `need`: whether the trigger fires now (held for `need` and not fired yet). A
-    /// break re-arms it.
+    /// reading that could not be had starts the `for` again but does not re-arm a fired
+    /// trigger: only a reading that says the condition cleared does. A probe that flaps
+    /// between stale and over the limit must not fire it (a page, a countdown to an automatic
+    /// rollback the operator already cancelled) again and again.
     fn fires(&mut self, need: Duration, met: Option<bool>, now: Instant) -> bool {
         if self.hold.need() != need {
             self.hold = Hold::new(need);
         }
         match self.hold.observe(met, now) {
             Held::Broken => {
-                self.fired = false;
+                if met == Some(false) {
+                    self.fired = false;
+                }
                 false
             }
             Held::Holding(_) => false,
@@ -427,7 +432,7 @@ mod tests {
     }
 
     #[test]
-    fn a_trigger_fires_once_after_its_for_and_a_break_re_arms_it() {
+    fn a_trigger_fires_once_after_its_for_and_a_cleared_condition_re_arms_it() {
         let t0 = Instant::now();
         let s = |secs: u64| t0 + Duration::from_secs(secs);
         let need = Duration::from_secs(60);
@@ -437,12 +442,59 @@ mod tests {
         assert!(t.fires(need, Some(true), s(60)));
         t.fired = true; // as `fire` does
         assert!(!t.fires(need, Some(true), s(61)), "fired once, not again");
-        assert!(!t.fires(need, None, s(62)), "unknown is a break");
-        assert!(!t.fired, "a break re-arms it");
+        assert!(
+            !t.fires(need, Some(false), s(62)),
+            "a cleared condition is a break"
+        );
+        assert!(!t.fired, "and re-arms it");
         assert!(!t.fires(need, Some(true), s(63)));
         assert!(!t.fires(need, Some(false), s(100)));
         assert!(!t.fires(need, Some(true), s(101)));
         assert!(t.fires(need, Some(true), s(161)));
+    }
+
+    #[test]
+    fn a_reading_that_could_not_be_had_starts_the_for_again_but_does_not_re_arm() {
+        let t0 = Instant::now();
+        let s = |secs: u64| t0 + Duration::from_secs(secs);
+        let need = Duration::from_secs(60);
+        let mut t = TriggerState::default();
+        // Not fired yet: a stale reading starts its `for` again (fail closed).
+        assert!(!t.fires(need, Some(true), s(0)));
+        assert!(!t.fires(need, None, s(30)), "unknown is a break");
+        assert!(!t.fires(need, Some(true), s(31)));
+        assert!(
+            !t.fires(need, Some(true), s(90)),
+            "the for started again at 31 s"
+        );
+        assert!(t.fires(need, Some(true), s(91)));
+        t.fired = true; // as `fire` does
+        // Fired: a probe that flaps between stale and over the limit never fires it again.
+        for minute in 2..12 {
+            let m = s(60 * minute);
+            assert!(!t.fires(need, None, m), "stale at minute {minute}");
+            assert!(
+                t.fired,
+                "still fired at minute {minute}: nothing said it cleared"
+            );
+            assert!(!t.fires(need, Some(true), m + Duration::from_secs(1)));
+            assert!(!t.fires(need, Some(true), m + Duration::from_secs(59)));
+        }
+        // A stale lag sample reads as unknown, so it too leaves a fired trigger fired.
+        let lag = TriggerCond::LagAbove(Threshold::Bytes(1_000));
+        let stale = LagSample {
+            stale_since: Some(Utc::now()),
+            ..fresh(5_000)
+        };
+        let (reading, _) = held_reading(&lag, Some(&stale), None).unwrap();
+        assert!(!t.fires(need, reading, s(800)));
+        assert!(t.fired);
+        // The lag read below the limit clears it: the next excursion fires again.
+        let (reading, _) = held_reading(&lag, Some(&fresh(10)), None).unwrap();
+        assert!(!t.fires(need, reading, s(801)));
+        assert!(!t.fired);
+        assert!(!t.fires(need, Some(true), s(802)));
+        assert!(t.fires(need, Some(true), s(862)));
     }
 
     #[test]
