@@ -5,6 +5,8 @@ use chrono::{DateTime, Utc};
 
 use super::action::Action;
 use super::modal::{Ask, Modal};
+use super::output::OutputView;
+use super::reading::Search;
 use super::{App, Effect, Phase};
 use cutover_model::narrate;
 use cutover_model::protocol::{ClientChange, ClientRole, Event, Level, Operator};
@@ -15,14 +17,85 @@ fn demoted(by: Option<&Operator>) -> String {
     format!("{who} took control: this terminal now watches (read-only)")
 }
 
+/// How the operator looks at the run, kept across a snapshot: a resynchronisation mid-flood
+/// must not close the key map, drop a search or a half-typed reason, or forget that the
+/// operator asked to leave once the run ends.
+struct Viewing {
+    /// The phase before the snapshot: where the run still stands there, the rest is kept too.
+    phase: Phase,
+    modal: Option<Modal>,
+    selected: usize,
+    view: OutputView,
+    search: Option<Search>,
+    zoom: bool,
+    times: bool,
+    show_reconcile: bool,
+    show_summary: bool,
+    summary_scroll: usize,
+    reconcile_scroll: usize,
+    quitting: bool,
+}
+
+impl Viewing {
+    fn take(app: &mut App) -> Self {
+        Viewing {
+            phase: app.phase.clone(),
+            modal: app.modal.take(),
+            selected: app.selected,
+            view: app.view,
+            search: app.search.take(),
+            zoom: app.zoom,
+            times: app.times,
+            show_reconcile: app.show_reconcile,
+            show_summary: app.show_summary,
+            summary_scroll: app.summary_scroll,
+            reconcile_scroll: app.reconcile_scroll,
+            quitting: app.quitting,
+        }
+    }
+
+    /// Puts back what the replay of the run left as it was. The key map, zoom, times, the
+    /// reconcile view, the search's words and a wish to leave are the operator's whatever the
+    /// run did; the selection, the scroll and the other pop-ups only while the run is where it
+    /// was (had it moved on, the live events would have moved them too).
+    fn restore(self, app: &mut App) {
+        app.zoom = self.zoom;
+        app.times = self.times;
+        app.show_reconcile = self.show_reconcile;
+        app.quitting |= self.quitting;
+        let still = app.phase == self.phase && self.selected < app.steps.len();
+        if still {
+            app.selected = self.selected;
+            app.view = self.view;
+            app.show_summary = self.show_summary;
+            app.summary_scroll = self.summary_scroll;
+            app.reconcile_scroll = self.reconcile_scroll;
+        }
+        if let Some(mut search) = self.search {
+            if !still {
+                search.current = None;
+            }
+            app.search = Some(search);
+        }
+        // Where the run stands still, the pop-up is as the operator left it (a word half
+        // typed, or closed), not as the replay opened it afresh.
+        let view_only = matches!(self.modal, Some(Modal::Help | Modal::Search { .. }));
+        if still || (view_only && app.modal.is_none()) {
+            app.modal = self.modal;
+        }
+    }
+}
+
 /// What a watcher is told when a key would have sent a command.
 pub const READ_ONLY: &str = "watch is read-only: nothing was sent";
 
 impl App {
     /// The run so far replaces what was shown (a first attach, or a resynchronisation after
-    /// this terminal fell behind); what is local to this terminal (size, selection of the
-    /// view, role) stays.
+    /// this terminal fell behind); what is local to this terminal stays: its size and role,
+    /// how the operator looks at the run ([`Viewing`]), and, where the run still stands where
+    /// it stood, the operator's place in it and the open pop-up.
     pub(super) fn on_snapshot(&mut self, events: Vec<Event>) -> Vec<Effect> {
+        let viewing = Viewing::take(self);
         let fresh = App {
             now: self.now,
             size: self.size,
@@ -49,6 +122,7 @@ impl App {
         if self.status.is_none() {
             self.status = status;
         }
+        viewing.restore(self);
         vec![Effect::Redraw]
     }
 

@@ -4,7 +4,8 @@
 
 use super::keymap::Key;
 use super::modal::{Ask, Modal};
-use super::tests::{ch, ev, press, run_info, sent, t0};
+use super::output::OutputView;
+use super::tests::{ch, ev, press, run_info, sent, t0, typed};
 use super::*;
 use cutover_model::protocol::*;
 
@@ -274,4 +275,118 @@ fn esc_in_a_fleet_members_cockpit_goes_back_to_the_lanes() {
     own.update(Msg::Snapshot(history()));
     let fx = press(&mut own, Key::Esc);
     assert!(!fx.contains(&Effect::Detach), "{fx:?}");
+}
+
+/// [`history`], then step 1 asks for its confirmation word.
+fn asking_to_confirm() -> Vec<Event> {
+    let mut evs = history();
+    evs.push(Event::ConfirmRequested {
+        index: 1,
+        word: "copy".into(),
+    });
+    evs
+}
+
+#[test]
+fn a_resync_keeps_the_key_map_the_zoom_the_times_and_the_place_in_the_output() {
+    let mut app = attached(ClientRole::Control);
+    app.update(Msg::Snapshot(history()));
+    press(&mut app, ch('k'));
+    assert_eq!(app.selected, 0);
+    press(&mut app, ch('z'));
+    press(&mut app, ch('t'));
+    app.view = OutputView {
+        scroll: 1,
+        follow: false,
+    };
+    app.search = Some(reading::Search {
+        needle: "two".into(),
+        current: Some(2),
+    });
+    press(&mut app, ch('?'));
+    assert!(matches!(app.modal, Some(Modal::Help)));
+    // The terminal fell behind: the engine sends the run as it stands, which is where it was.
+    app.update(Msg::Snapshot(history()));
+    assert!(
+        matches!(app.modal, Some(Modal::Help)),
+        "the key map stays open"
+    );
+    assert!(app.zoom && app.times);
+    assert_eq!(app.selected, 0, "the step the operator was reading");
+    assert_eq!(
+        app.view,
+        OutputView {
+            scroll: 1,
+            follow: false
+        }
+    );
+    assert_eq!(
+        app.search,
+        Some(reading::Search {
+            needle: "two".into(),
+            current: Some(2),
+        })
+    );
+}
+
+#[test]
+fn a_resync_after_the_run_moved_on_follows_it_but_keeps_the_key_map_and_the_search() {
+    let mut app = attached(ClientRole::Control);
+    app.update(Msg::Snapshot(history()));
+    press(&mut app, ch('k'));
+    app.search = Some(reading::Search {
+        needle: "two".into(),
+        current: Some(2),
+    });
+    press(&mut app, ch('?'));
+    let mut moved = history();
+    moved.push(Event::StepStarted {
+        index: 1,
+        id: "copy".into(),
+        attempt: 1,
+        at: t0(),
+        command: "pg_dump".into(),
+    });
+    app.update(Msg::Snapshot(moved));
+    assert_eq!(app.phase, Phase::Running { index: 1 });
+    assert_eq!(
+        app.selected, 1,
+        "the running step, as the live event would have"
+    );
+    assert!(matches!(app.modal, Some(Modal::Help)));
+    let search = app.search.as_ref().expect("the search stays");
+    assert_eq!((search.needle.as_str(), search.current), ("two", None));
+}
+
+#[test]
+fn a_resync_keeps_a_half_typed_word_while_the_run_still_asks_for_it_and_drops_it_after() {
+    let mut app = attached(ClientRole::Control);
+    app.update(Msg::Snapshot(asking_to_confirm()));
+    assert!(matches!(app.modal, Some(Modal::Confirm { index: 1, .. })));
+    typed(&mut app, "co");
+    app.update(Msg::Snapshot(asking_to_confirm()));
+    match &app.modal {
+        Some(Modal::Confirm { input, .. }) => assert_eq!(input.value(), "co"),
+        other => panic!("{other:?}"),
+    }
+    // Another terminal typed the word meanwhile: the step runs, the question is gone.
+    let mut moved = asking_to_confirm();
+    moved.push(Event::StepStarted {
+        index: 1,
+        id: "copy".into(),
+        attempt: 1,
+        at: t0(),
+        command: "pg_dump".into(),
+    });
+    app.update(Msg::Snapshot(moved));
+    assert!(app.modal.is_none(), "{:?}", app.modal);
+}
+
+#[test]
+fn a_resync_does_not_forget_that_the_operator_asked_to_leave_once_the_run_ends() {
+    let mut app = attached(ClientRole::Control);
+    app.update(Msg::Snapshot(history()));
+    app.quitting = true;
+    app.update(Msg::Snapshot(history()));
+    assert!(app.quitting);
 }

@@ -148,6 +148,11 @@ impl App {
         if at > self.now {
             self.now = at;
         }
+        // The word was typed (here or, after a takeover, on another terminal): the question
+        // is answered.
+        if matches!(&self.modal, Some(Modal::Confirm { index: i, .. }) if *i == index) {
+            self.modal = None;
+        }
         self.phase = Phase::of(&self.run_phase);
         self.select(index);
         self.view = OutputView::default();
