@@ -277,6 +277,17 @@ fn esc_in_a_fleet_members_cockpit_goes_back_to_the_lanes() {
     assert!(!fx.contains(&Effect::Detach), "{fx:?}");
 }
 
+/// Step 1 (copy) starts.
+fn copy_started() -> Event {
+    Event::StepStarted {
+        index: 1,
+        id: "copy".into(),
+        attempt: 1,
+        at: t0(),
+        command: "pg_dump".into(),
+    }
+}
+
 /// [`history`], then step 1 asks for its confirmation word.
 fn asking_to_confirm() -> Vec<Event> {
     let mut evs = history();
@@ -340,13 +351,7 @@ fn a_resync_after_the_run_moved_on_follows_it_but_keeps_the_key_map_and_the_sear
     });
     press(&mut app, ch('?'));
     let mut moved = history();
-    moved.push(Event::StepStarted {
-        index: 1,
-        id: "copy".into(),
-        attempt: 1,
-        at: t0(),
-        command: "pg_dump".into(),
-    });
+    moved.push(copy_started());
     app.update(Msg::Snapshot(moved));
     assert_eq!(app.phase, Phase::Running { index: 1 });
     assert_eq!(
@@ -371,13 +376,7 @@ fn a_resync_keeps_a_half_typed_word_while_the_run_still_asks_for_it_and_drops_it
     }
     // Another terminal typed the word meanwhile: the step runs, the question is gone.
     let mut moved = asking_to_confirm();
-    moved.push(Event::StepStarted {
-        index: 1,
-        id: "copy".into(),
-        attempt: 1,
-        at: t0(),
-        command: "pg_dump".into(),
-    });
+    moved.push(copy_started());
     app.update(Msg::Snapshot(moved));
     assert!(app.modal.is_none(), "{:?}", app.modal);
 }
