@@ -123,13 +123,25 @@ pub struct FleetHub {
     holder: Mutex<Option<(u64, String)>>,
     pub(crate) next_session: AtomicU64,
     end_seen: AtomicBool,
-    /// `watch --json` terminals still being sent the fleet (not yet its end).
+    /// `watch --json` terminals still being sent the fleet (not yet its end), and connections
+    /// that have not said yet what they are.
     streaming: AtomicUsize,
     pub(crate) owner: u32,
 }
 
 /// A `watch --json` terminal being sent the fleet: counted while it lives.
 pub(crate) struct Streaming<'a>(&'a FleetHub);
+
+/// A connection accepted that has not said yet what it is: counted as streaming from its
+/// accept until then (within `HELLO_WITHIN`), so a finished fleet does not leave between a
+/// `watch --json`'s arrival and its hello.
+pub(crate) struct Arrival(Arc<FleetHub>);
+
+impl Drop for Arrival {
+    fn drop(&mut self) {
+        self.0.streaming.fetch_sub(1, Ordering::Relaxed);
+    }
+}
 
 impl Drop for Streaming<'_> {
     fn drop(&mut self) {
@@ -344,6 +356,12 @@ impl FleetHub {
     /// however far behind it reads.
     pub fn streaming(&self) -> bool {
         self.streaming.load(Ordering::Relaxed) > 0
+    }
+
+    /// Counts a connection just accepted until the guard is dropped.
+    pub(crate) fn arrival(self: &Arc<Self>) -> Arrival {
+        self.streaming.fetch_add(1, Ordering::Relaxed);
+        Arrival(Arc::clone(self))
     }
 
     /// Counts a `watch --json` terminal until the guard is dropped.

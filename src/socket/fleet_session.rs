@@ -10,7 +10,7 @@ use tokio::io::{AsyncWrite, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{broadcast, mpsc};
 
-use crate::fleet::{FLEET_VERSION, FleetClientMsg, FleetHub, FleetServerMsg, FleetWant};
+use crate::fleet::{Arrival, FLEET_VERSION, FleetClientMsg, FleetHub, FleetServerMsg, FleetWant};
 use crate::live::{Live, Next, Overflow, QUEUE_BYTES};
 use crate::server::HELLO_WITHIN;
 use crate::wire;
@@ -26,12 +26,14 @@ pub async fn accept_loop(listener: UnixListener, hub: Arc<FleetHub>) {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
+        // Counted from here, before its task runs, until it says what it is.
+        let arrival = hub.arrival();
         let hub = hub.clone();
         tokio::spawn(async move {
             let allowed = stream
                 .peer_cred()
                 .is_ok_and(|c| c.uid() == hub.owner || c.uid() == 0);
-            session(stream, hub, allowed).await;
+            session(stream, hub, allowed, arrival).await;
         });
     }
 }
@@ -40,8 +42,8 @@ async fn say<W: AsyncWrite + Unpin>(w: &mut W, msg: &FleetServerMsg) -> bool {
     wire::write(w, msg).await.is_ok()
 }
 
-/// One connection, from hello to goodbye.
-async fn session(stream: UnixStream, hub: Arc<FleetHub>, allowed: bool) {
+/// One connection, from hello to goodbye; `arrival` counts it until it says what it is.
+async fn session(stream: UnixStream, hub: Arc<FleetHub>, allowed: bool, arrival: Arrival) {
     let peer = stream.peer_cred().ok().map(|c| (c.uid(), c.pid()));
     let (read, mut write) = stream.into_split();
     let mut read = BufReader::new(read);
@@ -74,6 +76,9 @@ async fn session(stream: UnixStream, hub: Arc<FleetHub>, allowed: bool) {
         say(&mut write, &refuse(&reason)).await;
         return;
     }
+    // A `watch --json` stays counted through `json`, which counts it itself until its end;
+    // any other terminal is let go here.
+    let _arrival = matches!(want, FleetWant::Json).then_some(arrival);
     match want {
         FleetWant::Status => {
             say(&mut write, &FleetServerMsg::View { view: hub.view() }).await;

@@ -788,6 +788,37 @@ async fn a_json_watcher_counts_as_streaming_until_it_has_the_end() {
     }
 }
 
+/// Waits until `hub.streaming()` is `want`.
+async fn streaming_becomes(hub: &FleetHub, want: bool, why: &str) {
+    let deadline = Instant::now() + SOON;
+    while hub.streaming() != want {
+        assert!(Instant::now() < deadline, "{why}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A connection counts as streaming from its accept until it says what it is: a finished
+/// fleet does not leave between a `watch --json`'s arrival and its hello. One that turns out
+/// to be anything else is let go at once; one that never says hello, when it is dropped.
+#[tokio::test]
+async fn a_terminal_counts_as_streaming_until_it_says_what_it_is() {
+    let (_dir, socket, hub) = fleet(FleetPhase::Finished, &[("a", LaneState::Completed)]);
+    let mut t = Term::connect(&socket).await;
+    streaming_becomes(&hub, true, "an arriving terminal was not counted").await;
+    t.send(&FleetClientMsg::Hello {
+        version: FLEET_VERSION,
+        want: FleetWant::Status,
+        who: operator(),
+    })
+    .await;
+    assert!(matches!(t.recv().await, Some(FleetServerMsg::View { .. })));
+    streaming_becomes(&hub, false, "a status request stayed counted").await;
+    let mut silent = Term::connect(&socket).await;
+    streaming_becomes(&hub, true, "a silent terminal was not counted").await;
+    assert!(silent.closes_within(HELLO_WITHIN + SOON).await);
+    streaming_becomes(&hub, false, "a silent terminal stayed counted").await;
+}
+
 /// A terminal that falls behind on notices (more than the queue of 64 came before it read)
 /// is told how many it missed, then gets the newest in order.
 #[tokio::test]

@@ -111,10 +111,11 @@ pub(crate) struct Shared {
     pub(crate) next_session: AtomicU64,
     /// A controlling terminal has been sent the end of the run.
     pub(crate) end_seen: AtomicBool,
-    /// Terminals sent every line (`watch --json`) that were not yet sent the run's end: a
+    /// Terminals sent every line (`watch --json`) that were not yet sent the run's end, and
+    /// connections accepted that have not said yet what they are (within [`HELLO_WITHIN`]): a
     /// finished run's engine waits for them (within its linger), so that one reading far
-    /// behind (into a slow pipe) is sent the end instead of a stream cut off when the engine
-    /// exits.
+    /// behind (into a slow pipe), or arriving as the controller leaves, is sent the end
+    /// instead of a stream cut off when the engine exits.
     pub(crate) behind: AtomicUsize,
     pub(crate) owner: u32,
     /// Set once the engine is gone and every event it emitted is in the history (and was
@@ -465,6 +466,9 @@ async fn accept_loop(listener: UnixListener, shared: Arc<Shared>, group: Option<
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
+        // Counted from here, before its task runs: a finished run does not leave between
+        // this terminal's arrival and its hello.
+        let arriving = Arriving::new(&shared);
         let shared = shared.clone();
         tokio::spawn(async move {
             let allowed = match stream.peer_cred() {
@@ -477,8 +481,40 @@ async fn accept_loop(listener: UnixListener, shared: Arc<Shared>, group: Option<
                 }
                 Err(_) => false,
             };
-            session(stream, shared, allowed, group.is_some()).await;
+            session(stream, shared, allowed, group.is_some(), arriving).await;
         });
+    }
+}
+
+/// A connection accepted that has not said yet what it is: counted in [`Shared::behind`]
+/// until it turns out to be a terminal sent every line (which the count is handed to) or
+/// anything else (or is gone): then it is let go.
+pub(crate) struct Arriving {
+    shared: Arc<Shared>,
+    counted: bool,
+}
+
+impl Arriving {
+    fn new(shared: &Arc<Shared>) -> Self {
+        shared.behind.fetch_add(1, Ordering::Relaxed);
+        Arriving {
+            shared: Arc::clone(shared),
+            counted: true,
+        }
+    }
+
+    /// The connection is a terminal sent every line: its session keeps the count from here
+    /// and lets it go once the terminal was sent the end.
+    pub(crate) fn hand_over(mut self) {
+        self.counted = false;
+    }
+}
+
+impl Drop for Arriving {
+    fn drop(&mut self) {
+        if self.counted {
+            self.shared.behind.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 

@@ -319,6 +319,81 @@ async fn a_finished_run_waits_until_a_watcher_far_behind_was_sent_the_end() {
     assert_eq!(outcome.unwrap(), RunOutcome::Completed);
 }
 
+/// A run that ended while nobody had the controls, a connection that has not said hello yet,
+/// and the controller coming back to see the end and leave: the engine is still there for
+/// the connection. Returns it and the server's task.
+async fn arrival_as_the_controller_leaves(
+    dir: &Path,
+) -> (
+    tokio::net::UnixStream,
+    JoinHandle<Result<RunOutcome, ServeError>>,
+) {
+    let (socket, serving) = served(dir, NEVER);
+    run_and_leave(&socket).await;
+    let journal = dir.join("j.jsonl");
+    while !finished(&journal) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Connected (and accepted), not a word said yet.
+    let arriving = tokio::net::UnixStream::connect(&socket).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let joined = client::join(
+        &socket,
+        Want::Control { take_over: false },
+        operator(),
+        None,
+    );
+    let (commands, mut events) = joined.await.unwrap().bridge();
+    assert!(matches!(events.recv().await, Some(Incoming::Snapshot(_))));
+    drop((commands, events));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !serving.is_finished(),
+        "the engine left a terminal that was saying hello"
+    );
+    (arriving, serving)
+}
+
+/// A `watch --json` that connects as the controller sees the end and leaves (a script started
+/// at that moment) is waited for while it says hello, and is sent the run to its end: the
+/// engine does not leave between its arrival and its hello.
+#[tokio::test]
+async fn a_watcher_arriving_as_the_controller_leaves_is_sent_the_end() {
+    use crate::wire::{self, ClientMsg, ServerMsg};
+    let dir = tempfile::tempdir().unwrap();
+    let (arriving, serving) = arrival_as_the_controller_leaves(dir.path()).await;
+    let (read, mut write) = arriving.into_split();
+    let hello = ClientMsg::Hello {
+        version: wire::VERSION,
+        want: Want::Watch,
+        who: operator(),
+        tail: None,
+    };
+    wire::write(&mut write, &hello).await.unwrap();
+    let mut read = tokio::io::BufReader::new(read);
+    let ended = |evs: &[Event]| evs.iter().any(|e| matches!(e, Event::RunFinished { .. }));
+    loop {
+        let msg = wire::read_server(&mut read, wire::MAX_SERVER_LINE).await;
+        match msg.unwrap().expect("cut off before the end") {
+            ServerMsg::Snapshot { events } if ended(&events) => break,
+            ServerMsg::Event { event } if ended(std::slice::from_ref(&event)) => break,
+            _ => {}
+        }
+    }
+    let outcome = tokio::time::timeout(NEVER, serving).await.unwrap().unwrap();
+    assert_eq!(outcome.unwrap(), RunOutcome::Completed);
+}
+
+/// A connection that never says hello (`nc -U` on the socket) holds a finished run's engine
+/// no longer than the hello is waited for: counted as arriving, it is let go when dropped.
+#[tokio::test]
+async fn a_silent_connection_holds_a_finished_run_only_until_its_hello_is_due() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_silent, serving) = arrival_as_the_controller_leaves(dir.path()).await;
+    let outcome = tokio::time::timeout(NEVER, serving).await;
+    assert!(outcome.is_ok(), "a silent connection held the engine");
+}
+
 /// The CPU time so far (user and system) of this process's threads named `name`: those of
 /// one test's own runtime, whatever the tests beside it in this process spend.
 fn cpu_time(name: &str) -> Duration {

@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::live::{Live, Next, QUEUE_BYTES};
-use crate::server::{Controller, HELLO_WITHIN, Shared};
+use crate::server::{Arriving, Controller, HELLO_WITHIN, Shared};
 use crate::wire::{self, ClientMsg, ServerMsg, Want};
 use cutover_model::protocol::{ClientChange, ClientRole, Event, Operator};
 
@@ -94,6 +94,7 @@ pub(crate) async fn session(
     shared: Arc<Shared>,
     allowed: bool,
     watch_only: bool,
+    arriving: Arriving,
 ) {
     let peer = stream.peer_cred().ok().map(|c| (c.uid(), c.pid()));
     let (read, mut write) = stream.into_split();
@@ -142,7 +143,9 @@ pub(crate) async fn session(
     // a cockpit, which keeps a tail, is not (stopped with ctrl-z, it would hold the engine).
     let streams_all = tail.is_none();
     if streams_all {
-        shared.behind.fetch_add(1, Ordering::Relaxed);
+        arriving.hand_over();
+    } else {
+        drop(arriving);
     }
     // More than the history keeps is never needed: a larger tail is the history's.
     let tail = tail.map(|t| t.clamp(1, crate::history::OUTPUT_LINES));
