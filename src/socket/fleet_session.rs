@@ -371,10 +371,11 @@ async fn forward(name: String, handle: crate::server::Handle, tx: mpsc::Sender<(
         };
         let ev = match next {
             Next::Event(ev) => (*ev).clone(),
-            Next::Skipped(n) => Event::Notice {
+            Next::Skipped(left) => Event::Notice {
                 level: cutover_model::protocol::Level::Warn,
                 message: format!(
-                    "this watcher fell behind: {n} output events of {name} left out here"
+                    "this watcher fell behind: {} output events of {name} left out here ({} lines)",
+                    left.events, left.lines
                 ),
             },
             Next::Behind(n) => {

@@ -867,6 +867,26 @@ async fn a_json_watcher_that_stops_reading_through_a_flood_is_told_what_it_misse
         missed.expect("told it fell behind"),
         "output events of m left out here",
     );
+    // The lines it was sent and the lines the notices say were left out are seq's, each once.
+    let sent: u64 = got
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::Output { text, .. } => Some(crate::tail::lines_of(text)),
+            _ => None,
+        })
+        .sum();
+    let left_out: u64 = got
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::Notice { message, .. } if message.contains("left out here (") => {
+                let n = message.rsplit_once('(')?.1.strip_suffix(" lines)")?;
+                n.parse::<u64>().ok()
+            }
+            _ => None,
+        })
+        .sum();
+    assert!(left_out > 0);
+    assert_eq!(sent + left_out, 3_000_000);
     assert!(
         matches!(got.last(), Some((_, Event::RunFinished { .. }))),
         "{:?}",

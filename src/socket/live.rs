@@ -38,12 +38,30 @@ pub(crate) enum Overflow {
     SkipOutput,
 }
 
+/// Output left out for a terminal, in one place of its stream.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct LeftOut {
+    /// Output events.
+    pub(crate) events: u64,
+    /// The lines they held (what a reader counts).
+    pub(crate) lines: u64,
+}
+
+impl LeftOut {
+    fn add(&mut self, ev: &Event) {
+        if let Event::Output { text, skipped, .. } = ev {
+            self.events += 1;
+            self.lines += crate::tail::lines_of(text) + skipped;
+        }
+    }
+}
+
 /// One thing held for a terminal.
 #[derive(Debug)]
 enum Held {
     Event(Arc<Event>),
-    /// This many output events were left out here.
-    Skipped(u64),
+    /// This output was left out here.
+    Skipped(LeftOut),
 }
 
 /// What `ev` counts for against [`QUEUE_BYTES`].
@@ -63,8 +81,8 @@ pub(crate) enum Next {
     Behind(u64),
     /// The broadcast closed: no more events.
     Closed,
-    /// With [`Overflow::SkipOutput`]: this many output events were left out here.
-    Skipped(u64),
+    /// With [`Overflow::SkipOutput`]: this output was left out here.
+    Skipped(LeftOut),
     /// With [`Live::try_recv`]: nothing yet.
     Empty,
 }
@@ -190,8 +208,12 @@ impl Live {
                 match self.overflow {
                     _ if fits => self.keep(ev, w),
                     Overflow::SkipOutput if output => match self.held.back_mut() {
-                        Some(Held::Skipped(n)) => *n += 1,
-                        _ => self.held.push_back(Held::Skipped(1)),
+                        Some(Held::Skipped(left)) => left.add(&ev),
+                        _ => {
+                            let mut left = LeftOut::default();
+                            left.add(&ev);
+                            self.held.push_back(Held::Skipped(left));
+                        }
                     },
                     Overflow::SkipOutput if self.held.len() < OTHER_MAX => self.keep(ev, w),
                     _ => self.fall(1),
@@ -325,7 +347,11 @@ mod tests {
                 Next::Event(ev) => {
                     got.push(format!("{:?}", ev.as_ref()).chars().take(12).collect())
                 }
-                Next::Skipped(n) => got.push(format!("skipped {n}")),
+                Next::Skipped(left) => {
+                    // Each event is one unfinished line of 1 KiB.
+                    assert_eq!(left.lines, left.events);
+                    got.push(format!("skipped {}", left.events));
+                }
                 Next::Empty => break,
                 other => panic!("{other:?}"),
             }

@@ -25,7 +25,7 @@ pub(crate) const PACE: Duration = Duration::from_millis(5);
 pub(crate) const PENDING_MAX: usize = 256;
 
 /// The lines an output text adds on a terminal: one per `\n`, plus an unfinished last line.
-fn lines_of(text: &str) -> u64 {
+pub(crate) fn lines_of(text: &str) -> u64 {
     let newlines = memchr::memchr_iter(b'\n', text.as_bytes()).count() as u64;
     newlines + u64::from(!text.is_empty() && !text.ends_with('\n'))
 }
