@@ -129,21 +129,12 @@ pub struct FleetHub {
     pub(crate) owner: u32,
 }
 
-/// A `watch --json` terminal being sent the fleet: counted while it lives.
-pub(crate) struct Streaming<'a>(&'a FleetHub);
-
-/// A connection accepted that has not said yet what it is: counted as streaming from its
-/// accept until then (within `HELLO_WITHIN`), so a finished fleet does not leave between a
-/// `watch --json`'s arrival and its hello.
+/// A connection counted as streaming from its accept: until it says what it is (within
+/// `HELLO_WITHIN`), and, when it is a `watch --json`, until that was sent the fleet's end. A
+/// finished fleet does not leave between a watcher's arrival and its hello, nor before its end.
 pub(crate) struct Arrival(Arc<FleetHub>);
 
 impl Drop for Arrival {
-    fn drop(&mut self) {
-        self.0.streaming.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-impl Drop for Streaming<'_> {
     fn drop(&mut self) {
         self.0.streaming.fetch_sub(1, Ordering::Relaxed);
     }
@@ -362,12 +353,6 @@ impl FleetHub {
     pub(crate) fn arrival(self: &Arc<Self>) -> Arrival {
         self.streaming.fetch_add(1, Ordering::Relaxed);
         Arrival(Arc::clone(self))
-    }
-
-    /// Counts a `watch --json` terminal until the guard is dropped.
-    pub(crate) fn stream(&self) -> Streaming<'_> {
-        self.streaming.fetch_add(1, Ordering::Relaxed);
-        Streaming(self)
     }
 
     /// Whether a terminal has the fleet's controls.

@@ -76,14 +76,13 @@ async fn session(stream: UnixStream, hub: Arc<FleetHub>, allowed: bool, arrival:
         say(&mut write, &refuse(&reason)).await;
         return;
     }
-    // A `watch --json` stays counted through `json`, which counts it itself until its end;
-    // any other terminal is let go here.
-    let _arrival = matches!(want, FleetWant::Json).then_some(arrival);
+    // Any terminal but a `watch --json` is let go here; `json` keeps that one counted.
+    let arrival = matches!(want, FleetWant::Json).then_some(arrival);
     match want {
         FleetWant::Status => {
             say(&mut write, &FleetServerMsg::View { view: hub.view() }).await;
         }
-        FleetWant::Json => json(&mut write, &hub).await,
+        FleetWant::Json => json(&mut write, &hub, arrival).await,
         FleetWant::Watch => lanes(read, write, hub, None, who).await,
         FleetWant::Control { take_over } => {
             let id = hub.next_session.fetch_add(1, Ordering::Relaxed);
@@ -249,9 +248,13 @@ async fn demoted(control: &mut Option<(u64, mpsc::Receiver<()>)>) {
 }
 
 /// `watch --json`: each member's events (its run so far, then live) tagged with the member,
-/// until every member's engine is gone and the fleet has finished.
-async fn json<W: AsyncWrite + Unpin>(write: &mut W, hub: &Arc<FleetHub>) {
-    let _counted = hub.stream();
+/// until every member's engine is gone and the fleet has finished. `_counted` (its arrival)
+/// counts it as streaming until then.
+async fn json<W: AsyncWrite + Unpin>(
+    write: &mut W,
+    hub: &Arc<FleetHub>,
+    _counted: Option<Arrival>,
+) {
     if !say(
         write,
         &FleetServerMsg::Welcome {

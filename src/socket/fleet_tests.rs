@@ -774,18 +774,10 @@ async fn a_json_watcher_counts_as_streaming_until_it_has_the_end() {
     let (_dir, socket, hub) = fleet(FleetPhase::Running, &[("a", LaneState::Queued)]);
     assert!(!hub.streaming());
     let mut json = Term::hello(&socket, FleetWant::Json).await;
-    let deadline = Instant::now() + SOON;
-    while !hub.streaming() {
-        assert!(Instant::now() < deadline, "the watcher was never counted");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    streaming_becomes(&hub, true, "the watcher was never counted").await;
     hub.set_phase(FleetPhase::Finished, None);
     assert_eq!(json_until_ended(&mut json).await, Vec::new());
-    let deadline = Instant::now() + SOON;
-    while hub.streaming() {
-        assert!(Instant::now() < deadline, "still counted after its end");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    streaming_becomes(&hub, false, "still counted after its end").await;
 }
 
 /// Waits until `hub.streaming()` is `want`.
