@@ -142,7 +142,10 @@ pub fn serve(spec: FleetSpec) -> Exit {
 
 /// Listens on the fleet's socket and runs the fleet.
 async fn serve_prepared(prepared: Prepared, place: Place, pipe: StatusPipe) -> Exit {
-    let (stop, stopped) = stop_signals();
+    let (stop, stopped) = match stop_signals() {
+        Ok(s) => s,
+        Err(e) => return pipe.fail(format!("cannot take over signals: {e}"), Exit::Failed),
+    };
     let bound = match bind(&prepared, place) {
         Ok(b) => b,
         Err(why) => return pipe.fail(why, Exit::Failed),
@@ -269,32 +272,23 @@ fn first_view(prepared: &Prepared, id: &str) -> FleetView {
 /// The fleet engine's signals: SIGTERM and SIGINT stop it (each member's own server ends its
 /// run as an abort); SIGHUP is ignored (there is no terminal to lose). The second receiver
 /// says whether one came (for the linger).
-fn stop_signals() -> (
+fn stop_signals() -> std::io::Result<(
     mpsc::Receiver<&'static str>,
     tokio::sync::watch::Receiver<bool>,
-) {
-    use tokio::signal::unix::{SignalKind, signal};
+)> {
+    use cutover_shell::signals::{HUP, INT, TERM, forward};
+    let mut signals = forward(&[TERM, INT, (HUP.0, None)])?;
     let (tx, rx) = mpsc::channel(4);
     let (seen_tx, seen_rx) = tokio::sync::watch::channel(false);
-    let term = signal(SignalKind::terminate());
-    let int = signal(SignalKind::interrupt());
-    let hup = signal(SignalKind::hangup());
     tokio::spawn(async move {
-        let (Ok(mut term), Ok(mut int), Ok(_hup)) = (term, int, hup) else {
-            return;
-        };
-        loop {
-            let name = tokio::select! {
-                _ = term.recv() => "SIGTERM",
-                _ = int.recv() => "SIGINT",
-            };
+        while let Some(name) = signals.recv().await {
             seen_tx.send_replace(true);
             if tx.send(name).await.is_err() {
                 return;
             }
         }
     });
-    (rx, seen_rx)
+    Ok((rx, seen_rx))
 }
 
 /// The fleet is over: waits until a controlling terminal has seen that (and left) and every

@@ -140,26 +140,8 @@ pub struct Ended {
 /// The signals that end a headless run (the step is cancelled and journaled first), sent by
 /// name on the returned channel.
 pub fn stop_signals() -> std::io::Result<mpsc::Receiver<&'static str>> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut term = signal(SignalKind::terminate())?;
-    let mut hup = signal(SignalKind::hangup())?;
-    let mut quit = signal(SignalKind::quit())?;
-    let (tx, rx) = mpsc::channel(4);
-    tokio::spawn(async move {
-        loop {
-            let name = tokio::select! {
-                _ = int.recv() => "SIGINT",
-                _ = term.recv() => "SIGTERM",
-                _ = hup.recv() => "SIGHUP",
-                _ = quit.recv() => "SIGQUIT",
-            };
-            if tx.send(name).await.is_err() {
-                return;
-            }
-        }
-    });
-    Ok(rx)
+    use cutover_shell::signals::{HUP, INT, QUIT, TERM, forward};
+    forward(&[INT, TERM, HUP, QUIT])
 }
 
 /// Runs the engine to the end, printing every event to `out`. A name arriving on `stop` (a

@@ -4,7 +4,8 @@
 //! output pipes read in large chunks and split into lines ([`Chunk`]); the whole group is
 //! killed on timeout, on cancel, and when the command ends (nothing it started lingers), and a
 //! [`GroupGuard`] kills it if the caller goes away. Used by the engine for `run` steps and
-//! waits, and by the `command` lag probe.
+//! waits, and by the `command` lag probe. [`signals`] takes signals over by name for every
+//! front end.
 
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
@@ -17,6 +18,7 @@ use cutover_model::protocol::Stream;
 
 mod group;
 mod lines;
+pub mod signals;
 
 pub use group::{GroupGuard, environ_holds, group_alive, group_members, pid_alive, signal_group};
 pub use lines::Chunk;

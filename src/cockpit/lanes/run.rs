@@ -79,10 +79,9 @@ impl LanesScreen for TermScreen<'_> {
 /// opens a member, a shutdown signal (SIGTERM, SIGHUP, SIGINT, SIGQUIT) comes, or the fleet's
 /// views end. The terminal is restored before this returns (or panics).
 pub async fn run(link: LanesLink, theme: &Theme, role: ClientRole) -> io::Result<LanesLeft> {
-    let (sig_tx, sig_rx) = mpsc::channel(4);
     let mut guard = TerminalGuard::enter()?;
     let size = guard.terminal.size()?;
-    crate::tui::spawn_signal_forwarder(sig_tx)?;
+    let sig_rx = crate::tui::take_signals()?;
     let mut app = LanesApp::new(role, Utc::now(), (size.width, size.height));
     let (input, input_task) = crate::tui::forwarded_input();
     let result = {
@@ -105,7 +104,7 @@ async fn lanes_loop<S, I>(
     screen: &mut S,
     mut input: I,
     mut link: LanesLink,
-    mut signals: mpsc::Receiver<String>,
+    mut signals: mpsc::Receiver<&'static str>,
 ) -> io::Result<LanesLeft>
 where
     S: LanesScreen,
@@ -301,7 +300,7 @@ mod tests {
         let (_view_tx, view_rx) = mpsc::channel::<FleetView>(8);
         let (_keys, input) = fmpsc::unbounded::<io::Result<TermEvent>>();
         let (sig_tx, sig_rx) = mpsc::channel(1);
-        sig_tx.send("SIGTERM".to_string()).await.unwrap();
+        sig_tx.send("SIGTERM").await.unwrap();
         let link = LanesLink {
             commands: cmd_tx,
             views: view_rx,

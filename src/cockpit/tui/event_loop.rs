@@ -138,7 +138,7 @@ pub async fn run<S, I>(
     screen: &mut S,
     mut input: I,
     mut link: EngineLink,
-    mut shutdown: mpsc::Receiver<String>,
+    mut shutdown: mpsc::Receiver<&'static str>,
 ) -> io::Result<Leave>
 where
     S: Screen,
@@ -222,7 +222,7 @@ fn on_input(
 /// the terminal is gone), any other signal starts the shutdown grace. Returns the app's
 /// effects and whether they must be drawn at once.
 fn on_signal<S: Screen>(
-    why: Option<String>,
+    why: Option<&'static str>,
     app: &mut App,
     screen: &mut S,
     st: &mut LoopState,
@@ -238,7 +238,7 @@ fn on_signal<S: Screen>(
             urgent = true;
         }
         Some(why) => {
-            effects = app.update(Msg::Shutdown(why));
+            effects = app.update(Msg::Shutdown(why.to_string()));
             start_grace(&mut st.deadline);
             urgent = true;
         }

@@ -61,10 +61,9 @@ pub async fn run(
     theme: Theme,
     attached: Option<crate::app::Seat>,
 ) -> io::Result<Left> {
-    let (sig_tx, sig_rx) = mpsc::channel(4);
     let mut guard = TerminalGuard::enter()?;
     let size = guard.terminal.size()?;
-    spawn_signal_forwarder(sig_tx)?;
+    let sig_rx = take_signals()?;
     let mut app = match attached {
         Some(seat) => App::attached(Utc::now(), (size.width, size.height), seat),
         None => App::new(Utc::now(), (size.width, size.height)),
@@ -142,32 +141,20 @@ pub(crate) fn forwarded_input() -> (
 /// on the alternate screen: SIGTERM, SIGHUP, SIGINT (from outside: raw mode turns ctrl-c into
 /// a key) and SIGQUIT end the run the orderly way; SIGTSTP suspends (the terminal is given
 /// back, and taken again on `fg`); SIGUSR1, SIGUSR2 and SIGALRM are ignored.
-pub(crate) fn spawn_signal_forwarder(tx: mpsc::Sender<String>) -> io::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut hup = signal(SignalKind::hangup())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut quit = signal(SignalKind::quit())?;
-    let mut tstp = signal(SignalKind::from_raw(libc::SIGTSTP))?;
-    let mut usr1 = signal(SignalKind::user_defined1())?;
-    let mut usr2 = signal(SignalKind::user_defined2())?;
-    let mut alrm = signal(SignalKind::alarm())?;
-    tokio::spawn(async move {
-        loop {
-            let name = tokio::select! {
-                _ = term.recv() => "SIGTERM",
-                _ = hup.recv() => "SIGHUP",
-                _ = int.recv() => "SIGINT",
-                _ = quit.recv() => "SIGQUIT",
-                _ = tstp.recv() => event_loop::SUSPEND,
-                _ = usr1.recv() => continue,
-                _ = usr2.recv() => continue,
-                _ = alrm.recv() => continue,
-            };
-            if tx.send(name.to_string()).await.is_err() {
-                break;
-            }
-        }
-    });
-    Ok(())
+pub(crate) fn take_signals() -> io::Result<mpsc::Receiver<&'static str>> {
+    use cutover_shell::signals::{HUP, INT, QUIT, TERM, forward};
+    use tokio::signal::unix::SignalKind;
+    forward(&[
+        TERM,
+        HUP,
+        INT,
+        QUIT,
+        (
+            SignalKind::from_raw(libc::SIGTSTP),
+            Some(event_loop::SUSPEND),
+        ),
+        (SignalKind::user_defined1(), None),
+        (SignalKind::user_defined2(), None),
+        (SignalKind::alarm(), None),
+    ])
 }
