@@ -8,6 +8,7 @@ use tokio::time::Instant;
 
 use super::hold::{Held, Hold, Verdict};
 use super::mailbox::cmd_name;
+use super::progress_poll::ProgressPoll;
 use super::shell_step::ShellRun;
 use super::{Attempt, AttemptResult, EngineError, Runner, Stop, classify};
 use crate::expect::OutputWatch;
@@ -36,7 +37,14 @@ impl Runner<'_> {
             })
             .await?;
         // Polled while the attempt runs, stopped when it ends (dropped).
-        let _progress = self.start_progress(index);
+        let _progress = ProgressPoll::start(
+            step,
+            index,
+            self.conns,
+            self.secrets,
+            self.masker,
+            self.io.sender(),
+        );
         let (att, stop) = match self.run_action(index, attempt).await? {
             Ok(a) => (a, None),
             Err((a, stop)) => (a, Some(stop)),

@@ -19,9 +19,7 @@ use super::triggers::Triggers;
 use crate::journal::{self, Journal, JournalError, TornTail};
 use crate::metrics_file::run::RunMetrics;
 use crate::resume::{self, Restored};
-use cutover_model::protocol::{
-    Command, Event, Level, Operator, OperatorAction, RunInfo, RunOutcome, StepInfo,
-};
+use cutover_model::protocol::{Command, Event, Operator, RunInfo, RunOutcome, StepInfo};
 use cutover_model::runbook::Runbook;
 use cutover_model::secrets::{self, Masker, MissingSecret};
 use cutover_pg::ConnSettings;
@@ -502,39 +500,5 @@ fn changed(
         old,
         new: rb.sha256.clone(),
         diff,
-    }
-}
-
-impl Runner<'_> {
-    /// What a session journals right after it starts: a torn last record of the journal it
-    /// continues, and the changed runbook or vars the operator accepted.
-    async fn opening_records(
-        &mut self,
-        torn: Option<TornTail>,
-        accepted_change: Option<(String, String)>,
-        accepted_vars: Option<Vec<String>>,
-    ) -> Result<(), EngineError> {
-        if let Some(t) = torn {
-            let kept = t.kept_in.map_or(String::new(), |k| {
-                format!("; its bytes are kept in {}", k.display())
-            });
-            let message = format!(
-                "the journal's last record was cut off ({} bytes: a crash or a full disk){kept}; the run continues after the last complete record",
-                t.bytes
-            );
-            self.notice(Level::Warn, message).await?;
-        }
-        if let Some((old, new)) = accepted_change {
-            let action = OperatorAction::AcceptChangedRunbook {
-                old_sha256: old,
-                new_sha256: new,
-            };
-            self.operator_action(None, action).await?;
-        }
-        if let Some(changes) = accepted_vars {
-            self.operator_action(None, OperatorAction::AcceptChangedVars { changes })
-                .await?;
-        }
-        Ok(())
     }
 }

@@ -5,14 +5,15 @@
 //! [`POLL_WITHIN`] and a short `lock_timeout`, so the server ends a poll that hangs (a count
 //! stuck behind the copy's lock) and polls never pile up. The task ends with the attempt.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::Utc;
 use tokio::sync::mpsc;
 use tokio_postgres::{Client, SimpleQueryMessage};
 
-use super::Runner;
 use cutover_model::protocol::Event;
+use cutover_model::runbook::Step;
 use cutover_model::secrets::Masker;
 use cutover_pg::ConnSettings;
 
@@ -39,18 +40,26 @@ struct Poll {
     tx: mpsc::Sender<Event>,
 }
 
-impl Runner<'_> {
-    /// Starts polling step `index`'s `progress` query, if it has one.
-    pub(super) fn start_progress(&self, index: usize) -> Option<ProgressPoll> {
-        let p = self.rb.steps[index].progress.as_ref()?;
+impl ProgressPoll {
+    /// Starts polling `step`'s `progress` query (step `index`), if it has one and its
+    /// connection is known; its figures go to `tx`, masked by `masker`.
+    pub(super) fn start(
+        step: &Step,
+        index: usize,
+        conns: &BTreeMap<String, ConnSettings>,
+        secrets: &BTreeMap<String, String>,
+        masker: &Masker,
+        tx: mpsc::Sender<Event>,
+    ) -> Option<ProgressPoll> {
+        let p = step.progress.as_ref()?;
         let poll = Poll {
-            settings: self.conns.get(&p.on)?.clone(),
-            sql: p.sql.render(self.secrets),
+            settings: conns.get(&p.on)?.clone(),
+            sql: p.sql.render(secrets),
             every: p.every,
             unit: p.unit.clone(),
             index,
-            masker: self.masker.clone(),
-            tx: self.io.sender(),
+            masker: masker.clone(),
+            tx,
         };
         Some(ProgressPoll(tokio::spawn(poll.run())))
     }

@@ -1,4 +1,5 @@
-//! Picking a run up where its journal left it: the state replayed to the front end, a step
+//! Picking a run up where its journal left it: what the session journals first (a torn last
+//! record, a changed runbook or vars accepted), the state replayed to the front end, a step
 //! that never finished settled by the operator, and a rollback that was in progress
 //! continued (a run whose rollback started never goes forward again).
 
@@ -6,12 +7,45 @@ use chrono::Utc;
 
 use super::drive::{Decision, Settled};
 use super::{EngineError, Runner};
+use crate::journal::TornTail;
 use crate::resume::{Interrupted, Restored};
-use cutover_model::protocol::{DecisionKind, Event, Level, RunOutcome, StepState};
+use cutover_model::protocol::{DecisionKind, Event, Level, OperatorAction, RunOutcome, StepState};
 use cutover_model::summary::Ended;
 use cutover_shell as shell;
 
 impl Runner<'_> {
+    /// What a session journals right after it starts: a torn last record of the journal it
+    /// continues, and the changed runbook or vars the operator accepted.
+    pub(super) async fn opening_records(
+        &mut self,
+        torn: Option<TornTail>,
+        accepted_change: Option<(String, String)>,
+        accepted_vars: Option<Vec<String>>,
+    ) -> Result<(), EngineError> {
+        if let Some(t) = torn {
+            let kept = t.kept_in.map_or(String::new(), |k| {
+                format!("; its bytes are kept in {}", k.display())
+            });
+            let message = format!(
+                "the journal's last record was cut off ({} bytes: a crash or a full disk){kept}; the run continues after the last complete record",
+                t.bytes
+            );
+            self.notice(Level::Warn, message).await?;
+        }
+        if let Some((old, new)) = accepted_change {
+            let action = OperatorAction::AcceptChangedRunbook {
+                old_sha256: old,
+                new_sha256: new,
+            };
+            self.operator_action(None, action).await?;
+        }
+        if let Some(changes) = accepted_vars {
+            self.operator_action(None, OperatorAction::AcceptChangedVars { changes })
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Tells the front end what the journal says: what is done, what failed, what was
     /// interrupted, the last reconcile results.
     pub(super) async fn replay(&mut self, r: &Restored) -> Result<(), EngineError> {
