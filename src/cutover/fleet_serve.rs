@@ -170,8 +170,13 @@ async fn serve_prepared(prepared: Prepared, place: Place, pipe: StatusPipe) -> E
         },
     );
     let exit = driver.run(stop).await;
-    linger(&hub, stopped).await;
+    let signalled = linger(&hub, stopped.clone()).await;
     accept.abort();
+    let _ = accept.await;
+    if !signalled {
+        let mut stopped = stopped;
+        server::last_arrivals(|| hub.streaming(), stopped.changed()).await;
+    }
     rundir::remove(&bound.dir, &bound.id);
     let _ = std::fs::remove_dir(&bound.members);
     exit
@@ -293,15 +298,15 @@ fn stop_signals() -> std::io::Result<(
 
 /// The fleet is over: waits until a controlling terminal has seen that (and left) and every
 /// `watch --json` terminal has been sent it, or nobody came for [`server::LINGER`], or a
-/// signal says to stop.
-async fn linger(hub: &FleetHub, mut stopped: tokio::sync::watch::Receiver<bool>) {
+/// signal says to stop (then true).
+async fn linger(hub: &FleetHub, mut stopped: tokio::sync::watch::Receiver<bool>) -> bool {
     if *stopped.borrow() {
-        return;
+        return true;
     }
     let controlled = || hub.controlled();
     // A `watch --json` terminal still behind is sent the rest, and the end, first.
     let seen = || hub.end_seen() && !hub.streaming();
-    server::linger_while(controlled, seen, server::LINGER, stopped.changed()).await;
+    server::linger_while(controlled, seen, server::LINGER, stopped.changed()).await
 }
 
 /// Member `name` (the `index`th of the fleet file) served on `<dir>/m<index>.sock`: its run

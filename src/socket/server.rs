@@ -41,6 +41,11 @@ pub const QUEUE: usize = 1024;
 /// How long a new connection has to say hello.
 pub(crate) const HELLO_WITHIN: Duration = Duration::from_secs(5);
 
+/// How long a finished run (or fleet) that stopped accepting still waits for the terminals it
+/// had accepted: one that has not said hello yet has [`HELLO_WITHIN`] to, and then a little
+/// longer to be sent the end.
+pub const LAST_ARRIVALS: Duration = Duration::from_secs(10);
+
 /// A group the run is shared with, for watching.
 #[derive(Debug, Clone)]
 pub struct SharedGroup {
@@ -316,12 +321,16 @@ impl Listening {
             }
         };
         let _ = hub.await;
-        if !stop_soon {
-            linger(&shared, opts.linger, &mut signals).await;
-        }
+        let stopped = stop_soon || linger(&shared, opts.linger, &mut signals).await;
         accept.abort();
+        let _ = accept.await;
         if let Some(a) = accept_shared {
             a.abort();
+            let _ = a.await;
+        }
+        if !stopped {
+            let counted = || shared.behind.load(Ordering::Relaxed) > 0;
+            last_arrivals(counted, signals.next()).await;
         }
         rundir::remove(&opts.dir, &opts.meta.id);
         if let Some(g) = &opts.shared {
@@ -383,30 +392,31 @@ async fn hub(mut ev_rx: mpsc::Receiver<Event>, shared: Arc<Shared>) {
 }
 
 /// The run is over: waits until a controlling terminal has seen that (and left) and every
-/// terminal still attached was sent it, or nobody came for `linger`, or a signal says to stop.
-async fn linger(shared: &Shared, linger: Duration, signals: &mut Signals) {
+/// terminal still attached was sent it, or nobody came for `linger`, or a signal says to stop
+/// (then true).
+async fn linger(shared: &Shared, linger: Duration, signals: &mut Signals) -> bool {
     let controlled = || shared.controller_id().is_some();
     let seen =
         || shared.end_seen.load(Ordering::Relaxed) && shared.behind.load(Ordering::Relaxed) == 0;
-    linger_while(controlled, seen, linger, signals.next()).await;
+    linger_while(controlled, seen, linger, signals.next()).await
 }
 
 /// The rule of a finished run's (or fleet's) last minutes: it waits while a terminal has the
 /// controls, until one that had them has seen the end (`end_seen`) and left, or nobody had
-/// them for `linger`, or `stop` resolves.
+/// them for `linger`, or `stop` resolves (then true).
 pub async fn linger_while<T>(
     controlled: impl Fn() -> bool,
     end_seen: impl Fn() -> bool,
     linger: Duration,
     stop: impl std::future::Future<Output = T>,
-) {
+) -> bool {
     let mut unattended = Duration::ZERO;
     let step = Duration::from_millis(200);
     let mut stop = std::pin::pin!(stop);
     loop {
         let held = controlled();
         if !held && (end_seen() || unattended >= linger) {
-            return;
+            return false;
         }
         unattended = if held {
             Duration::ZERO
@@ -415,6 +425,24 @@ pub async fn linger_while<T>(
         };
         tokio::select! {
             () = tokio::time::sleep(step) => {}
+            _ = &mut stop => return true,
+        }
+    }
+}
+
+/// Once the accept loops have stopped (and so no terminal can arrive any more): waits while
+/// `counted()`, a terminal accepted before the stop that has not said what it is or has not
+/// been sent the end yet, at most [`LAST_ARRIVALS`], or until `stop` resolves. A terminal
+/// accepted after the linger's last look is then sent the end too, not cut off.
+pub async fn last_arrivals<T>(
+    counted: impl Fn() -> bool,
+    stop: impl std::future::Future<Output = T>,
+) {
+    let deadline = tokio::time::Instant::now() + LAST_ARRIVALS;
+    let mut stop = std::pin::pin!(stop);
+    while counted() && tokio::time::Instant::now() < deadline {
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(50)) => {}
             _ = &mut stop => return,
         }
     }

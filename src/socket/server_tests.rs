@@ -354,14 +354,10 @@ async fn arrival_as_the_controller_leaves(
     (arriving, serving)
 }
 
-/// A `watch --json` that connects as the controller sees the end and leaves (a script started
-/// at that moment) is waited for while it says hello, and is sent the run to its end: the
-/// engine does not leave between its arrival and its hello.
-#[tokio::test]
-async fn a_watcher_arriving_as_the_controller_leaves_is_sent_the_end() {
+/// Says hello on `arriving` as a `watch --json` terminal and reads until the run's end:
+/// panics when the stream is cut off before it.
+async fn watch_to_the_end(arriving: tokio::net::UnixStream) {
     use crate::wire::{self, ClientMsg, ServerMsg};
-    let dir = tempfile::tempdir().unwrap();
-    let (arriving, serving) = arrival_as_the_controller_leaves(dir.path()).await;
     let (read, mut write) = arriving.into_split();
     let hello = ClientMsg::Hello {
         version: wire::VERSION,
@@ -380,6 +376,45 @@ async fn a_watcher_arriving_as_the_controller_leaves_is_sent_the_end() {
             _ => {}
         }
     }
+}
+
+/// A `watch --json` that connects as the controller sees the end and leaves (a script started
+/// at that moment) is waited for while it says hello, and is sent the run to its end: the
+/// engine does not leave between its arrival and its hello.
+#[tokio::test]
+async fn a_watcher_arriving_as_the_controller_leaves_is_sent_the_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let (arriving, serving) = arrival_as_the_controller_leaves(dir.path()).await;
+    watch_to_the_end(arriving).await;
+    let outcome = tokio::time::timeout(NEVER, serving).await.unwrap().unwrap();
+    assert_eq!(outcome.unwrap(), RunOutcome::Completed);
+}
+
+/// A terminal accepted while a finished run lingers, which says hello only after the linger
+/// ran out (nobody came to see the end), is still sent the end: the engine stops accepting
+/// first, then waits for the terminals it accepted ([`server::LAST_ARRIVALS`] at most). This is also
+/// what closes the gap between the linger's last look and the stop of the accept loop.
+#[tokio::test]
+async fn a_terminal_accepted_before_the_linger_ran_out_is_sent_the_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let linger = Duration::from_secs(2);
+    let (socket, serving) = served(dir.path(), linger);
+    run_and_leave(&socket).await;
+    let journal = dir.path().join("j.jsonl");
+    while !finished(&journal) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Accepted during the linger; not a word said until it has run out.
+    let arriving = tokio::net::UnixStream::connect(&socket).await.unwrap();
+    tokio::time::sleep(linger + Duration::from_secs(1)).await;
+    assert!(
+        !serving.is_finished(),
+        "the engine left a terminal it had accepted"
+    );
+    // It stopped accepting when the linger ran out: the socket is still there, but refuses.
+    assert!(socket.exists());
+    assert!(tokio::net::UnixStream::connect(&socket).await.is_err());
+    watch_to_the_end(arriving).await;
     let outcome = tokio::time::timeout(NEVER, serving).await.unwrap().unwrap();
     assert_eq!(outcome.unwrap(), RunOutcome::Completed);
 }
