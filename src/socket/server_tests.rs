@@ -392,8 +392,9 @@ async fn a_watcher_arriving_as_the_controller_leaves_is_sent_the_end() {
 
 /// A terminal accepted while a finished run lingers, which says hello only after the linger
 /// ran out (nobody came to see the end), is still sent the end: the engine stops accepting
-/// first, then waits for the terminals it accepted ([`server::LAST_ARRIVALS`] at most). This is also
-/// what closes the gap between the linger's last look and the stop of the accept loop.
+/// first, then waits for the terminals it accepted ([`server::LAST_ARRIVALS`] at most).
+/// This is also what closes the gap between the linger's last look and the accept loop's
+/// stop.
 #[tokio::test]
 async fn a_terminal_accepted_before_the_linger_ran_out_is_sent_the_end() {
     let dir = tempfile::tempdir().unwrap();
