@@ -65,7 +65,7 @@ impl App {
             return Some(Action::CancelCountdown);
         }
         // With no countdown to stop, `n` goes on with the search.
-        if key == Key::Char('n')
+        if key == keymap::SEARCH_NEXT
             && self.search.is_some()
             && self.key_context() == KeyContext::Commands
             && self.modal.is_none()

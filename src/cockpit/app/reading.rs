@@ -85,7 +85,7 @@ impl App {
                     format!(
                         "/{needle}: match {} of {total} from the newest · {} older · {} newer · {} ends it",
                         newer + 1,
-                        super::keymap::key_of(Action::SearchNext),
+                        super::keymap::SEARCH_NEXT,
                         super::keymap::key_of(Action::SearchPrev),
                         super::keymap::key_of(Action::Escape)
                     ),

@@ -114,6 +114,21 @@ fn slash_finds_the_newest_match_then_n_older_and_n_capital_newer() {
     );
 }
 
+/// The status line of a match names the keys that move through the matches: `n` is not the
+/// key table's binding of the search (it is the countdown's key, which goes on with a search
+/// only while one is shown), so it is not looked up there.
+#[test]
+fn a_match_s_status_names_the_keys_that_move_on() {
+    let mut app = with_output();
+    typed(&mut app, "/batch");
+    press(&mut app, Key::Enter);
+    let status = &app.status.as_ref().unwrap().text;
+    assert!(
+        status.ends_with("match 1 of 20 from the newest · n older · N newer · esc ends it"),
+        "{status}"
+    );
+}
+
 #[test]
 fn n_stops_a_countdown_before_it_goes_on_with_a_search() {
     let mut app = with_output();

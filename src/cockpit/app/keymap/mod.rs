@@ -37,6 +37,11 @@ pub enum Key {
     CtrlC,
 }
 
+/// The key that goes on with a search, to the next older match, while one is shown: it is
+/// the countdown's key in the table (a countdown running, it stops that first), so the search
+/// takes it before the table is asked (`App::key_action`) and [`key_of`] does not name it.
+pub const SEARCH_NEXT: Key = Key::Char('n');
+
 impl fmt::Display for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
