@@ -20,11 +20,11 @@ pub const HUP: Named = (SignalKind::hangup(), Some("SIGHUP"));
 /// SIGQUIT, sent as `"SIGQUIT"`.
 pub const QUIT: Named = (SignalKind::quit(), Some("SIGQUIT"));
 
-/// Takes over every signal in `signals` (all of them, or none: an error installing one is
-/// returned before any task starts) and sends the name of each one that has a name on the
-/// returned channel, in the order they arrive. The handlers stay for the life of the process
-/// (tokio never gives a signal back to its default); dropping the receiver only stops the
-/// forwarding.
+/// Takes over every signal in `signals` and sends the name of each one that has a name on
+/// the returned channel. Every handler is installed before any task starts, and an error
+/// installing one is returned; those installed before it stay taken over (tokio never gives
+/// a signal back to its default action, for the life of the process). Each signal has its
+/// own task, which ends when the receiver is dropped, whether or not its signal comes again.
 pub fn forward(signals: &[Named]) -> io::Result<mpsc::Receiver<&'static str>> {
     let installed = signals
         .iter()
@@ -34,11 +34,18 @@ pub fn forward(signals: &[Named]) -> io::Result<mpsc::Receiver<&'static str>> {
     for (mut s, name) in installed {
         let tx = tx.clone();
         tokio::spawn(async move {
-            while s.recv().await.is_some() {
-                if let Some(name) = name
-                    && tx.send(name).await.is_err()
-                {
-                    return;
+            loop {
+                tokio::select! {
+                    got = s.recv() => match (got, name) {
+                        (None, _) => return,
+                        (Some(()), Some(name)) => {
+                            if tx.send(name).await.is_err() {
+                                return;
+                            }
+                        }
+                        (Some(()), None) => {}
+                    },
+                    () = tx.closed() => return,
                 }
             }
         });
@@ -74,5 +81,36 @@ mod tests {
                 .await
                 .is_err()
         );
+    }
+
+    /// Dropping the receiver ends every task, an ignored signal's too (the lanes and a
+    /// member's cockpit take the signals over each time the operator goes between them).
+    #[test]
+    fn dropping_the_receiver_ends_its_tasks() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let rx = forward(&[
+                (SignalKind::window_change(), Some("SIGWINCH")),
+                (SignalKind::from_raw(libc::SIGURG), None),
+            ])
+            .unwrap();
+            let alive = || {
+                tokio::runtime::Handle::current()
+                    .metrics()
+                    .num_alive_tasks()
+            };
+            assert_eq!(alive(), 2);
+            drop(rx);
+            for _ in 0..100 {
+                if alive() == 0 {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            assert_eq!(alive(), 0, "a task outlived its receiver");
+        });
     }
 }
