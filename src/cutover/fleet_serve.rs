@@ -175,7 +175,8 @@ async fn serve_prepared(prepared: Prepared, place: Place, pipe: StatusPipe) -> E
     let _ = accept.await;
     if !signalled {
         let mut stopped = stopped;
-        server::last_arrivals(|| hub.streaming(), stopped.changed()).await;
+        let counted = || hub.streaming() || hub.controlled();
+        server::last_arrivals(counted, stopped.changed()).await;
     }
     rundir::remove(&bound.dir, &bound.id);
     let _ = std::fs::remove_dir(&bound.members);

@@ -43,7 +43,7 @@ pub(crate) const HELLO_WITHIN: Duration = Duration::from_secs(5);
 
 /// How long a finished run (or fleet) that stopped accepting still waits for the terminals it
 /// had accepted: one that has not said hello yet has [`HELLO_WITHIN`] to, and then a little
-/// longer to be sent the end.
+/// longer to be sent the end (a `watch --json`) or to see it (a terminal with the controls).
 pub const LAST_ARRIVALS: Duration = Duration::from_secs(10);
 
 /// A group the run is shared with, for watching.
@@ -329,7 +329,8 @@ impl Listening {
             let _ = a.await;
         }
         if !stopped {
-            let counted = || shared.behind.load(Ordering::Relaxed) > 0;
+            let counted =
+                || shared.behind.load(Ordering::Relaxed) > 0 || shared.controller_id().is_some();
             last_arrivals(counted, signals.next()).await;
         }
         rundir::remove(&opts.dir, &opts.meta.id);
@@ -430,10 +431,13 @@ pub async fn linger_while<T>(
     }
 }
 
-/// Once the accept loops have stopped (and so no terminal can arrive any more): waits while
-/// `counted()`, a terminal accepted before the stop that has not said what it is or has not
-/// been sent the end yet, at most [`LAST_ARRIVALS`], or until `stop` resolves. A terminal
-/// accepted after the linger's last look is then sent the end too, not cut off.
+/// Once the accept loops have stopped (and so no terminal is accepted any more): waits while
+/// `counted()` (a terminal accepted before the stop that has not said what it is, a
+/// `watch --json` not yet sent the end, a terminal with the controls), at most
+/// [`LAST_ARRIVALS`], or until `stop` resolves. A terminal accepted after the linger's last
+/// look is then sent the end too, not cut off. (A connection the kernel had queued but the
+/// accept loop had not taken yet is closed with the listener: its join fails with an error,
+/// before any of the run was sent.)
 pub async fn last_arrivals<T>(
     counted: impl Fn() -> bool,
     stop: impl std::future::Future<Output = T>,

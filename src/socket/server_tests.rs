@@ -405,9 +405,10 @@ async fn a_terminal_accepted_before_the_linger_ran_out_is_sent_the_end() {
     while !finished(&journal) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    // Accepted during the linger; not a word said until it has run out.
+    // Accepted during the linger; not a word said until it has run out (and well inside the
+    // hello's own limit, 5 s from the accept).
     let arriving = tokio::net::UnixStream::connect(&socket).await.unwrap();
-    tokio::time::sleep(linger + Duration::from_secs(1)).await;
+    tokio::time::sleep(linger + Duration::from_millis(1500)).await;
     assert!(
         !serving.is_finished(),
         "the engine left a terminal it had accepted"

@@ -31,8 +31,9 @@ fn no_key_is_bound_twice_in_one_context() {
     }
 }
 
-/// Every action, as a chain the compiler checks: a new `Action` does not build until it has
-/// a place here (a list in the test itself let `ToggleSummary` go unchecked).
+/// Every action, as a chain: a new `Action` does not build until it has an arm here, and the
+/// count in `every_action_has_a_key` fails until the chain reaches it (a list in the test
+/// itself let `ToggleSummary` go unchecked).
 fn after(a: Action) -> Option<Action> {
     use Action::*;
     Some(match a {
