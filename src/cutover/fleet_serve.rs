@@ -282,8 +282,8 @@ fn stop_signals() -> std::io::Result<(
     mpsc::Receiver<&'static str>,
     tokio::sync::watch::Receiver<bool>,
 )> {
-    use cutover_shell::signals::{HUP, INT, TERM, forward};
-    let mut signals = forward(&[TERM, INT, (HUP.0, None)])?;
+    use cutover_shell::signals::{HUP_IGNORED, INT, TERM, forward};
+    let mut signals = forward(&[TERM, INT, HUP_IGNORED])?;
     let (tx, rx) = mpsc::channel(4);
     let (seen_tx, seen_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {

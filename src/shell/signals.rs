@@ -19,12 +19,17 @@ pub const TERM: Named = (SignalKind::terminate(), Some("SIGTERM"));
 pub const HUP: Named = (SignalKind::hangup(), Some("SIGHUP"));
 /// SIGQUIT, sent as `"SIGQUIT"`.
 pub const QUIT: Named = (SignalKind::quit(), Some("SIGQUIT"));
+/// SIGHUP taken over and ignored: an engine has no terminal to lose, and a stray one must not
+/// end its run.
+pub const HUP_IGNORED: Named = (SignalKind::hangup(), None);
 
 /// Takes over every signal in `signals` and sends the name of each one that has a name on
 /// the returned channel. Every handler is installed before any task starts, and an error
-/// installing one is returned; those installed before it stay taken over (tokio never gives
-/// a signal back to its default action, for the life of the process). Each signal has its
-/// own task, which ends when the receiver is dropped, whether or not its signal comes again.
+/// installing one is returned; those installed before it stay taken over. A signal without a
+/// name needs nothing more: tokio keeps a handler for the life of the process once it is
+/// installed, so the signal is swallowed even with its stream dropped. Each named signal has
+/// its own task, which ends when the receiver is dropped, whether or not its signal comes
+/// again.
 pub fn forward(signals: &[Named]) -> io::Result<mpsc::Receiver<&'static str>> {
     let installed = signals
         .iter()
@@ -32,19 +37,16 @@ pub fn forward(signals: &[Named]) -> io::Result<mpsc::Receiver<&'static str>> {
         .collect::<io::Result<Vec<_>>>()?;
     let (tx, rx) = mpsc::channel(4);
     for (mut s, name) in installed {
+        let Some(name) = name else { continue };
         let tx = tx.clone();
         tokio::spawn(async move {
             loop {
                 tokio::select! {
-                    got = s.recv() => match (got, name) {
-                        (None, _) => return,
-                        (Some(()), Some(name)) => {
-                            if tx.send(name).await.is_err() {
-                                return;
-                            }
+                    got = s.recv() => {
+                        if got.is_none() || tx.send(name).await.is_err() {
+                            return;
                         }
-                        (Some(()), None) => {}
-                    },
+                    }
                     () = tx.closed() => return,
                 }
             }
@@ -83,8 +85,8 @@ mod tests {
         );
     }
 
-    /// Dropping the receiver ends every task, an ignored signal's too (the lanes and a
-    /// member's cockpit take the signals over each time the operator goes between them).
+    /// Dropping the receiver ends every task, even with no signal coming again (the lanes and
+    /// a member's cockpit take the signals over each time the operator goes between them).
     #[test]
     fn dropping_the_receiver_ends_its_tasks() {
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -102,7 +104,8 @@ mod tests {
                     .metrics()
                     .num_alive_tasks()
             };
-            assert_eq!(alive(), 2);
+            // The named signal's task (an ignored one needs none).
+            assert_eq!(alive(), 1);
             drop(rx);
             for _ in 0..100 {
                 if alive() == 0 {
