@@ -90,6 +90,9 @@ pub enum ServeError {
     /// The engine's task died.
     #[error("the engine task failed: {0}")]
     Task(String),
+    /// The engine's signals could not be taken over.
+    #[error("cannot take over signals: {0}")]
+    Signals(std::io::Error),
 }
 
 /// The terminal that has the controls.
@@ -223,7 +226,7 @@ pub fn listen(opts: ServeOptions) -> Result<Listening, ServeError> {
     };
     // Before the pid is published: from then on, a signal always finds a receiver (tokio keeps
     // its handler once installed, so one that came with no receiver would be dropped unseen).
-    let signals = Signals::install();
+    let signals = Signals::install()?;
     rundir::write_meta(&opts.dir, &opts.meta)?;
     Ok(Listening {
         listener,
@@ -452,41 +455,24 @@ pub async fn last_arrivals<T>(
     }
 }
 
-/// The engine process's own signals.
-struct Signals {
-    term: Option<tokio::signal::unix::Signal>,
-    int: Option<tokio::signal::unix::Signal>,
-    _hup: Option<tokio::signal::unix::Signal>,
-}
+/// The engine process's own signals: SIGTERM and SIGINT end the run; SIGHUP is taken over
+/// and ignored (a stray one must not kill the run).
+struct Signals(mpsc::Receiver<&'static str>);
 
 impl Signals {
-    fn install() -> Self {
-        use tokio::signal::unix::{SignalKind, signal};
-        Signals {
-            term: signal(SignalKind::terminate()).ok(),
-            int: signal(SignalKind::interrupt()).ok(),
-            // Handled (and so ignored): a stray SIGHUP must not kill the run.
-            _hup: signal(SignalKind::hangup()).ok(),
-        }
+    fn install() -> Result<Self, ServeError> {
+        use cutover_shell::signals::{HUP_IGNORED, INT, TERM, forward};
+        forward(&[TERM, INT, HUP_IGNORED])
+            .map(Signals)
+            .map_err(ServeError::Signals)
     }
 
     /// The next ending signal, by name.
     async fn next(&mut self) -> &'static str {
-        let term = async {
-            match self.term.as_mut() {
-                Some(s) => s.recv().await,
-                None => std::future::pending().await,
-            }
-        };
-        let int = async {
-            match self.int.as_mut() {
-                Some(s) => s.recv().await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            _ = term => "SIGTERM",
-            _ = int => "SIGINT",
+        match self.0.recv().await {
+            Some(name) => name,
+            // Its tasks end only with the runtime: nothing comes any more.
+            None => std::future::pending().await,
         }
     }
 }
