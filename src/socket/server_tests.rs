@@ -116,15 +116,33 @@ fn finished(journal: &Path) -> bool {
     std::fs::read_to_string(journal).is_ok_and(|j| j.contains(r#""type":"run_finished""#))
 }
 
-#[tokio::test]
-async fn an_operator_who_comes_back_finds_the_outcome_and_then_the_engine_leaves() {
-    let dir = tempfile::tempdir().unwrap();
-    let (socket, serving) = served(dir.path(), NEVER);
-    run_and_leave(&socket).await;
-    let journal = dir.path().join("j.jsonl");
+/// Waits until the journal of the run served in `dir` holds its end.
+async fn journal_ended(dir: &Path) {
+    let journal = dir.join("j.jsonl");
     while !finished(&journal) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// The run served in `dir` (lingering `linger`), started by a controller that left at once:
+/// returned once it ended, with nobody in control to see the end.
+async fn ended_unattended(
+    dir: &Path,
+    linger: Duration,
+) -> (
+    std::path::PathBuf,
+    JoinHandle<Result<RunOutcome, ServeError>>,
+) {
+    let (socket, serving) = served(dir, linger);
+    run_and_leave(&socket).await;
+    journal_ended(dir).await;
+    (socket, serving)
+}
+
+#[tokio::test]
+async fn an_operator_who_comes_back_finds_the_outcome_and_then_the_engine_leaves() {
+    let dir = tempfile::tempdir().unwrap();
+    let (socket, serving) = ended_unattended(dir.path(), NEVER).await;
     // Nobody in control saw the end: the engine is still there.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!serving.is_finished());
@@ -240,10 +258,7 @@ async fn a_flood_reaches_a_tail_keeping_terminal_as_its_tail_and_a_count() {
     let (_watching, mut every_events) = every.bridge();
     commands.send(Command::RunNext).await.unwrap();
     // Nobody reads until the run is over: both terminals fall behind the flood.
-    let journal = dir.path().join("j.jsonl");
-    while !finished(&journal) {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    journal_ended(dir.path()).await;
     let (sent, left_out) = seq_lines(&mut tail_events).await;
     assert_eq!(sent + left_out, 200_000);
     assert!((100..100_000).contains(&sent), "sent {sent} lines");
@@ -328,12 +343,7 @@ async fn arrival_as_the_controller_leaves(
     tokio::net::UnixStream,
     JoinHandle<Result<RunOutcome, ServeError>>,
 ) {
-    let (socket, serving) = served(dir, NEVER);
-    run_and_leave(&socket).await;
-    let journal = dir.join("j.jsonl");
-    while !finished(&journal) {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let (socket, serving) = ended_unattended(dir, NEVER).await;
     // Connected (and accepted), not a word said yet.
     let arriving = tokio::net::UnixStream::connect(&socket).await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -393,18 +403,13 @@ async fn a_watcher_arriving_as_the_controller_leaves_is_sent_the_end() {
 /// A terminal accepted while a finished run lingers, which says hello only after the linger
 /// ran out (nobody came to see the end), is still sent the end: the engine stops accepting
 /// first, then waits for the terminals it accepted ([`server::LAST_ARRIVALS`] at most).
-/// This is also what closes the gap between the linger's last look and the accept loop's
+/// The same wait covers one accepted between the linger's last look and the accept loop's
 /// stop.
 #[tokio::test]
 async fn a_terminal_accepted_before_the_linger_ran_out_is_sent_the_end() {
     let dir = tempfile::tempdir().unwrap();
     let linger = Duration::from_secs(2);
-    let (socket, serving) = served(dir.path(), linger);
-    run_and_leave(&socket).await;
-    let journal = dir.path().join("j.jsonl");
-    while !finished(&journal) {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let (socket, serving) = ended_unattended(dir.path(), linger).await;
     // Accepted during the linger; not a word said until it has run out (and well inside the
     // hello's own limit, 5 s from the accept).
     let arriving = tokio::net::UnixStream::connect(&socket).await.unwrap();
