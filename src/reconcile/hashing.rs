@@ -5,12 +5,21 @@
 //! swapped values do not cancel); a range's hash is the sum of its rows' hashes
 //! (equal multisets of rows sum equal, duplicates count, no ordering by key is needed).
 //!
+//! A type's own hash function is used only where it sees every bit of the value. Those that
+//! do not are hashed otherwise (see [`hash_expr`]): `int8` folds its high 32 bits into its low
+//! ones (`v` and `v - 2³²` hash alike), and so do the 64-bit times (`timestamp`,
+//! `timestamptz`, `time`), which are hashed by their binary form (`*_send`); `numeric` leaves
+//! out the sign (`5` and `-5`), hashes `NaN` and both infinities alike and XORs the weight
+//! into one bit, so it is hashed by its text with the scale trimmed; `bpchar` ignores
+//! trailing blanks, which a drill-down compares, so it is hashed by its stored bytes. Arrays
+//! of those types are hashed by their text.
+//!
 //! A column is hashed natively only where that is exact: the same type (and modifiers) on
 //! both sides, a type in [`SAMPLES`] (integers, numeric, bool, date and times, uuid, bytea,
 //! text-like under `COLLATE "C"`, and arrays of those), and a probe that hashes a fixed
 //! value of that type gives the same number on both servers (so a pair of major versions, or
-//! of architectures, whose hash functions differ never reads as equal or different by
-//! accident). Every other column is hashed by its normalised text (`text` under
+//! of architectures, or of server encodings, whose hashes differ never reads as equal or
+//! different by accident). Every other column is hashed by its normalised text (`text` under
 //! `COLLATE "C"`). When even text does not hash alike on both servers, or a server has no
 //! `hash_record_extended` (before PostgreSQL 14), or the check says `hash = "text"`, the pass
 //! is the sha256 of the key-ordered row texts, as before. Drilling down compares the rows
@@ -53,10 +62,14 @@ const SAMPLES: &[(&str, &str)] = &[
         "'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::pg_catalog.uuid",
     ),
     ("bytea", "'\\x00ff10ab'::pg_catalog.bytea"),
-    ("text", "'hello, world: 42!'::pg_catalog.text COLLATE \"C\""),
+    // Not ASCII: servers whose encodings store it as other bytes hash text otherwise.
+    (
+        "text",
+        "'h\u{e9}llo, w\u{f6}rld: 42!'::pg_catalog.text COLLATE \"C\"",
+    ),
     (
         "varchar",
-        "'hello, world: 42!'::pg_catalog.varchar COLLATE \"C\"",
+        "'h\u{e9}llo, w\u{f6}rld: 42!'::pg_catalog.varchar COLLATE \"C\"",
     ),
     ("bpchar", "'ab  '::pg_catalog.bpchar COLLATE \"C\""),
     ("oid", "12345::pg_catalog.oid"),
@@ -90,6 +103,14 @@ fn eligible(s: &Column, t: &Column) -> Result<(String, String), String> {
             s.type_display
         ));
     }
+    if let Some(elem) = ty.strip_prefix('_')
+        && PARTIAL.contains(&elem)
+    {
+        return Err(format!(
+            "{}: its elements' hash does not see every bit of them",
+            s.type_display
+        ));
+    }
     if matches!(ty, "float4" | "float8" | "_float4" | "_float8") {
         return Err(format!(
             "{}: compared by its text digits (-0 and 0, and NaN, hash alike)",
@@ -109,27 +130,50 @@ fn eligible(s: &Column, t: &Column) -> Result<(String, String), String> {
     Ok((expr, ty.to_string()))
 }
 
+/// Types whose own hash function leaves part of the value out: `int8` and the 64-bit times
+/// fold their high 32 bits into the low ones, `numeric` leaves out the sign (and hashes `NaN`
+/// and the infinities alike), `bpchar` ignores trailing blanks. [`hash_expr`] hashes them
+/// otherwise; arrays of them are hashed by their text (see [`eligible`]).
+const PARTIAL: &[&str] = &[
+    "int8",
+    "timestamp",
+    "timestamptz",
+    "time",
+    "numeric",
+    "bpchar",
+];
+
 /// The extended hash functions called by name: those whose name (and behaviour) is the same
-/// on PostgreSQL 14 to 18. The others (`bool`, `date`, `timestamptz`, `bytea`, whose functions
-/// were renamed in 18) are hashed through `hash_record_extended(ROW(x), seed)`, which calls
-/// each server's own function; arrays through `hash_array_extended`.
+/// on PostgreSQL 14 to 18, and that see every bit of the value. The others (`bool`, `date`,
+/// `bytea`, whose functions were renamed in 18) are hashed through
+/// `hash_record_extended(ROW(x), seed)`, which calls each server's own function; arrays
+/// through `hash_array_extended`; the [`PARTIAL`] types as [`hash_expr`] says.
 const BY_NAME: &[(&str, &str)] = &[
     ("int2", "hashint2extended"),
     ("int4", "hashint4extended"),
-    ("int8", "hashint8extended"),
-    ("numeric", "hash_numeric_extended"),
     ("text", "hashtextextended"),
     ("varchar", "hashtextextended"),
-    ("bpchar", "hashbpcharextended"),
     ("uuid", "uuid_hash_extended"),
-    ("timestamp", "timestamp_hash_extended"),
-    ("time", "time_hash_extended"),
     ("oid", "hashoidextended"),
 ];
 
-/// The 64-bit hash of `value` (SQL) of type `ty` with `seed`, by the type's own function;
-/// NULL when the value is NULL. An array's shape (its dimensions and lower bounds, which its
-/// elements' hash leaves out: `{1,2,3,4}` and `{{1,2},{3,4}}`) is hashed with it.
+/// The binary form (`*_send`, a `bytea` of every bit) of the types whose hash folds them.
+const SEND: &[(&str, &str)] = &[
+    ("timestamp", "timestamp_send"),
+    ("timestamptz", "timestamptz_send"),
+    ("time", "time_send"),
+    ("bpchar", "bpcharsend"),
+];
+
+/// A second seed, for the high half of an `int8`.
+const HIGH_HALF: i64 = 0x243F_6A88_85A3_08D3;
+
+/// The 64-bit hash of `value` (SQL) of type `ty` with `seed`; NULL when the value is NULL.
+/// An array's shape (its dimensions and lower bounds, which its elements' hash leaves out:
+/// `{1,2,3,4}` and `{{1,2},{3,4}}`) is hashed with it. The [`PARTIAL`] types: an `int8` by its
+/// own function XOR its high half's (the fold loses nothing the high half does not give
+/// back); a `numeric` by its text with the scale trimmed (`1.0` and `1.00` alike, `-5`,
+/// `NaN` and `Infinity` not); the others by their binary form.
 fn hash_expr(ty: &str, value: &str, seed: i64) -> String {
     if ty.starts_with('_') {
         return format!(
@@ -137,15 +181,35 @@ fn hash_expr(ty: &str, value: &str, seed: i64) -> String {
              pg_catalog.hashtextextended(COALESCE(pg_catalog.array_dims({value}), '') COLLATE \"C\", {seed}))"
         );
     }
+    if ty == "int8" {
+        return format!(
+            "(pg_catalog.hashint8extended({value}, {seed}) # \
+             pg_catalog.hashint4extended(({value} >> 32)::pg_catalog.int4, {}))",
+            seed ^ HIGH_HALF
+        );
+    }
+    if ty == "numeric" {
+        return format!(
+            "pg_catalog.hashtextextended(pg_catalog.trim_scale({value})::pg_catalog.text, {seed})"
+        );
+    }
+    if let Some((_, send)) = SEND.iter().find(|(t, _)| *t == ty) {
+        return record_hash(&format!("pg_catalog.{send}({value})"), seed);
+    }
     match BY_NAME.iter().find(|(t, _)| *t == ty) {
         Some((_, f)) => format!("pg_catalog.{f}({value}, {seed})"),
-        // hash_record_extended hashes a NULL field as 0 whatever the seed: NULL stays NULL here
-        // and takes the column's own constant, as with the functions above.
-        None => format!(
-            "CASE WHEN ({value}) IS NULL THEN NULL \
-             ELSE pg_catalog.hash_record_extended(ROW({value}), {seed}) END"
-        ),
+        None => record_hash(value, seed),
     }
+}
+
+/// `value`'s hash by its type's own function, through `hash_record_extended`; NULL stays NULL.
+fn record_hash(value: &str, seed: i64) -> String {
+    // hash_record_extended hashes a NULL field as 0 whatever the seed: NULL stays NULL here
+    // and takes the column's own constant, as with the functions called by name.
+    format!(
+        "CASE WHEN ({value}) IS NULL THEN NULL \
+         ELSE pg_catalog.hash_record_extended(ROW({value}), {seed}) END"
+    )
 }
 
 /// Column `i`'s seed, and the value its hash takes when it is NULL: distinct per position, so

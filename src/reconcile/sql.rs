@@ -144,7 +144,9 @@ impl TableSql {
     }
 
     /// Row count and hash of a range: the sum of its rows' native hashes as text (in any
-    /// order), or the sha256 of its key-ordered row texts.
+    /// order), or the sha256 of its key-ordered row texts, each led by its key's (a key left
+    /// out of the compared columns is still compared: rows 1, 2 against 1, 3 with the same
+    /// other values differ).
     pub fn checksum(&self, b: Bounds) -> String {
         if let Some(h) = &self.row_hash {
             return format!(
@@ -158,12 +160,19 @@ impl TableSql {
         format!(
             "SELECT /* cutover: range */ pg_catalog.count(*), \
              pg_catalog.sha256(pg_catalog.convert_to(pg_catalog.string_agg(o.r, E'\\n'), 'UTF8')) \
-             FROM (SELECT {} AS r FROM {} WHERE {} ORDER BY {}) o",
+             FROM (SELECT ROW({})::pg_catalog.text || {} AS r FROM {} WHERE {} ORDER BY {}) o",
+            self.key_idents(),
             self.row_text,
             self.relation,
             self.range_predicate(b),
             self.order_by()
         )
+    }
+
+    /// `k1, k2`: the key columns, quoted.
+    fn key_idents(&self) -> String {
+        let idents: Vec<&str> = self.key.iter().map(|k| k.ident.as_str()).collect();
+        idents.join(", ")
     }
 
     /// Row count of a range.
@@ -285,15 +294,17 @@ impl TableSql {
 
     /// One key value (as text) held by more than one row, with how many, if there is one.
     pub fn duplicate_key(&self) -> String {
-        let idents: Vec<&str> = self.key.iter().map(|k| k.ident.as_str()).collect();
-        let not_null: Vec<String> = idents.iter().map(|i| format!("{i} IS NOT NULL")).collect();
+        let idents = self.key_idents();
+        let not_null: Vec<String> = self
+            .key
+            .iter()
+            .map(|k| format!("{} IS NOT NULL", k.ident))
+            .collect();
         format!(
-            "SELECT ROW({})::pg_catalog.text, pg_catalog.count(*) FROM {} WHERE {} \
-             GROUP BY {} HAVING pg_catalog.count(*) > 1 LIMIT 1",
-            idents.join(", "),
+            "SELECT ROW({idents})::pg_catalog.text, pg_catalog.count(*) FROM {} WHERE {} \
+             GROUP BY {idents} HAVING pg_catalog.count(*) > 1 LIMIT 1",
             self.relation,
             not_null.join(" AND "),
-            idents.join(", ")
         )
     }
 
