@@ -29,7 +29,7 @@ use crate::conninfo::{self, Split};
 use crate::env::{Env, env_defaults};
 use crate::pgpass::{self, PgpassKey};
 use crate::tls::{SslMode, TlsSettings};
-use cutover_model::runbook::{Connection, Template};
+use cutover_model::runbook::{Connection, Template, dsn_fill};
 use cutover_model::secrets::Masker;
 
 /// The connect timeout when neither the DSN nor `PGCONNECT_TIMEOUT` sets one.
@@ -142,7 +142,7 @@ impl ConnSettings {
         dsn: &Template,
         secrets: &BTreeMap<String, String>,
     ) -> Result<ConnSettings, ConnError> {
-        let mut s = Self::parse(name, &dsn.render(secrets))?;
+        let mut s = Self::parse(name, &dsn_fill::fill(dsn, secrets))?;
         s.shown = Masker::default().mask(&dsn.display()).into_owned();
         Ok(s)
     }
@@ -886,6 +886,26 @@ mod tests {
         let s = ConnSettings::from_template("src", &t, &secrets).unwrap();
         assert_eq!(s.config().get_password(), Some(&b"hunter2"[..]));
         assert!(!s.display().contains("hunter2"));
+    }
+
+    /// A secret holding spaces, quotes, backslashes or `key=value` is one password to the
+    /// driver: it neither breaks the DSN nor adds options (it connected to another database).
+    #[test]
+    fn a_hostile_secret_is_one_password_to_the_driver() {
+        for dsn in [
+            "host=db user=u password=${secrets.PW} dbname=app",
+            "host=db user=u password='${secrets.PW}' dbname=app",
+            "postgres://u:${secrets.PW}@db/app",
+        ] {
+            let t = Template::parse(dsn, &BTreeMap::new(), &["PW".to_string()]).unwrap();
+            for pw in ["secret dbname=postgres", "a\\b", "a'b c\\d$e#f\"g", ""] {
+                let secrets = BTreeMap::from([("PW".to_string(), pw.to_string())]);
+                let s = ConnSettings::from_template("src", &t, &secrets)
+                    .unwrap_or_else(|e| panic!("{dsn} with {pw:?}: {e}"));
+                assert_eq!(s.config().get_password(), Some(pw.as_bytes()), "{dsn}");
+                assert_eq!(s.config().get_dbname(), Some("app"), "{dsn} with {pw:?}");
+            }
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod diag;
 pub mod dsn;
+pub mod dsn_fill;
 pub mod notify;
 pub mod shell;
 mod sign_offs;
