@@ -5,6 +5,7 @@
 
 use std::fmt::Write as _;
 
+use crate::ident::quote_ident;
 use crate::inventory::{Inventory, Key, LARGE_TABLE_BYTES, Risk, Table, bytes};
 
 /// Rows per second a large table's comparison is paced at.
@@ -86,8 +87,18 @@ pub fn toml_str(s: &str) -> String {
 
 /// A TOML array of strings.
 fn toml_list<S: AsRef<str>>(items: &[S]) -> String {
-    let v: Vec<String> = items.iter().map(|s| toml_str(s.as_ref())).collect();
+    let v: Vec<String> = items
+        .iter()
+        .map(|s| toml_str(&no_refs(s.as_ref())))
+        .collect();
     format!("[{}]", v.join(", "))
+}
+
+/// A name read from a server, for a runbook key whose `${vars.…}` are filled in (a table, a
+/// key, a slot, a subscription): `${` written `$${`, so a table named `log${x}` or
+/// `${vars.slot}` is that name, not a reference.
+fn no_refs(name: &str) -> String {
+    name.replace("${", "$${")
 }
 
 /// `text` as comment lines (each prefixed `# `; control characters made plain).
@@ -167,8 +178,8 @@ pub fn runbook(inv: &Inventory, w: &Written<'_>) -> String {
     let _ = writeln!(o, "coverage = \"strict\"\n");
     if let Replication::Logical { subscription, slot } = &repl {
         let _ = writeln!(o, "[vars]");
-        let _ = writeln!(o, "subscription = {}", toml_str(subscription));
-        let _ = writeln!(o, "slot         = {}\n", toml_str(slot));
+        let _ = writeln!(o, "subscription = {}", toml_str(&no_refs(subscription)));
+        let _ = writeln!(o, "slot         = {}\n", toml_str(&no_refs(slot)));
     }
     if !w.secrets.is_empty() {
         comment(
@@ -405,7 +416,7 @@ fn table_check(o: &mut String, t: &Table) {
         o,
         "[[reconcile]]\nname  = {}\nkind  = \"checksum\"\ntable = {}",
         toml_str(&name),
-        toml_str(&name)
+        toml_str(&no_refs(&name))
     );
     if let Some(Key::Primary(cols) | Key::Unique(cols)) = &t.key {
         let _ = writeln!(o, "key   = {}", toml_list(cols));
@@ -560,14 +571,20 @@ fn switch_steps(o: &mut String, inv: &Inventory, repl: &Replication) {
 /// Replication into the target stops: a subscription disabled, or a standby promoted.
 fn stop_replication_step(o: &mut String, repl: &Replication) {
     match repl {
-        Replication::Logical { .. } => step(
+        // The subscription's name quoted here, not `${vars.subscription:ident}`: that form
+        // splits at dots and reads double quotes as quoting (a schema-qualified name), so
+        // `Sub.One` or `x"y` named another subscription, or none.
+        Replication::Logical { subscription, .. } => step(
             o,
             &[
                 ("id", toml_str("stop-replication")),
                 ("title", toml_str("Stop replication into the target")),
                 (
                     "sql",
-                    toml_str("alter subscription ${vars.subscription:ident} disable"),
+                    toml_str(&no_refs(&format!(
+                        "alter subscription {} disable",
+                        quote_ident(subscription)
+                    ))),
                 ),
                 ("on", toml_str("target")),
                 ("expect", "{ rows = 0 }".into()),
@@ -575,7 +592,10 @@ fn stop_replication_step(o: &mut String, repl: &Replication) {
                 ("timeout", toml_str("30s")),
                 (
                     "rollback_sql",
-                    toml_str("alter subscription ${vars.subscription:ident} enable"),
+                    toml_str(&no_refs(&format!(
+                        "alter subscription {} enable",
+                        quote_ident(subscription)
+                    ))),
                 ),
             ],
         ),
@@ -674,5 +694,37 @@ fn triggers(o: &mut String, repl: &Replication, critical_mb: u64, sequences: boo
             o,
             "[[rollback_trigger]]\nname = \"sequence sync failed\"\nwhen = {{ step_failed = \"sync-sequences\" }}"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runbook::template::Template;
+
+    /// The statements that stop and restart replication name the subscription itself: a dot or
+    /// a double quote in its name no longer makes another name (`"Sub"."One"`, `"xy"`), and
+    /// `${` is written `$${` so that it is not a reference.
+    #[test]
+    fn the_stop_replication_step_names_the_subscription_itself() {
+        for (name, sql) in [
+            ("x\"y", "alter subscription \"x\"\"y\" disable"),
+            ("Sub.One", "alter subscription \"Sub.One\" disable"),
+            (
+                "s${vars.slot}",
+                "alter subscription \"s${vars.slot}\" disable",
+            ),
+        ] {
+            let mut o = String::new();
+            let repl = Replication::Logical {
+                subscription: name.into(),
+                slot: "slot".into(),
+            };
+            stop_replication_step(&mut o, &repl);
+            let doc: toml::Table = o.parse().unwrap_or_else(|e| panic!("{e}\n{o}"));
+            let written = doc["step"][0]["sql"].as_str().unwrap();
+            let t = Template::parse_sql(written, &Default::default(), &[]).unwrap();
+            assert_eq!(t.render(&Default::default()), sql, "{o}");
+        }
     }
 }

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use tokio_postgres::Client;
 
-use cutover_model::ident::{quote_parts, split_qualified};
+use cutover_model::ident::quote_parts;
 use cutover_model::reconcile::{MAX_FULL_VALUES, Progress};
 
 use super::{
@@ -40,14 +40,39 @@ const TABLE_KEY: &str = "SELECT pg_catalog.array_agg(a.attname::pg_catalog.text 
 
 /// Whether `text` matches `glob` (`*`: any run of characters, `?`: one character).
 pub fn glob_match(glob: &str, text: &str) -> bool {
-    let (g, t): (Vec<char>, Vec<char>) = (glob.chars().collect(), text.chars().collect());
+    let g: Vec<Tok> = glob.chars().map(Tok::of).collect();
+    toks_match(&g, text)
+}
+
+/// One character of a glob: a wildcard, or a character to match as it is (every character
+/// of a part written in double quotes is one).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Tok {
+    Star,
+    One,
+    Char(char),
+}
+
+impl Tok {
+    fn of(c: char) -> Tok {
+        match c {
+            '*' => Tok::Star,
+            '?' => Tok::One,
+            c => Tok::Char(c),
+        }
+    }
+}
+
+/// Whether `text` matches the glob `g`.
+fn toks_match(g: &[Tok], text: &str) -> bool {
+    let t: Vec<char> = text.chars().collect();
     let (mut gi, mut ti) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while ti < t.len() {
-        if gi < g.len() && (g[gi] == '?' || g[gi] == t[ti]) {
+        if gi < g.len() && (g[gi] == Tok::One || g[gi] == Tok::Char(t[ti])) {
             gi += 1;
             ti += 1;
-        } else if gi < g.len() && g[gi] == '*' {
+        } else if gi < g.len() && g[gi] == Tok::Star {
             star = Some((gi, ti));
             gi += 1;
         } else if let Some((sg, st)) = star {
@@ -58,13 +83,38 @@ pub fn glob_match(glob: &str, text: &str) -> bool {
             return false;
         }
     }
-    g[gi..].iter().all(|c| *c == '*')
+    g[gi..].iter().all(|c| *c == Tok::Star)
 }
 
-/// Whether `(schema, name)` matches one of `globs` (each `schema.table`).
+/// `schema.table` split at dots outside double quotes, each part a glob in which the
+/// characters written inside quotes are literal (`public."o*"` names the table `o*` only,
+/// as `init` writes it, never every table starting with `o`); `""` inside quotes is `"`.
+fn glob_parts(glob: &str) -> Vec<Vec<Tok>> {
+    let mut parts = Vec::new();
+    let mut cur = Vec::new();
+    let mut chars = glob.trim().chars().peekable();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                cur.push(Tok::Char('"'));
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            '.' if !quoted => parts.push(std::mem::take(&mut cur)),
+            c if quoted => cur.push(Tok::Char(c)),
+            c => cur.push(Tok::of(c)),
+        }
+    }
+    parts.push(cur);
+    parts
+}
+
+/// Whether `(schema, name)` matches one of `globs` (each `schema.table`; a `*` or `?` inside
+/// double quotes is the character itself).
 pub fn selected(globs: &[String], schema: &str, name: &str) -> bool {
-    globs.iter().any(|g| match split_qualified(g).as_slice() {
-        [s, t] => glob_match(s, schema) && glob_match(t, name),
+    globs.iter().any(|g| match glob_parts(g).as_slice() {
+        [s, t] => toks_match(s, schema) && toks_match(t, name),
         _ => false,
     })
 }
@@ -389,6 +439,14 @@ mod tests {
     #[test]
     fn globs_match_like_a_shell() {
         assert!(glob_match("*", "orders"));
+        // Quoted, a wildcard is the character itself: the table `o*` only.
+        let globs = ["public.\"o*\"".to_string()];
+        assert!(selected(&globs, "public", "o*"));
+        assert!(!selected(&globs, "public", "orders"));
+        let globs = ["\"a.b\".\"x?\"\"y\"".to_string()];
+        assert!(selected(&globs, "a.b", "x?\"y"));
+        assert!(!selected(&globs, "a.b", "xz\"y"));
+        assert!(selected(&["public.o*".to_string()], "public", "orders"));
         assert!(glob_match("order?", "orders"));
         assert!(glob_match("or*rs", "orders"));
         assert!(glob_match("*_2026_*", "events_2026_11"));

@@ -442,6 +442,45 @@ async fn init_survives_hostile_names() {
     passed(&recs, "reconcile", &said);
 }
 
+/// A table named `o*` (keyless: a check of its own, excluded from its schema's glob) does not
+/// take `orders` out of the glob with it (the exclusion was read as a wildcard, and the gate
+/// passed on different data), and tables named `log${x}` and `${vars.slot}` are those names,
+/// not references.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wildcard_or_a_reference_in_a_table_name_is_that_name() {
+    let _ = pair(
+        "initglob",
+        "CREATE TABLE orders (id int PRIMARY KEY, total int);
+         INSERT INTO orders VALUES (1, 100), (2, 200);
+         CREATE TABLE \"o*\" (note text);
+         CREATE TABLE \"log${x}\" (id int PRIMARY KEY);
+         CREATE TABLE \"${vars.slot}\" (v text);
+         INSERT INTO \"${vars.slot}\" VALUES ('a');",
+        "UPDATE orders SET total = 999 WHERE id = 2;",
+    )
+    .await;
+    let (s, t) = clusters();
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = init_between(
+        dir.path(),
+        (&s.dsn_db("initglob"), &t.dsn_db("initglob")),
+        &["-o", "rb.toml"],
+    );
+    assert_eq!(code, Some(0), "{out}{err}");
+    let rb = std::fs::read_to_string(dir.path().join("rb.toml")).unwrap();
+    has(
+        &rb,
+        "exclude_tables = [\"public.\\\"$${vars.slot}\\\"\", \"public.\\\"o*\\\"\"]",
+    );
+    let check = cutover(dir.path(), &["check", "rb.toml"], &[]);
+    assert_eq!(check.status.code(), Some(0), "{:?}\n{rb}", text(&check));
+    let r = cutover(dir.path(), &["reconcile", "rb.toml"], &[]);
+    let (said, err) = text(&r);
+    assert_eq!(r.status.code(), Some(1), "{said}{err}\n{rb}");
+    has(&said, "orders");
+    has(&said, "${vars.slot}");
+}
+
 /// When the target is a standby of the source, init writes a streaming `[lag]` and a
 /// `promote` step; the runbook runs headless to its end and the standby is promoted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
