@@ -770,3 +770,125 @@ async fn hostile_names_are_quoted_in_every_statement() {
     psql(&pg_bin(), &t.dsn_db(db), &dir.path().join("odd.sql"));
     passes(dir.path(), "odd").await;
 }
+
+/// A key equal in value but written otherwise on the target (`numeric` `1.50` for the
+/// source's `1.5`) is the same row: the patch updates it (to the source's text) and never
+/// deletes it. Before, the source's row read as missing on the target (its insert then did
+/// nothing) and the target's as extra: the patch deleted a row the source has.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_written_otherwise_is_the_same_row_and_never_deleted() {
+    let t = &crate::reconcile::clusters().1;
+    let db = "repairnumkey";
+    let (sc, tc) = crate::reconcile::pair(
+        db,
+        "CREATE TABLE numkey (k numeric PRIMARY KEY, v text);",
+        "INSERT INTO numkey VALUES (1.50, 'one-half'), (2, 'TWO');",
+    )
+    .await;
+    sc.batch_execute("INSERT INTO numkey VALUES (1.5, 'one-half'), (2, 'two');")
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = one_check_runbook(
+        "numkey",
+        &crate::reconcile::pair_connections(db),
+        ("numkey", "\"public.numkey\"", "\"k\""),
+        "[[step]]\nid = \"x\"\nrun = \"true\"\n",
+    );
+    text = text.replace(
+        "kind = \"checksum\"",
+        "kind = \"checksum\"\nhash = \"text\"",
+    );
+    runbook_file(dir.path(), &text);
+    let out = patch_written(dir.path(), "numkey", "numkey.sql").await;
+    let patch = std::fs::read_to_string(dir.path().join("numkey.sql")).unwrap();
+    assert!(!patch.contains("DELETE FROM"), "{out}\n{patch}");
+    has(&out, "0 inserts, 2 updates, 0 deletes");
+    psql(&pg_bin(), &t.dsn_db(db), &dir.path().join("numkey.sql"));
+    let rows: Vec<String> = tc
+        .query("SELECT k::text || ' ' || v FROM numkey ORDER BY k", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(rows, ["1.5 one-half", "2 two"], "{patch}");
+    passes(dir.path(), "numkey").await;
+}
+
+/// A repair step tried twice keeps both attempts' patches, and its rollback applies both
+/// inverses, the latest first. Before, the second attempt wrote over the first's files and
+/// the rollback undid only the second: it said "passed" and left the first's changes in.
+/// Attempt 1 here applies, but a trigger on the target changes another row once (the check
+/// still fails); the resumed run's attempt 2 repairs that row; `boom` then rolls back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_repair_rolls_back_every_attempt_s_patch() {
+    let (s, t) = crate::reconcile::clusters();
+    let db = "repairretry";
+    let (_, tc) = crate::reconcile::pair(
+        db,
+        "CREATE TABLE rr (id int PRIMARY KEY, v text);",
+        "INSERT INTO rr VALUES (1, 'A'), (2, 'b'), (3, 'c');
+         CREATE TABLE once (done bool);
+         CREATE FUNCTION drift() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+           IF NOT EXISTS (SELECT FROM once) THEN
+             INSERT INTO once VALUES (true);
+             UPDATE rr SET v = 'drift' WHERE id = 3;
+           END IF;
+           RETURN NULL;
+         END $$;
+         CREATE TRIGGER drift AFTER UPDATE ON rr FOR EACH ROW WHEN (NEW.id = 1)
+           EXECUTE FUNCTION drift();",
+    )
+    .await;
+    crate::reconcile::clusters()
+        .0
+        .connect_db(db)
+        .await
+        .unwrap()
+        .batch_execute("INSERT INTO rr VALUES (1, 'a'), (2, 'b'), (3, 'c');")
+        .await
+        .unwrap();
+    let text = format!(
+        "[runbook]\nname = \"retried repair\"\n{}\n[[reconcile]]\nname = \"rr\"\nkind = \"checksum\"\n\
+         table = \"public.rr\"\nkey = \"id\"\nrecheck = \"never\"\n\n\
+         [[step]]\nid = \"repair\"\nrepair = {{ check = \"rr\" }}\n\n{BOOM_ROLLS_BACK}",
+        connections(&s.dsn_db(db), &t.dsn_db(db))
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_path_buf();
+    let (first, second) = off_thread(move || {
+        let first = headless_at(&d, &text, "j.jsonl", &["--assume-yes"], &[]);
+        (first, resume(&d, &["--assume-yes"]))
+    })
+    .await;
+    let (o, _) = exited(&first, 4);
+    assert!(o.contains("still finds 1 differing row"), "{o}");
+    assert_eq!(second.0, Some(3), "rolled back: {}", second.1);
+    let out_dir = dir.path().join("j.output");
+    for f in [
+        "01-repair.repair.sql",
+        "01-repair.repair.inverse.sql",
+        "01-repair.repair-2.sql",
+        "01-repair.repair-2.inverse.sql",
+    ] {
+        assert!(out_dir.join(f).exists(), "{f}: {}", second.1);
+    }
+    let rows: Vec<String> = tc
+        .query("SELECT id || ' ' || v FROM rr ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    // Row 1 is back as it was; row 3 as the first attempt's trigger left it.
+    assert_eq!(rows, ["1 A", "2 b", "3 drift"], "{}", second.1);
+    let recs = journal(&dir.path().join("j.jsonl"));
+    assert_eq!(
+        outcome_of(&recs, "rollback_action_finished", "repair").as_deref(),
+        Some("passed"),
+        "{}",
+        second.1
+    );
+}

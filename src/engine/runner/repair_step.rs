@@ -39,15 +39,53 @@ fn judged(name: &str, outcome: StepOutcome, m: String) -> Attempt {
 /// The word the operator types to apply a reviewed patch.
 pub(super) const REPAIR_WORD: &str = "REPAIR";
 
+/// The most patches one repair step keeps (attempts past it write over the last).
+const MAX_PATCHES: usize = 1000;
+
 /// The longest a repair's check and patch building may take when the step sets no timeout.
 const BUILD_WITHIN: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 
 impl Runner<'_> {
-    /// Where step `index` keeps its patch and its inverse (the latest attempt's).
-    pub(super) fn repair_paths(&self, index: usize) -> (PathBuf, PathBuf) {
-        let patch = self.output_path(index, "repair").with_extension("sql");
+    /// Where patch `n` (from 1) of step `index` and its inverse are kept:
+    /// `NN-id.repair.sql`, then `NN-id.repair-2.sql`, …
+    fn repair_paths_of(&self, index: usize, n: usize) -> (PathBuf, PathBuf) {
+        let suffix = if n == 1 {
+            "repair".to_string()
+        } else {
+            format!("repair-{n}")
+        };
+        let patch = self.output_path(index, &suffix).with_extension("sql");
         let inverse = repair::inverse_path(&patch);
         (patch, inverse)
+    }
+
+    /// Where a new attempt of step `index` keeps its patch and its inverse: the first pair
+    /// not written yet. An earlier attempt's are kept: its inverse is part of the rollback
+    /// (a retried repair patches what the one before left).
+    pub(super) fn repair_paths(&self, index: usize) -> (PathBuf, PathBuf) {
+        let mut n = 1;
+        loop {
+            let (patch, inverse) = self.repair_paths_of(index, n);
+            if n >= MAX_PATCHES || !(patch.exists() || inverse.exists()) {
+                return (patch, inverse);
+            }
+            n += 1;
+        }
+    }
+
+    /// The inverse patches step `index`'s attempts saved, the latest first: the order a
+    /// rollback applies them in.
+    pub(super) fn repair_inverses(&self, index: usize) -> Vec<PathBuf> {
+        let mut found = Vec::new();
+        for n in 1..=MAX_PATCHES {
+            let (patch, inverse) = self.repair_paths_of(index, n);
+            if !(patch.exists() || inverse.exists()) {
+                break;
+            }
+            found.push(inverse);
+        }
+        found.reverse();
+        found
     }
 
     /// Runs the check `name` once on fresh sessions; the result, or why it could not run.
@@ -293,28 +331,47 @@ impl StepParts<'_, '_> {
         }
     }
 
-    /// A repair step's rollback: its saved inverse patch (`inverse`, see
-    /// [`Runner::repair_paths`]) applied on `on` (nothing to undo when no patch was saved).
+    /// A repair step's rollback: the inverse patches its attempts saved (`inverses`, the
+    /// latest first, see [`Runner::repair_inverses`]) applied on `on` one after another,
+    /// each in its own transaction; the first that fails stops it (nothing to undo when no
+    /// patch was saved). An attempt whose patch was never applied left an inverse whose
+    /// guarded statements find nothing to do.
     pub(super) async fn repair_inverse(
+        &mut self,
+        index: usize,
+        inverses: &[PathBuf],
+        on: &str,
+    ) -> AttemptResult {
+        if inverses.is_empty() {
+            let m = "no repair patch was saved: nothing to undo".to_string();
+            return Ok(Ok(judged("rollback", StepOutcome::Passed, m)));
+        }
+        let mut said = Vec::new();
+        for inverse in inverses {
+            match self.apply_inverse(index, inverse, on).await? {
+                Ok(m) => said.push(m),
+                Err(m) => {
+                    said.push(m);
+                    return Ok(Ok(judged("rollback", StepOutcome::Failed, said.join("; "))));
+                }
+            }
+        }
+        Ok(Ok(judged("rollback", StepOutcome::Passed, said.join("; "))))
+    }
+
+    /// One inverse patch applied on `on`: what it did, or why not.
+    async fn apply_inverse(
         &mut self,
         index: usize,
         inverse: &Path,
         on: &str,
-    ) -> AttemptResult {
+    ) -> Result<Result<String, String>, EngineError> {
         let text = match std::fs::read_to_string(inverse) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let m = "no repair patch was saved: nothing to undo".to_string();
-                return Ok(Ok(judged("rollback", StepOutcome::Passed, m)));
-            }
-            Err(e) => {
-                let m = format!("cannot read {}: {e}", inverse.display());
-                return Ok(Ok(judged("rollback", StepOutcome::Failed, m)));
-            }
+            Err(e) => return Ok(Err(format!("cannot read {}: {e}", inverse.display()))),
         };
         let Some(conn) = self.conns.get(on).cloned() else {
-            let m = format!("no connection {on}");
-            return Ok(Ok(judged("rollback", StepOutcome::Failed, m)));
+            return Ok(Err(format!("no connection {on}")));
         };
         let applied = async {
             let c = conn.connect().await.map_err(|e| e.to_string())?;
@@ -323,14 +380,15 @@ impl StepParts<'_, '_> {
                 .map_err(|e| ReconcileError::sql(on, "apply the inverse patch")(e).to_string())
         }
         .await;
-        let (outcome, m) = match applied {
-            Ok(()) => (
-                StepOutcome::Passed,
-                format!("inverse patch {} applied on {on}", inverse.display()),
-            ),
-            Err(e) => (StepOutcome::Failed, self.masker.mask(&e).into_owned()),
+        let said = match applied {
+            Ok(()) => Ok(format!(
+                "inverse patch {} applied on {on}",
+                inverse.display()
+            )),
+            Err(e) => Err(self.masker.mask(&e).into_owned()),
         };
+        let (Ok(m) | Err(m)) = &said;
         self.show_lines(index, format!("{m}\n")).await?;
-        Ok(Ok(judged("rollback", outcome, m)))
+        Ok(said)
     }
 }

@@ -181,8 +181,8 @@ impl Runner<'_> {
                         .await?
                 }
                 RollbackAction::RepairInverse { on } => {
-                    let (_, inverse) = self.repair_paths(index);
-                    self.parts().repair_inverse(index, &inverse, on).await?
+                    let inverses = self.repair_inverses(index);
+                    self.parts().repair_inverse(index, &inverses, on).await?
                 }
             };
             let (att, stop) = match result {

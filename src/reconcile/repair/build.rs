@@ -258,8 +258,16 @@ async fn table(
         all: &all_target,
         unwritable: &unwritable,
     };
+    // Two keys the check found apart (`1.5` on the source, `1.50` on the target) may be one
+    // row on each side: one statement for the pair.
+    let mut done = std::collections::BTreeSet::new();
     for k in &keys {
-        shape.statement(k, src_rows.get(k), tgt_rows.get(k), patch);
+        let (s, t) = (src_rows.get(k), tgt_rows.get(k));
+        let pair = (s.map(|r| r.hash.clone()), t.map(|r| r.hash.clone()));
+        if (s.is_some() || t.is_some()) && !done.insert(pair) {
+            continue;
+        }
+        shape.statement(k, s, t, patch);
     }
     Ok(())
 }

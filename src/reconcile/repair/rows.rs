@@ -29,7 +29,9 @@ fn texts(cols: &[&Column]) -> String {
 }
 
 /// Reads the rows of `info` whose key (`key`, in key order) is one of `keys`, with the text
-/// of `cols`; by the key's text.
+/// of `cols`; by the key asked for, not the row's own key text: a key equal in value but
+/// written otherwise on this side (`numeric` `1.50` for the source's `1.5`) is the same row,
+/// never one missing here (whose patch would delete the row the source has).
 pub(super) async fn read(
     client: &Client,
     side: &str,
@@ -52,15 +54,14 @@ pub(super) async fn read(
         .collect();
     let names: Vec<String> = (0..key.len()).map(|i| format!("a{i}")).collect();
     let sql = format!(
-        "SELECT {}, {}, pg_catalog.md5(t::pg_catalog.text) FROM {} AS t \
-         WHERE ({}) IN (SELECT {} FROM ROWS FROM ({}) AS u({}))",
-        texts(key),
+        "SELECT u.ord, {}, pg_catalog.md5(t::pg_catalog.text) FROM {} AS t \
+         JOIN ROWS FROM ({}) WITH ORDINALITY AS u({}, ord) ON ({}) = ({})",
         texts(cols),
         info.qualified(),
+        arrays.join(", "),
+        names.join(", "),
         key_cols.join(", "),
         casts.join(", "),
-        arrays.join(", "),
-        names.join(", ")
     );
     let columns: Vec<Vec<String>> = (0..key.len())
         .map(|i| {
@@ -80,12 +81,14 @@ pub(super) async fn read(
         ))?;
     let mut out = BTreeMap::new();
     for r in rows {
-        let k: Vec<Option<String>> = r.get(0);
-        let values: Vec<Option<String>> = r.get(1);
+        let ord: i64 = r.get(0);
+        let Some(asked) = usize::try_from(ord - 1).ok().and_then(|i| keys.get(i)) else {
+            continue;
+        };
         out.insert(
-            k.into_iter().map(Option::unwrap_or_default).collect(),
+            asked.clone(),
             Row {
-                values,
+                values: r.get(1),
                 hash: r.get(2),
             },
         );
