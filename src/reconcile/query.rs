@@ -23,6 +23,9 @@ type Row = Vec<Option<String>>;
 /// A result set: column names and each distinct row with its multiplicity.
 struct ResultSet {
     columns: Vec<String>,
+    /// Per column, whether its type is a number (`int2`…`numeric`, `float4`, `float8`);
+    /// empty when the types could not be learned (the tolerance then applies nowhere).
+    numeric: Vec<bool>,
     rows: HashMap<Row, u64>,
     total: u64,
 }
@@ -97,10 +100,30 @@ async fn read(
     pin: &Pinning,
     limit: usize,
 ) -> Result<ResultSet, ReconcileError> {
+    // The result's types, before the snapshot (a statement that cannot be prepared, several
+    // of them say, would abort the transaction): which columns a tolerance may apply to.
+    let numeric = match client.prepare(sql).await {
+        Ok(st) => st.columns().iter().map(|c| is_number(c.type_())).collect(),
+        Err(_) => Vec::new(),
+    };
     settings::begin(client, side, pin).await?;
     let r = read_in_snapshot(client, side, sql, limit).await;
     settings::end(client).await;
-    r
+    r.map(|set| ResultSet { numeric, ..set })
+}
+
+/// Whether a result column of type `t` holds numbers a tolerance applies to.
+fn is_number(t: &tokio_postgres::types::Type) -> bool {
+    use tokio_postgres::types::Type;
+    [
+        Type::INT2,
+        Type::INT4,
+        Type::INT8,
+        Type::NUMERIC,
+        Type::FLOAT4,
+        Type::FLOAT8,
+    ]
+    .contains(t)
 }
 
 async fn read_in_snapshot(
@@ -116,6 +139,7 @@ async fn read_in_snapshot(
     let mut stream = std::pin::pin!(stream);
     let mut set = ResultSet {
         columns: Vec::new(),
+        numeric: Vec::new(),
         rows: HashMap::new(),
         total: 0,
     };
@@ -194,22 +218,67 @@ fn whole_row(class: MismatchClass, columns: &[String], row: &Row, times: u64) ->
 }
 
 /// Whether two rows are equal with numbers compared within `t`: every column the same text,
-/// or both numbers within the tolerance.
-fn within(a: &Row, b: &Row, t: &Tolerance) -> bool {
+/// or, in a column `tolerant` says is a number (never the first, which pairs the rows), both
+/// numbers within the tolerance.
+fn within(a: &Row, b: &Row, t: &Tolerance, tolerant: &[bool]) -> bool {
     a.len() == b.len()
-        && a.iter().zip(b).all(|(x, y)| match (x, y) {
+        && a.iter().zip(b).enumerate().all(|(i, (x, y))| match (x, y) {
             _ if x == y => true,
-            (Some(x), Some(y)) => match (x.parse::<f64>(), y.parse::<f64>()) {
-                (Ok(x), Ok(y)) => t.allows(x, y),
-                _ => false,
-            },
+            (Some(x), Some(y)) if tolerant.get(i).copied().unwrap_or(false) => {
+                numbers_within(x, y, t)
+            }
             _ => false,
         })
 }
 
+/// Whether the numbers written `x` and `y` are within `t`. Integers are subtracted exactly
+/// (`9007199254740993` and `…992` are one apart, not equal as `f64`s); other numbers as
+/// `f64`, where two numbers that differ but read as the same `f64` count as apart by the
+/// least amount (so `absolute = 0` means equal).
+fn numbers_within(x: &str, y: &str, t: &Tolerance) -> bool {
+    let (Ok(fx), Ok(fy)) = (x.parse::<f64>(), y.parse::<f64>()) else {
+        return false;
+    };
+    let diff = match (x.parse::<i128>(), y.parse::<i128>()) {
+        (Ok(a), Ok(b)) => a.abs_diff(b) as f64,
+        _ if fx == fy && !same_number(x, y) => f64::MIN_POSITIVE,
+        _ => (fx - fy).abs(),
+    };
+    t.allows_diff(diff, fx.abs().max(fy.abs()))
+}
+
+/// Whether two decimal numbers are written alike but for a sign on zero, leading zeros and
+/// trailing fractional zeros (`01.50` and `1.5`).
+fn same_number(x: &str, y: &str) -> bool {
+    fn norm(s: &str) -> String {
+        let s = s.trim().trim_start_matches('+');
+        let (neg, s) = match s.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, s),
+        };
+        let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+        let int = int.trim_start_matches('0');
+        let frac = frac.trim_end_matches('0');
+        let body = format!("{int}.{frac}");
+        if body == "." {
+            "0".into()
+        } else if neg {
+            format!("-{body}")
+        } else {
+            body
+        }
+    }
+    norm(x) == norm(y)
+}
+
 /// Pairs rows only on one side with rows only on the other that are equal within `t`;
 /// returns how many rows were paired (they are equal, not mismatches).
-fn pair_within(missing: &mut [(&Row, u64)], extra: &mut [(&Row, u64)], t: &Tolerance) -> u64 {
+fn pair_within(
+    missing: &mut [(&Row, u64)],
+    extra: &mut [(&Row, u64)],
+    t: &Tolerance,
+    tolerant: &[bool],
+) -> u64 {
     // Pairing is quadratic: beyond this the rows stay mismatches (a tolerance is for a few
     // aggregates, not for whole tables).
     const MAX_PAIRS: usize = 1_000_000;
@@ -222,7 +291,7 @@ fn pair_within(missing: &mut [(&Row, u64)], extra: &mut [(&Row, u64)], t: &Toler
             if *n == 0 {
                 break;
             }
-            if *m > 0 && within(row, other, t) {
+            if *m > 0 && within(row, other, t, tolerant) {
                 let k = (*n).min(*m);
                 *n -= k;
                 *m -= k;
@@ -281,7 +350,11 @@ fn paired_rows(columns: &[String], key: &Option<String>, row: &Row, other: &Row)
 fn compare(a: &ResultSet, b: &ResultSet, t: Option<&Tolerance>) -> (Vec<Mismatch>, u64, u64) {
     let mut missing = surplus(a, b);
     let mut extra = surplus(b, a);
-    let tolerated = t.map_or(0, |t| pair_within(&mut missing, &mut extra, t));
+    // A tolerance applies to the columns that are numbers on both sides, but the first.
+    let tolerant: Vec<bool> = (0..a.columns.len())
+        .map(|i| i > 0 && a.numeric.get(i) == Some(&true) && b.numeric.get(i) == Some(&true))
+        .collect();
+    let tolerated = t.map_or(0, |t| pair_within(&mut missing, &mut extra, t, &tolerant));
     missing.retain(|(_, n)| *n > 0);
     extra.retain(|(_, n)| *n > 0);
     let first = |r: &Row| r.first().cloned().flatten();
@@ -328,6 +401,7 @@ mod tests {
     fn set(rows: &[&[Option<&str>]]) -> ResultSet {
         let mut s = ResultSet {
             columns: vec!["day".into(), "total".into()],
+            numeric: vec![false, true],
             rows: HashMap::new(),
             total: 0,
         };
@@ -389,5 +463,45 @@ mod tests {
         let c = set(&[&[Some("all"), Some("abc")]]);
         let d = set(&[&[Some("all"), Some("abd")]]);
         assert_eq!(compare(&c, &d, Some(&t)).2, 0);
+    }
+
+    /// A tolerance is for numbers: not the first column (ids, the pairing column), not a text
+    /// column holding digits, not a column of unknown type; and integers are subtracted
+    /// exactly. Each of these was tolerated before (a false pass).
+    #[test]
+    fn a_tolerance_applies_to_number_columns_only_and_exactly() {
+        let relative = Tolerance {
+            absolute: None,
+            relative: Some(1e-9),
+        };
+        let exact = Tolerance {
+            absolute: Some(0.0),
+            relative: None,
+        };
+        // Ids in the first column: 1234567890 and 1234567891 are within 1e-9, but not alike.
+        let mut a = set(&[&[Some("1234567890"), Some("10")]]);
+        let mut b = set(&[&[Some("1234567891"), Some("10")]]);
+        a.numeric = vec![true, true];
+        b.numeric = vec![true, true];
+        assert_eq!(compare(&a, &b, Some(&relative)).2, 0);
+        // A text column of digits.
+        let mut a = set(&[&[Some("c"), Some("9007199254740993")]]);
+        let mut b = set(&[&[Some("c"), Some("9007199254740992")]]);
+        a.numeric = vec![false, false];
+        b.numeric = vec![false, false];
+        assert_eq!(compare(&a, &b, Some(&exact)).2, 0);
+        // The same as numbers: one apart (the same f64), so not within absolute 0…
+        a.numeric = vec![false, true];
+        b.numeric = vec![false, true];
+        assert_eq!(compare(&a, &b, Some(&exact)).2, 0);
+        // … but within relative 1e-9.
+        assert_eq!(compare(&a, &b, Some(&relative)).2, 1);
+        // Types unknown on one side: nowhere.
+        b.numeric = Vec::new();
+        assert_eq!(compare(&a, &b, Some(&relative)).2, 0);
+        // Decimals written otherwise are the same number; 0.1 + 0.2 is not 0.3 to the digit.
+        assert!(numbers_within("1.10", "01.1", &exact));
+        assert!(!numbers_within("0.30000000000000004", "0.3", &exact));
+        assert!(numbers_within("0.30000000000000004", "0.3", &relative));
     }
 }

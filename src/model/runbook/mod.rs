@@ -275,9 +275,13 @@ pub struct Tolerance {
 impl Tolerance {
     /// Whether `a` and `b` are equal within the tolerance.
     pub fn allows(&self, a: f64, b: f64) -> bool {
-        let d = (a - b).abs();
-        self.absolute.is_some_and(|t| d <= t)
-            || self.relative.is_some_and(|t| d <= t * a.abs().max(b.abs()))
+        self.allows_diff((a - b).abs(), a.abs().max(b.abs()))
+    }
+
+    /// Whether two numbers `d` apart, the larger of magnitude `magnitude`, are equal within
+    /// the tolerance.
+    pub fn allows_diff(&self, d: f64, magnitude: f64) -> bool {
+        self.absolute.is_some_and(|t| d <= t) || self.relative.is_some_and(|t| d <= t * magnitude)
     }
 
     /// In words, for notes: `absolute 0.01`, `relative 1e-9`.
