@@ -57,6 +57,13 @@ fn parse_sample(s: &str) -> Result<Duration, String> {
 /// How long each server has to accept the connection.
 const CONNECT_WITHIN: Duration = Duration::from_secs(10);
 
+/// The longest the inventory's reads may take (besides `--sample`'s wait).
+const READ_WITHIN: Duration = Duration::from_secs(120);
+
+/// What a read waits for a lock another session holds (DDL's ACCESS EXCLUSIVE) before it
+/// fails with the lock named, rather than waiting as long as the DDL does.
+const LOCK_WAIT: &str = "SET lock_timeout = '10s'";
+
 /// Runs the command; returns the exit code.
 pub fn main(args: InitArgs) -> Outcome {
     match run(&args) {
@@ -135,7 +142,17 @@ fn inventory_and_runbook(args: &InitArgs) -> Result<(Inventory, String), String>
     let source = settings("source", &args.source)?;
     let target = settings("target", &args.target)?;
     let rt = crate::serve::runtime().map_err(|e| format!("cannot start the runtime: {e}"))?;
-    let inv = rt.block_on(take_inventory(&source, &target, args))?;
+    // The reads are catalog queries that take a moment; a server that stops answering, or a
+    // table locked by someone's DDL, must not hold `init` for ever.
+    let within = READ_WITHIN + args.sample.unwrap_or_default();
+    let inv = rt
+        .block_on(async { tokio::time::timeout(within, take_inventory(&source, &target, args)).await })
+        .map_err(|_| {
+            format!(
+                "the servers did not answer within {}s (a server that stopped answering, or a table locked by another session's DDL: see pg_locks); nothing was written",
+                within.as_secs()
+            )
+        })??;
     let owner = cutover_model::host::current_user_name().unwrap_or_else(|| "dba-oncall".into());
     let text = runbook_writer::runbook(
         &inv,
@@ -204,6 +221,11 @@ async fn take_inventory(
 ) -> Result<Inventory, String> {
     let ((sc, s_at), (tc, t_at)) =
         tokio::try_join!(connect(source, "source"), connect(target, "target"))?;
+    for (c, side, at) in [(&sc, "source", &s_at), (&tc, "target", &t_at)] {
+        c.batch_execute(LOCK_WAIT)
+            .await
+            .map_err(|e| format!("the {side} {at}: cannot set lock_timeout: {e}"))?;
+    }
     let s = Side {
         side: "source",
         at: &s_at,
@@ -276,7 +298,7 @@ async fn connect(
         Ok(Err(e)) => Err(format!("cannot connect to the {side} {at}: {e}")),
         Err(_) => Err(format!(
             "cannot connect to the {side} {at}: no answer within {}s",
-            CONNECT_WITHIN.as_secs()
+            CONNECT_WITHIN.as_secs() + 1
         )),
     }
 }

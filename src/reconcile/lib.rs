@@ -120,6 +120,10 @@ pub struct Options {
     pub drill_parallel: usize,
     /// `statement_timeout` for every statement (`None`: no limit).
     pub statement_timeout: Option<Duration>,
+    /// `lock_timeout` for every statement: a table locked by another session's DDL fails
+    /// the check with the lock named after this long (60 s), instead of waiting as long as
+    /// the DDL does and staying queued on the server after cutover is stopped.
+    pub lock_wait: Duration,
     /// Rows a `query` check may return per side.
     pub query_max_rows: usize,
     /// Secret values for rendering `sql` / `target_sql` templates.
@@ -138,6 +142,7 @@ impl Default for Options {
             pipeline_depth: 4,
             drill_parallel: 2,
             statement_timeout: None,
+            lock_wait: Duration::from_secs(60),
             query_max_rows: 1_000_000,
             secrets: BTreeMap::new(),
             sessions: None,
@@ -244,6 +249,10 @@ impl<'a> Cx<'a> {
         self.opts
             .statement_timeout
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    pub fn lock_timeout_ms(&self) -> u64 {
+        u64::try_from(self.opts.lock_wait.as_millis()).unwrap_or(u64::MAX)
     }
 
     /// Reads both servers' `server_version_num` (concurrently) and records them in `res`.

@@ -50,6 +50,7 @@ pub(crate) async fn run(cx: &Cx<'_>, res: &mut ReconcileResult) -> Result<(), Re
         extra_float_digits: settings::extra_float_digits(sv, tv),
         catalog_search_path: false,
         statement_timeout_ms: cx.statement_timeout_ms(),
+        lock_timeout_ms: cx.lock_timeout_ms(),
     };
     let limit = cx.opts.query_max_rows;
     let (a, b) = futures::try_join!(

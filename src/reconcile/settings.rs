@@ -42,6 +42,8 @@ pub struct Pinning {
     pub catalog_search_path: bool,
     /// `statement_timeout` in milliseconds (0: none).
     pub statement_timeout_ms: u64,
+    /// `lock_timeout` in milliseconds (0: none).
+    pub lock_timeout_ms: u64,
 }
 
 /// The statements that open a pinned snapshot (one simple-protocol round trip).
@@ -70,6 +72,10 @@ pub fn begin_sql_in(p: &Pinning, snapshot: Option<&str>) -> String {
     set("jit", "off");
     set("max_parallel_workers_per_gather", "0");
     set("statement_timeout", &p.statement_timeout_ms.to_string());
+    // A table locked by another session's DDL (ACCESS EXCLUSIVE) fails the check with the
+    // lock named after this long, instead of waiting as long as the DDL does (and staying
+    // queued on the server after cutover is stopped).
+    set("lock_timeout", &p.lock_timeout_ms.to_string());
     if p.catalog_search_path {
         set("search_path", "pg_catalog");
     }
@@ -100,6 +106,7 @@ mod tests {
             extra_float_digits: 1,
             catalog_search_path: true,
             statement_timeout_ms: 0,
+            lock_timeout_ms: 60_000,
         });
         for needle in [
             "REPEATABLE READ READ ONLY",
@@ -108,6 +115,7 @@ mod tests {
             "IntervalStyle = 'postgres'",
             "extra_float_digits = '1'",
             "bytea_output = 'hex'",
+            "lock_timeout = '60000'",
             "jit = 'off'",
             "search_path = 'pg_catalog'",
         ] {

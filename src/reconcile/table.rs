@@ -285,6 +285,7 @@ pub(crate) async fn setup<'a>(
             extra_float_digits: settings::extra_float_digits(sv, tv),
             catalog_search_path: true,
             statement_timeout_ms: cx.statement_timeout_ms(),
+            lock_timeout_ms: cx.lock_timeout_ms(),
         },
     })
 }

@@ -616,6 +616,38 @@ async fn schema_kind_names_every_difference() {
     );
 }
 
+/// A table locked by another session's DDL (ACCESS EXCLUSIVE) fails the check with the lock
+/// named once `lock_wait` has passed: before, it waited as long as the lock was held (no
+/// `lock_timeout`), and its query stayed queued on the server after cutover was stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_locked_by_ddl_fails_the_check_after_the_lock_wait() {
+    let (s, t) = pair(
+        "locked",
+        "CREATE TABLE lk (id int PRIMARY KEY); INSERT INTO lk SELECT generate_series(1, 100);",
+        "",
+    )
+    .await;
+    let holder = clusters().1.connect_db("locked").await.unwrap();
+    holder
+        .batch_execute("BEGIN; LOCK TABLE lk IN ACCESS EXCLUSIVE MODE;")
+        .await
+        .unwrap();
+    let c = check(Checksum, "lk", &["id"]);
+    let opts = Options {
+        lock_wait: std::time::Duration::from_secs(1),
+        ..Options::default()
+    };
+    let r = tokio::time::timeout(std::time::Duration::from_secs(60), run(&c, &s, &t, &opts))
+        .await
+        .expect("the check ends while the lock is held");
+    assert_eq!(r.status, Status::Error, "{r:#?}");
+    let error = r.error.as_deref().unwrap_or_default();
+    assert!(error.contains("lock timeout"), "{error}");
+    holder.batch_execute("ROLLBACK").await.unwrap();
+    let r = run(&c, &s, &t, &opts).await;
+    assert_eq!(r.status, Status::Pass, "{r:#?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_check_that_cannot_run_errors_and_never_passes() {
     let (s, t) = pair(

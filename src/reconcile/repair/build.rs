@@ -127,6 +127,7 @@ pub async fn build(
         extra_float_digits: settings::extra_float_digits(sv, tv),
         catalog_search_path: true,
         statement_timeout_ms: 0,
+        lock_timeout_ms: 60_000,
     };
     let mut patch = Patch {
         check: check.name.clone(),
