@@ -88,9 +88,65 @@ fn forms(value: String) -> Vec<String> {
     out
 }
 
+/// The ways a value is written once it is escaped or quoted on its way out, one step each:
+/// a SQL literal (`'` doubled: a repair statement, [`crate::shown`]'s quoted values), an
+/// escape-string literal, libpq conninfo or a record's text (`\` doubled), a conninfo value
+/// (`\'`), a shell word (`'\''`), a record's text (`"` doubled), an array's text or JSON
+/// (`\"`), [`crate::shown`]'s escapes (`\t`, `\u{200b}`) and JSON's (`\n`, `\u0001`).
+const ESCAPES: [fn(&str) -> String; 8] = [
+    |s| s.replace('\'', "''"),
+    |s| s.replace('\\', "\\\\"),
+    |s| s.replace('\'', "\\'"),
+    |s| s.replace('\'', "'\\''"),
+    |s| s.replace('"', "\"\""),
+    |s| s.replace('"', "\\\""),
+    crate::shown::escape,
+    |s| {
+        let quoted = serde_json::to_string(s).unwrap_or_default();
+        quoted
+            .strip_prefix('"')
+            .and_then(|q| q.strip_suffix('"'))
+            .unwrap_or(s)
+            .to_string()
+    },
+];
+
+/// `value` as each [`ESCAPES`] writes it, and as two of them in a row write it (a shown value
+/// is escaped then quoted; a record's text, its fields escaped, is escaped again when shown),
+/// each form once and only when it differs from `value`. A value with nothing to escape
+/// has no such form.
+///
+/// Why the masker looks for these forms rather than each place masking a value before it
+/// escapes it: values are escaped and quoted in many places (the reconcile's differences
+/// as [`crate::shown`] writes them, the repair's SQL literals, the TUI, record and array
+/// texts from the server) and most of them have no masker at hand; a new one would leak
+/// again. Masking happens where text leaves (the journal's events, the screen, files, the
+/// log), and there it now finds a secret however it was written. A repair statement, which
+/// must hold the real value to work, is recognised by the same forms and withheld.
+fn escaped_forms(value: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for first in ESCAPES {
+        let once = first(value);
+        if once == value {
+            continue;
+        }
+        for then in ESCAPES {
+            let twice = then(&once);
+            if twice != once && !out.contains(&twice) {
+                out.push(twice);
+            }
+        }
+        if !out.contains(&once) {
+            out.push(once);
+        }
+    }
+    out
+}
+
 impl Masker {
     /// A masker for these secret values (empty values are ignored; see [`forms`] for what is
-    /// masked of multi-line values and values ending in a newline).
+    /// masked of multi-line values and values ending in a newline, and [`escaped_forms`] for
+    /// the escaped and quoted forms of each, masked too).
     pub fn new<I, S>(values: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -101,6 +157,11 @@ impl Masker {
             .map(Into::into)
             .filter(|v| !v.is_empty())
             .flat_map(forms)
+            .flat_map(|v| {
+                let mut all = escaped_forms(&v);
+                all.push(v);
+                all
+            })
             .collect();
         // Longest first, so a secret that contains another is masked whole.
         values.sort_by_key(|v| std::cmp::Reverse(v.len()));
@@ -352,6 +413,40 @@ mod tests {
         );
         // A line too short to mask on its own stays (the rest of the secret does not).
         assert!(out.contains("\nab\n"), "{out}");
+    }
+
+    #[test]
+    fn a_secret_escaped_or_quoted_on_its_way_out_is_masked() {
+        // A reconcile difference shows a value quoted (`'k3y''Secret'`), a repair statement
+        // holds it as a SQL literal: the raw value no longer appears in either.
+        let m = Masker::new(["k3y'Secret", "b\\ck\"sl\tash"]);
+        for text in [
+            "different id=1 v: 'k3y''Secret' → other",
+            "SET \"v\" = 'k3y''Secret'::text",
+            "E'k3y''Secret'",
+            "password='k3y\\'Secret'",
+            "echo 'k3y'\\''Secret'",
+            "v: b\\\\ck\"sl\\tash",
+            "'b\\\\ck\"sl\\tash'",
+            "(1,\"b\\\\ck\"\"sl\tash\")",
+            "{\"v\":\"b\\\\ck\\\"sl\\tash\"}",
+            "E'b\\\\ck\"sl\tash'",
+        ] {
+            let masked = m.mask(text);
+            assert!(masked.contains(MASK), "{text} → {masked}");
+            for leak in ["k3y", "Secret", "ck", "sl"] {
+                assert!(!masked.contains(leak), "{text} → {masked}");
+            }
+        }
+        // The shown form of a difference, as `shown` writes it.
+        let shown = crate::shown::value(Some("k3y'Secret"));
+        assert_eq!(shown, "'k3y''Secret'");
+        assert_eq!(m.mask(&shown), format!("'{MASK}'"));
+        let (a, b) = crate::shown::pair(Some("b\\ck\"sl\tash"), Some("other"));
+        assert_eq!(m.mask(&a), MASK, "{a}");
+        assert_eq!(b, "other");
+        // A value with nothing to escape has no other form.
+        assert_eq!(Masker::new(["hunter2"]).values(), ["hunter2"]);
     }
 
     #[test]

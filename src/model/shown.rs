@@ -25,8 +25,9 @@ fn escaped(c: char) -> bool {
         || matches!(n, 0x00A0 | 0x00AD | 0x2028 | 0x2029 | 0x2060 | 0xFEFF)
 }
 
-/// `s` with backslashes, control, invisible and combining characters escaped.
-fn escape(s: &str) -> String {
+/// `s` with backslashes, control, invisible and combining characters escaped (the
+/// [`crate::secrets::Masker`] masks a secret written so too).
+pub(crate) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

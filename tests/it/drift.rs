@@ -216,6 +216,45 @@ async fn reconcile_outside_a_run_exits_by_result_and_feeds_monitoring() {
     let r = &results[0]["result"];
     assert_eq!(r["rechecked"], true, "{r}");
     assert!(r.get("recheck_wait_ms").is_none(), "no wait: {r}");
+
+    // A secret is never printed: a value equal to one holding a quote (shown quoted, the
+    // quote doubled), and --on-fail's last line of output in its notice, on stdout (human
+    // and --json) and in the journal.
+    target
+        .execute("update items set v = 'k3y''Secret' where id = 42")
+        .await
+        .unwrap();
+    runbook(
+        d.path(),
+        "rb3.toml",
+        &runbook_text(&source.dsn(), &target.dsn()).replacen(
+            "name = \"drift\"\n",
+            "name = \"drift\"\n[secrets]\nPW = { env = \"ATK_PW\" }\nAPIKEY = { env = \"ATK_APIKEY\" }\n",
+            1,
+        ),
+    );
+    let secrets = [("ATK_PW", "S3cretPW!x"), ("ATK_APIKEY", "k3y'Secret")];
+    for (json, j) in [(false, "s.jsonl"), (true, "t.jsonl")] {
+        let mut args = vec!["reconcile", "rb3.toml", "items", "--journal", j];
+        args.extend(["--on-fail", "echo \"last line: $ATK_PW\"; exit 7"]);
+        if json {
+            args.push("--json");
+        }
+        let out = cutover_off_thread(d.path(), &args, &secrets).await;
+        let (stdout, stderr) = exited(&out, 1);
+        let journaled = std::fs::read_to_string(d.path().join(j)).unwrap();
+        for text in [&stdout, &stderr, &journaled] {
+            assert!(
+                !text.contains("S3cretPW") && !text.contains("k3y") && !text.contains("Secret"),
+                "{json}: {text}"
+            );
+        }
+        for text in [&stdout, &journaled] {
+            has(text, "--on-fail exited 7: last line: ••••");
+            has(text, "'••••'");
+        }
+        assert!(stderr.contains("on-fail │ last line: ••••"), "{stderr}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

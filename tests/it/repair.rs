@@ -82,6 +82,7 @@ fn runbook(source: &str, target: &str) -> String {
 name = "repair"
 [secrets]
 VAULT = {{ env = "CUTOVER_TEST_VAULT" }}
+APIKEY = {{ env = "CUTOVER_TEST_APIKEY" }}
 {}
 [[reconcile]]
 name = "items"
@@ -115,11 +116,18 @@ run = "true"
 
 const VAULT: &str = "vault-S3cret-42";
 
+/// A secret holding a quote: a SQL literal doubles it.
+const APIKEY: &str = "k3y'Secret";
+
 /// `cutover reconcile rb.toml ARGS...` in `dir`: exit code and stdout + stderr.
 async fn reconcile(dir: &std::path::Path, args: &[&str]) -> (Option<i32>, String) {
     let mut all = vec!["reconcile", "rb.toml"];
     all.extend_from_slice(args);
-    let out = cutover_off_thread(dir, &all, &[("CUTOVER_TEST_VAULT", VAULT)]).await;
+    let env = [
+        ("CUTOVER_TEST_VAULT", VAULT),
+        ("CUTOVER_TEST_APIKEY", APIKEY),
+    ];
+    let out = cutover_off_thread(dir, &all, &env).await;
     code_and_output(&out)
 }
 
@@ -325,6 +333,10 @@ async fn a_repair_that_cannot_be_done_row_by_row_is_refused_and_writes_nothing()
     sc.batch_execute(&format!("UPDATE items SET note = '{VAULT}' WHERE id = 20"))
         .await
         .unwrap();
+    // Nor one holding a quote, which its SQL literal doubles.
+    sc.batch_execute("UPDATE items SET note = 'k3y''Secret' WHERE id = 21")
+        .await
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     runbook_file(dir.path(), &runbook(&s.dsn_db(db), &t.dsn_db(db)));
     std::fs::write(dir.path().join("taken.sql"), "keep").unwrap();
@@ -403,10 +415,16 @@ async fn a_repair_that_cannot_be_done_row_by_row_is_refused_and_writes_nothing()
     );
     let out = patch_written(dir.path(), "items", "v.sql").await;
     assert!(out.contains("holds a secret of the runbook"), "{out}");
+    assert!(!out.contains("k3y") && !out.contains("Secret"), "{out}");
     for f in ["v.sql", "v.inverse.sql"] {
         let body = std::fs::read_to_string(dir.path().join(f)).unwrap();
         assert!(!body.contains(VAULT), "{f}");
         assert!(body.contains("id = 20"), "{f}: the note names the row");
+        assert!(
+            !body.contains("k3y") && !body.contains("Secret"),
+            "{f}: {body}"
+        );
+        assert!(body.contains("id = 21"), "{f}: the note names the row");
         let mode = std::os::unix::fs::PermissionsExt::mode(
             &std::fs::metadata(dir.path().join(f)).unwrap().permissions(),
         );

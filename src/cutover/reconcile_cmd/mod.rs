@@ -608,8 +608,12 @@ impl Watch {
         }
     }
 
-    /// Journals a notice and says it (human output: on stdout; JSON: as an object).
+    /// Journals a notice and says it (human output: on stdout; JSON: as an object), masked
+    /// once here for all three: a notice may quote a command's output or an error that holds
+    /// a secret.
     fn note(&mut self, level: Level, message: &str) -> Result<(), String> {
+        let message = self.masker.mask(message).into_owned();
+        let message = message.as_str();
         let event = Event::Notice {
             level,
             message: message.to_string(),

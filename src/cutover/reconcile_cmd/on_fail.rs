@@ -59,11 +59,12 @@ pub fn env(round: &Round<'_>) -> Vec<(String, String)> {
 
 /// Runs `command` for `round` (through the notify hooks' runner: its own process group,
 /// killed after [`TIMEOUT`]; each output line masked on stderr); returns a line saying how it
-/// ended.
+/// ended, masked (a failure quotes the command's last line of output, which may print a
+/// secret: it is journaled and printed as it is returned).
 pub async fn run(command: &str, round: &Round<'_>, masker: &Masker) -> String {
     let shown = |line: &str| crate::say::err(&format!("  on-fail │ {}", masker.mask(line)));
     match cutover_engine::notify::deliver::once(command, env(round), None, TIMEOUT, shown).await {
         Ok(()) => "--on-fail ran (exit 0)".into(),
-        Err(why) => format!("--on-fail {why}"),
+        Err(why) => masker.mask(&format!("--on-fail {why}")).into_owned(),
     }
 }

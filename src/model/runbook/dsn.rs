@@ -162,6 +162,62 @@ pub fn check_with_unknown(dsn: &str, marker: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The keys of `dsn` that are no option (as the DSN gives them), skipping any that holds
+/// `marker` (a value known only at run time; none when empty); none when it does not
+/// parse. Their values are never shown: a misspelt `password` is the likely one
+/// ([`hide_values_of`]).
+pub fn unknown_options(dsn: &str, marker: &str) -> Vec<String> {
+    let Ok(pairs) = params(dsn) else {
+        return Vec::new();
+    };
+    let mut keys: Vec<String> = pairs
+        .into_iter()
+        .map(|(k, _)| k)
+        .filter(|k| (marker.is_empty() || !k.contains(marker)) && rule(k).is_none())
+        .collect();
+    keys.dedup();
+    keys
+}
+
+/// Values of unknown options at least this long are also masked wherever they appear in a
+/// quoted line, as written in the DSN (a shorter one would mask common words).
+const MIN_HIDDEN_VALUE: usize = 6;
+
+/// `text` (a runbook line quoted in a message, holding `dsn`) with the value of each
+/// unknown option of `dsn` ([`unknown_options`]) replaced by [`crate::secrets::MASK`]:
+/// after `key=` (conninfo: quoted, or up to white space or the TOML string's closing `"`;
+/// URL: up to the next `&`), and the value as the DSN means it wherever it appears.
+pub fn hide_values_of(dsn: &str, marker: &str, text: &str) -> String {
+    let keys = unknown_options(dsn, marker);
+    if keys.is_empty() {
+        return text.to_string();
+    }
+    let value = if is_url(dsn) {
+        r#"[^&\s"\#]+"#
+    } else {
+        // A backslash is doubled in a TOML string: any run of them escapes what follows
+        // (when that over-reaches, more is masked, never less).
+        r#"'(?:[^'\\]|\\+.)*'?|(?:\\+.|[^\s\\"])+"#
+    };
+    let mut out = text.to_string();
+    for key in &keys {
+        let pattern = format!(r"(^|[^\w]){}(\s*=\s*)(?:{value})", regex::escape(key));
+        if let Ok(re) = regex::Regex::new(&pattern) {
+            out = re
+                .replace_all(&out, |c: &regex::Captures<'_>| {
+                    format!("{}{key}{}{}", &c[1], &c[2], crate::secrets::MASK)
+                })
+                .into_owned();
+        }
+    }
+    let values = params(dsn)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(k, v)| keys.contains(k) && v.chars().count() >= MIN_HIDDEN_VALUE)
+        .map(|(_, v)| v);
+    crate::secrets::Masker::new(values).mask(&out).into_owned()
+}
+
 /// The rule for option `key`, if it is one.
 fn rule(key: &str) -> Option<Value> {
     DRIVER
@@ -505,6 +561,49 @@ mod tests {
             assert!(e.contains(want), "{bad}: {e}");
             assert!(!e.contains("hunter2"), "{bad}: the value is echoed: {e}");
         }
+    }
+
+    #[test]
+    fn the_value_of_an_unknown_option_is_never_shown() {
+        // A misspelt `password` is an unknown option: its value is masked in the quoted line,
+        // whatever the error reported for the DSN.
+        for (dsn, line, want) in [
+            (
+                "host=127.0.0.1 dbname=pw user=pwuser passwrd=WrongPassWord123",
+                r#"source = { dsn = "host=127.0.0.1 dbname=pw user=pwuser passwrd=WrongPassWord123" }"#,
+                r#"source = { dsn = "host=127.0.0.1 dbname=pw user=pwuser passwrd=••••" }"#,
+            ),
+            (
+                "host=db passwd = 'Wrong Pass\\'s' port=x",
+                r#"dsn = "host=db passwd = 'Wrong Pass\\'s' port=x""#,
+                r#"dsn = "host=db passwd = •••• port=x""#,
+            ),
+            (
+                "postgres://u@db/pw?passwrd=Wr%6Fng&sslmode=disable",
+                r#"dsn = "postgres://u@db/pw?passwrd=Wr%6Fng&sslmode=disable""#,
+                r#"dsn = "postgres://u@db/pw?passwrd=••••&sslmode=disable""#,
+            ),
+            (
+                "host=db pw=abc",
+                "dsn = 'host=db pw=abc'",
+                "dsn = 'host=db pw=••••",
+            ),
+        ] {
+            assert!(check(dsn).is_err(), "{dsn}");
+            assert_eq!(hide_values_of(dsn, "", line), want, "{dsn}");
+        }
+        // The value, as the DSN means it, is masked wherever else it is on the line.
+        assert_eq!(
+            hide_values_of("x_pw=hunter2-long", "", "x_pw=hunter2-long # hunter2-long"),
+            "x_pw=•••• # ••••"
+        );
+        // Known options stay, and so does a line whose DSN has no unknown option.
+        let line = r#"dsn = "host=db port=55410 password=${secrets.PW}""#;
+        assert_eq!(hide_values_of("host=db port=55410", "", line), line);
+        assert_eq!(
+            unknown_options("host=db passwrd=x \u{E000}=y user=u", "\u{E000}"),
+            ["passwrd"]
+        );
     }
 
     #[test]

@@ -22,10 +22,17 @@ pub fn inverse_path(p: &Path) -> PathBuf {
 
 /// Takes out of `patch` every statement that would write a secret of the runbook into a
 /// file (its value cannot be masked without breaking the statement), with a note for each.
+/// A secret is looked for in the values the statement writes or compares, as they are, and
+/// in its SQL, where a value is a literal (`'` doubled): the masker knows a secret in that
+/// form too.
 pub fn withhold_secrets(patch: &mut Patch, masker: &Masker) {
+    let changes = |t: &str| masker.mask(t) != t;
     let mut kept = Vec::new();
     for st in std::mem::take(&mut patch.statements) {
-        if masker.mask(&st.sql) != st.sql || masker.mask(&st.inverse) != st.inverse {
+        let in_values = st.values.iter().any(|(_, s, t)| {
+            s.as_deref().is_some_and(changes) || t.as_deref().is_some_and(changes)
+        }) || st.key.iter().any(|(_, v)| changes(v));
+        if in_values || changes(&st.sql) || changes(&st.inverse) {
             patch.notes.push(format!(
                 "{} ({}): a value holds a secret of the runbook: left out, patch it by hand",
                 st.table,
@@ -132,4 +139,63 @@ pub fn render(patch: &Patch, inverse: bool, at: &str, masker: &Masker) -> String
     }
     let _ = writeln!(f, "\nCOMMIT;");
     f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::repair::{Statement, literal};
+
+    /// An update of `v` from `from` to `to` in `public.sec`, its SQL built with [`literal`].
+    fn update(from: &str, to: &str, values: bool) -> Statement {
+        let text = "\"pg_catalog\".\"text\"";
+        Statement {
+            table: "public.sec".into(),
+            key: vec![("id".into(), "1".into())],
+            change: Change::Update,
+            values: if values {
+                vec![("v".into(), Some(to.into()), Some(from.into()))]
+            } else {
+                Vec::new()
+            },
+            sql: format!(
+                "UPDATE \"public\".\"sec\" AS t SET \"v\" = {} WHERE t.id = 1",
+                literal(Some(to), text)
+            ),
+            inverse: format!(
+                "UPDATE \"public\".\"sec\" AS t SET \"v\" = {} WHERE t.id = 1",
+                literal(Some(from), text)
+            ),
+        }
+    }
+
+    #[test]
+    fn a_statement_holding_a_secret_with_a_quote_is_withheld() {
+        let masker = Masker::new(["k3y'Secret", "S3cretPW!x"]);
+        let mut patch = Patch {
+            check: "sec".into(),
+            statements: vec![
+                // The secret only in the SQL, where `literal` doubled its quote.
+                update("other", "k3y'Secret", false),
+                // The secret among the values (and so in the inverse's literal).
+                update("k3y'Secret", "other", true),
+                update("S3cretPW!x", "x", true),
+                update("plain", "it's fine", true),
+            ],
+            ..Patch::default()
+        };
+        assert!(patch.statements[0].sql.contains("'k3y''Secret'"));
+        withhold_secrets(&mut patch, &masker);
+        assert_eq!(patch.statements.len(), 1, "{:?}", patch.statements);
+        assert!(patch.statements[0].sql.contains("'it''s fine'"));
+        assert_eq!(patch.notes.len(), 3, "{:?}", patch.notes);
+        for n in &patch.notes {
+            assert!(n.contains("public.sec (id = 1)"), "{n}");
+            assert!(n.contains("holds a secret of the runbook"), "{n}");
+        }
+        for inverse in [false, true] {
+            let file = render(&patch, inverse, "now", &masker);
+            assert!(!file.contains("k3y") && !file.contains("S3cret"), "{file}");
+        }
+    }
 }

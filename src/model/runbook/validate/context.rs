@@ -72,6 +72,19 @@ impl<'a> Ctx<'a> {
             .push(Diagnostic::at(self.file, self.source, span, msg));
     }
 
+    /// Reports `msg` at `span`, its quoted line passed through `hide` (a value on it that
+    /// must not be shown).
+    pub(super) fn err_hiding(
+        &mut self,
+        span: Range<usize>,
+        msg: impl Into<String>,
+        hide: impl FnOnce(&str) -> String,
+    ) {
+        let mut d = Diagnostic::at(self.file, self.source, span, msg);
+        d.source_line = hide(&d.source_line);
+        self.errors.push(d);
+    }
+
     /// How often something written as `every` runs: as written, else `default`; one under
     /// `floor` is reported as `too_short` at its place.
     pub(super) fn every_at_least(

@@ -283,11 +283,16 @@ pub(super) fn connections(cx: &mut Ctx<'_>, spec: &FileSpec) -> BTreeMap<String,
             .into_iter()
             .map(|n| (n, SECRET_HERE.to_string()))
             .collect();
+        let rendered = dsn.render(&unknown);
         if !dsn.segments.is_empty()
-            && let Err(why) =
-                crate::runbook::dsn::check_with_unknown(&dsn.render(&unknown), SECRET_HERE)
+            && let Err(why) = crate::runbook::dsn::check_with_unknown(&rendered, SECRET_HERE)
         {
-            cx.err(c.dsn.span(), format!("connection `{name}`: {why}"));
+            // The quoted line never shows an unknown option's value (a misspelt `password`).
+            cx.err_hiding(
+                c.dsn.span(),
+                format!("connection `{name}`: {why}"),
+                |line| crate::runbook::dsn::hide_values_of(&rendered, SECRET_HERE, line),
+            );
         }
         Connection { dsn }
     })
@@ -326,6 +331,32 @@ mod tests {
             Action::Run(t) => t.render(&BTreeMap::new()),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_misspelt_password_is_never_shown_in_the_quoted_line() {
+        // `passwrd` is no option: the runbook is refused, and neither the message nor the
+        // line it quotes shows the value (conninfo and URL; a secret elsewhere in the DSN
+        // changes nothing).
+        let text = "[runbook]\nname = \"r\"\n[secrets]\nPW = { env = \"X_PW\" }\n\
+             [connections]\n\
+             source = { dsn = \"host=127.0.0.1 port=55410 dbname=pw user=pwuser passwrd=WrongPassWord123\" }\n\
+             target = { dsn = \"postgres://u:${secrets.PW}@db/pw?passwrd=UrlWrong456&sslmode=disable\" }\n\
+             [[step]]\nid = \"a\"\nrun = \"true\"\n";
+        let e = Runbook::parse("rb.toml", text, &BTreeMap::new())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("connection `source`: unknown option `passwrd`")
+                && e.contains("connection `target`: unknown option `passwrd`"),
+            "{e}"
+        );
+        assert!(
+            !e.contains("WrongPassWord123") && !e.contains("UrlWrong456"),
+            "{e}"
+        );
+        assert!(e.contains("user=pwuser passwrd=••••\""), "{e}");
+        assert!(e.contains("?passwrd=••••&sslmode=disable"), "{e}");
     }
 
     #[test]
