@@ -162,6 +162,53 @@ run = "exit 3"
     assert!(left.stdout.is_empty(), "a hook outlived its timeout");
 }
 
+/// A hook that never answers delays only its own notes: the pager beside it hears
+/// `step_failed` and `run_ended` (before, hooks ran one after the other, and a dead chat
+/// hook's 33 s per note kept the pager silent past the end-of-run flush). And a
+/// `behind_plan` note goes only to the hooks of its margin (before, every hook that asked
+/// for `behind_plan` got it, its own `behind_by` ignored).
+#[test]
+fn a_dead_hook_never_silences_another_and_behind_by_is_each_hook_s_own() {
+    let d = tempfile::tempdir().unwrap();
+    let text = format!(
+        r#"[runbook]
+name = "dead chat"
+
+[[notify]]
+on = ["step_failed", "run_ended", "behind_plan"]
+behind_by = "1s"
+run = "sleep 40"
+timeout = "10s"
+retries = 2
+
+{}
+[[step]]
+id = "boom"
+run = "sleep 2.5; exit 3"
+expected = "1s"
+"#,
+        recorder(
+            d.path(),
+            r#""step_failed", "run_ended", "behind_plan""#,
+            "behind_by = \"1h\"\n"
+        )
+    );
+    let out = headless_at(d.path(), &text, "j.jsonl", &[], &[]);
+    exited(&out, 4);
+    let got = events(d.path());
+    let kinds: Vec<&str> = got.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["step_failed", "run_ended"], "{got:#?}");
+    let recs = journal(&d.path().join("j.jsonl"));
+    assert!(
+        recs.iter().any(|r| r["type"] == "notice"
+            && r["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("notify: hook 1 still running 30s after the run ended")),
+        "{recs:#?}"
+    );
+}
+
 #[test]
 fn notify_test_sends_a_test_event_to_every_hook() {
     let d = tempfile::tempdir().unwrap();

@@ -3,9 +3,10 @@
 //! each hook that asked for a kind gets it, as JSON on its stdin and `CUTOVER_NOTIFY_*` in its
 //! environment, masked like everything else.
 //!
-//! A hook never blocks or slows the run: the notes go through a bounded queue (a full queue
-//! drops the note and says so) to a task of their own, which runs each hook in its own process
-//! group with its timeout, and tries again with backoff (1 s, 2 s, 4 s…) up to its `retries`.
+//! A hook never blocks or slows the run, nor another hook: each hook's notes go through a
+//! bounded queue of its own (a full queue drops the note and says so) to a task of its own,
+//! which runs the hook in its own process group with its timeout, and tries again with
+//! backoff (1 s, 2 s, 4 s…) up to its `retries`.
 //! A hook that still fails is reported back to the run, which journals it and shows it.
 //! `cutover notify RUNBOOK --test` sends one `test` note to every hook; the drift watch's
 //! `--on-fail` runs through [`deliver::once`] too.
@@ -150,56 +151,66 @@ pub async fn send(
     ))
 }
 
-/// The run's notifier: the watch, the queue to the delivery task, and the reports back.
+/// The run's notifier: the watch, one queue and delivery task per hook, and the reports
+/// back. A hook has its own queue: one that never answers (its timeout and retries, over
+/// and over) delays and drops only its own notes, never another hook's page.
 pub struct Notifier {
     watch: Watch,
     hooks: Vec<Hook>,
-    queue: Option<mpsc::Sender<Note>>,
+    /// One per hook, in the same order; empty once the run ended.
+    queues: Vec<mpsc::Sender<Note>>,
     reports: mpsc::UnboundedReceiver<String>,
     dropped: u64,
-    task: Option<tokio::task::JoinHandle<()>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Notifier {
-    /// Starts the delivery task for `hooks` (on the current tokio runtime).
+    /// Starts a delivery task for each of `hooks` (on the current tokio runtime).
     pub fn start(hooks: Vec<Hook>, run: RunFacts, masker: Masker) -> Notifier {
         let margins: Vec<u64> = hooks
             .iter()
             .filter(|h| h.on.contains(&NotifyKind::BehindPlan))
             .map(|h| h.behind_by_ms)
             .collect();
-        let (tx, mut rx) = mpsc::channel::<Note>(QUEUE);
         let (report_tx, reports) = mpsc::unbounded_channel();
-        let theirs = hooks.clone();
-        let task = tokio::spawn(async move {
-            while let Some(note) = rx.recv().await {
-                for hook in theirs.iter().filter(|h| h.on.contains(&note.kind)) {
-                    if let Err(why) = send(hook, &note, &run, &masker).await {
+        let mut queues = Vec::new();
+        let mut tasks = Vec::new();
+        for hook in &hooks {
+            let (tx, mut rx) = mpsc::channel::<Note>(QUEUE);
+            let (hook, run, masker, report_tx) =
+                (hook.clone(), run.clone(), masker.clone(), report_tx.clone());
+            tasks.push(tokio::spawn(async move {
+                while let Some(note) = rx.recv().await {
+                    if let Err(why) = send(&hook, &note, &run, &masker).await {
                         let _ = report_tx.send(why);
                     }
                 }
-            }
-        });
+            }));
+            queues.push(tx);
+        }
         Notifier {
             watch: Watch::new(&margins),
             hooks,
-            queue: Some(tx),
+            queues,
             reports,
             dropped: 0,
-            task: Some(task),
+            tasks,
         }
     }
 
-    /// Takes one (masked) event of the run: queues what the hooks asked to hear about.
+    /// Takes one (masked) event of the run: queues for each hook what it asked to hear about
+    /// (a `behind_plan` note only for the hooks of its margin).
     pub fn see(&mut self, ev: &cutover_model::protocol::Event) {
-        let Some(queue) = &self.queue else { return };
+        if self.queues.is_empty() {
+            return;
+        }
         for (note, margin) in self.watch.see(ev, chrono::Utc::now()) {
-            let wanted = self
-                .hooks
-                .iter()
-                .any(|h| h.on.contains(&note.kind) && margin.is_none_or(|m| m == h.behind_by_ms));
-            if wanted && queue.try_send(note).is_err() {
-                self.dropped += 1;
+            for (hook, queue) in self.hooks.iter().zip(&self.queues) {
+                let wanted =
+                    hook.on.contains(&note.kind) && margin.is_none_or(|m| m == hook.behind_by_ms);
+                if wanted && queue.try_send(note.clone()).is_err() {
+                    self.dropped += 1;
+                }
             }
         }
     }
@@ -212,28 +223,35 @@ impl Notifier {
         }
         if self.dropped > 0 {
             out.push(format!(
-                "{} notification(s) dropped: the notify queue ({QUEUE}) was full (a hook is slow or hangs)",
+                "{} notification(s) dropped: a hook's notify queue ({QUEUE}) was full (the hook is slow or hangs)",
                 std::mem::take(&mut self.dropped)
             ));
         }
         out
     }
 
-    /// Ends the queue and waits (at most [`FLUSH_WITHIN`]) for what is in it to be sent;
-    /// returns the failures still to report.
+    /// Ends the queues and waits (at most [`FLUSH_WITHIN`], all hooks together) for what is
+    /// in them to be sent; returns the failures still to report, naming each hook left behind.
     pub async fn finish(&mut self) -> Vec<String> {
-        self.queue = None;
-        if let Some(task) = self.task.take() {
-            let flush = tokio::time::timeout(FLUSH_WITHIN, task).await;
-            if flush.is_err() {
-                let mut out = self.take_reports();
-                out.push(format!(
-                    "notify: hooks still running {}s after the run ended were left behind",
-                    FLUSH_WITHIN.as_secs()
-                ));
-                return out;
+        self.queues.clear();
+        let tasks = std::mem::take(&mut self.tasks);
+        let deadline = tokio::time::Instant::now() + FLUSH_WITHIN;
+        let mut behind = Vec::new();
+        for (hook, task) in self.hooks.iter().zip(tasks) {
+            if tokio::time::timeout_at(deadline, task).await.is_err() {
+                behind.push(hook.number.to_string());
             }
         }
-        self.take_reports()
+        let mut out = self.take_reports();
+        if !behind.is_empty() {
+            out.push(format!(
+                "notify: hook{} {} still running {}s after the run ended, left behind with {} notes",
+                if behind.len() == 1 { "" } else { "s" },
+                behind.join(", "),
+                FLUSH_WITHIN.as_secs(),
+                if behind.len() == 1 { "its" } else { "their" }
+            ));
+        }
+        out
     }
 }
