@@ -910,3 +910,50 @@ async fn a_retried_repair_rolls_back_every_attempt_s_patch() {
         second.1
     );
 }
+
+/// A row missing on the target is inserted whole: its `exclude`d columns too (they are left
+/// out of the comparison, not out of the row). Before, they took their defaults, and a NOT
+/// NULL one without a default would have failed the whole patch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_row_is_inserted_with_its_excluded_columns() {
+    let t = &crate::reconcile::clusters().1;
+    let db = "repairexcl";
+    let (sc, tc) = crate::reconcile::pair(
+        db,
+        "CREATE TABLE excl (id int PRIMARY KEY, v text,
+           updated_at timestamptz NOT NULL DEFAULT '2000-01-01 00:00+00',
+           audit text NOT NULL DEFAULT 'DEFAULT', note text NOT NULL);",
+        "",
+    )
+    .await;
+    sc.batch_execute(
+        "INSERT INTO excl VALUES (1, 'a', '2020-01-01 00:00+00', 'src-audit-1', 'n1');",
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let text = one_check_runbook(
+        "excl",
+        &crate::reconcile::pair_connections(db),
+        ("excl", "\"public.excl\"", "\"id\""),
+        "[[step]]\nid = \"x\"\nrun = \"true\"\n",
+    )
+    .replace(
+        "recheck = \"never\"",
+        "recheck = \"never\"\nexclude = [\"updated_at\", \"audit\", \"note\"]",
+    );
+    runbook_file(dir.path(), &text);
+    let out = patch_written(dir.path(), "excl", "excl.sql").await;
+    has(&out, "1 insert, 0 updates, 0 deletes");
+    psql(&pg_bin(), &t.dsn_db(db), &dir.path().join("excl.sql"));
+    let row: String = tc
+        .query_one(
+            "SELECT concat_ws(' ', id, v, updated_at AT TIME ZONE 'UTC', audit, note) FROM excl",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(row, "1 a 2020-01-01 00:00:00 src-audit-1 n1");
+    passes(dir.path(), "excl").await;
+}

@@ -246,7 +246,20 @@ async fn table(
         pick(&s, "source", &part.key_columns)?,
         pick(&t, "target", &part.key_columns)?,
     );
-    let sc = pick(&s, "source", &compared)?;
+    // What the source rows are read with: the compared columns first (what an update
+    // compares), then the other columns both sides have (`exclude`d ones): a row missing on
+    // the target is inserted whole, not with its excluded columns left to their defaults.
+    let shared: Vec<String> = compared
+        .iter()
+        .cloned()
+        .chain(
+            s.columns
+                .iter()
+                .map(|c| c.name.clone())
+                .filter(|n| !compared.contains(n) && t.column(n).is_some()),
+        )
+        .collect();
+    let sc = pick(&s, "source", &shared)?;
     let all_target: Vec<String> = t.columns.iter().map(|c| c.name.clone()).collect();
     let tc = pick(&t, "target", &all_target)?;
     let src_rows = rows::read(source, "source", &s, &sk, &sc, &keys).await?;
@@ -256,6 +269,7 @@ async fn table(
         info: &t,
         key: tk,
         compared: &compared,
+        shared: &shared,
         all: &all_target,
         unwritable: &unwritable,
     };
@@ -279,6 +293,8 @@ struct Shape<'a> {
     key: Vec<&'a Column>,
     /// Columns the check compared (on both sides), in the check's order.
     compared: &'a [String],
+    /// Those, then every other column both sides have: how a source row was read.
+    shared: &'a [String],
     /// Every column of the target, in order.
     all: &'a [String],
     unwritable: &'a Unwritable,
@@ -389,13 +405,13 @@ impl Shape<'_> {
     /// A row missing on the target: inserted; undone by deleting it while it holds the
     /// inserted values.
     fn insert_of(&self, key: &[String], s: &Row) -> Statement {
-        let (cols, vals) = self.written(self.compared, &s.values);
+        let (cols, vals) = self.written(self.shared, &s.values);
         Statement {
             table: self.info.display(),
             key: Vec::new(),
             change: Change::Insert,
             values: self
-                .compared
+                .shared
                 .iter()
                 .zip(&s.values)
                 .map(|(c, v)| (c.clone(), v.clone(), None))
