@@ -8,7 +8,7 @@
 // `unsafe` here: statvfs through libc (the room left for the journal).
 #![allow(unsafe_code)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
@@ -67,11 +67,17 @@ pub async fn run(input: &Input<'_>) -> Vec<Finding> {
             clients.insert(name.as_str(), c);
         }
     }
+    // A server that did not answer one check is not asked again: each would wait its own
+    // SERVER_WITHIN, one after the other, and a preflight over many tables would take hours.
+    let mut silent = BTreeSet::new();
     if let Some(lag) = &input.rb.lag {
-        findings.extend(bounded(lag_prerequisites(lag, &clients)).await);
+        let on = lag.on.as_deref().unwrap_or("source");
+        let servers: Vec<&str> = std::iter::once(on).chain(lag.target.as_deref()).collect();
+        findings.extend(bounded(&servers, &mut silent, lag_prerequisites(lag, &clients)).await);
     }
     for check in &input.rb.reconcile {
-        findings.extend(bounded(reconcile_tables(check, &clients)).await);
+        let servers = [check.source.as_str(), check.target.as_str()];
+        findings.extend(bounded(&servers, &mut silent, reconcile_tables(check, &clients)).await);
     }
     let source = input
         .rb
@@ -79,7 +85,20 @@ pub async fn run(input: &Input<'_>) -> Vec<Finding> {
         .first()
         .map_or("source", |c| c.source.as_str());
     if let Some(client) = clients.get(source) {
-        findings.extend(bounded(coverage(input.rb, client, source)).await);
+        let f = coverage(input.rb, client, source);
+        findings.extend(bounded(&[source], &mut silent, f).await);
+    } else if !input.conns.contains_key(source) {
+        // Coverage is read from the source; with none to read, say so rather than pass.
+        findings.push(Finding::new(
+            "coverage",
+            match input.rb.coverage {
+                cutover_model::runbook::spec::Coverage::Strict => Verdict::Fail,
+                cutover_model::runbook::spec::Coverage::Warn => Verdict::Warn,
+            },
+            format!(
+                "no connection {source} to read the tables from (no reconcile check names its source): what no check covers is unknown; name the source connection `source`, or add a reconcile check"
+            ),
+        ));
     }
     if let Some(approvals) = input.approvals {
         findings.push(sign_offs(input.rb, approvals));
@@ -119,17 +138,36 @@ fn sign_offs(rb: &Runbook, approvals: &[(String, String)]) -> Finding {
     }
 }
 
-/// `f` within [`SERVER_WITHIN`], or a failure that says it did not answer.
-async fn bounded(f: impl Future<Output = Vec<Finding>>) -> Vec<Finding> {
-    tokio::time::timeout(SERVER_WITHIN, f)
-        .await
-        .unwrap_or_else(|_| {
+/// `f`, which asks `servers`, within [`SERVER_WITHIN`], or a failure that names them; a
+/// server in `silent` (it did not answer before) is not asked again, and one that does not
+/// answer now joins it.
+async fn bounded(
+    servers: &[&str],
+    silent: &mut BTreeSet<String>,
+    f: impl Future<Output = Vec<Finding>>,
+) -> Vec<Finding> {
+    if let Some(s) = servers.iter().find(|s| silent.contains(**s)) {
+        return vec![Finding::new(
+            "server",
+            Verdict::Fail,
+            format!("{s}: a check on it did not answer before: not asked again"),
+        )];
+    }
+    match tokio::time::timeout(SERVER_WITHIN, f).await {
+        Ok(found) => found,
+        Err(_) => {
+            silent.extend(servers.iter().map(|s| s.to_string()));
             vec![Finding::new(
                 "server",
                 Verdict::Fail,
-                format!("no answer within {}s", SERVER_WITHIN.as_secs()),
+                format!(
+                    "{}: no answer within {}s",
+                    servers.join(" or "),
+                    SERVER_WITHIN.as_secs()
+                ),
             )]
-        })
+        }
+    }
 }
 
 /// Connects to `name` (within [`SERVER_WITHIN`]) and reads its version and clock.
@@ -312,8 +350,12 @@ async fn named_state(
 async fn streaming_state(client: &Client, on: &str, app: Option<&str>) -> Finding {
     let row = client
         .query_one(
-            "SELECT count(*) FROM pg_catalog.pg_stat_replication \
-             WHERE $1::text IS NULL OR application_name = $1::text",
+            // Physical standbys only: a logical subscription's walsender is in this view too
+            // (its slot is logical), and is no standby.
+            "SELECT count(*) FROM pg_catalog.pg_stat_replication r \
+             WHERE ($1::text IS NULL OR r.application_name = $1::text) \
+               AND NOT EXISTS (SELECT FROM pg_catalog.pg_replication_slots s \
+                               WHERE s.active_pid = r.pid AND s.slot_type = 'logical')",
             &[&app],
         )
         .await;
@@ -704,6 +746,26 @@ fn free_bytes(dir: &Path) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A server that did not answer one check is not asked again: the next check on it
+    /// fails at once, naming it, instead of waiting its own 5 s.
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_server_is_not_asked_again() {
+        let mut silent = BTreeSet::new();
+        let first = bounded(&["source", "target"], &mut silent, std::future::pending()).await;
+        assert_eq!(first[0].detail, "source or target: no answer within 5s");
+        let asked = std::sync::atomic::AtomicBool::new(false);
+        let again = bounded(&["target"], &mut silent, async {
+            asked.store(true, std::sync::atomic::Ordering::SeqCst);
+            Vec::new()
+        })
+        .await;
+        assert!(!asked.load(std::sync::atomic::Ordering::SeqCst));
+        assert_eq!(
+            again[0].detail,
+            "target: a check on it did not answer before: not asked again"
+        );
+    }
 
     /// Many checks of one directory at once in one process (a fleet's members) all pass, and
     /// a file a crashed process of the same pid left behind does not fail them.

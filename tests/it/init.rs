@@ -337,6 +337,18 @@ async fn init_on_the_drill_pair_writes_a_logical_cutover_that_runs_to_its_end() 
     has(&rb, &format!("subscription = \"{}\"", pair.subscription));
     has(&rb, &format!("slot         = \"{}\"", pair.slot()));
     assert!(rb.contains("rows/s"), "{rb}");
+    // The subscription's walsender is no standby: a streaming [lag] on the source finds none
+    // (it counted every walsender, logical ones too, and said ready).
+    let streaming = format!(
+        "[runbook]\nname = \"s\"\n[connections.source]\ndsn = \"{}\"\n\
+         [lag]\nmethod = \"streaming\"\non = \"source\"\n[[step]]\nid = \"x\"\nrun = \"true\"\n",
+        dsn(&pair.source)
+    );
+    crate::support::runbook(dir.path(), "streaming.toml", &streaming);
+    let out = cutover(dir.path(), &["preflight", "streaming.toml"], &[]);
+    let (said, _) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    has(&said, "✘ lag streaming: no standby streams from source");
     has(
         &rb,
         "public.pgbench_history has no key: compared as a multiset",

@@ -283,3 +283,22 @@ async fn preflight_names_refused_credentials_and_an_unwritable_journal_directory
         "{out}"
     );
 }
+
+/// `coverage = "strict"` with no connection named `source` (and no reconcile check to name
+/// one) says it cannot tell what is covered, and is not ready. Before, coverage was skipped
+/// without a word and preflight said ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strict_coverage_without_a_source_connection_is_not_ready() {
+    let _ = pair("prenosrc", "CREATE TABLE t (id int PRIMARY KEY);", "").await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = body("prenosrc", "")
+        .replace("connections.source", "connections.old")
+        .replace("connections.target", "connections.new")
+        .replace("name = \"pre\"", "name = \"pre\"\ncoverage = \"strict\"");
+    let (code, out) = preflight(dir.path(), &text, &[]).await;
+    assert_eq!(code, Some(2), "{out}");
+    has(
+        &out,
+        "✘ coverage: no connection source to read the tables from",
+    );
+}
