@@ -259,10 +259,24 @@ async fn take_inventory(
     let (source_server, target_server) =
         tokio::try_join!(inventory::server(&s), inventory::server(&t))
             .map_err(|e| e.to_string())?;
+    // Sequences of every schema when none was named: one may live in a schema with no
+    // table (`ids.global_id` feeding `public.t`), and an unsynced one hands out ids the
+    // source already gave.
+    let seq_schemas = if args.schemas.is_empty() {
+        let mut all = inventory::sequence_schemas(&s)
+            .await
+            .map_err(|e| e.to_string())?;
+        all.extend(schemas.iter().cloned());
+        all.sort();
+        all.dedup();
+        all
+    } else {
+        schemas.clone()
+    };
     let (src_tables, tgt_tables, sequences) = tokio::try_join!(
         inventory::tables(&s, &schemas),
         inventory::tables(&t, &schemas),
-        inventory::sequences(&s, &schemas)
+        inventory::sequences(&s, &seq_schemas)
     )
     .map_err(|e| e.to_string())?;
     for schema in &schemas {

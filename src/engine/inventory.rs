@@ -87,10 +87,20 @@ const SLOTS: &str =
 const STANDBYS: &str = "SELECT pg_catalog.count(*)::int FROM pg_catalog.pg_stat_replication";
 const EXTENSIONS: &str = "SELECT extname::text, extversion FROM pg_catalog.pg_extension ORDER BY 1";
 
-/// Schemas with at least one table, outside the system schemas.
+/// Schemas with at least one table (a partition counts for its parent's schema, not its
+/// own), outside the system schemas.
 const SCHEMAS: &str = "SELECT DISTINCT n.nspname::text FROM pg_catalog.pg_class c \
      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-     WHERE c.relkind IN ('r', 'p') AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_' \
+     WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition \
+       AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_' \
+     ORDER BY 1";
+
+/// Schemas with at least one sequence, outside the system schemas and extensions'.
+const SEQUENCE_SCHEMAS: &str = "SELECT DISTINCT n.nspname::text FROM pg_catalog.pg_class c \
+     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+     WHERE c.relkind = 'S' AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_' \
+       AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d \
+                       WHERE d.objid = c.oid AND d.deptype = 'e') \
      ORDER BY 1";
 
 /// Every table of schemas `$1` (a partition through its parent), with what `init` flags.
@@ -279,6 +289,12 @@ async fn replication(
 /// The schemas with tables (outside the system schemas).
 pub async fn schemas(side: &Side<'_>) -> Result<Vec<String>, InventoryError> {
     side.rows("list schemas", SCHEMAS, &[], |r| r.get(0)).await
+}
+
+/// Schemas with at least one sequence (a sequence may live apart from every table).
+pub async fn sequence_schemas(side: &Side<'_>) -> Result<Vec<String>, InventoryError> {
+    side.rows("list schemas", SEQUENCE_SCHEMAS, &[], |r| r.get(0))
+        .await
 }
 
 /// The tables of `schemas`, and whether the user can read each.

@@ -344,6 +344,15 @@ fn checks(o: &mut String, inv: &Inventory, repl: &Replication) {
     schema_check(o, inv);
 }
 
+/// The schemas that hold the inventory's sequences (a sequence may live in a schema of its
+/// own, with no table: `ids.global_id` feeding `public.t`).
+fn sequence_schemas(inv: &Inventory) -> Vec<String> {
+    let mut v: Vec<String> = inv.sequences.iter().map(|q| q.schema.clone()).collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
 /// The `sequences` check.
 fn sequences_check(o: &mut String, inv: &Inventory, repl: &Replication) {
     comment(
@@ -357,7 +366,7 @@ fn sequences_check(o: &mut String, inv: &Inventory, repl: &Replication) {
     let _ = writeln!(
         o,
         "[[reconcile]]\nname    = \"sequences\"\nkind    = \"sequences\"\nschemas = {}\n",
-        toml_list(&inv.schemas)
+        toml_list(&sequence_schemas(inv))
     );
 }
 
@@ -533,7 +542,7 @@ fn sync_sequences_step(o: &mut String, inv: &Inventory) {
                 "sync_sequences",
                 format!(
                     "{{ from = \"source\", to = \"target\", schemas = {}, margin = 1000 }}",
-                    toml_list(&inv.schemas)
+                    toml_list(&sequence_schemas(inv))
                 ),
             ),
             ("expected", toml_str("5s")),

@@ -493,6 +493,44 @@ async fn a_wildcard_or_a_reference_in_a_table_name_is_that_name() {
     has(&said, "${vars.slot}");
 }
 
+/// A sequence in a schema with no table is synced and checked, and partitions in another
+/// schema than their parent's are compared through the parent: init writes a runbook that
+/// preflight finds ready under `coverage = "strict"`. Before, init refused the partitions'
+/// schema ("no table in schema parts"), and left the sequence out (no sync: the target would
+/// hand out ids the source already gave).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lone_sequence_is_synced_and_partitions_elsewhere_count_for_their_parent() {
+    let _ = pair(
+        "initlone",
+        "CREATE SCHEMA ids; CREATE SEQUENCE ids.global_id;
+         CREATE TABLE public.t (id bigint PRIMARY KEY DEFAULT nextval('ids.global_id'));
+         CREATE SCHEMA parts;
+         CREATE TABLE public.events (id int, at date, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
+         CREATE TABLE parts.events_2026 PARTITION OF public.events
+           FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');",
+        "",
+    )
+    .await;
+    let (s, t) = clusters();
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = init_between(
+        dir.path(),
+        (&s.dsn_db("initlone"), &t.dsn_db("initlone")),
+        &["-o", "rb.toml"],
+    );
+    assert_eq!(code, Some(0), "{out}{err}");
+    let rb = std::fs::read_to_string(dir.path().join("rb.toml")).unwrap();
+    has(&rb, "kind    = \"sequences\"\nschemas = [\"ids\"]");
+    has(&rb, "sync_sequences");
+    let pre = cutover(dir.path(), &["preflight", "rb.toml"], &[]);
+    let (said, err) = text(&pre);
+    assert_eq!(pre.status.code(), Some(0), "{said}{err}\n{rb}");
+    has(
+        &said,
+        "✔ coverage sequences: every one on source is compared or excluded",
+    );
+}
+
 /// When the target is a standby of the source, init writes a streaming `[lag]` and a
 /// `promote` step; the runbook runs headless to its end and the standby is promoted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
