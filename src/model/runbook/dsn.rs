@@ -162,10 +162,10 @@ pub fn check_with_unknown(dsn: &str, marker: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The keys of `dsn` that are no option (as the DSN gives them), skipping any that holds
-/// `marker` (a value known only at run time; none when empty); none when it does not
-/// parse. Their values are never shown: a misspelt `password` is the likely one
-/// ([`hide_values_of`]).
+/// The keys of `dsn` that are no option and may be a misspelt password (as the DSN gives
+/// them), skipping any that holds `marker` (a value known only at run time; none when
+/// empty); none when it does not parse. Their values are never shown ([`hide_values_of`]);
+/// another unknown key's (`USER=app`) is, so the line shows what to fix.
 pub fn unknown_options(dsn: &str, marker: &str) -> Vec<String> {
     let Ok(pairs) = params(dsn) else {
         return Vec::new();
@@ -173,10 +173,39 @@ pub fn unknown_options(dsn: &str, marker: &str) -> Vec<String> {
     let mut keys: Vec<String> = pairs
         .into_iter()
         .map(|(k, _)| k)
-        .filter(|k| (marker.is_empty() || !k.contains(marker)) && rule(k).is_none())
+        .filter(|k| {
+            (marker.is_empty() || !k.contains(marker)) && rule(k).is_none() && secret_like(k)
+        })
         .collect();
     keys.dedup();
     keys
+}
+
+/// Whether an unknown key may hold a secret: it names one (`pass`, `pw`, `secret`, `token`,
+/// `key`, `cred`, `auth`), or is `password` with a letter or three wrong (`passwrd`,
+/// `pasword`, `pssword`).
+fn secret_like(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    ["pass", "pw", "secret", "token", "key", "cred", "auth"]
+        .iter()
+        .any(|w| k.contains(w))
+        || edits("password", &k) <= 3
+}
+
+/// The Levenshtein distance between `a` and `b`.
+fn edits(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
 }
 
 /// Values of unknown options at least this long are also masked wherever they appear in a
@@ -591,6 +620,25 @@ mod tests {
         ] {
             assert!(check(dsn).is_err(), "{dsn}");
             assert_eq!(hide_values_of(dsn, "", line), want, "{dsn}");
+        }
+        // An unknown key that names no secret keeps its value: the line shows what to fix.
+        let line = r#"dsn = "host=db-old dbname=orders USER=app""#;
+        assert_eq!(
+            hide_values_of("host=db-old dbname=orders USER=app", "", line),
+            line
+        );
+        for typo in [
+            "pasword",
+            "pssword",
+            "PASSWRD",
+            "paswd",
+            "sslpassword2",
+            "apikey",
+        ] {
+            assert!(secret_like(typo), "{typo}");
+        }
+        for other in ["USER", "dbnme", "hots", "sslmod"] {
+            assert!(!secret_like(other), "{other}");
         }
         // The value, as the DSN means it, is masked wherever else it is on the line.
         assert_eq!(
