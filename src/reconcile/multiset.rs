@@ -12,7 +12,9 @@ use cutover_model::shown;
 
 /// Count and hash sum of one side.
 async fn digest(side: &Side<'_>) -> Result<(i64, String), ReconcileError> {
-    // The rows' native hashes summed (see `hashing`), or 60 bits of each row text's md5.
+    // The rows' native hashes summed (see `hashing`), or 60 bits of the md5 of each row
+    // text's UTF-8 bytes (not the server's encoding: a LATIN1 source and a UTF8 target hold
+    // the same text as other bytes).
     let q = match &side.sql.row_hash {
         Some(h) => format!(
             "SELECT pg_catalog.count(*), COALESCE(pg_catalog.sum({h}), 0)::pg_catalog.text FROM {}",
@@ -20,7 +22,7 @@ async fn digest(side: &Side<'_>) -> Result<(i64, String), ReconcileError> {
         ),
         None => format!(
             "SELECT pg_catalog.count(*), \
-         COALESCE(pg_catalog.sum(('x' || pg_catalog.substr(pg_catalog.md5(s.r), 1, 15))::pg_catalog.bit(60)::pg_catalog.int8), 0)::pg_catalog.text \
+         COALESCE(pg_catalog.sum(('x' || pg_catalog.substr(pg_catalog.md5(pg_catalog.convert_to(s.r, 'UTF8')), 1, 15))::pg_catalog.bit(60)::pg_catalog.int8), 0)::pg_catalog.text \
          FROM (SELECT {} AS r FROM {}) s",
             side.sql.row_text, side.sql.relation
         ),

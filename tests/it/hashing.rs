@@ -320,3 +320,33 @@ async fn a_key_left_out_of_the_columns_is_compared_by_text_too() {
         assert_eq!(keys(&r), [2, 3], "hash_text {text}: {:#?}", r.mismatches);
     }
 }
+
+/// A keyless table on a LATIN1 source and a UTF8 target holding the same text, too large to
+/// list (over 64 MB of row text): equal. Before, the text hashed as each server's bytes
+/// (the native probe used ASCII only, and the multiset's md5 read the server's encoding), so
+/// the digests differed and the check failed with "too many to list" on identical data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_text_in_two_encodings_is_equal() {
+    let (s, t) = crate::reconcile::clusters();
+    s.execute(
+        "CREATE DATABASE enc TEMPLATE template0 ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C'",
+    )
+    .await
+    .unwrap();
+    t.execute("CREATE DATABASE enc TEMPLATE template0 ENCODING 'UTF8'")
+        .await
+        .unwrap();
+    let (sc, tc) = crate::reconcile::connect_both(s, t, "enc").await;
+    let setup = "CREATE TABLE big (v text);
+        INSERT INTO big SELECT 'é' || repeat('x', 1000000) || g FROM generate_series(1, 70) g;";
+    sc.batch_execute(setup).await.unwrap();
+    tc.batch_execute(setup).await.unwrap();
+    let c = check(ReconcileKind::Checksum, "public.big", &[]);
+    let r = run(&c, &sc, &tc, &small_parts()).await;
+    assert_eq!(r.status, Status::Pass, "{r:#?}");
+    tc.batch_execute("UPDATE big SET v = 'è' || substr(v, 2) WHERE v LIKE '%x70'")
+        .await
+        .unwrap();
+    let r = run(&c, &sc, &tc, &small_parts()).await;
+    assert_eq!(r.status, Status::Fail, "{r:#?}");
+}
