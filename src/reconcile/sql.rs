@@ -214,11 +214,26 @@ impl TableSql {
         )
     }
 
-    /// Row text of one key (parameters: the key values).
+    /// Row text of one key (parameters: the key values). A text-like key is matched to the
+    /// byte too: under a nondeterministic collation `'abc' = 'ABC'`, and a re-check would
+    /// find the other row and call both differences transient.
     pub fn lookup(&self) -> String {
         let cols = Self::tuple(self.key.iter().map(|k| k.ident.clone()).collect());
+        let exact: String = self
+            .key
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| k.order_expr != k.ident)
+            .map(|(i, k)| {
+                format!(
+                    " AND {}::pg_catalog.text COLLATE \"C\" = ${}::pg_catalog.text COLLATE \"C\"",
+                    k.ident,
+                    i + 1
+                )
+            })
+            .collect();
         format!(
-            "SELECT {} FROM {} WHERE {} = {}",
+            "SELECT {} FROM {} WHERE {} = {}{exact}",
             self.row_text,
             self.relation,
             cols,

@@ -350,3 +350,28 @@ async fn the_same_text_in_two_encodings_is_equal() {
     let r = run(&c, &sc, &tc, &small_parts()).await;
     assert_eq!(r.status, Status::Fail, "{r:#?}");
 }
+
+/// A key under a nondeterministic (case-insensitive) collation that changed case on the
+/// target: missing `ABC` and extra `abc`, confirmed on re-check. Before, the re-check's
+/// `k = $1` found the other row under the collation, and both read as transient: a pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_that_only_changed_case_is_no_transient() {
+    let (s, t) = pair(
+        "native7",
+        "CREATE COLLATION ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+         CREATE TABLE cik (k text COLLATE ci PRIMARY KEY, v int);
+         INSERT INTO cik VALUES ('ABC', 1), ('def', 2);",
+        "UPDATE cik SET k = 'abc' WHERE k = 'ABC';",
+    )
+    .await;
+    let mut c = check(ReconcileKind::Checksum, "public.cik", &["k"]);
+    c.columns = Some(vec!["v".into()]);
+    let opts = small_parts();
+    let first = run(&c, &s, &t, &opts).await;
+    assert_eq!(first.mismatch_rows(), 2, "{first:#?}");
+    let no = &cutover_reconcile::no_progress;
+    let r = cutover_reconcile::recheck(&c, &s, &t, &opts, &first, no).await;
+    assert_eq!(r.status, Status::Fail, "{r:#?}");
+    assert_eq!(r.mismatch_rows(), 2, "{r:#?}");
+    assert!(r.mismatches.iter().all(|m| !m.transient), "{r:#?}");
+}
