@@ -207,7 +207,8 @@ fn written_dsn(side: &str, given: &str) -> Result<(String, Vec<(String, String)>
             parts.push(format!("password=${{secrets.{secret}}}"));
             secrets.push((secret.clone(), format!("CUTOVER_{secret}")));
         } else {
-            parts.push(format!("{k}={}", conninfo_value(&v)));
+            // `${` in a value (a database named `shop${x}`) is that text, not a reference.
+            parts.push(format!("{k}={}", conninfo_value(&v).replace("${", "$${")));
         }
     }
     Ok((parts.join(" "), secrets))
@@ -239,7 +240,13 @@ async fn take_inventory(
     let schemas = if args.schemas.is_empty() {
         inventory::schemas(&s).await.map_err(|e| e.to_string())?
     } else {
-        args.schemas.clone()
+        // Each schema once (`--schema billing --schema billing`).
+        let mut seen = std::collections::BTreeSet::new();
+        args.schemas
+            .iter()
+            .filter(|s| seen.insert(s.as_str()))
+            .cloned()
+            .collect()
     };
     if schemas.is_empty() {
         return Err(format!(

@@ -279,7 +279,7 @@ fn checks(o: &mut String, inv: &Inventory, repl: &Replication) {
     let _ = writeln!(
         o,
         "# --- reconcile: every table and sequence of {} ---\n",
-        inv.schemas.join(", ")
+        one_line(&inv.schemas.join(", "))
     );
     for schema in &inv.schemas {
         let tables: Vec<&Table> = inv.tables.iter().filter(|t| &t.schema == schema).collect();
@@ -321,7 +321,7 @@ fn checks(o: &mut String, inv: &Inventory, repl: &Replication) {
             let _ = writeln!(
                 o,
                 "[[reconcile]]\nname   = {}\nkind   = \"checksum\"\ntables = {}",
-                toml_str(schema),
+                toml_str(&schema_check_name(schema)),
                 toml_list(&[glob])
             );
             if !excluded.is_empty() {
@@ -351,6 +351,23 @@ fn sequence_schemas(inv: &Inventory) -> Vec<String> {
     v.sort();
     v.dedup();
     v
+}
+
+/// `text` made plain on one line (a check's name, a comment's header).
+fn one_line(text: &str) -> String {
+    crate::text::plain(text).replace(['\n', '\r', '\t'], " ")
+}
+
+/// The name of the check over every table of `schema`: the schema's name, made plain (a
+/// check's name is one line of printable text), or `NAME tables` where it would take the
+/// name of another check (`schema`, `sequences`) or a reserved word (`all`).
+fn schema_check_name(schema: &str) -> String {
+    let plain = one_line(schema);
+    if ["schema", "sequences", "all"].contains(&plain.as_str()) || plain.trim().is_empty() {
+        format!("{plain} tables")
+    } else {
+        plain
+    }
 }
 
 /// The `sequences` check.
@@ -424,7 +441,7 @@ fn table_check(o: &mut String, t: &Table) {
     let _ = writeln!(
         o,
         "[[reconcile]]\nname  = {}\nkind  = \"checksum\"\ntable = {}",
-        toml_str(&name),
+        toml_str(&one_line(&name)),
         toml_str(&no_refs(&name))
     );
     if let Some(Key::Primary(cols) | Key::Unique(cols)) = &t.key {

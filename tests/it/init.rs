@@ -531,6 +531,42 @@ async fn a_lone_sequence_is_synced_and_partitions_elsewhere_count_for_their_pare
     );
 }
 
+/// Names that took another check's name or broke the runbook: schemas called `schema`,
+/// `sequences` and `all`, one holding a newline, a keyless table with a tab in its name,
+/// `--schema` given twice, a database named with `${`. init writes a runbook that checks
+/// and whose checks pass on identical data; before, it said "a bug in cutover init".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_that_collide_with_check_names_are_written_apart() {
+    let db = "init${x}names";
+    let _ = pair(
+        db,
+        "CREATE SCHEMA \"schema\"; CREATE TABLE \"schema\".a (id int PRIMARY KEY);
+         CREATE SCHEMA sequences; CREATE TABLE sequences.b (id int PRIMARY KEY);
+         CREATE SCHEMA \"all\"; CREATE TABLE \"all\".c (id int PRIMARY KEY);
+         CREATE SCHEMA \"x\ny\"; CREATE TABLE \"x\ny\".d (id int PRIMARY KEY);
+         CREATE TABLE public.\"t\tab\" (v text); INSERT INTO public.\"t\tab\" VALUES ('a');
+         CREATE SEQUENCE public.s;",
+        "",
+    )
+    .await;
+    let (s, t) = clusters();
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec!["-o", "rb.toml"];
+    for schema in ["schema", "sequences", "all", "x\ny", "public", "public"] {
+        args.extend(["--schema", schema]);
+    }
+    let (code, out, err) = init_between(dir.path(), (&s.dsn_db(db), &t.dsn_db(db)), &args);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let rb = std::fs::read_to_string(dir.path().join("rb.toml")).unwrap();
+    let check = cutover(dir.path(), &["check", "rb.toml"], &[]);
+    assert_eq!(check.status.code(), Some(0), "{:?}\n{rb}", text(&check));
+    let r = cutover(dir.path(), &["reconcile", "rb.toml"], &[]);
+    let (said, err) = text(&r);
+    assert_eq!(r.status.code(), Some(0), "{said}{err}\n{rb}");
+    has(&rb, "name   = \"schema tables\"");
+    has(&rb, "name   = \"all tables\"");
+}
+
 /// When the target is a standby of the source, init writes a streaming `[lag]` and a
 /// `promote` step; the runbook runs headless to its end and the standby is promoted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
