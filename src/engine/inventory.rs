@@ -126,7 +126,7 @@ WITH t AS (
   SELECT DISTINCT ON (i.indrelid) i.indrelid, i.indisprimary,
          pg_catalog.array_agg(a.attname::text ORDER BY k.ord) AS cols
   FROM pg_catalog.pg_index i
-  CROSS JOIN LATERAL pg_catalog.unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+  CROSS JOIN LATERAL pg_catalog.unnest(i.indkey[0:i.indnkeyatts - 1]) WITH ORDINALITY AS k(attnum, ord)
   JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
   WHERE i.indrelid IN (SELECT oid FROM t) AND i.indisunique AND i.indisvalid
     AND i.indpred IS NULL AND i.indexprs IS NULL

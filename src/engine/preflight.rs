@@ -608,8 +608,9 @@ async fn key_state(
     let unique: bool = client
         .query_one(
             "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = $1 AND i.indisunique \
-             AND i.indpred IS NULL AND (SELECT array_agg(a.attname::text ORDER BY a.attname::text) \
-             FROM unnest(i.indkey) k JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k) \
+             AND i.indisvalid AND i.indpred IS NULL AND i.indexprs IS NULL \
+             AND (SELECT array_agg(a.attname::text ORDER BY a.attname::text) \
+             FROM unnest(i.indkey[0:i.indnkeyatts - 1]) k JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k) \
              = (SELECT array_agg(x ORDER BY x) FROM unnest($2::text[]) x))",
             &[&oid, &key],
         )

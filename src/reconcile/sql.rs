@@ -339,7 +339,7 @@ impl TableSql {
 pub const UNIQUE_INDEX_ON_KEY: &str = "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_index i \
      WHERE i.indrelid = $1::pg_catalog.text::pg_catalog.regclass AND i.indisunique AND i.indisvalid \
      AND i.indpred IS NULL AND i.indexprs IS NULL \
-     AND (SELECT pg_catalog.array_agg(a.attname::pg_catalog.text) FROM pg_catalog.unnest(i.indkey) AS k(n) \
+     AND (SELECT pg_catalog.array_agg(a.attname::pg_catalog.text) FROM pg_catalog.unnest(i.indkey[0:i.indnkeyatts - 1]) AS k(n) \
           JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n) \
          OPERATOR(pg_catalog.<@) $2::pg_catalog.text[])";
 

@@ -27,7 +27,7 @@ const LIST_TABLES: &str = "SELECT n.nspname::pg_catalog.text, c.relname::pg_cata
 /// expressions or predicate over NOT NULL columns (no row is NULL in it, no two rows share it).
 const TABLE_KEY: &str = "SELECT pg_catalog.array_agg(a.attname::pg_catalog.text ORDER BY k.ord) \
      FROM pg_catalog.pg_index i \
-     CROSS JOIN LATERAL pg_catalog.unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) \
+     CROSS JOIN LATERAL pg_catalog.unnest(i.indkey[0:i.indnkeyatts - 1]) WITH ORDINALITY AS k(attnum, ord) \
      JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum \
      WHERE i.indrelid = (SELECT c.oid FROM pg_catalog.pg_class c \
                          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \

@@ -507,7 +507,8 @@ async fn a_lone_sequence_is_synced_and_partitions_elsewhere_count_for_their_pare
          CREATE SCHEMA parts;
          CREATE TABLE public.events (id int, at date, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
          CREATE TABLE parts.events_2026 PARTITION OF public.events
-           FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');",
+           FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+         CREATE TABLE public.inc (id int, note text, PRIMARY KEY (id) INCLUDE (note));",
         "",
     )
     .await;
@@ -521,6 +522,8 @@ async fn a_lone_sequence_is_synced_and_partitions_elsewhere_count_for_their_pare
     assert_eq!(code, Some(0), "{out}{err}");
     let rb = std::fs::read_to_string(dir.path().join("rb.toml")).unwrap();
     has(&rb, "kind    = \"sequences\"\nschemas = [\"ids\"]");
+    // An INCLUDE column (nullable) is no part of the key: public.inc has one, (id).
+    assert!(!rb.contains("public.inc has no key"), "{rb}");
     has(&rb, "sync_sequences");
     let pre = cutover(dir.path(), &["preflight", "rb.toml"], &[]);
     let (said, err) = text(&pre);

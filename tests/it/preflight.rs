@@ -302,3 +302,31 @@ async fn strict_coverage_without_a_source_connection_is_not_ready() {
         "✘ coverage: no connection source to read the tables from",
     );
 }
+
+/// A unique index's INCLUDE columns are not part of its key, and an index over an
+/// expression proves nothing about the column beside it: `UNIQUE (id) INCLUDE (note)` makes
+/// `id` unique, `UNIQUE (tenant_id, lower(email))` does not make `tenant_id` unique. Before,
+/// the first read as no unique index, and the second as one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn include_columns_and_expression_indexes_are_read_for_what_they_prove() {
+    let _ = pair(
+        "preidx",
+        "CREATE TABLE inc (id int NOT NULL, note text, UNIQUE (id) INCLUDE (note));
+         CREATE TABLE acc (tenant_id int NOT NULL, email text NOT NULL);
+         CREATE UNIQUE INDEX ON acc (tenant_id, lower(email));",
+        "",
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = body(
+        "preidx",
+        "[[reconcile]]\nname = \"inc\"\nkind = \"checksum\"\ntable = \"public.inc\"\nkey = \"id\"\n\
+         [[reconcile]]\nname = \"acc\"\nkind = \"checksum\"\ntable = \"public.acc\"\nkey = \"tenant_id\"\n",
+    );
+    let (_, out) = preflight(dir.path(), &text, &[]).await;
+    has(
+        &out,
+        "✔ check inc: public.inc on target, key (id) unique by an index",
+    );
+    assert!(!out.contains("key (tenant_id) unique by an index"), "{out}");
+}
