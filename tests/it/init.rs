@@ -52,6 +52,19 @@ fn init_between(
     init(dir, &all)
 }
 
+/// `cutover init -o rb.toml EXTRA...` between the pair's databases `db`, which succeeds:
+/// the directory and the runbook written.
+fn written(db: &str, extra: &[&str]) -> (tempfile::TempDir, String) {
+    let (s, t) = clusters();
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec!["-o", "rb.toml"];
+    args.extend_from_slice(extra);
+    let (code, out, err) = init_between(dir.path(), (&s.dsn_db(db), &t.dsn_db(db)), &args);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let rb = std::fs::read_to_string(dir.path().join("rb.toml")).unwrap();
+    (dir, rb)
+}
+
 /// What `init` did was a refusal (exit 2) that says `says`.
 fn refused((code, out, err): (Option<i32>, String, String), says: &str) {
     assert_eq!(code, Some(2), "{out}{err}");
@@ -429,15 +442,7 @@ async fn init_survives_hostile_names() {
         "",
     )
     .await;
-    let (s, t) = clusters();
-    let dir = tempfile::tempdir().unwrap();
-    let (code, out, err) = init_between(
-        dir.path(),
-        (&s.dsn_db("inithostile"), &t.dsn_db("inithostile")),
-        &["-o", "rb.toml"],
-    );
-    assert_eq!(code, Some(0), "{out}{err}");
-    let rb = std::fs::read_to_string(dir.path().join("rb.toml")).unwrap();
+    let (dir, rb) = written("inithostile", &[]);
     // Every line of the inventory block is a comment: a name cannot start a TOML line.
     let head: Vec<&str> = rb
         .lines()
@@ -471,15 +476,7 @@ async fn a_wildcard_or_a_reference_in_a_table_name_is_that_name() {
         "UPDATE orders SET total = 999 WHERE id = 2;",
     )
     .await;
-    let (s, t) = clusters();
-    let dir = tempfile::tempdir().unwrap();
-    let (code, out, err) = init_between(
-        dir.path(),
-        (&s.dsn_db("initglob"), &t.dsn_db("initglob")),
-        &["-o", "rb.toml"],
-    );
-    assert_eq!(code, Some(0), "{out}{err}");
-    let rb = std::fs::read_to_string(dir.path().join("rb.toml")).unwrap();
+    let (dir, rb) = written("initglob", &[]);
     has(
         &rb,
         "exclude_tables = [\"public.\\\"$${vars.slot}\\\"\", \"public.\\\"o*\\\"\"]",
@@ -512,15 +509,7 @@ async fn a_lone_sequence_is_synced_and_partitions_elsewhere_count_for_their_pare
         "",
     )
     .await;
-    let (s, t) = clusters();
-    let dir = tempfile::tempdir().unwrap();
-    let (code, out, err) = init_between(
-        dir.path(),
-        (&s.dsn_db("initlone"), &t.dsn_db("initlone")),
-        &["-o", "rb.toml"],
-    );
-    assert_eq!(code, Some(0), "{out}{err}");
-    let rb = std::fs::read_to_string(dir.path().join("rb.toml")).unwrap();
+    let (dir, rb) = written("initlone", &[]);
     has(&rb, "kind    = \"sequences\"\nschemas = [\"ids\"]");
     // An INCLUDE column (nullable) is no part of the key: public.inc has one, (id).
     assert!(!rb.contains("public.inc has no key"), "{rb}");
@@ -552,15 +541,11 @@ async fn names_that_collide_with_check_names_are_written_apart() {
         "",
     )
     .await;
-    let (s, t) = clusters();
-    let dir = tempfile::tempdir().unwrap();
-    let mut args = vec!["-o", "rb.toml"];
+    let mut args = Vec::new();
     for schema in ["schema", "sequences", "all", "x\ny", "public", "public"] {
         args.extend(["--schema", schema]);
     }
-    let (code, out, err) = init_between(dir.path(), (&s.dsn_db(db), &t.dsn_db(db)), &args);
-    assert_eq!(code, Some(0), "{out}{err}");
-    let rb = std::fs::read_to_string(dir.path().join("rb.toml")).unwrap();
+    let (dir, rb) = written(db, &args);
     let check = cutover(dir.path(), &["check", "rb.toml"], &[]);
     assert_eq!(check.status.code(), Some(0), "{:?}\n{rb}", text(&check));
     let r = cutover(dir.path(), &["reconcile", "rb.toml"], &[]);
