@@ -812,6 +812,15 @@ pub(crate) fn reconcile_line(
             "\n{t}   whole values of the long differences: {f}"
         ));
     }
+    // What was left out of the comparison is said, not only journaled: a column the target
+    // gained is never compared, whatever it holds.
+    for note in std::iter::once(result)
+        .chain(result.tables.iter())
+        .flat_map(|r| r.notes.iter())
+        .filter(|n| n.contains("not compared"))
+    {
+        s.push_str(&format!("\n{t}   {note}"));
+    }
     Some(s)
 }
 

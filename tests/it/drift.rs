@@ -450,3 +450,26 @@ async fn a_runbook_of_checks_alone_needs_no_dummy_step() {
     );
     assert!(!d.path().join("j.jsonl").exists());
 }
+
+/// A column the target gained is never compared: the check's line says so (before, only the
+/// journal and `--json` did, under a green tick).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_column_only_on_the_target_is_said_to_be_left_out() {
+    let _ = crate::reconcile::pair(
+        "driftcol",
+        "CREATE TABLE acct (id int PRIMARY KEY); INSERT INTO acct VALUES (1);",
+        "ALTER TABLE acct ADD COLUMN balance numeric DEFAULT 999;",
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let rb = format!(
+        "[runbook]\nname = \"d\"\n{}\n[[reconcile]]\nname = \"acct\"\nkind = \"checksum\"\n\
+         table = \"public.acct\"\nkey = \"id\"\n[[step]]\nid = \"x\"\nrun = \"true\"\n",
+        crate::reconcile::pair_connections("driftcol")
+    );
+    runbook(dir.path(), "rb.toml", &rb);
+    let out = cutover(dir.path(), &["reconcile", "rb.toml"], &[]);
+    let (said, err) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{said}{err}");
+    has(&said, "columns only on the target, not compared: balance");
+}
