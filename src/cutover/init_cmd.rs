@@ -294,6 +294,22 @@ async fn take_inventory(
         }
     }
     refuse_unreadable(&src_tables, &s_at, &tgt_tables, &t_at)?;
+    let (s_seq, t_seq) = tokio::try_join!(
+        inventory::unreadable_sequences(&s, &seq_schemas),
+        inventory::unreadable_sequences(&t, &seq_schemas)
+    )
+    .map_err(|e| e.to_string())?;
+    let unreadable: Vec<String> = s_seq
+        .iter()
+        .map(|q| format!("{q} on the source {s_at}"))
+        .chain(t_seq.iter().map(|q| format!("{q} on the target {t_at}")))
+        .collect();
+    if !unreadable.is_empty() {
+        return Err(format!(
+            "cannot read {}: the sequences check reads each sequence's value (GRANT SELECT ON SEQUENCE … TO the user init connects as); nothing was written",
+            unreadable.join(", ")
+        ));
+    }
     let tables = merge(src_tables, tgt_tables, rates.as_ref());
     Ok(Inventory {
         taken_at: chrono::Utc::now()

@@ -291,6 +291,28 @@ pub async fn schemas(side: &Side<'_>) -> Result<Vec<String>, InventoryError> {
     side.rows("list schemas", SCHEMAS, &[], |r| r.get(0)).await
 }
 
+/// The sequences of schemas `$1` this user may not read (`schema.name`): the sequences
+/// check reads each one's value, and would fail at the gate. (The privilege is asked only
+/// of a sequence: the planner may test the conditions in any order, and it errors on a
+/// relation of another kind.)
+const UNREADABLE_SEQUENCES: &str = "SELECT pg_catalog.format('%s.%s', n.nspname, c.relname) \
+     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+     WHERE c.relkind = 'S' AND n.nspname = ANY($1) \
+       AND CASE WHEN c.relkind = 'S' \
+                THEN NOT pg_catalog.has_sequence_privilege(c.oid, 'SELECT') ELSE false END \
+     ORDER BY 1";
+
+/// The sequences of `schemas` this user may not read, as `schema.name`.
+pub async fn unreadable_sequences(
+    side: &Side<'_>,
+    schemas: &[String],
+) -> Result<Vec<String>, InventoryError> {
+    side.rows("list sequences", UNREADABLE_SEQUENCES, &[&schemas], |r| {
+        r.get(0)
+    })
+    .await
+}
+
 /// Schemas with at least one sequence (a sequence may live apart from every table).
 pub async fn sequence_schemas(side: &Side<'_>) -> Result<Vec<String>, InventoryError> {
     side.rows("list schemas", SEQUENCE_SCHEMAS, &[], |r| r.get(0))

@@ -214,6 +214,25 @@ async fn init_refuses_clearly_and_writes_nothing() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("lacks the SELECT privilege"), "{err}");
     assert!(err.contains("public.secret_stuff on the source"), "{err}");
+    // Every table readable, but a sequence not: named too (the sequences check would fail at
+    // the gate, on the night).
+    let _ = pair(
+        "initseqpriv",
+        "CREATE TABLE t (id int PRIMARY KEY); CREATE SEQUENCE hidden_seq; \
+         GRANT SELECT ON t TO init_reader;",
+        "",
+    )
+    .await;
+    let (sr, tr) = (
+        as_reader(&s.dsn_db("initseqpriv")),
+        as_reader(&t.dsn_db("initseqpriv")),
+    );
+    let (code, _, err) = init_between(d, (&sr, &tr), &["-o", "c2.toml"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("cannot read public.hidden_seq on the source"),
+        "{err}"
+    );
     // The other arguments, each refused with what is wrong: an existing --inventory file, a
     // runbook path no file can be made at, an inventory that cannot be written (the runbook is
     // taken back: both files or neither), a --sample out of bounds, a --schema with no tables.
