@@ -11,8 +11,8 @@
 //! `timestamptz`, `time`), which are hashed by their binary form (`*_send`); `numeric` leaves
 //! out the sign (`5` and `-5`), hashes `NaN` and both infinities alike and XORs the weight
 //! into one bit, so it is hashed by its text with the scale trimmed; `bpchar` ignores
-//! trailing blanks, which a drill-down compares, so it is hashed by its stored bytes. Arrays
-//! of those types are hashed by their text.
+//! trailing blanks, which a drill-down compares, so its length in bytes is hashed in too.
+//! Arrays of those types are hashed by their text.
 //!
 //! A column is hashed natively only where that is exact: the same type (and modifiers) on
 //! both sides, a type in [`SAMPLES`] (integers, numeric, bool, date and times, uuid, bytea,
@@ -71,7 +71,7 @@ const SAMPLES: &[(&str, &str)] = &[
         "varchar",
         "'h\u{e9}llo, w\u{f6}rld: 42!'::pg_catalog.varchar COLLATE \"C\"",
     ),
-    ("bpchar", "'ab  '::pg_catalog.bpchar COLLATE \"C\""),
+    ("bpchar", "'\u{e9}b  '::pg_catalog.bpchar COLLATE \"C\""),
     ("oid", "12345::pg_catalog.oid"),
 ];
 
@@ -157,12 +157,12 @@ const BY_NAME: &[(&str, &str)] = &[
     ("oid", "hashoidextended"),
 ];
 
-/// The binary form (`*_send`, a `bytea` of every bit) of the types whose hash folds them.
+/// The binary form (`*_send`, a `bytea` of every bit) of the 64-bit times, whose hash folds
+/// them.
 const SEND: &[(&str, &str)] = &[
     ("timestamp", "timestamp_send"),
     ("timestamptz", "timestamptz_send"),
     ("time", "time_send"),
-    ("bpchar", "bpcharsend"),
 ];
 
 /// A second seed, for the high half of an `int8`.
@@ -172,8 +172,9 @@ const HIGH_HALF: i64 = 0x243F_6A88_85A3_08D3;
 /// An array's shape (its dimensions and lower bounds, which its elements' hash leaves out:
 /// `{1,2,3,4}` and `{{1,2},{3,4}}`) is hashed with it. The [`PARTIAL`] types: an `int8` by its
 /// own function XOR its high half's (the fold loses nothing the high half does not give
-/// back); a `numeric` by its text with the scale trimmed (`1.0` and `1.00` alike, `-5`,
-/// `NaN` and `Infinity` not); the others by their binary form.
+/// back); a `bpchar` by its own function XOR its length in bytes (trailing blanks counted); a
+/// `numeric` by its text with the scale trimmed (`1.0` and `1.00` alike, `-5`, `NaN` and
+/// `Infinity` not); the 64-bit times by their binary form.
 fn hash_expr(ty: &str, value: &str, seed: i64) -> String {
     if ty.starts_with('_') {
         return format!(
@@ -185,6 +186,14 @@ fn hash_expr(ty: &str, value: &str, seed: i64) -> String {
         return format!(
             "(pg_catalog.hashint8extended({value}, {seed}) # \
              pg_catalog.hashint4extended(({value} >> 32)::pg_catalog.int4, {}))",
+            seed ^ HIGH_HALF
+        );
+    }
+    if ty == "bpchar" {
+        // Its own hash ignores trailing blanks; its length in bytes (blanks counted) does not.
+        return format!(
+            "(pg_catalog.hashbpcharextended({value}, {seed}) # \
+             pg_catalog.hashint4extended(pg_catalog.octet_length({value}), {}))",
             seed ^ HIGH_HALF
         );
     }
