@@ -156,6 +156,24 @@ pub(super) async fn statements(
     unwritable: &Unwritable,
     patch: &mut Patch,
 ) -> Result<(), ReconcileError> {
+    // Without a key, a row is only what was compared: with columns left out (`exclude`,
+    // `columns`), the copies a DELETE picks may differ in them, and an INSERT would leave
+    // them to their defaults. Neither the patch nor its inverse would be exact: refused.
+    let left_out: Vec<&str> = t
+        .columns
+        .iter()
+        .map(|c| c.name.as_str())
+        .filter(|c| !compared.iter().any(|k| k == c))
+        .filter(|c| !unwritable.generated.iter().any(|g| g == c))
+        .collect();
+    if !left_out.is_empty() {
+        patch.notes.push(format!(
+            "{}: a table without a key whose check leaves out {} cannot be repaired row by row (the rows the patch would delete may differ in what was not compared, and its inverse could not put them back): patch it by hand, or compare every column",
+            t.display(),
+            left_out.join(", ")
+        ));
+        return Ok(());
+    }
     let pick = |info: &'_ TableInfo| -> Vec<Column> {
         compared
             .iter()
