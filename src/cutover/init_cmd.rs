@@ -237,8 +237,9 @@ async fn take_inventory(
         at: &t_at,
         client: &tc,
     };
+    let all_schemas = inventory::schemas(&s).await.map_err(|e| e.to_string())?;
     let schemas = if args.schemas.is_empty() {
-        inventory::schemas(&s).await.map_err(|e| e.to_string())?
+        all_schemas.clone()
     } else {
         // Each schema once (`--schema billing --schema billing`).
         let mut seen = std::collections::BTreeSet::new();
@@ -293,6 +294,10 @@ async fn take_inventory(
             ));
         }
     }
+    let left_out: Vec<String> = all_schemas
+        .into_iter()
+        .filter(|a| !schemas.contains(a))
+        .collect();
     refuse_unreadable(&src_tables, &s_at, &tgt_tables, &t_at)?;
     let (s_seq, t_seq) = tokio::try_join!(
         inventory::unreadable_sequences(&s, &seq_schemas),
@@ -321,6 +326,7 @@ async fn take_inventory(
         target: target_server,
         tables,
         sequences,
+        left_out,
     })
 }
 

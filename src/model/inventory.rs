@@ -234,6 +234,10 @@ pub struct Inventory {
     pub tables: Vec<Table>,
     /// Sequences of the source.
     pub sequences: Vec<Sequence>,
+    /// The source's other schemas with tables, left out by `--schema`: excluded on purpose
+    /// in the runbook, so that coverage does not count them as forgotten.
+    #[serde(default)]
+    pub left_out: Vec<String>,
 }
 
 impl Server {

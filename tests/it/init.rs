@@ -574,6 +574,30 @@ async fn names_that_collide_with_check_names_are_written_apart() {
     has(&rb, "name   = \"all tables\"");
 }
 
+/// `--schema billing` on a database that has other schemas: those are excluded on purpose in
+/// the runbook, and preflight finds it ready under `coverage = "strict"` (before, it named
+/// every table of the other schemas as covered by no check).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemas_left_out_by_schema_are_excluded_on_purpose() {
+    let _ = pair(
+        "initonly",
+        "CREATE SCHEMA billing; CREATE TABLE billing.inv (id int PRIMARY KEY);
+         CREATE TABLE public.a (id int PRIMARY KEY); CREATE SCHEMA \"Odd.s\";
+         CREATE TABLE \"Odd.s\".t (id int PRIMARY KEY);",
+        "",
+    )
+    .await;
+    let (dir, rb) = written("initonly", &["--schema", "billing"]);
+    has(&rb, "exclude_tables = [\"\\\"Odd.s\\\".*\", \"public.*\"]");
+    let pre = cutover(dir.path(), &["preflight", "rb.toml"], &[]);
+    let (said, err) = text(&pre);
+    assert_eq!(pre.status.code(), Some(0), "{said}{err}\n{rb}");
+    has(
+        &said,
+        "✔ coverage tables: every one on source is compared or excluded",
+    );
+}
+
 /// When the target is a standby of the source, init writes a streaming `[lag]` and a
 /// `promote` step; the runbook runs headless to its end and the standby is promoted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
