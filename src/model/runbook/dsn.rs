@@ -189,23 +189,7 @@ fn secret_like(key: &str) -> bool {
     ["pass", "pw", "secret", "token", "key", "cred", "auth"]
         .iter()
         .any(|w| k.contains(w))
-        || edits("password", &k) <= 3
-}
-
-/// The Levenshtein distance between `a` and `b`.
-fn edits(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
+        || super::diag::edit_distance("password", &k) <= 3
 }
 
 /// Values of unknown options at least this long are also masked wherever they appear in a
