@@ -43,19 +43,28 @@ pub fn quote_qualified(name: &str) -> String {
 /// Splits `schema.table` at dots outside double quotes and unquotes each part
 /// (`"a""b"` → `a"b`). Unquoted parts are kept as written (no case folding).
 pub fn split_qualified(name: &str) -> Vec<String> {
+    split_qualified_marked(name)
+        .into_iter()
+        .map(|part| part.into_iter().map(|(c, _)| c).collect())
+        .collect()
+}
+
+/// [`split_qualified`], each character marked with whether it was written inside double
+/// quotes (a glob reads a quoted `*` as the character itself).
+pub fn split_qualified_marked(name: &str) -> Vec<Vec<(char, bool)>> {
     let mut parts = Vec::new();
-    let mut cur = String::new();
+    let mut cur = Vec::new();
     let mut chars = name.trim().chars().peekable();
     let mut quoted = false;
     while let Some(c) = chars.next() {
         match c {
             '"' if quoted && chars.peek() == Some(&'"') => {
-                cur.push('"');
+                cur.push(('"', true));
                 chars.next();
             }
             '"' => quoted = !quoted,
             '.' if !quoted => parts.push(std::mem::take(&mut cur)),
-            c => cur.push(c),
+            c => cur.push((c, quoted)),
         }
     }
     parts.push(cur);

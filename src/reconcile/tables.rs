@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use tokio_postgres::Client;
 
-use cutover_model::ident::quote_parts;
+use cutover_model::ident::{quote_parts, split_qualified_marked};
 use cutover_model::reconcile::{MAX_FULL_VALUES, Progress};
 
 use super::{
@@ -86,28 +86,18 @@ fn toks_match(g: &[Tok], text: &str) -> bool {
     g[gi..].iter().all(|c| *c == Tok::Star)
 }
 
-/// `schema.table` split at dots outside double quotes, each part a glob in which the
-/// characters written inside quotes are literal (`public."o*"` names the table `o*` only,
-/// as `init` writes it, never every table starting with `o`); `""` inside quotes is `"`.
+/// `schema.table` split at dots outside double quotes ([`split_qualified_marked`]), each
+/// part a glob in which the characters written inside quotes are literal (`public."o*"`
+/// names the table `o*` only, as `init` writes it, never every table starting with `o`).
 fn glob_parts(glob: &str) -> Vec<Vec<Tok>> {
-    let mut parts = Vec::new();
-    let mut cur = Vec::new();
-    let mut chars = glob.trim().chars().peekable();
-    let mut quoted = false;
-    while let Some(c) = chars.next() {
-        match c {
-            '"' if quoted && chars.peek() == Some(&'"') => {
-                cur.push(Tok::Char('"'));
-                chars.next();
-            }
-            '"' => quoted = !quoted,
-            '.' if !quoted => parts.push(std::mem::take(&mut cur)),
-            c if quoted => cur.push(Tok::Char(c)),
-            c => cur.push(Tok::of(c)),
-        }
-    }
-    parts.push(cur);
-    parts
+    split_qualified_marked(glob)
+        .into_iter()
+        .map(|part| {
+            part.into_iter()
+                .map(|(c, quoted)| if quoted { Tok::Char(c) } else { Tok::of(c) })
+                .collect()
+        })
+        .collect()
 }
 
 /// Whether `(schema, name)` matches one of `globs` (each `schema.table`; a `*` or `?` inside
