@@ -157,14 +157,6 @@ const BY_NAME: &[(&str, &str)] = &[
     ("oid", "hashoidextended"),
 ];
 
-/// The binary form (`*_send`, a `bytea` of every bit) of the 64-bit times, whose hash folds
-/// them.
-const SEND: &[(&str, &str)] = &[
-    ("timestamp", "timestamp_send"),
-    ("timestamptz", "timestamptz_send"),
-    ("time", "time_send"),
-];
-
 /// A second seed, for the high half of an `int8`.
 const HIGH_HALF: i64 = 0x243F_6A88_85A3_08D3;
 
@@ -176,38 +168,33 @@ const HIGH_HALF: i64 = 0x243F_6A88_85A3_08D3;
 /// `numeric` by its text with the scale trimmed (`1.0` and `1.00` alike, `-5`, `NaN` and
 /// `Infinity` not); the 64-bit times by their binary form.
 fn hash_expr(ty: &str, value: &str, seed: i64) -> String {
-    if ty.starts_with('_') {
-        return format!(
+    match ty {
+        _ if ty.starts_with('_') => format!(
             "(pg_catalog.hash_array_extended({value}, {seed}) # \
              pg_catalog.hashtextextended(COALESCE(pg_catalog.array_dims({value}), '') COLLATE \"C\", {seed}))"
-        );
-    }
-    if ty == "int8" {
-        return format!(
+        ),
+        "int8" => format!(
             "(pg_catalog.hashint8extended({value}, {seed}) # \
              pg_catalog.hashint4extended(({value} >> 32)::pg_catalog.int4, {}))",
             seed ^ HIGH_HALF
-        );
-    }
-    if ty == "bpchar" {
+        ),
         // Its own hash ignores trailing blanks; its length in bytes (blanks counted) does not.
-        return format!(
+        "bpchar" => format!(
             "(pg_catalog.hashbpcharextended({value}, {seed}) # \
              pg_catalog.hashint4extended(pg_catalog.octet_length({value}), {}))",
             seed ^ HIGH_HALF
-        );
-    }
-    if ty == "numeric" {
-        return format!(
+        ),
+        "numeric" => format!(
             "pg_catalog.hashtextextended(pg_catalog.trim_scale({value})::pg_catalog.text, {seed})"
-        );
-    }
-    if let Some((_, send)) = SEND.iter().find(|(t, _)| *t == ty) {
-        return record_hash(&format!("pg_catalog.{send}({value})"), seed);
-    }
-    match BY_NAME.iter().find(|(t, _)| *t == ty) {
-        Some((_, f)) => format!("pg_catalog.{f}({value}, {seed})"),
-        None => record_hash(value, seed),
+        ),
+        // The binary form (`timestamp_send`…, a `bytea` of every bit).
+        "timestamp" | "timestamptz" | "time" => {
+            record_hash(&format!("pg_catalog.{ty}_send({value})"), seed)
+        }
+        _ => match BY_NAME.iter().find(|(t, _)| *t == ty) {
+            Some((_, f)) => format!("pg_catalog.{f}({value}, {seed})"),
+            None => record_hash(value, seed),
+        },
     }
 }
 
