@@ -59,33 +59,31 @@ impl Runner<'_> {
         (patch, inverse)
     }
 
+    /// How many attempts of step `index` saved a patch (or its inverse), from the first.
+    fn saved_patches(&self, index: usize) -> usize {
+        (1..=MAX_PATCHES)
+            .take_while(|n| {
+                let (patch, inverse) = self.repair_paths_of(index, *n);
+                patch.exists() || inverse.exists()
+            })
+            .count()
+    }
+
     /// Where a new attempt of step `index` keeps its patch and its inverse: the first pair
     /// not written yet. An earlier attempt's are kept: its inverse is part of the rollback
     /// (a retried repair patches what the one before left).
     pub(super) fn repair_paths(&self, index: usize) -> (PathBuf, PathBuf) {
-        let mut n = 1;
-        loop {
-            let (patch, inverse) = self.repair_paths_of(index, n);
-            if n >= MAX_PATCHES || !(patch.exists() || inverse.exists()) {
-                return (patch, inverse);
-            }
-            n += 1;
-        }
+        let n = (self.saved_patches(index) + 1).min(MAX_PATCHES);
+        self.repair_paths_of(index, n)
     }
 
     /// The inverse patches step `index`'s attempts saved, the latest first: the order a
     /// rollback applies them in.
     pub(super) fn repair_inverses(&self, index: usize) -> Vec<PathBuf> {
-        let mut found = Vec::new();
-        for n in 1..=MAX_PATCHES {
-            let (patch, inverse) = self.repair_paths_of(index, n);
-            if !(patch.exists() || inverse.exists()) {
-                break;
-            }
-            found.push(inverse);
-        }
-        found.reverse();
-        found
+        (1..=self.saved_patches(index))
+            .rev()
+            .map(|n| self.repair_paths_of(index, n).1)
+            .collect()
     }
 
     /// Runs the check `name` once on fresh sessions; the result, or why it could not run.
