@@ -102,6 +102,10 @@ impl ReconcileError {
     }
 }
 
+/// What a check's statement waits for a lock another session holds before it fails
+/// ([`Options::lock_wait`]'s default, and the repair's reads).
+pub const LOCK_WAIT: Duration = Duration::from_secs(60);
+
 /// Tuning of a check run.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -142,7 +146,7 @@ impl Default for Options {
             pipeline_depth: 4,
             drill_parallel: 2,
             statement_timeout: None,
-            lock_wait: Duration::from_secs(60),
+            lock_wait: LOCK_WAIT,
             query_max_rows: 1_000_000,
             secrets: BTreeMap::new(),
             sessions: None,

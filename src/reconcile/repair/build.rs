@@ -127,7 +127,7 @@ pub async fn build(
         extra_float_digits: settings::extra_float_digits(sv, tv),
         catalog_search_path: true,
         statement_timeout_ms: 0,
-        lock_timeout_ms: 60_000,
+        lock_timeout_ms: u64::try_from(crate::LOCK_WAIT.as_millis()).unwrap_or(u64::MAX),
     };
     let mut patch = Patch {
         check: check.name.clone(),
