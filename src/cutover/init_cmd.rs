@@ -298,23 +298,34 @@ async fn take_inventory(
         .into_iter()
         .filter(|a| !schemas.contains(a))
         .collect();
-    refuse_unreadable(&src_tables, &s_at, &tgt_tables, &t_at)?;
+    let unreadable = |tables: &[(Table, bool)]| -> Vec<String> {
+        tables
+            .iter()
+            .filter(|(_, ok)| !ok)
+            .map(|(x, _)| x.shown())
+            .collect()
+    };
+    refuse_unreadable(
+        on_sides(
+            (unreadable(&src_tables), &s_at),
+            (unreadable(&tgt_tables), &t_at),
+        ),
+        |n, names| {
+            format!(
+                "this user lacks the SELECT privilege on {n} table(s), which reconciliation must read: {names}"
+            )
+        },
+    )?;
     let (s_seq, t_seq) = tokio::try_join!(
         inventory::unreadable_sequences(&s, &seq_schemas),
         inventory::unreadable_sequences(&t, &seq_schemas)
     )
     .map_err(|e| e.to_string())?;
-    let unreadable: Vec<String> = s_seq
-        .iter()
-        .map(|q| format!("{q} on the source {s_at}"))
-        .chain(t_seq.iter().map(|q| format!("{q} on the target {t_at}")))
-        .collect();
-    if !unreadable.is_empty() {
-        return Err(format!(
-            "cannot read {}: the sequences check reads each sequence's value (GRANT SELECT ON SEQUENCE … TO the user init connects as); nothing was written",
-            unreadable.join(", ")
-        ));
-    }
+    refuse_unreadable(on_sides((s_seq, &s_at), (t_seq, &t_at)), |_, names| {
+        format!(
+            "cannot read {names}: the sequences check reads each sequence's value (GRANT SELECT ON SEQUENCE … TO the user init connects as); nothing was written"
+        )
+    })?;
     let tables = merge(src_tables, tgt_tables, rates.as_ref());
     Ok(Inventory {
         taken_at: chrono::Utc::now()
@@ -346,37 +357,32 @@ async fn connect(
     }
 }
 
-/// A table the user may not read on either side stops `init`: reconciliation must read it.
+/// Each name of the source's and the target's, said with where it is
+/// (`public.t on the source HOST:PORT/DB`).
+fn on_sides(
+    (source, s_at): (Vec<String>, &str),
+    (target, t_at): (Vec<String>, &str),
+) -> Vec<String> {
+    let src = source
+        .into_iter()
+        .map(|n| format!("{n} on the source {s_at}"));
+    let tgt = target
+        .into_iter()
+        .map(|n| format!("{n} on the target {t_at}"));
+    src.chain(tgt).collect()
+}
+
+/// A table or sequence the user may not read on either side stops `init`: reconciliation
+/// must read it. `message` says so from how many there are and the first ten.
 fn refuse_unreadable(
-    src_tables: &[(Table, bool)],
-    s_at: &str,
-    tgt_tables: &[(Table, bool)],
-    t_at: &str,
+    unreadable: Vec<String>,
+    message: impl FnOnce(usize, &str) -> String,
 ) -> Result<(), String> {
-    let unreadable: Vec<String> = src_tables
-        .iter()
-        .filter(|(_, ok)| !ok)
-        .map(|(x, _)| format!("{} on the source {s_at}", x.shown()))
-        .chain(
-            tgt_tables
-                .iter()
-                .filter(|(_, ok)| !ok)
-                .map(|(x, _)| format!("{} on the target {t_at}", x.shown())),
-        )
-        .collect();
-    if !unreadable.is_empty() {
-        return Err(format!(
-            "this user lacks the SELECT privilege on {} table(s), which reconciliation must read: {}",
-            unreadable.len(),
-            unreadable
-                .iter()
-                .take(10)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
+    if unreadable.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    let names: Vec<&str> = unreadable.iter().take(10).map(String::as_str).collect();
+    Err(message(unreadable.len(), &names.join(", ")))
 }
 
 /// Rows changed per second per table, over `d`.
