@@ -91,10 +91,7 @@ pub async fn run(input: &Input<'_>) -> Vec<Finding> {
         // Coverage is read from the source; with none to read, say so rather than pass.
         findings.push(Finding::new(
             "coverage",
-            match input.rb.coverage {
-                cutover_model::runbook::spec::Coverage::Strict => Verdict::Fail,
-                cutover_model::runbook::spec::Coverage::Warn => Verdict::Warn,
-            },
+            coverage_verdict(input.rb),
             format!(
                 "no connection {source} to read the tables from (no reconcile check names its source): what no check covers is unknown; name the source connection `source`, or add a reconcile check"
             ),
@@ -473,6 +470,14 @@ const LIST_RELATIONS: &str = "SELECT n.nspname::text, c.relname::text, c.relkind
                        AND d.objid = c.oid AND d.deptype = 'e') \
      ORDER BY 1, 2";
 
+/// What something no check covers is: a failure under `coverage = "strict"`, else a warning.
+fn coverage_verdict(rb: &Runbook) -> Verdict {
+    match rb.coverage {
+        cutover_model::runbook::spec::Coverage::Strict => Verdict::Fail,
+        cutover_model::runbook::spec::Coverage::Warn => Verdict::Warn,
+    }
+}
+
 /// The tables and sequences of the source that no reconcile check compares and no
 /// `exclude_tables` names: a warning, or with `coverage = "strict"` a failure.
 async fn coverage(rb: &Runbook, client: &Client, source: &str) -> Vec<Finding> {
@@ -496,10 +501,7 @@ async fn coverage(rb: &Runbook, client: &Client, source: &str) -> Vec<Finding> {
             tables.push(format!("{schema}.{name}"));
         }
     }
-    let verdict = match rb.coverage {
-        cutover_model::runbook::spec::Coverage::Strict => Verdict::Fail,
-        cutover_model::runbook::spec::Coverage::Warn => Verdict::Warn,
-    };
+    let verdict = coverage_verdict(rb);
     let mut out = Vec::new();
     for (what, list) in [
         ("coverage tables", tables),
