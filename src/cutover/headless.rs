@@ -817,7 +817,7 @@ pub(crate) fn reconcile_line(
     for note in std::iter::once(result)
         .chain(result.tables.iter())
         .flat_map(|r| r.notes.iter())
-        .filter(|n| n.contains("not compared"))
+        .filter(|n| n.starts_with(cutover_model::reconcile::NOT_COMPARED))
     {
         s.push_str(&format!("\n{t}   {note}"));
     }

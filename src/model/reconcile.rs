@@ -105,6 +105,10 @@ impl Mismatch {
 /// only their excerpts (client memory stays bounded).
 pub const MAX_FULL_VALUES: usize = 10;
 
+/// What a result's note about columns left out of the comparison starts with (a column only
+/// on the target): front ends say such a note on the check's line, not only in the journal.
+pub const NOT_COMPARED: &str = "columns only on the target, not compared";
+
 /// One partition of a partitioned table compared through its parent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartitionRows {

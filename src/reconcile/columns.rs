@@ -359,7 +359,8 @@ fn only_on_target(source: &TableInfo, target: &TableInfo, exclude: &[String]) ->
         .collect();
     (!only_target.is_empty()).then(|| {
         format!(
-            "columns only on the target, not compared: {}",
+            "{}: {}",
+            cutover_model::reconcile::NOT_COMPARED,
             only_target.join(", ")
         )
     })
