@@ -65,6 +65,17 @@ fn written(db: &str, extra: &[&str]) -> (tempfile::TempDir, String) {
     (dir, rb)
 }
 
+/// The runbook `rb` (written in `dir` as `rb.toml`) passes `cutover check`, and `cutover
+/// reconcile` on it exits `code`: what reconcile said.
+fn checks_then_reconciles(dir: &std::path::Path, rb: &str, code: i32) -> String {
+    let check = cutover(dir, &["check", "rb.toml"], &[]);
+    assert_eq!(check.status.code(), Some(0), "{:?}\n{rb}", text(&check));
+    let r = cutover(dir, &["reconcile", "rb.toml"], &[]);
+    let (said, err) = text(&r);
+    assert_eq!(r.status.code(), Some(code), "{said}{err}\n{rb}");
+    said
+}
+
 /// What `init` did was a refusal (exit 2) that says `says`.
 fn refused((code, out, err): (Option<i32>, String, String), says: &str) {
     assert_eq!(code, Some(2), "{out}{err}");
@@ -500,11 +511,7 @@ async fn a_wildcard_or_a_reference_in_a_table_name_is_that_name() {
         &rb,
         "exclude_tables = [\"public.\\\"$${vars.slot}\\\"\", \"public.\\\"o*\\\"\"]",
     );
-    let check = cutover(dir.path(), &["check", "rb.toml"], &[]);
-    assert_eq!(check.status.code(), Some(0), "{:?}\n{rb}", text(&check));
-    let r = cutover(dir.path(), &["reconcile", "rb.toml"], &[]);
-    let (said, err) = text(&r);
-    assert_eq!(r.status.code(), Some(1), "{said}{err}\n{rb}");
+    let said = checks_then_reconciles(dir.path(), &rb, 1);
     has(&said, "orders");
     has(&said, "${vars.slot}");
 }
@@ -565,11 +572,7 @@ async fn names_that_collide_with_check_names_are_written_apart() {
         args.extend(["--schema", schema]);
     }
     let (dir, rb) = written(db, &args);
-    let check = cutover(dir.path(), &["check", "rb.toml"], &[]);
-    assert_eq!(check.status.code(), Some(0), "{:?}\n{rb}", text(&check));
-    let r = cutover(dir.path(), &["reconcile", "rb.toml"], &[]);
-    let (said, err) = text(&r);
-    assert_eq!(r.status.code(), Some(0), "{said}{err}\n{rb}");
+    checks_then_reconciles(dir.path(), &rb, 0);
     has(&rb, "name   = \"schema tables\"");
     has(&rb, "name   = \"all tables\"");
 }

@@ -510,6 +510,12 @@ async fn apply_reports_a_stale_row_and_can_skip_triggers() {
     assert_eq!(still, back);
 }
 
+/// The one text column of each row `sql` returns on `c`.
+async fn texts(c: &Client, sql: &str) -> Vec<String> {
+    let rows = c.query(sql, &[]).await.unwrap();
+    rows.iter().map(|r| r.get(0)).collect()
+}
+
 /// Every balance of `acct`, in key order.
 async fn balances(c: &Client) -> String {
     c.query_one(
@@ -823,13 +829,7 @@ async fn a_key_written_otherwise_is_the_same_row_and_never_deleted() {
     assert!(!patch.contains("DELETE FROM"), "{out}\n{patch}");
     has(&out, "0 inserts, 2 updates, 0 deletes");
     psql(&pg_bin(), &t.dsn_db(db), &dir.path().join("numkey.sql"));
-    let rows: Vec<String> = tc
-        .query("SELECT k::text || ' ' || v FROM numkey ORDER BY k", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let rows = texts(&tc, "SELECT k::text || ' ' || v FROM numkey ORDER BY k").await;
     assert_eq!(rows, ["1.5 one-half", "2 two"], "{patch}");
     passes(dir.path(), "numkey").await;
 }
@@ -893,13 +893,7 @@ async fn a_retried_repair_rolls_back_every_attempt_s_patch() {
     ] {
         assert!(out_dir.join(f).exists(), "{f}: {}", second.1);
     }
-    let rows: Vec<String> = tc
-        .query("SELECT id || ' ' || v FROM rr ORDER BY id", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let rows = texts(&tc, "SELECT id || ' ' || v FROM rr ORDER BY id").await;
     // Row 1 is back as it was; row 3 as the first attempt's trigger left it.
     assert_eq!(rows, ["1 A", "2 b", "3 drift"], "{}", second.1);
     let recs = journal(&dir.path().join("j.jsonl"));
