@@ -21,7 +21,7 @@ mod lines;
 pub mod signals;
 
 pub use group::{GroupGuard, environ_holds, group_alive, group_members, pid_alive, signal_group};
-pub use lines::Chunk;
+pub use lines::{Chunk, DRAIN_IDLE, DRAIN_MAX, HELD_OPEN_PREFIX, HELD_OPEN_SUFFIX};
 
 use lines::{PerLine, Sink, grow_pipe, pump};
 
@@ -82,7 +82,8 @@ pub async fn run_chunked(
 }
 
 /// Runs `spec` sending its output to `lines`: spawns it, reports its pid, waits for it to
-/// end, time out or be cancelled, then clears its group and drains both pipes.
+/// end, time out or be cancelled, then clears its group and drains both pipes (bounded by
+/// [`DRAIN_IDLE`] and [`DRAIN_MAX`] when something outside the group holds them open).
 async fn run_with<S: Sink>(
     spec: &ShellSpec,
     lines: S,
@@ -96,7 +97,8 @@ async fn run_with<S: Sink>(
     if let Some(tx) = pid_tx {
         let _ = tx.send(pid);
     }
-    let pumps = start_pumps(&mut child, spec, lines);
+    let (cleared_tx, cleared) = watch::channel(None);
+    let pumps = start_pumps(&mut child, spec, lines, &cleared);
     let mut exit = ShellExit {
         code: None,
         signal: None,
@@ -117,6 +119,7 @@ async fn run_with<S: Sink>(
         }
     };
     clear_group(&mut guard, stopped).await;
+    let _ = cleared_tx.send(Some(std::time::Instant::now()));
     for h in pumps.into_iter().flatten() {
         let _ = h.await;
     }
@@ -166,6 +169,7 @@ fn start_pumps<S: Sink>(
     child: &mut Child,
     spec: &ShellSpec,
     lines: S,
+    cleared: &watch::Receiver<Option<std::time::Instant>>,
 ) -> [Option<JoinHandle<()>>; 2] {
     if let Some(o) = &child.stdout {
         grow_pipe(o);
@@ -179,6 +183,7 @@ fn start_pumps<S: Sink>(
             Stream::Stdout,
             spec.keep_whole.clone(),
             lines.clone(),
+            cleared.clone(),
         ))
     });
     let err = child.stderr.take().map(|s| {
@@ -187,6 +192,7 @@ fn start_pumps<S: Sink>(
             Stream::Stderr,
             spec.keep_whole.clone(),
             lines,
+            cleared.clone(),
         ))
     });
     [out, err]
@@ -235,8 +241,9 @@ async fn pump_owned<R: tokio::io::AsyncRead + Unpin, S: Sink>(
     stream: Stream,
     keep: Vec<String>,
     sink: S,
+    cleared: watch::Receiver<Option<std::time::Instant>>,
 ) {
-    pump(r, stream, &keep, sink).await;
+    pump(r, stream, &keep, sink, cleared).await;
 }
 
 async fn wait_true(rx: &mut watch::Receiver<bool>) {
@@ -282,5 +289,84 @@ mod tests {
         want.push("tail".into());
         assert_eq!(out, want);
         assert_eq!(err, ["1", "2", "3"]);
+    }
+
+    /// Runs `command` with no time limit, the reader waiting `delay` before it takes any
+    /// output; returns the exit and the stdout and stderr lines.
+    async fn run_slow_reader(
+        command: &str,
+        delay: Duration,
+    ) -> (ShellExit, Vec<String>, Vec<String>) {
+        let spec = ShellSpec {
+            command: command.into(),
+            env: vec![],
+            timeout: None,
+            keep_whole: vec![],
+            stdin: None,
+        };
+        let (tx, mut rx) = mpsc::channel::<Chunk>(1);
+        let (_c, cancel) = watch::channel(false);
+        let collect = async {
+            tokio::time::sleep(delay).await;
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            while let Some(c) = rx.recv().await {
+                let to = match c.stream {
+                    Stream::Stdout => &mut out,
+                    Stream::Stderr => &mut err,
+                };
+                to.extend(c.lines().map(String::from));
+            }
+            (out, err)
+        };
+        let run = tokio::time::timeout(Duration::from_secs(60), async {
+            tokio::join!(run_chunked(&spec, tx, None, cancel), collect)
+        });
+        let (exit, (out, err)) = run.await.expect("the run ended while the daemon lived on");
+        (exit.expect("ran"), out, err)
+    }
+
+    #[tokio::test]
+    async fn a_pipe_held_open_by_a_process_outside_the_group_ends_the_run_anyway() {
+        let dir = std::env::temp_dir().join(format!("cutover-held-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let pid_file = dir.join("daemon.pid");
+        // The daemon leaves the group with the command's stdout and stderr still open, and
+        // writes nothing: without a bound the run waits for it (300 s). The command waits for
+        // the daemon's pid, so that it has left the group before the group is cleared.
+        let command = format!(
+            "echo before; setsid sh -c 'echo $$ > {pid}; exec sleep 300' & \
+             while [ ! -s {pid} ]; do sleep 0.05; done; echo after",
+            pid = pid_file.display()
+        );
+        let (exit, out, err) = run_slow_reader(&command, Duration::ZERO).await;
+        let pid: i32 = std::fs::read_to_string(&pid_file)
+            .expect("pid")
+            .trim()
+            .parse()
+            .expect("a pid");
+        // `setsid` made the daemon the leader of a group of its own.
+        signal_group(pid, libc::SIGKILL);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(exit.code, Some(0));
+        assert!(!exit.timed_out);
+        assert_eq!(out, ["before", "after"]);
+        let note = |s: &str| format!("{HELD_OPEN_PREFIX}{s}{HELD_OPEN_SUFFIX}");
+        let mut err = err;
+        err.sort();
+        assert_eq!(err, [note("stderr"), note("stdout")]);
+    }
+
+    #[tokio::test]
+    async fn output_a_slow_reader_has_not_taken_yet_is_all_delivered() {
+        // The command ends at once with ~900 KB in the pipe while the reader waits longer
+        // than the idle bound: the pump is blocked handing output on, not waiting on an idle
+        // pipe, so none of it may be dropped.
+        let (exit, out, err) =
+            run_slow_reader("seq 150000", DRAIN_IDLE + Duration::from_secs(2)).await;
+        assert_eq!(exit.code, Some(0));
+        let want: Vec<String> = (1..=150_000).map(|i| i.to_string()).collect();
+        assert_eq!(out.len(), want.len());
+        assert_eq!(out, want);
+        assert!(err.is_empty(), "{err:?}");
     }
 }

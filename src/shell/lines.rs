@@ -2,8 +2,10 @@
 // `unsafe` here: libc calls on the pipes the output is read from; each block says why it is sound.
 #![allow(unsafe_code)]
 
+use std::time::{Duration, Instant};
+
 use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use cutover_model::protocol::Stream;
 
@@ -238,29 +240,86 @@ fn char_cut(head: &[u8]) -> usize {
         .unwrap_or(max)
 }
 
-/// Reads `r` in large chunks and sends its lines (see [`Splitter`]) to `sink`.
+/// Once the command's process group is gone, how long a pipe may stay open with nothing in
+/// it before it is no longer read. Only a process that left the group (`setsid cmd &` with
+/// its output not redirected) can still hold the pipe then, and waiting for it to close would
+/// hold the step (or hook) past its end and its timeout.
+pub const DRAIN_IDLE: Duration = Duration::from_secs(1);
+/// Once the group is gone, how long in all such a process may keep the pipe read by writing
+/// to it now and then. Time spent handing output on to a slow reader does not count: what the
+/// pipe already holds is always read to the end.
+pub const DRAIN_MAX: Duration = Duration::from_secs(5);
+
+/// Reads `r` in large chunks and sends its lines (see [`Splitter`]) to `sink`, until the pipe
+/// ends or, once `cleared` holds the instant the command's group was cleared, the pipe has
+/// been idle [`DRAIN_IDLE`] (or waited on [`DRAIN_MAX`] in all); then a last line says that
+/// reading stopped early, on stderr.
 pub(crate) async fn pump<R: AsyncRead + Unpin, S: Sink>(
     mut r: R,
     stream: Stream,
     keep: &[String],
     sink: S,
+    mut cleared: watch::Receiver<Option<Instant>>,
 ) {
     let mut buf = vec![0u8; READ_CHUNK];
     let mut split = Splitter::new(stream, keep);
-    loop {
-        let n = match r.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
+    let mut waited = Duration::ZERO;
+    let held_open = loop {
+        let started = Instant::now();
+        let read = tokio::select! {
+            r = r.read(&mut buf) => Some(r),
+            () = drain_bound(&mut cleared, waited) => None,
+        };
+        if let Some(at) = *cleared.borrow() {
+            waited += started.max(at).elapsed();
+        }
+        let n = match read {
+            None => break true,
+            Some(Ok(0) | Err(_)) => break false,
+            Some(Ok(n)) => n,
         };
         let chunk = split.feed(&buf[..n]);
         if !chunk.text.is_empty() && !sink.deliver(chunk).await {
             return;
         }
-    }
+    };
     let chunk = split.finish();
-    if !chunk.text.is_empty() {
-        let _ = sink.deliver(chunk).await;
+    if !chunk.text.is_empty() && !sink.deliver(chunk).await {
+        return;
     }
+    if held_open {
+        let name = match stream {
+            Stream::Stdout => "stdout",
+            Stream::Stderr => "stderr",
+        };
+        let _ = sink
+            .deliver(Chunk {
+                stream: Stream::Stderr,
+                text: format!("{HELD_OPEN_PREFIX}{name}{HELD_OPEN_SUFFIX}\n"),
+            })
+            .await;
+    }
+}
+
+/// The note's words before the stream's name: what a pipe held open past the command's end
+/// gets as its last line.
+pub const HELD_OPEN_PREFIX: &str = "cutover: stopped reading ";
+/// The note's words after the stream's name.
+pub const HELD_OPEN_SUFFIX: &str = " after the command ended: a process that left its process \
+                                    group (setsid … &) still holds it open";
+
+/// Resolves when reading should stop: [`DRAIN_IDLE`] (or what is left of [`DRAIN_MAX`] after
+/// `waited`) after the group was cleared, or after now when it was cleared before.
+async fn drain_bound(cleared: &mut watch::Receiver<Option<Instant>>, waited: Duration) {
+    loop {
+        if cleared.borrow_and_update().is_some() {
+            break;
+        }
+        if cleared.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+    tokio::time::sleep(DRAIN_MAX.saturating_sub(waited).min(DRAIN_IDLE)).await;
 }
 
 #[cfg(test)]

@@ -451,6 +451,44 @@ fn the_documented_daemon_idiom_survives_the_end_of_its_step() {
     assert_eq!(survivors, 10, "every daemon outlived its step");
 }
 
+/// `setsid cmd &` in a step (the form the README warns against) leaves a process outside the
+/// step's group holding its output open: the step still ends, and its output says why reading
+/// stopped, instead of the run waiting for the daemon to close it.
+#[test]
+fn a_daemon_holding_a_step_s_output_open_does_not_hold_the_run() {
+    let d = tempfile::tempdir().unwrap();
+    let runbook = format!(
+        "{HEAD}[[step]]\nid = \"daemon\"\nrun = \"echo started; setsid sh -c 'echo $$ > d.pid; exec sleep 120' & \
+         while [ ! -s d.pid ]; do sleep 0.05; done\"\n\
+         timeout = \"60s\"\n\n[[step]]\nid = \"next\"\nrun = \"echo next ran\"\n"
+    );
+    let out = headless(d.path(), &runbook, &[]);
+    let daemon = pid_file(d.path(), "d.pid");
+    let lived_on = alive(daemon);
+    // SAFETY: killing the daemon this test started.
+    unsafe { libc::kill(daemon, libc::SIGKILL) };
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    assert!(lived_on, "the daemon left the step's group and outlived it");
+    let logs: Vec<_> = std::fs::read_dir(d.path().join("j.output"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let log = logs
+        .iter()
+        .find(|p| p.to_string_lossy().contains("daemon"))
+        .unwrap_or_else(|| panic!("no output file for the step in {logs:?}"));
+    let log = std::fs::read_to_string(log).unwrap();
+    assert!(log.contains("started"), "{log}");
+    assert!(
+        log.contains("cutover: stopped reading stdout after the command ended"),
+        "{log}"
+    );
+    let recs = journal(&d.path().join("j.jsonl"));
+    let fin = of_type(&recs, "step_finished");
+    assert_eq!(fin.len(), 2);
+    assert!(fin.iter().all(|f| f["outcome"] == "passed"), "{fin:?}");
+}
+
 /// A window in the past (a copied runbook, a wrong date) is said before anything runs (by
 /// preflight, which stops the run), and when the run is started anyway the summary says step 1
 /// started outside it.
