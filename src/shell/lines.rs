@@ -61,12 +61,19 @@ impl Sink for PerLine {
 const PIPE_SIZE: i32 = 1024 * 1024;
 
 /// Asks for a [`PIPE_SIZE`] pipe; when refused the pipe keeps its size, which only costs speed.
-pub(crate) fn grow_pipe(pipe: &impl std::os::fd::AsRawFd) {
+/// Returns how much the pipe can hold (at least [`PIPE_SIZE`]: never less than it may hold).
+pub(crate) fn grow_pipe(pipe: &impl std::os::fd::AsRawFd) -> usize {
+    let fd = pipe.as_raw_fd();
     // SAFETY: F_SETPIPE_SZ on a pipe descriptor we own only changes its capacity; an error
-    // (EPERM over quota, EBUSY when shrinking) leaves the pipe as it was.
-    unsafe {
-        libc::fcntl(pipe.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_SIZE);
-    }
+    // (EPERM over quota, EBUSY when shrinking) leaves the pipe as it was. F_GETPIPE_SZ only
+    // reads it.
+    let size = unsafe {
+        match libc::fcntl(fd, libc::F_SETPIPE_SZ, PIPE_SIZE) {
+            -1 => libc::fcntl(fd, libc::F_GETPIPE_SZ),
+            n => n,
+        }
+    };
+    size.max(PIPE_SIZE).unsigned_abs() as usize
 }
 
 /// Bytes read from a pipe at a time.
@@ -250,29 +257,31 @@ pub const DRAIN_IDLE: Duration = Duration::from_secs(1);
 /// pipe already holds is always read to the end.
 pub const DRAIN_MAX: Duration = Duration::from_secs(5);
 
-/// Reads `r` in large chunks and sends its lines (see [`Splitter`]) to `sink`, until the pipe
-/// ends or, once `cleared` holds the instant the command's group was cleared, the pipe has
-/// been idle [`DRAIN_IDLE`] (or waited on [`DRAIN_MAX`] in all); then a last line says that
-/// reading stopped early, on stderr.
+/// Reads `r` (a pipe that holds `capacity` bytes) in large chunks and sends its lines (see
+/// [`Splitter`]) to `sink`, until the pipe ends or, once `cleared` holds the instant the
+/// command's group was cleared, the pipe has been idle [`DRAIN_IDLE`] (or waited on
+/// [`DRAIN_MAX`] in all), or more than it can hold has been read since (only a writer outside
+/// the group can add to it then); a last line then says that reading stopped early, on stderr.
 pub(crate) async fn pump<R: AsyncRead + Unpin, S: Sink>(
     mut r: R,
     stream: Stream,
     keep: &[String],
     sink: S,
     mut cleared: watch::Receiver<Option<Instant>>,
+    capacity: usize,
 ) {
     let mut buf = vec![0u8; READ_CHUNK];
     let mut split = Splitter::new(stream, keep);
     let mut waited = Duration::ZERO;
+    let mut read_since = 0usize;
     let held_open = loop {
         let started = Instant::now();
         let read = tokio::select! {
             r = r.read(&mut buf) => Some(r),
             () = drain_bound(&mut cleared, waited) => None,
         };
-        if let Some(at) = *cleared.borrow() {
-            waited += started.max(at).elapsed();
-        }
+        // Time waited on the pipe since the group was cleared (handing output on is not).
+        let waiting = cleared.borrow().map(|at| started.max(at).elapsed());
         let n = match read {
             None => break true,
             Some(Ok(0) | Err(_)) => break false,
@@ -281,6 +290,13 @@ pub(crate) async fn pump<R: AsyncRead + Unpin, S: Sink>(
         let chunk = split.feed(&buf[..n]);
         if !chunk.text.is_empty() && !sink.deliver(chunk).await {
             return;
+        }
+        if let Some(w) = waiting {
+            waited += w;
+            read_since += n;
+            if read_since > capacity {
+                break true;
+            }
         }
     };
     let chunk = split.finish();
