@@ -327,6 +327,7 @@ async fn take_inventory(
         )
     })?;
     let tables = merge(src_tables, tgt_tables, rates.as_ref());
+    both_sides(&tables, &s_at, &t_at)?;
     Ok(Inventory {
         taken_at: chrono::Utc::now()
             .format("%Y-%m-%d %H:%M:%S UTC")
@@ -339,6 +340,23 @@ async fn take_inventory(
         sequences,
         left_out,
     })
+}
+
+/// Refuses an inventory with no table on both sides: its runbook's checks would compare
+/// nothing (every table excluded as on one side only), so its gate would prove nothing. An
+/// empty target, or the wrong database, is the usual cause.
+fn both_sides(tables: &[Table], s_at: &str, t_at: &str) -> Result<(), String> {
+    let on = |risk: Risk| tables.iter().filter(|t| t.risks.contains(&risk)).count();
+    let (source_only, target_only) = (on(Risk::SourceOnly), on(Risk::TargetOnly));
+    if source_only + target_only < tables.len() {
+        return Ok(());
+    }
+    Err(format!(
+        "no table is on both the source {s_at} and the target {t_at} ({source_only} on the \
+         source only, {target_only} on the target only): a runbook would compare nothing. Is \
+         the target the right database? Create the tables on the target (pg_dump \
+         --schema-only … | psql …) and run init again; nothing was written"
+    ))
 }
 
 /// A client of `c` (the `side`) and where it is, within [`CONNECT_WITHIN`] (and a second).

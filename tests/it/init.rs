@@ -178,6 +178,12 @@ async fn init_inventories_a_pair_and_its_runbook_gates_the_cutover() {
 async fn init_refuses_clearly_and_writes_nothing() {
     let _ = pair("initempty", "", "").await;
     let _ = pair(
+        "initapart",
+        "CREATE TABLE a (id int PRIMARY KEY)",
+        "DROP TABLE a; CREATE TABLE b (id int PRIMARY KEY)",
+    )
+    .await;
+    let _ = pair(
         "initpriv",
         "CREATE TABLE secret_stuff (id int PRIMARY KEY); \
          DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'init_reader') \
@@ -217,6 +223,13 @@ async fn init_refuses_clearly_and_writes_nothing() {
     let empty = (se.as_str(), te.as_str());
     let no_tables = "has no tables outside the system schemas";
     refused(init_between(d, empty, &["-o", "b.toml"]), no_tables);
+    // No table on both sides (an empty target, the wrong database): a runbook would compare
+    // nothing, and its gate would pass on it.
+    let (sa, ta) = (s.dsn_db("initapart"), t.dsn_db("initapart"));
+    refused(
+        init_between(d, (&sa, &ta), &["-o", "b2.toml"]),
+        "(1 on the source only, 1 on the target only): a runbook would compare nothing",
+    );
     // A table the user cannot read: named, with the privilege.
     let as_reader = |dsn: &str| format!("{dsn} user=init_reader");
     let (sr, tr) = (as_reader(&src), as_reader(&tgt));
@@ -280,7 +293,7 @@ async fn init_refuses_clearly_and_writes_nothing() {
         "keep me"
     );
     for f in [
-        "a.toml", "b.toml", "c.toml", "d.toml", "f.toml", "g.toml", "h.toml",
+        "a.toml", "b.toml", "b2.toml", "c.toml", "d.toml", "f.toml", "g.toml", "h.toml",
     ] {
         assert!(!dir.path().join(f).exists(), "{f} must not be written");
     }
