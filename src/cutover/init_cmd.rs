@@ -113,6 +113,11 @@ fn run(args: &InitArgs) -> Result<(), String> {
 fn refuse_paths(args: &InitArgs) -> Result<(), String> {
     if args.output.as_os_str() != "-" {
         refuse_existing(&args.output)?;
+    } else if !say::stdout_kept() {
+        return Err(
+            "-o -: stdout is closed or /dev/null, the runbook would be lost (name a file with -o)"
+                .into(),
+        );
     }
     if let Some(p) = &args.inventory {
         refuse_existing(p)?;

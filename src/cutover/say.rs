@@ -18,6 +18,28 @@ pub fn out(text: &str) -> bool {
         .is_ok()
 }
 
+/// Whether what is written to stdout is kept: false when stdout is `/dev/null`, which is what
+/// a closed stdout becomes (Rust opens `/dev/null` in place of a closed standard descriptor at
+/// start). A command whose product goes to stdout (`-o -`) asks first.
+pub fn stdout_kept() -> bool {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
+    let Ok(fd) = std::io::stdout().as_fd().try_clone_to_owned() else {
+        return false;
+    };
+    match (
+        std::fs::File::from(fd).metadata(),
+        std::fs::metadata("/dev/null"),
+    ) {
+        (Ok(out), Ok(null)) => {
+            use std::os::unix::fs::FileTypeExt;
+            !(out.file_type().is_char_device() && out.rdev() == null.rdev())
+        }
+        (Ok(_), Err(_)) => true,
+        (Err(_), _) => false,
+    }
+}
+
 /// Writes `text` (neutralised) and a newline to stderr, ignoring failure.
 pub fn err(text: &str) {
     let mut e = std::io::stderr().lock();

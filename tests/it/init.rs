@@ -323,6 +323,17 @@ async fn init_never_writes_a_password_and_dash_writes_to_stdout() {
     );
     assert!(err.contains("INVENTORY taken"), "{err}");
     assert!(out.starts_with("# Written by `cutover init`"), "{out}");
+    // `-o -` with stdout closed: the runbook would be lost (Rust's stdout takes a write to a
+    // closed descriptor for a success), so init refuses before asking the servers anything.
+    let closed = std::process::Command::new("sh")
+        .current_dir(dir.path())
+        .args(["-c", "\"$@\" >&-", "sh", &bin().to_string_lossy(), "init"])
+        .args(["--source", &src, "--target", &t.dsn_db("initpw"), "-o", "-"])
+        .output()
+        .unwrap();
+    let (_, err) = text(&closed);
+    assert_eq!(closed.status.code(), Some(2), "{err}");
+    has(&err, "-o -: stdout is closed or /dev/null");
 }
 
 /// Runs the runbook `rb` headless with `--assume-yes` in `dir`, journal `name`: the exit code
