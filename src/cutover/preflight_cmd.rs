@@ -82,6 +82,7 @@ pub fn of_runbook(rb: &Runbook, args: &PreflightArgs, prefix: &str) -> Outcome {
         conns: &conns,
         approvals: Some(&args.approvals),
         journal: &journal,
+        journal_new: true,
         metrics_file: args.metrics_file.as_deref(),
         now: chrono::Utc::now(),
     };

@@ -44,6 +44,9 @@ pub struct Input<'a> {
     pub approvals: Option<&'a [(String, String)]>,
     /// Where the journal will be written.
     pub journal: &'a Path,
+    /// The journal must not exist yet: preflight before a new run (`cutover preflight`),
+    /// whose `run` refuses an existing journal. False inside a run, which made it already.
+    pub journal_new: bool,
     /// `--metrics-file`, when the run keeps one.
     pub metrics_file: Option<&'a Path>,
     /// Now, on this machine.
@@ -103,7 +106,7 @@ pub async fn run(input: &Input<'_>) -> Vec<Finding> {
     if let Some(w) = &input.rb.window {
         findings.push(window(w.start, w.end(), input.now));
     }
-    findings.push(journal_room(input.journal));
+    findings.push(journal_room(input.journal, input.journal_new));
     if let Some(path) = input.metrics_file {
         findings.push(match crate::metrics_file::check_path(path) {
             Ok(()) => Finding::new(
@@ -665,8 +668,19 @@ fn window(start: DateTime<Utc>, end: DateTime<Utc>, now: DateTime<Utc>) -> Findi
     )
 }
 
-/// The journal's directory: writable, with room to spare.
-fn journal_room(journal: &Path) -> Finding {
+/// The journal's directory: writable, with room to spare; and, when it must be `new`, no file
+/// (nor link, nor anything else) at the journal's path already.
+fn journal_room(journal: &Path, new: bool) -> Finding {
+    if new && std::fs::symlink_metadata(journal).is_ok() {
+        let at = journal.display();
+        return Finding::new(
+            "journal",
+            Verdict::Fail,
+            format!(
+                "{at} already exists, and a new run refuses it: resume it with --resume {at}, or choose another --journal"
+            ),
+        );
+    }
     let dir = match journal.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -824,15 +838,25 @@ mod tests {
     #[test]
     fn the_journal_directory_must_take_a_file() {
         let d = tempfile::tempdir().unwrap();
-        let ok = journal_room(&d.path().join("not-yet/j.jsonl"));
+        let ok = journal_room(&d.path().join("not-yet/j.jsonl"), true);
         assert_ne!(ok.verdict, Verdict::Fail, "{ok:?}");
         let f = d.path().join("file");
         std::fs::write(&f, "").unwrap();
-        let bad = journal_room(&f.join("j.jsonl"));
+        let bad = journal_room(&f.join("j.jsonl"), true);
         assert_eq!(
             bad.verdict,
             Verdict::Fail,
             "a file where the directory should be: {bad:?}"
         );
+        // An existing journal (or a link where it would be) is refused by a new run: said
+        // before it; inside a run, which made the journal, it is no finding.
+        let link = d.path().join("link.jsonl");
+        std::os::unix::fs::symlink("/nowhere", &link).unwrap();
+        for taken in [&f, &link] {
+            let found = journal_room(taken, true);
+            assert_eq!(found.verdict, Verdict::Fail, "{found:?}");
+            assert!(found.detail.contains("already exists"), "{found:?}");
+            assert_ne!(journal_room(taken, false).what, "journal");
+        }
     }
 }

@@ -180,6 +180,19 @@ fn a_failing_preflight_stops_the_run_before_step_one() {
     let report = cutover(dir.path(), &["report", "j.jsonl"], &[]);
     let (md, _) = text(&report);
     assert!(md.contains("preflight"), "{md}");
+    // `cutover preflight` with that journal: a new run would refuse it, so it says so (the
+    // run's own preflight above, after the journal was made, did not).
+    let again = cutover(
+        dir.path(),
+        &["preflight", "rb.toml", "--journal", "j.jsonl"],
+        &[],
+    );
+    let (said, _) = exited(&again, 2);
+    assert!(
+        said.lines()
+            .any(|l| l.starts_with("✘ journal: j.jsonl already exists")),
+        "{said}"
+    );
 }
 
 /// `--skip-preflight "reason"` starts the run anyway; the reason is journaled as the

@@ -26,6 +26,7 @@ impl Runner<'_> {
             conns: self.conns,
             approvals: None,
             journal: &self.journal_path,
+            journal_new: false,
             metrics_file: self.metrics_path.as_deref(),
             now: Utc::now(),
         };
