@@ -82,8 +82,23 @@ pub fn begin_sql_in(p: &Pinning, snapshot: Option<&str>) -> String {
     s
 }
 
-/// Opens a pinned snapshot on `client`.
+/// Has the server check every 5 s, while a query of this session runs, that cutover is still
+/// there (`client_connection_check_interval`, PostgreSQL 14+; set only where the server knows
+/// it, so older servers log no error): a scan whose cutover was stopped, killed or lost with
+/// its SSH session ends on the server within seconds instead of running to its end.
+pub const CLIENT_CHECK: &str = "SELECT pg_catalog.set_config(name, '5000', false) \
+     FROM pg_catalog.pg_settings WHERE name = 'client_connection_check_interval'";
+
+/// Sets [`CLIENT_CHECK`] on `client`'s session, outside any transaction. Best effort: a
+/// server that cannot watch its sockets (it refuses the setting) only misses the early end.
+pub async fn watch_for_gone_client(client: &Client) {
+    let _ = client.batch_execute(CLIENT_CHECK).await;
+}
+
+/// Opens a pinned snapshot on `client` (its session first [watching for a gone
+/// client](watch_for_gone_client)).
 pub async fn begin(client: &Client, side: &str, p: &Pinning) -> Result<(), ReconcileError> {
+    watch_for_gone_client(client).await;
     client
         .batch_execute(&begin_sql(p))
         .await

@@ -648,6 +648,48 @@ async fn a_table_locked_by_ddl_fails_the_check_after_the_lock_wait() {
     assert_eq!(r.status, Status::Pass, "{r:#?}");
 }
 
+/// A `cutover reconcile` killed mid-scan (SIGKILL, a lost SSH session) leaves no query running
+/// on the server: each session asks the server to check that its client is still there
+/// (`client_connection_check_interval`), so the scan ends within seconds of cutover's end
+/// rather than running to its own (here a `pg_sleep(300)`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_reconcile_leaves_no_query_running_on_the_server() {
+    let (sc, _tc) = pair("gone", "", "").await;
+    let dir = tempfile::tempdir().unwrap();
+    let rb = format!(
+        "[runbook]\nname = \"gone\"\n{}\n[[reconcile]]\nname = \"slow\"\nkind = \"query\"\n\
+         sql = \"select pg_sleep(300) as slept\"\n",
+        pair_connections("gone")
+    );
+    std::fs::write(dir.path().join("rb.toml"), rb).unwrap();
+    let mut child = std::process::Command::new(crate::support::bin())
+        .current_dir(dir.path())
+        .args(["reconcile", "rb.toml"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    const SLEEPING: &str = "select count(*) from pg_stat_activity \
+         where datname = 'gone' and state = 'active' and query like '%pg_sleep(300)%' \
+         and pid <> pg_backend_pid()";
+    let sleeping = || async { sc.query_one(SLEEPING, &[]).await.unwrap().get::<_, i64>(0) };
+    let started = std::time::Instant::now();
+    while sleeping().await == 0 {
+        assert!(started.elapsed().as_secs() < 60, "the scan never started");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let killed = std::time::Instant::now();
+    while sleeping().await > 0 {
+        assert!(
+            killed.elapsed().as_secs() < 60,
+            "the scan still runs on the server a minute after cutover was killed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_check_that_cannot_run_errors_and_never_passes() {
     let (s, t) = pair(
