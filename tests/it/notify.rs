@@ -238,6 +238,32 @@ fn notify_test_sends_a_test_event_to_every_hook() {
     assert!(e.contains("no [[notify]] hook"), "{e}");
 }
 
+/// A hook's environment holds the runbook's secrets as a step's does (`$CUTOVER_SECRET_*`, the
+/// form the README prefers to `${secrets.…}` in a command): a hook that sends its token from
+/// there sends the token, not its mask. What the event says stays masked.
+#[test]
+fn a_hook_sends_its_token_from_the_environment_unmasked() {
+    let d = tempfile::tempdir().unwrap();
+    let body = format!(
+        "[runbook]\nname = \"t {SECRET}\"\n[secrets]\nVAULT = {{ env = \"CUTOVER_TEST_VAULT\" }}\n\
+         [[notify]]\non = [\"run_ended\"]\n\
+         run = \"if [ \\\"$CUTOVER_SECRET_VAULT\\\" = \\\"$CUTOVER_TEST_VAULT\\\" ]; then echo token; else echo mask; fi > sent.txt; \
+         printf '%s' \\\"$CUTOVER_RUN_NAME\\\" > name.txt\"\n\n[[step]]\nid = \"a\"\nrun = \"true\"\n"
+    );
+    let rb = runbook(d.path(), "rb.toml", &body);
+    let out = cutover(
+        d.path(),
+        &["notify", rb.to_str().unwrap(), "--test"],
+        &[("CUTOVER_TEST_VAULT", SECRET)],
+    );
+    let (o, _) = exited(&out, 0);
+    assert!(o.contains("✔ notify hook 1: delivered"), "{o}");
+    let sent = std::fs::read_to_string(d.path().join("sent.txt")).unwrap();
+    assert_eq!(sent.trim(), "token");
+    let name = std::fs::read_to_string(d.path().join("name.txt")).unwrap();
+    assert!(!name.contains(SECRET) && name.starts_with("t "), "{name}");
+}
+
 /// The conditions that last: the lag reaching critical, the lag probe failing, a reconcile
 /// gate holding the run; each told once, in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -120,9 +120,17 @@ pub async fn send(
     masker: &Masker,
 ) -> Result<u32, String> {
     let stdin = masker.mask(&payload(note, run)).into_owned();
+    // The runbook's environment is the hook's as it is a step's: a `CUTOVER_SECRET_*` is the
+    // secret, which a hook sends its token from. What the event says is masked.
     let env: Vec<(String, String)> = env(note, run)
         .into_iter()
-        .map(|(k, v)| (k, masker.mask(&v).into_owned()))
+        .map(|(k, v)| {
+            if run.env.iter().any(|(own, _)| own == &k) {
+                (k, v)
+            } else {
+                (k, masker.mask(&v).into_owned())
+            }
+        })
         .collect();
     let mut last = String::new();
     for attempt in 0..=hook.retries {
