@@ -42,6 +42,15 @@ pub fn read_secrets(
 /// 0xC5 byte and none of these words cannot be changed by masking: see the `prefilter_*` tests.
 const PREFILTER_WORDS: [&[u8]; 2] = [b"password", b"postgres"];
 
+/// What [`crate::shown::value`] puts between the start and the end of a long value it cuts.
+const CUT: &[u8] = " characters)…".as_bytes();
+
+/// The whole cut marker: `…(1000 characters)…`.
+fn cut_marker() -> &'static Regex {
+    static CUT_MARKER: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
+    CUT_MARKER.get_or_init(|| Regex::new(r"…\([0-9]+ characters\)…").expect("static regex"))
+}
+
 /// Replaces secret values and DSN passwords with [`MASK`].
 #[derive(Debug, Clone)]
 pub struct Masker {
@@ -209,6 +218,7 @@ impl Masker {
                 .secret_finder
                 .as_ref()
                 .is_some_and(|f| f.is_match(text))
+            || (!self.values.is_empty() && memchr::memmem::find(text.as_bytes(), CUT).is_some())
         {
             return true;
         }
@@ -263,6 +273,12 @@ impl Masker {
                 out = Cow::Owned(out.replace(v.as_str(), MASK));
             }
         }
+        if !self.values.is_empty()
+            && memchr::memmem::find(out.as_bytes(), CUT).is_some()
+            && let Some(m) = self.mask_cut_edges(&out)
+        {
+            out = Cow::Owned(m);
+        }
         if self.conninfo_pw.is_match(&out) {
             // A runbook reference (`password=${secrets.PW}`) is not a password: it stays.
             out = Cow::Owned(
@@ -288,6 +304,64 @@ impl Masker {
         out
     }
 
+    /// Where a long value is shown as its start and end (`head…(N characters)…tail`, see
+    /// [`crate::shown::value`]), a secret cut there shows only in part, which no whole-value
+    /// match finds: the end of a head that is the start of a secret, and the start of a tail
+    /// that is the end of one (two characters or more), are masked too. `None`: none was.
+    fn mask_cut_edges(&self, text: &str) -> Option<String> {
+        let mut out = String::with_capacity(text.len());
+        let mut from = 0;
+        let mut changed = false;
+        for m in cut_marker().find_iter(text) {
+            let before = &text[from..m.start()];
+            let head = self.head_edge(before);
+            out.push_str(&before[..before.len() - head]);
+            if head > 0 {
+                out.push_str(MASK);
+            }
+            out.push_str(m.as_str());
+            let after = &text[m.end()..];
+            let tail = self.tail_edge(after);
+            if tail > 0 {
+                out.push_str(MASK);
+            }
+            changed |= head > 0 || tail > 0;
+            from = m.end() + tail;
+        }
+        out.push_str(&text[from..]);
+        changed.then_some(out)
+    }
+
+    /// The longest start of a secret (two characters or more, shorter than it) that `before`
+    /// ends with, in bytes (0: none).
+    fn head_edge(&self, before: &str) -> usize {
+        self.values
+            .iter()
+            .flat_map(|v| v.char_indices().skip(2).map(|(k, _)| &v[..k]))
+            .filter(|start| before.ends_with(start))
+            .map(str::len)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The longest end of a secret (two characters or more, shorter than it) that `after`
+    /// starts with, in bytes (0: none).
+    fn tail_edge(&self, after: &str) -> usize {
+        self.values
+            .iter()
+            .flat_map(|v| {
+                let n = v.chars().count();
+                v.char_indices()
+                    .skip(1)
+                    .take(n.saturating_sub(2))
+                    .map(|(i, _)| &v[i..])
+            })
+            .filter(|end| after.starts_with(end))
+            .map(str::len)
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Masks `s` in place (see [`Masker::mask`]).
     pub fn mask_string(&self, s: &mut String) {
         if let Cow::Owned(m) = self.mask(s) {
@@ -299,6 +373,34 @@ impl Masker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secret_cut_at_the_edge_of_a_long_value_s_excerpt_is_masked() {
+        let m = Masker::new(["hunter2-xyz"]);
+        let shown = |v: &str| m.mask(&crate::shown::value(Some(v))).into_owned();
+        // The head is the value's first 60 characters: it ends with "hu".
+        let head_cut = format!("{}hunter2-xyz{}", "a".repeat(58), "b".repeat(300));
+        let masked = shown(&head_cut);
+        assert!(
+            masked.contains(&format!("{}{MASK}…(", "a".repeat(58))),
+            "{masked}"
+        );
+        // The tail is the value's last 20 characters: it starts with "xyz".
+        let tail_cut = format!("{}hunter2-xyz{}", "a".repeat(300), "b".repeat(17));
+        let masked = shown(&tail_cut);
+        assert!(
+            masked.ends_with(&format!("characters)…{MASK}{}", "b".repeat(17))),
+            "{masked}"
+        );
+        // One character at an edge is no part of a secret to speak of: left as it is.
+        let plain = format!("{}h{}", "a".repeat(59), "b".repeat(300));
+        assert_eq!(shown(&plain), crate::shown::value(Some(&plain)));
+        // Secrets of several characters, byte lengths unlike their character counts.
+        let m = Masker::new(["ééé-ßß"]);
+        let v = format!("{}éé{}", "a".repeat(58), "b".repeat(300));
+        let masked = m.mask(&crate::shown::value(Some(&v))).into_owned();
+        assert!(masked.contains(&format!("a{MASK}…(")), "{masked}");
+    }
 
     #[test]
     fn masks_values_and_dsn_passwords() {
