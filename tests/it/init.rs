@@ -625,6 +625,24 @@ async fn schemas_left_out_by_schema_are_excluded_on_purpose() {
     );
 }
 
+/// A schema whose every table is on one side only (`archive`, not migrated): its tables are
+/// excluded on purpose, so preflight under `coverage = "strict"` is ready and the checks pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schema_on_one_side_only_is_excluded_on_purpose() {
+    let _ = pair(
+        "initarch",
+        "CREATE TABLE public.a (id int PRIMARY KEY); INSERT INTO public.a VALUES (1);
+         CREATE SCHEMA archive; CREATE TABLE archive.old (id int PRIMARY KEY);",
+        "DROP TABLE archive.old;",
+    )
+    .await;
+    let (dir, rb) = written("initarch", &[]);
+    let pre = cutover(dir.path(), &["preflight", "rb.toml"], &[]);
+    let (said, err) = text(&pre);
+    assert_eq!(pre.status.code(), Some(0), "{said}{err}\n{rb}");
+    checks_then_reconciles(dir.path(), &rb, 0);
+}
+
 /// When the target is a standby of the source, init writes a streaming `[lag]` and a
 /// `promote` step; the runbook runs headless to its end and the standby is promoted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
