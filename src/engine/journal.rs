@@ -415,14 +415,21 @@ mod tests {
         (dir, p)
     }
 
+    /// Asserts that a journal holding `bytes` reads as `records` records and a torn tail of
+    /// `torn` bytes.
+    #[track_caller]
+    fn reads_with_a_torn_tail(bytes: impl AsRef<[u8]>, records: usize, torn: usize) {
+        let (_dir, p) = journal_of(bytes);
+        let c = read(&p).unwrap();
+        assert_eq!(c.records.len(), records);
+        assert_eq!(c.torn.map(|t| t.bytes), Some(torn));
+    }
+
     #[test]
     fn torn_last_line_is_tolerated_but_corruption_is_not() {
         let tail = "{\"ts\":\"2026";
-        let (_dir, p) = journal_of(format!("{GOOD}\n{tail}"));
-        let c = read(&p).unwrap();
-        assert_eq!(c.records.len(), 1);
-        assert_eq!(c.torn.map(|t| t.bytes), Some(tail.len()));
-        std::fs::write(&p, format!("garbage\n{GOOD}\n")).unwrap();
+        reads_with_a_torn_tail(format!("{GOOD}\n{tail}"), 1, tail.len());
+        let (_dir, p) = journal_of(format!("garbage\n{GOOD}\n"));
         assert!(matches!(
             read(&p),
             Err(JournalError::Corrupt { line: 1, .. })
@@ -435,10 +442,7 @@ mod tests {
         let cut = next.find('•').unwrap() + 1; // inside the three bytes of `•`
         let mut bytes = format!("{GOOD}\n").into_bytes();
         bytes.extend_from_slice(&next.as_bytes()[..cut]);
-        let (_dir, p) = journal_of(bytes);
-        let c = read(&p).unwrap();
-        assert_eq!(c.records.len(), 1);
-        assert_eq!(c.torn.map(|t| t.bytes), Some(cut));
+        reads_with_a_torn_tail(bytes, 1, cut);
     }
 
     #[test]
@@ -465,10 +469,7 @@ mod tests {
     #[test]
     fn a_journal_damaged_by_an_old_resume_is_read_past_the_torn_bytes() {
         let torn = "{\"ts\":\"20";
-        let (_dir, p) = journal_of(format!("{GOOD}\n{torn}{GOOD}\n{GOOD}\n"));
-        let c = read(&p).unwrap();
-        assert_eq!(c.records.len(), 3);
-        assert_eq!(c.torn.map(|t| t.bytes), Some(torn.len()));
+        reads_with_a_torn_tail(format!("{GOOD}\n{torn}{GOOD}\n{GOOD}\n"), 3, torn.len());
     }
 
     #[test]

@@ -221,25 +221,14 @@ mod tests {
     fn units_follow_method_and_thresholds() {
         let t = Some(Threshold::Time(Dur(Duration::from_secs(5))));
         let b = Some(Threshold::Bytes(16));
-        assert_eq!(
-            LagUnit::for_method(LagMethod::Logical, &[None, None]),
-            LagUnit::Bytes
-        );
-        assert_eq!(
-            LagUnit::for_method(LagMethod::Streaming, &[t, None]),
-            LagUnit::Seconds
-        );
-        assert_eq!(
-            LagUnit::for_method(LagMethod::Heartbeat, &[None, None]),
-            LagUnit::Seconds
-        );
-        assert_eq!(
-            LagUnit::for_method(LagMethod::Sql, &[b, None]),
-            LagUnit::Bytes
-        );
-        assert_eq!(
-            LagUnit::for_method(LagMethod::Command, &[None, None]),
-            LagUnit::Number
-        );
+        for (method, thresholds, unit) in [
+            (LagMethod::Logical, [None, None], LagUnit::Bytes),
+            (LagMethod::Streaming, [t, None], LagUnit::Seconds),
+            (LagMethod::Heartbeat, [None, None], LagUnit::Seconds),
+            (LagMethod::Sql, [b, None], LagUnit::Bytes),
+            (LagMethod::Command, [None, None], LagUnit::Number),
+        ] {
+            assert_eq!(LagUnit::for_method(method, &thresholds), unit);
+        }
     }
 }

@@ -804,11 +804,10 @@ mod tests {
 
     #[test]
     fn pgpass_supplies_the_password() {
-        use std::os::unix::fs::PermissionsExt;
+        use crate::pgpass::tests::passfile;
         let t = tempfile::tempdir().unwrap();
-        let f = t.path().join("pgpass");
-        std::fs::write(&f, "db:5432:orders:migrator:frompass\n").unwrap();
-        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let line = "db:5432:orders:migrator:frompass\n";
+        let f = passfile(t.path(), "pgpass", line, 0o600);
         let path = f.display().to_string();
         let e = env(&[("PGPASSFILE", path.as_str())]);
         let s =
@@ -816,9 +815,7 @@ mod tests {
         assert_eq!(s.config().get_password(), Some(&b"frompass"[..]));
         assert_eq!(s.password_source(), &PasswordSource::Passfile(f.clone()));
         // passfile= in the DSN wins; a world-readable file is ignored with a note.
-        let g = t.path().join("open");
-        std::fs::write(&g, "*:*:*:*:nope\n").unwrap();
-        std::fs::set_permissions(&g, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let g = passfile(t.path(), "open", "*:*:*:*:nope\n", 0o644);
         let dsn = format!(
             "host=db dbname=orders user=migrator passfile={}",
             g.display()

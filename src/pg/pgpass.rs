@@ -119,8 +119,17 @@ pub fn lookup_file(path: &Path, key: PgpassKey<'_>) -> Result<Option<String>, Ig
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// Writes `text` as the password file `dir/name` with permission bits `mode`: its path.
+    pub(crate) fn passfile(dir: &Path, name: &str, text: &str, mode: u32) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let f = dir.join(name);
+        std::fs::write(&f, text).unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(mode)).unwrap();
+        f
+    }
 
     fn key<'a>(host: &'a str, port: u16, database: &'a str, user: &'a str) -> PgpassKey<'a> {
         PgpassKey {
@@ -142,26 +151,18 @@ localhost:5433:*:postgres:socketpw
 
     #[test]
     fn first_match_wins_with_wildcards_and_escapes() {
-        assert_eq!(
-            lookup(FILE, key("db-old", 5432, "orders", "migrator")).as_deref(),
-            Some("first")
-        );
-        assert_eq!(
-            lookup(FILE, key("db-old", 6543, "other", "migrator")).as_deref(),
-            Some("second")
-        );
-        assert_eq!(
-            lookup(FILE, key("db:v6", 5432, "x", "y")).as_deref(),
-            Some("esc:aped\\pw:with:colons")
-        );
-        assert_eq!(
-            lookup(FILE, key("/var/run/postgresql", 5433, "x", "postgres")).as_deref(),
-            Some("socketpw")
-        );
-        assert_eq!(
-            lookup(FILE, key("elsewhere", 1, "d", "u")).as_deref(),
-            Some("fallback")
-        );
+        for (k, want) in [
+            (key("db-old", 5432, "orders", "migrator"), "first"),
+            (key("db-old", 6543, "other", "migrator"), "second"),
+            (key("db:v6", 5432, "x", "y"), "esc:aped\\pw:with:colons"),
+            (
+                key("/var/run/postgresql", 5433, "x", "postgres"),
+                "socketpw",
+            ),
+            (key("elsewhere", 1, "d", "u"), "fallback"),
+        ] {
+            assert_eq!(lookup(FILE, k).as_deref(), Some(want));
+        }
         assert_eq!(lookup("db:5432:d:u\n", key("db", 5432, "d", "u")), None);
     }
 
@@ -169,9 +170,7 @@ localhost:5433:*:postgres:socketpw
     fn file_permissions_and_path_rules() {
         use std::os::unix::fs::PermissionsExt;
         let t = tempfile::tempdir().unwrap();
-        let f = t.path().join("pgpass");
-        std::fs::write(&f, "*:*:*:*:pw\n").unwrap();
-        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let f = passfile(t.path(), "pgpass", "*:*:*:*:pw\n", 0o600);
         let k = key("h", 5432, "d", "u");
         assert_eq!(lookup_file(&f, k).unwrap().as_deref(), Some("pw"));
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();

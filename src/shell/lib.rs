@@ -257,29 +257,36 @@ async fn wait_true(rx: &mut watch::Receiver<bool>) {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn chunked_run_keeps_order_per_stream() {
-        let spec = ShellSpec {
-            command: "seq 20000; seq 3 >&2; printf tail".into(),
+    /// `command` with no environment, no time limit, nothing kept whole and no stdin.
+    fn plain_spec(command: &str) -> ShellSpec {
+        ShellSpec {
+            command: command.into(),
             env: vec![],
             timeout: None,
             keep_whole: vec![],
             stdin: None,
-        };
-        let (tx, mut rx) = mpsc::channel::<Chunk>(2);
+        }
+    }
+
+    /// Every chunk `rx` is sent until it closes: the stdout lines and the stderr lines.
+    async fn lines_of(mut rx: mpsc::Receiver<Chunk>) -> (Vec<String>, Vec<String>) {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        while let Some(c) = rx.recv().await {
+            let to = match c.stream {
+                Stream::Stdout => &mut out,
+                Stream::Stderr => &mut err,
+            };
+            to.extend(c.lines().map(String::from));
+        }
+        (out, err)
+    }
+
+    #[tokio::test]
+    async fn chunked_run_keeps_order_per_stream() {
+        let spec = plain_spec("seq 20000; seq 3 >&2; printf tail");
+        let (tx, rx) = mpsc::channel::<Chunk>(2);
         let (_c, cancel) = watch::channel(false);
-        let collect = async {
-            let (mut out, mut err) = (Vec::new(), Vec::new());
-            while let Some(c) = rx.recv().await {
-                let to = match c.stream {
-                    Stream::Stdout => &mut out,
-                    Stream::Stderr => &mut err,
-                };
-                to.extend(c.lines().map(String::from));
-            }
-            (out, err)
-        };
-        let (exit, (out, err)) = tokio::join!(run_chunked(&spec, tx, None, cancel), collect);
+        let (exit, (out, err)) = tokio::join!(run_chunked(&spec, tx, None, cancel), lines_of(rx));
         assert_eq!(exit.expect("ran").code, Some(0));
         let mut want: Vec<String> = (1..=20000).map(|i| i.to_string()).collect();
         want.push("tail".into());
@@ -293,26 +300,12 @@ mod tests {
         command: &str,
         delay: Duration,
     ) -> (ShellExit, Vec<String>, Vec<String>) {
-        let spec = ShellSpec {
-            command: command.into(),
-            env: vec![],
-            timeout: None,
-            keep_whole: vec![],
-            stdin: None,
-        };
-        let (tx, mut rx) = mpsc::channel::<Chunk>(1);
+        let spec = plain_spec(command);
+        let (tx, rx) = mpsc::channel::<Chunk>(1);
         let (_c, cancel) = watch::channel(false);
         let collect = async {
             tokio::time::sleep(delay).await;
-            let (mut out, mut err) = (Vec::new(), Vec::new());
-            while let Some(c) = rx.recv().await {
-                let to = match c.stream {
-                    Stream::Stdout => &mut out,
-                    Stream::Stderr => &mut err,
-                };
-                to.extend(c.lines().map(String::from));
-            }
-            (out, err)
+            lines_of(rx).await
         };
         let run = tokio::time::timeout(Duration::from_secs(60), async {
             tokio::join!(run_chunked(&spec, tx, None, cancel), collect)

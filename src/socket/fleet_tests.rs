@@ -726,12 +726,19 @@ async fn json_until_ended(t: &mut Term) -> Vec<(String, Event)> {
     }
 }
 
+/// A running fleet whose one member `m` runs `run`, watched by a `watch --json` terminal, `m`
+/// ready to run its first step: the fleet's directory, its hub, `m`'s handle and the terminal.
+async fn watched_member(run: &str) -> (tempfile::TempDir, Arc<FleetHub>, Handle, Term) {
+    let (dir, socket, hub) = fleet(FleetPhase::Running, &[("m", LaneState::Queued)]);
+    let handle = member(&hub, dir.path(), "m", &runbook(run)).await;
+    let json = Term::hello(&socket, FleetWant::Json).await;
+    lane_is(&hub, "m", LaneState::Waiting, Some(0)).await;
+    (dir, hub, handle, json)
+}
+
 #[tokio::test]
 async fn json_tags_each_members_events_and_ends_once_the_fleet_has() {
-    let (dir, socket, hub) = fleet(FleetPhase::Running, &[("m", LaneState::Queued)]);
-    let handle = member(&hub, dir.path(), "m", &runbook("true")).await;
-    let mut json = Term::hello(&socket, FleetWant::Json).await;
-    lane_is(&hub, "m", LaneState::Waiting, Some(0)).await;
+    let (_dir, hub, handle, mut json) = watched_member("true").await;
     assert!(handle.send(Command::RunNext).await);
     lane_is(&hub, "m", LaneState::Waiting, Some(1)).await;
     assert!(handle.send(Command::RunNext).await);
@@ -836,10 +843,7 @@ async fn a_terminal_behind_on_notices_is_told_how_many_it_missed() {
 /// and goes on to the member's end.
 #[tokio::test]
 async fn a_json_watcher_that_stops_reading_through_a_flood_is_told_what_it_missed() {
-    let (dir, socket, hub) = fleet(FleetPhase::Running, &[("m", LaneState::Queued)]);
-    let handle = member(&hub, dir.path(), "m", &runbook("seq 3000000")).await;
-    let mut json = Term::hello(&socket, FleetWant::Json).await;
-    lane_is(&hub, "m", LaneState::Waiting, Some(0)).await;
+    let (_dir, hub, handle, mut json) = watched_member("seq 3000000").await;
     assert!(handle.send(Command::RunNext).await);
     let deadline = Instant::now() + Duration::from_secs(60);
     while hub.view().lanes[0].step != Some(1) {

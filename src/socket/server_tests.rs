@@ -58,6 +58,29 @@ pub(crate) fn served_runbook(
     (socket, tokio::spawn(listening.serve(engine)))
 }
 
+/// A runbook `flood` whose step `flood` runs `run`, followed by the steps `rest`, behind a
+/// socket in a new temporary directory: the directory, the socket and the server's task.
+fn flood_served(
+    run: &str,
+    rest: &str,
+) -> (
+    tempfile::TempDir,
+    std::path::PathBuf,
+    JoinHandle<Result<RunOutcome, ServeError>>,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let flood =
+        format!("[runbook]\nname = \"flood\"\n\n[[step]]\nid = \"flood\"\nrun = \"{run}\"\n{rest}");
+    let (socket, serving) = served_runbook(dir.path(), &flood, NEVER);
+    (dir, socket, serving)
+}
+
+/// Waits (at most [`NEVER`]) for the server's task to end, and asserts that the run completed.
+async fn completed(serving: JoinHandle<Result<RunOutcome, ServeError>>) {
+    let outcome = tokio::time::timeout(NEVER, serving).await.unwrap().unwrap();
+    assert_eq!(outcome.unwrap(), RunOutcome::Completed);
+}
+
 /// Runbook `text` prepared (journal `dir/j.jsonl`, operator `test`) and its socket bound in
 /// `dir/runs` (run id `j`), not served yet.
 pub(crate) fn listening_runbook(
@@ -146,14 +169,8 @@ async fn an_operator_who_comes_back_finds_the_outcome_and_then_the_engine_leaves
     // Nobody in control saw the end: the engine is still there.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!serving.is_finished());
-    let joined = client::join(
-        &socket,
-        Want::Control { take_over: false },
-        operator(),
-        None,
-    )
-    .await
-    .unwrap();
+    let want = Want::Control { take_over: false };
+    let joined = client::join(&socket, want, operator(), None).await.unwrap();
     let (_commands, mut events) = joined.bridge();
     match events.recv().await {
         Some(Incoming::Snapshot(evs)) => assert!(
@@ -170,8 +187,7 @@ async fn an_operator_who_comes_back_finds_the_outcome_and_then_the_engine_leaves
     }
     drop(events);
     drop(_commands);
-    let outcome = tokio::time::timeout(NEVER, serving).await.unwrap().unwrap();
-    assert_eq!(outcome.unwrap(), RunOutcome::Completed);
+    completed(serving).await;
     assert!(!socket.exists(), "the socket is removed");
 }
 
@@ -180,8 +196,7 @@ async fn a_finished_run_nobody_comes_back_to_leaves_after_its_linger() {
     let dir = tempfile::tempdir().unwrap();
     let (socket, serving) = served(dir.path(), Duration::from_secs(1));
     run_and_leave(&socket).await;
-    let outcome = tokio::time::timeout(NEVER, serving).await.unwrap().unwrap();
-    assert_eq!(outcome.unwrap(), RunOutcome::Completed);
+    completed(serving).await;
     assert!(finished(&dir.path().join("j.jsonl")));
     assert!(!socket.exists(), "the socket is removed");
     assert!(
@@ -246,9 +261,7 @@ async fn seq_lines(events: &mut tokio::sync::mpsc::Receiver<Incoming>) -> (u64, 
 /// line (`watch --json`) is sent every line.
 #[tokio::test]
 async fn a_flood_reaches_a_tail_keeping_terminal_as_its_tail_and_a_count() {
-    let dir = tempfile::tempdir().unwrap();
-    let flood = "[runbook]\nname = \"flood\"\n\n[[step]]\nid = \"flood\"\nrun = \"seq 200000\"\n";
-    let (socket, serving) = served_runbook(dir.path(), flood, NEVER);
+    let (dir, socket, serving) = flood_served("seq 200000", "");
     let want = Want::Control { take_over: false };
     let tail = client::join(&socket, want, operator(), Some(100));
     let tail = tail.await.unwrap();
@@ -264,8 +277,7 @@ async fn a_flood_reaches_a_tail_keeping_terminal_as_its_tail_and_a_count() {
     assert!((100..100_000).contains(&sent), "sent {sent} lines");
     assert_eq!(seq_lines(&mut every_events).await, (200_000, 0));
     drop((commands, tail_events));
-    let outcome = tokio::time::timeout(NEVER, serving).await.unwrap().unwrap();
-    assert_eq!(outcome.unwrap(), RunOutcome::Completed);
+    completed(serving).await;
 }
 
 /// A terminal on `socket` that said hello (wanting `want`, every line) and reads nothing yet:
@@ -307,9 +319,7 @@ async fn run_to_the_end(socket: &Path) {
 #[tokio::test]
 async fn a_finished_run_waits_until_a_watcher_far_behind_was_sent_the_end() {
     use crate::wire::{self, ServerMsg};
-    let dir = tempfile::tempdir().unwrap();
-    let flood = "[runbook]\nname = \"flood\"\n\n[[step]]\nid = \"flood\"\nrun = \"seq 200000\"\n";
-    let (socket, serving) = served_runbook(dir.path(), flood, NEVER);
+    let (_dir, socket, serving) = flood_served("seq 200000", "");
     // A watcher that reads nothing for now (no bridge buffering for it either).
     let (read, _write) = said_hello(&socket, Want::Watch).await;
     run_to_the_end(&socket).await;
@@ -330,8 +340,7 @@ async fn a_finished_run_waits_until_a_watcher_far_behind_was_sent_the_end() {
         }
     }
     assert_eq!((count.sent, count.left_out), (200_000, 0));
-    let outcome = tokio::time::timeout(NEVER, serving).await.unwrap().unwrap();
-    assert_eq!(outcome.unwrap(), RunOutcome::Completed);
+    completed(serving).await;
 }
 
 /// A run that ended while nobody had the controls, a connection that has not said hello yet,
@@ -347,12 +356,8 @@ async fn arrival_as_the_controller_leaves(
     // Connected (and accepted), not a word said yet.
     let arriving = tokio::net::UnixStream::connect(&socket).await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let joined = client::join(
-        &socket,
-        Want::Control { take_over: false },
-        operator(),
-        None,
-    );
+    let want = Want::Control { take_over: false };
+    let joined = client::join(&socket, want, operator(), None);
     let (commands, mut events) = joined.await.unwrap().bridge();
     assert!(matches!(events.recv().await, Some(Incoming::Snapshot(_))));
     drop((commands, events));
@@ -396,8 +401,7 @@ async fn a_watcher_arriving_as_the_controller_leaves_is_sent_the_end() {
     let dir = tempfile::tempdir().unwrap();
     let (arriving, serving) = arrival_as_the_controller_leaves(dir.path()).await;
     watch_to_the_end(arriving).await;
-    let outcome = tokio::time::timeout(NEVER, serving).await.unwrap().unwrap();
-    assert_eq!(outcome.unwrap(), RunOutcome::Completed);
+    completed(serving).await;
 }
 
 /// A terminal accepted while a finished run lingers, which says hello only after the linger
@@ -422,8 +426,7 @@ async fn a_terminal_accepted_before_the_linger_ran_out_is_sent_the_end() {
     assert!(socket.exists());
     assert!(tokio::net::UnixStream::connect(&socket).await.is_err());
     watch_to_the_end(arriving).await;
-    let outcome = tokio::time::timeout(NEVER, serving).await.unwrap().unwrap();
-    assert_eq!(outcome.unwrap(), RunOutcome::Completed);
+    completed(serving).await;
 }
 
 /// A connection that never says hello (`nc -U` on the socket) holds a finished run's engine
@@ -468,12 +471,8 @@ fn a_terminal_whose_controls_were_taken_rests() {
     rt.block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let (socket, _serving) = served(dir.path(), NEVER);
-        let first = client::join(
-            &socket,
-            Want::Control { take_over: false },
-            operator(),
-            None,
-        );
+        let want = Want::Control { take_over: false };
+        let first = client::join(&socket, want, operator(), None);
         let (_first_commands, mut first_events) = first.await.unwrap().bridge();
         let second = client::join(&socket, Want::Control { take_over: true }, operator(), None);
         let (_second_commands, _second_events) = second.await.unwrap().bridge();
@@ -498,12 +497,11 @@ fn a_terminal_whose_controls_were_taken_rests() {
 /// counted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_small_writes_never_puts_a_gathering_cockpit_behind() {
-    let dir = tempfile::tempdir().unwrap();
     let lines = 300_000;
-    let flood = format!(
-        "[runbook]\nname = \"flood\"\n\n[[step]]\nid = \"flood\"\nrun = \"awk 'BEGIN {{ for (i = 1; i <= {lines}; i++) {{ print i; fflush() }} }}'\"\n"
+    let (_dir, socket, serving) = flood_served(
+        &format!("awk 'BEGIN {{ for (i = 1; i <= {lines}; i++) {{ print i; fflush() }} }}'"),
+        "",
     );
-    let (socket, serving) = served_runbook(dir.path(), &flood, NEVER);
     let want = Want::Control { take_over: false };
     let (commands, mut events) = client::join(&socket, want, operator(), Some(100))
         .await
@@ -513,8 +511,7 @@ async fn a_flood_of_small_writes_never_puts_a_gathering_cockpit_behind() {
     let (sent, left_out) = seq_lines(&mut events).await;
     assert_eq!(sent + left_out, lines);
     drop((commands, events));
-    let outcome = tokio::time::timeout(NEVER, serving).await.unwrap().unwrap();
-    assert_eq!(outcome.unwrap(), RunOutcome::Completed);
+    completed(serving).await;
 }
 
 /// A watcher that reads nothing while a step floods far more than a terminal's queue holds
@@ -524,10 +521,8 @@ async fn a_flood_of_small_writes_never_puts_a_gathering_cockpit_behind() {
 #[tokio::test]
 async fn a_watcher_that_stops_reading_through_a_flood_is_sent_the_run_as_it_stands() {
     use crate::wire::{self, ServerMsg};
-    let dir = tempfile::tempdir().unwrap();
     // About 21 MB of output: more than twice what a terminal's queue holds.
-    let flood = "[runbook]\nname = \"flood\"\n\n[[step]]\nid = \"flood\"\nrun = \"seq 3000000\"\n";
-    let (socket, serving) = served_runbook(dir.path(), flood, NEVER);
+    let (_dir, socket, serving) = flood_served("seq 3000000", "");
     let (read, _write) = said_hello(&socket, Want::Watch).await;
     run_to_the_end(&socket).await;
     let mut read = tokio::io::BufReader::new(read);
@@ -554,8 +549,7 @@ async fn a_watcher_that_stops_reading_through_a_flood_is_sent_the_run_as_it_stan
         _ => None,
     });
     assert!(last.unwrap().ends_with("\n3000000\n"));
-    let outcome = tokio::time::timeout(NEVER, serving).await.unwrap().unwrap();
-    assert_eq!(outcome.unwrap(), RunOutcome::Completed);
+    completed(serving).await;
 }
 
 /// A terminal that says it leaves and closes while an event is on its way to it (its session
@@ -564,9 +558,10 @@ async fn a_watcher_that_stops_reading_through_a_flood_is_sent_the_run_as_it_stan
 #[tokio::test]
 async fn a_leave_sent_while_the_session_writes_is_still_heard() {
     use crate::wire::{self, ClientMsg};
-    let dir = tempfile::tempdir().unwrap();
-    let flood = "[runbook]\nname = \"flood\"\n\n[[step]]\nid = \"flood\"\nrun = \"seq 3000000\"\n\n[[step]]\nid = \"nap\"\nrun = \"sleep 1\"\n";
-    let (socket, serving) = served_runbook(dir.path(), flood, NEVER);
+    let (dir, socket, serving) = flood_served(
+        "seq 3000000",
+        "\n[[step]]\nid = \"nap\"\nrun = \"sleep 1\"\n",
+    );
     let (_read, mut write) = said_hello(&socket, Want::Control { take_over: false }).await;
     let run = ClientMsg::Command {
         command: Command::RunNext,

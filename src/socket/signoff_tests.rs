@@ -16,23 +16,25 @@ fn operator(user: &str, ssh: Option<&str>) -> Operator {
     }
 }
 
-/// A served run of one approve step needing `roles`, whose controlling terminal (`dba`) has
-/// run it: the engine waits for the sign-offs (the journal says so). Returns the socket, what
-/// serves it, and the controlling terminal's command sender and event receiver (kept: the
-/// terminal stays while they live).
+/// A served run of one approve step needing `roles`, in a new temporary directory (journal
+/// `j.jsonl`), whose controlling terminal (`dba`) has run it: the engine waits for the
+/// sign-offs (the journal says so). Returns the directory, the socket, what serves it, and the
+/// controlling terminal's command sender and event receiver (kept: the terminal stays while
+/// they live).
 async fn waiting_for_sign_offs(
-    dir: &std::path::Path,
     name: &str,
     roles: &str,
 ) -> (
+    tempfile::TempDir,
     std::path::PathBuf,
     tokio::task::JoinHandle<Result<RunOutcome, crate::server::ServeError>>,
     tokio::sync::mpsc::Sender<Command>,
     tokio::sync::mpsc::Receiver<cutover_model::protocol::Incoming>,
 ) {
-    let journal = dir.join("j.jsonl");
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("j.jsonl");
     let (socket, serving) = crate::server_tests::served_runbook(
-        dir,
+        dir.path(),
         &format!("[runbook]\nname = \"{name}\"\n\n[[step]]\nid = \"go-live\"\napprove = {roles}\n"),
         Duration::from_secs(1),
     );
@@ -51,15 +53,14 @@ async fn waiting_for_sign_offs(
     while !waiting() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    (socket, serving, to_engine, from_engine)
+    (dir, socket, serving, to_engine, from_engine)
 }
 
 #[tokio::test]
 async fn a_watcher_signs_off_as_who_it_is() {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, socket, serving, to_engine, _from_engine) =
+        waiting_for_sign_offs("signed", "[\"orders-owner\"]").await;
     let journal = dir.path().join("j.jsonl");
-    let (socket, serving, to_engine, _from_engine) =
-        waiting_for_sign_offs(dir.path(), "signed", "[\"orders-owner\"]").await;
     let watcher = client::join(
         &socket,
         Want::Watch,
@@ -124,10 +125,9 @@ async fn a_watcher_signs_off_as_who_it_is() {
 /// a pace, and never journaled; the journal keeps what the run decided.
 #[tokio::test]
 async fn a_watcher_looping_sign_offs_cannot_flood_the_journal() {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, socket, _serving, _to_engine, _from_engine) =
+        waiting_for_sign_offs("flood", "[\"dba\", \"owner\"]").await;
     let journal = dir.path().join("j.jsonl");
-    let (socket, _serving, _to_engine, _from_engine) =
-        waiting_for_sign_offs(dir.path(), "flood", "[\"dba\", \"owner\"]").await;
     let before = std::fs::read_to_string(&journal).unwrap().lines().count();
     let watcher = client::join(&socket, Want::Watch, operator("mallory", None), None)
         .await

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use cutover_drill::harness::process::processes_under;
 
-use crate::support::{bin, exited, journal, of_type, run_ok, signal, text, wait_for};
+use crate::support::{
+    bin, every_line_tagged, exited, journal, of_type, run_ok, signal, text, wait_for,
+};
 
 /// A test's working directory (journal, drill dir) and the drill's TMPDIR.
 struct Place {
@@ -406,12 +408,7 @@ fn a_fleet_drill_runs_every_member_on_its_own_pair_and_cleans_up() {
         &w,
     ]);
     let (stdout, stderr) = exited(&out, 0);
-    assert!(
-        stdout
-            .lines()
-            .all(|l| l.starts_with("[m1] ") || l.starts_with("[m2] ")),
-        "{stdout}"
-    );
+    every_line_tagged(&stdout, &["[m1] ", "[m2] "]);
     assert!(
         stdout.contains("[m1] ") && stdout.contains("[m2] "),
         "{stdout}"

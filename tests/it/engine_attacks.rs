@@ -126,9 +126,7 @@ fn blank_unknown_and_repeated_sign_offs_are_refused_before_step_1() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconcile_for_is_a_deadline_and_the_metrics_file_is_never_clobbered() {
     let _ = pair("fordeadline", "", "").await;
-    let dir = tempfile::tempdir().unwrap();
-    let rb = runbook(
-        dir.path(),
+    let (dir, rb) = temp_runbook(
         "rb.toml",
         &format!(
             "[runbook]\nname = \"slow\"\n\n{}\n[[reconcile]]\nname = \"slow\"\nkind = \"query\"\n\

@@ -157,12 +157,7 @@ fn the_canary_runs_first_and_a_failure_keeps_the_unstarted_member_from_starting(
     // The canary ran first (although listed second), alone; every line names its member.
     let first = stdout.lines().next().unwrap_or_default();
     assert!(first.starts_with("[s1] cutover "), "{stdout}");
-    assert!(
-        stdout
-            .lines()
-            .all(|l| l.starts_with("[s1] ") || l.starts_with("[s2] ")),
-        "{stdout}"
-    );
+    every_line_tagged(&stdout, &["[s1] ", "[s2] "]);
     assert!(
         stdout.contains("[s1] ") && stdout.contains("│ one a"),
         "{stdout}"

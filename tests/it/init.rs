@@ -65,6 +65,18 @@ fn written(db: &str, extra: &[&str]) -> (tempfile::TempDir, String) {
     (dir, rb)
 }
 
+/// A pair of databases `db` (the pair's clusters), `source_ddl` run on both and `target_ddl`
+/// on the target after it, and what [`written`] wrote between them.
+async fn written_between(
+    db: &str,
+    source_ddl: &str,
+    target_ddl: &str,
+    extra: &[&str],
+) -> (tempfile::TempDir, String) {
+    let _ = pair(db, source_ddl, target_ddl).await;
+    written(db, extra)
+}
+
 /// The runbook `rb` (written in `dir` as `rb.toml`) passes `cutover check`, and `cutover
 /// reconcile` on it exits `code`: what reconcile said.
 fn checks_then_reconciles(dir: &std::path::Path, rb: &str, code: i32) -> String {
@@ -74,6 +86,16 @@ fn checks_then_reconciles(dir: &std::path::Path, rb: &str, code: i32) -> String 
     let (said, err) = text(&r);
     assert_eq!(r.status.code(), Some(code), "{said}{err}\n{rb}");
     said
+}
+
+/// `cutover preflight` on the runbook `rb` (written in `dir` as `rb.toml`) exits 0, saying
+/// `want`.
+#[track_caller]
+fn preflight_passes_saying(dir: &std::path::Path, rb: &str, want: &str) {
+    let pre = cutover(dir, &["preflight", "rb.toml"], &[]);
+    let (said, err) = text(&pre);
+    assert_eq!(pre.status.code(), Some(0), "{said}{err}\n{rb}");
+    has(&said, want);
 }
 
 /// What `init` did was a refusal (exit 2) that says `says`.
@@ -486,7 +508,7 @@ async fn init_on_the_drill_pair_writes_a_logical_cutover_that_runs_to_its_end() 
 /// comment, and the gate still compares them (and passes on identical data).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn init_survives_hostile_names() {
-    let _ = pair(
+    let (dir, rb) = written_between(
         "inithostile",
         "CREATE SCHEMA \"Odd \"\"schema\"\".x\";
          CREATE TABLE \"Odd \"\"schema\"\".x\".\"a.b\nnew'line\\\\ é\" (id int PRIMARY KEY, v text);
@@ -494,9 +516,9 @@ async fn init_survives_hostile_names() {
          CREATE TABLE public.\"[[step]]\" (v text);
          INSERT INTO public.\"[[step]]\" VALUES ('a'), ('a');",
         "",
+        &[],
     )
     .await;
-    let (dir, rb) = written("inithostile", &[]);
     // Every line of the inventory block is a comment: a name cannot start a TOML line.
     let head: Vec<&str> = rb
         .lines()
@@ -519,7 +541,7 @@ async fn init_survives_hostile_names() {
 /// not references.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wildcard_or_a_reference_in_a_table_name_is_that_name() {
-    let _ = pair(
+    let (dir, rb) = written_between(
         "initglob",
         "CREATE TABLE orders (id int PRIMARY KEY, total int);
          INSERT INTO orders VALUES (1, 100), (2, 200);
@@ -528,9 +550,9 @@ async fn a_wildcard_or_a_reference_in_a_table_name_is_that_name() {
          CREATE TABLE \"${vars.slot}\" (v text);
          INSERT INTO \"${vars.slot}\" VALUES ('a');",
         "UPDATE orders SET total = 999 WHERE id = 2;",
+        &[],
     )
     .await;
-    let (dir, rb) = written("initglob", &[]);
     has(
         &rb,
         "exclude_tables = [\"public.\\\"$${vars.slot}\\\"\", \"public.\\\"o*\\\"\"]",
@@ -547,7 +569,7 @@ async fn a_wildcard_or_a_reference_in_a_table_name_is_that_name() {
 /// hand out ids the source already gave).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lone_sequence_is_synced_and_partitions_elsewhere_count_for_their_parent() {
-    let _ = pair(
+    let (dir, rb) = written_between(
         "initlone",
         "CREATE SCHEMA ids; CREATE SEQUENCE ids.global_id;
          CREATE TABLE public.t (id bigint PRIMARY KEY DEFAULT nextval('ids.global_id'));
@@ -557,18 +579,16 @@ async fn a_lone_sequence_is_synced_and_partitions_elsewhere_count_for_their_pare
            FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
          CREATE TABLE public.inc (id int, note text, PRIMARY KEY (id) INCLUDE (note));",
         "",
+        &[],
     )
     .await;
-    let (dir, rb) = written("initlone", &[]);
     has(&rb, "kind    = \"sequences\"\nschemas = [\"ids\"]");
     // An INCLUDE column (nullable) is no part of the key: public.inc has one, (id).
     assert!(!rb.contains("public.inc has no key"), "{rb}");
     has(&rb, "sync_sequences");
-    let pre = cutover(dir.path(), &["preflight", "rb.toml"], &[]);
-    let (said, err) = text(&pre);
-    assert_eq!(pre.status.code(), Some(0), "{said}{err}\n{rb}");
-    has(
-        &said,
+    preflight_passes_saying(
+        dir.path(),
+        &rb,
         "✔ coverage sequences: every one on source is compared or excluded",
     );
 }
@@ -580,7 +600,11 @@ async fn a_lone_sequence_is_synced_and_partitions_elsewhere_count_for_their_pare
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn names_that_collide_with_check_names_are_written_apart() {
     let db = "init${x}names";
-    let _ = pair(
+    let mut args = Vec::new();
+    for schema in ["schema", "sequences", "all", "x\ny", "public", "public"] {
+        args.extend(["--schema", schema]);
+    }
+    let (dir, rb) = written_between(
         db,
         "CREATE SCHEMA \"schema\"; CREATE TABLE \"schema\".a (id int PRIMARY KEY);
          CREATE SCHEMA sequences; CREATE TABLE sequences.b (id int PRIMARY KEY);
@@ -589,13 +613,9 @@ async fn names_that_collide_with_check_names_are_written_apart() {
          CREATE TABLE public.\"t\tab\" (v text); INSERT INTO public.\"t\tab\" VALUES ('a');
          CREATE SEQUENCE public.s;",
         "",
+        &args,
     )
     .await;
-    let mut args = Vec::new();
-    for schema in ["schema", "sequences", "all", "x\ny", "public", "public"] {
-        args.extend(["--schema", schema]);
-    }
-    let (dir, rb) = written(db, &args);
     checks_then_reconciles(dir.path(), &rb, 0);
     has(&rb, "name   = \"schema tables\"");
     has(&rb, "name   = \"all tables\"");
@@ -606,21 +626,19 @@ async fn names_that_collide_with_check_names_are_written_apart() {
 /// every table of the other schemas as covered by no check).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schemas_left_out_by_schema_are_excluded_on_purpose() {
-    let _ = pair(
+    let (dir, rb) = written_between(
         "initonly",
         "CREATE SCHEMA billing; CREATE TABLE billing.inv (id int PRIMARY KEY);
          CREATE TABLE public.a (id int PRIMARY KEY); CREATE SCHEMA \"Odd.s\";
          CREATE TABLE \"Odd.s\".t (id int PRIMARY KEY);",
         "",
+        &["--schema", "billing"],
     )
     .await;
-    let (dir, rb) = written("initonly", &["--schema", "billing"]);
     has(&rb, "exclude_tables = [\"\\\"Odd.s\\\".*\", \"public.*\"]");
-    let pre = cutover(dir.path(), &["preflight", "rb.toml"], &[]);
-    let (said, err) = text(&pre);
-    assert_eq!(pre.status.code(), Some(0), "{said}{err}\n{rb}");
-    has(
-        &said,
+    preflight_passes_saying(
+        dir.path(),
+        &rb,
         "✔ coverage tables: every one on source is compared or excluded",
     );
 }

@@ -18,6 +18,16 @@ fn steps_runbook(name: &str, ids: &[String]) -> String {
     s
 }
 
+/// A new directory for `XDG_RUNTIME_DIR` holding a private run directory `cutover`: the
+/// former, and the run directory's path.
+fn private_run_dir() -> (tempfile::TempDir, std::path::PathBuf) {
+    let runs = tempfile::tempdir().unwrap();
+    let dir = runs.path().join("cutover");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    (runs, dir)
+}
+
 /// A finished headless run of `text` in `dir`, journal `j.jsonl`.
 fn rehearsal(dir: &std::path::Path, text: &str) {
     let out = headless(dir, text, &[]);
@@ -179,10 +189,7 @@ const HOSTILE: &str = "\u{1b}[2J\u{1b}]0;owned\u{7}\u{1b}]52;c;ZXZpbA==\u{7}[cli
 /// name (and sign-off name) prints no escape and no Markdown link or HTML.
 #[test]
 fn hostile_run_directories_and_journals_print_nothing_raw() {
-    let runs = tempfile::tempdir().unwrap();
-    let dir = runs.path().join("cutover");
-    std::fs::create_dir(&dir).unwrap();
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let (runs, dir) = private_run_dir();
     mkfifo(&dir.join("fifo.json"));
     std::os::unix::fs::symlink("/dev/zero", dir.join("zero.json")).unwrap();
     std::fs::write(dir.join("huge.json"), vec![b'x'; 10 << 20]).unwrap();
@@ -250,10 +257,7 @@ fn a_forged_giant_snapshot_is_refused_with_a_reason() {
     use cutover_socket::rundir::{self, RunMeta};
     use cutover_socket::wire::ServerMsg;
     use std::io::Write;
-    let runs = tempfile::tempdir().unwrap();
-    let dir = runs.path().join("cutover");
-    std::fs::create_dir(&dir).unwrap();
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let (runs, dir) = private_run_dir();
     let me = std::process::id();
     let meta = RunMeta {
         id: "fake".into(),
@@ -305,12 +309,7 @@ fn a_forged_giant_snapshot_is_refused_with_a_reason() {
 /// `--journal` for good and could not be resumed. Nothing is left; the same path works next.
 #[test]
 fn a_refused_cockpit_start_leaves_no_journal_behind() {
-    let dir = tempfile::tempdir().unwrap();
-    let rb = runbook(
-        dir.path(),
-        "rb.toml",
-        &steps_runbook("refused", &["one".to_string()]),
-    );
+    let (dir, rb) = temp_runbook("rb.toml", &steps_runbook("refused", &["one".to_string()]));
     let j = dir.path().join("j.jsonl");
     let runs = crate::term::Runs::new();
     std::fs::create_dir(runs.run_dir()).unwrap();
@@ -332,12 +331,7 @@ fn a_refused_cockpit_start_leaves_no_journal_behind() {
 /// `--share-group` naming no group is refused before anything starts.
 #[test]
 fn an_unknown_share_group_is_refused_before_anything_starts() {
-    let dir = tempfile::tempdir().unwrap();
-    let rb = runbook(
-        dir.path(),
-        "rb.toml",
-        &steps_runbook("g", &["one".to_string()]),
-    );
+    let (dir, rb) = temp_runbook("rb.toml", &steps_runbook("g", &["one".to_string()]));
     let out = cutover(
         dir.path(),
         &[

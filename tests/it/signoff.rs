@@ -88,9 +88,7 @@ fn an_approve_step_passes_only_when_every_role_signed_off() {
 
 #[test]
 fn approve_is_checked_like_any_action() {
-    let d = tempfile::tempdir().unwrap();
-    let rb = runbook(
-        d.path(),
+    let (d, rb) = temp_runbook(
         "rb.toml",
         "[runbook]\nname = \"x\"\n\n[[step]]\nid = \"a\"\napprove = [\"dba-lead\", \"dba-lead\"]\n",
     );

@@ -522,3 +522,13 @@ fn without_postgresql_a_test_says_what_to_install() {
 pub fn has(text: &str, want: &str) {
     assert!(text.contains(want), "{want:?} is not in:\n{text}");
 }
+
+/// Asserts that every line of `out` starts with one of `tags` (a fleet member's `[name] `);
+/// a failure shows the whole text.
+#[track_caller]
+pub fn every_line_tagged(out: &str, tags: &[&str]) {
+    assert!(
+        out.lines().all(|l| tags.iter().any(|t| l.starts_with(t))),
+        "{out}"
+    );
+}

@@ -93,6 +93,11 @@ pub(crate) fn fleet() -> FleetView {
     }
 }
 
+/// [`fleet`] in `phase`.
+pub(crate) fn fleet_in(phase: FleetPhase) -> FleetView {
+    FleetView { phase, ..fleet() }
+}
+
 /// A control terminal's lanes screen on [`fleet`] at 80x24.
 pub(crate) fn app_with(role: ClientRole, v: FleetView) -> LanesApp {
     let mut app = LanesApp::new(role, now(), (80, 24));
@@ -297,9 +302,7 @@ fn g_is_the_canary_go_only_while_the_fleet_waits_for_it() {
         app.status.as_deref(),
         Some("no go to give: the fleet already runs")
     );
-    let mut v = fleet();
-    v.phase = FleetPhase::AwaitingGo;
-    app.on_view(v);
+    app.on_view(fleet_in(FleetPhase::AwaitingGo));
     press(&mut app, KeyCode::Char('g'));
     assert_eq!(app.prompt.as_ref().unwrap().pending, Pending::Go(2));
     typed(&mut app, "2");
@@ -308,14 +311,10 @@ fn g_is_the_canary_go_only_while_the_fleet_waits_for_it() {
 
 #[test]
 fn a_pending_go_is_dropped_when_the_fleet_stops_waiting_for_it() {
-    let mut v = fleet();
-    v.phase = FleetPhase::AwaitingGo;
-    let mut app = app_with(ClientRole::Control, v);
+    let mut app = app_with(ClientRole::Control, fleet_in(FleetPhase::AwaitingGo));
     press(&mut app, KeyCode::Char('g'));
     assert!(app.prompt.is_some());
-    let mut v = fleet();
-    v.phase = FleetPhase::Halted;
-    app.on_view(v);
+    app.on_view(fleet_in(FleetPhase::Halted));
     assert!(app.prompt.is_none());
 }
 

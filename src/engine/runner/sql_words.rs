@@ -121,27 +121,19 @@ mod tests {
 
     #[test]
     fn the_last_statement_s_command_past_strings_and_comments() {
-        assert_eq!(
-            last_command("create table t (a int)").as_deref(),
-            Some("CREATE TABLE")
-        );
-        assert_eq!(
-            last_command("update t set a = 1; -- done;\n alter subscription s enable").as_deref(),
-            Some("ALTER SUBSCRIPTION")
-        );
-        assert_eq!(
-            last_command("delete from t where note = 'a;b'; /* ; */").as_deref(),
-            Some("DELETE")
-        );
-        assert_eq!(
-            last_command("do $body$ begin perform 1; end $body$;").as_deref(),
-            Some("DO")
-        );
-        assert_eq!(last_command("  ;  -- nothing\n").as_deref(), None);
-        assert_eq!(
-            last_command("VACUUM (ANALYZE) t").as_deref(),
-            Some("VACUUM")
-        );
+        for (sql, command) in [
+            ("create table t (a int)", Some("CREATE TABLE")),
+            (
+                "update t set a = 1; -- done;\n alter subscription s enable",
+                Some("ALTER SUBSCRIPTION"),
+            ),
+            ("delete from t where note = 'a;b'; /* ; */", Some("DELETE")),
+            ("do $body$ begin perform 1; end $body$;", Some("DO")),
+            ("  ;  -- nothing\n", None),
+            ("VACUUM (ANALYZE) t", Some("VACUUM")),
+        ] {
+            assert_eq!(last_command(sql).as_deref(), command, "{sql:?}");
+        }
         assert!(counts_rows("UPDATE"));
         assert!(!counts_rows("CREATE TABLE"));
     }

@@ -431,12 +431,17 @@ mod tests {
         assert_eq!(held_reading(&other, Some(&high), Some(Ok(true))), None);
     }
 
+    /// A trigger that has not fired, the time `s(secs)` seconds from now, and a `for` of a
+    /// minute.
+    fn a_minute_s_trigger() -> (TriggerState, impl Fn(u64) -> Instant, Duration) {
+        let t0 = Instant::now();
+        let s = move |secs: u64| t0 + Duration::from_secs(secs);
+        (TriggerState::default(), s, Duration::from_secs(60))
+    }
+
     #[test]
     fn a_trigger_fires_once_after_its_for_and_a_cleared_condition_re_arms_it() {
-        let t0 = Instant::now();
-        let s = |secs: u64| t0 + Duration::from_secs(secs);
-        let need = Duration::from_secs(60);
-        let mut t = TriggerState::default();
+        let (mut t, s, need) = a_minute_s_trigger();
         assert!(!t.fires(need, Some(true), s(0)));
         assert!(!t.fires(need, Some(true), s(59)));
         assert!(t.fires(need, Some(true), s(60)));
@@ -455,10 +460,7 @@ mod tests {
 
     #[test]
     fn a_reading_that_could_not_be_had_starts_the_for_again_but_does_not_re_arm() {
-        let t0 = Instant::now();
-        let s = |secs: u64| t0 + Duration::from_secs(secs);
-        let need = Duration::from_secs(60);
-        let mut t = TriggerState::default();
+        let (mut t, s, need) = a_minute_s_trigger();
         // Not fired yet: a stale reading starts its `for` again (fail closed).
         assert!(!t.fires(need, Some(true), s(0)));
         assert!(!t.fires(need, None, s(30)), "unknown is a break");

@@ -141,6 +141,18 @@ mod tests {
         params(&filled(dsn, secret)).unwrap()
     }
 
+    /// Asserts that `dsn` with `secret` filled in has the password `secret` and the database
+    /// `app` (failures say `what`); its pairs.
+    #[track_caller]
+    fn has_the_secret_and_app(dsn: &str, secret: &str, what: &str) -> Vec<(String, String)> {
+        let pairs = password_of(dsn, secret);
+        let pw = pairs.iter().find(|(k, _)| k == "password").unwrap();
+        assert_eq!(pw.1, secret, "{what}");
+        let db = pairs.iter().find(|(k, _)| k == "dbname").unwrap();
+        assert_eq!(db.1, "app", "{what}");
+        pairs
+    }
+
     #[test]
     fn a_secret_in_a_value_stays_that_value() {
         let hostile = [
@@ -160,11 +172,7 @@ mod tests {
                 "host=h password='${secrets.PW}' dbname=app",
                 "host=h dbname=app password=${secrets.PW}",
             ] {
-                let pairs = password_of(dsn, secret);
-                let pw = pairs.iter().find(|(k, _)| k == "password").unwrap();
-                assert_eq!(pw.1, secret, "{dsn} with {secret:?}");
-                let db = pairs.iter().find(|(k, _)| k == "dbname").unwrap();
-                assert_eq!(db.1, "app", "{dsn} with {secret:?}");
+                let pairs = has_the_secret_and_app(dsn, secret, &format!("{dsn} with {secret:?}"));
                 assert_eq!(pairs.len(), 3, "{dsn} with {secret:?}: {pairs:?}");
             }
         }
@@ -177,11 +185,7 @@ mod tests {
                 "postgres://u:${secrets.PW}@h/app",
                 "postgresql://u@h/app?password=${secrets.PW}",
             ] {
-                let pairs = password_of(dsn, secret);
-                let pw = pairs.iter().find(|(k, _)| k == "password").unwrap();
-                assert_eq!(pw.1, secret, "{dsn}");
-                let db = pairs.iter().find(|(k, _)| k == "dbname").unwrap();
-                assert_eq!(db.1, "app", "{dsn}");
+                has_the_secret_and_app(dsn, secret, dsn);
             }
         }
     }

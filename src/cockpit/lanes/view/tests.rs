@@ -7,7 +7,7 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
 use crate::lanes::app::LanesApp;
-use crate::lanes::tests::{app_with, fleet, press};
+use crate::lanes::tests::{app_with, fleet, fleet_in, press};
 use crate::tui::theme::Theme;
 use cutover_model::fleet::lane::{FleetPhase, LaneState};
 use cutover_model::protocol::ClientRole;
@@ -115,9 +115,7 @@ fn a_rollback_prompt_names_the_members() {
 
 #[test]
 fn help_and_the_awaiting_go_header() {
-    let mut v = fleet();
-    v.phase = FleetPhase::AwaitingGo;
-    let mut app = app_with(ClientRole::Watch, v);
+    let mut app = app_with(ClientRole::Watch, fleet_in(FleetPhase::AwaitingGo));
     press(&mut app, KeyCode::Char('?'));
     snap("help_watching", &app);
     let s = draw(&app, 80, 24);
@@ -127,8 +125,7 @@ fn help_and_the_awaiting_go_header() {
 
 #[test]
 fn a_halted_fleet_says_why() {
-    let mut v = fleet();
-    v.phase = FleetPhase::Halted;
+    let mut v = fleet_in(FleetPhase::Halted);
     v.halted = Some("shard-07 failed".into());
     let s = draw(&app_with(ClientRole::Control, v), 80, 24);
     assert!(s.contains("HALTED: shard-07 failed"), "{s}");
