@@ -243,22 +243,7 @@ async fn take_inventory(
         client: &tc,
     };
     let all_schemas = inventory::schemas(&s).await.map_err(|e| e.to_string())?;
-    let schemas = if args.schemas.is_empty() {
-        all_schemas.clone()
-    } else {
-        // Each schema once (`--schema billing --schema billing`).
-        let mut seen = std::collections::BTreeSet::new();
-        args.schemas
-            .iter()
-            .filter(|s| seen.insert(s.as_str()))
-            .cloned()
-            .collect()
-    };
-    if schemas.is_empty() {
-        return Err(format!(
-            "the source {s_at} has no tables outside the system schemas: nothing to cut over"
-        ));
-    }
+    let schemas = chosen_schemas(args, &all_schemas, &s_at)?;
     let rates = match args.sample {
         Some(d) => Some(sample(&s, &schemas, d).await?),
         None => None,
@@ -272,20 +257,7 @@ async fn take_inventory(
     let (source_server, target_server) =
         tokio::try_join!(inventory::server(&s), inventory::server(&t))
             .map_err(|e| e.to_string())?;
-    // Sequences of every schema when none was named: one may live in a schema with no
-    // table (`ids.global_id` feeding `public.t`), and an unsynced one hands out ids the
-    // source already gave.
-    let seq_schemas = if args.schemas.is_empty() {
-        let mut all = inventory::sequence_schemas(&s)
-            .await
-            .map_err(|e| e.to_string())?;
-        all.extend(schemas.iter().cloned());
-        all.sort();
-        all.dedup();
-        all
-    } else {
-        schemas.clone()
-    };
+    let seq_schemas = sequence_schemas(&s, args, &schemas).await?;
     let (src_tables, tgt_tables, sequences) = tokio::try_join!(
         inventory::tables(&s, &schemas),
         inventory::tables(&t, &schemas),
@@ -303,24 +275,7 @@ async fn take_inventory(
         .into_iter()
         .filter(|a| !schemas.contains(a))
         .collect();
-    let unreadable = |tables: &[(Table, bool)]| -> Vec<String> {
-        tables
-            .iter()
-            .filter(|(_, ok)| !ok)
-            .map(|(x, _)| x.shown())
-            .collect()
-    };
-    refuse_unreadable(
-        on_sides(
-            (unreadable(&src_tables), &s_at),
-            (unreadable(&tgt_tables), &t_at),
-        ),
-        |n, names| {
-            format!(
-                "this user lacks the SELECT privilege on {n} table(s), which reconciliation must read: {names}"
-            )
-        },
-    )?;
+    refuse_unreadable_tables((&src_tables, &s_at), (&tgt_tables, &t_at))?;
     let (s_seq, t_seq) = tokio::try_join!(
         inventory::unreadable_sequences(&s, &seq_schemas),
         inventory::unreadable_sequences(&t, &seq_schemas)
@@ -345,6 +300,70 @@ async fn take_inventory(
         sequences,
         left_out,
     })
+}
+
+/// The schemas to inventory: those named by `--schema`, each once (`--schema billing
+/// --schema billing`), else every schema with tables; none is an error.
+fn chosen_schemas(args: &InitArgs, all: &[String], s_at: &str) -> Result<Vec<String>, String> {
+    let schemas: Vec<String> = if args.schemas.is_empty() {
+        all.to_vec()
+    } else {
+        let mut seen = std::collections::BTreeSet::new();
+        args.schemas
+            .iter()
+            .filter(|s| seen.insert(s.as_str()))
+            .cloned()
+            .collect()
+    };
+    if schemas.is_empty() {
+        return Err(format!(
+            "the source {s_at} has no tables outside the system schemas: nothing to cut over"
+        ));
+    }
+    Ok(schemas)
+}
+
+/// The schemas whose sequences are synced and checked: every schema when none was named
+/// (one may live in a schema with no table, `ids.global_id` feeding `public.t`, and an
+/// unsynced one hands out ids the source already gave), else the named ones.
+async fn sequence_schemas(
+    s: &Side<'_>,
+    args: &InitArgs,
+    schemas: &[String],
+) -> Result<Vec<String>, String> {
+    if !args.schemas.is_empty() {
+        return Ok(schemas.to_vec());
+    }
+    let mut all = inventory::sequence_schemas(s)
+        .await
+        .map_err(|e| e.to_string())?;
+    all.extend(schemas.iter().cloned());
+    all.sort();
+    all.dedup();
+    Ok(all)
+}
+
+/// Refuses tables this user may not read on either side (each `(tables, where)`, a table with
+/// whether it is readable), naming them and the privilege.
+fn refuse_unreadable_tables(
+    (src, s_at): (&[(Table, bool)], &str),
+    (tgt, t_at): (&[(Table, bool)], &str),
+) -> Result<(), String> {
+    let unreadable = |tables: &[(Table, bool)]| -> Vec<String> {
+        tables
+            .iter()
+            .filter(|(_, ok)| !ok)
+            .map(|(x, _)| x.shown())
+            .collect()
+    };
+    refuse_unreadable(
+        on_sides((unreadable(src), s_at), (unreadable(tgt), t_at)),
+        |n, names| {
+            format!(
+                "this user lacks the SELECT privilege on {n} table(s), which reconciliation must read: {names}"
+            )
+        },
+    )
 }
 
 /// Refuses an inventory with no table on both sides: its runbook's checks would compare

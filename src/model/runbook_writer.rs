@@ -275,103 +275,116 @@ fn one_side(t: &Table) -> bool {
         .any(|r| matches!(r, Risk::SourceOnly | Risk::TargetOnly))
 }
 
+/// Exclusions that belong to no schema's own glob check, written into the first one written
+/// (a check's exclusions count for every schema).
+struct Elsewhere {
+    /// The schemas `--schema` left out (`billing.*`): excluded on purpose, not forgotten
+    /// (coverage counts every table of the source).
+    left_out: Vec<String>,
+    /// The tables on one side only of a schema that gets no glob check of its own (every
+    /// table of it apart).
+    homeless: Vec<String>,
+}
+
+impl Elsewhere {
+    /// Moves every exclusion into `excluded`, each kind with a comment that says why.
+    fn take_into(&mut self, o: &mut String, excluded: &mut Vec<String>) {
+        for (names, why) in [
+            (
+                &mut self.left_out,
+                "Left out by --schema, excluded on purpose",
+            ),
+            (
+                &mut self.homeless,
+                "On one side only, in a schema with no check of its own like this one, excluded on purpose",
+            ),
+        ] {
+            if !names.is_empty() {
+                comment(o, &format!("{why}: {}.", one_line(&names.join(", "))));
+                excluded.append(names);
+            }
+        }
+    }
+}
+
+/// The checks of one schema's `tables`: one glob check over those on both sides (unless
+/// every table has a check of its own, or is on one side only), then a check of its own for
+/// each keyless or large one.
+fn schema_checks(o: &mut String, schema: &str, tables: &[&Table], elsewhere: &mut Elsewhere) {
+    let mut excluded: Vec<String> = tables
+        .iter()
+        .filter(|t| apart(t))
+        .map(|t| t.shown())
+        .collect();
+    comment(
+        o,
+        &format!(
+            "Every table of {schema}, each with its primary key (or unique NOT NULL index) found at run time."
+        ),
+    );
+    for t in tables.iter().filter(|t| one_side(t)) {
+        let side = if t.risks.contains(&Risk::SourceOnly) {
+            "source"
+        } else {
+            "target"
+        };
+        comment(
+            o,
+            &format!(
+                "{} is on the {side} only: excluded so the gate can pass. Create it on the other side, or keep it excluded on purpose.",
+                t.shown()
+            ),
+        );
+    }
+    if excluded.len() == tables.len() {
+        // A glob over nothing but excluded tables would compare nothing: a check error.
+        comment(
+            o,
+            &format!("Every table of {schema} has a check of its own (or is on one side only)."),
+        );
+    } else {
+        elsewhere.take_into(o, &mut excluded);
+        let _ = writeln!(
+            o,
+            "[[reconcile]]\nname   = {}\nkind   = \"checksum\"\ntables = {}",
+            toml_str(&schema_check_name(schema)),
+            toml_list(&[format!("{}.*", crate::ident::shown_ident(schema))])
+        );
+        if !excluded.is_empty() {
+            let _ = writeln!(o, "exclude_tables = {}", toml_list(&excluded));
+        }
+        let _ = writeln!(o, "max_mismatch_rows = 0\n");
+    }
+    for t in tables.iter().filter(|t| apart(t) && !one_side(t)) {
+        table_check(o, t);
+    }
+}
+
 fn checks(o: &mut String, inv: &Inventory, repl: &Replication) {
     let _ = writeln!(
         o,
         "# --- reconcile: every table and sequence of {} ---\n",
         one_line(&inv.schemas.join(", "))
     );
-    // The schemas `--schema` left out go into the first glob check's exclusions: excluded
-    // on purpose, not forgotten (coverage counts every table of the source).
-    let mut left_out: Vec<String> = inv
-        .left_out
-        .iter()
-        .map(|s| format!("{}.*", crate::ident::shown_ident(s)))
-        .collect();
-    // The tables on one side only of a schema that gets no glob check of its own (every
-    // table of it apart): excluded on purpose in the first glob check written, as the
-    // schemas left out are; a schema check's exclusions count for every schema.
     let of = |schema: &String| -> Vec<&Table> {
         inv.tables.iter().filter(|t| &t.schema == schema).collect()
     };
-    let mut homeless: Vec<String> = inv
-        .schemas
-        .iter()
-        .map(of)
-        .filter(|tables| tables.iter().all(|t| apart(t)))
-        .flat_map(|tables| tables.into_iter().filter(|t| one_side(t)).map(Table::shown))
-        .collect();
-    for schema in &inv.schemas {
-        let tables = of(schema);
-        let mut excluded: Vec<String> = tables
+    let mut elsewhere = Elsewhere {
+        left_out: inv
+            .left_out
             .iter()
-            .filter(|t| apart(t))
-            .map(|t| t.shown())
-            .collect();
-        let glob = format!("{}.*", crate::ident::shown_ident(schema));
-        comment(
-            o,
-            &format!(
-                "Every table of {schema}, each with its primary key (or unique NOT NULL index) found at run time."
-            ),
-        );
-        for t in tables.iter().filter(|t| one_side(t)) {
-            let side = if t.risks.contains(&Risk::SourceOnly) {
-                "source"
-            } else {
-                "target"
-            };
-            comment(
-                o,
-                &format!(
-                    "{} is on the {side} only: excluded so the gate can pass. Create it on the other side, or keep it excluded on purpose.",
-                    t.shown()
-                ),
-            );
-        }
-        if excluded.len() == tables.len() {
-            // A glob over nothing but excluded tables would compare nothing: a check error.
-            comment(
-                o,
-                &format!(
-                    "Every table of {schema} has a check of its own (or is on one side only)."
-                ),
-            );
-        } else {
-            if !left_out.is_empty() {
-                comment(
-                    o,
-                    &format!(
-                        "Left out by --schema, excluded on purpose: {}.",
-                        left_out.join(", ")
-                    ),
-                );
-                excluded.append(&mut left_out);
-            }
-            if !homeless.is_empty() {
-                comment(
-                    o,
-                    &format!(
-                        "On one side only, in a schema with no check of its own like this one, excluded on purpose: {}.",
-                        one_line(&homeless.join(", "))
-                    ),
-                );
-                excluded.append(&mut homeless);
-            }
-            let _ = writeln!(
-                o,
-                "[[reconcile]]\nname   = {}\nkind   = \"checksum\"\ntables = {}",
-                toml_str(&schema_check_name(schema)),
-                toml_list(&[glob])
-            );
-            if !excluded.is_empty() {
-                let _ = writeln!(o, "exclude_tables = {}", toml_list(&excluded));
-            }
-            let _ = writeln!(o, "max_mismatch_rows = 0\n");
-        }
-        for t in tables.iter().filter(|t| apart(t) && !one_side(t)) {
-            table_check(o, t);
-        }
+            .map(|s| format!("{}.*", crate::ident::shown_ident(s)))
+            .collect(),
+        homeless: inv
+            .schemas
+            .iter()
+            .map(of)
+            .filter(|tables| tables.iter().all(|t| apart(t)))
+            .flat_map(|tables| tables.into_iter().filter(|t| one_side(t)).map(Table::shown))
+            .collect(),
+    };
+    for schema in &inv.schemas {
+        schema_checks(o, schema, &of(schema), &mut elsewhere);
     }
     if inv.sequences.is_empty() {
         comment(
