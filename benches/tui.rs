@@ -432,6 +432,7 @@ fn prepared(dir: &Path, journal: &Path) -> cutover_engine::Engine {
             accept_changed_vars: false,
             operator: Operator::from_env(),
             metrics_file: None,
+            also_masked: Vec::new(),
         },
     )
     .expect("prepare")

@@ -96,6 +96,7 @@ impl DrillPlan {
                 accept_changed_vars: false,
                 operator: self.operator.clone(),
                 metrics_file: None,
+                also_masked: Vec::new(),
             },
         )
         .map_err(|e| NotArmed::Failed(format!("cannot start the run: {e}")))?;

@@ -73,6 +73,9 @@ pub struct Prepared {
     pub journal: FleetJournal,
     progress: Progress,
     accept: (bool, bool),
+    /// The values of every secret any member reads ([`Fleet::secret_envs`]): each member
+    /// masks them all.
+    secrets: Vec<String>,
 }
 
 impl Prepared {
@@ -93,6 +96,13 @@ pub fn prepare(args: &FleetArgs) -> Result<Prepared, (String, Exit)> {
     let books = fleet
         .runbooks(&args.runbook, &args.overrides)
         .map_err(|e| invalid(e.to_string()))?;
+    let (_, source) = Runbook::read_source(&args.runbook).map_err(|e| invalid(e.to_string()))?;
+    let secrets = fleet
+        .secret_envs(&source, &books)
+        .iter()
+        .filter_map(|env| std::env::var(env).ok())
+        .filter(|v| !v.is_empty())
+        .collect();
     let path = journal_path(args, &books);
     let (mut journal, before) = open_journal(&path, args.resume).map_err(invalid)?;
     let started = FleetRecord::FleetStarted {
@@ -117,6 +127,7 @@ pub fn prepare(args: &FleetArgs) -> Result<Prepared, (String, Exit)> {
         journal,
         progress: progress_of(&before),
         accept: (args.accept_changed_runbook, args.accept_changed_vars),
+        secrets,
     })
 }
 
@@ -379,6 +390,7 @@ impl Driver {
                 accept_changed_vars: self.prepared.accept.1,
                 operator: Operator::from_env(),
                 metrics_file: None,
+                also_masked: self.prepared.secrets.clone(),
             },
         );
         let engine = match engine {

@@ -377,6 +377,7 @@ fn run_headless(args: &RunArgs, rb: Runbook, files: RunFiles) -> Outcome {
             accept_changed_vars: args.accept_changed_vars,
             operator: Operator::from_env(),
             metrics_file: files.metrics_file,
+            also_masked: Vec::new(),
         },
     ) {
         Ok(e) => e,

@@ -340,6 +340,7 @@ fn prepare_engine(spec: &RunSpec) -> Result<Engine, Exit> {
             accept_changed_vars: spec.accept_changed_vars,
             operator: spec.operator.clone(),
             metrics_file: spec.metrics_file.clone(),
+            also_masked: Vec::new(),
         },
     )
     .map_err(|e| {

@@ -246,6 +246,29 @@ impl Fleet {
         })
     }
 
+    /// Every environment variable any member reads a secret from: each member's runbook's
+    /// `[secrets]` (as the fleet file overrides them), and the runbook's own declarations,
+    /// which an override replaces. All members run in one process, so each member's step
+    /// inherits all of them: each member masks the values of all of them.
+    pub fn secret_envs(&self, runbook_source: &str, books: &[(String, Runbook)]) -> Vec<String> {
+        let declared = toml::from_str::<toml::Table>(runbook_source)
+            .ok()
+            .and_then(|t| t.get("secrets").and_then(toml::Value::as_table).cloned())
+            .unwrap_or_default();
+        let mut envs: Vec<String> = declared
+            .values()
+            .filter_map(|v| v.get("env").and_then(toml::Value::as_str).map(String::from))
+            .chain(
+                books
+                    .iter()
+                    .flat_map(|(_, rb)| rb.secrets.values().cloned()),
+            )
+            .collect();
+        envs.sort();
+        envs.dedup();
+        envs
+    }
+
     /// The runbook at `path` as each member runs it: loaded with the member's vars (over
     /// `overrides`, as `--var` gives them) and its secrets' environment variables. Every
     /// member's errors are returned, each message naming the member.

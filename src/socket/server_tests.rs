@@ -99,6 +99,7 @@ pub(crate) fn listening_runbook(
             accept_changed_vars: false,
             operator: operator(),
             metrics_file: None,
+            also_masked: Vec::new(),
         },
     )
     .unwrap();

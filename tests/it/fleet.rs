@@ -683,6 +683,63 @@ fn a_signal_or_a_lost_stdout_ends_every_member_in_flight_journaled() {
     }
 }
 
+/// All members run in one process, so each member's steps inherit every member's secret
+/// variables: each member masks them all (and the runbook's own declaration, which the fleet
+/// file overrides), on its lines and in its output files.
+#[test]
+fn a_member_never_shows_another_member_s_secret() {
+    let d = tempfile::tempdir().unwrap();
+    runbook(
+        d.path(),
+        "rb.toml",
+        "[runbook]\nname = \"masked\"\n[secrets]\nPW = { env = \"FLEET_DEFAULT_PW\" }\n\n\
+         [[step]]\nid = \"leak\"\nrun = \"env | grep FLEET_\"\n",
+    );
+    runbook(
+        d.path(),
+        "fleet.toml",
+        "concurrency = 2\n[[member]]\nname = \"s1\"\nsecrets = { PW = { env = \"FLEET_S1_PW\" } }\n\
+         [[member]]\nname = \"s2\"\nsecrets = { PW = { env = \"FLEET_S2_PW\" } }\n",
+    );
+    let secrets = [
+        ("FLEET_S1_PW", "first-member-secret"),
+        ("FLEET_S2_PW", "second-member-secret"),
+        ("FLEET_DEFAULT_PW", "default-secret-value"),
+    ];
+    let out = cutover(
+        d.path(),
+        &[
+            "run",
+            "rb.toml",
+            "--fleet",
+            "fleet.toml",
+            "--headless",
+            "--journal",
+            "fj.jsonl",
+        ],
+        &secrets,
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    // The steps did print the variables, masked.
+    assert!(stdout.contains("FLEET_S2_PW=••••"), "{stdout}");
+    let mut everything = stdout + &stderr;
+    for member in ["s1", "s2"] {
+        let outputs = d.path().join(format!("fj.members/{member}.output"));
+        for f in std::fs::read_dir(&outputs).unwrap() {
+            everything.push_str(&std::fs::read_to_string(f.unwrap().path()).unwrap());
+        }
+        let j = d.path().join(format!("fj.members/{member}.jsonl"));
+        everything.push_str(&std::fs::read_to_string(j).unwrap());
+    }
+    for (_, secret) in secrets {
+        assert!(
+            !everything.contains(secret),
+            "{secret} shown:\n{everything}"
+        );
+    }
+}
+
 /// The new flags under attack: `check --fleet` and `run --fleet` given a blank value, a device,
 /// a FIFO or a link; `drill --fleet` a count out of range; `run --fleet`'s cockpit without a
 /// terminal.

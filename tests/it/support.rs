@@ -270,6 +270,7 @@ pub mod session {
                 peer: None,
             },
             metrics_file: None,
+            also_masked: Vec::new(),
         }
     }
 

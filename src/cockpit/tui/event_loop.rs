@@ -503,6 +503,7 @@ mod tests {
                 accept_changed_vars: false,
                 operator: Operator::from_env(),
                 metrics_file: None,
+                also_masked: Vec::new(),
             },
         )
         .unwrap();

@@ -46,6 +46,9 @@ pub struct EngineOptions {
     pub operator: Operator,
     /// `--metrics-file`: a Prometheus textfile kept up to date with the run.
     pub metrics_file: Option<PathBuf>,
+    /// More values to mask besides the run's own secrets and passwords: in a fleet, the other
+    /// members' secrets, which this member's steps inherit in their environment.
+    pub also_masked: Vec<String>,
 }
 
 /// Why the engine could not start or had to stop.
@@ -175,7 +178,14 @@ impl Engine {
             .values()
             .filter(|v| v.contains('\''))
             .map(|v| cutover_model::runbook::shell::quote(v));
-        let masker = Masker::new(secrets.values().cloned().chain(quoted).chain(passwords));
+        let masker = Masker::new(
+            secrets
+                .values()
+                .cloned()
+                .chain(quoted)
+                .chain(passwords)
+                .chain(opts.also_masked.iter().cloned()),
+        );
         // Checked before the journal is made: a refused run leaves nothing behind.
         if let Some(path) = &opts.metrics_file {
             crate::metrics_file::check_path(path).map_err(EngineError::MetricsFile)?;
