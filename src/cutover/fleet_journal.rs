@@ -33,8 +33,17 @@ impl FleetJournal {
         } else {
             o.create_new(true);
         }
+        let file = o.open(path)?;
+        // One writer per fleet journal, as per run journal: a second `--resume` (or one while
+        // the detached fleet's engine runs it) would start members twice.
+        file.try_lock().map_err(|e| match e {
+            std::fs::TryLockError::WouldBlock => {
+                std::io::Error::from(std::io::ErrorKind::WouldBlock)
+            }
+            std::fs::TryLockError::Error(e) => e,
+        })?;
         Ok(FleetJournal {
-            file: o.open(path)?,
+            file,
             path: path.to_path_buf(),
         })
     }
@@ -147,9 +156,17 @@ pub fn open_journal(path: &Path, resume: bool) -> Result<(FleetJournal, Vec<Flee
             path.display()
         ));
     }
+    if !resume {
+        refuse_taken_members(path)?;
+    }
     let j = FleetJournal::open(path, resume).map_err(|e| {
         let odd = std::fs::symlink_metadata(path).is_ok_and(|m| !m.is_file());
-        if e.kind() == std::io::ErrorKind::AlreadyExists && odd {
+        if e.kind() == std::io::ErrorKind::WouldBlock {
+            format!(
+                "cutover: the fleet journal {} is in use by another cutover process (use `cutover attach` to join it)",
+                path.display()
+            )
+        } else if e.kind() == std::io::ErrorKind::AlreadyExists && odd {
             format!(
                 "cutover: {} is there and is not a regular file (a link, a FIFO or a directory): choose another --journal",
                 path.display()
@@ -167,6 +184,27 @@ pub fn open_journal(path: &Path, resume: bool) -> Result<(FleetJournal, Vec<Flee
         }
     })?;
     Ok((j, before))
+}
+
+/// Refuses a new fleet journal whose members' directory is there already: another fleet
+/// journal's (`fj.jsonl` and `fj.other` share `fj.members/`), whose members' journals the new
+/// fleet would take as its own and resume, or the new journal itself (`--journal x.members`).
+fn refuse_taken_members(path: &Path) -> Result<(), String> {
+    let members = members_dir(path);
+    if members == path {
+        return Err(format!(
+            "cutover: --journal {} would be its own members' directory (<stem>.members): choose a name that does not end in .members",
+            path.display()
+        ));
+    }
+    if std::fs::symlink_metadata(&members).is_ok() {
+        return Err(format!(
+            "cutover: {} is there already (the members of another fleet journal named {}.*): choose another --journal, or --resume the fleet journal it belongs to",
+            members.display(),
+            beside(path, "").display().to_string().trim_end_matches('.')
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -318,6 +318,34 @@ fn sigkill_of_the_fleet_mid_way_then_resume_continues_every_member() {
     assert!(resumed.is_some(), "{t:?}");
 }
 
+/// A fleet journal has one writer: a `--resume` while the fleet still runs is refused (two
+/// would start members twice). And a new fleet never takes another fleet journal's members:
+/// `fj.other` shares `fj.jsonl`'s `fj.members/`, whose journals it would have resumed as its
+/// own and called completed; a journal named like its own members' directory is refused too.
+#[test]
+fn a_fleet_journal_has_one_writer_and_its_members_belong_to_one_fleet() {
+    let d = shards(
+        "[[member]]\nname = \"s1\"\nvars = { host = \"a\", nap = \"3\" }\n\n[[member]]\nname = \"s2\"\nvars = { host = \"b\" }\n",
+    );
+    let mut child = spawn_fleet(d.path(), std::process::Stdio::null());
+    let s1 = d.path().join("fj.members/s1.jsonl");
+    wait_for("s1's step", std::time::Duration::from_secs(30), || {
+        std::fs::read_to_string(&s1).is_ok_and(|t| t.contains("\"type\":\"process\""))
+    });
+    let twice = run_fleet(d.path(), &["--resume", "fj.jsonl", "--assume-yes"]);
+    let (_, stderr) = exited(&twice, 2);
+    has(&stderr, "fj.jsonl is in use by another cutover process");
+    assert!(child.wait().expect("the fleet ends").success());
+    let other = run_fleet(d.path(), &["--journal", "fj.other", "--assume-yes"]);
+    let (stdout, stderr) = exited(&other, 2);
+    has(&stderr, "fj.members is there already");
+    assert!(!stdout.contains("resumed"), "{stdout}");
+    assert!(!d.path().join("fj.other").exists());
+    let own = run_fleet(d.path(), &["--journal", "x.members", "--assume-yes"]);
+    let (_, stderr) = exited(&own, 2);
+    has(&stderr, "would be its own members' directory");
+}
+
 #[test]
 fn a_fleet_journal_that_is_a_fifo_a_link_or_not_a_fleet_is_refused_without_hanging() {
     let d = shards("[[member]]\nname = \"s1\"\nvars = { host = \"a\" }\n");
