@@ -261,7 +261,7 @@ impl Driver {
         } else {
             FleetPhase::Canary
         });
-        let canary_ok = self.batch(&canaries, 1, &stops).await;
+        let canary_ok = self.batch(&canaries, &rest, 1, &stops).await;
         if !canary_ok && !self.progress().halted {
             self.halt("a canary did not complete", &rest);
         } else if !canaries.is_empty() && !self.progress().go && !self.progress().halted {
@@ -270,7 +270,7 @@ impl Driver {
         if !self.progress().halted {
             self.phase(FleetPhase::Running);
             let concurrency = self.prepared.fleet.concurrency;
-            self.batch(&rest, concurrency, &stops).await;
+            self.batch(&rest, &[], concurrency, &stops).await;
         }
         let worst = self.worst;
         self.record(&FleetRecord::FleetFinished {
@@ -311,8 +311,15 @@ impl Driver {
 
     /// Runs `names` (those not done yet), at most `concurrency` at once; with
     /// `halt = "first_failure"`, none starts after one did not complete, and none after a stop
-    /// signal. Returns whether every one completed.
-    async fn batch(&mut self, names: &[String], concurrency: usize, stops: &Stops) -> bool {
+    /// signal (a halt names those and the `later` members, which would have followed this
+    /// batch, as not started). Returns whether every one completed.
+    async fn batch(
+        &mut self,
+        names: &[String],
+        later: &[String],
+        concurrency: usize,
+        stops: &Stops,
+    ) -> bool {
         let p = &self.prepared.progress;
         let mut all_ok = names.iter().all(|n| !p.ended.contains_key(n));
         let todo: Vec<String> = names
@@ -328,7 +335,7 @@ impl Driver {
             while running.len() < concurrency && !self.progress().halted {
                 let stopped = *self.stopped.borrow();
                 if let Some(sig) = stopped {
-                    let left: Vec<String> = queue.by_ref().collect();
+                    let left: Vec<String> = queue.by_ref().chain(later.iter().cloned()).collect();
                     self.halt(&format!("the fleet received {sig}"), &left);
                     break;
                 }
@@ -340,7 +347,7 @@ impl Driver {
                     }
                     None => {
                         all_ok = false;
-                        self.failed(&name, &queue);
+                        self.failed(&name, &queue, later);
                     }
                 }
             }
@@ -364,7 +371,7 @@ impl Driver {
             self.note_exit(exit);
             if exit != Exit::Ok {
                 all_ok = false;
-                self.failed(&name, &queue);
+                self.failed(&name, &queue, later);
             }
         }
         all_ok
@@ -443,11 +450,16 @@ impl Driver {
     }
 
     /// Member `name` did not complete: with `halt = "first_failure"`, the members still
-    /// queued never start.
-    fn failed(&mut self, name: &str, queue: &std::vec::IntoIter<String>) {
+    /// queued, and those `later` ones that would have followed, never start. Stopped by a
+    /// signal, the halt names the signal: the member ended because of it.
+    fn failed(&mut self, name: &str, queue: &std::vec::IntoIter<String>, later: &[String]) {
         if self.prepared.fleet.halt == Halt::FirstFailure && !self.progress().halted {
-            let left: Vec<String> = queue.clone().collect();
-            self.halt(&format!("member {name} did not complete"), &left);
+            let left: Vec<String> = queue.clone().chain(later.iter().cloned()).collect();
+            let reason = match *self.stopped.borrow() {
+                Some(sig) => format!("the fleet received {sig}"),
+                None => format!("member {name} did not complete"),
+            };
+            self.halt(&reason, &left);
         }
     }
 

@@ -230,6 +230,24 @@ fn the_canary_runs_first_and_a_failure_keeps_the_unstarted_member_from_starting(
     );
 }
 
+/// A canary that fails halts the fleet, and the halt names every member it kept from
+/// starting (it said "not started: none": only the other canaries were counted).
+#[test]
+fn a_failed_canary_names_every_member_it_kept_from_starting() {
+    let d = shards(
+        "canary = [\"s1\"]\n\n[[member]]\nname = \"s1\"\nvars = { host = \"a\", fail = \"1\" }\n\n[[member]]\nname = \"s2\"\nvars = { host = \"b\" }\n\n[[member]]\nname = \"s3\"\nvars = { host = \"c\" }\n",
+    );
+    let out = run_fleet(d.path(), &["--assume-yes", "--journal", "fj.jsonl"]);
+    let (_, stderr) = exited(&out, 4);
+    has(
+        &stderr,
+        "fleet halted: member s1 did not complete; not started: s2, s3",
+    );
+    let recs = lines_of(&d.path().join("fj.jsonl"));
+    let halt = recs.iter().find(|r| r["type"] == "halted").expect("a halt");
+    assert_eq!(halt["not_started"], serde_json::json!(["s2", "s3"]));
+}
+
 #[test]
 fn without_a_go_the_rest_wait_after_the_canary_and_json_records_name_their_member() {
     let d = shards(
