@@ -261,6 +261,13 @@ fn a_sigkilled_fleets_members_directory_does_not_stop_the_next_fleet() {
     let members = runs.run_dir().join("fj.members");
     let stale = members.join("m0.sock");
     assert!(stale.exists(), "the SIGKILLed fleet left {stale:?}");
+    // `ls` says how to resume it: a fleet takes its runbook and fleet file again.
+    let ls = runs.ls();
+    let resume = format!(
+        "resume with: cutover run {rb} --fleet {fleet} --resume {}",
+        fj.display()
+    );
+    assert!(ls.contains(&resume), "{ls}");
     // What stands there may be anything: a plain file in the socket's place.
     std::fs::remove_file(&stale).unwrap();
     std::fs::write(&stale, "stale\n").unwrap();
