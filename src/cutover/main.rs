@@ -225,6 +225,21 @@ fn run_fleet(args: &RunArgs, fleet: &Path) -> Outcome {
             "cutover: run --fleet needs the RUNBOOK (and --resume FLEET-JOURNAL to continue)",
         ));
     };
+    // Flags a fleet does not take are refused, not silently dropped.
+    for (given, flag) in [
+        (args.metrics_file.is_some(), "--metrics-file"),
+        (args.share_group.is_some(), "--share-group"),
+        (args.log.is_some(), "--log"),
+    ] {
+        if given {
+            return Err(Failure::new(
+                Exit::Invalid,
+                format!(
+                    "cutover: run --fleet does not take {flag} (a fleet's log is beside its journal, <stem>.log)"
+                ),
+            ));
+        }
+    }
     let fleet_args = fleet_run::FleetArgs {
         runbook: runbook.clone(),
         fleet: fleet.to_path_buf(),

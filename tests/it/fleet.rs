@@ -362,6 +362,13 @@ fn a_fleet_journal_has_one_writer_and_its_members_belong_to_one_fleet() {
     let own = run_fleet(d.path(), &["--journal", "x.members", "--assume-yes"]);
     let (_, stderr) = exited(&own, 2);
     has(&stderr, "would be its own members' directory");
+    // Flags a fleet does not take are refused, not dropped.
+    for flag in ["--metrics-file", "--share-group", "--log"] {
+        let out = run_fleet(d.path(), &["--journal", "fj.third", flag, "x"]);
+        let (_, stderr) = exited(&out, 2);
+        has(&stderr, &format!("run --fleet does not take {flag}"));
+    }
+    assert!(!d.path().join("fj.third").exists());
 }
 
 #[test]
