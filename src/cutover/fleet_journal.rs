@@ -27,7 +27,10 @@ impl FleetJournal {
             std::fs::create_dir_all(dir)?;
         }
         let mut o = std::fs::OpenOptions::new();
-        o.append(true).mode(0o600).custom_flags(libc::O_NOFOLLOW);
+        o.read(true)
+            .append(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW);
         if resume {
             o.create(false);
         } else {
@@ -42,6 +45,9 @@ impl FleetJournal {
             }
             std::fs::TryLockError::Error(e) => e,
         })?;
+        if resume {
+            cut_torn_tail(&file)?;
+        }
         Ok(FleetJournal {
             file,
             path: path.to_path_buf(),
@@ -129,6 +135,56 @@ pub fn progress_of(records: &[FleetRecord]) -> Progress {
     p
 }
 
+/// Members that started and whose end the fleet journal lost (a SIGKILL, or a full disk,
+/// between the member's own last record and the fleet's): each one's end is read from its
+/// own journal, so a rolled-back member stays rolled back (it cannot be resumed, and would
+/// fail every resume) and a completed one completed. Returns the records that catch the
+/// fleet journal up, and puts each into `p`.
+pub fn settle_lost_ends(
+    records: &[FleetRecord],
+    p: &mut Progress,
+    member_journal: impl Fn(&str) -> PathBuf,
+) -> Vec<FleetRecord> {
+    let started: std::collections::BTreeSet<&str> = records
+        .iter()
+        .filter_map(|r| match r {
+            FleetRecord::MemberStarted { member, .. } => Some(member.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut caught_up = Vec::new();
+    for member in started {
+        if p.completed.iter().any(|c| c == member) || p.ended.contains_key(member) {
+            continue;
+        }
+        let Ok(own) = cutover_engine::journal::read(&member_journal(member)) else {
+            continue;
+        };
+        let last = own.records.iter().rev().find_map(|r| match &r.event {
+            cutover_model::protocol::Event::RunFinished { outcome, .. } => Some(*outcome),
+            _ => None,
+        });
+        let outcome = match last {
+            Some(RunOutcome::Completed) => {
+                p.completed.push(member.to_string());
+                RunOutcome::Completed
+            }
+            Some(o @ (RunOutcome::RolledBack | RunOutcome::RolledBackPartly)) => {
+                p.ended.insert(member.to_string(), Exit::of_run(o));
+                o
+            }
+            _ => continue,
+        };
+        caught_up.push(FleetRecord::MemberFinished {
+            ts: chrono::Utc::now(),
+            member: member.to_string(),
+            outcome: Some(outcome),
+            exit: Exit::of_run(outcome).code(),
+        });
+    }
+    caught_up
+}
+
 /// Opens the fleet journal: new (refusing an existing file), or to resume (with what it
 /// holds).
 pub fn open_journal(path: &Path, resume: bool) -> Result<(FleetJournal, Vec<FleetRecord>), String> {
@@ -184,6 +240,22 @@ pub fn open_journal(path: &Path, resume: bool) -> Result<(FleetJournal, Vec<Flee
         }
     })?;
     Ok((j, before))
+}
+
+/// Cuts a torn last line (a crash or a full disk mid-write) off the journal, so that what is
+/// appended next starts a line of its own: the file is cut back to its last `\n` (the whole
+/// file was read already on resume, and is at most [`MAX_FLEET_JOURNAL`] bytes).
+fn cut_torn_tail(file: &std::fs::File) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let len = file.metadata()?.len().min(MAX_FLEET_JOURNAL);
+    let mut all = vec![0u8; usize::try_from(len).unwrap_or(0)];
+    file.read_exact_at(&mut all, 0)?;
+    if all.last().is_none_or(|&b| b == b'\n') {
+        return Ok(());
+    }
+    let keep = all.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    file.set_len(keep as u64)?;
+    file.sync_data()
 }
 
 /// Refuses a new fleet journal whose members' directory is there already: another fleet

@@ -28,7 +28,7 @@ use cutover_model::runbook::Runbook;
 use cutover_socket::fleet::FleetHub;
 
 use crate::exit::{Exit, Failure, Outcome};
-use crate::fleet_journal::{FleetJournal, Progress, open_journal, progress_of};
+use crate::fleet_journal::{FleetJournal, Progress, open_journal, progress_of, settle_lost_ends};
 use crate::headless::{self, HeadlessOptions};
 
 /// How bad an exit is, for "the worst member's code": a completed member is best, then a
@@ -112,20 +112,24 @@ pub fn prepare(args: &FleetArgs) -> Result<Prepared, (String, Exit)> {
         members: fleet.members.iter().map(|m| m.name.clone()).collect(),
         resumed: args.resume,
     };
-    journal.append(&started).map_err(|e| {
-        (
-            format!(
-                "cutover: cannot write the fleet journal {}: {e}",
-                path.display()
-            ),
-            Exit::Failed,
-        )
-    })?;
+    let mut progress = progress_of(&before);
+    let caught_up = settle_lost_ends(&before, &mut progress, |m| journal.member_journal(m));
+    for rec in std::iter::once(&started).chain(&caught_up) {
+        journal.append(rec).map_err(|e| {
+            (
+                format!(
+                    "cutover: cannot write the fleet journal {}: {e}",
+                    path.display()
+                ),
+                Exit::Failed,
+            )
+        })?;
+    }
     Ok(Prepared {
         fleet,
         books: books.into_iter().collect(),
         journal,
-        progress: progress_of(&before),
+        progress,
         accept: (args.accept_changed_runbook, args.accept_changed_vars),
         secrets,
     })
@@ -511,8 +515,17 @@ impl Driver {
     /// Appends to the fleet journal; a failure is said (the members' own journals go on).
     fn record(&mut self, rec: &FleetRecord) {
         if let Err(e) = self.prepared.journal.append(rec) {
+            // No member starts unrecorded: the fleet halts (those in flight run on, each in
+            // its own journal), and the fleet fails.
+            let halting = if self.progress().halted {
+                ""
+            } else {
+                "; no more members start"
+            };
+            self.progress().halted = true;
+            self.note_exit(Exit::Failed);
             let why = format!(
-                "cutover: cannot write the fleet journal {}: {e}",
+                "cutover: cannot write the fleet journal {}: {e}{halting}",
                 self.prepared.journal.path.display()
             );
             match &self.host {

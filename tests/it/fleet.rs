@@ -248,6 +248,67 @@ fn a_failed_canary_names_every_member_it_kept_from_starting() {
     assert_eq!(halt["not_started"], serde_json::json!(["s2", "s3"]));
 }
 
+/// A member rolled back, and the fleet journal lost its end (a SIGKILL or a full disk between
+/// the member's last record and the fleet's): resuming reads the end from the member's own
+/// journal. It stays rolled back (exit 3), the fleet journal catches up (its torn last line
+/// cut first), and the rest start; before, every resume said "cannot start" and halted the
+/// rest, and appended to the torn line.
+#[test]
+fn a_rolled_back_member_whose_end_the_fleet_lost_stays_rolled_back() {
+    let d = tempfile::tempdir().unwrap();
+    runbook(
+        d.path(),
+        "rb.toml",
+        &format!(
+            "[runbook]\nname = \"rb\"\n[vars]\nfail = \"0\"\n\n[[step]]\nid = \"one\"\nrun = \"true\"\nrollback = \"true\"\n\n\
+             [[step]]\nid = \"boom\"\nrun = \"exit ${{vars.fail}}\"\n\n[[rollback_trigger]]\nname = \"boom failed\"\n\
+             when = {{ step_failed = \"boom\" }}\naction = \"rollback\"\ncountdown = \"1s\"\n"
+        ),
+    );
+    runbook(
+        d.path(),
+        "fleet.toml",
+        "[[member]]\nname = \"s1\"\nvars = { fail = \"3\" }\n\n[[member]]\nname = \"s2\"\n",
+    );
+    // s1 rolls back and the halt keeps s2 from starting (a failure: exit 4).
+    let first = run_fleet(d.path(), &["--journal", "fj.jsonl"]);
+    let (stdout, _) = exited(&first, 4);
+    assert!(
+        !stdout.contains("[s2]"),
+        "the halt kept s2 from starting: {stdout}"
+    );
+    // The fleet journal loses s1's end.
+    let path = d.path().join("fj.jsonl");
+    let kept: Vec<String> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.contains("\"member_finished\""))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    // ... and ends torn, mid-line (what a full disk leaves).
+    std::fs::write(&path, kept.concat() + "{\"type\":\"member_sta").unwrap();
+    let resumed = run_fleet(d.path(), &["--resume", "fj.jsonl"]);
+    let (stdout, stderr) = exited(&resumed, 3);
+    assert!(!stdout.contains("cannot start"), "{stdout}{stderr}");
+    assert!(stdout.contains("[s2] "), "s2 starts: {stdout}");
+    assert_eq!(member_outcome(d.path(), "s2").as_deref(), Some("completed"));
+    let recs = lines_of(&path);
+    let s1_end = recs
+        .iter()
+        .find(|r| r["type"] == "member_finished" && r["member"] == "s1")
+        .expect("the fleet journal caught up");
+    assert_eq!(s1_end["outcome"], "rolled_back");
+    assert_eq!(s1_end["exit"], 3);
+    // The torn line was cut: every line is a record again.
+    let text = std::fs::read_to_string(&path).unwrap();
+    for line in text.lines() {
+        assert!(
+            serde_json::from_str::<serde_json::Value>(line).is_ok(),
+            "{line}"
+        );
+    }
+}
+
 #[test]
 fn without_a_go_the_rest_wait_after_the_canary_and_json_records_name_their_member() {
     let d = shards(
