@@ -259,11 +259,9 @@ fn a_rolled_back_member_whose_end_the_fleet_lost_stays_rolled_back() {
     runbook(
         d.path(),
         "rb.toml",
-        &format!(
-            "[runbook]\nname = \"rb\"\n[vars]\nfail = \"0\"\n\n[[step]]\nid = \"one\"\nrun = \"true\"\nrollback = \"true\"\n\n\
-             [[step]]\nid = \"boom\"\nrun = \"exit ${{vars.fail}}\"\n\n[[rollback_trigger]]\nname = \"boom failed\"\n\
-             when = {{ step_failed = \"boom\" }}\naction = \"rollback\"\ncountdown = \"1s\"\n"
-        ),
+        "[runbook]\nname = \"rb\"\n[vars]\nfail = \"0\"\n\n[[step]]\nid = \"one\"\nrun = \"true\"\nrollback = \"true\"\n\n\
+         [[step]]\nid = \"boom\"\nrun = \"exit ${vars.fail}\"\n\n[[rollback_trigger]]\nname = \"boom failed\"\n\
+         when = { step_failed = \"boom\" }\naction = \"rollback\"\ncountdown = \"1s\"\n",
     );
     runbook(
         d.path(),
