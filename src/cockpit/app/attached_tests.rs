@@ -207,6 +207,23 @@ fn a_refusal_is_not_covered_by_the_takeover_journaled_after_it() {
     );
 }
 
+/// A resynchronisation's note ("this terminal fell behind … here is the run as it stands") is
+/// said for a while, then the run's own prompt comes back: it stood in its place until a key
+/// was pressed, and the operator at a stalled SSH session saw no `ready: enter runs …`.
+#[test]
+fn a_resync_note_gives_the_prompt_back_when_it_expires() {
+    let mut app = attached(ClientRole::Control);
+    app.update(Msg::Snapshot(history()));
+    let before = status_text(&app).map(String::from);
+    let note = "this terminal fell behind (286 events): here is the run as it stands";
+    app.update(Msg::Snapshot(history()));
+    app.update(Msg::Note(note.into()));
+    assert_eq!(status_text(&app), Some(note));
+    let later = app.now + chrono::Duration::seconds(super::TRANSIENT_SECS + 1);
+    app.update(Msg::Tick(later));
+    assert_eq!(status_text(&app).map(String::from), before);
+}
+
 #[test]
 fn this_terminals_own_attach_is_not_news_but_others_are() {
     let mut app = attached(ClientRole::Control);

@@ -414,7 +414,9 @@ impl App {
             Msg::Snapshot(events) => self.on_snapshot(events),
             Msg::Role { role, by } => self.on_role(role, by),
             Msg::Note(text) => {
-                self.say(Level::Warn, text);
+                // Said for a while, then the run's own prompt comes back (`ready: enter runs
+                // step 5`): a resynchronisation's note stood in its place until a key.
+                self.say_briefly(Level::Warn, text);
                 vec![Effect::Redraw]
             }
         }
