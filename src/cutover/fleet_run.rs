@@ -407,6 +407,12 @@ impl Driver {
         let engine = match engine {
             Ok(e) => e,
             Err(e) => {
+                // A secret its environment lacks: nothing was done, as for one run (exit 2).
+                let exit = if matches!(e, cutover_engine::EngineError::Secret(_)) {
+                    Exit::Invalid
+                } else {
+                    Exit::Failed
+                };
                 let why = format!("cannot start: {e}");
                 self.say(name, &why);
                 self.lane(name, LaneState::Ended, &why);
@@ -414,9 +420,9 @@ impl Driver {
                     ts: Utc::now(),
                     member: name.to_string(),
                     outcome: None,
-                    exit: Exit::Failed.code(),
+                    exit: exit.code(),
                 });
-                self.note_exit(Exit::Failed);
+                self.note_exit(exit);
                 return None;
             }
         };
@@ -646,7 +652,9 @@ impl Prefixed {
         o.flush()
     }
 
-    /// `text` marked as this member's: `[name] text`, or a JSON record with `"member"` first.
+    /// `text` marked as this member's: `[name] text`, or a JSON record with `"member"` first
+    /// (a line that is no JSON record, the fleet's own word about the member, becomes one:
+    /// `{"member":…,"type":"note","message":…}`).
     fn mark(&self, text: &str) -> String {
         if !self.json {
             return format!("[{}] {text}", self.name);
@@ -656,7 +664,8 @@ impl Prefixed {
                 "{{\"member\":{},{rest}",
                 serde_json::Value::String(self.name.clone())
             ),
-            None => text.to_string(),
+            None => serde_json::json!({ "member": self.name, "type": "note", "message": text })
+                .to_string(),
         }
     }
 
@@ -713,6 +722,11 @@ mod tests {
             serde_json::from_str(&p.mark("{\"type\":\"ready\"}")).expect("still JSON");
         assert_eq!(v["member"], "s\"1");
         assert_eq!(v["type"], "ready");
+        let v: serde_json::Value =
+            serde_json::from_str(&p.mark("cannot start: a \"quoted\" word")).expect("JSON");
+        assert_eq!(v["member"], "s\"1");
+        assert_eq!(v["type"], "note");
+        assert_eq!(v["message"], "cannot start: a \"quoted\" word");
         p.write_all(b"{\"type\":").expect("write");
         assert_eq!(p.buf, b"{\"type\":");
         p.json = false;

@@ -395,6 +395,52 @@ fn sigkill_of_the_fleet_mid_way_then_resume_continues_every_member() {
     assert!(resumed.is_some(), "{t:?}");
 }
 
+/// A member whose secret's variable is not set never starts: said as a JSON record of its own
+/// under `--json` (it was a bare text line), and counted as nothing done (exit 2, as for one
+/// run), not as a failure.
+#[test]
+fn a_member_without_its_secret_is_said_in_json_and_exits_2() {
+    let d = tempfile::tempdir().unwrap();
+    runbook(
+        d.path(),
+        "rb.toml",
+        "[runbook]\nname = \"rb\"\n[secrets]\nPW = { env = \"FLEET_PW_UNSET_DEFAULT\" }\n\n[[step]]\nid = \"one\"\nrun = \"true\"\n",
+    );
+    runbook(
+        d.path(),
+        "fleet.toml",
+        "halt = \"never\"\n[[member]]\nname = \"s1\"\nsecrets = { PW = { env = \"FLEET_PW_SET\" } }\n\n\
+         [[member]]\nname = \"s2\"\nsecrets = { PW = { env = \"FLEET_PW_UNSET\" } }\n",
+    );
+    let out = cutover(
+        d.path(),
+        &[
+            "run",
+            "rb.toml",
+            "--fleet",
+            "fleet.toml",
+            "--headless",
+            "--json",
+            "--journal",
+            "fj.jsonl",
+        ],
+        &[("FLEET_PW_SET", "set-secret")],
+    );
+    let (stdout, _) = exited(&out, 2);
+    for line in stdout.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(v["member"] == "s1" || v["member"] == "s2", "{line}");
+    }
+    assert!(
+        stdout.lines().any(|l| l.contains("\"type\":\"note\"")
+            && l.contains("cannot start: secret")
+            && l.contains("\"member\":\"s2\"")),
+        "{stdout}"
+    );
+    assert_eq!(member_outcome(d.path(), "s1").as_deref(), Some("completed"));
+}
+
 /// A fleet journal has one writer: a `--resume` while the fleet still runs is refused (two
 /// would start members twice). And a new fleet never takes another fleet journal's members:
 /// `fj.other` shares `fj.jsonl`'s `fj.members/`, whose journals it would have resumed as its
