@@ -114,6 +114,7 @@ pub fn prepare(args: &FleetArgs) -> Result<Prepared, (String, Exit)> {
     };
     let mut progress = progress_of(&before);
     let caught_up = settle_lost_ends(&before, &mut progress, |m| journal.member_journal(m));
+    refuse_dropped_members(&before, &progress, &fleet, &path).map_err(invalid)?;
     for rec in std::iter::once(&started).chain(&caught_up) {
         journal.append(rec).map_err(|e| {
             (
@@ -133,6 +134,40 @@ pub fn prepare(args: &FleetArgs) -> Result<Prepared, (String, Exit)> {
         accept: (args.accept_changed_runbook, args.accept_changed_vars),
         secrets,
     })
+}
+
+/// Refuses to resume with a fleet file that leaves out a member which started and has not
+/// ended for good: it would stay interrupted, its outcome unknown, and nobody told.
+fn refuse_dropped_members(
+    before: &[FleetRecord],
+    progress: &Progress,
+    fleet: &Fleet,
+    path: &std::path::Path,
+) -> Result<(), String> {
+    let dropped: std::collections::BTreeSet<&str> = before
+        .iter()
+        .filter_map(|r| match r {
+            FleetRecord::MemberStarted { member, .. } => Some(member.as_str()),
+            _ => None,
+        })
+        .filter(|m| !progress.completed.iter().any(|c| c == m))
+        .filter(|m| !progress.ended.contains_key(*m))
+        .filter(|m| !fleet.members.iter().any(|f| f.name == *m))
+        .collect();
+    if dropped.is_empty() {
+        return Ok(());
+    }
+    let ran_with = before.iter().rev().find_map(|r| match r {
+        FleetRecord::FleetStarted { fleet, .. } => Some(fleet.as_str()),
+        _ => None,
+    });
+    Err(format!(
+        "cutover: {} started in {} and did not end, and {} leaves it out: resume with the fleet file it ran with{}",
+        dropped.into_iter().collect::<Vec<_>>().join(", "),
+        path.display(),
+        fleet.file,
+        ran_with.map(|f| format!(" ({f})")).unwrap_or_default()
+    ))
 }
 
 /// The fleet journal's path: `--journal`/`--resume`, else one named after the runbook.

@@ -476,6 +476,55 @@ fn a_fleet_journal_has_one_writer_and_its_members_belong_to_one_fleet() {
     assert!(!d.path().join("fj.third").exists());
 }
 
+/// Resuming with a fleet file that leaves out a member killed mid-step is refused, naming it
+/// and the fleet file it ran with: it would stay interrupted, its outcome unknown, and the
+/// fleet said it finished (exit 0).
+#[test]
+fn resuming_without_a_member_that_did_not_end_is_refused() {
+    let d = shards(
+        "[[member]]\nname = \"s1\"\nvars = { host = \"a\", nap = \"30\" }\n\n[[member]]\nname = \"s2\"\nvars = { host = \"b\" }\n",
+    );
+    let mut child = spawn_fleet(d.path(), std::process::Stdio::null());
+    let s1 = d.path().join("fj.members/s1.jsonl");
+    wait_for("s1's long step", std::time::Duration::from_secs(30), || {
+        std::fs::read_to_string(&s1).is_ok_and(|t| t.contains("\"type\":\"process\""))
+    });
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reap");
+    let pid = lines_of(&s1)
+        .iter()
+        .rev()
+        .find(|r| r["type"] == "process")
+        .and_then(|r| r["pid"].as_i64())
+        .expect("pid") as i32;
+    // SAFETY: killpg on the process group the killed fleet's step ran in (our own child's).
+    unsafe { libc::killpg(pid, libc::SIGKILL) };
+    runbook(
+        d.path(),
+        "other.toml",
+        "[[member]]\nname = \"s2\"\nvars = { host = \"b\" }\n",
+    );
+    let out = cutover(
+        d.path(),
+        &[
+            "run",
+            "rb.toml",
+            "--fleet",
+            "other.toml",
+            "--headless",
+            "--resume",
+            "fj.jsonl",
+        ],
+        &[],
+    );
+    let (_, stderr) = exited(&out, 2);
+    has(&stderr, "s1 started in fj.jsonl and did not end");
+    has(
+        &stderr,
+        "resume with the fleet file it ran with (fleet.toml)",
+    );
+}
+
 #[test]
 fn a_fleet_journal_that_is_a_fifo_a_link_or_not_a_fleet_is_refused_without_hanging() {
     let d = shards("[[member]]\nname = \"s1\"\nvars = { host = \"a\" }\n");
