@@ -103,6 +103,10 @@ pub fn prepare(args: &FleetArgs) -> Result<Prepared, (String, Exit)> {
         .filter_map(|env| std::env::var(env).ok())
         .filter(|v| !v.is_empty())
         .collect();
+    if let Some(warning) = crate::limits::open_files_for(fleet.concurrency) {
+        crate::say::err(&format!("cutover: {warning}"));
+        tracing::warn!("{warning}");
+    }
     let path = journal_path(args, &books);
     let (mut journal, before) = open_journal(&path, args.resume).map_err(invalid)?;
     let started = FleetRecord::FleetStarted {

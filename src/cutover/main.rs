@@ -23,6 +23,7 @@ mod fleet_run;
 mod fleet_serve;
 mod headless;
 mod init_cmd;
+mod limits;
 mod log;
 mod new_file;
 mod notify_cmd;
