@@ -592,26 +592,14 @@ fn ls_row(
 /// How to resume a run whose engine died: a fleet takes its runbook and fleet file again
 /// (from its journal's start; a fleet journal is no run journal), a run its journal alone.
 fn resume_command(m: &rundir::RunMeta) -> String {
-    let journal = plain(&m.journal).into_owned();
-    if !m.fleet {
-        return format!("resume with: cutover run --resume {journal}");
+    if m.fleet {
+        format!(
+            "resume with: {}",
+            crate::fleet_attach::resume_command(&m.journal)
+        )
+    } else {
+        format!("resume with: cutover run --resume {}", plain(&m.journal))
     }
-    let started = crate::fleet_journal::read_journal(std::path::Path::new(&m.journal))
-        .ok()
-        .and_then(|recs| {
-            recs.into_iter().find_map(|r| match r {
-                cutover_model::fleet::FleetRecord::FleetStarted { runbook, fleet, .. } => {
-                    Some((runbook, fleet))
-                }
-                _ => None,
-            })
-        });
-    let (runbook, fleet) = started.unwrap_or_else(|| ("RUNBOOK".into(), "FLEET.toml".into()));
-    format!(
-        "resume with: cutover run {} --fleet {} --resume {journal}",
-        plain(&runbook),
-        plain(&fleet)
-    )
 }
 
 /// The table: a header and one line per run, each column as wide as its longest value (at

@@ -154,7 +154,7 @@ fn engine_gone(id: &str, view: Option<&FleetView>, seat: Seat) -> Outcome {
 
 /// The command that resumes the fleet journal `journal`: its runbook and fleet file as its
 /// start recorded them, each quoted for the shell and shown without escapes.
-fn resume_command(journal: &str) -> String {
+pub(crate) fn resume_command(journal: &str) -> String {
     use cutover_model::runbook::shell::quote;
     let started = crate::fleet_journal::read_journal(Path::new(journal))
         .ok()

@@ -264,7 +264,7 @@ fn a_sigkilled_fleets_members_directory_does_not_stop_the_next_fleet() {
     // `ls` says how to resume it: a fleet takes its runbook and fleet file again.
     let ls = runs.ls();
     let resume = format!(
-        "resume with: cutover run {rb} --fleet {fleet} --resume {}",
+        "resume with: cutover run '{rb}' --fleet '{fleet}' --resume '{}'",
         fj.display()
     );
     assert!(ls.contains(&resume), "{ls}");
