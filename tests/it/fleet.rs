@@ -325,20 +325,17 @@ fn without_a_go_the_rest_wait_after_the_canary_and_json_records_name_their_membe
     assert!(!d.path().join("fj.members/s2.jsonl").exists());
 }
 
-#[test]
-fn sigkill_of_the_fleet_mid_way_then_resume_continues_every_member() {
-    let d = shards(
-        "concurrency = 1\n\n[[member]]\nname = \"s1\"\nvars = { host = \"a\" }\n\n[[member]]\nname = \"s2\"\nvars = { host = \"b\", nap = \"30\" }\n\n[[member]]\nname = \"s3\"\nvars = { host = \"c\" }\n",
-    );
-    let mut child = spawn_fleet(d.path(), std::process::Stdio::null());
-    let s2 = d.path().join("fj.members/s2.jsonl");
-    wait_for("s2's long step", std::time::Duration::from_secs(30), || {
-        std::fs::read_to_string(&s2).is_ok_and(|t| t.contains("\"type\":\"process\""))
+/// Starts the fleet in `dir` (journal `fj.jsonl`), SIGKILLs it once `member`'s long step runs,
+/// and stops that step, as a crashed single run's would be stopped.
+fn killed_mid_step(dir: &std::path::Path, member: &str) {
+    let mut child = spawn_fleet(dir, std::process::Stdio::null());
+    let own = dir.join(format!("fj.members/{member}.jsonl"));
+    wait_for("the long step", std::time::Duration::from_secs(30), || {
+        std::fs::read_to_string(&own).is_ok_and(|t| t.contains("\"type\":\"process\""))
     });
     child.kill().expect("SIGKILL");
     child.wait().expect("reap");
-    // The step the killed fleet left running is stopped, as a crashed single run's would be.
-    let pid = lines_of(&s2)
+    let pid = lines_of(&own)
         .iter()
         .rev()
         .find(|r| r["type"] == "process")
@@ -346,6 +343,14 @@ fn sigkill_of_the_fleet_mid_way_then_resume_continues_every_member() {
         .expect("pid") as i32;
     // SAFETY: killpg on the process group the killed fleet's step ran in (our own child's).
     unsafe { libc::killpg(pid, libc::SIGKILL) };
+}
+
+#[test]
+fn sigkill_of_the_fleet_mid_way_then_resume_continues_every_member() {
+    let d = shards(
+        "concurrency = 1\n\n[[member]]\nname = \"s1\"\nvars = { host = \"a\" }\n\n[[member]]\nname = \"s2\"\nvars = { host = \"b\", nap = \"30\" }\n\n[[member]]\nname = \"s3\"\nvars = { host = \"c\" }\n",
+    );
+    killed_mid_step(d.path(), "s2");
     // The operator shortens s2's nap before resuming: a changed var is refused unless accepted.
     let fleet = std::fs::read_to_string(d.path().join("fleet.toml")).expect("fleet");
     runbook(
@@ -484,21 +489,7 @@ fn resuming_without_a_member_that_did_not_end_is_refused() {
     let d = shards(
         "[[member]]\nname = \"s1\"\nvars = { host = \"a\", nap = \"30\" }\n\n[[member]]\nname = \"s2\"\nvars = { host = \"b\" }\n",
     );
-    let mut child = spawn_fleet(d.path(), std::process::Stdio::null());
-    let s1 = d.path().join("fj.members/s1.jsonl");
-    wait_for("s1's long step", std::time::Duration::from_secs(30), || {
-        std::fs::read_to_string(&s1).is_ok_and(|t| t.contains("\"type\":\"process\""))
-    });
-    child.kill().expect("SIGKILL");
-    child.wait().expect("reap");
-    let pid = lines_of(&s1)
-        .iter()
-        .rev()
-        .find(|r| r["type"] == "process")
-        .and_then(|r| r["pid"].as_i64())
-        .expect("pid") as i32;
-    // SAFETY: killpg on the process group the killed fleet's step ran in (our own child's).
-    unsafe { libc::killpg(pid, libc::SIGKILL) };
+    killed_mid_step(d.path(), "s1");
     runbook(
         d.path(),
         "other.toml",
