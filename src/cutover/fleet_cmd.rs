@@ -63,8 +63,10 @@ fn preflight_each(runbook: &Path, books: &[(String, cutover_model::runbook::Runb
             metrics_file: None,
             json: false,
         };
-        // Said here: the next member's lines follow it.
-        let outcome = crate::preflight_cmd::of_runbook(rb, &args, &format!("[{name}] "));
+        // Said here, with the member first as its other lines: the next member's follow.
+        let prefix = format!("[{name}] ");
+        let outcome = crate::preflight_cmd::of_runbook(rb, &args, &prefix)
+            .map_err(|f| exit::Failure::new(f.exit, format!("{prefix}{}", f.message)));
         ready &= exit::said(outcome) == Exit::Ok;
     }
     ready

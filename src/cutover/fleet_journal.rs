@@ -214,6 +214,12 @@ pub fn open_journal(path: &Path, resume: bool) -> Result<(FleetJournal, Vec<Flee
     }
     if !resume {
         refuse_taken_members(path)?;
+    } else if std::fs::symlink_metadata(members_dir(path)).is_ok_and(|m| !m.is_dir()) {
+        // Its members' journals are written in it: never through a link, nor into a file.
+        return Err(format!(
+            "cutover: {} is not a directory (a link or a file stands there): the members' journals are never written through it",
+            members_dir(path).display()
+        ));
     }
     let j = FleetJournal::open(path, resume).map_err(|e| {
         let odd = std::fs::symlink_metadata(path).is_ok_and(|m| !m.is_file());

@@ -444,6 +444,14 @@ fn a_member_without_its_secret_is_said_in_json_and_exits_2() {
         "{stdout}"
     );
     assert_eq!(member_outcome(d.path(), "s1").as_deref(), Some("completed"));
+    // `check --connect` names the member too, as its other lines do.
+    let check = cutover(
+        d.path(),
+        &["check", "rb.toml", "--fleet", "fleet.toml", "--connect"],
+        &[("FLEET_PW_SET", "set-secret")],
+    );
+    let (_, stderr) = exited(&check, 2);
+    has(&stderr, "[s2] cutover preflight: secret `PW`");
 }
 
 /// A fleet journal has one writer: a `--resume` while the fleet still runs is refused (two
@@ -479,6 +487,21 @@ fn a_fleet_journal_has_one_writer_and_its_members_belong_to_one_fleet() {
         has(&stderr, &format!("run --fleet does not take {flag}"));
     }
     assert!(!d.path().join("fj.third").exists());
+    let both = run_fleet(
+        d.path(),
+        &["--journal", "fj.fourth", "--resume", "fj.jsonl"],
+    );
+    let (_, stderr) = exited(&both, 2);
+    has(
+        &stderr,
+        "'--journal <PATH>' cannot be used with '--resume <JOURNAL>'",
+    );
+    // The members' directory of the journal resumed is a link: never written through.
+    std::fs::rename(d.path().join("fj.members"), d.path().join("elsewhere")).unwrap();
+    std::os::unix::fs::symlink("elsewhere", d.path().join("fj.members")).unwrap();
+    let linked = run_fleet(d.path(), &["--resume", "fj.jsonl", "--assume-yes"]);
+    let (_, stderr) = exited(&linked, 2);
+    has(&stderr, "fj.members is not a directory");
 }
 
 /// Resuming with a fleet file that leaves out a member killed mid-step is refused, naming it
