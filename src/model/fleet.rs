@@ -279,6 +279,8 @@ impl Fleet {
     ) -> Result<Vec<(String, Runbook)>, LoadError> {
         let (shown, source) = Runbook::read_source(path)?;
         let mut found = Vec::new();
+        // The runbook's own errors, each with the members it holds for (said once).
+        let mut runbook_errors: Vec<(Diagnostic, Vec<&str>)> = Vec::new();
         let mut books = Vec::new();
         for m in &self.members {
             let mut vars = overrides.clone();
@@ -302,12 +304,20 @@ impl Fleet {
                     }
                     books.push((m.name.clone(), rb));
                 }
-                Err(d) => found.extend(d.0.into_iter().map(|mut d| {
-                    d.message = format!("member {}: {}", m.name, d.message);
-                    d
-                })),
+                Err(d) => {
+                    for d in d.0 {
+                        match runbook_errors.iter_mut().find(|(seen, _)| *seen == d) {
+                            Some((_, members)) => members.push(&m.name),
+                            None => runbook_errors.push((d, vec![&m.name])),
+                        }
+                    }
+                }
             }
         }
+        found.extend(runbook_errors.into_iter().map(|(mut d, members)| {
+            d.message = format!("{}: {}", members_named(&members), d.message);
+            d
+        }));
         if found.is_empty() {
             Ok(books)
         } else {
@@ -462,6 +472,21 @@ fn canary(errs: &mut Errors<'_>, given: &[Spanned<String>], members: &[Member]) 
 
 /// The fleet cockpit's picture: lanes, phase, commands.
 pub mod lane;
+
+/// `member s1`, or `members s1, s2, s3` (at most five named, then how many in all): whom a
+/// runbook error holds for, said once however many members share it.
+fn members_named(members: &[&str]) -> String {
+    const NAMED: usize = 5;
+    match members {
+        [one] => format!("member {one}"),
+        all if all.len() <= NAMED => format!("members {}", all.join(", ")),
+        all => format!(
+            "members {} … ({} in all)",
+            all[..NAMED].join(", "),
+            all.len()
+        ),
+    }
+}
 
 #[cfg(test)]
 mod tests;

@@ -50,6 +50,18 @@ fn every_bad_input_the_issue_names_is_located() {
             "rb.toml:5:13",
             "member s2: `${vars.host}` does not resolve",
         ),
+        // The same runbook error for many members is said once, naming them (it was said
+        // once per member: 50,002 lines for 10,000 members).
+        (
+            &format!(
+                "{}[[member]]\nname = \"s0\"\nvars = {{ host = \"a\" }}\n",
+                (1..=7)
+                    .map(|i| format!("[[member]]\nname = \"m{i}\"\n"))
+                    .collect::<String>()
+            ),
+            "rb.toml:5:13",
+            "members m1, m2, m3, m4, m5 … (7 in all): `${vars.host}` does not resolve",
+        ),
     ] {
         let out = check(d.path(), fleet);
         let (stdout, stderr) = exited(&out, 2);
@@ -58,6 +70,8 @@ fn every_bad_input_the_issue_names_is_located() {
             stderr.starts_with(at) && stderr.contains(want),
             "wanted {at}: {want}\n{stderr}"
         );
+        // Each place is said once, however many members it fails for.
+        assert_eq!(stderr.matches(at).count(), 1, "{stderr}");
     }
 }
 
