@@ -89,7 +89,7 @@ pub fn lanes(socket: &Path, id: &str, seat: Seat, theme: &Theme) -> Outcome {
 /// What the terminal says when it leaves the lanes: the fleet goes on (detached), or how it
 /// ended (with its exit code, from the fleet journal).
 fn left_fleet(id: &str, view: Option<&FleetView>, seat: Seat) -> Exit {
-    let Some(v) = view.filter(|v| v.phase == FleetPhase::Finished) else {
+    let Some(v) = view.filter(|v| ended(v)) else {
         if seat.drill {
             say::out("cutover: left the lanes before the drill's fleet finished");
             return Exit::Failed;
@@ -129,9 +129,31 @@ fn left_fleet(id: &str, view: Option<&FleetView>, seat: Seat) -> Exit {
     }
 }
 
+/// Whether the fleet ended: as the lanes saw, or as its journal says (an engine stopped by a
+/// signal ends the fleet and goes at once, before the lanes are told).
+fn ended(v: &FleetView) -> bool {
+    v.phase == FleetPhase::Finished || ended_in_journal(&v.journal)
+}
+
+/// Whether the fleet journal's last session ended (a `fleet_finished` after its last
+/// `fleet_started`).
+fn ended_in_journal(journal: &str) -> bool {
+    use cutover_model::fleet::FleetRecord;
+    crate::fleet_journal::read_journal(Path::new(journal)).is_ok_and(|recs| {
+        recs.iter()
+            .rev()
+            .find_map(|r| match r {
+                FleetRecord::FleetFinished { .. } => Some(true),
+                FleetRecord::FleetStarted { .. } => Some(false),
+                _ => None,
+            })
+            .unwrap_or(false)
+    })
+}
+
 /// The fleet's engine went away: how it ended when it did, else how to resume it.
 fn engine_gone(id: &str, view: Option<&FleetView>, seat: Seat) -> Outcome {
-    if view.is_some_and(|v| v.phase == FleetPhase::Finished) {
+    if view.is_some_and(ended) {
         return Ok(left_fleet(id, view, seat));
     }
     if seat.drill {

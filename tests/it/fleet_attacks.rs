@@ -354,6 +354,24 @@ fn sighup_is_ignored_and_sigterm_ends_every_member_as_an_abort() {
     }
 }
 
+/// SIGTERM to the fleet's engine while the lanes look on: the fleet ends (journaled) and the
+/// lanes say how it ended, with its exit, not that the engine "went away before the fleet
+/// ended" (the engine ends the fleet and goes at once, before the lanes are told).
+#[test]
+fn sigterm_to_the_engine_under_the_lanes_is_an_end_not_a_loss() {
+    let (_d, _, fj, runs, mut term) = waiting_fleet(1);
+    signal(runs.engine_pid(), libc::SIGTERM);
+    term.assert_restored(4);
+    let screen = term.screen();
+    assert!(
+        !screen.contains("went away before the fleet ended"),
+        "{screen}"
+    );
+    term.assert_shows("cutover: the fleet's report: cutover report");
+    assert_eq!(journal(&fj).last().unwrap()["type"], "fleet_finished");
+    no_engine_left(&runs);
+}
+
 /// The lanes' terminal vanishes while the members wait: the fleet's engine goes on, `ls`
 /// lists it, and `attach` picks it up.
 #[test]
