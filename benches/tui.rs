@@ -351,6 +351,7 @@ fn socket_flood(dir: &Path) {
                 shared: None,
                 linger: Duration::from_secs(5),
                 claim: None,
+                output_cap: None,
             })
             .expect("listen");
             let socket = listening.socket.clone();

@@ -482,7 +482,14 @@ impl Driver {
             }
             Host::Served { hub, dir } => {
                 let index = self.member_index(name);
-                crate::fleet_serve::serve_member(name, index, engine, hub.clone(), dir.clone())
+                let cap = crate::fleet_serve::member_output_cap(self.prepared.fleet.concurrency);
+                crate::fleet_serve::serve_member(
+                    name,
+                    (index, cap),
+                    engine,
+                    hub.clone(),
+                    dir.clone(),
+                )
             }
         };
         Some(member)
@@ -749,6 +756,20 @@ mod tests {
         for w in order.windows(2) {
             assert!(severity(w[0]) < severity(w[1]), "{w:?}");
         }
+    }
+
+    /// The fleet's engine keeps 256 MiB of output for its members' terminals: one share each,
+    /// within a single run's 64 MiB and no less than 256 KiB.
+    #[test]
+    fn members_share_one_output_budget() {
+        use crate::fleet_serve::member_output_cap;
+        const MIB: usize = 1024 * 1024;
+        assert_eq!(member_output_cap(1), 64 * MIB);
+        assert_eq!(member_output_cap(4), 64 * MIB);
+        assert_eq!(member_output_cap(6), 256 * MIB / 6);
+        assert_eq!(member_output_cap(16), 16 * MIB);
+        assert_eq!(member_output_cap(10_000), MIB / 4);
+        assert_eq!(member_output_cap(0), 64 * MIB);
     }
 
     /// A member's lines are marked; a JSON record is tagged with the member as its first

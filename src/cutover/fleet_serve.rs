@@ -314,14 +314,14 @@ async fn linger(hub: &FleetHub, mut stopped: tokio::sync::watch::Receiver<bool>)
 /// waits for the operator (the lanes' keys, or its own cockpit); its lane follows its events.
 pub fn serve_member(
     name: &str,
-    index: usize,
+    (index, output_cap): (usize, usize),
     engine: Engine,
     hub: std::sync::Arc<FleetHub>,
     dir: PathBuf,
 ) -> MemberTask {
     let name = name.to_string();
     Box::pin(async move {
-        let listening = match listen_member(&engine, index, dir) {
+        let listening = match listen_member(&engine, index, dir, output_cap) {
             Ok(l) => l,
             Err(why) => {
                 tracing::error!("[{name}] {why}");
@@ -346,7 +346,27 @@ pub fn serve_member(
 }
 
 /// Binds member `index`'s socket in `dir` (no linger: the fleet keeps its lane).
-fn listen_member(engine: &Engine, index: usize, dir: PathBuf) -> Result<server::Listening, String> {
+/// Bytes of step output the fleet's engine keeps for its members' terminals, all together:
+/// each member in flight gets its share ([`member_output_cap`]).
+const FLEET_OUTPUT_BYTES: usize = 256 * 1024 * 1024;
+/// The least share a member gets, however many run at once.
+const MEMBER_OUTPUT_MIN: usize = 256 * 1024;
+
+/// The output a member's terminal may be sent when it attaches: a share of
+/// [`FLEET_OUTPUT_BYTES`] among `concurrency` members in flight, at least
+/// [`MEMBER_OUTPUT_MIN`] and at most what a single run keeps. Six members each printing 96 MB
+/// held 463 MB at 64 MiB each.
+pub fn member_output_cap(concurrency: usize) -> usize {
+    (FLEET_OUTPUT_BYTES / concurrency.max(1))
+        .clamp(MEMBER_OUTPUT_MIN, cutover_socket::history::OUTPUT_BYTES)
+}
+
+fn listen_member(
+    engine: &Engine,
+    index: usize,
+    dir: PathBuf,
+    output_cap: usize,
+) -> Result<server::Listening, String> {
     let meta = served_here(
         format!("m{index}"),
         engine.journal_path(),
@@ -360,6 +380,7 @@ fn listen_member(engine: &Engine, index: usize, dir: PathBuf) -> Result<server::
         shared: None,
         linger: Duration::ZERO,
         claim: None,
+        output_cap: Some(output_cap),
     })
     .map_err(|e| format!("cannot serve: {e}"))
 }

@@ -413,6 +413,7 @@ pub fn listen(
         shared,
         linger: server::LINGER,
         claim,
+        output_cap: None,
     })
     .map_err(|e| e.to_string())
 }

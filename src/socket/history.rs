@@ -53,6 +53,8 @@ pub struct History {
     core: Vec<Kept>,
     output: BTreeMap<usize, StepOutput>,
     output_bytes: usize,
+    /// Bytes of output kept for all steps together (`None`: [`OUTPUT_BYTES`]).
+    output_cap: Option<usize>,
     lag: VecDeque<Kept>,
     notices: VecDeque<Kept>,
     /// The latest progress per wait step or reconcile check.
@@ -63,6 +65,20 @@ impl History {
     /// An empty history.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty history keeping at most `cap` bytes of output (`None`: [`OUTPUT_BYTES`]): a
+    /// fleet's engine serves many members, and shares one budget out among them.
+    pub fn with_output_cap(cap: Option<usize>) -> Self {
+        History {
+            output_cap: cap,
+            ..Self::default()
+        }
+    }
+
+    /// Bytes of output kept at most.
+    fn cap(&self) -> usize {
+        self.output_cap.unwrap_or(OUTPUT_BYTES)
     }
 
     /// Takes one event, in the order the engine sent it.
@@ -107,8 +123,10 @@ impl History {
         }
     }
 
-    /// Keeps all output under [`OUTPUT_BYTES`]: the oldest of the other steps goes first.
+    /// Keeps all output under its cap ([`OUTPUT_BYTES`] unless told otherwise): the oldest of
+    /// the other steps goes first.
     fn shed_output(&mut self, busy: usize) {
+        let cap = self.cap();
         let order: Vec<usize> = self
             .output
             .keys()
@@ -120,10 +138,10 @@ impl History {
             let Some(step) = self.output.get_mut(&i) else {
                 continue;
             };
-            while self.output_bytes > OUTPUT_BYTES && step.events.len() > 1 {
+            while self.output_bytes > cap && step.events.len() > 1 {
                 self.output_bytes -= step.shed();
             }
-            if self.output_bytes <= OUTPUT_BYTES {
+            if self.output_bytes <= cap {
                 return;
             }
         }
@@ -187,6 +205,27 @@ mod tests {
             at: None,
             skipped: 0,
         })
+    }
+
+    #[test]
+    fn a_history_told_a_smaller_cap_keeps_no_more_output() {
+        let cap = 64 * 1024;
+        let mut h = History::with_output_cap(Some(cap));
+        for step in 0..3 {
+            for _ in 0..100 {
+                h.push(output(step, 200));
+            }
+        }
+        let kept: usize = h
+            .snapshot()
+            .iter()
+            .filter_map(|e| match e {
+                Event::Output { text, .. } => Some(text.len()),
+                _ => None,
+            })
+            .sum();
+        assert!(kept <= cap, "{kept} bytes kept");
+        assert!(kept > cap / 2, "the cap is used, not starved: {kept}");
     }
 
     #[test]

@@ -68,6 +68,9 @@ pub struct ServeOptions {
     pub linger: Duration,
     /// The hold on the run's id ([`crate::claim::claim_id`]), let go when serving ends.
     pub claim: Option<crate::claim::IdClaim>,
+    /// Bytes of step output kept for a terminal that attaches (`None`:
+    /// [`crate::history::OUTPUT_BYTES`]); a fleet's engine gives each member a share.
+    pub output_cap: Option<usize>,
 }
 
 /// Why the run could not be served.
@@ -285,7 +288,7 @@ impl Listening {
         let shared = Arc::new(Shared {
             id: opts.meta.id.clone(),
             journal: opts.meta.journal.clone(),
-            history: Mutex::new(History::new()),
+            history: Mutex::new(History::with_output_cap(opts.output_cap)),
             status: Mutex::new(StatusFold::default()),
             events,
             commands: cmd_tx,

@@ -121,6 +121,7 @@ pub(crate) fn listening_runbook(
         shared: None,
         linger,
         claim: None,
+        output_cap: None,
     })
     .unwrap();
     (listening, engine)
