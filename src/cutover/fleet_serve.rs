@@ -345,7 +345,6 @@ pub fn serve_member(
     })
 }
 
-/// Binds member `index`'s socket in `dir` (no linger: the fleet keeps its lane).
 /// Bytes of step output the fleet's engine keeps for its members' terminals, all together:
 /// each member in flight gets its share ([`member_output_cap`]).
 const FLEET_OUTPUT_BYTES: usize = 256 * 1024 * 1024;
@@ -361,6 +360,8 @@ pub fn member_output_cap(concurrency: usize) -> usize {
         .clamp(MEMBER_OUTPUT_MIN, cutover_socket::history::OUTPUT_BYTES)
 }
 
+/// Binds member `index`'s socket in `dir` (no linger: the fleet keeps its lane), keeping at
+/// most `output_cap` bytes of its output for a terminal that attaches.
 fn listen_member(
     engine: &Engine,
     index: usize,
