@@ -89,16 +89,15 @@ pub fn begin_sql_in(p: &Pinning, snapshot: Option<&str>) -> String {
 pub const CLIENT_CHECK: &str = "SELECT pg_catalog.set_config(name, '5000', false) \
      FROM pg_catalog.pg_settings WHERE name = 'client_connection_check_interval'";
 
-/// Sets [`CLIENT_CHECK`] on `client`'s session, outside any transaction. Best effort: a
-/// server that cannot watch its sockets (it refuses the setting) only misses the early end.
+/// Sets [`CLIENT_CHECK`] on `client`'s session (once: it lasts as long as the session), outside
+/// any transaction. Best effort: a server that cannot watch its sockets (it refuses the
+/// setting) only misses the early end.
 pub async fn watch_for_gone_client(client: &Client) {
     let _ = client.batch_execute(CLIENT_CHECK).await;
 }
 
-/// Opens a pinned snapshot on `client` (its session first [watching for a gone
-/// client](watch_for_gone_client)).
+/// Opens a pinned snapshot on `client`.
 pub async fn begin(client: &Client, side: &str, p: &Pinning) -> Result<(), ReconcileError> {
-    watch_for_gone_client(client).await;
     client
         .batch_execute(&begin_sql(p))
         .await
