@@ -89,10 +89,10 @@ pub fn payload(note: &Note, run: &RunFacts) -> String {
     .to_string()
 }
 
-/// The environment a hook gets for `note`.
-pub fn env(note: &Note, run: &RunFacts) -> Vec<(String, String)> {
-    let mut env = run.env.clone();
-    env.extend([
+/// What the hook's environment says of `note` (besides the runbook's environment, which a
+/// hook gets as a step does).
+fn event_env(note: &Note, run: &RunFacts) -> [(String, String); 6] {
+    [
         (
             "CUTOVER_NOTIFY_KIND".to_string(),
             note.kind.word().to_string(),
@@ -108,8 +108,7 @@ pub fn env(note: &Note, run: &RunFacts) -> Vec<(String, String)> {
         ("CUTOVER_NOTIFY_AT".to_string(), note.at.to_rfc3339()),
         ("CUTOVER_RUN_NAME".to_string(), run.name.clone()),
         ("CUTOVER_JOURNAL".to_string(), run.journal.clone()),
-    ]);
-    env
+    ]
 }
 
 /// Runs `hook` for `note`, trying again with backoff; `Err` says why after the last try.
@@ -122,15 +121,15 @@ pub async fn send(
     let stdin = masker.mask(&payload(note, run)).into_owned();
     // The runbook's environment is the hook's as it is a step's: a `CUTOVER_SECRET_*` is the
     // secret, which a hook sends its token from. What the event says is masked.
-    let env: Vec<(String, String)> = env(note, run)
-        .into_iter()
-        .map(|(k, v)| {
-            if run.env.iter().any(|(own, _)| own == &k) {
-                (k, v)
-            } else {
-                (k, masker.mask(&v).into_owned())
-            }
-        })
+    let env: Vec<(String, String)> = run
+        .env
+        .iter()
+        .cloned()
+        .chain(
+            event_env(note, run)
+                .into_iter()
+                .map(|(k, v)| (k, masker.mask(&v).into_owned())),
+        )
         .collect();
     let mut last = String::new();
     for attempt in 0..=hook.retries {
