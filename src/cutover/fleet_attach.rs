@@ -114,16 +114,8 @@ fn left_fleet(id: &str, view: Option<&FleetView>, seat: Seat) -> Exit {
         "cutover: the fleet's report: cutover report {}",
         cutover_model::text::plain(&v.journal)
     ));
-    let code = crate::fleet_journal::read_journal(Path::new(&v.journal))
-        .ok()
-        .and_then(|recs| {
-            recs.iter().rev().find_map(|r| match r {
-                cutover_model::fleet::FleetRecord::FleetFinished { exit, .. } => Some(*exit),
-                _ => None,
-            })
-        });
     if seat.control {
-        code.map_or(Exit::Failed, Exit::from_code)
+        last_end(&v.journal).map_or(Exit::Failed, |(code, _)| Exit::from_code(code))
     } else {
         Exit::Ok
     }
@@ -132,22 +124,22 @@ fn left_fleet(id: &str, view: Option<&FleetView>, seat: Seat) -> Exit {
 /// Whether the fleet ended: as the lanes saw, or as its journal says (an engine stopped by a
 /// signal ends the fleet and goes at once, before the lanes are told).
 fn ended(v: &FleetView) -> bool {
-    v.phase == FleetPhase::Finished || ended_in_journal(&v.journal)
+    v.phase == FleetPhase::Finished || last_end(&v.journal).is_some_and(|(_, last)| last)
 }
 
-/// Whether the fleet journal's last session ended (a `fleet_finished` after its last
-/// `fleet_started`).
-fn ended_in_journal(journal: &str) -> bool {
+/// The fleet journal's last `fleet_finished`: its exit code, and whether it ended the last
+/// session (no `fleet_started` after it). `None`: no end, or no journal to read.
+fn last_end(journal: &str) -> Option<(u8, bool)> {
     use cutover_model::fleet::FleetRecord;
-    crate::fleet_journal::read_journal(Path::new(journal)).is_ok_and(|recs| {
-        recs.iter()
-            .rev()
-            .find_map(|r| match r {
-                FleetRecord::FleetFinished { .. } => Some(true),
-                FleetRecord::FleetStarted { .. } => Some(false),
-                _ => None,
-            })
-            .unwrap_or(false)
+    let recs = crate::fleet_journal::read_journal(Path::new(journal)).ok()?;
+    let mut started_since = false;
+    recs.iter().rev().find_map(|r| match r {
+        FleetRecord::FleetFinished { exit, .. } => Some((*exit, !started_since)),
+        FleetRecord::FleetStarted { .. } => {
+            started_since = true;
+            None
+        }
+        _ => None,
     })
 }
 
