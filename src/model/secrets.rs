@@ -42,13 +42,18 @@ pub fn read_secrets(
 /// 0xC5 byte and none of these words cannot be changed by masking: see the `prefilter_*` tests.
 const PREFILTER_WORDS: [&[u8]; 2] = [b"password", b"postgres"];
 
-/// What [`crate::shown::value`] puts between the start and the end of a long value it cuts.
-const CUT: &[u8] = " characters)…".as_bytes();
+/// The end of what [`crate::shown::value`] puts between the start and the end of a long
+/// value it cuts: a text without it holds no cut.
+const CUT: &[u8] = crate::shown::CUT_CLOSE.as_bytes();
 
 /// The whole cut marker: `…(1000 characters)…`.
 fn cut_marker() -> &'static Regex {
+    use crate::shown::{CUT_CLOSE, CUT_OPEN};
     static CUT_MARKER: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
-    CUT_MARKER.get_or_init(|| Regex::new(r"…\([0-9]+ characters\)…").expect("static regex"))
+    CUT_MARKER.get_or_init(|| {
+        let (open, close) = (regex::escape(CUT_OPEN), regex::escape(CUT_CLOSE));
+        Regex::new(&format!("{open}[0-9]+{close}")).expect("the cut marker as a regex")
+    })
 }
 
 /// Replaces secret values and DSN passwords with [`MASK`].

@@ -6,6 +6,12 @@
 /// Characters shown of a value whole; longer ones are cut.
 pub const MAX_SHOWN: usize = 120;
 
+/// What stands between the start and the end of a long value cut by [`value`], before and
+/// after its length: `…(1000 characters)…`. The masker finds cuts by these.
+pub const CUT_OPEN: &str = "…(";
+/// See [`CUT_OPEN`].
+pub const CUT_CLOSE: &str = " characters)…";
+
 /// Characters shown before the first difference of two long values.
 const BEFORE: usize = 30;
 
@@ -70,7 +76,7 @@ pub fn value(v: Option<&str>) -> String {
     }
     let head: String = s.chars().take(MAX_SHOWN / 2).collect();
     let tail: String = s.chars().skip(n - MAX_SHOWN / 6).collect();
-    format!("{}…({n} characters)…{}", escape(&head), escape(&tail))
+    format!("{}{CUT_OPEN}{n}{CUT_CLOSE}{}", escape(&head), escape(&tail))
 }
 
 /// A whole row's text (`(1,abc,)`): escaped and cut like [`value`], never quoted.
