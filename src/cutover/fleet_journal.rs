@@ -145,18 +145,8 @@ pub fn settle_lost_ends(
     p: &mut Progress,
     member_journal: impl Fn(&str) -> PathBuf,
 ) -> Vec<FleetRecord> {
-    let started: std::collections::BTreeSet<&str> = records
-        .iter()
-        .filter_map(|r| match r {
-            FleetRecord::MemberStarted { member, .. } => Some(member.as_str()),
-            _ => None,
-        })
-        .collect();
     let mut caught_up = Vec::new();
-    for member in started {
-        if p.completed.iter().any(|c| c == member) || p.ended.contains_key(member) {
-            continue;
-        }
+    for member in started_not_ended(records, p) {
         let Ok(own) = cutover_engine::journal::read(&member_journal(member)) else {
             continue;
         };
@@ -183,6 +173,22 @@ pub fn settle_lost_ends(
         });
     }
     caught_up
+}
+
+/// The members that started (each once, by name) and, as far as `p` knows, did not end for
+/// good: neither completed nor rolled back.
+pub fn started_not_ended<'a>(
+    records: &'a [FleetRecord],
+    p: &Progress,
+) -> std::collections::BTreeSet<&'a str> {
+    records
+        .iter()
+        .filter_map(|r| match r {
+            FleetRecord::MemberStarted { member, .. } => Some(member.as_str()),
+            _ => None,
+        })
+        .filter(|m| !p.completed.iter().any(|c| c == m) && !p.ended.contains_key(*m))
+        .collect()
 }
 
 /// Opens the fleet journal: new (refusing an existing file), or to resume (with what it
@@ -254,11 +260,16 @@ pub fn open_journal(path: &Path, resume: bool) -> Result<(FleetJournal, Vec<Flee
 fn cut_torn_tail(file: &std::fs::File) -> std::io::Result<()> {
     use std::os::unix::fs::FileExt;
     let len = file.metadata()?.len().min(MAX_FLEET_JOURNAL);
-    let mut all = vec![0u8; usize::try_from(len).unwrap_or(0)];
-    file.read_exact_at(&mut all, 0)?;
-    if all.last().is_none_or(|&b| b == b'\n') {
+    // Its last byte says whether it is torn: only then is the file read again, to find where.
+    let mut last = [b'\n'];
+    if len > 0 {
+        file.read_exact_at(&mut last, len - 1)?;
+    }
+    if last[0] == b'\n' {
         return Ok(());
     }
+    let mut all = vec![0u8; usize::try_from(len).unwrap_or(0)];
+    file.read_exact_at(&mut all, 0)?;
     let keep = all.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
     file.set_len(keep as u64)?;
     file.sync_data()

@@ -28,7 +28,9 @@ use cutover_model::runbook::Runbook;
 use cutover_socket::fleet::FleetHub;
 
 use crate::exit::{Exit, Failure, Outcome};
-use crate::fleet_journal::{FleetJournal, Progress, open_journal, progress_of, settle_lost_ends};
+use crate::fleet_journal::{
+    FleetJournal, Progress, open_journal, progress_of, settle_lost_ends, started_not_ended,
+};
 use crate::headless::{self, HeadlessOptions};
 
 /// How bad an exit is, for "the worst member's code": a completed member is best, then a
@@ -148,14 +150,8 @@ fn refuse_dropped_members(
     fleet: &Fleet,
     path: &std::path::Path,
 ) -> Result<(), String> {
-    let dropped: std::collections::BTreeSet<&str> = before
-        .iter()
-        .filter_map(|r| match r {
-            FleetRecord::MemberStarted { member, .. } => Some(member.as_str()),
-            _ => None,
-        })
-        .filter(|m| !progress.completed.iter().any(|c| c == m))
-        .filter(|m| !progress.ended.contains_key(*m))
+    let dropped: Vec<&str> = started_not_ended(before, progress)
+        .into_iter()
         .filter(|m| !fleet.members.iter().any(|f| f.name == *m))
         .collect();
     if dropped.is_empty() {
@@ -167,7 +163,7 @@ fn refuse_dropped_members(
     });
     Err(format!(
         "cutover: {} started in {} and did not end, and {} leaves it out: resume with the fleet file it ran with{}",
-        dropped.into_iter().collect::<Vec<_>>().join(", "),
+        dropped.join(", "),
         path.display(),
         fleet.file,
         ran_with.map(|f| format!(" ({f})")).unwrap_or_default()
