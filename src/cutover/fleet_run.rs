@@ -95,10 +95,11 @@ impl Prepared {
 pub fn prepare(args: &FleetArgs) -> Result<Prepared, (String, Exit)> {
     let invalid = |m: String| (m, Exit::Invalid);
     let fleet = Fleet::load(&args.fleet).map_err(|e| invalid(e.to_string()))?;
+    let (shown, source) =
+        Runbook::read_source(&args.runbook).map_err(|e| invalid(e.to_string()))?;
     let books = fleet
-        .runbooks(&args.runbook, &args.overrides)
+        .runbooks_of(&shown, &source, &args.overrides)
         .map_err(|e| invalid(e.to_string()))?;
-    let (_, source) = Runbook::read_source(&args.runbook).map_err(|e| invalid(e.to_string()))?;
     let secrets = fleet
         .secret_envs(&source, &books)
         .iter()

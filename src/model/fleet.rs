@@ -278,6 +278,16 @@ impl Fleet {
         overrides: &BTreeMap<String, String>,
     ) -> Result<Vec<(String, Runbook)>, LoadError> {
         let (shown, source) = Runbook::read_source(path)?;
+        self.runbooks_of(&shown, &source, overrides)
+    }
+
+    /// [`Fleet::runbooks`] of a runbook already read: `source`, shown as `shown`.
+    pub fn runbooks_of(
+        &self,
+        shown: &str,
+        source: &str,
+        overrides: &BTreeMap<String, String>,
+    ) -> Result<Vec<(String, Runbook)>, LoadError> {
         let mut found = Vec::new();
         // The runbook's own errors, each with the members it holds for (said once).
         let mut runbook_errors: Vec<(Diagnostic, Vec<&str>)> = Vec::new();
@@ -285,7 +295,7 @@ impl Fleet {
         for m in &self.members {
             let mut vars = overrides.clone();
             vars.extend(m.vars.clone());
-            match Runbook::parse(&shown, &source, &vars) {
+            match Runbook::parse(shown, source, &vars) {
                 Ok(mut rb) => {
                     for (name, env) in &m.secrets {
                         match rb.secrets.get_mut(name) {
