@@ -104,9 +104,18 @@ fn shards(fleet: &str) -> tempfile::TempDir {
 
 /// `cutover run rb.toml --fleet fleet.toml --headless EXTRA...` in `dir`.
 fn run_fleet(dir: &std::path::Path, extra: &[&str]) -> std::process::Output {
+    run_fleet_env(dir, extra, &[])
+}
+
+/// [`run_fleet`] with `env` added to its environment.
+fn run_fleet_env(
+    dir: &std::path::Path,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> std::process::Output {
     let mut args = vec!["run", "rb.toml", "--fleet", "fleet.toml", "--headless"];
     args.extend_from_slice(extra);
-    cutover(dir, &args, &[])
+    cutover(dir, &args, env)
 }
 
 /// `cutover run rb.toml --fleet fleet.toml --headless --journal fj.jsonl` in `dir`, stderr
@@ -339,14 +348,30 @@ fn without_a_go_the_rest_wait_after_the_canary_and_json_records_name_their_membe
     assert!(!d.path().join("fj.members/s2.jsonl").exists());
 }
 
+/// Two members, s1 and s2, one at a time; s1's second step sleeps `nap` seconds.
+fn s1_napping(nap: &str) -> tempfile::TempDir {
+    shards(&format!(
+        "[[member]]\nname = \"s1\"\nvars = {{ host = \"a\", nap = \"{nap}\" }}\n\n[[member]]\nname = \"s2\"\nvars = {{ host = \"b\" }}\n"
+    ))
+}
+
+/// Starts the fleet in `dir` (journal `fj.jsonl`) and waits until `member`'s step runs.
+fn mid_step(dir: &std::path::Path, member: &str) -> std::process::Child {
+    let child = spawn_fleet(dir, std::process::Stdio::null());
+    let own = dir.join(format!("fj.members/{member}.jsonl"));
+    wait_for(
+        "the member's step",
+        std::time::Duration::from_secs(30),
+        || std::fs::read_to_string(&own).is_ok_and(|t| t.contains("\"type\":\"process\"")),
+    );
+    child
+}
+
 /// Starts the fleet in `dir` (journal `fj.jsonl`), SIGKILLs it once `member`'s long step runs,
 /// and stops that step, as a crashed single run's would be stopped.
 fn killed_mid_step(dir: &std::path::Path, member: &str) {
-    let mut child = spawn_fleet(dir, std::process::Stdio::null());
+    let mut child = mid_step(dir, member);
     let own = dir.join(format!("fj.members/{member}.jsonl"));
-    wait_for("the long step", std::time::Duration::from_secs(30), || {
-        std::fs::read_to_string(&own).is_ok_and(|t| t.contains("\"type\":\"process\""))
-    });
     child.kill().expect("SIGKILL");
     child.wait().expect("reap");
     let pid = lines_of(&own)
@@ -431,18 +456,9 @@ fn a_member_without_its_secret_is_said_in_json_and_exits_2() {
         "halt = \"never\"\n[[member]]\nname = \"s1\"\nsecrets = { PW = { env = \"FLEET_PW_SET\" } }\n\n\
          [[member]]\nname = \"s2\"\nsecrets = { PW = { env = \"FLEET_PW_UNSET\" } }\n",
     );
-    let out = cutover(
+    let out = run_fleet_env(
         d.path(),
-        &[
-            "run",
-            "rb.toml",
-            "--fleet",
-            "fleet.toml",
-            "--headless",
-            "--json",
-            "--journal",
-            "fj.jsonl",
-        ],
+        &["--json", "--journal", "fj.jsonl"],
         &[("FLEET_PW_SET", "set-secret")],
     );
     let (stdout, _) = exited(&out, 2);
@@ -474,14 +490,8 @@ fn a_member_without_its_secret_is_said_in_json_and_exits_2() {
 /// own and called completed; a journal named like its own members' directory is refused too.
 #[test]
 fn a_fleet_journal_has_one_writer_and_its_members_belong_to_one_fleet() {
-    let d = shards(
-        "[[member]]\nname = \"s1\"\nvars = { host = \"a\", nap = \"3\" }\n\n[[member]]\nname = \"s2\"\nvars = { host = \"b\" }\n",
-    );
-    let mut child = spawn_fleet(d.path(), std::process::Stdio::null());
-    let s1 = d.path().join("fj.members/s1.jsonl");
-    wait_for("s1's step", std::time::Duration::from_secs(30), || {
-        std::fs::read_to_string(&s1).is_ok_and(|t| t.contains("\"type\":\"process\""))
-    });
+    let d = s1_napping("3");
+    let mut child = mid_step(d.path(), "s1");
     let twice = run_fleet(d.path(), &["--resume", "fj.jsonl", "--assume-yes"]);
     let (_, stderr) = exited(&twice, 2);
     has(&stderr, "fj.jsonl is in use by another cutover process");
@@ -523,9 +533,7 @@ fn a_fleet_journal_has_one_writer_and_its_members_belong_to_one_fleet() {
 /// fleet said it finished (exit 0).
 #[test]
 fn resuming_without_a_member_that_did_not_end_is_refused() {
-    let d = shards(
-        "[[member]]\nname = \"s1\"\nvars = { host = \"a\", nap = \"30\" }\n\n[[member]]\nname = \"s2\"\nvars = { host = \"b\" }\n",
-    );
+    let d = s1_napping("30");
     killed_mid_step(d.path(), "s1");
     runbook(
         d.path(),
@@ -941,19 +949,7 @@ fn a_member_never_shows_another_member_s_secret() {
         ("FLEET_S2_PW", "second-member-secret"),
         ("FLEET_DEFAULT_PW", "default-secret-value"),
     ];
-    let out = cutover(
-        d.path(),
-        &[
-            "run",
-            "rb.toml",
-            "--fleet",
-            "fleet.toml",
-            "--headless",
-            "--journal",
-            "fj.jsonl",
-        ],
-        &secrets,
-    );
+    let out = run_fleet_env(d.path(), &["--journal", "fj.jsonl"], &secrets);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
     // The steps did print the variables, masked.
