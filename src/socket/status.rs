@@ -8,7 +8,7 @@ use cutover_model::fleet::lane::{Lane, LaneState};
 use cutover_model::lag::LagSample;
 use cutover_model::protocol::{DecisionKind, Event, RunOutcome};
 use cutover_model::reconcile::{Progress, Status as Verdict, progress_line};
-use cutover_model::summary::{RunPhase, RunSummary};
+use cutover_model::summary::{Approval, Confirmation, DecisionNeeded, RunPhase, RunSummary};
 
 /// What the run is doing, in the terms `ls` and the lanes say it: read from the model's
 /// [`RunPhase`] (a passed step's end already counts as waiting for the next one).
@@ -211,11 +211,13 @@ impl StatusFold {
                 ..
             } => Doing::Running(*index, *since),
             RunPhase::Ended { index, .. } => Doing::Ended(*index),
-            RunPhase::Confirming { index, .. } => Doing::Confirming(*index),
-            RunPhase::Approving { index, .. } => {
+            RunPhase::Confirming(Confirmation { index, .. }) => Doing::Confirming(*index),
+            RunPhase::Approving(Approval { index, .. }) => {
                 Doing::Approving(*index, self.phase.missing_sign_offs())
             }
-            RunPhase::Deciding { index, kind, .. } => Doing::Deciding(*index, *kind),
+            RunPhase::Deciding(DecisionNeeded { index, kind, .. }) => {
+                Doing::Deciding(*index, *kind)
+            }
             RunPhase::PreflightBlocked => Doing::PreflightBlocked,
             RunPhase::RollingBack { .. } => Doing::RollingBack,
             RunPhase::Finished(o) => Doing::Finished(*o),

@@ -7,16 +7,16 @@ use tui_input::Input;
 use super::action::Action;
 use super::keys::edit;
 use super::modal::Modal;
-use super::{App, Effect, Phase};
+use super::{App, Approval, Effect, Phase};
 use cutover_model::protocol::Command;
 
 impl App {
     /// The roles of the approve step waiting, not signed off yet.
     pub fn pending_roles(&self) -> Vec<String> {
         match &self.phase {
-            Phase::Approving {
+            Phase::Approving(Approval {
                 roles, approved, ..
-            } => cutover_model::summary::not_signed(roles, approved),
+            }) => cutover_model::summary::not_signed(roles, approved),
             _ => Vec::new(),
         }
     }
@@ -24,7 +24,7 @@ impl App {
     /// `A`: the sign-off box, when a step waits for one.
     pub(super) fn open_approve(&mut self) -> Vec<Effect> {
         match &self.phase {
-            Phase::Approving { index, .. } => {
+            Phase::Approving(Approval { index, .. }) => {
                 self.modal = Some(Modal::Approve {
                     index: *index,
                     input: Input::default(),

@@ -7,7 +7,7 @@ use tui_input::{Input, InputRequest};
 use super::action::{Action, KeyContext};
 use super::keymap::{self, Key};
 use super::modal::{Ask, Modal, ReasonFor};
-use super::{App, Effect, Phase};
+use super::{App, Confirmation, DecisionNeeded, Effect, Phase};
 use cutover_model::protocol::{
     ClientRole, Command, DecisionKind, Level, ROLLBACK_WORD, RollbackPlan,
 };
@@ -141,16 +141,16 @@ impl App {
             Action::Enter => self.enter(),
             Action::Retry => self.retry(),
             Action::Skip => match &self.phase {
-                Phase::Deciding {
+                Phase::Deciding(DecisionNeeded {
                     kind: DecisionKind::RollbackFailed | DecisionKind::RollbackInterrupted,
                     ..
-                } => self.open_reason(ReasonFor::SkipRollback),
+                }) => self.open_reason(ReasonFor::SkipRollback),
                 Phase::PreflightBlocked => self.open_reason(ReasonFor::Preflight),
                 _ => self.open_reason(ReasonFor::Skip),
             },
             Action::MarkDone => self.open_reason(ReasonFor::MarkDone),
             Action::Abort => match &self.phase {
-                Phase::Deciding { index, .. } => {
+                Phase::Deciding(DecisionNeeded { index, .. }) => {
                     self.modal = Some(Modal::Ask(Ask::Abort { index: *index }));
                     redraw
                 }
@@ -165,11 +165,11 @@ impl App {
                 )),
             },
             Action::StopInterrupted => match &self.phase {
-                Phase::Deciding {
+                Phase::Deciding(DecisionNeeded {
                     index,
                     still_running: Some(pid),
                     ..
-                } => {
+                }) => {
                     self.modal = Some(Modal::Ask(Ask::StopInterrupted {
                         index: *index,
                         pid: *pid,
@@ -179,7 +179,7 @@ impl App {
                 _ => self.refuse("K stops an interrupted attempt that is still running; none is"),
             },
             Action::CancelStep => match &self.phase {
-                Phase::Running { index } | Phase::Confirming { index, .. } => {
+                Phase::Running { index } | Phase::Confirming(Confirmation { index, .. }) => {
                     self.modal = Some(Modal::Ask(Ask::Cancel { index: *index }));
                     redraw
                 }
@@ -245,7 +245,7 @@ impl App {
                 self.select(next);
                 self.send(Command::RunNext)
             }
-            Phase::Confirming { index, word } => {
+            Phase::Confirming(Confirmation { index, word }) => {
                 self.modal = Some(Modal::Confirm {
                     index,
                     word,
@@ -254,9 +254,11 @@ impl App {
                 });
                 vec![Effect::Redraw]
             }
-            Phase::Approving { .. } => self.open_approve(),
+            Phase::Approving(_) => self.open_approve(),
             Phase::PreflightBlocked => self.refuse(&super::hints::preflight_blocked()),
-            Phase::Deciding { kind, .. } => self.refuse(&super::hints::deciding(kind)),
+            Phase::Deciding(DecisionNeeded { kind, .. }) => {
+                self.refuse(&super::hints::deciding(kind))
+            }
             Phase::Running { index } => {
                 let id = self.step_id(index);
                 let x = keymap::key_of(Action::CancelStep);
@@ -274,13 +276,13 @@ impl App {
 
     fn retry(&mut self) -> Vec<Effect> {
         match self.phase {
-            Phase::Deciding {
+            Phase::Deciding(DecisionNeeded {
                 still_running: Some(pid),
                 ..
-            } => self.refuse(&format!(
+            }) => self.refuse(&format!(
                 "its process group {pid} from the earlier session is still running: a re-run would do the work twice; wait for it, or K to stop it"
             )),
-            Phase::Deciding { .. } => {
+            Phase::Deciding(_) => {
                 self.phase = Phase::Busy;
                 self.status = None;
                 self.send(Command::Retry)
@@ -292,27 +294,27 @@ impl App {
     fn open_reason(&mut self, purpose: ReasonFor) -> Vec<Effect> {
         match (&self.phase, purpose) {
             (
-                Phase::Deciding {
+                Phase::Deciding(DecisionNeeded {
                     index,
                     kind: DecisionKind::Failed,
                     ..
-                },
+                }),
                 ReasonFor::Skip,
             )
             | (
-                Phase::Deciding {
+                Phase::Deciding(DecisionNeeded {
                     index,
                     kind: DecisionKind::Interrupted,
                     ..
-                },
+                }),
                 ReasonFor::MarkDone,
             )
             | (
-                Phase::Deciding {
+                Phase::Deciding(DecisionNeeded {
                     index,
                     kind: DecisionKind::RollbackFailed | DecisionKind::RollbackInterrupted,
                     ..
-                },
+                }),
                 ReasonFor::SkipRollback,
             ) => {
                 self.modal = Some(Modal::Reason {
@@ -452,14 +454,14 @@ impl App {
                 })
             }
             Ask::Cancel { index } => {
-                if !matches!(self.phase, Phase::Running { index: i } | Phase::Confirming { index: i, .. } if i == index)
+                if !matches!(self.phase, Phase::Running { index: i } | Phase::Confirming(Confirmation { index: i, .. }) if i == index)
                 {
                     return vec![Effect::Redraw];
                 }
                 self.send(Command::Cancel)
             }
             Ask::StopInterrupted { index, .. } => {
-                if !matches!(self.phase, Phase::Deciding { index: i, still_running: Some(_), .. } if i == index)
+                if !matches!(self.phase, Phase::Deciding(DecisionNeeded { index: i, still_running: Some(_), .. }) if i == index)
                 {
                     return vec![Effect::Redraw];
                 }
@@ -475,7 +477,8 @@ impl App {
                 })
             }
             Ask::Abort { index } => {
-                if !matches!(self.phase, Phase::Deciding { index: i, .. } if i == index) {
+                if !matches!(self.phase, Phase::Deciding(DecisionNeeded { index: i, .. }) if i == index)
+                {
                     return vec![Effect::Redraw];
                 }
                 self.phase = Phase::Busy;

@@ -37,10 +37,9 @@ mod view_keys;
 use chrono::{DateTime, Utc};
 
 pub use action::{Action, KeyContext};
-use cutover_model::protocol::{
-    ClientRole, Command, DecisionKind, Event, Level, Operator, RunInfo, RunOutcome,
-};
+use cutover_model::protocol::{ClientRole, Command, Event, Level, Operator, RunInfo, RunOutcome};
 use cutover_model::summary::RunPhase;
+pub use cutover_model::summary::{Approval, Confirmation, DecisionNeeded};
 use modal::Modal;
 use output::OutputView;
 use panels::{LagPanel, ReconcilePanel};
@@ -122,34 +121,12 @@ pub enum Phase {
         /// The step's position (0-based).
         index: usize,
     },
-    /// Confirm step `index` waits for the word.
-    Confirming {
-        /// The step's position (0-based).
-        index: usize,
-        /// The word to type.
-        word: String,
-    },
-    /// Approve step `index` waits for sign-offs.
-    Approving {
-        /// The step's position (0-based).
-        index: usize,
-        /// Every role it needs.
-        roles: Vec<String>,
-        /// Roles signed off so far, with the names typed.
-        approved: Vec<(String, String)>,
-    },
-    /// Step `index` needs a decision.
-    Deciding {
-        /// The step's position (0-based).
-        index: usize,
-        /// Failed or interrupted.
-        kind: DecisionKind,
-        /// What happened, in the engine's words.
-        message: String,
-        /// The interrupted attempt's process group from the earlier session, while it still
-        /// runs: a re-run waits until it ends or is stopped (`K`).
-        still_running: Option<u32>,
-    },
+    /// A confirm step waits for the word.
+    Confirming(Confirmation),
+    /// An approve step waits for sign-offs.
+    Approving(Approval),
+    /// A step (or its rollback action) needs a decision.
+    Deciding(DecisionNeeded),
     /// Preflight found something that stops the run: it waits for a typed reason to start
     /// anyway, or for its end.
     PreflightBlocked,
@@ -172,30 +149,9 @@ impl Phase {
                 action: Some((index, _)),
             } => Phase::Running { index: *index },
             RunPhase::Ended { .. } | RunPhase::RollingBack { action: None } => Phase::Busy,
-            RunPhase::Confirming { index, word } => Phase::Confirming {
-                index: *index,
-                word: word.clone(),
-            },
-            RunPhase::Approving {
-                index,
-                roles,
-                approved,
-            } => Phase::Approving {
-                index: *index,
-                roles: roles.clone(),
-                approved: approved.clone(),
-            },
-            RunPhase::Deciding {
-                index,
-                kind,
-                message,
-                still_running,
-            } => Phase::Deciding {
-                index: *index,
-                kind: *kind,
-                message: message.clone(),
-                still_running: *still_running,
-            },
+            RunPhase::Confirming(c) => Phase::Confirming(c.clone()),
+            RunPhase::Approving(a) => Phase::Approving(a.clone()),
+            RunPhase::Deciding(d) => Phase::Deciding(d.clone()),
             RunPhase::PreflightBlocked => Phase::PreflightBlocked,
             RunPhase::Finished(outcome) => Phase::Finished(*outcome),
         }
@@ -426,9 +382,9 @@ impl App {
     pub fn active_step(&self) -> Option<usize> {
         match &self.phase {
             Phase::Running { index }
-            | Phase::Confirming { index, .. }
-            | Phase::Approving { index, .. }
-            | Phase::Deciding { index, .. } => Some(*index),
+            | Phase::Confirming(Confirmation { index, .. })
+            | Phase::Approving(Approval { index, .. })
+            | Phase::Deciding(DecisionNeeded { index, .. }) => Some(*index),
             Phase::Ready { next } => Some(*next),
             _ => None,
         }

@@ -7,7 +7,7 @@ use tui_input::Input;
 
 use super::action::Action;
 use super::modal::{Ask, Modal, ReasonFor};
-use super::{App, Effect, Phase};
+use super::{App, DecisionNeeded, Effect, Phase};
 use cutover_model::protocol::{Command, Level};
 
 impl App {
@@ -90,7 +90,7 @@ impl App {
             }
             Action::Enter => {
                 let typed = input.value().trim().to_string();
-                if typed == word && matches!(self.phase, Phase::Confirming { .. }) {
+                if typed == word && matches!(self.phase, Phase::Confirming(_)) {
                     self.phase = Phase::Busy;
                     self.status = None;
                     self.send(Command::Confirm { text: typed })
@@ -133,7 +133,9 @@ impl App {
                 let reason = input.value().trim().to_string();
                 let still = match purpose {
                     ReasonFor::Preflight => self.phase == Phase::PreflightBlocked,
-                    _ => matches!(self.phase, Phase::Deciding { index: i, .. } if i == index),
+                    _ => {
+                        matches!(self.phase, Phase::Deciding(DecisionNeeded { index: i, .. }) if i == index)
+                    }
                 };
                 if reason.is_empty() || !still {
                     self.modal = still.then_some(Modal::Reason {

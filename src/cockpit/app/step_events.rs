@@ -9,7 +9,7 @@ use super::modal::{Ask, Modal};
 use super::output::OUTPUT_MEMORY_CAP;
 use super::output::OutputView;
 use super::step::{StepStatus, StepView};
-use super::{App, Effect, Phase};
+use super::{App, Approval, Effect, Phase};
 use cutover_model::narrate;
 use cutover_model::protocol::{CheckResult, Event, Level, OperatorAction, StepOutcome, Stream};
 
@@ -180,7 +180,7 @@ impl App {
     pub(super) fn on_decision_event(&mut self, ev: Event) -> Vec<Effect> {
         match ev {
             Event::ApprovalRequested { index, .. } => {
-                let first = !matches!(self.phase, Phase::Approving { index: i, .. } if i == index);
+                let first = !matches!(self.phase, Phase::Approving(Approval { index: i, .. }) if i == index);
                 self.phase = Phase::of(&self.run_phase);
                 if matches!(self.modal, Some(Modal::Approve { .. })) {
                     // The sign-off was taken: the box closes.

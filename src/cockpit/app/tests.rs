@@ -434,10 +434,10 @@ fn confirm_needs_the_exact_word() {
     assert!(matches!(app.modal, Some(Modal::Confirm { .. })));
     assert_eq!(
         app.phase,
-        Phase::Confirming {
+        Phase::Confirming(Confirmation {
             index: 2,
             word: "GO".into()
-        }
+        })
     );
     // Enter on nothing, a wrong word, the word in lower case: nothing is sent.
     let mut fx = press(&mut app, Key::Enter);
@@ -559,7 +559,7 @@ fn skip_esc_sends_nothing() {
     let fx = press(&mut app, Key::Esc);
     assert!(sent(&fx).is_empty());
     assert!(app.modal.is_none());
-    assert!(matches!(app.phase, Phase::Deciding { .. }));
+    assert!(matches!(app.phase, Phase::Deciding(_)));
 }
 
 #[test]
@@ -879,11 +879,11 @@ fn resume_restores_states_and_says_so() {
     assert_eq!(app.status.as_ref().unwrap().text, "outcome unknown");
     assert!(matches!(
         app.phase,
-        Phase::Deciding {
+        Phase::Deciding(DecisionNeeded {
             index: 1,
             kind: DecisionKind::Interrupted,
             ..
-        }
+        })
     ));
 }
 

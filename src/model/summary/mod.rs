@@ -11,7 +11,7 @@ pub mod probes;
 mod step;
 pub mod text;
 
-pub use phase::{RunPhase, not_signed};
+pub use phase::{Approval, Confirmation, DecisionNeeded, RunPhase, not_signed};
 pub use step::{AttemptFacts, Ended, LastEnd, StepSummary, Undo};
 
 use chrono::{DateTime, Utc};

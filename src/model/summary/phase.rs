@@ -32,33 +32,12 @@ pub enum RunPhase {
         /// When the attempt started (when its start was seen).
         since: Option<DateTime<Utc>>,
     },
-    /// Step `index` waits for its confirmation word.
-    Confirming {
-        /// The step's position (0-based).
-        index: usize,
-        /// The word to type.
-        word: String,
-    },
-    /// Step `index` waits for sign-offs.
-    Approving {
-        /// The step's position (0-based).
-        index: usize,
-        /// Every role it needs.
-        roles: Vec<String>,
-        /// Roles signed off so far, with the names typed.
-        approved: Vec<(String, String)>,
-    },
-    /// Step `index` (or its rollback action) needs the operator's decision.
-    Deciding {
-        /// The step's position (0-based).
-        index: usize,
-        /// Failed or interrupted, a step or a rollback action.
-        kind: DecisionKind,
-        /// What happened, in the engine's words.
-        message: String,
-        /// An interrupted attempt's process group that still runs.
-        still_running: Option<u32>,
-    },
+    /// A step waits for its confirmation word.
+    Confirming(Confirmation),
+    /// A step waits for sign-offs.
+    Approving(Approval),
+    /// A step (or its rollback action) needs the operator's decision.
+    Deciding(DecisionNeeded),
     /// Preflight found something that stops the run: it waits for a typed reason to start
     /// anyway, or for its end.
     PreflightBlocked,
@@ -69,6 +48,40 @@ pub enum RunPhase {
     },
     /// The run ended.
     Finished(RunOutcome),
+}
+
+/// A step that waits for its confirmation word.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Confirmation {
+    /// The step's position (0-based).
+    pub index: usize,
+    /// The word to type.
+    pub word: String,
+}
+
+/// A step that waits for sign-offs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Approval {
+    /// The step's position (0-based).
+    pub index: usize,
+    /// Every role it needs.
+    pub roles: Vec<String>,
+    /// Roles signed off so far, with the names typed.
+    pub approved: Vec<(String, String)>,
+}
+
+/// A step (or its rollback action) that needs the operator's decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecisionNeeded {
+    /// The step's position (0-based).
+    pub index: usize,
+    /// Failed or interrupted, a step or a rollback action.
+    pub kind: DecisionKind,
+    /// What happened, in the engine's words.
+    pub message: String,
+    /// An interrupted attempt's process group from an earlier session, while it still runs: a
+    /// re-run waits until it ends or is stopped.
+    pub still_running: Option<u32>,
 }
 
 impl RunPhase {
@@ -89,30 +102,30 @@ impl RunPhase {
                     _ => None,
                 },
             },
-            Event::ConfirmRequested { index, word } => RunPhase::Confirming {
+            Event::ConfirmRequested { index, word } => RunPhase::Confirming(Confirmation {
                 index: *index,
                 word: word.clone(),
-            },
+            }),
             Event::ApprovalRequested {
                 index,
                 roles,
                 approved,
-            } => RunPhase::Approving {
+            } => RunPhase::Approving(Approval {
                 index: *index,
                 roles: roles.clone(),
                 approved: approved.clone(),
-            },
+            }),
             Event::DecisionNeeded {
                 index,
                 kind,
                 message,
                 still_running,
-            } => RunPhase::Deciding {
+            } => RunPhase::Deciding(DecisionNeeded {
                 index: *index,
                 kind: *kind,
                 message: message.clone(),
                 still_running: *still_running,
-            },
+            }),
             Event::RollbackStarted { .. } | Event::RollbackActionFinished { .. } => {
                 RunPhase::RollingBack { action: None }
             }
@@ -132,9 +145,9 @@ impl RunPhase {
             RunPhase::Ready { next: i }
             | RunPhase::Running { index: i, .. }
             | RunPhase::Ended { index: i, .. }
-            | RunPhase::Confirming { index: i, .. }
-            | RunPhase::Approving { index: i, .. }
-            | RunPhase::Deciding { index: i, .. } => Some(*i),
+            | RunPhase::Confirming(Confirmation { index: i, .. })
+            | RunPhase::Approving(Approval { index: i, .. })
+            | RunPhase::Deciding(DecisionNeeded { index: i, .. }) => Some(*i),
             RunPhase::RollingBack { action } => action.map(|(i, _)| i),
             _ => None,
         }
@@ -143,9 +156,9 @@ impl RunPhase {
     /// The roles a sign-off still waits for (empty: none is waited for).
     pub fn missing_sign_offs(&self) -> Vec<String> {
         match self {
-            RunPhase::Approving {
+            RunPhase::Approving(Approval {
                 roles, approved, ..
-            } => not_signed(roles, approved),
+            }) => not_signed(roles, approved),
             _ => Vec::new(),
         }
     }

@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use super::steps::{status_style, timing};
 use super::text::{fit, ms, wrap, wrap_indented};
 use crate::app::step::{StepStatus, StepView};
-use crate::app::{App, Phase};
+use crate::app::{App, Approval, Confirmation, DecisionNeeded, Phase};
 use crate::tui::theme::Theme;
 
 /// Lines of `text`, each wrapped to `cols` (all of them when `full`, else the first cut to
@@ -42,8 +42,10 @@ fn times_out(s: &StepView, app: &App) -> String {
 fn state(s: &StepView, app: &App) -> String {
     match &s.status {
         StepStatus::Running => match &app.phase {
-            Phase::Confirming { word, .. } => format!("waiting for the operator to type {word}"),
-            Phase::Approving { approved, .. } => {
+            Phase::Confirming(Confirmation { word, .. }) => {
+                format!("waiting for the operator to type {word}")
+            }
+            Phase::Approving(Approval { approved, .. }) => {
                 let done: Vec<String> =
                     approved.iter().map(|(r, n)| format!("{r} ✔ {n}")).collect();
                 let open = app.pending_roles();
@@ -196,7 +198,7 @@ pub fn head(s: &StepView, app: &App, cols: usize, full: bool, t: &Theme) -> Vec<
 /// its first 4 rows, all of them when `full`.
 fn decision(app: &App, cols: usize, full: bool, t: &Theme) -> Vec<Line<'static>> {
     let mut v = Vec::new();
-    if let Phase::Deciding { index, message, .. } = &app.phase
+    if let Phase::Deciding(DecisionNeeded { index, message, .. }) = &app.phase
         && *index == app.selected
     {
         let rows = wrap(message, cols);

@@ -10,7 +10,7 @@ use tui_input::Input;
 use super::text::{fit, width};
 use crate::app::keymap;
 use crate::app::modal::Modal;
-use crate::app::{Action, App, Phase};
+use crate::app::{Action, App, Approval, Confirmation, DecisionNeeded, Phase};
 use crate::tui::theme::Theme;
 use cutover_model::protocol::{ClientRole, DecisionKind, Level};
 
@@ -29,42 +29,42 @@ pub fn hints(app: &App) -> Vec<(String, &'static str)> {
     let mut v: Vec<(Action, &str)> = match &app.phase {
         Phase::Ready { .. } => vec![(Action::Enter, "run next")],
         Phase::PreflightBlocked => vec![(Action::Skip, "start anyway"), (Action::Abort, "end")],
-        Phase::Approving { .. } => vec![(Action::Approve, "sign off")],
+        Phase::Approving(_) => vec![(Action::Approve, "sign off")],
         Phase::Running { .. } => vec![(Action::CancelStep, "cancel step")],
-        Phase::Confirming { .. } => vec![
+        Phase::Confirming(_) => vec![
             (Action::Enter, "type the word"),
             (Action::CancelStep, "cancel"),
         ],
-        Phase::Deciding {
+        Phase::Deciding(DecisionNeeded {
             kind: DecisionKind::Failed,
             ..
-        } => vec![
+        }) => vec![
             (Action::Retry, "retry"),
             (Action::Skip, "skip"),
             (Action::Abort, "abort"),
         ],
-        Phase::Deciding {
+        Phase::Deciding(DecisionNeeded {
             kind: DecisionKind::Interrupted,
             ..
-        } => vec![
+        }) => vec![
             (Action::Retry, "re-run"),
             (Action::MarkDone, "mark done"),
             (Action::Abort, "abort"),
         ],
-        Phase::Deciding {
+        Phase::Deciding(DecisionNeeded {
             kind: DecisionKind::RollbackFailed | DecisionKind::RollbackInterrupted,
             ..
-        } => vec![
+        }) => vec![
             (Action::Retry, "retry"),
             (Action::Skip, "skip"),
             (Action::Abort, "abort rollback"),
         ],
         _ => vec![],
     };
-    if let Phase::Deciding {
+    if let Phase::Deciding(DecisionNeeded {
         still_running: Some(_),
         ..
-    } = &app.phase
+    }) = &app.phase
     {
         v.insert(0, (Action::StopInterrupted, "stop old attempt"));
     }
@@ -114,11 +114,11 @@ fn default_line(app: &App) -> (String, Level) {
             )
         }
         Phase::Running { index } => (format!("running step {}", id(*index)), Level::Info),
-        Phase::Confirming { index, word } if app.role == ClientRole::Watch => (
+        Phase::Confirming(Confirmation { index, word }) if app.role == ClientRole::Watch => (
             format!("step {} waits for the operator to type {word}", id(*index)),
             Level::Warn,
         ),
-        Phase::Confirming { index, word } => (
+        Phase::Confirming(Confirmation { index, word }) => (
             format!(
                 "step {} waits for you to type {word} ({})",
                 id(*index),
@@ -126,7 +126,7 @@ fn default_line(app: &App) -> (String, Level) {
             ),
             Level::Warn,
         ),
-        Phase::Approving { index, .. } => (
+        Phase::Approving(Approval { index, .. }) => (
             format!(
                 "step {} waits for sign-off by {} ({} signs off)",
                 id(*index),
@@ -135,7 +135,7 @@ fn default_line(app: &App) -> (String, Level) {
             ),
             Level::Warn,
         ),
-        Phase::Deciding { message, .. } => (message.clone(), Level::Warn),
+        Phase::Deciding(DecisionNeeded { message, .. }) => (message.clone(), Level::Warn),
         Phase::PreflightBlocked => (crate::app::hints::preflight_blocked(), Level::Warn),
         Phase::Finished(_) => (
             format!("the run is over · {} quits", quit_key()),
