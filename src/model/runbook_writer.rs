@@ -356,7 +356,7 @@ fn schema_checks(o: &mut String, schema: &str, tables: &[&Table], elsewhere: &mu
         let _ = writeln!(o, "max_mismatch_rows = 0\n");
     }
     for t in tables.iter().filter(|t| apart(t) && !one_side(t)) {
-        table_check(o, t);
+        table_check(o, t, elsewhere);
     }
 }
 
@@ -481,8 +481,11 @@ fn schema_check(o: &mut String, inv: &Inventory) {
     }
 }
 
-/// A check of its own for a keyless or large table.
-fn table_check(o: &mut String, t: &Table) {
+/// A check of its own for a keyless or large table. While exclusions wait for a check to
+/// stand in (no glob check written yet: every table so far has a check of its own), this one
+/// takes them: it names its table as a glob that matches it alone (`exclude_tables` goes with
+/// `tables`), and its key is found at run time, as a glob check's is.
+fn table_check(o: &mut String, t: &Table, elsewhere: &mut Elsewhere) {
     let name = t.shown();
     let keyless = matches!(t.key, Some(Key::None));
     if keyless {
@@ -491,14 +494,21 @@ fn table_check(o: &mut String, t: &Table) {
             &format!("{name} has no key: compared as a multiset (every row and its duplicates)."),
         );
     }
+    let mut excluded = Vec::new();
+    elsewhere.take_into(o, &mut excluded);
     let _ = writeln!(
         o,
-        "[[reconcile]]\nname  = {}\nkind  = \"checksum\"\ntable = {}",
-        toml_str(&one_line(&name)),
-        toml_str(&no_refs(&name))
+        "[[reconcile]]\nname  = {}\nkind  = \"checksum\"",
+        toml_str(&one_line(&name))
     );
-    if let Some(Key::Primary(cols) | Key::Unique(cols)) = &t.key {
-        let _ = writeln!(o, "key   = {}", toml_list(cols));
+    if excluded.is_empty() {
+        let _ = writeln!(o, "table = {}", toml_str(&no_refs(&name)));
+        if let Some(Key::Primary(cols) | Key::Unique(cols)) = &t.key {
+            let _ = writeln!(o, "key   = {}", toml_list(cols));
+        }
+    } else {
+        let _ = writeln!(o, "tables = {}", toml_list(&[name.clone()]));
+        let _ = writeln!(o, "exclude_tables = {}", toml_list(&excluded));
     }
     if t.bytes >= LARGE_TABLE_BYTES {
         comment(

@@ -661,6 +661,26 @@ async fn a_schema_on_one_side_only_is_excluded_on_purpose() {
     checks_then_reconciles(dir.path(), &rb, 0);
 }
 
+/// When every table on both sides has a check of its own (here the one table is keyless), no
+/// schema gets a glob check: the exclusions for a schema on one side only still find a check
+/// to stand in, and strict preflight passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exclusions_find_a_check_when_every_table_has_one_of_its_own() {
+    let _ = pair(
+        "initallown",
+        "CREATE TABLE public.a (id int); INSERT INTO public.a VALUES (1), (1);
+         CREATE SCHEMA archive; CREATE TABLE archive.old (id int PRIMARY KEY);",
+        "DROP TABLE archive.old;",
+    )
+    .await;
+    let (dir, rb) = written("initallown", &[]);
+    assert!(rb.contains("exclude_tables = [\"archive.old\"]"), "{rb}");
+    let pre = cutover(dir.path(), &["preflight", "rb.toml"], &[]);
+    let (said, err) = text(&pre);
+    assert_eq!(pre.status.code(), Some(0), "{said}{err}\n{rb}");
+    checks_then_reconciles(dir.path(), &rb, 0);
+}
+
 /// When the target is a standby of the source, init writes a streaming `[lag]` and a
 /// `promote` step; the runbook runs headless to its end and the standby is promoted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
