@@ -204,13 +204,10 @@ impl Fleet {
             },
         )?;
         let source = String::from_utf8(bytes).map_err(|e| {
-            FleetError::Invalid(Diagnostics(vec![Diagnostic::whole_file(
+            FleetError::Invalid(Diagnostics(vec![Diagnostic::not_utf8(
                 &shown,
-                "",
-                format!(
-                    "the fleet file is not valid UTF-8 (byte {})",
-                    e.utf8_error().valid_up_to()
-                ),
+                e.as_bytes(),
+                "the fleet file",
             )]))
         })?;
         Self::parse(&shown, &source).map_err(FleetError::Invalid)

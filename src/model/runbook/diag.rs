@@ -52,6 +52,21 @@ impl Diagnostic {
     pub fn whole_file(file: &str, source: &str, message: impl Into<String>) -> Self {
         Self::at(file, source, 0..0, message)
     }
+
+    /// `bytes`, which are not UTF-8: `what` (`runbook`, `the fleet file`) said at the line and
+    /// column of the first byte that is not, with the valid start of its line shown.
+    pub fn not_utf8(file: &str, bytes: &[u8], what: &str) -> Self {
+        let valid = std::str::from_utf8(bytes)
+            .err()
+            .map_or(bytes.len(), |e| e.valid_up_to());
+        let before = std::str::from_utf8(&bytes[..valid]).unwrap_or_default();
+        Self::at(
+            file,
+            before,
+            valid..valid,
+            format!("{what} is not valid UTF-8 (byte {valid})"),
+        )
+    }
 }
 
 impl fmt::Display for Diagnostic {
@@ -264,6 +279,16 @@ fn wrong_type(found: &str, expected: &str, text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_that_is_not_utf8_is_located_at_its_first_bad_byte() {
+        let d = Diagnostic::not_utf8("f.toml", b"a = 1\nname = \"x\xff\"\n", "runbook");
+        assert_eq!((d.line, d.col), (2, 10), "{d}");
+        assert_eq!(d.message, "runbook is not valid UTF-8 (byte 15)");
+        assert_eq!(d.source_line, "name = \"x");
+        let first = Diagnostic::not_utf8("f.toml", b"\xfe", "runbook");
+        assert_eq!((first.line, first.col), (1, 1));
+    }
 
     #[test_case::test_case("unknown field `timout`, expected one of `id`, `timeout`", "", false,
         "unknown key `timout` (did you mean `timeout`?); allowed here: id, timeout"; "unknown key")]

@@ -570,17 +570,11 @@ impl Runbook {
             },
         )?;
         let source = String::from_utf8(bytes).map_err(|e| {
-            LoadError::Invalid(Diagnostics(vec![Diagnostic {
-                file: shown.clone(),
-                line: 1,
-                col: 1,
-                message: format!(
-                    "runbook is not valid UTF-8 (byte {})",
-                    e.utf8_error().valid_up_to()
-                ),
-                source_line: String::new(),
-                width: 1,
-            }]))
+            LoadError::Invalid(Diagnostics(vec![Diagnostic::not_utf8(
+                &shown,
+                e.as_bytes(),
+                "runbook",
+            )]))
         })?;
         Ok((shown, source))
     }
