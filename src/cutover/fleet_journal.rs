@@ -46,7 +46,7 @@ impl FleetJournal {
             std::fs::TryLockError::Error(e) => e,
         })?;
         if resume {
-            cut_torn_tail(&file)?;
+            cut_torn_tail(&file, path)?;
         }
         Ok(FleetJournal {
             file,
@@ -255,9 +255,10 @@ pub fn open_journal(path: &Path, resume: bool) -> Result<(FleetJournal, Vec<Flee
 }
 
 /// Cuts a torn last line (a crash or a full disk mid-write) off the journal, so that what is
-/// appended next starts a line of its own: the file is cut back to its last `\n` (the whole
-/// file was read already on resume, and is at most [`MAX_FLEET_JOURNAL`] bytes).
-fn cut_torn_tail(file: &std::fs::File) -> std::io::Result<()> {
+/// appended next starts a line of its own: the file is cut back to its last `\n`, and the
+/// torn bytes are kept beside it in `<journal>.torn-<UTC time>`, as a run journal's are (the
+/// whole file was read already on resume, and is at most [`MAX_FLEET_JOURNAL`] bytes).
+fn cut_torn_tail(file: &std::fs::File, path: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::FileExt;
     let len = file.metadata()?.len().min(MAX_FLEET_JOURNAL);
     // Its last byte says whether it is torn: only then is the file read again, to find where.
@@ -271,6 +272,7 @@ fn cut_torn_tail(file: &std::fs::File) -> std::io::Result<()> {
     let mut all = vec![0u8; usize::try_from(len).unwrap_or(0)];
     file.read_exact_at(&mut all, 0)?;
     let keep = all.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    cutover_engine::journal::set_aside(path, &all[keep..]).map_err(std::io::Error::other)?;
     file.set_len(keep as u64)?;
     file.sync_data()
 }

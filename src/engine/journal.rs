@@ -301,8 +301,8 @@ fn after_torn_prefix(line: &[u8]) -> Option<(usize, Record)> {
     Some((at, r))
 }
 
-/// Keeps a torn tail in `<journal>.torn-<UTC time>` (0600, synced).
-fn set_aside(path: &Path, tail: &[u8]) -> Result<PathBuf, JournalError> {
+/// Keeps a torn tail in `<journal>.torn-<UTC time>` (0600, synced); a fleet journal's too.
+pub fn set_aside(path: &Path, tail: &[u8]) -> Result<PathBuf, JournalError> {
     let name = format!(
         "{}.torn-{}",
         path.file_name()

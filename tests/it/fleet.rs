@@ -320,7 +320,17 @@ fn a_rolled_back_member_whose_end_the_fleet_lost_stays_rolled_back() {
         .expect("the fleet journal caught up");
     assert_eq!(s1_end["outcome"], "rolled_back");
     assert_eq!(s1_end["exit"], 3);
-    // The torn line was cut: every line is a record again.
+    // The torn line was cut, and kept beside the journal: every line is a record again.
+    let torn: Vec<_> = std::fs::read_dir(d.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("fj.jsonl.torn-"))
+        .collect();
+    assert_eq!(torn.len(), 1, "{torn:?}");
+    assert_eq!(
+        std::fs::read_to_string(d.path().join(&torn[0])).unwrap(),
+        "{\"type\":\"member_sta"
+    );
     let text = std::fs::read_to_string(&path).unwrap();
     for line in text.lines() {
         assert!(
