@@ -334,3 +334,100 @@ async fn a_failing_progress_query_never_shows_a_secret() {
     let journal = std::fs::read_to_string(d.path().join("j.jsonl")).unwrap();
     assert!(!journal.contains(secret));
 }
+
+/// Whether a `select pg_sleep(30)` runs on `db`.
+async fn busy(db: &Cluster) -> bool {
+    let sleeping = "select count(*) from pg_stat_activity where query like 'select pg_sleep(30)%'";
+    let c = db.connect().await.unwrap();
+    c.query_one(sleeping, &[]).await.unwrap().get::<_, i64>(0) > 0
+}
+
+/// Attack: the server restarts under a running SQL step, and under a SQL wait. The step's
+/// statement fails at once with the connection's error (the run does not hang on a dead
+/// socket); the wait counts the restart as "not yet", reconnects, and passes once its query
+/// holds; the next step runs on a new connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_restart_fails_a_running_statement_and_a_wait_rides_it_out() {
+    let mut db = Cluster::create(&bin(), ClusterOptions::named("sqlrestart"))
+        .await
+        .unwrap();
+    let conn = format!("[connections.db]\ndsn = \"{}\"\n", db.dsn());
+
+    // A statement running when the server restarts.
+    let rb = format!(
+        "[runbook]\nname = \"restart under a step\"\n{conn}{}",
+        sql_step("long", "db", "select pg_sleep(30)", "timeout = \"120s\"")
+    );
+    let d = tempfile::tempdir().unwrap();
+    let run = tokio::spawn({
+        let (p, rb) = (d.path().to_path_buf(), rb.clone());
+        async move { headless_off_thread(&p, &rb, &[]).await }
+    });
+    for _ in 0..300 {
+        if busy(&db).await {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(busy(&db).await, "the step's statement runs");
+    db.restart().await.unwrap();
+    let out = run.await.unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_ne!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let recs = journal(&d.path().join("j.jsonl"));
+    let failed = of_type(&recs, "step_finished");
+    assert_eq!(failed.len(), 1, "{stdout}");
+    assert_eq!(failed[0]["outcome"], "failed", "{stdout}");
+    let why = failed[0]["message"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("terminat") || why.contains("connection") || why.contains("shut"),
+        "the failure says the server went: {why}"
+    );
+
+    // A wait whose polls span the restart.
+    let rb = format!(
+        "[runbook]\nname = \"restart under a wait\"\n{conn}\
+         [[step]]\nid = \"wait\"\n\
+         wait = {{ sql = \"select exists (select 1 from pg_tables where tablename = 'marker')\", on = \"db\", every = \"1s\" }}\n\
+         timeout = \"120s\"\n{}",
+        sql_step(
+            "after",
+            "db",
+            "select count(*) from marker",
+            "expect = { value = \"0\" }"
+        )
+    );
+    let d = tempfile::tempdir().unwrap();
+    let run = tokio::spawn({
+        let p = d.path().to_path_buf();
+        async move { headless_off_thread(&p, &rb, &[]).await }
+    });
+    let polled = |d: &std::path::Path| {
+        std::fs::read_to_string(d.join("j.jsonl")).is_ok_and(|j| j.contains("\"wait_progress\""))
+    };
+    for _ in 0..300 {
+        if polled(d.path()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    db.stop().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    db.start().await.unwrap();
+    db.execute("create table marker (id int)").await.unwrap();
+    let out = run.await.unwrap();
+    let (stdout, _) = exited(&out, 0);
+    let recs = journal(&d.path().join("j.jsonl"));
+    let outcomes: Vec<_> = of_type(&recs, "step_finished")
+        .iter()
+        .map(|r| (r["id"].as_str().unwrap().to_string(), r["outcome"].clone()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("wait".to_string(), serde_json::json!("passed")),
+            ("after".to_string(), serde_json::json!("passed"))
+        ],
+        "{stdout}"
+    );
+}
