@@ -507,7 +507,7 @@ fn table_check(o: &mut String, t: &Table, elsewhere: &mut Elsewhere) {
             let _ = writeln!(o, "key   = {}", toml_list(cols));
         }
     } else {
-        let _ = writeln!(o, "tables = {}", toml_list(&[name.clone()]));
+        let _ = writeln!(o, "tables = {}", toml_list(std::slice::from_ref(&name)));
         let _ = writeln!(o, "exclude_tables = {}", toml_list(&excluded));
     }
     if t.bytes >= LARGE_TABLE_BYTES {
