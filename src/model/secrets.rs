@@ -36,7 +36,9 @@ pub fn read_secrets(
         .collect()
 }
 
-/// Words without which neither DSN-password regex can match (ASCII case-insensitively). The one
+/// Words without which neither DSN-password regex can match a password libpq would read
+/// (ASCII case-insensitively; a percent-encoded `password` key is decoded only in a URL, which
+/// starts `postgres`). The one
 /// non-ASCII character that Unicode case folding equates with one of their letters is `ſ`
 /// (U+017F, for `s`), which starts with the byte 0xC5. A text that holds no secret value, no
 /// 0xC5 byte and none of these words cannot be changed by masking: see the `prefilter_*` tests.
@@ -157,6 +159,21 @@ fn escaped_forms(value: &str) -> Vec<String> {
     out
 }
 
+/// A regex for `word` as a URL may write it: each letter as itself or percent-encoded
+/// (`%70` or `%50` for `p`; the regex is case-insensitive, so `%7a` and `%7A` alike).
+fn percent_encodable(word: &str) -> String {
+    word.bytes()
+        .map(|b| {
+            format!(
+                "(?:{}|%{:02x}|%{:02x})",
+                b as char,
+                b.to_ascii_lowercase(),
+                b.to_ascii_uppercase()
+            )
+        })
+        .collect()
+}
+
 impl Masker {
     /// A masker for these secret values (empty values are ignored; see [`forms`] for what is
     /// masked of multi-line values and values ending in a newline, and [`escaped_forms`] for
@@ -198,10 +215,12 @@ impl Masker {
             no_prefilter,
             // `password=secret`, `password='se cret'` (even without its closing quote),
             // `password=se\ cret` (libpq's backslash escapes) in a conninfo string, and
-            // `PGPASSWORD=secret` in an environment dump.
-            conninfo_pw: Regex::new(
-                r"(?i)\b((?:pg)?password\s*=\s*)('(?:[^'\\]|\\.)*'?|(?:\\.|[^\s'\\])+)",
-            )
+            // `PGPASSWORD=secret` in an environment dump; in a URL's query the key may be
+            // percent-encoded (`?pass%77ord=secret`), which libpq decodes.
+            conninfo_pw: Regex::new(&format!(
+                r"(?i)((?:\b(?:pg)?|\B){}\s*=\s*)('(?:[^'\\]|\\.)*'?|(?:\\.|[^\s'\\])+)",
+                percent_encodable("password")
+            ))
             .expect("static regex"),
             // `postgres://user:secret@host` in a URL, up to the last `@` (a password may hold
             // one).
@@ -499,6 +518,15 @@ mod tests {
             ),
             // `@` inside a URL password.
             ("postgres://u:p@ss@db/orders", "postgres://u:••••@db/orders"),
+            // A URL's query key percent-encoded, as libpq decodes it.
+            (
+                "postgres://db/orders?pass%77ord=hunter2",
+                "postgres://db/orders?pass%77ord=••••",
+            ),
+            (
+                "postgresql://db/x?%70%41ssword=hunter2 y",
+                "postgresql://db/x?%70%41ssword=•••• y",
+            ),
             ("PGPASSWORD=hunter2 psql", "PGPASSWORD=•••• psql"),
             // A runbook reference is not a password.
             ("password=${secrets.PW} x", "password=${secrets.PW} x"),
