@@ -670,12 +670,9 @@ rollback_sql = "delete from marks"
 [[step]]
 id = "pause"
 run = "sleep ${{vars.pause}}"
+    let gate = gate_step("60s");
 
-[[step]]
-id = "gate"
-wait = {{ reconcile = "all" }}
-timeout = "60s"
-
+{gate}
 [[step]]
 id = "after"
 run = "echo past the gate"

@@ -429,6 +429,18 @@ pub fn connections(source_dsn: &str, target_dsn: &str) -> String {
     )
 }
 
+/// A runbook's step `gate`, which waits (for at most `timeout`) until every reconcile check
+/// passes.
+pub fn gate_step(timeout: &str) -> String {
+    format!(
+        r#"[[step]]
+id = "gate"
+wait = {{ reconcile = "all" }}
+timeout = "{timeout}"
+"#
+    )
+}
+
 impl session::Session {
     /// Waits for an event `is` holds for, skipping others.
     pub async fn seen(&mut self, is: impl Fn(&cutover_model::protocol::Event) -> bool) {
