@@ -544,16 +544,9 @@ fn fault_step_fail_rolls_back() {
 
 /// Runs `cutover drill ARGS` in a pseudo-terminal; collects everything it writes until it exits.
 fn in_pty(p: &Place, args: &[&str], env: &[(&str, &str)]) -> (Option<u32>, String) {
-    use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+    use portable_pty::CommandBuilder;
     use std::io::Read;
-    let pair = native_pty_system()
-        .openpty(PtySize {
-            rows: 40,
-            cols: 120,
-            pixel_width: 0,
-            pixel_height: 0,
-        })
-        .unwrap();
+    let pair = crate::term::open_pty(120, 40);
     let mut cmd = CommandBuilder::new(bin());
     cmd.arg("drill");
     cmd.args(args);
