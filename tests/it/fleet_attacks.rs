@@ -14,24 +14,12 @@ use std::time::{Duration, Instant};
 
 use portable_pty::CommandBuilder;
 
-use crate::fleet_lanes::confirm;
+use crate::fleet_lanes::{confirm, shards_runbook};
 use crate::support::{alive, journal, mkfifo, runbook, signal, wait_for};
 use crate::term::{BIN, DEADLINE, Pty, RawTerm, Runs, open_pty, still_running};
 
 /// Two shell steps.
-const RUNBOOK: &str = r#"[runbook]
-name = "shards"
-
-[[step]]
-id = "hello"
-title = "say hello"
-run = "echo hello ${vars.n}"
-
-[[step]]
-id = "bye"
-title = "goodbye"
-run = "echo bye"
-"#;
+const RUNBOOK: &str = shards_runbook!("", "");
 
 /// A fleet file of `n` members `shard-01`…, all started at once.
 fn fleet_file(n: usize) -> String {
