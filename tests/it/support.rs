@@ -447,6 +447,16 @@ impl session::Session {
         self.until(|e| is(e).then_some(())).await
     }
 
+    /// Every record of this session's journal (`j.jsonl` in its directory).
+    pub fn journal(&self) -> Vec<serde_json::Value> {
+        journal(&self.dir.path().join("j.jsonl"))
+    }
+
+    /// What the runbook's steps wrote to `${vars.dir}/log`.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("log")).expect("read the log")
+    }
+
     /// Waits until the engine is ready to run step `next`.
     pub async fn ready(&mut self, next: usize) {
         use cutover_model::protocol::Event;
