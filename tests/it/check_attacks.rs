@@ -43,6 +43,15 @@ fn refused_at(d: &std::path::Path, text: &str, at: &str, want: &str) {
 #[test]
 fn check_refuses_what_the_run_would_refuse() {
     let conn = |dsn: &str| format!("[connections.source]\ndsn = \"{dsn}\"\n");
+    // A lag read by a command, then `rest`.
+    let lag = |rest: &str| format!("[lag]\nmethod = \"command\"\ncommand = \"echo 0\"\n{rest}");
+    // Two connections and a count check `name` of `table`.
+    let count_check = |name: &str, table: &str| {
+        format!(
+            "[connections.source]\ndsn = \"host=db\"\n[connections.target]\ndsn = \"host=db2\"\n\
+             [[reconcile]]\nname = \"{name}\"\nkind = \"count\"\ntable = \"{table}\"\n"
+        )
+    };
     let cases: Vec<(String, &str, &str)> = vec![
         // Before: check ok; the run "cannot start: invalid value for option `port`" (exit 4).
         (
@@ -80,31 +89,17 @@ fn check_refuses_what_the_run_would_refuse() {
             "expect.exit -1 can never happen",
         ),
         // Before: a warn level that is never crossed, a gate that can never be met.
+        (lag("warn = nan\n"), "7:8", "invalid threshold NaN"),
+        (lag("critical = inf\n"), "7:12", "invalid threshold inf"),
+        (lag("warn = -5\n"), "7:8", "invalid threshold -5"),
         (
-            "[lag]\nmethod = \"command\"\ncommand = \"echo 0\"\nwarn = nan\n".into(),
-            "7:8",
-            "invalid threshold NaN",
-        ),
-        (
-            "[lag]\nmethod = \"command\"\ncommand = \"echo 0\"\ncritical = inf\n".into(),
-            "7:12",
-            "invalid threshold inf",
-        ),
-        (
-            "[lag]\nmethod = \"command\"\ncommand = \"echo 0\"\nwarn = -5\n".into(),
-            "7:8",
-            "invalid threshold -5",
-        ),
-        (
-            "[lag]\nmethod = \"command\"\ncommand = \"echo 0\"\n[[step]]\nid = \"w\"\nwait = { lag_below = nan }\n".into(),
+            lag("[[step]]\nid = \"w\"\nwait = { lag_below = nan }\n"),
             "9:22",
             "invalid threshold NaN",
         ),
         // Before: a check no one can name on the command line, shown across two lines.
         (
-            "[connections.source]\ndsn = \"host=db\"\n[connections.target]\ndsn = \"host=db2\"\n\
-             [[reconcile]]\nname = \"orders\\ntotal\"\nkind = \"count\"\ntable = \"t\"\n"
-                .into(),
+            count_check("orders\\ntotal", "t"),
             "9:8",
             "the reconcile name holds the character U+000A",
         ),
@@ -116,9 +111,7 @@ fn check_refuses_what_the_run_would_refuse() {
         ),
         // Before: reconcile looked for a table literally named `${vars.t}`.
         (
-            "[connections.source]\ndsn = \"host=db\"\n[connections.target]\ndsn = \"host=db2\"\n\
-             [[reconcile]]\nname = \"t\"\nkind = \"count\"\ntable = \"${vars.t}\"\n"
-                .into(),
+            count_check("t", "${vars.t}"),
             "11:10",
             "`${vars.t}` does not resolve",
         ),
