@@ -10,9 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 MEMBERS=${1:-200}
 CONCURRENCY=${2:-50}
-echo "== building (release)"
-cargo build --release -q
-CUTOVER=$PWD/target/release/cutover
+. benches/release.sh
 WORK=$(mktemp -d /tmp/cutover-fleet-bench.XXXXXX)
 trap '[ -n "${KEEP:-}" ] || rm -rf "$WORK"' EXIT
 cd "$WORK"
