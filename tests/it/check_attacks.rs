@@ -20,7 +20,7 @@ fn refused_at(d: &std::path::Path, text: &str, at: &str, want: &str) {
         stderr.starts_with(&format!("{}:{at}: ", rb.display())) && stderr.contains(want),
         "wanted {at}: {want}\n{stderr}"
     );
-    let out = cutover(
+    let (stdout, stderr) = cutover_exits(
         d,
         &[
             "run",
@@ -30,9 +30,8 @@ fn refused_at(d: &std::path::Path, text: &str, at: &str, want: &str) {
             "--journal",
             "j.jsonl",
         ],
-        &[],
+        2,
     );
-    let (stdout, stderr) = exited(&out, 2);
     assert!(stderr.contains(want), "run: {stderr}");
     assert!(!stdout.contains("step ran"), "a step ran: {stdout}");
     assert!(!d.join("j.jsonl").exists(), "a run started");
@@ -133,14 +132,12 @@ fn a_dsn_is_checked_as_the_run_reads_it_but_secrets_are_left_to_the_run() {
          [connections.target]\ndsn = \"host=db2 password=${secrets.PW} port=${secrets.PORT}\"\n",
     );
     runbook(d.path(), "rb.toml", &body);
-    let out = cutover(d.path(), &["check", "rb.toml"], &[]);
-    exited(&out, 0);
-    let out = cutover(
+    cutover_exits(d.path(), &["check", "rb.toml"], 0);
+    let (_, stderr) = cutover_exits(
         d.path(),
         &["check", "rb.toml", "--var", "src=postgres://u@db:x/y"],
-        &[],
+        2,
     );
-    let (_, stderr) = exited(&out, 2);
     assert!(
         stderr.starts_with("rb.toml:10:7: connection `source`: invalid value for option `port`"),
         "{stderr}"
@@ -257,8 +254,7 @@ fn raw_is_pointed_out_and_a_quoted_reference_is_refused() {
         "{HEAD}[vars]\nflags = \"-n hello\"\n\n[[step]]\nid = \"say\"\nrun = \"echo ${{vars.flags:raw}}\"\n"
     );
     runbook(d.path(), "rb.toml", &text);
-    let out = cutover(d.path(), &["check", "rb.toml"], &[]);
-    let (stdout, stderr) = exited(&out, 0);
+    let (stdout, stderr) = cutover_exits(d.path(), &["check", "rb.toml"], 0);
     assert!(stdout.contains("rb.toml: ok (1 step)"), "{stdout}");
     assert!(
         stderr.starts_with(

@@ -84,8 +84,7 @@ fn a_fleet_path_that_is_a_directory_or_missing_is_refused_plainly() {
         ("dir.toml", "not a regular file"),
         ("missing.toml", "No such file"),
     ] {
-        let out = cutover(d.path(), &["check", "rb.toml", "--fleet", path], &[]);
-        let (_, stderr) = exited(&out, 2);
+        let (_, stderr) = cutover_exits(d.path(), &["check", "rb.toml", "--fleet", path], 2);
         assert!(stderr.contains(path) && stderr.contains(want), "{stderr}");
     }
 }
@@ -260,12 +259,11 @@ fn the_canary_runs_first_and_a_failure_keeps_the_unstarted_member_from_starting(
     );
     let s2 = std::fs::read_to_string(d.path().join("fleet.pages/s2.html")).expect("s2's page");
     assert!(s2.contains("two"), "s2's own report");
-    let both = cutover(
+    let (cmp, _) = cutover_exits(
         d.path(),
         &["report", "fj.members/s1.jsonl", "fj.members/s2.jsonl"],
-        &[],
+        0,
     );
-    let (cmp, _) = exited(&both, 0);
     assert!(
         cmp.contains("fj.members/s1.jsonl") && cmp.contains("fj.members/s2.jsonl"),
         "{cmp}"
@@ -564,7 +562,7 @@ fn resuming_without_a_member_that_did_not_end_is_refused() {
         "other.toml",
         "[[member]]\nname = \"s2\"\nvars = { host = \"b\" }\n",
     );
-    let out = cutover(
+    let (_, stderr) = cutover_exits(
         d.path(),
         &[
             "run",
@@ -575,9 +573,8 @@ fn resuming_without_a_member_that_did_not_end_is_refused() {
             "--resume",
             "fj.jsonl",
         ],
-        &[],
+        2,
     );
-    let (_, stderr) = exited(&out, 2);
     has(&stderr, "s1 started in fj.jsonl and did not end");
     has(
         &stderr,
@@ -762,13 +759,12 @@ async fn a_member_failing_its_gate_rolls_back_by_its_trigger_and_the_halt_holds(
         .clone()
         .replace(&t.dsn_db("m3"), "host=127.0.0.1 port=1 dbname=m3");
     runbook(d.path(), "fleet.toml", &broken);
-    let check = cutover_off_thread(
+    let (stdout, _) = cutover_exits_off_thread(
         d.path(),
         &["check", "rb.toml", "--fleet", "fleet.toml", "--connect"],
-        &[],
+        2,
     )
     .await;
-    let (stdout, _) = exited(&check, 2);
     assert!(
         stdout.contains("[m1] ready") && stdout.contains("[m2] ready"),
         "{stdout}"
@@ -1037,14 +1033,12 @@ fn hostile_fleet_flags_are_refused_naming_the_fleet_file() {
         ),
         (vec!["drill", "--fleet", "2"], "--headless"),
     ] {
-        let out = cutover(d.path(), &args, &[]);
-        let (stdout, stderr) = exited(&out, 2);
+        let (stdout, stderr) = cutover_exits(d.path(), &args, 2);
         assert!(stdout.is_empty(), "{args:?}: {stdout}");
         assert!(stderr.contains(want), "{args:?}: {stderr}");
     }
     // A fleet file reached through a link is read (as a runbook is); its journal is not.
     std::os::unix::fs::symlink(d.path().join("fleet.toml"), d.path().join("link.toml"))
         .expect("symlink");
-    let out = cutover(d.path(), &["check", "rb.toml", "--fleet", "link.toml"], &[]);
-    exited(&out, 0);
+    cutover_exits(d.path(), &["check", "rb.toml", "--fleet", "link.toml"], 0);
 }

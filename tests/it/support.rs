@@ -19,6 +19,17 @@ pub fn cutover(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     c.output().expect("run cutover")
 }
 
+/// Runs `cutover ARGS` in `dir` (as [`cutover`], no extra env), which must exit with `code`
+/// (as [`exited`] asserts): its stdout and stderr.
+pub fn cutover_exits(dir: &Path, args: &[&str], code: i32) -> (String, String) {
+    exited(&cutover(dir, args, &[]), code)
+}
+
+/// [`cutover_exits`], [off the runtime's threads](off_thread).
+pub async fn cutover_exits_off_thread(dir: &Path, args: &[&str], code: i32) -> (String, String) {
+    exited(&cutover_off_thread(dir, args, &[]).await, code)
+}
+
 /// Runs `f` on a blocking thread and waits for it: a `#[tokio::test]` that runs the binary
 /// (which waits for its process) keeps the runtime's threads free for the clusters' clients.
 pub async fn off_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
