@@ -10,35 +10,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 MEMBERS=${1:-200}
 CONCURRENCY=${2:-50}
-echo "== building (release)"
-cargo build --release -q
-CUTOVER=$PWD/target/release/cutover
+. benches/release.sh
 WORK=$(mktemp -d /tmp/cutover-fleet-bench.XXXXXX)
 trap '[ -n "${KEEP:-}" ] || rm -rf "$WORK"' EXIT
+cp benches/fleet_runbook.toml "$WORK/rb.toml"
 cd "$WORK"
-cat > rb.toml <<'RB'
-[runbook]
-name = "fleet bench"
-
-[[step]]
-id = "hello"
-title = "hello"
-run = "echo hello ${vars.shard}"
-
-[[step]]
-id = "work"
-title = "a second of work"
-run = "sleep 1"
-
-[[step]]
-id = "bye"
-title = "bye"
-run = "echo bye ${vars.shard}"
-RB
 {
   echo "concurrency = $CONCURRENCY"
   for i in $(seq -w 1 "$MEMBERS"); do
-    printf '\n[[member]]\nname = "shard-%s"\nvars = { shard = "%s" }\n' "$i" "$i"
+    printf '\n[[member]]\nname = "shard-%s"\nvars = { n = "%s" }\n' "$i" "$i"
   done
 } > fleet.toml
 echo "== $MEMBERS members, concurrency $CONCURRENCY"

@@ -121,28 +121,7 @@ impl Drop for StopEngines<'_> {
 /// The runbook and the fleet file; returns their paths.
 fn write_fleet(dir: &Path) -> (PathBuf, PathBuf) {
     let rb = dir.join("rb.toml");
-    std::fs::write(
-        &rb,
-        r#"[runbook]
-name = "fleet bench"
-
-[[step]]
-id = "hello"
-title = "hello"
-run = "echo hello ${vars.n}"
-
-[[step]]
-id = "work"
-title = "a second of work"
-run = "sleep 1"
-
-[[step]]
-id = "bye"
-title = "bye"
-run = "echo bye ${vars.n}"
-"#,
-    )
-    .expect("write runbook");
+    std::fs::write(&rb, include_str!("fleet_runbook.toml")).expect("write runbook");
     let fleet = dir.join("fleet.toml");
     let mut f = format!("concurrency = {CONCURRENCY}\nhalt = \"never\"\n");
     for i in 1..=MEMBERS {

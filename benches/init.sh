@@ -10,9 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-3}
-echo "== building (release)"
-cargo build --release -q
-CUTOVER=$PWD/target/release/cutover
+. benches/release.sh
 WORK_PREFIX=cutover-init
 . benches/pair.sh
 start_pair max_locks_per_transaction=1024

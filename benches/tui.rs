@@ -56,44 +56,33 @@ fn write_runbook(dir: &Path) -> std::path::PathBuf {
     let p = dir.join("bench.toml");
     let mut rb = String::from("[runbook]\nname = \"bench\"\n");
     for i in 1..=ROUNDS {
-        rb.push_str(&format!(
-            r#"
-[[step]]
-id = "base-{i}"
-title = "seq to /dev/null"
-run = "seq 1000000 > /dev/null"
-
-[[step]]
-id = "keys-{i}"
-title = "seq to the cockpit, keys pressed"
-run = "seq 1000000"
-
-[[step]]
-id = "quiet-{i}"
-title = "seq to the cockpit, no keys pressed"
-run = "seq 1000000"
-"#
-        ));
+        for (id, title, run) in [
+            ("base", "seq to /dev/null", "seq 1000000 > /dev/null"),
+            ("keys", "seq to the cockpit, keys pressed", "seq 1000000"),
+            (
+                "quiet",
+                "seq to the cockpit, no keys pressed",
+                "seq 1000000",
+            ),
+        ] {
+            rb.push_str(&step(&format!("{id}-{i}"), title, run));
+        }
     }
-    rb.push_str(&format!(
-        r#"
-[[step]]
-id = "big-base"
-title = "ten times the flood to /dev/null"
-run = "seq {BIG} > /dev/null"
-
-[[step]]
-id = "big"
-title = "ten times the flood to the cockpit, keys pressed back to back"
-run = "seq {BIG}"
-
-[[step]]
-id = "nap"
-title = "idle"
-run = "sleep {}"
-"#,
-        IDLE_SECS + 5
-    ));
+    for (id, title, run) in [
+        (
+            "big-base",
+            "ten times the flood to /dev/null",
+            format!("seq {BIG} > /dev/null"),
+        ),
+        (
+            "big",
+            "ten times the flood to the cockpit, keys pressed back to back",
+            format!("seq {BIG}"),
+        ),
+        ("nap", "idle", format!("sleep {}", IDLE_SECS + 5)),
+    ] {
+        rb.push_str(&step(id, title, &run));
+    }
     std::fs::write(&p, rb).expect("write runbook");
     p
 }
@@ -218,6 +207,11 @@ fn flood_and_idle(bin: &str, dir: &Path, rb: &Path, runs: &Path) -> [Vec<f64>; 2
         b / bb.max(0.001)
     );
     both
+}
+
+/// A runbook's step `id`, titled `title`, that runs `run`; a blank line before it.
+fn step(id: &str, title: &str, run: &str) -> String {
+    format!("\n[[step]]\nid = \"{id}\"\ntitle = \"{title}\"\nrun = \"{run}\"\n")
 }
 
 /// The median of `v`.

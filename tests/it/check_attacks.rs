@@ -20,7 +20,7 @@ fn refused_at(d: &std::path::Path, text: &str, at: &str, want: &str) {
         stderr.starts_with(&format!("{}:{at}: ", rb.display())) && stderr.contains(want),
         "wanted {at}: {want}\n{stderr}"
     );
-    let out = cutover(
+    let (stdout, stderr) = cutover_exits(
         d,
         &[
             "run",
@@ -30,9 +30,8 @@ fn refused_at(d: &std::path::Path, text: &str, at: &str, want: &str) {
             "--journal",
             "j.jsonl",
         ],
-        &[],
+        2,
     );
-    let (stdout, stderr) = exited(&out, 2);
     assert!(stderr.contains(want), "run: {stderr}");
     assert!(!stdout.contains("step ran"), "a step ran: {stdout}");
     assert!(!d.join("j.jsonl").exists(), "a run started");
@@ -43,6 +42,15 @@ fn refused_at(d: &std::path::Path, text: &str, at: &str, want: &str) {
 #[test]
 fn check_refuses_what_the_run_would_refuse() {
     let conn = |dsn: &str| format!("[connections.source]\ndsn = \"{dsn}\"\n");
+    // A lag read by a command, then `rest`.
+    let lag = |rest: &str| format!("[lag]\nmethod = \"command\"\ncommand = \"echo 0\"\n{rest}");
+    // Two connections and a count check `name` of `table`.
+    let count_check = |name: &str, table: &str| {
+        format!(
+            "[connections.source]\ndsn = \"host=db\"\n[connections.target]\ndsn = \"host=db2\"\n\
+             [[reconcile]]\nname = \"{name}\"\nkind = \"count\"\ntable = \"{table}\"\n"
+        )
+    };
     let cases: Vec<(String, &str, &str)> = vec![
         // Before: check ok; the run "cannot start: invalid value for option `port`" (exit 4).
         (
@@ -80,31 +88,17 @@ fn check_refuses_what_the_run_would_refuse() {
             "expect.exit -1 can never happen",
         ),
         // Before: a warn level that is never crossed, a gate that can never be met.
+        (lag("warn = nan\n"), "7:8", "invalid threshold NaN"),
+        (lag("critical = inf\n"), "7:12", "invalid threshold inf"),
+        (lag("warn = -5\n"), "7:8", "invalid threshold -5"),
         (
-            "[lag]\nmethod = \"command\"\ncommand = \"echo 0\"\nwarn = nan\n".into(),
-            "7:8",
-            "invalid threshold NaN",
-        ),
-        (
-            "[lag]\nmethod = \"command\"\ncommand = \"echo 0\"\ncritical = inf\n".into(),
-            "7:12",
-            "invalid threshold inf",
-        ),
-        (
-            "[lag]\nmethod = \"command\"\ncommand = \"echo 0\"\nwarn = -5\n".into(),
-            "7:8",
-            "invalid threshold -5",
-        ),
-        (
-            "[lag]\nmethod = \"command\"\ncommand = \"echo 0\"\n[[step]]\nid = \"w\"\nwait = { lag_below = nan }\n".into(),
+            lag("[[step]]\nid = \"w\"\nwait = { lag_below = nan }\n"),
             "9:22",
             "invalid threshold NaN",
         ),
         // Before: a check no one can name on the command line, shown across two lines.
         (
-            "[connections.source]\ndsn = \"host=db\"\n[connections.target]\ndsn = \"host=db2\"\n\
-             [[reconcile]]\nname = \"orders\\ntotal\"\nkind = \"count\"\ntable = \"t\"\n"
-                .into(),
+            count_check("orders\\ntotal", "t"),
             "9:8",
             "the reconcile name holds the character U+000A",
         ),
@@ -116,9 +110,7 @@ fn check_refuses_what_the_run_would_refuse() {
         ),
         // Before: reconcile looked for a table literally named `${vars.t}`.
         (
-            "[connections.source]\ndsn = \"host=db\"\n[connections.target]\ndsn = \"host=db2\"\n\
-             [[reconcile]]\nname = \"t\"\nkind = \"count\"\ntable = \"${vars.t}\"\n"
-                .into(),
+            count_check("t", "${vars.t}"),
             "11:10",
             "`${vars.t}` does not resolve",
         ),
@@ -140,14 +132,12 @@ fn a_dsn_is_checked_as_the_run_reads_it_but_secrets_are_left_to_the_run() {
          [connections.target]\ndsn = \"host=db2 password=${secrets.PW} port=${secrets.PORT}\"\n",
     );
     runbook(d.path(), "rb.toml", &body);
-    let out = cutover(d.path(), &["check", "rb.toml"], &[]);
-    exited(&out, 0);
-    let out = cutover(
+    cutover_exits(d.path(), &["check", "rb.toml"], 0);
+    let (_, stderr) = cutover_exits(
         d.path(),
         &["check", "rb.toml", "--var", "src=postgres://u@db:x/y"],
-        &[],
+        2,
     );
-    let (_, stderr) = exited(&out, 2);
     assert!(
         stderr.starts_with("rb.toml:10:7: connection `source`: invalid value for option `port`"),
         "{stderr}"
@@ -264,8 +254,7 @@ fn raw_is_pointed_out_and_a_quoted_reference_is_refused() {
         "{HEAD}[vars]\nflags = \"-n hello\"\n\n[[step]]\nid = \"say\"\nrun = \"echo ${{vars.flags:raw}}\"\n"
     );
     runbook(d.path(), "rb.toml", &text);
-    let out = cutover(d.path(), &["check", "rb.toml"], &[]);
-    let (stdout, stderr) = exited(&out, 0);
+    let (stdout, stderr) = cutover_exits(d.path(), &["check", "rb.toml"], 0);
     assert!(stdout.contains("rb.toml: ok (1 step)"), "{stdout}");
     assert!(
         stderr.starts_with(

@@ -96,13 +96,12 @@ async fn reconcile_outside_a_run_exits_by_result_and_feeds_monitoring() {
     let (source, target, d) = pair_and_runbook("drift1", "").await;
 
     // Everything equal: exit 0, both checks said.
-    let out = cutover_off_thread(
+    let (stdout, _) = cutover_exits_off_thread(
         d.path(),
         &["reconcile", "rb.toml", "--journal", "a.jsonl"],
-        &[],
+        0,
     )
     .await;
-    let (stdout, _) = exited(&out, 0);
     assert!(stdout.contains("items: ✔ 500 rows equal"), "{stdout}");
     assert!(stdout.contains("item count: ✔"), "{stdout}");
     has(&stdout, "finished after 1 round: every check passed");
@@ -115,8 +114,7 @@ async fn reconcile_outside_a_run_exits_by_result_and_feeds_monitoring() {
         &["reconcile", "rb.toml", "--every", "0s"],
         &["reconcile", "rb.toml", "--for", "1h"],
     ] {
-        let out = cutover_off_thread(d.path(), args, &[]).await;
-        let (_, stderr) = exited(&out, 2);
+        let (_, stderr) = cutover_exits_off_thread(d.path(), args, 2).await;
         assert!(!stderr.is_empty(), "{args:?}: nothing said");
     }
     let out = cutover_off_thread(d.path(), &["reconcile", "rb.toml", "nope"], &[]).await;
@@ -132,7 +130,7 @@ async fn reconcile_outside_a_run_exits_by_result_and_feeds_monitoring() {
         .await
         .unwrap();
     let before = chrono::Utc::now().timestamp();
-    let out = cutover_off_thread(
+    let (stdout, stderr) = cutover_exits_off_thread(
         d.path(),
         &[
             "reconcile",
@@ -145,10 +143,9 @@ async fn reconcile_outside_a_run_exits_by_result_and_feeds_monitoring() {
             "--on-fail",
             "env | grep ^CUTOVER_RECONCILE_ | sort > env.txt; echo paged",
         ],
-        &[],
+        1,
     )
     .await;
-    let (stdout, stderr) = exited(&out, 1);
     assert!(stdout.contains("items: ✘ 1 row differs"), "{stdout}");
     assert!(stdout.contains("--on-fail ran (exit 0)"), "{stdout}");
     assert!(stderr.contains("on-fail │ paged"), "{stderr}");
@@ -203,13 +200,12 @@ async fn reconcile_outside_a_run_exits_by_result_and_feeds_monitoring() {
         "rb2.toml",
         &runbook_text(&source.dsn(), &target.dsn()).replace("recheck = \"never\"\n", ""),
     );
-    let out = cutover_off_thread(
+    let (stdout, _) = cutover_exits_off_thread(
         d.path(),
         &["reconcile", "rb2.toml", "items", "--journal", "c.jsonl"],
-        &[],
+        1,
     )
     .await;
-    let (stdout, _) = exited(&out, 1);
     assert!(!stdout.contains("waiting to re-check"), "{stdout}");
     let recs = journal(&d.path().join("c.jsonl"));
     let results = of_type(&recs, "reconcile_result");
@@ -300,8 +296,7 @@ async fn every_round_is_journaled_and_drift_between_rounds_is_caught() {
             .any(|n| n["message"] == "finished after 3 rounds: a check failed")
     );
     // The morning after: `cutover report` on the watch's journal says when the drift began.
-    let out = cutover_off_thread(d.path(), &["report", "w.jsonl"], &[]).await;
-    let (md, _) = exited(&out, 0);
+    let (md, _) = cutover_exits_off_thread(d.path(), &["report", "w.jsonl"], 0).await;
     // The delete lands before round 2 or during it: the drift is seen from round 2 or 3.
     let failing = results
         .iter()
@@ -324,21 +319,18 @@ async fn every_round_is_journaled_and_drift_between_rounds_is_caught() {
     assert!(md.contains("— first: `missing on target id=7"), "{md}");
     has(&md, "| Ended | finished after 3 rounds: a check failed |");
     assert!(!md.contains("Incomplete record"), "{md}");
-    let out = cutover_off_thread(d.path(), &["report", "--json", "w.jsonl"], &[]).await;
-    let (json, _) = exited(&out, 0);
+    let (json, _) = cutover_exits_off_thread(d.path(), &["report", "--json", "w.jsonl"], 0).await;
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["rounds"], 3);
     assert_eq!(v["failing_rounds"], failing);
     assert_eq!(v["checks"][0]["name"], "items");
     assert_eq!(v["checks"][0]["results"][2]["status"], "fail");
     assert_eq!(v["checks"][0]["results"][2]["mismatch_rows"], 1);
-    let out = cutover_off_thread(d.path(), &["report", "-o", "w.html", "w.jsonl"], &[]).await;
-    exited(&out, 0);
+    cutover_exits_off_thread(d.path(), &["report", "-o", "w.html", "w.jsonl"], 0).await;
     let html = std::fs::read_to_string(d.path().join("w.html")).unwrap();
     assert!(html.contains("<h2>Changes</h2>"), "{html}");
     // A watch's journal is not lined up with runs.
-    let out = cutover_off_thread(d.path(), &["report", "w.jsonl", "w.jsonl"], &[]).await;
-    let (_, err) = exited(&out, 2);
+    let (_, err) = cutover_exits_off_thread(d.path(), &["report", "w.jsonl", "w.jsonl"], 2).await;
     assert!(err.contains("reported on its own"), "{err}");
 }
 

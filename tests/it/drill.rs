@@ -544,16 +544,9 @@ fn fault_step_fail_rolls_back() {
 
 /// Runs `cutover drill ARGS` in a pseudo-terminal; collects everything it writes until it exits.
 fn in_pty(p: &Place, args: &[&str], env: &[(&str, &str)]) -> (Option<u32>, String) {
-    use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+    use portable_pty::CommandBuilder;
     use std::io::Read;
-    let pair = native_pty_system()
-        .openpty(PtySize {
-            rows: 40,
-            cols: 120,
-            pixel_width: 0,
-            pixel_height: 0,
-        })
-        .unwrap();
+    let pair = crate::term::open_pty(120, 40);
     let mut cmd = CommandBuilder::new(bin());
     cmd.arg("drill");
     cmd.args(args);
@@ -661,6 +654,28 @@ fn a_drill_engine_terminated_the_moment_it_is_listed_ends_and_cleans_up() {
     p.assert_clean();
 }
 
+/// Three shell steps around a fault: `first`, which does nothing; `wait_id`, which waits (up
+/// to 60s, every 200ms) until the command `wait` succeeds; `check_id`, whose command `check`
+/// must print what `stdout` matches. The commands are TOML basic strings' contents.
+fn fault_steps(first: &str, wait: (&str, &str), check: (&str, &str, &str)) -> String {
+    let ((wait_id, wait), (check_id, check, stdout)) = (wait, check);
+    format!(
+        r#"
+[[step]]
+id = "{first}"
+run = "true"
+[[step]]
+id = "{wait_id}"
+wait = {{ run = "{wait}", every = "200ms" }}
+timeout = "60s"
+[[step]]
+id = "{check_id}"
+run = "{check}"
+expect = {{ stdout = "{stdout}" }}
+"#
+    )
+}
+
 /// The fault injectors strike after the step they follow, on the right cluster (shell steps
 /// stand in for the drill runbook's SQL steps, keeping the step ids the injectors follow).
 #[test]
@@ -668,39 +683,37 @@ fn fault_injectors_break_replication_and_the_target() {
     for (fault, steps) in [
         (
             "lag",
-            r#"
-[[step]]
-id = "watch-lag"
-run = "true"
-[[step]]
-id = "lag-grows"
-wait = { run = "test \"$(${vars.psql} ${vars.source_dsn} -XAtc \"select pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn) > 48 * 1024 * 1024 from pg_replication_slots where slot_name = '$CUTOVER_VAR_SUBSCRIPTION'\")\" = t", every = "200ms" }
-timeout = "60s"
-[[step]]
-id = "subscription-disabled"
-run = "${vars.psql} ${vars.target_dsn} -XAtc \"select subenabled from pg_subscription\""
-expect = { stdout = "^f$" }
-"#,
+            fault_steps(
+                "watch-lag",
+                (
+                    "lag-grows",
+                    r#"test \"$(${vars.psql} ${vars.source_dsn} -XAtc \"select pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn) > 48 * 1024 * 1024 from pg_replication_slots where slot_name = '$CUTOVER_VAR_SUBSCRIPTION'\")\" = t"#,
+                ),
+                (
+                    "subscription-disabled",
+                    r#"${vars.psql} ${vars.target_dsn} -XAtc \"select subenabled from pg_subscription\""#,
+                    "^f$",
+                ),
+            ),
         ),
         (
             "mismatch",
-            r#"
-[[step]]
-id = "app-gone"
-run = "true"
-[[step]]
-id = "target-corrupted"
-wait = { run = "test \"$(${vars.psql} ${vars.target_dsn} -XAtc 'select rtrim(filler) from pgbench_accounts where aid = 0')\" = 'drill fault: extra on target'", every = "200ms" }
-timeout = "60s"
-[[step]]
-id = "source-intact"
-run = "${vars.psql} ${vars.source_dsn} -XAtc 'select count(*) from pgbench_accounts where aid = 0'"
-expect = { stdout = "^0$" }
-"#,
+            fault_steps(
+                "app-gone",
+                (
+                    "target-corrupted",
+                    r#"test \"$(${vars.psql} ${vars.target_dsn} -XAtc 'select rtrim(filler) from pgbench_accounts where aid = 0')\" = 'drill fault: extra on target'"#,
+                ),
+                (
+                    "source-intact",
+                    r#"${vars.psql} ${vars.source_dsn} -XAtc 'select count(*) from pgbench_accounts where aid = 0'"#,
+                    "^0$",
+                ),
+            ),
         ),
     ] {
         let p = Place::new();
-        let rb = p.runbook("fault", steps);
+        let rb = p.runbook("fault", &steps);
         let out = p.drill(&[
             "--headless",
             "--rows",

@@ -258,12 +258,11 @@ fn a_changed_runbook_is_refused_on_resume_unless_accepted() {
         format!("{body}[[step]]\nid = \"b\"\nrun = \"echo added-step\"\n"),
     )
     .unwrap();
-    let out = cutover(
+    let (stdout, stderr) = cutover_exits(
         d.path(),
         &["run", &rbs, "--headless", "--resume", "j.jsonl"],
-        &[],
+        2,
     );
-    let (stdout, stderr) = exited(&out, 2);
     assert!(stderr.contains("changed since journal"), "{stderr}");
     assert!(
         stderr.contains("+id = \"b\""),
@@ -272,7 +271,7 @@ fn a_changed_runbook_is_refused_on_resume_unless_accepted() {
     assert!(stderr.contains("--accept-changed-runbook"), "{stderr}");
     assert!(!stdout.contains("added-step"));
 
-    let out = cutover(
+    let (stdout, _) = cutover_exits(
         d.path(),
         &[
             "run",
@@ -282,9 +281,8 @@ fn a_changed_runbook_is_refused_on_resume_unless_accepted() {
             "j.jsonl",
             "--accept-changed-runbook",
         ],
-        &[],
+        0,
     );
-    let (stdout, _) = exited(&out, 0);
     assert!(stdout.contains("│ added-step"), "{stdout}");
     let recs = journal(&d.path().join("j.jsonl"));
     let acts = of_type(&recs, "operator");

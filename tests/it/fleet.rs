@@ -84,8 +84,7 @@ fn a_fleet_path_that_is_a_directory_or_missing_is_refused_plainly() {
         ("dir.toml", "not a regular file"),
         ("missing.toml", "No such file"),
     ] {
-        let out = cutover(d.path(), &["check", "rb.toml", "--fleet", path], &[]);
-        let (_, stderr) = exited(&out, 2);
+        let (_, stderr) = cutover_exits(d.path(), &["check", "rb.toml", "--fleet", path], 2);
         assert!(stderr.contains(path) && stderr.contains(want), "{stderr}");
     }
 }
@@ -100,6 +99,16 @@ fn shards(fleet: &str) -> tempfile::TempDir {
     runbook(d.path(), "rb.toml", SHARDS);
     runbook(d.path(), "fleet.toml", fleet);
     d
+}
+
+/// A fleet file: `head`, then each member (name, the inside of its `vars = { ... }`), a blank
+/// line between members.
+fn fleet_text(head: &str, members: &[(&str, &str)]) -> String {
+    let members: Vec<String> = members
+        .iter()
+        .map(|(name, vars)| format!("[[member]]\nname = \"{name}\"\nvars = {{ {vars} }}\n"))
+        .collect();
+    format!("{head}{}", members.join("\n"))
 }
 
 /// `cutover run rb.toml --fleet fleet.toml --headless EXTRA...` in `dir`.
@@ -170,13 +179,22 @@ fn member_outcome(d: &std::path::Path, name: &str) -> Option<String> {
         .and_then(|r| r["outcome"].as_str().map(str::to_string))
 }
 
-#[test]
-fn the_canary_runs_first_and_a_failure_keeps_the_unstarted_member_from_starting() {
-    let d = shards(
-        "canary = [\"s1\"]\n\n[[member]]\nname = \"s2\"\nvars = { host = \"b\", fail = \"1\" }\n\n[[member]]\nname = \"s1\"\nvars = { host = \"a\" }\n\n[[member]]\nname = \"s3\"\nvars = { host = \"c\" }\n",
-    );
+/// A fleet of `members` (name, `vars`) with the canary `s1`, run with `--assume-yes` and the
+/// journal `fj.jsonl`, which must exit 4 (halted): the directory, stdout and stderr.
+fn halted_behind_canary_s1(members: &[(&str, &str)]) -> (tempfile::TempDir, String, String) {
+    let d = shards(&fleet_text("canary = [\"s1\"]\n\n", members));
     let out = run_fleet(d.path(), &["--assume-yes", "--journal", "fj.jsonl"]);
     let (stdout, stderr) = exited(&out, 4);
+    (d, stdout, stderr)
+}
+
+#[test]
+fn the_canary_runs_first_and_a_failure_keeps_the_unstarted_member_from_starting() {
+    let (d, stdout, stderr) = halted_behind_canary_s1(&[
+        ("s2", r#"host = "b", fail = "1""#),
+        ("s1", r#"host = "a""#),
+        ("s3", r#"host = "c""#),
+    ]);
     // The canary ran first (although listed second), alone; every line names its member.
     let first = stdout.lines().next().unwrap_or_default();
     assert!(first.starts_with("[s1] cutover "), "{stdout}");
@@ -241,12 +259,11 @@ fn the_canary_runs_first_and_a_failure_keeps_the_unstarted_member_from_starting(
     );
     let s2 = std::fs::read_to_string(d.path().join("fleet.pages/s2.html")).expect("s2's page");
     assert!(s2.contains("two"), "s2's own report");
-    let both = cutover(
+    let (cmp, _) = cutover_exits(
         d.path(),
         &["report", "fj.members/s1.jsonl", "fj.members/s2.jsonl"],
-        &[],
+        0,
     );
-    let (cmp, _) = exited(&both, 0);
     assert!(
         cmp.contains("fj.members/s1.jsonl") && cmp.contains("fj.members/s2.jsonl"),
         "{cmp}"
@@ -257,11 +274,11 @@ fn the_canary_runs_first_and_a_failure_keeps_the_unstarted_member_from_starting(
 /// starting (it said "not started: none": only the other canaries were counted).
 #[test]
 fn a_failed_canary_names_every_member_it_kept_from_starting() {
-    let d = shards(
-        "canary = [\"s1\"]\n\n[[member]]\nname = \"s1\"\nvars = { host = \"a\", fail = \"1\" }\n\n[[member]]\nname = \"s2\"\nvars = { host = \"b\" }\n\n[[member]]\nname = \"s3\"\nvars = { host = \"c\" }\n",
-    );
-    let out = run_fleet(d.path(), &["--assume-yes", "--journal", "fj.jsonl"]);
-    let (_, stderr) = exited(&out, 4);
+    let (d, _, stderr) = halted_behind_canary_s1(&[
+        ("s1", r#"host = "a", fail = "1""#),
+        ("s2", r#"host = "b""#),
+        ("s3", r#"host = "c""#),
+    ]);
     has(
         &stderr,
         "fleet halted: member s1 did not complete; not started: s2, s3",
@@ -342,9 +359,10 @@ fn a_rolled_back_member_whose_end_the_fleet_lost_stays_rolled_back() {
 
 #[test]
 fn without_a_go_the_rest_wait_after_the_canary_and_json_records_name_their_member() {
-    let d = shards(
-        "canary = [\"s1\"]\n\n[[member]]\nname = \"s1\"\nvars = { host = \"a\" }\n\n[[member]]\nname = \"s2\"\nvars = { host = \"b\" }\n",
-    );
+    let d = shards(&fleet_text(
+        "canary = [\"s1\"]\n\n",
+        &[("s1", r#"host = "a""#), ("s2", r#"host = "b""#)],
+    ));
     let out = run_fleet(d.path(), &["--json", "--journal", "fj.jsonl"]);
     let (stdout, stderr) = exited(&out, 4);
     has(&stderr, "the rest wait for the operator's go");
@@ -360,9 +378,8 @@ fn without_a_go_the_rest_wait_after_the_canary_and_json_records_name_their_membe
 
 /// Two members, s1 and s2, one at a time; s1's second step sleeps `nap` seconds.
 fn s1_napping(nap: &str) -> tempfile::TempDir {
-    shards(&format!(
-        "[[member]]\nname = \"s1\"\nvars = {{ host = \"a\", nap = \"{nap}\" }}\n\n[[member]]\nname = \"s2\"\nvars = {{ host = \"b\" }}\n"
-    ))
+    let s1 = format!(r#"host = "a", nap = "{nap}""#);
+    shards(&fleet_text("", &[("s1", &s1), ("s2", r#"host = "b""#)]))
 }
 
 /// Starts the fleet in `dir` (journal `fj.jsonl`) and waits until `member`'s step runs.
@@ -396,9 +413,14 @@ fn killed_mid_step(dir: &std::path::Path, member: &str) {
 
 #[test]
 fn sigkill_of_the_fleet_mid_way_then_resume_continues_every_member() {
-    let d = shards(
-        "concurrency = 1\n\n[[member]]\nname = \"s1\"\nvars = { host = \"a\" }\n\n[[member]]\nname = \"s2\"\nvars = { host = \"b\", nap = \"30\" }\n\n[[member]]\nname = \"s3\"\nvars = { host = \"c\" }\n",
-    );
+    let d = shards(&fleet_text(
+        "concurrency = 1\n\n",
+        &[
+            ("s1", r#"host = "a""#),
+            ("s2", r#"host = "b", nap = "30""#),
+            ("s3", r#"host = "c""#),
+        ],
+    ));
     killed_mid_step(d.path(), "s2");
     // The operator shortens s2's nap before resuming: a changed var is refused unless accepted.
     let fleet = std::fs::read_to_string(d.path().join("fleet.toml")).expect("fleet");
@@ -550,7 +572,7 @@ fn resuming_without_a_member_that_did_not_end_is_refused() {
         "other.toml",
         "[[member]]\nname = \"s2\"\nvars = { host = \"b\" }\n",
     );
-    let out = cutover(
+    let (_, stderr) = cutover_exits(
         d.path(),
         &[
             "run",
@@ -561,9 +583,8 @@ fn resuming_without_a_member_that_did_not_end_is_refused() {
             "--resume",
             "fj.jsonl",
         ],
-        &[],
+        2,
     );
-    let (_, stderr) = exited(&out, 2);
     has(&stderr, "s1 started in fj.jsonl and did not end");
     has(
         &stderr,
@@ -573,7 +594,7 @@ fn resuming_without_a_member_that_did_not_end_is_refused() {
 
 #[test]
 fn a_fleet_journal_that_is_a_fifo_a_link_or_not_a_fleet_is_refused_without_hanging() {
-    let d = shards("[[member]]\nname = \"s1\"\nvars = { host = \"a\" }\n");
+    let d = shards(&fleet_text("", &[("s1", r#"host = "a""#)]));
     let fifo = d.path().join("fifo.jsonl");
     mkfifo(&fifo);
     std::os::unix::fs::symlink(
@@ -656,6 +677,7 @@ async fn fleet_off_thread(dir: &std::path::Path, flag: &'static str) -> std::pro
 /// pause (`vars.pause` seconds), the reconcile gate, a step after it; a drifted table fires
 /// the trigger that rolls back.
 fn gated() -> String {
+    let gate = gate_step("60s");
     format!(
         r#"[runbook]
 name = "fleet gate"
@@ -681,11 +703,7 @@ rollback_sql = "delete from marks"
 id = "pause"
 run = "sleep ${{vars.pause}}"
 
-[[step]]
-id = "gate"
-wait = {{ reconcile = "all" }}
-timeout = "60s"
-
+{gate}
 [[step]]
 id = "after"
 run = "echo past the gate"
@@ -751,13 +769,12 @@ async fn a_member_failing_its_gate_rolls_back_by_its_trigger_and_the_halt_holds(
         .clone()
         .replace(&t.dsn_db("m3"), "host=127.0.0.1 port=1 dbname=m3");
     runbook(d.path(), "fleet.toml", &broken);
-    let check = cutover_off_thread(
+    let (stdout, _) = cutover_exits_off_thread(
         d.path(),
         &["check", "rb.toml", "--fleet", "fleet.toml", "--connect"],
-        &[],
+        2,
     )
     .await;
-    let (stdout, _) = exited(&check, 2);
     assert!(
         stdout.contains("[m1] ready") && stdout.contains("[m2] ready"),
         "{stdout}"
@@ -881,9 +898,13 @@ async fn sigkill_when_m3_pauses(dir: &std::path::Path) {
 /// process groups stopped; a fleet whose stdout is gone does not go on blind.
 #[test]
 fn a_signal_or_a_lost_stdout_ends_every_member_in_flight_journaled() {
-    let d = shards(
-        "concurrency = 2\n\n[[member]]\nname = \"s1\"\nvars = { host = \"a\", nap = \"60\" }\n\n[[member]]\nname = \"s2\"\nvars = { host = \"b\", nap = \"60\" }\n",
-    );
+    let d = shards(&fleet_text(
+        "concurrency = 2\n\n",
+        &[
+            ("s1", r#"host = "a", nap = "60""#),
+            ("s2", r#"host = "b", nap = "60""#),
+        ],
+    ));
     let child = spawn_fleet(d.path(), std::process::Stdio::null());
     let pid_of = |m: &str| {
         lines_of(&d.path().join(format!("fj.members/{m}.jsonl")))
@@ -918,9 +939,13 @@ fn a_signal_or_a_lost_stdout_ends_every_member_in_flight_journaled() {
     assert_eq!(recs.last().expect("end")["type"], "fleet_finished");
 
     // Nobody reads the output any more: every member ends as an abort, journaled.
-    let e = shards(
-        "concurrency = 2\n\n[[member]]\nname = \"s1\"\nvars = { host = \"a\", nap = \"2\" }\n\n[[member]]\nname = \"s2\"\nvars = { host = \"b\", nap = \"2\" }\n",
-    );
+    let e = shards(&fleet_text(
+        "concurrency = 2\n\n",
+        &[
+            ("s1", r#"host = "a", nap = "2""#),
+            ("s2", r#"host = "b", nap = "2""#),
+        ],
+    ));
     let mut child = spawn_fleet(e.path(), std::process::Stdio::piped());
     drop(child.stdout.take());
     let status = child.wait().expect("wait");
@@ -987,7 +1012,7 @@ fn a_member_never_shows_another_member_s_secret() {
 /// Each is refused at once (exit 2), naming the fleet file, never hanging.
 #[test]
 fn hostile_fleet_flags_are_refused_naming_the_fleet_file() {
-    let d = shards("[[member]]\nname = \"s1\"\nvars = { host = \"a\" }\n");
+    let d = shards(&fleet_text("", &[("s1", r#"host = "a""#)]));
     let fifo = d.path().join("fifo.toml");
     mkfifo(&fifo);
     let fifo = fifo.display().to_string();
@@ -1018,14 +1043,12 @@ fn hostile_fleet_flags_are_refused_naming_the_fleet_file() {
         ),
         (vec!["drill", "--fleet", "2"], "--headless"),
     ] {
-        let out = cutover(d.path(), &args, &[]);
-        let (stdout, stderr) = exited(&out, 2);
+        let (stdout, stderr) = cutover_exits(d.path(), &args, 2);
         assert!(stdout.is_empty(), "{args:?}: {stdout}");
         assert!(stderr.contains(want), "{args:?}: {stderr}");
     }
     // A fleet file reached through a link is read (as a runbook is); its journal is not.
     std::os::unix::fs::symlink(d.path().join("fleet.toml"), d.path().join("link.toml"))
         .expect("symlink");
-    let out = cutover(d.path(), &["check", "rb.toml", "--fleet", "link.toml"], &[]);
-    exited(&out, 0);
+    cutover_exits(d.path(), &["check", "rb.toml", "--fleet", "link.toml"], 0);
 }

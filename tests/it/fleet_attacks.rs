@@ -12,26 +12,14 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+use portable_pty::CommandBuilder;
 
-use crate::fleet_lanes::confirm;
+use crate::fleet_lanes::{confirm, shards_runbook};
 use crate::support::{alive, journal, mkfifo, runbook, signal, wait_for};
-use crate::term::{BIN, DEADLINE, Pty, RawTerm, Runs, still_running};
+use crate::term::{BIN, DEADLINE, Pty, RawTerm, Runs, open_pty, still_running};
 
 /// Two shell steps.
-const RUNBOOK: &str = r#"[runbook]
-name = "shards"
-
-[[step]]
-id = "hello"
-title = "say hello"
-run = "echo hello ${vars.n}"
-
-[[step]]
-id = "bye"
-title = "goodbye"
-run = "echo bye"
-"#;
+const RUNBOOK: &str = shards_runbook!("", "");
 
 /// A fleet file of `n` members `shard-01`…, all started at once.
 fn fleet_file(n: usize) -> String {
@@ -496,13 +484,7 @@ struct Tap {
 
 impl Tap {
     fn spawn(args: &[&str], env: &[(&str, &str)]) -> Tap {
-        let size = PtySize {
-            rows: 30,
-            cols: 120,
-            pixel_width: 0,
-            pixel_height: 0,
-        };
-        let pair = native_pty_system().openpty(size).unwrap();
+        let pair = open_pty(120, 30);
         let mut cmd = CommandBuilder::new(BIN);
         cmd.args(args);
         cmd.env("TERM", "xterm-256color");

@@ -11,29 +11,46 @@ use std::process::{Command, Stdio};
 use crate::support::{journal, runbook, signal};
 use crate::term::{BIN, Pty, Runs};
 
-/// Three shell steps; step 2 fails for the members whose `n` is 7, 21 or 40, and step 1 has
-/// a rollback action (so a failed member has something to undo).
-const RUNBOOK: &str = r#"[runbook]
+/// A fleet's runbook `shards`: step `hello` (`echo hello ${vars.n}`, then the lines `$hello`),
+/// the steps `$middle` (each followed by a blank line) and step `bye`, as one `&'static str`.
+macro_rules! shards_runbook {
+    ($hello:literal, $middle:literal) => {
+        concat!(
+            r#"[runbook]
 name = "shards"
 
 [[step]]
 id = "hello"
 title = "say hello"
 run = "echo hello ${vars.n}"
-rollback = "echo undo ${vars.n}"
-expected = "1m"
+"#,
+            $hello,
+            "\n",
+            $middle,
+            r#"[[step]]
+id = "bye"
+title = "goodbye"
+run = "echo bye"
+"#
+        )
+    };
+}
+pub(crate) use shards_runbook;
 
-[[step]]
+/// Three shell steps; step 2 fails for the members whose `n` is 7, 21 or 40, and step 1 has
+/// a rollback action (so a failed member has something to undo).
+const RUNBOOK: &str = shards_runbook!(
+    r#"rollback = "echo undo ${vars.n}"
+expected = "1m"
+"#,
+    r#"[[step]]
 id = "work"
 title = "the work"
 run = "echo work ${vars.n}; test ${vars.n} != 7 && test ${vars.n} != 21 && test ${vars.n} != 40"
 expected = "2m"
 
-[[step]]
-id = "bye"
-title = "goodbye"
-run = "echo bye"
-"#;
+"#
+);
 
 /// A fleet file of `n` members `shard-01`… with `vars.n` their number, after `head`.
 pub fn fleet_file(n: usize, head: &str) -> String {

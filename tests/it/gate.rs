@@ -9,14 +9,11 @@ use crate::support::*;
 
 fn runbook_text(src: &str, tgt: &str, extra: &str) -> String {
     let connections = connections(src, tgt);
+    let gate = gate_step("90s");
     format!(
         r#"[runbook]
 name = "gate"
-{connections}{ITEMS_CHECK}[[step]]
-id = "gate"
-wait = {{ reconcile = "all" }}
-timeout = "90s"
-[[step]]
+{connections}{ITEMS_CHECK}{gate}[[step]]
 id = "after"
 run = "echo past the gate"
 {extra}"#

@@ -493,8 +493,7 @@ async fn init_on_the_drill_pair_writes_a_logical_cutover_that_runs_to_its_end() 
         .unwrap()
         .get::<_, bool>(0);
     assert!(!enabled, "stop-replication disabled the subscription");
-    let pre = cutover_off_thread(dir.path(), &["preflight", "rb.toml"], &[]).await;
-    let (o, _) = exited(&pre, 2);
+    let (o, _) = cutover_exits_off_thread(dir.path(), &["preflight", "rb.toml"], 2).await;
     assert!(
         o.lines().any(|l| l.starts_with('✘')
             && l.contains(&pair.subscription)

@@ -218,8 +218,7 @@ fn notify_test_sends_a_test_event_to_every_hook() {
     );
     let rb = runbook(d.path(), "rb.toml", &body);
     let rb = rb.to_str().unwrap();
-    let out = cutover(d.path(), &["notify", rb, "--test"], &[]);
-    let (o, _) = exited(&out, 1);
+    let (o, _) = cutover_exits(d.path(), &["notify", rb, "--test"], 1);
     assert!(o.contains("✔ notify hook 1: delivered"), "{o}");
     has(&o, "✘ notify hook 2 (test) failed 1 time: exited 7");
     let got = events(d.path());
@@ -233,8 +232,7 @@ fn notify_test_sends_a_test_event_to_every_hook() {
         "none.toml",
         "[runbook]\nname = \"n\"\n[[step]]\nid = \"a\"\nrun = \"true\"\n",
     );
-    let out = cutover(d.path(), &["notify", none.to_str().unwrap(), "--test"], &[]);
-    let (_, e) = exited(&out, 2);
+    let (_, e) = cutover_exits(d.path(), &["notify", none.to_str().unwrap(), "--test"], 2);
     assert!(e.contains("no [[notify]] hook"), "{e}");
 }
 

@@ -52,8 +52,7 @@ fn calibrate_write_never_clobbers_what_it_should_not() {
     let rb = runbook(d, "real.toml", &steps_runbook("cal", &ids));
     // Another runbook's journal: refused, unless --force.
     let other = runbook(d, "other.toml", &steps_runbook("other", &ids));
-    let out = cutover(d, &["calibrate", other.to_str().unwrap(), "j.jsonl"], &[]);
-    let (_, stderr) = exited(&out, 2);
+    let (_, stderr) = cutover_exits(d, &["calibrate", other.to_str().unwrap(), "j.jsonl"], 2);
     assert!(
         stderr.contains("is a run of runbook \"cal\"") && stderr.contains("--force"),
         "{stderr}"
@@ -69,8 +68,7 @@ fn calibrate_write_never_clobbers_what_it_should_not() {
     std::fs::set_permissions(&rb, std::fs::Permissions::from_mode(0o640)).unwrap();
     let link = d.join("link.toml");
     std::os::unix::fs::symlink("real.toml", &link).unwrap();
-    let out = cutover(d, &["calibrate", "link.toml", "j.jsonl", "--write"], &[]);
-    let (stdout, _) = exited(&out, 0);
+    let (stdout, _) = cutover_exits(d, &["calibrate", "link.toml", "j.jsonl", "--write"], 0);
     assert!(
         stdout.contains("written to ") && stdout.contains("real.toml"),
         "{stdout}"
@@ -93,8 +91,7 @@ fn calibrate_write_never_clobbers_what_it_should_not() {
     let ro = runbook(d, "ro.toml", &steps_runbook("cal", &ids));
     std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o444)).unwrap();
     let before = std::fs::read_to_string(&ro).unwrap();
-    let out = cutover(d, &["calibrate", "ro.toml", "j.jsonl", "--write"], &[]);
-    let (_, stderr) = exited(&out, 2);
+    let (_, stderr) = cutover_exits(d, &["calibrate", "ro.toml", "j.jsonl", "--write"], 2);
     assert!(stderr.contains("read-only"), "{stderr}");
     assert_eq!(std::fs::read_to_string(&ro).unwrap(), before);
 }
@@ -239,8 +236,7 @@ fn hostile_run_directories_and_journals_print_nothing_raw() {
         )
         .replace("\"name\":\"Ann\"", &format!("\"name\":\"{hostile_json}\""));
     std::fs::write(&j, body).unwrap();
-    let out = cutover(d.path(), &["report", "j.jsonl"], &[]);
-    let (md, _) = exited(&out, 0);
+    let (md, _) = cutover_exits(d.path(), &["report", "j.jsonl"], 0);
     assert!(!md.contains('\u{1b}') && !md.contains('\u{7}'), "{md:?}");
     assert!(!md.contains("[click](") && !md.contains("<script>"), "{md}");
     assert!(
@@ -332,7 +328,7 @@ fn a_refused_cockpit_start_leaves_no_journal_behind() {
 #[test]
 fn an_unknown_share_group_is_refused_before_anything_starts() {
     let (dir, rb) = temp_runbook("rb.toml", &steps_runbook("g", &["one".to_string()]));
-    let out = cutover(
+    let (_, stderr) = cutover_exits(
         dir.path(),
         &[
             "run",
@@ -342,9 +338,8 @@ fn an_unknown_share_group_is_refused_before_anything_starts() {
             "--share-group",
             "no-such-group-zz",
         ],
-        &[],
+        2,
     );
-    let (_, stderr) = exited(&out, 2);
     assert!(stderr.contains("no such group"), "{stderr}");
     assert!(!dir.path().join("j.jsonl").exists());
 }

@@ -182,12 +182,11 @@ fn a_failing_preflight_stops_the_run_before_step_one() {
     assert!(md.contains("preflight"), "{md}");
     // `cutover preflight` with that journal: a new run would refuse it, so it says so (the
     // run's own preflight above, after the journal was made, did not).
-    let again = cutover(
+    let (said, _) = cutover_exits(
         dir.path(),
         &["preflight", "rb.toml", "--journal", "j.jsonl"],
-        &[],
+        2,
     );
-    let (said, _) = exited(&again, 2);
     assert!(
         said.lines()
             .any(|l| l.starts_with("✘ journal: j.jsonl already exists")),

@@ -112,6 +112,16 @@ fn sql(text: &str) -> Template {
     Template::parse(text, &BTreeMap::new(), &[]).unwrap()
 }
 
+/// Asserts that one of `r`'s notes holds `part`; a failure shows them all.
+#[track_caller]
+pub(crate) fn has_note(r: &ReconcileResult, part: &str) {
+    assert!(
+        r.notes.iter().any(|n| n.contains(part)),
+        "{part:?} is in no note: {:?}",
+        r.notes
+    );
+}
+
 pub(crate) fn small_parts() -> Options {
     Options {
         rows_per_partition: 300,
@@ -570,7 +580,7 @@ async fn sequences_target_must_be_at_or_ahead() {
     let r = run(&c, &s, &t, &Options::default()).await;
     assert_eq!(r.status, Status::Pass, "{r:#?}");
     assert!(r.sequences.iter().all(|q| q.ok));
-    assert!(r.notes.iter().any(|n| n.contains("app.only_here")));
+    has_note(&r, "app.only_here");
     // A listed sequence missing on the target.
     c.schemas.clear();
     c.sequences = vec!["other".into()];
@@ -809,14 +819,8 @@ async fn padded_char_and_widened_real_are_the_same_values() {
         "{r:#?}"
     );
     assert_eq!(find(&r, "3").columns, [diff("c", Some("xy"), Some("xz"))]);
-    assert!(
-        r.notes
-            .iter()
-            .any(|n| n.contains("trailing blanks ignored on both sides"))
-            && r.notes.iter().any(|n| n.contains("as real")),
-        "{:?}",
-        r.notes
-    );
+    has_note(&r, "trailing blanks ignored on both sides");
+    has_note(&r, "as real");
 }
 
 /// `count` without a key is one plain `count(*)` per side.
@@ -865,13 +869,7 @@ async fn a_query_tolerance_accepts_float_noise_and_nothing_more() {
     });
     let r = run(&c, &s, &t, &Options::default()).await;
     assert_eq!(r.status, Status::Pass, "{r:#?}");
-    assert!(
-        r.notes
-            .iter()
-            .any(|n| n.contains("within the tolerance (relative 0.000000001)")),
-        "{:?}",
-        r.notes
-    );
+    has_note(&r, "within the tolerance (relative 0.000000001)");
     t.batch_execute("UPDATE f SET x = x + 1 WHERE id = 1")
         .await
         .unwrap();
@@ -973,11 +971,7 @@ async fn wide_rows_make_smaller_ranges_and_differences_are_still_found() {
         "{} ranges for 80 MB of rows",
         r.partitions_total
     );
-    assert!(
-        r.notes.iter().any(|n| n.contains("rows per range")),
-        "{:?}",
-        r.notes
-    );
+    has_note(&r, "rows per range");
     assert_eq!(keys(&r), [("321".to_string(), MismatchClass::Different)]);
     assert!(
         find(&r, "321")

@@ -9,7 +9,7 @@ use cutover_model::runbook::{ReconcileCheck, ReconcileKind};
 use cutover_reconcile::{self as reconcile, Options};
 use tokio_postgres::Client;
 
-use crate::reconcile::{check, pair, run, small_parts};
+use crate::reconcile::{check, has_note, pair, run, small_parts};
 
 const SCHEMA: &str = r#"
 CREATE SCHEMA app;
@@ -168,11 +168,7 @@ async fn table_globs_compare_every_table_with_its_own_key() {
     assert_eq!(r.partitions_total, 6);
     let line = cutover_model::reconcile::summary(&r);
     assert!(line.contains("8 rows differ in 6 of 6 tables"), "{line}");
-    assert!(
-        r.notes
-            .iter()
-            .any(|n| n.contains("1 of the tables have no primary key"))
-    );
+    has_note(&r, "1 of the tables have no primary key");
 
     // With sessions of its own the tables are compared on two lanes: the same results.
     let two = run(
@@ -445,12 +441,5 @@ async fn concurrency_spreads_ranges_over_sessions_and_finds_the_same() {
     assert_eq!(three.partitions_total, one.partitions_total);
     let fallback = run(&c, &s, &t, &small_parts()).await;
     assert_eq!(keys(&fallback), keys(&one));
-    assert!(
-        fallback
-            .notes
-            .iter()
-            .any(|n| n.contains("concurrency 3: no connection settings")),
-        "{:?}",
-        fallback.notes
-    );
+    has_note(&fallback, "concurrency 3: no connection settings");
 }

@@ -4,8 +4,8 @@ use cutover_model::protocol::{
     Command, DecisionKind, Event, ROLLBACK_WORD, RollbackPlan, RunOutcome, StepOutcome,
 };
 
+use crate::support::of_type;
 use crate::support::session::{Session, finished, start};
-use crate::support::{journal, of_type};
 
 async fn plan(s: &mut Session) -> RollbackPlan {
     s.send(Command::RollbackPlan).await;
@@ -114,9 +114,9 @@ async fn plan_is_reverse_order_of_attempted_steps_and_needs_the_typed_word() {
     let outcome = s.outcome().await;
     assert_eq!(outcome, RunOutcome::RolledBack);
     assert_eq!(outcome.exit_code(), 3);
-    let log = std::fs::read_to_string(s.dir.path().join("log")).unwrap();
+    let log = s.log();
     assert_eq!(log, "a\nb\nc\nd\nundo-d\nundo-c\nundo-a\n");
-    let recs = journal(&s.dir.path().join("j.jsonl"));
+    let recs = s.journal();
     let done: Vec<&str> = of_type(&recs, "rollback_action_finished")
         .iter()
         .map(|r| r["id"].as_str().unwrap())
@@ -166,11 +166,8 @@ run = "true"
     let outcome = s.outcome().await;
     assert_eq!(outcome, RunOutcome::RolledBackPartly);
     assert_eq!(outcome.exit_code(), 5);
-    assert_eq!(
-        std::fs::read_to_string(s.dir.path().join("log")).unwrap(),
-        "undo-a\n"
-    );
-    let recs = journal(&s.dir.path().join("j.jsonl"));
+    assert_eq!(s.log(), "undo-a\n");
+    let recs = s.journal();
     let attempts: Vec<u64> = of_type(&recs, "rollback_action_finished")
         .iter()
         .map(|r| r["attempt"].as_u64().unwrap())
@@ -241,10 +238,7 @@ rollback = "echo undo-after >> ${vars.dir}/log"
     // The run completes; a plan now holds only the step after the point of no return.
     let outcome = s.outcome().await;
     assert_eq!(outcome, RunOutcome::Completed);
-    assert_eq!(
-        std::fs::read_to_string(s.dir.path().join("log")).unwrap(),
-        "switched\n"
-    );
+    assert_eq!(s.log(), "switched\n");
 }
 
 /// Undo by hand lists only steps that changed something: a step that says `changes = false`
@@ -289,7 +283,7 @@ run = "true"
         .collect();
     roll_back(&mut s).await;
     assert_eq!(s.outcome().await, RunOutcome::RolledBack);
-    let recs = journal(&s.dir.path().join("j.jsonl"));
+    let recs = s.journal();
     let mut summary = cutover_model::summary::RunSummary::default();
     for r in &recs {
         let ev: Event = serde_json::from_value(r.clone()).unwrap();

@@ -9,6 +9,7 @@ use crate::support::*;
 
 fn runbook(db: &str, show: &str) -> String {
     let conns = pair_connections(db);
+    let gate = gate_step("60s");
     format!(
         r#"[runbook]
 name = "metered \"run\""
@@ -37,11 +38,7 @@ id = "show"
 run = "sleep 1.5; {show}"
 expected = "10s"
 
-[[step]]
-id = "gate"
-wait = {{ reconcile = "all" }}
-timeout = "60s"
-"#
+{gate}"#
     )
 }
 

@@ -92,8 +92,7 @@ fn approve_is_checked_like_any_action() {
         "rb.toml",
         "[runbook]\nname = \"x\"\n\n[[step]]\nid = \"a\"\napprove = [\"dba-lead\", \"dba-lead\"]\n",
     );
-    let out = cutover(d.path(), &["check", rb.to_str().unwrap()], &[]);
-    let (_, stderr) = exited(&out, 2);
+    let (_, stderr) = cutover_exits(d.path(), &["check", rb.to_str().unwrap()], 2);
     assert!(
         stderr.contains("rb.toml:6:") && stderr.contains("names role `dba-lead` twice"),
         "{stderr}"

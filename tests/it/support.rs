@@ -19,6 +19,17 @@ pub fn cutover(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     c.output().expect("run cutover")
 }
 
+/// Runs `cutover ARGS` in `dir` (as [`cutover`], no extra env), which must exit with `code`
+/// (as [`exited`] asserts): its stdout and stderr.
+pub fn cutover_exits(dir: &Path, args: &[&str], code: i32) -> (String, String) {
+    exited(&cutover(dir, args, &[]), code)
+}
+
+/// [`cutover_exits`], [off the runtime's threads](off_thread).
+pub async fn cutover_exits_off_thread(dir: &Path, args: &[&str], code: i32) -> (String, String) {
+    exited(&cutover_off_thread(dir, args, &[]).await, code)
+}
+
 /// Runs `f` on a blocking thread and waits for it: a `#[tokio::test]` that runs the binary
 /// (which waits for its process) keeps the runtime's threads free for the clusters' clients.
 pub async fn off_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
@@ -429,10 +440,32 @@ pub fn connections(source_dsn: &str, target_dsn: &str) -> String {
     )
 }
 
+/// A runbook's step `gate`, which waits (for at most `timeout`) until every reconcile check
+/// passes.
+pub fn gate_step(timeout: &str) -> String {
+    format!(
+        r#"[[step]]
+id = "gate"
+wait = {{ reconcile = "all" }}
+timeout = "{timeout}"
+"#
+    )
+}
+
 impl session::Session {
     /// Waits for an event `is` holds for, skipping others.
     pub async fn seen(&mut self, is: impl Fn(&cutover_model::protocol::Event) -> bool) {
         self.until(|e| is(e).then_some(())).await
+    }
+
+    /// Every record of this session's journal (`j.jsonl` in its directory).
+    pub fn journal(&self) -> Vec<serde_json::Value> {
+        journal(&self.dir.path().join("j.jsonl"))
+    }
+
+    /// What the runbook's steps wrote to `${vars.dir}/log`.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("log")).expect("read the log")
     }
 
     /// Waits until the engine is ready to run step `next`.

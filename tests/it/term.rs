@@ -26,6 +26,21 @@ pub fn nz(v: u16) -> NonZeroU16 {
     NonZeroU16::new(v).unwrap()
 }
 
+/// The size of a `cols` x `rows` terminal.
+pub fn pty_size(cols: u16, rows: u16) -> PtySize {
+    PtySize {
+        rows,
+        cols,
+        pixel_width: 0,
+        pixel_height: 0,
+    }
+}
+
+/// A new pseudo-terminal of `cols` x `rows`.
+pub fn open_pty(cols: u16, rows: u16) -> portable_pty::PtyPair {
+    native_pty_system().openpty(pty_size(cols, rows)).unwrap()
+}
+
 /// A private `XDG_RUNTIME_DIR`: the detached engines started under it are listed there, and
 /// stopped (SIGTERM, then SIGKILL) when this is dropped.
 pub struct Runs {
@@ -212,14 +227,7 @@ impl Pty {
     /// Runs `cutover ARGS...` under the wrapper shell in a `cols` x `rows` terminal. Without
     /// `XDG_RUNTIME_DIR` in `env`, the terminal gets a run directory of its own.
     pub fn spawn(args: &[&str], env: &[(&str, &str)], cols: u16, rows: u16) -> Pty {
-        let pair = native_pty_system()
-            .openpty(PtySize {
-                rows,
-                cols,
-                pixel_width: 0,
-                pixel_height: 0,
-            })
-            .unwrap();
+        let pair = open_pty(cols, rows);
         let mut cmd = CommandBuilder::new("sh");
         cmd.args(["-c", WRAPPER, "sh", BIN]);
         cmd.args(args);
@@ -328,14 +336,7 @@ impl Pty {
 
     pub fn resize(&mut self, cols: u16, rows: u16) {
         self.parser.lock().unwrap().set_size(nz(rows), nz(cols));
-        self.master
-            .resize(PtySize {
-                rows,
-                cols,
-                pixel_width: 0,
-                pixel_height: 0,
-            })
-            .unwrap();
+        self.master.resize(pty_size(cols, rows)).unwrap();
     }
 
     /// Presses q; cutover must exit with `code` and leave the terminal back to normal.

@@ -132,7 +132,7 @@ run = "exit 1"
         .await;
     assert_eq!(outcome, RunOutcome::Completed);
     assert!(!s.dir.path().join("log").exists());
-    let recs = journal(&s.dir.path().join("j.jsonl"));
+    let recs = s.journal();
     assert!(
         of_type(&recs, "operator")
             .iter()
