@@ -78,12 +78,12 @@ fn main() {
     println!("{MEMBERS} members, concurrency {CONCURRENCY}, {COLS}x{ROWS}");
     println!("load average at the start: {}", loadavg());
     {
-        let _stop = StopEngines(runs.path());
         let mut peaks = Peaks::default();
         if let Err(what) = fleet(dir.path(), runs.path(), &mut peaks) {
             peaks.print();
             println!("STOPPED: {what}");
         }
+        stop_engines(runs.path());
     }
     headless(dir.path());
     println!("load average at the end: {}", loadavg());
@@ -106,15 +106,6 @@ impl Dir {
             Dir::Temp(d) => d.path(),
             Dir::Kept(p) => p,
         }
-    }
-}
-
-/// Stops every engine of the private run directory, also when the benchmark panics.
-struct StopEngines<'a>(&'a Path);
-
-impl Drop for StopEngines<'_> {
-    fn drop(&mut self) {
-        stop_engines(self.0);
     }
 }
 

@@ -232,13 +232,31 @@ pub fn durations(journal: &Path) -> impl Fn(&str) -> f64 {
     move |id| d.iter().find(|(i, _)| i == id).map_or(0.0, |(_, v)| *v)
 }
 
-/// Gives this benchmark a private run directory (`XDG_RUNTIME_DIR`) that every engine it
-/// starts inherits; returns it (keep it alive while the engines run).
-pub fn private_runs() -> tempfile::TempDir {
+/// A benchmark's private run directory (`XDG_RUNTIME_DIR`), which every engine it starts
+/// inherits. Dropping it stops those engines (SIGTERM), also when the benchmark panics: a
+/// detached engine would otherwise outlive it.
+pub struct PrivateRuns(tempfile::TempDir);
+
+impl PrivateRuns {
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl Drop for PrivateRuns {
+    fn drop(&mut self) {
+        stop_engines(self.path());
+    }
+}
+
+/// Gives this benchmark a private run directory that every engine it starts inherits; keep it
+/// alive while the engines run (dropping it stops them).
+pub fn private_runs() -> PrivateRuns {
     let runs = tempfile::tempdir().expect("tempdir");
     // SAFETY: called first thing in main, before any thread is started.
     unsafe { std::env::set_var("XDG_RUNTIME_DIR", runs.path()) };
-    runs
+    PrivateRuns(runs)
 }
 
 /// The pids of the engines listed in the run directory `runs` (`$XDG_RUNTIME_DIR`).
