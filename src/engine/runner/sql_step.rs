@@ -324,32 +324,26 @@ mod tests {
         let mut hold = Hold::new(Duration::from_secs(5));
         let mut poll =
             |seen: Result<bool, String>, polls, at| sql_verdict(&mut hold, &seen, polls, at);
-        let waiting = |m: &str| Verdict::Waiting(m.to_string());
-        assert_eq!(
-            poll(Ok(true), 1, s(0)),
-            waiting("poll 1: true, holding 0s of 5s")
-        );
-        assert_eq!(
-            poll(Ok(true), 2, s(4_000)),
-            waiting("poll 2: true, holding 4s of 5s")
-        );
-        assert_eq!(
-            poll(Err("no answer within 5s".into()), 3, s(4_500)),
-            waiting("poll 3: no answer within 5s"),
-            "an error fails closed"
-        );
-        assert_eq!(
-            poll(Ok(true), 4, s(5_000)),
-            waiting("poll 4: true, holding 0s of 5s")
-        );
-        assert_eq!(
-            poll(Ok(false), 5, s(9_000)),
-            waiting("poll 5: not true yet")
-        );
-        assert_eq!(
-            poll(Ok(true), 6, s(10_000)),
-            waiting("poll 6: true, holding 0s of 5s")
-        );
+        let late = "no answer within 5s";
+        // (what the query gave, the poll's number, when in ms, what the wait says then)
+        for (seen, polls, ms, want) in [
+            (Ok(true), 1, 0, "poll 1: true, holding 0s of 5s"),
+            (Ok(true), 2, 4_000, "poll 2: true, holding 4s of 5s"),
+            (Err(late), 3, 4_500, "poll 3: no answer within 5s"),
+            (Ok(true), 4, 5_000, "poll 4: true, holding 0s of 5s"),
+            (Ok(false), 5, 9_000, "poll 5: not true yet"),
+            (Ok(true), 6, 10_000, "poll 6: true, holding 0s of 5s"),
+        ] {
+            let why = match seen {
+                Err(_) => "an error fails closed",
+                Ok(_) => "",
+            };
+            assert_eq!(
+                poll(seen.map_err(str::to_string), polls, s(ms)),
+                Verdict::Waiting(want.to_string()),
+                "poll {polls}: {why}"
+            );
+        }
         assert_eq!(
             poll(Ok(true), 7, s(15_000)),
             Verdict::Passed("query returned true after 7 polls".into())
