@@ -345,14 +345,14 @@ fn run_verdict(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runner::hold::tests::at;
 
     #[test]
     fn a_command_wait_counts_exit_0_only_and_any_other_exit_resets_it() {
         let t0 = Instant::now();
-        let s = |ms: u64| t0 + Duration::from_millis(ms);
         let every = Duration::from_secs(2);
         let mut hold = Hold::new(Duration::from_secs(4));
-        let mut poll = |code, polls, at| run_verdict(&mut hold, code, polls, every, at);
+        let mut poll = |code, polls, now| run_verdict(&mut hold, code, polls, every, now);
         // (the command's exit code, the poll's number, when in ms, what the wait says then)
         for (code, polls, ms, want) in [
             (Some(0), 1, 0, "poll 1: exit 0, holding 0s of 4s"),
@@ -367,13 +367,13 @@ mod tests {
                 Some(_) => "",
             };
             assert_eq!(
-                poll(code, polls, s(ms)),
+                poll(code, polls, at(t0, ms)),
                 Verdict::Waiting(want.to_string()),
                 "poll {polls}: {why}"
             );
         }
         assert_eq!(
-            poll(Some(0), 7, s(14_000)),
+            poll(Some(0), 7, at(t0, 14_000)),
             Verdict::Passed("condition met after 7 polls".into())
         );
     }

@@ -89,12 +89,12 @@ impl Hold {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use Held::{Broken, Holding, Met};
 
-    /// `t0 + ms` milliseconds.
-    fn at(t0: Instant, ms: u64) -> Instant {
+    /// `t0 + ms` milliseconds (the waits' tests stamp their readings with it too).
+    pub(crate) fn at(t0: Instant, ms: u64) -> Instant {
         t0 + Duration::from_millis(ms)
     }
 

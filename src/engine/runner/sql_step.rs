@@ -316,14 +316,14 @@ fn sql_verdict(hold: &mut Hold, seen: &Result<bool, String>, polls: u32, now: In
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runner::hold::tests::at;
 
     #[test]
     fn a_sql_wait_counts_true_answers_only_and_an_error_resets_it() {
         let t0 = Instant::now();
-        let s = |ms: u64| t0 + Duration::from_millis(ms);
         let mut hold = Hold::new(Duration::from_secs(5));
         let mut poll =
-            |seen: Result<bool, String>, polls, at| sql_verdict(&mut hold, &seen, polls, at);
+            |seen: Result<bool, String>, polls, now| sql_verdict(&mut hold, &seen, polls, now);
         let late = "no answer within 5s";
         // (what the query gave, the poll's number, when in ms, what the wait says then)
         for (seen, polls, ms, want) in [
@@ -339,13 +339,13 @@ mod tests {
                 Ok(_) => "",
             };
             assert_eq!(
-                poll(seen.map_err(str::to_string), polls, s(ms)),
+                poll(seen.map_err(str::to_string), polls, at(t0, ms)),
                 Verdict::Waiting(want.to_string()),
                 "poll {polls}: {why}"
             );
         }
         assert_eq!(
-            poll(Ok(true), 7, s(15_000)),
+            poll(Ok(true), 7, at(t0, 15_000)),
             Verdict::Passed("query returned true after 7 polls".into())
         );
     }
