@@ -551,18 +551,26 @@ mod tests {
         );
     }
 
+    /// `user` on `host`, from `ssh_client` (what `SSH_CLIENT` says), with no socket peer.
+    fn someone(user: &str, ssh_client: Option<&str>, host: &str) -> crate::protocol::Operator {
+        crate::protocol::Operator {
+            user: user.into(),
+            ssh_client: ssh_client.map(str::to_string),
+            host: host.into(),
+            peer: None,
+        }
+    }
+
     #[test]
     fn a_socket_peer_is_named_by_what_the_kernel_says_and_its_claims_are_labelled() {
         let mut o = crate::protocol::Operator {
-            user: "alice".into(),
-            ssh_client: Some("10.9.9.9 5000 22".into()),
-            host: "laptop".into(),
             peer: Some(crate::protocol::PeerFacts {
                 uid: 1000,
                 pid: Some(4242),
                 tty: Some("pts/3".into()),
                 login_from: Some("10.0.0.5".into()),
             }),
+            ..someone("alice", Some("10.9.9.9 5000 22"), "laptop")
         };
         assert_eq!(
             operator_at(&o),
@@ -850,19 +858,9 @@ mod tests {
 
     #[test]
     fn terminals_are_named_with_where_they_come_from() {
-        use crate::protocol::{ClientChange, ClientRole, Operator};
-        let alice = Operator {
-            user: "alice".into(),
-            ssh_client: Some("10.0.0.5 51000 22".into()),
-            host: "db-admin".into(),
-            peer: None,
-        };
-        let bob = Operator {
-            user: "bob".into(),
-            ssh_client: None,
-            host: "db-admin".into(),
-            peer: None,
-        };
+        use crate::protocol::{ClientChange, ClientRole};
+        let alice = someone("alice", Some("10.0.0.5 51000 22"), "db-admin");
+        let bob = someone("bob", None, "db-admin");
         use ClientChange::*;
         use ClientRole::*;
         assert_eq!(
