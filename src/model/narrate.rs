@@ -551,18 +551,26 @@ mod tests {
         );
     }
 
+    /// `user` on `host`, from `ssh_client` (what `SSH_CLIENT` says), with no socket peer.
+    fn someone(user: &str, ssh_client: Option<&str>, host: &str) -> crate::protocol::Operator {
+        crate::protocol::Operator {
+            user: user.into(),
+            ssh_client: ssh_client.map(str::to_string),
+            host: host.into(),
+            peer: None,
+        }
+    }
+
     #[test]
     fn a_socket_peer_is_named_by_what_the_kernel_says_and_its_claims_are_labelled() {
         let mut o = crate::protocol::Operator {
-            user: "alice".into(),
-            ssh_client: Some("10.9.9.9 5000 22".into()),
-            host: "laptop".into(),
             peer: Some(crate::protocol::PeerFacts {
                 uid: 1000,
                 pid: Some(4242),
                 tty: Some("pts/3".into()),
                 login_from: Some("10.0.0.5".into()),
             }),
+            ..someone("alice", Some("10.9.9.9 5000 22"), "laptop")
         };
         assert_eq!(
             operator_at(&o),
@@ -604,10 +612,10 @@ mod tests {
 
     #[test]
     fn durations_are_written_like_the_runbook_writes_them() {
-        assert_eq!(duration(850), "850ms");
-        assert_eq!(duration(0), "0ms");
-        assert_eq!(duration(4_000), "4s");
-        assert_eq!(duration(62_000), "1m02");
+        assert_eq!(
+            [850, 0, 4_000, 62_000].map(duration),
+            ["850ms", "0ms", "4s", "1m02"]
+        );
         assert_eq!(took(28_000, Some(30_000)), "28s / 30s");
         assert_eq!(took(28_000, None), "28s");
     }
@@ -633,11 +641,11 @@ mod tests {
 
     #[test]
     fn states_in_words() {
-        assert_eq!(state_word(StepState::Passed), "passed");
-        assert_eq!(state_word(StepState::Skipped), "skipped");
-        assert_eq!(state_word(StepState::MarkedDone), "marked done");
-        assert_eq!(state_word(StepState::Failed), "failed");
-        assert_eq!(state_word(StepState::Interrupted), "interrupted");
+        use StepState::*;
+        assert_eq!(
+            [Passed, Skipped, MarkedDone, Failed, Interrupted].map(state_word),
+            ["passed", "skipped", "marked done", "failed", "interrupted"]
+        );
     }
 
     #[test]
@@ -650,33 +658,31 @@ mod tests {
 
     #[test]
     fn outcomes_as_verbs() {
-        assert_eq!(outcome_word(StepOutcome::Passed), "passed");
-        assert_eq!(outcome_word(StepOutcome::Failed), "failed");
-        assert_eq!(outcome_word(StepOutcome::TimedOut), "timed out");
-        assert_eq!(outcome_word(StepOutcome::Cancelled), "was cancelled");
+        use StepOutcome::*;
+        assert_eq!(
+            [Passed, Failed, TimedOut, Cancelled].map(outcome_word),
+            ["passed", "failed", "timed out", "was cancelled"]
+        );
     }
 
     #[test]
     fn finished_steps() {
+        use StepOutcome::*;
         assert_eq!(
-            step_finished("copy", StepOutcome::Passed, 28_000, Some(30_000), None),
-            "copy passed in 28s / 30s"
-        );
-        assert_eq!(
-            step_finished("copy", StepOutcome::Passed, 850, None, Some("ignored")),
-            "copy passed in 850ms"
-        );
-        assert_eq!(
-            step_finished("bad", StepOutcome::Failed, 1_000, None, Some("exit 1")),
-            "bad failed after 1s: exit 1"
-        );
-        assert_eq!(
-            step_finished("nap", StepOutcome::TimedOut, 1_000, Some(2_000), None),
-            "nap timed out after 1s / 2s: "
-        );
-        assert_eq!(
-            step_finished("nap", StepOutcome::Cancelled, 3_000, None, Some("stopped")),
-            "nap was cancelled after 3s: stopped"
+            [
+                step_finished("copy", Passed, 28_000, Some(30_000), None),
+                step_finished("copy", Passed, 850, None, Some("ignored")),
+                step_finished("bad", Failed, 1_000, None, Some("exit 1")),
+                step_finished("nap", TimedOut, 1_000, Some(2_000), None),
+                step_finished("nap", Cancelled, 3_000, None, Some("stopped")),
+            ],
+            [
+                "copy passed in 28s / 30s",
+                "copy passed in 850ms",
+                "bad failed after 1s: exit 1",
+                "nap timed out after 1s / 2s: ",
+                "nap was cancelled after 3s: stopped",
+            ]
         );
         assert_eq!(
             full_output("/j/run.out/02-copy.1.log"),
@@ -837,9 +843,11 @@ mod tests {
 
     #[test]
     fn run_end_phrases() {
-        assert_eq!(run_finished(RunOutcome::Completed), "run completed");
-        assert_eq!(run_finished(RunOutcome::RolledBack), "run rolled back");
-        assert_eq!(run_finished(RunOutcome::Aborted), "run aborted");
+        use RunOutcome::*;
+        assert_eq!(
+            [Completed, RolledBack, Aborted].map(run_finished),
+            ["run completed", "run rolled back", "run aborted"]
+        );
         assert_eq!(passed_this_session(0), "0 steps passed this session");
         assert_eq!(passed_this_session(1), "1 step passed this session");
         assert_eq!(
@@ -850,62 +858,26 @@ mod tests {
 
     #[test]
     fn terminals_are_named_with_where_they_come_from() {
-        use crate::protocol::{ClientChange, ClientRole, Operator};
-        let alice = Operator {
-            user: "alice".into(),
-            ssh_client: Some("10.0.0.5 51000 22".into()),
-            host: "db-admin".into(),
-            peer: None,
-        };
-        let bob = Operator {
-            user: "bob".into(),
-            ssh_client: None,
-            host: "db-admin".into(),
-            peer: None,
-        };
+        use crate::protocol::{ClientChange, ClientRole};
+        let alice = someone("alice", Some("10.0.0.5 51000 22"), "db-admin");
+        let bob = someone("bob", None, "db-admin");
+        use ClientChange::*;
+        use ClientRole::*;
         assert_eq!(
-            client(
-                ClientChange::Attached,
-                ClientRole::Control,
-                &alice,
-                None,
-                None
-            ),
-            "alice@db-admin (ssh from 10.0.0.5) attached, in control"
-        );
-        assert_eq!(
-            client(ClientChange::Detached, ClientRole::Watch, &bob, None, None),
-            "bob@db-admin detached (watching before)"
-        );
-        assert_eq!(
-            client(
-                ClientChange::Detached,
-                ClientRole::Control,
-                &bob,
-                None,
-                Some(true)
-            ),
-            "bob@db-admin detached on purpose (in control before)"
-        );
-        assert_eq!(
-            client(
-                ClientChange::Detached,
-                ClientRole::Control,
-                &bob,
-                None,
-                Some(false)
-            ),
-            "bob@db-admin lost the terminal (in control before): the run goes on without it"
-        );
-        assert_eq!(
-            client(
-                ClientChange::TookOver,
-                ClientRole::Control,
-                &bob,
-                Some(&alice),
-                None
-            ),
-            "bob@db-admin took control from alice@db-admin (ssh from 10.0.0.5)"
+            [
+                client(Attached, Control, &alice, None, None),
+                client(Detached, Watch, &bob, None, None),
+                client(Detached, Control, &bob, None, Some(true)),
+                client(Detached, Control, &bob, None, Some(false)),
+                client(TookOver, Control, &bob, Some(&alice), None),
+            ],
+            [
+                "alice@db-admin (ssh from 10.0.0.5) attached, in control",
+                "bob@db-admin detached (watching before)",
+                "bob@db-admin detached on purpose (in control before)",
+                "bob@db-admin lost the terminal (in control before): the run goes on without it",
+                "bob@db-admin took control from alice@db-admin (ssh from 10.0.0.5)",
+            ]
         );
     }
 

@@ -138,14 +138,18 @@ mod tests {
 
     #[test]
     fn escape_sequences_are_removed_and_controls_shown() {
-        assert_eq!(plain("\u{1b}[31mred\u{1b}[0m"), "red");
-        assert_eq!(plain("\u{1b}]0;owned\u{7}title"), "title");
-        assert_eq!(plain("\u{1b}]0;owned\u{1b}\\title"), "title");
-        assert_eq!(plain("\u{1b}[2J\u{1b}[Hclear"), "clear");
-        assert_eq!(plain("\u{9b}31mred"), "red");
-        assert_eq!(plain("\u{1b}Pdcs\u{1b}\\x"), "x");
-        assert_eq!(plain("bell\u{7} back\u{8}"), "bell\u{fffd} back\u{fffd}");
-        assert_eq!(plain("one\ntwo\u{1b}[1m\nthree"), "one\ntwo\nthree");
+        for (raw, shown) in [
+            ("\u{1b}[31mred\u{1b}[0m", "red"),
+            ("\u{1b}]0;owned\u{7}title", "title"),
+            ("\u{1b}]0;owned\u{1b}\\title", "title"),
+            ("\u{1b}[2J\u{1b}[Hclear", "clear"),
+            ("\u{9b}31mred", "red"),
+            ("\u{1b}Pdcs\u{1b}\\x", "x"),
+            ("bell\u{7} back\u{8}", "bell\u{fffd} back\u{fffd}"),
+            ("one\ntwo\u{1b}[1m\nthree", "one\ntwo\nthree"),
+        ] {
+            assert_eq!(plain(raw), shown, "{raw:?}");
+        }
     }
 
     #[test]

@@ -27,37 +27,35 @@ fn lane(i: usize, state: LaneState) -> Lane {
         planned_ms: Some(15 * 60_000),
         ..Lane::queued(&name(i))
     };
+    // A lane under way: at `step`, titled `title`, `elapsed_ms` in, its engine serving.
+    let under_way = |step, title: &str, elapsed_ms| Lane {
+        step: Some(step),
+        title: title.into(),
+        elapsed_ms: Some(elapsed_ms),
+        socket: live.clone(),
+        ..base.clone()
+    };
     match state {
         LaneState::Failed => Lane {
-            step: Some(1),
-            title: "Copy the orders table".into(),
-            elapsed_ms: Some(17 * 60_000 + 12_000 + i as u64 * 1000),
             reconcile: (i == 33).then(|| "2 differ".into()),
-            socket: live,
-            ..base
+            ..under_way(
+                1,
+                "Copy the orders table",
+                17 * 60_000 + 12_000 + i as u64 * 1000,
+            )
         },
         LaneState::RollingBack => Lane {
-            step: Some(2),
-            title: "Catch up replication".into(),
-            elapsed_ms: Some(9 * 60_000 + 30_000),
             countdown: Some(("lag-too-high".into(), now() + Duration::seconds(42))),
-            socket: live,
-            ..base
+            ..under_way(2, "Catch up replication", 9 * 60_000 + 30_000)
         },
-        LaneState::Running => Lane {
-            step: Some(2),
-            title: "Catch up replication".into(),
-            elapsed_ms: Some(6 * 60_000 + i as u64 * 7_000),
-            socket: live,
-            ..base
-        },
+        LaneState::Running => under_way(2, "Catch up replication", 6 * 60_000 + i as u64 * 7_000),
         LaneState::Waiting => Lane {
-            step: Some(3),
-            title: "Switch writes to the target (point of no return)".into(),
-            elapsed_ms: Some(12 * 60_000 + 3_000),
             reconcile: Some("match".into()),
-            socket: live,
-            ..base
+            ..under_way(
+                3,
+                "Switch writes to the target (point of no return)",
+                12 * 60_000 + 3_000,
+            )
         },
         LaneState::Completed => Lane {
             title: String::new(),

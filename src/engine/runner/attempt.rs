@@ -345,42 +345,35 @@ fn run_verdict(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runner::hold::tests::at;
 
     #[test]
     fn a_command_wait_counts_exit_0_only_and_any_other_exit_resets_it() {
         let t0 = Instant::now();
-        let s = |ms: u64| t0 + Duration::from_millis(ms);
         let every = Duration::from_secs(2);
         let mut hold = Hold::new(Duration::from_secs(4));
-        let mut poll = |code, polls, at| run_verdict(&mut hold, code, polls, every, at);
-        let waiting = |m: &str| Verdict::Waiting(m.to_string());
+        let mut poll = |code, polls, now| run_verdict(&mut hold, code, polls, every, now);
+        // (the command's exit code, the poll's number, when in ms, what the wait says then)
+        for (code, polls, ms, want) in [
+            (Some(0), 1, 0, "poll 1: exit 0, holding 0s of 4s"),
+            (Some(0), 2, 2_000, "poll 2: exit 0, holding 2s of 4s"),
+            (Some(1), 3, 4_000, "poll 3: exit 1; next poll in 2s"),
+            (Some(0), 4, 6_000, "poll 4: exit 0, holding 0s of 4s"),
+            (None, 5, 8_000, "poll 5: exit none; next poll in 2s"),
+            (Some(0), 6, 10_000, "poll 6: exit 0, holding 0s of 4s"),
+        ] {
+            let why = match code {
+                None => "killed by a signal: no exit code, a break",
+                Some(_) => "",
+            };
+            assert_eq!(
+                poll(code, polls, at(t0, ms)),
+                Verdict::Waiting(want.to_string()),
+                "poll {polls}: {why}"
+            );
+        }
         assert_eq!(
-            poll(Some(0), 1, s(0)),
-            waiting("poll 1: exit 0, holding 0s of 4s")
-        );
-        assert_eq!(
-            poll(Some(0), 2, s(2_000)),
-            waiting("poll 2: exit 0, holding 2s of 4s")
-        );
-        assert_eq!(
-            poll(Some(1), 3, s(4_000)),
-            waiting("poll 3: exit 1; next poll in 2s")
-        );
-        assert_eq!(
-            poll(Some(0), 4, s(6_000)),
-            waiting("poll 4: exit 0, holding 0s of 4s")
-        );
-        assert_eq!(
-            poll(None, 5, s(8_000)),
-            waiting("poll 5: exit none; next poll in 2s"),
-            "killed by a signal: no exit code, a break"
-        );
-        assert_eq!(
-            poll(Some(0), 6, s(10_000)),
-            waiting("poll 6: exit 0, holding 0s of 4s")
-        );
-        assert_eq!(
-            poll(Some(0), 7, s(14_000)),
+            poll(Some(0), 7, at(t0, 14_000)),
             Verdict::Passed("condition met after 7 polls".into())
         );
     }

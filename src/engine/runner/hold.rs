@@ -89,100 +89,123 @@ impl Hold {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
+    use Held::{Broken, Holding, Met};
+
+    /// `t0 + ms` milliseconds (the waits' tests stamp their readings with it too).
+    pub(crate) fn at(t0: Instant, ms: u64) -> Instant {
+        t0 + Duration::from_millis(ms)
+    }
+
+    /// A hold under test and the instant its readings are stamped from.
+    struct Timed {
+        h: Hold,
+        t0: Instant,
+    }
+
+    impl Timed {
+        fn new(need: Duration) -> Self {
+            let t0 = Instant::now();
+            Timed {
+                h: Hold::new(need),
+                t0,
+            }
+        }
+
+        /// `t0 + ms` milliseconds.
+        fn at(&self, ms: u64) -> Instant {
+            at(self.t0, ms)
+        }
+
+        /// Gives the hold the readings in order, each (what it read, when in ms after `t0`,
+        /// where the hold must stand after it).
+        fn reads(&mut self, readings: &[(Option<bool>, u64, Held)]) {
+            for &(reading, ms, want) in readings {
+                let now = self.at(ms);
+                assert_eq!(self.h.observe(reading, now), want, "{reading:?} at {ms}ms");
+            }
+        }
+    }
 
     #[test]
     fn a_break_or_an_unknown_reading_starts_the_timer_again() {
-        let t0 = Instant::now();
-        let s = |n: u64| t0 + Duration::from_secs(n);
-        let mut h = Hold::new(Duration::from_secs(10));
-        assert_eq!(h.observe(Some(true), s(0)), Held::Holding(Duration::ZERO));
+        let mut c = Timed::new(Duration::from_secs(10));
+        c.reads(&[
+            (Some(true), 0, Holding(Duration::ZERO)),
+            (Some(true), 6_000, Holding(Duration::from_secs(6))),
+        ]);
         assert_eq!(
-            h.observe(Some(true), s(6)),
-            Held::Holding(Duration::from_secs(6))
+            c.h.observe(None, c.at(7_000)),
+            Broken,
+            "unknown fails closed"
         );
-        assert_eq!(h.observe(None, s(7)), Held::Broken, "unknown fails closed");
-        assert!(!h.holding());
-        assert_eq!(h.observe(Some(true), s(8)), Held::Holding(Duration::ZERO));
-        assert_eq!(h.observe(Some(false), s(17)), Held::Broken);
-        assert_eq!(h.observe(Some(true), s(18)), Held::Holding(Duration::ZERO));
-        assert_eq!(h.observe(Some(true), s(28)), Held::Met);
+        assert!(!c.h.holding());
+        c.reads(&[
+            (Some(true), 8_000, Holding(Duration::ZERO)),
+            (Some(false), 17_000, Broken),
+            (Some(true), 18_000, Holding(Duration::ZERO)),
+            (Some(true), 28_000, Met),
+        ]);
         let mut now = Hold::new(Duration::ZERO);
-        assert_eq!(now.observe(Some(true), s(0)), Held::Met);
-    }
-
-    /// `t0 + ms` milliseconds.
-    fn at(t0: Instant, ms: u64) -> Instant {
-        t0 + Duration::from_millis(ms)
+        assert_eq!(now.observe(Some(true), c.t0), Met);
     }
 
     #[test]
     fn met_exactly_at_the_boundary_not_a_moment_before() {
-        let t0 = Instant::now();
-        let mut h = Hold::new(Duration::from_secs(10));
-        assert_eq!(h.observe(Some(true), t0), Held::Holding(Duration::ZERO));
-        assert_eq!(
-            h.observe(Some(true), at(t0, 9_999)),
-            Held::Holding(Duration::from_millis(9_999))
-        );
-        assert_eq!(h.observe(Some(true), at(t0, 10_000)), Held::Met);
+        Timed::new(Duration::from_secs(10)).reads(&[
+            (Some(true), 0, Holding(Duration::ZERO)),
+            (Some(true), 9_999, Holding(Duration::from_millis(9_999))),
+            (Some(true), 10_000, Met),
+        ]);
     }
 
     #[test]
     fn the_timer_starts_at_the_first_reading_that_holds_not_at_creation() {
-        let t0 = Instant::now();
-        let mut h = Hold::new(Duration::from_secs(10));
-        assert_eq!(h.observe(Some(false), t0), Held::Broken);
-        assert_eq!(h.observe(None, at(t0, 20_000)), Held::Broken);
-        // Thirty seconds after creation, but the condition only started holding now.
-        assert_eq!(
-            h.observe(Some(true), at(t0, 30_000)),
-            Held::Holding(Duration::ZERO)
-        );
-        assert_eq!(
-            h.observe(Some(true), at(t0, 35_000)),
-            Held::Holding(Duration::from_secs(5))
-        );
-        assert_eq!(h.observe(Some(true), at(t0, 40_000)), Held::Met);
+        Timed::new(Duration::from_secs(10)).reads(&[
+            (Some(false), 0, Broken),
+            (None, 20_000, Broken),
+            // Thirty seconds after creation, but the condition only started holding now.
+            (Some(true), 30_000, Holding(Duration::ZERO)),
+            (Some(true), 35_000, Holding(Duration::from_secs(5))),
+            (Some(true), 40_000, Met),
+        ]);
     }
 
     #[test]
     fn it_stays_met_while_the_condition_holds_and_a_break_after_met_starts_over() {
-        let t0 = Instant::now();
-        let mut h = Hold::new(Duration::from_secs(2));
-        h.observe(Some(true), t0);
-        assert_eq!(h.observe(Some(true), at(t0, 2_000)), Held::Met);
-        assert_eq!(h.observe(Some(true), at(t0, 60_000)), Held::Met);
-        assert_eq!(h.observe(None, at(t0, 61_000)), Held::Broken);
-        assert!(!h.holding());
+        let mut c = Timed::new(Duration::from_secs(2));
+        c.h.observe(Some(true), c.t0);
+        c.reads(&[
+            (Some(true), 2_000, Met),
+            (Some(true), 60_000, Met),
+            (None, 61_000, Broken),
+        ]);
+        assert!(!c.h.holding());
         assert_eq!(
-            h.observe(Some(true), at(t0, 62_000)),
-            Held::Holding(Duration::ZERO),
+            c.h.observe(Some(true), c.at(62_000)),
+            Holding(Duration::ZERO),
             "held before the break does not count"
         );
-        assert_eq!(
-            h.observe(Some(true), at(t0, 63_999)),
-            Held::Holding(Duration::from_millis(1_999))
-        );
-        assert_eq!(h.observe(Some(true), at(t0, 64_000)), Held::Met);
+        c.reads(&[
+            (Some(true), 63_999, Holding(Duration::from_millis(1_999))),
+            (Some(true), 64_000, Met),
+        ]);
     }
 
     #[test]
     fn a_zero_need_is_met_by_any_reading_that_holds_and_by_no_other() {
-        let t0 = Instant::now();
-        let mut h = Hold::new(Duration::ZERO);
+        let mut c = Timed::new(Duration::ZERO);
         assert_eq!(
-            h.observe(None, t0),
-            Held::Broken,
+            c.h.observe(None, c.t0),
+            Broken,
             "unknown still fails closed"
         );
-        assert_eq!(h.observe(Some(false), t0), Held::Broken);
-        assert!(!h.holding());
-        assert_eq!(h.observe(Some(true), t0), Held::Met);
-        assert!(h.holding());
-        assert_eq!(h.observe(Some(false), at(t0, 1)), Held::Broken);
-        assert_eq!(h.observe(Some(true), at(t0, 2)), Held::Met);
+        assert_eq!(c.h.observe(Some(false), c.t0), Broken);
+        assert!(!c.h.holding());
+        assert_eq!(c.h.observe(Some(true), c.t0), Met);
+        assert!(c.h.holding());
+        c.reads(&[(Some(false), 1, Broken), (Some(true), 2, Met)]);
     }
 
     #[test]
@@ -190,21 +213,12 @@ mod tests {
         // Instants are monotonic, but a caller may stamp a reading before the one that
         // started the timer (taken earlier, observed later): it never panics and never
         // counts as time held, and the start stays where it was.
-        let t0 = Instant::now();
-        let mut h = Hold::new(Duration::from_secs(10));
-        assert_eq!(
-            h.observe(Some(true), at(t0, 5_000)),
-            Held::Holding(Duration::ZERO)
-        );
-        assert_eq!(
-            h.observe(Some(true), at(t0, 1_000)),
-            Held::Holding(Duration::ZERO)
-        );
-        assert_eq!(
-            h.observe(Some(true), at(t0, 14_999)),
-            Held::Holding(Duration::from_millis(9_999))
-        );
-        assert_eq!(h.observe(Some(true), at(t0, 15_000)), Held::Met);
+        Timed::new(Duration::from_secs(10)).reads(&[
+            (Some(true), 5_000, Holding(Duration::ZERO)),
+            (Some(true), 1_000, Holding(Duration::ZERO)),
+            (Some(true), 14_999, Holding(Duration::from_millis(9_999))),
+            (Some(true), 15_000, Met),
+        ]);
     }
 
     #[test]

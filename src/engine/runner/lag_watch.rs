@@ -145,6 +145,7 @@ fn lag_verdict(hold: &mut Hold, sample: &LagSample, limit: &Threshold, now: Inst
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
+    use crate::runner::hold::tests::at;
     use chrono::Utc;
 
     /// A good reading of `bytes`, just taken (the triggers' tests read it too).
@@ -177,30 +178,29 @@ pub(super) mod tests {
     #[test]
     fn a_lag_gate_counts_fresh_samples_below_only_and_a_stale_one_resets_it() {
         let t0 = Instant::now();
-        let s = |ms: u64| t0 + Duration::from_millis(ms);
         let limit = Threshold::Bytes(1_000_000);
         let mut hold = Hold::new(Duration::from_secs(10));
         let (low, high, gone) = (fresh(10), fresh(2_000_000), stale(10));
-        let mut judge = |sample: &LagSample, at| lag_verdict(&mut hold, sample, &limit, at);
-        let first = waiting(judge(&LagSample::default(), s(0)));
+        let mut judge = |sample: &LagSample, now| lag_verdict(&mut hold, sample, &limit, now);
+        let first = waiting(judge(&LagSample::default(), at(t0, 0)));
         assert_eq!(first, "waiting for the first lag reading");
         let holding = |held| format!("lag {} < {limit}: holding {held} of 10s", low.summary());
-        assert_eq!(waiting(judge(&low, s(0))), holding("0s"));
-        assert_eq!(waiting(judge(&low, s(6_000))), holding("6s"));
+        assert_eq!(waiting(judge(&low, at(t0, 0))), holding("0s"));
+        assert_eq!(waiting(judge(&low, at(t0, 6_000))), holding("6s"));
         assert_eq!(
-            waiting(judge(&gone, s(7_000))),
+            waiting(judge(&gone, at(t0, 7_000))),
             format!("not counting: the lag probe is {}", gone.summary()),
             "a stale sample never counts, even with a last value below"
         );
-        assert_eq!(waiting(judge(&low, s(8_000))), holding("0s"));
+        assert_eq!(waiting(judge(&low, at(t0, 8_000))), holding("0s"));
         assert_eq!(
-            waiting(judge(&high, s(9_000))),
+            waiting(judge(&high, at(t0, 9_000))),
             format!("lag {} is not below {limit} yet", high.summary())
         );
-        assert_eq!(waiting(judge(&low, s(10_000))), holding("0s"));
-        assert_eq!(waiting(judge(&low, s(19_999))), holding("9s"));
+        assert_eq!(waiting(judge(&low, at(t0, 10_000))), holding("0s"));
+        assert_eq!(waiting(judge(&low, at(t0, 19_999))), holding("9s"));
         assert_eq!(
-            judge(&low, s(20_000)),
+            judge(&low, at(t0, 20_000)),
             Verdict::Passed(format!("lag {} below {limit} for 10s", low.summary()))
         );
     }

@@ -316,42 +316,36 @@ fn sql_verdict(hold: &mut Hold, seen: &Result<bool, String>, polls: u32, now: In
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runner::hold::tests::at;
 
     #[test]
     fn a_sql_wait_counts_true_answers_only_and_an_error_resets_it() {
         let t0 = Instant::now();
-        let s = |ms: u64| t0 + Duration::from_millis(ms);
         let mut hold = Hold::new(Duration::from_secs(5));
         let mut poll =
-            |seen: Result<bool, String>, polls, at| sql_verdict(&mut hold, &seen, polls, at);
-        let waiting = |m: &str| Verdict::Waiting(m.to_string());
+            |seen: Result<bool, String>, polls, now| sql_verdict(&mut hold, &seen, polls, now);
+        let late = "no answer within 5s";
+        // (what the query gave, the poll's number, when in ms, what the wait says then)
+        for (seen, polls, ms, want) in [
+            (Ok(true), 1, 0, "poll 1: true, holding 0s of 5s"),
+            (Ok(true), 2, 4_000, "poll 2: true, holding 4s of 5s"),
+            (Err(late), 3, 4_500, "poll 3: no answer within 5s"),
+            (Ok(true), 4, 5_000, "poll 4: true, holding 0s of 5s"),
+            (Ok(false), 5, 9_000, "poll 5: not true yet"),
+            (Ok(true), 6, 10_000, "poll 6: true, holding 0s of 5s"),
+        ] {
+            let why = match seen {
+                Err(_) => "an error fails closed",
+                Ok(_) => "",
+            };
+            assert_eq!(
+                poll(seen.map_err(str::to_string), polls, at(t0, ms)),
+                Verdict::Waiting(want.to_string()),
+                "poll {polls}: {why}"
+            );
+        }
         assert_eq!(
-            poll(Ok(true), 1, s(0)),
-            waiting("poll 1: true, holding 0s of 5s")
-        );
-        assert_eq!(
-            poll(Ok(true), 2, s(4_000)),
-            waiting("poll 2: true, holding 4s of 5s")
-        );
-        assert_eq!(
-            poll(Err("no answer within 5s".into()), 3, s(4_500)),
-            waiting("poll 3: no answer within 5s"),
-            "an error fails closed"
-        );
-        assert_eq!(
-            poll(Ok(true), 4, s(5_000)),
-            waiting("poll 4: true, holding 0s of 5s")
-        );
-        assert_eq!(
-            poll(Ok(false), 5, s(9_000)),
-            waiting("poll 5: not true yet")
-        );
-        assert_eq!(
-            poll(Ok(true), 6, s(10_000)),
-            waiting("poll 6: true, holding 0s of 5s")
-        );
-        assert_eq!(
-            poll(Ok(true), 7, s(15_000)),
+            poll(Ok(true), 7, at(t0, 15_000)),
             Verdict::Passed("query returned true after 7 polls".into())
         );
     }

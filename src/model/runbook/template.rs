@@ -473,6 +473,11 @@ mod tests {
         ])
     }
 
+    /// The secrets: `PW` is `value`.
+    fn pw(value: &str) -> BTreeMap<String, String> {
+        BTreeMap::from([("PW".to_string(), value.to_string())])
+    }
+
     #[test]
     fn renders_and_masks() {
         let t = Template::parse(
@@ -481,7 +486,7 @@ mod tests {
             &["PW".to_string()],
         )
         .unwrap();
-        let s = BTreeMap::from([("PW".to_string(), "hunter2".to_string())]);
+        let s = pw("hunter2");
         assert_eq!(t.render(&s), "ssh app01 pw=hunter2 héllo ${HOME}");
         assert_eq!(t.display(), "ssh app01 pw=•••• héllo ${HOME}");
     }
@@ -502,8 +507,7 @@ mod tests {
         assert_eq!(raw.render(&BTreeMap::new()), "select 100000");
         assert!(raw.has_raw() && !t.has_raw());
         let secret = Template::parse_sql("select ${secrets.PW}", &vars(), &["PW".into()]).unwrap();
-        let s = BTreeMap::from([("PW".to_string(), "it's".to_string())]);
-        assert_eq!(secret.render(&s), "select 'it''s'");
+        assert_eq!(secret.render(&pw("it's")), "select 'it''s'");
         assert_eq!(secret.display(), "select '••••'");
     }
 
@@ -572,9 +576,8 @@ mod tests {
             &["PW".into()],
         )
         .unwrap();
-        let s = BTreeMap::from([("PW".to_string(), "it's".to_string())]);
         assert_eq!(
-            t.render(&s),
+            t.render(&pw("it's")),
             r"echo ''\''; drop table victim; --' 'it'\''s' 100000"
         );
         assert_eq!(

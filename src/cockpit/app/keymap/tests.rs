@@ -119,11 +119,11 @@ fn lookups_follow_the_context() {
 /// A hint names the key the table binds, even one named nowhere else (a pop-up's own keys).
 #[test]
 fn hints_name_the_first_key_the_table_binds() {
-    assert_eq!(key_of(Action::Detach), "d");
-    assert_eq!(key_of(Action::Yes), "y");
-    assert_eq!(key_of(Action::Escape), "esc");
-    assert_eq!(key_of(Action::Top), "g");
-    assert_eq!(key_of(Action::CancelCountdown), "n");
+    use Action::{CancelCountdown, Detach, Escape, Top, Yes};
+    assert_eq!(
+        [Detach, Yes, Escape, Top, CancelCountdown].map(key_of),
+        ["d", "y", "esc", "g", "n"]
+    );
     // An action no binding of the table triggers names nothing.
     assert_eq!(key_of(Action::SearchNext), "");
     assert_eq!(
@@ -138,10 +138,11 @@ fn hints_name_the_first_key_the_table_binds() {
 
 #[test]
 fn the_bar_and_the_help_name_keys_as_before() {
-    assert_eq!(bar_keys(Action::SelectNext), "j/k");
-    assert_eq!(bar_keys(Action::PageDown), "PgUp/PgDn");
-    assert_eq!(bar_keys(Action::Quit), "q");
-    assert_eq!(bar_keys(Action::Enter), "enter");
+    use Action::{Enter, PageDown, Quit, SelectNext};
+    assert_eq!(
+        [SelectNext, PageDown, Quit, Enter].map(bar_keys),
+        ["j/k", "PgUp/PgDn", "q", "enter"]
+    );
     let rows = help_rows();
     let keys: Vec<&str> = rows.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(

@@ -230,10 +230,14 @@ mod tests {
 
     #[test]
     fn clean_strips_escapes_and_controls() {
-        assert_eq!(clean("plain"), "plain");
-        assert_eq!(clean("\u{1b}[31mred\u{1b}[0m"), "red");
-        assert_eq!(clean("a\tb"), "a       b");
-        assert_eq!(clean("\u{1b}]0;title\u{7}x\u{8}"), "x�");
+        for (raw, shown) in [
+            ("plain", "plain"),
+            ("\u{1b}[31mred\u{1b}[0m", "red"),
+            ("a\tb", "a       b"),
+            ("\u{1b}]0;title\u{7}x\u{8}", "x�"),
+        ] {
+            assert_eq!(clean(raw), shown, "{raw:?}");
+        }
     }
 
     #[test]
