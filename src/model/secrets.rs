@@ -218,8 +218,8 @@ impl Masker {
             // `PGPASSWORD=secret` in an environment dump; in a URL's query the key may be
             // percent-encoded (`?pass%77ord=secret`), which libpq decodes.
             conninfo_pw: Regex::new(&format!(
-                r"(?i)((?:\b(?:pg)?|\B){}\s*=\s*)('(?:[^'\\]|\\.)*'?|(?:\\.|[^\s'\\])+)",
-                percent_encodable("password")
+                r"(?i)((?:\b(?:pg)?p|%70|%50){}\s*=\s*)('(?:[^'\\]|\\.)*'?|(?:\\.|[^\s'\\])+)",
+                percent_encodable("assword")
             ))
             .expect("static regex"),
             // `postgres://user:secret@host` in a URL, up to the last `@` (a password may hold
