@@ -4,6 +4,46 @@
 
 use std::path::Path;
 
+use crate::runbook::diag::{Diagnostic, Diagnostics};
+
+/// Why a text file the user names (a runbook, a fleet file) could not be taken in.
+#[derive(Debug, thiserror::Error)]
+pub enum TextError {
+    /// The file could not be read.
+    #[error("{path}: cannot read the {what}: {source}")]
+    Io {
+        /// What the file is (`runbook`, `fleet file`).
+        what: &'static str,
+        /// The path as given.
+        path: String,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// The file is not valid: not UTF-8, or not a valid runbook or fleet file.
+    #[error("{0}")]
+    Invalid(Diagnostics),
+}
+
+/// The regular file at `path` (a link is followed), at most `max` bytes, as text: its name as
+/// shown and its text. `what` names it in errors; a file that is not UTF-8 is said at the line
+/// and column of its first bad byte.
+pub fn read_text(path: &Path, max: u64, what: &'static str) -> Result<(String, String), TextError> {
+    let shown = path.display().to_string();
+    let bytes = read_regular(path, max, what, true).map_err(|source| TextError::Io {
+        what,
+        path: shown.clone(),
+        source,
+    })?;
+    let source = String::from_utf8(bytes).map_err(|e| {
+        TextError::Invalid(Diagnostics(vec![Diagnostic::not_utf8(
+            &shown,
+            e.as_bytes(),
+            what,
+        )]))
+    })?;
+    Ok((shown, source))
+}
+
 /// The bytes of the regular file at `path`, at most `max` of them; `what` names it in the
 /// errors ("runbook", "fleet journal"). With `follow_links` false, a symbolic link at `path`
 /// is refused.

@@ -36,21 +36,8 @@ pub const MAX_NAME: usize = 64;
 /// The largest fleet file read: a few lines per member.
 pub const MAX_FLEET_BYTES: u64 = 16 * 1024 * 1024;
 
-/// Why a fleet file could not be used.
-#[derive(Debug, thiserror::Error)]
-pub enum FleetError {
-    /// The file could not be read.
-    #[error("{path}: cannot read the fleet file: {source}")]
-    Io {
-        /// The path as given.
-        path: String,
-        /// What went wrong.
-        source: std::io::Error,
-    },
-    /// The file is not a valid fleet file.
-    #[error("{0}")]
-    Invalid(Diagnostics),
-}
+/// Why a fleet file could not be loaded: it could not be read, or it is not a valid fleet file.
+pub type FleetError = crate::file::TextError;
 
 /// What a member's failure does to the members not yet started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,20 +183,7 @@ impl Errors<'_> {
 impl Fleet {
     /// Reads and checks a fleet file (a regular file of at most 16 MiB, UTF-8).
     pub fn load(path: &Path) -> Result<Fleet, FleetError> {
-        let shown = path.display().to_string();
-        let bytes = crate::file::read_regular(path, MAX_FLEET_BYTES, "fleet file", true).map_err(
-            |source| FleetError::Io {
-                path: shown.clone(),
-                source,
-            },
-        )?;
-        let source = String::from_utf8(bytes).map_err(|e| {
-            FleetError::Invalid(Diagnostics(vec![Diagnostic::not_utf8(
-                &shown,
-                e.as_bytes(),
-                "the fleet file",
-            )]))
-        })?;
+        let (shown, source) = crate::file::read_text(path, MAX_FLEET_BYTES, "fleet file")?;
         Self::parse(&shown, &source).map_err(FleetError::Invalid)
     }
 

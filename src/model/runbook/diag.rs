@@ -53,7 +53,7 @@ impl Diagnostic {
         Self::at(file, source, 0..0, message)
     }
 
-    /// `bytes`, which are not UTF-8: `what` (`runbook`, `the fleet file`) said at the line and
+    /// `bytes`, which are not UTF-8: the `what` (`runbook`, `fleet file`) said at the line and
     /// column of the first byte that is not, with the valid start of its line shown.
     pub fn not_utf8(file: &str, bytes: &[u8], what: &str) -> Self {
         let valid = std::str::from_utf8(bytes)
@@ -64,7 +64,7 @@ impl Diagnostic {
             file,
             before,
             valid..valid,
-            format!("{what} is not valid UTF-8 (byte {valid})"),
+            format!("the {what} is not valid UTF-8 (byte {valid})"),
         )
     }
 }
@@ -284,7 +284,7 @@ mod tests {
     fn a_file_that_is_not_utf8_is_located_at_its_first_bad_byte() {
         let d = Diagnostic::not_utf8("f.toml", b"a = 1\nname = \"x\xff\"\n", "runbook");
         assert_eq!((d.line, d.col), (2, 10), "{d}");
-        assert_eq!(d.message, "runbook is not valid UTF-8 (byte 15)");
+        assert_eq!(d.message, "the runbook is not valid UTF-8 (byte 15)");
         assert_eq!(d.source_line, "name = \"x");
         let first = Diagnostic::not_utf8("f.toml", b"\xfe", "runbook");
         assert_eq!((first.line, first.col), (1, 1));

@@ -26,21 +26,8 @@ pub use spec::{LagMethod, ReconcileKind, TriggerAction};
 pub use template::Template;
 pub use units::{Dur, Threshold};
 
-/// Why a runbook could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum LoadError {
-    /// The file could not be read.
-    #[error("{path}: cannot read runbook: {source}")]
-    Io {
-        /// The path as given.
-        path: String,
-        /// The OS error.
-        source: std::io::Error,
-    },
-    /// The file is not a valid runbook.
-    #[error("{0}")]
-    Invalid(Diagnostics),
-}
+/// Why a runbook could not be loaded: it could not be read, or it is not a valid runbook.
+pub type LoadError = crate::file::TextError;
 
 /// A validated runbook, ready to execute.
 #[derive(Debug, Clone)]
@@ -562,21 +549,7 @@ impl Runbook {
     /// A runbook file's name as shown and its text: a regular file of at most
     /// [`MAX_RUNBOOK_BYTES`], UTF-8. Parse it with [`Runbook::parse`] (once per fleet member).
     pub fn read_source(path: &Path) -> Result<(String, String), LoadError> {
-        let shown = path.display().to_string();
-        let bytes = crate::file::read_regular(path, MAX_RUNBOOK_BYTES, "runbook", true).map_err(
-            |source| LoadError::Io {
-                path: shown.clone(),
-                source,
-            },
-        )?;
-        let source = String::from_utf8(bytes).map_err(|e| {
-            LoadError::Invalid(Diagnostics(vec![Diagnostic::not_utf8(
-                &shown,
-                e.as_bytes(),
-                "runbook",
-            )]))
-        })?;
-        Ok((shown, source))
+        crate::file::read_text(path, MAX_RUNBOOK_BYTES, "runbook")
     }
 
     /// Parses and validates runbook text; `file` is used in error messages and
