@@ -247,7 +247,16 @@ fn check_rejects_each_invalid_file_with_exit_2_and_a_quoted_line() {
         );
         assert!(line >= 1 && col >= 1, "{shown}: {first:?}");
         let source = std::fs::read_to_string(root().join(&f)).expect("read fixture");
-        let quoted = source.lines().nth(line - 1).expect("line exists");
+        let mut quoted = source
+            .lines()
+            .nth(line - 1)
+            .expect("line exists")
+            .to_string();
+        if shown.ends_with("secret-as-string.toml") {
+            // The one line quoted masked: it holds a secret written in the file.
+            assert!(!stderr.contains("hunter2"), "{stderr}");
+            quoted = quoted.replace("hunter2", "••••");
+        }
         assert!(
             stderr.contains(&format!("{line} | {quoted}")),
             "{shown}: line {line} not quoted:\n{stderr}"

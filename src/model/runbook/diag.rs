@@ -256,7 +256,10 @@ fn wrong_type(found: &str, expected: &str, text: &str) -> String {
         .next()
         .is_some_and(|c| c.is_ascii_digit())
         && text.contains('-');
-    let found_words = if found == "map" && looks_like_datetime {
+    let found_words = if expected == "struct SecretSpec" && found.starts_with("string") {
+        // The string is most likely the secret itself: it is not repeated.
+        "a string (not shown: it may be the secret itself)".to_string()
+    } else if found == "map" && looks_like_datetime {
         "a TOML date-time".to_string()
     } else if found == "map" {
         "a table".to_string()

@@ -122,7 +122,16 @@ fn read(file: &str, source: &str) -> Result<(FileSpec, Early), Diagnostics> {
         let span = e.span().unwrap_or(0..0);
         let text = source.get(span.clone()).unwrap_or("");
         let msg = diag::toml_message(e.message(), text, syntax);
-        Diagnostic::at(file, source, span, msg)
+        let mut d = Diagnostic::at(file, source, span, msg);
+        if e.message().contains("struct SecretSpec") {
+            // A secret written as a string in place of `{ env = "…" }`: the quoted line
+            // shows it masked.
+            let value = text.trim().trim_matches(|c| c == '"' || c == '\'');
+            d.source_line = crate::secrets::Masker::new([value])
+                .mask(&d.source_line)
+                .into_owned();
+        }
+        d
     };
     if let Err(e) = source.parse::<toml::Table>() {
         return Err(Diagnostics(vec![diagnostic(&e, true)]));
