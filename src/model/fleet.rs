@@ -25,7 +25,8 @@ use toml::Spanned;
 
 use crate::protocol::RunOutcome;
 
-use crate::runbook::diag::{self, Diagnostic, Diagnostics};
+use crate::runbook::diag::{Diagnostic, Diagnostics};
+use crate::runbook::spec::SecretSpec;
 use crate::runbook::{LoadError, Runbook};
 
 /// The most members a fleet may have.
@@ -190,10 +191,8 @@ impl Fleet {
     /// Checks fleet file text; `file` names it in errors.
     pub fn parse(file: &str, source: &str) -> Result<Fleet, Diagnostics> {
         let spec: FleetSpec = toml::from_str(source).map_err(|e| {
-            let span = e.span().unwrap_or(0..0);
-            let text = source.get(span.clone()).unwrap_or("");
-            let msg = diag::toml_message(e.message(), text, source.parse::<toml::Table>().is_err());
-            Diagnostics(vec![Diagnostic::at(file, source, span, msg)])
+            let syntax = source.parse::<toml::Table>().is_err();
+            Diagnostics(vec![Diagnostic::of_toml(file, source, &e, syntax)])
         })?;
         let mut errs = Errors {
             file,
@@ -420,7 +419,16 @@ fn members(errs: &mut Errors<'_>, given: &[Spanned<MemberSpec>]) -> Vec<Member> 
             secrets: spec
                 .secrets
                 .iter()
-                .map(|(k, v)| (k.get_ref().clone(), v.get_ref().env.get_ref().clone()))
+                .map(|(k, v)| {
+                    let env = v.get_ref().env.get_ref().clone();
+                    let written = errs.source.get(v.span()).unwrap_or("");
+                    if let Some(why) = v.get_ref().not_a_name(written) {
+                        let message = SecretSpec::not_a_name_message(k.get_ref(), why);
+                        let d = Diagnostic::at(errs.file, errs.source, v.span(), message);
+                        errs.found.push(d.hiding(env.trim()));
+                    }
+                    (k.get_ref().clone(), env)
+                })
                 .collect(),
             span: spec.name.span(),
         });

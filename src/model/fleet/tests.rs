@@ -200,3 +200,22 @@ fn a_fleet_file_that_is_a_fifo_or_not_utf8_is_refused_without_hanging() {
     let e = Fleet::load(&bad).expect_err("refused").to_string();
     assert!(e.contains("not valid UTF-8"), "{e}");
 }
+
+/// Attack: a member's secret written as the secret itself (a string, an array, a "name" with
+/// a space) is refused, and the error never shows it: not in its message, not on its quoted
+/// line.
+#[test]
+fn a_member_secret_written_as_the_secret_itself_is_refused_unseen() {
+    for secrets in [
+        "{ PW = \"hunter2\" }",
+        "{ PW = [\"hunter2\"] }",
+        "{ PW = { env = \"hunter2 x\" } }",
+    ] {
+        let e = error(&format!("[[member]]\nname = \"s1\"\nsecrets = {secrets}\n"));
+        assert!(e.contains("fleet.toml:3:"), "{secrets}: {e}");
+        assert!(e.contains("it may be the secret itself"), "{secrets}: {e}");
+        assert!(!e.contains("hunter2"), "{secrets}: {e}");
+        assert!(e.contains("••••"), "{secrets}: {e}");
+    }
+    assert!(parse("[[member]]\nname = \"s1\"\nsecrets = { PW = { env = \"S1_PW\" } }\n").is_ok());
+}

@@ -53,6 +53,29 @@ impl Diagnostic {
         Self::at(file, source, 0..0, message)
     }
 
+    /// The same with every occurrence of `value` on the quoted line masked (a value that may
+    /// be a secret).
+    pub fn hiding(mut self, value: &str) -> Self {
+        self.source_line = crate::secrets::Masker::new([value])
+            .mask(&self.source_line)
+            .into_owned();
+        self
+    }
+
+    /// A TOML reading error `e` of `source` (`syntax`: plain TOML did not parse) at its
+    /// place, in runbook words. A secret written as a string in place of `{ env = "…" }`
+    /// shows masked on the quoted line.
+    pub fn of_toml(file: &str, source: &str, e: &toml::de::Error, syntax: bool) -> Self {
+        let span = e.span().unwrap_or(0..0);
+        let text = source.get(span.clone()).unwrap_or("");
+        let d = Self::at(file, source, span, toml_message(e.message(), text, syntax));
+        if e.message().contains("struct SecretSpec") {
+            d.hiding(text.trim().trim_matches(|c| c == '"' || c == '\''))
+        } else {
+            d
+        }
+    }
+
     /// `bytes`, which are not UTF-8: the `what` (`runbook`, `fleet file`) said at the line and
     /// column of the first byte that is not, with the valid start of its line shown.
     pub fn not_utf8(file: &str, bytes: &[u8], what: &str) -> Self {

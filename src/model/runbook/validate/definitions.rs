@@ -7,7 +7,7 @@ use toml::Spanned;
 use super::context::Ctx;
 use crate::runbook::Connection;
 use crate::runbook::Template;
-use crate::runbook::spec::{FileSpec, VarValue};
+use crate::runbook::spec::{FileSpec, SecretSpec, VarValue};
 use crate::runbook::template;
 
 /// The most all vars together may hold once resolved: each is bounded by
@@ -251,16 +251,28 @@ pub(super) fn resolve_names(cx: &mut Ctx<'_>, spec: &mut FileSpec) {
     }
 }
 
-/// `[secrets]`: each name to the environment variable that holds it.
+/// `[secrets]`: each name to the environment variable that holds it. A value that is likely
+/// the secret itself ([`SecretSpec::not_a_name`]) is refused, and masked on the quoted line.
 pub(super) fn secrets(cx: &mut Ctx<'_>, spec: &FileSpec) -> BTreeMap<String, String> {
-    each(cx, &spec.secrets, |cx, name, s| {
-        cx.not_blank(&s.env, || {
+    let mut out = BTreeMap::new();
+    for (name, s) in &spec.secrets {
+        let env = s.get_ref().env.get_ref().trim().to_string();
+        if let Some(why) = s.get_ref().not_a_name(cx.written(s.span())) {
+            let hidden = crate::secrets::Masker::new([env.as_str()]);
+            cx.err_hiding(
+                s.span(),
+                SecretSpec::not_a_name_message(name, why),
+                |line| hidden.mask(line).into_owned(),
+            );
+        }
+        cx.not_blank(&s.get_ref().env, || {
             format!(
                 "secret `{name}` needs the name of the environment variable that holds it, e.g. env = \"CUTOVER_{name}\""
             )
         });
-        s.env.get_ref().trim().to_string()
-    })
+        out.insert(name.clone(), env);
+    }
+    out
 }
 
 /// What stands for a secret's value while a DSN is checked (a private-use character: no
@@ -324,6 +336,30 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Runbook::parse("rb.toml", &text, &o).map_err(|d| d.to_string())
+    }
+
+    /// Attack: a secret written as the secret itself (a string, an array, a "name" with a
+    /// space or starting with a digit) is refused, and the error never shows it.
+    #[test]
+    fn a_secret_written_as_the_secret_itself_is_refused_unseen() {
+        for value in [
+            "\"hunter2\"",
+            "'hunter2'",
+            "[\"hunter2\"]",
+            "{ env = \"hunter2 x\" }",
+            "{ env = \"2hunter\" }",
+        ] {
+            let text = format!(
+                "[runbook]\nname = \"r\"\n[secrets]\nPW = {value}\n[[step]]\nid = \"a\"\nrun = \"true\"\n"
+            );
+            let e = Runbook::parse("rb.toml", &text, &BTreeMap::new())
+                .expect_err("refused")
+                .to_string();
+            assert!(e.contains("rb.toml:4:"), "{value}: {e}");
+            assert!(e.contains("it may be the secret itself"), "{value}: {e}");
+            assert!(!e.contains("hunter"), "{value}: {e}");
+            assert!(e.contains("••••"), "{value}: {e}");
+        }
     }
 
     fn command(rb: &Runbook) -> String {

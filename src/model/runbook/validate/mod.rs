@@ -20,7 +20,7 @@ mod wait;
 use std::collections::BTreeMap;
 
 use self::context::Ctx;
-use super::diag::{self, Diagnostic, Diagnostics};
+use super::diag::{Diagnostic, Diagnostics};
 use super::spec::FileSpec;
 use super::{Connection, LagConfig, ReconcileCheck, Runbook, sha256_hex};
 
@@ -118,21 +118,8 @@ pub(super) fn parse(
 /// Returns the file's types and the format errors found on the way.
 fn read(file: &str, source: &str) -> Result<(FileSpec, Early), Diagnostics> {
     use serde::Deserialize;
-    let diagnostic = |e: &toml::de::Error, syntax: bool| {
-        let span = e.span().unwrap_or(0..0);
-        let text = source.get(span.clone()).unwrap_or("");
-        let msg = diag::toml_message(e.message(), text, syntax);
-        let mut d = Diagnostic::at(file, source, span, msg);
-        if e.message().contains("struct SecretSpec") {
-            // A secret written as a string in place of `{ env = "…" }`: the quoted line
-            // shows it masked.
-            let value = text.trim().trim_matches(|c| c == '"' || c == '\'');
-            d.source_line = crate::secrets::Masker::new([value])
-                .mask(&d.source_line)
-                .into_owned();
-        }
-        d
-    };
+    let diagnostic =
+        |e: &toml::de::Error, syntax: bool| Diagnostic::of_toml(file, source, e, syntax);
     if let Err(e) = source.parse::<toml::Table>() {
         return Err(Diagnostics(vec![diagnostic(&e, true)]));
     }
