@@ -431,3 +431,138 @@ async fn a_server_restart_fails_a_running_statement_and_a_wait_rides_it_out() {
         "{stdout}"
     );
 }
+
+/// A server that takes TCP connections and never says a word (a frozen host, a half-open
+/// path): its address. The connections it took stay open until the test process ends.
+fn silent_server() -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    addr
+}
+
+/// A backend stopped with SIGSTOP, continued (and ended) when dropped, whatever the test did.
+struct Stopped<'a>(&'a Cluster, i32);
+
+impl Drop for Stopped<'_> {
+    fn drop(&mut self) {
+        signal(self.1, libc::SIGCONT);
+        let (c, pid) = (self.0.dsn(), self.1);
+        let _ = std::process::Command::new(crate::support::pg_bin().tool("psql"))
+            .args([&c, "-XAtc", &format!("select pg_terminate_backend({pid})")])
+            .output();
+    }
+}
+
+/// Attack: a backend that stops answering mid-query (SIGSTOP). The step times out on time and
+/// says the cancel was not confirmed; the session is closed, so the next statement on that
+/// connection runs on a new one instead of queueing behind the stopped query forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_backend_times_out_and_the_next_statement_gets_a_new_session() {
+    use cutover_model::protocol::{Event, StepOutcome};
+    let (s, t) = crate::reconcile::clusters();
+    let mut run = session::start(&format!(
+        "{}{}{}",
+        connections(&s.dsn(), &t.dsn()),
+        sql_step("hang", "source", "select pg_sleep(31)", "timeout = \"3s\""),
+        sql_step(
+            "after",
+            "source",
+            "select 2",
+            "expect = { value = \"2\" }\ntimeout = \"30s\""
+        )
+    ));
+    run.start_next(0).await;
+    let c = s.connect().await.unwrap();
+    let mut pid = None;
+    for _ in 0..100 {
+        let rows = c
+            .query(
+                "select pid from pg_stat_activity where query = 'select pg_sleep(31)'",
+                &[],
+            )
+            .await
+            .unwrap();
+        if let Some(r) = rows.first() {
+            pid = Some(r.get::<_, i32>(0));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let pid = pid.expect("the step's query runs");
+    signal(pid, libc::SIGSTOP);
+    let _stopped = Stopped(s, pid);
+    let (outcome, message) = run
+        .until(|e| match e {
+            Event::StepFinished {
+                index: 0,
+                outcome,
+                message,
+                ..
+            } => Some((*outcome, message.clone().unwrap_or_default())),
+            _ => None,
+        })
+        .await;
+    assert_eq!(outcome, StepOutcome::TimedOut, "{message}");
+    assert!(
+        message.contains("did not confirm it") && message.contains("the session was closed"),
+        "{message}"
+    );
+    run.skip("the backend is stopped").await;
+    assert_eq!(run.run_next(1).await, StepOutcome::Passed);
+}
+
+/// Attack: a target that takes the connection and never answers. A `sync_sequences` step and
+/// a `sql` step each end at their `timeout` (the connect is part of it, whatever the DSN's
+/// `connect_timeout`), saying nothing was sent; the run goes on to its end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_that_never_answers_costs_a_step_its_timeout_and_no_more() {
+    use cutover_model::protocol::{Event, StepOutcome};
+    let (s, _) = crate::reconcile::clusters();
+    let silent = silent_server();
+    let target = format!(
+        "host=127.0.0.1 port={} user=postgres dbname=app connect_timeout=120",
+        silent.port()
+    );
+    let mut run = session::start(&format!(
+        "{}[[step]]\nid = \"sync\"\nsync_sequences = {{ schemas = [\"public\"] }}\ntimeout = \"2s\"\n{}",
+        connections(&s.dsn(), &target),
+        sql_step("q", "target", "select 1", "timeout = \"2s\"")
+    ));
+    // Preflight finds the target silent and holds the run: started anyway.
+    run.seen(|e| matches!(e, Event::Preflight { blocks: true, .. }))
+        .await;
+    run.send(cutover_model::protocol::Command::OverridePreflight {
+        reason: "rehearsing a silent target".into(),
+    })
+    .await;
+    for (index, id) in [(0, "sync"), (1, "q")] {
+        run.start_next(index).await;
+        let (outcome, message) = run
+            .until(|e| match e {
+                Event::StepFinished {
+                    index: i,
+                    outcome,
+                    message,
+                    ..
+                } if *i == index => Some((*outcome, message.clone().unwrap_or_default())),
+                _ => None,
+            })
+            .await;
+        assert_eq!(outcome, StepOutcome::TimedOut, "{id}: {message}");
+        assert!(
+            message.contains("while connecting to target; nothing was sent"),
+            "{id}: {message}"
+        );
+        run.skip("the target does not answer").await;
+    }
+    assert_eq!(
+        run.outcome().await,
+        cutover_model::protocol::RunOutcome::Completed
+    );
+}

@@ -86,8 +86,7 @@ impl Runner<'_> {
                 schemas,
                 margin,
             } => {
-                self.parts()
-                    .sync_sequences_step(index, from, to, schemas, *margin)
+                self.sync_sequences_step(index, (from, to), schemas, *margin)
                     .await
             }
             Action::Repair {

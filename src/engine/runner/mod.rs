@@ -29,6 +29,7 @@ mod lag_watch;
 mod mailbox;
 mod preflight_gate;
 mod progress_poll;
+mod race;
 mod reconciler;
 mod repair_step;
 mod resumed;
@@ -156,8 +157,6 @@ struct StepParts<'r, 'a> {
     conns: &'a BTreeMap<String, ConnSettings>,
     /// Masks what the step shows.
     masker: &'a Masker,
-    /// The open SQL sessions, by connection.
-    sessions: &'r mut sql_step::SqlSessions,
     /// The journal and the event channel.
     io: &'r mut io::Io<'a>,
 }
@@ -168,7 +167,6 @@ impl<'a> Runner<'a> {
         StepParts {
             conns: self.conns,
             masker: self.masker,
-            sessions: &mut self.sessions,
             io: &mut self.io,
         }
     }

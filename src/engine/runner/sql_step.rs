@@ -9,17 +9,20 @@ use tokio::time::Instant;
 use tokio_postgres::Client;
 
 use super::hold::{Held, Hold, Verdict};
+use super::race::{Cancelled, Raced, cut_short};
 use super::sql_result::{SqlResult, sql_checks};
 use super::{Attempt, AttemptResult, EngineError, Runner, Stop};
 use cutover_model::protocol::{Level, StepOutcome, Stream};
 use cutover_model::runbook::{Expect, Template};
-use cutover_pg::ConnSettings;
 
 /// How a query ended.
 pub(super) enum QueryEnd {
+    /// It answered (a result or the server's error), or no session could be opened.
     Done(Result<SqlResult, String>),
-    TimedOut,
-    Stopped(Stop),
+    /// The step's time ran out, and whether the server confirmed the cancel.
+    TimedOut(Cancelled),
+    /// The operator stopped it, and whether the server confirmed the cancel.
+    Stopped(Stop, Cancelled),
 }
 
 /// Open sessions for SQL steps, by connection name: one per connection, reopened when the
@@ -32,29 +35,33 @@ pub(super) struct SqlSessions {
 }
 
 impl SqlSessions {
-    /// A client for connection `name`, connecting (again) when needed.
-    pub(super) async fn client(
+    /// The open session of connection `name`, if it has one (one the server closed is
+    /// forgotten).
+    pub(super) fn open(&mut self, name: &str) -> Option<Arc<Client>> {
+        if self.clients.get(name).is_some_and(|c| c.is_closed()) {
+            self.forget(name);
+        }
+        self.clients.get(name).cloned()
+    }
+
+    /// Keeps `client` as connection `name`'s session, with its notices.
+    pub(super) fn keep(
         &mut self,
         name: &str,
-        conns: &BTreeMap<String, ConnSettings>,
-    ) -> Result<Arc<Client>, String> {
-        if self.clients.get(name).is_some_and(|c| c.is_closed()) {
-            self.clients.remove(name);
-        }
-        if let Some(c) = self.clients.get(name) {
-            return Ok(c.clone());
-        }
-        let settings = conns
-            .get(name)
-            .ok_or_else(|| format!("no connection named `{name}`"))?;
-        let (client, notices) = settings
-            .connect_with_notices()
-            .await
-            .map_err(|e| e.to_string())?;
+        client: Client,
+        notices: tokio::sync::mpsc::Receiver<cutover_pg::conn::ServerNotice>,
+    ) -> Arc<Client> {
         let client = Arc::new(client);
         self.clients.insert(name.to_string(), client.clone());
         self.notices.insert(name.to_string(), notices);
-        Ok(client)
+        client
+    }
+
+    /// Closes connection `name`'s session (its query did not end after a cancel): the next
+    /// statement on it opens a new one.
+    pub(super) fn forget(&mut self, name: &str) {
+        self.clients.remove(name);
+        self.notices.remove(name);
     }
 
     /// The notices session `name` received since last asked, as psql shows them
@@ -80,51 +87,30 @@ impl Runner<'_> {
         timeout: Option<Duration>,
         step: Option<usize>,
     ) -> Result<QueryEnd, EngineError> {
-        let client = match self.sessions.client(on, self.conns).await {
-            Ok(c) => c,
-            Err(e) => return Ok(QueryEnd::Done(Err(self.masker.mask(&e).into_owned()))),
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let busy = format!("a query is running on {on} (cancel it first)");
+        let client = match self.session(on, deadline, step, &busy).await? {
+            Raced::Done(Ok(c)) => c,
+            Raced::Done(Err(e)) => return Ok(QueryEnd::Done(Err(e))),
+            Raced::TimedOut => return Ok(QueryEnd::TimedOut(Cancelled::NothingSent)),
+            Raced::Stopped(s) => return Ok(QueryEnd::Stopped(s, Cancelled::NothingSent)),
         };
         let token = client.cancel_token();
-        let deadline = timeout.map(|t| Instant::now() + t);
         let fut = client.simple_query(sql);
         tokio::pin!(fut);
-        let end = loop {
-            let sleep = async {
-                match deadline {
-                    Some(d) => tokio::time::sleep_until(d).await,
-                    None => std::future::pending().await,
-                }
-            };
-            let inbound = tokio::select! {
-                r = &mut fut => {
-                    let r = r
-                        .map(|m| SqlResult::from_messages(m).with_command(sql))
+        Ok(
+            match self.race(fut.as_mut(), deadline, step, &busy).await? {
+                Raced::Done(r) => QueryEnd::Done(
+                    r.map(|m| SqlResult::from_messages(m).with_command(sql))
                         .map_err(|e| {
-                        let (_, detail) = cutover_pg::conn::classify(&e);
-                        self.masker.mask(&detail).into_owned()
-                    });
-                    break QueryEnd::Done(r);
-                }
-                () = sleep => break QueryEnd::TimedOut,
-                inbound = self.mailbox.recv(), if step.is_some() => inbound,
-            };
-            if let Some(index) = step {
-                let busy = format!("a query is running on {on} (cancel it first)");
-                if let Some(stop) = self.while_busy(inbound, index, &busy).await? {
-                    break QueryEnd::Stopped(stop);
-                }
-            }
-        };
-        if !matches!(end, QueryEnd::Done(_)) {
-            // Cancel on the server, then let the client see the query end.
-            if let Some(settings) = self.conns.get(on)
-                && let Err(e) = settings.cancel(&token).await
-            {
-                tracing::warn!("cancel request on {on} failed: {e}");
-            }
-            let _ = tokio::time::timeout(Duration::from_secs(5), &mut fut).await;
-        }
-        Ok(end)
+                            let (_, detail) = cutover_pg::conn::classify(&e);
+                            self.masker.mask(&detail).into_owned()
+                        }),
+                ),
+                Raced::TimedOut => QueryEnd::TimedOut(self.cancel(on, &token, fut).await),
+                Raced::Stopped(s) => QueryEnd::Stopped(s, self.cancel(on, &token, fut).await),
+            },
+        )
     }
 
     /// A `sql` step (or a `rollback_sql` action when `expect` is the default). What it shows
@@ -183,28 +169,8 @@ impl Runner<'_> {
         }
         let result = match end {
             QueryEnd::Done(r) => r,
-            QueryEnd::TimedOut => {
-                let t = timeout.map_or(
-                    String::new(),
-                    cutover_model::runbook::units::format_duration,
-                );
-                let a = Attempt {
-                    outcome: StepOutcome::TimedOut,
-                    ..Attempt::failed(format!(
-                        "timed out after {t}; the query was cancelled on the server"
-                    ))
-                };
-                return Ok(Ok(a));
-            }
-            QueryEnd::Stopped(s) => {
-                let a = Attempt {
-                    outcome: StepOutcome::Cancelled,
-                    ..Attempt::failed(
-                        "stopped by the operator; the query was cancelled on the server".into(),
-                    )
-                };
-                return Ok(Err((a, s)));
-            }
+            QueryEnd::TimedOut(c) => return Ok(cut_short(None, c, on, timeout)),
+            QueryEnd::Stopped(s, c) => return Ok(cut_short(Some(s), c, on, timeout)),
         };
         match result {
             Err(e) => Ok(Ok(Attempt::failed(format!("{on}: {e}")))),
@@ -241,13 +207,14 @@ impl Runner<'_> {
         Ok(match self.query(on, &text, Some(timeout), None).await? {
             QueryEnd::Done(Ok(r)) => Ok(r.is_true()),
             QueryEnd::Done(Err(e)) => Err(e),
-            QueryEnd::TimedOut => Err(format!(
-                "no answer within {}",
+            QueryEnd::TimedOut(cancelled) => Err(format!(
+                "no answer within {} ({})",
                 cutover_model::narrate::duration(
                     timeout.as_millis().try_into().unwrap_or(u64::MAX)
-                )
+                ),
+                cancelled.words(on)
             )),
-            QueryEnd::Stopped(_) => Err("stopped".into()),
+            QueryEnd::Stopped(..) => Err("stopped".into()),
         })
     }
 }

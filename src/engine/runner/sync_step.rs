@@ -7,9 +7,11 @@
 //! Each sequence is one output line; a sequence missing on `to`, or no sequence at all, fails
 //! the step (an empty selection is never a pass).
 
+use tokio::time::Instant;
 use tokio_postgres::Client;
 
-use super::{Attempt, AttemptResult, StepParts};
+use super::race::{Cancelled, Raced, cut_short};
+use super::{Attempt, AttemptResult, Runner};
 use cutover_model::narrate;
 use cutover_model::protocol::{CheckResult, StepOutcome};
 use cutover_reconcile::{SequencePosition, sequence_position};
@@ -169,83 +171,139 @@ async fn source_sequences(
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
-impl StepParts<'_, '_> {
-    /// Brings the sequences of `schemas` on `to` up to their values on `from`.
+/// What syncing every sequence did: the lines to show, how many were set and kept, and the
+/// ones that failed; `Err`: the source could not be read, or it has no sequence there.
+struct Tally {
+    lines: String,
+    set: u64,
+    kept: u64,
+    failed: Vec<String>,
+}
+
+/// Syncs every sequence of `schemas` from `src` (`from`) to `dst` (`to`).
+async fn sync_all(
+    (src, dst): (&Client, &Client),
+    (from, to): (&str, &str),
+    schemas: &[String],
+    margin: i64,
+) -> Result<Tally, String> {
+    let rows = match source_sequences(src, schemas).await {
+        Ok(r) => r,
+        Err(e) => {
+            let (_, detail) = cutover_pg::conn::classify(&e);
+            return Err(format!("{from}: {detail}"));
+        }
+    };
+    if rows.is_empty() {
+        return Err(format!(
+            "no sequence in {} on {from}: nothing to copy",
+            schemas.join(", ")
+        ));
+    }
+    let mut tally = Tally {
+        lines: String::new(),
+        set: 0,
+        kept: 0,
+        failed: Vec::new(),
+    };
+    for (schema, name) in &rows {
+        let (schema, name) = (schema.as_str(), name.as_str());
+        let synced = match sequence_position(src, from, schema, name).await {
+            Ok(sp) => sync_one(dst, (from, to), (schema, name), &sp, margin).await,
+            Err(e) => Synced::Failed(format!("{schema}.{name}: {e}")),
+        };
+        let line = match synced {
+            Synced::Set(line) => {
+                tally.set += 1;
+                line
+            }
+            Synced::Kept(line) => {
+                tally.kept += 1;
+                line
+            }
+            Synced::Failed(line) => {
+                tally.failed.push(format!("{schema}.{name}"));
+                line
+            }
+        };
+        tally.lines.push_str(&line);
+        tally.lines.push('\n');
+    }
+    Ok(tally)
+}
+
+/// The attempt of a sync that `passed` or not, `detail` saying how.
+fn synced(passed: bool, detail: String) -> Attempt {
+    Attempt {
+        outcome: if passed {
+            StepOutcome::Passed
+        } else {
+            StepOutcome::Failed
+        },
+        exit_code: None,
+        checks: vec![CheckResult {
+            name: "sync_sequences".into(),
+            passed,
+            detail: detail.clone(),
+        }],
+        message: (!passed).then_some(detail),
+        output_file: None,
+    }
+}
+
+impl Runner<'_> {
+    /// Brings the sequences of `schemas` on `to` up to their values on `from`, within the
+    /// step's `timeout` (connecting included); the operator may stop it meanwhile. A server
+    /// that does not answer ends it at the timeout with its queries cancelled.
     pub(super) async fn sync_sequences_step(
         &mut self,
         index: usize,
-        from: &str,
-        to: &str,
+        (from, to): (&str, &str),
         schemas: &[String],
         margin: i64,
     ) -> AttemptResult {
-        let result = |passed: bool, detail: String| Attempt {
-            outcome: if passed {
-                StepOutcome::Passed
-            } else {
-                StepOutcome::Failed
-            },
-            exit_code: None,
-            checks: vec![CheckResult {
-                name: "sync_sequences".into(),
-                passed,
-                detail: detail.clone(),
-            }],
-            message: (!passed).then_some(detail),
-            output_file: None,
-        };
-        let (src, dst) = match (
-            self.sessions.client(from, self.conns).await,
-            self.sessions.client(to, self.conns).await,
-        ) {
-            (Ok(a), Ok(b)) => (a, b),
-            (Err(e), _) | (_, Err(e)) => {
-                return Ok(Ok(result(false, self.masker.mask(&e).into_owned())));
+        let timeout = self.rb.steps[index].timeout;
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let busy = format!("sequences are being copied from {from} to {to} (cancel it first)");
+        let mut clients = Vec::new();
+        for on in [from, to] {
+            match self.session(on, deadline, Some(index), &busy).await? {
+                Raced::Done(Ok(c)) => clients.push(c),
+                Raced::Done(Err(e)) => return Ok(Ok(synced(false, e))),
+                Raced::TimedOut => return Ok(cut_short(None, Cancelled::NothingSent, on, timeout)),
+                Raced::Stopped(s) => {
+                    return Ok(cut_short(Some(s), Cancelled::NothingSent, on, timeout));
+                }
             }
-        };
-        let rows = match source_sequences(&src, schemas).await {
-            Ok(r) => r,
-            Err(e) => {
-                let (_, detail) = cutover_pg::conn::classify(&e);
-                return Ok(Ok(result(false, format!("{from}: {detail}"))));
+        }
+        let (src, dst) = (clients[0].clone(), clients[1].clone());
+        let work = sync_all((&src, &dst), (from, to), schemas, margin);
+        tokio::pin!(work);
+        let stop = match self
+            .race(work.as_mut(), deadline, Some(index), &busy)
+            .await?
+        {
+            Raced::Done(Err(e)) => return Ok(Ok(synced(false, e))),
+            Raced::Done(Ok(tally)) => {
+                self.show_lines(index, tally.lines).await?;
+                let detail = summary(to, margin, tally.set, tally.kept, &tally.failed);
+                return Ok(Ok(synced(tally.failed.is_empty(), detail)));
             }
+            Raced::TimedOut => None,
+            Raced::Stopped(s) => Some(s),
         };
-        if rows.is_empty() {
-            return Ok(Ok(result(
-                false,
-                format!(
-                    "no sequence in {} on {from}: nothing to copy",
-                    schemas.join(", ")
-                ),
-            )));
+        // Either side may be the one that does not answer: both are cancelled, and when the
+        // work does not end, both sessions are closed.
+        self.cancel_request(from, &src.cancel_token()).await;
+        let cancelled = self.cancel(to, &dst.cancel_token(), work).await;
+        if cancelled == Cancelled::Unconfirmed {
+            self.sessions.forget(from);
         }
-        let mut lines = String::new();
-        let (mut set, mut kept, mut failed) = (0u64, 0u64, Vec::new());
-        for (schema, name) in &rows {
-            let (schema, name) = (schema.as_str(), name.as_str());
-            let synced = match sequence_position(&src, from, schema, name).await {
-                Ok(sp) => sync_one(&dst, (from, to), (schema, name), &sp, margin).await,
-                Err(e) => Synced::Failed(format!("{schema}.{name}: {e}")),
-            };
-            let line = match synced {
-                Synced::Set(line) => {
-                    set += 1;
-                    line
-                }
-                Synced::Kept(line) => {
-                    kept += 1;
-                    line
-                }
-                Synced::Failed(line) => {
-                    failed.push(format!("{schema}.{name}"));
-                    line
-                }
-            };
-            lines.push_str(&line);
-            lines.push('\n');
-        }
-        self.show_lines(index, lines).await?;
-        let detail = summary(to, margin, set, kept, &failed);
-        Ok(Ok(result(failed.is_empty(), detail)))
+        Ok(cut_short(
+            stop,
+            cancelled,
+            &format!("{from} or {to}"),
+            timeout,
+        ))
     }
 }
