@@ -362,7 +362,7 @@ pub async fn run_check_with(
 }
 
 /// Opens one connection per side (with `application_name = cutover-reconcile`), each
-/// [watching for a gone client](settings::watch_for_gone_client).
+/// [guarded](settings::guard_session): watching for a gone client, and a bounded lock wait.
 pub async fn connect_pair(
     source: &ConnSettings,
     target: &ConnSettings,
@@ -370,10 +370,7 @@ pub async fn connect_pair(
     let s = source.clone().with_application_name("cutover-reconcile");
     let t = target.clone().with_application_name("cutover-reconcile");
     let (a, b) = futures::try_join!(s.connect(), t.connect())?;
-    futures::join!(
-        settings::watch_for_gone_client(&a),
-        settings::watch_for_gone_client(&b)
-    );
+    futures::join!(settings::guard_session(&a), settings::guard_session(&b));
     Ok((a, b))
 }
 

@@ -89,11 +89,19 @@ pub fn begin_sql_in(p: &Pinning, snapshot: Option<&str>) -> String {
 pub const CLIENT_CHECK: &str = "SELECT pg_catalog.set_config(name, '5000', false) \
      FROM pg_catalog.pg_settings WHERE name = 'client_connection_check_interval'";
 
-/// Sets [`CLIENT_CHECK`] on `client`'s session (once: it lasts as long as the session), outside
-/// any transaction. Best effort: a server that cannot watch its sockets (it refuses the
-/// setting) only misses the early end.
-pub async fn watch_for_gone_client(client: &Client) {
+/// Guards `client`'s session for as long as it lasts, outside any transaction: the server
+/// watches for a gone cutover ([`CLIENT_CHECK`]; best effort: a server that cannot watch its
+/// sockets only misses the early end), and no statement waits for a lock longer than
+/// [`crate::LOCK_WAIT`] (the `count`, `schema` and `sequences` checks run outside a pinned
+/// snapshot, whose `SET LOCAL` would say so: a table under another session's ACCESS
+/// EXCLUSIVE lock held them as long as the lock was held).
+pub async fn guard_session(client: &Client) {
     let _ = client.batch_execute(CLIENT_CHECK).await;
+    let lock = format!(
+        "SELECT pg_catalog.set_config('lock_timeout', '{}', false)",
+        crate::LOCK_WAIT.as_millis()
+    );
+    let _ = client.batch_execute(&lock).await;
 }
 
 /// Opens a pinned snapshot on `client`.

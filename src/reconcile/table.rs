@@ -333,10 +333,7 @@ impl Table<'_> {
         for _ in 0..n {
             let (s, t) =
                 futures::try_join!(sc.connect(), tc.connect()).map_err(|e| e.to_string())?;
-            futures::join!(
-                settings::watch_for_gone_client(&s),
-                settings::watch_for_gone_client(&t)
-            );
+            futures::join!(settings::guard_session(&s), settings::guard_session(&t));
             let (bs, bt) = (
                 settings::begin_sql_in(&self.pinning, Some(&ss)),
                 settings::begin_sql_in(&self.pinning, Some(&ts)),

@@ -658,6 +658,26 @@ async fn a_table_locked_by_ddl_fails_the_check_after_the_lock_wait() {
     assert_eq!(r.status, Status::Pass, "{r:#?}");
 }
 
+/// Every reconcile session waits for a lock at most `LOCK_WAIT`, also outside a pinned
+/// snapshot: the `count`, `schema` and `sequences` checks ran there with no `lock_timeout`,
+/// and a table under another session's ACCESS EXCLUSIVE lock held them as long as the lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_reconcile_session_bounds_its_lock_wait() {
+    let (s, t) = clusters();
+    let settings = |c: &Cluster| cutover_pg::ConnSettings::parse("side", &c.dsn()).unwrap();
+    let (a, b) = reconcile::connect_pair(&settings(s), &settings(t))
+        .await
+        .unwrap();
+    for c in [&a, &b] {
+        let wait: String = c
+            .query_one("select current_setting('lock_timeout')", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(wait, "1min");
+    }
+}
+
 /// A `cutover reconcile` killed mid-scan (SIGKILL, a lost SSH session) leaves no query running
 /// on the server: each session asks the server to check that its client is still there
 /// (`client_connection_check_interval`), so the scan ends within seconds of cutover's end
