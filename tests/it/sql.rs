@@ -566,3 +566,28 @@ async fn a_target_that_never_answers_costs_a_step_its_timeout_and_no_more() {
         cutover_model::protocol::RunOutcome::Completed
     );
 }
+
+/// Attack: a `sql` rollback trigger whose query fails cannot fire, and says so once (not at
+/// every poll) instead of watching nothing in silence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sql_trigger_whose_query_fails_says_it_cannot_fire() {
+    let (s, _) = crate::reconcile::clusters();
+    let rb = format!(
+        "[runbook]\nname = \"blind trigger\"\n[connections.db]\ndsn = \"{}\"\n\
+         [[step]]\nid = \"nap\"\nrun = \"sleep 7\"\n\
+         [[rollback_trigger]]\nname = \"drift\"\nwhen = {{ sql = \"select 1/0 = 1\", on = \"db\" }}\n",
+        s.dsn()
+    );
+    let d = tempfile::tempdir().unwrap();
+    let out = headless_off_thread(d.path(), &rb, &[]).await;
+    let (stdout, _) = exited(&out, 0);
+    let said: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("trigger drift: its query fails"))
+        .collect();
+    assert_eq!(said.len(), 1, "{stdout}");
+    assert!(
+        said[0].contains("division by zero") && said[0].contains("it cannot fire while it fails"),
+        "{stdout}"
+    );
+}

@@ -97,6 +97,10 @@ struct TriggerState {
     hold: Hold,
     /// The latest answer of a `sql` trigger's background query.
     sql: Option<SqlWatch>,
+    /// Why the `sql` trigger's query fails, as last said (the operator is told when it starts
+    /// failing, and when it answers again: a trigger that cannot read its condition cannot
+    /// fire).
+    sql_failing: Option<String>,
 }
 
 impl TriggerState {
@@ -172,7 +176,9 @@ impl SqlWatch {
                     None => Err(format!("cannot connect to {}", conn.name())),
                     Some(c) => {
                         match tokio::time::timeout(SQL_TRIGGER_EVERY, c.simple_query(&sql)).await {
-                            Err(_) => Err("no answer".to_string()),
+                            Err(_) => {
+                                Err(format!("no answer within {}s", SQL_TRIGGER_EVERY.as_secs()))
+                            }
                             Ok(Err(e)) => Err(cutover_pg::conn::classify(&e).1),
                             // The first row's first value, as a SQL wait reads it.
                             Ok(Ok(msgs)) => Ok(msgs
@@ -186,6 +192,11 @@ impl SqlWatch {
                         }
                     }
                 };
+                if answer.as_ref().is_err_and(|e| e.starts_with("no answer")) {
+                    // The query may still hold the session: the next poll opens a new one
+                    // rather than queueing behind it.
+                    client = None;
+                }
                 if tx.send(Some(answer)).is_err() {
                     return;
                 }
@@ -250,6 +261,27 @@ impl Runner<'_> {
             let trig = &self.rb.triggers[t];
             let state = &mut self.triggers.state[t];
             let sql = state.sql.as_ref().and_then(SqlWatch::latest);
+            let failing = sql.as_ref().and_then(|r| r.as_ref().err().cloned());
+            if failing.is_some() != state.sql_failing.is_some() {
+                state.sql_failing = failing.clone();
+                let name = trig.name.clone();
+                let (level, said) = match failing {
+                    Some(e) => (
+                        Level::Warn,
+                        format!(
+                            "trigger {name}: its query fails ({e}): it cannot fire while it fails"
+                        ),
+                    ),
+                    None => (
+                        Level::Info,
+                        format!("trigger {name}: its query answers again"),
+                    ),
+                };
+                let said = self.masker.mask(&said).into_owned();
+                self.notice(level, said).await?;
+            }
+            let trig = &self.rb.triggers[t];
+            let state = &mut self.triggers.state[t];
             let Some((met, what)) = held_reading(&trig.when, sample.as_ref(), sql) else {
                 continue;
             };
