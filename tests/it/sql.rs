@@ -591,3 +591,17 @@ async fn a_sql_trigger_whose_query_fails_says_it_cannot_fire() {
         "{stdout}"
     );
 }
+
+/// A server that takes the connection and never finishes the start-up is said to give no
+/// answer within the `connect_timeout` the DSN set (it said one second more).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_server_is_said_to_give_no_answer_within_the_connect_timeout() {
+    let silent = silent_server();
+    let dsn = format!(
+        "host=127.0.0.1 port={} user=postgres dbname=app connect_timeout=2",
+        silent.port()
+    );
+    let settings = cutover_pg::ConnSettings::parse("target", &dsn).unwrap();
+    let e = settings.connect().await.expect_err("no answer").to_string();
+    assert!(e.contains("no answer within 2s"), "{e}");
+}
