@@ -434,6 +434,13 @@ async fn reconcile_tables(
     let mut out = Vec::new();
     for (side, name) in [(&check.source, table), (&check.target, target_table)] {
         let Some(client) = clients.get(side.as_str()) else {
+            // Its connection failed (said above): the table and key are not known, and that
+            // is said rather than left out.
+            out.push(Finding::new(
+                &what,
+                Verdict::Fail,
+                format!("{side}: {name} not checked: no connection"),
+            ));
             continue;
         };
         let oid = match table_oid(client, name).await {

@@ -342,3 +342,28 @@ async fn include_columns_and_expression_indexes_are_read_for_what_they_prove() {
     );
     assert!(!out.contains("key (tenant_id) unique by an index"), "{out}");
 }
+
+/// A connection that fails leaves the tables and keys the checks expect on it unchecked: each
+/// is said so, rather than left out of the findings as if there were none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_on_a_connection_that_failed_is_said_not_checked() {
+    let (s, _) = clusters();
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[runbook]\nname = \"pre\"\n\n{}\n\
+         [[reconcile]]\nname = \"orders\"\nkind = \"checksum\"\ntable = \"public.orders\"\nkey = \"id\"\n\
+         [[step]]\nid = \"x\"\nrun = \"true\"\n",
+        connections(
+            &s.dsn(),
+            "host=127.0.0.1 port=1 user=postgres dbname=app connect_timeout=2"
+        )
+    );
+    let (code, out) = preflight(dir.path(), &text, &[]).await;
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l
+                .starts_with("✘ check orders: target: public.orders not checked: no connection")),
+        "{out}"
+    );
+}
