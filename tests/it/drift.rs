@@ -465,3 +465,38 @@ async fn a_column_only_on_the_target_is_said_to_be_left_out() {
     assert_eq!(out.status.code(), Some(0), "{said}{err}");
     has(&said, "columns only on the target, not compared: balance");
 }
+
+/// Attack: a check that gets no result (here a query that sleeps; a stopped backend looks the
+/// same from cutover) is an error at `--check-timeout`, and the round goes on to the next
+/// check, instead of holding the watch for ever; a `--check-timeout` under a second is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_with_no_result_is_an_error_at_the_check_timeout() {
+    let (source, target, d) = pair_and_runbook("drifthang", "").await;
+    let rb = runbook_text(&source.dsn(), &target.dsn()).replace(
+        "[[step]]",
+        "[[reconcile]]\nname = \"stuck\"\nkind = \"query\"\nsql = \"select count(*) from items, pg_sleep(60)\"\n\n[[step]]",
+    );
+    std::fs::write(d.path().join("rb.toml"), rb).unwrap();
+    let (stdout, _) = cutover_exits_off_thread(
+        d.path(),
+        &[
+            "reconcile",
+            "rb.toml",
+            "stuck",
+            "items",
+            "--check-timeout",
+            "2s",
+        ],
+        1,
+    )
+    .await;
+    has(&stdout, "no result within 2s (--check-timeout)");
+    assert!(stdout.contains("items: ✔ 500 rows equal"), "{stdout}");
+    let (_, stderr) = cutover_exits_off_thread(
+        d.path(),
+        &["reconcile", "rb.toml", "--check-timeout", "0s"],
+        2,
+    )
+    .await;
+    has(&stderr, "--check-timeout 0s: at least 1s");
+}

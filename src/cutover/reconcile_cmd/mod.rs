@@ -41,6 +41,11 @@ pub struct ReconcileArgs {
     /// With --every: stop after DURATION (e.g. `72h`); without it, until interrupted.
     #[arg(long = "for", value_name = "DURATION", requires = "every")]
     pub for_: Option<String>,
+    /// A check with no result within DURATION (e.g. `30m`) is an error, and the round goes
+    /// on: a server that stops answering (a stopped backend, a frozen host) otherwise holds a
+    /// check, and a drift watch, for ever.
+    #[arg(long, value_name = "DURATION")]
+    pub check_timeout: Option<String>,
     /// One JSON object per line (results and rounds) instead of human lines.
     #[arg(long)]
     pub json: bool,
@@ -72,6 +77,8 @@ pub struct ReconcileArgs {
 struct Schedule {
     every: Option<Duration>,
     total: Option<Duration>,
+    /// `--check-timeout`: the longest one check may take.
+    check_within: Option<Duration>,
 }
 
 /// Everything a round needs, checked before the first one.
@@ -239,6 +246,7 @@ fn prepare(args: ReconcileArgs) -> Result<Watch, String> {
     let schedule = Schedule {
         every: duration("every", &args.every)?,
         total: duration("for", &args.for_)?,
+        check_within: duration("check-timeout", &args.check_timeout)?,
     };
     if let Some(path) = &args.metrics_file {
         metrics::check_path(path)?;
@@ -511,7 +519,7 @@ impl Watch {
         else {
             return Ok(None);
         };
-        let mut result = cutover_engine::check_run::run(
+        let run = cutover_engine::check_run::run(
             check,
             source,
             target,
@@ -519,8 +527,20 @@ impl Watch {
             since,
             self.recheck_wait(lag),
             &cutover_reconcile::no_progress,
-        )
-        .await;
+        );
+        let mut result = match self.schedule.check_within {
+            None => run.await,
+            // Dropping the check closes its sessions; the servers end its queries when they
+            // notice (client_connection_check_interval).
+            Some(within) => tokio::time::timeout(within, run).await.unwrap_or_else(|_| {
+                let mut r = ReconcileResult::new(&check.name, check.kind);
+                r.error = Some(format!(
+                    "no result within {} (--check-timeout): a server that stopped answering, or a lock that is not given up",
+                    format_duration(within)
+                ));
+                r
+            }),
+        };
         // A round that could not compare moves nothing on: the next one reaches back to
         // the last one that did (and a failed full round is tried again).
         if let Some((_, sweep)) = planned
