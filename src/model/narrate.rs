@@ -111,10 +111,11 @@ pub fn full_output(path: &str) -> String {
 
 /// Why a step that was running when the operator ended the run shows as cancelled: it did
 /// not fail, the run was ended under it (`reason`: what the operator gave, e.g. quitting).
+/// What was stopped (a process group, a query, a wait) is the step's own end message.
 pub fn ended_under_step(reason: Option<&str>) -> String {
     match reason {
-        Some(r) => format!("the operator ended the run ({r}); its process group was killed"),
-        None => "the operator ended the run; its process group was killed".to_string(),
+        Some(r) => format!("the operator ended the run ({r}) while it ran"),
+        None => "the operator ended the run while it ran".to_string(),
     }
 }
 

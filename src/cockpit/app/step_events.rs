@@ -253,12 +253,16 @@ impl App {
                     self.say(Level::Warn, said);
                 }
             }
-            // A step cancelled because the run was ended (quitting) says so.
-            OperatorAction::Abort { reason } => {
-                if let Some(s) = s
+            // A step cancelled because the run was ended (quitting) says so, as the run's
+            // fold words it (not one the operator had cancelled before).
+            OperatorAction::Abort { .. } => {
+                let folded = index.and_then(|i| self.summary.steps.get(i));
+                let said = folded.and_then(|f| f.message.clone());
+                if let Some(s) = self.steps.get_mut(index.unwrap_or(usize::MAX))
                     && s.status == StepStatus::Failed(StepOutcome::Cancelled)
+                    && folded.is_some_and(|f| !f.facts.cancel_asked)
                 {
-                    s.message = Some(narrate::ended_under_step(reason.as_deref()));
+                    s.message = said;
                 }
             }
             _ => {}

@@ -182,3 +182,39 @@ fn a_step_cancelled_by_quitting_says_the_run_was_ended_under_it() {
     let sum = &app.summary.steps[1];
     assert_eq!(sum.message.as_deref(), Some(m));
 }
+
+#[test]
+fn a_step_the_operator_cancelled_keeps_its_reason_when_the_run_is_ended_later() {
+    let mut app = running_app(1);
+    // `x`: the operator cancels the step; the engine journals the cancel, the step ends.
+    ev(
+        &mut app,
+        Event::Operator {
+            step: Some("copy".into()),
+            action: OperatorAction::Cancel,
+            by: "dba".into(),
+            at: t0(),
+        },
+    );
+    finished(&mut app, 1, StepOutcome::Cancelled, 3_000);
+    let before = app.steps[1].message.clone();
+    // Later the run is ended at the decision: the step was not stopped by that.
+    ev(
+        &mut app,
+        Event::Operator {
+            step: Some("copy".into()),
+            action: OperatorAction::Abort {
+                reason: Some("operator quit the cockpit".into()),
+            },
+            by: "dba".into(),
+            at: t0(),
+        },
+    );
+    let m = app.steps[1].message.clone();
+    assert_eq!(m, before);
+    assert!(
+        !m.as_deref().unwrap_or("").contains("ended the run"),
+        "{m:?}"
+    );
+    assert_eq!(app.summary.steps[1].message, app.steps[1].message);
+}

@@ -242,6 +242,9 @@ pub struct AttemptFacts {
     pub undo_started_at: Option<DateTime<Utc>>,
     /// That attempt's process group.
     pub undo_pid: Option<u32>,
+    /// The operator cancelled its latest attempt (`x`): an end of the run after that is not
+    /// what stopped it.
+    pub cancel_asked: bool,
 }
 
 impl StepSummary {
@@ -253,6 +256,7 @@ impl StepSummary {
         self.message = None;
         self.facts.started_at = Some(at);
         self.facts.pid = None;
+        self.facts.cancel_asked = false;
     }
 
     /// The process group of whatever of it runs now: its rollback action, or its attempt.
@@ -311,7 +315,10 @@ impl StepSummary {
                     reason: reason.clone(),
                 });
             }
-            OperatorAction::Abort { reason } if self.ended == Ended::Cancelled => {
+            OperatorAction::Cancel => self.facts.cancel_asked = true,
+            OperatorAction::Abort { reason }
+                if self.ended == Ended::Cancelled && !self.facts.cancel_asked =>
+            {
                 self.message = Some(crate::narrate::ended_under_step(reason.as_deref()));
             }
             _ => {}
