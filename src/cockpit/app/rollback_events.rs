@@ -28,15 +28,23 @@ impl App {
                     s.output
                         .marker(format!("── rollback, attempt {attempt} ──"), at);
                     s.message = None;
+                    // Its clock is the rollback action's now, as a running step's is its own.
+                    s.started_at = Some(at);
                 }
                 self.phase = Phase::of(&self.run_phase);
                 self.select(index);
                 self.view = OutputView::default();
             }
             // Its state is the fold's (`read_step_states`).
-            Event::RollbackActionFinished { index, message, .. } => {
+            Event::RollbackActionFinished {
+                index,
+                message,
+                duration_ms,
+                ..
+            } => {
                 if let Some(s) = self.steps.get_mut(index) {
                     s.message = message;
+                    s.duration_ms = Some(duration_ms);
                 }
                 self.phase = Phase::of(&self.run_phase);
             }

@@ -324,3 +324,37 @@ fn after_a_rollback_the_status_names_the_steps_to_undo_by_hand() {
     let status = &app.status.as_ref().unwrap().text;
     assert!(status.contains("undo by hand: copy"), "{status}");
 }
+
+#[test]
+fn a_rolling_back_step_shows_the_rollback_action_s_clock_and_then_its_time() {
+    let mut app = deciding(DecisionKind::Failed);
+    let p = plan(&[(1, "copy", Some("./undo.sh"))], None);
+    ev(
+        &mut app,
+        Event::RollbackStarted {
+            plan: p,
+            by: "dba".into(),
+        },
+    );
+    ev(&mut app, undo_started(1, "copy", "./undo.sh"));
+    let later = t0() + chrono::Duration::seconds(103);
+    let s = &app.steps[1];
+    assert_eq!(s.status, StepStatus::RollingBack);
+    assert_eq!(s.actual_ms(later), Some(103_000), "the action's own clock");
+    assert!(!s.over_plan(later), "the step's plan is not the action's");
+    ev(
+        &mut app,
+        Event::RollbackActionFinished {
+            index: 1,
+            id: "copy".into(),
+            attempt: 1,
+            outcome: StepOutcome::Failed,
+            duration_ms: 103_212,
+            exit_code: Some(1),
+            checks: vec![],
+            message: Some("exit 1 (expected 0)".into()),
+            output_file: None,
+        },
+    );
+    assert_eq!(app.steps[1].actual_ms(later), Some(103_212));
+}

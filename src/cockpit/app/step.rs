@@ -125,9 +125,10 @@ pub struct StepView {
     pub status: StepStatus,
     /// Attempts so far (this session and restored).
     pub attempt: u32,
-    /// Start of the current/last attempt.
+    /// Start of the current/last attempt, or of its rollback action once the rollback reached
+    /// it (the clock the list shows).
     pub started_at: Option<DateTime<Utc>>,
-    /// Duration of the last finished attempt, ms.
+    /// Duration of the last finished attempt (or rollback action), ms.
     pub duration_ms: Option<u64>,
     /// Expectations of the last finished attempt.
     pub checks: Vec<CheckResult>,
@@ -167,14 +168,20 @@ impl StepView {
     /// Elapsed time of the running attempt at `now`, or the last attempt's duration, ms.
     pub fn actual_ms(&self, now: DateTime<Utc>) -> Option<u64> {
         match (&self.status, self.started_at) {
-            (StepStatus::Running, Some(at)) => Some((now - at).num_milliseconds().max(0) as u64),
+            (StepStatus::Running | StepStatus::RollingBack, Some(at)) => {
+                Some((now - at).num_milliseconds().max(0) as u64)
+            }
             _ => self.duration_ms,
         }
     }
 
     /// Whether it ran (or is running) past its planned duration at `now`.
     pub fn over_plan(&self, now: DateTime<Utc>) -> bool {
-        matches!((self.actual_ms(now), self.info.expected_ms), (Some(a), Some(e)) if a > e)
+        // The plan is the step's own; a rollback action has none.
+        !matches!(
+            self.status,
+            StepStatus::RollingBack | StepStatus::RolledBack | StepStatus::RollbackFailed
+        ) && matches!((self.actual_ms(now), self.info.expected_ms), (Some(a), Some(e)) if a > e)
     }
 }
 

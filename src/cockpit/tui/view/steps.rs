@@ -32,7 +32,7 @@ pub fn status_style(s: &StepStatus, t: &Theme) -> Style {
 pub fn timing(s: &StepView, app: &App) -> String {
     let planned = s.info.expected_ms.map_or("—".to_string(), ms);
     let actual = match (&s.status, s.actual_ms(app.clock())) {
-        (StepStatus::Running, Some(a)) => clock(a),
+        (StepStatus::Running | StepStatus::RollingBack, Some(a)) => clock(a),
         (StepStatus::Pending, _) => "—".to_string(),
         (_, Some(a)) => ms(a),
         (_, None) => "—".to_string(),
