@@ -125,20 +125,7 @@ fn rollback_progress_marks_steps_and_a_failed_action_offers_retry_skip_abort() {
     assert_eq!(app.steps[1].status, StepStatus::RollingBack);
     assert_eq!(app.selected, 1);
     assert!(matches!(app.phase, Phase::Running { index: 1 }));
-    ev(
-        &mut app,
-        Event::RollbackActionFinished {
-            index: 1,
-            id: "copy".into(),
-            attempt: 1,
-            outcome: StepOutcome::Failed,
-            duration_ms: 10,
-            exit_code: Some(1),
-            checks: vec![],
-            message: Some("exit 1 (expected 0)".into()),
-            output_file: None,
-        },
-    );
+    ev(&mut app, undo_failed(1, "copy", 10));
     assert_eq!(app.steps[1].status, StepStatus::RollbackFailed);
     ev(
         &mut app,
@@ -342,19 +329,6 @@ fn a_rolling_back_step_shows_the_rollback_action_s_clock_and_then_its_time() {
     assert_eq!(s.status, StepStatus::RollingBack);
     assert_eq!(s.actual_ms(later), Some(103_000), "the action's own clock");
     assert!(!s.over_plan(later), "the step's plan is not the action's");
-    ev(
-        &mut app,
-        Event::RollbackActionFinished {
-            index: 1,
-            id: "copy".into(),
-            attempt: 1,
-            outcome: StepOutcome::Failed,
-            duration_ms: 103_212,
-            exit_code: Some(1),
-            checks: vec![],
-            message: Some("exit 1 (expected 0)".into()),
-            output_file: None,
-        },
-    );
+    ev(&mut app, undo_failed(1, "copy", 103_212));
     assert_eq!(app.steps[1].actual_ms(later), Some(103_212));
 }

@@ -233,6 +233,21 @@ pub(crate) fn undo_started(index: usize, id: &str, command: &str) -> Event {
     }
 }
 
+/// Step `index` (`id`)'s rollback action, attempt 1, failed with exit 1 after `duration_ms`.
+pub(crate) fn undo_failed(index: usize, id: &str, duration_ms: u64) -> Event {
+    Event::RollbackActionFinished {
+        index,
+        id: id.into(),
+        attempt: 1,
+        outcome: StepOutcome::Failed,
+        duration_ms,
+        exit_code: Some(1),
+        checks: vec![],
+        message: Some("exit 1 (expected 0)".into()),
+        output_file: None,
+    }
+}
+
 /// `run_info` with step `index` replaced by `step`.
 pub(crate) fn run_with_step(index: usize, step: StepInfo) -> RunInfo {
     let mut run = run_info();
