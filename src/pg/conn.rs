@@ -551,6 +551,16 @@ pub fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
     msg
 }
 
+/// What to add to a server error with SQLSTATE `code`: for a lock not given up in time
+/// (`lock_timeout`, 55P03), who to ask; else nothing.
+pub fn lock_hint(code: &tokio_postgres::error::SqlState) -> &'static str {
+    if *code == tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE {
+        ": another session holds a lock on the table (DDL, a long transaction): see pg_locks"
+    } else {
+        ""
+    }
+}
+
 /// What kind of failure a driver error is, and its explanation.
 pub fn classify(e: &tokio_postgres::Error) -> (FailureKind, String) {
     if let Some(db) = e.as_db_error() {
@@ -560,7 +570,8 @@ pub fn classify(e: &tokio_postgres::Error) -> (FailureKind, String) {
         } else {
             FailureKind::Server
         };
-        return (kind, format!("{} (SQLSTATE {code})", db.message()));
+        let hint = lock_hint(db.code());
+        return (kind, format!("{} (SQLSTATE {code}){hint}", db.message()));
     }
     let msg = with_causes(e);
     let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);

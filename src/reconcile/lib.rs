@@ -91,10 +91,14 @@ impl ReconcileError {
         let (side, what) = (side.to_string(), what.to_string());
         move |e| {
             let detail = match e.as_db_error() {
-                Some(db) => match db.detail() {
-                    Some(d) => format!("{} ({d})", db.message()),
-                    None => db.message().to_string(),
-                },
+                Some(db) => {
+                    let mut said = match db.detail() {
+                        Some(d) => format!("{} ({d})", db.message()),
+                        None => db.message().to_string(),
+                    };
+                    said.push_str(cutover_pg::conn::lock_hint(db.code()));
+                    said
+                }
                 None => e.to_string(),
             };
             ReconcileError::Sql { side, what, detail }

@@ -653,6 +653,10 @@ async fn a_table_locked_by_ddl_fails_the_check_after_the_lock_wait() {
     assert_eq!(r.status, Status::Error, "{r:#?}");
     let error = r.error.as_deref().unwrap_or_default();
     assert!(error.contains("lock timeout"), "{error}");
+    assert!(
+        error.contains("another session holds a lock on the table") && error.contains("pg_locks"),
+        "the error says who to ask: {error}"
+    );
     holder.batch_execute("ROLLBACK").await.unwrap();
     let r = run(&c, &s, &t, &opts).await;
     assert_eq!(r.status, Status::Pass, "{r:#?}");
