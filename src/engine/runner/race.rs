@@ -56,6 +56,14 @@ impl Cancelled {
     }
 }
 
+/// Sleeps until `deadline`, or for ever when there is none (a select arm that never fires).
+pub(super) async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
 impl Runner<'_> {
     /// Waits for `fut` until `deadline`. For a step's own work (`step` given) the operator is
     /// answered meanwhile (`busy` says what runs, to a command that cannot be taken now) and
@@ -68,15 +76,9 @@ impl Runner<'_> {
         busy: &str,
     ) -> Result<Raced<T>, EngineError> {
         loop {
-            let sleep = async {
-                match deadline {
-                    Some(d) => tokio::time::sleep_until(d).await,
-                    None => std::future::pending().await,
-                }
-            };
             let inbound = tokio::select! {
                 r = &mut fut => return Ok(Raced::Done(r)),
-                () = sleep => return Ok(Raced::TimedOut),
+                () = sleep_until(deadline) => return Ok(Raced::TimedOut),
                 inbound = self.mailbox.recv(), if step.is_some() => inbound,
             };
             if let Some(index) = step

@@ -178,12 +178,6 @@ impl Runner<'_> {
         nudge: Option<&tokio::sync::Notify>,
     ) -> Result<Option<Stop>, EngineError> {
         loop {
-            let sleep = async {
-                match wake {
-                    Some(w) => tokio::time::sleep_until(w).await,
-                    None => std::future::pending().await,
-                }
-            };
             let nudged = async {
                 match nudge {
                     Some(n) => n.notified().await,
@@ -191,7 +185,7 @@ impl Runner<'_> {
                 }
             };
             let inbound = tokio::select! {
-                () = sleep => return Ok(None),
+                () = super::race::sleep_until(wake) => return Ok(None),
                 () = nudged => return Ok(None),
                 inbound = self.mailbox.recv() => inbound,
             };
