@@ -468,7 +468,8 @@ async fn a_column_only_on_the_target_is_said_to_be_left_out() {
 
 /// Attack: a check that gets no result (here a query that sleeps; a stopped backend looks the
 /// same from cutover) is an error at `--check-timeout`, and the round goes on to the next
-/// check, instead of holding the watch for ever; a `--check-timeout` under a second is refused.
+/// check, instead of holding the watch for ever; a blank, short, odd or huge `--check-timeout`
+/// is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_check_with_no_result_is_an_error_at_the_check_timeout() {
     let (source, target, d) = pair_and_runbook("drifthang", "").await;
@@ -492,11 +493,22 @@ async fn a_check_with_no_result_is_an_error_at_the_check_timeout() {
     .await;
     has(&stdout, "no result within 2s (--check-timeout)");
     assert!(stdout.contains("items: ✔ 500 rows equal"), "{stdout}");
-    let (_, stderr) = cutover_exits_off_thread(
-        d.path(),
-        &["reconcile", "rb.toml", "--check-timeout", "0s"],
-        2,
-    )
-    .await;
-    has(&stderr, "--check-timeout 0s: at least 1s");
+    // Blank, too short, not a duration, longer than any cutover: refused, each said, nothing
+    // compared.
+    let huge = "9".repeat(40) + "h";
+    for (value, said) in [
+        ("", "--check-timeout : empty duration"),
+        ("0s", "--check-timeout 0s: at least 1s"),
+        ("soon", "--check-timeout soon: invalid duration"),
+        (huge.as_str(), "longer than any cutover could last"),
+    ] {
+        let (stdout, stderr) = cutover_exits_off_thread(
+            d.path(),
+            &["reconcile", "rb.toml", "--check-timeout", value],
+            2,
+        )
+        .await;
+        has(&stderr, said);
+        assert!(!stdout.contains("reconcile"), "{value:?}: {stdout}");
+    }
 }
