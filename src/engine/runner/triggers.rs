@@ -97,10 +97,10 @@ struct TriggerState {
     hold: Hold,
     /// The latest answer of a `sql` trigger's background query.
     sql: Option<SqlWatch>,
-    /// Why the `sql` trigger's query fails, as last said (the operator is told when it starts
-    /// failing, and when it answers again: a trigger that cannot read its condition cannot
-    /// fire).
-    sql_failing: Option<String>,
+    /// The `sql` trigger's query failed at its last poll, as last said (the operator is told
+    /// when it starts failing, and when it answers again: a trigger that cannot read its
+    /// condition cannot fire).
+    sql_failing: bool,
 }
 
 impl TriggerState {
@@ -162,6 +162,39 @@ impl Drop for SqlWatch {
     }
 }
 
+/// One poll of a `sql` trigger's query on `client` (connected first when it has no open
+/// session): whether its first value is true. A query with no answer within
+/// [`SQL_TRIGGER_EVERY`] may still hold the session, so it is dropped: the next poll opens a
+/// new one rather than queueing behind it.
+async fn poll(
+    conn: &ConnSettings,
+    client: &mut Option<tokio_postgres::Client>,
+    sql: &str,
+) -> Result<bool, String> {
+    if client.as_ref().is_none_or(|c| c.is_closed()) {
+        *client = conn.connect().await.ok();
+    }
+    let Some(c) = client.as_ref() else {
+        return Err(format!("cannot connect to {}", conn.name()));
+    };
+    match tokio::time::timeout(SQL_TRIGGER_EVERY, c.simple_query(sql)).await {
+        Err(_) => {
+            *client = None;
+            Err(format!("no answer within {}s", SQL_TRIGGER_EVERY.as_secs()))
+        }
+        Ok(Err(e)) => Err(cutover_pg::conn::classify(&e).1),
+        // The first row's first value, as a SQL wait reads it.
+        Ok(Ok(msgs)) => Ok(msgs
+            .iter()
+            .find_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(r) => Some(r),
+                _ => None,
+            })
+            .and_then(|r| r.get(0))
+            .is_some_and(super::sql_result::truthy)),
+    }
+}
+
 impl SqlWatch {
     /// Starts polling `sql` on `conn` every [`SQL_TRIGGER_EVERY`].
     fn spawn(conn: ConnSettings, sql: String) -> SqlWatch {
@@ -169,34 +202,7 @@ impl SqlWatch {
         let task = tokio::spawn(async move {
             let mut client: Option<tokio_postgres::Client> = None;
             loop {
-                if client.as_ref().is_none_or(|c| c.is_closed()) {
-                    client = conn.connect().await.ok();
-                }
-                let answer = match &client {
-                    None => Err(format!("cannot connect to {}", conn.name())),
-                    Some(c) => {
-                        match tokio::time::timeout(SQL_TRIGGER_EVERY, c.simple_query(&sql)).await {
-                            Err(_) => {
-                                Err(format!("no answer within {}s", SQL_TRIGGER_EVERY.as_secs()))
-                            }
-                            Ok(Err(e)) => Err(cutover_pg::conn::classify(&e).1),
-                            // The first row's first value, as a SQL wait reads it.
-                            Ok(Ok(msgs)) => Ok(msgs
-                                .iter()
-                                .find_map(|m| match m {
-                                    tokio_postgres::SimpleQueryMessage::Row(r) => Some(r),
-                                    _ => None,
-                                })
-                                .and_then(|r| r.get(0))
-                                .is_some_and(super::sql_result::truthy)),
-                        }
-                    }
-                };
-                if answer.as_ref().is_err_and(|e| e.starts_with("no answer")) {
-                    // The query may still hold the session: the next poll opens a new one
-                    // rather than queueing behind it.
-                    client = None;
-                }
+                let answer = poll(&conn, &mut client, &sql).await;
                 if tx.send(Some(answer)).is_err() {
                     return;
                 }
@@ -262,8 +268,8 @@ impl Runner<'_> {
             let state = &mut self.triggers.state[t];
             let sql = state.sql.as_ref().and_then(SqlWatch::latest);
             let failing = sql.as_ref().and_then(|r| r.as_ref().err().cloned());
-            if failing.is_some() != state.sql_failing.is_some() {
-                state.sql_failing = failing.clone();
+            if failing.is_some() != state.sql_failing {
+                state.sql_failing = failing.is_some();
                 let name = trig.name.clone();
                 let (level, said) = match failing {
                     Some(e) => (
