@@ -172,7 +172,7 @@ async fn source_sequences(
 }
 
 /// What syncing every sequence did: the lines to show, how many were set and kept, and the
-/// ones that failed; `Err`: the source could not be read, or it has no sequence there.
+/// ones that failed.
 struct Tally {
     lines: String,
     set: u64,
@@ -180,7 +180,8 @@ struct Tally {
     failed: Vec<String>,
 }
 
-/// Syncs every sequence of `schemas` from `src` (`from`) to `dst` (`to`).
+/// Syncs every sequence of `schemas` from `src` (`from`) to `dst` (`to`); `Err`: the source
+/// could not be read, or it has no sequence there.
 async fn sync_all(
     (src, dst): (&Client, &Client),
     (from, to): (&str, &str),
