@@ -85,6 +85,13 @@ impl<'a> Ctx<'a> {
         self.errors.push(d);
     }
 
+    /// Reports `msg` at `span`, every occurrence of `value` (which may be a secret) masked on
+    /// its quoted line ([`Diagnostic::hiding`]).
+    pub(super) fn err_masking(&mut self, span: Range<usize>, msg: impl Into<String>, value: &str) {
+        self.errors
+            .push(Diagnostic::at(self.file, self.source, span, msg).hiding(value));
+    }
+
     /// How often something written as `every` runs: as written, else `default`; one under
     /// `floor` is reported as `too_short` at its place.
     pub(super) fn every_at_least(

@@ -258,12 +258,7 @@ pub(super) fn secrets(cx: &mut Ctx<'_>, spec: &FileSpec) -> BTreeMap<String, Str
     for (name, s) in &spec.secrets {
         let env = s.get_ref().env.get_ref().trim().to_string();
         if let Some(why) = s.get_ref().not_a_name(cx.written(s.span())) {
-            let hidden = crate::secrets::Masker::new([env.as_str()]);
-            cx.err_hiding(
-                s.span(),
-                SecretSpec::not_a_name_message(name, why),
-                |line| hidden.mask(line).into_owned(),
-            );
+            cx.err_masking(s.span(), SecretSpec::not_a_name_message(name, why), &env);
         }
         cx.not_blank(&s.get_ref().env, || {
             format!(
