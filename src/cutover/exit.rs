@@ -177,10 +177,17 @@ impl std::fmt::Display for Failure {
 impl std::error::Error for Failure {}
 
 /// An error nobody foresaw (a `color_eyre` report): `cutover: ` and its chain of causes, exit
-/// [`Exit::Failed`].
+/// [`Exit::Failed`]. A cause its error already says (`journal j: Permission denied`, whose
+/// source is that `Permission denied`) is said once.
 impl From<color_eyre::eyre::Report> for Failure {
     fn from(e: color_eyre::eyre::Report) -> Failure {
-        Failure::new(Exit::Failed, format!("cutover: {e:#}"))
+        let mut said: Vec<String> = Vec::new();
+        for cause in e.chain().map(ToString::to_string) {
+            if !said.last().is_some_and(|last| last.contains(&cause)) {
+                said.push(cause);
+            }
+        }
+        Failure::new(Exit::Failed, format!("cutover: {}", said.join(": ")))
     }
 }
 
@@ -200,6 +207,22 @@ mod tests {
     const BEGIN: &str = "<!-- exit codes: generated from src/cutover/exit.rs";
     const END: &str = "<!-- end of exit codes -->";
     const UPDATE_ENV: &str = "CUTOVER_UPDATE_README";
+
+    /// An error that says its source in its own words, as `JournalError::Io` does.
+    #[derive(Debug)]
+    struct Said(String, std::io::Error);
+
+    impl std::fmt::Display for Said {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "journal j: {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Said {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.1)
+        }
+    }
 
     #[test]
     fn codes_are_distinct_and_in_order() {
@@ -238,6 +261,15 @@ mod tests {
             "cutover: cannot start the run: no such file"
         );
         assert_eq!(failure.to_string(), failure.message);
+        // A cause its error already says is said once.
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let denied_text = denied.to_string();
+        let journal = color_eyre::eyre::Report::new(Said(denied_text.clone(), denied))
+            .wrap_err("cannot start the run");
+        assert_eq!(
+            Failure::from(journal).message,
+            format!("cutover: cannot start the run: journal j: {denied_text}")
+        );
         let said = Failure::new(Exit::Invalid, "cutover: refused");
         assert_eq!(said.said(), Exit::Invalid);
         assert_eq!(super::said(Ok(Exit::RolledBack)), Exit::RolledBack);

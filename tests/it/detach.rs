@@ -528,6 +528,54 @@ fn a_log_that_is_a_fifo_is_refused_without_hanging_the_start() {
     term.assert_shows("not a regular file");
 }
 
+/// A journal in a directory nobody may write (root writes anywhere a mode allows: it gets
+/// `/proc`, which no mode lets anyone write): the cockpit's start names the log it could not
+/// write beside it, the headless run names the journal, each says the system's reason once,
+/// exit 4, and the terminal is given back as it was.
+#[test]
+fn a_journal_in_a_directory_nobody_may_write_is_said_once_with_its_path() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let rb = nap_runbook(dir.path()).display().to_string();
+    // SAFETY: geteuid has no failure mode.
+    let ro = if unsafe { libc::geteuid() } == 0 {
+        PathBuf::from("/proc")
+    } else {
+        let ro = dir.path().join("ro");
+        std::fs::create_dir(&ro).unwrap();
+        std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o500)).unwrap();
+        ro
+    };
+    let j = ro.join(format!("cutover-ro-{}.jsonl", std::process::id()));
+    let log = ro.join(format!("cutover-ro-{}.log", std::process::id()));
+    let reason = std::fs::File::create(&j)
+        .expect_err("the directory takes no file")
+        .to_string();
+    let j = j.display().to_string();
+
+    let mut term = Pty::spawn(&["run", &rb, "--journal", &j], &[], 120, 24);
+    term.assert_restored(4);
+    let says = format!("cutover: cannot write the log {}", log.display());
+    let screen = term.screen().replace('\n', "");
+    assert!(screen.contains(&says), "{screen}");
+    assert_eq!(screen.matches(&reason).count(), 1, "{screen}");
+
+    let out = Command::new(BIN)
+        .args(["run", &rb, "--headless", "--journal", &j])
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(
+        err.contains(&format!("cannot start the run: journal {j}: {reason}")),
+        "{err}"
+    );
+    assert_eq!(err.matches(&reason).count(), 1, "said once: {err}");
+    assert!(!Path::new(&j).exists() && !log.exists());
+}
+
 /// Four runs started at once with journals of the same name in four directories: each takes
 /// an id of its own (`j`, `j-2`...), its terminal names the id whose description holds its
 /// journal, and the locks that held the ids are gone once the engines have ended.
