@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use cutover_engine::inventory::{self, Side};
+use cutover_engine::inventory::{self, Side, Waiting};
 use cutover_model::ident::conninfo_value;
 use cutover_model::inventory::{Inventory, Risk, Table};
 use cutover_model::runbook::{Runbook, dsn};
@@ -36,8 +36,12 @@ pub struct InitArgs {
     )]
     pub output: PathBuf,
     /// Measure each table's change rate over this long (`30s`, `2m`).
-    #[arg(long, value_name = "DURATION", value_parser = parse_sample)]
+    #[arg(long, value_name = "DURATION", value_parser = up_to_an_hour)]
     pub sample: Option<Duration>,
+    /// How long the servers have to answer the inventory's reads, all told (besides
+    /// `--sample`'s wait): a server that stops answering is named when it runs out.
+    #[arg(long = "read-timeout", value_name = "DURATION", value_parser = up_to_an_hour, default_value = "2m")]
+    pub read_within: Duration,
     /// Inventory only these schemas (repeatable; default: every schema with tables).
     #[arg(long = "schema", value_name = "NAME")]
     pub schemas: Vec<String>,
@@ -46,7 +50,8 @@ pub struct InitArgs {
     pub inventory: Option<PathBuf>,
 }
 
-fn parse_sample(s: &str) -> Result<Duration, String> {
+/// A duration from 1s to 1h (`--sample`, `--read-timeout`).
+fn up_to_an_hour(s: &str) -> Result<Duration, String> {
     let d = cutover_model::runbook::units::parse_duration(s).map_err(|e| e.to_string())?;
     if d.is_zero() || d > Duration::from_secs(3600) {
         return Err("between 1s and 1h".into());
@@ -56,13 +61,6 @@ fn parse_sample(s: &str) -> Result<Duration, String> {
 
 /// How long each server has to accept the connection.
 const CONNECT_WITHIN: Duration = Duration::from_secs(10);
-
-/// The longest the inventory's reads may take (besides `--sample`'s wait).
-const READ_WITHIN: Duration = Duration::from_secs(120);
-
-/// What a read waits for a lock another session holds (DDL's ACCESS EXCLUSIVE) before it
-/// fails with the lock named, rather than waiting as long as the DDL does.
-const LOCK_WAIT: &str = "SET lock_timeout = '10s'";
 
 /// Runs the command; returns the exit code.
 pub fn main(args: InitArgs) -> Outcome {
@@ -131,6 +129,23 @@ fn refuse_paths(args: &InitArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// What is said when the reads took longer than `within`: which server did not answer, and
+/// to what (`unanswered`, as [`Waiting::unanswered`] says it).
+fn no_answer(within: Duration, unanswered: &[String]) -> String {
+    let secs = within.as_secs();
+    let who = if unanswered.is_empty() {
+        format!("the servers did not answer within {secs}s")
+    } else {
+        format!(
+            "no answer within {secs}s from {}",
+            unanswered.join(", nor from ")
+        )
+    };
+    format!(
+        "{who}: a server that stopped answering, or a table locked by another session's DDL (see pg_locks); nothing was written"
+    )
+}
+
 /// Reads both servers and writes the runbook's text, validated.
 fn inventory_and_runbook(args: &InitArgs) -> Result<(Inventory, String), String> {
     let (source_dsn, mut secrets) = written_dsn("source", &args.source)?;
@@ -149,15 +164,13 @@ fn inventory_and_runbook(args: &InitArgs) -> Result<(Inventory, String), String>
     let rt = crate::serve::runtime().map_err(|e| format!("cannot start the runtime: {e}"))?;
     // The reads are catalog queries that take a moment; a server that stops answering, or a
     // table locked by someone's DDL, must not hold `init` for ever.
-    let within = READ_WITHIN + args.sample.unwrap_or_default();
+    let within = args.read_within + args.sample.unwrap_or_default();
+    let waiting = Waiting::default();
     let inv = rt
-        .block_on(async { tokio::time::timeout(within, take_inventory(&source, &target, args)).await })
-        .map_err(|_| {
-            format!(
-                "the servers did not answer within {}s (a server that stopped answering, or a table locked by another session's DDL: see pg_locks); nothing was written",
-                within.as_secs()
-            )
-        })??;
+        .block_on(async {
+            tokio::time::timeout(within, take_inventory(&source, &target, args, &waiting)).await
+        })
+        .map_err(|_| no_answer(within, &waiting.unanswered()))??;
     let owner = cutover_model::host::current_user_name().unwrap_or_else(|| "dba-oncall".into());
     let text = runbook_writer::runbook(
         &inv,
@@ -224,24 +237,27 @@ async fn take_inventory(
     source: &ConnSettings,
     target: &ConnSettings,
     args: &InitArgs,
+    waiting: &Waiting,
 ) -> Result<Inventory, String> {
     let ((sc, s_at), (tc, t_at)) =
         tokio::try_join!(connect(source, "source"), connect(target, "target"))?;
-    for (c, side, at) in [(&sc, "source", &s_at), (&tc, "target", &t_at)] {
-        c.batch_execute(LOCK_WAIT)
-            .await
-            .map_err(|e| format!("the {side} {at}: cannot set lock_timeout: {e}"))?;
-    }
     let s = Side {
         side: "source",
         at: &s_at,
         client: &sc,
+        waiting,
     };
     let t = Side {
         side: "target",
         at: &t_at,
         client: &tc,
+        waiting,
     };
+    for side in [&s, &t] {
+        inventory::bound_lock_waits(side)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
     let all_schemas = inventory::schemas(&s).await.map_err(|e| e.to_string())?;
     let schemas = chosen_schemas(args, &all_schemas, &s_at)?;
     let rates = match args.sample {

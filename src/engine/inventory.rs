@@ -30,6 +30,38 @@ pub struct Side<'a> {
     pub at: &'a str,
     /// The connection.
     pub client: &'a Client,
+    /// Where each query it has sent and not had an answer to is noted.
+    pub waiting: &'a Waiting,
+}
+
+/// The queries sent and not yet answered, on every side, so that a caller whose time bound
+/// ran out (and dropped the queries) can say which server did not answer, and to what.
+#[derive(Debug, Default)]
+pub struct Waiting(std::sync::Mutex<Vec<String>>);
+
+impl Waiting {
+    /// `future`, noted as `what` while it has not ended (and for good if it never does).
+    async fn on<T>(&self, what: String, future: impl std::future::Future<Output = T>) -> T {
+        self.lock().push(what.clone());
+        let out = future.await;
+        let mut pending = self.lock();
+        if let Some(i) = pending.iter().position(|w| *w == what) {
+            pending.remove(i);
+        }
+        out
+    }
+
+    /// What is still waiting for an answer, in the order it was sent (`the source
+    /// db:5432/app (asked to read the server's settings)`).
+    pub fn unanswered(&self) -> Vec<String> {
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 impl Side<'_> {
@@ -42,6 +74,16 @@ impl Side<'_> {
         }
     }
 
+    /// `future`, the query that does `what`, noted in [`Waiting`] until it is answered.
+    async fn answer<T>(
+        &self,
+        what: &'static str,
+        future: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> Result<T, InventoryError> {
+        let noted = format!("the {} {} (asked to {what})", self.side, self.at);
+        self.waiting.on(noted, future).await.map_err(self.err(what))
+    }
+
     /// The rows of `sql` (`what` names it in an error), each made a `T` by `each`.
     async fn rows<T, C: FromIterator<T>>(
         &self,
@@ -50,12 +92,17 @@ impl Side<'_> {
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
         each: impl FnMut(&tokio_postgres::Row) -> T,
     ) -> Result<C, InventoryError> {
-        let rows = self
-            .client
-            .query(sql, params)
-            .await
-            .map_err(self.err(what))?;
+        let rows = self.answer(what, self.client.query(sql, params)).await?;
         Ok(rows.iter().map(each).collect())
+    }
+
+    /// The one row of `sql` (`what` names it in an error).
+    async fn row(
+        &self,
+        what: &'static str,
+        sql: &str,
+    ) -> Result<tokio_postgres::Row, InventoryError> {
+        self.answer(what, self.client.query_one(sql, &[])).await
     }
 }
 
@@ -186,21 +233,29 @@ JOIN pg_catalog.pg_namespace rn ON rn.oid = rc.relnamespace
 WHERE rn.nspname = ANY($1)
 GROUP BY 1, 2";
 
+/// What a read waits for a lock another session holds (DDL's ACCESS EXCLUSIVE) before it
+/// fails with the lock named, rather than waiting as long as the DDL does.
+const LOCK_WAIT: &str = "SET lock_timeout = '10s'";
+
+/// Bounds the side's wait for a lock another session holds (see [`LOCK_WAIT`]).
+pub async fn bound_lock_waits(side: &Side<'_>) -> Result<(), InventoryError> {
+    side.answer("set lock_timeout", side.client.batch_execute(LOCK_WAIT))
+        .await
+}
+
 /// Starts the read-only transaction every inventory query runs in.
 pub async fn begin_read_only(side: &Side<'_>) -> Result<(), InventoryError> {
-    side.client
-        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        .await
-        .map_err(side.err("start a read-only transaction"))
+    side.answer(
+        "start a read-only transaction",
+        side.client
+            .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"),
+    )
+    .await
 }
 
 /// The server's facts.
 pub async fn server(side: &Side<'_>) -> Result<Server, InventoryError> {
-    let row = side
-        .client
-        .query_one(SERVER, &[])
-        .await
-        .map_err(side.err("read the server's settings"))?;
+    let row = side.row("read the server's settings", SERVER).await?;
     let version_num: i32 = row.get(1);
     let mut settings = Vec::new();
     for (i, name) in [
@@ -222,12 +277,7 @@ pub async fn server(side: &Side<'_>) -> Result<Server, InventoryError> {
         })
         .await?;
     let (subscriptions, slots) = replication(side).await?;
-    let standbys: i32 = side
-        .client
-        .query_one(STANDBYS, &[])
-        .await
-        .map_err(side.err("read pg_stat_replication"))?
-        .get(0);
+    let standbys: i32 = side.row("read pg_stat_replication", STANDBYS).await?.get(0);
     let extensions = side
         .rows("list extensions", EXTENSIONS, &[], |r| (r.get(0), r.get(1)))
         .await?;
@@ -255,10 +305,8 @@ async fn collation(side: &Side<'_>, version_num: i32) -> Result<String, Inventor
         _ => COLLATION_OLD,
     };
     let c = side
-        .client
-        .query_one(collation_sql, &[])
-        .await
-        .map_err(side.err("read the database's collation"))?;
+        .row("read the database's collation", collation_sql)
+        .await?;
     let (provider, coll, ver): (String, String, String) = (c.get(0), c.get(1), c.get(2));
     Ok(if ver.is_empty() {
         format!("{provider} {coll}")

@@ -720,3 +720,91 @@ async fn init_on_a_standby_writes_a_streaming_cutover_that_promotes_it() {
         .get::<_, bool>(0);
     assert!(!recovering, "the standby was promoted");
 }
+
+/// A proxy to the server at `upstream` that lets a client log in (the SSL request, the
+/// start-up message and passwords go through, and every answer comes back) and then passes
+/// nothing more on: the server never hears the first query, so the client waits for an
+/// answer that never comes. Its port; what it took stays open until the test process ends.
+fn deaf_after_login(upstream: u16) -> u16 {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let server = TcpStream::connect(("127.0.0.1", upstream)).unwrap();
+            let (mut to_client, mut from_server) =
+                (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || std::io::copy(&mut from_server, &mut to_client));
+            std::thread::spawn(move || {
+                let (mut client, mut server) = (client, server);
+                let mut read = |n: usize| {
+                    let mut b = vec![0; n];
+                    client.read_exact(&mut b).map(|()| b)
+                };
+                // Untyped start-up messages (length, then a code) until the start-up itself.
+                loop {
+                    let Ok(len) = read(4) else { return };
+                    let n = u32::from_be_bytes(len[..4].try_into().unwrap()) as usize;
+                    let Ok(body) = read(n - 4) else { return };
+                    server.write_all(&[len, body.clone()].concat()).unwrap();
+                    let code = u32::from_be_bytes(body[..4].try_into().unwrap());
+                    if code != 80_877_103 && code != 80_877_104 {
+                        break;
+                    }
+                }
+                // Typed messages: passwords pass; the first anything else, and all after it,
+                // are kept from the server.
+                let mut deaf = false;
+                loop {
+                    let Ok(head) = read(5) else { return };
+                    let n = u32::from_be_bytes(head[1..5].try_into().unwrap()) as usize;
+                    let Ok(body) = read(n - 4) else { return };
+                    deaf |= head[0] != b'p';
+                    if !deaf {
+                        server.write_all(&[head, body].concat()).unwrap();
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+/// Attack: a server that takes the log-in and then never answers a query. `init` gives up at
+/// its `--read-timeout`, naming the server that did not answer and what it was asked, not the
+/// one that did; nothing is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_stops_answering_is_named_at_the_read_timeout() {
+    let _ = pair("initdeaf", "CREATE TABLE a (id int PRIMARY KEY)", "").await;
+    let (s, t) = clusters();
+    let port = deaf_after_login(t.port());
+    let deaf = t
+        .dsn_db("initdeaf")
+        .replace(&format!("port={}", t.port()), &format!("port={port}"));
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = init_between(
+        dir.path(),
+        (&s.dsn_db("initdeaf"), &deaf),
+        &["-o", "rb.toml", "--read-timeout", "3s"],
+    );
+    assert_eq!(code, Some(2), "{out}{err}");
+    let target =
+        format!("no answer within 3s from the target 127.0.0.1:{port}/initdeaf (asked to ");
+    assert!(err.contains(&target), "{err}");
+    assert!(
+        !err.contains("the source 127.0.0.1"),
+        "the source answered: {err}"
+    );
+    assert!(!dir.path().join("rb.toml").exists());
+    // The bound is the operator's: nothing, or nonsense, is refused before anything is read.
+    for bad in ["", "0s", "soon", "2h"] {
+        let (code, out, err) = init_between(
+            dir.path(),
+            (&s.dsn_db("initdeaf"), &deaf),
+            &["-o", "rb.toml", "--read-timeout", bad],
+        );
+        assert_eq!(code, Some(2), "{bad}: {out}{err}");
+        assert!(err.contains("--read-timeout"), "{bad}: {err}");
+    }
+}
