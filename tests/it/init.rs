@@ -808,3 +808,61 @@ async fn a_server_that_stops_answering_is_named_at_the_read_timeout() {
         assert!(err.contains("--read-timeout"), "{bad}: {err}");
     }
 }
+
+/// Attack: a file a command would write, in a directory that takes no file (one that does not
+/// exist; one nobody may write: `/proc` for root, a mode 0500 one otherwise). `init -o`,
+/// `init --inventory` and `reconcile --repair-sql` each say so before anything is read (the
+/// servers here answer nobody, the runbook does not exist: what is said is the file), exit 2.
+#[test]
+fn a_directory_that_takes_no_file_is_said_before_anything_is_read() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // SAFETY: geteuid has no failure mode.
+    let ro = if unsafe { libc::geteuid() } == 0 {
+        std::path::PathBuf::from("/proc")
+    } else {
+        let ro = d.join("ro");
+        std::fs::create_dir(&ro).unwrap();
+        std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o500)).unwrap();
+        ro
+    };
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let gone = format!(
+        "host=127.0.0.1 port={} dbname=nowhere user=x",
+        closed.local_addr().unwrap().port()
+    );
+    drop(closed);
+    for place in [ro.clone(), d.join("no-such-dir")] {
+        let file = place.join("out.toml").display().to_string();
+        let inventory = place.join("inv.md").display().to_string();
+        for args in [
+            vec!["-o", file.as_str()],
+            vec!["-o", "fine.toml", "--inventory", inventory.as_str()],
+        ] {
+            let (code, out, err) = init_between(d, (&gone, &gone), &args);
+            assert_eq!(code, Some(2), "{args:?}: {out}{err}");
+            let named = if args.len() == 2 { &file } else { &inventory };
+            assert!(err.contains(&format!("cannot create {named}: ")), "{err}");
+            assert!(
+                !err.contains("cannot connect"),
+                "asked a server first: {err}"
+            );
+        }
+        let patch = place.join("fix.sql").display().to_string();
+        let out = cutover(
+            d,
+            &["reconcile", "none.toml", "orders", "--repair-sql", &patch],
+            &[],
+        );
+        let (stdout, err) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{stdout}{err}");
+        assert!(err.contains(&format!("cannot create {patch}: ")), "{err}");
+    }
+    let left: Vec<_> = std::fs::read_dir(d)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(left.len(), usize::from(ro.starts_with(d)), "{left:?}");
+}
