@@ -33,11 +33,15 @@ impl Diagnostic {
         // The quoted line is shown on a terminal and may hold a DSN password: it is made
         // plain and masked (the caret still points at the column counted in the file).
         let raw = source[line_start..line_end].trim_end_matches('\r');
-        let source_line = crate::secrets::Masker::default()
-            .mask(&crate::text::plain(raw))
-            .into_owned();
+        let shown = |text: &str| {
+            crate::secrets::Masker::default()
+                .mask(&crate::text::plain(text))
+                .into_owned()
+        };
+        let source_line = shown(raw);
         let end = span.end.clamp(start, line_end);
-        let width = source[start..end].chars().count().max(1);
+        // As wide as what it underlines is shown: a masked password's length stays unsaid.
+        let width = shown(&source[start..end]).chars().count().max(1);
         Diagnostic {
             file: file.to_string(),
             line,
@@ -56,9 +60,17 @@ impl Diagnostic {
     /// The same with every occurrence of `value` on the quoted line masked (a value that may
     /// be a secret).
     pub fn hiding(mut self, value: &str) -> Self {
-        self.source_line = crate::secrets::Masker::new([value])
-            .mask(&self.source_line)
-            .into_owned();
+        let masker = crate::secrets::Masker::new([value]);
+        // The underline is as wide as what it underlines once masked: as wide as the value,
+        // it would tell the secret's length.
+        let under: String = self
+            .source_line
+            .chars()
+            .skip(self.col.saturating_sub(1))
+            .take(self.width)
+            .collect();
+        self.width = masker.mask(&under).chars().count().max(1);
+        self.source_line = masker.mask(&self.source_line).into_owned();
         self
     }
 
@@ -339,6 +351,19 @@ mod tests {
         assert_eq!(edit_distance("timout", "timeout"), 1);
         assert_eq!(edit_distance("abc", "abc"), 0);
         assert_eq!(edit_distance("", "ab"), 2);
+    }
+
+    /// A password on the quoted line is masked, and the underline is as wide as the masked
+    /// text: the width of the value would tell the password's length.
+    #[test]
+    fn an_underlined_password_is_as_wide_as_its_mask() {
+        for password in ["hunter2", "a-much-longer-password-than-that"] {
+            let src = format!("dsn = \"host=db password={password}\"\n");
+            let d = Diagnostic::at("f.toml", &src, 6..src.len() - 1, "nope");
+            assert!(!d.to_string().contains(password), "{d}");
+            let shown_from_col = d.source_line.chars().count() - (d.col - 1);
+            assert_eq!(d.width, shown_from_col, "{d}");
+        }
     }
 
     #[test]

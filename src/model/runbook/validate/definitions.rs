@@ -354,6 +354,14 @@ mod tests {
             assert!(e.contains("it may be the secret itself"), "{value}: {e}");
             assert!(!e.contains("hunter"), "{value}: {e}");
             assert!(e.contains("••••"), "{value}: {e}");
+            // The underline is as wide as the masked value: its width never tells the
+            // secret's length.
+            let quoted = e.lines().find_map(|l| l.strip_prefix("4 | PW = "));
+            let carets = e
+                .lines()
+                .find(|l| l.contains('^'))
+                .map(|l| l.matches('^').count());
+            assert_eq!(carets, quoted.map(|q| q.chars().count()), "{value}: {e}");
         }
     }
 
