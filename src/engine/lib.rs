@@ -29,7 +29,7 @@ mod resume;
 mod runner;
 pub mod values_file;
 
-pub use runner::{Engine, EngineError, EngineOptions, JournalChoice};
+pub use runner::{Engine, EngineError, EngineOptions, JournalChoice, sleep_until};
 
 /// Asserts that `text` holds `want`; a failure shows what was missing and the whole text.
 #[cfg(test)]

@@ -309,12 +309,7 @@ impl Watch {
         // `--for` is a deadline: no round starts after it, and a round under way when it
         // passes is ended there (journaled as cut).
         let end = self.schedule.total.map(|t| started + t);
-        let deadline = async {
-            match end {
-                Some(e) => tokio::time::sleep_until(e).await,
-                None => std::future::pending().await,
-            }
-        };
+        let deadline = cutover_engine::sleep_until(end);
         tokio::pin!(deadline);
         let mut any_failed = false;
         let mut round = 0u32;

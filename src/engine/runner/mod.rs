@@ -54,6 +54,7 @@ use cutover_pg::ConnSettings;
 use cutover_shell::ShellExit;
 
 pub use engine::{Engine, EngineError, EngineOptions, JournalChoice};
+pub use race::sleep_until;
 
 /// Why a running step (or a wait for the operator) stopped early.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -57,7 +57,7 @@ impl Cancelled {
 }
 
 /// Sleeps until `deadline`, or for ever when there is none (a select arm that never fires).
-pub(super) async fn sleep_until(deadline: Option<Instant>) {
+pub async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
