@@ -11,7 +11,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-3}
 . benches/release.sh
-WORK_PREFIX=cutover-init
 . benches/pair.sh
 start_pair max_locks_per_transaction=1024
 load() {

@@ -1,8 +1,9 @@
 # Sourced by the reconcile benches (from the repository's top level): PGBIN, the bench helper
-# built in release ($BENCH), a work directory ($WORK, removed on exit), `start_pair KEY=VALUE...`
-# (a source/target pair with those postgresql.conf settings: sets SOURCE_PORT, SOURCE_ROOT,
-# TARGET_PORT, TARGET_ROOT; both stopped on exit), `psql_on PORT DB SQL` (one statement as
-# postgres, unaligned, stopping on error) and `median X...`.
+# built in release ($BENCH), a work directory ($WORK, /tmp/cutover-<the bench's name>-*,
+# removed on exit), `start_pair KEY=VALUE...` (a source/target pair with those postgresql.conf
+# settings: sets SOURCE_PORT, SOURCE_ROOT, TARGET_PORT, TARGET_ROOT; both stopped on exit),
+# `psql_on PORT DB SQL` (one statement as postgres, unaligned, stopping on error) and
+# `median X...`.
 PGBIN=${PGBIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
 
 echo "== building the bench helper (release)"
@@ -13,7 +14,7 @@ for l in sys.stdin:
     if m.get("executable") and m.get("target", {}).get("name") == "reconcile_bench":
         print(m["executable"])')
 
-WORK=$(mktemp -d "/tmp/${WORK_PREFIX:-cutover-bench}-XXXXXX")
+WORK=$(mktemp -d "/tmp/cutover-$(basename "$0" .sh)-XXXXXX")
 chmod 755 "$WORK"
 AS=()
 if [ "$(id -u)" = 0 ]; then AS=(runuser -u postgres --); fi

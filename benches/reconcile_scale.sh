@@ -12,7 +12,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-3}
 . benches/release.sh
-WORK_PREFIX=cutover-scale
 . benches/pair.sh
 start_pair shared_buffers=256MB max_wal_size=4GB
 

@@ -8,7 +8,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-3}
-WORK_PREFIX=cutover-repair
 . benches/pair.sh
 start_pair shared_buffers=256MB max_wal_size=4GB
 for port in "$SOURCE_PORT" "$TARGET_PORT"; do

@@ -87,6 +87,13 @@ impl Place {
         self.cwd.path().join("j.jsonl")
     }
 
+    /// A fleet drill's `--dir` (`work` in the working directory): its path, and as an argument.
+    fn work_dir(&self) -> (PathBuf, String) {
+        let work = self.cwd.path().join("work");
+        let w = work.display().to_string();
+        (work, w)
+    }
+
     /// Waits until no process runs under the drill's TMPDIR.
     fn wait_stopped(&self) {
         wait_for("the kept clusters to stop", Duration::from_secs(30), || {
@@ -395,8 +402,7 @@ fn drill_runs_the_cutover_end_to_end_headless() {
 #[test]
 fn a_fleet_drill_runs_every_member_on_its_own_pair_and_cleans_up() {
     let p = Place::new();
-    let work = p.cwd.path().join("work");
-    let w = work.display().to_string();
+    let (work, w) = p.work_dir();
     let out = p.drill(&[
         "--fleet",
         "2",
@@ -445,8 +451,7 @@ fn a_fleet_drill_runs_every_member_on_its_own_pair_and_cleans_up() {
 #[test]
 fn a_fleet_drill_in_the_cockpit_shows_the_lanes_and_ends_with_its_terminal() {
     let p = Place::new();
-    let work = p.cwd.path().join("work");
-    let w = work.display().to_string();
+    let (work, w) = p.work_dir();
     let tmp = p.tmp.path().display().to_string();
     let mut term = crate::term::Pty::spawn(
         &["drill", "--fleet", "2", "--rows", "2000", "--dir", &w],

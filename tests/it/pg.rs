@@ -189,11 +189,7 @@ async fn connections_connect_and_classify_failures() {
 
     // Trust: connects, and says who it is.
     let client = connect_as("src", &c.dsn()).await.unwrap();
-    let app: String = client
-        .query_one("select current_setting('application_name')", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let app = crate::support::setting(&client, "application_name").await;
     assert_eq!(app, "cutover");
 
     // Wrong password: auth failure, password never shown.

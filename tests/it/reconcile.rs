@@ -673,11 +673,7 @@ async fn every_reconcile_session_bounds_its_lock_wait() {
         .await
         .unwrap();
     for c in [&a, &b] {
-        let wait: String = c
-            .query_one("select current_setting('lock_timeout')", &[])
-            .await
-            .unwrap()
-            .get(0);
+        let wait = crate::support::setting(c, "lock_timeout").await;
         assert_eq!(wait, "1min");
     }
 }

@@ -32,6 +32,15 @@ async fn warning(s: &mut Session) -> String {
     .await
 }
 
+/// Starts the confirm step `next` and types its word, GO: the step passes.
+async fn confirm_go(s: &mut Session, next: usize) {
+    s.start_next(next).await;
+    s.seen(|e| matches!(e, Event::ConfirmRequested { .. }))
+        .await;
+    s.send(Command::Confirm { text: "GO".into() }).await;
+    assert_eq!(s.until(finished).await.1, StepOutcome::Passed);
+}
+
 const STEPS: &str = r#"
 [[step]]
 id = "a"
@@ -61,11 +70,7 @@ rollback = "echo undo-never >> ${vars.dir}/log"
 async fn plan_is_reverse_order_of_attempted_steps_and_needs_the_typed_word() {
     let mut s = start(STEPS);
     s.passes(0..2).await;
-    s.start_next(2).await;
-    s.seen(|e| matches!(e, Event::ConfirmRequested { .. }))
-        .await;
-    s.send(Command::Confirm { text: "GO".into() }).await;
-    assert_eq!(s.until(finished).await.1, StepOutcome::Passed);
+    confirm_go(&mut s, 2).await;
     assert_eq!(s.run_next(3).await, StepOutcome::Passed);
     assert_eq!(s.run_next(4).await, StepOutcome::Failed);
     s.seen(|e| {
@@ -267,11 +272,7 @@ run = "true"
 "#,
     );
     s.passes(0..3).await;
-    s.start_next(3).await;
-    s.seen(|e| matches!(e, Event::ConfirmRequested { .. }))
-        .await;
-    s.send(Command::Confirm { text: "GO".into() }).await;
-    assert_eq!(s.until(finished).await.1, StepOutcome::Passed);
+    confirm_go(&mut s, 3).await;
     let p = plan(&mut s).await;
     let ids: Vec<&str> = p.entries.iter().map(|e| e.id.as_str()).collect();
     assert_eq!(ids, ["copy", "schema"], "verify and go changed nothing");

@@ -22,6 +22,24 @@ async fn run_runbook(name: &str, body: String, code: i32) -> (tempfile::TempDir,
     (d, stdout)
 }
 
+/// Runs `query` (on `pg_stat_activity`) on `db` every 50 ms, at most 100 times, until `found`
+/// picks something from its rows: what it picked, or `None` if it never did.
+async fn poll_activity<T>(
+    db: &Cluster,
+    query: &str,
+    found: impl Fn(&[tokio_postgres::Row]) -> Option<T>,
+) -> Option<T> {
+    let client = db.connect().await.unwrap();
+    for _ in 0..100 {
+        let rows = client.query(query, &[]).await.unwrap();
+        if let Some(t) = found(&rows) {
+            return Some(t);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}
+
 /// A step `id` running `sql` on the connection `on`, then `more` (its expectation, its
 /// timeout).
 fn sql_step(id: &str, on: &str, sql: &str, more: &str) -> String {
@@ -95,24 +113,13 @@ timeout = "10s"
     let (_, stdout) = run_runbook("sql slow", slow, 4).await;
     assert!(stdout.contains("cancelled on the server"), "{stdout}");
     // The server is no longer running it.
-    let client = db.connect().await.unwrap();
-    let mut still = true;
-    for _ in 0..100 {
-        let rows = client
-            .query(
-                "select count(*) from pg_stat_activity where query like '%cutover-timeout-test%' and state = 'active' and pid <> pg_backend_pid()",
-                &[],
-            )
-            .await
-            .unwrap();
-        let n: i64 = rows[0].get(0);
-        if n == 0 {
-            still = false;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(!still, "pg_sleep(60) still active on the server");
+    let gone = poll_activity(
+        &db,
+        "select count(*) from pg_stat_activity where query like '%cutover-timeout-test%' and state = 'active' and pid <> pg_backend_pid()",
+        |rows| (rows[0].get::<_, i64>(0) == 0).then_some(()),
+    )
+    .await;
+    assert!(gone.is_some(), "pg_sleep(60) still active on the server");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -478,22 +485,12 @@ async fn a_stopped_backend_times_out_and_the_next_statement_gets_a_new_session()
         )
     ));
     run.start_next(0).await;
-    let c = s.connect().await.unwrap();
-    let mut pid = None;
-    for _ in 0..100 {
-        let rows = c
-            .query(
-                "select pid from pg_stat_activity where query = 'select pg_sleep(31)'",
-                &[],
-            )
-            .await
-            .unwrap();
-        if let Some(r) = rows.first() {
-            pid = Some(r.get::<_, i32>(0));
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let pid = poll_activity(
+        s,
+        "select pid from pg_stat_activity where query = 'select pg_sleep(31)'",
+        |rows| rows.first().map(|r| r.get::<_, i32>(0)),
+    )
+    .await;
     let pid = pid.expect("the step's query runs");
     signal(pid, libc::SIGSTOP);
     let _stopped = Stopped(s, pid);

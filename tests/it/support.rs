@@ -551,6 +551,15 @@ fn without_postgresql_a_test_says_what_to_install() {
     assert!(said.contains("apt-get install -y postgresql"), "{said}");
 }
 
+/// The setting `name` (`current_setting`) in the session of `client`.
+pub async fn setting(client: &tokio_postgres::Client, name: &str) -> String {
+    client
+        .query_one(&format!("select current_setting('{name}')"), &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
 /// Asserts that `text` holds `want`; a failure shows what was missing and the whole text.
 #[track_caller]
 pub fn has(text: &str, want: &str) {
