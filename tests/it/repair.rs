@@ -989,3 +989,105 @@ async fn a_keyless_table_with_a_column_left_out_is_not_patched() {
     let patch = std::fs::read_to_string(dir.path().join("k.sql")).unwrap();
     assert!(!patch.contains("DELETE FROM"), "{patch}");
 }
+
+/// A runbook for the pair's database `db`: its `repair` step, then `between` (TOML steps),
+/// then `boom`, whose failure rolls the run back.
+fn repair_then(s: &Cluster, t: &Cluster, db: &str, between: &str) -> String {
+    format!(
+        "[runbook]\nname = \"inverse\"\n{}{ITEMS_CHECK}\n[[step]]\nid = \"repair\"\n\
+         repair = {{ check = \"items\" }}\n\n{between}{BOOM_ROLLS_BACK}",
+        connections(&s.dsn_db(db), &t.dsn_db(db))
+    )
+}
+
+/// Attack: a repair step's rollback is its inverse patch, read back from disk when the
+/// rollback comes. Edited after it was saved (by a colleague, an editor, a sync tool), it is
+/// not applied: the journal holds its sha256. And across a SIGKILL in the middle of the
+/// rollback and a resume, the journal still knows it: the resumed rollback applies the
+/// untouched inverse and puts the target back exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inverse_patch_is_applied_only_as_it_was_saved_even_after_a_crash() {
+    let (s, t) = crate::reconcile::clusters();
+    let (sc, tc) = crate::reconcile::pair("inversetamper", SETUP, "").await;
+    differ(&sc, &tc).await;
+    let dir = tempfile::tempdir().unwrap();
+    let inverse = dir.path().join("j.output/01-repair.repair.inverse.sql");
+    let edit = format!(
+        "[[step]]\nid = \"edit\"\nrun = \"printf 'DROP TABLE items;\\\\n' >> {}\"\n\n",
+        inverse.display()
+    );
+    let body = repair_then(s, t, "inversetamper", &edit);
+    let d = dir.path().to_path_buf();
+    let out = off_thread(move || headless_at(&d, &body, "j.jsonl", &["--assume-yes"], &[])).await;
+    let (o, e) = text(&out);
+    assert_eq!(out.status.code(), Some(4), "{o}{e}");
+    assert!(o.contains("changed since it was saved"), "{o}{e}");
+    let recs = journal(&dir.path().join("j.jsonl"));
+    assert_eq!(
+        outcome_of(&recs, "rollback_action_finished", "repair").as_deref(),
+        Some("failed"),
+        "{o}"
+    );
+    assert_eq!(
+        fingerprint(&tc, "items").await,
+        fingerprint(&sc, "items").await,
+        "the target stays as the repair left it; the edited inverse was not run"
+    );
+
+    // SIGKILL while `hold`'s rollback runs (before the inverse's turn), then a resume.
+    let (sc, tc) = crate::reconcile::pair("inversecrash", SETUP, "").await;
+    differ(&sc, &tc).await;
+    let before = fingerprint(&tc, "items").await;
+    let dir = tempfile::tempdir().unwrap();
+    let hold = "[[step]]\nid = \"hold\"\nrun = \"true\"\n\
+                rollback = \"if [ -f again ]; then true; else touch again undoing; sleep 60; fi\"\n\n";
+    let rb = crate::support::runbook(
+        dir.path(),
+        "rb.toml",
+        &repair_then(s, t, "inversecrash", hold),
+    );
+    let mut engine = std::process::Command::new(crate::term::BIN)
+        .current_dir(dir.path())
+        .arg("run")
+        .arg(&rb)
+        .args(["--headless", "--assume-yes", "--journal", "j.jsonl"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let j = dir.path().join("j.jsonl");
+    wait_for(
+        "hold's rollback to run",
+        std::time::Duration::from_secs(60),
+        || {
+            dir.path().join("undoing").exists()
+                && std::fs::read_to_string(&j).is_ok_and(|t| {
+                    t.lines()
+                        .last()
+                        .is_some_and(|l| l.contains("\"type\":\"process\""))
+                })
+        },
+    );
+    engine.kill().unwrap();
+    engine.wait().unwrap();
+    assert_ne!(
+        fingerprint(&tc, "items").await,
+        before,
+        "repaired, not yet undone"
+    );
+    let d = dir.path().to_path_buf();
+    let (code, out) = off_thread(move || {
+        resume(
+            &d,
+            &["--rerun-interrupted", "--kill-interrupted", "--assume-yes"],
+        )
+    })
+    .await;
+    assert_eq!(code, Some(3), "{out}");
+    assert!(out.contains("applied on target"), "{out}");
+    assert_eq!(
+        fingerprint(&tc, "items").await,
+        before,
+        "the inverse restores the target"
+    );
+}

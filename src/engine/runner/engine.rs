@@ -381,6 +381,11 @@ impl Engine {
             sessions: SqlSessions::default(),
             lag,
             recon: Reconciler::new(),
+            inverse_digests: restored
+                .iter()
+                .flat_map(|r| &r.run.repairs)
+                .map(|(_, r)| (PathBuf::from(&r.inverse_file), r.inverse_sha256.clone()))
+                .collect(),
         };
         runner.io.notifier = notifier;
         runner

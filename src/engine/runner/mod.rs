@@ -147,6 +147,9 @@ struct Runner<'a> {
     /// The lag probe, when `[lag]` is configured.
     lag: Option<lag_watch::LagWatch>,
     recon: reconciler::Reconciler,
+    /// The sha256 the journal holds for each inverse repair patch saved (this session's and
+    /// the journal's): a rollback applies an inverse only while the file still has it.
+    inverse_digests: BTreeMap<PathBuf, String>,
 }
 
 /// The parts of a [`Runner`] a step kind uses when it reads and changes databases and shows

@@ -10,7 +10,7 @@
 //! (headless: `--assume-yes`). The patch applies in one transaction; a statement whose row
 //! changed since the diff is stale, left alone and named.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
 
@@ -41,6 +41,9 @@ pub(super) const REPAIR_WORD: &str = "REPAIR";
 
 /// The most patches one repair step keeps (attempts past it write over the last).
 const MAX_PATCHES: usize = 1000;
+
+/// The largest inverse patch a rollback reads back (100,000 rows of 40 KiB each).
+const MAX_PATCH_BYTES: u64 = 4 << 30;
 
 /// The longest a repair's check and patch building may take when the step sets no timeout.
 const BUILD_WITHIN: std::time::Duration = std::time::Duration::from_secs(30 * 60);
@@ -77,12 +80,17 @@ impl Runner<'_> {
         self.repair_paths_of(index, n)
     }
 
-    /// The inverse patches step `index`'s attempts saved, the latest first: the order a
-    /// rollback applies them in.
-    pub(super) fn repair_inverses(&self, index: usize) -> Vec<PathBuf> {
+    /// The inverse patches step `index`'s attempts saved, the latest first (the order a
+    /// rollback applies them in), each with the sha256 the journal holds for it (`None`: no
+    /// record of its patch).
+    pub(super) fn repair_inverses(&self, index: usize) -> Vec<SavedInverse> {
         (1..=self.saved_patches(index))
             .rev()
-            .map(|n| self.repair_paths_of(index, n).1)
+            .map(|n| {
+                let path = self.repair_paths_of(index, n).1;
+                let journaled = self.inverse_digests.get(&path).cloned();
+                SavedInverse { path, journaled }
+            })
             .collect()
     }
 
@@ -252,6 +260,9 @@ impl Runner<'_> {
             }
         }
         let sha = hex::encode(Sha256::digest(text.as_bytes()));
+        let inverse_sha256 = hex::encode(Sha256::digest(undo.as_bytes()));
+        self.inverse_digests
+            .insert(inverse.clone(), inverse_sha256.clone());
         self.show_lines(index, text).await?;
         for n in &patch.notes {
             self.notice(Level::Warn, self.masker.mask(n).into_owned())
@@ -263,6 +274,7 @@ impl Runner<'_> {
             patch_file: file.display().to_string(),
             sha256: sha,
             inverse_file: inverse.display().to_string(),
+            inverse_sha256,
             inserts: inserts as u64,
             updates: updates as u64,
             deletes: deletes as u64,
@@ -337,7 +349,7 @@ impl StepParts<'_, '_> {
     pub(super) async fn repair_inverse(
         &mut self,
         index: usize,
-        inverses: &[PathBuf],
+        inverses: &[SavedInverse],
         on: &str,
     ) -> AttemptResult {
         if inverses.is_empty() {
@@ -361,12 +373,24 @@ impl StepParts<'_, '_> {
     async fn apply_inverse(
         &mut self,
         index: usize,
-        inverse: &Path,
+        saved: &SavedInverse,
         on: &str,
     ) -> Result<Result<String, String>, EngineError> {
-        let text = match std::fs::read_to_string(inverse) {
-            Ok(t) => t,
-            Err(e) => return Ok(Err(format!("cannot read {}: {e}", inverse.display()))),
+        let inverse = &saved.path;
+        let text = match saved.text() {
+            Ok(Some(t)) => t,
+            Ok(None) => {
+                let m = format!(
+                    "{} left alone: the journal has no record of its patch, which was therefore never applied",
+                    inverse.display()
+                );
+                self.show_lines(index, format!("{m}\n")).await?;
+                return Ok(Ok(m));
+            }
+            Err(m) => {
+                self.show_lines(index, format!("{m}\n")).await?;
+                return Ok(Err(m));
+            }
         };
         let Some(conn) = self.conns.get(on).cloned() else {
             return Ok(Err(format!("no connection {on}")));
@@ -388,5 +412,43 @@ impl StepParts<'_, '_> {
         let (Ok(m) | Err(m)) = &said;
         self.show_lines(index, format!("{m}\n")).await?;
         Ok(said)
+    }
+}
+
+/// An inverse repair patch a rollback may apply, and the sha256 the journal holds for it.
+pub(super) struct SavedInverse {
+    /// The file.
+    path: PathBuf,
+    /// Its journaled sha256 (`None`: the journal has no record of its patch; empty: a journal
+    /// of a cutover that did not keep it).
+    journaled: Option<String>,
+}
+
+impl SavedInverse {
+    /// The patch's text as it was saved: read from a regular file (not through a link), and
+    /// only while it has the sha256 the journal holds for it, so a file edited, replaced or
+    /// cut short since it was saved is never applied on the target. `Ok(None)`: the journal
+    /// has no record of its patch (a session stopped between saving it and journaling it),
+    /// so the patch was never applied and there is nothing to undo.
+    fn text(&self) -> Result<Option<String>, String> {
+        let Some(journaled) = &self.journaled else {
+            return Ok(None);
+        };
+        let cannot = |e: &dyn std::fmt::Display| {
+            format!(
+                "cannot read the inverse patch {}: {e}; not applied",
+                self.path.display()
+            )
+        };
+        let bytes = cutover_model::file::read_regular(&self.path, MAX_PATCH_BYTES, "patch", false)
+            .map_err(|e| cannot(&e))?;
+        let now = hex::encode(Sha256::digest(&bytes));
+        if !journaled.is_empty() && now != *journaled {
+            return Err(format!(
+                "the inverse patch {} changed since it was saved (sha256 {journaled:.12}… journaled, {now:.12}… now): not applied; review it and apply it by hand if it is right",
+                self.path.display()
+            ));
+        }
+        String::from_utf8(bytes).map(Some).map_err(|e| cannot(&e))
     }
 }

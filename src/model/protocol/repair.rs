@@ -13,6 +13,10 @@ pub struct RepairRecord {
     pub sha256: String,
     /// The inverse patch file (the step's rollback).
     pub inverse_file: String,
+    /// The inverse's sha256 (hex): the rollback applies the file only while it still has it
+    /// (empty in journals of cutover before it was kept).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub inverse_sha256: String,
     /// Rows it inserts, updates, deletes.
     pub inserts: u64,
     /// Rows it updates.
