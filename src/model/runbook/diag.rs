@@ -59,18 +59,26 @@ impl Diagnostic {
 
     /// The same with every occurrence of `value` on the quoted line masked (a value that may
     /// be a secret).
-    pub fn hiding(mut self, value: &str) -> Self {
+    pub fn hiding(self, value: &str) -> Self {
         let masker = crate::secrets::Masker::new([value]);
-        // The underline is as wide as what it underlines once masked: as wide as the value,
-        // it would tell the secret's length.
-        let under: String = self
-            .source_line
-            .chars()
-            .skip(self.col.saturating_sub(1))
-            .take(self.width)
-            .collect();
-        self.width = masker.mask(&under).chars().count().max(1);
-        self.source_line = masker.mask(&self.source_line).into_owned();
+        self.hidden_by(|line| masker.mask(line).into_owned())
+    }
+
+    /// The same with the quoted line made what `hide` makes of it (values that may be secrets
+    /// masked). The underline keeps its start and covers what it covered, as wide as that is
+    /// once hidden: as wide as the value, it would tell a secret's length.
+    pub fn hidden_by(mut self, hide: impl FnOnce(&str) -> String) -> Self {
+        let start = self.col.saturating_sub(1);
+        let after: String = self.source_line.chars().skip(start + self.width).collect();
+        let line = hide(&self.source_line);
+        let len = line.chars().count();
+        let end = if line.ends_with(&after) {
+            len - after.chars().count()
+        } else {
+            len
+        };
+        self.width = end.saturating_sub(start).max(1);
+        self.source_line = line;
         self
     }
 

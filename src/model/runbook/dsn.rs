@@ -201,6 +201,9 @@ const MIN_HIDDEN_VALUE: usize = 6;
 /// after `key=` (conninfo: quoted, or up to white space or the TOML string's closing `"`;
 /// URL: up to the next `&`), and the value as the DSN means it wherever it appears.
 pub fn hide_values_of(dsn: &str, marker: &str, text: &str) -> String {
+    if !is_url(dsn) && params(dsn).is_err() {
+        return hide_after_secret_keys(text);
+    }
     let keys = unknown_options(dsn, marker);
     if keys.is_empty() {
         return text.to_string();
@@ -229,6 +232,44 @@ pub fn hide_values_of(dsn: &str, marker: &str, text: &str) -> String {
         .filter(|(k, v)| keys.contains(k) && v.chars().count() >= MIN_HIDDEN_VALUE)
         .map(|(_, v)| v);
     crate::secrets::Masker::new(values).mask(&out).into_owned()
+}
+
+/// `text` (a quoted line holding a conninfo string that does not parse) with everything
+/// after a key that names a secret (`password=`, `passwrd=`) hidden, to the end of the
+/// string: a password written unquoted with spaces (`password=correct horse battery`) is
+/// what stops the parse, and the words after its first are the password's too.
+fn hide_after_secret_keys(text: &str) -> String {
+    let Ok(key) = regex::Regex::new(r"(?:^|[^\w])(\w+)\s*=\s*") else {
+        return text.to_string();
+    };
+    let secret = |k: &str| match rule(k) {
+        Some(_) => k == "password" || k == "sslpassword",
+        None => secret_like(k),
+    };
+    let Some(from) = key
+        .captures_iter(text)
+        .find(|c| secret(&c[1]))
+        .and_then(|c| c.get(0))
+        .map(|m| m.end())
+    else {
+        return text.to_string();
+    };
+    // To the string's closing quote (a TOML string escapes a quote with a backslash).
+    let rest = &text[from..];
+    let mut end = rest.len();
+    let mut escaped = false;
+    for (i, ch) in rest.char_indices() {
+        match ch {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '"' => {
+                end = i;
+                break;
+            }
+            _ => {}
+        }
+    }
+    format!("{}{}{}", &text[..from], crate::secrets::MASK, &rest[end..])
 }
 
 /// The rule for option `key`, if it is one.
@@ -600,6 +641,28 @@ mod tests {
                 "host=db pw=abc",
                 "dsn = 'host=db pw=abc'",
                 "dsn = 'host=db pw=••••",
+            ),
+        ] {
+            assert!(check(dsn).is_err(), "{dsn}");
+            assert_eq!(hide_values_of(dsn, "", line), want, "{dsn}");
+        }
+        // A conninfo that does not parse because a password holds unquoted spaces: every
+        // word after `password=` may be the password's, and all are hidden.
+        for (dsn, line, want) in [
+            (
+                "host=db password=correct horse battery dbname=x",
+                r#"dsn = "host=db password=correct horse battery dbname=x" # ok"#,
+                r#"dsn = "host=db password=••••" # ok"#,
+            ),
+            (
+                "host=db passwrd = correct \\\"horse battery",
+                r#"dsn = "host=db passwrd = correct \\\"horse battery""#,
+                r#"dsn = "host=db passwrd = ••••""#,
+            ),
+            (
+                "host=db sslpassword=a b",
+                "dsn = 'host=db sslpassword=a b'",
+                "dsn = 'host=db sslpassword=••••",
             ),
         ] {
             assert!(check(dsn).is_err(), "{dsn}");

@@ -80,9 +80,8 @@ impl<'a> Ctx<'a> {
         msg: impl Into<String>,
         hide: impl FnOnce(&str) -> String,
     ) {
-        let mut d = Diagnostic::at(self.file, self.source, span, msg);
-        d.source_line = hide(&d.source_line);
-        self.errors.push(d);
+        self.errors
+            .push(Diagnostic::at(self.file, self.source, span, msg).hidden_by(hide));
     }
 
     /// Reports `msg` at `span`, every occurrence of `value` (which may be a secret) masked on

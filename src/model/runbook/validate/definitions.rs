@@ -372,6 +372,24 @@ mod tests {
         }
     }
 
+    /// A password written unquoted with spaces stops the conninfo's parse at its second
+    /// word: no word of it is shown, and the underline ends where the masked value does.
+    #[test]
+    fn a_password_with_unquoted_spaces_is_never_shown_in_part() {
+        let text = "[runbook]\nname = \"r\"\n[connections]\n\
+             source = { dsn = \"host=db password=correct horse battery dbname=x\" }\n\
+             [[step]]\nid = \"a\"\nrun = \"true\"\n";
+        let e = Runbook::parse("rb.toml", text, &BTreeMap::new())
+            .unwrap_err()
+            .to_string();
+        for word in ["correct", "horse", "battery"] {
+            assert!(!e.contains(word), "{word}: {e}");
+        }
+        let quoted = e.lines().find(|l| l.starts_with("4 | ")).expect("the line");
+        let carets = e.lines().find(|l| l.contains('^')).expect("the underline");
+        assert!(carets.chars().count() <= quoted.chars().count(), "{e}");
+    }
+
     #[test]
     fn a_misspelt_password_is_never_shown_in_the_quoted_line() {
         // `passwrd` is no option: the runbook is refused, and neither the message nor the
