@@ -167,6 +167,7 @@ impl ConnSettings {
         let env = Env(env);
         let (split, mut config) = parsed.map_err(&err)?;
         env_defaults(&mut config, &split, &env).map_err(&err)?;
+        dead_peer_defaults(&mut config, dsn);
         no_gssapi_encryption(&split).map_err(&err)?;
         let tls = tls_settings(&split, &env).map_err(&err)?;
         config.ssl_mode(tls.mode.driver_mode());
@@ -439,6 +440,39 @@ fn read_dsn(dsn: &str) -> Result<(Split, Config), String> {
     Ok((split, config))
 }
 
+/// TCP keepalives start after this long without a word from the server, unless the DSN
+/// says otherwise (`keepalives_idle`; the driver's own default is 2 hours). With
+/// [`KEEPALIVES_INTERVAL`], [`KEEPALIVES_RETRIES`] and [`TCP_USER_TIMEOUT`] a connection to a
+/// server that has gone (a host that died, a network cut, a failover that moved its address)
+/// is closed within about a minute, not hours later; a server busy with a long query still
+/// answers keepalives, so only a gone one is cut off. A drift watch without
+/// `--check-timeout` gains most from it.
+pub const KEEPALIVES_IDLE: Duration = Duration::from_secs(30);
+/// Between two keepalives (`keepalives_interval`).
+pub const KEEPALIVES_INTERVAL: Duration = Duration::from_secs(10);
+/// Keepalives unanswered before the connection is closed (`keepalives_retries`).
+pub const KEEPALIVES_RETRIES: u32 = 3;
+/// The longest data sent may wait for the server's acknowledgement (`tcp_user_timeout`).
+pub const TCP_USER_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Sets each of the bounds above that the DSN does not set itself.
+fn dead_peer_defaults(config: &mut Config, dsn: &str) {
+    let given = cutover_model::runbook::dsn::params(dsn).unwrap_or_default();
+    let unset = |key: &str| !given.iter().any(|(k, _)| k == key);
+    if unset("keepalives_idle") {
+        config.keepalives_idle(KEEPALIVES_IDLE);
+    }
+    if unset("keepalives_interval") {
+        config.keepalives_interval(KEEPALIVES_INTERVAL);
+    }
+    if unset("keepalives_retries") {
+        config.keepalives_retries(KEEPALIVES_RETRIES);
+    }
+    if unset("tcp_user_timeout") {
+        config.tcp_user_timeout(TCP_USER_TIMEOUT);
+    }
+}
+
 /// Refuses `gssencmode=require`: there is no GSSAPI encryption here.
 fn no_gssapi_encryption(split: &Split) -> Result<(), String> {
     if split.get("gssencmode") == Some("require") {
@@ -615,6 +649,14 @@ pub fn classify(e: &tokio_postgres::Error) -> (FailureKind, String) {
     if is_dns(&msg) {
         return (FailureKind::Dns, msg);
     }
+    if e.is_closed() {
+        return (
+            FailureKind::Other,
+            format!(
+                "{msg} (the server ended the session, or stopped answering: a host that went down, a network cut)"
+            ),
+        );
+    }
     (FailureKind::Other, msg)
 }
 
@@ -778,6 +820,35 @@ mod tests {
             b.display(),
             "postgres://migrator:••••@db-old:5433/orders?sslmode=require"
         );
+    }
+
+    /// A server that has gone is noticed within about a minute (the driver alone waits 2
+    /// hours); what the DSN sets of it, conninfo or URL, is kept.
+    #[test]
+    fn a_gone_server_is_noticed_within_a_minute_unless_the_dsn_says_otherwise() {
+        for s in [src("host=db"), src("postgres://db/x")] {
+            let c = s.config();
+            assert_eq!(c.get_keepalives_idle(), KEEPALIVES_IDLE);
+            assert_eq!(c.get_keepalives_interval(), Some(KEEPALIVES_INTERVAL));
+            assert_eq!(c.get_keepalives_retries(), Some(KEEPALIVES_RETRIES));
+            assert_eq!(c.get_tcp_user_timeout(), Some(&TCP_USER_TIMEOUT));
+            assert!(c.get_keepalives());
+        }
+        for s in [
+            src(
+                "host=db keepalives_idle=600 keepalives_interval=5 keepalives_retries=9 tcp_user_timeout=0",
+            ),
+            src(
+                "postgres://db/x?keepalives_idle=600&keepalives_interval=5&keepalives_retries=9&tcp_user_timeout=0",
+            ),
+        ] {
+            let c = s.config();
+            assert_eq!(c.get_keepalives_idle(), Duration::from_secs(600));
+            assert_eq!(c.get_keepalives_interval(), Some(Duration::from_secs(5)));
+            assert_eq!(c.get_keepalives_retries(), Some(9));
+            assert_eq!(c.get_tcp_user_timeout(), None, "0: none, as libpq reads it");
+        }
+        assert!(!src("host=db keepalives=0").config().get_keepalives());
     }
 
     #[test]
