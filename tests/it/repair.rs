@@ -1039,12 +1039,15 @@ async fn an_inverse_patch_is_applied_only_as_it_was_saved_even_after_a_crash() {
     differ(&sc, &tc).await;
     let before = fingerprint(&tc, "items").await;
     let dir = tempfile::tempdir().unwrap();
-    let hold = "[[step]]\nid = \"hold\"\nrun = \"true\"\n\
-                rollback = \"if [ -f again ]; then true; else touch again undoing; sleep 60; fi\"\n\n";
+    let hold = format!(
+        "[[step]]\nid = \"hold\"\nrun = \"true\"\nrollback = \"cd {}; \
+         if [ -f again ]; then true; else touch again undoing; sleep 60; fi\"\n\n",
+        dir.path().display()
+    );
     let rb = crate::support::runbook(
         dir.path(),
         "rb.toml",
-        &repair_then(s, t, "inversecrash", hold),
+        &repair_then(s, t, "inversecrash", &hold),
     );
     let mut engine = std::process::Command::new(crate::term::BIN)
         .current_dir(dir.path())
@@ -1075,12 +1078,16 @@ async fn an_inverse_patch_is_applied_only_as_it_was_saved_even_after_a_crash() {
         before,
         "repaired, not yet undone"
     );
-    let d = dir.path().to_path_buf();
+    // Resumed from another directory, the journal named by its absolute path (as `cutover ls`
+    // says it): the journal's record of the inverse is found all the same.
+    let abs = j.display().to_string();
     let (code, out) = off_thread(move || {
-        resume(
-            &d,
-            &["--rerun-interrupted", "--kill-interrupted", "--assume-yes"],
-        )
+        let args = ["run", "--headless", "--resume", &abs, "--rerun-interrupted"];
+        code_and_output(&cutover(
+            std::path::Path::new("/"),
+            &[&args[..], &["--kill-interrupted", "--assume-yes"]].concat(),
+            &[],
+        ))
     })
     .await;
     assert_eq!(code, Some(3), "{out}");

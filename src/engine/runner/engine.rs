@@ -384,7 +384,10 @@ impl Engine {
             inverse_digests: restored
                 .iter()
                 .flat_map(|r| &r.run.repairs)
-                .map(|(_, r)| (PathBuf::from(&r.inverse_file), r.inverse_sha256.clone()))
+                .filter_map(|(_, r)| {
+                    let name = Path::new(&r.inverse_file).file_name()?;
+                    Some((name.to_owned(), r.inverse_sha256.clone()))
+                })
                 .collect(),
         };
         runner.io.notifier = notifier;

@@ -148,8 +148,10 @@ struct Runner<'a> {
     lag: Option<lag_watch::LagWatch>,
     recon: reconciler::Reconciler,
     /// The sha256 the journal holds for each inverse repair patch saved (this session's and
-    /// the journal's): a rollback applies an inverse only while the file still has it.
-    inverse_digests: BTreeMap<PathBuf, String>,
+    /// the journal's), by file name in the run's output directory (the journal's path may be
+    /// spelled otherwise by the session that resumes it): a rollback applies an inverse only
+    /// while the file still has it.
+    inverse_digests: BTreeMap<std::ffi::OsString, String>,
 }
 
 /// The parts of a [`Runner`] a step kind uses when it reads and changes databases and shows

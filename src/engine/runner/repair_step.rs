@@ -88,7 +88,10 @@ impl Runner<'_> {
             .rev()
             .map(|n| {
                 let path = self.repair_paths_of(index, n).1;
-                let journaled = self.inverse_digests.get(&path).cloned();
+                let journaled = path
+                    .file_name()
+                    .and_then(|name| self.inverse_digests.get(name))
+                    .cloned();
                 SavedInverse { path, journaled }
             })
             .collect()
@@ -261,8 +264,10 @@ impl Runner<'_> {
         }
         let sha = hex::encode(Sha256::digest(text.as_bytes()));
         let inverse_sha256 = hex::encode(Sha256::digest(undo.as_bytes()));
-        self.inverse_digests
-            .insert(inverse.clone(), inverse_sha256.clone());
+        if let Some(name) = inverse.file_name() {
+            self.inverse_digests
+                .insert(name.to_owned(), inverse_sha256.clone());
+        }
         self.show_lines(index, text).await?;
         for n in &patch.notes {
             self.notice(Level::Warn, self.masker.mask(n).into_owned())
@@ -378,15 +383,7 @@ impl StepParts<'_, '_> {
     ) -> Result<Result<String, String>, EngineError> {
         let inverse = &saved.path;
         let text = match saved.text() {
-            Ok(Some(t)) => t,
-            Ok(None) => {
-                let m = format!(
-                    "{} left alone: the journal has no record of its patch, which was therefore never applied",
-                    inverse.display()
-                );
-                self.show_lines(index, format!("{m}\n")).await?;
-                return Ok(Ok(m));
-            }
+            Ok(t) => t,
             Err(m) => {
                 self.show_lines(index, format!("{m}\n")).await?;
                 return Ok(Err(m));
@@ -419,20 +416,24 @@ impl StepParts<'_, '_> {
 pub(super) struct SavedInverse {
     /// The file.
     path: PathBuf,
-    /// Its journaled sha256 (`None`: the journal has no record of its patch; empty: a journal
-    /// of a cutover that did not keep it).
+    /// Its journaled sha256 (`None`: the journal has no record of it; empty: a journal of a
+    /// cutover that did not keep it).
     journaled: Option<String>,
 }
 
 impl SavedInverse {
     /// The patch's text as it was saved: read from a regular file (not through a link), and
     /// only while it has the sha256 the journal holds for it, so a file edited, replaced or
-    /// cut short since it was saved is never applied on the target. `Ok(None)`: the journal
-    /// has no record of its patch (a session stopped between saving it and journaling it),
-    /// so the patch was never applied and there is nothing to undo.
-    fn text(&self) -> Result<Option<String>, String> {
+    /// cut short since it was saved is never applied on the target. One the journal has no
+    /// record of is not applied either, and the rollback stops there, said: nothing can tell
+    /// it is the one that was saved (a session stopped between saving it and journaling it
+    /// never applied its patch: skipping this rollback action is then right).
+    fn text(&self) -> Result<String, String> {
         let Some(journaled) = &self.journaled else {
-            return Ok(None);
+            return Err(format!(
+                "the inverse patch {} is not in the journal, so nothing proves it is the one that was saved: not applied. If the session stopped between saving it and journaling it, its patch was never applied and this rollback action can be skipped; else review it and apply it by hand",
+                self.path.display()
+            ));
         };
         let cannot = |e: &dyn std::fmt::Display| {
             format!(
@@ -449,6 +450,6 @@ impl SavedInverse {
                 self.path.display()
             ));
         }
-        String::from_utf8(bytes).map(Some).map_err(|e| cannot(&e))
+        String::from_utf8(bytes).map_err(|e| cannot(&e))
     }
 }
