@@ -42,6 +42,7 @@ mod tables;
 mod throttle;
 
 pub use sequences::{SequencePosition, sequence_position};
+pub use settings::guard_session;
 pub use tables::{glob_match, selected as table_selected};
 
 use std::collections::BTreeMap;

@@ -1098,3 +1098,85 @@ async fn an_inverse_patch_is_applied_only_as_it_was_saved_even_after_a_crash() {
         "the inverse restores the target"
     );
 }
+
+/// Attack: SIGKILL while the inverse patch itself runs (a trigger makes each row slow). The
+/// inverse is one transaction sent whole; the server, which checks for a gone client, rolls it
+/// back instead of applying it unseen after cutover died, and the resumed rollback applies it
+/// again, once: the target ends exactly as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inverse_cut_short_by_a_kill_is_rolled_back_on_the_server_and_applied_on_resume() {
+    let (s, t) = crate::reconcile::clusters();
+    let (sc, tc) = crate::reconcile::pair("inversekill", SETUP, "").await;
+    differ(&sc, &tc).await;
+    let before = fingerprint(&tc, "items").await;
+    tc.batch_execute(
+        "CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS \
+         'BEGIN PERFORM pg_sleep(0.5); RETURN COALESCE(NEW, OLD); END'; \
+         CREATE TRIGGER slow BEFORE INSERT OR UPDATE OR DELETE ON items \
+         FOR EACH ROW EXECUTE FUNCTION slow()",
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let rb = crate::support::runbook(dir.path(), "rb.toml", &repair_then(s, t, "inversekill", ""));
+    let mut engine = std::process::Command::new(crate::term::BIN)
+        .current_dir(dir.path())
+        .arg("run")
+        .arg(&rb)
+        .args(["--headless", "--assume-yes", "--journal", "j.jsonl"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let inverse_runs = "select count(*) from pg_stat_activity \
+         where query like '%cutover INVERSE repair patch%' and state = 'active' \
+         and pid <> pg_backend_pid()";
+    let running = || async {
+        tc.query_one(inverse_runs, &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0)
+    };
+    let j = dir.path().join("j.jsonl");
+    let started = std::time::Instant::now();
+    loop {
+        let undoing = std::fs::read_to_string(&j).is_ok_and(|t| {
+            t.lines()
+                .any(|l| l.contains("\"rollback_action_started\"") && l.contains("\"repair\""))
+        });
+        if undoing && running().await > 0 {
+            break;
+        }
+        assert!(started.elapsed().as_secs() < 60, "the inverse never ran");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    engine.kill().unwrap();
+    engine.wait().unwrap();
+    let gone = std::time::Instant::now();
+    while running().await > 0 {
+        assert!(
+            gone.elapsed().as_secs() < 30,
+            "the server goes on applying the inverse of a cutover that died"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        fingerprint(&tc, "items").await,
+        fingerprint(&sc, "items").await,
+        "rolled back on the server: the target is still as the repair left it"
+    );
+    let d = dir.path().to_path_buf();
+    let (code, out) = off_thread(move || {
+        resume(
+            &d,
+            &["--rerun-interrupted", "--kill-interrupted", "--assume-yes"],
+        )
+    })
+    .await;
+    assert_eq!(code, Some(3), "{out}");
+    assert_eq!(
+        fingerprint(&tc, "items").await,
+        before,
+        "the inverse, applied once on resume, restores the target"
+    );
+}

@@ -394,6 +394,10 @@ impl StepParts<'_, '_> {
         };
         let applied = async {
             let c = conn.connect().await.map_err(|e| e.to_string())?;
+            // The inverse is one transaction sent whole: a cutover killed while it runs must
+            // not leave the server applying it unseen (the server checks for a gone client
+            // and rolls it back; the resumed rollback then applies it again).
+            cutover_reconcile::guard_session(&c).await;
             c.batch_execute(&text)
                 .await
                 .map_err(|e| ReconcileError::sql(on, "apply the inverse patch")(e).to_string())
