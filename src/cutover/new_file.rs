@@ -44,18 +44,66 @@ fn takes_a_file(p: &Path) -> Result<(), String> {
 }
 
 /// Writes `body` to a new file `p` (refused if it appeared meanwhile), mode 0600 (it may hold
-/// data), fsynced.
+/// data), fsynced, whole or not at all: it is written under a temporary name beside `p`
+/// (`.NAME.cutover-PID`) and linked to `p` once complete, so a kill or a full disk never
+/// leaves a part of it under its name (a kill leaves at most the temporary file).
 pub fn write_new(p: &Path, body: &str) -> Result<(), String> {
+    let name = p
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let tmp = p.with_file_name(format!(".{name}.cutover-{}", std::process::id()));
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(p)
+        .open(&tmp)
         .map_err(|e| format!("cannot create {}: {e}", p.display()))?;
-    f.write_all(body.as_bytes())
+    let written = f
+        .write_all(body.as_bytes())
         .and_then(|()| f.sync_all())
-        .map_err(|e| {
-            let _ = std::fs::remove_file(p);
-            format!("cannot write {}: {e} (nothing was kept)", p.display())
-        })
+        .map_err(|e| format!("cannot write {}: {e} (nothing was kept)", p.display()))
+        // A link never replaces what stands at `p`: one made meanwhile is kept.
+        .and_then(|()| {
+            std::fs::hard_link(&tmp, p).map_err(|e| format!("cannot create {}: {e}", p.display()))
+        });
+    let _ = std::fs::remove_file(&tmp);
+    written
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// A new file is written whole (0600), and only under its name once complete; one that
+    /// stands at the name (a file, a link) is kept as it is; no temporary file is left.
+    #[test]
+    fn a_new_file_is_written_whole_and_never_over_another() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("patch.sql");
+        write_new(&p, "BEGIN;\nCOMMIT;\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "BEGIN;\nCOMMIT;\n");
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let e = write_new(&p, "other").unwrap_err();
+        assert!(
+            e.contains("cannot create") && e.contains("patch.sql"),
+            "{e}"
+        );
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "BEGIN;\nCOMMIT;\n");
+        let link = d.path().join("link.sql");
+        std::os::unix::fs::symlink(&p, &link).unwrap();
+        assert!(write_new(&link, "through the link").is_err());
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "BEGIN;\nCOMMIT;\n");
+        let mut names: Vec<String> = std::fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            ["link.sql", "patch.sql"],
+            "no temporary file is left"
+        );
+    }
 }

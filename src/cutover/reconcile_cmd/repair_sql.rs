@@ -133,15 +133,18 @@ impl Prepared {
             .format("%Y-%m-%d %H:%M:%S UTC")
             .to_string();
         let inverse = repair::inverse_path(file);
-        if let Err(e) = write_new(file, &repair::render(&patch, false, &at, &self.masker)) {
+        // The inverse first, as the repair step saves it: a patch is never on disk without
+        // the file that undoes it (a kill between the two leaves the inverse alone, which
+        // undoes nothing that was done).
+        if let Err(e) = write_new(&inverse, &repair::render(&patch, true, &at, &self.masker)) {
             return Err(Failure::new(
                 Exit::Invalid,
                 format!("cutover reconcile: {e}"),
             ));
         }
-        if let Err(e) = write_new(&inverse, &repair::render(&patch, true, &at, &self.masker)) {
+        if let Err(e) = write_new(file, &repair::render(&patch, false, &at, &self.masker)) {
             // Both files or neither.
-            let _ = std::fs::remove_file(file);
+            let _ = std::fs::remove_file(&inverse);
             return Err(Failure::new(
                 Exit::Invalid,
                 format!("cutover reconcile: {e}"),
