@@ -34,6 +34,7 @@ impl CommandProbe {
             timeout: Some(b.query),
             keep_whole: vec![],
             stdin: None,
+            untracked: true,
         };
         let (tx, mut rx) = mpsc::channel::<(Stream, String)>(64);
         let (_cancel_tx, cancel_rx) = watch::channel(false);

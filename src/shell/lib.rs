@@ -44,7 +44,16 @@ pub struct ShellSpec {
     pub keep_whole: Vec<String>,
     /// What the command reads on stdin (`None`: nothing, stdin is /dev/null).
     pub stdin: Option<String>,
+    /// Whether nothing follows the command up should cutover die while it runs (a notify hook,
+    /// a probe, unlike a step, whose process group the journal names for a resume): its
+    /// timeout then holds without cutover, the coreutils `timeout` running it a little
+    /// longer ([`UNTRACKED_GRACE`]) and killing its whole group when that passes.
+    pub untracked: bool,
 }
+
+/// How much longer than its own timeout an untracked command is given before `timeout`
+/// kills it (cutover, when alive, kills it at its timeout first).
+pub const UNTRACKED_GRACE: Duration = Duration::from_secs(5);
 
 /// How the process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,7 +142,19 @@ async fn run_with<S: Sink>(
 /// stderr piped, stdin piped when there is text to feed it (else /dev/null), and killed if
 /// the handle is dropped.
 fn command(spec: &ShellSpec) -> Command {
-    let mut cmd = Command::new("sh");
+    let mut cmd = match spec
+        .timeout
+        .filter(|_| spec.untracked && has_timeout_utility())
+    {
+        Some(t) => {
+            let mut c = Command::new("timeout");
+            c.arg("--kill-after=2")
+                .arg(format!("{:.3}", (t + UNTRACKED_GRACE).as_secs_f64()))
+                .arg("sh");
+            c
+        }
+        None => Command::new("sh"),
+    };
     cmd.arg("-c")
         .arg(&spec.command)
         .stdin(if spec.stdin.is_some() {
@@ -149,6 +170,20 @@ fn command(spec: &ShellSpec) -> Command {
         cmd.env(k, v);
     }
     cmd
+}
+
+/// Whether the coreutils `timeout` is on the PATH (checked once).
+fn has_timeout_utility() -> bool {
+    static FOUND: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *FOUND.get_or_init(|| {
+        std::env::var_os("PATH").is_some_and(|path| {
+            std::env::split_paths(&path).any(|dir| {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::metadata(dir.join("timeout"))
+                    .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            })
+        })
+    })
 }
 
 /// Writes the spec's stdin text to the child on a task of its own, if there is any.
@@ -265,6 +300,7 @@ mod tests {
             timeout: None,
             keep_whole: vec![],
             stdin: None,
+            untracked: false,
         }
     }
 

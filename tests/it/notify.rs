@@ -333,3 +333,62 @@ timeout = "3s"
     );
     assert_eq!(got[2]["step"]["id"], "gate");
 }
+
+/// Attack: cutover SIGKILLed while a hook runs. Nothing after a crash follows a hook up (a
+/// step's process group the journal names; a hook's it does not), so its own `timeout` holds
+/// without cutover: its whole group, which holds the run's secrets in its environment, is
+/// gone a few seconds after it (before, `sleep 3600` ran on, orphaned, with the secrets).
+#[test]
+fn a_hook_ends_at_its_timeout_even_when_cutover_was_killed() {
+    let d = tempfile::tempdir().unwrap();
+    let marker = format!("cutover-orphan-hook-{}", std::process::id());
+    let text = format!(
+        r#"[runbook]
+name = "orphan hook"
+
+[[notify]]
+on = ["step_failed"]
+run = "sh -c 'sleep 3600; : {marker}' & wait"
+timeout = "2s"
+retries = 0
+
+[[step]]
+id = "boom"
+run = "exit 3"
+
+[[step]]
+id = "never"
+run = "sleep 600"
+"#
+    );
+    let rb = runbook(d.path(), "rb.toml", &text);
+    let mut cutover = std::process::Command::new(bin())
+        .current_dir(d.path())
+        .arg("run")
+        .arg(&rb)
+        .args(["--headless", "--journal", "j.jsonl"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let hook_runs = || {
+        let out = std::process::Command::new("pgrep")
+            .args(["-f", &marker])
+            .output()
+            .unwrap();
+        !out.stdout.is_empty()
+    };
+    wait_for(
+        "the hook to run",
+        std::time::Duration::from_secs(30),
+        hook_runs,
+    );
+    cutover.kill().unwrap();
+    cutover.wait().unwrap();
+    // Its 2 s, the grace its wrapper gives, and the 2 s before SIGKILL: well within 30 s.
+    wait_for(
+        "the orphaned hook to end",
+        std::time::Duration::from_secs(30),
+        || !hook_runs(),
+    );
+}

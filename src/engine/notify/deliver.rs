@@ -22,6 +22,7 @@ pub async fn once(
         timeout: Some(timeout),
         keep_whole: Vec::new(),
         stdin,
+        untracked: true,
     };
     let (tx, mut rx) = mpsc::channel(64);
     let (_cancel_tx, cancel) = watch::channel(false);

@@ -135,6 +135,7 @@ impl Runner<'_> {
             timeout: step.timeout,
             keep_whole: self.masker.values().to_vec(),
             stdin: None,
+            untracked: false,
         };
         let mut watch = OutputWatch::new(expect);
         let run = self.exec(index, &spec, &mut watch, &file).await?;
@@ -254,6 +255,7 @@ impl Runner<'_> {
             timeout: deadline.map(|d| d.saturating_duration_since(Instant::now())),
             keep_whole: self.masker.values().to_vec(),
             stdin: None,
+            untracked: false,
         };
         let mut watch = OutputWatch::new(&step.expect);
         self.exec(index, &spec, &mut watch, file).await
