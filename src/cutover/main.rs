@@ -154,7 +154,9 @@ fn runbook_of_journal(path: &Path) -> Result<PathBuf> {
         .records
         .iter()
         .find_map(|r| match &r.event {
-            Event::RunStarted { run } => Some(PathBuf::from(&run.runbook)),
+            Event::RunStarted { run } => Some(PathBuf::from(
+                run.runbook_at.as_ref().unwrap_or(&run.runbook),
+            )),
             _ => None,
         })
         .ok_or_else(|| eyre!("journal {} has no run_started record", path.display()))

@@ -280,3 +280,41 @@ fn a_var_holding_a_password_must_be_given_again_on_resume() {
     assert_eq!(code, Some(4), "{out}");
     assert!(!out.contains("differ"), "{out}");
 }
+
+/// A run started with a relative runbook path (`cutover run rb.toml`), killed, and resumed
+/// from another directory with the journal's absolute path, as `cutover ls` prints it: the
+/// journal knows where the runbook is (before: `rb.toml: cannot read the runbook`).
+#[test]
+fn a_run_started_with_a_relative_runbook_resumes_from_anywhere() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().display().to_string();
+    runbook(
+        d.path(),
+        "rb.toml",
+        &format!(
+            "{HEAD}[[step]]\nid = \"nap\"\n\
+             run = \"if [ -f {dir}/again ]; then true; else touch {dir}/again; sleep 60; fi\"\n"
+        ),
+    );
+    let orphan = kill_headless_when(d.path(), std::path::Path::new("rb.toml"), "nap", |t| {
+        t.lines()
+            .last()
+            .is_some_and(|l| l.contains("\"type\":\"process\""))
+    });
+    let j = d.path().join("j.jsonl").display().to_string();
+    let args = [
+        "run",
+        "--headless",
+        "--resume",
+        &j,
+        "--rerun-interrupted",
+        "--kill-interrupted",
+    ];
+    let (code, out) = code_and_output(&cutover(std::path::Path::new("/"), &args, &[]));
+    reap_group(orphan);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(
+        journal(&d.path().join("j.jsonl")).last().unwrap()["outcome"],
+        "completed"
+    );
+}

@@ -260,6 +260,9 @@ impl Engine {
             name: self.rb.name.clone(),
             owner: self.rb.owner.clone(),
             runbook: self.rb.path.clone(),
+            runbook_at: std::path::absolute(&self.rb.path)
+                .ok()
+                .map(|p| p.display().to_string()),
             sha256: self.rb.sha256.clone(),
             journal: self.journal.path().display().to_string(),
             window_start: self.rb.window.map(|w| w.start),

@@ -161,6 +161,10 @@ pub struct RunInfo {
     pub owner: Option<String>,
     /// The runbook's path, as given on the command line.
     pub runbook: String,
+    /// The same made absolute against the directory the session started in: a resume from
+    /// another directory (the command `cutover ls` prints) still finds it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runbook_at: Option<String>,
     /// The sha256 of the runbook file: a resume refuses a changed runbook unless accepted.
     pub sha256: String,
     /// The journal's path.
