@@ -362,15 +362,7 @@ run = "sleep 600"
 "#
     );
     let rb = runbook(d.path(), "rb.toml", &text);
-    let mut cutover = std::process::Command::new(bin())
-        .current_dir(d.path())
-        .arg("run")
-        .arg(&rb)
-        .args(["--headless", "--journal", "j.jsonl"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut cutover = headless_child(d.path(), &rb, &[]);
     let hook_runs = || {
         let out = std::process::Command::new("pgrep")
             .args(["-f", &marker])

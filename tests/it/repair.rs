@@ -1049,15 +1049,7 @@ async fn an_inverse_patch_is_applied_only_as_it_was_saved_even_after_a_crash() {
         "rb.toml",
         &repair_then(s, t, "inversecrash", &hold),
     );
-    let mut engine = std::process::Command::new(crate::term::BIN)
-        .current_dir(dir.path())
-        .arg("run")
-        .arg(&rb)
-        .args(["--headless", "--assume-yes", "--journal", "j.jsonl"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut engine = headless_child(dir.path(), &rb, &["--assume-yes"]);
     let j = dir.path().join("j.jsonl");
     wait_for(
         "hold's rollback to run",
@@ -1119,15 +1111,7 @@ async fn an_inverse_cut_short_by_a_kill_is_rolled_back_on_the_server_and_applied
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let rb = crate::support::runbook(dir.path(), "rb.toml", &repair_then(s, t, "inversekill", ""));
-    let mut engine = std::process::Command::new(crate::term::BIN)
-        .current_dir(dir.path())
-        .arg("run")
-        .arg(&rb)
-        .args(["--headless", "--assume-yes", "--journal", "j.jsonl"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut engine = headless_child(dir.path(), &rb, &["--assume-yes"]);
     let inverse_runs = "select count(*) from pg_stat_activity \
          where query like '%cutover INVERSE repair patch%' and state = 'active' \
          and pid <> pg_backend_pid()";

@@ -163,6 +163,21 @@ pub fn code_and_output(out: &Output) -> (Option<i32>, String) {
     (out.status.code(), format!("{stdout}{stderr}"))
 }
 
+/// `cutover run RUNBOOK --headless --journal j.jsonl EXTRA...` started in `dir`, its output
+/// dropped: a run to kill.
+pub fn headless_child(dir: &Path, runbook: &Path, extra: &[&str]) -> std::process::Child {
+    Command::new(bin())
+        .current_dir(dir)
+        .args(["run"])
+        .arg(runbook)
+        .args(["--headless", "--journal", "j.jsonl"])
+        .args(extra)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn cutover")
+}
+
 /// Runs `cutover run RUNBOOK --headless --journal j.jsonl` in `dir` and SIGKILLs it once
 /// `ready` holds (given the journal's text, the last line of which is whatever was journaled
 /// last). Returns the process group of the last `process` record: the step or rollback
@@ -173,15 +188,7 @@ pub fn kill_headless_when(
     what: &str,
     ready: impl Fn(&str) -> bool,
 ) -> i32 {
-    let mut child = Command::new(bin())
-        .current_dir(dir)
-        .args(["run"])
-        .arg(runbook)
-        .args(["--headless", "--journal", "j.jsonl"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn cutover");
+    let mut child = headless_child(dir, runbook, &[]);
     let j = dir.join("j.jsonl");
     wait_for(what, Duration::from_secs(30), || {
         std::fs::read_to_string(&j).is_ok_and(|t| ready(&t))
