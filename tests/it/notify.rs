@@ -384,3 +384,36 @@ run = "sleep 600"
         || !hook_runs(),
     );
 }
+
+/// Two hooks with the same `behind_by`: each hears `behind_plan` once when the run falls
+/// behind (before, each margin was watched once per hook that asked for it, so each hook was
+/// told as many times as hooks shared its margin).
+#[test]
+fn hooks_that_share_a_margin_each_hear_behind_plan_once() {
+    let d = tempfile::tempdir().unwrap();
+    let hook = |n: u32| {
+        format!(
+            "[[notify]]\non = [\"behind_plan\"]\nbehind_by = \"1s\"\n\
+             run = \"cat >> '{}/hook-{n}.jsonl'; echo >> '{}/hook-{n}.jsonl'\"\n",
+            d.path().display(),
+            d.path().display()
+        )
+    };
+    let text = format!(
+        "[runbook]\nname = \"late\"\n\n{}\n{}\n[[step]]\nid = \"slow\"\n\
+         run = \"sleep 3\"\nexpected = \"1s\"\n",
+        hook(1),
+        hook(2)
+    );
+    let out = headless_at(d.path(), &text, "j.jsonl", &[], &[]);
+    exited(&out, 0);
+    for n in [1, 2] {
+        let heard =
+            std::fs::read_to_string(d.path().join(format!("hook-{n}.jsonl"))).unwrap_or_default();
+        assert_eq!(
+            heard.matches("\"behind_plan\"").count(),
+            1,
+            "hook {n}: {heard}"
+        );
+    }
+}

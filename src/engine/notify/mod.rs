@@ -174,10 +174,14 @@ pub struct Notifier {
 impl Notifier {
     /// Starts a delivery task for each of `hooks` (on the current tokio runtime).
     pub fn start(hooks: Vec<Hook>, run: RunFacts, masker: Masker) -> Notifier {
+        // Each margin watched once, however many hooks share it: its note goes to each of
+        // them once.
         let margins: Vec<u64> = hooks
             .iter()
             .filter(|h| h.on.contains(&NotifyKind::BehindPlan))
             .map(|h| h.behind_by_ms)
+            .collect::<std::collections::BTreeSet<u64>>()
+            .into_iter()
             .collect();
         let (report_tx, reports) = mpsc::unbounded_channel();
         let mut queues = Vec::new();
