@@ -12,6 +12,7 @@
 //! | password           | `password`         | `PGPASSWORD`        | `passfile` / `PGPASSFILE` / `~/.pgpass` |
 //! | TLS                | `sslmode`, `sslrootcert`, `sslcert`, `sslkey` | `PGSSLMODE`, `PGSSLROOTCERT`, `PGSSLCERT`, `PGSSLKEY` | `prefer` |
 //! | connect timeout    | `connect_timeout`  | `PGCONNECT_TIMEOUT` | 10 s                             |
+//! | a gone server      | `keepalives_idle`, `keepalives_interval`, `keepalives_retries`, `tcp_user_timeout` | — | 30 s, 10 s, 3, 60 s |
 //! | application name   | `application_name` | `PGAPPNAME`         | `fallback_application_name`, else `cutover` |
 //! | server options     | `options`          | `PGOPTIONS`         | —                                |
 //!
