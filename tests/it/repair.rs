@@ -1164,3 +1164,41 @@ async fn an_inverse_cut_short_by_a_kill_is_rolled_back_on_the_server_and_applied
         "the inverse, applied once on resume, restores the target"
     );
 }
+
+/// An inverse in the output directory that the journal has no record of (a leftover of an
+/// earlier run with the same journal name, or a save cut short): its patch was never applied
+/// by this run, so the rollback leaves it alone, says so, and applies the run's own inverse
+/// (before: every file found there was applied, a `DROP TABLE` included).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inverse_the_journal_never_recorded_is_left_alone_and_the_rest_applied() {
+    let (s, t) = crate::reconcile::clusters();
+    let (sc, tc) = crate::reconcile::pair("inverseorphan", SETUP, "").await;
+    differ(&sc, &tc).await;
+    let before = fingerprint(&tc, "items").await;
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("j.output");
+    std::fs::create_dir(&out_dir).unwrap();
+    std::fs::write(
+        out_dir.join("01-repair.repair.inverse.sql"),
+        "DROP TABLE items;\n",
+    )
+    .unwrap();
+    let body = repair_then(s, t, "inverseorphan", "");
+    let d = dir.path().to_path_buf();
+    let out = off_thread(move || headless_at(&d, &body, "j.jsonl", &["--assume-yes"], &[])).await;
+    let (o, e) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{o}{e}");
+    assert!(
+        o.contains("01-repair.repair.inverse.sql left alone: the journal has no record of it"),
+        "{o}"
+    );
+    assert!(
+        out_dir.join("01-repair.repair-2.inverse.sql").exists(),
+        "{o}"
+    );
+    assert_eq!(
+        fingerprint(&tc, "items").await,
+        before,
+        "the run's own inverse restores the target; the stray one was not run"
+    );
+}

@@ -256,6 +256,11 @@ impl Runner<'_> {
                 .create(dir)
             });
             if let Err(e) = saved.and_then(|()| crate::files::write_replacing(path, body, 0o600)) {
+                // Both or neither: an inverse left without its patch would be found by the
+                // rollback with no record in the journal.
+                if path == &file {
+                    let _ = std::fs::remove_file(&inverse);
+                }
                 return Ok(Err(format!(
                     "cannot save {}: {e}; nothing was applied",
                     path.display()
@@ -363,6 +368,18 @@ impl StepParts<'_, '_> {
         }
         let mut said = Vec::new();
         for inverse in inverses {
+            if inverse.journaled.is_none() {
+                // Saved and never journaled, its patch was never applied (the record is
+                // journaled before the word is asked and the patch applied): nothing to undo,
+                // and the older ones still are.
+                let m = format!(
+                    "{} left alone: the journal has no record of it, so its patch was never applied",
+                    inverse.path.display()
+                );
+                self.show_lines(index, format!("{m}\n")).await?;
+                said.push(m);
+                continue;
+            }
             match self.apply_inverse(index, inverse, on).await? {
                 Ok(m) => said.push(m),
                 Err(m) => {
@@ -428,14 +445,12 @@ pub(super) struct SavedInverse {
 impl SavedInverse {
     /// The patch's text as it was saved: read from a regular file (not through a link), and
     /// only while it has the sha256 the journal holds for it, so a file edited, replaced or
-    /// cut short since it was saved is never applied on the target. One the journal has no
-    /// record of is not applied either, and the rollback stops there, said: nothing can tell
-    /// it is the one that was saved (a session stopped between saving it and journaling it
-    /// never applied its patch: skipping this rollback action is then right).
+    /// cut short since it was saved is never applied on the target (one the journal has no
+    /// record of is never applied: see [`StepParts::repair_inverse`]).
     fn text(&self) -> Result<String, String> {
         let Some(journaled) = &self.journaled else {
             return Err(format!(
-                "the inverse patch {} is not in the journal, so nothing proves it is the one that was saved: not applied. If the session stopped between saving it and journaling it, its patch was never applied and this rollback action can be skipped; else review it and apply it by hand",
+                "the inverse patch {} is not in the journal: not applied",
                 self.path.display()
             ));
         };
