@@ -154,12 +154,54 @@ fn runbook_of_journal(path: &Path) -> Result<PathBuf> {
         .records
         .iter()
         .find_map(|r| match &r.event {
-            Event::RunStarted { run } => Some(PathBuf::from(
-                run.runbook_at.as_ref().unwrap_or(&run.runbook),
-            )),
+            Event::RunStarted { run } => Some(PathBuf::from(&run.runbook)),
             _ => None,
         })
         .ok_or_else(|| eyre!("journal {} has no run_started record", path.display()))
+}
+
+/// A resume from another directory than the one the run started in is refused, saying the
+/// `cd` to make: its steps' relative paths (`sh ./step.sh`, `psql -f sql/03.sql`) and its
+/// runbook's, if relative, are read from there, and from here they would find other files,
+/// or none. A directory that is gone is only said.
+fn resume_here(journal: &Path) -> Result<(), Failure> {
+    let started = journal::read(journal).ok().and_then(|read| {
+        read.records.iter().find_map(|r| match &r.event {
+            Event::RunStarted { run } => run.started_in.clone(),
+            _ => None,
+        })
+    });
+    let Some(started) = started else {
+        return Ok(());
+    };
+    let (Ok(there), Ok(here)) = (
+        std::fs::canonicalize(&started),
+        std::env::current_dir().and_then(std::fs::canonicalize),
+    ) else {
+        say::err(&format!(
+            "cutover: the run started in {started}, which is gone: its steps read relative paths from here"
+        ));
+        return Ok(());
+    };
+    if there == here {
+        return Ok(());
+    }
+    let quoted =
+        |p: &str| cutover_model::text::plain(&cutover_model::runbook::shell::quote(p)).into_owned();
+    Err(Failure::new(
+        Exit::Invalid,
+        format!(
+            "cutover: the run of {} started in {started}, where its steps' relative paths (and a relative runbook path) are read: resume it from there: cd {} && cutover run --resume {}",
+            journal.display(),
+            quoted(&started),
+            quoted(
+                &std::path::absolute(journal)
+                    .unwrap_or_else(|_| journal.to_path_buf())
+                    .display()
+                    .to_string()
+            ),
+        ),
+    ))
 }
 
 /// The vars a resumed run starts from: the ones its journal's latest session ran with, then
@@ -273,6 +315,9 @@ fn headless_options(args: &RunArgs) -> HeadlessOptions {
 /// The runbook `run` runs (or the one its `--resume` journal ran), with the vars it runs
 /// with: the journal's, then `--var` on top; refused, and why.
 fn load_for_run(args: &RunArgs) -> Result<ToRun, Failure> {
+    if let Some(j) = &args.resume {
+        resume_here(j)?;
+    }
     let runbook_path = match (&args.runbook, &args.resume) {
         (Some(p), _) => p.clone(),
         (None, Some(j)) => runbook_of_journal(j)?,

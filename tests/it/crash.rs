@@ -281,26 +281,30 @@ fn a_var_holding_a_password_must_be_given_again_on_resume() {
     assert!(!out.contains("differ"), "{out}");
 }
 
-/// A run started with a relative runbook path (`cutover run rb.toml`), killed, and resumed
-/// from another directory with the journal's absolute path, as `cutover ls` prints it: the
-/// journal knows where the runbook is (before: `rb.toml: cannot read the runbook`).
+/// A run started in one directory (`cutover run rb.toml`, a step `sh ./step.sh`), killed,
+/// and resumed from another with the journal's absolute path, as `cutover ls` prints it: its
+/// steps' relative paths would find other files there (another `step.sh` ran and the run
+/// "completed"), so the resume is refused, saying the `cd` to make; from there it completes.
 #[test]
-fn a_run_started_with_a_relative_runbook_resumes_from_anywhere() {
+fn a_resume_from_another_directory_is_refused_with_the_cd_to_make() {
     let d = tempfile::tempdir().unwrap();
-    let dir = d.path().display().to_string();
+    std::fs::write(
+        d.path().join("step.sh"),
+        "if [ -f again ]; then true; else touch again; sleep 60; fi\n",
+    )
+    .unwrap();
     runbook(
         d.path(),
         "rb.toml",
-        &format!(
-            "{HEAD}[[step]]\nid = \"nap\"\n\
-             run = \"if [ -f {dir}/again ]; then true; else touch {dir}/again; sleep 60; fi\"\n"
-        ),
+        &format!("{HEAD}[[step]]\nid = \"nap\"\nrun = \"sh ./step.sh\"\n"),
     );
     let orphan = kill_headless_when(d.path(), std::path::Path::new("rb.toml"), "nap", |t| {
         t.lines()
             .last()
             .is_some_and(|l| l.contains("\"type\":\"process\""))
     });
+    let elsewhere = tempfile::tempdir().unwrap();
+    std::fs::write(elsewhere.path().join("step.sh"), "echo the wrong step.sh\n").unwrap();
     let j = d.path().join("j.jsonl").display().to_string();
     let args = [
         "run",
@@ -310,7 +314,16 @@ fn a_run_started_with_a_relative_runbook_resumes_from_anywhere() {
         "--rerun-interrupted",
         "--kill-interrupted",
     ];
-    let (code, out) = code_and_output(&cutover(std::path::Path::new("/"), &args, &[]));
+    let (code, out) = code_and_output(&cutover(elsewhere.path(), &args, &[]));
+    assert_eq!(code, Some(2), "{out}");
+    let here = std::fs::canonicalize(d.path())
+        .unwrap()
+        .display()
+        .to_string();
+    let cd = format!("resume it from there: cd '{here}' && cutover run --resume '{j}'");
+    assert!(out.contains(&cd), "{out}");
+    assert!(!out.contains("the wrong step.sh"), "{out}");
+    let (code, out) = code_and_output(&cutover(d.path(), &args, &[]));
     reap_group(orphan);
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(

@@ -1070,13 +1070,14 @@ async fn an_inverse_patch_is_applied_only_as_it_was_saved_even_after_a_crash() {
         before,
         "repaired, not yet undone"
     );
-    // Resumed from another directory, the journal named by its absolute path (as `cutover ls`
-    // says it): the journal's record of the inverse is found all the same.
+    // Resumed with the journal named by its absolute path (as `cutover ls` says it), not as
+    // the run named it: the journal's record of the inverse is found all the same.
     let abs = j.display().to_string();
+    let d = dir.path().to_path_buf();
     let (code, out) = off_thread(move || {
         let args = ["run", "--headless", "--resume", &abs, "--rerun-interrupted"];
         code_and_output(&cutover(
-            std::path::Path::new("/"),
+            &d,
             &[&args[..], &["--kill-interrupted", "--assume-yes"]].concat(),
             &[],
         ))

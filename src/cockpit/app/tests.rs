@@ -38,7 +38,7 @@ pub(crate) fn run_info() -> RunInfo {
         name: "orders: pg13 -> pg16".into(),
         owner: Some("dba".into()),
         runbook: "rb.toml".into(),
-        runbook_at: None,
+        started_in: None,
         sha256: "ab".repeat(32),
         journal: "/j/run.jsonl".into(),
         window_start: Some(t0()),

@@ -260,7 +260,7 @@ impl Engine {
             name: self.rb.name.clone(),
             owner: self.rb.owner.clone(),
             runbook: self.rb.path.clone(),
-            runbook_at: std::path::absolute(&self.rb.path)
+            started_in: std::env::current_dir()
                 .ok()
                 .map(|p| p.display().to_string()),
             sha256: self.rb.sha256.clone(),

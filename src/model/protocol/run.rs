@@ -161,10 +161,10 @@ pub struct RunInfo {
     pub owner: Option<String>,
     /// The runbook's path, as given on the command line.
     pub runbook: String,
-    /// The same made absolute against the directory the session started in: a resume from
-    /// another directory (the command `cutover ls` prints) still finds it.
+    /// The directory the session started in (absolute): its steps, and the runbook's path
+    /// when relative, are read from there, so a resume is made from there too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub runbook_at: Option<String>,
+    pub started_in: Option<String>,
     /// The sha256 of the runbook file: a resume refuses a changed runbook unless accepted.
     pub sha256: String,
     /// The journal's path.

@@ -28,7 +28,7 @@ fn run() -> RunInfo {
         name: "orders".into(),
         owner: None,
         runbook: "rb.toml".into(),
-        runbook_at: None,
+        started_in: None,
         sha256: "ab".repeat(32),
         journal: "/j/run.jsonl".into(),
         window_start: None,
