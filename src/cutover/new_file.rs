@@ -18,21 +18,44 @@ pub fn refuse_existing(p: &Path) -> Result<(), String> {
     takes_a_file(p)
 }
 
-/// Whether the directory of `p` takes a new file: one is made beside where `p` will be and
-/// removed at once (what a mode says is not enough: root writes through any mode, and not
-/// in `/proc`).
-fn takes_a_file(p: &Path) -> Result<(), String> {
-    let dir = p
-        .parent()
+/// The directory `p` is written in.
+fn dir_of(p: &Path) -> &Path {
+    p.parent()
         .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let probe = dir.join(format!(".cutover-probe-{}", std::process::id()));
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&probe)
-        .map(|_| {
+        .unwrap_or(Path::new("."))
+}
+
+/// A file of our own, new, in `dir` (`.cutover-<random>.tmp`, 0600), and its path: a name
+/// no earlier run can have left (a kill leaves its file; a PID comes back, in a container
+/// always the same), short whatever `p`'s name is.
+fn fresh_file(dir: &Path) -> std::io::Result<(std::fs::File, std::path::PathBuf)> {
+    use std::hash::{BuildHasher, Hasher};
+    let mut last = std::io::Error::other("no name was free");
+    for attempt in 0u32..16 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        h.write_u32(attempt);
+        let path = dir.join(format!(".cutover-{:016x}.tmp", h.finish()));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+        {
+            Ok(f) => return Ok((f, path)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = e,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last)
+}
+
+/// Whether the directory of `p` takes a new file: one is made there and removed at once
+/// (what a mode says is not enough: root writes through any mode, and not in `/proc`).
+fn takes_a_file(p: &Path) -> Result<(), String> {
+    fresh_file(dir_of(p))
+        .map(|(_, probe)| {
             let _ = std::fs::remove_file(&probe);
         })
         .map_err(|e| {
@@ -45,26 +68,24 @@ fn takes_a_file(p: &Path) -> Result<(), String> {
 
 /// Writes `body` to a new file `p` (refused if it appeared meanwhile), mode 0600 (it may hold
 /// data), fsynced, whole or not at all: it is written under a temporary name beside `p`
-/// (`.NAME.cutover-PID`) and linked to `p` once complete, so a kill or a full disk never
-/// leaves a part of it under its name (a kill leaves at most the temporary file).
+/// ([`fresh_file`]) and put in place once complete, so a kill or a full disk never leaves a
+/// part of it under its name (a kill leaves at most the temporary file). In place is a hard
+/// link, which never replaces what stands at `p`; on a file system without hard links (vfat,
+/// some network and FUSE ones) a rename, once `p` is checked free.
 pub fn write_new(p: &Path, body: &str) -> Result<(), String> {
-    let name = p
-        .file_name()
-        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-    let tmp = p.with_file_name(format!(".{name}.cutover-{}", std::process::id()));
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(|e| format!("cannot create {}: {e}", p.display()))?;
+    let cannot = |e: std::io::Error| format!("cannot create {}: {e}", p.display());
+    let (mut f, tmp) = fresh_file(dir_of(p)).map_err(cannot)?;
     let written = f
         .write_all(body.as_bytes())
         .and_then(|()| f.sync_all())
         .map_err(|e| format!("cannot write {}: {e} (nothing was kept)", p.display()))
-        // A link never replaces what stands at `p`: one made meanwhile is kept.
-        .and_then(|()| {
-            std::fs::hard_link(&tmp, p).map_err(|e| format!("cannot create {}: {e}", p.display()))
+        .and_then(|()| match std::fs::hard_link(&tmp, p) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(cannot(e)),
+            Err(_) if std::fs::symlink_metadata(p).is_err() => {
+                std::fs::rename(&tmp, p).map_err(cannot)
+            }
+            Err(e) => Err(cannot(e)),
         });
     let _ = std::fs::remove_file(&tmp);
     written

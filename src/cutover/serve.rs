@@ -144,12 +144,8 @@ pub fn start<S: Serialize>(
     let fail = |m: String| (format!("cutover: {m}"), Exit::Failed);
     let exe =
         std::env::current_exe().map_err(|e| fail(format!("cannot find this program: {e}")))?;
-    let log_file = open_log(log).map_err(|e| {
-        fail(format!(
-            "cannot write the log {} (--log names another): {e}",
-            log.display()
-        ))
-    })?;
+    let log_file =
+        open_log(log).map_err(|e| fail(format!("cannot write the log {}: {e}", log.display())))?;
     let mut child = Command::new(exe)
         .arg("serve-engine")
         .stdin(Stdio::piped())

@@ -460,6 +460,10 @@ pub const TCP_USER_TIMEOUT: Duration = Duration::from_secs(60);
 fn dead_peer_defaults(config: &mut Config, dsn: &str) {
     let given = cutover_model::runbook::dsn::params(dsn).unwrap_or_default();
     let unset = |key: &str| !given.iter().any(|(k, _)| k == key);
+    if !config.get_keepalives() {
+        // `keepalives=0`: the DSN wants no watch on a silent server; none is added.
+        return;
+    }
     if unset("keepalives_idle") {
         config.keepalives_idle(KEEPALIVES_IDLE);
     }
@@ -849,7 +853,13 @@ mod tests {
             assert_eq!(c.get_keepalives_retries(), Some(9));
             assert_eq!(c.get_tcp_user_timeout(), None, "0: none, as libpq reads it");
         }
-        assert!(!src("host=db keepalives=0").config().get_keepalives());
+        let off = src("host=db keepalives=0");
+        assert!(!off.config().get_keepalives());
+        assert_eq!(
+            off.config().get_tcp_user_timeout(),
+            None,
+            "keepalives=0: no watch"
+        );
     }
 
     #[test]

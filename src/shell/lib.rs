@@ -148,7 +148,8 @@ fn command(spec: &ShellSpec) -> Command {
     {
         Some(t) => {
             let mut c = Command::new("timeout");
-            c.arg("--kill-after=2")
+            // `-k`, not `--kill-after`: BusyBox's `timeout` takes the short option only.
+            c.args(["-k", "2"])
                 .arg(format!("{:.3}", (t + UNTRACKED_GRACE).as_secs_f64()))
                 .arg("sh");
             c
@@ -172,17 +173,19 @@ fn command(spec: &ShellSpec) -> Command {
     cmd
 }
 
-/// Whether the coreutils `timeout` is on the PATH (checked once).
+/// Whether a `timeout` on the PATH runs a command the way [`command`] calls it (checked
+/// once, by running `timeout -k 1 5 true`): one that does not (an old BusyBox, something
+/// else of that name) is not used, and the command runs as `sh` alone.
 fn has_timeout_utility() -> bool {
-    static FOUND: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *FOUND.get_or_init(|| {
-        std::env::var_os("PATH").is_some_and(|path| {
-            std::env::split_paths(&path).any(|dir| {
-                use std::os::unix::fs::PermissionsExt;
-                std::fs::metadata(dir.join("timeout"))
-                    .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-            })
-        })
+    static WORKS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *WORKS.get_or_init(|| {
+        std::process::Command::new("timeout")
+            .args(["-k", "1", "5.000", "true"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
     })
 }
 

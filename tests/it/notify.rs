@@ -417,3 +417,39 @@ fn hooks_that_share_a_margin_each_hear_behind_plan_once() {
         );
     }
 }
+
+/// A `timeout` on the PATH that does not take `-k` (an old BusyBox, something else of that
+/// name): it is not used, and the hook runs as it would without it.
+#[test]
+fn a_timeout_that_does_not_take_k_is_not_used() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tempfile::tempdir().unwrap();
+    let bin = d.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let fake = bin.join("timeout");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\necho 'Usage: timeout -t SECS PROG' >&2\nexit 1\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let body = format!(
+        "[runbook]\nname = \"t\"\n{}\n[[step]]\nid = \"a\"\nrun = \"true\"\n",
+        recorder(d.path(), "\"run_ended\"", "")
+    );
+    let rb = runbook(d.path(), "rb.toml", &body);
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = cutover(
+        d.path(),
+        &["notify", rb.to_str().unwrap(), "--test"],
+        &[("PATH", path.as_str())],
+    );
+    let (o, e) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{o}{e}");
+    assert!(o.contains("✔ notify hook 1: delivered"), "{o}");
+    assert_eq!(events(d.path()).len(), 1);
+}
