@@ -990,6 +990,15 @@ async fn a_keyless_table_with_a_column_left_out_is_not_patched() {
     assert!(!patch.contains("DELETE FROM"), "{patch}");
 }
 
+/// The pair's database `db` with `SETUP` on both sides and the target made to differ; the
+/// target's fingerprint before any repair.
+async fn differing(db: &str) -> (Client, Client, String) {
+    let (sc, tc) = crate::reconcile::pair(db, SETUP, "").await;
+    differ(&sc, &tc).await;
+    let before = fingerprint(&tc, "items").await;
+    (sc, tc, before)
+}
+
 /// A runbook for the pair's database `db`: its `repair` step, then `between` (TOML steps),
 /// then `boom`, whose failure rolls the run back.
 fn repair_then(s: &Cluster, t: &Cluster, db: &str, between: &str) -> String {
@@ -1008,8 +1017,7 @@ fn repair_then(s: &Cluster, t: &Cluster, db: &str, between: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_inverse_patch_is_applied_only_as_it_was_saved_even_after_a_crash() {
     let (s, t) = crate::reconcile::clusters();
-    let (sc, tc) = crate::reconcile::pair("inversetamper", SETUP, "").await;
-    differ(&sc, &tc).await;
+    let (sc, tc, _) = differing("inversetamper").await;
     let dir = tempfile::tempdir().unwrap();
     let inverse = dir.path().join("j.output/01-repair.repair.inverse.sql");
     let edit = format!(
@@ -1035,9 +1043,7 @@ async fn an_inverse_patch_is_applied_only_as_it_was_saved_even_after_a_crash() {
     );
 
     // SIGKILL while `hold`'s rollback runs (before the inverse's turn), then a resume.
-    let (sc, tc) = crate::reconcile::pair("inversecrash", SETUP, "").await;
-    differ(&sc, &tc).await;
-    let before = fingerprint(&tc, "items").await;
+    let (_, tc, before) = differing("inversecrash").await;
     let dir = tempfile::tempdir().unwrap();
     let hold = format!(
         "[[step]]\nid = \"hold\"\nrun = \"true\"\nrollback = \"cd {}; \
@@ -1099,9 +1105,7 @@ async fn an_inverse_patch_is_applied_only_as_it_was_saved_even_after_a_crash() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_inverse_cut_short_by_a_kill_is_rolled_back_on_the_server_and_applied_on_resume() {
     let (s, t) = crate::reconcile::clusters();
-    let (sc, tc) = crate::reconcile::pair("inversekill", SETUP, "").await;
-    differ(&sc, &tc).await;
-    let before = fingerprint(&tc, "items").await;
+    let (sc, tc, before) = differing("inversekill").await;
     tc.batch_execute(
         "CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS \
          'BEGIN PERFORM pg_sleep(0.5); RETURN COALESCE(NEW, OLD); END'; \
@@ -1173,9 +1177,7 @@ async fn an_inverse_cut_short_by_a_kill_is_rolled_back_on_the_server_and_applied
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_inverse_the_journal_never_recorded_is_left_alone_and_the_rest_applied() {
     let (s, t) = crate::reconcile::clusters();
-    let (sc, tc) = crate::reconcile::pair("inverseorphan", SETUP, "").await;
-    differ(&sc, &tc).await;
-    let before = fingerprint(&tc, "items").await;
+    let (_, tc, before) = differing("inverseorphan").await;
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("j.output");
     std::fs::create_dir(&out_dir).unwrap();
