@@ -174,12 +174,14 @@ fn resume_here(journal: &Path) -> Result<(), Failure> {
     let Some(started) = started else {
         return Ok(());
     };
+    // Shown on a terminal: a directory's name may hold anything.
+    let shown = cutover_model::text::plain(&started).into_owned();
     let (Ok(there), Ok(here)) = (
         std::fs::canonicalize(&started),
         std::env::current_dir().and_then(std::fs::canonicalize),
     ) else {
         say::err(&format!(
-            "cutover: the run started in {started}, which is gone: its steps read relative paths from here"
+            "cutover: the run started in {shown}, which is gone: its steps read relative paths from here"
         ));
         return Ok(());
     };
@@ -191,8 +193,8 @@ fn resume_here(journal: &Path) -> Result<(), Failure> {
     Err(Failure::new(
         Exit::Invalid,
         format!(
-            "cutover: the run of {} started in {started}, where its steps' relative paths (and a relative runbook path) are read: resume it from there: cd {} && cutover run --resume {}",
-            journal.display(),
+            "cutover: the run of {} started in {shown}, where its steps' relative paths (and a relative runbook path) are read: resume it from there: cd {} && cutover run --resume {}",
+            cutover_model::text::plain(&journal.display().to_string()),
             quoted(&started),
             quoted(
                 &std::path::absolute(journal)
