@@ -160,12 +160,16 @@ fn runbook_of_journal(path: &Path) -> Result<PathBuf> {
         .ok_or_else(|| eyre!("journal {} has no run_started record", path.display()))
 }
 
-/// A resume from another directory than the one the run started in is refused, saying the
-/// `cd` to make: its steps' relative paths (`sh ./step.sh`, `psql -f sql/03.sql`) and its
-/// runbook's, if relative, are read from there, and from here they would find other files,
-/// or none. A directory that is gone is only said.
-fn resume_here(journal: &Path) -> Result<(), Failure> {
-    let started = journal::read(journal).ok().and_then(|read| {
+/// A resume runs where its run started (the journal keeps the directory): its steps'
+/// relative paths (`sh ./step.sh`, `psql -f sql/03.sql`) and its runbook's, if relative, are
+/// read from there, and from anywhere else they would find other files, or none. So a resume
+/// from another directory moves there first, its own path arguments made absolute, and says
+/// so; a directory that is gone is only said.
+fn resume_where_it_ran(args: &mut RunArgs) -> Result<(), Failure> {
+    let Some(journal) = args.resume.clone() else {
+        return Ok(());
+    };
+    let started = journal::read(&journal).ok().and_then(|read| {
         read.records.iter().find_map(|r| match &r.event {
             Event::RunStarted { run } => run.started_in.clone(),
             _ => None,
@@ -188,22 +192,39 @@ fn resume_here(journal: &Path) -> Result<(), Failure> {
     if there == here {
         return Ok(());
     }
-    let quoted =
-        |p: &str| cutover_model::text::plain(&cutover_model::runbook::shell::quote(p)).into_owned();
-    Err(Failure::new(
-        Exit::Invalid,
-        format!(
-            "cutover: the run of {} started in {shown}, where its steps' relative paths (and a relative runbook path) are read: resume it from there: cd {} && cutover run --resume {}",
-            cutover_model::text::plain(&journal.display().to_string()),
-            quoted(&started),
-            quoted(
-                &std::path::absolute(journal)
-                    .unwrap_or_else(|_| journal.to_path_buf())
-                    .display()
-                    .to_string()
-            ),
-        ),
-    ))
+    let absolute = |p: &mut Option<PathBuf>| {
+        if let Some(path) = p.as_mut()
+            && let Ok(abs) = std::path::absolute(&*path)
+        {
+            *path = abs;
+        }
+    };
+    for p in [
+        &mut args.runbook,
+        &mut args.journal,
+        &mut args.resume,
+        &mut args.log,
+        &mut args.metrics_file,
+    ] {
+        absolute(p);
+    }
+    // A theme named by a file here stays that file.
+    if let Some(theme) = args.theme.as_mut()
+        && Path::new(theme.as_str()).is_file()
+        && let Ok(abs) = std::path::absolute(theme.as_str())
+    {
+        *theme = abs.display().to_string();
+    }
+    std::env::set_current_dir(&there).map_err(|e| {
+        Failure::new(
+            Exit::Invalid,
+            format!("cutover: the run started in {shown}, where it resumes: cannot go there: {e}"),
+        )
+    })?;
+    say::err(&format!(
+        "cutover: resuming in {shown}, where the run started (its steps' relative paths are read there)"
+    ));
+    Ok(())
 }
 
 /// The vars a resumed run starts from: the ones its journal's latest session ran with, then
@@ -245,10 +266,11 @@ fn resume_vars(
 }
 
 /// `cutover run`: one runbook (headless, or in the cockpit on a detached engine), or a fleet.
-fn run(args: RunArgs) -> Outcome {
+fn run(mut args: RunArgs) -> Outcome {
     if let Some(fleet) = &args.fleet {
         return run_fleet(&args, fleet);
     }
+    resume_where_it_ran(&mut args)?;
     let (runbook_path, overrides, rb) = load_for_run(&args)?;
     refuse_early(&rb, &runbook_path, &args)
         .map_err(|why| Failure::new(Exit::Invalid, format!("cutover: {why}")))?;
@@ -317,9 +339,6 @@ fn headless_options(args: &RunArgs) -> HeadlessOptions {
 /// The runbook `run` runs (or the one its `--resume` journal ran), with the vars it runs
 /// with: the journal's, then `--var` on top; refused, and why.
 fn load_for_run(args: &RunArgs) -> Result<ToRun, Failure> {
-    if let Some(j) = &args.resume {
-        resume_here(j)?;
-    }
     let runbook_path = match (&args.runbook, &args.resume) {
         (Some(p), _) => p.clone(),
         (None, Some(j)) => runbook_of_journal(j)?,
