@@ -148,16 +148,34 @@ fn check(files: &[PathBuf], connect: bool, overrides: &BTreeMap<String, String>)
     Ok(Exit::unless(ok, Exit::Invalid))
 }
 
-/// The runbook path recorded in a journal.
-fn runbook_of_journal(path: &Path) -> Result<PathBuf> {
-    journal::read(path)?
-        .records
-        .iter()
-        .find_map(|r| match &r.event {
-            Event::RunStarted { run } => Some(PathBuf::from(&run.runbook)),
-            _ => None,
+/// The journal `run --resume` continues, read once for what the run takes from it before the
+/// engine reads it (the directory, the runbook, the vars).
+type Resuming = Option<Result<journal::Contents, journal::JournalError>>;
+
+/// The first session's start in `read`.
+fn first_start(read: &journal::Contents) -> Option<&cutover_model::protocol::RunInfo> {
+    read.records.iter().find_map(|r| match &r.event {
+        Event::RunStarted { run } => Some(run.as_ref()),
+        _ => None,
+    })
+}
+
+/// The runbook path recorded in the journal at `path` (read as `read`).
+fn runbook_of_journal(
+    path: &Path,
+    read: &Result<journal::Contents, journal::JournalError>,
+) -> Result<PathBuf, Failure> {
+    let read = read
+        .as_ref()
+        .map_err(|e| Failure::new(Exit::Failed, format!("cutover: {e}")))?;
+    first_start(read)
+        .map(|run| PathBuf::from(&run.runbook))
+        .ok_or_else(|| {
+            Failure::from(eyre!(
+                "journal {} has no run_started record",
+                path.display()
+            ))
         })
-        .ok_or_else(|| eyre!("journal {} has no run_started record", path.display()))
 }
 
 /// A resume runs where its run started (the journal keeps the directory): its steps'
@@ -165,17 +183,13 @@ fn runbook_of_journal(path: &Path) -> Result<PathBuf> {
 /// read from there, and from anywhere else they would find other files, or none. So a resume
 /// from another directory moves there first, its own path arguments made absolute, and says
 /// so; a directory that is gone is only said.
-fn resume_where_it_ran(args: &mut RunArgs) -> Result<(), Failure> {
-    let Some(journal) = args.resume.clone() else {
-        return Ok(());
-    };
-    let started = journal::read(&journal).ok().and_then(|read| {
-        read.records.iter().find_map(|r| match &r.event {
-            Event::RunStarted { run } => run.started_in.clone(),
-            _ => None,
-        })
-    });
-    let Some(started) = started else {
+fn resume_where_it_ran(args: &mut RunArgs, resuming: &Resuming) -> Result<(), Failure> {
+    let Some(started) = resuming
+        .as_ref()
+        .and_then(|read| read.as_ref().ok())
+        .and_then(first_start)
+        .and_then(|run| run.started_in.clone())
+    else {
         return Ok(());
     };
     // Shown on a terminal: a directory's name may hold anything.
@@ -231,10 +245,10 @@ fn resume_where_it_ran(args: &mut RunArgs) -> Result<(), Failure> {
 /// `given` (`--var`) on top. A value the journal keeps masked (it held a password) must be
 /// given again.
 fn resume_vars(
-    journal: &Path,
+    read: &Result<journal::Contents, journal::JournalError>,
     given: &BTreeMap<String, String>,
 ) -> Result<BTreeMap<String, String>, String> {
-    let read = journal::read(journal).map_err(|e| e.to_string())?;
+    let read = read.as_ref().map_err(ToString::to_string)?;
     let mut vars = read
         .records
         .iter()
@@ -270,8 +284,9 @@ fn run(mut args: RunArgs) -> Outcome {
     if let Some(fleet) = &args.fleet {
         return run_fleet(&args, fleet);
     }
-    resume_where_it_ran(&mut args)?;
-    let (runbook_path, overrides, rb) = load_for_run(&args)?;
+    let resuming: Resuming = args.resume.as_deref().map(journal::read);
+    resume_where_it_ran(&mut args, &resuming)?;
+    let (runbook_path, overrides, rb) = load_for_run(&args, &resuming)?;
     refuse_early(&rb, &runbook_path, &args)
         .map_err(|why| Failure::new(Exit::Invalid, format!("cutover: {why}")))?;
     // Everything that can go wrong before the terminal is taken over is reported plainly.
@@ -338,11 +353,11 @@ fn headless_options(args: &RunArgs) -> HeadlessOptions {
 
 /// The runbook `run` runs (or the one its `--resume` journal ran), with the vars it runs
 /// with: the journal's, then `--var` on top; refused, and why.
-fn load_for_run(args: &RunArgs) -> Result<ToRun, Failure> {
-    let runbook_path = match (&args.runbook, &args.resume) {
-        (Some(p), _) => p.clone(),
-        (None, Some(j)) => runbook_of_journal(j)?,
-        (None, None) => {
+fn load_for_run(args: &RunArgs, resuming: &Resuming) -> Result<ToRun, Failure> {
+    let runbook_path = match (&args.runbook, &args.resume, resuming) {
+        (Some(p), _, _) => p.clone(),
+        (None, Some(j), Some(read)) => runbook_of_journal(j, read)?,
+        (None, _, _) => {
             return Err(Failure::new(
                 Exit::Invalid,
                 "cutover: run needs a RUNBOOK (or --resume JOURNAL)",
@@ -352,9 +367,9 @@ fn load_for_run(args: &RunArgs) -> Result<ToRun, Failure> {
     let given: BTreeMap<String, String> = args.vars.iter().cloned().collect();
     // A resumed run keeps the vars it ran with (its hosts and DSNs); a --var changes one only
     // when accepted (the engine compares).
-    let overrides = match &args.resume {
-        Some(j) => {
-            resume_vars(j, &given).map_err(|message| Failure::new(Exit::Invalid, message))?
+    let overrides = match resuming {
+        Some(read) => {
+            resume_vars(read, &given).map_err(|message| Failure::new(Exit::Invalid, message))?
         }
         None => given,
     };
