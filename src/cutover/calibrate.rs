@@ -10,7 +10,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use cutover_model::file::create_private;
 use cutover_model::protocol::StepKind;
 use cutover_model::runbook::Runbook;
 use cutover_model::runbook::units::format_duration;
@@ -305,18 +304,20 @@ fn replace_if_unchanged(
     after: &str,
     mode: u32,
 ) -> Result<(), (Exit, String)> {
+    use crate::new_file::{dir_of, fresh_file};
     use std::io::Write;
     use std::os::unix::fs::PermissionsExt;
-    let name = file
-        .file_name()
-        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-    let tmp = file.with_file_name(format!(".{name}.calibrate-{}", std::process::id()));
-    let written = (|| {
-        let mut f = create_private(&tmp)?;
-        f.write_all(after.as_bytes())?;
-        f.set_permissions(std::fs::Permissions::from_mode(mode & 0o7777))?;
-        f.sync_all()
-    })();
+    // A name of its own beside `file` (a PID-named one a killed run left would refuse it).
+    let (mut f, tmp) = fresh_file(dir_of(file)).map_err(|e| {
+        (
+            Exit::Failed,
+            format!("cannot write beside {}: {e}", file.display()),
+        )
+    })?;
+    let written = f
+        .write_all(after.as_bytes())
+        .and_then(|()| f.set_permissions(std::fs::Permissions::from_mode(mode & 0o7777)))
+        .and_then(|()| f.sync_all());
     let fail = |code: Exit, msg: String| {
         let _ = std::fs::remove_file(&tmp);
         Err((code, msg))

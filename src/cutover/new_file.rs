@@ -2,7 +2,6 @@
 //! replaces one that exists, nor follows a symbolic link, and is fsynced.
 
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 /// An existing file (or a symlink, a FIFO, a device) at `p` is never written over; and a
@@ -19,7 +18,7 @@ pub fn refuse_existing(p: &Path) -> Result<(), String> {
 }
 
 /// The directory `p` is written in.
-fn dir_of(p: &Path) -> &Path {
+pub(crate) fn dir_of(p: &Path) -> &Path {
     p.parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
@@ -28,7 +27,7 @@ fn dir_of(p: &Path) -> &Path {
 /// A file of our own, new, in `dir` (`.cutover-<random>.tmp`, 0600), and its path: a name
 /// no earlier run can have left (a kill leaves its file; a PID comes back, in a container
 /// always the same), short whatever `p`'s name is.
-fn fresh_file(dir: &Path) -> std::io::Result<(std::fs::File, std::path::PathBuf)> {
+pub(crate) fn fresh_file(dir: &Path) -> std::io::Result<(std::fs::File, std::path::PathBuf)> {
     use std::hash::{BuildHasher, Hasher};
     let mut last = std::io::Error::other("no name was free");
     for attempt in 0u32..16 {
@@ -36,13 +35,7 @@ fn fresh_file(dir: &Path) -> std::io::Result<(std::fs::File, std::path::PathBuf)
         h.write_u32(std::process::id());
         h.write_u32(attempt);
         let path = dir.join(format!(".cutover-{:016x}.tmp", h.finish()));
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&path)
-        {
+        match cutover_model::file::create_private(&path) {
             Ok(f) => return Ok((f, path)),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = e,
             Err(e) => return Err(e),
