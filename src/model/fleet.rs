@@ -421,8 +421,7 @@ fn members(errs: &mut Errors<'_>, given: &[Spanned<MemberSpec>]) -> Vec<Member> 
                 .iter()
                 .map(|(k, v)| {
                     let env = v.get_ref().env.get_ref().clone();
-                    let written = errs.source.get(v.span()).unwrap_or("");
-                    if let Some(why) = v.get_ref().not_a_name(written) {
+                    if let Some(why) = v.get_ref().not_a_name() {
                         let message = SecretSpec::not_a_name_message(k.get_ref(), why);
                         let d = Diagnostic::at(errs.file, errs.source, v.span(), message);
                         errs.found.push(d.hiding(env.trim()));

@@ -89,7 +89,7 @@ impl Diagnostic {
         let span = e.span().unwrap_or(0..0);
         let text = source.get(span.clone()).unwrap_or("");
         let d = Self::at(file, source, span, toml_message(e.message(), text, syntax));
-        if e.message().contains("struct SecretSpec") {
+        if e.message().contains(super::secret_spec::NOT_SHOWN) {
             d.hiding(text.trim().trim_matches(|c| c == '"' || c == '\''))
         } else {
             d
@@ -275,9 +275,6 @@ fn expected_words(expected: &str) -> &str {
         "f32" | "f64" => "a number",
         "a boolean" => "true or false",
         "a sequence" => "an array such as [\"a\", \"b\"]",
-        "struct SecretSpec" => {
-            "`{ env = \"ENV_VAR\" }` naming the environment variable that holds the secret (never the secret itself)"
-        }
         "struct WindowSpec" => "`{ start = \"2026-12-05T02:00:00Z\", minutes = 90 }`",
         "struct ExpectSpec" => "an inline table such as `{ exit = 0 }`",
         "struct WaitSpec" => "an inline table such as `{ run = \"...\", every = \"2s\" }`",
@@ -299,10 +296,7 @@ fn wrong_type(found: &str, expected: &str, text: &str) -> String {
         .next()
         .is_some_and(|c| c.is_ascii_digit())
         && text.contains('-');
-    let found_words = if expected == "struct SecretSpec" && found.starts_with("string") {
-        // The string is most likely the secret itself: it is not repeated.
-        "a string (not shown: it may be the secret itself)".to_string()
-    } else if found == "map" && looks_like_datetime {
+    let found_words = if found == "map" && looks_like_datetime {
         "a TOML date-time".to_string()
     } else if found == "map" {
         "a table".to_string()

@@ -4,6 +4,7 @@ pub mod diag;
 pub mod dsn;
 pub mod dsn_fill;
 pub mod notify;
+mod secret_spec;
 pub mod shell;
 mod sign_offs;
 pub mod spec;

@@ -12,6 +12,8 @@ use super::units::{Dur, Threshold};
 /// A string with its location in the file.
 pub type SStr = Spanned<String>;
 
+pub use super::secret_spec::SecretSpec;
+
 /// The whole file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -129,41 +131,6 @@ impl<'de> Deserialize<'de> for VarValue {
             }
         }
         d.deserialize_any(V)
-    }
-}
-
-/// `NAME = { env = "VAR" }`
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SecretSpec {
-    /// The environment variable holding the secret.
-    pub env: SStr,
-}
-
-impl SecretSpec {
-    /// Why this value, written `written` in the file, is likely the secret itself rather than
-    /// `{ env = "NAME" }` naming the variable that holds it: an array (TOML reads it into the
-    /// same fields), or a name no environment variable has. `None`: it is a name.
-    pub fn not_a_name(&self, written: &str) -> Option<&'static str> {
-        let env = self.env.get_ref().trim();
-        let is_name = env.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-            && !env.starts_with(|c: char| c.is_ascii_digit());
-        if written.trim_start().starts_with('[') {
-            Some("an array")
-        } else if !env.is_empty() && !is_name {
-            Some(
-                "a name with characters no environment variable name has (only letters, digits and _, not first a digit)",
-            )
-        } else {
-            None
-        }
-    }
-
-    /// What is said of secret `name` when [`SecretSpec::not_a_name`] says `why`.
-    pub fn not_a_name_message(name: &str, why: &str) -> String {
-        format!(
-            "secret `{name}`: expected `{{ env = \"CUTOVER_{name}\" }}` naming the environment variable that holds it, found {why} (not shown: it may be the secret itself)"
-        )
     }
 }
 

@@ -257,7 +257,7 @@ pub(super) fn secrets(cx: &mut Ctx<'_>, spec: &FileSpec) -> BTreeMap<String, Str
     let mut out = BTreeMap::new();
     for (name, s) in &spec.secrets {
         let env = s.get_ref().env.get_ref().trim().to_string();
-        if let Some(why) = s.get_ref().not_a_name(cx.written(s.span())) {
+        if let Some(why) = s.get_ref().not_a_name() {
             cx.err_masking(s.span(), SecretSpec::not_a_name_message(name, why), &env);
         }
         cx.not_blank(&s.get_ref().env, || {
@@ -362,6 +362,31 @@ mod tests {
                 .find(|l| l.contains('^'))
                 .map(|l| l.matches('^').count());
             assert_eq!(carets, quoted.map(|q| q.chars().count()), "{value}: {e}");
+        }
+    }
+
+    /// Attack: a secret of digits, a date or a boolean written in a secret's place (or in its
+    /// `env`) was quoted by serde's own message (`found integer 987654321`). It is refused
+    /// like a string: said what it is, never what it says, masked on the quoted line.
+    #[test]
+    fn a_secret_of_digits_is_refused_unseen_too() {
+        for value in [
+            "987654321",
+            "9876543.21",
+            "1987-06-05",
+            "{ env = 987654321 }",
+            "[987654321]",
+        ] {
+            let text = format!(
+                "[runbook]\nname = \"r\"\n[secrets]\nPW = {value}\n[[step]]\nid = \"a\"\nrun = \"true\"\n"
+            );
+            let e = Runbook::parse("rb.toml", &text, &BTreeMap::new())
+                .expect_err("refused")
+                .to_string();
+            assert!(e.contains("rb.toml:4:"), "{value}: {e}");
+            assert!(e.contains("it may be the secret itself"), "{value}: {e}");
+            assert!(!e.contains("98765") && !e.contains("1987"), "{value}: {e}");
+            assert!(e.contains("••••"), "{value}: {e}");
         }
     }
 
