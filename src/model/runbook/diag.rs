@@ -203,6 +203,15 @@ pub fn toml_message(raw: &str, text: &str, syntax: bool) -> String {
             return wrong_type(found, expected, text);
         }
     }
+    // serde reads an array into a table's fields by position, and says so when the lengths
+    // differ: an array where a table belongs.
+    if let Some(rest) = msg.strip_prefix("invalid length ")
+        && let Some((_, expected)) = rest.split_once(", expected ")
+        && let Some((table, _)) = expected.rsplit_once(" with ")
+        && table.starts_with("struct ")
+    {
+        return wrong_type("sequence", table, text);
+    }
     msg
 }
 
@@ -340,6 +349,10 @@ mod tests {
         "wrong type: expected a whole number, 0 or more, found string \"90\": write 90 without quotes"; "quoted number")]
     #[test_case::test_case("invalid type: map, expected a string", "2026-12-05T02:00:00Z", false,
         "wrong type: expected a string, found a TOML date-time: put it in quotes, \"2026-12-05T02:00:00Z\""; "datetime")]
+    #[test_case::test_case("invalid length 2, expected struct ExpectSpec with 5 elements", "[1, \"ok\"]", false,
+        "wrong type: expected an inline table such as `{ exit = 0 }`, found an array"; "array for a table")]
+    #[test_case::test_case("invalid length 1, expected struct ZoneSpec with 3 elements", "[1]", false,
+        "wrong type: expected a table, found an array"; "array for an unnamed table")]
     #[test_case::test_case("duplicate key", "run", true,
         "duplicate key `run`: this table already sets it; keep only one"; "duplicate key")]
     #[test_case::test_case("invalid basic string, expected `\"`", "", true,
