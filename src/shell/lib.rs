@@ -175,17 +175,36 @@ fn command(spec: &ShellSpec) -> Command {
 
 /// Whether a `timeout` on the PATH runs a command the way [`command`] calls it (checked
 /// once, by running `timeout -k 1 5 true`): one that does not (an old BusyBox, something
-/// else of that name) is not used, and the command runs as `sh` alone.
+/// else of that name, one that has not ended within 2 s) is not used, and the command runs as
+/// `sh` alone.
 fn has_timeout_utility() -> bool {
     static WORKS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *WORKS.get_or_init(|| {
-        std::process::Command::new("timeout")
+        let Ok(mut child) = std::process::Command::new("timeout")
             .args(["-k", "1", "5.000", "true"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
+            .spawn()
+        else {
+            return false;
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        loop {
+            match child.try_wait() {
+                Ok(Some(status)) => return status.success(),
+                Ok(None) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                _ => {
+                    // A `timeout` that does not end is not one to rely on: it is ended, and
+                    // reaped.
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return false;
+                }
+            }
+        }
     })
 }
 

@@ -422,16 +422,25 @@ fn hooks_that_share_a_margin_each_hear_behind_plan_once() {
 /// name): it is not used, and the hook runs as it would without it.
 #[test]
 fn a_timeout_that_does_not_take_k_is_not_used() {
+    delivered_past_a_fake_timeout("#!/bin/sh\necho 'Usage: timeout -t SECS PROG' >&2\nexit 1\n");
+}
+
+/// Attack: a `timeout` on the PATH that never ends. Asked once whether it works, it held
+/// that question (and a thread of the engine's) for ever; it is given 2 s, then ended, and
+/// the hook runs without it.
+#[test]
+fn a_timeout_that_never_ends_is_not_waited_for() {
+    delivered_past_a_fake_timeout("#!/bin/sh\nexec sleep 3600\n");
+}
+
+/// A fake `timeout` (`script`) first on the PATH: `notify --test` still delivers its hook.
+fn delivered_past_a_fake_timeout(script: &str) {
     use std::os::unix::fs::PermissionsExt;
     let d = tempfile::tempdir().unwrap();
     let bin = d.path().join("bin");
     std::fs::create_dir(&bin).unwrap();
     let fake = bin.join("timeout");
-    std::fs::write(
-        &fake,
-        "#!/bin/sh\necho 'Usage: timeout -t SECS PROG' >&2\nexit 1\n",
-    )
-    .unwrap();
+    std::fs::write(&fake, script).unwrap();
     std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
     let body = format!(
         "[runbook]\nname = \"t\"\n{}\n[[step]]\nid = \"a\"\nrun = \"true\"\n",
