@@ -419,3 +419,51 @@ fn a_failing_preflight_holds_the_cockpit_until_a_reason_is_typed() {
     assert_eq!(over.len(), 1, "{recs:?}");
     assert_eq!(over[0]["reason"], "rehearsal on an old window");
 }
+
+/// Attack: a resumed run's cockpit refused `r` for an interrupted step for as long as the
+/// decision had once said its old process group was running: after the group ended, after
+/// `K` found nothing to stop, and in a cockpit attached later. The engine says the decision
+/// again once the group has ended (and after `K`), and `r` re-runs the step.
+#[test]
+fn an_interrupted_step_can_be_rerun_once_its_old_group_has_ended() {
+    let dir = tempfile::tempdir().unwrap();
+    let rb = crate::support::runbook(
+        dir.path(),
+        "rb.toml",
+        "[runbook]\nname = \"t\"\n\n[[step]]\nid = \"slow\"\n\
+         run = \"if [ -f once ]; then echo again > again; else touch once; sleep 4; fi\"\n\n\
+         [[step]]\nid = \"next\"\nrun = \"true\"\n",
+    );
+    let orphan = crate::support::kill_headless_when(dir.path(), &rb, "the slow step", |t| {
+        t.contains("\"type\":\"process\"")
+    });
+    let journal = dir.path().join("j.jsonl");
+    let mut t = Pty::spawn(
+        &["run", "--resume", journal.to_str().unwrap()],
+        &[],
+        220,
+        30,
+    );
+    t.wait_for("STILL RUNNING");
+    // While the group runs, a re-run is refused (it would do the work twice).
+    t.send("r");
+    t.wait_for("K to stop it");
+    crate::support::wait_for("the old group to end", crate::term::DEADLINE, || {
+        !cutover_shell::group_alive(orphan)
+    });
+    t.wait_for("is no longer running");
+    t.send("r");
+    t.wait_for("✔ 1 slow");
+    assert!(dir.path().join("again").exists(), "the step ran again");
+    let recs = crate::support::journal(&journal);
+    let said: Vec<_> = recs
+        .iter()
+        .filter(|r| r["type"] == "decision_needed")
+        .map(|r| r["still_running"].clone())
+        .collect();
+    assert_eq!(
+        said,
+        [serde_json::json!(orphan), serde_json::Value::Null],
+        "said running, then said again once it ended"
+    );
+}

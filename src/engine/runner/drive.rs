@@ -183,16 +183,22 @@ impl Runner<'_> {
     ) -> Result<Decision, EngineError> {
         let id = self.rb.steps[index].id.clone();
         let running = |g: Option<u32>| g.filter(|pid| shell::group_alive(*pid as i32));
-        self.decision_needed(index, kind, &message, running(old_group))
-            .await?;
+        let mut shown = running(old_group);
+        self.decision_needed(index, kind, &message, shown).await?;
         loop {
-            match self.command().await? {
+            let at = (index, kind, message.as_str());
+            match self.command_watching(&mut shown, at).await? {
                 Command::Retry => {
                     if let Some(pid) = running(old_group) {
                         let msg = format!(
                             "step {id}'s process group {pid} from the earlier session is still running: a re-run now would do its work twice. Wait for it to end, or stop it first"
                         );
                         self.notice(Level::Warn, msg).await?;
+                        if shown != Some(pid) {
+                            // The front end thought it had ended: told again.
+                            shown = Some(pid);
+                            self.decision_needed(index, kind, &message, shown).await?;
+                        }
                         continue;
                     }
                     self.operator_action(Some(&id), OperatorAction::Retry)
@@ -200,9 +206,15 @@ impl Runner<'_> {
                     return Ok(Decision::Retry);
                 }
                 Command::StopInterrupted => {
-                    if self.stop_old_group(&id, running(old_group)).await? {
-                        self.decision_needed(index, kind, &message, running(old_group))
-                            .await?;
+                    let acted = self.stop_old_group(&id, running(old_group)).await?;
+                    // Said again when it acted, or when the front end's view of the group
+                    // (what it was last told) is stale; never for nothing (a front end that
+                    // answers each decision would loop).
+                    let now = running(old_group);
+                    if acted || now != shown {
+                        shown = now;
+                        let said = group_now(&message, old_group, shown);
+                        self.decision_needed(index, kind, &said, shown).await?;
                     }
                 }
                 Command::Skip { reason } | Command::MarkDone { reason }
@@ -242,6 +254,31 @@ impl Runner<'_> {
                     let msg = format!("{what} does nothing now: step {id} needs {options}");
                     self.notice(Level::Warn, msg).await?;
                 }
+            }
+        }
+    }
+
+    /// The next command at a decision point, watching the old process group the front end
+    /// was last told of (`shown`): once it has ended, the decision is said again without it
+    /// (checked every tick), so a front end that refuses a re-run while the group runs (the
+    /// cockpit, a cockpit attached later from the run's state) lets it through.
+    async fn command_watching(
+        &mut self,
+        shown: &mut Option<u32>,
+        (index, kind, message): (usize, DecisionKind, &str),
+    ) -> Result<Command, EngineError> {
+        loop {
+            if let Some(cmd) = self.inbound().await?
+                && let Some(c) = self.screen(cmd).await?
+            {
+                return Ok(c);
+            }
+            if let Some(pid) = *shown
+                && !shell::group_alive(pid as i32)
+            {
+                *shown = None;
+                let now = group_now(message, Some(pid), None);
+                self.decision_needed(index, kind, &now, None).await?;
             }
         }
     }
@@ -295,6 +332,18 @@ impl Runner<'_> {
             .terminate(shell::KILL_GRACE)
             .await;
         Ok(true)
+    }
+}
+
+/// A decision's `message`, written while `old_group` ran, as it reads once the group is in
+/// the state `shown` says (running, or `None`: no longer).
+fn group_now(message: &str, old_group: Option<u32>, shown: Option<u32>) -> String {
+    match (old_group, shown) {
+        (Some(pid), None) => message.replace(
+            &super::resumed::group_said(pid, true),
+            &super::resumed::group_said(pid, false),
+        ),
+        _ => message.to_string(),
     }
 }
 

@@ -181,11 +181,16 @@ impl Runner<'_> {
 
 /// What became of an interrupted attempt's process group, for the decision's message.
 fn group_state(int: &Interrupted) -> String {
-    match int.pid {
-        Some(pid) if shell::group_alive(pid as i32) => {
-            format!("; its process group {pid} is STILL RUNNING")
-        }
-        Some(pid) => format!("; its process group {pid} is no longer running"),
-        None => String::new(),
+    int.pid.map_or_else(String::new, |pid| {
+        group_said(pid, shell::group_alive(pid as i32))
+    })
+}
+
+/// `; its process group 4242 is STILL RUNNING` (`alive`), or `… is no longer running`.
+pub(super) fn group_said(pid: u32, alive: bool) -> String {
+    if alive {
+        format!("; its process group {pid} is STILL RUNNING")
+    } else {
+        format!("; its process group {pid} is no longer running")
     }
 }
