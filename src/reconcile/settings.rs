@@ -69,6 +69,10 @@ pub fn begin_sql_in(p: &Pinning, snapshot: Option<&str>) -> String {
     set("bytea_output", "hex");
     set("lc_monetary", "C");
     set("standard_conforming_strings", "on");
+    // How a patch's literals are read back: `{NULL}` an array's NULL element, not the text
+    // "NULL"; an XML value a fragment or a document alike.
+    set("array_nulls", "on");
+    set("xmloption", "content");
     set("jit", "off");
     set("max_parallel_workers_per_gather", "0");
     set("statement_timeout", &p.statement_timeout_ms.to_string());

@@ -335,8 +335,11 @@ impl TableSql {
 
 /// Whether a valid unique index without predicate or expressions (a primary key, a unique
 /// constraint) covers only key columns, which makes the key unique among rows without NULLs.
-/// Parameters: the relation (quoted, as text), the key column names.
+/// Not for a table with inheritance children (its index does not cover them, and a read of
+/// it reads them too); a partitioned table's index covers its partitions. Parameters: the
+/// relation (quoted, as text), the key column names.
 pub const UNIQUE_INDEX_ON_KEY: &str = "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_index i \
+     JOIN pg_catalog.pg_class c ON c.oid = i.indrelid AND (c.relkind = 'p' OR NOT c.relhassubclass) \
      WHERE i.indrelid = $1::pg_catalog.text::pg_catalog.regclass AND i.indisunique AND i.indisvalid \
      AND i.indpred IS NULL AND i.indexprs IS NULL \
      AND (SELECT pg_catalog.array_agg(a.attname::pg_catalog.text) FROM pg_catalog.unnest(i.indkey[0:i.indnkeyatts - 1]) AS k(n) \

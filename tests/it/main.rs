@@ -27,6 +27,7 @@ mod pty;
 mod reconcile;
 mod reconcile_scale;
 mod repair;
+mod repair_attacks;
 mod report;
 mod rollback;
 mod run_metrics;

@@ -10,7 +10,7 @@ use crate::ReconcileError;
 use crate::columns::{self, Column, TableInfo};
 use crate::settings::{self, Pinning};
 use cutover_model::ident::quote_ident;
-use cutover_model::reconcile::{ReconcileResult, Status};
+use cutover_model::reconcile::{MismatchClass, ReconcileResult, Status};
 use cutover_model::runbook::{ReconcileCheck, ReconcileKind};
 
 /// How far a repair may go.
@@ -136,12 +136,10 @@ pub async fn build(
         settings: pinned_settings(&pinning),
         ..Patch::default()
     };
-    settings::begin(source, "source", &pinning).await?;
-    if let Err(e) = settings::begin(target, "target", &pinning).await {
-        settings::end(source).await;
-        return Err(e);
-    }
-    let mut outcome = Ok(());
+    one_sided_tables(result, &mut patch);
+    // Each table named as the check's session read it (its search path): an unqualified
+    // name is resolved before the pinned snapshot's catalog-only search path hides it.
+    let mut named = Vec::new();
     for part in tables_of(result) {
         if part.mismatches.is_empty() {
             continue;
@@ -152,6 +150,19 @@ pub async fn build(
         } else {
             (part.name.clone(), part.name.clone())
         };
+        let resolved = (
+            info(source, "source", &src_table).await?.qualified(),
+            info(target, "target", &tgt_table).await?.qualified(),
+        );
+        named.push((part, resolved));
+    }
+    settings::begin(source, "source", &pinning).await?;
+    if let Err(e) = settings::begin(target, "target", &pinning).await {
+        settings::end(source).await;
+        return Err(e);
+    }
+    let mut outcome = Ok(());
+    for (part, (src_table, tgt_table)) in named {
         if let Err(e) = table(source, target, part, (&src_table, &tgt_table), &mut patch).await {
             outcome = Err(e);
             break;
@@ -160,6 +171,47 @@ pub async fn build(
     settings::end(source).await;
     settings::end(target).await;
     outcome.map(|()| patch)
+}
+
+/// A note for each table a `tables` check found on one side only: a patch works row by row
+/// in tables both sides have, so these are left to the operator, said.
+fn one_sided_tables(result: &ReconcileResult, patch: &mut Patch) {
+    if result.tables.is_empty() {
+        return;
+    }
+    for m in &result.mismatches {
+        let what = match m.class {
+            MismatchClass::MissingOnTarget => "is on the source only",
+            MismatchClass::ExtraOnTarget => "is on the target only",
+            _ => "differs as a table",
+        };
+        patch.notes.push(format!(
+            "table {} {what}: a patch works row by row in tables both sides have; create or drop it by hand",
+            m.key.join(".")
+        ));
+    }
+}
+
+/// Why the rows of `columns` (`side` and `other`: a column's type on each side) cannot be
+/// guarded by their text, if they cannot: a type whose text depends on the search path
+/// (`regclass` and its kin). `None`: they can.
+fn unguardable(info: &TableInfo) -> Option<String> {
+    let by_path: Vec<String> = info
+        .columns
+        .iter()
+        .filter(|c| {
+            c.type_schema == "pg_catalog" && c.type_name.trim_start_matches('_').starts_with("reg")
+        })
+        .map(|c| format!("{} ({})", c.name, c.type_display))
+        .collect();
+    (!by_path.is_empty()).then(|| {
+        format!(
+            "{}: {} {} printed by the search path, so a row's text (a patch's guard) differs between the repair and its application: not patched, patch it by hand",
+            info.display(),
+            by_path.join(", "),
+            if by_path.len() == 1 { "is" } else { "are" }
+        )
+    })
 }
 
 /// The `SET LOCAL` lines a patch runs under: those of the snapshot it was built in (its
@@ -216,7 +268,15 @@ async fn table(
         .filter(|c| s.column(c).is_some() && t.column(c).is_some())
         .cloned()
         .collect();
+    if let Some(why) = unguardable(&t) {
+        patch.notes.push(why);
+        return Ok(());
+    }
     if is_multiset(part) {
+        if let Some(why) = types_differ(&s, &t, &compared) {
+            patch.notes.push(why);
+            return Ok(());
+        }
         let unwritable = rows::unwritable(target, "target", &t).await?;
         return super::multiset::statements(
             (source, target),
@@ -273,10 +333,20 @@ async fn table(
         all: &all_target,
         unwritable: &unwritable,
     };
+    let foreign = rows_of_other_keys(source, (&s, &sk, &sc), &keys, &tgt_rows).await?;
     // Two keys the check found apart (`1.5` on the source, `1.50` on the target) may be one
     // row on each side: one statement for the pair.
     let mut done = std::collections::BTreeSet::new();
     for k in &keys {
+        if let Some(own) = foreign.get(k) {
+            patch.notes.push(format!(
+                "{} ({}): the target finds the row ({}) by this key (a case-insensitive collation or type), and the source holds that row as its own: not patched (it would overwrite it), patch it by hand",
+                t.display(),
+                shown(&named(&part.key_columns, k)),
+                shown(&named(&part.key_columns, own))
+            ));
+            continue;
+        }
         let (s, t) = (src_rows.get(k), tgt_rows.get(k));
         let pair = (s.map(|r| r.hash.clone()), t.map(|r| r.hash.clone()));
         if (s.is_some() || t.is_some()) && !done.insert(pair) {
@@ -285,6 +355,72 @@ async fn table(
         shape.statement(k, s, t, patch);
     }
     Ok(())
+}
+
+/// Why a table without a key whose `compared` columns have other types on each side
+/// (`json` and `jsonb`, `numeric` and `numeric(10,2)`) cannot be repaired: its rows are
+/// matched by their text, which the two types write differently, so every row would look
+/// missing and be inserted again. `None`: the types are the same.
+fn types_differ(s: &TableInfo, t: &TableInfo, compared: &[String]) -> Option<String> {
+    let differ: Vec<String> = compared
+        .iter()
+        .filter_map(|c| Some((s.column(c)?, t.column(c)?)))
+        .filter(|(a, b)| a.type_display != b.type_display)
+        .map(|(a, b)| {
+            format!(
+                "{} ({} on the source, {} on the target)",
+                a.name, a.type_display, b.type_display
+            )
+        })
+        .collect();
+    (!differ.is_empty()).then(|| {
+        format!(
+            "{}: a table without a key whose columns differ in type cannot be repaired row by row (its rows are matched by their text, which the types write differently): {}; patch it by hand",
+            t.display(),
+            differ.join(", ")
+        )
+    })
+}
+
+/// The keys of `keys` whose target row (`found`) holds another key (`a` found for `A` under a
+/// case-insensitive collation or type) that the source holds as a row of its own, each with
+/// that key: a statement for them would overwrite the target's copy of another source row.
+/// A key equal but written otherwise on the target (`1.50` for `1.5`) is the same row.
+async fn rows_of_other_keys(
+    source: &Client,
+    (s, key, cols): (&TableInfo, &[&Column], &[&Column]),
+    keys: &[Vec<String>],
+    found: &std::collections::BTreeMap<Vec<String>, Row>,
+) -> Result<std::collections::BTreeMap<Vec<String>, Vec<String>>, ReconcileError> {
+    let own = |r: &Row| -> Vec<String> {
+        r.key
+            .iter()
+            .map(|v| v.clone().unwrap_or_default())
+            .collect()
+    };
+    let other: Vec<(Vec<String>, Vec<String>)> = keys
+        .iter()
+        .filter_map(|k| Some((k.clone(), own(found.get(k)?))))
+        .filter(|(k, o)| k != o)
+        .collect();
+    if other.is_empty() {
+        return Ok(std::collections::BTreeMap::new());
+    }
+    let asked: Vec<Vec<String>> = other.iter().map(|(_, o)| o.clone()).collect();
+    let theirs = rows::read(source, "source", s, key, cols, &asked).await?;
+    Ok(other
+        .into_iter()
+        .filter(|(_, o)| theirs.get(o).is_some_and(|r| own(r) == *o))
+        .collect())
+}
+
+/// `key_columns` paired with the values of `key`, for messages.
+fn named(key_columns: &[String], key: &[String]) -> Vec<(String, String)> {
+    key_columns
+        .iter()
+        .cloned()
+        .zip(key.iter().cloned())
+        .collect()
 }
 
 /// The target table as the statements need it.
@@ -323,8 +459,10 @@ impl Shape<'_> {
         format!("({}) = ({})", cols.join(", "), vals.join(", "))
     }
 
-    /// `(t."a"::text, t."b"::text) IS NOT DISTINCT FROM ('x', NULL)`: the row still holds these
-    /// values (by their text), the guard of an inverse statement.
+    /// `(t."a"::text, t."b"::text) IS NOT DISTINCT FROM (('x'::T)::text, NULL)`: the row still
+    /// holds these values, the guard of an inverse statement. Each value is compared as the
+    /// target's column writes it (its type and modifier: `1.5` is held as `1.50` in a
+    /// `numeric(8,2)`, a `json` text as `jsonb` writes it), not as the source wrote it.
     fn holds(&self, cols: &[&str], values: &[Option<&str>]) -> String {
         if cols.is_empty() {
             return "true".into();
@@ -333,7 +471,18 @@ impl Shape<'_> {
             .iter()
             .map(|c| format!("t.{}::pg_catalog.text", quote_ident(c)))
             .collect();
-        let r: Vec<String> = values.iter().map(|v| text_literal(*v)).collect();
+        let r: Vec<String> = cols
+            .iter()
+            .zip(values)
+            .map(|(c, v)| match (v, self.info.column(c)) {
+                (Some(_), Some(col)) => format!(
+                    "({}::{})::pg_catalog.text",
+                    text_literal(*v),
+                    col.type_display
+                ),
+                _ => text_literal(*v),
+            })
+            .collect();
         format!(
             "ROW({}) IS NOT DISTINCT FROM ROW({})",
             l.join(", "),
@@ -441,7 +590,7 @@ impl Shape<'_> {
                 .map(|(c, v)| (c.clone(), None, v.clone()))
                 .collect(),
             sql: format!(
-                "DELETE FROM {} AS t WHERE {} AND pg_catalog.md5(t::pg_catalog.text) = '{}'",
+                "DELETE FROM {} AS t WHERE {} AND pg_catalog.md5(ROW(t.*)::pg_catalog.text) = '{}'",
                 self.info.qualified(),
                 self.key_pred(key),
                 t.hash
@@ -502,7 +651,7 @@ impl Shape<'_> {
             key: Vec::new(),
             change: Change::Update,
             sql: format!(
-                "UPDATE {rel} AS t SET {} WHERE {pred} AND pg_catalog.md5(t::pg_catalog.text) = '{}'",
+                "UPDATE {rel} AS t SET {} WHERE {pred} AND pg_catalog.md5(ROW(t.*)::pg_catalog.text) = '{}'",
                 assign(true),
                 t.hash
             ),

@@ -71,6 +71,32 @@ fn comment(text: &str, masker: &Masker) -> String {
     comment_value(Some(text), masker)
 }
 
+/// A note of the patch, whole (a note cut short would lose what to do), safe in comment
+/// lines: masked, control characters escaped, wrapped at about 96 characters.
+fn note_lines(text: &str, masker: &Masker) -> Vec<String> {
+    let mut safe = String::new();
+    for c in masker.mask(text).chars() {
+        if c.is_control() {
+            safe.extend(c.escape_default());
+        } else {
+            safe.push(c);
+        }
+    }
+    let mut lines = vec![String::new()];
+    for word in safe.split(' ') {
+        let last = lines.last_mut().expect("one line at least");
+        if !last.is_empty() && last.chars().count() + word.chars().count() > 96 {
+            lines.push(word.to_string());
+        } else {
+            if !last.is_empty() {
+                last.push(' ');
+            }
+            last.push_str(word);
+        }
+    }
+    lines
+}
+
 /// The patch (or, `inverse`, the patch that undoes it) as a SQL file written at `at`.
 pub fn render(patch: &Patch, inverse: bool, at: &str, masker: &Masker) -> String {
     let mut f = String::new();
@@ -99,7 +125,9 @@ pub fn render(patch: &Patch, inverse: bool, at: &str, masker: &Masker) -> String
          -- after BEGIN."
     );
     for n in &patch.notes {
-        let _ = writeln!(f, "-- note: {}", comment(n, masker));
+        for (i, l) in note_lines(n, masker).iter().enumerate() {
+            let _ = writeln!(f, "-- {} {l}", if i == 0 { "note:" } else { "     " });
+        }
     }
     let _ = writeln!(f, "\nBEGIN;");
     for s in &patch.settings {

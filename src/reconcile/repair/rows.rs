@@ -17,6 +17,9 @@ pub(super) struct Row {
     pub values: Vec<Option<String>>,
     /// `md5` of the whole row's text.
     pub hash: String,
+    /// The row's own key, as its text (`None`: NULL): an equal key may be written otherwise
+    /// (`1.50` for `1.5`), or be another row's under a case-insensitive equality.
+    pub key: Vec<Option<String>>,
 }
 
 /// `t."c"::text` for each of `cols`.
@@ -54,9 +57,10 @@ pub(super) async fn read(
         .collect();
     let names: Vec<String> = (0..key.len()).map(|i| format!("a{i}")).collect();
     let sql = format!(
-        "SELECT u.ord, {}, pg_catalog.md5(t::pg_catalog.text) FROM {} AS t \
+        "SELECT u.ord, {}, pg_catalog.md5(ROW(t.*)::pg_catalog.text), {} FROM {} AS t \
          JOIN ROWS FROM ({}) WITH ORDINALITY AS u({}, ord) ON ({}) = ({})",
         texts(cols),
+        texts(key),
         info.qualified(),
         arrays.join(", "),
         names.join(", "),
@@ -85,11 +89,13 @@ pub(super) async fn read(
         let Some(asked) = usize::try_from(ord - 1).ok().and_then(|i| keys.get(i)) else {
             continue;
         };
+        let read = |e| ReconcileError::sql(side, "read the differing rows again by key")(e);
         out.insert(
             asked.clone(),
             Row {
-                values: r.get(1),
-                hash: r.get(2),
+                values: r.try_get(1).map_err(read)?,
+                hash: r.try_get(2).map_err(read)?,
+                key: r.try_get(3).map_err(read)?,
             },
         );
     }
