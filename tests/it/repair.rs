@@ -1205,3 +1205,37 @@ async fn an_inverse_the_journal_never_recorded_is_left_alone_and_the_rest_applie
         "the run's own inverse restores the target; the stray one was not run"
     );
 }
+
+/// Attack: a step after the repair writes to a row the repair changed (the application, a
+/// later migration step). The inverse's guard for that row no longer holds, and the rollback
+/// undid the other rows, skipped that one, and said `rolled back`: the target was neither as
+/// the repair left it nor as it was. Now the inverse undoes nothing unless it finds every row
+/// as the patch left it: the rollback action fails, said, and the target is left whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inverse_that_finds_a_row_written_since_undoes_nothing_and_says_so() {
+    let (s, t) = crate::reconcile::clusters();
+    let (sc, tc, _) = differing("inverselater").await;
+    let dir = tempfile::tempdir().unwrap();
+    let later = "[[step]]\nid = \"later\"\non = \"target\"\n\
+                 sql = \"UPDATE items SET note = 'a later write' WHERE id = 8\"\n\n";
+    let body = repair_then(s, t, "inverselater", later);
+    let d = dir.path().to_path_buf();
+    let out = off_thread(move || headless_at(&d, &body, "j.jsonl", &["--assume-yes"], &[])).await;
+    let (o, e) = text(&out);
+    assert_eq!(out.status.code(), Some(4), "{o}{e}");
+    assert!(o.contains("nothing was undone"), "{o}{e}");
+    let recs = journal(&dir.path().join("j.jsonl"));
+    assert_eq!(
+        outcome_of(&recs, "rollback_action_finished", "repair").as_deref(),
+        Some("failed"),
+        "{o}"
+    );
+    sc.batch_execute("UPDATE items SET note = 'a later write' WHERE id = 8")
+        .await
+        .unwrap();
+    assert_eq!(
+        fingerprint(&tc, "items").await,
+        fingerprint(&sc, "items").await,
+        "the target is as the repair and the later write left it: no row was undone"
+    );
+}

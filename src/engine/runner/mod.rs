@@ -151,7 +151,7 @@ struct Runner<'a> {
     /// the journal's), by file name in the run's output directory (the journal's path may be
     /// spelled otherwise by the session that resumes it): a rollback applies an inverse only
     /// while the file still has it.
-    inverse_digests: BTreeMap<std::ffi::OsString, String>,
+    inverse_digests: BTreeMap<std::ffi::OsString, repair_step::InverseOnRecord>,
 }
 
 /// The parts of a [`Runner`] a step kind uses when it reads and changes databases and shows

@@ -17,8 +17,8 @@ use sha2::{Digest, Sha256};
 use super::{Attempt, AttemptResult, EngineError, Runner, StepParts};
 use cutover_model::protocol::{Event, Level, RepairRecord, StepOutcome};
 use cutover_model::reconcile::ReconcileResult;
+use cutover_reconcile::Options;
 use cutover_reconcile::repair::{self, Limits, Patch};
-use cutover_reconcile::{Options, ReconcileError};
 
 /// A repair attempt that passed, saying why.
 fn passed(m: String) -> Attempt {
@@ -88,11 +88,14 @@ impl Runner<'_> {
             .rev()
             .map(|n| {
                 let path = self.repair_paths_of(index, n).1;
-                let journaled = path
+                let record = path
                     .file_name()
-                    .and_then(|name| self.inverse_digests.get(name))
-                    .cloned();
-                SavedInverse { path, journaled }
+                    .and_then(|name| self.inverse_digests.get(name));
+                SavedInverse {
+                    journaled: record.map(|r| r.sha256.clone()),
+                    changed: record.map_or(0, |r| r.changed),
+                    path,
+                }
             })
             .collect()
     }
@@ -163,9 +166,17 @@ impl Runner<'_> {
             let m = format!("the patch was not applied (saved in {})", file.display());
             return Ok(Err((judged("repair", StepOutcome::Cancelled, m), stop)));
         }
-        self.parts()
+        let inverse = PathBuf::from(&record.inverse_file);
+        let changed = self
+            .parts()
             .apply_patch(index, &t, &patch, fire_triggers, record)
             .await?;
+        if let Some(on_record) = inverse
+            .file_name()
+            .and_then(|name| self.inverse_digests.get_mut(name))
+        {
+            on_record.changed = changed;
+        }
         Ok(Ok(match self.repair_check(name, max_rows).await {
             Err(e) => failed(
                 self.masker
@@ -270,8 +281,11 @@ impl Runner<'_> {
         let sha = hex::encode(Sha256::digest(text.as_bytes()));
         let inverse_sha256 = hex::encode(Sha256::digest(undo.as_bytes()));
         if let Some(name) = inverse.file_name() {
-            self.inverse_digests
-                .insert(name.to_owned(), inverse_sha256.clone());
+            let on_record = InverseOnRecord {
+                sha256: inverse_sha256.clone(),
+                changed: 0,
+            };
+            self.inverse_digests.insert(name.to_owned(), on_record);
         }
         self.show_lines(index, text).await?;
         for n in &patch.notes {
@@ -309,6 +323,7 @@ impl Runner<'_> {
 
 impl StepParts<'_, '_> {
     /// Applies the patch on the target and journals what it did: each stale row named.
+    /// Returns how many statements changed a row (0: it was not applied).
     async fn apply_patch(
         &mut self,
         index: usize,
@@ -316,7 +331,7 @@ impl StepParts<'_, '_> {
         patch: &Patch,
         fire_triggers: bool,
         mut record: RepairRecord,
-    ) -> Result<(), EngineError> {
+    ) -> Result<u64, EngineError> {
         match repair::apply(target, patch, false, fire_triggers).await {
             Ok(done) => {
                 let mut lines =
@@ -336,17 +351,20 @@ impl StepParts<'_, '_> {
                 self.show_lines(index, lines).await?;
                 record.applied = true;
                 record.changed = done.applied as u64;
+                let changed = record.changed;
                 self.io
                     .emit(Event::Repair {
                         index,
                         repair: Box::new(record),
                     })
-                    .await
+                    .await?;
+                Ok(changed)
             }
             Err(e) => {
                 let m = self.masker.mask(&e.to_string()).into_owned();
                 self.show_lines(index, format!("{m}\n")).await?;
-                self.notice(Level::Warn, m).await
+                self.notice(Level::Warn, m).await?;
+                Ok(0)
             }
         }
     }
@@ -415,17 +433,23 @@ impl StepParts<'_, '_> {
             // not leave the server applying it unseen (the server checks for a gone client
             // and rolls it back; the resumed rollback then applies it again).
             cutover_reconcile::guard_session(&c).await;
-            c.batch_execute(&text)
+            repair::apply_file(&c, &text, saved.changed)
                 .await
-                .map_err(|e| ReconcileError::sql(on, "apply the inverse patch")(e).to_string())
+                .map_err(|e| e.to_string())
         }
         .await;
         let said = match applied {
-            Ok(()) => Ok(format!(
+            Ok(_) => Ok(format!(
                 "inverse patch {} applied on {on}",
                 inverse.display()
             )),
-            Err(e) => Err(self.masker.mask(&e).into_owned()),
+            Err(e) => Err(self
+                .masker
+                .mask(&format!(
+                    "the inverse patch {} on {on}: {e}",
+                    inverse.display()
+                ))
+                .into_owned()),
         };
         let (Ok(m) | Err(m)) = &said;
         self.show_lines(index, format!("{m}\n")).await?;
@@ -434,12 +458,34 @@ impl StepParts<'_, '_> {
 }
 
 /// An inverse repair patch a rollback may apply, and the sha256 the journal holds for it.
+/// What the journal holds of an inverse repair patch saved, by its file name.
+#[derive(Debug, Clone)]
+pub(super) struct InverseOnRecord {
+    /// The inverse's sha256 (empty: a journal of a cutover that did not keep it).
+    pub sha256: String,
+    /// How many of its patch's statements changed a row (0: the patch was not applied).
+    pub changed: u64,
+}
+
+impl InverseOnRecord {
+    /// The record of `r`, a repair's latest journal record.
+    pub fn of(r: &RepairRecord) -> Self {
+        InverseOnRecord {
+            sha256: r.inverse_sha256.clone(),
+            changed: if r.applied { r.changed } else { 0 },
+        }
+    }
+}
+
 pub(super) struct SavedInverse {
     /// The file.
     path: PathBuf,
     /// Its journaled sha256 (`None`: the journal has no record of it; empty: a journal of a
     /// cutover that did not keep it).
     journaled: Option<String>,
+    /// How many of its patch's statements changed a row: the inverse must find as many rows
+    /// as the patch left them, or it undoes nothing.
+    changed: u64,
 }
 
 impl SavedInverse {
