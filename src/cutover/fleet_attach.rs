@@ -74,8 +74,12 @@ pub fn lanes(socket: &Path, id: &str, seat: Seat, theme: &Theme) -> Outcome {
                         .find(|l| l.member == member)
                         .and_then(|l| l.socket.clone())
                 });
-                if let Some(sock) = sock {
-                    member_cockpit(&rt, Path::new(&sock), role, theme.clone());
+                if let Some(sock) = sock
+                    && member_cockpit(&rt, Path::new(&sock), role, theme.clone())
+                {
+                    // A shutdown signal or a lost terminal in the member's cockpit leaves
+                    // the lanes too, as it does on the lanes themselves.
+                    break Ok(left_fleet(id, view.as_ref(), seat));
                 }
             }
             LanesLeft::Leave => break Ok(left_fleet(id, view.as_ref(), seat)),
@@ -303,13 +307,19 @@ fn shown(mut view: FleetView) -> FleetView {
 }
 
 /// Member's full cockpit at `socket`, in `role` (the fleet's controls take its controls);
-/// esc (or a detach) comes back. A crash of it is only a lost screen.
-fn member_cockpit(rt: &tokio::runtime::Runtime, socket: &Path, role: ClientRole, theme: Theme) {
+/// esc (or a detach) comes back. A crash of it is only a lost screen. Returns whether it
+/// ended by a shutdown signal or a lost terminal (the lanes are left then too).
+fn member_cockpit(
+    rt: &tokio::runtime::Runtime,
+    socket: &Path,
+    role: ClientRole,
+    theme: Theme,
+) -> bool {
     let want = match role {
         ClientRole::Control => Want::Control { take_over: true },
         ClientRole::Watch => Want::Watch,
     };
-    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    let left = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         rt.block_on(async move {
             let joined = client::join(
                 socket,
@@ -324,6 +334,7 @@ fn member_cockpit(rt: &tokio::runtime::Runtime, socket: &Path, role: ClientRole,
                 .ok()
         })
     }));
+    matches!(left, Ok(Some(l)) if l.terminal_lost)
 }
 
 /// `cutover watch --json` on a fleet: each member's events (its run so far, then live), one

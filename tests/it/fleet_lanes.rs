@@ -360,3 +360,28 @@ fn the_lanes_suspend_and_come_back_and_a_signal_only_leaves_them() {
     let (_, ls, _) = runs.cutover(&["ls"]);
     assert!(ls.contains("fleet of 2 (running): 2 waiting"), "{ls}");
 }
+
+/// Attack: a shutdown signal (SIGHUP, SIGTERM, SIGINT) while a member's cockpit was open from
+/// the lanes closed only that cockpit: the lanes took the terminal again and the process ran
+/// on, in a terminal the signal was meant to free. It leaves the lanes too, as a signal on
+/// the lanes themselves does; the fleet goes on.
+#[test]
+fn a_signal_in_a_members_cockpit_leaves_the_lanes_too() {
+    let (_d, [rb, fleet, fj]) = fleet_dir(2, "concurrency = 2");
+    let runs = Runs::new();
+    let mut term = lanes(&[runs.env()], [&rb, &fleet, &fj], (100, 30), "2 waiting");
+    confirm(&mut term, "n", 2);
+    wait_shows(&term, &["2 waiting", "step 2/3"], &["step 1/3"]);
+    term.send("\r");
+    term.wait_for("STEPS");
+    let pid = term.cutover_pid();
+    signal(pid, libc::SIGHUP);
+    term.assert_restored(0);
+    let screen = term.screen();
+    assert!(
+        screen.contains("left the lanes; the fleet goes on"),
+        "{screen}"
+    );
+    let (_, ls, _) = runs.cutover(&["ls"]);
+    assert!(ls.contains("fleet of 2 (running)"), "{ls}");
+}

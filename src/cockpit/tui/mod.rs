@@ -92,6 +92,7 @@ pub async fn run(
         },
         run_id: app.run_id(),
         journal: app.journal().to_string(),
+        terminal_lost: app.terminal_lost,
     })
 }
 
@@ -106,6 +107,9 @@ pub struct Left {
     pub run_id: String,
     /// The journal's path.
     pub journal: String,
+    /// A shutdown signal came or the terminal went away: the cockpit did not leave by the
+    /// operator's key (a fleet's member cockpit then leaves the lanes too).
+    pub terminal_lost: bool,
 }
 
 /// Terminal input through a channel: a task reads crossterm's event stream and forwards each
