@@ -570,11 +570,17 @@ impl Printer {
                 let s = narrate::resumed(done.len(), interrupted.as_deref(), failed_before);
                 format!("{t} ↻ {s}")
             }
-            Event::StepRestored { index, state, .. } => format!(
-                "{t}   {} {}: {}",
+            Event::StepRestored {
+                index,
+                state,
+                rolled_back,
+                ..
+            } => format!(
+                "{t}   {} {}: {}{}",
                 self.pos(*index),
                 self.id(*index),
-                narrate::state_word(*state)
+                narrate::state_word(*state),
+                if *rolled_back { ", rolled back" } else { "" }
             ),
             Event::RunFinished { outcome, .. } => format!(
                 "{t} ■ {} · {} · exit {}",

@@ -82,6 +82,9 @@ fn resume_after_a_crash_during_the_rollback_only_continues_the_rollback() {
         .filter(|r| r["action"] == "stop_interrupted")
         .count();
     assert_eq!(stopped, 1);
+    // The first session's undo of s3 is said to each later session's front end (a cockpit
+    // folds only its own session's events).
+    has(&out, "s3: failed, rolled back");
     assert_eq!(recs.last().unwrap()["outcome"], "rolled_back");
 
     // A rolled-back run is over.

@@ -332,3 +332,25 @@ fn a_rolling_back_step_shows_the_rollback_action_s_clock_and_then_its_time() {
     ev(&mut app, undo_failed(1, "copy", 103_212));
     assert_eq!(app.steps[1].actual_ms(later), Some(103_212));
 }
+
+/// Attack: a rollback resumed after a crash. The cockpit of the new session folds only that
+/// session's events, and showed a step whose rollback the first session had done as it ended
+/// forward (`✘ cancelled`), its undone count short. The engine's replay says so now.
+#[test]
+fn a_step_undone_by_an_earlier_session_shows_rolled_back_after_a_resume() {
+    let mut app = ready_app(0);
+    ev(
+        &mut app,
+        Event::StepRestored {
+            index: 0,
+            state: StepState::Failed,
+            duration_ms: Some(100),
+            outcome: Some(StepOutcome::Cancelled),
+            message: None,
+            output_file: None,
+            rolled_back: true,
+        },
+    );
+    assert_eq!(app.steps[0].status, StepStatus::RolledBack);
+    assert_eq!(app.progress().2, 1, "counted undone");
+}

@@ -317,6 +317,7 @@ pub(crate) fn resume_with_copy_interrupted(app: &mut App, preflight_ms: u64) {
             outcome: None,
             message: None,
             output_file: None,
+            rolled_back: false,
         },
     );
     ev(
@@ -328,6 +329,7 @@ pub(crate) fn resume_with_copy_interrupted(app: &mut App, preflight_ms: u64) {
             outcome: None,
             message: None,
             output_file: None,
+            rolled_back: false,
         },
     );
 }
@@ -967,6 +969,7 @@ fn a_resumed_run_keeps_its_clock_and_why_a_step_stopped() {
             outcome: Some(StepOutcome::Passed),
             message: None,
             output_file: None,
+            rolled_back: false,
         },
     );
     ev(
@@ -978,6 +981,7 @@ fn a_resumed_run_keeps_its_clock_and_why_a_step_stopped() {
             outcome: Some(StepOutcome::TimedOut),
             message: Some("timed out after 4s".into()),
             output_file: Some("/j/run.output/copy-1.log".into()),
+            rolled_back: false,
         },
     );
     let p = app.plan();

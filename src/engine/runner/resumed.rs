@@ -10,7 +10,7 @@ use super::{EngineError, Runner};
 use crate::journal::TornTail;
 use crate::resume::{Interrupted, Restored};
 use cutover_model::protocol::{DecisionKind, Event, Level, OperatorAction, RunOutcome, StepState};
-use cutover_model::summary::Ended;
+use cutover_model::summary::{Ended, Undo};
 use cutover_shell as shell;
 
 impl Runner<'_> {
@@ -90,6 +90,7 @@ impl Runner<'_> {
                     outcome: last.map(|l| l.outcome),
                     message: last.and_then(|l| l.message.clone()),
                     output_file: last.and_then(|l| l.output_file.clone()),
+                    rolled_back: was.is_some_and(|w| w.undo == Some(Undo::Passed)),
                 })
                 .await?;
         }

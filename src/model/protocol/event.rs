@@ -81,6 +81,10 @@ pub enum Event {
         /// The file holding that attempt's full output.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         output_file: Option<String>,
+        /// Its rollback action was done by an earlier session (a rollback resumed after a
+        /// crash): a fold of this session's events alone knows it from this.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        rolled_back: bool,
     },
     /// Waiting for the operator to run step `next`.
     Ready {

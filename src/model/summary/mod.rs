@@ -237,10 +237,14 @@ impl RunSummary {
                 state,
                 duration_ms,
                 outcome,
+                rolled_back,
                 ..
             } => {
                 if let Some(s) = self.steps.get_mut(*index) {
                     s.restored(*state, *outcome, *duration_ms);
+                    if *rolled_back {
+                        s.undo_finished(crate::protocol::StepOutcome::Passed, None);
+                    }
                 }
             }
             Event::StepStarted {

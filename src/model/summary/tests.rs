@@ -265,6 +265,7 @@ fn a_resumed_run_keeps_the_first_session_and_an_unfinished_one_says_how_to_resum
         outcome: None,
         message: None,
         output_file: None,
+        rolled_back: false,
     };
     let s = RunSummary::fold(
         first
@@ -302,6 +303,7 @@ fn behind_plan_counts_from_the_run_s_first_step_across_a_resume() {
         outcome: Some(StepOutcome::Passed),
         message: None,
         output_file: None,
+        rolled_back: false,
     };
     let mut s = RunSummary::default();
     for (at, ev) in [
@@ -375,6 +377,7 @@ fn a_restored_failure_keeps_how_it_failed_and_round_trips() {
         outcome: Some(StepOutcome::TimedOut),
         message: None,
         output_file: None,
+        rolled_back: false,
     });
     let s = RunSummary::fold(evs.iter().map(|e| (None, e)));
     assert_eq!(s.steps[1].ended, Ended::TimedOut);
