@@ -799,7 +799,9 @@ pub(crate) fn reconcile_line(
         return Some(s);
     }
     for (table, m, keys) in listed.iter().take(10) {
-        let table = table.map(|n| format!("{n}: ")).unwrap_or_default();
+        let table = table
+            .map(|n| format!("{}: ", cutover_model::shown::name(n)))
+            .unwrap_or_default();
         s.push_str(&format!("\n{t}   {table}{}", reconcile::describe(m, keys)));
     }
     if listed.len() > 10 {

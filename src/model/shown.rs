@@ -48,6 +48,26 @@ pub(crate) fn escape(s: &str) -> String {
     out
 }
 
+/// A name from a catalog (a table, a schema, a column) for a line of text: control,
+/// invisible and combining characters escaped (`\n`, `\u{200b}`), so a name holding a line
+/// break cannot split the line it is said on, or forge one. Backslashes are left as they are.
+pub fn name(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(escaped) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c if escaped(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// `s` escaped and quoted when its ends are blank, it is empty, reads `NULL`, or holds a
 /// comma, quote or parenthesis.
 fn quoted(s: &str) -> String {

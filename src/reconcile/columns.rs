@@ -60,7 +60,10 @@ impl TableInfo {
 
     /// `schema.name` for messages.
     pub fn display(&self) -> String {
-        format!("{}.{}", self.schema, self.name)
+        // A name may hold any character: one with a line break would split the line it is
+        // said on.
+        use cutover_model::shown::name;
+        format!("{}.{}", name(&self.schema), name(&self.name))
     }
 
     /// The column called `name`.

@@ -321,3 +321,26 @@ async fn a_table_on_one_side_only_is_said_in_the_patch() {
         assert!(patch.contains(want), "{want}: {patch}");
     }
 }
+
+/// Attack: a table whose name holds a line break. Said raw, it split the line that named it
+/// (in the check's output and its notes); it is said escaped, on one line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_name_with_a_line_break_is_said_on_one_line() {
+    let make =
+        "CREATE SCHEMA gl; CREATE TABLE gl.\"nl\nforged line\" (id int PRIMARY KEY, v text);";
+    let (dir, ..) = case(
+        "attack_nlname",
+        (
+            &format!("{make} INSERT INTO gl.\"nl\nforged line\" VALUES (1, 'x');"),
+            make,
+        ),
+        "tables = [\"gl.*\"]",
+        None,
+    )
+    .await;
+    let out = cutover_off_thread(dir.path(), &["reconcile", "rb.toml", "c"], &[]).await;
+    let (code, out) = code_and_output(&out);
+    assert_eq!(code, Some(1), "{out}");
+    has(&out, "nl\\nforged line");
+    assert!(!out.lines().any(|l| l.starts_with("forged line")), "{out}");
+}
