@@ -25,6 +25,8 @@ pub struct Column {
     /// The column's collation as `name/provider/locale/version` when it can be trusted to
     /// order alike on another server (deterministic, version known), else `None`.
     pub collation: Option<String>,
+    /// An enum: ordered by its labels' positions, which may differ between two servers.
+    pub enum_type: bool,
 }
 
 impl Column {
@@ -107,6 +109,7 @@ pub async fn lookup(
         .query(
             "select a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod), \
                     tn.nspname::text, t.typname::text, a.attcollation <> 0, a.attnotnull, \
+                    t.typtype = 'e', \
                     (SELECT co.collname::text || '/' || co.collprovider::text || '/' || \
                             CASE WHEN co.oid = 100 THEN \
                                  d.datcollate::text || ':' || \
@@ -138,7 +141,8 @@ pub async fn lookup(
             type_name: r.get(3),
             collatable: r.get(4),
             not_null: r.get(5),
-            collation: r.get(6),
+            collation: r.get(7),
+            enum_type: r.get(6),
         })
         .collect();
     Ok(Some(TableInfo {
@@ -172,6 +176,9 @@ pub struct KeyColumn {
     pub order_expr: String,
     /// The source's type, for casting text parameters (`"pg_catalog"."int4"`).
     pub type_sql: String,
+    /// The type a range's bounds are cast to: `type_sql`, or text for a key ordered by its
+    /// text (an enum).
+    pub order_type: String,
     /// `int2`/`int4`/`int8`.
     pub integer: bool,
     /// `NOT NULL` on both sides: no row can have a NULL in it.
@@ -190,11 +197,26 @@ pub struct Plan {
     pub notes: Vec<String>,
 }
 
+/// Whether a key is ordered by its text rather than its type's order: an enum (on either
+/// side), whose labels' order two servers may not share.
+fn by_label(s: &Column, t: Option<&Column>) -> bool {
+    s.enum_type || t.is_some_and(|t| t.enum_type)
+}
+
 /// How a key column is ordered (the same expression on both sides), and a note when that
 /// costs a sort: a text key in its own collation when both sides have the same deterministic
 /// collation at the same known version (its index gives that order), else `COLLATE "C"`
 /// (correct on any pair; each range is sorted unless the collation is C already).
 fn key_order(s: &Column, t: Option<&Column>, ident: &str) -> (String, Option<String>) {
+    if by_label(s, t) {
+        return (
+            format!("{ident}::pg_catalog.text COLLATE \"C\""),
+            Some(format!(
+                "key {} (an enum) ordered by its labels' text COLLATE \"C\": two servers may order its labels differently",
+                s.name
+            )),
+        );
+    }
     if !s.collatable {
         return (ident.to_string(), None);
     }
@@ -308,6 +330,11 @@ fn key_columns(
             name: k.clone(),
             order_expr,
             ident,
+            order_type: if by_label(s, target.column(k)) {
+                "\"pg_catalog\".\"text\"".to_string()
+            } else {
+                s.type_sql()
+            },
             type_sql: s.type_sql(),
             integer: s.type_schema == "pg_catalog"
                 && matches!(s.type_name.as_str(), "int2" | "int4" | "int8"),
@@ -430,6 +457,7 @@ pub(crate) mod tests {
             collatable,
             not_null: false,
             collation: None,
+            enum_type: false,
         }
     }
 

@@ -91,6 +91,18 @@ impl TableSql {
         Self::tuple(self.key.iter().map(|k| k.order_expr.clone()).collect())
     }
 
+    /// `($n::text::O1, …)`: a range's bound, each value cast to the type its key is ordered
+    /// as (an enum key: text).
+    fn order_param_tuple(&self, first: usize) -> String {
+        Self::tuple(
+            self.key
+                .iter()
+                .enumerate()
+                .map(|(i, k)| format!("${}::pg_catalog.text::{}", first + i, k.order_type))
+                .collect(),
+        )
+    }
+
     /// `($n::text::T1, $n+1::text::T2)`.
     fn param_tuple(&self, first: usize) -> String {
         Self::tuple(
@@ -130,14 +142,18 @@ impl TableSql {
             .collect();
         let n = self.key.len();
         if b.lo {
-            conds.push(format!("{} > {}", self.order_tuple(), self.param_tuple(1)));
+            conds.push(format!(
+                "{} > {}",
+                self.order_tuple(),
+                self.order_param_tuple(1)
+            ));
         }
         if b.hi {
             let first = if b.lo { n + 1 } else { 1 };
             conds.push(format!(
                 "{} <= {}",
                 self.order_tuple(),
-                self.param_tuple(first)
+                self.order_param_tuple(first)
             ));
         }
         conds.join(" AND ")
@@ -368,6 +384,11 @@ mod tests {
                 format!("\"{name}\"")
             },
             type_sql: if text {
+                "\"pg_catalog\".\"text\"".into()
+            } else {
+                "\"pg_catalog\".\"int4\"".into()
+            },
+            order_type: if text {
                 "\"pg_catalog\".\"text\"".into()
             } else {
                 "\"pg_catalog\".\"int4\"".into()

@@ -344,3 +344,27 @@ async fn a_table_name_with_a_line_break_is_said_on_one_line() {
     has(&out, "nl\\nforged line");
     assert!(!out.lines().any(|l| l.starts_with("forged line")), "{out}");
 }
+
+/// Attack: an enum key whose labels the two servers order differently (`CREATE TYPE … AS
+/// ENUM` written in another order on the target). Its ranges, split in the source's order,
+/// held other rows on the target: identical tables were said to differ in every row. An enum
+/// key is ordered by its labels' text on both sides.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_enum_key_ordered_otherwise_on_each_side_compares_equal() {
+    let fill = "CREATE TABLE ek (k e PRIMARY KEY, v int); \
+                INSERT INTO ek SELECT l::e, ascii(l) FROM unnest(ARRAY['a','b','c','d','e','f']) l;";
+    let (dir, ..) = case(
+        "attack_enumkey",
+        (
+            &format!("CREATE TYPE e AS ENUM ('a', 'b', 'c', 'd', 'e', 'f'); {fill}"),
+            &format!("CREATE TYPE e AS ENUM ('f', 'e', 'd', 'c', 'b', 'a'); {fill}"),
+        ),
+        "table = \"public.ek\"\npartitions = 3",
+        Some("\"k\""),
+    )
+    .await;
+    let out = cutover_off_thread(dir.path(), &["reconcile", "rb.toml", "c"], &[]).await;
+    let (code, out) = code_and_output(&out);
+    assert_eq!(code, Some(0), "{out}");
+    has(&out, "6 rows equal");
+}
