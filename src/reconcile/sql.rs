@@ -94,22 +94,21 @@ impl TableSql {
     /// `($n::text::O1, …)`: a range's bound, each value cast to the type its key is ordered
     /// as (an enum key: text).
     fn order_param_tuple(&self, first: usize) -> String {
-        Self::tuple(
-            self.key
-                .iter()
-                .enumerate()
-                .map(|(i, k)| format!("${}::pg_catalog.text::{}", first + i, k.order_type))
-                .collect(),
-        )
+        self.typed_params(first, |k| &k.order_type)
     }
 
     /// `($n::text::T1, $n+1::text::T2)`.
     fn param_tuple(&self, first: usize) -> String {
+        self.typed_params(first, |k| &k.type_sql)
+    }
+
+    /// The key's parameters from `$first` on, each cast to the type `ty` gives its column.
+    fn typed_params(&self, first: usize, ty: fn(&KeyColumn) -> &String) -> String {
         Self::tuple(
             self.key
                 .iter()
                 .enumerate()
-                .map(|(i, k)| format!("${}::pg_catalog.text::{}", first + i, k.type_sql))
+                .map(|(i, k)| format!("${}::pg_catalog.text::{}", first + i, ty(k)))
                 .collect(),
         )
     }

@@ -35,6 +35,20 @@ async fn case(
     (dir, sc, tc, td)
 }
 
+/// [`case`], then its patch written (`--repair-sql p.sql`, exit 0): the directory, the
+/// target's client and DSN, and what the command said.
+async fn patched(
+    db: &str,
+    sides: (&str, &str),
+    table: &str,
+    key: Option<&str>,
+) -> (tempfile::TempDir, Client, String, String) {
+    let (dir, _, tc, td) = case(db, sides, table, key).await;
+    let (code, out) = repair_sql(dir.path()).await;
+    assert_eq!(code, Some(0), "{out}");
+    (dir, tc, td, out)
+}
+
 /// `cutover reconcile rb.toml c --repair-sql p.sql` in `dir`: exit code and output.
 async fn repair_sql(dir: &std::path::Path) -> (Option<i32>, String) {
     let out = cutover_off_thread(
@@ -74,7 +88,7 @@ async fn col(c: &Client, sql: &str) -> Vec<Option<String>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_column_named_like_the_tables_alias_is_never_taken_for_the_row() {
     let both = "CREATE TABLE tcol (id int PRIMARY KEY, v text, t text);";
-    let (dir, _sc, tc, td) = case(
+    let (dir, tc, td, out) = patched(
         "attack_tcol",
         (
             &format!("{both} INSERT INTO tcol VALUES (1, 'src', 'same'), (2, 'src', NULL);"),
@@ -84,8 +98,6 @@ async fn a_column_named_like_the_tables_alias_is_never_taken_for_the_row() {
         Some("\"id\""),
     )
     .await;
-    let (code, out) = repair_sql(dir.path()).await;
-    assert_eq!(code, Some(0), "{out}");
     has(&out, "1 insert, 1 update, 1 delete");
     // Newer writes on the target after the diff: the patch leaves those rows alone.
     tc.batch_execute("UPDATE tcol SET v = 'newer' WHERE id IN (1, 3)")
@@ -112,7 +124,7 @@ async fn a_column_named_like_the_tables_alias_is_never_taken_for_the_row() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_array_null_stays_null_whatever_the_targets_array_nulls() {
     let both = "CREATE TABLE an (id int PRIMARY KEY, a text[]);";
-    let (dir, _sc, tc, td) = case(
+    let (dir, tc, td, _) = patched(
         "attack_arraynull",
         (
             &format!("{both} INSERT INTO an VALUES (1, '{{x}}'), (2, '{{NULL,\"NULL\"}}');"),
@@ -122,8 +134,6 @@ async fn an_array_null_stays_null_whatever_the_targets_array_nulls() {
         Some("\"id\""),
     )
     .await;
-    let (code, out) = repair_sql(dir.path()).await;
-    assert_eq!(code, Some(0), "{out}");
     psql(&td, &dir.path().join("p.sql"));
     let got = col(
         &tc,
@@ -143,7 +153,7 @@ async fn an_array_null_stays_null_whatever_the_targets_array_nulls() {
 /// source's own, already right) and overwrote it. It is left to the operator, said.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_the_target_finds_as_another_source_row_is_not_overwritten() {
-    let (dir, _sc, tc, td) = case(
+    let (dir, tc, td, _) = patched(
         "attack_cikey",
         (
             "CREATE TABLE cik (k text PRIMARY KEY, v text); \
@@ -156,8 +166,6 @@ async fn a_key_the_target_finds_as_another_source_row_is_not_overwritten() {
         Some("\"k\""),
     )
     .await;
-    let (code, out) = repair_sql(dir.path()).await;
-    assert_eq!(code, Some(0), "{out}");
     let patch = std::fs::read_to_string(dir.path().join("p.sql")).unwrap();
     assert!(
         patch.contains("-- note: public.cik (k = A): the target finds the row (k = a)"),
@@ -179,7 +187,7 @@ async fn a_key_the_target_finds_as_another_source_row_is_not_overwritten() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_keyless_table_whose_types_differ_is_not_patched() {
     let fill = "INSERT INTO kj SELECT g, json_build_object('x', g) FROM generate_series(1, {n}) g;";
-    let (dir, _sc, tc, td) = case(
+    let (dir, tc, td, out) = patched(
         "attack_keylesstypes",
         (
             &format!(
@@ -195,8 +203,6 @@ async fn a_keyless_table_whose_types_differ_is_not_patched() {
         None,
     )
     .await;
-    let (code, out) = repair_sql(dir.path()).await;
-    assert_eq!(code, Some(0), "{out}");
     has(&out, "0 inserts, 0 updates, 0 deletes");
     let patch = std::fs::read_to_string(dir.path().join("p.sql")).unwrap();
     assert!(
@@ -275,7 +281,7 @@ async fn a_key_duplicated_in_an_inheritance_child_fails_the_check() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_table_printed_by_the_search_path_is_not_patched() {
     let both = "CREATE TABLE rc (id int PRIMARY KEY, v text, r regclass);";
-    let (dir, ..) = case(
+    let (dir, _, _, out) = patched(
         "attack_regclass",
         (
             &format!("{both} INSERT INTO rc VALUES (1, 'new', 'rc');"),
@@ -285,8 +291,6 @@ async fn a_table_printed_by_the_search_path_is_not_patched() {
         Some("\"id\""),
     )
     .await;
-    let (code, out) = repair_sql(dir.path()).await;
-    assert_eq!(code, Some(0), "{out}");
     has(&out, "0 inserts, 0 updates, 0 deletes");
     let patch = std::fs::read_to_string(dir.path().join("p.sql")).unwrap();
     assert!(
@@ -300,7 +304,7 @@ async fn a_table_printed_by_the_search_path_is_not_patched() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_table_on_one_side_only_is_said_in_the_patch() {
     let both = "CREATE SCHEMA gl; CREATE TABLE gl.a (id int PRIMARY KEY, v text);";
-    let (dir, ..) = case(
+    let (dir, _, _, out) = patched(
         "attack_onesided",
         (
             &format!("{both} INSERT INTO gl.a VALUES (1, 'x'); CREATE TABLE gl.onlysrc (id int PRIMARY KEY);"),
@@ -310,8 +314,6 @@ async fn a_table_on_one_side_only_is_said_in_the_patch() {
         None,
     )
     .await;
-    let (code, out) = repair_sql(dir.path()).await;
-    assert_eq!(code, Some(0), "{out}");
     has(&out, "1 insert, 0 updates, 0 deletes");
     let patch = std::fs::read_to_string(dir.path().join("p.sql")).unwrap();
     for want in [

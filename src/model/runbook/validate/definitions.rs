@@ -333,6 +333,21 @@ mod tests {
         Runbook::parse("rb.toml", &text, &o).map_err(|d| d.to_string())
     }
 
+    /// The error of a runbook whose secret `PW` is written `value`: refused at its line, as
+    /// perhaps the secret itself, masked on the quoted line.
+    fn refused_unseen(value: &str) -> String {
+        let text = format!(
+            "[runbook]\nname = \"r\"\n[secrets]\nPW = {value}\n[[step]]\nid = \"a\"\nrun = \"true\"\n"
+        );
+        let e = Runbook::parse("rb.toml", &text, &BTreeMap::new())
+            .expect_err("refused")
+            .to_string();
+        assert!(e.contains("rb.toml:4:"), "{value}: {e}");
+        assert!(e.contains("it may be the secret itself"), "{value}: {e}");
+        assert!(e.contains("••••"), "{value}: {e}");
+        e
+    }
+
     /// Attack: a secret written as the secret itself (a string, an array, a "name" with a
     /// space or starting with a digit) is refused, and the error never shows it.
     #[test]
@@ -344,16 +359,8 @@ mod tests {
             "{ env = \"hunter2 x\" }",
             "{ env = \"2hunter\" }",
         ] {
-            let text = format!(
-                "[runbook]\nname = \"r\"\n[secrets]\nPW = {value}\n[[step]]\nid = \"a\"\nrun = \"true\"\n"
-            );
-            let e = Runbook::parse("rb.toml", &text, &BTreeMap::new())
-                .expect_err("refused")
-                .to_string();
-            assert!(e.contains("rb.toml:4:"), "{value}: {e}");
-            assert!(e.contains("it may be the secret itself"), "{value}: {e}");
+            let e = refused_unseen(value);
             assert!(!e.contains("hunter"), "{value}: {e}");
-            assert!(e.contains("••••"), "{value}: {e}");
             // The underline is as wide as the masked value: its width never tells the
             // secret's length.
             let quoted = e.lines().find_map(|l| l.strip_prefix("4 | PW = "));
@@ -377,16 +384,8 @@ mod tests {
             "{ env = 987654321 }",
             "[987654321]",
         ] {
-            let text = format!(
-                "[runbook]\nname = \"r\"\n[secrets]\nPW = {value}\n[[step]]\nid = \"a\"\nrun = \"true\"\n"
-            );
-            let e = Runbook::parse("rb.toml", &text, &BTreeMap::new())
-                .expect_err("refused")
-                .to_string();
-            assert!(e.contains("rb.toml:4:"), "{value}: {e}");
-            assert!(e.contains("it may be the secret itself"), "{value}: {e}");
+            let e = refused_unseen(value);
             assert!(!e.contains("98765") && !e.contains("1987"), "{value}: {e}");
-            assert!(e.contains("••••"), "{value}: {e}");
         }
     }
 
