@@ -321,7 +321,9 @@ impl RunSummary {
         let at = run.started_at.or(ts);
         self.sessions.push((run.operator.clone(), at));
         if self.started_at.is_none() {
-            self.started_at = at;
+            // A resumed session says when the run started (a fold of its events alone, as
+            // the cockpit's, would count from this session's start).
+            self.started_at = run.run_started_at.or(at);
         }
         // A resumed session knows when the run's first step started (a fold of this session's
         // events alone, as the metrics file and notify hooks make, would not).

@@ -286,6 +286,25 @@ fn a_resumed_run_keeps_the_first_session_and_an_unfinished_one_says_how_to_resum
     );
 }
 
+/// A resumed session's fold of its own events (the cockpit's) says the run started when its
+/// first session did, as the report does: it said this session's start, and a `took` shorter
+/// than the run's elapsed time in the header.
+#[test]
+fn a_resumed_sessions_own_fold_starts_the_run_when_its_first_session_did() {
+    let resumed = RunInfo {
+        started_at: Some(t(100)),
+        run_started_at: Some(t(0)),
+        ..run()
+    };
+    let s = RunSummary::fold([(
+        None,
+        &Event::RunStarted {
+            run: Box::new(resumed),
+        },
+    )]);
+    assert_eq!(s.started_at, Some(t(0)));
+}
+
 /// A resumed session's fold (as the metrics file and notify hooks make from its events
 /// alone) counts the plan from the run's first step, which its `RunStarted` says; a record
 /// that ends before the run did counts the plan of what did not run as still to do.
