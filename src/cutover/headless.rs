@@ -525,6 +525,9 @@ impl Printer {
             }
             Event::LagSample { .. } => probe_line(ev, &t),
             Event::Repair { repair, .. } => Some(format!("{t} ● {}", narrate::repair(repair))),
+            Event::RepairUndone { inverse_file, .. } => Some(format!(
+                "{t} ● inverse patch {inverse_file} committed: the repair is undone"
+            )),
             Event::Preflight { findings, .. } => {
                 let mut lines = vec![format!("{t} ● {}", narrate::preflight(findings))];
                 lines.extend(findings.iter().map(|f| format!("{t}   {}", f.line())));

@@ -341,7 +341,15 @@ fn repairs(o: &mut String, r: &Report) {
             cell(&rep.check),
             cell(&rep.counts()),
             if rep.applied {
-                format!("yes, {} changed", rep.changed)
+                format!(
+                    "yes, {} changed{}",
+                    rep.changed,
+                    if rep.undone {
+                        ", undone by the rollback"
+                    } else {
+                        ""
+                    }
+                )
             } else {
                 "no".into()
             },

@@ -841,8 +841,43 @@ async fn a_key_written_otherwise_is_the_same_row_and_never_deleted() {
 /// still fails); the resumed run's attempt 2 repairs that row; `boom` then rolls back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retried_repair_rolls_back_every_attempt_s_patch() {
+    let (tc, text) = retried_repair("repairretry").await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_path_buf();
+    let (first, second) = off_thread(move || {
+        let first = headless_at(&d, &text, "j.jsonl", &["--assume-yes"], &[]);
+        (first, resume(&d, &["--assume-yes"]))
+    })
+    .await;
+    let (o, _) = exited(&first, 4);
+    assert!(o.contains("still finds 1 differing row"), "{o}");
+    assert_eq!(second.0, Some(3), "rolled back: {}", second.1);
+    let out_dir = dir.path().join("j.output");
+    for f in [
+        "01-repair.repair.sql",
+        "01-repair.repair.inverse.sql",
+        "01-repair.repair-2.sql",
+        "01-repair.repair-2.inverse.sql",
+    ] {
+        assert!(out_dir.join(f).exists(), "{f}: {}", second.1);
+    }
+    let rows = texts(&tc, "SELECT id || ' ' || v FROM rr ORDER BY id").await;
+    // Row 1 is back as it was; row 3 as the first attempt's trigger left it.
+    assert_eq!(rows, ["1 A", "2 b", "3 drift"], "{}", second.1);
+    let recs = journal(&dir.path().join("j.jsonl"));
+    assert_eq!(
+        outcome_of(&recs, "rollback_action_finished", "repair").as_deref(),
+        Some("passed"),
+        "{}",
+        second.1
+    );
+}
+
+/// A pair's database `db` where a repair needs two attempts (the first one's apply makes
+/// row 3 drift, once), and a runbook whose `repair` step is followed by `boom`: the
+/// target's client and the runbook's text.
+async fn retried_repair(db: &str) -> (Client, String) {
     let (s, t) = crate::reconcile::clusters();
-    let db = "repairretry";
     let (_, tc) = crate::reconcile::pair(
         db,
         "CREATE TABLE rr (id int PRIMARY KEY, v text);",
@@ -874,35 +909,7 @@ async fn a_retried_repair_rolls_back_every_attempt_s_patch() {
          [[step]]\nid = \"repair\"\nrepair = {{ check = \"rr\" }}\n\n{BOOM_ROLLS_BACK}",
         connections(&s.dsn_db(db), &t.dsn_db(db))
     );
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path().to_path_buf();
-    let (first, second) = off_thread(move || {
-        let first = headless_at(&d, &text, "j.jsonl", &["--assume-yes"], &[]);
-        (first, resume(&d, &["--assume-yes"]))
-    })
-    .await;
-    let (o, _) = exited(&first, 4);
-    assert!(o.contains("still finds 1 differing row"), "{o}");
-    assert_eq!(second.0, Some(3), "rolled back: {}", second.1);
-    let out_dir = dir.path().join("j.output");
-    for f in [
-        "01-repair.repair.sql",
-        "01-repair.repair.inverse.sql",
-        "01-repair.repair-2.sql",
-        "01-repair.repair-2.inverse.sql",
-    ] {
-        assert!(out_dir.join(f).exists(), "{f}: {}", second.1);
-    }
-    let rows = texts(&tc, "SELECT id || ' ' || v FROM rr ORDER BY id").await;
-    // Row 1 is back as it was; row 3 as the first attempt's trigger left it.
-    assert_eq!(rows, ["1 A", "2 b", "3 drift"], "{}", second.1);
-    let recs = journal(&dir.path().join("j.jsonl"));
-    assert_eq!(
-        outcome_of(&recs, "rollback_action_finished", "repair").as_deref(),
-        Some("passed"),
-        "{}",
-        second.1
-    );
+    (tc, text)
 }
 
 /// A row missing on the target is inserted whole: its `exclude`d columns too (they are left
@@ -1238,4 +1245,101 @@ async fn an_inverse_that_finds_a_row_written_since_undoes_nothing_and_says_so() 
         fingerprint(&sc, "items").await,
         "the target is as the repair and the later write left it: no row was undone"
     );
+}
+
+/// Attack (a review's): the target catches up on a row between the repair's read and its
+/// apply (here a trigger writes the source's value to row 2 when row 1 is repaired, as
+/// replication would), so row 2's statement is stale; a later step then writes row 1. The
+/// inverse's row 1 finds nothing and its row 2 finds what the patch would have written: by
+/// count, one row found for the one the patch changed, and the rollback wrote back row 2 (a
+/// row the repair never changed), left row 1, and said `rolled back`. Each inverse statement
+/// is now held to what its own patch statement did: nothing is undone, and it is said.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inverse_is_held_statement_by_statement_to_what_its_patch_did() {
+    let (s, t) = crate::reconcile::clusters();
+    let table = "CREATE TABLE rr (id int PRIMARY KEY, v text);";
+    let (sc, tc) = crate::reconcile::pair("inversestale", table, "").await;
+    sc.batch_execute("INSERT INTO rr VALUES (1, 's1'), (2, 's2')")
+        .await
+        .unwrap();
+    tc.batch_execute(
+        "INSERT INTO rr VALUES (1, 't1'), (2, 't2'); \
+         CREATE FUNCTION catch_up() RETURNS trigger LANGUAGE plpgsql AS \
+         $$BEGIN IF NEW.id = 1 THEN UPDATE rr SET v = 's2' WHERE id = 2; END IF; RETURN NEW; END$$; \
+         CREATE TRIGGER catch_up AFTER UPDATE ON rr FOR EACH ROW EXECUTE FUNCTION catch_up();",
+    )
+    .await
+    .unwrap();
+    let body = format!(
+        "[runbook]\nname = \"stale\"\n{}\n[[reconcile]]\nname = \"rr\"\nkind = \"checksum\"\n\
+         table = \"public.rr\"\nkey = \"id\"\nrecheck = \"never\"\n\n\
+         [[step]]\nid = \"repair\"\nrepair = {{ check = \"rr\" }}\n\n\
+         [[step]]\nid = \"later\"\non = \"target\"\nsql = \"UPDATE rr SET v = 'later' WHERE id = 1\"\n\n\
+         {BOOM_ROLLS_BACK}",
+        connections(&s.dsn_db("inversestale"), &t.dsn_db("inversestale"))
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_path_buf();
+    let out = off_thread(move || headless_at(&d, &body, "j.jsonl", &["--assume-yes"], &[])).await;
+    let (o, e) = text(&out);
+    assert_eq!(out.status.code(), Some(4), "{o}{e}");
+    assert!(o.contains("stale: public.rr (id = 2)"), "{o}");
+    assert!(o.contains("found 0 of the 1 rows its patch changed"), "{o}");
+    let rows = texts(&tc, "SELECT v FROM rr ORDER BY id").await;
+    assert_eq!(
+        rows,
+        ["later", "s2"],
+        "nothing undone, nothing written back"
+    );
+}
+
+/// Attack (a review's): a rollback killed after one attempt's inverse committed and while an
+/// older one waited for a lock. An inverse applied twice finds none of its rows, so the
+/// resumed rollback failed on the committed one, for good, and never reached the older. A
+/// committed inverse is journaled as undone, and a later try of the rollback skips it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_rollback_skips_the_inverse_it_already_applied() {
+    let db = "repairundone";
+    let (tc, text) = retried_repair(db).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_path_buf();
+    let first = off_thread(move || headless_at(&d, &text, "j.jsonl", &["--assume-yes"], &[])).await;
+    exited(&first, 4);
+    // Row 1 (the first attempt's) is held by another session: the older inverse waits.
+    let holder = crate::reconcile::clusters().1.connect_db(db).await.unwrap();
+    holder
+        .batch_execute("BEGIN; SELECT * FROM rr WHERE id = 1 FOR UPDATE")
+        .await
+        .unwrap();
+    let mut engine = std::process::Command::new(bin())
+        .current_dir(dir.path())
+        .args(["run", "--headless", "--resume", "j.jsonl", "--assume-yes"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let j = dir.path().join("j.jsonl");
+    wait_for(
+        "the newer inverse to be journaled as undone",
+        std::time::Duration::from_secs(60),
+        || std::fs::read_to_string(&j).is_ok_and(|t| t.contains("\"type\":\"repair_undone\"")),
+    );
+    engine.kill().unwrap();
+    engine.wait().unwrap();
+    holder.batch_execute("ROLLBACK").await.unwrap();
+    let d = dir.path().to_path_buf();
+    let (code, out) = off_thread(move || {
+        resume(
+            &d,
+            &["--rerun-interrupted", "--kill-interrupted", "--assume-yes"],
+        )
+    })
+    .await;
+    assert_eq!(code, Some(3), "{out}");
+    assert!(
+        out.contains("was applied by an earlier try of this rollback"),
+        "{out}"
+    );
+    let rows = texts(&tc, "SELECT id || ' ' || v FROM rr ORDER BY id").await;
+    assert_eq!(rows, ["1 A", "2 b", "3 drift"], "{out}");
 }

@@ -370,3 +370,25 @@ async fn an_enum_key_ordered_otherwise_on_each_side_compares_equal() {
     assert_eq!(code, Some(0), "{out}");
     has(&out, "6 rows equal");
 }
+
+/// A table without a key widened on the target (`int4` to `int8`, `varchar(20)` to `text`,
+/// the usual migration): its values are written alike, so it is patched (a review found the
+/// first version of the check above refused it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keyless_table_widened_on_the_target_is_patched() {
+    let rows = "INSERT INTO kl VALUES (1, 'one'), (2, 'two');";
+    let (dir, tc, td, out) = patched(
+        "attack_keylesswide",
+        (
+            &format!("CREATE TABLE kl (a int, b varchar(20)); {rows}"),
+            "CREATE TABLE kl (a bigint, b text); INSERT INTO kl VALUES (1, 'one');",
+        ),
+        "table = \"public.kl\"",
+        None,
+    )
+    .await;
+    has(&out, "1 insert, 0 updates, 0 deletes");
+    psql(&td, &dir.path().join("p.sql"));
+    let all = col(&tc, "SELECT string_agg(a || b, ',' ORDER BY a) FROM kl").await;
+    assert_eq!(all, [Some("1one,2two".into())]);
+}

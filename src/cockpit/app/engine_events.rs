@@ -97,7 +97,7 @@ impl App {
             Event::RunFinished { outcome, at } => self.on_run_finished(outcome, at),
             Event::Preflight { findings, blocks } => self.on_preflight(findings, blocks),
             // The patch is the step's output and its notices say the rest; the summary keeps it.
-            Event::Repair { .. } => vec![Effect::Redraw],
+            Event::Repair { .. } | Event::RepairUndone { .. } => vec![Effect::Redraw],
         }
     }
 

@@ -389,7 +389,10 @@ impl Engine {
                 .flat_map(|r| &r.run.repairs)
                 .filter_map(|(_, r)| {
                     let name = Path::new(&r.inverse_file).file_name()?;
-                    Some((name.to_owned(), super::repair_step::InverseOnRecord::of(r)))
+                    Some((
+                        name.to_owned(),
+                        super::repair_step::InverseOnRecord(r.clone()),
+                    ))
                 })
                 .collect(),
         };

@@ -90,14 +90,20 @@ impl Runner<'_> {
                 let path = self.repair_paths_of(index, n).1;
                 let record = path
                     .file_name()
-                    .and_then(|name| self.inverse_digests.get(name));
-                SavedInverse {
-                    journaled: record.map(|r| r.sha256.clone()),
-                    changed: record.map_or(0, |r| r.changed),
-                    path,
-                }
+                    .and_then(|name| self.inverse_digests.get(name))
+                    .map(|r| r.0.clone());
+                SavedInverse { path, record }
             })
             .collect()
+    }
+
+    /// Keeps `r`, the latest record of a repair patch, for the rollback that may apply its
+    /// inverse (by the inverse's file name).
+    pub(super) fn note_repair(&mut self, r: &RepairRecord) {
+        if let Some(name) = std::path::Path::new(&r.inverse_file).file_name() {
+            self.inverse_digests
+                .insert(name.to_owned(), InverseOnRecord(r.clone()));
+        }
     }
 
     /// Runs the check `name` once on fresh sessions; the result, or why it could not run.
@@ -166,17 +172,11 @@ impl Runner<'_> {
             let m = format!("the patch was not applied (saved in {})", file.display());
             return Ok(Err((judged("repair", StepOutcome::Cancelled, m), stop)));
         }
-        let inverse = PathBuf::from(&record.inverse_file);
-        let changed = self
+        let applied = self
             .parts()
             .apply_patch(index, &t, &patch, fire_triggers, record)
             .await?;
-        if let Some(on_record) = inverse
-            .file_name()
-            .and_then(|name| self.inverse_digests.get_mut(name))
-        {
-            on_record.changed = changed;
-        }
+        self.note_repair(&applied);
         Ok(Ok(match self.repair_check(name, max_rows).await {
             Err(e) => failed(
                 self.masker
@@ -280,13 +280,6 @@ impl Runner<'_> {
         }
         let sha = hex::encode(Sha256::digest(text.as_bytes()));
         let inverse_sha256 = hex::encode(Sha256::digest(undo.as_bytes()));
-        if let Some(name) = inverse.file_name() {
-            let on_record = InverseOnRecord {
-                sha256: inverse_sha256.clone(),
-                changed: 0,
-            };
-            self.inverse_digests.insert(name.to_owned(), on_record);
-        }
         self.show_lines(index, text).await?;
         for n in &patch.notes {
             self.notice(Level::Warn, self.masker.mask(n).into_owned())
@@ -310,7 +303,10 @@ impl Runner<'_> {
             applied: false,
             changed: 0,
             stale: Vec::new(),
+            stale_statements: Some(Vec::new()),
+            undone: false,
         };
+        self.note_repair(&record);
         self.io
             .emit(Event::Repair {
                 index,
@@ -323,7 +319,7 @@ impl Runner<'_> {
 
 impl StepParts<'_, '_> {
     /// Applies the patch on the target and journals what it did: each stale row named.
-    /// Returns how many statements changed a row (0: it was not applied).
+    /// Returns the record as journaled last.
     async fn apply_patch(
         &mut self,
         index: usize,
@@ -331,7 +327,7 @@ impl StepParts<'_, '_> {
         patch: &Patch,
         fire_triggers: bool,
         mut record: RepairRecord,
-    ) -> Result<u64, EngineError> {
+    ) -> Result<RepairRecord, EngineError> {
         match repair::apply(target, patch, false, fire_triggers).await {
             Ok(done) => {
                 let mut lines =
@@ -351,20 +347,20 @@ impl StepParts<'_, '_> {
                 self.show_lines(index, lines).await?;
                 record.applied = true;
                 record.changed = done.applied as u64;
-                let changed = record.changed;
+                record.stale_statements = Some(done.stale.clone());
                 self.io
                     .emit(Event::Repair {
                         index,
-                        repair: Box::new(record),
+                        repair: Box::new(record.clone()),
                     })
                     .await?;
-                Ok(changed)
+                Ok(record)
             }
             Err(e) => {
                 let m = self.masker.mask(&e.to_string()).into_owned();
                 self.show_lines(index, format!("{m}\n")).await?;
                 self.notice(Level::Warn, m).await?;
-                Ok(0)
+                Ok(record)
             }
         }
     }
@@ -379,6 +375,7 @@ impl StepParts<'_, '_> {
         index: usize,
         inverses: &[SavedInverse],
         on: &str,
+        undone: &mut Vec<RepairRecord>,
     ) -> AttemptResult {
         if inverses.is_empty() {
             let m = "no repair patch was saved: nothing to undo".to_string();
@@ -386,7 +383,7 @@ impl StepParts<'_, '_> {
         }
         let mut said = Vec::new();
         for inverse in inverses {
-            if inverse.journaled.is_none() {
+            if inverse.record.is_none() {
                 // Saved and never journaled, its patch was never applied (the record is
                 // journaled before the word is asked and the patch applied): nothing to undo,
                 // and the older ones still are.
@@ -398,8 +395,32 @@ impl StepParts<'_, '_> {
                 said.push(m);
                 continue;
             }
+            if inverse.record.as_ref().is_some_and(|r| r.undone) {
+                // Committed by an earlier try of this rollback (journaled then): applied
+                // again, it would find none of its rows.
+                let m = format!(
+                    "inverse patch {} was applied by an earlier try of this rollback",
+                    inverse.path.display()
+                );
+                self.show_lines(index, format!("{m}\n")).await?;
+                said.push(m);
+                continue;
+            }
             match self.apply_inverse(index, inverse, on).await? {
-                Ok(m) => said.push(m),
+                Ok(m) => {
+                    if let Some(mut r) = inverse.record.clone() {
+                        r.undone = true;
+                        let inverse_file = r.inverse_file.clone();
+                        self.io
+                            .emit(Event::RepairUndone {
+                                index,
+                                inverse_file,
+                            })
+                            .await?;
+                        undone.push(r);
+                    }
+                    said.push(m);
+                }
                 Err(m) => {
                     said.push(m);
                     return Ok(Ok(judged("rollback", StepOutcome::Failed, said.join("; "))));
@@ -433,7 +454,7 @@ impl StepParts<'_, '_> {
             // not leave the server applying it unseen (the server checks for a gone client
             // and rolls it back; the resumed rollback then applies it again).
             cutover_reconcile::guard_session(&c).await;
-            repair::apply_file(&c, &text, saved.changed)
+            repair::apply_file(&c, &text, &saved.expected())
                 .await
                 .map_err(|e| e.to_string())
         }
@@ -457,44 +478,45 @@ impl StepParts<'_, '_> {
     }
 }
 
-/// An inverse repair patch a rollback may apply, and the sha256 the journal holds for it.
-/// What the journal holds of an inverse repair patch saved, by its file name.
+/// The latest journal record of a repair patch, kept by its inverse's file name.
 #[derive(Debug, Clone)]
-pub(super) struct InverseOnRecord {
-    /// The inverse's sha256 (empty: a journal of a cutover that did not keep it).
-    pub sha256: String,
-    /// How many of its patch's statements changed a row (0: the patch was not applied).
-    pub changed: u64,
-}
+pub(super) struct InverseOnRecord(pub RepairRecord);
 
-impl InverseOnRecord {
-    /// The record of `r`, a repair's latest journal record.
-    pub fn of(r: &RepairRecord) -> Self {
-        InverseOnRecord {
-            sha256: r.inverse_sha256.clone(),
-            changed: if r.applied { r.changed } else { 0 },
-        }
-    }
-}
-
+/// An inverse repair patch a rollback may apply, and the journal's latest record of its
+/// patch (`None`: the journal has none).
 pub(super) struct SavedInverse {
     /// The file.
     path: PathBuf,
-    /// Its journaled sha256 (`None`: the journal has no record of it; empty: a journal of a
-    /// cutover that did not keep it).
-    journaled: Option<String>,
-    /// How many of its patch's statements changed a row: the inverse must find as many rows
-    /// as the patch left them, or it undoes nothing.
-    changed: u64,
+    /// The journal's latest record of its patch: the inverse's sha256, whether the patch was
+    /// applied and which of its statements were stale, whether a rollback applied it.
+    record: Option<RepairRecord>,
 }
 
 impl SavedInverse {
+    /// What the inverse must do to be committed: each statement whose patch statement changed
+    /// a row finds that row, and no other changes one; a patch the journal says was not
+    /// applied (perhaps applied just before a crash) may find any of its rows or none; a
+    /// journal that does not say which statements were stale, as many as changed a row.
+    fn expected(&self) -> repair::Expected {
+        match &self.record {
+            Some(r) if r.applied => match &r.stale_statements {
+                Some(stale) => repair::Expected::Exactly(
+                    (0..r.statements() as usize)
+                        .map(|i| !stale.contains(&i))
+                        .collect(),
+                ),
+                None => repair::Expected::AtLeast(r.changed),
+            },
+            _ => repair::Expected::AtLeast(0),
+        }
+    }
+
     /// The patch's text as it was saved: read from a regular file (not through a link), and
     /// only while it has the sha256 the journal holds for it, so a file edited, replaced or
     /// cut short since it was saved is never applied on the target (one the journal has no
     /// record of is never applied: see [`StepParts::repair_inverse`]).
     fn text(&self) -> Result<String, String> {
-        let Some(journaled) = &self.journaled else {
+        let Some(journaled) = self.record.as_ref().map(|r| &r.inverse_sha256) else {
             return Err(format!(
                 "the inverse patch {} is not in the journal: not applied",
                 self.path.display()

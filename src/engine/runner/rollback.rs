@@ -182,7 +182,15 @@ impl Runner<'_> {
                 }
                 RollbackAction::RepairInverse { on } => {
                     let inverses = self.repair_inverses(index);
-                    self.parts().repair_inverse(index, &inverses, on).await?
+                    let mut undone = Vec::new();
+                    let done = self
+                        .parts()
+                        .repair_inverse(index, &inverses, on, &mut undone)
+                        .await;
+                    for r in &undone {
+                        self.note_repair(r);
+                    }
+                    done?
                 }
             };
             let (att, stop) = match result {

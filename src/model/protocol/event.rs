@@ -363,6 +363,14 @@ pub enum Event {
         /// What the patch holds and what became of it.
         repair: Box<crate::protocol::RepairRecord>,
     },
+    /// A rollback applied (committed) the inverse of a `repair` step's patch: a later try of
+    /// the rollback does not apply it again.
+    RepairUndone {
+        /// The step.
+        index: usize,
+        /// The inverse patch file, as its [`Event::Repair`] record names it.
+        inverse_file: String,
+    },
     /// What preflight found before step 1 (connections, replication, tables, window, room).
     /// When it `blocks`, the engine waits for [`super::Command::OverridePreflight`] or
     /// [`super::Command::Abort`].

@@ -34,9 +34,21 @@ pub struct RepairRecord {
     /// The rows whose statement was stale (changed since the diff: left alone), `table (key)`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stale: Vec<String>,
+    /// The stale statements by their place in the patch (`None`: a journal of a cutover
+    /// before they were kept): their inverses must change nothing, the others their row.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stale_statements: Option<Vec<usize>>,
+    /// A rollback applied its inverse (committed): a later one does not apply it again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub undone: bool,
 }
 
 impl RepairRecord {
+    /// How many statements the patch (and its inverse) holds.
+    pub fn statements(&self) -> u64 {
+        self.inserts + self.updates + self.deletes
+    }
+
     /// `1 insert, 2 updates, 0 deletes`.
     pub fn counts(&self) -> String {
         let n = |k: u64, w: &str| format!("{k} {w}{}", if k == 1 { "" } else { "s" });

@@ -163,6 +163,15 @@ impl RunSummary {
             Event::RunStarted { run } => self.on_run_started(run, ts),
             Event::Preflight { findings, .. } => self.preflight = findings.clone(),
             Event::Repair { index, repair } => self.on_repair(*index, repair),
+            Event::RepairUndone { inverse_file, .. } => {
+                if let Some((_, r)) = self
+                    .repairs
+                    .iter_mut()
+                    .rfind(|(_, r)| r.inverse_file == *inverse_file)
+                {
+                    r.undone = true;
+                }
+            }
             Event::StepRestored { .. }
             | Event::StepStarted { .. }
             | Event::Process { .. }

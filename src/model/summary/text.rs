@@ -25,7 +25,16 @@ pub fn outcome(o: Option<RunOutcome>) -> &'static str {
 /// A repair in a few words: counts, applied or not, stale rows, the inverse.
 pub fn repair_words(r: &crate::protocol::RepairRecord) -> String {
     let state = if r.applied {
-        format!("applied ({} changed, {} stale)", r.changed, r.stale.len())
+        format!(
+            "applied ({} changed, {} stale){}",
+            r.changed,
+            r.stale.len(),
+            if r.undone {
+                ", undone by the rollback"
+            } else {
+                ""
+            }
+        )
     } else {
         "not applied".to_string()
     };

@@ -64,16 +64,27 @@ pub async fn apply(
     Ok(done)
 }
 
+/// What an inverse patch must do to be committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expected {
+    /// Each of its statements, in the patch's order: whether its patch's statement changed a
+    /// row (its inverse must find that row as the patch left it), or was stale (its inverse
+    /// must change nothing: the repair never wrote that row).
+    Exactly(Vec<bool>),
+    /// At least this many statements change a row (a journal that does not say which).
+    AtLeast(u64),
+}
+
 /// Applies `text`, a patch file as [`super::render`] writes it (`BEGIN;`, its settings, its
-/// statements, `COMMIT;`), on `target`, and commits it only when at least `least` of its
-/// statements changed a row: an inverse patch whose rows changed since the repair (a later
-/// write) would undo part of it and leave the target neither as the repair left it nor as it
-/// was, so it undoes nothing and says so. Returns how many statements changed a row (`None`:
-/// a file not shaped as ours, applied as it is, uncounted).
+/// statements, `COMMIT;`), on `target`, and commits it only when its statements do what
+/// `expected` says: an inverse that finds a row changed since the repair (a later write), or
+/// that would write back a row the repair never changed, would leave the target neither as
+/// the repair left it nor as it was, so it undoes nothing and says so. Returns how many
+/// statements changed a row (`None`: a file not shaped as ours, applied as it is, uncounted).
 pub async fn apply_file(
     target: &Client,
     text: &str,
-    least: u64,
+    expected: &Expected,
 ) -> Result<Option<u64>, ReconcileError> {
     let Some(body) = text.trim_end().strip_suffix("COMMIT;") else {
         target
@@ -92,20 +103,99 @@ pub async fn apply_file(
             )(e));
         }
     };
-    // `BEGIN` and `SET` say 0 rows; a statement that found its row says how many it changed.
-    let changed = said
+    // `BEGIN` and each `SET` say 0 rows; then each statement how many it changed.
+    let rows: Vec<u64> = said
         .iter()
-        .filter(|m| matches!(m, SimpleQueryMessage::CommandComplete(n) if *n > 0))
-        .count() as u64;
-    if changed < least {
+        .filter_map(|m| match m {
+            SimpleQueryMessage::CommandComplete(n) => Some(*n),
+            _ => None,
+        })
+        .collect();
+    if let Some(why) = wrong(&rows, expected) {
         let _ = target.batch_execute("ROLLBACK").await;
         return Err(ReconcileError::Other(format!(
-            "it found {changed} of the {least} rows its patch changed as the patch left them (the others changed since: a later write); nothing was undone: review the target, and undo the repair by hand"
+            "{why}; nothing was undone: review the target, then undo the repair by hand, or skip this rollback action with a reason"
         )));
     }
     target
         .batch_execute("COMMIT")
         .await
         .map_err(ReconcileError::sql("target", "commit the patch"))?;
-    Ok(Some(changed))
+    Ok(Some(rows.iter().filter(|n| **n > 0).count() as u64))
+}
+
+/// Why the rows each command changed (`rows`: `BEGIN`, the settings, then the statements)
+/// are not what `expected` says, if they are not.
+fn wrong(rows: &[u64], expected: &Expected) -> Option<String> {
+    match expected {
+        Expected::AtLeast(least) => {
+            let changed = rows.iter().filter(|n| **n > 0).count() as u64;
+            (changed < *least).then(|| {
+                format!(
+                    "it found {changed} of the {least} rows its patch changed as the patch left them (the others changed since: a later write)"
+                )
+            })
+        }
+        Expected::Exactly(applied) => {
+            let Some(first) = rows.len().checked_sub(applied.len()) else {
+                return Some(format!(
+                    "it holds {} statements where its patch held {}: it is not the inverse of that patch",
+                    rows.len().saturating_sub(1),
+                    applied.len()
+                ));
+            };
+            let statements = &rows[first..];
+            let missed = applied
+                .iter()
+                .zip(statements)
+                .filter(|(a, n)| **a && **n == 0)
+                .count();
+            let extra = applied
+                .iter()
+                .zip(statements)
+                .filter(|(a, n)| !**a && **n > 0)
+                .count();
+            let wanted = applied.iter().filter(|a| **a).count();
+            if missed > 0 {
+                Some(format!(
+                    "it found {} of the {wanted} rows its patch changed as the patch left them (the others changed since: a later write; or this inverse was already applied, just before a crash)",
+                    wanted - missed
+                ))
+            } else if extra > 0 {
+                Some(format!(
+                    "it would also write back {extra} row(s) its patch never changed (stale when the patch was applied, they hold what it would have written)"
+                ))
+            } else {
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each statement's rows are read in the patch's order after `BEGIN` and the settings: a
+    /// row the patch changed and its inverse no longer finds, or a stale row its inverse would
+    /// write back, keeps the inverse from committing; a shortfall is not made up by another.
+    #[test]
+    fn an_inverse_commits_only_when_each_statement_does_what_its_patch_did() {
+        let exactly = |a: &[bool]| Expected::Exactly(a.to_vec());
+        // BEGIN, two settings, then three statements.
+        assert_eq!(
+            wrong(&[0, 0, 0, 1, 1, 0], &exactly(&[true, true, false])),
+            None
+        );
+        let missed = wrong(&[0, 0, 0, 1, 0, 0], &exactly(&[true, true, false]));
+        assert!(missed.is_some_and(|m| m.contains("found 1 of the 2 rows")));
+        // The stale statement's inverse matches: it is not counted for the missed one.
+        let swapped = wrong(&[0, 0, 0, 0, 1, 1], &exactly(&[true, true, false]));
+        assert!(swapped.is_some_and(|m| m.contains("found 1 of the 2 rows")));
+        let extra = wrong(&[0, 0, 0, 1, 1, 1], &exactly(&[true, true, false]));
+        assert!(extra.is_some_and(|m| m.contains("1 row(s) its patch never changed")));
+        assert!(wrong(&[0], &exactly(&[true, true])).is_some());
+        assert_eq!(wrong(&[0, 0, 2], &Expected::AtLeast(1)), None);
+        assert!(wrong(&[0, 0, 0], &Expected::AtLeast(1)).is_some());
+    }
 }

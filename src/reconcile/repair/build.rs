@@ -200,7 +200,11 @@ fn unguardable(info: &TableInfo) -> Option<String> {
         .columns
         .iter()
         .filter(|c| {
-            c.type_schema == "pg_catalog" && c.type_name.trim_start_matches('_').starts_with("reg")
+            // `regrole` and `regnamespace` name objects no search path qualifies.
+            let base = c.type_name.trim_start_matches('_');
+            c.type_schema == "pg_catalog"
+                && base.starts_with("reg")
+                && !matches!(base, "regrole" | "regnamespace")
         })
         .map(|c| format!("{} ({})", c.name, c.type_display))
         .collect();
@@ -365,7 +369,7 @@ fn types_differ(s: &TableInfo, t: &TableInfo, compared: &[String]) -> Option<Str
     let differ: Vec<String> = compared
         .iter()
         .filter_map(|c| Some((s.column(c)?, t.column(c)?)))
-        .filter(|(a, b)| a.type_display != b.type_display)
+        .filter(|(a, b)| !same_text(a, b))
         .map(|(a, b)| {
             format!(
                 "{} ({} on the source, {} on the target)",
@@ -421,6 +425,17 @@ fn named(key_columns: &[String], key: &[String]) -> Vec<(String, String)> {
         .cloned()
         .zip(key.iter().cloned())
         .collect()
+}
+
+/// Whether every value of column `a` is written the same by column `b`: the same type, or
+/// a widening that keeps the text (`int4` to `int8`, `varchar(20)` to `text`).
+fn same_text(a: &Column, b: &Column) -> bool {
+    let family = |c: &Column| match (c.type_schema.as_str(), c.type_name.as_str()) {
+        ("pg_catalog", "int2" | "int4" | "int8") => Some("integer"),
+        ("pg_catalog", "text" | "varchar") => Some("text"),
+        _ => None,
+    };
+    a.type_display == b.type_display || family(a).is_some_and(|f| family(b) == Some(f))
 }
 
 /// The target table as the statements need it.

@@ -22,7 +22,7 @@ mod file;
 mod multiset;
 mod rows;
 
-pub use apply::{Applied, apply, apply_file};
+pub use apply::{Applied, Expected, apply, apply_file};
 pub use build::{Limits, build};
 pub use file::{inverse_path, render, withhold_secrets};
 
