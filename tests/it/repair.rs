@@ -1343,3 +1343,48 @@ async fn a_resumed_rollback_skips_the_inverse_it_already_applied() {
     let rows = texts(&tc, "SELECT id || ' ' || v FROM rr ORDER BY id").await;
     assert_eq!(rows, ["1 A", "2 b", "3 drift"], "{out}");
 }
+
+/// Attack: the target stops answering while the patch applies (here a row the patch changes
+/// is held by another session, past the step's timeout). The apply was awaited as it was:
+/// past the timeout, a SIGTERM and a cancel. It is raced against the step's timeout now, the
+/// statement cancelled on the server, and the attempt says what became of the patch (rolled
+/// back whole); the failed apply is no longer called "applied".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repair_that_cannot_apply_in_its_timeout_is_cancelled_and_said_not_applied() {
+    let db = "repairstuck";
+    let (s, t) = crate::reconcile::clusters();
+    let table = "CREATE TABLE rr (id int PRIMARY KEY, v text);";
+    let (sc, tc) = crate::reconcile::pair(db, table, "").await;
+    sc.batch_execute("INSERT INTO rr VALUES (1, 'new')")
+        .await
+        .unwrap();
+    tc.batch_execute("INSERT INTO rr VALUES (1, 'old')")
+        .await
+        .unwrap();
+    let holder = t.connect_db(db).await.unwrap();
+    holder
+        .batch_execute("BEGIN; SELECT * FROM rr WHERE id = 1 FOR UPDATE")
+        .await
+        .unwrap();
+    let body = format!(
+        "[runbook]\nname = \"stuck\"\n{}\n[[reconcile]]\nname = \"rr\"\nkind = \"checksum\"\n\
+         table = \"public.rr\"\nkey = \"id\"\nrecheck = \"never\"\n\n\
+         [[step]]\nid = \"repair\"\nrepair = {{ check = \"rr\" }}\ntimeout = \"2s\"\n",
+        connections(&s.dsn_db(db), &t.dsn_db(db))
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_path_buf();
+    let out = off_thread(move || headless_at(&d, &body, "j.jsonl", &["--assume-yes"], &[])).await;
+    holder.batch_execute("ROLLBACK").await.unwrap();
+    let (o, e) = text(&out);
+    assert_eq!(out.status.code(), Some(4), "{o}{e}");
+    assert!(o.contains("the patch was not applied"), "{o}");
+    assert!(!o.contains("applied, but check"), "{o}");
+    let recs = journal(&dir.path().join("j.jsonl"));
+    assert_eq!(
+        outcome_of(&recs, "step_finished", "repair").as_deref(),
+        Some("timed_out"),
+        "{o}"
+    );
+    assert_eq!(texts(&tc, "SELECT v FROM rr").await, ["old"]);
+}

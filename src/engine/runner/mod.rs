@@ -31,6 +31,7 @@ mod preflight_gate;
 mod progress_poll;
 mod race;
 mod reconciler;
+mod repair_apply;
 mod repair_step;
 mod resumed;
 mod rollback;

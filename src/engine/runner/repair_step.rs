@@ -14,6 +14,7 @@ use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
 
+use super::repair_apply::{ApplyEnd, Cut};
 use super::{Attempt, AttemptResult, EngineError, Runner, StepParts};
 use cutover_model::protocol::{Event, Level, RepairRecord, StepOutcome};
 use cutover_model::reconcile::ReconcileResult;
@@ -36,6 +37,16 @@ fn judged(name: &str, outcome: StepOutcome, m: String) -> Attempt {
     Attempt::checked(name, outcome, m.clone(), ok, (!ok).then_some(m))
 }
 
+/// A repair attempt that ended when applying was `cut` short (or ran to its end and applied
+/// nothing), saying `m`: timed out, stopped (with its stop), or failed.
+fn cut_short(cut: Cut, m: String) -> Result<Attempt, (Attempt, super::Stop)> {
+    match cut {
+        Cut::No => Ok(failed(m)),
+        Cut::TimedOut => Ok(judged("repair", StepOutcome::TimedOut, m)),
+        Cut::Stopped(stop) => Err((judged("repair", StepOutcome::Cancelled, m), stop)),
+    }
+}
+
 /// The word the operator types to apply a reviewed patch.
 pub(super) const REPAIR_WORD: &str = "REPAIR";
 
@@ -45,8 +56,9 @@ const MAX_PATCHES: usize = 1000;
 /// The largest inverse patch a rollback reads back (100,000 rows of 40 KiB each).
 const MAX_PATCH_BYTES: u64 = 4 << 30;
 
-/// The longest a repair's check and patch building may take when the step sets no timeout.
-const BUILD_WITHIN: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+/// The longest a repair's check, its patch building, its check again after applying, and its
+/// inverse may each take when the step sets no timeout.
+pub(super) const BUILD_WITHIN: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 
 impl Runner<'_> {
     /// Where patch `n` (from 1) of step `index` and its inverse are kept:
@@ -172,28 +184,85 @@ impl Runner<'_> {
             let m = format!("the patch was not applied (saved in {})", file.display());
             return Ok(Err((judged("repair", StepOutcome::Cancelled, m), stop)));
         }
-        let applied = self
-            .parts()
-            .apply_patch(index, &t, &patch, fire_triggers, record)
+        let deadline = self.rb.steps[index]
+            .timeout
+            .map(|t| tokio::time::Instant::now() + t);
+        let on = self.check_target(name);
+        let (end, cut) = self
+            .apply_raced(index, (&on, &t), &patch, fire_triggers, deadline)
             .await?;
-        self.note_repair(&applied);
-        Ok(Ok(match self.repair_check(name, max_rows).await {
-            Err(e) => failed(
+        drop(t);
+        let ApplyEnd::Done(result) = end else {
+            let m = format!(
+                "the patch's transaction was cut short and {on} did not confirm the cancel within {}s: the server rolls it back when it notices the session is gone, unless its COMMIT had been sent; run check {name} to see what the target holds (the rollback applies this attempt's inverse, which finds only what was applied)",
+                super::race::CANCEL_WITHIN.as_secs()
+            );
+            return Ok(cut_short(cut, m));
+        };
+        let (record, refused) = self
+            .parts()
+            .apply_patch(index, &patch, result, record)
+            .await?;
+        self.note_repair(&record);
+        if let Some(e) = refused {
+            let m = format!("the patch was not applied: {e}; nothing was changed");
+            return Ok(cut_short(cut, m));
+        }
+        if !matches!(cut, Cut::No) {
+            let m = format!(
+                "{} applied (its COMMIT came before the cancel); check {name} was not run again",
+                patch.describe()
+            );
+            return Ok(cut_short(cut, m));
+        }
+        Ok(Ok(self
+            .judge_after_apply(name, max_rows, &patch, deadline)
+            .await))
+    }
+
+    /// Runs check `name` again after `patch` applied, within the step's `deadline`: passes
+    /// only if the check does.
+    async fn judge_after_apply(
+        &self,
+        name: &str,
+        max_rows: u64,
+        patch: &Patch,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Attempt {
+        let left = deadline.map_or(BUILD_WITHIN, |d| {
+            d.saturating_duration_since(tokio::time::Instant::now())
+        });
+        match tokio::time::timeout(left, self.repair_check(name, max_rows)).await {
+            Err(_) => failed(format!(
+                "{} applied, but check {name} did not finish again within the step's timeout",
+                patch.describe()
+            )),
+            Ok(Err(e)) => failed(
                 self.masker
                     .mask(&format!(
                         "the patch applied, but check {name} could not run again: {e}"
                     ))
                     .into_owned(),
             ),
-            Ok((_, _, after)) if after.passed() => {
+            Ok(Ok((_, _, after))) if after.passed() => {
                 passed(format!("{} applied; check {name} passes", patch.describe()))
             }
-            Ok((_, _, after)) => failed(format!(
+            Ok(Ok((_, _, after))) => failed(format!(
                 "{} applied, but check {name} still finds {} differing row(s): run the step again, or roll back (the inverse patch)",
                 patch.describe(),
                 after.mismatch_rows()
             )),
-        }))
+        }
+    }
+
+    /// The connection the check `name` compares as its target (`target` when it is not
+    /// found, which the runbook's validation rules out).
+    fn check_target(&self, name: &str) -> String {
+        self.rb
+            .reconcile
+            .iter()
+            .find(|c| c.name == name)
+            .map_or_else(|| "target".to_string(), |c| c.target.clone())
     }
 
     /// Runs check `name` (within the step's timeout) and builds the patch of what it finds:
@@ -318,17 +387,16 @@ impl Runner<'_> {
 }
 
 impl StepParts<'_, '_> {
-    /// Applies the patch on the target and journals what it did: each stale row named.
-    /// Returns the record as journaled last.
+    /// Journals what applying the patch did (`result`): each stale row named. Returns the
+    /// record as journaled last, and why nothing was applied when it was not.
     async fn apply_patch(
         &mut self,
         index: usize,
-        target: &tokio_postgres::Client,
         patch: &Patch,
-        fire_triggers: bool,
+        result: Result<repair::Applied, cutover_reconcile::ReconcileError>,
         mut record: RepairRecord,
-    ) -> Result<RepairRecord, EngineError> {
-        match repair::apply(target, patch, false, fire_triggers).await {
+    ) -> Result<(RepairRecord, Option<String>), EngineError> {
+        match result {
             Ok(done) => {
                 let mut lines =
                     format!("applied {} statement(s) in one transaction\n", done.applied);
@@ -354,13 +422,13 @@ impl StepParts<'_, '_> {
                         repair: Box::new(record.clone()),
                     })
                     .await?;
-                Ok(record)
+                Ok((record, None))
             }
             Err(e) => {
                 let m = self.masker.mask(&e.to_string()).into_owned();
                 self.show_lines(index, format!("{m}\n")).await?;
-                self.notice(Level::Warn, m).await?;
-                Ok(record)
+                self.notice(Level::Warn, m.clone()).await?;
+                Ok((record, Some(m)))
             }
         }
     }
@@ -374,7 +442,7 @@ impl StepParts<'_, '_> {
         &mut self,
         index: usize,
         inverses: &[SavedInverse],
-        on: &str,
+        (on, within): (&str, std::time::Duration),
         undone: &mut Vec<RepairRecord>,
     ) -> AttemptResult {
         if inverses.is_empty() {
@@ -406,7 +474,7 @@ impl StepParts<'_, '_> {
                 said.push(m);
                 continue;
             }
-            match self.apply_inverse(index, inverse, on).await? {
+            match self.apply_inverse(index, inverse, (on, within)).await? {
                 Ok(m) => {
                     if let Some(mut r) = inverse.record.clone() {
                         r.undone = true;
@@ -435,7 +503,7 @@ impl StepParts<'_, '_> {
         &mut self,
         index: usize,
         saved: &SavedInverse,
-        on: &str,
+        (on, within): (&str, std::time::Duration),
     ) -> Result<Result<String, String>, EngineError> {
         let inverse = &saved.path;
         let text = match saved.text() {
@@ -457,8 +525,17 @@ impl StepParts<'_, '_> {
             repair::apply_file(&c, &text, &saved.expected())
                 .await
                 .map_err(|e| e.to_string())
-        }
-        .await;
+        };
+        // A target that stops answering cannot hold the rollback: past the step's timeout
+        // the session is dropped, and the server rolls the open transaction back.
+        let applied = tokio::time::timeout(within, applied)
+            .await
+            .unwrap_or_else(|_| {
+                Err(format!(
+                    "{on} did not finish it within the step's timeout ({}s): its session was closed, and the server rolls its transaction back (unless its COMMIT had been sent); run the check to see what the target holds",
+                    within.as_secs()
+                ))
+            });
         let said = match applied {
             Ok(_) => Ok(format!(
                 "inverse patch {} applied on {on}",

@@ -182,10 +182,13 @@ impl Runner<'_> {
                 }
                 RollbackAction::RepairInverse { on } => {
                     let inverses = self.repair_inverses(index);
+                    let within = self.rb.steps[index]
+                        .timeout
+                        .unwrap_or(super::repair_step::BUILD_WITHIN);
                     let mut undone = Vec::new();
                     let done = self
                         .parts()
-                        .repair_inverse(index, &inverses, on, &mut undone)
+                        .repair_inverse(index, &inverses, (on, within), &mut undone)
                         .await;
                     for r in &undone {
                         self.note_repair(r);
