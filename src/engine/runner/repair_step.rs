@@ -274,6 +274,7 @@ impl Runner<'_> {
         max_rows: u64,
     ) -> Result<Result<Option<(tokio_postgres::Client, Patch)>, String>, EngineError> {
         let within = self.rb.steps[index].timeout.unwrap_or(BUILD_WITHIN);
+        let until = tokio::time::Instant::now() + within;
         self.show_lines(index, format!("running check {name}…\n"))
             .await?;
         let (s, t, result) =
@@ -294,11 +295,16 @@ impl Runner<'_> {
         };
         let at = |conn: &str| self.conns.get(conn).map(|c| c.target()).unwrap_or_default();
         let (sa, ta) = (at(&check.source), at(&check.target));
-        let mut patch =
-            match repair::build(&s, &t, check, &result, Limits { max_rows }, (&sa, &ta)).await {
-                Ok(p) => p,
-                Err(e) => return Ok(Err(format!("{e} (nothing was changed)"))),
-            };
+        let building = repair::build(&s, &t, check, &result, Limits { max_rows }, (&sa, &ta));
+        let mut patch = match tokio::time::timeout_at(until, building).await {
+            Err(_) => {
+                return Ok(Err(format!(
+                    "the patch of check {name} was not built within the step's timeout (a server stopped answering): nothing was changed"
+                )));
+            }
+            Ok(Err(e)) => return Ok(Err(format!("{e} (nothing was changed)"))),
+            Ok(Ok(p)) => p,
+        };
         repair::withhold_secrets(&mut patch, self.masker);
         if patch.statements.is_empty() {
             let why = if patch.notes.is_empty() {
