@@ -1016,6 +1016,37 @@ fn repair_then(s: &Cluster, t: &Cluster, db: &str, between: &str) -> String {
     )
 }
 
+/// Resumes the run in `dir` past its interrupted action (its old group stopped, words given):
+/// it ends rolled back (exit 3). What it said.
+async fn resumed_rolled_back(dir: &std::path::Path) -> String {
+    let d = dir.to_path_buf();
+    let (code, out) = off_thread(move || {
+        resume(
+            &d,
+            &["--rerun-interrupted", "--kill-interrupted", "--assume-yes"],
+        )
+    })
+    .await;
+    assert_eq!(code, Some(3), "{out}");
+    out
+}
+
+/// Runs the runbook `body` headless in `dir` (journal `j.jsonl`, `--assume-yes`): it exits 4,
+/// its output says `says`, and the repair step's rollback action failed.
+async fn rollback_fails_saying(dir: &std::path::Path, body: String, says: &str) {
+    let d = dir.to_path_buf();
+    let out = off_thread(move || headless_at(&d, &body, "j.jsonl", &["--assume-yes"], &[])).await;
+    let (o, e) = text(&out);
+    assert_eq!(out.status.code(), Some(4), "{o}{e}");
+    assert!(o.contains(says), "{o}{e}");
+    let recs = journal(&dir.join("j.jsonl"));
+    assert_eq!(
+        outcome_of(&recs, "rollback_action_finished", "repair").as_deref(),
+        Some("failed"),
+        "{o}"
+    );
+}
+
 /// Attack: a repair step's rollback is its inverse patch, read back from disk when the
 /// rollback comes. Edited after it was saved (by a colleague, an editor, a sync tool), it is
 /// not applied: the journal holds its sha256. And across a SIGKILL in the middle of the
@@ -1032,17 +1063,7 @@ async fn an_inverse_patch_is_applied_only_as_it_was_saved_even_after_a_crash() {
         inverse.display()
     );
     let body = repair_then(s, t, "inversetamper", &edit);
-    let d = dir.path().to_path_buf();
-    let out = off_thread(move || headless_at(&d, &body, "j.jsonl", &["--assume-yes"], &[])).await;
-    let (o, e) = text(&out);
-    assert_eq!(out.status.code(), Some(4), "{o}{e}");
-    assert!(o.contains("changed since it was saved"), "{o}{e}");
-    let recs = journal(&dir.path().join("j.jsonl"));
-    assert_eq!(
-        outcome_of(&recs, "rollback_action_finished", "repair").as_deref(),
-        Some("failed"),
-        "{o}"
-    );
+    rollback_fails_saying(dir.path(), body, "changed since it was saved").await;
     assert_eq!(
         fingerprint(&tc, "items").await,
         fingerprint(&sc, "items").await,
@@ -1161,15 +1182,7 @@ async fn an_inverse_cut_short_by_a_kill_is_rolled_back_on_the_server_and_applied
         fingerprint(&sc, "items").await,
         "rolled back on the server: the target is still as the repair left it"
     );
-    let d = dir.path().to_path_buf();
-    let (code, out) = off_thread(move || {
-        resume(
-            &d,
-            &["--rerun-interrupted", "--kill-interrupted", "--assume-yes"],
-        )
-    })
-    .await;
-    assert_eq!(code, Some(3), "{out}");
+    resumed_rolled_back(dir.path()).await;
     assert_eq!(
         fingerprint(&tc, "items").await,
         before,
@@ -1226,17 +1239,7 @@ async fn an_inverse_that_finds_a_row_written_since_undoes_nothing_and_says_so() 
     let later = "[[step]]\nid = \"later\"\non = \"target\"\n\
                  sql = \"UPDATE items SET note = 'a later write' WHERE id = 8\"\n\n";
     let body = repair_then(s, t, "inverselater", later);
-    let d = dir.path().to_path_buf();
-    let out = off_thread(move || headless_at(&d, &body, "j.jsonl", &["--assume-yes"], &[])).await;
-    let (o, e) = text(&out);
-    assert_eq!(out.status.code(), Some(4), "{o}{e}");
-    assert!(o.contains("nothing was undone"), "{o}{e}");
-    let recs = journal(&dir.path().join("j.jsonl"));
-    assert_eq!(
-        outcome_of(&recs, "rollback_action_finished", "repair").as_deref(),
-        Some("failed"),
-        "{o}"
-    );
+    rollback_fails_saying(dir.path(), body, "nothing was undone").await;
     sc.batch_execute("UPDATE items SET note = 'a later write' WHERE id = 8")
         .await
         .unwrap();
@@ -1327,15 +1330,7 @@ async fn a_resumed_rollback_skips_the_inverse_it_already_applied() {
     engine.kill().unwrap();
     engine.wait().unwrap();
     holder.batch_execute("ROLLBACK").await.unwrap();
-    let d = dir.path().to_path_buf();
-    let (code, out) = off_thread(move || {
-        resume(
-            &d,
-            &["--rerun-interrupted", "--kill-interrupted", "--assume-yes"],
-        )
-    })
-    .await;
-    assert_eq!(code, Some(3), "{out}");
+    let out = resumed_rolled_back(dir.path()).await;
     assert!(
         out.contains("was applied by an earlier try of this rollback"),
         "{out}"

@@ -457,25 +457,22 @@ impl StepParts<'_, '_> {
         }
         let mut said = Vec::new();
         for inverse in inverses {
-            if inverse.record.is_none() {
-                // Saved and never journaled, its patch was never applied (the record is
-                // journaled before the word is asked and the patch applied): nothing to undo,
-                // and the older ones still are.
-                let m = format!(
+            // Saved and never journaled, its patch was never applied (the record is journaled
+            // before the word is asked and the patch applied): nothing to undo, and the older
+            // ones still are. Committed by an earlier try of this rollback (journaled then):
+            // applied again, it would find none of its rows.
+            let passed_over = match &inverse.record {
+                None => Some(format!(
                     "{} left alone: the journal has no record of it, so its patch was never applied",
                     inverse.path.display()
-                );
-                self.show_lines(index, format!("{m}\n")).await?;
-                said.push(m);
-                continue;
-            }
-            if inverse.record.as_ref().is_some_and(|r| r.undone) {
-                // Committed by an earlier try of this rollback (journaled then): applied
-                // again, it would find none of its rows.
-                let m = format!(
+                )),
+                Some(r) if r.undone => Some(format!(
                     "inverse patch {} was applied by an earlier try of this rollback",
                     inverse.path.display()
-                );
+                )),
+                Some(_) => None,
+            };
+            if let Some(m) = passed_over {
                 self.show_lines(index, format!("{m}\n")).await?;
                 said.push(m);
                 continue;
