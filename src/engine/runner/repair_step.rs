@@ -58,7 +58,7 @@ const MAX_PATCH_BYTES: u64 = 4 << 30;
 
 /// The longest a repair's check, its patch building, its check again after applying, and its
 /// inverse may each take when the step sets no timeout.
-pub(super) const BUILD_WITHIN: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+const BUILD_WITHIN: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 
 impl Runner<'_> {
     /// Where patch `n` (from 1) of step `index` and its inverse are kept:
@@ -107,6 +107,22 @@ impl Runner<'_> {
                 SavedInverse { path, record }
             })
             .collect()
+    }
+
+    /// Step `index`'s rollback when it is its repair's inverse patches, applied on `on`
+    /// within the step's timeout; an inverse that commits is kept as undone.
+    pub(super) async fn undo_repair(&mut self, index: usize, on: &str) -> AttemptResult {
+        let inverses = self.repair_inverses(index);
+        let within = self.rb.steps[index].timeout.unwrap_or(BUILD_WITHIN);
+        let mut undone = Vec::new();
+        let done = self
+            .parts()
+            .repair_inverse(index, &inverses, (on, within), &mut undone)
+            .await;
+        for r in &undone {
+            self.note_repair(r);
+        }
+        done
     }
 
     /// Keeps `r`, the latest record of a repair patch, for the rollback that may apply its

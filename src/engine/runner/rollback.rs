@@ -180,21 +180,7 @@ impl Runner<'_> {
                     self.sql_attempt(index, sql, on, &Expect::default(), &file)
                         .await?
                 }
-                RollbackAction::RepairInverse { on } => {
-                    let inverses = self.repair_inverses(index);
-                    let within = self.rb.steps[index]
-                        .timeout
-                        .unwrap_or(super::repair_step::BUILD_WITHIN);
-                    let mut undone = Vec::new();
-                    let done = self
-                        .parts()
-                        .repair_inverse(index, &inverses, (on, within), &mut undone)
-                        .await;
-                    for r in &undone {
-                        self.note_repair(r);
-                    }
-                    done?
-                }
+                RollbackAction::RepairInverse { on } => self.undo_repair(index, on).await?,
             };
             let (att, stop) = match result {
                 Ok(a) => (a, None),

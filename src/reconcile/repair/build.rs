@@ -291,18 +291,7 @@ async fn table(
         )
         .await;
     }
-    let mut keys: Vec<Vec<String>> = Vec::new();
-    for m in part.mismatches.iter().filter(|m| !m.transient) {
-        if m.by_content || m.key.len() != part.key_columns.len() {
-            patch.notes.push(format!(
-                "{}: a row whose key has a NULL ({}) cannot be found by key: patch it by hand",
-                t.display(),
-                m.key.join(", ")
-            ));
-            continue;
-        }
-        keys.push(m.key.clone());
-    }
+    let keys = keys_to_read(part, &t, patch);
     if keys.is_empty() {
         return Ok(());
     }
@@ -343,12 +332,9 @@ async fn table(
     let mut done = std::collections::BTreeSet::new();
     for k in &keys {
         if let Some(own) = foreign.get(k) {
-            patch.notes.push(format!(
-                "{} ({}): the target finds the row ({}) by this key (a case-insensitive collation or type), and the source holds that row as its own: not patched (it would overwrite it), patch it by hand",
-                t.display(),
-                shown(&named(&part.key_columns, k)),
-                shown(&named(&part.key_columns, own))
-            ));
+            patch
+                .notes
+                .push(another_rows(&t, &part.key_columns, (k, own)));
             continue;
         }
         let (s, t) = (src_rows.get(k), tgt_rows.get(k));
@@ -359,6 +345,24 @@ async fn table(
         shape.statement(k, s, t, patch);
     }
     Ok(())
+}
+
+/// The differing keys of `part` to read again on both sides; a row whose key has a NULL
+/// (found by its content) cannot be read by key, and is a note of `patch`.
+fn keys_to_read(part: &ReconcileResult, t: &TableInfo, patch: &mut Patch) -> Vec<Vec<String>> {
+    let mut keys = Vec::new();
+    for m in part.mismatches.iter().filter(|m| !m.transient) {
+        if m.by_content || m.key.len() != part.key_columns.len() {
+            patch.notes.push(format!(
+                "{}: a row whose key has a NULL ({}) cannot be found by key: patch it by hand",
+                t.display(),
+                m.key.join(", ")
+            ));
+            continue;
+        }
+        keys.push(m.key.clone());
+    }
+    keys
 }
 
 /// Why a table without a key whose `compared` columns have other types on each side
@@ -416,6 +420,20 @@ async fn rows_of_other_keys(
         .into_iter()
         .filter(|(_, o)| theirs.get(o).is_some_and(|r| own(r) == *o))
         .collect())
+}
+
+/// The note for key `asked`, whose target row is the source's row `own`.
+fn another_rows(
+    t: &TableInfo,
+    key_columns: &[String],
+    (asked, own): (&[String], &[String]),
+) -> String {
+    format!(
+        "{} ({}): the target finds the row ({}) by this key (a case-insensitive collation or type), and the source holds that row as its own: not patched (it would overwrite it), patch it by hand",
+        t.display(),
+        shown(&named(key_columns, asked)),
+        shown(&named(key_columns, own))
+    )
 }
 
 /// `key_columns` paired with the values of `key`, for messages.
