@@ -271,11 +271,15 @@ impl Runner<'_> {
             if failing.is_some() != state.sql_failing {
                 state.sql_failing = failing.is_some();
                 let name = trig.name.clone();
+                let on = match &trig.when {
+                    TriggerCond::Sql { on, .. } => format!(" on {on}"),
+                    _ => String::new(),
+                };
                 let (level, said) = match failing {
                     Some(e) => (
                         Level::Warn,
                         format!(
-                            "trigger {name}: its query fails ({e}): it cannot fire while it fails"
+                            "trigger {name}: its query fails{on} ({e}): it cannot fire while it fails"
                         ),
                     ),
                     None => (
