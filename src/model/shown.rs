@@ -34,10 +34,15 @@ fn escaped(c: char) -> bool {
 /// `s` with backslashes, control, invisible and combining characters escaped (the
 /// [`crate::secrets::Masker`] masks a secret written so too).
 pub(crate) fn escape(s: &str) -> String {
+    escape_with(s, true)
+}
+
+/// [`escape`], backslashes escaped too only when `backslash`.
+fn escape_with(s: &str, backslash: bool) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
-            '\\' => out.push_str("\\\\"),
+            '\\' if backslash => out.push_str("\\\\"),
             '\t' => out.push_str("\\t"),
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
@@ -52,20 +57,11 @@ pub(crate) fn escape(s: &str) -> String {
 /// invisible and combining characters escaped (`\n`, `\u{200b}`), so a name holding a line
 /// break cannot split the line it is said on, or forge one. Backslashes are left as they are.
 pub fn name(s: &str) -> std::borrow::Cow<'_, str> {
-    if !s.chars().any(escaped) {
-        return std::borrow::Cow::Borrowed(s);
+    if s.chars().any(escaped) {
+        std::borrow::Cow::Owned(escape_with(s, false))
+    } else {
+        std::borrow::Cow::Borrowed(s)
     }
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            c if escaped(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    std::borrow::Cow::Owned(out)
 }
 
 /// `s` escaped and quoted when its ends are blank, it is empty, reads `NULL`, or holds a

@@ -47,7 +47,7 @@ impl SecretSpec {
     /// What is said of secret `name` when [`SecretSpec::not_a_name`] says `why`.
     pub fn not_a_name_message(name: &str, why: &str) -> String {
         format!(
-            "secret `{name}`: expected `{{ env = \"CUTOVER_{name}\" }}` naming the environment variable that holds it, found {why} (not shown: it may be the secret itself)"
+            "secret `{name}`: expected `{{ env = \"CUTOVER_{name}\" }}` naming the environment variable that holds it, found {why} {NOT_SHOWN}"
         )
     }
 }
