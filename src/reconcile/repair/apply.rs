@@ -79,19 +79,18 @@ pub enum Expected {
 /// statements, `COMMIT;`), on `target`, and commits it only when its statements do what
 /// `expected` says: an inverse that finds a row changed since the repair (a later write), or
 /// that would write back a row the repair never changed, would leave the target neither as
-/// the repair left it nor as it was, so it undoes nothing and says so. Returns how many
-/// statements changed a row (`None`: a file not shaped as ours, applied as it is, uncounted).
+/// the repair left it nor as it was, so it undoes nothing and says so. A file not shaped as
+/// ours (no final `COMMIT;`) is applied as it is, uncounted.
 pub async fn apply_file(
     target: &Client,
     text: &str,
     expected: &Expected,
-) -> Result<Option<u64>, ReconcileError> {
+) -> Result<(), ReconcileError> {
     let Some(body) = text.trim_end().strip_suffix("COMMIT;") else {
-        target
+        return target
             .batch_execute(text)
             .await
-            .map_err(ReconcileError::sql("target", "apply the patch"))?;
-        return Ok(None);
+            .map_err(ReconcileError::sql("target", "apply the patch"));
     };
     let said = match target.simple_query(body).await {
         Ok(said) => said,
@@ -120,8 +119,7 @@ pub async fn apply_file(
     target
         .batch_execute("COMMIT")
         .await
-        .map_err(ReconcileError::sql("target", "commit the patch"))?;
-    Ok(Some(rows.iter().filter(|n| **n > 0).count() as u64))
+        .map_err(ReconcileError::sql("target", "commit the patch"))
 }
 
 /// Why the rows each command changed (`rows`: `BEGIN`, the settings, then the statements)

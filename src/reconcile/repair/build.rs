@@ -9,7 +9,7 @@ use super::{Change, Patch, Statement, literal, text_literal};
 use crate::ReconcileError;
 use crate::columns::{self, Column, TableInfo};
 use crate::settings::{self, Pinning};
-use cutover_model::ident::quote_ident;
+use cutover_model::ident::{quote_ident, split_qualified};
 use cutover_model::reconcile::{MismatchClass, ReconcileResult, Status};
 use cutover_model::runbook::{ReconcileCheck, ReconcileKind};
 
@@ -151,8 +151,8 @@ pub async fn build(
             (part.name.clone(), part.name.clone())
         };
         let resolved = (
-            info(source, "source", &src_table).await?.qualified(),
-            info(target, "target", &tgt_table).await?.qualified(),
+            qualified(source, "source", src_table).await?,
+            qualified(target, "target", tgt_table).await?,
         );
         named.push((part, resolved));
     }
@@ -227,6 +227,16 @@ fn pinned_settings(p: &Pinning) -> Vec<String> {
         .filter(|l| !l.contains("statement_timeout") && !l.contains("search_path"))
         .map(str::to_string)
         .collect()
+}
+
+/// `name` with its schema: as written when it has one, else as `side`'s search path resolves
+/// it (one catalog read, only for a name without a schema: `table()` reads the table again
+/// in the pinned snapshot).
+async fn qualified(client: &Client, side: &str, name: String) -> Result<String, ReconcileError> {
+    if split_qualified(&name).len() > 1 {
+        return Ok(name);
+    }
+    Ok(info(client, side, &name).await?.qualified())
 }
 
 /// Looks `name` up on `side`, or says it is gone.
